@@ -1,0 +1,68 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Caduceus",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "caduceus", targets: ["caduceus"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+    ],
+    targets: [
+        // Resource model: JSON value, resource types and search parameters generated from the R4 spec.
+        .target(name: "FHIR"),
+        // Storage protocol with one SQL implementation over SQLite and PostgreSQL.
+        .target(
+            name: "FHIRStore",
+            dependencies: [
+                "FHIR",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The REST API: Hummingbird routes, content negotiation, Bundles, OperationOutcome.
+        .target(
+            name: "FHIRServer",
+            dependencies: [
+                "FHIR", "FHIRStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Deployment, workloads and benchmarks.
+        .target(
+            name: "Lab",
+            dependencies: ["FHIR", "FHIRStore", "FHIRServer"]
+        ),
+        .executableTarget(
+            name: "caduceus",
+            dependencies: [
+                "FHIR", "FHIRStore", "FHIRServer", "Lab",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "FHIRTests", dependencies: ["FHIR"]),
+        .testTarget(name: "FHIRStoreTests", dependencies: ["FHIR", "FHIRStore"]),
+        .testTarget(
+            name: "FHIRServerTests",
+            dependencies: [
+                "FHIR", "FHIRStore", "FHIRServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,119 @@
+/// A JSON document as FHIR needs it: object members keep their order and numbers keep
+/// their exact text, so a resource written back is the resource that was received
+/// (FHIR decimals are significant to the last digit: `1.50` is not `1.5`).
+public enum JSONValue: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    /// The number exactly as it appeared in the source text.
+    case number(String)
+    case string(String)
+    case array([JSONValue])
+    case object(JSONObject)
+
+    /// The object, when this value is one.
+    public var objectValue: JSONObject? {
+        if case .object(let object) = self { return object }
+        return nil
+    }
+
+    /// The array, when this value is one.
+    public var arrayValue: [JSONValue]? {
+        if case .array(let array) = self { return array }
+        return nil
+    }
+
+    /// The string, when this value is one.
+    public var stringValue: String? {
+        if case .string(let string) = self { return string }
+        return nil
+    }
+
+    /// Member lookup; `nil` when this is not an object or has no such member.
+    public subscript(key: String) -> JSONValue? {
+        objectValue?[key]
+    }
+
+    /// Equality that ignores member order, and compares numbers by their decimal value
+    /// (`1.0` equals `1.00`), as a round-trip test wants to see it.
+    public func semanticallyEquals(_ other: JSONValue) -> Bool {
+        switch (self, other) {
+        case (.null, .null): return true
+        case (.bool(let a), .bool(let b)): return a == b
+        case (.string(let a), .string(let b)): return a == b
+        case (.number(let a), .number(let b)): return a == b || Double(a) == Double(b)
+        case (.array(let a), .array(let b)):
+            return a.count == b.count && zip(a, b).allSatisfy { $0.semanticallyEquals($1) }
+        case (.object(let a), .object(let b)):
+            guard a.count == b.count else { return false }
+            for (key, value) in a {
+                guard let theirs = b[key], value.semanticallyEquals(theirs) else { return false }
+            }
+            return true
+        default: return false
+        }
+    }
+}
+
+/// A JSON object whose members keep the order in which they were read or added.
+public struct JSONObject: Sendable, Equatable, Sequence {
+    public private(set) var members: [(key: String, value: JSONValue)]
+
+    public init(_ members: [(key: String, value: JSONValue)] = []) {
+        self.members = members
+    }
+
+    public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
+        lhs.members.count == rhs.members.count
+            && zip(lhs.members, rhs.members).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+    }
+
+    public var count: Int { members.count }
+    public var keys: [String] { members.map(\.key) }
+
+    public func makeIterator() -> IndexingIterator<[(key: String, value: JSONValue)]> {
+        members.makeIterator()
+    }
+
+    /// Reading finds the member by name; writing replaces it in place, appends it when new,
+    /// and removes it when set to `nil`.
+    public subscript(key: String) -> JSONValue? {
+        get {
+            // Resources have a few dozen members at most: a linear scan beats hashing here.
+            for member in members where member.key == key { return member.value }
+            return nil
+        }
+        set {
+            if let index = members.firstIndex(where: { $0.key == key }) {
+                if let newValue {
+                    members[index].value = newValue
+                } else {
+                    members.remove(at: index)
+                }
+            } else if let newValue {
+                members.append((key, newValue))
+            }
+        }
+    }
+
+    /// Sets a member, placing it right after the member named `after` when the key is new.
+    public mutating func set(_ key: String, _ value: JSONValue, after: [String]) {
+        if let index = members.firstIndex(where: { $0.key == key }) {
+            members[index].value = value
+            return
+        }
+        let position = members.lastIndex(where: { after.contains($0.key) }).map { $0 + 1 } ?? members.count
+        members.insert((key, value), at: position)
+    }
+}
+
+extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
+    ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
+{
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int) { self = .number(String(value)) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self = .object(JSONObject(elements.map { (key: $0.0, value: $0.1) }))
+    }
+}

@@ -1,0 +1,64 @@
+import FHIR
+import Foundation
+
+/// Builds the CapabilityStatement from what the server really supports: the resource types
+/// from the R4 definitions and, for each, the search parameters the index covers.
+enum CapabilityStatementBuilder {
+    static func build(registry: SearchParameterRegistry, configuration: FHIRServerConfiguration) -> JSONValue {
+        let typeInteractions: [JSONValue] = ["read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"]
+            .map { .object(JSONObject([("code", .string($0))])) }
+        let common = registry.common.values.filter { $0.type != .composite && $0.type != .special }
+            .sorted { $0.code < $1.code }
+        let resources: [JSONValue] = fhirResourceTypeNames.map { type in
+            let parameters = (registry.parameters(of: type) + common)
+                .filter { $0.type != .composite && $0.type != .special }
+            return .object(JSONObject([
+                ("type", .string(type)),
+                ("profile", .string("http://hl7.org/fhir/StructureDefinition/\(type)")),
+                ("interaction", .array(typeInteractions)),
+                ("versioning", "versioned"),
+                ("readHistory", true),
+                ("updateCreate", true),
+                ("conditionalCreate", false),
+                ("conditionalUpdate", false),
+                ("conditionalDelete", "not-supported"),
+                ("searchParam", .array(parameters.map { parameter in
+                    .object(JSONObject([
+                        ("name", .string(parameter.code)),
+                        ("definition", .string(parameter.definitionURL)),
+                        ("type", .string(parameter.type.rawValue)),
+                    ]))
+                })),
+            ]))
+        }
+        let date = FHIRDateRange.instantString(milliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+        return .object(JSONObject([
+            ("resourceType", "CapabilityStatement"),
+            ("status", "active"),
+            ("date", .string(String(date.prefix(10)))),
+            ("publisher", "Caduceus"),
+            ("kind", "instance"),
+            ("software", ["name": "Caduceus", "version": "0.1.0"]),
+            ("implementation", .object(JSONObject([
+                ("description", "Caduceus FHIR R4 server"),
+                ("url", .string(configuration.basePath.isEmpty ? "/" : configuration.basePath)),
+            ]))),
+            ("fhirVersion", "4.0.1"),
+            ("format", ["application/fhir+json", "application/json"]),
+            ("rest", .array([.object(JSONObject([
+                ("mode", "server"),
+                ("resource", .array(resources)),
+                ("interaction", [["code": "history-system"], ["code": "search-system"]]),
+                ("searchParam", .array(common.map { parameter in
+                    .object(JSONObject([
+                        ("name", .string(parameter.code)), ("definition", .string(parameter.definitionURL)),
+                        ("type", .string(parameter.type.rawValue)),
+                    ]))
+                } + [
+                    ["name": "_id", "type": "token", "definition": "http://hl7.org/fhir/SearchParameter/Resource-id"],
+                    ["name": "_lastUpdated", "type": "date", "definition": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated"],
+                ])),
+            ]))])),
+        ]))
+    }
+}

@@ -1,0 +1,36 @@
+import FHIR
+import FHIRStore
+import Hummingbird
+import Logging
+
+/// Assembles the FHIR API.
+public enum FHIRApplication {
+    /// The router with every FHIR route under `configuration.basePath`; usable without a
+    /// socket in tests through `app.test(.router)`.
+    public static func buildRouter(
+        store: any FHIRStore, configuration: FHIRServerConfiguration = .init(), registry: SearchParameterRegistry = .r4
+    ) -> Router<FHIRRequestContext> {
+        let router = Router(context: FHIRRequestContext.self)
+        router.add(middleware: OperationOutcomeMiddleware(configuration: configuration))
+        let parser = SearchQueryParser(
+            registry: registry, defaultCount: configuration.defaultPageSize, maximumCount: configuration.maximumPageSize)
+        let group = router.group(RouterPath(configuration.basePath.isEmpty ? "/" : configuration.basePath))
+        let capabilityStatement = CapabilityStatementBuilder.build(registry: registry, configuration: configuration)
+        SystemRoutes(store: store, configuration: configuration, parser: parser, capabilityStatement: capabilityStatement)
+            .add(to: group)
+        ResourceRoutes(store: store, configuration: configuration, parser: parser).add(to: group)
+        return router
+    }
+
+    /// The HTTP server on `host`:`port`.
+    public static func buildApplication(
+        store: any FHIRStore, configuration: FHIRServerConfiguration, host: String, port: Int, logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: buildRouter(store: store, configuration: configuration),
+            configuration: .init(address: .hostname(host, port: port), serverName: "Caduceus"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+            logger: logger)
+    }
+}

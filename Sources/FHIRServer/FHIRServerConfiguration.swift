@@ -1,0 +1,28 @@
+/// How the FHIR API is exposed.
+public struct FHIRServerConfiguration: Sendable {
+    /// The path the API lives under, such as `/fhir-server/api/v4` (IBM FHIR Server's).
+    public var basePath: String
+    /// The scheme and authority for absolute URLs (`Location`, `fullUrl`, links), such as
+    /// `https://fhir.example.org`. When `nil`, the request's `Host` header is used, so that
+    /// clients that refuse links to another host (fhirpy) can follow them.
+    public var publicURL: String?
+    /// The page size when a search has no `_count`.
+    public var defaultPageSize: Int
+    /// The largest `_count` honoured.
+    public var maximumPageSize: Int
+    /// Largest request body accepted, in bytes.
+    public var maximumBodySize: Int
+
+    public init(
+        basePath: String = "/fhir-server/api/v4", publicURL: String? = nil, defaultPageSize: Int = 10,
+        maximumPageSize: Int = 1000, maximumBodySize: Int = 64 << 20
+    ) {
+        var path = basePath.hasPrefix("/") ? basePath : "/" + basePath
+        while path.count > 1, path.hasSuffix("/") { path.removeLast() }
+        self.basePath = path == "/" ? "" : path
+        self.publicURL = publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        self.defaultPageSize = defaultPageSize
+        self.maximumPageSize = maximumPageSize
+        self.maximumBodySize = maximumBodySize
+    }
+}

@@ -1,0 +1,149 @@
+import FHIR
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// What a request asks of the response: format, pretty printing, `Prefer` settings, and
+/// the absolute base URL to write into links.
+struct FHIRExchange {
+    enum ReturnPreference: String { case minimal, representation, operationOutcome = "OperationOutcome" }
+
+    let request: Request
+    let configuration: FHIRServerConfiguration
+    /// The query string's pairs, decoded, in order.
+    let query: [(name: String, value: String)]
+    let pretty: Bool
+    let contentType: String
+    /// `Prefer: return=...`; IBM FHIR Server answers writes with an empty body by default.
+    let returnPreference: ReturnPreference
+    /// `Prefer: handling=strict`.
+    let strict: Bool
+    let baseURL: String
+
+    static let fhirJSON = "application/fhir+json; charset=utf-8"
+
+    init(request: Request, configuration: FHIRServerConfiguration) throws {
+        self.request = request
+        self.configuration = configuration
+        query = FHIRQueryString.parse(Substring(request.uri.query ?? ""))
+        let format = query.last(where: { $0.name == "_format" })?.value
+        let accept = request.headers[.accept] ?? "*/*"
+        contentType = try FHIRExchange.negotiate(format: format, accept: accept)
+        pretty = query.last(where: { $0.name == "_pretty" })?.value == "true"
+        var returnPreference = ReturnPreference.minimal
+        var strict = false
+        for prefer in request.headers[values: .prefer] {
+            for token in prefer.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+                if token.hasPrefix("return="), let value = ReturnPreference(rawValue: String(token.dropFirst(7))) {
+                    returnPreference = value
+                }
+                if token == "handling=strict" { strict = true }
+                if token == "handling=lenient" { strict = false }
+            }
+        }
+        self.returnPreference = returnPreference
+        self.strict = strict
+        let origin = configuration.publicURL ?? "http://" + (request.head.authority ?? "localhost")
+        baseURL = origin + configuration.basePath
+    }
+
+    /// Picks the response media type; XML and anything else not JSON is refused with 406.
+    static func negotiate(format: String?, accept: String) throws -> String {
+        if let format {
+            switch format {
+            case "json", "application/json": return "application/json; charset=utf-8"
+            case "application/fhir+json", "application/json+fhir": return fhirJSON
+            default: throw FHIRError(status: 406, code: "not-supported", "_format=\(format) is not supported; this server speaks JSON")
+            }
+        }
+        let ranges = accept.split(separator: ",").map {
+            $0.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        }
+        if ranges.contains(where: { ["application/fhir+json", "application/json+fhir", "*/*", "application/*", ""].contains($0) }) {
+            return fhirJSON
+        }
+        if ranges.contains("application/json") { return "application/json; charset=utf-8" }
+        if ranges.contains("text/html") || ranges.contains("text/plain") || ranges.contains("text/*") { return fhirJSON }
+        throw FHIRError(status: 406, code: "not-supported", "None of '\(accept)' can be served; this server speaks application/fhir+json")
+    }
+
+    /// Reads and parses a JSON resource body, refusing other media types with 415.
+    func resourceBody(context: FHIRRequestContext) async throws -> JSONValue {
+        let mediaType = (request.headers[.contentType] ?? "").split(separator: ";").first
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        guard ["application/fhir+json", "application/json", "application/json+fhir"].contains(mediaType) else {
+            throw FHIRError(
+                status: 415, code: "not-supported",
+                "Content-Type '\(request.headers[.contentType] ?? "")' is not supported; send application/fhir+json")
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: configuration.maximumBodySize)
+        } catch {
+            throw FHIRError(status: 413, code: "too-costly", "The request body exceeds \(configuration.maximumBodySize) bytes")
+        }
+        do {
+            return try buffer.withUnsafeReadableBytes { try JSONParser.parse(buffer: $0.bindMemory(to: UInt8.self)) }
+        } catch let error as JSONParseError {
+            throw FHIRError.badRequest("The body is not valid JSON: \(error)")
+        }
+    }
+
+    /// The form parameters of `POST _search` followed by those of its URL.
+    func searchParameters(context: FHIRRequestContext) async throws -> [(name: String, value: String)] {
+        guard request.method == .post else { return query }
+        let mediaType = (request.headers[.contentType] ?? "").split(separator: ";").first
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let buffer = try await request.body.collect(upTo: configuration.maximumBodySize)
+        guard buffer.readableBytes == 0 || mediaType == "application/x-www-form-urlencoded" else {
+            throw FHIRError(status: 415, code: "not-supported", "POST _search takes application/x-www-form-urlencoded")
+        }
+        return FHIRQueryString.parse(Substring(String(buffer: buffer))) + query
+    }
+
+    // MARK: Responses
+
+    /// A response carrying JSON text (already serialised compactly).
+    func json(_ text: String, status: HTTPResponse.Status, headers: HTTPFields = [:]) -> Response {
+        var bytes: [UInt8]
+        if pretty, let value = try? JSONParser.parse(text) {
+            bytes = JSONWriter(pretty: true).bytes(value)
+        } else {
+            bytes = Array(text.utf8)
+        }
+        if pretty { bytes.append(0x0A) }
+        return respond(bytes, status: status, headers: headers)
+    }
+
+    func json(_ value: JSONValue, status: HTTPResponse.Status, headers: HTTPFields = [:]) -> Response {
+        var bytes = JSONWriter(pretty: pretty).bytes(value)
+        if pretty { bytes.append(0x0A) }
+        return respond(bytes, status: status, headers: headers)
+    }
+
+    func respond(_ bytes: [UInt8], status: HTTPResponse.Status, headers: HTTPFields) -> Response {
+        var headers = headers
+        headers[.contentType] = contentType
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    /// Headers that describe a stored version.
+    func versionHeaders(_ stored: StoredResourceHeaders) -> HTTPFields {
+        var headers = HTTPFields()
+        headers[.eTag] = "W/\"\(stored.versionId)\""
+        headers[.lastModified] = FHIRDateRange.httpDateString(milliseconds: stored.lastUpdated)
+        return headers
+    }
+}
+
+/// The parts of a stored resource that become headers.
+protocol StoredResourceHeaders {
+    var versionId: Int { get }
+    var lastUpdated: Int64 { get }
+}
+
+extension HTTPField.Name {
+    static let prefer = HTTPField.Name("Prefer")!
+    static let ifMatch = HTTPField.Name("If-Match")!
+    static let ifNoneExist = HTTPField.Name("If-None-Exist")!
+}

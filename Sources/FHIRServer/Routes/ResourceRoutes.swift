@@ -1,0 +1,207 @@
+import FHIR
+import FHIRStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// The type- and instance-level interactions: create, read, vread, update, delete, search
+/// and history of one resource type.
+struct ResourceRoutes {
+    let store: any FHIRStore
+    let configuration: FHIRServerConfiguration
+    let parser: SearchQueryParser
+
+    func add(to group: RouterGroup<FHIRRequestContext>) {
+        group.post(":type", use: create)
+        group.get(":type", use: search)
+        group.post(":type/_search", use: search)
+        group.get(":type/_history", use: typeHistory)
+        group.get(":type/:id", use: read)
+        group.put(":type/:id", use: update)
+        group.delete(":type/:id", use: delete)
+        group.get(":type/:id/_history", use: instanceHistory)
+        group.get(":type/:id/_history/:version", use: vread)
+    }
+
+    func resourceType(_ context: FHIRRequestContext) throws -> String {
+        let type = try context.parameters.require("type")
+        guard FHIRResourceType.isKnown(type) else { throw FHIRError.notFound("Unknown resource type '\(type)'") }
+        return type
+    }
+
+    func resourceId(_ context: FHIRRequestContext) throws -> String {
+        let id = try context.parameters.require("id")
+        guard FHIRResourceType.isValidId(id) else {
+            throw FHIRError.badRequest("'\(id)' is not a valid resource id (1 to 64 letters, digits, '-' or '.')")
+        }
+        return id
+    }
+
+    /// The version an `If-Match: W/"n"` header expects.
+    static func ifMatchVersion(_ request: Request) throws -> Int? {
+        guard let header = request.headers[.ifMatch] else { return nil }
+        var text = Substring(header.trimmingCharacters(in: .whitespaces))
+        if text.hasPrefix("W/") { text = text.dropFirst(2) }
+        text = text.drop(while: { $0 == "\"" })
+        while text.last == "\"" { text = text.dropLast() }
+        guard let version = Int(text) else { throw FHIRError.badRequest("If-Match must be an ETag such as W/\"3\"") }
+        return version
+    }
+
+    // MARK: Writes
+
+    @Sendable func create(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let type = try resourceType(context)
+        let exchange = try FHIRExchange(request: request, configuration: configuration)
+        let resource = try await exchange.resourceBody(context: context)
+        try ResourceValidator.validateCreate(resource, type: type)
+        let stored = try await store.create(resource, type: type)
+        return written(stored, status: .created, exchange: exchange)
+    }
+
+    @Sendable func update(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let type = try resourceType(context)
+        let id = try resourceId(context)
+        let exchange = try FHIRExchange(request: request, configuration: configuration)
+        let resource = try await exchange.resourceBody(context: context)
+        try ResourceValidator.validateUpdate(resource, type: type, id: id)
+        let outcome = try await store.update(resource, type: type, id: id, ifMatch: try Self.ifMatchVersion(request))
+        return written(outcome.resource, status: outcome.created ? .created : .ok, exchange: exchange)
+    }
+
+    /// The answer to a create or update, shaped by `Prefer: return=`.
+    func written(_ stored: StoredResource, status: HTTPResponse.Status, exchange: FHIRExchange) -> Response {
+        var headers = exchange.versionHeaders(stored)
+        headers[.location] = "\(exchange.baseURL)/\(stored.type)/\(stored.id)/_history/\(stored.versionId)"
+        switch exchange.returnPreference {
+        case .minimal:
+            return Response(status: status, headers: headers)
+        case .representation:
+            return exchange.json(stored.body ?? "{}", status: status, headers: headers)
+        case .operationOutcome:
+            let verb = status == .created ? "Created" : "Updated"
+            return exchange.json(
+                OperationOutcome.information("\(verb) \(stored.type)/\(stored.id) version \(stored.versionId)"),
+                status: status, headers: headers)
+        }
+    }
+
+    @Sendable func delete(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let type = try resourceType(context)
+        let id = try resourceId(context)
+        let exchange = try FHIRExchange(request: request, configuration: configuration)
+        guard let deleted = try await store.delete(type: type, id: id, ifMatch: try Self.ifMatchVersion(request)) else {
+            throw FHIRError.notFound("\(type)/\(id) is not known")
+        }
+        var headers = HTTPFields()
+        headers[.eTag] = deleted.etag
+        if exchange.returnPreference == .operationOutcome {
+            return exchange.json(OperationOutcome.information("Deleted \(type)/\(id)"), status: .ok, headers: headers)
+        }
+        return Response(status: .noContent, headers: headers)
+    }
+
+    // MARK: Reads
+
+    @Sendable func read(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let type = try resourceType(context)
+        let id = try resourceId(context)
+        let exchange = try FHIRExchange(request: request, configuration: configuration)
+        let stored = try await store.read(type: type, id: id)
+        return exchange.json(stored.body ?? "{}", status: .ok, headers: exchange.versionHeaders(stored))
+    }
+
+    @Sendable func vread(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let type = try resourceType(context)
+        let id = try resourceId(context)
+        let versionText = try context.parameters.require("version")
+        guard let version = Int(versionText), version > 0 else {
+            throw FHIRError.badRequest("'\(versionText)' is not a version number")
+        }
+        let exchange = try FHIRExchange(request: request, configuration: configuration)
+        let stored = try await store.vread(type: type, id: id, version: version)
+        return exchange.json(stored.body ?? "{}", status: .ok, headers: exchange.versionHeaders(stored))
+    }
+
+    @Sendable func search(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let type = try resourceType(context)
+        return try await SearchResponder(store: store, configuration: configuration, parser: parser)
+            .search(type: type, path: "/\(type)", request: request, context: context)
+    }
+
+    @Sendable func typeHistory(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let type = try resourceType(context)
+        return try await HistoryResponder(store: store, configuration: configuration, parser: parser)
+            .history(type: type, id: nil, path: "/\(type)/_history", request: request)
+    }
+
+    @Sendable func instanceHistory(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let type = try resourceType(context)
+        let id = try resourceId(context)
+        return try await HistoryResponder(store: store, configuration: configuration, parser: parser)
+            .history(type: type, id: id, path: "/\(type)/\(id)/_history", request: request)
+    }
+}
+
+/// Search at type or system level, answered as a searchset Bundle.
+struct SearchResponder {
+    let store: any FHIRStore
+    let configuration: FHIRServerConfiguration
+    let parser: SearchQueryParser
+
+    func search(type: String?, path: String, request: Request, context: FHIRRequestContext) async throws -> Response {
+        let exchange = try FHIRExchange(request: request, configuration: configuration)
+        let parameters = try await exchange.searchParameters(context: context)
+        let query = try parser.parse(resourceType: type, parameters: parameters, strict: exchange.strict)
+        let page = try await store.search(query)
+        let writer = BundleWriter(baseURL: exchange.baseURL)
+        let links = writer.pagingLinks(
+            path: path, parameters: query.appliedParameters, count: query.countOnly ? 0 : query.count, page: query.page,
+            total: page.total)
+        let outcome: JSONValue? = query.ignored.isEmpty ? nil : OperationOutcome.make(query.ignored.map {
+            FHIRError.Issue(severity: "warning", code: "not-supported", diagnostics: $0)
+        })
+        return exchange.json(
+            writer.searchset(total: page.total, links: links, resources: page.resources, outcome: outcome), status: .ok)
+    }
+}
+
+/// History at instance, type or system level, answered as a history Bundle.
+struct HistoryResponder {
+    let store: any FHIRStore
+    let configuration: FHIRServerConfiguration
+    let parser: SearchQueryParser
+
+    func history(type: String?, id: String?, path: String, request: Request) async throws -> Response {
+        let exchange = try FHIRExchange(request: request, configuration: configuration)
+        var count = parser.defaultCount
+        var page = 1
+        var since: Int64?
+        var applied: [(name: String, value: String)] = []
+        for (name, value) in exchange.query {
+            switch name {
+            case "_count":
+                guard let number = Int(value), number >= 0 else { throw FHIRError.badRequest("_count must be a non-negative integer") }
+                count = min(number, parser.maximumCount)
+            case "_page":
+                guard let number = Int(value), number >= 1 else { throw FHIRError.badRequest("_page must be a positive integer") }
+                page = number
+            case "_since":
+                guard let range = FHIRDateRange(parsing: value) else { throw FHIRError.badRequest("_since must be an instant, not '\(value)'") }
+                since = range.low
+                applied.append((name, value))
+            case "_format", "_pretty":
+                break
+            default:
+                if exchange.strict { throw FHIRError.badRequest("The parameter '\(name)' is not supported on history") }
+            }
+        }
+        let result = try await store.history(type: type, id: id, since: since, count: count, offset: (page - 1) * count)
+        if let type, let id, result.total == 0 {
+            _ = try await store.read(type: type, id: id)  // 404 for an unknown resource
+        }
+        let writer = BundleWriter(baseURL: exchange.baseURL)
+        let links = writer.pagingLinks(path: path, parameters: applied, count: count, page: page, total: result.total)
+        return exchange.json(writer.history(total: result.total, links: links, versions: result.resources), status: .ok)
+    }
+}

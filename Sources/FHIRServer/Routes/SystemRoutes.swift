@@ -1,0 +1,35 @@
+import FHIR
+import FHIRStore
+import HTTPTypes
+import Hummingbird
+
+/// System-level interactions: the CapabilityStatement, search across types, and history.
+struct SystemRoutes {
+    let store: any FHIRStore
+    let configuration: FHIRServerConfiguration
+    let parser: SearchQueryParser
+    let capabilityStatement: JSONValue
+
+    func add(to group: RouterGroup<FHIRRequestContext>) {
+        group.get("metadata", use: metadata)
+        group.get("_history", use: history)
+        group.get("_search", use: search)
+        group.post("_search", use: search)
+        group.get("", use: search)
+    }
+
+    @Sendable func metadata(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let exchange = try FHIRExchange(request: request, configuration: configuration)
+        return exchange.json(capabilityStatement, status: .ok)
+    }
+
+    @Sendable func history(request: Request, context: FHIRRequestContext) async throws -> Response {
+        try await HistoryResponder(store: store, configuration: configuration, parser: parser)
+            .history(type: nil, id: nil, path: "/_history", request: request)
+    }
+
+    @Sendable func search(request: Request, context: FHIRRequestContext) async throws -> Response {
+        try await SearchResponder(store: store, configuration: configuration, parser: parser)
+            .search(type: nil, path: "", request: request, context: context)
+    }
+}

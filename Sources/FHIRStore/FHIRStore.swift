@@ -1,0 +1,50 @@
+import FHIR
+
+/// One version of a resource as stored.
+public struct StoredResource: Sendable {
+    public var type: String
+    public var id: String
+    public var versionId: Int
+    /// Milliseconds since the epoch.
+    public var lastUpdated: Int64
+    /// True for the version a delete wrote; it has no body.
+    public var deleted: Bool
+    /// The resource JSON (with `id` and `meta` set), compact; `nil` for a deletion.
+    public var body: String?
+
+    public var lastUpdatedInstant: String { FHIRDateRange.instantString(milliseconds: lastUpdated) }
+    public var etag: String { "W/\"\(versionId)\"" }
+}
+
+/// A page of matches and how many there are in all.
+public struct SearchPage: Sendable {
+    public var total: Int
+    public var resources: [StoredResource]
+}
+
+/// The result of an update: the new version, and whether it created the resource.
+public struct UpdateOutcome: Sendable {
+    public var resource: StoredResource
+    public var created: Bool
+}
+
+/// Where FHIR resources live. Every write is one database transaction.
+public protocol FHIRStore: Sendable {
+    /// Stores a new resource under a server-assigned id.
+    func create(_ resource: JSONValue, type: String) async throws -> StoredResource
+    /// Stores a new version, or creates the resource under the client's id. `ifMatch` is the
+    /// version the client expects to replace (412 when it is stale).
+    func update(_ resource: JSONValue, type: String, id: String, ifMatch: Int?) async throws -> UpdateOutcome
+    /// The current version; 404 when unknown, 410 when deleted.
+    func read(type: String, id: String) async throws -> StoredResource
+    /// One version; 404 when unknown, 410 when that version is a deletion.
+    func vread(type: String, id: String, version: Int) async throws -> StoredResource
+    /// Deletes the resource (a new, empty version). Returns `nil` when it never existed.
+    func delete(type: String, id: String, ifMatch: Int?) async throws -> StoredResource?
+    /// Versions newest first, at instance (`type` and `id`), type (`type`) or system level.
+    func history(type: String?, id: String?, since: Int64?, count: Int, offset: Int) async throws -> SearchPage
+    /// The current resources matching `query`.
+    func search(_ query: SearchQuery) async throws -> SearchPage
+    /// Releases connections.
+    func close() async throws
+}

@@ -1,0 +1,122 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// PostgreSQL through postgres-nio's connection pool.
+public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
+    public let dialect = SQLDialect.postgres
+    let client: PostgresClient
+    private let runTask: Task<Void, Never>
+    private let logger: Logger
+
+    struct Connection: SQLExecutor, @unchecked Sendable {
+        let connection: PostgresConnection
+        let logger: Logger
+
+        func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
+            var bindings = PostgresBindings(capacity: binds.count)
+            for value in binds {
+                switch value {
+                case .null: bindings.appendNull()
+                case .integer(let number): bindings.append(number)
+                case .double(let number): bindings.append(number)
+                case .text(let text): bindings.append(text)
+                }
+            }
+            let query = PostgresQuery(unsafeSQL: PostgresDatabase.numberPlaceholders(sql), binds: bindings)
+            do {
+                let rows = try await connection.query(query, logger: logger)
+                var result: [SQLRow] = []
+                for try await row in rows {
+                    result.append(row.map(PostgresDatabase.value(of:)))
+                }
+                return result
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+                throw SQLUniqueViolation()
+            }
+        }
+    }
+
+    /// Connects to `url` (`postgres://user:password@host:port/database`).
+    public static func connect(url: String, logger: Logger = Logger(label: "caduceus.postgres")) throws -> PostgresDatabase {
+        guard let components = URLComponents(string: url), let host = components.host,
+            ["postgres", "postgresql"].contains(components.scheme ?? "")
+        else {
+            throw StoreError.configuration("Not a PostgreSQL URL: \(url) (expected postgres://user:password@host:port/database)")
+        }
+        let database = components.path.split(separator: "/").first.map(String.init)
+        var configuration = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
+            password: components.password, database: database, tls: .disable)
+        configuration.options.maximumConnections = 8
+        return PostgresDatabase(client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger)
+    }
+
+    private init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+        runTask = Task { await client.run() }
+    }
+
+    public func withConnection<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in
+            try await body(Connection(connection: connection, logger: logger))
+        }
+    }
+
+    public func withTransaction<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in
+            let executor = Connection(connection: connection, logger: logger)
+            try await executor.query("BEGIN", [])
+            do {
+                let result = try await body(executor)
+                try await executor.query("COMMIT", [])
+                return result
+            } catch {
+                _ = try? await executor.query("ROLLBACK", [])
+                throw error
+            }
+        }
+    }
+
+    public func close() async throws {
+        runTask.cancel()
+        await runTask.value
+    }
+
+    /// Rewrites `?` placeholders as `$1`, `$2`, ... (the store's SQL has no `?` in literals).
+    static func numberPlaceholders(_ sql: String) -> String {
+        var result = ""
+        result.reserveCapacity(sql.utf8.count + 16)
+        var number = 0
+        for character in sql {
+            if character == "?" {
+                number += 1
+                result += "$\(number)"
+            } else {
+                result.append(character)
+            }
+        }
+        return result
+    }
+
+    static func value(of cell: PostgresCell) -> SQLValue {
+        guard cell.bytes != nil else { return .null }
+        switch cell.dataType {
+        case .int2, .int4, .int8: return (try? cell.decode(Int64.self)).map(SQLValue.integer) ?? .null
+        case .float4, .float8, .numeric: return (try? cell.decode(Double.self)).map(SQLValue.double) ?? .null
+        default: return (try? cell.decode(String.self)).map(SQLValue.text) ?? .null
+        }
+    }
+}
+
+/// Errors of the store's setup.
+public enum StoreError: Error, CustomStringConvertible {
+    case configuration(String)
+
+    public var description: String {
+        switch self {
+        case .configuration(let message): return message
+        }
+    }
+}

@@ -1,0 +1,93 @@
+/// The SQL dialects the store speaks. Statements are written once with `?` placeholders;
+/// the dialect decides the few places where the two databases differ.
+public enum SQLDialect: Sendable {
+    case sqlite, postgres
+}
+
+/// A value bound to a statement placeholder or read from a result column.
+public enum SQLValue: Sendable, Equatable {
+    case null
+    case integer(Int64)
+    case double(Double)
+    case text(String)
+
+    public var int: Int64? {
+        switch self {
+        case .integer(let value): return value
+        case .double(let value): return Int64(value)
+        case .text(let text): return Int64(text)
+        case .null: return nil
+        }
+    }
+
+    public var string: String? {
+        switch self {
+        case .text(let text): return text
+        case .integer(let value): return String(value)
+        case .double(let value): return String(value)
+        case .null: return nil
+        }
+    }
+
+    public init(_ text: String?) { self = text.map(SQLValue.text) ?? .null }
+}
+
+/// One result row, by column position.
+public typealias SQLRow = [SQLValue]
+
+/// Runs statements on one connection (inside a transaction where one was opened).
+public protocol SQLExecutor: Sendable {
+    /// Runs `sql` with `?` placeholders bound to `binds`, and returns the rows.
+    @discardableResult
+    func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow]
+}
+
+/// A database the FHIR store runs on.
+public protocol SQLDatabase: Sendable {
+    var dialect: SQLDialect { get }
+    /// Runs `body` on a connection, outside any explicit transaction.
+    func withConnection<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T
+    /// Runs `body` in one transaction: committed when it returns, rolled back when it throws.
+    func withTransaction<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T
+    /// Closes every connection.
+    func close() async throws
+}
+
+/// Raised when a unique constraint is violated (a concurrent create of the same id).
+public struct SQLUniqueViolation: Error {}
+
+/// A lock for async code: waiters are served first come, first served.
+actor AsyncMutex {
+    private var locked = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func lock() async {
+        if !locked {
+            locked = true
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func unlock() {
+        if waiters.isEmpty {
+            locked = false
+        } else {
+            waiters.removeFirst().resume()
+        }
+    }
+}
+
+extension AsyncMutex {
+    nonisolated func withLock<T>(_ body: () async throws -> T) async throws -> T {
+        await lock()
+        do {
+            let result = try await body()
+            await unlock()
+            return result
+        } catch {
+            await unlock()
+            throw error
+        }
+    }
+}

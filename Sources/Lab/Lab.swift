@@ -1,0 +1,1 @@
+// Lab: deployment, workloads and benchmarks.

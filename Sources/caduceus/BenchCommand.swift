@@ -1,0 +1,8 @@
+import ArgumentParser
+
+/// `caduceus bench`: benchmarks that print ratios measured side by side in one run.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Run a benchmark.",
+        subcommands: [FHIRBenchCommand.self])
+}

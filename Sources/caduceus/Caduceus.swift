@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `caduceus`: the healthcare data exchange that defends itself.
+@main
+struct Caduceus: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "caduceus",
+        abstract: "A FHIR R4 server with container runtime security.",
+        subcommands: [ServeCommand.self, BenchCommand.self]
+    )
+}
