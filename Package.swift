@@ -54,12 +54,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "FHIRTests", dependencies: ["FHIR"]),
-        .testTarget(name: "FHIRStoreTests", dependencies: ["FHIR", "FHIRStore"]),
+        // Fresh SQLite and PostgreSQL stores and shared test data for the test targets.
+        .target(name: "FHIRTestSupport", dependencies: ["FHIR", "FHIRStore"], path: "Tests/FHIRTestSupport"),
+        .testTarget(name: "FHIRTests", dependencies: ["FHIR", "FHIRTestSupport"]),
+        .testTarget(name: "FHIRStoreTests", dependencies: ["FHIR", "FHIRStore", "FHIRTestSupport"]),
         .testTarget(
             name: "FHIRServerTests",
             dependencies: [
-                "FHIR", "FHIRStore", "FHIRServer",
+                "FHIR", "FHIRStore", "FHIRServer", "FHIRTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

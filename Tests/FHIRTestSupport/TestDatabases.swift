@@ -1,0 +1,66 @@
+import FHIR
+import FHIRStore
+import Foundation
+
+/// The databases the store and server tests run against.
+public enum TestBackend: String, CaseIterable, Sendable, CustomStringConvertible {
+    case sqlite, postgres
+
+    public var description: String { rawValue }
+}
+
+/// Raised when a test needs a service this machine does not have.
+public struct MissingService: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// Fresh, empty stores for tests: a new SQLite file, or a new PostgreSQL database on the
+/// server named by `CADUCEUS_TEST_POSTGRES_URL` (Scripts/test.sh starts one and sets it).
+public enum TestDatabases {
+    /// Whether PostgreSQL tests can run. Under `CI=true` a missing server is a failure, never
+    /// a silent skip.
+    public static var postgresURL: String? {
+        ProcessInfo.processInfo.environment["CADUCEUS_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    public static var isCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
+
+    /// The backends to run: PostgreSQL only where configured, unless CI demands it.
+    public static var backends: [TestBackend] {
+        postgresURL != nil || isCI ? TestBackend.allCases : [.sqlite]
+    }
+
+    public static func makeStore(_ backend: TestBackend) async throws -> SQLFHIRStore {
+        switch backend {
+        case .sqlite:
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-test-\(UUID().uuidString)")
+            return try await SQLFHIRStore.open(url: directory.appendingPathComponent("fhir.sqlite").path)
+        case .postgres:
+            guard let url = postgresURL else {
+                throw MissingService(description: "PostgreSQL is required (CI=true) but CADUCEUS_TEST_POSTGRES_URL is not set; run Scripts/test.sh")
+            }
+            return try await SQLFHIRStore(database: try await freshPostgresDatabase(serverURL: url))
+        }
+    }
+
+    /// Creates a database of its own for one test, so that tests can run in parallel.
+    static func freshPostgresDatabase(serverURL: String) async throws -> PostgresDatabase {
+        let admin = try PostgresDatabase.connect(url: serverURL)
+        let name = "caduceus_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
+        try await admin.withConnection { executor in
+            try await executor.query("CREATE DATABASE \(name)", [])
+        }
+        try await admin.close()
+        var components = URLComponents(string: serverURL)!
+        components.path = "/\(name)"
+        return try PostgresDatabase.connect(url: components.string!)
+    }
+
+    /// The shared FHIR data directory (`../shared/fhir` beside the repository).
+    public static var sharedFHIRDirectory: URL {
+        if let path = ProcessInfo.processInfo.environment["CADUCEUS_SHARED_FHIR"] { return URL(fileURLWithPath: path) }
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.deletingLastPathComponent().appendingPathComponent("shared/fhir")
+    }
+}
