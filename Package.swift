@@ -43,7 +43,12 @@ let package = Package(
         // Deployment, workloads and benchmarks.
         .target(
             name: "Lab",
-            dependencies: ["FHIR", "FHIRStore", "FHIRServer"]
+            dependencies: [
+                "FHIR", "FHIRStore", "FHIRServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
         ),
         .executableTarget(
             name: "caduceus",

@@ -21,7 +21,7 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
     /// Opens the store named by `url`: `postgres://...`, `sqlite:path`, or a file path.
     public static func open(url: String) async throws -> SQLFHIRStore {
         if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-            return try await SQLFHIRStore(database: try PostgresDatabase.connect(url: url))
+            return try await SQLFHIRStore(database: try await PostgresDatabase.connect(url: url))
         }
         var path = url.hasPrefix("sqlite:") ? String(url.dropFirst("sqlite:".count)) : url
         if path.hasPrefix("//") { path.removeFirst(2) }

@@ -43,17 +43,10 @@ public enum TestDatabases {
         }
     }
 
-    /// Creates a database of its own for one test, so that tests can run in parallel.
+    /// A database of its own for one test, so that tests can run in parallel.
     static func freshPostgresDatabase(serverURL: String) async throws -> PostgresDatabase {
-        let admin = try PostgresDatabase.connect(url: serverURL)
         let name = "caduceus_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
-        try await admin.withConnection { executor in
-            try await executor.query("CREATE DATABASE \(name)", [])
-        }
-        try await admin.close()
-        var components = URLComponents(string: serverURL)!
-        components.path = "/\(name)"
-        return try PostgresDatabase.connect(url: components.string!)
+        return try await PostgresDatabase.createDatabase(named: String(name), serverURL: serverURL)
     }
 
     /// The shared FHIR data directory (`../shared/fhir` beside the repository).

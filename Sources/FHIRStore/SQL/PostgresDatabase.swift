@@ -38,18 +38,43 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     }
 
     /// Connects to `url` (`postgres://user:password@host:port/database`).
-    public static func connect(url: String, logger: Logger = Logger(label: "caduceus.postgres")) throws -> PostgresDatabase {
+    public static func connect(url: String, logger: Logger = Logger(label: "caduceus.postgres")) async throws -> PostgresDatabase {
         guard let components = URLComponents(string: url), let host = components.host,
             ["postgres", "postgresql"].contains(components.scheme ?? "")
         else {
             throw StoreError.configuration("Not a PostgreSQL URL: \(url) (expected postgres://user:password@host:port/database)")
         }
-        let database = components.path.split(separator: "/").first.map(String.init)
+        let databaseName = components.path.split(separator: "/").first.map(String.init)
         var configuration = PostgresClient.Configuration(
             host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
-            password: components.password, database: database, tls: .disable)
+            password: components.password, database: databaseName, tls: .disable)
         configuration.options.maximumConnections = 8
-        return PostgresDatabase(client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger)
+        let database = PostgresDatabase(client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger)
+        // The pool serves leases only once `run()` is under way; a lease before that works but
+        // logs a warning, so give the run task a moment to start.
+        try await Task.sleep(for: .milliseconds(5))
+        return database
+    }
+
+    /// Creates database `name` on the server at `serverURL` (dropping it first when
+    /// `replacing`), and connects to it. Tests and benchmarks use this for a clean slate.
+    public static func createDatabase(named name: String, serverURL: String, replacing: Bool = false) async throws -> PostgresDatabase {
+        guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }), var components = URLComponents(string: serverURL) else {
+            throw StoreError.configuration("Cannot create database '\(name)' on \(serverURL)")
+        }
+        let admin = try await connect(url: serverURL)
+        do {
+            try await admin.withConnection { executor in
+                if replacing { try await executor.query("DROP DATABASE IF EXISTS \(name)", []) }
+                try await executor.query("CREATE DATABASE \(name)", [])
+            }
+            try await admin.close()
+        } catch {
+            try? await admin.close()
+            throw error
+        }
+        components.path = "/\(name)"
+        return try await connect(url: components.string!)
     }
 
     private init(client: PostgresClient, logger: Logger) {

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks for the black-box tests:
+# PostgreSQL 15, curl, and a Python venv (.venv) with the pinned test clients.
+# Idempotent and quick when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+apt_updated=""
+apt_install() {
+    if [ -z "$apt_updated" ]; then
+        echo "setup: apt-get update"
+        $SUDO apt-get update -qq
+        apt_updated=1
+    fi
+    echo "setup: apt-get install $*"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+
+missing=()
+for pkg in postgresql-15 curl; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; else echo "setup: postgresql-15 and curl present"; fi
+
+if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv"
+    if ! python3 -m venv .venv; then
+        rm -rf .venv
+        apt_install python3-venv
+        # Debian's python3-venv fixes Debian's python3; a pyenv python3 earlier in PATH would still fail.
+        python3 -m venv .venv 2>/dev/null || { rm -rf .venv; /usr/bin/python3 -m venv .venv; }
+    fi
+fi
+
+# Reinstall only when the pins changed since the last successful install.
+req=Tests/blackbox/requirements.txt
+if cmp -s "$req" .venv/.installed-requirements.txt; then
+    echo "setup: .venv up to date"
+else
+    echo "setup: pip install -r $req"
+    .venv/bin/python -m pip install -q --disable-pip-version-check -r "$req"
+    cp "$req" .venv/.installed-requirements.txt
+fi
+echo "setup: done"

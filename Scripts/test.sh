@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The test command: installs what a fresh machine lacks, starts a throwaway PostgreSQL,
+# then runs every Swift test (on SQLite and PostgreSQL) and the black-box client tests.
+# With CI=true, tests that need PostgreSQL fail when it is missing instead of skipping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+Scripts/setup.sh
+started_pg=""
+if ! Scripts/postgres.sh status 2>/dev/null; then started_pg=1; fi
+CADUCEUS_TEST_POSTGRES_URL="$(Scripts/postgres.sh start)"
+export CADUCEUS_TEST_POSTGRES_URL
+cleanup() { [ -z "$started_pg" ] || Scripts/postgres.sh stop || true; }
+trap cleanup EXIT
+
+status=0
+swift build --build-tests
+swift test || status=1
+Scripts/blackbox.sh .build/debug/caduceus || status=1
+if [ "$status" = 0 ]; then echo "test.sh: all suites passed"; else echo "test.sh: FAILED" >&2; fi
+exit "$status"

@@ -1,1 +1,0 @@
-// Lab: deployment, workloads and benchmarks.

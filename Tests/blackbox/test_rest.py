@@ -1,0 +1,68 @@
+"""The rest of the REST contract over plain requests: metadata, representations, history."""
+
+import time
+
+from fhirtest import FHIR_JSON, assert_http_date, base_url, version_of
+
+JSON = {"Content-Type": FHIR_JSON}
+
+
+def create(http, resource):
+    response = http.post(f"{base_url()}/{resource['resourceType']}", json=resource,
+                         headers={**JSON, "Prefer": "return=representation"})
+    assert response.status_code == 201
+    return response
+
+
+def test_metadata(http):
+    response = http.get(f"{base_url()}/metadata")
+    assert response.status_code == 200
+    cs = response.json()
+    assert cs["resourceType"] == "CapabilityStatement"
+    assert cs["fhirVersion"] == "4.0.1"
+    assert cs["rest"][0]["mode"] == "server"
+
+
+def test_create_returns_representation_on_request(http):
+    response = create(http, {"resourceType": "Observation", "status": "final", "code": {"text": "heart rate"},
+                             "valueQuantity": {"value": 72, "unit": "/min"}})
+    body = response.json()
+    assert response.headers["Location"] == f"{base_url()}/Observation/{body['id']}/_history/1"
+    assert version_of(response.headers["ETag"]) == 1
+    assert_http_date(response.headers.get("Last-Modified"))
+    assert body["meta"]["versionId"] == "1"
+    assert body["valueQuantity"]["value"] == 72
+
+    read = http.get(f"{base_url()}/Observation/{body['id']}")
+    assert read.status_code == 200
+    assert read.headers["Content-Type"].startswith(FHIR_JSON)
+    assert version_of(read.headers["ETag"]) == 1
+    assert read.json() == body
+
+
+def test_delete_is_204_then_410(http):
+    body = create(http, {"resourceType": "Patient"}).json()
+    url = f"{base_url()}/Patient/{body['id']}"
+    deleted = http.delete(url)
+    assert deleted.status_code == 204 and deleted.content == b""
+    assert http.get(url).status_code == 410
+    # The old version stays readable.
+    assert http.get(f"{url}/_history/1").status_code == 200
+
+
+def test_type_and_system_history_since(http):
+    first = create(http, {"resourceType": "Patient", "active": True}).json()
+    time.sleep(0.05)  # so that the second's lastUpdated is strictly later
+    second = create(http, {"resourceType": "Patient", "active": False}).json()
+    since = second["meta"]["lastUpdated"]
+
+    bundle = http.get(f"{base_url()}/Patient/_history", params={"_since": since}).json()
+    assert bundle["type"] == "history"
+    ids = {e["resource"]["id"] for e in bundle.get("entry", []) if "resource" in e}
+    assert second["id"] in ids and first["id"] not in ids
+
+    bundle = http.get(f"{base_url()}/_history", params={"_since": since, "_count": 1}).json()
+    assert bundle["type"] == "history"
+    assert len(bundle.get("entry", [])) == 1
+    for entry in bundle["entry"]:
+        assert "request" in entry and "fullUrl" in entry
