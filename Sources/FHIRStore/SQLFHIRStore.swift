@@ -51,7 +51,11 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
         } catch is SQLUniqueViolation {
             // Another request created the same id between our read and our insert: the row
             // exists now, so a second attempt takes the update path.
-            return try await attemptUpdate(resource, type: type, id: id, ifMatch: ifMatch)
+            do {
+                return try await attemptUpdate(resource, type: type, id: id, ifMatch: ifMatch)
+            } catch is SQLUniqueViolation {
+                throw FHIRError.conflict("\(type)/\(id) was written concurrently; retry the update")
+            }
         }
     }
 
@@ -83,13 +87,14 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
             }
             let now = self.clock.now()
             let version = current.version + 1
-            try await executor.query(
-                "UPDATE resources SET version = ?, last_updated = ?, deleted = 1, body = NULL WHERE type = ? AND id = ?",
-                [.integer(Int64(version)), .integer(now), .text(type), .text(id)])
-            try await executor.query(
-                "INSERT INTO resource_history (type, id, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, 1, NULL)",
-                [.text(type), .text(id), .integer(Int64(version)), .integer(now)])
-            try await self.removeIndex(type: type, id: id, executor: executor)
+            try await executor.execute([
+                SQLStatement(
+                    "UPDATE resources SET version = ?, last_updated = ?, deleted = 1, body = NULL WHERE type = ? AND id = ?",
+                    [.integer(Int64(version)), .integer(now), .text(type), .text(id)]),
+                SQLStatement(
+                    "INSERT INTO resource_history (type, id, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, 1, NULL)",
+                    [.text(type), .text(id), .integer(Int64(version)), .integer(now)]),
+            ] + SQLFHIRStore.removeIndex(type: type, id: id))
             return StoredResource(type: type, id: id, versionId: version, lastUpdated: now, deleted: true, body: nil)
         }
     }
@@ -128,28 +133,28 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
         let stamped = JSONValue.object(object)
         let body = JSONWriter().string(stamped)
         let binds: [SQLValue] = [.text(type), .text(id), .integer(Int64(version)), .integer(now), .text(body)]
+        var statements: [SQLStatement]
         if isNew {
-            try await executor.query(
-                "INSERT INTO resources (type, id, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, 0, ?)", binds)
+            statements = [SQLStatement(
+                "INSERT INTO resources (type, id, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, 0, ?)", binds)]
         } else {
-            try await executor.query(
+            statements = [SQLStatement(
                 "UPDATE resources SET version = ?, last_updated = ?, deleted = 0, body = ? WHERE type = ? AND id = ?",
-                [.integer(Int64(version)), .integer(now), .text(body), .text(type), .text(id)])
-            try await removeIndex(type: type, id: id, executor: executor)
+                [.integer(Int64(version)), .integer(now), .text(body), .text(type), .text(id)])]
+            statements += SQLFHIRStore.removeIndex(type: type, id: id)
         }
-        try await executor.query(
-            "INSERT INTO resource_history (type, id, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, 0, ?)", binds)
-        try await insertIndex(indexer.entries(for: stamped, resourceType: type), type: type, id: id, executor: executor)
+        statements.append(SQLStatement(
+            "INSERT INTO resource_history (type, id, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, 0, ?)", binds))
+        statements += SQLFHIRStore.insertIndex(indexer.entries(for: stamped, resourceType: type), type: type, id: id)
+        try await executor.execute(statements)
         return StoredResource(type: type, id: id, versionId: version, lastUpdated: now, deleted: false, body: body)
     }
 
-    private func removeIndex(type: String, id: String, executor: any SQLExecutor) async throws {
-        for table in Schema.indexTables {
-            try await executor.query("DELETE FROM \(table.name) WHERE type = ? AND id = ?", [.text(type), .text(id)])
-        }
+    static func removeIndex(type: String, id: String) -> [SQLStatement] {
+        Schema.indexTables.map { SQLStatement("DELETE FROM \($0.name) WHERE type = ? AND id = ?", [.text(type), .text(id)]) }
     }
 
-    private func insertIndex(_ entries: SearchIndexEntries, type: String, id: String, executor: any SQLExecutor) async throws {
+    static func insertIndex(_ entries: SearchIndexEntries, type: String, id: String) -> [SQLStatement] {
         let rows: [[[SQLValue]]] = [
             entries.strings.map { [.text($0.parameter), .text($0.normalized), .text($0.exact)] },
             entries.tokens.map { [.text($0.parameter), SQLValue($0.system), SQLValue($0.code)] },
@@ -158,6 +163,7 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
             entries.uris.map { [.text($0.parameter), .text($0.exact)] },
             entries.numbers.map { [.text($0.parameter), .double($0.value), SQLValue($0.system), SQLValue($0.code)] },
         ]
+        var statements: [SQLStatement] = []
         for (table, tableRows) in zip(Schema.indexTables, rows) where !tableRows.isEmpty {
             let columnCount = table.columns.count + 3
             let placeholders = "(" + Array(repeating: "?", count: columnCount).joined(separator: ", ") + ")"
@@ -173,9 +179,10 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
                     binds.append(.text(id))
                     binds.append(contentsOf: row)
                 }
-                try await executor.query(sql, binds)
+                statements.append(SQLStatement(sql, binds))
             }
         }
+        return statements
     }
 
     // MARK: Reads

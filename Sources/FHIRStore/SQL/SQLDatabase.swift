@@ -35,11 +35,47 @@ public enum SQLValue: Sendable, Equatable {
 /// One result row, by column position.
 public typealias SQLRow = [SQLValue]
 
+/// A statement with `?` placeholders and the values bound to them.
+public struct SQLStatement: Sendable {
+    public var sql: String
+    public var binds: [SQLValue]
+
+    public init(_ sql: String, _ binds: [SQLValue]) {
+        self.sql = sql
+        self.binds = binds
+    }
+}
+
 /// Runs statements on one connection (inside a transaction where one was opened).
 public protocol SQLExecutor: Sendable {
     /// Runs `sql` with `?` placeholders bound to `binds`, and returns the rows.
     @discardableResult
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow]
+
+    /// Runs data-changing statements (INSERT, UPDATE, DELETE without RETURNING) whose
+    /// results are not needed, in order, in as few round trips as the database allows.
+    func execute(_ statements: [SQLStatement]) async throws
+}
+
+extension SQLExecutor {
+    public func execute(_ statements: [SQLStatement]) async throws {
+        for statement in statements { try await query(statement.sql, statement.binds) }
+    }
+}
+
+extension SQLExecutor {
+    /// Runs `body` between `begin` and COMMIT, rolling back when it throws.
+    func inTransaction<T>(begin: String, _ body: (any SQLExecutor) async throws -> T) async throws -> T {
+        try await query(begin, [])
+        do {
+            let result = try await body(self)
+            try await query("COMMIT", [])
+            return result
+        } catch {
+            _ = try? await query("ROLLBACK", [])
+            throw error
+        }
+    }
 }
 
 /// A database the FHIR store runs on.

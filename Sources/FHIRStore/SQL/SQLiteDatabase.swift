@@ -81,17 +81,9 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     }
 
     public func withTransaction<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
-        try await writer.mutex.withLock {
-            try await writer.query("BEGIN IMMEDIATE", [])
-            do {
-                let result = try await body(writer)
-                try await writer.query("COMMIT", [])
-                return result
-            } catch {
-                _ = try? await writer.query("ROLLBACK", [])
-                throw error
-            }
-        }
+        // IMMEDIATE takes the write lock at BEGIN, so a transaction never fails halfway for
+        // want of it.
+        try await writer.mutex.withLock { try await writer.inTransaction(begin: "BEGIN IMMEDIATE", body) }
     }
 
     public func close() async throws {

@@ -28,13 +28,22 @@ struct SearchSQLBuilder {
             binds.append(contentsOf: query.types.map(SQLValue.text))
         }
         for clause in query.clauses {
-            let (sql, clauseBinds) = condition(for: clause)
+            let (sql, clauseBinds) = condition(for: clause, resourceType: query.resourceType)
             conditions.append(sql)
             binds.append(contentsOf: clauseBinds)
         }
         let whereClause = conditions.joined(separator: " AND ")
-        var order = query.sort.map { "r.\($0.key == .id ? "id" : "last_updated") \($0.descending ? "DESC" : "ASC")" }
-        order.append(contentsOf: ["r.last_updated ASC", "r.type ASC", "r.id ASC"])
+        // SQLite's planner prefers walking an index in the ORDER BY order and testing each row,
+        // which costs a scan of the whole type when the match set is small. With index clauses,
+        // sorting by expressions makes it start from the matches instead.
+        let drivenByMatches = dialect == .sqlite && query.clauses.contains { if case .indexed = $0.target { return true } else { return false } }
+        func key(_ column: String, numeric: Bool) -> String {
+            drivenByMatches ? (numeric ? "r.\(column) + 0" : "r.\(column) || ''") : "r.\(column)"
+        }
+        var order = query.sort.map {
+            ($0.key == .id ? key("id", numeric: false) : key("last_updated", numeric: true)) + ($0.descending ? " DESC" : " ASC")
+        }
+        order.append(contentsOf: [key("last_updated", numeric: true) + " ASC", key("type", numeric: false) + " ASC", key("id", numeric: false) + " ASC"])
         return Statements(
             count: "SELECT COUNT(*) FROM resources r WHERE \(whereClause)",
             select: "SELECT r.version, r.last_updated, r.deleted, r.body, r.type, r.id FROM resources r WHERE \(whereClause)"
@@ -43,7 +52,7 @@ struct SearchSQLBuilder {
             selectBinds: binds + [.integer(Int64(query.count)), .integer(Int64(query.offset))])
     }
 
-    func condition(for clause: SearchClause) -> (String, [SQLValue]) {
+    func condition(for clause: SearchClause, resourceType: String?) -> (String, [SQLValue]) {
         switch clause.target {
         case .id:
             var binds: [SQLValue] = []
@@ -62,11 +71,14 @@ struct SearchSQLBuilder {
             }
             return ("(" + (parts.isEmpty ? "1 = 0" : parts.joined(separator: " OR ")) + ")", binds)
         case .indexed(let definition):
-            return indexedCondition(clause, definition: definition)
+            return indexedCondition(clause, definition: definition, resourceType: resourceType)
         }
     }
 
-    func indexedCondition(_ clause: SearchClause, definition: SearchParameterDefinition) -> (String, [SQLValue]) {
+    /// `(r.type, r.id) [NOT] IN (SELECT ... FROM idx_* WHERE param = ? AND (v1 OR v2))`: the
+    /// subquery starts from the index on (type, param, value), so the cost follows the number
+    /// of matches, not the number of resources of the type.
+    func indexedCondition(_ clause: SearchClause, definition: SearchParameterDefinition, resourceType: String?) -> (String, [SQLValue]) {
         let table: String
         switch definition.type {
         case .string: table = "idx_string"
@@ -77,10 +89,22 @@ struct SearchSQLBuilder {
         case .number, .quantity: table = "idx_number"
         case .composite, .special: return ("1 = 0", [])
         }
-        let correlated = "SELECT 1 FROM \(table) i WHERE i.type = r.type AND i.id = r.id AND i.param = ?"
-        var binds: [SQLValue] = [.text(definition.code)]
+        // At type level the type is fixed and the id alone identifies a resource; at system
+        // level (common parameters only) the pair does.
+        var binds: [SQLValue] = []
+        let column: String
+        let matches: String
+        if let resourceType {
+            column = "r.id"
+            matches = "SELECT i.id FROM \(table) i WHERE i.type = ? AND i.param = ?"
+            binds = [.text(resourceType), .text(definition.code)]
+        } else {
+            column = "(r.type, r.id)"
+            matches = "SELECT i.type, i.id FROM \(table) i WHERE i.param = ?"
+            binds = [.text(definition.code)]
+        }
         if case .missing(let missing)? = clause.values.first {
-            return ("\(missing ? "NOT " : "")EXISTS (\(correlated))", binds)
+            return ("\(column) \(missing ? "NOT " : "")IN (\(matches))", binds)
         }
         var parts: [String] = []
         for value in clause.values {
@@ -88,7 +112,7 @@ struct SearchSQLBuilder {
         }
         let test = parts.isEmpty ? "1 = 0" : parts.map { "(\($0))" }.joined(separator: " OR ")
         let negate = clause.modifier == "not"
-        return ("\(negate ? "NOT " : "")EXISTS (\(correlated) AND (\(test)))", binds)
+        return ("\(column) \(negate ? "NOT " : "")IN (\(matches) AND (\(test)))", binds)
     }
 
     func valueCondition(_ value: SearchValue, modifier: String?, binds: inout [SQLValue]) -> String? {
