@@ -55,7 +55,7 @@ run_suite() {
         stop_server
         return 1
     fi
-    CADUCEUS_BASE_URL="$base" .venv/bin/python -m pytest -q Tests/blackbox "${PYTEST_ARGS[@]}" || rc=$?
+    CADUCEUS_BASE_URL="$base" CADUCEUS_BIN="$BIN" CADUCEUS_DATABASE="$database" .venv/bin/python -m pytest -q Tests/blackbox "${PYTEST_ARGS[@]}" || rc=$?
     stop_server
     if [ "$rc" != 0 ]; then
         echo "blackbox[$name]: FAILED (pytest exit $rc); last server log lines:" >&2

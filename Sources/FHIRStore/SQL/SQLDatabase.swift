@@ -84,7 +84,7 @@ public protocol SQLDatabase: Sendable {
     /// Runs `body` on a connection, outside any explicit transaction.
     func withConnection<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T
     /// Runs `body` in one transaction: committed when it returns, rolled back when it throws.
-    func withTransaction<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T
+    func withTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T) async throws -> T
     /// Closes every connection.
     func close() async throws
 }

@@ -13,6 +13,7 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     private let writer: Connection
     private let readers: [Connection]
     private let nextReader = ManagedCounter()
+    private let commitQueue = CommitQueue()
 
     final class Connection: SQLExecutor, @unchecked Sendable {
         let connection: SQLiteConnection
@@ -80,15 +81,87 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
         return try await connection.mutex.withLock { try await body(connection) }
     }
 
-    public func withTransaction<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
-        // IMMEDIATE takes the write lock at BEGIN, so a transaction never fails halfway for
-        // want of it.
-        try await writer.mutex.withLock { try await writer.inTransaction(begin: "BEGIN IMMEDIATE", body) }
+    /// Group commit: transactions that arrive while one is being written share the next
+    /// COMMIT (and its fsync), each inside a SAVEPOINT of its own, so one that fails rolls
+    /// back alone. A caller hears of success only after the shared COMMIT.
+    public func withTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
+        let result = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<any Sendable, any Error>) in
+            let job = PendingTransaction(body: { try await body($0) }, continuation: continuation)
+            if commitQueue.enqueue(job) {
+                Task { await self.drainCommitQueue() }
+            }
+        }
+        return result as! T
+    }
+
+    /// Writes queued transactions in groups until the queue is empty.
+    private func drainCommitQueue() async {
+        while let group = commitQueue.takeGroup(maximum: 64) {
+            var results: [Result<any Sendable, any Error>] = []
+            do {
+                try await writer.mutex.withLock {
+                    // IMMEDIATE takes the write lock at BEGIN, so no statement fails for want of it.
+                    try await writer.inTransaction(begin: "BEGIN IMMEDIATE") { executor in
+                        for job in group {
+                            try await executor.query("SAVEPOINT job", [])
+                            do {
+                                results.append(.success(try await job.body(executor)))
+                                try await executor.query("RELEASE job", [])
+                            } catch {
+                                results.append(.failure(error))
+                                try await executor.query("ROLLBACK TO job", [])
+                                try await executor.query("RELEASE job", [])
+                            }
+                        }
+                    }
+                }
+            } catch {
+                // The group's COMMIT failed: nothing of it was written.
+                results = group.map { _ in .failure(error) }
+            }
+            for (job, result) in zip(group, results) { job.continuation.resume(with: result) }
+        }
     }
 
     public func close() async throws {
         for reader in readers { try await reader.connection.close() }
         try await writer.connection.close()
+    }
+}
+
+/// A transaction waiting for the writer.
+struct PendingTransaction: Sendable {
+    let body: @Sendable (any SQLExecutor) async throws -> any Sendable
+    let continuation: CheckedContinuation<any Sendable, any Error>
+}
+
+/// The transactions waiting for the writer, and whether someone is draining them.
+final class CommitQueue: @unchecked Sendable {
+    private var pending: [PendingTransaction] = []
+    private var draining = false
+    private let lock = NIOLock()
+
+    /// Queues `job`; true when the caller must start draining.
+    func enqueue(_ job: PendingTransaction) -> Bool {
+        lock.withLock {
+            pending.append(job)
+            if draining { return false }
+            draining = true
+            return true
+        }
+    }
+
+    /// The next group, or `nil` (and draining ends) when none is waiting.
+    func takeGroup(maximum: Int) -> [PendingTransaction]? {
+        lock.withLock {
+            guard !pending.isEmpty else {
+                draining = false
+                return nil
+            }
+            let group = Array(pending.prefix(maximum))
+            pending.removeFirst(group.count)
+            return group
+        }
     }
 }
 
