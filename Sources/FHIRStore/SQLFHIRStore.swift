@@ -15,6 +15,13 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
         let statements = Schema.statements(for: database.dialect)
         try await database.withTransaction { executor in
             for statement in statements { try await executor.query(statement, []) }
+            let found = try await executor.query("SELECT version FROM caduceus_schema", []).first?.first?.int
+            if found == nil {
+                try await executor.query("INSERT INTO caduceus_schema (version) VALUES (?)", [.integer(Schema.version)])
+            } else if found != Schema.version {
+                throw StoreError.configuration(
+                    "The database has schema version \(found!), this Caduceus uses \(Schema.version); use a new database")
+            }
         }
     }
 
@@ -89,7 +96,7 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
             let version = current.version + 1
             try await executor.execute([
                 SQLStatement(
-                    "UPDATE resources SET version = ?, last_updated = ?, deleted = 1, body = NULL WHERE type = ? AND id = ?",
+                    "UPDATE resources SET version = ?, last_updated = ?, deleted = 1 WHERE type = ? AND id = ?",
                     [.integer(Int64(version)), .integer(now), .text(type), .text(id)]),
                 SQLStatement(
                     "INSERT INTO resource_history (type, id, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, 1, NULL)",
@@ -132,19 +139,21 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
         object.set("meta", .object(meta), after: ["resourceType", "id"])
         let stamped = JSONValue.object(object)
         let body = JSONWriter().string(stamped)
-        let binds: [SQLValue] = [.text(type), .text(id), .integer(Int64(version)), .integer(now), .text(body)]
+        // The body is stored once, in the version's history row; `resources` points at it.
         var statements: [SQLStatement]
         if isNew {
             statements = [SQLStatement(
-                "INSERT INTO resources (type, id, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, 0, ?)", binds)]
+                "INSERT INTO resources (type, id, version, last_updated, deleted) VALUES (?, ?, ?, ?, 0)",
+                [.text(type), .text(id), .integer(Int64(version)), .integer(now)])]
         } else {
             statements = [SQLStatement(
-                "UPDATE resources SET version = ?, last_updated = ?, deleted = 0, body = ? WHERE type = ? AND id = ?",
-                [.integer(Int64(version)), .integer(now), .text(body), .text(type), .text(id)])]
+                "UPDATE resources SET version = ?, last_updated = ?, deleted = 0 WHERE type = ? AND id = ?",
+                [.integer(Int64(version)), .integer(now), .text(type), .text(id)])]
             statements += SQLFHIRStore.removeIndex(type: type, id: id)
         }
         statements.append(SQLStatement(
-            "INSERT INTO resource_history (type, id, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, 0, ?)", binds))
+            "INSERT INTO resource_history (type, id, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, 0, ?)",
+            [.text(type), .text(id), .integer(Int64(version)), .integer(now), .text(body)]))
         statements += SQLFHIRStore.insertIndex(indexer.entries(for: stamped, resourceType: type), type: type, id: id)
         try await executor.execute(statements)
         return StoredResource(type: type, id: id, versionId: version, lastUpdated: now, deleted: false, body: body)
@@ -190,7 +199,8 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
     public func read(type: String, id: String) async throws -> StoredResource {
         let rows = try await database.withConnection { executor in
             try await executor.query(
-                "SELECT version, last_updated, deleted, body FROM resources WHERE type = ? AND id = ?", [.text(type), .text(id)])
+                "SELECT r.version, r.last_updated, r.deleted, h.body FROM resources r \(SQLFHIRStore.joinCurrentBody)"
+                    + " WHERE r.type = ? AND r.id = ?", [.text(type), .text(id)])
         }
         guard let row = rows.first else { throw FHIRError.notFound("\(type)/\(id) is not known") }
         let stored = SQLFHIRStore.stored(type: type, id: id, row: row)
@@ -209,6 +219,9 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
         if stored.deleted { throw FHIRError.gone("Version \(version) of \(type)/\(id) is a deletion") }
         return stored
     }
+
+    /// Joins each current row to the history row that holds its body.
+    static let joinCurrentBody = "JOIN resource_history h ON h.type = r.type AND h.id = r.id AND h.version = r.version"
 
     static func stored(type: String, id: String, row: SQLRow) -> StoredResource {
         StoredResource(

@@ -102,6 +102,11 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
                 try await writer.mutex.withLock {
                     // IMMEDIATE takes the write lock at BEGIN, so no statement fails for want of it.
                     try await writer.inTransaction(begin: "BEGIN IMMEDIATE") { executor in
+                        if group.count == 1 {
+                            // Alone, the transaction itself is the unit: no savepoint needed.
+                            results.append(.success(try await group[0].body(executor)))
+                            return
+                        }
                         for job in group {
                             try await executor.query("SAVEPOINT job", [])
                             do {

@@ -3,6 +3,9 @@
 /// Index rows exist only for current, non-deleted versions; a write replaces them in the
 /// same transaction as the resource row.
 enum Schema {
+    /// Bumped whenever a table changes shape; a database of another version is refused.
+    static let version: Int64 = 1
+
     /// The index tables and their value columns, in insert order.
     static let indexTables: [(name: String, columns: [String])] = [
         ("idx_string", ["normalized", "exact"]),
@@ -19,10 +22,11 @@ enum Schema {
         let text = dialect == .postgres ? "TEXT COLLATE \"C\"" : "TEXT"
         let real = dialect == .postgres ? "DOUBLE PRECISION" : "REAL"
         return [
+            "CREATE TABLE IF NOT EXISTS caduceus_schema (version INTEGER NOT NULL)",
             """
             CREATE TABLE IF NOT EXISTS resources (
               type \(text) NOT NULL, id \(text) NOT NULL, version INTEGER NOT NULL,
-              last_updated BIGINT NOT NULL, deleted SMALLINT NOT NULL, body TEXT,
+              last_updated BIGINT NOT NULL, deleted SMALLINT NOT NULL,
               PRIMARY KEY (type, id))
             """,
             "CREATE INDEX IF NOT EXISTS resources_type_updated ON resources (type, last_updated)",

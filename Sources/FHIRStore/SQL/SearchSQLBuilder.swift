@@ -46,7 +46,8 @@ struct SearchSQLBuilder {
         order.append(contentsOf: [key("last_updated", numeric: true) + " ASC", key("type", numeric: false) + " ASC", key("id", numeric: false) + " ASC"])
         return Statements(
             count: "SELECT COUNT(*) FROM resources r WHERE \(whereClause)",
-            select: "SELECT r.version, r.last_updated, r.deleted, r.body, r.type, r.id FROM resources r WHERE \(whereClause)"
+            select: "SELECT r.version, r.last_updated, r.deleted, h.body, r.type, r.id FROM resources r "
+                + "\(SQLFHIRStore.joinCurrentBody) WHERE \(whereClause)"
                 + " ORDER BY \(order.joined(separator: ", ")) LIMIT ? OFFSET ?",
             binds: binds,
             selectBinds: binds + [.integer(Int64(query.count)), .integer(Int64(query.offset))])

@@ -66,15 +66,14 @@ public struct FHIRStoreBenchmark {
 
             // Create: POST each document vs INSERT it, one transaction each.
             let rawIds = documents.indices.map { "raw-\($0)" }
-            let rawInsert = try await Self.rate(count: documents.count, concurrency: concurrency) { index in
+            let locations = LockedArray<String>(count: documents.count)
+            let (create, rawInsert) = try await Self.sideBySide(count: documents.count, concurrency: concurrency) { index in
                 _ = try await database.withTransaction { executor in
                     try await executor.query(
                         "INSERT INTO bench_raw (id, type, body) VALUES (?, ?, ?)",
                         [.text(rawIds[index]), .text(documents[index].type), .text(documents[index].json)])
                 }
-            }
-            let locations = LockedArray<String>(count: documents.count)
-            let create = try await Self.rate(count: documents.count, concurrency: concurrency) { index in
+            } fhir: { index in
                 var headers = HTTPFields()
                 headers[.contentType] = "application/fhir+json"
                 let response = try await client.execute(
@@ -88,14 +87,13 @@ public struct FHIRStoreBenchmark {
             figures.append(Figure(backend: backend, operation: "create", fhirPerSecond: create, rawPerSecond: rawInsert))
 
             // Read: GET each resource vs SELECT its body by primary key.
-            let rawSelect = try await Self.rate(count: documents.count, concurrency: concurrency) { index in
+            let paths = locations.values
+            let (read, rawSelect) = try await Self.sideBySide(count: documents.count, concurrency: concurrency) { index in
                 let rows = try await database.withConnection { executor in
                     try await executor.query("SELECT body FROM bench_raw WHERE id = ?", [.text(rawIds[index])])
                 }
                 guard rows.count == 1 else { throw BenchmarkError("raw select found \(rows.count) rows") }
-            }
-            let paths = locations.values
-            let read = try await Self.rate(count: documents.count, concurrency: concurrency) { index in
+            } fhir: { index in
                 let response = try await client.execute(uri: "\(base)/\(paths[index])", method: .get)
                 guard response.status == .ok else { throw BenchmarkError("read answered \(response.status)") }
             }
@@ -105,13 +103,12 @@ public struct FHIRStoreBenchmark {
             // documents of one type from the raw table by its index.
             let codes = Self.observationCodes(documents)
             guard !codes.isEmpty else { throw BenchmarkError("the documents hold no Observation codes") }
-            let rawSearch = try await Self.rate(count: searches, concurrency: concurrency) { index in
+            let (search, rawSearch) = try await Self.sideBySide(count: searches, concurrency: concurrency) { index in
                 _ = try await database.withConnection { executor in
                     try await executor.query(
                         "SELECT body FROM bench_raw WHERE type = ? LIMIT 10 OFFSET ?", [.text("Observation"), .integer(Int64(index % 50))])
                 }
-            }
-            let search = try await Self.rate(count: searches, concurrency: concurrency) { index in
+            } fhir: { index in
                 let code = codes[index % codes.count]
                 let response = try await client.execute(
                     uri: "\(base)/Observation?code=http://loinc.org%7C\(code)&_count=10", method: .get)
@@ -134,16 +131,38 @@ public struct FHIRStoreBenchmark {
         return codes
     }
 
-    /// Runs `operation` for indices 0..<count on `concurrency` workers; operations per second.
-    static func rate(count: Int, concurrency: Int, _ operation: @escaping @Sendable (Int) async throws -> Void) async throws -> Double {
+    /// Runs the raw and the FHIR operation over the same indices in alternating rounds (the
+    /// first side alternating too), so that drifts in machine load hit both sides alike.
+    /// Returns operations per second, FHIR first.
+    static func sideBySide(
+        count: Int, concurrency: Int, rounds: Int = 6,
+        raw: @escaping @Sendable (Int) async throws -> Void, fhir: @escaping @Sendable (Int) async throws -> Void
+    ) async throws -> (fhir: Double, raw: Double) {
+        var rawSeconds = 0.0
+        var fhirSeconds = 0.0
+        for round in 0..<rounds {
+            let range = (count * round / rounds)..<(count * (round + 1) / rounds)
+            if round % 2 == 0 {
+                rawSeconds += try await seconds(range, concurrency: concurrency, raw)
+                fhirSeconds += try await seconds(range, concurrency: concurrency, fhir)
+            } else {
+                fhirSeconds += try await seconds(range, concurrency: concurrency, fhir)
+                rawSeconds += try await seconds(range, concurrency: concurrency, raw)
+            }
+        }
+        return (Double(count) / fhirSeconds, Double(count) / rawSeconds)
+    }
+
+    /// Runs `operation` for every index of `range` on `concurrency` workers; the elapsed seconds.
+    static func seconds(_ range: Range<Int>, concurrency: Int, _ operation: @escaping @Sendable (Int) async throws -> Void) async throws -> Double {
         let next = LockedCounter()
         let start = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<concurrency {
                 group.addTask {
                     while true {
-                        let index = next.next()
-                        guard index < count else { return }
+                        let index = range.lowerBound + next.next()
+                        guard index < range.upperBound else { return }
                         try await operation(index)
                     }
                 }
@@ -151,8 +170,7 @@ public struct FHIRStoreBenchmark {
             try await group.waitForAll()
         }
         let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return Double(count) / seconds
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 }
 
