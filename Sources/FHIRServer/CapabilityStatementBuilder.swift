@@ -5,7 +5,7 @@ import Foundation
 /// from the R4 definitions and, for each, the search parameters the index covers.
 enum CapabilityStatementBuilder {
     static func build(registry: SearchParameterRegistry, configuration: FHIRServerConfiguration) -> JSONValue {
-        let typeInteractions: [JSONValue] = ["read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"]
+        let typeInteractions: [JSONValue] = ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"]
             .map { .object(JSONObject([("code", .string($0))])) }
         let common = registry.common.values.filter { $0.type != .composite && $0.type != .special }
             .sorted { $0.code < $1.code }
@@ -19,9 +19,9 @@ enum CapabilityStatementBuilder {
                 ("versioning", "versioned"),
                 ("readHistory", true),
                 ("updateCreate", true),
-                ("conditionalCreate", false),
-                ("conditionalUpdate", false),
-                ("conditionalDelete", "not-supported"),
+                ("conditionalCreate", true),
+                ("conditionalUpdate", true),
+                ("conditionalDelete", "single"),
                 ("searchParam", .array(parameters.map { parameter in
                     .object(JSONObject([
                         ("name", .string(parameter.code)),
@@ -48,7 +48,7 @@ enum CapabilityStatementBuilder {
             ("rest", .array([.object(JSONObject([
                 ("mode", "server"),
                 ("resource", .array(resources)),
-                ("interaction", [["code": "history-system"], ["code": "search-system"]]),
+                ("interaction", [["code": "transaction"], ["code": "batch"], ["code": "history-system"], ["code": "search-system"]]),
                 ("searchParam", .array(common.map { parameter in
                     .object(JSONObject([
                         ("name", .string(parameter.code)), ("definition", .string(parameter.definitionURL)),

@@ -12,6 +12,15 @@ public struct StoredResource: Sendable {
     /// The resource JSON (with `id` and `meta` set), compact; `nil` for a deletion.
     public var body: String?
 
+    public init(type: String, id: String, versionId: Int, lastUpdated: Int64, deleted: Bool, body: String?) {
+        self.type = type
+        self.id = id
+        self.versionId = versionId
+        self.lastUpdated = lastUpdated
+        self.deleted = deleted
+        self.body = body
+    }
+
     public var lastUpdatedInstant: String { FHIRDateRange.instantString(milliseconds: lastUpdated) }
     public var etag: String { "W/\"\(versionId)\"" }
 }
@@ -26,10 +35,28 @@ public struct SearchPage: Sendable {
 public struct UpdateOutcome: Sendable {
     public var resource: StoredResource
     public var created: Bool
+
+    public init(resource: StoredResource, created: Bool) {
+        self.resource = resource
+        self.created = created
+    }
+}
+
+/// Operations that share one database transaction: all of their writes land, or none.
+public protocol FHIRTransaction: Sendable {
+    /// Stores a new resource under `id`, or under a server-assigned id when `nil`.
+    func create(_ resource: JSONValue, type: String, id: String?) async throws -> StoredResource
+    func update(_ resource: JSONValue, type: String, id: String, ifMatch: Int?) async throws -> UpdateOutcome
+    func delete(type: String, id: String, ifMatch: Int?) async throws -> StoredResource?
+    func read(type: String, id: String) async throws -> StoredResource
+    /// Sees the transaction's own writes.
+    func search(_ query: SearchQuery) async throws -> SearchPage
 }
 
 /// Where FHIR resources live. Every write is one database transaction.
 public protocol FHIRStore: Sendable {
+    /// Runs `body` in one database transaction, committed when it returns.
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (any FHIRTransaction) async throws -> T) async throws -> T
     /// Stores a new resource under a server-assigned id.
     func create(_ resource: JSONValue, type: String) async throws -> StoredResource
     /// Stores a new version, or creates the resource under the client's id. `ifMatch` is the

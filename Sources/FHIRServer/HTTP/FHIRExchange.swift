@@ -89,6 +89,30 @@ struct FHIRExchange {
         }
     }
 
+    /// The query string without the parameters about the response format: the criteria of
+    /// a conditional interaction, or `nil` when there are none.
+    var criteria: String? {
+        let pairs = query.filter { !["_format", "_pretty"].contains($0.name) }
+        return pairs.isEmpty ? nil : FHIRQueryString.encode(pairs)
+    }
+
+    /// Reads a JSON Patch body (`application/json-patch+json`).
+    func jsonPatchBody() async throws -> JSONValue {
+        let mediaType = (request.headers[.contentType] ?? "").split(separator: ";").first
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        guard mediaType == "application/json-patch+json" else {
+            throw FHIRError(
+                status: 415, code: "not-supported",
+                "PATCH takes a JSON Patch document (application/json-patch+json), not '\(mediaType)'")
+        }
+        let buffer = try await request.body.collect(upTo: configuration.maximumBodySize)
+        do {
+            return try JSONParser.parse(Array(buffer.readableBytesView))
+        } catch let error as JSONParseError {
+            throw FHIRError.badRequest("The patch is not valid JSON: \(error)")
+        }
+    }
+
     /// The form parameters of `POST _search` followed by those of its URL.
     func searchParameters(context: FHIRRequestContext) async throws -> [(name: String, value: String)] {
         guard request.method == .post else { return query }

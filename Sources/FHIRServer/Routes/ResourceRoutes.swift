@@ -13,12 +13,15 @@ struct ResourceRoutes {
 
     func add(to group: RouterGroup<FHIRRequestContext>) {
         group.post(":type", use: create)
+        group.put(":type", use: conditionalUpdate)
+        group.delete(":type", use: conditionalDelete)
         group.get(":type", use: search)
         group.post(":type/_search", use: search)
         group.get(":type/_history", use: typeHistory)
         group.get(":type/:id", use: read)
         group.put(":type/:id", use: update)
         group.delete(":type/:id", use: delete)
+        group.patch(":type/:id", use: patch)
         group.get(":type/:id/_history", use: instanceHistory)
         group.get(":type/:id/_history/:version", use: vread)
     }
@@ -55,8 +58,64 @@ struct ResourceRoutes {
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         let resource = try await exchange.resourceBody(context: context)
         try ResourceValidator.validateCreate(resource, type: type)
-        let stored = try await store.create(resource, type: type)
-        return written(stored, status: .created, exchange: exchange)
+        // Conditional create: If-None-Exist, or criteria in the URL as fhirpy sends them.
+        guard let criteria = request.headers[.ifNoneExist] ?? exchange.criteria else {
+            return written(try await store.create(resource, type: type), status: .created, exchange: exchange)
+        }
+        let conditional = ConditionalInteractions(parser: parser)
+        let outcome = try await store.transaction { transaction in
+            try await conditional.create(resource, type: type, ifNoneExist: criteria, in: transaction)
+        }
+        switch outcome {
+        case .created(let stored): return written(stored, status: .created, exchange: exchange)
+        case .existing(let stored): return written(stored, status: .ok, exchange: exchange)
+        }
+    }
+
+    /// `PUT Type?criteria`.
+    @Sendable func conditionalUpdate(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let type = try resourceType(context)
+        let exchange = try FHIRExchange(request: request, configuration: configuration)
+        guard let criteria = exchange.criteria else {
+            throw FHIRError(status: 405, code: "not-supported", "PUT needs an id (\(type)/id) or search criteria (\(type)?...)")
+        }
+        let resource = try await exchange.resourceBody(context: context)
+        try ResourceValidator.validateCreate(resource, type: type)
+        let ifMatch = try Self.ifMatchVersion(request)
+        let conditional = ConditionalInteractions(parser: parser)
+        let outcome = try await store.transaction { transaction in
+            try await conditional.update(resource, type: type, criteria: criteria, ifMatch: ifMatch, in: transaction)
+        }
+        return written(outcome.resource, status: outcome.created ? .created : .ok, exchange: exchange)
+    }
+
+    /// `DELETE Type?criteria`.
+    @Sendable func conditionalDelete(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let type = try resourceType(context)
+        let exchange = try FHIRExchange(request: request, configuration: configuration)
+        guard let criteria = exchange.criteria else {
+            throw FHIRError(status: 405, code: "not-supported", "DELETE needs an id (\(type)/id) or search criteria (\(type)?...)")
+        }
+        let conditional = ConditionalInteractions(parser: parser)
+        let deleted = try await store.transaction { transaction in
+            try await conditional.delete(type: type, criteria: criteria, in: transaction)
+        }
+        var headers = HTTPFields()
+        if let deleted { headers[.eTag] = deleted.etag }
+        return Response(status: .noContent, headers: headers)
+    }
+
+    /// `PATCH Type/id` with a JSON Patch document.
+    @Sendable func patch(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let type = try resourceType(context)
+        let id = try resourceId(context)
+        let exchange = try FHIRExchange(request: request, configuration: configuration)
+        let patch = try await exchange.jsonPatchBody()
+        let ifMatch = try Self.ifMatchVersion(request)
+        let stored = try await store.transaction { transaction in
+            try await PatchInteraction.apply(patch, type: type, id: id, ifMatch: ifMatch, in: transaction)
+        }
+        return written(stored, status: .ok, exchange: exchange)
     }
 
     @Sendable func update(request: Request, context: FHIRRequestContext) async throws -> Response {

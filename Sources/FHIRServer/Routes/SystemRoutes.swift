@@ -16,6 +16,16 @@ struct SystemRoutes {
         group.get("_search", use: search)
         group.post("_search", use: search)
         group.get("", use: search)
+        group.post("", use: transaction)
+    }
+
+    /// A transaction or batch Bundle posted to the base URL.
+    @Sendable func transaction(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let exchange = try FHIRExchange(request: request, configuration: configuration)
+        let bundle = try await exchange.resourceBody(context: context)
+        let processor = TransactionProcessor(
+            store: store, parser: parser, baseURL: exchange.baseURL, returnRepresentation: exchange.returnPreference == .representation)
+        return exchange.json(try await processor.process(bundle), status: .ok)
     }
 
     @Sendable func metadata(request: Request, context: FHIRRequestContext) async throws -> Response {

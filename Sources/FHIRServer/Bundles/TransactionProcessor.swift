@@ -1,0 +1,303 @@
+import FHIR
+import FHIRStore
+import Foundation
+
+/// Runs transaction and batch Bundles posted to the base URL.
+///
+/// A transaction is all-or-nothing: every entry runs inside one database transaction, in
+/// the order R4 prescribes (DELETE, POST, PUT/PATCH, GET), after `fullUrl`s such as
+/// `urn:uuid:...` have been given ids and every reference to them rewritten. A batch runs
+/// each entry on its own and answers each with its own status.
+struct TransactionProcessor {
+    let store: any FHIRStore
+    let parser: SearchQueryParser
+    let baseURL: String
+    let returnRepresentation: Bool
+
+    /// What one entry did, for its response entry.
+    struct EntryResult: Sendable {
+        var status: String
+        var stored: StoredResource?
+        /// A resource to return whatever the preference (GET results).
+        var resource: String?
+        var outcome: JSONValue?
+    }
+
+    func process(_ bundle: JSONValue) async throws -> String {
+        guard bundle["resourceType"]?.stringValue == "Bundle" else {
+            throw FHIRError.badRequest("Only a Bundle of type transaction or batch can be posted to the base URL")
+        }
+        let type = bundle["type"]?.stringValue
+        guard type == "transaction" || type == "batch" else {
+            throw FHIRError.badRequest("Bundle.type must be transaction or batch, not '\(type ?? "missing")'", expression: ["Bundle.type"])
+        }
+        let entries = bundle["entry"]?.arrayValue ?? []
+        let results: [EntryResult]
+        if type == "transaction" {
+            let requests = try entries.enumerated().map { try BundleRequest(entry: $1, index: $0, baseURL: baseURL) }
+            results = try await store.transaction { transaction in
+                try await self.runTransaction(requests, in: transaction)
+            }
+        } else {
+            results = await runBatch(entries)
+        }
+        return responseBundle(type: type == "transaction" ? "transaction-response" : "batch-response", results: results)
+    }
+
+    // MARK: Transaction
+
+    func runTransaction(_ requests: [BundleRequest], in transaction: any FHIRTransaction) async throws -> [EntryResult] {
+        let conditional = ConditionalInteractions(parser: parser)
+        // 1. Ids for every entry that creates or names a resource, so that references between
+        //    entries can be rewritten before anything is written.
+        var identities: [String: String] = [:]  // fullUrl -> Type/id
+        var plannedIds: [Int: String] = [:]
+        var existing: [Int: StoredResource] = [:]
+        for request in requests {
+            try await located(request) {
+                guard let type = request.type else { return }
+                switch request.method {
+                case .POST:
+                    if let criteria = request.ifNoneExist {
+                        let found = try await conditional.matches(type: type, criteria: criteria, in: transaction)
+                        guard found.count <= 1 else {
+                            throw FHIRError.preconditionFailed("ifNoneExist '\(criteria)' matches more than one \(type)")
+                        }
+                        if let match = found.first {
+                            existing[request.index] = match
+                            plannedIds[request.index] = match.id
+                        }
+                    }
+                    if plannedIds[request.index] == nil { plannedIds[request.index] = UUID().uuidString.lowercased() }
+                case .PUT:
+                    if let id = request.id {
+                        plannedIds[request.index] = id
+                    } else if let criteria = request.query {
+                        let found = try await conditional.matches(type: type, criteria: criteria, in: transaction)
+                        guard found.count <= 1 else {
+                            throw FHIRError.preconditionFailed("The conditional update criteria '\(criteria)' match more than one \(type)")
+                        }
+                        plannedIds[request.index] = found.first?.id ?? request.resource?["id"]?.stringValue ?? UUID().uuidString.lowercased()
+                    }
+                default:
+                    break
+                }
+                if let fullUrl = request.fullUrl, let id = plannedIds[request.index] {
+                    identities[fullUrl] = "\(type)/\(id)"
+                }
+            }
+        }
+        // 2. Rewrite references, then 3. run the entries in processing order.
+        var results = [EntryResult?](repeating: nil, count: requests.count)
+        for request in requests.sorted(by: { ($0.processingRank, $0.index) < ($1.processingRank, $1.index) }) {
+            results[request.index] = try await located(request) {
+                var request = request
+                if let resource = request.resource, request.method == .POST || request.method == .PUT {
+                    request.resource = try await rewriteReferences(in: resource, identities: identities, transaction: transaction)
+                }
+                if request.method == .POST, let found = existing[request.index] {
+                    return EntryResult(status: "200 OK", stored: found)
+                }
+                return try await run(request, id: plannedIds[request.index], in: transaction)
+            }
+        }
+        return results.map { $0! }
+    }
+
+    /// Runs `body`, naming the entry in any error it throws.
+    func located<T>(_ request: BundleRequest, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch var error as FHIRError {
+            error.issues = error.issues.map { issue in
+                var issue = issue
+                issue.diagnostics = "\(request.location): \(issue.diagnostics)"
+                issue.expression = issue.expression.isEmpty
+                    ? [request.location] : issue.expression.map { "\(request.location).resource.\($0)" }
+                return issue
+            }
+            throw error
+        }
+    }
+
+    /// Replaces every `reference` that names an entry's `fullUrl` with `Type/id`, and resolves
+    /// conditional references (`Patient?identifier=...`) to the one resource they match.
+    func rewriteReferences(in value: JSONValue, identities: [String: String], transaction: any FHIRTransaction) async throws -> JSONValue {
+        switch value {
+        case .object(var object):
+            for (key, member) in object {
+                if key == "reference", let text = member.stringValue {
+                    if let target = identities[text] {
+                        object[key] = .string(target)
+                    } else if let question = text.firstIndex(of: "?"), FHIRResourceType.isKnown(text[..<question]) {
+                        let type = String(text[..<question])
+                        let criteria = String(text[text.index(after: question)...])
+                        let found = try await ConditionalInteractions(parser: parser).matches(type: type, criteria: criteria, in: transaction)
+                        guard found.count == 1 else {
+                            throw FHIRError.preconditionFailed("The conditional reference '\(text)' matches \(found.count) resources, not one")
+                        }
+                        object[key] = .string("\(type)/\(found[0].id)")
+                    }
+                } else if case .object = member {
+                    object[key] = try await rewriteReferences(in: member, identities: identities, transaction: transaction)
+                } else if case .array = member {
+                    object[key] = try await rewriteReferences(in: member, identities: identities, transaction: transaction)
+                }
+            }
+            return .object(object)
+        case .array(let items):
+            var rewritten: [JSONValue] = []
+            rewritten.reserveCapacity(items.count)
+            for item in items { rewritten.append(try await rewriteReferences(in: item, identities: identities, transaction: transaction)) }
+            return .array(rewritten)
+        default:
+            return value
+        }
+    }
+
+    /// One entry's interaction inside `transaction`.
+    func run(_ request: BundleRequest, id plannedId: String?, in transaction: any FHIRTransaction) async throws -> EntryResult {
+        let conditional = ConditionalInteractions(parser: parser)
+        switch request.method {
+        case .POST:
+            let type = request.type!
+            let resource = request.resource!
+            try ResourceValidator.validateCreate(resource, type: type)
+            return EntryResult(status: "201 Created", stored: try await transaction.create(resource, type: type, id: plannedId))
+        case .PUT:
+            let type = request.type!
+            var resource = request.resource!
+            let id = plannedId ?? request.id!
+            if request.id == nil, case .object(var object) = resource, object["id"] == nil {
+                object.set("id", .string(id), after: ["resourceType"])  // conditional update names no id
+                resource = .object(object)
+            }
+            try ResourceValidator.validateUpdate(resource, type: type, id: id)
+            let outcome = try await transaction.update(resource, type: type, id: id, ifMatch: request.ifMatch)
+            return EntryResult(status: outcome.created ? "201 Created" : "200 OK", stored: outcome.resource)
+        case .PATCH:
+            guard let type = request.type, let id = request.id else {
+                throw FHIRError.badRequest("A PATCH entry needs Type/id in request.url")
+            }
+            let patch = try Self.jsonPatch(from: request.resource!)
+            let outcome = try await PatchInteraction.apply(patch, type: type, id: id, ifMatch: request.ifMatch, in: transaction)
+            return EntryResult(status: "200 OK", stored: outcome)
+        case .DELETE:
+            let type = request.type!
+            let deleted: StoredResource?
+            if let id = request.id {
+                deleted = try await transaction.delete(type: type, id: id, ifMatch: request.ifMatch)
+            } else {
+                deleted = try await conditional.delete(type: type, criteria: request.query ?? "", in: transaction)
+            }
+            return EntryResult(status: "204 No Content", stored: deleted.map { var d = $0; d.body = nil; return d })
+        case .GET, .HEAD:
+            guard let type = request.type else { throw FHIRError.badRequest("A GET entry needs a resource type") }
+            if let id = request.id {
+                let stored = try await transaction.read(type: type, id: id)
+                return EntryResult(status: "200 OK", stored: stored, resource: stored.body)
+            }
+            let query = try parser.parse(
+                resourceType: type, parameters: FHIRQueryString.parse(Substring(request.query ?? "")), strict: false)
+            let page = try await transaction.search(query)
+            let writer = BundleWriter(baseURL: baseURL)
+            let links = writer.pagingLinks(path: "/\(type)", parameters: query.appliedParameters, count: query.count, page: query.page, total: page.total)
+            return EntryResult(status: "200 OK", resource: writer.searchset(total: page.total, links: links, resources: page.resources, outcome: nil))
+        }
+    }
+
+    /// The JSON Patch a PATCH entry carries as a Binary (base64 `data`).
+    static func jsonPatch(from resource: JSONValue) throws -> JSONValue {
+        guard resource["resourceType"]?.stringValue == "Binary", let data = resource["data"]?.stringValue,
+            let bytes = Data(base64Encoded: data)
+        else {
+            throw FHIRError.badRequest("A PATCH entry carries its JSON Patch as a Binary resource with base64 data")
+        }
+        do {
+            return try JSONParser.parse(Array(bytes))
+        } catch {
+            throw FHIRError.badRequest("The PATCH entry's Binary does not hold JSON: \(error)")
+        }
+    }
+
+    // MARK: Batch
+
+    func runBatch(_ entries: [JSONValue]) async -> [EntryResult] {
+        var results: [EntryResult] = []
+        for (index, entry) in entries.enumerated() {
+            do {
+                let request = try BundleRequest(entry: entry, index: index, baseURL: baseURL)
+                let result = try await store.transaction { transaction in
+                    try await self.located(request) {
+                        var request = request
+                        if let resource = request.resource, request.method == .POST || request.method == .PUT {
+                            request.resource = try await self.rewriteReferences(in: resource, identities: [:], transaction: transaction)
+                        }
+                        if request.method == .POST, let criteria = request.ifNoneExist,
+                            case .existing(let found) = try await ConditionalInteractions(parser: self.parser)
+                                .create(request.resource!, type: request.type!, ifNoneExist: criteria, in: transaction)
+                        {
+                            return EntryResult(status: "200 OK", stored: found)
+                        }
+                        var plannedId = request.id
+                        if request.method == .PUT, request.id == nil, let type = request.type, let criteria = request.query {
+                            let found = try await ConditionalInteractions(parser: self.parser).matches(type: type, criteria: criteria, in: transaction)
+                            guard found.count <= 1 else { throw FHIRError.preconditionFailed("The conditional update criteria match more than one \(type)") }
+                            plannedId = found.first?.id ?? request.resource?["id"]?.stringValue ?? UUID().uuidString.lowercased()
+                        }
+                        return try await self.run(request, id: plannedId, in: transaction)
+                    }
+                }
+                results.append(result)
+            } catch let error as FHIRError {
+                results.append(EntryResult(status: Self.statusLine(error.status), outcome: error.operationOutcome))
+            } catch {
+                let failure = FHIRError(status: 500, code: "exception", "Bundle.entry[\(index)]: \(error)")
+                results.append(EntryResult(status: "500 Internal Server Error", outcome: failure.operationOutcome))
+            }
+        }
+        return results
+    }
+
+    static func statusLine(_ status: Int) -> String {
+        let reasons = [
+            200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+            409: "Conflict", 410: "Gone", 412: "Precondition Failed", 422: "Unprocessable Entity",
+        ]
+        return "\(status) \(reasons[status] ?? "Error")"
+    }
+
+    // MARK: Response
+
+    func responseBundle(type: String, results: [EntryResult]) -> String {
+        var entries: [JSONValue] = []
+        for result in results {
+            var entry = JSONObject()
+            var response = JSONObject([("status", .string(result.status))])
+            if let stored = result.stored {
+                entry["fullUrl"] = .string("\(baseURL)/\(stored.type)/\(stored.id)")
+                if !stored.deleted {
+                    response["location"] = .string("\(stored.type)/\(stored.id)/_history/\(stored.versionId)")
+                }
+                response["etag"] = .string(stored.etag)
+                response["lastModified"] = .string(stored.lastUpdatedInstant)
+                if returnRepresentation, result.resource == nil, let body = stored.body, let parsed = try? JSONParser.parse(body) {
+                    entry["resource"] = parsed
+                }
+            }
+            if let resource = result.resource, let parsed = try? JSONParser.parse(resource) {
+                entry["resource"] = parsed
+            }
+            if let outcome = result.outcome { response["outcome"] = outcome }
+            entry["response"] = .object(response)
+            entries.append(.object(entry))
+        }
+        let bundle = JSONValue.object(JSONObject([
+            ("resourceType", "Bundle"),
+            ("id", .string(UUID().uuidString.lowercased())),
+            ("type", .string(type)),
+            ("entry", .array(entries)),
+        ]))
+        return JSONWriter().string(bundle)
+    }
+}

@@ -1,0 +1,20 @@
+import FHIR
+import FHIRStore
+
+/// The PATCH interaction with a JSON Patch document (RFC 6902).
+enum PatchInteraction {
+    /// Applies `patch` to the current version of `type/id` and stores the result as the next
+    /// version. The patch may not change the resource's type or id.
+    static func apply(_ patch: JSONValue, type: String, id: String, ifMatch: Int?, in transaction: any FHIRTransaction) async throws -> StoredResource {
+        let current = try await transaction.read(type: type, id: id)
+        if let ifMatch, ifMatch != current.versionId {
+            throw FHIRError.preconditionFailed("\(type)/\(id) is at version \(current.versionId), not \(ifMatch)")
+        }
+        let patched = try JSONPatch.apply(patch, to: try JSONParser.parse(current.body ?? "{}"))
+        guard patched["resourceType"]?.stringValue == type, patched["id"]?.stringValue == id else {
+            throw FHIRError.unprocessable("A patch may not change the resource's type or id")
+        }
+        try ResourceValidator.validateUpdate(patched, type: type, id: id)
+        return try await transaction.update(patched, type: type, id: id, ifMatch: current.versionId).resource
+    }
+}
