@@ -317,6 +317,25 @@ with open(os.path.join(OUT, "ResourceTypes.swift"), "w") as out:
     for name in resource_types:
         out.write('    "%s",\n' % name)
     out.write("]\n")
+# Top-level elements marked isSummary, per resource type, for _summary=true (a trailing
+# [x] marks a choice element: any key with that prefix).
+summary_lines = []
+for name in resource_types:
+    keys, mandatory = [], []
+    for element in structures[name]["snapshot"]["element"]:
+        parts = element["path"].split(".")
+        if len(parts) == 2 and element.get("isSummary"):
+            keys.append(parts[1])
+        if len(parts) == 2 and element.get("min", 0) > 0:
+            mandatory.append(parts[1])
+    summary_lines.append(name + "\t" + ",".join(keys) + "\t" + ",".join(mandatory))
+with open(os.path.join(OUT, "SummaryElements.swift"), "w") as out:
+    out.write(header)
+    out.write("/// Per resource type: its top-level summary elements (`_summary=true`), then its mandatory ones.\n")
+    out.write("let summaryElementsText = #\"\"\"\n")
+    for line in summary_lines:
+        out.write(line + "\n")
+    out.write("\"\"\"#\n")
 with open(os.path.join(OUT, "SearchParameterTable.swift"), "w") as out:
     out.write(header)
     out.write("/// One line per (base, code): base, code, type, element paths, targets, SearchParameter id.\n")

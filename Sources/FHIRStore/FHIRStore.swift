@@ -25,10 +25,18 @@ public struct StoredResource: Sendable {
     public var etag: String { "W/\"\(versionId)\"" }
 }
 
-/// A page of matches and how many there are in all.
+/// A page of matches, how many there are in all, and what `_include`/`_revinclude` added.
 public struct SearchPage: Sendable {
-    public var total: Int
+    /// `nil` when the query asked for no total (`_total=none`).
+    public var total: Int?
     public var resources: [StoredResource]
+    public var included: [StoredResource]
+
+    public init(total: Int?, resources: [StoredResource], included: [StoredResource] = []) {
+        self.total = total
+        self.resources = resources
+        self.included = included
+    }
 }
 
 /// The result of an update: the new version, and whether it created the resource.

@@ -150,10 +150,95 @@ struct SQLFHIRTransaction: FHIRTransaction {
 
     func search(_ query: SearchQuery) async throws -> SearchPage {
         let sql = SearchSQLBuilder(dialect: dialect).build(query)
-        let total = try await executor.query(sql.count, sql.binds)
+        let total = query.omitTotal && !query.countOnly ? nil : try await executor.query(sql.count, sql.binds).first?.first?.int
         let rows = !query.countOnly && query.count > 0 ? try await executor.query(sql.select, sql.selectBinds) : []
-        return SearchPage(
-            total: Int(total.first?.first?.int ?? 0),
-            resources: rows.map { SQLFHIRStore.stored(type: $0[4].string ?? "", id: $0[5].string ?? "", row: $0) })
+        let matches = rows.map { SQLFHIRStore.stored(type: $0[4].string ?? "", id: $0[5].string ?? "", row: $0) }
+        let included = try await resolveIncludes(query.includes, matches: matches)
+        return SearchPage(total: total.map { Int($0) }, resources: matches, included: included)
+    }
+
+    /// The most resources `_include`/`_revinclude` add to one page, and how many times
+    /// `:iterate` follows them.
+    static let includeLimit = 1000
+    static let iterationLimit = 4
+
+    /// Follows `_include` and `_revinclude` from the page's matches (and, with `:iterate`,
+    /// from what they brought in), through the reference index.
+    func resolveIncludes(_ includes: [SearchInclude], matches: [StoredResource]) async throws -> [StoredResource] {
+        guard !includes.isEmpty, !matches.isEmpty else { return [] }
+        var seen = Set(matches.map { "\($0.type)/\($0.id)" })
+        var included: [StoredResource] = []
+        var frontier = matches
+        for round in 0..<Self.iterationLimit where !frontier.isEmpty && included.count < Self.includeLimit {
+            var wanted: [(type: String, id: String)] = []
+            for include in includes where round == 0 || include.iterate {
+                wanted += try await references(for: include, from: frontier)
+            }
+            var fresh: [(type: String, id: String)] = []
+            for key in wanted where seen.insert("\(key.type)/\(key.id)").inserted { fresh.append(key) }
+            frontier = try await fetch(Array(fresh.prefix(Self.includeLimit - included.count)))
+            included += frontier
+        }
+        return included
+    }
+
+    /// The (type, id) pairs one include names, starting from `resources`.
+    private func references(for include: SearchInclude, from resources: [StoredResource]) async throws -> [(type: String, id: String)] {
+        var keys: [(type: String, id: String)] = []
+        var parameterTest = ""
+        var parameterBinds: [SQLValue] = []
+        if let parameter = include.parameter {
+            parameterTest = " AND param = ?"
+            parameterBinds = [.text(parameter)]
+        }
+        if include.reverse {
+            // Resources of sourceType that refer to these.
+            for (type, group) in Dictionary(grouping: resources, by: \.type) where include.targetType == nil || include.targetType == type {
+                for chunk in Self.chunks(group.map(\.id)) {
+                    let rows = try await executor.query(
+                        "SELECT DISTINCT id FROM idx_reference WHERE type = ?\(parameterTest) AND target_type = ? AND target_id IN (\(Self.placeholders(chunk.count)))",
+                        [.text(include.sourceType)] + parameterBinds + [.text(type)] + chunk.map(SQLValue.text))
+                    keys += rows.compactMap { $0[0].string.map { (include.sourceType, $0) } }
+                }
+            }
+        } else {
+            // What these resources of sourceType refer to.
+            let sources = resources.filter { $0.type == include.sourceType }.map(\.id)
+            for chunk in Self.chunks(sources) {
+                let rows = try await executor.query(
+                    "SELECT DISTINCT target_type, target_id FROM idx_reference WHERE type = ?\(parameterTest)"
+                        + " AND target_id IS NOT NULL AND id IN (\(Self.placeholders(chunk.count)))",
+                    [.text(include.sourceType)] + parameterBinds + chunk.map(SQLValue.text))
+                for row in rows {
+                    guard let type = row[0].string, let id = row[1].string else { continue }
+                    if let wanted = include.targetType, wanted != type { continue }
+                    keys.append((type, id))
+                }
+            }
+        }
+        return keys
+    }
+
+    /// The current, non-deleted resources named by `keys`.
+    func fetch(_ keys: [(type: String, id: String)]) async throws -> [StoredResource] {
+        var found: [StoredResource] = []
+        for (type, group) in Dictionary(grouping: keys, by: \.type) {
+            for chunk in Self.chunks(group.map(\.id)) {
+                let rows = try await executor.query(
+                    "SELECT r.version, r.last_updated, r.deleted, h.body, r.type, r.id FROM resources r \(SQLFHIRStore.joinCurrentBody)"
+                        + " WHERE r.deleted = 0 AND r.type = ? AND r.id IN (\(Self.placeholders(chunk.count)))",
+                    [.text(type)] + chunk.map(SQLValue.text))
+                found += rows.map { SQLFHIRStore.stored(type: type, id: $0[5].string ?? "", row: $0) }
+            }
+        }
+        return found
+    }
+
+    static func chunks(_ ids: [String], size: Int = 500) -> [[String]] {
+        stride(from: 0, to: ids.count, by: size).map { Array(ids[$0..<min($0 + size, ids.count)]) }
+    }
+
+    static func placeholders(_ count: Int) -> String {
+        Array(repeating: "?", count: count).joined(separator: ", ")
     }
 }

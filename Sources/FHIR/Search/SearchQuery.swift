@@ -1,3 +1,5 @@
+import Foundation
+
 /// The comparison prefixes of number, date and quantity parameters.
 public enum SearchPrefix: String, Sendable, CaseIterable {
     case eq, ne, gt, lt, ge, le, sa, eb, ap
@@ -19,13 +21,48 @@ public enum SearchValue: Sendable, Hashable {
 }
 
 /// What a search clause tests.
-public enum SearchTarget: Sendable, Hashable {
+public indirect enum SearchTarget: Sendable, Hashable {
     /// `_id`, answered from the resource table.
     case id
     /// `_lastUpdated`, answered from the resource table.
     case lastUpdated
     /// An indexed parameter.
     case indexed(SearchParameterDefinition)
+    /// `reference:Type.parameter=...`: the reference points at a resource, of one of the
+    /// listed types, that matches the inner clause (parsed against that type).
+    case chain(reference: SearchParameterDefinition, targets: [ChainTarget])
+    /// `_has:Type:reference:parameter=...`: some resource of `sourceType` whose `reference`
+    /// points here matches the inner clause.
+    case has(sourceType: String, reference: SearchParameterDefinition, inner: SearchClause)
+}
+
+/// One resource type a chain may lead to, with the chained clause as that type reads it.
+public struct ChainTarget: Sendable, Hashable {
+    public var type: String
+    public var clause: SearchClause
+}
+
+/// `_include` and `_revinclude`: resources to add to a page beside its matches.
+public struct SearchInclude: Sendable, Hashable {
+    /// The type whose references are followed (for `_revinclude`, the type that refers).
+    public var sourceType: String
+    /// The reference parameter, or `nil` for `*` (all of them).
+    public var parameter: String?
+    /// Only references to this type.
+    public var targetType: String?
+    /// `_revinclude`: resources that refer to the matches, rather than those they refer to.
+    public var reverse: Bool
+    /// `:iterate`: apply to included resources too, not only to matches.
+    public var iterate: Bool
+}
+
+/// `_summary` and `_elements`: which elements of each resource to return.
+public enum SearchSummary: Sendable, Hashable {
+    case full
+    case summary
+    case text
+    case data
+    case elements([String])
 }
 
 /// One `name[:modifier]=v1,v2` of a query: the values are ORed; clauses are ANDed.
@@ -38,7 +75,11 @@ public struct SearchClause: Sendable, Hashable {
 
 /// A sort key from `_sort`.
 public struct SearchSort: Sendable, Hashable {
-    public enum Key: String, Sendable { case id = "_id", lastUpdated = "_lastUpdated" }
+    public enum Key: Sendable, Hashable {
+        case id, lastUpdated
+        /// Sorted by the smallest (ascending) or largest (descending) indexed value.
+        case parameter(SearchParameterDefinition)
+    }
     public var key: Key
     public var descending: Bool
 }
@@ -55,6 +96,10 @@ public struct SearchQuery: Sendable {
     public var sort: [SearchSort] = []
     /// `_summary=count`: only the total is wanted.
     public var countOnly = false
+    /// `_total=none`: the total is not wanted (it costs a count).
+    public var omitTotal = false
+    public var includes: [SearchInclude] = []
+    public var summary: SearchSummary = .full
     /// The query parameters that took effect, in order, for the bundle's links.
     public var appliedParameters: [(name: String, value: String)] = []
     /// Parameters that were ignored under lenient handling, with the reason.
@@ -77,8 +122,7 @@ public struct SearchQueryParser: Sendable {
 
     /// Result parameters this server recognises but does not apply yet.
     static let unsupportedResultParameters: Set<String> = [
-        "_include", "_revinclude", "_elements", "_contained", "_containedType", "_has", "_list", "_query",
-        "_filter", "_text", "_content",
+        "_contained", "_containedType", "_list", "_query", "_filter", "_text", "_content",
     ]
     /// Parameters about the response format, handled by the HTTP layer.
     static let formatParameters: Set<String> = ["_format", "_pretty", "_totalMethod"]
@@ -116,8 +160,17 @@ public struct SearchQueryParser: Sendable {
                 for key in value.split(separator: ",") {
                     let descending = key.hasPrefix("-")
                     let keyName = descending ? String(key.dropFirst()) : String(key)
-                    guard let sortKey = SearchSort.Key(rawValue: keyName) else {
-                        try ignore("Sorting by '\(keyName)' is not supported; use _id or _lastUpdated")
+                    let sortKey: SearchSort.Key
+                    if keyName == "_id" {
+                        sortKey = .id
+                    } else if keyName == "_lastUpdated" {
+                        sortKey = .lastUpdated
+                    } else if let definition = resourceType.flatMap({ registry.parameter(keyName, of: $0) }) ?? registry.common[keyName],
+                        definition.type != .composite, definition.type != .special
+                    {
+                        sortKey = .parameter(definition)
+                    } else {
+                        try ignore("Cannot sort by '\(keyName)': it is not a search parameter of \(resourceType ?? "every type")")
                         continue
                     }
                     query.sort.append(SearchSort(key: sortKey, descending: descending))
@@ -126,14 +179,29 @@ public struct SearchQueryParser: Sendable {
                 continue
             case "_total":
                 guard ["none", "estimate", "accurate"].contains(value) else { throw FHIRError.badRequest("_total must be none, estimate or accurate") }
+                query.omitTotal = value == "none"
+                query.appliedParameters.append((rawName, value))
                 continue
             case "_summary":
-                if value == "count" {
-                    query.countOnly = true
-                    query.appliedParameters.append((rawName, value))
-                } else if value != "false" {
-                    try ignore("_summary=\(value) is not supported")
+                switch value {
+                case "count": query.countOnly = true
+                case "true": query.summary = .summary
+                case "text": query.summary = .text
+                case "data": query.summary = .data
+                case "false": query.summary = .full
+                default: throw FHIRError.badRequest("_summary must be true, text, data, count or false")
                 }
+                query.appliedParameters.append((rawName, value))
+                continue
+            case "_elements":
+                let elements = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                guard !elements.isEmpty else { throw FHIRError.badRequest("_elements needs element names") }
+                query.summary = .elements(elements)
+                query.appliedParameters.append((rawName, value))
+                continue
+            case "_include", "_revinclude":
+                query.includes.append(try parseInclude(value, reverse: name == "_revinclude", modifier: modifier, resourceType: resourceType))
+                query.appliedParameters.append((rawName, value))
                 continue
             case "_type" where resourceType == nil:
                 for type in value.split(separator: ",").map(String.init) {
@@ -150,36 +218,125 @@ public struct SearchQueryParser: Sendable {
                 try ignore("The parameter '\(rawName)' is not supported")
                 continue
             }
-            let target: SearchTarget
-            let type: SearchParameterType
-            if name == "_id" {
-                target = .id
-                type = .token
-            } else if name == "_lastUpdated" {
-                target = .lastUpdated
-                type = .date
-            } else if let definition = resourceType.flatMap({ registry.parameter(name, of: $0) })
-                ?? registry.common[name]
-            {
-                guard resourceType != nil || registry.common[name] != nil else {
-                    try ignore("Unknown search parameter '\(name)'")
-                    continue
-                }
-                target = .indexed(definition)
-                type = definition.type
-                if type == .composite || type == .special {
-                    try ignore("The \(type.rawValue) parameter '\(name)' is not supported")
-                    continue
-                }
-            } else {
-                try ignore("Unknown search parameter '\(name)' for \(resourceType ?? "system-level search")")
-                continue
+            do {
+                query.clauses.append(try parseClause(rawName: rawName, value: value, resourceType: resourceType))
+                query.appliedParameters.append((rawName, value))
+            } catch let unknown as UnknownParameter {
+                try ignore(unknown.message)
             }
-            let values = try parseValues(value, type: type, modifier: modifier, name: rawName)
-            query.clauses.append(SearchClause(name: name, target: target, modifier: modifier, values: values))
-            query.appliedParameters.append((rawName, value))
         }
         return query
+    }
+
+    /// A parameter this server does not know, which `Prefer: handling` decides about.
+    struct UnknownParameter: Error {
+        var message: String
+    }
+
+    /// One criterion, `name[:modifier][.chained...]=value`, for `resourceType`.
+    func parseClause(rawName: String, value: String, resourceType: String?) throws -> SearchClause {
+        if rawName.hasPrefix("_has:") { return try parseHas(rawName: rawName, value: value, resourceType: resourceType) }
+        if let dot = rawName.firstIndex(of: "."), let resourceType {
+            return try parseChain(head: String(rawName[..<dot]), tail: String(rawName[rawName.index(after: dot)...]), value: value, resourceType: resourceType)
+        }
+        let name: String
+        let modifier: String?
+        if let colon = rawName.firstIndex(of: ":") {
+            name = String(rawName[..<colon])
+            modifier = String(rawName[rawName.index(after: colon)...])
+        } else {
+            name = rawName
+            modifier = nil
+        }
+        let target: SearchTarget
+        let type: SearchParameterType
+        if name == "_id" {
+            target = .id
+            type = .token
+        } else if name == "_lastUpdated" {
+            target = .lastUpdated
+            type = .date
+        } else if let definition = resourceType.flatMap({ registry.parameter(name, of: $0) }) ?? registry.common[name] {
+            guard definition.type != .composite, definition.type != .special else {
+                throw UnknownParameter(message: "The \(definition.type.rawValue) parameter '\(name)' is not supported")
+            }
+            target = .indexed(definition)
+            type = definition.type
+        } else {
+            throw UnknownParameter(message: "Unknown search parameter '\(name)' for \(resourceType ?? "system-level search")")
+        }
+        let values = try parseValues(value, type: type, modifier: modifier, name: rawName)
+        return SearchClause(name: name, target: target, modifier: modifier, values: values)
+    }
+
+    /// `reference[:Type].rest=value`: the chained clause is parsed against each type the
+    /// reference may point at that has the chained parameter.
+    func parseChain(head: String, tail: String, value: String, resourceType: String) throws -> SearchClause {
+        let parts = head.split(separator: ":", maxSplits: 1).map(String.init)
+        guard let definition = registry.parameter(parts[0], of: resourceType), definition.type == .reference else {
+            throw UnknownParameter(message: "'\(parts[0])' is not a reference parameter of \(resourceType), so it cannot be chained")
+        }
+        let candidates: [String]
+        if parts.count == 2 {
+            guard FHIRResourceType.isKnown(parts[1]) else { throw FHIRError.badRequest("Unknown resource type '\(parts[1])' in '\(head)'") }
+            candidates = [parts[1]]
+        } else {
+            candidates = definition.targets.isEmpty ? Array(FHIRResourceType.all).sorted() : definition.targets
+        }
+        var targets: [ChainTarget] = []
+        for type in candidates {
+            if let clause = try? parseClause(rawName: tail, value: value, resourceType: type) {
+                targets.append(ChainTarget(type: type, clause: clause))
+            }
+        }
+        guard !targets.isEmpty else {
+            // Parse once more against the first candidate to surface a value error if that was it.
+            if let first = candidates.first { _ = try parseClause(rawName: tail, value: value, resourceType: first) }
+            throw UnknownParameter(message: "No type that '\(head)' points at has the parameter '\(tail)'")
+        }
+        return SearchClause(name: head, target: .chain(reference: definition, targets: targets), modifier: nil, values: [])
+    }
+
+    /// `_has:Type:reference:rest=value`.
+    func parseHas(rawName: String, value: String, resourceType: String?) throws -> SearchClause {
+        let parts = rawName.split(separator: ":", maxSplits: 3).map(String.init)
+        guard parts.count == 4, FHIRResourceType.isKnown(parts[1]) else {
+            throw FHIRError.badRequest("_has takes the form _has:Type:reference:parameter, not '\(rawName)'")
+        }
+        guard let resourceType else { throw FHIRError.badRequest("_has needs a resource type to search") }
+        guard let reference = registry.parameter(parts[2], of: parts[1]), reference.type == .reference else {
+            throw FHIRError.badRequest("'\(parts[2])' is not a reference parameter of \(parts[1])")
+        }
+        guard reference.targets.isEmpty || reference.targets.contains(resourceType) else {
+            throw FHIRError.badRequest("\(parts[1]).\(parts[2]) never points at a \(resourceType)")
+        }
+        let inner = try parseClause(rawName: parts[3], value: value, resourceType: parts[1])
+        return SearchClause(name: "_has", target: .has(sourceType: parts[1], reference: reference, inner: inner), modifier: nil, values: [])
+    }
+
+    /// `Type:parameter[:Target]` or `*`, with `:iterate` as the modifier.
+    func parseInclude(_ value: String, reverse: Bool, modifier: String?, resourceType: String?) throws -> SearchInclude {
+        let iterate = modifier == "iterate" || modifier == "recurse"
+        guard modifier == nil || iterate else { throw FHIRError.badRequest("_include takes only the :iterate modifier") }
+        let parts = value.split(separator: ":").map(String.init)
+        let name = reverse ? "_revinclude" : "_include"
+        if value == "*" {
+            guard let resourceType, !reverse else { throw FHIRError.badRequest("\(name)=* needs a resource type") }
+            return SearchInclude(sourceType: resourceType, parameter: nil, targetType: nil, reverse: false, iterate: iterate)
+        }
+        guard (2...3).contains(parts.count), FHIRResourceType.isKnown(parts[0]) else {
+            throw FHIRError.badRequest("\(name) takes Type:parameter[:targetType], not '\(value)'")
+        }
+        var parameter: String? = parts[1]
+        if parts[1] == "*" {
+            parameter = nil
+        } else {
+            guard let definition = registry.parameter(parts[1], of: parts[0]), definition.type == .reference else {
+                throw FHIRError.badRequest("'\(parts[1])' is not a reference parameter of \(parts[0])")
+            }
+        }
+        if parts.count == 3 { guard FHIRResourceType.isKnown(parts[2]) else { throw FHIRError.badRequest("Unknown type '\(parts[2])' in \(name)") } }
+        return SearchInclude(sourceType: parts[0], parameter: parameter, targetType: parts.count == 3 ? parts[2] : nil, reverse: reverse, iterate: iterate)
     }
 
     static let modifiers: [SearchParameterType: Set<String>] = [

@@ -12,7 +12,13 @@ struct BundleWriter {
         var url: String
     }
 
-    func searchset(total: Int?, links: [Link], resources: [StoredResource], outcome: JSONValue?) -> String {
+    /// A searchset: matches, then included resources, then an outcome entry for warnings.
+    /// `summary` cuts each resource down (`_summary`, `_elements`); `.full` embeds the stored
+    /// text as it is.
+    func searchset(
+        total: Int?, links: [Link], resources: [StoredResource], included: [StoredResource] = [], outcome: JSONValue?,
+        summary: SearchSummary = .full
+    ) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(256 + resources.reduce(0) { $0 + ($1.body?.utf8.count ?? 0) + 128 })
         header(type: "searchset", into: &out)
@@ -20,8 +26,8 @@ struct BundleWriter {
             out.append(contentsOf: ",\"total\":\(total)".utf8)
         }
         write(links, into: &out)
-        var entries: [(StoredResource?, JSONValue?)] = resources.map { ($0, nil) }
-        if let outcome { entries.append((nil, outcome)) }
+        var entries: [(StoredResource?, String, JSONValue?)] = resources.map { ($0, "match", nil) } + included.map { ($0, "include", nil) }
+        if let outcome { entries.append((nil, "outcome", outcome)) }
         if !entries.isEmpty {
             out.append(contentsOf: ",\"entry\":[".utf8)
             for (index, entry) in entries.enumerated() {
@@ -30,9 +36,15 @@ struct BundleWriter {
                     out.append(contentsOf: "{\"fullUrl\":".utf8)
                     JSONWriter.writeString("\(baseURL)/\(resource.type)/\(resource.id)", into: &out)
                     out.append(contentsOf: ",\"resource\":".utf8)
-                    out.append(contentsOf: (resource.body ?? "{}").utf8)
-                    out.append(contentsOf: ",\"search\":{\"mode\":\"match\"}}".utf8)
-                } else if let outcome = entry.1 {
+                    if case .full = summary {
+                        out.append(contentsOf: (resource.body ?? "{}").utf8)
+                    } else if let body = resource.body, let parsed = try? JSONParser.parse(body) {
+                        JSONWriter().write(ResourceSubsetter.r4.apply(summary, to: parsed), into: &out)
+                    } else {
+                        out.append(contentsOf: "{}".utf8)
+                    }
+                    out.append(contentsOf: ",\"search\":{\"mode\":\"\(entry.1)\"}}".utf8)
+                } else if let outcome = entry.2 {
                     out.append(contentsOf: "{\"resource\":".utf8)
                     JSONWriter().write(outcome, into: &out)
                     out.append(contentsOf: ",\"search\":{\"mode\":\"outcome\"}}".utf8)
@@ -93,15 +105,23 @@ struct BundleWriter {
     }
 
     /// `self`, `first`, `previous`, `next` and `last` for a page of `count` at `page` of `total`.
-    func pagingLinks(path: String, parameters: [(name: String, value: String)], count: Int, page: Int, total: Int) -> [Link] {
+    /// Without a total (`_total=none`) there is no `last`, and `next` follows a full page.
+    func pagingLinks(
+        path: String, parameters: [(name: String, value: String)], count: Int, page: Int, total: Int?, pageSize: Int? = nil
+    ) -> [Link] {
         func url(_ page: Int) -> String {
             let query = FHIRQueryString.encode(parameters + [("_count", String(count)), ("_page", String(page))])
             return "\(baseURL)\(path)?\(query)"
         }
         var links = [Link(relation: "self", url: url(page))]
         guard count > 0 else { return links }
-        let lastPage = max(1, (total + count - 1) / count)
         links.append(Link(relation: "first", url: url(1)))
+        guard let total else {
+            if page > 1 { links.append(Link(relation: "previous", url: url(page - 1))) }
+            if (pageSize ?? 0) >= count { links.append(Link(relation: "next", url: url(page + 1))) }
+            return links
+        }
+        let lastPage = max(1, (total + count - 1) / count)
         if page > 1 { links.append(Link(relation: "previous", url: url(min(page - 1, lastPage)))) }
         if page < lastPage { links.append(Link(relation: "next", url: url(page + 1))) }
         links.append(Link(relation: "last", url: url(lastPage)))

@@ -201,8 +201,12 @@ struct TransactionProcessor {
                 resourceType: type, parameters: FHIRQueryString.parse(Substring(request.query ?? "")), strict: false)
             let page = try await transaction.search(query)
             let writer = BundleWriter(baseURL: baseURL)
-            let links = writer.pagingLinks(path: "/\(type)", parameters: query.appliedParameters, count: query.count, page: query.page, total: page.total)
-            return EntryResult(status: "200 OK", resource: writer.searchset(total: page.total, links: links, resources: page.resources, outcome: nil))
+            let links = writer.pagingLinks(
+                path: "/\(type)", parameters: query.appliedParameters, count: query.count, page: query.page, total: page.total,
+                pageSize: page.resources.count)
+            let bundle = writer.searchset(
+                total: page.total, links: links, resources: page.resources, included: page.included, outcome: nil, summary: query.summary)
+            return EntryResult(status: "200 OK", resource: bundle)
         }
     }
 

@@ -216,12 +216,14 @@ struct SearchResponder {
         let writer = BundleWriter(baseURL: exchange.baseURL)
         let links = writer.pagingLinks(
             path: path, parameters: query.appliedParameters, count: query.countOnly ? 0 : query.count, page: query.page,
-            total: page.total)
+            total: page.total, pageSize: page.resources.count)
         let outcome: JSONValue? = query.ignored.isEmpty ? nil : OperationOutcome.make(query.ignored.map {
             FHIRError.Issue(severity: "warning", code: "not-supported", diagnostics: $0)
         })
-        return exchange.json(
-            writer.searchset(total: page.total, links: links, resources: page.resources, outcome: outcome), status: .ok)
+        let bundle = writer.searchset(
+            total: page.total, links: links, resources: page.resources, included: page.included, outcome: outcome,
+            summary: query.summary)
+        return exchange.json(bundle, status: .ok)
     }
 }
 
@@ -256,11 +258,12 @@ struct HistoryResponder {
             }
         }
         let result = try await store.history(type: type, id: id, since: since, count: count, offset: (page - 1) * count)
-        if let type, let id, result.total == 0 {
+        let total = result.total ?? 0
+        if let type, let id, total == 0 {
             _ = try await store.read(type: type, id: id)  // 404 for an unknown resource
         }
         let writer = BundleWriter(baseURL: exchange.baseURL)
-        let links = writer.pagingLinks(path: path, parameters: applied, count: count, page: page, total: result.total)
-        return exchange.json(writer.history(total: result.total, links: links, versions: result.resources), status: .ok)
+        let links = writer.pagingLinks(path: path, parameters: applied, count: count, page: page, total: total)
+        return exchange.json(writer.history(total: total, links: links, versions: result.resources), status: .ok)
     }
 }

@@ -2,8 +2,8 @@ import Foundation
 import FHIR
 
 /// Translates a ``SearchQuery`` into SQL over the index tables. Each clause becomes one
-/// `EXISTS` (or `NOT EXISTS`) subquery whose OR-ed conditions are the clause's values;
-/// clauses are AND-ed. Nothing is filtered in Swift.
+/// `IN (subquery)` test whose OR-ed conditions are the clause's values; clauses are AND-ed;
+/// chains and `_has` nest the same tests. Nothing is filtered in Swift.
 struct SearchSQLBuilder {
     let dialect: SQLDialect
 
@@ -28,7 +28,7 @@ struct SearchSQLBuilder {
             binds.append(contentsOf: query.types.map(SQLValue.text))
         }
         for clause in query.clauses {
-            let (sql, clauseBinds) = condition(for: clause, resourceType: query.resourceType)
+            let (sql, clauseBinds) = condition(for: clause, alias: "r", resourceType: query.resourceType)
             conditions.append(sql)
             binds.append(contentsOf: clauseBinds)
         }
@@ -36,12 +36,29 @@ struct SearchSQLBuilder {
         // SQLite's planner prefers walking an index in the ORDER BY order and testing each row,
         // which costs a scan of the whole type when the match set is small. With index clauses,
         // sorting by expressions makes it start from the matches instead.
-        let drivenByMatches = dialect == .sqlite && query.clauses.contains { if case .indexed = $0.target { return true } else { return false } }
+        let drivenByMatches = dialect == .sqlite && query.clauses.contains { clause in
+            if case .id = clause.target { return false }
+            if case .lastUpdated = clause.target { return false }
+            return true
+        }
         func key(_ column: String, numeric: Bool) -> String {
             drivenByMatches ? (numeric ? "r.\(column) + 0" : "r.\(column) || ''") : "r.\(column)"
         }
-        var order = query.sort.map {
-            ($0.key == .id ? key("id", numeric: false) : key("last_updated", numeric: true)) + ($0.descending ? " DESC" : " ASC")
+        var order: [String] = []
+        var orderBinds: [SQLValue] = []
+        for sort in query.sort {
+            let direction = sort.descending ? "DESC" : "ASC"
+            switch sort.key {
+            case .id: order.append("\(key("id", numeric: false)) \(direction)")
+            case .lastUpdated: order.append("\(key("last_updated", numeric: true)) \(direction)")
+            case .parameter(let definition):
+                guard let (table, column) = Self.sortColumn(definition.type, descending: sort.descending) else { continue }
+                let aggregate = sort.descending ? "MAX" : "MIN"
+                order.append(
+                    "(SELECT \(aggregate)(x.\(column)) FROM \(table) x WHERE x.type = r.type AND x.id = r.id AND x.param = ?)"
+                        + " \(direction) NULLS LAST")
+                orderBinds.append(.text(definition.code))
+            }
         }
         order.append(contentsOf: [key("last_updated", numeric: true) + " ASC", key("type", numeric: false) + " ASC", key("id", numeric: false) + " ASC"])
         return Statements(
@@ -50,10 +67,38 @@ struct SearchSQLBuilder {
                 + "\(SQLFHIRStore.joinCurrentBody) WHERE \(whereClause)"
                 + " ORDER BY \(order.joined(separator: ", ")) LIMIT ? OFFSET ?",
             binds: binds,
-            selectBinds: binds + [.integer(Int64(query.count)), .integer(Int64(query.offset))])
+            selectBinds: binds + orderBinds + [.integer(Int64(query.count)), .integer(Int64(query.offset))])
     }
 
-    func condition(for clause: SearchClause, resourceType: String?) -> (String, [SQLValue]) {
+    static func table(for type: SearchParameterType) -> String? {
+        switch type {
+        case .string: return "idx_string"
+        case .token: return "idx_token"
+        case .reference: return "idx_reference"
+        case .date: return "idx_date"
+        case .uri: return "idx_uri"
+        case .number, .quantity: return "idx_number"
+        case .composite, .special: return nil
+        }
+    }
+
+    /// The index column a parameter sorts by: the earliest start of dates ascending, the
+    /// latest end descending.
+    static func sortColumn(_ type: SearchParameterType, descending: Bool) -> (table: String, column: String)? {
+        guard let table = table(for: type) else { return nil }
+        switch type {
+        case .string: return (table, "normalized")
+        case .token: return (table, "code")
+        case .reference: return (table, "target_id")
+        case .date: return (table, descending ? "high" : "low")
+        case .uri, .number, .quantity: return (table, "value")
+        case .composite, .special: return nil
+        }
+    }
+
+    /// The SQL test of one clause against the resource row `alias` (of `resourceType`, or of
+    /// any type at system level).
+    func condition(for clause: SearchClause, alias: String, resourceType: String?) -> (String, [SQLValue]) {
         switch clause.target {
         case .id:
             var binds: [SQLValue] = []
@@ -62,45 +107,59 @@ struct SearchSQLBuilder {
                 binds.append(.text(code))
                 return "?"
             }
-            let test = parts.isEmpty ? "1 = 0" : "r.id IN (\(parts.joined(separator: ", ")))"
+            let test = parts.isEmpty ? "1 = 0" : "\(alias).id IN (\(parts.joined(separator: ", ")))"
             return (clause.modifier == "not" ? "NOT (\(test))" : test, binds)
         case .lastUpdated:
             var binds: [SQLValue] = []
             let parts = clause.values.compactMap { value -> String? in
                 guard case .date(let prefix, let range) = value else { return nil }
-                return dateCondition(prefix, range, low: "r.last_updated", high: "(r.last_updated + 1)", binds: &binds)
+                return dateCondition(prefix, range, low: "\(alias).last_updated", high: "(\(alias).last_updated + 1)", binds: &binds)
             }
             return ("(" + (parts.isEmpty ? "1 = 0" : parts.joined(separator: " OR ")) + ")", binds)
         case .indexed(let definition):
-            return indexedCondition(clause, definition: definition, resourceType: resourceType)
+            return indexedCondition(clause, definition: definition, alias: alias, resourceType: resourceType)
+        case .chain(let reference, let targets):
+            // The reference leads to a resource of one of the types that matches the chained clause.
+            let inner = alias + "x"
+            var binds: [SQLValue] = [.text(resourceType ?? ""), .text(reference.code)]
+            var alternatives: [String] = []
+            for target in targets {
+                let (test, testBinds) = condition(for: target.clause, alias: inner, resourceType: target.type)
+                alternatives.append(
+                    "(i.target_type = ? AND i.target_id IN (SELECT \(inner).id FROM resources \(inner)"
+                        + " WHERE \(inner).type = ? AND \(inner).deleted = 0 AND \(test)))")
+                binds.append(contentsOf: [.text(target.type), .text(target.type)] + testBinds)
+            }
+            return (
+                "\(alias).id IN (SELECT i.id FROM idx_reference i WHERE i.type = ? AND i.param = ? AND (\(alternatives.joined(separator: " OR "))))",
+                binds)
+        case .has(let sourceType, let reference, let innerClause):
+            // Some resource of sourceType refers here through `reference` and matches the inner clause.
+            let inner = alias + "x"
+            let (test, testBinds) = condition(for: innerClause, alias: inner, resourceType: sourceType)
+            return (
+                "\(alias).id IN (SELECT i.target_id FROM idx_reference i WHERE i.type = ? AND i.param = ? AND i.target_type = ?"
+                    + " AND i.id IN (SELECT \(inner).id FROM resources \(inner) WHERE \(inner).type = ? AND \(inner).deleted = 0 AND \(test)))",
+                [.text(sourceType), .text(reference.code), .text(resourceType ?? ""), .text(sourceType)] + testBinds)
         }
     }
 
-    /// `(r.type, r.id) [NOT] IN (SELECT ... FROM idx_* WHERE param = ? AND (v1 OR v2))`: the
-    /// subquery starts from the index on (type, param, value), so the cost follows the number
-    /// of matches, not the number of resources of the type.
-    func indexedCondition(_ clause: SearchClause, definition: SearchParameterDefinition, resourceType: String?) -> (String, [SQLValue]) {
-        let table: String
-        switch definition.type {
-        case .string: table = "idx_string"
-        case .token: table = "idx_token"
-        case .reference: table = "idx_reference"
-        case .date: table = "idx_date"
-        case .uri: table = "idx_uri"
-        case .number, .quantity: table = "idx_number"
-        case .composite, .special: return ("1 = 0", [])
-        }
+    /// `alias.id [NOT] IN (SELECT id FROM idx_* WHERE type = ? AND param = ? AND (v1 OR v2))`:
+    /// the subquery starts from the index on (type, param, value), so the cost follows the
+    /// number of matches, not the number of resources of the type.
+    func indexedCondition(_ clause: SearchClause, definition: SearchParameterDefinition, alias: String, resourceType: String?) -> (String, [SQLValue]) {
+        guard let table = Self.table(for: definition.type) else { return ("1 = 0", []) }
         // At type level the type is fixed and the id alone identifies a resource; at system
         // level (common parameters only) the pair does.
         var binds: [SQLValue] = []
         let column: String
         let matches: String
         if let resourceType {
-            column = "r.id"
+            column = "\(alias).id"
             matches = "SELECT i.id FROM \(table) i WHERE i.type = ? AND i.param = ?"
             binds = [.text(resourceType), .text(definition.code)]
         } else {
-            column = "(r.type, r.id)"
+            column = "(\(alias).type, \(alias).id)"
             matches = "SELECT i.type, i.id FROM \(table) i WHERE i.param = ?"
             binds = [.text(definition.code)]
         }
