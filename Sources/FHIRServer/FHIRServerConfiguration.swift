@@ -1,3 +1,5 @@
+import FHIR
+
 /// How the FHIR API is exposed.
 public struct FHIRServerConfiguration: Sendable {
     /// The path the API lives under, such as `/fhir-server/api/v4` (IBM FHIR Server's).
@@ -12,11 +14,14 @@ public struct FHIRServerConfiguration: Sendable {
     public var maximumPageSize: Int
     /// Largest request body accepted, in bytes.
     public var maximumBodySize: Int
+    /// What every write is checked against.
+    public var validator: ResourceValidator
 
     public init(
         basePath: String = "/fhir-server/api/v4", publicURL: String? = nil, defaultPageSize: Int = 10,
-        maximumPageSize: Int = 1000, maximumBodySize: Int = 64 << 20
+        maximumPageSize: Int = 1000, maximumBodySize: Int = 64 << 20, validator: ResourceValidator = ResourceValidator()
     ) {
+        self.validator = validator
         var path = basePath.hasPrefix("/") ? basePath : "/" + basePath
         while path.count > 1, path.hasSuffix("/") { path.removeLast() }
         self.basePath = path == "/" ? "" : path

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FHIR
 import FHIRServer
 import FHIRStore
 import Foundation
@@ -25,6 +26,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Scheme and host for absolute URLs in responses (default: the request's Host header).")
     var publicURL: String?
 
+    @Flag(help: "Accept writes that break their StructureDefinition (still refusing non-resources).")
+    var noStructureValidation = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -37,7 +41,8 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("Cannot open the database '\(database)': \(String(reflecting: error))")
         }
-        let configuration = FHIRServerConfiguration(basePath: basePath, publicURL: publicURL)
+        let configuration = FHIRServerConfiguration(
+            basePath: basePath, publicURL: publicURL, validator: ResourceValidator(checksStructure: !noStructureValidation))
         let shownHost = host
         let path = configuration.basePath
         let app = FHIRApplication.buildApplication(

@@ -22,11 +22,11 @@ let basePath = "/fhir-server/api/v4"
 /// Runs `body` against the FHIR router on a fresh store of `backend`, without a socket
 /// (or on a real socket with `.live`).
 func withFHIRApp(
-    _ backend: TestBackend, setup: TestingSetup = .router,
+    _ backend: TestBackend, setup: TestingSetup = .router, configuration: FHIRServerConfiguration = .init(),
     _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
 ) async throws {
     let store = try await TestDatabases.makeStore(backend)
-    let app = Application(router: FHIRApplication.buildRouter(store: store))
+    let app = Application(router: FHIRApplication.buildRouter(store: store, configuration: configuration))
     do {
         try await app.test(setup) { client in try await body(client) }
         try await store.close()

@@ -1,20 +1,49 @@
 /// The checks every write passes before it is stored: the body is a resource of the type
-/// the URL names, with a well-formed id where one is required.
-public enum ResourceValidator {
+/// the URL names, with a well-formed id where one is required, and (unless turned off) it
+/// conforms to its R4 StructureDefinition.
+public struct ResourceValidator: Sendable {
+    /// Whether writes are checked against the StructureDefinitions as well.
+    public var checksStructure: Bool
+
+    public init(checksStructure: Bool = true) {
+        self.checksStructure = checksStructure
+    }
+
     /// Validates a create (`POST Type`): the id, if any, is ignored and replaced.
-    public static func validateCreate(_ resource: JSONValue, type: String) throws {
-        try validateShape(resource, type: type)
+    public func validateCreate(_ resource: JSONValue, type: String) throws {
+        try Self.validateShape(resource, type: type)
+        try validateStructure(resource)
     }
 
     /// Validates an update (`PUT Type/id`): the body must carry the same id.
-    public static func validateUpdate(_ resource: JSONValue, type: String, id: String) throws {
-        try validateShape(resource, type: type)
+    public func validateUpdate(_ resource: JSONValue, type: String, id: String) throws {
+        try Self.validateShape(resource, type: type)
+        try validateStructure(resource)
         guard let bodyId = resource["id"] else {
             throw FHIRError.badRequest("An update must carry the resource id '\(id)' in the body", expression: ["\(type).id"])
         }
         guard bodyId.stringValue == id else {
             throw FHIRError.badRequest("The body's id does not match the id '\(id)' in the URL", expression: ["\(type).id"])
         }
+    }
+
+    /// Throws 422 with every structural problem, each located by FHIRPath.
+    func validateStructure(_ resource: JSONValue) throws {
+        guard checksStructure else { return }
+        let issues = ResourceStructureValidator.r4.validate(resource)
+        if !issues.isEmpty { throw FHIRError(status: 422, issues: issues) }
+    }
+
+    /// Everything wrong with `resource` as a `type`, for `$validate`: empty when it is valid.
+    public static func problems(_ resource: JSONValue, type: String) -> [FHIRError.Issue] {
+        do {
+            try validateShape(resource, type: type)
+        } catch let error as FHIRError {
+            return error.issues
+        } catch {
+            return [FHIRError.Issue(code: "exception", diagnostics: "\(error)")]
+        }
+        return ResourceStructureValidator.r4.validate(resource)
     }
 
     static func validateShape(_ resource: JSONValue, type: String) throws {

@@ -11,6 +11,7 @@ import Foundation
 struct TransactionProcessor {
     let store: any FHIRStore
     let parser: SearchQueryParser
+    let configuration: FHIRServerConfiguration
     let baseURL: String
     let returnRepresentation: Bool
 
@@ -162,7 +163,7 @@ struct TransactionProcessor {
         case .POST:
             let type = request.type!
             let resource = request.resource!
-            try ResourceValidator.validateCreate(resource, type: type)
+            try configuration.validator.validateCreate(resource, type: type)
             return EntryResult(status: "201 Created", stored: try await transaction.create(resource, type: type, id: plannedId))
         case .PUT:
             let type = request.type!
@@ -172,7 +173,7 @@ struct TransactionProcessor {
                 object.set("id", .string(id), after: ["resourceType"])  // conditional update names no id
                 resource = .object(object)
             }
-            try ResourceValidator.validateUpdate(resource, type: type, id: id)
+            try configuration.validator.validateUpdate(resource, type: type, id: id)
             let outcome = try await transaction.update(resource, type: type, id: id, ifMatch: request.ifMatch)
             return EntryResult(status: outcome.created ? "201 Created" : "200 OK", stored: outcome.resource)
         case .PATCH:
@@ -180,7 +181,8 @@ struct TransactionProcessor {
                 throw FHIRError.badRequest("A PATCH entry needs Type/id in request.url")
             }
             let patch = try Self.jsonPatch(from: request.resource!)
-            let outcome = try await PatchInteraction.apply(patch, type: type, id: id, ifMatch: request.ifMatch, in: transaction)
+            let outcome = try await PatchInteraction.apply(
+                patch, type: type, id: id, ifMatch: request.ifMatch, validator: configuration.validator, in: transaction)
             return EntryResult(status: "200 OK", stored: outcome)
         case .DELETE:
             let type = request.type!

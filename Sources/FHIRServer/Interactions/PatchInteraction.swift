@@ -5,7 +5,9 @@ import FHIRStore
 enum PatchInteraction {
     /// Applies `patch` to the current version of `type/id` and stores the result as the next
     /// version. The patch may not change the resource's type or id.
-    static func apply(_ patch: JSONValue, type: String, id: String, ifMatch: Int?, in transaction: any FHIRTransaction) async throws -> StoredResource {
+    static func apply(
+        _ patch: JSONValue, type: String, id: String, ifMatch: Int?, validator: ResourceValidator, in transaction: any FHIRTransaction
+    ) async throws -> StoredResource {
         let current = try await transaction.read(type: type, id: id)
         if let ifMatch, ifMatch != current.versionId {
             throw FHIRError.preconditionFailed("\(type)/\(id) is at version \(current.versionId), not \(ifMatch)")
@@ -14,7 +16,7 @@ enum PatchInteraction {
         guard patched["resourceType"]?.stringValue == type, patched["id"]?.stringValue == id else {
             throw FHIRError.unprocessable("A patch may not change the resource's type or id")
         }
-        try ResourceValidator.validateUpdate(patched, type: type, id: id)
+        try validator.validateUpdate(patched, type: type, id: id)
         return try await transaction.update(patched, type: type, id: id, ifMatch: current.versionId).resource
     }
 }

@@ -17,6 +17,8 @@ struct ResourceRoutes {
         group.delete(":type", use: conditionalDelete)
         group.get(":type", use: search)
         group.post(":type/_search", use: search)
+        group.post(":type/$validate", use: validate)
+        group.post(":type/:id/$validate", use: validate)
         group.get(":type/_history", use: typeHistory)
         group.get(":type/:id", use: read)
         group.put(":type/:id", use: update)
@@ -57,7 +59,7 @@ struct ResourceRoutes {
         let type = try resourceType(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         let resource = try await exchange.resourceBody(context: context)
-        try ResourceValidator.validateCreate(resource, type: type)
+        try configuration.validator.validateCreate(resource, type: type)
         // Conditional create: If-None-Exist, or criteria in the URL as fhirpy sends them.
         guard let criteria = request.headers[.ifNoneExist] ?? exchange.criteria else {
             return written(try await store.create(resource, type: type), status: .created, exchange: exchange)
@@ -80,7 +82,7 @@ struct ResourceRoutes {
             throw FHIRError(status: 405, code: "not-supported", "PUT needs an id (\(type)/id) or search criteria (\(type)?...)")
         }
         let resource = try await exchange.resourceBody(context: context)
-        try ResourceValidator.validateCreate(resource, type: type)
+        try configuration.validator.validateCreate(resource, type: type)
         let ifMatch = try Self.ifMatchVersion(request)
         let conditional = ConditionalInteractions(parser: parser)
         let outcome = try await store.transaction { transaction in
@@ -113,7 +115,7 @@ struct ResourceRoutes {
         let patch = try await exchange.jsonPatchBody()
         let ifMatch = try Self.ifMatchVersion(request)
         let stored = try await store.transaction { transaction in
-            try await PatchInteraction.apply(patch, type: type, id: id, ifMatch: ifMatch, in: transaction)
+            try await PatchInteraction.apply(patch, type: type, id: id, ifMatch: ifMatch, validator: configuration.validator, in: transaction)
         }
         return written(stored, status: .ok, exchange: exchange)
     }
@@ -123,7 +125,7 @@ struct ResourceRoutes {
         let id = try resourceId(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         let resource = try await exchange.resourceBody(context: context)
-        try ResourceValidator.validateUpdate(resource, type: type, id: id)
+        try configuration.validator.validateUpdate(resource, type: type, id: id)
         let outcome = try await store.update(resource, type: type, id: id, ifMatch: try Self.ifMatchVersion(request))
         return written(outcome.resource, status: outcome.created ? .created : .ok, exchange: exchange)
     }
@@ -158,6 +160,26 @@ struct ResourceRoutes {
             return exchange.json(OperationOutcome.information("Deleted \(type)/\(id)"), status: .ok, headers: headers)
         }
         return Response(status: .noContent, headers: headers)
+    }
+
+    /// `$validate`: the resource in the body (bare, or as the `resource` parameter of a
+    /// Parameters resource) checked as a write would be; 200 with an OperationOutcome either way.
+    @Sendable func validate(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let type = try resourceType(context)
+        let exchange = try FHIRExchange(request: request, configuration: configuration)
+        var resource = try await exchange.resourceBody(context: context)
+        if resource["resourceType"]?.stringValue == "Parameters", type != "Parameters" {
+            guard let inner = resource["parameter"]?.arrayValue?.first(where: { $0["name"]?.stringValue == "resource" })?["resource"] else {
+                throw FHIRError.badRequest("$validate takes a resource, or Parameters with a 'resource' parameter")
+            }
+            resource = inner
+        }
+        var problems = ResourceValidator.problems(resource, type: type)
+        if let id = context.parameters.get("id"), resource["id"]?.stringValue != id {
+            problems.append(FHIRError.Issue(code: "invalid", diagnostics: "The resource's id is not '\(id)'", expression: ["\(type).id"]))
+        }
+        let outcome = problems.isEmpty ? OperationOutcome.information("No issues: the \(type) is valid") : OperationOutcome.make(problems)
+        return exchange.json(outcome, status: .ok)
     }
 
     // MARK: Reads

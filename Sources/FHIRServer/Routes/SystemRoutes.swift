@@ -24,7 +24,7 @@ struct SystemRoutes {
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         let bundle = try await exchange.resourceBody(context: context)
         let processor = TransactionProcessor(
-            store: store, parser: parser, baseURL: exchange.baseURL, returnRepresentation: exchange.returnPreference == .representation)
+            store: store, parser: parser, configuration: configuration, baseURL: exchange.baseURL, returnRepresentation: exchange.returnPreference == .representation)
         return exchange.json(try await processor.process(bundle), status: .ok)
     }
 
