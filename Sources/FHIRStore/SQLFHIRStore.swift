@@ -25,9 +25,16 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
         }
     }
 
-    /// Opens the store named by `url`: `postgres://...`, `sqlite:path`, or a file path.
-    public static func open(url: String) async throws -> SQLFHIRStore {
+    /// Opens the store named by `url`: `postgres://...`, `sqlite:path`, or a file path. With
+    /// `creatingPostgresDatabase`, a missing PostgreSQL database is created first.
+    public static func open(url: String, creatingPostgresDatabase: Bool = false) async throws -> SQLFHIRStore {
         if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            if creatingPostgresDatabase, var components = URLComponents(string: url),
+                let name = components.path.split(separator: "/").first.map(String.init)
+            {
+                components.path = "/postgres"
+                try await PostgresDatabase.createDatabaseIfMissing(named: name, serverURL: components.string!)
+            }
             return try await SQLFHIRStore(database: try await PostgresDatabase.connect(url: url))
         }
         var path = url.hasPrefix("sqlite:") ? String(url.dropFirst("sqlite:".count)) : url

@@ -35,9 +35,9 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "caduceus")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let store: SQLFHIRStore
+        let stores: TenantStores
         do {
-            store = try await SQLFHIRStore.open(url: database)
+            stores = try await TenantStores.forDatabase(url: database)
         } catch {
             throw ValidationError("Cannot open the database '\(database)': \(String(reflecting: error))")
         }
@@ -46,12 +46,12 @@ struct ServeCommand: AsyncParsableCommand {
         let shownHost = host
         let path = configuration.basePath
         let app = FHIRApplication.buildApplication(
-            store: store, configuration: configuration, host: host, port: port, logger: logger
+            stores: stores, configuration: configuration, host: host, port: port, logger: logger
         ) { boundPort in
             print("Caduceus FHIR server listening on http://\(shownHost):\(boundPort)\(path)")
             fflush(stdout)
         }
         try await app.runService()
-        try await store.close()
+        try await stores.close()
     }
 }

@@ -66,3 +66,33 @@ def test_type_and_system_history_since(http):
     assert len(bundle.get("entry", [])) == 1
     for entry in bundle["entry"]:
         assert "request" in entry and "fullUrl" in entry
+
+
+def test_tenants_are_separated(http):
+    """X-FHIR-TENANT-ID selects a database of the tenant's own (created on first use)."""
+    tenant = {"X-FHIR-TENANT-ID": "blackbox_tenant"}
+    response = http.post(f"{base_url()}/Patient", json={"resourceType": "Patient", "gender": "other"},
+                         headers={**JSON, **tenant})
+    assert response.status_code == 201
+    location = response.headers["Location"]
+    assert http.get(location, headers=tenant).status_code == 200
+    assert http.get(location).status_code == 404
+    assert http.get(location, headers={"X-FHIR-TENANT-ID": "another_tenant"}).status_code == 404
+    assert http.get(f"{base_url()}/Patient", headers={"X-FHIR-TENANT-ID": "no/such"}).status_code == 400
+
+
+def test_transaction_bundle(http):
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:11111111-2222-3333-4444-555555555555",
+         "resource": {"resourceType": "Patient", "gender": "female"}, "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "t"},
+                      "subject": {"reference": "urn:uuid:11111111-2222-3333-4444-555555555555"}},
+         "request": {"method": "POST", "url": "Observation"}},
+    ]}
+    response = http.post(base_url(), json=bundle, headers=JSON)
+    assert response.status_code == 200
+    result = response.json()
+    assert result["type"] == "transaction-response"
+    patient = result["entry"][0]["response"]["location"].split("/_history")[0]
+    observation = http.get(f"{base_url()}/{result['entry'][1]['response']['location'].split('/_history')[0]}").json()
+    assert observation["subject"]["reference"] == patient

@@ -1,4 +1,5 @@
 import FHIR
+import FHIRStore
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -166,7 +167,15 @@ protocol StoredResourceHeaders {
     var lastUpdated: Int64 { get }
 }
 
+extension FHIRStoreProvider {
+    /// The store of the request's tenant (`X-FHIR-TENANT-ID`, as IBM FHIR Server names it).
+    func store(for request: Request) async throws -> any FHIRStore {
+        try await store(tenant: request.headers[.tenant])
+    }
+}
+
 extension HTTPField.Name {
+    static let tenant = HTTPField.Name("X-FHIR-TENANT-ID")!
     static let prefer = HTTPField.Name("Prefer")!
     static let ifMatch = HTTPField.Name("If-Match")!
     static let ifNoneExist = HTTPField.Name("If-None-Exist")!

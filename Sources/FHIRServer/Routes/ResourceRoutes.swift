@@ -7,7 +7,7 @@ import Hummingbird
 /// The type- and instance-level interactions: create, read, vread, update, delete, search
 /// and history of one resource type.
 struct ResourceRoutes {
-    let store: any FHIRStore
+    let stores: any FHIRStoreProvider
     let configuration: FHIRServerConfiguration
     let parser: SearchQueryParser
 
@@ -56,6 +56,7 @@ struct ResourceRoutes {
     // MARK: Writes
 
     @Sendable func create(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let store = try await stores.store(for: request)
         let type = try resourceType(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         let resource = try await exchange.resourceBody(context: context)
@@ -76,6 +77,7 @@ struct ResourceRoutes {
 
     /// `PUT Type?criteria`.
     @Sendable func conditionalUpdate(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let store = try await stores.store(for: request)
         let type = try resourceType(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         guard let criteria = exchange.criteria else {
@@ -93,6 +95,7 @@ struct ResourceRoutes {
 
     /// `DELETE Type?criteria`.
     @Sendable func conditionalDelete(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let store = try await stores.store(for: request)
         let type = try resourceType(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         guard let criteria = exchange.criteria else {
@@ -109,6 +112,7 @@ struct ResourceRoutes {
 
     /// `PATCH Type/id` with a JSON Patch document.
     @Sendable func patch(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let store = try await stores.store(for: request)
         let type = try resourceType(context)
         let id = try resourceId(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
@@ -121,6 +125,7 @@ struct ResourceRoutes {
     }
 
     @Sendable func update(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let store = try await stores.store(for: request)
         let type = try resourceType(context)
         let id = try resourceId(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
@@ -148,6 +153,7 @@ struct ResourceRoutes {
     }
 
     @Sendable func delete(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let store = try await stores.store(for: request)
         let type = try resourceType(context)
         let id = try resourceId(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
@@ -165,6 +171,7 @@ struct ResourceRoutes {
     /// `$validate`: the resource in the body (bare, or as the `resource` parameter of a
     /// Parameters resource) checked as a write would be; 200 with an OperationOutcome either way.
     @Sendable func validate(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let store = try await stores.store(for: request)
         let type = try resourceType(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         var resource = try await exchange.resourceBody(context: context)
@@ -185,6 +192,7 @@ struct ResourceRoutes {
     // MARK: Reads
 
     @Sendable func read(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let store = try await stores.store(for: request)
         let type = try resourceType(context)
         let id = try resourceId(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
@@ -193,6 +201,7 @@ struct ResourceRoutes {
     }
 
     @Sendable func vread(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let store = try await stores.store(for: request)
         let type = try resourceType(context)
         let id = try resourceId(context)
         let versionText = try context.parameters.require("version")
@@ -205,18 +214,21 @@ struct ResourceRoutes {
     }
 
     @Sendable func search(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let store = try await stores.store(for: request)
         let type = try resourceType(context)
         return try await SearchResponder(store: store, configuration: configuration, parser: parser)
             .search(type: type, path: "/\(type)", request: request, context: context)
     }
 
     @Sendable func typeHistory(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let store = try await stores.store(for: request)
         let type = try resourceType(context)
         return try await HistoryResponder(store: store, configuration: configuration, parser: parser)
             .history(type: type, id: nil, path: "/\(type)/_history", request: request)
     }
 
     @Sendable func instanceHistory(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let store = try await stores.store(for: request)
         let type = try resourceType(context)
         let id = try resourceId(context)
         return try await HistoryResponder(store: store, configuration: configuration, parser: parser)

@@ -5,7 +5,7 @@ import Hummingbird
 
 /// System-level interactions: the CapabilityStatement, search across types, and history.
 struct SystemRoutes {
-    let store: any FHIRStore
+    let stores: any FHIRStoreProvider
     let configuration: FHIRServerConfiguration
     let parser: SearchQueryParser
     let capabilityStatement: JSONValue
@@ -21,6 +21,7 @@ struct SystemRoutes {
 
     /// A transaction or batch Bundle posted to the base URL.
     @Sendable func transaction(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let store = try await stores.store(for: request)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         let bundle = try await exchange.resourceBody(context: context)
         let processor = TransactionProcessor(
@@ -34,12 +35,14 @@ struct SystemRoutes {
     }
 
     @Sendable func history(request: Request, context: FHIRRequestContext) async throws -> Response {
-        try await HistoryResponder(store: store, configuration: configuration, parser: parser)
+        let store = try await stores.store(for: request)
+        return try await HistoryResponder(store: store, configuration: configuration, parser: parser)
             .history(type: nil, id: nil, path: "/_history", request: request)
     }
 
     @Sendable func search(request: Request, context: FHIRRequestContext) async throws -> Response {
-        try await SearchResponder(store: store, configuration: configuration, parser: parser)
+        let store = try await stores.store(for: request)
+        return try await SearchResponder(store: store, configuration: configuration, parser: parser)
             .search(type: nil, path: "", request: request, context: context)
     }
 }

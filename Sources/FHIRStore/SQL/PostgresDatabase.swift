@@ -94,6 +94,30 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         return try await connect(url: components.string!)
     }
 
+    /// Creates database `name` on the server at `serverURL` unless it exists.
+    public static func createDatabaseIfMissing(named name: String, serverURL: String) async throws {
+        guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+            throw StoreError.configuration("Cannot create database '\(name)'")
+        }
+        let admin = try await connect(url: serverURL)
+        do {
+            try await admin.withConnection { executor in
+                let exists = try await executor.query("SELECT 1 FROM pg_database WHERE datname = ?", [.text(name)])
+                if exists.isEmpty {
+                    do {
+                        try await executor.query("CREATE DATABASE \(name)", [])
+                    } catch is SQLUniqueViolation {
+                        // Created concurrently by another process: that is what we wanted.
+                    }
+                }
+            }
+            try await admin.close()
+        } catch {
+            try? await admin.close()
+            throw error
+        }
+    }
+
     private init(client: PostgresClient, logger: Logger) {
         self.client = client
         self.logger = logger
