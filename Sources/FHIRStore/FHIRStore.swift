@@ -59,10 +59,39 @@ public protocol FHIRTransaction: Sendable {
     func read(type: String, id: String) async throws -> StoredResource
     /// Sees the transaction's own writes.
     func search(_ query: SearchQuery) async throws -> SearchPage
+    /// The resources that refer to `type/id`, each with the parameter it refers through.
+    func referrers(to type: String, id: String) async throws -> [ReferenceLink]
+    /// The resources these refer to (literal references to a type and id).
+    func referenceTargets(of resources: [StoredResource]) async throws -> [ResourceKey]
+    /// The current, non-deleted resources among `keys`.
+    func resources(_ keys: [ResourceKey]) async throws -> [StoredResource]
+    /// Up to `limit` current resources of `type` updated at or after `since`, in id order,
+    /// starting after the id `after`: the way to walk a whole type in pages.
+    func resources(ofType type: String, since: Int64?, after: String?, limit: Int) async throws -> [StoredResource]
+}
+
+/// A resource by type and id.
+public struct ResourceKey: Sendable, Hashable {
+    public var type: String
+    public var id: String
+
+    public init(type: String, id: String) {
+        self.type = type
+        self.id = id
+    }
+}
+
+/// A resource that refers to another, and the reference parameter it does so through.
+public struct ReferenceLink: Sendable, Hashable {
+    public var type: String
+    public var id: String
+    public var parameter: String
 }
 
 /// Where FHIR resources live. Every write is one database transaction.
 public protocol FHIRStore: Sendable {
+    /// Runs `body` on a connection for reading, outside any write transaction.
+    func reading<T: Sendable>(_ body: @escaping @Sendable (any FHIRTransaction) async throws -> T) async throws -> T
     /// Runs `body` in one database transaction, committed when it returns.
     func transaction<T: Sendable>(_ body: @escaping @Sendable (any FHIRTransaction) async throws -> T) async throws -> T
     /// Stores a new resource under a server-assigned id.

@@ -58,6 +58,12 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
         }
     }
 
+    public func reading<T: Sendable>(_ body: @escaping @Sendable (any FHIRTransaction) async throws -> T) async throws -> T {
+        try await database.withConnection { executor in
+            try await body(SQLFHIRTransaction(store: self, executor: executor))
+        }
+    }
+
     public func create(_ resource: JSONValue, type: String) async throws -> StoredResource {
         try await transaction { try await $0.create(resource, type: type, id: nil) }
     }

@@ -109,6 +109,18 @@ import Testing
             #expect(included.count == 1)
             #expect(included.first?["resource"]?["id"]?.stringValue == patientId)
 
+            // $everything returns the patient's whole record: every resource of its bundle
+            // (each refers to the patient or is referred to by what does).
+            let everything = try #require(try await client.fhir(.get, "Patient/\(patientId)/$everything").json)
+            let bundleTypes = (bundle["entry"]?.arrayValue ?? []).compactMap { $0["resource"]?["resourceType"]?.stringValue }
+            let everythingTypes = everything["entry"]?.arrayValue?.compactMap { $0["resource"]?["resourceType"]?.stringValue } ?? []
+            #expect(everythingTypes.count == bundleTypes.count, "\(Dictionary(grouping: everythingTypes, by: { $0 }).mapValues(\.count)) vs \(Dictionary(grouping: bundleTypes, by: { $0 }).mapValues(\.count))")
+            #expect(everythingTypes.first == "Patient")
+            let onlyConditions = try #require(try await client.fhir(.get, "Patient/\(patientId)/$everything?_type=Condition").json)
+            #expect(onlyConditions["total"]?.stringValue == nil)
+            let conditionCount = bundleTypes.filter { $0 == "Condition" }.count
+            #expect(onlyConditions["entry"]?.arrayValue?.count == conditionCount)
+
             // Patients with a Condition, by reverse chaining, against the bundles.
             let conditionCodes = patientOfBundle.map { item -> Set<String> in
                 Set((item.bundle["entry"]?.arrayValue ?? []).compactMap { entry -> String? in

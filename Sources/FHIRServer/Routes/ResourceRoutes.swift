@@ -19,6 +19,7 @@ struct ResourceRoutes {
         group.post(":type/_search", use: search)
         group.post(":type/$validate", use: validate)
         group.post(":type/:id/$validate", use: validate)
+        group.get(":type/:id/$everything", use: everything)
         group.get(":type/_history", use: typeHistory)
         group.get(":type/:id", use: read)
         group.put(":type/:id", use: update)
@@ -187,6 +188,38 @@ struct ResourceRoutes {
         }
         let outcome = problems.isEmpty ? OperationOutcome.information("No issues: the \(type) is valid") : OperationOutcome.make(problems)
         return exchange.json(outcome, status: .ok)
+    }
+
+    /// `Patient/[id]/$everything` with `_since` and `_type`.
+    @Sendable func everything(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let store = try await stores.store(for: request)
+        let type = try resourceType(context)
+        guard type == "Patient" else { throw FHIRError(status: 405, code: "not-supported", "$everything is supported on Patient") }
+        let id = try resourceId(context)
+        let exchange = try FHIRExchange(request: request, configuration: configuration)
+        var since: Int64?
+        var types: Set<String>?
+        for (name, value) in exchange.query {
+            switch name {
+            case "_since":
+                guard let range = FHIRDateRange(parsing: value) else { throw FHIRError.badRequest("_since must be an instant") }
+                since = range.low
+            case "_type":
+                let names = value.split(separator: ",").map(String.init)
+                guard names.allSatisfy(FHIRResourceType.isKnown) else { throw FHIRError.badRequest("Unknown type in _type=\(value)") }
+                types = Set(names)
+            case "_format", "_pretty", "_count":
+                break
+            default:
+                if exchange.strict { throw FHIRError.badRequest("$everything does not take '\(name)'") }
+            }
+        }
+        let resources = try await store.reading { transaction in
+            try await EverythingOperation.run(patientId: id, since: since, types: types, in: transaction)
+        }
+        let writer = BundleWriter(baseURL: exchange.baseURL)
+        let links = [BundleWriter.Link(relation: "self", url: "\(exchange.baseURL)/Patient/\(id)/$everything")]
+        return exchange.json(writer.searchset(total: resources.count, links: links, resources: resources, outcome: nil), status: .ok)
     }
 
     // MARK: Reads

@@ -1,0 +1,27 @@
+import FHIR
+import FHIRStore
+
+/// `Patient/[id]/$everything`: the patient, every resource in its compartment (by the R4
+/// Patient CompartmentDefinition), and the resources those refer to (practitioners,
+/// organizations, medications, locations, ...), as one searchset Bundle.
+enum EverythingOperation {
+    static func run(
+        patientId: String, since: Int64?, types: Set<String>?, in transaction: any FHIRTransaction
+    ) async throws -> [StoredResource] {
+        let patient = try await transaction.read(type: "Patient", id: patientId)
+        let compartment = Compartment.patient
+        var seen: Set<ResourceKey> = [ResourceKey(type: "Patient", id: patientId)]
+        let members = try await transaction.referrers(to: "Patient", id: patientId)
+            .filter { compartment.contains(type: $0.type, linkedBy: $0.parameter) }
+            .map { ResourceKey(type: $0.type, id: $0.id) }
+            .filter { seen.insert($0).inserted }
+        var resources = [patient] + (try await transaction.resources(members))
+        let referenced = try await transaction.referenceTargets(of: resources).filter { seen.insert($0).inserted }
+        resources += try await transaction.resources(referenced)
+        return resources.filter { resource in
+            if let since, resource.lastUpdated < since { return false }
+            if let types, !types.contains(resource.type) { return false }
+            return true
+        }
+    }
+}

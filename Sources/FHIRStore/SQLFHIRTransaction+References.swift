@@ -1,0 +1,52 @@
+import FHIR
+
+/// Walking references through the index: who refers to a resource, and what resources
+/// refer to. `Patient/$everything` and Bulk Data export are built on these.
+extension SQLFHIRTransaction {
+    func referrers(to type: String, id: String) async throws -> [ReferenceLink] {
+        let rows = try await executor.query(
+            "SELECT DISTINCT type, id, param FROM idx_reference WHERE target_id = ? AND target_type = ?", [.text(id), .text(type)])
+        return rows.compactMap { row in
+            guard let type = row[0].string, let id = row[1].string, let parameter = row[2].string else { return nil }
+            return ReferenceLink(type: type, id: id, parameter: parameter)
+        }
+    }
+
+    func referenceTargets(of resources: [StoredResource]) async throws -> [ResourceKey] {
+        var keys: [ResourceKey] = []
+        for (type, group) in Dictionary(grouping: resources, by: \.type) {
+            for chunk in Self.chunks(group.map(\.id)) {
+                let rows = try await executor.query(
+                    "SELECT DISTINCT target_type, target_id FROM idx_reference WHERE type = ? AND target_id IS NOT NULL"
+                        + " AND id IN (\(Self.placeholders(chunk.count)))",
+                    [.text(type)] + chunk.map(SQLValue.text))
+                keys += rows.compactMap { row in
+                    guard let type = row[0].string, let id = row[1].string else { return nil }
+                    return ResourceKey(type: type, id: id)
+                }
+            }
+        }
+        return keys
+    }
+
+    func resources(_ keys: [ResourceKey]) async throws -> [StoredResource] {
+        try await fetch(keys.map { (type: $0.type, id: $0.id) })
+    }
+
+    func resources(ofType type: String, since: Int64?, after: String?, limit: Int) async throws -> [StoredResource] {
+        var sql = "SELECT r.version, r.last_updated, r.deleted, h.body, r.type, r.id FROM resources r \(SQLFHIRStore.joinCurrentBody)"
+            + " WHERE r.deleted = 0 AND r.type = ?"
+        var binds: [SQLValue] = [.text(type)]
+        if let since {
+            sql += " AND r.last_updated >= ?"
+            binds.append(.integer(since))
+        }
+        if let after {
+            sql += " AND r.id > ?"
+            binds.append(.text(after))
+        }
+        sql += " ORDER BY r.id LIMIT ?"
+        binds.append(.integer(Int64(limit)))
+        return try await executor.query(sql, binds).map { SQLFHIRStore.stored(type: type, id: $0[5].string ?? "", row: $0) }
+    }
+}
