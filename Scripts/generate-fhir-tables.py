@@ -14,6 +14,9 @@ a JSON key, optionally followed by `{field=value}` (keep array items whose field
 value), `{ext=url}` (items carrying that extension) or `[0]` (first item only); a key ending
 in `[x]` is a choice element whose data type is read from the JSON key's suffix. After the
 steps comes `@Type` (the terminal data type) and, for references, `>Target` (resolve() is).
+A composite's line lists its base paths (`@BackboneElement` alone is the resource itself) and
+a seventh column of components, `type=path | path ; type=path`, whose paths start at each
+element a base path selects, or at the resource when they begin with `%resource.`.
 
 Usage: Scripts/generate-fhir-tables.py [path/to/r4-core]
 """
@@ -187,6 +190,9 @@ def resolve_chain(resource, chain, as_type=None):
                 nxt.append((steps[:-1] + [steps[-1] + "[0]"], cursor, target))
             elif name in ("as", "ofType") and argument is not None:
                 wanted = argument.strip()
+                lowered = wanted[:1].lower() + wanted[1:]
+                if wanted not in cursor.types and lowered in cursor.types:
+                    wanted = lowered  # composites write as(DateTime) for the primitive dateTime
                 if steps and cursor.types == [wanted] or (not steps):
                     nxt.append((steps, cursor, target))
                 elif wanted in cursor.types:
@@ -230,7 +236,8 @@ def resolve_chain(resource, chain, as_type=None):
     return result
 
 
-def reduce_expression(resource, expression, param_type):
+def reduce_members(resource, expression, param_type):
+    """The (steps, data type, target) triples an expression reduces to for param_type."""
     out = []
     for member in split_top(expression, "|"):
         member = strip_parens(member)
@@ -247,12 +254,75 @@ def reduce_expression(resource, expression, param_type):
                 t = profiles.get(t, t) if t not in INDEXABLE[param_type] else t
                 if t != "*" and t not in INDEXABLE[param_type]:
                     continue
-                text = ".".join(steps) + "@" + t
-                if target:
-                    text += ">" + target
-                if text not in out:
-                    out.append(text)
+                if (steps, t, target) not in out:
+                    out.append((steps, t, target))
     return out
+
+
+def path_text(steps, t, target=None, prefix=""):
+    text = prefix + ".".join(steps) + "@" + t
+    return text + (">" + target if target else "")
+
+
+def reduce_expression(resource, expression, param_type):
+    out = []
+    for steps, t, target in reduce_members(resource, expression, param_type):
+        text = path_text(steps, t, target)
+        if text not in out:
+            out.append(text)
+    return out
+
+
+# Component definitions R4 has the wrong way round: DocumentReference-relationship names
+# relatesto (a reference) for the code and relation (a token) for the target.
+COMPONENT_TYPE_ERRATA = {
+    ("DocumentReference-relationship", "code"): "token",
+    ("DocumentReference-relationship", "target"): "reference",
+}
+COMPONENT_TYPES = {"string", "token", "reference", "date", "number", "quantity"}
+
+
+def reduce_composite(sp, base, by_url):
+    """A composite's base paths (the element instances it looks at) and, per component, its
+    type and the paths of its values relative to an instance (`%resource.` marks a path that
+    starts at the resource instead). Raises Unsupported when a part cannot be reduced."""
+    members = [strip_parens(m) for m in split_top(sp.get("expression") or "", "|")]
+    members = [m for m in members if m == base or m.startswith(base + ".")]
+    if not members:
+        raise Unsupported("no base path in " + str(sp.get("expression")))
+    bases = []  # (member, steps)
+    for member in members:
+        for steps, types, _ in resolve_chain(base, member):
+            if len(types) != 1:
+                raise Unsupported("a choice as the base of a composite")
+            bases.append((member, steps, path_text(steps, types[0])))
+    components = []
+    for component in sp.get("component", []):
+        expression = component["expression"]
+        definition = by_url.get(component["definition"])
+        kind = COMPONENT_TYPE_ERRATA.get((sp["id"], expression)) or (definition or {}).get("type")
+        if kind not in COMPONENT_TYPES:
+            raise Unsupported("component %s of type %s" % (expression, kind))
+        paths = []
+        for part in split_top(expression, "|"):
+            part = strip_parens(part)
+            for member, base_steps, _ in bases:
+                if part.startswith("%resource."):
+                    full, strip, prefix = base + part[len("%resource"):], 0, "%resource."
+                else:
+                    full, strip, prefix = member + "." + part, len(base_steps), ""
+                for steps, t, target in reduce_members(base, full, kind):
+                    if steps[:strip] != base_steps[:strip]:
+                        raise Unsupported("component %s leaves its base" % expression)
+                    text = path_text(steps[strip:], t, target, prefix)
+                    if text not in paths:
+                        paths.append(text)
+        if not paths:
+            raise Unsupported("no indexable path for component " + expression)
+        components.append(kind + "=" + " | ".join(paths))
+    if len(components) < 2:
+        raise Unsupported("fewer than two components")
+    return [b[2] for b in bases], " ; ".join(components)
 
 
 SPECIAL = {
@@ -261,6 +331,7 @@ SPECIAL = {
     ("Patient", "deceased"): ["deceased[x]@deceased"],
 }
 
+by_url = {sp["url"]: sp for sp in load("SearchParameter-*.json")}
 lines, unsupported, seen = [], [], set()
 for sp in load("SearchParameter-*.json"):
     if sp["id"] == "example":
@@ -273,9 +344,21 @@ for sp in load("SearchParameter-*.json"):
             continue
         sp["base"] = [m.group(1)]
         sp["expression"] = "%s.extension('%s')" % m.groups()
-    if sp["type"] in ("composite", "special"):
+    if sp["type"] == "special":
         for base in sp["base"]:
-            unsupported.append((base, sp["code"], sp["type"], "composite/special"))
+            unsupported.append((base, sp["code"], sp["type"], "special"))
+        continue
+    if sp["type"] == "composite":
+        for base in sp["base"]:
+            if (base, sp["code"]) in seen:
+                continue
+            seen.add((base, sp["code"]))
+            try:
+                base_paths, components = reduce_composite(sp, base, by_url)
+            except Unsupported as reason:
+                unsupported.append((base, sp["code"], sp["type"], str(reason)))
+                continue
+            lines.append("\t".join([base, sp["code"], "composite", " | ".join(base_paths), "", sp["id"], components]))
         continue
     expression = sp.get("expression")
     for base in sp["base"]:
@@ -338,7 +421,9 @@ with open(os.path.join(OUT, "SummaryElements.swift"), "w") as out:
     out.write("\"\"\"#\n")
 with open(os.path.join(OUT, "SearchParameterTable.swift"), "w") as out:
     out.write(header)
-    out.write("/// One line per (base, code): base, code, type, element paths, targets, SearchParameter id.\n")
+    out.write("/// One line per (base, code): base, code, type, element paths, targets, SearchParameter id and,\n")
+    out.write("/// for composites, the components (`type=paths`, joined by ` ; `) read from each element the\n")
+    out.write("/// paths select.\n")
     out.write("let searchParameterTableText = #\"\"\"\n")
     for line in lines:
         out.write(line + "\n")

@@ -108,11 +108,20 @@ struct SQLFHIRTransaction: FHIRTransaction {
     static func insertIndex(_ entries: SearchIndexEntries, type: String, id: String) -> [SQLStatement] {
         let rows: [[[SQLValue]]] = [
             entries.strings.map { [.text($0.parameter), .text($0.normalized), .text($0.exact)] },
-            entries.tokens.map { [.text($0.parameter), SQLValue($0.system), SQLValue($0.code)] },
-            entries.references.map { [.text($0.parameter), SQLValue($0.targetType), SQLValue($0.targetId), SQLValue($0.url)] },
+            entries.tokens.map { [.text($0.parameter), SQLValue($0.system), SQLValue($0.code), SQLValue($0.display)] },
+            entries.references.map {
+                [.text($0.parameter), SQLValue($0.targetType), SQLValue($0.targetId), SQLValue($0.url),
+                 SQLValue($0.identifierSystem), SQLValue($0.identifierValue)]
+            },
             entries.dates.map { [.text($0.parameter), .integer($0.range.low), .integer($0.range.high)] },
             entries.uris.map { [.text($0.parameter), .text($0.exact)] },
             entries.numbers.map { [.text($0.parameter), .double($0.value), SQLValue($0.system), SQLValue($0.code)] },
+            entries.composites.map {
+                [.text($0.parameter), .integer(Int64($0.instance)), .integer(Int64($0.component)), SQLValue($0.system),
+                 SQLValue($0.code), $0.value.map(SQLValue.double) ?? .null, $0.valueHigh.map(SQLValue.double) ?? .null,
+                 $0.low.map(SQLValue.integer) ?? .null, $0.high.map(SQLValue.integer) ?? .null, SQLValue($0.targetType),
+                 SQLValue($0.targetId), SQLValue($0.url), SQLValue($0.normalized)]
+            },
         ]
         var statements: [SQLStatement] = []
         for (table, tableRows) in zip(Schema.indexTables, rows) where !tableRows.isEmpty {

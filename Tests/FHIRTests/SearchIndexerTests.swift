@@ -65,16 +65,93 @@ import Testing
     @Test func searchParameterCoverage() {
         let registry = SearchParameterRegistry.r4
         var supported = 0
+        var composites = 0
         for type in FHIRResourceType.all {
-            supported += registry.parameters(of: type).filter { $0.type != .composite && $0.type != .special }.count
+            supported += registry.parameters(of: type).filter { $0.type != .special }.count
+            composites += registry.parameters(of: type).filter { $0.type == .composite }.count
         }
         let unsupported = SearchParameterRegistry.unsupportedDefinitions
-        print("R4 search parameters: \(supported) supported per type, \(registry.common.count) common, \(unsupported.count) unsupported")
+        print("R4 search parameters: \(supported) supported per type (\(composites) composite), \(registry.common.count) common, \(unsupported.count) unsupported")
         for row in unsupported { print("  unsupported: \(row.base).\(row.code) (\(row.type)): \(row.reason)") }
         #expect(supported > 1500)
-        // Only composite and special parameters and a few definitions without a usable
-        // expression remain: none of type string, token, reference or date that has one.
+        // The 46 composite definitions, 72 (base, code) pairs, all with their components.
+        #expect(composites == 72)
+        #expect(!unsupported.contains { $0.type == "composite" })
+        for type in FHIRResourceType.all {
+            for parameter in registry.parameters(of: type) where parameter.type == .composite {
+                #expect(parameter.components.count >= 2 && !parameter.paths.isEmpty, "\(type).\(parameter.code)")
+            }
+        }
+        // Only special parameters and a few definitions without a usable expression remain:
+        // none of type string, token, reference or date that has one.
         #expect(!unsupported.contains { ["string", "token", "reference", "date"].contains($0.type) && $0.reason.hasPrefix("no element") })
+    }
+
+    @Test func compositeRowsKeepEachElementInstanceApart() throws {
+        let index = try entries(
+            """
+            {"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},
+             "component":[
+              {"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":120,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}},
+              {"code":{"coding":[{"system":"http://loinc.org","code":"8462-4"},{"system":"urn:local","code":"dia"}]},"valueQuantity":{"value":80}},
+              {"code":{"coding":[{"system":"http://loinc.org","code":"no-value"}]}}]}
+            """, type: "Observation")
+        let rows = index.composites.filter { $0.parameter == "component-code-value-quantity" }
+        // Two complete instances (the third has no value): 1 + 1 and 2 + 1 rows.
+        #expect(Set(rows.map(\.instance)) == [0, 1])
+        #expect(rows.count == 5)
+        let systolic = try #require(rows.first { $0.component == 0 && $0.code == "8480-6" })
+        let systolicValue = try #require(rows.first { $0.instance == systolic.instance && $0.component == 1 })
+        #expect(systolicValue.value == 120 && systolicValue.valueHigh == 120 && systolicValue.code == "mm[Hg]")
+        let diastolic = rows.filter { $0.instance != systolic.instance }
+        #expect(Set(diastolic.compactMap(\.code)) == ["8462-4", "dia"])
+        #expect(diastolic.first { $0.component == 1 }?.value == 80)
+        // The Observation itself has no value, so code-value-quantity has no row.
+        #expect(!index.composites.contains { $0.parameter == "code-value-quantity" })
+        // combo- numbers the Observation and its components together.
+        #expect(Set(index.composites.filter { $0.parameter == "combo-code-value-quantity" }.map(\.instance)) == [0, 1])
+    }
+
+    @Test func compositeComponentsFromTheResourceAndRanges() throws {
+        let sequence = try entries(
+            """
+            {"resourceType":"MolecularSequence","referenceSeq":{"chromosome":{"coding":[{"code":"1"}]}},
+             "variant":[{"start":10,"end":11},{"start":20,"end":21}]}
+            """, type: "MolecularSequence")
+        let rows = sequence.composites.filter { $0.parameter == "chromosome-variant-coordinate" }
+        #expect(rows.count == 6)  // chromosome, start and end for each variant
+        #expect(rows.filter { $0.component == 0 }.map(\.code) == ["1", "1"])
+        let plan = try entries(
+            """
+            {"resourceType":"PlanDefinition","useContext":[{"code":{"code":"age"},"valueRange":{"low":{"value":18}}}]}
+            """, type: "PlanDefinition")
+        let age = try #require(plan.composites.first { $0.parameter == "context-type-quantity" && $0.component == 1 })
+        #expect(age.value == 18 && age.valueHigh == SearchIndexer.openEnd)
+    }
+
+    @Test func tokenDisplayAndReferenceIdentifierAreIndexed() throws {
+        let index = try entries(
+            """
+            {"resourceType":"Observation","status":"final",
+             "code":{"coding":[{"system":"http://loinc.org","code":"8867-4","display":"Heart Rate"}],"text":"Pulsé"},
+             "identifier":[{"system":"urn:x","value":"1","type":{"text":"Lab number"}}],
+             "subject":{"type":"Patient","identifier":{"system":"urn:mrn","value":"42"}}}
+            """, type: "Observation")
+        #expect(index.tokens.contains(.init(parameter: "code", system: "http://loinc.org", code: "8867-4", display: "heart rate")))
+        #expect(index.tokens.contains(.init(parameter: "code", system: nil, code: nil, display: "pulse")))
+        #expect(index.tokens.contains(.init(parameter: "identifier", system: "urn:x", code: "1", display: "lab number")))
+        #expect(index.references.contains(.init(
+            parameter: "subject", targetType: nil, targetId: nil, url: nil, identifierSystem: "urn:mrn", identifierValue: "42")))
+        // patient is subject.where(resolve() is Patient): Reference.type decides for a logical reference.
+        #expect(index.references.contains { $0.parameter == "patient" && $0.identifierValue == "42" })
+    }
+
+    @Test func elementPathFromResource() throws {
+        let path = try #require(ElementPath(parsing: "%resource.referenceSeq.chromosome@CodeableConcept"))
+        #expect(path.fromResource)
+        #expect(path.steps.map(\.key) == ["referenceSeq", "chromosome"])
+        let root = try #require(ElementPath(parsing: "@BackboneElement"))
+        #expect(root.steps.isEmpty && !root.fromResource)
     }
 
     @Test func elementPathSyntax() throws {

@@ -24,10 +24,17 @@ public struct ElementPath: Sendable, Hashable {
     public var terminalType: String
     /// For references: keep only those pointing at this resource type (`resolve() is T`).
     public var targetType: String?
+    /// For a composite's component: the path starts at the resource (`%resource.` in the
+    /// definition), not at the element instance the composite looks at.
+    public var fromResource = false
 
     /// Parses the generator's text form, such as `telecom{system=email}@ContactPoint`.
     public init?(parsing text: String) {
         var body = Substring(text)
+        if body.hasPrefix("%resource.") {
+            fromResource = true
+            body = body.dropFirst("%resource.".count)
+        }
         if let arrow = body.lastIndex(of: ">"), !body[arrow...].contains("}") {
             targetType = String(body[body.index(after: arrow)...])
             body = body[..<arrow]

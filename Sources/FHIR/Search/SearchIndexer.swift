@@ -13,6 +13,10 @@ public struct SearchIndexEntries: Sendable, Equatable {
         public var parameter: String
         public var system: String?
         public var code: String?
+        /// The text that goes with the code, normalized as strings are: `Coding.display`,
+        /// `Identifier.type.text`, or (on a row without system and code) `CodeableConcept.text`.
+        /// What `:text` compares.
+        public var display: String? = nil
     }
     public struct ReferenceEntry: Sendable, Hashable {
         public var parameter: String
@@ -20,6 +24,9 @@ public struct SearchIndexEntries: Sendable, Equatable {
         public var targetId: String?
         /// The reference text itself (absolute URLs, canonicals).
         public var url: String?
+        /// `Reference.identifier`, what `:identifier` compares.
+        public var identifierSystem: String? = nil
+        public var identifierValue: String? = nil
     }
     public struct DateEntry: Sendable, Hashable {
         public var parameter: String
@@ -31,6 +38,32 @@ public struct SearchIndexEntries: Sendable, Equatable {
         public var system: String?
         public var code: String?
     }
+    /// One value of one component of a composite parameter, found in element instance
+    /// `instance` (numbered per parameter within the resource): a composite matches when
+    /// the values of all its components match within one instance. The columns used are
+    /// those of the component's type, named as in the other index tables.
+    public struct CompositeEntry: Sendable, Hashable {
+        public var parameter: String
+        public var instance: Int
+        /// The component's position in the parameter's definition, from 0.
+        public var component: Int
+        /// Tokens and quantities.
+        public var system: String? = nil
+        public var code: String? = nil
+        /// Numbers and quantities as the range [value, valueHigh] (equal for a single value;
+        /// a `Range` has its low and high, open ends as ±1e300).
+        public var value: Double? = nil
+        public var valueHigh: Double? = nil
+        /// Dates: the range [low, high) in milliseconds.
+        public var low: Int64? = nil
+        public var high: Int64? = nil
+        /// References.
+        public var targetType: String? = nil
+        public var targetId: String? = nil
+        public var url: String? = nil
+        /// Strings, normalized.
+        public var normalized: String? = nil
+    }
 
     public var strings: [StringEntry] = []
     public var tokens: [TokenEntry] = []
@@ -39,6 +72,7 @@ public struct SearchIndexEntries: Sendable, Equatable {
     public var uris: [StringEntry] = []
     /// Numbers and quantities (quantities carry system and code).
     public var numbers: [NumberEntry] = []
+    public var composites: [CompositeEntry] = []
 
     public init() {}
 }
@@ -53,6 +87,10 @@ public struct SearchIndexer: Sendable {
     public func entries(for resource: JSONValue, resourceType: String) -> SearchIndexEntries {
         var entries = SearchIndexEntries()
         for parameter in registry.indexedParameters(of: resourceType) {
+            if parameter.type == .composite {
+                indexComposite(resource, parameter: parameter, into: &entries)
+                continue
+            }
             for path in parameter.paths {
                 if path.terminalType == "deceased" {
                     indexDeceased(resource, parameter: parameter.code, into: &entries)
@@ -69,7 +107,108 @@ public struct SearchIndexer: Sendable {
         entries.dates = SearchIndexer.unique(entries.dates)
         entries.uris = SearchIndexer.unique(entries.uris)
         entries.numbers = SearchIndexer.unique(entries.numbers)
+        entries.composites = SearchIndexer.unique(entries.composites)
         return entries
+    }
+
+    /// Numbers each element instance the composite's paths select and indexes, per instance,
+    /// the values of each component; an instance lacking any component can never match and
+    /// is left out.
+    private func indexComposite(_ resource: JSONValue, parameter: SearchParameterDefinition, into entries: inout SearchIndexEntries) {
+        var instance = 0
+        for base in parameter.paths {
+            for (element, _) in base.evaluate(in: resource) {
+                var found: [[SearchIndexEntries.CompositeEntry]] = []
+                for (position, component) in parameter.components.enumerated() {
+                    var values: [SearchIndexEntries.CompositeEntry] = []
+                    for path in component.paths {
+                        for (value, type) in path.evaluate(in: path.fromResource ? resource : element) {
+                            values += compositeValues(
+                                value, type: type, component: component, path: path, parameter: parameter.code,
+                                position: position)
+                        }
+                    }
+                    if values.isEmpty { break }
+                    found.append(values)
+                }
+                guard found.count == parameter.components.count else { continue }
+                for values in found {
+                    entries.composites += values.map { value in
+                        var entry = value
+                        entry.instance = instance
+                        return entry
+                    }
+                }
+                instance += 1
+            }
+        }
+    }
+
+    /// The entries one component value yields: the plain parameter's extraction, moved into
+    /// the composite's columns.
+    private func compositeValues(
+        _ value: JSONValue, type: String, component: CompositeComponent, path: ElementPath, parameter: String, position: Int
+    ) -> [SearchIndexEntries.CompositeEntry] {
+        let blank = SearchIndexEntries.CompositeEntry(parameter: parameter, instance: 0, component: position)
+        if type == "Range", component.type == .quantity || component.type == .number {
+            let low = value["low"], high = value["high"]
+            let lowValue = low?["value"].flatMap(SearchIndexer.number)
+            let highValue = high?["value"].flatMap(SearchIndexer.number)
+            if lowValue == nil, highValue == nil { return [] }
+            var entry = blank
+            entry.value = lowValue ?? -SearchIndexer.openEnd
+            entry.valueHigh = highValue ?? SearchIndexer.openEnd
+            let unit = lowValue != nil ? low : high
+            entry.system = unit?["system"]?.stringValue
+            entry.code = unit?["code"]?.stringValue ?? unit?["unit"]?.stringValue
+            return [entry]
+        }
+        let definition = SearchParameterDefinition(
+            base: "", code: parameter, type: component.type, paths: [path], targets: [], definitionId: "")
+        var scratch = SearchIndexEntries()
+        index(value, type: type, parameter: definition, path: path, into: &scratch)
+        var result: [SearchIndexEntries.CompositeEntry] = []
+        for token in scratch.tokens where token.system != nil || token.code != nil {
+            var entry = blank
+            entry.system = token.system
+            entry.code = token.code
+            result.append(entry)
+        }
+        for number in scratch.numbers {
+            var entry = blank
+            entry.value = number.value
+            entry.valueHigh = number.value
+            entry.system = number.system
+            entry.code = number.code
+            result.append(entry)
+        }
+        for date in scratch.dates {
+            var entry = blank
+            entry.low = date.range.low
+            entry.high = date.range.high
+            result.append(entry)
+        }
+        for reference in scratch.references where reference.targetId != nil || reference.url != nil {
+            var entry = blank
+            entry.targetType = reference.targetType
+            entry.targetId = reference.targetId
+            entry.url = reference.url
+            result.append(entry)
+        }
+        for string in scratch.strings + scratch.uris {
+            var entry = blank
+            entry.normalized = string.normalized
+            result.append(entry)
+        }
+        return result
+    }
+
+    /// Stands for the open end of a `Range` in composite rows.
+    static let openEnd = 1e300
+
+    static func number(_ value: JSONValue) -> Double? {
+        if case .number(let text) = value { return Double(text) }
+        return nil
     }
 
     private static func unique<T: Hashable>(_ items: [T]) -> [T] {
@@ -99,14 +238,19 @@ public struct SearchIndexer: Sendable {
             }
         case .token:
             entries.tokens.append(contentsOf: SearchIndexer.tokens(of: value, type: type).map {
-                .init(parameter: code, system: $0.system, code: $0.code)
+                .init(parameter: code, system: $0.system, code: $0.code, display: $0.display.map(SearchIndexer.normalize))
             })
         case .reference:
             if let reference = SearchIndexer.reference(of: value, type: type) {
-                if let wanted = path.targetType, reference.targetType != wanted { return }
+                if let wanted = path.targetType {
+                    // A reference by identifier alone says its type, if at all, in Reference.type.
+                    let type = reference.targetType ?? (reference.url == nil ? value["type"]?.stringValue : nil)
+                    if type != wanted { return }
+                }
                 entries.references.append(.init(
                     parameter: code, targetType: reference.targetType, targetId: reference.targetId,
-                    url: reference.url))
+                    url: reference.url, identifierSystem: reference.identifier?.system,
+                    identifierValue: reference.identifier?.value))
             }
         case .date:
             for range in SearchIndexer.dateRanges(of: value, type: type) {
@@ -155,51 +299,60 @@ public struct SearchIndexer: Sendable {
         }
     }
 
-    static func tokens(of value: JSONValue, type: String) -> [(system: String?, code: String?)] {
+    /// The (system, code) pairs of a token value, each with its text (`display`, not yet
+    /// normalized); a CodeableConcept's own `text` comes as a pair of nils with that text.
+    static func tokens(of value: JSONValue, type: String) -> [(system: String?, code: String?, display: String?)] {
         switch value {
-        case .string(let text): return [(nil, text)]
-        case .bool(let flag): return [(nil, flag ? "true" : "false")]
-        case .number(let text): return [(nil, text)]
+        case .string(let text): return [(nil, text, nil)]
+        case .bool(let flag): return [(nil, flag ? "true" : "false", nil)]
+        case .number(let text): return [(nil, text, nil)]
         case .object:
-            if let codings = value["coding"]?.arrayValue {  // CodeableConcept
-                return codings.flatMap { tokens(of: $0, type: "Coding") }
+            if type == "CodeableConcept" || value["coding"] != nil {
+                var found = (value["coding"]?.arrayValue ?? []).flatMap { tokens(of: $0, type: "Coding") }
+                if let text = value["text"]?.stringValue { found.append((nil, nil, text)) }
+                return found
             }
             if type == "Identifier" || (type == "*" && value["value"] != nil && value["code"] == nil) {
                 let system = value["system"]?.stringValue
-                guard let code = value["value"]?.stringValue else { return system.map { [($0, nil)] } ?? [] }
-                return [(system, code)]
+                let text = value["type"]?["text"]?.stringValue
+                guard let code = value["value"]?.stringValue else { return system.map { [($0, nil, text)] } ?? [] }
+                return [(system, code, text)]
             }
             if type == "ContactPoint" {
-                return value["value"]?.stringValue.map { [(nil, $0)] } ?? []
+                return value["value"]?.stringValue.map { [(nil, $0, nil)] } ?? []
             }
             let system = value["system"]?.stringValue
             let code = value["code"]?.stringValue
             if system == nil, code == nil { return [] }
-            return [(system, code)]
+            return [(system, code, value["display"]?.stringValue)]
         default: return []
         }
     }
 
     /// Splits a reference into type and id where it has the `Type/id` form, relative or at the
     /// end of an absolute URL; canonicals and other URLs are kept whole.
-    static func reference(of value: JSONValue, type: String) -> (targetType: String?, targetId: String?, url: String?)? {
+    /// Also returns `Reference.identifier` (system, value), which a reference may carry
+    /// beside or instead of its literal `reference`.
+    static func reference(of value: JSONValue, type: String) -> (
+        targetType: String?, targetId: String?, url: String?, identifier: (system: String?, value: String)?
+    )? {
         if type == "Resource" {  // an inline resource (Bundle.entry[0].resource)
             guard let resourceType = value["resourceType"]?.stringValue, let id = value["id"]?.stringValue else {
                 return nil
             }
-            return (resourceType, id, nil)
+            return (resourceType, id, nil, nil)
         }
-        let text: String
+        let identifier = value["identifier"]?["value"]?.stringValue.map { (system: value["identifier"]?["system"]?.stringValue, value: $0) }
+        var text: String?
         if let string = value.stringValue {
             text = string
         } else if let string = value["reference"]?.stringValue {
             text = string
-        } else {
-            return nil
         }
-        if text.hasPrefix("#") { return nil }  // contained resources are not indexed
+        if text?.hasPrefix("#") == true { text = nil }  // contained resources are not indexed
+        guard let text else { return identifier.map { (nil, nil, nil, $0) } }
         let parsed = ResourceReference(parsing: text)
-        return (parsed?.type, parsed?.id, text)
+        return (parsed?.type, parsed?.id, text, identifier)
     }
 
     static func dateRanges(of value: JSONValue, type: String) -> [FHIRDateRange] {

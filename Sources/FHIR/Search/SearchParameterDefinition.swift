@@ -17,9 +17,29 @@ public struct SearchParameterDefinition: Sendable, Hashable {
     public var targets: [String]
     /// The id of the official SearchParameter resource, for the CapabilityStatement.
     public var definitionId: String
+    /// For composites: the parts of a value (`a$b`), in order. `paths` then selects the
+    /// element instances whose components must all match together.
+    public var components: [CompositeComponent] = []
 
     /// The canonical URL of the official definition.
     public var definitionURL: String { "http://hl7.org/fhir/SearchParameter/\(definitionId)" }
+}
+
+/// One component of a composite search parameter: a value of `type` read through `paths`
+/// from one element instance (or from the resource, for paths marked `fromResource`).
+public struct CompositeComponent: Sendable, Hashable {
+    public var type: SearchParameterType
+    public var paths: [ElementPath]
+
+    /// Parses the generator's `type=path | path`.
+    init?(parsing text: String) {
+        guard let equals = text.firstIndex(of: "="),
+            let type = SearchParameterType(rawValue: String(text[..<equals])), type != .composite, type != .special
+        else { return nil }
+        self.type = type
+        paths = text[text.index(after: equals)...].components(separatedBy: " | ").compactMap(ElementPath.init(parsing:))
+        if paths.isEmpty { return nil }
+    }
 }
 
 /// Every search parameter Caduceus supports, looked up by resource type and code.
@@ -34,12 +54,17 @@ public struct SearchParameterRegistry: Sendable {
     init(table: String) {
         for line in table.split(separator: "\n") {
             let columns = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-            guard columns.count == 6, let type = SearchParameterType(rawValue: columns[2]) else { continue }
+            guard columns.count == 6 || columns.count == 7, let type = SearchParameterType(rawValue: columns[2]) else { continue }
             let paths = columns[3].components(separatedBy: " | ").compactMap(ElementPath.init(parsing:))
-            let definition = SearchParameterDefinition(
+            var definition = SearchParameterDefinition(
                 base: columns[0], code: columns[1], type: type, paths: paths,
                 targets: columns[4].isEmpty ? [] : columns[4].split(separator: ",").map(String.init),
                 definitionId: columns[5])
+            if type == .composite {
+                let parts = columns.count == 7 ? columns[6].components(separatedBy: " ; ") : []
+                definition.components = parts.compactMap(CompositeComponent.init(parsing:))
+                guard definition.components.count >= 2, definition.components.count == parts.count else { continue }
+            }
             if columns[0] == "Resource" || columns[0] == "DomainResource" {
                 common[columns[1]] = definition
             } else {

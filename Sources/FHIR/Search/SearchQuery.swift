@@ -18,6 +18,8 @@ public enum SearchValue: Sendable, Hashable {
     case uri(String)
     /// `:missing=true|false`.
     case missing(Bool)
+    /// A composite's value `a$b`: one value per component, in the definition's order.
+    indirect case composite([SearchValue])
 }
 
 /// What a search clause tests.
@@ -257,7 +259,7 @@ public struct SearchQueryParser: Sendable {
             target = .lastUpdated
             type = .date
         } else if let definition = resourceType.flatMap({ registry.parameter(name, of: $0) }) ?? registry.common[name] {
-            guard definition.type != .composite, definition.type != .special else {
+            guard definition.type != .special else {
                 throw UnknownParameter(message: "The \(definition.type.rawValue) parameter '\(name)' is not supported")
             }
             target = .indexed(definition)
@@ -265,7 +267,9 @@ public struct SearchQueryParser: Sendable {
         } else {
             throw UnknownParameter(message: "Unknown search parameter '\(name)' for \(resourceType ?? "system-level search")")
         }
-        let values = try parseValues(value, type: type, modifier: modifier, name: rawName)
+        let components: [CompositeComponent]
+        if case .indexed(let definition) = target { components = definition.components } else { components = [] }
+        let values = try parseValues(value, type: type, modifier: modifier, name: rawName, components: components)
         return SearchClause(name: name, target: target, modifier: modifier, values: values)
     }
 
@@ -341,15 +345,20 @@ public struct SearchQueryParser: Sendable {
 
     static let modifiers: [SearchParameterType: Set<String>] = [
         .string: ["exact", "contains", "missing"],
-        .token: ["missing", "not"],
-        .reference: ["missing"],
+        .token: ["missing", "not", "text"],
+        .reference: ["missing", "identifier"],
         .date: ["missing"],
         .uri: ["missing", "below", "above"],
         .number: ["missing"],
         .quantity: ["missing"],
+        .composite: ["missing"],
     ]
 
-    func parseValues(_ text: String, type: SearchParameterType, modifier: String?, name: String) throws -> [SearchValue] {
+    /// The values of `name[:modifier]=text`, split at unescaped commas. For a composite,
+    /// `components` gives the type of each `$`-separated part.
+    func parseValues(
+        _ text: String, type: SearchParameterType, modifier: String?, name: String, components: [CompositeComponent] = []
+    ) throws -> [SearchValue] {
         if let modifier {
             let allowedForType = SearchQueryParser.modifiers[type] ?? []
             let isTypeModifier = type == .reference && FHIRResourceType.isKnown(modifier)
@@ -361,53 +370,77 @@ public struct SearchQueryParser: Sendable {
                 return [.missing(text == "true")]
             }
         }
-        let parts = SearchQueryParser.splitUnescaped(text, on: ",")
+        // Escapes are kept through the splits and removed by the parse of each part, so that
+        // `\,` `\$` and `\|` each stay literal however deep the separator they escape.
+        let parts = SearchQueryParser.splitKeepingEscapes(text, on: ",")
         guard !parts.isEmpty, !parts.allSatisfy(\.isEmpty) else {
             throw FHIRError.badRequest("The parameter '\(name)' has no value")
         }
         return try parts.map { part in
-            switch type {
-            case .string: return .string(part)
-            case .uri: return .uri(part)
-            case .token:
+            guard type == .composite else { return try parseValue(part, type: type, modifier: modifier, name: name) }
+            let pieces = SearchQueryParser.splitKeepingEscapes(part, on: "$")
+            guard pieces.count == components.count, !components.isEmpty else {
+                throw FHIRError.badRequest(
+                    "The composite parameter '\(name)' takes \(components.count) values joined by '$', not '\(part)'")
+            }
+            return .composite(try zip(pieces, components).map { piece, component in
+                guard !piece.isEmpty else { throw FHIRError.badRequest("Every part of the composite '\(name)' needs a value, not '\(part)'") }
+                return try parseValue(piece, type: component.type, modifier: nil, name: name)
+            })
+        }
+    }
+
+    /// One value, still escaped, of a parameter of `type`.
+    func parseValue(_ part: String, type: SearchParameterType, modifier: String?, name: String) throws -> SearchValue {
+        let plain = SearchQueryParser.unescape(part)
+        switch type {
+        case .string: return .string(plain)
+        case .uri: return .uri(plain)
+        case .token:
+            if modifier == "text" { return .string(plain) }
+            let pieces = SearchQueryParser.splitUnescaped(part, on: "|")
+            if pieces.count == 1 { return .token(system: nil, code: pieces[0]) }
+            guard pieces.count == 2 else { throw FHIRError.badRequest("Invalid token '\(plain)' for '\(name)'") }
+            return .token(system: pieces[0], code: pieces[1].isEmpty ? nil : pieces[1])
+        case .reference:
+            if modifier == "identifier" {
                 let pieces = SearchQueryParser.splitUnescaped(part, on: "|")
                 if pieces.count == 1 { return .token(system: nil, code: pieces[0]) }
-                guard pieces.count == 2 else { throw FHIRError.badRequest("Invalid token '\(part)' for '\(name)'") }
+                guard pieces.count == 2 else { throw FHIRError.badRequest("Invalid identifier '\(plain)' for '\(name)'") }
                 return .token(system: pieces[0], code: pieces[1].isEmpty ? nil : pieces[1])
-            case .reference:
-                if let modifier, FHIRResourceType.isKnown(modifier) {
-                    return .reference(type: modifier, id: part, url: nil)
-                }
-                if part.contains("://") {
-                    let parsed = ResourceReference(parsing: part)
-                    return .reference(type: parsed?.type, id: parsed?.id, url: part)
-                }
-                if let parsed = ResourceReference(parsing: part) {
-                    return .reference(type: parsed.type, id: parsed.id, url: nil)
-                }
-                guard FHIRResourceType.isValidId(part) else {
-                    throw FHIRError.badRequest("Invalid reference '\(part)' for '\(name)'")
-                }
-                return .reference(type: nil, id: part, url: nil)
-            case .date:
-                let (prefix, rest) = SearchQueryParser.prefix(of: part)
-                guard let range = FHIRDateRange(parsing: rest) else {
-                    throw FHIRError.badRequest("Invalid date '\(part)' for '\(name)'")
-                }
-                return .date(prefix, range)
-            case .number, .quantity:
-                let (prefix, rest) = SearchQueryParser.prefix(of: part)
-                let pieces = SearchQueryParser.splitUnescaped(rest, on: "|")
-                guard let value = Double(pieces[0]), pieces.count == 1 || (type == .quantity && pieces.count == 3) else {
-                    throw FHIRError.badRequest("Invalid \(type.rawValue) '\(part)' for '\(name)'")
-                }
-                let (low, high) = SearchQueryParser.precisionRange(pieces[0], value: value)
-                let system = pieces.count == 3 && !pieces[1].isEmpty ? pieces[1] : nil
-                let code = pieces.count == 3 && !pieces[2].isEmpty ? pieces[2] : nil
-                return .number(prefix, value: value, low: low, high: high, system: system, code: code)
-            case .composite, .special:
-                throw FHIRError.badRequest("The parameter '\(name)' is not supported")
             }
+            if let modifier, FHIRResourceType.isKnown(modifier) {
+                return .reference(type: modifier, id: plain, url: nil)
+            }
+            if plain.contains("://") {
+                let parsed = ResourceReference(parsing: plain)
+                return .reference(type: parsed?.type, id: parsed?.id, url: plain)
+            }
+            if let parsed = ResourceReference(parsing: plain) {
+                return .reference(type: parsed.type, id: parsed.id, url: nil)
+            }
+            guard FHIRResourceType.isValidId(plain) else {
+                throw FHIRError.badRequest("Invalid reference '\(plain)' for '\(name)'")
+            }
+            return .reference(type: nil, id: plain, url: nil)
+        case .date:
+            let (prefix, rest) = SearchQueryParser.prefix(of: plain)
+            guard let range = FHIRDateRange(parsing: rest) else {
+                throw FHIRError.badRequest("Invalid date '\(plain)' for '\(name)'")
+            }
+            return .date(prefix, range)
+        case .number, .quantity:
+            let (prefix, rest) = SearchQueryParser.prefix(of: part)
+            let pieces = SearchQueryParser.splitUnescaped(rest, on: "|")
+            guard let value = Double(pieces[0]), pieces.count == 1 || (type == .quantity && pieces.count == 3) else {
+                throw FHIRError.badRequest("Invalid \(type.rawValue) '\(plain)' for '\(name)'")
+            }
+            let (low, high) = SearchQueryParser.precisionRange(pieces[0], value: value)
+            let system = pieces.count == 3 && !pieces[1].isEmpty ? pieces[1] : nil
+            let code = pieces.count == 3 && !pieces[2].isEmpty ? pieces[2] : nil
+            return .number(prefix, value: value, low: low, high: high, system: system, code: code)
+        case .composite, .special:
+            throw FHIRError.badRequest("The parameter '\(name)' is not supported")
         }
     }
 
@@ -427,6 +460,47 @@ public struct SearchQueryParser: Sendable {
         var half = 0.5
         for _ in 0..<decimals { half /= 10 }
         return (value - half, value + half)
+    }
+
+    /// Splits at `separator` where it is not escaped by a backslash, keeping every escape as
+    /// written (for a later split at another separator).
+    static func splitKeepingEscapes(_ text: String, on separator: Character) -> [String] {
+        var parts: [String] = []
+        var current = ""
+        var escaping = false
+        for character in text {
+            if escaping {
+                current.append(character)
+                escaping = false
+            } else if character == "\\" {
+                current.append(character)
+                escaping = true
+            } else if character == separator {
+                parts.append(current)
+                current = ""
+            } else {
+                current.append(character)
+            }
+        }
+        parts.append(current)
+        return parts
+    }
+
+    /// Removes the backslash escapes (`\,` `\|` `\$` `\\`).
+    static func unescape(_ text: String) -> String {
+        guard text.contains("\\") else { return text }
+        var result = ""
+        var escaping = false
+        for character in text {
+            if escaping || character != "\\" {
+                result.append(character)
+                escaping = false
+            } else {
+                escaping = true
+            }
+        }
+        if escaping { result.append("\\") }
+        return result
     }
 
     /// Splits at `separator` where it is not escaped by a backslash, and unescapes `\,` `\|` `\$` `\\`.

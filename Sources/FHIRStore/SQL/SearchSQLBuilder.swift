@@ -78,7 +78,8 @@ struct SearchSQLBuilder {
         case .date: return "idx_date"
         case .uri: return "idx_uri"
         case .number, .quantity: return "idx_number"
-        case .composite, .special: return nil
+        case .composite: return "idx_composite"
+        case .special: return nil
         }
     }
 
@@ -166,6 +167,9 @@ struct SearchSQLBuilder {
         if case .missing(let missing)? = clause.values.first {
             return ("\(column) \(missing ? "NOT " : "")IN (\(matches))", binds)
         }
+        if definition.type == .composite {
+            return compositeCondition(clause, definition: definition, column: column, resourceType: resourceType)
+        }
         var parts: [String] = []
         for value in clause.values {
             if let part = valueCondition(value, modifier: clause.modifier, binds: &binds) { parts.append(part) }
@@ -175,104 +179,165 @@ struct SearchSQLBuilder {
         return ("\(column) \(negate ? "NOT " : "")IN (\(matches) AND (\(test)))", binds)
     }
 
-    func valueCondition(_ value: SearchValue, modifier: String?, binds: inout [SQLValue]) -> String? {
+    /// A composite: some element instance has, for every component, a row of that instance
+    /// matching the component's value. The first component's rows (`c0`) drive the search from
+    /// the value index; the other components' rows of the same instance join to them.
+    func compositeCondition(
+        _ clause: SearchClause, definition: SearchParameterDefinition, column: String, resourceType: String?
+    ) -> (String, [SQLValue]) {
+        var from = "idx_composite c0"
+        for position in definition.components.indices.dropFirst() {
+            let alias = "c\(position)"
+            from += " JOIN idx_composite \(alias) ON \(alias).type = c0.type AND \(alias).id = c0.id"
+                + " AND \(alias).param = c0.param AND \(alias).inst = c0.inst AND \(alias).comp = \(position)"
+        }
+        var binds: [SQLValue]
+        let matches: String
+        if let resourceType {
+            matches = "SELECT c0.id FROM \(from) WHERE c0.type = ? AND c0.param = ? AND c0.comp = 0"
+            binds = [.text(resourceType), .text(definition.code)]
+        } else {
+            matches = "SELECT c0.type, c0.id FROM \(from) WHERE c0.param = ? AND c0.comp = 0"
+            binds = [.text(definition.code)]
+        }
+        var alternatives: [String] = []
+        for value in clause.values {
+            guard case .composite(let parts) = value, parts.count == definition.components.count else { continue }
+            var tests: [String] = []
+            for (position, part) in parts.enumerated() {
+                if let test = valueCondition(part, modifier: nil, alias: "c\(position)", numberHigh: "value_high", binds: &binds) {
+                    tests.append("(\(test))")
+                }
+            }
+            alternatives.append(tests.isEmpty ? "1 = 1" : tests.joined(separator: " AND "))
+        }
+        let test = alternatives.isEmpty ? "1 = 0" : alternatives.map { "(\($0))" }.joined(separator: " OR ")
+        return ("\(column) IN (\(matches) AND (\(test)))", binds)
+    }
+
+    /// The test of one value against the index row `alias`. Number columns are read as the
+    /// range [value, numberHigh] (the same column for the single values of `idx_number`), so
+    /// that the prefixes compare ranges as the R4 rules say and single values as before.
+    func valueCondition(
+        _ value: SearchValue, modifier: String?, alias: String = "i", numberHigh: String = "value", binds: inout [SQLValue]
+    ) -> String? {
+        let i = alias
         switch value {
         case .string(let text):
             switch modifier {
             case "exact":
                 binds.append(.text(text))
-                return "i.exact = ?"
+                return "\(i).exact = ?"
             case "contains":
                 binds.append(.text("%" + SearchSQLBuilder.escapeLike(SearchIndexer.normalize(text)) + "%"))
-                return "i.normalized LIKE ? ESCAPE '\\'"
+                return "\(i).normalized LIKE ? ESCAPE '\\'"
+            case "text":
+                // token:text, a prefix of the code's display or the concept's text.
+                let normalized = SearchIndexer.normalize(text)
+                binds.append(.text(normalized))
+                binds.append(.text(normalized + SearchSQLBuilder.prefixEnd))
+                return "\(i).display >= ? AND \(i).display < ?"
             default:
                 // A prefix match as a range, which both databases answer from the index.
                 let normalized = SearchIndexer.normalize(text)
                 binds.append(.text(normalized))
                 binds.append(.text(normalized + SearchSQLBuilder.prefixEnd))
-                return "i.normalized >= ? AND i.normalized < ?"
+                return "\(i).normalized >= ? AND \(i).normalized < ?"
             }
         case .token(let system, let code):
+            // reference:identifier compares Reference.identifier as a token.
+            let (systemColumn, codeColumn) = modifier == "identifier" ? ("identifier_system", "identifier_value") : ("system", "code")
             var tests: [String] = []
             if let system {
                 if system.isEmpty {
-                    tests.append("i.system IS NULL")
+                    tests.append("\(i).\(systemColumn) IS NULL")
                 } else {
-                    tests.append("i.system = ?")
+                    tests.append("\(i).\(systemColumn) = ?")
                     binds.append(.text(system))
                 }
             }
             if let code {
-                tests.append("i.code = ?")
+                tests.append("\(i).\(codeColumn) = ?")
                 binds.append(.text(code))
             }
             return tests.isEmpty ? nil : tests.joined(separator: " AND ")
         case .reference(let type, let id, let url):
             var alternatives: [String] = []
             if let url {
-                alternatives.append("i.url = ?")
+                alternatives.append("\(i).url = ?")
                 binds.append(.text(url))
             }
             if let id {
                 if let type {
-                    alternatives.append("i.target_type = ? AND i.target_id = ?")
+                    alternatives.append("\(i).target_type = ? AND \(i).target_id = ?")
                     binds.append(.text(type))
                 } else {
-                    alternatives.append("i.target_id = ?")
+                    alternatives.append("\(i).target_id = ?")
                 }
                 binds.append(.text(id))
             }
             return alternatives.isEmpty ? nil : alternatives.map { "(\($0))" }.joined(separator: " OR ")
         case .date(let prefix, let range):
-            return dateCondition(prefix, range, low: "i.low", high: "i.high", binds: &binds)
+            return dateCondition(prefix, range, low: "\(i).low", high: "\(i).high", binds: &binds)
         case .uri(let text):
             switch modifier {
             case "below":
                 binds.append(.text(text))
                 binds.append(.text(text + SearchSQLBuilder.prefixEnd))
-                return "i.value >= ? AND i.value < ?"
+                return "\(i).value >= ? AND \(i).value < ?"
             case "above":
                 binds.append(.text(text))
-                return "? LIKE " + (dialect == .postgres ? "(i.value || '%')" : "(i.value || '%')")
+                return "? LIKE (\(i).value || '%')"
             default:
                 binds.append(.text(text))
-                return "i.value = ?"
+                return "\(i).value = ?"
             }
         case .number(let prefix, let number, let low, let high, let system, let code):
+            // The target range [lo, hi] against the search value (and the range [low, high)
+            // its precision covers); for a single value lo = hi.
+            let lo = "\(i).value", hi = "\(i).\(numberHigh)"
             var tests: [String] = []
             switch prefix {
             case .eq:
-                tests.append("i.value >= ? AND i.value < ?")
+                tests.append("\(lo) >= ? AND \(hi) < ?")
                 binds.append(contentsOf: [.double(low), .double(high)])
             case .ne:
-                tests.append("(i.value < ? OR i.value >= ?)")
+                tests.append("(\(lo) < ? OR \(hi) >= ?)")
                 binds.append(contentsOf: [.double(low), .double(high)])
-            case .gt, .sa:
-                tests.append("i.value > ?")
+            case .gt:
+                tests.append("\(hi) > ?")
                 binds.append(.double(number))
-            case .lt, .eb:
-                tests.append("i.value < ?")
+            case .sa:
+                tests.append("\(lo) > ?")
+                binds.append(.double(number))
+            case .lt:
+                tests.append("\(lo) < ?")
+                binds.append(.double(number))
+            case .eb:
+                tests.append("\(hi) < ?")
                 binds.append(.double(number))
             case .ge:
-                tests.append("i.value >= ?")
+                tests.append("\(hi) >= ?")
                 binds.append(.double(number))
             case .le:
-                tests.append("i.value <= ?")
+                tests.append("\(lo) <= ?")
                 binds.append(.double(number))
             case .ap:
                 let margin = max(abs(number) * 0.1, high - low)
-                tests.append("i.value >= ? AND i.value <= ?")
-                binds.append(contentsOf: [.double(number - margin), .double(number + margin)])
+                tests.append("\(lo) <= ? AND \(hi) >= ?")
+                binds.append(contentsOf: [.double(number + margin), .double(number - margin)])
             }
             if let system {
-                tests.append("i.system = ?")
+                tests.append("\(i).system = ?")
                 binds.append(.text(system))
             }
             if let code {
-                tests.append("i.code = ?")
+                tests.append("\(i).code = ?")
                 binds.append(.text(code))
             }
             return tests.joined(separator: " AND ")
+        case .composite:
+            return nil  // answered by compositeCondition
         case .missing:
             return nil
         }
