@@ -2,16 +2,31 @@ import FHIR
 import Foundation
 
 /// Builds the CapabilityStatement from what the server really supports: the resource types
-/// from the R4 definitions and, for each, the search parameters the index covers.
+/// from the R4 definitions and, for each, the search parameters the index covers (composites
+/// included; special parameters such as `near` are not indexed).
 enum CapabilityStatementBuilder {
+    /// The operations of one resource type: `$validate` everywhere, `$everything` and
+    /// `$export` on Patient, `$export` on Group.
+    static func operations(for type: String) -> [JSONValue] {
+        var operations: [JSONValue] = [["name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"]]
+        if type == "Patient" {
+            operations.append(["name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"])
+            operations.append(["name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"])
+        }
+        if type == "Group" {
+            operations.append(["name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"])
+        }
+        return operations
+    }
+
     static func build(registry: SearchParameterRegistry, configuration: FHIRServerConfiguration) -> JSONValue {
         let typeInteractions: [JSONValue] = ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"]
             .map { .object(JSONObject([("code", .string($0))])) }
-        let common = registry.common.values.filter { $0.type != .composite && $0.type != .special }
+        let common = registry.common.values.filter { $0.type != .special }
             .sorted { $0.code < $1.code }
         let resources: [JSONValue] = fhirResourceTypeNames.map { type in
             let parameters = (registry.parameters(of: type) + common)
-                .filter { $0.type != .composite && $0.type != .special }
+                .filter { $0.type != .special }
             return .object(JSONObject([
                 ("type", .string(type)),
                 ("profile", .string("http://hl7.org/fhir/StructureDefinition/\(type)")),
@@ -22,6 +37,7 @@ enum CapabilityStatementBuilder {
                 ("conditionalCreate", true),
                 ("conditionalUpdate", true),
                 ("conditionalDelete", "single"),
+                ("operation", .array(operations(for: type))),
                 ("searchParam", .array(parameters.map { parameter in
                     .object(JSONObject([
                         ("name", .string(parameter.code)),
@@ -49,6 +65,7 @@ enum CapabilityStatementBuilder {
                 ("mode", "server"),
                 ("resource", .array(resources)),
                 ("interaction", [["code": "transaction"], ["code": "batch"], ["code": "history-system"], ["code": "search-system"]]),
+                ("operation", [["name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"]]),
                 ("searchParam", .array(common.map { parameter in
                     .object(JSONObject([
                         ("name", .string(parameter.code)), ("definition", .string(parameter.definitionURL)),

@@ -26,6 +26,9 @@ public enum FHIRApplication {
         let capabilityStatement = CapabilityStatementBuilder.build(registry: registry, configuration: configuration)
         SystemRoutes(stores: stores, configuration: configuration, parser: parser, capabilityStatement: capabilityStatement)
             .add(to: group)
+        // Constant segments such as `$export` win over `:type` in the router's trie.
+        ExportRoutes(stores: stores, configuration: configuration, jobs: ExportJobs(directory: configuration.exportDirectory))
+            .add(to: group)
         ResourceRoutes(stores: stores, configuration: configuration, parser: parser).add(to: group)
         return router
     }

@@ -1,3 +1,4 @@
+import Foundation
 import FHIR
 
 /// How the FHIR API is exposed.
@@ -16,12 +17,16 @@ public struct FHIRServerConfiguration: Sendable {
     public var maximumBodySize: Int
     /// What every write is checked against.
     public var validator: ResourceValidator
+    /// Where Bulk Data exports write their NDJSON files.
+    public var exportDirectory: URL
 
     public init(
         basePath: String = "/fhir-server/api/v4", publicURL: String? = nil, defaultPageSize: Int = 10,
-        maximumPageSize: Int = 1000, maximumBodySize: Int = 64 << 20, validator: ResourceValidator = ResourceValidator()
+        maximumPageSize: Int = 1000, maximumBodySize: Int = 64 << 20, validator: ResourceValidator = ResourceValidator(),
+        exportDirectory: URL = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-exports")
     ) {
         self.validator = validator
+        self.exportDirectory = exportDirectory
         var path = basePath.hasPrefix("/") ? basePath : "/" + basePath
         while path.count > 1, path.hasSuffix("/") { path.removeLast() }
         self.basePath = path == "/" ? "" : path

@@ -1,0 +1,126 @@
+import FHIR
+import FHIRStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// The Bulk Data routes: kick-off at system, Patient and Group level, status polling,
+/// cancellation, and the NDJSON files.
+struct ExportRoutes {
+    let stores: any FHIRStoreProvider
+    let configuration: FHIRServerConfiguration
+    let jobs: ExportJobs
+
+    static let ndjsonFormats: Set<String> = ["application/fhir+ndjson", "application/ndjson", "ndjson"]
+
+    func add(to group: RouterGroup<FHIRRequestContext>) {
+        group.get("$export", use: kickOff)
+        group.get(":type/$export", use: kickOff)
+        group.get(":type/:id/$export", use: kickOff)
+        group.get("$export-poll-status/:job", use: status)
+        group.delete("$export-poll-status/:job", use: cancel)
+        group.get("$export-file/:job/:file", use: file)
+    }
+
+    @Sendable func kickOff(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let exchange = try FHIRExchange(request: request, configuration: configuration)
+        let prefer = request.headers[values: .prefer].joined(separator: ",")
+        guard prefer.contains("respond-async") else {
+            throw FHIRError.badRequest("$export runs asynchronously: send Prefer: respond-async")
+        }
+        let scope: ExportJobs.Scope
+        switch (context.parameters.get("type"), context.parameters.get("id")) {
+        case (nil, _): scope = .system
+        case ("Patient"?, nil): scope = .patients
+        case ("Group"?, let id?):
+            guard FHIRResourceType.isValidId(id) else { throw FHIRError.badRequest("'\(id)' is not a valid id") }
+            scope = .group(id: id)
+        default:
+            throw FHIRError(status: 405, code: "not-supported", "$export runs at system level, on Patient, or on Group/[id]")
+        }
+        var types: Set<String>?
+        var since: Int64?
+        for (name, value) in exchange.query {
+            switch name {
+            case "_outputFormat":
+                guard Self.ndjsonFormats.contains(value) else {
+                    throw FHIRError.badRequest("_outputFormat '\(value)' is not supported; use application/fhir+ndjson")
+                }
+            case "_since":
+                guard let range = FHIRDateRange(parsing: value) else { throw FHIRError.badRequest("_since must be an instant") }
+                since = range.low
+            case "_type":
+                let names = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                guard let unknown = names.first(where: { !FHIRResourceType.isKnown($0) }) else {
+                    types = (types ?? []).union(names)
+                    continue
+                }
+                throw FHIRError.badRequest("Unknown resource type '\(unknown)' in _type")
+            case "_format", "_pretty":
+                break
+            default:
+                throw FHIRError.badRequest("$export does not support the parameter '\(name)'")
+            }
+        }
+        let store = try await stores.store(for: request)
+        if case .group(let id) = scope { _ = try await store.read(type: "Group", id: id) }  // 404 before accepting
+        let tenant = request.headers[.tenant].map { try? TenantStores.normalize($0) } ?? nil
+        let path = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
+        let origin = String(exchange.baseURL.dropLast(configuration.basePath.count))
+        let id = try await jobs.start(
+            ExportJobs.Request(scope: scope, types: types, since: since, url: origin + path, baseURL: exchange.baseURL, tenant: tenant),
+            store: store)
+        var headers = HTTPFields()
+        headers[.contentLocation] = "\(exchange.baseURL)/$export-poll-status/\(id)"
+        return Response(status: .accepted, headers: headers)
+    }
+
+    func tenant(_ request: Request) -> String? {
+        request.headers[.tenant].flatMap { try? TenantStores.normalize($0) }
+    }
+
+    @Sendable func status(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let exchange = try FHIRExchange(request: request, configuration: configuration)
+        let id = try context.parameters.require("job")
+        guard let state = await jobs.state(of: id, tenant: tenant(request)) else {
+            throw FHIRError.notFound("No export job '\(id)'")
+        }
+        switch state {
+        case .running(let exported):
+            var headers = HTTPFields()
+            headers[.xProgress] = "\(exported) resources exported"
+            headers[.retryAfter] = "1"
+            return Response(status: .accepted, headers: headers)
+        case .completed(let manifest):
+            var bytes = JSONWriter(pretty: exchange.pretty).bytes(manifest)
+            bytes.append(0x0A)
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        case .failed(let error):
+            return exchange.json(error.operationOutcome, status: .internalServerError)
+        }
+    }
+
+    @Sendable func cancel(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let id = try context.parameters.require("job")
+        guard await jobs.delete(id, tenant: tenant(request)) else { throw FHIRError.notFound("No export job '\(id)'") }
+        return Response(status: .accepted)
+    }
+
+    @Sendable func file(request: Request, context: FHIRRequestContext) async throws -> Response {
+        let id = try context.parameters.require("job")
+        let name = try context.parameters.require("file")
+        guard let url = await jobs.file(name, of: id, tenant: tenant(request)) else {
+            throw FHIRError.notFound("No export file '\(name)' for job '\(id)'")
+        }
+        let data = try Data(contentsOf: url)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/fhir+ndjson"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+extension HTTPField.Name {
+    static let xProgress = HTTPField.Name("X-Progress")!
+}
