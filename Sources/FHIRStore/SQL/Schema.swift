@@ -61,6 +61,8 @@ enum Schema {
             "CREATE INDEX IF NOT EXISTS idx_reference_value ON idx_reference (type, param, target_id, target_type)",
             "CREATE INDEX IF NOT EXISTS idx_reference_url ON idx_reference (type, param, url)",
             "CREATE INDEX IF NOT EXISTS idx_reference_resource ON idx_reference (type, id)",
+            // Who refers to a resource: $everything, export and the compartment walk.
+            "CREATE INDEX IF NOT EXISTS idx_reference_target ON idx_reference (target_id, target_type)",
             "CREATE INDEX IF NOT EXISTS idx_reference_identifier ON idx_reference (type, param, identifier_value) WHERE identifier_value IS NOT NULL",
             "CREATE TABLE IF NOT EXISTS idx_date (type \(text) NOT NULL, id \(text) NOT NULL, param \(text) NOT NULL, low BIGINT NOT NULL, high BIGINT NOT NULL)",
             "CREATE INDEX IF NOT EXISTS idx_date_value ON idx_date (type, param, low, high)",

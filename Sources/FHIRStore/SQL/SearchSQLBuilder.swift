@@ -27,8 +27,14 @@ struct SearchSQLBuilder {
             conditions.append("r.type IN (" + query.types.map { _ in "?" }.joined(separator: ", ") + ")")
             binds.append(contentsOf: query.types.map(SQLValue.text))
         }
-        for clause in query.clauses {
-            let (sql, clauseBinds) = condition(for: clause, alias: "r", resourceType: query.resourceType)
+        // One clause drives (its matches are read from the value index); the others probe each
+        // candidate through the (type, id) index. Left to itself, SQLite would build the full
+        // match list of every clause, which costs as much as the data when a clause is broad
+        // (`date=ge2015`). PostgreSQL plans both forms as semi-joins.
+        let driver = query.resourceType == nil ? nil : Self.driver(of: query.clauses)
+        for (index, clause) in query.clauses.enumerated() {
+            let probe = query.resourceType != nil && index != driver
+            let (sql, clauseBinds) = condition(for: clause, alias: "r", resourceType: query.resourceType, probe: probe)
             conditions.append(sql)
             binds.append(contentsOf: clauseBinds)
         }
@@ -99,7 +105,31 @@ struct SearchSQLBuilder {
 
     /// The SQL test of one clause against the resource row `alias` (of `resourceType`, or of
     /// any type at system level).
-    func condition(for clause: SearchClause, alias: String, resourceType: String?) -> (String, [SQLValue]) {
+    /// The clause most likely to match fewest resources, by the kind of test, or `nil` when
+    /// `_id` narrows the search already (the primary key then drives).
+    static func driver(of clauses: [SearchClause]) -> Int? {
+        func rank(_ clause: SearchClause) -> Int? {
+            if clause.modifier == "not" || clause.values.contains(where: { if case .missing = $0 { return true } else { return false } }) {
+                return 6
+            }
+            switch clause.target {
+            case .id: return nil
+            case .lastUpdated: return 5
+            case .chain, .has: return 3
+            case .indexed(let definition):
+                switch definition.type {
+                case .reference: return 1
+                case .token, .uri, .composite: return clause.modifier == "text" || clause.modifier == "below" ? 3 : 2
+                case .string: return clause.modifier == "exact" ? 2 : 3
+                case .date, .number, .quantity, .special: return 4
+                }
+            }
+        }
+        if clauses.contains(where: { if case .id = $0.target { return $0.modifier != "not" } else { return false } }) { return nil }
+        return clauses.indices.compactMap { index in rank(clauses[index]).map { (index, $0) } }.min { $0.1 < $1.1 }?.0
+    }
+
+    func condition(for clause: SearchClause, alias: String, resourceType: String?, probe: Bool = false) -> (String, [SQLValue]) {
         switch clause.target {
         case .id:
             var binds: [SQLValue] = []
@@ -118,7 +148,7 @@ struct SearchSQLBuilder {
             }
             return ("(" + (parts.isEmpty ? "1 = 0" : parts.joined(separator: " OR ")) + ")", binds)
         case .indexed(let definition):
-            return indexedCondition(clause, definition: definition, alias: alias, resourceType: resourceType)
+            return indexedCondition(clause, definition: definition, alias: alias, resourceType: resourceType, probe: probe)
         case .chain(let reference, let targets):
             // The reference leads to a resource of one of the types that matches the chained clause.
             let inner = alias + "x"
@@ -148,8 +178,16 @@ struct SearchSQLBuilder {
     /// `alias.id [NOT] IN (SELECT id FROM idx_* WHERE type = ? AND param = ? AND (v1 OR v2))`:
     /// the subquery starts from the index on (type, param, value), so the cost follows the
     /// number of matches, not the number of resources of the type.
-    func indexedCondition(_ clause: SearchClause, definition: SearchParameterDefinition, alias: String, resourceType: String?) -> (String, [SQLValue]) {
+    ///
+    /// As a `probe`, the same test is asked of one candidate resource:
+    /// `[NOT] EXISTS (SELECT 1 FROM idx_* WHERE type = ? AND id = alias.id AND param = ? ...)`.
+    func indexedCondition(
+        _ clause: SearchClause, definition: SearchParameterDefinition, alias: String, resourceType: String?, probe: Bool = false
+    ) -> (String, [SQLValue]) {
         guard let table = Self.table(for: definition.type) else { return ("1 = 0", []) }
+        if probe, let resourceType {
+            return probeCondition(clause, definition: definition, table: table, alias: alias, resourceType: resourceType)
+        }
         // At type level the type is fixed and the id alone identifies a resource; at system
         // level (common parameters only) the pair does.
         var binds: [SQLValue] = []
@@ -177,6 +215,43 @@ struct SearchSQLBuilder {
         let test = parts.isEmpty ? "1 = 0" : parts.map { "(\($0))" }.joined(separator: " OR ")
         let negate = clause.modifier == "not"
         return ("\(column) \(negate ? "NOT " : "")IN (\(matches) AND (\(test)))", binds)
+    }
+
+    func probeCondition(
+        _ clause: SearchClause, definition: SearchParameterDefinition, table: String, alias: String, resourceType: String
+    ) -> (String, [SQLValue]) {
+        let first = definition.type == .composite ? "c0" : "i"
+        var from = "\(table) \(first)"
+        if definition.type == .composite {
+            for position in definition.components.indices.dropFirst() {
+                let joined = "c\(position)"
+                from += " JOIN idx_composite \(joined) ON \(joined).type = c0.type AND \(joined).id = c0.id"
+                    + " AND \(joined).param = c0.param AND \(joined).inst = c0.inst AND \(joined).comp = \(position)"
+            }
+        }
+        var candidate = "SELECT 1 FROM \(from) WHERE \(first).type = ? AND \(first).id = \(alias).id AND \(first).param = ?"
+        if definition.type == .composite { candidate += " AND c0.comp = 0" }
+        var binds: [SQLValue] = [.text(resourceType), .text(definition.code)]
+        if case .missing(let missing)? = clause.values.first {
+            return ("\(missing ? "NOT " : "")EXISTS (\(candidate))", binds)
+        }
+        var alternatives: [String] = []
+        for value in clause.values {
+            if case .composite(let parts) = value {
+                guard parts.count == definition.components.count else { continue }
+                var tests: [String] = []
+                for (position, part) in parts.enumerated() {
+                    if let test = valueCondition(part, modifier: nil, alias: "c\(position)", numberHigh: "value_high", binds: &binds) {
+                        tests.append("(\(test))")
+                    }
+                }
+                alternatives.append(tests.isEmpty ? "1 = 1" : tests.joined(separator: " AND "))
+            } else if let test = valueCondition(value, modifier: clause.modifier, binds: &binds) {
+                alternatives.append(test)
+            }
+        }
+        let test = alternatives.isEmpty ? "1 = 0" : alternatives.map { "(\($0))" }.joined(separator: " OR ")
+        return ("\(clause.modifier == "not" ? "NOT " : "")EXISTS (\(candidate) AND (\(test)))", binds)
     }
 
     /// A composite: some element instance has, for every component, a row of that instance
