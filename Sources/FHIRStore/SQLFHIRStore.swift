@@ -7,6 +7,7 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
     public let database: any SQLDatabase
     let indexer: SearchIndexer
     let clock = MonotonicClock()
+    let statistics = StatisticsSchedule()
 
     /// Wraps `database`, creating the tables when they are missing.
     public init(database: any SQLDatabase, registry: SearchParameterRegistry = .r4) async throws {
@@ -53,9 +54,18 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
     // MARK: Interactions, each one transaction
 
     public func transaction<T: Sendable>(_ body: @escaping @Sendable (any FHIRTransaction) async throws -> T) async throws -> T {
-        try await database.withTransaction { executor in
+        let result = try await database.withTransaction { executor in
             try await body(SQLFHIRTransaction(store: self, executor: executor))
         }
+        if database.dialect == .postgres, statistics.shouldAnalyze() {
+            // PostgreSQL plans from table statistics that autovacuum refreshes only about once a
+            // minute; right after a bulk load its plans can be off by orders of magnitude.
+            Task {
+                _ = try? await self.database.withConnection { try await $0.query("ANALYZE", []) }
+                self.statistics.analyzed()
+            }
+        }
+        return result
     }
 
     public func reading<T: Sendable>(_ body: @escaping @Sendable (any FHIRTransaction) async throws -> T) async throws -> T {
@@ -143,6 +153,44 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
 
     public func search(_ query: SearchQuery) async throws -> SearchPage {
         try await database.withConnection { try await SQLFHIRTransaction(store: self, executor: $0).search(query) }
+    }
+}
+
+/// Counts writes and says when table statistics are due: after `threshold` resources written
+/// since the last refresh, at most one refresh at a time and one per `interval`.
+final class StatisticsSchedule: @unchecked Sendable {
+    private var written = 0
+    private var running = false
+    private var last = ContinuousClock.now - .seconds(3600)
+    private let lock = NSLock()
+    let threshold: Int
+    let interval: Duration
+
+    init(threshold: Int = 2000, interval: Duration = .seconds(10)) {
+        self.threshold = threshold
+        self.interval = interval
+    }
+
+    func recordWrite() {
+        lock.lock()
+        written += 1
+        lock.unlock()
+    }
+
+    func shouldAnalyze() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !running, written >= threshold, ContinuousClock.now - last >= interval else { return false }
+        running = true
+        written = 0
+        return true
+    }
+
+    func analyzed() {
+        lock.lock()
+        running = false
+        last = ContinuousClock.now
+        lock.unlock()
     }
 }
 

@@ -17,7 +17,7 @@ extension SQLFHIRTransaction {
         for (type, group) in Dictionary(grouping: resources, by: \.type) {
             for chunk in Self.chunks(group.map(\.id)) {
                 let rows = try await executor.query(
-                    "SELECT DISTINCT target_type, target_id FROM idx_reference WHERE type = ? AND target_id IS NOT NULL"
+                    "SELECT DISTINCT target_type, target_id FROM idx_reference\(byResourceIndex) WHERE type = ? AND target_id IS NOT NULL"
                         + " AND id IN (\(Self.placeholders(chunk.count)))",
                     [.text(type)] + chunk.map(SQLValue.text))
                 keys += rows.compactMap { row in

@@ -7,7 +7,11 @@ struct SQLFHIRTransaction: FHIRTransaction {
     let store: SQLFHIRStore
     let executor: any SQLExecutor
 
-    private var dialect: SQLDialect { store.database.dialect }
+    var dialect: SQLDialect { store.database.dialect }
+
+    /// Reading the reference rows of given resources: SQLite, without statistics, would
+    /// otherwise pick the value index and scan every reference of the type.
+    var byResourceIndex: String { dialect == .sqlite ? " INDEXED BY idx_reference_resource" : "" }
 
     // MARK: Writes
 
@@ -98,6 +102,7 @@ struct SQLFHIRTransaction: FHIRTransaction {
             [.text(type), .text(id), .integer(Int64(version)), .integer(now), .text(body)]))
         statements += Self.insertIndex(store.indexer.entries(for: stamped, resourceType: type), type: type, id: id)
         try await executor.execute(statements)
+        store.statistics.recordWrite()
         return StoredResource(type: type, id: id, versionId: version, lastUpdated: now, deleted: false, body: body)
     }
 
@@ -215,7 +220,7 @@ struct SQLFHIRTransaction: FHIRTransaction {
             let sources = resources.filter { $0.type == include.sourceType }.map(\.id)
             for chunk in Self.chunks(sources) {
                 let rows = try await executor.query(
-                    "SELECT DISTINCT target_type, target_id FROM idx_reference WHERE type = ?\(parameterTest)"
+                    "SELECT DISTINCT target_type, target_id FROM idx_reference\(byResourceIndex) WHERE type = ?\(parameterTest)"
                         + " AND target_id IS NOT NULL AND id IN (\(Self.placeholders(chunk.count)))",
                     [.text(include.sourceType)] + parameterBinds + chunk.map(SQLValue.text))
                 for row in rows {

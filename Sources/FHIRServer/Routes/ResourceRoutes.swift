@@ -214,8 +214,9 @@ struct ResourceRoutes {
                 if exchange.strict { throw FHIRError.badRequest("$everything does not take '\(name)'") }
             }
         }
+        let (sinceFilter, typeFilter) = (since, types)
         let resources = try await store.reading { transaction in
-            try await EverythingOperation.run(patientId: id, since: since, types: types, in: transaction)
+            try await EverythingOperation.run(patientId: id, since: sinceFilter, types: typeFilter, in: transaction)
         }
         let writer = BundleWriter(baseURL: exchange.baseURL)
         let links = [BundleWriter.Link(relation: "self", url: "\(exchange.baseURL)/Patient/\(id)/$everything")]

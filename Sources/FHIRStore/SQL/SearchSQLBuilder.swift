@@ -221,7 +221,11 @@ struct SearchSQLBuilder {
         _ clause: SearchClause, definition: SearchParameterDefinition, table: String, alias: String, resourceType: String
     ) -> (String, [SQLValue]) {
         let first = definition.type == .composite ? "c0" : "i"
-        var from = "\(table) \(first)"
+        // Without statistics SQLite prefers the value index (more equality columns) and then
+        // scans every row with that value for each candidate; the (type, id) index is the one
+        // a probe wants.
+        let resourceIndex = definition.type == .composite ? "idx_composite_instance" : "\(table)_resource"
+        var from = dialect == .sqlite ? "\(table) \(first) INDEXED BY \(resourceIndex)" : "\(table) \(first)"
         if definition.type == .composite {
             for position in definition.components.indices.dropFirst() {
                 let joined = "c\(position)"
