@@ -95,4 +95,29 @@ import Testing
             #expect(data["entry"]?.arrayValue?.first?["resource"]?["valueQuantity"] != nil)
         }
     }
+
+    @Test(arguments: backends)
+    func tokenBelowAndAboveFollowCodeSystemHierarchies(backend: TestBackend) async throws {
+        try await withFHIRApp(backend) { client in
+            let actCode = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+            let clinical = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+            for text in [
+                #"{"resourceType":"Encounter","id":"inpatient","status":"finished","class":{"system":"\#(actCode)","code":"IMP"}}"#,
+                #"{"resourceType":"Encounter","id":"acute","status":"finished","class":{"system":"\#(actCode)","code":"ACUTE"}}"#,
+                #"{"resourceType":"Condition","id":"relapse","subject":{"reference":"Patient/x"},"clinicalStatus":{"coding":[{"system":"\#(clinical)","code":"relapse"}]}}"#,
+            ] {
+                let value = try JSONParser.parse(text)
+                let path = "\(value["resourceType"]!.stringValue!)/\(value["id"]!.stringValue!)"
+                #expect(try await client.fhir(.put, path, body: text).status == .created, "\(path)")
+            }
+            let encoded = { (text: String) in text.replacingOccurrences(of: "|", with: "%7C") }
+            #expect(try await Self.ids(client, encoded("Encounter?class:below=\(actCode)|_ActEncounterCode&_sort=_id")) == ["acute", "inpatient"])
+            #expect(try await Self.ids(client, encoded("Encounter?class:below=\(actCode)|IMP&_sort=_id")) == ["acute", "inpatient"])
+            #expect(try await Self.ids(client, encoded("Encounter?class:below=\(actCode)|ACUTE")) == ["acute"])
+            #expect(try await Self.ids(client, encoded("Encounter?class:above=\(actCode)|ACUTE&_sort=_id")) == ["acute", "inpatient"])
+            #expect(try await Self.ids(client, encoded("Encounter?class=\(actCode)|IMP")) == ["inpatient"])
+            #expect(try await Self.ids(client, encoded("Condition?clinical-status:below=\(clinical)|active")) == ["relapse"])
+            #expect(try await Self.ids(client, encoded("Condition?clinical-status=\(clinical)|active")).isEmpty)
+        }
+    }
 }

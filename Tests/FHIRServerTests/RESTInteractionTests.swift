@@ -206,6 +206,17 @@ import Testing
             let names = patient["searchParam"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
             #expect(names.contains("birthdate") && names.contains("_tag"))
             #expect(!names.contains("near"))
+            // Every supported parameter is listed, and only those.
+            var listed = 0
+            var supported = 0
+            for resource in resources {
+                let type = try #require(resource["type"]?.stringValue)
+                listed += resource["searchParam"]?.arrayValue?.count ?? 0
+                supported += SearchParameterRegistry.r4.parameters(of: type).filter { $0.type != .special }.count
+                    + SearchParameterRegistry.r4.common.values.filter { $0.type != .special }.count
+            }
+            #expect(listed == supported)
+            print("CapabilityStatement lists \(listed) search parameters; \(SearchParameterRegistry.unsupportedDefinitions.count) R4 definitions are reported unsupported")
         }
     }
 

@@ -345,7 +345,7 @@ public struct SearchQueryParser: Sendable {
 
     static let modifiers: [SearchParameterType: Set<String>] = [
         .string: ["exact", "contains", "missing"],
-        .token: ["missing", "not", "text"],
+        .token: ["missing", "not", "text", "below", "above"],
         .reference: ["missing", "identifier"],
         .date: ["missing"],
         .uri: ["missing", "below", "above"],

@@ -336,8 +336,19 @@ struct SearchSQLBuilder {
                 }
             }
             if let code {
-                tests.append("\(i).\(codeColumn) = ?")
-                binds.append(.text(code))
+                // :below and :above widen the code to what it subsumes, or what subsumes it.
+                var codes = [code]
+                if let system, !system.isEmpty, modifier == "below" {
+                    codes = CodeHierarchy.r4.descendants(of: code, in: system)
+                } else if let system, !system.isEmpty, modifier == "above" {
+                    codes = CodeHierarchy.r4.ancestors(of: code, in: system)
+                }
+                if codes.count == 1 {
+                    tests.append("\(i).\(codeColumn) = ?")
+                } else {
+                    tests.append("\(i).\(codeColumn) IN (\(codes.map { _ in "?" }.joined(separator: ", ")))")
+                }
+                binds.append(contentsOf: codes.map(SQLValue.text))
             }
             return tests.isEmpty ? nil : tests.joined(separator: " AND ")
         case .reference(let type, let id, let url):
