@@ -9,14 +9,7 @@ import Testing
     static let backends = TestDatabases.backends
 
     func withStore(_ backend: TestBackend, _ body: (SQLFHIRStore) async throws -> Void) async throws {
-        let store = try await TestDatabases.makeStore(backend)
-        do {
-            try await body(store)
-            try await store.close()
-        } catch {
-            try? await store.close()
-            throw error
-        }
+        try await TestDatabases.withStore(backend, body)
     }
 
     func create(_ store: SQLFHIRStore, _ json: String) async throws -> String {

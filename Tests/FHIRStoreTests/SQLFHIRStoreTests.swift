@@ -12,14 +12,7 @@ import Testing
     }
 
     func withStore(_ backend: TestBackend, _ body: (SQLFHIRStore) async throws -> Void) async throws {
-        let store = try await TestDatabases.makeStore(backend)
-        do {
-            try await body(store)
-            try await store.close()
-        } catch {
-            try? await store.close()
-            throw error
-        }
+        try await TestDatabases.withStore(backend, body)
     }
 
     @Test(arguments: backends)

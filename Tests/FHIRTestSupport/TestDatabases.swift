@@ -43,6 +43,18 @@ public enum TestDatabases {
         }
     }
 
+    /// Runs `body` on a fresh store of `backend`, closing it whatever happens.
+    public static func withStore(_ backend: TestBackend, _ body: (SQLFHIRStore) async throws -> Void) async throws {
+        let store = try await makeStore(backend)
+        do {
+            try await body(store)
+            try await store.close()
+        } catch {
+            try? await store.close()
+            throw error
+        }
+    }
+
     /// A database of its own for one test, so that tests can run in parallel.
     static func freshPostgresDatabase(serverURL: String) async throws -> PostgresDatabase {
         let name = "caduceus_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)

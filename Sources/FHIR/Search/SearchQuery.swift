@@ -505,24 +505,6 @@ public struct SearchQueryParser: Sendable {
 
     /// Splits at `separator` where it is not escaped by a backslash, and unescapes `\,` `\|` `\$` `\\`.
     static func splitUnescaped(_ text: String, on separator: Character) -> [String] {
-        var parts: [String] = []
-        var current = ""
-        var escaping = false
-        for character in text {
-            if escaping {
-                current.append(character)
-                escaping = false
-            } else if character == "\\" {
-                escaping = true
-            } else if character == separator {
-                parts.append(current)
-                current = ""
-            } else {
-                current.append(character)
-            }
-        }
-        if escaping { current.append("\\") }
-        parts.append(current)
-        return parts
+        splitKeepingEscapes(text, on: separator).map(unescape)
     }
 }
