@@ -103,4 +103,12 @@ import Testing
         #expect(query.types == ["Patient", "Observation"])
         #expect(query.clauses.count == 1)
     }
+
+    @Test func ignoredSortKeysStayOutOfTheSelfLink() throws {
+        let query = try parse([("_sort", "nonsense,-birthdate")])
+        #expect(query.sort.count == 1)
+        #expect(query.appliedParameters.map(\.value) == ["-birthdate"])
+        #expect(query.ignored.count == 1)
+        #expect(try parse([("_sort", "nonsense")]).appliedParameters.isEmpty)
+    }
 }

@@ -159,6 +159,7 @@ public struct SearchQueryParser: Sendable {
                 query.page = page
                 continue
             case "_sort":
+                var appliedKeys: [String] = []
                 for key in value.split(separator: ",") {
                     let descending = key.hasPrefix("-")
                     let keyName = descending ? String(key.dropFirst()) : String(key)
@@ -176,8 +177,10 @@ public struct SearchQueryParser: Sendable {
                         continue
                     }
                     query.sort.append(SearchSort(key: sortKey, descending: descending))
+                    appliedKeys.append(String(key))
                 }
-                query.appliedParameters.append((rawName, value))
+                // The self link shows only what took effect.
+                if !appliedKeys.isEmpty { query.appliedParameters.append((rawName, appliedKeys.joined(separator: ","))) }
                 continue
             case "_total":
                 guard ["none", "estimate", "accurate"].contains(value) else { throw FHIRError.badRequest("_total must be none, estimate or accurate") }
