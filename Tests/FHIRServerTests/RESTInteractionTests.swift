@@ -149,6 +149,8 @@ import Testing
             let cases: [(FHIRTestResponse, Int)] = [
                 (try await client.fhir(.post, "Patient", body: "{not json"), 400),
                 (try await client.fhir(.get, "Patient?birthdate=yesterday"), 400),
+                (try await client.fhir(.get, "Patient?_page=9223372036854775807&_count=1000"), 400),
+                (try await client.fhir(.get, "Patient/_history?_page=9223372036854775807&_count=1000"), 400),
                 (try await client.fhir(.get, "Patient?nonsense=1", headers: ["Prefer": "handling=strict"]), 400),
                 (try await client.fhir(.get, "Patient/does-not-exist"), 404),
                 (try await client.fhir(.get, "NoSuchType"), 404),
@@ -163,6 +165,7 @@ import Testing
                 (try await client.fhir(.post, "Patient", body: #"["resourceType"]"#), 422),
                 (try await client.fhir(.post, "Patient", body: #"{"resourceType":"Patient","id":"no spaces"}"#), 422),
                 (try await client.fhir(.post, "Patient", body: #"{"gender":"male"}"#), 422),
+                (try await client.fhir(.post, "Patient", body: #"{"resourceType":"Patient","birthDate":"2020-02-30"}"#), 422),
                 (try await client.fhir(.put, "Patient/a", body: #"{"resourceType":"Patient","id":"b"}"#), 400),
                 (try await client.fhir(.put, "Patient/a", body: #"{"resourceType":"Patient"}"#), 400),
             ]

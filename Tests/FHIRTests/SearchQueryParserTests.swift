@@ -83,7 +83,7 @@ import Testing
     }
 
     @Test(arguments: [
-        ("birthdate", "not-a-date"), ("_count", "-1"), ("_page", "0"), ("family:below", "x"), ("organization", "a b"),
+        ("birthdate", "not-a-date"), ("_count", "-1"), ("_page", "0"), ("_page", "9223372036854775807"), ("family:below", "x"), ("organization", "a b"),
         ("gender:missing", "maybe"), ("_total", "all"),
     ])
     func badValuesAreClientErrors(name: String, value: String) {

@@ -126,6 +126,9 @@ public struct SearchQueryParser: Sendable {
     static let unsupportedResultParameters: Set<String> = [
         "_contained", "_containedType", "_list", "_query", "_filter", "_text", "_content",
     ]
+    /// The highest `_page`: with `_count` capped too, the row offset cannot overflow.
+    public static let maximumPage = 1_000_000_000
+
     /// Parameters about the response format, handled by the HTTP layer.
     static let formatParameters: Set<String> = ["_format", "_pretty", "_totalMethod"]
 
@@ -155,7 +158,9 @@ public struct SearchQueryParser: Sendable {
                 query.count = min(count, maximumCount)
                 continue
             case "_page":
-                guard let page = Int(value), page >= 1 else { throw FHIRError.badRequest("_page must be a positive integer, not '\(value)'") }
+                guard let page = Int(value), (1...SearchQueryParser.maximumPage).contains(page) else {
+                    throw FHIRError.badRequest("_page must be an integer from 1 to \(SearchQueryParser.maximumPage), not '\(value)'")
+                }
                 query.page = page
                 continue
             case "_sort":

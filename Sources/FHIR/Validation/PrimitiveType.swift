@@ -69,6 +69,11 @@ enum PrimitiveType: String, Sendable, CaseIterable {
         }
     }
 
+    /// The R4 regular expressions let `2020-02-30` through; a date must also exist.
+    static func isCalendarDate(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        FHIRDateRange(parsing: String(decoding: bytes, as: UTF8.self)) != nil
+    }
+
     private func accepts(utf8 bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         // Every FHIR primitive has a value or is left out: an empty string is no value.
         guard !bytes.isEmpty else { return false }
@@ -83,15 +88,16 @@ enum PrimitiveType: String, Sendable, CaseIterable {
             return bytes.allSatisfy { PrimitiveType.isBase64Byte($0) || PrimitiveType.isWhitespace($0) }
         case .oid: return scanner.literal("urn:oid:") && scanner.oid() && scanner.atEnd
         case .uuid: return scanner.literal("urn:uuid:") && scanner.uuid() && scanner.atEnd
-        case .date: return scanner.date(full: false) && scanner.atEnd
+        case .date: return scanner.date(full: false) && scanner.atEnd && PrimitiveType.isCalendarDate(bytes)
         case .dateTime:
             guard scanner.date(full: false) else { return false }
-            if scanner.atEnd { return true }
+            if scanner.atEnd { return PrimitiveType.isCalendarDate(bytes) }
             // A time may only follow a full date, and then needs its time zone.
             return bytes.count >= 10 && scanner.literal("T") && scanner.time() && scanner.timeZone() && scanner.atEnd
+                && PrimitiveType.isCalendarDate(bytes)
         case .instant:
             return scanner.date(full: true) && scanner.literal("T") && scanner.time() && scanner.timeZone()
-                && scanner.atEnd
+                && scanner.atEnd && PrimitiveType.isCalendarDate(bytes)
         case .time: return scanner.time() && scanner.atEnd
         case .boolean, .decimal, .integer, .positiveInt, .unsignedInt: return false
         }

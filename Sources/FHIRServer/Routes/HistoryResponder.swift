@@ -22,7 +22,9 @@ struct HistoryResponder {
                 guard let number = Int(value), number >= 0 else { throw FHIRError.badRequest("_count must be a non-negative integer") }
                 count = min(number, parser.maximumCount)
             case "_page":
-                guard let number = Int(value), number >= 1 else { throw FHIRError.badRequest("_page must be a positive integer") }
+                guard let number = Int(value), (1...SearchQueryParser.maximumPage).contains(number) else {
+                    throw FHIRError.badRequest("_page must be an integer from 1 to \(SearchQueryParser.maximumPage)")
+                }
                 page = number
             case "_since":
                 guard let range = FHIRDateRange(parsing: value) else { throw FHIRError.badRequest("_since must be an instant, not '\(value)'") }
