@@ -3,7 +3,7 @@
 #   start   init (if needed) and start the cluster, create database caduceus, print its URL
 #   stop    stop the cluster and delete its data directory
 #   status  exit 0 if the cluster is running
-#   reset   drop and recreate database caduceus (cluster must be running)
+#   reset   drop and recreate database caduceus, and drop its tenants' databases (cluster must be running)
 #   url     print the URL
 # CADUCEUS_PG_PORT overrides the port (default 55432).
 set -euo pipefail
@@ -52,6 +52,10 @@ stop)
     ;;
 status) running ;;
 reset)
+    # The tenants' databases (<db>_tenant_<id>) go too: an empty server, as a fresh machine has.
+    for tenant_db in $(psql_admin -tAc "SELECT datname FROM pg_database WHERE datname LIKE '${DB}_tenant_%'"); do
+        psql_admin -c "DROP DATABASE IF EXISTS $tenant_db WITH (FORCE)"
+    done
     psql_admin -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
     ;;
 url) echo "$URL" ;;

@@ -85,6 +85,11 @@ struct SQLFHIRTransaction: FHIRTransaction {
         object.set("meta", .object(meta), after: ["resourceType", "id"])
         let stamped = JSONValue.object(object)
         let body = JSONWriter().string(stamped)
+        // PostgreSQL text cannot hold NUL, and FHIR strings may not contain it either; refuse it
+        // here too, so that a store without structure validation answers 422, not 500.
+        if Self.containsNUL(stamped) {
+            throw FHIRError.unprocessable("The resource contains a NUL character, which FHIR strings do not allow")
+        }
         // The body is stored once, in the version's history row; `resources` points at it.
         var statements: [SQLStatement]
         if isNew {
@@ -104,6 +109,15 @@ struct SQLFHIRTransaction: FHIRTransaction {
         try await executor.execute(statements)
         store.statistics.recordWrite()
         return StoredResource(type: type, id: id, versionId: version, lastUpdated: now, deleted: false, body: body)
+    }
+
+    static func containsNUL(_ value: JSONValue) -> Bool {
+        switch value {
+        case .string(let text): return text.utf8.contains(0)
+        case .array(let items): return items.contains(where: containsNUL)
+        case .object(let object): return object.contains { $0.key.utf8.contains(0) || containsNUL($0.value) }
+        default: return false
+        }
     }
 
     static func removeIndex(type: String, id: String) -> [SQLStatement] {

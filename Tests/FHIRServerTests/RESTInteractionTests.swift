@@ -166,6 +166,8 @@ import Testing
                 (try await client.fhir(.post, "Patient", body: #"{"resourceType":"Patient","id":"no spaces"}"#), 422),
                 (try await client.fhir(.post, "Patient", body: #"{"gender":"male"}"#), 422),
                 (try await client.fhir(.post, "Patient", body: #"{"resourceType":"Patient","birthDate":"2020-02-30"}"#), 422),
+                (try await client.fhir(.post, "Patient", body: #"{"resourceType":"Patient","name":[{"family":"a\u0000b"}]}"#), 422),
+                (try await client.fhir(.get, "Patient?name=%00"), 400),
                 (try await client.fhir(.put, "Patient/a", body: #"{"resourceType":"Patient","id":"b"}"#), 400),
                 (try await client.fhir(.put, "Patient/a", body: #"{"resourceType":"Patient"}"#), 400),
             ]

@@ -143,6 +143,9 @@ public struct SearchQueryParser: Sendable {
             query.ignored.append(message)
         }
         for (rawName, value) in parameters {
+            guard !rawName.contains("\u{0}"), !value.contains("\u{0}") else {
+                throw FHIRError.badRequest("Search parameters may not contain NUL characters")
+            }
             let name: String
             let modifier: String?
             if let colon = rawName.firstIndex(of: ":") {

@@ -79,7 +79,8 @@ enum PrimitiveType: String, Sendable, CaseIterable {
         guard !bytes.isEmpty else { return false }
         var scanner = ByteScanner(bytes: bytes)
         switch self {
-        case .string, .markdown: return true
+        // FHIR strings are `[ \r\n\t\S]+`: no other control characters.
+        case .string, .markdown: return !bytes.contains { $0 < 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }
         case .xhtml: return scanner.skipWhitespace() && scanner.literal("<div")
         case .code: return PrimitiveType.isCode(bytes)
         case .id: return bytes.count <= 64 && bytes.allSatisfy(PrimitiveType.isIdByte)
