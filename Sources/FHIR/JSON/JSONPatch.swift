@@ -121,23 +121,16 @@ public enum JSONPatch {
         return try descend(document, 0)
     }
 
+    /// `add` inserts into arrays (`-` appends); `replace` overwrites an existing item.
     static func add(_ value: JSONValue, at pointer: [String], in document: JSONValue, index: Int) throws -> JSONValue {
-        if pointer.isEmpty { return value }
-        return try modifyParent(of: pointer, in: document, index: index) { parent, token in
-            switch parent {
-            case .object(var object):
-                object[token] = value
-                parent = .object(object)
-            case .array(var array):
-                array.insert(value, at: try arrayIndex(token, count: array.count, allowEnd: true, index: index))
-                parent = .array(array)
-            default:
-                throw FHIRError.unprocessable("Operation \(index): cannot add into a value that is not a container")
-            }
-        }
+        try place(value, at: pointer, in: document, index: index, inserting: true)
     }
 
     static func set(_ value: JSONValue, at pointer: [String], in document: JSONValue, index: Int) throws -> JSONValue {
+        try place(value, at: pointer, in: document, index: index, inserting: false)
+    }
+
+    static func place(_ value: JSONValue, at pointer: [String], in document: JSONValue, index: Int, inserting: Bool) throws -> JSONValue {
         if pointer.isEmpty { return value }
         return try modifyParent(of: pointer, in: document, index: index) { parent, token in
             switch parent {
@@ -145,10 +138,11 @@ public enum JSONPatch {
                 object[token] = value
                 parent = .object(object)
             case .array(var array):
-                array[try arrayIndex(token, count: array.count, allowEnd: false, index: index)] = value
+                let position = try arrayIndex(token, count: array.count, allowEnd: inserting, index: index)
+                if inserting { array.insert(value, at: position) } else { array[position] = value }
                 parent = .array(array)
             default:
-                throw FHIRError.unprocessable("Operation \(index): cannot replace inside a value that is not a container")
+                throw FHIRError.unprocessable("Operation \(index): the path's parent is not an object or array")
             }
         }
     }

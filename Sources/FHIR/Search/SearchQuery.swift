@@ -146,15 +146,7 @@ public struct SearchQueryParser: Sendable {
             guard !rawName.contains("\u{0}"), !value.contains("\u{0}") else {
                 throw FHIRError.badRequest("Search parameters may not contain NUL characters")
             }
-            let name: String
-            let modifier: String?
-            if let colon = rawName.firstIndex(of: ":") {
-                name = String(rawName[..<colon])
-                modifier = String(rawName[rawName.index(after: colon)...])
-            } else {
-                name = rawName
-                modifier = nil
-            }
+            let (name, modifier) = Self.splitModifier(rawName)
             switch name {
             case "_count":
                 guard let count = Int(value), count >= 0 else { throw FHIRError.badRequest("_count must be a non-negative integer, not '\(value)'") }
@@ -246,21 +238,19 @@ public struct SearchQueryParser: Sendable {
         var message: String
     }
 
+    /// `name:modifier` as its two parts.
+    static func splitModifier(_ rawName: String) -> (name: String, modifier: String?) {
+        guard let colon = rawName.firstIndex(of: ":") else { return (rawName, nil) }
+        return (String(rawName[..<colon]), String(rawName[rawName.index(after: colon)...]))
+    }
+
     /// One criterion, `name[:modifier][.chained...]=value`, for `resourceType`.
     func parseClause(rawName: String, value: String, resourceType: String?) throws -> SearchClause {
         if rawName.hasPrefix("_has:") { return try parseHas(rawName: rawName, value: value, resourceType: resourceType) }
         if let dot = rawName.firstIndex(of: "."), let resourceType {
             return try parseChain(head: String(rawName[..<dot]), tail: String(rawName[rawName.index(after: dot)...]), value: value, resourceType: resourceType)
         }
-        let name: String
-        let modifier: String?
-        if let colon = rawName.firstIndex(of: ":") {
-            name = String(rawName[..<colon])
-            modifier = String(rawName[rawName.index(after: colon)...])
-        } else {
-            name = rawName
-            modifier = nil
-        }
+        let (name, modifier) = Self.splitModifier(rawName)
         let target: SearchTarget
         let type: SearchParameterType
         if name == "_id" {
