@@ -50,6 +50,9 @@ public struct SearchParameterRegistry: Sendable {
     private var byType: [String: [String: SearchParameterDefinition]] = [:]
     /// Parameters every resource type has (`_tag`, `_profile`, ...).
     public private(set) var common: [String: SearchParameterDefinition] = [:]
+    /// Per type, sorted by code: worked out once, as every write and search asks for them.
+    private var sortedByType: [String: [SearchParameterDefinition]] = [:]
+    private var indexedByType: [String: [SearchParameterDefinition]] = [:]
 
     init(table: String) {
         for line in table.split(separator: "\n") {
@@ -71,6 +74,13 @@ public struct SearchParameterRegistry: Sendable {
                 byType[columns[0], default: [:]][columns[1]] = definition
             }
         }
+        let indexedCommon = common.values.filter { !SearchParameterRegistry.columnParameters.contains($0.code) }
+            .sorted { $0.code < $1.code }
+        for (type, parameters) in byType {
+            sortedByType[type] = parameters.values.sorted { $0.code < $1.code }
+            indexedByType[type] = sortedByType[type]! + indexedCommon
+        }
+        for type in fhirResourceTypeNames where indexedByType[type] == nil { indexedByType[type] = indexedCommon }
     }
 
     /// The parameter `code` of `resourceType`, including the common ones.
@@ -80,14 +90,13 @@ public struct SearchParameterRegistry: Sendable {
 
     /// The type-specific parameters of `resourceType`, sorted by code.
     public func parameters(of resourceType: String) -> [SearchParameterDefinition] {
-        (byType[resourceType] ?? [:]).values.sorted { $0.code < $1.code }
+        sortedByType[resourceType] ?? []
     }
 
     /// The parameters indexed when a resource of this type is written: its own and the common
     /// ones that have element paths (`_id` and `_lastUpdated` are columns of their own).
     public func indexedParameters(of resourceType: String) -> [SearchParameterDefinition] {
-        parameters(of: resourceType) + common.values.filter { !SearchParameterRegistry.columnParameters.contains($0.code) }
-            .sorted { $0.code < $1.code }
+        indexedByType[resourceType] ?? []
     }
 
     /// Common parameters answered from the resource table itself rather than from an index.
