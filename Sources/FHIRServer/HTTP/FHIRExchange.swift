@@ -68,26 +68,39 @@ struct FHIRExchange {
         throw FHIRError(status: 406, code: "not-supported", "None of '\(accept)' can be served; this server speaks application/fhir+json")
     }
 
+    /// The request's media type, without parameters, lower-cased.
+    var mediaType: String {
+        (request.headers[.contentType] ?? "").split(separator: ";").first
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+    }
+
+    /// The whole request body, refused with 413 beyond the configured size.
+    func body() async throws -> ByteBuffer {
+        do {
+            return try await request.body.collect(upTo: configuration.maximumBodySize)
+        } catch {
+            throw FHIRError(status: 413, code: "too-costly", "The request body exceeds \(configuration.maximumBodySize) bytes")
+        }
+    }
+
+    /// The body parsed as JSON; `what` names it in the 400 for bad JSON.
+    func jsonBody(_ what: String) async throws -> JSONValue {
+        let buffer = try await body()
+        do {
+            return try buffer.withUnsafeReadableBytes { try JSONParser.parse(buffer: $0.bindMemory(to: UInt8.self)) }
+        } catch let error as JSONParseError {
+            throw FHIRError.badRequest("\(what) is not valid JSON: \(error)")
+        }
+    }
+
     /// Reads and parses a JSON resource body, refusing other media types with 415.
     func resourceBody(context: FHIRRequestContext) async throws -> JSONValue {
-        let mediaType = (request.headers[.contentType] ?? "").split(separator: ";").first
-            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         guard ["application/fhir+json", "application/json", "application/json+fhir"].contains(mediaType) else {
             throw FHIRError(
                 status: 415, code: "not-supported",
                 "Content-Type '\(request.headers[.contentType] ?? "")' is not supported; send application/fhir+json")
         }
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: configuration.maximumBodySize)
-        } catch {
-            throw FHIRError(status: 413, code: "too-costly", "The request body exceeds \(configuration.maximumBodySize) bytes")
-        }
-        do {
-            return try buffer.withUnsafeReadableBytes { try JSONParser.parse(buffer: $0.bindMemory(to: UInt8.self)) }
-        } catch let error as JSONParseError {
-            throw FHIRError.badRequest("The body is not valid JSON: \(error)")
-        }
+        return try await jsonBody("The body")
     }
 
     /// The query string without the parameters about the response format: the criteria of
@@ -99,27 +112,18 @@ struct FHIRExchange {
 
     /// Reads a JSON Patch body (`application/json-patch+json`).
     func jsonPatchBody() async throws -> JSONValue {
-        let mediaType = (request.headers[.contentType] ?? "").split(separator: ";").first
-            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         guard mediaType == "application/json-patch+json" else {
             throw FHIRError(
                 status: 415, code: "not-supported",
                 "PATCH takes a JSON Patch document (application/json-patch+json), not '\(mediaType)'")
         }
-        let buffer = try await request.body.collect(upTo: configuration.maximumBodySize)
-        do {
-            return try JSONParser.parse(Array(buffer.readableBytesView))
-        } catch let error as JSONParseError {
-            throw FHIRError.badRequest("The patch is not valid JSON: \(error)")
-        }
+        return try await jsonBody("The patch")
     }
 
     /// The form parameters of `POST _search` followed by those of its URL.
     func searchParameters(context: FHIRRequestContext) async throws -> [(name: String, value: String)] {
         guard request.method == .post else { return query }
-        let mediaType = (request.headers[.contentType] ?? "").split(separator: ";").first
-            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-        let buffer = try await request.body.collect(upTo: configuration.maximumBodySize)
+        let buffer = try await body()
         guard buffer.readableBytes == 0 || mediaType == "application/x-www-form-urlencoded" else {
             throw FHIRError(status: 415, code: "not-supported", "POST _search takes application/x-www-form-urlencoded")
         }
