@@ -43,6 +43,20 @@ struct ExportWriter {
         }
     }
 
+    /// Hands every current resource of `type` to `body`, a page at a time in id order.
+    func walk(type: String, since: Int64?, _ body: ([StoredResource]) async throws -> Void) async throws {
+        var after: String?
+        while true {
+            try Task.checkCancellation()
+            let page = try await store.reading { [after] in
+                try await $0.resources(ofType: type, since: since, after: after, limit: Self.pageSize)
+            }
+            try await body(page)
+            guard page.count == Self.pageSize, let last = page.last else { return }
+            after = last.id
+        }
+    }
+
     func run() async throws -> JSONValue {
         let outputs = Outputs(directory: directory)
         defer { outputs.close() }
@@ -56,17 +70,10 @@ struct ExportWriter {
         case .system:
             let types = request.types.map { Array($0).sorted() } ?? fhirResourceTypeNames
             for type in types {
-                var after: String?
-                while true {
-                    try Task.checkCancellation()
-                    let page = try await store.reading { [after] in
-                        try await $0.resources(ofType: type, since: request.since, after: after, limit: Self.pageSize)
-                    }
+                try await walk(type: type, since: request.since) { page in
                     for resource in page { try outputs.write(resource) }
                     exported += page.count
                     await progress(exported)
-                    guard page.count == Self.pageSize, let last = page.last else { break }
-                    after = last.id
                 }
             }
         case .patients, .group:
@@ -81,26 +88,18 @@ struct ExportWriter {
                     return parsed.id
                 }
             } else {
-                var after: String?
-                while true {
-                    let page = try await store.reading { [after] in
-                        try await $0.resources(ofType: "Patient", since: nil, after: after, limit: Self.pageSize)
-                    }
-                    patientIds += page.map(\.id)
-                    guard page.count == Self.pageSize, let last = page.last else { break }
-                    after = last.id
-                }
+                try await walk(type: "Patient", since: nil) { page in patientIds += page.map(\.id) }
             }
             var seen = Set<ResourceKey>()
-            let compartment = Compartment.patient
             for patientId in patientIds {
                 try Task.checkCancellation()
+                // A Group may name patients that are gone: they add nothing.
                 let resources = try await store.reading { transaction -> [StoredResource] in
-                    guard let patient = try? await transaction.read(type: "Patient", id: patientId) else { return [] }
-                    let members = try await transaction.referrers(to: "Patient", id: patientId)
-                        .filter { compartment.contains(type: $0.type, linkedBy: $0.parameter) }
-                        .map { ResourceKey(type: $0.type, id: $0.id) }
-                    return [patient] + (try await transaction.resources(Array(Set(members))))
+                    do {
+                        return try await EverythingOperation.compartment(ofPatient: patientId, in: transaction)
+                    } catch let error as FHIRError where error.status == 404 || error.status == 410 {
+                        return []
+                    }
                 }
                 for resource in resources where keep(resource) && seen.insert(ResourceKey(type: resource.type, id: resource.id)).inserted {
                     try outputs.write(resource)

@@ -8,14 +8,8 @@ enum EverythingOperation {
     static func run(
         patientId: String, since: Int64?, types: Set<String>?, in transaction: any FHIRTransaction
     ) async throws -> [StoredResource] {
-        let patient = try await transaction.read(type: "Patient", id: patientId)
-        let compartment = Compartment.patient
-        var seen: Set<ResourceKey> = [ResourceKey(type: "Patient", id: patientId)]
-        let members = try await transaction.referrers(to: "Patient", id: patientId)
-            .filter { compartment.contains(type: $0.type, linkedBy: $0.parameter) }
-            .map { ResourceKey(type: $0.type, id: $0.id) }
-            .filter { seen.insert($0).inserted }
-        var resources = [patient] + (try await transaction.resources(members))
+        var resources = try await compartment(ofPatient: patientId, in: transaction)
+        var seen = Set(resources.map { ResourceKey(type: $0.type, id: $0.id) })
         let referenced = try await transaction.referenceTargets(of: resources).filter { seen.insert($0).inserted }
         resources += try await transaction.resources(referenced)
         return resources.filter { resource in
@@ -23,5 +17,17 @@ enum EverythingOperation {
             if let types, !types.contains(resource.type) { return false }
             return true
         }
+    }
+
+    /// The patient and every resource in its compartment (R4 Patient CompartmentDefinition),
+    /// each once; 404/410 when the patient is unknown or deleted.
+    static func compartment(ofPatient patientId: String, in transaction: any FHIRTransaction) async throws -> [StoredResource] {
+        let patient = try await transaction.read(type: "Patient", id: patientId)
+        var seen: Set<ResourceKey> = [ResourceKey(type: "Patient", id: patientId)]
+        let members = try await transaction.referrers(to: "Patient", id: patientId)
+            .filter { Compartment.patient.contains(type: $0.type, linkedBy: $0.parameter) }
+            .map { ResourceKey(type: $0.type, id: $0.id) }
+            .filter { seen.insert($0).inserted }
+        return [patient] + (try await transaction.resources(members))
     }
 }
