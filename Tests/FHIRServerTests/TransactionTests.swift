@@ -104,6 +104,18 @@ import Testing
             #expect(entries.map { $0["response"]?["status"]?.stringValue ?? "" } == ["201 Created", "404 Not Found", "422 Unprocessable Entity", "204 No Content"])
             #expect(entries[1]["response"]?["outcome"]?["resourceType"] == "OperationOutcome")
             #expect(try await Self.count(client, "Patient") == 0)
+
+            // ifNoneExist in a batch creates once when nothing matches, and not at all when one does.
+            let conditional = """
+                {"resourceType":"Bundle","type":"batch","entry":[
+                 {"resource":{"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"B1"}]},"request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=urn:mrn|B1"}}
+                ]}
+                """
+            let first = try await client.fhir(.post, "", body: conditional)
+            #expect(first.json?["entry"]?.arrayValue?.first?["response"]?["status"] == "201 Created")
+            let second = try await client.fhir(.post, "", body: conditional)
+            #expect(second.json?["entry"]?.arrayValue?.first?["response"]?["status"] == "200 OK")
+            #expect(try await Self.count(client, "Patient?identifier=urn:mrn%7CB1") == 1)
         }
     }
 

@@ -59,27 +59,14 @@ struct TransactionProcessor {
                 guard let type = request.type else { return }
                 switch request.method {
                 case .POST:
-                    if let criteria = request.ifNoneExist {
-                        let found = try await conditional.matches(type: type, criteria: criteria, in: transaction)
-                        guard found.count <= 1 else {
-                            throw FHIRError.preconditionFailed("ifNoneExist '\(criteria)' matches more than one \(type)")
-                        }
-                        if let match = found.first {
-                            existing[request.index] = match
-                            plannedIds[request.index] = match.id
-                        }
+                    if let criteria = request.ifNoneExist, let match = try await conditional.existing(type: type, criteria: criteria, in: transaction) {
+                        existing[request.index] = match
+                        plannedIds[request.index] = match.id
+                    } else {
+                        plannedIds[request.index] = UUID().uuidString.lowercased()
                     }
-                    if plannedIds[request.index] == nil { plannedIds[request.index] = UUID().uuidString.lowercased() }
                 case .PUT:
-                    if let id = request.id {
-                        plannedIds[request.index] = id
-                    } else if let criteria = request.query {
-                        let found = try await conditional.matches(type: type, criteria: criteria, in: transaction)
-                        guard found.count <= 1 else {
-                            throw FHIRError.preconditionFailed("The conditional update criteria '\(criteria)' match more than one \(type)")
-                        }
-                        plannedIds[request.index] = found.first?.id ?? request.resource?["id"]?.stringValue ?? UUID().uuidString.lowercased()
-                    }
+                    plannedIds[request.index] = try await plannedUpdateId(request, type: type, in: transaction)
                 default:
                     break
                 }
@@ -103,6 +90,15 @@ struct TransactionProcessor {
             }
         }
         return results.map { $0! }
+    }
+
+    /// The id a PUT entry writes to: its own, or what its conditional criteria find (a new
+    /// one when they find nothing and the body names none).
+    func plannedUpdateId(_ request: BundleRequest, type: String, in transaction: any FHIRTransaction) async throws -> String? {
+        if let id = request.id { return id }
+        guard let criteria = request.query, let resource = request.resource else { return nil }
+        let target = try await ConditionalInteractions(parser: parser).updateTarget(resource, type: type, criteria: criteria, in: transaction)
+        return target ?? UUID().uuidString.lowercased()
     }
 
     /// Runs `body`, naming the entry in any error it throws.
@@ -240,16 +236,13 @@ struct TransactionProcessor {
                             request.resource = try await self.rewriteReferences(in: resource, identities: [:], transaction: transaction)
                         }
                         if request.method == .POST, let criteria = request.ifNoneExist,
-                            case .existing(let found) = try await ConditionalInteractions(parser: self.parser)
-                                .create(request.resource!, type: request.type!, ifNoneExist: criteria, in: transaction)
+                            let found = try await ConditionalInteractions(parser: self.parser).existing(type: request.type!, criteria: criteria, in: transaction)
                         {
                             return EntryResult(status: "200 OK", stored: found)
                         }
                         var plannedId = request.id
-                        if request.method == .PUT, request.id == nil, let type = request.type, let criteria = request.query {
-                            let found = try await ConditionalInteractions(parser: self.parser).matches(type: type, criteria: criteria, in: transaction)
-                            guard found.count <= 1 else { throw FHIRError.preconditionFailed("The conditional update criteria match more than one \(type)") }
-                            plannedId = found.first?.id ?? request.resource?["id"]?.stringValue ?? UUID().uuidString.lowercased()
+                        if request.method == .PUT, let type = request.type {
+                            plannedId = try await self.plannedUpdateId(request, type: type, in: transaction)
                         }
                         return try await self.run(request, id: plannedId, in: transaction)
                     }

@@ -27,23 +27,29 @@ struct ConditionalInteractions {
         return try await transaction.search(query).resources
     }
 
+    /// The one resource `criteria` (an `If-None-Exist`) names, `nil` when none matches, 412
+    /// when several do.
+    func existing(type: String, criteria: String, in transaction: any FHIRTransaction) async throws -> StoredResource? {
+        let found = try await matches(type: type, criteria: criteria, in: transaction)
+        guard found.count <= 1 else {
+            throw FHIRError.preconditionFailed("The conditional create criteria '\(criteria)' match more than one \(type)")
+        }
+        return found.first
+    }
+
     func create(
         _ resource: JSONValue, type: String, id: String? = nil, ifNoneExist criteria: String?, in transaction: any FHIRTransaction
     ) async throws -> CreateOutcome {
-        if let criteria {
-            let found = try await matches(type: type, criteria: criteria, in: transaction)
-            if found.count > 1 {
-                throw FHIRError.preconditionFailed("The conditional create criteria '\(criteria)' match more than one \(type)")
-            }
-            if let existing = found.first { return .existing(existing) }
+        if let criteria, let found = try await existing(type: type, criteria: criteria, in: transaction) {
+            return .existing(found)
         }
         return .created(try await transaction.create(resource, type: type, id: id))
     }
 
-    /// `PUT Type?criteria`: updates the one match, or creates when there is none.
-    func update(
-        _ resource: JSONValue, type: String, criteria: String, ifMatch: Int?, in transaction: any FHIRTransaction
-    ) async throws -> UpdateOutcome {
+    /// The id a conditional update (`PUT Type?criteria`) writes to: the one match, else the
+    /// body's id, else `nil` for a new resource; 412 when several match, 400 when the body
+    /// names another id than the match.
+    func updateTarget(_ resource: JSONValue, type: String, criteria: String, in transaction: any FHIRTransaction) async throws -> String? {
         let found = try await matches(type: type, criteria: criteria, in: transaction)
         guard found.count <= 1 else {
             throw FHIRError.preconditionFailed("The conditional update criteria '\(criteria)' match more than one \(type)")
@@ -53,12 +59,19 @@ struct ConditionalInteractions {
             if let bodyId, bodyId != match.id {
                 throw FHIRError.badRequest("The body's id '\(bodyId)' is not the id '\(match.id)' the criteria found")
             }
-            return try await transaction.update(resource, type: type, id: match.id, ifMatch: ifMatch)
+            return match.id
         }
-        if let bodyId {
-            return try await transaction.update(resource, type: type, id: bodyId, ifMatch: ifMatch)
+        return bodyId
+    }
+
+    /// `PUT Type?criteria`: updates the one match, or creates when there is none.
+    func update(
+        _ resource: JSONValue, type: String, criteria: String, ifMatch: Int?, in transaction: any FHIRTransaction
+    ) async throws -> UpdateOutcome {
+        guard let id = try await updateTarget(resource, type: type, criteria: criteria, in: transaction) else {
+            return UpdateOutcome(resource: try await transaction.create(resource, type: type, id: nil), created: true)
         }
-        return UpdateOutcome(resource: try await transaction.create(resource, type: type, id: nil), created: true)
+        return try await transaction.update(resource, type: type, id: id, ifMatch: ifMatch)
     }
 
     /// `DELETE Type?criteria`: deletes the one match; none is not an error.
