@@ -128,6 +128,13 @@ import Testing
             let response = try await client.fhir(.post, "", body: noMethod)
             #expect(response.status == .badRequest)
             #expect(response.json?["issue"]?.arrayValue?.first?["expression"]?.arrayValue?.first == "Bundle.entry[0].request.method")
+            // A PUT with neither id nor criteria used to reach a forced unwrap: now a 400 naming it.
+            let putWithoutId = #"{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient"},"request":{"method":"PUT","url":"Patient"}}]}"#
+            let refused = try await client.fhir(.post, "", body: putWithoutId)
+            #expect(refused.status == .badRequest)
+            #expect(refused.json?["issue"]?.arrayValue?.first?["expression"]?.arrayValue?.first == "Bundle.entry[0].request.url")
+            let batch = try await client.fhir(.post, "", body: putWithoutId.replacingOccurrences(of: "transaction", with: "batch"))
+            #expect(batch.json?["entry"]?.arrayValue?.first?["response"]?["status"] == "400 Bad Request")
         }
     }
 

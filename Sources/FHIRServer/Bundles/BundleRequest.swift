@@ -80,6 +80,9 @@ struct BundleRequest {
                 throw FHIRError.badRequest("A \(method) entry needs a resource", expression: ["\(location).resource"])
             }
             guard type != nil else { throw FHIRError.badRequest("request.url needs a resource type", expression: ["\(location).request.url"]) }
+            if method == .PUT, id == nil, query == nil {
+                throw FHIRError.badRequest("A PUT entry needs Type/id or Type?criteria", expression: ["\(location).request.url"])
+            }
         case .PATCH:
             guard resource != nil else { throw FHIRError.badRequest("A PATCH entry needs a Binary or Parameters resource", expression: ["\(location).resource"]) }
         case .DELETE:
