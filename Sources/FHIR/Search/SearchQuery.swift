@@ -149,14 +149,10 @@ public struct SearchQueryParser: Sendable {
             let (name, modifier) = Self.splitModifier(rawName)
             switch name {
             case "_count":
-                guard let count = Int(value), count >= 0 else { throw FHIRError.badRequest("_count must be a non-negative integer, not '\(value)'") }
-                query.count = min(count, maximumCount)
+                query.count = try pageSize(value)
                 continue
             case "_page":
-                guard let page = Int(value), (1...SearchQueryParser.maximumPage).contains(page) else {
-                    throw FHIRError.badRequest("_page must be an integer from 1 to \(SearchQueryParser.maximumPage), not '\(value)'")
-                }
-                query.page = page
+                query.page = try Self.page(value)
                 continue
             case "_sort":
                 var appliedKeys: [String] = []
@@ -236,6 +232,20 @@ public struct SearchQueryParser: Sendable {
     /// A parameter this server does not know, which `Prefer: handling` decides about.
     struct UnknownParameter: Error {
         var message: String
+    }
+
+    /// A `_count`, capped at ``maximumCount``.
+    public func pageSize(_ value: String) throws -> Int {
+        guard let count = Int(value), count >= 0 else { throw FHIRError.badRequest("_count must be a non-negative integer, not '\(value)'") }
+        return min(count, maximumCount)
+    }
+
+    /// A `_page`, from 1 to ``maximumPage``.
+    public static func page(_ value: String) throws -> Int {
+        guard let page = Int(value), (1...maximumPage).contains(page) else {
+            throw FHIRError.badRequest("_page must be an integer from 1 to \(maximumPage), not '\(value)'")
+        }
+        return page
     }
 
     /// `name:modifier` as its two parts.

@@ -19,13 +19,9 @@ struct HistoryResponder {
         for (name, value) in exchange.query {
             switch name {
             case "_count":
-                guard let number = Int(value), number >= 0 else { throw FHIRError.badRequest("_count must be a non-negative integer") }
-                count = min(number, parser.maximumCount)
+                count = try parser.pageSize(value)
             case "_page":
-                guard let number = Int(value), (1...SearchQueryParser.maximumPage).contains(number) else {
-                    throw FHIRError.badRequest("_page must be an integer from 1 to \(SearchQueryParser.maximumPage)")
-                }
-                page = number
+                page = try SearchQueryParser.page(value)
             case "_since":
                 guard let range = FHIRDateRange(parsing: value) else { throw FHIRError.badRequest("_since must be an instant, not '\(value)'") }
                 since = range.low
