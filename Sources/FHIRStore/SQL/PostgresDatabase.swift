@@ -76,19 +76,12 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     /// Creates database `name` on the server at `serverURL` (dropping it first when
     /// `replacing`), and connects to it. Tests and benchmarks use this for a clean slate.
     public static func createDatabase(named name: String, serverURL: String, replacing: Bool = false) async throws -> PostgresDatabase {
-        guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }), var components = URLComponents(string: serverURL) else {
+        guard var components = URLComponents(string: serverURL) else {
             throw StoreError.configuration("Cannot create database '\(name)' on \(serverURL)")
         }
-        let admin = try await connect(url: serverURL)
-        do {
-            try await admin.withConnection { executor in
-                if replacing { try await executor.query("DROP DATABASE IF EXISTS \(name)", []) }
-                try await executor.query("CREATE DATABASE \(name)", [])
-            }
-            try await admin.close()
-        } catch {
-            try? await admin.close()
-            throw error
+        try await administer(database: name, serverURL: serverURL) { executor in
+            if replacing { try await executor.query("DROP DATABASE IF EXISTS \(name)", []) }
+            try await executor.query("CREATE DATABASE \(name)", [])
         }
         components.path = "/\(name)"
         return try await connect(url: components.string!)
@@ -96,21 +89,29 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
 
     /// Creates database `name` on the server at `serverURL` unless it exists.
     public static func createDatabaseIfMissing(named name: String, serverURL: String) async throws {
-        guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
-            throw StoreError.configuration("Cannot create database '\(name)'")
+        try await administer(database: name, serverURL: serverURL) { executor in
+            let exists = try await executor.query("SELECT 1 FROM pg_database WHERE datname = ?", [.text(name)])
+            if exists.isEmpty {
+                do {
+                    try await executor.query("CREATE DATABASE \(name)", [])
+                } catch is SQLUniqueViolation {
+                    // Created concurrently by another process: that is what we wanted.
+                }
+            }
+        }
+    }
+
+    /// Runs `body` on a connection to `serverURL` for statements about database `name`
+    /// (whose name goes into SQL, so it may hold only letters, digits and `_`).
+    private static func administer(
+        database name: String, serverURL: String, _ body: @escaping @Sendable (any SQLExecutor) async throws -> Void
+    ) async throws {
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+            throw StoreError.configuration("Cannot create database '\(name)' on \(serverURL)")
         }
         let admin = try await connect(url: serverURL)
         do {
-            try await admin.withConnection { executor in
-                let exists = try await executor.query("SELECT 1 FROM pg_database WHERE datname = ?", [.text(name)])
-                if exists.isEmpty {
-                    do {
-                        try await executor.query("CREATE DATABASE \(name)", [])
-                    } catch is SQLUniqueViolation {
-                        // Created concurrently by another process: that is what we wanted.
-                    }
-                }
-            }
+            try await admin.withConnection(body)
             try await admin.close()
         } catch {
             try? await admin.close()
