@@ -105,6 +105,20 @@ struct BundleWriter {
     }
 
     /// `self`, `first`, `previous`, `next` and `last` for a page of `count` at `page` of `total`.
+    /// The searchset answering `query` with `page`: paging links under `path`, and an outcome
+    /// entry naming the parameters that lenient handling ignored.
+    func searchset(answering query: SearchQuery, with page: SearchPage, path: String) -> String {
+        let links = pagingLinks(
+            path: path, parameters: query.appliedParameters, count: query.countOnly ? 0 : query.count, page: query.page,
+            total: page.total, pageSize: page.resources.count)
+        let outcome: JSONValue? = query.ignored.isEmpty ? nil : OperationOutcome.make(query.ignored.map {
+            FHIRError.Issue(severity: "warning", code: "not-supported", diagnostics: $0)
+        })
+        return searchset(
+            total: page.total, links: links, resources: page.resources, included: page.included, outcome: outcome,
+            summary: query.summary)
+    }
+
     /// Without a total (`_total=none`) there is no `last`, and `next` follows a full page.
     func pagingLinks(
         path: String, parameters: [(name: String, value: String)], count: Int, page: Int, total: Int?, pageSize: Int? = nil

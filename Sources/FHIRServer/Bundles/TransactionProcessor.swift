@@ -198,12 +198,7 @@ struct TransactionProcessor {
             let query = try parser.parse(
                 resourceType: type, parameters: FHIRQueryString.parse(Substring(request.query ?? "")), strict: false)
             let page = try await transaction.search(query)
-            let writer = BundleWriter(baseURL: baseURL)
-            let links = writer.pagingLinks(
-                path: "/\(type)", parameters: query.appliedParameters, count: query.count, page: query.page, total: page.total,
-                pageSize: page.resources.count)
-            let bundle = writer.searchset(
-                total: page.total, links: links, resources: page.resources, included: page.included, outcome: nil, summary: query.summary)
+            let bundle = BundleWriter(baseURL: baseURL).searchset(answering: query, with: page, path: "/\(type)")
             return EntryResult(status: "200 OK", resource: bundle)
         }
     }

@@ -15,16 +15,7 @@ struct SearchResponder {
         let parameters = try await exchange.searchParameters(context: context)
         let query = try parser.parse(resourceType: type, parameters: parameters, strict: exchange.strict)
         let page = try await store.search(query)
-        let writer = BundleWriter(baseURL: exchange.baseURL)
-        let links = writer.pagingLinks(
-            path: path, parameters: query.appliedParameters, count: query.countOnly ? 0 : query.count, page: query.page,
-            total: page.total, pageSize: page.resources.count)
-        let outcome: JSONValue? = query.ignored.isEmpty ? nil : OperationOutcome.make(query.ignored.map {
-            FHIRError.Issue(severity: "warning", code: "not-supported", diagnostics: $0)
-        })
-        let bundle = writer.searchset(
-            total: page.total, links: links, resources: page.resources, included: page.included, outcome: outcome,
-            summary: query.summary)
+        let bundle = BundleWriter(baseURL: exchange.baseURL).searchset(answering: query, with: page, path: path)
         return exchange.json(bundle, status: .ok)
     }
 }
