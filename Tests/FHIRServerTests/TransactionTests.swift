@@ -133,6 +133,8 @@ import Testing
             let refused = try await client.fhir(.post, "", body: putWithoutId)
             #expect(refused.status == .badRequest)
             #expect(refused.json?["issue"]?.arrayValue?.first?["expression"]?.arrayValue?.first == "Bundle.entry[0].request.url")
+            let versionRead = #"{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"GET","url":"Patient/p/_history/1"}}]}"#
+            #expect(try await client.fhir(.post, "", body: versionRead).status == .badRequest)
             let batch = try await client.fhir(.post, "", body: putWithoutId.replacingOccurrences(of: "transaction", with: "batch"))
             #expect(batch.json?["entry"]?.arrayValue?.first?["response"]?["status"] == "400 Bad Request")
         }

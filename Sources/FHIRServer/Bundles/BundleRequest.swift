@@ -61,7 +61,9 @@ struct BundleRequest {
             }
             id = segments[1]
         }
-        guard segments.count <= 2 || (segments.count == 4 && segments[2] == "_history" && method == .GET) else {
+        // Version reads (`Type/id/_history/n`) are not supported in Bundles: refused rather
+        // than answered with the current version.
+        guard segments.count <= 2 else {
             throw FHIRError.badRequest("request.url '\(url)' is not supported in a Bundle", expression: ["\(location).request.url"])
         }
         resource = entry["resource"]
