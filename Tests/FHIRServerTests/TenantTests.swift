@@ -29,6 +29,13 @@ import Testing
             #expect(try await client.fhir(.get, path, headers: ["X-FHIR-TENANT-ID": "default"]).status == .notFound)
             #expect(try await client.fhir(.get, "Patient", headers: ["X-FHIR-TENANT-ID": "clinic_b"]).json?["total"] == 0)
             #expect(try await client.fhir(.get, "_history", headers: ["X-FHIR-TENANT-ID": "clinic_a"]).json?["total"] == 1)
+            // An export belongs to its tenant: others cannot see its status.
+            let kickOff = try await client.fhir(.get, "$export", headers: ["X-FHIR-TENANT-ID": "clinic_a", "Prefer": "respond-async"])
+            #expect(kickOff.status == .accepted)
+            let status = pathOf(try #require(kickOff.header("Content-Location")))
+            #expect(try await client.fhir(.get, status).status == .notFound)
+            #expect(try await client.fhir(.get, status, headers: ["X-FHIR-TENANT-ID": "clinic_b"]).status == .notFound)
+            #expect(try await client.fhir(.get, status, headers: ["X-FHIR-TENANT-ID": "clinic_a"]).status != .notFound)
             let bad = try await client.fhir(.get, "Patient", headers: ["X-FHIR-TENANT-ID": "../etc"])
             #expect(bad.status == .badRequest)
             #expect(bad.json?["resourceType"] == "OperationOutcome")
@@ -45,6 +52,9 @@ import Testing
         try await withFHIRApp(.sqlite) { (client: any TestClientProtocol) async throws in
             #expect(try await client.fhir(.get, "Patient", headers: ["X-FHIR-TENANT-ID": "other"]).status == .badRequest)
             #expect(try await client.fhir(.get, "Patient", headers: ["X-FHIR-TENANT-ID": "default"]).status == .ok)
+            let kickOff = try await client.fhir(.get, "$export", headers: ["Prefer": "respond-async"])
+            let status = pathOf(try #require(kickOff.header("Content-Location")))
+            #expect(try await client.fhir(.get, status, headers: ["X-FHIR-TENANT-ID": "default"]).status != .notFound)
         }
     }
 }

@@ -64,19 +64,20 @@ struct ExportRoutes {
         }
         let store = try await stores.store(for: request)
         if case .group(let id) = scope { _ = try await store.read(type: "Group", id: id) }  // 404 before accepting
-        let tenant = request.headers[.tenant].map { try? TenantStores.normalize($0) } ?? nil
+        let owner = tenant(request)
         let path = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
         let origin = String(exchange.baseURL.dropLast(configuration.basePath.count))
         let id = try await jobs.start(
-            ExportJobs.Request(scope: scope, types: types, since: since, url: origin + path, baseURL: exchange.baseURL, tenant: tenant),
+            ExportJobs.Request(scope: scope, types: types, since: since, url: origin + path, baseURL: exchange.baseURL, tenant: owner),
             store: store)
         var headers = HTTPFields()
         headers[.contentLocation] = "\(exchange.baseURL)/$export-poll-status/\(id)"
         return Response(status: .accepted, headers: headers)
     }
 
+    /// The tenant a job belongs to: `nil` for the default one, however it was named.
     func tenant(_ request: Request) -> String? {
-        request.headers[.tenant].flatMap { try? TenantStores.normalize($0) }
+        request.headers[.tenant].flatMap { try? TenantStores.normalize($0) }.flatMap { $0 == TenantStores.defaultTenant ? nil : $0 }
     }
 
     @Sendable func status(request: Request, context: FHIRRequestContext) async throws -> Response {
