@@ -53,15 +53,27 @@ let package = Package(
         .executableTarget(
             name: "caduceus",
             dependencies: [
-                "FHIR", "FHIRStore", "FHIRServer", "Lab",
+                "FHIR", "FHIRStore", "FHIRServer", "Lab", "Sensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Fresh SQLite and PostgreSQL stores and shared test data for the test targets.
+        // libbpf from Debian's libbpf-dev.
+        .systemLibrary(name: "CLibbpf", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
+        // The BPF programs (*.bpf.c, built by BPFCompilerPlugin) and the event structs shared with Swift.
+        .target(name: "SensorBPF", exclude: ["sensor.bpf.c", "kernel_types.h"]),
+        .plugin(name: "BPFCompilerPlugin", capability: .buildTool()),
+        // Loading, ring buffer, decoding, container enrichment, event output.
+        .target(
+            name: "Sensor",
+            dependencies: ["CLibbpf", "SensorBPF"],
+            plugins: ["BPFCompilerPlugin"]
+        ),
         .target(name: "FHIRTestSupport", dependencies: ["FHIR", "FHIRStore"], path: "Tests/FHIRTestSupport"),
         .testTarget(name: "FHIRTests", dependencies: ["FHIR", "FHIRTestSupport"]),
+        .testTarget(name: "SensorTests", dependencies: ["Sensor", "SensorBPF", "CLibbpf"]),
         .testTarget(name: "FHIRStoreTests", dependencies: ["FHIR", "FHIRStore", "FHIRTestSupport"]),
         .testTarget(
             name: "FHIRServerTests",

@@ -1,0 +1,177 @@
+import SensorBPF
+
+/// An argument's decoded value.
+public enum ArgumentValue: Sendable, Equatable {
+    case int(Int64)
+    case uint(UInt64)
+    case string(String)
+    case strings([String])
+    /// A sockaddr's fields in Tracee's order (`sa_family`, then address and port or path).
+    case fields([SocketField])
+
+    public struct SocketField: Sendable, Equatable {
+        public let key: String
+        public let value: String
+    }
+
+    /// The value as a string when it is one.
+    public var string: String? { if case .string(let s) = self { return s } else { return nil } }
+    /// The value as a signed integer when it is one.
+    public var integer: Int64? {
+        switch self {
+        case .int(let v): return v
+        case .uint(let v): return Int64(bitPattern: v)
+        default: return nil
+        }
+    }
+    /// A sockaddr field by name.
+    public func field(_ key: String) -> String? {
+        if case .fields(let fields) = self { return fields.first { $0.key == key }?.value }
+        return nil
+    }
+
+    init(_ argument: RawArgument) {
+        switch argument.kind {
+        case .s32, .s64: self = .int(Int64(bitPattern: argument.integer))
+        case .u32, .u64, .none: self = .uint(argument.integer)
+        case .string: self = .string(String(decoding: argument.stringBytes, as: UTF8.self))
+        case .stringArray:
+            var parts = argument.payload.split(separator: 0, omittingEmptySubsequences: false)
+                .map { String(decoding: $0, as: UTF8.self) }
+            if argument.payload.last == 0 { parts.removeLast() }
+            self = .strings(parts)
+        case .sockaddr:
+            self = .fields(SocketAddress.fields(argument.payload).map { SocketField(key: $0.0, value: $0.1) })
+        }
+    }
+}
+
+/// One named, typed argument of an event.
+public struct TraceArgument: Sendable, Equatable {
+    public let name: String
+    public let type: String
+    public let value: ArgumentValue
+}
+
+/// A decoded event with Tracee's fields: for rules, tests and the table view. The JSON
+/// output does not go through it (see `JSONEventWriter`), but must encode identically.
+public struct TraceEvent: Sendable, Equatable {
+    public var timestamp: UInt64
+    public var processId: UInt32
+    public var threadId: UInt32
+    public var parentProcessId: UInt32
+    public var hostProcessId: UInt32
+    public var hostThreadId: UInt32
+    public var hostParentProcessId: UInt32
+    public var userId: UInt32
+    public var mountNamespace: UInt32
+    public var pidNamespace: UInt32
+    public var processName: String
+    public var hostName: String
+    public var containerId: String
+    public var container: ContainerInfo?
+    public var eventId: String
+    public var eventName: String
+    public var returnValue: Int64
+    public var args: [TraceArgument]
+    /// The CPU that recorded the event (not part of Tracee's v0.6 JSON).
+    public var cpu: Int
+
+    public var argsNum: Int { args.count }
+
+    /// An argument's value by name.
+    public subscript(argument name: String) -> ArgumentValue? { args.first { $0.name == name }?.value }
+
+    public init(_ event: RawEvent, bootTimeOffset: UInt64, containers: ContainerResolver?) {
+        let header = event.header
+        timestamp = header.timestamp &+ bootTimeOffset
+        processId = header.pid
+        threadId = header.tid
+        parentProcessId = header.ppid
+        hostProcessId = header.host_pid
+        hostThreadId = header.host_tid
+        hostParentProcessId = header.host_ppid
+        userId = header.uid
+        mountNamespace = header.mnt_ns
+        pidNamespace = header.pid_ns
+        processName = sensor_event_header.withCString(header.comm) { String(decoding: $0, as: UTF8.self) }
+        hostName = sensor_event_header.withCString(header.uts_name) { String(decoding: $0, as: UTF8.self) }
+        container = containers?.container(cgroupID: header.cgroup_id)
+        containerId = container?.id ?? ""
+        let id = Int32(bitPattern: header.event_id)
+        let definition = EventTable.definition(id: id)
+        eventId = String(id)
+        eventName = definition?.name ?? "unknown_\(id)"
+        returnValue = header.return_value
+        cpu = Int(header.cpu)
+        args = event.arguments.map { argument in
+            let spec = definition.flatMap { argument.index < $0.arguments.count ? $0.arguments[argument.index] : nil }
+            return TraceArgument(
+                name: spec?.name ?? "arg\(argument.index)", type: spec?.type ?? "unknown", value: ArgumentValue(argument))
+        }
+    }
+}
+
+extension TraceEvent: Encodable {
+    enum CodingKeys: String, CodingKey {
+        case timestamp, processId, threadId, parentProcessId, hostProcessId, hostThreadId, hostParentProcessId
+        case userId, mountNamespace, pidNamespace, processName, hostName, containerId, container
+        case eventId, eventName, argsNum, returnValue, stackAddresses, args
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(timestamp, forKey: .timestamp)
+        try c.encode(processId, forKey: .processId)
+        try c.encode(threadId, forKey: .threadId)
+        try c.encode(parentProcessId, forKey: .parentProcessId)
+        try c.encode(hostProcessId, forKey: .hostProcessId)
+        try c.encode(hostThreadId, forKey: .hostThreadId)
+        try c.encode(hostParentProcessId, forKey: .hostParentProcessId)
+        try c.encode(userId, forKey: .userId)
+        try c.encode(mountNamespace, forKey: .mountNamespace)
+        try c.encode(pidNamespace, forKey: .pidNamespace)
+        try c.encode(processName, forKey: .processName)
+        try c.encode(hostName, forKey: .hostName)
+        try c.encode(containerId, forKey: .containerId)
+        if let container { try c.encode(container, forKey: .container) }
+        try c.encode(eventId, forKey: .eventId)
+        try c.encode(eventName, forKey: .eventName)
+        try c.encode(argsNum, forKey: .argsNum)
+        try c.encode(returnValue, forKey: .returnValue)
+        try c.encodeNil(forKey: .stackAddresses)
+        try c.encode(args, forKey: .args)
+    }
+}
+
+
+
+extension TraceArgument: Encodable {
+    enum CodingKeys: String, CodingKey { case name, type, value }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(type, forKey: .type)
+        switch value {
+        case .int(let v): try c.encode(v, forKey: .value)
+        case .uint(let v): try c.encode(v, forKey: .value)
+        case .string(let v): try c.encode(v, forKey: .value)
+        case .strings(let v): try c.encode(v, forKey: .value)
+        case .fields(let fields): try c.encode(OrderedFields(fields: fields), forKey: .value)
+        }
+    }
+
+    private struct OrderedFields: Encodable {
+        let fields: [ArgumentValue.SocketField]
+        struct Key: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: Key.self)
+            for field in fields { try c.encode(field.value, forKey: Key(stringValue: field.key)) }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+
+/// A container as events show it: the full id from the cgroup path, and the name and
+/// image the Docker Engine reports (empty when no engine answers).
+public struct ContainerInfo: Sendable, Equatable, Encodable {
+    public let id: String
+    public var name: String
+    public var image: String
+    public var imageDigest: String
+}
+
+/// The cgroup hierarchy whose ids the kernel reports: cgroup v2, or one v1 subsystem's.
+public struct CgroupHierarchy: Sendable {
+    public let root: String
+    public let isV1: Bool
+    /// Index of the v1 subsystem in the kernel's list (/proc/cgroups order).
+    public let subsystemIndex: Int
+
+    public init(root: String, isV1: Bool, subsystemIndex: Int) {
+        self.root = root
+        self.isV1 = isV1
+        self.subsystemIndex = subsystemIndex
+    }
+
+    /// v2 when /sys/fs/cgroup is cgroup2; otherwise the first mounted v1 subsystem.
+    public static func detect() -> CgroupHierarchy {
+        let mounts = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        var v1: [String: String] = [:]  // subsystem -> mount point
+        for line in mounts.split(separator: "\n") {
+            let halves = line.components(separatedBy: " - ")
+            guard halves.count == 2 else { continue }
+            let fields = halves[0].split(separator: " ")
+            let tail = halves[1].split(separator: " ")
+            guard fields.count > 4, tail.count >= 3 else { continue }
+            let mountPoint = String(fields[4])
+            if tail[0] == "cgroup2" && mountPoint == "/sys/fs/cgroup" {
+                return CgroupHierarchy(root: mountPoint, isV1: false, subsystemIndex: 0)
+            }
+            if tail[0] == "cgroup" {
+                for option in tail[2].split(separator: ",") { v1[String(option)] = mountPoint }
+            }
+        }
+        let table = (try? String(contentsOfFile: "/proc/cgroups", encoding: .utf8)) ?? ""
+        let names = table.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { String($0.split(separator: "\t").first ?? "") }
+        for (index, name) in names.enumerated() where index < 16 {
+            if let root = v1[name] { return CgroupHierarchy(root: root, isV1: true, subsystemIndex: index) }
+        }
+        return CgroupHierarchy(root: "/sys/fs/cgroup", isV1: false, subsystemIndex: 0)
+    }
+}
+
+/// Maps the cgroup id in each record to a container, caching every answer: cgroup ids are
+/// never reused, so a cached miss stays right. Called on the reading thread only.
+public final class ContainerResolver: @unchecked Sendable {
+    public let hierarchy: CgroupHierarchy
+    private var paths: [UInt64: String] = [:]
+    private var containers: [UInt64: ContainerInfo?] = [:]
+    private var engineAnswers: [String: ContainerInfo] = [:]
+    private let engine = DockerEngineClient()
+
+    public init(hierarchy: CgroupHierarchy = .detect()) {
+        self.hierarchy = hierarchy
+    }
+
+    /// The container a cgroup belongs to, or nil for host processes.
+    public func container(cgroupID: UInt64) -> ContainerInfo? {
+        if let known = containers[cgroupID] { return known }
+        if paths[cgroupID] == nil { rescan() }
+        let info = paths[cgroupID].flatMap(Self.containerID(fromCgroupPath:)).map(describe)
+        containers[cgroupID] = info
+        return info
+    }
+
+    /// The full container id in a cgroup path (Docker, containerd, CRI-O, Podman forms).
+    public static func containerID(fromCgroupPath path: String) -> String? {
+        for component in path.split(separator: "/").reversed() {
+            var name = Substring(component)
+            if name.hasSuffix(".scope") { name = name.dropLast(6) }
+            for prefix in ["docker-", "cri-containerd-", "crio-", "libpod-"] where name.hasPrefix(prefix) {
+                name = name.dropFirst(prefix.count)
+            }
+            if name.count == 64 && name.allSatisfy(\.isHexDigit) { return String(name) }
+        }
+        return nil
+    }
+
+    /// The cgroup ids of one container (its directory and any below it), by id, id prefix or name.
+    public func cgroupIDs(ofContainer reference: String) throws -> [UInt64] {
+        rescan()
+        let fullID: String
+        if let inspected = engine.inspect(reference) {
+            fullID = inspected.id
+        } else {
+            let matches = Set(paths.values.compactMap(Self.containerID(fromCgroupPath:)).filter { $0.hasPrefix(reference) })
+            guard matches.count == 1, let only = matches.first else {
+                throw SensorConfigurationError(description: matches.isEmpty
+                    ? "no running container is named '\(reference)' or has an id starting with it"
+                    : "'\(reference)' matches \(matches.count) containers: give more of the id")
+            }
+            fullID = only
+        }
+        let ids = paths.filter { Self.containerID(fromCgroupPath: $0.value) == fullID }.map(\.key)
+        guard !ids.isEmpty else {
+            throw SensorConfigurationError(description: "container \(fullID) has no cgroup under \(hierarchy.root)")
+        }
+        return ids.sorted()
+    }
+
+    private func describe(_ id: String) -> ContainerInfo {
+        if let known = engineAnswers[id] { return known }
+        let info = engine.inspect(id) ?? ContainerInfo(id: id, name: "", image: "", imageDigest: "")
+        engineAnswers[id] = info
+        return info
+    }
+
+    /// Walks the hierarchy once, recording every directory's inode (= cgroup id).
+    private func rescan() {
+        var pending = [hierarchy.root]
+        while let directory = pending.popLast() {
+            guard let handle = opendir(directory) else { continue }
+            defer { closedir(handle) }
+            var info = stat()
+            if stat(directory, &info) == 0 {
+                paths[UInt64(info.st_ino)] = String(directory.dropFirst(hierarchy.root.count))
+            }
+            while let entry = readdir(handle) {
+                guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+                }
+                if name == "." || name == ".." { continue }
+                pending.append(directory + "/" + name)
+            }
+        }
+    }
+}

@@ -1,0 +1,190 @@
+import CLibbpf
+import Foundation
+import SensorBPF
+import Synchronization
+
+/// Which processes a trace covers, chosen in the kernel.
+public enum TraceScope: Sendable, Equatable {
+    /// Every process on the machine.
+    case all
+    /// Processes in the host's mount namespace.
+    case host
+    /// Processes in any other mount namespace (containers).
+    case containers
+    /// Containers started after the trace began.
+    case newContainers
+    /// One container, by full id, unique id prefix or name (resolved through its cgroup).
+    case container(String)
+}
+
+/// Everything a trace needs to start.
+public struct SensorConfiguration: Sendable {
+    public var scope: TraceScope = .containers
+    public var events: EventSelection = .default
+    /// Only these host process ids (thread-group ids).
+    public var pids: [Int32] = []
+    /// Only these process names (`comm`, at most 15 bytes).
+    public var comms: [String] = []
+    /// Only these user ids.
+    public var uids: [UInt32] = []
+    /// Bytes of ring buffer shared by all CPUs: a power of two, at least a page.
+    public var ringBufferBytes = 64 << 20
+    /// The compiled BPF object; by default the one built into this package.
+    public var objectPath: String?
+
+    public init() {}
+}
+
+/// A user asked for something the sensor cannot do; the message says what to change.
+public struct SensorConfigurationError: Error, CustomStringConvertible {
+    public let description: String
+    public init(description: String) { self.description = description }
+}
+
+/// The sensor: loads the BPF programs for a configuration and hands every record to a
+/// handler on the calling thread until `stop()` is called.
+///
+/// The handler gets records in place (`RawEvent`), so decoding allocates nothing unless
+/// the handler asks for a `TraceEvent`.
+public final class Sensor: @unchecked Sendable {
+    public let configuration: SensorConfiguration
+    /// Nanoseconds to add to a record's boot-clock timestamp to get time since the epoch.
+    public let bootTimeOffset: UInt64
+    /// Container ids and names for cgroup ids.
+    public let containers: ContainerResolver
+    private let program: SensorProgram
+    private let stopped = Atomic<Bool>(false)
+    private var ringBuffer: OpaquePointer?
+
+    /// Opens, configures, loads and attaches; throws with the reason when any step fails.
+    public init(configuration: SensorConfiguration) throws {
+        self.configuration = configuration
+        let bytes = configuration.ringBufferBytes
+        guard bytes >= 4096, bytes & (bytes - 1) == 0 else {
+            throw SensorConfigurationError(description: "ring buffer size \(bytes) must be a power of two of at least 4096 bytes")
+        }
+        containers = ContainerResolver()
+        bootTimeOffset = Self.bootTimeOffset()
+        let path = try configuration.objectPath ?? Self.bundledObjectPath()
+        SensorProgram.quietLibbpf()
+        program = try SensorProgram(objectPath: path)
+
+        var config = sensor_config()
+        config.sensor_tgid = UInt32(getpid())
+        config.host_mnt_ns = UInt32(truncatingIfNeeded: Self.namespaceInode("/proc/1/ns/mnt") ?? Self.namespaceInode("/proc/self/ns/mnt") ?? 0)
+        config.cgroup_v1 = containers.hierarchy.isV1 ? 1 : 0
+        config.cgroup_v1_subsys = UInt32(containers.hierarchy.subsystemIndex)
+        var filters: UInt32 = 0
+        var cgroupIDs: [UInt64] = []
+        switch configuration.scope {
+        case .all: config.scope = SENSOR_SCOPE_ALL.rawValue
+        case .host: config.scope = SENSOR_SCOPE_HOST.rawValue
+        case .containers: config.scope = SENSOR_SCOPE_CONTAINERS.rawValue
+        case .newContainers: config.scope = SENSOR_SCOPE_NEW_CONTAINERS.rawValue
+        case .container(let reference):
+            config.scope = SENSOR_SCOPE_ALL.rawValue
+            cgroupIDs = try containers.cgroupIDs(ofContainer: reference)
+            filters |= UInt32(SENSOR_FILTER_CGROUP)
+        }
+        if !configuration.pids.isEmpty { filters |= UInt32(SENSOR_FILTER_PID) }
+        if !configuration.comms.isEmpty { filters |= UInt32(SENSOR_FILTER_COMM) }
+        if !configuration.uids.isEmpty { filters |= UInt32(SENSOR_FILTER_UID) }
+        config.filters = filters
+        configuration.events.apply(to: &config)
+
+        var programs: Set<String> = []
+        let ids = configuration.events.ids
+        if configuration.events.needsSysEnter { programs.insert("on_sys_enter") }
+        if configuration.events.needsSysExit { programs.insert("on_sys_exit") }
+        if configuration.events.needsDerivedSecurity { programs.insert("on_sys_exit_security") }
+        if ids.contains(1002) { programs.insert("on_sched_process_fork") }
+        if ids.contains(1003) || ids.contains(1014) { programs.insert("on_sched_process_exec") }
+        if ids.contains(1004) { programs.insert("on_sched_process_exit") }
+        if ids.contains(1006) { programs.insert("on_cap_capable") }
+
+        try program.configure(config, ringBufferBytes: bytes, programs: programs)
+        try program.load()
+        for pid in configuration.pids { try program.insert(UInt32(bitPattern: pid), into: "pid_filter") }
+        for uid in configuration.uids { try program.insert(uid, into: "uid_filter") }
+        for cgroup in cgroupIDs { try program.insert(cgroup, into: "cgroup_filter") }
+        for comm in configuration.comms {
+            var key = (0 as UInt64, 0 as UInt64)  // 16 bytes, NUL-padded like the kernel's comm
+            withUnsafeMutableBytes(of: &key) { raw in
+                for (index, byte) in comm.utf8.prefix(15).enumerated() { raw[index] = byte }
+            }
+            try program.insert(key, into: "comm_filter")
+        }
+        if configuration.scope == .newContainers {
+            for namespace in Self.runningMountNamespaces() where namespace != UInt64(config.host_mnt_ns) {
+                try program.insert(UInt32(truncatingIfNeeded: namespace), into: "old_mnt_ns")
+            }
+        }
+        try program.attach(programs: programs)
+    }
+
+    /// Polls the ring buffer, calling `handler` for each record, until `stop()`.
+    /// Runs on the calling thread; returns the kernel's counters at the end.
+    @discardableResult
+    public func run(_ handler: @escaping (RawEvent) -> Void) throws -> SensorStatistics {
+        let box = Unmanaged.passRetained(HandlerBox(handler))
+        defer { box.release() }
+        let callback: ring_buffer_sample_fn = { context, data, size in
+            guard let context, let data else { return 0 }
+            let box = Unmanaged<HandlerBox>.fromOpaque(context).takeUnretainedValue()
+            if let event = RawEvent(UnsafeRawBufferPointer(start: data, count: size)) { box.handler(event) }
+            return 0
+        }
+        let ring = try bpfCall("open ring buffer") {
+            ring_buffer__new(program.ringBufferFD, callback, box.toOpaque(), nil)
+        }
+        defer { ring_buffer__free(ring) }
+        while !stopped.load(ordering: .relaxed) {
+            let result = ring_buffer__poll(ring, 100)
+            if result < 0 && result != -EINTR {
+                throw BPFError(operation: "poll ring buffer", errno: -result)
+            }
+        }
+        ring_buffer__consume(ring)  // what arrived before stop() was asked
+        return try statistics()
+    }
+
+    /// Ends `run` after its current poll (at most 100 ms). Safe from any thread.
+    public func stop() { stopped.store(true, ordering: .relaxed) }
+
+    /// The kernel's counters now.
+    public func statistics() throws -> SensorStatistics { try program.statistics() }
+
+    // MARK: - Facts about the machine
+
+    /// Where SwiftPM put the object compiled by BPFCompilerPlugin, beside the executable.
+    public static func bundledObjectPath() throws -> String {
+        if let path = ProcessInfo.processInfo.environment["CADUCEUS_BPF_OBJECT"] { return path }
+        if let url = Bundle.module.url(forResource: "sensor.bpf", withExtension: "o") { return url.path }
+        throw SensorConfigurationError(description: "sensor.bpf.o is not beside the executable: pass --bpf-object PATH")
+    }
+
+    static func namespaceInode(_ path: String) -> UInt64? {
+        var info = stat()
+        return stat(path, &info) == 0 ? UInt64(info.st_ino) : nil
+    }
+
+    static func runningMountNamespaces() -> Set<UInt64> {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return Set(entries.filter { $0.first?.isNumber == true }.compactMap { namespaceInode("/proc/\($0)/ns/mnt") })
+    }
+
+    static func bootTimeOffset() -> UInt64 {
+        var realtime = timespec()
+        var boottime = timespec()
+        clock_gettime(CLOCK_REALTIME, &realtime)
+        clock_gettime(CLOCK_BOOTTIME, &boottime)
+        let real = UInt64(realtime.tv_sec) * 1_000_000_000 + UInt64(realtime.tv_nsec)
+        let boot = UInt64(boottime.tv_sec) * 1_000_000_000 + UInt64(boottime.tv_nsec)
+        return real - boot
+    }
+}
+
+private final class HandlerBox {
+    let handler: (RawEvent) -> Void
+    init(_ handler: @escaping (RawEvent) -> Void) { self.handler = handler }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import Sensor
+
+/// `caduceus summary`: events per name, from a trace file or from a live trace at Ctrl-C.
+struct SummaryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "summary",
+        abstract: "Count events per name, most frequent first: from a JSON trace file, or live until Ctrl-C.",
+        discussion: """
+            caduceus summary events.json     # the counts the old jq | awk pipeline gave, sorted
+            caduceus summary --duration 10  # a live trace of every container, counted in the kernel's order
+            A live summary also shows the events the kernel dropped, per CPU.
+            """
+    )
+
+    @Argument(help: "A file written by `caduceus trace` (JSON lines). Without it, trace live.")
+    var file: String?
+
+    @OptionGroup var options: TraceOptions
+
+    func run() throws {
+        if let file {
+            let counts = try Self.count(file: file)
+            print(Self.table(counts))
+            return
+        }
+        let sensor = try Sensor(configuration: options.sensorConfiguration())
+        writeStandardError("caduceus summary: counting; Ctrl-C to stop")
+        let session = TraceSession(sensor: sensor, format: .none, fileDescriptor: -1, filters: try options.argumentFilters())
+        let report = try options.runUntilStopped(session)
+        print(Self.table(report.counts))
+        print(lossLine(report))
+        if report.statistics.lost > 0 { throw ExitCode(3) }
+    }
+
+    static func table(_ counts: [(name: String, count: UInt64)]) -> String {
+        let width = max(24, (counts.map(\.name.count).max() ?? 0) + 2)
+        var lines = ["EVENT".padding(toLength: width, withPad: " ", startingAt: 0) + "COUNT"]
+        for (name, count) in counts { lines.append(name.padding(toLength: width, withPad: " ", startingAt: 0) + String(count)) }
+        lines.append("total".padding(toLength: width, withPad: " ", startingAt: 0) + String(counts.reduce(0) { $0 + $1.count }))
+        return lines.joined(separator: "\n")
+    }
+
+    /// Counts `eventName` per line without parsing whole events (files run to gigabytes).
+    static func count(file: String) throws -> [(name: String, count: UInt64)] {
+        guard let handle = FileHandle(forReadingAtPath: file) else {
+            throw ValidationError("cannot read \(file)")
+        }
+        defer { try? handle.close() }
+        var counts: [String: UInt64] = [:]
+        var malformed = 0
+        var carry = Data()
+        let key = Array("\"eventName\":\"".utf8)
+        func consume(line: Data.SubSequence) {
+            guard !line.isEmpty else { return }
+            guard let range = line.firstRange(of: key) else { malformed += 1; return }
+            let rest = line[range.upperBound...]
+            guard let end = rest.firstIndex(of: UInt8(ascii: "\"")) else { malformed += 1; return }
+            counts[String(decoding: rest[..<end], as: UTF8.self), default: 0] += 1
+        }
+        while let chunk = try handle.read(upToCount: 4 << 20), !chunk.isEmpty {
+            carry.append(chunk)
+            var start = carry.startIndex
+            while let newline = carry[start...].firstIndex(of: 0x0A) {
+                consume(line: carry[start..<newline])
+                start = carry.index(after: newline)
+            }
+            carry = Data(carry[start...])
+        }
+        consume(line: carry[...])
+        if malformed > 0 { writeStandardError("caduceus summary: \(malformed) lines without an eventName were skipped") }
+        return counts.map { ($0.key, $0.value) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+    }
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Sensor
+
+/// The options `trace` and a live `summary` share: what to watch and how.
+struct TraceOptions: ParsableArguments {
+    @Option(help: "Which processes: all, host, containers, new-containers.")
+    var scope: String = "containers"
+
+    @Option(help: "Only this container (full id, unique id prefix, or name).")
+    var container: String?
+
+    @Option(name: .customLong("pid"), help: "Only this host process id (repeatable).")
+    var pids: [Int32] = []
+
+    @Option(name: .customLong("comm"), help: "Only processes with this name (repeatable).")
+    var comms: [String] = []
+
+    @Option(name: .customLong("uid"), help: "Only this user id (repeatable).")
+    var uids: [UInt32] = []
+
+    @Option(help: "Events and sets, comma-separated: names (openat, sched_process_exec), sets (syscalls fs net proc security default all), -name to remove.")
+    var events: String = "default"
+
+    @Option(name: .customLong("filter"), help: "Keep only events whose argument matches a glob, e.g. openat.pathname=/etc/* (repeatable; != negates).")
+    var filters: [String] = []
+
+    @Option(help: "Ring buffer size in MiB (a power of two).")
+    var ringBufferMb: Int = 64
+
+    @Option(help: "The compiled BPF object (default: the one built with caduceus).")
+    var bpfObject: String?
+
+    @Option(help: "Stop after this many seconds (default: at Ctrl-C).")
+    var duration: Double?
+
+    func sensorConfiguration() throws -> SensorConfiguration {
+        var configuration = SensorConfiguration()
+        switch scope {
+        case "all": configuration.scope = .all
+        case "host": configuration.scope = .host
+        case "containers": configuration.scope = .containers
+        case "new-containers": configuration.scope = .newContainers
+        default: throw ValidationError("--scope must be all, host, containers or new-containers, not '\(scope)'")
+        }
+        if let container { configuration.scope = .container(container) }
+        configuration.pids = pids
+        configuration.comms = comms
+        configuration.uids = uids
+        do {
+            configuration.events = try EventSelection(parsing: [events])
+        } catch {
+            throw ValidationError("--events: \(error)")
+        }
+        guard ringBufferMb > 0, ringBufferMb & (ringBufferMb - 1) == 0, ringBufferMb <= 1024 else {
+            throw ValidationError("--ring-buffer-mb must be a power of two up to 1024, not \(ringBufferMb)")
+        }
+        configuration.ringBufferBytes = ringBufferMb << 20
+        configuration.objectPath = bpfObject
+        return configuration
+    }
+
+    func argumentFilters() throws -> [ArgumentFilter] {
+        try filters.map { text in
+            do { return try ArgumentFilter(parsing: text) } catch { throw ValidationError("--filter: \(error)") }
+        }
+    }
+
+    /// Runs a session until Ctrl-C, SIGTERM or `--duration`, whichever comes first.
+    func runUntilStopped(_ session: TraceSession) throws -> TraceReport {
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let sources = [SIGINT, SIGTERM].map { number in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { session.stop() }
+            source.resume()
+            return source
+        }
+        defer { sources.forEach { $0.cancel() } }
+        if let duration {
+            DispatchQueue.global().asyncAfter(deadline: .now() + duration) { session.stop() }
+        }
+        return try session.run()
+    }
+}
+
+/// The line printed at the end of every trace: loss is never silent.
+func lossLine(_ report: TraceReport) -> String {
+    let stats = report.statistics
+    let perCPU = stats.lostPerCPU.enumerated().map { "cpu\($0.offset): \($0.element)" }.joined(separator: ", ")
+    var line = "\(report.eventsWritten) events written, \(stats.lost) lost in the kernel (\(perCPU))"
+    if report.eventsFiltered > 0 { line += ", \(report.eventsFiltered) filtered out" }
+    return line
+}
+
+func writeStandardError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
