@@ -4,5 +4,6 @@
 # Extra arguments go to `caduceus serve` (try --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+Scripts/setup.sh build
 swift build -c release --product caduceus
 exec .build/release/caduceus serve "$@"

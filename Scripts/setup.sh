@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs what a fresh Debian 12 machine lacks for the black-box tests:
-# PostgreSQL 15, curl, and a Python venv (.venv) with the pinned test clients.
-# Idempotent and quick when everything is already there.
+# Installs what a fresh Debian 12 machine lacks:
+#   Scripts/setup.sh build   libbpf-dev, needed to build the sensor (any build of caduceus)
+#   Scripts/setup.sh         that, plus PostgreSQL 15, curl, and a Python venv (.venv) with
+#                            the pinned black-box test clients
+# Docker and the sensor's test image come from Scripts/docker.sh. Idempotent and quick
+# when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,11 +21,17 @@ apt_install() {
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
 }
 
-missing=()
-for pkg in postgresql-15 curl; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; else echo "setup: postgresql-15 and curl present"; fi
+install_missing() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; else echo "setup: $* present"; fi
+}
+
+install_missing libbpf-dev pkg-config
+if [ "${1:-}" = build ]; then exit 0; fi
+install_missing postgresql-15 curl
 
 if [ ! -x .venv/bin/python ]; then
     echo "setup: creating .venv"

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The test command: installs what a fresh machine lacks, starts a throwaway PostgreSQL,
-# then runs every Swift test (on SQLite and PostgreSQL) and the black-box client tests.
-# With CI=true, tests that need PostgreSQL fail when it is missing instead of skipping.
+# starts Docker and builds the sensor's test image, then runs every Swift test (on SQLite and
+# PostgreSQL; the sensor's against the real kernel and real containers) and the black-box
+# client tests. With CI=true, tests that need PostgreSQL, root, BPF or Docker fail when it
+# is missing instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 Scripts/setup.sh
+Scripts/docker.sh start
+Scripts/docker.sh testbox
 started_pg=""
 if ! Scripts/postgres.sh status 2>/dev/null; then started_pg=1; fi
 CADUCEUS_TEST_POSTGRES_URL="$(Scripts/postgres.sh start)"
