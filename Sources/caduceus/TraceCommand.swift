@@ -24,6 +24,9 @@ struct TraceCommand: ParsableCommand {
     @Option(help: "Write events to this file instead of standard output.")
     var output: String?
 
+    @Flag(help: "Only report which kernel hooks (BPF-LSM, fentry) this kernel allows, and exit.")
+    var probe = false
+
     func run() throws {
         guard let traceFormat = TraceFormat(rawValue: format), traceFormat != .none else {
             throw ValidationError("--format must be json or table, not '\(format)'")
@@ -39,7 +42,12 @@ struct TraceCommand: ParsableCommand {
             fd = STDOUT_FILENO
         }
         defer { if output != nil { close(fd) } }
+        if probe {
+            print(KernelProbe.run().securityEventSource)
+            return
+        }
         let sensor = try Sensor(configuration: options.sensorConfiguration())
+        writeStandardError("caduceus trace: " + KernelProbe.run().securityEventSource)
         writeStandardError("caduceus trace: tracing \(sensor.configuration.events.ids.count) events; Ctrl-C to stop")
         let session = TraceSession(sensor: sensor, format: traceFormat, fileDescriptor: fd, filters: filters)
         let report = try options.runUntilStopped(session)

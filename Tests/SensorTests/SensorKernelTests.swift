@@ -114,4 +114,14 @@ struct SensorKernelTests {
         #expect(events.contains { $0.name == "execve" && $0.argument("pathname") as? String == "/bin/true" })
         #expect(events.allSatisfy { $0.containerName == watched }, "nothing from the other container costs ring buffer space")
     }
+
+    @Test func kernelProbeLoadsEachHookOrSaysWhy() throws {
+        try SensorTestEnvironment.require()
+        let probe = KernelProbe.run()
+        #expect(probe.results.map(\.name) == ["BPF-LSM", "fentry"])
+        for result in probe.results {
+            #expect(result.available || !result.reason.isEmpty, "\(result.name): a refusal says why")
+        }
+        #expect(probe.securityEventSource.contains("BPF-LSM"))
+    }
 }

@@ -56,6 +56,16 @@ final class SensorProgram {
         }
     }
 
+    /// Loads only the named program.
+    func selectOnly(_ name: String) throws {
+        var program: OpaquePointer? = bpf_object__next_program(object, nil)
+        while let current = program {
+            let currentName = String(cString: bpf_program__name(current))
+            try bpfCall("select program \(currentName)") { bpf_program__set_autoload(current, currentName == name) }
+            program = bpf_object__next_program(object, current)
+        }
+    }
+
     /// Verifies and loads every selected program into the kernel.
     func load() throws {
         try bpfCall("load BPF programs (verifier)") { bpf_object__load(object) }

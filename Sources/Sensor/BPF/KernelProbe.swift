@@ -1,0 +1,41 @@
+import CLibbpf
+import Foundation
+
+/// Whether this kernel lets the sensor use the attach types it would prefer for security
+/// events. Each probe really loads and attaches an empty program (probe.bpf.c).
+public struct KernelProbe: Sendable {
+    public struct Result: Sendable {
+        public let name: String
+        public let available: Bool
+        /// Why not, when not (the kernel's errno).
+        public let reason: String
+    }
+
+    public let results: [Result]
+
+    /// Loads each probe program on its own; a refusal is a result, not an error.
+    public static func run(objectPath: String? = nil) -> KernelProbe {
+        SensorProgram.quietLibbpf()
+        let path = objectPath ?? Bundle.module.url(forResource: "probe.bpf", withExtension: "o")?.path ?? ""
+        let probes = [("BPF-LSM", "probe_lsm"), ("fentry", "probe_fentry")]
+        return KernelProbe(results: probes.map { name, program in
+            do {
+                let object = try SensorProgram(objectPath: path)
+                try object.selectOnly(program)
+                try object.load()
+                try object.attach(programs: [program])
+                return Result(name: name, available: true, reason: "")
+            } catch let error as BPFError {
+                return Result(name: name, available: false, reason: String(cString: strerror(error.errno)))
+            } catch {
+                return Result(name: name, available: false, reason: "\(error)")
+            }
+        })
+    }
+
+    /// Where the security_* events come from on this kernel, for the start-up line.
+    public var securityEventSource: String {
+        let refused = results.map { "\($0.name): \($0.available ? "available" : "refused (\($0.reason))")" }
+        return "security_* events come from syscall and sched tracepoints (see README, Event sources); this kernel: " + refused.joined(separator: ", ")
+    }
+}
