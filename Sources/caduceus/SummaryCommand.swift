@@ -21,7 +21,11 @@ struct SummaryCommand: ParsableCommand {
 
     func run() throws {
         if let file {
-            let counts = try Self.count(file: file)
+            let summary = try TraceFileSummary(path: file)
+            if summary.skippedLines > 0 {
+                writeStandardError("caduceus summary: \(summary.skippedLines) lines without an eventName were skipped")
+            }
+            let counts = summary.counts
             print(Self.table(counts))
             return
         }
@@ -40,36 +44,5 @@ struct SummaryCommand: ParsableCommand {
         for (name, count) in counts { lines.append(name.padding(toLength: width, withPad: " ", startingAt: 0) + String(count)) }
         lines.append("total".padding(toLength: width, withPad: " ", startingAt: 0) + String(counts.reduce(0) { $0 + $1.count }))
         return lines.joined(separator: "\n")
-    }
-
-    /// Counts `eventName` per line without parsing whole events (files run to gigabytes).
-    static func count(file: String) throws -> [(name: String, count: UInt64)] {
-        guard let handle = FileHandle(forReadingAtPath: file) else {
-            throw ValidationError("cannot read \(file)")
-        }
-        defer { try? handle.close() }
-        var counts: [String: UInt64] = [:]
-        var malformed = 0
-        var carry = Data()
-        let key = Array("\"eventName\":\"".utf8)
-        func consume(line: Data.SubSequence) {
-            guard !line.isEmpty else { return }
-            guard let range = line.firstRange(of: key) else { malformed += 1; return }
-            let rest = line[range.upperBound...]
-            guard let end = rest.firstIndex(of: UInt8(ascii: "\"")) else { malformed += 1; return }
-            counts[String(decoding: rest[..<end], as: UTF8.self), default: 0] += 1
-        }
-        while let chunk = try handle.read(upToCount: 4 << 20), !chunk.isEmpty {
-            carry.append(chunk)
-            var start = carry.startIndex
-            while let newline = carry[start...].firstIndex(of: 0x0A) {
-                consume(line: carry[start..<newline])
-                start = carry.index(after: newline)
-            }
-            carry = Data(carry[start...])
-        }
-        consume(line: carry[...])
-        if malformed > 0 { writeStandardError("caduceus summary: \(malformed) lines without an eventName were skipped") }
-        return counts.map { ($0.key, $0.value) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
     }
 }

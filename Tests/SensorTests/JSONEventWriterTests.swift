@@ -125,4 +125,24 @@ import Testing
         #expect(line.contains(#"{"sa_family":"AF_INET","sin_addr":"127.0.0.1","sin_port":"8080"}"#))
         #expect(line.contains(#""containerId":"","eventId""#), "host events carry no container object")
     }
+
+    @Test func summaryCountsWrittenEventsPerName() throws {
+        let (resolver, cgroup, _) = try Self.fakeHierarchy()
+        var writer = JSONEventWriter(bootTimeOffset: 0, containers: resolver)
+        let out = OutputBuffer(capacity: 1 << 20)
+        let records = Self.records(containerCgroup: cgroup)
+        for _ in 0..<3 { records[1].withEvent { writer.write($0, to: out) } }
+        for record in records { record.withEvent { writer.write($0, to: out) } }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("summary-\(UUID().uuidString).json").path
+        var text = String(decoding: out.bytes, as: UTF8.self)
+        text += "not an event\n"
+        text.removeLast()  // the last line without its newline still counts
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { unlink(path) }
+        let summary = try TraceFileSummary(path: path)
+        #expect(summary.counts.first?.name == "openat" && summary.counts.first?.count == 4)
+        #expect(summary.counts.first { $0.name == "security_socket_connect" }?.count == 2)
+        #expect(summary.counts.reduce(0) { $0 + $1.count } == UInt64(records.count + 3))
+        #expect(summary.skippedLines == 1)
+    }
 }

@@ -1,0 +1,43 @@
+import Foundation
+
+/// Events per name in a JSON-lines trace file, counted without parsing whole events
+/// (trace files run to gigabytes): the `jq '.eventName' | awk` pipeline, sorted.
+public struct TraceFileSummary: Sendable {
+    /// Most frequent first, then by name.
+    public let counts: [(name: String, count: UInt64)]
+    /// Lines that are not events (no `eventName`).
+    public let skippedLines: Int
+
+    public init(path: String) throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw SensorConfigurationError(description: "cannot read \(path)")
+        }
+        defer { try? handle.close() }
+        var counts: [String: UInt64] = [:]
+        var skipped = 0
+        var carry = Data()
+        let key = Array("\"eventName\":\"".utf8)
+        func consume(line: Data.SubSequence) {
+            guard !line.isEmpty else { return }
+            guard let range = line.firstRange(of: key),
+                  let end = line[range.upperBound...].firstIndex(of: UInt8(ascii: "\""))
+            else {
+                skipped += 1
+                return
+            }
+            counts[String(decoding: line[range.upperBound..<end], as: UTF8.self), default: 0] += 1
+        }
+        while let chunk = try handle.read(upToCount: 4 << 20), !chunk.isEmpty {
+            carry.append(chunk)
+            var start = carry.startIndex
+            while let newline = carry[start...].firstIndex(of: 0x0A) {
+                consume(line: carry[start..<newline])
+                start = carry.index(after: newline)
+            }
+            carry = Data(carry[start...])
+        }
+        consume(line: carry[...])
+        self.counts = counts.map { ($0.key, $0.value) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+        skippedLines = skipped
+    }
+}
