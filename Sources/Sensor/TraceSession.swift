@@ -37,41 +37,69 @@ public final class TraceSession: @unchecked Sendable {
 
     /// Runs until `stop()`; then flushes everything and returns the report.
     public func run() throws -> TraceReport {
-        var counts = [UInt64](repeating: 0, count: EventTable.byIndex.count)
-        var unknown: UInt64 = 0
-        var filtered: UInt64 = 0
-        var json = JSONEventWriter(bootTimeOffset: sensor.bootTimeOffset, containers: sensor.containers)
-        let table = TableEventWriter(bootTimeOffset: sensor.bootTimeOffset, containers: sensor.containers)
-        var buffer = writer?.take()
+        let pipeline = EventPipeline(session: self)
+        let statistics = try sensor.run { pipeline.handle($0) }
+        return try pipeline.finish(statistics: statistics)
+    }
+
+    public func stop() { sensor.stop() }
+}
+
+/// What happens to each record on the reading thread: filter, count, format into the
+/// current buffer, hand full buffers to the writer. A class so the per-event closure
+/// captures one reference instead of boxing every piece of state.
+final class EventPipeline {
+    let format: TraceFormat
+    let filters: [ArgumentFilter]
+    let writer: AsyncFileWriter?
+    var json: JSONEventWriter
+    let table: TableEventWriter
+    var buffer: OutputBuffer?
+    let counts: UnsafeMutableBufferPointer<UInt64>
+    var unknown: UInt64 = 0
+    var filtered: UInt64 = 0
+
+    init(session: TraceSession) {
+        format = session.format
+        filters = session.filters
+        writer = session.writer
+        json = JSONEventWriter(bootTimeOffset: session.sensor.bootTimeOffset, containers: session.sensor.containers)
+        table = TableEventWriter(bootTimeOffset: session.sensor.bootTimeOffset, containers: session.sensor.containers)
+        counts = .allocate(capacity: EventTable.byIndex.count)
+        counts.initialize(repeating: 0)
+        buffer = writer?.take()
         if format == .table, let buffer { buffer.append(Array(TableEventWriter.headerLine.utf8)) }
-        let filters = self.filters
-        let format = self.format
-        let writer = self.writer
+    }
 
-        let statistics = try sensor.run { event in
-            if !filters.isEmpty && !filters.allSatisfy({ $0.accepts(event) }) {
-                filtered += 1
-                return
-            }
-            if let slot = EventTable.slot(Int32(bitPattern: event.header.event_id)) {
-                counts[slot] += 1
-            } else {
-                unknown += 1
-            }
-            guard let current = buffer, let writer else { return }
-            switch format {
-            case .json: json.write(event, to: current)
-            case .table: current.append(Array(table.line(event).utf8))
-            case .none: break
-            }
-            if current.remaining < JSONEventWriter.maximumEventBytes {
-                writer.submit(current)
-                buffer = writer.take()
-            }
+    deinit { counts.deallocate() }
+
+    @inline(__always)
+    func handle(_ event: RawEvent) {
+        if !filters.isEmpty && !filters.allSatisfy({ $0.accepts(event) }) {
+            filtered += 1
+            return
         }
-        if let buffer, let writer { writer.submit(buffer) }
-        try writer?.flush()
+        if let slot = EventTable.slot(Int32(bitPattern: event.header.event_id)) {
+            counts[slot] += 1
+        } else {
+            unknown += 1
+        }
+        guard let current = buffer, let writer else { return }
+        switch format {
+        case .json: json.write(event, to: current)
+        case .table: current.append(Array(table.line(event).utf8))
+        case .none: break
+        }
+        if current.remaining < JSONEventWriter.maximumEventBytes {
+            writer.submit(current)
+            buffer = writer.take()
+        }
+    }
 
+    func finish(statistics: SensorStatistics) throws -> TraceReport {
+        if let buffer, let writer { writer.submit(buffer) }
+        buffer = nil
+        try writer?.flush()
         var named: [(name: String, count: UInt64)] = []
         for (slot, count) in counts.enumerated() where count > 0 {
             named.append((EventTable.byIndex[slot]?.name ?? "unknown", count))
@@ -82,6 +110,4 @@ public final class TraceSession: @unchecked Sendable {
             counts: named, eventsWritten: named.reduce(0) { $0 + $1.count }, eventsFiltered: filtered,
             statistics: statistics, bytesWritten: writer?.bytesWritten ?? 0)
     }
-
-    public func stop() { sensor.stop() }
 }

@@ -10,13 +10,41 @@ public struct JSONEventWriter {
 
     let bootTimeOffset: UInt64
     let containers: ContainerResolver
-    private var containerFragments: [UInt64: [UInt8]] = [:]
-    private static let eventFragments: [[UInt8]?] = EventTable.byIndex.map { definition in
-        definition.map { Array("\"eventId\":\"\($0.id)\",\"eventName\":\"\($0.name)\",\"argsNum\":".utf8) }
-    }
-    private static let argumentFragments: [[[UInt8]]] = EventTable.byIndex.map { definition in
-        (definition?.arguments ?? []).map { argument in
-            Array("{\"name\":\"\(argument.name)\",\"type\":\"\(argument.type)\",\"value\":".utf8)
+    private var containerFragments: [UInt64: UnsafeRawBufferPointer] = [:]
+    private var lastCgroup: (id: UInt64, fragment: UnsafeRawBufferPointer)?
+    private let fragments = Fragments.shared
+
+    /// The constant JSON of every event and argument, encoded once into memory that lives as
+    /// long as the process: reading it on the hot path costs no reference counting.
+    final class Fragments: @unchecked Sendable {
+        static let shared = Fragments()
+        let events: UnsafeMutableBufferPointer<UnsafeRawBufferPointer>
+        let arguments: UnsafeMutableBufferPointer<UnsafeBufferPointer<UnsafeRawBufferPointer>>
+
+        init() {
+            let table = EventTable.byIndex
+            events = .allocate(capacity: table.count)
+            arguments = .allocate(capacity: table.count)
+            for (slot, definition) in table.enumerated() {
+                let event = definition.map { "\"eventId\":\"\($0.id)\",\"eventName\":\"\($0.name)\",\"argsNum\":" } ?? ""
+                events[slot] = Self.immortal(event)
+                let names = (definition?.arguments ?? []).map { argument in
+                    Self.immortal("{\"name\":\"\(argument.name)\",\"type\":\"\(argument.type)\",\"value\":")
+                }
+                let list = UnsafeMutableBufferPointer<UnsafeRawBufferPointer>.allocate(capacity: names.count)
+                _ = list.initialize(from: names)
+                arguments[slot] = UnsafeBufferPointer(list)
+            }
+        }
+
+        static func immortal(_ text: String) -> UnsafeRawBufferPointer {
+            immortal(Array(text.utf8))
+        }
+
+        static func immortal(_ bytes: [UInt8]) -> UnsafeRawBufferPointer {
+            let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 1)
+            bytes.withUnsafeBytes { memory.copyMemory(from: $0) }
+            return UnsafeRawBufferPointer(rebasing: memory[0..<bytes.count])
         }
     }
 
@@ -27,45 +55,45 @@ public struct JSONEventWriter {
 
     public mutating func write(_ event: RawEvent, to out: OutputBuffer) {
         let header = event.header
-        out.append(Self.timestampKey)
+        out.append("{\"timestamp\":" as StaticString)
         out.append(decimal: header.timestamp &+ bootTimeOffset)
-        out.append(Self.processIdKey)
+        out.append(",\"processId\":" as StaticString)
         out.append(decimal: UInt64(header.pid))
-        out.append(Self.threadIdKey)
+        out.append(",\"threadId\":" as StaticString)
         out.append(decimal: UInt64(header.tid))
-        out.append(Self.parentProcessIdKey)
+        out.append(",\"parentProcessId\":" as StaticString)
         out.append(decimal: UInt64(header.ppid))
-        out.append(Self.hostProcessIdKey)
+        out.append(",\"hostProcessId\":" as StaticString)
         out.append(decimal: UInt64(header.host_pid))
-        out.append(Self.hostThreadIdKey)
+        out.append(",\"hostThreadId\":" as StaticString)
         out.append(decimal: UInt64(header.host_tid))
-        out.append(Self.hostParentProcessIdKey)
+        out.append(",\"hostParentProcessId\":" as StaticString)
         out.append(decimal: UInt64(header.host_ppid))
-        out.append(Self.userIdKey)
+        out.append(",\"userId\":" as StaticString)
         out.append(decimal: UInt64(header.uid))
-        out.append(Self.mountNamespaceKey)
+        out.append(",\"mountNamespace\":" as StaticString)
         out.append(decimal: UInt64(header.mnt_ns))
-        out.append(Self.pidNamespaceKey)
+        out.append(",\"pidNamespace\":" as StaticString)
         out.append(decimal: UInt64(header.pid_ns))
-        out.append(Self.processNameKey)
+        out.append(",\"processName\":" as StaticString)
         sensor_event_header.withCString(header.comm) { out.append(jsonString: $0) }
-        out.append(Self.hostNameKey)
+        out.append(",\"hostName\":" as StaticString)
         sensor_event_header.withCString(header.uts_name) { out.append(jsonString: $0) }
         out.append(UInt8(ascii: ","))
         out.append(containerFragment(header.cgroup_id))
 
         let id = Int32(bitPattern: header.event_id)
         let slot = EventTable.slot(id)
-        if let slot, let fragment = Self.eventFragments[slot] {
-            out.append(fragment)
+        if let slot, fragments.events[slot].count > 0 {
+            out.append(fragments.events[slot])
         } else {
             out.append(Array("\"eventId\":\"\(id)\",\"eventName\":\"unknown_\(id)\",\"argsNum\":".utf8))
         }
         out.append(decimal: UInt64(header.argc))
-        out.append(Self.returnValueKey)
+        out.append(",\"returnValue\":" as StaticString)
         out.append(decimal: header.return_value)
-        out.append(Self.argsKey)
-        let names = slot.map { Self.argumentFragments[$0] } ?? []
+        out.append(",\"stackAddresses\":null,\"args\":[" as StaticString)
+        let names = slot.map { fragments.arguments[$0] } ?? UnsafeBufferPointer(start: nil, count: 0)
         var first = true
         for argument in event.arguments {
             if !first { out.append(UInt8(ascii: ",")) }
@@ -78,7 +106,7 @@ public struct JSONEventWriter {
             Self.writeValue(argument, to: out)
             out.append(UInt8(ascii: "}"))
         }
-        out.append(Self.end)
+        out.append("]}\n" as StaticString)
     }
 
     static func writeValue(_ argument: RawArgument, to out: OutputBuffer) {
@@ -118,8 +146,12 @@ public struct JSONEventWriter {
     }
 
     /// `"containerId":"…",` plus the `container` object for container processes; cached per cgroup.
-    private mutating func containerFragment(_ cgroupID: UInt64) -> [UInt8] {
-        if let fragment = containerFragments[cgroupID] { return fragment }
+    private mutating func containerFragment(_ cgroupID: UInt64) -> UnsafeRawBufferPointer {
+        if let last = lastCgroup, last.id == cgroupID { return last.fragment }
+        if let fragment = containerFragments[cgroupID] {
+            lastCgroup = (cgroupID, fragment)
+            return fragment
+        }
         let out = OutputBuffer(capacity: 4096)
         out.append(Array("\"containerId\":".utf8))
         if let container = containers.container(cgroupID: cgroupID) {
@@ -137,24 +169,9 @@ public struct JSONEventWriter {
             out.append(Array("\"\"".utf8))
         }
         out.append(UInt8(ascii: ","))
-        let fragment = Array(out.bytes)
+        let fragment = Fragments.immortal(Array(out.bytes))  // one per cgroup, kept for the process
         containerFragments[cgroupID] = fragment
+        lastCgroup = (cgroupID, fragment)
         return fragment
     }
-
-    private static let timestampKey = Array("{\"timestamp\":".utf8)
-    private static let processIdKey = Array(",\"processId\":".utf8)
-    private static let threadIdKey = Array(",\"threadId\":".utf8)
-    private static let parentProcessIdKey = Array(",\"parentProcessId\":".utf8)
-    private static let hostProcessIdKey = Array(",\"hostProcessId\":".utf8)
-    private static let hostThreadIdKey = Array(",\"hostThreadId\":".utf8)
-    private static let hostParentProcessIdKey = Array(",\"hostParentProcessId\":".utf8)
-    private static let userIdKey = Array(",\"userId\":".utf8)
-    private static let mountNamespaceKey = Array(",\"mountNamespace\":".utf8)
-    private static let pidNamespaceKey = Array(",\"pidNamespace\":".utf8)
-    private static let processNameKey = Array(",\"processName\":".utf8)
-    private static let hostNameKey = Array(",\"hostName\":".utf8)
-    private static let returnValueKey = Array(",\"returnValue\":".utf8)
-    private static let argsKey = Array(",\"stackAddresses\":null,\"args\":[".utf8)
-    private static let end = Array("]}\n".utf8)
 }

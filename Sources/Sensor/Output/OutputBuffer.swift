@@ -38,6 +38,12 @@ public final class OutputBuffer {
         bytes.withUnsafeBytes { append($0) }
     }
 
+    /// A literal: no retain, no lazy global, just the bytes.
+    @inline(__always)
+    public func append(_ literal: StaticString) {
+        append(UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+    }
+
     /// Decimal digits of an unsigned integer.
     @inline(__always)
     public func append(decimal value: UInt64) {
