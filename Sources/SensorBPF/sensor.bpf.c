@@ -101,9 +101,13 @@ FILTER_MAP(comm_filter, struct comm_key, 256);
 
 // ---------------------------------------------------------------- task facts
 
+// Every program is tp_btf, so `task` is a BTF pointer: plain field loads are checked by
+// the verifier and cost a load each, not a helper call. Only a variable array index
+// (pid numbers, cgroup subsystems) goes through bpf_probe_read_kernel.
+
 static __always_inline u32 mount_ns_of(struct task_struct *task)
 {
-    return BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+    return task->nsproxy->mnt_ns->ns.inum;
 }
 
 static __always_inline u64 cgroup_id_of(struct task_struct *task)
@@ -111,42 +115,47 @@ static __always_inline u64 cgroup_id_of(struct task_struct *task)
     if (!config.cgroup_v1)
         return bpf_get_current_cgroup_id();
     // cgroup v1: the id of the task's cgroup in the hierarchy of one subsystem.
-    struct css_set *cgroups = BPF_CORE_READ(task, cgroups);
+    u64 slot = (u64)task->cgroups + bpf_core_field_offset(struct css_set, subsys)
+        + (config.cgroup_v1_subsys & 15) * sizeof(void *);
     struct cgroup_subsys_state *css = NULL;
-    u32 index = config.cgroup_v1_subsys & 15;
-    bpf_core_read(&css, sizeof(css), &cgroups->subsys[index]);
+    bpf_probe_read_kernel(&css, sizeof(css), (void *)slot);
     return BPF_CORE_READ(css, cgroup, kn, id);
+}
+
+/// The task's pid number and namespace at its own (deepest) level.
+static __always_inline struct upid upid_at(struct pid *pid, unsigned int level)
+{
+    struct upid up = {};
+    u64 address = (u64)pid + bpf_core_field_offset(struct pid, numbers) + (level & 31) * sizeof(struct upid);
+    bpf_probe_read_kernel(&up, sizeof(up), (void *)address);
+    return up;
 }
 
 /// The task's id as seen from its own pid namespace.
 static __always_inline u32 ns_tid_of(struct task_struct *task)
 {
-    struct pid *pid = BPF_CORE_READ(task, thread_pid);
-    unsigned int level = BPF_CORE_READ(pid, level);
-    return BPF_CORE_READ(pid, numbers[level].nr);
+    struct pid *pid = task->thread_pid;
+    return upid_at(pid, pid->level).nr;
 }
 
 /// The parent's id as the task sees it: 0 when the parent is outside the task's pid
 /// namespace (a container's init), as getppid() would say.
 static __always_inline u32 ns_ppid_of(struct task_struct *task, struct task_struct *parent_leader)
 {
-    struct pid *pid = BPF_CORE_READ(task, thread_pid);
-    unsigned int level = BPF_CORE_READ(pid, level);
-    struct pid_namespace *ns = BPF_CORE_READ(pid, numbers[level].ns);
-    struct pid *parent_pid = BPF_CORE_READ(parent_leader, thread_pid);
-    unsigned int parent_level = BPF_CORE_READ(parent_pid, level);
-    if (parent_level < level || level > 31)
+    struct pid *pid = task->thread_pid;
+    unsigned int level = pid->level;
+    struct pid *parent_pid = parent_leader->thread_pid;
+    if (parent_pid->level < level || level > 31)
         return 0;
-    if (BPF_CORE_READ(parent_pid, numbers[level].ns) != ns)
-        return 0;
-    return BPF_CORE_READ(parent_pid, numbers[level].nr);
+    struct upid own = upid_at(pid, level);
+    struct upid parent = upid_at(parent_pid, level);
+    return parent.ns == own.ns ? parent.nr : 0;
 }
 
 static __always_inline u32 pid_ns_of(struct task_struct *task)
 {
-    struct pid *pid = BPF_CORE_READ(task, thread_pid);
-    unsigned int level = BPF_CORE_READ(pid, level);
-    return BPF_CORE_READ(pid, numbers[level].ns, ns.inum);
+    struct pid *pid = task->thread_pid;
+    return BPF_CORE_READ(upid_at(pid, pid->level).ns, ns.inum);
 }
 
 /// True when the current task is in the configured scope and passes every filter.
@@ -209,8 +218,8 @@ static __always_inline bool record_begin(struct record *r, struct task_struct *t
         return false;
     struct sensor_event_header *h = (void *)r->scratch->record;
     u64 pid_tgid = bpf_get_current_pid_tgid();
-    struct task_struct *parent = BPF_CORE_READ(task, real_parent);
-    struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+    struct task_struct *parent = task->real_parent;
+    struct task_struct *leader = task->group_leader;
 
     h->timestamp = bpf_ktime_get_boot_ns();
     h->cgroup_id = cgroup_id_of(task);
@@ -218,10 +227,10 @@ static __always_inline bool record_begin(struct record *r, struct task_struct *t
     h->event_id = event_id;
     h->host_pid = pid_tgid >> 32;
     h->host_tid = (u32)pid_tgid;
-    h->host_ppid = BPF_CORE_READ(parent, tgid);
+    h->host_ppid = parent->tgid;
     h->tid = ns_tid_of(task);
     h->pid = ns_tid_of(leader);
-    h->ppid = ns_ppid_of(task, BPF_CORE_READ(parent, group_leader));
+    h->ppid = ns_ppid_of(task, parent->group_leader);
     h->uid = (u32)bpf_get_current_uid_gid();
     h->mnt_ns = mount_ns_of(task);
     h->pid_ns = pid_ns_of(task);
@@ -229,7 +238,7 @@ static __always_inline bool record_begin(struct record *r, struct task_struct *t
     h->cpu = (u8)bpf_get_smp_processor_id();
     h->reserved = 0;
     bpf_get_current_comm(&h->comm, sizeof(h->comm));
-    BPF_CORE_READ_STR_INTO(&h->uts_name, task, nsproxy, uts_ns, name.nodename);
+    bpf_probe_read_kernel_str(&h->uts_name, sizeof(h->uts_name), task->nsproxy->uts_ns->name.nodename);
     r->offset = sizeof(struct sensor_event_header);
     r->argc = 0;
     return true;
@@ -598,12 +607,12 @@ static __always_inline void derive_security_events(struct task_struct *task, u32
 
 static __always_inline void read_syscall_args(struct pt_regs *regs, u64 *args)
 {
-    args[0] = BPF_CORE_READ(regs, di);
-    args[1] = BPF_CORE_READ(regs, si);
-    args[2] = BPF_CORE_READ(regs, dx);
-    args[3] = BPF_CORE_READ(regs, r10);
-    args[4] = BPF_CORE_READ(regs, r8);
-    args[5] = BPF_CORE_READ(regs, r9);
+    args[0] = regs->di;
+    args[1] = regs->si;
+    args[2] = regs->dx;
+    args[3] = regs->r10;
+    args[4] = regs->r8;
+    args[5] = regs->r9;
 }
 
 /// Arguments by the kinds in the syscall's rule; a sockaddr's length is the next argument
@@ -677,7 +686,7 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
     u32 nr = id;
     if (!(config.syscalls[nr].flags & SENSOR_RULE_AT_ENTER))
         return 0;
-    struct task_struct *task = (void *)bpf_get_current_task();
+    struct task_struct *task = bpf_get_current_task_btf();
     if (!in_scope(task))
         return 0;
     u64 args[SENSOR_MAX_ARGS];
@@ -704,13 +713,13 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 /// `flag` and the task is in scope, with its arguments from the saved registers.
 static __always_inline bool exit_prologue(struct pt_regs *regs, u8 flag, u32 *nr, struct task_struct **task, u64 *args)
 {
-    u64 nr64 = BPF_CORE_READ(regs, orig_ax);
+    u64 nr64 = regs->orig_ax;
     if (nr64 >= SENSOR_MAX_SYSCALLS)
         return false;
     u8 flags = config.syscalls[nr64].flags;
     if (!(flags & flag) || (flags & SENSOR_RULE_AT_ENTER))
         return false;
-    *task = (void *)bpf_get_current_task();
+    *task = bpf_get_current_task_btf();
     if (!in_scope(*task))
         return false;
     *nr = nr64;
@@ -750,21 +759,21 @@ int BPF_PROG(on_sys_exit_security, struct pt_regs *regs, long ret)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_sched_process_fork, struct task_struct *parent, struct task_struct *child)
 {
-    struct task_struct *task = (void *)bpf_get_current_task();
+    struct task_struct *task = bpf_get_current_task_btf();
     if (!in_scope(task))
         return 0;
     struct record r;
     if (!record_begin(&r, task, SENSOR_EVENT_SCHED_PROCESS_FORK, 0))
         return 0;
-    struct task_struct *parent_leader = BPF_CORE_READ(parent, group_leader);
-    struct task_struct *child_leader = BPF_CORE_READ(child, group_leader);
-    put_u64(&r, 0, SENSOR_ARG_S32, BPF_CORE_READ(parent, pid));
+    struct task_struct *parent_leader = parent->group_leader;
+    struct task_struct *child_leader = child->group_leader;
+    put_u64(&r, 0, SENSOR_ARG_S32, parent->pid);
     put_u64(&r, 1, SENSOR_ARG_S32, ns_tid_of(parent));
-    put_u64(&r, 2, SENSOR_ARG_S32, BPF_CORE_READ(parent, tgid));
+    put_u64(&r, 2, SENSOR_ARG_S32, parent->tgid);
     put_u64(&r, 3, SENSOR_ARG_S32, ns_tid_of(parent_leader));
-    put_u64(&r, 4, SENSOR_ARG_S32, BPF_CORE_READ(child, pid));
+    put_u64(&r, 4, SENSOR_ARG_S32, child->pid);
     put_u64(&r, 5, SENSOR_ARG_S32, ns_tid_of(child));
-    put_u64(&r, 6, SENSOR_ARG_S32, BPF_CORE_READ(child, tgid));
+    put_u64(&r, 6, SENSOR_ARG_S32, child->tgid);
     put_u64(&r, 7, SENSOR_ARG_S32, ns_tid_of(child_leader));
     submit(&r);
     return 0;
@@ -773,7 +782,7 @@ int BPF_PROG(on_sched_process_fork, struct task_struct *parent, struct task_stru
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_sched_process_exec, struct task_struct *p, int old_pid, struct linux_binprm *bprm)
 {
-    struct task_struct *task = (void *)bpf_get_current_task();
+    struct task_struct *task = bpf_get_current_task_btf();
     if (!in_scope(task))
         return 0;
     struct file *file = BPF_CORE_READ(bprm, file);
@@ -815,7 +824,7 @@ int BPF_PROG(on_sched_process_exec, struct task_struct *p, int old_pid, struct l
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_sched_process_exit, struct task_struct *p)
 {
-    struct task_struct *task = (void *)bpf_get_current_task();
+    struct task_struct *task = bpf_get_current_task_btf();
     if (!in_scope(task))
         return 0;
     struct record r;
@@ -831,7 +840,7 @@ int BPF_PROG(on_sched_process_exit, struct task_struct *p)
 SEC("tp_btf/cap_capable")
 int BPF_PROG(on_cap_capable, const void *cred, const void *target_ns, const void *capable_ns, int cap, int ret)
 {
-    struct task_struct *task = (void *)bpf_get_current_task();
+    struct task_struct *task = bpf_get_current_task_btf();
     if (!in_scope(task))
         return 0;
     struct record r;

@@ -13,7 +13,8 @@ public struct BPFError: Error, CustomStringConvertible, Sendable {
 
     private var hint: String {
         switch errno {
-        case EPERM, EACCES: return ". The sensor needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)."
+        case EPERM: return ". The sensor needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)."
+        case EACCES: return ". The kernel's verifier refused a program: CADUCEUS_BPF_DEBUG=1 prints its log."
         default: return ""
         }
     }
