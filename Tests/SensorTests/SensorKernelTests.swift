@@ -124,4 +124,39 @@ struct SensorKernelTests {
         }
         #expect(probe.securityEventSource.contains("BPF-LSM"))
     }
+
+    @Test func newContainersScopeSkipsContainersAlreadyRunning() throws {
+        try SensorTestEnvironment.require()
+        let old = "caduceus-old-\(UUID().uuidString.prefix(8).lowercased())"
+        let new = "caduceus-new-\(UUID().uuidString.prefix(8).lowercased())"
+        try SensorTestEnvironment.run(["docker", "run", "-d", "--network", "host", "--name", old, SensorTestEnvironment.image, "/bin/sleep", "30"])
+        defer { _ = try? SensorTestEnvironment.run(["docker", "rm", "-f", old, new]) }
+        var configuration = SensorConfiguration()
+        configuration.scope = .newContainers
+        configuration.events = try EventSelection(parsing: ["execve"])
+        let trace = try BackgroundTrace(configuration)
+        try SensorTestEnvironment.run(["docker", "exec", old, "/bin/true"])
+        try SensorTestEnvironment.run(["docker", "run", "--network", "host", "--name", new, SensorTestEnvironment.image, "/bin/true"])
+        let (_, events) = try trace.finish()
+        #expect(events.contains { $0.containerName == new && $0.argument("pathname") as? String == "/bin/true" })
+        #expect(!events.contains { $0.containerName == old })
+    }
+
+    @Test func uidFilterRunsInTheKernel() throws {
+        try SensorTestEnvironment.require()
+        let name = "caduceus-uid-\(UUID().uuidString.prefix(8).lowercased())"
+        var configuration = SensorConfiguration()
+        configuration.scope = .all
+        configuration.uids = [4321]
+        configuration.events = try EventSelection(parsing: ["execve,openat,sched_process_exit"])
+        let trace = try BackgroundTrace(configuration)
+        try SensorTestEnvironment.run([
+            "docker", "run", "--rm", "--network", "host", "--user", "4321", "--name", name, SensorTestEnvironment.image,
+            "/bin/cat", "/etc/hostname",
+        ])
+        let (report, events) = try trace.finish()
+        #expect(report.statistics.lost == 0)
+        #expect(events.contains { $0.name == "openat" && $0.argument("pathname") as? String == "/etc/hostname" })
+        #expect(!events.isEmpty && events.allSatisfy { $0["userId"] as? Int == 4321 })
+    }
 }
