@@ -63,7 +63,10 @@ let package = Package(
         // libbpf from Debian's libbpf-dev.
         .systemLibrary(name: "CLibbpf", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
         // The BPF programs (*.bpf.c, built by BPFCompilerPlugin) and the event structs shared with Swift.
-        .target(name: "SensorBPF", exclude: ["sensor.bpf.c", "kernel_types.h"]),
+        .target(
+            name: "SensorBPF",
+            exclude: ["sensor.bpf.c", "probe.bpf.c", "kernel_types.h", "task_context.bpf.h", "security_events.bpf.h"]
+        ),
         .plugin(name: "BPFCompilerPlugin", capability: .buildTool()),
         // Loading, ring buffer, decoding, container enrichment, event output.
         .target(

@@ -12,7 +12,7 @@ struct SensorKernelTests {
         let listener = try LoopbackListener()
         var configuration = SensorConfiguration()
         configuration.scope = .containers
-        let trace = try BackgroundTrace(configuration)
+        let trace = try BackgroundTrace(configuration, marker: name)
         let script = "/bin/cat /etc/hostname; /bin/touch /tmp/probe; /bin/rm /tmp/probe; "
             + "/bin/nc -w 2 127.0.0.1 \(listener.port) </dev/null; exit 3"
         let id = try SensorTestEnvironment.run([
@@ -105,7 +105,7 @@ struct SensorKernelTests {
         var configuration = SensorConfiguration()
         configuration.scope = .container(watched)
         configuration.events = try EventSelection(parsing: ["execve,sched_process_exit"])
-        let trace = try BackgroundTrace(configuration)
+        let trace = try BackgroundTrace(configuration)  // every line: the kernel must drop the other container
         for name in [watched, other] {
             try SensorTestEnvironment.run(["docker", "exec", name, "/bin/true"])
         }
@@ -134,7 +134,7 @@ struct SensorKernelTests {
         var configuration = SensorConfiguration()
         configuration.scope = .newContainers
         configuration.events = try EventSelection(parsing: ["execve"])
-        let trace = try BackgroundTrace(configuration)
+        let trace = try BackgroundTrace(configuration, marker: "caduceus-")
         try SensorTestEnvironment.run(["docker", "exec", old, "/bin/true"])
         try SensorTestEnvironment.run(["docker", "run", "--network", "host", "--name", new, SensorTestEnvironment.image, "/bin/true"])
         let (_, events) = try trace.finish()

@@ -43,41 +43,64 @@ enum SensorTestEnvironment {
     }
 }
 
-/// A trace running on its own thread, written as JSON lines to a temporary file.
+/// A trace running on its own thread, its JSON lines read back through a pipe. Only lines
+/// containing `marker` are parsed and kept, so a busy machine (a benchmark storm in another
+/// container) cannot fill memory or disk.
 final class BackgroundTrace: @unchecked Sendable {
     let session: TraceSession
-    let path: String
-    private let fd: Int32
-    private let done = DispatchSemaphore(value: 0)
+    private let writeEnd: Int32
+    private let traced = DispatchSemaphore(value: 0)
+    private let drained = DispatchSemaphore(value: 0)
     private var result: Result<TraceReport, Error>?
+    private var kept: [[String: Any]] = []
+    private var malformed: [String] = []
 
-    init(_ configuration: SensorConfiguration) throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("trace-\(UUID().uuidString).json").path
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    init(_ configuration: SensorConfiguration, marker: String = "") throws {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw SensorConfigurationError(description: "pipe failed") }
+        let readEnd = fds[0]
+        writeEnd = fds[1]
         let sensor = try Sensor(configuration: configuration)
-        session = TraceSession(sensor: sensor, format: .json, fileDescriptor: fd)
+        session = TraceSession(sensor: sensor, format: .json, fileDescriptor: writeEnd)
+        let needle = Data(marker.utf8)
+        Thread.detachNewThread { [self] in
+            let input = FileHandle(fileDescriptor: readEnd, closeOnDealloc: true)
+            var carry = Data()
+            while let chunk = try? input.read(upToCount: 1 << 20), !chunk.isEmpty {
+                carry.append(chunk)
+                var start = carry.startIndex
+                while let newline = carry[start...].firstIndex(of: 0x0A) {
+                    let line = carry[start..<newline]
+                    start = carry.index(after: newline)
+                    guard needle.isEmpty || line.firstRange(of: needle) != nil else { continue }
+                    if let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] {
+                        kept.append(object)
+                    } else {
+                        malformed.append(String(decoding: line, as: UTF8.self))
+                    }
+                }
+                carry = Data(carry[start...])
+            }
+            drained.signal()
+        }
         Thread.detachNewThread { [self] in
             result = Result { try session.run() }
-            done.signal()
+            traced.signal()
         }
     }
 
-    /// Stops after the events in flight have arrived; returns the report and every event.
+    /// Stops after the events in flight have arrived; returns the report and the kept events.
     func finish() throws -> (TraceReport, [[String: Any]]) {
         Thread.sleep(forTimeInterval: 0.5)
         session.stop()
-        done.wait()
-        close(fd)
-        defer { unlink(path) }
+        traced.wait()
+        close(writeEnd)
+        drained.wait()
         let report = try result!.get()
-        let text = try String(contentsOfFile: path, encoding: .utf8)
-        let events = try text.split(separator: "\n").map { line -> [String: Any] in
-            guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-                throw SensorConfigurationError(description: "not a JSON object: \(line)")
-            }
-            return object
+        guard malformed.isEmpty else {
+            throw SensorConfigurationError(description: "lines that are not JSON objects: \(malformed.prefix(3))")
         }
-        return (report, events)
+        return (report, kept)
     }
 }
 

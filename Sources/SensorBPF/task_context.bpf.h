@@ -1,0 +1,243 @@
+// Included once by sensor.bpf.c: what every event says about its task (scope check,
+// namespace pids, cgroup) and how a record is built in the per-CPU scratch buffer.
+#ifndef CADUCEUS_TASK_CONTEXT_BPF_H
+#define CADUCEUS_TASK_CONTEXT_BPF_H
+
+// ---------------------------------------------------------------- task facts
+
+// Every program is tp_btf, so `task` is a BTF pointer: plain field loads are checked by
+// the verifier and cost a load each, not a helper call. Only a variable array index
+// (pid numbers, cgroup subsystems) goes through bpf_probe_read_kernel.
+
+static __always_inline u32 mount_ns_of(struct task_struct *task)
+{
+    return task->nsproxy->mnt_ns->ns.inum;
+}
+
+static __always_inline u64 cgroup_id_of(struct task_struct *task)
+{
+    if (!config.cgroup_v1)
+        return bpf_get_current_cgroup_id();
+    // cgroup v1: the id of the task's cgroup in the hierarchy of one subsystem.
+    u64 slot = (u64)task->cgroups + bpf_core_field_offset(struct css_set, subsys)
+        + (config.cgroup_v1_subsys & 15) * sizeof(void *);
+    struct cgroup_subsys_state *css = NULL;
+    bpf_probe_read_kernel(&css, sizeof(css), (void *)slot);
+    return BPF_CORE_READ(css, cgroup, kn, id);
+}
+
+/// The task's pid number and namespace at its own (deepest) level.
+static __always_inline struct upid upid_at(struct pid *pid, unsigned int level)
+{
+    struct upid up = {};
+    u64 address = (u64)pid + bpf_core_field_offset(struct pid, numbers) + (level & 31) * sizeof(struct upid);
+    bpf_probe_read_kernel(&up, sizeof(up), (void *)address);
+    return up;
+}
+
+/// The task's id as seen from its own pid namespace.
+static __always_inline u32 ns_tid_of(struct task_struct *task)
+{
+    struct pid *pid = task->thread_pid;
+    return upid_at(pid, pid->level).nr;
+}
+
+/// The parent's id as the task sees it: 0 when the parent is outside the task's pid
+/// namespace (a container's init), as getppid() would say.
+static __always_inline u32 ns_ppid_of(struct task_struct *task, struct task_struct *parent_leader)
+{
+    struct pid *pid = task->thread_pid;
+    unsigned int level = pid->level;
+    struct pid *parent_pid = parent_leader->thread_pid;
+    if (parent_pid->level < level || level > 31)
+        return 0;
+    struct upid own = upid_at(pid, level);
+    struct upid parent = upid_at(parent_pid, level);
+    return parent.ns == own.ns ? parent.nr : 0;
+}
+
+static __always_inline u32 pid_ns_of(struct task_struct *task)
+{
+    struct pid *pid = task->thread_pid;
+    return BPF_CORE_READ(upid_at(pid, pid->level).ns, ns.inum);
+}
+
+/// True when the current task is in the configured scope and passes every filter.
+/// Runs before anything else, so out-of-scope work costs a few reads and no output.
+static __always_inline bool in_scope(struct task_struct *task)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    u32 tgid = pid_tgid >> 32;
+    if (tgid == config.sensor_tgid)
+        return false;
+    if (config.scope != SENSOR_SCOPE_ALL) {
+        u32 mnt_ns = mount_ns_of(task);
+        if (config.scope == SENSOR_SCOPE_HOST) {
+            if (mnt_ns != config.host_mnt_ns)
+                return false;
+        } else {
+            if (mnt_ns == config.host_mnt_ns)
+                return false;
+            if (config.scope == SENSOR_SCOPE_NEW_CONTAINERS && bpf_map_lookup_elem(&old_mnt_ns, &mnt_ns))
+                return false;
+        }
+    }
+    u32 filters = config.filters;
+    if (!filters)
+        return true;
+    if ((filters & SENSOR_FILTER_PID) && !bpf_map_lookup_elem(&pid_filter, &tgid))
+        return false;
+    if (filters & SENSOR_FILTER_UID) {
+        u32 uid = (u32)bpf_get_current_uid_gid();
+        if (!bpf_map_lookup_elem(&uid_filter, &uid))
+            return false;
+    }
+    if (filters & SENSOR_FILTER_COMM) {
+        struct comm_key key = {};
+        bpf_get_current_comm(&key.comm, sizeof(key.comm));
+        if (!bpf_map_lookup_elem(&comm_filter, &key))
+            return false;
+    }
+    if (filters & SENSOR_FILTER_CGROUP) {
+        u64 cgroup_id = cgroup_id_of(task);
+        if (!bpf_map_lookup_elem(&cgroup_filter, &cgroup_id))
+            return false;
+    }
+    return true;
+}
+
+// ---------------------------------------------------------------- records
+
+struct record {
+    struct scratch *scratch;
+    u32 offset;  // bytes written so far, header included
+    u8 argc;
+};
+
+static __always_inline bool record_begin(struct record *r, struct task_struct *task, u32 event_id, s64 ret)
+{
+    u32 zero = 0;
+    r->scratch = bpf_map_lookup_elem(&scratch_map, &zero);
+    if (!r->scratch)
+        return false;
+    struct sensor_event_header *h = (void *)r->scratch->record;
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    struct task_struct *parent = task->real_parent;
+    struct task_struct *leader = task->group_leader;
+
+    h->timestamp = bpf_ktime_get_boot_ns();
+    h->cgroup_id = cgroup_id_of(task);
+    h->return_value = ret;
+    h->event_id = event_id;
+    h->host_pid = pid_tgid >> 32;
+    h->host_tid = (u32)pid_tgid;
+    h->host_ppid = parent->tgid;
+    h->tid = ns_tid_of(task);
+    h->pid = ns_tid_of(leader);
+    h->ppid = ns_ppid_of(task, parent->group_leader);
+    h->uid = (u32)bpf_get_current_uid_gid();
+    h->mnt_ns = mount_ns_of(task);
+    h->pid_ns = pid_ns_of(task);
+    h->argc = 0;
+    h->cpu = (u8)bpf_get_smp_processor_id();
+    h->reserved = 0;
+    bpf_get_current_comm(&h->comm, sizeof(h->comm));
+    bpf_probe_read_kernel_str(&h->uts_name, sizeof(h->uts_name), task->nsproxy->uts_ns->name.nodename);
+    r->offset = sizeof(struct sensor_event_header);
+    r->argc = 0;
+    return true;
+}
+
+/// Starts an argument; returns where its bytes go, or NULL when the record is full.
+static __always_inline struct sensor_arg_header *arg_begin(struct record *r, u8 index, u8 kind)
+{
+    if (r->offset > RECORD_MAX - 16)
+        return NULL;
+    struct sensor_arg_header *a = (void *)&r->scratch->record[r->offset & OFFSET_MASK];
+    a->index = index;
+    a->kind = kind;
+    a->length = 0;
+    return a;
+}
+
+static __always_inline void arg_end(struct record *r, struct sensor_arg_header *a, u32 length)
+{
+    a->length = length;
+    r->offset += sizeof(*a) + length;
+    r->argc++;
+}
+
+static __always_inline void put_u64(struct record *r, u8 index, u8 kind, u64 value)
+{
+    struct sensor_arg_header *a = arg_begin(r, index, kind);
+    if (!a)
+        return;
+    *(u64 *)((void *)a + sizeof(*a)) = value;
+    arg_end(r, a, 8);
+}
+
+static __always_inline void put_user_str(struct record *r, u8 index, const char *ptr)
+{
+    struct sensor_arg_header *a = arg_begin(r, index, SENSOR_ARG_STR);
+    if (!a)
+        return;
+    long n = 0;
+    if (ptr)
+        n = bpf_probe_read_user_str((void *)a + sizeof(*a), STR_MAX, ptr);
+    arg_end(r, a, n > 0 ? n : 0);
+}
+
+static __always_inline void put_kernel_str(struct record *r, u8 index, const char *ptr)
+{
+    struct sensor_arg_header *a = arg_begin(r, index, SENSOR_ARG_STR);
+    if (!a)
+        return;
+    long n = 0;
+    if (ptr)
+        n = bpf_probe_read_kernel_str((void *)a + sizeof(*a), STR_MAX, ptr);
+    arg_end(r, a, n > 0 ? n : 0);
+}
+
+static __always_inline void put_user_sockaddr(struct record *r, u8 index, const void *ptr, u64 length)
+{
+    struct sensor_arg_header *a = arg_begin(r, index, SENSOR_ARG_SOCKADDR);
+    if (!a)
+        return;
+    u32 n = length > SOCKADDR_MAX ? SOCKADDR_MAX : (u32)length;
+    if (!ptr || bpf_probe_read_user((void *)a + sizeof(*a), n & (SOCKADDR_MAX * 2 - 1), ptr) < 0)
+        n = 0;
+    arg_end(r, a, n);
+}
+
+/// Appends the path that `pos` points at in the scratch path buffer (see `resolve_path`).
+static __always_inline void put_resolved_path(struct record *r, u8 index, u32 pos)
+{
+    struct sensor_arg_header *a = arg_begin(r, index, SENSOR_ARG_STR);
+    if (!a)
+        return;
+    u32 n = PATH_SIZE - (pos & PATH_MASK);  // includes the NUL at PATH_SIZE - 1
+    if (n > STR_MAX)
+        n = STR_MAX;
+    bpf_probe_read_kernel((void *)a + sizeof(*a), n & (STR_MAX * 2 - 1), &r->scratch->path[pos & PATH_MASK]);
+    arg_end(r, a, n);
+}
+
+static __always_inline void submit(struct record *r)
+{
+    struct sensor_event_header *h = (void *)r->scratch->record;
+    u32 size = r->offset;
+    h->size = size;
+    h->argc = r->argc;
+    u32 zero = 0;
+    struct sensor_stats *s = bpf_map_lookup_elem(&stats, &zero);
+    if (size > SCRATCH_SIZE - 64 || size == 0)
+        return;
+    if (bpf_ringbuf_output(&events, r->scratch->record, size, 0) == 0) {
+        if (s)
+            s->submitted++;
+    } else if (s) {
+        s->lost++;
+    }
+}
+
+#endif
