@@ -38,6 +38,21 @@ public enum SocketAddress {
         }
     }
 
+    /// The common case written without building strings: an AF_INET address as
+    /// `{"sa_family":"AF_INET","sin_addr":"a.b.c.d","sin_port":"p"}`. False for any other family.
+    static func writeIPv4(_ bytes: UnsafeRawBufferPointer, to out: OutputBuffer) -> Bool {
+        guard bytes.count >= 8, Int32(bytes.loadUnaligned(as: UInt16.self)) == AF_INET else { return false }
+        out.append(#"{"sa_family":"AF_INET","sin_addr":""# as StaticString)
+        for index in 4..<8 {
+            if index > 4 { out.append(UInt8(ascii: ".")) }
+            out.append(decimal: UInt64(bytes[index]))
+        }
+        out.append(#"","sin_port":""# as StaticString)
+        out.append(decimal: UInt64(UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: 2, as: UInt16.self))))
+        out.append(#""}"# as StaticString)
+        return true
+    }
+
     static func familyName(_ family: Int32) -> String {
         switch family {
         case AF_UNSPEC: return "AF_UNSPEC"

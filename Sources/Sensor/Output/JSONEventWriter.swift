@@ -134,6 +134,7 @@ public struct JSONEventWriter {
             }
             out.append(UInt8(ascii: "]"))
         case .sockaddr:
+            if SocketAddress.writeIPv4(argument.payload, to: out) { return }
             out.append(UInt8(ascii: "{"))
             for (index, field) in SocketAddress.fields(argument.payload).enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
