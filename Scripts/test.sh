@@ -21,5 +21,7 @@ status=0
 swift build --build-tests
 swift test || status=1
 Scripts/blackbox.sh .build/debug/caduceus || status=1
+# The sensor's command line as a user runs it (root, Docker): trace, summary, the jq pipeline.
+CADUCEUS_BIN=.build/debug/caduceus .venv/bin/pytest -q Tests/sensor_cli || status=1
 if [ "$status" = 0 ]; then echo "test.sh: all suites passed"; else echo "test.sh: FAILED" >&2; fi
 exit "$status"

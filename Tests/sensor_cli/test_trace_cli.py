@@ -1,0 +1,99 @@
+"""`caduceus trace` and `caduceus summary` as a user runs them: real binary, real kernel,
+a real container, and the graduation project's jq | awk pipeline on the output.
+
+Needs root and Docker with caduceus-testbox (Scripts/docker.sh start && testbox);
+CADUCEUS_BIN names the binary (default .build/debug/caduceus)."""
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+
+BIN = os.environ.get("CADUCEUS_BIN", ".build/debug/caduceus")
+IMAGE = "caduceus-testbox:latest"
+
+
+def run(*args, **kwargs):
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=60, **kwargs)
+
+
+@pytest.fixture
+def container():
+    name = "caduceus-cli-" + uuid.uuid4().hex[:8]
+    started = run("docker", "run", "-d", "--network", "host", "--name", name, IMAGE, "/bin/sleep", "60")
+    assert started.returncode == 0, started.stderr
+    yield name
+    run("docker", "rm", "-f", name)
+
+
+def trace_while(arguments, action, seconds=3.0):
+    """Starts `caduceus trace`, waits until it is attached, runs `action`, returns the process result."""
+    process = subprocess.Popen([BIN, "trace", "--duration", str(seconds), *arguments],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 20
+    lines = []
+    while time.time() < deadline:
+        line = process.stderr.readline()
+        lines.append(line)
+        if "Ctrl-C to stop" in line or not line:
+            break
+    action()
+    stdout, stderr = process.communicate(timeout=60)
+    return process.returncode, stdout, "".join(lines) + stderr
+
+
+def test_json_lines_feed_the_jq_pipeline_and_summary(container, tmp_path):
+    output = tmp_path / "events.json"
+    code, _, stderr = trace_while(
+        ["--container", container, "--events", "execve,openat,security_file_open", "--output", str(output)],
+        lambda: run("docker", "exec", container, "/bin/cat", "/etc/hostname"))
+    assert code == 0, stderr
+    final = stderr.strip().splitlines()[-1]
+    assert final.startswith("caduceus trace: ") and " 0 lost in the kernel" in final, final
+
+    events = [json.loads(line) for line in output.read_text().splitlines()]
+    assert all(event["container"]["name"] == container for event in events)
+    assert any(e["eventName"] == "execve" and e["args"][1]["value"] == ["/bin/cat", "/etc/hostname"] for e in events)
+    assert any(e["eventName"] == "security_file_open" and e["args"][0]["value"] == "/etc/hostname" for e in events)
+    assert int(final.split()[2]) == len(events)
+
+    pipeline = run("sh", "-c", "jq '.eventName' " + str(output)
+                   + " | awk '{count[$0]++} END {for (word in count) print word, count[word]}'")
+    assert pipeline.returncode == 0, pipeline.stderr
+    jq_counts = {line.split()[0].strip('"'): int(line.split()[1]) for line in pipeline.stdout.splitlines()}
+    summary = run(BIN, "summary", str(output))
+    assert summary.returncode == 0, summary.stderr
+    rows = [line.split() for line in summary.stdout.splitlines()[1:]]
+    summary_counts = {name: int(count) for name, count in rows if name != "total"}
+    assert summary_counts == jq_counts
+    assert [count for _, count in rows[:-1]] == sorted((count for _, count in rows[:-1]), key=lambda c: -int(c))
+
+
+def test_table_format_is_readable(container):
+    code, stdout, stderr = trace_while(
+        ["--container", container, "--events", "execve", "--format", "table"],
+        lambda: run("docker", "exec", container, "/bin/true"))
+    assert code == 0, stderr
+    lines = stdout.splitlines()
+    assert lines[0].split()[:4] == ["TIME", "CONTAINER", "COMM", "PID/TID"]
+    assert any("execve" in line and "pathname=/bin/true" in line for line in lines[1:])
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--events", "opn"], "unknown event or set 'opn'"),
+    (["--filter", "openat.path=/etc/*"], "has no argument 'path'"),
+    (["--scope", "everything"], "--scope must be"),
+    (["--ring-buffer-mb", "3"], "power of two"),
+    (["--container", "no-such-container-anywhere"], "no running container"),
+])
+def test_bad_options_get_a_clear_error(arguments, message):
+    result = run(BIN, "trace", "--duration", "1", *arguments)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+
+
+def test_summary_of_a_missing_file_says_so(tmp_path):
+    result = run(BIN, "summary", str(tmp_path / "missing.json"))
+    assert result.returncode != 0 and "cannot read" in result.stderr
