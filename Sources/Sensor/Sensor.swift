@@ -52,7 +52,7 @@ public final class Sensor: @unchecked Sendable {
     public let bootTimeOffset: UInt64
     /// Container ids and names for cgroup ids.
     public let containers: ContainerResolver
-    private let program: SensorProgram
+    private var program: SensorProgram!
     private let stopped = Atomic<Bool>(false)
     private var ringBuffer: OpaquePointer?
 
@@ -67,7 +67,6 @@ public final class Sensor: @unchecked Sendable {
         bootTimeOffset = Self.bootTimeOffset()
         let path = try configuration.objectPath ?? Self.bundledObjectPath()
         SensorProgram.quietLibbpf()
-        program = try SensorProgram(objectPath: path)
 
         var config = sensor_config()
         config.sensor_tgid = UInt32(getpid())
@@ -90,23 +89,65 @@ public final class Sensor: @unchecked Sendable {
         if !configuration.comms.isEmpty { filters |= UInt32(SENSOR_FILTER_COMM) }
         if !configuration.uids.isEmpty { filters |= UInt32(SENSOR_FILTER_UID) }
         config.filters = filters
-        configuration.events.apply(to: &config)
+
+        // Security events from BPF-LSM where the kernel allows it; if it then refuses the
+        // real programs, the same object is loaded again with the tracepoint-derived ones.
+        let probe = KernelProbe.run()
+        let lsmEvents = configuration.events.ids.intersection(Self.lsmPrograms.keys)
+        var attempt = probe.allows("BPF-LSM") && !lsmEvents.isEmpty
+        while true {
+            do {
+                program = try Self.load(
+                    path: path, config: config, useLSM: attempt, configuration: configuration, filters: (cgroupIDs, config.host_mnt_ns))
+                securityEventSource = attempt
+                    ? "security_* events come from BPF-LSM hooks"
+                    : "security_* events come from syscall and sched tracepoints (see README, Event sources); this kernel: "
+                        + probe.results.map { "\($0.name): \($0.available ? "available" : "refused (\($0.reason))")" }
+                            .joined(separator: ", ")
+                break
+            } catch where attempt {
+                attempt = false
+            }
+        }
+    }
+
+    /// Where the security_* events of this trace come from, and why.
+    public let securityEventSource: String
+
+    /// The lsm/ program of each security event (sensor.bpf.c, last section).
+    static let lsmPrograms: [Int32: String] = [
+        1014: "lsm_bprm_check", 1015: "lsm_file_open", 1016: "lsm_inode_unlink", 1017: "lsm_socket_create",
+        1018: "lsm_socket_listen", 1019: "lsm_socket_connect", 1020: "lsm_socket_accept", 1021: "lsm_socket_bind",
+        1022: "lsm_sb_mount",
+    ]
+
+    /// Open, configure, load, fill the filter maps, attach: one try with or without BPF-LSM.
+    private static func load(
+        path: String, config: sensor_config, useLSM: Bool, configuration: SensorConfiguration,
+        filters: (cgroupIDs: [UInt64], hostMountNamespace: UInt32)
+    ) throws -> SensorProgram {
+        let program = try SensorProgram(objectPath: path)
+        var config = config
+        config.lsm = useLSM ? 1 : 0
+        configuration.events.apply(to: &config, derivingSecurityEvents: !useLSM)
 
         var programs: Set<String> = []
-        let ids = configuration.events.ids
-        if configuration.events.needsSysEnter { programs.insert("on_sys_enter") }
-        if configuration.events.needsSysExit { programs.insert("on_sys_exit") }
-        if configuration.events.needsDerivedSecurity { programs.insert("on_sys_exit_security") }
+        let events = configuration.events
+        let ids = events.ids
+        if events.needsSysEnter { programs.insert("on_sys_enter") }
+        if events.needsSysExit { programs.insert("on_sys_exit") }
+        if events.needsDerivedSecurity && !useLSM { programs.insert("on_sys_exit_security") }
         if ids.contains(1002) { programs.insert("on_sched_process_fork") }
-        if ids.contains(1003) || ids.contains(1014) { programs.insert("on_sched_process_exec") }
+        if ids.contains(1003) || (ids.contains(1014) && !useLSM) { programs.insert("on_sched_process_exec") }
         if ids.contains(1004) { programs.insert("on_sched_process_exit") }
         if ids.contains(1006) { programs.insert("on_cap_capable") }
+        if useLSM { programs.formUnion(ids.compactMap { lsmPrograms[$0] }) }
 
-        try program.configure(config, ringBufferBytes: bytes, programs: programs)
+        try program.configure(config, ringBufferBytes: configuration.ringBufferBytes, programs: programs)
         try program.load()
         for pid in configuration.pids { try program.insert(UInt32(bitPattern: pid), into: "pid_filter") }
         for uid in configuration.uids { try program.insert(uid, into: "uid_filter") }
-        for cgroup in cgroupIDs { try program.insert(cgroup, into: "cgroup_filter") }
+        for cgroup in filters.cgroupIDs { try program.insert(cgroup, into: "cgroup_filter") }
         for comm in configuration.comms {
             var key = (0 as UInt64, 0 as UInt64)  // 16 bytes, NUL-padded like the kernel's comm
             withUnsafeMutableBytes(of: &key) { raw in
@@ -115,11 +156,12 @@ public final class Sensor: @unchecked Sendable {
             try program.insert(key, into: "comm_filter")
         }
         if configuration.scope == .newContainers {
-            for namespace in Self.runningMountNamespaces() where namespace != UInt64(config.host_mnt_ns) {
+            for namespace in runningMountNamespaces() where namespace != UInt64(filters.hostMountNamespace) {
                 try program.insert(UInt32(truncatingIfNeeded: namespace), into: "old_mnt_ns")
             }
         }
         try program.attach(programs: programs)
+        return program
     }
 
     /// Polls the ring buffer, calling `handler` for each record, until `stop()`.

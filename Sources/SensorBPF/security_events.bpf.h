@@ -90,11 +90,8 @@ static __always_inline struct file *file_of_fd(struct task_struct *task, u32 fd)
 // ---------------------------------------------------------------- derived security events
 
 /// security_file_open from a successful open: the file the new fd refers to.
-static __always_inline void emit_file_open(struct task_struct *task, u32 fd)
+static __always_inline void emit_file_open_of(struct task_struct *task, struct file *file)
 {
-    struct file *file = file_of_fd(task, fd);
-    if (!file)
-        return;
     struct record r;
     if (!record_begin(&r, task, SENSOR_EVENT_SECURITY_FILE_OPEN, 0))
         return;
@@ -104,6 +101,13 @@ static __always_inline void emit_file_open(struct task_struct *task, u32 fd)
     put_u64(&r, 2, SENSOR_ARG_U32, BPF_CORE_READ(file, f_inode, i_sb, s_dev));
     put_u64(&r, 3, SENSOR_ARG_U64, BPF_CORE_READ(file, f_inode, i_ino));
     submit(&r);
+}
+
+static __always_inline void emit_file_open(struct task_struct *task, u32 fd)
+{
+    struct file *file = file_of_fd(task, fd);
+    if (file)
+        emit_file_open_of(task, file);
 }
 
 /// security_inode_unlink from a successful unlink: an absolute path, joined in the

@@ -290,7 +290,7 @@ int BPF_PROG(on_sched_process_exec, struct task_struct *p, int old_pid, struct l
     u64 ino = BPF_CORE_READ(file, f_inode, i_ino);
     struct record r;
 
-    if (WANTS(SENSOR_WANT_BPRM_CHECK) && record_begin(&r, task, SENSOR_EVENT_SECURITY_BPRM_CHECK, 0)) {
+    if (WANTS(SENSOR_WANT_BPRM_CHECK) && !config.lsm && record_begin(&r, task, SENSOR_EVENT_SECURITY_BPRM_CHECK, 0)) {
         put_resolved_path(&r, 0, resolve_path(r.scratch, dentry, mnt));
         put_u64(&r, 1, SENSOR_ARG_U32, dev);
         put_u64(&r, 2, SENSOR_ARG_U64, ino);
@@ -347,6 +347,149 @@ int BPF_PROG(on_cap_capable, const void *cred, const void *target_ns, const void
     struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs((struct task_struct *)bpf_get_current_task_btf());
     put_u64(&r, 0, SENSOR_ARG_S32, cap);
     put_u64(&r, 1, SENSOR_ARG_S32, BPF_CORE_READ(regs, orig_ax));
+    submit(&r);
+    return 0;
+}
+
+// ---------------------------------------------------------------- BPF-LSM (where the kernel allows it)
+//
+// The same security events from the LSM hooks themselves. Not loaded unless the start-up
+// probe loaded an LSM program (lockdown refuses them on our kernels, so these have only
+// been compiled, never verified here); if the kernel refuses them anyway, user space
+// loads the object again without them and keeps the tracepoint-derived events.
+
+/// The syscall arguments of the current task, for the fd an LSM hook does not get.
+static __always_inline u64 current_syscall_arg0(void)
+{
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    return BPF_CORE_READ(regs, di);
+}
+
+static __always_inline bool lsm_wants(u32 bit, struct task_struct **task)
+{
+    if (!WANTS(bit) || !config.lsm)
+        return false;
+    *task = bpf_get_current_task_btf();
+    return in_scope(*task);
+}
+
+SEC("lsm/file_open")
+int BPF_PROG(lsm_file_open, struct file *file)
+{
+    struct task_struct *task;
+    if (lsm_wants(SENSOR_WANT_FILE_OPEN, &task))
+        emit_file_open_of(task, file);
+    return 0;
+}
+
+SEC("lsm/bprm_check_security")
+int BPF_PROG(lsm_bprm_check, struct linux_binprm *bprm)
+{
+    struct task_struct *task;
+    struct record r;
+    if (!lsm_wants(SENSOR_WANT_BPRM_CHECK, &task) || !record_begin(&r, task, SENSOR_EVENT_SECURITY_BPRM_CHECK, 0))
+        return 0;
+    struct file *file = BPF_CORE_READ(bprm, file);
+    put_resolved_path(&r, 0, resolve_path(r.scratch, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt)));
+    put_u64(&r, 1, SENSOR_ARG_U32, BPF_CORE_READ(file, f_inode, i_sb, s_dev));
+    put_u64(&r, 2, SENSOR_ARG_U64, BPF_CORE_READ(file, f_inode, i_ino));
+    submit(&r);
+    return 0;
+}
+
+SEC("lsm/inode_unlink")
+int BPF_PROG(lsm_inode_unlink, struct inode *dir, struct dentry *dentry)
+{
+    struct task_struct *task;
+    struct record r;
+    if (!lsm_wants(SENSOR_WANT_INODE_UNLINK, &task) || !record_begin(&r, task, SENSOR_EVENT_SECURITY_INODE_UNLINK, 0))
+        return 0;
+    // The hook has no mount: the path runs to the root of the dentry's filesystem.
+    put_resolved_path(&r, 0, resolve_path(r.scratch, dentry, NULL));
+    submit(&r);
+    return 0;
+}
+
+SEC("lsm/socket_create")
+int BPF_PROG(lsm_socket_create, int family, int type, int protocol, int kern)
+{
+    struct task_struct *task;
+    struct record r;
+    if (!lsm_wants(SENSOR_WANT_SOCKET_CREATE, &task) || !record_begin(&r, task, SENSOR_EVENT_SECURITY_SOCKET_CREATE, 0))
+        return 0;
+    put_u64(&r, 0, SENSOR_ARG_S32, family);
+    put_u64(&r, 1, SENSOR_ARG_S32, type);
+    put_u64(&r, 2, SENSOR_ARG_S32, protocol);
+    put_u64(&r, 3, SENSOR_ARG_S32, kern);
+    submit(&r);
+    return 0;
+}
+
+/// connect and bind: the address the kernel already copied in, and the fd from the syscall.
+static __always_inline void lsm_socket_address_event(u32 bit, u32 event_id, void *address, int length)
+{
+    struct task_struct *task;
+    struct record r;
+    if (!lsm_wants(bit, &task) || !record_begin(&r, task, event_id, 0))
+        return;
+    put_u64(&r, 0, SENSOR_ARG_S32, (s32)current_syscall_arg0());
+    struct sensor_arg_header *a = arg_begin(&r, 1, SENSOR_ARG_SOCKADDR);
+    if (!a)
+        return;
+    u32 n = length > SOCKADDR_MAX ? SOCKADDR_MAX : (length > 0 ? length : 0);
+    if (bpf_probe_read_kernel((void *)a + sizeof(*a), n & (SOCKADDR_MAX * 2 - 1), address) < 0)
+        n = 0;
+    arg_end(&r, a, n);
+    submit(&r);
+}
+
+SEC("lsm/socket_connect")
+int BPF_PROG(lsm_socket_connect, struct socket *sock, void *address, int length)
+{
+    lsm_socket_address_event(SENSOR_WANT_SOCKET_CONNECT, SENSOR_EVENT_SECURITY_SOCKET_CONNECT, address, length);
+    return 0;
+}
+
+SEC("lsm/socket_bind")
+int BPF_PROG(lsm_socket_bind, struct socket *sock, void *address, int length)
+{
+    lsm_socket_address_event(SENSOR_WANT_SOCKET_BIND, SENSOR_EVENT_SECURITY_SOCKET_BIND, address, length);
+    return 0;
+}
+
+SEC("lsm/socket_listen")
+int BPF_PROG(lsm_socket_listen, struct socket *sock, int backlog)
+{
+    struct task_struct *task;
+    if (!lsm_wants(SENSOR_WANT_SOCKET_LISTEN, &task))
+        return 0;
+    u64 args[SENSOR_MAX_ARGS] = {current_syscall_arg0(), (u64)backlog};
+    emit_socket_event(task, SENSOR_EVENT_SECURITY_SOCKET_LISTEN, args, 0);
+    return 0;
+}
+
+SEC("lsm/socket_accept")
+int BPF_PROG(lsm_socket_accept, struct socket *sock, struct socket *newsock)
+{
+    struct task_struct *task;
+    if (!lsm_wants(SENSOR_WANT_SOCKET_ACCEPT, &task))
+        return 0;
+    u64 args[SENSOR_MAX_ARGS] = {current_syscall_arg0()};
+    emit_socket_event(task, SENSOR_EVENT_SECURITY_SOCKET_ACCEPT, args, 0);
+    return 0;
+}
+
+SEC("lsm/sb_mount")
+int BPF_PROG(lsm_sb_mount, const char *dev_name, struct path *path, const char *type, unsigned long flags, void *data)
+{
+    struct task_struct *task;
+    struct record r;
+    if (!lsm_wants(SENSOR_WANT_SB_MOUNT, &task) || !record_begin(&r, task, SENSOR_EVENT_SECURITY_SB_MOUNT, 0))
+        return 0;
+    put_kernel_str(&r, 0, dev_name);
+    put_resolved_path(&r, 1, resolve_path(r.scratch, BPF_CORE_READ(path, dentry), BPF_CORE_READ(path, mnt)));
+    put_kernel_str(&r, 2, type);
+    put_u64(&r, 3, SENSOR_ARG_U64, flags);
     submit(&r);
     return 0;
 }

@@ -43,11 +43,11 @@ struct TraceCommand: ParsableCommand {
         }
         defer { if output != nil { close(fd) } }
         if probe {
-            print(KernelProbe.run().securityEventSource)
+            print(KernelProbe.run().summary)
             return
         }
         let sensor = try Sensor(configuration: options.sensorConfiguration())
-        writeStandardError("caduceus trace: " + KernelProbe.run().securityEventSource)
+        writeStandardError("caduceus trace: " + sensor.securityEventSource)
         writeStandardError("caduceus trace: tracing \(sensor.configuration.events.ids.count) events; Ctrl-C to stop")
         let session = TraceSession(sensor: sensor, format: traceFormat, fileDescriptor: fd, filters: filters)
         let report = try options.runUntilStopped(session)

@@ -122,7 +122,12 @@ struct SensorKernelTests {
         for result in probe.results {
             #expect(result.available || !result.reason.isEmpty, "\(result.name): a refusal says why")
         }
-        #expect(probe.securityEventSource.contains("BPF-LSM"))
+        #expect(probe.summary.contains("BPF-LSM"))
+        var configuration = SensorConfiguration()
+        configuration.events = try EventSelection(parsing: ["security"])
+        let sensor = try Sensor(configuration: configuration)
+        let fromLSM = sensor.securityEventSource.contains("BPF-LSM hooks")
+        #expect(fromLSM == probe.allows("BPF-LSM"), "\(sensor.securityEventSource)")
     }
 
     @Test func newContainersScopeSkipsContainersAlreadyRunning() throws {

@@ -33,9 +33,11 @@ public struct KernelProbe: Sendable {
         })
     }
 
-    /// Where the security_* events come from on this kernel, for the start-up line.
-    public var securityEventSource: String {
-        let refused = results.map { "\($0.name): \($0.available ? "available" : "refused (\($0.reason))")" }
-        return "security_* events come from syscall and sched tracepoints (see README, Event sources); this kernel: " + refused.joined(separator: ", ")
+    /// Whether the probe of that name loaded and attached.
+    public func allows(_ name: String) -> Bool { results.contains { $0.name == name && $0.available } }
+
+    /// What this kernel allows, for `caduceus trace --probe`.
+    public var summary: String {
+        results.map { "\($0.name): \($0.available ? "available" : "refused (\($0.reason))")" }.joined(separator: ", ")
     }
 }

@@ -44,13 +44,14 @@ public struct EventSelection: Sendable, Equatable {
     }
 
     /// Writes the per-syscall rules and the wanted-event bits into the kernel settings.
-    func apply(to config: inout sensor_config) {
+    /// Without `derivingSecurityEvents` (BPF-LSM supplies them), no syscall gets a derive rule.
+    func apply(to config: inout sensor_config, derivingSecurityEvents: Bool = true) {
         var wants: UInt32 = 0
         var derivedFrom: Set<String> = []
         for id in ids where id >= 1000 {
             guard let want = EventTable.wantBits[id] else { continue }
             wants |= want.bit
-            derivedFrom.formUnion(want.syscalls)
+            if derivingSecurityEvents { derivedFrom.formUnion(want.syscalls) }
         }
         config.events = wants
         withUnsafeMutableBytes(of: &config.syscalls) { raw in

@@ -88,7 +88,7 @@ struct sensor_config {
     __u32 sensor_tgid;      // the sensor itself is never traced
     __u32 cgroup_v1;        // 1: read the cgroup id from a v1 hierarchy
     __u32 cgroup_v1_subsys; // subsystem index whose hierarchy names containers
-    __u32 reserved;
+    __u32 lsm;              // 1: security_* events come from the lsm/ programs, not from syscalls
     struct sensor_syscall_rule syscalls[SENSOR_MAX_SYSCALLS];
 };
 
