@@ -117,13 +117,15 @@ static __always_inline void emit_inode_unlink(struct task_struct *task, int dirf
     struct record r;
     if (!record_begin(&r, task, SENSOR_EVENT_SECURITY_INODE_UNLINK, 0))
         return;
-    char first = 0;
-    bpf_probe_read_user(&first, 1, name);
-    if (first == '/') {
+    char first[2] = {};
+    bpf_probe_read_user(&first, 2, name);
+    if (first[0] == '/') {
         put_user_str(&r, 0, name);
         submit(&r);
         return;
     }
+    if (first[0] == '.' && first[1] == '/')
+        name += 2;  // `rm ./x` is /dir/x, not /dir/./x (deeper `..` stays as given)
     struct path *dir;
     struct file *file = NULL;
     if (dirfd == AT_FDCWD_) {

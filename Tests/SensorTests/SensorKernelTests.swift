@@ -13,7 +13,8 @@ struct SensorKernelTests {
         var configuration = SensorConfiguration()
         configuration.scope = .containers
         let trace = try BackgroundTrace(configuration, marker: name)
-        let script = "/bin/cat /etc/hostname; /bin/touch /tmp/probe; /bin/rm /tmp/probe; "
+        let script = "/bin/cat /etc/hostname; /bin/touch /tmp/probe /tmp/relative; /bin/rm /tmp/probe; "
+            + "cd /tmp && /bin/rm ./relative; "
             + "/bin/nc -w 2 127.0.0.1 \(listener.port) </dev/null; exit 3"
         let id = try SensorTestEnvironment.run([
             "docker", "run", "-d", "--network", "host", "--name", name, SensorTestEnvironment.image, "/bin/sh", "-c", script,
@@ -49,6 +50,8 @@ struct SensorKernelTests {
         // unlink, as the syscall and as the resolved security event.
         #expect(events.contains { ($0.name == "unlink" || $0.name == "unlinkat") && $0.argument("pathname") as? String == "/tmp/probe" })
         #expect(events.contains { $0.name == "security_inode_unlink" && $0.argument("pathname") as? String == "/tmp/probe" })
+        #expect(events.contains { $0.name == "security_inode_unlink" && $0.argument("pathname") as? String == "/tmp/relative" },
+                "a relative name is joined with the cwd in the kernel")
 
         // The shell is the container's init: its exit code is the container's.
         #expect(events.contains { $0.name == "sched_process_exit" && $0["processId"] as? Int == 1 && $0.argument("exit_code") as? Int == 3 })
