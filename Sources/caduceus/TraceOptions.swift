@@ -14,7 +14,7 @@ struct TraceOptions: ParsableArguments {
     @Option(name: .customLong("pid"), help: "Only this host process id (repeatable).")
     var pids: [Int32] = []
 
-    @Option(name: .customLong("comm"), help: "Only processes with this name (repeatable).")
+    @Option(name: .customLong("comm"), help: "Only processes with this name, its first 15 bytes as the kernel keeps it (repeatable).")
     var comms: [String] = []
 
     @Option(name: .customLong("uid"), help: "Only this user id (repeatable).")
@@ -52,6 +52,12 @@ struct TraceOptions: ParsableArguments {
             configuration.events = try EventSelection(parsing: [events])
         } catch {
             throw ValidationError("--events: \(error)")
+        }
+        guard !configuration.events.ids.isEmpty else {
+            throw ValidationError("--events '\(events)' selects no event")
+        }
+        if let duration, !(duration > 0 && duration < 1e9) {
+            throw ValidationError("--duration must be a positive number of seconds, not \(duration)")
         }
         guard ringBufferMb > 0, ringBufferMb & (ringBufferMb - 1) == 0, ringBufferMb <= 1024 else {
             throw ValidationError("--ring-buffer-mb must be a power of two up to 1024, not \(ringBufferMb)")

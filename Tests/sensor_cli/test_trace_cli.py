@@ -83,6 +83,8 @@ def test_table_format_is_readable(container):
 
 @pytest.mark.parametrize("arguments, message", [
     (["--events", "opn"], "unknown event or set 'opn'"),
+    (["--events", "default,-default"], "selects no event"),
+    (["--duration=-1"], "--duration must be a positive number"),
     (["--filter", "openat.path=/etc/*"], "has no argument 'path'"),
     (["--scope", "everything"], "--scope must be"),
     (["--ring-buffer-mb", "3"], "power of two"),
