@@ -77,8 +77,11 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])],
             plugins: ["BPFCompilerPlugin"]
         ),
+        // Rule language, process/fd state, built-in rules, alerts.
+        .target(name: "Detection"),
         .target(name: "FHIRTestSupport", dependencies: ["FHIR", "FHIRStore"], path: "Tests/FHIRTestSupport"),
         .testTarget(name: "FHIRTests", dependencies: ["FHIR", "FHIRTestSupport"]),
+        .testTarget(name: "DetectionTests", dependencies: ["Detection"]),
         .testTarget(name: "SensorTests", dependencies: ["Sensor", "SensorBPF", "CLibbpf"]),
         .testTarget(name: "FHIRStoreTests", dependencies: ["FHIR", "FHIRStore", "FHIRTestSupport"]),
         .testTarget(
