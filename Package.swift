@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
     ],
     targets: [
         // Resource model: JSON value, resource types and search parameters generated from the R4 spec.
@@ -78,7 +79,7 @@ let package = Package(
             plugins: ["BPFCompilerPlugin"]
         ),
         // Rule language, process/fd state, built-in rules, alerts.
-        .target(name: "Detection"),
+        .target(name: "Detection", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "FHIRTestSupport", dependencies: ["FHIR", "FHIRStore"], path: "Tests/FHIRTestSupport"),
         .testTarget(name: "FHIRTests", dependencies: ["FHIR", "FHIRTestSupport"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection"]),

@@ -1,0 +1,38 @@
+/// Falco's priorities, most severe first.
+public enum RulePriority: String, Sendable, CaseIterable, Comparable {
+    case emergency, alert, critical, error, warning, notice, informational, debug
+
+    /// Accepts Falco's spellings in any case (`WARNING`, `Info`, `INFORMATIONAL`).
+    public init?(falco text: String) {
+        let lower = text.lowercased()
+        if lower == "info" {
+            self = .informational
+            return
+        }
+        self.init(rawValue: lower)
+    }
+
+    public static func < (a: RulePriority, b: RulePriority) -> Bool {
+        allCases.firstIndex(of: a)! > allCases.firstIndex(of: b)!
+    }
+}
+
+/// One loaded rule: its condition parsed, macros, lists and exceptions expanded.
+public struct Rule: Sendable {
+    public let name: String
+    public let description: String
+    public let condition: Condition
+    public let output: String
+    public let priority: RulePriority
+    public let tags: [String]
+    public let enabled: Bool
+    /// Where the rule was (last) defined.
+    public let location: SourceLocation
+}
+
+/// A rule file that cannot be loaded: where and why. Nothing of a failed load is kept.
+public struct RuleError: Error, Equatable, CustomStringConvertible {
+    public let location: SourceLocation
+    public let message: String
+    public var description: String { "\(location): \(message)" }
+}

@@ -1,0 +1,97 @@
+import Detection
+import Testing
+
+@Suite struct RuleSetTests {
+    static let base = """
+        - required_engine_version: 10
+        - list: shell_binaries
+          items: [bash, sh]
+        - list: all_shells
+          items: [shell_binaries, zsh]
+        - macro: spawned_process
+          condition: evt.type in (execve, execveat)
+        - macro: shell_procs
+          condition: spawned_process and proc.name in (all_shells)
+        - rule: Terminal shell in container
+          desc: A shell was started inside a container.
+          condition: shell_procs and container.id != host
+          output: "Shell in container (user=%user.name container=%container.name cmd=%proc.cmdline)"
+          priority: NOTICE
+          tags: [container, shell, mitre_execution, T1059]
+          exceptions:
+            - name: known_admin
+              fields: [proc.pname, container.name]
+              comps: [=, startswith]
+              values:
+                - [sshd, admin-]
+        """
+
+    static let local = """
+        - list: shell_binaries
+          items: [ash]
+          append: true
+        - rule: Terminal shell in container
+          enabled: false
+        """
+
+    @Test func loadsListsMacrosRulesAndExceptions() throws {
+        let set = try RuleSet.load([("rules/base.yaml", Self.base), ("rules/local.yaml", Self.local)])
+        #expect(set.lists["all_shells"] == ["bash", "sh", "ash", "zsh"])
+        let rule = try #require(set.rules.first)
+        #expect(rule.name == "Terminal shell in container")
+        #expect(rule.priority == .notice)
+        #expect(rule.tags.contains("T1059"))
+        #expect(!rule.enabled, "a later file can disable a rule")
+        #expect(rule.output.contains("%container.name"))
+        #expect(rule.location == SourceLocation(file: "rules/base.yaml", line: 10, column: 3))
+
+        let evaluator = ConditionEvaluator()
+        var shell = FixedEvent()
+        shell.fields = ["evt.type": ["execve"], "proc.name": ["ash"], "container.id": ["abc"], "proc.pname": ["java"], "container.name": ["fhir"]]
+        #expect(evaluator.evaluate(rule.condition, on: shell))
+        var admin = shell
+        admin.fields["proc.pname"] = ["sshd"]
+        admin.fields["container.name"] = ["admin-box"]
+        #expect(!evaluator.evaluate(rule.condition, on: admin), "the exception excuses it")
+        var python = shell
+        python.fields["proc.name"] = ["python3"]
+        #expect(!evaluator.evaluate(rule.condition, on: python))
+    }
+
+    func loadError(_ text: String) -> RuleError? {
+        do {
+            _ = try RuleSet.load([("rules/bad.yaml", text)])
+            return nil
+        } catch let error as RuleError {
+            return error
+        } catch {
+            return nil
+        }
+    }
+
+    @Test func badFilesAreRefusedWithFileLineAndColumn() {
+        let syntax = loadError("""
+            - rule: Broken
+              desc: x
+              condition: evt.type = open and (proc.name = bash
+              output: x
+              priority: WARNING
+            """)
+        #expect(syntax?.location.file == "rules/bad.yaml")
+        #expect(syntax?.location.line == 3)
+        #expect(syntax?.message.contains("expected ')'") == true)
+
+        let macro = loadError("- rule: R\n  desc: x\n  condition: no_such_macro\n  output: x\n  priority: ERROR\n")
+        #expect(macro?.message.contains("'no_such_macro' is neither a field nor a known macro") == true)
+        #expect(macro?.location.line == 3 && macro?.location.column == 14)
+
+        #expect(loadError("- rule: R\n  desc: x\n  condition: evt.type = open\n  output: x\n")?.message.contains("has no priority") == true)
+        #expect(loadError("- rule: R\n  condition: evt.type = open\n  output: x\n  priority: LOUD\n")?.message.contains("priority 'LOUD'") == true)
+        let unknownKey = loadError("- rule: R\n  conditon: evt.type = open\n")
+        #expect(unknownKey?.message == "unknown key 'conditon'" && unknownKey?.location.line == 2)
+        #expect(loadError("- macro: a\n  condition: b\n- macro: b\n  condition: a\n")?.message.contains("refers to itself") == true)
+        #expect(loadError("- list: x\n  items: [a]\n  append: true\n")?.message.contains("never defined") == true)
+        #expect(loadError("rule: not a list")?.message.contains("a list of rule, macro and list items") == true)
+        #expect(loadError("- rule: [unclosed")?.message.contains("not valid YAML") == true)
+    }
+}
