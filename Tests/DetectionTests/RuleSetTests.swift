@@ -86,6 +86,9 @@ import Testing
         #expect(macro?.location.line == 3 && macro?.location.column == 14)
 
         #expect(loadError("- rule: R\n  desc: x\n  condition: evt.type = open\n  output: x\n")?.message.contains("has no priority") == true)
+        let field = loadError("- rule: R\n  desc: x\n  condition: evt.type = open and proc.nme = bash\n  output: x\n  priority: ERROR\n")
+        #expect(field?.message == "unknown field 'proc.nme'")
+        #expect(field?.location.line == 3 && field?.location.column == 34)
         #expect(loadError("- rule: R\n  condition: evt.type = open\n  output: x\n  priority: LOUD\n")?.message.contains("priority 'LOUD'") == true)
         let unknownKey = loadError("- rule: R\n  conditon: evt.type = open\n")
         #expect(unknownKey?.message == "unknown key 'conditon'" && unknownKey?.location.line == 2)

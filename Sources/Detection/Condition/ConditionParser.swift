@@ -9,10 +9,13 @@
 public struct ConditionParser {
     public var macros: [String: Condition]
     public var lists: [String: [String]]
+    /// The fields a condition may name; nil accepts any `a.b` word as a field.
+    public var knownFields: Set<String>?
 
-    public init(macros: [String: Condition] = [:], lists: [String: [String]] = [:]) {
+    public init(macros: [String: Condition] = [:], lists: [String: [String]] = [:], knownFields: Set<String>? = nil) {
         self.macros = macros
         self.lists = lists
+        self.knownFields = knownFields
     }
 
     /// Parses `text`; positions in errors count from `origin` (where the condition starts in its file).
@@ -90,10 +93,13 @@ public struct ConditionParser {
                 return inner
             case .word(let word):
                 advance()
+                if let macro = parser.macros[word] { return macro }
                 if let field = FieldReference(parsing: word) {
+                    if let known = parser.knownFields, !known.contains(field.name) {
+                        throw ConditionError(location: location, message: "unknown field '\(word)'")
+                    }
                     return try parseComparison(field, at: location)
                 }
-                if let macro = parser.macros[word] { return macro }
                 throw ConditionError(location: location, message: "'\(word)' is neither a field nor a known macro")
             default:
                 throw ConditionError(location: location, message: "expected a field, a macro, 'not' or '(', found \(describe(token))")

@@ -9,8 +9,9 @@ public struct RuleSet: Sendable {
     public private(set) var lists: [String: [String]] = [:]
 
     /// Loads the files in order; later files append to or override earlier definitions.
-    public static func load(_ files: [(path: String, text: String)]) throws -> RuleSet {
-        var collector = Collector()
+    /// Conditions may name only `knownFields` (Caduceus's field table by default).
+    public static func load(_ files: [(path: String, text: String)], knownFields: Set<String>? = FieldTable.names) throws -> RuleSet {
+        var collector = Collector(knownFields: knownFields)
         for file in files { try collector.read(file.path, file.text) }
         return try collector.build()
     }
@@ -27,6 +28,7 @@ public struct RuleSet: Sendable {
     }
 
     struct Collector {
+        let knownFields: Set<String>?
         var lists: [String: Definition] = [:]
         var macros: [String: Definition] = [:]
         var rules: [String: Definition] = [:]
@@ -138,7 +140,7 @@ public struct RuleSet: Sendable {
                 parsing.insert(name)
                 defer { parsing.remove(name) }
                 // Macros this one names are parsed first, so the parser can expand them.
-                var parser = ConditionParser(macros: set.macros, lists: set.lists)
+                var parser = ConditionParser(macros: set.macros, lists: set.lists, knownFields: knownFields)
                 for word in definition.condition.split(whereSeparator: { " ()\n\t,".contains($0) }).map(String.init)
                 where macros[word] != nil && set.macros[word] == nil {
                     if let inner = try macro(word) { parser.macros[word] = inner }
@@ -148,7 +150,7 @@ public struct RuleSet: Sendable {
                 return condition
             }
             for name in macros.keys.sorted() { _ = try macro(name) }
-            let parser = ConditionParser(macros: set.macros, lists: set.lists)
+            let parser = ConditionParser(macros: set.macros, lists: set.lists, knownFields: knownFields)
             for name in ruleOrder {
                 let definition = rules[name]!
                 var condition = try parse(definition.condition, at: definition.conditionLocation, with: parser)
@@ -187,7 +189,7 @@ public struct RuleSet: Sendable {
             let fields = (node["fields"]?.sequence.map(Array.init) ?? node["fields"].map { [$0] } ?? []).compactMap(\.string)
             let comps = (node["comps"]?.sequence.map(Array.init) ?? node["comps"].map { [$0] } ?? []).compactMap(\.string)
             let references = try fields.map { name -> FieldReference in
-                guard let field = FieldReference(parsing: name) else {
+                guard let field = FieldReference(parsing: name), knownFields?.contains(field.name) ?? true else {
                     throw RuleError(location: here, message: "exception field '\(name)' is not a field")
                 }
                 return field
