@@ -54,7 +54,6 @@ public final class Sensor: @unchecked Sendable {
     public let containers: ContainerResolver
     private var program: SensorProgram!
     private let stopped = Atomic<Bool>(false)
-    private var ringBuffer: OpaquePointer?
 
     /// Opens, configures, loads and attaches; throws with the reason when any step fails.
     public init(configuration: SensorConfiguration) throws {
@@ -102,8 +101,7 @@ public final class Sensor: @unchecked Sendable {
                 securityEventSource = attempt
                     ? "security_* events come from BPF-LSM hooks"
                     : "security_* events come from syscall and sched tracepoints (see README, Event sources); this kernel: "
-                        + probe.results.map { "\($0.name): \($0.available ? "available" : "refused (\($0.reason))")" }
-                            .joined(separator: ", ")
+                        + probe.summary
                 break
             } catch where attempt {
                 attempt = false

@@ -65,21 +65,13 @@ final class BackgroundTrace: @unchecked Sendable {
         let needle = Data(marker.utf8)
         Thread.detachNewThread { [self] in
             let input = FileHandle(fileDescriptor: readEnd, closeOnDealloc: true)
-            var carry = Data()
-            while let chunk = try? input.read(upToCount: 1 << 20), !chunk.isEmpty {
-                carry.append(chunk)
-                var start = carry.startIndex
-                while let newline = carry[start...].firstIndex(of: 0x0A) {
-                    let line = carry[start..<newline]
-                    start = carry.index(after: newline)
-                    guard needle.isEmpty || line.firstRange(of: needle) != nil else { continue }
-                    if let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] {
-                        kept.append(object)
-                    } else {
-                        malformed.append(String(decoding: line, as: UTF8.self))
-                    }
+            try? JSONLines.forEach(in: input) { line in
+                guard needle.isEmpty || line.firstRange(of: needle) != nil else { return }
+                if let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] {
+                    kept.append(object)
+                } else {
+                    malformed.append(String(decoding: line, as: UTF8.self))
                 }
-                carry = Data(carry[start...])
             }
             drained.signal()
         }

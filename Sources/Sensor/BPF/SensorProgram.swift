@@ -48,20 +48,20 @@ final class SensorProgram {
         try bpfCall("set ring buffer size \(ringBufferBytes)") {
             bpf_map__set_max_entries(try! map("events"), UInt32(ringBufferBytes))
         }
-        var program: OpaquePointer? = bpf_object__next_program(object, nil)
-        while let current = program {
-            let name = String(cString: bpf_program__name(current))
-            try bpfCall("select program \(name)") { bpf_program__set_autoload(current, wanted.contains(name)) }
-            program = bpf_object__next_program(object, current)
-        }
+        try select(wanted.contains)
     }
 
     /// Loads only the named program.
     func selectOnly(_ name: String) throws {
+        try select { $0 == name }
+    }
+
+    /// Marks each program of the object to be loaded or not, by name.
+    private func select(_ isWanted: (String) -> Bool) throws {
         var program: OpaquePointer? = bpf_object__next_program(object, nil)
         while let current = program {
-            let currentName = String(cString: bpf_program__name(current))
-            try bpfCall("select program \(currentName)") { bpf_program__set_autoload(current, currentName == name) }
+            let name = String(cString: bpf_program__name(current))
+            try bpfCall("select program \(name)") { bpf_program__set_autoload(current, isWanted(name)) }
             program = bpf_object__next_program(object, current)
         }
     }

@@ -52,7 +52,6 @@ public final class OutputBuffer {
             return
         }
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch, enough for 20 digits
-        var length = 0
         withUnsafeMutableBytes(of: &digits) { scratch in
             var rest = value
             var position = scratch.count
@@ -61,10 +60,8 @@ public final class OutputBuffer {
                 scratch[position] = UInt8(truncatingIfNeeded: rest % 10) &+ 48
                 rest /= 10
             }
-            length = scratch.count - position
             append(UnsafeRawBufferPointer(rebasing: scratch[position...]))
         }
-        _ = length
     }
 
     @inline(__always)
@@ -121,12 +118,10 @@ public final class OutputBuffer {
             case 0x0D: append(UInt8(ascii: "r"))
             case 0x09: append(UInt8(ascii: "t"))
             default:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                append(UInt8(ascii: "u"))
-                append(UInt8(ascii: "0"))
-                append(UInt8(ascii: "0"))
-                append(hex[Int(byte >> 4)])
-                append(hex[Int(byte & 0xF)])
+                let hex: StaticString = "0123456789abcdef"
+                append("u00" as StaticString)
+                append(hex.utf8Start[Int(byte >> 4)])
+                append(hex.utf8Start[Int(byte & 0xF)])
             }
         }
         append(UnsafeRawBufferPointer(rebasing: bytes[runStart..<bytes.count]))

@@ -15,7 +15,6 @@ public struct TraceFileSummary: Sendable {
         defer { try? handle.close() }
         var counts: [String: UInt64] = [:]
         var skipped = 0
-        var carry = Data()
         let key = Array("\"eventName\":\"".utf8)
         func consume(line: Data.SubSequence) {
             guard !line.isEmpty else { return }
@@ -27,17 +26,26 @@ public struct TraceFileSummary: Sendable {
             }
             counts[String(decoding: line[range.upperBound..<end], as: UTF8.self), default: 0] += 1
         }
+        try JSONLines.forEach(in: handle, consume)
+        self.counts = counts.map { ($0.key, $0.value) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+        skippedLines = skipped
+    }
+}
+
+/// Reads a file or pipe of JSON lines in large chunks and hands each line (without its
+/// newline) to `body`; a last line without a newline counts too.
+public enum JSONLines {
+    public static func forEach(in handle: FileHandle, _ body: (Data.SubSequence) -> Void) throws {
+        var carry = Data()
         while let chunk = try handle.read(upToCount: 4 << 20), !chunk.isEmpty {
             carry.append(chunk)
             var start = carry.startIndex
             while let newline = carry[start...].firstIndex(of: 0x0A) {
-                consume(line: carry[start..<newline])
+                body(carry[start..<newline])
                 start = carry.index(after: newline)
             }
             carry = Data(carry[start...])
         }
-        consume(line: carry[...])
-        self.counts = counts.map { ($0.key, $0.value) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
-        skippedLines = skipped
+        if !carry.isEmpty { body(carry[...]) }
     }
 }
