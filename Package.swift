@@ -18,8 +18,10 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
     ],
     targets: [
-        // Resource model: JSON value, resource types and search parameters generated from the R4 spec.
-        .target(name: "FHIR"),
+        // JSON that keeps member order and number text: the hand-written parser and writer.
+        .target(name: "JSON"),
+        // Resource model, resource types and search parameters generated from the R4 spec.
+        .target(name: "FHIR", dependencies: ["JSON"]),
         // Storage protocol with one SQL implementation over SQLite and PostgreSQL.
         .target(
             name: "FHIRStore",
@@ -72,7 +74,7 @@ let package = Package(
         // Loading, ring buffer, decoding, container enrichment, event output.
         .target(
             name: "Sensor",
-            dependencies: ["CLibbpf", "SensorBPF"],
+            dependencies: ["CLibbpf", "SensorBPF", "JSON"],
             // The per-event path mutates class state millions of times a second; dynamic
             // exclusivity checks were a quarter of its time. Only the reading thread touches it.
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])],

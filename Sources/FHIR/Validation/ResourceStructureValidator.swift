@@ -44,7 +44,7 @@ private struct StructureWalk {
 
     mutating func validateRoot(_ value: JSONValue) {
         guard case .object(let object) = value else {
-            return report("structure", "A resource must be a JSON object, not \(describe(value))", at: [])
+            return report("structure", "A resource must be a JSON object, not \(value.kindDescription)", at: [])
         }
         guard case .string(let type)? = object["resourceType"] else {
             return report("structure", "The resource has no resourceType", at: ["resourceType"])
@@ -121,7 +121,7 @@ private struct StructureWalk {
             return validateValue(value, element: element, type: type)
         }
         guard case .array(let items) = value else {
-            return report("structure", "\(element.path) can repeat, so it must be a JSON array, not \(describe(value))")
+            return report("structure", "\(element.path) can repeat, so it must be a JSON array, not \(value.kindDescription)")
         }
         if items.isEmpty {
             report("structure", "\(element.path) is an empty array: FHIR JSON leaves out elements without values")
@@ -144,7 +144,7 @@ private struct StructureWalk {
             validatePrimitive(value, primitive, element: element)
         case .complex(let node):
             guard case .object(let object) = value else {
-                return report("structure", "\(element.path) is a \(schema.typeName(type)) and must be a JSON object, not \(describe(value))")
+                return report("structure", "\(element.path) is a \(schema.typeName(type)) and must be a JSON object, not \(value.kindDescription)")
             }
             validateObject(object, node: node, isResource: false)
             if let valueSet = element.valueSet {
@@ -156,7 +156,7 @@ private struct StructureWalk {
             }
         case .resource:
             guard case .object(let object) = value else {
-                return report("structure", "\(element.path) is a resource and must be a JSON object, not \(describe(value))")
+                return report("structure", "\(element.path) is a resource and must be a JSON object, not \(value.kindDescription)")
             }
             validateNestedResource(object)
         }
@@ -181,7 +181,7 @@ private struct StructureWalk {
         case (.boolean, .bool):
             break
         default:
-            report("structure", "\(element.path) is a \(primitive.rawValue), which JSON writes as a \(primitive.jsonKind.rawValue), not \(describe(value))")
+            report("structure", "\(element.path) is a \(primitive.rawValue), which JSON writes as a \(primitive.jsonKind.rawValue), not \(value.kindDescription)")
         }
     }
 
@@ -191,7 +191,7 @@ private struct StructureWalk {
         let node = schema.primitiveElementNode
         guard element.isRepeating else {
             guard case .object(let object) = value else {
-                return report("structure", "The extensions of \(element.path) must be a JSON object, not \(describe(value))")
+                return report("structure", "The extensions of \(element.path) must be a JSON object, not \(value.kindDescription)")
             }
             return validateObject(object, node: node, isResource: false)
         }
@@ -203,7 +203,7 @@ private struct StructureWalk {
             switch item {
             case .null: continue
             case .object(let object): validateObject(object, node: node, isResource: false)
-            default: report("structure", "The extensions of \(element.path) must be JSON objects or null, not \(describe(item))")
+            default: report("structure", "The extensions of \(element.path) must be JSON objects or null, not \(item.kindDescription)")
             }
         }
         steps[steps.count - 1].index = -1
@@ -258,17 +258,6 @@ private struct StructureWalk {
 
     mutating func report(_ code: String, _ diagnostics: String, at expression: [String]? = nil) {
         issues.append(FHIRError.Issue(code: code, diagnostics: diagnostics, expression: expression ?? [location]))
-    }
-
-    private func describe(_ value: JSONValue) -> String {
-        switch value {
-        case .null: return "null"
-        case .bool: return "a boolean"
-        case .number: return "a number"
-        case .string: return "a string"
-        case .array: return "an array"
-        case .object: return "an object"
-        }
     }
 
     /// The value in quotes, shortened: diagnostics should not repeat a whole document.

@@ -12,6 +12,11 @@ public enum ArgumentValue: Sendable, Equatable {
     public struct SocketField: Sendable, Equatable {
         public let key: String
         public let value: String
+
+        public init(key: String, value: String) {
+            self.key = key
+            self.value = value
+        }
     }
 
     /// The value as a string when it is one.
@@ -51,6 +56,12 @@ public struct TraceArgument: Sendable, Equatable {
     public let name: String
     public let type: String
     public let value: ArgumentValue
+
+    public init(name: String, type: String, value: ArgumentValue) {
+        self.name = name
+        self.type = type
+        self.value = value
+    }
 }
 
 /// A decoded event with Tracee's fields: for rules, tests and the table view. The JSON
@@ -81,6 +92,37 @@ public struct TraceEvent: Sendable, Equatable {
 
     /// An argument's value by name.
     public subscript(argument name: String) -> ArgumentValue? { args.first { $0.name == name }?.value }
+
+    /// An event built field by field (the detection engine's tests, `TraceeJSONReader`).
+    /// `containerId` defaults to the container's id, as the sensor fills it.
+    public init(
+        timestamp: UInt64 = 0, processId: UInt32 = 0, threadId: UInt32 = 0, parentProcessId: UInt32 = 0,
+        hostProcessId: UInt32 = 0, hostThreadId: UInt32 = 0, hostParentProcessId: UInt32 = 0,
+        userId: UInt32 = 0, mountNamespace: UInt32 = 0, pidNamespace: UInt32 = 0,
+        processName: String = "", hostName: String = "", containerId: String? = nil,
+        container: ContainerInfo? = nil, eventId: String, eventName: String, returnValue: Int64 = 0,
+        args: [TraceArgument] = [], cpu: Int = 0
+    ) {
+        self.timestamp = timestamp
+        self.processId = processId
+        self.threadId = threadId
+        self.parentProcessId = parentProcessId
+        self.hostProcessId = hostProcessId
+        self.hostThreadId = hostThreadId
+        self.hostParentProcessId = hostParentProcessId
+        self.userId = userId
+        self.mountNamespace = mountNamespace
+        self.pidNamespace = pidNamespace
+        self.processName = processName
+        self.hostName = hostName
+        self.containerId = containerId ?? container?.id ?? ""
+        self.container = container
+        self.eventId = eventId
+        self.eventName = eventName
+        self.returnValue = returnValue
+        self.args = args
+        self.cpu = cpu
+    }
 
     public init(_ event: RawEvent, bootTimeOffset: UInt64, containers: ContainerResolver?) {
         let header = event.header
@@ -143,8 +185,6 @@ extension TraceEvent: Encodable {
         try c.encode(args, forKey: .args)
     }
 }
-
-
 
 extension TraceArgument: Encodable {
     enum CodingKeys: String, CodingKey { case name, type, value }

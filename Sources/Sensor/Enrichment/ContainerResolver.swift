@@ -7,6 +7,13 @@ public struct ContainerInfo: Sendable, Equatable, Encodable {
     public var name: String
     public var image: String
     public var imageDigest: String
+
+    public init(id: String, name: String = "", image: String = "", imageDigest: String = "") {
+        self.id = id
+        self.name = name
+        self.image = image
+        self.imageDigest = imageDigest
+    }
 }
 
 /// The cgroup hierarchy whose ids the kernel reports: cgroup v2, or one v1 subsystem's.

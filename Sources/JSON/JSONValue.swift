@@ -10,6 +10,18 @@ public enum JSONValue: Sendable, Equatable {
     case array([JSONValue])
     case object(JSONObject)
 
+    /// The value's kind with its article, for error messages: "a string", "an object", "null".
+    public var kindDescription: String {
+        switch self {
+        case .null: return "null"
+        case .bool: return "a boolean"
+        case .number: return "a number"
+        case .string: return "a string"
+        case .array: return "an array"
+        case .object: return "an object"
+        }
+    }
+
     /// The object, when this value is one.
     public var objectValue: JSONObject? {
         if case .object(let object) = self { return object }
