@@ -67,6 +67,10 @@ struct css_set { struct cgroup_subsys_state *subsys[16]; };
 
 struct mm_struct { unsigned long arg_start; unsigned long arg_end; };
 
+struct tty_driver { int major; int minor_start; };
+struct tty_struct { struct tty_driver *driver; int index; };
+struct signal_struct { struct tty_struct *tty; };
+
 struct task_struct {
     int pid;
     int tgid;
@@ -80,6 +84,7 @@ struct task_struct {
     struct fs_struct *fs;
     struct mm_struct *mm;
     struct css_set *cgroups;
+    struct signal_struct *signal;
 };
 
 struct linux_binprm { struct file *file; const char *filename; const char *interp; };

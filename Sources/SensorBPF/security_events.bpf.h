@@ -30,17 +30,24 @@ static long path_walk_step(u32 index, void *data)
     struct mount *mnt_parent = w->mnt_parent;
     struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
     struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-    if (dentry == mnt_root || dentry == parent) {
-        if (dentry != mnt_root || mnt == mnt_parent)
-            return 1;  // the namespace root, or a detached tree
-        w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-        w->mnt = mnt_parent;
-        w->mnt_parent = BPF_CORE_READ(mnt_parent, mnt_parent);
-        w->vfsmnt = (void *)mnt_parent + bpf_core_field_offset(struct mount, mnt);
-        return 0;
-    }
     u32 len = BPF_CORE_READ(dentry, d_name.len) & NAME_MAX_;
     const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+    if (dentry == mnt_root || dentry == parent) {
+        if (dentry == mnt_root && mnt != mnt_parent) {
+            w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+            w->mnt = mnt_parent;
+            w->mnt_parent = BPF_CORE_READ(mnt_parent, mnt_parent);
+            w->vfsmnt = (void *)mnt_parent + bpf_core_field_offset(struct mount, mnt);
+            return 0;
+        }
+        // The namespace root, or a detached tree. A file that is itself the root of an
+        // internal mount (a memfd, "memfd:NAME") keeps its own name, as d_path shows it.
+        char first = 0;
+        bpf_probe_read_kernel(&first, 1, name);
+        if (w->pos != PATH_SIZE - 1 || len == 0 || first == '/')
+            return 1;
+        parent = dentry;  // write the name, then stop at the next step
+    }
     u32 pos = w->pos;
     if (pos < len + 1)
         return 1;

@@ -19,6 +19,7 @@ public enum EventTable {
                 .init("cmdpath", "const char*", .string), .init("pathname", "const char*", .string),
                 .init("dev", "dev_t", .u32), .init("inode", "unsigned long", .u64),
                 .init("argv", "const char**", .stringArray), .init("interp", "const char*", .string),
+                .init("tty", "dev_t", .u32),
             ], source: .tracepoint("sched:sched_process_exec")),
         EventDefinition(
             id: Int32(SENSOR_EVENT_SCHED_PROCESS_EXIT.rawValue), name: "sched_process_exit", sets: [.default, .proc],
@@ -85,7 +86,7 @@ public enum EventTable {
     ]
 
     /// Syscalls whose event is emitted at entry: they never return to the caller's image.
-    static let emittedAtEntry: Set<String> = ["execve", "execveat", "exit", "exit_group"]
+    public static let emittedAtEntry: Set<String> = ["execve", "execveat", "exit", "exit_group"]
 
     /// Every event, syscalls first.
     public static let all: [EventDefinition] = syscallDefinitions + otherDefinitions
