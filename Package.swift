@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // JSON that keeps member order and number text: the hand-written parser and writer.
@@ -47,16 +48,17 @@ let package = Package(
         .target(
             name: "Lab",
             dependencies: [
-                "FHIR", "FHIRStore", "FHIRServer",
+                "FHIR", "FHIRStore", "FHIRServer", "Sensor", "Detection",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
         .executableTarget(
             name: "caduceus",
             dependencies: [
-                "FHIR", "FHIRStore", "FHIRServer", "Lab", "Sensor",
+                "FHIR", "FHIRStore", "FHIRServer", "Lab", "Sensor", "Detection",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -81,16 +83,38 @@ let package = Package(
             plugins: ["BPFCompilerPlugin"]
         ),
         // Rule language, process/fd state, built-in rules, alerts.
-        .target(name: "Detection", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(
+            name: "Detection",
+            dependencies: [
+                "Sensor",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            plugins: ["RuleBundlePlugin"]
+        ),
+        // Copies the shipped rules/*.yaml into Detection's resources (rules/ stays at the top of the repo).
+        .plugin(name: "RuleBundlePlugin", capability: .buildTool()),
         .target(name: "FHIRTestSupport", dependencies: ["FHIR", "FHIRStore"], path: "Tests/FHIRTestSupport"),
         .testTarget(name: "FHIRTests", dependencies: ["FHIR", "FHIRTestSupport"]),
-        .testTarget(name: "DetectionTests", dependencies: ["Detection"]),
-        .testTarget(name: "SensorTests", dependencies: ["Sensor", "SensorBPF", "CLibbpf"]),
+        // Root, BPF and Docker checks shared by the tests that run against the real kernel.
+        .target(name: "KernelTestSupport", dependencies: ["Sensor"], path: "Tests/KernelTestSupport"),
+        .testTarget(name: "DetectionTests", dependencies: ["Detection", "Sensor", "Lab", "KernelTestSupport"]),
+        .testTarget(name: "SensorTests", dependencies: ["Sensor", "SensorBPF", "CLibbpf", "KernelTestSupport"]),
         .testTarget(name: "FHIRStoreTests", dependencies: ["FHIR", "FHIRStore", "FHIRTestSupport"]),
         .testTarget(
             name: "FHIRServerTests",
             dependencies: [
                 "FHIR", "FHIRStore", "FHIRServer", "FHIRTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
+            name: "LabTests",
+            dependencies: [
+                "Lab", "FHIRServer", "FHIRTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

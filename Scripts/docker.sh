@@ -3,22 +3,44 @@
 #   start    install docker.io and busybox-static if missing, start dockerd if it is not answering
 #   status   exit 0 if dockerd answers
 #   testbox  build caduceus-testbox:latest if missing or stale, print its name
-# The testbox image is made without a registry: `docker import` of a tarball holding a static busybox
-# (sh, cat, nc, ...), /etc/{hostname,passwd,group}, /tmp (1777) and /usr/local/bin/storm (Scripts/sensor/storm.c).
+#   fhir-image [BINARY]  build caduceus-fhir:latest from BINARY (default .build/release/caduceus, else
+#            .build/debug/caduceus) if missing or stale, print its name
+# Images are made without a registry: `docker import` of a tarball.
+# testbox: a static busybox (sh, cat, nc, ...), /etc/{hostname,passwd,group}, /tmp (1777),
+# /usr/local/bin/storm (Scripts/sensor/storm.c), /usr/local/bin/behave (Scripts/sensor/behave.c), and
+# fake but real-looking files the live rule tests (rules/*.test.yaml) read, write or remove:
+# /etc/shadow, /etc/sudoers, /etc/ssl/private, /root/.ssh, /root/.aws, /var/log, /etc/cron.d, ...
+# caduceus-fhir: no shell, only /usr/local/bin/caduceus and the shared libraries ldd lists (at the
+# same paths, so the binary's RUNPATH and the loader's default paths find them), /etc/{passwd,group}
+# with the user fhir (1000), /tmp (1777) and /data owned by fhir; it runs as fhir and by default
+# serves on 127.0.0.1:9080 with the SQLite database /data/fhir.sqlite.
 set -euo pipefail
 
 SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 IMAGE=caduceus-testbox:latest
 LABEL=caduceus.testbox.inputs
+FHIR_IMAGE=caduceus-fhir:latest
+FHIR_LABEL=caduceus.fhir.inputs
 LOG=/tmp/caduceus-dockerd.log
 BUSYBOX=/usr/bin/busybox
 STORM_C="$SCRIPTS/sensor/storm.c"
+BEHAVE_C="$SCRIPTS/sensor/behave.c"
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 answering() { docker info >/dev/null 2>&1; }
 # Serialise start/testbox: two concurrent starts would race two dockerds for /var/run/docker.pid.
 lock() { exec 9>/tmp/caduceus-docker.lock; flock 9; }
+# import_image IMAGE OLD_ID TARBALL [--change ...]: docker import the tarball as IMAGE, then drop the
+# image the tag pointed to before (fails harmlessly if a container still uses it).
+import_image() {
+    local image="$1" old_id="$2" tarball="$3"
+    shift 3
+    docker import "$@" "$tarball" "$image" >/dev/null
+    local new_id
+    new_id="$(docker image inspect -f '{{.Id}}' "$image")"
+    if [ -n "$old_id" ] && [ "$old_id" != "$new_id" ]; then docker rmi "$old_id" >/dev/null 2>&1 || true; fi
+}
 
 case "${1:-}" in
 start)
@@ -49,8 +71,8 @@ testbox)
     answering || { echo "docker.sh: dockerd is not running (run $0 start)" >&2; exit 1; }
     [ -x "$BUSYBOX" ] || { echo "docker.sh: $BUSYBOX missing (run $0 start)" >&2; exit 1; }
     command -v cc >/dev/null || { echo "docker.sh: no C compiler (apt-get install gcc libc6-dev)" >&2; exit 1; }
-    # Inputs: storm's source, the busybox binary, and this script (it defines the image's layout).
-    hash="$(cat "$STORM_C" "$BUSYBOX" "$SCRIPTS/docker.sh" | sha256sum | cut -c1-64)"
+    # Inputs: storm's and behave's sources, the busybox binary, and this script (it defines the image's layout).
+    hash="$(cat "$STORM_C" "$BEHAVE_C" "$BUSYBOX" "$SCRIPTS/docker.sh" | sha256sum | cut -c1-64)"
     old_id="$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
     if [ -n "$old_id" ] && [ "$(docker image inspect -f "{{index .Config.Labels \"$LABEL\"}}" "$IMAGE")" = "$hash" ]; then
         echo "$IMAGE"
@@ -67,20 +89,100 @@ testbox)
         [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
     done
     echo testbox >"$root/etc/hostname"
-    echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
-    echo 'root:x:0:' >"$root/etc/group"
+    printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'www-data:x:33:33:www-data:/var/www:/bin/sh' \
+        'postgres:x:999:999:PostgreSQL:/var/lib/postgresql:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' \
+        >"$root/etc/passwd"
+    printf '%s\n' 'root:x:0:' 'www-data:x:33:' 'postgres:x:999:' 'nogroup:x:65534:' >"$root/etc/group"
+    # What the live rule tests touch (all fake: no real secret is in the image).
+    mkdir -p "$root"/{mnt,opt,run,var/log,var/spool/cron/crontabs,etc/cron.d,etc/init.d,etc/sudoers.d,etc/ssl/private} \
+        "$root"/{etc/ssl/certs,root/.ssh,root/.aws,lib64,lib/x86_64-linux-gnu,run/secrets/kubernetes.io/serviceaccount}
+    ln -s ../run "$root/var/run"
+    printf '%s\n' 'root:*:19000:0:99999:7:::' 'www-data:*:19000:0:99999:7:::' 'postgres:*:19000:0:99999:7:::' \
+        'nobody:*:19000:0:99999:7:::' >"$root/etc/shadow"
+    printf '%s\n' 'root:*::' 'www-data:*::' 'postgres:*::' 'nogroup:*::' >"$root/etc/gshadow"
+    chmod 640 "$root/etc/shadow" "$root/etc/gshadow"
+    printf '%s\n' 'Defaults env_reset' 'root ALL=(ALL:ALL) ALL' '@includedir /etc/sudoers.d' >"$root/etc/sudoers"
+    chmod 440 "$root/etc/sudoers"
+    printf '%s\n' '-----BEGIN PRIVATE KEY-----' 'ZmFrZSB0bHMga2V5IGZvciB0aGUgY2FkdWNldXMgdGVzdGJveA==' '-----END PRIVATE KEY-----' \
+        >"$root/etc/ssl/private/server.key"
+    printf '%s\n' '-----BEGIN CERTIFICATE-----' 'ZmFrZSBjZXJ0aWZpY2F0ZQ==' '-----END CERTIFICATE-----' >"$root/etc/ssl/certs/server.pem"
+    printf '%s\n' '-----BEGIN OPENSSH PRIVATE KEY-----' 'ZmFrZSBzc2gga2V5IGZvciB0aGUgY2FkdWNldXMgdGVzdGJveA==' \
+        '-----END OPENSSH PRIVATE KEY-----' >"$root/root/.ssh/id_rsa"
+    echo 'ssh-rsa ZmFrZQ== root@testbox' >"$root/root/.ssh/id_rsa.pub"
+    printf '%s\n' '[default]' 'aws_access_key_id = AKIAFAKEFAKEFAKEFAKE' 'aws_secret_access_key = fake/fake/fake' \
+        >"$root/root/.aws/credentials"
+    chmod 700 "$root/etc/ssl/private" "$root/root/.ssh" "$root/root/.aws"
+    chmod 600 "$root/etc/ssl/private/server.key" "$root/root/.ssh/id_rsa" "$root/root/.aws/credentials"
+    printf '%s\n' 'ls' 'cat /etc/hostname' >"$root/root/.ash_history"
+    echo 'eyJhbGciOiJSUzI1NiJ9.ZmFrZSB0b2tlbg.ZmFrZQ' >"$root/run/secrets/kubernetes.io/serviceaccount/token"
+    printf '%s\n' 'Jan  1 00:00:00 testbox caduceus[1]: started' >"$root/var/log/messages"
+    printf '%s\n' '#!/bin/sh' 'exit 0' >"$root/etc/init.d/rcS"
+    chmod 755 "$root/etc/init.d/rcS"
+    # Stand-ins for the dynamic loader (busybox is static: nothing loads them).
+    echo 'not a real loader' >"$root/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+    ln -s ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$root/lib64/ld-linux-x86-64.so.2"
     cc -O2 -Wall -static -o "$root/usr/local/bin/storm" "$STORM_C"
+    cc -O2 -Wall -static -o "$root/usr/local/bin/behave" "$BEHAVE_C"
     tar --numeric-owner --owner=0 --group=0 -C "$root" -cf "$tmp/rootfs.tar" .
-    docker import \
+    import_image "$IMAGE" "$old_id" "$tmp/rootfs.tar" \
         --change 'CMD ["/bin/sh"]' \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        --change "LABEL $LABEL=$hash" \
-        "$tmp/rootfs.tar" "$IMAGE" >/dev/null
-    # The previous build is now untagged: drop it (fails harmlessly if a container still uses it).
-    new_id="$(docker image inspect -f '{{.Id}}' "$IMAGE")"
-    if [ -n "$old_id" ] && [ "$old_id" != "$new_id" ]; then docker rmi "$old_id" >/dev/null 2>&1 || true; fi
+        --change "LABEL $LABEL=$hash"
     echo "docker.sh: built $IMAGE" >&2
     echo "$IMAGE"
     ;;
-*) echo "usage: $0 start|status|testbox" >&2; exit 2 ;;
+fhir-image)
+    lock
+    answering || { echo "docker.sh: dockerd is not running (run $0 start)" >&2; exit 1; }
+    binary="${2:-}"
+    if [ -z "$binary" ]; then
+        binary="$(dirname "$SCRIPTS")/.build/release/caduceus"
+        [ -x "$binary" ] || binary="$(dirname "$SCRIPTS")/.build/debug/caduceus"
+    fi
+    [ -x "$binary" ] || { echo "docker.sh: no caduceus binary at $binary (swift build --product caduceus)" >&2; exit 1; }
+    # Inputs: the binary and this script (it defines the image's layout).
+    hash="$(cat "$binary" "$SCRIPTS/docker.sh" | sha256sum | cut -c1-64)"
+    old_id="$(docker image inspect -f '{{.Id}}' "$FHIR_IMAGE" 2>/dev/null || true)"
+    if [ -n "$old_id" ] && [ "$(docker image inspect -f "{{index .Config.Labels \"$FHIR_LABEL\"}}" "$FHIR_IMAGE")" = "$hash" ]; then
+        echo "$FHIR_IMAGE"
+        exit 0
+    fi
+    # Every absolute path ldd prints: the libraries and the dynamic loader (linux-vdso has none).
+    # A static binary ("not a dynamic executable") needs none.
+    ldd_out="$(ldd "$binary" 2>&1 || true)"
+    if grep -q 'not found' <<<"$ldd_out"; then
+        echo "docker.sh: $binary needs libraries this machine lacks:" >&2
+        grep 'not found' <<<"$ldd_out" >&2
+        exit 1
+    fi
+    libraries="$(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\//) { print $i; break } }' <<<"$ldd_out")"
+    tmp="$(mktemp -d /tmp/caduceus-fhir-image.XXXXXX)"
+    trap 'rm -rf "$tmp"' EXIT
+    root="$tmp/rootfs"
+    mkdir -p "$root"/{etc,proc,sys,dev,usr/local/bin,tmp,data}
+    chmod 1777 "$root/tmp"
+    cp "$binary" "$root/usr/local/bin/caduceus"
+    for library in $libraries; do
+        # -L: the file a symlink such as libbpf.so.1 names, stored under the name the loader asks for.
+        mkdir -p "$root$(dirname "$library")"
+        cp -L "$library" "$root$library"
+    done
+    printf 'root:x:0:0:root:/:/nonexistent\nfhir:x:1000:1000:FHIR server:/data:/nonexistent\n' >"$root/etc/passwd"
+    printf 'root:x:0:\nfhir:x:1000:\n' >"$root/etc/group"
+    # glibc's defaults without this file would try DNS before /etc/hosts.
+    printf 'passwd: files\ngroup: files\nhosts: files dns\n' >"$root/etc/nsswitch.conf"
+    # Everything root's except /data, which the server (uid 1000) writes its database into.
+    tar --numeric-owner --owner=0 --group=0 --exclude=./data -C "$root" -cf "$tmp/rootfs.tar" .
+    tar --numeric-owner --owner=1000 --group=1000 -C "$root" -rf "$tmp/rootfs.tar" ./data
+    import_image "$FHIR_IMAGE" "$old_id" "$tmp/rootfs.tar" \
+        --change 'ENTRYPOINT ["/usr/local/bin/caduceus"]' \
+        --change 'CMD ["serve", "--host", "127.0.0.1", "--port", "9080", "--database", "/data/fhir.sqlite"]' \
+        --change 'USER fhir' \
+        --change 'WORKDIR /data' \
+        --change 'EXPOSE 9080' \
+        --change "LABEL $FHIR_LABEL=$hash"
+    echo "docker.sh: built $FHIR_IMAGE from $binary" >&2
+    echo "$FHIR_IMAGE"
+    ;;
+*) echo "usage: $0 start|status|testbox|fhir-image [BINARY]" >&2; exit 2 ;;
 esac

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what a fresh machine lacks, starts a throwaway PostgreSQL,
-# starts Docker and builds the sensor's test image, then runs every Swift test (on SQLite and
-# PostgreSQL; the sensor's against the real kernel and real containers) and the black-box
-# client tests. With CI=true, tests that need PostgreSQL, root, BPF or Docker fail when it
+# starts Docker and builds the test images, then runs every Swift test (on SQLite and
+# PostgreSQL; the sensor's and the detection rules' against the real kernel and real
+# containers) and the black-box client tests. With CI=true, tests that need PostgreSQL, root, BPF or Docker fail when it
 # is missing instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,8 @@ trap cleanup EXIT
 
 status=0
 swift build --build-tests
+# The FHIR server's container image, from this build: the detection noise test runs it.
+Scripts/docker.sh fhir-image .build/debug/caduceus >/dev/null
 swift test || status=1
 Scripts/blackbox.sh .build/debug/caduceus || status=1
 # The sensor's command line as a user runs it (root, Docker): trace, summary, the jq pipeline.

@@ -6,6 +6,6 @@ struct Caduceus: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "caduceus",
         abstract: "A FHIR R4 server with container runtime security.",
-        subcommands: [ServeCommand.self, TraceCommand.self, SummaryCommand.self, BenchCommand.self]
+        subcommands: [ServeCommand.self, TraceCommand.self, SummaryCommand.self, DetectCommand.self, RulesCommand.self, BenchCommand.self, LabCommand.self]
     )
 }

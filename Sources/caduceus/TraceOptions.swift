@@ -3,8 +3,45 @@ import Dispatch
 import Foundation
 import Sensor
 
-/// The options `trace` and a live `summary` share: what to watch and how.
+/// The options `trace` and a live `summary` share: what to watch (`WatchOptions`), which
+/// events, and which of them to keep.
 struct TraceOptions: ParsableArguments {
+    @OptionGroup var watch: WatchOptions
+
+    @Option(help: "Events and sets, comma-separated: names (openat, sched_process_exec), sets (syscalls fs net proc security default all), -name to remove.")
+    var events: String = "default"
+
+    @Option(name: .customLong("filter"), help: "Keep only events whose argument matches a glob, e.g. openat.pathname=/etc/* (repeatable; != negates).")
+    var filters: [String] = []
+
+    func sensorConfiguration() throws -> SensorConfiguration {
+        let selection: EventSelection
+        do {
+            selection = try EventSelection(parsing: [events])
+        } catch {
+            throw ValidationError("--events: \(error)")
+        }
+        guard !selection.ids.isEmpty else {
+            throw ValidationError("--events '\(events)' selects no event")
+        }
+        return try watch.sensorConfiguration(events: selection)
+    }
+
+    func argumentFilters() throws -> [ArgumentFilter] {
+        try filters.map { text in
+            do { return try ArgumentFilter(parsing: text) } catch { throw ValidationError("--filter: \(error)") }
+        }
+    }
+
+    /// Runs a session until Ctrl-C, SIGTERM or `--duration`, whichever comes first.
+    func runUntilStopped(_ session: TraceSession) throws -> TraceReport {
+        try watch.runUntilStopped(stop: { session.stop() }) { try session.run() }
+    }
+}
+
+/// What to watch and for how long: the options every live sensor command shares
+/// (`trace`, `summary`, `detect`).
+struct WatchOptions: ParsableArguments {
     @Option(help: "Which processes: all, host, containers, new-containers.")
     var scope: String = "containers"
 
@@ -20,12 +57,6 @@ struct TraceOptions: ParsableArguments {
     @Option(name: .customLong("uid"), help: "Only this user id (repeatable).")
     var uids: [UInt32] = []
 
-    @Option(help: "Events and sets, comma-separated: names (openat, sched_process_exec), sets (syscalls fs net proc security default all), -name to remove.")
-    var events: String = "default"
-
-    @Option(name: .customLong("filter"), help: "Keep only events whose argument matches a glob, e.g. openat.pathname=/etc/* (repeatable; != negates).")
-    var filters: [String] = []
-
     @Option(help: "Ring buffer size in MiB (a power of two).")
     var ringBufferMb: Int = 64
 
@@ -35,7 +66,7 @@ struct TraceOptions: ParsableArguments {
     @Option(help: "Stop after this many seconds (default: at Ctrl-C).")
     var duration: Double?
 
-    func sensorConfiguration() throws -> SensorConfiguration {
+    func sensorConfiguration(events: EventSelection) throws -> SensorConfiguration {
         var configuration = SensorConfiguration()
         switch scope {
         case "all": configuration.scope = .all
@@ -48,14 +79,7 @@ struct TraceOptions: ParsableArguments {
         configuration.pids = pids
         configuration.comms = comms
         configuration.uids = uids
-        do {
-            configuration.events = try EventSelection(parsing: [events])
-        } catch {
-            throw ValidationError("--events: \(error)")
-        }
-        guard !configuration.events.ids.isEmpty else {
-            throw ValidationError("--events '\(events)' selects no event")
-        }
+        configuration.events = events
         if let duration, !(duration > 0 && duration < 1e9) {
             throw ValidationError("--duration must be a positive number of seconds, not \(duration)")
         }
@@ -67,27 +91,21 @@ struct TraceOptions: ParsableArguments {
         return configuration
     }
 
-    func argumentFilters() throws -> [ArgumentFilter] {
-        try filters.map { text in
-            do { return try ArgumentFilter(parsing: text) } catch { throw ValidationError("--filter: \(error)") }
-        }
-    }
-
-    /// Runs a session until Ctrl-C, SIGTERM or `--duration`, whichever comes first.
-    func runUntilStopped(_ session: TraceSession) throws -> TraceReport {
+    /// Runs `body` until Ctrl-C, SIGTERM or `--duration`, whichever comes first calls `stop`.
+    func runUntilStopped<Result>(stop: @escaping @Sendable () -> Void, _ body: () throws -> Result) throws -> Result {
         signal(SIGINT, SIG_IGN)
         signal(SIGTERM, SIG_IGN)
         let sources = [SIGINT, SIGTERM].map { number in
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { session.stop() }
+            source.setEventHandler { stop() }
             source.resume()
             return source
         }
         defer { sources.forEach { $0.cancel() } }
         if let duration {
-            DispatchQueue.global().asyncAfter(deadline: .now() + duration) { session.stop() }
+            DispatchQueue.global().asyncAfter(deadline: .now() + duration) { stop() }
         }
-        return try session.run()
+        return try body()
     }
 }
 
@@ -102,4 +120,11 @@ func lossLine(_ report: TraceReport) -> String {
 
 func writeStandardError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// A failure to report as is, without the usage text a `ValidationError` adds (a rule
+/// file's error at file:line:column is about the file, not the command line).
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

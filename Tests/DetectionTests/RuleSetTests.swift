@@ -1,4 +1,5 @@
 import Detection
+import Sensor
 import Testing
 
 @Suite struct RuleSetTests {
@@ -42,20 +43,42 @@ import Testing
         #expect(rule.priority == .notice)
         #expect(rule.tags.contains("T1059"))
         #expect(!rule.enabled, "a later file can disable a rule")
-        #expect(rule.output.contains("%container.name"))
         #expect(rule.location == SourceLocation(file: "rules/base.yaml", line: 10, column: 3))
+        #expect(rule.output.text.contains("%container.name"))
+        #expect(rule.mitre == ["T1059"], "techniques come from the tags too")
+    }
 
-        let evaluator = ConditionEvaluator()
-        var shell = FixedEvent()
-        shell.fields = ["evt.type": ["execve"], "proc.name": ["ash"], "container.id": ["abc"], "proc.pname": ["java"], "container.name": ["fhir"]]
-        #expect(evaluator.evaluate(rule.condition, on: shell))
-        var admin = shell
-        admin.fields["proc.pname"] = ["sshd"]
-        admin.fields["container.name"] = ["admin-box"]
-        #expect(!evaluator.evaluate(rule.condition, on: admin), "the exception excuses it")
-        var python = shell
-        python.fields["proc.name"] = ["python3"]
-        #expect(!evaluator.evaluate(rule.condition, on: python))
+    /// A Falco-style file (lists in lists, macros on macros, an exception, an appended list
+    /// and an appended rule condition) decides which events match.
+    @Test func falcoStyleFileMatchesTheRightEvents() throws {
+        let local = """
+            - list: shell_binaries
+              items: [ash]
+              append: true
+            - rule: Terminal shell in container
+              condition: and not proc.pname = healthcheck
+              append: true
+            """
+        let set = try RuleSet.load([("rules/base.yaml", Self.base), ("rules/local.yaml", local)])
+        func fires(_ comm: String, parent: String, container: String = "fhir", id: String? = EventFixture.containerID) throws -> Bool {
+            let parentRecord = ProcessRecord(pid: 50, ppid: 1, name: parent, containerID: id ?? "")
+            var exec = EventFixture("sched_process_exec", pid: 60, ppid: 50, comm: comm, container: id, args: ["pathname": "/bin/\(comm)", "argv": [comm]])
+            exec.image = "fhir:1"
+            var event = exec.event()
+            if let id { event.container = ContainerInfo(id: id, name: container, image: "fhir:1") }
+            let engine = try DetectionEngine(ruleSet: set)
+            engine.state.insert(parentRecord)
+            var alerts: [Alert] = []
+            engine.process(event) { alerts.append($0) }
+            return !alerts.isEmpty
+        }
+        #expect(try fires("ash", parent: "java"), "ash came in through the appended list")
+        #expect(try fires("bash", parent: "java"))
+        #expect(try !fires("python3", parent: "java"))
+        #expect(try !fires("bash", parent: "sshd", container: "admin-box"), "the exception excuses it")
+        #expect(try fires("bash", parent: "sshd", container: "fhir"), "only the whole exception tuple excuses")
+        #expect(try !fires("bash", parent: "healthcheck"), "the appended condition narrows the rule")
+        #expect(try !fires("bash", parent: "java", id: nil), "not in a container")
     }
 
     func loadError(_ text: String) -> RuleError? {

@@ -1,3 +1,4 @@
+import KernelTestSupport
 import Foundation
 import Sensor
 import Testing

@@ -103,7 +103,9 @@ struct ConditionLexer {
                     let c = text[index]
                     if c == "[" { brackets += 1 }
                     if c == "]" { brackets -= 1 }
-                    if brackets == 0 && (c.isWhitespace || "(),=!<>\"'".contains(c)) { break }
+                    // A value starting with - or / may hold = (`proc.args startswith --exec=`).
+                    let valueLike = word.first == "-" || word.first == "/"
+                    if brackets == 0 && (c.isWhitespace || "(),\"'".contains(c) || (!valueLike && "=!<>".contains(c))) { break }
                     word.append(c)
                     advance()
                 }

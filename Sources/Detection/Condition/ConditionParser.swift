@@ -137,6 +137,9 @@ public struct ConditionParser {
             case .quoted(let text):
                 advance()
                 return [text]
+            case .comparison(let symbol) where symbol == "<" || symbol == ">":
+                advance()  // `evt.dir = <`: a direction, not an operator
+                return [symbol]
             case .openParenthesis:
                 advance()
                 var values: [String] = []

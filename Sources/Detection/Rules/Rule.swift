@@ -19,12 +19,16 @@ public enum RulePriority: String, Sendable, CaseIterable, Comparable {
 
 /// One loaded rule: its condition parsed, macros, lists and exceptions expanded.
 public struct Rule: Sendable {
+    /// The stable id alerts carry (`id:` in the file; rules without one are known by name).
+    public let id: String
     public let name: String
     public let description: String
     public let condition: Condition
-    public let output: String
+    public let output: OutputTemplate
     public let priority: RulePriority
     public let tags: [String]
+    /// MITRE ATT&CK technique ids (`mitre:` in the file, and tags such as `T1059.004`).
+    public let mitre: [String]
     public let enabled: Bool
     /// Where the rule was (last) defined.
     public let location: SourceLocation

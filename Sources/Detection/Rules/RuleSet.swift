@@ -142,7 +142,8 @@ public struct RuleSet: Sendable {
                 // Macros this one names are parsed first, so the parser can expand them.
                 var parser = ConditionParser(macros: set.macros, lists: set.lists, knownFields: knownFields)
                 for word in definition.condition.split(whereSeparator: { " ()\n\t,".contains($0) }).map(String.init)
-                where macros[word] != nil && set.macros[word] == nil {
+                where word != name && macros[word] != nil && set.macros[word] == nil {
+                    // `macro: chmod` with `evt.type in (chmod, ...)` names itself only as a value.
                     if let inner = try macro(word) { parser.macros[word] = inner }
                 }
                 let condition = try parse(definition.condition, at: definition.conditionLocation, with: parser)
@@ -165,13 +166,31 @@ public struct RuleSet: Sendable {
                         location: SourceLocation(file: definition.location.file, line: priorityNode?.mark?.line ?? 1, column: priorityNode?.mark?.column ?? 1),
                         message: "priority '\(priorityNode?.string ?? "")' is not one of \(RulePriority.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
+                let tags = (definition.fields["tags"]?.sequence ?? []).compactMap(\.string)
+                let mitreNode = definition.fields["mitre"]
+                let declared = mitreNode?.sequence.map { $0.compactMap(\.string) } ?? mitreNode?.string.map { [$0] } ?? []
+                let techniques = declared + tags.filter { Self.isTechnique($0) && !declared.contains($0) }
+                let outputNode = definition.fields["output"]
+                let output: OutputTemplate
+                do {
+                    output = try OutputTemplate(outputNode?.string ?? "", knownFields: knownFields)
+                } catch let error as OutputTemplate.FieldError {
+                    throw RuleError(location: location(definition.location.file, outputNode), message: "output: \(error.message)")
+                }
                 set.rules.append(Rule(
-                    name: name, description: definition.fields["desc"]?.string ?? "", condition: condition,
-                    output: definition.fields["output"]?.string ?? "", priority: priority,
-                    tags: (definition.fields["tags"]?.sequence ?? []).compactMap(\.string),
+                    id: definition.fields["id"]?.string ?? name, name: name,
+                    description: definition.fields["desc"]?.string ?? "", condition: condition,
+                    output: output, priority: priority, tags: tags, mitre: techniques,
                     enabled: definition.fields["enabled"]?.bool ?? true, location: definition.location))
             }
             return set
+        }
+
+        /// `T1059` or `T1059.004`.
+        static func isTechnique(_ tag: String) -> Bool {
+            let parts = tag.split(separator: ".", omittingEmptySubsequences: false)
+            guard let head = parts.first, head.count == 5, head.first == "T", head.dropFirst().allSatisfy(\.isNumber) else { return false }
+            return parts.count == 1 || (parts.count == 2 && parts[1].count == 3 && parts[1].allSatisfy(\.isNumber))
         }
 
         func parse(_ text: String, at location: SourceLocation, with parser: ConditionParser) throws -> Condition {

@@ -1,0 +1,187 @@
+import Foundation
+
+/// A comparison with its operand prepared once: numbers parsed, sets built, regexes
+/// compiled, so matching a value is a lookup or a byte search.
+struct Matcher: @unchecked Sendable {
+    let op: ConditionOperator
+    let operands: [String]
+    let set: Set<String>
+    let numbers: Set<Int64>
+    let number: Int64?
+    let lowered: String
+    let regex: NSRegularExpression?
+
+    init(_ op: ConditionOperator, _ operands: [String]) throws {
+        self.op = op
+        self.operands = operands
+        set = Set(operands)
+        numbers = Set(operands.compactMap { Int64($0) })
+        number = operands.first.flatMap { Int64($0) }
+        lowered = operands.first?.lowercased() ?? ""
+        if op == .regex {
+            guard let pattern = operands.first, let compiled = try? NSRegularExpression(pattern: pattern) else {
+                throw ConditionError(location: SourceLocation(), message: "'\(operands.first ?? "")' is not a valid regex")
+            }
+            regex = compiled
+        } else {
+            regex = nil
+        }
+    }
+
+    func matches(_ value: FieldValue) -> Bool {
+        switch op {
+        case .notEqual: return !matchesAny(value, .equal)
+        case .intersects:
+            switch value {
+            case .list(let values): return values.contains { set.contains($0) }
+            default: return matchesAny(value, .in)
+            }
+        default: return matchesAny(value, op)
+        }
+    }
+
+    private func matchesAny(_ value: FieldValue, _ op: ConditionOperator) -> Bool {
+        switch value {
+        case .string(let s): return matchString(s, op)
+        case .number(let n): return matchNumber(n, op)
+        case .symbolic(let n, let names): return matchNumber(n, op) || names.contains { matchString($0, op) }
+        case .list(let values): return values.contains { matchString($0, op) }
+        }
+    }
+
+    private func matchNumber(_ n: Int64, _ op: ConditionOperator) -> Bool {
+        switch op {
+        case .equal: return number == n
+        case .in: return numbers.contains(n)
+        case .less: return number.map { n < $0 } ?? false
+        case .lessOrEqual: return number.map { n <= $0 } ?? false
+        case .greater: return number.map { n > $0 } ?? false
+        case .greaterOrEqual: return number.map { n >= $0 } ?? false
+        default: return matchString(String(n), op)
+        }
+    }
+
+    private func matchString(_ s: String, _ op: ConditionOperator) -> Bool {
+        guard let operand = operands.first else { return false }
+        switch op {
+        case .equal: return s == operand
+        case .notEqual: return s != operand
+        case .in: return set.contains(s)
+        case .intersects: return set.contains(s)
+        case .less, .lessOrEqual, .greater, .greaterOrEqual:
+            if let a = Int64(s), let b = number {
+                return op == .less ? a < b : op == .lessOrEqual ? a <= b : op == .greater ? a > b : a >= b
+            }
+            return op == .less ? s < operand : op == .lessOrEqual ? s <= operand : op == .greater ? s > operand : s >= operand
+        case .startswith: return s.utf8.starts(with: operand.utf8)
+        case .endswith: return s.utf8.count >= operand.utf8.count && s.utf8.reversed().starts(with: operand.utf8.reversed())
+        case .contains: return Self.contains(s, operand)
+        case .icontains: return Self.contains(s.lowercased(), lowered)
+        case .glob: return fnmatch(operand, s, 0) == 0
+        case .pmatch:
+            return operands.contains { prefix in
+                s == prefix || (s.utf8.starts(with: prefix.utf8) && (prefix.hasSuffix("/") || s.utf8.dropFirst(prefix.utf8.count).first == UInt8(ascii: "/")))
+            }
+        case .regex:
+            guard let regex else { return false }
+            return regex.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
+        }
+    }
+
+    /// Substring search on UTF-8 bytes, without Foundation's bridging.
+    static func contains(_ haystack: String, _ needle: String) -> Bool {
+        if needle.isEmpty { return true }
+        var haystack = haystack
+        var needle = needle
+        return haystack.withUTF8 { h in
+            needle.withUTF8 { n in
+                guard n.count <= h.count else { return false }
+                let first = n[0]
+                var index = 0
+                let last = h.count - n.count
+                while index <= last {
+                    if h[index] == first {
+                        var k = 1
+                        while k < n.count && h[index + k] == n[k] { k += 1 }
+                        if k == n.count { return true }
+                    }
+                    index += 1
+                }
+                return false
+            }
+        }
+    }
+}
+
+/// A condition ready to evaluate: fields resolved to kinds, operands prepared.
+indirect enum CompiledCondition: @unchecked Sendable {
+    case and([CompiledCondition])
+    case or([CompiledCondition])
+    case not(CompiledCondition)
+    case constant(Bool)
+    case exists(CompiledField)
+    case compare(CompiledField, Matcher)
+
+    init(_ condition: Condition) throws {
+        switch condition {
+        case .and:
+            self = .and(try Self.flatten(condition, and: true).map(CompiledCondition.init))
+        case .or:
+            self = .or(try Self.flatten(condition, and: false).map(CompiledCondition.init))
+        case .not(let inner): self = .not(try CompiledCondition(inner))
+        case .constant(let value): self = .constant(value)
+        case .exists(let field): self = .exists(CompiledField(field))
+        case .compare(let field, let op, let operands): self = .compare(CompiledField(field), try Matcher(op, operands))
+        }
+    }
+
+    /// `a and (b and c)` as one list, so evaluation is a loop rather than a deep recursion.
+    private static func flatten(_ condition: Condition, and: Bool) -> [Condition] {
+        switch condition {
+        case .and(let a, let b) where and: return flatten(a, and: true) + flatten(b, and: true)
+        case .or(let a, let b) where !and: return flatten(a, and: false) + flatten(b, and: false)
+        default: return [condition]
+        }
+    }
+
+    func evaluate(_ view: EventView) -> Bool {
+        switch self {
+        case .and(let parts):
+            for part in parts where !part.evaluate(view) { return false }
+            return true
+        case .or(let parts):
+            for part in parts where part.evaluate(view) { return true }
+            return false
+        case .not(let inner): return !inner.evaluate(view)
+        case .constant(let value): return value
+        case .exists(let field): return view.value(field) != nil
+        case .compare(let field, let matcher):
+            guard let value = view.value(field) else { return false }
+            return matcher.matches(value)
+        }
+    }
+}
+
+extension Condition {
+    /// The event types this condition can match, or nil when it can match any (Falco's
+    /// evttype index): `evt.type = X` and `evt.type in (...)` narrow, `and` intersects,
+    /// `or` unites, anything under `not` is unknown.
+    public var eventTypes: Set<String>? {
+        switch self {
+        case .compare(let field, let op, let operands) where field.name == "evt.type":
+            return op == .equal || op == .in ? Set(operands) : nil
+        case .and(let a, let b):
+            switch (a.eventTypes, b.eventTypes) {
+            case (nil, nil): return nil
+            case (let x?, nil): return x
+            case (nil, let y?): return y
+            case (let x?, let y?): return x.intersection(y)
+            }
+        case .or(let a, let b):
+            guard let x = a.eventTypes, let y = b.eventTypes else { return nil }
+            return x.union(y)
+        case .constant(false): return []
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import Sensor
+
+/// Counters of one engine run.
+public struct DetectionStatistics: Sendable {
+    public var events: UInt64 = 0
+    /// Rule conditions evaluated (an event is checked only against the rules of its type).
+    public var evaluations: UInt64 = 0
+    public var alerts: UInt64 = 0
+    public var alertsByRule: [String: UInt64] = [:]
+
+    public init() {}
+}
+
+/// The rule engine: keeps the process and descriptor state from every event, checks each
+/// event against the rules indexed under its type, and raises alerts.
+///
+/// Not thread-safe: one engine belongs to the thread that reads the events.
+public final class DetectionEngine {
+    struct CompiledRule {
+        let rule: Rule
+        let condition: CompiledCondition
+    }
+
+    /// Per event name: its facts and the rules to check, built on first sight.
+    struct TypeEntry {
+        let facts: EventTypeFacts
+        let rules: [Int]
+        /// For sched_process_exec: rules that want it as execve's exit (Falco's spawned_process).
+        let execveRules: [Int]
+    }
+
+    public let rules: [Rule]
+    public let state: SystemState
+    private let compiled: [CompiledRule]
+    private let typesByRule: [Set<String>?]
+    private var entries: [String: TypeEntry] = [:]
+    private let view: EventView
+    public private(set) var statistics = DetectionStatistics()
+    /// Things a user should know about the rules (an event type the sensor never emits).
+    public let warnings: [String]
+
+    /// Compiles the enabled rules of `ruleSet`. Throws a `RuleError` for a rule whose
+    /// operands cannot be prepared (an invalid regex).
+    public init(ruleSet: RuleSet, state: SystemState = SystemState()) throws {
+        self.state = state
+        rules = ruleSet.rules.filter(\.enabled)
+        var compiled: [CompiledRule] = []
+        var warnings: [String] = []
+        for rule in rules {
+            do {
+                compiled.append(CompiledRule(rule: rule, condition: try CompiledCondition(rule.condition)))
+            } catch let error as ConditionError {
+                throw RuleError(location: rule.location, message: "rule '\(rule.name)': \(error.message)")
+            }
+            if let types = rule.condition.eventTypes {
+                for type in types.sorted() where EventTable.definition(named: type) == nil {
+                    warnings.append("\(rule.location): rule '\(rule.name)' names evt.type '\(type)', which the sensor never emits")
+                }
+            } else {
+                warnings.append("\(rule.location): rule '\(rule.name)' does not restrict evt.type, so every event is checked against it")
+            }
+        }
+        self.compiled = compiled
+        typesByRule = rules.map(\.condition.eventTypes)
+        self.warnings = warnings
+        view = EventView(state: state)
+        state.readsEnvironment = rules.contains { rule in rule.condition.fields.contains { $0.name == "proc.env" } }
+    }
+
+    /// The event names the sensor must send: what the rules name, plus what keeps the
+    /// process and descriptor tables right.
+    public var requiredEvents: Set<String> {
+        var names: Set<String> = ["sched_process_fork", "sched_process_exec", "sched_process_exit"]
+        var fields: Set<String> = []
+        for (index, rule) in rules.enumerated() {
+            fields.formUnion(rule.condition.fields.map(\.name))
+            fields.formUnion(rule.output.fields.map(\.name))
+            guard let types = typesByRule[index] else { return Set(EventTable.all.map(\.name)) }
+            names.formUnion(types)
+        }
+        if fields.contains(where: { $0.hasPrefix("fd.") }) {
+            names.formUnion([
+                "open", "openat", "openat2", "creat", "close", "dup", "dup2", "dup3", "socket", "connect", "bind", "listen",
+                "accept", "accept4", "memfd_create",
+            ])
+        }
+        if fields.contains("proc.is_exe_upper_layer") {
+            names.formUnion(["security_file_open", "rename", "renameat", "renameat2", "link", "linkat"])
+        }
+        return names.filter { EventTable.definition(named: $0) != nil }
+    }
+
+    /// Checks one event; `raise` gets each alert, in rule order.
+    public func process(_ event: TraceEvent, raise: (Alert) -> Void) {
+        statistics.events += 1
+        let entry = self.entry(event.eventName)
+        let process = state.process(for: event)
+        state.applyBefore(event, entry.facts.action, process)
+        if !entry.rules.isEmpty {
+            view.reset(event, facts: entry.facts, process: process)
+            check(entry.rules, raise)
+        }
+        if !entry.execveRules.isEmpty {
+            view.reset(event, facts: entry.facts, process: process)
+            view.viewAsExecveExit()
+            check(entry.execveRules, raise)
+        }
+        state.applyAfter(event, entry.facts.action, process)
+    }
+
+    private func check(_ indices: [Int], _ raise: (Alert) -> Void) {
+        for index in indices {
+            statistics.evaluations += 1
+            let rule = compiled[index]
+            if rule.condition.evaluate(view) {
+                statistics.alerts += 1
+                statistics.alertsByRule[rule.rule.id, default: 0] += 1
+                raise(alert(rule.rule))
+            }
+        }
+    }
+
+    private func entry(_ name: String) -> TypeEntry {
+        if let known = entries[name] { return known }
+        var matching: [Int] = []
+        var execve: [Int] = []
+        for (index, types) in typesByRule.enumerated() {
+            if types?.contains(name) ?? true { matching.append(index) }
+            if name == "sched_process_exec", types?.contains("execve") == true { execve.append(index) }
+        }
+        let entry = TypeEntry(facts: EventTypeFacts(name), rules: matching, execveRules: execve)
+        entries[name] = entry
+        return entry
+    }
+
+    private func alert(_ rule: Rule) -> Alert {
+        let event = view.event
+        let process = view.process
+        let info = event.container
+        let container = Alert.Container(
+            id: event.containerId.isEmpty ? "host" : event.containerId, name: info?.name ?? "", image: info?.image ?? "")
+        let user = state.userName(uid: event.userId, process: process)
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Alert(
+            ruleId: rule.id, rule: rule.name, priority: rule.priority.rawValue, output: rule.output.render(view),
+            time: EventView.rfc3339(event.timestamp), timestamp: event.timestamp,
+            raisedAt: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec), mitre: rule.mitre, tags: rule.tags,
+            container: container,
+            process: Alert.Process(process, name: view.value(CompiledField(FieldReference(name: "proc.name")))?.text, uid: event.userId, user: user),
+            ancestors: state.ancestors(of: process).map { Alert.Process($0, uid: nil, user: nil) },
+            events: [event])
+    }
+}

@@ -1,0 +1,264 @@
+import Foundation
+import Sensor
+
+/// A field as a compiled rule reads it: its kind, and its argument (`evt.arg.NAME`'s
+/// name, `proc.aname[N]`'s level).
+struct CompiledField: Sendable, Equatable {
+    let kind: FieldKind
+    let argument: String?
+    /// `[N]` as a number (0 when absent).
+    let level: Int
+
+    init(_ reference: FieldReference) {
+        kind = FieldTable.byName[reference.name]?.kind ?? .eventType
+        argument = reference.argument
+        level = reference.argument.flatMap { Int($0) } ?? 0
+    }
+}
+
+/// Where the "current descriptor" (fd.*) of an event comes from.
+enum DescriptorSource: Sendable {
+    case none
+    /// The descriptor the syscall returned (open, socket, accept, dup, memfd_create).
+    case returned
+    /// The descriptor an argument names, and the address argument that describes its far end.
+    case argument(String, address: String?)
+    /// security_file_open: the path it reports.
+    case openedPath
+}
+
+/// Per event type, what the engine needs to know: resolved once, looked up once per event.
+struct EventTypeFacts: Sendable {
+    let action: StateAction
+    let descriptor: DescriptorSource
+    /// Argument names for fs.path.name / source / target.
+    let path: (name: String?, source: String?, target: String?)
+
+    init(_ name: String) {
+        action = StateAction.of(name)
+        switch name {
+        case "open", "openat", "openat2", "creat", "socket", "accept", "accept4", "memfd_create", "dup", "dup2", "dup3":
+            descriptor = .returned
+        case "security_file_open":
+            descriptor = .openedPath
+        case "security_socket_connect":
+            descriptor = .argument("sockfd", address: "remote_addr")
+        case "security_socket_bind", "security_socket_listen", "security_socket_accept":
+            descriptor = .argument("sockfd", address: nil)
+        default:
+            let arguments = EventTable.definition(named: name)?.arguments.map(\.name) ?? []
+            if let argument = ["fd", "sockfd", "oldfd"].first(where: arguments.contains) {
+                descriptor = .argument(argument, address: arguments.contains("addr") ? "addr" : nil)
+            } else {
+                descriptor = .none
+            }
+        }
+        switch name {
+        case "rename", "renameat", "renameat2", "link", "linkat": path = ("newname", "oldname", "newname")
+        case "symlink", "symlinkat": path = ("linkpath", "target", "linkpath")
+        case "mount": path = ("target", "source", "target")
+        case "security_sb_mount": path = ("path", "dev_name", "path")
+        case "truncate": path = ("path", nil, nil)
+        case "chdir": path = ("filename", nil, nil)
+        default:
+            let arguments = EventTable.definition(named: name)?.arguments.map(\.name) ?? ["pathname"]
+            path = (arguments.contains("pathname") ? "pathname" : nil, nil, nil)
+        }
+    }
+}
+
+/// One event as rules see it: the event, its process, its descriptor, computed lazily
+/// and reused across events so evaluating a rule allocates nothing it does not show.
+final class EventView {
+    let state: SystemState
+    private(set) var event: TraceEvent
+    private(set) var facts: EventTypeFacts
+    /// `evt.type`: the event's name, or `execve` for a sched_process_exec seen as execve's exit.
+    private(set) var type: String
+    private(set) var direction: String
+    private(set) var process: ProcessRecord
+    private var descriptorResolved = false
+    private var descriptorCache: (number: Int32?, descriptor: FileDescriptor?) = (nil, nil)
+
+    init(state: SystemState) {
+        self.state = state
+        event = TraceEvent(eventId: "0", eventName: "")
+        facts = EventTypeFacts("")
+        type = ""
+        direction = "<"
+        process = ProcessRecord(pid: 0, ppid: 0, name: "")
+    }
+
+    func reset(_ event: TraceEvent, facts: EventTypeFacts, process: ProcessRecord) {
+        self.event = event
+        self.facts = facts
+        self.process = process
+        type = event.eventName
+        direction = EventTable.emittedAtEntry.contains(type) ? ">" : "<"
+        descriptorResolved = false
+    }
+
+    /// The same event as the exit of execve (Falco's `spawned_process`).
+    func viewAsExecveExit() {
+        type = "execve"
+        direction = "<"
+    }
+
+    var descriptor: (number: Int32?, descriptor: FileDescriptor?) {
+        if descriptorResolved { return descriptorCache }
+        descriptorResolved = true
+        switch facts.descriptor {
+        case .none:
+            descriptorCache = (nil, nil)
+        case .returned:
+            let number = event.returnValue >= 0 ? Int32(truncatingIfNeeded: event.returnValue) : nil
+            descriptorCache = (number, number.flatMap { process.descriptors[$0] })
+        case .openedPath:
+            descriptorCache = (nil, event[argument: "pathname"]?.string.map { FileDescriptor(kind: .file, path: $0) })
+        case .argument(let name, let address):
+            let number = SystemState.fdArgument(event, name)
+            var descriptor = number.flatMap { process.descriptors[$0] }
+            if let address, let value = event[argument: address], case let endpoint = SystemState.endpoint(value), !endpoint.ip.isEmpty {
+                var described = descriptor ?? FileDescriptor(kind: SystemState.kind(of: value))
+                if described.kind == .unix { described.path = endpoint.ip } else if !described.isServer {
+                    described.remoteIP = endpoint.ip
+                    described.remotePort = endpoint.port
+                }
+                descriptor = described
+            }
+            descriptorCache = (number, descriptor)
+        }
+        return descriptorCache
+    }
+
+    // MARK: - Fields
+
+    func value(_ field: CompiledField) -> FieldValue? {
+        switch field.kind {
+        case .eventType: return .string(type)
+        case .eventDirection: return .string(direction)
+        case .eventResult:
+            let result = event.returnValue
+            if result >= 0 || type == "execve" && direction == ">" { return .string("SUCCESS") }
+            return .string(ArgumentSymbols.errnoNames[-result] ?? "E\(-result)")
+        case .eventRawResult: return .number(event.returnValue)
+        case .eventTime: return .string(Self.rfc3339(event.timestamp))
+        case .eventRawTime: return .number(Int64(clamping: event.timestamp))
+        case .eventArgument: return argument(field.argument ?? "")
+        case .eventIsOpenRead, .eventIsOpenWrite, .eventIsOpenExec:
+            switch facts.action {
+            case .open, .securityFileOpen: return openFlag(field.kind)
+            default: return nil
+            }
+        case .processName:
+            if case .exec = facts.action { return .string(process.name) }
+            return .string(event.processName)
+        case .processExePath: return .string(process.exePath)
+        case .processExe: return process.argv.first.map { .string($0) } ?? .string(process.name)
+        case .processCmdline: return .string(process.cmdline)
+        case .processArgs: return .list(Array(process.arguments))
+        case .processPid: return .number(Int64(event.hostProcessId))
+        case .processVpid: return .number(Int64(event.processId))
+        case .processPpid: return .number(Int64(process.ppid))
+        case .processParentName: return state.ancestor(of: process, level: 1).map { .string($0.name) }
+        case .processParentExePath: return state.ancestor(of: process, level: 1).map { .string($0.exePath) }
+        case .processParentCmdline: return state.ancestor(of: process, level: 1).map { .string($0.cmdline) }
+        case .ancestorName:
+            if field.level > 0 { return state.ancestor(of: process, level: field.level).map { .string($0.name) } }
+            return .list(state.ancestors(of: process).map(\.name))
+        case .ancestorPid:
+            if field.level > 0 { return state.ancestor(of: process, level: field.level).map { .number(Int64($0.pid)) } }
+            return .list(state.ancestors(of: process).map { String($0.pid) })
+        case .processTty: return .number(process.tty)
+        case .processExeUpperLayer: return .string(process.exeWrittenInContainer ? "true" : "false")
+        case .processEnv: return process.environment.map { .list($0) }
+        case .processStartTime: return .number(Int64(clamping: process.startTime))
+        case .userId: return .number(Int64(event.userId))
+        case .userName: return .string(state.userName(uid: event.userId, process: process) ?? "<NA>")
+        case .fdNumber: return descriptor.number.map { .number(Int64($0)) }
+        case .fdName: return descriptor.descriptor.map { .string($0.name) }
+        case .fdDirectory:
+            guard let d = descriptor.descriptor, d.kind == .file || d.kind == .directory else { return nil }
+            if d.kind == .directory { return .string(d.path) }
+            guard let slash = d.path.lastIndex(of: "/") else { return .string("") }
+            return .string(slash == d.path.startIndex ? "/" : String(d.path[..<slash]))
+        case .fdFilename:
+            guard let d = descriptor.descriptor, d.kind == .file || d.kind == .directory else { return nil }
+            return .string(d.path.split(separator: "/").last.map(String.init) ?? "")
+        case .fdType: return descriptor.descriptor.map { .string($0.kind.rawValue) }
+        case .fdTypeChar: return descriptor.descriptor.map { .string($0.kind.typeChar) }
+        case .fdSocketFamily:
+            guard let d = descriptor.descriptor else { return nil }
+            return d.kind == .ipv4 || d.kind == .ipv6 ? .string("ip") : d.kind == .unix ? .string("unix") : nil
+        case .fdL4Protocol: return descriptor.descriptor?.l4proto.map { .string($0) }
+        case .fdServerIP: return descriptor.descriptor?.serverIP.map { .string($0) }
+        case .fdServerPort: return descriptor.descriptor?.serverPort.map { .number(Int64($0)) }
+        case .fdClientIP: return descriptor.descriptor?.clientIP.map { .string($0) }
+        case .fdClientPort: return descriptor.descriptor?.clientPort.map { .number(Int64($0)) }
+        case .fdRemoteIP: return descriptor.descriptor?.remoteIP.map { .string($0) }
+        case .fdRemotePort: return descriptor.descriptor?.remotePort.map { .number(Int64($0)) }
+        case .fdLocalIP: return descriptor.descriptor?.localIP.map { .string($0) }
+        case .fdLocalPort: return descriptor.descriptor?.localPort.map { .number(Int64($0)) }
+        case .pathName: return facts.path.name.flatMap { event[argument: $0]?.string }.map { .string($0) }
+        case .pathSource: return facts.path.source.flatMap { event[argument: $0]?.string }.map { .string($0) }
+        case .pathTarget: return facts.path.target.flatMap { event[argument: $0]?.string }.map { .string($0) }
+        case .containerId: return .string(event.containerId.isEmpty ? "host" : String(event.containerId.prefix(12)))
+        case .containerName: return event.container.map { .string($0.name) }
+        case .containerImage: return event.container.map { .string($0.image) }
+        case .containerImageRepository: return event.container.map { .string(Self.splitImage($0.image).repository) }
+        case .containerImageTag: return event.container.map { .string(Self.splitImage($0.image).tag) }
+        }
+    }
+
+    private func openFlag(_ kind: FieldKind) -> FieldValue {
+        let flags = event[argument: "flags"]?.integer ?? (event.eventName == "creat" ? 0o1101 : 0)
+        let result: Bool
+        switch kind {
+        case .eventIsOpenRead: result = flags & 3 != 1  // O_RDONLY or O_RDWR
+        case .eventIsOpenWrite: result = SystemState.isWrite(flags)
+        default: result = flags & 0o100 != 0 && (event[argument: "mode"]?.integer ?? 0) & 0o111 != 0
+        }
+        return .string(result ? "true" : "false")
+    }
+
+    private func argument(_ name: String) -> FieldValue? {
+        guard let value = event[argument: name] else { return nil }
+        switch value {
+        case .int(let n):
+            return symbolic(name, n)
+        case .uint(let n):
+            return symbolic(name, Int64(bitPattern: n))
+        case .string(let s): return .string(s)
+        case .strings(let values): return .list(values)
+        case .fields:
+            let endpoint = SystemState.endpoint(value)
+            if let port = endpoint.port { return .string("\(endpoint.ip):\(port)") }
+            return .string(endpoint.ip)
+        }
+    }
+
+    private func symbolic(_ name: String, _ number: Int64) -> FieldValue {
+        guard let decoding = ArgumentSymbols.byEventArgument[event.eventName + "." + name] else { return .number(number) }
+        return .symbolic(number, decoding.names(number))
+    }
+
+    static func splitImage(_ image: String) -> (repository: String, tag: String) {
+        let slash = image.lastIndex(of: "/") ?? image.startIndex
+        if let at = image.firstIndex(of: "@") { return (String(image[..<at]), String(image[image.index(after: at)...])) }
+        if let colon = image[slash...].lastIndex(of: ":") { return (String(image[..<colon]), String(image[image.index(after: colon)...])) }
+        return (image, image.isEmpty ? "" : "latest")
+    }
+
+    static func rfc3339(_ nanoseconds: UInt64) -> String {
+        var seconds = time_t(nanoseconds / 1_000_000_000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func padded(_ value: Int, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(width - digits.count, 0)) + digits
+        }
+        return padded(Int(parts.tm_year) + 1900, 4) + "-" + padded(Int(parts.tm_mon) + 1, 2) + "-" + padded(Int(parts.tm_mday), 2)
+            + "T" + padded(Int(parts.tm_hour), 2) + ":" + padded(Int(parts.tm_min), 2) + ":" + padded(Int(parts.tm_sec), 2)
+            + "." + padded(Int(nanoseconds % 1_000_000_000), 9) + "Z"
+    }
+}

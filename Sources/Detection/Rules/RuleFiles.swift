@@ -1,0 +1,60 @@
+import Foundation
+
+/// Finds the rule files to load: the built-in ones shipped with Caduceus, then the user's
+/// (`--rules DIR|FILE`). A user file named like a built-in one replaces it; others add to
+/// them. Files load in name order within each group; `*.test.yaml` files are rule tests,
+/// not rules.
+public enum RuleFiles {
+    /// The built-in rule files, bundled from the repository's `rules/` at build time.
+    public static func builtin() throws -> [(path: String, text: String)] {
+        guard let directory = Bundle.module.resourceURL else { return [] }
+        return try Self.directory(directory.path).map { ($0.path, try read($0.path)) }
+    }
+
+    /// Built-in files (unless `includeBuiltin` is false) and every file of `paths`.
+    public static func collect(includeBuiltin: Bool = true, paths: [String]) throws -> [(path: String, text: String)] {
+        var files: [(path: String, text: String)] = includeBuiltin ? try builtin() : []
+        for path in paths {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw RuleError(location: SourceLocation(file: path), message: "no such rule file or directory")
+            }
+            let found = isDirectory.boolValue ? try directory(path) : [(name: (path as NSString).lastPathComponent, path: path)]
+            for file in found {
+                let text = try read(file.path)
+                if let index = files.firstIndex(where: { ($0.path as NSString).lastPathComponent == file.name }) {
+                    files[index] = (file.path, text)
+                } else {
+                    files.append((file.path, text))
+                }
+            }
+        }
+        return files
+    }
+
+    /// Loads and checks everything `collect` finds.
+    public static func load(includeBuiltin: Bool = true, paths: [String]) throws -> RuleSet {
+        try RuleSet.load(collect(includeBuiltin: includeBuiltin, paths: paths))
+    }
+
+    static func directory(_ path: String) throws -> [(name: String, path: String)] {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: path)
+        } catch {
+            throw RuleError(location: SourceLocation(file: path), message: "cannot list the directory: \(error.localizedDescription)")
+        }
+        return names.filter { ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) && !$0.hasSuffix(".test.yaml") }.sorted()
+            .map { ($0, (path as NSString).appendingPathComponent($0)) }
+    }
+
+    static func read(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw RuleError(location: SourceLocation(file: path), message: "cannot read the file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw RuleError(location: SourceLocation(file: path), message: "the file is not UTF-8 text")
+        }
+        return text
+    }
+}

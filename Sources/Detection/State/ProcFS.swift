@@ -1,0 +1,92 @@
+import Foundation
+
+/// Reads what the event stream cannot tell about a live process from /proc: the image,
+/// terminal and start of processes that existed before detection, and the terminal and
+/// environment at exec. Every read may fail (the process may be gone): nil then.
+public enum ProcFS {
+    public struct Stat {
+        public var ppid: UInt32
+        public var name: String
+        public var tty: Int64
+        /// Clock ticks after boot.
+        public var startTicks: UInt64
+    }
+
+    public static func stat(_ pid: UInt32) -> Stat? {
+        guard let text = read("/proc/\(pid)/stat"), let open = text.firstIndex(of: "("), let close = text.lastIndex(of: ")") else { return nil }
+        let name = String(text[text.index(after: open)..<close])
+        let rest = text[text.index(close, offsetBy: 2)...].split(separator: " ")
+        // After "(comm) ": state ppid pgrp session tty_nr ... starttime is field 22 overall, index 19 here.
+        guard rest.count > 19, let ppid = UInt32(rest[1]), let tty = Int64(rest[4]), let start = UInt64(rest[19]) else { return nil }
+        return Stat(ppid: ppid, name: name, tty: tty, startTicks: start)
+    }
+
+    public static func argv(_ pid: UInt32) -> [String]? {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+        var parts = data.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        if parts.last == "" { parts.removeLast() }
+        return parts
+    }
+
+    public static func environment(_ pid: UInt32) -> [String]? {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return nil }
+        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    public static func exePath(_ pid: UInt32) -> String? {
+        try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
+    }
+
+    public static func uid(_ pid: UInt32) -> UInt32? {
+        guard let text = read("/proc/\(pid)/status"),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") })
+        else { return nil }
+        return line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first.flatMap { UInt32($0) }
+    }
+
+    /// The container id in the process's cgroup paths (`.../docker/<64 hex>`, `docker-<id>.scope`, ...), "" if none.
+    public static func containerID(_ pid: UInt32) -> String {
+        guard let text = read("/proc/\(pid)/cgroup") else { return "" }
+        for line in text.split(separator: "\n") {
+            for component in line.split(separator: "/").reversed() {
+                var candidate = Substring(component)
+                for prefix in ["docker-", "cri-containerd-", "crio-", "libpod-"] where candidate.hasPrefix(prefix) {
+                    candidate = candidate.dropFirst(prefix.count)
+                }
+                if candidate.hasSuffix(".scope") { candidate = candidate.dropLast(6) }
+                if candidate.count == 64, candidate.allSatisfy(\.isHexDigit) { return String(candidate) }
+            }
+        }
+        return ""
+    }
+
+    /// User names from the process's own root (a container's /etc/passwd), by uid.
+    public static func userNames(rootOf pid: UInt32) -> [UInt32: String] {
+        guard let text = read("/proc/\(pid)/root/etc/passwd") else { return [:] }
+        var names: [UInt32: String] = [:]
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+            if fields.count > 2, let uid = UInt32(fields[2]) { names[uid] = String(fields[0]) }
+        }
+        return names
+    }
+
+    public static func processIDs() -> [UInt32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { UInt32($0) }
+    }
+
+    /// Nanoseconds since the epoch of boot, to turn start ticks into times.
+    static let bootTime: UInt64 = {
+        guard let text = read("/proc/stat"), let line = text.split(separator: "\n").first(where: { $0.hasPrefix("btime ") }),
+              let seconds = UInt64(line.dropFirst(6))
+        else { return 0 }
+        return seconds * 1_000_000_000
+    }()
+
+    static let ticksPerSecond = UInt64(max(sysconf(Int32(_SC_CLK_TCK)), 1))
+
+    static func read(_ path: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

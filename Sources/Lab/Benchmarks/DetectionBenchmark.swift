@@ -1,0 +1,153 @@
+import Detection
+import Foundation
+import Sensor
+
+/// The rule engine's throughput on a recorded trace, measured side by side with merely
+/// reading the same file, and on events already in memory (the engine alone).
+public struct DetectionBenchmark {
+    public struct Figures: Sendable {
+        public var events: Int
+        public var rules: Int
+        /// Reading and decoding the file only.
+        public var parsePerSecond: Double
+        /// Reading, decoding and the engine with every rule.
+        public var parseAndDetectPerSecond: Double
+        /// The engine alone on decoded events in memory (one core).
+        public var detectPerSecond: Double
+        public var evaluationsPerEvent: Double
+        public var alerts: UInt64
+        public var alertsByRule: [String: UInt64]
+    }
+
+    public let path: String
+    public let ruleSet: RuleSet
+    /// Passes of each measurement; the median is reported.
+    public var passes = 3
+
+    public init(path: String, ruleSet: RuleSet) {
+        self.path = path
+        self.ruleSet = ruleSet
+    }
+
+    public func run() throws -> Figures {
+        var parse: [Double] = []
+        var both: [Double] = []
+        var events = 0
+        var last = DetectionStatistics()
+        // Alternate the two so drift on a shared machine hits both alike.
+        for _ in 0..<passes {
+            let started = Self.now()
+            let counts = try TraceeJSONReader.forEach(path: path, onError: { _ in }) { _ in }
+            parse.append(Double(counts.events) / (Self.now() - started))
+            events = counts.events
+
+            let engine = try DetectionEngine(ruleSet: ruleSet)
+            let start = Self.now()
+            try TraceeJSONReader.forEach(path: path, onError: { _ in }) { engine.process($0) { _ in } }
+            both.append(Double(counts.events) / (Self.now() - start))
+            last = engine.statistics
+        }
+        var decoded: [TraceEvent] = []
+        decoded.reserveCapacity(events)
+        try TraceeJSONReader.forEach(path: path, onError: { _ in }) { decoded.append($0) }
+        var alone: [Double] = []
+        for _ in 0..<passes {
+            let engine = try DetectionEngine(ruleSet: ruleSet)
+            let start = Self.now()
+            for event in decoded { engine.process(event) { _ in } }
+            alone.append(Double(decoded.count) / (Self.now() - start))
+        }
+        return Figures(
+            events: events, rules: ruleSet.rules.filter(\.enabled).count, parsePerSecond: Self.median(parse),
+            parseAndDetectPerSecond: Self.median(both), detectPerSecond: Self.median(alone),
+            evaluationsPerEvent: Double(last.evaluations) / Double(max(last.events, 1)), alerts: last.alerts,
+            alertsByRule: last.alertsByRule)
+    }
+
+    static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+    }
+}
+
+/// The delay from a kernel event to its alert in a live run: a container repeats a
+/// behaviour a rule catches, and each alert's raise time minus its event's time is one sample.
+public struct AlertDelayBenchmark {
+    public struct Figures: Sendable {
+        public var samples: Int
+        public var medianMicroseconds: Double
+        public var p99Microseconds: Double
+        public var maximumMicroseconds: Double
+        public var lost: UInt64
+    }
+
+    public let ruleSet: RuleSet
+    public var image = "caduceus-testbox:latest"
+    public var repetitions = 2000
+
+    public init(ruleSet: RuleSet) {
+        self.ruleSet = ruleSet
+    }
+
+    /// Needs root, BPF and Docker with the testbox image.
+    public func run() throws -> Figures {
+        let engine = try DetectionEngine(ruleSet: ruleSet, state: SystemState(readsProcFS: true))
+        var configuration = SensorConfiguration()
+        configuration.scope = .containers
+        configuration.events = EventSelection(ids: Set(engine.requiredEvents.compactMap { EventTable.definition(named: $0)?.id }))
+        let sensor = try Sensor(configuration: configuration)
+        engine.state.seedFromProcFS()
+        let run = LiveRun()
+        Thread.detachNewThread {
+            let offset = sensor.bootTimeOffset
+            let containers = sensor.containers
+            let result = Result {
+                try sensor.run { raw in
+                    engine.process(TraceEvent(raw, bootTimeOffset: offset, containers: containers)) { alert in
+                        run.delays.append(Double(alert.raisedAt &- alert.timestamp) / 1000)
+                    }
+                }
+            }
+            run.finish(result)
+        }
+        // Each `cat /etc/shadow` is one sensitive-file read: one alert.
+        let script = "i=0; while [ $i -lt \(repetitions) ]; do cat /etc/shadow >/dev/null; i=$((i+1)); done"
+        let docker = Process()
+        docker.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        docker.arguments = ["docker", "run", "--rm", "--network", "host", image, "/bin/sh", "-c", script]
+        docker.standardOutput = FileHandle.nullDevice
+        try docker.run()
+        docker.waitUntilExit()
+        Thread.sleep(forTimeInterval: 0.5)
+        sensor.stop()
+        let statistics = try run.wait()
+        let sorted = run.delays.sorted()
+        func percentile(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+        return Figures(
+            samples: sorted.count, medianMicroseconds: percentile(0.5), p99Microseconds: percentile(0.99),
+            maximumMicroseconds: sorted.last ?? 0, lost: statistics.lost)
+    }
+}
+
+/// What the sensor thread of a live run hands back: written on that thread, read after `wait()`.
+private final class LiveRun: @unchecked Sendable {
+    var delays: [Double] = []
+    private var result: Result<SensorStatistics, Error>?
+    private let finished = DispatchSemaphore(value: 0)
+
+    func finish(_ result: Result<SensorStatistics, Error>) {
+        self.result = result
+        finished.signal()
+    }
+
+    func wait() throws -> SensorStatistics {
+        finished.wait()
+        return try result!.get()
+    }
+}

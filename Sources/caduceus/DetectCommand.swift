@@ -1,0 +1,114 @@
+import ArgumentParser
+import Detection
+import Foundation
+import Sensor
+
+/// `caduceus detect`: the sensor and the rule engine in one process, or the engine over a
+/// recorded Tracee-format file.
+struct DetectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "detect",
+        abstract: "Detect attacks on containers with Falco-format rules: live from the kernel, or from a recorded trace.",
+        discussion: """
+            Live (needs root): the kernel sends only the events the loaded rules need.
+              caduceus detect                                   # built-in rules, every container
+              caduceus detect --rules my-rules/ --webhook http://127.0.0.1:9000/alerts
+            Recorded (Caduceus's or Tracee's own JSON lines; - for standard input):
+              caduceus detect --events events.json --format json
+            Alerts go to standard output (one readable line each on a terminal, JSON lines otherwise),
+            and also as JSON lines to --output and as JSON POSTs to each --webhook.
+            """
+    )
+
+    @OptionGroup var rules: RuleOptions
+    @OptionGroup var watch: WatchOptions
+
+    @Option(name: .customLong("events"), help: "Read this recorded trace (Tracee JSON lines; - for standard input) instead of the kernel.")
+    var eventsFile: String?
+
+    @Option(help: "Standard output form: line or json (default: line on a terminal, json otherwise).")
+    var format: String?
+
+    @Option(help: "Also append alerts as JSON lines to this file.")
+    var output: String?
+
+    @Option(help: "Also POST each alert as JSON to this http(s) URL (repeatable).")
+    var webhook: [String] = []
+
+    func run() throws {
+        let format = try self.format.map {
+            guard let parsed = StreamAlertSink.Format(rawValue: $0) else { throw ValidationError("--format must be line or json, not '\($0)'") }
+            return parsed
+        } ?? (isatty(STDOUT_FILENO) == 1 ? .line : .json)
+        let ruleSet = try rules.load()
+        let state = SystemState(readsProcFS: eventsFile == nil)
+        let engine: DetectionEngine
+        do {
+            engine = try DetectionEngine(ruleSet: ruleSet, state: state)
+        } catch let error as RuleError {
+            throw CommandFailure("\(error)")
+        }
+        var sinks: [AlertSink] = [StreamAlertSink(handle: .standardOutput, format: format)]
+        do {
+            if let output { sinks.append(try StreamAlertSink(path: output, format: .json)) }
+            for url in webhook { sinks.append(try WebhookAlertSink(url: url)) }
+        } catch let error as RuleError {
+            throw CommandFailure("\(error)")
+        }
+        let raise: (Alert) -> Void = { alert in sinks.forEach { $0.write(alert) } }
+        writeStandardError("caduceus detect: \(engine.rules.count) rules loaded")
+
+        var lost: UInt64 = 0
+        if let eventsFile {
+            var badLines = 0
+            let counts = try TraceeJSONReader.forEach(path: eventsFile, onError: { error in
+                badLines += 1
+                if badLines <= 5 { writeStandardError("caduceus detect: \(eventsFile): \(error)") }
+            }) { engine.process($0, raise: raise) }
+            if counts.errors > 0 { writeStandardError("caduceus detect: \(counts.errors) lines were not events") }
+        } else {
+            let names = engine.requiredEvents
+            let selection = EventSelection(ids: Set(names.compactMap { EventTable.definition(named: $0)?.id }))
+            let sensor = try Sensor(configuration: watch.sensorConfiguration(events: selection))
+            writeStandardError("caduceus detect: " + sensor.securityEventSource)
+            writeStandardError("caduceus detect: the kernel sends \(names.count) event types; Ctrl-C to stop")
+            state.seedFromProcFS()
+            let offset = sensor.bootTimeOffset
+            let containers = sensor.containers
+            let statistics = try watch.runUntilStopped(stop: { sensor.stop() }) {
+                try sensor.run { raw in
+                    engine.process(TraceEvent(raw, bootTimeOffset: offset, containers: containers), raise: raise)
+                }
+            }
+            lost = statistics.lost
+            if lost > 0 {
+                let perCPU = statistics.lostPerCPU.enumerated().map { "cpu\($0.offset): \($0.element)" }.joined(separator: ", ")
+                writeStandardError("caduceus detect: \(lost) events lost in the kernel (\(perCPU)): alerts may be missing")
+            }
+        }
+        for sink in sinks { for problem in sink.finish() { writeStandardError("caduceus detect: " + problem) } }
+        let stats = engine.statistics
+        let byRule = stats.alertsByRule.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+        writeStandardError(
+            "caduceus detect: \(stats.events) events, \(stats.alerts) alerts" + (byRule.isEmpty ? "" : " (\(byRule))")
+                + ", \(state.processes.count) processes tracked")
+        if lost > 0 { throw ExitCode(3) }
+    }
+}
+
+/// Which rules to load: the built-in ones, plus or instead of the user's.
+struct RuleOptions: ParsableArguments {
+    @Option(name: .customLong("rules"), help: "A rule file or directory of *.yaml files (repeatable). A file named like a built-in one replaces it; others add to them.")
+    var paths: [String] = []
+
+    @Flag(help: "Load only the --rules files, not the built-in rules.")
+    var noBuiltinRules = false
+
+    func load() throws -> RuleSet {
+        do {
+            return try RuleFiles.load(includeBuiltin: !noBuiltinRules, paths: paths)
+        } catch let error as RuleError {
+            throw CommandFailure("\(error)")
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import ArgumentParser
+import Detection
+import Foundation
+
+/// `caduceus rules`: check and list rule files without running anything.
+struct RulesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rules",
+        abstract: "Check and list detection rules.",
+        subcommands: [Check.self, List.self]
+    )
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Load rule files as detect would; print file:line:column and the reason for the first error.",
+            discussion: "  caduceus rules check --rules my-rules.yaml    # built-in rules plus yours\n  caduceus rules check --no-builtin-rules --rules my-rules/")
+
+        @OptionGroup var rules: RuleOptions
+
+        func run() throws {
+            let ruleSet = try rules.load()
+            let engine: DetectionEngine
+            do {
+                engine = try DetectionEngine(ruleSet: ruleSet)
+            } catch let error as RuleError {
+                throw CommandFailure("\(error)")
+            }
+            for warning in engine.warnings { writeStandardError("warning: " + warning) }
+            let enabled = ruleSet.rules.filter(\.enabled).count
+            print("\(ruleSet.rules.count) rules (\(enabled) enabled), \(ruleSet.macros.count) macros, \(ruleSet.lists.count) lists: OK")
+            print("kernel events needed: " + engine.requiredEvents.sorted().joined(separator: " "))
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the loaded rules: id, priority, MITRE technique, name.")
+
+        @OptionGroup var rules: RuleOptions
+
+        func run() throws {
+            let ruleSet = try rules.load()
+            for rule in ruleSet.rules {
+                let mitre = rule.mitre.joined(separator: ",")
+                let state = rule.enabled ? "" : " (disabled)"
+                print("\(rule.id.padding(toLength: 8, withPad: " ", startingAt: 0)) \(rule.priority.rawValue.uppercased().padding(toLength: 13, withPad: " ", startingAt: 0)) \(mitre.padding(toLength: 22, withPad: " ", startingAt: 0)) \(rule.name)\(state)")
+            }
+        }
+    }
+}
