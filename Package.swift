@@ -86,7 +86,7 @@ let package = Package(
         .target(
             name: "Detection",
             dependencies: [
-                "Sensor",
+                "Sensor", "JSON",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

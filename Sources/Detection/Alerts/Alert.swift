@@ -1,16 +1,17 @@
 import Foundation
+import JSON
 import Sensor
 
 /// One rule firing on one event: what, where, who and the evidence.
-public struct Alert: Sendable, Encodable {
-    public struct Container: Sendable, Encodable, Equatable {
+public struct Alert: Sendable {
+    public struct Container: Sendable, Equatable {
         /// Full id; "host" outside containers.
         public let id: String
         public let name: String
         public let image: String
     }
 
-    public struct Process: Sendable, Encodable, Equatable {
+    public struct Process: Sendable, Equatable {
         public let pid: UInt32
         public let vpid: UInt32
         public let name: String
@@ -47,15 +48,31 @@ public struct Alert: Sendable, Encodable {
         return "\(time) \(priority.uppercased()) [\(ruleId)\(techniques)] \(rule) (\(place), \(process.name) pid \(process.pid)): \(output)"
     }
 
-    /// One JSON object, no newline.
+    /// One JSON object, no newline, keys in a fixed order: what fired first, the evidence last.
     public func json() -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        return (try? encoder.encode(self)) ?? Data("{}".utf8)
+        Data(JSONWriter().bytes(jsonValue))
     }
 
-    enum CodingKeys: String, CodingKey {
-        case ruleId, rule, priority, output, time, timestamp, raisedAt, mitre, tags, container, process, ancestors, events
+    public var jsonValue: JSONValue {
+        func number<N: BinaryInteger>(_ n: N) -> JSONValue { .number(String(n)) }
+        func process(_ p: Process) -> JSONValue {
+            var members: [(key: String, value: JSONValue)] = [
+                ("pid", number(p.pid)), ("vpid", number(p.vpid)), ("name", .string(p.name)), ("exepath", .string(p.exepath)),
+                ("cmdline", .string(p.cmdline)),
+            ]
+            if let uid = p.uid { members.append(("uid", number(uid))) }
+            if let user = p.user { members.append(("user", .string(user))) }
+            if let tty = p.tty { members.append(("tty", number(tty))) }
+            return .object(JSONObject(members))
+        }
+        return .object(JSONObject([
+            ("ruleId", .string(ruleId)), ("rule", .string(rule)), ("priority", .string(priority)), ("output", .string(output)),
+            ("time", .string(time)), ("timestamp", number(timestamp)), ("raisedAt", number(raisedAt)),
+            ("mitre", .array(mitre.map { .string($0) })), ("tags", .array(tags.map { .string($0) })),
+            ("container", .object(JSONObject([("id", .string(container.id)), ("name", .string(container.name)), ("image", .string(container.image))]))),
+            ("process", process(self.process)), ("ancestors", .array(ancestors.map(process))),
+            ("events", .array(events.map(\.jsonValue))),
+        ]))
     }
 }
 

@@ -1,3 +1,4 @@
+import JSON
 import SensorBPF
 
 /// An argument's decoded value.
@@ -213,5 +214,42 @@ extension TraceArgument: Encodable {
             var c = encoder.container(keyedBy: Key.self)
             for field in fields { try c.encode(field.value, forKey: Key(stringValue: field.key)) }
         }
+    }
+}
+
+extension TraceEvent {
+    /// The event as a JSON value in Tracee's field order (JSONEncoder on Linux does not keep
+    /// the order of keys; alerts embed their events this way).
+    public var jsonValue: JSONValue {
+        var members: [(key: String, value: JSONValue)] = [
+            ("timestamp", .number(String(timestamp))), ("processId", .number(String(processId))),
+            ("threadId", .number(String(threadId))), ("parentProcessId", .number(String(parentProcessId))),
+            ("hostProcessId", .number(String(hostProcessId))), ("hostThreadId", .number(String(hostThreadId))),
+            ("hostParentProcessId", .number(String(hostParentProcessId))), ("userId", .number(String(userId))),
+            ("mountNamespace", .number(String(mountNamespace))), ("pidNamespace", .number(String(pidNamespace))),
+            ("processName", .string(processName)), ("hostName", .string(hostName)), ("containerId", .string(containerId)),
+        ]
+        if let container {
+            members.append(("container", .object(JSONObject([
+                ("id", .string(container.id)), ("name", .string(container.name)), ("image", .string(container.image)),
+                ("imageDigest", .string(container.imageDigest)),
+            ]))))
+        }
+        members += [
+            ("eventId", .string(eventId)), ("eventName", .string(eventName)), ("argsNum", .number(String(argsNum))),
+            ("returnValue", .number(String(returnValue))), ("stackAddresses", .null),
+            ("args", .array(args.map { argument in
+                let value: JSONValue
+                switch argument.value {
+                case .int(let v): value = .number(String(v))
+                case .uint(let v): value = .number(String(v))
+                case .string(let v): value = .string(v)
+                case .strings(let v): value = .array(v.map { .string($0) })
+                case .fields(let fields): value = .object(JSONObject(fields.map { ($0.key, .string($0.value)) }))
+                }
+                return .object(JSONObject([("name", .string(argument.name)), ("type", .string(argument.type)), ("value", value)]))
+            })),
+        ]
+        return .object(JSONObject(members))
     }
 }
