@@ -30,24 +30,17 @@ static long path_walk_step(u32 index, void *data)
     struct mount *mnt_parent = w->mnt_parent;
     struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
     struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+    if (dentry == mnt_root || dentry == parent) {
+        if (dentry != mnt_root || mnt == mnt_parent)
+            return 1;  // the namespace root, or a detached tree
+        w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+        w->mnt = mnt_parent;
+        w->mnt_parent = BPF_CORE_READ(mnt_parent, mnt_parent);
+        w->vfsmnt = (void *)mnt_parent + bpf_core_field_offset(struct mount, mnt);
+        return 0;
+    }
     u32 len = BPF_CORE_READ(dentry, d_name.len) & NAME_MAX_;
     const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
-    if (dentry == mnt_root || dentry == parent) {
-        if (dentry == mnt_root && mnt != mnt_parent) {
-            w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-            w->mnt = mnt_parent;
-            w->mnt_parent = BPF_CORE_READ(mnt_parent, mnt_parent);
-            w->vfsmnt = (void *)mnt_parent + bpf_core_field_offset(struct mount, mnt);
-            return 0;
-        }
-        // The namespace root, or a detached tree. A file that is itself the root of an
-        // internal mount (a memfd, "memfd:NAME") keeps its own name, as d_path shows it.
-        char first = 0;
-        bpf_probe_read_kernel(&first, 1, name);
-        if (w->pos != PATH_SIZE - 1 || len == 0 || first == '/')
-            return 1;
-        parent = dentry;  // write the name, then stop at the next step
-    }
     u32 pos = w->pos;
     if (pos < len + 1)
         return 1;
@@ -77,8 +70,18 @@ static __always_inline u32 resolve_path(struct scratch *s, struct dentry *dentry
     bpf_loop(PATH_DEPTH * 2, path_walk_step, &walk, 0);
     u32 pos = walk.pos;
     if (pos == PATH_SIZE - 1) {
+        // Nothing above it: the namespace root, or a file that is itself the root of an
+        // internal mount (a memfd), which keeps its own name as d_path shows it: /memfd:NAME.
+        u32 len = BPF_CORE_READ(dentry, d_name.len) & NAME_MAX_;
+        const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+        char first = '/';
+        bpf_probe_read_kernel(&first, 1, name);
+        if (first != '/' && len > 0) {
+            pos -= len;
+            bpf_probe_read_kernel(&s->path[pos & PATH_MASK], len, name);
+        }
         pos -= 1;
-        s->path[pos] = '/';
+        s->path[pos & PATH_MASK] = '/';
     }
     return pos;
 }

@@ -288,6 +288,14 @@ int BPF_PROG(on_sched_process_exec, struct task_struct *p, int old_pid, struct l
     struct vfsmount *mnt = BPF_CORE_READ(file, f_path.mnt);
     u32 dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
     u64 ino = BPF_CORE_READ(file, f_inode, i_ino);
+    // The controlling terminal as /proc/PID/stat's tty_nr encodes it (0: none), read here
+    // because user space reading /proc later loses the race with short-lived processes.
+    // No branch: reads through a NULL tty fail and give 0. Kept before the path walk below,
+    // so the verifier does not explore it once per path it finds there.
+    struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
+    u32 major = BPF_CORE_READ(tty, driver, major);
+    u32 minor = BPF_CORE_READ(tty, driver, minor_start) + BPF_CORE_READ(tty, index);
+    u32 tty_nr = (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
     struct record r;
 
     if (WANTS(SENSOR_WANT_BPRM_CHECK) && !config.lsm && record_begin(&r, task, SENSOR_EVENT_SECURITY_BPRM_CHECK, 0)) {
@@ -315,15 +323,6 @@ int BPF_PROG(on_sched_process_exec, struct task_struct *p, int old_pid, struct l
         arg_end(&r, a, n);
     }
     put_kernel_str(&r, 5, BPF_CORE_READ(bprm, interp));
-    // The controlling terminal as /proc/PID/stat's tty_nr encodes it (0: none), read here
-    // because user space reading /proc later loses the race with short-lived processes.
-    struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
-    u32 tty_nr = 0;
-    if (tty) {
-        u32 major = BPF_CORE_READ(tty, driver, major);
-        u32 minor = BPF_CORE_READ(tty, driver, minor_start) + BPF_CORE_READ(tty, index);
-        tty_nr = (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
-    }
     put_u64(&r, 6, SENSOR_ARG_U32, tty_nr);
     submit(&r);
     return 0;

@@ -35,7 +35,9 @@ struct LiveRuleTests {
         #expect(lost == 0, "the kernel lost \(lost) events")
         for (test, id) in fired {
             let here = alerts.filter { $0.container.id == id }
-            #expect(here.contains { $0.ruleId == test.ruleId }, "\(test.ruleId) fires for `\(test.live!.fires)` (alerts there: \(here.map(\.ruleId)))")
+            #expect(
+                here.contains { $0.ruleId == test.ruleId },
+                "\(test.ruleId) fires for `\(test.live!.fires)` (alerts there: \(here.map(\.ruleId)); \(live.eventCount(container: id)) events seen there)")
         }
         for (test, id) in quiet {
             let here = alerts.filter { $0.container.id == id }
