@@ -1,8 +1,10 @@
 import Foundation
 
-/// A comparison with its operand prepared once: numbers parsed, sets built, regexes
-/// compiled, so matching a value is a lookup or a byte search.
-struct Matcher: @unchecked Sendable {
+/// A comparison with its field resolved and its operand prepared once: numbers parsed,
+/// sets built, regexes compiled, so matching a value is a lookup or a byte search. A class,
+/// so evaluating it copies nothing.
+final class Matcher: @unchecked Sendable {
+    let field: CompiledField
     let op: ConditionOperator
     let operands: [String]
     let set: Set<String>
@@ -11,7 +13,8 @@ struct Matcher: @unchecked Sendable {
     let lowered: String
     let regex: NSRegularExpression?
 
-    init(_ op: ConditionOperator, _ operands: [String]) throws {
+    init(_ field: CompiledField, _ op: ConditionOperator, _ operands: [String]) throws {
+        self.field = field
         self.op = op
         self.operands = operands
         set = Set(operands)
@@ -44,7 +47,21 @@ struct Matcher: @unchecked Sendable {
         switch value {
         case .string(let s): return matchString(s, op)
         case .number(let n): return matchNumber(n, op)
-        case .symbolic(let n, let names): return matchNumber(n, op) || names.contains { matchString($0, op) }
+        case .symbolic(let n, let decoding):
+            if matchNumber(n, op) { return true }
+            // `= PTRACE_ATTACH`, `contains PROT_EXEC`, `in (...)`: answered from the bits.
+            if op == .equal || op == .contains || op == .in || op == .intersects {
+                var decided = true
+                for operand in operands {
+                    guard let has = decoding.has(operand, in: n) else {
+                        decided = false
+                        break
+                    }
+                    if has { return true }
+                }
+                if decided { return false }
+            }
+            return decoding.names(n).contains { matchString($0, op) }
         case .list(let values): return values.contains { matchString($0, op) }
         }
     }
@@ -66,15 +83,15 @@ struct Matcher: @unchecked Sendable {
         switch op {
         case .equal: return s == operand
         case .notEqual: return s != operand
-        case .in: return set.contains(s)
-        case .intersects: return set.contains(s)
+        // A short list is faster to scan than to hash into (short strings compare as two words).
+        case .in, .intersects: return operands.count <= 8 ? operands.contains(s) : set.contains(s)
         case .less, .lessOrEqual, .greater, .greaterOrEqual:
             if let a = Int64(s), let b = number {
                 return op == .less ? a < b : op == .lessOrEqual ? a <= b : op == .greater ? a > b : a >= b
             }
             return op == .less ? s < operand : op == .lessOrEqual ? s <= operand : op == .greater ? s > operand : s >= operand
-        case .startswith: return s.utf8.starts(with: operand.utf8)
-        case .endswith: return s.utf8.count >= operand.utf8.count && s.utf8.reversed().starts(with: operand.utf8.reversed())
+        case .startswith: return Self.hasPrefix(s, operand)
+        case .endswith: return Self.hasSuffix(s, operand)
         case .contains: return Self.contains(s, operand)
         case .icontains: return Self.contains(s.lowercased(), lowered)
         case .glob: return fnmatch(operand, s, 0) == 0
@@ -86,6 +103,24 @@ struct Matcher: @unchecked Sendable {
             guard let regex else { return false }
             return regex.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
         }
+    }
+
+    static func hasPrefix(_ s: String, _ prefix: String) -> Bool {
+        let a = s.utf8, b = prefix.utf8
+        guard a.count >= b.count else { return false }
+        if b.isEmpty { return true }
+        return a.withContiguousStorageIfAvailable { x in
+            b.withContiguousStorageIfAvailable { y in memcmp(x.baseAddress!, y.baseAddress!, y.count) == 0 }
+        }.flatMap { $0 } ?? s.hasPrefix(prefix)
+    }
+
+    static func hasSuffix(_ s: String, _ suffix: String) -> Bool {
+        let a = s.utf8, b = suffix.utf8
+        guard a.count >= b.count else { return false }
+        if b.isEmpty { return true }
+        return a.withContiguousStorageIfAvailable { x in
+            b.withContiguousStorageIfAvailable { y in memcmp(x.baseAddress! + (x.count - y.count), y.baseAddress!, y.count) == 0 }
+        }.flatMap { $0 } ?? s.hasSuffix(suffix)
     }
 
     /// Substring search on UTF-8 bytes, without Foundation's bridging.
@@ -120,7 +155,7 @@ indirect enum CompiledCondition: @unchecked Sendable {
     case not(CompiledCondition)
     case constant(Bool)
     case exists(CompiledField)
-    case compare(CompiledField, Matcher)
+    case compare(Matcher)
 
     init(_ condition: Condition) throws {
         switch condition {
@@ -131,7 +166,7 @@ indirect enum CompiledCondition: @unchecked Sendable {
         case .not(let inner): self = .not(try CompiledCondition(inner))
         case .constant(let value): self = .constant(value)
         case .exists(let field): self = .exists(CompiledField(field))
-        case .compare(let field, let op, let operands): self = .compare(CompiledField(field), try Matcher(op, operands))
+        case .compare(let field, let op, let operands): self = .compare(try Matcher(CompiledField(field), op, operands))
         }
     }
 
@@ -155,14 +190,53 @@ indirect enum CompiledCondition: @unchecked Sendable {
         case .not(let inner): return !inner.evaluate(view)
         case .constant(let value): return value
         case .exists(let field): return view.value(field) != nil
-        case .compare(let field, let matcher):
-            guard let value = view.value(field) else { return false }
+        case .compare(let matcher):
+            guard let value = view.value(matcher.field) else { return false }
             return matcher.matches(value)
         }
     }
 }
 
 extension Condition {
+    /// The condition for events of one type and direction: comparisons of `evt.type` and
+    /// `evt.dir` become constants and fold away, so the index does the work once.
+    func specialized(eventType: String, direction: String) -> Condition {
+        switch self {
+        case .and(let a, let b):
+            let x = a.specialized(eventType: eventType, direction: direction)
+            let y = b.specialized(eventType: eventType, direction: direction)
+            if case .constant(false) = x { return x }
+            if case .constant(false) = y { return y }
+            if case .constant(true) = x { return y }
+            if case .constant(true) = y { return x }
+            return .and(x, y)
+        case .or(let a, let b):
+            let x = a.specialized(eventType: eventType, direction: direction)
+            let y = b.specialized(eventType: eventType, direction: direction)
+            if case .constant(true) = x { return x }
+            if case .constant(true) = y { return y }
+            if case .constant(false) = x { return y }
+            if case .constant(false) = y { return x }
+            return .or(x, y)
+        case .not(let a):
+            let x = a.specialized(eventType: eventType, direction: direction)
+            if case .constant(let value) = x { return .constant(!value) }
+            return .not(x)
+        case .compare(let field, let op, let operands) where field.name == "evt.type" || field.name == "evt.dir":
+            let value = field.name == "evt.type" ? eventType : direction
+            switch op {
+            case .equal: return .constant(operands.first == value)
+            case .notEqual: return .constant(operands.first != value)
+            case .in, .intersects: return .constant(operands.contains(value))
+            default: return self
+            }
+        case .exists(let field) where field.name == "evt.type" || field.name == "evt.dir":
+            return .constant(true)
+        default:
+            return self
+        }
+    }
+
     /// The event types this condition can match, or nil when it can match any (Falco's
     /// evttype index): `evt.type = X` and `evt.type in (...)` narrow, `and` intersects,
     /// `or` unites, anything under `not` is unknown.

@@ -17,22 +17,28 @@ public struct DetectionStatistics: Sendable {
 ///
 /// Not thread-safe: one engine belongs to the thread that reads the events.
 public final class DetectionEngine {
-    struct CompiledRule {
+    /// A rule's condition compiled for one event type: `evt.type` and `evt.dir`, known from
+    /// the index, are folded away. A class: evaluating a rule must not copy it.
+    final class CompiledRule {
         let rule: Rule
         let condition: CompiledCondition
+
+        init(rule: Rule, condition: CompiledCondition) {
+            self.rule = rule
+            self.condition = condition
+        }
     }
 
     /// Per event name: its facts and the rules to check, built on first sight.
     struct TypeEntry {
         let facts: EventTypeFacts
-        let rules: [Int]
+        let rules: [CompiledRule]
         /// For sched_process_exec: rules that want it as execve's exit (Falco's spawned_process).
-        let execveRules: [Int]
+        let execveRules: [CompiledRule]
     }
 
     public let rules: [Rule]
     public let state: SystemState
-    private let compiled: [CompiledRule]
     private let typesByRule: [Set<String>?]
     private var entries: [String: TypeEntry] = [:]
     private let view: EventView
@@ -45,11 +51,10 @@ public final class DetectionEngine {
     public init(ruleSet: RuleSet, state: SystemState = SystemState()) throws {
         self.state = state
         rules = ruleSet.rules.filter(\.enabled)
-        var compiled: [CompiledRule] = []
         var warnings: [String] = []
         for rule in rules {
             do {
-                compiled.append(CompiledRule(rule: rule, condition: try CompiledCondition(rule.condition)))
+                _ = try CompiledCondition(rule.condition)  // refuse an invalid regex now, not at the first event
             } catch let error as ConditionError {
                 throw RuleError(location: rule.location, message: "rule '\(rule.name)': \(error.message)")
             }
@@ -61,7 +66,6 @@ public final class DetectionEngine {
                 warnings.append("\(rule.location): rule '\(rule.name)' does not restrict evt.type, so every event is checked against it")
             }
         }
-        self.compiled = compiled
         typesByRule = rules.map(\.condition.eventTypes)
         self.warnings = warnings
         view = EventView(state: state)
@@ -97,22 +101,27 @@ public final class DetectionEngine {
         let entry = self.entry(event.eventName)
         let process = state.process(for: event)
         state.applyBefore(event, entry.facts.action, process)
-        if !entry.rules.isEmpty {
-            view.reset(event, facts: entry.facts, process: process)
-            check(entry.rules, raise)
-        }
-        if !entry.execveRules.isEmpty {
-            view.reset(event, facts: entry.facts, process: process)
-            view.viewAsExecveExit()
-            check(entry.execveRules, raise)
+        if !entry.rules.isEmpty || !entry.execveRules.isEmpty {
+            // The view borrows the event for the evaluation instead of copying its strings.
+            withUnsafePointer(to: event) { pointer in
+                if !entry.rules.isEmpty {
+                    view.reset(pointer, facts: entry.facts, process: process)
+                    check(entry.rules, raise)
+                }
+                if !entry.execveRules.isEmpty {
+                    view.reset(pointer, facts: entry.facts, process: process)
+                    view.viewAsExecveExit()
+                    check(entry.execveRules, raise)
+                }
+                view.release()
+            }
         }
         state.applyAfter(event, entry.facts.action, process)
     }
 
-    private func check(_ indices: [Int], _ raise: (Alert) -> Void) {
-        for index in indices {
+    private func check(_ rules: [CompiledRule], _ raise: (Alert) -> Void) {
+        for rule in rules {
             statistics.evaluations += 1
-            let rule = compiled[index]
             if rule.condition.evaluate(view) {
                 statistics.alerts += 1
                 statistics.alertsByRule[rule.rule.id, default: 0] += 1
@@ -123,19 +132,26 @@ public final class DetectionEngine {
 
     private func entry(_ name: String) -> TypeEntry {
         if let known = entries[name] { return known }
-        var matching: [Int] = []
-        var execve: [Int] = []
-        for (index, types) in typesByRule.enumerated() {
-            if types?.contains(name) ?? true { matching.append(index) }
-            if name == "sched_process_exec", types?.contains("execve") == true { execve.append(index) }
+        let facts = EventTypeFacts(name)
+        func compile(type: String, direction: String, where wanted: (Set<String>?) -> Bool) -> [CompiledRule] {
+            rules.indices.compactMap { index in
+                guard wanted(typesByRule[index]) else { return nil }
+                let condition = rules[index].condition.specialized(eventType: type, direction: direction)
+                if case .constant(false) = condition { return nil }
+                // Operands were checked in init: compiling again cannot fail.
+                return (try? CompiledCondition(condition)).map { CompiledRule(rule: rules[index], condition: $0) }
+            }
         }
-        let entry = TypeEntry(facts: EventTypeFacts(name), rules: matching, execveRules: execve)
+        let entry = TypeEntry(
+            facts: facts,
+            rules: compile(type: name, direction: facts.direction) { $0?.contains(name) ?? true },
+            execveRules: name == "sched_process_exec" ? compile(type: "execve", direction: "<") { $0?.contains("execve") == true } : [])
         entries[name] = entry
         return entry
     }
 
     private func alert(_ rule: Rule) -> Alert {
-        let event = view.event
+        let event = view.event.pointee
         let process = view.process
         let info = event.container
         let container = Alert.Container(

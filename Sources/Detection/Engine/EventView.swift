@@ -30,12 +30,18 @@ enum DescriptorSource: Sendable {
 /// Per event type, what the engine needs to know: resolved once, looked up once per event.
 struct EventTypeFacts: Sendable {
     let action: StateAction
+    /// `evt.dir`: '>' for the events reported at syscall entry.
+    let direction: String
+    /// Its arguments that also read as names (ptrace's request, open's flags, ...).
+    let symbols: [String: ArgumentDecoding]
     let descriptor: DescriptorSource
     /// Argument names for fs.path.name / source / target.
     let path: (name: String?, source: String?, target: String?)
 
     init(_ name: String) {
         action = StateAction.of(name)
+        direction = EventTable.emittedAtEntry.contains(name) ? ">" : "<"
+        symbols = ArgumentSymbols.byEvent[name] ?? [:]
         switch name {
         case "open", "openat", "openat2", "creat", "socket", "accept", "accept4", "memfd_create", "dup", "dup2", "dup3":
             descriptor = .returned
@@ -71,7 +77,8 @@ struct EventTypeFacts: Sendable {
 /// and reused across events so evaluating a rule allocates nothing it does not show.
 final class EventView {
     let state: SystemState
-    private(set) var event: TraceEvent
+    /// The event under evaluation, valid between `reset` and `release` only.
+    private(set) var event: UnsafePointer<TraceEvent>
     private(set) var facts: EventTypeFacts
     /// `evt.type`: the event's name, or `execve` for a sched_process_exec seen as execve's exit.
     private(set) var type: String
@@ -80,22 +87,34 @@ final class EventView {
     private var descriptorResolved = false
     private var descriptorCache: (number: Int32?, descriptor: FileDescriptor?) = (nil, nil)
 
+    private static let placeholder: UnsafeMutablePointer<TraceEvent> = {
+        let pointer = UnsafeMutablePointer<TraceEvent>.allocate(capacity: 1)
+        pointer.initialize(to: TraceEvent(eventId: "0", eventName: ""))
+        return pointer
+    }()
+
     init(state: SystemState) {
         self.state = state
-        event = TraceEvent(eventId: "0", eventName: "")
+        event = UnsafePointer(Self.placeholder)
         facts = EventTypeFacts("")
         type = ""
         direction = "<"
         process = ProcessRecord(pid: 0, ppid: 0, name: "")
     }
 
-    func reset(_ event: TraceEvent, facts: EventTypeFacts, process: ProcessRecord) {
+    func reset(_ event: UnsafePointer<TraceEvent>, facts: EventTypeFacts, process: ProcessRecord) {
         self.event = event
         self.facts = facts
         self.process = process
-        type = event.eventName
-        direction = EventTable.emittedAtEntry.contains(type) ? ">" : "<"
+        type = event.pointee.eventName
+        direction = facts.direction
         descriptorResolved = false
+    }
+
+    /// Forgets the borrowed event.
+    func release() {
+        event = UnsafePointer(Self.placeholder)
+        descriptorCache = (nil, nil)
     }
 
     /// The same event as the exit of execve (Falco's `spawned_process`).
@@ -111,14 +130,14 @@ final class EventView {
         case .none:
             descriptorCache = (nil, nil)
         case .returned:
-            let number = event.returnValue >= 0 ? Int32(truncatingIfNeeded: event.returnValue) : nil
+            let number = event.pointee.returnValue >= 0 ? Int32(truncatingIfNeeded: event.pointee.returnValue) : nil
             descriptorCache = (number, number.flatMap { process.descriptors[$0] })
         case .openedPath:
-            descriptorCache = (nil, event[argument: "pathname"]?.string.map { FileDescriptor(kind: .file, path: $0) })
+            descriptorCache = (nil, event.pointee[argument: "pathname"]?.string.map { FileDescriptor(kind: .file, path: $0) })
         case .argument(let name, let address):
-            let number = SystemState.fdArgument(event, name)
+            let number = SystemState.fdArgument(event.pointee, name)
             var descriptor = number.flatMap { process.descriptors[$0] }
-            if let address, let value = event[argument: address], case let endpoint = SystemState.endpoint(value), !endpoint.ip.isEmpty {
+            if let address, let value = event.pointee[argument: address], case let endpoint = SystemState.endpoint(value), !endpoint.ip.isEmpty {
                 var described = descriptor ?? FileDescriptor(kind: SystemState.kind(of: value))
                 if described.kind == .unix { described.path = endpoint.ip } else if !described.isServer {
                     described.remoteIP = endpoint.ip
@@ -138,12 +157,12 @@ final class EventView {
         case .eventType: return .string(type)
         case .eventDirection: return .string(direction)
         case .eventResult:
-            let result = event.returnValue
+            let result = event.pointee.returnValue
             if result >= 0 || type == "execve" && direction == ">" { return .string("SUCCESS") }
             return .string(ArgumentSymbols.errnoNames[-result] ?? "E\(-result)")
-        case .eventRawResult: return .number(event.returnValue)
-        case .eventTime: return .string(Self.rfc3339(event.timestamp))
-        case .eventRawTime: return .number(Int64(clamping: event.timestamp))
+        case .eventRawResult: return .number(event.pointee.returnValue)
+        case .eventTime: return .string(Self.rfc3339(event.pointee.timestamp))
+        case .eventRawTime: return .number(Int64(clamping: event.pointee.timestamp))
         case .eventArgument: return argument(field.argument ?? "")
         case .eventIsOpenRead, .eventIsOpenWrite, .eventIsOpenExec:
             switch facts.action {
@@ -152,13 +171,13 @@ final class EventView {
             }
         case .processName:
             if case .exec = facts.action { return .string(process.name) }
-            return .string(event.processName)
+            return .string(event.pointee.processName)
         case .processExePath: return .string(process.exePath)
         case .processExe: return process.argv.first.map { .string($0) } ?? .string(process.name)
         case .processCmdline: return .string(process.cmdline)
-        case .processArgs: return .list(Array(process.arguments))
-        case .processPid: return .number(Int64(event.hostProcessId))
-        case .processVpid: return .number(Int64(event.processId))
+        case .processArgs: return .list(process.arguments)
+        case .processPid: return .number(Int64(event.pointee.hostProcessId))
+        case .processVpid: return .number(Int64(event.pointee.processId))
         case .processPpid: return .number(Int64(process.ppid))
         case .processParentName: return state.ancestor(of: process, level: 1).map { .string($0.name) }
         case .processParentExePath: return state.ancestor(of: process, level: 1).map { .string($0.exePath) }
@@ -173,18 +192,22 @@ final class EventView {
         case .processExeUpperLayer: return .string(process.exeWrittenInContainer ? "true" : "false")
         case .processEnv: return process.environment.map { .list($0) }
         case .processStartTime: return .number(Int64(clamping: process.startTime))
-        case .userId: return .number(Int64(event.userId))
-        case .userName: return .string(state.userName(uid: event.userId, process: process) ?? "<NA>")
+        case .userId: return .number(Int64(event.pointee.userId))
+        case .userName: return .string(state.userName(uid: event.pointee.userId, process: process) ?? "<NA>")
         case .fdNumber: return descriptor.number.map { .number(Int64($0)) }
         case .fdName: return descriptor.descriptor.map { .string($0.name) }
         case .fdDirectory:
             guard let d = descriptor.descriptor, d.kind == .file || d.kind == .directory else { return nil }
             if d.kind == .directory { return .string(d.path) }
-            guard let slash = d.path.lastIndex(of: "/") else { return .string("") }
+            // Byte searches: Character-wise String indexing was a tenth of the engine's time.
+            guard let slash = d.path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return .string("") }
             return .string(slash == d.path.startIndex ? "/" : String(d.path[..<slash]))
         case .fdFilename:
             guard let d = descriptor.descriptor, d.kind == .file || d.kind == .directory else { return nil }
-            return .string(d.path.split(separator: "/").last.map(String.init) ?? "")
+            var path = Substring(d.path)
+            while path.utf8.last == UInt8(ascii: "/") { path = path.dropLast() }
+            guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return .string(String(path)) }
+            return .string(String(path[path.utf8.index(after: slash)...]))
         case .fdType: return descriptor.descriptor.map { .string($0.kind.rawValue) }
         case .fdTypeChar: return descriptor.descriptor.map { .string($0.kind.typeChar) }
         case .fdSocketFamily:
@@ -199,30 +222,30 @@ final class EventView {
         case .fdRemotePort: return descriptor.descriptor?.remotePort.map { .number(Int64($0)) }
         case .fdLocalIP: return descriptor.descriptor?.localIP.map { .string($0) }
         case .fdLocalPort: return descriptor.descriptor?.localPort.map { .number(Int64($0)) }
-        case .pathName: return facts.path.name.flatMap { event[argument: $0]?.string }.map { .string($0) }
-        case .pathSource: return facts.path.source.flatMap { event[argument: $0]?.string }.map { .string($0) }
-        case .pathTarget: return facts.path.target.flatMap { event[argument: $0]?.string }.map { .string($0) }
-        case .containerId: return .string(event.containerId.isEmpty ? "host" : String(event.containerId.prefix(12)))
-        case .containerName: return event.container.map { .string($0.name) }
-        case .containerImage: return event.container.map { .string($0.image) }
-        case .containerImageRepository: return event.container.map { .string(Self.splitImage($0.image).repository) }
-        case .containerImageTag: return event.container.map { .string(Self.splitImage($0.image).tag) }
+        case .pathName: return facts.path.name.flatMap { event.pointee[argument: $0]?.string }.map { .string($0) }
+        case .pathSource: return facts.path.source.flatMap { event.pointee[argument: $0]?.string }.map { .string($0) }
+        case .pathTarget: return facts.path.target.flatMap { event.pointee[argument: $0]?.string }.map { .string($0) }
+        case .containerId: return .string(event.pointee.containerId.isEmpty ? "host" : String(event.pointee.containerId.prefix(12)))
+        case .containerName: return event.pointee.container.map { .string($0.name) }
+        case .containerImage: return event.pointee.container.map { .string($0.image) }
+        case .containerImageRepository: return event.pointee.container.map { .string(Self.splitImage($0.image).repository) }
+        case .containerImageTag: return event.pointee.container.map { .string(Self.splitImage($0.image).tag) }
         }
     }
 
     private func openFlag(_ kind: FieldKind) -> FieldValue {
-        let flags = event[argument: "flags"]?.integer ?? (event.eventName == "creat" ? 0o1101 : 0)
+        let flags = event.pointee[argument: "flags"]?.integer ?? (event.pointee.eventName == "creat" ? 0o1101 : 0)
         let result: Bool
         switch kind {
         case .eventIsOpenRead: result = flags & 3 != 1  // O_RDONLY or O_RDWR
         case .eventIsOpenWrite: result = SystemState.isWrite(flags)
-        default: result = flags & 0o100 != 0 && (event[argument: "mode"]?.integer ?? 0) & 0o111 != 0
+        default: result = flags & 0o100 != 0 && (event.pointee[argument: "mode"]?.integer ?? 0) & 0o111 != 0
         }
         return .string(result ? "true" : "false")
     }
 
     private func argument(_ name: String) -> FieldValue? {
-        guard let value = event[argument: name] else { return nil }
+        guard let value = event.pointee[argument: name] else { return nil }
         switch value {
         case .int(let n):
             return symbolic(name, n)
@@ -238,8 +261,8 @@ final class EventView {
     }
 
     private func symbolic(_ name: String, _ number: Int64) -> FieldValue {
-        guard let decoding = ArgumentSymbols.byEventArgument[event.eventName + "." + name] else { return .number(number) }
-        return .symbolic(number, decoding.names(number))
+        guard !facts.symbols.isEmpty, let decoding = facts.symbols[name] else { return .number(number) }
+        return .symbolic(number, decoding)
     }
 
     static func splitImage(_ image: String) -> (repository: String, tag: String) {

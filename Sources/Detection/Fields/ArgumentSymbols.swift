@@ -1,7 +1,7 @@
 /// How a numeric argument also reads as names, so rules can say `evt.arg.request =
 /// PTRACE_ATTACH` or `evt.arg.flags contains O_CREAT` (Tracee's parsed arguments and
 /// Falco's flag fields show the same names).
-enum ArgumentDecoding: Sendable {
+public enum ArgumentDecoding: Sendable {
     /// One name per value.
     case enumeration([Int64: String])
     /// A name per set bit (masks checked in order); `zero` names the empty value.
@@ -10,6 +10,22 @@ enum ArgumentDecoding: Sendable {
     case openFlags
     /// socket(2) types: the type in the low four bits, then SOCK_NONBLOCK / SOCK_CLOEXEC.
     case socketType
+
+    /// Whether `value` reads as `name`, answered without building the names; nil when `name`
+    /// is not one of this argument's names.
+    func has(_ name: String, in value: Int64) -> Bool? {
+        switch self {
+        case .enumeration(let names):
+            if names[value] == name { return true }
+            return ArgumentSymbols.enumerationNames.contains(name) ? false : nil
+        case .flags(let masks, let zero):
+            if name == zero { return value == 0 }
+            guard let mask = masks.first(where: { $0.1 == name })?.0 else { return nil }
+            return value & mask == mask && mask != 0
+        case .openFlags, .socketType:
+            return nil
+        }
+    }
 
     func names(_ value: Int64) -> [String] {
         switch self {
@@ -95,11 +111,15 @@ enum ArgumentSymbols {
         (["mount"], "mountflags", .flags(mountFlags, zero: nil)),
     ]
 
-    /// Decoding by "event.argument".
-    static let byEventArgument: [String: ArgumentDecoding] = {
-        var result: [String: ArgumentDecoding] = [:]
+    /// Every name of the enumerations, to tell "another value" from "not a name at all".
+    static let enumerationNames: Set<String> = Set(
+        [ptraceRequests, families, socketTypes, capabilities, signals].flatMap(\.values))
+
+    /// Decoding by event, then argument.
+    static let byEvent: [String: [String: ArgumentDecoding]] = {
+        var result: [String: [String: ArgumentDecoding]] = [:]
         for (events, argument, decoding) in table {
-            for event in events { result[event + "." + argument] = decoding }
+            for event in events { result[event, default: [:]][argument] = decoding }
         }
         return result
     }()

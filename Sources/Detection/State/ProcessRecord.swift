@@ -8,7 +8,9 @@ public final class ProcessRecord {
     public var name: String
     public var exePath: String
     /// argv, argv[0] included.
-    public var argv: [String]
+    public private(set) var argv: [String]
+    /// The arguments after argv[0] (`proc.args`), kept so rules don't rebuild them.
+    public private(set) var arguments: [String]
     /// Falco's `proc.cmdline`: name, then the arguments after argv[0]; kept so rules don't rebuild it.
     public private(set) var cmdline: String
     public var tty: Int64
@@ -42,6 +44,7 @@ public final class ProcessRecord {
         self.startTime = startTime
         self.containerID = containerID
         cmdline = ""
+        arguments = Array(argv.dropFirst())
         lastSeen = startTime
         updateCmdline()
     }
@@ -62,6 +65,7 @@ public final class ProcessRecord {
         self.name = name
         self.exePath = exePath
         self.argv = argv
+        arguments = Array(argv.dropFirst())
         updateCmdline()
     }
 
@@ -73,7 +77,4 @@ public final class ProcessRecord {
     private func updateCmdline() {
         cmdline = argv.count > 1 ? ([name] + argv.dropFirst()).joined(separator: " ") : name
     }
-
-    /// The arguments after argv[0].
-    public var arguments: ArraySlice<String> { argv.dropFirst() }
 }
