@@ -133,11 +133,11 @@ final class EventView {
             let number = event.pointee.returnValue >= 0 ? Int32(truncatingIfNeeded: event.pointee.returnValue) : nil
             descriptorCache = (number, number.flatMap { process.descriptors[$0] })
         case .openedPath:
-            descriptorCache = (nil, event.pointee[argument: "pathname"]?.string.map { FileDescriptor(kind: .file, path: $0) })
+            descriptorCache = (nil, argumentValue("pathname")?.string.map { FileDescriptor(kind: .file, path: $0) })
         case .argument(let name, let address):
-            let number = SystemState.fdArgument(event.pointee, name)
+            let number = argumentValue(name)?.integer.map { Int32(truncatingIfNeeded: $0) }
             var descriptor = number.flatMap { process.descriptors[$0] }
-            if let address, let value = event.pointee[argument: address], case let endpoint = SystemState.endpoint(value), !endpoint.ip.isEmpty {
+            if let address, let value = argumentValue(address), case let endpoint = SystemState.endpoint(value), !endpoint.ip.isEmpty {
                 var described = descriptor ?? FileDescriptor(kind: SystemState.kind(of: value))
                 if described.kind == .unix { described.path = endpoint.ip } else if !described.isServer {
                     described.remoteIP = endpoint.ip
@@ -148,6 +148,15 @@ final class EventView {
             descriptorCache = (number, descriptor)
         }
         return descriptorCache
+    }
+
+    /// An argument of the borrowed event, found without copying the event (calling
+    /// `TraceEvent`'s subscript through `pointee` copied all of it, every time).
+    func argumentValue(_ name: String) -> ArgumentValue? {
+        event.pointee.args.withUnsafeBufferPointer { arguments in
+            for index in arguments.indices where arguments[index].name == name { return arguments[index].value }
+            return nil
+        }
     }
 
     // MARK: - Fields
@@ -222,9 +231,9 @@ final class EventView {
         case .fdRemotePort: return descriptor.descriptor?.remotePort.map { .number(Int64($0)) }
         case .fdLocalIP: return descriptor.descriptor?.localIP.map { .string($0) }
         case .fdLocalPort: return descriptor.descriptor?.localPort.map { .number(Int64($0)) }
-        case .pathName: return facts.path.name.flatMap { event.pointee[argument: $0]?.string }.map { .string($0) }
-        case .pathSource: return facts.path.source.flatMap { event.pointee[argument: $0]?.string }.map { .string($0) }
-        case .pathTarget: return facts.path.target.flatMap { event.pointee[argument: $0]?.string }.map { .string($0) }
+        case .pathName: return facts.path.name.flatMap { argumentValue($0)?.string }.map { .string($0) }
+        case .pathSource: return facts.path.source.flatMap { argumentValue($0)?.string }.map { .string($0) }
+        case .pathTarget: return facts.path.target.flatMap { argumentValue($0)?.string }.map { .string($0) }
         case .containerId: return .string(event.pointee.containerId.isEmpty ? "host" : String(event.pointee.containerId.prefix(12)))
         case .containerName: return event.pointee.container.map { .string($0.name) }
         case .containerImage: return event.pointee.container.map { .string($0.image) }
@@ -234,18 +243,18 @@ final class EventView {
     }
 
     private func openFlag(_ kind: FieldKind) -> FieldValue {
-        let flags = event.pointee[argument: "flags"]?.integer ?? (event.pointee.eventName == "creat" ? 0o1101 : 0)
+        let flags = argumentValue("flags")?.integer ?? (event.pointee.eventName == "creat" ? 0o1101 : 0)
         let result: Bool
         switch kind {
         case .eventIsOpenRead: result = flags & 3 != 1  // O_RDONLY or O_RDWR
         case .eventIsOpenWrite: result = SystemState.isWrite(flags)
-        default: result = flags & 0o100 != 0 && (event.pointee[argument: "mode"]?.integer ?? 0) & 0o111 != 0
+        default: result = flags & 0o100 != 0 && (argumentValue("mode")?.integer ?? 0) & 0o111 != 0
         }
         return .string(result ? "true" : "false")
     }
 
     private func argument(_ name: String) -> FieldValue? {
-        guard let value = event.pointee[argument: name] else { return nil }
+        guard let value = argumentValue(name) else { return nil }
         switch value {
         case .int(let n):
             return symbolic(name, n)
