@@ -109,18 +109,21 @@ final class EventView {
         type = event.pointee.eventName
         direction = facts.direction
         descriptorResolved = false
+        generation &+= 1
     }
 
     /// Forgets the borrowed event.
     func release() {
         event = UnsafePointer(Self.placeholder)
         descriptorCache = (nil, nil)
+        generation &+= 1
     }
 
     /// The same event as the exit of execve (Falco's `spawned_process`).
     func viewAsExecveExit() {
         type = "execve"
         direction = "<"
+        generation &+= 1
     }
 
     var descriptor: (number: Int32?, descriptor: FileDescriptor?) {
@@ -161,7 +164,24 @@ final class EventView {
 
     // MARK: - Fields
 
+    /// Field values already computed for this event: rules on one event type read the same
+    /// few fields (the path, the open flags), so each is computed once per event. Fields with
+    /// an argument (`evt.arg.X`, `proc.aname[N]`) are not kept.
+    private var cached = [FieldValue?](repeating: nil, count: FieldKind.allCases.count)
+    private var cachedIn = [UInt64](repeating: 0, count: FieldKind.allCases.count)
+    private var generation: UInt64 = 1
+
     func value(_ field: CompiledField) -> FieldValue? {
+        guard field.argument == nil else { return compute(field) }
+        let slot = field.kind.rawValue
+        if cachedIn[slot] == generation { return cached[slot] }
+        let value = compute(field)
+        cached[slot] = value
+        cachedIn[slot] = generation
+        return value
+    }
+
+    private func compute(_ field: CompiledField) -> FieldValue? {
         switch field.kind {
         case .eventType: return .string(type)
         case .eventDirection: return .string(direction)

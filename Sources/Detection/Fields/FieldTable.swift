@@ -1,5 +1,5 @@
 /// What a field reads, resolved once when rules load so evaluation never looks names up.
-public enum FieldKind: Sendable, Equatable {
+public enum FieldKind: Int, Sendable, Equatable, CaseIterable {
     case eventType, eventDirection, eventResult, eventRawResult, eventTime, eventRawTime, eventArgument
     case eventIsOpenRead, eventIsOpenWrite, eventIsOpenExec
     case processName, processExePath, processExe, processCmdline, processArgs, processPid, processVpid, processPpid
