@@ -102,7 +102,7 @@ let package = Package(
         .target(name: "FHIRTestSupport", dependencies: ["FHIR", "FHIRStore"], path: "Tests/FHIRTestSupport"),
         .testTarget(name: "FHIRTests", dependencies: ["FHIR", "FHIRTestSupport"]),
         // Root, BPF and Docker checks shared by the tests that run against the real kernel.
-        .target(name: "KernelTestSupport", dependencies: ["Sensor"], path: "Tests/KernelTestSupport"),
+        .target(name: "KernelTestSupport", dependencies: ["Sensor", "Lab"], path: "Tests/KernelTestSupport"),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "Sensor", "Lab", "KernelTestSupport"]),
         .testTarget(name: "SensorTests", dependencies: ["Sensor", "SensorBPF", "CLibbpf", "KernelTestSupport"]),
         .testTarget(name: "FHIRStoreTests", dependencies: ["FHIR", "FHIRStore", "FHIRTestSupport"]),

@@ -62,7 +62,7 @@ public final class Sensor: @unchecked Sendable {
         guard bytes >= 4096, bytes & (bytes - 1) == 0 else {
             throw SensorConfigurationError(description: "ring buffer size \(bytes) must be a power of two of at least 4096 bytes")
         }
-        containers = ContainerResolver()
+        containers = ContainerResolver(watch: true)
         bootTimeOffset = Self.bootTimeOffset()
         let path = try configuration.objectPath ?? Self.bundledObjectPath()
         SensorProgram.quietLibbpf()

@@ -1,4 +1,5 @@
 import Foundation
+import Lab
 import Sensor
 
 /// What the kernel tests need: root, BPF and a Docker engine with the test image. Off CI
@@ -42,44 +43,5 @@ public enum SensorTestEnvironment {
     }
 }
 
-/// A TCP listener on 127.0.0.1 that accepts every connection and hangs up at once (the far
-/// end of a connect test, or of a reverse shell, which then reads end-of-file and exits).
-public final class LoopbackListener: @unchecked Sendable {
-    public let port: UInt16
-    private let socketFD: Int32
-    private let acceptedOne = DispatchSemaphore(value: 0)
-
-    public init() throws {
-        let listening = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw -> Int32 in
-                guard bind(listening, raw, length) == 0, listen(listening, 16) == 0 else { return -1 }
-                return getsockname(listening, raw, &length)
-            }
-        }
-        guard bound == 0 else { throw SensorConfigurationError(description: "cannot listen on 127.0.0.1") }
-        socketFD = listening
-        port = UInt16(bigEndian: address.sin_port)
-        let signal = acceptedOne
-        Thread.detachNewThread {
-            while true {
-                let client = accept(listening, nil, nil)
-                if client < 0 { return }
-                close(client)
-                signal.signal()
-            }
-        }
-    }
-
-    /// Whether a client connected (waits up to a second).
-    public var accepted: Bool { acceptedOne.wait(timeout: .now() + 1) == .success }
-
-    deinit {
-        shutdown(socketFD, Int32(SHUT_RDWR))
-        close(socketFD)
-    }
-}
+/// The lab's listener serves the tests too.
+public typealias LoopbackListener = Lab.LoopbackListener

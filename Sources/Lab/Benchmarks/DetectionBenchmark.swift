@@ -105,25 +105,7 @@ public struct AlertDelayBenchmark {
 
     /// Needs root, BPF and Docker with the testbox image.
     public func run() throws -> Figures {
-        let engine = try DetectionEngine(ruleSet: ruleSet, state: SystemState(readsProcFS: true))
-        var configuration = SensorConfiguration()
-        configuration.scope = .containers
-        configuration.events = EventSelection(ids: Set(engine.requiredEvents.compactMap { EventTable.definition(named: $0)?.id }))
-        let sensor = try Sensor(configuration: configuration)
-        engine.state.seedFromProcFS()
-        let run = LiveRun()
-        Thread.detachNewThread {
-            let offset = sensor.bootTimeOffset
-            let containers = sensor.containers
-            let result = Result {
-                try sensor.run { raw in
-                    engine.process(TraceEvent(raw, bootTimeOffset: offset, containers: containers)) { alert in
-                        run.delays.append(Double(alert.raisedAt &- alert.timestamp) / 1000)
-                    }
-                }
-            }
-            run.finish(result)
-        }
+        let detector = try LiveDetector(ruleSet: ruleSet)
         // Each `cat /etc/shadow` is one sensitive-file read: one alert.
         let script = "i=0; while [ $i -lt \(repetitions) ]; do cat /etc/shadow >/dev/null; i=$((i+1)); done"
         let docker = Process()
@@ -132,30 +114,11 @@ public struct AlertDelayBenchmark {
         docker.standardOutput = FileHandle.nullDevice
         try docker.run()
         docker.waitUntilExit()
-        Thread.sleep(forTimeInterval: 0.5)
-        sensor.stop()
-        let statistics = try run.wait()
-        let sorted = run.delays.sorted()
+        let (alerts, lost) = try detector.stop()
+        let sorted = alerts.map { Double($0.raisedAt &- $0.timestamp) / 1000 }.sorted()
         func percentile(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
         return Figures(
             samples: sorted.count, medianMicroseconds: percentile(0.5), p99Microseconds: percentile(0.99),
-            maximumMicroseconds: sorted.last ?? 0, lost: statistics.lost)
-    }
-}
-
-/// What the sensor thread of a live run hands back: written on that thread, read after `wait()`.
-private final class LiveRun: @unchecked Sendable {
-    var delays: [Double] = []
-    private var result: Result<SensorStatistics, Error>?
-    private let finished = DispatchSemaphore(value: 0)
-
-    func finish(_ result: Result<SensorStatistics, Error>) {
-        self.result = result
-        finished.signal()
-    }
-
-    func wait() throws -> SensorStatistics {
-        finished.wait()
-        return try result!.get()
+            maximumMicroseconds: sorted.last ?? 0, lost: lost)
     }
 }

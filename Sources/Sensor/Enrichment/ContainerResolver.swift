@@ -64,14 +64,21 @@ public final class ContainerResolver: @unchecked Sendable {
     private var containers: [UInt64: ContainerInfo?] = [:]
     private var engineAnswers: [String: ContainerInfo] = [:]
     private let engine = DockerEngineClient()
+    /// Cgroups seen created by the watcher thread, for containers that are gone (and their
+    /// cgroup directories with them) by the time the reader gets to their events.
+    private let watcher: CgroupWatcher?
 
-    public init(hierarchy: CgroupHierarchy = .detect()) {
+    public init(hierarchy: CgroupHierarchy = .detect(), watch: Bool = false) {
         self.hierarchy = hierarchy
+        watcher = watch ? CgroupWatcher(root: hierarchy.root) : nil
     }
 
     /// The container a cgroup belongs to, or nil for host processes.
     public func container(cgroupID: UInt64) -> ContainerInfo? {
         if let known = containers[cgroupID] { return known }
+        if paths[cgroupID] == nil, let seen = watcher?.path(of: cgroupID) {
+            paths[cgroupID] = String(seen.dropFirst(hierarchy.root.count))
+        }
         if paths[cgroupID] == nil { rescan() }
         let info = paths[cgroupID].flatMap(Self.containerID(fromCgroupPath:)).map(describe)
         containers[cgroupID] = info
@@ -137,6 +144,79 @@ public final class ContainerResolver: @unchecked Sendable {
                 }
                 if name == "." || name == ".." { continue }
                 pending.append(directory + "/" + name)
+            }
+        }
+    }
+}
+
+/// Watches the cgroup hierarchy's top two levels with inotify and records the inode (the
+/// cgroup id) of every directory created there, at once, on its own thread: a container
+/// that lives a few milliseconds has removed its cgroup before a busy reader looks it up.
+final class CgroupWatcher: @unchecked Sendable {
+    private let lock = NSLock()
+    private var created: [UInt64: String] = [:]
+    private let fd: Int32
+    private let root: String
+    private var watched: [Int32: String] = [:]
+
+    init?(root: String) {
+        self.root = root
+        fd = inotify_init1(Int32(IN_CLOEXEC))
+        guard fd >= 0 else { return nil }
+        watch(root)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] {
+            var info = stat()
+            let path = root + "/" + name
+            if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR { watch(path) }
+        }
+        Thread.detachNewThread { [self] in readEvents() }
+    }
+
+    func path(of cgroupID: UInt64) -> String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return created[cgroupID]
+    }
+
+    private func watch(_ path: String) {
+        let descriptor = inotify_add_watch(fd, path, UInt32(IN_CREATE))
+        if descriptor >= 0 {
+            lock.lock()
+            watched[descriptor] = path
+            lock.unlock()
+        }
+    }
+
+    private func readEvents() {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count <= 0 {
+                if count < 0 && errno == EINTR { continue }
+                return
+            }
+            var offset = 0
+            while offset + MemoryLayout<inotify_event>.size <= count {
+                let (descriptor, mask, length) = buffer.withUnsafeBytes { raw -> (Int32, UInt32, Int) in
+                    let event = raw.loadUnaligned(fromByteOffset: offset, as: inotify_event.self)
+                    return (event.wd, event.mask, Int(event.len))
+                }
+                let nameStart = offset + MemoryLayout<inotify_event>.size
+                let name = String(decoding: buffer[nameStart..<min(nameStart + length, count)].prefix { $0 != 0 }, as: UTF8.self)
+                offset = nameStart + length
+                guard mask & UInt32(IN_ISDIR) != 0 else { continue }
+                lock.lock()
+                let parent = watched[descriptor]
+                lock.unlock()
+                guard let parent else { continue }
+                let path = parent + "/" + name
+                var info = stat()
+                guard stat(path, &info) == 0 else { continue }
+                if parent == root { watch(path) }  // a runtime's first container makes its directory
+                lock.lock()
+                if created.count >= 65536 { created.removeAll() }
+                created[UInt64(info.st_ino)] = path
+                lock.unlock()
             }
         }
     }

@@ -1,0 +1,153 @@
+import Detection
+import Foundation
+import Sensor
+
+/// Plays attack scenarios inside a running FHIR server container under live detection and
+/// reports, per scenario, which of its expected rules fired and how fast.
+///
+/// The FHIR image has no shell, so the lab first drops a toolkit into the container (a static
+/// busybox and `behave`, taken from the testbox image) under /opt/lab, as an intruder would,
+/// plus bait credentials (/etc/shadow, /root/.ssh/id_rsa); `cleanUp()` removes all of it.
+public final class AttackLab {
+    public struct Outcome: Sendable {
+        public let scenario: AttackScenario
+        public let exitStatus: Int32
+        public let firedRules: [String]
+        /// The scenario's expected rules that fired (all of them: detected).
+        public let detected: Bool
+        /// From the scenario's start to the first alert of an expected rule.
+        public let secondsToDetect: Double?
+    }
+
+    public let container: String
+    public var toolkitImage = "caduceus-testbox:latest"
+
+    /// `container`: the FHIR server's container (name or id), running.
+    public init(container: String) {
+        self.container = container
+    }
+
+    // MARK: - Toolkit
+
+    /// Copies the toolkit and the bait files into the container.
+    public func installToolkit() throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-lab-\(UUID().uuidString)")
+        let tools = work.appendingPathComponent("opt/lab")
+        try FileManager.default.createDirectory(at: tools, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let source = try Self.docker(["create", toolkitImage])
+        defer { _ = try? Self.docker(["rm", source]) }
+        for (from, name) in [("/bin/busybox", "busybox"), ("/usr/local/bin/behave", "behave")] {
+            _ = try Self.docker(["cp", "\(source):\(from)", tools.appendingPathComponent(name).path])
+        }
+        // Into / as a tree: the image has no /opt for `docker cp` to create /opt/lab in.
+        _ = try Self.docker(["cp", work.path + "/.", "\(container):/"])
+        try exec(script: """
+            /opt/lab/busybox mkdir -p /opt/lab/bin /bin /root/.ssh
+            /opt/lab/busybox --install -s /opt/lab/bin
+            /opt/lab/busybox ln -sf /opt/lab/busybox /bin/busybox
+            /opt/lab/busybox ln -sf /opt/lab/busybox /bin/sh
+            [ -e /etc/shadow ] || { echo 'root:*:19000:0:99999:7:::' > /etc/shadow; touch /opt/lab/planted-shadow; }
+            [ -e /root/.ssh/id_rsa ] || { echo 'bait key' > /root/.ssh/id_rsa; touch /opt/lab/planted-key; }
+            """)
+    }
+
+    /// Removes the toolkit and the bait files it planted.
+    public func cleanUp() {
+        _ = try? exec(script: """
+            [ -e /opt/lab/planted-shadow ] && rm -f /etc/shadow
+            [ -e /opt/lab/planted-key ] && rm -rf /root/.ssh
+            rm -f /bin/sh /bin/busybox; rmdir /bin 2>/dev/null
+            rm -rf /opt/lab
+            """)
+    }
+
+    // MARK: - Running
+
+    /// Runs each scenario in turn while `detector` watches, then matches the alerts raised in
+    /// the container during each scenario's window (its start until the next one's).
+    public func run(_ scenarios: [AttackScenario], detector: LiveDetector, listenPort: Int, settle: Double = 0.5) throws -> [Outcome] {
+        let id = try Self.docker(["inspect", "-f", "{{.Id}}", container])
+        var windows: [(AttackScenario, Int32, UInt64)] = []
+        for scenario in scenarios {
+            let start = Self.now()
+            let status = try exec(script: scenario.command, environment: ["LISTEN_PORT": String(listenPort)], check: false)
+            windows.append((scenario, status, start))
+            Thread.sleep(forTimeInterval: settle)
+        }
+        Thread.sleep(forTimeInterval: settle)
+        let alerts = detector.alertsSoFar.filter { $0.container.id == id }
+        return windows.enumerated().map { index, window in
+            let (scenario, status, start) = window
+            let end = index + 1 < windows.count ? windows[index + 1].2 : UInt64.max
+            let inWindow = alerts.filter { $0.timestamp >= start && $0.timestamp < end }
+            let fired = Array(Set(inWindow.map(\.ruleId))).sorted()
+            let expected = Set(scenario.expectedRules)
+            let first = inWindow.filter { expected.contains($0.ruleId) }.map(\.raisedAt).min()
+            return Outcome(
+                scenario: scenario, exitStatus: status, firedRules: fired,
+                detected: !expected.isEmpty && expected.isSubset(of: Set(fired)),
+                secondsToDetect: first.map { Double($0 &- start) / 1e9 })
+        }
+    }
+
+    /// The matrix as text: one line per scenario.
+    public static func matrix(_ outcomes: [Outcome]) -> String {
+        var lines = ["scenario               tactic                expected            fired                        detected  seconds"]
+        for outcome in outcomes {
+            let s = outcome.scenario
+            let detected = s.expectedRules.isEmpty ? "n/a" : outcome.detected ? "yes" : "NO"
+            func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count + 1), withPad: " ", startingAt: 0) }
+            lines.append(
+                pad(s.id, 23) + pad(s.tactic, 22) + pad(s.expectedRules.joined(separator: ","), 20)
+                    + pad(outcome.firedRules.isEmpty ? "-" : outcome.firedRules.joined(separator: ","), 29) + pad(detected, 10)
+                    + (outcome.secondsToDetect.map { String(format: "%.3f", $0) } ?? "-"))
+        }
+        let scored = outcomes.filter { !$0.scenario.expectedRules.isEmpty }
+        lines.append("\(scored.filter(\.detected).count) of \(scored.count) scenarios detected; \(outcomes.count - scored.count) with no rule expected")
+        return lines.joined(separator: "\n")
+    }
+
+    // MARK: - Docker
+
+    @discardableResult
+    func exec(script: String, environment: [String: String] = [:], check: Bool = true) throws -> Int32 {
+        let variables = (["PATH": "/opt/lab/bin:/opt/lab"].merging(environment) { $1 }).flatMap { ["-e", "\($0.key)=\($0.value)"] }
+        let (status, output) = Self.run(["docker", "exec", "-u", "0"] + variables + [container, "/opt/lab/busybox", "sh", "-c", script])
+        if check && status != 0 { throw LabError("in \(container): `\(script)` failed (\(status)): \(output)") }
+        return status
+    }
+
+    /// Runs the docker client; its output, or an error with it when the command fails.
+    @discardableResult
+    public static func docker(_ arguments: [String], check: Bool = true) throws -> String {
+        let (status, output) = run(["docker"] + arguments)
+        if check && status != 0 { throw LabError("docker \(arguments.joined(separator: " ")) failed (\(status)): \(output)") }
+        return output
+    }
+
+    static func run(_ arguments: [String]) -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        do { try process.run() } catch { return (127, "\(error)") }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+}
+
+/// Something the lab could not do, and why.
+public struct LabError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

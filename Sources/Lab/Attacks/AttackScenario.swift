@@ -1,0 +1,93 @@
+/// One attack technique the lab plays inside the FHIR server's container, with the rules
+/// that should catch it. Commands run as `sh -c` with the lab's toolkit (a static busybox
+/// and `behave`, Scripts/sensor/behave.c) on the PATH, as root: the attacker has turned a
+/// foothold in the server into root in its container.
+public struct AttackScenario: Sendable {
+    public let id: String
+    public let name: String
+    public let tactic: String
+    public let technique: String
+    /// Rule ids that should fire; empty when syscall monitoring cannot see the technique.
+    public let expectedRules: [String]
+    public let command: String
+    /// Why nothing is expected, or what the scenario shows beyond its rules.
+    public let note: String?
+
+    public init(
+        _ id: String, _ name: String, tactic: String, technique: String, expects expectedRules: [String], command: String,
+        note: String? = nil
+    ) {
+        self.id = id
+        self.name = name
+        self.tactic = tactic
+        self.technique = technique
+        self.expectedRules = expectedRules
+        self.command = command
+        self.note = note
+    }
+}
+
+extension AttackScenario {
+    /// The lab's scenarios, one per technique, in kill-chain order. `$LISTEN_PORT` is a
+    /// listener on 127.0.0.1 that the lab opens for reverse shells; every scenario removes
+    /// what it created.
+    public static let all: [AttackScenario] = [
+        .init("shell-from-server", "Shell spawned by the FHIR server", tactic: "execution", technique: "T1059.004",
+              expects: ["CAD-001"],
+              command: "ln -sf /opt/lab/busybox /opt/lab/caduceus && exec -a sh /opt/lab/caduceus -c 'sh -c id; true'",
+              note: "the toolkit's busybox run under the server's name stands in for a command injection in it"),
+        .init("reverse-shell", "Reverse shell to a 127.0.0.1 listener", tactic: "execution", technique: "T1059.004",
+              expects: ["CAD-003", "CAD-004"], command: "nc 127.0.0.1 $LISTEN_PORT -e /opt/lab/bin/sh"),
+        .init("script-in-tmp", "Script dropped in /tmp and run", tactic: "execution", technique: "T1059.004",
+              expects: ["CAD-016"],
+              command: "mkdir -p /tmp && printf '#!/opt/lab/bin/sh\\nid\\n' > /tmp/lab.sh && chmod +x /tmp/lab.sh && /tmp/lab.sh; rm -f /tmp/lab.sh"),
+        .init("cron", "Cron job planted", tactic: "persistence", technique: "T1053.003", expects: ["CAD-033"],
+              command: "mkdir -p /etc/cron.d && echo '* * * * * root id' > /etc/cron.d/lab; rm -f /etc/cron.d/lab"),
+        .init("ld-so-preload", "ld.so.preload written", tactic: "persistence", technique: "T1574.006", expects: ["CAD-031"],
+              command: "echo /tmp/lab.so > /etc/ld.so.preload; rm -f /etc/ld.so.preload"),
+        .init("setuid", "Setuid binary created", tactic: "privilege-escalation", technique: "T1548.001", expects: ["CAD-042"],
+              command: "cp /opt/lab/busybox /tmp/lab-suid && chmod u+s /tmp/lab-suid; rm -f /tmp/lab-suid"),
+        .init("capability-raw-socket", "Raw packet socket (CAP_NET_RAW)", tactic: "discovery", technique: "T1040", expects: ["CAD-041"],
+              command: "behave packet-socket"),
+        .init("clear-logs", "Log file cleared", tactic: "defense-evasion", technique: "T1070.002", expects: ["CAD-036"],
+              command: "mkdir -p /var/log && echo entry > /var/log/lab.log && : > /var/log/lab.log; rm -f /var/log/lab.log"),
+        .init("clear-history", "Shell history removed", tactic: "defense-evasion", technique: "T1070.003", expects: ["CAD-037"],
+              command: "mkdir -p /root && echo id > /root/.ash_history && rm /root/.ash_history"),
+        .init("timestomp", "Timestamps of a file changed", tactic: "defense-evasion", technique: "T1070.006", expects: [],
+              command: "echo x > /tmp/lab-ts && touch -d '2001-01-01 00:00' /tmp/lab-ts; rm -f /tmp/lab-ts",
+              note: "utimensat is watched by no built-in rule: a gap"),
+        .init("memfd", "Fileless execution from memfd", tactic: "defense-evasion", technique: "T1620", expects: ["CAD-015"],
+              command: "behave memfd-exec"),
+        .init("drop-and-run", "Binary dropped and run", tactic: "defense-evasion", technique: "T1105", expects: ["CAD-013"],
+              command: "mkdir -p /usr/local/lab && cat /opt/lab/busybox > /usr/local/lab/true && chmod +x /usr/local/lab/true && /usr/local/lab/true; rm -rf /usr/local/lab"),
+        .init("shadow", "/etc/shadow read", tactic: "credential-access", technique: "T1003.008", expects: ["CAD-007"],
+              command: "/opt/lab/bin/cat /etc/shadow > /dev/null"),
+        .init("key-search", "Private key search", tactic: "credential-access", technique: "T1552.004", expects: ["CAD-009"],
+              command: "/opt/lab/bin/find / -xdev -name id_rsa > /dev/null 2>&1; true"),
+        .init("port-scan", "Localhost port scan", tactic: "discovery", technique: "T1046", expects: [],
+              command: "for p in 22 80 443 5432 9080; do behave tcp-connect 127.0.0.1 $p > /dev/null; done",
+              note: "connections to 127.0.0.1 are what the server does all day: no rule, by design"),
+        .init("aslr", "ASLR setting inspected", tactic: "discovery", technique: "T1082", expects: ["CAD-044"],
+              command: "/opt/lab/bin/cat /proc/sys/kernel/randomize_va_space > /dev/null"),
+        .init("device-mount", "Host device mount", tactic: "privilege-escalation", technique: "T1611", expects: ["CAD-023"],
+              command: "mkdir -p /tmp/lab-mnt && mount /dev/sda1 /tmp/lab-mnt; rmdir /tmp/lab-mnt; true"),
+        .init("docker-socket", "Docker socket", tactic: "privilege-escalation", technique: "T1611", expects: ["CAD-028"],
+              command: "behave docker-sock"),
+        .init("setns", "Namespace entered (setns)", tactic: "privilege-escalation", technique: "T1611", expects: ["CAD-029"],
+              command: "behave setns"),
+        .init("unshare", "Namespace created (unshare)", tactic: "privilege-escalation", technique: "T1611", expects: ["CAD-030"],
+              command: "unshare -m true; true"),
+        .init("release-agent", "cgroup release_agent written", tactic: "privilege-escalation", technique: "T1611", expects: ["CAD-024"],
+              command: "echo /tmp/lab > /sys/fs/cgroup/release_agent 2>/dev/null; true"),
+        .init("core-pattern", "core_pattern written", tactic: "privilege-escalation", technique: "T1611", expects: ["CAD-026"],
+              command: "echo '|/tmp/lab' > /proc/sys/kernel/core_pattern 2>/dev/null; true"),
+        .init("kernel-module", "Kernel module load", tactic: "persistence", technique: "T1547.006", expects: ["CAD-022"],
+              command: "echo lab > /tmp/lab.ko && insmod /tmp/lab.ko 2>/dev/null; rm -f /tmp/lab.ko; true"),
+        .init("sysrq", "SysRq trigger", tactic: "impact", technique: "T1529", expects: ["CAD-027"],
+              command: "echo h > /proc/sysrq-trigger 2>/dev/null; true"),
+        .init("ptrace", "ptrace attach (code injection)", tactic: "defense-evasion", technique: "T1055.008", expects: ["CAD-017"],
+              command: "behave ptrace-attach"),
+        .init("anti-debug", "PTRACE_TRACEME anti-debugging", tactic: "defense-evasion", technique: "T1622", expects: ["CAD-018"],
+              command: "behave ptrace-traceme"),
+    ]
+}

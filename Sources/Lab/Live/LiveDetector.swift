@@ -1,0 +1,70 @@
+import Detection
+import Foundation
+import Sensor
+
+/// The sensor and the rule engine on their own thread, as `caduceus detect` runs them, with
+/// every alert kept (and events counted per container) for whoever reads them after `stop()`.
+public final class LiveDetector: @unchecked Sendable {
+    public let sensor: Sensor
+    public let engine: DetectionEngine
+    private let lock = NSLock()
+    private var alerts: [Alert] = []
+    private var events: [String: Int] = [:]
+    private var result: Result<SensorStatistics, Error>?
+    private let finished = DispatchSemaphore(value: 0)
+
+    /// Loads the sensor with the events the rules need, seeds the process table from /proc,
+    /// and starts reading. Needs root and BPF.
+    public init(ruleSet: RuleSet, scope: TraceScope = .containers) throws {
+        engine = try DetectionEngine(ruleSet: ruleSet, state: SystemState(readsProcFS: true))
+        var configuration = SensorConfiguration()
+        configuration.scope = scope
+        configuration.events = EventSelection(ids: Set(engine.requiredEvents.compactMap { EventTable.definition(named: $0)?.id }))
+        sensor = try Sensor(configuration: configuration)
+        engine.state.seedFromProcFS()
+        Thread.detachNewThread { [self] in
+            let offset = sensor.bootTimeOffset
+            let containers = sensor.containers
+            let outcome = Result {
+                try sensor.run { raw in
+                    let event = TraceEvent(raw, bootTimeOffset: offset, containers: containers)
+                    self.lock.lock()
+                    self.events[event.containerId, default: 0] += 1
+                    self.lock.unlock()
+                    self.engine.process(event) { alert in
+                        self.lock.lock()
+                        self.alerts.append(alert)
+                        self.lock.unlock()
+                    }
+                }
+            }
+            result = outcome
+            finished.signal()
+        }
+    }
+
+    /// Alerts so far (the engine keeps running).
+    public var alertsSoFar: [Alert] {
+        lock.lock()
+        defer { lock.unlock() }
+        return alerts
+    }
+
+    /// Events seen from a container (full id; "" for the host).
+    public func eventCount(container id: String) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return events[id, default: 0]
+    }
+
+    /// Stops once the events already sent are read; the alerts, and the events the kernel lost.
+    public func stop() throws -> (alerts: [Alert], lost: UInt64) {
+        Thread.sleep(forTimeInterval: 0.5)
+        sensor.stop()
+        finished.wait()
+        let statistics = try result!.get()
+        lock.lock()
+        defer { lock.unlock() }
+        return (alerts, statistics.lost)
+    }
+}
