@@ -5,13 +5,15 @@ import Lab
 
 /// `caduceus lab attack`: attack scenarios played inside the FHIR server's container under
 /// live detection, and the detection matrix.
-struct LabAttackCommand: ParsableCommand {
+struct LabAttackCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attack",
         abstract: "Play attack scenarios inside the FHIR container under detection and print the detection matrix.",
         discussion: """
             Needs root, BPF and Docker (Scripts/docker.sh start, testbox and fhir-image). Without --container,
-            a fresh caduceus-fhir:latest container is started on 127.0.0.1 and removed afterwards.
+            a fresh caduceus-fhir:latest container is started on 127.0.0.1 and removed afterwards. Before the
+            attacks, the clinical workload runs against the server under the same rules: any alert then is a
+            false positive, counted in the matrix.
               caduceus lab attack                                   # every scenario
               caduceus lab attack --scenario reverse-shell --scenario shadow
               caduceus lab attack --list
@@ -26,9 +28,15 @@ struct LabAttackCommand: ParsableCommand {
     @Flag(help: "List the scenarios and exit.")
     var list = false
 
+    @Option(help: "The FHIR base URL of --container, for the benign workload (the lab's own container needs none).")
+    var baseURL: String?
+
+    @Option(help: "Admissions of the benign workload before the attacks (0: none).")
+    var workloadRounds = 10
+
     @OptionGroup var rules: RuleOptions
 
-    func run() throws {
+    func run() async throws {
         if list {
             for s in AttackScenario.all {
                 print("\(s.id.padding(toLength: 22, withPad: " ", startingAt: 0)) \(s.tactic.padding(toLength: 21, withPad: " ", startingAt: 0)) \(s.technique.padding(toLength: 10, withPad: " ", startingAt: 0)) \(s.name)")
@@ -44,10 +52,12 @@ struct LabAttackCommand: ParsableCommand {
         let ruleSet = try rules.load()
         var started: String?
         let target: String
+        var base = baseURL
         if let container {
             target = container
         } else {
             let port = Int.random(in: 20000..<30000)
+            base = "http://127.0.0.1:\(port)/fhir-server/api/v4"
             target = try AttackLab.docker([
                 "run", "-d", "--network", "host", "caduceus-fhir:latest",
                 "serve", "--host", "127.0.0.1", "--port", String(port), "--database", "/data/fhir.sqlite",
@@ -58,6 +68,16 @@ struct LabAttackCommand: ParsableCommand {
         let listener = try LoopbackListener()
         let detector = try LiveDetector(ruleSet: ruleSet)
         let lab = AttackLab(container: target)
+        let containerID = try AttackLab.docker(["inspect", "-f", "{{.Id}}", target])
+        var falsePositives: [Alert] = []
+        if let base, workloadRounds > 0 {
+            let workload = try await Self.benignWorkload(base: base, rounds: workloadRounds)
+            try await Task.sleep(for: .milliseconds(500))  // the reader catches up with the last requests
+            falsePositives = detector.alertsSoFar.filter { $0.container.id == containerID }
+            writeStandardError(
+                "caduceus lab: benign workload: \(workload.interactions) interactions, \(workload.failureCount) failed; "
+                    + "\(falsePositives.count) alerts in the container (false positives)")
+        }
         writeStandardError("caduceus lab: installing the toolkit in \(target.prefix(12)) and playing \(chosen.count) scenarios")
         try lab.installToolkit()
         defer { lab.cleanUp() }
@@ -65,9 +85,22 @@ struct LabAttackCommand: ParsableCommand {
         let (_, lost) = try detector.stop()
         withExtendedLifetime(listener) {}
         print(AttackLab.matrix(outcomes))
+        if let base, workloadRounds > 0 {
+            print("false positives during the benign workload (\(workloadRounds) admissions against \(base)): \(falsePositives.count)")
+            for alert in falsePositives.prefix(10) { print("  " + alert.line) }
+        }
         if lost > 0 { writeStandardError("caduceus lab: \(lost) events lost in the kernel: alerts may be missing") }
         for outcome in outcomes where outcome.scenario.note != nil {
             writeStandardError("note: \(outcome.scenario.id): \(outcome.scenario.note!)")
         }
+    }
+
+    /// The clinical workload, once the server answers (a fresh container needs a moment).
+    static func benignWorkload(base: String, rounds: Int) async throws -> WorkloadReport {
+        for _ in 0..<60 {
+            if let probe = try? await ClinicalWorkload(baseURL: base, rounds: 0, timeoutSeconds: 1).run(), probe.failureCount == 0 { break }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        return try await ClinicalWorkload(baseURL: base, rounds: rounds, concurrency: 4).run()
     }
 }
