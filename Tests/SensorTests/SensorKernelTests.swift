@@ -145,7 +145,8 @@ struct SensorKernelTests {
         configuration.events = try EventSelection(parsing: ["execve"])
         let trace = try BackgroundTrace(configuration, marker: "caduceus-")
         try SensorTestEnvironment.run(["docker", "exec", old, "/bin/true"])
-        try SensorTestEnvironment.run(["docker", "run", "--network", "host", "--name", new, SensorTestEnvironment.image, "/bin/true"])
+        // The new container lives a second, so its name is there to be looked up however busy Docker is.
+        try SensorTestEnvironment.run(["docker", "run", "--network", "host", "--name", new, SensorTestEnvironment.image, "/bin/sh", "-c", "/bin/true; sleep 1"])
         let (_, events) = try trace.finish()
         #expect(events.contains { $0.containerName == new && $0.argument("pathname") as? String == "/bin/true" })
         #expect(!events.contains { $0.containerName == old })
