@@ -23,23 +23,14 @@ public enum SensorTestEnvironment {
         if let missing { throw SensorConfigurationError(description: missing) }
     }
 
-    /// Runs a command to completion; throws with its output when it fails.
+    /// Runs a command to completion (the lab's runner); throws with its output when it fails.
     @discardableResult
     public static func run(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw SensorConfigurationError(description: "\(arguments.joined(separator: " ")) failed (\(process.terminationStatus)): \(text)")
+        let (status, text) = AttackLab.run(arguments)
+        guard status == 0 else {
+            throw SensorConfigurationError(description: "\(arguments.joined(separator: " ")) failed (\(status)): \(text)")
         }
-        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return text
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Sensor
 
 /// Reads what the event stream cannot tell about a live process from /proc: the image,
 /// terminal and start of processes that existed before detection, and the terminal and
@@ -44,18 +45,12 @@ public enum ProcFS {
         return line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first.flatMap { UInt32($0) }
     }
 
-    /// The container id in the process's cgroup paths (`.../docker/<64 hex>`, `docker-<id>.scope`, ...), "" if none.
+    /// The container id in the process's cgroup paths (`.../docker/<64 hex>`, `docker-<id>.scope`,
+    /// ...), "" if none: the sensor's own parser, on each line of /proc/PID/cgroup.
     public static func containerID(_ pid: UInt32) -> String {
         guard let text = read("/proc/\(pid)/cgroup") else { return "" }
         for line in text.split(separator: "\n") {
-            for component in line.split(separator: "/").reversed() {
-                var candidate = Substring(component)
-                for prefix in ["docker-", "cri-containerd-", "crio-", "libpod-"] where candidate.hasPrefix(prefix) {
-                    candidate = candidate.dropFirst(prefix.count)
-                }
-                if candidate.hasSuffix(".scope") { candidate = candidate.dropLast(6) }
-                if candidate.count == 64, candidate.allSatisfy(\.isHexDigit) { return String(candidate) }
-            }
+            if let id = ContainerResolver.containerID(fromCgroupPath: String(line)) { return id }
         }
         return ""
     }

@@ -160,10 +160,10 @@ public final class SystemState {
     func applyBefore(_ event: TraceEvent, _ action: StateAction, _ process: ProcessRecord) {
         let ret = event.returnValue
         switch action {
-        case .none, .exit, .close, .listen:
-            if case .listen = action, ret == 0, let fd = Self.fdArgument(event, "sockfd") {
-                process.descriptors[fd]?.isServer = true
-            }
+        case .none, .exit, .close:
+            break
+        case .listen:
+            if ret == 0, let fd = Self.fdArgument(event, "sockfd") { process.descriptors[fd]?.isServer = true }
         case .fork:
             guard let childPid = event[argument: "child_pid"]?.integer, let childTid = event[argument: "child_tid"]?.integer,
                   childPid == childTid, childPid > 0

@@ -126,7 +126,9 @@ public final class AttackLab {
         return output
     }
 
-    static func run(_ arguments: [String]) -> (Int32, String) {
+    /// Runs a command (through `env`, so by name) to completion: its exit status and its
+    /// standard output and error together, trimmed. 127 when it cannot be started.
+    public static func run(_ arguments: [String]) -> (Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments

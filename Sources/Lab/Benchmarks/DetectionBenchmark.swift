@@ -108,12 +108,7 @@ public struct AlertDelayBenchmark {
         let detector = try LiveDetector(ruleSet: ruleSet)
         // Each `cat /etc/shadow` is one sensitive-file read: one alert.
         let script = "i=0; while [ $i -lt \(repetitions) ]; do cat /etc/shadow >/dev/null; i=$((i+1)); done"
-        let docker = Process()
-        docker.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        docker.arguments = ["docker", "run", "--rm", "--network", "host", image, "/bin/sh", "-c", script]
-        docker.standardOutput = FileHandle.nullDevice
-        try docker.run()
-        docker.waitUntilExit()
+        try AttackLab.docker(["run", "--rm", "--network", "host", image, "/bin/sh", "-c", script])
         let (alerts, lost) = try detector.stop()
         let sorted = alerts.map { Double($0.raisedAt &- $0.timestamp) / 1000 }.sorted()
         func percentile(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
