@@ -29,7 +29,7 @@ if [ "$name" = sensor ]; then
 fi
 if [ "$name" = detect ]; then
     swift build -c release --product caduceus
-    image="$(Scripts/docker.sh fhir-image .build/release/caduceus)"
+    image="$(.build/release/caduceus images)"
     rounds="${ROUNDS:-100}"
     work="$(mktemp -d /tmp/caduceus-bench-detect.XXXXXX)"
     container="caduceus-bench-fhir-$$"

@@ -3,24 +3,17 @@
 #   start    install docker.io and busybox-static if missing, start dockerd if it is not answering
 #   status   exit 0 if dockerd answers
 #   testbox  build caduceus-testbox:latest if missing or stale, print its name
-#   fhir-image [BINARY]  build caduceus-fhir:latest from BINARY (default .build/release/caduceus, else
-#            .build/debug/caduceus) if missing or stale, print its name
 # Images are made without a registry: `docker import` of a tarball.
 # testbox: a static busybox (sh, cat, nc, ...), /etc/{hostname,passwd,group}, /tmp (1777),
 # /usr/local/bin/storm (Scripts/sensor/storm.c), /usr/local/bin/behave (Scripts/sensor/behave.c), and
 # fake but real-looking files the live rule tests (rules/*.test.yaml) read, write or remove:
 # /etc/shadow, /etc/sudoers, /etc/ssl/private, /root/.ssh, /root/.aws, /var/log, /etc/cron.d, ...
-# caduceus-fhir: no shell, only /usr/local/bin/caduceus and the shared libraries ldd lists (at the
-# same paths, so the binary's RUNPATH and the loader's default paths find them), /etc/{passwd,group}
-# with the user fhir (1000), /tmp (1777) and /data owned by fhir; it runs as fhir and by default
-# serves on 127.0.0.1:9080 with the SQLite database /data/fhir.sqlite.
+# The FHIR server's image (caduceus-fhir:latest) is built by `caduceus images` (Sources/Lab/Deployment).
 set -euo pipefail
 
 SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 IMAGE=caduceus-testbox:latest
 LABEL=caduceus.testbox.inputs
-FHIR_IMAGE=caduceus-fhir:latest
-FHIR_LABEL=caduceus.fhir.inputs
 LOG=/tmp/caduceus-dockerd.log
 BUSYBOX=/usr/bin/busybox
 STORM_C="$SCRIPTS/sensor/storm.c"
@@ -131,58 +124,5 @@ testbox)
     echo "docker.sh: built $IMAGE" >&2
     echo "$IMAGE"
     ;;
-fhir-image)
-    lock
-    answering || { echo "docker.sh: dockerd is not running (run $0 start)" >&2; exit 1; }
-    binary="${2:-}"
-    if [ -z "$binary" ]; then
-        binary="$(dirname "$SCRIPTS")/.build/release/caduceus"
-        [ -x "$binary" ] || binary="$(dirname "$SCRIPTS")/.build/debug/caduceus"
-    fi
-    [ -x "$binary" ] || { echo "docker.sh: no caduceus binary at $binary (swift build --product caduceus)" >&2; exit 1; }
-    # Inputs: the binary and this script (it defines the image's layout).
-    hash="$(cat "$binary" "$SCRIPTS/docker.sh" | sha256sum | cut -c1-64)"
-    old_id="$(docker image inspect -f '{{.Id}}' "$FHIR_IMAGE" 2>/dev/null || true)"
-    if [ -n "$old_id" ] && [ "$(docker image inspect -f "{{index .Config.Labels \"$FHIR_LABEL\"}}" "$FHIR_IMAGE")" = "$hash" ]; then
-        echo "$FHIR_IMAGE"
-        exit 0
-    fi
-    # Every absolute path ldd prints: the libraries and the dynamic loader (linux-vdso has none).
-    # A static binary ("not a dynamic executable") needs none.
-    ldd_out="$(ldd "$binary" 2>&1 || true)"
-    if grep -q 'not found' <<<"$ldd_out"; then
-        echo "docker.sh: $binary needs libraries this machine lacks:" >&2
-        grep 'not found' <<<"$ldd_out" >&2
-        exit 1
-    fi
-    libraries="$(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\//) { print $i; break } }' <<<"$ldd_out")"
-    tmp="$(mktemp -d /tmp/caduceus-fhir-image.XXXXXX)"
-    trap 'rm -rf "$tmp"' EXIT
-    root="$tmp/rootfs"
-    mkdir -p "$root"/{etc,proc,sys,dev,usr/local/bin,tmp,data}
-    chmod 1777 "$root/tmp"
-    cp "$binary" "$root/usr/local/bin/caduceus"
-    for library in $libraries; do
-        # -L: the file a symlink such as libbpf.so.1 names, stored under the name the loader asks for.
-        mkdir -p "$root$(dirname "$library")"
-        cp -L "$library" "$root$library"
-    done
-    printf 'root:x:0:0:root:/:/nonexistent\nfhir:x:1000:1000:FHIR server:/data:/nonexistent\n' >"$root/etc/passwd"
-    printf 'root:x:0:\nfhir:x:1000:\n' >"$root/etc/group"
-    # glibc's defaults without this file would try DNS before /etc/hosts.
-    printf 'passwd: files\ngroup: files\nhosts: files dns\n' >"$root/etc/nsswitch.conf"
-    # Everything root's except /data, which the server (uid 1000) writes its database into.
-    tar --numeric-owner --owner=0 --group=0 --exclude=./data -C "$root" -cf "$tmp/rootfs.tar" .
-    tar --numeric-owner --owner=1000 --group=1000 -C "$root" -rf "$tmp/rootfs.tar" ./data
-    import_image "$FHIR_IMAGE" "$old_id" "$tmp/rootfs.tar" \
-        --change 'ENTRYPOINT ["/usr/local/bin/caduceus"]' \
-        --change 'CMD ["serve", "--host", "127.0.0.1", "--port", "9080", "--database", "/data/fhir.sqlite"]' \
-        --change 'USER fhir' \
-        --change 'WORKDIR /data' \
-        --change 'EXPOSE 9080' \
-        --change "LABEL $FHIR_LABEL=$hash"
-    echo "docker.sh: built $FHIR_IMAGE from $binary" >&2
-    echo "$FHIR_IMAGE"
-    ;;
-*) echo "usage: $0 start|status|testbox|fhir-image [BINARY]" >&2; exit 2 ;;
+*) echo "usage: $0 start|status|testbox" >&2; exit 2 ;;
 esac

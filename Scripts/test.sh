@@ -19,11 +19,13 @@ trap cleanup EXIT
 
 status=0
 swift build --build-tests
-# The FHIR server's container image, from this build: the detection noise test runs it.
-Scripts/docker.sh fhir-image .build/debug/caduceus >/dev/null
+# The FHIR server's container image, from this build: the detection noise test and the lab run it.
+.build/debug/caduceus images >/dev/null
 swift test || status=1
 Scripts/blackbox.sh .build/debug/caduceus || status=1
 # The sensor's command line as a user runs it (root, Docker): trace, summary, the jq pipeline.
 CADUCEUS_BIN=.build/debug/caduceus .venv/bin/pytest -q Tests/sensor_cli || status=1
+# `caduceus report` rendered by headless Chromium: every chart's pixels are there.
+CADUCEUS_BIN=.build/debug/caduceus .venv/bin/pytest -q Tests/report || status=1
 if [ "$status" = 0 ]; then echo "test.sh: all suites passed"; else echo "test.sh: FAILED" >&2; fi
 exit "$status"

@@ -129,3 +129,28 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
         self = .object(JSONObject(elements.map { (key: $0.0, value: $0.1) }))
     }
 }
+
+extension JSONValue {
+    /// The number's value, when this value is a number.
+    public var doubleValue: Double? {
+        if case .number(let text) = self { return Double(text) }
+        return nil
+    }
+
+    /// The number's value, when this value is a number that is a whole number.
+    public var intValue: Int? {
+        if case .number(let text) = self { return Int(text) ?? Double(text).flatMap { $0 == $0.rounded() ? Int(exactly: $0) : nil } }
+        return nil
+    }
+
+    /// A number for figures: whole numbers without a fraction, others with up to six digits.
+    public static func number(_ value: Double) -> JSONValue {
+        guard value.isFinite else { return .null }
+        if value == value.rounded(), abs(value) < 1e15 { return .number(String(Int(value))) }
+        // Six decimals are more than any figure here means; Swift's shortest form of the rest.
+        return .number(String((value * 1e6).rounded() / 1e6))
+    }
+
+    /// A whole number.
+    public static func number(_ value: Int) -> JSONValue { .number(String(value)) }
+}

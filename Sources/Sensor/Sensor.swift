@@ -69,7 +69,10 @@ public final class Sensor: @unchecked Sendable {
 
         var config = sensor_config()
         config.sensor_tgid = UInt32(getpid())
-        config.host_mnt_ns = UInt32(truncatingIfNeeded: Self.namespaceInode("/proc/1/ns/mnt") ?? Self.namespaceInode("/proc/self/ns/mnt") ?? 0)
+        // The host's mount namespace: init's, or kthreadd's where init's is not readable (some
+        // VMs' init; a sensor in a container sharing the host's pid namespace), own as a last resort.
+        config.host_mnt_ns = UInt32(truncatingIfNeeded:
+            Self.namespaceInode("/proc/1/ns/mnt") ?? Self.namespaceInode("/proc/2/ns/mnt") ?? Self.namespaceInode("/proc/self/ns/mnt") ?? 0)
         config.cgroup_v1 = containers.hierarchy.isV1 ? 1 : 0
         config.cgroup_v1_subsys = UInt32(containers.hierarchy.subsystemIndex)
         var filters: UInt32 = 0

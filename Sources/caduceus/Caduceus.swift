@@ -6,6 +6,9 @@ struct Caduceus: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "caduceus",
         abstract: "A FHIR R4 server with container runtime security.",
-        subcommands: [ServeCommand.self, TraceCommand.self, SummaryCommand.self, DetectCommand.self, RulesCommand.self, BenchCommand.self, LabCommand.self]
+        subcommands: [
+            DemoCommand.self, UpCommand.self, DownCommand.self, ServeCommand.self, WorkloadCommand.self, LabCommand.self, TraceCommand.self,
+            SummaryCommand.self, DetectCommand.self, RulesCommand.self, BenchCommand.self, ReportCommand.self, ImagesCommand.self,
+        ]
     )
 }

@@ -35,6 +35,9 @@ struct DetectCommand: ParsableCommand {
     @Option(help: "Also POST each alert as JSON to this http(s) URL (repeatable).")
     var webhook: [String] = []
 
+    @Option(help: "Raise no alert for this container, by name or id prefix (repeatable): a deployment's own sensors, whose work looks like an intruder's.")
+    var ignoreContainer: [String] = []
+
     func run() throws {
         let format = try self.format.map {
             guard let parsed = StreamAlertSink.Format(rawValue: $0) else { throw ValidationError("--format must be line or json, not '\($0)'") }
@@ -55,7 +58,12 @@ struct DetectCommand: ParsableCommand {
         } catch let error as RuleError {
             throw CommandFailure("\(error)")
         }
-        let raise: (Alert) -> Void = { alert in sinks.forEach { $0.write(alert) } }
+        let ignored = ignoreContainer
+        let raise: (Alert) -> Void = { alert in
+            let container = alert.container
+            if ignored.contains(where: { $0 == container.name || (!container.id.isEmpty && container.id.hasPrefix($0)) }) { return }
+            sinks.forEach { $0.write(alert) }
+        }
         writeStandardError("caduceus detect: \(engine.rules.count) rules loaded")
 
         var lost: UInt64 = 0

@@ -10,17 +10,26 @@ struct LabAttackCommand: AsyncParsableCommand {
         commandName: "attack",
         abstract: "Play attack scenarios inside the FHIR container under detection and print the detection matrix.",
         discussion: """
-            Needs root, BPF and Docker (Scripts/docker.sh start, testbox and fhir-image). Without --container,
-            a fresh caduceus-fhir:latest container is started on 127.0.0.1 and removed afterwards. Before the
-            attacks, the clinical workload runs against the server under the same rules: any alert then is a
-            false positive, counted in the matrix.
+            Needs root, BPF and Docker (Scripts/docker.sh start and testbox; caduceus images). Without --container,
+            a fresh caduceus-fhir:latest container (--pids-limit 512, as in the compose deployment) is started on
+            127.0.0.1 and removed afterwards, and a second one with SYS_ADMIN and seccomp unconfined for the
+            escapes that privileges change (id+sys_admin; --no-privileged skips them). Before the attacks, the
+            clinical workload runs against the server under the same rules: any alert then is a false positive,
+            counted in the matrix.
               caduceus lab attack                                   # every scenario
+              caduceus lab attack --container caduceus-fhir --base-url http://127.0.0.1:9080/fhir-server/api/v4
               caduceus lab attack --scenario reverse-shell --scenario shadow
               caduceus lab attack --list
             """)
 
     @Option(help: "The FHIR server's running container (name or id).")
     var container: String?
+
+    @Option(help: "With --container: a running FHIR container with SYS_ADMIN and seccomp unconfined for the privileged variants.")
+    var privilegedContainer: String?
+
+    @Flag(help: "Skip the privileged variants (id+sys_admin).")
+    var noPrivileged = false
 
     @Option(name: .customLong("scenario"), help: "Only this scenario (repeatable; see --list).")
     var scenarios: [String] = []
@@ -34,46 +43,69 @@ struct LabAttackCommand: AsyncParsableCommand {
     @Option(help: "Admissions of the benign workload before the attacks (0: none).")
     var workloadRounds = 10
 
+    @Option(help: "Also write the matrix as JSON to this file (matrix.json for `caduceus report`).")
+    var json: String?
+
     @OptionGroup var rules: RuleOptions
 
     func run() async throws {
         if list {
-            for s in AttackScenario.all {
+            for s in AttackScenario.catalogue {
                 print("\(s.id.padding(toLength: 22, withPad: " ", startingAt: 0)) \(s.tactic.padding(toLength: 21, withPad: " ", startingAt: 0)) \(s.technique.padding(toLength: 10, withPad: " ", startingAt: 0)) \(s.name)")
             }
             return
         }
-        let chosen = try scenarios.isEmpty ? AttackScenario.all : scenarios.map { id in
-            guard let scenario = AttackScenario.all.first(where: { $0.id == id }) else {
+        // The privileged variants need a privileged container: --privileged-container, or one the lab starts.
+        let privilegedTarget = !noPrivileged
+        let everything = AttackScenario.all + (privilegedTarget ? AttackScenario.privilegedVariants : [])
+        let chosen = try scenarios.isEmpty ? everything : scenarios.map { id in
+            guard let scenario = everything.first(where: { $0.id == id }) else {
+                if AttackScenario.catalogue.contains(where: { $0.id == id }) {
+                    throw ValidationError("'\(id)' is a privileged variant: drop --no-privileged")
+                }
                 throw ValidationError("no scenario '\(id)' (see --list)")
             }
             return scenario
         }
         let ruleSet = try rules.load()
-        var started: String?
+        var started: [String] = []
+        defer { if !started.isEmpty { _ = try? AttackLab.docker(["rm", "-f"] + started) } }
         let target: String
         var base = baseURL
+        var privilegedLab: AttackLab?
         if let container {
             target = container
+            if chosen.contains(where: \.privileged) {
+                if let privilegedContainer {
+                    privilegedLab = AttackLab(container: privilegedContainer)
+                } else {
+                    let privileged = try AttackLab.startServer(port: Int.random(in: 20000..<30000), privileged: true)
+                    started.append(privileged)
+                    privilegedLab = AttackLab(container: privileged)
+                }
+            }
         } else {
             let port = Int.random(in: 20000..<30000)
             base = "http://127.0.0.1:\(port)/fhir-server/api/v4"
-            target = try AttackLab.docker([
-                "run", "-d", "--network", "host", "caduceus-fhir:latest",
-                "serve", "--host", "127.0.0.1", "--port", String(port), "--database", "/data/fhir.sqlite",
-            ])
-            started = target
+            target = try AttackLab.startServer(port: port)
+            started.append(target)
+            if chosen.contains(where: \.privileged) {
+                let privileged = try AttackLab.startServer(port: port + 1, privileged: true)
+                started.append(privileged)
+                privilegedLab = AttackLab(container: privileged)
+            }
         }
-        defer { if let started { _ = try? AttackLab.docker(["rm", "-f", started]) } }
         let listener = try LoopbackListener()
         let detector = try LiveDetector(ruleSet: ruleSet)
-        let lab = AttackLab(container: target)
+        let lab = AttackLab(container: target, baseURL: base)
         let containerID = try AttackLab.docker(["inspect", "-f", "{{.Id}}", target])
         var falsePositives: [Alert] = []
+        var workloadInteractions = 0
         if let base, workloadRounds > 0 {
             let workload = try await Self.benignWorkload(base: base, rounds: workloadRounds)
             try await Task.sleep(for: .milliseconds(500))  // the reader catches up with the last requests
             falsePositives = detector.alertsSoFar.filter { $0.container.id == containerID }
+            workloadInteractions = workload.interactions
             writeStandardError(
                 "caduceus lab: benign workload: \(workload.interactions) interactions, \(workload.failureCount) failed; "
                     + "\(falsePositives.count) alerts in the container (false positives)")
@@ -81,7 +113,12 @@ struct LabAttackCommand: AsyncParsableCommand {
         writeStandardError("caduceus lab: installing the toolkit in \(target.prefix(12)) and playing \(chosen.count) scenarios")
         try lab.installToolkit()
         defer { lab.cleanUp() }
-        let outcomes = try lab.run(chosen, detector: detector, listenPort: Int(listener.port))
+        var outcomes = try await lab.run(chosen.filter { !$0.privileged }, detector: detector, listenPort: Int(listener.port))
+        if let privilegedLab {
+            try privilegedLab.installToolkit()
+            defer { privilegedLab.cleanUp() }
+            outcomes += try await privilegedLab.run(chosen.filter(\.privileged), detector: detector, listenPort: Int(listener.port))
+        }
         let (_, lost) = try detector.stop()
         withExtendedLifetime(listener) {}
         print(AttackLab.matrix(outcomes))
@@ -92,6 +129,14 @@ struct LabAttackCommand: AsyncParsableCommand {
         if lost > 0 { writeStandardError("caduceus lab: \(lost) events lost in the kernel: alerts may be missing") }
         for outcome in outcomes where outcome.scenario.note != nil {
             writeStandardError("note: \(outcome.scenario.id): \(outcome.scenario.note!)")
+        }
+        if let json {
+            let document = AttackLab.matrixJSON(outcomes, falsePositives: falsePositives.count, workloadInteractions: workloadInteractions)
+            do {
+                try Data(document.utf8).write(to: URL(fileURLWithPath: json), options: .atomic)
+            } catch {
+                throw CommandFailure("cannot write \(json): \(error.localizedDescription)")
+            }
         }
     }
 

@@ -5,7 +5,7 @@ import Lab
 struct LabCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lab", abstract: "Drive a FHIR server the way the lab needs it.",
-        subcommands: [LabWorkloadCommand.self, LabAttackCommand.self])
+        subcommands: [LabAttackCommand.self, LabWorkloadCommand.self], defaultSubcommand: LabAttackCommand.self)
 }
 
 /// `caduceus lab workload`: a hospital's FHIR traffic against a running server, every answer

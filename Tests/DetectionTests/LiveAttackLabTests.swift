@@ -10,7 +10,7 @@ extension LiveDetectionSuites {
     /// container. Needs root, BPF, Docker and the images; with CI=true a missing one fails.
     @Suite(.serialized, .enabled(if: SensorTestEnvironment.shouldRun))
     struct LiveAttackLabTests {
-        @Test func scenariosInTheFHIRContainerAreDetectedAndCleanedUp() throws {
+        @Test func scenariosInTheFHIRContainerAreDetectedAndCleanedUp() async throws {
             try SensorTestEnvironment.require()
             let port = Int.random(in: 20000..<30000)
             let id = try SensorTestEnvironment.run([
@@ -23,7 +23,7 @@ extension LiveDetectionSuites {
             let lab = AttackLab(container: id)
             try lab.installToolkit()
             let chosen = AttackScenario.all.filter { ["reverse-shell", "shadow", "memfd"].contains($0.id) }
-            let outcomes = try lab.run(chosen, detector: detector, listenPort: Int(listener.port))
+            let outcomes = try await lab.run(chosen, detector: detector, listenPort: Int(listener.port))
             lab.cleanUp()
             _ = try detector.stop()
             withExtendedLifetime(listener) {}
@@ -38,6 +38,97 @@ extension LiveDetectionSuites {
             #expect(!leftovers, "the toolkit was removed")
             let export = try SensorTestEnvironment.run(["sh", "-c", "docker export \(id) | tar -t"])
             #expect(!export.contains("opt/lab") && !export.contains("etc/shadow") && !export.contains("root/.ssh"), "\(export)")
+        }
+
+        /// The fork bomb in a container with the compose deployment's pids limit: held there (its
+        /// forks refused with EAGAIN and CAD-048 raised), unwound within seconds with no process
+        /// or zombie left, and the server answers afterwards.
+        @Test func forkBombIsHeldByThePidsLimitAndLeavesNothing() async throws {
+            try SensorTestEnvironment.require()
+            let (id, base) = try Self.startServer()
+            defer { LiveDetection.removeContainers([id]) }
+            let detector = try LiveDetector(ruleSet: BuiltinRuleTests.ruleSet())
+            let lab = AttackLab(container: id, baseURL: base)
+            try lab.installToolkit()
+            let outcomes = try await lab.run(AttackScenario.all.filter { $0.id == "fork-bomb" }, detector: detector, listenPort: 1)
+            lab.cleanUp()
+            _ = try detector.stop()
+            let bomb = try #require(outcomes.first)
+            #expect(bomb.detected, "fired \(bomb.firedRules); \(bomb.result)")
+            #expect(bomb.figures["max"] == 512 && (bomb.figures["peak"] ?? 999) <= 512, "\(bomb.result)")
+            #expect((bomb.figures["refused"] ?? 0) > 0, "forks were refused: \(bomb.result)")
+            #expect(bomb.figures["leftover"] == 0 && (bomb.figures["unwindSeconds"] ?? 99) < 10, "\(bomb.result)")
+            #expect(bomb.figures["after"] == bomb.figures["before"], "\(bomb.result)")
+            #expect(bomb.figures["serverAnswered"] == 1, "\(bomb.result)")
+            // Only the server is left in the container: no bomb process and no zombie.
+            let server = try SensorTestEnvironment.run(["docker", "inspect", "-f", "{{.State.Pid}}", id])
+            let full = try SensorTestEnvironment.run(["docker", "inspect", "-f", "{{.Id}}", id])
+            let pids = try SensorTestEnvironment.run(["sh", "-c", "grep -l \(full) /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3"])
+            #expect(pids.split(separator: "\n").map(String.init) == [server], "processes in the container: \(pids)")
+        }
+
+        /// The bulk read through the API pulls every patient the server holds: on an empty server
+        /// the three it plants (deleted afterwards), with their observations. No rule expects it.
+        @Test func exfiltrationPullsEveryPatientPresent() async throws {
+            try SensorTestEnvironment.require()
+            let (id, base) = try Self.startServer()
+            defer { LiveDetection.removeContainers([id]) }
+            let detector = try LiveDetector(ruleSet: BuiltinRuleTests.ruleSet())
+            let lab = AttackLab(container: id, baseURL: base)
+            let outcomes = try await lab.run(AttackScenario.all.filter { $0.id == "fhir-exfiltration" }, detector: detector, listenPort: 1)
+            _ = try detector.stop()
+            let pulled = try #require(outcomes.first)
+            #expect(pulled.figures["patients"] == pulled.figures["present"] && pulled.figures["patients"] == 3, "\(pulled.result)")
+            #expect(pulled.figures["observations"] == 6 && pulled.figures["seeded"] == 3, "\(pulled.result)")
+            #expect(pulled.scenario.expectedRules.isEmpty && AttackLab.matrix(outcomes).contains("n/a"))
+            let left = try SensorTestEnvironment.run(["curl", "-sf", "\(base)/Patient?_count=1"])
+            #expect(left.contains("\"total\":0") || left.contains("\"total\": 0"), "the planted patients are deleted: \(left)")
+        }
+
+        /// The same escape in an ordinary and a privileged container (SYS_ADMIN, seccomp
+        /// unconfined): refused there, through here, detected both times, and the host's
+        /// core_pattern and release_agent values are the same afterwards.
+        @Test func privilegesChangeTheOutcomeNotTheHost() async throws {
+            try SensorTestEnvironment.require()
+            let (plain, _) = try Self.startServer()
+            let (privileged, _) = try Self.startServer(privileged: true)
+            defer { LiveDetection.removeContainers([plain, privileged]) }
+            let host = AttackLab.hostSettings()
+            let detector = try LiveDetector(ruleSet: BuiltinRuleTests.ruleSet())
+            let chosen = AttackScenario.all.filter { ["unshare", "core-pattern", "release-agent"].contains($0.id) }
+            var outcomes: [AttackLab.Outcome] = []
+            for (container, scenarios) in [(plain, chosen), (privileged, chosen.map { $0.withPrivileges() })] {
+                let lab = AttackLab(container: container)
+                try lab.installToolkit()
+                outcomes += try await lab.run(scenarios, detector: detector, listenPort: 1)
+                lab.cleanUp()
+            }
+            _ = try detector.stop()
+            #expect(AttackLab.hostSettings() == host, "the host's settings are unchanged")
+            #expect(outcomes.count == 6)
+            for outcome in outcomes {
+                #expect(outcome.detected, "\(outcome.scenario.id): fired \(outcome.firedRules)")
+                if outcome.scenario.privileged {
+                    #expect(outcome.result == "succeeded" && outcome.figures["hostChanged"] == 0, "\(outcome.scenario.id): \(outcome.result)")
+                } else {
+                    #expect(outcome.result == "blocked (EPERM)", "\(outcome.scenario.id): \(outcome.result)")
+                }
+            }
+            #expect(AttackLab.matrix(outcomes).contains("unshare+sys_admin"))
+        }
+
+        /// A lab server container (the compose deployment's pids limit) once it answers; its id and base URL.
+        static func startServer(privileged: Bool = false) throws -> (String, String) {
+            let port = Int.random(in: 20000..<30000)
+            let id = try AttackLab.startServer(port: port, privileged: privileged, image: LiveDetectionSuites.LiveQuietTests.image)
+            let base = "http://127.0.0.1:\(port)/fhir-server/api/v4"
+            do {
+                _ = try SensorTestEnvironment.run(["curl", "-sf", "-o", "/dev/null", "--retry", "40", "--retry-connrefused", "--retry-delay", "1", base + "/metadata"])
+            } catch {
+                LiveDetection.removeContainers([id])
+                throw error
+            }
+            return (id, base)
         }
     }
 }

@@ -7,7 +7,7 @@ import Testing
 extension LiveDetectionSuites {
     /// The noise test: the FHIR server's own container starts, serves a clinical workload and
     /// stops under every built-in rule, and no rule fires. Needs root, BPF, Docker and the
-    /// image `Scripts/docker.sh fhir-image` builds; with CI=true a missing one fails the test.
+    /// image `caduceus images` builds; with CI=true a missing one fails the test.
     @Suite(.serialized, .enabled(if: SensorTestEnvironment.shouldRun))
     struct LiveQuietTests {
         static let image = "caduceus-fhir:latest"
@@ -15,7 +15,7 @@ extension LiveDetectionSuites {
         @Test func theFHIRServerStartsServesAndStopsWithoutAlerts() async throws {
             try SensorTestEnvironment.require()
             guard (try? SensorTestEnvironment.run(["docker", "image", "inspect", Self.image])) != nil else {
-                throw FixtureError("the image \(Self.image) is needed: run Scripts/docker.sh fhir-image")
+                throw FixtureError("the image \(Self.image) is needed: run caduceus images")
             }
             let live = try LiveDetection(ruleSet: BuiltinRuleTests.ruleSet())
             let port = Int.random(in: 20000..<30000)

@@ -26,7 +26,7 @@ public enum SensorTestEnvironment {
     /// Runs a command to completion (the lab's runner); throws with its output when it fails.
     @discardableResult
     public static func run(_ arguments: [String]) throws -> String {
-        let (status, text) = AttackLab.run(arguments)
+        let (status, text) = ProcessRunner.run(arguments)
         guard status == 0 else {
             throw SensorConfigurationError(description: "\(arguments.joined(separator: " ")) failed (\(status)): \(text)")
         }

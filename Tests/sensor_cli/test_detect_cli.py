@@ -139,7 +139,7 @@ def test_rules_check_names_file_line_and_column(tmp_path):
     replaced.write_text("- rule: Read sensitive file untrusted\n  id: CAD-007\n  enabled: false\n  desc: x\n"
                         "  condition: evt.type = open\n  output: x\n  priority: NOTICE\n")
     result = run(BIN, "rules", "check", "--rules", str(replaced))
-    assert result.stdout.startswith("47 rules (46 enabled)"), "a file named like a built-in one replaces it"
+    assert result.stdout.startswith("48 rules (47 enabled)"), "a file named like a built-in one replaces it"
 
 
 def test_live_detection_on_a_container():

@@ -17,14 +17,24 @@ public final class AttackLab {
         public let detected: Bool
         /// From the scenario's start to the first alert of an expected rule.
         public let secondsToDetect: Double?
+        /// What the attack achieved: "succeeded", "blocked (EPERM)", "held at 512 pids: …",
+        /// "1204 records pulled", … (the matrix's outcome column).
+        public var result: String = ""
+        /// The measurements behind `result`, by name (`refused`, `leftover`, `patients`,
+        /// `requests`, `hostChanged`, …), for tests and reports.
+        public var figures: [String: Double] = [:]
     }
 
     public let container: String
     public var toolkitImage = "caduceus-testbox:latest"
+    /// The FHIR base URL of `container`'s server: the target of the attacks through the API and
+    /// of the fork bomb's "does the server still answer" check. Without it those are skipped.
+    public var baseURL: String?
 
     /// `container`: the FHIR server's container (name or id), running.
-    public init(container: String) {
+    public init(container: String, baseURL: String? = nil) {
         self.container = container
+        self.baseURL = baseURL
     }
 
     // MARK: - Toolkit
@@ -65,17 +75,21 @@ public final class AttackLab {
     // MARK: - Running
 
     /// Runs each scenario in turn while `detector` watches, then matches the alerts raised in
-    /// the container during each scenario's window (its start until the next one's).
-    public func run(_ scenarios: [AttackScenario], detector: LiveDetector, listenPort: Int, settle: Double = 0.5) throws -> [Outcome] {
+    /// the container during each scenario's window (its start until the next one's). The
+    /// scenarios are all played against this lab's container, privileged ones included: the
+    /// caller gives each container its own lab.
+    public func run(_ scenarios: [AttackScenario], detector: LiveDetector, listenPort: Int, settle: Double = 0.5) async throws -> [Outcome] {
         let id = try Self.docker(["inspect", "-f", "{{.Id}}", container])
         var windows: [(AttackScenario, Int32, UInt64)] = []
+        var played: [(String, [String: Double])] = []
         for scenario in scenarios {
             let start = Self.now()
-            let status = try exec(script: scenario.command, environment: ["LISTEN_PORT": String(listenPort)], check: false)
+            let (status, result, figures) = try await play(scenario, listenPort: listenPort)
             windows.append((scenario, status, start))
-            Thread.sleep(forTimeInterval: settle)
+            played.append((result, figures))
+            try await Task.sleep(for: .milliseconds(Int(settle * 1000)))
         }
-        Thread.sleep(forTimeInterval: settle)
+        try await Task.sleep(for: .milliseconds(Int(settle * 1000)))
         let alerts = detector.alertsSoFar.filter { $0.container.id == id }
         return windows.enumerated().map { index, window in
             let (scenario, status, start) = window
@@ -87,21 +101,25 @@ public final class AttackLab {
             return Outcome(
                 scenario: scenario, exitStatus: status, firedRules: fired,
                 detected: !expected.isEmpty && expected.isSubset(of: Set(fired)),
-                secondsToDetect: first.map { Double($0 &- start) / 1e9 })
+                secondsToDetect: first.map { Double($0 &- start) / 1e9 }, result: played[index].0, figures: played[index].1)
         }
     }
 
     /// The matrix as text: one line per scenario.
     public static func matrix(_ outcomes: [Outcome]) -> String {
-        var lines = ["scenario               tactic                expected            fired                        detected  seconds"]
+        // The outcome comes last: it is the one free-length column.
+        func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count + 1), withPad: " ", startingAt: 0) }
+        var lines = [
+            pad("scenario", 25) + pad("tactic", 22) + pad("expected", 17) + pad("fired", 23) + pad("detected", 10) + pad("seconds", 9) + "outcome"
+        ]
         for outcome in outcomes {
             let s = outcome.scenario
             let detected = s.expectedRules.isEmpty ? "n/a" : outcome.detected ? "yes" : "NO"
-            func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count + 1), withPad: " ", startingAt: 0) }
             lines.append(
-                pad(s.id, 23) + pad(s.tactic, 22) + pad(s.expectedRules.joined(separator: ","), 20)
-                    + pad(outcome.firedRules.isEmpty ? "-" : outcome.firedRules.joined(separator: ","), 29) + pad(detected, 10)
-                    + (outcome.secondsToDetect.map { String(format: "%.3f", $0) } ?? "-"))
+                pad(s.id, 25) + pad(s.tactic, 22) + pad(s.expectedRules.isEmpty ? "-" : s.expectedRules.joined(separator: ","), 17)
+                    + pad(outcome.firedRules.isEmpty ? "-" : outcome.firedRules.joined(separator: ","), 23) + pad(detected, 10)
+                    + pad(outcome.secondsToDetect.map { String(format: "%.3f", $0) } ?? "-", 9)
+                    + (outcome.result.isEmpty ? "-" : outcome.result))
         }
         let scored = outcomes.filter { !$0.scenario.expectedRules.isEmpty }
         lines.append("\(scored.filter(\.detected).count) of \(scored.count) scenarios detected; \(outcomes.count - scored.count) with no rule expected")
@@ -112,33 +130,26 @@ public final class AttackLab {
 
     @discardableResult
     func exec(script: String, environment: [String: String] = [:], check: Bool = true) throws -> Int32 {
-        let variables = (["PATH": "/opt/lab/bin:/opt/lab"].merging(environment) { $1 }).flatMap { ["-e", "\($0.key)=\($0.value)"] }
-        let (status, output) = Self.run(["docker", "exec", "-u", "0"] + variables + [container, "/opt/lab/busybox", "sh", "-c", script])
+        let (status, output) = execute(script: script, environment: environment)
         if check && status != 0 { throw LabError("in \(container): `\(script)` failed (\(status)): \(output)") }
         return status
+    }
+
+    /// Runs `script` as root in the container with the toolkit on the PATH: its exit status and
+    /// output. With `timeout`, the docker client is stopped after that many seconds (status 124);
+    /// what it ran in the container is then the caller's to end.
+    func execute(script: String, environment: [String: String] = [:], timeout: Int? = nil) -> (Int32, String) {
+        let variables = (["PATH": "/opt/lab/bin:/opt/lab"].merging(environment) { $1 }).flatMap { ["-e", "\($0.key)=\($0.value)"] }
+        let limit = timeout.map { ["timeout", String($0)] } ?? []
+        return ProcessRunner.run(limit + ["docker", "exec", "-u", "0"] + variables + [container, "/opt/lab/busybox", "sh", "-c", script])
     }
 
     /// Runs the docker client; its output, or an error with it when the command fails.
     @discardableResult
     public static func docker(_ arguments: [String], check: Bool = true) throws -> String {
-        let (status, output) = run(["docker"] + arguments)
+        let (status, output) = ProcessRunner.run(["docker"] + arguments)
         if check && status != 0 { throw LabError("docker \(arguments.joined(separator: " ")) failed (\(status)): \(output)") }
         return output
-    }
-
-    /// Runs a command (through `env`, so by name) to completion: its exit status and its
-    /// standard output and error together, trimmed. 127 when it cannot be started.
-    public static func run(_ arguments: [String]) -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        do { try process.run() } catch { return (127, "\(error)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     static func now() -> UInt64 {
@@ -146,10 +157,4 @@ public final class AttackLab {
         clock_gettime(CLOCK_REALTIME, &time)
         return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
     }
-}
-
-/// Something the lab could not do, and why.
-public struct LabError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }

@@ -9,13 +9,38 @@ public struct AttackScenario: Sendable {
     public let technique: String
     /// Rule ids that should fire; empty when syscall monitoring cannot see the technique.
     public let expectedRules: [String]
+    /// The shell command played in the container (for host-side plays, what they do, in words).
     public let command: String
     /// Why nothing is expected, or what the scenario shows beyond its rules.
     public let note: String?
+    /// How the lab plays the scenario and judges what it achieved.
+    public let play: Play
+    /// Played in the lab's privileged container (`--cap-add SYS_ADMIN`, seccomp and AppArmor
+    /// unconfined) rather than the ordinary one: see `withPrivileges()`.
+    public let privileged: Bool
+    /// Privileges change what this scenario achieves here (checked on this VM, not assumed):
+    /// the lab plays it a second time in the privileged container.
+    public let hasPrivilegedVariant: Bool
+
+    /// How a scenario is played, and so what its outcome column says.
+    public enum Play: Sendable, Equatable {
+        /// `command` in the container. When `judged`, its exit status is the attack's own:
+        /// 0 when the syscall that matters succeeded, anything else when it was refused (the
+        /// errno is read from what the command printed). Otherwise the column says only that it ran.
+        case container(judged: Bool)
+        /// `command` is the bounded fork bomb (`ImpactScenarios.forkBombScript`); the lab then
+        /// checks from the host that the pids limit held it, that the server still answers and
+        /// that no process of the bomb is left.
+        case forkBomb
+        /// Many concurrent HTTP requests against the FHIR API, from the host.
+        case requestFlood
+        /// Every Patient and their Observations paged out through the FHIR API, from the host.
+        case fhirExfiltration
+    }
 
     public init(
         _ id: String, _ name: String, tactic: String, technique: String, expects expectedRules: [String], command: String,
-        note: String? = nil
+        note: String? = nil, play: Play = .container(judged: false), privileged: Bool = false, hasPrivilegedVariant: Bool = false
     ) {
         self.id = id
         self.name = name
@@ -24,14 +49,43 @@ public struct AttackScenario: Sendable {
         self.expectedRules = expectedRules
         self.command = command
         self.note = note
+        self.play = play
+        self.privileged = privileged
+        self.hasPrivilegedVariant = hasPrivilegedVariant
+    }
+
+    /// Whether the scenario runs a command in a container (the others act from the host).
+    public var runsInContainer: Bool {
+        switch play {
+        case .container, .forkBomb: true
+        case .requestFlood, .fhirExfiltration: false
+        }
+    }
+
+    /// The same attack played in the privileged container, `id+sys_admin`: the same command,
+    /// so that the two rows differ only in what the container allows.
+    public func withPrivileges() -> AttackScenario {
+        AttackScenario(
+            id + "+sys_admin", name + " (SYS_ADMIN, unconfined)", tactic: tactic, technique: technique, expects: expectedRules,
+            command: command, note: note, play: play, privileged: true)
     }
 }
 
 extension AttackScenario {
-    /// The lab's scenarios, one per technique, in kill-chain order. `$LISTEN_PORT` is a
-    /// listener on 127.0.0.1 that the lab opens for reverse shells; every scenario removes
-    /// what it created.
-    public static let all: [AttackScenario] = [
+    /// The lab's scenarios, one per technique: those played as root in the container, the
+    /// escapes (`EscapeScenarios.swift`), then denial of service and exfiltration
+    /// (`ImpactScenarios.swift`). Every scenario removes what it created.
+    public static let all: [AttackScenario] = inContainer + escapes + impact
+
+    /// The escapes whose outcome privileges change, played again in the privileged container.
+    public static var privilegedVariants: [AttackScenario] { all.filter(\.hasPrivilegedVariant).map { $0.withPrivileges() } }
+
+    /// Every scenario the lab can play, variants included: what `--list` and `--scenario` know.
+    public static var catalogue: [AttackScenario] { all + privilegedVariants }
+
+    /// Techniques played as root in the container with the toolkit. `$LISTEN_PORT` is a
+    /// listener on 127.0.0.1 that the lab opens for reverse shells.
+    static let inContainer: [AttackScenario] = [
         .init("shell-from-server", "Shell spawned by the FHIR server", tactic: "execution", technique: "T1059.004",
               expects: ["CAD-001"],
               command: "ln -sf /opt/lab/busybox /opt/lab/caduceus && exec -a sh /opt/lab/caduceus -c 'sh -c id; true'",
@@ -69,22 +123,6 @@ extension AttackScenario {
               note: "connections to 127.0.0.1 are what the server does all day: no rule, by design"),
         .init("aslr", "ASLR setting inspected", tactic: "discovery", technique: "T1082", expects: ["CAD-044"],
               command: "/opt/lab/bin/cat /proc/sys/kernel/randomize_va_space > /dev/null"),
-        .init("device-mount", "Host device mount", tactic: "privilege-escalation", technique: "T1611", expects: ["CAD-023"],
-              command: "mkdir -p /tmp/lab-mnt && mount /dev/sda1 /tmp/lab-mnt; rmdir /tmp/lab-mnt; true"),
-        .init("docker-socket", "Docker socket", tactic: "privilege-escalation", technique: "T1611", expects: ["CAD-028"],
-              command: "behave docker-sock"),
-        .init("setns", "Namespace entered (setns)", tactic: "privilege-escalation", technique: "T1611", expects: ["CAD-029"],
-              command: "behave setns"),
-        .init("unshare", "Namespace created (unshare)", tactic: "privilege-escalation", technique: "T1611", expects: ["CAD-030"],
-              command: "unshare -m true; true"),
-        .init("release-agent", "cgroup release_agent written", tactic: "privilege-escalation", technique: "T1611", expects: ["CAD-024"],
-              command: "echo /tmp/lab > /sys/fs/cgroup/release_agent 2>/dev/null; true"),
-        .init("core-pattern", "core_pattern written", tactic: "privilege-escalation", technique: "T1611", expects: ["CAD-026"],
-              command: "echo '|/tmp/lab' > /proc/sys/kernel/core_pattern 2>/dev/null; true"),
-        .init("kernel-module", "Kernel module load", tactic: "persistence", technique: "T1547.006", expects: ["CAD-022"],
-              command: "echo lab > /tmp/lab.ko && insmod /tmp/lab.ko 2>/dev/null; rm -f /tmp/lab.ko; true"),
-        .init("sysrq", "SysRq trigger", tactic: "impact", technique: "T1529", expects: ["CAD-027"],
-              command: "echo h > /proc/sysrq-trigger 2>/dev/null; true"),
         .init("ptrace", "ptrace attach (code injection)", tactic: "defense-evasion", technique: "T1055.008", expects: ["CAD-017"],
               command: "behave ptrace-attach"),
         .init("anti-debug", "PTRACE_TRACEME anti-debugging", tactic: "defense-evasion", technique: "T1622", expects: ["CAD-018"],

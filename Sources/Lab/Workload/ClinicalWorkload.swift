@@ -2,56 +2,138 @@ import AsyncHTTPClient
 import FHIR
 import Foundation
 
-/// The traffic a hospital's apps send a FHIR server, as a benign baseline for the lab.
+/// The traffic a hospital's apps send a FHIR server, as a benign baseline for the lab and a load
+/// to measure it under.
 ///
-/// Each round is one admission, start to finish: the attending practitioner and the patient
-/// registered (conditionally, as apps that may repeat themselves do), an inpatient encounter
-/// with vital signs (LOINC), a diagnosis (SNOMED CT) and a prescription (RxNorm); the chart
-/// read back; the searches a chart view makes (by name and identifier, by code, by date range,
-/// paged by following `next` links, with `_include` and `_revinclude`); the discharge as a
-/// `PUT` with `If-Match`, and a stale second edit refused with 412; the version history; a
-/// follow-up visit posted as a transaction Bundle; `Patient/$everything` when the server
-/// offers it; and a prescription entered in error deleted. Every status and the content that
-/// matters is checked; the first failing step ends its round.
+/// With a `rounds` limit each round is one admission, start to finish (`AdmissionScript`): the
+/// attending practitioner and the patient registered (conditionally, as apps that may repeat
+/// themselves do), an inpatient encounter with vital signs (LOINC), a diagnosis (SNOMED CT) and a
+/// prescription (RxNorm); the chart read back; the searches a chart view makes (by name and
+/// identifier, by code, by date range, paged by following `next` links, with `_include` and
+/// `_revinclude`); the discharge as a `PUT` with `If-Match`, and a stale second edit refused with
+/// 412; the version history; a follow-up visit posted as a transaction Bundle;
+/// `Patient/$everything` when the server offers it; and a prescription entered in error deleted.
+/// Every status and the content that matters is checked; the first failing step ends its round.
 ///
-/// `concurrency` workers take rounds from a shared counter; each worker is one ward's app
-/// with its own attending practitioner.
+/// With an `interactions` or `seconds` limit the workers run the clinical mix instead
+/// (`ClinicalMix`): one interaction at a time against `patients` (those loaded beforehand, or
+/// found on the server), mostly reads and searches, some creates and updates. A failed
+/// interaction is counted and the worker goes on.
+///
+/// `concurrency` workers share the limit; each worker is one ward's app.
 public struct ClinicalWorkload: Sendable {
+    /// When a run stops.
+    public enum Limit: Sendable, Equatable, CustomStringConvertible {
+        /// This many admission rounds (about 33 interactions each), each run to its end.
+        case rounds(Int)
+        /// Exactly this many interactions of the clinical mix, the CapabilityStatement read included.
+        case interactions(Int)
+        /// The clinical mix until this many seconds have passed; interactions in flight then finish.
+        case seconds(Double)
+
+        public var description: String {
+            switch self {
+            case .rounds(let rounds): return "\(rounds) admission rounds"
+            case .interactions(let count): return "\(count) interactions"
+            case .seconds(let seconds): return String(format: "%g s", seconds)
+            }
+        }
+    }
+
     public var baseURL: String
-    public var rounds: Int
+    public var limit: Limit
     public var concurrency: Int
     public var timeoutSeconds: Int64
+    /// The patients the clinical mix looks up and writes for; when empty, the first 100 the
+    /// server lists. Admission rounds register their own.
+    public var patients: [KnownPatient]
+    /// Seeds each worker's choice of steps and patients, so that runs can be repeated.
+    public var seed: UInt64
+    /// Called about every `progressInterval` while the run goes on, and once (`finished`) at its end.
+    public var progress: (@Sendable (WorkloadProgress) -> Void)?
+    public var progressInterval: Duration = .seconds(1)
 
-    /// `baseURL` is the FHIR base, such as `http://127.0.0.1:9080/fhir-server/api/v4`.
+    /// The admission rounds in `limit`, 0 for the clinical mix.
+    public var rounds: Int {
+        if case .rounds(let rounds) = limit { return rounds }
+        return 0
+    }
+
+    /// `rounds` admissions. `baseURL` is the FHIR base, such as `http://127.0.0.1:9080/fhir-server/api/v4`.
     public init(baseURL: String, rounds: Int = 10, concurrency: Int = 1, timeoutSeconds: Int64 = 30) {
+        self.init(baseURL: baseURL, limit: .rounds(rounds), concurrency: concurrency, timeoutSeconds: timeoutSeconds)
+    }
+
+    /// A run to `limit`; `patients` and `seed` matter to the clinical mix only.
+    public init(
+        baseURL: String, limit: Limit, patients: [KnownPatient] = [], concurrency: Int = 1,
+        timeoutSeconds: Int64 = 30, seed: UInt64 = 1
+    ) {
         var base = baseURL
         while base.hasSuffix("/") { base.removeLast() }
         self.baseURL = base
-        self.rounds = rounds
+        self.limit = limit
+        self.patients = patients
         self.concurrency = concurrency
         self.timeoutSeconds = timeoutSeconds
+        self.seed = seed
+    }
+
+    /// Fails with a message unless `text` is an http(s) URL with a host.
+    public static func checkBaseURL(_ text: String) throws {
+        guard let url = URL(string: text), url.scheme == "http" || url.scheme == "https", url.host?.isEmpty == false
+        else {
+            throw WorkloadFailure(
+                description: "'\(text)' is not an http(s) URL such as http://127.0.0.1:9080/fhir-server/api/v4")
+        }
     }
 
     public func run() async throws -> WorkloadReport {
-        guard let url = URL(string: baseURL), url.scheme == "http" || url.scheme == "https", url.host != nil else {
-            throw WorkloadFailure(description: "'\(baseURL)' is not an http(s) URL")
+        try Self.checkBaseURL(baseURL)
+        switch limit {
+        case .rounds(let rounds) where rounds < 0, .interactions(let rounds) where rounds < 1:
+            throw WorkloadFailure(description: "the limit must be 0 or more rounds, or 1 or more interactions")
+        case .seconds(let seconds) where !(seconds > 0):
+            throw WorkloadFailure(description: "the duration must be more than 0 seconds")
+        default:
+            guard concurrency >= 1 else { throw WorkloadFailure(description: "concurrency must be 1 or more") }
         }
-        guard rounds >= 0, concurrency >= 1 else {
-            throw WorkloadFailure(description: "rounds must be 0 or more and concurrency 1 or more")
+        return try await Self.withClient(concurrency: concurrency) { client in
+            let recorder = InteractionRecorder()
+            let session = FHIRHTTPSession(
+                client: client, baseURL: baseURL, recorder: recorder, timeoutSeconds: timeoutSeconds)
+            let start = ContinuousClock.now
+            let budget = InteractionBudget(limit, start: start)
+            let everything = budget.take() ? await offersEverything(session) : false
+            let ticker = progress.map { callback in
+                Task { [progressInterval] in
+                    while (try? await Task.sleep(for: progressInterval)) != nil {
+                        callback(recorder.progress(since: start, finished: false))
+                    }
+                }
+            }
+            defer { ticker?.cancel() }
+            var patients = self.patients
+            switch limit {
+            case .rounds(let rounds):
+                await runRounds(rounds, session: session, everything: everything)
+            case .interactions, .seconds:
+                if patients.isEmpty && budget.take() { patients = try await discoverPatients(session) }
+                await runMix(patients: patients, budget: budget, session: session, everything: everything)
+            }
+            ticker?.cancel()
+            progress?(recorder.progress(since: start, finished: true))
+            return recorder.report(
+                baseURL: baseURL, limit: limit, patients: patients.count, concurrency: concurrency,
+                elapsedSeconds: FHIRHTTPSession.milliseconds(since: start) / 1000, everythingSupported: everything)
         }
-        var configuration = HTTPClient.Configuration()
-        configuration.connectionPool = .init(
-            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, concurrency))
-        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-        let recorder = InteractionRecorder()
-        let session = FHIRHTTPSession(
-            client: client, baseURL: baseURL, recorder: recorder, timeoutSeconds: timeoutSeconds)
-        let start = ContinuousClock.now
-        let everything = await offersEverything(session)
+    }
+
+    /// Admissions taken from a shared counter, each worker with its own attending practitioner.
+    func runRounds(_ rounds: Int, session: FHIRHTTPSession, everything: Bool) async {
         // Identifiers unique to this run, so that runs against the same database do not meet.
         let runToken = String(UUID().uuidString.lowercased().prefix(8))
         let nextRound = LockedCounter()
-        let rounds = self.rounds
         await withTaskGroup(of: Void.self) { group in
             for worker in 0..<concurrency {
                 group.addTask {
@@ -62,21 +144,41 @@ public struct ClinicalWorkload: Sendable {
                         guard round < rounds else { return }
                         do {
                             try await script.run(round: round)
-                            recorder.completeRound()
+                            session.recorder.completeRound()
                         } catch is WorkloadFailure {
                             // Already counted against the interaction that failed.
                         } catch {
-                            recorder.abort(round: round, error)
+                            session.recorder.abort("round \(round)", error)
                         }
                     }
                 }
             }
         }
-        let elapsed = FHIRHTTPSession.milliseconds(since: start) / 1000
-        try await client.shutdown()
-        return recorder.report(
-            baseURL: baseURL, rounds: rounds, concurrency: concurrency, elapsedSeconds: elapsed,
-            everythingSupported: everything)
+    }
+
+    /// One interaction of the mix per unit of the budget, until it is spent.
+    func runMix(patients: [KnownPatient], budget: InteractionBudget, session: FHIRHTTPSession, everything: Bool)
+        async
+    {
+        guard !patients.isEmpty else { return }
+        await withTaskGroup(of: Void.self) { group in
+            for worker in 0..<concurrency {
+                // Seeds far apart, so that the workers do not walk the same patients in step.
+                let random = SeededRandom(seed: seed &+ UInt64(worker) &* 0x9E37_79B9_7F4A_7C15)
+                group.addTask {
+                    var mix = ClinicalMix(session: session, patients: patients, everything: everything, random: random)
+                    while budget.take() {
+                        do {
+                            try await mix.step()
+                        } catch is WorkloadFailure {
+                            // Already counted against the interaction that failed; the worker goes on.
+                        } catch {
+                            session.recorder.abort("worker \(worker)", error)
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Reads the CapabilityStatement, as a client does first, and says whether it lists
@@ -89,262 +191,79 @@ public struct ClinicalWorkload: Sendable {
         let patient = resources.first { $0["type"]?.stringValue == "Patient" }
         return patient?["operation"]?.arrayValue?.contains { $0["name"]?.stringValue == "everything" } ?? false
     }
+
+    /// The patients already on the server (one search), for a mix run with none loaded.
+    func discoverPatients(_ session: FHIRHTTPSession) async throws -> [KnownPatient] {
+        let reply = try await session.send(.search, .GET, "Patient?_count=100", expect: [200])
+        let found = BundleReading.entries(reply.body).compactMap {
+            $0["resource"].flatMap(KnownPatient.init(resource:))
+        }
+        guard !found.isEmpty else {
+            throw WorkloadFailure(
+                description: "\(baseURL) holds no Patient for the clinical mix: load some first (--synthea, --generate)"
+            )
+        }
+        return found
+    }
+
+    /// An HTTP client pooled for `concurrency` workers, shut down after `body` however it ends.
+    static func withClient<T>(concurrency: Int, _ body: (HTTPClient) async throws -> T) async throws -> T {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(
+            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, concurrency))
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        let result: T
+        do {
+            result = try await body(client)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+        return result
+    }
 }
 
-/// One worker's rounds: the admission steps, in the order a hospital's apps take them.
-struct AdmissionScript {
-    let session: FHIRHTTPSession
-    let runToken: String
-    /// The worker's attending practitioner; created by its first round, found by the later ones.
-    let npi: String
-    let everything: Bool
-    var practitionerId: String?
+/// How far a run has got, for a progress line.
+public struct WorkloadProgress: Sendable {
+    public var elapsedSeconds: Double
+    public var interactions: Int
+    public var failures: Int
+    /// The last report of a run.
+    public var finished: Bool
 
-    init(session: FHIRHTTPSession, runToken: String, npi: String, everything: Bool) {
-        self.session = session
-        self.runToken = runToken
-        self.npi = npi
-        self.everything = everything
-    }
+    public var perSecond: Double { Double(interactions) / max(elapsedSeconds, 1e-9) }
+}
 
-    typealias R = ClinicalResources
+/// What the workers may still send: every interaction takes one unit of a count, or the time
+/// left before a deadline. Admission rounds are limited by their own counter instead.
+final class InteractionBudget: @unchecked Sendable {
+    private let lock = NSLock()
+    private var remaining: Int?
+    private let deadline: ContinuousClock.Instant?
 
-    mutating func run(round: Int) async throws {
-        let mrn = "\(runToken)-\(round)"
-        let person = R.people[round % R.people.count]
-
-        // Registration. The practitioner is created once per ward: If-None-Exist finds it later.
-        let practitionerReply = try await session.send(
-            .conditionalCreate, .POST, "Practitioner", body: R.practitioner(npi: npi),
-            headers: [("If-None-Exist", QueryString.make([("identifier", "\(R.npiSystem)|\(npi)")]))],
-            expect: practitionerId == nil ? [201] : [200])
-        let practitioner = try session.createdId(practitionerReply, type: "Practitioner", .conditionalCreate)
-        try session.check(
-            practitionerId == nil || practitionerId == practitioner, .conditionalCreate,
-            "Practitioner?identifier=\(npi) found \(practitioner), not the \(practitionerId ?? "") created before")
-        practitionerId = practitioner
-
-        let patient = try session.createdId(
-            try await session.send(.create, .POST, "Patient", body: R.patient(mrn: mrn, person: person), expect: [201]),
-            type: "Patient", .create)
-        // A second app registers the same patient: the MRN finds the one already there.
-        let again = try await session.send(
-            .conditionalCreate, .POST, "Patient", body: R.patient(mrn: mrn, person: person),
-            headers: [("If-None-Exist", QueryString.make([("identifier", "\(R.mrnSystem)|\(mrn)")]))], expect: [200])
-        try session.check(
-            try session.createdId(again, type: "Patient", .conditionalCreate) == patient, .conditionalCreate,
-            "re-registering MRN \(mrn) answered \(again.location ?? "no Location"), not Patient/\(patient)")
-
-        // Admission: the encounter, vital signs, diagnosis and prescription.
-        let encounter = try await create(
-            "Encounter", R.encounter(patient: patient, practitioner: practitioner, discharged: false))
-        var observations: [String] = []
-        for vital in R.admissionVitals {
-            observations.append(
-                try await create(
-                    "Observation", R.observation(vital, patient: patient, encounter: "Encounter/\(encounter)")))
+    init(_ limit: ClinicalWorkload.Limit, start: ContinuousClock.Instant) {
+        switch limit {
+        case .rounds:
+            remaining = nil
+            deadline = nil
+        case .interactions(let count):
+            remaining = count
+            deadline = nil
+        case .seconds(let seconds):
+            remaining = nil
+            deadline = start + .milliseconds(Int64(seconds * 1000))
         }
-        let condition = try await create("Condition", R.condition(patient: patient, encounter: encounter))
-        let prescription = try await create(
-            "MedicationRequest",
-            R.medicationRequest(
-                patient: patient, encounter: encounter, practitioner: practitioner, condition: condition))
-
-        // The chart, read back.
-        for key in [
-            "Patient/\(patient)", "Encounter/\(encounter)", "Observation/\(observations[0])", "Condition/\(condition)",
-            "MedicationRequest/\(prescription)",
-        ] {
-            let reply = try await session.send(.read, .GET, key, expect: [200])
-            try session.check(
-                reply.body.flatMap(BundleReading.key) == key, .read, "GET \(key) answered another resource")
-            try session.check(
-                reply.etag == "W/\"1\"", .read, "GET \(key): ETag '\(reply.etag ?? "none")', expected W/\"1\"")
-        }
-
-        try await searches(
-            person: person, mrn: mrn, patient: patient, practitioner: practitioner, encounter: encounter,
-            observations: observations, condition: condition, prescription: prescription)
-
-        // Discharge, then a second app's edit based on the admission version: refused.
-        let discharge = R.encounter(id: encounter, patient: patient, practitioner: practitioner, discharged: true)
-        let updated = try await session.send(
-            .update, .PUT, "Encounter/\(encounter)", body: discharge, headers: [("If-Match", "W/\"1\"")], expect: [200])
-        _ = try session.createdId(updated, type: "Encounter", version: "2", .update)
-        _ = try await session.send(
-            .update, .PUT, "Encounter/\(encounter)", body: discharge, headers: [("If-Match", "W/\"1\"")], expect: [412])
-        let admitted = try await session.send(.vread, .GET, "Encounter/\(encounter)/_history/1", expect: [200])
-        try session.check(
-            admitted.body?["status"]?.stringValue == "in-progress", .vread,
-            "Encounter/\(encounter)/_history/1 is not the admission version")
-        let history = try await session.send(.history, .GET, "Encounter/\(encounter)/_history", expect: [200])
-        try session.check(
-            history.body?["type"] == "history" && BundleReading.total(history.body) == 2
-                && BundleReading.entries(history.body).count == 2,
-            .history,
-            "Encounter/\(encounter)/_history: expected a history Bundle of 2 versions, got total \(BundleReading.total(history.body).map(String.init) ?? "none")"
-        )
-
-        let followUp = try await followUpVisit(patient: patient, practitioner: practitioner)
-
-        if everything {
-            let reply = try await session.send(.everything, .GET, "Patient/\(patient)/$everything", expect: [200])
-            let found = Set(BundleReading.entries(reply.body).compactMap { $0["resource"].flatMap(BundleReading.key) })
-            let written = [
-                "Patient/\(patient)", "Practitioner/\(practitioner)", "Encounter/\(encounter)", "Condition/\(condition)",
-                "MedicationRequest/\(prescription)",
-            ]
-            let expected = written + observations.map { "Observation/\($0)" } + followUp
-            let missing = expected.filter { !found.contains($0) }
-            try session.check(
-                missing.isEmpty, .everything, "Patient/\(patient)/$everything lacks \(missing.joined(separator: ", "))")
-        }
-
-        // The prescription was entered in error.
-        _ = try await session.send(.delete, .DELETE, "MedicationRequest/\(prescription)", expect: [200, 204])
-        _ = try await session.send(.read, .GET, "MedicationRequest/\(prescription)", expect: [410])
     }
 
-    /// POST of a new resource; its id.
-    func create(_ type: String, _ body: String) async throws -> String {
-        try session.createdId(
-            try await session.send(.create, .POST, type, body: body, expect: [201]), type: type, .create)
-    }
-
-    /// The searches a chart view makes, each answer checked against what the round wrote.
-    func searches(
-        person: ClinicalResources.Person, mrn: String, patient: String, practitioner: String, encounter: String,
-        observations: [String], condition: String, prescription: String
-    ) async throws {
-        // Other rounds share the family name: any answer must be Patients bearing it.
-        let byName = try await search("Patient", [("name", person.family), ("_count", "10")])
-        try session.check(
-            !byName.isEmpty
-                && byName.allSatisfy {
-                    $0["resourceType"] == "Patient" && JSONWriter().string($0["name"] ?? .null).contains(person.family)
-                },
-            .search, "Patient?name=\(person.family) found no such patient")
-        try await expectMatches("Patient", [("identifier", "\(R.mrnSystem)|\(mrn)")], ["Patient/\(patient)"])
-        try await expectMatches(
-            "Observation", [("patient", patient), ("code", "http://loinc.org|8867-4")],
-            ["Observation/\(observations[0])"])
-        // The admission day's vital signs, not the next morning's weight.
-        try await expectMatches(
-            "Observation",
-            [
-                ("patient", patient), ("category", "vital-signs"), ("date", "ge\(R.admissionDay)"),
-                ("date", "lt\(R.nextDay)"),
-            ],
-            observations.prefix(3).map { "Observation/\($0)" })
-        try await expectMatches(
-            "Encounter", [("subject", "Patient/\(patient)"), ("date", "ge2024-03-01"), ("date", "le2024-03-31")],
-            ["Encounter/\(encounter)"])
-
-        // Every vital sign, two a page, following the next links to the end.
-        var page = try await searchBundle("Observation", [("patient", patient), ("_sort", "date"), ("_count", "2")])
-        var seen: [String] = []
-        while true {
-            seen += BundleReading.keys(page, mode: "match")
-            guard let next = BundleReading.link(page, "next") else { break }
-            try session.check(
-                next.hasPrefix(session.baseURL + "/"), .searchPage, "next link \(next) is not under \(session.baseURL)")
-            try session.check(seen.count < 100, .searchPage, "Observation?patient=\(patient) pages never end")
-            page = try await session.send(.searchPage, .GET, next, expect: [200]).body
-        }
-        try session.check(
-            seen.sorted() == observations.map { "Observation/\($0)" }.sorted(), .searchPage,
-            "paging Observation?patient=\(patient) by 2 gave \(seen), not the \(observations.count) observations")
-
-        let included = try await session.send(
-            .search, .GET,
-            "MedicationRequest?"
-                + QueryString.make([
-                    ("patient", patient), ("_include", "MedicationRequest:subject"),
-                    ("_include", "MedicationRequest:requester"),
-                ]), expect: [200])
-        try session.check(
-            BundleReading.keys(included.body, mode: "match") == ["MedicationRequest/\(prescription)"]
-                && Set(BundleReading.keys(included.body, mode: "include")) == [
-                    "Patient/\(patient)", "Practitioner/\(practitioner)",
-                ],
-            .search,
-            "MedicationRequest?patient=\(patient)&_include=...: matches \(BundleReading.keys(included.body, mode: "match")), includes \(BundleReading.keys(included.body, mode: "include"))"
-        )
-
-        let revincluded = try await session.send(
-            .search, .GET,
-            "Patient?"
-                + QueryString.make([
-                    ("_id", patient), ("_revinclude", "Observation:subject"), ("_revinclude", "Condition:subject"),
-                ]),
-            expect: [200])
-        let expectedIncludes = Set(observations.map { "Observation/\($0)" } + ["Condition/\(condition)"])
-        try session.check(
-            BundleReading.keys(revincluded.body, mode: "match") == ["Patient/\(patient)"]
-                && Set(BundleReading.keys(revincluded.body, mode: "include")) == expectedIncludes,
-            .search,
-            "Patient?_id=\(patient)&_revinclude=...: matches \(BundleReading.keys(revincluded.body, mode: "match")), includes \(BundleReading.keys(revincluded.body, mode: "include"))"
-        )
-    }
-
-    /// A search's first page, checked to be a searchset Bundle.
-    func searchBundle(_ type: String, _ parameters: [(String, String)]) async throws -> JSONValue? {
-        let query = "\(type)?" + QueryString.make(parameters)
-        let reply = try await session.send(.search, .GET, query, expect: [200])
-        try session.check(
-            reply.body?["type"] == "searchset", .search, "\(query) is not answered with a searchset Bundle")
-        return reply.body
-    }
-
-    /// The resources a search's first page matched.
-    func search(_ type: String, _ parameters: [(String, String)]) async throws -> [JSONValue] {
-        BundleReading.entries(try await searchBundle(type, parameters))
-            .filter { $0["search"]?["mode"]?.stringValue == "match" }.compactMap { $0["resource"] }
-    }
-
-    /// A search whose matches must be exactly `expected` (`Type/id`), with `total` to agree.
-    func expectMatches(_ type: String, _ parameters: [(String, String)], _ expected: [String]) async throws {
-        let bundle = try await searchBundle(type, parameters)
-        let found = BundleReading.keys(bundle, mode: "match")
-        try session.check(
-            found.sorted() == expected.sorted() && BundleReading.total(bundle) == expected.count, .search,
-            "\(type)?\(QueryString.make(parameters)) matched \(found) (total \(BundleReading.total(bundle).map(String.init) ?? "none")), expected \(expected)"
-        )
-    }
-
-    /// The follow-up visit and its vital signs in one transaction; the `Type/id` of each, with
-    /// the observations' `urn:uuid` encounter references checked to be rewritten.
-    func followUpVisit(patient: String, practitioner: String) async throws -> [String] {
-        let encounterUUID = UUID().uuidString.lowercased()
-        let observationUUIDs = ClinicalResources.followUpVitals.map { _ in UUID().uuidString.lowercased() }
-        let bundle = ClinicalResources.followUpTransaction(
-            patient: patient, practitioner: practitioner, encounterUUID: encounterUUID,
-            observationUUIDs: observationUUIDs)
-        let reply = try await session.send(.transaction, .POST, "", body: bundle, expect: [200])
-        let entries = BundleReading.entries(reply.body)
-        try session.check(
-            reply.body?["type"] == "transaction-response" && entries.count == 1 + observationUUIDs.count, .transaction,
-            "the follow-up transaction answered \(entries.count) entries in a '\(reply.body?["type"]?.stringValue ?? "")' Bundle"
-        )
-        var keys: [String] = []
-        for entry in entries {
-            let status = entry["response"]?["status"]?.stringValue ?? ""
-            let location = entry["response"]?["location"]?.stringValue ?? ""
-            let parts = location.split(separator: "/")
-            try session.check(
-                status.hasPrefix("201") && parts.count >= 2, .transaction,
-                "a follow-up entry answered '\(status)' at '\(location)'")
-            keys.append("\(parts[0])/\(parts[1])")
-        }
-        try session.check(
-            keys.first?.hasPrefix("Encounter/") == true && keys.dropFirst().allSatisfy { $0.hasPrefix("Observation/") },
-            .transaction,
-            "the follow-up entries answered \(keys), not in the Bundle's order")
-        let observation = try await session.send(.read, .GET, keys[1], expect: [200])
-        try session.check(
-            observation.body?["encounter"]?["reference"]?.stringValue == keys[0], .read,
-            "\(keys[1]).encounter is \(observation.body?["encounter"]?["reference"]?.stringValue ?? "none"), not the rewritten \(keys[0])"
-        )
-        return keys
+    /// Whether one more interaction may be sent; taken from the count if there is one.
+    func take() -> Bool {
+        if let deadline { return ContinuousClock.now < deadline }
+        lock.lock()
+        defer { lock.unlock() }
+        guard let left = remaining else { return true }
+        guard left > 0 else { return false }
+        remaining = left - 1
+        return true
     }
 }

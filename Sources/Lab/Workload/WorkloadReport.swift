@@ -1,3 +1,4 @@
+import FHIR
 import Foundation
 
 /// The kinds of FHIR interaction a workload counts, in the order a report lists them.
@@ -36,7 +37,12 @@ public struct WorkloadReport: Sendable, CustomStringConvertible {
     }
 
     public var baseURL: String
+    /// What the run was told to do: admission rounds, a count of interactions or a duration.
+    public var limit: ClinicalWorkload.Limit
+    /// The admission rounds asked for; 0 for the clinical mix.
     public var rounds: Int
+    /// The patients the clinical mix drew on (0 for admission rounds, which register their own).
+    public var patients: Int
     public var concurrency: Int
     /// Rounds that ran every step; a failing step ends its round.
     public var completedRounds: Int
@@ -63,9 +69,11 @@ public struct WorkloadReport: Sendable, CustomStringConvertible {
     }
 
     public var description: String {
+        var done = "clinical mix over \(patients) patients, limit \(limit)"
+        if case .rounds = limit { done = "\(completedRounds)/\(rounds) rounds completed" }
         var lines = [
             "Clinical workload against \(baseURL)",
-            "\(completedRounds)/\(rounds) rounds completed, concurrency \(concurrency), "
+            "\(done), concurrency \(concurrency), "
                 + String(
                     format: "%.2f s, %d interactions (%.0f/s), %d failed", elapsedSeconds, interactions,
                     Double(interactions) / max(elapsedSeconds, 1e-9), failureCount),
@@ -96,6 +104,40 @@ public struct WorkloadReport: Sendable, CustomStringConvertible {
     }
 }
 
+extension WorkloadReport {
+    /// The report as a JSON object, for `--json`: the same figures as `description`.
+    public var json: JSONValue {
+        let limitMember: JSONValue
+        switch limit {
+        case .rounds(let rounds): limitMember = ["rounds": .number(String(rounds))]
+        case .interactions(let count): limitMember = ["interactions": .number(String(count))]
+        case .seconds(let seconds): limitMember = ["seconds": Self.number(seconds)]
+        }
+        let kindMembers: [JSONValue] = kinds.map { figure in
+            [
+                "kind": .string(figure.kind.rawValue), "interactions": .number(String(figure.interactions)),
+                "failures": .number(String(figure.failures)),
+                "medianMilliseconds": Self.number(figure.medianMilliseconds),
+                "p99Milliseconds": Self.number(figure.p99Milliseconds),
+            ]
+        }
+        return [
+            "baseURL": .string(baseURL), "limit": limitMember, "patients": .number(String(patients)),
+            "concurrency": .number(String(concurrency)), "completedRounds": .number(String(completedRounds)),
+            "elapsedSeconds": Self.number(elapsedSeconds), "interactions": .number(String(interactions)),
+            "perSecond": Self.number(Double(interactions) / max(elapsedSeconds, 1e-9)),
+            "everythingSupported": .bool(everythingSupported), "medianMilliseconds": Self.number(medianMilliseconds),
+            "p99Milliseconds": Self.number(p99Milliseconds), "failureCount": .number(String(failureCount)),
+            "failureMessages": .array(failureMessages.map { .string($0) }), "kinds": .array(kindMembers),
+        ]
+    }
+
+    /// A JSON number to three decimals (a millisecond's microseconds).
+    static func number(_ value: Double) -> JSONValue {
+        .number(value.isFinite ? String(format: "%.3f", value) : "0")
+    }
+}
+
 /// A failure already recorded against its interaction: it ends the round without being counted again.
 struct WorkloadFailure: Error, CustomStringConvertible {
     var description: String
@@ -111,10 +153,12 @@ final class InteractionRecorder: @unchecked Sendable {
     private var failureCount = 0
     private var messages: [String] = []
     private var completedRounds = 0
+    private var interactions = 0
 
     func record(_ kind: InteractionKind, milliseconds elapsed: Double) {
         lock.lock()
         milliseconds[kind, default: []].append(elapsed)
+        interactions += 1
         lock.unlock()
     }
 
@@ -129,12 +173,22 @@ final class InteractionRecorder: @unchecked Sendable {
         return WorkloadFailure(description: message)
     }
 
-    /// A round ended by something other than a recorded interaction (a bug in the workload itself).
-    func abort(round: Int, _ error: any Error) {
+    /// A round or step ended by something other than a recorded interaction (a bug in the
+    /// workload itself); `context` says which.
+    func abort(_ context: String, _ error: any Error) {
         lock.lock()
         failureCount += 1
-        if messages.count < Self.keptMessages { messages.append("round \(round): \(error)") }
+        if messages.count < Self.keptMessages { messages.append("\(context): \(error)") }
         lock.unlock()
+    }
+
+    /// Interactions and failures so far.
+    func progress(since start: ContinuousClock.Instant, finished: Bool) -> WorkloadProgress {
+        lock.lock()
+        defer { lock.unlock() }
+        return WorkloadProgress(
+            elapsedSeconds: FHIRHTTPSession.milliseconds(since: start) / 1000, interactions: interactions,
+            failures: failureCount, finished: finished)
     }
 
     func completeRound() {
@@ -144,7 +198,8 @@ final class InteractionRecorder: @unchecked Sendable {
     }
 
     func report(
-        baseURL: String, rounds: Int, concurrency: Int, elapsedSeconds: Double, everythingSupported: Bool
+        baseURL: String, limit: ClinicalWorkload.Limit, patients: Int, concurrency: Int, elapsedSeconds: Double,
+        everythingSupported: Bool
     ) -> WorkloadReport {
         lock.lock()
         defer { lock.unlock() }
@@ -157,7 +212,8 @@ final class InteractionRecorder: @unchecked Sendable {
         }
         let (median, p99) = Self.percentiles(milliseconds.values.flatMap { $0 })
         return WorkloadReport(
-            baseURL: baseURL, rounds: rounds, concurrency: concurrency, completedRounds: completedRounds,
+            baseURL: baseURL, limit: limit, rounds: { if case .rounds(let n) = limit { n } else { 0 } }(),
+            patients: patients, concurrency: concurrency, completedRounds: completedRounds,
             elapsedSeconds: elapsedSeconds, everythingSupported: everythingSupported, kinds: kinds,
             medianMilliseconds: median, p99Milliseconds: p99, failureCount: failureCount, failureMessages: messages)
     }

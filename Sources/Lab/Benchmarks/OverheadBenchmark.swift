@@ -1,0 +1,257 @@
+import Foundation
+import JSON
+
+/// What monitoring costs the FHIR server: its throughput and latency under a fixed load from a
+/// second process (`caduceus bench load`), with no monitor, with Caduceus capturing every
+/// syscall of its container to a file, with Caduceus detecting only, under auditd with an
+/// equivalent rule and under `strace -f`, as ratios to the unmonitored runs.
+///
+/// Every run starts a fresh server container on the same seeded database (so auditd can
+/// audit its tasks from birth, and no run inherits another's state); configurations take turns
+/// within each round, their order rotating, so the machine's drift is shared out.
+public final class OverheadBenchmark {
+    public enum Configuration: String, CaseIterable, Sendable {
+        case none, capture, detect, auditd, strace
+
+        public var label: String {
+            switch self {
+            case .none: "no monitor"
+            case .capture: "Caduceus: every syscall to a file"
+            case .detect: "Caduceus: detection only"
+            case .auditd: "auditd: every syscall of the server"
+            case .strace: "strace -f to a file"
+            }
+        }
+    }
+
+    /// One measured run.
+    public struct Run: Sendable {
+        public var load: LoadGenerator.Result
+        /// Events the capture wrote and lost (capture only).
+        public var eventsWritten: Int?
+        public var eventsLost: Int?
+    }
+
+    public var configurations: [Configuration] = Configuration.allCases
+    public var runs = 3
+    public var seconds = 10.0
+    public var warmupSeconds = 2.0
+    public var connections = 8
+    public var patients = 50
+    public var image = ImageBuilder.serverImage
+    /// The caduceus executable that runs the load, the capture and the detection.
+    public var executable = ImageBuilder.currentExecutable
+    public var progress: (String) -> Void
+
+    public private(set) var results: [Configuration: [Run]] = [:]
+    let folder: String
+    let port = Int.random(in: 30000..<40000)
+    var baseURL: String { "http://127.0.0.1:\(port)/fhir-server/api/v4" }
+
+    public init(progress: @escaping (String) -> Void) throws {
+        self.progress = progress
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-overhead-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder + "/data", withIntermediateDirectories: true)
+        chmod(folder, 0o755)
+        try ProcessRunner.check(["chown", "1000:1000", folder + "/data"])  // the image's server user
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: folder) }
+
+    /// Seeds the database, then runs every configuration `runs` times.
+    public func run() async throws {
+        if configurations.contains(.strace) && !ProcessRunner.isInstalled("strace") {
+            try DockerEngine.installPackages(["strace"], progress: progress)
+        }
+        var audit: AuditSession?
+        if configurations.contains(.auditd) {
+            if !ProcessRunner.isInstalled("auditctl") { try DockerEngine.installPackages(["auditd"], progress: progress) }
+            audit = try AuditSession(folder: folder)
+        }
+        defer { audit?.restore() }
+        progress("seeding \(patients) patients")
+        let seeder = try await startServer()
+        let ids: [String]
+        do {
+            ids = try await LoadGenerator.seed(baseURL: baseURL, patients: patients)
+            stopServer(seeder)
+        } catch {
+            stopServer(seeder)
+            throw error
+        }
+        try ids.joined(separator: "\n").write(toFile: folder + "/patients.txt", atomically: true, encoding: .utf8)
+        for round in 0..<runs {
+            let order = configurations.indices.map { configurations[($0 + round) % configurations.count] }
+            for configuration in order {
+                progress("round \(round + 1)/\(runs): \(configuration.label)")
+                let run = try await measure(configuration, audit: audit)
+                results[configuration, default: []].append(run)
+                progress(String(format: "  %.0f requests/s, p50 %.2f ms, p99 %.2f ms%@", run.load.throughput, run.load.p50Ms, run.load.p99Ms,
+                                run.eventsWritten.map { ", \($0) events written, \(run.eventsLost ?? 0) lost" } ?? ""))
+            }
+        }
+    }
+
+    func measure(_ configuration: Configuration, audit: AuditSession?) async throws -> Run {
+        if configuration == .auditd { try audit?.enable() }
+        defer { if configuration == .auditd { audit?.disable() } }
+        let container = try await startServer()
+        defer { stopServer(container) }
+        let pid = try ProcessRunner.check(["docker", "inspect", "-f", "{{.State.Pid}}", container])
+        var monitor: MonitorProcess?
+        switch configuration {
+        case .none: break
+        case .capture:
+            monitor = try MonitorProcess.start(
+                [executable, "trace", "--container", container, "--events", "all", "--output", folder + "/events.json"],
+                log: folder + "/monitor.log", readyWhen: "Ctrl-C to stop")
+        case .detect:
+            monitor = try MonitorProcess.start(
+                [executable, "detect", "--container", container, "--format", "json"], log: folder + "/monitor.log", readyWhen: "Ctrl-C to stop")
+        case .auditd:
+            try audit?.watch(pid: Int32(pid) ?? 0)
+        case .strace:
+            // -I1: strace otherwise blocks SIGINT while busy, and would not stop when told.
+            monitor = try MonitorProcess.start(
+                ["strace", "-I1", "-f", "-qq", "-p", pid, "-o", folder + "/strace.out"], log: folder + "/monitor.log",
+                readyWhen: nil, ready: { Self.isTraced(pid: pid) })
+        }
+        defer { monitor?.kill() }
+        let load = try runLoad()
+        var run = Run(load: load)
+        if configuration == .capture, let log = try monitor?.stop() {
+            // "N events written, M lost in the kernel (...)", the trace's last line.
+            let numbers = log.split(separator: "\n").last { $0.contains("events written") }?
+                .split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) } ?? []
+            if numbers.count >= 2 {
+                run.eventsWritten = numbers[0]
+                run.eventsLost = numbers[1]
+            }
+        } else {
+            _ = try monitor?.stop()
+        }
+        try? FileManager.default.removeItem(atPath: folder + "/events.json")
+        try? FileManager.default.removeItem(atPath: folder + "/strace.out")
+        guard load.errors == 0 else { throw LabError("\(configuration.label): \(load.errors) requests failed: \(load.firstError ?? "")") }
+        return run
+    }
+
+    /// `caduceus bench load` in its own process; its JSON result.
+    func runLoad() throws -> LoadGenerator.Result {
+        let output = try ProcessRunner.check([
+            executable, "bench", "load", "--base-url", baseURL, "--seconds", String(seconds), "--warmup", String(warmupSeconds),
+            "--connections", String(connections), "--patients-file", folder + "/patients.txt",
+        ])
+        guard let line = output.split(separator: "\n").last(where: { $0.hasPrefix("{") }) else {
+            throw LabError("caduceus bench load printed no result: \(output.suffix(500))")
+        }
+        return try LoadGenerator.Result(json: JSONParser.parse(String(line)))
+    }
+
+    func startServer() async throws -> String {
+        let container = try ProcessRunner.check([
+            "docker", "run", "-d", "--network", "host", "--label", "caduceus.bench=overhead", "-v", folder + "/data:/data", image,
+            "serve", "--host", "127.0.0.1", "--port", String(port), "--database", "/data/bench.sqlite", "--log-level", "warning",
+        ])
+        for _ in 0..<120 {
+            if await Stack.answers(baseURL + "/metadata") { return container }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        let logs = ProcessRunner.run(["docker", "logs", container]).output
+        stopServer(container)
+        throw LabError("the benchmark's FHIR server did not answer within 30 s: \(logs.suffix(1000))")
+    }
+
+    func stopServer(_ container: String) {
+        _ = ProcessRunner.run(["docker", "rm", "-f", container])
+    }
+
+    /// Whether strace has attached to the process (its main thread has a tracer).
+    static func isTraced(pid: String) -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return false }
+        return status.split(separator: "\n").contains { $0.hasPrefix("TracerPid:") && !$0.hasSuffix("\t0") }
+    }
+}
+
+/// A monitor in its own process: started, ready once its log says so, stopped with SIGINT.
+///
+/// Spawned with posix_spawn and an empty signal mask and default dispositions: a child of
+/// Foundation's `Process` inherits the spawning thread's blocked signals, and strace then
+/// never sees the SIGINT that tells it to detach.
+final class MonitorProcess {
+    let pid: pid_t
+    let logPath: String
+    let name: String
+    private var exited = false
+
+    private init(pid: pid_t, logPath: String, name: String) {
+        self.pid = pid
+        self.logPath = logPath
+        self.name = name
+    }
+
+    static func start(_ arguments: [String], log: String, readyWhen marker: String?, ready: () -> Bool = { true }) throws -> MonitorProcess {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var pid: pid_t = 0
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let status = posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, environ)
+        guard status == 0 else { throw LabError("cannot start \(arguments[0]): \(String(cString: strerror(status)))") }
+        let monitor = MonitorProcess(pid: pid, logPath: log, name: arguments[0...1].joined(separator: " "))
+        for _ in 0..<600 {
+            guard monitor.isRunning else { throw LabError("\(monitor.name) exited: \(monitor.log.suffix(1000))") }
+            if (marker.map { monitor.log.contains($0) } ?? true) && ready() {
+                usleep(200_000)  // attached; let the first events through
+                return monitor
+            }
+            usleep(100_000)
+        }
+        monitor.kill()
+        throw LabError("\(monitor.name) was not ready within 60 s: \(monitor.log.suffix(1000))")
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Whether it still runs (reaps it once it has exited).
+    var isRunning: Bool {
+        if exited { return false }
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == 0 { return true }
+        exited = true
+        return false
+    }
+
+    /// SIGINT, then its log once it has exited (it drains what it holds first); SIGKILL
+    /// after a minute.
+    func stop() throws -> String {
+        if isRunning { Foundation.kill(pid, SIGINT) }
+        for _ in 0..<600 where isRunning { usleep(100_000) }
+        if isRunning {
+            kill()
+            throw LabError("\(name) did not stop within 60 s of SIGINT: \(log.suffix(500))")
+        }
+        return log
+    }
+
+    func kill() {
+        guard isRunning else { return }
+        Foundation.kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        exited = true
+    }
+}

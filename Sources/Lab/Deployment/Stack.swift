@@ -1,0 +1,118 @@
+import AsyncHTTPClient
+import Foundation
+
+/// The deployment of docker-compose.yml: the FHIR server, PostgreSQL when asked for, the sensor
+/// (detection) and the recorder (every syscall of the FHIR container), all on 127.0.0.1.
+public struct Stack {
+    /// docker-compose's project name: the prefix of the volumes.
+    public static let project = "caduceus"
+    public static let serverContainer = "caduceus-fhir"
+    public static let sensorContainers = ["caduceus-sensor", "caduceus-recorder"]
+
+    public var composeFile: String
+    public var fhirPort: Int
+    public var postgresPort: Int
+    public var usePostgres: Bool
+    /// Where the sensor writes alerts.json and the recorder events.json.
+    public var resultsDirectory: String
+
+    public init(composeFile: String = "docker-compose.yml", fhirPort: Int = 9080, postgresPort: Int = 5439,
+                usePostgres: Bool = false, resultsDirectory: String = "caduceus-results") {
+        self.composeFile = composeFile
+        self.fhirPort = fhirPort
+        self.postgresPort = postgresPort
+        self.usePostgres = usePostgres
+        self.resultsDirectory = URL(fileURLWithPath: resultsDirectory).standardizedFileURL.path
+    }
+
+    /// The FHIR API of the stack's server.
+    public var baseURL: String { "http://127.0.0.1:\(fhirPort)/fhir-server/api/v4" }
+
+    /// The database URL the server is given.
+    public var database: String {
+        usePostgres
+            ? "postgres://caduceus:\(ImageBuilder.postgresPassword)@127.0.0.1:\(postgresPort)/fhir"
+            : "/data/fhir.sqlite"
+    }
+
+    var environment: [String: String] {
+        [
+            "CADUCEUS_FHIR_PORT": String(fhirPort), "CADUCEUS_POSTGRES_PORT": String(postgresPort),
+            "CADUCEUS_DATABASE": database, "CADUCEUS_RESULTS": resultsDirectory,
+        ]
+    }
+
+    func compose(_ arguments: [String]) throws -> String {
+        guard FileManager.default.fileExists(atPath: composeFile) else {
+            throw LabError("no \(composeFile): run from the Caduceus checkout or pass --compose-file")
+        }
+        // Profiles are always named so that `down` also stops PostgreSQL started by `up --postgres`.
+        return try ProcessRunner.check(
+            ["docker-compose", "--ansi", "never", "-p", Self.project, "-f", composeFile, "--profile", "postgres"] + arguments,
+            environment: environment)
+    }
+
+    /// Installs and starts the Docker engine if needed, builds the images from `binary`,
+    /// starts the services and waits until the server answers and the sensors are attached.
+    public func up(binary: String = ImageBuilder.currentExecutable, progress: @escaping (String) -> Void) async throws {
+        try DockerEngine.ensureRunning(progress: progress)
+        let builder = ImageBuilder(progress: progress)
+        try builder.buildServerImage(binary: binary)
+        if usePostgres { try builder.buildPostgresImage() }
+        try FileManager.default.createDirectory(atPath: resultsDirectory, withIntermediateDirectories: true)
+        var services = ["fhir", "sensor", "recorder"]
+        if usePostgres {
+            progress("starting PostgreSQL on 127.0.0.1:\(postgresPort)")
+            try compose(["up", "-d", "postgres"])
+            try await waitFor("PostgreSQL", seconds: 60) {
+                ProcessRunner.run(["docker", "exec", "caduceus-postgres", "/usr/lib/postgresql/15/bin/pg_isready",
+                                   "-h", "127.0.0.1", "-p", String(postgresPort)]).status == 0
+            }
+        } else {
+            services.removeAll { $0 == "postgres" }
+        }
+        progress("starting \(services.joined(separator: ", ")) (FHIR on 127.0.0.1:\(fhirPort), database \(usePostgres ? "PostgreSQL" : "SQLite"))")
+        try compose(["up", "-d"] + services)
+        try await waitFor("the FHIR server", seconds: 90) { await Self.answers(self.baseURL + "/metadata") }
+        for container in Self.sensorContainers {
+            try await waitFor(container, seconds: 90) {
+                let (status, logs) = ProcessRunner.run(["docker", "logs", container])
+                if status == 0 && logs.contains("Ctrl-C to stop") { return true }
+                let state = ProcessRunner.run(["docker", "inspect", "-f", "{{.State.Running}}", container]).output
+                if state == "false" { throw LabError("\(container) stopped: \(logs.suffix(1500))") }
+                return false
+            }
+        }
+    }
+
+    /// Stops and removes the services; `volumes` also removes the data, `images` the images.
+    public func down(volumes: Bool = false, images: Bool = false) throws {
+        guard DockerEngine.isAnswering else { return }
+        try compose(["down", "--remove-orphans", "-t", "20"] + (volumes ? ["-v"] : []) + (images ? ["--rmi", "all"] : []))
+    }
+
+    /// Stops the sensor and the recorder (SIGINT: they write out what they hold), leaving the
+    /// server running.
+    public func stopSensors() throws {
+        try compose(["stop", "-t", "20", "sensor", "recorder"])
+    }
+
+    /// `docker-compose ps` of the stack.
+    public func status() throws -> String { try compose(["ps"]) }
+
+    func waitFor(_ what: String, seconds: Int, _ ready: () async throws -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(TimeInterval(seconds))
+        while Date() < deadline {
+            if try await ready() { return }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        throw LabError("\(what) was not ready within \(seconds) s")
+    }
+
+    /// Whether a GET of `url` answers 200 within two seconds.
+    public static func answers(_ url: String) async -> Bool {
+        let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(2))
+        _ = try? await response?.body.collect(upTo: 16 << 20)
+        return response?.status == .ok
+    }
+}

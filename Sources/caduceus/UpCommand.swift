@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import Lab
+
+/// Options that name the deployment: shared by `up`, `down` and the demo.
+struct StackOptions: ParsableArguments {
+    @Option(help: "The compose file.")
+    var composeFile = "docker-compose.yml"
+
+    @Option(help: "Port of the FHIR server on 127.0.0.1.")
+    var fhirPort = 9080
+
+    @Option(help: "Port of PostgreSQL on 127.0.0.1 (with --postgres).")
+    var postgresPort = 5439
+
+    @Option(help: "Folder the sensor writes alerts.json and the recorder events.json into.")
+    var results = "caduceus-results"
+
+    func stack(postgres: Bool = false) -> Stack {
+        Stack(composeFile: composeFile, fhirPort: fhirPort, postgresPort: postgresPort, usePostgres: postgres, resultsDirectory: results)
+    }
+}
+
+/// `caduceus up`: the deployment of docker-compose.yml, images built from this binary.
+struct UpCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "up",
+        abstract: "Start the FHIR server, the sensor and the recorder in containers (Docker installed and started if missing).",
+        discussion: """
+            Needs root. Builds caduceus-fhir:latest from this binary (and caduceus-postgres:latest from the host's
+            PostgreSQL 15 with --postgres) without a registry, then runs docker-compose up. The server answers on
+            http://127.0.0.1:9080/fhir-server/api/v4; alerts go to caduceus-results/alerts.json and the FHIR
+            container's syscalls to caduceus-results/events.json. `caduceus down` stops it all.
+            """)
+
+    @OptionGroup var stackOptions: StackOptions
+
+    @Flag(help: "Store resources in PostgreSQL (its own container) instead of SQLite in the server's volume.")
+    var postgres = false
+
+    @Option(help: "Build the server image from this caduceus binary instead of the running one.")
+    var binary: String?
+
+    func run() async throws {
+        let stack = stackOptions.stack(postgres: postgres)
+        try await stack.up(binary: binary ?? ImageBuilder.currentExecutable) { writeStandardError("caduceus up: " + $0) }
+        print("FHIR server: \(stack.baseURL) (\(postgres ? "PostgreSQL" : "SQLite"))")
+        print("alerts:      \(stack.resultsDirectory)/alerts.json (docker logs -f caduceus-sensor)")
+        print("events:      \(stack.resultsDirectory)/events.json")
+    }
+}

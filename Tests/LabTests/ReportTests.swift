@@ -1,0 +1,223 @@
+import Foundation
+import JSON
+import Lab
+import Sensor
+import Testing
+
+/// `caduceus report` on a results directory of small inputs in the real formats: trace events
+/// written from `TraceEvent` (encoded as `JSONEventWriter` writes them), alerts with `Alert`'s
+/// members in its order, a matrix from `AttackLab.matrixJSON` on real scenarios, and an
+/// overhead file in `caduceus bench overhead`'s schema.
+@Suite struct ReportTests {
+    /// 2025-05-01T12:00:00Z, in nanoseconds.
+    static let start: UInt64 = 1_746_100_800 * 1_000_000_000
+    static let fhir = ContainerInfo(id: String(repeating: "ab", count: 32), name: "fhir", image: "caduceus-fhir:latest")
+
+    static func event(_ name: String, at offset: Double, container: ContainerInfo?) -> String {
+        let event = TraceEvent(
+            timestamp: start + UInt64(offset * 1e9), processId: 7, threadId: 7, hostProcessId: 4242, hostThreadId: 4242,
+            processName: "caduceus", hostName: "lab", container: container, eventId: "257", eventName: name, returnValue: 3,
+            args: [TraceArgument(name: "pathname", type: "const char*", value: .string("/etc/<passwd>"))])
+        return JSONWriter().string(event.jsonValue)
+    }
+
+    static func alert(_ ruleId: String, _ rule: String, priority: String, output: String, at offset: Double) -> String {
+        let timestamp = start + UInt64(offset * 1e9)
+        let process: JSONValue = ["pid": 4242, "vpid": 7, "name": "sh", "exepath": "/bin/sh", "cmdline": "sh -c id", "uid": 0, "user": "root"]
+        let alert: JSONValue = [
+            "ruleId": .string(ruleId), "rule": .string(rule), "priority": .string(priority), "output": .string(output),
+            "time": .string("2025-05-01T12:00:0\(Int(offset)).000000000Z"), "timestamp": .number(String(timestamp)),
+            "raisedAt": .number(String(timestamp + 150_000)), "mitre": ["T1059.004"], "tags": ["container"],
+            "container": ["id": .string(fhir.id), "name": "fhir", "image": "caduceus-fhir:latest"],
+            "process": process, "ancestors": [process],
+            "events": [TraceEvent(timestamp: timestamp, container: fhir, eventId: "59", eventName: "execve").jsonValue],
+        ]
+        return JSONWriter().string(alert)
+    }
+
+    static let overheadJSON = """
+        {"load":{"connections":16,"seconds":20,"runs":3},"configurations":[
+        {"name":"none","label":"no monitor","runs":[{"throughput":1000,"p50Ms":4.0,"p99Ms":9.0},{"throughput":1010,"p50Ms":4.1,"p99Ms":9.5},{"throughput":990,"p50Ms":3.9,"p99Ms":8.8}],
+         "throughput":{"min":990,"median":1000,"max":1010},"ratio":{"min":0.99,"median":1,"max":1.01},
+         "p50Ms":{"min":3.9,"median":4.0,"max":4.1},"p99Ms":{"min":8.8,"median":9.0,"max":9.5}},
+        {"name":"detect","label":"caduceus detect","runs":[{"throughput":970,"p50Ms":4.2,"p99Ms":10.0},{"throughput":960,"p50Ms":4.3,"p99Ms":10.5},{"throughput":980,"p50Ms":4.1,"p99Ms":9.9}],
+         "throughput":{"min":960,"median":970,"max":980},"ratio":{"min":0.96,"median":0.97,"max":0.98},
+         "p50Ms":{"min":4.1,"median":4.2,"max":4.3},"p99Ms":{"min":9.9,"median":10.0,"max":10.5}},
+        {"name":"strace","label":"strace -f","runs":[{"throughput":400,"p50Ms":11,"p99Ms":40},{"throughput":380,"p50Ms":12,"p99Ms":44},{"throughput":420,"p50Ms":10,"p99Ms":38}],
+         "throughput":{"min":380,"median":400,"max":420},"ratio":{"min":0.38,"median":0.4,"max":0.42},
+         "p50Ms":{"min":10,"median":11,"max":12},"p99Ms":{"min":38,"median":40,"max":44}}]}
+        """
+
+    /// Three scenarios of the real lab: one detected, one missed (one of its two rules fired), one with no rule.
+    static var outcomes: [AttackLab.Outcome] {
+        func scenario(_ id: String) -> AttackScenario { AttackScenario.all.first { $0.id == id }! }
+        return [
+            .init(scenario: scenario("shell-from-server"), exitStatus: 0, firedRules: ["CAD-001"], secondsToDetect: 0.25),
+            .init(scenario: scenario("reverse-shell"), exitStatus: 0, firedRules: ["CAD-003"], secondsToDetect: nil),
+            .init(scenario: scenario("timestomp"), exitStatus: 0, firedRules: [], secondsToDetect: nil),
+        ]
+    }
+
+    static func resultsDirectory() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-report-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    static func write(_ text: String, _ name: String, in directory: URL) throws {
+        try Data(text.utf8).write(to: directory.appendingPathComponent(name))
+    }
+
+    @Test func theReportCarriesTheFiguresOfEveryInput() throws {
+        let directory = try Self.resultsDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // 5 openat and 3 execve in the container, 2 close on the host, and 17 names seen once:
+        // the chart shows 15 names and folds 5 into "other".
+        var events: [String] = []
+        for index in 0..<5 { events.append(Self.event("openat", at: 1.2 + Double(index) * 0.1, container: Self.fhir)) }
+        for index in 0..<3 { events.append(Self.event("execve", at: Double(index) * 0.5, container: Self.fhir)) }
+        for _ in 0..<2 { events.append(Self.event("close", at: 3.5, container: nil)) }
+        for letter in "abcdefghijklmnopq" { events.append(Self.event("rare_\(letter)", at: 2, container: Self.fhir)) }
+        try Self.write(events.joined(separator: "\n") + "\n", "events.json", in: directory)
+        let alerts = [
+            Self.alert("CAD-001", "Shell in the FHIR server", priority: "critical", output: "shell <script>alert(\"x\")</script> & 'co'", at: 1),
+            Self.alert("CAD-007", "Shadow file read", priority: "warning", output: "read /etc/shadow", at: 2),
+            Self.alert("CAD-001", "Shell in the FHIR server", priority: "critical", output: "shell again", at: 4),
+        ]
+        try Self.write(alerts.joined(separator: "\n") + "\n", "alerts.json", in: directory)
+        try Self.write(AttackLab.matrixJSON(Self.outcomes, falsePositives: 1, workloadInteractions: 331), "matrix.json", in: directory)
+        try Self.write(Self.overheadJSON, "overhead.json", in: directory)
+
+        let data = try ReportData.load(from: directory.path, host: "test-host")
+        let written = try data.write(htmlPath: directory.appendingPathComponent("report.html").path)
+        #expect(written.json == directory.appendingPathComponent("report.json").path)
+        let report = try JSONParser.parse(try Data(contentsOf: URL(fileURLWithPath: written.json)))
+
+        // Events: the counts per name, the chart's top 15 and "other", buckets adding up to the total.
+        let eventFigures = try #require(report["events"])
+        #expect(eventFigures["total"] == .number("27"))
+        let perName = try #require(eventFigures["perName"]?.arrayValue)
+        #expect(perName.count == 20)
+        #expect(perName.prefix(3).map { $0["name"]?.stringValue } == ["openat", "execve", "close"])
+        #expect(perName.prefix(3).map { $0["count"] } == [.number("5"), .number("3"), .number("2")])
+        // The same counts, in the same order, as `caduceus summary` gives.
+        let summary = try TraceFileSummary(path: directory.appendingPathComponent("events.json").path)
+        #expect(perName.map { $0["name"]?.stringValue ?? "" } == summary.counts.map(\.name))
+        #expect(perName.map { $0["count"]?.intValueForTest ?? -1 } == summary.counts.map { Int($0.count) })
+        #expect(eventFigures["chart"]?["top"]?.arrayValue?.count == ReportData.topEventNames)
+        #expect(eventFigures["chart"]?["other"] == ["names": 5, "count": 5])
+        let overTime = try #require(eventFigures["overTime"])
+        #expect(overTime["intervalSeconds"] == .number("1"))
+        #expect(overTime["start"] == "2025-05-01T12:00:00Z")
+        let buckets = try #require(overTime["counts"]?.arrayValue).compactMap { $0.intValueForTest }
+        #expect(buckets == [2, 6, 17, 2])  // seconds 0 (execve), 1 (execve, openat), 2 (rare_*), 3 (close)
+        #expect(buckets.reduce(0, +) == 27)
+        #expect(eventFigures["perContainer"] == [["container": "fhir", "count": 25], ["container": "host", "count": 2]])
+
+        // Alerts: per rule, per priority, and the table.
+        let alertFigures = try #require(report["alerts"])
+        #expect(alertFigures["total"] == .number("3"))
+        #expect(alertFigures["perRule"]?.arrayValue?.map { [$0["ruleId"], $0["count"]] } == [["CAD-001", 2], ["CAD-007", 1]])
+        #expect(alertFigures["perPriority"]?.arrayValue?.map { $0["priority"] } == ["critical", "warning"])
+        #expect(alertFigures["table"]?.arrayValue?.count == 3)
+
+        // The matrix: one detected, one missed, one with no rule, and the false positives.
+        let matrix = try #require(report["matrix"])
+        #expect(matrix["detected"] == 1 && matrix["missed"] == 1 && matrix["notApplicable"] == 1)
+        #expect(matrix["falsePositives"] == 1 && matrix["workloadInteractions"] == 331)
+        #expect(matrix["scenarios"]?.arrayValue?.map { $0["detected"] } == [.bool(true), .bool(false), .null])
+        #expect(matrix["scenarios"]?.arrayValue?.first?["secondsToDetect"] == .number("0.25"))
+
+        // Overhead: the median ratios and the goal.
+        let configurations = try #require(report["overhead"]?["configurations"]?.arrayValue)
+        #expect(configurations.map { $0["ratio"]?["median"] } == [.number("1"), .number("0.97"), .number("0.4")])
+        #expect(configurations.map { $0["meetsGoal"] } == [true, true, false])
+        #expect(configurations.map { $0["runs"] } == [3, 3, 3])
+        #expect(report["notMeasured"] == [])
+
+        // The page: every chart, and the alert's script escaped.
+        let html = try String(contentsOfFile: written.html, encoding: .utf8)
+        for id in ["chart-events-per-name", "chart-events-over-time", "chart-alerts-timeline", "chart-detection-matrix", "chart-overhead"] {
+            #expect(html.contains("<svg id=\"\(id)\""), "\(id)")
+        }
+        #expect(!html.contains("<script"))
+        #expect(html.contains("shell &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;co&#39;"))
+        #expect(html.contains("test-host"))
+    }
+
+    @Test func theMatrixFileRoundTrips() throws {
+        let text = AttackLab.matrixJSON(Self.outcomes, falsePositives: 0, workloadInteractions: 0)
+        let matrix = try DetectionMatrix(parsing: Array(text.utf8), path: "matrix.json")
+        #expect(matrix.scenarios.map(\.id) == ["shell-from-server", "reverse-shell", "timestomp"])
+        #expect(matrix.scenarios.map(\.detected) == [true, false, nil])
+        #expect(matrix.scenarios[1].expected == ["CAD-003", "CAD-004"] && matrix.scenarios[1].fired == ["CAD-003"])
+        #expect(matrix.scenarios.map(\.secondsToDetect) == [0.25, nil, nil])
+        #expect(matrix.scenarios[0].technique == "T1059.004" && matrix.scenarios[0].tactic == "execution")
+        #expect((matrix.detectedCount, matrix.missedCount, matrix.notApplicableCount) == (1, 1, 1))
+    }
+
+    @Test func missingInputsAreReportedAsNotMeasured() throws {
+        let directory = try Self.resultsDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let data = try ReportData.load(from: directory.path)
+        #expect(data.notMeasured == ReportData.Input.allCases)
+        let html = data.html
+        #expect(html.components(separatedBy: "Not measured: no ").count - 1 == 5)  // events have two sections
+        #expect(!html.contains("<svg"))
+        let report = try JSONParser.parse(data.jsonText)
+        #expect(report["notMeasured"] == ["events.json", "alerts.json", "matrix.json", "overhead.json"])
+        #expect(report["events"] == .null && report["overhead"] == .null)
+    }
+
+    @Test func aMalformedAlertLineIsAnErrorNamingTheFileAndLine() throws {
+        let directory = try Self.resultsDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let good = Self.alert("CAD-007", "Shadow file read", priority: "warning", output: "read", at: 1)
+        try Self.write([good, "{\"ruleId\":\"CAD-001\",\"rule\":", good].joined(separator: "\n") + "\n", "alerts.json", in: directory)
+        let error = try #require(throws: ReportFileError.self) { try ReportData.load(from: directory.path) }
+        #expect(error.path.hasSuffix("alerts.json") && error.line == 2, "\(error)")
+        #expect(error.description.contains("alerts.json line 2: "), "\(error)")
+
+        // Valid JSON that is not an alert: the missing member is named.
+        try Self.write(good + "\n" + good + "\n{\"ruleId\":\"CAD-001\"}\n", "alerts.json", in: directory)
+        let missing = try #require(throws: ReportFileError.self) { try ReportData.load(from: directory.path) }
+        #expect(missing.line == 3 && missing.message == "rule is missing", "\(missing)")
+    }
+
+    @Test func malformedEventsAndOverheadNameTheirPlace() throws {
+        let directory = try Self.resultsDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let event = Self.event("execve", at: 0, container: nil)
+        try Self.write([event, event, "", "{\"timestamp\":1}"].joined(separator: "\n"), "events.json", in: directory)
+        let eventsError = try #require(throws: ReportFileError.self) { try ReportData.load(from: directory.path) }
+        #expect(eventsError.line == 4 && eventsError.path.hasSuffix("events.json"), "\(eventsError)")
+
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("events.json"))
+        try Self.write(#"{"load":{"connections":1,"seconds":1,"runs":1},"configurations":[{"name":"none","throughput":{"min":1,"median":1,"max":1}}]}"#,
+                       "overhead.json", in: directory)
+        let overheadError = try #require(throws: ReportFileError.self) { try ReportData.load(from: directory.path) }
+        #expect(overheadError.description.hasSuffix("overhead.json: configurations[0].ratio is missing"), "\(overheadError)")
+
+        try Self.write("{\"load\":\n{\"connections\":1,,}}", "overhead.json", in: directory)
+        let syntaxError = try #require(throws: ReportFileError.self) { try ReportData.load(from: directory.path) }
+        #expect(syntaxError.line == 2, "\(syntaxError)")
+    }
+
+    @Test func theTimelineWidensItsBucketsForLongSpans() {
+        var perSecond: [Int64: UInt64] = [:]
+        for second in stride(from: Int64(1_000_003), to: 1_001_003, by: 7) { perSecond[second] = 2 }
+        let timeline = EventTimeline(countsPerSecond: perSecond)
+        #expect(timeline.intervalSeconds == 5)  // 1,000 s in at most 240 buckets
+        #expect(timeline.startSeconds == 1_000_000)
+        #expect(timeline.counts.count <= EventTimeline.maximumBuckets)
+        #expect(timeline.counts.reduce(0, +) == perSecond.values.reduce(0, +))
+        #expect(EventTimeline(countsPerSecond: [:]).counts.isEmpty)
+    }
+}
+
+extension JSONValue {
+    fileprivate var intValueForTest: Int? {
+        if case .number(let text) = self { return Int(text) }
+        return nil
+    }
+}

@@ -1,0 +1,121 @@
+"""The deployment as a user runs it: `caduceus up` (images built from the binary, docker-compose.yml
+started: FHIR server, sensor, recorder), the clinical workload, three attack scenarios against the
+running FHIR container, the deployed sensor's alerts, then `caduceus down --volumes` (and
+`--images` when the test built them) leaving no container, volume, image it built or process behind.
+
+Needs root and Docker (fails under CI=true without them); CADUCEUS_BIN names the binary."""
+import json
+import os
+import random
+import subprocess
+import time
+
+import pytest
+
+BIN = os.environ.get("CADUCEUS_BIN", ".build/debug/caduceus")
+SERVICES = ["caduceus-fhir", "caduceus-sensor", "caduceus-recorder", "caduceus-postgres"]
+SCENARIOS = {"shadow": {"CAD-007"}, "reverse-shell": {"CAD-003", "CAD-004"}, "memfd": {"CAD-015"}}
+
+
+def run(*args, timeout=600):
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
+
+
+def require_root_and_docker():
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("root")
+    if run("docker", "info", timeout=30).returncode != 0:
+        problems.append("a running Docker engine (Scripts/docker.sh start)")
+    if problems:
+        message = "needs " + " and ".join(problems)
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def names(kind):
+    """Names of docker containers, volumes or images (repository:tag)."""
+    command = {"containers": ["docker", "ps", "-a", "--format", "{{.Names}}"],
+               "volumes": ["docker", "volume", "ls", "--format", "{{.Name}}"],
+               "images": ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"]}[kind]
+    result = run(*command, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return set(result.stdout.split())
+
+
+def caduceus_processes():
+    """Host processes running a caduceus binary (the server, a sensor, the recorder, a lab helper)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"caduceus") and len(argv) > 1 and argv[1] in (b"serve", b"detect", b"trace"):
+            found.append(b" ".join(argv).decode(errors="replace"))
+    return found
+
+
+def test_up_workload_attacks_alerts_down(tmp_path):
+    require_root_and_docker()
+    assert not (names("containers") & set(SERVICES)), "a Caduceus deployment is already running: caduceus down first"
+    images_before = names("images")
+    volumes_before = names("volumes")
+    processes_before = caduceus_processes()
+    results = tmp_path / "results"
+    port = str(random.randint(20000, 29999))
+    stack = ["--results", str(results), "--fhir-port", port]
+    base = f"http://127.0.0.1:{port}/fhir-server/api/v4"
+    try:
+        up = run(BIN, "up", *stack)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert {"caduceus-fhir", "caduceus-sensor", "caduceus-recorder"} <= names("containers")
+
+        workload = run(BIN, "workload", "--base-url", base, "--generate", "5", "--count", "150", "--json", str(tmp_path / "w.json"))
+        assert workload.returncode == 0, workload.stdout + workload.stderr
+        report = json.loads((tmp_path / "w.json").read_text())
+        assert report["workload"]["interactions"] == 150 and report["workload"]["failureCount"] == 0, report["workload"]
+
+        arguments = [BIN, "lab", "attack", "--container", "caduceus-fhir", "--base-url", base, "--no-privileged",
+                     "--workload-rounds", "2", "--json", str(tmp_path / "matrix.json")]
+        for scenario in SCENARIOS:
+            arguments += ["--scenario", scenario]
+        lab = run(*arguments)
+        assert lab.returncode == 0, lab.stdout + lab.stderr
+        matrix = json.loads((tmp_path / "matrix.json").read_text())
+        assert {row["id"]: row["detected"] for row in matrix["scenarios"]} == {s: True for s in SCENARIOS}, lab.stdout
+        assert matrix["falsePositives"] == 0, lab.stdout
+
+        # The deployed sensor (a container of its own) raised the same rules in the FHIR container,
+        # and none about the deployment's own sensors.
+        deadline = time.time() + 10
+        while True:
+            alerts = [json.loads(line) for line in (results / "alerts.json").read_text().splitlines() if line]
+            fired = {a["ruleId"] for a in alerts if a["container"]["name"] == "caduceus-fhir"}
+            if set().union(*SCENARIOS.values()) <= fired or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        assert set().union(*SCENARIOS.values()) <= fired, alerts
+        assert not [a for a in alerts if a["container"]["name"] in ("caduceus-sensor", "caduceus-recorder")]
+        assert all(a["container"]["id"] != "host" for a in alerts), "the sensor watches containers, not the host"
+    finally:
+        # --images removes the images the deployment uses: only when this test made them.
+        image_flag = [] if "caduceus-fhir:latest" in images_before else ["--images"]
+        down = run(BIN, "down", *stack, "--volumes", *image_flag)
+    assert down.returncode == 0, down.stdout + down.stderr
+
+    # The recorder wrote the FHIR container's events as it stopped: the workload's reads and writes.
+    counts = run(BIN, "summary", str(results / "events.json"))
+    assert counts.returncode == 0, counts.stderr
+    recorded = dict(line.split()[:2] for line in counts.stdout.splitlines()[1:] if len(line.split()) >= 2)
+    assert int(recorded.get("close", 0)) > 0 and int(recorded.get("accept4", 0)) > 0, counts.stdout
+
+    assert not (names("containers") & set(SERVICES)), "containers left behind"
+    assert not {v for v in names("volumes") - volumes_before if v.startswith("caduceus_")}, "volumes left behind"
+    created = names("images") - images_before
+    assert not created, f"images left behind: {created}"
+    assert caduceus_processes() == processes_before, "processes left behind"
