@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Docker for the sensor tests: Debian's docker.io, no bridge networking (containers use --network host).
-#   start    install docker.io and busybox-static if missing, start dockerd if it is not answering
+#   start    install docker.io, docker-compose and busybox-static if missing, start dockerd if it is not answering
 #   status   exit 0 if dockerd answers
 #   testbox  build caduceus-testbox:latest if missing or stale, print its name
 # Images are made without a registry: `docker import` of a tarball.
@@ -38,10 +38,11 @@ import_image() {
 case "${1:-}" in
 start)
     lock
-    if ! command -v dockerd >/dev/null || ! command -v docker >/dev/null || [ ! -x "$BUSYBOX" ]; then
-        echo "docker.sh: apt-get install docker.io busybox-static" >&2
+    if ! command -v dockerd >/dev/null || ! command -v docker >/dev/null || ! command -v docker-compose >/dev/null \
+        || [ ! -x "$BUSYBOX" ]; then
+        echo "docker.sh: apt-get install docker.io docker-compose busybox-static" >&2
         $SUDO apt-get update -qq
-        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io busybox-static
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io docker-compose busybox-static
     fi
     if answering; then
         echo "docker.sh: dockerd already running" >&2

@@ -27,5 +27,8 @@ Scripts/blackbox.sh .build/debug/caduceus || status=1
 CADUCEUS_BIN=.build/debug/caduceus .venv/bin/pytest -q Tests/sensor_cli || status=1
 # `caduceus report` rendered by headless Chromium: every chart's pixels are there.
 CADUCEUS_BIN=.build/debug/caduceus .venv/bin/pytest -q Tests/report || status=1
+# The deployment (caduceus up, workload, three attacks, the deployed sensor's alerts, caduceus down
+# leaving nothing) and the overhead benchmark's harness, briefly.
+CADUCEUS_BIN=.build/debug/caduceus .venv/bin/pytest -q Tests/deployment || status=1
 if [ "$status" = 0 ]; then echo "test.sh: all suites passed"; else echo "test.sh: FAILED" >&2; fi
 exit "$status"

@@ -29,6 +29,12 @@ public struct SensorConfiguration: Sendable {
     public var uids: [UInt32] = []
     /// Bytes of ring buffer shared by all CPUs: a power of two, at least a page.
     public var ringBufferBytes = 64 << 20
+    /// Wake the reader only once this many bytes wait in the ring buffer (0: at every event).
+    /// Batching spares the traced tasks a wakeup per event; records then wait up to the
+    /// reader's poll interval (`pollMilliseconds`). For capture, not for low-latency detection.
+    public var wakeupBytes: UInt32 = 0
+    /// How long the reader sleeps between polls when no wakeup comes.
+    public var pollMilliseconds: Int32 = 100
     /// The compiled BPF object; by default the one built into this package.
     public var objectPath: String?
 
@@ -74,6 +80,7 @@ public final class Sensor: @unchecked Sendable {
         config.host_mnt_ns = UInt32(truncatingIfNeeded:
             Self.namespaceInode("/proc/1/ns/mnt") ?? Self.namespaceInode("/proc/2/ns/mnt") ?? Self.namespaceInode("/proc/self/ns/mnt") ?? 0)
         config.cgroup_v1 = containers.hierarchy.isV1 ? 1 : 0
+        config.wakeup_bytes = min(configuration.wakeupBytes, UInt32(configuration.ringBufferBytes / 4))
         config.cgroup_v1_subsys = UInt32(containers.hierarchy.subsystemIndex)
         var filters: UInt32 = 0
         var cgroupIDs: [UInt64] = []
@@ -182,10 +189,12 @@ public final class Sensor: @unchecked Sendable {
         }
         defer { ring_buffer__free(ring) }
         while !stopped.load(ordering: .relaxed) {
-            let result = ring_buffer__poll(ring, 100)
+            let result = ring_buffer__poll(ring, configuration.pollMilliseconds)
             if result < 0 && result != -EINTR {
                 throw BPFError(operation: "poll ring buffer", errno: -result)
             }
+            // Batched records came without a wakeup: epoll does not see them, a consume does.
+            if configuration.wakeupBytes > 0 { ring_buffer__consume(ring) }
         }
         ring_buffer__consume(ring)  // what arrived before stop() was asked
         return try statistics()

@@ -232,7 +232,13 @@ static __always_inline void submit(struct record *r)
     struct sensor_stats *s = bpf_map_lookup_elem(&stats, &zero);
     if (size > SCRATCH_SIZE - 64 || size == 0)
         return;
-    if (bpf_ringbuf_output(&events, r->scratch->record, size, 0) == 0) {
+    // A wakeup is an irq_work and a context switch, paid in the traced task: when the reader
+    // polls on a timer anyway, wake it only once a batch waits. Forced: the default wakes
+    // only a reader that had caught up, which one left sleeping never has.
+    u64 flags = 0;
+    if (config.wakeup_bytes)
+        flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < config.wakeup_bytes ? BPF_RB_NO_WAKEUP : BPF_RB_FORCE_WAKEUP;
+    if (bpf_ringbuf_output(&events, r->scratch->record, size, flags) == 0) {
         if (s)
             s->submitted++;
     } else if (s) {

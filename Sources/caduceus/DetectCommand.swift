@@ -35,6 +35,12 @@ struct DetectCommand: ParsableCommand {
     @Option(help: "Also POST each alert as JSON to this http(s) URL (repeatable).")
     var webhook: [String] = []
 
+    @Option(help: "Alerts of one rule in one container raised at once before throttling (then --alert-interval); 0 raises every one.")
+    var alertBurst = 10
+
+    @Option(help: "Seconds between alerts of one rule in one container once its burst is spent.")
+    var alertInterval = 1.0
+
     @Option(help: "Raise no alert for this container, by name or id prefix (repeatable): a deployment's own sensors, whose work looks like an intruder's.")
     var ignoreContainer: [String] = []
 
@@ -59,9 +65,11 @@ struct DetectCommand: ParsableCommand {
             throw CommandFailure("\(error)")
         }
         let ignored = ignoreContainer
+        let throttle = alertBurst > 0 ? AlertThrottle(burst: alertBurst, interval: alertInterval) : nil
         let raise: (Alert) -> Void = { alert in
             let container = alert.container
             if ignored.contains(where: { $0 == container.name || (!container.id.isEmpty && container.id.hasPrefix($0)) }) { return }
+            if let throttle, !throttle.admit(alert) { return }
             sinks.forEach { $0.write(alert) }
         }
         writeStandardError("caduceus detect: \(engine.rules.count) rules loaded")
@@ -95,6 +103,9 @@ struct DetectCommand: ParsableCommand {
             }
         }
         for sink in sinks { for problem in sink.finish() { writeStandardError("caduceus detect: " + problem) } }
+        for (rule, container, count) in throttle?.suppressed ?? [] {
+            writeStandardError("caduceus detect: \(count) more alerts of \(rule) in \(container) throttled (--alert-burst \(alertBurst), --alert-interval \(alertInterval))")
+        }
         let stats = engine.statistics
         let byRule = stats.alertsByRule.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
         writeStandardError(

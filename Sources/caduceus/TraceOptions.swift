@@ -24,7 +24,13 @@ struct TraceOptions: ParsableArguments {
         guard !selection.ids.isEmpty else {
             throw ValidationError("--events '\(events)' selects no event")
         }
-        return try watch.sensorConfiguration(events: selection)
+        var configuration = try watch.sensorConfiguration(events: selection)
+        if watch.wakeupKib == nil {
+            // Recording: batches of 256 KiB, or every 20 ms (see WatchOptions.wakeupKib).
+            configuration.wakeupBytes = 256 << 10
+            configuration.pollMilliseconds = 20
+        }
+        return configuration
     }
 
     func argumentFilters() throws -> [ArgumentFilter] {
@@ -57,6 +63,9 @@ struct WatchOptions: ParsableArguments {
     @Option(name: .customLong("uid"), help: "Only this user id (repeatable).")
     var uids: [UInt32] = []
 
+    @Option(help: "Wake the reader once this many KiB wait in the ring buffer, else every 20 ms (0: at every event). Default: 256 for trace and summary, 0 for detect.")
+    var wakeupKib: Int?
+
     @Option(help: "Ring buffer size in MiB (a power of two).")
     var ringBufferMb: Int = 64
 
@@ -87,6 +96,12 @@ struct WatchOptions: ParsableArguments {
             throw ValidationError("--ring-buffer-mb must be a power of two up to 1024, not \(ringBufferMb)")
         }
         configuration.ringBufferBytes = ringBufferMb << 20
+        if let wakeupKib {
+            guard wakeupKib >= 0 else { throw ValidationError("--wakeup-kib must be 0 or more") }
+            configuration.wakeupBytes = UInt32(min(wakeupKib, 1 << 20)) << 10
+            // Batched records wait for the reader's timer: keep it short.
+            if wakeupKib > 0 { configuration.pollMilliseconds = 20 }
+        }
         configuration.objectPath = bpfObject
         return configuration
     }

@@ -71,6 +71,7 @@ import Testing
         #expect(config.offsets["events"] == MemoryLayout<C>.offset(of: \.events))
         #expect(config.offsets["host_mnt_ns"] == MemoryLayout<C>.offset(of: \.host_mnt_ns))
         #expect(config.offsets["cgroup_v1_subsys"] == MemoryLayout<C>.offset(of: \.cgroup_v1_subsys))
+        #expect(config.offsets["wakeup_bytes"] == MemoryLayout<C>.offset(of: \.wakeup_bytes))
         #expect(config.offsets["syscalls"] == MemoryLayout<C>.offset(of: \.syscalls))
     }
 }

@@ -89,6 +89,7 @@ struct sensor_config {
     __u32 cgroup_v1;        // 1: read the cgroup id from a v1 hierarchy
     __u32 cgroup_v1_subsys; // subsystem index whose hierarchy names containers
     __u32 lsm;              // 1: security_* events come from the lsm/ programs, not from syscalls
+    __u32 wakeup_bytes;     // wake the reader only once this much waits (0: every record)
     struct sensor_syscall_rule syscalls[SENSOR_MAX_SYSCALLS];
 };
 

@@ -1,0 +1,41 @@
+"""`caduceus bench overhead` as a user runs it, briefly: every configuration measured against
+the same seeded server, figures in the report's schema, and nothing left behind (containers,
+audit rules, a private auditd, strace). Its figures are benchmarks, not asserted here.
+
+Needs root and Docker (fails under CI=true without them); CADUCEUS_BIN names the binary."""
+import json
+import os
+import subprocess
+
+from test_stack import BIN, names, require_root_and_docker, run
+
+
+def audit_state():
+    rules = run("auditctl", "-l", timeout=30).stdout.strip()
+    status = dict(line.split(" ", 1) for line in run("auditctl", "-s", timeout=30).stdout.splitlines() if " " in line)
+    return rules, status.get("enabled"), status.get("backlog_limit")
+
+
+def test_every_configuration_is_measured_and_cleaned_up(tmp_path):
+    require_root_and_docker()
+    before = audit_state()
+    containers_before = names("containers")
+    figures = tmp_path / "overhead.json"
+    result = run(BIN, "bench", "overhead", "--runs", "1", "--seconds", "2", "--warmup", "0.5", "--connections", "4",
+                 "--json", str(figures), timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(figures.read_text())
+    configurations = {c["name"]: c for c in document["configurations"]}
+    assert set(configurations) == {"none", "capture", "detect", "auditd", "strace"}
+    assert configurations["none"]["ratio"]["median"] == 1
+    for configuration in configurations.values():
+        assert len(configuration["runs"]) == 1 and configuration["runs"][0]["requests"] > 0, configuration
+        assert configuration["throughput"]["min"] <= configuration["throughput"]["median"] <= configuration["throughput"]["max"]
+        assert 0 < configuration["ratio"]["median"] < 3 and configuration["p99Ms"]["median"] >= configuration["p50Ms"]["median"]
+    capture = configurations["capture"]["runs"][0]
+    assert capture["eventsWritten"] > 1000 and capture["eventsLost"] == 0, capture
+    assert "goal: capturing everything keeps >= 95%" in result.stdout
+
+    assert names("containers") == containers_before, "benchmark containers left behind"
+    assert audit_state() == before, "audit rules or settings changed"
+    assert subprocess.run(["pgrep", "-x", "strace"], capture_output=True).returncode == 1, "strace left running"
