@@ -142,8 +142,10 @@ extension AttackLab {
     public static func startServer(port: Int, privileged: Bool = false, image: String = "caduceus-fhir:latest") throws -> String {
         let privileges = privileged
             ? ["--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined"] : []
+        // Named, so that alerts and `docker ps` say whose container it is.
+        let name = "caduceus-lab-\(privileged ? "privileged" : "fhir")-\(port)"
         return try docker(
-            ["run", "-d", "--network", "host", "--pids-limit", "512"] + privileges
+            ["run", "-d", "--name", name, "--network", "host", "--pids-limit", "512"] + privileges
                 + [image, "serve", "--host", "127.0.0.1", "--port", String(port), "--database", "/data/fhir.sqlite"])
     }
 

@@ -17,7 +17,7 @@ public struct ImageBuilder {
     public static let postgresImage = "caduceus-postgres:latest"
     public static let postgresPassword = "caduceus"
     /// Bumped when the images' layout changes, so the input hash changes with it.
-    static let layoutVersion = "caduceus-images-1"
+    static let layoutVersion = "caduceus-images-2"
     static let inputsLabel = "caduceus.image.inputs"
     static let postgresHome = "/usr/lib/postgresql/15"
 
@@ -94,7 +94,8 @@ public struct ImageBuilder {
             for tool in tools { try fm.copyItem(atPath: tool, toPath: root + tool) }
             // The procedural language and the server's own modules; extensions needing more are left out.
             try fm.createDirectory(atPath: root + Self.postgresHome + "/lib", withIntermediateDirectories: true)
-            let modules = try fm.contentsOfDirectory(atPath: Self.postgresHome + "/lib").filter { $0.hasSuffix(".so") }
+            // llvmjit.so (JIT compilation) would bring libLLVM's 100 MB for queries this small.
+            let modules = try fm.contentsOfDirectory(atPath: Self.postgresHome + "/lib").filter { $0.hasSuffix(".so") && !$0.hasPrefix("llvmjit") }
             for module in modules {
                 try fm.copyItem(atPath: Self.postgresHome + "/lib/" + module, toPath: root + Self.postgresHome + "/lib/" + module)
             }
@@ -107,7 +108,7 @@ public struct ImageBuilder {
             try initialiseDatabase(at: root + "/var/lib/postgresql/data")
             try pack(root, owner: "0", excluding: "./var/lib/postgresql", append: ("./var/lib/postgresql", nil), image: Self.postgresImage, changes: [
                 #"ENTRYPOINT ["/usr/lib/postgresql/15/bin/postgres", "-D", "/var/lib/postgresql/data", "-c", "unix_socket_directories=/tmp", "-c", "listen_addresses=127.0.0.1"]"#,
-                #"CMD ["-p", "5439"]"#,
+                #"CMD ["-p", "5439", "-c", "jit=off"]"#,
                 "USER postgres", "WORKDIR /var/lib/postgresql", "LABEL \(Self.inputsLabel)=\(hash)",
             ])
             return true
