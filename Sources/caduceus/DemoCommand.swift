@@ -44,6 +44,9 @@ struct DemoCommand: AsyncParsableCommand {
     @Flag(help: "Leave the deployment running at the end (default: caduceus down, data kept).")
     var keepRunning = false
 
+    @Flag(help: "Do without Docker: the server as a host process, the workload and the report only (what happens when no engine can be had).")
+    var hostOnly = false
+
     func run() async throws {
         let results = URL(fileURLWithPath: stackOptions.results).standardizedFileURL.path
         try FileManager.default.createDirectory(atPath: results, withIntermediateDirectories: true)
@@ -54,6 +57,7 @@ struct DemoCommand: AsyncParsableCommand {
         let progress = DemoProgress()
         progress.step("Docker engine")
         do {
+            if hostOnly { throw LabError("--host-only") }
             try DockerEngine.ensureRunning { progress.note($0) }
         } catch {
             progress.note("no Docker engine (\(error)): running the FHIR server as a host process, the workload only")

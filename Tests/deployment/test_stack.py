@@ -119,3 +119,22 @@ def test_up_workload_attacks_alerts_down(tmp_path):
     created = names("images") - images_before
     assert not created, f"images left behind: {created}"
     assert caduceus_processes() == processes_before, "processes left behind"
+
+
+def test_demo_without_docker_runs_the_server_on_the_host(tmp_path):
+    """What `caduceus demo` does when no Docker engine can be had (forced by --host-only): the
+    server as a host process, the workload and the report; the server stopped afterwards."""
+    results = tmp_path / "results"
+    port = str(random.randint(30000, 39999))
+    before = caduceus_processes()
+    demo = run(BIN, "demo", "--host-only", "--results", str(results), "--fhir-port", port, "--synthea", str(tmp_path / "none"),
+               "--generated-patients", "3", "--workload-seconds", "3")
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "running the FHIR server as a host process" in demo.stderr
+    assert "need Docker: not run" in demo.stderr
+    workload = json.loads((results / "workload.json").read_text())["workload"]
+    assert workload["interactions"] > 0 and workload["failureCount"] == 0, workload
+    report = json.loads((results / "report.json").read_text())
+    assert {"events.json", "alerts.json", "matrix.json", "overhead.json"} == set(report["notMeasured"]), report["notMeasured"]
+    assert (results / "report.html").stat().st_size > 1000
+    assert caduceus_processes() == before, "the host server was left running"
