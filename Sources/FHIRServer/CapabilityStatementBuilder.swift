@@ -78,4 +78,21 @@ enum CapabilityStatementBuilder {
             ]))])),
         ]))
     }
+
+    /// `rest.security` for a server that takes SMART bearer tokens.
+    static func advertisingSMART(_ statement: JSONValue) -> JSONValue {
+        guard case .object(var object) = statement, case .array(var rest)? = object["rest"], case .object(var server)? = rest.first else {
+            return statement
+        }
+        server.set("security", .object(JSONObject([
+            ("cors", false),
+            ("service", [["coding": [[
+                "system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR",
+            ]], "text": "OAuth2 bearer tokens with SMART App Launch v2 scopes (HS256 or RS256 JWT)"]]),
+            ("description", "Requests need Authorization: Bearer <JWT>; scopes patient/, user/ and system/ (v1 and v2 forms)."),
+        ])), after: ["mode"])
+        rest[0] = .object(server)
+        object["rest"] = .array(rest)
+        return .object(object)
+    }
 }

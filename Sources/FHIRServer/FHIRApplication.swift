@@ -3,27 +3,49 @@ import FHIRStore
 import Hummingbird
 import Logging
 
+/// Access control and audit of the FHIR API; both off by default.
+public struct FHIRSecurity: Sendable {
+    /// Verifies bearer tokens; `nil` leaves the API open.
+    public var verifier: AccessTokenVerifier?
+    /// Records one AuditEvent per interaction; `nil` records none.
+    public var audit: AuditTrail?
+
+    public init(verifier: AccessTokenVerifier? = nil, audit: AuditTrail? = nil) {
+        self.verifier = verifier
+        self.audit = audit
+    }
+
+    public static let off = FHIRSecurity()
+}
+
 /// Assembles the FHIR API.
 public enum FHIRApplication {
     /// The router with every FHIR route under `configuration.basePath`, on one store (tenants
     /// other than the default are refused); usable without a socket in tests through
     /// `app.test(.router)`.
     public static func buildRouter(
-        store: any FHIRStore, configuration: FHIRServerConfiguration = .init(), registry: SearchParameterRegistry = .r4
+        store: any FHIRStore, configuration: FHIRServerConfiguration = .init(), registry: SearchParameterRegistry = .r4,
+        security: FHIRSecurity = .off
     ) -> Router<FHIRRequestContext> {
-        buildRouter(stores: TenantStores(defaultStore: store), configuration: configuration, registry: registry)
+        buildRouter(stores: TenantStores(defaultStore: store), configuration: configuration, registry: registry, security: security)
     }
 
     /// The router, choosing each request's store by its `X-FHIR-TENANT-ID`.
     public static func buildRouter(
-        stores: any FHIRStoreProvider, configuration: FHIRServerConfiguration = .init(), registry: SearchParameterRegistry = .r4
+        stores: any FHIRStoreProvider, configuration: FHIRServerConfiguration = .init(), registry: SearchParameterRegistry = .r4,
+        security: FHIRSecurity = .off
     ) -> Router<FHIRRequestContext> {
         let router = Router(context: FHIRRequestContext.self)
-        router.add(middleware: OperationOutcomeMiddleware(configuration: configuration))
+        let outcomes = OperationOutcomeMiddleware(configuration: configuration)
+        if security.verifier != nil || security.audit != nil {
+            router.add(middleware: SecurityMiddleware(configuration: configuration, verifier: security.verifier, audit: security.audit, outcomes: outcomes))
+        }
+        router.add(middleware: outcomes)
         let parser = SearchQueryParser(
             registry: registry, defaultCount: configuration.defaultPageSize, maximumCount: configuration.maximumPageSize)
         let group = router.group(RouterPath(configuration.basePath.isEmpty ? "/" : configuration.basePath))
-        let capabilityStatement = CapabilityStatementBuilder.build(registry: registry, configuration: configuration)
+        var capabilityStatement = CapabilityStatementBuilder.build(registry: registry, configuration: configuration)
+        if security.verifier != nil { capabilityStatement = CapabilityStatementBuilder.advertisingSMART(capabilityStatement) }
         SystemRoutes(stores: stores, configuration: configuration, parser: parser, capabilityStatement: capabilityStatement)
             .add(to: group)
         // Constant segments such as `$export` win over `:type` in the router's trie.
@@ -35,11 +57,11 @@ public enum FHIRApplication {
 
     /// The HTTP server on `host`:`port`.
     public static func buildApplication(
-        stores: any FHIRStoreProvider, configuration: FHIRServerConfiguration, host: String, port: Int, logger: Logger,
-        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        stores: any FHIRStoreProvider, configuration: FHIRServerConfiguration, security: FHIRSecurity = .off, host: String, port: Int,
+        logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
-            router: buildRouter(stores: stores, configuration: configuration),
+            router: buildRouter(stores: stores, configuration: configuration, security: security),
             configuration: .init(address: .hostname(host, port: port), serverName: "Caduceus"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger)

@@ -14,6 +14,10 @@ struct TransactionProcessor {
     let configuration: FHIRServerConfiguration
     let baseURL: String
     let returnRepresentation: Bool
+    /// The token's grant; `nil` when access control is off.
+    var access: AccessGrant? = nil
+    /// Refuse entries that write AuditEvents (the server keeps the audit trail).
+    var protectsAuditEvents = false
 
     /// What one entry did, for its response entry.
     struct EntryResult: Sendable {
@@ -36,6 +40,8 @@ struct TransactionProcessor {
         let results: [EntryResult]
         if type == "transaction" {
             let requests = try entries.enumerated().map { try BundleRequest(entry: $1, index: $0, baseURL: baseURL) }
+            // Every entry's scope is checked before anything runs: all or nothing.
+            for request in requests { try await located(request) { _ = try permitted(request) } }
             results = try await store.transaction { transaction in
                 try await self.runTransaction(requests, in: transaction)
             }
@@ -92,6 +98,28 @@ struct TransactionProcessor {
         return results.map { $0! }
     }
 
+    /// What an entry needs: the permission its method asks on its type (403 when not granted).
+    func permitted(_ request: BundleRequest) throws -> AccessGrant.Access {
+        guard let type = request.type else { return .unrestricted }  // refused later as malformed
+        if protectsAuditEvents, type == "AuditEvent", request.method != .GET, request.method != .HEAD {
+            throw AccessGuard.auditEventsAreReadOnly
+        }
+        let permission: SMARTPermission
+        switch request.method {
+        case .POST: permission = .create
+        case .PUT, .PATCH: permission = .update
+        case .DELETE: permission = .delete
+        case .GET, .HEAD: permission = request.id == nil ? .search : .read
+        }
+        let granted = try access.require(permission, type)
+        if case .patient = granted {
+            if request.ifNoneExist != nil || (request.id == nil && [.PUT, .DELETE].contains(request.method)) {
+                try AccessGuard.refuseConditional(type, granted)
+            }
+        }
+        return granted
+    }
+
     /// The id a PUT entry writes to: its own, or what its conditional criteria find (a new
     /// one when they find nothing and the body names none).
     func plannedUpdateId(_ request: BundleRequest, type: String, in transaction: any FHIRTransaction) async throws -> String? {
@@ -128,6 +156,7 @@ struct TransactionProcessor {
                         object[key] = .string(target)
                     } else if let question = text.firstIndex(of: "?"), FHIRResourceType.isKnown(text[..<question]) {
                         let type = String(text[..<question])
+                        if try access.require(.search, type) != .unrestricted { try AccessGuard.refuseConditional(type, .patient("")) }
                         let criteria = String(text[text.index(after: question)...])
                         let found = try await ConditionalInteractions(parser: parser).matches(type: type, criteria: criteria, in: transaction)
                         guard found.count == 1 else {
@@ -155,11 +184,13 @@ struct TransactionProcessor {
     /// One entry's interaction inside `transaction`.
     func run(_ request: BundleRequest, id plannedId: String?, in transaction: any FHIRTransaction) async throws -> EntryResult {
         let conditional = ConditionalInteractions(parser: parser)
+        let granted = try permitted(request)
         switch request.method {
         case .POST:
             let type = request.type!
             let resource = request.resource!
             try configuration.validator.validateCreate(resource, type: type)
+            try AccessGuard.checkWrite(resource, type: type, id: plannedId, granted)
             return EntryResult(status: "201 Created", stored: try await transaction.create(resource, type: type, id: plannedId))
         case .PUT:
             let type = request.type!
@@ -170,6 +201,8 @@ struct TransactionProcessor {
                 resource = .object(object)
             }
             try configuration.validator.validateUpdate(resource, type: type, id: id)
+            try AccessGuard.checkWrite(resource, type: type, id: id, granted)
+            try await AccessGuard.checkExisting(type: type, id: id, granted, in: transaction)
             let outcome = try await transaction.update(resource, type: type, id: id, ifMatch: request.ifMatch)
             return EntryResult(status: outcome.created ? "201 Created" : "200 OK", stored: outcome.resource)
         case .PATCH:
@@ -178,12 +211,19 @@ struct TransactionProcessor {
             }
             let patch = try Self.jsonPatch(from: request.resource!)
             let outcome = try await PatchInteraction.apply(
-                patch, type: type, id: id, ifMatch: request.ifMatch, validator: configuration.validator, in: transaction)
+                patch, type: type, id: id, ifMatch: request.ifMatch, validator: configuration.validator, access: granted, in: transaction)
             return EntryResult(status: "200 OK", stored: outcome)
         case .DELETE:
             let type = request.type!
             let deleted: StoredResource?
             if let id = request.id {
+                if case .patient = granted {
+                    do {
+                        try AccessGuard.check(try await transaction.read(type: type, id: id), granted)
+                    } catch let error as FHIRError where error.status == 410 {
+                        throw AccessGuard.notFound(type, id)
+                    }
+                }
                 deleted = try await transaction.delete(type: type, id: id, ifMatch: request.ifMatch)
             } else {
                 deleted = try await conditional.delete(type: type, criteria: request.query ?? "", in: transaction)
@@ -192,12 +232,16 @@ struct TransactionProcessor {
         case .GET, .HEAD:
             guard let type = request.type else { throw FHIRError.badRequest("A GET entry needs a resource type") }
             if let id = request.id {
-                let stored = try await transaction.read(type: type, id: id)
+                let stored = try await AccessGuard.hidingGone(granted, type: type, id: id) { try await transaction.read(type: type, id: id) }
+                try AccessGuard.check(stored, granted)
                 return EntryResult(status: "200 OK", stored: stored, resource: stored.body)
             }
             let query = try parser.parse(
                 resourceType: type, parameters: FHIRQueryString.parse(Substring(request.query ?? "")), strict: false)
-            let page = try await transaction.search(query)
+            var limited = query
+            if let access { try await AccessGuard.restrict(&limited, access: access, parser: parser, in: transaction) }
+            var page = try await transaction.search(limited)
+            AccessGuard.filterIncluded(&page, access: access)
             let bundle = BundleWriter(baseURL: baseURL).searchset(answering: query, with: page, path: "/\(type)")
             return EntryResult(status: "200 OK", resource: bundle)
         }

@@ -6,9 +6,11 @@ enum PatchInteraction {
     /// Applies `patch` to the current version of `type/id` and stores the result as the next
     /// version. The patch may not change the resource's type or id.
     static func apply(
-        _ patch: JSONValue, type: String, id: String, ifMatch: Int?, validator: ResourceValidator, in transaction: any FHIRTransaction
+        _ patch: JSONValue, type: String, id: String, ifMatch: Int?, validator: ResourceValidator,
+        access: AccessGrant.Access = .unrestricted, in transaction: any FHIRTransaction
     ) async throws -> StoredResource {
-        let current = try await transaction.read(type: type, id: id)
+        let current = try await AccessGuard.hidingGone(access, type: type, id: id) { try await transaction.read(type: type, id: id) }
+        try AccessGuard.check(current, access)
         if let ifMatch, ifMatch != current.versionId {
             throw FHIRError.preconditionFailed("\(type)/\(id) is at version \(current.versionId), not \(ifMatch)")
         }
@@ -17,6 +19,7 @@ enum PatchInteraction {
             throw FHIRError.unprocessable("A patch may not change the resource's type or id")
         }
         try validator.validateUpdate(patched, type: type, id: id)
+        try AccessGuard.checkWrite(patched, type: type, id: id, access)
         return try await transaction.update(patched, type: type, id: id, ifMatch: current.versionId).resource
     }
 }

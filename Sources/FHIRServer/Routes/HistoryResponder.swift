@@ -9,6 +9,8 @@ struct HistoryResponder {
     let store: any FHIRStore
     let configuration: FHIRServerConfiguration
     let parser: SearchQueryParser
+    /// Versions outside a patient restriction are left out.
+    var access: AccessGrant.Access = .unrestricted
 
     func history(type: String?, id: String?, path: String, request: Request) async throws -> Response {
         let exchange = try FHIRExchange(request: request, configuration: configuration)
@@ -32,7 +34,10 @@ struct HistoryResponder {
                 if exchange.strict { throw FHIRError.badRequest("The parameter '\(name)' is not supported on history") }
             }
         }
-        let result = try await store.history(type: type, id: id, since: since, count: count, offset: (page - 1) * count)
+        var result = try await store.history(type: type, id: id, since: since, count: count, offset: (page - 1) * count)
+        if case .patient = access {
+            result.resources = result.resources.filter { $0.deleted || (try? AccessGuard.check($0, access)) != nil }
+        }
         let total = result.total ?? 0
         if let type, let id, total == 0 {
             _ = try await store.read(type: type, id: id)  // 404 for an unknown resource

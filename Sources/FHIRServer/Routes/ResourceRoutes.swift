@@ -60,12 +60,15 @@ struct ResourceRoutes {
         let store = try await stores.store(for: request)
         let type = try resourceType(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
+        let access = try context.access.require(.create, type)
         let resource = try await exchange.resourceBody(context: context)
         try configuration.validator.validateCreate(resource, type: type)
+        try AccessGuard.checkWrite(resource, type: type, id: resource["id"]?.stringValue, access)
         // Conditional create: If-None-Exist, or criteria in the URL as fhirpy sends them.
         guard let criteria = request.headers[.ifNoneExist] ?? exchange.criteria else {
             return written(try await store.create(resource, type: type), status: .created, exchange: exchange)
         }
+        try AccessGuard.refuseConditional(type, access)
         let conditional = ConditionalInteractions(parser: parser)
         let outcome = try await store.transaction { transaction in
             try await conditional.create(resource, type: type, ifNoneExist: criteria, in: transaction)
@@ -84,6 +87,7 @@ struct ResourceRoutes {
         guard let criteria = exchange.criteria else {
             throw FHIRError(status: 405, code: "not-supported", "PUT needs an id (\(type)/id) or search criteria (\(type)?...)")
         }
+        try AccessGuard.refuseConditional(type, try context.access.require(.update, type))
         let resource = try await exchange.resourceBody(context: context)
         try configuration.validator.validateCreate(resource, type: type)
         let ifMatch = try Self.ifMatchVersion(request)
@@ -102,6 +106,7 @@ struct ResourceRoutes {
         guard let criteria = exchange.criteria else {
             throw FHIRError(status: 405, code: "not-supported", "DELETE needs an id (\(type)/id) or search criteria (\(type)?...)")
         }
+        try AccessGuard.refuseConditional(type, try context.access.require(.delete, type))
         let conditional = ConditionalInteractions(parser: parser)
         let deleted = try await store.transaction { transaction in
             try await conditional.delete(type: type, criteria: criteria, in: transaction)
@@ -117,10 +122,12 @@ struct ResourceRoutes {
         let type = try resourceType(context)
         let id = try resourceId(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
+        let access = try context.access.require(.update, type)
         let patch = try await exchange.jsonPatchBody()
         let ifMatch = try Self.ifMatchVersion(request)
         let stored = try await store.transaction { transaction in
-            try await PatchInteraction.apply(patch, type: type, id: id, ifMatch: ifMatch, validator: configuration.validator, in: transaction)
+            try await PatchInteraction.apply(
+                patch, type: type, id: id, ifMatch: ifMatch, validator: configuration.validator, access: access, in: transaction)
         }
         return written(stored, status: .ok, exchange: exchange)
     }
@@ -130,8 +137,13 @@ struct ResourceRoutes {
         let type = try resourceType(context)
         let id = try resourceId(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
+        let access = try context.access.require(.update, type)
         let resource = try await exchange.resourceBody(context: context)
         try configuration.validator.validateUpdate(resource, type: type, id: id)
+        if case .patient = access {
+            try AccessGuard.checkWrite(resource, type: type, id: id, access)
+            try await AccessGuard.checkExisting(type: type, id: id, access, in: store)
+        }
         let outcome = try await store.update(resource, type: type, id: id, ifMatch: try Self.ifMatchVersion(request))
         return written(outcome.resource, status: outcome.created ? .created : .ok, exchange: exchange)
     }
@@ -158,6 +170,8 @@ struct ResourceRoutes {
         let type = try resourceType(context)
         let id = try resourceId(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
+        let access = try context.access.require(.delete, type)
+        if case .patient = access { try await AccessGuard.checkExisting(type: type, id: id, access, in: store) }
         guard let deleted = try await store.delete(type: type, id: id, ifMatch: try Self.ifMatchVersion(request)) else {
             throw FHIRError.notFound("\(type)/\(id) is not known")
         }
@@ -197,6 +211,8 @@ struct ResourceRoutes {
         guard type == "Patient" else { throw FHIRError(status: 405, code: "not-supported", "$everything is supported on Patient") }
         let id = try resourceId(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
+        if case .patient(let patient) = try context.access.require(.read, "Patient"), patient != id { throw AccessGuard.notFound("Patient", id) }
+        context.auditNote.patients.append(id)
         var since: Int64?
         var types: Set<String>?
         for (name, value) in exchange.query {
@@ -215,9 +231,10 @@ struct ResourceRoutes {
             }
         }
         let (sinceFilter, typeFilter) = (since, types)
+        let access = context.access
         let resources = try await store.reading { transaction in
             try await EverythingOperation.run(patientId: id, since: sinceFilter, types: typeFilter, in: transaction)
-        }
+        }.filter { AccessGuard.visible($0, access: access) }
         let writer = BundleWriter(baseURL: exchange.baseURL)
         let links = [BundleWriter.Link(relation: "self", url: "\(exchange.baseURL)/Patient/\(id)/$everything")]
         return exchange.json(writer.searchset(total: resources.count, links: links, resources: resources, outcome: nil), status: .ok)
@@ -230,7 +247,9 @@ struct ResourceRoutes {
         let type = try resourceType(context)
         let id = try resourceId(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
-        let stored = try await store.read(type: type, id: id)
+        let access = try context.access.require(.read, type)
+        let stored = try await AccessGuard.hidingGone(access, type: type, id: id) { try await store.read(type: type, id: id) }
+        try AccessGuard.check(stored, access)
         return exchange.json(stored.body ?? "{}", status: .ok, headers: exchange.versionHeaders(stored))
     }
 
@@ -243,7 +262,10 @@ struct ResourceRoutes {
             throw FHIRError.badRequest("'\(versionText)' is not a version number")
         }
         let exchange = try FHIRExchange(request: request, configuration: configuration)
+        let access = try context.access.require(.read, type)
+        if case .patient = access { try await AccessGuard.checkExisting(type: type, id: id, access, in: store, required: true) }
         let stored = try await store.vread(type: type, id: id, version: version)
+        try AccessGuard.check(stored, access)
         return exchange.json(stored.body ?? "{}", status: .ok, headers: exchange.versionHeaders(stored))
     }
 
@@ -257,6 +279,9 @@ struct ResourceRoutes {
     @Sendable func typeHistory(request: Request, context: FHIRRequestContext) async throws -> Response {
         let store = try await stores.store(for: request)
         let type = try resourceType(context)
+        if case .patient = try context.access.require(.read, type) {
+            throw FHIRError(status: 403, code: "forbidden", "History of every \(type) needs a user/ or system/ scope")
+        }
         return try await HistoryResponder(store: store, configuration: configuration, parser: parser)
             .history(type: type, id: nil, path: "/\(type)/_history", request: request)
     }
@@ -265,7 +290,9 @@ struct ResourceRoutes {
         let store = try await stores.store(for: request)
         let type = try resourceType(context)
         let id = try resourceId(context)
-        return try await HistoryResponder(store: store, configuration: configuration, parser: parser)
+        let access = try context.access.require(.read, type)
+        if case .patient = access { try await AccessGuard.checkExisting(type: type, id: id, access, in: store, required: true) }
+        return try await HistoryResponder(store: store, configuration: configuration, parser: parser, access: access)
             .history(type: type, id: id, path: "/\(type)/\(id)/_history", request: request)
     }
 }

@@ -14,7 +14,18 @@ struct SearchResponder {
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         let parameters = try await exchange.searchParameters(context: context)
         let query = try parser.parse(resourceType: type, parameters: parameters, strict: exchange.strict)
-        let page = try await store.search(query)
+        var page: SearchPage
+        if let grant = context.access {
+            let parser = parser
+            page = try await store.reading { transaction in
+                var limited = query
+                try await AccessGuard.restrict(&limited, access: grant, parser: parser, in: transaction)
+                return try await transaction.search(limited)
+            }
+            AccessGuard.filterIncluded(&page, access: grant)
+        } else {
+            page = try await store.search(query)
+        }
         let bundle = BundleWriter(baseURL: exchange.baseURL).searchset(answering: query, with: page, path: path)
         return exchange.json(bundle, status: .ok)
     }

@@ -24,8 +24,11 @@ struct SystemRoutes {
         let store = try await stores.store(for: request)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         let bundle = try await exchange.resourceBody(context: context)
-        let processor = TransactionProcessor(
+        var processor = TransactionProcessor(
             store: store, parser: parser, configuration: configuration, baseURL: exchange.baseURL, returnRepresentation: exchange.returnPreference == .representation)
+        processor.access = context.access
+        processor.protectsAuditEvents = context.protectsAuditEvents
+        context.auditNote.subtype = bundle["type"]?.stringValue == "batch" ? "batch" : "transaction"
         return exchange.json(try await processor.process(bundle), status: .ok)
     }
 
@@ -36,6 +39,7 @@ struct SystemRoutes {
 
     @Sendable func history(request: Request, context: FHIRRequestContext) async throws -> Response {
         let store = try await stores.store(for: request)
+        try context.access.requireAllTypes(.read, "history of every type")
         return try await HistoryResponder(store: store, configuration: configuration, parser: parser)
             .history(type: nil, id: nil, path: "/_history", request: request)
     }

@@ -1,0 +1,182 @@
+import FHIR
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Access control and audit, around every FHIR request.
+///
+/// With a verifier, every request but `GET /metadata` needs `Authorization: Bearer <JWT>`;
+/// without one, or with an invalid one, the answer is 401 with `WWW-Authenticate: Bearer`.
+/// The token's grant is put in the context for the routes, which check the SMART scopes
+/// before any query. With an audit trail, every request then leaves exactly one AuditEvent.
+struct SecurityMiddleware: RouterMiddleware {
+    typealias Context = FHIRRequestContext
+    let configuration: FHIRServerConfiguration
+    let verifier: AccessTokenVerifier?
+    let audit: AuditTrail?
+    let outcomes: OperationOutcomeMiddleware
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let interaction = Interaction(request: request, basePath: configuration.basePath)
+        var context = context
+        context.protectsAuditEvents = audit != nil
+        var response: Response
+        if audit != nil, interaction.type == "AuditEvent", ["C", "U", "D"].contains(interaction.action) {
+            return try await audited(outcomes.respond(AccessGuard.auditEventsAreReadOnly, request: request), interaction, request, context)
+        }
+        if let verifier, !interaction.isOpen {
+            do {
+                context.access = try await verifier.verify(try Self.bearerToken(request))
+                if interaction.operation?.hasPrefix("$export") == true {
+                    do {
+                        try context.access.requireAllTypes(.read, "Bulk Data export")
+                    } catch let error as FHIRError {
+                        return try await audited(outcomes.respond(error, request: request), interaction, request, context)
+                    }
+                }
+                response = try await run(request, context: context, next: next)
+            } catch let error as AccessTokenError {
+                response = Self.unauthorized(error.description, request: request, outcomes: outcomes)
+            }
+        } else {
+            response = try await run(request, context: context, next: next)
+        }
+        return try await audited(response, interaction, request, context)
+    }
+
+    func audited(_ response: Response, _ interaction: Interaction, _ request: Request, _ context: Context) async throws -> Response {
+        if let audit {
+            await audit.record(interaction.record(request: request, response: response, context: context))
+        }
+        return response
+    }
+
+    func run(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as FHIRError {
+            return outcomes.respond(error, request: request)
+        }
+    }
+
+    static func bearerToken(_ request: Request) throws -> String {
+        guard let header = request.headers[.authorization] else { throw AccessTokenError("An access token is required (Authorization: Bearer ...)") }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw AccessTokenError("The Authorization header must be 'Bearer <token>'") }
+        return parts[1].trimmingCharacters(in: .whitespaces)
+    }
+
+    static func unauthorized(_ message: String, request: Request, outcomes: OperationOutcomeMiddleware) -> Response {
+        var response = outcomes.respond(FHIRError(status: 401, code: "login", message), request: request)
+        let escaped = message.replacingOccurrences(of: "\"", with: "'")
+        response.headers[.wwwAuthenticate] = #"Bearer realm="fhir", error="invalid_token", error_description="\#(escaped)""#
+        return response
+    }
+}
+
+/// The FHIR interaction a request is, from its method and path, for audit.
+struct Interaction {
+    var subtype: String
+    var action: String
+    var type: String?
+    var id: String?
+    var version: String?
+    var operation: String?
+    /// `GET /metadata` needs no token.
+    var isOpen = false
+
+    init(request: Request, basePath: String) {
+        let path = request.uri.path
+        let relative = path.hasPrefix(basePath) ? path.dropFirst(basePath.count) : Substring(path)
+        let segments = relative.split(separator: "/").map(String.init)
+        let method = request.method
+        let first = segments.first
+        if let operation = segments.last(where: { $0.hasPrefix("$") }) {
+            subtype = "operation"
+            action = "E"
+            self.operation = operation
+            if let first, FHIRResourceType.isKnown(first) { type = first }
+            if segments.count >= 3, let first, FHIRResourceType.isKnown(first) { id = segments[1] }
+            return
+        }
+        switch (method, segments.count) {
+        case (.post, 0):
+            subtype = "transaction"; action = "E"
+        case (_, 1) where first == "metadata":
+            subtype = "capabilities"; action = "R"; isOpen = true
+        case (_, 1) where first == "_history":
+            subtype = "history-system"; action = "R"
+        case (_, 1) where first == "_search":
+            subtype = "search-system"; action = "E"
+        case (.post, 1):
+            subtype = "create"; action = "C"; type = first
+        case (.put, 1):
+            subtype = "update"; action = "U"; type = first
+        case (.delete, 1):
+            subtype = "delete"; action = "D"; type = first
+        case (_, 1):
+            subtype = "search-type"; action = "E"; type = first
+        case (_, 2) where segments[1] == "_search":
+            subtype = "search-type"; action = "E"; type = first
+        case (_, 2) where segments[1] == "_history":
+            subtype = "history-type"; action = "R"; type = first
+        case (.put, 2):
+            subtype = "update"; action = "U"; type = first; id = segments[1]
+        case (.patch, 2):
+            subtype = "patch"; action = "U"; type = first; id = segments[1]
+        case (.delete, 2):
+            subtype = "delete"; action = "D"; type = first; id = segments[1]
+        case (_, 2):
+            subtype = "read"; action = "R"; type = first; id = segments[1]
+        case (_, 3):
+            subtype = "history-instance"; action = "R"; type = first; id = segments[1]
+        case (_, 4):
+            subtype = "vread"; action = "R"; type = first; id = segments[1]; version = segments[3]
+        case (_, 0):
+            subtype = "search-system"; action = "E"
+        default:
+            subtype = "operation"; action = "E"
+        }
+        if let type, !FHIRResourceType.isKnown(type) { self.type = nil; id = nil }
+    }
+
+    /// The AuditEvent of this interaction, ended with `response`.
+    func record(request: Request, response: Response, context: FHIRRequestContext) -> AuditRecord {
+        let status = Int(response.status.code)
+        var entity: String?
+        if let type, let id {
+            entity = version.map { "\(type)/\(id)/_history/\($0)" } ?? "\(type)/\(id)"
+        }
+        // A create names what it made in Location.
+        if entity == nil, status < 300, let location = response.headers[.location], let type,
+            let range = location.range(of: "/\(type)/")
+        {
+            entity = String(location[location.index(after: range.lowerBound)...])
+        }
+        var patients = context.auditNote.patients
+        if let patient = context.access?.patient { patients.append(patient) }
+        if type == "Patient", let id { patients.append(id) }
+        let query = request.uri.query.flatMap { $0.isEmpty ? nil : $0 }
+        if let query {
+            for (name, value) in FHIRQueryString.parse(Substring(query)) where name == "patient" || name == "subject" {
+                for item in value.split(separator: ",") {
+                    if item.hasPrefix("Patient/") {
+                        patients.append(String(item.dropFirst(8)))
+                    } else if name == "patient", !item.contains("/"), FHIRResourceType.isValidId(item) {
+                        patients.append(String(item))
+                    }
+                }
+            }
+        }
+        var unique: [String] = []
+        for patient in patients where !unique.contains(patient) { unique.append(patient) }
+        let grant = context.access
+        return AuditRecord(
+            subtypes: [.interaction(context.auditNote.subtype ?? subtype)], action: action, outcome: AuditRecord.outcome(httpStatus: status),
+            outcomeDescription: "HTTP \(status)", agentName: grant?.agentName, agentClientId: grant?.clientId, agentReference: grant?.fhirUser,
+            agentAddress: context.remoteAddress, entityReference: entity,
+            query: (subtype.hasPrefix("search") || subtype.hasPrefix("history") || operation != nil) ? query : nil,
+            entityDescription: operation.map { "\(request.method) \($0)" } ?? (entity == nil && type != nil ? type : nil),
+            patients: unique, tenant: request.headers[.tenant])
+    }
+}
