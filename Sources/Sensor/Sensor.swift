@@ -37,6 +37,12 @@ public struct SensorConfiguration: Sendable {
     public var pollMilliseconds: Int32 = 100
     /// The compiled BPF object; by default the one built into this package.
     public var objectPath: String?
+    /// What the kernel kills processes for (enforcement of `action: kill` rules); empty, the
+    /// default, loads no enforcement program and kills nothing.
+    public var killPatterns: [KillPattern] = []
+    /// Kill only in these containers (id, id prefix or name, resolved to cgroups at start);
+    /// empty: wherever a pattern matches.
+    public var killContainers: [String] = []
 
     public init() {}
 }
@@ -98,6 +104,15 @@ public final class Sensor: @unchecked Sendable {
         if !configuration.comms.isEmpty { filters |= UInt32(SENSOR_FILTER_COMM) }
         if !configuration.uids.isEmpty { filters |= UInt32(SENSOR_FILTER_UID) }
         config.filters = filters
+        guard configuration.killPatterns.count <= KillPattern.maxPatterns else {
+            throw SensorConfigurationError(description: "\(configuration.killPatterns.count) kill patterns: the kernel holds at most \(KillPattern.maxPatterns)")
+        }
+        config.kill_patterns = UInt32(configuration.killPatterns.count)
+        var killCgroupIDs: [UInt64] = []
+        if !configuration.killPatterns.isEmpty && !configuration.killContainers.isEmpty {
+            config.kill_cgroups = 1
+            for reference in configuration.killContainers { killCgroupIDs += try containers.cgroupIDs(ofContainer: reference) }
+        }
 
         // Security events from BPF-LSM where the kernel allows it; if it then refuses the
         // real programs, the same object is loaded again with the tracepoint-derived ones.
@@ -107,7 +122,8 @@ public final class Sensor: @unchecked Sendable {
         while true {
             do {
                 program = try Self.load(
-                    path: path, config: config, useLSM: attempt, configuration: configuration, filters: (cgroupIDs, config.host_mnt_ns))
+                    path: path, config: config, useLSM: attempt, configuration: configuration, filters: (cgroupIDs, config.host_mnt_ns),
+                    killCgroupIDs: killCgroupIDs)
                 securityEventSource = attempt
                     ? "security_* events come from BPF-LSM hooks"
                     : "security_* events come from syscall and sched tracepoints (see README, Event sources); this kernel: "
@@ -132,7 +148,7 @@ public final class Sensor: @unchecked Sendable {
     /// Open, configure, load, fill the filter maps, attach: one try with or without BPF-LSM.
     private static func load(
         path: String, config: sensor_config, useLSM: Bool, configuration: SensorConfiguration,
-        filters: (cgroupIDs: [UInt64], hostMountNamespace: UInt32)
+        filters: (cgroupIDs: [UInt64], hostMountNamespace: UInt32), killCgroupIDs: [UInt64]
     ) throws -> SensorProgram {
         let program = try SensorProgram(objectPath: path)
         var config = config
@@ -150,12 +166,26 @@ public final class Sensor: @unchecked Sendable {
         if ids.contains(1004) { programs.insert("on_sched_process_exit") }
         if ids.contains(1006) { programs.insert("on_cap_capable") }
         if useLSM { programs.formUnion(ids.compactMap { lsmPrograms[$0] }) }
+        // Enforcement: the syscalls with kill patterns get a check at entry; exec patterns are
+        // checked in on_sched_process_exec, which then must run.
+        let kills = configuration.killPatterns
+        let enforcedSyscalls = Set(kills.filter { $0.kind != .execPath && $0.kind != .execName }.map(\.syscall))
+        if !enforcedSyscalls.isEmpty {
+            programs.insert("on_sys_enter_enforce")
+            withUnsafeMutableBytes(of: &config.syscalls) { raw in
+                let rules = raw.bindMemory(to: sensor_syscall_rule.self)
+                for nr in enforcedSyscalls where nr >= 0 && Int(nr) < rules.count { rules[Int(nr)].flags |= UInt8(SENSOR_RULE_ENFORCE) }
+            }
+        }
+        if kills.contains(where: { $0.kind == .execPath || $0.kind == .execName }) { programs.insert("on_sched_process_exec") }
 
         try program.configure(config, ringBufferBytes: configuration.ringBufferBytes, programs: programs)
         try program.load()
         for pid in configuration.pids { try program.insert(UInt32(bitPattern: pid), into: "pid_filter") }
         for uid in configuration.uids { try program.insert(uid, into: "uid_filter") }
         for cgroup in filters.cgroupIDs { try program.insert(cgroup, into: "cgroup_filter") }
+        for cgroup in killCgroupIDs { try program.insert(cgroup, into: "kill_cgroup") }
+        for (index, pattern) in kills.enumerated() { try program.set(UInt32(index), pattern.record, in: "kill_patterns") }
         for comm in configuration.comms {
             var key = (0 as UInt64, 0 as UInt64)  // 16 bytes, NUL-padded like the kernel's comm
             withUnsafeMutableBytes(of: &key) { raw in

@@ -78,6 +78,40 @@ FILTER_MAP(old_mnt_ns, u32, 4096);
 struct comm_key { char comm[SENSOR_TASK_COMM_LEN]; };
 FILTER_MAP(comm_filter, struct comm_key, 256);
 
+// Enforcement (`action: kill` rules the kernel can evaluate). Filled by user space before
+// attach; unused, and their programs not loaded, unless config.kill_patterns > 0.
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, SENSOR_MAX_KILL_PATTERNS);
+    __type(key, u32);
+    __type(value, struct sensor_kill_pattern);
+} kill_patterns SEC(".maps");
+
+FILTER_MAP(kill_cgroup, u64, 256);
+
+/// Processes (tgid) the kernel killed, with the rule slot: their last records are marked.
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 4096);
+    __type(key, u32);
+    __type(value, u32);
+} killed SEC(".maps");
+
+/// What a kill pattern is compared with: one per CPU, zeroed past the string's end.
+#define KILL_SUBJECT_LEN 256
+struct kill_subject {
+    u32 nr;
+    u32 kind;
+    char text[KILL_SUBJECT_LEN];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, u32);
+    __type(value, struct kill_subject);
+} kill_scratch SEC(".maps");
+
 // x86_64 syscall numbers of the calls that security events are derived from.
 #define NR_open 2
 #define NR_socket 41
@@ -100,6 +134,130 @@ FILTER_MAP(comm_filter, struct comm_key, 256);
 #define AF_INET6_ 10
 #include "task_context.bpf.h"
 #include "security_events.bpf.h"
+
+// ---------------------------------------------------------------- enforcement
+
+struct kill_search {
+    struct kill_subject *subject;
+    s32 found;  // the matching pattern's rule slot, or -1
+};
+
+/// One pattern against the subject (bpf_loop callback: verified once, whatever the count).
+static long kill_pattern_matches(u64 index, void *context)
+{
+    struct kill_search *search = context;
+    u32 key = index;
+    struct sensor_kill_pattern *p = bpf_map_lookup_elem(&kill_patterns, &key);
+    struct kill_subject *subject = search->subject;
+    if (!p || !subject)
+        return 1;
+    if (p->kind != subject->kind)
+        return 0;
+    if (p->kind != SENSOR_KILL_EXEC_PATH && p->kind != SENSOR_KILL_EXEC_NAME && p->nr != subject->nr)
+        return 0;
+    u32 n = p->length;
+    if (n > SENSOR_KILL_TEXT_LEN)
+        return 0;
+    for (u32 i = 0; i < SENSOR_KILL_TEXT_LEN; i++) {
+        if (i >= n)
+            break;
+        if (subject->text[i] != p->text[i])
+            return 0;
+    }
+    if (!(p->flags & SENSOR_KILL_PREFIX) && n > 0 && subject->text[n & (KILL_SUBJECT_LEN - 1)] != 0)
+        return 0;
+    if (p->flags & SENSOR_KILL_CONTAINERS) {
+        struct task_struct *task = bpf_get_current_task_btf();
+        if (mount_ns_of(task) == config.host_mnt_ns)
+            return 0;
+    }
+    search->found = p->rule;
+    return 1;
+}
+
+/// Kills the current process when a pattern matches the subject: SIGKILL is delivered on
+/// the way back to user space, so the syscall's result is never used.
+static __always_inline void enforce(struct task_struct *task, struct kill_subject *subject)
+{
+    if (config.kill_cgroups) {
+        u64 cgroup_id = cgroup_id_of(task);
+        if (!bpf_map_lookup_elem(&kill_cgroup, &cgroup_id))
+            return;
+    }
+    struct kill_search search = {.subject = subject, .found = -1};
+    bpf_loop(config.kill_patterns & (SENSOR_MAX_KILL_PATTERNS * 2 - 1), kill_pattern_matches, &search, 0);
+    if (search.found < 0)
+        return;
+    bpf_send_signal(9);
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    u32 slot = search.found;
+    bpf_map_update_elem(&killed, &tgid, &slot, BPF_ANY);
+}
+
+static __always_inline struct kill_subject *kill_subject_begin(u32 nr, u32 kind)
+{
+    u32 zero = 0;
+    struct kill_subject *subject = bpf_map_lookup_elem(&kill_scratch, &zero);
+    if (!subject)
+        return NULL;
+    subject->nr = nr;
+    subject->kind = kind;
+    return subject;
+}
+
+/// The enforced syscalls at entry: opens by the path the caller passed (before any byte
+/// can be read), connect by the address, module loads, ptrace, mount (any call) by number.
+SEC("tp_btf/sys_enter")
+int BPF_PROG(on_sys_enter_enforce, struct pt_regs *regs, long id)
+{
+    if (id < 0 || id >= SENSOR_MAX_SYSCALLS)
+        return 0;
+    u32 nr = id;
+    if (!(config.syscalls[nr].flags & SENSOR_RULE_ENFORCE))
+        return 0;
+    struct task_struct *task = bpf_get_current_task_btf();
+    if (!in_scope(task))
+        return 0;
+    const char *path = NULL;
+    if (nr == NR_open || nr == NR_creat)
+        path = (const char *)regs->di;
+    else if (nr == NR_openat || nr == NR_openat2)
+        path = (const char *)regs->si;
+    struct kill_subject *subject;
+    if (path) {
+        subject = kill_subject_begin(nr, SENSOR_KILL_OPEN_PATH);
+        if (!subject)
+            return 0;
+        __builtin_memset(subject->text, 0, sizeof(subject->text));
+        bpf_probe_read_user_str(subject->text, KILL_SUBJECT_LEN, path);
+        enforce(task, subject);
+    }
+    if (nr == NR_connect) {
+        subject = kill_subject_begin(nr, SENSOR_KILL_CONNECT_ADDR);
+        if (!subject)
+            return 0;
+        __builtin_memset(subject->text, 0, sizeof(subject->text));
+        // Fixed sizes (sockaddr_in6, else sockaddr_in): past the caller's addrlen is only read.
+        u8 address[28] = {};
+        const void *user_address = (const void *)regs->si;
+        if (bpf_probe_read_user(address, sizeof(address), user_address) == 0
+            || bpf_probe_read_user(address, 16, user_address) == 0) {
+            u16 family = *(u16 *)address;
+            if (family == AF_INET_) {
+                __builtin_memcpy(subject->text, address + 4, 4);
+                enforce(task, subject);
+            } else if (family == AF_INET6_) {
+                __builtin_memcpy(subject->text, address + 8, 16);
+                enforce(task, subject);
+            }
+        }
+    }
+    subject = kill_subject_begin(nr, SENSOR_KILL_SYSCALL);
+    if (!subject)
+        return 0;
+    enforce(task, subject);
+    return 0;
+}
 
 // ---------------------------------------------------------------- syscalls
 
@@ -292,6 +450,24 @@ int BPF_PROG(on_sched_process_exec, struct task_struct *p, int old_pid, struct l
     // because user space reading /proc later loses the race with short-lived processes.
     // No branch: reads through a NULL tty fail and give 0. Kept before the path walk below,
     // so the verifier does not explore it once per path it finds there.
+    if (config.kill_patterns) {
+        // Exec of a path or name: killed before the new image runs an instruction.
+        struct kill_subject *subject = kill_subject_begin(NR_execve, SENSOR_KILL_EXEC_NAME);
+        if (subject) {
+            __builtin_memset(subject->text, 0, sizeof(subject->text));
+            bpf_get_current_comm(subject->text, SENSOR_TASK_COMM_LEN);
+            enforce(task, subject);
+            subject->kind = SENSOR_KILL_EXEC_PATH;
+            __builtin_memset(subject->text, 0, sizeof(subject->text));
+            u32 zero = 0;
+            struct scratch *scratch = bpf_map_lookup_elem(&scratch_map, &zero);
+            if (scratch) {
+                u32 pos = resolve_path(scratch, dentry, mnt);
+                bpf_probe_read_kernel_str(subject->text, KILL_SUBJECT_LEN, &scratch->path[pos & PATH_MASK]);
+            }
+            enforce(task, subject);
+        }
+    }
     struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
     u32 major = BPF_CORE_READ(tty, driver, major);
     u32 minor = BPF_CORE_READ(tty, driver, minor_start) + BPF_CORE_READ(tty, index);
@@ -341,6 +517,10 @@ int BPF_PROG(on_sched_process_exit, struct task_struct *p)
     put_u64(&r, 0, SENSOR_ARG_S64, (status >> 8) & 0xff);
     put_u64(&r, 1, SENSOR_ARG_S32, status & 0x7f);
     submit(&r);
+    if (config.kill_patterns && task->pid == task->tgid) {
+        u32 tgid = task->tgid;
+        bpf_map_delete_elem(&killed, &tgid);
+    }
     return 0;
 }
 

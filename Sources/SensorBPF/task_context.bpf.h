@@ -140,7 +140,15 @@ static __always_inline bool record_begin(struct record *r, struct task_struct *t
     h->pid_ns = pid_ns_of(task);
     h->argc = 0;
     h->cpu = (u8)bpf_get_smp_processor_id();
-    h->reserved = 0;
+    h->flags = 0;
+    if (config.kill_patterns) {
+        // The process the kernel killed (on_sys_enter_enforce, sched_process_exec): its
+        // remaining records say so, and which rule's pattern did it.
+        u32 tgid = pid_tgid >> 32;
+        u32 *slot = bpf_map_lookup_elem(&killed, &tgid);
+        if (slot)
+            h->flags = SENSOR_EVENT_KILLED | ((*slot & 0xff) << 8);
+    }
     bpf_get_current_comm(&h->comm, sizeof(h->comm));
     bpf_probe_read_kernel_str(&h->uts_name, sizeof(h->uts_name), task->nsproxy->uts_ns->name.nodename);
     r->offset = sizeof(struct sensor_event_header);

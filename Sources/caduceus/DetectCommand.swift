@@ -17,6 +17,11 @@ struct DetectCommand: ParsableCommand {
               caduceus detect --events events.json --format json
             Alerts go to standard output (one readable line each on a terminal, JSON lines otherwise),
             and also as JSON lines to --output and as JSON POSTs to each --webhook.
+            Enforcement (off unless asked): rules with `action: kill` kill the process, from the kernel
+            at the matching syscall when the kernel can evaluate the rule, else from user space.
+              caduceus detect --rules kill.yaml --enforce                  # every rule with an action
+              caduceus detect --enforce-rule CAD-022 --enforce-container web
+              caduceus detect --rules kill.yaml --enforce --dry-run        # alerts say "would kill"
             """
     )
 
@@ -44,6 +49,18 @@ struct DetectCommand: ParsableCommand {
     @Option(help: "Raise no alert for this container, by name or id prefix (repeatable): a deployment's own sensors, whose work looks like an intruder's.")
     var ignoreContainer: [String] = []
 
+    @Flag(help: "Carry out the actions of every rule with one (action: kill). Without --enforce, --enforce-rule, --enforce-container or --dry-run nothing is killed.")
+    var enforce = false
+
+    @Option(help: "Carry out the action of this rule only, by id or name (repeatable).")
+    var enforceRule: [String] = []
+
+    @Option(help: "Carry out actions only in this container, by name or id prefix (repeatable); kernel enforcement covers containers running at start.")
+    var enforceContainer: [String] = []
+
+    @Flag(help: "Kill nothing: alerts of rules with an action say \"would kill\".")
+    var dryRun = false
+
     func run() throws {
         let format = try self.format.map {
             guard let parsed = StreamAlertSink.Format(rawValue: $0) else { throw ValidationError("--format must be line or json, not '\($0)'") }
@@ -64,11 +81,29 @@ struct DetectCommand: ParsableCommand {
         } catch let error as RuleError {
             throw CommandFailure("\(error)")
         }
+        let options = EnforcementOptions(all: enforce, rules: enforceRule, containers: enforceContainer, dryRun: dryRun)
+        if eventsFile != nil && options.isOn && !dryRun {
+            throw ValidationError("--enforce needs the live kernel; with --events only --dry-run applies")
+        }
+        let enforcer: Enforcer?
+        do {
+            enforcer = options.isOn ? try Enforcer(rules: engine.rules, options: options) : nil
+        } catch let error as RuleError {
+            throw CommandFailure(error.message)
+        }
+        if let enforcer {
+            if enforcer.enforced.isEmpty { writeStandardError("caduceus detect: enforcement is on, but no loaded rule has an action") }
+            for line in enforcer.summary { writeStandardError("caduceus detect: enforce " + line) }
+            for id in enforcer.overflow { writeStandardError("caduceus detect: \(id): no room left for its kernel patterns; enforced from user space") }
+        }
         let ignored = ignoreContainer
         let throttle = alertBurst > 0 ? AlertThrottle(burst: alertBurst, interval: alertInterval) : nil
         let raise: (Alert) -> Void = { alert in
+            var alert = alert
             let container = alert.container
             if ignored.contains(where: { $0 == container.name || (!container.id.isEmpty && container.id.hasPrefix($0)) }) { return }
+            // Enforced before throttling: a throttled alert still kills.
+            enforcer?.enforce(&alert)
             if let throttle, !throttle.admit(alert) { return }
             sinks.forEach { $0.write(alert) }
         }
@@ -85,7 +120,10 @@ struct DetectCommand: ParsableCommand {
         } else {
             let names = engine.requiredEvents
             let selection = EventSelection(ids: Set(names.compactMap { EventTable.definition(named: $0)?.id }))
-            let sensor = try Sensor(configuration: watch.sensorConfiguration(events: selection))
+            var configuration = try watch.sensorConfiguration(events: selection)
+            configuration.killPatterns = enforcer?.killPatterns ?? []
+            configuration.killContainers = enforceContainer
+            let sensor = try Sensor(configuration: configuration)
             writeStandardError("caduceus detect: " + sensor.securityEventSource)
             writeStandardError("caduceus detect: the kernel sends \(names.count) event types; Ctrl-C to stop")
             state.seedFromProcFS()

@@ -33,7 +33,8 @@ struct RulesCommand: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the loaded rules: id, priority, MITRE technique, name.")
+        static let configuration = CommandConfiguration(
+            abstract: "List the loaded rules: id, priority, MITRE technique, name; for rules with an action, the action and whether the kernel can enforce it.")
 
         @OptionGroup var rules: RuleOptions
 
@@ -41,7 +42,10 @@ struct RulesCommand: ParsableCommand {
             let ruleSet = try rules.load()
             for rule in ruleSet.rules {
                 let mitre = rule.mitre.joined(separator: ",")
-                let state = rule.enabled ? "" : " (disabled)"
+                var state = rule.enabled ? "" : " (disabled)"
+                if let action = rule.action {
+                    state += KernelEnforcement.patterns(for: rule) != nil ? " [\(action.rawValue): kernel]" : " [\(action.rawValue): user space]"
+                }
                 print("\(rule.id.padding(toLength: 8, withPad: " ", startingAt: 0)) \(rule.priority.rawValue.uppercased().padding(toLength: 13, withPad: " ", startingAt: 0)) \(mitre.padding(toLength: 22, withPad: " ", startingAt: 0)) \(rule.name)\(state)")
             }
         }

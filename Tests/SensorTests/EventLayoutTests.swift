@@ -40,7 +40,7 @@ import Testing
             "uid": MemoryLayout<H>.offset(of: \.uid), "mnt_ns": MemoryLayout<H>.offset(of: \.mnt_ns),
             "pid_ns": MemoryLayout<H>.offset(of: \.pid_ns), "size": MemoryLayout<H>.offset(of: \.size),
             "argc": MemoryLayout<H>.offset(of: \.argc), "cpu": MemoryLayout<H>.offset(of: \.cpu),
-            "reserved": MemoryLayout<H>.offset(of: \.reserved), "comm": MemoryLayout<H>.offset(of: \.comm),
+            "flags": MemoryLayout<H>.offset(of: \.flags), "comm": MemoryLayout<H>.offset(of: \.comm),
             "uts_name": MemoryLayout<H>.offset(of: \.uts_name),
         ]
         #expect(Set(layout.offsets.keys) == Set(swift.keys), "every C member has a Swift mirror")
@@ -72,6 +72,8 @@ import Testing
         #expect(config.offsets["host_mnt_ns"] == MemoryLayout<C>.offset(of: \.host_mnt_ns))
         #expect(config.offsets["cgroup_v1_subsys"] == MemoryLayout<C>.offset(of: \.cgroup_v1_subsys))
         #expect(config.offsets["wakeup_bytes"] == MemoryLayout<C>.offset(of: \.wakeup_bytes))
+        #expect(config.offsets["kill_patterns"] == MemoryLayout<C>.offset(of: \.kill_patterns))
+        #expect(config.offsets["kill_cgroups"] == MemoryLayout<C>.offset(of: \.kill_cgroups))
         #expect(config.offsets["syscalls"] == MemoryLayout<C>.offset(of: \.syscalls))
     }
 }

@@ -40,12 +40,16 @@ public struct Alert: Sendable {
     public let ancestors: [Process]
     /// The event that fired the rule, in Tracee's form.
     public let events: [TraceEvent]
+    /// What enforcement did: "killed (kernel)", "killed (user space)", "would kill", or why a
+    /// kill failed; nil when the rule has no action or enforcement is off.
+    public var action: String? = nil
 
     /// A readable line for terminals: time, priority, rule, where, and the rendered output.
     public var line: String {
         let place = container.id == "host" ? "host" : "container \(container.name.isEmpty ? String(container.id.prefix(12)) : container.name)"
         let techniques = mitre.isEmpty ? "" : " " + mitre.joined(separator: ",")
-        return "\(time) \(priority.uppercased()) [\(ruleId)\(techniques)] \(rule) (\(place), \(process.name) pid \(process.pid)): \(output)"
+        let enforced = action.map { " [\($0)]" } ?? ""
+        return "\(time) \(priority.uppercased()) [\(ruleId)\(techniques)] \(rule) (\(place), \(process.name) pid \(process.pid)): \(output)\(enforced)"
     }
 
     /// One JSON object, no newline, keys in a fixed order: what fired first, the evidence last.
@@ -65,14 +69,16 @@ public struct Alert: Sendable {
             if let tty = p.tty { members.append(("tty", number(tty))) }
             return .object(JSONObject(members))
         }
-        return .object(JSONObject([
+        var members: [(key: String, value: JSONValue)] = [
             ("ruleId", .string(ruleId)), ("rule", .string(rule)), ("priority", .string(priority)), ("output", .string(output)),
             ("time", .string(time)), ("timestamp", number(timestamp)), ("raisedAt", number(raisedAt)),
             ("mitre", .array(mitre.map { .string($0) })), ("tags", .array(tags.map { .string($0) })),
             ("container", .object(JSONObject([("id", .string(container.id)), ("name", .string(container.name)), ("image", .string(container.image))]))),
             ("process", process(self.process)), ("ancestors", .array(ancestors.map(process))),
             ("events", .array(events.map(\.jsonValue))),
-        ]))
+        ]
+        if let action { members.append(("action", .string(action))) }
+        return .object(JSONObject(members))
     }
 }
 

@@ -32,6 +32,15 @@ public struct Rule: Sendable {
     public let enabled: Bool
     /// Where the rule was (last) defined.
     public let location: SourceLocation
+    /// What enforcement does when the rule fires (`action:` in the file), if it is turned on.
+    public var action: RuleAction? = nil
+}
+
+/// A rule's `action:`: done only when the user turns enforcement on (`detect --enforce`).
+public enum RuleAction: String, Sendable, CaseIterable {
+    /// SIGKILL the process: from the kernel at the matching syscall where the kernel can
+    /// evaluate the rule (`KernelEnforcement`), otherwise from user space when the alert fires.
+    case kill
 }
 
 /// A rule file that cannot be loaded: where and why. Nothing of a failed load is kept.

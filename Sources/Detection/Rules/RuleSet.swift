@@ -36,7 +36,7 @@ public struct RuleSet: Sendable {
 
         static let ruleKeys: Set<String> = [
             "rule", "desc", "condition", "output", "priority", "tags", "enabled", "exceptions", "append", "override",
-            "source", "warn_evttypes", "skip-if-unknown-filter", "id", "mitre",
+            "source", "warn_evttypes", "skip-if-unknown-filter", "id", "mitre", "action",
         ]
 
         func location(_ path: String, _ node: Node?) -> SourceLocation {
@@ -177,11 +177,20 @@ public struct RuleSet: Sendable {
                 } catch let error as OutputTemplate.FieldError {
                     throw RuleError(location: location(definition.location.file, outputNode), message: "output: \(error.message)")
                 }
+                var action: RuleAction?
+                if let actionNode = definition.fields["action"] {
+                    guard let parsed = actionNode.string.flatMap(RuleAction.init(rawValue:)) else {
+                        throw RuleError(
+                            location: location(definition.location.file, actionNode),
+                            message: "action '\(actionNode.string ?? "")' is not one of \(RuleAction.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    action = parsed
+                }
                 set.rules.append(Rule(
                     id: definition.fields["id"]?.string ?? name, name: name,
                     description: definition.fields["desc"]?.string ?? "", condition: condition,
                     output: output, priority: priority, tags: tags, mitre: techniques,
-                    enabled: definition.fields["enabled"]?.bool ?? true, location: definition.location))
+                    enabled: definition.fields["enabled"]?.bool ?? true, location: definition.location, action: action))
             }
             return set
         }

@@ -15,11 +15,16 @@ public final class LiveDetector: @unchecked Sendable {
 
     /// Loads the sensor with the events the rules need, seeds the process table from /proc,
     /// and starts reading. Needs root and BPF.
-    public init(ruleSet: RuleSet, scope: TraceScope = .containers) throws {
-        engine = try DetectionEngine(ruleSet: ruleSet, state: SystemState(readsProcFS: true))
+    /// With `enforcement`, rules' actions are carried out as `detect --enforce` does.
+    public init(ruleSet: RuleSet, scope: TraceScope = .containers, enforcement: EnforcementOptions? = nil) throws {
+        let engine = try DetectionEngine(ruleSet: ruleSet, state: SystemState(readsProcFS: true))
+        self.engine = engine
+        let enforcer = try enforcement.map { try Enforcer(rules: engine.rules, options: $0) }
         var configuration = SensorConfiguration()
         configuration.scope = scope
         configuration.events = EventSelection(ids: Set(engine.requiredEvents.compactMap { EventTable.definition(named: $0)?.id }))
+        configuration.killPatterns = enforcer?.killPatterns ?? []
+        configuration.killContainers = enforcement?.containers ?? []
         sensor = try Sensor(configuration: configuration)
         engine.state.seedFromProcFS()
         Thread.detachNewThread { [self] in
@@ -32,6 +37,8 @@ public final class LiveDetector: @unchecked Sendable {
                     self.events[event.containerId, default: 0] += 1
                     self.lock.unlock()
                     self.engine.process(event) { alert in
+                        var alert = alert
+                        enforcer?.enforce(&alert)
                         self.lock.lock()
                         self.alerts.append(alert)
                         self.lock.unlock()

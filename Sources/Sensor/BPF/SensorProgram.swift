@@ -81,6 +81,16 @@ final class SensorProgram {
         }
     }
 
+    /// Writes one entry of an array or hash map.
+    func set<Key, Value>(_ key: Key, _ value: Value, in mapName: String) throws {
+        let map = try map(mapName)
+        var key = key
+        var value = value
+        try bpfCall("fill \(mapName)") {
+            bpf_map__update_elem(map, &key, MemoryLayout<Key>.size, &value, MemoryLayout<Value>.size, UInt64(BPF_ANY))
+        }
+    }
+
     /// Attaches every loaded program to its tracepoint.
     func attach(programs wanted: Set<String>) throws {
         for name in wanted.sorted() {

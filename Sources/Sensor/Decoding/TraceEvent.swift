@@ -88,6 +88,9 @@ public struct TraceEvent: Sendable, Equatable {
     public var args: [TraceArgument]
     /// The CPU that recorded the event (not part of Tracee's v0.6 JSON).
     public var cpu: Int
+    /// `sensor_event_header.flags`: whether the kernel killed this process (`killedBySlot`).
+    /// Not part of Tracee's JSON.
+    public var enforcementFlags: UInt32 = 0
 
     public var argsNum: Int { args.count }
 
@@ -147,6 +150,7 @@ public struct TraceEvent: Sendable, Equatable {
         eventName = definition?.name ?? "unknown_\(id)"
         returnValue = header.return_value
         cpu = Int(header.cpu)
+        enforcementFlags = header.flags
         args = event.arguments.map { argument in
             let spec = definition.flatMap { argument.index < $0.arguments.count ? $0.arguments[argument.index] : nil }
             return TraceArgument(

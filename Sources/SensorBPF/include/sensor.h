@@ -32,6 +32,7 @@ struct sensor_syscall_rule {
 #define SENSOR_RULE_EMIT 0x01     // emit the syscall's own event
 #define SENSOR_RULE_AT_ENTER 0x02 // emit at sys_enter: the call never returns to the caller's image (execve, exit)
 #define SENSOR_RULE_DERIVE 0x04   // derive a security_* event from this syscall's result
+#define SENSOR_RULE_ENFORCE 0x08  // check the kill patterns at sys_enter (on_sys_enter_enforce)
 
 /// Which processes the kernel reports; anything else costs no ring buffer traffic.
 enum sensor_scope {
@@ -90,6 +91,8 @@ struct sensor_config {
     __u32 cgroup_v1_subsys; // subsystem index whose hierarchy names containers
     __u32 lsm;              // 1: security_* events come from the lsm/ programs, not from syscalls
     __u32 wakeup_bytes;     // wake the reader only once this much waits (0: every record)
+    __u32 kill_patterns;    // entries of `kill_patterns` in use (0: enforcement off, nothing is killed)
+    __u32 kill_cgroups;     // 1: kill only in the cgroups of `kill_cgroup` (--enforce-container)
     struct sensor_syscall_rule syscalls[SENSOR_MAX_SYSCALLS];
 };
 
@@ -111,9 +114,37 @@ struct sensor_event_header {
     __u16 size;             // header plus arguments, in bytes
     __u8 argc;
     __u8 cpu;
-    __u32 reserved;
+    __u32 flags;            // SENSOR_EVENT_KILLED | rule slot << 8, when the kernel killed the process
     char comm[SENSOR_TASK_COMM_LEN];
     char uts_name[SENSOR_TASK_COMM_LEN];
+};
+
+/// `sensor_event_header.flags`: the kernel sent SIGKILL to this process at a kill pattern;
+/// bits 8-15 are the pattern's `rule` slot.
+#define SENSOR_EVENT_KILLED 0x01
+
+/// Kill patterns: what the kernel matches to enforce `action: kill` rules itself.
+#define SENSOR_MAX_KILL_PATTERNS 16
+#define SENSOR_KILL_TEXT_LEN 128
+
+enum sensor_kill_kind {
+    SENSOR_KILL_SYSCALL = 0,    // any call of syscall `nr` (module load, ptrace, mount)
+    SENSOR_KILL_OPEN_PATH = 1,  // open/openat/openat2/creat `nr` of a path as the caller passed it
+    SENSOR_KILL_EXEC_PATH = 2,  // exec of a file, by its resolved path (sched_process_exec)
+    SENSOR_KILL_EXEC_NAME = 3,  // exec of a file, by the new comm (proc.name)
+    SENSOR_KILL_CONNECT_ADDR = 4, // connect to an address: `text` is its 4 (IPv4) or 16 (IPv6) bytes
+};
+
+#define SENSOR_KILL_PREFIX 0x01      // `text` is a prefix, not the whole string
+#define SENSOR_KILL_CONTAINERS 0x02  // only outside the host's mount namespace
+
+struct sensor_kill_pattern {
+    __u32 nr;               // syscall number (SYSCALL and OPEN_PATH kinds)
+    __u8 kind;              // enum sensor_kill_kind
+    __u8 flags;             // SENSOR_KILL_*
+    __u16 length;           // bytes of `text` compared (no NUL)
+    __u32 rule;             // slot reported in sensor_event_header.flags (bits 8-15)
+    char text[SENSOR_KILL_TEXT_LEN];
 };
 
 /// Precedes each argument's bytes: integers take 8, strings their length with the NUL.

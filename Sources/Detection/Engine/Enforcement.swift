@@ -1,0 +1,211 @@
+import Foundation
+import Sensor
+
+/// Which `action: kill` rules the kernel can decide itself, and the patterns it needs.
+///
+/// A rule qualifies when its condition (macros and exceptions expanded) is a conjunction of:
+/// - `evt.type = X` / `evt.type in (...)` (required), `evt.dir` comparisons (ignored),
+/// - `container.id != host` (the `container` macro): kill only outside the host,
+/// - at most one subject: `fd.name` for open, openat, openat2, creat or security_file_open;
+///   `proc.exepath` or `proc.name` for execve, execveat, sched_process_exec or
+///   security_bprm_check; compared with `=`, `in (...)` or `startswith` (at most 127 bytes);
+///   `fd.sip` (`=` or `in`, IPv4 or IPv6 addresses) for connect or security_socket_connect.
+/// Other syscalls qualify with no subject at all (init_module, finit_module, ptrace, mount,
+/// ...): any call is killed. Anything else (`not`, `or`, other fields) is enforced from user space.
+public enum KernelEnforcement {
+    static let openCalls: [String: Int32] = ["open": 2, "creat": 85, "openat": 257, "openat2": 437]
+    static let execTypes: Set<String> = ["execve", "execveat", "sched_process_exec", "security_bprm_check"]
+    /// Syscalls a pattern cannot be checked at (they do not return, or are exec).
+    static let unenforceable: Set<String> = ["execve", "execveat", "exit", "exit_group", "rt_sigreturn"]
+
+    /// The kernel patterns for `rule` (slots 0), or nil when the kernel cannot evaluate it.
+    public static func patterns(for rule: Rule) -> [KillPattern]? {
+        var types: Set<String>?
+        var containersOnly = false
+        var subject: (field: String, op: ConditionOperator, operands: [String])?
+        for term in conjuncts(rule.condition) {
+            switch term {
+            case .compare(let field, let op, let operands) where field.name == "evt.type" && field.argument == nil:
+                guard op == .equal || op == .in else { return nil }
+                types = (types ?? Set(operands)).intersection(operands)
+            case .compare(let field, _, _) where field.name == "evt.dir":
+                continue
+            case .compare(let field, .notEqual, let operands) where field.name == "container.id" && operands == ["host"]:
+                containersOnly = true
+            case .compare(let field, let op, let operands)
+            where ["fd.name", "proc.exepath", "proc.name", "fd.sip"].contains(field.name) && field.argument == nil
+                && [.equal, .in, .startswith].contains(op):
+                guard subject == nil, !operands.isEmpty,
+                    operands.allSatisfy({ !$0.isEmpty && $0.utf8.count <= KillPattern.maxText }),
+                    (field.name != "proc.name" && field.name != "fd.sip") || op != .startswith
+                else { return nil }
+                subject = (field.name, op, operands)
+            default:
+                return nil
+            }
+        }
+        guard let types, !types.isEmpty else { return nil }
+        var patterns: [KillPattern] = []
+        func add(_ kind: KillPattern.Kind, _ syscall: Int32) {
+            for text in subject?.operands ?? [""] {
+                patterns.append(KillPattern(kind: kind, syscall: syscall, text: text, prefix: subject?.op == .startswith, containersOnly: containersOnly))
+            }
+        }
+        for type in types.sorted() {
+            if let nr = openCalls[type] {
+                guard let subject else {
+                    add(.syscall, nr)
+                    continue
+                }
+                guard subject.field == "fd.name" else { return nil }
+                add(.openPath, nr)
+            } else if type == "connect" || type == "security_socket_connect" {
+                guard let subject else {
+                    add(.syscall, 42)
+                    continue
+                }
+                guard subject.field == "fd.sip" else { return nil }
+                for text in subject.operands {
+                    guard let pattern = KillPattern.connect(to: text, containersOnly: containersOnly) else { return nil }
+                    patterns.append(pattern)
+                }
+            } else if type == "security_file_open" {
+                guard subject?.field == "fd.name" else { return nil }
+                for nr in openCalls.values.sorted() { add(.openPath, nr) }
+            } else if execTypes.contains(type) {
+                guard let subject, subject.field == "proc.name" || subject.field == "proc.exepath" else { return nil }
+                add(subject.field == "proc.name" ? .execName : .execPath, 0)
+            } else {
+                guard subject == nil, !unenforceable.contains(type), let definition = EventTable.definition(named: type),
+                    definition.id >= 0, definition.id < 512
+                else { return nil }
+                add(.syscall, definition.id)
+            }
+        }
+        // An exec of a path and of a name both reach the same check: keep one of each.
+        var unique: [KillPattern] = []
+        for pattern in patterns where !unique.contains(pattern) { unique.append(pattern) }
+        return unique
+    }
+
+    static func conjuncts(_ condition: Condition) -> [Condition] {
+        if case .and(let a, let b) = condition { return conjuncts(a) + conjuncts(b) }
+        return [condition]
+    }
+}
+
+/// What the user turned on: `detect --enforce`, `--enforce-rule`, `--enforce-container`, `--dry-run`.
+public struct EnforcementOptions: Sendable {
+    /// Every rule with an action.
+    public var all = false
+    /// Only these rules (ids or names); with `all` false and this empty, every rule with an action.
+    public var rules: [String] = []
+    /// Only in these containers (name, or id prefix); empty: anywhere.
+    public var containers: [String] = []
+    /// Say what would be killed; kill nothing.
+    public var dryRun = false
+
+    public init(all: Bool = false, rules: [String] = [], containers: [String] = [], dryRun: Bool = false) {
+        self.all = all
+        self.rules = rules
+        self.containers = containers
+        self.dryRun = dryRun
+    }
+
+    /// Off unless the user asked for something.
+    public var isOn: Bool { all || !rules.isEmpty || !containers.isEmpty || dryRun }
+}
+
+/// Carries out the rules' actions: gives the sensor the kernel's kill patterns, and for each
+/// alert of an enforced rule says what happened, killing from user space when the kernel did not.
+public final class Enforcer: @unchecked Sendable {
+    public let options: EnforcementOptions
+    /// Enforced rules by id: the kernel's patterns, or nil for user space.
+    public let enforced: [String: [KillPattern]?]
+    /// Every kernel pattern, slots set, for `SensorConfiguration.killPatterns` (empty on a dry run).
+    public let killPatterns: [KillPattern]
+    /// Rules the kernel could evaluate but had no room for (more than 16 patterns).
+    public let overflow: [String]
+    private let slotRules: [String]
+
+    public init(rules: [Rule], options: EnforcementOptions) throws {
+        self.options = options
+        let withAction = rules.filter { $0.action != nil && $0.enabled }
+        var chosen = withAction
+        if !options.rules.isEmpty {
+            for reference in options.rules where !rules.contains(where: { $0.id == reference || $0.name == reference }) {
+                throw RuleError(location: SourceLocation(), message: "--enforce-rule \(reference): no enabled rule has that id or name")
+            }
+            for reference in options.rules where !withAction.contains(where: { $0.id == reference || $0.name == reference }) {
+                throw RuleError(location: SourceLocation(), message: "--enforce-rule \(reference): the rule has no action")
+            }
+            chosen = withAction.filter { rule in options.rules.contains { $0 == rule.id || $0 == rule.name } }
+        }
+        var enforced: [String: [KillPattern]?] = [:]
+        var patterns: [KillPattern] = []
+        var slotRules: [String] = []
+        var overflow: [String] = []
+        if options.isOn {
+            for rule in chosen {
+                var kernel = KernelEnforcement.patterns(for: rule)
+                if let found = kernel, !options.dryRun {
+                    if patterns.count + found.count > KillPattern.maxPatterns {
+                        overflow.append(rule.id)
+                        kernel = nil
+                    } else {
+                        let slot = UInt8(slotRules.count)
+                        slotRules.append(rule.id)
+                        patterns += found.map { var p = $0; p.slot = slot; return p }
+                    }
+                }
+                enforced[rule.id] = .some(kernel)
+            }
+        }
+        self.enforced = enforced
+        killPatterns = patterns
+        self.slotRules = slotRules
+        self.overflow = overflow
+    }
+
+    /// Whether a rule's alerts are enforced in `container` (by name or id prefix).
+    func applies(to alert: Alert) -> Bool {
+        guard enforced[alert.ruleId] != nil else { return false }
+        if options.containers.isEmpty { return true }
+        let container = alert.container
+        return options.containers.contains { $0 == container.name || (container.id != "host" && container.id.hasPrefix($0)) }
+    }
+
+    /// Carries out the alert's action and records it in `alert.action`; alerts of rules
+    /// without one, or not enforced, are left alone.
+    public func enforce(_ alert: inout Alert) {
+        guard applies(to: alert), let event = alert.events.first else { return }
+        if options.dryRun {
+            alert.action = "would kill"
+            return
+        }
+        if let slot = event.killedBySlot {
+            let by = Int(slot) < slotRules.count ? slotRules[Int(slot)] : "?"
+            alert.action = by == alert.ruleId ? "killed (kernel)" : "killed (kernel, by \(by))"
+            return
+        }
+        let pid = pid_t(bitPattern: event.hostProcessId)
+        guard pid > 1, pid != getpid() else {
+            alert.action = "not killed: pid \(pid)"
+            return
+        }
+        if kill(pid, SIGKILL) == 0 {
+            alert.action = "killed (user space)"
+        } else {
+            let reason = errno == ESRCH ? "the process had already exited" : String(cString: strerror(errno))
+            alert.action = "kill failed (user space): \(reason)"
+        }
+    }
+
+    /// One line per enforced rule: where it is enforced and, for the kernel, its patterns.
+    public var summary: [String] {
+        enforced.keys.sorted().map { id in
+            let where_ = options.dryRun ? "dry run" : (enforced[id]!.map { "kernel: " + $0.map(\.description).joined(separator: "; ") } ?? "user space")
+            return "\(id): kill, \(where_)"
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import CLibbpf
+import Foundation
+import SensorBPF
+
+/// One thing the kernel kills a process for (an `action: kill` rule simple enough to be
+/// decided in the kernel): see `sensor_kill_pattern` in sensor.h and `enforce()` in sensor.bpf.c.
+public struct KillPattern: Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: UInt8, Sendable {
+        /// Any call of `syscall` (checked at its entry).
+        case syscall = 0
+        /// An open-family `syscall` of a path as the caller passed it (at entry, before any read).
+        case openPath = 1
+        /// An exec of a file by its resolved path (sched_process_exec, before the new image runs).
+        case execPath = 2
+        /// An exec by the new process name (comm).
+        case execName = 3
+        /// A connect to `address` (4 bytes IPv4, 16 IPv6), at the syscall's entry.
+        case connectAddress = 4
+    }
+
+    /// Longest text the kernel compares.
+    public static let maxText = Int(SENSOR_KILL_TEXT_LEN) - 1
+    /// Most patterns the kernel holds.
+    public static let maxPatterns = Int(SENSOR_MAX_KILL_PATTERNS)
+
+    public var kind: Kind
+    /// Syscall number, for `.syscall` and `.openPath`.
+    public var syscall: Int32
+    public var text: String
+    /// `text` is a prefix rather than the whole string.
+    public var prefix: Bool
+    /// Only processes outside the host's mount namespace.
+    public var containersOnly: Bool
+    /// Reported back in the killed process's records (`TraceEvent.killedBySlot`).
+    public var slot: UInt8
+    /// For `.connectAddress`: the address's bytes in network order (`text` is its text form).
+    public var address: [UInt8] = []
+
+    public init(kind: Kind, syscall: Int32 = 0, text: String = "", prefix: Bool = false, containersOnly: Bool = false, slot: UInt8 = 0) {
+        self.kind = kind
+        self.syscall = syscall
+        self.text = text
+        self.prefix = prefix
+        self.containersOnly = containersOnly
+        self.slot = slot
+    }
+
+    /// A connect to an IPv4 or IPv6 address in text form; nil when it is not one.
+    public static func connect(to text: String, syscall: Int32 = 42, containersOnly: Bool = false) -> KillPattern? {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        var bytes: [UInt8]
+        if inet_pton(AF_INET, text, &v4) == 1 {
+            bytes = withUnsafeBytes(of: &v4) { Array($0) }
+        } else if inet_pton(AF_INET6, text, &v6) == 1 {
+            bytes = withUnsafeBytes(of: &v6) { Array($0) }
+        } else {
+            return nil
+        }
+        var pattern = KillPattern(kind: .connectAddress, syscall: syscall, text: text, containersOnly: containersOnly)
+        pattern.address = bytes
+        return pattern
+    }
+
+    public var description: String {
+        let name = EventTable.definition(id: syscall)?.name ?? String(syscall)
+        let match = text.isEmpty ? "" : (prefix ? " startswith \(text)" : " = \(text)")
+        let scope = containersOnly ? " in containers" : ""
+        switch kind {
+        case .syscall: return "\(name)\(scope)"
+        case .openPath: return "\(name) path\(match)\(scope)"
+        case .execPath: return "exec path\(match)\(scope)"
+        case .execName: return "exec name\(match)\(scope)"
+        case .connectAddress: return "\(name) to \(text)\(scope)"
+        }
+    }
+
+    var record: sensor_kill_pattern {
+        var value = sensor_kill_pattern()
+        value.nr = UInt32(bitPattern: syscall)
+        value.kind = kind.rawValue
+        // An address is compared byte for byte over its length: a "prefix" with no NUL after it.
+        let binary = kind == .connectAddress
+        value.flags = (prefix || binary ? UInt8(SENSOR_KILL_PREFIX) : 0) | (containersOnly ? UInt8(SENSOR_KILL_CONTAINERS) : 0)
+        let bytes = binary ? address : Array(text.utf8.prefix(Self.maxText))
+        value.length = UInt16(bytes.count)
+        value.rule = UInt32(slot)
+        withUnsafeMutableBytes(of: &value.text) { raw in
+            for (index, byte) in bytes.enumerated() { raw[index] = byte }
+        }
+        return value
+    }
+}
+
+extension TraceEvent {
+    /// The rule slot of the kill pattern the kernel killed this event's process for, or nil.
+    public var killedBySlot: UInt8? {
+        enforcementFlags & UInt32(SENSOR_EVENT_KILLED) != 0 ? UInt8(truncatingIfNeeded: enforcementFlags >> 8) : nil
+    }
+}

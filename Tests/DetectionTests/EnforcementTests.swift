@@ -1,0 +1,123 @@
+@testable import Detection
+import Foundation
+import Sensor
+import Testing
+
+/// `action: kill`: the rule key, which rules the kernel can decide, and the enforcer's verdicts.
+@Suite struct EnforcementTests {
+    static func rule(_ condition: String, action: String = "kill", macros: String = "") throws -> Rule {
+        let text = macros + """
+            - rule: Under test
+              id: T-1
+              desc: d
+              condition: \(condition)
+              output: "x %proc.name"
+              priority: WARNING
+              action: \(action)
+            """
+        return try #require(try RuleSet.load([("rules/t.yaml", text)]).rules.first)
+    }
+
+    @Test func actionIsParsed() throws {
+        #expect(try Self.rule("evt.type = openat").action == .kill)
+        let plain = try RuleSet.load([("rules/p.yaml", "- rule: P\n  desc: d\n  condition: evt.type = openat\n  output: o\n  priority: INFO\n")])
+        #expect(plain.rules.first?.action == nil)
+    }
+
+    @Test func unknownActionIsAnErrorWithFileAndLine() throws {
+        do {
+            _ = try Self.rule("evt.type = openat", action: "explode")
+            Issue.record("an unknown action loaded")
+        } catch let error as RuleError {
+            #expect(error.location.file == "rules/t.yaml")
+            #expect(error.location.line == 7)
+            #expect(error.message.contains("action 'explode'"))
+        }
+    }
+
+    @Test func kernelShapes() throws {
+        let macros = "- macro: container\n  condition: (container.id != host)\n"
+        let open = try #require(KernelEnforcement.patterns(for: try Self.rule("evt.type in (open, openat) and fd.name = /etc/shadow and container", macros: macros)))
+        #expect(open == [
+            KillPattern(kind: .openPath, syscall: 2, text: "/etc/shadow", containersOnly: true),
+            KillPattern(kind: .openPath, syscall: 257, text: "/etc/shadow", containersOnly: true),
+        ])
+        let prefix = try #require(KernelEnforcement.patterns(for: try Self.rule("evt.type = openat and fd.name startswith /root/.ssh/")))
+        #expect(prefix == [KillPattern(kind: .openPath, syscall: 257, text: "/root/.ssh/", prefix: true)])
+        let fileOpen = try #require(KernelEnforcement.patterns(for: try Self.rule("evt.type = security_file_open and fd.name in (/a, /b)")))
+        #expect(fileOpen.count == 8)
+        let exec = try #require(KernelEnforcement.patterns(for: try Self.rule("evt.type = execve and evt.dir = < and proc.name in (nc, ncat)")))
+        #expect(exec == [KillPattern(kind: .execName, text: "nc"), KillPattern(kind: .execName, text: "ncat")])
+        let exePath = try #require(KernelEnforcement.patterns(for: try Self.rule("evt.type = sched_process_exec and proc.exepath startswith /tmp/")))
+        #expect(exePath == [KillPattern(kind: .execPath, text: "/tmp/", prefix: true)])
+        let module = try #require(KernelEnforcement.patterns(for: try Self.rule("evt.type in (init_module, finit_module) and container.id != host")))
+        #expect(module.map(\.syscall) == [313, 175] && module.allSatisfy { $0.kind == .syscall && $0.containersOnly })
+        #expect(KernelEnforcement.patterns(for: try Self.rule("evt.type = ptrace"))?.first?.syscall == 101)
+        let connect = try #require(KernelEnforcement.patterns(for: try Self.rule("evt.type = connect and fd.sip in (127.0.0.1, ::1)")))
+        #expect(connect.map(\.kind) == [.connectAddress, .connectAddress])
+        #expect(connect.map(\.address) == [[127, 0, 0, 1], [UInt8](repeating: 0, count: 15) + [1]])
+    }
+
+    @Test func userSpaceShapes() throws {
+        for condition in [
+            "evt.type = openat and fd.name = /etc/shadow and proc.pname = sh",  // another field
+            "evt.type = openat and (fd.name = /a or fd.name = /b)",  // or
+            "evt.type = openat and not fd.name = /a",  // not
+            "fd.name = /etc/shadow",  // no event type
+            "evt.type = openat and fd.name contains shadow",  // operator
+            "evt.type = execve and fd.name = /bin/sh",  // field of another event
+            "evt.type = ptrace and evt.arg.request = PTRACE_ATTACH",  // argument
+            "evt.type = openat and fd.name = /a and proc.name = cat",  // two subjects
+            "evt.type = connect and fd.sip = not-an-address",  // not an address
+            "evt.type = connect and fd.sport = 22",  // another field
+        ] {
+            #expect(KernelEnforcement.patterns(for: try Self.rule(condition)) == nil, "\(condition)")
+        }
+    }
+
+    static func alert(ruleId: String, pid: UInt32, killedBySlot: UInt8? = nil, container: String = "box") -> Alert {
+        var event = TraceEvent(hostProcessId: pid, eventId: "257", eventName: "openat")
+        if let slot = killedBySlot { event.enforcementFlags = 1 | UInt32(slot) << 8 }
+        let process = Alert.Process(pid: pid, vpid: pid, name: "cat", exepath: "/bin/cat", cmdline: "cat", uid: 0, user: "root", tty: nil)
+        return Alert(
+            ruleId: ruleId, rule: ruleId, priority: "warning", output: "", time: "", timestamp: 0, raisedAt: 0, mitre: [], tags: [],
+            container: .init(id: "0123456789ab", name: container, image: ""), process: process, ancestors: [], events: [event])
+    }
+
+    @Test func verdicts() throws {
+        let kernelRule = try Self.rule("evt.type = openat and fd.name = /etc/shadow")
+        let off = try Enforcer(rules: [kernelRule], options: EnforcementOptions())
+        #expect(off.killPatterns.isEmpty && off.enforced.isEmpty)
+        var alert = Self.alert(ruleId: "T-1", pid: 4242, killedBySlot: 0)
+        off.enforce(&alert)
+        #expect(alert.action == nil)
+
+        let on = try Enforcer(rules: [kernelRule], options: EnforcementOptions(all: true))
+        #expect(on.killPatterns == [KillPattern(kind: .openPath, syscall: 257, text: "/etc/shadow")])
+        on.enforce(&alert)
+        #expect(alert.action == "killed (kernel)")
+        #expect(String(decoding: alert.json(), as: UTF8.self).hasSuffix(#","action":"killed (kernel)"}"#))
+
+        let dry = try Enforcer(rules: [kernelRule], options: EnforcementOptions(dryRun: true))
+        #expect(dry.killPatterns.isEmpty)
+        var dryAlert = Self.alert(ruleId: "T-1", pid: 4242)
+        dry.enforce(&dryAlert)
+        #expect(dryAlert.action == "would kill")
+
+        // A process that is gone: the user-space kill says so rather than claiming a kill.
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/true")
+        try child.run()
+        child.waitUntilExit()
+        var gone = Self.alert(ruleId: "T-1", pid: UInt32(child.processIdentifier))
+        on.enforce(&gone)
+        #expect(gone.action == "kill failed (user space): the process had already exited")
+
+        let elsewhere = try Enforcer(rules: [kernelRule], options: EnforcementOptions(all: true, containers: ["web"], dryRun: true))
+        var other = Self.alert(ruleId: "T-1", pid: 4242, container: "box")
+        elsewhere.enforce(&other)
+        #expect(other.action == nil)
+
+        #expect(throws: RuleError.self) { try Enforcer(rules: [kernelRule], options: EnforcementOptions(rules: ["nope"])) }
+    }
+}
