@@ -8,7 +8,7 @@ struct Caduceus: AsyncParsableCommand {
         abstract: "A FHIR R4 server with container runtime security.",
         subcommands: [
             DemoCommand.self, UpCommand.self, DownCommand.self, ServeCommand.self, WorkloadCommand.self, LabCommand.self, TraceCommand.self,
-            SummaryCommand.self, DetectCommand.self, RulesCommand.self, BenchCommand.self, ReportCommand.self, ImagesCommand.self,
+            SummaryCommand.self, DetectCommand.self, ProfileCommand.self, RulesCommand.self, BenchCommand.self, ReportCommand.self, ImagesCommand.self,
         ]
     )
 }

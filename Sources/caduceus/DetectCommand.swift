@@ -22,6 +22,9 @@ struct DetectCommand: ParsableCommand {
               caduceus detect --rules kill.yaml --enforce                  # every rule with an action
               caduceus detect --enforce-rule CAD-022 --enforce-container web
               caduceus detect --rules kill.yaml --enforce --dry-run        # alerts say "would kill"
+            Learned profiles (caduceus profile record): anything a profiled container does outside its
+            profile alerts PROFILE-EXEC, -WRITE, -CONNECT, -LISTEN, -SYSCALL or -CAPABILITY, once each.
+              caduceus detect --profile fhir-profile.yaml --profile-container fhir
             """
     )
 
@@ -61,6 +64,12 @@ struct DetectCommand: ParsableCommand {
     @Flag(help: "Kill nothing: alerts of rules with an action say \"would kill\".")
     var dryRun = false
 
+    @Option(help: "Also alert (PROFILE-*) on what a container does outside this learned profile (caduceus profile record).")
+    var profile: String?
+
+    @Option(help: "The container --profile applies to, by name or id prefix (default: every container of the profile's image).")
+    var profileContainer: String?
+
     func run() throws {
         let format = try self.format.map {
             guard let parsed = StreamAlertSink.Format(rawValue: $0) else { throw ValidationError("--format must be line or json, not '\($0)'") }
@@ -96,6 +105,13 @@ struct DetectCommand: ParsableCommand {
             for line in enforcer.summary { writeStandardError("caduceus detect: enforce " + line) }
             for id in enforcer.overflow { writeStandardError("caduceus detect: \(id): no room left for its kernel patterns; enforced from user space") }
         }
+        let drift: ProfileDriftDetector?
+        do {
+            drift = try profile.map { ProfileDriftDetector(profile: try ContainerProfile.load(path: $0), containerName: profileContainer, state: state) }
+        } catch let error as ProfileError {
+            throw CommandFailure("\(error)")
+        }
+        if profileContainer != nil && profile == nil { throw ValidationError("--profile-container needs --profile") }
         let ignored = ignoreContainer
         let throttle = alertBurst > 0 ? AlertThrottle(burst: alertBurst, interval: alertInterval) : nil
         let raise: (Alert) -> Void = { alert in
@@ -115,10 +131,13 @@ struct DetectCommand: ParsableCommand {
             let counts = try TraceeJSONReader.forEach(path: eventsFile, onError: { error in
                 badLines += 1
                 if badLines <= 5 { writeStandardError("caduceus detect: \(eventsFile): \(error)") }
-            }) { engine.process($0, raise: raise) }
+            }) { event in
+                engine.process(event, raise: raise)
+                drift?.check(event, raise: raise)
+            }
             if counts.errors > 0 { writeStandardError("caduceus detect: \(counts.errors) lines were not events") }
         } else {
-            let names = engine.requiredEvents
+            let names = engine.requiredEvents.union(drift == nil ? [] : ProfileDriftDetector.requiredEvents)
             let selection = EventSelection(ids: Set(names.compactMap { EventTable.definition(named: $0)?.id }))
             var configuration = try watch.sensorConfiguration(events: selection)
             configuration.killPatterns = enforcer?.killPatterns ?? []
@@ -131,7 +150,9 @@ struct DetectCommand: ParsableCommand {
             let containers = sensor.containers
             let statistics = try watch.runUntilStopped(stop: { sensor.stop() }) {
                 try sensor.run { raw in
-                    engine.process(TraceEvent(raw, bootTimeOffset: offset, containers: containers), raise: raise)
+                    let event = TraceEvent(raw, bootTimeOffset: offset, containers: containers)
+                    engine.process(event, raise: raise)
+                    drift?.check(event, raise: raise)
                 }
             }
             lost = statistics.lost
@@ -145,6 +166,7 @@ struct DetectCommand: ParsableCommand {
             writeStandardError("caduceus detect: \(count) more alerts of \(rule) in \(container) throttled (--alert-burst \(alertBurst), --alert-interval \(alertInterval))")
         }
         let stats = engine.statistics
+        if let drift { writeStandardError("caduceus detect: \(drift.alertCount) profile drift alerts (\(drift.profile.image))") }
         let byRule = stats.alertsByRule.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
         writeStandardError(
             "caduceus detect: \(stats.events) events, \(stats.alerts) alerts" + (byRule.isEmpty ? "" : " (\(byRule))")

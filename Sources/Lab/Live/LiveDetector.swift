@@ -16,13 +16,19 @@ public final class LiveDetector: @unchecked Sendable {
     /// Loads the sensor with the events the rules need, seeds the process table from /proc,
     /// and starts reading. Needs root and BPF.
     /// With `enforcement`, rules' actions are carried out as `detect --enforce` does.
-    public init(ruleSet: RuleSet, scope: TraceScope = .containers, enforcement: EnforcementOptions? = nil) throws {
+    /// With `profile`, drift from it in `profileContainer` (default: its image's containers) alerts too.
+    public init(
+        ruleSet: RuleSet, scope: TraceScope = .containers, enforcement: EnforcementOptions? = nil, profile: ContainerProfile? = nil,
+        profileContainer: String? = nil
+    ) throws {
         let engine = try DetectionEngine(ruleSet: ruleSet, state: SystemState(readsProcFS: true))
         self.engine = engine
+        let drift = profile.map { ProfileDriftDetector(profile: $0, containerName: profileContainer, state: engine.state) }
         let enforcer = try enforcement.map { try Enforcer(rules: engine.rules, options: $0) }
         var configuration = SensorConfiguration()
         configuration.scope = scope
-        configuration.events = EventSelection(ids: Set(engine.requiredEvents.compactMap { EventTable.definition(named: $0)?.id }))
+        let names = engine.requiredEvents.union(drift == nil ? [] : ProfileDriftDetector.requiredEvents)
+        configuration.events = EventSelection(ids: Set(names.compactMap { EventTable.definition(named: $0)?.id }))
         configuration.killPatterns = enforcer?.killPatterns ?? []
         configuration.killContainers = enforcement?.containers ?? []
         sensor = try Sensor(configuration: configuration)
@@ -36,13 +42,15 @@ public final class LiveDetector: @unchecked Sendable {
                     self.lock.lock()
                     self.events[event.containerId, default: 0] += 1
                     self.lock.unlock()
-                    self.engine.process(event) { alert in
+                    let keep: (Alert) -> Void = { alert in
                         var alert = alert
                         enforcer?.enforce(&alert)
                         self.lock.lock()
                         self.alerts.append(alert)
                         self.lock.unlock()
                     }
+                    self.engine.process(event, raise: keep)
+                    drift?.check(event, raise: keep)
                 }
             }
             result = outcome
