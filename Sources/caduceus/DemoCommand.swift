@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
-import JSON
 import Lab
-import Sensor
 
 /// `caduceus demo`: everything, in order, on one machine: the deployment up, patients loaded and
 /// the clinical workload run, the attack lab played under detection, the overhead measured, the
@@ -74,7 +72,7 @@ struct DemoCommand: AsyncParsableCommand {
         try await runWorkload(baseURL: stack.baseURL, results: results)
 
         progress.step("attack lab under detection")
-        var lab = try LabAttackCommand.parse(["--container", Stack.serverContainer, "--base-url", stack.baseURL, "--json", results + "/matrix.json"])
+        let lab = try LabAttackCommand.parse(["--container", Stack.serverContainer, "--base-url", stack.baseURL, "--json", results + "/matrix.json"])
         try await lab.run()
 
         progress.step("stopping the sensor and the recorder (their files complete)")
@@ -87,9 +85,10 @@ struct DemoCommand: AsyncParsableCommand {
         }
 
         progress.step("summary")
-        printSummary(results: results)
-        var report = try ReportCommand.parse(["--from", results])
-        try await report.run()
+        // One pass over the results serves the printed summary and the report.
+        let figures = try ReportCommand.load(from: results)
+        printSummary(figures)
+        try ReportCommand.write(figures, htmlPath: results + "/report.html")
         if keepRunning {
             progress.note("the server still answers on \(stack.baseURL); the sensors are stopped (caduceus up restarts them); caduceus down stops it all")
         } else {
@@ -107,7 +106,7 @@ struct DemoCommand: AsyncParsableCommand {
         } else {
             writeStandardError("caduceus demo: no Synthea bundles at \(synthea): generated patients only")
         }
-        var workload = try WorkloadCommand.parse(arguments)
+        let workload = try WorkloadCommand.parse(arguments)
         try await workload.run()
     }
 
@@ -127,31 +126,25 @@ struct DemoCommand: AsyncParsableCommand {
         progress.step("patients and the clinical workload (\(Int(workloadSeconds)) s)")
         try await runWorkload(baseURL: baseURL, results: results)
         progress.note("the attack lab, the sensor and the overhead benchmark need Docker: not run")
-        var report = try ReportCommand.parse(["--from", results])
-        try await report.run()
+        try ReportCommand.write(ReportCommand.load(from: results), htmlPath: results + "/report.html")
         progress.done()
     }
 
     /// The recorded events per name (the seed project's `jq | awk` count) and the deployed
-    /// sensor's alerts per rule.
-    func printSummary(results: String) {
-        print("\nEvents of the FHIR container, recorded by caduceus-recorder (\(results)/events.json):")
-        if let summary = try? TraceFileSummary(path: results + "/events.json") {
-            print(SummaryCommand.table(Array(summary.counts.prefix(25))))
-            if summary.counts.count > 25 { print("... \(summary.counts.count - 25) more event names") }
+    /// sensor's alerts per rule, from the report's figures.
+    func printSummary(_ figures: ReportData) {
+        print("\nEvents of the FHIR container, recorded by caduceus-recorder (\(figures.resultsDirectory)/events.json):")
+        if let events = figures.events {
+            print(SummaryCommand.table(Array(events.countsByName.prefix(25))))
+            if events.countsByName.count > 25 { print("... \(events.countsByName.count - 25) more event names") }
         } else {
             print("  (no events file)")
         }
-        print("\nAlerts raised by the deployed sensor (caduceus-sensor, \(results)/alerts.json):")
-        let lines = ((try? String(contentsOfFile: results + "/alerts.json", encoding: .utf8)) ?? "").split(separator: "\n")
-        var byRule: [String: Int] = [:]
-        for line in lines {
-            if let value = try? JSONParser.parse(String(line)), let id = value["ruleId"]?.stringValue, let rule = value["rule"]?.stringValue {
-                byRule["\(id) \(rule)", default: 0] += 1
-            }
+        print("\nAlerts raised by the deployed sensor (caduceus-sensor, \(figures.resultsDirectory)/alerts.json):")
+        for rule in figures.alerts?.byRule.sorted(by: { $0.ruleId < $1.ruleId }) ?? [] {
+            print("  \(String(rule.count).padding(toLength: 6, withPad: " ", startingAt: 0)) \(rule.ruleId) \(rule.rule)")
         }
-        for (rule, count) in byRule.sorted(by: { $0.key < $1.key }) { print("  \(String(count).padding(toLength: 6, withPad: " ", startingAt: 0)) \(rule)") }
-        print("  \(lines.count) alerts in all\n")
+        print("  \(figures.alerts?.total ?? 0) alerts in all\n")
     }
 }
 

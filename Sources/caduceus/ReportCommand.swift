@@ -26,13 +26,20 @@ struct ReportCommand: ParsableCommand {
     var output: String?
 
     func run() throws {
-        let data: ReportData
+        try Self.write(Self.load(from: from), htmlPath: output ?? (from as NSString).appendingPathComponent("report.html"))
+    }
+
+    /// The results directory's figures, or a failure naming the file and line at fault.
+    static func load(from directory: String) throws -> ReportData {
         do {
-            data = try ReportData.load(from: from)
+            return try ReportData.load(from: directory)
         } catch let error as ReportFileError {
             throw CommandFailure("\(error)")
         }
-        let htmlPath = output ?? (from as NSString).appendingPathComponent("report.html")
+    }
+
+    /// Writes the page and its JSON, says what was not measured, prints both paths.
+    static func write(_ data: ReportData, htmlPath: String) throws {
         let written: (html: String, json: String)
         do {
             written = try data.write(htmlPath: htmlPath)
