@@ -143,12 +143,13 @@ extension JSONValue {
         return nil
     }
 
-    /// A number for figures: whole numbers without a fraction, others with up to six digits.
+    /// A number for figures: rounded to a millionth (timings carry no more than that), whole
+    /// numbers without a fraction, null for NaN or infinity, which JSON cannot carry.
     public static func number(_ value: Double) -> JSONValue {
         guard value.isFinite else { return .null }
-        if value == value.rounded(), abs(value) < 1e15 { return .number(String(Int(value))) }
-        // Six decimals are more than any figure here means; Swift's shortest form of the rest.
-        return .number(String((value * 1e6).rounded() / 1e6))
+        let rounded = (value * 1e6).rounded() / 1e6
+        if rounded == rounded.rounded(), abs(rounded) < 1e15 { return .number(String(Int64(rounded))) }
+        return .number(String(rounded))
     }
 
     /// A whole number.

@@ -125,14 +125,9 @@ struct ReportField {
 
 /// Numbers as the report's JSON writes them.
 enum ReportNumber {
-    /// A finite number as JSON, rounded to a millionth (timings carry no more than that), and
-    /// null for NaN or infinity, which JSON cannot carry.
-    static func json(_ number: Double) -> JSONValue {
-        guard number.isFinite else { return .null }
-        let rounded = (number * 1e6).rounded() / 1e6
-        if rounded == rounded.rounded(), abs(rounded) < 1e15 { return .number(String(Int64(rounded))) }
-        return .number(String(rounded))
-    }
+    /// A finite number as JSON (see `JSONValue.number`): rounded to a millionth, null for NaN
+    /// or infinity.
+    static func json(_ number: Double) -> JSONValue { .number(number) }
 
     static func json<N: BinaryInteger>(_ number: N) -> JSONValue { .number(String(number)) }
 }
