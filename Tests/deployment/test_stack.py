@@ -18,7 +18,11 @@ SCENARIOS = {"shadow": {"CAD-007"}, "reverse-shell": {"CAD-003", "CAD-004"}, "me
 
 
 def run(*args, timeout=600):
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
+    try:
+        return subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as expired:
+        printed = "".join(part.decode() if isinstance(part, bytes) else part for part in (expired.output, expired.stderr) if part)
+        pytest.fail(f"{' '.join(args)} did not end within {timeout} s; it printed: {printed[-3000:]}")
 
 
 def require_root_and_docker():

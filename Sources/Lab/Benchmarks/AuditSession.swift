@@ -34,8 +34,7 @@ final class AuditSession {
             }.joined(separator: "\n")
             try text.write(toFile: configuration + "/auditd.conf", atomically: false, encoding: .utf8)
             chmod(configuration + "/auditd.conf", 0o640)
-            // Output to /dev/null: the daemon keeps its inherited descriptors, and a pipe would never end.
-            try ProcessRunner.check(["sh", "-c", "auditd -c \"$1\" >/dev/null 2>&1 </dev/null", "sh", configuration])
+            try ProcessRunner.check(["auditd", "-c", configuration])  // forks itself into the background
             for _ in 0..<100 where (try Self.status())["pid"] == "0" { usleep(100_000) }
             startedPID = Int32(try Self.status()["pid"] ?? "0") ?? 0
             guard startedPID != 0 else { throw LabError("auditd did not register with the kernel") }

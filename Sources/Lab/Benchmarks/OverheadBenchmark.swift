@@ -179,10 +179,6 @@ public final class OverheadBenchmark {
 }
 
 /// A monitor in its own process: started, ready once its log says so, stopped with SIGINT.
-///
-/// Spawned with posix_spawn and an empty signal mask and default dispositions: a child of
-/// Foundation's `Process` inherits the spawning thread's blocked signals, and strace then
-/// never sees the SIGINT that tells it to detach.
 final class MonitorProcess {
     let pid: pid_t
     let logPath: String
@@ -196,26 +192,7 @@ final class MonitorProcess {
     }
 
     static func start(_ arguments: [String], log: String, readyWhen marker: String?, ready: () -> Bool = { true }) throws -> MonitorProcess {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var pid: pid_t = 0
-        let argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let status = posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, environ)
-        guard status == 0 else { throw LabError("cannot start \(arguments[0]): \(String(cString: strerror(status)))") }
+        let pid = try ProcessRunner.spawn(arguments, output: .file(log))
         let monitor = MonitorProcess(pid: pid, logPath: log, name: arguments[0...1].joined(separator: " "))
         for _ in 0..<600 {
             guard monitor.isRunning else { throw LabError("\(monitor.name) exited: \(monitor.log.suffix(1000))") }
