@@ -9,10 +9,13 @@ public struct FHIRSecurity: Sendable {
     public var verifier: AccessTokenVerifier?
     /// Records one AuditEvent per interaction; `nil` records none.
     public var audit: AuditTrail?
+    /// Lets a client presenting this token feed security-alert AuditEvents (with `audit` only).
+    public var auditFeed: AuditFeedToken?
 
-    public init(verifier: AccessTokenVerifier? = nil, audit: AuditTrail? = nil) {
+    public init(verifier: AccessTokenVerifier? = nil, audit: AuditTrail? = nil, auditFeed: AuditFeedToken? = nil) {
         self.verifier = verifier
         self.audit = audit
+        self.auditFeed = auditFeed
     }
 
     public static let off = FHIRSecurity()
@@ -38,7 +41,8 @@ public enum FHIRApplication {
         let router = Router(context: FHIRRequestContext.self)
         let outcomes = OperationOutcomeMiddleware(configuration: configuration)
         if security.verifier != nil || security.audit != nil {
-            router.add(middleware: SecurityMiddleware(configuration: configuration, verifier: security.verifier, audit: security.audit, outcomes: outcomes))
+            router.add(middleware: SecurityMiddleware(
+                configuration: configuration, verifier: security.verifier, audit: security.audit, auditFeed: security.auditFeed, outcomes: outcomes))
         }
         router.add(middleware: outcomes)
         let parser = SearchQueryParser(

@@ -9,7 +9,8 @@ public struct FHIRRequestContext: RequestContext {
     /// The client's network address, for audit.
     public var remoteAddress: String?
     /// With an audit trail, AuditEvents are written by the server only: REST writes to them
-    /// (direct or in a Bundle) are refused, so that the log cannot be forged or erased.
+    /// (direct or in a Bundle) are refused, so that the log cannot be forged or erased, except
+    /// security alerts created by an audit source (``AuditFeedToken``).
     public var protectsAuditEvents = false
     /// What a route learns for the request's AuditEvent (the created id, the patient).
     let auditNote = AuditNote()
@@ -38,4 +39,6 @@ final class AuditNote: @unchecked Sendable {
     var subtype: String?
     /// Patients the interaction was about, beyond those in the URL and the token.
     var patients: [String] = []
+    /// Patients whose data the response returns (``FHIRRequestContext/noteReturnedPatients(_:)``).
+    var patientsReturned = Set<String>()
 }

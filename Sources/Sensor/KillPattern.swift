@@ -92,6 +92,44 @@ public struct KillPattern: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// A learned profile's executables, enforced in the kernel (`detect --profile` with PROFILE-EXEC
+/// enforced): in the profiled containers' cgroups, an exec of a file whose resolved path is not
+/// listed is killed at `sched_process_exec`, before the new image runs an instruction. See
+/// `enforce_exec_allow_list()` in sensor.bpf.c.
+public struct ExecAllowList: Sendable, Equatable {
+    /// Longest path the kernel compares (longer ones cannot be listed).
+    public static let maxPathBytes = Int(SENSOR_EXEC_ALLOW_PATH_LEN) - 1
+    /// Most paths the kernel holds.
+    public static let maxPaths = Int(SENSOR_MAX_EXEC_ALLOW)
+    /// The slot a process killed for an exec outside the list reports (`TraceEvent.killedBySlot`).
+    public static let slot = UInt8(SENSOR_KILL_SLOT_EXEC_ALLOW)
+
+    /// Resolved paths, as `sched_process_exec`'s `pathname` shows them.
+    public var paths: [String]
+    /// Containers enforced in (name, id or id prefix), resolved to cgroups at start.
+    public var containers: [String]
+    /// Also every running container of this image, at start.
+    public var image: String?
+
+    public init(paths: [String], containers: [String] = [], image: String? = nil) {
+        self.paths = paths
+        self.containers = containers
+        self.image = image
+    }
+
+    /// Whether the kernel can hold this list: at most `maxPaths` paths of at most `maxPathBytes` bytes.
+    public var fitsTheKernel: Bool {
+        paths.count <= Self.maxPaths && paths.allSatisfy { !$0.isEmpty && $0.utf8.count <= Self.maxPathBytes }
+    }
+
+    /// One map key: the path's bytes, NUL-padded to the kernel's key size.
+    static func key(_ path: String) -> [UInt8] {
+        var bytes = Array(path.utf8.prefix(maxPathBytes))
+        bytes += [UInt8](repeating: 0, count: Int(SENSOR_EXEC_ALLOW_PATH_LEN) - bytes.count)
+        return bytes
+    }
+}
+
 extension TraceEvent {
     /// The rule slot of the kill pattern the kernel killed this event's process for, or nil.
     public var killedBySlot: UInt8? {

@@ -41,8 +41,11 @@ public struct SensorConfiguration: Sendable {
     /// default, loads no enforcement program and kills nothing.
     public var killPatterns: [KillPattern] = []
     /// Kill only in these containers (id, id prefix or name, resolved to cgroups at start);
-    /// empty: wherever a pattern matches.
+    /// empty: wherever a pattern matches. Limits `execAllowList` too.
     public var killContainers: [String] = []
+    /// A learned profile's executables, enforced in the kernel in its containers; nil, the
+    /// default, kills nothing for an exec.
+    public var execAllowList: ExecAllowList?
 
     public init() {}
 }
@@ -113,6 +116,24 @@ public final class Sensor: @unchecked Sendable {
             config.kill_cgroups = 1
             for reference in configuration.killContainers { killCgroupIDs += try containers.cgroupIDs(ofContainer: reference) }
         }
+        var execAllowCgroupIDs: [UInt64] = []
+        if let allow = configuration.execAllowList {
+            guard allow.fitsTheKernel else {
+                throw SensorConfigurationError(description:
+                    "the exec allow list holds at most \(ExecAllowList.maxPaths) paths of 1 to \(ExecAllowList.maxPathBytes) bytes")
+            }
+            let resolver = containers
+            let references = allow.containers + (allow.image.map { resolver.runningContainers(image: $0) } ?? [])
+            // A container not running yet is not covered here (its exec drift is killed from user space).
+            for reference in references { execAllowCgroupIDs += (try? containers.cgroupIDs(ofContainer: reference)) ?? [] }
+            if !configuration.killContainers.isEmpty {
+                var limit: Set<UInt64> = []
+                for reference in configuration.killContainers { limit.formUnion((try? containers.cgroupIDs(ofContainer: reference)) ?? []) }
+                execAllowCgroupIDs = execAllowCgroupIDs.filter(limit.contains)
+            }
+            config.exec_allow = execAllowCgroupIDs.isEmpty ? 0 : 1
+        }
+        execAllowCgroups = execAllowCgroupIDs.count
 
         // Security events from BPF-LSM where the kernel allows it; if it then refuses the
         // real programs, the same object is loaded again with the tracepoint-derived ones.
@@ -123,7 +144,7 @@ public final class Sensor: @unchecked Sendable {
             do {
                 program = try Self.load(
                     path: path, config: config, useLSM: attempt, configuration: configuration, filters: (cgroupIDs, config.host_mnt_ns),
-                    killCgroupIDs: killCgroupIDs)
+                    killCgroupIDs: killCgroupIDs, execAllowCgroupIDs: execAllowCgroupIDs)
                 securityEventSource = attempt
                     ? "security_* events come from BPF-LSM hooks"
                     : "security_* events come from syscall and sched tracepoints (see README, Event sources); this kernel: "
@@ -137,6 +158,8 @@ public final class Sensor: @unchecked Sendable {
 
     /// Where the security_* events of this trace come from, and why.
     public let securityEventSource: String
+    /// Cgroups the exec allow list is enforced in (0: none, the allow list is off).
+    public let execAllowCgroups: Int
 
     /// The lsm/ program of each security event (sensor.bpf.c, last section).
     static let lsmPrograms: [Int32: String] = [
@@ -148,7 +171,7 @@ public final class Sensor: @unchecked Sendable {
     /// Open, configure, load, fill the filter maps, attach: one try with or without BPF-LSM.
     private static func load(
         path: String, config: sensor_config, useLSM: Bool, configuration: SensorConfiguration,
-        filters: (cgroupIDs: [UInt64], hostMountNamespace: UInt32), killCgroupIDs: [UInt64]
+        filters: (cgroupIDs: [UInt64], hostMountNamespace: UInt32), killCgroupIDs: [UInt64], execAllowCgroupIDs: [UInt64]
     ) throws -> SensorProgram {
         let program = try SensorProgram(objectPath: path)
         var config = config
@@ -177,7 +200,9 @@ public final class Sensor: @unchecked Sendable {
                 for nr in enforcedSyscalls where nr >= 0 && Int(nr) < rules.count { rules[Int(nr)].flags |= UInt8(SENSOR_RULE_ENFORCE) }
             }
         }
-        if kills.contains(where: { $0.kind == .execPath || $0.kind == .execName }) { programs.insert("on_sched_process_exec") }
+        if kills.contains(where: { $0.kind == .execPath || $0.kind == .execName }) || config.exec_allow != 0 {
+            programs.insert("on_sched_process_exec")
+        }
 
         try program.configure(config, ringBufferBytes: configuration.ringBufferBytes, programs: programs)
         try program.load()
@@ -186,6 +211,10 @@ public final class Sensor: @unchecked Sendable {
         for cgroup in filters.cgroupIDs { try program.insert(cgroup, into: "cgroup_filter") }
         for cgroup in killCgroupIDs { try program.insert(cgroup, into: "kill_cgroup") }
         for (index, pattern) in kills.enumerated() { try program.set(UInt32(index), pattern.record, in: "kill_patterns") }
+        if config.exec_allow != 0, let allow = configuration.execAllowList {
+            for cgroup in execAllowCgroupIDs { try program.insert(cgroup, into: "exec_allow_cgroup") }
+            for path in allow.paths { try program.insert(keyBytes: ExecAllowList.key(path), into: "exec_allow") }
+        }
         for comm in configuration.comms {
             var key = (0 as UInt64, 0 as UInt64)  // 16 bytes, NUL-padded like the kernel's comm
             withUnsafeMutableBytes(of: &key) { raw in

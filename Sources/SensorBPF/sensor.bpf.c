@@ -89,6 +89,11 @@ struct {
 
 FILTER_MAP(kill_cgroup, u64, 256);
 
+// A learned profile's executables, enforced in its containers' cgroups (config.exec_allow).
+struct exec_allow_key { char path[SENSOR_EXEC_ALLOW_PATH_LEN]; };
+FILTER_MAP(exec_allow, struct exec_allow_key, SENSOR_MAX_EXEC_ALLOW);
+FILTER_MAP(exec_allow_cgroup, u64, 256);
+
 /// Processes (tgid) the kernel killed, with the rule slot: their last records are marked.
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -191,6 +196,24 @@ static __always_inline void enforce(struct task_struct *task, struct kill_subjec
     bpf_send_signal(9);
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     u32 slot = search.found;
+    bpf_map_update_elem(&killed, &tgid, &slot, BPF_ANY);
+}
+
+_Static_assert(KILL_SUBJECT_LEN == SENSOR_EXEC_ALLOW_PATH_LEN, "an exec's path is looked up in exec_allow as it is");
+
+/// A learned profile's allow list: in a profiled container's cgroup, an exec of a file whose
+/// resolved path (`subject`, NUL-padded) the profile does not list is killed before the new
+/// image runs an instruction.
+static __always_inline void enforce_exec_allow_list(struct task_struct *task, struct kill_subject *subject)
+{
+    u64 cgroup_id = cgroup_id_of(task);
+    if (!bpf_map_lookup_elem(&exec_allow_cgroup, &cgroup_id))
+        return;
+    if (bpf_map_lookup_elem(&exec_allow, subject->text))
+        return;
+    bpf_send_signal(9);
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    u32 slot = SENSOR_KILL_SLOT_EXEC_ALLOW;
     bpf_map_update_elem(&killed, &tgid, &slot, BPF_ANY);
 }
 
@@ -450,13 +473,16 @@ int BPF_PROG(on_sched_process_exec, struct task_struct *p, int old_pid, struct l
     // because user space reading /proc later loses the race with short-lived processes.
     // No branch: reads through a NULL tty fail and give 0. Kept before the path walk below,
     // so the verifier does not explore it once per path it finds there.
-    if (config.kill_patterns) {
-        // Exec of a path or name: killed before the new image runs an instruction.
+    if (config.kill_patterns || config.exec_allow) {
+        // Exec of a path or name, or outside a profile's executables: killed before the new
+        // image runs an instruction.
         struct kill_subject *subject = kill_subject_begin(NR_execve, SENSOR_KILL_EXEC_NAME);
         if (subject) {
             __builtin_memset(subject->text, 0, sizeof(subject->text));
-            bpf_get_current_comm(subject->text, SENSOR_TASK_COMM_LEN);
-            enforce(task, subject);
+            if (config.kill_patterns) {
+                bpf_get_current_comm(subject->text, SENSOR_TASK_COMM_LEN);
+                enforce(task, subject);
+            }
             subject->kind = SENSOR_KILL_EXEC_PATH;
             __builtin_memset(subject->text, 0, sizeof(subject->text));
             u32 zero = 0;
@@ -465,7 +491,10 @@ int BPF_PROG(on_sched_process_exec, struct task_struct *p, int old_pid, struct l
                 u32 pos = resolve_path(scratch, dentry, mnt);
                 bpf_probe_read_kernel_str(subject->text, KILL_SUBJECT_LEN, &scratch->path[pos & PATH_MASK]);
             }
-            enforce(task, subject);
+            if (config.kill_patterns)
+                enforce(task, subject);
+            if (config.exec_allow)
+                enforce_exec_allow_list(task, subject);
         }
     }
     struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
@@ -517,7 +546,7 @@ int BPF_PROG(on_sched_process_exit, struct task_struct *p)
     put_u64(&r, 0, SENSOR_ARG_S64, (status >> 8) & 0xff);
     put_u64(&r, 1, SENSOR_ARG_S32, status & 0x7f);
     submit(&r);
-    if (config.kill_patterns && task->pid == task->tgid) {
+    if ((config.kill_patterns || config.exec_allow) && task->pid == task->tgid) {
         u32 tgid = task->tgid;
         bpf_map_delete_elem(&killed, &tgid);
     }

@@ -141,9 +141,9 @@ static __always_inline bool record_begin(struct record *r, struct task_struct *t
     h->argc = 0;
     h->cpu = (u8)bpf_get_smp_processor_id();
     h->flags = 0;
-    if (config.kill_patterns) {
+    if (config.kill_patterns || config.exec_allow) {
         // The process the kernel killed (on_sys_enter_enforce, sched_process_exec): its
-        // remaining records say so, and which rule's pattern did it.
+        // remaining records say so, and which rule's pattern (or the exec allow list) did it.
         u32 tgid = pid_tgid >> 32;
         u32 *slot = bpf_map_lookup_elem(&killed, &tgid);
         if (slot)

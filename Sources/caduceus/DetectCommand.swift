@@ -22,9 +22,17 @@ struct DetectCommand: ParsableCommand {
               caduceus detect --rules kill.yaml --enforce                  # every rule with an action
               caduceus detect --enforce-rule CAD-022 --enforce-container web
               caduceus detect --rules kill.yaml --enforce --dry-run        # alerts say "would kill"
+            Audit feed: each alert also becomes a DICOM 110113 Security Alert AuditEvent on a FHIR server
+            (caduceus serve --audit on --audit-feed-token-file FILE), searchable beside the record accesses.
+              caduceus detect --audit-url http://127.0.0.1:9080/fhir-server/api/v4 --audit-token-file FILE
             Learned profiles (caduceus profile record): anything a profiled container does outside its
             profile alerts PROFILE-EXEC, -WRITE, -CONNECT, -LISTEN, -SYSCALL or -CAPABILITY, once each.
               caduceus detect --profile fhir-profile.yaml --profile-container fhir
+            and kills for it when asked (every occurrence then alerts): an exec outside the profile's
+            executables is killed in the kernel before the program runs (containers running at start),
+            other drift from user space.
+              caduceus detect --profile fhir-profile.yaml --profile-container fhir --enforce-rule PROFILE-EXEC
+              caduceus detect --profile fhir-profile.yaml --enforce-profile --dry-run     # every kind, "would kill"
             """
     )
 
@@ -43,6 +51,12 @@ struct DetectCommand: ParsableCommand {
     @Option(help: "Also POST each alert as JSON to this http(s) URL (repeatable).")
     var webhook: [String] = []
 
+    @Option(help: "Also feed each alert as a Security Alert AuditEvent to this FHIR server's base URL (BASE/AuditEvent; queued, never slowing detection).")
+    var auditURL: String?
+
+    @Option(help: "The bearer token for --audit-url: the server's --audit-feed-token-file, or a JWT granting system/AuditEvent.c.")
+    var auditTokenFile: String?
+
     @Option(help: "Alerts of one rule in one container raised at once before throttling (then --alert-interval); 0 raises every one.")
     var alertBurst = 10
 
@@ -55,8 +69,11 @@ struct DetectCommand: ParsableCommand {
     @Flag(help: "Carry out the actions of every rule with one (action: kill). Without --enforce, --enforce-rule, --enforce-container or --dry-run nothing is killed.")
     var enforce = false
 
-    @Option(help: "Carry out the action of this rule only, by id or name (repeatable).")
+    @Option(help: "Carry out the action of this rule only, by id or name (repeatable); PROFILE-EXEC, PROFILE-CONNECT, ... kill for that kind of drift from --profile.")
     var enforceRule: [String] = []
+
+    @Flag(help: "Kill for every kind of drift from --profile (PROFILE-*), the server's own included: PROFILE-EXEC alone (--enforce-rule) is the cautious choice.")
+    var enforceProfile = false
 
     @Option(help: "Carry out actions only in this container, by name or id prefix (repeatable); kernel enforcement covers containers running at start.")
     var enforceContainer: [String] = []
@@ -64,11 +81,7 @@ struct DetectCommand: ParsableCommand {
     @Flag(help: "Kill nothing: alerts of rules with an action say \"would kill\".")
     var dryRun = false
 
-    @Option(help: "Also alert (PROFILE-*) on what a container does outside this learned profile (caduceus profile record).")
-    var profile: String?
-
-    @Option(help: "The container --profile applies to, by name or id prefix (default: every container of the profile's image).")
-    var profileContainer: String?
+    @OptionGroup var profileOptions: ProfileOptions
 
     func run() throws {
         let format = try self.format.map {
@@ -87,31 +100,37 @@ struct DetectCommand: ParsableCommand {
         do {
             if let output { sinks.append(try StreamAlertSink(path: output, format: .json)) }
             for url in webhook { sinks.append(try WebhookAlertSink(url: url)) }
+            if let auditURL {
+                let token = try auditTokenFile.map(AuditEventAlertSink.token(fromFile:))
+                sinks.append(try AuditEventAlertSink(base: auditURL, token: token, warn: { writeStandardError("caduceus detect: " + $0) }))
+            } else if auditTokenFile != nil {
+                throw ValidationError("--audit-token-file needs --audit-url")
+            }
         } catch let error as RuleError {
             throw CommandFailure("\(error)")
         }
-        let options = EnforcementOptions(all: enforce, rules: enforceRule, containers: enforceContainer, dryRun: dryRun)
+        let options = EnforcementOptions(all: enforce, rules: enforceRule, containers: enforceContainer, dryRun: dryRun, profile: enforceProfile)
         if eventsFile != nil && options.isOn && !dryRun {
             throw ValidationError("--enforce needs the live kernel; with --events only --dry-run applies")
         }
+        let learned = try profileOptions.load()
+        let profileContainer = profileOptions.profileContainer
         let enforcer: Enforcer?
         do {
-            enforcer = options.isOn ? try Enforcer(rules: engine.rules, options: options) : nil
+            enforcer = options.isOn ? try Enforcer(rules: engine.rules, options: options, profile: learned, profileContainer: profileContainer) : nil
         } catch let error as RuleError {
             throw CommandFailure(error.message)
         }
         if let enforcer {
-            if enforcer.enforced.isEmpty { writeStandardError("caduceus detect: enforcement is on, but no loaded rule has an action") }
+            if enforcer.enforced.isEmpty && enforcer.profileRules.isEmpty {
+                writeStandardError("caduceus detect: enforcement is on, but no loaded rule has an action")
+            }
             for line in enforcer.summary { writeStandardError("caduceus detect: enforce " + line) }
             for id in enforcer.overflow { writeStandardError("caduceus detect: \(id): no room left for its kernel patterns; enforced from user space") }
         }
-        let drift: ProfileDriftDetector?
-        do {
-            drift = try profile.map { ProfileDriftDetector(profile: try ContainerProfile.load(path: $0), containerName: profileContainer, state: state) }
-        } catch let error as ProfileError {
-            throw CommandFailure("\(error)")
+        let drift = learned.map {
+            ProfileDriftDetector(profile: $0, containerName: profileContainer, state: state, everyTime: enforcer?.profileRules ?? [])
         }
-        if profileContainer != nil && profile == nil { throw ValidationError("--profile-container needs --profile") }
         let ignored = ignoreContainer
         let throttle = alertBurst > 0 ? AlertThrottle(burst: alertBurst, interval: alertInterval) : nil
         let raise: (Alert) -> Void = { alert in
@@ -142,8 +161,15 @@ struct DetectCommand: ParsableCommand {
             var configuration = try watch.sensorConfiguration(events: selection)
             configuration.killPatterns = enforcer?.killPatterns ?? []
             configuration.killContainers = enforceContainer
+            configuration.execAllowList = enforcer?.execAllowList
             let sensor = try Sensor(configuration: configuration)
             writeStandardError("caduceus detect: " + sensor.securityEventSource)
+            if configuration.execAllowList != nil {
+                writeStandardError(
+                    sensor.execAllowCgroups > 0
+                        ? "caduceus detect: the profile's executables are enforced in the kernel in \(sensor.execAllowCgroups) cgroups"
+                        : "caduceus detect: no profiled container runs yet: PROFILE-EXEC is enforced from user space")
+            }
             writeStandardError("caduceus detect: the kernel sends \(names.count) event types; Ctrl-C to stop")
             state.seedFromProcFS()
             let offset = sensor.bootTimeOffset

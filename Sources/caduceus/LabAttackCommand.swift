@@ -1,5 +1,6 @@
 import ArgumentParser
 import Detection
+import FHIRServer
 import Foundation
 import Lab
 
@@ -15,10 +16,13 @@ struct LabAttackCommand: AsyncParsableCommand {
             127.0.0.1 and removed afterwards, and a second one with SYS_ADMIN and seccomp unconfined for the
             escapes that privileges change (id+sys_admin; --no-privileged skips them). Before the attacks, the
             clinical workload runs against the server under the same rules: any alert then is a false positive,
-            counted in the matrix.
+            counted in the matrix, and so is any bulk-read alert (CAD-API-001) the server's audit trail records
+            then. The lab's own containers keep an audit trail (serve --audit on): the exfiltration scenario is
+            judged by it, not by the kernel; with --container, start the server with --audit on for that.
               caduceus lab attack                                   # every scenario
               caduceus lab attack --container caduceus-fhir --base-url http://127.0.0.1:9080/fhir-server/api/v4
               caduceus lab attack --scenario reverse-shell --scenario shadow
+              caduceus lab attack --profile fhir-profile.yaml              # and drift from a learned profile
               caduceus lab attack --list
             """)
 
@@ -46,6 +50,9 @@ struct LabAttackCommand: AsyncParsableCommand {
     @Option(help: "Also write the matrix as JSON to this file (matrix.json for `caduceus report`).")
     var json: String?
 
+    /// With a profile, the matrix shows each scenario's PROFILE-* alerts.
+    @OptionGroup var profileOptions: ProfileOptions
+
     @OptionGroup var rules: RuleOptions
 
     func run() async throws {
@@ -68,6 +75,7 @@ struct LabAttackCommand: AsyncParsableCommand {
             return scenario
         }
         let ruleSet = try rules.load()
+        let learned = try profileOptions.load()
         var started: [String] = []
         defer { if !started.isEmpty { _ = try? AttackLab.docker(["rm", "-f"] + started) } }
         let target: String
@@ -96,19 +104,27 @@ struct LabAttackCommand: AsyncParsableCommand {
             }
         }
         let listener = try LoopbackListener()
-        let detector = try LiveDetector(ruleSet: ruleSet)
+        let detector = try LiveDetector(ruleSet: ruleSet, profile: learned, profileContainer: profileOptions.profileContainer)
         let lab = AttackLab(container: target, baseURL: base)
         let containerID = try AttackLab.docker(["inspect", "-f", "{{.Id}}", target])
         var falsePositives: [Alert] = []
+        var auditFalsePositives: [AuditTrailQuery.Alert] = []
         var workloadInteractions = 0
         if let base, workloadRounds > 0 {
+            let workloadStart = Date()
             let workload = try await Self.benignWorkload(base: base, rounds: workloadRounds)
             try await Task.sleep(for: .milliseconds(500))  // the reader catches up with the last requests
             falsePositives = detector.alertsSoFar.filter { $0.container.id == containerID }
+            // The audit trail's bulk-read alerts too (none when the server does not audit).
+            if case .alerts(let found) = await AuditTrailQuery.securityAlerts(
+                baseURL: base, rules: [ExfiltrationDetector.ruleId], since: workloadStart, patience: 0)
+            {
+                auditFalsePositives = found
+            }
             workloadInteractions = workload.interactions
             writeStandardError(
                 "caduceus lab: benign workload: \(workload.interactions) interactions, \(workload.failureCount) failed; "
-                    + "\(falsePositives.count) alerts in the container (false positives)")
+                    + "\(falsePositives.count) alerts in the container and \(auditFalsePositives.count) in the audit trail (false positives)")
         }
         writeStandardError("caduceus lab: installing the toolkit in \(target.prefix(12)) and playing \(chosen.count) scenarios")
         try lab.installToolkit()
@@ -123,15 +139,18 @@ struct LabAttackCommand: AsyncParsableCommand {
         withExtendedLifetime(listener) {}
         print(AttackLab.matrix(outcomes))
         if let base, workloadRounds > 0 {
-            print("false positives during the benign workload (\(workloadRounds) admissions against \(base)): \(falsePositives.count)")
+            print("false positives during the benign workload (\(workloadRounds) admissions against \(base)): "
+                + "\(falsePositives.count + auditFalsePositives.count)")
             for alert in falsePositives.prefix(10) { print("  " + alert.line) }
+            for alert in auditFalsePositives.prefix(10) { print("  audit trail: \(alert.rule) \(alert.description)") }
         }
         if lost > 0 { writeStandardError("caduceus lab: \(lost) events lost in the kernel: alerts may be missing") }
         for outcome in outcomes where outcome.scenario.note != nil {
             writeStandardError("note: \(outcome.scenario.id): \(outcome.scenario.note!)")
         }
         if let json {
-            let document = AttackLab.matrixJSON(outcomes, falsePositives: falsePositives.count, workloadInteractions: workloadInteractions)
+            let document = AttackLab.matrixJSON(
+                outcomes, falsePositives: falsePositives.count + auditFalsePositives.count, workloadInteractions: workloadInteractions)
             do {
                 try Data(document.utf8).write(to: URL(fileURLWithPath: json), options: .atomic)
             } catch {

@@ -38,21 +38,63 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Record an AuditEvent for every interaction: on, off, or auto (on when tokens are required).")
     var audit = "auto"
 
+    @Option(help: "Accept security-alert AuditEvents (caduceus detect --audit-url) from clients presenting the token in this file as 'Authorization: Bearer' (at least 16 bytes; needs audit on).")
+    var auditFeedTokenFile: String?
+
+    @Option(help: ArgumentHelp(
+        "With the audit trail: record a security alert (CAD-API-001) when one client receives the data of more than this many distinct patients within --exfiltration-window; 0 turns it off. Default: \(ExfiltrationDetector.defaultPatientLimit).",
+        valueName: "patients"))
+    var exfiltrationPatients: Int?
+
+    @Option(help: ArgumentHelp("The sliding window of --exfiltration-patients. Default: \(Int(ExfiltrationDetector.defaultWindow)).", valueName: "seconds"))
+    var exfiltrationWindow: Double?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
+    /// Settings are checked before anything opens (a store left open by an error is reported
+    /// as a leak): the `--audit` value, the bulk-read detector's settings, and the audit feed's
+    /// token (a short or unreadable token, or a feed without the audit trail, is an error).
+    func validate() throws {
+        guard ["on", "off", "auto"].contains(audit) else { throw ValidationError("--audit takes on, off or auto, not '\(audit)'") }
+        _ = try exfiltrationDetector()
+        guard let auditFeedTokenFile else { return }
+        guard audit == "on" || (audit == "auto" && (authHs256SecretFile != nil || authRs256PublicKey != nil)) else {
+            throw ValidationError("--audit-feed-token-file needs the audit trail: --audit on")
+        }
+        do {
+            _ = try AuditFeedToken(contentsOfFile: auditFeedTokenFile)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+
+    /// The bulk-read detector the `--exfiltration-` options ask for, `nil` when off; checked
+    /// before the database is opened.
+    func exfiltrationDetector() throws -> ExfiltrationDetector? {
+        let audits = audit == "on" || (audit == "auto" && (authHs256SecretFile != nil || authRs256PublicKey != nil))
+        guard audits else {
+            if exfiltrationPatients != nil || exfiltrationWindow != nil {
+                throw ValidationError("--exfiltration-patients and --exfiltration-window watch the audit trail: add --audit on")
+            }
+            return nil
+        }
+        let patients = exfiltrationPatients ?? ExfiltrationDetector.defaultPatientLimit
+        guard patients >= 0 else { throw ValidationError("--exfiltration-patients must be 0 (off) or more, not \(patients)") }
+        guard patients > 0 else { return nil }
+        do {
+            return try ExfiltrationDetector(patients: patients, window: exfiltrationWindow ?? ExfiltrationDetector.defaultWindow)
+        } catch {
+            throw ValidationError("--exfiltration-patients / --exfiltration-window: \(error)")
+        }
+    }
+
     func run() async throws {
+        let exfiltration = try exfiltrationDetector()
         var logger = Logger(label: "caduceus")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let stores: TenantStores
-        do {
-            stores = try await TenantStores.forDatabase(url: database)
-        } catch {
-            throw ValidationError("Cannot open the database '\(database)': \(String(reflecting: error))")
-        }
-        let configuration = FHIRServerConfiguration(
-            basePath: basePath, publicURL: publicURL, validator: ResourceValidator(checksStructure: !noStructureValidation))
         var security = FHIRSecurity()
+        // Keys before the database: a bad key file must not leave a store open.
         if authHs256SecretFile != nil || authRs256PublicKey != nil {
             do {
                 security.verifier = try await AccessTokenVerifier.fromFiles(
@@ -61,12 +103,23 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ValidationError("Cannot load the access token keys: \(error)")
             }
         }
+        let stores: TenantStores
+        do {
+            stores = try await TenantStores.forDatabase(url: database)
+        } catch {
+            throw ValidationError("Cannot open the database '\(database)': \(String(reflecting: error))")
+        }
+        let configuration = FHIRServerConfiguration(
+            basePath: basePath, publicURL: publicURL, validator: ResourceValidator(checksStructure: !noStructureValidation))
         switch audit {
         case "on": security.audit = AuditTrail(stores: stores, logger: logger)
         case "off": break
         case "auto": if security.verifier != nil { security.audit = AuditTrail(stores: stores, logger: logger) }
-        default: throw ValidationError("--audit takes on, off or auto, not '\(audit)'")
+        default: break  // refused by validate()
         }
+        // Checked by validate() before the database opened.
+        security.auditFeed = try auditFeedTokenFile.map(AuditFeedToken.init(contentsOfFile:))
+        if let exfiltration, let trail = security.audit { await trail.watch(exfiltration) }
         let shownHost = host
         let path = configuration.basePath
         let app = FHIRApplication.buildApplication(

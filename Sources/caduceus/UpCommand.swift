@@ -30,7 +30,9 @@ struct UpCommand: AsyncParsableCommand {
             Needs root. Builds caduceus-fhir:latest from this binary (and caduceus-postgres:latest from the host's
             PostgreSQL 15 with --postgres) without a registry, then runs docker-compose up. The server answers on
             http://127.0.0.1:9080/fhir-server/api/v4; alerts go to caduceus-results/alerts.json and the FHIR
-            container's syscalls to caduceus-results/events.json. `caduceus down` stops it all.
+            container's syscalls to caduceus-results/events.json. The server keeps an AuditEvent per interaction and
+            the sensor feeds it its alerts (token: caduceus-results/audit-feed.token, made if missing). `caduceus down`
+            stops it all.
             """)
 
     @OptionGroup var stackOptions: StackOptions
@@ -47,5 +49,6 @@ struct UpCommand: AsyncParsableCommand {
         print("FHIR server: \(stack.baseURL) (\(postgres ? "PostgreSQL" : "SQLite"))")
         print("alerts:      \(stack.resultsDirectory)/alerts.json (docker logs -f caduceus-sensor)")
         print("events:      \(stack.resultsDirectory)/events.json")
+        print("audit:       \(stack.baseURL)/AuditEvent (record accesses, and the alerts fed with \(stack.auditTokenFile))")
     }
 }

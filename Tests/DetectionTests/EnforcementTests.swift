@@ -120,4 +120,63 @@ import Testing
 
         #expect(throws: RuleError.self) { try Enforcer(rules: [kernelRule], options: EnforcementOptions(rules: ["nope"])) }
     }
+
+    /// Drift from a learned profile kills only when asked (`--enforce-rule PROFILE-...`,
+    /// `--enforce-profile`): an exec through the kernel's allow list, the rest from user space.
+    @Test func profileDriftKillsOnlyWhenAsked() throws {
+        let kernelRule = try Self.rule("evt.type = openat and fd.name = /etc/shadow")
+        let profile = ContainerProfile(image: "caduceus-fhir:latest", executables: ["/usr/local/bin/caduceus"])
+        // A drift kind without a profile, or one that does not exist: refused with the reason.
+        do {
+            _ = try Enforcer(rules: [kernelRule], options: EnforcementOptions(rules: ["PROFILE-EXEC"]))
+            Issue.record("PROFILE-EXEC enforced without a profile")
+        } catch let error as RuleError {
+            #expect(error.message == "--enforce-rule PROFILE-EXEC needs a learned profile (--profile)")
+        }
+        #expect(throws: RuleError.self) { try Enforcer(rules: [], options: EnforcementOptions(profile: true)) }
+        #expect(throws: RuleError.self) {
+            try Enforcer(rules: [], options: EnforcementOptions(rules: ["PROFILE-EXECS"]), profile: profile)
+        }
+
+        // PROFILE-EXEC alone: the rules' own actions stay off; the kernel gets the executables,
+        // for the named container, or for every container of the image.
+        let exec = try Enforcer(rules: [kernelRule], options: EnforcementOptions(rules: ["PROFILE-EXEC"]), profile: profile, profileContainer: "fhir")
+        #expect(exec.profileRules == ["PROFILE-EXEC"] && exec.enforced.isEmpty && exec.killPatterns.isEmpty)
+        #expect(exec.execAllowList == ExecAllowList(paths: ["/usr/local/bin/caduceus"], containers: ["fhir"]))
+        #expect(exec.summary == [
+            "PROFILE-EXEC: kill, kernel: exec allow list of 1 executables in the profiled containers running at start, user space elsewhere"
+        ])
+        let byImage = try Enforcer(rules: [], options: EnforcementOptions(rules: ["PROFILE-EXEC"]), profile: profile)
+        #expect(byImage.execAllowList == ExecAllowList(paths: ["/usr/local/bin/caduceus"], image: "caduceus-fhir:latest"))
+
+        // Killed by the allow list in the kernel; an exec the kernel missed, from user space.
+        var inKernel = Self.alert(ruleId: "PROFILE-EXEC", pid: 4242, killedBySlot: ExecAllowList.slot)
+        exec.enforce(&inKernel)
+        #expect(inKernel.action == "killed (kernel)")
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/true")
+        try child.run()
+        child.waitUntilExit()
+        var missed = Self.alert(ruleId: "PROFILE-EXEC", pid: UInt32(child.processIdentifier))
+        exec.enforce(&missed)
+        #expect(missed.action == "kill failed (user space): the process had already exited")
+        // A rule's alert on a process the allow list killed says who killed it; other drift is left alone.
+        var shadow = Self.alert(ruleId: "T-1", pid: 4242, killedBySlot: ExecAllowList.slot)
+        let both = try Enforcer(rules: [kernelRule], options: EnforcementOptions(all: true, rules: ["PROFILE-EXEC"]), profile: profile)
+        both.enforce(&shadow)
+        #expect(shadow.action == "killed (kernel, by PROFILE-EXEC)")
+        var write = Self.alert(ruleId: "PROFILE-WRITE", pid: 4242)
+        exec.enforce(&write)
+        #expect(write.action == nil)
+
+        // Every kind, as a dry run: nothing for the kernel, "would kill" for each.
+        let dry = try Enforcer(rules: [kernelRule], options: EnforcementOptions(dryRun: true, profile: true), profile: profile)
+        #expect(dry.profileRules == Set(ProfileDriftDetector.ruleIds) && dry.execAllowList == nil && dry.enforced.isEmpty)
+        var wouldWrite = Self.alert(ruleId: "PROFILE-WRITE", pid: 4242)
+        dry.enforce(&wouldWrite)
+        #expect(wouldWrite.action == "would kill")
+        // A path the kernel cannot hold: the allow list is left to user space.
+        let long = ContainerProfile(image: "x", executables: ["/" + String(repeating: "a", count: 300)])
+        #expect(try Enforcer(rules: [], options: EnforcementOptions(rules: ["PROFILE-EXEC"]), profile: long).execAllowList == nil)
+    }
 }

@@ -68,21 +68,43 @@ extension LiveDetectionSuites {
         }
 
         /// The bulk read through the API pulls every patient the server holds: on an empty server
-        /// the three it plants (deleted afterwards), with their observations. No rule expects it.
-        @Test func exfiltrationPullsEveryPatientPresent() async throws {
+        /// the 60 it plants (deleted afterwards), with their observations. No kernel rule sees it;
+        /// the audited server's bulk-read detector records CAD-API-001 in its audit trail, and the
+        /// matrix says the detection came from there. Against a server that does not audit, the
+        /// row says so instead of failing.
+        @Test func exfiltrationIsDetectedByTheAuditTrailNotTheKernel() async throws {
             try SensorTestEnvironment.require()
             let (id, base) = try Self.startServer()
-            defer { LiveDetection.removeContainers([id]) }
+            let (unaudited, unauditedBase) = try Self.startServer(audit: false)
+            defer { LiveDetection.removeContainers([id, unaudited]) }
             let detector = try LiveDetector(ruleSet: BuiltinRuleTests.ruleSet())
-            let lab = AttackLab(container: id, baseURL: base)
-            let outcomes = try await lab.run(AttackScenario.all.filter { $0.id == "fhir-exfiltration" }, detector: detector, listenPort: 1)
+            let scenario = AttackScenario.all.filter { $0.id == "fhir-exfiltration" }
+            let outcomes = try await AttackLab(container: id, baseURL: base).run(scenario, detector: detector, listenPort: 1)
+            let blind = try await AttackLab(container: unaudited, baseURL: unauditedBase).run(scenario, detector: detector, listenPort: 1)
             _ = try detector.stop()
             let pulled = try #require(outcomes.first)
-            #expect(pulled.figures["patients"] == pulled.figures["present"] && pulled.figures["patients"] == 3, "\(pulled.result)")
-            #expect(pulled.figures["observations"] == 6 && pulled.figures["seeded"] == 3, "\(pulled.result)")
-            #expect(pulled.scenario.expectedRules.isEmpty && AttackLab.matrix(outcomes).contains("n/a"))
-            let left = try SensorTestEnvironment.run(["curl", "-sf", "\(base)/Patient?_count=1"])
-            #expect(left.contains("\"total\":0") || left.contains("\"total\": 0"), "the planted patients are deleted: \(left)")
+            let population = Double(AttackLab.exfiltrationPopulation)
+            #expect(pulled.figures["patients"] == pulled.figures["present"] && pulled.figures["patients"] == population, "\(pulled.result)")
+            #expect(pulled.figures["observations"] == 2 * population && pulled.figures["seeded"] == population, "\(pulled.result)")
+            // Detected, by the audit trail alone: the only rule fired is the audit detector's.
+            #expect(pulled.scenario.expectedRules == ["CAD-API-001"] && pulled.source == .auditTrail)
+            #expect(pulled.detected && pulled.firedRules == ["CAD-API-001"], "fired \(pulled.firedRules); \(pulled.result)")
+            #expect(pulled.figures["auditAlerts"] == 1, "one alert for one client and window")
+            #expect((pulled.secondsToDetect ?? 99) < 10 && pulled.sourceProblem == nil)
+            let matrix = AttackLab.matrix(outcomes)
+            #expect(matrix.contains("1 of 1 scenarios detected") && matrix.contains("1 detected by the FHIR audit trail, not the kernel"), "\(matrix)")
+            #expect(matrix.contains("audit trail"))
+            let json = AttackLab.matrixJSON(outcomes, falsePositives: 0, workloadInteractions: 0)
+            #expect(json.contains(#""source" : "audit trail""#) || json.contains(#""source": "audit trail""#), "\(json)")
+            // The same scenario against a server without an audit trail: pulled all the same, not detected, and why.
+            let missed = try #require(blind.first)
+            #expect(missed.figures["patients"] == population && !missed.detected, "\(missed.result)")
+            #expect(missed.sourceProblem == "server not auditing: serve --audit on")
+            #expect(AttackLab.matrix(blind).contains("fhir-exfiltration: not detected (server not auditing"))
+            for server in [base, unauditedBase] {
+                let left = try SensorTestEnvironment.run(["curl", "-sf", "\(server)/Patient?_count=1"])
+                #expect(left.contains("\"total\":0") || left.contains("\"total\": 0"), "the planted patients are deleted: \(left)")
+            }
         }
 
         /// The same escape in an ordinary and a privileged container (SYS_ADMIN, seccomp
@@ -117,10 +139,11 @@ extension LiveDetectionSuites {
             #expect(AttackLab.matrix(outcomes).contains("unshare+sys_admin"))
         }
 
-        /// A lab server container (the compose deployment's pids limit) once it answers; its id and base URL.
-        static func startServer(privileged: Bool = false) throws -> (String, String) {
+        /// A lab server container (the compose deployment's pids limit, an audit trail unless `audit`
+        /// is false) once it answers; its id and base URL.
+        static func startServer(privileged: Bool = false, audit: Bool = true) throws -> (String, String) {
             let port = Int.random(in: 20000..<30000)
-            let id = try AttackLab.startServer(port: port, privileged: privileged, image: LiveDetectionSuites.LiveQuietTests.image)
+            let id = try AttackLab.startServer(port: port, privileged: privileged, image: LiveDetectionSuites.LiveQuietTests.image, audit: audit)
             let base = "http://127.0.0.1:\(port)/fhir-server/api/v4"
             do {
                 _ = try SensorTestEnvironment.run(["curl", "-sf", "-o", "/dev/null", "--retry", "40", "--retry-connrefused", "--retry-delay", "1", base + "/metadata"])

@@ -129,4 +129,58 @@ struct ProfileTests {
         #expect(Set(names).isSuperset(of: ["epoll_wait", "futex", "read", "execve", "exit_group", "rt_sigreturn"]))
         #expect(!names.contains("ptrace"))
     }
+
+    /// Enforced kinds alert every time (each offending process is killed); a new round (one per
+    /// lab scenario) alerts afresh from its start time, events read late counting in their own.
+    @Test func enforcedKindsAlertEveryTimeAndRoundsStartAfresh() {
+        let profile = Self.learned()
+        let drift = ProfileDriftDetector(profile: profile, state: SystemState(), everyTime: ["PROFILE-EXEC"])
+        var alerts: [Alert] = []
+        func at(_ time: UInt64, _ event: TraceEvent) -> TraceEvent {
+            var event = event
+            event.timestamp = time
+            return event
+        }
+        for time: UInt64 in [10, 20] {
+            drift.check(at(time, Self.exec("/opt/lab/busybox"))) { alerts.append($0) }
+            drift.check(at(time, Self.event("ptrace"))) { alerts.append($0) }
+        }
+        #expect(alerts.map(\.ruleId) == ["PROFILE-EXEC", "PROFILE-SYSCALL", "PROFILE-EXEC"])
+        alerts = []
+        drift.startRound(at: 100)
+        drift.check(at(50, Self.event("ptrace"))) { alerts.append($0) }  // an earlier round's, read late
+        drift.check(at(100, Self.event("ptrace"))) { alerts.append($0) }
+        drift.check(at(101, Self.event("ptrace"))) { alerts.append($0) }
+        #expect(alerts.map(\.timestamp) == [100])
+    }
+
+    @Test func profilesMergeIntoTheirUnion() throws {
+        let a = ContainerProfile(
+            image: "web", recordedAt: "t0", duration: 10, events: 5, executables: ["/bin/web"], writePaths: ["/data/a/", "/tmp/"],
+            listenPorts: [80], connectEndpoints: ["127.0.0.1:5432"], syscalls: ["read"], capabilities: ["CAP_CHOWN"])
+        let b = ContainerProfile(
+            image: "web", recordedAt: "t1", duration: 2.5, events: 7, executables: ["/bin/web", "/bin/helper"], writePaths: ["/data/"],
+            listenPorts: [443], syscalls: ["read", "mremap"])
+        let merged = try a.merged(with: [b])
+        #expect(merged.recordedAt == "t0" && merged.duration == 12.5 && merged.events == 12)
+        #expect(merged.executables == ["/bin/helper", "/bin/web"] && merged.writePaths == ["/data/", "/tmp/"])
+        #expect(merged.listenPorts == [80, 443] && merged.connectEndpoints == ["127.0.0.1:5432"])
+        #expect(merged.syscalls == ["mremap", "read"] && merged.capabilities == ["CAP_CHOWN"])
+        #expect(throws: ProfileError.self) { try a.merged(with: [ContainerProfile(image: "db")]) }
+    }
+
+    /// A `docker exec` shell can work under the generated seccomp profile; what only an attack
+    /// needs stays refused, and drift still reports the shell's syscalls.
+    @Test func theSeccompProfileLetsAShellInAndKeepsTheKernelSurfaceOut() throws {
+        let profile = Self.learned()
+        let allowed = Set(profile.seccompAllowed)
+        #expect(allowed.isSuperset(of: ["wait4", "mkdir", "symlink", "unlink", "rmdir", "umask", "mremap", "execve"]))
+        for refused in ["ptrace", "memfd_create", "unshare", "setns", "mount", "bpf", "keyctl", "init_module", "perf_event_open"] {
+            #expect(!allowed.contains(refused), "\(refused)")
+        }
+        let drift = ProfileDriftDetector(profile: profile, state: SystemState())
+        var alerts: [Alert] = []
+        drift.check(Self.event("wait4")) { alerts.append($0) }
+        #expect(alerts.map(\.ruleId) == ["PROFILE-SYSCALL"])
+    }
 }

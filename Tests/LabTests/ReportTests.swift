@@ -48,13 +48,18 @@ import Testing
          "p50Ms":{"min":10,"median":11,"max":12},"p99Ms":{"min":38,"median":40,"max":44}}]}
         """
 
-    /// Three scenarios of the real lab: one detected, one missed (one of its two rules fired), one with no rule.
+    /// Scenarios of the real lab: one detected, one missed (one of its two rules fired), one with
+    /// no rule, and the bulk read twice: detected by the FHIR audit trail, and not detected
+    /// against a server that does not audit.
     static var outcomes: [AttackLab.Outcome] {
         func scenario(_ id: String) -> AttackScenario { AttackScenario.all.first { $0.id == id }! }
         return [
             .init(scenario: scenario("shell-from-server"), exitStatus: 0, firedRules: ["CAD-001"], secondsToDetect: 0.25),
             .init(scenario: scenario("reverse-shell"), exitStatus: 0, firedRules: ["CAD-003"], secondsToDetect: nil),
             .init(scenario: scenario("timestomp"), exitStatus: 0, firedRules: [], secondsToDetect: nil),
+            .init(scenario: scenario("fhir-exfiltration"), exitStatus: 0, firedRules: ["CAD-API-001"], secondsToDetect: 1.5),
+            .init(scenario: scenario("fhir-exfiltration"), exitStatus: 0, firedRules: [], secondsToDetect: nil,
+                  sourceProblem: "server not auditing: serve --audit on"),
         ]
     }
 
@@ -121,12 +126,15 @@ import Testing
         #expect(alertFigures["perPriority"]?.arrayValue?.map { $0["priority"] } == ["critical", "warning"])
         #expect(alertFigures["table"]?.arrayValue?.count == 3)
 
-        // The matrix: one detected, one missed, one with no rule, and the false positives.
+        // The matrix: two detected (one by the audit trail), two missed, one with no rule, and the false positives.
         let matrix = try #require(report["matrix"])
-        #expect(matrix["detected"] == 1 && matrix["missed"] == 1 && matrix["notApplicable"] == 1)
+        #expect(matrix["detected"] == 2 && matrix["missed"] == 2 && matrix["notApplicable"] == 1 && matrix["detectedByAuditTrail"] == 1)
         #expect(matrix["falsePositives"] == 1 && matrix["workloadInteractions"] == 331)
-        #expect(matrix["scenarios"]?.arrayValue?.map { $0["detected"] } == [.bool(true), .bool(false), .null])
-        #expect(matrix["scenarios"]?.arrayValue?.first?["secondsToDetect"] == .number("0.25"))
+        let rows = try #require(matrix["scenarios"]?.arrayValue)
+        #expect(rows.map { $0["detected"] } == [.bool(true), .bool(false), .null, .bool(true), .bool(false)])
+        #expect(rows.map { $0["source"] } == ["kernel", "kernel", "kernel", "audit trail", "audit trail"])
+        #expect(rows.map { $0["sourceProblem"] } == [.null, .null, .null, .null, "server not auditing: serve --audit on"])
+        #expect(rows.first?["secondsToDetect"] == .number("0.25"))
 
         // Overhead: the median ratios and the goal.
         let configurations = try #require(report["overhead"]?["configurations"]?.arrayValue)
@@ -143,17 +151,65 @@ import Testing
         #expect(!html.contains("<script"))
         #expect(html.contains("shell &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;co&#39;"))
         #expect(html.contains("test-host"))
+        // Where each detection came from, and why one could not be made.
+        #expect(html.contains("2 of 4 scenarios detected (1 by the FHIR server's audit trail"))
+        #expect(html.contains("<td>CAD-API-001</td><td>audit trail</td><td><span class=\"detected\">detected</span></td>"))
+        #expect(html.contains("<span class=\"missed\">not detected</span> (server not auditing: serve --audit on)"))
+        #expect(html.contains("<td>CAD-001</td><td>kernel</td>"))
     }
 
     @Test func theMatrixFileRoundTrips() throws {
         let text = AttackLab.matrixJSON(Self.outcomes, falsePositives: 0, workloadInteractions: 0)
         let matrix = try DetectionMatrix(parsing: Array(text.utf8), path: "matrix.json")
-        #expect(matrix.scenarios.map(\.id) == ["shell-from-server", "reverse-shell", "timestomp"])
-        #expect(matrix.scenarios.map(\.detected) == [true, false, nil])
+        #expect(matrix.scenarios.map(\.id) == ["shell-from-server", "reverse-shell", "timestomp", "fhir-exfiltration", "fhir-exfiltration"])
+        #expect(matrix.scenarios.map(\.detected) == [true, false, nil, true, false])
         #expect(matrix.scenarios[1].expected == ["CAD-003", "CAD-004"] && matrix.scenarios[1].fired == ["CAD-003"])
-        #expect(matrix.scenarios.map(\.secondsToDetect) == [0.25, nil, nil])
+        #expect(matrix.scenarios.map(\.secondsToDetect) == [0.25, nil, nil, 1.5, nil])
         #expect(matrix.scenarios[0].technique == "T1059.004" && matrix.scenarios[0].tactic == "execution")
-        #expect((matrix.detectedCount, matrix.missedCount, matrix.notApplicableCount) == (1, 1, 1))
+        #expect(matrix.scenarios.map(\.source) == ["kernel", "kernel", "kernel", "audit trail", "audit trail"])
+        #expect(matrix.scenarios.map(\.sourceProblem) == [nil, nil, nil, nil, "server not auditing: serve --audit on"])
+        #expect((matrix.detectedCount, matrix.missedCount, matrix.notApplicableCount, matrix.detectedByAuditTrailCount) == (2, 2, 1, 1))
+        // The printed matrix: a source column, and why the second bulk read was not detected.
+        let printed = AttackLab.matrix(Self.outcomes)
+        #expect(printed.contains("2 of 4 scenarios detected; 1 with no rule expected; 1 detected by the FHIR audit trail, not the kernel"))
+        #expect(printed.contains("fhir-exfiltration: not detected (server not auditing: serve --audit on)"))
+        let exfiltrationLine = try #require(printed.split(separator: "\n").first { $0.hasPrefix("fhir-exfiltration ") })
+        #expect(exfiltrationLine.contains("CAD-API-001") && exfiltrationLine.contains("audit trail") && exfiltrationLine.contains(" yes "))
+        // A matrix written before `source` existed reads as the kernel's; an unknown source is an error.
+        let legacy = #"{"scenarios":[{"id":"x","name":"x","tactic":"t","technique":"T1","expected":["CAD-001"],"fired":[],"detected":false,"secondsToDetect":null,"exitStatus":0}],"falsePositives":0,"workloadInteractions":0}"#
+        let old = try DetectionMatrix(parsing: Array(legacy.utf8), path: "old.json")
+        #expect(old.scenarios.first?.source == "kernel" && old.scenarios.first?.sourceProblem == nil)
+        let bad = legacy.replacingOccurrences(of: #""exitStatus":0"#, with: #""exitStatus":0,"source":"firewall""#)
+        #expect(throws: ReportFileError.self) { try DetectionMatrix(parsing: Array(bad.utf8), path: "bad.json") }
+    }
+
+    /// A scenario that seccomp refused before it did anything (memfd under the deployment's
+    /// profile) is "prevented": counted apart from the misses in the printed matrix, the file's
+    /// reader, the report's JSON and HTML; one that was blocked and detected stays detected.
+    @Test func aBlockedUndetectedScenarioIsPreventedNotMissed() throws {
+        func scenario(_ id: String) -> AttackScenario { AttackScenario.all.first { $0.id == id }! }
+        var memfd = AttackLab.Outcome(scenario: scenario("memfd"), exitStatus: 1, firedRules: [], secondsToDetect: nil)
+        memfd.result = "blocked (EPERM)"
+        var ptrace = AttackLab.Outcome(scenario: scenario("ptrace"), exitStatus: 1, firedRules: ["CAD-017"], secondsToDetect: 0.1)
+        ptrace.result = "blocked (EPERM)"
+        var shadow = AttackLab.Outcome(scenario: scenario("reverse-shell"), exitStatus: 0, firedRules: [], secondsToDetect: nil)
+        shadow.result = "ran"
+        let outcomes = [memfd, ptrace, shadow]
+        #expect(outcomes.map(\.prevented) == [true, false, false])
+        let printed = AttackLab.matrix(outcomes)
+        #expect(printed.contains("1 of 3 scenarios detected, 1 more prevented (blocked before they did anything, not detected)"))
+        let memfdLine = try #require(printed.split(separator: "\n").first { $0.hasPrefix("memfd ") })
+        #expect(memfdLine.contains(" prevented ") && memfdLine.contains("blocked (EPERM)"))
+        let matrix = try DetectionMatrix(parsing: Array(AttackLab.matrixJSON(outcomes, falsePositives: 0, workloadInteractions: 0).utf8), path: "m.json")
+        #expect((matrix.detectedCount, matrix.missedCount, matrix.preventedCount) == (1, 1, 1))
+        let directory = try Self.resultsDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.write(AttackLab.matrixJSON(outcomes, falsePositives: 0, workloadInteractions: 0), "matrix.json", in: directory)
+        let written = try ReportData.load(from: directory.path).write(htmlPath: directory.appendingPathComponent("report.html").path)
+        let json = try JSONParser.parse(try Data(contentsOf: URL(fileURLWithPath: written.json)))
+        #expect(json["matrix"]?["prevented"] == 1 && json["matrix"]?["missed"] == 1)
+        let html = try String(contentsOfFile: written.html, encoding: .utf8)
+        #expect(html.contains("<span class=\"prevented\">prevented</span>") && html.contains("1 more prevented"))
     }
 
     @Test func missingInputsAreReportedAsNotMeasured() throws {

@@ -82,16 +82,20 @@ def write_results(directory):
               for index in range(12)]
     (directory / "alerts.json").write_text("\n".join(alerts) + "\n")
 
-    def scenario(id, tactic, expected, fired, detected, seconds):
-        return {"id": id, "name": id.replace("-", " "), "tactic": tactic, "technique": "T1059.004",
-                "expected": expected, "fired": fired, "detected": detected, "secondsToDetect": seconds, "exitStatus": 0}
+    def scenario(id, tactic, expected, fired, detected, seconds, source=None):
+        row = {"id": id, "name": id.replace("-", " "), "tactic": tactic, "technique": "T1059.004",
+               "expected": expected, "fired": fired, "detected": detected, "secondsToDetect": seconds, "exitStatus": 0}
+        if source:  # rows without one are read as the kernel's, as matrices written before it
+            row["source"] = source
+        return row
     matrix = {"scenarios": [
         scenario("shell-from-server", "execution", ["CAD-001"], ["CAD-001"], True, 0.21),
         scenario("reverse-shell", "execution", ["CAD-003", "CAD-004"], ["CAD-003"], False, None),
         scenario("shadow", "credential-access", ["CAD-007"], ["CAD-007"], True, 0.35),
         scenario("cron", "persistence", ["CAD-033"], [], False, None),
         scenario("timestomp", "defense-evasion", [], [], None, None),
-        scenario("memfd", "defense-evasion", ["CAD-015"], ["CAD-015"], True, 1.4),
+        scenario("memfd", "defense-evasion", ["CAD-015"], ["CAD-015"], True, 1.4, source="kernel"),
+        scenario("fhir-exfiltration", "exfiltration", ["CAD-API-001"], ["CAD-API-001"], True, 2.1, source="audit trail"),
     ], "falsePositives": 0, "workloadInteractions": 331}
     (directory / "matrix.json").write_text(json.dumps(matrix))
 
@@ -187,7 +191,10 @@ def test_every_chart_renders_in_chromium(tmp_path):
     assert "<script" not in html and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;more&quot;" in html
     report = json.loads(json_path.read_text())
     assert report["events"]["total"] == total_events == sum(report["events"]["overTime"]["counts"])
-    assert report["alerts"]["total"] == 12 and report["matrix"]["detected"] == 3 and report["matrix"]["missed"] == 2
+    assert report["alerts"]["total"] == 12 and report["matrix"]["detected"] == 4 and report["matrix"]["missed"] == 2
+    assert report["matrix"]["detectedByAuditTrail"] == 1
+    assert [row["source"] for row in report["matrix"]["scenarios"]] == ["kernel"] * 6 + ["audit trail"]
+    assert "<td>CAD-API-001</td><td>audit trail</td>" in html and "by the FHIR server's audit trail" in html
     for chart in CHART_COLOURS:
         assert f'<svg id="{chart}"' in html, chart
 

@@ -94,26 +94,37 @@ public enum KernelEnforcement {
     }
 }
 
-/// What the user turned on: `detect --enforce`, `--enforce-rule`, `--enforce-container`, `--dry-run`.
+/// What the user turned on: `detect --enforce`, `--enforce-rule`, `--enforce-container`,
+/// `--enforce-profile`, `--dry-run`.
 public struct EnforcementOptions: Sendable {
     /// Every rule with an action.
     public var all = false
-    /// Only these rules (ids or names); with `all` false and this empty, every rule with an action.
+    /// Only these rules (ids or names), and these drift kinds of a learned profile
+    /// (`PROFILE-EXEC`, ...); with `all` false and no rule named, every rule with an action
+    /// (unless only the profile is enforced).
     public var rules: [String] = []
     /// Only in these containers (name, or id prefix); empty: anywhere.
     public var containers: [String] = []
     /// Say what would be killed; kill nothing.
     public var dryRun = false
+    /// Kill for every kind of drift from the learned profile (`ProfileDriftDetector.ruleIds`).
+    public var profile = false
 
-    public init(all: Bool = false, rules: [String] = [], containers: [String] = [], dryRun: Bool = false) {
+    public init(all: Bool = false, rules: [String] = [], containers: [String] = [], dryRun: Bool = false, profile: Bool = false) {
         self.all = all
         self.rules = rules
         self.containers = containers
         self.dryRun = dryRun
+        self.profile = profile
     }
 
     /// Off unless the user asked for something.
-    public var isOn: Bool { all || !rules.isEmpty || !containers.isEmpty || dryRun }
+    public var isOn: Bool { all || !rules.isEmpty || !containers.isEmpty || dryRun || profile }
+
+    /// The profile drift kinds asked for: all with `profile`, else the `PROFILE-*` ids in `rules`.
+    public var profileRules: Set<String> {
+        profile ? Set(ProfileDriftDetector.ruleIds) : Set(rules.filter { $0.hasPrefix("PROFILE-") })
+    }
 }
 
 /// Carries out the rules' actions: gives the sensor the kernel's kill patterns, and for each
@@ -126,20 +137,48 @@ public final class Enforcer: @unchecked Sendable {
     public let killPatterns: [KillPattern]
     /// Rules the kernel could evaluate but had no room for (more than 16 patterns).
     public let overflow: [String]
+    /// Drift kinds of the learned profile whose alerts kill (`PROFILE-EXEC`, ...).
+    public let profileRules: Set<String>
+    /// The profile's executables for the kernel to enforce (PROFILE-EXEC enforced, not a dry
+    /// run, and the list fits): `SensorConfiguration.execAllowList`.
+    public let execAllowList: ExecAllowList?
     private let slotRules: [String]
 
-    public init(rules: [Rule], options: EnforcementOptions) throws {
+    /// `profile` (and `profileContainer`, the container it applies to; default: every
+    /// container of its image) when drift from a learned profile is checked: needed for
+    /// `PROFILE-*` in `options.rules` and for `options.profile`.
+    public init(rules: [Rule], options: EnforcementOptions, profile: ContainerProfile? = nil, profileContainer: String? = nil) throws {
         self.options = options
         let withAction = rules.filter { $0.action != nil && $0.enabled }
-        var chosen = withAction
-        if !options.rules.isEmpty {
-            for reference in options.rules where !rules.contains(where: { $0.id == reference || $0.name == reference }) {
+        let profileRules = options.profileRules
+        let ruleReferences = options.rules.filter { !$0.hasPrefix("PROFILE-") }
+        for reference in profileRules where !ProfileDriftDetector.ruleIds.contains(reference) {
+            throw RuleError(location: SourceLocation(), message:
+                "--enforce-rule \(reference): no such profile drift kind (\(ProfileDriftDetector.ruleIds.joined(separator: ", ")))")
+        }
+        if !profileRules.isEmpty && profile == nil {
+            let what = options.profile ? "--enforce-profile" : "--enforce-rule " + profileRules.sorted().joined(separator: ", ")
+            throw RuleError(location: SourceLocation(), message: "\(what) needs a learned profile (--profile)")
+        }
+        // Only the profile asked for: the rules' actions stay off.
+        var chosen = options.all || profileRules.isEmpty ? withAction : []
+        if !ruleReferences.isEmpty {
+            for reference in ruleReferences where !rules.contains(where: { $0.id == reference || $0.name == reference }) {
                 throw RuleError(location: SourceLocation(), message: "--enforce-rule \(reference): no enabled rule has that id or name")
             }
-            for reference in options.rules where !withAction.contains(where: { $0.id == reference || $0.name == reference }) {
+            for reference in ruleReferences where !withAction.contains(where: { $0.id == reference || $0.name == reference }) {
                 throw RuleError(location: SourceLocation(), message: "--enforce-rule \(reference): the rule has no action")
             }
-            chosen = withAction.filter { rule in options.rules.contains { $0 == rule.id || $0 == rule.name } }
+            chosen = withAction.filter { rule in ruleReferences.contains { $0 == rule.id || $0 == rule.name } }
+        }
+        self.profileRules = options.isOn ? profileRules : []
+        if let profile, profileRules.contains("PROFILE-EXEC"), !options.dryRun {
+            let list = ExecAllowList(
+                paths: profile.executables, containers: profileContainer.map { [$0] } ?? [],
+                image: profileContainer == nil ? profile.image : nil)
+            execAllowList = list.fitsTheKernel && !list.paths.isEmpty ? list : nil
+        } else {
+            execAllowList = nil
         }
         var enforced: [String: [KillPattern]?] = [:]
         var patterns: [KillPattern] = []
@@ -169,7 +208,7 @@ public final class Enforcer: @unchecked Sendable {
 
     /// Whether a rule's alerts are enforced in `container` (by name or id prefix).
     func applies(to alert: Alert) -> Bool {
-        guard enforced[alert.ruleId] != nil else { return false }
+        guard enforced[alert.ruleId] != nil || profileRules.contains(alert.ruleId) else { return false }
         if options.containers.isEmpty { return true }
         let container = alert.container
         return options.containers.contains { $0 == container.name || (container.id != "host" && container.id.hasPrefix($0)) }
@@ -184,7 +223,7 @@ public final class Enforcer: @unchecked Sendable {
             return
         }
         if let slot = event.killedBySlot {
-            let by = Int(slot) < slotRules.count ? slotRules[Int(slot)] : "?"
+            let by = slot == ExecAllowList.slot ? "PROFILE-EXEC" : Int(slot) < slotRules.count ? slotRules[Int(slot)] : "?"
             alert.action = by == alert.ruleId ? "killed (kernel)" : "killed (kernel, by \(by))"
             return
         }
@@ -201,10 +240,19 @@ public final class Enforcer: @unchecked Sendable {
         }
     }
 
-    /// One line per enforced rule: where it is enforced and, for the kernel, its patterns.
+    /// One line per enforced rule or drift kind: where it is enforced and, for the kernel, its patterns.
     public var summary: [String] {
         enforced.keys.sorted().map { id in
             let where_ = options.dryRun ? "dry run" : (enforced[id]!.map { "kernel: " + $0.map(\.description).joined(separator: "; ") } ?? "user space")
+            return "\(id): kill, \(where_)"
+        } + profileRules.sorted().map { id in
+            let where_ =
+                options.dryRun
+                ? "dry run"
+                : id == "PROFILE-EXEC" && execAllowList != nil
+                    ? "kernel: exec allow list of \(execAllowList!.paths.count) executables in the profiled containers running at start, "
+                        + "user space elsewhere"
+                    : "user space"
             return "\(id): kill, \(where_)"
         }
     }

@@ -123,26 +123,63 @@ public struct ContainerProfile: Sendable, Equatable {
         }
     }
 
+    /// One profile covering this one and `others` (recordings of the same image under different
+    /// workloads or configurations, such as SQLite and PostgreSQL): every list is the union, the
+    /// recording times are the first one's, durations and events add up. File prefixes covered
+    /// by a shorter directory of the union are dropped.
+    public func merged(with others: [ContainerProfile]) throws -> ContainerProfile {
+        for other in others where other.image != image {
+            throw ProfileError("cannot merge profiles of different images: \(image) and \(other.image)")
+        }
+        let all = [self] + others
+        func union<T>(_ list: (ContainerProfile) -> [T]) -> [T] { all.flatMap(list) }
+        return ContainerProfile(
+            image: image, recordedAt: recordedAt, duration: all.map(\.duration).reduce(0, +), events: all.map(\.events).reduce(0, +),
+            executables: union(\.executables), readPaths: ProfileLearner.dropCovered(union(\.readPaths)),
+            writePaths: ProfileLearner.dropCovered(union(\.writePaths)), listenPorts: union(\.listenPorts),
+            connectEndpoints: union(\.connectEndpoints), syscalls: union(\.syscalls), capabilities: union(\.capabilities))
+    }
+
     // MARK: seccomp
 
     /// Syscalls a container runtime (runc installs the filter before it calls execve) and a
     /// process's own start (the dynamic loader, libc and thread setup) need before anything a
-    /// recording can see: allowed in every generated seccomp profile.
+    /// recording can see, and those libc makes on its own depending on sizes rather than on what
+    /// the program does (mremap when realloc grows a large block, sysinfo for sysconf's memory
+    /// size): allowed in every generated seccomp profile.
     public static let seccompBaseline: [String] = [
         "access", "arch_prctl", "brk", "capget", "capset", "chdir", "clock_gettime", "clock_nanosleep", "clone", "clone3", "close",
         "close_range", "dup", "dup2", "dup3", "epoll_create1", "epoll_ctl", "epoll_pwait", "epoll_wait", "execve", "execveat", "exit",
         "exit_group", "faccessat", "faccessat2", "fchdir", "fcntl", "fstat", "fstatfs", "futex", "getcwd", "getdents64", "getegid",
         "geteuid", "getgid", "getpid", "getppid", "getrandom", "getrlimit", "gettid", "gettimeofday", "getuid", "ioctl", "lseek",
-        "madvise", "mmap", "mprotect", "munmap", "nanosleep", "newfstatat", "open", "openat", "openat2", "pipe", "pipe2", "poll",
+        "madvise", "mmap", "mprotect", "mremap", "munmap", "nanosleep", "newfstatat", "open", "openat", "openat2", "pipe", "pipe2", "poll",
         "ppoll", "prctl", "pread64", "prlimit64", "read", "readlink", "readlinkat", "rseq", "rt_sigaction", "rt_sigprocmask",
         "rt_sigreturn", "sched_getaffinity", "sched_yield", "set_robust_list", "set_tid_address", "setgid", "setgroups", "setuid",
-        "sigaltstack", "stat", "statx", "tgkill", "uname", "write", "writev",
+        "sigaltstack", "stat", "statx", "sysinfo", "tgkill", "uname", "write", "writev",
     ]
 
-    /// A Docker/OCI seccomp profile allowing the syscalls seen plus `seccompBaseline`, refusing
-    /// everything else with EPERM: for `docker run --security-opt seccomp=FILE`.
+    /// Syscalls a shell started by `docker exec` needs to run commands and manage files (an
+    /// operator's, or the attack lab's busybox toolkit): waiting for its children, process
+    /// groups, and the file operations of coreutils (mkdir, ln -s, rm, mv, chmod, touch). Allowed
+    /// in every generated seccomp profile so that the container can still be entered and
+    /// inspected; `detect --profile` still reports them as drift when the container itself never
+    /// used them. Nothing here reaches beyond the container's files and processes: namespaces,
+    /// mounts, ptrace, bpf, keyrings, modules, memfd_create and the like stay refused.
+    public static let seccompShellBaseline: [String] = [
+        "chmod", "fchmod", "fchmodat", "getpgid", "getpgrp", "kill", "link", "linkat", "mkdir", "mkdirat", "rename", "renameat",
+        "renameat2", "rmdir", "setpgid", "symlink", "symlinkat", "umask", "unlink", "unlinkat", "utimensat", "wait4", "waitid",
+    ]
+
+    /// The syscalls the generated seccomp profile allows: those seen, `seccompBaseline` and
+    /// `seccompShellBaseline`.
+    public var seccompAllowed: [String] {
+        Array(Set(syscalls).union(Self.seccompBaseline).union(Self.seccompShellBaseline)).sorted()
+    }
+
+    /// A Docker/OCI seccomp profile allowing `seccompAllowed`, refusing everything else with
+    /// EPERM: for `docker run --security-opt seccomp=FILE`.
     public func seccompJSON() throws -> Data {
-        let names = Array(Set(syscalls).union(Self.seccompBaseline)).sorted()
+        let names = seccompAllowed
         let object: [String: Any] = [
             "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
             "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],

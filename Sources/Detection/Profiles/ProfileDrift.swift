@@ -5,10 +5,12 @@ import Sensor
 /// exec, a write outside the write prefixes, a connect, a listen, a syscall (beyond the
 /// profile's and `ContainerProfile.seccompBaseline`, what its seccomp profile allows) or a capability.
 /// Containers are matched by name (`containerName`), else by the profile's image. Each
-/// distinct deviation alerts once per container.
+/// distinct deviation alerts once per container, except those of the kinds in `everyTime`
+/// (enforced ones: each offending process must be killed, not only the first).
 ///
-/// Not thread-safe: call it from the thread that runs the engine, after the engine has seen
-/// the event (so the process table knows an exec's new program).
+/// Not thread-safe: call `check` from the thread that runs the engine, after the engine has seen
+/// the event (so the process table knows an exec's new program); `startRound(at:)` may be
+/// called from any thread.
 public final class ProfileDriftDetector {
     public let profile: ContainerProfile
     public let containerName: String?
@@ -20,6 +22,11 @@ public final class ProfileDriftDetector {
     private let capabilities: Set<String>
     private var raised: Set<String> = []
     public private(set) var alertCount: UInt64 = 0
+    /// Rule ids (`PROFILE-EXEC`, ...) whose deviations alert every time they occur.
+    public let everyTime: Set<String>
+    /// Times (ns since the epoch) from which deviations alert afresh (`startRound(at:)`).
+    private var rounds: [UInt64] = []
+    private let roundsLock = NSLock()
 
     /// The rule ids drift alerts carry, one per kind.
     public static let ruleIds = ["PROFILE-EXEC", "PROFILE-WRITE", "PROFILE-CONNECT", "PROFILE-LISTEN", "PROFILE-SYSCALL", "PROFILE-CAPABILITY"]
@@ -27,10 +34,11 @@ public final class ProfileDriftDetector {
     /// The event names the sensor must send for the checks.
     public static var requiredEvents: Set<String> { ProfileObservation.eventNames }
 
-    public init(profile: ContainerProfile, containerName: String? = nil, state: SystemState) {
+    public init(profile: ContainerProfile, containerName: String? = nil, state: SystemState, everyTime: Set<String> = []) {
         self.profile = profile
         self.containerName = containerName
         self.state = state
+        self.everyTime = everyTime
         executables = Set(profile.executables)
         ports = Set(profile.listenPorts)
         connects = Set(profile.connectEndpoints)
@@ -49,13 +57,31 @@ public final class ProfileDriftDetector {
         return info.image == profile.image
     }
 
-    /// Checks one event; `raise` gets an alert for each deviation not alerted in its container before.
+    /// Deviations of events from `timestamp` on (ns since the epoch, as `TraceEvent.timestamp`)
+    /// alert again even if they did before: the attack lab starts one per scenario, so that each
+    /// scenario's row shows all of its own drift. By event time, so that events of an earlier
+    /// round still waiting to be read count in theirs.
+    public func startRound(at timestamp: UInt64) {
+        roundsLock.lock()
+        defer { roundsLock.unlock() }
+        rounds.append(timestamp)
+        rounds.sort()
+    }
+
+    private func round(of timestamp: UInt64) -> Int {
+        roundsLock.lock()
+        defer { roundsLock.unlock() }
+        return rounds.lastIndex { $0 <= timestamp }.map { $0 + 1 } ?? 0
+    }
+
+    /// Checks one event; `raise` gets an alert for each deviation not alerted in its container
+    /// (and round) before, and for every deviation of the `everyTime` kinds.
     public func check(_ event: TraceEvent, raise: (Alert) -> Void) {
         guard applies(to: event) else { return }
         for observation in ProfileObservation.of(event) {
             guard let (kind, entry, message, priority) = deviation(observation) else { continue }
-            let key = event.containerId + "\u{0}" + kind + "\u{0}" + entry
-            guard raised.insert(key).inserted else { continue }
+            let key = "\(round(of: event.timestamp))\u{0}" + event.containerId + "\u{0}" + kind + "\u{0}" + entry
+            guard raised.insert(key).inserted || everyTime.contains("PROFILE-" + kind) else { continue }
             alertCount += 1
             raise(alert(event, kind: kind, message: message, priority: priority))
         }

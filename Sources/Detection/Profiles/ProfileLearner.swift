@@ -137,8 +137,14 @@ public final class ProfileLearner {
                 entries.insert(String(path[...slash]))
             }
         }
-        let directories = entries.filter { $0.hasSuffix("/") }
-        return entries.filter { entry in
+        return dropCovered(entries)
+    }
+
+    /// The entries not covered by another, shorter directory entry among them, sorted and unique.
+    static func dropCovered<S: Sequence>(_ entries: S) -> [String] where S.Element == String {
+        let unique = Set(entries)
+        let directories = unique.filter { $0.hasSuffix("/") }
+        return unique.filter { entry in
             !directories.contains { $0 != entry && entry.hasPrefix($0) }
         }.sorted()
     }

@@ -59,12 +59,15 @@ public struct AuditRecord: Sendable {
     public var patients: [String]
     /// The tenant whose store the AuditEvent is written to; `nil` is the default one.
     public var tenant: String?
+    /// Patients whose data the response returned (ids), for ``ExfiltrationDetector``; not
+    /// written to the AuditEvent, which a search of thousands would swell.
+    public var patientsReturned: Set<String>
 
     public init(
         type: AuditCoding = .rest, subtypes: [AuditCoding], action: String, recorded: Date = Date(), outcome: String,
         outcomeDescription: String? = nil, agentName: String? = nil, agentClientId: String? = nil, agentReference: String? = nil,
         agentAddress: String? = nil, entityReference: String? = nil, query: String? = nil, entityDescription: String? = nil,
-        patients: [String] = [], tenant: String? = nil
+        patients: [String] = [], tenant: String? = nil, patientsReturned: Set<String> = []
     ) {
         self.type = type
         self.subtypes = subtypes
@@ -81,6 +84,7 @@ public struct AuditRecord: Sendable {
         self.entityDescription = entityDescription
         self.patients = patients
         self.tenant = tenant
+        self.patientsReturned = patientsReturned
     }
 
     /// The outcome code of an HTTP status: `0` below 400, `4` for 4xx, `8` for 5xx.
@@ -167,6 +171,8 @@ public actor AuditTrail {
     public private(set) var failures = 0
     /// Events written.
     public private(set) var written = 0
+    /// Watches what is recorded for bulk reads of patients (``watch(_:)``); `nil`: not watched.
+    public private(set) var exfiltration: ExfiltrationDetector?
 
     public init(stores: any FHIRStoreProvider, observer: String = "Caduceus FHIR server", logger: Logger = Logger(label: "caduceus.audit")) {
         self.stores = stores
@@ -178,10 +184,20 @@ public actor AuditTrail {
         self.init(stores: TenantStores(defaultStore: store), observer: observer, logger: logger)
     }
 
-    /// Queues `record` to be written; returns at once.
+    /// Queues `record` to be written; returns at once. With an exfiltration detector, a
+    /// security alert it raises on `record` is queued right after it.
     public func record(_ record: AuditRecord) {
         pending.append(record)
+        if let alert = exfiltration?.observe(record) {
+            pending.append(alert)
+            logger.warning("\(alert.outcomeDescription ?? ExfiltrationDetector.ruleName) [\(ExfiltrationDetector.ruleId)]")
+        }
         if writer == nil { startWriter() }
+    }
+
+    /// Feeds every record from now on to `detector` (`caduceus serve --exfiltration-patients`).
+    public func watch(_ detector: ExfiltrationDetector) {
+        exfiltration = detector
     }
 
     /// Waits until every event queued so far is stored.

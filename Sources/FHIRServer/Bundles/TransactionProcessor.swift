@@ -16,8 +16,11 @@ struct TransactionProcessor {
     let returnRepresentation: Bool
     /// The token's grant; `nil` when access control is off.
     var access: AccessGrant? = nil
-    /// Refuse entries that write AuditEvents (the server keeps the audit trail).
+    /// Refuse entries that write AuditEvents (the server keeps the audit trail), but security
+    /// alerts created by an audit source.
     var protectsAuditEvents = false
+    /// Told what GET entries return, for the exfiltration detector (``AuditRecord/patientsReturned``).
+    var noteReturned: (@Sendable ([StoredResource]) -> Void)?
 
     /// What one entry did, for its response entry.
     struct EntryResult: Sendable {
@@ -101,7 +104,9 @@ struct TransactionProcessor {
     /// What an entry needs: the permission its method asks on its type (403 when not granted).
     func permitted(_ request: BundleRequest) throws -> AccessGrant.Access {
         guard let type = request.type else { return .unrestricted }  // refused later as malformed
-        if protectsAuditEvents, type == "AuditEvent", request.method != .GET, request.method != .HEAD {
+        if protectsAuditEvents, type == "AuditEvent", request.method != .GET, request.method != .HEAD,
+            request.method != .POST || access?.isAuditSource != true
+        {
             throw AccessGuard.auditEventsAreReadOnly
         }
         let permission: SMARTPermission
@@ -190,6 +195,7 @@ struct TransactionProcessor {
             let type = request.type!
             let resource = request.resource!
             try configuration.validator.validateCreate(resource, type: type)
+            if type == "AuditEvent", protectsAuditEvents { try AuditFeed.requireSecurityAlert(resource) }
             try AccessGuard.checkWrite(resource, type: type, id: plannedId, granted)
             return EntryResult(status: "201 Created", stored: try await transaction.create(resource, type: type, id: plannedId))
         case .PUT:
@@ -234,6 +240,7 @@ struct TransactionProcessor {
             if let id = request.id {
                 let stored = try await AccessGuard.hidingGone(granted, type: type, id: id) { try await transaction.read(type: type, id: id) }
                 try AccessGuard.check(stored, granted)
+                noteReturned?([stored])
                 return EntryResult(status: "200 OK", stored: stored, resource: stored.body)
             }
             let query = try parser.parse(
@@ -242,6 +249,7 @@ struct TransactionProcessor {
             if let access { try await AccessGuard.restrict(&limited, access: access, parser: parser, in: transaction) }
             var page = try await transaction.search(limited)
             AccessGuard.filterIncluded(&page, access: access)
+            noteReturned?(page.resources + page.included)
             let bundle = BundleWriter(baseURL: baseURL).searchset(answering: query, with: page, path: "/\(type)")
             return EntryResult(status: "200 OK", resource: bundle)
         }

@@ -116,6 +116,9 @@ struct ExportRoutes {
             throw FHIRError.notFound("No export file '\(name)' for job '\(id)'")
         }
         let data = try Data(contentsOf: url)
+        if context.protectsAuditEvents {
+            context.noteReturnedPatients(ids: ReturnedPatients.inNDJSON(data, type: String(name.dropLast(".ndjson".count))))
+        }
         var headers = HTTPFields()
         headers[.contentType] = "application/fhir+ndjson"
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))

@@ -12,7 +12,7 @@ struct HistoryResponder {
     /// Versions outside a patient restriction are left out.
     var access: AccessGrant.Access = .unrestricted
 
-    func history(type: String?, id: String?, path: String, request: Request) async throws -> Response {
+    func history(type: String?, id: String?, path: String, request: Request, context: FHIRRequestContext) async throws -> Response {
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         var count = parser.defaultCount
         var page = 1
@@ -42,6 +42,7 @@ struct HistoryResponder {
         if let type, let id, total == 0 {
             _ = try await store.read(type: type, id: id)  // 404 for an unknown resource
         }
+        context.noteReturnedPatients(result.resources)
         let writer = BundleWriter(baseURL: exchange.baseURL)
         let links = writer.pagingLinks(path: path, parameters: applied, count: count, page: page, total: total)
         return exchange.json(writer.history(total: total, links: links, versions: result.resources), status: .ok)

@@ -63,6 +63,8 @@ struct ResourceRoutes {
         let access = try context.access.require(.create, type)
         let resource = try await exchange.resourceBody(context: context)
         try configuration.validator.validateCreate(resource, type: type)
+        // Only an audit source gets here (SecurityMiddleware), and only with security alerts.
+        if type == "AuditEvent", context.protectsAuditEvents { try AuditFeed.requireSecurityAlert(resource) }
         try AccessGuard.checkWrite(resource, type: type, id: resource["id"]?.stringValue, access)
         // Conditional create: If-None-Exist, or criteria in the URL as fhirpy sends them.
         guard let criteria = request.headers[.ifNoneExist] ?? exchange.criteria else {
@@ -235,6 +237,7 @@ struct ResourceRoutes {
         let resources = try await store.reading { transaction in
             try await EverythingOperation.run(patientId: id, since: sinceFilter, types: typeFilter, in: transaction)
         }.filter { AccessGuard.visible($0, access: access) }
+        context.noteReturnedPatients(ids: [id])
         let writer = BundleWriter(baseURL: exchange.baseURL)
         let links = [BundleWriter.Link(relation: "self", url: "\(exchange.baseURL)/Patient/\(id)/$everything")]
         return exchange.json(writer.searchset(total: resources.count, links: links, resources: resources, outcome: nil), status: .ok)
@@ -250,6 +253,7 @@ struct ResourceRoutes {
         let access = try context.access.require(.read, type)
         let stored = try await AccessGuard.hidingGone(access, type: type, id: id) { try await store.read(type: type, id: id) }
         try AccessGuard.check(stored, access)
+        context.noteReturnedPatients([stored])
         return exchange.json(stored.body ?? "{}", status: .ok, headers: exchange.versionHeaders(stored))
     }
 
@@ -266,6 +270,7 @@ struct ResourceRoutes {
         if case .patient = access { try await AccessGuard.checkExisting(type: type, id: id, access, in: store, required: true) }
         let stored = try await store.vread(type: type, id: id, version: version)
         try AccessGuard.check(stored, access)
+        context.noteReturnedPatients([stored])
         return exchange.json(stored.body ?? "{}", status: .ok, headers: exchange.versionHeaders(stored))
     }
 
@@ -283,7 +288,7 @@ struct ResourceRoutes {
             throw FHIRError(status: 403, code: "forbidden", "History of every \(type) needs a user/ or system/ scope")
         }
         return try await HistoryResponder(store: store, configuration: configuration, parser: parser)
-            .history(type: type, id: nil, path: "/\(type)/_history", request: request)
+            .history(type: type, id: nil, path: "/\(type)/_history", request: request, context: context)
     }
 
     @Sendable func instanceHistory(request: Request, context: FHIRRequestContext) async throws -> Response {
@@ -293,6 +298,6 @@ struct ResourceRoutes {
         let access = try context.access.require(.read, type)
         if case .patient = access { try await AccessGuard.checkExisting(type: type, id: id, access, in: store, required: true) }
         return try await HistoryResponder(store: store, configuration: configuration, parser: parser, access: access)
-            .history(type: type, id: id, path: "/\(type)/\(id)/_history", request: request)
+            .history(type: type, id: id, path: "/\(type)/\(id)/_history", request: request, context: context)
     }
 }

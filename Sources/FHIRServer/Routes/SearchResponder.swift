@@ -26,6 +26,8 @@ struct SearchResponder {
         } else {
             page = try await store.search(query)
         }
+        context.noteReturnedPatients(page.resources)
+        context.noteReturnedPatients(page.included)
         let bundle = BundleWriter(baseURL: exchange.baseURL).searchset(answering: query, with: page, path: path)
         return exchange.json(bundle, status: .ok)
     }

@@ -28,6 +28,7 @@ struct SystemRoutes {
             store: store, parser: parser, configuration: configuration, baseURL: exchange.baseURL, returnRepresentation: exchange.returnPreference == .representation)
         processor.access = context.access
         processor.protectsAuditEvents = context.protectsAuditEvents
+        processor.noteReturned = { context.noteReturnedPatients($0) }
         context.auditNote.subtype = bundle["type"]?.stringValue == "batch" ? "batch" : "transaction"
         return exchange.json(try await processor.process(bundle), status: .ok)
     }
@@ -41,7 +42,7 @@ struct SystemRoutes {
         let store = try await stores.store(for: request)
         try context.access.requireAllTypes(.read, "history of every type")
         return try await HistoryResponder(store: store, configuration: configuration, parser: parser)
-            .history(type: nil, id: nil, path: "/_history", request: request)
+            .history(type: nil, id: nil, path: "/_history", request: request, context: context)
     }
 
     @Sendable func search(request: Request, context: FHIRRequestContext) async throws -> Response {

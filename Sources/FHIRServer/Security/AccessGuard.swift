@@ -59,9 +59,12 @@ enum AccessGuard {
         if case .patient(let patient) = access, !isMember(stored, patient: patient) { throw notFound(stored.type, stored.id) }
     }
 
-    /// The answer to a REST write of an AuditEvent while the server keeps the audit trail.
+    /// The answer to a REST write of an AuditEvent while the server keeps the audit trail:
+    /// to every update and delete, and to a create by anyone but an audit source (``AuditFeedToken``).
     static let auditEventsAreReadOnly = FHIRError(
-        status: 405, code: "not-supported", "AuditEvents are recorded by the server and cannot be created, changed or deleted through the API")
+        status: 405, code: "not-supported",
+        "AuditEvents are recorded by the server and cannot be changed or deleted through the API; only an audit source "
+            + "(a token with system/AuditEvent.c, or the server's audit feed token) may create them, and only security alerts")
 
     /// Runs a read; under a patient restriction a deleted resource (410) is answered as a
     /// missing one (404), since its compartment can no longer be told.

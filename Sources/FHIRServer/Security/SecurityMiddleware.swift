@@ -8,40 +8,52 @@ import Hummingbird
 /// With a verifier, every request but `GET /metadata` needs `Authorization: Bearer <JWT>`;
 /// without one, or with an invalid one, the answer is 401 with `WWW-Authenticate: Bearer`.
 /// The token's grant is put in the context for the routes, which check the SMART scopes
-/// before any query. With an audit trail, every request then leaves exactly one AuditEvent.
+/// before any query. With an audit trail, every request then leaves exactly one AuditEvent;
+/// AuditEvents cannot be changed or deleted, and only an audit source (the audit feed token,
+/// or a JWT granting `system/AuditEvent.c`) may create them: 401 for a feed with a wrong
+/// token, 405 for anyone else, as for every write of the audit trail.
 struct SecurityMiddleware: RouterMiddleware {
     typealias Context = FHIRRequestContext
     let configuration: FHIRServerConfiguration
     let verifier: AccessTokenVerifier?
     let audit: AuditTrail?
+    /// Makes a request presenting it an audit source (``AuditFeedToken``).
+    let auditFeed: AuditFeedToken?
     let outcomes: OperationOutcomeMiddleware
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let interaction = Interaction(request: request, basePath: configuration.basePath)
         var context = context
         context.protectsAuditEvents = audit != nil
-        var response: Response
-        if audit != nil, interaction.type == "AuditEvent", ["C", "U", "D"].contains(interaction.action) {
-            return try await audited(outcomes.respond(AccessGuard.auditEventsAreReadOnly, request: request), interaction, request, context)
-        }
-        if let verifier, !interaction.isOpen {
+        let writesAuditEvent = audit != nil && interaction.type == "AuditEvent" && ["C", "U", "D"].contains(interaction.action)
+        // Who asks: the audit feed's token, else a verified JWT (when required).
+        let presented = request.headers[.authorization] == nil ? nil : try? Self.bearerToken(request)
+        if let auditFeed, let presented, auditFeed.matches(presented) {
+            context.access = AuditFeedToken.grant
+        } else if let verifier, !interaction.isOpen {
             do {
                 context.access = try await verifier.verify(try Self.bearerToken(request))
-                if interaction.operation?.hasPrefix("$export") == true {
-                    do {
-                        try context.access.requireAllTypes(.read, "Bulk Data export")
-                    } catch let error as FHIRError {
-                        return try await audited(outcomes.respond(error, request: request), interaction, request, context)
-                    }
-                }
-                response = try await run(request, context: context, next: next)
             } catch let error as AccessTokenError {
-                response = Self.unauthorized(error.description, request: request, outcomes: outcomes)
+                return try await audited(Self.unauthorized(error.description, request: request, outcomes: outcomes), interaction, request, context)
             }
-        } else {
-            response = try await run(request, context: context, next: next)
+        } else if writesAuditEvent, auditFeed != nil, request.headers[.authorization] != nil {
+            // An open server ignores tokens, except a feed attempt with the wrong one.
+            return try await audited(
+                Self.unauthorized("The bearer token is not the audit feed token", request: request, outcomes: outcomes), interaction, request, context)
         }
-        return try await audited(response, interaction, request, context)
+        // AuditEvents are never changed or deleted; only an audit source creates them (the
+        // route then takes security alerts only, AuditFeed.requireSecurityAlert).
+        if writesAuditEvent, interaction.action != "C" || context.access?.isAuditSource != true {
+            return try await audited(outcomes.respond(AccessGuard.auditEventsAreReadOnly, request: request), interaction, request, context)
+        }
+        if interaction.operation?.hasPrefix("$export") == true {
+            do {
+                try context.access.requireAllTypes(.read, "Bulk Data export")
+            } catch let error as FHIRError {
+                return try await audited(outcomes.respond(error, request: request), interaction, request, context)
+            }
+        }
+        return try await audited(run(request, context: context, next: next), interaction, request, context)
     }
 
     func audited(_ response: Response, _ interaction: Interaction, _ request: Request, _ context: Context) async throws -> Response {
@@ -177,6 +189,7 @@ struct Interaction {
             agentAddress: context.remoteAddress, entityReference: entity,
             query: (subtype.hasPrefix("search") || subtype.hasPrefix("history") || operation != nil) ? query : nil,
             entityDescription: operation.map { "\(request.method) \($0)" } ?? (entity == nil && type != nil ? type : nil),
-            patients: unique, tenant: request.headers[.tenant])
+            patients: unique, tenant: request.headers[.tenant],
+            patientsReturned: status < 400 ? context.auditNote.patientsReturned : [])
     }
 }

@@ -64,47 +64,37 @@ enum APIAttacks {
     }
 
     /// Pages through every Patient (`_count` and the bundles' `next` links) and, for each, its
-    /// Observations, counting the records pulled. When the server holds no patient, three are
-    /// created first (two observations each) and deleted afterwards.
-    static func exfiltrate(baseURL: String, pageSize: Int = 50) async throws -> Exfiltration {
+    /// Observations, counting the records pulled. When the server holds fewer than `population`
+    /// patients, the rest are planted first (two observations each, in one transaction) and
+    /// deleted afterwards (in one batch).
+    static func exfiltrate(baseURL: String, pageSize: Int = 50, population: Int = AttackLab.exfiltrationPopulation) async throws -> Exfiltration {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        var seeded: [(patient: String, observations: [String])] = []
+        var seeded: [String] = []
         let outcome: Result<Exfiltration, any Error>
         do {
-            outcome = .success(try await exfiltrate(baseURL: baseURL, pageSize: pageSize, client: client, seeded: &seeded))
+            outcome = .success(try await exfiltrate(baseURL: baseURL, pageSize: pageSize, population: population, client: client, seeded: &seeded))
         } catch {
             outcome = .failure(error)
         }
         // Remove what was planted, whatever happened.
-        for (patient, observations) in seeded {
-            for id in observations { try? await send("DELETE", "\(baseURL)/Observation/\(id)", client: client) }
-            try? await send("DELETE", "\(baseURL)/Patient/\(patient)", client: client)
+        if !seeded.isEmpty {
+            let entries = seeded.map { #"{"request":{"method":"DELETE","url":"\#($0)"}}"# }
+            _ = try? await post(#"{"resourceType":"Bundle","type":"batch","entry":[\#(entries.joined(separator: ","))]}"#, to: baseURL, client: client)
         }
         try? await client.shutdown()
         return try outcome.get()
     }
 
     private static func exfiltrate(
-        baseURL: String, pageSize: Int, client: HTTPClient, seeded: inout [(patient: String, observations: [String])]
+        baseURL: String, pageSize: Int, population: Int, client: HTTPClient, seeded: inout [String]
     ) async throws -> Exfiltration {
         var result = Exfiltration()
         result.present = try await patientTotal(baseURL: baseURL, client: client)
-        if result.present == 0 {
-            for index in 0..<3 {
-                let patient = try await send(
-                    "POST", "\(baseURL)/Patient",
-                    body: #"{"resourceType":"Patient","name":[{"family":"Lab","given":["Bait\#(index)"]}],"gender":"female","birthDate":"1970-01-0\#(index + 1)"}"#,
-                    client: client)
-                var observations: [String] = []
-                for value in [72, 118] {
-                    observations.append(try await send(
-                        "POST", "\(baseURL)/Observation",
-                        body: #"{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},"subject":{"reference":"Patient/\#(patient)"},"valueQuantity":{"value":\#(value),"unit":"/min"}}"#,
-                        client: client))
-                }
-                seeded.append((patient, observations))
-            }
-            result.seeded = seeded.count
+        if result.present < population {
+            let planted = try await plant(population - result.present, baseURL: baseURL, client: client)
+            // Observations first, so that no reference is left dangling while they are deleted.
+            seeded = planted.filter { $0.hasPrefix("Observation/") } + planted.filter { $0.hasPrefix("Patient/") }
+            result.seeded = planted.filter { $0.hasPrefix("Patient/") }.count
             result.present = try await patientTotal(baseURL: baseURL, client: client)
         }
         var patients: [String] = []
@@ -154,6 +144,26 @@ enum APIAttacks {
         (try? await get("\(baseURL)/metadata", client: .shared, timeout: 5)) != nil
     }
 
+    /// Plants `count` patients with two heart rates each in one transaction: the `Type/id` of
+    /// everything created.
+    static func plant(_ count: Int, baseURL: String, client: HTTPClient) async throws -> [String] {
+        var entries: [String] = []
+        for index in 0..<count {
+            let birth = String(format: "19%02d-%02d-%02d", 40 + index % 50, 1 + index % 12, 1 + index % 28)
+            entries.append(#"{"fullUrl":"urn:uuid:lab-bait-\#(index)","resource":{"resourceType":"Patient","name":[{"family":"Lab","given":["Bait\#(index)"]}],"gender":"female","birthDate":"\#(birth)"},"request":{"method":"POST","url":"Patient"}}"#)
+            for value in [72, 118] {
+                entries.append(#"{"resource":{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},"subject":{"reference":"urn:uuid:lab-bait-\#(index)"},"valueQuantity":{"value":\#(value),"unit":"/min"}},"request":{"method":"POST","url":"Observation"}}"#)
+            }
+        }
+        let response = try await post(#"{"resourceType":"Bundle","type":"transaction","entry":[\#(entries.joined(separator: ","))]}"#, to: baseURL, client: client)
+        // Each entry's location: Type/id/_history/1.
+        let created = (response["entry"]?.arrayValue ?? []).compactMap { $0["response"]?["location"]?.stringValue }.map { location in
+            location.split(separator: "/").prefix(2).joined(separator: "/")
+        }
+        guard created.count == entries.count else { throw LabError("planting \(count) patients: \(created.count) of \(entries.count) created") }
+        return created
+    }
+
     // MARK: - HTTP
 
     static func patientTotal(baseURL: String, client: HTTPClient) async throws -> Int {
@@ -185,22 +195,19 @@ enum APIAttacks {
         return try JSONParser.parse(bytes.readableBytesView)
     }
 
-    /// POST (the created resource's id, from `Location`) or DELETE.
-    @discardableResult
-    static func send(_ method: String, _ url: String, body: String? = nil, client: HTTPClient) async throws -> String {
-        var request = HTTPClientRequest(url: url)
-        request.method = .init(rawValue: method)
+    /// POSTs a Bundle to the base URL, 200 expected; the response Bundle.
+    static func post(_ bundle: String, to baseURL: String, client: HTTPClient) async throws -> JSONValue {
+        var request = HTTPClientRequest(url: baseURL)
+        request.method = .POST
         request.headers.add(name: "Accept", value: "application/fhir+json")
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/fhir+json")
-            request.body = .bytes(ByteBuffer(string: body))
+        request.headers.add(name: "Content-Type", value: "application/fhir+json")
+        request.body = .bytes(ByteBuffer(string: bundle))
+        let response = try await client.execute(request, timeout: .seconds(60))
+        let bytes = try await response.body.collect(upTo: 64 << 20)
+        guard response.status.code == 200 else {
+            throw LabError("POST \(baseURL) (Bundle): \(response.status.code) \(String(buffer: bytes).prefix(300))")
         }
-        let response = try await client.execute(request, timeout: .seconds(30))
-        _ = try await response.body.collect(upTo: 1 << 20)
-        guard (200..<300).contains(Int(response.status.code)) else { throw LabError("\(method) \(url): \(response.status.code)") }
-        // .../Type/id/_history/n
-        let parts = (response.headers.first(name: "Location") ?? "").split(separator: "/")
-        return parts.count >= 3 ? String(parts[parts.count - 3]) : ""
+        return try JSONParser.parse(bytes.readableBytesView)
     }
 
     static func elapsed(since start: ContinuousClock.Instant) -> Double {

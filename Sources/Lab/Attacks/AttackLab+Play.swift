@@ -139,14 +139,17 @@ extension AttackLab {
     /// deployment's pids limit (512: what holds the fork bomb); its id. `privileged` adds
     /// SYS_ADMIN and unconfined seccomp and AppArmor, what the privileged variants need;
     /// `--privileged` is not used (refused on VMs whose bounding set lacks capabilities, and far more).
-    public static func startServer(port: Int, privileged: Bool = false, image: String = "caduceus-fhir:latest") throws -> String {
+    /// `audit` keeps the server's audit trail (`--audit on`, with its bulk-read detector at the
+    /// default limit): where the lab finds the exfiltration that the kernel cannot see.
+    public static func startServer(port: Int, privileged: Bool = false, image: String = "caduceus-fhir:latest", audit: Bool = true) throws -> String {
         let privileges = privileged
             ? ["--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined"] : []
         // Named, so that alerts and `docker ps` say whose container it is.
         let name = "caduceus-lab-\(privileged ? "privileged" : "fhir")-\(port)"
         return try docker(
             ["run", "-d", "--name", name, "--network", "host", "--pids-limit", "512"] + privileges
-                + [image, "serve", "--host", "127.0.0.1", "--port", String(port), "--database", "/data/fhir.sqlite"])
+                + [image, "serve", "--host", "127.0.0.1", "--port", String(port), "--database", "/data/fhir.sqlite"]
+                + (audit ? ["--audit", "on"] : []))
     }
 
     // MARK: - Host settings

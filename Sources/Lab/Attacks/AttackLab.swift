@@ -23,6 +23,17 @@ public final class AttackLab {
         /// The measurements behind `result`, by name (`refused`, `leftover`, `patients`,
         /// `requests`, `hostChanged`, …), for tests and reports.
         public var figures: [String: Double] = [:]
+        /// Why the scenario's detection source could not be asked ("server not auditing",
+        /// "audit trail not readable (HTTP 401)"); `nil` when it was.
+        public var sourceProblem: String?
+        /// Where the expected rules were looked for: the kernel's alerts or the FHIR audit trail.
+        public var source: DetectionSource { scenario.source }
+        /// Not detected, but refused before it did anything (its result is "blocked (EPERM)", by
+        /// the container's seccomp profile or capabilities): not a miss that let an attack through.
+        public var prevented: Bool { !detected && !scenario.expectedRules.isEmpty && result.hasPrefix("blocked") }
+        /// The learned profile's drift raised in the scenario's window (`PROFILE-EXEC`, ...),
+        /// kept apart from `firedRules`; nil when no profile was watched.
+        public var drift: [String]?
     }
 
     public let container: String
@@ -84,6 +95,9 @@ public final class AttackLab {
         var played: [(String, [String: Double])] = []
         for scenario in scenarios {
             let start = Self.now()
+            // Drift the profile saw before (the toolkit's install, an earlier scenario) alerts
+            // again from here: each row shows all of its scenario's own.
+            detector.drift?.startRound(at: start)
             let (status, result, figures) = try await play(scenario, listenPort: listenPort)
             windows.append((scenario, status, start))
             played.append((result, figures))
@@ -91,10 +105,13 @@ public final class AttackLab {
         }
         try await Task.sleep(for: .milliseconds(Int(settle * 1000)))
         let alerts = detector.alertsSoFar.filter { $0.container.id == id }
-        return windows.enumerated().map { index, window in
-            let (scenario, status, start) = window
+        func window(_ index: Int) -> [Alert] {
             let end = index + 1 < windows.count ? windows[index + 1].2 : UInt64.max
-            let inWindow = alerts.filter { $0.timestamp >= start && $0.timestamp < end }
+            return alerts.filter { $0.timestamp >= windows[index].2 && $0.timestamp < end }
+        }
+        let outcomes = windows.enumerated().map { index, entry in
+            let (scenario, status, start) = entry
+            let inWindow = window(index).filter { !$0.ruleId.hasPrefix("PROFILE-") }
             let fired = Array(Set(inWindow.map(\.ruleId))).sorted()
             let expected = Set(scenario.expectedRules)
             let first = inWindow.filter { expected.contains($0.ruleId) }.map(\.raisedAt).min()
@@ -103,26 +120,56 @@ public final class AttackLab {
                 detected: !expected.isEmpty && expected.isSubset(of: Set(fired)),
                 secondsToDetect: first.map { Double($0 &- start) / 1e9 }, result: played[index].0, figures: played[index].1)
         }
+        // What the kernel cannot see, the FHIR server's audit trail may have (AttackLab+AuditTrail.swift).
+        var judged = await withAuditTrailDetections(outcomes, starts: windows.map(\.2))
+        if detector.drift != nil {
+            for index in judged.indices {
+                judged[index].drift = Array(Set(window(index).map(\.ruleId).filter { $0.hasPrefix("PROFILE-") })).sorted()
+            }
+        }
+        return judged
     }
 
     /// The matrix as text: one line per scenario.
     public static func matrix(_ outcomes: [Outcome]) -> String {
         // The outcome comes last: it is the one free-length column.
         func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count + 1), withPad: " ", startingAt: 0) }
+        // The learned profile's drift beside the rules, when one was watched.
+        let showsDrift = outcomes.contains { $0.drift != nil }
+        func drift(_ outcome: Outcome) -> String {
+            guard showsDrift else { return "" }
+            let ids = outcome.drift ?? []
+            return pad(ids.isEmpty ? "-" : ids.map { $0.replacingOccurrences(of: "PROFILE-", with: "") }.joined(separator: ","), 26)
+        }
         var lines = [
-            pad("scenario", 25) + pad("tactic", 22) + pad("expected", 17) + pad("fired", 23) + pad("detected", 10) + pad("seconds", 9) + "outcome"
+            pad("scenario", 25) + pad("tactic", 22) + pad("expected", 17) + pad("fired", 23) + (showsDrift ? pad("profile drift", 26) : "")
+                + pad("source", 12) + pad("detected", 10) + pad("seconds", 9) + "outcome"
         ]
         for outcome in outcomes {
             let s = outcome.scenario
-            let detected = s.expectedRules.isEmpty ? "n/a" : outcome.detected ? "yes" : "NO"
+            let detected = s.expectedRules.isEmpty ? "n/a" : outcome.detected ? "yes" : outcome.prevented ? "prevented" : "NO"
             lines.append(
                 pad(s.id, 25) + pad(s.tactic, 22) + pad(s.expectedRules.isEmpty ? "-" : s.expectedRules.joined(separator: ","), 17)
-                    + pad(outcome.firedRules.isEmpty ? "-" : outcome.firedRules.joined(separator: ","), 23) + pad(detected, 10)
+                    + pad(outcome.firedRules.isEmpty ? "-" : outcome.firedRules.joined(separator: ","), 23) + drift(outcome)
+                    + pad(s.expectedRules.isEmpty ? "-" : outcome.source.rawValue, 12) + pad(detected, 10)
                     + pad(outcome.secondsToDetect.map { String(format: "%.3f", $0) } ?? "-", 9)
                     + (outcome.result.isEmpty ? "-" : outcome.result))
         }
         let scored = outcomes.filter { !$0.scenario.expectedRules.isEmpty }
-        lines.append("\(scored.filter(\.detected).count) of \(scored.count) scenarios detected; \(outcomes.count - scored.count) with no rule expected")
+        if showsDrift {
+            let drifted = outcomes.filter { !($0.drift ?? []).isEmpty }.count
+            lines.append("profile drift (PROFILE-*) in \(drifted) of \(outcomes.count) scenarios")
+        }
+        let throughAudit = scored.filter { $0.detected && $0.source == .auditTrail }.count
+        let prevented = scored.filter(\.prevented).count
+        lines.append(
+            "\(scored.filter(\.detected).count) of \(scored.count) scenarios detected"
+                + (prevented > 0 ? ", \(prevented) more prevented (blocked before they did anything, not detected)" : "")
+                + "; \(outcomes.count - scored.count) with no rule expected"
+                + (throughAudit > 0 ? "; \(throughAudit) detected by the FHIR audit trail, not the kernel" : ""))
+        for outcome in outcomes {
+            if let problem = outcome.sourceProblem { lines.append("\(outcome.scenario.id): not detected (\(problem))") }
+        }
         return lines.joined(separator: "\n")
     }
 

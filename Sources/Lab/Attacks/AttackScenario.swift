@@ -1,3 +1,13 @@
+/// Where the lab looks for a scenario's expected rules.
+public enum DetectionSource: String, Sendable {
+    /// Alerts of the detection engine over what the kernel reports (syscalls, LSM hooks) in the
+    /// FHIR server's container.
+    case kernel
+    /// Security-alert AuditEvents (DICOM 110113) in the FHIR server's own audit trail, asked
+    /// through its API: what only the API can see, such as who read how many patients.
+    case auditTrail = "audit trail"
+}
+
 /// One attack technique the lab plays inside the FHIR server's container, with the rules
 /// that should catch it. Commands run as `sh -c` with the lab's toolkit (a static busybox
 /// and `behave`, Scripts/sensor/behave.c) on the PATH, as root: the attacker has turned a
@@ -9,6 +19,8 @@ public struct AttackScenario: Sendable {
     public let technique: String
     /// Rule ids that should fire; empty when syscall monitoring cannot see the technique.
     public let expectedRules: [String]
+    /// Where those rules' alerts are looked for.
+    public let source: DetectionSource
     /// The shell command played in the container (for host-side plays, what they do, in words).
     public let command: String
     /// Why nothing is expected, or what the scenario shows beyond its rules.
@@ -40,13 +52,15 @@ public struct AttackScenario: Sendable {
 
     public init(
         _ id: String, _ name: String, tactic: String, technique: String, expects expectedRules: [String], command: String,
-        note: String? = nil, play: Play = .container(judged: false), privileged: Bool = false, hasPrivilegedVariant: Bool = false
+        note: String? = nil, play: Play = .container(judged: false), privileged: Bool = false, hasPrivilegedVariant: Bool = false,
+        source: DetectionSource = .kernel
     ) {
         self.id = id
         self.name = name
         self.tactic = tactic
         self.technique = technique
         self.expectedRules = expectedRules
+        self.source = source
         self.command = command
         self.note = note
         self.play = play
@@ -67,7 +81,7 @@ public struct AttackScenario: Sendable {
     public func withPrivileges() -> AttackScenario {
         AttackScenario(
             id + "+sys_admin", name + " (SYS_ADMIN, unconfined)", tactic: tactic, technique: technique, expects: expectedRules,
-            command: command, note: note, play: play, privileged: true)
+            command: command, note: note, play: play, privileged: true, source: source)
     }
 }
 
@@ -110,8 +124,11 @@ extension AttackScenario {
         .init("timestomp", "Timestamps of a file changed", tactic: "defense-evasion", technique: "T1070.006", expects: [],
               command: "echo x > /tmp/lab-ts && touch -d '2001-01-01 00:00' /tmp/lab-ts; rm -f /tmp/lab-ts",
               note: "utimensat is watched by no built-in rule: a gap"),
+        // Judged, like the escapes: a seccomp profile without memfd_create or ptrace (the FHIR
+        // container's generated one) refuses these, where Docker's default lets them through.
         .init("memfd", "Fileless execution from memfd", tactic: "defense-evasion", technique: "T1620", expects: ["CAD-015"],
-              command: "behave memfd-exec"),
+              command: #"out=$(behave memfd-exec); echo "$out"; case "$out" in *"memfd program exited with 0"*) exit 0;; esac; exit 1"#,
+              play: .container(judged: true)),
         .init("drop-and-run", "Binary dropped and run", tactic: "defense-evasion", technique: "T1105", expects: ["CAD-013"],
               command: "mkdir -p /usr/local/lab && cat /opt/lab/busybox > /usr/local/lab/true && chmod +x /usr/local/lab/true && /usr/local/lab/true; rm -rf /usr/local/lab"),
         .init("shadow", "/etc/shadow read", tactic: "credential-access", technique: "T1003.008", expects: ["CAD-007"],
@@ -124,8 +141,10 @@ extension AttackScenario {
         .init("aslr", "ASLR setting inspected", tactic: "discovery", technique: "T1082", expects: ["CAD-044"],
               command: "/opt/lab/bin/cat /proc/sys/kernel/randomize_va_space > /dev/null"),
         .init("ptrace", "ptrace attach (code injection)", tactic: "defense-evasion", technique: "T1055.008", expects: ["CAD-017"],
-              command: "behave ptrace-attach"),
+              command: #"out=$(behave ptrace-attach); echo "$out"; case "$out" in *"ptrace(PTRACE_ATTACH, child) = 0"*) exit 0;; esac; exit 1"#,
+              play: .container(judged: true)),
         .init("anti-debug", "PTRACE_TRACEME anti-debugging", tactic: "defense-evasion", technique: "T1622", expects: ["CAD-018"],
-              command: "behave ptrace-traceme"),
+              command: #"out=$(behave ptrace-traceme); echo "$out"; case "$out" in *"ptrace(PTRACE_TRACEME) = 0"*) exit 0;; esac; exit 1"#,
+              play: .container(judged: true)),
     ]
 }

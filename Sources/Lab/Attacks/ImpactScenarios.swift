@@ -1,5 +1,8 @@
+import FHIRServer
+
 /// Denial of service and exfiltration: a fork bomb inside the FHIR container, and two attacks
-/// from the host through the FHIR API that syscall monitoring can only watch go by.
+/// from the host through the FHIR API that syscall monitoring can only watch go by; the bulk
+/// read is caught by the FHIR server's audit trail instead (`ExfiltrationDetector`).
 extension AttackScenario {
     static let impact: [AttackScenario] = [
         // T1499 Endpoint Denial of Service: ATT&CK files fork bombs there (T1496 is resource
@@ -19,11 +22,14 @@ extension AttackScenario {
         // other channels (T1567 uploads to a third-party web service, T1041 a C2 channel, T1530
         // cloud storage objects), none of which this is.
         .init("fhir-exfiltration", "Bulk read of every patient through the FHIR API", tactic: "exfiltration", technique: "T1213",
-              expects: [],
-              command: "every Patient paged out with _count and next links from the host, and each one's Observations",
-              note: "syscall monitoring sees the server's ordinary reads and sends: it cannot tell an exfiltrating client "
-                  + "from a legitimate one without the API's identity and audit (issue 7's audited access, AuditEvent)",
-              play: .fhirExfiltration),
+              expects: [ExfiltrationDetector.ruleId],
+              command: "every Patient paged out with _count and next links from the host, and each one's Observations "
+                  + "(patients planted first up to \(AttackLab.exfiltrationPopulation), and deleted afterwards)",
+              note: "syscall monitoring sees the server's ordinary reads and sends and cannot tell an exfiltrating client "
+                  + "from a legitimate one; the FHIR server's audit trail can (serve --audit on: CAD-API-001, more than "
+                  + "\(ExfiltrationDetector.defaultPatientLimit) distinct patients to one client in "
+                  + "\(Int(ExfiltrationDetector.defaultWindow)) s), and the lab asks it through the API",
+              play: .fhirExfiltration, source: .auditTrail),
     ]
 
     /// A fork bomb that the container's pids limit holds, bounded in time and unwound without

@@ -15,6 +15,10 @@ public struct Stack {
     public var usePostgres: Bool
     /// Where the sensor writes alerts.json and the recorder events.json.
     public var resultsDirectory: String
+    /// The audit feed's bearer token, shared by the server and the sensor (made by ``up``).
+    public var auditTokenFile: String { resultsDirectory + "/audit-feed.token" }
+    /// The uid of the image's `fhir` user, who alone needs to read the token (the sensors run as root).
+    static let serverUID: uid_t = 1000
 
     public init(composeFile: String = "docker-compose.yml", fhirPort: Int = 9080, postgresPort: Int = 5439,
                 usePostgres: Bool = false, resultsDirectory: String = "caduceus-results") {
@@ -36,10 +40,22 @@ public struct Stack {
     }
 
     var environment: [String: String] {
-        [
+        var variables = [
             "CADUCEUS_FHIR_PORT": String(fhirPort), "CADUCEUS_POSTGRES_PORT": String(postgresPort),
-            "CADUCEUS_DATABASE": database, "CADUCEUS_RESULTS": resultsDirectory,
+            "CADUCEUS_DATABASE": database, "CADUCEUS_RESULTS": resultsDirectory, "CADUCEUS_AUDIT_TOKEN_FILE": auditTokenFile,
         ]
+        // The server's seccomp profile beside the compose file, wherever `up` runs from (compose
+        // reads a relative path from its working directory); the user's CADUCEUS_FHIR_SECCOMP wins.
+        if ProcessInfo.processInfo.environment["CADUCEUS_FHIR_SECCOMP"] == nil {
+            variables["CADUCEUS_FHIR_SECCOMP"] = Self.seccompProfile(composeFile: composeFile)
+        }
+        return variables
+    }
+
+    /// The FHIR server's generated seccomp profile (Scripts/fhir-seccomp-profile.sh) beside `composeFile`.
+    public static func seccompProfile(composeFile: String) -> String {
+        URL(fileURLWithPath: composeFile).standardizedFileURL.deletingLastPathComponent()
+            .appendingPathComponent("profiles/caduceus-fhir.seccomp.json").path
     }
 
     func compose(_ arguments: [String]) throws -> String {
@@ -60,6 +76,7 @@ public struct Stack {
         try builder.buildServerImage(binary: binary)
         if usePostgres { try builder.buildPostgresImage() }
         try FileManager.default.createDirectory(atPath: resultsDirectory, withIntermediateDirectories: true)
+        try makeAuditToken()
         var services = ["fhir", "sensor", "recorder"]
         if usePostgres {
             progress("starting PostgreSQL on 127.0.0.1:\(postgresPort)")
@@ -82,6 +99,35 @@ public struct Stack {
                 if state == "false" { throw LabError("\(container) stopped: \(logs.suffix(1500))") }
                 return false
             }
+        }
+    }
+
+    /// Writes a random audit feed token (32 bytes, hex) unless the file exists; either way it
+    /// is left readable by the server's uid only (mode 0400). A folder Docker made in its place
+    /// (the compose file started without `caduceus up`) is replaced.
+    func makeAuditToken() throws {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        if fm.fileExists(atPath: auditTokenFile, isDirectory: &isDirectory), isDirectory.boolValue {
+            guard (try? fm.contentsOfDirectory(atPath: auditTokenFile))?.isEmpty == true else {
+                throw LabError("\(auditTokenFile) is a folder, not the audit feed token: remove it")
+            }
+            try fm.removeItem(atPath: auditTokenFile)
+        }
+        if !fm.fileExists(atPath: auditTokenFile) {
+            var generator = SystemRandomNumberGenerator()
+            let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &generator)) }.joined()
+            // Created with mode 0400 at once: never readable by others, even for a moment.
+            let fd = open(auditTokenFile, O_WRONLY | O_CREAT | O_EXCL, 0o400)
+            let bytes = Array((token + "\n").utf8)
+            let written = fd < 0 ? -1 : write(fd, bytes, bytes.count)
+            if fd >= 0 { close(fd) }
+            guard written == bytes.count else {
+                throw LabError("cannot write the audit feed token \(auditTokenFile): \(String(cString: strerror(errno)))")
+            }
+        }
+        guard chmod(auditTokenFile, 0o400) == 0, chown(auditTokenFile, Self.serverUID, Self.serverUID) == 0 else {
+            throw LabError("cannot give the audit feed token \(auditTokenFile) to uid \(Self.serverUID): \(String(cString: strerror(errno)))")
         }
     }
 

@@ -7,6 +7,8 @@ import Sensor
 public final class LiveDetector: @unchecked Sendable {
     public let sensor: Sensor
     public let engine: DetectionEngine
+    /// The drift checks of the learned profile, when one was given.
+    public let drift: ProfileDriftDetector?
     private let lock = NSLock()
     private var alerts: [Alert] = []
     private var events: [String: Int] = [:]
@@ -15,7 +17,8 @@ public final class LiveDetector: @unchecked Sendable {
 
     /// Loads the sensor with the events the rules need, seeds the process table from /proc,
     /// and starts reading. Needs root and BPF.
-    /// With `enforcement`, rules' actions are carried out as `detect --enforce` does.
+    /// With `enforcement`, rules' actions are carried out as `detect --enforce` does (and
+    /// drift kills as `--enforce-profile` / `--enforce-rule PROFILE-...` do).
     /// With `profile`, drift from it in `profileContainer` (default: its image's containers) alerts too.
     public init(
         ruleSet: RuleSet, scope: TraceScope = .containers, enforcement: EnforcementOptions? = nil, profile: ContainerProfile? = nil,
@@ -23,14 +26,20 @@ public final class LiveDetector: @unchecked Sendable {
     ) throws {
         let engine = try DetectionEngine(ruleSet: ruleSet, state: SystemState(readsProcFS: true))
         self.engine = engine
-        let drift = profile.map { ProfileDriftDetector(profile: $0, containerName: profileContainer, state: engine.state) }
-        let enforcer = try enforcement.map { try Enforcer(rules: engine.rules, options: $0) }
+        let enforcer = try enforcement.map {
+            try Enforcer(rules: engine.rules, options: $0, profile: profile, profileContainer: profileContainer)
+        }
+        let drift = profile.map {
+            ProfileDriftDetector(profile: $0, containerName: profileContainer, state: engine.state, everyTime: enforcer?.profileRules ?? [])
+        }
+        self.drift = drift
         var configuration = SensorConfiguration()
         configuration.scope = scope
         let names = engine.requiredEvents.union(drift == nil ? [] : ProfileDriftDetector.requiredEvents)
         configuration.events = EventSelection(ids: Set(names.compactMap { EventTable.definition(named: $0)?.id }))
         configuration.killPatterns = enforcer?.killPatterns ?? []
         configuration.killContainers = enforcement?.containers ?? []
+        configuration.execAllowList = enforcer?.execAllowList
         sensor = try Sensor(configuration: configuration)
         engine.state.seedFromProcFS()
         Thread.detachNewThread { [self] in

@@ -7,11 +7,18 @@ import JSON
 //
 //   {"scenarios":[{"id","name","tactic","technique","expected":[…],"fired":[…],
 //                  "detected":true|false|null,"secondsToDetect":number|null,"exitStatus":int,
-//                  "result":"what the attack achieved"}],
+//                  "result":"what the attack achieved","source":"kernel"|"audit trail",
+//                  "sourceProblem":string|null,"drift":[…]|null}],
 //    "falsePositives":N,"workloadInteractions":N}
 //
 // `detected` is null when the scenario expects no rule: such a scenario is neither a hit nor a
-// miss, and the report shows it as "n/a".
+// miss, and the report shows it as "n/a". A scenario not detected whose `result` starts with
+// "blocked" was prevented (by seccomp, say) and is counted apart from the misses. `source` says where the expected rules were looked
+// for (the kernel's alerts, or the FHIR server's audit trail for what the kernel cannot see);
+// `sourceProblem` why that source could not be asked ("server not auditing: ..."). Files
+// written before these two existed read as "kernel" and null. `drift` lists the learned
+// profile's PROFILE-* alerts in the scenario's window (`lab attack --profile`), null without one
+// (written for people and scripts; the report does not show it).
 
 extension AttackLab {
     /// The detection matrix as JSON (indented, with a final newline): one object per scenario,
@@ -31,6 +38,9 @@ extension AttackLab {
                 ("secondsToDetect", outcome.secondsToDetect.map(ReportNumber.json) ?? .null),
                 ("exitStatus", .number(String(outcome.exitStatus))),
                 ("result", .string(outcome.result)),
+                ("source", .string(outcome.source.rawValue)),
+                ("sourceProblem", outcome.sourceProblem.map { .string($0) } ?? .null),
+                ("drift", outcome.drift.map { .array($0.map { .string($0) }) } ?? .null),
             ]))
         }
         let document: JSONValue = .object(JSONObject([
@@ -45,11 +55,12 @@ extension AttackLab {
 extension AttackLab.Outcome {
     /// An outcome from its parts, for replaying a matrix or testing what is built on one;
     /// `run` makes them from live alerts.
-    public init(scenario: AttackScenario, exitStatus: Int32, firedRules: [String], secondsToDetect: Double?) {
+    public init(scenario: AttackScenario, exitStatus: Int32, firedRules: [String], secondsToDetect: Double?, sourceProblem: String? = nil) {
         let expected = Set(scenario.expectedRules)
         self.init(
             scenario: scenario, exitStatus: exitStatus, firedRules: firedRules,
-            detected: !expected.isEmpty && expected.isSubset(of: Set(firedRules)), secondsToDetect: secondsToDetect)
+            detected: !expected.isEmpty && expected.isSubset(of: Set(firedRules)), secondsToDetect: secondsToDetect,
+            sourceProblem: sourceProblem)
     }
 }
 
@@ -68,6 +79,12 @@ public struct DetectionMatrix: Sendable, Equatable {
         public let exitStatus: Int
         /// What the attack achieved ("blocked (EPERM)", "succeeded", ...); empty when not judged.
         public let result: String
+        /// Where the expected rules were looked for: "kernel" or "audit trail".
+        public let source: String
+        /// Why that source could not be asked; `nil` when it was.
+        public let sourceProblem: String?
+        /// Not detected but refused before it did anything ("blocked (...)"): see `AttackLab.Outcome.prevented`.
+        public var prevented: Bool { detected == false && result.hasPrefix("blocked") }
     }
 
     public let scenarios: [Row]
@@ -76,23 +93,33 @@ public struct DetectionMatrix: Sendable, Equatable {
 
     /// Scenarios whose expected rules all fired.
     public var detectedCount: Int { scenarios.filter { $0.detected == true }.count }
-    /// Scenarios with expected rules of which some did not fire.
-    public var missedCount: Int { scenarios.filter { $0.detected == false }.count }
+    /// Scenarios with expected rules of which some did not fire, and which were not blocked.
+    public var missedCount: Int { scenarios.filter { $0.detected == false && !$0.prevented }.count }
+    /// Scenarios not detected but blocked before they did anything.
+    public var preventedCount: Int { scenarios.filter(\.prevented).count }
     /// Scenarios that expect no rule.
     public var notApplicableCount: Int { scenarios.filter { $0.detected == nil }.count }
+    /// Scenarios detected through the FHIR audit trail rather than the kernel.
+    public var detectedByAuditTrailCount: Int {
+        scenarios.filter { $0.detected == true && $0.source == DetectionSource.auditTrail.rawValue }.count
+    }
 
     /// Reads the document `matrixJSON` writes; `path` names the file in errors.
     public init(parsing bytes: [UInt8], path: String) throws {
         let document = try ReportField.parseDocument(bytes, path: path)
         let root = ReportField(document, path: path, location: "")
         scenarios = try root.array("scenarios").map { row in
-            Row(
+            if let source = try row.optionalMember("source"), DetectionSource(rawValue: try source.string()) == nil {
+                throw source.failure("must be \"kernel\" or \"audit trail\", not \"\(try source.string())\"")
+            }
+            return Row(
                 id: try row.string("id"), name: try row.string("name"), tactic: try row.string("tactic"),
                 technique: try row.string("technique"),
                 expected: try row.array("expected").map { try $0.string() },
                 fired: try row.array("fired").map { try $0.string() },
                 detected: try row.optionalBool("detected"), secondsToDetect: try row.optionalDouble("secondsToDetect"),
-                exitStatus: try row.int("exitStatus"), result: try row.optionalString("result") ?? "")
+                exitStatus: try row.int("exitStatus"), result: try row.optionalString("result") ?? "",
+                source: try row.optionalString("source") ?? DetectionSource.kernel.rawValue, sourceProblem: try row.optionalString("sourceProblem"))
         }
         falsePositives = try root.int("falsePositives")
         workloadInteractions = try root.int("workloadInteractions")

@@ -9,7 +9,7 @@ import Foundation
 ///     chart-events-over-time   area #cc5de8, outline #862e9c
 ///     chart-alerts-timeline    markers by priority: emergency, alert, critical #c2255c; error #e8590c;
 ///                              warning #f59f00; notice and below #74b816
-///     chart-detection-matrix   detected #2f9e44, missed #e03131, no rule expected #ced4da;
+///     chart-detection-matrix   detected #2f9e44, missed #e03131, prevented #1c7ed6, no rule expected #ced4da;
 ///                              time-to-detect bars #1098ad
 ///     chart-overhead           median throughput ratio bars #7950f2; min–max whiskers #343a40;
 ///                              95% goal line #212529, dashed
@@ -26,6 +26,7 @@ enum ReportCharts {
         static let warningAlert = "#f59f00"
         static let lowerAlert = "#74b816"
         static let detected = "#2f9e44"
+        static let prevented = "#1c7ed6"
         static let missed = "#e03131"
         static let notApplicable = "#ced4da"
         static let timeToDetect = "#1098ad"
@@ -178,11 +179,12 @@ enum ReportCharts {
             canvas.text(row.technique, x: 340, y: y + 15, size: 11, fill: Colour.label)
             let (fill, text, ink) = switch row.detected {
             case .some(true): (Colour.detected, "detected", "#ffffff")
-            case .some(false): (Colour.missed, "missed", "#ffffff")
+            case .some(false): row.prevented ? (Colour.prevented, "prevented", "#ffffff") : (Colour.missed, "missed", "#ffffff")
             case .none: (Colour.notApplicable, "n/a", "#212529")
             }
             canvas.rect(x: cellX, y: y + 2, width: cellWidth, height: rowHeight - 4, fill: fill,
-                        title: "expected \(row.expected.joined(separator: ", ")); fired \(row.fired.joined(separator: ", "))")
+                        title: "expected \(row.expected.joined(separator: ", ")); fired \(row.fired.joined(separator: ", ")); source \(row.source)"
+                            + (row.sourceProblem.map { " (\($0))" } ?? ""))
             canvas.text(text, x: cellX + cellWidth / 2, y: y + 15, anchor: .middle, size: 11, fill: ink, bold: true)
             if let time = row.secondsToDetect {
                 let barWidth = max(seconds(time) - barLeft, 2)

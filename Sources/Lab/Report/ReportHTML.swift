@@ -46,7 +46,7 @@ extension ReportData {
         th,td{border:1px solid #dee2e6;padding:3px 6px;text-align:left;vertical-align:top}
         th{background:#f1f3f5}td.number{text-align:right;font-variant-numeric:tabular-nums}
         td.time{white-space:nowrap}td.output{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-break:break-all}
-        .detected{color:#2b8a3e;font-weight:bold}.missed{color:#c92a2a;font-weight:bold}.na{color:#868e96}
+        .detected{color:#2b8a3e;font-weight:bold}.missed{color:#c92a2a;font-weight:bold}.prevented{color:#1864ab;font-weight:bold}.na{color:#868e96}
         """
 
     /// Which inputs were found, so that a reader knows at once what the report covers.
@@ -112,24 +112,28 @@ extension ReportData {
     }
 
     func matrixSection(_ matrix: DetectionMatrix) -> String {
-        let scored = matrix.detectedCount + matrix.missedCount
+        let scored = matrix.detectedCount + matrix.missedCount + matrix.preventedCount
         var html = "<p class=\"summary\">\(matrix.detectedCount) of \(scored) scenarios detected"
+            + (matrix.preventedCount > 0 ? ", \(matrix.preventedCount) more prevented (blocked before they did anything, not detected)" : "")
+            + (matrix.detectedByAuditTrailCount > 0
+                ? " (\(matrix.detectedByAuditTrailCount) by the FHIR server's audit trail, which sees what the kernel cannot: who read which patients)" : "")
             + (matrix.notApplicableCount > 0 ? "; \(matrix.notApplicableCount) with no rule expected" : "") + ". "
         html += matrix.workloadInteractions > 0
             ? "False positives: <b>\(matrix.falsePositives)</b> alerts during \(ReportFormat.count(matrix.workloadInteractions)) interactions of the benign clinical workload.</p>\n"
             : "False positives: not measured (no benign workload ran).</p>\n"
         html += ReportCharts.detectionMatrix(matrix)
         html += "\n<table><thead><tr><th>scenario</th><th>name</th><th>technique</th><th>expected</th><th>fired</th>"
-            + "<th>detection</th><th>seconds</th><th>what the attack achieved</th></tr></thead><tbody>"
+            + "<th>source</th><th>detection</th><th>seconds</th><th>what the attack achieved</th></tr></thead><tbody>"
         for row in matrix.scenarios {
-            let outcome = switch row.detected {
+            var outcome = switch row.detected {
             case .some(true): "<span class=\"detected\">detected</span>"
-            case .some(false): "<span class=\"missed\">missed</span>"
+            case .some(false): row.prevented ? "<span class=\"prevented\">prevented</span>" : "<span class=\"missed\">missed</span>"
             case .none: "<span class=\"na\">n/a</span>"
             }
+            if let problem = row.sourceProblem { outcome = "<span class=\"missed\">not detected</span> (\(HTML.escape(problem)))" }
             html += "<tr><td>\(HTML.escape(row.id))</td><td>\(HTML.escape(row.name))</td><td>\(HTML.escape(row.technique))</td>"
                 + "<td>\(HTML.escape(row.expected.joined(separator: ", ")))</td><td>\(HTML.escape(row.fired.joined(separator: ", ")))</td>"
-                + "<td>\(outcome)</td><td class=\"number\">\(row.secondsToDetect.map { ReportFormat.decimal($0, digits: 3) } ?? "-")</td>"
+                + "<td>\(row.detected == nil ? "-" : HTML.escape(row.source))</td><td>\(outcome)</td><td class=\"number\">\(row.secondsToDetect.map { ReportFormat.decimal($0, digits: 3) } ?? "-")</td>"
                 + "<td>\(HTML.escape(row.result.isEmpty ? "exit \(row.exitStatus)" : row.result))</td></tr>"
         }
         return html + "</tbody></table>"

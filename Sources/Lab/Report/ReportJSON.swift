@@ -75,7 +75,9 @@ extension ReportData {
         .object(JSONObject([
             ("detected", ReportNumber.json(matrix.detectedCount)),
             ("missed", ReportNumber.json(matrix.missedCount)),
+            ("prevented", ReportNumber.json(matrix.preventedCount)),
             ("notApplicable", ReportNumber.json(matrix.notApplicableCount)),
+            ("detectedByAuditTrail", ReportNumber.json(matrix.detectedByAuditTrailCount)),
             ("falsePositives", ReportNumber.json(matrix.falsePositives)),
             ("workloadInteractions", ReportNumber.json(matrix.workloadInteractions)),
             ("scenarios", .array(matrix.scenarios.map { row in
@@ -85,6 +87,7 @@ extension ReportData {
                     ("fired", .array(row.fired.map { .string($0) })), ("detected", row.detected.map { .bool($0) } ?? .null),
                     ("secondsToDetect", row.secondsToDetect.map(ReportNumber.json) ?? .null),
                     ("exitStatus", ReportNumber.json(row.exitStatus)), ("result", .string(row.result)),
+                    ("source", .string(row.source)), ("sourceProblem", row.sourceProblem.map { .string($0) } ?? .null),
                 ]))
             })),
         ]))

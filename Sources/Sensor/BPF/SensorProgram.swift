@@ -81,6 +81,17 @@ final class SensorProgram {
         }
     }
 
+    /// Inserts a key given as its bytes (a fixed-size string key) with the value 1.
+    func insert(keyBytes: [UInt8], into mapName: String) throws {
+        let map = try map(mapName)
+        var one: UInt8 = 1
+        try keyBytes.withUnsafeBytes { key in
+            _ = try bpfCall("fill \(mapName)") {
+                bpf_map__update_elem(map, key.baseAddress, key.count, &one, 1, UInt64(BPF_ANY))
+            }
+        }
+    }
+
     /// Writes one entry of an array or hash map.
     func set<Key, Value>(_ key: Key, _ value: Value, in mapName: String) throws {
         let map = try map(mapName)

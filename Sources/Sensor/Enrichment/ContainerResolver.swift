@@ -127,6 +127,13 @@ public final class ContainerResolver: @unchecked Sendable {
         return info
     }
 
+    /// Full ids of the running containers of `image` (as the engine names it, `name:tag`).
+    public func runningContainers(image: String) -> [String] {
+        rescan()
+        let ids = Set(paths.values.compactMap(Self.containerID(fromCgroupPath:)))
+        return ids.filter { describe($0).image == image }.sorted()
+    }
+
     /// Walks the hierarchy once, recording every directory's inode (= cgroup id).
     private func rescan() {
         var pending = [hierarchy.root]

@@ -93,6 +93,7 @@ struct sensor_config {
     __u32 wakeup_bytes;     // wake the reader only once this much waits (0: every record)
     __u32 kill_patterns;    // entries of `kill_patterns` in use (0: enforcement off, nothing is killed)
     __u32 kill_cgroups;     // 1: kill only in the cgroups of `kill_cgroup` (--enforce-container)
+    __u32 exec_allow;       // 1: in the cgroups of `exec_allow_cgroup`, kill an exec of a path not in `exec_allow`
     struct sensor_syscall_rule syscalls[SENSOR_MAX_SYSCALLS];
 };
 
@@ -134,6 +135,13 @@ enum sensor_kill_kind {
     SENSOR_KILL_EXEC_NAME = 3,  // exec of a file, by the new comm (proc.name)
     SENSOR_KILL_CONNECT_ADDR = 4, // connect to an address: `text` is its 4 (IPv4) or 16 (IPv6) bytes
 };
+
+/// The exec allow list of a learned profile (`detect --profile` enforcing PROFILE-EXEC): keys
+/// are resolved paths, NUL-padded to SENSOR_EXEC_ALLOW_PATH_LEN bytes. A process killed for an
+/// exec outside it reports this slot in sensor_event_header.flags.
+#define SENSOR_EXEC_ALLOW_PATH_LEN 256
+#define SENSOR_MAX_EXEC_ALLOW 1024
+#define SENSOR_KILL_SLOT_EXEC_ALLOW 255
 
 #define SENSOR_KILL_PREFIX 0x01      // `text` is a prefix, not the whole string
 #define SENSOR_KILL_CONTAINERS 0x02  // only outside the host's mount namespace

@@ -1,0 +1,101 @@
+import FHIR
+import FHIRServer
+import FHIRStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// The bulk-read detector in an audited server, through the router: clients that page through
+/// more patients than the limit, read them in a batch or chart by chart with `$everything`
+/// leave exactly one security-alert AuditEvent each; a clinician under the limit leaves none.
+@Suite struct ExfiltrationRouterTests {
+    static let limit = 5
+    static let alertQuery = "AuditEvent?type=\(encodeQuery("http://dicom.nema.org/resources/ontology/DCM|110113"))&subtype=CAD-API-001"
+
+    @Test func bulkReadsLeaveOneSecurityAlertPerClient() async throws {
+        try await AccessControlTests.withSecureApp(.sqlite) { harness in
+            await harness.trail.watch(try ExfiltrationDetector(patients: Self.limit, window: 60))
+            let admin = try await harness.token("system/*.*", subject: "admin")
+            // 12 patients with one Observation each, in one transaction (writes count for nothing).
+            var entries: [String] = []
+            for index in 0..<12 {
+                entries.append(#"{"resource":{"resourceType":"Patient","id":"p\#(index)"},"request":{"method":"PUT","url":"Patient/p\#(index)"}}"#)
+                entries.append(
+                    #"{"resource":{"resourceType":"Observation","id":"o\#(index)","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p\#(index)"}},"request":{"method":"PUT","url":"Observation/o\#(index)"}}"#)
+            }
+            let seeded = try await harness.call(.post, "", token: admin, body: #"{"resourceType":"Bundle","type":"transaction","entry":[\#(entries.joined(separator: ","))]}"#)
+            #expect(seeded.status == .ok)
+            var requests = 1
+
+            // A scraper pages through every Patient, 3 a page: over the limit on its second page.
+            let scraper = try await harness.token("user/Patient.rs user/Observation.rs", subject: "scraper")
+            for page in 1...4 {
+                let answer = try await harness.call(.get, "Patient?_count=3&_page=\(page)", token: scraper)
+                #expect(answer.json?["entry"]?.arrayValue?.count == 3)
+                requests += 1
+            }
+            // Observations name their patients: 6 through references, one request.
+            #expect(try await harness.call(.get, "Observation?_count=6&_sort=_id", token: try await harness.token("user/Observation.rs", subject: "observer")).status == .ok)
+            requests += 1
+            // A batch of 6 reads, one request.
+            let batch = (0..<6).map { #"{"request":{"method":"GET","url":"Patient/p\#($0)"}}"# }.joined(separator: ",")
+            let batcher = try await harness.token("user/Patient.rs", subject: "batcher")
+            #expect(try await harness.call(.post, "", token: batcher, body: #"{"resourceType":"Bundle","type":"batch","entry":[\#(batch)]}"#).status == .ok)
+            requests += 1
+            // Six charts, one $everything each.
+            let charts = try await harness.token("user/*.rs", subject: "charts")
+            for index in 0..<6 {
+                #expect(try await harness.call(.get, "Patient/p\(index)/$everything", token: charts).status == .ok)
+                requests += 1
+            }
+            // A clinician reads 5 patients, their observations and one history: at the limit, not over.
+            let nurse = try await harness.token("user/Patient.rs user/Observation.rs", subject: "nurse")
+            for index in 0..<5 {
+                #expect(try await harness.call(.get, "Patient/p\(index)", token: nurse).status == .ok)
+                #expect(try await harness.call(.get, "Observation?patient=p\(index)", token: nurse).status == .ok)
+                requests += 2
+            }
+            #expect(try await harness.call(.get, "Observation/o4/_history", token: nurse).status == .ok)
+            // Refused and failed requests return nobody's data.
+            #expect(try await harness.call(.get, "Patient/p11", token: try await harness.token("user/Observation.rs", subject: "nurse")).status == .forbidden)
+            #expect(try await harness.call(.get, "Patient/p99", token: nurse).status == .notFound)
+            requests += 3
+
+            await harness.trail.flush()
+            let auditor = try await harness.token("user/AuditEvent.rs", subject: "auditor")
+            let found = try await harness.call(.get, Self.alertQuery + "&_sort=date", token: auditor)
+            #expect(found.status == .ok)
+            let alerts = found.json?["entry"]?.arrayValue?.compactMap { $0["resource"] } ?? []
+            #expect(alerts.compactMap { $0["agent"]?.arrayValue?.first?["name"]?.stringValue } == ["scraper", "observer", "batcher", "charts"])
+            for alert in alerts {
+                #expect(alert["outcome"] == "8")
+                #expect(alert["type"]?["code"] == "110113")
+                #expect(alert["subtype"]?.arrayValue?.compactMap { $0["code"]?.stringValue } == ["CAD-API-001", "T1213"])
+                #expect(alert["entity"]?.arrayValue?.first?["description"] == "6 distinct patients read within 60 s (limit 5)")
+                #expect(alert["agent"]?.arrayValue?.first?["altId"] == "test-app")
+            }
+            #expect(alerts.first?["outcomeDesc"]?.stringValue?.hasPrefix("Bulk read of patient records: 'scraper' received the data of 6 distinct patients") == true)
+            // Once per client and window: the scraper's pages 3 and 4 raised nothing more.
+            let nurseAlerts = try await harness.call(.get, Self.alertQuery + "&agent-name=nurse", token: auditor)
+            #expect(nurseAlerts.json?["total"] == 0)
+            // Every request left its own AuditEvent besides (the auditor's two searches included).
+            await harness.trail.flush()
+            let all = try await harness.call(.get, "AuditEvent?_total=accurate&_count=0", token: auditor)
+            #expect(all.json?["total"] == .number(String(requests + 2 + alerts.count)))
+        }
+    }
+
+    @Test func anUnwatchedTrailRecordsNoAlert() async throws {
+        try await AccessControlTests.withSecureApp(.sqlite, auth: false) { harness in
+            for index in 0..<8 {
+                _ = try await harness.call(.put, "Patient/p\(index)", token: nil, body: #"{"resourceType":"Patient","id":"p\#(index)"}"#)
+            }
+            #expect(try await harness.call(.get, "Patient?_count=8", token: nil).json?["total"] == 8)
+            await harness.trail.flush()
+            #expect(try await harness.call(.get, Self.alertQuery, token: nil).json?["total"] == 0)
+            #expect(await harness.trail.exfiltration == nil)
+        }
+    }
+}
