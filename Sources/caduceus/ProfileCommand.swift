@@ -12,7 +12,8 @@ struct ProfileCommand: ParsableCommand {
     )
 }
 
-/// `caduceus profile record`: watches one container and writes its profile as YAML.
+/// `caduceus profile record`: watches one container (or every container of an image) and writes
+/// its profile as YAML.
 struct ProfileRecordCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "record",
@@ -22,6 +23,9 @@ struct ProfileRecordCommand: ParsableCommand {
               caduceus profile record --container fhir --duration 60 --output fhir-profile.yaml --seccomp fhir-seccomp.json
               caduceus detect --profile fhir-profile.yaml     # alerts PROFILE-* on anything outside it
               docker run --security-opt seccomp=fhir-seccomp.json ...
+            With --image every container of that image is learned from (replicas, and those started
+            while recording):
+              caduceus profile record --image caduceus-fhir:latest --duration 300 --output fhir-profile.yaml
             With --from-start the container is started after the recording begins, so that its start-up
             is recorded too (what a seccomp profile must allow):
               caduceus profile record --container fhir --from-start --output fhir-profile.yaml &
@@ -40,12 +44,19 @@ struct ProfileRecordCommand: ParsableCommand {
     @Flag(help: "The container is not running yet: watch containers started from now on and record --container from its start (its start-up syscalls belong in a seccomp profile).")
     var fromStart = false
 
+    @Option(help: "Learn from every container of this image (name or name:tag) instead of one --container: replicas, and containers started during the recording.")
+    var image: String?
+
     func validate() throws {
-        if watch.container == nil { throw ValidationError("--container NAME is required: a profile is of one container") }
+        switch (watch.container, image) {
+        case (nil, nil): throw ValidationError("--container NAME or --image IMAGE is required: a profile is of one container or one image")
+        case (.some, .some): throw ValidationError("--container and --image: choose one")
+        default: break
+        }
     }
 
     func run() throws {
-        let learner = ProfileLearner(containerName: watch.container)
+        let learner = ProfileLearner(containerName: watch.container, imageName: image)
         let selection = EventSelection(ids: Set(ProfileLearner.requiredEvents.compactMap { EventTable.definition(named: $0)?.id }))
         var configuration = try watch.sensorConfiguration(events: selection)
         // A container that does not exist yet has no cgroup to filter on: every new container is
@@ -57,7 +68,7 @@ struct ProfileRecordCommand: ParsableCommand {
         }
         let sensor = try Sensor(configuration: configuration)
         writeStandardError(
-            "caduceus profile: recording \(watch.container ?? "")" + (fromStart ? " from its start (start it now)" : "") + "; Ctrl-C to stop")
+            "caduceus profile: recording \(watch.container ?? "every container of \(image ?? "")")" + (fromStart ? " from its start (start it now)" : "") + "; Ctrl-C to stop")
         let offset = sensor.bootTimeOffset
         let containers = sensor.containers
         let start = Date()

@@ -46,6 +46,28 @@ struct ProfileTests {
         return learner.profile(duration: 12.5)
     }
 
+    /// `profile record --image`: every container of the image (replicas), none of another image;
+    /// a tag-less name means `:latest`.
+    @Test func theLearnerTakesEveryContainerOfAnImage() {
+        let replica = ContainerInfo(id: String(repeating: "cd", count: 32), name: "fhir-2", image: "caduceus-fhir:latest")
+        let other = ContainerInfo(id: String(repeating: "ef", count: 32), name: "db", image: "caduceus-postgres:latest")
+        let tagged = ContainerInfo(id: String(repeating: "12", count: 32), name: "old", image: "caduceus-fhir:v1")
+        let learner = ProfileLearner(imageName: "caduceus-fhir")
+        for event in [
+            Self.exec("/usr/local/bin/caduceus"), Self.event("futex"), Self.event("mremap", container: replica),
+            Self.event("ptrace", container: other), Self.event("keyctl", container: tagged), Self.event("bpf", container: nil),
+        ] {
+            learner.observe(event)
+        }
+        let profile = learner.profile()
+        #expect(profile.image == "caduceus-fhir:latest" && profile.events == 3)
+        #expect(profile.syscalls == ["futex", "mremap"] && profile.executables == ["/usr/local/bin/caduceus"])
+        // A registry's port is not a tag.
+        let registry = ProfileLearner(imageName: "registry:5000/team/app")
+        registry.observe(Self.event("read", container: ContainerInfo(id: String(repeating: "34", count: 32), name: "a", image: "registry:5000/team/app:latest")))
+        #expect(registry.events == 1)
+    }
+
     @Test func theLearnerCollapsesPathsAndKeepsEtcExact() {
         let profile = Self.learned()
         #expect(profile.image == "caduceus-fhir:latest")

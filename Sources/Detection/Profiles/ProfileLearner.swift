@@ -67,12 +67,15 @@ enum ProfileObservation: Equatable {
     }
 }
 
-/// Learns a `ContainerProfile` from the events of the containers it is given: by name, or
-/// (without one) every container, the profile taking the image of the first one seen.
+/// Learns a `ContainerProfile` from the events of the containers it is given: by name, every
+/// container of an image, or (without either) every container, the profile taking the image of
+/// the first one seen.
 ///
 /// Not thread-safe: feed it from the thread that reads the events.
 public final class ProfileLearner {
     public let containerName: String?
+    /// With it, every container of this image (`name` or `name:tag`, `:latest` implied) is learned from.
+    public let imageName: String?
     public private(set) var image = ""
     public private(set) var events: UInt64 = 0
     private var executables: Set<String> = []
@@ -87,8 +90,15 @@ public final class ProfileLearner {
     /// The event names the sensor must send.
     public static var requiredEvents: Set<String> { ProfileObservation.eventNames }
 
-    public init(containerName: String? = nil) {
+    public init(containerName: String? = nil, imageName: String? = nil) {
         self.containerName = containerName
+        self.imageName = imageName
+    }
+
+    /// Whether `image` (as the container runtime names it) is `imageName`.
+    static func sameImage(_ image: String, _ imageName: String) -> Bool {
+        func full(_ name: String) -> String { name.split(separator: "/").last?.contains(":") == true ? name : name + ":latest" }
+        return full(image) == full(imageName)
     }
 
     /// Learns from one event (ignored unless it is from the profiled container).
@@ -98,6 +108,9 @@ public final class ProfileLearner {
             guard let info = event.container,
                 info.name == containerName || info.name == "/" + containerName || info.id.hasPrefix(containerName)
             else { return }
+        }
+        if let imageName {
+            guard let info = event.container, Self.sameImage(info.image, imageName) else { return }
         }
         if image.isEmpty, let name = event.container?.image, !name.isEmpty { image = name }
         events += 1
