@@ -19,13 +19,7 @@ extension LiveDetectionSuites {
         /// A FHIR server container with the testbox's busybox copied in at /busybox; its full id.
         static func startServer(name: String) throws -> String {
             let id = try LiveProfileTests.startServer(name: name, port: Int.random(in: 20000..<30000))
-            let work = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-enforce-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: work) }
-            let source = try SensorTestEnvironment.run(["docker", "create", SensorTestEnvironment.image])
-            defer { _ = try? SensorTestEnvironment.run(["docker", "rm", source]) }
-            _ = try SensorTestEnvironment.run(["docker", "cp", "\(source):/bin/busybox", work.appendingPathComponent("busybox").path])
-            _ = try SensorTestEnvironment.run(["docker", "cp", work.appendingPathComponent("busybox").path, "\(id):/busybox"])
+            try LiveProfileTests.copyBusybox(into: id)
             return try SensorTestEnvironment.run(["docker", "inspect", "-f", "{{.Id}}", id])
         }
 

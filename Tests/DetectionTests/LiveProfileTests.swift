@@ -20,6 +20,17 @@ extension LiveDetectionSuites {
                 ])
         }
 
+        /// The testbox's busybox copied into `container` at /busybox: a program the FHIR image lacks.
+        static func copyBusybox(into container: String) throws {
+            let work = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-profile-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: work) }
+            let source = try SensorTestEnvironment.run(["docker", "create", SensorTestEnvironment.image])
+            defer { _ = try? SensorTestEnvironment.run(["docker", "rm", source]) }
+            _ = try SensorTestEnvironment.run(["docker", "cp", "\(source):/bin/busybox", work.appendingPathComponent("busybox").path])
+            _ = try SensorTestEnvironment.run(["docker", "cp", work.appendingPathComponent("busybox").path, "\(container):/busybox"])
+        }
+
         static func waitReady(_ base: String) async throws -> Bool {
             for _ in 0..<60 {
                 if (try? await ClinicalWorkload(baseURL: base, rounds: 0, timeoutSeconds: 1).run())?.failureCount == 0 { return true }
@@ -70,13 +81,7 @@ extension LiveDetectionSuites {
             #expect(quiet.isEmpty, "drift under the recorded workload: \(quiet.map(\.output))")
 
             // A program the profile never saw.
-            let work = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-profile-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: work) }
-            let source = try SensorTestEnvironment.run(["docker", "create", SensorTestEnvironment.image])
-            defer { _ = try? SensorTestEnvironment.run(["docker", "rm", source]) }
-            _ = try SensorTestEnvironment.run(["docker", "cp", "\(source):/bin/busybox", work.appendingPathComponent("busybox").path])
-            _ = try SensorTestEnvironment.run(["docker", "cp", work.appendingPathComponent("busybox").path, "\(id):/busybox"])
+            try Self.copyBusybox(into: id)
             _ = try SensorTestEnvironment.run(["docker", "exec", id, "/busybox", "true"])
             let (alerts, lost) = try live.stop()
             #expect(lost == 0)
@@ -86,7 +91,8 @@ extension LiveDetectionSuites {
             #expect(Set(drift.map { "\($0.ruleId) \($0.output)" }).count == drift.count, "each deviation alerts once")
 
             // The recorded seccomp profile lets a fresh container of the image start and serve.
-            let seccomp = work.appendingPathComponent("seccomp.json")
+            let seccomp = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-seccomp-\(UUID().uuidString).json")
+            defer { try? FileManager.default.removeItem(at: seccomp) }
             try profile.seccompJSON().write(to: seccomp)
             let confinedPort = Int.random(in: 30000..<40000)
             let confined = try Self.startServer(

@@ -110,9 +110,11 @@ import Testing
                 baseURL: base, limit: .seconds(1.5), patients: loaded.patients, concurrency: 2
             ).run()
             #expect(report.failureCount == 0, "\(report)")
-            #expect(report.interactions > 10)
-            // Only the interactions in flight at the deadline finish after it.
-            #expect(report.elapsedSeconds >= 1.5 && report.elapsedSeconds < 2.5, "\(report.elapsedSeconds) s")
+            // Both clients worked; how much they did depends on the machine's load, so no rate is asserted.
+            #expect(report.interactions >= 2)
+            // It ran to the deadline, and only the interactions in flight then finish after it
+            // (each a single request: seconds at most, even on a loaded machine).
+            #expect(report.elapsedSeconds >= 1.5 && report.elapsedSeconds < 6.5, "\(report.elapsedSeconds) s")
         }
     }
 
