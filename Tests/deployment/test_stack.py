@@ -1,5 +1,6 @@
 """The deployment as a user runs it: `caduceus up` (images built from the binary, docker-compose.yml
-started: FHIR server, sensor, recorder), the clinical workload, four attack scenarios against the
+started: FHIR server, sensor, recorder), the clinical workload and the FHIR black-box tests against the
+deployed server (seccomp-confined, audited), four attack scenarios against the
 running FHIR container (two of them refused by its seccomp profile), the deployed sensor's alerts, then `caduceus down --volumes` (and
 `--images` when the test built them) leaving no container, volume, image it built or process behind.
 
@@ -8,6 +9,7 @@ import json
 import os
 import random
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -89,6 +91,15 @@ def test_up_workload_attacks_alerts_down(tmp_path):
         assert workload.returncode == 0, workload.stdout + workload.stderr
         report = json.loads((tmp_path / "w.json").read_text())
         assert report["workload"]["interactions"] == 150 and report["workload"]["failureCount"] == 0, report["workload"]
+
+        # The FHIR server's black-box tests pass against the deployed server, under its seccomp profile
+        # and with audit on (test_durability kills and restarts the server's process: Scripts/blackbox.sh
+        # runs it against a host process).
+        blackbox = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "Tests/blackbox",
+             "--ignore=Tests/blackbox/test_durability.py"],
+            env={**os.environ, "CADUCEUS_BASE_URL": base}, capture_output=True, text=True, timeout=600)
+        assert blackbox.returncode == 0 and "skipped" not in blackbox.stdout, blackbox.stdout[-3000:] + blackbox.stderr[-2000:]
 
         arguments = [BIN, "lab", "attack", "--container", "caduceus-fhir", "--base-url", base, "--no-privileged",
                      "--workload-rounds", "2", "--json", str(tmp_path / "matrix.json")]
