@@ -210,6 +210,29 @@ import Testing
         #expect(json["matrix"]?["prevented"] == 1 && json["matrix"]?["missed"] == 1)
         let html = try String(contentsOfFile: written.html, encoding: .utf8)
         #expect(html.contains("<span class=\"prevented\">prevented</span>") && html.contains("1 more prevented"))
+        // No profile was watched: no drift column.
+        #expect(!html.contains("profile drift") && matrix.scenarios.allSatisfy { $0.drift == nil })
+    }
+
+    /// `lab attack --profile`: each row's PROFILE-* drift reaches the report's table, its summary
+    /// and its JSON; an empty list is "-".
+    @Test func theLearnedProfilesDriftIsAColumnOfTheReport() throws {
+        func scenario(_ id: String) -> AttackScenario { AttackScenario.all.first { $0.id == id }! }
+        var shadow = AttackLab.Outcome(scenario: scenario("shadow"), exitStatus: 0, firedRules: ["CAD-007"], secondsToDetect: 0.05)
+        shadow.drift = ["PROFILE-EXEC", "PROFILE-SYSCALL"]
+        var timestomp = AttackLab.Outcome(scenario: scenario("timestomp"), exitStatus: 0, firedRules: [], secondsToDetect: nil)
+        timestomp.drift = []
+        let directory = try Self.resultsDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.write(AttackLab.matrixJSON([shadow, timestomp], falsePositives: 0, workloadInteractions: 0), "matrix.json", in: directory)
+        let data = try ReportData.load(from: directory.path)
+        #expect(data.matrix?.scenarios.map(\.drift) == [["PROFILE-EXEC", "PROFILE-SYSCALL"], []])
+        let written = try data.write(htmlPath: directory.appendingPathComponent("report.html").path)
+        let html = try String(contentsOfFile: written.html, encoding: .utf8)
+        #expect(html.contains("<th>profile drift</th>") && html.contains("the learned profile drifted in 1 of 2"))
+        #expect(html.contains("<td>PROFILE-EXEC, PROFILE-SYSCALL</td>") && html.contains("<td>-</td><td>-</td>"))
+        let json = try JSONParser.parse(try Data(contentsOf: URL(fileURLWithPath: written.json)))
+        #expect(json["matrix"]?["scenarios"]?.arrayValue?.first?["drift"] == ["PROFILE-EXEC", "PROFILE-SYSCALL"])
     }
 
     @Test func missingInputsAreReportedAsNotMeasured() throws {

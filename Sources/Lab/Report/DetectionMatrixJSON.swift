@@ -17,8 +17,8 @@ import JSON
 // for (the kernel's alerts, or the FHIR server's audit trail for what the kernel cannot see);
 // `sourceProblem` why that source could not be asked ("server not auditing: ..."). Files
 // written before these two existed read as "kernel" and null. `drift` lists the learned
-// profile's PROFILE-* alerts in the scenario's window (`lab attack --profile`), null without one
-// (written for people and scripts; the report does not show it).
+// profile's PROFILE-* alerts in the scenario's window (`lab attack --profile`), null without one;
+// the report shows them in a column of their own when any row has them.
 
 extension AttackLab {
     /// The detection matrix as JSON (indented, with a final newline): one object per scenario,
@@ -83,6 +83,8 @@ public struct DetectionMatrix: Sendable, Equatable {
         public let source: String
         /// Why that source could not be asked; `nil` when it was.
         public let sourceProblem: String?
+        /// The learned profile's drift (PROFILE-*) in the scenario's window; `nil` when no profile was watched.
+        public let drift: [String]?
         /// Not detected but refused before it did anything ("blocked (...)"): see `AttackLab.Outcome.prevented`.
         public var prevented: Bool { detected == false && result.hasPrefix("blocked") }
     }
@@ -99,6 +101,10 @@ public struct DetectionMatrix: Sendable, Equatable {
     public var preventedCount: Int { scenarios.filter(\.prevented).count }
     /// Scenarios that expect no rule.
     public var notApplicableCount: Int { scenarios.filter { $0.detected == nil }.count }
+    /// Whether a learned profile was watched (`lab attack --profile`): the rows carry `drift`.
+    public var watchedProfile: Bool { scenarios.contains { $0.drift != nil } }
+    /// Scenarios in which the learned profile drifted.
+    public var driftCount: Int { scenarios.filter { !($0.drift ?? []).isEmpty }.count }
     /// Scenarios detected through the FHIR audit trail rather than the kernel.
     public var detectedByAuditTrailCount: Int {
         scenarios.filter { $0.detected == true && $0.source == DetectionSource.auditTrail.rawValue }.count
@@ -119,7 +125,8 @@ public struct DetectionMatrix: Sendable, Equatable {
                 fired: try row.array("fired").map { try $0.string() },
                 detected: try row.optionalBool("detected"), secondsToDetect: try row.optionalDouble("secondsToDetect"),
                 exitStatus: try row.int("exitStatus"), result: try row.optionalString("result") ?? "",
-                source: try row.optionalString("source") ?? DetectionSource.kernel.rawValue, sourceProblem: try row.optionalString("sourceProblem"))
+                source: try row.optionalString("source") ?? DetectionSource.kernel.rawValue, sourceProblem: try row.optionalString("sourceProblem"),
+                drift: try row.optionalMember("drift")?.array().map { try $0.string() })
         }
         falsePositives = try root.int("falsePositives")
         workloadInteractions = try root.int("workloadInteractions")

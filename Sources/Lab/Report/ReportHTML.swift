@@ -117,12 +117,14 @@ extension ReportData {
             + (matrix.preventedCount > 0 ? ", \(matrix.preventedCount) more prevented (blocked before they did anything, not detected)" : "")
             + (matrix.detectedByAuditTrailCount > 0
                 ? " (\(matrix.detectedByAuditTrailCount) by the FHIR server's audit trail, which sees what the kernel cannot: who read which patients)" : "")
-            + (matrix.notApplicableCount > 0 ? "; \(matrix.notApplicableCount) with no rule expected" : "") + ". "
+            + (matrix.notApplicableCount > 0 ? "; \(matrix.notApplicableCount) with no rule expected" : "")
+            + (matrix.watchedProfile ? "; the learned profile drifted in \(matrix.driftCount) of \(matrix.scenarios.count)" : "") + ". "
         html += matrix.workloadInteractions > 0
             ? "False positives: <b>\(matrix.falsePositives)</b> alerts during \(ReportFormat.count(matrix.workloadInteractions)) interactions of the benign clinical workload.</p>\n"
             : "False positives: not measured (no benign workload ran).</p>\n"
         html += ReportCharts.detectionMatrix(matrix)
         html += "\n<table><thead><tr><th>scenario</th><th>name</th><th>technique</th><th>expected</th><th>fired</th>"
+            + (matrix.watchedProfile ? "<th>profile drift</th>" : "")
             + "<th>source</th><th>detection</th><th>seconds</th><th>what the attack achieved</th></tr></thead><tbody>"
         for row in matrix.scenarios {
             var outcome = switch row.detected {
@@ -133,6 +135,7 @@ extension ReportData {
             if let problem = row.sourceProblem { outcome = "<span class=\"missed\">not detected</span> (\(HTML.escape(problem)))" }
             html += "<tr><td>\(HTML.escape(row.id))</td><td>\(HTML.escape(row.name))</td><td>\(HTML.escape(row.technique))</td>"
                 + "<td>\(HTML.escape(row.expected.joined(separator: ", ")))</td><td>\(HTML.escape(row.fired.joined(separator: ", ")))</td>"
+                + (matrix.watchedProfile ? "<td>\(HTML.escape((row.drift ?? []).isEmpty ? "-" : row.drift!.joined(separator: ", ")))</td>" : "")
                 + "<td>\(row.detected == nil ? "-" : HTML.escape(row.source))</td><td>\(outcome)</td><td class=\"number\">\(row.secondsToDetect.map { ReportFormat.decimal($0, digits: 3) } ?? "-")</td>"
                 + "<td>\(HTML.escape(row.result.isEmpty ? "exit \(row.exitStatus)" : row.result))</td></tr>"
         }

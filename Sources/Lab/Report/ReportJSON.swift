@@ -88,6 +88,7 @@ extension ReportData {
                     ("secondsToDetect", row.secondsToDetect.map(ReportNumber.json) ?? .null),
                     ("exitStatus", ReportNumber.json(row.exitStatus)), ("result", .string(row.result)),
                     ("source", .string(row.source)), ("sourceProblem", row.sourceProblem.map { .string($0) } ?? .null),
+                    ("drift", row.drift.map { .array($0.map { .string($0) }) } ?? .null),
                 ]))
             })),
         ]))
