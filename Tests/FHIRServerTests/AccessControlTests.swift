@@ -41,11 +41,15 @@ import Testing
         }
     }
 
-    static func withSecureApp(_ backend: TestBackend, auth: Bool = true, _ body: @escaping @Sendable (Harness) async throws -> Void) async throws {
+    /// An audited server on `backend`, with tokens required when `auth`, and an audit feed when
+    /// `auditFeed` is given.
+    static func withSecureApp(
+        _ backend: TestBackend, auth: Bool = true, auditFeed: AuditFeedToken? = nil, _ body: @escaping @Sendable (Harness) async throws -> Void
+    ) async throws {
         let store = try await TestDatabases.makeStore(backend)
         let verifier = auth ? try await AccessTokenVerifier(hs256Secret: secret, rs256PublicKeyPEM: rsaKeys.1) : nil
         let trail = AuditTrail(store: store)
-        let router = FHIRApplication.buildRouter(store: store, security: FHIRSecurity(verifier: verifier, audit: trail))
+        let router = FHIRApplication.buildRouter(store: store, security: FHIRSecurity(verifier: verifier, audit: trail, auditFeed: auditFeed))
         let hs256 = await AccessTokenIssuer.hs256(secret: secret)
         let rs256 = try await AccessTokenIssuer.rs256(privateKeyPEM: rsaKeys.0)
         do {

@@ -35,24 +35,7 @@ import Testing
     static func withFeedApp(
         _ backend: TestBackend, auth: Bool, feed: Bool = true, _ body: @escaping @Sendable (AccessControlTests.Harness) async throws -> Void
     ) async throws {
-        let store = try await TestDatabases.makeStore(backend)
-        let verifier = auth ? try await AccessTokenVerifier(hs256Secret: AccessControlTests.secret) : nil
-        let trail = AuditTrail(store: store)
-        let security = FHIRSecurity(verifier: verifier, audit: trail, auditFeed: feed ? try AuditFeedToken(feedToken) : nil)
-        let router = FHIRApplication.buildRouter(store: store, security: security)
-        let hs256 = await AccessTokenIssuer.hs256(secret: AccessControlTests.secret)
-        do {
-            try await Application(router: router).test(.router) { client in
-                // (RS256 is not used here: the HS256 issuer stands in for it.)
-                try await body(AccessControlTests.Harness(client: client, hs256: hs256, rs256: hs256, trail: trail))
-            }
-            await trail.close()
-            try await store.close()
-        } catch {
-            await trail.close()
-            try? await store.close()
-            throw error
-        }
+        try await AccessControlTests.withSecureApp(backend, auth: auth, auditFeed: feed ? try AuditFeedToken(feedToken) : nil, body)
     }
 
     static func entries(_ response: FHIRTestResponse) -> [JSONValue] {

@@ -6,34 +6,19 @@ From a recorded trace (no root needed); a server that refuses the token or is no
 on a real container (root, BPF, Docker with caduceus-testbox; fails instead of skipping under
 CI=true). CADUCEUS_BIN names the binary."""
 import json
-import os
 import secrets
 import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 
 import pytest
 
-from test_trace_cli import BIN, IMAGE, run
+from test_trace_cli import BIN, IMAGE, container, run, run_while_attached  # noqa: F401 (container is a fixture)
 
 CONTAINER = "4f2c1d0e9b8a" + "6" * 52
 ALERT_TYPE = "http://dicom.nema.org/resources/ontology/DCM|110113"
-
-
-def require_root_and_docker():
-    problems = []
-    if os.geteuid() != 0:
-        problems.append("root")
-    if run("docker", "info").returncode != 0:
-        problems.append("a running Docker engine (Scripts/docker.sh start)")
-    if problems:
-        message = "needs " + " and ".join(problems)
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 def shadow_read(pid, name="caduceus-fhir"):
@@ -167,35 +152,25 @@ def test_bad_feed_options_are_refused_at_start(tmp_path):
     assert result.returncode != 0 and "--audit-url" in result.stderr, result.stderr
 
 
-def test_a_live_alert_reaches_the_audit_trail(server):
+def test_a_live_alert_reaches_the_audit_trail(server, container):
     """`cat /etc/shadow` in a real container: CAD-007, fed to the server while detect runs."""
-    require_root_and_docker()
-    name = "caduceus-feed-" + uuid.uuid4().hex[:8]
-    started = run("docker", "run", "-d", "--network", "host", "--name", name, IMAGE, "/bin/sleep", "60")
-    assert started.returncode == 0, started.stderr
-    try:
-        process = subprocess.Popen([BIN, "detect", "--container", name, "--duration", "4", "--format", "json",
-                                    "--audit-url", server.base, "--audit-token-file", str(server.token)],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            line = process.stderr.readline()
-            if "Ctrl-C to stop" in line or not line:
-                break
-        run("docker", "exec", name, "/bin/cat", "/etc/shadow")
+    alerts = []
+
+    def attack_then_search():
+        run("docker", "exec", container, "/bin/cat", "/etc/shadow")
         # Fed while detection runs, not only at exit.
-        alerts = []
         deadline = time.time() + 3
         while not alerts and time.time() < deadline:
-            alerts = server.search("type=" + urllib.parse.quote(ALERT_TYPE) + "&entity=Device/" + name)
+            alerts.extend(server.search("type=" + urllib.parse.quote(ALERT_TYPE) + "&entity=Device/" + container))
             time.sleep(0.2)
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        run("docker", "rm", "-f", name)
-    assert process.returncode == 0, stderr
+
+    status, stdout, stderr = run_while_attached(
+        ["detect", "--container", container, "--duration", "4", "--format", "json",
+         "--audit-url", server.base, "--audit-token-file", str(server.token)], attack_then_search)
+    assert status == 0, stderr
     assert any(a["subtype"][0]["code"] == "CAD-007" for a in alerts), (alerts, stderr)
     printed = [json.loads(line) for line in stdout.splitlines()]
-    fed = server.search("type=" + urllib.parse.quote(ALERT_TYPE) + "&entity=Device/" + name)
+    fed = server.search("type=" + urllib.parse.quote(ALERT_TYPE) + "&entity=Device/" + container)
     assert len(fed) == len(printed) > 0, "every alert printed was fed, and only those"
     assert f"{len(printed)} alerts fed, 0 failed" in stderr, stderr
     alert = next(a for a in fed if a["subtype"][0]["code"] == "CAD-007")

@@ -5,14 +5,11 @@ rule files checked with file:line:column errors; and a live run on a real contai
 The live test needs root and Docker with caduceus-testbox; CADUCEUS_BIN names the binary."""
 import http.server
 import json
-import subprocess
 import threading
-import time
-import uuid
 
 import pytest
 
-from test_trace_cli import BIN, IMAGE, run
+from test_trace_cli import BIN, container, run, run_while_attached  # noqa: F401 (container is a fixture)
 
 CONTAINER = "4f2c1d0e9b8a" + "5" * 52
 
@@ -142,25 +139,13 @@ def test_rules_check_names_file_line_and_column(tmp_path):
     assert result.stdout.startswith("48 rules (47 enabled)"), "a file named like a built-in one replaces it"
 
 
-def test_live_detection_on_a_container():
-    name = "caduceus-detect-" + uuid.uuid4().hex[:8]
-    started = run("docker", "run", "-d", "--network", "host", "--name", name, IMAGE, "/bin/sleep", "60")
-    assert started.returncode == 0, started.stderr
-    try:
-        process = subprocess.Popen([BIN, "detect", "--container", name, "--duration", "4", "--format", "json"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            line = process.stderr.readline()
-            if "Ctrl-C to stop" in line or not line:
-                break
-        run("docker", "exec", name, "/bin/cat", "/etc/shadow")
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        run("docker", "rm", "-f", name)
-    assert process.returncode == 0, stderr
+def test_live_detection_on_a_container(container):
+    status, stdout, stderr = run_while_attached(
+        ["detect", "--container", container, "--duration", "4", "--format", "json"],
+        lambda: run("docker", "exec", container, "/bin/cat", "/etc/shadow"))
+    assert status == 0, stderr
     alerts = [json.loads(line) for line in stdout.splitlines()]
-    assert any(a["ruleId"] == "CAD-007" and a["container"]["name"] == name for a in alerts), stdout
+    assert any(a["ruleId"] == "CAD-007" and a["container"]["name"] == container for a in alerts), stdout
 
 
 def test_a_flood_of_one_rule_is_throttled_per_container(tmp_path):

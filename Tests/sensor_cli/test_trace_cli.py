@@ -19,8 +19,24 @@ def run(*args, **kwargs):
     return subprocess.run(list(args), capture_output=True, text=True, timeout=60, **kwargs)
 
 
+def require_root_and_docker():
+    """Skips without root or a Docker engine; fails instead under CI=true."""
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("root")
+    if run("docker", "info").returncode != 0:
+        problems.append("a running Docker engine (Scripts/docker.sh start)")
+    if problems:
+        message = "needs " + " and ".join(problems)
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 @pytest.fixture
 def container():
+    """A testbox container on the host network, removed afterwards; its name."""
+    require_root_and_docker()
     name = "caduceus-cli-" + uuid.uuid4().hex[:8]
     started = run("docker", "run", "-d", "--network", "host", "--name", name, IMAGE, "/bin/sleep", "60")
     assert started.returncode == 0, started.stderr
@@ -30,8 +46,13 @@ def container():
 
 def trace_while(arguments, action, seconds=3.0):
     """Starts `caduceus trace`, waits until it is attached, runs `action`, returns the process result."""
-    process = subprocess.Popen([BIN, "trace", "--duration", str(seconds), *arguments],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return run_while_attached(["trace", "--duration", str(seconds), *arguments], action)
+
+
+def run_while_attached(arguments, action):
+    """Starts `caduceus ARGUMENTS` (trace or detect), waits until it says it is attached, runs
+    `action`, waits for it to end: (exit status, stdout, stderr)."""
+    process = subprocess.Popen([BIN, *arguments], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 20
     lines = []
     while time.time() < deadline:
