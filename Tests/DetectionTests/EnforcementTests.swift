@@ -75,6 +75,15 @@ import Testing
         }
     }
 
+    /// The pid of a process that has run and exited (and been reaped): a kill of it must fail.
+    static func exitedProcess() throws -> UInt32 {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/true")
+        try child.run()
+        child.waitUntilExit()
+        return UInt32(child.processIdentifier)
+    }
+
     static func alert(ruleId: String, pid: UInt32, killedBySlot: UInt8? = nil, container: String = "box") -> Alert {
         var event = TraceEvent(hostProcessId: pid, eventId: "257", eventName: "openat")
         if let slot = killedBySlot { event.enforcementFlags = 1 | UInt32(slot) << 8 }
@@ -105,11 +114,7 @@ import Testing
         #expect(dryAlert.action == "would kill")
 
         // A process that is gone: the user-space kill says so rather than claiming a kill.
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: "/bin/true")
-        try child.run()
-        child.waitUntilExit()
-        var gone = Self.alert(ruleId: "T-1", pid: UInt32(child.processIdentifier))
+        var gone = Self.alert(ruleId: "T-1", pid: try Self.exitedProcess())
         on.enforce(&gone)
         #expect(gone.action == "kill failed (user space): the process had already exited")
 
@@ -153,11 +158,7 @@ import Testing
         var inKernel = Self.alert(ruleId: "PROFILE-EXEC", pid: 4242, killedBySlot: ExecAllowList.slot)
         exec.enforce(&inKernel)
         #expect(inKernel.action == "killed (kernel)")
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: "/bin/true")
-        try child.run()
-        child.waitUntilExit()
-        var missed = Self.alert(ruleId: "PROFILE-EXEC", pid: UInt32(child.processIdentifier))
+        var missed = Self.alert(ruleId: "PROFILE-EXEC", pid: try Self.exitedProcess())
         exec.enforce(&missed)
         #expect(missed.action == "kill failed (user space): the process had already exited")
         // A rule's alert on a process the allow list killed says who killed it; other drift is left alone.
