@@ -152,6 +152,28 @@ def test_bad_feed_options_are_refused_at_start(tmp_path):
     assert result.returncode != 0 and "--audit-url" in result.stderr, result.stderr
 
 
+def test_bad_serve_and_profile_options_are_refused_before_anything_opens(tmp_path):
+    """serve's --audit value, the exfiltration settings and the key files are checked before the
+    database is opened (none is created); profile record needs one container or one image."""
+    for arguments, message in [
+        (["--audit", "maybe"], "--audit takes on, off or auto, not 'maybe'"),
+        (["--audit", "on", "--exfiltration-window", "0"], "the window must be more than 0 seconds"),
+        (["--audit", "on", "--exfiltration-patients=-1"], "--exfiltration-patients must be 0 (off) or more"),
+        (["--exfiltration-patients", "5"], "add --audit on"),
+        (["--auth-hs256-secret-file", str(tmp_path / "missing.key")], "Cannot load the access token keys"),
+    ]:
+        database = tmp_path / "never.sqlite"
+        result = run(BIN, "serve", "--port", "0", "--database", str(database), *arguments)
+        assert result.returncode != 0 and message in result.stderr, (arguments, result.stderr)
+        assert not database.exists(), arguments
+    for arguments, message in [
+        (["--output", str(tmp_path / "p.yaml")], "--container NAME or --image IMAGE is required"),
+        (["--container", "a", "--image", "b", "--output", str(tmp_path / "p.yaml")], "choose one"),
+    ]:
+        result = run(BIN, "profile", "record", *arguments)
+        assert result.returncode != 0 and message in result.stderr, (arguments, result.stderr)
+
+
 def test_a_live_alert_reaches_the_audit_trail(server, container):
     """`cat /etc/shadow` in a real container: CAD-007, fed to the server while detect runs."""
     alerts = []
