@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks:
 #   Scripts/setup.sh build   libbpf-dev, needed to build the sensor (any build of caduceus)
-#   Scripts/setup.sh         that, plus PostgreSQL 15, curl, jq, Chromium (the report's screenshot
-#                            test), and a Python venv (.venv) with the pinned black-box test clients
+#   Scripts/setup.sh         that, plus every tool a test or benchmark calls: PostgreSQL 15, curl, jq,
+#                            Chromium (the report's screenshot test), auditd and strace (the overhead
+#                            benchmark's peers, whose test reads auditctl before the benchmark runs),
+#                            and a Python venv (.venv) with the pinned black-box test clients
 # Docker and the sensor's test image come from Scripts/docker.sh. Idempotent and quick
 # when everything is already there.
 set -euo pipefail
@@ -31,7 +33,7 @@ install_missing() {
 
 install_missing libbpf-dev pkg-config
 if [ "${1:-}" = build ]; then exit 0; fi
-install_missing postgresql-15 curl jq chromium
+install_missing postgresql-15 curl jq chromium auditd strace
 
 if [ ! -x .venv/bin/python ]; then
     echo "setup: creating .venv"
