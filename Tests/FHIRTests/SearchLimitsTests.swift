@@ -125,4 +125,14 @@ import Testing
         #expect(SearchLimits.names.count == 8)
         #expect(SearchLimits.standard.summary.contains("chain-links (4)"))
     }
+
+    @Test func serverBuiltIdListsAreNotLimited() throws {
+        // A patient token's restriction to its compartment may name thousands of ids.
+        let ids = (0..<5000).map { "id-\($0)" }
+        let clause = SearchClause.id(in: ids)
+        #expect(clause.values.count == 5000)
+        #expect(clause.values.last == .token(system: nil, code: "id-4999"))
+        // The same list from a client is refused.
+        #expect(throws: FHIRError.self) { try parse([("_id", ids.joined(separator: ","))]) }
+    }
 }

@@ -110,6 +110,14 @@ public struct SearchQuery: Sendable {
     public var offset: Int { (page - 1) * count }
 }
 
+extension SearchClause {
+    /// `_id` is one of `ids`, built by the server (an access restriction, say) rather than
+    /// parsed from a client, so that no search limit applies: the SQL is one flat `IN` list.
+    public static func id(in ids: [String]) -> SearchClause {
+        SearchClause(name: "_id", target: .id, modifier: nil, values: ids.map { .token(system: nil, code: $0) })
+    }
+}
+
 /// Turns URL query parameters into a ``SearchQuery``, following the R4 search rules.
 public struct SearchQueryParser: Sendable {
     public var registry: SearchParameterRegistry
