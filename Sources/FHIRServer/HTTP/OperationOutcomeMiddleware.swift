@@ -20,21 +20,33 @@ struct OperationOutcomeMiddleware: RouterMiddleware {
             return try await SQLStatementTimeLimit.$current.withValue(configuration.statementTimeLimit) {
                 try await next(request, context)
             }
-        } catch let error as FHIRError where error.status == 500 {
-            // A 500 built from another error's text (a failed export, a database message).
-            return respond(internalError(error, context: context), request: request)
-        } catch let error as FHIRError {
-            return respond(error, request: request)
-        } catch let timeout as SQLStatementTimeout {
-            return respond(Self.tooSlow(timeout), request: request)
         } catch let error as HTTPError where error.status == .notFound {
             return respond(routeNotFound(request), request: request)
-        } catch let error as any HTTPResponseError where error.status.code < 500 {
-            // Hummingbird's own refusals (a body too large, a malformed request): its message, not its type.
-            let message = (error as? HTTPError)?.body ?? error.status.reasonPhrase
-            return respond(FHIRError(status: Int(error.status.code), code: "processing", message), request: request)
         } catch {
-            return respond(internalError(error, context: context), request: request)
+            return respond(Self.outcome(of: error, logger: context.logger), request: request)
+        }
+    }
+
+    /// What a client may be told about `error`: a ``FHIRError`` below 500 as it is; a stopped
+    /// statement as 503 `too-costly`; Hummingbird's 4xx by their message (not their type);
+    /// anything else (and a FHIRError 500, which is built from another error's text) logged in
+    /// full under a new incident id, answered with only that id. Bundle entries and job
+    /// statuses that report an error should use this too.
+    static func outcome(of error: any Error, logger: Logger) -> FHIRError {
+        switch error {
+        case let error as FHIRError where error.status != 500:
+            return error
+        case let timeout as SQLStatementTimeout:
+            return tooSlow(timeout)
+        case let error as any HTTPResponseError where error.status.code < 500:
+            let message = (error as? HTTPError)?.body ?? error.status.reasonPhrase
+            return FHIRError(status: Int(error.status.code), code: "processing", message)
+        default:
+            let incident = incidentID()
+            logger.error("Internal error, incident \(incident): \(String(reflecting: error))", metadata: ["incident": "\(incident)"])
+            return FHIRError(
+                status: 500, code: "exception",
+                "The server failed to answer this request; the operator can find the details in the server log under incident \(incident)")
         }
     }
 
@@ -46,15 +58,6 @@ struct OperationOutcomeMiddleware: RouterMiddleware {
             status: 503, code: "too-costly",
             "The search took longer than this server's time limit of \(timeout.limit) for one database statement and was stopped;"
                 + " narrow it (more specific parameters, fewer values or chains) and retry")
-    }
-
-    /// Logs `error` in full under a new incident id and returns the 500 a client may see.
-    func internalError(_ error: any Error, context: Context) -> FHIRError {
-        let incident = Self.incidentID()
-        context.logger.error("Internal error, incident \(incident): \(String(reflecting: error))", metadata: ["incident": "\(incident)"])
-        return FHIRError(
-            status: 500, code: "exception",
-            "The server failed to answer this request; the operator can find the details in the server log under incident \(incident)")
     }
 
     /// Twelve hex digits: enough to find one line in a log, nothing about the error.
