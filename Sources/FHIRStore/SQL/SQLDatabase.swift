@@ -100,7 +100,8 @@ public enum SQLStatementTimeLimit {
     @TaskLocal public static var current: Duration?
 
     /// The default of `caduceus serve --statement-time-limit`: far above any search the
-    /// benchmarks run (the slowest takes well under a second), far below a client's patience.
+    /// benchmarks run (their p99 is under 40 ms per request, BENCHMARKS.md), far below a
+    /// client's patience.
     public static let standard: Duration = .seconds(10)
 
     /// The longest limit: PostgreSQL's `statement_timeout` is a 32-bit count of milliseconds.
