@@ -113,6 +113,7 @@ let package = Package(
             dependencies: [
                 "FHIR", "FHIRStore", "FHIRServer", "FHIRTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

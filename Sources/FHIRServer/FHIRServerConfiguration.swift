@@ -1,5 +1,6 @@
 import Foundation
 import FHIR
+import FHIRStore
 
 /// How the FHIR API is exposed.
 public struct FHIRServerConfiguration: Sendable {
@@ -19,6 +20,11 @@ public struct FHIRServerConfiguration: Sendable {
     public var validator: ResourceValidator
     /// Where Bulk Data exports write their NDJSON files.
     public var exportDirectory: URL
+    /// How much one search may ask for (chain links, OR values, ...); more is a 400.
+    public var searchLimits: SearchLimits = .standard
+    /// How long one database statement of a request may run before it is stopped (503);
+    /// `nil` for no limit.
+    public var statementTimeLimit: Duration? = SQLStatementTimeLimit.standard
 
     public init(
         basePath: String = "/fhir-server/api/v4", publicURL: String? = nil, defaultPageSize: Int = 10,

@@ -61,7 +61,10 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
             // PostgreSQL plans from table statistics that autovacuum refreshes only about once a
             // minute; right after a bulk load its plans can be off by orders of magnitude.
             Task {
-                _ = try? await self.database.withConnection { try await $0.query("ANALYZE", []) }
+                // Not bound by the time limit of the request that happened to trigger it.
+                await SQLStatementTimeLimit.$current.withValue(nil) {
+                    _ = try? await self.database.withConnection { try await $0.query("ANALYZE", []) }
+                }
                 self.statistics.analyzed()
             }
         }

@@ -49,6 +49,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The sliding window of --exfiltration-patients. Default: \(Int(ExfiltrationDetector.defaultWindow)).", valueName: "seconds"))
     var exfiltrationWindow: Double?
 
+    @Option(help: ArgumentHelp(
+        "Stop a database statement (a search) that runs longer than this and answer 503; 0 for no limit.", valueName: "seconds"))
+    var statementTimeLimit = Double(SQLStatementTimeLimit.standard.components.seconds)
+
+    @Option(name: .customLong("search-limit"), help: ArgumentHelp(
+        "Set a search limit (repeatable); over one a search gets 400. Limits and defaults: \(SearchLimits.standard.summary).",
+        valueName: "name=value"))
+    var searchLimits: [String] = []
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -57,6 +66,7 @@ struct ServeCommand: AsyncParsableCommand {
     /// token (a short or unreadable token, or a feed without the audit trail, is an error).
     func validate() throws {
         guard ["on", "off", "auto"].contains(audit) else { throw ValidationError("--audit takes on, off or auto, not '\(audit)'") }
+        _ = try searchBudget()
         _ = try exfiltrationDetector()
         guard let auditFeedTokenFile else { return }
         guard audit == "on" || (audit == "auto" && (authHs256SecretFile != nil || authRs256PublicKey != nil)) else {
@@ -67,6 +77,21 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
+    }
+
+    /// The `--search-limit` settings and the `--statement-time-limit` (nil for none), each checked.
+    func searchBudget() throws -> (limits: SearchLimits, statementTimeLimit: Duration?) {
+        var limits = SearchLimits.standard
+        do {
+            try limits.apply(searchLimits)
+        } catch {
+            throw ValidationError("--search-limit: \(error)")
+        }
+        let maximum = Double(SQLStatementTimeLimit.maximum.components.seconds)
+        guard statementTimeLimit >= 0, statementTimeLimit <= maximum else {
+            throw ValidationError("--statement-time-limit takes 0 (no limit) to \(Int(maximum)) seconds, not \(statementTimeLimit)")
+        }
+        return (limits, statementTimeLimit == 0 ? nil : .milliseconds(max(1, Int64(statementTimeLimit * 1000))))
     }
 
     /// The bulk-read detector the `--exfiltration-` options ask for, `nil` when off; checked
@@ -109,8 +134,9 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("Cannot open the database '\(database)': \(String(reflecting: error))")
         }
-        let configuration = FHIRServerConfiguration(
+        var configuration = FHIRServerConfiguration(
             basePath: basePath, publicURL: publicURL, validator: ResourceValidator(checksStructure: !noStructureValidation))
+        (configuration.searchLimits, configuration.statementTimeLimit) = try searchBudget()
         switch audit {
         case "on": security.audit = AuditTrail(stores: stores, logger: logger)
         case "off": break

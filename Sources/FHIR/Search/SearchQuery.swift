@@ -110,16 +110,29 @@ public struct SearchQuery: Sendable {
     public var offset: Int { (page - 1) * count }
 }
 
+extension SearchClause {
+    /// `_id` is one of `ids`, built by the server (an access restriction, say) rather than
+    /// parsed from a client, so that no search limit applies: the SQL is one flat `IN` list.
+    public static func id(in ids: [String]) -> SearchClause {
+        SearchClause(name: "_id", target: .id, modifier: nil, values: ids.map { .token(system: nil, code: $0) })
+    }
+}
+
 /// Turns URL query parameters into a ``SearchQuery``, following the R4 search rules.
 public struct SearchQueryParser: Sendable {
     public var registry: SearchParameterRegistry
     public var defaultCount: Int
     public var maximumCount: Int
+    /// How much one query may ask for; over a limit the parse throws a 400.
+    public var limits: SearchLimits
 
-    public init(registry: SearchParameterRegistry = .r4, defaultCount: Int = 10, maximumCount: Int = 1000) {
+    public init(
+        registry: SearchParameterRegistry = .r4, defaultCount: Int = 10, maximumCount: Int = 1000, limits: SearchLimits = .standard
+    ) {
         self.registry = registry
         self.defaultCount = defaultCount
         self.maximumCount = maximumCount
+        self.limits = limits
     }
 
     /// Result parameters this server recognises but does not apply yet.
@@ -137,7 +150,18 @@ public struct SearchQueryParser: Sendable {
     public func parse(
         resourceType: String?, parameters: [(name: String, value: String)], strict: Bool
     ) throws -> SearchQuery {
+        do {
+            return try parseWithinLimits(resourceType: resourceType, parameters: parameters, strict: strict)
+        } catch let exceeded as SearchLimitExceeded {
+            throw exceeded.fhirError
+        }
+    }
+
+    func parseWithinLimits(
+        resourceType: String?, parameters: [(name: String, value: String)], strict: Bool
+    ) throws -> SearchQuery {
         var query = SearchQuery(resourceType: resourceType, count: defaultCount)
+        var budget = SearchBudget(limits: limits)
         func ignore(_ message: String) throws {
             if strict { throw FHIRError.badRequest(message) }
             query.ignored.append(message)
@@ -146,6 +170,7 @@ public struct SearchQueryParser: Sendable {
             guard !rawName.contains("\u{0}"), !value.contains("\u{0}") else {
                 throw FHIRError.badRequest("Search parameters may not contain NUL characters")
             }
+            try Self.checkSyntax(rawName)
             let (name, modifier) = Self.splitModifier(rawName)
             switch name {
             case "_count":
@@ -156,7 +181,9 @@ public struct SearchQueryParser: Sendable {
                 continue
             case "_sort":
                 var appliedKeys: [String] = []
-                for key in value.split(separator: ",") {
+                let keys = value.split(separator: ",")
+                try budget.spendSortKeys(query.sort.count + keys.count)
+                for key in keys {
                     let descending = key.hasPrefix("-")
                     let keyName = descending ? String(key.dropFirst()) : String(key)
                     let sortKey: SearchSort.Key
@@ -201,13 +228,15 @@ public struct SearchQueryParser: Sendable {
                 query.appliedParameters.append((rawName, value))
                 continue
             case "_include", "_revinclude":
+                try budget.spendInclude(query.includes.count + 1)
                 query.includes.append(try parseInclude(value, reverse: name == "_revinclude", modifier: modifier, resourceType: resourceType))
                 query.appliedParameters.append((rawName, value))
                 continue
             case "_type" where resourceType == nil:
                 for type in value.split(separator: ",").map(String.init) {
                     guard FHIRResourceType.isKnown(type) else { throw FHIRError.badRequest("Unknown resource type '\(type)' in _type") }
-                    query.types.append(type)
+                    // Repeats would only lengthen the SQL; the known types bound the list.
+                    if !query.types.contains(type) { query.types.append(type) }
                 }
                 query.appliedParameters.append((rawName, value))
                 continue
@@ -220,7 +249,8 @@ public struct SearchQueryParser: Sendable {
                 continue
             }
             do {
-                query.clauses.append(try parseClause(rawName: rawName, value: value, resourceType: resourceType))
+                try budget.spendParameter(query.clauses.count + 1)
+                query.clauses.append(try parseClause(rawName: rawName, value: value, resourceType: resourceType, budget: &budget))
                 query.appliedParameters.append((rawName, value))
             } catch let unknown as UnknownParameter {
                 try ignore(unknown.message)
@@ -248,17 +278,38 @@ public struct SearchQueryParser: Sendable {
         return page
     }
 
+    /// Refuses names no parameter can have: empty, or with an empty name, modifier or chain
+    /// link (`:x`, `x:`, `.x`, `x.`, `a..b`, `a.:b`); the rest is checked as each part is read.
+    static func checkSyntax(_ rawName: String) throws {
+        guard let first = rawName.first, let last = rawName.last else {
+            throw FHIRError.badRequest("A search parameter needs a name")
+        }
+        let emptyPart = [first, last].contains { $0 == ":" || $0 == "." }
+            || ["..", "::", ".:", ":."].contains { rawName.contains($0) }
+        guard !emptyPart else {
+            throw FHIRError.badRequest(
+                "'\(SearchBudget.shortened(rawName))' is not a search parameter name: a name, modifier or chain link in it is empty")
+        }
+    }
+
     /// `name:modifier` as its two parts.
     static func splitModifier(_ rawName: String) -> (name: String, modifier: String?) {
         guard let colon = rawName.firstIndex(of: ":") else { return (rawName, nil) }
         return (String(rawName[..<colon]), String(rawName[rawName.index(after: colon)...]))
     }
 
-    /// One criterion, `name[:modifier][.chained...]=value`, for `resourceType`.
-    func parseClause(rawName: String, value: String, resourceType: String?) throws -> SearchClause {
-        if rawName.hasPrefix("_has:") { return try parseHas(rawName: rawName, value: value, resourceType: resourceType) }
+    /// One criterion, `name[:modifier][.chained...]=value`, for `resourceType`; `nesting`
+    /// says how deep in chains and `_has` it is, `budget` what the query has used so far.
+    func parseClause(
+        rawName: String, value: String, resourceType: String?, budget: inout SearchBudget, nesting: SearchNesting = SearchNesting()
+    ) throws -> SearchClause {
+        if rawName.hasPrefix("_has:") {
+            return try parseHas(rawName: rawName, value: value, resourceType: resourceType, budget: &budget, nesting: nesting)
+        }
         if let dot = rawName.firstIndex(of: "."), let resourceType {
-            return try parseChain(head: String(rawName[..<dot]), tail: String(rawName[rawName.index(after: dot)...]), value: value, resourceType: resourceType)
+            return try parseChain(
+                head: String(rawName[..<dot]), tail: String(rawName[rawName.index(after: dot)...]), value: value,
+                resourceType: resourceType, budget: &budget, nesting: nesting)
         }
         let (name, modifier) = Self.splitModifier(rawName)
         let target: SearchTarget
@@ -281,15 +332,22 @@ public struct SearchQueryParser: Sendable {
         let components: [CompositeComponent]
         if case .indexed(let definition) = target { components = definition.components } else { components = [] }
         let values = try parseValues(value, type: type, modifier: modifier, name: rawName, components: components)
+        try budget.spendValues(values.count)
         return SearchClause(name: name, target: target, modifier: modifier, values: values)
     }
 
     /// `reference[:Type].rest=value`: the chained clause is parsed against each type the
     /// reference may point at that has the chained parameter.
-    func parseChain(head: String, tail: String, value: String, resourceType: String) throws -> SearchClause {
-        let parts = head.split(separator: ":", maxSplits: 1).map(String.init)
-        guard let definition = registry.parameter(parts[0], of: resourceType), definition.type == .reference else {
-            throw UnknownParameter(message: "'\(parts[0])' is not a reference parameter of \(resourceType), so it cannot be chained")
+    func parseChain(
+        head: String, tail: String, value: String, resourceType: String, budget: inout SearchBudget, nesting: SearchNesting
+    ) throws -> SearchClause {
+        let nesting = try nesting.addingLink(within: limits, chain: head + "." + tail)
+        let parts = head.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard let name = parts.first, !name.isEmpty, parts.count == 1 || !parts[1].isEmpty, !tail.isEmpty else {
+            throw FHIRError.badRequest("A chain takes the form reference[:Type].parameter, not '\(head).\(tail)'")
+        }
+        guard let definition = registry.parameter(name, of: resourceType), definition.type == .reference else {
+            throw UnknownParameter(message: "'\(name)' is not a reference parameter of \(resourceType), so it cannot be chained")
         }
         let candidates: [String]
         if parts.count == 2 {
@@ -298,24 +356,44 @@ public struct SearchQueryParser: Sendable {
         } else {
             candidates = definition.targets.isEmpty ? Array(FHIRResourceType.all).sorted() : definition.targets
         }
+        let tailName = Self.splitModifier(String(tail.prefix { $0 != "." })).name
         var targets: [ChainTarget] = []
-        for type in candidates {
-            if let clause = try? parseClause(rawName: tail, value: value, resourceType: type) {
+        for type in candidates where tailName == "_has" || hasParameter(tailName, type) {
+            // Every type tried counts, matched or not: untyped links multiply the work per link.
+            try budget.spendChainTarget(chain: head + "." + tail)
+            let before = budget
+            do {
+                let clause = try parseClause(rawName: tail, value: value, resourceType: type, budget: &budget, nesting: nesting)
                 targets.append(ChainTarget(type: type, clause: clause))
+            } catch let exceeded as SearchLimitExceeded {
+                throw exceeded
+            } catch {
+                // This type reads the value differently or lacks the rest of the chain; others may not.
+                budget.restoreValues(from: before)
             }
         }
         guard !targets.isEmpty else {
             // Parse once more against the first candidate to surface a value error if that was it.
-            if let first = candidates.first { _ = try parseClause(rawName: tail, value: value, resourceType: first) }
+            if let first = candidates.first {
+                _ = try parseClause(rawName: tail, value: value, resourceType: first, budget: &budget, nesting: nesting)
+            }
             throw UnknownParameter(message: "No type that '\(head)' points at has the parameter '\(tail)'")
         }
         return SearchClause(name: head, target: .chain(reference: definition, targets: targets), modifier: nil, values: [])
     }
 
+    /// Whether `type` has the search parameter `name` (or one every type has).
+    func hasParameter(_ name: String, _ type: String) -> Bool {
+        SearchParameterRegistry.columnParameters.contains(name) || registry.parameter(name, of: type) != nil || registry.common[name] != nil
+    }
+
     /// `_has:Type:reference:rest=value`.
-    func parseHas(rawName: String, value: String, resourceType: String?) throws -> SearchClause {
-        let parts = rawName.split(separator: ":", maxSplits: 3).map(String.init)
-        guard parts.count == 4, FHIRResourceType.isKnown(parts[1]) else {
+    func parseHas(
+        rawName: String, value: String, resourceType: String?, budget: inout SearchBudget, nesting: SearchNesting
+    ) throws -> SearchClause {
+        let nesting = try nesting.addingHas(within: limits)
+        let parts = rawName.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 4, FHIRResourceType.isKnown(parts[1]), !parts[3].isEmpty else {
             throw FHIRError.badRequest("_has takes the form _has:Type:reference:parameter, not '\(rawName)'")
         }
         guard let resourceType else { throw FHIRError.badRequest("_has needs a resource type to search") }
@@ -325,7 +403,7 @@ public struct SearchQueryParser: Sendable {
         guard reference.targets.isEmpty || reference.targets.contains(resourceType) else {
             throw FHIRError.badRequest("\(parts[1]).\(parts[2]) never points at a \(resourceType)")
         }
-        let inner = try parseClause(rawName: parts[3], value: value, resourceType: parts[1])
+        let inner = try parseClause(rawName: parts[3], value: value, resourceType: parts[1], budget: &budget, nesting: nesting)
         return SearchClause(name: "_has", target: .has(sourceType: parts[1], reference: reference, inner: inner), modifier: nil, values: [])
     }
 
@@ -387,6 +465,10 @@ public struct SearchQueryParser: Sendable {
         guard !parts.isEmpty, !parts.allSatisfy(\.isEmpty) else {
             throw FHIRError.badRequest("The parameter '\(name)' has no value")
         }
+        if parts.count > limits.orValues {
+            throw SearchLimitExceeded(
+                "The parameter '\(name)' has \(parts.count) values (OR'ed)", limit: limits.orValues, option: "or-values")
+        }
         return try parts.map { part in
             guard type == .composite else { return try parseValue(part, type: type, modifier: modifier, name: name) }
             let pieces = SearchQueryParser.splitKeepingEscapes(part, on: "$")
@@ -443,7 +525,7 @@ public struct SearchQueryParser: Sendable {
         case .number, .quantity:
             let (prefix, rest) = SearchQueryParser.prefix(of: part)
             let pieces = SearchQueryParser.splitUnescaped(rest, on: "|")
-            guard let value = Double(pieces[0]), pieces.count == 1 || (type == .quantity && pieces.count == 3) else {
+            guard let value = Double(pieces[0]), value.isFinite, pieces.count == 1 || (type == .quantity && pieces.count == 3) else {
                 throw FHIRError.badRequest("Invalid \(type.rawValue) '\(plain)' for '\(name)'")
             }
             let (low, high) = SearchQueryParser.precisionRange(pieces[0], value: value)

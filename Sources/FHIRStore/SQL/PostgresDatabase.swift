@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import PostgresNIO
 
 /// PostgreSQL through postgres-nio's connection pool.
@@ -8,6 +9,8 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     let client: PostgresClient
     private let runTask: Task<Void, Never>
     private let logger: Logger
+    /// The `statement_timeout` (ms, 0 for none) each pooled connection was last given.
+    private let appliedTimeLimits = NIOLockedValueBox<[PostgresConnection.ID: Int64]>([:])
 
     struct Connection: SQLExecutor, @unchecked Sendable {
         let connection: PostgresConnection
@@ -50,6 +53,10 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
                 return result
             } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
                 throw SQLUniqueViolation()
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "57014" {
+                // query_canceled: statement_timeout stopped it (the pool cancels nothing else).
+                guard let limit = SQLStatementTimeLimit.current else { throw error }
+                throw SQLStatementTimeout(limit: limit)
             }
         }
     }
@@ -127,13 +134,32 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
 
     public func withConnection<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
-            try await body(Connection(connection: connection, logger: logger))
+            let executor = Connection(connection: connection, logger: logger)
+            try await applyTimeLimit(executor)
+            return try await body(executor)
         }
     }
 
     public func withTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
-            try await Connection(connection: connection, logger: logger).inTransaction(begin: "BEGIN", body)
+            let executor = Connection(connection: connection, logger: logger)
+            try await applyTimeLimit(executor)
+            return try await executor.inTransaction(begin: "BEGIN", body)
+        }
+    }
+
+    /// Gives the leased connection the task's ``SQLStatementTimeLimit`` as its session's
+    /// `statement_timeout`, unless it has it already. Outside a transaction, so that no
+    /// rollback undoes it.
+    private func applyTimeLimit(_ executor: Connection) async throws {
+        let wanted = SQLStatementTimeLimit.current.map(SQLStatementTimeLimit.milliseconds) ?? 0
+        let id = executor.connection.id
+        guard appliedTimeLimits.withLockedValue({ $0[id] }) != wanted else { return }
+        _ = try await executor.query("SET statement_timeout = \(wanted)", [])
+        appliedTimeLimits.withLockedValue { applied in
+            // Connections the pool replaced leave their entries; forget them all now and then.
+            if applied.count > 1024 { applied.removeAll() }
+            applied[id] = wanted
         }
     }
 

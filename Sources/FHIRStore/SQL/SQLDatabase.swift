@@ -92,6 +92,38 @@ public protocol SQLDatabase: Sendable {
 /// Raised when a unique constraint is violated (a concurrent create of the same id).
 public struct SQLUniqueViolation: Error {}
 
+/// How long one statement may run. The HTTP layer sets ``current`` for each request, so a
+/// costly search is stopped by the database (SQLite is interrupted, PostgreSQL applies
+/// `statement_timeout`) instead of holding a connection; outside a request nothing is limited.
+public enum SQLStatementTimeLimit {
+    /// The limit for statements run by the current task; `nil` for none.
+    @TaskLocal public static var current: Duration?
+
+    /// The default of `caduceus serve --statement-time-limit`: far above any search the
+    /// benchmarks run (their p99 is under 40 ms per request, BENCHMARKS.md), far below a
+    /// client's patience.
+    public static let standard: Duration = .seconds(10)
+
+    /// The longest limit: PostgreSQL's `statement_timeout` is a 32-bit count of milliseconds.
+    public static let maximum: Duration = .seconds(86_400)
+
+    /// Whole milliseconds from 1 (PostgreSQL reads 0 as no limit) to ``maximum``.
+    static func milliseconds(_ limit: Duration) -> Int64 {
+        let (seconds, attoseconds) = min(max(limit, .zero), maximum).components
+        return max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+    }
+}
+
+/// Raised when a statement ran past ``SQLStatementTimeLimit/current`` and the database stopped it.
+public struct SQLStatementTimeout: Error, CustomStringConvertible {
+    /// The limit it ran past.
+    public var limit: Duration
+
+    public init(limit: Duration) { self.limit = limit }
+
+    public var description: String { "A database statement ran longer than the limit of \(limit) and was stopped" }
+}
+
 /// A lock for async code: waiters are served first come, first served.
 actor AsyncMutex {
     private var locked = false

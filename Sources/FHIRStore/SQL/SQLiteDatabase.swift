@@ -3,6 +3,7 @@ import NIOCore
 import NIOConcurrencyHelpers
 import NIOPosix
 import SQLiteNIO
+import VaporCSQLite
 
 /// SQLite, the embedded default: one writer connection and a few readers over a WAL file.
 ///
@@ -18,13 +19,22 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     final class Connection: SQLExecutor, @unchecked Sendable {
         let connection: SQLiteConnection
         let mutex = AsyncMutex()
+        let watchdog: StatementWatchdog
 
-        init(_ connection: SQLiteConnection) { self.connection = connection }
+        init(_ connection: SQLiteConnection) throws {
+            self.connection = connection
+            watchdog = try StatementWatchdog(connection)
+        }
 
         func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
             let rows: [SQLiteRow]
+            // Only reads are timed: an interrupted write inside a transaction rolls back the
+            // whole transaction, and with group commit that would be other requests' writes.
+            let limit = sql.hasPrefix("SELECT") ? SQLStatementTimeLimit.current : nil
             do {
-                rows = try await connection.query(sql, binds.map(Connection.sqliteData))
+                rows = try await watchdog.run(limit: limit, on: connection.eventLoop) {
+                    try await connection.query(sql, binds.map(Connection.sqliteData))
+                }
             } catch let error as SQLiteError where error.reason == .constraintUniqueFailed || error.reason == .constraintPrimaryKeyFailed {
                 throw SQLUniqueViolation()
             }
@@ -65,10 +75,10 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
             for _ in 0..<readers {
                 let reader = try await SQLiteConnection.open(storage: storage, logger: logger)
                 _ = try await reader.query("PRAGMA busy_timeout=10000")
-                readerConnections.append(Connection(reader))
+                readerConnections.append(try Connection(reader))
             }
         }
-        return SQLiteDatabase(writer: Connection(writer), readers: readerConnections)
+        return SQLiteDatabase(writer: try Connection(writer), readers: readerConnections)
     }
 
     private init(writer: Connection, readers: [Connection]) {
@@ -131,6 +141,67 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     public func close() async throws {
         for reader in readers { try await reader.connection.close() }
         try await writer.connection.close()
+    }
+}
+
+/// Stops a statement of one connection that runs past its time limit. sqlite-nio builds
+/// SQLite without the progress callback, so a timer calls `sqlite3_interrupt`, which SQLite
+/// allows from any thread; the generation check keeps a late timer off the next statement.
+final class StatementWatchdog: @unchecked Sendable {
+    private let handle: OpaquePointer
+    private let lock = NIOLock()
+    private var generation: UInt64 = 0
+    private var running: UInt64 = 0
+    private var fired = false
+
+    /// Reads the `sqlite3 *` of `connection`, which sqlite-nio keeps internal. Fails (rather
+    /// than run without time limits) if a new sqlite-nio stores it differently.
+    init(_ connection: SQLiteConnection) throws {
+        guard let handle = Mirror(reflecting: connection).descendant("handle", "raw") as? OpaquePointer else {
+            throw StoreError.configuration("Cannot reach the SQLite handle of this sqlite-nio version to limit statement time")
+        }
+        self.handle = handle
+    }
+
+    /// Runs `body` (one statement), interrupting it after `limit`; an interrupted statement
+    /// throws ``SQLStatementTimeout``.
+    func run<T>(limit: Duration?, on eventLoop: any EventLoop, _ body: () async throws -> T) async throws -> T {
+        guard let limit else { return try await body() }
+        let statement = lock.withLock {
+            generation += 1
+            running = generation
+            fired = false
+            return generation
+        }
+        let timer = eventLoop.scheduleTask(in: .milliseconds(SQLStatementTimeLimit.milliseconds(limit))) {
+            self.interrupt(statement)
+        }
+        do {
+            let result = try await body()
+            timer.cancel()
+            _ = finish()
+            return result
+        } catch {
+            timer.cancel()
+            if finish() { throw SQLStatementTimeout(limit: limit) }
+            throw error
+        }
+    }
+
+    private func interrupt(_ statement: UInt64) {
+        lock.withLock {
+            guard running == statement else { return }
+            fired = true
+            sqlite_nio_sqlite3_interrupt(handle)
+        }
+    }
+
+    /// Ends the timing; true when the statement was interrupted.
+    private func finish() -> Bool {
+        lock.withLock {
+            running = 0
+            return fired
+        }
     }
 }
 

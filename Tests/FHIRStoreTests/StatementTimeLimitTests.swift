@@ -1,0 +1,58 @@
+import FHIR
+import FHIRStore
+import FHIRTestSupport
+import Testing
+
+/// Issue 13: a statement that runs past ``SQLStatementTimeLimit`` is stopped by the database
+/// (SQLite interrupted, PostgreSQL's statement_timeout) and the connection serves the next one.
+@Suite struct StatementTimeLimitTests {
+    static let backends = TestDatabases.backends
+
+    /// Counts to a billion: seconds of work on either database, and no data needed.
+    static let endless = "SELECT (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) SELECT COUNT(*) FROM c)"
+    /// Counts to 1,000: far under the limit even on a busy machine.
+    static let short = "SELECT (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000) SELECT COUNT(*) FROM c)"
+
+    /// Runs `body` expecting a ``SQLStatementTimeout`` within a few seconds (not the billion steps).
+    func expectStopped(_ what: String, _ body: () async throws -> Void) async {
+        let started = ContinuousClock.now
+        do {
+            try await body()
+            Issue.record("\(what): finished, but should have been stopped")
+        } catch let timeout as SQLStatementTimeout {
+            #expect(timeout.limit == .milliseconds(300))
+            #expect(!timeout.description.contains("SELECT"))
+        } catch {
+            Issue.record("\(what): \(String(reflecting: error))")
+        }
+        #expect(ContinuousClock.now - started < .seconds(5), "\(what) took \(ContinuousClock.now - started)")
+    }
+
+    @Test(arguments: backends)
+    func longStatementsAreStoppedAndConnectionsRecover(backend: TestBackend) async throws {
+        try await TestDatabases.withStore(backend) { store in
+            let database = store.database
+            try await SQLStatementTimeLimit.$current.withValue(.milliseconds(300)) {
+                // Every reader connection (SQLite has two; the pool hands out several).
+                for round in 0..<4 {
+                    await expectStopped("read \(round)") { _ = try await database.withConnection { try await $0.query(Self.endless, []) } }
+                }
+                await expectStopped("in a transaction") { _ = try await database.withTransaction { try await $0.query(Self.endless, []) } }
+                // The same connections answer the next statement, and writes still commit.
+                for _ in 0..<4 {
+                    let rows = try await database.withConnection { try await $0.query(Self.short, []) }
+                    #expect(rows.first?.first?.int == 1000)
+                }
+                let created = try await store.create(try JSONParser.parse(#"{"resourceType":"Patient"}"#), type: "Patient")
+                #expect(try await store.read(type: "Patient", id: created.id).versionId == 1)
+            }
+            // A generous limit and no limit let the same short statement finish.
+            for limit in [Duration.seconds(10), nil] {
+                try await SQLStatementTimeLimit.$current.withValue(limit) {
+                    let rows = try await database.withConnection { try await $0.query(Self.short, []) }
+                    #expect(rows.first?.first?.int == 1000)
+                }
+            }
+        }
+    }
+}
