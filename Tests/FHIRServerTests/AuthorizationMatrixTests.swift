@@ -39,6 +39,8 @@ import Testing
     static let searchLike = Expected(403, 403, 200, 200, 200, 200, 403)
     static let writeLike = Expected(403, 403, 200, 404, 200, 200, 403)
     static let conditional = Expected(403, 403, 403, 403, 200, 200, 403)
+    /// Every type at once: a `user/*` or `system/*` scope only.
+    static let allTypes = Expected(403, 403, 403, 403, 200, 200, 403)
 
     /// One interaction, written for the patient `t` (and its Observation `o-t`).
     struct Interaction {
@@ -57,9 +59,12 @@ import Testing
         var totals: [Kind: Int] = [:]
     }
 
+    static func family(_ patient: String) -> String { patient == "p2" ? "Secretfamily" : "Afamily" }
+    static func code(_ patient: String) -> String { patient == "p2" ? "b-secret" : "a-code" }
+
     static func observation(subject: String, id: String? = nil) -> String {
         let idMember = id.map { #""id":"\#($0)","# } ?? ""
-        let code = subject == "p2" ? "b-secret" : "a-code"
+        let code = code(subject)
         return #"{"resourceType":"Observation",\#(idMember)"status":"final","code":{"coding":[{"code":"\#(code)"}]},"subject":{"reference":"Patient/\#(subject)"}}"#
     }
 
@@ -75,14 +80,32 @@ import Testing
             name: "search", method: .get, path: { "Observation?_id=o-\($0)" }, expected: searchLike,
             entry: { #"{"request":{"method":"GET","url":"Observation?_id=o-\#($0)"}}"# }, totals: [.own: 1, .other: 0, .user: 1, .system: 1]),
         Interaction(
-            name: "include", method: .get, path: { "Observation?_id=o-\($0)&_include=Observation:subject" }, expected: searchLike,
+            name: "system search", method: .get, path: { "?_type=Observation&_id=o-\($0)" }, expected: searchLike,
             totals: [.own: 1, .other: 0, .user: 1, .system: 1]),
         Interaction(
-            name: "chain", method: .get, path: { "Observation?subject:Patient.family=\($0 == "p2" ? "Secretfamily" : "Afamily")" },
-            expected: searchLike, totals: [.other: 0]),
+            name: "include", method: .get, path: { "Observation?_id=o-\($0)&_include=Observation:subject" }, expected: searchLike,
+            entry: { #"{"request":{"method":"GET","url":"Observation?_id=o-\#($0)&_include=Observation:subject"}}"# },
+            totals: [.own: 1, .other: 0, .user: 1, .system: 1]),
         Interaction(
-            name: "_has", method: .get, path: { "Patient?_has:Observation:subject:code=\($0 == "p2" ? "b-secret" : "a-code")" },
-            expected: searchLike, totals: [.own: 1, .other: 0, .user: 1, .system: 1]),
+            name: "chain", method: .get, path: { "Observation?subject:Patient.family=\(family($0))" }, expected: searchLike,
+            entry: { #"{"request":{"method":"GET","url":"Observation?subject:Patient.family=\#(family($0))"}}"# }, totals: [.other: 0]),
+        Interaction(
+            name: "_has", method: .get, path: { "Patient?_has:Observation:subject:code=\(code($0))" }, expected: searchLike,
+            entry: { #"{"request":{"method":"GET","url":"Patient?_has:Observation:subject:code=\#(code($0))"}}"# },
+            totals: [.own: 1, .other: 0, .user: 1, .system: 1]),
+        Interaction(name: "type history", method: .get, path: { _ in "Observation/_history" }, expected: allTypes),
+        Interaction(name: "system history", method: .get, path: { _ in "_history" }, expected: allTypes),
+        Interaction(
+            name: "$export", method: .get, path: { _ in "$export?_type=Observation" }, headers: { _ in ["Prefer": "respond-async"] },
+            expected: Expected(403, 403, 403, 403, 202, 202, 403)),
+        Interaction(
+            // It reads nothing stored, but tells what a write would: a scope to write the type.
+            name: "$validate", method: .post, path: { _ in "Observation/$validate" }, body: { observation(subject: $0) },
+            expected: Expected(403, 200, 200, 200, 200, 200, 403)),
+        Interaction(
+            // The audit trail is written by the server; only the audit feed adds security alerts.
+            name: "audit feed create", method: .post, path: { _ in "AuditEvent" }, body: { _ in AuditFeedTests.alert() },
+            expected: Expected(405, 405, 405, 405, 405, 405, 201)),
         Interaction(name: "$everything", method: .get, path: { "Patient/\($0)/$everything" }, expected: readLike),
         Interaction(
             name: "create", method: .post, path: { _ in "Observation" }, body: { observation(subject: $0) },
@@ -218,7 +241,7 @@ import Testing
                     }
                 }
             }
-            #expect(cells > 500)
+            #expect(cells > 700)
         }
     }
 }
