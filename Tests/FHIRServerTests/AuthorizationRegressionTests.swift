@@ -108,6 +108,13 @@ import Testing
             _ = try await harness.call(.get, "Patient?_id=p1,p2", token: admin)
             await harness.trail.flush()
 
+            // A's $everything holds none of B's resources, whoever asks (A's Observation refers to
+            // B's). (An AuditEvent about both patients is in both compartments: an admin sees it.)
+            let everything = try await harness.call(.get, "Patient/p1/$everything", token: admin)
+            #expect(everything.status == .ok)
+            #expect(!everything.text.contains(#""id":"o-p2""#) && !everything.text.contains("b-secret") && !everything.text.contains("Secretfamily"))
+            #expect(everything.text.contains("Practitioner/dr"))
+
             let a = try await harness.token("patient/*.cruds", subject: "a", patient: "p1")
             // The audit feed first: A's own later requests name B's ids in their AuditEvents.
             let reads = [

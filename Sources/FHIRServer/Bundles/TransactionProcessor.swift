@@ -308,7 +308,8 @@ struct TransactionProcessor {
             } catch let error as FHIRError {
                 results.append(EntryResult(status: Self.statusLine(error.status), outcome: error.operationOutcome))
             } catch {
-                let failure = FHIRError(status: 500, code: "exception", "Bundle.entry[\(index)]: \(error)")
+                // The error's text may hold SQL or paths: the client gets none of it.
+                let failure = FHIRError(status: 500, code: "exception", "Bundle.entry[\(index)]: the server could not run this entry")
                 results.append(EntryResult(status: "500 Internal Server Error", outcome: failure.operationOutcome))
             }
         }

@@ -61,6 +61,14 @@ enum AccessGuard {
         return isMember(resource, type: stored.type, id: stored.id, patient: patient)
     }
 
+    /// Whether `stored` refers, through a reference search parameter, to a Patient other than `patient`.
+    static func refersToAnotherPatient(_ stored: StoredResource, than patient: String) -> Bool {
+        guard let body = stored.body, let resource = try? JSONParser.parse(body) else { return false }
+        return indexer.entries(for: resource, resourceType: stored.type).references.contains {
+            $0.targetType == "Patient" && $0.targetId != patient
+        }
+    }
+
     /// Whether a resource of `type` refers to `patient` through `parameter` in a way that may
     /// make it visible (before the check that it names no other patient).
     static func links(type: String, parameter: String) -> Bool {
