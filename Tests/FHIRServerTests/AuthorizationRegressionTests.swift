@@ -189,6 +189,16 @@ import Testing
                 + [#"{"resource":\#(body("o-p2")),"request":{"method":"PUT","url":"Observation/o-p2"}}"#]
             let batch = try await harness.call(.post, "", token: a, body: #"{"resourceType":"Bundle","type":"batch","entry":[\#(entries.joined(separator: ","))]}"#)
             #expect(Self.statuses(batch) == ["404", "404", "404"])
+            // A resource that moved from B to A: B's version stays hidden, and is not counted.
+            let moved = { (patient: String) in #"{"resourceType":"Observation","id":"moved","status":"final","code":{"text":"\#(patient == "p2" ? "b-secret" : "z")"},"subject":{"reference":"Patient/\#(patient)"}}"# }
+            let root = try await harness.token("system/*.*")
+            #expect(try await harness.call(.put, "Observation/moved", token: root, body: moved("p2")).status == .created)
+            #expect(try await harness.call(.put, "Observation/moved", token: root, body: moved("p1")).status == .ok)
+            let history = try await harness.call(.get, "Observation/moved/_history", token: a)
+            #expect(history.json?["total"] == 1 && history.json?["entry"]?.arrayValue?.count == 1)
+            #expect(Self.leaks(history).isEmpty)
+            #expect(try await harness.call(.get, "Observation/moved/_history/1", token: a).status == .notFound)
+            #expect(try await harness.call(.get, "Observation/moved/_history/2", token: a).status == .ok)
             // B's Observation is untouched.
             let admin = try await harness.token("system/*.*")
             #expect(try await harness.call(.get, "Observation/o-p2", token: admin).json?["meta"]?["versionId"] == "2")

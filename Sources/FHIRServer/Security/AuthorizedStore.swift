@@ -77,7 +77,9 @@ struct AuthorizedStore: Sendable {
         }
         var result = try await store.history(type: type, id: id, since: since, count: count, offset: offset)
         if case .patient = access {
+            let before = result.resources.count
             result.resources = result.resources.filter { $0.deleted || (try? AccessGuard.check($0, access)) != nil }
+            result.total = result.total.map { $0 - (before - result.resources.count) }
         }
         return result
     }
