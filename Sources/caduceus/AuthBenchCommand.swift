@@ -44,7 +44,7 @@ struct AuthBenchCommand: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(at: directory) }
         let secret = Array("caduceus-bench-auth-secret-of-32-bytes-or-more".utf8)
         let hs256 = await AccessTokenIssuer.hs256(secret: secret)
-        let claims = { SMARTAccessClaims(subject: "bench", expires: Date().addingTimeInterval(86400), scope: "user/*.cruds", clientId: "bench") }
+        let claims = { SMARTAccessClaims(subject: "bench", expires: Date().addingTimeInterval(3000), scope: "user/*.cruds", clientId: "bench") }
         var rsa: (issuer: AccessTokenIssuer, publicPEM: String)?
         if let keys = AccessTokenIssuer.makeRSAKeyPair(in: directory) { rsa = (try await AccessTokenIssuer.rs256(privateKeyPEM: keys.0), keys.1) }
 

@@ -35,6 +35,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Require SMART bearer tokens signed with RS256, verified with this PEM public key (or certificate).")
     var authRs256PublicKey: String?
 
+    @Option(help: "The aud a bearer token must name (default: --public-url followed by --base-path when --public-url is given; else any).")
+    var authAudience: String?
+
+    @Option(help: "The iss a bearer token must carry (default: any).")
+    var authIssuer: String?
+
+    @Option(help: "The longest a bearer token may be valid, in seconds (exp - iat, and exp from now; default \(Int(AccessTokenPolicy.defaultMaximumLifetime))).")
+    var authMaxTokenLifetime: Double?
+
     @Option(help: "Record an AuditEvent for every interaction: on, off, or auto (on when tokens are required).")
     var audit = "auto"
 
@@ -68,6 +77,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard ["on", "off", "auto"].contains(audit) else { throw ValidationError("--audit takes on, off or auto, not '\(audit)'") }
         _ = try searchBudget()
         _ = try exfiltrationDetector()
+        _ = try tokenPolicy()
         guard let auditFeedTokenFile else { return }
         guard audit == "on" || (audit == "auto" && (authHs256SecretFile != nil || authRs256PublicKey != nil)) else {
             throw ValidationError("--audit-feed-token-file needs the audit trail: --audit on")
@@ -92,6 +102,16 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--statement-time-limit takes 0 (no limit) to \(Int(maximum)) seconds, not \(statementTimeLimit)")
         }
         return (limits, statementTimeLimit == 0 ? nil : .milliseconds(max(1, Int64(statementTimeLimit * 1000))))
+    }
+
+    /// What bearer tokens must say beyond their signature: the `--auth-` options.
+    func tokenPolicy() throws -> AccessTokenPolicy {
+        let lifetime = authMaxTokenLifetime ?? AccessTokenPolicy.defaultMaximumLifetime
+        guard lifetime > 0, lifetime.isFinite else { throw ValidationError("--auth-max-token-lifetime must be a positive number of seconds") }
+        let audience = authAudience ?? publicURL.map { url in
+            (url.hasSuffix("/") ? String(url.dropLast()) : url) + FHIRServerConfiguration(basePath: basePath).basePath
+        }
+        return AccessTokenPolicy(audience: audience, issuer: authIssuer, maximumLifetime: lifetime)
     }
 
     /// The bulk-read detector the `--exfiltration-` options ask for, `nil` when off; checked
@@ -123,7 +143,7 @@ struct ServeCommand: AsyncParsableCommand {
         if authHs256SecretFile != nil || authRs256PublicKey != nil {
             do {
                 security.verifier = try await AccessTokenVerifier.fromFiles(
-                    hs256SecretFile: authHs256SecretFile, rs256PublicKeyFile: authRs256PublicKey)
+                    hs256SecretFile: authHs256SecretFile, rs256PublicKeyFile: authRs256PublicKey, policy: try tokenPolicy())
             } catch {
                 throw ValidationError("Cannot load the access token keys: \(error)")
             }

@@ -9,13 +9,14 @@ import Foundation
 /// `urn:uuid:...` have been given ids and every reference to them rewritten. A batch runs
 /// each entry on its own and answers each with its own status.
 struct TransactionProcessor {
-    let store: any FHIRStore
+    /// Every entry reaches data through it, under the request's grant.
+    let store: AuthorizedStore
     let parser: SearchQueryParser
     let configuration: FHIRServerConfiguration
     let baseURL: String
     let returnRepresentation: Bool
     /// The token's grant; `nil` when access control is off.
-    var access: AccessGrant? = nil
+    var access: AccessGrant? { store.grant }
     /// Refuse entries that write AuditEvents (the server keeps the audit trail), but security
     /// alerts created by an audit source.
     var protectsAuditEvents = false
@@ -56,8 +57,7 @@ struct TransactionProcessor {
 
     // MARK: Transaction
 
-    func runTransaction(_ requests: [BundleRequest], in transaction: any FHIRTransaction) async throws -> [EntryResult] {
-        let conditional = ConditionalInteractions(parser: parser)
+    func runTransaction(_ requests: [BundleRequest], in transaction: AuthorizedTransaction) async throws -> [EntryResult] {
         // 1. Ids for every entry that creates or names a resource, so that references between
         //    entries can be rewritten before anything is written.
         var identities: [String: String] = [:]  // fullUrl -> Type/id
@@ -68,7 +68,7 @@ struct TransactionProcessor {
                 guard let type = request.type else { return }
                 switch request.method {
                 case .POST:
-                    if let criteria = request.ifNoneExist, let match = try await conditional.existing(type: type, criteria: criteria, in: transaction) {
+                    if let criteria = request.ifNoneExist, let match = try await transaction.existing(type: type, criteria: criteria) {
                         existing[request.index] = match
                         plannedIds[request.index] = match.id
                     } else {
@@ -101,7 +101,10 @@ struct TransactionProcessor {
         return results.map { $0! }
     }
 
-    /// What an entry needs: the permission its method asks on its type (403 when not granted).
+    /// What an entry needs: the permission its method asks on its type, and search (with a
+    /// scope not limited to one patient) for its conditional criteria and for the types of
+    /// its conditional references (403 when not granted). Checked before the entry touches
+    /// any data; the door (``AuthorizedTransaction``) checks again as it runs.
     func permitted(_ request: BundleRequest) throws -> AccessGrant.Access {
         guard let type = request.type else { return .unrestricted }  // refused later as malformed
         if protectsAuditEvents, type == "AuditEvent", request.method != .GET, request.method != .HEAD,
@@ -117,21 +120,42 @@ struct TransactionProcessor {
         case .GET, .HEAD: permission = request.id == nil ? .search : .read
         }
         let granted = try access.require(permission, type)
-        if case .patient = granted {
-            if request.ifNoneExist != nil || (request.id == nil && [.PUT, .DELETE].contains(request.method)) {
-                try AccessGuard.refuseConditional(type, granted)
-            }
+        if (request.method == .POST && request.ifNoneExist != nil) || (request.id == nil && [.PUT, .DELETE].contains(request.method)) {
+            try store.requireCriteria(on: type)
+        }
+        if request.method == .POST || request.method == .PUT, let resource = request.resource {
+            for referenced in Self.conditionalReferenceTypes(in: resource) { try store.requireCriteria(on: referenced) }
         }
         return granted
     }
 
     /// The id a PUT entry writes to: its own, or what its conditional criteria find (a new
     /// one when they find nothing and the body names none).
-    func plannedUpdateId(_ request: BundleRequest, type: String, in transaction: any FHIRTransaction) async throws -> String? {
+    func plannedUpdateId(_ request: BundleRequest, type: String, in transaction: AuthorizedTransaction) async throws -> String? {
         if let id = request.id { return id }
         guard let criteria = request.query, let resource = request.resource else { return nil }
-        let target = try await ConditionalInteractions(parser: parser).updateTarget(resource, type: type, criteria: criteria, in: transaction)
+        let target = try await transaction.updateTarget(resource, type: type, criteria: criteria)
         return target ?? UUID().uuidString.lowercased()
+    }
+
+    /// The types named by conditional references (`Patient?identifier=...`) in `value`.
+    static func conditionalReferenceTypes(in value: JSONValue) -> Set<String> {
+        switch value {
+        case .object(let object):
+            var types = Set<String>()
+            for (key, member) in object {
+                if key == "reference", let text = member.stringValue {
+                    if let question = text.firstIndex(of: "?"), FHIRResourceType.isKnown(text[..<question]) { types.insert(String(text[..<question])) }
+                } else {
+                    types.formUnion(conditionalReferenceTypes(in: member))
+                }
+            }
+            return types
+        case .array(let items):
+            return items.reduce(into: Set<String>()) { $0.formUnion(conditionalReferenceTypes(in: $1)) }
+        default:
+            return []
+        }
     }
 
     /// Runs `body`, naming the entry in any error it throws.
@@ -152,7 +176,7 @@ struct TransactionProcessor {
 
     /// Replaces every `reference` that names an entry's `fullUrl` with `Type/id`, and resolves
     /// conditional references (`Patient?identifier=...`) to the one resource they match.
-    func rewriteReferences(in value: JSONValue, identities: [String: String], transaction: any FHIRTransaction) async throws -> JSONValue {
+    func rewriteReferences(in value: JSONValue, identities: [String: String], transaction: AuthorizedTransaction) async throws -> JSONValue {
         switch value {
         case .object(var object):
             for (key, member) in object {
@@ -161,9 +185,8 @@ struct TransactionProcessor {
                         object[key] = .string(target)
                     } else if let question = text.firstIndex(of: "?"), FHIRResourceType.isKnown(text[..<question]) {
                         let type = String(text[..<question])
-                        if try access.require(.search, type) != .unrestricted { try AccessGuard.refuseConditional(type, .patient("")) }
                         let criteria = String(text[text.index(after: question)...])
-                        let found = try await ConditionalInteractions(parser: parser).matches(type: type, criteria: criteria, in: transaction)
+                        let found = try await transaction.matches(type: type, criteria: criteria)
                         guard found.count == 1 else {
                             throw FHIRError.preconditionFailed("The conditional reference '\(text)' matches \(found.count) resources, not one")
                         }
@@ -187,16 +210,14 @@ struct TransactionProcessor {
     }
 
     /// One entry's interaction inside `transaction`.
-    func run(_ request: BundleRequest, id plannedId: String?, in transaction: any FHIRTransaction) async throws -> EntryResult {
-        let conditional = ConditionalInteractions(parser: parser)
-        let granted = try permitted(request)
+    func run(_ request: BundleRequest, id plannedId: String?, in transaction: AuthorizedTransaction) async throws -> EntryResult {
+        _ = try permitted(request)
         switch request.method {
         case .POST:
             let type = request.type!
             let resource = request.resource!
             try configuration.validator.validateCreate(resource, type: type)
             if type == "AuditEvent", protectsAuditEvents { try AuditFeed.requireSecurityAlert(resource) }
-            try AccessGuard.checkWrite(resource, type: type, id: plannedId, granted)
             return EntryResult(status: "201 Created", stored: try await transaction.create(resource, type: type, id: plannedId))
         case .PUT:
             let type = request.type!
@@ -207,8 +228,6 @@ struct TransactionProcessor {
                 resource = .object(object)
             }
             try configuration.validator.validateUpdate(resource, type: type, id: id)
-            try AccessGuard.checkWrite(resource, type: type, id: id, granted)
-            try await AccessGuard.checkExisting(type: type, id: id, granted, in: transaction)
             let outcome = try await transaction.update(resource, type: type, id: id, ifMatch: request.ifMatch)
             return EntryResult(status: outcome.created ? "201 Created" : "200 OK", stored: outcome.resource)
         case .PATCH:
@@ -216,39 +235,27 @@ struct TransactionProcessor {
                 throw FHIRError.badRequest("A PATCH entry needs Type/id in request.url")
             }
             let patch = try Self.jsonPatch(from: request.resource!)
-            let outcome = try await PatchInteraction.apply(
-                patch, type: type, id: id, ifMatch: request.ifMatch, validator: configuration.validator, access: granted, in: transaction)
+            let outcome = try await transaction.patch(patch, type: type, id: id, ifMatch: request.ifMatch, validator: configuration.validator)
             return EntryResult(status: "200 OK", stored: outcome)
         case .DELETE:
             let type = request.type!
             let deleted: StoredResource?
             if let id = request.id {
-                if case .patient = granted {
-                    do {
-                        try AccessGuard.check(try await transaction.read(type: type, id: id), granted)
-                    } catch let error as FHIRError where error.status == 410 {
-                        throw AccessGuard.notFound(type, id)
-                    }
-                }
                 deleted = try await transaction.delete(type: type, id: id, ifMatch: request.ifMatch)
             } else {
-                deleted = try await conditional.delete(type: type, criteria: request.query ?? "", in: transaction)
+                deleted = try await transaction.conditionalDelete(type: type, criteria: request.query ?? "")
             }
             return EntryResult(status: "204 No Content", stored: deleted.map { var d = $0; d.body = nil; return d })
         case .GET, .HEAD:
             guard let type = request.type else { throw FHIRError.badRequest("A GET entry needs a resource type") }
             if let id = request.id {
-                let stored = try await AccessGuard.hidingGone(granted, type: type, id: id) { try await transaction.read(type: type, id: id) }
-                try AccessGuard.check(stored, granted)
+                let stored = try await transaction.read(type: type, id: id)
                 noteReturned?([stored])
                 return EntryResult(status: "200 OK", stored: stored, resource: stored.body)
             }
             let query = try parser.parse(
                 resourceType: type, parameters: FHIRQueryString.parse(Substring(request.query ?? "")), strict: false)
-            var limited = query
-            if let access { try await AccessGuard.restrict(&limited, access: access, parser: parser, in: transaction) }
-            var page = try await transaction.search(limited)
-            AccessGuard.filterIncluded(&page, access: access)
+            let page = try await transaction.search(query)
             noteReturned?(page.resources + page.included)
             let bundle = BundleWriter(baseURL: baseURL).searchset(answering: query, with: page, path: "/\(type)")
             return EntryResult(status: "200 OK", resource: bundle)
@@ -276,6 +283,9 @@ struct TransactionProcessor {
         for (index, entry) in entries.enumerated() {
             do {
                 let request = try BundleRequest(entry: entry, index: index, baseURL: baseURL)
+                // The entry's scopes before anything it asks runs (criteria and conditional
+                // references are searches).
+                try await located(request) { _ = try permitted(request) }
                 let result = try await store.transaction { transaction in
                     try await self.located(request) {
                         var request = request
@@ -283,7 +293,7 @@ struct TransactionProcessor {
                             request.resource = try await self.rewriteReferences(in: resource, identities: [:], transaction: transaction)
                         }
                         if request.method == .POST, let criteria = request.ifNoneExist,
-                            let found = try await ConditionalInteractions(parser: self.parser).existing(type: request.type!, criteria: criteria, in: transaction)
+                            let found = try await transaction.existing(type: request.type!, criteria: criteria)
                         {
                             return EntryResult(status: "200 OK", stored: found)
                         }
@@ -298,7 +308,8 @@ struct TransactionProcessor {
             } catch let error as FHIRError {
                 results.append(EntryResult(status: Self.statusLine(error.status), outcome: error.operationOutcome))
             } catch {
-                let failure = FHIRError(status: 500, code: "exception", "Bundle.entry[\(index)]: \(error)")
+                // The error's text may hold SQL or paths: the client gets none of it.
+                let failure = FHIRError(status: 500, code: "exception", "Bundle.entry[\(index)]: the server could not run this entry")
                 results.append(EntryResult(status: "500 Internal Server Error", outcome: failure.operationOutcome))
             }
         }

@@ -7,9 +7,16 @@ import Hummingbird
 /// The Bulk Data routes: kick-off at system, Patient and Group level, status polling,
 /// cancellation, and the NDJSON files.
 struct ExportRoutes {
-    let stores: any FHIRStoreProvider
+    /// The stores, reachable only through each request's grant.
+    let stores: AuthorizedStores
     let configuration: FHIRServerConfiguration
     let jobs: ExportJobs
+
+    init(stores: any FHIRStoreProvider, configuration: FHIRServerConfiguration, jobs: ExportJobs) {
+        self.stores = AuthorizedStores(stores, parser: SearchQueryParser())
+        self.configuration = configuration
+        self.jobs = jobs
+    }
 
     static let ndjsonFormats: Set<String> = ["application/fhir+ndjson", "application/ndjson", "ndjson"]
 
@@ -62,14 +69,14 @@ struct ExportRoutes {
                 throw FHIRError.badRequest("$export does not support the parameter '\(name)'")
             }
         }
-        let store = try await stores.store(for: request)
+        let store = try await stores.store(for: request, context: context)
         if case .group(let id) = scope { _ = try await store.read(type: "Group", id: id) }  // 404 before accepting
         let owner = tenant(request)
         let path = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
         let origin = String(exchange.baseURL.dropLast(configuration.basePath.count))
         let id = try await jobs.start(
             ExportJobs.Request(scope: scope, types: types, since: since, url: origin + path, baseURL: exchange.baseURL, tenant: owner),
-            store: store)
+            store: try store.exportSource())
         var headers = HTTPFields()
         headers[.contentLocation] = "\(exchange.baseURL)/$export-poll-status/\(id)"
         return Response(status: .accepted, headers: headers)

@@ -1,9 +1,10 @@
 import FHIR
 import FHIRStore
 
-/// Create, update and delete addressed by search criteria instead of an id, shared by the
-/// REST routes and transaction Bundles. Each runs inside the caller's transaction, so the
-/// search and the write see the same data.
+/// The searches of create, update and delete addressed by criteria instead of an id, shared
+/// by the REST routes and Bundles through ``AuthorizedTransaction``, which checks the scopes
+/// first. Each runs inside the caller's transaction, so the search and the write see the
+/// same data.
 struct ConditionalInteractions {
     let parser: SearchQueryParser
 
@@ -37,15 +38,6 @@ struct ConditionalInteractions {
         return found.first
     }
 
-    func create(
-        _ resource: JSONValue, type: String, id: String? = nil, ifNoneExist criteria: String?, in transaction: any FHIRTransaction
-    ) async throws -> CreateOutcome {
-        if let criteria, let found = try await existing(type: type, criteria: criteria, in: transaction) {
-            return .existing(found)
-        }
-        return .created(try await transaction.create(resource, type: type, id: id))
-    }
-
     /// The id a conditional update (`PUT Type?criteria`) writes to: the one match, else the
     /// body's id, else `nil` for a new resource; 412 when several match, 400 when the body
     /// names another id than the match.
@@ -62,16 +54,6 @@ struct ConditionalInteractions {
             return match.id
         }
         return bodyId
-    }
-
-    /// `PUT Type?criteria`: updates the one match, or creates when there is none.
-    func update(
-        _ resource: JSONValue, type: String, criteria: String, ifMatch: Int?, in transaction: any FHIRTransaction
-    ) async throws -> UpdateOutcome {
-        guard let id = try await updateTarget(resource, type: type, criteria: criteria, in: transaction) else {
-            return UpdateOutcome(resource: try await transaction.create(resource, type: type, id: nil), created: true)
-        }
-        return try await transaction.update(resource, type: type, id: id, ifMatch: ifMatch)
     }
 
     /// `DELETE Type?criteria`: deletes the one match; none is not an error.

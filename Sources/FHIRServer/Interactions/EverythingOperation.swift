@@ -3,15 +3,17 @@ import FHIRStore
 
 /// `Patient/[id]/$everything`: the patient, every resource in its compartment (by the R4
 /// Patient CompartmentDefinition), and the resources those refer to (practitioners,
-/// organizations, medications, locations, ...), as one searchset Bundle.
+/// organizations, medications, locations, ...), as one searchset Bundle. A referenced
+/// resource that belongs to another patient (another Patient, or one that refers to another
+/// Patient) is left out, whoever asks: it is that patient's data, not this one's.
 enum EverythingOperation {
     static func run(
         patientId: String, since: Int64?, types: Set<String>?, in transaction: any FHIRTransaction
     ) async throws -> [StoredResource] {
         var resources = try await compartment(ofPatient: patientId, in: transaction)
         var seen = Set(resources.map { ResourceKey(type: $0.type, id: $0.id) })
-        let referenced = try await transaction.referenceTargets(of: resources).filter { seen.insert($0).inserted }
-        resources += try await transaction.resources(referenced)
+        let referenced = try await transaction.referenceTargets(of: resources).filter { seen.insert($0).inserted && $0.type != "Patient" }
+        resources += try await transaction.resources(referenced).filter { !AccessGuard.refersToAnotherPatient($0, than: patientId) }
         return resources.filter { resource in
             if let since, resource.lastUpdated < since { return false }
             if let types, !types.contains(resource.type) { return false }

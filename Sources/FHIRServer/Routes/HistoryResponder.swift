@@ -6,11 +6,9 @@ import Hummingbird
 
 /// History at instance, type or system level, answered as a history Bundle.
 struct HistoryResponder {
-    let store: any FHIRStore
+    let store: AuthorizedStore
     let configuration: FHIRServerConfiguration
     let parser: SearchQueryParser
-    /// Versions outside a patient restriction are left out.
-    var access: AccessGrant.Access = .unrestricted
 
     func history(type: String?, id: String?, path: String, request: Request, context: FHIRRequestContext) async throws -> Response {
         let exchange = try FHIRExchange(request: request, configuration: configuration)
@@ -34,10 +32,7 @@ struct HistoryResponder {
                 if exchange.strict { throw FHIRError.badRequest("The parameter '\(name)' is not supported on history") }
             }
         }
-        var result = try await store.history(type: type, id: id, since: since, count: count, offset: (page - 1) * count)
-        if case .patient = access {
-            result.resources = result.resources.filter { $0.deleted || (try? AccessGuard.check($0, access)) != nil }
-        }
+        let result = try await store.history(type: type, id: id, since: since, count: count, offset: (page - 1) * count)
         let total = result.total ?? 0
         if let type, let id, total == 0 {
             _ = try await store.read(type: type, id: id)  // 404 for an unknown resource

@@ -7,9 +7,16 @@ import Hummingbird
 /// The type- and instance-level interactions: create, read, vread, update, delete, search
 /// and history of one resource type.
 struct ResourceRoutes {
-    let stores: any FHIRStoreProvider
+    /// The stores, reachable only through each request's grant.
+    let stores: AuthorizedStores
     let configuration: FHIRServerConfiguration
     let parser: SearchQueryParser
+
+    init(stores: any FHIRStoreProvider, configuration: FHIRServerConfiguration, parser: SearchQueryParser) {
+        self.stores = AuthorizedStores(stores, parser: parser)
+        self.configuration = configuration
+        self.parser = parser
+    }
 
     func add(to group: RouterGroup<FHIRRequestContext>) {
         group.post(":type", use: create)
@@ -57,23 +64,22 @@ struct ResourceRoutes {
     // MARK: Writes
 
     @Sendable func create(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request)
+        let store = try await stores.store(for: request, context: context)
         let type = try resourceType(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
-        let access = try context.access.require(.create, type)
+        _ = try context.access.require(.create, type)
+        // Conditional create: If-None-Exist, or criteria in the URL as fhirpy sends them.
+        let criteria = request.headers[.ifNoneExist] ?? exchange.criteria
+        if criteria != nil { try store.requireCriteria(on: type) }
         let resource = try await exchange.resourceBody(context: context)
         try configuration.validator.validateCreate(resource, type: type)
         // Only an audit source gets here (SecurityMiddleware), and only with security alerts.
         if type == "AuditEvent", context.protectsAuditEvents { try AuditFeed.requireSecurityAlert(resource) }
-        try AccessGuard.checkWrite(resource, type: type, id: resource["id"]?.stringValue, access)
-        // Conditional create: If-None-Exist, or criteria in the URL as fhirpy sends them.
-        guard let criteria = request.headers[.ifNoneExist] ?? exchange.criteria else {
+        guard let criteria else {
             return written(try await store.create(resource, type: type), status: .created, exchange: exchange)
         }
-        try AccessGuard.refuseConditional(type, access)
-        let conditional = ConditionalInteractions(parser: parser)
         let outcome = try await store.transaction { transaction in
-            try await conditional.create(resource, type: type, ifNoneExist: criteria, in: transaction)
+            try await transaction.conditionalCreate(resource, type: type, ifNoneExist: criteria)
         }
         switch outcome {
         case .created(let stored): return written(stored, status: .created, exchange: exchange)
@@ -83,35 +89,35 @@ struct ResourceRoutes {
 
     /// `PUT Type?criteria`.
     @Sendable func conditionalUpdate(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request)
+        let store = try await stores.store(for: request, context: context)
         let type = try resourceType(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         guard let criteria = exchange.criteria else {
             throw FHIRError(status: 405, code: "not-supported", "PUT needs an id (\(type)/id) or search criteria (\(type)?...)")
         }
-        try AccessGuard.refuseConditional(type, try context.access.require(.update, type))
+        _ = try context.access.require(.update, type)
+        try store.requireCriteria(on: type)
         let resource = try await exchange.resourceBody(context: context)
         try configuration.validator.validateCreate(resource, type: type)
         let ifMatch = try Self.ifMatchVersion(request)
-        let conditional = ConditionalInteractions(parser: parser)
         let outcome = try await store.transaction { transaction in
-            try await conditional.update(resource, type: type, criteria: criteria, ifMatch: ifMatch, in: transaction)
+            try await transaction.conditionalUpdate(resource, type: type, criteria: criteria, ifMatch: ifMatch)
         }
         return written(outcome.resource, status: outcome.created ? .created : .ok, exchange: exchange)
     }
 
     /// `DELETE Type?criteria`.
     @Sendable func conditionalDelete(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request)
+        let store = try await stores.store(for: request, context: context)
         let type = try resourceType(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         guard let criteria = exchange.criteria else {
             throw FHIRError(status: 405, code: "not-supported", "DELETE needs an id (\(type)/id) or search criteria (\(type)?...)")
         }
-        try AccessGuard.refuseConditional(type, try context.access.require(.delete, type))
-        let conditional = ConditionalInteractions(parser: parser)
+        _ = try context.access.require(.delete, type)
+        try store.requireCriteria(on: type)
         let deleted = try await store.transaction { transaction in
-            try await conditional.delete(type: type, criteria: criteria, in: transaction)
+            try await transaction.conditionalDelete(type: type, criteria: criteria)
         }
         var headers = HTTPFields()
         if let deleted { headers[.eTag] = deleted.etag }
@@ -120,32 +126,28 @@ struct ResourceRoutes {
 
     /// `PATCH Type/id` with a JSON Patch document.
     @Sendable func patch(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request)
+        let store = try await stores.store(for: request, context: context)
         let type = try resourceType(context)
         let id = try resourceId(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
-        let access = try context.access.require(.update, type)
+        _ = try context.access.require(.update, type)
         let patch = try await exchange.jsonPatchBody()
         let ifMatch = try Self.ifMatchVersion(request)
+        let validator = configuration.validator
         let stored = try await store.transaction { transaction in
-            try await PatchInteraction.apply(
-                patch, type: type, id: id, ifMatch: ifMatch, validator: configuration.validator, access: access, in: transaction)
+            try await transaction.patch(patch, type: type, id: id, ifMatch: ifMatch, validator: validator)
         }
         return written(stored, status: .ok, exchange: exchange)
     }
 
     @Sendable func update(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request)
+        let store = try await stores.store(for: request, context: context)
         let type = try resourceType(context)
         let id = try resourceId(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
-        let access = try context.access.require(.update, type)
+        _ = try context.access.require(.update, type)
         let resource = try await exchange.resourceBody(context: context)
         try configuration.validator.validateUpdate(resource, type: type, id: id)
-        if case .patient = access {
-            try AccessGuard.checkWrite(resource, type: type, id: id, access)
-            try await AccessGuard.checkExisting(type: type, id: id, access, in: store)
-        }
         let outcome = try await store.update(resource, type: type, id: id, ifMatch: try Self.ifMatchVersion(request))
         return written(outcome.resource, status: outcome.created ? .created : .ok, exchange: exchange)
     }
@@ -168,15 +170,12 @@ struct ResourceRoutes {
     }
 
     @Sendable func delete(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request)
+        let store = try await stores.store(for: request, context: context)
         let type = try resourceType(context)
         let id = try resourceId(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
-        let access = try context.access.require(.delete, type)
-        if case .patient = access { try await AccessGuard.checkExisting(type: type, id: id, access, in: store) }
-        guard let deleted = try await store.delete(type: type, id: id, ifMatch: try Self.ifMatchVersion(request)) else {
-            throw FHIRError.notFound("\(type)/\(id) is not known")
-        }
+        _ = try context.access.require(.delete, type)
+        let deleted = try await store.delete(type: type, id: id, ifMatch: try Self.ifMatchVersion(request))
         var headers = HTTPFields()
         headers[.eTag] = deleted.etag
         if exchange.returnPreference == .operationOutcome {
@@ -188,8 +187,9 @@ struct ResourceRoutes {
     /// `$validate`: the resource in the body (bare, or as the `resource` parameter of a
     /// Parameters resource) checked as a write would be; 200 with an OperationOutcome either way.
     @Sendable func validate(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request)
         let type = try resourceType(context)
+        // It reads no stored data, but says what a write would: it needs a scope to write the type.
+        if (try? context.access.require(.create, type)) == nil { _ = try context.access.require(.update, type) }
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         var resource = try await exchange.resourceBody(context: context)
         if resource["resourceType"]?.stringValue == "Parameters", type != "Parameters" {
@@ -208,12 +208,11 @@ struct ResourceRoutes {
 
     /// `Patient/[id]/$everything` with `_since` and `_type`.
     @Sendable func everything(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request)
+        let store = try await stores.store(for: request, context: context)
         let type = try resourceType(context)
         guard type == "Patient" else { throw FHIRError(status: 405, code: "not-supported", "$everything is supported on Patient") }
         let id = try resourceId(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
-        if case .patient(let patient) = try context.access.require(.read, "Patient"), patient != id { throw AccessGuard.notFound("Patient", id) }
         context.auditNote.patients.append(id)
         var since: Int64?
         var types: Set<String>?
@@ -233,10 +232,9 @@ struct ResourceRoutes {
             }
         }
         let (sinceFilter, typeFilter) = (since, types)
-        let access = context.access
         let resources = try await store.reading { transaction in
-            try await EverythingOperation.run(patientId: id, since: sinceFilter, types: typeFilter, in: transaction)
-        }.filter { AccessGuard.visible($0, access: access) }
+            try await transaction.everything(patientId: id, since: sinceFilter, types: typeFilter)
+        }
         context.noteReturnedPatients(ids: [id])
         let writer = BundleWriter(baseURL: exchange.baseURL)
         let links = [BundleWriter.Link(relation: "self", url: "\(exchange.baseURL)/Patient/\(id)/$everything")]
@@ -246,19 +244,17 @@ struct ResourceRoutes {
     // MARK: Reads
 
     @Sendable func read(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request)
+        let store = try await stores.store(for: request, context: context)
         let type = try resourceType(context)
         let id = try resourceId(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
-        let access = try context.access.require(.read, type)
-        let stored = try await AccessGuard.hidingGone(access, type: type, id: id) { try await store.read(type: type, id: id) }
-        try AccessGuard.check(stored, access)
+        let stored = try await store.read(type: type, id: id)
         context.noteReturnedPatients([stored])
         return exchange.json(stored.body ?? "{}", status: .ok, headers: exchange.versionHeaders(stored))
     }
 
     @Sendable func vread(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request)
+        let store = try await stores.store(for: request, context: context)
         let type = try resourceType(context)
         let id = try resourceId(context)
         let versionText = try context.parameters.require("version")
@@ -266,38 +262,30 @@ struct ResourceRoutes {
             throw FHIRError.badRequest("'\(versionText)' is not a version number")
         }
         let exchange = try FHIRExchange(request: request, configuration: configuration)
-        let access = try context.access.require(.read, type)
-        if case .patient = access { try await AccessGuard.checkExisting(type: type, id: id, access, in: store, required: true) }
         let stored = try await store.vread(type: type, id: id, version: version)
-        try AccessGuard.check(stored, access)
         context.noteReturnedPatients([stored])
         return exchange.json(stored.body ?? "{}", status: .ok, headers: exchange.versionHeaders(stored))
     }
 
     @Sendable func search(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request)
+        let store = try await stores.store(for: request, context: context)
         let type = try resourceType(context)
         return try await SearchResponder(store: store, configuration: configuration, parser: parser)
             .search(type: type, path: "/\(type)", request: request, context: context)
     }
 
     @Sendable func typeHistory(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request)
+        let store = try await stores.store(for: request, context: context)
         let type = try resourceType(context)
-        if case .patient = try context.access.require(.read, type) {
-            throw FHIRError(status: 403, code: "forbidden", "History of every \(type) needs a user/ or system/ scope")
-        }
         return try await HistoryResponder(store: store, configuration: configuration, parser: parser)
             .history(type: type, id: nil, path: "/\(type)/_history", request: request, context: context)
     }
 
     @Sendable func instanceHistory(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request)
+        let store = try await stores.store(for: request, context: context)
         let type = try resourceType(context)
         let id = try resourceId(context)
-        let access = try context.access.require(.read, type)
-        if case .patient = access { try await AccessGuard.checkExisting(type: type, id: id, access, in: store, required: true) }
-        return try await HistoryResponder(store: store, configuration: configuration, parser: parser, access: access)
+        return try await HistoryResponder(store: store, configuration: configuration, parser: parser)
             .history(type: type, id: id, path: "/\(type)/\(id)/_history", request: request, context: context)
     }
 }

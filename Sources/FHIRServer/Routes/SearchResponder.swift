@@ -6,7 +6,7 @@ import Hummingbird
 
 /// Search at type or system level, answered as a searchset Bundle.
 struct SearchResponder {
-    let store: any FHIRStore
+    let store: AuthorizedStore
     let configuration: FHIRServerConfiguration
     let parser: SearchQueryParser
 
@@ -14,18 +14,7 @@ struct SearchResponder {
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         let parameters = try await exchange.searchParameters(context: context)
         let query = try parser.parse(resourceType: type, parameters: parameters, strict: exchange.strict)
-        var page: SearchPage
-        if let grant = context.access {
-            let parser = parser
-            page = try await store.reading { transaction in
-                var limited = query
-                try await AccessGuard.restrict(&limited, access: grant, parser: parser, in: transaction)
-                return try await transaction.search(limited)
-            }
-            AccessGuard.filterIncluded(&page, access: grant)
-        } else {
-            page = try await store.search(query)
-        }
+        let page = try await store.search(query)
         context.noteReturnedPatients(page.resources)
         context.noteReturnedPatients(page.included)
         let bundle = BundleWriter(baseURL: exchange.baseURL).searchset(answering: query, with: page, path: path)

@@ -5,10 +5,18 @@ import Hummingbird
 
 /// System-level interactions: the CapabilityStatement, search across types, and history.
 struct SystemRoutes {
-    let stores: any FHIRStoreProvider
+    /// The stores, reachable only through each request's grant.
+    let stores: AuthorizedStores
     let configuration: FHIRServerConfiguration
     let parser: SearchQueryParser
     let capabilityStatement: JSONValue
+
+    init(stores: any FHIRStoreProvider, configuration: FHIRServerConfiguration, parser: SearchQueryParser, capabilityStatement: JSONValue) {
+        self.stores = AuthorizedStores(stores, parser: parser)
+        self.configuration = configuration
+        self.parser = parser
+        self.capabilityStatement = capabilityStatement
+    }
 
     func add(to group: RouterGroup<FHIRRequestContext>) {
         group.get("metadata", use: metadata)
@@ -21,12 +29,11 @@ struct SystemRoutes {
 
     /// A transaction or batch Bundle posted to the base URL.
     @Sendable func transaction(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request)
+        let store = try await stores.store(for: request, context: context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         let bundle = try await exchange.resourceBody(context: context)
         var processor = TransactionProcessor(
             store: store, parser: parser, configuration: configuration, baseURL: exchange.baseURL, returnRepresentation: exchange.returnPreference == .representation)
-        processor.access = context.access
         processor.protectsAuditEvents = context.protectsAuditEvents
         processor.noteReturned = { context.noteReturnedPatients($0) }
         context.auditNote.subtype = bundle["type"]?.stringValue == "batch" ? "batch" : "transaction"
@@ -39,14 +46,13 @@ struct SystemRoutes {
     }
 
     @Sendable func history(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request)
-        try context.access.requireAllTypes(.read, "history of every type")
+        let store = try await stores.store(for: request, context: context)
         return try await HistoryResponder(store: store, configuration: configuration, parser: parser)
             .history(type: nil, id: nil, path: "/_history", request: request, context: context)
     }
 
     @Sendable func search(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request)
+        let store = try await stores.store(for: request, context: context)
         return try await SearchResponder(store: store, configuration: configuration, parser: parser)
             .search(type: nil, path: "", request: request, context: context)
     }

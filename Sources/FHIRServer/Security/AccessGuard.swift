@@ -25,28 +25,55 @@ extension Optional where Wrapped == AccessGrant {
     }
 }
 
-/// Enforcement of `patient/` scopes: what lies in one patient's compartment.
+/// What one patient's `patient/` scopes reach.
 ///
-/// A resource outside the patient's compartment is answered exactly as a missing one (404),
-/// so that a patient-scoped token cannot learn whether another patient's resources exist.
+/// The rule (stricter than the bare R4 CompartmentDefinition, as SMART's guidance lets a
+/// server be): under a `patient/` scope for patient P, a resource is visible when
+/// - it is Patient/P itself; or
+/// - its type is in the Patient compartment and one of that type's compartment parameters
+///   refers to Patient/P; or
+/// - its type is outside the compartment (Task, Device, Bundle, Binary, ...) and any of its
+///   reference search parameters refers to Patient/P;
+/// and, in the last two cases, none of its reference search parameters refers to another
+/// Patient (a Group, an AuditEvent or an Observation naming two patients is shown to
+/// neither). Writes under a `patient/` scope must make a resource visible by this rule and
+/// may not name another Patient anywhere in a `reference`.
+///
+/// A resource outside the rule is answered exactly as a missing one (404), so that a
+/// patient-scoped token cannot learn whether another patient's resources exist.
 enum AccessGuard {
     static let indexer = SearchIndexer()
 
-    /// Whether `resource` (of `type`, id `id`) is the patient or in its compartment: one of the
-    /// R4 Patient CompartmentDefinition's parameters of its type refers to `Patient/patient`.
+    /// Whether `resource` (of `type`, id `id`) is visible under a restriction to `patient`.
     static func isMember(_ resource: JSONValue, type: String, id: String?, patient: String) -> Bool {
         if type == "Patient" { return id == patient }
-        guard let parameters = Compartment.patient.members[type] else { return true }
-        return indexer.entries(for: resource, resourceType: type).references.contains { reference in
-            reference.targetType == "Patient" && reference.targetId == patient && parameters.contains(reference.parameter)
+        let references = indexer.entries(for: resource, resourceType: type).references.filter { $0.targetType == "Patient" }
+        guard references.allSatisfy({ $0.targetId == patient }) else { return false }
+        if let parameters = Compartment.patient.members[type] {
+            return references.contains { parameters.contains($0.parameter) }
         }
+        return !references.isEmpty
     }
 
     static func isMember(_ stored: StoredResource, patient: String) -> Bool {
         if stored.type == "Patient" { return stored.id == patient }
-        guard Compartment.patient.members[stored.type] != nil else { return true }
         guard let body = stored.body, let resource = try? JSONParser.parse(body) else { return false }
         return isMember(resource, type: stored.type, id: stored.id, patient: patient)
+    }
+
+    /// Whether `stored` refers, through a reference search parameter, to a Patient other than `patient`.
+    static func refersToAnotherPatient(_ stored: StoredResource, than patient: String) -> Bool {
+        guard let body = stored.body, let resource = try? JSONParser.parse(body) else { return false }
+        return indexer.entries(for: resource, resourceType: stored.type).references.contains {
+            $0.targetType == "Patient" && $0.targetId != patient
+        }
+    }
+
+    /// Whether a resource of `type` refers to `patient` through `parameter` in a way that may
+    /// make it visible (before the check that it names no other patient).
+    static func links(type: String, parameter: String) -> Bool {
+        guard let parameters = Compartment.patient.members[type] else { return true }
+        return parameters.contains(parameter)
     }
 
     /// The 404 given for a resource outside the compartment, worded as for a missing one.
@@ -71,43 +98,46 @@ enum AccessGuard {
     static func hidingGone<T>(_ access: AccessGrant.Access, type: String, id: String, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
-        } catch let error as FHIRError where error.status == 410 {
+        } catch let error as FHIRError where error.status == 410 || error.status == 404 {
             if case .patient = access { throw notFound(type, id) }
             throw error
         }
     }
 
-    /// Refuses (404) an instance interaction on an existing resource outside the compartment;
-    /// a resource that does not exist passes unless `required` (an update creates it).
-    static func checkExisting(type: String, id: String, _ access: AccessGrant.Access, in store: any FHIRStore, required: Bool = false) async throws {
-        guard case .patient = access else { return }
-        let stored: StoredResource
-        do {
-            stored = try await store.read(type: type, id: id)
-        } catch let error as FHIRError where error.status == 404 || error.status == 410 {
-            if required { throw notFound(type, id) }
-            return
-        }
-        try check(stored, access)
-    }
-
-    /// The same inside a transaction.
-    static func checkExisting(type: String, id: String, _ access: AccessGrant.Access, in transaction: any FHIRTransaction) async throws {
-        guard case .patient = access else { return }
-        let stored: StoredResource
-        do {
-            stored = try await transaction.read(type: type, id: id)
-        } catch let error as FHIRError where error.status == 404 || error.status == 410 {
-            return
-        }
-        try check(stored, access)
-    }
-
-    /// Refuses (403) a resource about to be written outside the patient's compartment.
+    /// Refuses (403) a resource about to be written outside the patient's reach, or naming
+    /// another patient in any reference.
     static func checkWrite(_ resource: JSONValue, type: String, id: String?, _ access: AccessGrant.Access) throws {
-        if case .patient(let patient) = access, !isMember(resource, type: type, id: id, patient: patient) {
-            throw FHIRError(status: 403, code: "forbidden", "A patient/ scope may only write \(type) resources in the compartment of Patient/\(patient)")
+        guard case .patient(let patient) = access else { return }
+        let others = referencedPatients(in: resource).subtracting([patient])
+        if !others.isEmpty || !isMember(resource, type: type, id: id, patient: patient) {
+            throw FHIRError(
+                status: 403, code: "forbidden",
+                "A patient/ scope may only write \(type) resources that belong to Patient/\(patient) and refer to no other patient")
         }
+    }
+
+    /// The ids of every `Patient` named by a `reference` anywhere in `value` (absolute,
+    /// versioned and contained resources included).
+    static func referencedPatients(in value: JSONValue) -> Set<String> {
+        var found = Set<String>()
+        func visit(_ value: JSONValue) {
+            switch value {
+            case .object(let object):
+                for (key, member) in object {
+                    if key == "reference", let text = member.stringValue {
+                        if let reference = ResourceReference(parsing: text), reference.type == "Patient" { found.insert(reference.id) }
+                    } else {
+                        visit(member)
+                    }
+                }
+            case .array(let items):
+                items.forEach(visit)
+            default:
+                break
+            }
+        }
+        visit(value)
+        return found
     }
 
     /// Refuses (403) conditional interactions under a patient restriction: their criteria
@@ -116,79 +146,6 @@ enum AccessGuard {
         if case .patient = access {
             throw FHIRError(status: 403, code: "forbidden", "Conditional interactions on \(type) need a user/ or system/ scope")
         }
-    }
-
-    /// The ids of the patient's compartment members, by type (the Patient itself included).
-    static func compartmentIds(patient: String, in transaction: any FHIRTransaction) async throws -> [String: [String]] {
-        var ids: [String: [String]] = ["Patient": [patient]]
-        var seen = Set<ResourceKey>()
-        for link in try await transaction.referrers(to: "Patient", id: patient)
-        where Compartment.patient.contains(type: link.type, linkedBy: link.parameter) {
-            if seen.insert(ResourceKey(type: link.type, id: link.id)).inserted { ids[link.type, default: []].append(link.id) }
-        }
-        return ids
-    }
-
-    /// Limits a search to what the token may search: every type (`_type`, or all types at
-    /// system level) must be granted; patient-restricted types are limited, in SQL, to the
-    /// ids of the patient's compartment, so that totals and paging stay right. Chained and
-    /// `_has` parameters need search on the types they reach.
-    static func restrict(
-        _ query: inout SearchQuery, access: AccessGrant?, parser: SearchQueryParser, in transaction: any FHIRTransaction
-    ) async throws {
-        guard access != nil else { return }
-        let types = query.resourceType.map { [$0] } ?? (query.types.isEmpty ? ["*"] : query.types)
-        var patient: String?
-        for type in types {
-            if type == "*" {
-                // Across every type: only a wildcard scope will do; a patient/ one limits it all.
-                let wildcard = access!.scopes.filter { $0.resourceType == "*" && $0.permissions.contains("s") }
-                guard !wildcard.isEmpty else { throw AccessGrant.forbidden(.search, type: "all types (use _type, or a */ scope)") }
-                if !wildcard.contains(where: { $0.context != .patient }) {
-                    guard let id = access!.patient else { throw AccessGrant.forbidden(.search, type: "all types") }
-                    patient = id
-                }
-            } else if case .patient(let id) = try access.require(.search, type) {
-                patient = id
-            }
-        }
-        for clause in query.clauses { try checkReach(clause, access: access) }
-        if let patient {
-            let ids = try await compartmentIds(patient: patient, in: transaction)
-            var allowed: [String]
-            if let type = query.resourceType {
-                allowed = ids[type] ?? []
-            } else {
-                // Across types the limit is the whole compartment: types outside it are not
-                // answered to a patient-restricted token in such a search.
-                allowed = ids.values.flatMap { $0 }
-            }
-            if allowed.isEmpty { allowed = ["-"] }  // no valid id: matches nothing
-            let restriction = try parser.parse(resourceType: query.resourceType, parameters: [("_id", allowed.joined(separator: ","))], strict: true)
-            query.clauses.append(contentsOf: restriction.clauses)
-        }
-    }
-
-    /// Chains and `_has` reach other types: each must be searchable.
-    static func checkReach(_ clause: SearchClause, access: AccessGrant?) throws {
-        switch clause.target {
-        case .chain(_, let targets):
-            for target in targets {
-                _ = try access.require(.search, target.type)
-                try checkReach(target.clause, access: access)
-            }
-        case .has(let sourceType, _, let inner):
-            _ = try access.require(.search, sourceType)
-            try checkReach(inner, access: access)
-        default:
-            break
-        }
-    }
-
-    /// Drops included resources the token may not see.
-    static func filterIncluded(_ page: inout SearchPage, access: AccessGrant?) {
-        guard access != nil else { return }
-        page.included = page.included.filter { visible($0, access: access) }
     }
 
     /// Whether a resource returned alongside others may be shown.

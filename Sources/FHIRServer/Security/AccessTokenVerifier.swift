@@ -7,23 +7,32 @@ public struct SMARTAccessClaims: JWTPayload, Equatable {
     public var sub: SubjectClaim?
     public var exp: ExpirationClaim?
     public var nbf: NotBeforeClaim?
+    public var iat: IssuedAtClaim?
+    public var iss: IssuerClaim?
+    public var aud: AudienceClaim?
     public var scope: String?
     public var client_id: String?
     public var azp: String?
     public var patient: String?
     public var fhirUser: String?
+    /// The tenant (`X-FHIR-TENANT-ID`) the token is for; absent: the default tenant only.
+    public var tenant: String?
 
     public init(
-        subject: String?, expires: Date?, notBefore: Date? = nil, scope: String, clientId: String? = nil, patient: String? = nil,
-        fhirUser: String? = nil
+        subject: String?, expires: Date?, notBefore: Date? = nil, issuedAt: Date? = nil, issuer: String? = nil, audience: String? = nil,
+        scope: String, clientId: String? = nil, patient: String? = nil, fhirUser: String? = nil, tenant: String? = nil
     ) {
         sub = subject.map(SubjectClaim.init(value:))
         exp = expires.map(ExpirationClaim.init(value:))
         nbf = notBefore.map(NotBeforeClaim.init(value:))
+        iat = issuedAt.map(IssuedAtClaim.init(value:))
+        iss = issuer.map(IssuerClaim.init(value:))
+        aud = audience.map { AudienceClaim(value: [$0]) }
         self.scope = scope
         client_id = clientId
         self.patient = patient
         self.fhirUser = fhirUser
+        self.tenant = tenant
     }
 
     /// A token without `exp` is refused: a bearer token that never expires is not accepted.
@@ -31,6 +40,48 @@ public struct SMARTAccessClaims: JWTPayload, Equatable {
         guard let exp else { throw AccessTokenError("The token has no exp claim") }
         try exp.verifyNotExpired()
         try nbf?.verifyNotBefore()
+    }
+}
+
+/// What a token must say beyond a valid signature and `exp`/`nbf`: the audience and issuer
+/// (when configured), and a lifetime no longer than ``maximumLifetime``, so that a stolen or
+/// leaked token is of use for a bounded time only.
+public struct AccessTokenPolicy: Sendable {
+    /// The `aud` a token must name (SMART: the FHIR base URL); `nil` accepts any.
+    public var audience: String?
+    /// The `iss` a token must carry; `nil` accepts any.
+    public var issuer: String?
+    /// The longest a token may be valid: `exp - iat`, and `exp` from now, in seconds.
+    public var maximumLifetime: TimeInterval
+    /// Clock difference tolerated between this server and the authorization server.
+    public var clockSkew: TimeInterval
+
+    /// One hour, a common access token lifetime (SMART servers typically issue 5 to 60 minutes).
+    public static let defaultMaximumLifetime: TimeInterval = 3600
+
+    public init(audience: String? = nil, issuer: String? = nil, maximumLifetime: TimeInterval = Self.defaultMaximumLifetime, clockSkew: TimeInterval = 60) {
+        self.audience = audience
+        self.issuer = issuer
+        self.maximumLifetime = maximumLifetime
+        self.clockSkew = clockSkew
+    }
+
+    /// Refuses claims outside the policy.
+    func check(_ claims: SMARTAccessClaims, now: Date = Date()) throws {
+        if let audience {
+            guard let aud = claims.aud?.value, aud.contains(audience) else { throw AccessTokenError("The token's aud does not name this server (\(audience))") }
+        }
+        if let issuer, claims.iss?.value != issuer { throw AccessTokenError("The token's iss is not the accepted issuer") }
+        guard let exp = claims.exp?.value else { throw AccessTokenError("The token has no exp claim") }
+        if exp.timeIntervalSince(now) > maximumLifetime + clockSkew {
+            throw AccessTokenError("The token is valid for longer than the \(Int(maximumLifetime)) s this server accepts")
+        }
+        if let iat = claims.iat?.value {
+            guard iat.timeIntervalSince(now) <= clockSkew else { throw AccessTokenError("The token's iat is in the future") }
+            guard exp.timeIntervalSince(iat) <= maximumLifetime + clockSkew else {
+                throw AccessTokenError("The token's lifetime (exp - iat) is longer than the \(Int(maximumLifetime)) s this server accepts")
+            }
+        }
     }
 }
 
@@ -46,9 +97,12 @@ public struct AccessTokenError: Error, CustomStringConvertible {
 public struct AccessTokenVerifier: Sendable {
     let hmacKeys: JWTKeyCollection?
     let rsaKeys: JWTKeyCollection?
+    /// Audience, issuer and lifetime.
+    public var policy: AccessTokenPolicy
 
     /// At least one of `hs256Secret` and `rs256PublicKeyPEM`.
-    public init(hs256Secret: [UInt8]? = nil, rs256PublicKeyPEM: String? = nil) async throws {
+    public init(hs256Secret: [UInt8]? = nil, rs256PublicKeyPEM: String? = nil, policy: AccessTokenPolicy = AccessTokenPolicy()) async throws {
+        self.policy = policy
         guard hs256Secret != nil || rs256PublicKeyPEM != nil else {
             throw AccessTokenError("An access token verifier needs an HS256 secret or an RS256 public key")
         }
@@ -74,13 +128,15 @@ public struct AccessTokenVerifier: Sendable {
 
     /// Reads the key files `caduceus serve` is given: the secret's bytes (surrounding white
     /// space trimmed) and a PEM public key.
-    public static func fromFiles(hs256SecretFile: String?, rs256PublicKeyFile: String?) async throws -> AccessTokenVerifier {
+    public static func fromFiles(
+        hs256SecretFile: String?, rs256PublicKeyFile: String?, policy: AccessTokenPolicy = AccessTokenPolicy()
+    ) async throws -> AccessTokenVerifier {
         let secret = try hs256SecretFile.map { path -> [UInt8] in
             let text = try String(contentsOfFile: path, encoding: .utf8)
             return Array(text.trimmingCharacters(in: .whitespacesAndNewlines).utf8)
         }
         let pem = try rs256PublicKeyFile.map { try String(contentsOfFile: $0, encoding: .utf8) }
-        return try await AccessTokenVerifier(hs256Secret: secret, rs256PublicKeyPEM: pem)
+        return try await AccessTokenVerifier(hs256Secret: secret, rs256PublicKeyPEM: pem, policy: policy)
     }
 
     /// The grant of a valid token; throws ``AccessTokenError`` otherwise.
@@ -106,9 +162,12 @@ public struct AccessTokenVerifier: Sendable {
         } catch {
             throw AccessTokenError("The token was refused: \(error)")
         }
-        return AccessGrant(
+        try policy.check(claims)
+        var grant = AccessGrant(
             subject: claims.sub?.value, clientId: claims.client_id ?? claims.azp, patient: claims.patient,
             fhirUser: claims.fhirUser, scope: claims.scope ?? "")
+        grant.tenant = claims.tenant
+        return grant
     }
 
     static func base64URLDecode(_ text: Substring) -> [UInt8]? {

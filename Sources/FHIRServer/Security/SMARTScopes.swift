@@ -64,6 +64,8 @@ public struct AccessGrant: Sendable {
     public var patient: String?
     /// The `fhirUser` claim (`Practitioner/123`), when the token has one.
     public var fhirUser: String?
+    /// The `tenant` claim: the only tenant the token may be used with (`nil`: the default one).
+    public var tenant: String?
     public var scopes: [SMARTScope]
 
     public init(subject: String?, clientId: String?, patient: String?, fhirUser: String? = nil, scope: String) {
@@ -74,19 +76,14 @@ public struct AccessGrant: Sendable {
         scopes = scope.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap(SMARTScope.init)
     }
 
-    /// Whether the resource types of the Patient compartment (and Patient itself) are limited
-    /// to one patient's compartment for `permission` on `type`.
-    public static func isCompartmentType(_ type: String) -> Bool {
-        type == "Patient" || Compartment.patient.members[type] != nil
-    }
-
     /// How `permission` on `type` is granted: `nil` when not at all, `.unrestricted` by a
-    /// `user/` or `system/` scope (or a `patient/` scope on a type outside the Patient
-    /// compartment), `.patient(id)` only within that patient's compartment.
+    /// `user/` or `system/` scope, `.patient(id)` by a `patient/` scope: limited to what
+    /// ``AccessGuard`` lets that patient see, on every type (those outside the Patient
+    /// compartment included).
     public func access(_ permission: SMARTPermission, type: String) -> Access? {
         var patientScoped = false
         for scope in scopes where scope.covers(permission, type: type) {
-            if scope.context != .patient || !Self.isCompartmentType(type) { return .unrestricted }
+            if scope.context != .patient { return .unrestricted }
             patientScoped = true
         }
         guard patientScoped else { return nil }

@@ -1,4 +1,5 @@
 import FHIR
+import FHIRStore
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -7,7 +8,8 @@ import Hummingbird
 ///
 /// With a verifier, every request but `GET /metadata` needs `Authorization: Bearer <JWT>`;
 /// without one, or with an invalid one, the answer is 401 with `WWW-Authenticate: Bearer`.
-/// The token's grant is put in the context for the routes, which check the SMART scopes
+/// The token's grant (bound to the request's tenant) is put in the context; routes reach
+/// the store only through ``AuthorizedStore``, made from it, which checks the SMART scopes
 /// before any query. With an audit trail, every request then leaves exactly one AuditEvent;
 /// AuditEvents cannot be changed or deleted, and only an audit source (the audit feed token,
 /// or a JWT granting `system/AuditEvent.c`) may create them: 401 for a feed with a wrong
@@ -32,7 +34,9 @@ struct SecurityMiddleware: RouterMiddleware {
             context.access = AuditFeedToken.grant
         } else if let verifier, !interaction.isOpen {
             do {
-                context.access = try await verifier.verify(try Self.bearerToken(request))
+                let grant = try await verifier.verify(try Self.bearerToken(request))
+                try Self.checkTenant(grant, request)
+                context.access = grant
             } catch let error as AccessTokenError {
                 return try await audited(Self.unauthorized(error.description, request: request, outcomes: outcomes), interaction, request, context)
             }
@@ -68,6 +72,19 @@ struct SecurityMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let error as FHIRError {
             return outcomes.respond(error, request: request)
+        }
+    }
+
+    /// A token is for one tenant: its `tenant` claim (absent: the default tenant) must be the
+    /// request's `X-FHIR-TENANT-ID` (absent: the default tenant), so that a token issued for
+    /// one tenant's data never opens another's.
+    static func checkTenant(_ grant: AccessGrant, _ request: Request) throws {
+        func normalized(_ tenant: String?) -> String {
+            guard let tenant else { return TenantStores.defaultTenant }
+            return (try? TenantStores.normalize(tenant)) ?? tenant
+        }
+        guard normalized(grant.tenant) == normalized(request.headers[.tenant]) else {
+            throw AccessTokenError("The token is not valid for this tenant")
         }
     }
 

@@ -1,0 +1,249 @@
+import FHIR
+import FHIRStore
+import Hummingbird
+
+/// The only way route code reaches the stores: each request's store comes wrapped in the
+/// request's grant (``AuthorizedStore``), and the raw provider is private to this file.
+struct AuthorizedStores: Sendable {
+    private let stores: any FHIRStoreProvider
+    let parser: SearchQueryParser
+
+    init(_ stores: any FHIRStoreProvider, parser: SearchQueryParser) {
+        self.stores = stores
+        self.parser = parser
+    }
+
+    /// The request's tenant's store, seen through the request's grant.
+    func store(for request: Request, context: FHIRRequestContext) async throws -> AuthorizedStore {
+        AuthorizedStore(store: try await stores.store(for: request), grant: context.access, parser: parser)
+    }
+}
+
+/// One request's access-checked door to its store: every interaction a request makes (REST,
+/// Bundle entries, includes, chains, `_has`, `$everything`, history, vread, export) goes
+/// through it, and it checks the SMART scopes and the patient restriction (``AccessGuard``)
+/// before it touches data. What the token may not see answers as what does not exist.
+struct AuthorizedStore: Sendable {
+    /// Unreachable outside this file, and so is the memberwise initialiser.
+    fileprivate let store: any FHIRStore
+    /// `nil` when access control is off.
+    let grant: AccessGrant?
+    let parser: SearchQueryParser
+
+    /// Runs `body` on a connection for reading, through the door.
+    func reading<T: Sendable>(_ body: @escaping @Sendable (AuthorizedTransaction) async throws -> T) async throws -> T {
+        let (grant, parser) = (grant, parser)
+        return try await store.reading { try await body(AuthorizedTransaction(raw: $0, grant: grant, parser: parser)) }
+    }
+
+    /// Runs `body` in one database transaction, through the door.
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (AuthorizedTransaction) async throws -> T) async throws -> T {
+        let (grant, parser) = (grant, parser)
+        return try await store.transaction { try await body(AuthorizedTransaction(raw: $0, grant: grant, parser: parser)) }
+    }
+
+    /// Refuses (403) criteria on `type` before anything runs (see ``AuthorizedTransaction/requireCriteria(on:)``).
+    func requireCriteria(on type: String) throws {
+        try AccessGuard.refuseConditional(type, try grant.require(.search, type))
+    }
+
+    func read(type: String, id: String) async throws -> StoredResource {
+        guard case .unrestricted = try grant.require(.read, type) else { return try await reading { try await $0.read(type: type, id: id) } }
+        return try await store.read(type: type, id: id)
+    }
+
+    /// One version: the resource must be visible now, and so must the version.
+    func vread(type: String, id: String, version: Int) async throws -> StoredResource {
+        let access = try grant.require(.read, type)
+        if case .patient = access { _ = try await reading { try await $0.read(type: type, id: id) } }
+        let stored = try await AccessGuard.hidingGone(access, type: type, id: id) { try await store.vread(type: type, id: id, version: version) }
+        try AccessGuard.check(stored, access)
+        return stored
+    }
+
+    /// History at instance (`type` and `id`), type (`type`) or system level; a patient
+    /// restriction reaches only the instance history of a visible resource, and only its
+    /// visible versions.
+    func history(type: String?, id: String?, since: Int64?, count: Int, offset: Int) async throws -> SearchPage {
+        var access = AccessGrant.Access.unrestricted
+        if let type {
+            access = try grant.require(.read, type)
+            if case .patient = access {
+                guard let id else { throw FHIRError(status: 403, code: "forbidden", "History of every \(type) needs a user/ or system/ scope") }
+                _ = try await reading { try await $0.read(type: type, id: id) }
+            }
+        } else {
+            try grant.requireAllTypes(.read, "history of every type")
+        }
+        var result = try await store.history(type: type, id: id, since: since, count: count, offset: offset)
+        if case .patient = access {
+            let before = result.resources.count
+            result.resources = result.resources.filter { $0.deleted || (try? AccessGuard.check($0, access)) != nil }
+            result.total = result.total.map { $0 - (before - result.resources.count) }
+        }
+        return result
+    }
+
+    func search(_ query: SearchQuery) async throws -> SearchPage {
+        guard grant != nil else { return try await store.search(query) }
+        return try await reading { try await $0.search(query) }
+    }
+
+    func create(_ resource: JSONValue, type: String) async throws -> StoredResource {
+        let access = try grant.require(.create, type)
+        try AccessGuard.checkWrite(resource, type: type, id: resource["id"]?.stringValue, access)
+        return try await store.create(resource, type: type)
+    }
+
+    /// An update; under a patient restriction only of a resource the patient sees now (an
+    /// update cannot create one: that would tell a hidden id from a free one).
+    func update(_ resource: JSONValue, type: String, id: String, ifMatch: Int?) async throws -> UpdateOutcome {
+        guard case .unrestricted = try grant.require(.update, type) else {
+            return try await transaction { try await $0.update(resource, type: type, id: id, ifMatch: ifMatch) }
+        }
+        return try await store.update(resource, type: type, id: id, ifMatch: ifMatch)
+    }
+
+    /// A delete; 404 for a resource that never existed or that the token may not see.
+    func delete(type: String, id: String, ifMatch: Int?) async throws -> StoredResource {
+        guard case .unrestricted = try grant.require(.delete, type) else {
+            return try await transaction { transaction in
+                guard let deleted = try await transaction.delete(type: type, id: id, ifMatch: ifMatch) else { throw AccessGuard.notFound(type, id) }
+                return deleted
+            }
+        }
+        guard let deleted = try await store.delete(type: type, id: id, ifMatch: ifMatch) else { throw AccessGuard.notFound(type, id) }
+        return deleted
+    }
+
+    /// The store itself, for a Bulk Data export: only for a grant that reads every type
+    /// without restriction, which the export reaches.
+    func exportSource() throws -> any FHIRStore {
+        try grant.requireAllTypes(.read, "Bulk Data export")
+        return store
+    }
+}
+
+/// ``AuthorizedStore`` inside one database transaction (a Bundle, a conditional interaction).
+struct AuthorizedTransaction: Sendable {
+    /// Unreachable outside this file, and so is the memberwise initialiser.
+    fileprivate let raw: any FHIRTransaction
+    let grant: AccessGrant?
+    let parser: SearchQueryParser
+
+    /// The current version of a resource the token may read; under a patient restriction
+    /// what it may not see, what is gone and what never was all answer the same 404.
+    func read(type: String, id: String) async throws -> StoredResource {
+        try await visible(type: type, id: id, try grant.require(.read, type))
+    }
+
+    private func visible(type: String, id: String, _ access: AccessGrant.Access) async throws -> StoredResource {
+        let stored = try await AccessGuard.hidingGone(access, type: type, id: id) { try await raw.read(type: type, id: id) }
+        try AccessGuard.check(stored, access)
+        return stored
+    }
+
+    /// A search limited to what the token may see (``SearchRestriction``); included
+    /// resources it may not see are left out.
+    func search(_ query: SearchQuery) async throws -> SearchPage {
+        guard let grant else { return try await raw.search(query) }
+        var limited = query
+        var restriction = SearchRestriction(grant: grant, parser: parser, transaction: raw)
+        try await restriction.restrict(&limited)
+        var page = try await raw.search(limited)
+        if restriction.needsFiltering {
+            let before = page.resources.count
+            page.resources = page.resources.filter { AccessGuard.visible($0, access: grant) }
+            page.total = page.total.map { $0 - (before - page.resources.count) }
+        }
+        page.included = page.included.filter { AccessGuard.visible($0, access: grant) }
+        return page
+    }
+
+    func create(_ resource: JSONValue, type: String, id: String?) async throws -> StoredResource {
+        let access = try grant.require(.create, type)
+        try AccessGuard.checkWrite(resource, type: type, id: id, access)
+        return try await raw.create(resource, type: type, id: id)
+    }
+
+    func update(_ resource: JSONValue, type: String, id: String, ifMatch: Int?) async throws -> UpdateOutcome {
+        let access = try grant.require(.update, type)
+        try AccessGuard.checkWrite(resource, type: type, id: id, access)
+        if case .patient = access { _ = try await visible(type: type, id: id, access) }
+        return try await raw.update(resource, type: type, id: id, ifMatch: ifMatch)
+    }
+
+    /// A delete; `nil` when the resource never existed. Under a patient restriction only of
+    /// a resource the patient sees now: anything else is the same 404.
+    func delete(type: String, id: String, ifMatch: Int?) async throws -> StoredResource? {
+        let access = try grant.require(.delete, type)
+        if case .patient = access { _ = try await visible(type: type, id: id, access) }
+        return try await raw.delete(type: type, id: id, ifMatch: ifMatch)
+    }
+
+    /// `PATCH`: ``PatchInteraction`` reads, checks and writes under the update access.
+    func patch(_ patch: JSONValue, type: String, id: String, ifMatch: Int?, validator: ResourceValidator) async throws -> StoredResource {
+        let access = try grant.require(.update, type)
+        return try await PatchInteraction.apply(patch, type: type, id: id, ifMatch: ifMatch, validator: validator, access: access, in: raw)
+    }
+
+    // MARK: Conditional interactions
+
+    /// Criteria are a search: they need the search permission on `type`, and a scope not
+    /// limited to one patient (the search would reach outside the compartment).
+    func requireCriteria(on type: String) throws {
+        try AccessGuard.refuseConditional(type, try grant.require(.search, type))
+    }
+
+    /// What conditional criteria (`If-None-Exist`, a conditional update's or reference's) match.
+    func matches(type: String, criteria: String) async throws -> [StoredResource] {
+        try requireCriteria(on: type)
+        return try await ConditionalInteractions(parser: parser).matches(type: type, criteria: criteria, in: raw)
+    }
+
+    /// The one resource an `If-None-Exist` names, `nil` when none; needs create and search.
+    func existing(type: String, criteria: String) async throws -> StoredResource? {
+        _ = try grant.require(.create, type)
+        try requireCriteria(on: type)
+        return try await ConditionalInteractions(parser: parser).existing(type: type, criteria: criteria, in: raw)
+    }
+
+    func conditionalCreate(_ resource: JSONValue, type: String, ifNoneExist criteria: String) async throws -> ConditionalInteractions.CreateOutcome {
+        let access = try grant.require(.create, type)
+        try AccessGuard.checkWrite(resource, type: type, id: resource["id"]?.stringValue, access)
+        if let found = try await existing(type: type, criteria: criteria) { return .existing(found) }
+        return .created(try await raw.create(resource, type: type, id: nil))
+    }
+
+    /// The id a conditional update writes to (see ``ConditionalInteractions/updateTarget``).
+    func updateTarget(_ resource: JSONValue, type: String, criteria: String) async throws -> String? {
+        _ = try grant.require(.update, type)
+        try requireCriteria(on: type)
+        return try await ConditionalInteractions(parser: parser).updateTarget(resource, type: type, criteria: criteria, in: raw)
+    }
+
+    func conditionalUpdate(_ resource: JSONValue, type: String, criteria: String, ifMatch: Int?) async throws -> UpdateOutcome {
+        try AccessGuard.checkWrite(resource, type: type, id: resource["id"]?.stringValue, try grant.require(.update, type))
+        guard let id = try await updateTarget(resource, type: type, criteria: criteria) else {
+            return UpdateOutcome(resource: try await raw.create(resource, type: type, id: nil), created: true)
+        }
+        return try await raw.update(resource, type: type, id: id, ifMatch: ifMatch)
+    }
+
+    func conditionalDelete(type: String, criteria: String) async throws -> StoredResource? {
+        _ = try grant.require(.delete, type)
+        try requireCriteria(on: type)
+        return try await ConditionalInteractions(parser: parser).delete(type: type, criteria: criteria, in: raw)
+    }
+
+    // MARK: Operations
+
+    /// `Patient/[id]/$everything`: what the token may see of it; 404 for a patient it may not see.
+    func everything(patientId: String, since: Int64?, types: Set<String>?) async throws -> [StoredResource] {
+        let access = try grant.require(.read, "Patient")
+        if case .patient(let patient) = access, patient != patientId { throw AccessGuard.notFound("Patient", patientId) }
+        let resources = try await EverythingOperation.run(patientId: patientId, since: since, types: types, in: raw)
+        guard let grant else { return resources }
+        return resources.filter { AccessGuard.visible($0, access: grant) }
+    }
+}
