@@ -42,7 +42,9 @@ run_suite() {
     log="$work/server-$name.log"
     base="http://127.0.0.1:$port$BASE_PATH"
     echo "blackbox[$name]: starting $BIN on port $port"
-    "$BIN" serve --host 127.0.0.1 --port "$port" --base-path "$BASE_PATH" --database "$database" >"$log" 2>&1 &
+    # The tenants test_rest.py uses: tenants exist only when declared.
+    "$BIN" serve --host 127.0.0.1 --port "$port" --base-path "$BASE_PATH" --database "$database" \
+        --tenant blackbox_tenant --tenant another_tenant >"$log" 2>&1 &
     server_pid=$!
     for _ in $(seq 600); do  # up to 60 s
         curl -sf -o /dev/null "$base/metadata" && break

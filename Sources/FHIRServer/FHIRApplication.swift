@@ -1,6 +1,7 @@
 import FHIR
 import FHIRStore
 import Hummingbird
+import HummingbirdCore
 import Logging
 
 /// Access control and audit of the FHIR API; both off by default.
@@ -53,20 +54,26 @@ public enum FHIRApplication {
         SystemRoutes(stores: stores, configuration: configuration, parser: parser, capabilityStatement: capabilityStatement)
             .add(to: group)
         // Constant segments such as `$export` win over `:type` in the router's trie.
-        ExportRoutes(stores: stores, configuration: configuration, jobs: ExportJobs(directory: configuration.exportDirectory))
+        ExportRoutes(
+            stores: stores, configuration: configuration,
+            jobs: ExportJobs(directory: configuration.exportDirectory, retention: configuration.exportRetention))
             .add(to: group)
         ResourceRoutes(stores: stores, configuration: configuration, parser: parser).add(to: group)
         return router
     }
 
-    /// The HTTP server on `host`:`port`.
+    /// The HTTP server on `host`:`port`, its connections held to `configuration.connections`.
     public static func buildApplication(
         stores: any FHIRStoreProvider, configuration: FHIRServerConfiguration, security: FHIRSecurity = .off, host: String, port: Int,
         logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        Application(
+        let limits = configuration.connections
+        return Application(
             router: buildRouter(stores: stores, configuration: configuration, security: security),
-            configuration: .init(address: .hostname(host, port: port), serverName: "Caduceus"),
+            server: HTTPServerBuilder { responder in BudgetedHTTP1Channel(responder: responder, limits: limits) },
+            configuration: .init(
+                address: .hostname(host, port: port), serverName: "Caduceus",
+                availableConnectionsDelegate: MaximumAvailableConnections(limits.maximumConnections, logger: logger)),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger)
     }

@@ -7,15 +7,23 @@ public struct FHIRServerConfiguration: Sendable {
     /// The path the API lives under, such as `/fhir-server/api/v4` (IBM FHIR Server's).
     public var basePath: String
     /// The scheme and authority for absolute URLs (`Location`, `fullUrl`, links), such as
-    /// `https://fhir.example.org`. When `nil`, the request's `Host` header is used, so that
-    /// clients that refuse links to another host (fhirpy) can follow them.
+    /// `https://fhir.example.org`. When `nil`, the request's `Host` header is used if it names
+    /// this machine (loopback) or one of ``allowedHosts``, so that clients that refuse links to
+    /// another host (fhirpy) can follow them; any other Host gets ``fallbackOrigin``.
     public var publicURL: String?
+    /// Host names (without port) whose `Host` header may decide absolute URLs without a `publicURL`.
+    public var allowedHosts: [String]
+    /// The scheme and authority used when neither `publicURL` nor an allowed Host applies.
+    public var fallbackOrigin: String
     /// The page size when a search has no `_count`.
     public var defaultPageSize: Int
     /// The largest `_count` honoured.
     public var maximumPageSize: Int
-    /// Largest request body accepted, in bytes.
-    public var maximumBodySize: Int
+    /// Largest request body accepted, in bytes (413 beyond); also the largest resource a JSON
+    /// Patch may make. 16 MiB: a 10 MB Synthea Bundle passes.
+    public var maximumBodySize: Int {
+        didSet { validator.patchLimits.bytes = maximumBodySize }
+    }
     /// What every write is checked against.
     public var validator: ResourceValidator
     /// Where Bulk Data exports write their NDJSON files.
@@ -25,20 +33,64 @@ public struct FHIRServerConfiguration: Sendable {
     /// How long one database statement of a request may run before it is stopped (503);
     /// `nil` for no limit.
     public var statementTimeLimit: Duration? = SQLStatementTimeLimit.standard
+    /// How long an export's files are kept after the job ends.
+    public var exportRetention: Duration
+    /// Connections and their timeouts (``ConnectionLimits``).
+    public var connections: ConnectionLimits
+
+    public static let defaultMaximumBodySize = 16 << 20
 
     public init(
-        basePath: String = "/fhir-server/api/v4", publicURL: String? = nil, defaultPageSize: Int = 10,
-        maximumPageSize: Int = 1000, maximumBodySize: Int = 64 << 20, validator: ResourceValidator = ResourceValidator(),
-        exportDirectory: URL = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-exports")
+        basePath: String = "/fhir-server/api/v4", publicURL: String? = nil, allowedHosts: [String] = [],
+        fallbackOrigin: String = "http://localhost", defaultPageSize: Int = 10, maximumPageSize: Int = 1000,
+        maximumBodySize: Int = FHIRServerConfiguration.defaultMaximumBodySize, validator: ResourceValidator = ResourceValidator(),
+        exportDirectory: URL = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-exports"),
+        exportRetention: Duration = ExportJobs.defaultRetention, connections: ConnectionLimits = ConnectionLimits()
     ) {
         self.validator = validator
+        self.validator.patchLimits.bytes = maximumBodySize
         self.exportDirectory = exportDirectory
+        self.exportRetention = exportRetention
+        self.connections = connections
         var path = basePath.hasPrefix("/") ? basePath : "/" + basePath
         while path.count > 1, path.hasSuffix("/") { path.removeLast() }
         self.basePath = path == "/" ? "" : path
         self.publicURL = publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        self.allowedHosts = allowedHosts.map { $0.lowercased() }
+        self.fallbackOrigin = fallbackOrigin.hasSuffix("/") ? String(fallbackOrigin.dropLast()) : fallbackOrigin
         self.defaultPageSize = defaultPageSize
         self.maximumPageSize = maximumPageSize
         self.maximumBodySize = maximumBodySize
+    }
+}
+
+/// What one client's connections may hold: without these, idle connections (or ones that send
+/// a request's head a byte at a time) pile up until the process runs out of file handles and
+/// every request fails.
+public struct ConnectionLimits: Sendable {
+    /// A connection with nothing in progress is closed after this long.
+    public var idleTimeout: Duration
+    /// A request's head (request line and headers) must arrive within this long of its first byte.
+    public var headerTimeout: Duration
+    /// The most connections open at once; more wait in the listen backlog.
+    public var maximumConnections: Int
+
+    public static let defaultIdleTimeout = Duration.seconds(60)
+    public static let defaultHeaderTimeout = Duration.seconds(20)
+
+    /// Half the process's file handles, at most 4,096: the rest stay for databases and files.
+    public static var defaultMaximumConnections: Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return 4096 }
+        return max(64, min(4096, Int(clamping: limit.rlim_cur / 2)))
+    }
+
+    public init(
+        idleTimeout: Duration = ConnectionLimits.defaultIdleTimeout, headerTimeout: Duration = ConnectionLimits.defaultHeaderTimeout,
+        maximumConnections: Int = ConnectionLimits.defaultMaximumConnections
+    ) {
+        self.idleTimeout = idleTimeout
+        self.headerTimeout = headerTimeout
+        self.maximumConnections = maximumConnections
     }
 }

@@ -10,25 +10,60 @@ public protocol FHIRStoreProvider: Sendable {
 /// One store per tenant, fully separated: each tenant has a database of its own (a SQLite
 /// file beside the default one, or a PostgreSQL database beside the default one), opened
 /// on first use and kept open.
+///
+/// Tenants exist because the operator declared them (`caduceus serve --tenant`): a request
+/// naming any other tenant is refused before anything is created or opened, so that a
+/// client cannot make the server open one database per made-up tenant id until it runs
+/// out of file handles.
 public actor TenantStores: FHIRStoreProvider {
     /// The tenant that means the default store (IBM FHIR Server's name for it).
     public static let defaultTenant = "default"
 
     private let defaultStore: any FHIRStore
     private let makeStore: (@Sendable (String) async throws -> any FHIRStore)?
+    /// The declared tenants besides the default one, normalized.
+    public nonisolated let tenants: Set<String>
     private var stores: [String: any FHIRStore] = [:]
 
-    /// Tenants get stores from `makeStore`; without it, only the default tenant exists.
-    public init(defaultStore: any FHIRStore, makeStore: (@Sendable (String) async throws -> any FHIRStore)? = nil) {
+    /// Only the default tenant.
+    public init(defaultStore: any FHIRStore) {
         self.defaultStore = defaultStore
-        self.makeStore = makeStore
+        self.makeStore = nil
+        self.tenants = []
     }
 
-    /// Tenants for the store at `url` (as `SQLFHIRStore.open(url:)` takes it).
-    public static func forDatabase(url: String) async throws -> TenantStores {
+    /// The default tenant and the declared `tenants` (ids as ``normalize(_:)`` accepts them),
+    /// whose stores `makeStore` opens on first use.
+    public init(
+        defaultStore: any FHIRStore, tenants: some Sequence<String>, makeStore: @escaping @Sendable (String) async throws -> any FHIRStore
+    ) throws {
+        self.defaultStore = defaultStore
+        self.makeStore = makeStore
+        self.tenants = Set(try tenants.map(Self.normalize)).subtracting([Self.defaultTenant])
+    }
+
+    /// The declared `tenants` of the store at `url` (as `SQLFHIRStore.open(url:)` takes it).
+    /// The tenant ids are checked before the default store opens.
+    public static func forDatabase(url: String, tenants: [String] = []) async throws -> TenantStores {
+        let declared = try tenants.map(normalize)
         let store = try await SQLFHIRStore.open(url: url)
-        return TenantStores(defaultStore: store) { tenant in
+        return try TenantStores(defaultStore: store, tenants: declared) { tenant in
             try await SQLFHIRStore.open(url: tenantURL(url, tenant: tenant), creatingPostgresDatabase: true)
+        }
+    }
+
+    /// The tenant ids in a tenants file: one a line; blank lines and `#` comments are skipped.
+    public static func tenants(inFile path: String) throws -> [String] {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw StoreError.configuration("Cannot read the tenants file '\(path)'")
+        }
+        return try text.split(whereSeparator: \.isNewline).compactMap { line in
+            let content = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let tenant = content.trimmingCharacters(in: .whitespaces)
+            return tenant.isEmpty ? nil : try normalize(tenant)
         }
     }
 
@@ -61,11 +96,12 @@ public actor TenantStores: FHIRStoreProvider {
     }
 
     public func store(tenant: String?) async throws -> any FHIRStore {
-        guard let tenant, try Self.normalize(tenant) != Self.defaultTenant else { return defaultStore }
+        guard let tenant else { return defaultStore }
         let key = try Self.normalize(tenant)
+        if key == Self.defaultTenant { return defaultStore }
         if let store = stores[key] { return store }
-        guard let makeStore else {
-            throw FHIRError.badRequest("This server has no tenants besides the default one")
+        guard let makeStore, tenants.contains(key) else {
+            throw FHIRError.badRequest("X-FHIR-TENANT-ID '\(key)' is not a tenant of this server")
         }
         let store = try await makeStore(key)
         if let raced = stores[key] {  // another request opened it while this one waited

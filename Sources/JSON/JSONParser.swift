@@ -13,6 +13,8 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 /// every write. Nesting is capped so that hostile input cannot exhaust the stack.
 public struct JSONParser {
     public static let maximumDepth = 256
+    /// Objects up to this many members find a duplicate key by scanning, larger ones by hashing.
+    static let keyScanLimit = 16
 
     public static func parse(_ text: String) throws -> JSONValue {
         try parse(Array(text.utf8))
@@ -91,6 +93,10 @@ public struct JSONParser {
             guard depth <= JSONParser.maximumDepth else { throw error("JSON nested too deeply") }
             position += 1
             var members: [(key: String, value: JSONValue)] = []
+            // Past a few members, keys are checked against a set: a scan of all earlier keys
+            // would make an object of n members cost n² (and it runs before authentication,
+            // on a token's header).
+            var keys = Set<String>()
             skipWhitespace()
             if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
                 position += 1
@@ -103,7 +109,14 @@ public struct JSONParser {
                 }
                 let keyStart = position
                 let key = try readString()
-                if members.contains(where: { $0.key == key }) {
+                let duplicate: Bool
+                if members.count < JSONParser.keyScanLimit {
+                    duplicate = members.contains { $0.key == key }
+                } else {
+                    if keys.isEmpty { keys = Set(members.lazy.map(\.key)) }
+                    duplicate = !keys.insert(key).inserted
+                }
+                if duplicate {
                     position = keyStart
                     throw error("Duplicate property '\(key)'")
                 }

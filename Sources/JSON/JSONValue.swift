@@ -155,3 +155,41 @@ extension JSONValue {
     /// A whole number.
     public static func number(_ value: Int) -> JSONValue { .number(String(value)) }
 }
+
+extension JSONValue {
+    /// The length of the value as compact JSON text (strings counted without their escapes) and
+    /// its nesting depth (containers within containers; a scalar is 0), each counted only
+    /// until it passes its cap: the cost is bounded by the caps, not by the value.
+    public func measure(byteCap: Int, depthCap: Int) -> (bytes: Int, depth: Int) {
+        var bytes = 0
+        let depth = measure(&bytes, byteCap: byteCap, depthCap: depthCap, level: 0)
+        return (bytes, depth)
+    }
+
+    /// Adds this value's length to `bytes`; returns its depth (at `level` containers down).
+    private func measure(_ bytes: inout Int, byteCap: Int, depthCap: Int, level: Int) -> Int {
+        switch self {
+        case .null: bytes += 4; return 0
+        case .bool(let value): bytes += value ? 4 : 5; return 0
+        case .number(let text): bytes += text.utf8.count; return 0
+        case .string(let text): bytes += text.utf8.count + 2; return 0
+        case .array(let items):
+            bytes += 2 + max(0, items.count - 1)
+            guard level < depthCap else { return 1 }
+            var deepest = 0
+            for item in items where bytes <= byteCap {
+                deepest = max(deepest, item.measure(&bytes, byteCap: byteCap, depthCap: depthCap, level: level + 1))
+            }
+            return 1 + deepest
+        case .object(let object):
+            bytes += 2 + max(0, object.count - 1)
+            guard level < depthCap else { return 1 }
+            var deepest = 0
+            for member in object where bytes <= byteCap {
+                bytes += member.key.utf8.count + 3
+                deepest = max(deepest, member.value.measure(&bytes, byteCap: byteCap, depthCap: depthCap, level: level + 1))
+            }
+            return 1 + deepest
+        }
+    }
+}

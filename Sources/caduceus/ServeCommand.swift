@@ -23,8 +23,39 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Where resources are stored: a SQLite file path (sqlite:PATH also works) or postgres://user:password@host:port/database.")
     var database = "./data/caduceus.sqlite"
 
-    @Option(help: "Scheme and host for absolute URLs in responses (default: the request's Host header).")
+    @Option(name: .customLong("tenant"), help: ArgumentHelp(
+        "Declare a tenant (letters, digits and _, up to 32), chosen by the X-FHIR-TENANT-ID header; repeatable. Requests naming an undeclared tenant are refused (400).",
+        valueName: "name"))
+    var tenants: [String] = []
+
+    @Option(help: "A file of tenants to declare besides --tenant: one a line, # starts a comment.")
+    var tenantsFile: String?
+
+    @Option(help: "Scheme and host for absolute URLs in responses (default: the request's Host header when it is this machine or an --allowed-host, else http://HOST:PORT of --host and --port).")
     var publicURL: String?
+
+    @Option(name: .customLong("allowed-host"), help: ArgumentHelp(
+        "Without --public-url: a host name (no port) whose Host header may decide absolute URLs, besides localhost and 127.0.0.1; repeatable.",
+        valueName: "host"))
+    var allowedHosts: [String] = []
+
+    @Option(help: ArgumentHelp("The largest request body, and the largest resource a JSON Patch may make (413 / 422 beyond). Default: \(FHIRServerConfiguration.defaultMaximumBodySize >> 20) MiB.", valueName: "bytes"))
+    var maxBodySize = FHIRServerConfiguration.defaultMaximumBodySize
+
+    @Option(help: ArgumentHelp("The most operations in one JSON Patch (400 beyond).", valueName: "count"))
+    var maxPatchOperations = JSONPatch.Limits().operations
+
+    @Option(help: ArgumentHelp("Close a connection idle this long.", valueName: "seconds"))
+    var idleTimeout = Double(ConnectionLimits.defaultIdleTimeout.components.seconds)
+
+    @Option(help: ArgumentHelp("Close a connection whose request line and headers have not all arrived this long after their first byte (slowloris).", valueName: "seconds"))
+    var headerTimeout = Double(ConnectionLimits.defaultHeaderTimeout.components.seconds)
+
+    @Option(help: ArgumentHelp("The most connections open at once; more wait to be accepted. Default: half the file handle limit, at most 4096 (here \(ConnectionLimits.defaultMaximumConnections)).", valueName: "count"))
+    var maxConnections: Int?
+
+    @Option(help: ArgumentHelp("Delete a Bulk Data export's files this long after the job ends.", valueName: "seconds"))
+    var exportRetention = Double(ExportJobs.defaultRetention.components.seconds)
 
     @Flag(help: "Accept writes that break their StructureDefinition (still refusing non-resources).")
     var noStructureValidation = false
@@ -76,6 +107,13 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         guard ["on", "off", "auto"].contains(audit) else { throw ValidationError("--audit takes on, off or auto, not '\(audit)'") }
         _ = try searchBudget()
+        _ = try declaredTenants()
+        guard maxBodySize >= 1024 else { throw ValidationError("--max-body-size must be at least 1024 bytes") }
+        guard maxPatchOperations >= 1 else { throw ValidationError("--max-patch-operations must be 1 or more") }
+        for (name, seconds) in [("--idle-timeout", idleTimeout), ("--header-timeout", headerTimeout), ("--export-retention", exportRetention)] {
+            guard seconds > 0, seconds.isFinite else { throw ValidationError("\(name) must be more than 0 seconds") }
+        }
+        if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be 1 or more") }
         _ = try exfiltrationDetector()
         _ = try tokenPolicy()
         guard let auditFeedTokenFile else { return }
@@ -114,6 +152,17 @@ struct ServeCommand: AsyncParsableCommand {
         return AccessTokenPolicy(audience: audience, issuer: authIssuer, maximumLifetime: lifetime)
     }
 
+    /// The tenants of `--tenant` and `--tenants-file`, normalized.
+    func declaredTenants() throws -> [String] {
+        do {
+            return try tenants.map(TenantStores.normalize) + (tenantsFile.map(TenantStores.tenants(inFile:)) ?? [])
+        } catch let error as FHIRError {
+            throw ValidationError("--tenant / --tenants-file: " + error.issues.map(\.diagnostics).joined(separator: "; "))
+        } catch {
+            throw ValidationError("--tenants-file: \(error)")
+        }
+    }
+
     /// The bulk-read detector the `--exfiltration-` options ask for, `nil` when off; checked
     /// before the database is opened.
     func exfiltrationDetector() throws -> ExfiltrationDetector? {
@@ -150,12 +199,21 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let stores: TenantStores
         do {
-            stores = try await TenantStores.forDatabase(url: database)
+            stores = try await TenantStores.forDatabase(url: database, tenants: try declaredTenants())
         } catch {
             throw ValidationError("Cannot open the database '\(database)': \(String(reflecting: error))")
         }
+        // Absolute URLs for a Host that is neither this machine nor allowed: where the server listens.
+        let fallbackHost = ["0.0.0.0", "::", ""].contains(host) ? "localhost" : host.contains(":") ? "[\(host)]" : host
+        var validator = ResourceValidator(checksStructure: !noStructureValidation)
+        validator.patchLimits.operations = maxPatchOperations
         var configuration = FHIRServerConfiguration(
-            basePath: basePath, publicURL: publicURL, validator: ResourceValidator(checksStructure: !noStructureValidation))
+            basePath: basePath, publicURL: publicURL, allowedHosts: allowedHosts,
+            fallbackOrigin: "http://\(fallbackHost)\(port == 0 ? "" : ":\(port)")",
+            maximumBodySize: maxBodySize, validator: validator, exportRetention: .seconds(exportRetention),
+            connections: ConnectionLimits(
+                idleTimeout: .seconds(idleTimeout), headerTimeout: .seconds(headerTimeout),
+                maximumConnections: maxConnections ?? ConnectionLimits.defaultMaximumConnections))
         (configuration.searchLimits, configuration.statementTimeLimit) = try searchBudget()
         switch audit {
         case "on": security.audit = AuditTrail(stores: stores, logger: logger)

@@ -69,7 +69,8 @@ def test_type_and_system_history_since(http):
 
 
 def test_tenants_are_separated(http):
-    """X-FHIR-TENANT-ID selects a database of the tenant's own (created on first use)."""
+    """X-FHIR-TENANT-ID selects a database of the tenant's own (declared with serve --tenant,
+    created on first use); an undeclared tenant is refused without creating anything."""
     tenant = {"X-FHIR-TENANT-ID": "blackbox_tenant"}
     response = http.post(f"{base_url()}/Patient", json={"resourceType": "Patient", "gender": "other"},
                          headers={**JSON, **tenant})
@@ -79,6 +80,8 @@ def test_tenants_are_separated(http):
     assert http.get(location).status_code == 404
     assert http.get(location, headers={"X-FHIR-TENANT-ID": "another_tenant"}).status_code == 404
     assert http.get(f"{base_url()}/Patient", headers={"X-FHIR-TENANT-ID": "no/such"}).status_code == 400
+    undeclared = http.get(f"{base_url()}/Patient", headers={"X-FHIR-TENANT-ID": "never_declared"})
+    assert undeclared.status_code == 400 and undeclared.json()["resourceType"] == "OperationOutcome"
 
 
 def test_transaction_bundle(http):

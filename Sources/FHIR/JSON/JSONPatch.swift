@@ -4,10 +4,77 @@
 /// applied to this resource (a failed `test`, a missing path) is unprocessable (422), as the
 /// FHIR PATCH interaction asks.
 public enum JSONPatch {
-    public static func apply(_ patch: JSONValue, to document: JSONValue) throws -> JSONValue {
+    /// What a patch may do: `copy` doubles a document in one operation, so a short patch could
+    /// otherwise build a document of gigabytes, or one nested past what the parser reads back.
+    public struct Limits: Sendable, Equatable {
+        /// The most operations in one patch.
+        public var operations: Int
+        /// The largest patched document, as compact JSON, in bytes.
+        public var bytes: Int
+        /// The deepest nesting of the patched document.
+        public var depth: Int
+
+        /// The default: 10,000 operations, 16 MiB, and the depth ``JSONParser`` reads.
+        public init(operations: Int = 10_000, bytes: Int = 16 << 20, depth: Int = JSONParser.maximumDepth) {
+            self.operations = operations
+            self.bytes = bytes
+            self.depth = depth
+        }
+
+        /// No bounds, for documents the server made itself.
+        public static let none = Limits(operations: .max, bytes: .max, depth: .max)
+    }
+
+    /// The patched document's size and depth, bounded from above as operations add values: a
+    /// value added at a path of n tokens is at most n plus its own depth deep.
+    struct Growth {
+        let limits: Limits
+        var bytes: Int
+        var depth: Int
+
+        init(_ document: JSONValue, limits: Limits) throws {
+            self.limits = limits
+            (bytes, depth) = document.measure(byteCap: limits.bytes, depthCap: limits.depth)
+            try check(index: nil)
+        }
+
+        mutating func add(_ value: JSONValue, at pointer: [String], index: Int) throws {
+            let room = limits.bytes - bytes
+            let measured = value.measure(byteCap: max(0, room), depthCap: max(0, limits.depth - pointer.count))
+            bytes += measured.bytes + (pointer.last?.utf8.count ?? 0) + 4
+            depth = max(depth, pointer.count + measured.depth)
+            try check(index: index)
+        }
+
+        /// A move keeps the size; the value moved, `source.count` tokens down, is at most the
+        /// rest of the depth deep, so the bound needs no walk over it.
+        mutating func move(from source: [String], to pointer: [String], index: Int) throws {
+            bytes += max(0, (pointer.last?.utf8.count ?? 0) - (source.last?.utf8.count ?? 0))
+            depth = max(depth, pointer.count + max(0, depth - source.count))
+            try check(index: index)
+        }
+
+        func check(index: Int?) throws {
+            let what = index.map { "Operation \($0) of the patch" } ?? "The resource to patch"
+            if bytes > limits.bytes {
+                throw FHIRError(status: 422, code: "too-costly", "\(what) makes the resource larger than \(limits.bytes) bytes")
+            }
+            if depth > limits.depth {
+                throw FHIRError(status: 422, code: "too-costly", "\(what) nests the resource deeper than \(limits.depth) levels")
+            }
+        }
+    }
+
+    /// Applies `patch` to `document`; throws 400 when the patch has more operations than
+    /// `limits` allows, 422 when its result would be larger or deeper than they allow.
+    public static func apply(_ patch: JSONValue, to document: JSONValue, limits: Limits = Limits()) throws -> JSONValue {
         guard let operations = patch.arrayValue else {
             throw FHIRError.badRequest("A JSON Patch document is an array of operations")
         }
+        guard operations.count <= limits.operations else {
+            throw FHIRError(status: 400, code: "too-costly", "The patch has \(operations.count) operations; at most \(limits.operations) are allowed")
+        }
+        var growth = try Growth(document, limits: limits)
         var result = document
         for (index, operation) in operations.enumerated() {
             guard let op = operation["op"]?.stringValue, let path = operation["path"]?.stringValue else {
@@ -27,19 +94,28 @@ public enum JSONPatch {
                 return try parsePointer(from, index: index)
             }
             switch op {
-            case "add": result = try add(try value(), at: pointer, in: result, index: index)
+            case "add":
+                let added = try value()
+                try growth.add(added, at: pointer, index: index)
+                result = try add(added, at: pointer, in: result, index: index)
             case "remove": result = try remove(at: pointer, in: result, index: index).document
             case "replace":
                 _ = try get(pointer, in: result, index: index)
-                result = try set(try value(), at: pointer, in: result, index: index)
+                let replacement = try value()
+                try growth.add(replacement, at: pointer, index: index)
+                result = try set(replacement, at: pointer, in: result, index: index)
             case "move":
                 let source = try from()
                 if pointer.starts(with: source), pointer.count > source.count {
                     throw FHIRError.unprocessable("Operation \(index) moves a value into itself")
                 }
+                try growth.move(from: source, to: pointer, index: index)
                 let removed = try remove(at: source, in: result, index: index)
                 result = try add(removed.value, at: pointer, in: removed.document, index: index)
-            case "copy": result = try add(try get(try from(), in: result, index: index), at: pointer, in: result, index: index)
+            case "copy":
+                let copied = try get(try from(), in: result, index: index)
+                try growth.add(copied, at: pointer, index: index)
+                result = try add(copied, at: pointer, in: result, index: index)
             case "test":
                 guard try get(pointer, in: result, index: index) == (try value()) else {
                     throw FHIRError.unprocessable("Test operation \(index) failed at '\(path)'")

@@ -1,23 +1,28 @@
 /// The checks every write passes before it is stored: the body is a resource of the type
-/// the URL names, with a well-formed id where one is required, and (unless turned off) it
-/// conforms to its R4 StructureDefinition.
+/// the URL names, with a well-formed id where one is required, its narratives are safe XHTML,
+/// and (unless turned off) it conforms to its R4 StructureDefinition.
 public struct ResourceValidator: Sendable {
     /// Whether writes are checked against the StructureDefinitions as well.
     public var checksStructure: Bool
+    /// What a JSON Patch may do, and how large and deep the resource it makes may be.
+    public var patchLimits: JSONPatch.Limits
 
-    public init(checksStructure: Bool = true) {
+    public init(checksStructure: Bool = true, patchLimits: JSONPatch.Limits = JSONPatch.Limits()) {
         self.checksStructure = checksStructure
+        self.patchLimits = patchLimits
     }
 
     /// Validates a create (`POST Type`): the id, if any, is ignored and replaced.
     public func validateCreate(_ resource: JSONValue, type: String) throws {
         try Self.validateShape(resource, type: type)
+        try Self.validateNarratives(resource)
         try validateStructure(resource)
     }
 
     /// Validates an update (`PUT Type/id`): the body must carry the same id.
     public func validateUpdate(_ resource: JSONValue, type: String, id: String) throws {
         try Self.validateShape(resource, type: type)
+        try Self.validateNarratives(resource)
         try validateStructure(resource)
         guard let bodyId = resource["id"] else {
             throw FHIRError.badRequest("An update must carry the resource id '\(id)' in the body", expression: ["\(type).id"])
@@ -34,6 +39,13 @@ public struct ResourceValidator: Sendable {
         if !issues.isEmpty { throw FHIRError(status: 422, issues: issues) }
     }
 
+    /// Throws 422 for a narrative that is not safe XHTML: checked even without structure
+    /// validation, since a stored script runs in the browser of everyone who views it.
+    static func validateNarratives(_ resource: JSONValue) throws {
+        let issues = NarrativeChecker.problems(resource)
+        if !issues.isEmpty { throw FHIRError(status: 422, issues: issues) }
+    }
+
     /// Everything wrong with `resource` as a `type`, for `$validate`: empty when it is valid.
     public static func problems(_ resource: JSONValue, type: String) -> [FHIRError.Issue] {
         do {
@@ -43,7 +55,7 @@ public struct ResourceValidator: Sendable {
         } catch {
             return [FHIRError.Issue(code: "exception", diagnostics: "\(error)")]
         }
-        return ResourceStructureValidator.r4.validate(resource)
+        return NarrativeChecker.problems(resource) + ResourceStructureValidator.r4.validate(resource)
     }
 
     static func validateShape(_ resource: JSONValue, type: String) throws {

@@ -87,6 +87,22 @@ public struct AuditRecord: Sendable {
         self.patientsReturned = patientsReturned
     }
 
+    /// The patients a search's `patient` and `subject` parameters name: `Patient/<id>`
+    /// references, and bare ids for `patient`.
+    public static func patients(searchedIn parameters: [(name: String, value: String)]) -> [String] {
+        var patients: [String] = []
+        for (name, value) in parameters where name == "patient" || name == "subject" {
+            for item in value.split(separator: ",") {
+                if item.hasPrefix("Patient/") {
+                    patients.append(String(item.dropFirst(8)))
+                } else if name == "patient", !item.contains("/"), FHIRResourceType.isValidId(item) {
+                    patients.append(String(item))
+                }
+            }
+        }
+        return patients
+    }
+
     /// The outcome code of an HTTP status: `0` below 400, `4` for 4xx, `8` for 5xx.
     public static func outcome(httpStatus: Int) -> String {
         httpStatus < 400 ? "0" : httpStatus < 500 ? "4" : "8"
@@ -140,12 +156,42 @@ public struct AuditRecord: Sendable {
         event["outcome"] = .string(outcome)
         if let outcomeDescription { event["outcomeDesc"] = .string(outcomeDescription) }
         event["agent"] = .array([.object(agent)])
-        event["source"] = .object(JSONObject([
+        var source = JSONObject([
             ("observer", .object(JSONObject([("display", .string(observer))]))),
             ("type", .array([AuditCoding(system: "http://terminology.hl7.org/CodeSystem/security-source-type", code: "4", display: "Application Server").json])),
-        ]))
+        ])
+        // The tenant as the client named it (an undeclared one's event is kept in the default store).
+        if let tenant { source["site"] = .string(String(tenant.prefix(64))) }
+        event["source"] = .object(source)
         if !entities.isEmpty { event["entity"] = .array(entities) }
-        return .object(event)
+        // Every value here comes from the request: control characters (a `%00` in a query) are
+        // kept, escaped, rather than refused by the store with the whole batch.
+        return Self.escapingControlCharacters(.object(event))
+    }
+
+    /// `value` with every control character in its strings written as `\u` and four hex digits.
+    static func escapingControlCharacters(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .string(let text):
+            guard text.unicodeScalars.contains(where: isControl) else { return value }
+            var escaped = ""
+            for scalar in text.unicodeScalars {
+                if isControl(scalar) {
+                    let hex = String(scalar.value, radix: 16, uppercase: true)
+                    escaped += "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+                } else {
+                    escaped.unicodeScalars.append(scalar)
+                }
+            }
+            return .string(escaped)
+        case .array(let items): return .array(items.map(escapingControlCharacters))
+        case .object(let object): return .object(JSONObject(object.members.map { ($0.key, escapingControlCharacters($0.value)) }))
+        default: return value
+        }
+    }
+
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
     }
 }
 
@@ -232,19 +278,46 @@ public actor AuditTrail {
                 byTenant[key, default: []].append(record.resource(observer: observer))
             }
             for key in order {
-                let resources = byTenant[key]!
-                do {
-                    let store = try await stores.store(tenant: key.isEmpty ? nil : key)
-                    try await store.transaction { transaction in
-                        for resource in resources { _ = try await transaction.create(resource, type: "AuditEvent", id: nil) }
-                    }
-                    written += resources.count
-                } catch {
-                    failures += resources.count
-                    logger.error("Could not write \(resources.count) AuditEvent(s): \(error)")
+                guard let store = await store(tenant: key.isEmpty ? nil : key) else {
+                    failures += byTenant[key]!.count
+                    continue
                 }
+                await write(byTenant[key]!, to: store)
             }
         }
         writer = nil
+    }
+
+    /// The store of `tenant`; an event naming a tenant the server does not have (a refused
+    /// request's `X-FHIR-TENANT-ID`) goes to the default store, so that the refusal is on record.
+    private func store(tenant: String?) async -> (any FHIRStore)? {
+        do {
+            return try await stores.store(tenant: tenant)
+        } catch {
+            guard tenant != nil else {
+                logger.error("Could not open the audit store: \(error)")
+                return nil
+            }
+            return await store(tenant: nil)
+        }
+    }
+
+    /// Writes `resources` in one transaction; when that fails, each on its own, so that one
+    /// event the store refuses never takes the others of its batch with it.
+    private func write(_ resources: [JSONValue], to store: any FHIRStore) async {
+        do {
+            try await store.transaction { transaction in
+                for resource in resources { _ = try await transaction.create(resource, type: "AuditEvent", id: nil) }
+            }
+            written += resources.count
+            return
+        } catch where resources.count > 1 {
+            logger.warning("A batch of \(resources.count) AuditEvents failed (\(error)); writing them one by one")
+        } catch {
+            failures += 1
+            logger.error("Could not write an AuditEvent: \(error)")
+            return
+        }
+        for resource in resources { await write([resource], to: store) }
     }
 }

@@ -148,9 +148,10 @@ public struct ExfiltrationDetector: Sendable {
     public static let rule = AuditCoding(system: AuditCoding.ruleSystem, code: ruleId, display: ruleName)
 
     /// Who the client is, as a key and as shown in the alert: the token's `sub`, else its
-    /// client id, else the network address.
+    /// client id, else the network address. `agentName` is the subject, or the client id when
+    /// the token has no subject: a client id never shares a key with a subject of that name.
     static func client(of record: AuditRecord) -> (key: String, shown: String) {
-        if let subject = record.agentName { return ("sub:" + subject, "'\(subject)'") }
+        if let subject = record.agentName, subject != record.agentClientId { return ("sub:" + subject, "'\(subject)'") }
         if let clientId = record.agentClientId { return ("client:" + clientId, "client '\(clientId)'") }
         if let address = record.agentAddress { return ("address:" + address, "an anonymous client at \(address)") }
         return ("anonymous", "an anonymous client")

@@ -4,6 +4,10 @@ import Foundation
 
 /// Bulk Data `$export` jobs: each runs in the background, writing one NDJSON file per
 /// resource type, and is polled for its manifest (FHIR Bulk Data Access 1.0/2.0).
+///
+/// A job's files hold patient data: they sit in a directory of the job's own that only the
+/// server's user can open (0700, files 0600), a job answers only the tenant and the client
+/// that started it, and its files are deleted `retention` after it ends.
 public actor ExportJobs {
     /// What an export covers.
     enum Scope: Sendable {
@@ -22,6 +26,9 @@ public actor ExportJobs {
         var url: String
         var baseURL: String
         var tenant: String?
+        /// Who started the job (the token's subject or client id); `nil` without access control.
+        /// Only the same client sees its state and files.
+        var client: String? = nil
     }
 
     enum State: Sendable {
@@ -39,17 +46,29 @@ public actor ExportJobs {
 
     private var jobs: [String: Job] = [:]
     private let root: URL
+    /// How long a job's files are kept after it ends.
+    public nonisolated let retention: Duration
+    private var sweptRoot = false
 
-    /// Jobs keep their files under `directory` until deleted.
-    public init(directory: URL) {
+    /// The default of ``retention``: an hour, time enough for a client to fetch what it asked for.
+    public static let defaultRetention = Duration.seconds(3600)
+
+    /// Jobs keep their files under `directory` until deleted, or for `retention` after they end.
+    public init(directory: URL, retention: Duration = ExportJobs.defaultRetention) {
         root = directory
+        self.retention = retention
     }
 
     /// Starts a job and returns its id.
     func start(_ request: Request, store: any FHIRStore) throws -> String {
         let id = UUID().uuidString.lowercased()
         let directory = root.appendingPathComponent(id)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        if !sweptRoot {
+            sweptRoot = true
+            removeExpiredDirectories()
+        }
         let transactionTime = Int64(Date().timeIntervalSince1970 * 1000)
         jobs[id] = Job(request: request, state: .running(exported: 0), directory: directory)
         jobs[id]?.task = Task {
@@ -75,17 +94,47 @@ public actor ExportJobs {
 
     private func finish(_ id: String, _ state: State) {
         jobs[id]?.state = state
+        let retention = retention
+        Task { [weak self] in
+            try? await Task.sleep(for: retention)
+            await self?.expire(id)
+        }
     }
 
-    /// The state of job `id`, if it exists and belongs to `tenant`.
-    func state(of id: String, tenant: String?) -> State? {
-        guard let job = jobs[id], job.request.tenant == tenant else { return nil }
-        return job.state
+    /// Deletes the files of ended job `id` and forgets it.
+    private func expire(_ id: String) {
+        guard let job = jobs[id] else { return }
+        try? FileManager.default.removeItem(at: job.directory)
+        jobs[id] = nil
+    }
+
+    /// Job directories a previous run left behind (its jobs are gone with it), once older than
+    /// the retention period.
+    private func removeExpiredDirectories() {
+        let manager = FileManager.default
+        let cutoff = Date().addingTimeInterval(-Double(retention.components.seconds))
+        for name in (try? manager.contentsOfDirectory(atPath: root.path)) ?? [] where jobs[name] == nil && UUID(uuidString: name) != nil {
+            let url = root.appendingPathComponent(name)
+            if let modified = (try? manager.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date, modified < cutoff {
+                try? manager.removeItem(at: url)
+            }
+        }
+    }
+
+    /// Job `id`, if it belongs to `tenant` and `client`.
+    private func job(_ id: String, tenant: String?, client: String?) -> Job? {
+        guard let job = jobs[id], job.request.tenant == tenant, job.request.client == client else { return nil }
+        return job
+    }
+
+    /// The state of job `id`, if it exists and belongs to `tenant` and `client`.
+    func state(of id: String, tenant: String?, client: String? = nil) -> State? {
+        job(id, tenant: tenant, client: client)?.state
     }
 
     /// The path of one output file of job `id`.
-    func file(_ name: String, of id: String, tenant: String?) -> URL? {
-        guard let job = jobs[id], job.request.tenant == tenant, case .completed = job.state,
+    func file(_ name: String, of id: String, tenant: String?, client: String? = nil) -> URL? {
+        guard let job = job(id, tenant: tenant, client: client), case .completed = job.state,
             name.hasSuffix(".ndjson"), !name.contains("/"), !name.hasPrefix(".")
         else { return nil }
         let url = job.directory.appendingPathComponent(name)
@@ -93,8 +142,8 @@ public actor ExportJobs {
     }
 
     /// Cancels job `id` (if running) and deletes its files. False when there is no such job.
-    func delete(_ id: String, tenant: String?) -> Bool {
-        guard let job = jobs[id], job.request.tenant == tenant else { return false }
+    func delete(_ id: String, tenant: String?, client: String? = nil) -> Bool {
+        guard let job = job(id, tenant: tenant, client: client) else { return false }
         job.task?.cancel()
         try? FileManager.default.removeItem(at: job.directory)
         jobs[id] = nil

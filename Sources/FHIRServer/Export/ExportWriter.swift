@@ -29,7 +29,10 @@ struct ExportWriter {
                 handle = open
             } else {
                 let url = directory.appendingPathComponent("\(resource.type).ndjson")
-                FileManager.default.createFile(atPath: url.path, contents: nil)
+                // Readable by the server's user only: the file holds patient data.
+                guard FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+                    throw FHIRError(status: 500, code: "exception", "The export could not create its \(resource.type) file")
+                }
                 handle = try FileHandle(forWritingTo: url)
                 handles[resource.type] = handle
             }

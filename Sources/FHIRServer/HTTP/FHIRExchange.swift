@@ -44,8 +44,49 @@ struct FHIRExchange {
         }
         self.returnPreference = returnPreference
         self.strict = strict
-        let origin = configuration.publicURL ?? "http://" + (request.head.authority ?? "localhost")
-        baseURL = origin + configuration.basePath
+        baseURL = Self.origin(authority: request.head.authority, configuration: configuration) + configuration.basePath
+    }
+
+    /// The scheme and authority of absolute URLs: `publicURL` when configured, else the
+    /// request's Host when it names this machine or an allowed host, else the configured
+    /// fallback. A Host header alone never decides where clients are sent next.
+    static func origin(authority: String?, configuration: FHIRServerConfiguration) -> String {
+        if let publicURL = configuration.publicURL { return publicURL }
+        guard let authority, let host = hostName(authority: authority) else { return configuration.fallbackOrigin }
+        let allowed = isLoopback(host) || configuration.allowedHosts.contains { $0.lowercased() == host }
+        return allowed ? "http://" + authority : configuration.fallbackOrigin
+    }
+
+    /// The host of `host[:port]` or `[v6]:port`, lower-cased; `nil` unless well formed.
+    static func hostName(authority: String) -> String? {
+        var host = Substring(authority.lowercased())
+        var port: Substring = ""
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { return nil }
+            port = host[host.index(after: close)...]
+            host = host[...close]
+            guard host.dropFirst().dropLast().allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return nil }
+        } else {
+            if let colon = host.firstIndex(of: ":") {
+                port = host[colon...]
+                host = host[..<colon]
+            }
+            guard !host.isEmpty, host.utf8.allSatisfy({ byte in
+                (0x61...0x7A).contains(byte) || (0x30...0x39).contains(byte) || byte == 0x2D || byte == 0x2E
+            }) else { return nil }
+        }
+        if !port.isEmpty {
+            guard port.hasPrefix(":"), port.dropFirst().allSatisfy({ $0.isASCII && $0.isNumber }), UInt16(port.dropFirst()) != nil
+            else { return nil }
+        }
+        return String(host)
+    }
+
+    /// Names of this machine: `localhost`, 127.0.0.0/8 and `[::1]`.
+    static func isLoopback(_ host: String) -> Bool {
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return host == "localhost" || host == "[::1]"
+            || (octets.count == 4 && octets[0] == "127" && octets.allSatisfy { $0.count <= 3 && UInt8($0) != nil })
     }
 
     /// Picks the response media type; XML and anything else not JSON is refused with 406.
@@ -85,7 +126,9 @@ struct FHIRExchange {
 
     /// The body parsed as JSON; `what` names it in the 400 for bad JSON.
     func jsonBody(_ what: String) async throws -> JSONValue {
-        let buffer = try await body()
+        var buffer = try await body()
+        // A UTF-8 byte-order mark is allowed before JSON text (RFC 8259 lets a parser ignore it).
+        if buffer.readableBytesView.starts(with: [0xEF, 0xBB, 0xBF]) { buffer.moveReaderIndex(forwardBy: 3) }
         do {
             return try buffer.withUnsafeReadableBytes { try JSONParser.parse(buffer: $0.bindMemory(to: UInt8.self)) }
         } catch let error as JSONParseError {
@@ -127,7 +170,10 @@ struct FHIRExchange {
         guard buffer.readableBytes == 0 || mediaType == "application/x-www-form-urlencoded" else {
             throw FHIRError(status: 415, code: "not-supported", "POST _search takes application/x-www-form-urlencoded")
         }
-        return FHIRQueryString.parse(Substring(String(buffer: buffer))) + query
+        let form = FHIRQueryString.parse(Substring(String(buffer: buffer)))
+        // The URL's patients reach the AuditEvent from the request line; the form's only from here.
+        if context.protectsAuditEvents { context.auditNote.patients += AuditRecord.patients(searchedIn: form) }
+        return form + query
     }
 
     // MARK: Responses

@@ -4,7 +4,8 @@ import FHIRStore
 /// The PATCH interaction with a JSON Patch document (RFC 6902).
 enum PatchInteraction {
     /// Applies `patch` to the current version of `type/id` and stores the result as the next
-    /// version. The patch may not change the resource's type or id.
+    /// version. The patch may not change the resource's type or id, nor make it larger or
+    /// deeper than `validator.patchLimits` allows (422).
     static func apply(
         _ patch: JSONValue, type: String, id: String, ifMatch: Int?, validator: ResourceValidator,
         access: AccessGrant.Access = .unrestricted, in transaction: any FHIRTransaction
@@ -14,7 +15,8 @@ enum PatchInteraction {
         if let ifMatch, ifMatch != current.versionId {
             throw FHIRError.preconditionFailed("\(type)/\(id) is at version \(current.versionId), not \(ifMatch)")
         }
-        let patched = try JSONPatch.apply(patch, to: try JSONParser.parse(current.body ?? "{}"))
+        // Bounded: `copy` doubles a document per operation (a 2 KB patch made a 400 MB resource).
+        let patched = try JSONPatch.apply(patch, to: try JSONParser.parse(current.body ?? "{}"), limits: validator.patchLimits)
         guard patched["resourceType"]?.stringValue == type, patched["id"]?.stringValue == id else {
             throw FHIRError.unprocessable("A patch may not change the resource's type or id")
         }

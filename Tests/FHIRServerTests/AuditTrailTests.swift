@@ -1,0 +1,87 @@
+import FHIR
+@testable import FHIRServer
+import FHIRStore
+import FHIRTestSupport
+import Foundation
+import Testing
+
+/// An audit trail no request can suppress (issue 13): one request carrying `%00` once rolled
+/// back the AuditEvents of every user queued with it.
+@Suite struct AuditTrailTests {
+    static let backends = TestDatabases.backends
+
+    @Test(arguments: backends)
+    func aControlCharacterNeverDropsAnotherEvent(backend: TestBackend) async throws {
+        try await AccessControlTests.withSecureApp(backend) { harness in
+            let admin = try await harness.token("system/*.*", subject: "admin")
+            #expect(try await harness.call(.put, "Patient/p1", token: admin, body: #"{"resourceType":"Patient","id":"p1"}"#).status == .created)
+            await harness.trail.flush()
+            let before = await harness.trail.written
+            // Queued together: users' reads and one request with NUL and other control characters.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<10 {
+                    group.addTask {
+                        let user = try await harness.token("system/*.read", subject: "user\(index)")
+                        _ = try await harness.call(.get, "Patient/p1", token: user)
+                    }
+                }
+                group.addTask { _ = try await harness.call(.get, "Observation?patient=Patient/%00%01%7F&code=%00", token: admin) }
+            }
+            await harness.trail.flush()
+            #expect(await harness.trail.failures == 0)
+            #expect(await harness.trail.written == before + 11)
+            let events = try await harness.call(.get, "AuditEvent?entity=Patient/p1&_count=100", token: admin)
+            #expect(events.json?["total"]?.intValue ?? 0 >= 10)
+            let escaped = try await harness.call(.get, "AuditEvent?_count=100", token: admin)
+            #expect(escaped.text.contains(#"Patient/\\u0000\\u0001\\u007F"#))
+        }
+    }
+
+    /// `POST _search` carries its criteria in the body: its patients are recorded as a GET's are.
+    @Test(arguments: backends)
+    func postSearchRecordsThePatientsOfItsForm(backend: TestBackend) async throws {
+        try await AccessControlTests.withSecureApp(backend) { harness in
+            let admin = try await harness.token("system/*.*", subject: "admin")
+            let search = try await harness.call(
+                .post, "Observation/_search", token: admin, body: "patient=Patient/p2&code=x", contentType: "application/x-www-form-urlencoded")
+            #expect(search.status == .ok)
+            await harness.trail.flush()
+            let events = try await harness.call(.get, "AuditEvent?entity=Patient/p2", token: admin)
+            let subtypes = events.json?["entry"]?.arrayValue?.compactMap { $0["resource"]?["subtype"]?.arrayValue?.first?["code"]?.stringValue }
+            #expect(subtypes == ["search-type"])
+        }
+    }
+
+    @Test func controlCharactersAreEscapedNotDropped() {
+        let record = AuditRecord(
+            subtypes: [.interaction("search-type")], action: "E", outcome: "0", agentName: "a\u{0}b", query: "patient=Patient/%00",
+            patients: ["\u{0}\u{1B}x"], tenant: "t\u{7}")
+        let event = record.resource(observer: "test")
+        let text = String(decoding: JSONWriter(pretty: false).bytes(event), as: UTF8.self)
+        #expect(!text.unicodeScalars.contains { $0.value < 0x20 })
+        #expect(text.contains(#"Patient/\\u0000\\u001Bx"#))
+        #expect(event["agent"]?.arrayValue?.first?["name"] == #"a\u0000b"#)
+        #expect(event["source"]?["site"] == #"t\u0007"#)
+    }
+
+    /// Clients are keyed by their token's subject: a subject shared by two apps is one client;
+    /// a client id that happens to equal someone's subject is another.
+    @Test func theExfiltrationDetectorKeysClientsByTokenSubject() throws {
+        var detector = try ExfiltrationDetector(patients: 3, window: 60)
+        func read(_ patients: [String], subject: String?, clientId: String, at seconds: Double) -> AuditRecord {
+            AuditRecord(
+                subtypes: [.interaction("search-type")], action: "E", recorded: Date(timeIntervalSince1970: 1_746_100_800 + seconds),
+                outcome: "0", agentName: subject ?? clientId, agentClientId: clientId, agentAddress: "10.0.0.\(Int(seconds))",
+                patientsReturned: Set(patients))
+        }
+        #expect(detector.observe(read(["a", "b"], subject: "mallory", clientId: "app-1", at: 1)) == nil)
+        // The same subject through another app and address: still mallory.
+        let alert = detector.observe(read(["c", "d"], subject: "mallory", clientId: "app-2", at: 2))
+        #expect(alert?.agentName == "mallory")
+        // A subject-less token whose client id is "carol" is not the user carol.
+        #expect(detector.observe(read(["a", "b"], subject: "carol", clientId: "carol-app", at: 3)) == nil)
+        #expect(detector.observe(read(["c", "d"], subject: nil, clientId: "carol", at: 4)) == nil)
+        #expect(ExfiltrationDetector.client(of: read([], subject: nil, clientId: "carol", at: 5)).key == "client:carol")
+        #expect(ExfiltrationDetector.client(of: read([], subject: "carol", clientId: "x", at: 5)).key == "sub:carol")
+    }
+}

@@ -1,0 +1,196 @@
+import FHIR
+import FHIRServer
+import FHIRStore
+import FHIRTestSupport
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The server's connection budgets on real sockets (issue 13): about 20,000 idle connections,
+/// or connections sending their headers a byte at a time (slowloris), once held every file
+/// handle, after which every request failed.
+@Suite(.serialized) struct ConnectionBudgetTests {
+    /// A TCP connection driven byte by byte, as an attacker's client would.
+    final class RawConnection {
+        let descriptor: Int32
+
+        init(port: Int) throws {
+            descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else {
+                close(descriptor)
+                throw POSIXError(.ECONNREFUSED)
+            }
+            var wait = timeval(tv_sec: 0, tv_usec: 100_000)
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+        }
+
+        deinit { close(descriptor) }
+
+        /// Sends `text`; false once the server has closed the connection.
+        @discardableResult
+        func write(_ text: String) -> Bool {
+            let bytes = Array(text.utf8)
+            return bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
+        }
+
+        /// Reads until the server closes the connection or `seconds` pass: what arrived, and
+        /// whether the server closed it.
+        func read(for seconds: Double, until stop: (String) -> Bool = { _ in false }) -> (text: String, closed: Bool) {
+            let deadline = Date().addingTimeInterval(seconds)
+            var received: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while Date() < deadline {
+                let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+                if count == 0 { return (String(decoding: received, as: UTF8.self), true) }
+                if count < 0 {
+                    if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { continue }
+                    return (String(decoding: received, as: UTF8.self), true)
+                }
+                received += buffer[0..<count]
+                if stop(String(decoding: received, as: UTF8.self)) { break }
+            }
+            return (String(decoding: received, as: UTF8.self), false)
+        }
+    }
+
+    static let metadata = "GET \(basePath)/metadata HTTP/1.1\r\nHost: localhost\r\n\r\n"
+
+    /// The server `caduceus serve` runs (port 0) with `limits`, on a fresh SQLite store. Run
+    /// as `serve` runs it, not through the test framework's live mode, which keeps the bind
+    /// address of the configuration but not its connection limit.
+    static func withServer(
+        _ limits: ConnectionLimits, configure: (inout FHIRServerConfiguration) -> Void = { _ in },
+        _ body: @escaping @Sendable (Int) async throws -> Void
+    ) async throws {
+        let store = try await TestDatabases.makeStore(.sqlite)
+        var configuration = FHIRServerConfiguration(connections: limits)
+        configure(&configuration)
+        let (ports, announce) = AsyncStream.makeStream(of: Int.self)
+        let app = FHIRApplication.buildApplication(
+            stores: TenantStores(defaultStore: store), configuration: configuration, host: "127.0.0.1", port: 0,
+            logger: Logger(label: "connection-budget-test")
+        ) { port in announce.yield(port) }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await app.runService(gracefulShutdownSignals: []) }
+                var iterator = ports.makeAsyncIterator()
+                let port = try #require(await iterator.next())
+                try await body(port)
+                group.cancelAll()
+            }
+            try await store.close()
+        } catch {
+            try? await store.close()
+            throw error
+        }
+    }
+
+    static func isResponse(_ text: String) -> Bool { text.contains("\r\n\r\n") && text.hasSuffix("}") }
+
+    @Test func aHalfSentRequestHeadIsClosedAfterTheHeaderTimeout() async throws {
+        try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(1))) { port in
+            let connection = try RawConnection(port: port)
+            let started = Date()
+            #expect(connection.write("GET \(basePath)/metadata HTTP/1.1\r\nHost: localhost\r\n"))
+            let (text, closed) = connection.read(for: 10)
+            #expect(closed && text.isEmpty)
+            #expect(Date().timeIntervalSince(started) < 8)
+        }
+    }
+
+    @Test func aHeadTrickledAByteAtATimeIsClosedWhileItTrickles() async throws {
+        try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(1))) { port in
+            let connection = try RawConnection(port: port)
+            let started = Date()
+            var refused = false
+            // Each byte would reset a timer that runs from the last byte; the head's deadline does not move.
+            for byte in "GET \(basePath)/metadata HTTP/1.1\r\nHost: localhost\r\nX-Slow: ".utf8 + Array(repeating: UInt8(ascii: "a"), count: 200) {
+                try await Task.sleep(for: .milliseconds(100))
+                if !connection.write(String(decoding: [byte], as: UTF8.self)) || connection.read(for: 0.05).closed {
+                    refused = true
+                    break
+                }
+            }
+            #expect(refused)
+            #expect(Date().timeIntervalSince(started) < 8)
+        }
+    }
+
+    @Test func anIdleConnectionIsClosedAfterTheIdleTimeout() async throws {
+        try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(1), headerTimeout: .seconds(30))) { port in
+            let connection = try RawConnection(port: port)
+            let (_, closed) = connection.read(for: 10)
+            #expect(closed)
+        }
+    }
+
+    @Test func keptAliveConnectionsServeRequestsAfterPausesShorterThanTheIdleTimeout() async throws {
+        try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(1))) { port in
+            let connection = try RawConnection(port: port)
+            for _ in 0..<2 {
+                #expect(connection.write(Self.metadata))
+                let (text, closed) = connection.read(for: 10, until: Self.isResponse)
+                #expect(text.hasPrefix("HTTP/1.1 200") && !closed)
+                // Longer than the header timeout: a pause between requests is not a slow head.
+                try await Task.sleep(for: .milliseconds(1500))
+            }
+        }
+    }
+
+    @Test func connectionsBeyondTheMaximumWaitUntilOneCloses() async throws {
+        try await Self.withServer(ConnectionLimits(maximumConnections: 2)) { port in
+            let other = try RawConnection(port: port)
+            var first: RawConnection? = try RawConnection(port: port)
+            first?.write(Self.metadata)
+            #expect(first?.read(for: 10, until: Self.isResponse).text.hasPrefix("HTTP/1.1 200") == true)
+            let waiting = try RawConnection(port: port)  // the kernel completes the handshake; the server does not accept it yet
+            waiting.write(Self.metadata)
+            #expect(waiting.read(for: 1, until: Self.isResponse).text.isEmpty)
+            first = nil
+            #expect(waiting.read(for: 10, until: Self.isResponse).text.hasPrefix("HTTP/1.1 200"))
+            other.write(Self.metadata)
+            #expect(other.read(for: 10, until: Self.isResponse).text.hasPrefix("HTTP/1.1 200"))
+        }
+    }
+
+    /// Absolute URLs come from `--public-url` or an allowed Host, never from any Host a client sends.
+    @Test func absoluteURLsFollowOnlyAllowedHosts() async throws {
+        let limits = ConnectionLimits()
+        try await Self.withServer(limits, configure: {
+            $0.allowedHosts = ["fhir.example.org"]
+            $0.fallbackOrigin = "http://fallback.test:9080"
+        }) { (port: Int) async throws in
+            func selfLink(host: String) throws -> String {
+                let connection = try RawConnection(port: port)
+                connection.write("GET \(basePath)/Patient HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n")
+                let text = connection.read(for: 10).text
+                let body = String(text[(text.range(of: "\r\n\r\n")?.upperBound ?? text.endIndex)...])
+                return (try? JSONParser.parse(body))?["link"]?.arrayValue?.first?["url"]?.stringValue ?? "no link in: \(text)"
+            }
+            #expect(try selfLink(host: "evil.example").hasPrefix("http://fallback.test:9080\(basePath)/Patient"))
+            #expect(try selfLink(host: "127.0.0.1.evil.example").hasPrefix("http://fallback.test:9080\(basePath)/"))
+            #expect(try selfLink(host: "127.0.0.1:\(port)").hasPrefix("http://127.0.0.1:\(port)\(basePath)/Patient"))
+            #expect(try selfLink(host: "FHIR.example.org:8443").hasPrefix("http://FHIR.example.org:8443\(basePath)/Patient"))
+        }
+        try await Self.withServer(limits, configure: { $0.publicURL = "https://fhir.example.org" }) { port in
+            let connection = try RawConnection(port: port)
+            connection.write("GET \(basePath)/Patient HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            #expect(connection.read(for: 10).text.contains("\"https://fhir.example.org\(basePath)/Patient"))
+        }
+    }
+}
