@@ -47,16 +47,17 @@ import Testing
 
     /// An audited server on `backend`, with tokens required when `auth`, and an audit feed when
     /// `auditFeed` is given.
-    /// With `tenants`, every tenant named by `X-FHIR-TENANT-ID` gets a database of its own.
+    /// With `tenants`, the tenant `clinic` is declared, with a database of its own.
     static func withSecureApp(
         _ backend: TestBackend, auth: Bool = true, auditFeed: AuditFeedToken? = nil, policy: AccessTokenPolicy = AccessTokenPolicy(),
         tenants: Bool = false, _ body: @escaping @Sendable (Harness) async throws -> Void
     ) async throws {
         let store = try await TestDatabases.makeStore(backend)
         let verifier = auth ? try await AccessTokenVerifier(hs256Secret: secret, rs256PublicKeyPEM: rsaKeys.1, policy: policy) : nil
-        var makeTenant: (@Sendable (String) async throws -> any FHIRStore)?
-        if tenants { makeTenant = { _ -> any FHIRStore in try await TestDatabases.makeStore(backend) } }
-        let stores = TenantStores(defaultStore: store, makeStore: makeTenant)
+        // Tenants exist by declaration: "clinic" is the one the tenant-bound token tests use.
+        let stores = tenants
+            ? try TenantStores(defaultStore: store, tenants: ["clinic"]) { _ in try await TestDatabases.makeStore(backend) }
+            : TenantStores(defaultStore: store)
         let trail = AuditTrail(stores: stores)
         let router = FHIRApplication.buildRouter(stores: stores, security: FHIRSecurity(verifier: verifier, audit: trail, auditFeed: auditFeed))
         let hs256 = await AccessTokenIssuer.hs256(secret: secret)
