@@ -66,18 +66,23 @@ import Testing
         let secret = AccessControlTests.secret
         let trail = AuditTrail(stores: stores)
         let security = FHIRSecurity(verifier: try await AccessTokenVerifier(hs256Secret: secret), audit: trail)
-        let token = try await AccessTokenIssuer.hs256(secret: secret).sign(
-            SMARTAccessClaims(subject: "alice", expires: Date().addingTimeInterval(300), scope: "system/*.*", clientId: "test-app", patient: nil))
+        let issuer = await AccessTokenIssuer.hs256(secret: secret)
+        // Tokens are bound to a tenant: each asks for the tenant its token names.
+        @Sendable func token(tenant: String) async throws -> String {
+            try await issuer.sign(SMARTAccessClaims(
+                subject: "alice", expires: Date().addingTimeInterval(300), scope: "system/*.*", clientId: "test-app", patient: nil, tenant: tenant))
+        }
         let app = Application(router: FHIRApplication.buildRouter(stores: stores, security: security))
         try await app.test(.router) { client in
             for index in 0..<40 {
                 let tenant = ["X-FHIR-TENANT-ID": "fresh_\(index)"]
                 #expect(try await client.fhir(.get, "Patient", headers: tenant).status == .unauthorized)
-                let refused = try await client.fhir(.get, "Patient", headers: tenant.merging(["Authorization": "Bearer \(token)"]) { $1 })
+                let bearer = "Bearer \(try await token(tenant: "fresh_\(index)"))"
+                let refused = try await client.fhir(.get, "Patient", headers: tenant.merging(["Authorization": bearer]) { $1 })
                 #expect(refused.status == .badRequest)
                 #expect(refused.json?["resourceType"] == "OperationOutcome")
             }
-            let declared = ["X-FHIR-TENANT-ID": "clinic_a", "Authorization": "Bearer \(token)"]
+            let declared = ["X-FHIR-TENANT-ID": "clinic_a", "Authorization": "Bearer \(try await token(tenant: "clinic_a"))"]
             #expect(try await client.fhir(.get, "Patient", headers: declared).status == .ok)
         }
         await trail.flush()
