@@ -47,7 +47,8 @@ public enum FHIRApplication {
         }
         router.add(middleware: outcomes)
         let parser = SearchQueryParser(
-            registry: registry, defaultCount: configuration.defaultPageSize, maximumCount: configuration.maximumPageSize)
+            registry: registry, defaultCount: configuration.defaultPageSize, maximumCount: configuration.maximumPageSize,
+            limits: configuration.searchLimits)
         let group = router.group(RouterPath(configuration.basePath.isEmpty ? "/" : configuration.basePath))
         var capabilityStatement = CapabilityStatementBuilder.build(registry: registry, configuration: configuration)
         if security.verifier != nil { capabilityStatement = CapabilityStatementBuilder.advertisingSMART(capabilityStatement) }

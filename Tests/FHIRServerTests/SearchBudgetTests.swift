@@ -118,6 +118,19 @@ import Testing
         }
     }
 
+    /// `caduceus serve --search-limit` reaches the router: the configured limit, not the
+    /// default, decides.
+    @Test func theConfiguredLimitsAreTheOnesApplied() async throws {
+        var configuration = FHIRServerConfiguration()
+        configuration.searchLimits.orValues = 2
+        try await withFHIRApp(.sqlite, configuration: configuration) { client in
+            #expect(try await client.fhir(.get, "Patient?family=a,b").status == .ok)
+            let refused = try await client.fhir(.get, "Patient?family=a,b,c")
+            Self.expectOutcome(refused, status: 400, "3 OR values over a limit of 2")
+            #expect(refused.text.contains("--search-limit or-values="), "\(refused.text.prefix(300))")
+        }
+    }
+
     /// At each default limit the SQL still runs on both databases (SQLite refused 495 OR
     /// values and 932 criteria with its own error) and finds what it should.
     @Test(arguments: backends)
