@@ -46,11 +46,13 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit"),
             ]
         ),
+        // Hostile FHIR requests from a seed, shared by the fuzz test and `caduceus bench hostile`.
+        .target(name: "HostileRequests", dependencies: ["JSON"]),
         // Deployment, workloads and benchmarks.
         .target(
             name: "Lab",
             dependencies: [
-                "FHIR", "FHIRStore", "FHIRServer", "Sensor", "Detection",
+                "FHIR", "FHIRStore", "FHIRServer", "Sensor", "Detection", "HostileRequests",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -111,7 +113,7 @@ let package = Package(
         .testTarget(
             name: "FHIRServerTests",
             dependencies: [
-                "FHIR", "FHIRStore", "FHIRServer", "FHIRTestSupport",
+                "FHIR", "FHIRStore", "FHIRServer", "FHIRTestSupport", "HostileRequests",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
