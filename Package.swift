@@ -62,7 +62,7 @@ let package = Package(
         .executableTarget(
             name: "caduceus",
             dependencies: [
-                "FHIR", "FHIRStore", "FHIRServer", "Lab", "Sensor", "Detection",
+                "FHIR", "FHIRStore", "FHIRServer", "Lab", "Sensor", "Detection", "HostileRequests",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

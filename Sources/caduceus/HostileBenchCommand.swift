@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HostileRequests
 import Lab
 
 /// `caduceus bench hostile`: hostile requests against a real server on 127.0.0.1, counting
@@ -41,6 +42,9 @@ struct HostileBenchCommand: ParsableCommand {
     @Option(help: "Send only this request of the seed (to make a failure again).")
     var index: Int?
 
+    @Flag(help: "With --index: print the request in full before sending it.")
+    var show = false
+
     func validate() throws {
         guard requests > 0, seconds > 0, concurrency > 0, hangSeconds > 0 else {
             throw ValidationError("--requests, --seconds, --concurrency and --hang-seconds must be positive")
@@ -50,6 +54,9 @@ struct HostileBenchCommand: ParsableCommand {
     func run() throws {
         let seed = self.seed ?? UInt64.random(in: 1...UInt64(UInt32.max))
         print("caduceus bench hostile: seed \(seed), \(index.map { "request \($0) only" } ?? "\(requests) requests"), at most \(Int(seconds)) s, \(concurrency) connections, hang after \(hangSeconds) s, \(url ?? "a caduceus serve started on 127.0.0.1")")
+        if show, let index {
+            print(HostileRequestGenerator(seed: seed).request(index).rendered(limit: .max))
+        }
         let benchmark = HostileBenchmark(requests: requests, seconds: seconds, seed: seed, concurrency: concurrency, hangSeconds: hangSeconds, index: index)
         let report = try benchmark.run(executable: url == nil ? ImageBuilder.currentExecutable : nil, url: url, pid: serverPid)
         for line in report.lines(seed: seed) { print(line) }

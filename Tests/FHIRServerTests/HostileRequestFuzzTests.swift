@@ -261,6 +261,6 @@ import Testing
         #expect(!Self.hasEmptyChainLink(HostileRequest(index: 0, kind: "", method: "GET", target: "/b/Observation?subject:Patient.name=x&a.b=.")))
         #expect(!Self.hasEmptyChainLink(HostileRequest(index: 0, kind: "", method: "GET", target: "/b/Patient/..")))
         let bundle = #"{"entry":[{"request":{"url":"Patient/..","ifNoneExist":"name=.."}},{"request":{"url":"Patient?subject..x=1"}}]}"#
-        #expect(Self.hasEmptyChainLink(HostileRequest(index: 0, kind: "", method: "POST", target: "/b", body: Array(bundle.utf8))))
+        #expect(Self.hasEmptyChainLink(HostileRequest(index: 0, kind: "bundle.search", method: "POST", target: "/b", body: Array(bundle.utf8))))
     }
 }
