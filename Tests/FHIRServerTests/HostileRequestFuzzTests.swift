@@ -53,23 +53,62 @@ import Testing
     }
 
     @Test func hostileRequestsAnswerWithOperationOutcomesInTime() async throws {
+        let store = try await TestDatabases.makeStore(.sqlite)
+        try await Self.fuzzAndReport(
+            FHIRApplication.buildRouter(store: store), store: store, test: "hostileRequestsAnswerWithOperationOutcomesInTime")
+    }
+
+    /// The same through access control and the audit trail: a request without its own
+    /// (hostile) Authorization header carries a valid token of one of four kinds, so that the
+    /// scope checks, the patient compartment and the AuditEvents see hostile requests too.
+    @Test func hostileRequestsWithTokensAndAuditAnswerWithOperationOutcomesInTime() async throws {
+        let secret = Array("caduceus-hostile-fuzz-secret-of-32-bytes-or-more".utf8)
+        let issuer = await AccessTokenIssuer.hs256(secret: secret)
+        var signed: [String] = []
+        for (scope, patient) in [("user/*.cruds", nil), ("patient/*.read", "p1"), ("system/*.*", nil), ("user/Patient.c", nil)] {
+            signed.append(try await issuer.sign(SMARTAccessClaims(subject: "fuzz", expires: Date().addingTimeInterval(3600), scope: scope, patient: patient)))
+        }
+        let tokens = signed
+        let store = try await TestDatabases.makeStore(.sqlite)
+        let trail = AuditTrail(store: store)
+        let router = FHIRApplication.buildRouter(
+            store: store, security: FHIRSecurity(verifier: try await AccessTokenVerifier(hs256Secret: secret), audit: trail))
+        try await Self.fuzzAndReport(router, store: store, test: "hostileRequestsWithTokensAndAuditAnswerWithOperationOutcomesInTime", seedToken: tokens[2]) {
+            request in
+            var request = request
+            if !request.headers.contains(where: { $0.name == "Authorization" }) {
+                request.headers.append(HostileHeader("Authorization", "Bearer \(tokens[request.index % tokens.count])"))
+            }
+            return request
+        } closing: {
+            await trail.close()
+        }
+    }
+
+    /// Seeds the store through `router`, sends the budget's requests (each through `prepare`),
+    /// and records one issue per failure class.
+    static func fuzzAndReport(
+        _ router: Router<FHIRRequestContext>, store: SQLFHIRStore, test: String, seedToken: String? = nil,
+        prepare: @escaping @Sendable (HostileRequest) -> HostileRequest = { $0 }, closing: () async -> Void = {}
+    ) async throws {
         let budget = Budget.fromEnvironment
         let generator = HostileRequestGenerator(seed: budget.seed, basePath: basePath)
-        let store = try await TestDatabases.makeStore(.sqlite)
-        let app = Application(router: FHIRApplication.buildRouter(store: store))
-        let run = try await app.test(.router) { client in
+        let run = try await Application(router: router).test(.router) { client in
             for seed in HostileRequestGenerator.seedResources {
-                let response = try await client.fhir(.put, seed.target, body: seed.body)
+                let response = try await client.fhir(.put, seed.target, body: seed.body, headers: seedToken.map { ["Authorization": "Bearer \($0)"] } ?? [:])
                 try #require(response.status.code < 300, "seeding \(seed.target): \(response.status) \(response.text)")
             }
-            return await Self.fuzz(client, generator: generator, budget: budget)
+            return await Self.fuzz(client, generator: generator, budget: budget, test: test, prepare: prepare)
         }
         // A request still running after a hang holds the store; leave it to the process's end.
-        if !run.hung { try await store.close() }
+        if !run.hung {
+            await closing()
+            try await store.close()
+        }
 
         let mode = budget.only.map { "request \($0) only" } ?? budget.seconds.map { "\($0) s" } ?? "\(budget.count ?? 0) requests"
         print(
-            "HostileRequestFuzzTests: seed \(budget.seed), \(mode): \(run.sent) sent, \(run.excluded) excluded until fixed, "
+            "HostileRequestFuzzTests.\(test): seed \(budget.seed), \(mode): \(run.sent) sent, \(run.excluded) excluded until fixed, "
                 + "\(run.findings.values.map(\.count).reduce(0, +)) failed in \(run.findings.count) classes; answers "
                 + run.statusClasses.sorted { $0.key < $1.key }.map { "\($0.key)xx \($0.value)" }.joined(separator: ", ")
                 + String(format: "; slowest %.2f s (request ", run.slowest.seconds) + run.slowest.request + ")")
@@ -92,7 +131,10 @@ import Testing
         var slowest = (seconds: 0.0, request: "")
     }
 
-    static func fuzz(_ client: some TestClientProtocol, generator: HostileRequestGenerator, budget: Budget) async -> Run {
+    static func fuzz(
+        _ client: some TestClientProtocol, generator: HostileRequestGenerator, budget: Budget, test: String,
+        prepare: (HostileRequest) -> HostileRequest
+    ) async -> Run {
         var run = Run()
         let deadline = budget.seconds.map { ContinuousClock.now + .milliseconds(Int($0 * 1000)) }
         var index = budget.only ?? 0
@@ -100,14 +142,14 @@ import Testing
             if let only = budget.only, index > only { break }
             if let count = budget.count, budget.only == nil, index >= count { break }
             if let deadline, ContinuousClock.now >= deadline { break }
-            let request = generator.request(index)
+            let request = prepare(generator.request(index))
             index += 1
             if excludedUntilFixed.contains(where: { $0.matches(request) }) {
                 run.excluded += 1
                 continue
             }
             run.sent += 1
-            let reproduce = "reproduce: CADUCEUS_FUZZ_SEED=\(generator.seed) CADUCEUS_FUZZ_INDEX=\(request.index) swift test --filter HostileRequestFuzzTests"
+            let reproduce = "reproduce: CADUCEUS_FUZZ_SEED=\(generator.seed) CADUCEUS_FUZZ_INDEX=\(request.index) swift test --filter HostileRequestFuzzTests/\(test)"
             let started = ContinuousClock.now
             // Waits longer than the limit, so that a slow answer is seen with its status.
             switch await answer(request, from: client, waitingAtMost: budget.requestSeconds * 6) {

@@ -48,6 +48,7 @@ public struct HostileBenchmark: Sendable {
     public func run(executable: String?, url: String?, pid: Int32?) throws -> Report {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-bench-hostile-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let server: HostileServer
         if let url {
             server = try HostileServer(url: url, pid: pid)
@@ -56,10 +57,7 @@ public struct HostileBenchmark: Sendable {
         } else {
             throw LabError("bench hostile needs --url or the caduceus executable")
         }
-        defer {
-            server.stop()
-            try? FileManager.default.removeItem(atPath: directory)
-        }
+        defer { server.stop() }
         try seed(server)
         let state = State(report: Report())
         state.report.rssBefore = server.memory.map { ($0.rss, $0.peak) }
