@@ -51,11 +51,13 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ]
         ),
+        // Hostile FHIR requests from a seed, shared by the fuzz test and `caduceus bench hostile`.
+        .target(name: "HostileRequests", dependencies: ["JSON"]),
         // Deployment, workloads and benchmarks.
         .target(
             name: "Lab",
             dependencies: [
-                "FHIR", "FHIRStore", "FHIRServer", "Sensor", "Detection",
+                "FHIR", "FHIRStore", "FHIRServer", "Sensor", "Detection", "HostileRequests",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -65,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "caduceus",
             dependencies: [
-                "FHIR", "FHIRStore", "FHIRServer", "Lab", "Sensor", "Detection",
+                "FHIR", "FHIRStore", "FHIRServer", "Lab", "Sensor", "Detection", "HostileRequests",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -116,7 +118,7 @@ let package = Package(
         .testTarget(
             name: "FHIRServerTests",
             dependencies: [
-                "FHIR", "FHIRStore", "FHIRServer", "FHIRTestSupport",
+                "FHIR", "FHIRStore", "FHIRServer", "FHIRTestSupport", "HostileRequests",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -4,5 +4,8 @@ import ArgumentParser
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Run a benchmark.",
-        subcommands: [FHIRBenchCommand.self, SyntheaBenchCommand.self, DetectBenchCommand.self, OverheadBenchCommand.self, LoadBenchCommand.self, KillBenchCommand.self, AuthBenchCommand.self])
+        subcommands: [
+            FHIRBenchCommand.self, SyntheaBenchCommand.self, DetectBenchCommand.self, OverheadBenchCommand.self, LoadBenchCommand.self,
+            KillBenchCommand.self, AuthBenchCommand.self, HostileBenchCommand.self,
+        ])
 }
