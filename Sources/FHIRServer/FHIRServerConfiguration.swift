@@ -29,6 +29,8 @@ public struct FHIRServerConfiguration: Sendable {
     public var exportDirectory: URL
     /// How long an export's files are kept after the job ends.
     public var exportRetention: Duration
+    /// The most export jobs kept at once (429 beyond).
+    public var maximumExportJobs: Int
     /// Connections and their timeouts (``ConnectionLimits``).
     public var connections: ConnectionLimits
 
@@ -39,12 +41,14 @@ public struct FHIRServerConfiguration: Sendable {
         fallbackOrigin: String = "http://localhost", defaultPageSize: Int = 10, maximumPageSize: Int = 1000,
         maximumBodySize: Int = FHIRServerConfiguration.defaultMaximumBodySize, validator: ResourceValidator = ResourceValidator(),
         exportDirectory: URL = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-exports"),
-        exportRetention: Duration = ExportJobs.defaultRetention, connections: ConnectionLimits = ConnectionLimits()
+        exportRetention: Duration = ExportJobs.defaultRetention, maximumExportJobs: Int = ExportJobs.defaultMaximumJobs,
+        connections: ConnectionLimits = ConnectionLimits()
     ) {
         self.validator = validator
         self.validator.patchLimits.bytes = maximumBodySize
         self.exportDirectory = exportDirectory
         self.exportRetention = exportRetention
+        self.maximumExportJobs = maximumExportJobs
         self.connections = connections
         var path = basePath.hasPrefix("/") ? basePath : "/" + basePath
         while path.count > 1, path.hasSuffix("/") { path.removeLast() }

@@ -50,17 +50,29 @@ public actor ExportJobs {
     public nonisolated let retention: Duration
     private var sweptRoot = false
 
+    /// The most jobs kept at once, running or holding files: each writes a copy of the data
+    /// to disk, so without a bound a client could fill the disk with exports.
+    public nonisolated let maximumJobs: Int
+
     /// The default of ``retention``: an hour, time enough for a client to fetch what it asked for.
     public static let defaultRetention = Duration.seconds(3600)
+    /// The default of ``maximumJobs``.
+    public static let defaultMaximumJobs = 16
 
     /// Jobs keep their files under `directory` until deleted, or for `retention` after they end.
-    public init(directory: URL, retention: Duration = ExportJobs.defaultRetention) {
+    public init(directory: URL, retention: Duration = ExportJobs.defaultRetention, maximumJobs: Int = ExportJobs.defaultMaximumJobs) {
         root = directory
         self.retention = retention
+        self.maximumJobs = maximumJobs
     }
 
     /// Starts a job and returns its id.
     func start(_ request: Request, store: any FHIRStore) throws -> String {
+        guard jobs.count < maximumJobs else {
+            throw FHIRError(
+                status: 429, code: "throttled",
+                "The server holds \(maximumJobs) export jobs already; delete one or try again when one expires")
+        }
         let id = UUID().uuidString.lowercased()
         let directory = root.appendingPathComponent(id)
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
