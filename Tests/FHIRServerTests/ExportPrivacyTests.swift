@@ -79,4 +79,23 @@ import Testing
             #expect(try await client.fhir(.get, "$export", headers: ["Prefer": "respond-async"]).status == .accepted)
         }
     }
+
+    /// A failed export says so without the database's message or the file's path.
+    @Test func aFailedExportKeepsItsCauseToTheLog() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-export-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try await TestDatabases.makeStore(.sqlite)
+        let jobs = ExportJobs(directory: directory)
+        let request = ExportJobs.Request(scope: .system, types: ["Patient"], url: "x", baseURL: "http://localhost", tenant: nil)
+        let id = try await jobs.start(request, store: PoisonedStore(base: store, poison: "", failsReads: true))
+        var failure: FHIRError?
+        for _ in 0..<200 where failure == nil {
+            if case .failed(let error)? = await jobs.state(of: id, tenant: nil) { failure = error }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let message = try #require(failure).description
+        #expect(message.contains("The export failed"))
+        #expect(!message.contains("SELECT") && !message.contains("/var/lib") && !message.contains("InternalFailure"))
+        try await store.close()
+    }
 }

@@ -1,6 +1,7 @@
 import FHIR
 import FHIRStore
 import Foundation
+import Logging
 
 /// Bulk Data `$export` jobs: each runs in the background, writing one NDJSON file per
 /// resource type, and is polled for its manifest (FHIR Bulk Data Access 1.0/2.0).
@@ -94,7 +95,9 @@ public actor ExportJobs {
             } catch let error as FHIRError {
                 self.finish(id, .failed(error))
             } catch {
-                self.finish(id, .failed(FHIRError(status: 500, code: "exception", "The export failed: \(error)")))
+                // The cause (a database's message, a file path) goes to the log, not to the client.
+                Logger(label: "caduceus.export").error("Export \(id) failed: \(String(reflecting: error))")
+                self.finish(id, .failed(FHIRError(status: 500, code: "exception", "The export failed; the server's log has the cause")))
             }
         }
         return id
