@@ -79,7 +79,12 @@ public struct ConnectionLimits: Sendable {
     /// Half the process's file handles, at most 4,096: the rest stay for databases and files.
     public static var defaultMaximumConnections: Int {
         var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return 4096 }
+        #if os(Linux)
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        #else
+        let resource = RLIMIT_NOFILE
+        #endif
+        guard getrlimit(resource, &limit) == 0, limit.rlim_cur != rlim_t.max else { return 4096 }
         return max(64, min(4096, Int(clamping: limit.rlim_cur / 2)))
     }
 
