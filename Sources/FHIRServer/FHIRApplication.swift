@@ -57,7 +57,9 @@ public enum FHIRApplication {
         // Constant segments such as `$export` win over `:type` in the router's trie.
         ExportRoutes(
             stores: stores, configuration: configuration,
-            jobs: ExportJobs(directory: configuration.exportDirectory, retention: configuration.exportRetention))
+            jobs: ExportJobs(
+                directory: configuration.exportDirectory, retention: configuration.exportRetention,
+                maximumJobs: configuration.maximumExportJobs))
             .add(to: group)
         ResourceRoutes(stores: stores, configuration: configuration, parser: parser).add(to: group)
         return router

@@ -35,6 +35,8 @@ public struct FHIRServerConfiguration: Sendable {
     public var statementTimeLimit: Duration? = SQLStatementTimeLimit.standard
     /// How long an export's files are kept after the job ends.
     public var exportRetention: Duration
+    /// The most export jobs kept at once (429 beyond).
+    public var maximumExportJobs: Int
     /// Connections and their timeouts (``ConnectionLimits``).
     public var connections: ConnectionLimits
 
@@ -45,12 +47,14 @@ public struct FHIRServerConfiguration: Sendable {
         fallbackOrigin: String = "http://localhost", defaultPageSize: Int = 10, maximumPageSize: Int = 1000,
         maximumBodySize: Int = FHIRServerConfiguration.defaultMaximumBodySize, validator: ResourceValidator = ResourceValidator(),
         exportDirectory: URL = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-exports"),
-        exportRetention: Duration = ExportJobs.defaultRetention, connections: ConnectionLimits = ConnectionLimits()
+        exportRetention: Duration = ExportJobs.defaultRetention, maximumExportJobs: Int = ExportJobs.defaultMaximumJobs,
+        connections: ConnectionLimits = ConnectionLimits()
     ) {
         self.validator = validator
         self.validator.patchLimits.bytes = maximumBodySize
         self.exportDirectory = exportDirectory
         self.exportRetention = exportRetention
+        self.maximumExportJobs = maximumExportJobs
         self.connections = connections
         var path = basePath.hasPrefix("/") ? basePath : "/" + basePath
         while path.count > 1, path.hasSuffix("/") { path.removeLast() }
@@ -81,7 +85,12 @@ public struct ConnectionLimits: Sendable {
     /// Half the process's file handles, at most 4,096: the rest stay for databases and files.
     public static var defaultMaximumConnections: Int {
         var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return 4096 }
+        #if os(Linux)
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        #else
+        let resource = RLIMIT_NOFILE
+        #endif
+        guard getrlimit(resource, &limit) == 0, limit.rlim_cur != rlim_t.max else { return 4096 }
         return max(64, min(4096, Int(clamping: limit.rlim_cur / 2)))
     }
 

@@ -57,6 +57,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Delete a Bulk Data export's files this long after the job ends.", valueName: "seconds"))
     var exportRetention = Double(ExportJobs.defaultRetention.components.seconds)
 
+    @Option(help: ArgumentHelp("The most Bulk Data export jobs kept at once, running or holding files (429 beyond).", valueName: "count"))
+    var maxExportJobs = ExportJobs.defaultMaximumJobs
+
     @Flag(help: "Accept writes that break their StructureDefinition (still refusing non-resources).")
     var noStructureValidation = false
 
@@ -114,6 +117,7 @@ struct ServeCommand: AsyncParsableCommand {
             guard seconds > 0, seconds.isFinite else { throw ValidationError("\(name) must be more than 0 seconds") }
         }
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be 1 or more") }
+        guard maxExportJobs >= 1 else { throw ValidationError("--max-export-jobs must be 1 or more") }
         _ = try exfiltrationDetector()
         _ = try tokenPolicy()
         guard let auditFeedTokenFile else { return }
@@ -210,7 +214,7 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = FHIRServerConfiguration(
             basePath: basePath, publicURL: publicURL, allowedHosts: allowedHosts,
             fallbackOrigin: "http://\(fallbackHost)\(port == 0 ? "" : ":\(port)")",
-            maximumBodySize: maxBodySize, validator: validator, exportRetention: .seconds(exportRetention),
+            maximumBodySize: maxBodySize, validator: validator, exportRetention: .seconds(exportRetention), maximumExportJobs: maxExportJobs,
             connections: ConnectionLimits(
                 idleTimeout: .seconds(idleTimeout), headerTimeout: .seconds(headerTimeout),
                 maximumConnections: maxConnections ?? ConnectionLimits.defaultMaximumConnections))

@@ -85,3 +85,20 @@ import Testing
         #expect(ExfiltrationDetector.client(of: read([], subject: "carol", clientId: "x", at: 5)).key == "sub:carol")
     }
 }
+
+extension AuditTrailTests {
+    /// An event the store still refuses costs only itself: its batch is written one by one.
+    @Test func aRefusedEventDoesNotTakeItsBatchWithIt() async throws {
+        let store = try await TestDatabases.makeStore(.sqlite)
+        let trail = AuditTrail(store: PoisonedStore(base: store, poison: "poison"))
+        for index in 0..<20 {
+            await trail.record(AuditRecord(subtypes: [.interaction("read")], action: "R", outcome: "0", agentName: index == 7 ? "poison" : "user\(index)"))
+        }
+        await trail.flush()
+        #expect(await trail.written == 19)
+        #expect(await trail.failures == 1)
+        let stored = try await store.reading { try await $0.resources(ofType: "AuditEvent", since: nil, after: nil, limit: 100) }
+        #expect(stored.count == 19)
+        try await store.close()
+    }
+}

@@ -8,11 +8,9 @@ import HummingbirdTesting
 import Logging
 import Testing
 
-#if canImport(Glibc)
+// Raw sockets through Glibc (SOCK_STREAM's type, MSG_NOSIGNAL): Linux, where the server is deployed.
+#if os(Linux)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The server's connection budgets on real sockets (issue 13): about 20,000 idle connections,
 /// or connections sending their headers a byte at a time (slowloris), once held every file
@@ -194,3 +192,4 @@ import Darwin
         }
     }
 }
+#endif

@@ -60,4 +60,42 @@ import Testing
         #expect(await jobs.delete(id, tenant: nil, client: "alice"))
         try await store.close()
     }
+
+    /// Each job writes a copy of the data to disk: a client cannot keep more than the maximum.
+    @Test func jobsBeyondTheMaximumAre429() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-export-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let configuration = FHIRServerConfiguration(exportDirectory: directory, maximumExportJobs: 2)
+        try await withFHIRApp(.sqlite, configuration: configuration) { client in
+            var statuses: [String] = []
+            for _ in 0..<2 {
+                let kickOff = try await client.fhir(.get, "$export", headers: ["Prefer": "respond-async"])
+                #expect(kickOff.status == .accepted)
+                statuses.append(pathOf(try #require(kickOff.header("Content-Location"))))
+            }
+            let refused = try await client.fhir(.get, "$export", headers: ["Prefer": "respond-async"])
+            #expect(refused.status == .tooManyRequests && refused.json?["resourceType"] == "OperationOutcome")
+            #expect(try await client.fhir(.delete, statuses[0]).status == .accepted)
+            #expect(try await client.fhir(.get, "$export", headers: ["Prefer": "respond-async"]).status == .accepted)
+        }
+    }
+
+    /// A failed export says so without the database's message or the file's path.
+    @Test func aFailedExportKeepsItsCauseToTheLog() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-export-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try await TestDatabases.makeStore(.sqlite)
+        let jobs = ExportJobs(directory: directory)
+        let request = ExportJobs.Request(scope: .system, types: ["Patient"], url: "x", baseURL: "http://localhost", tenant: nil)
+        let id = try await jobs.start(request, store: PoisonedStore(base: store, poison: "", failsReads: true))
+        var failure: FHIRError?
+        for _ in 0..<200 where failure == nil {
+            if case .failed(let error)? = await jobs.state(of: id, tenant: nil) { failure = error }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let message = try #require(failure).description
+        #expect(message.contains("The export failed"))
+        #expect(!message.contains("SELECT") && !message.contains("/var/lib") && !message.contains("InternalFailure"))
+        try await store.close()
+    }
 }

@@ -73,6 +73,21 @@ import Testing
         #expect(try JSONPatch.apply(moves, to: Self.patient, limits: JSONPatch.Limits(bytes: 200, depth: 4)) == Self.patient)
     }
 
+    /// Each operation changes the document in place: a copy of every container on its path
+    /// made 10,000 operations on a resource with a 100,000-item array take 16 s.
+    @Test func patchOperationsCostTheirPathNotTheDocument() throws {
+        let items = (0..<100_000).map { JSONValue.object(JSONObject([("url", .string("u\($0)"))])) }
+        let document: JSONValue = ["resourceType": "Patient", "id": "p", "extension": .array(items)]
+        let replaces = Self.operations(10_000) { ["op": "replace", "path": .string("/extension/\($0)/url"), "value": "x"] }
+        let started = Date()
+        let patched = try JSONPatch.apply(replaces, to: document, limits: .none)
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(patched["extension"]?.arrayValue?[9_999]["url"] == "x" && patched["extension"]?.arrayValue?[10_000]["url"] == "u10000")
+        #expect(document["extension"]?.arrayValue?[0]["url"] == "u0")  // the original is untouched
+        let removes = Self.operations(1_000) { _ in ["op": "remove", "path": "/extension/0"] }
+        #expect(try JSONPatch.apply(removes, to: document, limits: .none)["extension"]?.arrayValue?.first?["url"] == "u1000")
+    }
+
     @Test func patchesHaveAnOperationLimit() throws {
         let tests = Self.operations(11) { _ in ["op": "test", "path": "/id", "value": "p"] }
         #expect(try JSONPatch.apply(tests, to: Self.patient, limits: JSONPatch.Limits(operations: 11)) == Self.patient)

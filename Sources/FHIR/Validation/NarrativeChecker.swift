@@ -22,23 +22,33 @@ public enum NarrativeChecker {
     /// Every problem of every narrative in `resource`, located by FHIRPath.
     public static func problems(_ resource: JSONValue) -> [FHIRError.Issue] {
         var issues: [FHIRError.Issue] = []
-        collect(resource, path: resource["resourceType"]?.stringValue ?? "Resource", into: &issues)
+        var path = [resource["resourceType"]?.stringValue ?? "Resource"]
+        collect(resource, path: &path, into: &issues)
         return issues
     }
 
-    static func collect(_ value: JSONValue, path: String, into issues: inout [FHIRError.Issue]) {
+    /// Walks `value`, keeping the path as a stack of steps: most writes have no problem to
+    /// locate, so no path text is built unless one is found.
+    static func collect(_ value: JSONValue, path: inout [String], into issues: inout [FHIRError.Issue]) {
         switch value {
         case .object(let object):
             for (key, member) in object {
-                if key == "text", case .string(let div)? = member["div"] {
-                    if let problem = problem(inDiv: div) {
-                        issues.append(FHIRError.Issue(code: "invalid", diagnostics: "The narrative is not safe XHTML: \(problem)", expression: ["\(path).text.div"]))
-                    }
+                if key == "text", case .string(let div)? = member["div"], let problem = problem(inDiv: div) {
+                    issues.append(FHIRError.Issue(
+                        code: "invalid", diagnostics: "The narrative is not safe XHTML: \(problem)",
+                        expression: [(path + ["text", "div"]).joined(separator: ".")]))
                 }
-                collect(member, path: "\(path).\(key)", into: &issues)
+                guard member.objectValue != nil || member.arrayValue != nil else { continue }
+                path.append(key)
+                collect(member, path: &path, into: &issues)
+                path.removeLast()
             }
         case .array(let items):
-            for (index, item) in items.enumerated() { collect(item, path: "\(path)[\(index)]", into: &issues) }
+            for (index, item) in items.enumerated() where item.objectValue != nil || item.arrayValue != nil {
+                path[path.count - 1] += "[\(index)]"
+                collect(item, path: &path, into: &issues)
+                path[path.count - 1].removeLast(String(index).count + 2)
+            }
         default: break
         }
     }

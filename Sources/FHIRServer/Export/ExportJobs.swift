@@ -1,6 +1,7 @@
 import FHIR
 import FHIRStore
 import Foundation
+import Logging
 
 /// Bulk Data `$export` jobs: each runs in the background, writing one NDJSON file per
 /// resource type, and is polled for its manifest (FHIR Bulk Data Access 1.0/2.0).
@@ -50,17 +51,29 @@ public actor ExportJobs {
     public nonisolated let retention: Duration
     private var sweptRoot = false
 
+    /// The most jobs kept at once, running or holding files: each writes a copy of the data
+    /// to disk, so without a bound a client could fill the disk with exports.
+    public nonisolated let maximumJobs: Int
+
     /// The default of ``retention``: an hour, time enough for a client to fetch what it asked for.
     public static let defaultRetention = Duration.seconds(3600)
+    /// The default of ``maximumJobs``.
+    public static let defaultMaximumJobs = 16
 
     /// Jobs keep their files under `directory` until deleted, or for `retention` after they end.
-    public init(directory: URL, retention: Duration = ExportJobs.defaultRetention) {
+    public init(directory: URL, retention: Duration = ExportJobs.defaultRetention, maximumJobs: Int = ExportJobs.defaultMaximumJobs) {
         root = directory
         self.retention = retention
+        self.maximumJobs = maximumJobs
     }
 
     /// Starts a job and returns its id.
     func start(_ request: Request, store: any FHIRStore) throws -> String {
+        guard jobs.count < maximumJobs else {
+            throw FHIRError(
+                status: 429, code: "throttled",
+                "The server holds \(maximumJobs) export jobs already; delete one or try again when one expires")
+        }
         let id = UUID().uuidString.lowercased()
         let directory = root.appendingPathComponent(id)
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -82,7 +95,9 @@ public actor ExportJobs {
             } catch let error as FHIRError {
                 self.finish(id, .failed(error))
             } catch {
-                self.finish(id, .failed(FHIRError(status: 500, code: "exception", "The export failed: \(error)")))
+                // The cause (a database's message, a file path) goes to the log, not to the client.
+                Logger(label: "caduceus.export").error("Export \(id) failed: \(String(reflecting: error))")
+                self.finish(id, .failed(FHIRError(status: 500, code: "exception", "The export failed; the server's log has the cause")))
             }
         }
         return id

@@ -1,0 +1,63 @@
+import FHIR
+import FHIRStore
+
+/// A store that refuses to create any resource holding `poison`, as a database refuses a value
+/// it cannot take (the rest of a transaction holding one rolls back with it), and, with
+/// `failsReads`, fails every read with an internal error that names SQL and a file path.
+struct PoisonedStore: FHIRStore {
+    struct Refused: Error {}
+
+    struct Transaction: FHIRTransaction {
+        let base: any FHIRTransaction
+        let poison: String
+
+        func create(_ resource: JSONValue, type: String, id: String?) async throws -> StoredResource {
+            if String(decoding: JSONWriter(pretty: false).bytes(resource), as: UTF8.self).contains(poison) { throw Refused() }
+            return try await base.create(resource, type: type, id: id)
+        }
+        func update(_ resource: JSONValue, type: String, id: String, ifMatch: Int?) async throws -> UpdateOutcome {
+            try await base.update(resource, type: type, id: id, ifMatch: ifMatch)
+        }
+        func delete(type: String, id: String, ifMatch: Int?) async throws -> StoredResource? { try await base.delete(type: type, id: id, ifMatch: ifMatch) }
+        func read(type: String, id: String) async throws -> StoredResource { try await base.read(type: type, id: id) }
+        func search(_ query: SearchQuery) async throws -> SearchPage { try await base.search(query) }
+        func referrers(to type: String, id: String) async throws -> [ReferenceLink] { try await base.referrers(to: type, id: id) }
+        func referenceTargets(of resources: [StoredResource]) async throws -> [ResourceKey] { try await base.referenceTargets(of: resources) }
+        func resources(_ keys: [ResourceKey]) async throws -> [StoredResource] { try await base.resources(keys) }
+        func resources(ofType type: String, since: Int64?, after: String?, limit: Int) async throws -> [StoredResource] {
+            try await base.resources(ofType: type, since: since, after: after, limit: limit)
+        }
+    }
+
+    /// What a failed read throws instead of reading, when set: an internal error, as a database's would be.
+    struct InternalFailure: Error, CustomStringConvertible {
+        var description: String { "SQLITE_ERROR near SELECT * FROM resources in /var/lib/caduceus/fhir.sqlite" }
+    }
+
+    let base: any FHIRStore
+    let poison: String
+    var failsReads = false
+
+    func reading<T: Sendable>(_ body: @escaping @Sendable (any FHIRTransaction) async throws -> T) async throws -> T {
+        if failsReads { throw InternalFailure() }
+        return try await base.reading(body)
+    }
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (any FHIRTransaction) async throws -> T) async throws -> T {
+        let poison = poison
+        return try await base.transaction { try await body(Transaction(base: $0, poison: poison)) }
+    }
+    func create(_ resource: JSONValue, type: String) async throws -> StoredResource {
+        try await transaction { try await $0.create(resource, type: type, id: nil) }
+    }
+    func update(_ resource: JSONValue, type: String, id: String, ifMatch: Int?) async throws -> UpdateOutcome {
+        try await base.update(resource, type: type, id: id, ifMatch: ifMatch)
+    }
+    func read(type: String, id: String) async throws -> StoredResource { try await base.read(type: type, id: id) }
+    func vread(type: String, id: String, version: Int) async throws -> StoredResource { try await base.vread(type: type, id: id, version: version) }
+    func delete(type: String, id: String, ifMatch: Int?) async throws -> StoredResource? { try await base.delete(type: type, id: id, ifMatch: ifMatch) }
+    func history(type: String?, id: String?, since: Int64?, count: Int, offset: Int) async throws -> SearchPage {
+        try await base.history(type: type, id: id, since: since, count: count, offset: offset)
+    }
+    func search(_ query: SearchQuery) async throws -> SearchPage { try await base.search(query) }
+    func close() async throws { try await base.close() }
+}
