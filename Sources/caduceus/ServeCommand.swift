@@ -83,6 +83,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The sliding window of --exfiltration-patients. Default: \(Int(ExfiltrationDetector.defaultWindow)).", valueName: "seconds"))
     var exfiltrationWindow: Double?
 
+    @Option(help: ArgumentHelp("With the audit trail: the most AuditEvents queued for writing; past it, requests wait for the writer instead of the queue growing.", valueName: "events"))
+    var auditQueueLimit = 10_000
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -99,6 +102,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be 1 or more") }
         guard maxExportJobs >= 1 else { throw ValidationError("--max-export-jobs must be 1 or more") }
+        guard auditQueueLimit >= 64 else { throw ValidationError("--audit-queue-limit must be 64 or more") }
         _ = try exfiltrationDetector()
         guard let auditFeedTokenFile else { return }
         guard audit == "on" || (audit == "auto" && (authHs256SecretFile != nil || authRs256PublicKey != nil)) else {
@@ -174,9 +178,9 @@ struct ServeCommand: AsyncParsableCommand {
                 idleTimeout: .seconds(idleTimeout), headerTimeout: .seconds(headerTimeout),
                 maximumConnections: maxConnections ?? ConnectionLimits.defaultMaximumConnections))
         switch audit {
-        case "on": security.audit = AuditTrail(stores: stores, logger: logger)
+        case "on": security.audit = AuditTrail(stores: stores, logger: logger, maximumPending: auditQueueLimit)
         case "off": break
-        case "auto": if security.verifier != nil { security.audit = AuditTrail(stores: stores, logger: logger) }
+        case "auto": if security.verifier != nil { security.audit = AuditTrail(stores: stores, logger: logger, maximumPending: auditQueueLimit) }
         default: break  // refused by validate()
         }
         // Checked by validate() before the database opened.
