@@ -101,6 +101,9 @@ struct ServeCommand: AsyncParsableCommand {
         valueName: "name=value"))
     var searchLimits: [String] = []
 
+    @Option(help: ArgumentHelp("With the audit trail: the most AuditEvents queued for writing; past it, requests wait for the writer instead of the queue growing.", valueName: "events"))
+    var auditQueueLimit = 10_000
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -118,6 +121,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be 1 or more") }
         guard maxExportJobs >= 1 else { throw ValidationError("--max-export-jobs must be 1 or more") }
+        guard auditQueueLimit >= 64 else { throw ValidationError("--audit-queue-limit must be 64 or more") }
         _ = try exfiltrationDetector()
         _ = try tokenPolicy()
         guard let auditFeedTokenFile else { return }
@@ -220,9 +224,9 @@ struct ServeCommand: AsyncParsableCommand {
                 maximumConnections: maxConnections ?? ConnectionLimits.defaultMaximumConnections))
         (configuration.searchLimits, configuration.statementTimeLimit) = try searchBudget()
         switch audit {
-        case "on": security.audit = AuditTrail(stores: stores, logger: logger)
+        case "on": security.audit = AuditTrail(stores: stores, logger: logger, maximumPending: auditQueueLimit)
         case "off": break
-        case "auto": if security.verifier != nil { security.audit = AuditTrail(stores: stores, logger: logger) }
+        case "auto": if security.verifier != nil { security.audit = AuditTrail(stores: stores, logger: logger, maximumPending: auditQueueLimit) }
         default: break  // refused by validate()
         }
         // Checked by validate() before the database opened.

@@ -101,4 +101,19 @@ extension AuditTrailTests {
         #expect(stored.count == 19)
         try await store.close()
     }
+
+    /// Under a flood the queue stays bounded: recording waits for a slow writer instead of
+    /// holding every event in memory, and none is dropped.
+    @Test func aFloodWaitsForTheWriterInsteadOfGrowingTheQueue() async throws {
+        let store = try await TestDatabases.makeStore(.sqlite)
+        let trail = AuditTrail(store: PoisonedStore(base: store, poison: "poison", delay: .milliseconds(20)), maximumPending: 40)
+        for index in 0..<300 {
+            await trail.record(AuditRecord(subtypes: [.interaction("read")], action: "R", outcome: "0", agentName: "user\(index)"))
+        }
+        #expect(await trail.peakPending <= 41)
+        await trail.flush()
+        #expect(await trail.written == 300)
+        #expect(await trail.failures == 0)
+        try await store.close()
+    }
 }

@@ -20,8 +20,13 @@ import Glibc
     final class RawConnection {
         let descriptor: Int32
 
-        init(port: Int) throws {
+        /// A connection to `port`; `receiveBuffer` shrinks the socket's receive buffer (and so
+        /// the window the server may fill while this client reads nothing).
+        init(port: Int, receiveBuffer: Int32? = nil) throws {
             descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            if var size = receiveBuffer {
+                setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            }
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
             address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -44,6 +49,16 @@ import Glibc
         func write(_ text: String) -> Bool {
             let bytes = Array(text.utf8)
             return bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
+        }
+
+        /// One read of at most `limit` bytes (waiting up to 0.1 s): how many arrived, and
+        /// whether the server has closed the connection.
+        func readOnce(upTo limit: Int) -> (count: Int, closed: Bool) {
+            var buffer = [UInt8](repeating: 0, count: limit)
+            let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+            if count == 0 { return (0, true) }
+            if count < 0 { return (0, !(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) }
+            return (count, false)
         }
 
         /// Reads until the server closes the connection or `seconds` pass: what arrived, and
@@ -163,6 +178,59 @@ import Glibc
             #expect(waiting.read(for: 10, until: Self.isResponse).text.hasPrefix("HTTP/1.1 200"))
             other.write(Self.metadata)
             #expect(other.read(for: 10, until: Self.isResponse).text.hasPrefix("HTTP/1.1 200"))
+        }
+    }
+
+    /// Stores a Binary of `megabytes` (as base64 text) and returns the request that reads it
+    /// back and the length of that whole response, read by a fast client.
+    static func largeResponse(port: Int, megabytes: Int) throws -> (request: String, length: Int) {
+        let data = String(repeating: "AAAA", count: megabytes << 18)
+        let body = #"{"resourceType":"Binary","id":"big","contentType":"application/octet-stream","data":"\#(data)"}"#
+        let writer = try RawConnection(port: port)
+        writer.write("PUT \(basePath)/Binary/big HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
+        #expect(writer.read(for: 30, until: { $0.contains("\r\n\r\n") }).text.hasPrefix("HTTP/1.1 201"))
+        let request = "GET \(basePath)/Binary/big HTTP/1.1\r\nHost: localhost\r\nAccept: application/fhir+json\r\nConnection: close\r\n\r\n"
+        let reader = try RawConnection(port: port)
+        reader.write(request)
+        let whole = reader.read(for: 30)
+        #expect(whole.closed && whole.text.utf8.count > megabytes << 20)
+        return (request, whole.text.utf8.count)
+    }
+
+    /// A client that stops reading its response is closed after the idle timeout, its
+    /// response unfinished.
+    @Test func aClientThatStopsReadingIsClosedAfterTheIdleTimeout() async throws {
+        try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(1), headerTimeout: .seconds(30))) { port in
+            let (request, length) = try Self.largeResponse(port: port, megabytes: 4)
+            let staller = try RawConnection(port: port, receiveBuffer: 4096)
+            staller.write(request)
+            try await Task.sleep(for: .seconds(4))  // reads nothing: the buffers fill, then the timeout runs
+            let stalled = staller.read(for: 30)
+            #expect(stalled.closed)
+            #expect(stalled.text.utf8.count < length)
+        }
+    }
+
+    /// A slow client that keeps reading is not idle, however long its response takes (the
+    /// idle timeout once ran from the moment the response was handed over, and cut it off).
+    @Test func aSlowClientThatKeepsReadingGetsTheWholeResponse() async throws {
+        // The kernel lets the server write again only when half its send buffer (about
+        // 1.5 MB here) has drained: at the rate read here, well within the timeout.
+        try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(5), headerTimeout: .seconds(30))) { port in
+            let (request, length) = try Self.largeResponse(port: port, megabytes: 12)
+            let slow = try RawConnection(port: port, receiveBuffer: 4096)
+            slow.write(request)
+            var received = 0
+            var closed = false
+            let started = Date()
+            while !closed, Date().timeIntervalSince(started) < 60 {
+                let chunk = slow.readOnce(upTo: 16 << 10)  // at most 3 MB/s
+                received += chunk.count
+                closed = chunk.closed
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            #expect(received == length)
+            #expect(Date().timeIntervalSince(started) > 5)  // longer than the idle timeout
         }
     }
 

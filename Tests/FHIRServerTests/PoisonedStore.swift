@@ -3,7 +3,8 @@ import FHIRStore
 
 /// A store that refuses to create any resource holding `poison`, as a database refuses a value
 /// it cannot take (the rest of a transaction holding one rolls back with it), and, with
-/// `failsReads`, fails every read with an internal error that names SQL and a file path.
+/// `failsReads`, fails every read with an internal error that names SQL and a file path; with
+/// `delay`, each transaction waits first.
 struct PoisonedStore: FHIRStore {
     struct Refused: Error {}
 
@@ -37,6 +38,8 @@ struct PoisonedStore: FHIRStore {
     let base: any FHIRStore
     let poison: String
     var failsReads = false
+    /// How long each transaction takes at least: a slow disk.
+    var delay = Duration.zero
 
     func reading<T: Sendable>(_ body: @escaping @Sendable (any FHIRTransaction) async throws -> T) async throws -> T {
         if failsReads { throw InternalFailure() }
@@ -44,6 +47,7 @@ struct PoisonedStore: FHIRStore {
     }
     func transaction<T: Sendable>(_ body: @escaping @Sendable (any FHIRTransaction) async throws -> T) async throws -> T {
         let poison = poison
+        try await Task.sleep(for: delay)
         return try await base.transaction { try await body(Transaction(base: $0, poison: poison)) }
     }
     func create(_ resource: JSONValue, type: String) async throws -> StoredResource {

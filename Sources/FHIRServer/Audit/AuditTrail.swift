@@ -213,6 +213,13 @@ public actor AuditTrail {
     static let batchSize = 32
     static let gatherDelay = Duration.milliseconds(10)
     var writer: Task<Void, Never>?
+    /// The most events queued before ``record(_:)`` waits for the writer: under a flood the
+    /// server slows down, rather than holding an ever longer queue in memory (or dropping events).
+    public nonisolated let maximumPending: Int
+    /// Requests waiting for the queue to shrink to half of ``maximumPending``.
+    var waiting: [CheckedContinuation<Void, Never>] = []
+    /// The longest the queue has been, for tests and status.
+    public private(set) var peakPending = 0
     /// Events that could not be written (logged), for tests and status.
     public private(set) var failures = 0
     /// Events written.
@@ -220,25 +227,44 @@ public actor AuditTrail {
     /// Watches what is recorded for bulk reads of patients (``watch(_:)``); `nil`: not watched.
     public private(set) var exfiltration: ExfiltrationDetector?
 
-    public init(stores: any FHIRStoreProvider, observer: String = "Caduceus FHIR server", logger: Logger = Logger(label: "caduceus.audit")) {
+    public init(
+        stores: any FHIRStoreProvider, observer: String = "Caduceus FHIR server", logger: Logger = Logger(label: "caduceus.audit"),
+        maximumPending: Int = 10_000
+    ) {
         self.stores = stores
         self.observer = observer
         self.logger = logger
+        self.maximumPending = max(1, maximumPending)
     }
 
-    public init(store: any FHIRStore, observer: String = "Caduceus FHIR server", logger: Logger = Logger(label: "caduceus.audit")) {
-        self.init(stores: TenantStores(defaultStore: store), observer: observer, logger: logger)
+    public init(
+        store: any FHIRStore, observer: String = "Caduceus FHIR server", logger: Logger = Logger(label: "caduceus.audit"),
+        maximumPending: Int = 10_000
+    ) {
+        self.init(stores: TenantStores(defaultStore: store), observer: observer, logger: logger, maximumPending: maximumPending)
     }
 
-    /// Queues `record` to be written; returns at once. With an exfiltration detector, a
+    /// Queues `record` to be written; returns at once unless the queue is past
+    /// ``maximumPending``, then when the writer has caught up. With an exfiltration detector, a
     /// security alert it raises on `record` is queued right after it.
-    public func record(_ record: AuditRecord) {
+    public func record(_ record: AuditRecord) async {
         pending.append(record)
         if let alert = exfiltration?.observe(record) {
             pending.append(alert)
             logger.warning("\(alert.outcomeDescription ?? ExfiltrationDetector.ruleName) [\(ExfiltrationDetector.ruleId)]")
         }
+        peakPending = max(peakPending, pending.count)
         if writer == nil { startWriter() }
+        if pending.count > maximumPending {
+            await withCheckedContinuation { waiting.append($0) }
+        }
+    }
+
+    /// Lets the waiting requests go once the queue is down to half of ``maximumPending``.
+    private func releaseWaiting() {
+        guard !waiting.isEmpty, pending.count <= maximumPending / 2 else { return }
+        for request in waiting { request.resume() }
+        waiting = []
     }
 
     /// Feeds every record from now on to `detector` (`caduceus serve --exfiltration-patients`).
@@ -270,6 +296,7 @@ public actor AuditTrail {
             // requests' own writes do not wait behind a long audit transaction.
             let batch = Array(pending.prefix(Self.batchSize))
             pending.removeFirst(batch.count)
+            releaseWaiting()
             var byTenant: [String: [JSONValue]] = [:]
             var order: [String] = []
             for record in batch {
@@ -286,6 +313,7 @@ public actor AuditTrail {
             }
         }
         writer = nil
+        releaseWaiting()
     }
 
     /// The store of `tenant`; an event naming a tenant the server does not have (a refused
