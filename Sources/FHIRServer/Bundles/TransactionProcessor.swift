@@ -318,7 +318,7 @@ struct TransactionProcessor {
 
     static func statusLine(_ status: Int) -> String {
         let reasons = [
-            200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+            200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
             409: "Conflict", 410: "Gone", 412: "Precondition Failed", 422: "Unprocessable Entity",
         ]
         return "\(status) \(reasons[status] ?? "Error")"
