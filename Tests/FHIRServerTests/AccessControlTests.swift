@@ -307,6 +307,42 @@ import Testing
         }
     }
 
+    /// Every request leaves an AuditEvent, a 401 without a token too: what a request can put
+    /// into its event is bounded (a 60 KB query once stored an 81 KB event per anonymous request).
+    @Test(arguments: backends)
+    func anonymousRequestsCannotInflateTheAuditTrail(backend: TestBackend) async throws {
+        try await Self.withSecureApp(backend) { harness in
+            let long = "Patient?name=" + String(repeating: "a", count: 60_000)
+            #expect(try await harness.call(.get, long, token: nil).status == .unauthorized)
+            let manyPatients = "Observation?patient=" + (1...500).map { "Patient/p\($0)" }.joined(separator: ",")
+            #expect(try await harness.call(.get, manyPatients, token: nil).status == .unauthorized)
+            let hugeId = "Patient/" + String(repeating: "x", count: 20_000)
+            #expect(try await harness.call(.get, hugeId, token: nil).status == .unauthorized)
+            await harness.trail.flush()
+            let auditor = try await harness.token("user/AuditEvent.rs", subject: "auditor")
+            let events = try await harness.call(.get, "AuditEvent?outcome=4&_count=10", token: auditor).json?["entry"]?.arrayValue ?? []
+            #expect(events.count == 3)
+            for event in events {
+                let text = String(decoding: JSONWriter().bytes(event["resource"] ?? .null), as: UTF8.self)
+                #expect(text.utf8.count < 8_000, "an AuditEvent of \(text.utf8.count) bytes")
+            }
+            let bodies = events.compactMap { $0["resource"] }
+            let truncated = bodies.first { $0["entity"]?[0]?["description"]?.stringValue?.contains("query truncated to 2048 of 60005 bytes") == true }
+            let query = try #require(truncated?["entity"]?[0]?["query"]?.stringValue.flatMap { Data(base64Encoded: $0) })
+            #expect(query.count == 2048 && String(decoding: query, as: UTF8.self).hasPrefix("name=aaaa"))
+            // A refused request's query names no patient of the trail.
+            #expect(bodies.allSatisfy { ($0["entity"]?.arrayValue ?? []).allSatisfy { $0["role"]?["code"] != "1" } })
+            // With a token, the patients a search names are listed, at most 20
+            // (SecurityMiddleware.recordedPatientLimit).
+            let reader = try await harness.token("user/Observation.rs", subject: "reader")
+            #expect(try await harness.call(.get, manyPatients, token: reader).status != .unauthorized)
+            await harness.trail.flush()
+            let search = try await harness.call(.get, "AuditEvent?agent-name=reader&subtype=search-type", token: auditor)
+            let entities = search.json?["entry"]?[0]?["resource"]?["entity"]?.arrayValue ?? []
+            #expect(entities.filter { $0["role"]?["code"] == "1" }.count == 20)
+        }
+    }
+
     @Test(arguments: backends)
     func auditWorksWithoutAuth(backend: TestBackend) async throws {
         try await Self.withSecureApp(backend, auth: false) { harness in

@@ -169,12 +169,20 @@ struct Interaction {
         if let type, !FHIRResourceType.isKnown(type) { self.type = nil; id = nil }
     }
 
+    /// The most query-string bytes one AuditEvent keeps. Every request is audited, a 401
+    /// without a token too, so whatever a request may put into its event is bounded: a 60 KB
+    /// query once stored an 81 KB AuditEvent per anonymous request, kept forever.
+    static let recordedQueryLimit = 2048
+    /// The most patients named by the query that one AuditEvent lists.
+    static let recordedPatientLimit = 20
+
     /// The AuditEvent of this interaction, ended with `response`.
     func record(request: Request, response: Response, context: FHIRRequestContext) -> AuditRecord {
         let status = Int(response.status.code)
         var entity: String?
-        if let type, let id {
-            entity = version.map { "\(type)/\(id)/_history/\($0)" } ?? "\(type)/\(id)"
+        // Path segments are the client's: only a valid id names an entity.
+        if let type, let id, FHIRResourceType.isValidId(id) {
+            entity = version.flatMap { Int($0) }.map { "\(type)/\(id)/_history/\($0)" } ?? "\(type)/\(id)"
         }
         // A create names what it made in Location.
         if entity == nil, status < 300, let location = response.headers[.location], let type,
@@ -184,28 +192,34 @@ struct Interaction {
         }
         var patients = context.auditNote.patients
         if let patient = context.access?.patient { patients.append(patient) }
-        if type == "Patient", let id { patients.append(id) }
-        let query = request.uri.query.flatMap { $0.isEmpty ? nil : $0 }
-        if let query {
-            for (name, value) in FHIRQueryString.parse(Substring(query)) where name == "patient" || name == "subject" {
+        if type == "Patient", let id, FHIRResourceType.isValidId(id) { patients.append(id) }
+        var query = request.uri.query.flatMap { $0.isEmpty ? nil : $0 }
+        // A request refused for want of a valid token names patients only by its own say-so:
+        // crediting them would let anyone fill any patient's audit trail (and its searches).
+        if let query, status != 401 {
+            search: for (name, value) in FHIRQueryString.parse(Substring(query)) where name == "patient" || name == "subject" {
                 for item in value.split(separator: ",") {
-                    if item.hasPrefix("Patient/") {
-                        patients.append(String(item.dropFirst(8)))
-                    } else if name == "patient", !item.contains("/"), FHIRResourceType.isValidId(item) {
-                        patients.append(String(item))
-                    }
+                    if patients.count >= Self.recordedPatientLimit { break search }
+                    let id = item.hasPrefix("Patient/") ? item.dropFirst(8) : (name == "patient" && !item.contains("/") ? item : nil)
+                    if let id, FHIRResourceType.isValidId(id) { patients.append(String(id)) }
                 }
             }
         }
         var unique: [String] = []
-        for patient in patients where !unique.contains(patient) { unique.append(patient) }
+        var seen = Set<String>()
+        for patient in patients where seen.insert(patient).inserted { unique.append(patient) }
+        var description = operation.map { "\(request.method) \($0.prefix(64))" } ?? (entity == nil && type != nil ? type : nil)
+        if let whole = query, whole.utf8.count > Self.recordedQueryLimit {
+            query = String(decoding: whole.utf8.prefix(Self.recordedQueryLimit), as: UTF8.self)
+            description = (description.map { $0 + "; " } ?? "") + "query truncated to \(Self.recordedQueryLimit) of \(whole.utf8.count) bytes"
+        }
         let grant = context.access
         return AuditRecord(
             subtypes: [.interaction(context.auditNote.subtype ?? subtype)], action: action, outcome: AuditRecord.outcome(httpStatus: status),
             outcomeDescription: "HTTP \(status)", agentName: grant?.agentName, agentClientId: grant?.clientId, agentReference: grant?.fhirUser,
             agentAddress: context.remoteAddress, entityReference: entity,
             query: (subtype.hasPrefix("search") || subtype.hasPrefix("history") || operation != nil) ? query : nil,
-            entityDescription: operation.map { "\(request.method) \($0)" } ?? (entity == nil && type != nil ? type : nil),
+            entityDescription: description,
             patients: unique, tenant: request.headers[.tenant],
             patientsReturned: status < 400 ? context.auditNote.patientsReturned : [])
     }
