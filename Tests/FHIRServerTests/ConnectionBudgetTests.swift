@@ -152,6 +152,17 @@ import Glibc
         }
     }
 
+    @Test func aBodyThatStopsComingIsClosedAfterTheIdleTimeout() async throws {
+        try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(1), headerTimeout: .seconds(30))) { port in
+            let connection = try RawConnection(port: port)
+            let started = Date()
+            connection.write("POST \(basePath)/Patient HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nContent-Length: 100\r\n\r\n{\"resource")
+            let (_, closed) = connection.read(for: 10)
+            #expect(closed)
+            #expect(Date().timeIntervalSince(started) < 8)
+        }
+    }
+
     @Test func keptAliveConnectionsServeRequestsAfterPausesShorterThanTheIdleTimeout() async throws {
         try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(1))) { port in
             let connection = try RawConnection(port: port)

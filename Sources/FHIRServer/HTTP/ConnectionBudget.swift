@@ -79,15 +79,17 @@ final class ConnectionWatch: @unchecked Sendable {
         touch()
     }
 
-    /// Closes the connection once it has been idle for the idle timeout: no request at work,
-    /// nothing read and nothing of a response taken by the socket.
+    /// Closes the connection once it has been idle for the idle timeout: nothing read and
+    /// nothing of a response taken by the socket, while no request is at work or while a
+    /// request's body is awaited (a body that stops coming is idle too).
     func scheduleIdleCheck(_ channel: any Channel, at deadline: NIODeadline) {
         idleCheck = channel.eventLoop.scheduleTask(deadline: deadline) { [self] in
             let due = lastActivity + idleTimeout
-            if requestsInProgress == 0, NIODeadline.now() >= due {
+            let waitsForClient = requestsInProgress == 0 || !awaitingHead
+            if waitsForClient, NIODeadline.now() >= due {
                 channel.close(promise: nil)
             } else {
-                scheduleIdleCheck(channel, at: requestsInProgress > 0 ? .now() + idleTimeout : due)
+                scheduleIdleCheck(channel, at: waitsForClient ? due : .now() + idleTimeout)
             }
         }
     }
