@@ -53,7 +53,7 @@ public struct HostileBenchmark: Sendable {
         if let url {
             server = try HostileServer(url: url, pid: pid)
         } else if let executable {
-            server = try HostileServer(executable: executable, directory: directory, basePath: "/fhir-server/api/v4")
+            server = try HostileServer(executable: executable, directory: directory, basePath: "/fhir-server/api/v4", backtraces: index != nil)
         } else {
             throw LabError("bench hostile needs --url or the caduceus executable")
         }
@@ -157,7 +157,10 @@ public struct HostileBenchmark: Sendable {
                 connection = HostileHTTPConnection(host: server.host, port: server.port, timeout: hangSeconds)
             case .timedOut:
                 // Died while this request waited: counted as its crash.
-                if case .crashed(nil) = server.lost(in: generation, reason: "no answer", suspects: { state.locked { Array($0.inFlight.values) } + [suspect] }) { return }
+                switch server.lost(in: generation, reason: "no answer", suspects: { state.locked { Array($0.inFlight.values) } + [suspect] }) {
+                case .crashed(nil), .counted(nil): return  // the server is gone and cannot be restarted
+                default: break
+                }
                 generation = server.generation
                 connection = HostileHTTPConnection(host: server.host, port: server.port, timeout: hangSeconds)
             case .lost(let reason):
