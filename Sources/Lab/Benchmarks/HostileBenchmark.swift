@@ -44,7 +44,8 @@ public struct HostileBenchmark: Sendable {
         public var passed: Bool { crashes == 0 && serverErrors == 0 && hangs == 0 }
     }
 
-    /// Runs against `server` (started by `start(executable:)` or found by `attach(url:pid:)`).
+    /// Runs against the server at `url` (`pid`: its process, when known), or else against a
+    /// `serve` of `executable` that it starts (and restarts after each crash) on 127.0.0.1.
     public func run(executable: String?, url: String?, pid: Int32?) throws -> Report {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-bench-hostile-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
