@@ -44,7 +44,8 @@ public struct HostileBenchmark: Sendable {
         public var passed: Bool { crashes == 0 && serverErrors == 0 && hangs == 0 }
     }
 
-    /// Runs against `server` (started by `start(executable:)` or found by `attach(url:pid:)`).
+    /// Runs against the server at `url` (`pid`: its process, when known), or else against a
+    /// `serve` of `executable` that it starts (and restarts after each crash) on 127.0.0.1.
     public func run(executable: String?, url: String?, pid: Int32?) throws -> Report {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-bench-hostile-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -53,7 +54,7 @@ public struct HostileBenchmark: Sendable {
         if let url {
             server = try HostileServer(url: url, pid: pid)
         } else if let executable {
-            server = try HostileServer(executable: executable, directory: directory, basePath: "/fhir-server/api/v4")
+            server = try HostileServer(executable: executable, directory: directory, basePath: "/fhir-server/api/v4", backtraces: index != nil)
         } else {
             throw LabError("bench hostile needs --url or the caduceus executable")
         }
@@ -157,7 +158,10 @@ public struct HostileBenchmark: Sendable {
                 connection = HostileHTTPConnection(host: server.host, port: server.port, timeout: hangSeconds)
             case .timedOut:
                 // Died while this request waited: counted as its crash.
-                if case .crashed(nil) = server.lost(in: generation, reason: "no answer", suspects: { state.locked { Array($0.inFlight.values) } + [suspect] }) { return }
+                switch server.lost(in: generation, reason: "no answer", suspects: { state.locked { Array($0.inFlight.values) } + [suspect] }) {
+                case .crashed(nil), .counted(nil): return  // the server is gone and cannot be restarted
+                default: break
+                }
                 generation = server.generation
                 connection = HostileHTTPConnection(host: server.host, port: server.port, timeout: hangSeconds)
             case .lost(let reason):

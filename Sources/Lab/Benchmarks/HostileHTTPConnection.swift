@@ -97,7 +97,7 @@ final class HostileHTTPConnection {
         return true
     }
 
-    /// More bytes into `buffered`; false on end of stream, error or the deadline.
+    /// More bytes into `buffered`, or why none came: end of stream, an error or the deadline.
     private func fill(until deadline: Date) -> Result<Void, Failure> {
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {

@@ -16,9 +16,15 @@ final class HostileServer: @unchecked Sendable {
     /// crash once.
     private(set) var generation = 0
     private(set) var crashes: [String] = []
+    /// Dead and not restarted: the run ends.
+    private var gone = false
+
+    /// Whether a crash writes its backtrace into the log.
+    let backtraces: Bool
 
     /// Starts `executable serve` on a free loopback port with a fresh SQLite database in `directory`.
-    init(executable: String, directory: String, basePath: String) throws {
+    init(executable: String, directory: String, basePath: String, backtraces: Bool) throws {
+        self.backtraces = backtraces
         self.executable = executable
         self.directory = directory
         self.basePath = basePath
@@ -39,6 +45,7 @@ final class HostileServer: @unchecked Sendable {
         self.host = "127.0.0.1"
         self.port = port
         self.pid = pid
+        backtraces = false
         basePath = components.path.hasSuffix("/") ? String(components.path.dropLast()) : components.path
         executable = nil
         directory = nil
@@ -51,8 +58,10 @@ final class HostileServer: @unchecked Sendable {
         let pid = try ProcessRunner.spawn(
             [executable, "serve", "--host", "127.0.0.1", "--port", "0", "--base-path", basePath, "--database", directory + "/fhir.sqlite", "--log-level", "error"],
             output: .file(logPath),
-            // A crash's backtrace: the crashed thread only, so that a restart takes seconds.
-            environment: ["SWIFT_BACKTRACE": "enable=yes,interactive=no,threads=crashed,images=none,registers=none"])
+            // A crashing server that writes a backtrace keeps some threads answering for seconds,
+            // so requests still waiting look like hangs, and it takes ~15 s to die: many requests
+            // die at once without one (the fatal error is still printed); one (--index) gets it.
+            environment: ["SWIFT_BACKTRACE": backtraces ? "enable=yes,interactive=no,threads=crashed,images=none,registers=none" : "enable=no"])
         self.pid = pid
         for _ in 0..<600 {
             let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
@@ -87,17 +96,17 @@ final class HostileServer: @unchecked Sendable {
     func lost(in generation: Int, reason: String, suspects: () -> [String]) -> Loss {
         lock.lock()
         defer { lock.unlock() }
-        guard generation == self.generation else { return .counted(port: pid == nil && executable == nil ? nil : port) }
+        guard generation == self.generation, !gone else { return .counted(port: gone ? nil : port) }
         if settles() { return .dropped(port: port) }
         // The crash's own lines: the fatal error and the frames in Caduceus's sources.
         let log = logPath.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? ""
         let cause = log.split(separator: "\n").filter { $0.contains("Fatal error") || $0.contains("crashed") || $0.contains("/Sources/") }.prefix(8)
         crashes.append(
-            "server exited (\(pid == nil ? reason : exitDescription)) with these requests in flight:\n" + Set(suspects()).sorted().joined(separator: "\n")
+            "server exited (\(executable == nil ? "the process is gone" : exitDescription)) with these requests in flight:\n" + Set(suspects()).sorted().joined(separator: "\n")
                 + (cause.isEmpty ? "" : "\n  from its log:\n" + cause.map { "    " + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: "\n")))
         self.generation += 1
         guard executable != nil else {
-            self.pid = nil
+            gone = true
             return .crashed(port: nil)
         }
         do {
@@ -105,7 +114,7 @@ final class HostileServer: @unchecked Sendable {
             return .crashed(port: port)
         } catch {
             crashes.append("restart failed: \(error)")
-            self.pid = nil
+            gone = true
             return .crashed(port: nil)
         }
     }
