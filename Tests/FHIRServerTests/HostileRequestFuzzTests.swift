@@ -19,13 +19,6 @@ import Testing
 /// fixes the seed (printed with every failure); `CADUCEUS_FUZZ_INDEX` sends only that request
 /// of the seed, which is how a failure is made again.
 @Suite struct HostileRequestFuzzTests {
-    /// Requests that crash the whole test process on the code this test was written against, so
-    /// that one known crash does not hide every other finding. Each entry names its defect; the
-    /// lead empties this list once the fixes are merged (then the fuzz sends these too).
-    static let excludedUntilFixed: [(defect: String, matches: @Sendable (HostileRequest) -> Bool)] = [
-        ("issue 13: a chained parameter name with an empty link (`Patient?.=x`) indexes past the end in the chain parser", hasEmptyChainLink)
-    ]
-
     struct Budget {
         var seed: UInt64
         var seconds: Double?
@@ -108,7 +101,7 @@ import Testing
 
         let mode = budget.only.map { "request \($0) only" } ?? budget.seconds.map { "\($0) s" } ?? "\(budget.count ?? 0) requests"
         print(
-            "HostileRequestFuzzTests.\(test): seed \(budget.seed), \(mode): \(run.sent) sent, \(run.excluded) excluded until fixed, "
+            "HostileRequestFuzzTests.\(test): seed \(budget.seed), \(mode): \(run.sent) sent, "
                 + "\(run.findings.values.map(\.count).reduce(0, +)) failed in \(run.findings.count) classes; answers "
                 + run.statusClasses.sorted { $0.key < $1.key }.map { "\($0.key)xx \($0.value)" }.joined(separator: ", ")
                 + String(format: "; slowest %.2f s (request ", run.slowest.seconds) + run.slowest.request + ")")
@@ -124,7 +117,6 @@ import Testing
 
     struct Run: Sendable {
         var sent = 0
-        var excluded = 0
         var hung = false
         var findings: [String: Finding] = [:]
         var statusClasses: [Int: Int] = [:]
@@ -144,10 +136,6 @@ import Testing
             if let deadline, ContinuousClock.now >= deadline { break }
             let request = prepare(generator.request(index))
             index += 1
-            if excludedUntilFixed.contains(where: { $0.matches(request) }) {
-                run.excluded += 1
-                continue
-            }
             run.sent += 1
             let reproduce = "reproduce: CADUCEUS_FUZZ_SEED=\(generator.seed) CADUCEUS_FUZZ_INDEX=\(request.index) swift test --filter HostileRequestFuzzTests/\(test)"
             let started = ContinuousClock.now
@@ -228,58 +216,6 @@ import Testing
         }
     }
 
-    /// Whether any search parameter name the server will parse (the query, a form body, an
-    /// `If-None-Exist`, a Bundle entry's `url` query or `ifNoneExist`) has a chain link that is
-    /// empty or only colons, such as `.`, `.x`, `subject..name` or `_has:Observation:subject:.x`.
-    @Sendable static func hasEmptyChainLink(_ request: HostileRequest) -> Bool {
-        var queries: [Substring] = []
-        let target = percentDecoded(request.target)
-        if let question = target.firstIndex(of: "?") { queries.append(target[target.index(after: question)...]) }
-        queries += request.headers.filter { $0.name == "If-None-Exist" }.map { Substring(percentDecoded($0.value)) }
-        if let bytes = request.body {
-            let body = String(decoding: bytes, as: UTF8.self)
-            if request.headers.contains(where: { $0.name == "Content-Type" && $0.value.hasPrefix("application/x-www-form-urlencoded") }) {
-                queries.append(Substring(percentDecoded(body)))
-            }
-            if request.kind.contains("bundle") {
-                // Bundle entries: `"url":"Type?query"` and `"ifNoneExist":"query"`.
-                for key in ["\"url\":\"", "\"ifNoneExist\":\""] {
-                    for piece in body.components(separatedBy: key).dropFirst() {
-                        let value = percentDecoded(String(piece.prefix { $0 != "\"" }))
-                        queries.append(key.contains("url") ? Substring(value).drop { $0 != "?" }.dropFirst() : Substring(value))
-                    }
-                }
-            }
-        }
-        for query in queries {
-            for pair in query.split(separator: "&") {
-                var name = pair.prefix { $0 != "=" }
-                while name.hasPrefix("_has:") {
-                    let parts = name.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false)
-                    guard parts.count == 4 else { break }
-                    name = parts[3]
-                }
-                let links = name.split(separator: ".", omittingEmptySubsequences: false)
-                if links.count > 1, links.dropLast().contains(where: { $0.allSatisfy { $0 == ":" } }) { return true }
-            }
-        }
-        return false
-    }
-
-    static func percentDecoded(_ text: String) -> String {
-        var bytes: [UInt8] = []
-        var input = Array(text.utf8)[...]
-        while let byte = input.popFirst() {
-            if byte == UInt8(ascii: "%"), input.count >= 2, let value = UInt8(String(decoding: input.prefix(2), as: UTF8.self), radix: 16) {
-                bytes.append(value)
-                input = input.dropFirst(2)
-            } else {
-                bytes.append(byte == UInt8(ascii: "+") ? UInt8(ascii: " ") : byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
     @Test func theGeneratorIsDeterministicAndReachesEveryPartOfTheAPI() {
         let generator = HostileRequestGenerator(seed: 42)
         let first = (0..<2000).map(generator.request)
@@ -298,11 +234,5 @@ import Testing
         let headers = Set(first.flatMap { $0.headers.map(\.name) })
         #expect(headers.isSuperset(of: ["Prefer", "If-Match", "If-None-Exist", "Content-Type", "X-FHIR-TENANT-ID", "Authorization"]))
         #expect(first.allSatisfy { $0.target.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F } }, "a target that cannot go on a request line")
-        #expect(Self.hasEmptyChainLink(HostileRequest(index: 0, kind: "", method: "GET", target: "/b/Patient?.=x")))
-        #expect(Self.hasEmptyChainLink(HostileRequest(index: 0, kind: "", method: "GET", target: "/b/Patient?_has:Observation:subject:%2Ex=1")))
-        #expect(!Self.hasEmptyChainLink(HostileRequest(index: 0, kind: "", method: "GET", target: "/b/Observation?subject:Patient.name=x&a.b=.")))
-        #expect(!Self.hasEmptyChainLink(HostileRequest(index: 0, kind: "", method: "GET", target: "/b/Patient/..")))
-        let bundle = #"{"entry":[{"request":{"url":"Patient/..","ifNoneExist":"name=.."}},{"request":{"url":"Patient?subject..x=1"}}]}"#
-        #expect(Self.hasEmptyChainLink(HostileRequest(index: 0, kind: "bundle.search", method: "POST", target: "/b", body: Array(bundle.utf8))))
     }
 }
