@@ -3,6 +3,7 @@ import FHIR
 import FHIRStore
 import FHIRTestSupport
 import Foundation
+import HTTPTypes
 import HummingbirdTesting
 import Testing
 
@@ -97,5 +98,43 @@ import Testing
         #expect(message.contains("The export failed"))
         #expect(!message.contains("SELECT") && !message.contains("/var/lib") && !message.contains("InternalFailure"))
         try await store.close()
+    }
+
+    /// F1 of the attacker's review: the routes passed no client, so any token that could read
+    /// every type polled, downloaded and cancelled another client's job. Another client's
+    /// job now answers exactly as a missing one; the manifest says files need a token.
+    @Test func anotherClientsJobAnswersAsAMissingOne() async throws {
+        try await AccessControlTests.withSecureApp(.sqlite) { harness in
+            try await AccessControlTests.seed(harness)
+            let owner = try await harness.token("system/*.rs", subject: "admin")
+            let other = try await harness.token("user/*.r", subject: "someone-else")
+            let kickOff = try await harness.call(.get, "$export?_type=Patient", token: owner, headers: ["Prefer": "respond-async"])
+            #expect(kickOff.status == .accepted)
+            let status = pathOf(try #require(kickOff.header("Content-Location")))
+            var manifest: JSONValue?
+            for _ in 0..<200 where manifest == nil {
+                let poll = try await harness.call(.get, status, token: owner)
+                if poll.status == .ok { manifest = poll.json } else { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(manifest?["requiresAccessToken"] == true)
+            let file = pathOf(try #require(manifest?["output"]?.arrayValue?.first?["url"]?.stringValue))
+            let job = try #require(file.split(separator: "/").dropLast().last.map(String.init))
+            let missing = "00000000-0000-0000-0000-000000000000"
+            for (method, path) in [(HTTPRequest.Method.get, status), (.get, file), (.delete, status)] {
+                let foreign = try await harness.call(method, path, token: other)
+                let absent = try await harness.call(method, path.replacingOccurrences(of: job, with: missing), token: other)
+                #expect(foreign.status == .notFound, "\(method) \(path)")
+                #expect(foreign.text.replacingOccurrences(of: job, with: missing) == absent.text, "\(method) \(path)")
+            }
+            // The owner's job survived the other client's cancel.
+            #expect(try await harness.call(.get, file, token: owner).status == .ok)
+            #expect(try await harness.call(.delete, status, token: owner).status == .accepted)
+            #expect(try await harness.call(.get, status, token: owner).status == .notFound)
+            // A token that may not export is told what it needs, in one sentence.
+            let narrow = try await harness.call(.get, "$export", token: try await harness.token("user/Patient.rs"), headers: ["Prefer": "respond-async"])
+            #expect(narrow.status == .forbidden)
+            let text = narrow.json?["issue"]?.arrayValue?.first?["diagnostics"]?.stringValue
+            #expect(text == "The access token's scopes do not allow Bulk Data export (it needs a scope such as user/*.r or system/*.r)")
+        }
     }
 }

@@ -30,6 +30,8 @@ public actor ExportJobs {
         /// Who started the job (the token's subject or client id); `nil` without access control.
         /// Only the same client sees its state and files.
         var client: String? = nil
+        /// Whether the files need an access token (the server requires tokens): the manifest says so.
+        var requiresAccessToken = false
     }
 
     enum State: Sendable {

@@ -75,7 +75,9 @@ struct ExportRoutes {
         let path = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
         let origin = String(exchange.baseURL.dropLast(configuration.basePath.count))
         let id = try await jobs.start(
-            ExportJobs.Request(scope: scope, types: types, since: since, url: origin + path, baseURL: exchange.baseURL, tenant: owner),
+            ExportJobs.Request(
+                scope: scope, types: types, since: since, url: origin + path, baseURL: exchange.baseURL, tenant: owner,
+                client: Self.client(context), requiresAccessToken: context.access != nil),
             store: try store.exportSource())
         var headers = HTTPFields()
         headers[.contentLocation] = "\(exchange.baseURL)/$export-poll-status/\(id)"
@@ -87,10 +89,16 @@ struct ExportRoutes {
         request.headers[.tenant].flatMap { try? TenantStores.normalize($0) }.flatMap { $0 == TenantStores.defaultTenant ? nil : $0 }
     }
 
+    /// Who a job belongs to: the token's subject, else its client id; `nil` without access
+    /// control. Another client's job answers 404, as a missing one does.
+    static func client(_ context: FHIRRequestContext) -> String? {
+        context.access.map { $0.agentName ?? "" }
+    }
+
     @Sendable func status(request: Request, context: FHIRRequestContext) async throws -> Response {
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         let id = try context.parameters.require("job")
-        guard let state = await jobs.state(of: id, tenant: tenant(request)) else {
+        guard let state = await jobs.state(of: id, tenant: tenant(request), client: Self.client(context)) else {
             throw FHIRError.notFound("No export job '\(id)'")
         }
         switch state {
@@ -112,14 +120,14 @@ struct ExportRoutes {
 
     @Sendable func cancel(request: Request, context: FHIRRequestContext) async throws -> Response {
         let id = try context.parameters.require("job")
-        guard await jobs.delete(id, tenant: tenant(request)) else { throw FHIRError.notFound("No export job '\(id)'") }
+        guard await jobs.delete(id, tenant: tenant(request), client: Self.client(context)) else { throw FHIRError.notFound("No export job '\(id)'") }
         return Response(status: .accepted)
     }
 
     @Sendable func file(request: Request, context: FHIRRequestContext) async throws -> Response {
         let id = try context.parameters.require("job")
         let name = try context.parameters.require("file")
-        guard let url = await jobs.file(name, of: id, tenant: tenant(request)) else {
+        guard let url = await jobs.file(name, of: id, tenant: tenant(request), client: Self.client(context)) else {
             throw FHIRError.notFound("No export file '\(name)' for job '\(id)'")
         }
         let data = try Data(contentsOf: url)
