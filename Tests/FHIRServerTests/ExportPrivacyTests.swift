@@ -81,6 +81,26 @@ import Testing
         }
     }
 
+    /// One client may hold half of the jobs at most: it cannot take every slot for the
+    /// retention period (attacker review, F1); other clients still start theirs.
+    @Test func oneClientHoldsAtMostHalfOfTheJobs() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-export-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try await TestDatabases.makeStore(.sqlite)
+        let jobs = ExportJobs(directory: directory, maximumJobs: 4)
+        #expect(jobs.maximumJobsPerClient == 2)
+        func request(_ client: String?) -> ExportJobs.Request {
+            ExportJobs.Request(scope: .system, types: ["Patient"], url: "x", baseURL: "http://localhost", tenant: nil, client: client)
+        }
+        for _ in 0..<2 { _ = try await jobs.start(request("mallory"), store: store) }
+        await #expect(throws: FHIRError.self) { try await jobs.start(request("mallory"), store: store) }
+        for _ in 0..<2 { _ = try await jobs.start(request("alice"), store: store) }
+        // Past the server-wide maximum, every client waits.
+        await #expect(throws: FHIRError.self) { try await jobs.start(request("bob"), store: store) }
+        try await Task.sleep(for: .milliseconds(200))
+        try await store.close()
+    }
+
     /// A failed export says so without the database's message or the file's path.
     @Test func aFailedExportKeepsItsCauseToTheLog() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-export-test-\(UUID().uuidString)")

@@ -71,12 +71,12 @@ struct ExportRoutes {
         }
         let store = try await stores.store(for: request, context: context)
         if case .group(let id) = scope { _ = try await store.read(type: "Group", id: id) }  // 404 before accepting
-        let owner = tenant(request)
+        let jobTenant = tenant(request)
         let path = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
         let origin = String(exchange.baseURL.dropLast(configuration.basePath.count))
         let id = try await jobs.start(
             ExportJobs.Request(
-                scope: scope, types: types, since: since, url: origin + path, baseURL: exchange.baseURL, tenant: owner,
+                scope: scope, types: types, since: since, url: origin + path, baseURL: exchange.baseURL, tenant: jobTenant,
                 client: Self.client(context), requiresAccessToken: context.access != nil),
             store: try store.exportSource())
         var headers = HTTPFields()
@@ -95,10 +95,18 @@ struct ExportRoutes {
         context.access.map { $0.agentName ?? "" }
     }
 
+    /// The owner of the jobs a poll, cancel or file request may reach; the grant is checked
+    /// here too, not only by SecurityMiddleware's reading of the path.
+    static func owner(_ context: FHIRRequestContext) throws -> String? {
+        try context.access.requireAllTypes(.read, "Bulk Data export")
+        return client(context)
+    }
+
     @Sendable func status(request: Request, context: FHIRRequestContext) async throws -> Response {
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         let id = try context.parameters.require("job")
-        guard let state = await jobs.state(of: id, tenant: tenant(request), client: Self.client(context)) else {
+        let owner = try Self.owner(context)
+        guard let state = await jobs.state(of: id, tenant: tenant(request), client: owner) else {
             throw FHIRError.notFound("No export job '\(id)'")
         }
         switch state {
@@ -120,14 +128,16 @@ struct ExportRoutes {
 
     @Sendable func cancel(request: Request, context: FHIRRequestContext) async throws -> Response {
         let id = try context.parameters.require("job")
-        guard await jobs.delete(id, tenant: tenant(request), client: Self.client(context)) else { throw FHIRError.notFound("No export job '\(id)'") }
+        let owner = try Self.owner(context)
+        guard await jobs.delete(id, tenant: tenant(request), client: owner) else { throw FHIRError.notFound("No export job '\(id)'") }
         return Response(status: .accepted)
     }
 
     @Sendable func file(request: Request, context: FHIRRequestContext) async throws -> Response {
         let id = try context.parameters.require("job")
         let name = try context.parameters.require("file")
-        guard let url = await jobs.file(name, of: id, tenant: tenant(request), client: Self.client(context)) else {
+        let owner = try Self.owner(context)
+        guard let url = await jobs.file(name, of: id, tenant: tenant(request), client: owner) else {
             throw FHIRError.notFound("No export file '\(name)' for job '\(id)'")
         }
         let data = try Data(contentsOf: url)
