@@ -66,7 +66,6 @@ public struct AccessTokenPolicy: Sendable {
         self.clockSkew = clockSkew
     }
 
-    /// Refuses claims outside the policy.
     /// What `caduceus serve` logs at start-up when no audience is set (the default without
     /// `--auth-audience` or `--public-url`): a token minted for another resource server that
     /// shares the key is then accepted; `nil` when the audience is checked.
@@ -77,6 +76,7 @@ public struct AccessTokenPolicy: Sendable {
             + (issuer == nil ? ", and their issuer is not checked (--auth-issuer)" : "")
     }
 
+    /// Refuses claims outside the policy.
     func check(_ claims: SMARTAccessClaims, now: Date = Date()) throws {
         if let audience {
             guard let aud = claims.aud?.value, aud.contains(audience) else { throw AccessTokenError("The token's aud does not name this server (\(audience))") }

@@ -25,7 +25,7 @@ struct SearchRestriction {
     mutating func restrict(_ query: inout SearchQuery) async throws {
         let types = query.resourceType.map { [$0] } ?? (query.types.isEmpty ? ["*"] : query.types)
         var patient: String?
-        /// Types a `user/` or `system/` scope lets the search reach whole.
+        // Types a user/ or system/ scope lets the search reach whole.
         var unrestricted = Set<String>()
         for type in types {
             if type == "*" {
