@@ -53,7 +53,10 @@ import Testing
                         .post, "", token: token, body: #"{"resourceType":"Bundle","type":"\#(type)","entry":[\#(entry)]}"#,
                         headers: ["Prefer": "return=representation"])
                     #expect(Self.leaks(response).isEmpty, "\(scope) \(type): \(response.text)")
-                    if type == "batch" {
+                    if scope == "openid fhirUser" {
+                        // No resource scope at all: refused before the Bundle is read (F13 of the review).
+                        #expect(response.status == .forbidden && AccessControlTests.isOutcome(response), "\(type)")
+                    } else if type == "batch" {
                         #expect(Self.statuses(response) == ["403"], "\(scope)")
                     } else {
                         #expect(response.status == .forbidden, "\(scope)")
@@ -65,6 +68,9 @@ import Testing
                     headers: ["If-None-Exist": "family=Secretfamily", "Prefer": "return=representation"])
                 #expect(rest.status == .forbidden && !rest.text.contains("Secretfamily"), "\(scope)")
             }
+            // The scope is checked before the body is read: a body that is not even JSON is a 403.
+            let unscoped = try await harness.call(.post, "", token: try await harness.token("openid fhirUser"), body: "{not json")
+            #expect(unscoped.status == .forbidden, "\(unscoped.text)")
             // Conditional references are searches too, in batches and transactions.
             let writer = try await harness.token("user/Observation.c")
             let reference = #"{"resource":{"resourceType":"Observation","status":"final","code":{"text":"y"},"subject":{"reference":"Patient?family=Secretfamily"}},"request":{"method":"POST","url":"Observation"}}"#
