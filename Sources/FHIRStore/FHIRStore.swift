@@ -59,6 +59,10 @@ public protocol FHIRTransaction: Sendable {
     func read(type: String, id: String) async throws -> StoredResource
     /// Sees the transaction's own writes.
     func search(_ query: SearchQuery) async throws -> SearchPage
+    /// A search whose `_include`s and `_revinclude`s keep only the resources `visible`
+    /// accepts, in every round: one it refuses is neither returned nor followed by
+    /// `:iterate` (an access check must not be walked through).
+    func search(_ query: SearchQuery, includingOnly visible: @escaping @Sendable (StoredResource) -> Bool) async throws -> SearchPage
     /// The resources that refer to `type/id`, each with the parameter it refers through.
     func referrers(to type: String, id: String) async throws -> [ReferenceLink]
     /// The resources these refer to (literal references to a type and id).

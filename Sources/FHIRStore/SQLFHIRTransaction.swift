@@ -177,11 +177,15 @@ struct SQLFHIRTransaction: FHIRTransaction {
     }
 
     func search(_ query: SearchQuery) async throws -> SearchPage {
+        try await search(query, includingOnly: { _ in true })
+    }
+
+    func search(_ query: SearchQuery, includingOnly visible: @escaping @Sendable (StoredResource) -> Bool) async throws -> SearchPage {
         let sql = SearchSQLBuilder(dialect: dialect).build(query)
         let total = query.omitTotal && !query.countOnly ? nil : try await executor.query(sql.count, sql.binds).first?.first?.int
         let rows = !query.countOnly && query.count > 0 ? try await executor.query(sql.select, sql.selectBinds) : []
         let matches = rows.map { SQLFHIRStore.stored(type: $0[4].string ?? "", id: $0[5].string ?? "", row: $0) }
-        let included = try await resolveIncludes(query.includes, matches: matches)
+        let included = try await resolveIncludes(query.includes, matches: matches, visible: visible)
         return SearchPage(total: total.map { Int($0) }, resources: matches, included: included)
     }
 
@@ -191,8 +195,11 @@ struct SQLFHIRTransaction: FHIRTransaction {
     static let iterationLimit = 4
 
     /// Follows `_include` and `_revinclude` from the page's matches (and, with `:iterate`,
-    /// from what they brought in), through the reference index.
-    func resolveIncludes(_ includes: [SearchInclude], matches: [StoredResource]) async throws -> [StoredResource] {
+    /// from what they brought in), through the reference index; each round keeps only what
+    /// `visible` accepts before the next one follows its references.
+    func resolveIncludes(
+        _ includes: [SearchInclude], matches: [StoredResource], visible: (StoredResource) -> Bool = { _ in true }
+    ) async throws -> [StoredResource] {
         guard !includes.isEmpty, !matches.isEmpty else { return [] }
         var seen = Set(matches.map { "\($0.type)/\($0.id)" })
         var included: [StoredResource] = []
@@ -204,7 +211,7 @@ struct SQLFHIRTransaction: FHIRTransaction {
             }
             var fresh: [(type: String, id: String)] = []
             for key in wanted where seen.insert("\(key.type)/\(key.id)").inserted { fresh.append(key) }
-            frontier = try await fetch(Array(fresh.prefix(Self.includeLimit - included.count)))
+            frontier = try await fetch(Array(fresh.prefix(Self.includeLimit - included.count))).filter(visible)
             included += frontier
         }
         return included

@@ -198,12 +198,14 @@ struct ServeCommand: AsyncParsableCommand {
         var security = FHIRSecurity()
         // Keys before the database: a bad key file must not leave a store open.
         if authHs256SecretFile != nil || authRs256PublicKey != nil {
+            let policy = try tokenPolicy()
             do {
                 security.verifier = try await AccessTokenVerifier.fromFiles(
-                    hs256SecretFile: authHs256SecretFile, rs256PublicKeyFile: authRs256PublicKey, policy: try tokenPolicy())
+                    hs256SecretFile: authHs256SecretFile, rs256PublicKeyFile: authRs256PublicKey, policy: policy)
             } catch {
                 throw ValidationError("Cannot load the access token keys: \(error)")
             }
+            if let warning = policy.openAudienceWarning { logger.warning("\(warning)") }
         }
         let stores: TenantStores
         do {

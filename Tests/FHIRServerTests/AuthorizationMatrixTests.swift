@@ -12,35 +12,41 @@ import Testing
 /// and that no body ever carries another patient's data (issue 13).
 ///
 /// Patients A (p1) and B (p2) each have an Observation. "own" is a `patient/*.cruds` token for
-/// A acting on A's resources; "other" is the same token acting on B's. The interactions run
+/// A acting on A's resources; "other" is the same token acting on B's; "updateOnly" is a
+/// `user/*.u` token acting on B's (it may write them, never read them). The interactions run
 /// as REST calls, as the only entry of a batch, and as the only entry of a transaction.
 @Suite struct AuthorizationMatrixTests {
     static let backends = TestDatabases.backends
     static let feedSecret = "matrix-audit-feed-token-0123456789"
 
     enum Kind: String, CaseIterable, CustomStringConvertible {
-        case none, createOnly, own, other, user, system, auditFeed
+        case none, createOnly, own, other, user, system, auditFeed, updateOnly
         var description: String { rawValue }
         /// The patient whose resources the cell acts on.
-        var target: String { self == .other ? "p2" : "p1" }
+        var target: String { self == .other || self == .updateOnly ? "p2" : "p1" }
         /// Whether the token may see B's data at all.
         var seesEveryPatient: Bool { self == .user || self == .system }
     }
 
-    /// What each kind gets: none, create-only, own, other, user, system, audit feed.
+    /// What each kind gets: none, create-only, own, other, user, system, audit feed, update-only.
     struct Expected {
         var statuses: [Kind: Int]
-        init(_ none: Int, _ createOnly: Int, _ own: Int, _ other: Int, _ user: Int, _ system: Int, _ auditFeed: Int) {
-            statuses = [.none: none, .createOnly: createOnly, .own: own, .other: other, .user: user, .system: system, .auditFeed: auditFeed]
+        init(_ none: Int, _ createOnly: Int, _ own: Int, _ other: Int, _ user: Int, _ system: Int, _ auditFeed: Int, _ updateOnly: Int) {
+            statuses = [
+                .none: none, .createOnly: createOnly, .own: own, .other: other, .user: user, .system: system, .auditFeed: auditFeed,
+                .updateOnly: updateOnly,
+            ]
         }
     }
 
-    static let readLike = Expected(403, 403, 200, 404, 200, 200, 403)
-    static let searchLike = Expected(403, 403, 200, 200, 200, 200, 403)
-    static let writeLike = Expected(403, 403, 200, 404, 200, 200, 403)
-    static let conditional = Expected(403, 403, 403, 403, 200, 200, 403)
+    static let readLike = Expected(403, 403, 200, 404, 200, 200, 403, 403)
+    static let searchLike = Expected(403, 403, 200, 200, 200, 200, 403, 403)
+    static let updateLike = Expected(403, 403, 200, 404, 200, 200, 403, 200)
+    /// A patch reveals the current content (its answer, `test` operations): update and read.
+    static let patchLike = Expected(403, 403, 200, 404, 200, 200, 403, 403)
+    static let conditional = Expected(403, 403, 403, 403, 200, 200, 403, 403)
     /// Every type at once: a `user/*` or `system/*` scope only.
-    static let allTypes = Expected(403, 403, 403, 403, 200, 200, 403)
+    static let allTypes = Expected(403, 403, 403, 403, 200, 200, 403, 403)
 
     /// One interaction, written for the patient `t` (and its Observation `o-t`).
     struct Interaction {
@@ -97,19 +103,19 @@ import Testing
         Interaction(name: "system history", method: .get, path: { _ in "_history" }, expected: allTypes),
         Interaction(
             name: "$export", method: .get, path: { _ in "$export?_type=Observation" }, headers: { _ in ["Prefer": "respond-async"] },
-            expected: Expected(403, 403, 403, 403, 202, 202, 403)),
+            expected: Expected(403, 403, 403, 403, 202, 202, 403, 403)),
         Interaction(
             // It reads nothing stored, but tells what a write would: a scope to write the type.
             name: "$validate", method: .post, path: { _ in "Observation/$validate" }, body: { observation(subject: $0) },
-            expected: Expected(403, 200, 200, 200, 200, 200, 403)),
+            expected: Expected(403, 200, 200, 200, 200, 200, 403, 200)),
         Interaction(
             // The audit trail is written by the server; only the audit feed adds security alerts.
             name: "audit feed create", method: .post, path: { _ in "AuditEvent" }, body: { _ in AuditFeedTests.alert() },
-            expected: Expected(405, 405, 405, 405, 405, 405, 201)),
+            expected: Expected(405, 405, 405, 405, 405, 405, 201, 405)),
         Interaction(name: "$everything", method: .get, path: { "Patient/\($0)/$everything" }, expected: readLike),
         Interaction(
             name: "create", method: .post, path: { _ in "Observation" }, body: { observation(subject: $0) },
-            expected: Expected(403, 201, 201, 403, 201, 201, 403),
+            expected: Expected(403, 201, 201, 403, 201, 201, 403, 403),
             entry: { #"{"resource":\#(observation(subject: $0)),"request":{"method":"POST","url":"Observation"}}"# }),
         Interaction(
             name: "conditional create", method: .post, path: { _ in "Observation" }, body: { observation(subject: $0) },
@@ -118,7 +124,7 @@ import Testing
         Interaction(
             // A patient token writes its own patient into the body: "other" tries to take B's over.
             name: "update", method: .put, path: { "Observation/o-\($0)" }, body: { observation(subject: "p1", id: "o-\($0)") },
-            expected: writeLike, destructive: true,
+            expected: updateLike, destructive: true,
             entry: { #"{"resource":\#(observation(subject: "p1", id: "o-\($0)")),"request":{"method":"PUT","url":"Observation/o-\#($0)"}}"# }),
         Interaction(
             name: "conditional update", method: .put, path: { "Observation?_id=o-\($0)" }, body: { observation(subject: $0) },
@@ -126,16 +132,16 @@ import Testing
             entry: { #"{"resource":\#(observation(subject: $0)),"request":{"method":"PUT","url":"Observation?_id=o-\#($0)"}}"# }),
         Interaction(
             name: "patch", method: .patch, path: { "Observation/o-\($0)" }, body: { _ in patch }, contentType: "application/json-patch+json",
-            expected: writeLike, destructive: true,
+            expected: patchLike, destructive: true,
             entry: {
                 let data = Data(patch.utf8).base64EncodedString()
                 return #"{"resource":{"resourceType":"Binary","contentType":"application/json-patch+json","data":"\#(data)"},"request":{"method":"PATCH","url":"Observation/o-\#($0)"}}"#
             }),
         Interaction(
-            name: "delete", method: .delete, path: { "Observation/o-\($0)" }, expected: Expected(403, 403, 204, 404, 204, 204, 403),
+            name: "delete", method: .delete, path: { "Observation/o-\($0)" }, expected: Expected(403, 403, 204, 404, 204, 204, 403, 403),
             destructive: true, entry: { #"{"request":{"method":"DELETE","url":"Observation/o-\#($0)"}}"# }),
         Interaction(
-            name: "conditional delete", method: .delete, path: { "Observation?_id=o-\($0)" }, expected: Expected(403, 403, 403, 403, 204, 204, 403),
+            name: "conditional delete", method: .delete, path: { "Observation?_id=o-\($0)" }, expected: Expected(403, 403, 403, 403, 204, 204, 403, 403),
             destructive: true, entry: { #"{"request":{"method":"DELETE","url":"Observation?_id=o-\#($0)"}}"# }),
     ]
 
@@ -165,6 +171,7 @@ import Testing
         case .user: return try await harness.token("user/*.cruds", tenant: tenant)
         case .system: return try await harness.token("system/*.*", tenant: tenant)
         case .auditFeed: return feedSecret
+        case .updateOnly: return try await harness.token("user/*.u", tenant: tenant)
         }
     }
 
@@ -192,7 +199,8 @@ import Testing
                 calls.append(Call(
                     label: "\(interaction.name) \(type)", method: .post, path: "",
                     body: #"{"resourceType":"Bundle","type":"\#(type)","entry":[\#(entry)]}"#, contentType: "application/fhir+json", headers: [:],
-                    status: type == "batch" || status < 400 ? 200 : status, total: nil))
+                    // A token without any resource scope is refused before the Bundle is read.
+                    status: kind == .none ? 403 : type == "batch" || status < 400 ? 200 : status, total: nil))
             }
         }
         return calls
@@ -216,7 +224,7 @@ import Testing
                         cells += 1
                         #expect(Int(response.status.code) == call.status, "\(where_): \(response.status) \(response.text.prefix(300))")
                         if response.status.code >= 400 { #expect(AccessControlTests.isOutcome(response), "\(where_)") }
-                        if call.label.hasSuffix("batch") {
+                        if call.label.hasSuffix("batch"), call.status == 200 {
                             let entryStatus = response.json?["entry"]?.arrayValue?.first?["response"]?["status"]?.stringValue?.prefix(3)
                             #expect(entryStatus.flatMap { Int($0) } == interaction.expected.statuses[kind], "\(where_): \(response.text.prefix(300))")
                         }

@@ -53,7 +53,10 @@ import Testing
                         .post, "", token: token, body: #"{"resourceType":"Bundle","type":"\#(type)","entry":[\#(entry)]}"#,
                         headers: ["Prefer": "return=representation"])
                     #expect(Self.leaks(response).isEmpty, "\(scope) \(type): \(response.text)")
-                    if type == "batch" {
+                    if scope == "openid fhirUser" {
+                        // No resource scope at all: refused before the Bundle is read (F13 of the review).
+                        #expect(response.status == .forbidden && AccessControlTests.isOutcome(response), "\(type)")
+                    } else if type == "batch" {
                         #expect(Self.statuses(response) == ["403"], "\(scope)")
                     } else {
                         #expect(response.status == .forbidden, "\(scope)")
@@ -65,6 +68,9 @@ import Testing
                     headers: ["If-None-Exist": "family=Secretfamily", "Prefer": "return=representation"])
                 #expect(rest.status == .forbidden && !rest.text.contains("Secretfamily"), "\(scope)")
             }
+            // The scope is checked before the body is read: a body that is not even JSON is a 403.
+            let unscoped = try await harness.call(.post, "", token: try await harness.token("openid fhirUser"), body: "{not json")
+            #expect(unscoped.status == .forbidden, "\(unscoped.text)")
             // Conditional references are searches too, in batches and transactions.
             let writer = try await harness.token("user/Observation.c")
             let reference = #"{"resource":{"resourceType":"Observation","status":"final","code":{"text":"y"},"subject":{"reference":"Patient?family=Secretfamily"}},"request":{"method":"POST","url":"Observation"}}"#
@@ -243,5 +249,118 @@ import Testing
             }
             #expect(try await harness.call(.get, "Patient", token: try await sign(issuedAt: -60, notBefore: -60)).status == .ok)
         }
+    }
+
+    // MARK: Found by the attacker's review of the merge
+
+    /// F2: an update-only scope read any Observation through PATCH (`[]` answered the whole
+    /// resource; a `test` op was a value oracle). A patch needs read as well as update.
+    @Test(arguments: backends)
+    func patchNeedsReadAsWellAsUpdate(backend: TestBackend) async throws {
+        try await AccessControlTests.withSecureApp(backend) { harness in
+            try await Self.seed(harness)
+            let admin = try await harness.token("system/*.*")
+            let version = try await harness.call(.get, "Observation/o-p2", token: admin).json?["meta"]?["versionId"]
+            let updateOnly = try await harness.token("user/Observation.u")
+            let oracle = #"[{"op":"test","path":"/code/coding/0/code","value":"b-secret"}]"#
+            for patch in ["[]", oracle] {
+                let rest = try await harness.call(
+                    .patch, "Observation/o-p2", token: updateOnly, body: patch, contentType: "application/json-patch+json",
+                    headers: ["Prefer": "return=representation"])
+                #expect(rest.status == .forbidden, "\(patch): \(rest.text)")
+                #expect(Self.leaks(rest).isEmpty && rest.text.contains("read on Observation"), "\(rest.text)")
+                let data = Data(patch.utf8).base64EncodedString()
+                let entry = #"{"resource":{"resourceType":"Binary","contentType":"application/json-patch+json","data":"\#(data)"},"request":{"method":"PATCH","url":"Observation/o-p2"}}"#
+                let batch = try await harness.call(
+                    .post, "", token: updateOnly, body: #"{"resourceType":"Bundle","type":"batch","entry":[\#(entry)]}"#,
+                    headers: ["Prefer": "return=representation"])
+                #expect(Self.statuses(batch) == ["403"] && Self.leaks(batch).isEmpty, "\(batch.text)")
+                let transaction = try await harness.call(.post, "", token: updateOnly, body: #"{"resourceType":"Bundle","type":"transaction","entry":[\#(entry)]}"#)
+                #expect(transaction.status == .forbidden && Self.leaks(transaction).isEmpty)
+            }
+            // Read and update together may patch; the refused attempts wrote no version.
+            let after = try await harness.call(.get, "Observation/o-p2", token: admin).json?["meta"]?["versionId"]
+            #expect(version != nil && after == version)
+            let readUpdate = try await harness.token("user/Observation.ru")
+            let allowed = try await harness.call(.patch, "Observation/o-p2", token: readUpdate, body: oracle, contentType: "application/json-patch+json")
+            #expect(allowed.status == .ok)
+            // A patient scope that reads only its patient keeps the patch to it, whatever the update scope.
+            let mixed = try await harness.token("user/Observation.u patient/Observation.r", patient: "p1")
+            let hidden = try await harness.call(.patch, "Observation/o-p2", token: mixed, body: "[]", contentType: "application/json-patch+json")
+            #expect(hidden.status == .notFound && Self.leaks(hidden, asked: "o-p2").isEmpty)
+        }
+    }
+
+    /// F12: `_include:iterate` walked through another patient's Observation and brought in
+    /// what it named (one of A's), telling A an edge of B's record.
+    @Test(arguments: backends)
+    func includeIterateDoesNotWalkThroughHiddenResources(backend: TestBackend) async throws {
+        try await AccessControlTests.withSecureApp(backend) { harness in
+            try await Self.seed(harness)  // A's o-p1 has B's o-p2 as a member
+            let admin = try await harness.token("system/*.*")
+            let a3 = #"{"resourceType":"Observation","id":"o-a3","status":"final","code":{"text":"a3"},"subject":{"reference":"Patient/p1"}}"#
+            #expect(try await harness.call(.put, "Observation/o-a3", token: admin, body: a3).status == .created)
+            let derived = #"{"resourceType":"Observation","id":"o-p2","status":"final","code":{"coding":[{"code":"b-secret"}]},"subject":{"reference":"Patient/p2"},"derivedFrom":[{"reference":"Observation/o-a3"}]}"#
+            #expect(try await harness.call(.put, "Observation/o-p2", token: admin, body: derived).status == .ok)
+            let path = "Observation?_id=o-p1&_include:iterate=Observation:has-member&_include:iterate=Observation:derived-from"
+            func ids(_ token: String) async throws -> Set<String> {
+                let response = try await harness.call(.get, path, token: token)
+                #expect(response.status == .ok)
+                return Set(response.json?["entry"]?.arrayValue?.compactMap { $0["resource"]?["id"]?.stringValue } ?? [])
+            }
+            // The walk itself works: whoever sees B's Observation reaches o-a3 through it.
+            #expect(try await ids(admin) == ["o-p1", "o-p2", "o-a3"])
+            let a = try await harness.token("patient/*.rs", subject: "a", patient: "p1")
+            #expect(try await ids(a) == ["o-p1"])
+            // In a batch too.
+            let batch = try await harness.call(
+                .post, "", token: a, body: #"{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"\#(path)"}}]}"#)
+            #expect(Self.statuses(batch) == ["200"] && !batch.text.contains("o-a3") && Self.leaks(batch).isEmpty, "\(batch.text)")
+        }
+    }
+
+    /// F6: a search across types counted, in its total, another patient's resource whose id
+    /// was the id of one of A's resources of another type. Each type is now limited to its own ids.
+    @Test(arguments: backends)
+    func crossTypeTotalsCountOnlyVisibleResources(backend: TestBackend) async throws {
+        try await AccessControlTests.withSecureApp(backend) { harness in
+            try await Self.seed(harness)
+            let a = try await harness.token("patient/*.rs", subject: "a", patient: "p1")
+            func answer(_ count: Int, _ token: String, seesB: Bool = false) async throws -> (total: JSONValue?, entries: Int) {
+                let response = try await harness.call(.get, "?_type=Observation,Condition&_count=\(count)", token: token)
+                #expect(response.status == .ok && (seesB || Self.leaks(response).isEmpty), "\(response.text)")
+                return (response.json?["total"], response.json?["entry"]?.arrayValue?.count ?? 0)
+            }
+            let before = try await answer(100, a)
+            #expect(before.total == .number(String(before.entries)) && before.entries >= 1)
+            // B's Condition with the id of A's Observation.
+            let admin = try await harness.token("system/*.*")
+            let condition = #"{"resourceType":"Condition","id":"o-p1","code":{"text":"b-secret"},"subject":{"reference":"Patient/p2"}}"#
+            #expect(try await harness.call(.put, "Condition/o-p1", token: admin, body: condition).status == .created)
+            for count in [1, 100] {
+                #expect(try await answer(count, a).total == before.total, "_count=\(count)")
+            }
+            // A type a user/ scope reaches whole is not limited to the patient's ids.
+            let mixed = try await harness.token("patient/Observation.rs user/Condition.rs", patient: "p1")
+            let whole = try await answer(100, mixed, seesB: true)
+            #expect(whole.total == .number(String(before.entries + 1)) && whole.entries == before.entries + 1)
+        }
+    }
+
+    /// F7: a JWS header naming critical extensions the verifier does not understand is refused
+    /// (RFC 7515 4.1.11); a policy without an audience says so at start-up.
+    @Test func critHeadersAreRefusedAndAnOpenAudienceIsReported() async throws {
+        try await AccessControlTests.withSecureApp(.sqlite) { harness in
+            let claims = SMARTAccessClaims(subject: "eve", expires: Date().addingTimeInterval(300), scope: "system/*.*")
+            // The same token without crit is good: only crit decides.
+            #expect(try await harness.call(.get, "Patient", token: try await harness.hs256.sign(claims)).status == .ok)
+            for critical in [["exp"], ["b64"], []] {
+                let response = try await harness.call(.get, "Patient", token: try await harness.hs256.sign(claims, critical: critical))
+                #expect(response.status == .unauthorized && AccessControlTests.isOutcome(response), "\(critical)")
+                #expect(response.text.contains("crit"))
+            }
+        }
+        #expect(AccessTokenPolicy().openAudienceWarning?.contains("no audience is configured") == true)
+        #expect(AccessTokenPolicy(audience: "https://fhir.example.org/r4").openAudienceWarning == nil)
     }
 }

@@ -87,6 +87,49 @@ import Testing
         }
     }
 
+    /// F10 of the attacker's review: PATCH answers, conditional creates that find a match and
+    /// Bundle entries returned with `Prefer: return=representation` carried patients' records
+    /// past the detector. Every answer that carries a resource counts; `return=minimal` does not.
+    @Test func everyAnswerCarryingAResourceCounts() async throws {
+        try await AccessControlTests.withSecureApp(.sqlite) { harness in
+            await harness.trail.watch(try ExfiltrationDetector(patients: Self.limit, window: 60))
+            let admin = try await harness.token("system/*.*", subject: "admin")
+            let patients = (0..<8).map { #"{"resource":{"resourceType":"Patient","id":"p\#($0)"},"request":{"method":"PUT","url":"Patient/p\#($0)"}}"# }
+            let seeded = try await harness.call(
+                .post, "", token: admin, body: #"{"resourceType":"Bundle","type":"transaction","entry":[\#(patients.joined(separator: ","))]}"#,
+                headers: ["Prefer": "return=minimal"])
+            #expect(seeded.status == .ok)
+            let representation = ["Prefer": "return=representation"]
+            let patcher = try await harness.token("user/Patient.ru", subject: "patcher")
+            let quiet = try await harness.token("user/Patient.ru", subject: "quiet")
+            let matcher = try await harness.token("user/Patient.cs", subject: "matcher")
+            let bundler = try await harness.token("user/Patient.cs", subject: "bundler")
+            for index in 0..<6 {
+                let patched = try await harness.call(
+                    .patch, "Patient/p\(index)", token: patcher, body: "[]", contentType: "application/json-patch+json", headers: representation)
+                #expect(patched.status == .ok && patched.json?["id"] == .string("p\(index)"))
+                let minimal = try await harness.call(
+                    .patch, "Patient/p\(index)", token: quiet, body: "[]", contentType: "application/json-patch+json", headers: ["Prefer": "return=minimal"])
+                #expect(minimal.status == .ok && minimal.text.isEmpty)
+                let matched = try await harness.call(
+                    .post, "Patient", token: matcher, body: #"{"resourceType":"Patient"}"#,
+                    headers: representation.merging(["If-None-Exist": "_id=p\(index)"]) { $1 })
+                #expect(matched.status == .ok && matched.json?["id"] == .string("p\(index)"))
+            }
+            let entries = (0..<6).map { #"{"resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient","ifNoneExist":"_id=p\#($0)"}}"# }
+            let batch = try await harness.call(
+                .post, "", token: bundler, body: #"{"resourceType":"Bundle","type":"batch","entry":[\#(entries.joined(separator: ","))]}"#, headers: representation)
+            #expect(batch.json?["entry"]?.arrayValue?.compactMap { $0["resource"]?["id"]?.stringValue }.count == 6)
+
+            await harness.trail.flush()
+            let auditor = try await harness.token("user/AuditEvent.rs", subject: "auditor")
+            let found = try await harness.call(.get, Self.alertQuery + "&_sort=date", token: auditor)
+            let alerted = found.json?["entry"]?.arrayValue?.compactMap { $0["resource"]?["agent"]?.arrayValue?.first?["name"]?.stringValue } ?? []
+            #expect(Set(alerted) == ["patcher", "matcher", "bundler"], "\(alerted)")
+            #expect(alerted.count == 3)
+        }
+    }
+
     @Test func anUnwatchedTrailRecordsNoAlert() async throws {
         try await AccessControlTests.withSecureApp(.sqlite, auth: false) { harness in
             for index in 0..<8 {

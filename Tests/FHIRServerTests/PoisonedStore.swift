@@ -22,6 +22,9 @@ struct PoisonedStore: FHIRStore {
         func delete(type: String, id: String, ifMatch: Int?) async throws -> StoredResource? { try await base.delete(type: type, id: id, ifMatch: ifMatch) }
         func read(type: String, id: String) async throws -> StoredResource { try await base.read(type: type, id: id) }
         func search(_ query: SearchQuery) async throws -> SearchPage { try await base.search(query) }
+        func search(_ query: SearchQuery, includingOnly visible: @escaping @Sendable (StoredResource) -> Bool) async throws -> SearchPage {
+            try await base.search(query, includingOnly: visible)
+        }
         func referrers(to type: String, id: String) async throws -> [ReferenceLink] { try await base.referrers(to: type, id: id) }
         func referenceTargets(of resources: [StoredResource]) async throws -> [ResourceKey] { try await base.referenceTargets(of: resources) }
         func resources(_ keys: [ResourceKey]) async throws -> [StoredResource] { try await base.resources(keys) }

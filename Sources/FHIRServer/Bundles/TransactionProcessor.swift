@@ -20,7 +20,8 @@ struct TransactionProcessor {
     /// Refuse entries that write AuditEvents (the server keeps the audit trail), but security
     /// alerts created by an audit source.
     var protectsAuditEvents = false
-    /// Told what GET entries return, for the exfiltration detector (``AuditRecord/patientsReturned``).
+    /// Told what the response's entries return (GET results, and written or matched resources
+    /// with `Prefer: return=representation`), for the exfiltration detector (``AuditRecord/patientsReturned``).
     var noteReturned: (@Sendable ([StoredResource]) -> Void)?
 
     /// What one entry did, for its response entry.
@@ -29,6 +30,8 @@ struct TransactionProcessor {
         var stored: StoredResource?
         /// A resource to return whatever the preference (GET results).
         var resource: String?
+        /// The stored resources `resource` shows (for the exfiltration detector).
+        var returned: [StoredResource] = []
         var outcome: JSONValue?
     }
 
@@ -120,6 +123,8 @@ struct TransactionProcessor {
         case .GET, .HEAD: permission = request.id == nil ? .search : .read
         }
         let granted = try access.require(permission, type)
+        // Applying a patch reveals the current content: it needs read as well.
+        if request.method == .PATCH { _ = try access.require(.read, type) }
         if (request.method == .POST && request.ifNoneExist != nil) || (request.id == nil && [.PUT, .DELETE].contains(request.method)) {
             try store.requireCriteria(on: type)
         }
@@ -250,15 +255,13 @@ struct TransactionProcessor {
             guard let type = request.type else { throw FHIRError.badRequest("A GET entry needs a resource type") }
             if let id = request.id {
                 let stored = try await transaction.read(type: type, id: id)
-                noteReturned?([stored])
-                return EntryResult(status: "200 OK", stored: stored, resource: stored.body)
+                return EntryResult(status: "200 OK", stored: stored, resource: stored.body, returned: [stored])
             }
             let query = try parser.parse(
                 resourceType: type, parameters: FHIRQueryString.parse(Substring(request.query ?? "")), strict: false)
             let page = try await transaction.search(query)
-            noteReturned?(page.resources + page.included)
             let bundle = BundleWriter(baseURL: baseURL).searchset(answering: query, with: page, path: "/\(type)")
-            return EntryResult(status: "200 OK", resource: bundle)
+            return EntryResult(status: "200 OK", resource: bundle, returned: page.resources + page.included)
         }
     }
 
@@ -326,8 +329,11 @@ struct TransactionProcessor {
 
     // MARK: Response
 
+    /// The response Bundle; every resource it carries is noted as returned (``noteReturned``),
+    /// here, where the bodies are written, so that no kind of entry escapes the count.
     func responseBundle(type: String, results: [EntryResult]) -> String {
         var entries: [JSONValue] = []
+        var returned: [StoredResource] = []
         for result in results {
             var entry = JSONObject()
             var response = JSONObject([("status", .string(result.status))])
@@ -340,15 +346,18 @@ struct TransactionProcessor {
                 response["lastModified"] = .string(stored.lastUpdatedInstant)
                 if returnRepresentation, result.resource == nil, let body = stored.body, let parsed = try? JSONParser.parse(body) {
                     entry["resource"] = parsed
+                    returned.append(stored)
                 }
             }
             if let resource = result.resource, let parsed = try? JSONParser.parse(resource) {
                 entry["resource"] = parsed
+                returned += result.returned
             }
             if let outcome = result.outcome { response["outcome"] = outcome }
             entry["response"] = .object(response)
             entries.append(.object(entry))
         }
+        if !returned.isEmpty { noteReturned?(returned) }
         let bundle = JSONValue.object(JSONObject([
             ("resourceType", "Bundle"),
             ("id", .string(UUID().uuidString.lowercased())),

@@ -30,6 +30,8 @@ public actor ExportJobs {
         /// Who started the job (the token's subject or client id); `nil` without access control.
         /// Only the same client sees its state and files.
         var client: String? = nil
+        /// Whether the files need an access token (the server requires tokens): the manifest says so.
+        var requiresAccessToken = false
     }
 
     enum State: Sendable {
@@ -67,12 +69,24 @@ public actor ExportJobs {
         self.maximumJobs = maximumJobs
     }
 
+    /// The most jobs one client may hold at once: half of ``maximumJobs`` (rounded up), so
+    /// that one client cannot take every slot for the retention period.
+    public nonisolated var maximumJobsPerClient: Int { (maximumJobs + 1) / 2 }
+
     /// Starts a job and returns its id.
     func start(_ request: Request, store: any FHIRStore) throws -> String {
         guard jobs.count < maximumJobs else {
             throw FHIRError(
                 status: 429, code: "throttled",
                 "The server holds \(maximumJobs) export jobs already; delete one or try again when one expires")
+        }
+        // Without access control every request is the same client: the server-wide bound is the one.
+        if let client = request.client,
+            jobs.values.count(where: { $0.request.client == client && $0.request.tenant == request.tenant }) >= maximumJobsPerClient
+        {
+            throw FHIRError(
+                status: 429, code: "throttled",
+                "This client holds \(maximumJobsPerClient) export jobs already; delete one or try again when one expires")
         }
         let id = UUID().uuidString.lowercased()
         let directory = root.appendingPathComponent(id)

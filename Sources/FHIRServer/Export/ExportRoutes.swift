@@ -71,11 +71,13 @@ struct ExportRoutes {
         }
         let store = try await stores.store(for: request, context: context)
         if case .group(let id) = scope { _ = try await store.read(type: "Group", id: id) }  // 404 before accepting
-        let owner = tenant(request)
+        let jobTenant = tenant(request)
         let path = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
         let origin = String(exchange.baseURL.dropLast(configuration.basePath.count))
         let id = try await jobs.start(
-            ExportJobs.Request(scope: scope, types: types, since: since, url: origin + path, baseURL: exchange.baseURL, tenant: owner),
+            ExportJobs.Request(
+                scope: scope, types: types, since: since, url: origin + path, baseURL: exchange.baseURL, tenant: jobTenant,
+                client: Self.client(context), requiresAccessToken: context.access != nil),
             store: try store.exportSource())
         var headers = HTTPFields()
         headers[.contentLocation] = "\(exchange.baseURL)/$export-poll-status/\(id)"
@@ -87,10 +89,24 @@ struct ExportRoutes {
         request.headers[.tenant].flatMap { try? TenantStores.normalize($0) }.flatMap { $0 == TenantStores.defaultTenant ? nil : $0 }
     }
 
+    /// Who a job belongs to: the token's subject, else its client id; `nil` without access
+    /// control. Another client's job answers 404, as a missing one does.
+    static func client(_ context: FHIRRequestContext) -> String? {
+        context.access.map { $0.agentName ?? "" }
+    }
+
+    /// The owner of the jobs a poll, cancel or file request may reach; the grant is checked
+    /// here too, not only by SecurityMiddleware's reading of the path.
+    static func owner(_ context: FHIRRequestContext) throws -> String? {
+        try context.access.requireAllTypes(.read, "Bulk Data export")
+        return client(context)
+    }
+
     @Sendable func status(request: Request, context: FHIRRequestContext) async throws -> Response {
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         let id = try context.parameters.require("job")
-        guard let state = await jobs.state(of: id, tenant: tenant(request)) else {
+        let owner = try Self.owner(context)
+        guard let state = await jobs.state(of: id, tenant: tenant(request), client: owner) else {
             throw FHIRError.notFound("No export job '\(id)'")
         }
         switch state {
@@ -112,14 +128,16 @@ struct ExportRoutes {
 
     @Sendable func cancel(request: Request, context: FHIRRequestContext) async throws -> Response {
         let id = try context.parameters.require("job")
-        guard await jobs.delete(id, tenant: tenant(request)) else { throw FHIRError.notFound("No export job '\(id)'") }
+        let owner = try Self.owner(context)
+        guard await jobs.delete(id, tenant: tenant(request), client: owner) else { throw FHIRError.notFound("No export job '\(id)'") }
         return Response(status: .accepted)
     }
 
     @Sendable func file(request: Request, context: FHIRRequestContext) async throws -> Response {
         let id = try context.parameters.require("job")
         let name = try context.parameters.require("file")
-        guard let url = await jobs.file(name, of: id, tenant: tenant(request)) else {
+        let owner = try Self.owner(context)
+        guard let url = await jobs.file(name, of: id, tenant: tenant(request), client: owner) else {
             throw FHIRError.notFound("No export file '\(name)' for job '\(id)'")
         }
         let data = try Data(contentsOf: url)

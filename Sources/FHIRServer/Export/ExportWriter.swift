@@ -121,7 +121,7 @@ struct ExportWriter {
         return .object(JSONObject([
             ("transactionTime", .string(FHIRDateRange.instantString(milliseconds: transactionTime))),
             ("request", .string(request.url)),
-            ("requiresAccessToken", false),
+            ("requiresAccessToken", .bool(request.requiresAccessToken)),
             ("output", .array(files)),
             ("error", .array([])),
         ]))

@@ -76,14 +76,14 @@ struct ResourceRoutes {
         // Only an audit source gets here (SecurityMiddleware), and only with security alerts.
         if type == "AuditEvent", context.protectsAuditEvents { try AuditFeed.requireSecurityAlert(resource) }
         guard let criteria else {
-            return written(try await store.create(resource, type: type), status: .created, exchange: exchange)
+            return written(try await store.create(resource, type: type), status: .created, exchange: exchange, context: context)
         }
         let outcome = try await store.transaction { transaction in
             try await transaction.conditionalCreate(resource, type: type, ifNoneExist: criteria)
         }
         switch outcome {
-        case .created(let stored): return written(stored, status: .created, exchange: exchange)
-        case .existing(let stored): return written(stored, status: .ok, exchange: exchange)
+        case .created(let stored): return written(stored, status: .created, exchange: exchange, context: context)
+        case .existing(let stored): return written(stored, status: .ok, exchange: exchange, context: context)
         }
     }
 
@@ -103,7 +103,7 @@ struct ResourceRoutes {
         let outcome = try await store.transaction { transaction in
             try await transaction.conditionalUpdate(resource, type: type, criteria: criteria, ifMatch: ifMatch)
         }
-        return written(outcome.resource, status: outcome.created ? .created : .ok, exchange: exchange)
+        return written(outcome.resource, status: outcome.created ? .created : .ok, exchange: exchange, context: context)
     }
 
     /// `DELETE Type?criteria`.
@@ -130,14 +130,16 @@ struct ResourceRoutes {
         let type = try resourceType(context)
         let id = try resourceId(context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
+        // Applying a patch reveals the current content (the answer, `test` operations): read too.
         _ = try context.access.require(.update, type)
+        _ = try context.access.require(.read, type)
         let patch = try await exchange.jsonPatchBody()
         let ifMatch = try Self.ifMatchVersion(request)
         let validator = configuration.validator
         let stored = try await store.transaction { transaction in
             try await transaction.patch(patch, type: type, id: id, ifMatch: ifMatch, validator: validator)
         }
-        return written(stored, status: .ok, exchange: exchange)
+        return written(stored, status: .ok, exchange: exchange, context: context)
     }
 
     @Sendable func update(request: Request, context: FHIRRequestContext) async throws -> Response {
@@ -149,17 +151,19 @@ struct ResourceRoutes {
         let resource = try await exchange.resourceBody(context: context)
         try configuration.validator.validateUpdate(resource, type: type, id: id)
         let outcome = try await store.update(resource, type: type, id: id, ifMatch: try Self.ifMatchVersion(request))
-        return written(outcome.resource, status: outcome.created ? .created : .ok, exchange: exchange)
+        return written(outcome.resource, status: outcome.created ? .created : .ok, exchange: exchange, context: context)
     }
 
-    /// The answer to a create or update, shaped by `Prefer: return=`.
-    func written(_ stored: StoredResource, status: HTTPResponse.Status, exchange: FHIRExchange) -> Response {
+    /// The answer to a create or update, shaped by `Prefer: return=`; a resource in the body
+    /// counts as returned patient data (a PATCH or a conditional create's match shows what is stored).
+    func written(_ stored: StoredResource, status: HTTPResponse.Status, exchange: FHIRExchange, context: FHIRRequestContext) -> Response {
         var headers = exchange.versionHeaders(stored)
         headers[.location] = "\(exchange.baseURL)/\(stored.type)/\(stored.id)/_history/\(stored.versionId)"
         switch exchange.returnPreference {
         case .minimal:
             return Response(status: status, headers: headers)
         case .representation:
+            context.noteReturnedPatients([stored])
             return exchange.json(stored.body ?? "{}", status: status, headers: headers)
         case .operationOutcome:
             let verb = status == .created ? "Created" : "Updated"

@@ -31,6 +31,11 @@ struct SystemRoutes {
     @Sendable func transaction(request: Request, context: FHIRRequestContext) async throws -> Response {
         let store = try await stores.store(for: request, context: context)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
+        // A token without any resource scope can run no entry: refused before its body is read,
+        // which such a client could otherwise trickle in to hold the connection.
+        if let grant = context.access, grant.scopes.isEmpty {
+            throw FHIRError(status: 403, code: "forbidden", "The access token has no resource scope (such as user/Patient.rs): no Bundle entry could run")
+        }
         let bundle = try await exchange.resourceBody(context: context)
         var processor = TransactionProcessor(
             store: store, parser: parser, configuration: configuration, baseURL: exchange.baseURL, returnRepresentation: exchange.returnPreference == .representation)

@@ -21,7 +21,12 @@ extension Optional where Wrapped == AccessGrant {
     func requireAllTypes(_ permission: SMARTPermission, _ what: String) throws {
         guard let grant = self else { return }
         guard grant.scopes.contains(where: { $0.context != .patient && $0.resourceType == "*" && $0.permissions.contains(permission.rawValue) })
-        else { throw AccessGrant.forbidden(permission, type: "\(what) (needs user/*.\(permission.rawValue) or system/*.\(permission.rawValue))") }
+        else {
+            let letter = permission.rawValue
+            throw FHIRError(
+                status: 403, code: "forbidden",
+                "The access token's scopes do not allow \(what) (it needs a scope such as user/*.\(letter) or system/*.\(letter))")
+        }
     }
 }
 

@@ -66,6 +66,16 @@ public struct AccessTokenPolicy: Sendable {
         self.clockSkew = clockSkew
     }
 
+    /// What `caduceus serve` logs at start-up when no audience is set (the default without
+    /// `--auth-audience` or `--public-url`): a token minted for another resource server that
+    /// shares the key is then accepted; `nil` when the audience is checked.
+    public var openAudienceWarning: String? {
+        guard audience == nil else { return nil }
+        return "Access tokens are required, but no audience is configured (--auth-audience or --public-url): "
+            + "tokens minted for any resource server that shares this key are accepted"
+            + (issuer == nil ? ", and their issuer is not checked (--auth-issuer)" : "")
+    }
+
     /// Refuses claims outside the policy.
     func check(_ claims: SMARTAccessClaims, now: Date = Date()) throws {
         if let audience {
@@ -145,6 +155,8 @@ public struct AccessTokenVerifier: Sendable {
         guard parts.count == 3, let headerBytes = Self.base64URLDecode(parts[0]),
             let header = try? JSONParser.parse(headerBytes), let alg = header["alg"]?.stringValue
         else { throw AccessTokenError("The bearer token is not a JWT") }
+        // RFC 7515 4.1.11: extensions named in `crit` must be understood; this server knows none.
+        if header["crit"] != nil { throw AccessTokenError("The token's header names critical extensions (crit) this server does not understand") }
         let keys: JWTKeyCollection?
         switch alg {
         case "HS256": keys = hmacKeys
@@ -190,8 +202,12 @@ public struct AccessTokenIssuer: Sendable {
         AccessTokenIssuer(keys: await JWTKeyCollection().add(rsa: try Insecure.RSA.PrivateKey(pem: privateKeyPEM), digestAlgorithm: .sha256))
     }
 
-    public func sign(_ claims: SMARTAccessClaims) async throws -> String {
-        try await keys.sign(claims)
+    /// A signed token; `critical` names header extensions in `crit` (which this server's
+    /// verifier refuses: it understands none), for tests of that refusal.
+    public func sign(_ claims: SMARTAccessClaims, critical: [String]? = nil) async throws -> String {
+        var header = JWTHeader()
+        if let critical { header.crit = critical }  // (nil would be written as "crit": null)
+        return try await keys.sign(claims, header: header)
     }
 }
 

@@ -143,21 +143,15 @@ struct AuthorizedTransaction: Sendable {
         return stored
     }
 
-    /// A search limited to what the token may see (``SearchRestriction``); included
-    /// resources it may not see are left out.
+    /// A search limited, in SQL, to what the token may see (``SearchRestriction``), so that
+    /// totals are exact; included resources it may not see are left out and, with
+    /// `:iterate`, not walked through.
     func search(_ query: SearchQuery) async throws -> SearchPage {
         guard let grant else { return try await raw.search(query) }
         var limited = query
         var restriction = SearchRestriction(grant: grant, parser: parser, transaction: raw)
         try await restriction.restrict(&limited)
-        var page = try await raw.search(limited)
-        if restriction.needsFiltering {
-            let before = page.resources.count
-            page.resources = page.resources.filter { AccessGuard.visible($0, access: grant) }
-            page.total = page.total.map { $0 - (before - page.resources.count) }
-        }
-        page.included = page.included.filter { AccessGuard.visible($0, access: grant) }
-        return page
+        return try await raw.search(limited, includingOnly: { AccessGuard.visible($0, access: grant) })
     }
 
     func create(_ resource: JSONValue, type: String, id: String?) async throws -> StoredResource {
@@ -181,9 +175,14 @@ struct AuthorizedTransaction: Sendable {
         return try await raw.delete(type: type, id: id, ifMatch: ifMatch)
     }
 
-    /// `PATCH`: ``PatchInteraction`` reads, checks and writes under the update access.
+    /// `PATCH`: ``PatchInteraction`` reads, checks and writes under the update access and
+    /// the read access (SMART `u` and `r`): applying a patch reveals the current content (the
+    /// answer, and `test` operations that fail or not), so an update-only scope may not patch.
     func patch(_ patch: JSONValue, type: String, id: String, ifMatch: Int?, validator: ResourceValidator) async throws -> StoredResource {
-        let access = try grant.require(.update, type)
+        let update = try grant.require(.update, type)
+        let read = try grant.require(.read, type)
+        // The narrower of the two: a patient restriction on either holds for the patch.
+        let access = update == .unrestricted ? read : update
         return try await PatchInteraction.apply(patch, type: type, id: id, ifMatch: ifMatch, validator: validator, access: access, in: raw)
     }
 

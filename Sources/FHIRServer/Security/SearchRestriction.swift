@@ -22,13 +22,11 @@ struct SearchRestriction {
         self.transaction = transaction
     }
 
-    /// Whether the result of the restricted query still needs each resource checked (a
-    /// patient-restricted search across types: ids alone do not tell types apart).
-    private(set) var needsFiltering = false
-
     mutating func restrict(_ query: inout SearchQuery) async throws {
         let types = query.resourceType.map { [$0] } ?? (query.types.isEmpty ? ["*"] : query.types)
         var patient: String?
+        // Types a user/ or system/ scope lets the search reach whole.
+        var unrestricted = Set<String>()
         for type in types {
             if type == "*" {
                 // Across every type: only a wildcard scope will do; a patient/ one limits it all.
@@ -40,6 +38,8 @@ struct SearchRestriction {
                 }
             } else if case .patient(let id) = try grant.require(.search, type: type) {
                 patient = id
+            } else {
+                unrestricted.insert(type)
             }
         }
         var clauses: [SearchClause] = []
@@ -50,10 +50,13 @@ struct SearchRestriction {
         if let type = query.resourceType {
             query.clauses.append(try idClause(ids[type] ?? []))
         } else {
-            // Across types the limit is every visible id; the page is then checked resource by
-            // resource, since an id of one type may be another type's too.
-            query.clauses.append(try idClause(ids.values.flatMap { $0 }))
-            needsFiltering = true
+            // Across types each type is limited to its own visible ids (an id of one type may be
+            // another's), so that SQL alone decides and totals count nothing hidden.
+            var keys: [(type: String, id: String?)] = []
+            for type in query.types.isEmpty ? ids.keys.sorted() : query.types {
+                if unrestricted.contains(type) { keys.append((type, nil)) } else { keys += (ids[type] ?? []).map { (type, $0) } }
+            }
+            query.clauses.append(try typedIdClause(keys))
         }
     }
 
@@ -126,7 +129,16 @@ struct SearchRestriction {
         guard var clause = try parser.parse(resourceType: nil, parameters: [("_id", "-")], strict: true).clauses.first else {
             throw FHIRError(status: 500, code: "exception", "The _id restriction could not be built")
         }
-        if !ids.isEmpty { clause.values = ids.map { .token(system: nil, code: $0) } }
+        // Empty: nothing matches (the placeholder value "-" is a valid id, so it may not stay).
+        clause.values = ids.map { .token(system: nil, code: $0) }
+        return clause
+    }
+
+    /// `_id` by type: each `(type, id)` names one resource, `(type, nil)` every resource of the
+    /// type (as the SQL builder reads `reference` values of an `_id` clause); none matches nothing.
+    func typedIdClause(_ keys: [(type: String, id: String?)]) throws -> SearchClause {
+        var clause = try idClause([])
+        clause.values = keys.map { .reference(type: $0.type, id: $0.id, url: nil) }
         return clause
     }
 }

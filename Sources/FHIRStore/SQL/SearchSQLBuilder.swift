@@ -129,16 +129,42 @@ struct SearchSQLBuilder {
         return clauses.indices.compactMap { index in rank(clauses[index]).map { (index, $0) } }.min { $0.1 < $1.1 }?.0
     }
 
+    /// `_id`: its token values are ids of any type; its `reference` values, which only the
+    /// server builds (an access restriction across types), are ids of one type each, or with
+    /// no id every resource of the type.
+    func idCondition(_ values: [SearchValue], alias: String) -> (String, [SQLValue]) {
+        var binds: [SQLValue] = []
+        var parts: [String] = []
+        let ids = values.compactMap { value -> String? in
+            if case .token(_, let code?) = value { return code } else { return nil }
+        }
+        if !ids.isEmpty {
+            parts.append("\(alias).id IN (\(Array(repeating: "?", count: ids.count).joined(separator: ", ")))")
+            binds += ids.map(SQLValue.text)
+        }
+        var typed: [String: [String]] = [:]
+        var wholeTypes: [String] = []
+        for value in values {
+            guard case .reference(let type?, let id, _) = value else { continue }
+            if let id { typed[type, default: []].append(id) } else { wholeTypes.append(type) }
+        }
+        if !wholeTypes.isEmpty {
+            parts.append("\(alias).type IN (\(Array(repeating: "?", count: wholeTypes.count).joined(separator: ", ")))")
+            binds += wholeTypes.map(SQLValue.text)
+        }
+        for type in typed.keys.sorted() {
+            let typeIds = typed[type]!
+            parts.append("(\(alias).type = ? AND \(alias).id IN (\(Array(repeating: "?", count: typeIds.count).joined(separator: ", "))))")
+            binds.append(.text(type))
+            binds += typeIds.map(SQLValue.text)
+        }
+        return (parts.isEmpty ? "1 = 0" : "(" + parts.joined(separator: " OR ") + ")", binds)
+    }
+
     func condition(for clause: SearchClause, alias: String, resourceType: String?, probe: Bool = false) -> (String, [SQLValue]) {
         switch clause.target {
         case .id:
-            var binds: [SQLValue] = []
-            let parts = clause.values.compactMap { value -> String? in
-                guard case .token(_, let code?) = value else { return nil }
-                binds.append(.text(code))
-                return "?"
-            }
-            let test = parts.isEmpty ? "1 = 0" : "\(alias).id IN (\(parts.joined(separator: ", ")))"
+            let (test, binds) = idCondition(clause.values, alias: alias)
             return (clause.modifier == "not" ? "NOT (\(test))" : test, binds)
         case .lastUpdated:
             var binds: [SQLValue] = []
