@@ -25,7 +25,11 @@ import Testing
                         _ = try await harness.call(.get, "Patient/p1", token: user)
                     }
                 }
-                group.addTask { _ = try await harness.call(.get, "Observation?patient=Patient/%00%01%7F&code=%00", token: admin) }
+                // Control characters in the query (kept as sent, base64) and in a token's subject.
+                group.addTask {
+                    let evil = try await harness.token("system/*.*", subject: "evil\u{0}\u{1}\u{7F}")
+                    _ = try await harness.call(.get, "Observation?patient=Patient/%00%01%7F&code=%00", token: evil)
+                }
             }
             await harness.trail.flush()
             #expect(await harness.trail.failures == 0)
@@ -33,7 +37,7 @@ import Testing
             let events = try await harness.call(.get, "AuditEvent?entity=Patient/p1&_count=100", token: admin)
             #expect(events.json?["total"]?.intValue ?? 0 >= 10)
             let escaped = try await harness.call(.get, "AuditEvent?_count=100", token: admin)
-            #expect(escaped.text.contains(#"Patient/\\u0000\\u0001\\u007F"#))
+            #expect(escaped.text.contains(#"evil\\u0000\\u0001\\u007F"#))
         }
     }
 
