@@ -163,6 +163,110 @@ import Glibc
         }
     }
 
+    /// A connection that never sends a byte has the header timeout, not the idle timeout
+    /// (4,200 silent connections once held newcomers in the backlog for 45 s).
+    @Test func aSilentConnectionIsClosedAfterTheHeaderTimeout() async throws {
+        try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(1))) { port in
+            let connection = try RawConnection(port: port)
+            let started = Date()
+            let (text, closed) = connection.read(for: 10)
+            #expect(closed && text.isEmpty)
+            #expect(Date().timeIntervalSince(started) < 5)
+        }
+    }
+
+    /// A body sent a byte at a time: each byte is activity, so only the body's own budget
+    /// (its timeout plus a second per minimum-rate bytes) ends it.
+    @Test func aBodyTrickledAByteAtATimeIsClosedAfterTheBodyTimeout() async throws {
+        let limits = ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(30), bodyTimeout: .seconds(1), minimumBodyRate: 1000)
+        try await Self.withServer(limits) { port in
+            let connection = try RawConnection(port: port)
+            let started = Date()
+            connection.write("POST \(basePath)/Patient HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nContent-Length: 1000\r\n\r\n{")
+            var closed = false
+            while !closed, Date().timeIntervalSince(started) < 15 {
+                try await Task.sleep(for: .milliseconds(200))
+                closed = !connection.write(" ") || connection.read(for: 0.05).closed
+            }
+            #expect(closed)
+            #expect(Date().timeIntervalSince(started) < 6)
+        }
+    }
+
+    /// A body that keeps up the minimum rate goes through although it takes longer than the
+    /// body timeout.
+    @Test func aBodyKeepingUpTheMinimumRateGoesThrough() async throws {
+        let limits = ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(30), bodyTimeout: .seconds(1), minimumBodyRate: 10_000)
+        try await Self.withServer(limits) { port in
+            let body = Array(#"{"resourceType":"Binary","contentType":"text/plain","data":"\#(String(repeating: "QUJD", count: 10_000))"}"#.utf8)
+            let connection = try RawConnection(port: port)
+            let started = Date()
+            connection.write("POST \(basePath)/Binary HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nContent-Length: \(body.count)\r\n\r\n")
+            for start in stride(from: 0, to: body.count, by: 4000) {  // 20 KB/s, twice the minimum
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(connection.write(String(decoding: body[start..<min(start + 4000, body.count)], as: UTF8.self)))
+            }
+            #expect(Date().timeIntervalSince(started) > 1.5)  // longer than the body timeout
+            #expect(connection.read(for: 10, until: { $0.contains("\r\n\r\n") }).text.hasPrefix("HTTP/1.1 201"))
+        }
+    }
+
+    /// One address may hold only so many connections; the rest are closed as they come, and
+    /// a closed one frees its place.
+    @Test func connectionsBeyondThePerAddressMaximumAreClosed() async throws {
+        try await Self.withServer(ConnectionLimits(maximumConnectionsPerAddress: 2)) { port in
+            var held: [RawConnection] = []
+            for _ in 0..<2 {
+                let connection = try RawConnection(port: port)
+                connection.write(Self.metadata)
+                #expect(connection.read(for: 10, until: Self.isResponse).text.hasPrefix("HTTP/1.1 200"))
+                held.append(connection)
+            }
+            let third = try RawConnection(port: port)
+            third.write(Self.metadata)
+            let refused = third.read(for: 5)
+            #expect(refused.closed && refused.text.isEmpty)
+            held.removeFirst()
+            try await Task.sleep(for: .milliseconds(300))
+            let fourth = try RawConnection(port: port)
+            fourth.write(Self.metadata)
+            #expect(fourth.read(for: 10, until: Self.isResponse).text.hasPrefix("HTTP/1.1 200"))
+        }
+    }
+
+    /// A request answered before its body is read (here 413) ends its connection after the
+    /// answer instead of waiting for the rest of a body nobody will read.
+    @Test func anAnswerGivenBeforeTheBodyEndsTheConnection() async throws {
+        try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(30)), configure: { $0.maximumBodySize = 1024 }) { port in
+            let connection = try RawConnection(port: port)
+            let started = Date()
+            connection.write("POST \(basePath)/Patient HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nContent-Length: 100000\r\n\r\n" + String(repeating: " ", count: 4000))
+            let (text, closed) = connection.read(for: 15)
+            #expect(text.hasPrefix("HTTP/1.1 413") && text.contains("OperationOutcome"))
+            #expect(text.lowercased().contains("connection: close"))
+            #expect(closed)
+            #expect(Date().timeIntervalSince(started) < 8)
+        }
+    }
+
+    /// The HTTP decoder's refusals (a malformed or oversized head) carry an OperationOutcome
+    /// like every other 4xx.
+    @Test func aMalformedOrOversizedHeadGetsAnOperationOutcome() async throws {
+        try await Self.withServer(ConnectionLimits()) { port in
+            for head in [
+                "GET \(basePath)/metadata HTTP/1.1\r\nHost localhost\r\n\r\n",
+                "GET \(basePath)/metadata HTTP/1.1\r\nHost: localhost\r\nX-Big: \(String(repeating: "a", count: 1 << 20))\r\n\r\n",
+            ] {
+                let connection = try RawConnection(port: port)
+                connection.write(head)
+                let (text, closed) = connection.read(for: 10)
+                #expect(text.hasPrefix("HTTP/1.1 400"))
+                #expect(text.contains(#""resourceType":"OperationOutcome""#))
+                #expect(closed)
+            }
+        }
+    }
+
     @Test func keptAliveConnectionsServeRequestsAfterPausesShorterThanTheIdleTimeout() async throws {
         try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(1))) { port in
             let connection = try RawConnection(port: port)
