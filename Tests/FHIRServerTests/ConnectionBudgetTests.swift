@@ -87,7 +87,7 @@ import Glibc
     /// as `serve` runs it, not through the test framework's live mode, which keeps the bind
     /// address of the configuration but not its connection limit.
     static func withServer(
-        _ limits: ConnectionLimits, configure: (inout FHIRServerConfiguration) -> Void = { _ in },
+        _ limits: ConnectionLimits, configure: (inout FHIRServerConfiguration) -> Void = { _ in }, security: FHIRSecurity = .off,
         _ body: @escaping @Sendable (Int) async throws -> Void
     ) async throws {
         let store = try await TestDatabases.makeStore(.sqlite)
@@ -95,7 +95,7 @@ import Glibc
         configure(&configuration)
         let (ports, announce) = AsyncStream.makeStream(of: Int.self)
         let app = FHIRApplication.buildApplication(
-            stores: TenantStores(defaultStore: store), configuration: configuration, host: "127.0.0.1", port: 0,
+            stores: TenantStores(defaultStore: store), configuration: configuration, security: security, host: "127.0.0.1", port: 0,
             logger: Logger(label: "connection-budget-test")
         ) { port in announce.yield(port) }
         do {
@@ -211,10 +211,10 @@ import Glibc
         }
     }
 
-    /// One address may hold only so many connections; the rest are closed as they come, and
-    /// a closed one frees its place.
+    /// One address may hold only so many connections; the rest are closed as they come (and
+    /// do not count against the server's maximum), and a closed one frees its place.
     @Test func connectionsBeyondThePerAddressMaximumAreClosed() async throws {
-        try await Self.withServer(ConnectionLimits(maximumConnectionsPerAddress: 2)) { port in
+        try await Self.withServer(ConnectionLimits(maximumConnections: 4, maximumConnectionsPerAddress: 2)) { port in
             var held: [RawConnection] = []
             for _ in 0..<2 {
                 let connection = try RawConnection(port: port)
@@ -222,10 +222,12 @@ import Glibc
                 #expect(connection.read(for: 10, until: Self.isResponse).text.hasPrefix("HTTP/1.1 200"))
                 held.append(connection)
             }
-            let third = try RawConnection(port: port)
-            third.write(Self.metadata)
-            let refused = third.read(for: 5)
-            #expect(refused.closed && refused.text.isEmpty)
+            for _ in 0..<5 {
+                let refused = try RawConnection(port: port)
+                refused.write(Self.metadata)
+                let answer = refused.read(for: 5)
+                #expect(answer.closed && answer.text.isEmpty)
+            }
             held.removeFirst()
             try await Task.sleep(for: .milliseconds(300))
             let fourth = try RawConnection(port: port)
@@ -234,15 +236,19 @@ import Glibc
         }
     }
 
-    /// A request answered before its body is read (here 413) ends its connection after the
-    /// answer instead of waiting for the rest of a body nobody will read.
-    @Test func anAnswerGivenBeforeTheBodyEndsTheConnection() async throws {
-        try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(30)), configure: { $0.maximumBodySize = 1024 }) { port in
+    /// A request answered before its body is read (413 past the body limit, 401 without a
+    /// token) ends its connection after the answer instead of waiting for the rest of a body
+    /// nobody will read.
+    @Test(arguments: [413, 401])
+    func anAnswerGivenBeforeTheBodyEndsTheConnection(status: Int) async throws {
+        let verifier = status == 401 ? try await AccessTokenVerifier(hs256Secret: AccessControlTests.secret) : nil
+        let limits = ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(30))
+        try await Self.withServer(limits, configure: { $0.maximumBodySize = 1024 }, security: FHIRSecurity(verifier: verifier)) { port in
             let connection = try RawConnection(port: port)
             let started = Date()
             connection.write("POST \(basePath)/Patient HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nContent-Length: 100000\r\n\r\n" + String(repeating: " ", count: 4000))
             let (text, closed) = connection.read(for: 15)
-            #expect(text.hasPrefix("HTTP/1.1 413") && text.contains("OperationOutcome"))
+            #expect(text.hasPrefix("HTTP/1.1 \(status)") && text.contains("OperationOutcome"))
             #expect(text.lowercased().contains("connection: close"))
             #expect(closed)
             #expect(Date().timeIntervalSince(started) < 8)

@@ -117,8 +117,9 @@ final class ConnectionWatch: @unchecked Sendable {
     /// Raw bytes arrived: the first of a head starts its deadline; a body's count.
     func bytesArrived(_ context: ChannelHandlerContext, count: Int) {
         touch()
-        if let since = waitingSince, let current = body {
-            body = (current.started, current.bytes + count, current.waited + (.now() - max(since, current.started)))
+        if let current = body {
+            let waited = waitingSince.map { .now() - max($0, current.started) } ?? .zero
+            body = (current.started, current.bytes + count, current.waited + waited)
         }
         waitingSince = nil
         guard awaitingHead, headDeadline == nil else { return }
