@@ -6,8 +6,9 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
 
-/// HTTP/1.1 connections under ``ConnectionLimits``: a deadline for each request's head, and
-/// an idle timeout that counts the response's bytes as they reach the client.
+/// HTTP/1.1 connections under ``ConnectionLimits``: a deadline for each request's head (from
+/// accept for the first), a time-and-rate budget for each body, an idle timeout that counts
+/// the response's bytes as they reach the client, and a cap per peer address.
 ///
 /// Hummingbird's own idle timeout gives neither. It runs from the last complete request part,
 /// so a head sent a byte at a time held the connection for the whole timeout (a server's
