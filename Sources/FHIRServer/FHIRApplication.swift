@@ -71,9 +71,10 @@ public enum FHIRApplication {
         logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let limits = configuration.connections
+        let peers = PeerConnections(maximumPerAddress: limits.maximumConnectionsPerAddress)
         return Application(
             router: buildRouter(stores: stores, configuration: configuration, security: security),
-            server: HTTPServerBuilder { responder in BudgetedHTTP1Channel(responder: responder, limits: limits) },
+            server: HTTPServerBuilder { responder in BudgetedHTTP1Channel(responder: responder, limits: limits, peers: peers) },
             configuration: .init(
                 address: .hostname(host, port: port), serverName: "Caduceus",
                 availableConnectionsDelegate: MaximumAvailableConnections(limits.maximumConnections, logger: logger)),

@@ -39,6 +39,9 @@ final class AuditNote: @unchecked Sendable {
     var subtype: String?
     /// Patients the interaction was about, beyond those in the URL and the token.
     var patients: [String] = []
+    /// The form of a `POST _search` (its criteria, not in the URL): recorded with the URL's
+    /// query, under the same size bound.
+    var form: String?
     /// Patients whose data the response returns (``FHIRRequestContext/noteReturnedPatients(_:)``).
     var patientsReturned = Set<String>()
 }

@@ -74,13 +74,28 @@ public struct FHIRServerConfiguration: Sendable {
 public struct ConnectionLimits: Sendable {
     /// A connection with nothing in progress is closed after this long.
     public var idleTimeout: Duration
-    /// A request's head (request line and headers) must arrive within this long of its first byte.
+    /// A request's head (request line and headers) must arrive within this long of its first
+    /// byte, or of the connection's opening for its first request (a silent connection is not
+    /// kept for the whole idle timeout).
     public var headerTimeout: Duration
     /// The most connections open at once; more wait in the listen backlog.
     public var maximumConnections: Int
+    /// A request's body may take this long, plus one second per `minimumBodyRate` bytes
+    /// received, of the server waiting for it (a body trickled a byte at a time held its
+    /// connection for ever, each byte resetting the idle timeout).
+    public var bodyTimeout: Duration
+    /// Bytes a second a body must keep up, on average, once `bodyTimeout` is spent.
+    public var minimumBodyRate: Int
+    /// The most connections open at once from one peer address (0: no such limit); more are
+    /// closed as they are accepted, so that one client cannot hold every connection.
+    public var maximumConnectionsPerAddress: Int
 
     public static let defaultIdleTimeout = Duration.seconds(60)
     public static let defaultHeaderTimeout = Duration.seconds(20)
+    public static let defaultBodyTimeout = Duration.seconds(60)
+    /// 1 KiB/s: a 10 MB Bundle may take almost three hours.
+    public static let defaultMinimumBodyRate = 1024
+    public static let defaultMaximumConnectionsPerAddress = 256
 
     /// Half the process's file handles, at most 4,096: the rest stay for databases and files.
     public static var defaultMaximumConnections: Int {
@@ -96,10 +111,15 @@ public struct ConnectionLimits: Sendable {
 
     public init(
         idleTimeout: Duration = ConnectionLimits.defaultIdleTimeout, headerTimeout: Duration = ConnectionLimits.defaultHeaderTimeout,
-        maximumConnections: Int = ConnectionLimits.defaultMaximumConnections
+        maximumConnections: Int = ConnectionLimits.defaultMaximumConnections,
+        bodyTimeout: Duration = ConnectionLimits.defaultBodyTimeout, minimumBodyRate: Int = ConnectionLimits.defaultMinimumBodyRate,
+        maximumConnectionsPerAddress: Int = ConnectionLimits.defaultMaximumConnectionsPerAddress
     ) {
         self.idleTimeout = idleTimeout
         self.headerTimeout = headerTimeout
         self.maximumConnections = maximumConnections
+        self.bodyTimeout = bodyTimeout
+        self.minimumBodyRate = max(1, minimumBodyRate)
+        self.maximumConnectionsPerAddress = maximumConnectionsPerAddress
     }
 }

@@ -51,6 +51,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Close a connection whose request line and headers have not all arrived this long after their first byte (slowloris).", valueName: "seconds"))
     var headerTimeout = Double(ConnectionLimits.defaultHeaderTimeout.components.seconds)
 
+    @Option(help: ArgumentHelp("Close a connection whose request body has kept the server waiting this long, plus a second per --min-body-rate bytes received (slow bodies).", valueName: "seconds"))
+    var bodyTimeout = Double(ConnectionLimits.defaultBodyTimeout.components.seconds)
+
+    @Option(help: ArgumentHelp("The average rate a request body must keep up once --body-timeout is spent.", valueName: "bytes/s"))
+    var minBodyRate = ConnectionLimits.defaultMinimumBodyRate
+
+    @Option(help: ArgumentHelp("The most connections open at once from one address (0: no limit); more are closed at once. Raise it behind a proxy.", valueName: "count"))
+    var maxConnectionsPerAddress = ConnectionLimits.defaultMaximumConnectionsPerAddress
+
     @Option(help: ArgumentHelp("The most connections open at once; more wait to be accepted. Default: half the file handle limit, at most 4096 (here \(ConnectionLimits.defaultMaximumConnections)).", valueName: "count"))
     var maxConnections: Int?
 
@@ -116,10 +125,12 @@ struct ServeCommand: AsyncParsableCommand {
         _ = try declaredTenants()
         guard maxBodySize >= 1024 else { throw ValidationError("--max-body-size must be at least 1024 bytes") }
         guard maxPatchOperations >= 1 else { throw ValidationError("--max-patch-operations must be 1 or more") }
-        for (name, seconds) in [("--idle-timeout", idleTimeout), ("--header-timeout", headerTimeout), ("--export-retention", exportRetention)] {
+        for (name, seconds) in [("--idle-timeout", idleTimeout), ("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout), ("--export-retention", exportRetention)] {
             guard seconds > 0, seconds.isFinite else { throw ValidationError("\(name) must be more than 0 seconds") }
         }
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be 1 or more") }
+        guard minBodyRate >= 1 else { throw ValidationError("--min-body-rate must be 1 or more") }
+        guard maxConnectionsPerAddress >= 0 else { throw ValidationError("--max-connections-per-address must be 0 (no limit) or more") }
         guard maxExportJobs >= 1 else { throw ValidationError("--max-export-jobs must be 1 or more") }
         guard auditQueueLimit >= 64 else { throw ValidationError("--audit-queue-limit must be 64 or more") }
         _ = try exfiltrationDetector()
@@ -223,7 +234,8 @@ struct ServeCommand: AsyncParsableCommand {
             maximumBodySize: maxBodySize, validator: validator, exportRetention: .seconds(exportRetention), maximumExportJobs: maxExportJobs,
             connections: ConnectionLimits(
                 idleTimeout: .seconds(idleTimeout), headerTimeout: .seconds(headerTimeout),
-                maximumConnections: maxConnections ?? ConnectionLimits.defaultMaximumConnections))
+                maximumConnections: maxConnections ?? ConnectionLimits.defaultMaximumConnections,
+                bodyTimeout: .seconds(bodyTimeout), minimumBodyRate: minBodyRate, maximumConnectionsPerAddress: maxConnectionsPerAddress))
         (configuration.searchLimits, configuration.statementTimeLimit) = try searchBudget()
         switch audit {
         case "on": security.audit = AuditTrail(stores: stores, logger: logger, maximumPending: auditQueueLimit)

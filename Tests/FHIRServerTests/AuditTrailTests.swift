@@ -36,8 +36,12 @@ import Testing
             #expect(await harness.trail.written == before + 11)
             let events = try await harness.call(.get, "AuditEvent?entity=Patient/p1&_count=100", token: admin)
             #expect(events.json?["total"]?.intValue ?? 0 >= 10)
-            let escaped = try await harness.call(.get, "AuditEvent?_count=100", token: admin)
-            #expect(escaped.text.contains(#"evil\\u0000\\u0001\\u007F"#))
+            // The request with control characters has its event too (its patient, not a valid
+            // id, is not listed), with the token's subject escaped.
+            let searches = try await harness.call(.get, "AuditEvent?subtype=search-type&_count=100", token: admin).json?["entry"]?.arrayValue ?? []
+            let queries = searches.compactMap { $0["resource"]?["entity"]?.arrayValue?.first?["query"]?.stringValue }
+            #expect(queries.compactMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) } == ["patient=Patient/%00%01%7F&code=%00"])
+            #expect(searches.compactMap { $0["resource"]?["agent"]?[0]?["name"]?.stringValue } == [#"evil\u0000\u0001\u007F"#])
         }
     }
 
@@ -53,6 +57,31 @@ import Testing
             let events = try await harness.call(.get, "AuditEvent?entity=Patient/p2", token: admin)
             let subtypes = events.json?["entry"]?.arrayValue?.compactMap { $0["resource"]?["subtype"]?.arrayValue?.first?["code"]?.stringValue }
             #expect(subtypes == ["search-type"])
+        }
+    }
+
+    /// The AuditEvent of a `POST _search` records its whole criteria (the form, then the URL's
+    /// query), under the same 2 KB bound as a GET's query.
+    @Test(arguments: backends)
+    func postSearchRecordsItsFormAsTheQuery(backend: TestBackend) async throws {
+        try await AccessControlTests.withSecureApp(backend) { harness in
+            let admin = try await harness.token("system/*.*", subject: "admin")
+            let longCode = String(repeating: "c", count: 5000)
+            for (path, form) in [("Observation/_search?_count=5", "code=secret-code&status=final"), ("Condition/_search", "code=\(longCode)")] {
+                let search = try await harness.call(.post, path, token: admin, body: form, contentType: "application/x-www-form-urlencoded")
+                #expect(search.status == .ok)
+            }
+            await harness.trail.flush()
+            func recorded(_ type: String) async throws -> (query: String?, description: String?) {
+                let events = try await harness.call(.get, "AuditEvent?subtype=search-type&_count=100", token: admin).json?["entry"]?.arrayValue ?? []
+                let entity = events.compactMap { $0["resource"]?["entity"]?.arrayValue?.first }.first { $0["description"]?.stringValue?.hasPrefix(type) == true }
+                let query = entity?["query"]?.stringValue.flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) }
+                return (query, entity?["description"]?.stringValue)
+            }
+            #expect(try await recorded("Observation").query == "code=secret-code&status=final&_count=5")
+            let long = try await recorded("Condition")
+            #expect(long.query == "code=" + String(longCode.prefix(2043)))
+            #expect(long.description?.contains("query truncated to 2048 of 5005 bytes") == true)
         }
     }
 

@@ -87,7 +87,7 @@ import Glibc
     /// as `serve` runs it, not through the test framework's live mode, which keeps the bind
     /// address of the configuration but not its connection limit.
     static func withServer(
-        _ limits: ConnectionLimits, configure: (inout FHIRServerConfiguration) -> Void = { _ in },
+        _ limits: ConnectionLimits, configure: (inout FHIRServerConfiguration) -> Void = { _ in }, security: FHIRSecurity = .off,
         _ body: @escaping @Sendable (Int) async throws -> Void
     ) async throws {
         let store = try await TestDatabases.makeStore(.sqlite)
@@ -95,7 +95,7 @@ import Glibc
         configure(&configuration)
         let (ports, announce) = AsyncStream.makeStream(of: Int.self)
         let app = FHIRApplication.buildApplication(
-            stores: TenantStores(defaultStore: store), configuration: configuration, host: "127.0.0.1", port: 0,
+            stores: TenantStores(defaultStore: store), configuration: configuration, security: security, host: "127.0.0.1", port: 0,
             logger: Logger(label: "connection-budget-test")
         ) { port in announce.yield(port) }
         do {
@@ -160,6 +160,116 @@ import Glibc
             let (_, closed) = connection.read(for: 10)
             #expect(closed)
             #expect(Date().timeIntervalSince(started) < 8)
+        }
+    }
+
+    /// A connection that never sends a byte has the header timeout, not the idle timeout
+    /// (4,200 silent connections once held newcomers in the backlog for 45 s).
+    @Test func aSilentConnectionIsClosedAfterTheHeaderTimeout() async throws {
+        try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(1))) { port in
+            let connection = try RawConnection(port: port)
+            let started = Date()
+            let (text, closed) = connection.read(for: 10)
+            #expect(closed && text.isEmpty)
+            #expect(Date().timeIntervalSince(started) < 5)
+        }
+    }
+
+    /// A body sent a byte at a time: each byte is activity, so only the body's own budget
+    /// (its timeout plus a second per minimum-rate bytes) ends it.
+    @Test func aBodyTrickledAByteAtATimeIsClosedAfterTheBodyTimeout() async throws {
+        let limits = ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(30), bodyTimeout: .seconds(1), minimumBodyRate: 1000)
+        try await Self.withServer(limits) { port in
+            let connection = try RawConnection(port: port)
+            let started = Date()
+            connection.write("POST \(basePath)/Patient HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nContent-Length: 1000\r\n\r\n{")
+            var closed = false
+            while !closed, Date().timeIntervalSince(started) < 15 {
+                try await Task.sleep(for: .milliseconds(200))
+                closed = !connection.write(" ") || connection.read(for: 0.05).closed
+            }
+            #expect(closed)
+            #expect(Date().timeIntervalSince(started) < 6)
+        }
+    }
+
+    /// A body that keeps up the minimum rate goes through although it takes longer than the
+    /// body timeout.
+    @Test func aBodyKeepingUpTheMinimumRateGoesThrough() async throws {
+        let limits = ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(30), bodyTimeout: .seconds(1), minimumBodyRate: 10_000)
+        try await Self.withServer(limits) { port in
+            let body = Array(#"{"resourceType":"Binary","contentType":"text/plain","data":"\#(String(repeating: "QUJD", count: 10_000))"}"#.utf8)
+            let connection = try RawConnection(port: port)
+            let started = Date()
+            connection.write("POST \(basePath)/Binary HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nContent-Length: \(body.count)\r\n\r\n")
+            for start in stride(from: 0, to: body.count, by: 4000) {  // 20 KB/s, twice the minimum
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(connection.write(String(decoding: body[start..<min(start + 4000, body.count)], as: UTF8.self)))
+            }
+            #expect(Date().timeIntervalSince(started) > 1.5)  // longer than the body timeout
+            #expect(connection.read(for: 10, until: { $0.contains("\r\n\r\n") }).text.hasPrefix("HTTP/1.1 201"))
+        }
+    }
+
+    /// One address may hold only so many connections; the rest are closed as they come (and
+    /// do not count against the server's maximum), and a closed one frees its place.
+    @Test func connectionsBeyondThePerAddressMaximumAreClosed() async throws {
+        try await Self.withServer(ConnectionLimits(maximumConnections: 4, maximumConnectionsPerAddress: 2)) { port in
+            var held: [RawConnection] = []
+            for _ in 0..<2 {
+                let connection = try RawConnection(port: port)
+                connection.write(Self.metadata)
+                #expect(connection.read(for: 10, until: Self.isResponse).text.hasPrefix("HTTP/1.1 200"))
+                held.append(connection)
+            }
+            for _ in 0..<5 {
+                let refused = try RawConnection(port: port)
+                refused.write(Self.metadata)
+                let answer = refused.read(for: 5)
+                #expect(answer.closed && answer.text.isEmpty)
+            }
+            held.removeFirst()
+            try await Task.sleep(for: .milliseconds(300))
+            let fourth = try RawConnection(port: port)
+            fourth.write(Self.metadata)
+            #expect(fourth.read(for: 10, until: Self.isResponse).text.hasPrefix("HTTP/1.1 200"))
+        }
+    }
+
+    /// A request answered before its body is read (413 past the body limit, 401 without a
+    /// token) ends its connection after the answer instead of waiting for the rest of a body
+    /// nobody will read.
+    @Test(arguments: [413, 401])
+    func anAnswerGivenBeforeTheBodyEndsTheConnection(status: Int) async throws {
+        let verifier = status == 401 ? try await AccessTokenVerifier(hs256Secret: AccessControlTests.secret) : nil
+        let limits = ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(30))
+        try await Self.withServer(limits, configure: { $0.maximumBodySize = 1024 }, security: FHIRSecurity(verifier: verifier)) { port in
+            let connection = try RawConnection(port: port)
+            let started = Date()
+            connection.write("POST \(basePath)/Patient HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nContent-Length: 100000\r\n\r\n" + String(repeating: " ", count: 4000))
+            let (text, closed) = connection.read(for: 15)
+            #expect(text.hasPrefix("HTTP/1.1 \(status)") && text.contains("OperationOutcome"))
+            #expect(text.lowercased().contains("connection: close"))
+            #expect(closed)
+            #expect(Date().timeIntervalSince(started) < 8)
+        }
+    }
+
+    /// The HTTP decoder's refusals (a malformed or oversized head) carry an OperationOutcome
+    /// like every other 4xx.
+    @Test func aMalformedOrOversizedHeadGetsAnOperationOutcome() async throws {
+        try await Self.withServer(ConnectionLimits()) { port in
+            for head in [
+                "GET \(basePath)/metadata HTTP/1.1\r\nHost localhost\r\n\r\n",
+                "GET \(basePath)/metadata HTTP/1.1\r\nHost: localhost\r\nX-Big: \(String(repeating: "a", count: 1 << 20))\r\n\r\n",
+            ] {
+                let connection = try RawConnection(port: port)
+                connection.write(head)
+                let (text, closed) = connection.read(for: 10)
+                #expect(text.hasPrefix("HTTP/1.1 400"))
+                #expect(text.contains(#""resourceType":"OperationOutcome""#))
+                #expect(closed)
+            }
         }
     }
 

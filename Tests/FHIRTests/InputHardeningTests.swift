@@ -115,6 +115,17 @@ import Testing
         #"<div xmlns="http://www.w3.org/1999/xhtml"><svg><script>1</script></svg></div>"#,
         #"<div xmlns="http://www.w3.org/1999/xhtml"><a xlink:href="javascript:1">x</a></div>"#,
         #"<div xmlns="http://www.w3.org/1999/xhtml"><span style="background:url(javascript:alert(1))">x</span></div>"#,
+        // CSS escapes and comments, as a CSS parser reads them (legacy engines ran these).
+        #"<div xmlns="http://www.w3.org/1999/xhtml"><p style="x:expr\65 ssion(alert(1))">x</p></div>"#,
+        #"<div xmlns="http://www.w3.org/1999/xhtml"><p style="x:\65xpression(alert(1))">x</p></div>"#,
+        #"<div xmlns="http://www.w3.org/1999/xhtml"><p style="x:expr/**/ession(alert(1))">x</p></div>"#,
+        #"<div xmlns="http://www.w3.org/1999/xhtml"><p style="-moz-b\69 nding:url(http://evil/x.xml#x)">x</p></div>"#,
+        #"<div xmlns="http://www.w3.org/1999/xhtml"><p style="background:url(javascript\3a alert(1))">x</p></div>"#,
+        #"<div xmlns="http://www.w3.org/1999/xhtml"><p style="background:url(java\73 cript:alert(1))">x</p></div>"#,
+        #"<div xmlns="http://www.w3.org/1999/xhtml"><p style="background:url('feed:javascript:alert(1)')">x</p></div>"#,
+        // Only safe schemes: a scheme that wraps another URL is refused too.
+        #"<div xmlns="http://www.w3.org/1999/xhtml"><a href="feed:javascript:alert(1)">x</a></div>"#,
+        #"<div xmlns="http://www.w3.org/1999/xhtml"><a href="jar:https://evil.example/x.jar!/">x</a></div>"#,
         #"<div xmlns="http://www.w3.org/1999/xhtml"><![CDATA[<script>1</script>]]></div>"#,
         #"<div xmlns="http://www.w3.org/1999/xhtml"><p>unclosed</div>"#,
         #"<div xmlns="http://www.w3.org/1999/xhtml">x</div><script>1</script>"#,
@@ -130,7 +141,9 @@ import Testing
     @Test func safeNarrativesPass() throws {
         let div = #"<div xmlns="http://www.w3.org/1999/xhtml"><!-- note --><p class="x" style="color:red">Doe &amp; <b>Roe</b></p>"#
             + #"<a href="https://example.org/?a=1&amp;b=2">link</a><img src="data:image/png;base64,iVBORw0KGgo=" alt="x"/>"#
-            + #"<table border="1"><tr><td colspan="2">1</td></tr></table><br/></div>"#
+            + #"<table border="1"><tr><td colspan="2">1</td></tr></table><br/>"#
+            + ##"<a href="#top">top</a><a href="Patient/1">relative</a><a href="mailto:a@example.org">mail</a><a href="tel:+1-555">tel</a>"##
+            + #"<span style="font-family:'A\26 B'; /* a comment */ background:url(https://example.org/a.png)">x</span></div>"#
         #expect(NarrativeChecker.problem(inDiv: div) == nil)
         // Contained resources' narratives are checked too.
         let contained: JSONValue = [

@@ -1,7 +1,8 @@
 /// Checks narratives (`text.div`, in a resource, its contained resources and Bundle entries)
 /// against FHIR's rules for XHTML (R4 Narrative, txt-1 and txt-2): well-formed, rooted in a
 /// `div`, only the basic HTML formatting elements, and nothing active: no scripts, no event
-/// attributes (`onerror=`), no `javascript:`, `vbscript:` or (outside images) `data:` URLs.
+/// attributes (`onerror=`), URLs only of safe schemes (`data:` only for images), and no script
+/// in `style` (its CSS escapes and comments decoded first).
 ///
 /// A narrative is shown to every user who opens the resource: without this, one stored
 /// `<img onerror=...>` runs script in each viewer's browser (stored XSS).
@@ -72,13 +73,66 @@ public enum NarrativeChecker {
         String(String.UnicodeScalarView(value.unicodeScalars.filter { $0.value > 0x20 && $0.value != 0x7F })).lowercased()
     }
 
-    /// Whether a URL attribute's value may stay: no script schemes; `data:` only for images.
-    static func isSafeURL(_ value: String, attribute: String, element: String) -> Bool {
+    /// The schemes a narrative's links and images may use; anything else (`javascript:`,
+    /// `feed:javascript:`, `vbscript:`, ...) is refused rather than listed.
+    static let safeSchemes: Set<String> = ["http", "https", "mailto", "tel", "urn", "ftp"]
+
+    /// Whether a URL may stay: relative, a fragment, or one of the safe schemes; `data:` only
+    /// for images.
+    static func isSafeURL(_ value: String, allowsImageData: Bool) -> Bool {
         let url = normalizedURL(value)
         guard let colon = url.firstIndex(of: ":"), !url[..<colon].contains(where: { "/?#".contains($0) }) else { return true }
-        let scheme = url[..<colon]
-        if scheme == "data" { return element == "img" && attribute == "src" && url.hasPrefix("data:image/") }
-        return !["javascript", "vbscript", "livescript", "mocha"].contains(String(scheme))
+        let scheme = String(url[..<colon])
+        if scheme == "data" { return allowsImageData && url.hasPrefix("data:image/") }
+        return safeSchemes.contains(scheme)
+    }
+
+    /// A style attribute as a CSS parser reads it: comments removed (`expr/**/ession(`), escapes
+    /// decoded (`expr\65 ssion(`, `java\73 cript:`), then as ``normalizedURL(_:)``.
+    static func decodedStyle(_ value: String) -> String {
+        let scalars = Array(value.unicodeScalars)
+        var decoded = String.UnicodeScalarView()
+        var index = 0
+        func at(_ offset: Int) -> Unicode.Scalar? { index + offset < scalars.count ? scalars[index + offset] : nil }
+        while let scalar = at(0) {
+            if scalar == "/", at(1) == "*" {
+                index += 2
+                while index < scalars.count, !(at(0) == "*" && at(1) == "/") { index += 1 }
+                index += 2  // an unterminated comment runs to the end
+            } else if scalar == "\\" {
+                index += 1
+                var hex = ""
+                while hex.count < 6, let digit = at(0), digit.properties.isASCIIHexDigit {
+                    hex.unicodeScalars.append(digit)
+                    index += 1
+                }
+                if let code = UInt32(hex, radix: 16) {
+                    decoded.append(code == 0 ? "\u{FFFD}" : Unicode.Scalar(code) ?? "\u{FFFD}")
+                    if at(0) == "\r", at(1) == "\n" { index += 2 } else if let space = at(0), " \t\n\r\u{0C}".unicodeScalars.contains(space) { index += 1 }
+                } else if let escaped = at(0) {
+                    if escaped != "\n" { decoded.append(escaped) }  // an escaped newline is nothing
+                    index += 1
+                }
+            } else {
+                decoded.append(scalar)
+                index += 1
+            }
+        }
+        return normalizedURL(String(decoded))
+    }
+
+    /// Whether a style attribute may stay: no script constructs, and every `url(...)` safe.
+    static func isSafeStyle(_ value: String) -> Bool {
+        let style = decodedStyle(value)
+        if ["javascript:", "vbscript:", "expression(", "behavior:", "-moz-binding"].contains(where: style.contains) { return false }
+        var rest = style[...]
+        while let start = rest.range(of: "url(") {
+            let inside = rest[start.upperBound...].prefix { $0 != ")" }
+            let url = String(inside.filter { $0 != "\"" && $0 != "'" })
+            guard isSafeURL(url, allowsImageData: true) else { return false }
+            rest = rest[start.upperBound...]
+        }
+        return true
     }
 }
 
@@ -171,15 +225,12 @@ struct XHTMLReader {
         }
         if NarrativeChecker.urlAttributes.contains(lower) {
             guard !valueHasUnknownReference else { throw problem("the URL in \(attribute) of <\(element)> has an entity reference other than &amp; &lt; &gt; &quot; &apos;") }
-            guard NarrativeChecker.isSafeURL(value, attribute: lower, element: element) else {
+            guard NarrativeChecker.isSafeURL(value, allowsImageData: element == "img" && lower == "src") else {
                 throw problem("the URL in \(attribute) of <\(element)> has a scheme that is not allowed")
             }
         }
         if lower == "style" {
-            let style = NarrativeChecker.normalizedURL(value)
-            if ["javascript:", "vbscript:", "expression(", "behavior:", "-moz-binding"].contains(where: style.contains) {
-                throw problem("the style attribute holds a script")
-            }
+            guard NarrativeChecker.isSafeStyle(value) else { throw problem("the style attribute holds a script or a URL that is not allowed") }
         }
     }
 

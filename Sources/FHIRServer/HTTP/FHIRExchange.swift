@@ -170,8 +170,10 @@ struct FHIRExchange {
         guard buffer.readableBytes == 0 || mediaType == "application/x-www-form-urlencoded" else {
             throw FHIRError(status: 415, code: "not-supported", "POST _search takes application/x-www-form-urlencoded")
         }
-        let form = FHIRQueryString.parse(Substring(String(buffer: buffer)))
-        // The URL's patients reach the AuditEvent from the request line; the form's only from here.
+        let text = String(buffer: buffer)
+        let form = FHIRQueryString.parse(Substring(text))
+        // The URL's query and patients reach the AuditEvent from the request line; the form's only from here.
+        if !text.isEmpty { context.auditNote.form = text }
         if context.protectsAuditEvents { context.auditNote.patients += AuditRecord.patients(searchedIn: form) }
         return form + query
     }

@@ -193,11 +193,11 @@ struct Interaction {
         var patients = context.auditNote.patients
         if let patient = context.access?.patient { patients.append(patient) }
         if type == "Patient", let id, FHIRResourceType.isValidId(id) { patients.append(id) }
-        var query = request.uri.query.flatMap { $0.isEmpty ? nil : $0 }
+        let urlQuery = request.uri.query.flatMap { $0.isEmpty ? nil : $0 }
         // A request refused for want of a valid token names patients only by its own say-so:
         // crediting them would let anyone fill any patient's audit trail (and its searches).
-        if let query, status != 401 {
-            search: for (name, value) in FHIRQueryString.parse(Substring(query)) where name == "patient" || name == "subject" {
+        if let urlQuery, status != 401 {
+            search: for (name, value) in FHIRQueryString.parse(Substring(urlQuery)) where name == "patient" || name == "subject" {
                 for item in value.split(separator: ",") {
                     if patients.count >= Self.recordedPatientLimit { break search }
                     let id = item.hasPrefix("Patient/") ? item.dropFirst(8) : (name == "patient" && !item.contains("/") ? item : nil)
@@ -205,6 +205,8 @@ struct Interaction {
                 }
             }
         }
+        // A `POST _search`'s criteria are its form, then its URL's query, as the search reads them.
+        var query = context.auditNote.form.map { form in urlQuery.map { "\(form)&\($0)" } ?? form } ?? urlQuery
         var unique: [String] = []
         var seen = Set<String>()
         for patient in patients where seen.insert(patient).inserted { unique.append(patient) }
