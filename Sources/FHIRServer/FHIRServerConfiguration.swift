@@ -39,8 +39,18 @@ public struct FHIRServerConfiguration: Sendable {
     public var maximumExportJobs: Int
     /// Connections and their timeouts (``ConnectionLimits``).
     public var connections: ConnectionLimits
+    /// The most entries in a transaction or batch Bundle (413 beyond). Synthea's patient
+    /// Bundles have a few hundred (a 10 MB one about 3,000); each entry can be a search.
+    public var maximumBundleEntries = FHIRServerConfiguration.defaultMaximumBundleEntries
+    /// The most bytes of resources and outcomes a transaction or batch answers with: a
+    /// transaction past it is rolled back (413), a batch answers the entries past it 413
+    /// without running them. Four times the default body limit, so that any transaction the
+    /// server accepts comes back with `Prefer: return=representation`.
+    public var maximumResponseSize = FHIRServerConfiguration.defaultMaximumResponseSize
 
     public static let defaultMaximumBodySize = 16 << 20
+    public static let defaultMaximumBundleEntries = 10_000
+    public static let defaultMaximumResponseSize = 64 << 20
 
     public init(
         basePath: String = "/fhir-server/api/v4", publicURL: String? = nil, allowedHosts: [String] = [],

@@ -42,6 +42,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The largest request body, and the largest resource a JSON Patch may make (413 / 422 beyond). Default: \(FHIRServerConfiguration.defaultMaximumBodySize >> 20) MiB.", valueName: "bytes"))
     var maxBodySize = FHIRServerConfiguration.defaultMaximumBodySize
 
+    @Option(help: ArgumentHelp("The most entries in a transaction or batch Bundle (413 beyond).", valueName: "count"))
+    var maxBundleEntries = FHIRServerConfiguration.defaultMaximumBundleEntries
+
+    @Option(help: ArgumentHelp(
+        "The most bytes a transaction or batch answers with: a transaction past it is rolled back (413), a batch answers the entries past it 413 without running them. Default: \(FHIRServerConfiguration.defaultMaximumResponseSize >> 20) MiB.",
+        valueName: "bytes"))
+    var maxResponseSize = FHIRServerConfiguration.defaultMaximumResponseSize
+
     @Option(help: ArgumentHelp("The most operations in one JSON Patch (400 beyond).", valueName: "count"))
     var maxPatchOperations = JSONPatch.Limits().operations
 
@@ -124,6 +132,8 @@ struct ServeCommand: AsyncParsableCommand {
         _ = try searchBudget()
         _ = try declaredTenants()
         guard maxBodySize >= 1024 else { throw ValidationError("--max-body-size must be at least 1024 bytes") }
+        guard maxBundleEntries >= 1 else { throw ValidationError("--max-bundle-entries must be 1 or more") }
+        guard maxResponseSize >= 1 << 20 else { throw ValidationError("--max-response-size must be at least 1 MiB (1048576 bytes)") }
         guard maxPatchOperations >= 1 else { throw ValidationError("--max-patch-operations must be 1 or more") }
         for (name, seconds) in [("--idle-timeout", idleTimeout), ("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout), ("--export-retention", exportRetention)] {
             guard seconds > 0, seconds.isFinite else { throw ValidationError("\(name) must be more than 0 seconds") }
@@ -237,6 +247,8 @@ struct ServeCommand: AsyncParsableCommand {
                 maximumConnections: maxConnections ?? ConnectionLimits.defaultMaximumConnections,
                 bodyTimeout: .seconds(bodyTimeout), minimumBodyRate: minBodyRate, maximumConnectionsPerAddress: maxConnectionsPerAddress))
         (configuration.searchLimits, configuration.statementTimeLimit) = try searchBudget()
+        configuration.maximumBundleEntries = maxBundleEntries
+        configuration.maximumResponseSize = maxResponseSize
         switch audit {
         case "on": security.audit = AuditTrail(stores: stores, logger: logger, maximumPending: auditQueueLimit)
         case "off": break

@@ -41,7 +41,7 @@ import Testing
             let searches = try await harness.call(.get, "AuditEvent?subtype=search-type&_count=100", token: admin).json?["entry"]?.arrayValue ?? []
             let queries = searches.compactMap { $0["resource"]?["entity"]?.arrayValue?.first?["query"]?.stringValue }
             #expect(queries.compactMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) } == ["patient=Patient/%00%01%7F&code=%00"])
-            #expect(searches.compactMap { $0["resource"]?["agent"]?[0]?["name"]?.stringValue } == [#"evil\u0000\u0001\u007F"#])
+            #expect(searches.compactMap { $0["resource"]?["agent"]?.arrayValue?.first?["name"]?.stringValue } == [#"evil\u0000\u0001\u007F"#])
         }
     }
 

@@ -22,16 +22,30 @@ import Testing
         #expect(response.status == .ok, "\(response.text.prefix(300))")
     }
 
-    @Test(arguments: backends)
-    func aSlowSearchAnswers503AndTheServerRecovers(backend: TestBackend) async throws {
-        // Two routers on one store: one with the default limit loads the data and checks the
-        // connections afterwards, one with a limit of 2 ms runs the slow search.
+    typealias TestApplication = Application<RouterResponder<FHIRRequestContext>>
+
+    /// Two routers on one fresh store: `standard` with the default limit (to load data and
+    /// check the connections afterwards), `limited` with a statement time limit of 2 ms.
+    static func withLimitedRouter(
+        _ backend: TestBackend, _ body: (_ standard: TestApplication, _ limited: TestApplication) async throws -> Void
+    ) async throws {
         var configuration = FHIRServerConfiguration()
         configuration.statementTimeLimit = .milliseconds(2)
         let store = try await TestDatabases.makeStore(backend)
-        let standard = Application(router: FHIRApplication.buildRouter(store: store))
-        let limited = Application(router: FHIRApplication.buildRouter(store: store, configuration: configuration))
         do {
+            try await body(
+                Application(router: FHIRApplication.buildRouter(store: store)),
+                Application(router: FHIRApplication.buildRouter(store: store, configuration: configuration)))
+            try await store.close()
+        } catch {
+            try? await store.close()
+            throw error
+        }
+    }
+
+    @Test(arguments: backends)
+    func aSlowSearchAnswers503AndTheServerRecovers(backend: TestBackend) async throws {
+        try await Self.withLimitedRouter(backend) { standard, limited in
             try await standard.test(.router) { client in try await Self.loadPatients(client, count: 1500) }
             try await limited.test(.router) { client in
                 // `:contains` cannot use an index: 100 patterns against every name of every Patient.
@@ -53,10 +67,6 @@ import Testing
                     #expect(search.status == .ok && search.json?["total"] == 11, "\(search.text.prefix(300))")
                 }
             }
-            try await store.close()
-        } catch {
-            try? await store.close()
-            throw error
         }
     }
 

@@ -1,6 +1,7 @@
 import FHIR
 import FHIRStore
 import Foundation
+import Logging
 
 /// Runs transaction and batch Bundles posted to the base URL.
 ///
@@ -23,6 +24,8 @@ struct TransactionProcessor {
     /// Told what the response's entries return (GET results, and written or matched resources
     /// with `Prefer: return=representation`), for the exfiltration detector (``AuditRecord/patientsReturned``).
     var noteReturned: (@Sendable ([StoredResource]) -> Void)?
+    /// Where a batch entry's unexpected error is logged under its incident id.
+    var logger = Logger(label: "caduceus.bundles")
 
     /// What one entry did, for its response entry.
     struct EntryResult: Sendable {
@@ -44,6 +47,7 @@ struct TransactionProcessor {
             throw FHIRError.badRequest("Bundle.type must be transaction or batch, not '\(type ?? "missing")'", expression: ["Bundle.type"])
         }
         let entries = bundle["entry"]?.arrayValue ?? []
+        try BundleBudget.requireEntries(entries.count, limit: configuration.maximumBundleEntries)
         let results: [EntryResult]
         if type == "transaction" {
             let requests = try entries.enumerated().map { try BundleRequest(entry: $1, index: $0, baseURL: baseURL) }
@@ -89,8 +93,9 @@ struct TransactionProcessor {
         }
         // 2. Rewrite references, then 3. run the entries in processing order.
         var results = [EntryResult?](repeating: nil, count: requests.count)
+        var budget = BundleBudget(limit: configuration.maximumResponseSize, returnRepresentation: returnRepresentation)
         for request in requests.sorted(by: { ($0.processingRank, $0.index) < ($1.processingRank, $1.index) }) {
-            results[request.index] = try await located(request) {
+            let result = try await located(request) {
                 var request = request
                 if let resource = request.resource, request.method == .POST || request.method == .PUT {
                     request.resource = try await rewriteReferences(in: resource, identities: identities, transaction: transaction)
@@ -100,6 +105,8 @@ struct TransactionProcessor {
                 }
                 return try await run(request, id: plannedIds[request.index], in: transaction)
             }
+            try budget.charge(result)
+            results[request.index] = result
         }
         return results.map { $0! }
     }
@@ -283,87 +290,124 @@ struct TransactionProcessor {
 
     func runBatch(_ entries: [JSONValue]) async -> [EntryResult] {
         var results: [EntryResult] = []
+        var budget = BundleBudget(limit: configuration.maximumResponseSize, returnRepresentation: returnRepresentation)
         for (index, entry) in entries.enumerated() {
+            guard !budget.isSpent else {
+                results.append(budget.notRun(index))
+                continue
+            }
+            let method = entry["request"]?["method"]?.stringValue
+            let reads = method == "GET" || method == "HEAD"
             do {
-                let request = try BundleRequest(entry: entry, index: index, baseURL: baseURL)
-                // The entry's scopes before anything it asks runs (criteria and conditional
-                // references are searches).
-                try await located(request) { _ = try permitted(request) }
-                let result = try await store.transaction { transaction in
-                    try await self.located(request) {
-                        var request = request
-                        if let resource = request.resource, request.method == .POST || request.method == .PUT {
-                            request.resource = try await self.rewriteReferences(in: resource, identities: [:], transaction: transaction)
-                        }
-                        if request.method == .POST, let criteria = request.ifNoneExist,
-                            let found = try await transaction.existing(type: request.type!, criteria: criteria)
-                        {
-                            return EntryResult(status: "200 OK", stored: found)
-                        }
-                        var plannedId = request.id
-                        if request.method == .PUT, let type = request.type {
-                            plannedId = try await self.plannedUpdateId(request, type: type, in: transaction)
-                        }
-                        return try await self.run(request, id: plannedId, in: transaction)
-                    }
-                }
-                results.append(result)
-            } catch let error as FHIRError {
-                results.append(EntryResult(status: Self.statusLine(error.status), outcome: error.operationOutcome))
+                let result = try await runBatchEntry(entry, index: index)
+                results.append(budget.admit(result, index: index, wrote: !reads))
             } catch {
-                // The error's text may hold SQL or paths: the client gets none of it.
-                let failure = FHIRError(status: 500, code: "exception", "Bundle.entry[\(index)]: the server could not run this entry")
-                results.append(EntryResult(status: "500 Internal Server Error", outcome: failure.operationOutcome))
+                // As the REST API answers: a FHIRError as it is, a stopped statement 503
+                // `too-costly`, anything else an incident id (the error's text may hold SQL).
+                var failure = OperationOutcomeMiddleware.outcome(of: error, logger: logger)
+                if !(error is FHIRError) {
+                    failure.issues = failure.issues.map { var issue = $0; issue.diagnostics = "Bundle.entry[\(index)]: \(issue.diagnostics)"; return issue }
+                }
+                results.append(budget.admit(EntryResult(status: Self.statusLine(failure.status), outcome: failure.operationOutcome), index: index, wrote: false))
             }
         }
         return results
     }
 
+    /// One batch entry on its own. A read runs on a reader connection, so that a slow search
+    /// does not hold the single writer (and every write of the server) for its duration.
+    func runBatchEntry(_ entry: JSONValue, index: Int) async throws -> EntryResult {
+        let request = try BundleRequest(entry: entry, index: index, baseURL: baseURL)
+        // The entry's scopes before anything it asks runs (criteria and conditional
+        // references are searches).
+        try await located(request) { _ = try permitted(request) }
+        if request.method == .GET || request.method == .HEAD {
+            return try await store.reading { transaction in
+                try await self.located(request) { try await self.run(request, id: request.id, in: transaction) }
+            }
+        }
+        return try await store.transaction { transaction in
+            try await self.located(request) {
+                var request = request
+                if let resource = request.resource, request.method == .POST || request.method == .PUT {
+                    request.resource = try await self.rewriteReferences(in: resource, identities: [:], transaction: transaction)
+                }
+                if request.method == .POST, let criteria = request.ifNoneExist,
+                    let found = try await transaction.existing(type: request.type!, criteria: criteria)
+                {
+                    return EntryResult(status: "200 OK", stored: found)
+                }
+                var plannedId = request.id
+                if request.method == .PUT, let type = request.type {
+                    plannedId = try await self.plannedUpdateId(request, type: type, in: transaction)
+                }
+                return try await self.run(request, id: plannedId, in: transaction)
+            }
+        }
+    }
+
     static func statusLine(_ status: Int) -> String {
         let reasons = [
             200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-            409: "Conflict", 410: "Gone", 412: "Precondition Failed", 422: "Unprocessable Entity",
+            409: "Conflict", 410: "Gone", 412: "Precondition Failed", 413: "Content Too Large", 422: "Unprocessable Entity",
+            429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
         ]
         return "\(status) \(reasons[status] ?? "Error")"
     }
 
     // MARK: Response
 
-    /// The response Bundle; every resource it carries is noted as returned (``noteReturned``),
-    /// here, where the bodies are written, so that no kind of entry escapes the count.
+    /// The response Bundle, written as text: each resource's stored or searchset text is
+    /// embedded as it is, not parsed and written again (which cost several times its size).
+    /// Every resource it carries is noted as returned (``noteReturned``), here, where the
+    /// bodies are written, so that no kind of entry escapes the count.
     func responseBundle(type: String, results: [EntryResult]) -> String {
-        var entries: [JSONValue] = []
+        let budget = BundleBudget(limit: configuration.maximumResponseSize, returnRepresentation: returnRepresentation)
+        var out: [UInt8] = []
         var returned: [StoredResource] = []
-        for result in results {
-            var entry = JSONObject()
-            var response = JSONObject([("status", .string(result.status))])
+        out.reserveCapacity(results.reduce(128) { $0 + budget.bytes(of: $1) })
+        out.append(contentsOf: "{\"resourceType\":\"Bundle\",\"id\":\"\(UUID().uuidString.lowercased())\",\"type\":".utf8)
+        JSONWriter.writeString(type, into: &out)
+        out.append(contentsOf: ",\"entry\":[".utf8)
+        for (index, result) in results.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "{"))
+            var resource = result.resource
+            if resource != nil { returned += result.returned }
             if let stored = result.stored {
-                entry["fullUrl"] = .string("\(baseURL)/\(stored.type)/\(stored.id)")
-                if !stored.deleted {
-                    response["location"] = .string("\(stored.type)/\(stored.id)/_history/\(stored.versionId)")
-                }
-                response["etag"] = .string(stored.etag)
-                response["lastModified"] = .string(stored.lastUpdatedInstant)
-                if returnRepresentation, result.resource == nil, let body = stored.body, let parsed = try? JSONParser.parse(body) {
-                    entry["resource"] = parsed
+                out.append(contentsOf: "\"fullUrl\":".utf8)
+                JSONWriter.writeString("\(baseURL)/\(stored.type)/\(stored.id)", into: &out)
+                out.append(UInt8(ascii: ","))
+                if returnRepresentation, resource == nil, let body = stored.body {
+                    resource = body
                     returned.append(stored)
                 }
             }
-            if let resource = result.resource, let parsed = try? JSONParser.parse(resource) {
-                entry["resource"] = parsed
-                returned += result.returned
+            if let resource {
+                out.append(contentsOf: "\"resource\":".utf8)
+                out.append(contentsOf: resource.utf8)
+                out.append(UInt8(ascii: ","))
             }
-            if let outcome = result.outcome { response["outcome"] = outcome }
-            entry["response"] = .object(response)
-            entries.append(.object(entry))
+            out.append(contentsOf: "\"response\":{\"status\":".utf8)
+            JSONWriter.writeString(result.status, into: &out)
+            if let stored = result.stored {
+                if !stored.deleted {
+                    out.append(contentsOf: ",\"location\":".utf8)
+                    JSONWriter.writeString("\(stored.type)/\(stored.id)/_history/\(stored.versionId)", into: &out)
+                }
+                out.append(contentsOf: ",\"etag\":".utf8)
+                JSONWriter.writeString(stored.etag, into: &out)
+                out.append(contentsOf: ",\"lastModified\":".utf8)
+                JSONWriter.writeString(stored.lastUpdatedInstant, into: &out)
+            }
+            if let outcome = result.outcome {
+                out.append(contentsOf: ",\"outcome\":".utf8)
+                JSONWriter().write(outcome, into: &out)
+            }
+            out.append(contentsOf: "}}".utf8)
         }
         if !returned.isEmpty { noteReturned?(returned) }
-        let bundle = JSONValue.object(JSONObject([
-            ("resourceType", "Bundle"),
-            ("id", .string(UUID().uuidString.lowercased())),
-            ("type", .string(type)),
-            ("entry", .array(entries)),
-        ]))
-        return JSONWriter().string(bundle)
+        out.append(contentsOf: "]}".utf8)
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -41,6 +41,7 @@ struct SystemRoutes {
             store: store, parser: parser, configuration: configuration, baseURL: exchange.baseURL, returnRepresentation: exchange.returnPreference == .representation)
         processor.protectsAuditEvents = context.protectsAuditEvents
         processor.noteReturned = { context.noteReturnedPatients($0) }
+        processor.logger = context.logger
         context.auditNote.subtype = bundle["type"]?.stringValue == "batch" ? "batch" : "transaction"
         return exchange.json(try await processor.process(bundle), status: .ok)
     }

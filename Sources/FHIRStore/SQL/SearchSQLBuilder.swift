@@ -61,7 +61,7 @@ struct SearchSQLBuilder {
                 guard let (table, column) = Self.sortColumn(definition.type, descending: sort.descending) else { continue }
                 let aggregate = sort.descending ? "MAX" : "MIN"
                 order.append(
-                    "(SELECT \(aggregate)(x.\(column)) FROM \(table) x WHERE x.type = r.type AND x.id = r.id AND x.param = ?)"
+                    "(SELECT \(aggregate)(x.\(column)) FROM \(sortSource(table)) WHERE x.type = r.type AND x.id = r.id AND x.param = ?)"
                         + " \(direction) NULLS LAST")
                 orderBinds.append(.text(definition.code))
             }
@@ -74,6 +74,14 @@ struct SearchSQLBuilder {
                 + " ORDER BY \(order.joined(separator: ", ")) LIMIT ? OFFSET ?",
             binds: binds,
             selectBinds: binds + orderBinds + [.integer(Int64(query.count)), .integer(Int64(query.offset))])
+    }
+
+    /// The index table a sort key reads, aliased `x`. The key is looked up once per resource
+    /// row, so it must use the (type, id) index: SQLite otherwise picks the value index
+    /// (type, param), which holds a row for every resource of the type, and one `_sort` costs
+    /// n x n (5 s on 3,000 Patients). PostgreSQL already plans it on the (type, id) index.
+    func sortSource(_ table: String) -> String {
+        dialect == .sqlite ? "\(table) x INDEXED BY \(table)_resource" : "\(table) x"
     }
 
     static func table(for type: SearchParameterType) -> String? {
