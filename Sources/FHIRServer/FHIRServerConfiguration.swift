@@ -47,6 +47,9 @@ public struct FHIRServerConfiguration: Sendable {
     /// without running them. Four times the default body limit, so that any transaction the
     /// server accepts comes back with `Prefer: return=representation`.
     public var maximumResponseSize = FHIRServerConfiguration.defaultMaximumResponseSize
+    /// How many searches run at once, server-wide, and how long one waits for its turn (503
+    /// beyond). Shared by every copy of this configuration.
+    public var searchGate = SearchGate()
 
     public static let defaultMaximumBodySize = 16 << 20
     public static let defaultMaximumBundleEntries = 10_000

@@ -319,9 +319,13 @@ struct TransactionProcessor {
         // references are searches).
         try await located(request) { _ = try permitted(request) }
         if request.method == .GET || request.method == .HEAD {
-            return try await store.reading { transaction in
-                try await self.located(request) { try await self.run(request, id: request.id, in: transaction) }
+            let read = {
+                try await store.reading { transaction in
+                    try await self.located(request) { try await self.run(request, id: request.id, in: transaction) }
+                }
             }
+            // A search waits for its turn before it takes a connection, as over REST.
+            return try await request.id == nil ? configuration.searchGate.run(read) : read()
         }
         return try await store.transaction { transaction in
             try await self.located(request) {
