@@ -67,7 +67,9 @@ struct TransactionProcessor {
         var identities: [String: String] = [:]  // fullUrl -> Type/id
         var plannedIds: [Int: String] = [:]
         var existing: [Int: StoredResource] = [:]
+        var budget = BundleBudget(configuration, returnRepresentation: returnRepresentation)
         for request in requests {
+            try budget.requireTime()
             try await located(request) {
                 guard let type = request.type else { return }
                 switch request.method {
@@ -90,8 +92,8 @@ struct TransactionProcessor {
         }
         // 2. Rewrite references, then 3. run the entries in processing order.
         var results = [EntryResult?](repeating: nil, count: requests.count)
-        var budget = BundleBudget(limit: configuration.maximumResponseSize, returnRepresentation: returnRepresentation)
         for request in requests.sorted(by: { ($0.processingRank, $0.index) < ($1.processingRank, $1.index) }) {
+            try budget.requireTime()
             let result = try await located(request) {
                 var request = request
                 if let resource = request.resource, request.method == .POST || request.method == .PUT {
@@ -287,10 +289,10 @@ struct TransactionProcessor {
 
     func runBatch(_ entries: [JSONValue]) async -> [EntryResult] {
         var results: [EntryResult] = []
-        var budget = BundleBudget(limit: configuration.maximumResponseSize, returnRepresentation: returnRepresentation)
+        var budget = BundleBudget(configuration, returnRepresentation: returnRepresentation)
         for (index, entry) in entries.enumerated() {
-            guard !budget.isSpent else {
-                results.append(budget.notRun(index))
+            if let refusal = budget.refusal(index) {
+                results.append(refusal)
                 continue
             }
             let method = entry["request"]?["method"]?.stringValue
@@ -361,7 +363,7 @@ struct TransactionProcessor {
     /// The response Bundle, written as text: each resource's stored or searchset text is
     /// embedded as it is, not parsed and written again (which cost several times its size).
     func responseBundle(type: String, results: [EntryResult]) -> String {
-        let budget = BundleBudget(limit: configuration.maximumResponseSize, returnRepresentation: returnRepresentation)
+        let budget = BundleBudget(configuration, returnRepresentation: returnRepresentation)
         var out: [UInt8] = []
         out.reserveCapacity(results.reduce(128) { $0 + budget.bytes(of: $1) })
         out.append(contentsOf: "{\"resourceType\":\"Bundle\",\"id\":\"\(UUID().uuidString.lowercased())\",\"type\":".utf8)
