@@ -47,6 +47,14 @@ public struct FHIRServerConfiguration: Sendable {
     /// without running them. Four times the default body limit, so that any transaction the
     /// server accepts comes back with `Prefer: return=representation`.
     public var maximumResponseSize = FHIRServerConfiguration.defaultMaximumResponseSize
+    /// How long a transaction or batch may run: a transaction past it is rolled back (503), a
+    /// batch answers its remaining entries 503 without running them. Checked between entries
+    /// (the statement time limit bounds each one); the largest Synthea Bundle takes about a
+    /// second, a 10 MB one about ten.
+    public var maximumBundleDuration: Duration = .seconds(120)
+    /// How many searches run at once, server-wide, and how long one waits for its turn (503
+    /// beyond). Shared by every copy of this configuration.
+    public var searchGate = SearchGate()
 
     public static let defaultMaximumBodySize = 16 << 20
     public static let defaultMaximumBundleEntries = 10_000

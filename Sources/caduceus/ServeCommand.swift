@@ -50,6 +50,16 @@ struct ServeCommand: AsyncParsableCommand {
         valueName: "bytes"))
     var maxResponseSize = FHIRServerConfiguration.defaultMaximumResponseSize
 
+    @Option(help: ArgumentHelp(
+        "How long a transaction or batch may run: a transaction past it is rolled back, a batch answers its remaining entries 503 without running them.",
+        valueName: "seconds"))
+    var maxBundleTime = 120.0
+
+    @Option(help: ArgumentHelp(
+        "The most searches running at once, server-wide; more wait their turn up to --statement-time-limit (10 s when 0), then get 503. Default: twice the reader connections (SQLite 4, PostgreSQL 16).",
+        valueName: "count"))
+    var maxConcurrentSearches: Int?
+
     @Option(help: ArgumentHelp("The most operations in one JSON Patch (400 beyond).", valueName: "count"))
     var maxPatchOperations = JSONPatch.Limits().operations
 
@@ -132,6 +142,8 @@ struct ServeCommand: AsyncParsableCommand {
         _ = try searchBudget()
         _ = try declaredTenants()
         guard maxBodySize >= 1024 else { throw ValidationError("--max-body-size must be at least 1024 bytes") }
+        if let maxConcurrentSearches, maxConcurrentSearches < 1 { throw ValidationError("--max-concurrent-searches must be 1 or more") }
+        guard maxBundleTime > 0, maxBundleTime.isFinite else { throw ValidationError("--max-bundle-time must be more than 0 seconds") }
         guard maxBundleEntries >= 1 else { throw ValidationError("--max-bundle-entries must be 1 or more") }
         guard maxResponseSize >= 1 << 20 else { throw ValidationError("--max-response-size must be at least 1 MiB (1048576 bytes)") }
         guard maxPatchOperations >= 1 else { throw ValidationError("--max-patch-operations must be 1 or more") }
@@ -249,6 +261,11 @@ struct ServeCommand: AsyncParsableCommand {
         (configuration.searchLimits, configuration.statementTimeLimit) = try searchBudget()
         configuration.maximumBundleEntries = maxBundleEntries
         configuration.maximumResponseSize = maxResponseSize
+        configuration.maximumBundleDuration = .milliseconds(Int64(maxBundleTime * 1000))
+        // PostgreSQL's pool has 8 connections, SQLite 2 readers (PostgresDatabase, SQLiteDatabase).
+        let readers = database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") ? 8 : 2
+        configuration.searchGate = SearchGate(
+            limit: maxConcurrentSearches ?? 2 * readers, maximumWait: configuration.statementTimeLimit ?? SQLStatementTimeLimit.standard)
         switch audit {
         case "on": security.audit = AuditTrail(stores: stores, logger: logger, maximumPending: auditQueueLimit)
         case "off": break

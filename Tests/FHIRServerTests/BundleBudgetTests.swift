@@ -140,6 +140,24 @@ import Testing
         }
     }
 
+    /// Past the time limit (zero here, so that no timing decides the test) a batch answers its
+    /// remaining entries 503 without running them and a transaction is rolled back.
+    @Test(arguments: backends)
+    func pastTheTimeLimitABatchStopsAndATransactionRollsBack(backend: TestBackend) async throws {
+        var configuration = FHIRServerConfiguration()
+        configuration.maximumBundleDuration = .zero
+        try await withFHIRApp(backend, configuration: configuration) { client in
+            let entries = [Self.post(family: "Late"), Self.get("Patient?family=late")]
+            let batch = try await client.fhir(.post, "", body: Self.bundle("batch", entries))
+            #expect(Self.statuses(batch) == ["503 Service Unavailable", "503 Service Unavailable"], "\(batch.text.prefix(300))")
+            #expect(batch.text.contains("--max-bundle-time"))
+            let transaction = try await client.fhir(.post, "", body: Self.bundle("transaction", entries))
+            #expect(transaction.status == .serviceUnavailable, "\(transaction.text.prefix(300))")
+            #expect(transaction.json?["issue"]?.arrayValue?.first?["code"] == "too-costly")
+            #expect(try await Self.total(client, "Patient?_count=0") == 0)
+        }
+    }
+
     /// A batch's reads do not take the writer: with SQLite's single writer held by another
     /// transaction, a batch of searches and reads still answers. (A liveness check: the writer
     /// is released after 60 s whatever happens, and the test then fails instead of hanging.)

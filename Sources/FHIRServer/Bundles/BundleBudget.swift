@@ -10,14 +10,51 @@ import FHIRStore
 /// are answered 413 `too-costly` without running (the client resends them in a smaller
 /// batch); a write that does not fit has happened, so it keeps its status, location and ETag
 /// and only its resource is left out.
+///
+/// Each statement has its time limit, but a Bundle of thousands of slow searches would hold a
+/// connection (in a transaction, the single writer) for thousands of limits: past
+/// ``FHIRServerConfiguration/maximumBundleDuration`` a transaction is rolled back and a batch
+/// answers its remaining entries 503 `too-costly` without running them.
 struct BundleBudget {
     /// ``FHIRServerConfiguration/maximumResponseSize``.
     let limit: Int
     /// Whether written resources are returned (`Prefer: return=representation`).
     let returnRepresentation: Bool
+    /// ``FHIRServerConfiguration/maximumBundleDuration``.
+    let duration: Duration
+    private let start = ContinuousClock.now
     private(set) var used = 0
     /// Set once an entry did not fit: every later batch entry is refused without running.
     private(set) var isSpent = false
+
+    init(_ configuration: FHIRServerConfiguration, returnRepresentation: Bool) {
+        limit = configuration.maximumResponseSize
+        duration = configuration.maximumBundleDuration
+        self.returnRepresentation = returnRepresentation
+    }
+
+    var isOverTime: Bool { ContinuousClock.now - start >= duration }
+
+    /// Fails a transaction (rolled back) that has run past ``duration``; checked between entries.
+    func requireTime() throws {
+        guard isOverTime else { return }
+        throw FHIRError(
+            status: 503, code: "too-costly",
+            "The transaction ran longer than this server's limit of \(duration) (caduceus serve --max-bundle-time); nothing was written."
+                + " Split it or narrow its searches")
+    }
+
+    /// The answer of a batch entry that is not run because the response is full or the batch
+    /// is out of time; `nil` when it may run.
+    func refusal(_ index: Int) -> TransactionProcessor.EntryResult? {
+        if isSpent { return notRun(index) }
+        guard isOverTime else { return nil }
+        let refusal = FHIRError(
+            status: 503, code: "too-costly",
+            "Bundle.entry[\(index)]: not run: the batch ran longer than this server's limit of \(duration)"
+                + " (caduceus serve --max-bundle-time); send it again in a smaller batch")
+        return TransactionProcessor.EntryResult(status: TransactionProcessor.statusLine(503), outcome: refusal.operationOutcome)
+    }
 
     /// Refuses (413) a Bundle of more than `limit` entries before any entry is read.
     static func requireEntries(_ count: Int, limit: Int) throws {

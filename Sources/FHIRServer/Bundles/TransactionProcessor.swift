@@ -70,7 +70,9 @@ struct TransactionProcessor {
         var identities: [String: String] = [:]  // fullUrl -> Type/id
         var plannedIds: [Int: String] = [:]
         var existing: [Int: StoredResource] = [:]
+        var budget = BundleBudget(configuration, returnRepresentation: returnRepresentation)
         for request in requests {
+            try budget.requireTime()
             try await located(request) {
                 guard let type = request.type else { return }
                 switch request.method {
@@ -93,8 +95,8 @@ struct TransactionProcessor {
         }
         // 2. Rewrite references, then 3. run the entries in processing order.
         var results = [EntryResult?](repeating: nil, count: requests.count)
-        var budget = BundleBudget(limit: configuration.maximumResponseSize, returnRepresentation: returnRepresentation)
         for request in requests.sorted(by: { ($0.processingRank, $0.index) < ($1.processingRank, $1.index) }) {
+            try budget.requireTime()
             let result = try await located(request) {
                 var request = request
                 if let resource = request.resource, request.method == .POST || request.method == .PUT {
@@ -290,10 +292,10 @@ struct TransactionProcessor {
 
     func runBatch(_ entries: [JSONValue]) async -> [EntryResult] {
         var results: [EntryResult] = []
-        var budget = BundleBudget(limit: configuration.maximumResponseSize, returnRepresentation: returnRepresentation)
+        var budget = BundleBudget(configuration, returnRepresentation: returnRepresentation)
         for (index, entry) in entries.enumerated() {
-            guard !budget.isSpent else {
-                results.append(budget.notRun(index))
+            if let refusal = budget.refusal(index) {
+                results.append(refusal)
                 continue
             }
             let method = entry["request"]?["method"]?.stringValue
@@ -322,9 +324,13 @@ struct TransactionProcessor {
         // references are searches).
         try await located(request) { _ = try permitted(request) }
         if request.method == .GET || request.method == .HEAD {
-            return try await store.reading { transaction in
-                try await self.located(request) { try await self.run(request, id: request.id, in: transaction) }
+            let read = {
+                try await store.reading { transaction in
+                    try await self.located(request) { try await self.run(request, id: request.id, in: transaction) }
+                }
             }
+            // A search waits for its turn before it takes a connection, as over REST.
+            return try await request.id == nil ? configuration.searchGate.run(read) : read()
         }
         return try await store.transaction { transaction in
             try await self.located(request) {
@@ -362,7 +368,7 @@ struct TransactionProcessor {
     /// Every resource it carries is noted as returned (``noteReturned``), here, where the
     /// bodies are written, so that no kind of entry escapes the count.
     func responseBundle(type: String, results: [EntryResult]) -> String {
-        let budget = BundleBudget(limit: configuration.maximumResponseSize, returnRepresentation: returnRepresentation)
+        let budget = BundleBudget(configuration, returnRepresentation: returnRepresentation)
         var out: [UInt8] = []
         var returned: [StoredResource] = []
         out.reserveCapacity(results.reduce(128) { $0 + budget.bytes(of: $1) })

@@ -14,7 +14,7 @@ struct SearchResponder {
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         let parameters = try await exchange.searchParameters(context: context)
         let query = try parser.parse(resourceType: type, parameters: parameters, strict: exchange.strict)
-        let page = try await store.search(query)
+        let page = try await configuration.searchGate.run { try await store.search(query) }
         context.noteReturnedPatients(page.resources)
         context.noteReturnedPatients(page.included)
         let bundle = BundleWriter(baseURL: exchange.baseURL).searchset(answering: query, with: page, path: path)
