@@ -264,12 +264,17 @@ final class RequestPartsHandler: ChannelDuplexHandler, RemovableChannelHandler {
     let watch: ConnectionWatch
     /// The OperationOutcome replacing the decoder's empty 400, until its end is written.
     var refusalBody: ByteBuffer?
+    /// The request is a CONNECT: NIO writes no body nor its length in any answer to one, so
+    /// the answer's end is told by closing the connection.
+    var closesAfterAnswer = false
 
     init(_ watch: ConnectionWatch) { self.watch = watch }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head: watch.headDecoded(context.channel)
+        case .head(let head):
+            if head.method == .connect { closesAfterAnswer = true }
+            watch.headDecoded(context.channel)
         case .end: watch.requestEnded()
         case .body: break
         }
@@ -300,6 +305,13 @@ final class RequestPartsHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             let early = watch.requestsInProgress == 1 && !watch.awaitingHead
             watch.responseEnded()
+            if closesAfterAnswer {
+                let written = context.eventLoop.makePromise(of: Void.self)
+                let channel = context.channel
+                written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+                written.futureResult.cascade(to: promise)
+                return context.write(wrapOutboundOut(.end(trailers)), promise: written)
+            }
             guard early else { return context.write(wrapOutboundOut(.end(trailers)), promise: promise) }
             let written = context.eventLoop.makePromise(of: Void.self)
             let (watch, channel) = (watch, context.channel)

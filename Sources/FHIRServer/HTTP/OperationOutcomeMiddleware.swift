@@ -16,6 +16,14 @@ struct OperationOutcomeMiddleware: RouterMiddleware {
     let configuration: FHIRServerConfiguration
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        // NIO writes no body (nor its length) in any answer to CONNECT, so a client could only
+        // tell its end when the connection closes: refuse it and close at once.
+        if request.method == .connect {
+            var response = respond(
+                FHIRError(status: 405, code: "not-supported", "CONNECT is not a FHIR interaction"), request: request)
+            response.headers[.connection] = "close"
+            return response
+        }
         do {
             return try await SQLStatementTimeLimit.$current.withValue(configuration.statementTimeLimit) {
                 try await next(request, context)
