@@ -126,6 +126,10 @@ import Testing
         // Only safe schemes: a scheme that wraps another URL is refused too.
         #"<div xmlns="http://www.w3.org/1999/xhtml"><a href="feed:javascript:alert(1)">x</a></div>"#,
         #"<div xmlns="http://www.w3.org/1999/xhtml"><a href="jar:https://evil.example/x.jar!/">x</a></div>"#,
+        // Comments an HTML parser ends early, so that markup the XML reading hides runs.
+        #"<div xmlns="http://www.w3.org/1999/xhtml"><!--><img src=x onerror=alert(1)>--></div>"#,
+        #"<div xmlns="http://www.w3.org/1999/xhtml"><!---><img src="x" onerror="alert(1)"/>--></div>"#,
+        #"<div xmlns="http://www.w3.org/1999/xhtml"><!-- a --!><img src="x" onerror="alert(1)"/>--></div>"#,
         #"<div xmlns="http://www.w3.org/1999/xhtml"><![CDATA[<script>1</script>]]></div>"#,
         #"<div xmlns="http://www.w3.org/1999/xhtml"><p>unclosed</div>"#,
         #"<div xmlns="http://www.w3.org/1999/xhtml">x</div><script>1</script>"#,

@@ -162,6 +162,15 @@ struct XHTMLReader {
             if bytes[position] == UInt8(ascii: "<") {
                 if starts(with: "<!--") {
                     guard let end = find("-->", from: position + 4) else { throw problem("an unterminated comment") }
+                    // XML's comment rules (no `--` inside, none ending in `-`, not opening
+                    // with `>` or `->`) also keep a browser's HTML parser, which ends a comment
+                    // at `<!-->`, `<!--->` or `--!>`, from reading markup hidden in one.
+                    let content = Array(bytes[(position + 4)..<end])
+                    if content.first == UInt8(ascii: ">") || content.starts(with: Array("->".utf8)) || content.last == UInt8(ascii: "-")
+                        || zip(content, content.dropFirst()).contains(where: { $0 == UInt8(ascii: "-") && $1 == UInt8(ascii: "-") })
+                    {
+                        throw problem("a comment a browser would end early (<!-->, <!--->, -- or --!> in it)")
+                    }
                     position = end + 3
                 } else if starts(with: "<!") || starts(with: "<?") {
                     throw problem("a DOCTYPE, CDATA section or processing instruction")
