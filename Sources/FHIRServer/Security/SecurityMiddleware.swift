@@ -190,13 +190,15 @@ struct Interaction {
         {
             entity = String(location[location.index(after: range.lowerBound)...])
         }
-        var patients = context.auditNote.patients
+        // A refused request (401, 403, any 4xx) names patients in its query or form only by its
+        // own say-so: crediting them would let anyone with any token fill any patient's audit
+        // trail (and slow that patient's searches). Its query is kept, bounded, for the record.
+        let refused = status >= 400
+        var patients = refused ? [] : context.auditNote.patients
         if let patient = context.access?.patient { patients.append(patient) }
         if type == "Patient", let id, FHIRResourceType.isValidId(id) { patients.append(id) }
         let urlQuery = request.uri.query.flatMap { $0.isEmpty ? nil : $0 }
-        // A request refused for want of a valid token names patients only by its own say-so:
-        // crediting them would let anyone fill any patient's audit trail (and its searches).
-        if let urlQuery, status != 401 {
+        if let urlQuery, !refused {
             search: for (name, value) in FHIRQueryString.parse(Substring(urlQuery)) where name == "patient" || name == "subject" {
                 for item in value.split(separator: ",") {
                     if patients.count >= Self.recordedPatientLimit { break search }
