@@ -117,7 +117,14 @@ let package = Package(
         .target(name: "KernelTestSupport", dependencies: ["Sensor", "Lab"], path: "Tests/KernelTestSupport"),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "Sensor", "Lab", "KernelTestSupport"]),
         .testTarget(name: "SensorTests", dependencies: ["Sensor", "SensorBPF", "CLibbpf", "KernelTestSupport"]),
-        .testTarget(name: "FHIRStoreTests", dependencies: ["FHIR", "FHIRStore", "FHIRTestSupport"]),
+        .testTarget(
+            name: "FHIRStoreTests",
+            dependencies: [
+                "FHIR", "FHIRStore", "FHIRTestSupport",
+                // To hold sqlite-nio's threads in the test of a statement that waits for one.
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "FHIRServerTests",
             dependencies: [

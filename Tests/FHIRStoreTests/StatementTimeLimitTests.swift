@@ -1,6 +1,8 @@
 import FHIR
 import FHIRStore
 import FHIRTestSupport
+import Foundation
+import NIOPosix
 import Testing
 
 /// Issue 13: a statement that runs past ``SQLStatementTimeLimit`` is stopped by the database
@@ -53,6 +55,24 @@ import Testing
                     #expect(rows.first?.first?.int == 1000)
                 }
             }
+        }
+    }
+
+    /// Under load a statement can wait for one of sqlite-nio's threads (as many as cores,
+    /// shared by every connection) past its limit. SQLite forgets an interrupt that comes
+    /// before a statement starts, so the watchdog must interrupt it again once it runs.
+    @Test func aStatementThatWaitedForAThreadPastItsLimitIsStillStopped() async throws {
+        try await TestDatabases.withStore(.sqlite) { store in
+            let pool = NIOThreadPool.singleton
+            let held = (0..<pool.numberOfThreads).map { _ in
+                pool.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.next()) { Thread.sleep(forTimeInterval: 1) }
+            }
+            try await SQLStatementTimeLimit.$current.withValue(.milliseconds(300)) {
+                await expectStopped("after waiting 1 s for a thread") {
+                    _ = try await store.database.withConnection { try await $0.query(Self.endless, []) }
+                }
+            }
+            for hold in held { try await hold.get() }
         }
     }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import NIOCore
 import NIOConcurrencyHelpers
@@ -32,7 +33,7 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
             // whole transaction, and with group commit that would be other requests' writes.
             let limit = sql.hasPrefix("SELECT") ? SQLStatementTimeLimit.current : nil
             do {
-                rows = try await watchdog.run(limit: limit, on: connection.eventLoop) {
+                rows = try await watchdog.run(limit: limit) {
                     try await connection.query(sql, binds.map(Connection.sqliteData))
                 }
             } catch let error as SQLiteError where error.reason == .constraintUniqueFailed || error.reason == .constraintPrimaryKeyFailed {
@@ -146,8 +147,20 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
 
 /// Stops a statement of one connection that runs past its time limit. sqlite-nio builds
 /// SQLite without the progress callback, so a timer calls `sqlite3_interrupt`, which SQLite
-/// allows from any thread; the generation check keeps a late timer off the next statement.
+/// allows from any thread.
+///
+/// SQLite clears an interrupt when a statement starts on an idle connection, so one call is
+/// lost if it comes while the statement still waits for a thread of sqlite-nio's pool (two on
+/// a two-core machine, shared by every connection). Past the limit the timer therefore
+/// interrupts again, every limit but at least every ``longestRepeat``, until the statement returns. It runs on a
+/// dispatch queue of its own, not on an event loop that busy work could hold up. The limit
+/// counts from the call, waiting for a pool thread included. The generation check keeps a
+/// late timer off the next statement.
 final class StatementWatchdog: @unchecked Sendable {
+    /// The longest pause between interrupts of an overdue statement.
+    static let longestRepeat: Int64 = 20
+    private static let queue = DispatchQueue(label: "caduceus.sqlite.statement-watchdog")
+
     private let handle: OpaquePointer
     private let lock = NIOLock()
     private var generation: UInt64 = 0
@@ -165,7 +178,7 @@ final class StatementWatchdog: @unchecked Sendable {
 
     /// Runs `body` (one statement), interrupting it after `limit`; an interrupted statement
     /// throws ``SQLStatementTimeout``.
-    func run<T>(limit: Duration?, on eventLoop: any EventLoop, _ body: () async throws -> T) async throws -> T {
+    func run<T>(limit: Duration?, _ body: () async throws -> T) async throws -> T {
         guard let limit else { return try await body() }
         let statement = lock.withLock {
             generation += 1
@@ -173,16 +186,19 @@ final class StatementWatchdog: @unchecked Sendable {
             fired = false
             return generation
         }
-        let timer = eventLoop.scheduleTask(in: .milliseconds(SQLStatementTimeLimit.milliseconds(limit))) {
-            self.interrupt(statement)
-        }
+        let timer = DispatchSource.makeTimerSource(queue: Self.queue)
+        let milliseconds = SQLStatementTimeLimit.milliseconds(limit)
+        timer.schedule(
+            deadline: .now() + .milliseconds(Int(milliseconds)),
+            repeating: .milliseconds(Int(min(milliseconds, Self.longestRepeat))), leeway: .milliseconds(1))
+        timer.setEventHandler { self.interrupt(statement) }
+        timer.resume()
+        defer { timer.cancel() }
         do {
             let result = try await body()
-            timer.cancel()
             _ = finish()
             return result
         } catch {
-            timer.cancel()
             if finish() { throw SQLStatementTimeout(limit: limit) }
             throw error
         }
