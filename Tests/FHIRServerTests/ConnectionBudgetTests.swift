@@ -16,8 +16,11 @@ import Glibc
 /// or connections sending their headers a byte at a time (slowloris), once held every file
 /// handle, after which every request failed.
 @Suite(.serialized) struct ConnectionBudgetTests {
-    /// A TCP connection driven byte by byte, as an attacker's client would.
-    final class RawConnection {
+    /// A TCP connection driven byte by byte, as an attacker's client would. Its blocking
+    /// calls run on a thread of their own: on the concurrency pool (two threads on a
+    /// two-core machine) they held back the server's handlers, and under a full parallel test
+    /// run the server answered nothing until a client gave up.
+    final class RawConnection: @unchecked Sendable {
         let descriptor: Int32
 
         /// A connection to `port`; `receiveBuffer` shrinks the socket's receive buffer (and so
@@ -46,14 +49,29 @@ import Glibc
 
         /// Sends `text`; false once the server has closed the connection.
         @discardableResult
-        func write(_ text: String) -> Bool {
+        func write(_ text: String) async -> Bool {
+            await Self.offPool { self.blockingWrite(text) }
+        }
+
+        /// Runs `work`, which blocks, on a new thread.
+        static func offPool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+            await withCheckedContinuation { continuation in
+                Thread { continuation.resume(returning: work()) }.start()
+            }
+        }
+
+        func blockingWrite(_ text: String) -> Bool {
             let bytes = Array(text.utf8)
             return bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
         }
 
         /// One read of at most `limit` bytes (waiting up to 0.1 s): how many arrived, and
         /// whether the server has closed the connection.
-        func readOnce(upTo limit: Int) -> (count: Int, closed: Bool) {
+        func readOnce(upTo limit: Int) async -> (count: Int, closed: Bool) {
+            await Self.offPool { self.blockingReadOnce(upTo: limit) }
+        }
+
+        func blockingReadOnce(upTo limit: Int) -> (count: Int, closed: Bool) {
             var buffer = [UInt8](repeating: 0, count: limit)
             let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
             if count == 0 { return (0, true) }
@@ -63,7 +81,11 @@ import Glibc
 
         /// Reads until the server closes the connection or `seconds` pass: what arrived, and
         /// whether the server closed it.
-        func read(for seconds: Double, until stop: (String) -> Bool = { _ in false }) -> (text: String, closed: Bool) {
+        func read(for seconds: Double, until stop: @escaping @Sendable (String) -> Bool = { _ in false }) async -> (text: String, closed: Bool) {
+            await Self.offPool { self.blockingRead(for: seconds, until: stop) }
+        }
+
+        func blockingRead(for seconds: Double, until stop: (String) -> Bool) -> (text: String, closed: Bool) {
             let deadline = Date().addingTimeInterval(seconds)
             var received: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 65536)
@@ -119,8 +141,8 @@ import Glibc
         try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(1))) { port in
             let connection = try RawConnection(port: port)
             let started = Date()
-            #expect(connection.write("GET \(basePath)/metadata HTTP/1.1\r\nHost: localhost\r\n"))
-            let (text, closed) = connection.read(for: 10)
+            #expect(await connection.write("GET \(basePath)/metadata HTTP/1.1\r\nHost: localhost\r\n"))
+            let (text, closed) = await connection.read(for: 10)
             #expect(closed && text.isEmpty)
             #expect(Date().timeIntervalSince(started) < 8)
         }
@@ -134,7 +156,9 @@ import Glibc
             // Each byte would reset a timer that runs from the last byte; the head's deadline does not move.
             for byte in "GET \(basePath)/metadata HTTP/1.1\r\nHost: localhost\r\nX-Slow: ".utf8 + Array(repeating: UInt8(ascii: "a"), count: 200) {
                 try await Task.sleep(for: .milliseconds(100))
-                if !connection.write(String(decoding: [byte], as: UTF8.self)) || connection.read(for: 0.05).closed {
+                var closed = await !connection.write(String(decoding: [byte], as: UTF8.self))
+                if !closed { closed = await connection.read(for: 0.05).closed }
+                if closed {
                     refused = true
                     break
                 }
@@ -147,7 +171,7 @@ import Glibc
     @Test func anIdleConnectionIsClosedAfterTheIdleTimeout() async throws {
         try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(1), headerTimeout: .seconds(30))) { port in
             let connection = try RawConnection(port: port)
-            let (_, closed) = connection.read(for: 10)
+            let (_, closed) = await connection.read(for: 10)
             #expect(closed)
         }
     }
@@ -156,8 +180,8 @@ import Glibc
         try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(1), headerTimeout: .seconds(30))) { port in
             let connection = try RawConnection(port: port)
             let started = Date()
-            connection.write("POST \(basePath)/Patient HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nContent-Length: 100\r\n\r\n{\"resource")
-            let (_, closed) = connection.read(for: 10)
+            await connection.write("POST \(basePath)/Patient HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nContent-Length: 100\r\n\r\n{\"resource")
+            let (_, closed) = await connection.read(for: 10)
             #expect(closed)
             #expect(Date().timeIntervalSince(started) < 8)
         }
@@ -169,7 +193,7 @@ import Glibc
         try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(1))) { port in
             let connection = try RawConnection(port: port)
             let started = Date()
-            let (text, closed) = connection.read(for: 10)
+            let (text, closed) = await connection.read(for: 10)
             #expect(closed && text.isEmpty)
             #expect(Date().timeIntervalSince(started) < 5)
         }
@@ -182,11 +206,12 @@ import Glibc
         try await Self.withServer(limits) { port in
             let connection = try RawConnection(port: port)
             let started = Date()
-            connection.write("POST \(basePath)/Patient HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nContent-Length: 1000\r\n\r\n{")
+            await connection.write("POST \(basePath)/Patient HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nContent-Length: 1000\r\n\r\n{")
             var closed = false
             while !closed, Date().timeIntervalSince(started) < 15 {
                 try await Task.sleep(for: .milliseconds(200))
-                closed = !connection.write(" ") || connection.read(for: 0.05).closed
+                closed = await !connection.write(" ")
+                if !closed { closed = await connection.read(for: 0.05).closed }
             }
             #expect(closed)
             #expect(Date().timeIntervalSince(started) < 6)
@@ -196,18 +221,23 @@ import Glibc
     /// A body that keeps up the minimum rate goes through although it takes longer than the
     /// body timeout.
     @Test func aBodyKeepingUpTheMinimumRateGoesThrough() async throws {
-        let limits = ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(30), bodyTimeout: .seconds(1), minimumBodyRate: 10_000)
+        let limits = ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(30), bodyTimeout: .seconds(2), minimumBodyRate: 10_000)
         try await Self.withServer(limits) { port in
-            let body = Array(#"{"resourceType":"Binary","contentType":"text/plain","data":"\#(String(repeating: "QUJD", count: 10_000))"}"#.utf8)
+            let body = Array(#"{"resourceType":"Binary","contentType":"text/plain","data":"\#(String(repeating: "QUJD", count: 20_000))"}"#.utf8)
             let connection = try RawConnection(port: port)
             let started = Date()
-            connection.write("POST \(basePath)/Binary HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nContent-Length: \(body.count)\r\n\r\n")
-            for start in stride(from: 0, to: body.count, by: 4000) {  // 20 KB/s, twice the minimum
+            await connection.write("POST \(basePath)/Binary HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nContent-Length: \(body.count)\r\n\r\n")
+            var sent = 0
+            while sent < body.count {
                 try await Task.sleep(for: .milliseconds(200))
-                #expect(connection.write(String(decoding: body[start..<min(start + 4000, body.count)], as: UTF8.self)))
+                // 20 KB/s (twice the minimum) by the clock: a step late on a loaded machine
+                // sends what is due, so the client's rate does not drop below the minimum.
+                let due = min(body.count, Int(Date().timeIntervalSince(started) * 20_000))
+                #expect(await connection.write(String(decoding: body[sent..<due], as: UTF8.self)))
+                sent = due
             }
-            #expect(Date().timeIntervalSince(started) > 1.5)  // longer than the body timeout
-            #expect(connection.read(for: 10, until: { $0.contains("\r\n\r\n") }).text.hasPrefix("HTTP/1.1 201"))
+            #expect(Date().timeIntervalSince(started) > 3)  // longer than the body timeout
+            #expect(await connection.read(for: 10, until: { $0.contains("\r\n\r\n") }).text.hasPrefix("HTTP/1.1 201"))
         }
     }
 
@@ -218,21 +248,21 @@ import Glibc
             var held: [RawConnection] = []
             for _ in 0..<2 {
                 let connection = try RawConnection(port: port)
-                connection.write(Self.metadata)
-                #expect(connection.read(for: 10, until: Self.isResponse).text.hasPrefix("HTTP/1.1 200"))
+                await connection.write(Self.metadata)
+                #expect(await connection.read(for: 10, until: Self.isResponse).text.hasPrefix("HTTP/1.1 200"))
                 held.append(connection)
             }
             for _ in 0..<5 {
                 let refused = try RawConnection(port: port)
-                refused.write(Self.metadata)
-                let answer = refused.read(for: 5)
+                await refused.write(Self.metadata)
+                let answer = await refused.read(for: 5)
                 #expect(answer.closed && answer.text.isEmpty)
             }
             held.removeFirst()
             try await Task.sleep(for: .milliseconds(300))
             let fourth = try RawConnection(port: port)
-            fourth.write(Self.metadata)
-            #expect(fourth.read(for: 10, until: Self.isResponse).text.hasPrefix("HTTP/1.1 200"))
+            await fourth.write(Self.metadata)
+            #expect(await fourth.read(for: 10, until: Self.isResponse).text.hasPrefix("HTTP/1.1 200"))
         }
     }
 
@@ -246,8 +276,8 @@ import Glibc
         try await Self.withServer(limits, configure: { $0.maximumBodySize = 1024 }, security: FHIRSecurity(verifier: verifier)) { port in
             let connection = try RawConnection(port: port)
             let started = Date()
-            connection.write("POST \(basePath)/Patient HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nContent-Length: 100000\r\n\r\n" + String(repeating: " ", count: 4000))
-            let (text, closed) = connection.read(for: 15)
+            await connection.write("POST \(basePath)/Patient HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nContent-Length: 100000\r\n\r\n" + String(repeating: " ", count: 4000))
+            let (text, closed) = await connection.read(for: 15)
             #expect(text.hasPrefix("HTTP/1.1 \(status)") && text.contains("OperationOutcome"))
             #expect(text.lowercased().contains("connection: close"))
             #expect(closed)
@@ -264,8 +294,8 @@ import Glibc
                 "GET \(basePath)/metadata HTTP/1.1\r\nHost: localhost\r\nX-Big: \(String(repeating: "a", count: 1 << 20))\r\n\r\n",
             ] {
                 let connection = try RawConnection(port: port)
-                connection.write(head)
-                let (text, closed) = connection.read(for: 10)
+                await connection.write(head)
+                let (text, closed) = await connection.read(for: 10)
                 #expect(text.hasPrefix("HTTP/1.1 400"))
                 #expect(text.contains(#""resourceType":"OperationOutcome""#))
                 #expect(closed)
@@ -277,8 +307,8 @@ import Glibc
         try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(1))) { port in
             let connection = try RawConnection(port: port)
             for _ in 0..<2 {
-                #expect(connection.write(Self.metadata))
-                let (text, closed) = connection.read(for: 10, until: Self.isResponse)
+                #expect(await connection.write(Self.metadata))
+                let (text, closed) = await connection.read(for: 10, until: Self.isResponse)
                 #expect(text.hasPrefix("HTTP/1.1 200") && !closed)
                 // Longer than the header timeout: a pause between requests is not a slow head.
                 try await Task.sleep(for: .milliseconds(1500))
@@ -290,43 +320,46 @@ import Glibc
         try await Self.withServer(ConnectionLimits(maximumConnections: 2)) { port in
             let other = try RawConnection(port: port)
             var first: RawConnection? = try RawConnection(port: port)
-            first?.write(Self.metadata)
-            #expect(first?.read(for: 10, until: Self.isResponse).text.hasPrefix("HTTP/1.1 200") == true)
+            await first?.write(Self.metadata)
+            #expect(await first?.read(for: 10, until: Self.isResponse).text.hasPrefix("HTTP/1.1 200") == true)
             let waiting = try RawConnection(port: port)  // the kernel completes the handshake; the server does not accept it yet
-            waiting.write(Self.metadata)
-            #expect(waiting.read(for: 1, until: Self.isResponse).text.isEmpty)
+            await waiting.write(Self.metadata)
+            #expect(await waiting.read(for: 1, until: Self.isResponse).text.isEmpty)
             first = nil
-            #expect(waiting.read(for: 10, until: Self.isResponse).text.hasPrefix("HTTP/1.1 200"))
-            other.write(Self.metadata)
-            #expect(other.read(for: 10, until: Self.isResponse).text.hasPrefix("HTTP/1.1 200"))
+            #expect(await waiting.read(for: 10, until: Self.isResponse).text.hasPrefix("HTTP/1.1 200"))
+            await other.write(Self.metadata)
+            #expect(await other.read(for: 10, until: Self.isResponse).text.hasPrefix("HTTP/1.1 200"))
         }
     }
 
     /// Stores a Binary of `megabytes` (as base64 text) and returns the request that reads it
     /// back and the length of that whole response, read by a fast client.
-    static func largeResponse(port: Int, megabytes: Int) throws -> (request: String, length: Int) {
+    static func largeResponse(port: Int, megabytes: Int) async throws -> (request: String, length: Int) {
         let data = String(repeating: "AAAA", count: megabytes << 18)
         let body = #"{"resourceType":"Binary","id":"big","contentType":"application/octet-stream","data":"\#(data)"}"#
         let writer = try RawConnection(port: port)
-        writer.write("PUT \(basePath)/Binary/big HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
-        #expect(writer.read(for: 30, until: { $0.contains("\r\n\r\n") }).text.hasPrefix("HTTP/1.1 201"))
+        await writer.write("PUT \(basePath)/Binary/big HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
+        #expect(await writer.read(for: 30, until: { $0.contains("\r\n\r\n") }).text.hasPrefix("HTTP/1.1 201"))
         let request = "GET \(basePath)/Binary/big HTTP/1.1\r\nHost: localhost\r\nAccept: application/fhir+json\r\nConnection: close\r\n\r\n"
         let reader = try RawConnection(port: port)
-        reader.write(request)
-        let whole = reader.read(for: 30)
+        await reader.write(request)
+        let whole = await reader.read(for: 30)
         #expect(whole.closed && whole.text.utf8.count > megabytes << 20)
         return (request, whole.text.utf8.count)
     }
 
     /// A client that stops reading its response is closed after the idle timeout, its
     /// response unfinished.
+    /// The timeout is 2 s, so that the fast reader of `largeResponse`, not scheduled for a
+    /// moment on a loaded machine, is not taken for one that stopped; the staller waits 6 s
+    /// more than that for the server's check to run.
     @Test func aClientThatStopsReadingIsClosedAfterTheIdleTimeout() async throws {
-        try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(1), headerTimeout: .seconds(30))) { port in
-            let (request, length) = try Self.largeResponse(port: port, megabytes: 4)
+        try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(2), headerTimeout: .seconds(30))) { port in
+            let (request, length) = try await Self.largeResponse(port: port, megabytes: 4)
             let staller = try RawConnection(port: port, receiveBuffer: 4096)
-            staller.write(request)
-            try await Task.sleep(for: .seconds(4))  // reads nothing: the buffers fill, then the timeout runs
-            let stalled = staller.read(for: 30)
+            await staller.write(request)
+            try await Task.sleep(for: .seconds(8))  // reads nothing: the buffers fill, then the timeout runs
+            let stalled = await staller.read(for: 30)
             #expect(stalled.closed)
             #expect(stalled.text.utf8.count < length)
         }
@@ -338,14 +371,14 @@ import Glibc
         // The kernel lets the server write again only when half its send buffer (about
         // 1.5 MB here) has drained: at the rate read here, well within the timeout.
         try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(5), headerTimeout: .seconds(30))) { port in
-            let (request, length) = try Self.largeResponse(port: port, megabytes: 12)
+            let (request, length) = try await Self.largeResponse(port: port, megabytes: 12)
             let slow = try RawConnection(port: port, receiveBuffer: 4096)
-            slow.write(request)
+            await slow.write(request)
             var received = 0
             var closed = false
             let started = Date()
             while !closed, Date().timeIntervalSince(started) < 60 {
-                let chunk = slow.readOnce(upTo: 16 << 10)  // at most 3 MB/s
+                let chunk = await slow.readOnce(upTo: 16 << 10)  // at most 3 MB/s
                 received += chunk.count
                 closed = chunk.closed
                 try await Task.sleep(for: .milliseconds(5))
@@ -362,22 +395,22 @@ import Glibc
             $0.allowedHosts = ["fhir.example.org"]
             $0.fallbackOrigin = "http://fallback.test:9080"
         }) { (port: Int) async throws in
-            func selfLink(host: String) throws -> String {
+            func selfLink(host: String) async throws -> String {
                 let connection = try RawConnection(port: port)
-                connection.write("GET \(basePath)/Patient HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n")
-                let text = connection.read(for: 10).text
+                await connection.write("GET \(basePath)/Patient HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n")
+                let text = await connection.read(for: 10).text
                 let body = String(text[(text.range(of: "\r\n\r\n")?.upperBound ?? text.endIndex)...])
                 return (try? JSONParser.parse(body))?["link"]?.arrayValue?.first?["url"]?.stringValue ?? "no link in: \(text)"
             }
-            #expect(try selfLink(host: "evil.example").hasPrefix("http://fallback.test:9080\(basePath)/Patient"))
-            #expect(try selfLink(host: "127.0.0.1.evil.example").hasPrefix("http://fallback.test:9080\(basePath)/"))
-            #expect(try selfLink(host: "127.0.0.1:\(port)").hasPrefix("http://127.0.0.1:\(port)\(basePath)/Patient"))
-            #expect(try selfLink(host: "FHIR.example.org:8443").hasPrefix("http://FHIR.example.org:8443\(basePath)/Patient"))
+            #expect(try await selfLink(host: "evil.example").hasPrefix("http://fallback.test:9080\(basePath)/Patient"))
+            #expect(try await selfLink(host: "127.0.0.1.evil.example").hasPrefix("http://fallback.test:9080\(basePath)/"))
+            #expect(try await selfLink(host: "127.0.0.1:\(port)").hasPrefix("http://127.0.0.1:\(port)\(basePath)/Patient"))
+            #expect(try await selfLink(host: "FHIR.example.org:8443").hasPrefix("http://FHIR.example.org:8443\(basePath)/Patient"))
         }
         try await Self.withServer(limits, configure: { $0.publicURL = "https://fhir.example.org" }) { port in
             let connection = try RawConnection(port: port)
-            connection.write("GET \(basePath)/Patient HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            #expect(connection.read(for: 10).text.contains("\"https://fhir.example.org\(basePath)/Patient"))
+            await connection.write("GET \(basePath)/Patient HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            #expect(await connection.read(for: 10).text.contains("\"https://fhir.example.org\(basePath)/Patient"))
         }
     }
 }

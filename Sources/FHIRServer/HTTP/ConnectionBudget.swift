@@ -176,14 +176,21 @@ final class ConnectionWatch: @unchecked Sendable {
     /// request's body is awaited (a body that stops coming is idle too).
     func scheduleIdleCheck(_ channel: any Channel, at deadline: NIODeadline) {
         idleCheck = channel.eventLoop.scheduleTask(deadline: deadline) { [self] in
-            let due = lastActivity + idleTimeout
-            let waitsForClient = requestsInProgress == 0 || !awaitingHead
-            if waitsForClient, NIODeadline.now() >= due {
+            if let since = idleSince, NIODeadline.now() >= since + idleTimeout {
                 channel.close(promise: nil)
             } else {
-                scheduleIdleCheck(channel, at: waitsForClient ? due : .now() + idleTimeout)
+                scheduleIdleCheck(channel, at: (idleSince ?? .now()) + idleTimeout)
             }
         }
+    }
+
+    /// Since when the connection waits for its client, or nil while the server is the one
+    /// to act. Within a body, only from when the server asked for more of it: a handler slow
+    /// to take the body (a loaded machine) holds the reads back, and a client whose bytes
+    /// wait in the socket is not idle (a 4 MB PUT was cut off so under a full test run).
+    var idleSince: NIODeadline? {
+        guard awaitingHead else { return waitingSince.map { max($0, lastActivity) } }
+        return requestsInProgress == 0 ? lastActivity : nil
     }
 
     /// The answer to a request whose body is still unread (401, 413, ...) has been written:
