@@ -9,8 +9,8 @@ import Testing
         try await ConnectionBudgetTests.withServer(ConnectionLimits(idleTimeout: .seconds(30))) { port in
             let connection = try ConnectionBudgetTests.RawConnection(port: port)
             let started = Date()
-            #expect(connection.write("CONNECT \(basePath)/Patient HTTP/1.1\r\nHost: localhost\r\n\r\n"))
-            let (text, closed) = connection.read(for: 20)
+            #expect(await connection.write("CONNECT \(basePath)/Patient HTTP/1.1\r\nHost: localhost\r\n\r\n"))
+            let (text, closed) = await connection.read(for: 20)
             #expect(text.hasPrefix("HTTP/1.1 405"), "\(text)")
             #expect(text.lowercased().contains("connection: close"), "\(text)")
             #expect(closed)
