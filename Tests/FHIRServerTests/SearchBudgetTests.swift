@@ -113,7 +113,9 @@ import Testing
                 Self.expectOutcome(response, status: 400, what)
                 #expect(response.json?["issue"]?.arrayValue?.first?["code"] == "too-costly", "\(what)")
                 #expect(response.text.contains("--search-limit \(option)="), "\(what): \(response.text.prefix(300))")
-                #expect(ContinuousClock.now - started < .seconds(2), "\(what) took \(ContinuousClock.now - started)")
+                // Refused before any SQL: a bound on hangs, not a speed figure (the 4,000-link
+                // chain held the server 60 s; here it is milliseconds alone, seconds under CI's load).
+                #expect(ContinuousClock.now - started < .seconds(20), "\(what) took \(ContinuousClock.now - started)")
             }
         }
     }
