@@ -201,6 +201,25 @@ import Glibc
 
     /// A body sent a byte at a time: each byte is activity, so only the body's own budget
     /// (its timeout plus a second per minimum-rate bytes) ends it.
+    /// Chunk extensions are framing, not body: sent at many times the minimum rate, with no
+    /// body byte at all, they once kept a connection open for ever (second attacker pass).
+    @Test func chunkExtensionsDoNotCountAsBody() async throws {
+        let limits = ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(30), bodyTimeout: .seconds(1), minimumBodyRate: 1000)
+        try await Self.withServer(limits) { port in
+            let connection = try RawConnection(port: port)
+            let started = Date()
+            await connection.write("POST \(basePath)/Patient HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nTransfer-Encoding: chunked\r\n\r\n1;x=")
+            var closed = false
+            while !closed, Date().timeIntervalSince(started) < 15 {
+                try await Task.sleep(for: .milliseconds(200))
+                closed = await !connection.write(String(repeating: "a", count: 2000))
+                if !closed { closed = await connection.read(for: 0.05).closed }
+            }
+            #expect(closed)
+            #expect(Date().timeIntervalSince(started) < 8)
+        }
+    }
+
     @Test func aBodyTrickledAByteAtATimeIsClosedAfterTheBodyTimeout() async throws {
         let limits = ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(30), bodyTimeout: .seconds(1), minimumBodyRate: 1000)
         try await Self.withServer(limits) { port in

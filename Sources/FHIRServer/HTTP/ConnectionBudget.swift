@@ -120,12 +120,19 @@ final class ConnectionWatch: @unchecked Sendable {
         touch()
         if let current = body {
             let waited = waitingSince.map { .now() - max($0, current.started) } ?? .zero
-            body = (current.started, current.bytes + count, current.waited + waited)
+            // Only decoded body bytes earn time (bodyBytesDecoded): chunk sizes and chunk
+            // extensions sent at the minimum rate would otherwise keep a body open for ever.
+            body = (current.started, current.bytes, current.waited + waited)
         }
         waitingSince = nil
         guard awaitingHead, headDeadline == nil else { return }
         let channel = context.channel
         headDeadline = context.eventLoop.scheduleTask(in: headerTimeout) { channel.close(promise: nil) }
+    }
+
+    /// Bytes of a request's body as decoded: what `minimumBodyRate` counts.
+    func bodyBytesDecoded(_ count: Int) {
+        if let current = body { body = (current.started, current.bytes + count, current.waited) }
     }
 
     /// The server asked for more bytes.
@@ -283,7 +290,7 @@ final class RequestPartsHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if head.method == .connect { closesAfterAnswer = true }
             watch.headDecoded(context.channel)
         case .end: watch.requestEnded()
-        case .body: break
+        case .body(let bytes): watch.bodyBytesDecoded(bytes.readableBytes)
         }
         context.fireChannelRead(data)
     }
