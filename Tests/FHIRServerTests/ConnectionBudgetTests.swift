@@ -199,42 +199,51 @@ import Glibc
         }
     }
 
-    /// A body sent a byte at a time: each byte is activity, so only the body's own budget
-    /// (its timeout plus a second per minimum-rate bytes) ends it.
+    /// Sends `head`, then `piece` every 200 ms, to a server whose body budget is 1 s plus a
+    /// second per 1,000 body bytes, until it closes the connection or 15 s pass: whether it
+    /// closed, and when.
+    static func trickleUntilClosed(head: String, piece: String) async throws -> (closed: Bool, seconds: Double) {
+        let limits = ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(30), bodyTimeout: .seconds(1), minimumBodyRate: 1000)
+        let result = TrickleResult()
+        try await Self.withServer(limits) { port in
+            let connection = try RawConnection(port: port)
+            let started = Date()
+            await connection.write(head)
+            var closed = false
+            while !closed, Date().timeIntervalSince(started) < 15 {
+                try await Task.sleep(for: .milliseconds(200))
+                closed = await !connection.write(piece)
+                if !closed { closed = await connection.read(for: 0.05).closed }
+            }
+            await result.set(closed: closed, seconds: Date().timeIntervalSince(started))
+        }
+        return await (result.closed, result.seconds)
+    }
+
+    actor TrickleResult {
+        var closed = false
+        var seconds = 0.0
+        func set(closed: Bool, seconds: Double) { (self.closed, self.seconds) = (closed, seconds) }
+    }
+
     /// Chunk extensions are framing, not body: sent at many times the minimum rate, with no
     /// body byte at all, they once kept a connection open for ever (second attacker pass).
     @Test func chunkExtensionsDoNotCountAsBody() async throws {
-        let limits = ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(30), bodyTimeout: .seconds(1), minimumBodyRate: 1000)
-        try await Self.withServer(limits) { port in
-            let connection = try RawConnection(port: port)
-            let started = Date()
-            await connection.write("POST \(basePath)/Patient HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nTransfer-Encoding: chunked\r\n\r\n1;x=")
-            var closed = false
-            while !closed, Date().timeIntervalSince(started) < 15 {
-                try await Task.sleep(for: .milliseconds(200))
-                closed = await !connection.write(String(repeating: "a", count: 2000))
-                if !closed { closed = await connection.read(for: 0.05).closed }
-            }
-            #expect(closed)
-            #expect(Date().timeIntervalSince(started) < 8)
-        }
+        let (closed, seconds) = try await Self.trickleUntilClosed(
+            head: "POST \(basePath)/Patient HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nTransfer-Encoding: chunked\r\n\r\n1;x=",
+            piece: String(repeating: "a", count: 2000))
+        #expect(closed)
+        #expect(seconds < 8)
     }
 
+    /// A body sent a byte at a time: each byte is activity, so only the body's own budget
+    /// (its timeout plus a second per minimum-rate bytes) ends it.
     @Test func aBodyTrickledAByteAtATimeIsClosedAfterTheBodyTimeout() async throws {
-        let limits = ConnectionLimits(idleTimeout: .seconds(30), headerTimeout: .seconds(30), bodyTimeout: .seconds(1), minimumBodyRate: 1000)
-        try await Self.withServer(limits) { port in
-            let connection = try RawConnection(port: port)
-            let started = Date()
-            await connection.write("POST \(basePath)/Patient HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nContent-Length: 1000\r\n\r\n{")
-            var closed = false
-            while !closed, Date().timeIntervalSince(started) < 15 {
-                try await Task.sleep(for: .milliseconds(200))
-                closed = await !connection.write(" ")
-                if !closed { closed = await connection.read(for: 0.05).closed }
-            }
-            #expect(closed)
-            #expect(Date().timeIntervalSince(started) < 6)
-        }
+        let (closed, seconds) = try await Self.trickleUntilClosed(
+            head: "POST \(basePath)/Patient HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\nContent-Length: 1000\r\n\r\n{",
+            piece: " ")
+        #expect(closed)
+        #expect(seconds < 6)
     }
 
     /// A body that keeps up the minimum rate goes through although it takes longer than the
