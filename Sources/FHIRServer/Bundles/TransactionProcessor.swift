@@ -52,7 +52,7 @@ struct TransactionProcessor {
         if type == "transaction" {
             let requests = try entries.enumerated().map { try BundleRequest(entry: $1, index: $0, baseURL: baseURL) }
             // Every entry's scope is checked before anything runs: all or nothing.
-            for request in requests { try await located(request) { _ = try permitted(request) } }
+            for request in requests { try await located(request) { try permitted(request) } }
             results = try await store.transaction { transaction in
                 try await self.runTransaction(requests, in: transaction)
             }
@@ -116,9 +116,10 @@ struct TransactionProcessor {
     /// What an entry needs: the permission its method asks on its type, and search (with a
     /// scope not limited to one patient) for its conditional criteria and for the types of
     /// its conditional references (403 when not granted). Checked before the entry touches
-    /// any data; the door (``AuthorizedTransaction``) checks again as it runs.
-    func permitted(_ request: BundleRequest) throws -> AccessGrant.Access {
-        guard let type = request.type else { return .unrestricted }  // refused later as malformed
+    /// any data, once per entry, by the transaction and batch paths before ``run``; the door
+    /// (``AuthorizedTransaction``) checks again as it runs.
+    func permitted(_ request: BundleRequest) throws {
+        guard let type = request.type else { return }  // refused later as malformed
         if protectsAuditEvents, type == "AuditEvent", request.method != .GET, request.method != .HEAD,
             request.method != .POST || access?.isAuditSource != true
         {
@@ -131,7 +132,7 @@ struct TransactionProcessor {
         case .DELETE: permission = .delete
         case .GET, .HEAD: permission = request.id == nil ? .search : .read
         }
-        let granted = try access.require(permission, type)
+        _ = try access.require(permission, type)
         // Applying a patch reveals the current content: it needs read as well.
         if request.method == .PATCH { _ = try access.require(.read, type) }
         if (request.method == .POST && request.ifNoneExist != nil) || (request.id == nil && [.PUT, .DELETE].contains(request.method)) {
@@ -140,7 +141,6 @@ struct TransactionProcessor {
         if request.method == .POST || request.method == .PUT, let resource = request.resource {
             for referenced in Self.conditionalReferenceTypes(in: resource) { try store.requireCriteria(on: referenced) }
         }
-        return granted
     }
 
     /// The id a PUT entry writes to: its own, or what its conditional criteria find (a new
@@ -225,7 +225,6 @@ struct TransactionProcessor {
 
     /// One entry's interaction inside `transaction`.
     func run(_ request: BundleRequest, id plannedId: String?, in transaction: AuthorizedTransaction) async throws -> EntryResult {
-        _ = try permitted(request)
         switch request.method {
         case .POST:
             let type = request.type!
@@ -322,7 +321,7 @@ struct TransactionProcessor {
         let request = try BundleRequest(entry: entry, index: index, baseURL: baseURL)
         // The entry's scopes before anything it asks runs (criteria and conditional
         // references are searches).
-        try await located(request) { _ = try permitted(request) }
+        try await located(request) { try permitted(request) }
         if request.method == .GET || request.method == .HEAD {
             let read = {
                 try await store.reading { transaction in
