@@ -384,7 +384,7 @@ public struct SearchQueryParser: Sendable {
 
     /// Whether `type` has the search parameter `name` (or one every type has).
     func hasParameter(_ name: String, _ type: String) -> Bool {
-        SearchParameterRegistry.columnParameters.contains(name) || registry.parameter(name, of: type) != nil || registry.common[name] != nil
+        SearchParameterRegistry.columnParameters.contains(name) || registry.parameter(name, of: type) != nil
     }
 
     /// `_has:Type:reference:rest=value`.
