@@ -90,10 +90,10 @@ public struct HostileBenchmark: Sendable {
             let request = HostileRequest(
                 index: -1, kind: "seed", method: "PUT", target: "\(server.basePath)/\(resource.target)",
                 headers: [HostileHeader("Content-Type", "application/fhir+json")], body: Array(resource.body.utf8))
-            guard case .answered(let status, let body) = connection.send(request), status < 300 else {
-                throw LabError("seeding \(resource.target) failed: \(connection.send(request))")
+            let outcome = connection.send(request)
+            guard case .answered(let status, _) = outcome, status < 300 else {
+                throw LabError("seeding \(resource.target) failed: \(outcome)")
             }
-            _ = body
         }
     }
 
