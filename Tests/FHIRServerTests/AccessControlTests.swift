@@ -333,9 +333,9 @@ import Testing
             // A refused request's query names no patient of the trail.
             #expect(bodies.allSatisfy { ($0["entity"]?.arrayValue ?? []).allSatisfy { $0["role"]?["code"] != "1" } })
             // With a token, the patients a search names are listed, at most 20
-            // (SecurityMiddleware.recordedPatientLimit).
+            // (Interaction.recordedPatientLimit).
             // A search refused with a token (here 400: more OR values than the limit) lists none
-            // either; one answered lists at most 20 (SecurityMiddleware.recordedPatientLimit).
+            // either; one answered lists at most 20 (Interaction.recordedPatientLimit).
             let reader = try await harness.token("user/Observation.rs", subject: "reader")
             #expect(try await harness.call(.get, manyPatients, token: reader).status == .badRequest)
             let answered = "Observation?patient=" + (1...50).map { "Patient/p\($0)" }.joined(separator: ",")

@@ -87,17 +87,16 @@ public struct AuditRecord: Sendable {
         self.patientsReturned = patientsReturned
     }
 
-    /// The patients a search's `patient` and `subject` parameters name: `Patient/<id>`
-    /// references, and bare ids for `patient`.
-    public static func patients(searchedIn parameters: [(name: String, value: String)]) -> [String] {
+    /// The patients a search's `patient` and `subject` parameters name, at most `limit`:
+    /// `Patient/<id>` references, and bare ids for `patient`; only valid ids (the values are
+    /// the client's).
+    public static func patients(searchedIn parameters: [(name: String, value: String)], limit: Int = .max) -> [String] {
         var patients: [String] = []
         for (name, value) in parameters where name == "patient" || name == "subject" {
             for item in value.split(separator: ",") {
-                if item.hasPrefix("Patient/") {
-                    patients.append(String(item.dropFirst(8)))
-                } else if name == "patient", !item.contains("/"), FHIRResourceType.isValidId(item) {
-                    patients.append(String(item))
-                }
+                guard patients.count < limit else { return patients }
+                let id = item.hasPrefix("Patient/") ? item.dropFirst(8) : (name == "patient" && !item.contains("/") ? item : nil)
+                if let id, FHIRResourceType.isValidId(id) { patients.append(String(id)) }
             }
         }
         return patients

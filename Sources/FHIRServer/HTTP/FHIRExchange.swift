@@ -174,7 +174,9 @@ struct FHIRExchange {
         let form = FHIRQueryString.parse(Substring(text))
         // The URL's query and patients reach the AuditEvent from the request line; the form's only from here.
         if !text.isEmpty { context.auditNote.form = text }
-        if context.protectsAuditEvents { context.auditNote.patients += AuditRecord.patients(searchedIn: form) }
+        if context.protectsAuditEvents {
+            context.auditNote.patients += AuditRecord.patients(searchedIn: form, limit: Interaction.recordedPatientLimit)
+        }
         return form + query
     }
 

@@ -199,13 +199,8 @@ struct Interaction {
         if type == "Patient", let id, FHIRResourceType.isValidId(id) { patients.append(id) }
         let urlQuery = request.uri.query.flatMap { $0.isEmpty ? nil : $0 }
         if let urlQuery, !refused {
-            search: for (name, value) in FHIRQueryString.parse(Substring(urlQuery)) where name == "patient" || name == "subject" {
-                for item in value.split(separator: ",") {
-                    if patients.count >= Self.recordedPatientLimit { break search }
-                    let id = item.hasPrefix("Patient/") ? item.dropFirst(8) : (name == "patient" && !item.contains("/") ? item : nil)
-                    if let id, FHIRResourceType.isValidId(id) { patients.append(String(id)) }
-                }
-            }
+            patients += AuditRecord.patients(
+                searchedIn: FHIRQueryString.parse(Substring(urlQuery)), limit: max(0, Self.recordedPatientLimit - patients.count))
         }
         // A `POST _search`'s criteria are its form, then its URL's query, as the search reads them.
         var query = context.auditNote.form.map { form in urlQuery.map { "\(form)&\($0)" } ?? form } ?? urlQuery
