@@ -42,10 +42,6 @@ import Testing
         response.json?["entry"]?.arrayValue?.compactMap { $0["resource"] } ?? []
     }
 
-    static func statuses(_ response: FHIRTestResponse) -> [String] {
-        response.json?["entry"]?.arrayValue?.compactMap { $0["response"]?["status"]?.stringValue.map { String($0.prefix(3)) } } ?? []
-    }
-
     @Test(arguments: backends)
     func feedTokenOnAServerWithoutJWT(backend: TestBackend) async throws {
         try await Self.withFeedApp(backend, auth: false) { harness in
@@ -95,10 +91,10 @@ import Testing
                   {"resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient"}}]}
                 """)
             #expect(batch.status == .ok)
-            #expect(Self.statuses(batch) == ["201", "422", "405", "403"], "\(batch.text)")
+            #expect(batch.entryStatusCodes == ["201", "422", "405", "403"], "\(batch.text)")
             // Without the token, a batch cannot feed either.
             let anonymous = try await harness.call(.post, "", token: nil, body: #"{"resourceType":"Bundle","type":"batch","entry":[{"resource":\#(Self.alert()),"request":{"method":"POST","url":"AuditEvent"}}]}"#)
-            #expect(Self.statuses(anonymous) == ["405"])
+            #expect(anonymous.entryStatusCodes == ["405"])
 
             await harness.trail.flush()
             let alerts = try await harness.call(.get, "AuditEvent?type=\(encodeQuery(Self.dicom + "|110113"))&_count=100", token: nil)

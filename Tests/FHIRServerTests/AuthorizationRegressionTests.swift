@@ -36,10 +36,6 @@ import Testing
         leakMarkers.filter { response.text.contains($0) && !asked.contains($0) }
     }
 
-    static func statuses(_ response: FHIRTestResponse) -> [String] {
-        response.json?["entry"]?.arrayValue?.compactMap { $0["response"]?["status"]?.stringValue.map { String($0.prefix(3)) } } ?? []
-    }
-
     /// The reported attack: `openid fhirUser` read Patient p2 through a batch entry's If-None-Exist.
     @Test(arguments: backends)
     func bundleEntriesCheckScopesBeforeTheirCriteria(backend: TestBackend) async throws {
@@ -57,7 +53,7 @@ import Testing
                         // No resource scope at all: refused before the Bundle is read (F13 of the review).
                         #expect(response.status == .forbidden && AccessControlTests.isOutcome(response), "\(type)")
                     } else if type == "batch" {
-                        #expect(Self.statuses(response) == ["403"], "\(scope)")
+                        #expect(response.entryStatusCodes == ["403"], "\(scope)")
                     } else {
                         #expect(response.status == .forbidden, "\(scope)")
                     }
@@ -75,7 +71,7 @@ import Testing
             let writer = try await harness.token("user/Observation.c")
             let reference = #"{"resource":{"resourceType":"Observation","status":"final","code":{"text":"y"},"subject":{"reference":"Patient?family=Secretfamily"}},"request":{"method":"POST","url":"Observation"}}"#
             let batch = try await harness.call(.post, "", token: writer, body: #"{"resourceType":"Bundle","type":"batch","entry":[\#(reference)]}"#)
-            #expect(Self.statuses(batch) == ["403"])
+            #expect(batch.entryStatusCodes == ["403"])
             let transaction = try await harness.call(.post, "", token: writer, body: #"{"resourceType":"Bundle","type":"transaction","entry":[\#(reference)]}"#)
             #expect(transaction.status == .forbidden)
             // Conditional update and delete need search as well.
@@ -83,7 +79,7 @@ import Testing
             let put = #"{"resource":{"resourceType":"Patient"},"request":{"method":"PUT","url":"Patient?family=Secretfamily"}}"#
             let delete = #"{"request":{"method":"DELETE","url":"Patient?family=Secretfamily"}}"#
             let conditional = try await harness.call(.post, "", token: updater, body: #"{"resourceType":"Bundle","type":"batch","entry":[\#(put),\#(delete)]}"#)
-            #expect(Self.statuses(conditional) == ["403", "403"])
+            #expect(conditional.entryStatusCodes == ["403", "403"])
             #expect(try await harness.call(.put, "Patient?family=Secretfamily", token: updater, body: #"{"resourceType":"Patient"}"#).status == .forbidden)
             #expect(try await harness.call(.delete, "Patient?family=Secretfamily", token: updater).status == .forbidden)
             // With search, If-None-Exist answers with the match.
@@ -153,7 +149,7 @@ import Testing
             let hidden = #"{"resourceType":"Observation","status":"final","code":{"text":"z"},"subject":{"reference":"Patient/p1"},"extension":[{"url":"http://x","valueReference":{"reference":"http://elsewhere/fhir/Patient/p2"}}]}"#
             #expect(try await harness.call(.post, "Observation", token: a, body: hidden).status == .forbidden)
             let inBundle = try await harness.call(.post, "", token: a, body: #"{"resourceType":"Bundle","type":"batch","entry":[{"resource":\#(claimsB),"request":{"method":"POST","url":"Observation"}}]}"#)
-            #expect(Self.statuses(inBundle) == ["403"])
+            #expect(inBundle.entryStatusCodes == ["403"])
             // Types outside the compartment: only when they refer to the patient.
             #expect(try await harness.call(.post, "Device", token: a, body: #"{"resourceType":"Device"}"#).status == .forbidden)
             #expect(try await harness.call(.post, "Device", token: a, body: #"{"resourceType":"Device","patient":{"reference":"Patient/p1"}}"#).status == .created)
@@ -194,7 +190,7 @@ import Testing
             let entries = ["GET", "DELETE"].map { #"{"request":{"method":"\#($0)","url":"Observation/o-p2"}}"# }
                 + [#"{"resource":\#(body("o-p2")),"request":{"method":"PUT","url":"Observation/o-p2"}}"#]
             let batch = try await harness.call(.post, "", token: a, body: #"{"resourceType":"Bundle","type":"batch","entry":[\#(entries.joined(separator: ","))]}"#)
-            #expect(Self.statuses(batch) == ["404", "404", "404"])
+            #expect(batch.entryStatusCodes == ["404", "404", "404"])
             // A resource that moved from B to A: B's version stays hidden, and is not counted.
             let moved = { (patient: String) in #"{"resourceType":"Observation","id":"moved","status":"final","code":{"text":"\#(patient == "p2" ? "b-secret" : "z")"},"subject":{"reference":"Patient/\#(patient)"}}"# }
             let root = try await harness.token("system/*.*")
@@ -274,7 +270,7 @@ import Testing
                 let batch = try await harness.call(
                     .post, "", token: updateOnly, body: #"{"resourceType":"Bundle","type":"batch","entry":[\#(entry)]}"#,
                     headers: ["Prefer": "return=representation"])
-                #expect(Self.statuses(batch) == ["403"] && Self.leaks(batch).isEmpty, "\(batch.text)")
+                #expect(batch.entryStatusCodes == ["403"] && Self.leaks(batch).isEmpty, "\(batch.text)")
                 let transaction = try await harness.call(.post, "", token: updateOnly, body: #"{"resourceType":"Bundle","type":"transaction","entry":[\#(entry)]}"#)
                 #expect(transaction.status == .forbidden && Self.leaks(transaction).isEmpty)
             }
@@ -315,7 +311,7 @@ import Testing
             // In a batch too.
             let batch = try await harness.call(
                 .post, "", token: a, body: #"{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"\#(path)"}}]}"#)
-            #expect(Self.statuses(batch) == ["200"] && !batch.text.contains("o-a3") && Self.leaks(batch).isEmpty, "\(batch.text)")
+            #expect(batch.entryStatusCodes == ["200"] && !batch.text.contains("o-a3") && Self.leaks(batch).isEmpty, "\(batch.text)")
         }
     }
 

@@ -65,3 +65,10 @@ func pathOf(_ url: String) -> String {
     guard let components = URLComponents(string: url) else { return url }
     return components.percentEncodedPath + (components.percentEncodedQuery.map { "?" + $0 } ?? "")
 }
+
+extension FHIRTestResponse {
+    /// The three-digit status of each entry of a batch or transaction response.
+    var entryStatusCodes: [String] {
+        json?["entry"]?.arrayValue?.compactMap { $0["response"]?["status"]?.stringValue.map { String($0.prefix(3)) } } ?? []
+    }
+}
