@@ -29,6 +29,12 @@
  *   finit-module FILE     opens FILE and calls finit_module(fd, "", 0)
  *   init-module FILE      reads FILE and calls init_module(image, len, "")
  *
+ *   time-open PATH N      N times open(PATH, O_RDONLY) and close: one line with the mean ns per call,
+ *                         how many were refused (EPERM or EACCES) and the last errno (for `caduceus bench prevent`)
+ *   time-connect HOST PORT N  N times socket, connect (loopback only) and close, reported the same way
+ *   time-exec PATH N      N times fork, execve(PATH) with no arguments, wait, reported the same way
+ *                         (a refused execve exits the child with 126)
+ *
  * Each action prints one line per syscall (what, result, errno) on stdout and exits 0 even when the
  * kernel (or seccomp) refuses the syscall: the attempt is what the rules detect. An unknown action
  * or missing argument prints the usage on stderr and exits 2.
@@ -47,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -72,7 +79,8 @@ static void usage(void) {
             "actions: ptrace-traceme | ptrace-attach | ptrace-poke | proc-mem-write | vm-writev |\n"
             "         memfd-exec | wx-memory | packet-socket | setns [PATH] | unshare-user |\n"
             "         docker-sock [PATH] | dup-stdio HOST PORT | tcp-connect HOST PORT | kcore |\n"
-            "         finit-module FILE | init-module FILE\n");
+            "         finit-module FILE | init-module FILE |\n"
+            "         time-open PATH N | time-connect HOST PORT N | time-exec PATH N\n");
     exit(2);
 }
 
@@ -312,6 +320,91 @@ static void init_module_file(const char *path) {
     report("init_module(image, len, \"\")", syscall(SYS_init_module, image, (unsigned long)n, ""));
 }
 
+static double now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
+static long count_argument(const char *text) {
+    char *end;
+    long n = strtol(text, &end, 10);
+    if (*end || n <= 0 || n > 100000000) usage();
+    return n;
+}
+
+/* The timing actions: `behave: time-KIND WHAT calls=N ns_per_call=X refused=K errno=E`. */
+static void report_timing(const char *kind, const char *what, long calls, double elapsed, long refused, int last_errno) {
+    printf("behave: %s %s calls=%ld ns_per_call=%.1f refused=%ld errno=%d\n", kind, what, calls, elapsed / (double)calls,
+           refused, last_errno);
+    fflush(stdout);
+}
+
+static void time_open(const char *path, const char *count_text) {
+    long n = count_argument(count_text), refused = 0;
+    int last = 0;
+    double start = now_ns();
+    for (long i = 0; i < n; i++) {
+        int fd = open(path, O_RDONLY);
+        if (fd < 0) {
+            if (errno == EPERM || errno == EACCES) refused++;
+            last = errno;
+        } else {
+            close(fd);
+        }
+    }
+    report_timing("time-open", path, n, now_ns() - start, refused, last);
+}
+
+static void time_connect(const char *host, const char *port_text, const char *count_text) {
+    long n = count_argument(count_text), port = strtol(port_text, NULL, 10), refused = 0;
+    struct sockaddr_storage address;
+    socklen_t length = 0;
+    if (port <= 0 || port > 65535 || !loopback(host, &address, &length, (int)port)) usage();
+    int last = 0;
+    double start = now_ns();
+    for (long i = 0; i < n; i++) {
+        int fd = socket(address.ss_family, SOCK_STREAM, 0);
+        if (fd < 0) {
+            refused++;
+            last = errno;
+            continue;
+        }
+        /* A closed port answers ECONNREFUSED: the call ran. EPERM/EACCES: a hook refused it. */
+        errno = 0;
+        if (connect(fd, (struct sockaddr *)&address, length) < 0 && (errno == EPERM || errno == EACCES)) refused++;
+        if (errno) last = errno;
+        close(fd);
+    }
+    char what[300];
+    snprintf(what, sizeof what, "%s:%ld", host, port);
+    report_timing("time-connect", what, n, now_ns() - start, refused, last);
+}
+
+static void time_exec(const char *path, const char *count_text) {
+    long n = count_argument(count_text), refused = 0;
+    int last = 0;
+    double start = now_ns();
+    for (long i = 0; i < n; i++) {
+        pid_t child = fork();
+        if (child == 0) {
+            char *arguments[] = {(char *)path, NULL};
+            execve(path, arguments, environ);
+            _exit(errno == EPERM || errno == EACCES ? 126 : 127);
+        }
+        int status = 0;
+        if (child < 0 || waitpid(child, &status, 0) < 0) {
+            last = errno;
+            continue;
+        }
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 126) {
+            refused++;
+            last = EPERM;
+        }
+    }
+    report_timing("time-exec", path, n, now_ns() - start, refused, last);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) usage();
     const char *action = argv[1];
@@ -333,6 +426,9 @@ int main(int argc, char **argv) {
     else if (IS("kcore", 0, 0)) kcore();
     else if (IS("finit-module", 1, 1)) finit_module_file(argv[2]);
     else if (IS("init-module", 1, 1)) init_module_file(argv[2]);
+    else if (IS("time-open", 2, 2)) time_open(argv[2], argv[3]);
+    else if (IS("time-connect", 3, 3)) time_connect(argv[2], argv[3], argv[4]);
+    else if (IS("time-exec", 2, 2)) time_exec(argv[2], argv[3]);
     else usage();
     return 0;
 }
