@@ -54,7 +54,7 @@ public struct KillPattern: Sendable, Equatable, CustomStringConvertible {
         switch syscall {
         case 42: base = "cgroup_connect"
         case 49: base = "cgroup_bind"
-        case 44, 46 where kind == .connectAddress: base = "cgroup_sendmsg"
+        case 44 where kind == .connectAddress, 46 where kind == .connectAddress: base = "cgroup_sendmsg"
         default: return []
         }
         switch kind {

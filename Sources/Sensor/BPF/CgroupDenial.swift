@@ -52,6 +52,40 @@ public struct CgroupDenial: Sendable, Equatable {
     }
 }
 
+extension CgroupDenial {
+    /// The hooks the sensor's programs use, by the program name for each.
+    static let hooks: [(program: String, type: bpf_attach_type)] = [
+        ("cgroup_connect4", BPF_CGROUP_INET4_CONNECT), ("cgroup_connect6", BPF_CGROUP_INET6_CONNECT),
+        ("cgroup_bind4", BPF_CGROUP_INET4_BIND), ("cgroup_bind6", BPF_CGROUP_INET6_BIND),
+        ("cgroup_sendmsg4", BPF_CGROUP_UDP4_SENDMSG), ("cgroup_sendmsg6", BPF_CGROUP_UDP6_SENDMSG),
+    ]
+
+    /// The names of the programs attached to those hooks at the cgroup `root` now (any loader's,
+    /// with the kernel's 15-byte names): what a stopped or killed sensor must not leave behind.
+    public static func attachedPrograms(root: String) throws -> [String] {
+        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw BPFError(operation: "open cgroup \(root)", errno: errno) }
+        defer { close(fd) }
+        var names: [String] = []
+        for hook in hooks {
+            var ids = [UInt32](repeating: 0, count: 64)
+            var count = UInt32(ids.count)
+            var flags: UInt32 = 0
+            try bpfCall("query \(hook.program)'s hook on \(root)") { bpf_prog_query(fd, hook.type, 0, &flags, &ids, &count) }
+            for id in ids.prefix(Int(count)) {
+                let program = bpf_prog_get_fd_by_id(id)
+                guard program >= 0 else { continue }  // detached meanwhile
+                defer { close(program) }
+                var info = bpf_prog_info()
+                var length = UInt32(MemoryLayout<bpf_prog_info>.size)
+                guard bpf_obj_get_info_by_fd(program, &info, &length) == 0 else { continue }
+                names.append(withUnsafeBytes(of: info.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) })
+            }
+        }
+        return names
+    }
+}
+
 /// The cgroup programs could not attach; the sensor loads again with those patterns killed at entry.
 struct CgroupAttachFailure: Error, CustomStringConvertible {
     let description: String
