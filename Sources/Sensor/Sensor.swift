@@ -46,6 +46,10 @@ public struct SensorConfiguration: Sendable {
     /// A learned profile's executables, enforced in the kernel in its containers; nil, the
     /// default, kills nothing for an exec.
     public var execAllowList: ExecAllowList?
+    /// Where the cgroup programs that refuse kill patterns' socket calls attach; nil, the
+    /// default: the root of the cgroup v2 hierarchy. Where they cannot attach, those patterns
+    /// are killed at the syscall's entry instead (`Sensor.cgroupDenial` says why).
+    public var cgroupRoot: String?
 
     public init() {}
 }
@@ -143,7 +147,7 @@ public final class Sensor: @unchecked Sendable {
         // Socket calls of kill patterns are refused by cgroup programs; where they cannot attach,
         // the same object is loaded again with those patterns killed at the syscall's entry.
         let cgroupPrograms = CgroupDenial.programs(for: configuration.killPatterns)
-        var cgroupRoot = cgroupPrograms.isEmpty ? nil : CgroupDenial.v2Root()
+        var cgroupRoot = cgroupPrograms.isEmpty ? nil : configuration.cgroupRoot ?? CgroupDenial.v2Root()
         var denial = CgroupDenial()
         if !cgroupPrograms.isEmpty && cgroupRoot == nil { denial.failure = "no cgroup v2 hierarchy is mounted" }
         while true {

@@ -3,6 +3,7 @@ import Foundation
 import KernelTestSupport
 import Lab
 import Sensor
+import Synchronization
 import Testing
 
 extension LiveDetectionSuites {
@@ -274,4 +275,68 @@ final class CountingSocket {
     }
 
     deinit { close(fd) }
+}
+
+extension LiveDetectionSuites.LiveCgroupDenialTests {
+    /// Where the cgroup programs cannot attach (here: a path that is no cgroup), the sensor says
+    /// why and kills at the syscall's entry instead: the process dies with SIGKILL, and the
+    /// connection it asked for was made all the same, which is why a refusal is the better mechanism.
+    @Test func whereTheProgramsCannotAttachTheCallIsKilledAfterItRan() throws {
+        try SensorTestEnvironment.require()
+        let id = try Self.startBox()
+        defer { LiveDetection.removeContainers([id]) }
+        let listener = try CountingSocket(address: "127.0.0.7")
+        var configuration = SensorConfiguration()
+        configuration.events = EventSelection(ids: [42])
+        configuration.killPatterns = [try #require(KillPattern.connect(to: "127.0.0.7", containersOnly: true))]
+        configuration.killContainers = [id]
+        configuration.cgroupRoot = "/nonexistent-cgroup"
+        let sensor = try Sensor(configuration: configuration)
+        #expect(sensor.cgroupDenial.failure?.contains("/nonexistent-cgroup") == true, "\(sensor.cgroupDenial)")
+        #expect(sensor.enforcedPatterns.allSatisfy { !$0.refusedInCgroup })
+        let killed = Atomic<Int>(0)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            _ = try? sensor.run { raw in
+                let event = TraceEvent(raw, bootTimeOffset: 0, containers: sensor.containers)
+                if event.eventName == "connect" && event.killedBySlot == 0 { killed.add(1, ordering: .relaxed) }
+            }
+            done.signal()
+        }
+        let (status, output) = ProcessRunner.run(["docker", "exec", id, "/sockcall", "connect", "127.0.0.7", "\(listener.port)"])
+        Thread.sleep(forTimeInterval: 1)
+        sensor.stop()
+        done.wait()
+        #expect(status == 137 && !output.contains("connect 127.0.0.7"), "SIGKILL before it could print: \(status) \(output)")
+        #expect(killed.load(ordering: .relaxed) >= 1, "the connect's record says the kernel killed it")
+        #expect(listener.count() == 1, "the kill does not stop the call: the connection was made")
+    }
+
+    /// Any connect in the container: IPv4 and IPv6 calls are refused by the cgroup programs;
+    /// a connect of another family (AF_UNIX), which they do not see, is still killed at entry.
+    @Test func anyConnectIsRefusedForInternetFamiliesAndKilledForOthers() throws {
+        try SensorTestEnvironment.require()
+        let rules = """
+            - rule: Any connect from a container
+              id: DENY-ANY-CONNECT
+              desc: Every connect.
+              condition: evt.type = connect and container.id != host
+              output: "connect (proc=%proc.name)"
+              priority: CRITICAL
+              action: kill
+            """
+        let id = try Self.startBox()
+        defer { LiveDetection.removeContainers([id]) }
+        let listener = try CountingSocket(address: "127.0.0.8")
+        let live = try LiveDetection(ruleSet: try RuleSet.load([("any.yaml", rules)]), enforcement: EnforcementOptions(all: true, containers: [id]))
+        let inet = try Self.calls(in: id, ["connect", "127.0.0.8", "\(listener.port)"])
+        let unix = ProcessRunner.run(["docker", "exec", id, "/bin/sh", "-c", "(behave docker-sock /tmp/nothing-here); echo subshell=$?"])
+        Thread.sleep(forTimeInterval: 1)
+        let (alerts, _) = try live.stop()
+        #expect(Self.result(inet, "connect", "127.0.0.8") == "-1 EPERM", "\(inet)")
+        #expect(listener.count() == 0)
+        #expect(unix.output.contains("subshell=137"), "AF_UNIX: killed at entry: \(unix.output)")
+        let actions = Set(alerts.filter { $0.container.id == id && $0.ruleId == "DENY-ANY-CONNECT" }.compactMap(\.action))
+        #expect(actions == ["denied (cgroup)", "killed after the syscall (kernel)"], "\(actions)")
+    }
 }
