@@ -340,3 +340,48 @@ extension LiveDetectionSuites.LiveCgroupDenialTests {
         #expect(actions == ["denied (cgroup)", "killed after the syscall (kernel)"], "\(actions)")
     }
 }
+
+extension LiveDetectionSuites.LiveCgroupDenialTests {
+    /// The programs hang on the sensor's link file descriptors, nothing is pinned: `kill -9` of
+    /// `caduceus detect --enforce` detaches them, and the container's connect goes through again.
+    @Test func killDashNineOfDetectLeavesNoProgramAttached() throws {
+        try SensorTestEnvironment.require()
+        let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let binary = package.appendingPathComponent(".build/debug/caduceus").path
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build caduceus first: \(binary)")
+        let root = try #require(CgroupDenial.v2Root())
+        let before = try CgroupDenial.attachedPrograms(root: root).filter { $0.hasPrefix("cgroup_") }
+        let id = try Self.startBox()
+        defer { LiveDetection.removeContainers([id]) }
+        let listener = try CountingSocket(address: "127.0.0.7")
+        let rules = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-deny-\(getpid()).yaml").path
+        try Self.rules.write(toFile: rules, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: rules) }
+        let detect = Process()
+        detect.executableURL = URL(fileURLWithPath: binary)
+        detect.arguments = ["detect", "--no-builtin-rules", "--rules", rules, "--enforce", "--enforce-container", id]
+        let errors = Pipe()
+        detect.standardError = errors
+        detect.standardOutput = FileHandle.nullDevice
+        try detect.run()
+        // Up once it says so (it has attached everything by then).
+        var said = ""
+        let deadline = Date().addingTimeInterval(30)
+        while !said.contains("Ctrl-C to stop") && Date() < deadline && detect.isRunning {
+            said += String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        let whileUp = try CgroupDenial.attachedPrograms(root: root).filter { $0.hasPrefix("cgroup_") }
+        let refused = try Self.calls(in: id, ["connect", "127.0.0.7", "\(listener.port)"])
+        kill(detect.processIdentifier, SIGKILL)
+        detect.waitUntilExit()
+        let after = try CgroupDenial.attachedPrograms(root: root).filter { $0.hasPrefix("cgroup_") }
+        let again = try Self.calls(in: id, ["connect", "127.0.0.7", "\(listener.port)"])
+        #expect(said.contains("refused with EPERM by"), "\(said)")
+        #expect(whileUp.count == before.count + 6, "\(whileUp)")
+        #expect(Self.result(refused, "connect", "127.0.0.7") == "-1 EPERM", "\(refused)")
+        #expect(detect.terminationReason == .uncaughtSignal && detect.terminationStatus == SIGKILL)
+        #expect(after.sorted() == before.sorted(), "left attached after kill -9: \(after)")
+        #expect(Self.result(again, "connect", "127.0.0.7") == "0 OK", "\(again)")
+        #expect(listener.count() == 1)
+    }
+}
