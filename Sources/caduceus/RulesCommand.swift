@@ -54,7 +54,8 @@ struct RulesCommand: ParsableCommand {
                 print("\(rule.id.padding(toLength: 8, withPad: " ", startingAt: 0)) \(rule.priority.rawValue.uppercased().padding(toLength: 13, withPad: " ", startingAt: 0)) \(mitre.padding(toLength: 22, withPad: " ", startingAt: 0)) \(rule.name)\(state)")
             }
             if refusable && !kernel.cgroup {
-                print("cgroup programs are not available here (\(kernel.reason.isEmpty ? "probe refused" : kernel.reason)): socket calls are killed after the syscall")
+                let why = geteuid() != 0 ? "probed without root; detect runs as root: run this as root to see" : kernel.reason
+                print("cgroup programs are not available here (\(why.isEmpty ? "probe refused" : why)): socket calls are killed after the syscall")
             }
         }
     }
