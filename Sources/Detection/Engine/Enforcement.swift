@@ -261,8 +261,11 @@ public final class Enforcer: @unchecked Sendable {
     }
 
     /// How an enforced rule's matching calls are met on this kernel, strongest mechanism first;
-    /// nil when the rule is not enforced (or on a dry run). A rule whose kernel patterns are only
-    /// partly socket calls the cgroup programs refuse reports `.cgroup` for those (see `summary`).
+    /// nil when the rule is not enforced (or on a dry run). `.cgroup` needs every kernel pattern
+    /// of the rule to be a socket call the cgroup programs refuse; for any connect or bind that
+    /// means its IPv4/IPv6 calls, while a call of another family (AF_UNIX) is still killed at
+    /// entry (`summary` and `rules list` say so). The mechanism that did act on a given call is
+    /// the alert's `action`, read from the event (`actionInKernel`).
     public func mechanism(for ruleId: String) -> EnforcementMechanism? {
         guard !options.dryRun, let entry = enforced[ruleId] else {
             return profileRules.contains(ruleId) && !options.dryRun
