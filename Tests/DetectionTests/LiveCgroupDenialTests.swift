@@ -203,8 +203,15 @@ extension LiveDetectionSuites {
                 attachedWhileUp = try CgroupDenial.attachedPrograms(root: root).filter { $0.hasPrefix("cgroup_") }
                 refusedWhileUp = try Self.calls(in: id, ["connect", "127.0.0.7", "\(listener.port)"])
                 _ = try live.stop()
-            }  // the detector, its sensor and the sensor's links are released here
-            let after = try CgroupDenial.attachedPrograms(root: root).filter { $0.hasPrefix("cgroup_") }
+            }
+            // The last reference to the detector (and its sensor, whose links hold the programs)
+            // is its reader thread's, dropped just after stop() returns.
+            var after = try CgroupDenial.attachedPrograms(root: root).filter { $0.hasPrefix("cgroup_") }
+            let deadline = Date().addingTimeInterval(5)
+            while after.count > before.count && Date() < deadline {
+                Thread.sleep(forTimeInterval: 0.05)
+                after = try CgroupDenial.attachedPrograms(root: root).filter { $0.hasPrefix("cgroup_") }
+            }
             let again = try Self.calls(in: id, ["connect", "127.0.0.7", "\(listener.port)"])
             #expect(attachedWhileUp.count == before.count + 6, "\(attachedWhileUp)")
             #expect(Self.result(refusedWhileUp, "connect", "127.0.0.7") == "-1 EPERM", "\(refusedWhileUp)")
