@@ -14,9 +14,14 @@ public struct KillPattern: Sendable, Equatable, CustomStringConvertible {
         case execPath = 2
         /// An exec by the new process name (comm).
         case execName = 3
-        /// A connect to `address` (4 bytes IPv4, 16 IPv6), at the syscall's entry.
+        /// A connect, bind, sendto or sendmsg (`syscall`) to `address` (4 bytes IPv4, 16 IPv6):
+        /// refused by the cgroup programs where they attached (`refusedInCgroup`), else killed
+        /// at the syscall's entry.
         case connectAddress = 4
     }
+
+    /// The socket calls the cgroup programs can refuse (connect, bind, sendto, sendmsg).
+    public static let socketCalls: Set<Int32> = [42, 49, 44, 46]
 
     /// Longest text the kernel compares.
     public static let maxText = Int(SENSOR_KILL_TEXT_LEN) - 1
@@ -35,6 +40,29 @@ public struct KillPattern: Sendable, Equatable, CustomStringConvertible {
     public var slot: UInt8
     /// For `.connectAddress`: the address's bytes in network order (`text` is its text form).
     public var address: [UInt8] = []
+    /// Set by the sensor when every program of `cgroupPrograms` attached: the call is refused
+    /// with EPERM before it runs, and not killed for at its entry (an any-call pattern still kills
+    /// for calls of other socket families, AF_UNIX say, which those programs do not see).
+    public var refusedInCgroup = false
+
+    /// The cgroup programs (sensor.bpf.c) that refuse this pattern's calls; empty when none can.
+    /// An IPv4 address needs the IPv6 program too (an IPv4-mapped ::ffff:a.b.c.d reaches it).
+    /// Any connect or bind: both families. Any sendto or sendmsg: none (a TCP send or a send on
+    /// a connected UDP socket never reaches sendmsg4/6).
+    public var cgroupPrograms: [String] {
+        let base: String
+        switch syscall {
+        case 42: base = "cgroup_connect"
+        case 49: base = "cgroup_bind"
+        case 44 where kind == .connectAddress, 46 where kind == .connectAddress: base = "cgroup_sendmsg"
+        default: return []
+        }
+        switch kind {
+        case .connectAddress: return address.count == 16 ? [base + "6"] : [base + "4", base + "6"]
+        case .syscall: return [base + "4", base + "6"]
+        default: return []
+        }
+    }
 
     public init(kind: Kind, syscall: Int32 = 0, text: String = "", prefix: Bool = false, containersOnly: Bool = false, slot: UInt8 = 0) {
         self.kind = kind
@@ -71,7 +99,7 @@ public struct KillPattern: Sendable, Equatable, CustomStringConvertible {
         case .openPath: return "\(name) path\(match)\(scope)"
         case .execPath: return "exec path\(match)\(scope)"
         case .execName: return "exec name\(match)\(scope)"
-        case .connectAddress: return "\(name) to \(text)\(scope)"
+        case .connectAddress: return "\(name) \(syscall == 49 ? "of" : "to") \(text)\(scope)"
         }
     }
 
@@ -82,6 +110,7 @@ public struct KillPattern: Sendable, Equatable, CustomStringConvertible {
         // An address is compared byte for byte over its length: a "prefix" with no NUL after it.
         let binary = kind == .connectAddress
         value.flags = (prefix || binary ? UInt8(SENSOR_KILL_PREFIX) : 0) | (containersOnly ? UInt8(SENSOR_KILL_CONTAINERS) : 0)
+            | (refusedInCgroup ? UInt8(SENSOR_KILL_CGROUP) : 0)
         let bytes = binary ? address : Array(text.utf8.prefix(Self.maxText))
         value.length = UInt16(bytes.count)
         value.rule = UInt32(slot)
@@ -134,5 +163,11 @@ extension TraceEvent {
     /// The rule slot of the kill pattern the kernel killed this event's process for, or nil.
     public var killedBySlot: UInt8? {
         enforcementFlags & UInt32(SENSOR_EVENT_KILLED) != 0 ? UInt8(truncatingIfNeeded: enforcementFlags >> 8) : nil
+    }
+
+    /// The rule slot of the pattern a cgroup program refused this very call for (EPERM, before
+    /// it ran), or nil.
+    public var deniedBySlot: UInt8? {
+        enforcementFlags & UInt32(SENSOR_EVENT_DENIED) != 0 ? UInt8(truncatingIfNeeded: enforcementFlags >> 16) : nil
     }
 }

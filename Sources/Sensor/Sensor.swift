@@ -46,6 +46,10 @@ public struct SensorConfiguration: Sendable {
     /// A learned profile's executables, enforced in the kernel in its containers; nil, the
     /// default, kills nothing for an exec.
     public var execAllowList: ExecAllowList?
+    /// Where the cgroup programs that refuse kill patterns' socket calls attach; nil, the
+    /// default: the root of the cgroup v2 hierarchy. Where they cannot attach, those patterns
+    /// are killed at the syscall's entry instead (`Sensor.cgroupDenial` says why).
+    public var cgroupRoot: String?
 
     public init() {}
 }
@@ -140,21 +144,38 @@ public final class Sensor: @unchecked Sendable {
         let probe = KernelProbe.run()
         let lsmEvents = configuration.events.ids.intersection(Self.lsmPrograms.keys)
         var attempt = probe.allows("BPF-LSM") && !lsmEvents.isEmpty
+        // Socket calls of kill patterns are refused by cgroup programs; where they cannot attach,
+        // the same object is loaded again with those patterns killed at the syscall's entry.
+        let cgroupPrograms = CgroupDenial.programs(for: configuration.killPatterns)
+        var cgroupRoot = cgroupPrograms.isEmpty ? nil : configuration.cgroupRoot ?? CgroupDenial.v2Root()
+        var denial = CgroupDenial()
+        if !cgroupPrograms.isEmpty && cgroupRoot == nil { denial.failure = "no cgroup v2 hierarchy is mounted" }
         while true {
             do {
-                program = try Self.load(
-                    path: path, config: config, useLSM: attempt, configuration: configuration, filters: (cgroupIDs, config.host_mnt_ns),
-                    killCgroupIDs: killCgroupIDs, execAllowCgroupIDs: execAllowCgroupIDs)
+                (program, enforcedPatterns) = try Self.load(
+                    path: path, config: config, useLSM: attempt, cgroupRoot: cgroupRoot, configuration: configuration,
+                    filters: (cgroupIDs, config.host_mnt_ns), killCgroupIDs: killCgroupIDs, execAllowCgroupIDs: execAllowCgroupIDs)
                 securityEventSource = attempt
                     ? "security_* events come from BPF-LSM hooks"
                     : "security_* events come from syscall and sched tracepoints (see README, Event sources); this kernel: "
                         + probe.summary
+                if let cgroupRoot { denial = CgroupDenial(root: cgroupRoot, programs: cgroupPrograms) }
                 break
+            } catch let failure as CgroupAttachFailure where cgroupRoot != nil {
+                denial.failure = failure.description
+                cgroupRoot = nil
             } catch where attempt {
                 attempt = false
             }
         }
+        cgroupDenial = denial
     }
+
+    /// Whether and where the cgroup programs refuse the kill patterns' socket calls.
+    public let cgroupDenial: CgroupDenial
+    /// The kill patterns as the kernel holds them: `refusedInCgroup` set on those the cgroup
+    /// programs refuse (their calls are not killed at entry).
+    public private(set) var enforcedPatterns: [KillPattern] = []
 
     /// Where the security_* events of this trace come from, and why.
     public let securityEventSource: String
@@ -170,9 +191,9 @@ public final class Sensor: @unchecked Sendable {
 
     /// Open, configure, load, fill the filter maps, attach: one try with or without BPF-LSM.
     private static func load(
-        path: String, config: sensor_config, useLSM: Bool, configuration: SensorConfiguration,
+        path: String, config: sensor_config, useLSM: Bool, cgroupRoot: String?, configuration: SensorConfiguration,
         filters: (cgroupIDs: [UInt64], hostMountNamespace: UInt32), killCgroupIDs: [UInt64], execAllowCgroupIDs: [UInt64]
-    ) throws -> SensorProgram {
+    ) throws -> (SensorProgram, [KillPattern]) {
         let program = try SensorProgram(objectPath: path)
         var config = config
         config.lsm = useLSM ? 1 : 0
@@ -191,8 +212,17 @@ public final class Sensor: @unchecked Sendable {
         if useLSM { programs.formUnion(ids.compactMap { lsmPrograms[$0] }) }
         // Enforcement: the syscalls with kill patterns get a check at entry; exec patterns are
         // checked in on_sched_process_exec, which then must run.
-        let kills = configuration.killPatterns
-        let enforcedSyscalls = Set(kills.filter { $0.kind != .execPath && $0.kind != .execName }.map(\.syscall))
+        // Socket calls the cgroup programs refuse need no check at entry, unless an any-call
+        // pattern must still kill for other socket families (AF_UNIX, ...).
+        var kills = configuration.killPatterns
+        let cgroupPrograms = cgroupRoot == nil ? [] : CgroupDenial.programs(for: kills)
+        for index in kills.indices { kills[index].refusedInCgroup = cgroupRoot != nil && !kills[index].cgroupPrograms.isEmpty }
+        if !cgroupPrograms.isEmpty {
+            config.cgroup_deny = 1
+            programs.formUnion(cgroupPrograms)
+        }
+        let enforcedSyscalls = Set(
+            kills.filter { $0.kind != .execPath && $0.kind != .execName && (!$0.refusedInCgroup || $0.kind == .syscall) }.map(\.syscall))
         if !enforcedSyscalls.isEmpty {
             programs.insert("on_sys_enter_enforce")
             withUnsafeMutableBytes(of: &config.syscalls) { raw in
@@ -227,8 +257,15 @@ public final class Sensor: @unchecked Sendable {
                 try program.insert(UInt32(truncatingIfNeeded: namespace), into: "old_mnt_ns")
             }
         }
-        try program.attach(programs: programs)
-        return program
+        if let cgroupRoot, !cgroupPrograms.isEmpty {
+            do {
+                try program.attachCgroup(programs: cgroupPrograms, to: cgroupRoot)
+            } catch {
+                throw CgroupAttachFailure(description: "\(error)")
+            }
+        }
+        try program.attach(programs: programs.subtracting(cgroupPrograms))
+        return (program, kills)
     }
 
     /// Polls the ring buffer, calling `handler` for each record, until `stop()`.

@@ -10,6 +10,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include "sensor.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -102,11 +103,29 @@ struct {
     __type(value, u32);
 } killed SEC(".maps");
 
+/// Calls a cgroup program refused (cgroup/connect4, ...), by thread (pid_tgid): the call's
+/// records at sys_exit are marked SENSOR_EVENT_DENIED with the rule slot (record_begin).
+struct denial {
+    u32 slot;
+    u32 nr;  // connect, bind, sendto or sendmsg
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 4096);
+    __type(key, u64);
+    __type(value, struct denial);
+} denied SEC(".maps");
+
 /// What a kill pattern is compared with: one per CPU, zeroed past the string's end.
 #define KILL_SUBJECT_LEN 256
+#define KILL_SUBJECT_CGROUP 0x01  // asked by a cgroup program: only patterns it refuses (SENSOR_KILL_CGROUP)
+#define KILL_SUBJECT_INET 0x02    // a socket call with an IPv4 or IPv6 address (which the cgroup programs see)
 struct kill_subject {
     u32 nr;
     u32 kind;
+    u32 length;  // an address's bytes (4 or 16); 0 for text
+    u32 flags;   // KILL_SUBJECT_*
     char text[KILL_SUBJECT_LEN];
 };
 
@@ -121,6 +140,8 @@ struct {
 #define NR_open 2
 #define NR_socket 41
 #define NR_connect 42
+#define NR_sendto 44
+#define NR_sendmsg 46
 #define NR_accept 43
 #define NR_bind 49
 #define NR_listen 50
@@ -159,6 +180,16 @@ static long kill_pattern_matches(u64 index, void *context)
     if (p->kind != subject->kind)
         return 0;
     if (p->kind != SENSOR_KILL_EXEC_PATH && p->kind != SENSOR_KILL_EXEC_NAME && p->nr != subject->nr)
+        return 0;
+    if (p->flags & SENSOR_KILL_CGROUP) {
+        // Refused by a cgroup program; at sys_enter only an any-call pattern's calls of other
+        // socket families (AF_UNIX, ...), which the cgroup programs do not see, are killed.
+        if (!(subject->flags & KILL_SUBJECT_CGROUP) && (p->kind != SENSOR_KILL_SYSCALL || (subject->flags & KILL_SUBJECT_INET)))
+            return 0;
+    } else if (subject->flags & KILL_SUBJECT_CGROUP) {
+        return 0;
+    }
+    if (p->kind == SENSOR_KILL_CONNECT_ADDR && p->length != subject->length)
         return 0;
     u32 n = p->length;
     if (n > SENSOR_KILL_TEXT_LEN)
@@ -225,7 +256,31 @@ static __always_inline struct kill_subject *kill_subject_begin(u32 nr, u32 kind)
         return NULL;
     subject->nr = nr;
     subject->kind = kind;
+    subject->length = 0;
+    subject->flags = 0;
     return subject;
+}
+
+/// Whether an IPv6 address (4 words, network order) is an IPv4-mapped one (::ffff:a.b.c.d).
+static __always_inline bool ipv4_mapped(const u32 *words)
+{
+    return words[0] == 0 && words[1] == 0 && words[2] == bpf_htonl(0xffff);
+}
+
+/// The address a socket call passes (connect and bind: 2nd argument; sendto: 5th; sendmsg:
+/// msg_name of the msghdr), NULL for other calls.
+static __always_inline const void *socket_call_address(struct pt_regs *regs, u32 nr)
+{
+    if (nr == NR_connect || nr == NR_bind)
+        return (const void *)regs->si;
+    if (nr == NR_sendto)
+        return (const void *)regs->r8;
+    if (nr == NR_sendmsg) {
+        const void *name = NULL;
+        bpf_probe_read_user(&name, sizeof(name), (const void *)regs->si);  // msg_name is the first member
+        return name;
+    }
+    return NULL;
 }
 
 /// The enforced syscalls at entry: opens by the path the caller passed (before any byte
@@ -255,32 +310,125 @@ int BPF_PROG(on_sys_enter_enforce, struct pt_regs *regs, long id)
         bpf_probe_read_user_str(subject->text, KILL_SUBJECT_LEN, path);
         enforce(task, subject);
     }
-    if (nr == NR_connect) {
+    bool inet = false;
+    const void *user_address = socket_call_address(regs, nr);
+    if (user_address) {
         subject = kill_subject_begin(nr, SENSOR_KILL_CONNECT_ADDR);
         if (!subject)
             return 0;
         __builtin_memset(subject->text, 0, sizeof(subject->text));
         // Fixed sizes (sockaddr_in6, else sockaddr_in): past the caller's addrlen is only read.
         u8 address[28] = {};
-        const void *user_address = (const void *)regs->si;
         if (bpf_probe_read_user(address, sizeof(address), user_address) == 0
             || bpf_probe_read_user(address, 16, user_address) == 0) {
             u16 family = *(u16 *)address;
+            subject->flags = KILL_SUBJECT_INET;
             if (family == AF_INET_) {
+                inet = true;
+                subject->length = 4;
                 __builtin_memcpy(subject->text, address + 4, 4);
                 enforce(task, subject);
             } else if (family == AF_INET6_) {
+                inet = true;
+                subject->length = 16;
                 __builtin_memcpy(subject->text, address + 8, 16);
                 enforce(task, subject);
+                // ::ffff:a.b.c.d reaches a.b.c.d: the IPv4 patterns apply too.
+                if (ipv4_mapped((const u32 *)(address + 8))) {
+                    subject->length = 4;
+                    __builtin_memcpy(subject->text, address + 20, 4);
+                    __builtin_memset(subject->text + 4, 0, 12);
+                    enforce(task, subject);
+                }
             }
         }
     }
     subject = kill_subject_begin(nr, SENSOR_KILL_SYSCALL);
     if (!subject)
         return 0;
+    if (inet)
+        subject->flags = KILL_SUBJECT_INET;
     enforce(task, subject);
     return 0;
 }
+
+// ---------------------------------------------------------------- refusal on the cgroup hooks
+//
+// Attached (link-based, so they go with the sensor's file descriptors) to the root of the
+// cgroup v2 hierarchy, which every cgroup inherits: they run for every IPv4/IPv6 connect,
+// bind and addressed UDP send on the machine and filter here (scope, --enforce-container
+// cgroups, a pattern's containers-only flag). Returning 0 refuses the call with EPERM before
+// it does anything: no SYN leaves, no port is bound, no datagram is sent.
+
+/// 1 lets the call run; 0 refuses it, and records the rule slot for the call's records.
+static __always_inline int cgroup_verdict(u32 nr, const u32 *address, u32 length)
+{
+    if (!config.cgroup_deny)
+        return 1;
+    struct task_struct *task = bpf_get_current_task_btf();
+    if (!in_scope(task))
+        return 1;
+    if (config.kill_cgroups) {
+        u64 cgroup_id = cgroup_id_of(task);
+        if (!bpf_map_lookup_elem(&kill_cgroup, &cgroup_id))
+            return 1;
+    }
+    struct kill_subject *subject = kill_subject_begin(nr, SENSOR_KILL_CONNECT_ADDR);
+    if (!subject)
+        return 1;
+    subject->flags = KILL_SUBJECT_CGROUP | KILL_SUBJECT_INET;
+    __builtin_memset(subject->text, 0, 16);
+    if (length == 16)
+        __builtin_memcpy(subject->text, address, 16);
+    else
+        __builtin_memcpy(subject->text, address, 4);
+    subject->length = length;
+    u32 count = config.kill_patterns & (SENSOR_MAX_KILL_PATTERNS * 2 - 1);
+    struct kill_search search = {.subject = subject, .found = -1};
+    bpf_loop(count, kill_pattern_matches, &search, 0);
+    if (search.found < 0) {
+        subject->kind = SENSOR_KILL_SYSCALL;
+        bpf_loop(count, kill_pattern_matches, &search, 0);
+    }
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    if (search.found < 0) {
+        bpf_map_delete_elem(&denied, &pid_tgid);  // an earlier refusal of this thread is not this call's
+        return 1;
+    }
+    struct denial denial = {.slot = search.found, .nr = nr};
+    bpf_map_update_elem(&denied, &pid_tgid, &denial, BPF_ANY);
+    return 0;
+}
+
+static __always_inline int cgroup_verdict6(u32 nr, struct bpf_sock_addr *ctx)
+{
+    u32 address[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3]};
+    // ::ffff:a.b.c.d reaches a.b.c.d through an IPv6 socket without the IPv4 hook: IPv4 patterns apply.
+    if (ipv4_mapped(address))
+        return cgroup_verdict(nr, &address[3], 4);
+    return cgroup_verdict(nr, address, 16);
+}
+
+/// The two programs of a hook (IPv4, IPv6): the address from the context, the verdict for the
+/// call the hook stands for. An addressed UDP datagram reaches sendmsg4/6 whether sent with
+/// sendto or sendmsg; KernelEnforcement makes a pattern of each from a rule naming both, so
+/// the sendto pattern stands for the pair here.
+#define CGROUP_PROGRAMS(hook, nr)                                  \
+    SEC("cgroup/" #hook "4")                                       \
+    int cgroup_##hook##4(struct bpf_sock_addr *ctx)                \
+    {                                                              \
+        u32 address = ctx->user_ip4;                               \
+        return cgroup_verdict(nr, &address, 4);                    \
+    }                                                              \
+    SEC("cgroup/" #hook "6")                                       \
+    int cgroup_##hook##6(struct bpf_sock_addr *ctx)                \
+    {                                                              \
+        return cgroup_verdict6(nr, ctx);                           \
+    }
+
+CGROUP_PROGRAMS(connect, NR_connect)
+CGROUP_PROGRAMS(bind, NR_bind)
+CGROUP_PROGRAMS(sendmsg, NR_sendto)
 
 // ---------------------------------------------------------------- syscalls
 

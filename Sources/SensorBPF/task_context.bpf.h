@@ -149,6 +149,19 @@ static __always_inline bool record_begin(struct record *r, struct task_struct *t
         if (slot)
             h->flags = SENSOR_EVENT_KILLED | ((*slot & 0xff) << 8);
     }
+    if (config.cgroup_deny && ret == -1) {
+        // EPERM from a call a cgroup program refused (cgroup_verdict): the syscall's record, and
+        // the security event derived from it, say so and which rule's pattern.
+        struct denial *d = bpf_map_lookup_elem(&denied, &pid_tgid);
+        if (d) {
+            u32 nr = d->nr;
+            bool send = nr == NR_sendto || nr == NR_sendmsg;
+            if (event_id == nr || (send && (event_id == NR_sendto || event_id == NR_sendmsg))
+                || (nr == NR_connect && event_id == SENSOR_EVENT_SECURITY_SOCKET_CONNECT)
+                || (nr == NR_bind && event_id == SENSOR_EVENT_SECURITY_SOCKET_BIND))
+                h->flags |= SENSOR_EVENT_DENIED | ((d->slot & 0xff) << 16);
+        }
+    }
     bpf_get_current_comm(&h->comm, sizeof(h->comm));
     bpf_probe_read_kernel_str(&h->uts_name, sizeof(h->uts_name), task->nsproxy->uts_ns->name.nodename);
     r->offset = sizeof(struct sensor_event_header);

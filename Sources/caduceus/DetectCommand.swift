@@ -164,6 +164,10 @@ struct DetectCommand: ParsableCommand {
             configuration.execAllowList = enforcer?.execAllowList
             let sensor = try Sensor(configuration: configuration)
             writeStandardError("caduceus detect: " + sensor.securityEventSource)
+            if let enforcer, sensor.cgroupDenial.root != nil || sensor.cgroupDenial.failure != nil {
+                enforcer.sensorStarted(cgroupDenial: sensor.cgroupDenial)
+                writeStandardError("caduceus detect: socket calls of enforced rules: " + sensor.cgroupDenial.summary)
+            }
             if configuration.execAllowList != nil {
                 writeStandardError(
                     sensor.execAllowCgroups > 0

@@ -34,19 +34,28 @@ struct RulesCommand: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List the loaded rules: id, priority, MITRE technique, name; for rules with an action, the action and whether the kernel can enforce it.")
+            abstract: "List the loaded rules: id, priority, MITRE technique, name; for rules with an action, what it does on this kernel (deny (cgroup), kill after the syscall (kernel) or (user space)).")
 
         @OptionGroup var rules: RuleOptions
 
         func run() throws {
             let ruleSet = try rules.load()
+            // Probed only when a rule could use it (and as root; otherwise nothing is available).
+            let refusable = ruleSet.rules.contains { rule in
+                rule.action != nil && (KernelEnforcement.patterns(for: rule) ?? []).contains { !$0.cgroupPrograms.isEmpty }
+            }
+            let kernel = refusable ? EnforcementKernel.current : EnforcementKernel(cgroup: false)
             for rule in ruleSet.rules {
                 let mitre = rule.mitre.joined(separator: ",")
                 var state = rule.enabled ? "" : " (disabled)"
                 if let action = rule.action {
-                    state += KernelEnforcement.patterns(for: rule) != nil ? " [\(action.rawValue): kernel]" : " [\(action.rawValue): user space]"
+                    state += " [\(action.rawValue): \(Enforcer.plan(for: rule, kernel: kernel))]"
                 }
                 print("\(rule.id.padding(toLength: 8, withPad: " ", startingAt: 0)) \(rule.priority.rawValue.uppercased().padding(toLength: 13, withPad: " ", startingAt: 0)) \(mitre.padding(toLength: 22, withPad: " ", startingAt: 0)) \(rule.name)\(state)")
+            }
+            if refusable && !kernel.cgroup {
+                let why = geteuid() != 0 ? "probed without root; detect runs as root: run this as root to see" : kernel.reason
+                print("cgroup programs are not available here (\(why.isEmpty ? "probe refused" : why)): socket calls are killed after the syscall")
             }
         }
     }

@@ -5,10 +5,10 @@ import Testing
 
 /// `action: kill`: the rule key, which rules the kernel can decide, and the enforcer's verdicts.
 @Suite struct EnforcementTests {
-    static func rule(_ condition: String, action: String = "kill", macros: String = "") throws -> Rule {
+    static func rule(_ condition: String, action: String = "kill", macros: String = "", id: String = "T-1") throws -> Rule {
         let text = macros + """
             - rule: Under test
-              id: T-1
+              id: \(id)
               desc: d
               condition: \(condition)
               output: "x %proc.name"
@@ -56,6 +56,60 @@ import Testing
         let connect = try #require(KernelEnforcement.patterns(for: try Self.rule("evt.type = connect and fd.sip in (127.0.0.1, ::1)")))
         #expect(connect.map(\.kind) == [.connectAddress, .connectAddress])
         #expect(connect.map(\.address) == [[127, 0, 0, 1], [UInt8](repeating: 0, count: 15) + [1]])
+        // The cgroup programs each pattern needs (an IPv4 address: the IPv6 one too, for ::ffff:a.b.c.d).
+        #expect(connect.map(\.cgroupPrograms) == [["cgroup_connect4", "cgroup_connect6"], ["cgroup_connect6"]])
+        let bind = try #require(KernelEnforcement.patterns(for: try Self.rule("evt.type = bind and fd.sip = 0.0.0.0 and container.id != host")))
+        #expect(bind.map(\.syscall) == [49] && bind[0].containersOnly && bind[0].cgroupPrograms == ["cgroup_bind4", "cgroup_bind6"])
+        let send = try #require(KernelEnforcement.patterns(for: try Self.rule("evt.type in (sendto, sendmsg) and fd.sip = 10.1.2.3")))
+        #expect(send.map(\.syscall) == [46, 44] && send.allSatisfy { $0.cgroupPrograms == ["cgroup_sendmsg4", "cgroup_sendmsg6"] })
+        // Any connect or bind: both families' programs (other families are still killed at entry).
+        let anyConnect = try #require(KernelEnforcement.patterns(for: try Self.rule("evt.type = connect and container.id != host")))
+        #expect(anyConnect == [KillPattern(kind: .syscall, syscall: 42, containersOnly: true)])
+        #expect(anyConnect[0].cgroupPrograms == ["cgroup_connect4", "cgroup_connect6"])
+        // Not socket calls, or a send nobody addressed: no cgroup program.
+        #expect(try #require(KernelEnforcement.patterns(for: try Self.rule("evt.type = sendto")))[0].cgroupPrograms == [])
+        #expect(open.allSatisfy { $0.cgroupPrograms.isEmpty })
+    }
+
+    /// Which mechanism acts per rule on a kernel with and without the cgroup programs, as the
+    /// alert, `detect`'s summary and `rules list` say it.
+    @Test func mechanisms() throws {
+        let connect = try Self.rule("evt.type = connect and fd.sip = 127.0.0.1 and container.id != host")
+        let shadow = try Self.rule("evt.type = openat and fd.name = /etc/shadow", id: "T-2")
+        let pname = try Self.rule("evt.type = openat and fd.name = /a and proc.pname = sh", id: "T-3")
+        let cgroup = EnforcementKernel(cgroup: true)
+        let none = EnforcementKernel(cgroup: false, reason: "Operation not permitted")
+        let on = try Enforcer(rules: [connect, shadow, pname], options: EnforcementOptions(all: true), kernel: cgroup)
+        #expect(on.mechanism(for: "T-1") == .cgroup && on.mechanism(for: "T-2") == .kernelKill && on.mechanism(for: "T-3") == .userSpaceKill)
+        #expect(on.mechanism(for: "T-4") == nil)
+        #expect(on.summary == [
+            "T-1: deny (cgroup): connect to 127.0.0.1 in containers",
+            "T-2: kill after the syscall (kernel): openat path = /etc/shadow",
+            "T-3: kill after the syscall (user space)",
+        ])
+        let old = try Enforcer(rules: [connect], options: EnforcementOptions(all: true), kernel: none)
+        #expect(old.mechanism(for: "T-1") == .kernelKill)
+        #expect(old.summary == ["T-1: kill after the syscall (kernel): connect to 127.0.0.1 in containers"])
+        // The sensor's programs did not attach after all: from then on the rule is a kill.
+        on.sensorStarted(cgroupDenial: CgroupDenial(failure: "attach cgroup_connect4: Operation not permitted"))
+        #expect(on.mechanism(for: "T-1") == .kernelKill)
+        #expect(try Enforcer(rules: [connect], options: EnforcementOptions(dryRun: true), kernel: cgroup).mechanism(for: "T-1") == nil)
+
+        // `rules list`: per rule, what happens on this kernel.
+        #expect(Enforcer.plan(for: connect, kernel: cgroup) == "deny (cgroup)")
+        #expect(Enforcer.plan(for: connect, kernel: none) == "kill after the syscall (kernel)")
+        #expect(Enforcer.plan(for: shadow, kernel: cgroup) == "kill after the syscall (kernel)")
+        #expect(Enforcer.plan(for: pname, kernel: cgroup) == "kill after the syscall (user space)")
+        let anyConnect = try Self.rule("evt.type = connect")
+        #expect(Enforcer.plan(for: anyConnect, kernel: cgroup) == "deny (cgroup) for IPv4/IPv6, kill after the syscall (kernel) for other families")
+
+        // The alert says what the kernel marked on the event: refused by this rule's pattern, or another's.
+        var denied = Self.alert(ruleId: "T-1", pid: 4242, deniedBySlot: 0)
+        on.enforce(&denied)
+        #expect(denied.action == "denied (cgroup)")
+        var byOther = Self.alert(ruleId: "T-2", pid: 4242, deniedBySlot: 0)
+        on.enforce(&byOther)
+        #expect(byOther.action == "denied (cgroup), by T-1")
     }
 
     @Test func userSpaceShapes() throws {
@@ -84,9 +138,10 @@ import Testing
         return UInt32(child.processIdentifier)
     }
 
-    static func alert(ruleId: String, pid: UInt32, killedBySlot: UInt8? = nil, container: String = "box") -> Alert {
+    static func alert(ruleId: String, pid: UInt32, killedBySlot: UInt8? = nil, deniedBySlot: UInt8? = nil, container: String = "box") -> Alert {
         var event = TraceEvent(hostProcessId: pid, eventId: "257", eventName: "openat")
         if let slot = killedBySlot { event.enforcementFlags = 1 | UInt32(slot) << 8 }
+        if let slot = deniedBySlot { event.enforcementFlags |= 2 | UInt32(slot) << 16 }
         let process = Alert.Process(pid: pid, vpid: pid, name: "cat", exepath: "/bin/cat", cmdline: "cat", uid: 0, user: "root", tty: nil)
         return Alert(
             ruleId: ruleId, rule: ruleId, priority: "warning", output: "", time: "", timestamp: 0, raisedAt: 0, mitre: [], tags: [],
@@ -104,8 +159,8 @@ import Testing
         let on = try Enforcer(rules: [kernelRule], options: EnforcementOptions(all: true))
         #expect(on.killPatterns == [KillPattern(kind: .openPath, syscall: 257, text: "/etc/shadow")])
         on.enforce(&alert)
-        #expect(alert.action == "killed (kernel)")
-        #expect(String(decoding: alert.json(), as: UTF8.self).hasSuffix(#","action":"killed (kernel)"}"#))
+        #expect(alert.action == "killed after the syscall (kernel)")
+        #expect(String(decoding: alert.json(), as: UTF8.self).hasSuffix(#","action":"killed after the syscall (kernel)"}"#))
 
         let dry = try Enforcer(rules: [kernelRule], options: EnforcementOptions(dryRun: true))
         #expect(dry.killPatterns.isEmpty)
@@ -149,7 +204,8 @@ import Testing
         #expect(exec.profileRules == ["PROFILE-EXEC"] && exec.enforced.isEmpty && exec.killPatterns.isEmpty)
         #expect(exec.execAllowList == ExecAllowList(paths: ["/usr/local/bin/caduceus"], containers: ["fhir"]))
         #expect(exec.summary == [
-            "PROFILE-EXEC: kill, kernel: exec allow list of 1 executables in the profiled containers running at start, user space elsewhere"
+            "PROFILE-EXEC: kill after the syscall (kernel; before the new image runs an instruction): exec allow list of 1 executables "
+                + "in the profiled containers running at start; kill after the syscall (user space) elsewhere"
         ])
         let byImage = try Enforcer(rules: [], options: EnforcementOptions(rules: ["PROFILE-EXEC"]), profile: profile)
         #expect(byImage.execAllowList == ExecAllowList(paths: ["/usr/local/bin/caduceus"], image: "caduceus-fhir:latest"))
@@ -157,7 +213,7 @@ import Testing
         // Killed by the allow list in the kernel; an exec the kernel missed, from user space.
         var inKernel = Self.alert(ruleId: "PROFILE-EXEC", pid: 4242, killedBySlot: ExecAllowList.slot)
         exec.enforce(&inKernel)
-        #expect(inKernel.action == "killed (kernel)")
+        #expect(inKernel.action == "killed after the syscall (kernel)")
         var missed = Self.alert(ruleId: "PROFILE-EXEC", pid: try Self.exitedProcess())
         exec.enforce(&missed)
         #expect(missed.action == "kill failed (user space): the process had already exited")
@@ -165,7 +221,7 @@ import Testing
         var shadow = Self.alert(ruleId: "T-1", pid: 4242, killedBySlot: ExecAllowList.slot)
         let both = try Enforcer(rules: [kernelRule], options: EnforcementOptions(all: true, rules: ["PROFILE-EXEC"]), profile: profile)
         both.enforce(&shadow)
-        #expect(shadow.action == "killed (kernel, by PROFILE-EXEC)")
+        #expect(shadow.action == "killed after the syscall (kernel), by PROFILE-EXEC")
         var write = Self.alert(ruleId: "PROFILE-WRITE", pid: 4242)
         exec.enforce(&write)
         #expect(write.action == nil)
@@ -181,3 +237,4 @@ import Testing
         #expect(try Enforcer(rules: [], options: EnforcementOptions(rules: ["PROFILE-EXEC"]), profile: long).execAllowList == nil)
     }
 }
+

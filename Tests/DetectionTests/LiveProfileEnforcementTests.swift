@@ -55,7 +55,7 @@ extension LiveDetectionSuites {
             }
             let killed = alerts.filter { $0.ruleId == "PROFILE-EXEC" && $0.container.id == id }
             #expect(killed.count == 2, "each exec alerts: \(killed.map(\.output))")
-            #expect(killed.allSatisfy { $0.action == "killed (kernel)" && $0.output.hasPrefix("exec of /busybox not in profile executables") },
+            #expect(killed.allSatisfy { $0.action == "killed after the syscall (kernel)" && $0.output.hasPrefix("exec of /busybox not in profile executables") },
                 "\(killed.map { "\($0.action ?? "-"): \($0.output)" })")
         }
 
@@ -80,7 +80,7 @@ extension LiveDetectionSuites {
             let (alerts, _) = try live.stop()
             #expect(slow.status == 137 && !slow.output.contains("survived"), "\(slow)")
             let killed = alerts.filter { $0.ruleId == "PROFILE-EXEC" && $0.container.id == id }
-            #expect(!killed.isEmpty && killed.allSatisfy { $0.action == "killed (user space)" }, "\(killed.map(\.action))")
+            #expect(!killed.isEmpty && killed.allSatisfy { $0.action == "killed after the syscall (user space)" }, "\(killed.map(\.action))")
 
             // Dry run: the alert says what would have happened, the program runs to its end.
             let dry = try LiveDetection(

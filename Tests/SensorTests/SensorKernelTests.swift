@@ -122,7 +122,8 @@ struct SensorKernelTests {
     @Test func kernelProbeLoadsEachHookOrSaysWhy() throws {
         try SensorTestEnvironment.require()
         let probe = KernelProbe.run()
-        #expect(probe.results.map(\.name) == ["BPF-LSM", "fentry"])
+        #expect(probe.results.map(\.name) == ["BPF-LSM", "fentry", "cgroup"])
+        #expect(probe.allows("cgroup"), "cgroup programs attach on this machine kind: \(probe.summary)")
         for result in probe.results {
             #expect(result.available || !result.reason.isEmpty, "\(result.name): a refusal says why")
         }

@@ -9,11 +9,19 @@ import Sensor
 /// - at most one subject: `fd.name` for open, openat, openat2, creat or security_file_open;
 ///   `proc.exepath` or `proc.name` for execve, execveat, sched_process_exec or
 ///   security_bprm_check; compared with `=`, `in (...)` or `startswith` (at most 127 bytes);
-///   `fd.sip` (`=` or `in`, IPv4 or IPv6 addresses) for connect or security_socket_connect.
+///   `fd.sip` (`=` or `in`, IPv4 or IPv6 addresses) for connect, security_socket_connect or
+///   bind, and for sendto with sendmsg (a rule naming both: the cgroup program that refuses an
+///   addressed datagram cannot tell them apart).
 /// Other syscalls qualify with no subject at all (init_module, finit_module, ptrace, mount,
 /// ...): any call is killed. Anything else (`not`, `or`, other fields) is enforced from user space.
+///
+/// Socket calls (connect, bind, addressed UDP sends) with an IPv4 or IPv6 address are refused
+/// with EPERM by cgroup programs where the kernel lets them attach (`KillPattern.cgroupPrograms`);
+/// every other pattern kills the process at the syscall's entry, and the syscall still runs.
 public enum KernelEnforcement {
     static let openCalls: [String: Int32] = ["open": 2, "creat": 85, "openat": 257, "openat2": 437]
+    /// Calls whose `fd.sip` is the address they pass (a pattern of `.connectAddress`).
+    static let addressedCalls: [String: Int32] = ["connect": 42, "security_socket_connect": 42, "bind": 49, "sendto": 44, "sendmsg": 46]
     static let execTypes: Set<String> = ["execve", "execveat", "sched_process_exec", "security_bprm_check"]
     /// Syscalls a pattern cannot be checked at (they do not return, or are exec).
     static let unenforceable: Set<String> = ["execve", "execveat", "exit", "exit_group", "rt_sigreturn"]
@@ -59,14 +67,15 @@ public enum KernelEnforcement {
                 }
                 guard subject.field == "fd.name" else { return nil }
                 add(.openPath, nr)
-            } else if type == "connect" || type == "security_socket_connect" {
+            } else if let nr = addressedCalls[type] {
                 guard let subject else {
-                    add(.syscall, 42)
+                    add(.syscall, nr)
                     continue
                 }
                 guard subject.field == "fd.sip" else { return nil }
+                if nr == 44 || nr == 46 { guard types.isSuperset(of: ["sendto", "sendmsg"]) else { return nil } }
                 for text in subject.operands {
-                    guard let pattern = KillPattern.connect(to: text, containersOnly: containersOnly) else { return nil }
+                    guard let pattern = KillPattern.connect(to: text, syscall: nr, containersOnly: containersOnly) else { return nil }
                     patterns.append(pattern)
                 }
             } else if type == "security_file_open" {
@@ -127,8 +136,37 @@ public struct EnforcementOptions: Sendable {
     }
 }
 
+/// What this kernel offers enforcement beyond a kill: whether the cgroup programs that refuse
+/// socket calls load and attach (`KernelProbe`'s `cgroup` probe; needs root).
+public struct EnforcementKernel: Sendable, Equatable {
+    /// Connect, bind and addressed UDP sends can be refused by cgroup programs.
+    public var cgroup: Bool
+    /// Why not, when not.
+    public var reason: String
+
+    public init(cgroup: Bool, reason: String = "") {
+        self.cgroup = cgroup
+        self.reason = reason
+    }
+
+    /// This machine, probed once (an allow-everything cgroup/connect4 program attached to the
+    /// cgroup v2 root and detached at once).
+    public static let current: EnforcementKernel = {
+        guard let result = KernelProbe.run().results.first(where: { $0.name == "cgroup" }) else {
+            return EnforcementKernel(cgroup: false, reason: "not probed")
+        }
+        return EnforcementKernel(cgroup: result.available, reason: result.reason)
+    }()
+}
+
 /// Carries out the rules' actions: gives the sensor the kernel's kill patterns, and for each
 /// alert of an enforced rule says what happened, killing from user space when the kernel did not.
+///
+/// Which mechanism acts for a rule (`mechanism(for:)`): cgroup programs refuse its socket calls
+/// where they attach (`"denied (cgroup)"`: the call never ran); other kernel patterns kill at the
+/// syscall's entry (`"killed after the syscall (kernel)"`); anything else is killed from user
+/// space when the alert fires (`"killed after the syscall (user space)"`). The alert's action is
+/// read from what the kernel marked on the event (`actionInKernel`), so it says what did happen.
 public final class Enforcer: @unchecked Sendable {
     public let options: EnforcementOptions
     /// Enforced rules by id: the kernel's patterns, or nil for user space.
@@ -143,11 +181,18 @@ public final class Enforcer: @unchecked Sendable {
     /// run, and the list fits): `SensorConfiguration.execAllowList`.
     public let execAllowList: ExecAllowList?
     private let slotRules: [String]
+    /// What the kernel offers, probed (only when a pattern could use it) or given; updated by
+    /// `sensorStarted(cgroupDenial:)` with what did attach.
+    public private(set) var kernel: EnforcementKernel
 
     /// `profile` (and `profileContainer`, the container it applies to; default: every
     /// container of its image) when drift from a learned profile is checked: needed for
     /// `PROFILE-*` in `options.rules` and for `options.profile`.
-    public init(rules: [Rule], options: EnforcementOptions, profile: ContainerProfile? = nil, profileContainer: String? = nil) throws {
+    /// `kernel`: what this kernel offers (default: probed, when a pattern could be refused by a cgroup program).
+    public init(
+        rules: [Rule], options: EnforcementOptions, profile: ContainerProfile? = nil, profileContainer: String? = nil,
+        kernel: EnforcementKernel? = nil
+    ) throws {
         self.options = options
         let withAction = rules.filter { $0.action != nil && $0.enabled }
         let profileRules = options.profileRules
@@ -204,6 +249,45 @@ public final class Enforcer: @unchecked Sendable {
         killPatterns = patterns
         self.slotRules = slotRules
         self.overflow = overflow
+        let couldRefuse = patterns.contains { !$0.cgroupPrograms.isEmpty }
+        self.kernel = kernel ?? (couldRefuse ? .current : EnforcementKernel(cgroup: false, reason: "not probed"))
+    }
+
+    /// The sensor's report of its cgroup programs: where they did not attach, their patterns are
+    /// killed at the syscall's entry instead, and `mechanism(for:)` says so from now on.
+    public func sensorStarted(cgroupDenial: CgroupDenial) {
+        guard !cgroupDenial.programs.isEmpty || cgroupDenial.failure != nil else { return }
+        kernel = EnforcementKernel(cgroup: cgroupDenial.failure == nil, reason: cgroupDenial.failure ?? "")
+    }
+
+    /// How an enforced rule's matching calls are met on this kernel, strongest mechanism first;
+    /// nil when the rule is not enforced (or on a dry run). `.cgroup` needs every kernel pattern
+    /// of the rule to be a socket call the cgroup programs refuse; for any connect or bind that
+    /// means its IPv4/IPv6 calls, while a call of another family (AF_UNIX) is still killed at
+    /// entry (`summary` and `rules list` say so). The mechanism that did act on a given call is
+    /// the alert's `action`, read from the event (`actionInKernel`).
+    public func mechanism(for ruleId: String) -> EnforcementMechanism? {
+        guard !options.dryRun, let entry = enforced[ruleId] else {
+            return profileRules.contains(ruleId) && !options.dryRun
+                ? (ruleId == "PROFILE-EXEC" && execAllowList != nil ? .kernelKill : .userSpaceKill) : nil
+        }
+        guard let patterns = entry else { return .userSpaceKill }
+        return kernel.cgroup && patterns.allSatisfy({ !$0.cgroupPrograms.isEmpty }) ? .cgroup : .kernelKill
+    }
+
+    /// What the kernel already did to the event's call or process, from its marks: a refusal
+    /// by a cgroup program, a kill at a pattern; nil when it did nothing (user space acts then).
+    /// Another mechanism that marks events (fanotify's verdicts) answers here too.
+    func actionInKernel(_ event: TraceEvent, ruleId: String) -> String? {
+        func by(_ slot: UInt8) -> String {
+            slot == ExecAllowList.slot ? "PROFILE-EXEC" : Int(slot) < slotRules.count ? slotRules[Int(slot)] : "?"
+        }
+        for (slot, mechanism) in [(event.deniedBySlot, EnforcementMechanism.cgroup), (event.killedBySlot, .kernelKill)] {
+            guard let slot else { continue }
+            let rule = by(slot)
+            return rule == ruleId ? mechanism.actionText : "\(mechanism.actionText), by \(rule)"
+        }
+        return nil
     }
 
     /// Whether a rule's alerts are enforced in `container` (by name or id prefix).
@@ -222,9 +306,8 @@ public final class Enforcer: @unchecked Sendable {
             alert.action = "would kill"
             return
         }
-        if let slot = event.killedBySlot {
-            let by = slot == ExecAllowList.slot ? "PROFILE-EXEC" : Int(slot) < slotRules.count ? slotRules[Int(slot)] : "?"
-            alert.action = by == alert.ruleId ? "killed (kernel)" : "killed (kernel, by \(by))"
+        if let action = actionInKernel(event, ruleId: alert.ruleId) {
+            alert.action = action
             return
         }
         let pid = pid_t(bitPattern: event.hostProcessId)
@@ -233,27 +316,54 @@ public final class Enforcer: @unchecked Sendable {
             return
         }
         if kill(pid, SIGKILL) == 0 {
-            alert.action = "killed (user space)"
+            alert.action = EnforcementMechanism.userSpaceKill.actionText
         } else {
             let reason = errno == ESRCH ? "the process had already exited" : String(cString: strerror(errno))
             alert.action = "kill failed (user space): \(reason)"
         }
     }
 
-    /// One line per enforced rule or drift kind: where it is enforced and, for the kernel, its patterns.
+    /// What happens on this kernel to a call the patterns match: "deny (cgroup)" (refused with
+    /// EPERM before it runs) or "kill after the syscall (kernel)".
+    static func plan(_ pattern: KillPattern, kernel: EnforcementKernel) -> String {
+        guard kernel.cgroup, !pattern.cgroupPrograms.isEmpty else { return "kill after the syscall (kernel)" }
+        // Any connect or bind: the cgroup programs see IPv4 and IPv6 calls only.
+        return pattern.kind == .syscall ? "deny (cgroup) for IPv4/IPv6, kill after the syscall (kernel) for other families" : "deny (cgroup)"
+    }
+
+    /// What `rules list` says a rule's action does on this kernel (`kernel` probed or given):
+    /// per kernel pattern "deny (cgroup)" or "kill after the syscall (kernel)", else "kill after
+    /// the syscall (user space)".
+    public static func plan(for rule: Rule, kernel: EnforcementKernel) -> String {
+        guard let patterns = KernelEnforcement.patterns(for: rule) else { return "kill after the syscall (user space)" }
+        let plans = patterns.map { plan($0, kernel: kernel) }
+        var unique: [String] = []
+        for plan in plans where !unique.contains(plan) { unique.append(plan) }
+        return unique.count == 1 ? unique[0] : zip(patterns, plans).map { "\($0.description): \($1)" }.joined(separator: "; ")
+    }
+
+    /// One line per enforced rule or drift kind: what happens on this kernel and, for the
+    /// kernel's patterns, which calls.
     public var summary: [String] {
         enforced.keys.sorted().map { id in
-            let where_ = options.dryRun ? "dry run" : (enforced[id]!.map { "kernel: " + $0.map(\.description).joined(separator: "; ") } ?? "user space")
-            return "\(id): kill, \(where_)"
+            let where_: String
+            if options.dryRun {
+                where_ = "dry run"
+            } else if let patterns = enforced[id]! {
+                where_ = patterns.map { "\(Self.plan($0, kernel: kernel)): \($0.description)" }.joined(separator: "; ")
+            } else {
+                where_ = "kill after the syscall (user space)"
+            }
+            return "\(id): \(where_)"
         } + profileRules.sorted().map { id in
             let where_ =
                 options.dryRun
                 ? "dry run"
                 : id == "PROFILE-EXEC" && execAllowList != nil
-                    ? "kernel: exec allow list of \(execAllowList!.paths.count) executables in the profiled containers running at start, "
-                        + "user space elsewhere"
-                    : "user space"
-            return "\(id): kill, \(where_)"
+                    ? "kill after the syscall (kernel; before the new image runs an instruction): exec allow list of \(execAllowList!.paths.count) executables in the "
+                        + "profiled containers running at start; kill after the syscall (user space) elsewhere"
+                    : "kill after the syscall (user space)"
+            return "\(id): \(where_)"
         }
     }
 }

@@ -111,6 +111,9 @@ final class SensorProgram {
         }
     }
 
+    /// Keeps a link for the life of this object (detached in deinit).
+    func keep(_ link: OpaquePointer) { links.append(link) }
+
     /// The per-CPU counters summed, and listed per CPU.
     func statistics() throws -> SensorStatistics {
         let map = try map("stats")

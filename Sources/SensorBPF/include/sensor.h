@@ -94,6 +94,7 @@ struct sensor_config {
     __u32 kill_patterns;    // entries of `kill_patterns` in use (0: enforcement off, nothing is killed)
     __u32 kill_cgroups;     // 1: kill only in the cgroups of `kill_cgroup` (--enforce-container)
     __u32 exec_allow;       // 1: in the cgroups of `exec_allow_cgroup`, kill an exec of a path not in `exec_allow`
+    __u32 cgroup_deny;      // 1: cgroup/ programs are loaded: they refuse the socket calls of patterns with SENSOR_KILL_CGROUP
     struct sensor_syscall_rule syscalls[SENSOR_MAX_SYSCALLS];
 };
 
@@ -115,7 +116,8 @@ struct sensor_event_header {
     __u16 size;             // header plus arguments, in bytes
     __u8 argc;
     __u8 cpu;
-    __u32 flags;            // SENSOR_EVENT_KILLED | rule slot << 8, when the kernel killed the process
+    __u32 flags;            // SENSOR_EVENT_KILLED | rule slot << 8 when the kernel killed the process;
+                            // SENSOR_EVENT_DENIED | rule slot << 16 when a cgroup program refused this call
     char comm[SENSOR_TASK_COMM_LEN];
     char uts_name[SENSOR_TASK_COMM_LEN];
 };
@@ -123,6 +125,9 @@ struct sensor_event_header {
 /// `sensor_event_header.flags`: the kernel sent SIGKILL to this process at a kill pattern;
 /// bits 8-15 are the pattern's `rule` slot.
 #define SENSOR_EVENT_KILLED 0x01
+/// `sensor_event_header.flags`: a cgroup program (cgroup/connect4, ...) refused this very call
+/// with EPERM before it ran; bits 16-23 are the pattern's `rule` slot.
+#define SENSOR_EVENT_DENIED 0x02
 
 /// Kill patterns: what the kernel matches to enforce `action: kill` rules itself.
 #define SENSOR_MAX_KILL_PATTERNS 16
@@ -133,7 +138,7 @@ enum sensor_kill_kind {
     SENSOR_KILL_OPEN_PATH = 1,  // open/openat/openat2/creat `nr` of a path as the caller passed it
     SENSOR_KILL_EXEC_PATH = 2,  // exec of a file, by its resolved path (sched_process_exec)
     SENSOR_KILL_EXEC_NAME = 3,  // exec of a file, by the new comm (proc.name)
-    SENSOR_KILL_CONNECT_ADDR = 4, // connect to an address: `text` is its 4 (IPv4) or 16 (IPv6) bytes
+    SENSOR_KILL_CONNECT_ADDR = 4, // connect, bind, sendto or sendmsg (`nr`) to an address: `text` is its 4 (IPv4) or 16 (IPv6) bytes
 };
 
 /// The exec allow list of a learned profile (`detect --profile` enforcing PROFILE-EXEC): keys
@@ -145,6 +150,8 @@ enum sensor_kill_kind {
 
 #define SENSOR_KILL_PREFIX 0x01      // `text` is a prefix, not the whole string
 #define SENSOR_KILL_CONTAINERS 0x02  // only outside the host's mount namespace
+#define SENSOR_KILL_CGROUP 0x04      // refused by the cgroup/ programs (IPv4 and IPv6 calls): never killed for at
+                                     // sys_enter, except an any-call pattern for a call of another socket family
 
 struct sensor_kill_pattern {
     __u32 nr;               // syscall number (SYSCALL and OPEN_PATH kinds)
