@@ -19,6 +19,10 @@ struct LabAttackCommand: AsyncParsableCommand {
             counted in the matrix, and so is any bulk-read alert (CAD-API-001) the server's audit trail records
             then. The lab's own containers keep an audit trail (serve --audit on): the exfiltration scenario is
             judged by it, not by the kernel; with --container, start the server with --audit on for that.
+            A scenario is "prevented" only when its refusal is observed: the sensor saw its guarded syscall
+            return EPERM or EACCES, or an enforcing mechanism said "denied (...)". A kill by enforcement is
+            "killed after the syscall" (the call ran). Every other failure (a timeout, a missing tool, a crash,
+            a non-zero exit with no refusal seen) is "did not run" and counts against the matrix.
               caduceus lab attack                                   # every scenario
               caduceus lab attack --container caduceus-fhir --base-url http://127.0.0.1:9080/fhir-server/api/v4
               caduceus lab attack --scenario reverse-shell --scenario shadow
@@ -46,6 +50,9 @@ struct LabAttackCommand: AsyncParsableCommand {
 
     @Option(help: "Admissions of the benign workload before the attacks (0: none).")
     var workloadRounds = 10
+
+    @Flag(help: "Carry out the rules' actions in the lab's containers, as `detect --enforce` does; the matrix says what acted.")
+    var enforce = false
 
     @Option(help: "Also write the matrix as JSON to this file (matrix.json for `caduceus report`).")
     var json: String?
@@ -104,7 +111,13 @@ struct LabAttackCommand: AsyncParsableCommand {
             }
         }
         let listener = try LoopbackListener()
-        let detector = try LiveDetector(ruleSet: ruleSet, profile: learned, profileContainer: profileOptions.profileContainer)
+        // Enforcement, when asked, only in the lab's own containers.
+        let labContainers = [target] + (privilegedLab.map { [$0.container] } ?? [])
+        let enforcement = enforce ? EnforcementOptions(all: true, containers: labContainers) : nil
+        // The guarded syscalls are traced too: a scenario is prevented only when the sensor sees one refused.
+        let detector = try LiveDetector(
+            ruleSet: ruleSet, enforcement: enforcement, profile: learned, profileContainer: profileOptions.profileContainer,
+            watchingRefusalsOf: AttackScenario.guardedSyscalls(of: chosen))
         let lab = AttackLab(container: target, baseURL: base)
         let containerID = try AttackLab.docker(["inspect", "-f", "{{.Id}}", target])
         var falsePositives: [Alert] = []

@@ -12,6 +12,11 @@ public final class LiveDetector: @unchecked Sendable {
     private let lock = NSLock()
     private var alerts: [Alert] = []
     private var events: [String: Int] = [:]
+    private var refusals: [ObservedRefusal] = []
+    /// The syscalls whose refusals (EPERM, EACCES) in containers are kept (`refusalsSoFar`).
+    public let watchedRefusals: Set<String>
+    /// At most this many refusals are kept: a storm of them cannot grow the lab without bound.
+    public static let refusalLimit = 100_000
     private var result: Result<SensorStatistics, Error>?
     private let finished = DispatchSemaphore(value: 0)
 
@@ -20,10 +25,14 @@ public final class LiveDetector: @unchecked Sendable {
     /// With `enforcement`, rules' actions are carried out as `detect --enforce` does (and
     /// drift kills as `--enforce-profile` / `--enforce-rule PROFILE-...` do).
     /// With `profile`, drift from it in `profileContainer` (default: its image's containers) alerts too.
+    /// With `watchingRefusalsOf`, those syscalls are traced too (at their exit, with their return
+    /// values), and each one a container's process saw refused with EPERM or EACCES is kept: how
+    /// the attack lab observes a refusal instead of guessing it from an exit status.
     public init(
         ruleSet: RuleSet, scope: TraceScope = .containers, enforcement: EnforcementOptions? = nil, profile: ContainerProfile? = nil,
-        profileContainer: String? = nil
+        profileContainer: String? = nil, watchingRefusalsOf watched: Set<String> = []
     ) throws {
+        watchedRefusals = watched
         let engine = try DetectionEngine(ruleSet: ruleSet, state: SystemState(readsProcFS: true))
         self.engine = engine
         let enforcer = try enforcement.map {
@@ -35,7 +44,7 @@ public final class LiveDetector: @unchecked Sendable {
         self.drift = drift
         var configuration = SensorConfiguration()
         configuration.scope = scope
-        let names = engine.requiredEvents.union(drift == nil ? [] : ProfileDriftDetector.requiredEvents)
+        let names = engine.requiredEvents.union(drift == nil ? [] : ProfileDriftDetector.requiredEvents).union(watched)
         configuration.events = EventSelection(ids: Set(names.compactMap { EventTable.definition(named: $0)?.id }))
         configuration.killPatterns = enforcer?.killPatterns ?? []
         configuration.killContainers = enforcement?.containers ?? []
@@ -50,6 +59,13 @@ public final class LiveDetector: @unchecked Sendable {
                     let event = TraceEvent(raw, bootTimeOffset: offset, containers: containers)
                     self.lock.lock()
                     self.events[event.containerId, default: 0] += 1
+                    if !event.containerId.isEmpty, ObservedRefusal.isRefusal(event.returnValue), watched.contains(event.eventName),
+                        self.refusals.count < Self.refusalLimit
+                    {
+                        self.refusals.append(ObservedRefusal(
+                            container: event.containerId, timestamp: event.timestamp, pid: event.hostProcessId, syscall: event.eventName,
+                            returnValue: event.returnValue))
+                    }
                     self.lock.unlock()
                     let keep: (Alert) -> Void = { alert in
                         var alert = alert
@@ -72,6 +88,13 @@ public final class LiveDetector: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return alerts
+    }
+
+    /// The watched syscalls refused so far in containers, oldest first.
+    public var refusalsSoFar: [ObservedRefusal] {
+        lock.lock()
+        defer { lock.unlock() }
+        return refusals
     }
 
     /// Events seen from a container (full id; "" for the host).
