@@ -115,7 +115,7 @@ public enum MatrixCell: String, Sendable, CaseIterable {
             return count > 0 || cell == .detected ? "\(count) \(phrase)" : nil
         }
         let failures = cells.filter(\.isFailure).count
-        return "\(cells.count) scenarios: " + counts.joined(separator: ", ") + "; \(failures) failures (missed or did not run)"
+        return "\(cells.count) scenarios: " + counts.joined(separator: ", ") + "; \(failures) failure\(failures == 1 ? "" : "s") (missed or did not run)"
     }
 
     /// The class of the report's HTML cell.
