@@ -16,14 +16,14 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import threading
 import time
 import uuid
 
 import pytest
 
-from test_trace_cli import BIN, IMAGE, require_root_and_docker, run
+from attached_detector import AttachedDetector
+from test_trace_cli import IMAGE, require_root_and_docker, run
 
 RULES = """
 - rule: Victim file opened in a container
@@ -174,21 +174,7 @@ def test_kill_9_of_detect_leaves_no_program_link_cgroup_program_or_fanotify_grou
         before_cgroup = cgroup_programs(cgroup)
 
         # Enforce in this container only: other tests on the machine are left alone.
-        detector = subprocess.Popen(
-            [BIN, "detect", "--rules", str(rules), "--enforce", "--enforce-container", name, "--format", "json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        lines = []
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            line = detector.stderr.readline()
-            lines.append(line)
-            if "Ctrl-C to stop" in line or not line:
-                break
-        assert detector.poll() is None, "".join(lines)
-        # Drain stderr and stdout from here on, so that the detector never blocks on a full pipe.
-        drained = {"stdout": [], "stderr": lines}
-        for stream, key in ((detector.stdout, "stdout"), (detector.stderr, "stderr")):
-            threading.Thread(target=lambda s=stream, k=key: drained[k].extend(iter(s.readline, "")), daemon=True).start()
+        detector = AttachedDetector(["--rules", str(rules), "--enforce", "--enforce-container", name, "--format", "json"])
 
         programs, links, fanotify = held_objects(detector.pid)
         loaded = {p["id"] for p in bpftool("prog", "show")}
@@ -207,7 +193,7 @@ def test_kill_9_of_detect_leaves_no_program_link_cgroup_program_or_fanotify_grou
         assert refused_connect.returncode != 0 or "= -1" in refused_connect.stdout, refused_connect.stdout
         accepted_while_enforced = listener.accepted
 
-        detector.send_signal(signal.SIGKILL)
+        detector.process.send_signal(signal.SIGKILL)
         assert detector.wait(timeout=10) == -signal.SIGKILL
         assert not os.path.exists(f"/proc/{detector.pid}"), "the detector's process is gone, and its fanotify groups with it"
 
@@ -235,8 +221,7 @@ def test_kill_9_of_detect_leaves_no_program_link_cgroup_program_or_fanotify_grou
         assert connected.returncode == 0 and "= -1" not in connected.stdout, connected.stdout
         assert wait_until(lambda: listener.accepted > accepted_while_enforced, 5), "the listener accepted the connection"
     finally:
-        if detector is not None and detector.poll() is None:
-            detector.kill()
-            detector.wait()
+        if detector is not None:
+            detector.end()
         listener.close()
         run("docker", "rm", "-f", name)

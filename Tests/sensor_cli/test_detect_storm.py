@@ -21,7 +21,8 @@ import uuid
 
 import pytest
 
-from test_trace_cli import BIN, IMAGE, require_root_and_docker, run
+from attached_detector import AttachedDetector
+from test_trace_cli import IMAGE, require_root_and_docker, run
 
 # The bound on the detector's peak resident memory (VmHWM) through the storm. Measured on this
 # VM (debug build, built-in rules plus STORM-OPEN, 2 cores): 48 MB attached, 177-178 MB within the
@@ -61,24 +62,10 @@ def test_a_storm_leaves_the_detector_bounded_counted_and_alive(tmp_path):
     name = "caduceus-storm-" + uuid.uuid4().hex[:8]
     started = run("docker", "run", "-d", "--network", "host", "--name", name, IMAGE, "/bin/sleep", "600")
     assert started.returncode == 0, started.stderr
-    detector = subprocess.Popen(
-        [BIN, "detect", "--container", name, "--rules", str(rules), "--format", "json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    detector = None
     try:
-        stderr = []
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            line = detector.stderr.readline()
-            stderr.append(line)
-            if "Ctrl-C to stop" in line or not line:
-                break
-        assert detector.poll() is None, "".join(stderr)
-        alerts = []
-        readers = [threading.Thread(target=lambda: stderr.extend(iter(detector.stderr.readline, "")), daemon=True),
-                   threading.Thread(target=lambda: alerts.extend(iter(detector.stdout.readline, "")), daemon=True)]
-        for reader in readers:
-            reader.start()
-
+        detector = AttachedDetector(["--container", name, "--rules", str(rules), "--format", "json"])
+        alerts, stderr = detector.stdout, detector.stderr
         samples = []  # (seconds since the storm began, VmRSS in KiB)
         sampling = True
 
@@ -120,10 +107,8 @@ def test_a_storm_leaves_the_detector_bounded_counted_and_alive(tmp_path):
         sampling = False
         sampler.join()
         peak_kib = status_kib(detector.pid, "VmHWM")
-        detector.send_signal(signal.SIGINT)
+        detector.process.send_signal(signal.SIGINT)
         status = detector.wait(timeout=120)
-        for reader in readers:
-            reader.join(timeout=10)
         text = "".join(stderr)
 
         lost_match = re.search(r"caduceus detect: (\d+) events lost in the kernel", text)
@@ -162,7 +147,6 @@ def test_a_storm_leaves_the_detector_bounded_counted_and_alive(tmp_path):
         assert final and int(final.group(1)) == lost, text[-1500:]
         assert peak_rss_line and abs(int(peak_rss_line.group(1)) - peak_kib / 1024) <= 2, text[-1500:]
     finally:
-        if detector.poll() is None:
-            detector.kill()
-            detector.wait()
+        if detector is not None:
+            detector.end()
         run("docker", "rm", "-f", name)
