@@ -111,6 +111,17 @@ struct LabAttackCommand: AsyncParsableCommand {
             }
         }
         let listener = try LoopbackListener()
+        let lab = AttackLab(container: target, baseURL: base)
+        let labs = [lab] + (privilegedLab.map { [$0] } ?? [])
+        var installed: [AttackLab] = []
+        defer { installed.forEach { $0.cleanUp() } }
+        func install(_ lab: AttackLab) throws {
+            try lab.installToolkit()
+            installed.append(lab)
+        }
+        // Under enforcement the toolkits go in before the detector starts: planting the bait
+        // (/etc/shadow, a private key) would trip the very rules the scenarios test.
+        if enforce { try labs.forEach(install) }
         // Enforcement, when asked, only in the lab's own containers.
         let labContainers = [target] + (privilegedLab.map { [$0.container] } ?? [])
         let enforcement = enforce ? EnforcementOptions(all: true, containers: labContainers) : nil
@@ -118,7 +129,6 @@ struct LabAttackCommand: AsyncParsableCommand {
         let detector = try LiveDetector(
             ruleSet: ruleSet, enforcement: enforcement, profile: learned, profileContainer: profileOptions.profileContainer,
             watchingRefusalsOf: AttackScenario.guardedSyscalls(of: chosen))
-        let lab = AttackLab(container: target, baseURL: base)
         let containerID = try AttackLab.docker(["inspect", "-f", "{{.Id}}", target])
         var falsePositives: [Alert] = []
         var auditFalsePositives: [AuditTrailQuery.Alert] = []
@@ -140,12 +150,10 @@ struct LabAttackCommand: AsyncParsableCommand {
                     + "\(falsePositives.count) alerts in the container and \(auditFalsePositives.count) in the audit trail (false positives)")
         }
         writeStandardError("caduceus lab: installing the toolkit in \(target.prefix(12)) and playing \(chosen.count) scenarios")
-        try lab.installToolkit()
-        defer { lab.cleanUp() }
+        if !enforce { try install(lab) }
         var outcomes = try await lab.run(chosen.filter { !$0.privileged }, detector: detector, listenPort: Int(listener.port))
         if let privilegedLab {
-            try privilegedLab.installToolkit()
-            defer { privilegedLab.cleanUp() }
+            if !enforce { try install(privilegedLab) }
             outcomes += try await privilegedLab.run(chosen.filter(\.privileged), detector: detector, listenPort: Int(listener.port))
         }
         let (_, lost) = try detector.stop()

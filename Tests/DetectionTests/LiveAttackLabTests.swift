@@ -66,6 +66,41 @@ extension LiveDetectionSuites {
             #expect(byID["unshare"]?.cell == .prevented && byID["unshare"]?.detected == true, "\(String(describing: byID["unshare"]?.verdict))")
         }
 
+        /// The lab under enforcement (`lab attack --enforce`): a rule that kills on the /etc/shadow
+        /// open. The scenario is then what the mechanism said: "killed after the syscall" when a
+        /// kill acted (the open ran), "prevented" when a mechanism denied it; either way the alert's
+        /// own action, never "did not run" and never a guess from exit 137.
+        @Test func underEnforcementTheMechanismsWordIsTheVerdict() async throws {
+            try SensorTestEnvironment.require()
+            let (id, _) = try Self.startServer(audit: false)
+            defer { LiveDetection.removeContainers([id]) }
+            let ruleSet = try RuleSet.load([("kill.yaml", """
+                - rule: Shadow file opened in a container
+                  id: KILL-SHADOW
+                  desc: The password hashes opened (kernel-enforceable shape).
+                  condition: evt.type in (open, openat, openat2) and fd.name = /etc/shadow and container.id != host
+                  output: "shadow opened (proc=%proc.name)"
+                  priority: CRITICAL
+                  action: kill
+                """)])
+            let chosen = AttackScenario.all.filter { $0.id == "shadow" }
+            // The toolkit first: planting the bait /etc/shadow opens it too.
+            let lab = AttackLab(container: id)
+            try lab.installToolkit()
+            let detector = try LiveDetector(
+                ruleSet: ruleSet, enforcement: EnforcementOptions(all: true, containers: [id]),
+                watchingRefusalsOf: AttackScenario.guardedSyscalls(of: chosen))
+            let outcomes = try await lab.run(chosen, detector: detector, listenPort: 1)
+            lab.cleanUp()
+            let (alerts, _) = try detector.stop()
+            let shadow = try #require(outcomes.first)
+            let actions = alerts.filter { $0.ruleId == "KILL-SHADOW" }.compactMap(\.action)
+            #expect(shadow.exitStatus != 0 && !actions.isEmpty, "exit \(shadow.exitStatus), actions \(actions)")
+            #expect(shadow.cell == .killed || shadow.cell == .prevented, "\(shadow.verdict)")
+            if case .killed(let action) = shadow.verdict { #expect(action.hasPrefix("killed") && actions.contains(action)) }
+            if case .prevented(let how) = shadow.verdict { #expect(how.hasPrefix("denied") || how.contains("returned E")) }
+        }
+
         /// The fork bomb in a container with the compose deployment's pids limit: held there (its
         /// forks refused with EAGAIN and CAD-048 raised), unwound within seconds with no process
         /// or zombie left, and the server answers afterwards.
