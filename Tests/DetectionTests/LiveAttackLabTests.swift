@@ -74,15 +74,8 @@ extension LiveDetectionSuites {
             try SensorTestEnvironment.require()
             let (id, _) = try Self.startServer(audit: false)
             defer { LiveDetection.removeContainers([id]) }
-            let ruleSet = try RuleSet.load([("kill.yaml", """
-                - rule: Shadow file opened in a container
-                  id: KILL-SHADOW
-                  desc: The password hashes opened (kernel-enforceable shape).
-                  condition: evt.type in (open, openat, openat2) and fd.name = /etc/shadow and container.id != host
-                  output: "shadow opened (proc=%proc.name)"
-                  priority: CRITICAL
-                  action: kill
-                """)])
+            // LiveEnforcementTests' kill rules: KILL-SHADOW kills on the /etc/shadow open.
+            let ruleSet = try RuleSet.load([("kill.yaml", LiveEnforcementTests.rules)])
             let chosen = AttackScenario.all.filter { $0.id == "shadow" }
             // The toolkit first: planting the bait /etc/shadow opens it too.
             let lab = AttackLab(container: id)
