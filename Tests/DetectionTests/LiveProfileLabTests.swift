@@ -101,7 +101,7 @@ extension LiveDetectionSuites {
                 lab.cleanUp()
                 results[label] = Dictionary(uniqueKeysWithValues: outcomes.map { ($0.scenario.id, $0) })
             }
-            _ = try detector.stop()
+            let (_, lost) = try detector.stop()
             let seccomp = try #require(results["seccomp"])
             let docker = try #require(results["default"])
             #expect(seccomp["shadow"]?.exitStatus == 0 && seccomp["shadow"]?.detected == true, "\(String(describing: seccomp["shadow"]))")
@@ -110,7 +110,7 @@ extension LiveDetectionSuites {
                 #expect(docker[id]?.result == "succeeded", "\(id) under Docker's default profile: \(docker[id]?.result ?? "not played")")
                 // Prevented because the sensor saw the call return EPERM, not because the command failed.
                 #expect(seccomp[id]?.verdict.name == "prevented" && seccomp[id]?.verdict.reason?.contains("returned EPERM") == true,
-                        "\(id) under the generated profile: \(String(describing: seccomp[id]?.verdict))")
+                        "\(id) under the generated profile: \(String(describing: seccomp[id]?.verdict)); \(lost) events lost")
                 #expect(docker[id]?.verdict == .ran, "\(id) under Docker's default profile: \(String(describing: docker[id]?.verdict))")
             }
             // Refused by seccomp, the attempt is still seen: the sensor reads ptrace at its exit.

@@ -115,6 +115,7 @@ public final class AttackLab {
             try await Task.sleep(for: .milliseconds(Int(settle * 1000)))
         }
         try await Task.sleep(for: .milliseconds(Int(settle * 1000)))
+        await detector.waitUntilRead(upTo: Self.now())
         let alerts = detector.alertsSoFar.filter { $0.container.id == id }
         let refusals = detector.refusalsSoFar.filter { $0.container == id && $0.pid != server }
         func within(_ index: Int, _ timestamp: UInt64) -> Bool {

@@ -13,6 +13,8 @@ public final class LiveDetector: @unchecked Sendable {
     private var alerts: [Alert] = []
     private var events: [String: Int] = [:]
     private var refusals: [ObservedRefusal] = []
+    private var read = 0
+    private var latest: UInt64 = 0
     /// The syscalls whose refusals (EPERM, EACCES) in containers are kept (`refusalsSoFar`).
     public let watchedRefusals: Set<String>
     /// At most this many refusals are kept: a storm of them cannot grow the lab without bound.
@@ -59,6 +61,8 @@ public final class LiveDetector: @unchecked Sendable {
                     let event = TraceEvent(raw, bootTimeOffset: offset, containers: containers)
                     self.lock.lock()
                     self.events[event.containerId, default: 0] += 1
+                    self.read += 1
+                    self.latest = max(self.latest, event.timestamp)
                     if !event.containerId.isEmpty, ObservedRefusal.isRefusal(event.returnValue), watched.contains(event.eventName),
                         self.refusals.count < Self.refusalLimit
                     {
@@ -88,6 +92,31 @@ public final class LiveDetector: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return alerts
+    }
+
+    /// Waits until the reader has caught up with `time` (ns since the epoch): an event that late
+    /// was read, or none came for 300 ms (there is nothing more to read); at most `timeout` s.
+    /// What the lab calls before judging windows that end at `time`: on a loaded machine the
+    /// reader can lag the kernel by more than the lab's settle time.
+    public func waitUntilRead(upTo time: UInt64, timeout: Double = 10) async {
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+        var last = -1
+        var still = 0
+        while ContinuousClock.now < deadline {
+            let (count, newest) = progress
+            if newest >= time { return }
+            still = count == last ? still + 1 : 0
+            if still >= 3 { return }
+            last = count
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// Events read so far, and the latest one's time (ns since the epoch).
+    private var progress: (events: Int, latest: UInt64) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (read, latest)
     }
 
     /// The watched syscalls refused so far in containers, oldest first.
