@@ -102,8 +102,9 @@ def container_cgroup(pid):
 
 
 def cgroup_programs(path):
-    """(program id, attach type) of every BPF program attached to the cgroup at `path` (its own, and inherited ones)."""
-    result = run("bpftool", "-j", "cgroup", "show", path, "effective")
+    """(program id, attach type) of every BPF program attached to the cgroup at `path` itself (not
+    inherited ones: another sensor on the machine may attach to an ancestor meanwhile)."""
+    result = run("bpftool", "-j", "cgroup", "show", path)
     assert result.returncode == 0, result.stderr
     return {(p["id"], p.get("attach_type", "")) for p in parse(result.stdout)}
 
