@@ -34,6 +34,8 @@ install_missing() {
 install_missing libbpf-dev pkg-config
 if [ "${1:-}" = build ]; then exit 0; fi
 install_missing postgresql-15 curl jq chromium auditd strace
+# bpftool: the kill -9 test lists the BPF programs, links and cgroup programs left behind (Tests/sensor_cli/test_detect_kill9.py).
+install_missing bpftool
 
 if [ ! -x .venv/bin/python ]; then
     echo "setup: creating .venv"

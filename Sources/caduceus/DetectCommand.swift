@@ -1,6 +1,7 @@
 import ArgumentParser
 import Detection
 import Foundation
+import Lab
 import Sensor
 
 /// `caduceus detect`: the sensor and the rule engine in one process, or the engine over a
@@ -200,7 +201,8 @@ struct DetectCommand: ParsableCommand {
         let byRule = stats.alertsByRule.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
         writeStandardError(
             "caduceus detect: \(stats.events) events, \(stats.alerts) alerts" + (byRule.isEmpty ? "" : " (\(byRule))")
-                + ", \(state.processes.count) processes tracked")
+                + ", \(state.processes.count) processes tracked, \(lost) events lost"
+                + (ProcessMemory().map { ", peak RSS \($0.peakMB) MB" } ?? ""))
         if lost > 0 { throw ExitCode(3) }
     }
 }

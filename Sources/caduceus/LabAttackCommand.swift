@@ -19,6 +19,10 @@ struct LabAttackCommand: AsyncParsableCommand {
             counted in the matrix, and so is any bulk-read alert (CAD-API-001) the server's audit trail records
             then. The lab's own containers keep an audit trail (serve --audit on): the exfiltration scenario is
             judged by it, not by the kernel; with --container, start the server with --audit on for that.
+            A scenario is "prevented" only when its refusal is observed: the sensor saw its guarded syscall
+            return EPERM or EACCES, or an enforcing mechanism said "denied (...)". A kill by enforcement is
+            "killed after the syscall" (the call ran). Every other failure (a timeout, a missing tool, a crash,
+            a non-zero exit with no refusal seen) is "did not run" and counts against the matrix.
               caduceus lab attack                                   # every scenario
               caduceus lab attack --container caduceus-fhir --base-url http://127.0.0.1:9080/fhir-server/api/v4
               caduceus lab attack --scenario reverse-shell --scenario shadow
@@ -46,6 +50,9 @@ struct LabAttackCommand: AsyncParsableCommand {
 
     @Option(help: "Admissions of the benign workload before the attacks (0: none).")
     var workloadRounds = 10
+
+    @Flag(help: "Carry out the rules' actions in the lab's containers, as `detect --enforce` does; the matrix says what acted.")
+    var enforce = false
 
     @Option(help: "Also write the matrix as JSON to this file (matrix.json for `caduceus report`).")
     var json: String?
@@ -104,8 +111,24 @@ struct LabAttackCommand: AsyncParsableCommand {
             }
         }
         let listener = try LoopbackListener()
-        let detector = try LiveDetector(ruleSet: ruleSet, profile: learned, profileContainer: profileOptions.profileContainer)
         let lab = AttackLab(container: target, baseURL: base)
+        let labs = [lab] + (privilegedLab.map { [$0] } ?? [])
+        var installed: [AttackLab] = []
+        defer { installed.forEach { $0.cleanUp() } }
+        func install(_ lab: AttackLab) throws {
+            try lab.installToolkit()
+            installed.append(lab)
+        }
+        // Under enforcement the toolkits go in before the detector starts: planting the bait
+        // (/etc/shadow, a private key) would trip the very rules the scenarios test.
+        if enforce { try labs.forEach(install) }
+        // Enforcement, when asked, only in the lab's own containers.
+        let labContainers = [target] + (privilegedLab.map { [$0.container] } ?? [])
+        let enforcement = enforce ? EnforcementOptions(all: true, containers: labContainers) : nil
+        // The guarded syscalls are traced too: a scenario is prevented only when the sensor sees one refused.
+        let detector = try LiveDetector(
+            ruleSet: ruleSet, enforcement: enforcement, profile: learned, profileContainer: profileOptions.profileContainer,
+            watchingRefusalsOf: AttackScenario.guardedSyscalls(of: chosen))
         let containerID = try AttackLab.docker(["inspect", "-f", "{{.Id}}", target])
         var falsePositives: [Alert] = []
         var auditFalsePositives: [AuditTrailQuery.Alert] = []
@@ -127,12 +150,10 @@ struct LabAttackCommand: AsyncParsableCommand {
                     + "\(falsePositives.count) alerts in the container and \(auditFalsePositives.count) in the audit trail (false positives)")
         }
         writeStandardError("caduceus lab: installing the toolkit in \(target.prefix(12)) and playing \(chosen.count) scenarios")
-        try lab.installToolkit()
-        defer { lab.cleanUp() }
+        if !enforce { try install(lab) }
         var outcomes = try await lab.run(chosen.filter { !$0.privileged }, detector: detector, listenPort: Int(listener.port))
         if let privilegedLab {
-            try privilegedLab.installToolkit()
-            defer { privilegedLab.cleanUp() }
+            if !enforce { try install(privilegedLab) }
             outcomes += try await privilegedLab.run(chosen.filter(\.privileged), detector: detector, listenPort: Int(listener.port))
         }
         let (_, lost) = try detector.stop()

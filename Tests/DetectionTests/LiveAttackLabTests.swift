@@ -19,10 +19,10 @@ extension LiveDetectionSuites {
             ])
             defer { LiveDetection.removeContainers([id]) }
             let listener = try LoopbackListener()
-            let detector = try LiveDetector(ruleSet: BuiltinRuleTests.ruleSet())
+            let chosen = AttackScenario.all.filter { ["reverse-shell", "shadow", "memfd"].contains($0.id) }
+            let detector = try LiveDetector(ruleSet: BuiltinRuleTests.ruleSet(), watchingRefusalsOf: AttackScenario.guardedSyscalls(of: chosen))
             let lab = AttackLab(container: id)
             try lab.installToolkit()
-            let chosen = AttackScenario.all.filter { ["reverse-shell", "shadow", "memfd"].contains($0.id) }
             let outcomes = try await lab.run(chosen, detector: detector, listenPort: Int(listener.port))
             lab.cleanUp()
             _ = try detector.stop()
@@ -31,13 +31,67 @@ extension LiveDetectionSuites {
             for outcome in outcomes {
                 #expect(outcome.detected, "\(outcome.scenario.id): expected \(outcome.scenario.expectedRules), fired \(outcome.firedRules)")
                 #expect((outcome.secondsToDetect ?? 99) < 5)
+                #expect(outcome.verdict == .ran && outcome.cell == .detected, "\(outcome.scenario.id): \(outcome.verdict)")
             }
-            #expect(AttackLab.matrix(outcomes).contains("3 of 3 scenarios detected"))
+            #expect(AttackLab.matrix(outcomes).contains("3 scenarios: 3 detected; 0 failures"))
             // Nothing of the toolkit or its bait is left in the container.
             let leftovers = (try? SensorTestEnvironment.run(["docker", "exec", id, "/opt/lab/busybox", "true"])) != nil
             #expect(!leftovers, "the toolkit was removed")
             let export = try SensorTestEnvironment.run(["sh", "-c", "docker export \(id) | tar -t"])
             #expect(!export.contains("opt/lab") && !export.contains("etc/shadow") && !export.contains("root/.ssh"), "\(export)")
+        }
+
+        /// Without its toolkit in the container (docker exec finds no /opt/lab/busybox) a
+        /// scenario cannot run: it is "did not run", a failure of the matrix, never "prevented",
+        /// although it exited non-zero. A judged escape whose refusal the sensor saw (unshare under
+        /// Docker's seccomp profile) is prevented.
+        @Test func aScenarioThatCannotRunIsAFailureNotAPrevention() async throws {
+            try SensorTestEnvironment.require()
+            let (id, _) = try Self.startServer(audit: false)
+            defer { LiveDetection.removeContainers([id]) }
+            let chosen = AttackScenario.all.filter { ["shadow", "unshare"].contains($0.id) }
+            let detector = try LiveDetector(ruleSet: BuiltinRuleTests.ruleSet(), watchingRefusalsOf: AttackScenario.guardedSyscalls(of: chosen))
+            let lab = AttackLab(container: id)
+            let missing = try await lab.run(chosen, detector: detector, listenPort: 1)
+            try lab.installToolkit()
+            let played = try await lab.run(chosen, detector: detector, listenPort: 1)
+            lab.cleanUp()
+            _ = try detector.stop()
+            for outcome in missing {
+                #expect(outcome.exitStatus != 0 && outcome.cell == .didNotRun, "\(outcome.scenario.id): exit \(outcome.exitStatus), \(outcome.verdict)")
+            }
+            #expect(AttackLab.matrix(missing).contains("2 scenarios: 0 detected, 2 did not run; 2 failures"), "\(AttackLab.matrix(missing))")
+            let byID = Dictionary(uniqueKeysWithValues: played.map { ($0.scenario.id, $0) })
+            #expect(byID["shadow"]?.cell == .detected, "\(String(describing: byID["shadow"]?.verdict))")
+            #expect(byID["unshare"]?.cell == .prevented && byID["unshare"]?.detected == true, "\(String(describing: byID["unshare"]?.verdict))")
+        }
+
+        /// The lab under enforcement (`lab attack --enforce`): a rule that kills on the /etc/shadow
+        /// open. The scenario is then what the mechanism said: "killed after the syscall" when a
+        /// kill acted (the open ran), "prevented" when a mechanism denied it; either way the alert's
+        /// own action, never "did not run" and never a guess from exit 137.
+        @Test func underEnforcementTheMechanismsWordIsTheVerdict() async throws {
+            try SensorTestEnvironment.require()
+            let (id, _) = try Self.startServer(audit: false)
+            defer { LiveDetection.removeContainers([id]) }
+            // LiveEnforcementTests' kill rules: KILL-SHADOW kills on the /etc/shadow open.
+            let ruleSet = try RuleSet.load([("kill.yaml", LiveEnforcementTests.rules)])
+            let chosen = AttackScenario.all.filter { $0.id == "shadow" }
+            // The toolkit first: planting the bait /etc/shadow opens it too.
+            let lab = AttackLab(container: id)
+            try lab.installToolkit()
+            let detector = try LiveDetector(
+                ruleSet: ruleSet, enforcement: EnforcementOptions(all: true, containers: [id]),
+                watchingRefusalsOf: AttackScenario.guardedSyscalls(of: chosen))
+            let outcomes = try await lab.run(chosen, detector: detector, listenPort: 1)
+            lab.cleanUp()
+            let (alerts, _) = try detector.stop()
+            let shadow = try #require(outcomes.first)
+            let actions = alerts.filter { $0.ruleId == "KILL-SHADOW" }.compactMap(\.action)
+            #expect(shadow.exitStatus != 0 && !actions.isEmpty, "exit \(shadow.exitStatus), actions \(actions)")
+            #expect(shadow.cell == .killed || shadow.cell == .prevented, "\(shadow.verdict)")
+            if case .killed(let action) = shadow.verdict { #expect(action.hasPrefix("killed") && actions.contains(action)) }
+            if case .prevented(let how) = shadow.verdict { #expect(how.hasPrefix("denied") || how.contains("returned E")) }
         }
 
         /// The fork bomb in a container with the compose deployment's pids limit: held there (its
@@ -92,7 +146,7 @@ extension LiveDetectionSuites {
             #expect(pulled.figures["auditAlerts"] == 1, "one alert for one client and window")
             #expect((pulled.secondsToDetect ?? 99) < 10 && pulled.sourceProblem == nil)
             let matrix = AttackLab.matrix(outcomes)
-            #expect(matrix.contains("1 of 1 scenarios detected") && matrix.contains("1 detected by the FHIR audit trail, not the kernel"), "\(matrix)")
+            #expect(matrix.contains("1 scenarios: 1 detected; 0 failures") && matrix.contains("1 detected by the FHIR audit trail, not the kernel"), "\(matrix)")
             #expect(matrix.contains("audit trail"))
             let json = AttackLab.matrixJSON(outcomes, falsePositives: 0, workloadInteractions: 0)
             #expect(json.contains(#""source" : "audit trail""#) || json.contains(#""source": "audit trail""#), "\(json)")
@@ -116,8 +170,8 @@ extension LiveDetectionSuites {
             let (privileged, _) = try Self.startServer(privileged: true)
             defer { LiveDetection.removeContainers([plain, privileged]) }
             let host = AttackLab.hostSettings()
-            let detector = try LiveDetector(ruleSet: BuiltinRuleTests.ruleSet())
             let chosen = AttackScenario.all.filter { ["unshare", "core-pattern", "release-agent"].contains($0.id) }
+            let detector = try LiveDetector(ruleSet: BuiltinRuleTests.ruleSet(), watchingRefusalsOf: AttackScenario.guardedSyscalls(of: chosen))
             var outcomes: [AttackLab.Outcome] = []
             for (container, scenarios) in [(plain, chosen), (privileged, chosen.map { $0.withPrivileges() })] {
                 let lab = AttackLab(container: container)
@@ -134,6 +188,9 @@ extension LiveDetectionSuites {
                     #expect(outcome.result == "succeeded" && outcome.figures["hostChanged"] == 0, "\(outcome.scenario.id): \(outcome.result)")
                 } else {
                     #expect(outcome.result == "blocked (EPERM)", "\(outcome.scenario.id): \(outcome.result)")
+                    // Prevented because the sensor saw Docker's seccomp profile refuse the call, not because it exited 1.
+                    #expect(outcome.verdict.name == "prevented" && outcome.verdict.reason?.contains("returned EPERM (seen by the sensor)") == true,
+                            "\(outcome.scenario.id): \(outcome.verdict)")
                 }
             }
             #expect(AttackLab.matrix(outcomes).contains("unshare+sys_admin"))

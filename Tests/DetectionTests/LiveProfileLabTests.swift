@@ -39,7 +39,10 @@ extension LiveDetectionSuites {
             #expect(recordLost == 0 && profile.image == LiveProfileTests.image && profile.events > 1000)
 
             let full = try SensorTestEnvironment.run(["docker", "inspect", "-f", "{{.Id}}", id])
-            let detector = try LiveDetector(ruleSet: BuiltinRuleTests.ruleSet(), profile: profile, profileContainer: full)
+            let scenarios = AttackScenario.all.filter { if case .container = $0.play { true } else { false } }
+            let detector = try LiveDetector(
+                ruleSet: BuiltinRuleTests.ruleSet(), profile: profile, profileContainer: full,
+                watchingRefusalsOf: AttackScenario.guardedSyscalls(of: scenarios))
             let again = try await ClinicalWorkload(baseURL: base, rounds: 10, concurrency: 4).run()
             #expect(again.succeeded, "\(again)")
             try await Task.sleep(for: .milliseconds(500))
@@ -49,7 +52,6 @@ extension LiveDetectionSuites {
             // Every scenario of kind .container: each runs the lab's busybox (and more) in the
             // container, none of which the server ever ran. No exclusion: the fork bomb (kind
             // .forkBomb) and the attacks through the API (from the host) are not of this kind.
-            let scenarios = AttackScenario.all.filter { if case .container = $0.play { true } else { false } }
             let lab = AttackLab(container: id, baseURL: base)
             try lab.installToolkit()
             let outcomes = try await lab.run(scenarios, detector: detector, listenPort: 1)
@@ -90,7 +92,7 @@ extension LiveDetectionSuites {
             // (nothing refused), ptrace and PTRACE_TRACEME (ptrace is not in the profile) and
             // memfd (memfd_create is not).
             let chosen = AttackScenario.all.filter { ["shadow", "ptrace", "anti-debug", "memfd"].contains($0.id) }
-            let detector = try LiveDetector(ruleSet: BuiltinRuleTests.ruleSet())
+            let detector = try LiveDetector(ruleSet: BuiltinRuleTests.ruleSet(), watchingRefusalsOf: AttackScenario.guardedSyscalls(of: chosen))
             var results: [String: [String: AttackLab.Outcome]] = [:]
             for (container, label) in [(confined, "seccomp"), (plain, "default")] {
                 let lab = AttackLab(container: container)
@@ -99,13 +101,17 @@ extension LiveDetectionSuites {
                 lab.cleanUp()
                 results[label] = Dictionary(uniqueKeysWithValues: outcomes.map { ($0.scenario.id, $0) })
             }
-            _ = try detector.stop()
+            let (_, lost) = try detector.stop()
             let seccomp = try #require(results["seccomp"])
             let docker = try #require(results["default"])
             #expect(seccomp["shadow"]?.exitStatus == 0 && seccomp["shadow"]?.detected == true, "\(String(describing: seccomp["shadow"]))")
             for id in ["ptrace", "anti-debug", "memfd"] {
                 #expect(seccomp[id]?.result == "blocked (EPERM)", "\(id) under the generated profile: \(seccomp[id]?.result ?? "not played")")
                 #expect(docker[id]?.result == "succeeded", "\(id) under Docker's default profile: \(docker[id]?.result ?? "not played")")
+                // Prevented because the sensor saw the call return EPERM, not because the command failed.
+                #expect(seccomp[id]?.verdict.name == "prevented" && seccomp[id]?.verdict.reason?.contains("returned EPERM") == true,
+                        "\(id) under the generated profile: \(String(describing: seccomp[id]?.verdict)); \(lost) events lost")
+                #expect(docker[id]?.verdict == .ran, "\(id) under Docker's default profile: \(String(describing: docker[id]?.verdict))")
             }
             // Refused by seccomp, the attempt is still seen: the sensor reads ptrace at its exit.
             #expect(seccomp["ptrace"]?.detected == true, "fired \(seccomp["ptrace"]?.firedRules ?? [])")

@@ -152,7 +152,7 @@ import Testing
         #expect(html.contains("shell &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;co&#39;"))
         #expect(html.contains("test-host"))
         // Where each detection came from, and why one could not be made.
-        #expect(html.contains("2 of 4 scenarios detected (1 by the FHIR server's audit trail"))
+        #expect(html.contains("5 scenarios: 2 detected, 2 missed, 1 with no rule expected; 2 failures (missed or did not run) (1 detected by the FHIR server's audit trail"))
         #expect(html.contains("<td>CAD-API-001</td><td>audit trail</td><td><span class=\"detected\">detected</span></td>"))
         #expect(html.contains("<span class=\"missed\">not detected</span> (server not auditing: serve --audit on)"))
         #expect(html.contains("<td>CAD-001</td><td>kernel</td>"))
@@ -171,7 +171,7 @@ import Testing
         #expect((matrix.detectedCount, matrix.missedCount, matrix.notApplicableCount, matrix.detectedByAuditTrailCount) == (2, 2, 1, 1))
         // The printed matrix: a source column, and why the second bulk read was not detected.
         let printed = AttackLab.matrix(Self.outcomes)
-        #expect(printed.contains("2 of 4 scenarios detected; 1 with no rule expected; 1 detected by the FHIR audit trail, not the kernel"))
+        #expect(printed.contains("5 scenarios: 2 detected, 2 missed, 1 with no rule expected; 2 failures (missed or did not run); 1 detected by the FHIR audit trail, not the kernel"))
         #expect(printed.contains("fhir-exfiltration: not detected (server not auditing: serve --audit on)"))
         let exfiltrationLine = try #require(printed.split(separator: "\n").first { $0.hasPrefix("fhir-exfiltration ") })
         #expect(exfiltrationLine.contains("CAD-API-001") && exfiltrationLine.contains("audit trail") && exfiltrationLine.contains(" yes "))
@@ -183,33 +183,36 @@ import Testing
         #expect(throws: ReportFileError.self) { try DetectionMatrix(parsing: Array(bad.utf8), path: "bad.json") }
     }
 
-    /// A scenario that seccomp refused before it did anything (memfd under the deployment's
-    /// profile) is "prevented": counted apart from the misses in the printed matrix, the file's
-    /// reader, the report's JSON and HTML; one that was blocked and detected stays detected.
-    @Test func aBlockedUndetectedScenarioIsPreventedNotMissed() throws {
+    /// A scenario whose refusal the sensor saw (memfd under the deployment's seccomp profile:
+    /// memfd_create returned EPERM) is "prevented": counted apart from the misses in the printed
+    /// matrix, the file's reader, the report's JSON and HTML. One that printed EPERM but whose
+    /// refusal nobody saw did not run: a failure, not a win, even though its rule fired.
+    @Test func aRefusalSeenIsPreventedAPrintedOneDidNotRun() throws {
         func scenario(_ id: String) -> AttackScenario { AttackScenario.all.first { $0.id == id }! }
         var memfd = AttackLab.Outcome(scenario: scenario("memfd"), exitStatus: 1, firedRules: [], secondsToDetect: nil)
         memfd.result = "blocked (EPERM)"
+        memfd.verdict = .prevented("memfd_create returned EPERM (seen by the sensor)")
         var ptrace = AttackLab.Outcome(scenario: scenario("ptrace"), exitStatus: 1, firedRules: ["CAD-017"], secondsToDetect: 0.1)
         ptrace.result = "blocked (EPERM)"
+        ptrace.verdict = .didNotRun("exit 1 and no refusal observed (it printed EPERM)")
         var shadow = AttackLab.Outcome(scenario: scenario("reverse-shell"), exitStatus: 0, firedRules: [], secondsToDetect: nil)
         shadow.result = "ran"
         let outcomes = [memfd, ptrace, shadow]
         #expect(outcomes.map(\.prevented) == [true, false, false])
         let printed = AttackLab.matrix(outcomes)
-        #expect(printed.contains("1 of 3 scenarios detected, 1 more prevented (blocked before they did anything, not detected)"))
+        #expect(printed.contains("3 scenarios: 0 detected, 1 prevented (refusal observed), 1 missed, 1 did not run; 2 failures (missed or did not run)"), "\(printed)")
         let memfdLine = try #require(printed.split(separator: "\n").first { $0.hasPrefix("memfd ") })
-        #expect(memfdLine.contains(" prevented ") && memfdLine.contains("blocked (EPERM)"))
+        #expect(memfdLine.contains(" prevented ") && memfdLine.contains("blocked (EPERM); memfd_create returned EPERM (seen by the sensor)"))
         let matrix = try DetectionMatrix(parsing: Array(AttackLab.matrixJSON(outcomes, falsePositives: 0, workloadInteractions: 0).utf8), path: "m.json")
-        #expect((matrix.detectedCount, matrix.missedCount, matrix.preventedCount) == (1, 1, 1))
+        #expect((matrix.detectedCount, matrix.missedCount, matrix.preventedCount, matrix.didNotRunCount) == (0, 1, 1, 1))
         let directory = try Self.resultsDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.write(AttackLab.matrixJSON(outcomes, falsePositives: 0, workloadInteractions: 0), "matrix.json", in: directory)
         let written = try ReportData.load(from: directory.path).write(htmlPath: directory.appendingPathComponent("report.html").path)
         let json = try JSONParser.parse(try Data(contentsOf: URL(fileURLWithPath: written.json)))
-        #expect(json["matrix"]?["prevented"] == 1 && json["matrix"]?["missed"] == 1)
+        #expect(json["matrix"]?["prevented"] == 1 && json["matrix"]?["missed"] == 1 && json["matrix"]?["didNotRun"] == 1)
         let html = try String(contentsOfFile: written.html, encoding: .utf8)
-        #expect(html.contains("<span class=\"prevented\">prevented</span>") && html.contains("1 more prevented"))
+        #expect(html.contains("<span class=\"prevented\">prevented</span>") && html.contains("1 prevented (refusal observed)"))
         // No profile was watched: no drift column.
         #expect(!html.contains("profile drift") && matrix.scenarios.allSatisfy { $0.drift == nil })
     }

@@ -21,7 +21,7 @@ CHART_COLOURS = {
     "chart-events-per-name": [(0x42, 0x63, 0xEB)],
     "chart-events-over-time": [(0xCC, 0x5D, 0xE8)],
     "chart-alerts-timeline": [(0xC2, 0x25, 0x5C), (0xE8, 0x59, 0x0C), (0xF5, 0x9F, 0x00)],
-    "chart-detection-matrix": [(0x2F, 0x9E, 0x44), (0xE0, 0x31, 0x31), (0x10, 0x98, 0xAD)],
+    "chart-detection-matrix": [(0x2F, 0x9E, 0x44), (0xE0, 0x31, 0x31), (0x10, 0x98, 0xAD), (0x1C, 0x7E, 0xD6), (0xF7, 0x67, 0x07)],
     "chart-overhead": [(0x79, 0x50, 0xF2)],
 }
 
@@ -82,11 +82,13 @@ def write_results(directory):
               for index in range(12)]
     (directory / "alerts.json").write_text("\n".join(alerts) + "\n")
 
-    def scenario(id, tactic, expected, fired, detected, seconds, source=None):
+    def scenario(id, tactic, expected, fired, detected, seconds, source=None, exit=0, verdict=None, reason=None):
         row = {"id": id, "name": id.replace("-", " "), "tactic": tactic, "technique": "T1059.004",
-               "expected": expected, "fired": fired, "detected": detected, "secondsToDetect": seconds, "exitStatus": 0}
+               "expected": expected, "fired": fired, "detected": detected, "secondsToDetect": seconds, "exitStatus": exit}
         if source:  # rows without one are read as the kernel's, as matrices written before it
             row["source"] = source
+        if verdict:  # rows without one read as "ran" when they exited 0, as matrices written before it
+            row["verdict"], row["verdictReason"] = verdict, reason
         return row
     matrix = {"scenarios": [
         scenario("shell-from-server", "execution", ["CAD-001"], ["CAD-001"], True, 0.21),
@@ -95,6 +97,10 @@ def write_results(directory):
         scenario("cron", "persistence", ["CAD-033"], [], False, None),
         scenario("timestomp", "defense-evasion", [], [], None, None),
         scenario("memfd", "defense-evasion", ["CAD-015"], ["CAD-015"], True, 1.4, source="kernel"),
+        scenario("ptrace", "defense-evasion", ["CAD-017"], [], False, None, exit=1, verdict="prevented",
+                 reason="ptrace returned EPERM (seen by the sensor)"),
+        scenario("aslr", "discovery", ["CAD-044"], [], False, None, exit=127, verdict="did not run",
+                 reason="a tool is missing (exit 127: command not found)"),
         scenario("fhir-exfiltration", "exfiltration", ["CAD-API-001"], ["CAD-API-001"], True, 2.1, source="audit trail"),
     ], "falsePositives": 0, "workloadInteractions": 331}
     (directory / "matrix.json").write_text(json.dumps(matrix))
@@ -193,7 +199,10 @@ def test_every_chart_renders_in_chromium(tmp_path):
     assert report["events"]["total"] == total_events == sum(report["events"]["overTime"]["counts"])
     assert report["alerts"]["total"] == 12 and report["matrix"]["detected"] == 4 and report["matrix"]["missed"] == 2
     assert report["matrix"]["detectedByAuditTrail"] == 1
-    assert [row["source"] for row in report["matrix"]["scenarios"]] == ["kernel"] * 6 + ["audit trail"]
+    assert [row["source"] for row in report["matrix"]["scenarios"]] == ["kernel"] * 8 + ["audit trail"]
+    # Prevented only with the refusal observed; a missing tool did not run and counts as a failure.
+    assert (report["matrix"]["prevented"], report["matrix"]["didNotRun"], report["matrix"]["failures"]) == (1, 1, 3)
+    assert '<span class="didnotrun">did not run</span>' in html and "a tool is missing" in html
     assert "<td>CAD-API-001</td><td>audit trail</td>" in html and "by the FHIR server's audit trail" in html
     for chart in CHART_COLOURS:
         assert f'<svg id="{chart}"' in html, chart

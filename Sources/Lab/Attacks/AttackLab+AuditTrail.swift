@@ -35,6 +35,7 @@ extension AttackLab {
                     secondsToDetect: inWindow.map(\.recorded).min().map { max(0, $0.timeIntervalSince(start)) },
                     result: outcome.result, figures: outcome.figures)
                 updated.figures["auditAlerts"] = Double(inWindow.count)
+                updated.verdict = outcome.verdict
                 judged[index] = updated
             case .notAuditing:
                 judged[index].sourceProblem = "server not auditing: serve --audit on"

@@ -28,9 +28,13 @@ public final class AttackLab {
         public var sourceProblem: String?
         /// Where the expected rules were looked for: the kernel's alerts or the FHIR audit trail.
         public var source: DetectionSource { scenario.source }
-        /// Not detected, but refused before it did anything (its result is "blocked (EPERM)", by
-        /// the container's seccomp profile or capabilities): not a miss that let an attack through.
-        public var prevented: Bool { !detected && !scenario.expectedRules.isEmpty && result.hasPrefix("blocked") }
+        /// What became of the attack, judged by what was observed (`AttackLab.verdict`): ran,
+        /// prevented (a refusal seen), killed after the syscall, or did not run.
+        public var verdict: AttackVerdict = .ran
+        /// The row's cell in the matrix: its verdict and its detection together.
+        public var cell: MatrixCell { MatrixCell(expectsRules: !scenario.expectedRules.isEmpty, detected: detected, verdict: verdict) }
+        /// Refused, and the refusal observed: not a miss that let an attack through.
+        public var prevented: Bool { cell == .prevented }
         /// The learned profile's drift raised in the scenario's window (`PROFILE-EXEC`, ...),
         /// kept apart from `firedRules`; nil when no profile was watched.
         public var drift: [String]?
@@ -91,6 +95,13 @@ public final class AttackLab {
     /// caller gives each container its own lab.
     public func run(_ scenarios: [AttackScenario], detector: LiveDetector, listenPort: Int, settle: Double = 0.5) async throws -> [Outcome] {
         let id = try Self.docker(["inspect", "-f", "{{.Id}}", container])
+        // The server's own refusals are not the attack's.
+        let server = UInt32((try? Self.docker(["inspect", "-f", "{{.State.Pid}}", container])) ?? "") ?? 0
+        let missing = AttackScenario.guardedSyscalls(of: scenarios).subtracting(detector.watchedRefusals)
+        if !missing.isEmpty {
+            throw LabError("the detector does not watch \(missing.sorted().joined(separator: ", ")) for refusals: "
+                + "LiveDetector(watchingRefusalsOf: AttackScenario.guardedSyscalls(of: scenarios))")
+        }
         var windows: [(AttackScenario, Int32, UInt64)] = []
         var played: [(String, [String: Double])] = []
         for scenario in scenarios {
@@ -104,21 +115,27 @@ public final class AttackLab {
             try await Task.sleep(for: .milliseconds(Int(settle * 1000)))
         }
         try await Task.sleep(for: .milliseconds(Int(settle * 1000)))
+        await detector.waitUntilRead(upTo: Self.now())
         let alerts = detector.alertsSoFar.filter { $0.container.id == id }
-        func window(_ index: Int) -> [Alert] {
-            let end = index + 1 < windows.count ? windows[index + 1].2 : UInt64.max
-            return alerts.filter { $0.timestamp >= windows[index].2 && $0.timestamp < end }
+        let refusals = detector.refusalsSoFar.filter { $0.container == id && $0.pid != server }
+        func within(_ index: Int, _ timestamp: UInt64) -> Bool {
+            timestamp >= windows[index].2 && (index + 1 == windows.count || timestamp < windows[index + 1].2)
         }
+        func window(_ index: Int) -> [Alert] { alerts.filter { within(index, $0.timestamp) } }
         let outcomes = windows.enumerated().map { index, entry in
             let (scenario, status, start) = entry
             let inWindow = window(index).filter { !$0.ruleId.hasPrefix("PROFILE-") }
             let fired = Array(Set(inWindow.map(\.ruleId))).sorted()
             let expected = Set(scenario.expectedRules)
             let first = inWindow.filter { expected.contains($0.ruleId) }.map(\.raisedAt).min()
-            return Outcome(
+            var outcome = Outcome(
                 scenario: scenario, exitStatus: status, firedRules: fired,
                 detected: !expected.isEmpty && expected.isSubset(of: Set(fired)),
                 secondsToDetect: first.map { Double($0 &- start) / 1e9 }, result: played[index].0, figures: played[index].1)
+            outcome.verdict = Self.verdict(
+                scenario, exitStatus: status, result: played[index].0, actions: window(index).compactMap(\.action),
+                refusals: refusals.filter { within(index, $0.timestamp) })
+            return outcome
         }
         // What the kernel cannot see, the FHIR server's audit trail may have (AttackLab+AuditTrail.swift).
         var judged = await withAuditTrailDetections(outcomes, starts: windows.map(\.2))
@@ -143,29 +160,27 @@ public final class AttackLab {
         }
         var lines = [
             pad("scenario", 25) + pad("tactic", 22) + pad("expected", 17) + pad("fired", 23) + (showsDrift ? pad("profile drift", 26) : "")
-                + pad("source", 12) + pad("detected", 10) + pad("seconds", 9) + "outcome"
+                + pad("source", 12) + pad("detected", 10) + pad("seconds", 9) + pad("verdict", 26) + "outcome"
         ]
         for outcome in outcomes {
             let s = outcome.scenario
-            let detected = s.expectedRules.isEmpty ? "n/a" : outcome.detected ? "yes" : outcome.prevented ? "prevented" : "NO"
+            let detected = s.expectedRules.isEmpty ? "n/a" : outcome.detected ? "yes" : "NO"
+            let what = [outcome.result.isEmpty ? nil : outcome.result, outcome.verdict.reason].compactMap { $0 }.joined(separator: "; ")
             lines.append(
                 pad(s.id, 25) + pad(s.tactic, 22) + pad(s.expectedRules.isEmpty ? "-" : s.expectedRules.joined(separator: ","), 17)
                     + pad(outcome.firedRules.isEmpty ? "-" : outcome.firedRules.joined(separator: ","), 23) + drift(outcome)
                     + pad(s.expectedRules.isEmpty ? "-" : outcome.source.rawValue, 12) + pad(detected, 10)
                     + pad(outcome.secondsToDetect.map { String(format: "%.3f", $0) } ?? "-", 9)
-                    + (outcome.result.isEmpty ? "-" : outcome.result))
+                    + pad(outcome.cell == .missed ? "MISSED" : outcome.cell == .didNotRun ? "DID NOT RUN" : outcome.cell.rawValue, 26)
+                    + (what.isEmpty ? "-" : what))
         }
-        let scored = outcomes.filter { !$0.scenario.expectedRules.isEmpty }
         if showsDrift {
             let drifted = outcomes.filter { !($0.drift ?? []).isEmpty }.count
             lines.append("profile drift (PROFILE-*) in \(drifted) of \(outcomes.count) scenarios")
         }
-        let throughAudit = scored.filter { $0.detected && $0.source == .auditTrail }.count
-        let prevented = scored.filter(\.prevented).count
+        let throughAudit = outcomes.filter { $0.cell == .detected && $0.source == .auditTrail }.count
         lines.append(
-            "\(scored.filter(\.detected).count) of \(scored.count) scenarios detected"
-                + (prevented > 0 ? ", \(prevented) more prevented (blocked before they did anything, not detected)" : "")
-                + "; \(outcomes.count - scored.count) with no rule expected"
+            MatrixCell.summary(outcomes.map(\.cell))
                 + (throughAudit > 0 ? "; \(throughAudit) detected by the FHIR audit trail, not the kernel" : ""))
         for outcome in outcomes {
             if let problem = outcome.sourceProblem { lines.append("\(outcome.scenario.id): not detected (\(problem))") }

@@ -25,19 +25,21 @@
 extension AttackScenario {
     static let escapes: [AttackScenario] = [
         .init("device-mount", "Host device mount", tactic: "privilege-escalation", technique: "T1611", expects: ["CAD-023"],
+              guards: ["mount", "openat"],
               command: """
                   mkdir -p /tmp/lab-mnt
                   if mount -o ro /dev/sda1 /tmp/lab-mnt; then umount /tmp/lab-mnt; s=0; else s=1; fi
                   rmdir /tmp/lab-mnt; exit $s
                   """,
               play: .container(judged: true)),
-        .init("docker-socket", "Docker socket", tactic: "privilege-escalation", technique: "T1611", expects: ["CAD-028"],
+        .init("docker-socket", "Docker socket", tactic: "privilege-escalation", technique: "T1611", expects: ["CAD-028"], guards: ["connect"],
               command: #"out=$(behave docker-sock); echo "$out"; case "$out" in *"connect(/var/run/docker.sock) = 0"*) exit 0;; esac; exit 1"#,
               play: .container(judged: true)),
         .init("setns", "Namespace entered (setns)", tactic: "privilege-escalation", technique: "T1611", expects: ["CAD-029"],
+              guards: ["setns", "openat"],
               command: #"out=$(behave setns); echo "$out"; case "$out" in *"setns(fd, 0) = 0"*) exit 0;; esac; exit 1"#,
               play: .container(judged: true), hasPrivilegedVariant: true),
-        .init("unshare", "Namespace created (unshare)", tactic: "privilege-escalation", technique: "T1611", expects: ["CAD-030"],
+        .init("unshare", "Namespace created (unshare)", tactic: "privilege-escalation", technique: "T1611", expects: ["CAD-030"], guards: ["unshare"],
               command: "unshare -m true", play: .container(judged: true), hasPrivilegedVariant: true),
         // The classic escape mounts a hierarchy with a controller (rdma, memory), whose
         // release_agent is the host's own: a named hierarchy of the lab's is a new one, private
@@ -45,6 +47,7 @@ extension AttackScenario {
         // the mount, it tries the container's read-only view of a hierarchy (not /sys/fs/cgroup
         // itself: a writable tmpfs in some containers, where the write would only create a file).
         .init("release-agent", "cgroup release_agent written", tactic: "privilege-escalation", technique: "T1611", expects: ["CAD-024"],
+              guards: ["mount", "openat"],
               command: """
                   mkdir -p /tmp/lab-cg
                   if mount -t cgroup -o none,name=caduceus-lab cgroup /tmp/lab-cg; then
@@ -59,6 +62,7 @@ extension AttackScenario {
         // A pipe handler in core_pattern runs as root on the host at the next crash: writing the
         // value that is already there proves the write goes through and changes nothing.
         .init("core-pattern", "core_pattern written", tactic: "privilege-escalation", technique: "T1611", expects: ["CAD-026"],
+              guards: ["mount", "openat"],
               command: """
                   v=$(cat /proc/sys/kernel/core_pattern)
                   mount -o remount,rw /proc/sys
@@ -68,10 +72,11 @@ extension AttackScenario {
               note: "writes back the value core_pattern already has: the host's setting never changes",
               play: .container(judged: true), hasPrivilegedVariant: true),
         .init("kernel-module", "Kernel module load", tactic: "persistence", technique: "T1547.006", expects: ["CAD-022"],
+              guards: ["init_module", "finit_module"],
               command: #"echo lab > /tmp/lab.ko; out=$(behave init-module /tmp/lab.ko); echo "$out"; rm -f /tmp/lab.ko; case "$out" in *"init_module"*") = 0"*) exit 0;; esac; exit 1"#,
               note: "the module is four bytes of text: init_module could only refuse it",
               play: .container(judged: true)),
-        .init("sysrq", "SysRq trigger", tactic: "impact", technique: "T1529", expects: ["CAD-027"],
+        .init("sysrq", "SysRq trigger", tactic: "impact", technique: "T1529", expects: ["CAD-027"], guards: ["openat"],
               command: "echo h > /proc/sysrq-trigger", play: .container(judged: true)),
     ]
 }

@@ -155,12 +155,8 @@ final class HostileServer: @unchecked Sendable {
 
     /// The server's resident memory and its peak, in kB, from /proc.
     var memory: (rss: Int, peak: Int)? {
-        guard let pid, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-        func field(_ name: String) -> Int? {
-            status.split(separator: "\n").first { $0.hasPrefix(name + ":") }?.split(separator: " ").dropFirst().first.flatMap { Int($0) }
-        }
-        guard let rss = field("VmRSS") else { return nil }
-        return (rss, field("VmHWM") ?? rss)
+        guard let pid, let memory = ProcessMemory(pid: pid) else { return nil }
+        return (memory.residentKB, memory.peakKB)
     }
 
     /// Stops a server this bench started (SIGTERM, then SIGKILL after 10 s).

@@ -12,6 +12,13 @@ public final class LiveDetector: @unchecked Sendable {
     private let lock = NSLock()
     private var alerts: [Alert] = []
     private var events: [String: Int] = [:]
+    private var refusals: [ObservedRefusal] = []
+    private var read = 0
+    private var latest: UInt64 = 0
+    /// The syscalls whose refusals (EPERM, EACCES) in containers are kept (`refusalsSoFar`).
+    public let watchedRefusals: Set<String>
+    /// At most this many refusals are kept: a storm of them cannot grow the lab without bound.
+    public static let refusalLimit = 100_000
     private var result: Result<SensorStatistics, Error>?
     private let finished = DispatchSemaphore(value: 0)
 
@@ -20,10 +27,14 @@ public final class LiveDetector: @unchecked Sendable {
     /// With `enforcement`, rules' actions are carried out as `detect --enforce` does (and
     /// drift kills as `--enforce-profile` / `--enforce-rule PROFILE-...` do).
     /// With `profile`, drift from it in `profileContainer` (default: its image's containers) alerts too.
+    /// With `watchingRefusalsOf`, those syscalls are traced too (at their exit, with their return
+    /// values), and each one a container's process saw refused with EPERM or EACCES is kept: how
+    /// the attack lab observes a refusal instead of guessing it from an exit status.
     public init(
         ruleSet: RuleSet, scope: TraceScope = .containers, enforcement: EnforcementOptions? = nil, profile: ContainerProfile? = nil,
-        profileContainer: String? = nil
+        profileContainer: String? = nil, watchingRefusalsOf watched: Set<String> = []
     ) throws {
+        watchedRefusals = watched
         let engine = try DetectionEngine(ruleSet: ruleSet, state: SystemState(readsProcFS: true))
         self.engine = engine
         let enforcer = try enforcement.map {
@@ -35,7 +46,7 @@ public final class LiveDetector: @unchecked Sendable {
         self.drift = drift
         var configuration = SensorConfiguration()
         configuration.scope = scope
-        let names = engine.requiredEvents.union(drift == nil ? [] : ProfileDriftDetector.requiredEvents)
+        let names = engine.requiredEvents.union(drift == nil ? [] : ProfileDriftDetector.requiredEvents).union(watched)
         configuration.events = EventSelection(ids: Set(names.compactMap { EventTable.definition(named: $0)?.id }))
         configuration.killPatterns = enforcer?.killPatterns ?? []
         configuration.killContainers = enforcement?.containers ?? []
@@ -50,6 +61,15 @@ public final class LiveDetector: @unchecked Sendable {
                     let event = TraceEvent(raw, bootTimeOffset: offset, containers: containers)
                     self.lock.lock()
                     self.events[event.containerId, default: 0] += 1
+                    self.read += 1
+                    self.latest = max(self.latest, event.timestamp)
+                    if !event.containerId.isEmpty, ObservedRefusal.isRefusal(event.returnValue), watched.contains(event.eventName),
+                        self.refusals.count < Self.refusalLimit
+                    {
+                        self.refusals.append(ObservedRefusal(
+                            container: event.containerId, timestamp: event.timestamp, pid: event.hostProcessId, syscall: event.eventName,
+                            returnValue: event.returnValue))
+                    }
                     self.lock.unlock()
                     let keep: (Alert) -> Void = { alert in
                         var alert = alert
@@ -72,6 +92,38 @@ public final class LiveDetector: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return alerts
+    }
+
+    /// Waits until the reader has caught up with `time` (ns since the epoch): an event that late
+    /// was read, or none came for 300 ms (there is nothing more to read); at most `timeout` s.
+    /// What the lab calls before judging windows that end at `time`: on a loaded machine the
+    /// reader can lag the kernel by more than the lab's settle time.
+    public func waitUntilRead(upTo time: UInt64, timeout: Double = 10) async {
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+        var last = -1
+        var still = 0
+        while ContinuousClock.now < deadline {
+            let (count, newest) = progress
+            if newest >= time { return }
+            still = count == last ? still + 1 : 0
+            if still >= 3 { return }
+            last = count
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// Events read so far, and the latest one's time (ns since the epoch).
+    private var progress: (events: Int, latest: UInt64) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (read, latest)
+    }
+
+    /// The watched syscalls refused so far in containers, oldest first.
+    public var refusalsSoFar: [ObservedRefusal] {
+        lock.lock()
+        defer { lock.unlock() }
+        return refusals
     }
 
     /// Events seen from a container (full id; "" for the host).

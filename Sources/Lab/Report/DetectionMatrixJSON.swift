@@ -8,12 +8,17 @@ import JSON
 //   {"scenarios":[{"id","name","tactic","technique","expected":[…],"fired":[…],
 //                  "detected":true|false|null,"secondsToDetect":number|null,"exitStatus":int,
 //                  "result":"what the attack achieved","source":"kernel"|"audit trail",
-//                  "sourceProblem":string|null,"drift":[…]|null}],
+//                  "sourceProblem":string|null,"drift":[…]|null,
+//                  "verdict":"ran"|"prevented"|"killed after the syscall"|"did not run","verdictReason":string|null}],
 //    "falsePositives":N,"workloadInteractions":N}
 //
 // `detected` is null when the scenario expects no rule: such a scenario is neither a hit nor a
-// miss, and the report shows it as "n/a". A scenario not detected whose `result` starts with
-// "blocked" was prevented (by seccomp, say) and is counted apart from the misses. `source` says where the expected rules were looked
+// miss, and the report shows it as "n/a". `verdict` is what was observed (`AttackVerdict`):
+// "prevented" only when the refusal was seen (the sensor saw the guarded syscall return EPERM or
+// EACCES, or a mechanism said "denied (...)"), "did not run" for every other failure (a timeout, a
+// missing tool, a crash, a non-zero exit with no refusal seen), which counts against the matrix;
+// `verdictReason` says how or why. Files written before it existed read as "ran" when the
+// scenario exited 0 and "did not run" otherwise: a "blocked" there was never observed. `source` says where the expected rules were looked
 // for (the kernel's alerts, or the FHIR server's audit trail for what the kernel cannot see);
 // `sourceProblem` why that source could not be asked ("server not auditing: ..."). Files
 // written before these two existed read as "kernel" and null. `drift` lists the learned
@@ -41,6 +46,8 @@ extension AttackLab {
                 ("source", .string(outcome.source.rawValue)),
                 ("sourceProblem", outcome.sourceProblem.map { .string($0) } ?? .null),
                 ("drift", outcome.drift.map { .array($0.map { .string($0) }) } ?? .null),
+                ("verdict", .string(outcome.verdict.name)),
+                ("verdictReason", outcome.verdict.reason.map { .string($0) } ?? .null),
             ]))
         }
         let document: JSONValue = .object(JSONObject([
@@ -55,12 +62,15 @@ extension AttackLab {
 extension AttackLab.Outcome {
     /// An outcome from its parts, for replaying a matrix or testing what is built on one;
     /// `run` makes them from live alerts.
-    public init(scenario: AttackScenario, exitStatus: Int32, firedRules: [String], secondsToDetect: Double?, sourceProblem: String? = nil) {
+    public init(
+        scenario: AttackScenario, exitStatus: Int32, firedRules: [String], secondsToDetect: Double?, sourceProblem: String? = nil,
+        verdict: AttackVerdict = .ran
+    ) {
         let expected = Set(scenario.expectedRules)
         self.init(
             scenario: scenario, exitStatus: exitStatus, firedRules: firedRules,
             detected: !expected.isEmpty && expected.isSubset(of: Set(firedRules)), secondsToDetect: secondsToDetect,
-            sourceProblem: sourceProblem)
+            sourceProblem: sourceProblem, verdict: verdict)
     }
 }
 
@@ -85,29 +95,40 @@ public struct DetectionMatrix: Sendable, Equatable {
         public let sourceProblem: String?
         /// The learned profile's drift (PROFILE-*) in the scenario's window; `nil` when no profile was watched.
         public let drift: [String]?
-        /// Not detected but refused before it did anything ("blocked (...)"): see `AttackLab.Outcome.prevented`.
-        public var prevented: Bool { detected == false && result.hasPrefix("blocked") }
+        /// What was observed of the attack (`AttackLab.verdict`).
+        public let verdict: AttackVerdict
+        /// The row's cell: its verdict and its detection together (`MatrixCell`).
+        public var cell: MatrixCell { MatrixCell(expectsRules: detected != nil, detected: detected == true, verdict: verdict) }
+        /// Refused, and the refusal observed.
+        public var prevented: Bool { cell == .prevented }
     }
 
     public let scenarios: [Row]
     public let falsePositives: Int
     public let workloadInteractions: Int
 
-    /// Scenarios whose expected rules all fired.
-    public var detectedCount: Int { scenarios.filter { $0.detected == true }.count }
-    /// Scenarios with expected rules of which some did not fire, and which were not blocked.
-    public var missedCount: Int { scenarios.filter { $0.detected == false && !$0.prevented }.count }
-    /// Scenarios not detected but blocked before they did anything.
-    public var preventedCount: Int { scenarios.filter(\.prevented).count }
-    /// Scenarios that expect no rule.
-    public var notApplicableCount: Int { scenarios.filter { $0.detected == nil }.count }
+    /// Scenarios that ran and whose expected rules all fired.
+    public var detectedCount: Int { count(.detected) }
+    /// Scenarios that ran with expected rules of which some did not fire.
+    public var missedCount: Int { count(.missed) }
+    /// Scenarios whose refusal was observed.
+    public var preventedCount: Int { count(.prevented) }
+    /// Scenarios a process of which enforcement killed after the syscall.
+    public var killedCount: Int { count(.killed) }
+    /// Scenarios that did not run (timeout, missing tool, crash, exit with no refusal seen).
+    public var didNotRunCount: Int { count(.didNotRun) }
+    /// Scenarios that ran and expect no rule.
+    public var notApplicableCount: Int { count(.notApplicable) }
+    /// What counts against the matrix: missed, or did not run.
+    public var failureCount: Int { scenarios.filter(\.cell.isFailure).count }
+    func count(_ cell: MatrixCell) -> Int { scenarios.filter { $0.cell == cell }.count }
     /// Whether a learned profile was watched (`lab attack --profile`): the rows carry `drift`.
     public var watchedProfile: Bool { scenarios.contains { $0.drift != nil } }
     /// Scenarios in which the learned profile drifted.
     public var driftCount: Int { scenarios.filter { !($0.drift ?? []).isEmpty }.count }
     /// Scenarios detected through the FHIR audit trail rather than the kernel.
     public var detectedByAuditTrailCount: Int {
-        scenarios.filter { $0.detected == true && $0.source == DetectionSource.auditTrail.rawValue }.count
+        scenarios.filter { $0.cell == .detected && $0.source == DetectionSource.auditTrail.rawValue }.count
     }
 
     /// Reads the document `matrixJSON` writes; `path` names the file in errors.
@@ -118,15 +139,25 @@ public struct DetectionMatrix: Sendable, Equatable {
             if let source = try row.optionalMember("source"), DetectionSource(rawValue: try source.string()) == nil {
                 throw source.failure("must be \"kernel\" or \"audit trail\", not \"\(try source.string())\"")
             }
+            let exitStatus = try row.int("exitStatus")
+            let verdict: AttackVerdict
+            if let member = try row.optionalMember("verdict") {
+                guard let read = AttackVerdict(name: try member.string(), reason: try row.optionalString("verdictReason")) else {
+                    throw member.failure("must be \"ran\", \"prevented\", \"killed after the syscall\" or \"did not run\", not \"\(try member.string())\"")
+                }
+                verdict = read
+            } else {
+                verdict = exitStatus == 0 ? .ran : .didNotRun("exit \(exitStatus), no verdict recorded")
+            }
             return Row(
                 id: try row.string("id"), name: try row.string("name"), tactic: try row.string("tactic"),
                 technique: try row.string("technique"),
                 expected: try row.array("expected").map { try $0.string() },
                 fired: try row.array("fired").map { try $0.string() },
                 detected: try row.optionalBool("detected"), secondsToDetect: try row.optionalDouble("secondsToDetect"),
-                exitStatus: try row.int("exitStatus"), result: try row.optionalString("result") ?? "",
+                exitStatus: exitStatus, result: try row.optionalString("result") ?? "",
                 source: try row.optionalString("source") ?? DetectionSource.kernel.rawValue, sourceProblem: try row.optionalString("sourceProblem"),
-                drift: try row.optionalMember("drift")?.array().map { try $0.string() })
+                drift: try row.optionalMember("drift")?.array().map { try $0.string() }, verdict: verdict)
         }
         falsePositives = try root.int("falsePositives")
         workloadInteractions = try root.int("workloadInteractions")

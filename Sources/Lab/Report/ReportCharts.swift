@@ -9,7 +9,8 @@ import Foundation
 ///     chart-events-over-time   area #cc5de8, outline #862e9c
 ///     chart-alerts-timeline    markers by priority: emergency, alert, critical #c2255c; error #e8590c;
 ///                              warning #f59f00; notice and below #74b816
-///     chart-detection-matrix   detected #2f9e44, missed #e03131, prevented #1c7ed6, no rule expected #ced4da;
+///     chart-detection-matrix   detected #2f9e44, missed #e03131, prevented #1c7ed6, killed after the syscall
+///                              #5f3dc4, did not run #f76707, no rule expected #ced4da;
 ///                              time-to-detect bars #1098ad
 ///     chart-overhead           median throughput ratio bars #7950f2; min–max whiskers #343a40;
 ///                              95% goal line #212529, dashed
@@ -28,6 +29,8 @@ enum ReportCharts {
         static let detected = "#2f9e44"
         static let prevented = "#1c7ed6"
         static let missed = "#e03131"
+        static let killed = "#5f3dc4"
+        static let didNotRun = "#f76707"
         static let notApplicable = "#ced4da"
         static let timeToDetect = "#1098ad"
         static let overheadBar = "#7950f2"
@@ -177,14 +180,17 @@ enum ReportCharts {
             canvas.text(HTML.truncate(row.id, 26), x: 4, y: y + 15, fill: Colour.label, title: row.name)
             canvas.text(HTML.truncate(row.tactic, 22), x: 190, y: y + 15, size: 11, fill: Colour.label)
             canvas.text(row.technique, x: 340, y: y + 15, size: 11, fill: Colour.label)
-            let (fill, text, ink) = switch row.detected {
-            case .some(true): (Colour.detected, "detected", "#ffffff")
-            case .some(false): row.prevented ? (Colour.prevented, "prevented", "#ffffff") : (Colour.missed, "missed", "#ffffff")
-            case .none: (Colour.notApplicable, "n/a", "#212529")
+            let (fill, text, ink) = switch row.cell {
+            case .detected: (Colour.detected, "detected", "#ffffff")
+            case .prevented: (Colour.prevented, "prevented", "#ffffff")
+            case .killed: (Colour.killed, "killed", "#ffffff")
+            case .missed: (Colour.missed, "missed", "#ffffff")
+            case .didNotRun: (Colour.didNotRun, "did not run", "#ffffff")
+            case .notApplicable: (Colour.notApplicable, "n/a", "#212529")
             }
             canvas.rect(x: cellX, y: y + 2, width: cellWidth, height: rowHeight - 4, fill: fill,
                         title: "expected \(row.expected.joined(separator: ", ")); fired \(row.fired.joined(separator: ", ")); source \(row.source)"
-                            + (row.sourceProblem.map { " (\($0))" } ?? ""))
+                            + (row.sourceProblem.map { " (\($0))" } ?? "") + (row.verdict.reason.map { "; \(row.verdict.name): \($0)" } ?? ""))
             canvas.text(text, x: cellX + cellWidth / 2, y: y + 15, anchor: .middle, size: 11, fill: ink, bold: true)
             if let time = row.secondsToDetect {
                 let barWidth = max(seconds(time) - barLeft, 2)

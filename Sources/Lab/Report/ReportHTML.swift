@@ -46,7 +46,7 @@ extension ReportData {
         th,td{border:1px solid #dee2e6;padding:3px 6px;text-align:left;vertical-align:top}
         th{background:#f1f3f5}td.number{text-align:right;font-variant-numeric:tabular-nums}
         td.time{white-space:nowrap}td.output{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-break:break-all}
-        .detected{color:#2b8a3e;font-weight:bold}.missed{color:#c92a2a;font-weight:bold}.prevented{color:#1864ab;font-weight:bold}.na{color:#868e96}
+        .detected{color:#2b8a3e;font-weight:bold}.missed{color:#c92a2a;font-weight:bold}.prevented{color:#1864ab;font-weight:bold}.killed{color:#364fc7;font-weight:bold}.didnotrun{color:#d9480f;font-weight:bold}.na{color:#868e96}
         """
 
     /// Which inputs were found, so that a reader knows at once what the report covers.
@@ -112,13 +112,12 @@ extension ReportData {
     }
 
     func matrixSection(_ matrix: DetectionMatrix) -> String {
-        let scored = matrix.detectedCount + matrix.missedCount + matrix.preventedCount
-        var html = "<p class=\"summary\">\(matrix.detectedCount) of \(scored) scenarios detected"
-            + (matrix.preventedCount > 0 ? ", \(matrix.preventedCount) more prevented (blocked before they did anything, not detected)" : "")
+        var html = "<p class=\"summary\">" + HTML.escape(MatrixCell.summary(matrix.scenarios.map(\.cell)))
             + (matrix.detectedByAuditTrailCount > 0
-                ? " (\(matrix.detectedByAuditTrailCount) by the FHIR server's audit trail, which sees what the kernel cannot: who read which patients)" : "")
-            + (matrix.notApplicableCount > 0 ? "; \(matrix.notApplicableCount) with no rule expected" : "")
+                ? " (\(matrix.detectedByAuditTrailCount) detected by the FHIR server's audit trail, which sees what the kernel cannot: who read which patients)" : "")
             + (matrix.watchedProfile ? "; the learned profile drifted in \(matrix.driftCount) of \(matrix.scenarios.count)" : "") + ". "
+            + "Prevented means the refusal was observed (the sensor saw the call return EPERM or EACCES, or a mechanism denied it); "
+            + "a scenario that failed any other way did not run, and counts as a failure. "
         html += matrix.workloadInteractions > 0
             ? "False positives: <b>\(matrix.falsePositives)</b> alerts during \(ReportFormat.count(matrix.workloadInteractions)) interactions of the benign clinical workload.</p>\n"
             : "False positives: not measured (no benign workload ran).</p>\n"
@@ -127,17 +126,15 @@ extension ReportData {
             + (matrix.watchedProfile ? "<th>profile drift</th>" : "")
             + "<th>source</th><th>detection</th><th>seconds</th><th>what the attack achieved</th></tr></thead><tbody>"
         for row in matrix.scenarios {
-            var outcome = switch row.detected {
-            case .some(true): "<span class=\"detected\">detected</span>"
-            case .some(false): row.prevented ? "<span class=\"prevented\">prevented</span>" : "<span class=\"missed\">missed</span>"
-            case .none: "<span class=\"na\">n/a</span>"
+            var outcome = "<span class=\"\(row.cell.htmlClass)\">\(row.cell.rawValue)</span>"
+            if let problem = row.sourceProblem, row.cell == .missed {
+                outcome = "<span class=\"missed\">not detected</span> (\(HTML.escape(problem)))"
             }
-            if let problem = row.sourceProblem { outcome = "<span class=\"missed\">not detected</span> (\(HTML.escape(problem)))" }
             html += "<tr><td>\(HTML.escape(row.id))</td><td>\(HTML.escape(row.name))</td><td>\(HTML.escape(row.technique))</td>"
                 + "<td>\(HTML.escape(row.expected.joined(separator: ", ")))</td><td>\(HTML.escape(row.fired.joined(separator: ", ")))</td>"
                 + (matrix.watchedProfile ? "<td>\(HTML.escape((row.drift ?? []).isEmpty ? "-" : row.drift!.joined(separator: ", ")))</td>" : "")
                 + "<td>\(row.detected == nil ? "-" : HTML.escape(row.source))</td><td>\(outcome)</td><td class=\"number\">\(row.secondsToDetect.map { ReportFormat.decimal($0, digits: 3) } ?? "-")</td>"
-                + "<td>\(HTML.escape(row.result.isEmpty ? "exit \(row.exitStatus)" : row.result))</td></tr>"
+                + "<td>\(HTML.escape([row.result.isEmpty ? "exit \(row.exitStatus)" : row.result, row.verdict.reason].compactMap { $0 }.joined(separator: "; ")))</td></tr>"
         }
         return html + "</tbody></table>"
     }

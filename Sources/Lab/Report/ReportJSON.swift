@@ -76,6 +76,9 @@ extension ReportData {
             ("detected", ReportNumber.json(matrix.detectedCount)),
             ("missed", ReportNumber.json(matrix.missedCount)),
             ("prevented", ReportNumber.json(matrix.preventedCount)),
+            ("killed", ReportNumber.json(matrix.killedCount)),
+            ("didNotRun", ReportNumber.json(matrix.didNotRunCount)),
+            ("failures", ReportNumber.json(matrix.failureCount)),
             ("notApplicable", ReportNumber.json(matrix.notApplicableCount)),
             ("detectedByAuditTrail", ReportNumber.json(matrix.detectedByAuditTrailCount)),
             ("falsePositives", ReportNumber.json(matrix.falsePositives)),
@@ -89,6 +92,8 @@ extension ReportData {
                     ("exitStatus", ReportNumber.json(row.exitStatus)), ("result", .string(row.result)),
                     ("source", .string(row.source)), ("sourceProblem", row.sourceProblem.map { .string($0) } ?? .null),
                     ("drift", row.drift.map { .array($0.map { .string($0) }) } ?? .null),
+                    ("verdict", .string(row.verdict.name)), ("verdictReason", row.verdict.reason.map { .string($0) } ?? .null),
+                    ("cell", .string(row.cell.rawValue)),
                 ]))
             })),
         ]))
