@@ -1,0 +1,426 @@
+import CLibbpf
+import Foundation
+import Synchronization
+
+/// A fanotify call failed; `errno` is kept with what was being done.
+public struct FanotifyError: Error, CustomStringConvertible, Sendable {
+    public let operation: String
+    public let errno: Int32
+
+    public var description: String {
+        let hint = errno == EPERM ? ". fanotify permission events need CAP_SYS_ADMIN." : ""
+        return "\(operation): \(String(cString: strerror(errno))) (errno \(errno))\(hint)"
+    }
+}
+
+/// Runs a call that returns -1 and sets `errno` on failure: every failing C call of the guard goes through here.
+@discardableResult
+func fanotifyCall(_ operation: @autoclosure () -> String, _ body: () -> Int32) throws -> Int32 {
+    let result = body()
+    if result < 0 { throw FanotifyError(operation: operation(), errno: errno) }
+    return result
+}
+
+/// The answer to a permission event.
+public enum FanotifyVerdict: String, Sendable, CaseIterable {
+    case allow, deny
+}
+
+/// One open or exec waiting for its answer, as the guard describes it to the verdict.
+public struct FanotifyAccess: Sendable, Equatable {
+    /// The caller's host process id (thread-group id).
+    public var pid: Int32
+    /// The file as the caller's mount namespace names it (`readlink /proc/self/fd/N` of the
+    /// event's descriptor: a container's `/tmp/victim`, not its overlay directory on the host),
+    /// symlinks resolved.
+    public var path: String
+    /// An exec (`FAN_OPEN_EXEC_PERM`), not an open (`FAN_OPEN_PERM`).
+    public var isExec: Bool
+    /// The caller's container (from `/proc/<pid>/cgroup`, which the caller cannot write); nil: the host.
+    public var containerID: String?
+    /// The guarded container whose root file system holds the file.
+    public var fileSystemOf: ContainerInfo?
+    /// When the event was read, nanoseconds since the epoch.
+    public var time: UInt64
+
+    public init(pid: Int32, path: String, isExec: Bool, containerID: String?, fileSystemOf: ContainerInfo? = nil, time: UInt64 = 0) {
+        self.pid = pid
+        self.path = path
+        self.isExec = isExec
+        self.containerID = containerID
+        self.fileSystemOf = fileSystemOf
+        self.time = time
+    }
+}
+
+/// How the guard behaves when the verdict is slow or the queue is full.
+public struct FanotifyGuardOptions: Sendable {
+    /// How long an open or exec waits for its verdict before `timeoutVerdict` answers it.
+    public var timeoutMilliseconds = 250
+    /// The answer when the verdict is late or `maxPending` events already wait.
+    ///
+    /// Default `.allow` (fail open): the verdict is an in-memory pattern match that answers in
+    /// microseconds, so it is late only when the sensor itself is starved or wedged; failing
+    /// closed then would refuse every open and exec in every guarded container (the FHIR server
+    /// could not open its database or a TLS key: the clinical service stops). Fail open keeps
+    /// it up, and a late denial still alerts and is killed from user space after the call (the
+    /// engine sees the open succeed). `--fanotify-timeout-verdict deny` keeps the guarantee instead.
+    public var timeoutVerdict: FanotifyVerdict = .allow
+    /// Most events read and not yet answered; more are answered `timeoutVerdict` at once.
+    public var maxPending = 256
+    /// How often running containers are looked for (a container started after the guard is
+    /// marked at the next look; until then its opens are not refused).
+    public var rescanMilliseconds = 100
+
+    public init(timeoutMilliseconds: Int = 250, timeoutVerdict: FanotifyVerdict = .allow, maxPending: Int = 256) {
+        self.timeoutMilliseconds = timeoutMilliseconds
+        self.timeoutVerdict = timeoutVerdict
+        self.maxPending = maxPending
+    }
+}
+
+/// Why an event got its answer.
+public enum FanotifyAnswerReason: String, Sendable {
+    /// The verdict closure decided in time.
+    case verdict
+    /// The deadline passed first: `timeoutVerdict`.
+    case timeout
+    /// `maxPending` events were waiting: `timeoutVerdict`.
+    case overflow
+    /// The guard's own process: always allowed, at once.
+    case ownProcess
+}
+
+/// What the guard did so far.
+public struct FanotifyStatistics: Sendable, Equatable {
+    public var allowed = 0
+    public var denied = 0
+    public var timedOut = 0
+    public var overflowed = 0
+    /// Verdicts that came after the deadline had answered.
+    public var late = 0
+    /// Containers whose root file system was marked.
+    public var marked = 0
+}
+
+/// Refuses opens and execs in containers before they complete: `FAN_OPEN_PERM` and
+/// `FAN_OPEN_EXEC_PERM` marked on each running container's root file system (its overlayfs
+/// superblock, `FAN_MARK_FILESYSTEM` on `/proc/<pid>/root`; `FAN_MARK_MOUNT` where the file
+/// system cannot be marked), answered `FAN_ALLOW` or `FAN_DENY` from a verdict closure.
+///
+/// Never hangs the host: the host's root file system is never marked (a root on the host's
+/// device is refused); the guard's own opens are allowed before any verdict; every event has a
+/// deadline and the number waiting is bounded; `stop()` (or the process's death, `kill -9`
+/// included) closes the fanotify descriptor, which removes every mark and allows what waits.
+///
+/// Threads: one reads events and enforces deadlines (not the Swift cooperative pool), one
+/// decides (describes the access, calls `verdict`), one looks for new containers.
+public final class FanotifyGuard: @unchecked Sendable {
+    public let options: FanotifyGuardOptions
+    private let fd: Int32
+    /// A pipe whose write end ends the reader's poll at stop().
+    private let wake: (read: Int32, write: Int32)
+    private let verdict: @Sendable (FanotifyAccess) -> FanotifyVerdict
+    private let answered: @Sendable (FanotifyAccess, FanotifyVerdict, FanotifyAnswerReason) -> Void
+    private let shouldGuard: @Sendable (ContainerInfo) -> Bool
+    private let ownPid = getpid()
+    private let hostRootDevices: Set<UInt64>
+    private let hierarchy = CgroupHierarchy.detect()
+    private let decider = DispatchQueue(label: "caduceus.fanotify.verdict", qos: .userInteractive)
+    private let stopped = Atomic<Bool>(false)
+    private let finished = DispatchGroup()
+
+    private let lock = NSLock()
+    /// Events read and not answered: descriptor -> (sequence number, deadline in monotonic ns).
+    private var pending: [Int32: (sequence: UInt64, deadline: UInt64)] = [:]
+    private var sequence: UInt64 = 0
+    private var counters = FanotifyStatistics()
+    /// Marked root file systems (device) -> the container.
+    private var markedDevices: [UInt64: ContainerInfo] = [:]
+    private var markedContainers: Set<String> = []
+
+    /// Opens the fanotify group and marks the running containers `shouldGuard` accepts; the
+    /// threads start at once. `verdict` is called on the guard's decision thread; `answered`
+    /// after each answer was written (never before: it cannot delay the call), on that thread
+    /// or the reader's.
+    public init(
+        options: FanotifyGuardOptions = FanotifyGuardOptions(),
+        shouldGuard: @escaping @Sendable (ContainerInfo) -> Bool = { _ in true },
+        verdict: @escaping @Sendable (FanotifyAccess) -> FanotifyVerdict,
+        answered: @escaping @Sendable (FanotifyAccess, FanotifyVerdict, FanotifyAnswerReason) -> Void = { _, _, _ in }
+    ) throws {
+        self.options = options
+        self.verdict = verdict
+        self.answered = answered
+        self.shouldGuard = shouldGuard
+        fd = try fanotifyCall("fanotify_init(FAN_CLASS_CONTENT)") {
+            fanotify_init(
+                UInt32(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK), UInt32(O_RDONLY | Self.largeFile | O_CLOEXEC))
+        }
+        var ends: [Int32] = [-1, -1]
+        do {
+            try fanotifyCall("pipe") { pipe(&ends) }
+        } catch {
+            close(fd)
+            throw error
+        }
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        wake = (ends[0], ends[1])
+        var devices: Set<UInt64> = []
+        for path in ["/", "/proc/1/root", "/proc/self/root"] {
+            var info = stat()
+            if stat(path, &info) == 0 { devices.insert(UInt64(info.st_dev)) }
+        }
+        hostRootDevices = devices
+        markRunningContainers()
+        finished.enter()
+        Thread.detachNewThread { [self] in
+            readEvents()
+            finished.leave()
+        }
+        finished.enter()
+        Thread.detachNewThread { [self] in
+            while !stopped.load(ordering: .relaxed) {
+                usleep(UInt32(max(options.rescanMilliseconds, 10)) * 1000)
+                if !stopped.load(ordering: .relaxed) { markRunningContainers() }
+            }
+            finished.leave()
+        }
+    }
+
+    deinit { stop() }
+
+    /// Removes every mark and answers what waits (closing the group allows it); returns when
+    /// the threads have ended. Safe to call more than once, from any thread.
+    public func stop() {
+        guard !stopped.exchange(true, ordering: .relaxed) else { return }
+        var one: UInt8 = 1
+        _ = write(wake.write, &one, 1)
+        finished.wait()
+        lock.lock()
+        for (descriptor, _) in pending { respond(descriptor, options.timeoutVerdict) }
+        pending.removeAll()
+        lock.unlock()
+        decider.sync {}  // a verdict in progress finds its event answered
+        close(fd)
+        close(wake.read)
+        close(wake.write)
+    }
+
+    public var statistics: FanotifyStatistics {
+        lock.lock()
+        defer { lock.unlock() }
+        return counters
+    }
+
+    /// The containers whose root file system is marked.
+    public var guardedContainers: [ContainerInfo] {
+        lock.lock()
+        defer { lock.unlock() }
+        return markedDevices.values.sorted { $0.id < $1.id }
+    }
+
+    // MARK: - Marking
+
+    /// Marks the root file system of every running container not marked yet (and accepted
+    /// by `shouldGuard`). A container whose first process has not entered its root yet (its
+    /// root is still the host's) is tried again at the next look.
+    public func markRunningContainers() {
+        var directories = [hierarchy.root]
+        var depth = [0]
+        while let directory = directories.popLast(), let level = depth.popLast() {
+            if let id = ContainerResolver.containerID(fromCgroupPath: directory) {
+                lock.lock()
+                let known = markedContainers.contains(id)
+                lock.unlock()
+                if !known { mark(container: id, cgroupDirectory: directory) }
+                continue
+            }
+            guard level < 6, let handle = opendir(directory) else { continue }
+            while let entry = readdir(handle) {
+                guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+                }
+                if name == "." || name == ".." { continue }
+                directories.append(directory + "/" + name)
+                depth.append(level + 1)
+            }
+            closedir(handle)
+        }
+    }
+
+    private func mark(container id: String, cgroupDirectory: String) {
+        let pids = (Self.readSmallFile(cgroupDirectory + "/cgroup.procs") ?? "").split(separator: "\n").compactMap { Int32($0) }
+        guard let pid = pids.first(where: { $0 != ownPid }) else { return }
+        let root = "/proc/\(pid)/root"
+        var info = stat()
+        guard stat(root, &info) == 0 else { return }
+        let device = UInt64(info.st_dev)
+        // Still the host's root (runc has not entered the container's yet), or a container
+        // sharing the host's file system: never marked.
+        if hostRootDevices.contains(device) { return }
+        let container = DockerEngineClient().inspect(id) ?? ContainerInfo(id: id)
+        guard shouldGuard(container) else {
+            lock.lock()
+            markedContainers.insert(id)  // looked at once: not ours
+            lock.unlock()
+            return
+        }
+        // Marked again even when the device is known: an anonymous device number (overlayfs)
+        // is reused once a container's file system is gone, and its marks went with it.
+        let mask = UInt64(FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM)
+        let marked =
+            fanotify_mark(fd, UInt32(FAN_MARK_ADD | FAN_MARK_FILESYSTEM), mask, AT_FDCWD, root) == 0
+            || fanotify_mark(fd, UInt32(FAN_MARK_ADD | FAN_MARK_MOUNT), mask, AT_FDCWD, root) == 0
+        guard marked else { return }  // gone, or not markable: tried again at the next look
+        lock.lock()
+        markedDevices[device] = container
+        counters.marked += 1
+        markedContainers.insert(id)
+        lock.unlock()
+    }
+
+    // MARK: - Events
+
+    private func readEvents() {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        let metadataSize = MemoryLayout<fanotify_event_metadata>.size
+        while !stopped.load(ordering: .relaxed) {
+            var descriptors = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
+            _ = poll(&descriptors, 2, Int32(nextTimeout()))
+            expireOverdue()
+            if stopped.load(ordering: .relaxed) { break }
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            guard count > 0 else { continue }  // EAGAIN, EINTR
+            var offset = 0
+            while offset + metadataSize <= count {
+                let event = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: fanotify_event_metadata.self) }
+                guard event.event_len >= metadataSize, offset + Int(event.event_len) <= count else { break }
+                offset += Int(event.event_len)
+                guard event.vers == FANOTIFY_METADATA_VERSION, event.fd >= 0 else { continue }  // FAN_NOFD: queue overflow notice
+                receive(event)
+            }
+        }
+    }
+
+    private func receive(_ event: fanotify_event_metadata) {
+        let descriptor = event.fd
+        let isExec = event.mask & UInt64(FAN_OPEN_EXEC_PERM) != 0
+        if event.pid == ownPid {
+            lock.lock()
+            respond(descriptor, .allow)
+            lock.unlock()
+            return
+        }
+        lock.lock()
+        if pending.count >= options.maxPending {
+            let answer = options.timeoutVerdict
+            counters.overflowed += 1
+            respond(descriptor, answer)
+            lock.unlock()
+            answered(FanotifyAccess(pid: event.pid, path: "", isExec: isExec, containerID: nil), answer, .overflow)
+            return
+        }
+        sequence &+= 1
+        let number = sequence
+        pending[descriptor] = (number, Self.monotonicNanoseconds() + UInt64(options.timeoutMilliseconds) * 1_000_000)
+        lock.unlock()
+        let pid = event.pid
+        decider.async { [self] in
+            let access = describe(descriptor: descriptor, pid: pid, isExec: isExec)
+            let decision = verdict(access)
+            lock.lock()
+            let current = pending[descriptor]?.sequence == number
+            if current {
+                pending[descriptor] = nil
+                respond(descriptor, decision)
+            } else {
+                counters.late += 1
+            }
+            lock.unlock()
+            if current { answered(access, decision, .verdict) }
+        }
+    }
+
+    /// Writes the answer, counts it and closes the event's descriptor. Called with `lock` held
+    /// (the descriptor's number is free for reuse only after this).
+    private func respond(_ descriptor: Int32, _ answer: FanotifyVerdict) {
+        var response = fanotify_response(fd: descriptor, response: UInt32(answer == .allow ? FAN_ALLOW : FAN_DENY))
+        _ = write(fd, &response, MemoryLayout<fanotify_response>.size)
+        close(descriptor)
+        if answer == .allow { counters.allowed += 1 } else { counters.denied += 1 }
+    }
+
+    private func expireOverdue() {
+        let now = Self.monotonicNanoseconds()
+        lock.lock()
+        let overdue = pending.filter { $0.value.deadline <= now }.map(\.key)
+        for descriptor in overdue {
+            pending[descriptor] = nil
+            counters.timedOut += 1
+            respond(descriptor, options.timeoutVerdict)
+        }
+        lock.unlock()
+        for _ in overdue { answered(FanotifyAccess(pid: 0, path: "", isExec: false, containerID: nil), options.timeoutVerdict, .timeout) }
+    }
+
+    /// Milliseconds until the earliest deadline (the poll's timeout), at most 100.
+    private func nextTimeout() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let earliest = pending.values.map(\.deadline).min() else { return 100 }
+        let now = Self.monotonicNanoseconds()
+        return earliest <= now ? 0 : min(100, Int((earliest - now) / 1_000_000) + 1)
+    }
+
+    /// The access of one event: its file's path and file system, the caller's container.
+    private func describe(descriptor: Int32, pid: Int32, isExec: Bool) -> FanotifyAccess {
+        var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink("/proc/self/fd/\(descriptor)", &target, target.count - 1)
+        let path = length > 0 ? String(decoding: target.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+        var info = stat()
+        let device = fstat(descriptor, &info) == 0 ? UInt64(info.st_dev) : nil
+        lock.lock()
+        let owner = device.flatMap { markedDevices[$0] }
+        lock.unlock()
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return FanotifyAccess(
+            pid: pid, path: path, isExec: isExec, containerID: Self.containerID(ofProcess: pid), fileSystemOf: owner,
+            time: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec))
+    }
+
+    /// The container of a process from its cgroups (procfs, not the container's files); nil: the host or gone.
+    static func containerID(ofProcess pid: Int32) -> String? {
+        guard let text = readSmallFile("/proc/\(pid)/cgroup") else { return nil }
+        for line in text.split(separator: "\n") {
+            if let id = ContainerResolver.containerID(fromCgroupPath: String(line)) { return id }
+        }
+        return nil
+    }
+
+    /// A kernel-made file (procfs, cgroupfs) read with a cap: no symlink followed, no blocking.
+    static func readSmallFile(_ path: String, limit: Int = 64 * 1024) -> String? {
+        let file = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC)
+        guard file >= 0 else { return nil }
+        defer { close(file) }
+        var bytes = [UInt8](repeating: 0, count: limit)
+        var total = 0
+        while total < limit {
+            let count = bytes.withUnsafeMutableBytes { read(file, $0.baseAddress! + total, limit - total) }
+            if count <= 0 { break }
+            total += count
+        }
+        return String(decoding: bytes.prefix(total), as: UTF8.self)
+    }
+
+    /// The kernel's O_LARGEFILE (Glibc's is 0 on 64-bit machines, where the kernel sets it anyway).
+    static let largeFile: Int32 = 0o100000
+
+    static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+}
