@@ -109,6 +109,7 @@ public final class FanotifyEnforcement: @unchecked Sendable {
         throws
     {
         let raiser = Raiser(raise)
+        let prepared = Prepared()
         let covered = FanotifyRules(enforcer: enforcer, rules: rules)
         guard !covered.entries.isEmpty else { return nil }
         self.rules = covered
@@ -116,10 +117,16 @@ public final class FanotifyEnforcement: @unchecked Sendable {
         fanotifyGuard = try FanotifyGuard(
             options: options,
             shouldGuard: { info in containers.isEmpty || containers.contains { $0 == info.name || info.id.hasPrefix($0) } },
-            verdict: { access in covered.decide(access) == nil ? .allow : .deny },
+            // The alert is made while the caller still waits in its open (its /proc is as it was),
+            // raised once the answer is written (it cannot delay the call); both on the decision thread.
+            verdict: { access in
+                guard let rule = covered.decide(access) else { return .allow }
+                prepared.set(access, Self.alert(rule, access))
+                return .deny
+            },
             answered: { access, verdict, reason in
-                guard verdict == .deny, reason == .verdict, let rule = covered.decide(access) else { return }
-                raiser.raise(Self.alert(rule, access))
+                guard verdict == .deny, reason == .verdict, let alert = prepared.take(access) else { return }
+                raiser.raise(alert)
             })
     }
 
@@ -129,7 +136,7 @@ public final class FanotifyEnforcement: @unchecked Sendable {
     /// Removes the marks: opens and execs are no longer refused.
     public func stop() { fanotifyGuard.stop() }
 
-    /// The alert for a refused access, with what /proc says of the caller (it still runs).
+    /// The alert for a refused access, with what /proc says of the caller (waiting in its open or exec).
     static func alert(_ rule: Rule, _ access: FanotifyAccess) -> Alert {
         let pid = UInt32(bitPattern: access.pid)
         let stat = ProcFS.stat(pid)
@@ -166,6 +173,26 @@ public final class FanotifyEnforcement: @unchecked Sendable {
     private final class Raiser: @unchecked Sendable {
         let raise: (Alert) -> Void
         init(_ raise: @escaping (Alert) -> Void) { self.raise = raise }
+    }
+
+    /// The alert of the last denial, from its verdict to its answer.
+    private final class Prepared: @unchecked Sendable {
+        private let lock = NSLock()
+        private var last: (access: FanotifyAccess, alert: Alert)?
+
+        func set(_ access: FanotifyAccess, _ alert: Alert) {
+            lock.lock()
+            last = (access, alert)
+            lock.unlock()
+        }
+
+        func take(_ access: FanotifyAccess) -> Alert? {
+            lock.lock()
+            defer { lock.unlock() }
+            guard let last, last.access == access else { return nil }
+            self.last = nil
+            return last.alert
+        }
     }
 
     /// The process's id in its own pid namespace (the last NSpid), or nil.
