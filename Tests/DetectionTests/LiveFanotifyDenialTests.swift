@@ -46,17 +46,19 @@ extension LiveDetectionSuites {
             LiveEnforcementTests.exec(id, command)
         }
 
-        /// Runs `during` with the guard on (a detector enforcing every rule, fanotify on), then
-        /// `after` once it stopped; the container's alerts.
+        /// Runs `during` with the guard on (a detector enforcing every rule, fanotify on, in the
+        /// test's container only, or `everywhere`: other containers on this engine are marked
+        /// too, and their opens wait for the verdict), then `after` once it stopped; the container's alerts.
         static func withGuard(
-            _ options: FanotifyGuardOptions = FanotifyGuardOptions(), during: (String) throws -> Void, after: (String) throws -> Void = { _ in }
+            everywhere: Bool = false, during: (String) throws -> Void, after: (String) throws -> Void = { _ in }
         ) throws -> [Alert] {
             try SensorTestEnvironment.require()
             let ruleSet = try RuleSet.load([("deny.yaml", rules)])
             let id = try startBox()
             defer { LiveDetection.removeContainers([id]) }
             Thread.sleep(forTimeInterval: 0.5)  // the files are written
-            let live = try LiveDetection(ruleSet: ruleSet, enforcement: EnforcementOptions(all: true), fanotify: options)
+            let live = try LiveDetection(
+                ruleSet: ruleSet, enforcement: EnforcementOptions(all: true, containers: everywhere ? [] : [id]), fanotify: FanotifyGuardOptions())
             let guarded = try #require(live.fanotify)
             #expect(guarded.fanotifyGuard.guardedContainers.contains { $0.id == id }, "the running container is marked at start")
             try during(id)
@@ -115,7 +117,8 @@ extension LiveDetectionSuites {
             var late = ""
             var kept = ""
             var logs = ""
-            _ = try Self.withGuard(during: { _ in
+            // --enforce-container takes containers running at start: this one is not yet.
+            _ = try Self.withGuard(everywhere: true, during: { _ in
                 // The victim is put in place by a rename (no open of its path), then truncated 2 s later.
                 let command = """
                     echo original > /tmp/pre; mv /tmp/pre \(Self.victim); sleep 2; echo overwritten > \(Self.victim); \
@@ -159,10 +162,14 @@ extension LiveDetectionSuites {
             defer { LiveDetection.removeContainers([id]) }
             Thread.sleep(forTimeInterval: 0.5)
             let path = Self.victim
-            let guarded = try FanotifyGuard(options: FanotifyGuardOptions(timeoutMilliseconds: 100, timeoutVerdict: choice)) { access in
+            // Only the test's container: a slow verdict holds up every other one's opens too.
+            let guarded = try FanotifyGuard(
+                options: FanotifyGuardOptions(timeoutMilliseconds: 100, timeoutVerdict: choice), shouldGuard: { $0.id == id }
+            ) { access in
                 if access.path == path { Thread.sleep(forTimeInterval: 1) }
                 return .allow
             }
+            #expect(guarded.guardedContainers.map(\.id) == [id])
             let started = Date()
             let write = Self.exec(id, "echo late > \(path); echo \"redirect=$?\"")
             let elapsed = Date().timeIntervalSince(started)
