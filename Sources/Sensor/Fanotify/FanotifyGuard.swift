@@ -38,7 +38,8 @@ public struct FanotifyAccess: Sendable, Equatable {
     public var isExec: Bool
     /// The caller's container (from `/proc/<pid>/cgroup`, which the caller cannot write); nil: the host.
     public var containerID: String?
-    /// The guarded container whose root file system holds the file.
+    /// The guarded container whose root file system holds the file (a file on one of its other
+    /// mounts: the caller's guarded container), with the engine's name and image.
     public var fileSystemOf: ContainerInfo?
     /// When the event was read, nanoseconds since the epoch.
     public var time: UInt64
@@ -138,6 +139,8 @@ public final class FanotifyGuard: @unchecked Sendable {
     /// Marked root file systems (device) -> the container.
     private var markedDevices: [UInt64: ContainerInfo] = [:]
     private var markedContainers: Set<String> = []
+    /// Guarded containers by id.
+    private var knownContainers: [String: ContainerInfo] = [:]
 
     /// Opens the fanotify group and marks the running containers `shouldGuard` accepts; the
     /// threads start at once. `verdict` is called on the guard's decision thread; `answered`
@@ -276,9 +279,72 @@ public final class FanotifyGuard: @unchecked Sendable {
         guard marked else { return }  // gone, or not markable: tried again at the next look
         lock.lock()
         markedDevices[device] = container
+        knownContainers[id] = container
         counters.marked += 1
         markedContainers.insert(id)
         lock.unlock()
+        markMounts(pid: pid, rootDevice: device)
+    }
+
+    /// File systems whose opens are the kernel's business, not a file's: not marked.
+    static let pseudoFileSystems: Set<String> = [
+        "proc", "sysfs", "cgroup", "cgroup2", "devpts", "mqueue", "securityfs", "debugfs", "tracefs", "bpf", "configfs",
+        "pstore", "fusectl", "binfmt_misc", "autofs", "nsfs",
+    ]
+
+    /// Marks the container's other mounts (the engine's bind mounts of /etc/hosts,
+    /// /etc/hostname and /etc/resolv.conf, volumes, tmpfs such as /dev/shm) with mount marks:
+    /// a mount mark covers that mount of the container's namespace only, never the host's view of
+    /// the same file system. Each mount point is reached from the container's root one component
+    /// at a time without following a symlink, and marked only if the descriptor's mount is the
+    /// one mountinfo lists (a container cannot steer the mark onto another mount).
+    private func markMounts(pid: Int32, rootDevice: UInt64) {
+        guard let table = Self.readSmallFile("/proc/\(pid)/mountinfo", limit: 512 * 1024) else { return }
+        let mask = UInt64(FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM)
+        for line in table.split(separator: "\n") {
+            let halves = line.components(separatedBy: " - ")
+            guard halves.count == 2 else { continue }
+            let fields = halves[0].split(separator: " ")
+            let type = halves[1].split(separator: " ").first.map(String.init) ?? ""
+            guard fields.count >= 5, let mountID = Int(fields[0]) else { continue }
+            let point = String(fields[4])
+            let numbers = fields[2].split(separator: ":").compactMap { UInt64($0) }
+            let device = numbers.count == 2 ? Self.device(major: numbers[0], minor: numbers[1]) : 0
+            // The root's file system is marked whole; mount points with escaped characters are skipped.
+            guard point != "/", point.hasPrefix("/"), !point.contains("\\"), device != rootDevice,
+                !Self.pseudoFileSystems.contains(type)
+            else { continue }
+            guard let object = Self.openInRoot(pid: pid, path: point) else { continue }
+            defer { close(object) }
+            guard Self.mountID(of: object) == mountID else { continue }
+            // Through the descriptor's magic link (fanotify_mark takes no O_PATH descriptor alone):
+            // it names the object opened above, whatever the container has put at the path since.
+            _ = fanotify_mark(fd, UInt32(FAN_MARK_ADD | FAN_MARK_MOUNT), mask, AT_FDCWD, "/proc/self/fd/\(object)")
+        }
+    }
+
+    /// An O_PATH descriptor of `path` inside the process's root, no symlink followed on the way.
+    static func openInRoot(pid: Int32, path: String) -> Int32? {
+        var current = open("/proc/\(pid)/root", Self.pathOnly | O_DIRECTORY | O_CLOEXEC)
+        guard current >= 0 else { return nil }
+        for component in path.split(separator: "/") {
+            guard component != "..", component != "." else {
+                close(current)
+                return nil
+            }
+            let next = openat(current, String(component), Self.pathOnly | O_NOFOLLOW | O_CLOEXEC)
+            close(current)
+            guard next >= 0 else { return nil }
+            current = next
+        }
+        return current
+    }
+
+    /// The mount id of a descriptor's mount (`mnt_id` in /proc/self/fdinfo).
+    static func mountID(of descriptor: Int32) -> Int? {
+        guard let info = readSmallFile("/proc/self/fdinfo/\(descriptor)", limit: 4096) else { return nil }
+        let line = info.split(separator: "\n").first { $0.hasPrefix("mnt_id:") }
+        return line.flatMap { Int($0.dropFirst(7).trimmingCharacters(in: .whitespaces)) }
     }
 
     // MARK: - Events
@@ -381,13 +447,14 @@ public final class FanotifyGuard: @unchecked Sendable {
         let path = length > 0 ? String(decoding: target.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
         var info = stat()
         let device = fstat(descriptor, &info) == 0 ? UInt64(info.st_dev) : nil
+        let caller = Self.containerID(ofProcess: pid)
         lock.lock()
-        let owner = device.flatMap { markedDevices[$0] }
+        let owner = device.flatMap { markedDevices[$0] } ?? caller.flatMap { knownContainers[$0] }
         lock.unlock()
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         return FanotifyAccess(
-            pid: pid, path: path, isExec: isExec, containerID: Self.containerID(ofProcess: pid), fileSystemOf: owner,
+            pid: pid, path: path, isExec: isExec, containerID: caller, fileSystemOf: owner,
             time: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec))
     }
 
@@ -413,6 +480,14 @@ public final class FanotifyGuard: @unchecked Sendable {
             total += count
         }
         return String(decoding: bytes.prefix(total), as: UTF8.self)
+    }
+
+    /// O_PATH (Glibc's module leaves it out).
+    static let pathOnly: Int32 = 0o10000000
+
+    /// glibc's `makedev`, as `st_dev` holds it.
+    static func device(major: UInt64, minor: UInt64) -> UInt64 {
+        ((major & 0xffff_f000) << 32) | ((major & 0xfff) << 8) | ((minor & 0xffff_ff00) << 12) | (minor & 0xff)
     }
 
     /// The kernel's O_LARGEFILE (Glibc's is 0 on 64-bit machines, where the kernel sets it anyway).
