@@ -17,7 +17,7 @@ extension LiveDetectionSuites {
             - rule: Victim opened in a container
               id: DENY-VICTIM
               desc: An open of the victim file (kernel-enforceable shape).
-              condition: evt.type in (open, openat, openat2, creat) and fd.name = \(victim) and container.id != host
+              condition: evt.type in (open, openat, openat2, creat) and fd.name in (\(victim), /etc/hosts, /dev/shm/victim) and container.id != host
               output: "victim opened (proc=%proc.name)"
               priority: CRITICAL
               action: kill
@@ -111,6 +111,26 @@ extension LiveDetectionSuites {
             #expect(Set(denied.compactMap { $0.events.first?[argument: "pathname"]?.string }) == ["/tmp/drop.sh", "/tmp/droptouch"])
             #expect(denied.allSatisfy { $0.action == "denied (fanotify)" && $0.events.first?.eventName == "security_bprm_check" })
             #expect(!alerts.contains { $0.action?.hasPrefix("killed") == true }, "nothing was killed: \(alerts.map { $0.action ?? "-" })")
+        }
+
+        /// The engine's bind mount of /etc/hosts (a host file system) and the /dev/shm tmpfs are
+        /// not the container's root file system: each gets a mount mark of its own.
+        @Test func bindMountsAndTmpfsAreGuardedToo() throws {
+            var hosts: (status: Int32, output: String) = (0, "")
+            var shm: (status: Int32, output: String) = (0, "")
+            var after = ""
+            let alerts = try Self.withGuard(during: { id in
+                hosts = Self.exec(id, "echo intruder >> /etc/hosts; echo \"redirect=$?\"")
+                shm = Self.exec(id, "echo x > /dev/shm/victim; echo \"redirect=$?\"")
+            }, after: { id in
+                after = Self.exec(id, "grep -c intruder /etc/hosts; wc -c < /dev/shm/victim").output
+            })
+            #expect(hosts.output.contains("redirect=1") && shm.output.contains("redirect=1"), "\(hosts.output) / \(shm.output)")
+            // The permission event comes after an O_CREAT made the file: a new file is left
+            // empty (no byte written), an existing one keeps its bytes (O_TRUNC comes after).
+            #expect(after == "0\n0", "nothing appended, nothing written: \(after)")
+            let paths = Set(alerts.filter { $0.action == "denied (fanotify)" }.compactMap { $0.events.first?[argument: "pathname"]?.string })
+            #expect(paths == ["/etc/hosts", "/dev/shm/victim"])
         }
 
         @Test func aContainerStartedAfterTheGuardIsMarked() throws {

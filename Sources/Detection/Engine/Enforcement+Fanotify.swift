@@ -87,7 +87,7 @@ public struct FanotifyRules: Sendable {
             let hostToo = entry.patterns.contains { !$0.containersOnly }
             var text = "\(entry.rule.id): \(EnforcementMechanism.fanotify.actionText): "
             text += opens ? "the open is refused (EPERM) before it completes" : "the exec is refused (EPERM) before the program runs"
-            text += " in every running container (marked within 100 ms of its start)"
+            text += " in the guarded containers (their root file system and their other mounts, marked within 100 ms of their start)"
             if opens && hostToo { text += "; on the host, and in containers too, the kernel kills at the open's entry (the open runs)" }
             if !opens { text += "; an exec fanotify lets through (a symlinked name) is killed in the kernel before it runs" }
             return text
