@@ -88,7 +88,11 @@ public struct FanotifyRules: Sendable {
             var text = "\(entry.rule.id): \(EnforcementMechanism.fanotify.actionText): "
             text += opens ? "the open is refused (EPERM) before it completes" : "the exec is refused (EPERM) before the program runs"
             text += " in the guarded containers (their root file system and their other mounts, marked within 100 ms of their start)"
-            if opens && hostToo { text += "; on the host, and in containers too, the kernel kills at the open's entry (the open runs)" }
+            if opens && hostToo {
+                text += "; on the host, and in containers too, the kernel kills at the open's entry (the open runs)"
+            } else if opens {
+                text += "; its kernel open patterns are not loaded (the kill would come first)"
+            }
             if !opens { text += "; an exec fanotify lets through (a symlinked name) is killed in the kernel before it runs" }
             return text
         }
