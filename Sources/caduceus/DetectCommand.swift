@@ -140,6 +140,7 @@ struct DetectCommand: ParsableCommand {
         guard let timeoutVerdict = FanotifyVerdict(rawValue: fanotifyTimeoutVerdict) else {
             throw ValidationError("--fanotify-timeout-verdict must be allow or deny, not '\(fanotifyTimeoutVerdict)'")
         }
+        guard (1...60_000).contains(fanotifyTimeoutMs) else { throw ValidationError("--fanotify-timeout-ms must be 1 to 60000") }
         let drift = learned.map {
             ProfileDriftDetector(profile: $0, containerName: profileContainer, state: state, everyTime: enforcer?.profileRules ?? [])
         }
