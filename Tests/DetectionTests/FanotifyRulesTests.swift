@@ -97,6 +97,16 @@ import Testing
         #expect(rules.decide(Self.exec("/tmp/victim")) == nil, "an exec is not an open syscall")
     }
 
+    @Test func couldDenyRulesOutTheRestBeforeTheCallersContainerIsLookedUp() throws {
+        let (rules, _) = try Self.covered()
+        #expect(rules.couldDeny(path: "/tmp/victim", isExec: false))
+        #expect(rules.couldDeny(path: "/tmp/drop.sh", isExec: true))
+        #expect(rules.couldDeny(path: "/bin/nc", isExec: true))
+        #expect(!rules.couldDeny(path: "/etc/passwd", isExec: false))
+        #expect(!rules.couldDeny(path: "/tmp/drop.sh", isExec: false))
+        #expect(!rules.couldDeny(path: "", isExec: false))
+    }
+
     @Test func kernelKeepsWhatFanotifyCannotRefuse() throws {
         let (rules, enforcer) = try Self.covered()
         let kept = rules.kernelPatterns(of: enforcer)

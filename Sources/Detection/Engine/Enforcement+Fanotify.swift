@@ -51,6 +51,13 @@ public struct FanotifyRules: Sendable {
         entries.first { $0.patterns.contains { Self.matches($0, access) } }?.rule
     }
 
+    /// Whether some covered rule could refuse this path, wherever the caller runs: the guard
+    /// allows the rest without looking up the caller's container.
+    public func couldDeny(path: String, isExec: Bool) -> Bool {
+        let anywhere = FanotifyAccess(pid: 0, path: path, isExec: isExec, containerID: "")
+        return entries.contains { $0.patterns.contains { Self.matches($0, anywhere) } }
+    }
+
     /// One kernel pattern's semantics over a fanotify access.
     static func matches(_ pattern: KillPattern, _ access: FanotifyAccess) -> Bool {
         if pattern.containersOnly && access.containerID == nil { return false }
@@ -121,8 +128,9 @@ public final class FanotifyEnforcement: @unchecked Sendable {
         fanotifyGuard = try FanotifyGuard(
             options: options,
             shouldGuard: { info in containers.isEmpty || containers.contains { $0 == info.name || info.id.hasPrefix($0) } },
+            couldDeny: { path, isExec in covered.couldDeny(path: path, isExec: isExec) },
             // The alert is made while the caller still waits in its open (its /proc is as it was),
-            // raised once the answer is written (it cannot delay the call); both on the decision thread.
+            // raised once the answer is written (it cannot delay the call); both on the guard's reader thread.
             verdict: { access in
                 guard let rule = covered.decide(access) else { return .allow }
                 prepared.set(access, Self.alert(rule, access))

@@ -114,20 +114,24 @@ public struct FanotifyStatistics: Sendable, Equatable {
 /// deadline and the number waiting is bounded; `stop()` (or the process's death, `kill -9`
 /// included) closes the fanotify descriptor, which removes every mark and allows what waits.
 ///
-/// Threads: one reads events and enforces deadlines (not the Swift cooperative pool), one
-/// decides (describes the access, calls `verdict`), one looks for new containers.
+/// Threads (none from the Swift cooperative pool): one reads events and decides them in
+/// order (describes the access, calls `verdict`, answers): no hand-over between threads on
+/// the path of every open; a watchdog answers what passed its deadline, and while a verdict
+/// is stuck past the deadline it reads and answers the queue itself; one looks for new containers.
 public final class FanotifyGuard: @unchecked Sendable {
     public let options: FanotifyGuardOptions
     private let fd: Int32
     /// A pipe whose write end ends the reader's poll at stop().
     private let wake: (read: Int32, write: Int32)
     private let verdict: @Sendable (FanotifyAccess) -> FanotifyVerdict
+    private let couldDeny: @Sendable (_ path: String, _ isExec: Bool) -> Bool
     private let answered: @Sendable (FanotifyAccess, FanotifyVerdict, FanotifyAnswerReason) -> Void
     private let shouldGuard: @Sendable (ContainerInfo) -> Bool
     private let ownPid = getpid()
     private let hostRootDevices: Set<UInt64>
     private let hierarchy = CgroupHierarchy.detect()
-    private let decider = DispatchQueue(label: "caduceus.fanotify.verdict", qos: .userInteractive)
+    /// Monotonic ns since the reader started deciding an event (0: not deciding).
+    private let decidingSince = Atomic<UInt64>(0)
     private let stopped = Atomic<Bool>(false)
     private let finished = DispatchGroup()
 
@@ -143,17 +147,21 @@ public final class FanotifyGuard: @unchecked Sendable {
     private var knownContainers: [String: ContainerInfo] = [:]
 
     /// Opens the fanotify group and marks the running containers `shouldGuard` accepts; the
-    /// threads start at once. `verdict` is called on the guard's decision thread; `answered`
-    /// after each answer was written (never before: it cannot delay the call), on that thread
-    /// or the reader's.
+    /// threads start at once. An access whose path `couldDeny` rules out is allowed at once
+    /// (no look at the caller's cgroup, no `verdict`): the path of nearly every open.
+    /// `verdict` is called on the guard's reader thread, one event at a time; `answered`
+    /// after each answer was written (never before: it cannot delay the call), on the reader
+    /// (a verdict, an overflow) or the watchdog (a timeout).
     public init(
         options: FanotifyGuardOptions = FanotifyGuardOptions(),
         shouldGuard: @escaping @Sendable (ContainerInfo) -> Bool = { _ in true },
+        couldDeny: @escaping @Sendable (_ path: String, _ isExec: Bool) -> Bool = { _, _ in true },
         verdict: @escaping @Sendable (FanotifyAccess) -> FanotifyVerdict,
         answered: @escaping @Sendable (FanotifyAccess, FanotifyVerdict, FanotifyAnswerReason) -> Void = { _, _, _ in }
     ) throws {
         self.options = options
         self.verdict = verdict
+        self.couldDeny = couldDeny
         self.answered = answered
         self.shouldGuard = shouldGuard
         fd = try fanotifyCall("fanotify_init(FAN_CLASS_CONTENT)") {
@@ -183,6 +191,11 @@ public final class FanotifyGuard: @unchecked Sendable {
         }
         finished.enter()
         Thread.detachNewThread { [self] in
+            watch()
+            finished.leave()
+        }
+        finished.enter()
+        Thread.detachNewThread { [self] in
             while !stopped.load(ordering: .relaxed) {
                 usleep(UInt32(max(options.rescanMilliseconds, 10)) * 1000)
                 if !stopped.load(ordering: .relaxed) { markRunningContainers() }
@@ -204,7 +217,6 @@ public final class FanotifyGuard: @unchecked Sendable {
         for (descriptor, _) in pending { respond(descriptor, options.timeoutVerdict) }
         pending.removeAll()
         lock.unlock()
-        decider.sync {}  // a verdict in progress finds its event answered
         close(fd)
         close(wake.read)
         close(wake.write)
@@ -351,62 +363,81 @@ public final class FanotifyGuard: @unchecked Sendable {
 
     private func readEvents() {
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        let metadataSize = MemoryLayout<fanotify_event_metadata>.size
         while !stopped.load(ordering: .relaxed) {
             var descriptors = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
-            _ = poll(&descriptors, 2, Int32(nextTimeout()))
-            expireOverdue()
+            _ = poll(&descriptors, 2, 100)
             if stopped.load(ordering: .relaxed) { break }
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            guard count > 0 else { continue }  // EAGAIN, EINTR
-            var offset = 0
-            while offset + metadataSize <= count {
-                let event = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: fanotify_event_metadata.self) }
-                guard event.event_len >= metadataSize, offset + Int(event.event_len) <= count else { break }
-                offset += Int(event.event_len)
-                guard event.vers == FANOTIFY_METADATA_VERSION, event.fd >= 0 else { continue }  // FAN_NOFD: queue overflow notice
-                receive(event)
+            let events = readBatch(&buffer)
+            // Every event of the batch gets its deadline before the first is decided.
+            var admitted: [(event: fanotify_event_metadata, sequence: UInt64)] = []
+            lock.lock()
+            let deadline = Self.monotonicNanoseconds() + UInt64(options.timeoutMilliseconds) * 1_000_000
+            var overflowed = 0
+            for event in events {
+                if event.pid == ownPid {
+                    respond(event.fd, .allow)
+                } else if pending.count >= options.maxPending {
+                    counters.overflowed += 1
+                    overflowed += 1
+                    respond(event.fd, options.timeoutVerdict)
+                } else {
+                    sequence &+= 1
+                    pending[event.fd] = (sequence, deadline)
+                    admitted.append((event, sequence))
+                }
             }
+            lock.unlock()
+            for _ in 0..<overflowed { answered(FanotifyAccess(pid: 0, path: "", isExec: false, containerID: nil), options.timeoutVerdict, .overflow) }
+            for (event, number) in admitted { decide(event, number) }
         }
     }
 
-    private func receive(_ event: fanotify_event_metadata) {
-        let descriptor = event.fd
-        let isExec = event.mask & UInt64(FAN_OPEN_EXEC_PERM) != 0
-        if event.pid == ownPid {
-            lock.lock()
-            respond(descriptor, .allow)
-            lock.unlock()
-            return
+    /// The events one read returns (none on EAGAIN); events without a descriptor (a queue
+    /// overflow notice) are left out.
+    private func readBatch(_ buffer: inout [UInt8]) -> [fanotify_event_metadata] {
+        let metadataSize = MemoryLayout<fanotify_event_metadata>.size
+        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { return [] }
+        var events: [fanotify_event_metadata] = []
+        var offset = 0
+        while offset + metadataSize <= count {
+            let event = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: fanotify_event_metadata.self) }
+            guard event.event_len >= metadataSize, offset + Int(event.event_len) <= count else { break }
+            offset += Int(event.event_len)
+            if event.vers == FANOTIFY_METADATA_VERSION && event.fd >= 0 { events.append(event) }
         }
+        return events
+    }
+
+    /// Describes, decides and answers one admitted event, unless the watchdog answered it first.
+    private func decide(_ event: fanotify_event_metadata, _ number: UInt64) {
         lock.lock()
-        if pending.count >= options.maxPending {
-            let answer = options.timeoutVerdict
-            counters.overflowed += 1
-            respond(descriptor, answer)
-            lock.unlock()
-            answered(FanotifyAccess(pid: event.pid, path: "", isExec: isExec, containerID: nil), answer, .overflow)
-            return
-        }
-        sequence &+= 1
-        let number = sequence
-        pending[descriptor] = (number, Self.monotonicNanoseconds() + UInt64(options.timeoutMilliseconds) * 1_000_000)
+        let waiting = pending[event.fd]?.sequence == number
         lock.unlock()
-        let pid = event.pid
-        decider.async { [self] in
-            let access = describe(descriptor: descriptor, pid: pid, isExec: isExec)
-            let decision = verdict(access)
-            lock.lock()
-            let current = pending[descriptor]?.sequence == number
-            if current {
-                pending[descriptor] = nil
-                respond(descriptor, decision)
-            } else {
-                counters.late += 1
-            }
-            lock.unlock()
-            if current { answered(access, decision, .verdict) }
+        guard waiting else { return }  // answered at its deadline while an earlier one was decided
+        decidingSince.store(Self.monotonicNanoseconds(), ordering: .relaxed)
+        let isExec = event.mask & UInt64(FAN_OPEN_EXEC_PERM) != 0
+        let path = Self.path(of: event.fd)
+        let access: FanotifyAccess
+        let decision: FanotifyVerdict
+        if couldDeny(path, isExec) {
+            access = describe(descriptor: event.fd, path: path, pid: event.pid, isExec: isExec)
+            decision = verdict(access)
+        } else {
+            access = FanotifyAccess(pid: event.pid, path: path, isExec: isExec, containerID: nil)
+            decision = .allow
         }
+        decidingSince.store(0, ordering: .relaxed)
+        lock.lock()
+        let current = pending[event.fd]?.sequence == number
+        if current {
+            pending[event.fd] = nil
+            respond(event.fd, decision)
+        } else {
+            counters.late += 1
+        }
+        lock.unlock()
+        if current { answered(access, decision, .verdict) }
     }
 
     /// Writes the answer, counts it and closes the event's descriptor. Called with `lock` held
@@ -418,33 +449,60 @@ public final class FanotifyGuard: @unchecked Sendable {
         if answer == .allow { counters.allowed += 1 } else { counters.denied += 1 }
     }
 
-    private func expireOverdue() {
-        let now = Self.monotonicNanoseconds()
-        lock.lock()
-        let overdue = pending.filter { $0.value.deadline <= now }.map(\.key)
-        for descriptor in overdue {
-            pending[descriptor] = nil
-            counters.timedOut += 1
-            respond(descriptor, options.timeoutVerdict)
+    /// The watchdog: answers overdue events with `timeoutVerdict`; while the reader has been
+    /// deciding one event for longer than the deadline, empties the queue the same way (the
+    /// events the reader has not read yet have waited as long).
+    private func watch() {
+        let timeout = UInt64(options.timeoutMilliseconds) * 1_000_000
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while !stopped.load(ordering: .relaxed) {
+            var descriptors = [pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
+            _ = poll(&descriptors, 1, Int32(nextTimeout()))
+            if stopped.load(ordering: .relaxed) { break }
+            let now = Self.monotonicNanoseconds()
+            lock.lock()
+            let overdue = pending.filter { $0.value.deadline <= now }.map(\.key)
+            for descriptor in overdue {
+                pending[descriptor] = nil
+                counters.timedOut += 1
+                respond(descriptor, options.timeoutVerdict)
+            }
+            lock.unlock()
+            var stuck = 0
+            let since = decidingSince.load(ordering: .relaxed)
+            if since != 0 && now > since && now - since > timeout {
+                let events = readBatch(&buffer)
+                lock.lock()
+                for event in events {
+                    if event.pid == ownPid {
+                        respond(event.fd, .allow)
+                    } else {
+                        counters.timedOut += 1
+                        stuck += 1
+                        respond(event.fd, options.timeoutVerdict)
+                    }
+                }
+                lock.unlock()
+            }
+            for _ in 0..<(overdue.count + stuck) {
+                answered(FanotifyAccess(pid: 0, path: "", isExec: false, containerID: nil), options.timeoutVerdict, .timeout)
+            }
         }
-        lock.unlock()
-        for _ in overdue { answered(FanotifyAccess(pid: 0, path: "", isExec: false, containerID: nil), options.timeoutVerdict, .timeout) }
     }
 
-    /// Milliseconds until the earliest deadline (the poll's timeout), at most 100.
+    /// Milliseconds until the watchdog looks again: the earliest deadline, and at most a fifth
+    /// of the timeout (a verdict stuck past it is noticed that late at worst).
     private func nextTimeout() -> Int {
+        let step = max(1, min(100, options.timeoutMilliseconds / 5))
         lock.lock()
         defer { lock.unlock() }
-        guard let earliest = pending.values.map(\.deadline).min() else { return 100 }
+        guard let earliest = pending.values.map(\.deadline).min() else { return step }
         let now = Self.monotonicNanoseconds()
-        return earliest <= now ? 0 : min(100, Int((earliest - now) / 1_000_000) + 1)
+        return earliest <= now ? 0 : min(step, Int((earliest - now) / 1_000_000) + 1)
     }
 
     /// The access of one event: its file's path and file system, the caller's container.
-    private func describe(descriptor: Int32, pid: Int32, isExec: Bool) -> FanotifyAccess {
-        var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let length = readlink("/proc/self/fd/\(descriptor)", &target, target.count - 1)
-        let path = length > 0 ? String(decoding: target.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+    private func describe(descriptor: Int32, path: String, pid: Int32, isExec: Bool) -> FanotifyAccess {
         var info = stat()
         let device = fstat(descriptor, &info) == 0 ? UInt64(info.st_dev) : nil
         let caller = Self.containerID(ofProcess: pid)
@@ -456,6 +514,14 @@ public final class FanotifyGuard: @unchecked Sendable {
         return FanotifyAccess(
             pid: pid, path: path, isExec: isExec, containerID: caller, fileSystemOf: owner,
             time: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec))
+    }
+
+    /// The path of an event's descriptor as the caller's mount namespace names it; "" if unreadable.
+    static func path(of descriptor: Int32) -> String {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Int(PATH_MAX) + 1) { buffer in
+            let length = buffer.withMemoryRebound(to: CChar.self) { readlink("/proc/self/fd/\(descriptor)", $0.baseAddress!, $0.count - 1) }
+            return length > 0 ? String(decoding: UnsafeBufferPointer(rebasing: buffer[..<length]), as: UTF8.self) : ""
+        }
     }
 
     /// The container of a process from its cgroups (procfs, not the container's files); nil: the host or gone.
@@ -472,14 +538,15 @@ public final class FanotifyGuard: @unchecked Sendable {
         let file = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC)
         guard file >= 0 else { return nil }
         defer { close(file) }
-        var bytes = [UInt8](repeating: 0, count: limit)
-        var total = 0
-        while total < limit {
-            let count = bytes.withUnsafeMutableBytes { read(file, $0.baseAddress! + total, limit - total) }
-            if count <= 0 { break }
-            total += count
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: limit) { bytes in
+            var total = 0
+            while total < limit {
+                let count = read(file, bytes.baseAddress! + total, limit - total)
+                if count <= 0 { break }
+                total += count
+            }
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[..<total]), as: UTF8.self)
         }
-        return String(decoding: bytes.prefix(total), as: UTF8.self)
     }
 
     /// O_PATH (Glibc's module leaves it out).
