@@ -174,7 +174,8 @@ extension LiveDetectionSuites {
         }
 
         /// The deadline: a verdict that takes a second is answered by the operator's choice at
-        /// the deadline: deny keeps the file, allow lets the open through; neither waits the second.
+        /// the deadline: deny keeps the file, allow lets the open through; neither waits the second,
+        /// nor does an open that comes while that verdict is stuck (the watchdog answers the queue).
         @Test(arguments: [FanotifyVerdict.deny, .allow])
         func lateVerdictsAnswerTheOperatorsChoice(_ choice: FanotifyVerdict) throws {
             try SensorTestEnvironment.require()
@@ -191,13 +192,14 @@ extension LiveDetectionSuites {
             }
             #expect(guarded.guardedContainers.map(\.id) == [id])
             let started = Date()
-            let write = Self.exec(id, "echo late > \(path); echo \"redirect=$?\"")
+            let write = Self.exec(id, "(echo late > \(path); echo \"redirect=$?\") & sleep 0.2; echo other > /tmp/other; echo \"other=$?\"; wait")
             let elapsed = Date().timeIntervalSince(started)
             let counts = guarded.statistics
             guarded.stop()
             let content = Self.exec(id, "cat \(path)").output
             #expect(counts.timedOut >= 1, "\(counts)")
             #expect(write.output.contains(choice == .deny ? "redirect=1" : "redirect=0"), "\(write.output)")
+            #expect(write.output.contains(choice == .deny ? "other=1" : "other=0"), "\(write.output)")
             let expected = choice == .deny ? "original" : "late"
             #expect(content == expected)
             #expect(elapsed < 0.9, "answered at the deadline, not after the slow verdict: \(elapsed) s")
