@@ -100,14 +100,19 @@ public struct FanotifyStatistics: Sendable, Equatable {
     public var overflowed = 0
     /// Verdicts that came after the deadline had answered.
     public var late = 0
-    /// Containers whose root file system was marked.
+    /// Containers whose file systems were marked.
     public var marked = 0
 }
 
 /// Refuses opens and execs in containers before they complete: `FAN_OPEN_PERM` and
 /// `FAN_OPEN_EXEC_PERM` marked on each running container's root file system (its overlayfs
 /// superblock, `FAN_MARK_FILESYSTEM` on `/proc/<pid>/root`; `FAN_MARK_MOUNT` where the file
-/// system cannot be marked), answered `FAN_ALLOW` or `FAN_DENY` from a verdict closure.
+/// system cannot be marked) and a mount mark on each of its other mounts (bind mounts,
+/// volumes, tmpfs), answered `FAN_ALLOW` or `FAN_DENY` from a verdict closure.
+///
+/// What a refusal stops: the open's O_TRUNC and every byte written through it (the truncation
+/// comes after the permission event); an exec before the new program's first instruction. Not
+/// an O_CREAT of a new file: it is created (empty) before the open's permission event.
 ///
 /// Never hangs the host: the host's root file system is never marked (a root on the host's
 /// device is refused); the guard's own opens are allowed before any verdict; every event has a
