@@ -2,3 +2,5 @@
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
+// fanotify (Glibc's module map leaves it out): the sensor's open/exec guard.
+#include <sys/fanotify.h>

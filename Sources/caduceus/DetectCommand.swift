@@ -82,6 +82,15 @@ struct DetectCommand: ParsableCommand {
     @Flag(help: "Kill nothing: alerts of rules with an action say \"would kill\".")
     var dryRun = false
 
+    @Flag(help: "Do not refuse opens and execs with fanotify permission events: enforced open rules kill at the syscall's entry instead (the open runs).")
+    var noFanotify = false
+
+    @Option(help: "Milliseconds an open or exec in a guarded container waits for its fanotify verdict before --fanotify-timeout-verdict answers.")
+    var fanotifyTimeoutMs = 250
+
+    @Option(help: "The answer when a fanotify verdict is late or too many wait: allow (default: the service stays up, a late denial is killed after the call) or deny (the guarantee holds, opens fail while the sensor is stalled).")
+    var fanotifyTimeoutVerdict = "allow"
+
     @OptionGroup var profileOptions: ProfileOptions
 
     func run() throws {
@@ -126,20 +135,29 @@ struct DetectCommand: ParsableCommand {
             if enforcer.enforced.isEmpty && enforcer.profileRules.isEmpty {
                 writeStandardError("caduceus detect: enforcement is on, but no loaded rule has an action")
             }
-            for line in enforcer.summary { writeStandardError("caduceus detect: enforce " + line) }
+            // Live, what acts is known once the fanotify guard and the sensor have started.
+            if eventsFile != nil { for line in enforcer.summary { writeStandardError("caduceus detect: enforce " + line) } }
             for id in enforcer.overflow { writeStandardError("caduceus detect: \(id): no room left for its kernel patterns; enforced from user space") }
         }
+        guard let timeoutVerdict = FanotifyVerdict(rawValue: fanotifyTimeoutVerdict) else {
+            throw ValidationError("--fanotify-timeout-verdict must be allow or deny, not '\(fanotifyTimeoutVerdict)'")
+        }
+        guard (1...60_000).contains(fanotifyTimeoutMs) else { throw ValidationError("--fanotify-timeout-ms must be 1 to 60000") }
         let drift = learned.map {
             ProfileDriftDetector(profile: $0, containerName: profileContainer, state: state, everyTime: enforcer?.profileRules ?? [])
         }
         let ignored = ignoreContainer
         let throttle = alertBurst > 0 ? AlertThrottle(burst: alertBurst, interval: alertInterval) : nil
+        // The fanotify guard raises its denials from its own thread.
+        let raiseLock = NSLock()
         let raise: (Alert) -> Void = { alert in
+            raiseLock.lock()
+            defer { raiseLock.unlock() }
             var alert = alert
             let container = alert.container
             if ignored.contains(where: { $0 == container.name || (!container.id.isEmpty && container.id.hasPrefix($0)) }) { return }
-            // Enforced before throttling: a throttled alert still kills.
-            enforcer?.enforce(&alert)
+            // Enforced before throttling: a throttled alert still kills. A fanotify denial comes acted on.
+            if alert.action == nil { enforcer?.enforce(&alert) }
             if let throttle, !throttle.admit(alert) { return }
             sinks.forEach { $0.write(alert) }
         }
@@ -160,7 +178,19 @@ struct DetectCommand: ParsableCommand {
             let names = engine.requiredEvents.union(drift == nil ? [] : ProfileDriftDetector.requiredEvents)
             let selection = EventSelection(ids: Set(names.compactMap { EventTable.definition(named: $0)?.id }))
             var configuration = try watch.sensorConfiguration(events: selection)
-            configuration.killPatterns = enforcer?.killPatterns ?? []
+            var fanotify: FanotifyEnforcement?
+            if let enforcer, !noFanotify {
+                do {
+                    fanotify = try FanotifyEnforcement(
+                        enforcer: enforcer, rules: engine.rules,
+                        options: FanotifyGuardOptions(timeoutMilliseconds: fanotifyTimeoutMs, timeoutVerdict: timeoutVerdict), raise: raise)
+                } catch {
+                    writeStandardError("caduceus detect: fanotify is not available (\(error)): open rules kill at the syscall's entry")
+                }
+                enforcer.fanotifyStarted(fanotify != nil)
+            }
+            defer { fanotify?.stop() }
+            configuration.killPatterns = enforcer.map { fanotify?.kernelPatterns(of: $0) ?? $0.killPatterns } ?? []
             configuration.killContainers = enforceContainer
             configuration.execAllowList = enforcer?.execAllowList
             let sensor = try Sensor(configuration: configuration)
@@ -169,6 +199,7 @@ struct DetectCommand: ParsableCommand {
                 enforcer.sensorStarted(cgroupDenial: sensor.cgroupDenial)
                 writeStandardError("caduceus detect: socket calls of enforced rules: " + sensor.cgroupDenial.summary)
             }
+            for line in enforcer?.summary ?? [] { writeStandardError("caduceus detect: enforce " + line) }
             if configuration.execAllowList != nil {
                 writeStandardError(
                     sensor.execAllowCgroups > 0
@@ -187,6 +218,13 @@ struct DetectCommand: ParsableCommand {
                 }
             }
             lost = statistics.lost
+            if let fanotify {
+                fanotify.stop()
+                let counts = fanotify.fanotifyGuard.statistics
+                writeStandardError(
+                    "caduceus detect: fanotify: \(counts.denied) denied, \(counts.allowed) allowed, \(counts.timedOut) timed out, "
+                        + "\(counts.overflowed) over the queue bound, \(counts.marked) container file systems marked")
+            }
             if lost > 0 {
                 let perCPU = statistics.lostPerCPU.enumerated().map { "cpu\($0.offset): \($0.element)" }.joined(separator: ", ")
                 writeStandardError("caduceus detect: \(lost) events lost in the kernel (\(perCPU)): alerts may be missing")

@@ -34,7 +34,7 @@ struct RulesCommand: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List the loaded rules: id, priority, MITRE technique, name; for rules with an action, what it does on this kernel (deny (cgroup), kill after the syscall (kernel) or (user space)).")
+            abstract: "List the loaded rules: id, priority, MITRE technique, name; for rules with an action, what it does on this kernel (deny (fanotify), deny (cgroup), kill after the syscall (kernel) or (user space)).")
 
         @OptionGroup var rules: RuleOptions
 
@@ -42,7 +42,8 @@ struct RulesCommand: ParsableCommand {
             let ruleSet = try rules.load()
             // Probed only when a rule could use it (and as root; otherwise nothing is available).
             let refusable = ruleSet.rules.contains { rule in
-                rule.action != nil && (KernelEnforcement.patterns(for: rule) ?? []).contains { !$0.cgroupPrograms.isEmpty }
+                guard rule.action != nil, let patterns = KernelEnforcement.patterns(for: rule) else { return false }
+                return FanotifyRules.covers(patterns) || patterns.contains { !$0.cgroupPrograms.isEmpty }
             }
             let kernel = refusable ? EnforcementKernel.current : EnforcementKernel(cgroup: false)
             for rule in ruleSet.rules {
@@ -53,9 +54,10 @@ struct RulesCommand: ParsableCommand {
                 }
                 print("\(rule.id.padding(toLength: 8, withPad: " ", startingAt: 0)) \(rule.priority.rawValue.uppercased().padding(toLength: 13, withPad: " ", startingAt: 0)) \(mitre.padding(toLength: 22, withPad: " ", startingAt: 0)) \(rule.name)\(state)")
             }
-            if refusable && !kernel.cgroup {
+            if refusable && !(kernel.cgroup && kernel.fanotify) {
                 let why = geteuid() != 0 ? "probed without root; detect runs as root: run this as root to see" : kernel.reason
-                print("cgroup programs are not available here (\(why.isEmpty ? "probe refused" : why)): socket calls are killed after the syscall")
+                let missing = [kernel.cgroup ? nil : "cgroup programs", kernel.fanotify ? nil : "fanotify permission events"].compactMap { $0 }
+                print("\(missing.joined(separator: " and ")) not available here (\(why.isEmpty ? "probe refused" : why)): what they would refuse is killed after the syscall")
             }
         }
     }

@@ -100,6 +100,12 @@ import Testing
         #expect(Enforcer.plan(for: connect, kernel: none) == "kill after the syscall (kernel)")
         #expect(Enforcer.plan(for: shadow, kernel: cgroup) == "kill after the syscall (kernel)")
         #expect(Enforcer.plan(for: pname, kernel: cgroup) == "kill after the syscall (user space)")
+        // With fanotify: opens in containers are refused; the host is not marked, so a rule that covers it kills there.
+        let both = EnforcementKernel(cgroup: true, fanotify: true)
+        #expect(Enforcer.plan(for: shadow, kernel: both) == "deny (fanotify) in containers, kill after the syscall (kernel) on the host")
+        let containerShadow = try Self.rule("evt.type = openat and fd.name = /etc/shadow and container.id != host", id: "T-5")
+        #expect(Enforcer.plan(for: containerShadow, kernel: both) == "deny (fanotify)")
+        #expect(Enforcer.plan(for: connect, kernel: both) == "deny (cgroup)")
         let anyConnect = try Self.rule("evt.type = connect")
         #expect(Enforcer.plan(for: anyConnect, kernel: cgroup) == "deny (cgroup) for IPv4/IPv6, kill after the syscall (kernel) for other families")
 

@@ -137,25 +137,33 @@ public struct EnforcementOptions: Sendable {
 }
 
 /// What this kernel offers enforcement beyond a kill: whether the cgroup programs that refuse
-/// socket calls load and attach (`KernelProbe`'s `cgroup` probe; needs root).
+/// socket calls load and attach (`KernelProbe`'s `cgroup` probe), and whether fanotify
+/// permission events refuse opens and execs (a fanotify guard runs: `Enforcer.fanotifyStarted`;
+/// probed by `current` for `rules list`). Both need root.
 public struct EnforcementKernel: Sendable, Equatable {
     /// Connect, bind and addressed UDP sends can be refused by cgroup programs.
     public var cgroup: Bool
+    /// Opens and execs in containers can be refused by fanotify permission events.
+    public var fanotify: Bool
     /// Why not, when not.
     public var reason: String
 
-    public init(cgroup: Bool, reason: String = "") {
+    public init(cgroup: Bool, fanotify: Bool = false, reason: String = "") {
         self.cgroup = cgroup
+        self.fanotify = fanotify
         self.reason = reason
     }
 
-    /// This machine, probed once (an allow-everything cgroup/connect4 program attached to the
-    /// cgroup v2 root and detached at once).
+    /// This machine, probed once: an allow-everything cgroup/connect4 program attached to the
+    /// cgroup v2 root and detached at once, and a fanotify group of the permission class.
     public static let current: EnforcementKernel = {
+        let fanotify = FanotifyGuard.probe()
         guard let result = KernelProbe.run().results.first(where: { $0.name == "cgroup" }) else {
-            return EnforcementKernel(cgroup: false, reason: "not probed")
+            return EnforcementKernel(cgroup: false, fanotify: fanotify.available, reason: "not probed")
         }
-        return EnforcementKernel(cgroup: result.available, reason: result.reason)
+        let reasons = [result.available ? "" : "cgroup: \(result.reason)", fanotify.available ? "" : "fanotify: \(fanotify.reason)"]
+        return EnforcementKernel(
+            cgroup: result.available, fanotify: fanotify.available, reason: reasons.filter { !$0.isEmpty }.joined(separator: "; "))
     }()
 }
 
@@ -181,6 +189,8 @@ public final class Enforcer: @unchecked Sendable {
     /// run, and the list fits): `SensorConfiguration.execAllowList`.
     public let execAllowList: ExecAllowList?
     private let slotRules: [String]
+    /// Each enforced rule's own kernel patterns, including those the kernel had no room for.
+    private let ownPatterns: [String: [KillPattern]]
     /// What the kernel offers, probed (only when a pattern could use it) or given; updated by
     /// `sensorStarted(cgroupDenial:)` with what did attach.
     public private(set) var kernel: EnforcementKernel
@@ -249,8 +259,18 @@ public final class Enforcer: @unchecked Sendable {
         killPatterns = patterns
         self.slotRules = slotRules
         self.overflow = overflow
+        ownPatterns = Dictionary(uniqueKeysWithValues: chosen.compactMap { rule in KernelEnforcement.patterns(for: rule).map { (rule.id, $0) } })
         let couldRefuse = patterns.contains { !$0.cgroupPrograms.isEmpty }
-        self.kernel = kernel ?? (couldRefuse ? .current : EnforcementKernel(cgroup: false, reason: "not probed"))
+        var probed = kernel ?? (couldRefuse ? .current : EnforcementKernel(cgroup: false, reason: "not probed"))
+        // Fanotify acts only where a guard runs, which whoever runs the sensor says.
+        if kernel == nil { probed.fanotify = false }
+        self.kernel = probed
+    }
+
+    /// Whether a fanotify guard refuses the covered rules' opens and execs (`FanotifyEnforcement`
+    /// started): `mechanism(for:)` and `summary` say `.fanotify` for those rules from now on.
+    public func fanotifyStarted(_ running: Bool) {
+        kernel.fanotify = running
     }
 
     /// The sensor's report of its cgroup programs: where they did not attach, their patterns are
@@ -271,6 +291,7 @@ public final class Enforcer: @unchecked Sendable {
             return profileRules.contains(ruleId) && !options.dryRun
                 ? (ruleId == "PROFILE-EXEC" && execAllowList != nil ? .kernelKill : .userSpaceKill) : nil
         }
+        if kernel.fanotify, let own = ownPatterns[ruleId], FanotifyRules.covers(own) { return .fanotify }
         guard let patterns = entry else { return .userSpaceKill }
         return kernel.cgroup && patterns.allSatisfy({ !$0.cgroupPrograms.isEmpty }) ? .cgroup : .kernelKill
     }
@@ -323,20 +344,32 @@ public final class Enforcer: @unchecked Sendable {
         }
     }
 
-    /// What happens on this kernel to a call the patterns match: "deny (cgroup)" (refused with
-    /// EPERM before it runs) or "kill after the syscall (kernel)".
-    static func plan(_ pattern: KillPattern, kernel: EnforcementKernel) -> String {
+    /// What happens on this kernel to a call the pattern matches: "deny (fanotify)" (an open or
+    /// exec of a rule fanotify covers, refused before it completes), "deny (cgroup)" (refused
+    /// with EPERM before it runs) or "kill after the syscall (kernel)".
+    static func plan(_ pattern: KillPattern, kernel: EnforcementKernel, fanotifyCovers: Bool) -> String {
+        if fanotifyCovers {
+            // Opens on the host are not marked: a rule that covers the host kills there.
+            return pattern.kind == .openPath && !pattern.containersOnly
+                ? "deny (fanotify) in containers, kill after the syscall (kernel) on the host" : "deny (fanotify)"
+        }
         guard kernel.cgroup, !pattern.cgroupPrograms.isEmpty else { return "kill after the syscall (kernel)" }
         // Any connect or bind: the cgroup programs see IPv4 and IPv6 calls only.
         return pattern.kind == .syscall ? "deny (cgroup) for IPv4/IPv6, kill after the syscall (kernel) for other families" : "deny (cgroup)"
     }
 
+    /// Per pattern of a rule, what happens on this kernel.
+    static func plans(_ patterns: [KillPattern], kernel: EnforcementKernel) -> [String] {
+        let fanotify = kernel.fanotify && FanotifyRules.covers(patterns)
+        return patterns.map { plan($0, kernel: kernel, fanotifyCovers: fanotify) }
+    }
+
     /// What `rules list` says a rule's action does on this kernel (`kernel` probed or given):
-    /// per kernel pattern "deny (cgroup)" or "kill after the syscall (kernel)", else "kill after
-    /// the syscall (user space)".
+    /// per kernel pattern "deny (fanotify)", "deny (cgroup)" or "kill after the syscall
+    /// (kernel)", else "kill after the syscall (user space)".
     public static func plan(for rule: Rule, kernel: EnforcementKernel) -> String {
         guard let patterns = KernelEnforcement.patterns(for: rule) else { return "kill after the syscall (user space)" }
-        let plans = patterns.map { plan($0, kernel: kernel) }
+        let plans = plans(patterns, kernel: kernel)
         var unique: [String] = []
         for plan in plans where !unique.contains(plan) { unique.append(plan) }
         return unique.count == 1 ? unique[0] : zip(patterns, plans).map { "\($0.description): \($1)" }.joined(separator: "; ")
@@ -350,7 +383,9 @@ public final class Enforcer: @unchecked Sendable {
             if options.dryRun {
                 where_ = "dry run"
             } else if let patterns = enforced[id]! {
-                where_ = patterns.map { "\(Self.plan($0, kernel: kernel)): \($0.description)" }.joined(separator: "; ")
+                where_ = zip(patterns, Self.plans(patterns, kernel: kernel)).map { "\($1): \($0.description)" }.joined(separator: "; ")
+            } else if kernel.fanotify, let own = ownPatterns[id], FanotifyRules.covers(own) {
+                where_ = zip(own, Self.plans(own, kernel: kernel)).map { "\($1): \($0.description)" }.joined(separator: "; ")
             } else {
                 where_ = "kill after the syscall (user space)"
             }

@@ -21,6 +21,8 @@ public final class LiveDetector: @unchecked Sendable {
     public static let refusalLimit = 100_000
     private var result: Result<SensorStatistics, Error>?
     private let finished = DispatchSemaphore(value: 0)
+    /// The open/exec guard, when `fanotify` was given with enforcement that has rules it covers.
+    public private(set) var fanotify: FanotifyEnforcement?
 
     /// Loads the sensor with the events the rules need, seeds the process table from /proc,
     /// and starts reading. Needs root and BPF.
@@ -30,9 +32,11 @@ public final class LiveDetector: @unchecked Sendable {
     /// With `watchingRefusalsOf`, those syscalls are traced too (at their exit, with their return
     /// values), and each one a container's process saw refused with EPERM or EACCES is kept: how
     /// the attack lab observes a refusal instead of guessing it from an exit status.
+    /// With `fanotify` (and enforcement), enforced open and exec rules are refused by the
+    /// fanotify guard as `detect --enforce` does.
     public init(
         ruleSet: RuleSet, scope: TraceScope = .containers, enforcement: EnforcementOptions? = nil, profile: ContainerProfile? = nil,
-        profileContainer: String? = nil, watchingRefusalsOf watched: Set<String> = []
+        profileContainer: String? = nil, watchingRefusalsOf watched: Set<String> = [], fanotify: FanotifyGuardOptions? = nil
     ) throws {
         watchedRefusals = watched
         let engine = try DetectionEngine(ruleSet: ruleSet, state: SystemState(readsProcFS: true))
@@ -48,11 +52,25 @@ public final class LiveDetector: @unchecked Sendable {
         configuration.scope = scope
         let names = engine.requiredEvents.union(drift == nil ? [] : ProfileDriftDetector.requiredEvents).union(watched)
         configuration.events = EventSelection(ids: Set(names.compactMap { EventTable.definition(named: $0)?.id }))
-        configuration.killPatterns = enforcer?.killPatterns ?? []
+        let forward = AlertForward()
+        let guarded = try fanotify.flatMap { options in
+            try enforcer.flatMap { enforcer in
+                try FanotifyEnforcement(enforcer: enforcer, rules: engine.rules, options: options) { forward.detector?.keep($0) }
+            }
+        }
+        self.fanotify = guarded
+        enforcer?.fanotifyStarted(guarded != nil)
+        configuration.killPatterns = enforcer.map { guarded?.kernelPatterns(of: $0) ?? $0.killPatterns } ?? []
         configuration.killContainers = enforcement?.containers ?? []
         configuration.execAllowList = enforcer?.execAllowList
-        sensor = try Sensor(configuration: configuration)
+        do {
+            sensor = try Sensor(configuration: configuration)
+        } catch {
+            guarded?.stop()  // its marks go with it
+            throw error
+        }
         engine.state.seedFromProcFS()
+        forward.detector = self
         Thread.detachNewThread { [self] in
             let offset = sensor.bootTimeOffset
             let containers = sensor.containers
@@ -73,7 +91,7 @@ public final class LiveDetector: @unchecked Sendable {
                     self.lock.unlock()
                     let keep: (Alert) -> Void = { alert in
                         var alert = alert
-                        enforcer?.enforce(&alert)
+                        if alert.action == nil { enforcer?.enforce(&alert) }
                         self.lock.lock()
                         self.alerts.append(alert)
                         self.lock.unlock()
@@ -85,6 +103,13 @@ public final class LiveDetector: @unchecked Sendable {
             result = outcome
             finished.signal()
         }
+    }
+
+    /// Keeps an alert raised outside the engine (a fanotify denial).
+    private func keep(_ alert: Alert) {
+        lock.lock()
+        alerts.append(alert)
+        lock.unlock()
     }
 
     /// Alerts so far (the engine keeps running).
@@ -136,6 +161,7 @@ public final class LiveDetector: @unchecked Sendable {
     /// Stops once the events already sent are read; the alerts, and the events the kernel lost.
     public func stop() throws -> (alerts: [Alert], lost: UInt64) {
         Thread.sleep(forTimeInterval: 0.5)
+        fanotify?.stop()
         sensor.stop()
         finished.wait()
         let statistics = try result!.get()
@@ -143,4 +169,9 @@ public final class LiveDetector: @unchecked Sendable {
         defer { lock.unlock() }
         return (alerts, statistics.lost)
     }
+}
+
+/// Lets the fanotify guard's alerts reach a detector not yet initialized when the guard starts.
+private final class AlertForward: @unchecked Sendable {
+    weak var detector: LiveDetector?
 }
