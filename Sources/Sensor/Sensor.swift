@@ -50,6 +50,9 @@ public struct SensorConfiguration: Sendable {
     /// default: the root of the cgroup v2 hierarchy. Where they cannot attach, those patterns
     /// are killed at the syscall's entry instead (`Sensor.cgroupDenial` says why).
     public var cgroupRoot: String?
+    /// False: no cgroup program is loaded and socket calls of kill patterns are killed at the
+    /// syscall's entry (`detect --no-cgroup-denial`, and `bench prevent`'s kill mode).
+    public var refusesSocketCalls = true
 
     public init() {}
 }
@@ -147,9 +150,11 @@ public final class Sensor: @unchecked Sendable {
         // Socket calls of kill patterns are refused by cgroup programs; where they cannot attach,
         // the same object is loaded again with those patterns killed at the syscall's entry.
         let cgroupPrograms = CgroupDenial.programs(for: configuration.killPatterns)
-        var cgroupRoot = cgroupPrograms.isEmpty ? nil : configuration.cgroupRoot ?? CgroupDenial.v2Root()
+        var cgroupRoot = cgroupPrograms.isEmpty || !configuration.refusesSocketCalls ? nil : configuration.cgroupRoot ?? CgroupDenial.v2Root()
         var denial = CgroupDenial()
-        if !cgroupPrograms.isEmpty && cgroupRoot == nil { denial.failure = "no cgroup v2 hierarchy is mounted" }
+        if !cgroupPrograms.isEmpty && cgroupRoot == nil {
+            denial.failure = configuration.refusesSocketCalls ? "no cgroup v2 hierarchy is mounted" : "turned off"
+        }
         while true {
             do {
                 (program, enforcedPatterns) = try Self.load(

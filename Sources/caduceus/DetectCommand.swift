@@ -85,6 +85,9 @@ struct DetectCommand: ParsableCommand {
     @Flag(help: "Do not refuse opens and execs with fanotify permission events: enforced open rules kill at the syscall's entry instead (the open runs).")
     var noFanotify = false
 
+    @Flag(help: "Do not refuse socket calls with cgroup BPF programs: enforced connect, bind and send rules kill at the syscall's entry instead (the call runs).")
+    var noCgroupDenial = false
+
     @Option(help: "Milliseconds an open or exec in a guarded container waits for its fanotify verdict before --fanotify-timeout-verdict answers.")
     var fanotifyTimeoutMs = 250
 
@@ -193,6 +196,7 @@ struct DetectCommand: ParsableCommand {
             configuration.killPatterns = enforcer.map { fanotify?.kernelPatterns(of: $0) ?? $0.killPatterns } ?? []
             configuration.killContainers = enforceContainer
             configuration.execAllowList = enforcer?.execAllowList
+            configuration.refusesSocketCalls = !noCgroupDenial
             let sensor = try Sensor(configuration: configuration)
             writeStandardError("caduceus detect: " + sensor.securityEventSource)
             if let enforcer, sensor.cgroupDenial.root != nil || sensor.cgroupDenial.failure != nil {

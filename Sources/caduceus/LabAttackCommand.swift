@@ -3,6 +3,7 @@ import Detection
 import FHIRServer
 import Foundation
 import Lab
+import Sensor
 
 /// `caduceus lab attack`: attack scenarios played inside the FHIR server's container under
 /// live detection, and the detection matrix.
@@ -125,10 +126,11 @@ struct LabAttackCommand: AsyncParsableCommand {
         // Enforcement, when asked, only in the lab's own containers.
         let labContainers = [target] + (privilegedLab.map { [$0.container] } ?? [])
         let enforcement = enforce ? EnforcementOptions(all: true, containers: labContainers) : nil
-        // The guarded syscalls are traced too: a scenario is prevented only when the sensor sees one refused.
+        // The guarded syscalls are traced too: a scenario is prevented only when the sensor sees one
+        // refused. Enforced as `detect --enforce` does: opens and execs refused by fanotify.
         let detector = try LiveDetector(
             ruleSet: ruleSet, enforcement: enforcement, profile: learned, profileContainer: profileOptions.profileContainer,
-            watchingRefusalsOf: AttackScenario.guardedSyscalls(of: chosen))
+            watchingRefusalsOf: AttackScenario.guardedSyscalls(of: chosen), fanotify: enforce ? FanotifyGuardOptions() : nil)
         let containerID = try AttackLab.docker(["inspect", "-f", "{{.Id}}", target])
         var falsePositives: [Alert] = []
         var auditFalsePositives: [AuditTrailQuery.Alert] = []

@@ -21,6 +21,8 @@ public final class LiveDetector: @unchecked Sendable {
     public static let refusalLimit = 100_000
     private var result: Result<SensorStatistics, Error>?
     private let finished = DispatchSemaphore(value: 0)
+    /// What carries out the rules' actions, with enforcement: which mechanism acts per rule.
+    public private(set) var enforcer: Enforcer?
     /// The open/exec guard, when `fanotify` was given with enforcement that has rules it covers.
     public private(set) var fanotify: FanotifyEnforcement?
 
@@ -33,10 +35,12 @@ public final class LiveDetector: @unchecked Sendable {
     /// values), and each one a container's process saw refused with EPERM or EACCES is kept: how
     /// the attack lab observes a refusal instead of guessing it from an exit status.
     /// With `fanotify` (and enforcement), enforced open and exec rules are refused by the
-    /// fanotify guard as `detect --enforce` does.
+    /// fanotify guard as `detect --enforce` does. `refusesSocketCalls` false: socket calls of
+    /// enforced rules are killed at entry instead of refused by cgroup programs.
     public init(
         ruleSet: RuleSet, scope: TraceScope = .containers, enforcement: EnforcementOptions? = nil, profile: ContainerProfile? = nil,
-        profileContainer: String? = nil, watchingRefusalsOf watched: Set<String> = [], fanotify: FanotifyGuardOptions? = nil
+        profileContainer: String? = nil, watchingRefusalsOf watched: Set<String> = [], fanotify: FanotifyGuardOptions? = nil,
+        refusesSocketCalls: Bool = true
     ) throws {
         watchedRefusals = watched
         let engine = try DetectionEngine(ruleSet: ruleSet, state: SystemState(readsProcFS: true))
@@ -63,12 +67,15 @@ public final class LiveDetector: @unchecked Sendable {
         configuration.killPatterns = enforcer.map { guarded?.kernelPatterns(of: $0) ?? $0.killPatterns } ?? []
         configuration.killContainers = enforcement?.containers ?? []
         configuration.execAllowList = enforcer?.execAllowList
+        configuration.refusesSocketCalls = refusesSocketCalls
         do {
             sensor = try Sensor(configuration: configuration)
         } catch {
             guarded?.stop()  // its marks go with it
             throw error
         }
+        enforcer?.sensorStarted(cgroupDenial: sensor.cgroupDenial)
+        self.enforcer = enforcer
         engine.state.seedFromProcFS()
         forward.detector = self
         Thread.detachNewThread { [self] in
