@@ -1,5 +1,6 @@
 import Detection
 import Foundation
+@testable import Lab
 import Sensor
 import Testing
 
@@ -13,17 +14,8 @@ import Testing
 /// `CADUCEUS_FUZZ_SECONDS` runs for that long (20 s by default); `CADUCEUS_FUZZ_SEED` fixes
 /// the seed (printed with every failure); `CADUCEUS_FUZZ_INDEX` runs only that mutant.
 @Suite struct RuleLoaderFuzzTests {
-    /// SplitMix64: the same seed, the same mutants.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    /// The same seed, the same mutants (Lab's SplitMix64).
+    typealias Generator = SeededRandom
 
     struct Base {
         var name: String
@@ -104,7 +96,7 @@ import Testing
         let only = environment["CADUCEUS_FUZZ_INDEX"].flatMap(Int.init)
         let bases = try Self.bases()
         try #require(!bases.isEmpty)
-        var random = Generator(state: seed)
+        var random = Generator(seed: seed)
         let deadline = Date().addingTimeInterval(seconds)
         var index = 0, loaded = 0, refused = 0
         var slowest = 0.0
