@@ -175,6 +175,31 @@ import Testing
         #expect(refusal(Self.rule("proc.name = a and shell_procz")).error?.location == SourceLocation(file: Self.file, line: 3, column: 32))
     }
 
+    /// A condition over several lines (`>` folds them into one, `|` keeps them, a plain
+    /// scalar folds them too) is placed character by character: errors name the line and
+    /// column in the file, not an offset into the folded text.
+    @Test func errorsInMultiLineConditionsSayTheirLineAndColumn() {
+        for indicator in [">", "|", ""] {
+            let text = """
+                - rule: R
+                  desc: d
+                  condition: \(indicator)
+                    evt.type = openat
+                    and proc.name in (bash, sh)
+                    and (proc.nme = x)
+                  output: o
+                  priority: INFO
+                """
+            let error = refusal(text).error
+            #expect(error?.message == "unknown field 'proc.nme'", "\(indicator)")
+            #expect(error?.location == SourceLocation(file: Self.file, line: 6, column: 10), "\(indicator): \(String(describing: error))")
+        }
+        // An appended condition's error is placed in the file that appended it.
+        let appended = refusal(Self.rule("proc.name = a"), [("rules/local.yaml", "- rule: R\n  condition: and (proc.pname = \n  append: true\n")])
+        #expect(appended.error?.location.file == "rules/local.yaml")
+        #expect(appended.error?.location.line == 2)
+    }
+
     static let falcoDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../../../shared/falco").standardizedFileURL.path
 
@@ -190,6 +215,7 @@ import Testing
         let start = Date()
         let set = try RuleSet.load(files, knownFields: nil)
         #expect(set.rules.count >= 56)
+        #expect(set.warnings.map(\.location.description) == [Self.falcoDirectory + "/falco_rules.yaml:588:28"])
         #expect(set.warnings.map(\.message) == ["'unicorn_launche' is not a defined list, so it is compared as a value (quote it, \"unicorn_launche\", if that is meant)"])
         #expect(Date().timeIntervalSince(start) < 20)
         // The sandbox file stops where it always did: an operator Caduceus lacks, not a new check.

@@ -56,13 +56,14 @@ public struct ConditionParser {
     }
 
     /// Parses `text` and says what the condition costs expanded.
-    public func parseWithCost(_ text: String, origin: SourceLocation = SourceLocation()) throws -> (condition: Condition, cost: Cost, warnings: [ConditionError]) {
+    /// `positions`, when given, says where each character of `text` is in its file.
+    public func parseWithCost(_ text: String, origin: SourceLocation = SourceLocation(), positions: [SourceLocation]? = nil) throws -> (condition: Condition, cost: Cost, warnings: [ConditionError]) {
         guard text.utf8.count <= Limits.conditionBytes else {
             throw ConditionError(
                 location: origin,
                 message: "the condition is \(text.utf8.count) bytes, more than the \(Limits.conditionBytes) a condition may have")
         }
-        var state = State(tokens: try ConditionLexer(text, origin: origin).tokens(), parser: self)
+        var state = State(tokens: try ConditionLexer(text, origin: origin, positions: positions).tokens(), parser: self)
         let parsed = try state.parseOr()
         guard case .end = state.current.0 else {
             throw ConditionError(location: state.current.1, message: "unexpected \(state.describe(state.current.0)) after a complete condition")

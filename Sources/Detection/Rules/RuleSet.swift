@@ -36,10 +36,28 @@ public struct RuleSet: Sendable {
         var name: String
         var condition: String = ""
         var conditionLocation: SourceLocation
+        /// Where each character of `condition` is in its file (see `positions(of:_:)`).
+        var conditionPositions: [SourceLocation]? = nil
         var items: [String] = []
         var fields: [String: Node] = [:]
         var exceptions: [Node] = []
         var location: SourceLocation
+
+        /// `append: true`: the condition goes on after a space, each part placed in its own file.
+        mutating func appendCondition(_ more: String, _ morePositions: [SourceLocation]?) {
+            if let mine = conditionPositions ?? (condition.contains(where: { $0 == "\n" }) ? nil : Self.counted(condition, from: conditionLocation)),
+               let theirs = morePositions {
+                conditionPositions = mine + [mine.last ?? conditionLocation] + theirs
+            } else {
+                conditionPositions = nil
+            }
+            condition += " " + more
+        }
+
+        /// Positions of a one-line condition counted from where it starts.
+        static func counted(_ text: String, from start: SourceLocation) -> [SourceLocation] {
+            (0..<text.count).map { SourceLocation(file: start.file, line: start.line, column: start.column + $0) }
+        }
     }
 
     struct Collector {
@@ -50,6 +68,9 @@ public struct RuleSet: Sendable {
         var ruleOrder: [String] = []
         /// The file each macro and list was last defined in, to refuse a second definition in one file.
         var definedIn: [String: String] = [:]
+        /// The lines of the file being read, to place each character of a condition.
+        var lines: [Substring] = []
+        var path = ""
 
         static let ruleKeys: Set<String> = [
             "rule", "desc", "condition", "output", "priority", "tags", "enabled", "exceptions", "append", "override",
@@ -71,6 +92,8 @@ public struct RuleSet: Sendable {
                     location: SourceLocation(file: path, line: deep.line, column: deep.column),
                     message: "the YAML nests more than \(RuleFileBounds.yamlNesting) levels deep")
             }
+            lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+            self.path = path
             let root: Node?
             do {
                 root = try Yams.compose(yaml: text)
@@ -110,10 +133,12 @@ public struct RuleSet: Sendable {
                     let conditionHere = location(path, mapping["condition"])
                     if append || mapping["override"]?["condition"]?.string == "append" {
                         guard macros[name] != nil else { throw RuleError(location: here, message: "macro '\(name)' is appended to but never defined") }
-                        macros[name]!.condition += " " + condition
+                        macros[name]!.appendCondition(condition, positions(of: mapping["condition"], condition))
                     } else {
                         try checkRedefinition("macro", name, path, here)
-                        macros[name] = Definition(name: name, condition: condition, conditionLocation: conditionHere, location: here)
+                        macros[name] = Definition(
+                            name: name, condition: condition, conditionLocation: conditionHere,
+                            conditionPositions: positions(of: mapping["condition"], condition), location: here)
                     }
                 } else if let name = mapping["rule"]?.string {
                     try checkKeys(keys, allowed: Self.ruleKeys, path, item)
@@ -133,7 +158,7 @@ public struct RuleSet: Sendable {
                 guard var existing = rules[name] else {
                     throw RuleError(location: here, message: "rule '\(name)' is appended to or overridden but never defined")
                 }
-                if let condition = mapping["condition"]?.string { existing.condition += " " + condition }
+                if let condition = mapping["condition"]?.string { existing.appendCondition(condition, positions(of: mapping["condition"], condition)) }
                 existing.exceptions += exceptions
                 for (key, value) in fields where !["rule", "condition", "exceptions", "append", "override"].contains(key) {
                     existing.fields[key] = value
@@ -150,10 +175,56 @@ public struct RuleSet: Sendable {
                     message: "rule '\(name)' is already defined at \(first.location); say 'override:' (or 'append: true') to change it")
             }
             ruleOrder.append(name)
+            let condition = mapping["condition"]?.string ?? ""
             rules[name] = Definition(
-                name: name, condition: mapping["condition"]?.string ?? "",
-                conditionLocation: location(path, mapping["condition"]), fields: fields, exceptions: exceptions,
-                location: here)
+                name: name, condition: condition,
+                conditionLocation: location(path, mapping["condition"]), conditionPositions: positions(of: mapping["condition"], condition),
+                fields: fields, exceptions: exceptions, location: here)
+        }
+
+        /// Where each character of a condition scalar's `value` is in the file: the value is
+        /// matched, character by character, against the text from the scalar's start (a block
+        /// scalar's from the line after `|` or `>`), where indentation, line breaks folded to
+        /// spaces and quotes are skipped. nil when the two cannot be matched closely.
+        func positions(of node: Node?, _ value: String) -> [SourceLocation]? {
+            guard let mark = node?.mark, !value.isEmpty, value.utf8.count <= ConditionParser.Limits.conditionBytes,
+                  mark.line >= 1, mark.line <= lines.count
+            else { return nil }
+            var line = mark.line - 1
+            var current = Array(lines[line])
+            var column = max(mark.column - 1, 0)
+            if column < current.count && (current[column] == "|" || current[column] == ">") {
+                line += 1
+                guard line < lines.count else { return nil }
+                current = Array(lines[line])
+                column = 0
+            } else if column < current.count && (current[column] == "\"" || current[column] == "'") {
+                column += 1
+            }
+            var result: [SourceLocation] = []
+            result.reserveCapacity(value.count)
+            for character in value {
+                var skipped = 0
+                while true {
+                    let raw: Character = column < current.count ? current[column] : "\n"
+                    let here = SourceLocation(file: path, line: line + 1, column: column + 1)
+                    if column < current.count {
+                        column += 1
+                    } else {
+                        line += 1
+                        guard line < lines.count else { return nil }
+                        current = Array(lines[line])
+                        column = 0
+                    }
+                    if raw == character || (raw.isWhitespace && character.isWhitespace) {
+                        result.append(here)
+                        break
+                    }
+                    skipped += 1
+                    if skipped > 512 { return nil }
+                }
+            }
+            return result
         }
 
         /// A key twice in one mapping: YAML parsers keep one silently, so a typo'd copy would win.
@@ -229,7 +300,8 @@ public struct RuleSet: Sendable {
                         parser.macroCosts[word] = costs[word]
                     }
                 }
-                let (condition, cost, warnings) = try parseWithCost(definition.condition, at: definition.conditionLocation, with: parser)
+                let (condition, cost, warnings) = try parseWithCost(
+                    definition.condition, at: definition.conditionLocation, positions: definition.conditionPositions, with: parser)
                 set.warnings += warnings.map { RuleError(location: $0.location, message: $0.message) }
                 set.macros[name] = condition
                 costs[name] = cost
@@ -241,7 +313,8 @@ public struct RuleSet: Sendable {
             var totalNodes = 0
             for name in ruleOrder {
                 let definition = rules[name]!
-                var (condition, cost, warnings) = try parseWithCost(definition.condition, at: definition.conditionLocation, with: parser)
+                var (condition, cost, warnings) = try parseWithCost(
+                    definition.condition, at: definition.conditionLocation, positions: definition.conditionPositions, with: parser)
                 set.warnings += warnings.map { RuleError(location: $0.location, message: $0.message) }
                 var exclusions: [Condition] = []
                 var nodes = cost.nodes
@@ -301,9 +374,11 @@ public struct RuleSet: Sendable {
             try parseWithCost(text, at: location, with: parser).condition
         }
 
-        func parseWithCost(_ text: String, at location: SourceLocation, with parser: ConditionParser) throws -> (condition: Condition, cost: ConditionParser.Cost, warnings: [ConditionError]) {
+        func parseWithCost(
+            _ text: String, at location: SourceLocation, positions: [SourceLocation]? = nil, with parser: ConditionParser
+        ) throws -> (condition: Condition, cost: ConditionParser.Cost, warnings: [ConditionError]) {
             do {
-                return try parser.parseWithCost(text, origin: location)
+                return try parser.parseWithCost(text, origin: location, positions: positions)
             } catch let error as ConditionError {
                 throw RuleError(location: error.location, message: error.message)
             }
