@@ -123,6 +123,25 @@ import Testing
         #expect(refusal(inCondition).error?.message.contains("expands to more than 100000 nodes") == true)
     }
 
+    /// YAML aliases repeat a long item for a few bytes each: the bytes lists bring are bounded
+    /// (before, 100,000 aliases of a 1 MB item passed every count and hashed 100 GB).
+    @Test func aliasedAndLongListItemsAreBoundedByBytes() {
+        let long = String(repeating: "x", count: 1024 * 1024)
+        let aliased = "- list: l\n  items: [&a \(long), " + Array(repeating: "*a", count: 50).joined(separator: ", ") + "]\n"
+        let (error, seconds) = refusal(aliased)
+        #expect(error?.message == "list 'l' expands to more than 16777216 bytes")
+        #expect(seconds < 5)
+        // Under the list bound, named many times in one condition.
+        let named = "- list: l\n  items: [\(long)]\n" + Self.rule("proc.name in (" + Array(repeating: "l", count: 40).joined(separator: ", ") + ")")
+        let (namedError, namedSeconds) = refusal(named)
+        #expect(namedError?.message == "the lists this condition names bring more than 16777216 bytes of values")
+        #expect(namedError?.location.line == 5)
+        #expect(namedSeconds < 5)
+        // Through a macro, too.
+        let macro = "- list: l\n  items: [\(long)]\n- macro: m\n  condition: proc.name in (l)\n" + Self.rule(Array(repeating: "m", count: 40).joined(separator: " or "))
+        #expect(refusal(macro).error?.message == "the lists this condition names bring more than 16777216 bytes of values")
+    }
+
     @Test func exceptionsAreBoundedAndBalanced() {
         let values = (0..<60_000).map { "      - [v\($0)]\n" }.joined()
         let text = Self.rule("proc.name = a") + "  exceptions:\n    - name: e\n      fields: [proc.pname]\n      values:\n" + values

@@ -24,15 +24,21 @@ public struct ConditionParser {
         public static let expandedNodes = 100_000
         /// Depth of one condition with its macros expanded.
         public static let expandedDepth = 1_000
+        /// Bytes of the values that lists (and macros naming lists) bring into one condition:
+        /// a 1 MB list item named 20,000 times is 20 GB to hash, though few nodes.
+        public static let expandedBytes = 16 * 1024 * 1024
     }
 
     /// What a parsed condition costs once expanded: its node count and depth.
     public struct Cost: Sendable, Equatable {
         public var nodes: Int
         public var depth: Int
-        public init(nodes: Int, depth: Int) {
+        /// Bytes of the values lists brought in (see `Limits.expandedBytes`).
+        public var bytes: Int
+        public init(nodes: Int, depth: Int, bytes: Int = 0) {
             self.nodes = nodes
             self.depth = depth
+            self.bytes = bytes
         }
     }
 
@@ -68,7 +74,7 @@ public struct ConditionParser {
         guard case .end = state.current.0 else {
             throw ConditionError(location: state.current.1, message: "unexpected \(state.describe(state.current.0)) after a complete condition")
         }
-        return (parsed.condition, Cost(nodes: state.nodes, depth: parsed.depth), state.warnings)
+        return (parsed.condition, Cost(nodes: state.nodes, depth: parsed.depth, bytes: state.bytes), state.warnings)
     }
 
     /// `items` joined by `and` or `or` as a balanced tree, in order (so evaluation order and
@@ -111,6 +117,8 @@ public struct ConditionParser {
         var nesting = 0
         /// Nodes of the expanded condition so far.
         var nodes = 0
+        /// Bytes of values brought in by lists and macros so far.
+        var bytes = 0
         /// What loads but is likely a mistake.
         var warnings: [ConditionError] = []
 
@@ -146,6 +154,15 @@ public struct ConditionParser {
                 throw ConditionError(
                     location: location,
                     message: "the condition expands to more than \(Limits.expandedNodes) nodes (macros and lists included)")
+            }
+        }
+
+        mutating func countBytes(_ added: Int, at location: SourceLocation) throws {
+            bytes += added
+            guard bytes <= Limits.expandedBytes else {
+                throw ConditionError(
+                    location: location,
+                    message: "the lists this condition names bring more than \(Limits.expandedBytes) bytes of values")
             }
         }
 
@@ -224,6 +241,7 @@ public struct ConditionParser {
                 if let macro = parser.macros[word] {
                     let cost = parser.macroCosts[word] ?? macro.cost(limit: Limits.expandedNodes + 1)
                     try count(cost.nodes, at: location)
+                    try countBytes(cost.bytes, at: location)
                     try checkDepth(cost.depth, at: location)
                     return (macro, cost.depth)
                 }
@@ -270,6 +288,7 @@ public struct ConditionParser {
         mutating func listValues(_ word: String, field: FieldReference, alone: Bool, at location: SourceLocation) throws -> [String] {
             if let list = parser.lists[word] {
                 try count(list.count, at: location)
+                try countBytes(list.reduce(0) { $0 + $1.utf8.count }, at: location)
                 return list
             }
             if ConditionParser.looksLikeListName(word) && !ConditionParser.fieldsWithSnakeCaseValues.contains(field.name)
@@ -330,6 +349,7 @@ extension Condition {
     /// `limit` nodes (a condition built by sharing can be far larger than its memory).
     func cost(limit: Int) -> ConditionParser.Cost {
         var nodes = 0
+        var bytes = 0
         var deepest = 0
         var stack: [(Condition, Int)] = [(self, 1)]
         while let (node, depth) = stack.popLast() {
@@ -341,10 +361,12 @@ extension Condition {
                 stack.append((b, depth + 1))
                 stack.append((a, depth + 1))
             case .not(let a): stack.append((a, depth + 1))
-            case .compare(_, _, let values): nodes += values.count
+            case .compare(_, _, let values):
+                nodes += values.count
+                bytes += values.reduce(0) { $0 + $1.utf8.count }
             case .exists, .constant: break
             }
         }
-        return ConditionParser.Cost(nodes: nodes, depth: deepest)
+        return ConditionParser.Cost(nodes: nodes, depth: deepest, bytes: bytes)
     }
 }

@@ -9,6 +9,9 @@ public enum RuleFileBounds {
     public static let yamlNesting = 64
     /// Items of one list with the lists it names expanded.
     public static let listItems = 100_000
+    /// Bytes of one list with the lists it names expanded (YAML aliases can repeat one long
+    /// item many times at the cost of a few bytes each).
+    public static let listBytes = 16 * 1024 * 1024
     /// Nodes of all rules' conditions together, expanded.
     public static let totalNodes = 5_000_000
     /// How deep macros may name macros that name macros.

@@ -263,10 +263,15 @@ public struct RuleSet: Sendable {
             for name in lists.keys.sorted() {
                 let list = lists[name]!
                 var expanded: [String] = []
+                var bytes = 0
                 for item in list.items {
                     let added = lists[item]?.items ?? [item]
                     guard expanded.count + added.count <= RuleFileBounds.listItems else {
                         throw RuleError(location: list.location, message: "list '\(name)' expands to more than \(RuleFileBounds.listItems) items")
+                    }
+                    bytes += added.reduce(0) { $0 + $1.utf8.count }
+                    guard bytes <= RuleFileBounds.listBytes else {
+                        throw RuleError(location: list.location, message: "list '\(name)' expands to more than \(RuleFileBounds.listBytes) bytes")
                     }
                     expanded += added
                 }
@@ -318,8 +323,9 @@ public struct RuleSet: Sendable {
                 set.warnings += warnings.map { RuleError(location: $0.location, message: $0.message) }
                 var exclusions: [Condition] = []
                 var nodes = cost.nodes
+                var bytes = cost.bytes
                 for exception in definition.exceptions {
-                    if let excluded = try exceptionCondition(exception, rule: definition, nodes: &nodes) {
+                    if let excluded = try exceptionCondition(exception, rule: definition, nodes: &nodes, bytes: &bytes) {
                         exclusions.append(.not(excluded))
                     }
                 }
@@ -386,7 +392,7 @@ public struct RuleSet: Sendable {
 
         /// Falco exceptions: `fields` and `comps` name the comparisons, each of `values` is
         /// one tuple that, when all its comparisons hold, excuses the event.
-        func exceptionCondition(_ node: Node, rule: Definition, nodes: inout Int) throws -> Condition? {
+        func exceptionCondition(_ node: Node, rule: Definition, nodes: inout Int, bytes: inout Int) throws -> Condition? {
             let here = location(rule.location.file, node)
             let fields = (node["fields"]?.sequence.map(Array.init) ?? node["fields"].map { [$0] } ?? []).compactMap(\.string)
             let comps = (node["comps"]?.sequence.map(Array.init) ?? node["comps"].map { [$0] } ?? []).compactMap(\.string)
@@ -411,10 +417,11 @@ public struct RuleSet: Sendable {
                     throw RuleError(location: location(rule.location.file, tuple), message: "an exception value has \(values.count) parts for \(references.count) fields")
                 }
                 nodes += values.reduce(values.count * 2) { $0 + $1.count }
-                guard nodes <= ConditionParser.Limits.expandedNodes else {
+                bytes += values.reduce(0) { $0 + $1.reduce(0) { $0 + $1.utf8.count } }
+                guard nodes <= ConditionParser.Limits.expandedNodes, bytes <= ConditionParser.Limits.expandedBytes else {
                     throw RuleError(
                         location: location(rule.location.file, tuple),
-                        message: "the rule's condition with its exceptions expands to more than \(ConditionParser.Limits.expandedNodes) nodes")
+                        message: "the rule's condition with its exceptions expands to more than \(ConditionParser.Limits.expandedNodes) nodes or \(ConditionParser.Limits.expandedBytes) bytes of values")
                 }
                 let parts = references.indices.map { Condition.compare(references[$0], operators[$0], values[$0]) }
                 alternatives.append(ConditionParser.chain(parts, and: true)!)
