@@ -142,6 +142,25 @@ import Testing
         #expect(refusal(macro).error?.message == "the lists this condition names bring more than 16777216 bytes of values")
     }
 
+    /// The regex engine backtracks and the text is the attacker's: patterns that can take
+    /// exponential time are refused when the rules load (with the rule's file:line:column).
+    @Test func backtrackingRegexesAreRefused() throws {
+        for pattern in ["(a+)+$", "(\\\\w+\\\\s?)*x", "^(.*a){2,}", "(x|xy)\\\\1", "(?:(a|b)*c)+", String(repeating: ".*a", count: 9)] {
+            let set = try RuleSet.load([(Self.file, Self.rule("proc.args regex \"\(pattern)\""))])
+            do {
+                _ = try DetectionEngine(ruleSet: set)
+                Issue.record("\(pattern) was accepted")
+            } catch let error as RuleError {
+                #expect(error.location == SourceLocation(file: Self.file, line: 1, column: 3), "\(pattern)")
+                #expect(error.message.contains("time on text a process chooses"), "\(pattern): \(error.message)")
+            }
+        }
+        for pattern in ["^-[A-Za-z]*[rR]", "(ab)+c", "(.*)", "a{2,5}b", "[(+)]+", "x{3}(y)+", "\\\\(a+\\\\)+"] {
+            let set = try RuleSet.load([(Self.file, Self.rule("proc.args regex \"\(pattern)\""))])
+            #expect(throws: Never.self, "\(pattern)") { _ = try DetectionEngine(ruleSet: set) }
+        }
+    }
+
     @Test func exceptionsAreBoundedAndBalanced() {
         let values = (0..<60_000).map { "      - [v\($0)]\n" }.joined()
         let text = Self.rule("proc.name = a") + "  exceptions:\n    - name: e\n      fields: [proc.pname]\n      values:\n" + values
