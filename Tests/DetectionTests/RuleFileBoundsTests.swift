@@ -145,7 +145,7 @@ import Testing
     /// The regex engine backtracks and the text is the attacker's: patterns that can take
     /// exponential time are refused when the rules load (with the rule's file:line:column).
     @Test func backtrackingRegexesAreRefused() throws {
-        for pattern in ["(a+)+$", "(\\\\w+\\\\s?)*x", "^(.*a){2,}", "(x|xy)\\\\1", "(?:(a|b)*c)+", String(repeating: ".*a", count: 9)] {
+        for pattern in ["(a+)+$", "(\\\\w+\\\\s?)*x", "^(.*a){2,}", "(x|xy)\\\\1", "(?:(a|b)*c)+", String(repeating: ".*a", count: 5)] {
             let set = try RuleSet.load([(Self.file, Self.rule("proc.args regex \"\(pattern)\""))])
             do {
                 _ = try DetectionEngine(ruleSet: set)

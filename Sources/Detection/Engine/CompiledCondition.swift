@@ -37,7 +37,7 @@ final class Matcher: @unchecked Sendable {
     /// Why a regex could take exponential (or high polynomial) time on text a process chooses,
     /// or nil. NSRegularExpression backtracks (Falco's RE2 does not), and the text it runs on
     /// (arguments, file names) is the attacker's: a quantified group that holds a quantifier
-    /// (`(a+)+`, `(.*x)*`), a back-reference, or many unbounded quantifiers is refused.
+    /// (`(a+)+`, `(.*x)*`), a back-reference, or more than 4 unbounded quantifiers is refused.
     static func backtrackingRisk(_ pattern: String) -> String? {
         let characters = Array(pattern)
         var groups: [Bool] = []  // per open group: whether it holds a quantifier
@@ -98,8 +98,8 @@ final class Matcher: @unchecked Sendable {
             lastClosedGroupHadQuantifier = closedGroupWithQuantifier
             index += 1
         }
-        if unbounded > 8 {
-            return "has \(unbounded) unbounded repetitions (at most 8), which can take a long time on text a process chooses"
+        if unbounded > 4 {
+            return "has \(unbounded) unbounded repetitions (at most 4), which can take a long time on text a process chooses"
         }
         return nil
     }
