@@ -238,6 +238,12 @@ import Testing
         #expect(appended.error?.location.line == 2)
     }
 
+    /// Profiles are YAML too (`detect --profile`): the same bounds before Yams sees them.
+    @Test func deepProfilesAreRefusedNotCrashed() {
+        #expect(throws: ProfileError.self) { try ContainerProfile(yaml: "executables: " + String(repeating: "[", count: 50_000) + String(repeating: "]", count: 50_000)) }
+        #expect(throws: ProfileError.self) { try ContainerProfile(yaml: (0..<3_000).map { String(repeating: " ", count: $0) + "a:\n" }.joined()) }
+    }
+
     static let falcoDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../../../shared/falco").standardizedFileURL.path
 
