@@ -46,3 +46,33 @@ def test_hostile_text_is_escaped_on_terminals_exact_in_json_and_accepted_by_the_
     agent = alerts[0]["agent"][0]
     assert agent["name"] == "c\\x1b]0;owned\\x07a\u009bt", agent
     assert agent["who"]["display"].startswith("c\\x1b]0;owned\\x07a\u009bt (pid 3001")
+
+
+BOMB = "- macro: m0\n  condition: proc.name = a\n" + "".join(
+    f"- macro: m{i}\n  condition: m{i - 1} or m{i - 1}\n" for i in range(1, 40)) + \
+    "- rule: R\n  desc: d\n  condition: m39\n  output: o\n  priority: INFO\n"
+
+
+def test_rule_file_bombs_and_typos_are_refused_with_where(tmp_path):
+    cases = {
+        "macros.yaml": (BOMB, "macros.yaml:34:21: the condition expands to more than 100000 nodes"),
+        "deep.yaml": ("- rule: x\n  tags: " + "[" * 50000 + "]" * 50000 + "\n", "deep.yaml:2:68: the YAML nests more than 64 levels deep"),
+        "parens.yaml": ("- rule: x\n  desc: d\n  condition: " + "(" * 300 + "proc.name=a" + ")" * 300 + "\n  output: o\n  priority: INFO\n",
+                        "parens.yaml:3:214: parentheses and 'not' nest more than 200 deep"),
+        "twice.yaml": ("- rule: R\n  desc: d\n  condition: proc.name = a\n  output: o\n  priority: INFO\n" * 2,
+                       "twice.yaml:6:3: rule 'R' is already defined at"),
+    }
+    for name, (text, expected) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        result = run(BIN, "rules", "check", "--no-builtin-rules", "--rules", str(path))
+        assert result.returncode == 1, (name, result.returncode, result.stderr[-500:])
+        assert expected in result.stderr, (name, result.stderr[-500:])
+
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("- list: shell_binaries\n  items: [bash]\n- rule: R\n  desc: d\n"
+                    "  condition: evt.type = execve and proc.name in (shell_binarys)\n  output: o\n  priority: INFO\n")
+    loose = run(BIN, "rules", "check", "--no-builtin-rules", "--rules", str(typo))
+    assert loose.returncode == 0 and "typo.yaml:5:50: 'shell_binarys' is not a defined list" in loose.stderr, loose.stderr
+    strict = run(BIN, "rules", "check", "--strict", "--no-builtin-rules", "--rules", str(typo))
+    assert strict.returncode == 1 and "typo.yaml:5:50:" in strict.stderr and "(--strict)" in strict.stderr, strict.stderr
