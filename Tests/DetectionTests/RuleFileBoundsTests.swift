@@ -63,6 +63,10 @@ import Testing
         #expect(block.error?.message.contains("nests more than") == true)
         #expect(block.error?.location.line ?? 0 < 100, "refused where the nesting crosses the bound")
         for seconds in [flow.seconds, compact.seconds, block.seconds] { #expect(seconds < 5) }
+        // Text is not nesting: dashes, colons and brackets in a plain description.
+        let text = Self.rule("proc.name = a").replacingOccurrences(
+            of: "desc: d", with: "desc: " + String(repeating: "a - b [c x:y - ", count: 40))
+        #expect(refusal(text).error == nil, "\(String(describing: refusal(text).error))")
     }
 
     @Test func deepConditionsAreRefusedWithWhere() {

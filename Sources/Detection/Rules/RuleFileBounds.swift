@@ -46,10 +46,17 @@ public enum RuleFileBounds {
             }
             var indicators = 0
             var quote: UInt8? = nil
+            var afterColon = false
             var j = i
             while j < line.endIndex {
                 let c = line[j]
                 let next: UInt8 = j + 1 < line.endIndex ? line[j + 1] : UInt8(ascii: " ")
+                // `key: plain text`: the rest of the line is one scalar (brackets, dashes and
+                // colons in a description are text, not nesting).
+                if afterColon && flow == 0 && quote == nil && c != UInt8(ascii: " ") {
+                    afterColon = false
+                    if !"[{\"'|>&*!#".utf8.contains(c) { break }
+                }
                 if let q = quote {
                     if c == q { quote = nil }
                     if c == UInt8(ascii: "\\") && q == UInt8(ascii: "\"") { j += 1 }
@@ -66,6 +73,7 @@ public enum RuleFileBounds {
                     indicators += 1
                 } else if c == UInt8(ascii: ":") && (next == UInt8(ascii: " ") || next == UInt8(ascii: "\r") || j + 1 == line.endIndex) {
                     indicators += 1
+                    afterColon = true
                 }
                 j += 1
                 let depth = 2 * indents.count + indicators + flow
