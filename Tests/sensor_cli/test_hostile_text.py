@@ -7,7 +7,7 @@ import json
 import urllib.parse
 
 from test_audit_feed import ALERT_TYPE, CONTAINER, server  # noqa: F401 (server is a fixture)
-from test_trace_cli import BIN, run
+from test_trace_cli import BIN, container, run, trace_while  # noqa: F401 (container is a fixture)
 
 HOSTILE_NAME = "c\u001b]0;owned\u0007a\u009bt"
 
@@ -76,3 +76,21 @@ def test_rule_file_bombs_and_typos_are_refused_with_where(tmp_path):
     assert loose.returncode == 0 and "typo.yaml:5:50: 'shell_binarys' is not a defined list" in loose.stderr, loose.stderr
     strict = run(BIN, "rules", "check", "--strict", "--no-builtin-rules", "--rules", str(typo))
     assert strict.returncode == 1 and "typo.yaml:5:50:" in strict.stderr and "(--strict)" in strict.stderr, strict.stderr
+
+
+def test_a_containers_escape_sequences_never_reach_the_trace_table(container):
+    """Live: a container runs a program named with an OSC title sequence, a CSI and a newline,
+    with arguments that carry more; `trace --format table` shows them escaped, one line each."""
+    hostile = "/tmp/x\x1b]0;owned\x07\x1b[2J\nFAKE"
+    setup = run("docker", "exec", container, "/bin/sh", "-c", 'cp /bin/true "$(printf \'/tmp/x\\033]0;owned\\007\\033[2J\\nFAKE\')"')
+    assert setup.returncode == 0, setup.stderr
+    code, stdout, stderr = trace_while(
+        ["--container", container, "--events", "execve", "--format", "table"],
+        lambda: run("docker", "exec", container, hostile, "arg\x1b[31mred\u009b"))
+    assert code == 0, stderr
+    assert "\x1b" not in stdout and "\x07" not in stdout and "\u009b" not in stdout, repr(stdout[-2000:])
+    rows = [line for line in stdout.splitlines()[1:] if "FAKE" in line]
+    assert rows, repr(stdout[-2000:])
+    assert all(line.split()[0].count(":") == 2 for line in stdout.splitlines()[1:] if line.strip()), "no forged lines"
+    assert any("pathname=/tmp/x\\x1b]0;owned\\x07\\x1b[2J\\nFAKE" in row for row in rows), repr(rows)
+    assert any("arg\\x1b[31mred\\u{9b}" in row for row in rows), repr(rows)
