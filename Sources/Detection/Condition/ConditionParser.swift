@@ -179,28 +179,18 @@ public struct ConditionParser {
             }
         }
 
-        mutating func parseOr() throws -> (condition: Condition, depth: Int) {
-            let location = current.1
-            var items = [try parseAnd()]
-            while isWord("or") {
-                advance()
-                items.append(try parseAnd())
-            }
-            try count(items.count - 1, at: location)
-            let result = ConditionParser.balanced(items[...], and: false)
-            try checkDepth(result.depth, at: location)
-            return result
-        }
+        mutating func parseOr() throws -> (condition: Condition, depth: Int) { try parseChain(and: false) }
 
-        mutating func parseAnd() throws -> (condition: Condition, depth: Int) {
+        /// `x or y or ...` of `and` chains, or `x and y and ...` of `not`s, as a balanced tree.
+        mutating func parseChain(and: Bool) throws -> (condition: Condition, depth: Int) {
             let location = current.1
-            var items = [try parseNot()]
-            while isWord("and") {
+            var items = [and ? try parseNot() : try parseChain(and: true)]
+            while isWord(and ? "and" : "or") {
                 advance()
-                items.append(try parseNot())
+                items.append(and ? try parseNot() : try parseChain(and: true))
             }
             try count(items.count - 1, at: location)
-            let result = ConditionParser.balanced(items[...], and: true)
+            let result = ConditionParser.balanced(items[...], and: and)
             try checkDepth(result.depth, at: location)
             return result
         }
