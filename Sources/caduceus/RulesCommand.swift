@@ -17,6 +17,9 @@ struct RulesCommand: ParsableCommand {
 
         @OptionGroup var rules: RuleOptions
 
+        @Flag(help: "Refuse rule files that load with a warning of the loader (an undefined list-like name alone in in (...), which Falco compares as a value): exit 1 with its file:line:column.")
+        var strict = false
+
         func run() throws {
             let ruleSet = try rules.load()
             let engine: DetectionEngine
@@ -26,6 +29,7 @@ struct RulesCommand: ParsableCommand {
                 throw CommandFailure("\(error)")
             }
             for warning in engine.warnings { writeStandardError("warning: " + warning) }
+            if strict, let first = ruleSet.warnings.first { throw CommandFailure("\(first) (--strict)") }
             let enabled = ruleSet.rules.filter(\.enabled).count
             print("\(ruleSet.rules.count) rules (\(enabled) enabled), \(ruleSet.macros.count) macros, \(ruleSet.lists.count) lists: OK")
             print("kernel events needed: " + engine.requiredEvents.sorted().joined(separator: " "))
@@ -37,6 +41,9 @@ struct RulesCommand: ParsableCommand {
             abstract: "List the loaded rules: id, priority, MITRE technique, name; for rules with an action, what it does on this kernel (deny (fanotify), deny (cgroup), kill after the syscall (kernel) or (user space)).")
 
         @OptionGroup var rules: RuleOptions
+
+        @Flag(help: "Refuse rule files that load with a warning of the loader (an undefined list-like name alone in in (...), which Falco compares as a value): exit 1 with its file:line:column.")
+        var strict = false
 
         func run() throws {
             let ruleSet = try rules.load()

@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import Sensor
 
 extension Alert {
     /// `source.observer` of the AuditEvents the sensor feeds.
@@ -27,30 +28,77 @@ extension Alert {
         ["emergency", "alert", "critical", "error"].contains(priority.lowercased()) ? "8" : "4"
     }
 
+    /// Bytes of text one string of the AuditEvent may carry: the output and the command line,
+    /// and everything else; longer text is cut and ends in `…`.
+    public static let auditTextLimit = 16 * 1024
+    public static let auditNameLimit = 1024
+
+    /// `text` as a FHIR string: FHIR refuses control characters other than tab, CR and LF, so
+    /// the others become visible escapes (`\x1b`, as `TerminalText` shows them), and an empty
+    /// string (no value in FHIR) becomes `fallback`. At most `limit` bytes.
+    static func fhirString(_ text: String, limit: Int = auditNameLimit, fallback: String = "-") -> String {
+        if text.isEmpty { return fallback }
+        let isControl = { (value: UInt32) in value < 0x20 && value != 0x09 && value != 0x0A && value != 0x0D }
+        if text.utf8.count <= limit && !text.utf8.contains(where: { isControl(UInt32($0)) }) { return text }
+        var result = ""
+        var bytes = 0
+        for scalar in text.unicodeScalars {
+            let piece = isControl(scalar.value) ? "\\x" + TerminalText.hex(scalar.value, digits: 2) : String(scalar)
+            if bytes + piece.utf8.count > limit - 3 {
+                result += "…"
+                break
+            }
+            bytes += piece.utf8.count
+            result += piece
+        }
+        return result
+    }
+
+    /// `text` as a FHIR code: a FHIR string without leading, trailing or repeated white space.
+    /// White space is the server's (bytes 0x20, 0x09–0x0D), scalar by scalar: a space with a
+    /// combining mark after it is one Character but still a leading space.
+    static func fhirCode(_ text: String) -> String {
+        var result = String.UnicodeScalarView()
+        var pendingSpace = false
+        for scalar in fhirString(text, fallback: "").unicodeScalars {
+            if scalar.value == 0x20 || (0x09...0x0D).contains(scalar.value) {
+                pendingSpace = true
+                continue
+            }
+            if pendingSpace && !result.isEmpty { result.append(" ") }
+            pendingSpace = false
+            result.append(scalar)
+        }
+        return result.isEmpty ? "unknown" : String(result)
+    }
+
     /// The alert as an R4 AuditEvent, IHE style: DICOM 110113 Security Alert, the rule (and its
     /// MITRE ATT&CK techniques) as `subtype`, the offending process as the agent, the container
-    /// as the entity with the evidence in `entity.detail`, the sensor as `source`.
+    /// as the entity with the evidence in `entity.detail`, the sensor as `source`. Every string
+    /// is one a FHIR server accepts, whatever a process put in its name or command line
+    /// (`fhirString`, `fhirCode`), and bounded in length.
     public func auditEvent(site: String? = nil) -> JSONValue {
         func coding(_ system: String, _ code: String, _ display: String? = nil) -> JSONValue {
-            var members: [(key: String, value: JSONValue)] = [("system", .string(system)), ("code", .string(code))]
-            if let display { members.append(("display", .string(display))) }
+            var members: [(key: String, value: JSONValue)] = [("system", .string(system)), ("code", .string(Self.fhirCode(code)))]
+            if let display, !display.isEmpty { members.append(("display", .string(Self.fhirString(display)))) }
             return .object(JSONObject(members))
         }
         func detail(_ type: String, _ value: String) -> JSONValue {
-            .object(JSONObject([("type", .string(type)), ("valueString", .string(value))]))
+            .object(JSONObject([("type", .string(type)), ("valueString", .string(Self.fhirString(value, limit: Self.auditTextLimit)))]))
         }
         let subtypes = [coding(Self.ruleCodeSystem, ruleId, rule)] + mitre.map { coding(Self.mitreCodeSystem, $0) }
-        let user = process.user ?? process.uid.map { "uid \($0)" }
+        let user = (process.user?.nonEmpty ?? process.uid.map { "uid \($0)" }).map { Self.fhirString($0) }
+        let processName = Self.fhirString(process.name, fallback: "")
         var agent = JSONObject([
             ("type", .object(JSONObject([("coding", .array([coding("http://dicom.nema.org/resources/ontology/DCM", "110150", "Application")]))]))),
             ("who", .object(JSONObject([
                 ("identifier", .object(JSONObject([("system", "urn:caduceus:pid"), ("value", .string(String(process.pid)))]))),
-                ("display", .string("\(process.name) (pid \(process.pid)\(user.map { ", user \($0)" } ?? ""))")),
+                ("display", .string("\(processName) (pid \(process.pid)\(user.map { ", user \($0)" } ?? ""))")),
             ]))),
         ])
         if let user { agent["altId"] = .string(user) }
         // The command name: the executable may be a multi-call binary (busybox).
-        agent["name"] = .string(!process.name.isEmpty ? process.name : process.exepath.isEmpty ? "unknown" : process.exepath)
+        agent["name"] = .string(!processName.isEmpty ? processName : Self.fhirString(process.exepath, fallback: "unknown"))
         agent["requestor"] = true
         var details = [detail("priority", priority)]
         if container.id != "host" {
@@ -63,7 +111,7 @@ extension Alert {
         details.append(detail("action", action ?? "none"))
         let reference = containerReference
         let description = container.id == "host"
-            ? "the host" : "container \(container.id.prefix(12))" + (container.image.isEmpty ? "" : " (image \(container.image))")
+            ? "the host" : Self.fhirString("container \(container.id.prefix(12))" + (container.image.isEmpty ? "" : " (image \(container.image))"))
         let entity = JSONObject([
             ("what", .object(JSONObject([("reference", .string(reference))]))),
             ("type", coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "2", "System Object")),
@@ -72,7 +120,7 @@ extension Alert {
             ("detail", .array(details)),
         ])
         var source = JSONObject()
-        if let site { source["site"] = .string(site) }
+        if let site, !site.isEmpty { source["site"] = .string(Self.fhirString(site)) }
         source["observer"] = .object(JSONObject([("display", .string(Self.auditObserver))]))
         source["type"] = .array([coding("http://terminology.hl7.org/CodeSystem/security-source-type", "6", "Security Server")])
         // Milliseconds: an instant's precision everywhere a FHIR server stores one.
@@ -84,10 +132,15 @@ extension Alert {
             ("action", "E"),
             ("recorded", .string(String(time.prefix(23)) + "Z")),
             ("outcome", .string(auditOutcome)),
-            ("outcomeDesc", .string(output.isEmpty ? rule : output)),
+            ("outcomeDesc", .string(Self.fhirString(output.isEmpty ? rule : output, limit: Self.auditTextLimit, fallback: "alert"))),
             ("agent", .array([.object(agent)])),
             ("source", .object(source)),
             ("entity", .array([.object(entity)])),
         ]))
     }
+}
+
+extension String {
+    /// nil for "".
+    fileprivate var nonEmpty: String? { isEmpty ? nil : self }
 }

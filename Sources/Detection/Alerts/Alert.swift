@@ -44,12 +44,16 @@ public struct Alert: Sendable {
     /// kill failed; nil when the rule has no action or enforcement is off.
     public var action: String? = nil
 
-    /// A readable line for terminals: time, priority, rule, where, and the rendered output.
+    /// A readable line for terminals: time, priority, rule, where, and the rendered output,
+    /// with control characters escaped (`TerminalText`): a process name or argument cannot
+    /// send escape sequences to the operator's terminal or forge a second line. `json()`
+    /// keeps the text exact.
     public var line: String {
         let place = container.id == "host" ? "host" : "container \(container.name.isEmpty ? String(container.id.prefix(12)) : container.name)"
         let techniques = mitre.isEmpty ? "" : " " + mitre.joined(separator: ",")
         let enforced = action.map { " [\($0)]" } ?? ""
-        return "\(time) \(priority.uppercased()) [\(ruleId)\(techniques)] \(rule) (\(place), \(process.name) pid \(process.pid)): \(output)\(enforced)"
+        return TerminalText.escape(
+            "\(time) \(priority.uppercased()) [\(ruleId)\(techniques)] \(rule) (\(place), \(process.name) pid \(process.pid)): \(output)\(enforced)")
     }
 
     /// One JSON object, no newline, keys in a fixed order: what fired first, the evidence last.

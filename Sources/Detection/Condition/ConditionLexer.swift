@@ -37,10 +37,15 @@ enum ConditionToken: Equatable {
 struct ConditionLexer {
     let text: [Character]
     let origin: SourceLocation
+    /// Where each character of the condition is in its file, when the YAML scalar it came
+    /// from was folded or spread over lines (then counting from `origin` would be wrong).
+    let positions: [SourceLocation]?
 
-    init(_ condition: String, origin: SourceLocation = SourceLocation()) {
-        text = Array(condition)
+    init(_ condition: String, origin: SourceLocation = SourceLocation(), positions: [SourceLocation]? = nil) {
+        let characters = Array(condition)
+        text = characters
         self.origin = origin
+        self.positions = positions.flatMap { $0.count == characters.count && !$0.isEmpty ? $0 : nil }
     }
 
     func tokens() throws -> [(ConditionToken, SourceLocation)] {
@@ -48,7 +53,15 @@ struct ConditionLexer {
         var index = 0
         var line = origin.line
         var column = origin.column
-        func location() -> SourceLocation { SourceLocation(file: origin.file, line: line, column: column) }
+        func location() -> SourceLocation {
+            if let positions {
+                if index < positions.count { return positions[index] }
+                var end = positions[positions.count - 1]
+                end.column += 1
+                return end
+            }
+            return SourceLocation(file: origin.file, line: line, column: column)
+        }
         func advance() {
             if text[index] == "\n" {
                 line += 1

@@ -23,12 +23,85 @@ final class Matcher: @unchecked Sendable {
         lowered = operands.first?.lowercased() ?? ""
         if op == .regex {
             guard let pattern = operands.first, let compiled = try? NSRegularExpression(pattern: pattern) else {
-                throw ConditionError(location: SourceLocation(), message: "'\(operands.first ?? "")' is not a valid regex")
+                throw ConditionError(location: SourceLocation(), message: "'\(operands.first?.prefix(80) ?? "")' is not a valid regex")
+            }
+            if let risk = Self.backtrackingRisk(pattern) {
+                throw ConditionError(location: SourceLocation(), message: "regex '\(pattern.prefix(80))' \(risk)")
             }
             regex = compiled
         } else {
             regex = nil
         }
+    }
+
+    /// Why a regex could take exponential (or high polynomial) time on text a process chooses,
+    /// or nil. NSRegularExpression backtracks (Falco's RE2 does not), and the text it runs on
+    /// (arguments, file names) is the attacker's: a quantified group that holds a quantifier
+    /// (`(a+)+`, `(.*x)*`), a back-reference, or more than 4 unbounded quantifiers is refused.
+    static func backtrackingRisk(_ pattern: String) -> String? {
+        let characters = Array(pattern)
+        var groups: [Bool] = []  // per open group: whether it holds a quantifier
+        var unbounded = 0
+        var index = 0
+        var lastClosedGroupHadQuantifier = false
+        func markQuantifier() {
+            if !groups.isEmpty { groups[groups.count - 1] = true }
+        }
+        while index < characters.count {
+            let c = characters[index]
+            var closedGroupWithQuantifier = false
+            switch c {
+            case "\\":
+                if index + 1 < characters.count, let digit = characters[index + 1].wholeNumberValue, digit > 0 {
+                    return "uses a back-reference, which can take exponential time on text a process chooses"
+                }
+                if index + 1 < characters.count, characters[index + 1] == "k" {
+                    return "uses a back-reference, which can take exponential time on text a process chooses"
+                }
+                index += 1
+            case "[":
+                // A class is one atom: skip to its closing bracket.
+                index += 1
+                if index < characters.count && characters[index] == "^" { index += 1 }
+                if index < characters.count && characters[index] == "]" { index += 1 }
+                while index < characters.count && characters[index] != "]" {
+                    if characters[index] == "\\" { index += 1 }
+                    index += 1
+                }
+            case "(":
+                groups.append(false)
+            case ")":
+                if let inner = groups.popLast() {
+                    closedGroupWithQuantifier = inner
+                    if inner { markQuantifier() }
+                }
+            case "*", "+", "{":
+                var isUnbounded = c != "{"
+                if c == "{" {
+                    var end = index + 1
+                    while end < characters.count && characters[end] != "}" { end += 1 }
+                    let body = String(characters[min(index + 1, characters.count)..<min(end, characters.count)])
+                    guard end < characters.count, body.first?.isNumber == true else { break }  // a literal brace
+                    isUnbounded = body.hasSuffix(",") || (body.split(separator: ",").last.flatMap { Int($0) } ?? 0) > 100
+                    index = end
+                }
+                if isUnbounded {
+                    unbounded += 1
+                    if lastClosedGroupHadQuantifier {
+                        return "repeats a group that itself repeats (like (a+)+), which can take exponential time on text a process chooses"
+                    }
+                }
+                markQuantifier()
+            default:
+                break
+            }
+            lastClosedGroupHadQuantifier = closedGroupWithQuantifier
+            index += 1
+        }
+        if unbounded > 4 {
+            return "has \(unbounded) unbounded repetitions (at most 4), which can take a long time on text a process chooses"
+        }
+        return nil
     }
 
     func matches(_ value: FieldValue) -> Bool {

@@ -51,7 +51,7 @@ public final class DetectionEngine {
     public init(ruleSet: RuleSet, state: SystemState = SystemState()) throws {
         self.state = state
         rules = ruleSet.rules.filter(\.enabled)
-        var warnings: [String] = []
+        var warnings: [String] = ruleSet.warnings.map(\.description)  // the loader's first
         for rule in rules {
             do {
                 _ = try CompiledCondition(rule.condition)  // refuse an invalid regex now, not at the first event

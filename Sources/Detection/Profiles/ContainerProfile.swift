@@ -82,6 +82,13 @@ public struct ContainerProfile: Sendable, Equatable {
 
     /// Reads a profile written by `yaml()` (or by hand): unknown keys are refused, missing lists are empty.
     public init(yaml text: String) throws {
+        // Yams recurses: deep YAML is refused before it sees it, as in rule files.
+        guard text.utf8.count <= RuleFileBounds.fileBytes else {
+            throw ProfileError("the profile is \(text.utf8.count) bytes, more than the \(RuleFileBounds.fileBytes) a profile may have")
+        }
+        if let deep = RuleFileBounds.nestingProblem(text) {
+            throw ProfileError("line \(deep.line), column \(deep.column): the YAML nests more than \(RuleFileBounds.yamlNesting) levels deep")
+        }
         guard let root = try Yams.compose(yaml: text), let top = root.mapping else {
             throw ProfileError("the profile is not a YAML mapping")
         }

@@ -48,9 +48,26 @@ public enum RuleFiles {
             .map { ($0, (path as NSString).appendingPathComponent($0)) }
     }
 
+    /// Reads a rule file: a regular file of at most `RuleFileBounds.fileBytes`, opened
+    /// without blocking (a FIFO named as a rule file is refused, not waited on).
     static func read(_ path: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw RuleError(location: SourceLocation(file: path), message: "cannot read the file")
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw RuleError(location: SourceLocation(file: path), message: "cannot read the file: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            throw RuleError(location: SourceLocation(file: path), message: "not a regular file")
+        }
+        guard Int(info.st_size) <= RuleFileBounds.fileBytes else {
+            throw RuleError(
+                location: SourceLocation(file: path),
+                message: "the file is \(info.st_size) bytes, more than the \(RuleFileBounds.fileBytes) a rule file may have")
+        }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
+        guard let data = try? handle.read(upToCount: RuleFileBounds.fileBytes + 1), data.count <= RuleFileBounds.fileBytes else {
+            throw RuleError(location: SourceLocation(file: path), message: "cannot read the file, or it grew past \(RuleFileBounds.fileBytes) bytes")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw RuleError(location: SourceLocation(file: path), message: "the file is not UTF-8 text")

@@ -1,12 +1,27 @@
 import Yams
 
 /// Rules, macros and lists loaded from Falco-format YAML files, all or nothing: a file with
-/// an error (YAML, an unknown key, a condition that does not parse, a macro that does not
-/// exist) fails the whole load with its file, line and column.
+/// an error (YAML, an unknown or repeated key, a condition that does not parse, a macro or
+/// list that does not exist, a rule defined twice, a bound of `RuleFileBounds` or
+/// `ConditionParser.Limits` crossed) fails the whole load with its file, line and column.
+///
+/// Differences from Falco, so that a typo cannot silently disable a rule:
+/// - a second `- rule:` of the same name is refused unless it says `append: true` or
+///   `override:`, or only sets `enabled` (Falco replaces the first silently);
+/// - a second `- macro:` or `- list:` of a name in the same file is refused; a later file
+///   may still redefine one (Falco's documented way to customise macros and lists);
+/// - a key twice in one item is refused (YAML parsers keep one of them silently);
+/// - an undefined name that reads as a list's (`shell_binaries`) alone in `in (...)` is a
+///   warning with file:line:column (Falco takes it silently as the literal value; refusing
+///   it would refuse Falco's own `proc.aname in (unicorn_launche)`); quote it to mean the
+///   value. An undefined macro is refused, as before.
 public struct RuleSet: Sendable {
     public private(set) var rules: [Rule] = []
     public private(set) var macros: [String: Condition] = [:]
     public private(set) var lists: [String: [String]] = [:]
+    /// What loaded but is likely a mistake, with where: an undefined name that reads as a
+    /// list's, alone in `in (...)`, is compared as a value (as Falco does).
+    public private(set) var warnings: [RuleError] = []
 
     /// Loads the files in order; later files append to or override earlier definitions.
     /// Conditions may name only `knownFields` (Caduceus's field table by default).
@@ -21,10 +36,28 @@ public struct RuleSet: Sendable {
         var name: String
         var condition: String = ""
         var conditionLocation: SourceLocation
+        /// Where each character of `condition` is in its file (see `positions(of:_:)`).
+        var conditionPositions: [SourceLocation]? = nil
         var items: [String] = []
         var fields: [String: Node] = [:]
         var exceptions: [Node] = []
         var location: SourceLocation
+
+        /// `append: true`: the condition goes on after a space, each part placed in its own file.
+        mutating func appendCondition(_ more: String, _ morePositions: [SourceLocation]?) {
+            if let mine = conditionPositions ?? (condition.contains(where: { $0 == "\n" }) ? nil : Self.counted(condition, from: conditionLocation)),
+               let theirs = morePositions {
+                conditionPositions = mine + [mine.last ?? conditionLocation] + theirs
+            } else {
+                conditionPositions = nil
+            }
+            condition += " " + more
+        }
+
+        /// Positions of a one-line condition counted from where it starts.
+        static func counted(_ text: String, from start: SourceLocation) -> [SourceLocation] {
+            (0..<text.count).map { SourceLocation(file: start.file, line: start.line, column: start.column + $0) }
+        }
     }
 
     struct Collector {
@@ -33,6 +66,11 @@ public struct RuleSet: Sendable {
         var macros: [String: Definition] = [:]
         var rules: [String: Definition] = [:]
         var ruleOrder: [String] = []
+        /// The file each macro and list was last defined in, to refuse a second definition in one file.
+        var definedIn: [String: String] = [:]
+        /// The lines of the file being read, to place each character of a condition.
+        var lines: [Substring] = []
+        var path = ""
 
         static let ruleKeys: Set<String> = [
             "rule", "desc", "condition", "output", "priority", "tags", "enabled", "exceptions", "append", "override",
@@ -44,6 +82,18 @@ public struct RuleSet: Sendable {
         }
 
         mutating func read(_ path: String, _ text: String) throws {
+            guard text.utf8.count <= RuleFileBounds.fileBytes else {
+                throw RuleError(
+                    location: SourceLocation(file: path),
+                    message: "the file is \(text.utf8.count) bytes, more than the \(RuleFileBounds.fileBytes) a rule file may have")
+            }
+            if let deep = RuleFileBounds.nestingProblem(text) {
+                throw RuleError(
+                    location: SourceLocation(file: path, line: deep.line, column: deep.column),
+                    message: "the YAML nests more than \(RuleFileBounds.yamlNesting) levels deep")
+            }
+            lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+            self.path = path
             let root: Node?
             do {
                 root = try Yams.compose(yaml: text)
@@ -60,6 +110,11 @@ public struct RuleSet: Sendable {
                 }
                 let keys = Array(mapping.keys).compactMap(\.string)
                 let here = location(path, item)
+                try checkDuplicateKeys(mapping, path)
+                for exception in mapping["exceptions"]?.sequence ?? [] {
+                    if let inner = exception.mapping { try checkDuplicateKeys(inner, path) }
+                }
+                if let override = mapping["override"]?.mapping { try checkDuplicateKeys(override, path) }
                 if keys.contains("required_engine_version") || keys.contains("required_plugin_versions") { continue }
                 let append = mapping["append"]?.bool ?? false
                 if let name = mapping["list"]?.string {
@@ -69,6 +124,7 @@ public struct RuleSet: Sendable {
                         guard lists[name] != nil else { throw RuleError(location: here, message: "list '\(name)' is appended to but never defined") }
                         lists[name]!.items += values
                     } else {
+                        try checkRedefinition("list", name, path, here)
                         lists[name] = Definition(name: name, conditionLocation: here, items: values, location: here)
                     }
                 } else if let name = mapping["macro"]?.string {
@@ -77,9 +133,12 @@ public struct RuleSet: Sendable {
                     let conditionHere = location(path, mapping["condition"])
                     if append || mapping["override"]?["condition"]?.string == "append" {
                         guard macros[name] != nil else { throw RuleError(location: here, message: "macro '\(name)' is appended to but never defined") }
-                        macros[name]!.condition += " " + condition
+                        macros[name]!.appendCondition(condition, positions(of: mapping["condition"], condition))
                     } else {
-                        macros[name] = Definition(name: name, condition: condition, conditionLocation: conditionHere, location: here)
+                        try checkRedefinition("macro", name, path, here)
+                        macros[name] = Definition(
+                            name: name, condition: condition, conditionLocation: conditionHere,
+                            conditionPositions: positions(of: mapping["condition"], condition), location: here)
                     }
                 } else if let name = mapping["rule"]?.string {
                     try checkKeys(keys, allowed: Self.ruleKeys, path, item)
@@ -99,7 +158,7 @@ public struct RuleSet: Sendable {
                 guard var existing = rules[name] else {
                     throw RuleError(location: here, message: "rule '\(name)' is appended to or overridden but never defined")
                 }
-                if let condition = mapping["condition"]?.string { existing.condition += " " + condition }
+                if let condition = mapping["condition"]?.string { existing.appendCondition(condition, positions(of: mapping["condition"], condition)) }
                 existing.exceptions += exceptions
                 for (key, value) in fields where !["rule", "condition", "exceptions", "append", "override"].contains(key) {
                     existing.fields[key] = value
@@ -110,11 +169,85 @@ public struct RuleSet: Sendable {
             for required in ["condition", "output", "priority"] where fields[required] == nil {
                 throw RuleError(location: here, message: "rule '\(name)' has no \(required)")
             }
-            if rules[name] == nil { ruleOrder.append(name) }
+            if let first = rules[name] {
+                throw RuleError(
+                    location: here,
+                    message: "rule '\(name)' is already defined at \(first.location); say 'override:' (or 'append: true') to change it")
+            }
+            ruleOrder.append(name)
+            let condition = mapping["condition"]?.string ?? ""
             rules[name] = Definition(
-                name: name, condition: mapping["condition"]?.string ?? "",
-                conditionLocation: location(path, mapping["condition"]), fields: fields, exceptions: exceptions,
-                location: here)
+                name: name, condition: condition,
+                conditionLocation: location(path, mapping["condition"]), conditionPositions: positions(of: mapping["condition"], condition),
+                fields: fields, exceptions: exceptions, location: here)
+        }
+
+        /// Where each character of a condition scalar's `value` is in the file: the value is
+        /// matched, character by character, against the text from the scalar's start (a block
+        /// scalar's from the line after `|` or `>`), where indentation, line breaks folded to
+        /// spaces and quotes are skipped. nil when the two cannot be matched closely.
+        func positions(of node: Node?, _ value: String) -> [SourceLocation]? {
+            guard let mark = node?.mark, !value.isEmpty, value.utf8.count <= ConditionParser.Limits.conditionBytes,
+                  mark.line >= 1, mark.line <= lines.count
+            else { return nil }
+            var line = mark.line - 1
+            var current = Array(lines[line])
+            var column = max(mark.column - 1, 0)
+            if column < current.count && (current[column] == "|" || current[column] == ">") {
+                line += 1
+                guard line < lines.count else { return nil }
+                current = Array(lines[line])
+                column = 0
+            } else if column < current.count && (current[column] == "\"" || current[column] == "'") {
+                column += 1
+            }
+            var result: [SourceLocation] = []
+            result.reserveCapacity(value.count)
+            for character in value {
+                var skipped = 0
+                while true {
+                    let raw: Character = column < current.count ? current[column] : "\n"
+                    let here = SourceLocation(file: path, line: line + 1, column: column + 1)
+                    if column < current.count {
+                        column += 1
+                    } else {
+                        line += 1
+                        guard line < lines.count else { return nil }
+                        current = Array(lines[line])
+                        column = 0
+                    }
+                    if raw == character || (raw.isWhitespace && character.isWhitespace) {
+                        result.append(here)
+                        break
+                    }
+                    skipped += 1
+                    if skipped > 512 { return nil }
+                }
+            }
+            return result
+        }
+
+        /// A key twice in one mapping: YAML parsers keep one silently, so a typo'd copy would win.
+        func checkDuplicateKeys(_ mapping: Node.Mapping, _ path: String) throws {
+            var seen: Set<String> = []
+            for key in mapping.keys {
+                guard let text = key.string else { continue }
+                guard seen.insert(text).inserted else {
+                    throw RuleError(location: location(path, key), message: "key '\(text.prefix(80))' appears twice in one item")
+                }
+            }
+        }
+
+        /// A macro or list defined twice in one file (a later file may redefine it, as in Falco).
+        mutating func checkRedefinition(_ kind: String, _ name: String, _ path: String, _ here: SourceLocation) throws {
+            let key = kind + "\u{0}" + name
+            if definedIn[key] == path {
+                let first = kind == "list" ? lists[name]?.location : macros[name]?.location
+                throw RuleError(
+                    location: here,
+                    message: "\(kind) '\(name)' is already defined at \(first.map(String.init(describing:)) ?? path) in this file; say 'append: true' or 'override:' to change it")
+            }
+            definedIn[key] = path
         }
 
         func checkKeys(_ keys: [String], allowed: Set<String>, _ path: String, _ item: Node) throws {
@@ -127,9 +260,24 @@ public struct RuleSet: Sendable {
         /// Lists (with lists inside lists), then macros in dependency order, then rules.
         func build() throws -> RuleSet {
             var set = RuleSet()
-            for (name, list) in lists {
-                set.lists[name] = list.items.flatMap { lists[$0]?.items ?? [$0] }
+            for name in lists.keys.sorted() {
+                let list = lists[name]!
+                var expanded: [String] = []
+                var bytes = 0
+                for item in list.items {
+                    let added = lists[item]?.items ?? [item]
+                    guard expanded.count + added.count <= RuleFileBounds.listItems else {
+                        throw RuleError(location: list.location, message: "list '\(name)' expands to more than \(RuleFileBounds.listItems) items")
+                    }
+                    bytes += added.reduce(0) { $0 + $1.utf8.count }
+                    guard bytes <= RuleFileBounds.listBytes else {
+                        throw RuleError(location: list.location, message: "list '\(name)' expands to more than \(RuleFileBounds.listBytes) bytes")
+                    }
+                    expanded += added
+                }
+                set.lists[name] = expanded
             }
+            var costs: [String: ConditionParser.Cost] = [:]
             var parsing: Set<String> = []
             func macro(_ name: String) throws -> Condition? {
                 if let done = set.macros[name] { return done }
@@ -137,28 +285,54 @@ public struct RuleSet: Sendable {
                 guard !parsing.contains(name) else {
                     throw RuleError(location: definition.location, message: "macro '\(name)' refers to itself")
                 }
+                guard parsing.count < RuleFileBounds.macroChain else {
+                    throw RuleError(location: definition.location, message: "macros name macros more than \(RuleFileBounds.macroChain) deep")
+                }
                 parsing.insert(name)
                 defer { parsing.remove(name) }
                 // Macros this one names are parsed first, so the parser can expand them.
                 var parser = ConditionParser(macros: set.macros, lists: set.lists, knownFields: knownFields)
+                parser.macroCosts = costs
+                guard definition.condition.utf8.count <= ConditionParser.Limits.conditionBytes else {
+                    _ = try parse(definition.condition, at: definition.conditionLocation, with: parser)
+                    return nil
+                }
                 for word in definition.condition.split(whereSeparator: { " ()\n\t,".contains($0) }).map(String.init)
                 where word != name && macros[word] != nil && set.macros[word] == nil {
                     // `macro: chmod` with `evt.type in (chmod, ...)` names itself only as a value.
-                    if let inner = try macro(word) { parser.macros[word] = inner }
+                    if let inner = try macro(word) {
+                        parser.macros[word] = inner
+                        parser.macroCosts[word] = costs[word]
+                    }
                 }
-                let condition = try parse(definition.condition, at: definition.conditionLocation, with: parser)
+                let (condition, cost, warnings) = try parseWithCost(
+                    definition.condition, at: definition.conditionLocation, positions: definition.conditionPositions, with: parser)
+                set.warnings += warnings.map { RuleError(location: $0.location, message: $0.message) }
                 set.macros[name] = condition
+                costs[name] = cost
                 return condition
             }
             for name in macros.keys.sorted() { _ = try macro(name) }
-            let parser = ConditionParser(macros: set.macros, lists: set.lists, knownFields: knownFields)
+            var parser = ConditionParser(macros: set.macros, lists: set.lists, knownFields: knownFields)
+            parser.macroCosts = costs
+            var totalNodes = 0
             for name in ruleOrder {
                 let definition = rules[name]!
-                var condition = try parse(definition.condition, at: definition.conditionLocation, with: parser)
+                var (condition, cost, warnings) = try parseWithCost(
+                    definition.condition, at: definition.conditionLocation, positions: definition.conditionPositions, with: parser)
+                set.warnings += warnings.map { RuleError(location: $0.location, message: $0.message) }
+                var exclusions: [Condition] = []
+                var nodes = cost.nodes
+                var bytes = cost.bytes
                 for exception in definition.exceptions {
-                    if let excluded = try exceptionCondition(exception, rule: definition) {
-                        condition = .and(condition, .not(excluded))
+                    if let excluded = try exceptionCondition(exception, rule: definition, nodes: &nodes, bytes: &bytes) {
+                        exclusions.append(.not(excluded))
                     }
+                }
+                if let excluded = ConditionParser.chain(exclusions, and: true) { condition = .and(condition, excluded) }
+                totalNodes += nodes
+                guard totalNodes <= RuleFileBounds.totalNodes else {
+                    throw RuleError(location: definition.location, message: "the rules' conditions expand to more than \(RuleFileBounds.totalNodes) nodes in all")
                 }
                 let priorityNode = definition.fields["priority"]
                 guard let priority = priorityNode?.string.flatMap(RulePriority.init(falco:)) else {
@@ -203,8 +377,14 @@ public struct RuleSet: Sendable {
         }
 
         func parse(_ text: String, at location: SourceLocation, with parser: ConditionParser) throws -> Condition {
+            try parseWithCost(text, at: location, with: parser).condition
+        }
+
+        func parseWithCost(
+            _ text: String, at location: SourceLocation, positions: [SourceLocation]? = nil, with parser: ConditionParser
+        ) throws -> (condition: Condition, cost: ConditionParser.Cost, warnings: [ConditionError]) {
             do {
-                return try parser.parse(text, origin: location)
+                return try parser.parseWithCost(text, origin: location, positions: positions)
             } catch let error as ConditionError {
                 throw RuleError(location: error.location, message: error.message)
             }
@@ -212,7 +392,7 @@ public struct RuleSet: Sendable {
 
         /// Falco exceptions: `fields` and `comps` name the comparisons, each of `values` is
         /// one tuple that, when all its comparisons hold, excuses the event.
-        func exceptionCondition(_ node: Node, rule: Definition) throws -> Condition? {
+        func exceptionCondition(_ node: Node, rule: Definition, nodes: inout Int, bytes: inout Int) throws -> Condition? {
             let here = location(rule.location.file, node)
             let fields = (node["fields"]?.sequence.map(Array.init) ?? node["fields"].map { [$0] } ?? []).compactMap(\.string)
             let comps = (node["comps"]?.sequence.map(Array.init) ?? node["comps"].map { [$0] } ?? []).compactMap(\.string)
@@ -236,11 +416,17 @@ public struct RuleSet: Sendable {
                 guard values.count == references.count else {
                     throw RuleError(location: location(rule.location.file, tuple), message: "an exception value has \(values.count) parts for \(references.count) fields")
                 }
+                nodes += values.reduce(values.count * 2) { $0 + $1.count }
+                bytes += values.reduce(0) { $0 + $1.reduce(0) { $0 + $1.utf8.count } }
+                guard nodes <= ConditionParser.Limits.expandedNodes, bytes <= ConditionParser.Limits.expandedBytes else {
+                    throw RuleError(
+                        location: location(rule.location.file, tuple),
+                        message: "the rule's condition with its exceptions expands to more than \(ConditionParser.Limits.expandedNodes) nodes or \(ConditionParser.Limits.expandedBytes) bytes of values")
+                }
                 let parts = references.indices.map { Condition.compare(references[$0], operators[$0], values[$0]) }
-                alternatives.append(parts.dropFirst().reduce(parts[0]) { .and($0, $1) })
+                alternatives.append(ConditionParser.chain(parts, and: true)!)
             }
-            guard let first = alternatives.first else { return nil }
-            return alternatives.dropFirst().reduce(first) { .or($0, $1) }
+            return ConditionParser.chain(alternatives, and: false)
         }
     }
 }

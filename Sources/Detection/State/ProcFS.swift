@@ -4,7 +4,21 @@ import Sensor
 /// Reads what the event stream cannot tell about a live process from /proc: the image,
 /// terminal and start of processes that existed before detection, and the terminal and
 /// environment at exec. Every read may fail (the process may be gone): nil then.
+///
+/// What a process controls is hostile: its command line and environment (any size it can
+/// get exec to take), and everything under its root (a container's /etc/passwd may be a
+/// symlink to a FIFO, to /dev/zero, out of its root). Every read goes through
+/// `ContainerFile`: regular files only, resolved inside the process's root, size- and
+/// time-capped; a failure leaves the field empty.
 public enum ProcFS {
+    /// Bytes read of /proc/PID/cmdline and environ (the kernel's own cap for comm-like
+    /// fields is far lower; an argv past this is cut, as Falco cuts it).
+    public static let argumentBytes = 64 * 1024
+    /// Bytes read of stat, status and cgroup (a few hundred in practice).
+    public static let statusBytes = 64 * 1024
+    /// Bytes read of a container's /etc/passwd.
+    public static let passwdBytes = 1024 * 1024
+
     public struct Stat {
         public var ppid: UInt32
         public var name: String
@@ -23,14 +37,14 @@ public enum ProcFS {
     }
 
     public static func argv(_ pid: UInt32) -> [String]? {
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+        guard let data = ContainerFile.readProcFile("/proc/\(pid)/cmdline", limit: argumentBytes) else { return nil }
         var parts = data.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
         if parts.last == "" { parts.removeLast() }
         return parts
     }
 
     public static func environment(_ pid: UInt32) -> [String]? {
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return nil }
+        guard let data = ContainerFile.readProcFile("/proc/\(pid)/environ", limit: argumentBytes) else { return nil }
         return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
     }
 
@@ -55,9 +69,16 @@ public enum ProcFS {
         return ""
     }
 
-    /// User names from the process's own root (a container's /etc/passwd), by uid.
+    /// User names from the process's own root (a container's /etc/passwd), by uid: read
+    /// inside that root, a regular file of at most `passwdBytes`, or none.
     public static func userNames(rootOf pid: UInt32) -> [UInt32: String] {
-        guard let text = read("/proc/\(pid)/root/etc/passwd") else { return [:] }
+        userNames(root: "/proc/\(pid)/root")
+    }
+
+    /// User names from `root`/etc/passwd, `root` acting as `/`.
+    public static func userNames(root: String) -> [UInt32: String] {
+        guard let bytes = ContainerFile.read("/etc/passwd", inRoot: root, limit: passwdBytes) else { return [:] }
+        let text = String(decoding: bytes, as: UTF8.self)
         var names: [UInt32: String] = [:]
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: ":", omittingEmptySubsequences: false)
@@ -81,7 +102,7 @@ public enum ProcFS {
     static let ticksPerSecond = UInt64(max(sysconf(Int32(_SC_CLK_TCK)), 1))
 
     static func read(_ path: String) -> String? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        guard let data = ContainerFile.readProcFile(path, limit: statusBytes) else { return nil }
         return String(decoding: data, as: UTF8.self)
     }
 }

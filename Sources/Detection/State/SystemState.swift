@@ -54,6 +54,11 @@ public final class SystemState {
     private var writtenFiles: Set<String> = []
     public let writtenFilesCapacity: Int
     private var userNamesByContainer: [String: [UInt32: String]] = [:]
+    /// When a container's /etc/passwd last gave no names (unreadable, hostile, or the process
+    /// gone): not read again for `userNamesRetry` nanoseconds, so a container cannot make
+    /// every event cost a read.
+    private var userNamesMissed: [String: UInt64] = [:]
+    static let userNamesRetry: UInt64 = 10_000_000_000
 
     public init(capacity: Int = 32768, writtenFilesCapacity: Int = 65536, readsProcFS: Bool = false) {
         self.capacity = capacity
@@ -144,8 +149,15 @@ public final class SystemState {
         if uid == 0 { return "root" }
         guard readsProcFS else { return nil }
         if let names = userNamesByContainer[process.containerID] { return names[uid] }
+        let now = DispatchTime.now().uptimeNanoseconds
+        if let missed = userNamesMissed[process.containerID], now &- missed < Self.userNamesRetry { return nil }
         let names = ProcFS.userNames(rootOf: process.pid)
-        if !names.isEmpty { userNamesByContainer[process.containerID] = names }
+        if names.isEmpty {
+            if userNamesMissed.count >= 4096 { userNamesMissed.removeAll() }
+            userNamesMissed[process.containerID] = now
+        } else {
+            userNamesByContainer[process.containerID] = names
+        }
         return names[uid]
     }
 

@@ -85,9 +85,12 @@ public final class ContainerResolver: @unchecked Sendable {
         return info
     }
 
-    /// The full container id in a cgroup path (Docker, containerd, CRI-O, Podman forms).
+    /// The full container id in a cgroup path (Docker, containerd, CRI-O, Podman forms): the
+    /// outermost component that names one, which the runtime made. A container given its own
+    /// cgroup subtree (a writable cgroupfs, `--cgroupns=private` with delegation) can make
+    /// directories below it named like another container's; those never decide.
     public static func containerID(fromCgroupPath path: String) -> String? {
-        for component in path.split(separator: "/").reversed() {
+        for component in path.split(separator: "/") {
             var name = Substring(component)
             if name.hasSuffix(".scope") { name = name.dropLast(6) }
             for prefix in ["docker-", "cri-containerd-", "crio-", "libpod-"] where name.hasPrefix(prefix) {

@@ -1,7 +1,9 @@
 import Foundation
 
 /// A readable line per event, for people watching a terminal:
-/// `TIME  CONTAINER  COMM  PID/TID  UID  EVENT  RET  ARGS`.
+/// `TIME  CONTAINER  COMM  PID/TID  UID  EVENT  RET  ARGS`. What a process controls (its
+/// name, its arguments, file names) is shown through `TerminalText.escape`: one line per
+/// event, no escape sequence reaches the terminal.
 public struct TableEventWriter {
     let bootTimeOffset: UInt64
     let containers: ContainerResolver
@@ -26,8 +28,8 @@ public struct TableEventWriter {
         let micros = Int((seconds - seconds.rounded(.down)) * 1_000_000)
         let time = String(format: "%02d:%02d:%02d.%06d", parts.hour ?? 0, parts.minute ?? 0, parts.second ?? 0, micros)
         let container = decoded.container.map { $0.name.isEmpty ? String($0.id.prefix(12)) : String($0.name.prefix(12)) } ?? "host"
-        let arguments = decoded.args.map { "\($0.name)=\(Self.show($0.value))" }.joined(separator: " ")
-        return Self.pad(time, 15) + Self.pad(container, 13) + Self.pad(decoded.processName, 16)
+        let arguments = TerminalText.escape(decoded.args.map { "\($0.name)=\(Self.show($0.value))" }.joined(separator: " "))
+        return Self.pad(time, 15) + Self.pad(TerminalText.escape(container), 13) + Self.pad(TerminalText.escape(decoded.processName), 16)
             + Self.pad("\(decoded.processId)/\(decoded.threadId)", 14) + Self.pad(String(decoded.userId), 6)
             + Self.pad(decoded.eventName, 24) + Self.pad(String(decoded.returnValue), 8) + arguments + "\n"
     }
