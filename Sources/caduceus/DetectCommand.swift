@@ -165,6 +165,8 @@ struct DetectCommand: ParsableCommand {
             sinks.forEach { $0.write(alert) }
         }
         writeStandardError("caduceus detect: \(engine.rules.count) rules loaded")
+        // The loader's warnings (an undefined list-like name, a rule no event can match) as `rules check` prints them.
+        for warning in engine.warnings { writeStandardError("caduceus detect: warning: " + warning) }
 
         var lost: UInt64 = 0
         if let eventsFile {
