@@ -145,7 +145,7 @@ public final class Sensor: @unchecked Sendable {
         // Security events from BPF-LSM where the kernel allows it; if it then refuses the
         // real programs, the same object is loaded again with the tracepoint-derived ones.
         let probe = KernelProbe.run()
-        let lsmEvents = configuration.events.ids.intersection(Self.lsmPrograms.keys)
+        let lsmEvents = configuration.events.ids.intersection(SensorLoadPlan.lsmPrograms.keys)
         var attempt = probe.allows("BPF-LSM") && !lsmEvents.isEmpty
         // Socket calls of kill patterns are refused by cgroup programs; where they cannot attach,
         // the same object is loaded again with those patterns killed at the syscall's entry.
@@ -187,58 +187,14 @@ public final class Sensor: @unchecked Sendable {
     /// Cgroups the exec allow list is enforced in (0: none, the allow list is off).
     public let execAllowCgroups: Int
 
-    /// The lsm/ program of each security event (sensor.bpf.c, last section).
-    static let lsmPrograms: [Int32: String] = [
-        1014: "lsm_bprm_check", 1015: "lsm_file_open", 1016: "lsm_inode_unlink", 1017: "lsm_socket_create",
-        1018: "lsm_socket_listen", 1019: "lsm_socket_connect", 1020: "lsm_socket_accept", 1021: "lsm_socket_bind",
-        1022: "lsm_sb_mount",
-    ]
-
     /// Open, configure, load, fill the filter maps, attach: one try with or without BPF-LSM.
     private static func load(
         path: String, config: sensor_config, useLSM: Bool, cgroupRoot: String?, configuration: SensorConfiguration,
         filters: (cgroupIDs: [UInt64], hostMountNamespace: UInt32), killCgroupIDs: [UInt64], execAllowCgroupIDs: [UInt64]
     ) throws -> (SensorProgram, [KillPattern]) {
         let program = try SensorProgram(objectPath: path)
-        var config = config
-        config.lsm = useLSM ? 1 : 0
-        configuration.events.apply(to: &config, derivingSecurityEvents: !useLSM)
-
-        var programs: Set<String> = []
-        let events = configuration.events
-        let ids = events.ids
-        if events.needsSysEnter { programs.insert("on_sys_enter") }
-        if events.needsSysExit { programs.insert("on_sys_exit") }
-        if events.needsDerivedSecurity && !useLSM { programs.insert("on_sys_exit_security") }
-        if ids.contains(1002) { programs.insert("on_sched_process_fork") }
-        if ids.contains(1003) || (ids.contains(1014) && !useLSM) { programs.insert("on_sched_process_exec") }
-        if ids.contains(1004) { programs.insert("on_sched_process_exit") }
-        if ids.contains(1006) { programs.insert("on_cap_capable") }
-        if useLSM { programs.formUnion(ids.compactMap { lsmPrograms[$0] }) }
-        // Enforcement: the syscalls with kill patterns get a check at entry; exec patterns are
-        // checked in on_sched_process_exec, which then must run.
-        // Socket calls the cgroup programs refuse need no check at entry, unless an any-call
-        // pattern must still kill for other socket families (AF_UNIX, ...).
-        var kills = configuration.killPatterns
-        let cgroupPrograms = cgroupRoot == nil ? [] : CgroupDenial.programs(for: kills)
-        for index in kills.indices { kills[index].refusedInCgroup = cgroupRoot != nil && !kills[index].cgroupPrograms.isEmpty }
-        if !cgroupPrograms.isEmpty {
-            config.cgroup_deny = 1
-            programs.formUnion(cgroupPrograms)
-        }
-        let enforcedSyscalls = Set(
-            kills.filter { $0.kind != .execPath && $0.kind != .execName && (!$0.refusedInCgroup || $0.kind == .syscall) }.map(\.syscall))
-        if !enforcedSyscalls.isEmpty {
-            programs.insert("on_sys_enter_enforce")
-            withUnsafeMutableBytes(of: &config.syscalls) { raw in
-                let rules = raw.bindMemory(to: sensor_syscall_rule.self)
-                for nr in enforcedSyscalls where nr >= 0 && Int(nr) < rules.count { rules[Int(nr)].flags |= UInt8(SENSOR_RULE_ENFORCE) }
-            }
-        }
-        if kills.contains(where: { $0.kind == .execPath || $0.kind == .execName }) || config.exec_allow != 0 {
-            programs.insert("on_sched_process_exec")
-        }
-
+        let plan = SensorLoadPlan(configuration: configuration, config: config, useLSM: useLSM, refusesInCgroup: cgroupRoot != nil)
+        let (config, programs, kills, cgroupPrograms) = (plan.config, plan.programs, plan.kills, plan.cgroupPrograms)
         try program.configure(config, ringBufferBytes: configuration.ringBufferBytes, programs: programs)
         try program.load()
         for pid in configuration.pids { try program.insert(UInt32(bitPattern: pid), into: "pid_filter") }
