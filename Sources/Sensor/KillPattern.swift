@@ -5,7 +5,7 @@ import SensorBPF
 /// One thing the kernel kills a process for (an `action: kill` rule simple enough to be
 /// decided in the kernel): see `sensor_kill_pattern` in sensor.h and `enforce()` in sensor.bpf.c.
 public struct KillPattern: Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: UInt8, Sendable {
+    public enum Kind: UInt8, Sendable, CaseIterable {
         /// Any call of `syscall` (checked at its entry).
         case syscall = 0
         /// An open-family `syscall` of a path as the caller passed it (at entry, before any read).

@@ -3,77 +3,104 @@ import Sensor
 import SensorBPF
 import Testing
 
-/// The event structs as clang laid them out for the BPF target (read back from the
-/// compiled object's BTF) must match what Swift imported for the host: a drift here
-/// would decode every field of every event wrongly.
+/// Everything sensor.h shares between the BPF programs and Swift, table-driven: each struct as
+/// clang laid it out for the BPF target (read back from the compiled object's BTF) against the
+/// host's layout, which Swift imports (sensor_layout.c's tables); each enum's values against
+/// its Swift mirror. A drift here would decode every field of every event wrongly.
 @Suite struct EventLayoutTests {
-    /// Byte offset of each member of `structName` in the BPF object, and the struct's size.
-    static func bpfLayout(_ structName: String) throws -> (size: Int, offsets: [String: Int]) {
+    struct Layout: Equatable, CustomStringConvertible {
+        var size: Int
+        /// Member name to (offset, size); sizes only where the host table has them.
+        var members: [String: Int]
+        var description: String { "size \(size), members \(members.sorted { $0.key < $1.key })" }
+    }
+
+    /// Every struct named `sensor_*` in the BPF object: the ones shared through sensor.h
+    /// (structs private to the programs have other names).
+    static func bpfLayouts() throws -> [String: Layout] {
         let path = try Sensor.bundledObjectPath()
         guard let btf = btf__parse_elf(path, nil) else {
             throw SensorConfigurationError(description: "no BTF in \(path)")
         }
         defer { btf__free(btf) }
-        let id = btf__find_by_name_kind(btf, structName, UInt32(BTF_KIND_STRUCT))
-        guard id > 0, let type = btf__type_by_id(btf, UInt32(id)) else {
-            throw SensorConfigurationError(description: "struct \(structName) not in the object's BTF")
+        var layouts: [String: Layout] = [:]
+        for id in 1..<btf__type_cnt(btf) {
+            guard let type = btf__type_by_id(btf, id), btf_kind(type) == UInt16(BTF_KIND_STRUCT) else { continue }
+            let name = String(cString: btf__name_by_offset(btf, type.pointee.name_off))
+            guard name.hasPrefix("sensor_") else { continue }
+            var members: [String: Int] = [:]
+            let list = btf_members(type)!
+            for index in 0..<Int(btf_vlen(type)) {
+                members[String(cString: btf__name_by_offset(btf, list[index].name_off))] = Int(btf_member_bit_offset(type, UInt32(index)) / 8)
+            }
+            layouts[name] = Layout(size: Int(type.pointee.size), members: members)
         }
-        var offsets: [String: Int] = [:]
-        let members = btf_members(type)!
-        for index in 0..<Int(btf_vlen(type)) {
-            let name = String(cString: btf__name_by_offset(btf, members[index].name_off))
-            offsets[name] = Int(btf_member_bit_offset(type, UInt32(index)) / 8)
+        return layouts
+    }
+
+    /// The host compiler's layouts (sensor_layout.c), as Swift imports them.
+    static func hostLayouts() -> [String: Layout] {
+        var layouts: [String: Layout] = [:]
+        var index = 0
+        while let entry = sensor_layout_struct_at(index)?.pointee {
+            index += 1
+            layouts[String(cString: entry.name)] = Layout(size: entry.size, members: [:])
         }
-        return (Int(type.pointee.size), offsets)
+        index = 0
+        while let entry = sensor_layout_member_at(index)?.pointee {
+            index += 1
+            layouts[String(cString: entry.structure), default: Layout(size: -1, members: [:])].members[String(cString: entry.member)] = entry.offset
+        }
+        return layouts
     }
 
-    @Test func eventHeaderMatches() throws {
-        let layout = try Self.bpfLayout("sensor_event_header")
-        typealias H = sensor_event_header
-        #expect(layout.size == MemoryLayout<H>.size)
-        let swift: [String: Int?] = [
-            "timestamp": MemoryLayout<H>.offset(of: \.timestamp), "cgroup_id": MemoryLayout<H>.offset(of: \.cgroup_id),
-            "return_value": MemoryLayout<H>.offset(of: \.return_value), "event_id": MemoryLayout<H>.offset(of: \.event_id),
-            "host_pid": MemoryLayout<H>.offset(of: \.host_pid), "host_tid": MemoryLayout<H>.offset(of: \.host_tid),
-            "host_ppid": MemoryLayout<H>.offset(of: \.host_ppid), "pid": MemoryLayout<H>.offset(of: \.pid),
-            "tid": MemoryLayout<H>.offset(of: \.tid), "ppid": MemoryLayout<H>.offset(of: \.ppid),
-            "uid": MemoryLayout<H>.offset(of: \.uid), "mnt_ns": MemoryLayout<H>.offset(of: \.mnt_ns),
-            "pid_ns": MemoryLayout<H>.offset(of: \.pid_ns), "size": MemoryLayout<H>.offset(of: \.size),
-            "argc": MemoryLayout<H>.offset(of: \.argc), "cpu": MemoryLayout<H>.offset(of: \.cpu),
-            "flags": MemoryLayout<H>.offset(of: \.flags), "comm": MemoryLayout<H>.offset(of: \.comm),
-            "uts_name": MemoryLayout<H>.offset(of: \.uts_name),
-        ]
-        #expect(Set(layout.offsets.keys) == Set(swift.keys), "every C member has a Swift mirror")
-        for (name, offset) in swift { #expect(layout.offsets[name] == offset, "\(name)") }
+    /// The values of each enum of sensor.h, by enum name.
+    static func hostEnumerators() -> [String: [String: Int64]] {
+        var enums: [String: [String: Int64]] = [:]
+        var index = 0
+        while let entry = sensor_layout_enumerator_at(index)?.pointee {
+            index += 1
+            enums[String(cString: entry.enumeration), default: [:]][String(cString: entry.name)] = entry.value
+        }
+        return enums
     }
 
-    @Test func argumentHeaderStatsAndRulesMatch() throws {
-        let argument = try Self.bpfLayout("sensor_arg_header")
-        #expect(argument.size == MemoryLayout<sensor_arg_header>.size)
-        #expect(argument.offsets["index"] == MemoryLayout<sensor_arg_header>.offset(of: \.index))
-        #expect(argument.offsets["kind"] == MemoryLayout<sensor_arg_header>.offset(of: \.kind))
-        #expect(argument.offsets["length"] == MemoryLayout<sensor_arg_header>.offset(of: \.length))
-
-        let stats = try Self.bpfLayout("sensor_stats")
-        #expect(stats.size == MemoryLayout<sensor_stats>.size)
-        #expect(stats.offsets["lost"] == MemoryLayout<sensor_stats>.offset(of: \.lost))
-
-        let rule = try Self.bpfLayout("sensor_syscall_rule")
-        #expect(rule.size == MemoryLayout<sensor_syscall_rule>.size)
-        #expect(rule.offsets["kinds"] == MemoryLayout<sensor_syscall_rule>.offset(of: \.kinds))
+    @Test func everySharedStructHasTheSameLayoutInBothCompilers() throws {
+        let bpf = try Self.bpfLayouts(), host = Self.hostLayouts()
+        #expect(bpf.count >= 6, "the object's shared structs: \(bpf.keys.sorted())")
+        #expect(Set(bpf.keys) == Set(host.keys), "every shared struct is in sensor_layout.c's tables and in the object")
+        for (name, layout) in bpf {
+            #expect(host[name] == layout, "\(name): BPF \(layout), host \(host[name].map(\.description) ?? "missing")")
+        }
     }
 
-    @Test func settingsMatch() throws {
-        let config = try Self.bpfLayout("sensor_config")
-        typealias C = sensor_config
-        #expect(config.size == MemoryLayout<C>.size)
-        #expect(config.offsets["scope"] == MemoryLayout<C>.offset(of: \.scope))
-        #expect(config.offsets["events"] == MemoryLayout<C>.offset(of: \.events))
-        #expect(config.offsets["host_mnt_ns"] == MemoryLayout<C>.offset(of: \.host_mnt_ns))
-        #expect(config.offsets["cgroup_v1_subsys"] == MemoryLayout<C>.offset(of: \.cgroup_v1_subsys))
-        #expect(config.offsets["wakeup_bytes"] == MemoryLayout<C>.offset(of: \.wakeup_bytes))
-        #expect(config.offsets["kill_patterns"] == MemoryLayout<C>.offset(of: \.kill_patterns))
-        #expect(config.offsets["kill_cgroups"] == MemoryLayout<C>.offset(of: \.kill_cgroups))
-        #expect(config.offsets["syscalls"] == MemoryLayout<C>.offset(of: \.syscalls))
+    /// Swift sees the host's layout: spot-check the table against Swift's own offsets.
+    @Test func swiftImportsTheHostLayout() {
+        let host = Self.hostLayouts()
+        #expect(host["sensor_event_header"]?.size == MemoryLayout<sensor_event_header>.size)
+        #expect(host["sensor_event_header"]?.members["flags"] == MemoryLayout<sensor_event_header>.offset(of: \.flags))
+        #expect(host["sensor_config"]?.size == MemoryLayout<sensor_config>.size)
+        #expect(host["sensor_config"]?.members["syscalls"] == MemoryLayout<sensor_config>.offset(of: \.syscalls))
+        #expect(host["sensor_kill_pattern"]?.size == MemoryLayout<sensor_kill_pattern>.size)
+        #expect(host["sensor_arg_header"]?.members["length"] == MemoryLayout<sensor_arg_header>.offset(of: \.length))
+    }
+
+    /// Each Swift mirror of a C enum holds exactly the enum's values.
+    @Test(arguments: [
+        ("sensor_arg_kind", Set(ArgumentKind.allCases.map { Int64($0.rawValue) })),
+        ("sensor_kill_kind", Set(KillPattern.Kind.allCases.map { Int64($0.rawValue) })),
+    ])
+    func swiftMirrorsHoldTheEnumsValues(enumeration: String, swift: Set<Int64>) throws {
+        let values = try #require(Self.hostEnumerators()[enumeration])
+        #expect(Set(values.values) == swift, "\(enumeration): C \(values.sorted { $0.value < $1.value }), Swift \(swift.sorted())")
+    }
+
+    /// The non-syscall event ids of the kernel are rows of the event table.
+    @Test func everyKernelEventIdIsInTheEventTable() throws {
+        let ids = try #require(Self.hostEnumerators()["sensor_event_id"])
+        for (name, id) in ids {
+            #expect(EventTable.definition(id: Int32(id)) != nil, "\(name) = \(id)")
+        }
+        #expect(Self.hostEnumerators()["sensor_scope"]?.count == 4)
     }
 }

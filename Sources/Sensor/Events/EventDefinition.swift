@@ -1,7 +1,7 @@
 import SensorBPF
 
 /// How an argument travels from the kernel and how it is shown (mirrors `enum sensor_arg_kind`).
-public enum ArgumentKind: UInt8, Sendable {
+public enum ArgumentKind: UInt8, Sendable, CaseIterable {
     case none = 0
     case s32 = 1
     case u32 = 2
