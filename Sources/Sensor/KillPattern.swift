@@ -21,7 +21,7 @@ public struct KillPattern: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The socket calls the cgroup programs can refuse (connect, bind, sendto, sendmsg).
-    public static let socketCalls: Set<Int32> = [42, 49, 44, 46]
+    public static let socketCalls: Set<Int32> = [SyscallNumber.connect, SyscallNumber.bind, SyscallNumber.sendto, SyscallNumber.sendmsg]
 
     /// Longest text the kernel compares.
     public static let maxText = Int(SENSOR_KILL_TEXT_LEN) - 1
@@ -52,9 +52,9 @@ public struct KillPattern: Sendable, Equatable, CustomStringConvertible {
     public var cgroupPrograms: [String] {
         let base: String
         switch syscall {
-        case 42: base = "cgroup_connect"
-        case 49: base = "cgroup_bind"
-        case 44 where kind == .connectAddress, 46 where kind == .connectAddress: base = "cgroup_sendmsg"
+        case SyscallNumber.connect: base = "cgroup_connect"
+        case SyscallNumber.bind: base = "cgroup_bind"
+        case SyscallNumber.sendto where kind == .connectAddress, SyscallNumber.sendmsg where kind == .connectAddress: base = "cgroup_sendmsg"
         default: return []
         }
         switch kind {
@@ -74,7 +74,7 @@ public struct KillPattern: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// A connect to an IPv4 or IPv6 address in text form; nil when it is not one.
-    public static func connect(to text: String, syscall: Int32 = 42, containersOnly: Bool = false) -> KillPattern? {
+    public static func connect(to text: String, syscall: Int32 = SyscallNumber.connect, containersOnly: Bool = false) -> KillPattern? {
         var v4 = in_addr()
         var v6 = in6_addr()
         var bytes: [UInt8]
@@ -99,7 +99,7 @@ public struct KillPattern: Sendable, Equatable, CustomStringConvertible {
         case .openPath: return "\(name) path\(match)\(scope)"
         case .execPath: return "exec path\(match)\(scope)"
         case .execName: return "exec name\(match)\(scope)"
-        case .connectAddress: return "\(name) \(syscall == 49 ? "of" : "to") \(text)\(scope)"
+        case .connectAddress: return "\(name) \(syscall == SyscallNumber.bind ? "of" : "to") \(text)\(scope)"
         }
     }
 

@@ -242,44 +242,44 @@ static __always_inline void emit_sb_mount(struct task_struct *task, const u64 *a
 static __always_inline void derive_security_events(struct task_struct *task, u32 nr, const u64 *args, s64 ret)
 {
     switch (nr) {
-    case NR_open:
-    case NR_openat:
-    case NR_openat2:
-    case NR_creat:
+    case __NR_open:
+    case __NR_openat:
+    case __NR_openat2:
+    case __NR_creat:
         if (ret >= 0 && WANTS(SENSOR_WANT_FILE_OPEN))
             emit_file_open(task, (u32)ret);
         break;
-    case NR_unlink:
+    case __NR_unlink:
         if (ret == 0 && WANTS(SENSOR_WANT_INODE_UNLINK))
             emit_inode_unlink(task, AT_FDCWD_, (const char *)args[0]);
         break;
-    case NR_unlinkat:
+    case __NR_unlinkat:
         if (ret == 0 && WANTS(SENSOR_WANT_INODE_UNLINK) && !(args[2] & AT_REMOVEDIR_))
             emit_inode_unlink(task, (s32)args[0], (const char *)args[1]);
         break;
-    case NR_socket:
+    case __NR_socket:
         if (ret >= 0 && WANTS(SENSOR_WANT_SOCKET_CREATE))
             emit_socket_event(task, SENSOR_EVENT_SECURITY_SOCKET_CREATE, args, ret);
         break;
-    case NR_connect:
+    case __NR_connect:
         // The LSM hook runs before the protocol's connect: refused or pending connects count.
         if (ret != ERR_BADF && ret != ERR_NOTSOCK && ret != ERR_FAULT && WANTS(SENSOR_WANT_SOCKET_CONNECT))
             emit_socket_event(task, SENSOR_EVENT_SECURITY_SOCKET_CONNECT, args, ret);
         break;
-    case NR_bind:
+    case __NR_bind:
         if (ret != ERR_BADF && ret != ERR_NOTSOCK && ret != ERR_FAULT && WANTS(SENSOR_WANT_SOCKET_BIND))
             emit_socket_event(task, SENSOR_EVENT_SECURITY_SOCKET_BIND, args, ret);
         break;
-    case NR_listen:
+    case __NR_listen:
         if (ret == 0 && WANTS(SENSOR_WANT_SOCKET_LISTEN))
             emit_socket_event(task, SENSOR_EVENT_SECURITY_SOCKET_LISTEN, args, ret);
         break;
-    case NR_accept:
-    case NR_accept4:
+    case __NR_accept:
+    case __NR_accept4:
         if (ret >= 0 && WANTS(SENSOR_WANT_SOCKET_ACCEPT))
             emit_socket_event(task, SENSOR_EVENT_SECURITY_SOCKET_ACCEPT, args, ret);
         break;
-    case NR_mount:
+    case __NR_mount:
         if (ret != ERR_FAULT && WANTS(SENSOR_WANT_SB_MOUNT))
             emit_sb_mount(task, args);
         break;

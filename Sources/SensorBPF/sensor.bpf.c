@@ -136,24 +136,9 @@ struct {
     __type(value, struct kill_subject);
 } kill_scratch SEC(".maps");
 
-// x86_64 syscall numbers of the calls that security events are derived from.
-#define NR_open 2
-#define NR_socket 41
-#define NR_connect 42
-#define NR_sendto 44
-#define NR_sendmsg 46
-#define NR_accept 43
-#define NR_bind 49
-#define NR_listen 50
-#define NR_execve 59
-#define NR_creat 85
-#define NR_unlink 87
-#define NR_mount 165
-#define NR_openat 257
-#define NR_unlinkat 263
-#define NR_accept4 288
-#define NR_execveat 322
-#define NR_openat2 437
+// x86_64 syscall numbers (__NR_*) from the kernel's own header, as the Swift event table is
+// generated from it (Scripts/generate-syscall-table.py).
+#include <asm/unistd_64.h>
 #define AT_FDCWD_ -100
 #define AT_REMOVEDIR_ 0x200
 #define AF_INET_ 2
@@ -271,11 +256,11 @@ static __always_inline bool ipv4_mapped(const u32 *words)
 /// msg_name of the msghdr), NULL for other calls.
 static __always_inline const void *socket_call_address(struct pt_regs *regs, u32 nr)
 {
-    if (nr == NR_connect || nr == NR_bind)
+    if (nr == __NR_connect || nr == __NR_bind)
         return (const void *)regs->si;
-    if (nr == NR_sendto)
+    if (nr == __NR_sendto)
         return (const void *)regs->r8;
-    if (nr == NR_sendmsg) {
+    if (nr == __NR_sendmsg) {
         const void *name = NULL;
         bpf_probe_read_user(&name, sizeof(name), (const void *)regs->si);  // msg_name is the first member
         return name;
@@ -297,9 +282,9 @@ int BPF_PROG(on_sys_enter_enforce, struct pt_regs *regs, long id)
     if (!in_scope(task))
         return 0;
     const char *path = NULL;
-    if (nr == NR_open || nr == NR_creat)
+    if (nr == __NR_open || nr == __NR_creat)
         path = (const char *)regs->di;
-    else if (nr == NR_openat || nr == NR_openat2)
+    else if (nr == __NR_openat || nr == __NR_openat2)
         path = (const char *)regs->si;
     struct kill_subject *subject;
     if (path) {
@@ -426,9 +411,9 @@ static __always_inline int cgroup_verdict6(u32 nr, struct bpf_sock_addr *ctx)
         return cgroup_verdict6(nr, ctx);                           \
     }
 
-CGROUP_PROGRAMS(connect, NR_connect)
-CGROUP_PROGRAMS(bind, NR_bind)
-CGROUP_PROGRAMS(sendmsg, NR_sendto)
+CGROUP_PROGRAMS(connect, __NR_connect)
+CGROUP_PROGRAMS(bind, __NR_bind)
+CGROUP_PROGRAMS(sendmsg, __NR_sendto)
 
 // ---------------------------------------------------------------- syscalls
 
@@ -521,10 +506,10 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
     struct record r;
     if (!record_begin(&r, task, nr, 0))
         return 0;
-    if (nr == NR_execve) {
+    if (nr == __NR_execve) {
         put_user_str(&r, 0, (const char *)args[0]);
         put_user_argv(&r, 1, (const char *const *)args[1]);
-    } else if (nr == NR_execveat) {
+    } else if (nr == __NR_execveat) {
         put_u64(&r, 0, SENSOR_ARG_S32, (u64)(s64)(s32)args[0]);
         put_user_str(&r, 1, (const char *)args[1]);
         put_user_argv(&r, 2, (const char *const *)args[2]);
@@ -624,7 +609,7 @@ int BPF_PROG(on_sched_process_exec, struct task_struct *p, int old_pid, struct l
     if (config.kill_patterns || config.exec_allow) {
         // Exec of a path or name, or outside a profile's executables: killed before the new
         // image runs an instruction.
-        struct kill_subject *subject = kill_subject_begin(NR_execve, SENSOR_KILL_EXEC_NAME);
+        struct kill_subject *subject = kill_subject_begin(__NR_execve, SENSOR_KILL_EXEC_NAME);
         if (subject) {
             __builtin_memset(subject->text, 0, sizeof(subject->text));
             if (config.kill_patterns) {

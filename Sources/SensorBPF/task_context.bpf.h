@@ -155,10 +155,10 @@ static __always_inline bool record_begin(struct record *r, struct task_struct *t
         struct denial *d = bpf_map_lookup_elem(&denied, &pid_tgid);
         if (d) {
             u32 nr = d->nr;
-            bool send = nr == NR_sendto || nr == NR_sendmsg;
-            if (event_id == nr || (send && (event_id == NR_sendto || event_id == NR_sendmsg))
-                || (nr == NR_connect && event_id == SENSOR_EVENT_SECURITY_SOCKET_CONNECT)
-                || (nr == NR_bind && event_id == SENSOR_EVENT_SECURITY_SOCKET_BIND))
+            bool send = nr == __NR_sendto || nr == __NR_sendmsg;
+            if (event_id == nr || (send && (event_id == __NR_sendto || event_id == __NR_sendmsg))
+                || (nr == __NR_connect && event_id == SENSOR_EVENT_SECURITY_SOCKET_CONNECT)
+                || (nr == __NR_bind && event_id == SENSOR_EVENT_SECURITY_SOCKET_BIND))
                 h->flags |= SENSOR_EVENT_DENIED | ((d->slot & 0xff) << 16);
         }
     }

@@ -19,9 +19,14 @@ import Sensor
 /// with EPERM by cgroup programs where the kernel lets them attach (`KillPattern.cgroupPrograms`);
 /// every other pattern kills the process at the syscall's entry, and the syscall still runs.
 public enum KernelEnforcement {
-    static let openCalls: [String: Int32] = ["open": 2, "creat": 85, "openat": 257, "openat2": 437]
+    static let openCalls: [String: Int32] = [
+        "open": SyscallNumber.open, "creat": SyscallNumber.creat, "openat": SyscallNumber.openat, "openat2": SyscallNumber.openat2,
+    ]
     /// Calls whose `fd.sip` is the address they pass (a pattern of `.connectAddress`).
-    static let addressedCalls: [String: Int32] = ["connect": 42, "security_socket_connect": 42, "bind": 49, "sendto": 44, "sendmsg": 46]
+    static let addressedCalls: [String: Int32] = [
+        "connect": SyscallNumber.connect, "security_socket_connect": SyscallNumber.connect, "bind": SyscallNumber.bind,
+        "sendto": SyscallNumber.sendto, "sendmsg": SyscallNumber.sendmsg,
+    ]
     static let execTypes: Set<String> = ["execve", "execveat", "sched_process_exec", "security_bprm_check"]
     /// Syscalls a pattern cannot be checked at (they do not return, or are exec).
     static let unenforceable: Set<String> = ["execve", "execveat", "exit", "exit_group", "rt_sigreturn"]
@@ -73,7 +78,7 @@ public enum KernelEnforcement {
                     continue
                 }
                 guard subject.field == "fd.sip" else { return nil }
-                if nr == 44 || nr == 46 { guard types.isSuperset(of: ["sendto", "sendmsg"]) else { return nil } }
+                if nr == SyscallNumber.sendto || nr == SyscallNumber.sendmsg { guard types.isSuperset(of: ["sendto", "sendmsg"]) else { return nil } }
                 for text in subject.operands {
                     guard let pattern = KillPattern.connect(to: text, syscall: nr, containersOnly: containersOnly) else { return nil }
                     patterns.append(pattern)
