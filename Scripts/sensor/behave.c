@@ -34,6 +34,8 @@
  *   time-connect HOST PORT N  N times socket, connect (loopback only) and close, reported the same way
  *   time-exec PATH N      N times fork, execve(PATH) with no arguments, wait, reported the same way
  *                         (a refused execve exits the child with 126)
+ *   open-flood PATH PROCS SECONDS  PROCS processes open and close PATH (O_RDONLY) as fast as they can
+ *                         for SECONDS: a storm of permission events for a guard to answer
  *
  * Each action prints one line per syscall (what, result, errno) on stdout and exits 0 even when the
  * kernel (or seccomp) refuses the syscall: the attempt is what the rules detect. An unknown action
@@ -80,7 +82,8 @@ static void usage(void) {
             "         memfd-exec | wx-memory | packet-socket | setns [PATH] | unshare-user |\n"
             "         docker-sock [PATH] | dup-stdio HOST PORT | tcp-connect HOST PORT | kcore |\n"
             "         finit-module FILE | init-module FILE |\n"
-            "         time-open PATH N | time-connect HOST PORT N | time-exec PATH N\n");
+            "         time-open PATH N | time-connect HOST PORT N | time-exec PATH N |\n"
+            "         open-flood PATH PROCS SECONDS\n");
     exit(2);
 }
 
@@ -405,6 +408,24 @@ static void time_exec(const char *path, const char *count_text) {
     report_timing("time-exec", path, n, now_ns() - start, refused, last);
 }
 
+static void open_flood(const char *path, const char *procs_text, const char *seconds_text) {
+    long procs = count_argument(procs_text), seconds = count_argument(seconds_text), opens = 0;
+    if (procs > 4096 || seconds > 3600) usage();
+    double end = now_ns() + (double)seconds * 1e9;
+    fflush(stdout);
+    for (long i = 0; i < procs; i++) {
+        if (fork() == 0) {
+            while (now_ns() < end) {
+                int fd = open(path, O_RDONLY);
+                if (fd >= 0) close(fd);
+            }
+            _exit(0);
+        }
+    }
+    while (wait(NULL) > 0) opens++;
+    printf("behave: open-flood %s procs=%ld seconds=%ld\n", path, opens, seconds);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) usage();
     const char *action = argv[1];
@@ -429,6 +450,7 @@ int main(int argc, char **argv) {
     else if (IS("time-open", 2, 2)) time_open(argv[2], argv[3]);
     else if (IS("time-connect", 3, 3)) time_connect(argv[2], argv[3], argv[4]);
     else if (IS("time-exec", 2, 2)) time_exec(argv[2], argv[3]);
+    else if (IS("open-flood", 3, 3)) open_flood(argv[2], argv[3], argv[4]);
     else usage();
     return 0;
 }

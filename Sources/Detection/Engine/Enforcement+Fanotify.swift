@@ -73,7 +73,8 @@ public struct FanotifyRules: Sendable {
         default:
             return false
         }
-        guard !subject.isEmpty else { return false }
+        // A path the guard could not read (longer than PATH_MAX) could lie under any prefix.
+        guard !subject.isEmpty else { return pattern.prefix && pattern.kind != .execName }
         return pattern.prefix ? subject.hasPrefix(pattern.text) : subject == pattern.text
     }
 
@@ -103,6 +104,7 @@ public final class FanotifyEnforcement: @unchecked Sendable {
     {
         let raiser = Raiser(raise)
         let prepared = Prepared()
+        let details = DetailBudget(perSecond: 200)
         let covered = FanotifyRules(enforcer: enforcer, rules: rules)
         guard !covered.entries.isEmpty else { return nil }
         self.rules = covered
@@ -115,7 +117,10 @@ public final class FanotifyEnforcement: @unchecked Sendable {
             // raised once the answer is written (it cannot delay the call); both on the guard's reader thread.
             verdict: { access in
                 guard let rule = covered.decide(access) else { return .allow }
-                prepared.set(access, Self.alert(rule, access))
+                // Reading the caller's /proc costs about a millisecond: under a flood of refused
+                // calls it would hold every other event past its deadline, so beyond a budget the
+                // alert names the pid, path and container only.
+                prepared.set(access, Self.alert(rule, access, detailed: details.admit()))
                 return .deny
             },
             answered: { access, verdict, reason in
@@ -131,14 +136,14 @@ public final class FanotifyEnforcement: @unchecked Sendable {
     public func stop() { fanotifyGuard.stop() }
 
     /// The alert for a refused access, with what /proc says of the caller (waiting in its open or exec).
-    static func alert(_ rule: Rule, _ access: FanotifyAccess) -> Alert {
+    static func alert(_ rule: Rule, _ access: FanotifyAccess, detailed: Bool = true) -> Alert {
         let pid = UInt32(bitPattern: access.pid)
-        let stat = ProcFS.stat(pid)
+        let stat = detailed ? ProcFS.stat(pid) : nil
         let name = stat?.name ?? ""
-        let exepath = ProcFS.exePath(pid) ?? ""
-        let cmdline = (ProcFS.argv(pid) ?? []).joined(separator: " ")
-        let uid = ProcFS.uid(pid)
-        let vpid = namespacePid(pid) ?? pid
+        let exepath = detailed ? ProcFS.exePath(pid) ?? "" : ""
+        let cmdline = detailed ? (ProcFS.argv(pid) ?? []).joined(separator: " ") : ""
+        let uid = detailed ? ProcFS.uid(pid) : nil
+        let vpid = detailed ? namespacePid(pid) ?? pid : pid
         let containerID = access.containerID ?? "host"
         let info = access.fileSystemOf?.id == access.containerID ? access.fileSystemOf : nil
         let what = access.isExec ? "exec" : "open"
@@ -167,6 +172,33 @@ public final class FanotifyEnforcement: @unchecked Sendable {
     private final class Raiser: @unchecked Sendable {
         let raise: (Alert) -> Void
         init(_ raise: @escaping (Alert) -> Void) { self.raise = raise }
+    }
+
+    /// At most `perSecond` detailed alerts a second (a token bucket refilled each second).
+    final class DetailBudget: @unchecked Sendable {
+        private let lock = NSLock()
+        private let perSecond: Int
+        private var left: Int
+        private var second: Int = 0
+
+        init(perSecond: Int) {
+            self.perSecond = perSecond
+            left = perSecond
+        }
+
+        func admit() -> Bool {
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            lock.lock()
+            defer { lock.unlock() }
+            if now.tv_sec != second {
+                second = now.tv_sec
+                left = perSecond
+            }
+            guard left > 0 else { return false }
+            left -= 1
+            return true
+        }
     }
 
     /// The alert of the last denial, from its verdict to its answer.

@@ -56,9 +56,11 @@ public struct FanotifyAccess: Sendable, Equatable {
 
 /// How the guard behaves when the verdict is slow or the queue is full.
 public struct FanotifyGuardOptions: Sendable {
-    /// How long an open or exec waits for its verdict before `timeoutVerdict` answers it.
+    /// How long an open or exec waits for its verdict, from the moment the guard reads it,
+    /// before `timeoutVerdict` answers it (events not yet read wait in the kernel, unanswered).
     public var timeoutMilliseconds = 250
-    /// The answer when the verdict is late or `maxPending` events already wait.
+    /// The answer when the verdict is late, for a path some rule could refuse (any other path
+    /// is allowed: no rule names it).
     ///
     /// Default `.allow` (fail open): the verdict is an in-memory pattern match that answers in
     /// microseconds, so it is late only when the sensor itself is starved or wedged; failing
@@ -67,7 +69,7 @@ public struct FanotifyGuardOptions: Sendable {
     /// it up, and a late denial still alerts and is killed from user space after the call (the
     /// engine sees the open succeed). `--fanotify-timeout-verdict deny` keeps the guarantee instead.
     public var timeoutVerdict: FanotifyVerdict = .allow
-    /// Most events read and not yet answered; more are answered `timeoutVerdict` at once.
+    /// Most events read and not yet answered; more are left in the kernel's queue until room is made.
     public var maxPending = 256
     /// How often running containers are looked for (a container started after the guard is
     /// marked at the next look; until then its opens are not refused).
@@ -142,7 +144,7 @@ public final class FanotifyGuard: @unchecked Sendable {
 
     private let lock = NSLock()
     /// Events read and not answered: descriptor -> (sequence number, deadline in monotonic ns).
-    private var pending: [Int32: (sequence: UInt64, deadline: UInt64)] = [:]
+    private var pending: [Int32: (sequence: UInt64, deadline: UInt64, isExec: Bool)] = [:]
     private var sequence: UInt64 = 0
     private var counters = FanotifyStatistics()
     /// Marked root file systems (device) -> the container.
@@ -376,12 +378,22 @@ public final class FanotifyGuard: @unchecked Sendable {
     // MARK: - Events
 
     private func readEvents() {
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var buffer = [UInt8](repeating: 0, count: options.maxPending * MemoryLayout<fanotify_event_metadata>.size)
         while !stopped.load(ordering: .relaxed) {
             var descriptors = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
             _ = poll(&descriptors, 2, 100)
             if stopped.load(ordering: .relaxed) { break }
-            let events = readBatch(&buffer)
+            // No more than `maxPending` events are read and unanswered: the rest wait in the
+            // kernel, their callers blocked, and none is answered without a look at its path
+            // (a container flooding opens of other files once pushed guarded ones past the bound).
+            lock.lock()
+            let room = options.maxPending - pending.count
+            lock.unlock()
+            if room <= 0 {
+                usleep(1000)
+                continue
+            }
+            let events = readBatch(&buffer, limit: room)
             // Every event of the batch gets its deadline before the first is decided.
             var admitted: [(event: fanotify_event_metadata, sequence: UInt64)] = []
             lock.lock()
@@ -393,10 +405,10 @@ public final class FanotifyGuard: @unchecked Sendable {
                 } else if pending.count >= options.maxPending {
                     counters.overflowed += 1
                     overflowed += 1
-                    respond(event.fd, options.timeoutVerdict)
+                    respond(event.fd, lateAnswer(event.fd, isExec: Self.isExec(event)))
                 } else {
                     sequence &+= 1
-                    pending[event.fd] = (sequence, deadline)
+                    pending[event.fd] = (sequence, deadline, Self.isExec(event))
                     admitted.append((event, sequence))
                 }
             }
@@ -406,11 +418,22 @@ public final class FanotifyGuard: @unchecked Sendable {
         }
     }
 
+    static func isExec(_ event: fanotify_event_metadata) -> Bool { event.mask & UInt64(FAN_OPEN_EXEC_PERM) != 0 }
+
+    /// The answer to an event no verdict was made for in time: `allow` when no rule could
+    /// refuse its path (nearly every open: a flood of them must not carry a guarded one
+    /// through), else the operator's `timeoutVerdict`.
+    private func lateAnswer(_ descriptor: Int32, isExec: Bool) -> FanotifyVerdict {
+        couldDeny(Self.path(of: descriptor), isExec) ? options.timeoutVerdict : .allow
+    }
+
     /// The events one read returns (none on EAGAIN); events without a descriptor (a queue
     /// overflow notice) are left out.
-    private func readBatch(_ buffer: inout [UInt8]) -> [fanotify_event_metadata] {
+    private func readBatch(_ buffer: inout [UInt8], limit: Int) -> [fanotify_event_metadata] {
         let metadataSize = MemoryLayout<fanotify_event_metadata>.size
-        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        // Events without info records are `metadataSize` bytes each: the read takes `limit` at most.
+        let size = min(buffer.count, max(1, limit) * metadataSize)
+        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, size) }
         guard count > 0 else { return [] }
         var events: [fanotify_event_metadata] = []
         var offset = 0
@@ -430,7 +453,7 @@ public final class FanotifyGuard: @unchecked Sendable {
         lock.unlock()
         guard waiting else { return }  // answered at its deadline while an earlier one was decided
         decidingSince.store(Self.monotonicNanoseconds(), ordering: .relaxed)
-        let isExec = event.mask & UInt64(FAN_OPEN_EXEC_PERM) != 0
+        let isExec = Self.isExec(event)
         let path = Self.path(of: event.fd)
         let access: FanotifyAccess
         let decision: FanotifyVerdict
@@ -468,24 +491,24 @@ public final class FanotifyGuard: @unchecked Sendable {
     /// events the reader has not read yet have waited as long).
     private func watch() {
         let timeout = UInt64(options.timeoutMilliseconds) * 1_000_000
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var buffer = [UInt8](repeating: 0, count: options.maxPending * MemoryLayout<fanotify_event_metadata>.size)
         while !stopped.load(ordering: .relaxed) {
             var descriptors = [pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
             _ = poll(&descriptors, 1, Int32(nextTimeout()))
             if stopped.load(ordering: .relaxed) { break }
             let now = Self.monotonicNanoseconds()
             lock.lock()
-            let overdue = pending.filter { $0.value.deadline <= now }.map(\.key)
-            for descriptor in overdue {
+            let overdue = pending.filter { $0.value.deadline <= now }.map { ($0.key, $0.value.isExec) }
+            for (descriptor, isExec) in overdue {
                 pending[descriptor] = nil
                 counters.timedOut += 1
-                respond(descriptor, options.timeoutVerdict)
+                respond(descriptor, lateAnswer(descriptor, isExec: isExec))
             }
             lock.unlock()
             var stuck = 0
             let since = decidingSince.load(ordering: .relaxed)
             if since != 0 && now > since && now - since > timeout {
-                let events = readBatch(&buffer)
+                let events = readBatch(&buffer, limit: options.maxPending)
                 lock.lock()
                 for event in events {
                     if event.pid == ownPid {
@@ -493,7 +516,7 @@ public final class FanotifyGuard: @unchecked Sendable {
                     } else {
                         counters.timedOut += 1
                         stuck += 1
-                        respond(event.fd, options.timeoutVerdict)
+                        respond(event.fd, lateAnswer(event.fd, isExec: Self.isExec(event)))
                     }
                 }
                 lock.unlock()
