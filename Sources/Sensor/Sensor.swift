@@ -75,6 +75,8 @@ public final class Sensor: @unchecked Sendable {
     /// Container ids and names for cgroup ids.
     public let containers: ContainerResolver
     private var program: SensorProgram!
+    /// The cgroups enforcement is limited to (`killContainers` resolved), kept current by `run`.
+    private var killCgroups: Set<UInt64> = []
     private let stopped = Atomic<Bool>(false)
 
     /// Opens, configures, loads and attaches; throws with the reason when any step fails.
@@ -174,6 +176,22 @@ public final class Sensor: @unchecked Sendable {
             }
         }
         cgroupDenial = denial
+        killCgroups = Set(killCgroupIDs)
+    }
+
+    /// Resolves `killContainers` again and brings the kernel's `kill_cgroup` map up to date: a
+    /// named container that restarted has new cgroups, which the cgroup programs and the kill
+    /// patterns must cover (a red-team pass found its connects no longer refused after a
+    /// restart). A container not running now keeps its entries until it is seen again.
+    private func refreshKillCgroups() {
+        var current: Set<UInt64> = []
+        for reference in configuration.killContainers {
+            guard let ids = try? containers.cgroupIDs(ofContainer: reference) else { return }
+            current.formUnion(ids)
+        }
+        for id in current.subtracting(killCgroups) { try? program.insert(id, into: "kill_cgroup") }
+        for id in killCgroups.subtracting(current) { try? program.remove(id, from: "kill_cgroup") }
+        killCgroups = current
     }
 
     /// Whether and where the cgroup programs refuse the kill patterns' socket calls.
@@ -245,7 +263,13 @@ public final class Sensor: @unchecked Sendable {
             ring_buffer__new(program.ringBufferFD, callback, box.toOpaque(), nil)
         }
         defer { ring_buffer__free(ring) }
+        let refreshes = !configuration.killContainers.isEmpty && (!configuration.killPatterns.isEmpty)
+        var nextRefresh = DispatchTime.now() + .seconds(1)
         while !stopped.load(ordering: .relaxed) {
+            if refreshes && DispatchTime.now() >= nextRefresh {
+                refreshKillCgroups()
+                nextRefresh = DispatchTime.now() + .seconds(1)
+            }
             let result = ring_buffer__poll(ring, configuration.pollMilliseconds)
             if result < 0 && result != -EINTR {
                 throw BPFError(operation: "poll ring buffer", errno: -result)

@@ -170,6 +170,30 @@ extension LiveDetectionSuites {
             }
         }
 
+        /// `--enforce-container NAME` follows the container through a restart (new cgroups): its
+        /// connects are still refused (a red-team pass found them accepted after `docker restart`).
+        @Test func aNamedContainerIsStillGuardedAfterARestart() throws {
+            try SensorTestEnvironment.require()
+            let ruleSet = try RuleSet.load([("deny.yaml", Self.rules)])
+            let name = "caduceus-cgroup-restart-\(getpid())"
+            let id = try SensorTestEnvironment.run([
+                "docker", "run", "-d", "--name", name, "--network", "host", "-v", "\(try Self.helper.get()):/sockcall:ro",
+                SensorTestEnvironment.image, "/bin/sh", "-c", "sleep 120",
+            ]).trimmingCharacters(in: .whitespacesAndNewlines)
+            defer { LiveDetection.removeContainers([id]) }
+            let refused = try CountingSocket(address: "127.0.0.7")
+            let live = try LiveDetection(ruleSet: ruleSet, enforcement: EnforcementOptions(all: true, containers: [name]))
+            let before = try Self.calls(in: id, ["connect", "127.0.0.7", "\(refused.port)"])
+            try SensorTestEnvironment.run(["docker", "restart", "-t", "1", name])
+            Thread.sleep(forTimeInterval: 2.5)  // the sensor looks again every second
+            let after = try Self.calls(in: id, ["connect", "127.0.0.7", "\(refused.port)"])
+            Thread.sleep(forTimeInterval: 1)
+            _ = try live.stop()
+            #expect(Self.result(before, "connect", "127.0.0.7") == "-1 EPERM", "\(before)")
+            #expect(Self.result(after, "connect", "127.0.0.7") == "-1 EPERM", "after the restart: \(after)")
+            #expect(refused.count() == 0)
+        }
+
         @Test func theHostIsLeftAloneByAContainerRule() throws {
             try SensorTestEnvironment.require()
             let ruleSet = try RuleSet.load([("deny.yaml", Self.rules)])

@@ -71,6 +71,14 @@ final class SensorProgram {
         try bpfCall("load BPF programs (verifier)") { bpf_object__load(object) }
     }
 
+    /// Removes `key` from a map; a key that is not there is no error.
+    func remove<Key>(_ key: Key, from mapName: String) throws {
+        let map = try map(mapName)
+        var key = key
+        let result = bpf_map__delete_elem(map, &key, MemoryLayout<Key>.size, 0)
+        if result < 0 && result != -ENOENT { throw BPFError(operation: "remove from \(mapName)", errno: -result) }
+    }
+
     /// Adds `key` with value 1 to a filter map.
     func insert<Key>(_ key: Key, into mapName: String) throws {
         let map = try map(mapName)
