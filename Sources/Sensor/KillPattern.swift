@@ -47,19 +47,21 @@ public struct KillPattern: Sendable, Equatable, CustomStringConvertible {
 
     /// The cgroup programs (sensor.bpf.c) that refuse this pattern's calls; empty when none can.
     /// An IPv4 address needs the IPv6 program too (an IPv4-mapped ::ffff:a.b.c.d reaches it).
-    /// Any connect or bind: both families. Any sendto or sendmsg: none (a TCP send or a send on
-    /// a connected UDP socket never reaches sendmsg4/6).
+    /// Any connect or bind: both families. A send to an address: sendmsg4/6, and connect4/6 for
+    /// a UDP socket connected to it (its send(2) reaches no hook). Any sendto or sendmsg: none (a
+    /// TCP send or a send on a connected UDP socket never reaches sendmsg4/6).
     public var cgroupPrograms: [String] {
-        let base: String
+        let bases: [String]
         switch syscall {
-        case SyscallNumber.connect: base = "cgroup_connect"
-        case SyscallNumber.bind: base = "cgroup_bind"
-        case SyscallNumber.sendto where kind == .connectAddress, SyscallNumber.sendmsg where kind == .connectAddress: base = "cgroup_sendmsg"
+        case SyscallNumber.connect: bases = ["cgroup_connect"]
+        case SyscallNumber.bind: bases = ["cgroup_bind"]
+        case SyscallNumber.sendto where kind == .connectAddress, SyscallNumber.sendmsg where kind == .connectAddress:
+            bases = ["cgroup_sendmsg", "cgroup_connect"]
         default: return []
         }
         switch kind {
-        case .connectAddress: return address.count == 16 ? [base + "6"] : [base + "4", base + "6"]
-        case .syscall: return [base + "4", base + "6"]
+        case .connectAddress: return bases.flatMap { address.count == 16 ? [$0 + "6"] : [$0 + "4", $0 + "6"] }
+        case .syscall: return bases.flatMap { [$0 + "4", $0 + "6"] }
         default: return []
         }
     }

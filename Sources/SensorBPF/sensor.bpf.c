@@ -411,9 +411,31 @@ static __always_inline int cgroup_verdict6(u32 nr, struct bpf_sock_addr *ctx)
         return cgroup_verdict6(nr, ctx);                           \
     }
 
-CGROUP_PROGRAMS(connect, __NR_connect)
 CGROUP_PROGRAMS(bind, __NR_bind)
 CGROUP_PROGRAMS(sendmsg, __NR_sendto)
+
+#define SOCK_DGRAM_ 2
+
+/// A UDP socket connected to an address sends there with send(2) or write(2), which no hook
+/// sees: its connect is refused for the send patterns too.
+SEC("cgroup/connect4")
+int cgroup_connect4(struct bpf_sock_addr *ctx)
+{
+    u32 address = ctx->user_ip4;
+    int verdict = cgroup_verdict(__NR_connect, &address, 4);
+    if (verdict && ctx->type == SOCK_DGRAM_)
+        verdict = cgroup_verdict(__NR_sendto, &address, 4);
+    return verdict;
+}
+
+SEC("cgroup/connect6")
+int cgroup_connect6(struct bpf_sock_addr *ctx)
+{
+    int verdict = cgroup_verdict6(__NR_connect, ctx);
+    if (verdict && ctx->type == SOCK_DGRAM_)
+        verdict = cgroup_verdict6(__NR_sendto, ctx);
+    return verdict;
+}
 
 // ---------------------------------------------------------------- syscalls
 

@@ -61,7 +61,7 @@ import Testing
         let bind = try #require(KernelEnforcement.patterns(for: try Self.rule("evt.type = bind and fd.sip = 0.0.0.0 and container.id != host")))
         #expect(bind.map(\.syscall) == [49] && bind[0].containersOnly && bind[0].cgroupPrograms == ["cgroup_bind4", "cgroup_bind6"])
         let send = try #require(KernelEnforcement.patterns(for: try Self.rule("evt.type in (sendto, sendmsg) and fd.sip = 10.1.2.3")))
-        #expect(send.map(\.syscall) == [46, 44] && send.allSatisfy { $0.cgroupPrograms == ["cgroup_sendmsg4", "cgroup_sendmsg6"] })
+        #expect(send.map(\.syscall) == [46, 44] && send.allSatisfy { $0.cgroupPrograms == ["cgroup_sendmsg4", "cgroup_sendmsg6", "cgroup_connect4", "cgroup_connect6"] })
         // Any connect or bind: both families' programs (other families are still killed at entry).
         let anyConnect = try #require(KernelEnforcement.patterns(for: try Self.rule("evt.type = connect and container.id != host")))
         #expect(anyConnect == [KillPattern(kind: .syscall, syscall: 42, containersOnly: true)])

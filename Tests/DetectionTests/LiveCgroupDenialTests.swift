@@ -74,12 +74,13 @@ extension LiveDetectionSuites {
                     if (inet_pton(AF_INET, host, &v4.sin_addr) == 1) { address = (void *)&v4; length = sizeof v4; family = AF_INET; }
                     else if (inet_pton(AF_INET6, host, &v6.sin6_addr) == 1) { address = (void *)&v6; length = sizeof v6; family = AF_INET6; }
                     else { printf("%s %s %d = bad address\n", call, host, port); continue; }
-                    int udp = !strcmp(call, "sendto") || !strcmp(call, "sendmsg");
+                    int udp = !strcmp(call, "sendto") || !strcmp(call, "sendmsg") || !strcmp(call, "udpsend");
                     int fd = socket(family, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
                     long r;
                     if (!strcmp(call, "connect")) r = connect(fd, address, length);
                     else if (!strcmp(call, "bind")) r = bind(fd, address, length);
                     else if (!strcmp(call, "sendto")) r = sendto(fd, "x", 1, 0, address, length);
+                    else if (!strcmp(call, "udpsend")) r = connect(fd, address, length) < 0 ? -1 : send(fd, "x", 1, 0);
                     else {
                         struct iovec iov = {.iov_base = "x", .iov_len = 1};
                         struct msghdr msg = {.msg_name = address, .msg_namelen = length, .msg_iov = &iov, .msg_iovlen = 1};
@@ -144,13 +145,13 @@ extension LiveDetectionSuites {
                 "connect", "::1", "\(refused6.port)", "connect", "127.0.0.8", "\(allowed.port)",
                 "bind", "127.0.0.9", "0", "bind", "127.0.0.8", "0",
                 "sendto", "127.0.0.7", "\(datagrams.port)", "sendmsg", "127.0.0.7", "\(datagrams.port)",
-                "sendto", "127.0.0.8", "\(otherDatagrams.port)",
+                "sendto", "127.0.0.8", "\(otherDatagrams.port)", "udpsend", "127.0.0.7", "\(datagrams.port)",
             ])
             Thread.sleep(forTimeInterval: 1)  // a connection or datagram would have arrived by now
             let (alerts, lost) = try live.stop()
             #expect(lost == 0)
             // The process survived every refusal (the helper printed all its lines and exited 0).
-            #expect(lines.count == 9, "\(lines)")
+            #expect(lines.count == 10, "\(lines)")
             #expect(Self.result(lines, "connect", "127.0.0.7") == "-1 EPERM", "\(lines)")
             #expect(Self.result(lines, "connect", "::ffff:127.0.0.7") == "-1 EPERM", "IPv4-mapped: \(lines)")
             #expect(Self.result(lines, "connect", "::1") == "-1 EPERM", "\(lines)")
@@ -160,6 +161,8 @@ extension LiveDetectionSuites {
             #expect(Self.result(lines, "sendto", "127.0.0.7") == "-1 EPERM", "\(lines)")
             #expect(Self.result(lines, "sendmsg", "127.0.0.7") == "-1 EPERM", "\(lines)")
             #expect(Self.result(lines, "sendto", "127.0.0.8") == "1 OK", "\(lines)")
+            // A UDP socket connected to the address would send(2) there past every hook: its connect is refused.
+            #expect(Self.result(lines, "udpsend", "127.0.0.7") == "-1 EPERM", "\(lines)")
             // The effect: nothing reached the refused ends; the allowed ones got theirs.
             #expect(refused.count() == 0 && refused6.count() == 0 && datagrams.count() == 0)
             #expect(allowed.count() == 1 && otherDatagrams.count() == 1)
