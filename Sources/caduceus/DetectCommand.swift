@@ -91,8 +91,8 @@ struct DetectCommand: ParsableCommand {
     @Option(help: "Milliseconds an open or exec in a guarded container waits for its fanotify verdict before --fanotify-timeout-verdict answers.")
     var fanotifyTimeoutMs = 250
 
-    @Option(help: "The answer when a fanotify verdict is late or too many wait: allow (default: the service stays up, a late denial is killed after the call) or deny (the guarantee holds, opens fail while the sensor is stalled).")
-    var fanotifyTimeoutVerdict = "allow"
+    @Option(help: "The answer when a fanotify verdict is late, for a path an enforced rule names (other paths are allowed): deny (default: the guarded paths stay guarded while the sensor is starved or flooded) or allow (they stay available; a late match is killed after the call).")
+    var fanotifyTimeoutVerdict = "deny"
 
     @OptionGroup var profileOptions: ProfileOptions
 

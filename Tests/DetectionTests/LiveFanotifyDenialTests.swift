@@ -96,13 +96,16 @@ extension LiveDetectionSuites {
         /// Hundreds of processes opening a file no rule names do not carry a guarded write
         /// through: the guard reads no more events than it holds, and answers a late one by its
         /// path (a red-team pass once landed 9 of 200 writes under 600 flooding threads).
-        @Test func aFloodOfOtherOpensCarriesNoGuardedWriteThrough() throws {
+        /// Flooding the guarded path itself is refused too: a late verdict on a path a rule names
+        /// is a refusal by default (`timeoutVerdict` deny), so no flood of it gets one through.
+        @Test(arguments: ["/etc/hostname", victim])
+        func aFloodOfOpensCarriesNoGuardedWriteThrough(flooded: String) throws {
             var tries: (status: Int32, output: String) = (0, "")
             var kept = ""
             _ = try Self.withGuard(storm: true, during: { id in
                 tries = Self.exec(
                     id,
-                    "/usr/local/bin/behave open-flood /etc/hostname 400 8 >/dev/null 2>&1 & sleep 1; landed=0; i=0; "
+                    "/usr/local/bin/behave open-flood \(flooded) 400 8 >/dev/null 2>&1 & sleep 1; landed=0; i=0; "
                         + "while [ $i -lt 200 ]; do (echo pwned > \(Self.victim)) 2>/dev/null && landed=$((landed+1)); i=$((i+1)); done; "
                         + "echo landed=$landed; wait")
             }, after: { id in

@@ -158,7 +158,7 @@ public final class FanotifyEnforcement: @unchecked Sendable {
         clock_gettime(CLOCK_REALTIME, &now)
         var alert = Alert(
             ruleId: rule.id, rule: rule.name, priority: rule.priority.rawValue,
-            output: "\(what) of \(access.path) refused before it completed (proc=\(name) pid=\(pid))",
+            output: "\(what) of \(access.path.isEmpty ? "(a path longer than PATH_MAX)" : access.path) refused before it completed (proc=\(name) pid=\(pid))",
             time: EventView.rfc3339(access.time), timestamp: access.time,
             raisedAt: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec), mitre: rule.mitre, tags: rule.tags,
             container: Alert.Container(id: containerID, name: info?.name ?? "", image: info?.image ?? ""),

@@ -282,7 +282,9 @@ public final class Enforcer: @unchecked Sendable {
     /// killed at the syscall's entry instead, and `mechanism(for:)` says so from now on.
     public func sensorStarted(cgroupDenial: CgroupDenial) {
         guard !cgroupDenial.programs.isEmpty || cgroupDenial.failure != nil else { return }
-        kernel = EnforcementKernel(cgroup: cgroupDenial.failure == nil, reason: cgroupDenial.failure ?? "")
+        // Only the cgroup side: whether fanotify acts was said by `fanotifyStarted`.
+        kernel.cgroup = cgroupDenial.failure == nil
+        kernel.reason = cgroupDenial.failure ?? ""
     }
 
     /// How an enforced rule's matching calls are met on this kernel, strongest mechanism first;

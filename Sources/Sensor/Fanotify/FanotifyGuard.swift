@@ -62,20 +62,21 @@ public struct FanotifyGuardOptions: Sendable {
     /// The answer when the verdict is late, for a path some rule could refuse (any other path
     /// is allowed: no rule names it).
     ///
-    /// Default `.allow` (fail open): the verdict is an in-memory pattern match that answers in
-    /// microseconds, so it is late only when the sensor itself is starved or wedged; failing
-    /// closed then would refuse every open and exec in every guarded container (the FHIR server
-    /// could not open its database or a TLS key: the clinical service stops). Fail open keeps
-    /// it up, and a late denial still alerts and is killed from user space after the call (the
-    /// engine sees the open succeed). `--fanotify-timeout-verdict deny` keeps the guarantee instead.
-    public var timeoutVerdict: FanotifyVerdict = .allow
+    /// Default `.deny` (fail closed): only the paths the enforced rules name are refused while
+    /// the sensor is starved or flooded, which is what the operator asked to protect; every other
+    /// open and exec is allowed, so the clinical service keeps running. `.allow` would let a
+    /// container that floods a guarded path with opens get some of them through (a red-team
+    /// pass emptied the guarded file that way). `--fanotify-timeout-verdict allow` trades the
+    /// guarantee for those paths' availability: a late match is then killed from user space
+    /// after the call.
+    public var timeoutVerdict: FanotifyVerdict = .deny
     /// Most events read and not yet answered; more are left in the kernel's queue until room is made.
     public var maxPending = 256
     /// How often running containers are looked for (a container started after the guard is
     /// marked at the next look; until then its opens are not refused).
     public var rescanMilliseconds = 100
 
-    public init(timeoutMilliseconds: Int = 250, timeoutVerdict: FanotifyVerdict = .allow, maxPending: Int = 256) {
+    public init(timeoutMilliseconds: Int = 250, timeoutVerdict: FanotifyVerdict = .deny, maxPending: Int = 256) {
         self.timeoutMilliseconds = timeoutMilliseconds
         self.timeoutVerdict = timeoutVerdict
         self.maxPending = maxPending
