@@ -153,9 +153,11 @@ struct DetectCommand: ParsableCommand {
         let throttle = alertBurst > 0 ? AlertThrottle(burst: alertBurst, interval: alertInterval) : nil
         // The fanotify guard raises its denials from its own thread.
         let raiseLock = NSLock()
+        let outside = RaisedOutsideTheEngine()
         let raise: (Alert) -> Void = { alert in
             raiseLock.lock()
             defer { raiseLock.unlock() }
+            if alert.action != nil { outside.count += 1 }  // the guard's denials come acted on
             var alert = alert
             let container = alert.container
             if ignored.contains(where: { $0 == container.name || (!container.id.isEmpty && container.id.hasPrefix($0)) }) { return }
@@ -245,6 +247,7 @@ struct DetectCommand: ParsableCommand {
         let byRule = stats.alertsByRule.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
         writeStandardError(
             "caduceus detect: \(stats.events) events, \(stats.alerts) alerts" + (byRule.isEmpty ? "" : " (\(byRule))")
+                + (outside.count > 0 ? ", \(outside.count) refusals alerted by the fanotify guard" : "")
                 + ", \(state.processes.count) processes tracked, \(lost) events lost"
                 + (ProcessMemory().map { ", peak RSS \($0.peakMB) MB" } ?? ""))
         if lost > 0 { throw ExitCode(3) }
@@ -266,4 +269,9 @@ struct RuleOptions: ParsableArguments {
             throw CommandFailure("\(error)")
         }
     }
+}
+
+/// Alerts raised outside the rule engine (the fanotify guard's refusals), for the last line.
+private final class RaisedOutsideTheEngine: @unchecked Sendable {
+    var count = 0
 }
