@@ -147,7 +147,7 @@ public final class Sensor: @unchecked Sendable {
         // Security events from BPF-LSM where the kernel allows it; if it then refuses the
         // real programs, the same object is loaded again with the tracepoint-derived ones.
         let probe = KernelProbe.run()
-        let lsmEvents = configuration.events.ids.intersection(SensorLoadPlan.lsmPrograms.keys)
+        let lsmEvents = configuration.events.ids.intersection(EventTable.lsmPrograms.keys)
         var attempt = probe.allows("BPF-LSM") && !lsmEvents.isEmpty
         // Socket calls of kill patterns are refused by cgroup programs; where they cannot attach,
         // the same object is loaded again with those patterns killed at the syscall's entry.

@@ -14,13 +14,6 @@ struct SensorLoadPlan {
     /// The kill patterns with `refusedInCgroup` set where a cgroup program refuses their calls.
     let kills: [KillPattern]
 
-    /// The lsm/ program of each security event (sensor.bpf.c, last section).
-    static let lsmPrograms: [Int32: String] = [
-        1014: "lsm_bprm_check", 1015: "lsm_file_open", 1016: "lsm_inode_unlink", 1017: "lsm_socket_create",
-        1018: "lsm_socket_listen", 1019: "lsm_socket_connect", 1020: "lsm_socket_accept", 1021: "lsm_socket_bind",
-        1022: "lsm_sb_mount",
-    ]
-
     /// `useLSM`: security events from BPF-LSM hooks (else derived from syscalls in the kernel);
     /// `refusesInCgroup`: the cgroup programs will be attached (a cgroup v2 root was found and
     /// the configuration allows them).
@@ -34,11 +27,15 @@ struct SensorLoadPlan {
         if events.needsSysEnter { programs.insert("on_sys_enter") }
         if events.needsSysExit { programs.insert("on_sys_exit") }
         if events.needsDerivedSecurity && !useLSM { programs.insert("on_sys_exit_security") }
-        if ids.contains(1002) { programs.insert("on_sched_process_fork") }
-        if ids.contains(1003) || (ids.contains(1014) && !useLSM) { programs.insert("on_sched_process_exec") }
-        if ids.contains(1004) { programs.insert("on_sched_process_exit") }
-        if ids.contains(1006) { programs.insert("on_cap_capable") }
-        if useLSM { programs.formUnion(ids.compactMap { Self.lsmPrograms[$0] }) }
+        // Each event's own program, from its row: the lsm/ one where BPF-LSM is used, else its tracepoint's.
+        for id in ids where id >= 1000 {
+            guard let kernel = EventTable.definition(id: id)?.kernel else { continue }
+            if useLSM, let lsm = kernel.lsmProgram {
+                programs.insert(lsm)
+            } else if let program = kernel.program {
+                programs.insert(program)
+            }
+        }
         // Enforcement: the syscalls with kill patterns get a check at entry; exec patterns are
         // checked in on_sched_process_exec, which then must run.
         // Socket calls the cgroup programs refuse need no check at entry, unless an any-call

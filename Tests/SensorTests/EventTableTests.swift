@@ -76,3 +76,22 @@ import Testing
         #expect(ContainerResolver.containerID(fromCgroupPath: "/") == nil)
     }
 }
+
+/// Each event's row holds what the kernel needs for it: a want bit of its own, and a program
+/// that emits it (a tracepoint's, or its syscalls' derivation), and an lsm/ one for the security events.
+@Suite struct EventKernelSideTests {
+    @Test func everyNonSyscallEventSaysHowTheKernelEmitsIt() {
+        let others = EventTable.all.filter { $0.id >= 1000 }
+        #expect(!others.isEmpty)
+        var bits: Set<UInt32> = []
+        for definition in others {
+            let kernel = definition.kernel
+            #expect(kernel.want != 0 && kernel.want & (kernel.want - 1) == 0, "\(definition.name): one want bit")
+            #expect(bits.insert(kernel.want).inserted, "\(definition.name): a bit of its own")
+            #expect(kernel.program != nil || !definition.derivedFrom.isEmpty, "\(definition.name): emitted by a program or derived")
+            if definition.name.hasPrefix("security_") { #expect(kernel.lsmProgram != nil, "\(definition.name): its lsm/ program") }
+            for syscall in definition.derivedFrom { #expect(EventTable.definition(named: syscall) != nil, "\(definition.name) from \(syscall)") }
+        }
+        for definition in EventTable.all where definition.id < 1000 { #expect(definition.kernel == KernelSide()) }
+    }
+}

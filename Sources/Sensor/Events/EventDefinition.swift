@@ -58,20 +58,48 @@ public enum EventSource: Sendable, Equatable {
     case derived([String])
 }
 
-/// Everything the sensor knows about one event: one row of the declarative event table.
+/// What the kernel side needs for an event that is not a syscall of its own: the bit of
+/// `sensor_config.events` that asks for it, the program that emits it from a tracepoint (or,
+/// for a derived security event, the syscalls of `EventSource.derived`), and the `lsm/`
+/// program that emits it instead where BPF-LSM is allowed.
+public struct KernelSide: Sendable, Equatable {
+    /// A `SENSOR_WANT_*` bit; 0 for syscalls.
+    public let want: UInt32
+    /// The tracepoint program (sensor.bpf.c) that emits the event, where one does.
+    public let program: String?
+    /// The `lsm/` program that emits it where BPF-LSM is allowed.
+    public let lsmProgram: String?
+
+    public init(want: UInt32 = 0, program: String? = nil, lsm: String? = nil) {
+        self.want = want
+        self.program = program
+        self.lsmProgram = lsm
+    }
+}
+
+/// Everything the sensor knows about one event: one row of the declarative event table, what
+/// it means (name, sets, arguments) and what the kernel needs for it (source, kernel side).
 public struct EventDefinition: Sendable {
     public let id: Int32
     public let name: String
     public let sets: EventSets
     public let arguments: [EventArgument]
     public let source: EventSource
+    public let kernel: KernelSide
 
-    public init(id: Int32, name: String, sets: EventSets, arguments: [EventArgument], source: EventSource) {
+    public init(id: Int32, name: String, sets: EventSets, arguments: [EventArgument], source: EventSource, kernel: KernelSide = KernelSide()) {
         self.id = id
         self.name = name
         self.sets = sets
         self.arguments = arguments
         self.source = source
+        self.kernel = kernel
+    }
+
+    /// The syscalls a derived security event comes from; empty for the others.
+    public var derivedFrom: [String] {
+        if case .derived(let syscalls) = source { return syscalls }
+        return []
     }
 
     /// A syscall row, as the generated table writes it.

@@ -12,7 +12,8 @@ public enum EventTable {
                 .init("parent_pid", "int", .s32), .init("parent_ns_pid", "int", .s32),
                 .init("child_tid", "int", .s32), .init("child_ns_tid", "int", .s32),
                 .init("child_pid", "int", .s32), .init("child_ns_pid", "int", .s32),
-            ], source: .tracepoint("sched:sched_process_fork")),
+            ], source: .tracepoint("sched:sched_process_fork"),
+            kernel: KernelSide(want: UInt32(SENSOR_WANT_FORK), program: "on_sched_process_fork")),
         EventDefinition(
             id: Int32(SENSOR_EVENT_SCHED_PROCESS_EXEC.rawValue), name: "sched_process_exec", sets: [.default, .proc],
             arguments: [
@@ -20,70 +21,76 @@ public enum EventTable {
                 .init("dev", "dev_t", .u32), .init("inode", "unsigned long", .u64),
                 .init("argv", "const char**", .stringArray), .init("interp", "const char*", .string),
                 .init("tty", "dev_t", .u32),
-            ], source: .tracepoint("sched:sched_process_exec")),
+            ], source: .tracepoint("sched:sched_process_exec"),
+            kernel: KernelSide(want: UInt32(SENSOR_WANT_EXEC), program: "on_sched_process_exec")),
         EventDefinition(
             id: Int32(SENSOR_EVENT_SCHED_PROCESS_EXIT.rawValue), name: "sched_process_exit", sets: [.default, .proc],
             arguments: [.init("exit_code", "long", .s64), .init("signal", "int", .s32)],
-            source: .tracepoint("sched:sched_process_exit")),
+            source: .tracepoint("sched:sched_process_exit"),
+            kernel: KernelSide(want: UInt32(SENSOR_WANT_EXIT), program: "on_sched_process_exit")),
         EventDefinition(
             id: Int32(SENSOR_EVENT_CAP_CAPABLE.rawValue), name: "cap_capable", sets: [.default, .security],
             arguments: [.init("cap", "int", .s32), .init("syscall", "int", .s32)],
-            source: .tracepoint("capability:cap_capable")),
+            source: .tracepoint("capability:cap_capable"),
+            kernel: KernelSide(want: UInt32(SENSOR_WANT_CAP_CAPABLE), program: "on_cap_capable")),
         EventDefinition(
             id: Int32(SENSOR_EVENT_SECURITY_BPRM_CHECK.rawValue), name: "security_bprm_check", sets: [.default, .security, .proc],
             arguments: [.init("pathname", "const char*", .string), .init("dev", "dev_t", .u32), .init("inode", "unsigned long", .u64)],
-            source: .tracepoint("sched:sched_process_exec")),
+            source: .tracepoint("sched:sched_process_exec"),
+            kernel: KernelSide(want: UInt32(SENSOR_WANT_BPRM_CHECK), program: "on_sched_process_exec", lsm: "lsm_bprm_check")),
         EventDefinition(
             id: Int32(SENSOR_EVENT_SECURITY_FILE_OPEN.rawValue), name: "security_file_open", sets: [.default, .security, .fs],
             arguments: [
                 .init("pathname", "const char*", .string), .init("flags", "int", .s32),
                 .init("dev", "dev_t", .u32), .init("inode", "unsigned long", .u64),
-            ], source: .derived(["open", "openat", "openat2", "creat"])),
+            ], source: .derived(["open", "openat", "openat2", "creat"]),
+            kernel: KernelSide(want: UInt32(SENSOR_WANT_FILE_OPEN), lsm: "lsm_file_open")),
         EventDefinition(
             id: Int32(SENSOR_EVENT_SECURITY_INODE_UNLINK.rawValue), name: "security_inode_unlink", sets: [.default, .security, .fs],
-            arguments: [.init("pathname", "const char*", .string)], source: .derived(["unlink", "unlinkat"])),
+            arguments: [.init("pathname", "const char*", .string)], source: .derived(["unlink", "unlinkat"]),
+            kernel: KernelSide(want: UInt32(SENSOR_WANT_INODE_UNLINK), lsm: "lsm_inode_unlink")),
         EventDefinition(
             id: Int32(SENSOR_EVENT_SECURITY_SOCKET_CREATE.rawValue), name: "security_socket_create", sets: [.default, .security, .net],
             arguments: [.init("family", "int", .s32), .init("type", "int", .s32), .init("protocol", "int", .s32), .init("kern", "int", .s32)],
-            source: .derived(["socket"])),
+            source: .derived(["socket"]),
+            kernel: KernelSide(want: UInt32(SENSOR_WANT_SOCKET_CREATE), lsm: "lsm_socket_create")),
         EventDefinition(
             id: Int32(SENSOR_EVENT_SECURITY_SOCKET_LISTEN.rawValue), name: "security_socket_listen", sets: [.default, .security, .net],
             arguments: [.init("sockfd", "int", .s32), .init("local_addr", "struct sockaddr*", .sockaddr), .init("backlog", "int", .s32)],
-            source: .derived(["listen"])),
+            source: .derived(["listen"]),
+            kernel: KernelSide(want: UInt32(SENSOR_WANT_SOCKET_LISTEN), lsm: "lsm_socket_listen")),
         EventDefinition(
             id: Int32(SENSOR_EVENT_SECURITY_SOCKET_CONNECT.rawValue), name: "security_socket_connect", sets: [.default, .security, .net],
             arguments: [.init("sockfd", "int", .s32), .init("remote_addr", "struct sockaddr*", .sockaddr)],
-            source: .derived(["connect"])),
+            source: .derived(["connect"]),
+            kernel: KernelSide(want: UInt32(SENSOR_WANT_SOCKET_CONNECT), lsm: "lsm_socket_connect")),
         EventDefinition(
             id: Int32(SENSOR_EVENT_SECURITY_SOCKET_ACCEPT.rawValue), name: "security_socket_accept", sets: [.default, .security, .net],
             arguments: [.init("sockfd", "int", .s32), .init("local_addr", "struct sockaddr*", .sockaddr)],
-            source: .derived(["accept", "accept4"])),
+            source: .derived(["accept", "accept4"]),
+            kernel: KernelSide(want: UInt32(SENSOR_WANT_SOCKET_ACCEPT), lsm: "lsm_socket_accept")),
         EventDefinition(
             id: Int32(SENSOR_EVENT_SECURITY_SOCKET_BIND.rawValue), name: "security_socket_bind", sets: [.default, .security, .net],
             arguments: [.init("sockfd", "int", .s32), .init("local_addr", "struct sockaddr*", .sockaddr)],
-            source: .derived(["bind"])),
+            source: .derived(["bind"]),
+            kernel: KernelSide(want: UInt32(SENSOR_WANT_SOCKET_BIND), lsm: "lsm_socket_bind")),
         EventDefinition(
             id: Int32(SENSOR_EVENT_SECURITY_SB_MOUNT.rawValue), name: "security_sb_mount", sets: [.default, .security, .fs],
             arguments: [
                 .init("dev_name", "const char*", .string), .init("path", "const char*", .string),
                 .init("type", "const char*", .string), .init("flags", "unsigned long", .u64),
-            ], source: .derived(["mount"])),
+            ], source: .derived(["mount"]),
+            kernel: KernelSide(want: UInt32(SENSOR_WANT_SB_MOUNT), lsm: "lsm_sb_mount")),
     ]
 
-    /// The `SENSOR_WANT_*` bit and the syscalls each non-syscall event needs in the kernel.
-    static let wantBits: [Int32: (bit: UInt32, syscalls: [String])] = [
-        1002: (UInt32(SENSOR_WANT_FORK), []), 1003: (UInt32(SENSOR_WANT_EXEC), []),
-        1004: (UInt32(SENSOR_WANT_EXIT), []), 1006: (UInt32(SENSOR_WANT_CAP_CAPABLE), []),
-        1014: (UInt32(SENSOR_WANT_BPRM_CHECK), []),
-        1015: (UInt32(SENSOR_WANT_FILE_OPEN), ["open", "openat", "openat2", "creat"]),
-        1016: (UInt32(SENSOR_WANT_INODE_UNLINK), ["unlink", "unlinkat"]),
-        1017: (UInt32(SENSOR_WANT_SOCKET_CREATE), ["socket"]),
-        1018: (UInt32(SENSOR_WANT_SOCKET_LISTEN), ["listen"]),
-        1019: (UInt32(SENSOR_WANT_SOCKET_CONNECT), ["connect"]),
-        1020: (UInt32(SENSOR_WANT_SOCKET_ACCEPT), ["accept", "accept4"]),
-        1021: (UInt32(SENSOR_WANT_SOCKET_BIND), ["bind"]),
-        1022: (UInt32(SENSOR_WANT_SB_MOUNT), ["mount"]),
-    ]
+    /// The `SENSOR_WANT_*` bit and the syscalls each non-syscall event needs in the kernel,
+    /// read from its row.
+    static let wantBits: [Int32: (bit: UInt32, syscalls: [String])] = Dictionary(
+        uniqueKeysWithValues: otherDefinitions.map { ($0.id, ($0.kernel.want, $0.derivedFrom)) })
+
+    /// The events BPF-LSM programs can emit, by id.
+    static let lsmPrograms: [Int32: String] = Dictionary(
+        uniqueKeysWithValues: otherDefinitions.compactMap { definition in definition.kernel.lsmProgram.map { (definition.id, $0) } })
 
     /// Syscalls whose event is emitted at entry: they never return to the caller's image.
     public static let emittedAtEntry: Set<String> = ["execve", "execveat", "exit", "exit_group"]
