@@ -82,7 +82,7 @@ let package = Package(
         // The BPF programs (*.bpf.c, built by BPFCompilerPlugin) and the event structs shared with Swift.
         .target(
             name: "SensorBPF",
-            exclude: ["sensor.bpf.c", "probe.bpf.c", "kernel_types.h", "task_context.bpf.h", "security_events.bpf.h"]
+            exclude: ["sensor.bpf.c", "probe.bpf.c", "kernel_types.h", "task_context.bpf.h", "security_events.bpf.h", "enforcement.bpf.h"]
         ),
         .plugin(name: "BPFCompilerPlugin", capability: .buildTool()),
         // Loading, ring buffer, decoding, container enrichment, event output.

@@ -397,8 +397,10 @@ import Glibc
     /// idle timeout once ran from the moment the response was handed over, and cut it off).
     @Test func aSlowClientThatKeepsReadingGetsTheWholeResponse() async throws {
         // The kernel lets the server write again only when half its send buffer (about
-        // 1.5 MB here) has drained: at the rate read here, well within the timeout.
-        try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(5), headerTimeout: .seconds(30))) { port in
+        // 1.5 MB here) has drained: at the rate read here, well within the timeout. The timeout
+        // is 10 s so that this reader, not scheduled for seconds on a loaded machine, is not
+        // taken for one that stopped.
+        try await Self.withServer(ConnectionLimits(idleTimeout: .seconds(10), headerTimeout: .seconds(30))) { port in
             let (request, length) = try await Self.largeResponse(port: port, megabytes: 12)
             let slow = try RawConnection(port: port, receiveBuffer: 4096)
             await slow.write(request)
@@ -406,13 +408,13 @@ import Glibc
             var closed = false
             let started = Date()
             while !closed, Date().timeIntervalSince(started) < 60 {
-                let chunk = await slow.readOnce(upTo: 16 << 10)  // at most 3 MB/s
+                let chunk = await slow.readOnce(upTo: 16 << 10)  // at most 1 MB/s
                 received += chunk.count
                 closed = chunk.closed
-                try await Task.sleep(for: .milliseconds(5))
+                try await Task.sleep(for: .milliseconds(15))
             }
             #expect(received == length)
-            #expect(Date().timeIntervalSince(started) > 5)  // longer than the idle timeout
+            #expect(Date().timeIntervalSince(started) > 10)  // longer than the idle timeout
         }
     }
 
