@@ -298,9 +298,16 @@ public final class Enforcer: @unchecked Sendable {
             return profileRules.contains(ruleId) && !options.dryRun
                 ? (ruleId == "PROFILE-EXEC" && execAllowList != nil ? .kernelKill : .userSpaceKill) : nil
         }
-        if kernel.fanotify, let own = ownPatterns[ruleId], FanotifyRules.covers(own) { return .fanotify }
+        if refusedByFanotify(ruleId) != nil { return .fanotify }
         guard let patterns = entry else { return .userSpaceKill }
         return kernel.cgroup && patterns.allSatisfy({ !$0.cgroupPrograms.isEmpty }) ? .cgroup : .kernelKill
+    }
+
+    /// The rule's own patterns when a running fanotify guard refuses its calls (including a
+    /// rule the kernel had no slots for), else nil.
+    private func refusedByFanotify(_ ruleId: String) -> [KillPattern]? {
+        guard kernel.fanotify, let own = ownPatterns[ruleId], FanotifyRules.covers(own) else { return nil }
+        return own
     }
 
     /// What the kernel already did to the event's call or process, from its marks: a refusal
@@ -389,10 +396,8 @@ public final class Enforcer: @unchecked Sendable {
             let where_: String
             if options.dryRun {
                 where_ = "dry run"
-            } else if let patterns = enforced[id]! {
+            } else if let patterns = enforced[id]! ?? refusedByFanotify(id) {
                 where_ = zip(patterns, Self.plans(patterns, kernel: kernel)).map { "\($1): \($0.description)" }.joined(separator: "; ")
-            } else if kernel.fanotify, let own = ownPatterns[id], FanotifyRules.covers(own) {
-                where_ = zip(own, Self.plans(own, kernel: kernel)).map { "\($1): \($0.description)" }.joined(separator: "; ")
             } else {
                 where_ = "kill after the syscall (user space)"
             }

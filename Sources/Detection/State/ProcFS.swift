@@ -62,11 +62,7 @@ public enum ProcFS {
     /// The container id in the process's cgroup paths (`.../docker/<64 hex>`, `docker-<id>.scope`,
     /// ...), "" if none: the sensor's own parser, on each line of /proc/PID/cgroup.
     public static func containerID(_ pid: UInt32) -> String {
-        guard let text = read("/proc/\(pid)/cgroup") else { return "" }
-        for line in text.split(separator: "\n") {
-            if let id = ContainerResolver.containerID(fromCgroupPath: String(line)) { return id }
-        }
-        return ""
+        ContainerResolver.containerID(ofProcess: Int32(bitPattern: pid)) ?? ""
     }
 
     /// User names from the process's own root (a container's /etc/passwd), by uid: read

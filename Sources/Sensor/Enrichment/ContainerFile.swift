@@ -52,12 +52,16 @@ public enum ContainerFile {
     /// A file the kernel writes about a process (`/proc/PID/cmdline`, `environ`, `stat`,
     /// `status`, `cgroup`): no symlink followed, regular only, size and time capped.
     public static func readProcFile(_ path: String, limit: Int, timeout: TimeInterval = defaultTimeout) -> [UInt8]? {
-        bounded(timeout: timeout) {
-            let fd = openRegular(at: AT_FDCWD, path, resolve: resolveNoSymlinks | resolveNoMagicLinks)
-            guard fd >= 0 else { return nil }
-            defer { close(fd) }
-            return readAll(fd, limit: limit)
-        }
+        bounded(timeout: timeout) { readKernelFile(path, limit: limit) }
+    }
+
+    /// `readProcFile` on the calling thread, without the time cap: for callers that cannot
+    /// wait for a worker (the fanotify guard answers opens) and files no process can stall.
+    public static func readKernelFile(_ path: String, limit: Int) -> [UInt8]? {
+        let fd = openRegular(at: AT_FDCWD, path, resolve: resolveNoSymlinks | resolveNoMagicLinks)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        return readAll(fd, limit: limit)
     }
 
     // MARK: - openat2

@@ -85,6 +85,16 @@ public final class ContainerResolver: @unchecked Sendable {
         return info
     }
 
+    /// The container of a process from its cgroups (procfs, which the kernel writes, not the
+    /// container's files); nil for the host or a process gone.
+    public static func containerID(ofProcess pid: Int32) -> String? {
+        guard let bytes = ContainerFile.readKernelFile("/proc/\(pid)/cgroup", limit: 64 * 1024) else { return nil }
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            if let id = containerID(fromCgroupPath: String(line)) { return id }
+        }
+        return nil
+    }
+
     /// The full container id in a cgroup path (Docker, containerd, CRI-O, Podman forms): the
     /// outermost component that names one, which the runtime made. A container given its own
     /// cgroup subtree (a writable cgroupfs, `--cgroupns=private` with delegation) can make

@@ -283,7 +283,7 @@ public final class FanotifyGuard: @unchecked Sendable {
     }
 
     private func mark(container id: String, cgroupDirectory: String) {
-        let pids = (Self.readSmallFile(cgroupDirectory + "/cgroup.procs") ?? "").split(separator: "\n").compactMap { Int32($0) }
+        let pids = (Self.readKernelFile(cgroupDirectory + "/cgroup.procs") ?? "").split(separator: "\n").compactMap { Int32($0) }
         guard let pid = pids.first(where: { $0 != ownPid }) else { return }
         let root = "/proc/\(pid)/root"
         var info = stat()
@@ -328,7 +328,7 @@ public final class FanotifyGuard: @unchecked Sendable {
     /// at a time without following a symlink, and marked only if the descriptor's mount is the
     /// one mountinfo lists (a container cannot steer the mark onto another mount).
     private func markMounts(pid: Int32, rootDevice: UInt64) {
-        guard let table = Self.readSmallFile("/proc/\(pid)/mountinfo", limit: 512 * 1024) else { return }
+        guard let table = Self.readKernelFile("/proc/\(pid)/mountinfo", limit: 512 * 1024) else { return }
         let mask = UInt64(FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM)
         for line in table.split(separator: "\n") {
             let halves = line.components(separatedBy: " - ")
@@ -354,14 +354,14 @@ public final class FanotifyGuard: @unchecked Sendable {
 
     /// An O_PATH descriptor of `path` inside the process's root, no symlink followed on the way.
     static func openInRoot(pid: Int32, path: String) -> Int32? {
-        var current = open("/proc/\(pid)/root", Self.pathOnly | O_DIRECTORY | O_CLOEXEC)
+        var current = ContainerFile.openRoot("/proc/\(pid)/root")
         guard current >= 0 else { return nil }
         for component in path.split(separator: "/") {
             guard component != "..", component != "." else {
                 close(current)
                 return nil
             }
-            let next = openat(current, String(component), Self.pathOnly | O_NOFOLLOW | O_CLOEXEC)
+            let next = openat(current, String(component), ContainerFile.oPath | O_NOFOLLOW | O_CLOEXEC)
             close(current)
             guard next >= 0 else { return nil }
             current = next
@@ -369,9 +369,9 @@ public final class FanotifyGuard: @unchecked Sendable {
         return current
     }
 
-    /// The mount id of a descriptor's mount (`mnt_id` in /proc/self/fdinfo).
+    /// The mount id of a descriptor's mount (`mnt_id` in its fdinfo; by pid: the reader follows no symlink, /proc/self is one).
     static func mountID(of descriptor: Int32) -> Int? {
-        guard let info = readSmallFile("/proc/self/fdinfo/\(descriptor)", limit: 4096) else { return nil }
+        guard let info = readKernelFile("/proc/\(getpid())/fdinfo/\(descriptor)", limit: 4096) else { return nil }
         let line = info.split(separator: "\n").first { $0.hasPrefix("mnt_id:") }
         return line.flatMap { Int($0.dropFirst(7).trimmingCharacters(in: .whitespaces)) }
     }
@@ -543,7 +543,7 @@ public final class FanotifyGuard: @unchecked Sendable {
     private func describe(descriptor: Int32, path: String, pid: Int32, isExec: Bool) -> FanotifyAccess {
         var info = stat()
         let device = fstat(descriptor, &info) == 0 ? UInt64(info.st_dev) : nil
-        let caller = Self.containerID(ofProcess: pid)
+        let caller = ContainerResolver.containerID(ofProcess: pid)
         lock.lock()
         let owner = device.flatMap { markedDevices[$0] } ?? caller.flatMap { knownContainers[$0] }
         lock.unlock()
@@ -562,33 +562,10 @@ public final class FanotifyGuard: @unchecked Sendable {
         }
     }
 
-    /// The container of a process from its cgroups (procfs, not the container's files); nil: the host or gone.
-    static func containerID(ofProcess pid: Int32) -> String? {
-        guard let text = readSmallFile("/proc/\(pid)/cgroup") else { return nil }
-        for line in text.split(separator: "\n") {
-            if let id = ContainerResolver.containerID(fromCgroupPath: String(line)) { return id }
-        }
-        return nil
+    /// A file the kernel writes (procfs, cgroupfs), read on this thread with a cap.
+    static func readKernelFile(_ path: String, limit: Int = 64 * 1024) -> String? {
+        ContainerFile.readKernelFile(path, limit: limit).map { String(decoding: $0, as: UTF8.self) }
     }
-
-    /// A kernel-made file (procfs, cgroupfs) read with a cap: no symlink followed, no blocking.
-    static func readSmallFile(_ path: String, limit: Int = 64 * 1024) -> String? {
-        let file = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC)
-        guard file >= 0 else { return nil }
-        defer { close(file) }
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: limit) { bytes in
-            var total = 0
-            while total < limit {
-                let count = read(file, bytes.baseAddress! + total, limit - total)
-                if count <= 0 { break }
-                total += count
-            }
-            return String(decoding: UnsafeBufferPointer(rebasing: bytes[..<total]), as: UTF8.self)
-        }
-    }
-
-    /// O_PATH (Glibc's module leaves it out).
-    static let pathOnly: Int32 = 0o10000000
 
     /// glibc's `makedev`, as `st_dev` holds it.
     static func device(major: UInt64, minor: UInt64) -> UInt64 {
