@@ -40,6 +40,10 @@ public final class DetectionEngine {
     public let rules: [Rule]
     public let state: SystemState
     private let typesByRule: [Set<String>?]
+    /// Rules whose condition tests `evt.dir`: the only ones that see events reported at
+    /// syscall entry (execve's '>'), since Falco evaluates exit events only and its
+    /// `evt.type in (execve, execveat)` must match each exec once, at the exit.
+    private let readsDirection: [Bool]
     private var entries: [String: TypeEntry] = [:]
     private let view: EventView
     public private(set) var statistics = DetectionStatistics()
@@ -67,6 +71,7 @@ public final class DetectionEngine {
             }
         }
         typesByRule = rules.map(\.condition.eventTypes)
+        readsDirection = rules.map { $0.condition.fields.contains { $0.name == "evt.dir" } }
         self.warnings = warnings
         view = EventView(state: state)
         state.readsEnvironment = rules.contains { rule in rule.condition.fields.contains { $0.name == "proc.env" } }
@@ -101,6 +106,7 @@ public final class DetectionEngine {
         let entry = self.entry(event.eventName)
         let process = state.process(for: event)
         state.applyBefore(event, entry.facts.action, process)
+        view.number = statistics.events
         if !entry.rules.isEmpty || !entry.execveRules.isEmpty {
             // The view borrows the event for the evaluation instead of copying its strings.
             withUnsafePointer(to: event) { pointer in
@@ -135,7 +141,7 @@ public final class DetectionEngine {
         let facts = EventTypeFacts(name)
         func compile(type: String, direction: String, where wanted: (Set<String>?) -> Bool) -> [CompiledRule] {
             rules.indices.compactMap { index in
-                guard wanted(typesByRule[index]) else { return nil }
+                guard wanted(typesByRule[index]), direction == "<" || readsDirection[index] else { return nil }
                 let condition = rules[index].condition.specialized(eventType: type, direction: direction)
                 if case .constant(false) = condition { return nil }
                 // Operands were checked in init: compiling again cannot fail.

@@ -265,7 +265,8 @@ public struct RuleSet: Sendable {
                 var expanded: [String] = []
                 var bytes = 0
                 for item in list.items {
-                    let added = lists[item]?.items ?? [item]
+                    // Falco pastes items into the condition, so a quoted item is one quoted value.
+                    let added = lists[item]?.items.map(Self.unquoted) ?? [Self.unquoted(item)]
                     guard expanded.count + added.count <= RuleFileBounds.listItems else {
                         throw RuleError(location: list.location, message: "list '\(name)' expands to more than \(RuleFileBounds.listItems) items")
                     }
@@ -367,6 +368,12 @@ public struct RuleSet: Sendable {
                     enabled: definition.fields["enabled"]?.bool ?? true, location: definition.location, action: action))
             }
             return set
+        }
+
+        /// `"value"` or `'value'` as `value`; anything else as it is.
+        static func unquoted(_ item: String) -> String {
+            guard item.count >= 2, let first = item.first, first == "\"" || first == "'", item.last == first else { return item }
+            return String(item.dropFirst().dropLast())
         }
 
         /// `T1059` or `T1059.004`.
