@@ -50,16 +50,7 @@ import Testing
         #expect(try DetectionEngine(ruleSet: set).rules.count == 25 + 31 + 25)
     }
 
-    func loadError(_ text: String) -> RuleError? {
-        do {
-            _ = try RuleSet.load([("rules/bad.yaml", text)])
-            return nil
-        } catch let error as RuleError {
-            return error
-        } catch {
-            return nil
-        }
-    }
+    func loadError(_ text: String) -> RuleError? { ruleLoadError([("rules/bad.yaml", text)]) }
 
     func rule(_ condition: String) -> String {
         "- rule: R\n  desc: x\n  condition: \(condition)\n  output: x\n  priority: ERROR\n"
@@ -186,14 +177,5 @@ import Testing
         #expect(try RuleSet.load([("m.yaml", macro)]).macros["m"] != nil)
     }
 
-    func loadErrorOf(_ files: [(String, String)]) -> RuleError? {
-        do {
-            _ = try RuleSet.load(files)
-            return nil
-        } catch let error as RuleError {
-            return error
-        } catch {
-            return nil
-        }
-    }
+    func loadErrorOf(_ files: [(String, String)]) -> RuleError? { ruleLoadError(files) }
 }
