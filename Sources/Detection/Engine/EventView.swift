@@ -42,12 +42,15 @@ struct EventTypeFacts: Sendable {
     let path: (name: String?, source: String?, target: String?)
     /// Falco's argument names that differ from the sensor's (`evt.arg.name` of an open).
     let aliases: [String: String]
+    /// Its arguments that are user ids (matched by number or name).
+    let userArguments: Set<String>
 
     init(_ name: String) {
         action = StateAction.of(name)
         direction = EventTable.emittedAtEntry.contains(name) ? ">" : "<"
         symbols = ArgumentSymbols.byEvent[name] ?? [:]
         aliases = FalcoArgumentNames.byEvent[name] ?? [:]
+        userArguments = FalcoArgumentNames.userIDArguments[name] ?? []
         switch name {
         case "open", "openat", "openat2", "creat", "socket", "accept", "accept4", "memfd_create", "dup", "dup2", "dup3":
             descriptor = .returned
@@ -298,6 +301,10 @@ final class EventView {
             found = argumentValue(alias)
         }
         guard let value = found else { return nil }
+        if facts.userArguments.contains(name), let uid = value.integer, uid >= 0, uid < UInt32.max,
+           let user = state.userName(uid: UInt32(uid), process: process) {
+            return .list([user, String(uid)])
+        }
         switch value {
         case .int(let n):
             return symbolic(name, n)

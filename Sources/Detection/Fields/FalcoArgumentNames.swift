@@ -30,6 +30,12 @@ enum FalcoArgumentNames {
         (["connect", "bind", "listen", "getsockopt", "setsockopt"], ["fd": "sockfd"]),
     ]
 
+    /// Arguments that are user ids, per event: Falco shows them (and matches them) as the
+    /// user's name too (`evt.arg.uid = nobody`).
+    static let userIDArguments: [String: Set<String>] = [
+        "setuid": ["uid"], "setfsuid": ["uid"], "setreuid": ["ruid", "euid"], "setresuid": ["ruid", "euid", "suid"],
+    ]
+
     /// Falco name -> sensor name (or `result`), per event name.
     static let byEvent: [String: [String: String]] = {
         var result: [String: [String: String]] = [:]
