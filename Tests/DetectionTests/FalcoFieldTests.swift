@@ -128,7 +128,10 @@ import Testing
 
     @Test func rawNamesOfOpens() throws {
         let open = EventFixture("openat", pid: 60, ret: 3, args: ["dirfd": -100, "pathname": "..//..//etc/passwd", "flags": 0]).event()
-        #expect(try outputs("%fd.nameraw", when: "evt.type = openat", [open]) == ["../../etc/passwd"])
+        let start = exec(args: ["cwd": "/srv/app"])
+        #expect(try outputs("%fd.nameraw %fd.name", when: "evt.type = openat", [start, open]) == ["../../etc/passwd /etc/passwd"])
+        let absolute = EventFixture("openat", pid: 60, ret: 4, args: ["dirfd": -100, "pathname": "/var/www/../../etc/./shadow", "flags": 0]).event()
+        #expect(try outputs("%fd.name %fd.directory", when: "evt.type = openat", [start, absolute]) == ["/etc/shadow /etc"])
     }
 
     @Test func containerMetadataAndKubernetes() throws {
@@ -183,6 +186,17 @@ import Testing
         #expect(try outputs("%evt.dir", when: "evt.type in (execve, execveat)", [entry, exit]) == ["<"])
         #expect(try outputs("%evt.dir", when: "evt.type = execve and evt.dir = \">\"", [entry, exit]) == [">"])
         #expect(try outputs("%evt.dir", when: "evt.type = execve and evt.dir in (\"<\", \">\")", [entry, exit]) == [">", "<"])
+        // A refused exec: its entry, then its exit with the error (proc.* still the old image).
+        let refused = EventFixture("execve", pid: 60, comm: "sh", ret: -13, args: ["pathname": "/mnt/noexec/x", "argv": ["x"]]).event()
+        #expect(refused.direction == .exit)
+        #expect(try outputs("%evt.dir %evt.res %proc.name %evt.arg.filename", when: "evt.type in (execve, execveat)", [entry, refused]) == ["< EACCES sh /mnt/noexec/x"])
+        // The built-in spawned_process sees successful execs only.
+        let builtin = try RuleFiles.builtin().first { $0.path.hasSuffix("00-macros.yaml") }
+        let probe = (builtin?.text ?? "") + "\n- rule: Probe\n  desc: x\n  condition: spawned_process\n  output: '%evt.res'\n  priority: NOTICE\n"
+        let engine = try DetectionEngine(ruleSet: RuleSet.load([("probe.yaml", probe)]))
+        var results: [String] = []
+        for event in [entry, refused, exit] { engine.process(event) { results.append($0.output) } }
+        #expect(results == ["SUCCESS"])
     }
 
     /// A process already running when detection starts: its working directory, ids and

@@ -103,7 +103,8 @@ public final class DetectionEngine {
     /// Checks one event; `raise` gets each alert, in rule order.
     public func process(_ event: TraceEvent, raise: (Alert) -> Void) {
         statistics.events += 1
-        let entry = self.entry(event.eventName)
+        // A failed exec's second record (at its exit) is its own entry: Falco's execve exit.
+        let entry = self.entry(event.eventName, atExit: EventTable.reportedAgainWhenFailed.contains(event.eventName) && event.direction == .exit)
         let process = state.process(for: event)
         state.applyBefore(event, entry.facts.action, process)
         view.number = statistics.events
@@ -136,9 +137,10 @@ public final class DetectionEngine {
         }
     }
 
-    private func entry(_ name: String) -> TypeEntry {
-        if let known = entries[name] { return known }
-        let facts = EventTypeFacts(name)
+    private func entry(_ name: String, atExit: Bool = false) -> TypeEntry {
+        let key = atExit ? name + "\u{0}<" : name
+        if let known = entries[key] { return known }
+        let facts = EventTypeFacts(name, atExit: atExit)
         func compile(type: String, direction: String, where wanted: (Set<String>?) -> Bool) -> [CompiledRule] {
             rules.indices.compactMap { index in
                 guard wanted(typesByRule[index]), direction == "<" || readsDirection[index] else { return nil }
@@ -152,7 +154,7 @@ public final class DetectionEngine {
             facts: facts,
             rules: compile(type: name, direction: facts.direction) { $0?.contains(name) ?? true },
             execveRules: name == "sched_process_exec" ? compile(type: "execve", direction: "<") { $0?.contains("execve") == true } : [])
-        entries[name] = entry
+        entries[key] = entry
         return entry
     }
 
