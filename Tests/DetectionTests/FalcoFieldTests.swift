@@ -197,6 +197,10 @@ import Testing
         var results: [String] = []
         for event in [entry, refused, exit] { engine.process(event) { results.append($0.output) } }
         #expect(results == ["SUCCESS"])
+        // The kernel still decides an exec-kill rule on spawned_process (it kills at the exec's entry).
+        let kill = (builtin?.text ?? "") + "\n- rule: Miner\n  desc: x\n  condition: spawned_process and proc.name = xmrig\n  output: x\n  priority: CRITICAL\n  action: kill\n"
+        let miner = try #require(try RuleSet.load([("kill.yaml", kill)]).rules.first { $0.name == "Miner" })
+        #expect(KernelEnforcement.patterns(for: miner)?.isEmpty == false)
     }
 
     /// A process already running when detection starts: its working directory, ids and
