@@ -35,6 +35,8 @@ public final class DetectionEngine {
         let rules: [CompiledRule]
         /// For sched_process_exec: rules that want it as execve's exit (Falco's spawned_process).
         let execveRules: [CompiledRule]
+        /// An entry-reported call whose failure is reported again at its exit (execve).
+        let reportedAgainAtExit: Bool
     }
 
     public let rules: [Rule]
@@ -103,7 +105,9 @@ public final class DetectionEngine {
     /// Checks one event; `raise` gets each alert, in rule order.
     public func process(_ event: TraceEvent, raise: (Alert) -> Void) {
         statistics.events += 1
-        let entry = self.entry(event.eventName)
+        var entry = self.entry(event.eventName)
+        // A failed exec's second record (at its exit) is its own entry: Falco's execve exit.
+        if entry.reportedAgainAtExit && event.direction == .exit { entry = self.entry(event.eventName, atExit: true) }
         let process = state.process(for: event)
         state.applyBefore(event, entry.facts.action, process)
         view.number = statistics.events
@@ -136,9 +140,10 @@ public final class DetectionEngine {
         }
     }
 
-    private func entry(_ name: String) -> TypeEntry {
-        if let known = entries[name] { return known }
-        let facts = EventTypeFacts(name)
+    private func entry(_ name: String, atExit: Bool = false) -> TypeEntry {
+        let key = atExit ? name + "\u{0}<" : name
+        if let known = entries[key] { return known }
+        let facts = EventTypeFacts(name, atExit: atExit)
         func compile(type: String, direction: String, where wanted: (Set<String>?) -> Bool) -> [CompiledRule] {
             rules.indices.compactMap { index in
                 guard wanted(typesByRule[index]), direction == "<" || readsDirection[index] else { return nil }
@@ -151,8 +156,9 @@ public final class DetectionEngine {
         let entry = TypeEntry(
             facts: facts,
             rules: compile(type: name, direction: facts.direction) { $0?.contains(name) ?? true },
-            execveRules: name == "sched_process_exec" ? compile(type: "execve", direction: "<") { $0?.contains("execve") == true } : [])
-        entries[name] = entry
+            execveRules: name == "sched_process_exec" ? compile(type: "execve", direction: "<") { $0?.contains("execve") == true } : [],
+            reportedAgainAtExit: !atExit && EventTable.reportedAgainWhenFailed.contains(name))
+        entries[key] = entry
         return entry
     }
 

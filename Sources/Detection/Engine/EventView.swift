@@ -45,9 +45,10 @@ struct EventTypeFacts: Sendable {
     /// Its arguments that are user ids (matched by number or name).
     let userArguments: Set<String>
 
-    init(_ name: String) {
-        action = StateAction.of(name)
-        direction = EventTable.emittedAtEntry.contains(name) ? ">" : "<"
+    /// `atExit`: the record of an entry-reported call taken at its exit (a failed exec).
+    init(_ name: String, atExit: Bool = false) {
+        action = atExit ? .none : StateAction.of(name)
+        direction = EventTable.emittedAtEntry.contains(name) && !atExit ? ">" : "<"
         symbols = ArgumentSymbols.byEvent[name] ?? [:]
         aliases = FalcoArgumentNames.byEvent[name] ?? [:]
         userArguments = FalcoArgumentNames.userIDArguments[name] ?? []

@@ -265,12 +265,18 @@ public final class SystemState {
             guard ret >= 0, let given = event[argument: pathArgument]?.string else { return }
             var path = given
             if !path.hasPrefix("/") {
-                if let dirfd = Self.fdArgument(event, "dirfd"), dirfd >= 0, let directory = process.descriptors[dirfd], directory.kind == .directory {
+                let dirfd = Self.fdArgument(event, "dirfd") ?? -100
+                if dirfd >= 0, let directory = process.descriptors[dirfd], directory.kind == .directory {
                     path = directory.path + "/" + path
                 } else if let recent = process.recentOpen, recent.tid == event.hostThreadId, recent.fd == nil, let absolute = recent.path {
                     path = absolute
+                } else if dirfd == -100, process.cwd.hasPrefix("/") {
+                    path = process.cwd + path  // AT_FDCWD: Falco's fd.name joins the working directory
                 }
             }
+            // Falco's fd.name is the path with `.`, `..` and repeated slashes resolved by name
+            // (fd.nameraw keeps the caller's string).
+            if path.hasPrefix("/") { path = Self.resolvedPath(path) }
             process.recentOpen = (event.hostThreadId, Int32(truncatingIfNeeded: ret), path.hasPrefix("/") ? nil : path)
             let kind: FileDescriptor.Kind = flags & 0o200000 != 0 ? .directory : .file
             process.descriptors[Int32(truncatingIfNeeded: ret)] = FileDescriptor(kind: kind, path: path)
@@ -345,6 +351,13 @@ public final class SystemState {
     }
 
     // MARK: - Helpers
+
+    /// An absolute path with `.`, `..` and repeated slashes resolved by name.
+    static func resolvedPath(_ path: String) -> String {
+        guard path.contains("/.") || path.contains("//") else { return path }
+        let directory = directory(path, from: "/")
+        return directory == "/" || path.hasSuffix("/") ? directory : String(directory.dropLast())
+    }
 
     /// `path` as a directory ending in '/', relative ones taken from `current`; `.` and
     /// `..` resolved by name (as the kernel would, but for symlinks).
