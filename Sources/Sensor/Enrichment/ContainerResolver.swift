@@ -16,6 +16,10 @@ public struct ContainerInfo: Sendable, Equatable, Encodable {
     public var podName: String?
     public var podNamespace: String?
 
+    /// Encoded as Tracee's container object, as `JSONEventWriter` writes it; the inspect details
+    /// above serve the rules only.
+    enum CodingKeys: String, CodingKey { case id, name, image, imageDigest }
+
     /// One mount as the engine reports it.
     public struct Mount: Sendable, Equatable, Encodable {
         public var source: String
