@@ -45,5 +45,29 @@ extension LiveDetectionSuites {
             #expect(parts[8] == "<NA>", "not in Kubernetes")
             #expect(parts[9] == "/etc/hostname", "the bind mount of /etc/hostname")
         }
+
+        /// An exec the kernel refuses (a noexec mount) matches `evt.type = execve` once, at its
+        /// exit, with its errno and the old image, as Falco reports it; a successful exec once too.
+        @Test func refusedExecMatchesAtItsExit() throws {
+            let rules = """
+                - rule: Exec
+                  desc: every exec in a container, Falco's way
+                  condition: evt.type in (execve, execveat) and container.id != host and evt.arg.filename startswith /mnt/
+                  output: "%evt.dir %evt.res %proc.name %evt.arg.filename"
+                  priority: NOTICE
+                """
+            let live = try LiveDetection(ruleSet: RuleSet.load([("exec.yaml", rules)]))
+            var containers: [String] = []
+            defer { LiveDetection.removeContainers(containers) }
+            let refused = try LiveDetection.runContainer(
+                "cp /bin/busybox /mnt/x && /mnt/x true; true", dockerArguments: ["--tmpfs", "/mnt:rw,noexec"])
+            containers.append(refused)
+            let allowed = try LiveDetection.runContainer("cp /bin/busybox /mnt/x && /mnt/x true; true", dockerArguments: ["--tmpfs", "/mnt:rw,exec"])
+            containers.append(allowed)
+            let (alerts, lost) = try live.stop()
+            #expect(lost == 0)
+            #expect(alerts.filter { $0.container.id == refused }.map(\.output) == ["< EACCES sh /mnt/x"])
+            #expect(alerts.filter { $0.container.id == allowed }.map(\.output) == ["< SUCCESS x /mnt/x"])
+        }
     }
 }
