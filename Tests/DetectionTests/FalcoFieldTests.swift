@@ -225,5 +225,12 @@ import Testing
         #expect(parts.first == FileManager.default.currentDirectoryPath + "/")
         #expect(parts.dropFirst().first == String(getgid()))
         #expect(parts.last == String(getsid(0)))
+        // The executable's times, as stat(2) gives them for the test binary.
+        let times = try #require(ProcFS.exeTimes(pid))
+        let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        var exeInfo = stat()
+        #expect(stat(exe, &exeInfo) == 0)
+        #expect(times.mtime == UInt64(exeInfo.st_mtim.tv_sec) * 1_000_000_000 + UInt64(exeInfo.st_mtim.tv_nsec))
+        #expect(times.ctime == UInt64(exeInfo.st_ctim.tv_sec) * 1_000_000_000 + UInt64(exeInfo.st_ctim.tv_nsec))
     }
 }
