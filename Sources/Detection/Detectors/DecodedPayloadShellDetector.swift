@@ -1,18 +1,28 @@
 /// Pairs a decoder (`base64 -d`, `xxd -r`, `openssl enc -d`, ...) with a shell reading its script
-/// from standard input, both started by the same shell within a moment: `echo ... | base64 -d |
-/// sh`, a pipeline whose middle is invisible to a single event (the pipe between them) but whose
-/// ends are siblings. Which execs count is the rule's condition; this detector only pairs them.
-/// Time is the events' own; memory is bounded whatever a container does.
+/// from standard input, both children of the same shell and alive at the same time: `echo ... |
+/// base64 -d | sh`, a pipeline whose middle (the pipe) no single event shows but whose ends are
+/// siblings that the parent forked before waiting for either. Sequential commands (`base64 -d
+/// file; echo hi | sh`) are not paired: the parent waited for the decoder to exit before it
+/// forked the shell. Which processes count is the rule's condition; this detector only pairs
+/// them. Time is the events' own; memory is bounded whatever a container does.
 public final class DecodedPayloadShellDetector {
-    /// The built-in rule whose matches (decoder and stdin-shell execs) this detector pairs.
+    /// The built-in rule whose matches (decoder and stdin-shell execs and exits) this detector pairs.
     public static let ruleId = "CAD-051"
 
-    /// The names counted as the shell end of the pair; any other matched exec is a decoder.
+    /// The names counted as the shell end of the pair; any other matched process is a decoder.
     public static let shells: Set<String> = ["sh", "ash", "bash", "dash", "ksh", "mksh", "zsh", "busybox", "rbash", "fish"]
 
+    private struct Member {
+        let pid: UInt32
+        let name: String
+        let isShell: Bool
+        let forked: UInt64
+        let started: UInt64
+        var exited: UInt64?
+    }
+
     private struct Siblings {
-        var decoder: (name: String, time: UInt64)?
-        var shell: (name: String, time: UInt64)?
+        var members: [Member] = []
         var last: UInt64
     }
 
@@ -20,6 +30,8 @@ public final class DecodedPayloadShellDetector {
     public let window: UInt64
     /// Parents followed at once; beyond that, stale ones then the oldest are dropped.
     public let capacity: Int
+    /// Children remembered per parent (the most recent).
+    static let membersPerParent = 8
     private var parents: [String: Siblings] = [:]
 
     public init(window: UInt64 = 2_000_000_000, capacity: Int = 4096) {
@@ -30,19 +42,35 @@ public final class DecodedPayloadShellDetector {
     /// Parents currently followed (at most `capacity`).
     public var followed: Int { parents.count }
 
-    /// One matched exec of `name` whose parent is `parent` in `container`; answers the alert's
-    /// note when it completes a decoder-and-shell pair, nil otherwise.
-    public func observe(container: String, parent: UInt32, name: String, time: UInt64) -> String? {
+    /// A matched process of `name` (`pid`, child of `parent` in `container`, forked at `forked`):
+    /// its exec at `time`, or its exit when `exited`. Answers the alert's note when an exec
+    /// completes a decoder-and-shell pair whose lifetimes overlap, nil otherwise.
+    public func observe(
+        container: String, parent: UInt32, pid: UInt32, name: String, forked: UInt64, time: UInt64, exited: Bool = false
+    ) -> String? {
         let key = container + "\0" + String(parent)
+        if exited {
+            if let index = parents[key]?.members.firstIndex(where: { $0.pid == pid }) { parents[key]?.members[index].exited = time }
+            return nil
+        }
         var siblings = parents[key] ?? Siblings(last: time)
         siblings.last = max(siblings.last, time)
-        let isShell = Self.shells.contains(name)
-        if isShell { siblings.shell = (name, time) } else { siblings.decoder = (name, time) }
-        if parents[key] == nil && parents.count >= capacity { makeRoom(now: time) }
-        if let decoder = siblings.decoder, let shell = siblings.shell, Self.distance(decoder.time, shell.time) <= window {
-            parents[key] = nil
-            return "\(decoder.name) and \(shell.name) started together by parent pid \(parent)"
+        let member = Member(pid: pid, name: name, isShell: Self.shells.contains(name), forked: forked, started: time)
+        let partner = siblings.members.last { other in
+            other.isShell != member.isShell && other.pid != pid && Self.distance(other.started, time) <= window
+                // Alive together: neither had exited when the other was forked.
+                && (other.exited.map { $0 > forked } ?? true) && other.forked <= time
         }
+        if let partner {
+            siblings.members.removeAll { $0.pid == partner.pid }
+            parents[key] = siblings
+            let (decoder, shell) = member.isShell ? (partner, member) : (member, partner)
+            return "\(decoder.name) pid \(decoder.pid) piped into \(shell.name) pid \(shell.pid), both started by pid \(parent)"
+        }
+        siblings.members.removeAll { $0.pid == pid || Self.distance($0.started, time) > window }
+        if siblings.members.count >= Self.membersPerParent { siblings.members.removeFirst() }
+        siblings.members.append(member)
+        if parents[key] == nil && parents.count >= capacity { makeRoom(now: time) }
         parents[key] = siblings
         return nil
     }

@@ -22,8 +22,13 @@ final class RuleDetectors {
         let pipe = DecodedPayloadShellDetector()
         gates[DecodedPayloadShellDetector.ruleId] = { view in
             let event = view.event.pointee
-            return pipe.observe(
-                container: event.containerId, parent: view.process.ppid, name: view.process.name, time: event.timestamp)
+            let exited = view.type == "sched_process_exit"
+            // A thread's exit is not its process's.
+            if exited && event.hostThreadId != event.hostProcessId { return nil }
+            let note = pipe.observe(
+                container: event.containerId, parent: view.process.ppid, pid: view.process.pid, name: view.process.name,
+                forked: view.process.startTime, time: event.timestamp, exited: exited)
+            return exited ? nil : note
         }
     }
 
