@@ -27,6 +27,19 @@ import Testing
         #expect(detector.observe(container: "c", parent: 20, pid: 22, name: "sh", forked: 2 * Self.ms, time: 4 * Self.ms) != nil)
     }
 
+    @Test func theParentsCommandLineVouchesForAPipelineWhoseTimesDoNotShowIt() {
+        let detector = DecodedPayloadShellDetector()
+        let script = "echo ZWNobyBoaQo= | /usr/bin/base64 -d | sh"
+        _ = detector.observe(container: "c", parent: 10, pid: 11, name: "base64", forked: 0, time: 1 * Self.ms, parentCommandLine: script)
+        _ = detector.observe(container: "c", parent: 10, pid: 11, name: "base64", forked: 0, time: 2 * Self.ms, exited: true)
+        #expect(detector.observe(container: "c", parent: 10, pid: 12, name: "sh", forked: 3 * Self.ms, time: 4 * Self.ms, parentCommandLine: script) != nil)
+        // Sequential commands in the parent's script do not vouch.
+        let sequential = "base64 /etc/hostname | base64 -d; echo hi | sh"
+        _ = detector.observe(container: "c", parent: 20, pid: 21, name: "base64", forked: 0, time: 1 * Self.ms, parentCommandLine: sequential)
+        _ = detector.observe(container: "c", parent: 20, pid: 21, name: "base64", forked: 0, time: 2 * Self.ms, exited: true)
+        #expect(detector.observe(container: "c", parent: 20, pid: 22, name: "sh", forked: 3 * Self.ms, time: 4 * Self.ms, parentCommandLine: sequential) == nil)
+    }
+
     @Test func otherParentsContainersAndLateShellsAreNotPaired() {
         let detector = DecodedPayloadShellDetector()
         _ = detector.observe(container: "c", parent: 10, pid: 11, name: "base64", forked: 0, time: 0)
