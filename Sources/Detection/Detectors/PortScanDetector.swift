@@ -12,14 +12,15 @@ public final class PortScanDetector {
     public struct Limits: Sendable {
         /// Different ports within one window that make a scan.
         public var ports: Int
-        /// Of those, how many must have been refused (ECONNREFUSED): closed ports answer so.
+        /// Of those, how many must have been refused (ECONNREFUSED: closed ports answer so) or left
+        /// unanswered (a non-blocking connect's EINPROGRESS, whose refusal comes later).
         public var refused: Int
         /// The window, nanoseconds from a container's first counted connect.
         public var window: UInt64
         /// Containers followed at once; the one seen longest ago is dropped for a new one.
         public var containers: Int
 
-        public init(ports: Int = 16, refused: Int = 12, window: UInt64 = 10_000_000_000, containers: Int = 1024) {
+        public init(ports: Int = 10, refused: Int = 7, window: UInt64 = 10_000_000_000, containers: Int = 1024) {
             self.ports = max(ports, 1)
             self.refused = max(min(refused, ports), 0)
             self.window = window
@@ -44,8 +45,9 @@ public final class PortScanDetector {
     /// Containers currently followed (at most `limits.containers`).
     public var followed: Int { windows.count }
 
-    /// One connect to a loopback `port` from `container`; answers the alert's note when this
-    /// connect completes a scan (once per window and container), nil otherwise.
+    /// One connect to a loopback `port` from `container` (`refused`: ECONNREFUSED, or no answer
+    /// yet); answers the alert's note when this connect completes a scan (once per window and
+    /// container), nil otherwise.
     public func observe(container: String, port: Int, refused: Bool, time: UInt64) -> String? {
         var window = windows[container] ?? Window(start: time, last: time)
         if time < window.start || time - window.start > limits.window { window = Window(start: time, last: time) }
@@ -58,7 +60,7 @@ public final class PortScanDetector {
         if !window.reported && window.ports.count >= limits.ports && window.refused.count >= limits.refused {
             window.reported = true
             let seconds = Double(window.last - window.start) / 1e9
-            note = "\(window.ports.count) loopback ports in \(String(format: "%.1f", seconds)) s, \(window.refused.count) refused"
+            note = "\(window.ports.count) loopback ports in \(String(format: "%.1f", seconds)) s, \(window.refused.count) refused or unanswered"
         }
         if windows[container] == nil && windows.count >= limits.containers { dropOldest(now: time) }
         windows[container] = window

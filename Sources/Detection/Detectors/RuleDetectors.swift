@@ -17,7 +17,9 @@ final class RuleDetectors {
             let event = view.event.pointee
             guard let port = view.descriptor.descriptor?.remotePort else { return nil }
             return scan.observe(
-                container: event.containerId, port: port, refused: event.returnValue == -111, time: event.timestamp)
+                container: event.containerId, port: port,
+                // ECONNREFUSED, or EINPROGRESS (a non-blocking connect: its refusal comes later).
+                refused: event.returnValue == -111 || event.returnValue == -115, time: event.timestamp)
         }
         let pipe = DecodedPayloadShellDetector()
         gates[DecodedPayloadShellDetector.ruleId] = { view in

@@ -138,7 +138,7 @@ extension AttackScenario {
         .init("timestomp", "Timestamps of a file changed", tactic: "defense-evasion", technique: "T1070.006", expects: [],
               guards: ["openat", "utimensat"],
               command: "echo x > /tmp/lab-ts && touch -d '2001-01-01 00:00' /tmp/lab-ts; rm -f /tmp/lab-ts",
-              note: "busybox's shell runs touch inside itself (no exec): CAD-064 sees only the shell's utimensat, whose times the sensor does not read; a gap"),
+              note: "no rule expected here (the report tests' example of such a row); CAD-064 judges this touch by the sh -c text it inherits"),
         // Judged, like the escapes: a seccomp profile without memfd_create or ptrace (the FHIR
         // container's generated one) refuses these, where Docker's default lets them through.
         .init("memfd", "Fileless execution from memfd", tactic: "defense-evasion", technique: "T1620", expects: ["CAD-015"],
