@@ -21,6 +21,9 @@ public final class DecodedPayloadShellDetector {
         let isShell: Bool
         let forked: UInt64
         let started: UInt64
+        /// Known by name only (a busybox applet forked without an exec keeps its parent's
+        /// arguments): paired only when the parent's command line pipes it into the shell.
+        let byNameOnly: Bool
         var exited: UInt64?
     }
 
@@ -46,11 +49,12 @@ public final class DecodedPayloadShellDetector {
     public var followed: Int { parents.count }
 
     /// A matched process of `name` (`pid`, child of `parent` in `container`, forked at `forked`):
-    /// its exec at `time`, or its exit when `exited`. Answers the alert's note when an exec
-    /// completes a decoder-and-shell pair whose lifetimes overlap, nil otherwise.
+    /// its exec at `time` (or, `byNameOnly`, its taking the name without an exec), or its exit
+    /// when `exited`. Answers the alert's note when it completes a decoder-and-shell pair whose
+    /// lifetimes overlap, nil otherwise.
     public func observe(
         container: String, parent: UInt32, pid: UInt32, name: String, forked: UInt64, time: UInt64, exited: Bool = false,
-        parentCommandLine: String = ""
+        byNameOnly: Bool = false, parentCommandLine: String = ""
     ) -> String? {
         let key = container + "\0" + String(parent)
         if exited {
@@ -58,13 +62,17 @@ public final class DecodedPayloadShellDetector {
             return nil
         }
         var siblings = parents[key] ?? Siblings(last: time)
+        // Seen already (an exec'd applet also renames itself): the first sighting stands.
+        if siblings.members.contains(where: { $0.pid == pid && $0.name == name }) { return nil }
         siblings.last = max(siblings.last, time)
-        let member = Member(pid: pid, name: name, isShell: Self.shells.contains(name), forked: forked, started: time)
+        let member = Member(
+            pid: pid, name: name, isShell: Self.shells.contains(name), forked: forked, started: time, byNameOnly: byNameOnly)
         let partner = siblings.members.last { other in
             guard other.isShell != member.isShell && other.pid != pid && Self.distance(other.started, time) <= window else { return false }
+            let (decoder, shell) = member.isShell ? (other.name, name) : (name, other.name)
+            if other.byNameOnly || member.byNameOnly { return Self.piped(decoder, into: shell, in: parentCommandLine) }
             // Alive together: neither had exited when the other was forked.
             if (other.exited.map { $0 > forked } ?? true) && other.forked <= time { return true }
-            let (decoder, shell) = member.isShell ? (other.name, name) : (name, other.name)
             return Self.piped(decoder, into: shell, in: parentCommandLine)
         }
         if let partner {

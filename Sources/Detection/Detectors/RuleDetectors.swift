@@ -29,7 +29,7 @@ final class RuleDetectors {
             if exited && event.hostThreadId != event.hostProcessId { return nil }
             let note = pipe.observe(
                 container: event.containerId, parent: view.process.ppid, pid: view.process.pid, name: view.process.name,
-                forked: view.process.startTime, time: event.timestamp, exited: exited,
+                forked: view.process.startTime, time: event.timestamp, exited: exited, byNameOnly: view.type == "prctl",
                 parentCommandLine: exited ? "" : view.state.ancestor(of: view.process, level: 1)?.cmdline ?? "")
             return exited ? nil : note
         }
