@@ -38,6 +38,14 @@ struct qstr {
 
 struct super_block { u32 s_dev; };
 struct inode { unsigned long i_ino; unsigned short i_mode; struct super_block *i_sb; };
+// An inode's ctime and mtime as kernels have stored them (CO-RE flavours of struct inode; the
+// ___suffix is dropped when libbpf matches them): seconds and nanoseconds apart since 6.11,
+// timespec64 fields renamed __i_ctime in 6.6 and __i_mtime in 6.7, plain timespec64 before.
+struct timespec64 { s64 tv_sec; long tv_nsec; };
+struct inode___split { s64 i_mtime_sec; s64 i_ctime_sec; u32 i_mtime_nsec; u32 i_ctime_nsec; };
+struct inode___hidden { struct timespec64 __i_mtime; struct timespec64 __i_ctime; };
+struct inode___hidden_ctime { struct timespec64 i_mtime; struct timespec64 __i_ctime; };
+struct inode___timespec { struct timespec64 i_mtime; struct timespec64 i_ctime; };
 struct dentry { struct dentry *d_parent; struct qstr d_name; struct inode *d_inode; };
 struct vfsmount { struct dentry *mnt_root; };
 struct mount { struct mount *mnt_parent; struct dentry *mnt_mountpoint; struct vfsmount mnt; };
@@ -69,7 +77,14 @@ struct mm_struct { unsigned long arg_start; unsigned long arg_end; };
 
 struct tty_driver { int major; int minor_start; };
 struct tty_struct { struct tty_driver *driver; int index; };
-struct signal_struct { struct tty_struct *tty; };
+// pids[] is indexed by enum pid_type: PIDTYPE_PGID = 2, PIDTYPE_SID = 3.
+struct signal_struct { struct tty_struct *tty; struct pid *pids[4]; };
+
+typedef struct { u32 val; } kuid_t;
+typedef struct { u32 val; } kgid_t;
+// kernel_cap_t is one u64 since 6.3 and two u32 (low word first) before: read as 8 bytes either way.
+typedef struct { u64 val; } kernel_cap_t;
+struct cred { kuid_t uid; kgid_t gid; kuid_t euid; kgid_t egid; kernel_cap_t cap_permitted; kernel_cap_t cap_effective; };
 
 struct task_struct {
     int pid;
@@ -85,6 +100,8 @@ struct task_struct {
     struct mm_struct *mm;
     struct css_set *cgroups;
     struct signal_struct *signal;
+    const struct cred *cred;
+    kuid_t loginuid;  // CONFIG_AUDIT only
 };
 
 struct linux_binprm { struct file *file; const char *filename; const char *interp; };

@@ -147,6 +147,7 @@ struct {
 #include "security_events.bpf.h"
 
 #include "enforcement.bpf.h"
+#include "exec_events.bpf.h"
 
 // ---------------------------------------------------------------- syscalls
 
@@ -201,28 +202,6 @@ static __always_inline void put_syscall_args(struct record *r, u32 nr, const u64
     }
 }
 
-/// argv of execve: each string read from the caller's array, NUL-terminated, back to back.
-static __always_inline void put_user_argv(struct record *r, u8 index, const char *const *argv)
-{
-    struct sensor_arg_header *a = arg_begin(r, index, SENSOR_ARG_STRARR);
-    if (!a)
-        return;
-    u32 start = r->offset + sizeof(*a);
-    u32 offset = start;
-    for (int i = 0; i < ARGV_MAX; i++) {
-        const char *arg = NULL;
-        if (bpf_probe_read_user(&arg, sizeof(arg), &argv[i]) < 0 || !arg)
-            break;
-        if (offset > RECORD_MAX - ARGV_STR_MAX)
-            break;
-        long n = bpf_probe_read_user_str(&r->scratch->record[offset & OFFSET_MASK], ARGV_STR_MAX, arg);
-        if (n <= 0)
-            break;
-        offset += n;
-    }
-    arg_end(r, a, offset - start);
-}
-
 SEC("tp_btf/sys_enter")
 int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 {
@@ -239,30 +218,26 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
     struct record r;
     if (!record_begin(&r, task, nr, 0))
         return 0;
-    if (nr == __NR_execve) {
-        put_user_str(&r, 0, (const char *)args[0]);
-        put_user_argv(&r, 1, (const char *const *)args[1]);
-    } else if (nr == __NR_execveat) {
-        put_u64(&r, 0, SENSOR_ARG_S32, (u64)(s64)(s32)args[0]);
-        put_user_str(&r, 1, (const char *)args[1]);
-        put_user_argv(&r, 2, (const char *const *)args[2]);
-        put_u64(&r, 3, SENSOR_ARG_S32, (u64)(s64)(s32)args[4]);
-    } else {
+    if (nr == __NR_execve || nr == __NR_execveat)
+        put_exec_syscall_args(&r, nr, args);
+    else
         put_syscall_args(&r, nr, args);
-    }
     submit(&r);
     return 0;
 }
 
 /// The common start of both sys_exit programs: the syscall's number, when its rule has
-/// `flag` and the task is in scope, with its arguments from the saved registers.
-static __always_inline bool exit_prologue(struct pt_regs *regs, u8 flag, u32 *nr, struct task_struct **task, u64 *args)
+/// `flag` and the task is in scope, with its arguments from the saved registers. A call
+/// reported at entry comes back here only when it failed and its rule asks for the result.
+static __always_inline bool exit_prologue(struct pt_regs *regs, long ret, u8 flag, u32 *nr, struct task_struct **task, u64 *args)
 {
     u64 nr64 = regs->orig_ax;
     if (nr64 >= SENSOR_MAX_SYSCALLS)
         return false;
     u8 flags = config.syscalls[nr64].flags;
-    if (!(flags & flag) || (flags & SENSOR_RULE_AT_ENTER))
+    if (!(flags & flag))
+        return false;
+    if ((flags & SENSOR_RULE_AT_ENTER) && !(ret < 0 && (flags & SENSOR_RULE_FAILED_AT_EXIT)))
         return false;
     *task = bpf_get_current_task_btf();
     if (!in_scope(*task))
@@ -279,8 +254,15 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
     struct task_struct *task;
     u64 args[SENSOR_MAX_ARGS];
     struct record r;
-    if (exit_prologue(regs, SENSOR_RULE_EMIT, &nr, &task, args) && record_begin(&r, task, nr, ret)) {
-        put_syscall_args(&r, nr, args);
+    if (exit_prologue(regs, ret, SENSOR_RULE_EMIT, &nr, &task, args) && record_begin(&r, task, nr, ret)) {
+        if (nr == __NR_execve || nr == __NR_execveat) {
+            // A refused exec (EACCES on a noexec mount, ENOENT, ENOEXEC): its result, marked as the
+            // exit of a call whose entry was reported already.
+            ((struct sensor_event_header *)r.scratch->record)->flags |= SENSOR_EVENT_EXIT;
+            put_exec_syscall_args(&r, nr, args);
+        } else {
+            put_syscall_args(&r, nr, args);
+        }
         submit(&r);
     }
     return 0;
@@ -294,7 +276,7 @@ int BPF_PROG(on_sys_exit_security, struct pt_regs *regs, long ret)
     u32 nr;
     struct task_struct *task;
     u64 args[SENSOR_MAX_ARGS];
-    if (exit_prologue(regs, SENSOR_RULE_DERIVE, &nr, &task, args))
+    if (exit_prologue(regs, ret, SENSOR_RULE_DERIVE, &nr, &task, args))
         derive_security_events(task, nr, args, ret);
     return 0;
 }
@@ -395,6 +377,7 @@ int BPF_PROG(on_sched_process_exec, struct task_struct *p, int old_pid, struct l
     }
     put_kernel_str(&r, 5, BPF_CORE_READ(bprm, interp));
     put_u64(&r, 6, SENSOR_ARG_U32, tty_nr);
+    put_exec_context(&r, 7, task, BPF_CORE_READ(file, f_inode));
     submit(&r);
     return 0;
 }

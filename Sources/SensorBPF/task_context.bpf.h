@@ -42,18 +42,23 @@ static __always_inline u32 ns_tid_of(struct task_struct *task)
     return upid_at(pid, pid->level).nr;
 }
 
+/// The number `pid` has in the task's own pid namespace (`task_pid` is the task's pid): 0 when it
+/// has none there (it was made outside, as a container's parent or session is), as pid_vnr says.
+static __always_inline u32 ns_nr_of(struct pid *pid, struct pid *task_pid)
+{
+    unsigned int level = task_pid->level;
+    if (!pid || pid->level < level || level > 31)
+        return 0;
+    struct upid own = upid_at(task_pid, level);
+    struct upid other = upid_at(pid, level);
+    return other.ns == own.ns ? other.nr : 0;
+}
+
 /// The parent's id as the task sees it: 0 when the parent is outside the task's pid
 /// namespace (a container's init), as getppid() would say.
 static __always_inline u32 ns_ppid_of(struct task_struct *task, struct task_struct *parent_leader)
 {
-    struct pid *pid = task->thread_pid;
-    unsigned int level = pid->level;
-    struct pid *parent_pid = parent_leader->thread_pid;
-    if (parent_pid->level < level || level > 31)
-        return 0;
-    struct upid own = upid_at(pid, level);
-    struct upid parent = upid_at(parent_pid, level);
-    return parent.ns == own.ns ? parent.nr : 0;
+    return ns_nr_of(parent_leader->thread_pid, task->thread_pid);
 }
 
 static __always_inline u32 pid_ns_of(struct task_struct *task)

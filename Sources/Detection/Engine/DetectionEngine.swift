@@ -40,6 +40,10 @@ public final class DetectionEngine {
     public let rules: [Rule]
     public let state: SystemState
     private let typesByRule: [Set<String>?]
+    /// Rules whose condition tests `evt.dir`: the only ones that see events reported at
+    /// syscall entry (execve's '>'), since Falco evaluates exit events only and its
+    /// `evt.type in (execve, execveat)` must match each exec once, at the exit.
+    private let readsDirection: [Bool]
     private var entries: [String: TypeEntry] = [:]
     private let view: EventView
     public private(set) var statistics = DetectionStatistics()
@@ -67,6 +71,7 @@ public final class DetectionEngine {
             }
         }
         typesByRule = rules.map(\.condition.eventTypes)
+        readsDirection = rules.map { $0.condition.fields.contains { $0.name == "evt.dir" } }
         self.warnings = warnings
         view = EventView(state: state)
         state.readsEnvironment = rules.contains { rule in rule.condition.fields.contains { $0.name == "proc.env" } }
@@ -98,9 +103,11 @@ public final class DetectionEngine {
     /// Checks one event; `raise` gets each alert, in rule order.
     public func process(_ event: TraceEvent, raise: (Alert) -> Void) {
         statistics.events += 1
-        let entry = self.entry(event.eventName)
+        // A failed exec's second record (at its exit) is its own entry: Falco's execve exit.
+        let entry = self.entry(event.eventName, atExit: EventTable.reportedAgainWhenFailed.contains(event.eventName) && event.direction == .exit)
         let process = state.process(for: event)
         state.applyBefore(event, entry.facts.action, process)
+        view.number = statistics.events
         if !entry.rules.isEmpty || !entry.execveRules.isEmpty {
             // The view borrows the event for the evaluation instead of copying its strings.
             withUnsafePointer(to: event) { pointer in
@@ -130,12 +137,13 @@ public final class DetectionEngine {
         }
     }
 
-    private func entry(_ name: String) -> TypeEntry {
-        if let known = entries[name] { return known }
-        let facts = EventTypeFacts(name)
+    private func entry(_ name: String, atExit: Bool = false) -> TypeEntry {
+        let key = atExit ? name + "\u{0}<" : name
+        if let known = entries[key] { return known }
+        let facts = EventTypeFacts(name, atExit: atExit)
         func compile(type: String, direction: String, where wanted: (Set<String>?) -> Bool) -> [CompiledRule] {
             rules.indices.compactMap { index in
-                guard wanted(typesByRule[index]) else { return nil }
+                guard wanted(typesByRule[index]), direction == "<" || readsDirection[index] else { return nil }
                 let condition = rules[index].condition.specialized(eventType: type, direction: direction)
                 if case .constant(false) = condition { return nil }
                 // Operands were checked in init: compiling again cannot fail.
@@ -146,7 +154,7 @@ public final class DetectionEngine {
             facts: facts,
             rules: compile(type: name, direction: facts.direction) { $0?.contains(name) ?? true },
             execveRules: name == "sched_process_exec" ? compile(type: "execve", direction: "<") { $0?.contains("execve") == true } : [])
-        entries[name] = entry
+        entries[key] = entry
         return entry
     }
 

@@ -74,7 +74,18 @@ enum ArgumentSymbols {
         (0x1000_0000, "CLONE_NEWUSER"), (0x2000_0000, "CLONE_NEWPID"), (0x4000_0000, "CLONE_NEWNET"), (0x80, "CLONE_NEWTIME"),
     ]
     static let protections: [(Int64, String)] = [(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC")]
-    static let modeBits: [(Int64, String)] = [(0o4000, "S_ISUID"), (0o2000, "S_ISGID"), (0o1000, "S_ISVTX"), (0o111, "S_IXUGO")]
+    static let modeBits: [(Int64, String)] = [
+        (0o4000, "S_ISUID"), (0o2000, "S_ISGID"), (0o1000, "S_ISVTX"), (0o111, "S_IXUGO"),
+        // Falco's mode names, one per permission bit.
+        (0o400, "S_IRUSR"), (0o200, "S_IWUSR"), (0o100, "S_IXUSR"), (0o40, "S_IRGRP"), (0o20, "S_IWGRP"), (0o10, "S_IXGRP"),
+        (0o4, "S_IROTH"), (0o2, "S_IWOTH"), (0o1, "S_IXOTH"),
+    ]
+    /// bpf(2) commands (Falco's `evt.arg.cmd` names).
+    static let bpfCommands: [Int64: String] = [
+        0: "BPF_MAP_CREATE", 1: "BPF_MAP_LOOKUP_ELEM", 2: "BPF_MAP_UPDATE_ELEM", 3: "BPF_MAP_DELETE_ELEM", 4: "BPF_MAP_GET_NEXT_KEY",
+        5: "BPF_PROG_LOAD", 6: "BPF_OBJ_PIN", 7: "BPF_OBJ_GET", 8: "BPF_PROG_ATTACH", 9: "BPF_PROG_DETACH",
+        10: "BPF_PROG_TEST_RUN", 28: "BPF_LINK_CREATE", 17: "BPF_RAW_TRACEPOINT_OPEN", 18: "BPF_BTF_LOAD",
+    ]
     static let capabilities: [Int64: String] = Dictionary(uniqueKeysWithValues: [
         "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
         "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
@@ -109,11 +120,12 @@ enum ArgumentSymbols {
         (["cap_capable"], "cap", .enumeration(capabilities)),
         (["kill", "tkill", "tgkill"], "sig", .enumeration(signals)),
         (["mount"], "mountflags", .flags(mountFlags, zero: nil)),
+        (["bpf"], "cmd", .enumeration(bpfCommands)),
     ]
 
     /// Every name of the enumerations, to tell "another value" from "not a name at all".
     static let enumerationNames: Set<String> = Set(
-        [ptraceRequests, families, socketTypes, capabilities, signals].flatMap(\.values))
+        [ptraceRequests, families, socketTypes, capabilities, signals, bpfCommands].flatMap(\.values))
 
     /// Decoding by event, then argument.
     static let byEvent: [String: [String: ArgumentDecoding]] = {

@@ -65,6 +65,14 @@ public struct TraceArgument: Sendable, Equatable {
     }
 }
 
+/// When a syscall's record was taken (Falco's `evt.dir`: `>` entry, `<` exit).
+public enum EventDirection: Sendable, Equatable {
+    /// As the call began: the calls that do not return to their caller's image (`EventTable.emittedAtEntry`).
+    case entry
+    /// As the call returned, with its result: every other record.
+    case exit
+}
+
 /// A decoded event with Tracee's fields: for rules, tests and the table view. The JSON
 /// output does not go through it (see `JSONEventWriter`), but must encode identically.
 public struct TraceEvent: Sendable, Equatable {
@@ -88,11 +96,23 @@ public struct TraceEvent: Sendable, Equatable {
     public var args: [TraceArgument]
     /// The CPU that recorded the event (not part of Tracee's v0.6 JSON).
     public var cpu: Int
-    /// `sensor_event_header.flags`: whether the kernel killed this process (`killedBySlot`).
+    /// `sensor_event_header.flags`: whether the kernel killed this process (`killedBySlot`), refused
+    /// the call (`deniedBySlot`), or took a failed exec's record at its exit (`direction`).
     /// Not part of Tracee's JSON.
     public var enforcementFlags: UInt32 = 0
 
     public var argsNum: Int { args.count }
+
+    /// `.entry` for the record of a call reported as it begins (execve, execveat, exit, exit_group);
+    /// `.exit` for every other record, among them the second record of a failed execve/execveat,
+    /// which carries the error in `returnValue`. The sensor marks that one (SENSOR_EVENT_EXIT);
+    /// Tracee JSON has no such mark, so there an exec record with a negative `returnValue` is the
+    /// exit (the entry's is always 0). Events that are not syscalls read `.exit`.
+    public var direction: EventDirection {
+        if enforcementFlags & UInt32(SENSOR_EVENT_EXIT) != 0 { return .exit }
+        guard EventTable.emittedAtEntry.contains(eventName) else { return .exit }
+        return returnValue < 0 && EventTable.reportedAgainWhenFailed.contains(eventName) ? .exit : .entry
+    }
 
     /// An argument's value by name.
     public subscript(argument name: String) -> ArgumentValue? { args.first { $0.name == name }?.value }

@@ -64,6 +64,9 @@ public struct EventSelection: Sendable, Equatable {
                 if derivedFrom.contains(definition.name) { rule.flags |= UInt8(SENSOR_RULE_DERIVE) }
                 if EventTable.emittedAtEntry.contains(definition.name) && ids.contains(definition.id) {
                     rule.flags |= UInt8(SENSOR_RULE_AT_ENTER)
+                    if EventTable.reportedAgainWhenFailed.contains(definition.name) {
+                        rule.flags |= UInt8(SENSOR_RULE_FAILED_AT_EXIT)
+                    }
                 }
                 withUnsafeMutableBytes(of: &rule.kinds) { kinds in
                     for (index, argument) in definition.arguments.prefix(Int(SENSOR_MAX_ARGS)).enumerated() {
@@ -79,9 +82,12 @@ public struct EventSelection: Sendable, Equatable {
     var needsSysEnter: Bool { ids.contains { id in
         id < 1000 && EventTable.definition(id: id).map { EventTable.emittedAtEntry.contains($0.name) } == true
     } }
+    /// A failed exec's result comes from sys_exit too.
     var needsSysExit: Bool {
         ids.contains { id in
-            id < 1000 && EventTable.definition(id: id).map { !EventTable.emittedAtEntry.contains($0.name) } == true
+            id < 1000 && EventTable.definition(id: id).map {
+                !EventTable.emittedAtEntry.contains($0.name) || EventTable.reportedAgainWhenFailed.contains($0.name)
+            } == true
         }
     }
     var needsDerivedSecurity: Bool {

@@ -21,6 +21,10 @@ public enum EventTable {
                 .init("dev", "dev_t", .u32), .init("inode", "unsigned long", .u64),
                 .init("argv", "const char**", .stringArray), .init("interp", "const char*", .string),
                 .init("tty", "dev_t", .u32),
+                // The new image's context (exec_events.bpf.h): what Falco's execve exit carries.
+                .init("gid", "gid_t", .u32), .init("cap_permitted", "u64", .u64), .init("cap_effective", "u64", .u64),
+                .init("loginuid", "uid_t", .u32), .init("sid", "pid_t", .s32), .init("pgid", "pid_t", .s32),
+                .init("exe_ctime", "u64", .u64), .init("exe_mtime", "u64", .u64), .init("cwd", "const char*", .string),
             ], source: .tracepoint("sched:sched_process_exec"),
             kernel: KernelSide(want: UInt32(SENSOR_WANT_EXEC), program: "on_sched_process_exec")),
         EventDefinition(
@@ -94,6 +98,11 @@ public enum EventTable {
 
     /// Syscalls whose event is emitted at entry: they never return to the caller's image.
     public static let emittedAtEntry: Set<String> = ["execve", "execveat", "exit", "exit_group"]
+
+    /// Calls of `emittedAtEntry` that are reported a second time, at exit, when they fail (a
+    /// refused exec returns to its caller): that record has `TraceEvent.direction == .exit` and
+    /// the error in `returnValue`.
+    public static let reportedAgainWhenFailed: Set<String> = ["execve", "execveat"]
 
     /// Every event, syscalls first.
     public static let all: [EventDefinition] = syscallDefinitions + otherDefinitions

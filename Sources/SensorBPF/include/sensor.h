@@ -33,6 +33,7 @@ struct sensor_syscall_rule {
 #define SENSOR_RULE_AT_ENTER 0x02 // emit at sys_enter: the call never returns to the caller's image (execve, exit)
 #define SENSOR_RULE_DERIVE 0x04   // derive a security_* event from this syscall's result
 #define SENSOR_RULE_ENFORCE 0x08  // check the kill patterns at sys_enter (on_sys_enter_enforce)
+#define SENSOR_RULE_FAILED_AT_EXIT 0x10 // with AT_ENTER: emit again at sys_exit when the call failed (a refused exec)
 
 /// Which processes the kernel reports; anything else costs no ring buffer traffic.
 enum sensor_scope {
@@ -117,7 +118,8 @@ struct sensor_event_header {
     __u8 argc;
     __u8 cpu;
     __u32 flags;            // SENSOR_EVENT_KILLED | rule slot << 8 when the kernel killed the process;
-                            // SENSOR_EVENT_DENIED | rule slot << 16 when a cgroup program refused this call
+                            // SENSOR_EVENT_DENIED | rule slot << 16 when a cgroup program refused this call;
+                            // SENSOR_EVENT_EXIT on a failed exec's record taken at its exit
     char comm[SENSOR_TASK_COMM_LEN];
     char uts_name[SENSOR_TASK_COMM_LEN];
 };
@@ -128,6 +130,9 @@ struct sensor_event_header {
 /// `sensor_event_header.flags`: a cgroup program (cgroup/connect4, ...) refused this very call
 /// with EPERM before it ran; bits 16-23 are the pattern's `rule` slot.
 #define SENSOR_EVENT_DENIED 0x02
+/// `sensor_event_header.flags`: the record of a call reported at entry (execve, execveat), taken
+/// again at its exit because it failed; `return_value` is the error (-errno).
+#define SENSOR_EVENT_EXIT 0x04
 
 /// Kill patterns: what the kernel matches to enforce `action: kill` rules itself.
 #define SENSOR_MAX_KILL_PATTERNS 16
