@@ -5,7 +5,8 @@
 #   testbox  build caduceus-testbox:latest if missing or stale, print its name
 # Images are made without a registry: `docker import` of a tarball.
 # testbox: a static busybox (sh, cat, nc, ...), /etc/{hostname,passwd,group}, /tmp (1777),
-# /usr/local/bin/storm (Scripts/sensor/storm.c), /usr/local/bin/behave (Scripts/sensor/behave.c), and
+# /usr/local/bin/storm (Scripts/sensor/storm.c), /usr/local/bin/behave (Scripts/sensor/behave.c and
+# behave_primitives.c), and
 # fake but real-looking files the live rule tests (rules/*.test.yaml) read, write or remove:
 # /etc/shadow, /etc/sudoers, /etc/ssl/private, /root/.ssh, /root/.aws, /var/log, /etc/cron.d, ...
 # The FHIR server's image (caduceus-fhir:latest) is built by `caduceus images` (Sources/Lab/Deployment).
@@ -18,6 +19,8 @@ LOG=/tmp/caduceus-dockerd.log
 BUSYBOX=/usr/bin/busybox
 STORM_C="$SCRIPTS/sensor/storm.c"
 BEHAVE_C="$SCRIPTS/sensor/behave.c"
+BEHAVE_PRIMITIVES_C="$SCRIPTS/sensor/behave_primitives.c"
+BEHAVE_H="$SCRIPTS/sensor/behave.h"
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -66,7 +69,7 @@ testbox)
     [ -x "$BUSYBOX" ] || { echo "docker.sh: $BUSYBOX missing (run $0 start)" >&2; exit 1; }
     command -v cc >/dev/null || { echo "docker.sh: no C compiler (apt-get install gcc libc6-dev)" >&2; exit 1; }
     # Inputs: storm's and behave's sources, the busybox binary, and this script (it defines the image's layout).
-    hash="$(cat "$STORM_C" "$BEHAVE_C" "$BUSYBOX" "$SCRIPTS/docker.sh" | sha256sum | cut -c1-64)"
+    hash="$(cat "$STORM_C" "$BEHAVE_C" "$BEHAVE_PRIMITIVES_C" "$BEHAVE_H" "$BUSYBOX" "$SCRIPTS/docker.sh" | sha256sum | cut -c1-64)"
     old_id="$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
     if [ -n "$old_id" ] && [ "$(docker image inspect -f "{{index .Config.Labels \"$LABEL\"}}" "$IMAGE")" = "$hash" ]; then
         echo "$IMAGE"
@@ -116,7 +119,7 @@ testbox)
     echo 'not a real loader' >"$root/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
     ln -s ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$root/lib64/ld-linux-x86-64.so.2"
     cc -O2 -Wall -static -o "$root/usr/local/bin/storm" "$STORM_C"
-    cc -O2 -Wall -static -o "$root/usr/local/bin/behave" "$BEHAVE_C"
+    cc -O2 -Wall -static -o "$root/usr/local/bin/behave" "$BEHAVE_C" "$BEHAVE_PRIMITIVES_C"
     tar --numeric-owner --owner=0 --group=0 -C "$root" -cf "$tmp/rootfs.tar" .
     import_image "$IMAGE" "$old_id" "$tmp/rootfs.tar" \
         --change 'CMD ["/bin/sh"]' \

@@ -2,7 +2,7 @@
  * behave: one suspicious behaviour per run, for the live tests of the built-in detection rules
  * (rules/CAD-*.test.yaml). It does what the testbox's busybox cannot.
  *
- *   cc -O2 -Wall -static -o behave behave.c
+ *   cc -O2 -Wall -static -o behave behave.c behave_primitives.c
  *   behave ACTION [ARGS]
  *
  * ACTION (the syscalls issued are the ones the rules look for):
@@ -40,6 +40,9 @@
  *                         (not only loopback; with --network host, the host's): a connection that looks
  *                         outbound to rules that exclude loopback, yet never leaves the machine
  *
+ * Exploit primitives and reconnaissance (behave_primitives.c): userfaultfd, af-alg, wx-mmap,
+ * exe-write, proc-mem-read, vm-readv, set-name NAME, bpf-load, port-scan HOST FIRST LAST.
+ *
  * Each action prints one line per syscall (what, result, errno) on stdout and exits 0 even when the
  * kernel (or seccomp) refuses the syscall: the attempt is what the rules detect. An unknown action
  * or missing argument prints the usage on stderr and exits 2.
@@ -70,6 +73,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "behave.h"
+
 #ifndef AT_EMPTY_PATH
 #define AT_EMPTY_PATH 0x1000
 #endif
@@ -77,9 +82,9 @@
 extern char **environ;
 
 /* What the injection actions write: their own value, so nothing changes. */
-static volatile long target = 0x6361647563657573L;
+volatile long target = 0x6361647563657573L;
 
-static void usage(void) {
+void usage(void) {
     fprintf(stderr,
             "usage: behave ACTION [ARGS]\n"
             "actions: ptrace-traceme | ptrace-attach | ptrace-poke | proc-mem-write | vm-writev |\n"
@@ -87,12 +92,14 @@ static void usage(void) {
             "         docker-sock [PATH] | dup-stdio HOST PORT | tcp-connect HOST PORT | kcore |\n"
             "         finit-module FILE | init-module FILE |\n"
             "         time-open PATH N | time-connect HOST PORT N | time-exec PATH N |\n"
-            "         open-flood PATH PROCS SECONDS | tcp-connect-local HOST PORT\n");
+            "         open-flood PATH PROCS SECONDS | tcp-connect-local HOST PORT |\n"
+            "         userfaultfd | af-alg | wx-mmap | exe-write | proc-mem-read | vm-readv | set-name NAME |\n"
+            "         bpf-load | port-scan HOST FIRST LAST\n");
     exit(2);
 }
 
 /* One line per syscall: `behave: what = result` and the errno's text when it failed. */
-static long report(const char *what, long result) {
+long report(const char *what, long result) {
     int saved = errno;
     if (result < 0)
         printf("behave: %s = %ld (%s)\n", what, result, strerror(saved));
@@ -104,7 +111,7 @@ static long report(const char *what, long result) {
 }
 
 /* A child that waits to be traced or written to, then is killed. */
-static pid_t idle_child(void) {
+pid_t idle_child(void) {
     fflush(stdout);
     pid_t child = fork();
     if (child == 0) {
@@ -114,7 +121,7 @@ static pid_t idle_child(void) {
     return child;
 }
 
-static void end_child(pid_t child) {
+void end_child(pid_t child) {
     if (child <= 0) return;
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
@@ -243,7 +250,7 @@ static void docker_sock(const char *path) {
     close(fd);
 }
 
-static int loopback(const char *host, struct sockaddr_storage *out, socklen_t *length, int port) {
+int loopback(const char *host, struct sockaddr_storage *out, socklen_t *length, int port) {
     struct sockaddr_in *v4 = (struct sockaddr_in *)out;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
     memset(out, 0, sizeof *out);
@@ -506,6 +513,6 @@ int main(int argc, char **argv) {
     else if (IS("time-exec", 2, 2)) time_exec(argv[2], argv[3]);
     else if (IS("open-flood", 3, 3)) open_flood(argv[2], argv[3], argv[4]);
     else if (IS("tcp-connect-local", 2, 2)) tcp_connect_local(argv[2], argv[3]);
-    else usage();
+    else if (!behave_primitive(action, extra, argv)) usage();
     return 0;
 }

@@ -48,6 +48,7 @@ struct EventFixture {
         if let v = mapping["vpid"]?.int { vpid = UInt32(v) }
         if let v = mapping["uid"]?.int { uid = UInt32(v) }
         if let v = mapping["ret"]?.int { ret = Int64(v) }
+        if let v = mapping["time"]?.int, v > 0 { time = UInt64(v) }
         comm = mapping["comm"]?.string
         if let v = mapping["container"] { container = v.string ?? "" }
         image = mapping["image"]?.string

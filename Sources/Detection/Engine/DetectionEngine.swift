@@ -46,6 +46,8 @@ public final class DetectionEngine {
     private let readsDirection: [Bool]
     private var entries: [String: TypeEntry] = [:]
     private let view: EventView
+    /// Rules whose matches are counted or paired before they alert (Detectors/RuleDetectors).
+    private let detectors = RuleDetectors()
     public private(set) var statistics = DetectionStatistics()
     /// Things a user should know about the rules (an event type the sensor never emits).
     public let warnings: [String]
@@ -130,9 +132,14 @@ public final class DetectionEngine {
         for rule in rules {
             statistics.evaluations += 1
             if rule.condition.evaluate(view) {
+                var note: String?
+                if let gate = detectors.gate(rule.rule.id) {
+                    guard let answer = gate(view) else { continue }
+                    note = answer
+                }
                 statistics.alerts += 1
                 statistics.alertsByRule[rule.rule.id, default: 0] += 1
-                raise(alert(rule.rule))
+                raise(alert(rule.rule, note: note))
             }
         }
     }
@@ -158,7 +165,7 @@ public final class DetectionEngine {
         return entry
     }
 
-    private func alert(_ rule: Rule) -> Alert {
+    private func alert(_ rule: Rule, note: String? = nil) -> Alert {
         let event = view.event.pointee
         let process = view.process
         let info = event.container
@@ -168,7 +175,8 @@ public final class DetectionEngine {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         return Alert(
-            ruleId: rule.id, rule: rule.name, priority: rule.priority.rawValue, output: rule.output.render(view),
+            ruleId: rule.id, rule: rule.name, priority: rule.priority.rawValue,
+            output: rule.output.render(view) + (note.map { " (\($0))" } ?? ""),
             time: EventView.rfc3339(event.timestamp), timestamp: event.timestamp,
             raisedAt: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec), mitre: rule.mitre, tags: rule.tags,
             container: container,

@@ -80,6 +80,11 @@ enum ArgumentSymbols {
         (0o400, "S_IRUSR"), (0o200, "S_IWUSR"), (0o100, "S_IXUSR"), (0o40, "S_IRGRP"), (0o20, "S_IWGRP"), (0o10, "S_IXGRP"),
         (0o4, "S_IROTH"), (0o2, "S_IWOTH"), (0o1, "S_IXOTH"),
     ]
+    static let prctlOptions: [Int64: String] = [
+        1: "PR_SET_PDEATHSIG", 4: "PR_SET_DUMPABLE", 8: "PR_SET_KEEPCAPS", 15: "PR_SET_NAME", 16: "PR_GET_NAME",
+        22: "PR_SET_SECCOMP", 24: "PR_CAPBSET_DROP", 35: "PR_SET_MM", 36: "PR_SET_CHILD_SUBREAPER", 38: "PR_SET_NO_NEW_PRIVS",
+        47: "PR_CAP_AMBIENT", 0x5961_6d61: "PR_SET_PTRACER",
+    ]
     /// bpf(2) commands (Falco's `evt.arg.cmd` names).
     static let bpfCommands: [Int64: String] = [
         0: "BPF_MAP_CREATE", 1: "BPF_MAP_LOOKUP_ELEM", 2: "BPF_MAP_UPDATE_ELEM", 3: "BPF_MAP_DELETE_ELEM", 4: "BPF_MAP_GET_NEXT_KEY",
@@ -120,12 +125,13 @@ enum ArgumentSymbols {
         (["cap_capable"], "cap", .enumeration(capabilities)),
         (["kill", "tkill", "tgkill"], "sig", .enumeration(signals)),
         (["mount"], "mountflags", .flags(mountFlags, zero: nil)),
+        (["prctl"], "option", .enumeration(prctlOptions)),
         (["bpf"], "cmd", .enumeration(bpfCommands)),
     ]
 
     /// Every name of the enumerations, to tell "another value" from "not a name at all".
     static let enumerationNames: Set<String> = Set(
-        [ptraceRequests, families, socketTypes, capabilities, signals, bpfCommands].flatMap(\.values))
+        [ptraceRequests, families, socketTypes, capabilities, signals, prctlOptions, bpfCommands].flatMap(\.values))
 
     /// Decoding by event, then argument.
     static let byEvent: [String: [String: ArgumentDecoding]] = {

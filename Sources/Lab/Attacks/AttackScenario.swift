@@ -138,7 +138,7 @@ extension AttackScenario {
         .init("timestomp", "Timestamps of a file changed", tactic: "defense-evasion", technique: "T1070.006", expects: [],
               guards: ["openat", "utimensat"],
               command: "echo x > /tmp/lab-ts && touch -d '2001-01-01 00:00' /tmp/lab-ts; rm -f /tmp/lab-ts",
-              note: "utimensat is watched by no built-in rule: a gap"),
+              note: "busybox's shell runs touch inside itself (no exec): CAD-064 sees only the shell's utimensat, whose times the sensor does not read; a gap"),
         // Judged, like the escapes: a seccomp profile without memfd_create or ptrace (the FHIR
         // container's generated one) refuses these, where Docker's default lets them through.
         .init("memfd", "Fileless execution from memfd", tactic: "defense-evasion", technique: "T1620", expects: ["CAD-015"],
@@ -152,9 +152,8 @@ extension AttackScenario {
               command: "/opt/lab/bin/cat /etc/shadow > /dev/null"),
         .init("key-search", "Private key search", tactic: "credential-access", technique: "T1552.004", expects: ["CAD-009"], guards: ["openat"],
               command: "/opt/lab/bin/find / -xdev -name id_rsa > /dev/null 2>&1; true"),
-        .init("port-scan", "Localhost port scan", tactic: "discovery", technique: "T1046", expects: [], guards: ["connect"],
-              command: "for p in 22 80 443 5432 9080; do behave tcp-connect 127.0.0.1 $p > /dev/null; done",
-              note: "connections to 127.0.0.1 are what the server does all day: no rule, by design"),
+        .init("port-scan", "Localhost port scan", tactic: "discovery", technique: "T1046", expects: ["CAD-065"], guards: ["connect"],
+              command: "behave port-scan 127.0.0.1 20 60 > /dev/null"),
         .init("aslr", "ASLR setting inspected", tactic: "discovery", technique: "T1082", expects: ["CAD-044"], guards: ["openat"],
               command: "/opt/lab/bin/cat /proc/sys/kernel/randomize_va_space > /dev/null"),
         .init("ptrace", "ptrace attach (code injection)", tactic: "defense-evasion", technique: "T1055.008", expects: ["CAD-017"], guards: ["ptrace"],
