@@ -59,13 +59,13 @@ step "listening sockets" netstat -tln
 step "start syslogd" syslogd -O /var/log/messages
 step "log lines" sh -c 'i=0; while [ $i -lt 60 ]; do logger -t fhir-ops "health check $i ok"; i=$((i+1)); done'
 for round in 1 2 3; do
-    # busybox syslogd reopens its file at the first message of each new second.
+    # busybox syslogd reopens its file at the first message of a new second: log until it has.
     step "system log rotation $round (rename, reopen)" sh -ec "
         cd /var/log
         [ ! -f messages.0 ] || mv -f messages.0 messages.1
         mv messages messages.0
-        sleep 1.1
-        logger -t fhir-ops 'rotated $round'
+        i=0
+        while [ ! -s messages ] && [ \$i -lt 20 ]; do sleep 0.5; logger -t fhir-ops 'rotated $round'; i=\$((i+1)); done
         test -s messages"
 done
 step "application log written" sh -c 'mkdir -p /srv/log; i=0; while [ $i -lt 200 ]; do echo "GET /metadata 200 $i" >>/srv/log/fhir.log; i=$((i+1)); done'
