@@ -179,3 +179,23 @@ import Testing
 
     func loadErrorOf(_ files: [(String, String)]) -> RuleError? { ruleLoadError(files) }
 }
+
+extension FalcoRuleFilesTests {
+    /// The stable file's network rules on sensor-shaped events: an outbound TCP connect to a
+    /// non-standard SSH port by a program named ssh (Falco's `outbound` macro: fd.ip, fd.net,
+    /// fd.snet against the RFC 1918 list, evt.rawres).
+    @Test func stableOutboundSSHRuleFires() throws {
+        let set = try Self.load("falco_rules.yaml").set
+        func alerts(to address: String) throws -> [String] {
+            let harness = try EngineHarness(ruleSet: set, processes: [ProcessRecord(pid: 50, ppid: 1, name: "sh")])
+            return harness.run([
+                EventFixture("sched_process_exec", pid: 60, ppid: 50, comm: "ssh", args: ["pathname": "/tmp/ssh", "argv": ["/tmp/ssh", "x"]]),
+                EventFixture("socket", pid: 60, ppid: 50, comm: "ssh", ret: 3, args: ["domain": 2, "type": 0o2000001, "protocol": 0]),
+                EventFixture("connect", pid: 60, ppid: 50, comm: "ssh", args: ["sockfd": 3, "addr": address]),
+            ]).map(\.rule)
+        }
+        #expect(try alerts(to: "192.0.2.2:4444").contains("Disallowed SSH Connection Non Standard Port"))
+        #expect(try !alerts(to: "10.0.0.2:4444").contains("Disallowed SSH Connection Non Standard Port"), "RFC 1918 is not outbound")
+        #expect(try !alerts(to: "192.0.2.2:22").contains("Disallowed SSH Connection Non Standard Port"))
+    }
+}

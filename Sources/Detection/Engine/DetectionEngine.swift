@@ -35,6 +35,8 @@ public final class DetectionEngine {
         let rules: [CompiledRule]
         /// For sched_process_exec: rules that want it as execve's exit (Falco's spawned_process).
         let execveRules: [CompiledRule]
+        /// An entry-reported call whose failure is reported again at its exit (execve).
+        let reportedAgainAtExit: Bool
     }
 
     public let rules: [Rule]
@@ -105,8 +107,9 @@ public final class DetectionEngine {
     /// Checks one event; `raise` gets each alert, in rule order.
     public func process(_ event: TraceEvent, raise: (Alert) -> Void) {
         statistics.events += 1
+        var entry = self.entry(event.eventName)
         // A failed exec's second record (at its exit) is its own entry: Falco's execve exit.
-        let entry = self.entry(event.eventName, atExit: EventTable.reportedAgainWhenFailed.contains(event.eventName) && event.direction == .exit)
+        if entry.reportedAgainAtExit && event.direction == .exit { entry = self.entry(event.eventName, atExit: true) }
         let process = state.process(for: event)
         state.applyBefore(event, entry.facts.action, process)
         view.number = statistics.events
@@ -160,7 +163,8 @@ public final class DetectionEngine {
         let entry = TypeEntry(
             facts: facts,
             rules: compile(type: name, direction: facts.direction) { $0?.contains(name) ?? true },
-            execveRules: name == "sched_process_exec" ? compile(type: "execve", direction: "<") { $0?.contains("execve") == true } : [])
+            execveRules: name == "sched_process_exec" ? compile(type: "execve", direction: "<") { $0?.contains("execve") == true } : [],
+            reportedAgainAtExit: !atExit && EventTable.reportedAgainWhenFailed.contains(name))
         entries[key] = entry
         return entry
     }
