@@ -48,6 +48,8 @@ step "process listing, chosen columns" ps -o pid,user,comm,args
 step "one batch of top" top -b -n 1
 step "file listing" ls -la / /usr/local/bin /etc /var/log
 step "installed programs" sh -c 'ls /bin | wc -l; busybox --list | head -5'
+# busybox's dpkg and rpm applets: the image has no package database, so they list nothing.
+step "package listings" sh -c 'dpkg -l 2>&1 | head -3; rpm -qa 2>&1 | head -3; true'
 step "disk, memory, uptime" sh -c 'df -h; free; uptime'
 step "who am I" sh -c 'id; hostname; uname -a'
 step "listening sockets" netstat -tln

@@ -26,6 +26,8 @@ extension LiveDetectionSuites {
             var serverEvents: Int
             var toolboxEvents: Int
             var lost: UInt64
+            /// The rules the engine ran.
+            var rules: Int
         }
 
         /// Starts detection with `ruleSet`, then the server (its data on a fresh volume) and the
@@ -65,7 +67,8 @@ extension LiveDetectionSuites {
             let (alerts, lost) = try live.stop()
             return Run(
                 alerts: alerts.filter { $0.container.id == server || $0.container.id == toolbox }, output: output,
-                serverEvents: live.eventCount(container: server), toolboxEvents: live.eventCount(container: toolbox), lost: lost)
+                serverEvents: live.eventCount(container: server), toolboxEvents: live.eventCount(container: toolbox), lost: lost,
+                rules: live.engine.rules.count)
         }
 
         @Test func theBuiltinRulesRaiseNothingOnTheBenignCorpus() async throws {
@@ -88,7 +91,10 @@ extension LiveDetectionSuites {
             var counts: [String: Int] = [:]
             for alert in run.alerts { counts[alert.rule, default: 0] += 1 }
             let lines = counts.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
-            print("Falco stable rules raised on the benign corpus (README, benign-corpus-falco):\n" + lines.map { "  " + $0 }.joined(separator: "\n"))
+            #expect(run.rules >= 20, "Falco's stable rules ran: \(run.rules)")
+            print(
+                "Falco stable rules (\(run.rules) loaded; \(run.serverEvents) events from the server, \(run.toolboxEvents) from the toolbox) "
+                    + "raised on the benign corpus (README, benign-corpus-falco): " + (lines.isEmpty ? "none" : "\n" + lines.map { "  " + $0 }.joined(separator: "\n")))
             for alert in run.alerts.prefix(50) { print("  \(alert.rule) | \(alert.output)") }
             let listed = try Self.readmeFalcoRules()
             #expect(Set(counts.keys) == listed, "README lists \(listed.sorted()); the corpus raised \(lines)")
