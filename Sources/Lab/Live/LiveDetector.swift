@@ -7,7 +7,9 @@ import Sensor
 public final class LiveDetector: @unchecked Sendable {
     /// The pipeline this detector runs: its sensor, engine, enforcer and drift checks.
     public let pipeline: DetectionPipeline
+    /// The loaded sensor (started by `init`).
     public var sensor: Sensor { pipeline.sensor! }
+    /// The rule engine (a rule pipeline always has one).
     public var engine: DetectionEngine { pipeline.engine! }
     /// The drift checks of the learned profile, when one was given.
     public var drift: ProfileDriftDetector? { pipeline.drift }

@@ -5,6 +5,7 @@ import Sensor
 /// A learning `DetectionPipeline` on its own thread, as `caduceus profile record` runs it:
 /// the profile is read after `stop()`.
 public final class LiveProfileRecorder: @unchecked Sendable {
+    /// The loaded sensor (started by `init`).
     public let sensor: Sensor
     private let pipeline: DetectionPipeline
     private let learner: ProfileLearner
