@@ -18,6 +18,8 @@ public enum FieldKind: Int, Sendable, Equatable, CaseIterable {
     case fdIP, fdPort, fdNet, fdClientNet, fdServerNet, fdLocalNet, fdRemoteNet, fdConnected, fdNameChanged, fdNameRaw
     case fdClientIPName, fdServerIPName, fdLocalIPName, fdRemoteIPName
     case containerPrivileged, containerStartTime, containerMounts, containerMountDest, k8sNamespace, k8sPod
+    case eventHostname, fdTypes, processParentVpid
+    case processGroupLeaderName, processGroupLeaderExe, processGroupLeaderExePath, processSessionExe, processSessionExePath
 }
 
 /// One Falco field Caduceus maps, and what it means for Caduceus's events.
@@ -112,6 +114,14 @@ public enum FieldTable {
         .init(name: "proc.sid", kind: .processSid, .int64, meaning: "session id in the process's pid namespace"),
         .init(name: "proc.sname", kind: .processSessionName, meaning: "name of the session leader: the ancestor whose vpid is proc.sid, else the eldest ancestor in the session"),
         .init(name: "proc.is_sid_leader", kind: .processIsSidLeader, .bool, meaning: "true when proc.sid = proc.vpid"),
+        .init(name: "proc.pvpid", kind: .processParentVpid, .int64, meaning: "parent's process id in its pid namespace"),
+        .init(name: "proc.vpgid.name", kind: .processGroupLeaderName, meaning: "name of the process group leader: the ancestor whose vpid is proc.vpgid, else the eldest ancestor in the group"),
+        .init(name: "proc.vpgid.exe", kind: .processGroupLeaderExe, meaning: "argv[0] of the process group leader"),
+        .init(name: "proc.vpgid.exepath", kind: .processGroupLeaderExePath, meaning: "executable path of the process group leader"),
+        .init(name: "proc.sid.exe", kind: .processSessionExe, meaning: "argv[0] of the session leader"),
+        .init(name: "proc.sid.exepath", kind: .processSessionExePath, meaning: "executable path of the session leader"),
+        .init(name: "evt.hostname", kind: .eventHostname, meaning: "the host's name, as the sensor reports it"),
+        .init(name: "fd.types", kind: .fdTypes, .charbufList, meaning: "the types (fd.type) of the process's open descriptors, each once; fd.types[N]: descriptor N's"),
         .init(name: "thread.cap_permitted", kind: .threadCapPermitted, meaning: "permitted capabilities, space-separated names (CAP_CHOWN CAP_KILL ...)"),
         .init(name: "thread.cap_effective", kind: .threadCapEffective, meaning: "effective capabilities, space-separated names"),
         .init(name: "user.loginuid", kind: .userLoginUid, .int64, meaning: "audit login uid; -1 when unset"),
