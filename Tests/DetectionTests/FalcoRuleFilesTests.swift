@@ -57,15 +57,38 @@ import Testing
     @Test func loadsBesideTheBuiltInRules() throws {
         let builtin = try RuleFiles.builtin()
         let path = Self.sharedFalcoDirectory.appendingPathComponent("falco_rules.yaml").path
-        let set = try RuleSet.load(builtin + [(path, try String(contentsOfFile: path, encoding: .utf8))])
-        let builtinCount = try RuleSet.load(builtin).rules.count
-        #expect(set.rules.count == builtinCount + 25)
+        let set = try RuleSet.load(builtin + [(path, try String(contentsOfFile: path, encoding: .utf8))], keeping: Set(builtin.map(\.path)))
+        let alone = try RuleSet.load(builtin)
+        #expect(set.rules.count == alone.rules.count + 25)
         let shells = set.rules.filter { $0.name == "Terminal shell in container" }
         #expect(shells.map(\.id).sorted() == ["CAD-005", "Terminal shell in container"])
         let changed = set.warnings.filter { $0.message.contains("is redefined here") }
-        #expect(changed.contains { $0.message.hasPrefix("macro 'spawned_process'") && $0.location.file == path })
+        #expect(changed.contains { $0.message.hasPrefix("macro 'spawned_process'") && $0.location.file == path && $0.message.contains("the built-in rules keep theirs") })
+        // The built-in rules are built with their own spawned_process, open_read, shell_procs...
+        for rule in alone.rules {
+            #expect(set.rules.first { $0.id == rule.id }?.condition == rule.condition, "\(rule.id) keeps the condition it was written with")
+        }
+        // ... and Falco's rules with Falco's.
+        let falcoShell = shells.first { $0.id != "CAD-005" }!.condition
+        #expect(falcoShell == (try RuleSet.load([(path, try String(contentsOfFile: path, encoding: .utf8))])).rules.first { $0.name == "Terminal shell in container" }!.condition)
         #expect(ruleLoadError(builtin + [(path, try String(contentsOfFile: path, encoding: .utf8)), ("again.yaml", Self.base.replacingOccurrences(of: "Shell", with: "Terminal shell in container"))])?
             .message.contains("already defined") == true, "without an id of its own, a second definition is still refused")
+    }
+
+    /// A plain redefinition in a user file leaves the protected files' rules alone; `override:`
+    /// changes the definition for them too.
+    @Test func protectedFilesKeepTheirDefinitionsUnlessOverridden() throws {
+        let base = "- macro: in_box\n  condition: container.id != host\n- rule: Base\n  desc: x\n  condition: evt.type = open and in_box\n  output: x\n  priority: ERROR\n"
+        let plain = "- macro: in_box\n  condition: container.name = web\n- rule: Mine\n  desc: x\n  condition: evt.type = open and in_box\n  output: x\n  priority: ERROR\n"
+        let overridden = "- macro: in_box\n  condition: container.name = web\n  override:\n    condition: replace\n"
+        let kept = try RuleSet.load([("builtin/base.yaml", base), ("mine.yaml", plain)], keeping: ["builtin/base.yaml"])
+        let baseAlone = try RuleSet.load([("builtin/base.yaml", base)]).rules[0].condition
+        #expect(kept.rules.first { $0.name == "Base" }?.condition == baseAlone)
+        #expect(kept.rules.first { $0.name == "Mine" }?.condition != baseAlone, "the user's rule uses the user's macro")
+        let unprotected = try RuleSet.load([("builtin/base.yaml", base), ("mine.yaml", plain)])
+        #expect(unprotected.rules.first { $0.name == "Base" }?.condition != baseAlone, "without protection, Falco's semantics: the later definition is everyone's")
+        let changed = try RuleSet.load([("builtin/base.yaml", base), ("mine.yaml", overridden)], keeping: ["builtin/base.yaml"])
+        #expect(changed.rules[0].condition != baseAlone, "override: changes it for the protected rules too")
     }
 
     func loadError(_ text: String) -> RuleError? { ruleLoadError([("rules/bad.yaml", text)]) }

@@ -33,8 +33,11 @@ public enum RuleFiles {
     }
 
     /// Loads and checks everything `collect` finds.
+    /// The built-in files' rules keep their macros and lists when a user file plainly
+    /// redefines one (see `RuleSet.load(_:knownFields:keeping:)`).
     public static func load(includeBuiltin: Bool = true, paths: [String]) throws -> RuleSet {
-        try RuleSet.load(collect(includeBuiltin: includeBuiltin, paths: paths))
+        let builtinPaths = includeBuiltin ? Set(try builtin().map(\.path)) : []
+        return try RuleSet.load(collect(includeBuiltin: includeBuiltin, paths: paths), keeping: builtinPaths)
     }
 
     static func directory(_ path: String) throws -> [(name: String, path: String)] {

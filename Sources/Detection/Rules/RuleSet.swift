@@ -29,8 +29,16 @@ public struct RuleSet: Sendable {
 
     /// Loads the files in order; later files append to or override earlier definitions.
     /// Conditions may name only `knownFields` (Caduceus's field table by default).
-    public static func load(_ files: [(path: String, text: String)], knownFields: Set<String>? = FieldTable.names) throws -> RuleSet {
-        var collector = Collector(knownFields: knownFields)
+    ///
+    /// `keeping` names files whose rules keep the macros and lists they were written against
+    /// (the built-in files): a later file that plainly redefines one of those (no `override:`,
+    /// no `append`) changes it for its own rules and the files after it, not for theirs, so
+    /// loading Falco's files beside the built-in rules does not rewrite the built-in rules'
+    /// `spawned_process` or `open_read`. `override:` and `append` still change them for all.
+    public static func load(
+        _ files: [(path: String, text: String)], knownFields: Set<String>? = FieldTable.names, keeping protected: Set<String> = []
+    ) throws -> RuleSet {
+        var collector = Collector(knownFields: knownFields, protectedFiles: protected)
         for file in files { try collector.read(file.path, file.text) }
         return try collector.build()
     }
@@ -66,6 +74,12 @@ public struct RuleSet: Sendable {
 
     struct Collector {
         let knownFields: Set<String>?
+        /// Files whose rules keep their macros and lists (see `load`).
+        var protectedFiles: Set<String> = []
+        /// A protected file's macro or list as it was before another file plainly redefined it:
+        /// what the protected files' rules are built with.
+        var keptLists: [String: Definition] = [:]
+        var keptMacros: [String: Definition] = [:]
         var lists: [String: Definition] = [:]
         var macros: [String: Definition] = [:]
         var rules: [String: Definition] = [:]
@@ -134,7 +148,10 @@ public struct RuleSet: Sendable {
                         guard lists[name] != nil else { throw RuleError(location: here, message: "list '\(name)' is appended to but never defined") }
                         lists[name]!.items += values
                     } else {
-                        if mapping["override"]?["items"]?.string != "replace" { try checkRedefinition("list", name, path, here, changed: lists[name].map { $0.items != values } ?? false) }
+                        if mapping["override"]?["items"]?.string != "replace" {
+                            try checkRedefinition("list", name, path, here, changed: lists[name].map { $0.items != values } ?? false)
+                            if let kept = lists[name], keeps(kept), keptLists[name] == nil { keptLists[name] = kept }
+                        }
                         lists[name] = Definition(name: name, conditionLocation: here, items: values, location: here)
                     }
                 } else if let name = mapping["macro"]?.string {
@@ -145,7 +162,10 @@ public struct RuleSet: Sendable {
                         guard macros[name] != nil else { throw RuleError(location: here, message: "macro '\(name)' is appended to but never defined") }
                         macros[name]!.appendCondition(condition, positions(of: mapping["condition"], condition))
                     } else {
-                        if mapping["override"]?["condition"]?.string != "replace" { try checkRedefinition("macro", name, path, here, changed: macros[name].map { $0.condition != condition } ?? false) }
+                        if mapping["override"]?["condition"]?.string != "replace" {
+                            try checkRedefinition("macro", name, path, here, changed: macros[name].map { $0.condition != condition } ?? false)
+                            if let kept = macros[name], keeps(kept), keptMacros[name] == nil { keptMacros[name] = kept }
+                        }
                         macros[name] = Definition(
                             name: name, condition: condition, conditionLocation: conditionHere,
                             conditionPositions: positions(of: mapping["condition"], condition), location: here)
@@ -339,6 +359,11 @@ public struct RuleSet: Sendable {
         /// A macro or list defined twice in one file (a later file may redefine it, as in Falco).
         /// `changed`: the new definition differs from the one it replaces (worth a warning
         /// when rules of earlier files use it).
+        /// A definition of a protected file that the file being read replaces without `override:`.
+        func keeps(_ definition: Definition) -> Bool {
+            protectedFiles.contains(definition.location.file) && !protectedFiles.contains(path)
+        }
+
         mutating func checkRedefinition(_ kind: String, _ name: String, _ path: String, _ here: SourceLocation, changed: Bool) throws {
             let key = kind + "\u{0}" + name
             if definedIn[key] == path {
@@ -347,7 +372,12 @@ public struct RuleSet: Sendable {
                     location: here,
                     message: "\(kind) '\(name)' is already defined at \(first.map(String.init(describing:)) ?? path) in this file; say 'append: true' or 'override:' to change it")
             }
-            if changed, let earlier = definedIn[key], rules.values.contains(where: { $0.location.file != path }) {
+            if changed, let earlier = definedIn[key], protectedFiles.contains(earlier), !protectedFiles.contains(path) {
+                let first = kind == "list" ? lists[name]?.location : macros[name]?.location
+                redefinitions.append(RuleError(
+                    location: here,
+                    message: "\(kind) '\(name)' (defined at \(first.map(String.init(describing:)) ?? earlier)) is redefined here for the rules of this file and later ones; the built-in rules keep theirs (say 'override:' to change it for them too)"))
+            } else if changed, let earlier = definedIn[key], rules.values.contains(where: { $0.location.file != path }) {
                 let first = kind == "list" ? lists[name]?.location : macros[name]?.location
                 redefinitions.append(RuleError(
                     location: here,
@@ -363,10 +393,11 @@ public struct RuleSet: Sendable {
             }
         }
 
-        /// Lists (with lists inside lists), then macros in dependency order, then rules.
-        func build() throws -> RuleSet {
+        /// Lists expanded (lists inside lists), then macros parsed in dependency order.
+        func environment(lists: [String: Definition], macros: [String: Definition]) throws -> (
+            lists: [String: [String]], macros: [String: Condition], costs: [String: ConditionParser.Cost], warnings: [RuleError]
+        ) {
             var set = RuleSet()
-            set.warnings = redefinitions
             for name in lists.keys.sorted() {
                 let list = lists[name]!
                 var expanded: [String] = []
@@ -421,11 +452,30 @@ public struct RuleSet: Sendable {
                 return condition
             }
             for name in macros.keys.sorted() { _ = try macro(name) }
-            var parser = ConditionParser(macros: set.macros, lists: set.lists, knownFields: knownFields)
-            parser.macroCosts = costs
+            return (set.lists, set.macros, costs, set.warnings)
+        }
+
+        /// The lists and macros, then the rules, each parsed with the definitions it sees.
+        func build() throws -> RuleSet {
+            var set = RuleSet()
+            set.warnings = redefinitions
+            let all = try environment(lists: lists, macros: macros)
+            (set.lists, set.macros) = (all.lists, all.macros)
+            set.warnings += all.warnings
+            var allParser = ConditionParser(macros: all.macros, lists: all.lists, knownFields: knownFields)
+            allParser.macroCosts = all.costs
+            var keptParser = allParser
+            if !keptLists.isEmpty || !keptMacros.isEmpty {
+                // The protected files' rules see their own definitions of what was redefined.
+                let kept = try environment(
+                    lists: lists.merging(keptLists) { _, kept in kept }, macros: macros.merging(keptMacros) { _, kept in kept })
+                keptParser = ConditionParser(macros: kept.macros, lists: kept.lists, knownFields: knownFields)
+                keptParser.macroCosts = kept.costs
+            }
             var totalNodes = 0
             for name in ruleOrder {
                 let definition = rules[name]!
+                let parser = protectedFiles.contains(definition.location.file) ? keptParser : allParser
                 var (condition, cost, warnings) = try parseWithCost(
                     definition.condition, at: definition.conditionLocation, positions: definition.conditionPositions, with: parser)
                 set.warnings += warnings.map { RuleError(location: $0.location, message: $0.message) }
