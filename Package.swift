@@ -70,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "caduceus",
             dependencies: [
-                "FHIR", "FHIRStore", "FHIRServer", "Lab", "Sensor", "Detection", "HostileRequests",
+                "FHIR", "FHIRStore", "FHIRServer", "Lab", "Sensor", "Detection", "DetectionOutputs", "HostileRequests",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -94,20 +94,30 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])],
             plugins: ["BPFCompilerPlugin"]
         ),
-        // Rule language, process/fd state, built-in rules, alerts.
+        // Rule language, process/fd state, built-in rules, alerts, enforcement, and the
+        // DetectionPipeline that runs sensor -> engine -> enforcement -> drift -> throttle -> outputs.
+        // No HTTP: the outputs are DetectionOutputs', behind the AlertSink protocol.
         .target(
             name: "Detection",
             dependencies: [
                 "Sensor", "JSON",
                 .product(name: "Yams", package: "Yams"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             // As in Sensor: the per-event path mutates engine state millions of times a second,
             // on one thread; dynamic exclusivity checks cost it a tenth of its time.
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])],
             plugins: ["RuleBundlePlugin"]
+        ),
+        // Where alerts go (AlertSink implementations): JSON lines or readable lines to a file,
+        // webhook POSTs, the FHIR audit feed (AuditEvent). The only detection code that does HTTP.
+        .target(
+            name: "DetectionOutputs",
+            dependencies: [
+                "Detection", "Sensor", "JSON",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         // Copies the shipped rules/*.yaml into Detection's resources (rules/ stays at the top of the repo).
         .plugin(name: "RuleBundlePlugin", capability: .buildTool()),
@@ -115,7 +125,7 @@ let package = Package(
         .testTarget(name: "FHIRTests", dependencies: ["FHIR", "FHIRTestSupport"]),
         // Root, BPF and Docker checks shared by the tests that run against the real kernel.
         .target(name: "KernelTestSupport", dependencies: ["Sensor", "Lab"], path: "Tests/KernelTestSupport"),
-        .testTarget(name: "DetectionTests", dependencies: ["Detection", "Sensor", "Lab", "KernelTestSupport"]),
+        .testTarget(name: "DetectionTests", dependencies: ["Detection", "DetectionOutputs", "Sensor", "Lab", "KernelTestSupport"]),
         .testTarget(name: "SensorTests", dependencies: ["Sensor", "SensorBPF", "CLibbpf", "KernelTestSupport"]),
         .testTarget(
             name: "FHIRStoreTests",

@@ -36,6 +36,9 @@
  *                         (a refused execve exits the child with 126)
  *   open-flood PATH PROCS SECONDS  PROCS processes open and close PATH (O_RDONLY) as fast as they can
  *                         for SECONDS: a storm of permission events for a guard to answer
+ *   tcp-connect-local HOST PORT  as tcp-connect, to an address of one of this machine's own interfaces
+ *                         (not only loopback; with --network host, the host's): a connection that looks
+ *                         outbound to rules that exclude loopback, yet never leaves the machine
  *
  * Exploit primitives and reconnaissance (behave_primitives.c): userfaultfd, af-alg, wx-mmap,
  * exe-write, proc-mem-read, vm-readv, set-name NAME, bpf-load, port-scan HOST FIRST LAST.
@@ -48,6 +51,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <linux/if_ether.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -88,7 +92,7 @@ void usage(void) {
             "         docker-sock [PATH] | dup-stdio HOST PORT | tcp-connect HOST PORT | kcore |\n"
             "         finit-module FILE | init-module FILE |\n"
             "         time-open PATH N | time-connect HOST PORT N | time-exec PATH N |\n"
-            "         open-flood PATH PROCS SECONDS |\n"
+            "         open-flood PATH PROCS SECONDS | tcp-connect-local HOST PORT |\n"
             "         userfaultfd | af-alg | wx-mmap | exe-write | proc-mem-read | vm-readv | set-name NAME |\n"
             "         bpf-load | port-scan HOST FIRST LAST\n");
     exit(2);
@@ -433,6 +437,56 @@ static void open_flood(const char *path, const char *procs_text, const char *sec
     printf("behave: open-flood %s procs=%ld seconds=%ld\n", path, opens, seconds);
 }
 
+/* HOST as an address of one of this machine's interfaces, or 0 when it is none of them. */
+static int local_address(const char *host, struct sockaddr_storage *out, socklen_t *length, int port) {
+    if (loopback(host, out, length, port)) return 1;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)out;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
+    memset(out, 0, sizeof *out);
+    int family = inet_pton(AF_INET, host, &v4->sin_addr) == 1 ? AF_INET
+        : inet_pton(AF_INET6, host, &v6->sin6_addr) == 1 ? AF_INET6 : 0;
+    struct ifaddrs *list = NULL, *entry;
+    int found = 0;
+    if (!family || getifaddrs(&list) != 0) return 0;
+    for (entry = list; entry && !found; entry = entry->ifa_next) {
+        if (!entry->ifa_addr || entry->ifa_addr->sa_family != family) continue;
+        if (family == AF_INET)
+            found = ((struct sockaddr_in *)entry->ifa_addr)->sin_addr.s_addr == v4->sin_addr.s_addr;
+        else
+            found = memcmp(&((struct sockaddr_in6 *)entry->ifa_addr)->sin6_addr, &v6->sin6_addr, 16) == 0;
+    }
+    freeifaddrs(list);
+    if (!found) return 0;
+    if (family == AF_INET) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        *length = sizeof *v4;
+    } else {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        *length = sizeof *v6;
+    }
+    return 1;
+}
+
+static void tcp_connect_local(const char *host, const char *port_text) {
+    char *end;
+    long port = strtol(port_text, &end, 10);
+    struct sockaddr_storage address;
+    socklen_t length = 0;
+    if (*end || port <= 0 || port > 65535) usage();
+    if (!local_address(host, &address, &length, (int)port)) {
+        fprintf(stderr, "behave: tcp-connect-local only connects to this machine's own addresses, not %s\n", host);
+        exit(2);
+    }
+    int fd = (int)report("socket", socket(address.ss_family, SOCK_STREAM, 0));
+    if (fd < 0) return;
+    char what[300];
+    snprintf(what, sizeof what, "connect(%s port %ld)", host, port);
+    report(what, connect(fd, (struct sockaddr *)&address, length));
+    close(fd);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) usage();
     const char *action = argv[1];
@@ -458,6 +512,7 @@ int main(int argc, char **argv) {
     else if (IS("time-connect", 3, 3)) time_connect(argv[2], argv[3], argv[4]);
     else if (IS("time-exec", 2, 2)) time_exec(argv[2], argv[3]);
     else if (IS("open-flood", 3, 3)) open_flood(argv[2], argv[3], argv[4]);
+    else if (IS("tcp-connect-local", 2, 2)) tcp_connect_local(argv[2], argv[3]);
     else if (!behave_primitive(action, extra, argv)) usage();
     return 0;
 }

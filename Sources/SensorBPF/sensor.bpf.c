@@ -377,7 +377,7 @@ int BPF_PROG(on_sched_process_exec, struct task_struct *p, int old_pid, struct l
     }
     put_kernel_str(&r, 5, BPF_CORE_READ(bprm, interp));
     put_u64(&r, 6, SENSOR_ARG_U32, tty_nr);
-    put_exec_context(&r, 7, task, BPF_CORE_READ(file, f_inode));
+    put_exec_context(&r, 7, task, bprm->file->f_inode);
     submit(&r);
     return 0;
 }

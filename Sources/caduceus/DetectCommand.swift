@@ -1,5 +1,6 @@
 import ArgumentParser
 import Detection
+import DetectionOutputs
 import Foundation
 import Lab
 import Sensor
@@ -102,69 +103,45 @@ struct DetectCommand: ParsableCommand {
             return parsed
         } ?? (isatty(STDOUT_FILENO) == 1 ? .line : .json)
         let ruleSet = try rules.load()
-        let state = SystemState(readsProcFS: eventsFile == nil)
-        let engine: DetectionEngine
+        var outputs: [AlertSink] = [StreamAlertSink(handle: .standardOutput, format: format)]
         do {
-            engine = try DetectionEngine(ruleSet: ruleSet, state: state)
-        } catch let error as RuleError {
-            throw CommandFailure("\(error)")
-        }
-        var sinks: [AlertSink] = [StreamAlertSink(handle: .standardOutput, format: format)]
-        do {
-            if let output { sinks.append(try StreamAlertSink(path: output, format: .json)) }
-            for url in webhook { sinks.append(try WebhookAlertSink(url: url)) }
+            if let output { outputs.append(try StreamAlertSink(path: output, format: .json)) }
+            for url in webhook { outputs.append(try WebhookAlertSink(url: url)) }
             if let auditURL {
                 let token = try auditTokenFile.map(AuditEventAlertSink.token(fromFile:))
-                sinks.append(try AuditEventAlertSink(base: auditURL, token: token, warn: { writeStandardError("caduceus detect: " + $0) }))
+                outputs.append(try AuditEventAlertSink(base: auditURL, token: token, warn: { writeStandardError("caduceus detect: " + $0) }))
             } else if auditTokenFile != nil {
                 throw ValidationError("--audit-token-file needs --audit-url")
             }
-        } catch let error as RuleError {
+        } catch let error as AlertOutputError {
             throw CommandFailure("\(error)")
         }
-        let options = EnforcementOptions(all: enforce, rules: enforceRule, containers: enforceContainer, dryRun: dryRun, profile: enforceProfile)
-        if eventsFile != nil && options.isOn && !dryRun {
+        let enforcement = EnforcementOptions(all: enforce, rules: enforceRule, containers: enforceContainer, dryRun: dryRun, profile: enforceProfile)
+        if eventsFile != nil && enforcement.isOn && !dryRun {
             throw ValidationError("--enforce needs the live kernel; with --events only --dry-run applies")
         }
-        let learned = try profileOptions.load()
-        let profileContainer = profileOptions.profileContainer
-        let enforcer: Enforcer?
-        do {
-            enforcer = options.isOn ? try Enforcer(rules: engine.rules, options: options, profile: learned, profileContainer: profileContainer) : nil
-        } catch let error as RuleError {
-            throw CommandFailure(error.message)
+        guard let timeoutVerdict = FanotifyVerdict(rawValue: fanotifyTimeoutVerdict) else {
+            throw ValidationError("--fanotify-timeout-verdict must be allow or deny, not '\(fanotifyTimeoutVerdict)'")
         }
-        if let enforcer {
+        guard (1...60_000).contains(fanotifyTimeoutMs) else { throw ValidationError("--fanotify-timeout-ms must be 1 to 60000") }
+        let options = DetectionPipelineOptions(
+            enforcement: enforcement.isOn ? enforcement : nil, profile: try profileOptions.load(), profileContainer: profileOptions.profileContainer,
+            ignoredContainers: ignoreContainer, throttle: (alertBurst, alertInterval), readsProcFS: eventsFile == nil)
+        let pipeline: DetectionPipeline
+        do {
+            pipeline = try DetectionPipeline(ruleSet: ruleSet, options: options, outputs: outputs)
+        } catch let error as RuleError {
+            // The enforcer's refusals (an --enforce-rule no rule answers to) have no place in a file.
+            throw CommandFailure(error.location.file.isEmpty ? error.message : "\(error)")
+        }
+        guard let engine = pipeline.engine else { preconditionFailure("a rule pipeline has an engine") }
+        if let enforcer = pipeline.enforcer {
             if enforcer.enforced.isEmpty && enforcer.profileRules.isEmpty {
                 writeStandardError("caduceus detect: enforcement is on, but no loaded rule has an action")
             }
             // Live, what acts is known once the fanotify guard and the sensor have started.
             if eventsFile != nil { for line in enforcer.summary { writeStandardError("caduceus detect: enforce " + line) } }
             for id in enforcer.overflow { writeStandardError("caduceus detect: \(id): no room left for its kernel patterns; enforced from user space") }
-        }
-        guard let timeoutVerdict = FanotifyVerdict(rawValue: fanotifyTimeoutVerdict) else {
-            throw ValidationError("--fanotify-timeout-verdict must be allow or deny, not '\(fanotifyTimeoutVerdict)'")
-        }
-        guard (1...60_000).contains(fanotifyTimeoutMs) else { throw ValidationError("--fanotify-timeout-ms must be 1 to 60000") }
-        let drift = learned.map {
-            ProfileDriftDetector(profile: $0, containerName: profileContainer, state: state, everyTime: enforcer?.profileRules ?? [])
-        }
-        let ignored = ignoreContainer
-        let throttle = alertBurst > 0 ? AlertThrottle(burst: alertBurst, interval: alertInterval) : nil
-        // The fanotify guard raises its denials from its own thread.
-        let raiseLock = NSLock()
-        let outside = RaisedOutsideTheEngine()
-        let raise: (Alert) -> Void = { alert in
-            raiseLock.lock()
-            defer { raiseLock.unlock() }
-            if alert.action != nil { outside.count += 1 }  // the guard's denials come acted on
-            var alert = alert
-            let container = alert.container
-            if ignored.contains(where: { $0 == container.name || (!container.id.isEmpty && container.id.hasPrefix($0)) }) { return }
-            // Enforced before throttling: a throttled alert still kills. A fanotify denial comes acted on.
-            if alert.action == nil { enforcer?.enforce(&alert) }
-            if let throttle, !throttle.admit(alert) { return }
-            sinks.forEach { $0.write(alert) }
         }
         writeStandardError("caduceus detect: \(engine.rules.count) rules loaded")
         // The loader's warnings (an undefined list-like name, a rule no event can match) as `rules check` prints them.
@@ -177,80 +154,64 @@ struct DetectCommand: ParsableCommand {
                 badLines += 1
                 if badLines <= 5 { writeStandardError("caduceus detect: \(eventsFile): \(error)") }
             }) { event in
-                engine.process(event, raise: raise)
-                drift?.check(event, raise: raise)
+                pipeline.process(event)
             }
             if counts.errors > 0 { writeStandardError("caduceus detect: \(counts.errors) lines were not events") }
         } else {
-            let names = engine.requiredEvents.union(drift == nil ? [] : ProfileDriftDetector.requiredEvents)
-            let selection = EventSelection(ids: Set(names.compactMap { EventTable.definition(named: $0)?.id }))
-            var configuration = try watch.sensorConfiguration(events: selection)
-            var fanotify: FanotifyEnforcement?
-            if let enforcer, !noFanotify {
-                do {
-                    fanotify = try FanotifyEnforcement(
-                        enforcer: enforcer, rules: engine.rules,
-                        options: FanotifyGuardOptions(timeoutMilliseconds: fanotifyTimeoutMs, timeoutVerdict: timeoutVerdict), raise: raise)
-                } catch {
-                    writeStandardError("caduceus detect: fanotify is not available (\(error)): open rules kill at the syscall's entry")
-                }
-                enforcer.fanotifyStarted(fanotify != nil)
-            }
-            defer { fanotify?.stop() }
-            configuration.killPatterns = enforcer.map { fanotify?.kernelPatterns(of: $0) ?? $0.killPatterns } ?? []
-            configuration.killContainers = enforceContainer
-            configuration.execAllowList = enforcer?.execAllowList
-            configuration.refusesSocketCalls = !noCgroupDenial
-            let sensor = try Sensor(configuration: configuration)
-            writeStandardError("caduceus detect: " + sensor.securityEventSource)
-            if let enforcer, sensor.cgroupDenial.root != nil || sensor.cgroupDenial.failure != nil {
-                enforcer.sensorStarted(cgroupDenial: sensor.cgroupDenial)
-                writeStandardError("caduceus detect: socket calls of enforced rules: " + sensor.cgroupDenial.summary)
-            }
-            for line in enforcer?.summary ?? [] { writeStandardError("caduceus detect: enforce " + line) }
-            if configuration.execAllowList != nil {
-                writeStandardError(
-                    sensor.execAllowCgroups > 0
-                        ? "caduceus detect: the profile's executables are enforced in the kernel in \(sensor.execAllowCgroups) cgroups"
-                        : "caduceus detect: no profiled container runs yet: PROFILE-EXEC is enforced from user space")
-            }
-            writeStandardError("caduceus detect: the kernel sends \(names.count) event types; Ctrl-C to stop")
-            state.seedFromProcFS()
-            let offset = sensor.bootTimeOffset
-            let containers = sensor.containers
-            let statistics = try watch.runUntilStopped(stop: { sensor.stop() }) {
-                try sensor.run { raw in
-                    let event = TraceEvent(raw, bootTimeOffset: offset, containers: containers)
-                    engine.process(event, raise: raise)
-                    drift?.check(event, raise: raise)
-                }
-            }
-            lost = statistics.lost
-            if let fanotify {
-                fanotify.stop()
-                let counts = fanotify.fanotifyGuard.statistics
-                writeStandardError(
-                    "caduceus detect: fanotify: \(counts.denied) denied, \(counts.allowed) allowed, \(counts.timedOut) timed out, "
-                        + "\(counts.overflowed) over the queue bound, \(counts.marked) container file systems marked")
-            }
-            if lost > 0 {
-                let perCPU = statistics.lostPerCPU.enumerated().map { "cpu\($0.offset): \($0.element)" }.joined(separator: ", ")
-                writeStandardError("caduceus detect: \(lost) events lost in the kernel (\(perCPU)): alerts may be missing")
-            }
+            lost = try runLive(pipeline, timeoutVerdict: timeoutVerdict)
         }
-        for sink in sinks { for problem in sink.finish() { writeStandardError("caduceus detect: " + problem) } }
-        for (rule, container, count) in throttle?.suppressed ?? [] {
+        for problem in pipeline.finish() { writeStandardError("caduceus detect: " + problem) }
+        for (rule, container, count) in pipeline.throttle?.suppressed ?? [] {
             writeStandardError("caduceus detect: \(count) more alerts of \(rule) in \(container) throttled (--alert-burst \(alertBurst), --alert-interval \(alertInterval))")
         }
         let stats = engine.statistics
-        if let drift { writeStandardError("caduceus detect: \(drift.alertCount) profile drift alerts (\(drift.profile.image))") }
+        if let drift = pipeline.drift { writeStandardError("caduceus detect: \(drift.alertCount) profile drift alerts (\(drift.profile.image))") }
         let byRule = stats.alertsByRule.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+        let outside = pipeline.raisedOutsideTheEngine
         writeStandardError(
             "caduceus detect: \(stats.events) events, \(stats.alerts) alerts" + (byRule.isEmpty ? "" : " (\(byRule))")
-                + (outside.count > 0 ? ", \(outside.count) refusals alerted by the fanotify guard" : "")
-                + ", \(state.processes.count) processes tracked, \(lost) events lost"
+                + (outside > 0 ? ", \(outside) refusals alerted by the fanotify guard" : "")
+                + ", \(pipeline.state.processes.count) processes tracked, \(lost) events lost"
                 + (ProcessMemory().map { ", peak RSS \($0.peakMB) MB" } ?? ""))
         if lost > 0 { throw ExitCode(3) }
+    }
+
+    /// Starts the pipeline's sensor (and fanotify guard), says what acts, and reads until
+    /// Ctrl-C or --duration; the events the kernel lost.
+    private func runLive(_ pipeline: DetectionPipeline, timeoutVerdict: FanotifyVerdict) throws -> UInt64 {
+        var configuration = try watch.sensorConfiguration(events: .default)
+        configuration.refusesSocketCalls = !noCgroupDenial
+        let guardOptions = noFanotify ? nil : FanotifyGuardOptions(timeoutMilliseconds: fanotifyTimeoutMs, timeoutVerdict: timeoutVerdict)
+        let sensor = try pipeline.startSensor(configuration, fanotify: guardOptions)
+        defer { pipeline.fanotify?.stop() }
+        if let failure = pipeline.fanotifyFailure {
+            writeStandardError("caduceus detect: fanotify is not available (\(failure)): open rules kill at the syscall's entry")
+        }
+        writeStandardError("caduceus detect: " + sensor.securityEventSource)
+        if pipeline.enforcer != nil, sensor.cgroupDenial.root != nil || sensor.cgroupDenial.failure != nil {
+            writeStandardError("caduceus detect: socket calls of enforced rules: " + sensor.cgroupDenial.summary)
+        }
+        for line in pipeline.enforcer?.summary ?? [] { writeStandardError("caduceus detect: enforce " + line) }
+        if pipeline.enforcer?.execAllowList != nil {
+            writeStandardError(
+                sensor.execAllowCgroups > 0
+                    ? "caduceus detect: the profile's executables are enforced in the kernel in \(sensor.execAllowCgroups) cgroups"
+                    : "caduceus detect: no profiled container runs yet: PROFILE-EXEC is enforced from user space")
+        }
+        writeStandardError("caduceus detect: the kernel sends \(pipeline.requiredEvents.count) event types; Ctrl-C to stop")
+        let statistics = try watch.runUntilStopped(stop: { pipeline.stop() }) { try pipeline.run() }
+        if let fanotify = pipeline.fanotify {
+            fanotify.stop()
+            let counts = fanotify.fanotifyGuard.statistics
+            writeStandardError(
+                "caduceus detect: fanotify: \(counts.denied) denied, \(counts.allowed) allowed, \(counts.timedOut) timed out, "
+                    + "\(counts.overflowed) over the queue bound, \(counts.marked) container file systems marked")
+        }
+        if statistics.lost > 0 {
+            let perCPU = statistics.lostPerCPU.enumerated().map { "cpu\($0.offset): \($0.element)" }.joined(separator: ", ")
+            writeStandardError("caduceus detect: \(statistics.lost) events lost in the kernel (\(perCPU)): alerts may be missing")
+        }
+        return statistics.lost
     }
 }
 
@@ -269,9 +230,4 @@ struct RuleOptions: ParsableArguments {
             throw CommandFailure("\(error)")
         }
     }
-}
-
-/// Alerts raised outside the rule engine (the fanotify guard's refusals), for the last line.
-private final class RaisedOutsideTheEngine: @unchecked Sendable {
-    var count = 0
 }

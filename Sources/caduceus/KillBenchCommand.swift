@@ -42,10 +42,14 @@ struct KillBenchCommand: ParsableCommand {
           action: kill
         """
 
-    final class Samples: @unchecked Sendable {
+    /// What the reading thread saw: the opens, the deaths, and (as the pipeline's output) the alerts' actions.
+    final class Samples: AlertSink, @unchecked Sendable {
         var opened: [UInt32: (timestamp: UInt64, kernel: Bool)] = [:]
         var deaths: [UInt32: (timestamp: UInt64, signal: Int64)] = [:]
         var actions: [String: Int] = [:]
+
+        func write(_ alert: Alert) { actions[alert.action ?? "none", default: 0] += 1 }
+        func finish() -> [String] { [] }
     }
 
     func run() throws {
@@ -54,10 +58,11 @@ struct KillBenchCommand: ParsableCommand {
         do {
             ruleSet = try RuleSet.load([("bench-kill.yaml", Self.rules)])
         } catch let error as RuleError { throw CommandFailure("\(error)") }
-        let engine = try DetectionEngine(ruleSet: ruleSet, state: SystemState(readsProcFS: true))
-        let enforcer = try Enforcer(rules: engine.rules, options: EnforcementOptions(all: true))
-        guard enforcer.killPatterns.count == 2, enforcer.enforced["BENCH-USER"] == .some(nil) else {
-            throw CommandFailure("the bench's rules did not split into kernel and user space: \(enforcer.summary)")
+        let samples = Samples()
+        let pipeline = try DetectionPipeline(
+            ruleSet: ruleSet, options: DetectionPipelineOptions(enforcement: EnforcementOptions(all: true)), outputs: [samples])
+        guard let enforcer = pipeline.enforcer, enforcer.killPatterns.count == 2, enforcer.enforced["BENCH-USER"] == .some(nil) else {
+            throw CommandFailure("the bench's rules did not split into kernel and user space: \(pipeline.enforcer?.summary ?? [])")
         }
 
         // The container waits for the sensor, then opens each file `count` times, alternating.
@@ -72,31 +77,17 @@ struct KillBenchCommand: ParsableCommand {
         let id = output.trimmingCharacters(in: .whitespacesAndNewlines)
         defer { _ = ProcessRunner.run(["docker", "rm", "-f", id]) }
 
-        var configuration = SensorConfiguration()
-        configuration.events = EventSelection(ids: Set(engine.requiredEvents.compactMap { EventTable.definition(named: $0)?.id }))
-        configuration.killPatterns = enforcer.killPatterns
-        let sensor = try Sensor(configuration: configuration)
-        engine.state.seedFromProcFS()
-        let samples = Samples()
+        try pipeline.startSensor(SensorConfiguration())
         let done = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
-            let offset = sensor.bootTimeOffset
-            let containers = sensor.containers
-            _ = try? sensor.run { raw in
-                let event = TraceEvent(raw, bootTimeOffset: offset, containers: containers)
-                if event.containerId == id {
-                    if event.eventName == "openat" || event.eventName == "open", let path = event[argument: "pathname"]?.string,
-                        path == "/tmp/kill-kernel" || path == "/tmp/kill-user"
-                    {
-                        samples.opened[event.hostProcessId] = (event.timestamp, path == "/tmp/kill-kernel")
-                    } else if event.eventName == "sched_process_exit", event.hostThreadId == event.hostProcessId {
-                        samples.deaths[event.hostProcessId] = (event.timestamp, event[argument: "signal"]?.integer ?? 0)
-                    }
-                }
-                engine.process(event) { alert in
-                    var alert = alert
-                    enforcer.enforce(&alert)
-                    samples.actions[alert.action ?? "none", default: 0] += 1
+            _ = try? pipeline.run { event in
+                guard event.containerId == id else { return }
+                if event.eventName == "openat" || event.eventName == "open", let path = event[argument: "pathname"]?.string,
+                    path == "/tmp/kill-kernel" || path == "/tmp/kill-user"
+                {
+                    samples.opened[event.hostProcessId] = (event.timestamp, path == "/tmp/kill-kernel")
+                } else if event.eventName == "sched_process_exit", event.hostThreadId == event.hostProcessId {
+                    samples.deaths[event.hostProcessId] = (event.timestamp, event[argument: "signal"]?.integer ?? 0)
                 }
             }
             done.signal()
@@ -104,7 +95,7 @@ struct KillBenchCommand: ParsableCommand {
         writeStandardError("caduceus bench kill: \(count) opens of each kind in container \(id.prefix(12))")
         _ = ProcessRunner.run(["timeout", String(count * 3 + 60), "docker", "wait", id])
         Thread.sleep(forTimeInterval: 0.5)
-        sensor.stop()
+        pipeline.stop()
         done.wait()
 
         var kernel: [Double] = [], user: [Double] = []

@@ -57,8 +57,8 @@ struct ProfileRecordCommand: ParsableCommand {
 
     func run() throws {
         let learner = ProfileLearner(containerName: watch.container, imageName: image)
-        let selection = EventSelection(ids: Set(ProfileLearner.requiredEvents.compactMap { EventTable.definition(named: $0)?.id }))
-        var configuration = try watch.sensorConfiguration(events: selection)
+        let pipeline = DetectionPipeline(learning: learner)
+        var configuration = try watch.sensorConfiguration(events: .default)
         // A container that does not exist yet has no cgroup to filter on: every new container is
         // watched and the learner keeps the one named.
         if fromStart { configuration.scope = .newContainers }
@@ -66,15 +66,11 @@ struct ProfileRecordCommand: ParsableCommand {
             configuration.wakeupBytes = 256 << 10
             configuration.pollMilliseconds = 20
         }
-        let sensor = try Sensor(configuration: configuration)
+        try pipeline.startSensor(configuration)
         writeStandardError(
             "caduceus profile: recording \(watch.container ?? "every container of \(image ?? "")")" + (fromStart ? " from its start (start it now)" : "") + "; Ctrl-C to stop")
-        let offset = sensor.bootTimeOffset
-        let containers = sensor.containers
         let start = Date()
-        let statistics = try watch.runUntilStopped(stop: { sensor.stop() }) {
-            try sensor.run { raw in learner.observe(TraceEvent(raw, bootTimeOffset: offset, containers: containers)) }
-        }
+        let statistics = try watch.runUntilStopped(stop: { pipeline.stop() }) { try pipeline.run() }
         let profile = learner.profile(duration: Date().timeIntervalSince(start))
         if profile.image.isEmpty { writeStandardError("caduceus profile: no event from the container: its image is unknown") }
         try profile.yaml().write(toFile: output, atomically: true, encoding: .utf8)

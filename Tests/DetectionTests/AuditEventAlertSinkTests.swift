@@ -1,4 +1,5 @@
 @testable import Detection
+@testable import DetectionOutputs
 import Foundation
 import JSON
 import Sensor
@@ -69,9 +70,9 @@ import Testing
     }
 
     @Test func badOptionsAreRefused() {
-        #expect(throws: RuleError.self) { try AuditEventAlertSink(base: "ftp://x/fhir", token: nil) }
-        #expect(throws: RuleError.self) { try AuditEventAlertSink(base: "http://127.0.0.1:1/fhir", token: "two words") }
-        #expect(throws: RuleError.self) { try AuditEventAlertSink.token(fromFile: "/nonexistent/token") }
+        #expect(throws: AlertOutputError.self) { try AuditEventAlertSink(base: "ftp://x/fhir", token: nil) }
+        #expect(throws: AlertOutputError.self) { try AuditEventAlertSink(base: "http://127.0.0.1:1/fhir", token: "two words") }
+        #expect(throws: AlertOutputError.self) { try AuditEventAlertSink.token(fromFile: "/nonexistent/token") }
     }
 
     /// A server that is not there: writes return at once, a full queue drops its oldest with

@@ -1,4 +1,5 @@
 @testable import Detection
+@testable import DetectionOutputs
 import FHIR
 import Foundation
 import JSON

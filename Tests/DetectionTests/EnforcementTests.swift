@@ -128,11 +128,12 @@ import Testing
             "evt.type = execve and fd.name = /bin/sh",  // field of another event
             "evt.type = ptrace and evt.arg.request = PTRACE_ATTACH",  // argument
             "evt.type = openat and fd.name = /a and proc.name = cat",  // two subjects
-            "evt.type = connect and fd.sip = not-an-address",  // not an address
             "evt.type = connect and fd.sport = 22",  // another field
         ] {
             #expect(KernelEnforcement.patterns(for: try Self.rule(condition)) == nil, "\(condition)")
         }
+        // Not an address: refused when the rule loads (fd.sip is an IPADDR field), so it never reaches enforcement.
+        #expect(throws: RuleError.self) { try Self.rule("evt.type = connect and fd.sip = not-an-address") }
     }
 
     /// The pid of a process that has run and exited (and been reaped): a kill of it must fail.

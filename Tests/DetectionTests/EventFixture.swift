@@ -91,6 +91,18 @@ struct EventFixture {
     }
 }
 
+/// The error loading `files` raises, or nil when they load.
+func ruleLoadError(_ files: [(String, String)]) -> RuleError? {
+    do {
+        _ = try RuleSet.load(files)
+        return nil
+    } catch let error as RuleError {
+        return error
+    } catch {
+        return nil
+    }
+}
+
 struct FixtureError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }

@@ -22,4 +22,13 @@ extension LiveDetector {
         guard !ids.isEmpty else { return }
         _ = try? SensorTestEnvironment.run(["docker", "rm", "-f"] + ids)
     }
+
+    /// Whether the FHIR server at `base` answers /metadata within 30 s.
+    static func waitUntilServing(_ base: String) async throws -> Bool {
+        for _ in 0..<60 {
+            if (try? await ClinicalWorkload(baseURL: base, rounds: 0, timeoutSeconds: 1).run())?.failureCount == 0 { return true }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        return false
+    }
 }

@@ -25,12 +25,7 @@ extension LiveDetectionSuites {
             ])
             defer { LiveDetection.removeContainers([id]) }
             let base = "http://127.0.0.1:\(port)/fhir-server/api/v4"
-            var ready = false
-            for _ in 0..<60 where !ready {
-                ready = (try? await ClinicalWorkload(baseURL: base, rounds: 0, timeoutSeconds: 1).run())?.failureCount == 0
-                if !ready { try await Task.sleep(for: .milliseconds(500)) }
-            }
-            #expect(ready, "the FHIR server answered /metadata")
+            #expect(try await LiveDetection.waitUntilServing(base), "the FHIR server answered /metadata")
             let report = try await ClinicalWorkload(baseURL: base, rounds: 20, concurrency: 4).run()
             #expect(report.succeeded, "\(report)")
             _ = try SensorTestEnvironment.run(["docker", "stop", "-t", "10", id])

@@ -81,16 +81,7 @@ import Testing
         #expect(try !fires("bash", parent: "java", id: nil), "not in a container")
     }
 
-    func loadError(_ text: String) -> RuleError? {
-        do {
-            _ = try RuleSet.load([("rules/bad.yaml", text)])
-            return nil
-        } catch let error as RuleError {
-            return error
-        } catch {
-            return nil
-        }
-    }
+    func loadError(_ text: String) -> RuleError? { ruleLoadError([("rules/bad.yaml", text)]) }
 
     @Test func badFilesAreRefusedWithFileLineAndColumn() {
         let syntax = loadError("""

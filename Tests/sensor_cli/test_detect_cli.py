@@ -116,9 +116,11 @@ def test_rules_check_names_file_line_and_column(tmp_path):
   priority: NOTICE
   tags: [T1105]
 """)
+    builtin = int(run(BIN, "rules", "check").stdout.split(" rules")[0])
+    assert builtin >= 70, "the built-in rules load"
     result = run(BIN, "rules", "check", "--rules", str(good))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("49 rules (49 enabled)")
+    assert result.stdout.startswith(f"{builtin + 1} rules ({builtin + 1} enabled)")
     listed = run(BIN, "rules", "list", "--rules", str(good)).stdout
     assert "LOCAL-1" in listed and "CAD-001" in listed
 
@@ -136,7 +138,7 @@ def test_rules_check_names_file_line_and_column(tmp_path):
     replaced.write_text("- rule: Read sensitive file untrusted\n  id: CAD-007\n  enabled: false\n  desc: x\n"
                         "  condition: evt.type = open\n  output: x\n  priority: NOTICE\n")
     result = run(BIN, "rules", "check", "--rules", str(replaced))
-    assert result.stdout.startswith("48 rules (47 enabled)"), "a file named like a built-in one replaces it"
+    assert result.stdout.startswith(f"{builtin} rules ({builtin - 1} enabled)"), "a file named like a built-in one replaces it"
 
 
 def test_live_detection_on_a_container(container):

@@ -93,3 +93,9 @@ extension Alert.Process {
             uid: uid, user: user, tty: record.tty)
     }
 }
+
+extension Alert {
+    /// `nanoseconds` since the epoch in RFC 3339 with nanoseconds (`2026-01-02T03:04:05.123456789Z`),
+    /// the form of `time`: for outputs that render another instant of an alert the same way.
+    public static func rfc3339(_ nanoseconds: UInt64) -> String { EventView.rfc3339(nanoseconds) }
+}

@@ -36,6 +36,8 @@ public struct FieldReference: Sendable, Hashable, CustomStringConvertible {
 public enum ConditionOperator: String, Sendable, CaseIterable {
     case equal = "=", notEqual = "!=", less = "<", lessOrEqual = "<=", greater = ">", greaterOrEqual = ">="
     case contains, icontains, startswith, endswith, glob, `in`, intersects, pmatch, regex
+    /// Falco's case-insensitive glob, and the byte operators (operands in hex) of buffers.
+    case iglob, bcontains, bstartswith
 }
 
 /// A parsed condition, with macros and lists already expanded.

@@ -267,7 +267,17 @@ public struct ConditionParser {
             }
             advance()
             try count(1, at: fieldLocation)
-            return .compare(field, op, try parseValues(for: op, field: field))
+            let values = try parseValues(for: op, field: field)
+            if parser.knownFields != nil, let type = FieldTable.byName[field.name]?.type {
+                guard type.allows(op) else {
+                    throw ConditionError(
+                        location: location, message: "operator '\(op.rawValue)' does not apply to \(field), a \(type.rawValue) field")
+                }
+                if let problem = values.lazy.compactMap({ type.problem(with: $0, op) }).first {
+                    throw ConditionError(location: location, message: "\(field) (\(type.rawValue)) \(op.rawValue): \(problem)")
+                }
+            }
+            return .compare(field, op, values)
         }
 
         /// The values of a list named in `in (...)`. An undefined name that reads as a list's

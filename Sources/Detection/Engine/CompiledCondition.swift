@@ -12,6 +12,10 @@ final class Matcher: @unchecked Sendable {
     let number: Int64?
     let lowered: String
     let regex: NSRegularExpression?
+    /// For IPADDR and IPNET fields: the operands as networks (an address is a full-length one).
+    let networks: [IPNetwork]
+    /// For bcontains and bstartswith: the operand's hex as bytes.
+    let bytes: [UInt8]
 
     init(_ field: CompiledField, _ op: ConditionOperator, _ operands: [String]) throws {
         self.field = field
@@ -21,6 +25,13 @@ final class Matcher: @unchecked Sendable {
         numbers = Set(operands.compactMap { Int64($0) })
         number = operands.first.flatMap { Int64($0) }
         lowered = operands.first?.lowercased() ?? ""
+        networks = field.type == .ipaddr || field.type == .ipnet ? operands.compactMap { IPNetwork($0) } : []
+        if op == .bcontains || op == .bstartswith {
+            let hex = Array((operands.first ?? "").utf8)
+            bytes = stride(from: 0, to: hex.count - 1, by: 2).compactMap { UInt8(String(decoding: hex[$0...$0 + 1], as: UTF8.self), radix: 16) }
+        } else {
+            bytes = []
+        }
         if op == .regex {
             guard let pattern = operands.first, let compiled = try? NSRegularExpression(pattern: pattern) else {
                 throw ConditionError(location: SourceLocation(), message: "'\(operands.first?.prefix(80) ?? "")' is not a valid regex")
@@ -105,6 +116,7 @@ final class Matcher: @unchecked Sendable {
     }
 
     func matches(_ value: FieldValue) -> Bool {
+        if !networks.isEmpty { return matchesNetwork(value) }
         switch op {
         case .notEqual: return !matchesAny(value, .equal)
         case .intersects:
@@ -114,6 +126,23 @@ final class Matcher: @unchecked Sendable {
             }
         default: return matchesAny(value, op)
         }
+    }
+
+    /// Addresses against networks, as Falco compares them: `=`/`in` hold when an address lies
+    /// in an operand network, `!=` when one does not (fd.net names client and server both).
+    private func matchesNetwork(_ value: FieldValue) -> Bool {
+        let addresses: [String]
+        switch value {
+        case .string(let s): addresses = [s]
+        case .list(let values): addresses = values
+        default: return false
+        }
+        for text in addresses {
+            guard let address = IPNetwork(address: text) else { continue }
+            let inside = networks.contains { $0.contains(address) }
+            if op == .notEqual ? !inside : inside { return true }
+        }
+        return false
     }
 
     private func matchesAny(_ value: FieldValue, _ op: ConditionOperator) -> Bool {
@@ -168,6 +197,12 @@ final class Matcher: @unchecked Sendable {
         case .contains: return Self.contains(s, operand)
         case .icontains: return Self.contains(s.lowercased(), lowered)
         case .glob: return fnmatch(operand, s, 0) == 0
+        case .iglob: return fnmatch(operand, s, Self.caseFold) == 0
+        case .bcontains, .bstartswith:
+            guard !bytes.isEmpty else { return false }
+            let haystack = Array(s.utf8)
+            if op == .bstartswith { return haystack.starts(with: bytes) }
+            return haystack.count >= bytes.count && (0...(haystack.count - bytes.count)).contains { haystack[$0..<$0 + bytes.count].elementsEqual(bytes) }
         case .pmatch:
             return operands.contains { prefix in
                 s == prefix || (s.utf8.starts(with: prefix.utf8) && (prefix.hasSuffix("/") || s.utf8.dropFirst(prefix.utf8.count).first == UInt8(ascii: "/")))
@@ -177,6 +212,9 @@ final class Matcher: @unchecked Sendable {
             return regex.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
         }
     }
+
+    /// glibc's FNM_CASEFOLD.
+    static let caseFold: Int32 = 1 << 4
 
     static func hasPrefix(_ s: String, _ prefix: String) -> Bool {
         let a = s.utf8, b = prefix.utf8

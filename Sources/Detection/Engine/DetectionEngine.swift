@@ -35,11 +35,17 @@ public final class DetectionEngine {
         let rules: [CompiledRule]
         /// For sched_process_exec: rules that want it as execve's exit (Falco's spawned_process).
         let execveRules: [CompiledRule]
+        /// An entry-reported call whose failure is reported again at its exit (execve).
+        let reportedAgainAtExit: Bool
     }
 
     public let rules: [Rule]
     public let state: SystemState
     private let typesByRule: [Set<String>?]
+    /// Rules whose condition tests `evt.dir`: the only ones that see events reported at
+    /// syscall entry (execve's '>'), since Falco evaluates exit events only and its
+    /// `evt.type in (execve, execveat)` must match each exec once, at the exit.
+    private let readsDirection: [Bool]
     private var entries: [String: TypeEntry] = [:]
     private let view: EventView
     /// Rules whose matches are counted or paired before they alert (Detectors/RuleDetectors).
@@ -69,6 +75,7 @@ public final class DetectionEngine {
             }
         }
         typesByRule = rules.map(\.condition.eventTypes)
+        readsDirection = rules.map { $0.condition.fields.contains { $0.name == "evt.dir" } }
         self.warnings = warnings
         view = EventView(state: state)
         state.readsEnvironment = rules.contains { rule in rule.condition.fields.contains { $0.name == "proc.env" } }
@@ -100,9 +107,12 @@ public final class DetectionEngine {
     /// Checks one event; `raise` gets each alert, in rule order.
     public func process(_ event: TraceEvent, raise: (Alert) -> Void) {
         statistics.events += 1
-        let entry = self.entry(event.eventName)
+        var entry = self.entry(event.eventName)
+        // A failed exec's second record (at its exit) is its own entry: Falco's execve exit.
+        if entry.reportedAgainAtExit && event.direction == .exit { entry = self.entry(event.eventName, atExit: true) }
         let process = state.process(for: event)
         state.applyBefore(event, entry.facts.action, process)
+        view.number = statistics.events
         if !entry.rules.isEmpty || !entry.execveRules.isEmpty {
             // The view borrows the event for the evaluation instead of copying its strings.
             withUnsafePointer(to: event) { pointer in
@@ -137,12 +147,13 @@ public final class DetectionEngine {
         }
     }
 
-    private func entry(_ name: String) -> TypeEntry {
-        if let known = entries[name] { return known }
-        let facts = EventTypeFacts(name)
+    private func entry(_ name: String, atExit: Bool = false) -> TypeEntry {
+        let key = atExit ? name + "\u{0}<" : name
+        if let known = entries[key] { return known }
+        let facts = EventTypeFacts(name, atExit: atExit)
         func compile(type: String, direction: String, where wanted: (Set<String>?) -> Bool) -> [CompiledRule] {
             rules.indices.compactMap { index in
-                guard wanted(typesByRule[index]) else { return nil }
+                guard wanted(typesByRule[index]), direction == "<" || readsDirection[index] else { return nil }
                 let condition = rules[index].condition.specialized(eventType: type, direction: direction)
                 if case .constant(false) = condition { return nil }
                 // Operands were checked in init: compiling again cannot fail.
@@ -152,8 +163,9 @@ public final class DetectionEngine {
         let entry = TypeEntry(
             facts: facts,
             rules: compile(type: name, direction: facts.direction) { $0?.contains(name) ?? true },
-            execveRules: name == "sched_process_exec" ? compile(type: "execve", direction: "<") { $0?.contains("execve") == true } : [])
-        entries[name] = entry
+            execveRules: name == "sched_process_exec" ? compile(type: "execve", direction: "<") { $0?.contains("execve") == true } : [],
+            reportedAgainAtExit: !atExit && EventTable.reportedAgainWhenFailed.contains(name))
+        entries[key] = entry
         return entry
     }
 

@@ -5,14 +5,17 @@ import Sensor
 /// name, `proc.aname[N]`'s level).
 struct CompiledField: Sendable, Equatable {
     let kind: FieldKind
+    let type: FieldType
     let argument: String?
-    /// `[N]` as a number (0 when absent).
+    /// `[N]` as a number (-1 when absent: "any ancestor").
     let level: Int
 
     init(_ reference: FieldReference) {
-        kind = FieldTable.byName[reference.name]?.kind ?? .eventType
+        let definition = FieldTable.byName[reference.name]
+        kind = definition?.kind ?? .eventType
+        type = definition?.type ?? .charbuf
         argument = reference.argument
-        level = reference.argument.flatMap { Int($0) } ?? 0
+        level = reference.argument.flatMap { Int($0) } ?? -1
     }
 }
 
@@ -37,11 +40,18 @@ struct EventTypeFacts: Sendable {
     let descriptor: DescriptorSource
     /// Argument names for fs.path.name / source / target.
     let path: (name: String?, source: String?, target: String?)
+    /// Falco's argument names that differ from the sensor's (`evt.arg.name` of an open).
+    let aliases: [String: String]
+    /// Its arguments that are user ids (matched by number or name).
+    let userArguments: Set<String>
 
-    init(_ name: String) {
-        action = StateAction.of(name)
-        direction = EventTable.emittedAtEntry.contains(name) ? ">" : "<"
+    /// `atExit`: the record of an entry-reported call taken at its exit (a failed exec).
+    init(_ name: String, atExit: Bool = false) {
+        action = atExit ? .none : StateAction.of(name)
+        direction = EventTable.emittedAtEntry.contains(name) && !atExit ? ">" : "<"
         symbols = ArgumentSymbols.byEvent[name] ?? [:]
+        aliases = FalcoArgumentNames.byEvent[name] ?? [:]
+        userArguments = FalcoArgumentNames.userIDArguments[name] ?? []
         switch name {
         case "open", "openat", "openat2", "creat", "socket", "accept", "accept4", "memfd_create", "dup", "dup2", "dup3":
             descriptor = .returned
@@ -54,7 +64,7 @@ struct EventTypeFacts: Sendable {
         default:
             let arguments = EventTable.definition(named: name)?.arguments.map(\.name) ?? []
             if let argument = ["fd", "sockfd", "oldfd"].first(where: arguments.contains) {
-                descriptor = .argument(argument, address: arguments.contains("addr") ? "addr" : nil)
+                descriptor = .argument(argument, address: ["addr", "dest_addr"].first(where: arguments.contains))
             } else {
                 descriptor = .none
             }
@@ -86,6 +96,11 @@ final class EventView {
     private(set) var process: ProcessRecord
     private var descriptorResolved = false
     private var descriptorCache: (number: Int32?, descriptor: FileDescriptor?) = (nil, nil)
+    /// The descriptor as the process table holds it, before this event's address is applied
+    /// (fd.connected, fd.name_changed).
+    private(set) var storedDescriptor: FileDescriptor?
+    /// `evt.num`: the event's number in the engine's stream.
+    var number: UInt64 = 0
 
     private static let placeholder: UnsafeMutablePointer<TraceEvent> = {
         let pointer = UnsafeMutablePointer<TraceEvent>.allocate(capacity: 1)
@@ -129,17 +144,20 @@ final class EventView {
     var descriptor: (number: Int32?, descriptor: FileDescriptor?) {
         if descriptorResolved { return descriptorCache }
         descriptorResolved = true
+        storedDescriptor = nil
         switch facts.descriptor {
         case .none:
             descriptorCache = (nil, nil)
         case .returned:
             let number = event.pointee.returnValue >= 0 ? Int32(truncatingIfNeeded: event.pointee.returnValue) : nil
             descriptorCache = (number, number.flatMap { process.descriptors[$0] })
+            storedDescriptor = descriptorCache.descriptor
         case .openedPath:
             descriptorCache = (nil, argumentValue("pathname")?.string.map { FileDescriptor(kind: .file, path: $0) })
         case .argument(let name, let address):
             let number = argumentValue(name)?.integer.map { Int32(truncatingIfNeeded: $0) }
             var descriptor = number.flatMap { process.descriptors[$0] }
+            storedDescriptor = descriptor
             if let address, let value = argumentValue(address), case let endpoint = SystemState.endpoint(value), !endpoint.ip.isEmpty {
                 var described = descriptor ?? FileDescriptor(kind: SystemState.kind(of: value))
                 if described.kind == .unix { described.path = endpoint.ip } else if !described.isServer {
@@ -212,10 +230,10 @@ final class EventView {
         case .processParentExePath: return state.ancestor(of: process, level: 1).map { .string($0.exePath) }
         case .processParentCmdline: return state.ancestor(of: process, level: 1).map { .string($0.cmdline) }
         case .ancestorName:
-            if field.level > 0 { return state.ancestor(of: process, level: field.level).map { .string($0.name) } }
+            if field.level >= 0 { return state.ancestor(of: process, level: field.level).map { .string($0.name) } }
             return .list(state.ancestors(of: process).map(\.name))
         case .ancestorPid:
-            if field.level > 0 { return state.ancestor(of: process, level: field.level).map { .number(Int64($0.pid)) } }
+            if field.level >= 0 { return state.ancestor(of: process, level: field.level).map { .number(Int64($0.pid)) } }
             return .list(state.ancestors(of: process).map { String($0.pid) })
         case .processTty: return .number(process.tty)
         case .processExeUpperLayer: return .string(process.exeWrittenInContainer ? "true" : "false")
@@ -259,6 +277,7 @@ final class EventView {
         case .containerImage: return event.pointee.container.map { .string($0.image) }
         case .containerImageRepository: return event.pointee.container.map { .string(Self.splitImage($0.image).repository) }
         case .containerImageTag: return event.pointee.container.map { .string(Self.splitImage($0.image).tag) }
+        default: return computeFalcoField(field)
         }
     }
 
@@ -273,8 +292,20 @@ final class EventView {
         return .string(result ? "true" : "false")
     }
 
-    private func argument(_ name: String) -> FieldValue? {
-        guard let value = argumentValue(name) else { return nil }
+    /// `evt.arg.NAME`: the sensor's argument, or the one Falco's name stands for.
+    func argument(_ given: String) -> FieldValue? {
+        var name = given
+        var found = argumentValue(name)
+        if found == nil, let alias = facts.aliases[given] {
+            if alias == FalcoArgumentNames.result { return .number(event.pointee.returnValue) }
+            name = alias
+            found = argumentValue(alias)
+        }
+        guard let value = found else { return nil }
+        if facts.userArguments.contains(name), let uid = value.integer, uid >= 0, uid < UInt32.max,
+           let user = state.userName(uid: UInt32(uid), process: process) {
+            return .list([user, String(uid)])
+        }
         switch value {
         case .int(let n):
             return symbolic(name, n)

@@ -75,18 +75,21 @@ enum ArgumentSymbols {
     ]
     static let protections: [(Int64, String)] = [(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC")]
     static let modeBits: [(Int64, String)] = [
-        (0o4000, "S_ISUID"), (0o2000, "S_ISGID"), (0o1000, "S_ISVTX"), (0o111, "S_IXUGO"), (0o100, "S_IXUSR"), (0o10, "S_IXGRP"),
-        (0o1, "S_IXOTH"),
+        (0o4000, "S_ISUID"), (0o2000, "S_ISGID"), (0o1000, "S_ISVTX"), (0o111, "S_IXUGO"),
+        // Falco's mode names, one per permission bit.
+        (0o400, "S_IRUSR"), (0o200, "S_IWUSR"), (0o100, "S_IXUSR"), (0o40, "S_IRGRP"), (0o20, "S_IWGRP"), (0o10, "S_IXGRP"),
+        (0o4, "S_IROTH"), (0o2, "S_IWOTH"), (0o1, "S_IXOTH"),
     ]
     static let prctlOptions: [Int64: String] = [
         1: "PR_SET_PDEATHSIG", 4: "PR_SET_DUMPABLE", 8: "PR_SET_KEEPCAPS", 15: "PR_SET_NAME", 16: "PR_GET_NAME",
         22: "PR_SET_SECCOMP", 24: "PR_CAPBSET_DROP", 35: "PR_SET_MM", 36: "PR_SET_CHILD_SUBREAPER", 38: "PR_SET_NO_NEW_PRIVS",
         47: "PR_CAP_AMBIENT", 0x5961_6d61: "PR_SET_PTRACER",
     ]
+    /// bpf(2) commands (Falco's `evt.arg.cmd` names).
     static let bpfCommands: [Int64: String] = [
-        0: "BPF_MAP_CREATE", 1: "BPF_MAP_LOOKUP_ELEM", 2: "BPF_MAP_UPDATE_ELEM", 3: "BPF_MAP_DELETE_ELEM",
-        4: "BPF_MAP_GET_NEXT_KEY", 5: "BPF_PROG_LOAD", 8: "BPF_PROG_ATTACH", 9: "BPF_PROG_DETACH", 17: "BPF_RAW_TRACEPOINT_OPEN",
-        28: "BPF_LINK_CREATE",
+        0: "BPF_MAP_CREATE", 1: "BPF_MAP_LOOKUP_ELEM", 2: "BPF_MAP_UPDATE_ELEM", 3: "BPF_MAP_DELETE_ELEM", 4: "BPF_MAP_GET_NEXT_KEY",
+        5: "BPF_PROG_LOAD", 6: "BPF_OBJ_PIN", 7: "BPF_OBJ_GET", 8: "BPF_PROG_ATTACH", 9: "BPF_PROG_DETACH",
+        10: "BPF_PROG_TEST_RUN", 28: "BPF_LINK_CREATE", 17: "BPF_RAW_TRACEPOINT_OPEN", 18: "BPF_BTF_LOAD",
     ]
     static let capabilities: [Int64: String] = Dictionary(uniqueKeysWithValues: [
         "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",

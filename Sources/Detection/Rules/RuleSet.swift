@@ -1,3 +1,4 @@
+import Foundation
 import Yams
 
 /// Rules, macros and lists loaded from Falco-format YAML files, all or nothing: a file with
@@ -7,7 +8,10 @@ import Yams
 ///
 /// Differences from Falco, so that a typo cannot silently disable a rule:
 /// - a second `- rule:` of the same name is refused unless it says `append: true` or
-///   `override:`, or only sets `enabled` (Falco replaces the first silently);
+///   `override:`, or only sets `enabled` (Falco replaces the first silently); when the first
+///   has an `id:` of its own and is in another file (a built-in CAD rule named like Falco's),
+///   the second is another rule and both stay;
+/// - a macro or list a later file changes under rules already loaded is a warning;
 /// - a second `- macro:` or `- list:` of a name in the same file is refused; a later file
 ///   may still redefine one (Falco's documented way to customise macros and lists);
 /// - a key twice in one item is refused (YAML parsers keep one of them silently);
@@ -66,6 +70,8 @@ public struct RuleSet: Sendable {
         var macros: [String: Definition] = [:]
         var rules: [String: Definition] = [:]
         var ruleOrder: [String] = []
+        /// Macros and lists a later file redefined under rules of an earlier one (warnings).
+        var redefinitions: [RuleError] = []
         /// The file each macro and list was last defined in, to refuse a second definition in one file.
         var definedIn: [String: String] = [:]
         /// The lines of the file being read, to place each character of a condition.
@@ -115,7 +121,11 @@ public struct RuleSet: Sendable {
                     if let inner = exception.mapping { try checkDuplicateKeys(inner, path) }
                 }
                 if let override = mapping["override"]?.mapping { try checkDuplicateKeys(override, path) }
-                if keys.contains("required_engine_version") || keys.contains("required_plugin_versions") { continue }
+                if keys.contains("required_engine_version") || keys.contains("required_plugin_versions") {
+                    try checkKeys(keys, allowed: ["required_engine_version", "required_plugin_versions"], path, item)
+                    try RuleFileRequirements.check(mapping) { location(path, $0) }
+                    continue
+                }
                 let append = mapping["append"]?.bool ?? false
                 if let name = mapping["list"]?.string {
                     try checkKeys(keys, allowed: ["list", "items", "append", "override"], path, item)
@@ -124,7 +134,7 @@ public struct RuleSet: Sendable {
                         guard lists[name] != nil else { throw RuleError(location: here, message: "list '\(name)' is appended to but never defined") }
                         lists[name]!.items += values
                     } else {
-                        try checkRedefinition("list", name, path, here)
+                        if mapping["override"]?["items"]?.string != "replace" { try checkRedefinition("list", name, path, here, changed: lists[name].map { $0.items != values } ?? false) }
                         lists[name] = Definition(name: name, conditionLocation: here, items: values, location: here)
                     }
                 } else if let name = mapping["macro"]?.string {
@@ -135,7 +145,7 @@ public struct RuleSet: Sendable {
                         guard macros[name] != nil else { throw RuleError(location: here, message: "macro '\(name)' is appended to but never defined") }
                         macros[name]!.appendCondition(condition, positions(of: mapping["condition"], condition))
                     } else {
-                        try checkRedefinition("macro", name, path, here)
+                        if mapping["override"]?["condition"]?.string != "replace" { try checkRedefinition("macro", name, path, here, changed: macros[name].map { $0.condition != condition } ?? false) }
                         macros[name] = Definition(
                             name: name, condition: condition, conditionLocation: conditionHere,
                             conditionPositions: positions(of: mapping["condition"], condition), location: here)
@@ -158,16 +168,47 @@ public struct RuleSet: Sendable {
                 guard var existing = rules[name] else {
                     throw RuleError(location: here, message: "rule '\(name)' is appended to or overridden but never defined")
                 }
-                if let condition = mapping["condition"]?.string { existing.appendCondition(condition, positions(of: mapping["condition"], condition)) }
-                existing.exceptions += exceptions
-                for (key, value) in fields where !["rule", "condition", "exceptions", "append", "override"].contains(key) {
-                    existing.fields[key] = value
+                let modes = try overrideModes(mapping, fields: fields, legacyAppend: append, path)
+                for (key, mode) in modes.sorted(by: { $0.key < $1.key }) {
+                    guard let value = fields[key] else { continue }
+                    switch (key, mode) {
+                    case ("condition", .append):
+                        existing.appendCondition(value.string ?? "", positions(of: value, value.string ?? ""))
+                    case ("condition", .replace):
+                        existing.condition = value.string ?? ""
+                        existing.conditionLocation = location(path, value)
+                        existing.conditionPositions = positions(of: value, existing.condition)
+                    case ("exceptions", .append):
+                        try appendExceptions(value.sequence.map(Array.init) ?? [], to: &existing, path)
+                    case ("exceptions", .replace):
+                        existing.exceptions = value.sequence.map(Array.init) ?? []
+                    case ("tags", .append):
+                        let tags = (existing.fields["tags"]?.sequence.map(Array.init) ?? []) + (value.sequence.map(Array.init) ?? [])
+                        existing.fields["tags"] = Node.sequence(Node.Sequence(tags))
+                    case ("output", .append), ("desc", .append):
+                        existing.fields[key] = Node(((existing.fields[key]?.string).map { $0 + " " } ?? "") + (value.string ?? ""))
+                    default:
+                        existing.fields[key] = value
+                    }
                 }
                 rules[name] = existing
                 return
             }
             for required in ["condition", "output", "priority"] where fields[required] == nil {
                 throw RuleError(location: here, message: "rule '\(name)' has no \(required)")
+            }
+            if let first = rules[name], let firstID = first.fields["id"]?.string, first.location.file != path,
+               mapping["id"]?.string != firstID {
+                // A rule of another file that has its own id (a built-in CAD rule named like
+                // Falco's) is another rule: both stay; override and append by name now reach
+                // this later one.
+                let kept = name + "\u{0}" + firstID
+                guard rules[kept] == nil else {
+                    throw RuleError(location: here, message: "rule '\(name)' is defined a third time (first at \(first.location))")
+                }
+                rules[kept] = first
+                ruleOrder = ruleOrder.map { $0 == name ? kept : $0 }
+                rules[name] = nil
             }
             if let first = rules[name] {
                 throw RuleError(
@@ -180,6 +221,63 @@ public struct RuleSet: Sendable {
                 name: name, condition: condition,
                 conditionLocation: location(path, mapping["condition"]), conditionPositions: positions(of: mapping["condition"], condition),
                 fields: fields, exceptions: exceptions, location: here)
+        }
+
+        enum OverrideMode: String { case append, replace }
+
+        /// What each key of an overriding rule does, as Falco reads it: `override: {key:
+        /// append|replace}` for each key given (`enabled` may stand alone), only keys Falco lets
+        /// append (condition, output, desc, tags, exceptions) or replace (those, priority,
+        /// enabled, ...); legacy `append: true` appends condition and exceptions.
+        func overrideModes(_ mapping: Node.Mapping, fields: [String: Node], legacyAppend: Bool, _ path: String) throws -> [String: OverrideMode] {
+            let appendable: Set<String> = ["condition", "output", "desc", "tags", "exceptions"]
+            let replaceable = appendable.union(["priority", "enabled", "warn_evttypes", "skip-if-unknown-filter", "source", "mitre", "action", "id"])
+            var modes: [String: OverrideMode] = [:]
+            if let override = mapping["override"] {
+                guard let entries = override.mapping, !legacyAppend else {
+                    throw RuleError(location: location(path, override), message: "override is a mapping of keys to append or replace, and not beside append: true")
+                }
+                for (key, value) in entries {
+                    guard let name = key.string, let mode = value.string.flatMap(OverrideMode.init(rawValue:)) else {
+                        throw RuleError(location: location(path, value), message: "override of '\(key.string?.prefix(40) ?? "")' is '\(value.string?.prefix(40) ?? "")', not append or replace")
+                    }
+                    guard mode == .append ? appendable.contains(name) : replaceable.contains(name) else {
+                        throw RuleError(location: location(path, key), message: "a rule's '\(name.prefix(40))' cannot be overridden with \(mode.rawValue)")
+                    }
+                    guard fields[name] != nil else {
+                        throw RuleError(location: location(path, key), message: "override names '\(name.prefix(40))', which the item does not give")
+                    }
+                    modes[name] = mode
+                }
+            } else {
+                for key in ["condition", "exceptions"] where fields[key] != nil { modes[key] = legacyAppend ? .append : .replace }
+            }
+            for key in fields.keys where !["rule", "override", "append", "enabled"].contains(key) && modes[key] == nil {
+                if legacyAppend { continue }  // Falco's legacy append ignores the other keys
+                throw RuleError(location: location(path, mapping.keys.first { $0.string == key }), message: "'\(key)' is given but not named in override")
+            }
+            if fields["enabled"] != nil && modes["enabled"] == nil { modes["enabled"] = .replace }
+            return modes
+        }
+
+        /// Falco's exception append: values of an exception already defined (by name) go on
+        /// after its values; a new name adds the exception, which must then give its fields.
+        func appendExceptions(_ more: [Node], to rule: inout Definition, _ path: String) throws {
+            for exception in more {
+                guard let name = exception["name"]?.string else {
+                    throw RuleError(location: location(path, exception), message: "an exception needs a name")
+                }
+                if let index = rule.exceptions.firstIndex(where: { $0["name"]?.string == name }), var mapping = rule.exceptions[index].mapping {
+                    let values = (mapping["values"]?.sequence.map(Array.init) ?? []) + (exception["values"]?.sequence.map(Array.init) ?? [])
+                    mapping["values"] = Node.sequence(Node.Sequence(values))
+                    rule.exceptions[index] = Node.mapping(mapping)
+                } else {
+                    guard exception["fields"] != nil else {
+                        throw RuleError(location: location(path, exception), message: "exception '\(name.prefix(80))' is appended but the rule has none of that name, and it gives no fields")
+                    }
+                    rule.exceptions.append(exception)
+                }
+            }
         }
 
         /// Where each character of a condition scalar's `value` is in the file: the value is
@@ -239,13 +337,21 @@ public struct RuleSet: Sendable {
         }
 
         /// A macro or list defined twice in one file (a later file may redefine it, as in Falco).
-        mutating func checkRedefinition(_ kind: String, _ name: String, _ path: String, _ here: SourceLocation) throws {
+        /// `changed`: the new definition differs from the one it replaces (worth a warning
+        /// when rules of earlier files use it).
+        mutating func checkRedefinition(_ kind: String, _ name: String, _ path: String, _ here: SourceLocation, changed: Bool) throws {
             let key = kind + "\u{0}" + name
             if definedIn[key] == path {
                 let first = kind == "list" ? lists[name]?.location : macros[name]?.location
                 throw RuleError(
                     location: here,
                     message: "\(kind) '\(name)' is already defined at \(first.map(String.init(describing:)) ?? path) in this file; say 'append: true' or 'override:' to change it")
+            }
+            if changed, let earlier = definedIn[key], rules.values.contains(where: { $0.location.file != path }) {
+                let first = kind == "list" ? lists[name]?.location : macros[name]?.location
+                redefinitions.append(RuleError(
+                    location: here,
+                    message: "\(kind) '\(name)' (defined at \(first.map(String.init(describing:)) ?? earlier)) is redefined here: rules of earlier files that use it use this definition now, as in Falco"))
             }
             definedIn[key] = path
         }
@@ -260,12 +366,14 @@ public struct RuleSet: Sendable {
         /// Lists (with lists inside lists), then macros in dependency order, then rules.
         func build() throws -> RuleSet {
             var set = RuleSet()
+            set.warnings = redefinitions
             for name in lists.keys.sorted() {
                 let list = lists[name]!
                 var expanded: [String] = []
                 var bytes = 0
                 for item in list.items {
-                    let added = lists[item]?.items ?? [item]
+                    // Falco pastes items into the condition, so a quoted item is one quoted value.
+                    let added = lists[item]?.items.map(Self.unquoted) ?? [Self.unquoted(item)]
                     guard expanded.count + added.count <= RuleFileBounds.listItems else {
                         throw RuleError(location: list.location, message: "list '\(name)' expands to more than \(RuleFileBounds.listItems) items")
                     }
@@ -361,12 +469,18 @@ public struct RuleSet: Sendable {
                     action = parsed
                 }
                 set.rules.append(Rule(
-                    id: definition.fields["id"]?.string ?? name, name: name,
+                    id: definition.fields["id"]?.string ?? name, name: definition.name,
                     description: definition.fields["desc"]?.string ?? "", condition: condition,
                     output: output, priority: priority, tags: tags, mitre: techniques,
                     enabled: definition.fields["enabled"]?.bool ?? true, location: definition.location, action: action))
             }
             return set
+        }
+
+        /// `"value"` or `'value'` as `value`; anything else as it is.
+        static func unquoted(_ item: String) -> String {
+            guard item.count >= 2, let first = item.first, first == "\"" || first == "'", item.last == first else { return item }
+            return String(item.dropFirst().dropLast())
         }
 
         /// `T1059` or `T1059.004`.
@@ -407,6 +521,9 @@ public struct RuleSet: Sendable {
                 guard let op = ConditionOperator(rawValue: text == "==" ? "=" : text) else {
                     throw RuleError(location: here, message: "exception comparison '\(text)' is not an operator")
                 }
+                if knownFields != nil, let type = FieldTable.byName[references[index].name]?.type, !type.allows(op) {
+                    throw RuleError(location: here, message: "exception: operator '\(op.rawValue)' does not apply to \(references[index]), a \(type.rawValue) field")
+                }
                 return op
             }
             var alternatives: [Condition] = []
@@ -422,6 +539,12 @@ public struct RuleSet: Sendable {
                     throw RuleError(
                         location: location(rule.location.file, tuple),
                         message: "the rule's condition with its exceptions expands to more than \(ConditionParser.Limits.expandedNodes) nodes or \(ConditionParser.Limits.expandedBytes) bytes of values")
+                }
+                for index in references.indices where knownFields != nil {
+                    guard let type = FieldTable.byName[references[index].name]?.type else { continue }
+                    if let problem = values[index].lazy.compactMap({ type.problem(with: $0, operators[index]) }).first {
+                        throw RuleError(location: location(rule.location.file, tuple), message: "exception: \(references[index]) (\(type.rawValue)): \(problem)")
+                    }
                 }
                 let parts = references.indices.map { Condition.compare(references[$0], operators[$0], values[$0]) }
                 alternatives.append(ConditionParser.chain(parts, and: true)!)

@@ -83,6 +83,89 @@ public enum ProcFS {
         return names
     }
 
+    /// What /proc/PID/status tells beyond the uid: ids and capabilities the exec event may
+    /// not carry (processes older than detection, a sensor without those arguments).
+    public struct Status {
+        public var gid: UInt32?
+        public var capPermitted: UInt64?
+        public var capEffective: UInt64?
+        /// NSpgid and NSsid: the innermost pid namespace's ids.
+        public var vpgid: Int64?
+        public var sid: Int64?
+    }
+
+    public static func status(_ pid: UInt32) -> Status? {
+        guard let text = read("/proc/\(pid)/status") else { return nil }
+        var status = Status()
+        for line in text.split(separator: "\n") {
+            let fields = line.split(whereSeparator: { $0 == "\t" || $0 == " " })
+            guard let key = fields.first, fields.count > 1 else { continue }
+            switch key {
+            case "Gid:": status.gid = UInt32(fields[1])
+            case "CapPrm:": status.capPermitted = UInt64(fields[1], radix: 16)
+            case "CapEff:": status.capEffective = UInt64(fields[1], radix: 16)
+            case "NSpgid:": status.vpgid = fields.last.flatMap { Int64($0) }
+            case "NSsid:": status.sid = fields.last.flatMap { Int64($0) }
+            default: continue
+            }
+        }
+        return status
+    }
+
+    /// The audit login uid (4294967295 when unset).
+    public static func loginUid(_ pid: UInt32) -> UInt32? {
+        read("/proc/\(pid)/loginuid").flatMap { UInt32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    /// The working directory, ending in '/'.
+    public static func cwd(_ pid: UInt32) -> String? {
+        guard let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd") else { return nil }
+        return path.hasSuffix("/") ? path : path + "/"
+    }
+
+    /// The executable's inode ctime and mtime, ns since the epoch: statx(2) on /proc/PID/exe
+    /// with AT_STATX_DONT_SYNC, so a file on a filesystem a container serves (FUSE) answers
+    /// from the kernel's cache instead of making the engine wait for its server; nil where
+    /// statx is missing.
+    public static func exeTimes(_ pid: UInt32) -> (ctime: UInt64, mtime: UInt64)? {
+        guard let call = statxCall else { return nil }
+        let dontSync: Int32 = 0x4000, ctimeMask: UInt32 = 0x80, mtimeMask: UInt32 = 0x40
+        // struct statx (256 bytes): stx_mask at 0; stx_ctime at 96, stx_mtime at 112, each
+        // { s64 tv_sec; u32 tv_nsec; s32 reserved }.
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let result = buffer.withUnsafeMutableBytes { raw in
+            call(AT_FDCWD, "/proc/\(pid)/exe", dontSync, ctimeMask | mtimeMask, raw.baseAddress!)
+        }
+        guard result == 0 else { return nil }
+        return buffer.withUnsafeBytes { raw -> (UInt64, UInt64)? in
+            let mask = raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self)
+            guard mask & (ctimeMask | mtimeMask) == ctimeMask | mtimeMask else { return nil }
+            func ns(_ offset: Int) -> UInt64 {
+                let seconds = raw.loadUnaligned(fromByteOffset: offset, as: Int64.self)
+                return UInt64(max(seconds, 0)) * 1_000_000_000 + UInt64(raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self))
+            }
+            return (ns(96), ns(112))
+        }
+    }
+
+    typealias Statx = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UInt32, UnsafeMutableRawPointer) -> Int32
+    static let statxCall: Statx? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "statx") else { return nil }
+        return unsafeBitCast(symbol, to: Statx.self)
+    }()
+
+    /// Group names from the process's own root (a container's /etc/group), by gid; read
+    /// like `userNames`.
+    public static func groupNames(rootOf pid: UInt32) -> [UInt32: String] {
+        guard let bytes = ContainerFile.read("/etc/group", inRoot: "/proc/\(pid)/root", limit: passwdBytes) else { return [:] }
+        var names: [UInt32: String] = [:]
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+            if fields.count > 2, let gid = UInt32(fields[2]) { names[gid] = String(fields[0]) }
+        }
+        return names
+    }
+
     public static func processIDs() -> [UInt32] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { UInt32($0) }
     }

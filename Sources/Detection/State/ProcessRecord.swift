@@ -23,6 +23,20 @@ public final class ProcessRecord {
     /// VAR=value, read from /proc at exec when rules ask for it.
     public var environment: [String]?
     public var descriptors: [Int32: FileDescriptor] = [:]
+    /// Working directory ending in '/', "" when unknown (`proc.cwd`).
+    public var cwd = ""
+    public var gid: UInt32 = 0
+    /// Capability sets as the kernel's bit masks, nil when unknown.
+    public var capPermitted: UInt64?
+    public var capEffective: UInt64?
+    /// Audit login uid; UInt32.max when unset (Falco shows -1).
+    public var loginUid: UInt32 = .max
+    /// Session and process group ids in the process's own pid namespace, nil when unknown.
+    public var sid: Int64?
+    public var vpgid: Int64?
+    /// The executable's inode ctime and mtime at exec, ns since the epoch.
+    public var exeCtime: UInt64?
+    public var exeMtime: UInt64?
     /// Last time an event touched it, to evict the stalest first when the table is full.
     var lastSeen: UInt64
     /// The last open seen for one of its threads, to pair a relative openat with the absolute
@@ -57,6 +71,15 @@ public final class ProcessRecord {
         child.descriptors = descriptors
         child.environment = environment
         child.exeWrittenInContainer = exeWrittenInContainer
+        child.cwd = cwd
+        child.gid = gid
+        child.capPermitted = capPermitted
+        child.capEffective = capEffective
+        child.loginUid = loginUid
+        child.sid = sid
+        child.vpgid = vpgid
+        child.exeCtime = exeCtime
+        child.exeMtime = exeMtime
         return child
     }
 

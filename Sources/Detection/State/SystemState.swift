@@ -14,6 +14,10 @@ enum StateAction: Sendable {
     case close
     /// A file moved or linked into place at `to` (rename, link): a write at the new path.
     case placeFile(to: String)
+    /// chdir (a path) or fchdir (a descriptor): the working directory.
+    case chdir, fchdir
+    /// setgid, setresgid: the group id from this argument.
+    case setgid(String)
 
     static func of(_ eventName: String) -> StateAction {
         switch eventName {
@@ -32,6 +36,10 @@ enum StateAction: Sendable {
         case "dup", "dup2", "dup3": return .dup
         case "close": return .close
         case "rename", "renameat", "renameat2", "link", "linkat": return .placeFile(to: "newname")
+        case "chdir": return .chdir
+        case "fchdir": return .fchdir
+        case "setgid", "setfsgid": return .setgid("gid")
+        case "setresgid", "setregid": return .setgid("egid")
         default: return .none
         }
     }
@@ -53,12 +61,8 @@ public final class SystemState {
     /// "dropped binary executed"; bounded like the process table.
     private var writtenFiles: Set<String> = []
     public let writtenFilesCapacity: Int
-    private var userNamesByContainer: [String: [UInt32: String]] = [:]
-    /// When a container's /etc/passwd last gave no names (unreadable, hostile, or the process
-    /// gone): not read again for `userNamesRetry` nanoseconds, so a container cannot make
-    /// every event cost a read.
-    private var userNamesMissed: [String: UInt64] = [:]
-    static let userNamesRetry: UInt64 = 10_000_000_000
+    private var userNames = NamesByContainer()
+    private var groupNames = NamesByContainer()
 
     public init(capacity: Int = 32768, writtenFilesCapacity: Int = 65536, readsProcFS: Bool = false) {
         self.capacity = capacity
@@ -137,28 +141,71 @@ public final class SystemState {
 
     static func fromProcFS(_ pid: UInt32) -> ProcessRecord? {
         guard let stat = ProcFS.stat(pid) else { return nil }
-        return ProcessRecord(
+        let record = ProcessRecord(
             pid: pid, ppid: stat.ppid, name: stat.name, exePath: ProcFS.exePath(pid) ?? "", argv: ProcFS.argv(pid) ?? [],
             tty: stat.tty, uid: ProcFS.uid(pid) ?? 0,
             startTime: ProcFS.bootTime + stat.startTicks * (1_000_000_000 / ProcFS.ticksPerSecond),
             containerID: ProcFS.containerID(pid))
+        readDetails(record, exeTimes: true)
+        return record
+    }
+
+    /// Ids, capabilities, working directory and (with `exeTimes`) the executable's times
+    /// from /proc, for what the events did not carry.
+    static func readDetails(_ record: ProcessRecord, exeTimes: Bool) {
+        let pid = record.pid
+        if let status = ProcFS.status(pid) {
+            record.gid = status.gid ?? record.gid
+            record.capPermitted = status.capPermitted
+            record.capEffective = status.capEffective
+            record.vpgid = status.vpgid
+            record.sid = status.sid
+        }
+        record.loginUid = ProcFS.loginUid(pid) ?? record.loginUid
+        record.cwd = ProcFS.cwd(pid) ?? record.cwd
+        if exeTimes, let times = ProcFS.exeTimes(pid) {
+            record.exeCtime = times.ctime
+            record.exeMtime = times.mtime
+        }
+    }
+
+    /// What the exec event carries beyond the image (when the sensor sends it), else /proc
+    /// when live: ids, capabilities, working directory, the executable's times.
+    func applyExecDetails(_ event: TraceEvent, _ process: ProcessRecord) {
+        var missing = false
+        func unsigned(_ name: String) -> UInt64? {
+            guard let value = event[argument: name] else { missing = true; return nil }
+            switch value {
+            case .uint(let n): return n
+            case .int(let n): return UInt64(bitPattern: n)
+            default: missing = true; return nil
+            }
+        }
+        if let gid = unsigned("gid") { process.gid = UInt32(truncatingIfNeeded: gid) }
+        if let caps = unsigned("cap_permitted") { process.capPermitted = caps }
+        if let caps = unsigned("cap_effective") { process.capEffective = caps }
+        if let login = unsigned("loginuid") { process.loginUid = UInt32(truncatingIfNeeded: login) }
+        if let sid = unsigned("sid") { process.sid = Int64(Int32(truncatingIfNeeded: sid)) }
+        if let pgid = unsigned("pgid") { process.vpgid = Int64(Int32(truncatingIfNeeded: pgid)) }
+        let ctime = unsigned("exe_ctime"), mtime = unsigned("exe_mtime")
+        process.exeCtime = ctime
+        process.exeMtime = mtime
+        if let cwd = event[argument: "cwd"]?.string, cwd.hasPrefix("/") {
+            process.cwd = cwd.hasSuffix("/") ? cwd : cwd + "/"
+        } else {
+            missing = true
+        }
+        if missing && readsProcFS { Self.readDetails(process, exeTimes: ctime == nil) }
     }
 
     /// A user's name: root for 0; live, from the container's own /etc/passwd.
     func userName(uid: UInt32, process: ProcessRecord) -> String? {
-        if uid == 0 { return "root" }
-        guard readsProcFS else { return nil }
-        if let names = userNamesByContainer[process.containerID] { return names[uid] }
-        let now = DispatchTime.now().uptimeNanoseconds
-        if let missed = userNamesMissed[process.containerID], now &- missed < Self.userNamesRetry { return nil }
-        let names = ProcFS.userNames(rootOf: process.pid)
-        if names.isEmpty {
-            if userNamesMissed.count >= 4096 { userNamesMissed.removeAll() }
-            userNamesMissed[process.containerID] = now
-        } else {
-            userNamesByContainer[process.containerID] = names
-        }
-        return names[uid]
+        uid == 0 ? "root" : readsProcFS ? userNames.name(uid, process) { ProcFS.userNames(rootOf: $0) } : nil
+    }
+
+    /// A group's name: root for 0; live, from the container's own /etc/group.
+    func groupName(gid: UInt32, process: ProcessRecord) -> String? {
+        gid == 0 ? "root" : readsProcFS ? groupNames.name(gid, process) { ProcFS.groupNames(rootOf: $0) } : nil
     }
 
     func wasWritten(_ path: String, container: String) -> Bool {
@@ -203,17 +250,33 @@ public final class SystemState {
                 process.tty = stat.tty
             }
             if readsProcFS && readsEnvironment { process.environment = ProcFS.environment(process.pid) }
+            applyExecDetails(event, process)
+        case .chdir:
+            guard ret == 0, let path = event[argument: "filename"]?.string, !path.isEmpty else { return }
+            process.cwd = Self.directory(path, from: process.cwd)
+        case .fchdir:
+            guard ret == 0, let fd = Self.fdArgument(event, "fd"), let directory = process.descriptors[fd], directory.path.hasPrefix("/") else { return }
+            process.cwd = directory.path.hasSuffix("/") ? directory.path : directory.path + "/"
+        case .setgid(let argument):
+            guard ret == 0, let gid = event[argument: argument]?.integer, gid >= 0, gid < UInt32.max else { return }
+            process.gid = UInt32(gid)
         case .open(let pathArgument, let flagsArgument):
             let flags = flagsArgument.flatMap { event[argument: $0]?.integer } ?? (0o1101)  // creat: O_CREAT|O_WRONLY|O_TRUNC
             guard ret >= 0, let given = event[argument: pathArgument]?.string else { return }
             var path = given
             if !path.hasPrefix("/") {
-                if let dirfd = Self.fdArgument(event, "dirfd"), dirfd >= 0, let directory = process.descriptors[dirfd], directory.kind == .directory {
+                let dirfd = Self.fdArgument(event, "dirfd") ?? -100
+                if dirfd >= 0, let directory = process.descriptors[dirfd], directory.kind == .directory {
                     path = directory.path + "/" + path
                 } else if let recent = process.recentOpen, recent.tid == event.hostThreadId, recent.fd == nil, let absolute = recent.path {
                     path = absolute
+                } else if dirfd == -100, process.cwd.hasPrefix("/") {
+                    path = process.cwd + path  // AT_FDCWD: Falco's fd.name joins the working directory
                 }
             }
+            // Falco's fd.name is the path with `.`, `..` and repeated slashes resolved by name
+            // (fd.nameraw keeps the caller's string).
+            if path.hasPrefix("/") { path = Self.resolvedPath(path) }
             process.recentOpen = (event.hostThreadId, Int32(truncatingIfNeeded: ret), path.hasPrefix("/") ? nil : path)
             let kind: FileDescriptor.Kind = flags & 0o200000 != 0 ? .directory : .file
             process.descriptors[Int32(truncatingIfNeeded: ret)] = FileDescriptor(kind: kind, path: path)
@@ -289,6 +352,25 @@ public final class SystemState {
 
     // MARK: - Helpers
 
+    /// An absolute path with `.`, `..` and repeated slashes resolved by name.
+    static func resolvedPath(_ path: String) -> String {
+        guard path.contains("/.") || path.contains("//") else { return path }
+        let directory = directory(path, from: "/")
+        return directory == "/" || path.hasSuffix("/") ? directory : String(directory.dropLast())
+    }
+
+    /// `path` as a directory ending in '/', relative ones taken from `current`; `.` and
+    /// `..` resolved by name (as the kernel would, but for symlinks).
+    static func directory(_ path: String, from current: String) -> String {
+        var parts: [Substring] = path.hasPrefix("/") ? [] : current.split(separator: "/")
+        for part in path.split(separator: "/") {
+            if part == "." { continue }
+            if part == ".." { _ = parts.popLast() } else { parts.append(part) }
+            if parts.count > 512 { break }
+        }
+        return "/" + parts.joined(separator: "/") + (parts.isEmpty ? "" : "/")
+    }
+
     static func fdArgument(_ event: TraceEvent, _ name: String) -> Int32? {
         event[argument: name]?.integer.map { Int32(truncatingIfNeeded: $0) }
     }
@@ -332,5 +414,29 @@ public final class SystemState {
         let stalest = processes.values.map { ($0.lastSeen, $0.pid) }.sorted { $0.0 < $1.0 }.prefix(max(capacity / 4, 1))
         for (_, pid) in stalest { processes[pid] = nil }
         evicted += stalest.count
+    }
+}
+
+/// Names by id (users or groups) read from each container's own files, cached per container.
+/// When a container's file last gave no names (unreadable, hostile, or the process gone) it is
+/// not read again for `retry` nanoseconds, so a container cannot make every event cost a read.
+struct NamesByContainer {
+    static let retry: UInt64 = 10_000_000_000
+    private var byContainer: [String: [UInt32: String]] = [:]
+    private var missed: [String: UInt64] = [:]
+
+    mutating func name(_ id: UInt32, _ process: ProcessRecord, read: (UInt32) -> [UInt32: String]) -> String? {
+        if let names = byContainer[process.containerID] { return names[id] }
+        let now = DispatchTime.now().uptimeNanoseconds
+        if let last = missed[process.containerID], now &- last < Self.retry { return nil }
+        let names = read(process.pid)
+        if names.isEmpty {
+            if missed.count >= 4096 { missed.removeAll() }
+            missed[process.containerID] = now
+        } else {
+            if byContainer.count >= 4096 { byContainer.removeAll() }
+            byContainer[process.containerID] = names
+        }
+        return names[id]
     }
 }

@@ -2,15 +2,23 @@ import Detection
 import Foundation
 import Sensor
 
-/// The sensor and the rule engine on their own thread, as `caduceus detect` runs them, with
-/// every alert kept (and events counted per container) for whoever reads them after `stop()`.
+/// A `DetectionPipeline` on its own thread, as `caduceus detect` runs it, with every alert
+/// kept (and events counted per container) for whoever reads them after `stop()`.
 public final class LiveDetector: @unchecked Sendable {
-    public let sensor: Sensor
-    public let engine: DetectionEngine
+    /// The pipeline this detector runs: its sensor, engine, enforcer and drift checks.
+    public let pipeline: DetectionPipeline
+    /// The loaded sensor (started by `init`).
+    public var sensor: Sensor { pipeline.sensor! }
+    /// The rule engine (a rule pipeline always has one).
+    public var engine: DetectionEngine { pipeline.engine! }
     /// The drift checks of the learned profile, when one was given.
-    public let drift: ProfileDriftDetector?
+    public var drift: ProfileDriftDetector? { pipeline.drift }
+    /// What carries out the rules' actions, with enforcement: which mechanism acts per rule.
+    public var enforcer: Enforcer? { pipeline.enforcer }
+    /// The open/exec guard, when `fanotify` was given with enforcement that has rules it covers.
+    public var fanotify: FanotifyEnforcement? { pipeline.fanotify }
     private let lock = NSLock()
-    private var alerts: [Alert] = []
+    private let kept: KeptAlerts
     private var events: [String: Int] = [:]
     private var refusals: [ObservedRefusal] = []
     private var read = 0
@@ -21,10 +29,6 @@ public final class LiveDetector: @unchecked Sendable {
     public static let refusalLimit = 100_000
     private var result: Result<SensorStatistics, Error>?
     private let finished = DispatchSemaphore(value: 0)
-    /// What carries out the rules' actions, with enforcement: which mechanism acts per rule.
-    public private(set) var enforcer: Enforcer?
-    /// The open/exec guard, when `fanotify` was given with enforcement that has rules it covers.
-    public private(set) var fanotify: FanotifyEnforcement?
 
     /// Loads the sensor with the events the rules need, seeds the process table from /proc,
     /// and starts reading. Needs root and BPF.
@@ -35,55 +39,31 @@ public final class LiveDetector: @unchecked Sendable {
     /// values), and each one a container's process saw refused with EPERM or EACCES is kept: how
     /// the attack lab observes a refusal instead of guessing it from an exit status.
     /// With `fanotify` (and enforcement), enforced open and exec rules are refused by the
-    /// fanotify guard as `detect --enforce` does. `refusesSocketCalls` false: socket calls of
-    /// enforced rules are killed at entry instead of refused by cgroup programs.
+    /// fanotify guard as `detect --enforce` does (a guard that cannot start is an error here).
+    /// `refusesSocketCalls` false: socket calls of enforced rules are killed at entry instead of
+    /// refused by cgroup programs.
     public init(
         ruleSet: RuleSet, scope: TraceScope = .containers, enforcement: EnforcementOptions? = nil, profile: ContainerProfile? = nil,
         profileContainer: String? = nil, watchingRefusalsOf watched: Set<String> = [], fanotify: FanotifyGuardOptions? = nil,
         refusesSocketCalls: Bool = true
     ) throws {
         watchedRefusals = watched
-        let engine = try DetectionEngine(ruleSet: ruleSet, state: SystemState(readsProcFS: true))
-        self.engine = engine
-        let enforcer = try enforcement.map {
-            try Enforcer(rules: engine.rules, options: $0, profile: profile, profileContainer: profileContainer)
-        }
-        let drift = profile.map {
-            ProfileDriftDetector(profile: $0, containerName: profileContainer, state: engine.state, everyTime: enforcer?.profileRules ?? [])
-        }
-        self.drift = drift
+        let kept = KeptAlerts()
+        self.kept = kept
+        pipeline = try DetectionPipeline(
+            ruleSet: ruleSet, options: DetectionPipelineOptions(enforcement: enforcement, profile: profile, profileContainer: profileContainer),
+            outputs: [kept])
         var configuration = SensorConfiguration()
         configuration.scope = scope
-        let names = engine.requiredEvents.union(drift == nil ? [] : ProfileDriftDetector.requiredEvents).union(watched)
-        configuration.events = EventSelection(ids: Set(names.compactMap { EventTable.definition(named: $0)?.id }))
-        let forward = AlertForward()
-        let guarded = try fanotify.flatMap { options in
-            try enforcer.flatMap { enforcer in
-                try FanotifyEnforcement(enforcer: enforcer, rules: engine.rules, options: options) { forward.detector?.keep($0) }
-            }
-        }
-        self.fanotify = guarded
-        enforcer?.fanotifyStarted(guarded != nil)
-        configuration.killPatterns = enforcer.map { guarded?.kernelPatterns(of: $0) ?? $0.killPatterns } ?? []
-        configuration.killContainers = enforcement?.containers ?? []
-        configuration.execAllowList = enforcer?.execAllowList
         configuration.refusesSocketCalls = refusesSocketCalls
-        do {
-            sensor = try Sensor(configuration: configuration)
-        } catch {
-            guarded?.stop()  // its marks go with it
-            throw error
+        try pipeline.startSensor(configuration, alsoTracing: watched, fanotify: fanotify)
+        if let failure = pipeline.fanotifyFailure {
+            pipeline.stop()
+            throw failure
         }
-        enforcer?.sensorStarted(cgroupDenial: sensor.cgroupDenial)
-        self.enforcer = enforcer
-        engine.state.seedFromProcFS()
-        forward.detector = self
         Thread.detachNewThread { [self] in
-            let offset = sensor.bootTimeOffset
-            let containers = sensor.containers
             let outcome = Result {
-                try sensor.run { raw in
-                    let event = TraceEvent(raw, bootTimeOffset: offset, containers: containers)
+                try pipeline.run { event in
                     self.lock.lock()
                     self.events[event.containerId, default: 0] += 1
                     self.read += 1
@@ -96,15 +76,6 @@ public final class LiveDetector: @unchecked Sendable {
                             returnValue: event.returnValue))
                     }
                     self.lock.unlock()
-                    let keep: (Alert) -> Void = { alert in
-                        var alert = alert
-                        if alert.action == nil { enforcer?.enforce(&alert) }
-                        self.lock.lock()
-                        self.alerts.append(alert)
-                        self.lock.unlock()
-                    }
-                    self.engine.process(event, raise: keep)
-                    drift?.check(event, raise: keep)
                 }
             }
             result = outcome
@@ -112,19 +83,8 @@ public final class LiveDetector: @unchecked Sendable {
         }
     }
 
-    /// Keeps an alert raised outside the engine (a fanotify denial).
-    private func keep(_ alert: Alert) {
-        lock.lock()
-        alerts.append(alert)
-        lock.unlock()
-    }
-
     /// Alerts so far (the engine keeps running).
-    public var alertsSoFar: [Alert] {
-        lock.lock()
-        defer { lock.unlock() }
-        return alerts
-    }
+    public var alertsSoFar: [Alert] { kept.alerts }
 
     /// Waits until the reader has caught up with `time` (ns since the epoch): an event that late
     /// was read, or none came for 300 ms (there is nothing more to read); at most `timeout` s.
@@ -168,17 +128,29 @@ public final class LiveDetector: @unchecked Sendable {
     /// Stops once the events already sent are read; the alerts, and the events the kernel lost.
     public func stop() throws -> (alerts: [Alert], lost: UInt64) {
         Thread.sleep(forTimeInterval: 0.5)
-        fanotify?.stop()
-        sensor.stop()
+        pipeline.stop()
         finished.wait()
         let statistics = try result!.get()
-        lock.lock()
-        defer { lock.unlock() }
-        return (alerts, statistics.lost)
+        return (kept.alerts, statistics.lost)
     }
 }
 
-/// Lets the fanotify guard's alerts reach a detector not yet initialized when the guard starts.
-private final class AlertForward: @unchecked Sendable {
-    weak var detector: LiveDetector?
+/// The lab's output: every alert, in memory, for the tests and reports that judge them.
+final class KeptAlerts: AlertSink, @unchecked Sendable {
+    private let lock = NSLock()
+    private var kept: [Alert] = []
+
+    var alerts: [Alert] {
+        lock.lock()
+        defer { lock.unlock() }
+        return kept
+    }
+
+    func write(_ alert: Alert) {
+        lock.lock()
+        kept.append(alert)
+        lock.unlock()
+    }
+
+    func finish() -> [String] { [] }
 }

@@ -2,10 +2,12 @@ import Detection
 import Foundation
 import Sensor
 
-/// The sensor and a `ProfileLearner` on their own thread, as `caduceus profile record` runs
-/// them: the profile is read after `stop()`.
+/// A learning `DetectionPipeline` on its own thread, as `caduceus profile record` runs it:
+/// the profile is read after `stop()`.
 public final class LiveProfileRecorder: @unchecked Sendable {
+    /// The loaded sensor (started by `init`).
     public let sensor: Sensor
+    private let pipeline: DetectionPipeline
     private let learner: ProfileLearner
     private let started = Date()
     private var result: Result<SensorStatistics, Error>?
@@ -16,18 +18,15 @@ public final class LiveProfileRecorder: @unchecked Sendable {
     public init(containerName: String?, scope: TraceScope = .containers) throws {
         let learner = ProfileLearner(containerName: containerName)
         self.learner = learner
+        let pipeline = DetectionPipeline(learning: learner)
+        self.pipeline = pipeline
         var configuration = SensorConfiguration()
         configuration.scope = scope
-        configuration.events = EventSelection(ids: Set(ProfileLearner.requiredEvents.compactMap { EventTable.definition(named: $0)?.id }))
         configuration.wakeupBytes = 256 << 10
         configuration.pollMilliseconds = 20
-        sensor = try Sensor(configuration: configuration)
+        sensor = try pipeline.startSensor(configuration)
         Thread.detachNewThread { [self] in
-            let offset = sensor.bootTimeOffset
-            let containers = sensor.containers
-            result = Result {
-                try sensor.run { raw in learner.observe(TraceEvent(raw, bootTimeOffset: offset, containers: containers)) }
-            }
+            result = Result { try pipeline.run() }
             finished.signal()
         }
     }
@@ -35,7 +34,7 @@ public final class LiveProfileRecorder: @unchecked Sendable {
     /// Stops once the events already sent are read; the profile, and the events the kernel lost.
     public func stop() throws -> (profile: ContainerProfile, lost: UInt64) {
         Thread.sleep(forTimeInterval: 0.5)
-        sensor.stop()
+        pipeline.stop()
         finished.wait()
         let statistics = try result!.get()
         return (learner.profile(duration: Date().timeIntervalSince(started)), statistics.lost)

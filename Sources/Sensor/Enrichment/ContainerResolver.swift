@@ -7,6 +7,35 @@ public struct ContainerInfo: Sendable, Equatable, Encodable {
     public var name: String
     public var image: String
     public var imageDigest: String
+    /// Started with --privileged; nil when no engine answered.
+    public var privileged: Bool?
+    /// When the container started, ns since the epoch; nil when unknown.
+    public var startTime: UInt64?
+    public var mounts: [Mount] = []
+    /// The Kubernetes pod and namespace from the io.kubernetes.pod.* labels; nil outside Kubernetes.
+    public var podName: String?
+    public var podNamespace: String?
+
+    /// Encoded as Tracee's container object, as `JSONEventWriter` writes it; the inspect details
+    /// above serve the rules only.
+    enum CodingKeys: String, CodingKey { case id, name, image, imageDigest }
+
+    /// One mount as the engine reports it.
+    public struct Mount: Sendable, Equatable, Encodable {
+        public var source: String
+        public var destination: String
+        public var mode: String
+        public var readWrite: Bool
+        public var propagation: String
+
+        public init(source: String, destination: String, mode: String = "", readWrite: Bool = true, propagation: String = "") {
+            self.source = source
+            self.destination = destination
+            self.mode = mode
+            self.readWrite = readWrite
+            self.propagation = propagation
+        }
+    }
 
     public init(id: String, name: String = "", image: String = "", imageDigest: String = "") {
         self.id = id

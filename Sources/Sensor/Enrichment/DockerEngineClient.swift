@@ -14,8 +14,63 @@ struct DockerEngineClient {
         else { return nil }
         let name = (object["Name"] as? String).map { $0.hasPrefix("/") ? String($0.dropFirst()) : $0 } ?? ""
         let config = object["Config"] as? [String: Any]
-        return ContainerInfo(
+        var info = ContainerInfo(
             id: id, name: name, image: config?["Image"] as? String ?? "", imageDigest: object["Image"] as? String ?? "")
+        Self.addDetails(object, to: &info)
+        return info
+    }
+
+    /// Most mounts kept, and the longest string kept, of an engine's answer (which a
+    /// container's creator shapes: labels, mount paths).
+    static let mountLimit = 64
+    static let textLimit = 4096
+
+    /// Privilege, start time, mounts and pod labels from an inspect answer, each bounded;
+    /// a field of the wrong type is left unknown.
+    static func addDetails(_ object: [String: Any], to info: inout ContainerInfo) {
+        func text(_ value: Any?) -> String? {
+            (value as? String).map { String(decoding: $0.utf8.prefix(textLimit), as: UTF8.self) }
+        }
+        let host = object["HostConfig"] as? [String: Any]
+        info.privileged = host?["Privileged"] as? Bool
+        let state = object["State"] as? [String: Any]
+        info.startTime = text(state?["StartedAt"]).flatMap(parseTime) ?? text(object["Created"]).flatMap(parseTime)
+        for mount in ((object["Mounts"] as? [Any]) ?? []).prefix(mountLimit) {
+            guard let mount = mount as? [String: Any], let source = text(mount["Source"]), let destination = text(mount["Destination"]) else { continue }
+            info.mounts.append(ContainerInfo.Mount(
+                source: source, destination: destination, mode: text(mount["Mode"]) ?? "", readWrite: mount["RW"] as? Bool ?? true,
+                propagation: text(mount["Propagation"]) ?? ""))
+        }
+        let labels = (object["Config"] as? [String: Any])?["Labels"] as? [String: Any]
+        info.podName = text(labels?["io.kubernetes.pod.name"])
+        info.podNamespace = text(labels?["io.kubernetes.pod.namespace"])
+    }
+
+    /// RFC 3339 with up to nanoseconds (`2024-05-01T10:00:00.123456789Z`), as ns since the
+    /// epoch; nil for Docker's zero time or anything else.
+    static func parseTime(_ text: String) -> UInt64? {
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 20, bytes.count <= 40, bytes.last == UInt8(ascii: "Z") else { return nil }
+        func number(_ range: Range<Int>) -> Int? { Int(String(decoding: bytes[range], as: UTF8.self)) }
+        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+              let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19), year > 1970
+        else { return nil }
+        var parts = tm()
+        parts.tm_year = Int32(year - 1900)
+        parts.tm_mon = Int32(month - 1)
+        parts.tm_mday = Int32(day)
+        parts.tm_hour = Int32(hour)
+        parts.tm_min = Int32(minute)
+        parts.tm_sec = Int32(second)
+        let seconds = timegm(&parts)
+        guard seconds > 0 else { return nil }
+        var fraction: UInt64 = 0
+        if bytes[19] == UInt8(ascii: "."), bytes.count > 21 {
+            let digits = bytes[20..<(bytes.count - 1)].prefix(9)
+            guard digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+            fraction = UInt64(String(decoding: digits, as: UTF8.self)).map { $0 * UInt64(pow(10.0, Double(9 - digits.count))) } ?? 0
+        }
+        return UInt64(seconds) * 1_000_000_000 + fraction
     }
 
     /// One HTTP/1.0 GET (so the answer is not chunked); the body when the status is 200.

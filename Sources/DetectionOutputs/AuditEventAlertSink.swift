@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Detection
 import Foundation
 import JSON
 import NIOCore
@@ -45,10 +46,10 @@ public final class AuditEventAlertSink: AlertSink, @unchecked Sendable {
         var base = base
         while base.hasSuffix("/") { base.removeLast() }
         guard let parsed = URL(string: base), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
-            throw RuleError(location: SourceLocation(file: "--audit-url"), message: "'\(base)' is not an http(s) URL of a FHIR server's base")
+            throw AlertOutputError(source: "--audit-url", message: "'\(base)' is not an http(s) URL of a FHIR server's base")
         }
         if let token, token.isEmpty || token.contains(where: { $0.isWhitespace || $0.isNewline }) {
-            throw RuleError(location: SourceLocation(file: "--audit-token-file"), message: "the token is empty or contains white space")
+            throw AlertOutputError(source: "--audit-token-file", message: "the token is empty or contains white space")
         }
         endpoint = base + "/AuditEvent"
         self.token = token
@@ -69,10 +70,10 @@ public final class AuditEventAlertSink: AlertSink, @unchecked Sendable {
     /// Reads the bearer token from `path` (surrounding white space trimmed).
     public static func token(fromFile path: String) throws -> String {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw RuleError(location: SourceLocation(file: path), message: "cannot read the audit token file")
+            throw AlertOutputError(source: path, message: "cannot read the audit token file")
         }
         let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !token.isEmpty else { throw RuleError(location: SourceLocation(file: path), message: "the audit token file is empty") }
+        guard !token.isEmpty else { throw AlertOutputError(source: path, message: "the audit token file is empty") }
         return token
     }
 

@@ -1,14 +1,8 @@
 import AsyncHTTPClient
+import Detection
 import Foundation
 import NIOCore
 import NIOHTTP1
-
-/// Where alerts go. Sinks are called on the engine's thread and must not block it.
-public protocol AlertSink: AnyObject {
-    func write(_ alert: Alert)
-    /// Delivers what is pending; returns problems worth telling the user (failed deliveries).
-    func finish() -> [String]
-}
 
 /// JSON lines (one alert per line) or the one-line readable form, to a file descriptor.
 public final class StreamAlertSink: AlertSink {
@@ -26,11 +20,11 @@ public final class StreamAlertSink: AlertSink {
     public convenience init(path: String, format: Format) throws {
         if !FileManager.default.fileExists(atPath: path) {
             guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw RuleError(location: SourceLocation(file: path), message: "cannot create the alert file")
+                throw AlertOutputError(source: path, message: "cannot create the alert file")
             }
         }
         guard let handle = FileHandle(forWritingAtPath: path) else {
-            throw RuleError(location: SourceLocation(file: path), message: "cannot write the alert file")
+            throw AlertOutputError(source: path, message: "cannot write the alert file")
         }
         handle.seekToEndOfFile()
         self.init(handle: handle, format: format)
@@ -61,7 +55,7 @@ public final class WebhookAlertSink: AlertSink, @unchecked Sendable {
 
     public init(url: String, maximumPending: Int = 1000) throws {
         guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
-            throw RuleError(location: SourceLocation(file: "--webhook"), message: "'\(url)' is not an http(s) URL")
+            throw AlertOutputError(source: "--webhook", message: "'\(url)' is not an http(s) URL")
         }
         self.url = url
         self.maximumPending = maximumPending

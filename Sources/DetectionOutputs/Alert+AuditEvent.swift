@@ -1,3 +1,4 @@
+import Detection
 import Foundation
 import JSON
 import Sensor
@@ -124,7 +125,7 @@ extension Alert {
         source["observer"] = .object(JSONObject([("display", .string(Self.auditObserver))]))
         source["type"] = .array([coding("http://terminology.hl7.org/CodeSystem/security-source-type", "6", "Security Server")])
         // Milliseconds: an instant's precision everywhere a FHIR server stores one.
-        let time = EventView.rfc3339(timestamp)
+        let time = Self.rfc3339(timestamp)
         return .object(JSONObject([
             ("resourceType", "AuditEvent"),
             ("type", coding("http://dicom.nema.org/resources/ontology/DCM", "110113", "Security Alert")),
