@@ -6,7 +6,8 @@ import Sensor
 /// so, with its note appended to the output. Each detector is bounded in memory and keeps time by
 /// the events' own timestamps, so a replay gives the alerts the live run gave.
 final class RuleDetectors {
-    /// A detector's answer for one match: nil to stay quiet, or the note the alert carries.
+    /// A detector's answer for one match: nil to stay quiet, or the note the alert carries
+    /// (empty: none).
     typealias Gate = (EventView) -> String?
 
     private var gates: [String: Gate] = [:]
@@ -32,6 +33,12 @@ final class RuleDetectors {
                 forked: view.process.startTime, time: event.timestamp, exited: exited, byNameOnly: view.type == "prctl",
                 parentCommandLine: exited ? "" : view.state.ancestor(of: view.process, level: 1)?.cmdline ?? "")
             return exited ? nil : note
+        }
+        gates[OwnProcessPathFilter.ruleId] = { view in
+            let event = view.event.pointee
+            let path = view.argumentValue("pathname")?.string ?? ""
+            let ids = [event.processId, event.threadId, event.hostProcessId, event.hostThreadId]
+            return OwnProcessPathFilter.isOwn(path, ids: ids) ? nil : ""
         }
     }
 

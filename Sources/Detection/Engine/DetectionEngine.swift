@@ -180,7 +180,7 @@ public final class DetectionEngine {
         clock_gettime(CLOCK_REALTIME, &now)
         return Alert(
             ruleId: rule.id, rule: rule.name, priority: rule.priority.rawValue,
-            output: rule.output.render(view) + (note.map { " (\($0))" } ?? ""),
+            output: rule.output.render(view) + (note.map { $0.isEmpty ? "" : " (\($0))" } ?? ""),
             time: EventView.rfc3339(event.timestamp), timestamp: event.timestamp,
             raisedAt: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec), mitre: rule.mitre, tags: rule.tags,
             container: container,
