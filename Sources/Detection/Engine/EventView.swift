@@ -30,8 +30,9 @@ enum DescriptorSource: Sendable {
     case openedPath
 }
 
-/// Per event type, what the engine needs to know: resolved once, looked up once per event.
-struct EventTypeFacts: Sendable {
+/// Per event type, what the engine needs to know: resolved once, looked up once per event. A
+/// class, so that handing it to the view per event is one reference, not a copy of its tables.
+final class EventTypeFacts: Sendable {
     let action: StateAction
     /// `evt.dir`: '>' for the events reported at syscall entry.
     let direction: String
