@@ -176,7 +176,11 @@ final class EventView {
     /// `TraceEvent`'s subscript through `pointee` copied all of it, every time).
     func argumentValue(_ name: String) -> ArgumentValue? {
         event.pointee.args.withUnsafeBufferPointer { arguments in
-            for index in arguments.indices where arguments[index].name == name { return arguments[index].value }
+            // Lengths first: String's == calls into the runtime for every pair that differs.
+            let count = name.utf8.count
+            for index in arguments.indices where arguments[index].name.utf8.count == count && arguments[index].name == name {
+                return arguments[index].value
+            }
             return nil
         }
     }
