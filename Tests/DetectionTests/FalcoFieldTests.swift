@@ -85,6 +85,7 @@ import Testing
         session.sid = 5
         let shown = try outputs("%proc.vpgid %proc.sid %proc.sname %proc.is_vpgid_leader %proc.is_sid_leader", when: "evt.type = execve", [leader.event()], processes: [session])
         #expect(shown == ["6 5 bash true false"])
+        #expect(try outputs("%proc.vpgid.name %proc.sid.exe %proc.sid.exepath %proc.pvpid", when: "evt.type = execve", [leader.event()], processes: [session]) == ["sh bash  5"])
         var member = leader
         member.vpid = 7
         #expect(try outputs("x", when: "evt.type = execve and proc.is_vpgid_leader = true", [member.event()], processes: [session]).isEmpty)
@@ -124,6 +125,15 @@ import Testing
         #expect(try outputs("%fd.connected %fd.name_changed %fd.sip", when: "evt.type = sendto", [udp, send]) == ["false true 198.51.100.7"])
         // No DNS cache: the *.name fields have no value.
         #expect(try outputs("%fd.sip.name %fd.cip.name", when: "evt.type = connect", events) == ["<NA> <NA>"])
+    }
+
+    @Test func descriptorTypesAndHostname() throws {
+        let socket = EventFixture("socket", pid: 60, ret: 3, args: ["domain": 2, "type": 1, "protocol": 0]).event()
+        let open = EventFixture("openat", pid: 60, ret: 4, args: ["dirfd": -100, "pathname": "/etc/hosts", "flags": 0]).event()
+        let probe = EventFixture("getpid", pid: 60).event()
+        #expect(try outputs("%fd.types|%fd.types[4]|%evt.hostname", when: "evt.type = getpid", [socket, open, probe]).map { Set($0.split(separator: "|")[0].split(separator: " ")).count } == [2])
+        #expect(try outputs("%fd.types[4] %evt.hostname", when: "evt.type = getpid and fd.types intersects (ipv4, ipv6)", [socket, open, probe]) == ["file testbox"])
+        #expect(ruleLoadError([("t.yaml", "- rule: R\n  desc: x\n  condition: evt.type = open and fd.types = ipv4\n  output: x\n  priority: ERROR\n")])?.message.contains("CHARBUF list") == true)
     }
 
     @Test func rawNamesOfOpens() throws {
@@ -197,6 +207,10 @@ import Testing
         var results: [String] = []
         for event in [entry, refused, exit] { engine.process(event) { results.append($0.output) } }
         #expect(results == ["SUCCESS"])
+        // The kernel still decides an exec-kill rule on spawned_process (it kills at the exec's entry).
+        let kill = (builtin?.text ?? "") + "\n- rule: Miner\n  desc: x\n  condition: spawned_process and proc.name = xmrig\n  output: x\n  priority: CRITICAL\n  action: kill\n"
+        let miner = try #require(try RuleSet.load([("kill.yaml", kill)]).rules.first { $0.name == "Miner" })
+        #expect(KernelEnforcement.patterns(for: miner)?.isEmpty == false)
     }
 
     /// A process already running when detection starts: its working directory, ids and
@@ -211,5 +225,12 @@ import Testing
         #expect(parts.first == FileManager.default.currentDirectoryPath + "/")
         #expect(parts.dropFirst().first == String(getgid()))
         #expect(parts.last == String(getsid(0)))
+        // The executable's times, as stat(2) gives them for the test binary.
+        let times = try #require(ProcFS.exeTimes(pid))
+        let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        var exeInfo = stat()
+        #expect(stat(exe, &exeInfo) == 0)
+        #expect(times.mtime == UInt64(exeInfo.st_mtim.tv_sec) * 1_000_000_000 + UInt64(exeInfo.st_mtim.tv_nsec))
+        #expect(times.ctime == UInt64(exeInfo.st_ctim.tv_sec) * 1_000_000_000 + UInt64(exeInfo.st_ctim.tv_nsec))
     }
 }

@@ -47,7 +47,25 @@ import Testing
         }
         let set = try RuleSet.load(files)
         #expect(set.rules.count == 25 + 31 + 37)
+        #expect(set.warnings.filter { $0.message.contains("is redefined here") }.count == 3, "two lists of the stable file, one macro of the incubating file")
         #expect(try DetectionEngine(ruleSet: set).rules.count == 25 + 31 + 25)
+    }
+
+    /// Beside the built-in rules (as `caduceus rules check --rules falco_rules.yaml` loads
+    /// it): a Falco rule named like a built-in one (which has its own id) is another rule, and
+    /// each macro or list the file changes under the built-in rules is a warning at its line.
+    @Test func loadsBesideTheBuiltInRules() throws {
+        let builtin = try RuleFiles.builtin()
+        let path = Self.sharedFalcoDirectory.appendingPathComponent("falco_rules.yaml").path
+        let set = try RuleSet.load(builtin + [(path, try String(contentsOfFile: path, encoding: .utf8))])
+        let builtinCount = try RuleSet.load(builtin).rules.count
+        #expect(set.rules.count == builtinCount + 25)
+        let shells = set.rules.filter { $0.name == "Terminal shell in container" }
+        #expect(shells.map(\.id).sorted() == ["CAD-005", "Terminal shell in container"])
+        let changed = set.warnings.filter { $0.message.contains("is redefined here") }
+        #expect(changed.contains { $0.message.hasPrefix("macro 'spawned_process'") && $0.location.file == path })
+        #expect(ruleLoadError(builtin + [(path, try String(contentsOfFile: path, encoding: .utf8)), ("again.yaml", Self.base.replacingOccurrences(of: "Shell", with: "Terminal shell in container"))])?
+            .message.contains("already defined") == true, "without an id of its own, a second definition is still refused")
     }
 
     func loadError(_ text: String) -> RuleError? { ruleLoadError([("rules/bad.yaml", text)]) }
@@ -178,4 +196,24 @@ import Testing
     }
 
     func loadErrorOf(_ files: [(String, String)]) -> RuleError? { ruleLoadError(files) }
+}
+
+extension FalcoRuleFilesTests {
+    /// The stable file's network rules on sensor-shaped events: an outbound TCP connect to a
+    /// non-standard SSH port by a program named ssh (Falco's `outbound` macro: fd.ip, fd.net,
+    /// fd.snet against the RFC 1918 list, evt.rawres).
+    @Test func stableOutboundSSHRuleFires() throws {
+        let set = try Self.load("falco_rules.yaml").set
+        func alerts(to address: String) throws -> [String] {
+            let harness = try EngineHarness(ruleSet: set, processes: [ProcessRecord(pid: 50, ppid: 1, name: "sh")])
+            return harness.run([
+                EventFixture("sched_process_exec", pid: 60, ppid: 50, comm: "ssh", args: ["pathname": "/tmp/ssh", "argv": ["/tmp/ssh", "x"]]),
+                EventFixture("socket", pid: 60, ppid: 50, comm: "ssh", ret: 3, args: ["domain": 2, "type": 0o2000001, "protocol": 0]),
+                EventFixture("connect", pid: 60, ppid: 50, comm: "ssh", args: ["sockfd": 3, "addr": address]),
+            ]).map(\.rule)
+        }
+        #expect(try alerts(to: "192.0.2.2:4444").contains("Disallowed SSH Connection Non Standard Port"))
+        #expect(try !alerts(to: "10.0.0.2:4444").contains("Disallowed SSH Connection Non Standard Port"), "RFC 1918 is not outbound")
+        #expect(try !alerts(to: "192.0.2.2:22").contains("Disallowed SSH Connection Non Standard Port"))
+    }
 }

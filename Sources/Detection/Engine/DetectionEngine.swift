@@ -37,15 +37,15 @@ public final class DetectionEngine {
         let rules: [CompiledRule]
         /// For sched_process_exec: rules that want it as execve's exit (Falco's spawned_process).
         let execveRules: [CompiledRule]
-        /// execve and execveat: a failed call's second record is its own entry (`atExit`).
-        let reportedAgainWhenFailed: Bool
+        /// An entry-reported call whose failure is reported again at its exit (execve).
+        let reportedAgainAtExit: Bool
 
-        init(name: String, facts: EventTypeFacts, rules: [CompiledRule], execveRules: [CompiledRule]) {
+        init(name: String, facts: EventTypeFacts, rules: [CompiledRule], execveRules: [CompiledRule], reportedAgainAtExit: Bool) {
             self.name = name
             self.facts = facts
             self.rules = rules
             self.execveRules = execveRules
-            reportedAgainWhenFailed = EventTable.reportedAgainWhenFailed.contains(name)
+            self.reportedAgainAtExit = reportedAgainAtExit
         }
     }
 
@@ -119,9 +119,9 @@ public final class DetectionEngine {
     /// Checks one event; `raise` gets each alert, in rule order.
     public func process(_ event: TraceEvent, raise: (Alert) -> Void) {
         statistics.events += 1
-        // A failed exec's second record (at its exit) is its own entry: Falco's execve exit.
         var entry = recentEntry(event.eventName)
-        if entry.reportedAgainWhenFailed && event.direction == .exit { entry = self.entry(event.eventName, atExit: true) }
+        // A failed exec's second record (at its exit) is its own entry: Falco's execve exit.
+        if entry.reportedAgainAtExit && event.direction == .exit { entry = self.entry(event.eventName, atExit: true) }
         let process = state.process(for: event)
         state.applyBefore(event, entry.facts.action, process)
         view.number = statistics.events
@@ -186,7 +186,8 @@ public final class DetectionEngine {
         let entry = TypeEntry(
             name: name, facts: facts,
             rules: compile(type: name, direction: facts.direction) { $0?.contains(name) ?? true },
-            execveRules: name == "sched_process_exec" ? compile(type: "execve", direction: "<") { $0?.contains("execve") == true } : [])
+            execveRules: name == "sched_process_exec" ? compile(type: "execve", direction: "<") { $0?.contains("execve") == true } : [],
+            reportedAgainAtExit: !atExit && EventTable.reportedAgainWhenFailed.contains(name))
         entries[key] = entry
         return entry
     }

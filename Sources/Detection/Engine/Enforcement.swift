@@ -4,7 +4,7 @@ import Sensor
 /// Which `action: kill` rules the kernel can decide itself, and the patterns it needs.
 ///
 /// A rule qualifies when its condition (macros and exceptions expanded) is a conjunction of:
-/// - `evt.type = X` / `evt.type in (...)` (required), `evt.dir` comparisons (ignored),
+/// - `evt.type = X` / `evt.type in (...)` (required), `evt.dir` and `evt.res = SUCCESS` (ignored),
 /// - `container.id != host` (the `container` macro): kill only outside the host,
 /// - at most one subject: `fd.name` for open, openat, openat2, creat or security_file_open;
 ///   `proc.exepath` or `proc.name` for execve, execveat, sched_process_exec or
@@ -41,7 +41,7 @@ public enum KernelEnforcement {
             case .compare(let field, let op, let operands) where field.name == "evt.type" && field.argument == nil:
                 guard op == .equal || op == .in else { return nil }
                 types = (types ?? Set(operands)).intersection(operands)
-            case .compare(let field, _, _) where field.name == "evt.dir":
+            case .compare(let field, let op, let operands) where field.name == "evt.dir" || (field.name == "evt.res" && op == .equal && operands == ["SUCCESS"]):
                 continue
             case .compare(let field, .notEqual, let operands) where field.name == "container.id" && operands == ["host"]:
                 containersOnly = true

@@ -32,7 +32,21 @@ extension EventView {
         case .processSid: return process.sid.map { .number($0) }
         case .processIsSidLeader:
             return process.sid.map { .string($0 == Int64(event.pointee.processId) ? "true" : "false") }
-        case .processSessionName: return sessionLeaderName().map { .string($0) }
+        case .processSessionName: return leader(process.sid, \.sid).map { .string($0.name) }
+        case .processSessionExe: return leader(process.sid, \.sid).map { .string($0.argv.first ?? $0.name) }
+        case .processSessionExePath: return leader(process.sid, \.sid).map { .string($0.exePath) }
+        case .processGroupLeaderName: return leader(process.vpgid, \.vpgid).map { .string($0.name) }
+        case .processGroupLeaderExe: return leader(process.vpgid, \.vpgid).map { .string($0.argv.first ?? $0.name) }
+        case .processGroupLeaderExePath: return leader(process.vpgid, \.vpgid).map { .string($0.exePath) }
+        case .processParentVpid: return state.ancestor(of: process, level: 1).map { .number(Int64($0.vpid)) }
+        case .eventHostname: return .string(event.pointee.hostName)
+        case .fdTypes:
+            if field.level >= 0 { return process.descriptors[Int32(clamping: field.level)].map { .list([$0.kind.rawValue]) } }
+            var kinds: [String] = []
+            for descriptor in process.descriptors.values where !kinds.contains(descriptor.kind.rawValue) {
+                kinds.append(descriptor.kind.rawValue)
+            }
+            return .list(kinds)
         case .threadCapPermitted: return process.capPermitted.map { .string(Self.capabilityNames($0)) }
         case .threadCapEffective: return process.capEffective.map { .string(Self.capabilityNames($0)) }
         case .userLoginUid: return .number(process.loginUid == .max ? -1 : Int64(process.loginUid))
@@ -88,18 +102,19 @@ extension EventView {
         return .list(state.ancestors(of: process).map(read))
     }
 
-    /// The session leader's name: the ancestor (or the process) whose vpid is the session id,
-    /// else the eldest ancestor still in the session, as Falco finds it.
-    private func sessionLeaderName() -> String? {
-        guard let sid = process.sid else { return nil }
-        if Int64(process.vpid) == sid { return process.name }
-        var eldest: ProcessRecord?
+    /// The leader of the process's session (`\.sid`) or process group (`\.vpgid`): the process
+    /// or ancestor whose vpid is the id, else the eldest ancestor still sharing it, as Falco
+    /// finds it.
+    private func leader(_ id: Int64?, _ key: KeyPath<ProcessRecord, Int64?>) -> ProcessRecord? {
+        guard let id else { return nil }
+        if Int64(process.vpid) == id { return process }
+        var eldest = process
         for ancestor in state.ancestors(of: process) {
-            guard ancestor.sid == sid else { break }
-            if Int64(ancestor.vpid) == sid { return ancestor.name }
+            guard ancestor[keyPath: key] == id else { break }
+            if Int64(ancestor.vpid) == id { return ancestor }
             eldest = ancestor
         }
-        return eldest?.name ?? process.name
+        return eldest
     }
 
     /// Falco's `evt.args`: `name=value` for each argument, names for flags the table knows.

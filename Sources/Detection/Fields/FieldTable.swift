@@ -18,6 +18,8 @@ public enum FieldKind: Int, Sendable, Equatable, CaseIterable {
     case fdIP, fdPort, fdNet, fdClientNet, fdServerNet, fdLocalNet, fdRemoteNet, fdConnected, fdNameChanged, fdNameRaw
     case fdClientIPName, fdServerIPName, fdLocalIPName, fdRemoteIPName
     case containerPrivileged, containerStartTime, containerMounts, containerMountDest, k8sNamespace, k8sPod
+    case eventHostname, fdTypes, processParentVpid
+    case processGroupLeaderName, processGroupLeaderExe, processGroupLeaderExePath, processSessionExe, processSessionExePath
 }
 
 /// One Falco field Caduceus maps, and what it means for Caduceus's events.
@@ -41,10 +43,10 @@ public struct FieldDefinition: Sendable {
 public enum FieldTable {
     public static let fields: [FieldDefinition] = [
         .init(name: "evt.type", kind: .eventType, meaning: "event name: the syscall (openat, ...) or sched_process_exec, security_file_open, ..."),
-        .init(name: "evt.dir", kind: .eventDirection, meaning: "'<' at syscall exit; '>' for execve/execveat at entry (their exit is the sched_process_exec)"),
+        .init(name: "evt.dir", kind: .eventDirection, meaning: "'<' at syscall exit; '>' for execve/execveat at entry, seen only by rules that test evt.dir (their exit is the sched_process_exec, or a failed exec's exit record)"),
         .init(name: "evt.res", kind: .eventResult, meaning: "SUCCESS, or the errno name (EPERM, ENOENT, ...) of a failed syscall"),
         .init(name: "evt.rawres", kind: .eventRawResult, .int64, meaning: "the return value as a number"),
-        .init(name: "evt.arg", kind: .eventArgument, meaning: "an argument by name (evt.arg.pathname); flag arguments also read as their names (O_CREAT, PTRACE_ATTACH)"),
+        .init(name: "evt.arg", kind: .eventArgument, meaning: "an argument by name (evt.arg.pathname), or by Falco's name where it differs (evt.arg.name of an open: FalcoArgumentNames); flag arguments also read as their names (O_CREAT, PTRACE_ATTACH), uid arguments as user names"),
         .init(name: "evt.time", kind: .eventTime, meaning: "the event time, RFC 3339 with nanoseconds"),
         .init(name: "evt.rawtime", kind: .eventRawTime, .abstime, meaning: "the event time, nanoseconds since the epoch"),
         .init(name: "evt.is_open_read", kind: .eventIsOpenRead, .bool, meaning: "true when an open asks for reading"),
@@ -70,7 +72,7 @@ public enum FieldTable {
         .init(name: "user.uid", kind: .userId, .uint32, meaning: "user id"),
         .init(name: "user.name", kind: .userName, meaning: "user name (from the container's /etc/passwd when live)"),
         .init(name: "fd.num", kind: .fdNumber, .int64, meaning: "the descriptor number"),
-        .init(name: "fd.name", kind: .fdName, meaning: "file path, or the socket's endpoints (cip:cport->sip:sport), or a unix socket's path"),
+        .init(name: "fd.name", kind: .fdName, meaning: "file path ('.', '..' and repeated slashes resolved, relative opens joined to the working directory), or the socket's endpoints (cip:cport->sip:sport), or a unix socket's path"),
         .init(name: "fd.directory", kind: .fdDirectory, meaning: "directory of a file's fd.name"),
         .init(name: "fd.filename", kind: .fdFilename, meaning: "last component of a file's fd.name"),
         .init(name: "fd.type", kind: .fdType, meaning: "file, directory, ipv4, ipv6, unix, pipe, memfd, packet, netlink"),
@@ -112,6 +114,14 @@ public enum FieldTable {
         .init(name: "proc.sid", kind: .processSid, .int64, meaning: "session id in the process's pid namespace"),
         .init(name: "proc.sname", kind: .processSessionName, meaning: "name of the session leader: the ancestor whose vpid is proc.sid, else the eldest ancestor in the session"),
         .init(name: "proc.is_sid_leader", kind: .processIsSidLeader, .bool, meaning: "true when proc.sid = proc.vpid"),
+        .init(name: "proc.pvpid", kind: .processParentVpid, .int64, meaning: "parent's process id in its pid namespace"),
+        .init(name: "proc.vpgid.name", kind: .processGroupLeaderName, meaning: "name of the process group leader: the ancestor whose vpid is proc.vpgid, else the eldest ancestor in the group"),
+        .init(name: "proc.vpgid.exe", kind: .processGroupLeaderExe, meaning: "argv[0] of the process group leader"),
+        .init(name: "proc.vpgid.exepath", kind: .processGroupLeaderExePath, meaning: "executable path of the process group leader"),
+        .init(name: "proc.sid.exe", kind: .processSessionExe, meaning: "argv[0] of the session leader"),
+        .init(name: "proc.sid.exepath", kind: .processSessionExePath, meaning: "executable path of the session leader"),
+        .init(name: "evt.hostname", kind: .eventHostname, meaning: "the host's name, as the sensor reports it"),
+        .init(name: "fd.types", kind: .fdTypes, .charbufList, meaning: "the types (fd.type) of the process's open descriptors, each once; fd.types[N]: descriptor N's"),
         .init(name: "thread.cap_permitted", kind: .threadCapPermitted, meaning: "permitted capabilities, space-separated names (CAP_CHOWN CAP_KILL ...)"),
         .init(name: "thread.cap_effective", kind: .threadCapEffective, meaning: "effective capabilities, space-separated names"),
         .init(name: "user.loginuid", kind: .userLoginUid, .int64, meaning: "audit login uid; -1 when unset"),

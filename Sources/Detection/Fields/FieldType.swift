@@ -9,6 +9,8 @@ public enum FieldType: String, Sendable, CaseIterable {
     case int64 = "INT64", uint64 = "UINT64", uint32 = "UINT32", port = "PORT"
     case abstime = "ABSTIME", reltime = "RELTIME"
     case bool = "BOOL", ipaddr = "IPADDR", ipnet = "IPNET"
+    /// A list of strings (Falco's EPF_IS_LIST fields, `fd.types`): membership only.
+    case charbufList = "CHARBUF list"
 
     var isNumeric: Bool { [.int64, .uint64, .uint32, .port, .abstime, .reltime].contains(self) }
 
@@ -23,6 +25,8 @@ public enum FieldType: String, Sendable, CaseIterable {
             return [.equal, .notEqual, .contains, .in, .startswith, .endswith, .intersects, .bcontains, .bstartswith].contains(op)
         case .bool, .ipaddr, .ipnet:
             return [.equal, .notEqual, .in, .intersects].contains(op)
+        case .charbufList:
+            return [.in, .intersects].contains(op)
         case .int64, .uint64, .uint32, .port, .abstime, .reltime:
             return [.equal, .notEqual, .less, .lessOrEqual, .greater, .greaterOrEqual, .in, .intersects].contains(op)
         }
@@ -32,7 +36,7 @@ public enum FieldType: String, Sendable, CaseIterable {
     /// when the rule loads), or nil.
     public func problem(with value: String, _ op: ConditionOperator) -> String? {
         switch self {
-        case .charbuf, .fspath:
+        case .charbuf, .fspath, .charbufList:
             return nil
         case .bytebuf:
             guard op == .bcontains || op == .bstartswith else { return nil }

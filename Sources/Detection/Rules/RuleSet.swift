@@ -1,3 +1,4 @@
+import Foundation
 import Yams
 
 /// Rules, macros and lists loaded from Falco-format YAML files, all or nothing: a file with
@@ -7,7 +8,10 @@ import Yams
 ///
 /// Differences from Falco, so that a typo cannot silently disable a rule:
 /// - a second `- rule:` of the same name is refused unless it says `append: true` or
-///   `override:`, or only sets `enabled` (Falco replaces the first silently);
+///   `override:`, or only sets `enabled` (Falco replaces the first silently); when the first
+///   has an `id:` of its own and is in another file (a built-in CAD rule named like Falco's),
+///   the second is another rule and both stay;
+/// - a macro or list a later file changes under rules already loaded is a warning;
 /// - a second `- macro:` or `- list:` of a name in the same file is refused; a later file
 ///   may still redefine one (Falco's documented way to customise macros and lists);
 /// - a key twice in one item is refused (YAML parsers keep one of them silently);
@@ -66,6 +70,8 @@ public struct RuleSet: Sendable {
         var macros: [String: Definition] = [:]
         var rules: [String: Definition] = [:]
         var ruleOrder: [String] = []
+        /// Macros and lists a later file redefined under rules of an earlier one (warnings).
+        var redefinitions: [RuleError] = []
         /// The file each macro and list was last defined in, to refuse a second definition in one file.
         var definedIn: [String: String] = [:]
         /// The lines of the file being read, to place each character of a condition.
@@ -128,7 +134,7 @@ public struct RuleSet: Sendable {
                         guard lists[name] != nil else { throw RuleError(location: here, message: "list '\(name)' is appended to but never defined") }
                         lists[name]!.items += values
                     } else {
-                        if mapping["override"]?["items"]?.string != "replace" { try checkRedefinition("list", name, path, here) }
+                        if mapping["override"]?["items"]?.string != "replace" { try checkRedefinition("list", name, path, here, changed: lists[name].map { $0.items != values } ?? false) }
                         lists[name] = Definition(name: name, conditionLocation: here, items: values, location: here)
                     }
                 } else if let name = mapping["macro"]?.string {
@@ -139,7 +145,7 @@ public struct RuleSet: Sendable {
                         guard macros[name] != nil else { throw RuleError(location: here, message: "macro '\(name)' is appended to but never defined") }
                         macros[name]!.appendCondition(condition, positions(of: mapping["condition"], condition))
                     } else {
-                        if mapping["override"]?["condition"]?.string != "replace" { try checkRedefinition("macro", name, path, here) }
+                        if mapping["override"]?["condition"]?.string != "replace" { try checkRedefinition("macro", name, path, here, changed: macros[name].map { $0.condition != condition } ?? false) }
                         macros[name] = Definition(
                             name: name, condition: condition, conditionLocation: conditionHere,
                             conditionPositions: positions(of: mapping["condition"], condition), location: here)
@@ -190,6 +196,19 @@ public struct RuleSet: Sendable {
             }
             for required in ["condition", "output", "priority"] where fields[required] == nil {
                 throw RuleError(location: here, message: "rule '\(name)' has no \(required)")
+            }
+            if let first = rules[name], let firstID = first.fields["id"]?.string, first.location.file != path,
+               mapping["id"]?.string != firstID {
+                // A rule of another file that has its own id (a built-in CAD rule named like
+                // Falco's) is another rule: both stay; override and append by name now reach
+                // this later one.
+                let kept = name + "\u{0}" + firstID
+                guard rules[kept] == nil else {
+                    throw RuleError(location: here, message: "rule '\(name)' is defined a third time (first at \(first.location))")
+                }
+                rules[kept] = first
+                ruleOrder = ruleOrder.map { $0 == name ? kept : $0 }
+                rules[name] = nil
             }
             if let first = rules[name] {
                 throw RuleError(
@@ -318,13 +337,21 @@ public struct RuleSet: Sendable {
         }
 
         /// A macro or list defined twice in one file (a later file may redefine it, as in Falco).
-        mutating func checkRedefinition(_ kind: String, _ name: String, _ path: String, _ here: SourceLocation) throws {
+        /// `changed`: the new definition differs from the one it replaces (worth a warning
+        /// when rules of earlier files use it).
+        mutating func checkRedefinition(_ kind: String, _ name: String, _ path: String, _ here: SourceLocation, changed: Bool) throws {
             let key = kind + "\u{0}" + name
             if definedIn[key] == path {
                 let first = kind == "list" ? lists[name]?.location : macros[name]?.location
                 throw RuleError(
                     location: here,
                     message: "\(kind) '\(name)' is already defined at \(first.map(String.init(describing:)) ?? path) in this file; say 'append: true' or 'override:' to change it")
+            }
+            if changed, let earlier = definedIn[key], rules.values.contains(where: { $0.location.file != path }) {
+                let first = kind == "list" ? lists[name]?.location : macros[name]?.location
+                redefinitions.append(RuleError(
+                    location: here,
+                    message: "\(kind) '\(name)' (defined at \(first.map(String.init(describing:)) ?? earlier)) is redefined here: rules of earlier files that use it use this definition now, as in Falco"))
             }
             definedIn[key] = path
         }
@@ -339,6 +366,7 @@ public struct RuleSet: Sendable {
         /// Lists (with lists inside lists), then macros in dependency order, then rules.
         func build() throws -> RuleSet {
             var set = RuleSet()
+            set.warnings = redefinitions
             for name in lists.keys.sorted() {
                 let list = lists[name]!
                 var expanded: [String] = []
@@ -441,7 +469,7 @@ public struct RuleSet: Sendable {
                     action = parsed
                 }
                 set.rules.append(Rule(
-                    id: definition.fields["id"]?.string ?? name, name: name,
+                    id: definition.fields["id"]?.string ?? name, name: definition.name,
                     description: definition.fields["desc"]?.string ?? "", condition: condition,
                     output: output, priority: priority, tags: tags, mitre: techniques,
                     enabled: definition.fields["enabled"]?.bool ?? true, location: definition.location, action: action))

@@ -123,14 +123,36 @@ public enum ProcFS {
         return path.hasSuffix("/") ? path : path + "/"
     }
 
-    /// The executable's inode ctime and mtime, ns since the epoch: stat(2) on /proc/PID/exe,
-    /// which opens nothing the process controls.
+    /// The executable's inode ctime and mtime, ns since the epoch: statx(2) on /proc/PID/exe
+    /// with AT_STATX_DONT_SYNC, so a file on a filesystem a container serves (FUSE) answers
+    /// from the kernel's cache instead of making the engine wait for its server; nil where
+    /// statx is missing.
     public static func exeTimes(_ pid: UInt32) -> (ctime: UInt64, mtime: UInt64)? {
-        var info = Glibc.stat()
-        guard fstatat(AT_FDCWD, "/proc/\(pid)/exe", &info, 0) == 0 else { return nil }
-        func ns(_ t: timespec) -> UInt64 { UInt64(max(t.tv_sec, 0)) * 1_000_000_000 + UInt64(max(t.tv_nsec, 0)) }
-        return (ns(info.st_ctim), ns(info.st_mtim))
+        guard let call = statxCall else { return nil }
+        let dontSync: Int32 = 0x4000, ctimeMask: UInt32 = 0x80, mtimeMask: UInt32 = 0x40
+        // struct statx (256 bytes): stx_mask at 0; stx_ctime at 96, stx_mtime at 112, each
+        // { s64 tv_sec; u32 tv_nsec; s32 reserved }.
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let result = buffer.withUnsafeMutableBytes { raw in
+            call(AT_FDCWD, "/proc/\(pid)/exe", dontSync, ctimeMask | mtimeMask, raw.baseAddress!)
+        }
+        guard result == 0 else { return nil }
+        return buffer.withUnsafeBytes { raw -> (UInt64, UInt64)? in
+            let mask = raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self)
+            guard mask & (ctimeMask | mtimeMask) == ctimeMask | mtimeMask else { return nil }
+            func ns(_ offset: Int) -> UInt64 {
+                let seconds = raw.loadUnaligned(fromByteOffset: offset, as: Int64.self)
+                return UInt64(max(seconds, 0)) * 1_000_000_000 + UInt64(raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self))
+            }
+            return (ns(96), ns(112))
+        }
     }
+
+    typealias Statx = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UInt32, UnsafeMutableRawPointer) -> Int32
+    static let statxCall: Statx? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "statx") else { return nil }
+        return unsafeBitCast(symbol, to: Statx.self)
+    }()
 
     /// Group names from the process's own root (a container's /etc/group), by gid; read
     /// like `userNames`.
