@@ -126,7 +126,7 @@ let package = Package(
         // Root, BPF and Docker checks shared by the tests that run against the real kernel.
         .target(name: "KernelTestSupport", dependencies: ["Sensor", "Lab"], path: "Tests/KernelTestSupport"),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "DetectionOutputs", "Sensor", "Lab", "KernelTestSupport"]),
-        .testTarget(name: "SensorTests", dependencies: ["Sensor", "SensorBPF", "CLibbpf", "KernelTestSupport"]),
+        .testTarget(name: "SensorTests", dependencies: ["Sensor", "SensorBPF", "CLibbpf", "KernelTestSupport", "HostileRequests"]),
         .testTarget(
             name: "FHIRStoreTests",
             dependencies: [

@@ -8,7 +8,7 @@ import Lab
 struct DetectBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "detect",
-        abstract: "Rule engine throughput on a recorded trace (vs parsing alone), and live event-to-alert delay.",
+        abstract: "Reader and rule engine throughput per core on a recorded trace, and live event-to-alert delay.",
         discussion: "Scripts/bench.sh detect records a trace of the FHIR container under its workload and runs both.")
 
     @Option(help: "A recorded trace (Tracee JSON lines).")
@@ -16,6 +16,9 @@ struct DetectBenchCommand: ParsableCommand {
 
     @Flag(help: "Measure the live event-to-alert delay (root, Docker with the testbox image).")
     var live = false
+
+    @Option(help: "Passes of each throughput measurement (the output gives their min-max).")
+    var passes = 5
 
     @Option(help: "Repetitions of the behaviour in the live run.")
     var repetitions = 2000
@@ -25,14 +28,24 @@ struct DetectBenchCommand: ParsableCommand {
     func run() throws {
         let ruleSet = try rules.load()
         if let events {
-            let figures = try DetectionBenchmark(path: events, ruleSet: ruleSet).run()
-            print("Rule engine on \(events): \(figures.events) events, \(figures.rules) rules, median of 3 passes")
-            print(String(format: "  read + decode only:           %10.0f events/s", figures.parsePerSecond))
-            print(String(format: "  read + decode + all rules:    %10.0f events/s  (ratio %.2f)", figures.parseAndDetectPerSecond, figures.parseAndDetectPerSecond / figures.parsePerSecond))
-            print(String(format: "  engine alone (in memory):     %10.0f events/s on one core (median of 5 passes of at least 1M events)", figures.detectPerSecond))
-            print(String(format: "  rule evaluations per event:   %10.2f (event-type index)", figures.evaluationsPerEvent))
+            var benchmark = DetectionBenchmark(path: events, ruleSet: ruleSet)
+            benchmark.passes = passes
+            let figures = try benchmark.run()
+            let goal = DetectionBenchmark.goal
+            func range(_ spread: DetectionBenchmark.Spread, _ unit: String) -> String {
+                String(format: "%9.0f-%9.0f ", spread.minimum, spread.maximum) + unit
+                    + String(format: "/s per core (median %.0f)", spread.median)
+            }
+            print("Reader and rule engine on \(events): \(figures.events) events, \(figures.rules) rules; \(passes) passes each, min-max")
+            print("  (per core: per second of the measuring thread's CPU time)")
+            print("  read + decode (direct decoder):  \(range(figures.readPerCore, "lines"))  goal 1M: \(figures.readPerCore.verdict(goal: goal))")
+            print("  read + decode (tree parser):     \(range(figures.treeReadPerCore, "lines"))  reference")
+            print(String(format: "  direct / tree, medians:          %.1fx", figures.readPerCore.median / figures.treeReadPerCore.median))
+            print("  read + decode + all rules:       \(range(figures.readAndDetectPerCore, "lines"))")
+            print("  engine alone (in memory):        \(range(figures.enginePerCore, "events"))  goal 1M: \(figures.enginePerCore.verdict(goal: goal))")
+            print(String(format: "  rule evaluations per event:      %.2f (event-type index)", figures.evaluationsPerEvent))
             let byRule = figures.alertsByRule.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            print("  alerts: \(figures.alerts)" + (byRule.isEmpty ? "" : " (\(byRule))"))
+            print("  alerts in one pass: \(figures.alerts)" + (byRule.isEmpty ? "" : " (\(byRule))"))
         }
         if live {
             var benchmark = AlertDelayBenchmark(ruleSet: ruleSet)

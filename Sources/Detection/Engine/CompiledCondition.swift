@@ -183,10 +183,14 @@ final class Matcher: @unchecked Sendable {
     private func matchString(_ s: String, _ op: ConditionOperator) -> Bool {
         guard let operand = operands.first else { return false }
         switch op {
-        case .equal: return s == operand
-        case .notEqual: return s != operand
+        // Lengths first: String's == calls into the runtime for any two strings that differ.
+        case .equal: return s.utf8.count == operand.utf8.count && s == operand
+        case .notEqual: return s.utf8.count != operand.utf8.count || s != operand
         // A short list is faster to scan than to hash into (short strings compare as two words).
-        case .in, .intersects: return operands.count <= 8 ? operands.contains(s) : set.contains(s)
+        case .in, .intersects:
+            guard operands.count <= 8 else { return set.contains(s) }
+            let count = s.utf8.count
+            return operands.contains { $0.utf8.count == count && $0 == s }
         case .less, .lessOrEqual, .greater, .greaterOrEqual:
             if let a = Int64(s), let b = number {
                 return op == .less ? a < b : op == .lessOrEqual ? a <= b : op == .greater ? a > b : a >= b

@@ -29,14 +29,24 @@ public final class DetectionEngine {
         }
     }
 
-    /// Per event name: its facts and the rules to check, built on first sight.
-    struct TypeEntry {
+    /// Per event name: its facts and the rules to check, built on first sight. A class: the
+    /// struct it was cost a dozen reference-count operations per event to copy out of the table.
+    final class TypeEntry {
+        let name: String
         let facts: EventTypeFacts
         let rules: [CompiledRule]
         /// For sched_process_exec: rules that want it as execve's exit (Falco's spawned_process).
         let execveRules: [CompiledRule]
         /// An entry-reported call whose failure is reported again at its exit (execve).
         let reportedAgainAtExit: Bool
+
+        init(name: String, facts: EventTypeFacts, rules: [CompiledRule], execveRules: [CompiledRule], reportedAgainAtExit: Bool) {
+            self.name = name
+            self.facts = facts
+            self.rules = rules
+            self.execveRules = execveRules
+            self.reportedAgainAtExit = reportedAgainAtExit
+        }
     }
 
     public let rules: [Rule]
@@ -47,6 +57,10 @@ public final class DetectionEngine {
     /// `evt.type in (execve, execveat)` must match each exec once, at the exit.
     private let readsDirection: [Bool]
     private var entries: [String: TypeEntry] = [:]
+    /// The entries of the last few event names, looked up before `entries`: a name from the
+    /// same decoder is the same string, so comparing is a pointer comparison, not a hash.
+    private var recentEntries: [TypeEntry] = []
+    private var nextRecent = 0
     private let view: EventView
     /// Rules whose matches are counted or paired before they alert (Detectors/RuleDetectors).
     private let detectors = RuleDetectors()
@@ -107,7 +121,7 @@ public final class DetectionEngine {
     /// Checks one event; `raise` gets each alert, in rule order.
     public func process(_ event: TraceEvent, raise: (Alert) -> Void) {
         statistics.events += 1
-        var entry = self.entry(event.eventName)
+        var entry = recentEntry(event.eventName)
         // A failed exec's second record (at its exit) is its own entry: Falco's execve exit.
         if entry.reportedAgainAtExit && event.direction == .exit { entry = self.entry(event.eventName, atExit: true) }
         let process = state.process(for: event)
@@ -147,6 +161,22 @@ public final class DetectionEngine {
         }
     }
 
+    private func recentEntry(_ name: String) -> TypeEntry {
+        let found = recentEntries.withUnsafeBufferPointer { recent -> TypeEntry? in
+            for index in recent.indices where recent[index].name == name { return recent[index] }
+            return nil
+        }
+        if let found { return found }
+        let entry = self.entry(name)
+        if recentEntries.count < 8 {
+            recentEntries.append(entry)
+        } else {
+            recentEntries[nextRecent] = entry
+            nextRecent = (nextRecent + 1) % 8
+        }
+        return entry
+    }
+
     private func entry(_ name: String, atExit: Bool = false) -> TypeEntry {
         let key = atExit ? name + "\u{0}<" : name
         if let known = entries[key] { return known }
@@ -161,7 +191,7 @@ public final class DetectionEngine {
             }
         }
         let entry = TypeEntry(
-            facts: facts,
+            name: name, facts: facts,
             rules: compile(type: name, direction: facts.direction) { $0?.contains(name) ?? true },
             execveRules: name == "sched_process_exec" ? compile(type: "execve", direction: "<") { $0?.contains("execve") == true } : [],
             reportedAgainAtExit: !atExit && EventTable.reportedAgainWhenFailed.contains(name))

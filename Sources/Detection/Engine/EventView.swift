@@ -30,8 +30,9 @@ enum DescriptorSource: Sendable {
     case openedPath
 }
 
-/// Per event type, what the engine needs to know: resolved once, looked up once per event.
-struct EventTypeFacts: Sendable {
+/// Per event type, what the engine needs to know: resolved once, looked up once per event. A
+/// class, so that handing it to the view per event is one reference, not a copy of its tables.
+final class EventTypeFacts: Sendable {
     let action: StateAction
     /// `evt.dir`: '>' for the events reported at syscall entry.
     let direction: String
@@ -175,7 +176,11 @@ final class EventView {
     /// `TraceEvent`'s subscript through `pointee` copied all of it, every time).
     func argumentValue(_ name: String) -> ArgumentValue? {
         event.pointee.args.withUnsafeBufferPointer { arguments in
-            for index in arguments.indices where arguments[index].name == name { return arguments[index].value }
+            // Lengths first: String's == calls into the runtime for every pair that differs.
+            let count = name.utf8.count
+            for index in arguments.indices where arguments[index].name.utf8.count == count && arguments[index].name == name {
+                return arguments[index].value
+            }
             return nil
         }
     }

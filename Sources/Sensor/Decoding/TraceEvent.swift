@@ -115,7 +115,10 @@ public struct TraceEvent: Sendable, Equatable {
     }
 
     /// An argument's value by name.
-    public subscript(argument name: String) -> ArgumentValue? { args.first { $0.name == name }?.value }
+    public subscript(argument name: String) -> ArgumentValue? {
+        let count = name.utf8.count  // lengths first: String's == calls into the runtime for every pair that differs
+        return args.first { $0.name.utf8.count == count && $0.name == name }?.value
+    }
 
     /// An event built field by field (the detection engine's tests, `TraceeJSONReader`).
     /// `containerId` defaults to the container's id, as the sensor fills it.
