@@ -26,6 +26,19 @@ final class Matcher: @unchecked Sendable {
     /// event to event, and reading them builds an array of names. A matcher belongs to one
     /// engine, which one thread drives.
     private var lastFlags: (value: Int64, socket: Bool, result: Bool)?
+    /// This comparison's answer for the view at `answeredAt` (its generation): rules of one
+    /// event type share their comparisons (`evt.is_open_read = true`, a path prefix), which
+    /// are then answered once per event.
+    private var answer = false
+    private var answeredAt: UInt64 = 0
+
+    func matches(in view: EventView) -> Bool {
+        let generation = view.generation
+        if answeredAt == generation { return answer }
+        answer = view.matches(self)
+        answeredAt = generation
+        return answer
+    }
 
     init(_ field: CompiledField, _ op: ConditionOperator, _ operands: [String]) throws {
         self.field = field
@@ -314,17 +327,19 @@ final class CompiledCondition: @unchecked Sendable {
         self.field = field
     }
 
-    convenience init(_ condition: Condition) throws {
+    /// `matchers`: comparisons already compiled for other rules of the same event type, shared
+    /// so that each is answered once per event.
+    convenience init(_ condition: Condition, sharing matchers: MatcherInterner = MatcherInterner()) throws {
         switch condition {
         case .and:
-            self.init(kind: .and, children: try Self.flatten(condition, and: true).map(CompiledCondition.init))
+            self.init(kind: .and, children: try Self.flatten(condition, and: true).map { try CompiledCondition($0, sharing: matchers) })
         case .or:
-            self.init(kind: .or, children: try Self.flatten(condition, and: false).map(CompiledCondition.init))
-        case .not(let inner): self.init(kind: .not, children: [try CompiledCondition(inner)])
+            self.init(kind: .or, children: try Self.flatten(condition, and: false).map { try CompiledCondition($0, sharing: matchers) })
+        case .not(let inner): self.init(kind: .not, children: [try CompiledCondition(inner, sharing: matchers)])
         case .constant(let value): self.init(kind: .constant, constant: value)
         case .exists(let field): self.init(kind: .exists, field: CompiledField(field))
         case .compare(let field, let op, let operands):
-            self.init(kind: .compare, matcher: try Matcher(CompiledField(field), op, operands))
+            self.init(kind: .compare, matcher: try matchers.matcher(CompiledField(field), op, operands))
         }
     }
 
@@ -353,8 +368,32 @@ final class CompiledCondition: @unchecked Sendable {
         case .constant: return constant
         case .exists: return view.value(field.unsafelyUnwrapped) != nil
         case .compare:
-            return matcherReference.unsafelyUnwrapped._withUnsafeGuaranteedRef { view.matches($0) }
+            return matcherReference.unsafelyUnwrapped._withUnsafeGuaranteedRef { $0.matches(in: view) }
         }
+    }
+}
+
+/// The comparisons compiled for one event type's rules, by field, operator and operands.
+final class MatcherInterner {
+    private struct Key: Hashable {
+        let kind: Int
+        let type: String
+        let argument: String?
+        let level: Int
+        let op: ConditionOperator
+        let operands: [String]
+    }
+
+    private var matchers: [Key: Matcher] = [:]
+
+    init() {}
+
+    func matcher(_ field: CompiledField, _ op: ConditionOperator, _ operands: [String]) throws -> Matcher {
+        let key = Key(kind: field.kind.rawValue, type: String(describing: field.type), argument: field.argument, level: field.level, op: op, operands: operands)
+        if let known = matchers[key] { return known }
+        let matcher = try Matcher(field, op, operands)
+        matchers[key] = matcher
+        return matcher
     }
 }
 

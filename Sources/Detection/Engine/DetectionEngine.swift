@@ -195,13 +195,14 @@ public final class DetectionEngine {
         let key = atExit ? name + "\u{0}<" : name
         if let known = entries[key] { return known }
         let facts = EventTypeFacts(name, atExit: atExit)
+        let matchers = MatcherInterner()
         func compile(type: String, direction: String, where wanted: (Set<String>?) -> Bool) -> [CompiledRule] {
             rules.indices.compactMap { index in
                 guard wanted(typesByRule[index]), direction == "<" || readsDirection[index] else { return nil }
                 let condition = rules[index].condition.specialized(eventType: type, direction: direction)
                 if case .constant(false) = condition { return nil }
                 // Operands were checked in init: compiling again cannot fail.
-                return (try? CompiledCondition(condition)).map { CompiledRule(rule: rules[index], condition: $0) }
+                return (try? CompiledCondition(condition, sharing: matchers)).map { CompiledRule(rule: rules[index], condition: $0) }
             }
         }
         let entry = TypeEntry(

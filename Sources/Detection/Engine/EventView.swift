@@ -202,7 +202,8 @@ final class EventView {
         generations.initialize(repeating: 0, count: FieldKind.allCases.count)
         return generations
     }()
-    private var generation: UInt64 = 1
+    /// Changes whenever what the view shows changes (a new event, execve's view of it).
+    private(set) var generation: UInt64 = 1
 
     deinit {
         cached.deinitialize(count: FieldKind.allCases.count)
