@@ -16,6 +16,29 @@ final class Matcher: @unchecked Sendable {
     let networks: [IPNetwork]
     /// For bcontains and bstartswith: the operand's hex as bytes.
     let bytes: [UInt8]
+    /// For `=`, `!=`, `in`, `intersects`: the operands' bytes, found by length first.
+    let table: OperandTable
+    /// For glob and iglob: the first operand, prepared.
+    let glob: GlobPattern?
+    /// The first operand ("" without one).
+    let operand: String
+    /// The last answer for an open(2) or socket(2) flags value, read as names: they repeat from
+    /// event to event, and reading them builds an array of names. A matcher belongs to one
+    /// engine, which one thread drives.
+    private var lastFlags: (value: Int64, socket: Bool, result: Bool)?
+    /// This comparison's answer for the view at `answeredAt` (its generation): rules of one
+    /// event type share their comparisons (`evt.is_open_read = true`, a path prefix), which
+    /// are then answered once per event.
+    private var answer = false
+    private var answeredAt: UInt64 = 0
+
+    func matches(in view: EventView) -> Bool {
+        let generation = view.generation
+        if answeredAt == generation { return answer }
+        answer = view.matches(self)
+        answeredAt = generation
+        return answer
+    }
 
     init(_ field: CompiledField, _ op: ConditionOperator, _ operands: [String]) throws {
         self.field = field
@@ -25,6 +48,9 @@ final class Matcher: @unchecked Sendable {
         numbers = Set(operands.compactMap { Int64($0) })
         number = operands.first.flatMap { Int64($0) }
         lowered = operands.first?.lowercased() ?? ""
+        operand = operands.first ?? ""
+        glob = op == .glob || op == .iglob ? GlobPattern(operands.first ?? "", flags: op == .glob ? 0 : Self.caseFold) : nil
+        table = OperandTable(op == .in || op == .intersects ? operands : op == .equal || op == .notEqual ? Array(operands.prefix(1)) : [])
         networks = field.type == .ipaddr || field.type == .ipnet ? operands.compactMap { IPNetwork($0) } : []
         if op == .bcontains || op == .bstartswith {
             let hex = Array((operands.first ?? "").utf8)
@@ -163,7 +189,17 @@ final class Matcher: @unchecked Sendable {
                 }
                 if decided { return false }
             }
-            return decoding.names(n).contains { matchString($0, op) }
+            switch decoding {
+            case .openFlags, .socketType:
+                let socket: Bool
+                if case .socketType = decoding { socket = true } else { socket = false }
+                if let last = lastFlags, last.value == n, last.socket == socket { return last.result }
+                let result = decoding.names(n).contains { matchString($0, op) }
+                lastFlags = (n, socket, result)
+                return result
+            default:
+                return decoding.names(n).contains { matchString($0, op) }
+            }
         case .list(let values): return values.contains { matchString($0, op) }
         }
     }
@@ -181,13 +217,16 @@ final class Matcher: @unchecked Sendable {
     }
 
     private func matchString(_ s: String, _ op: ConditionOperator) -> Bool {
-        guard let operand = operands.first else { return false }
+        guard !operands.isEmpty else { return false }
         switch op {
         // Lengths first: String's == calls into the runtime for any two strings that differ.
-        case .equal: return s.utf8.count == operand.utf8.count && s == operand
-        case .notEqual: return s.utf8.count != operand.utf8.count || s != operand
-        // A short list is faster to scan than to hash into (short strings compare as two words).
+        // Bytes first: String's == calls into the runtime for any two strings that differ. A
+        // text with non-ASCII bytes falls back to String's comparison (canonical equivalence).
+        case .equal: return table.contains(s) || (s.utf8.count == operand.utf8.count && !table.decides(s) && s == operand)
+        case .notEqual: return !table.contains(s) && (s.utf8.count != operand.utf8.count || table.decides(s) || s != operand)
         case .in, .intersects:
+            if table.contains(s) { return true }
+            if table.decides(s) { return false }
             guard operands.count <= 8 else { return set.contains(s) }
             let count = s.utf8.count
             return operands.contains { $0.utf8.count == count && $0 == s }
@@ -200,8 +239,7 @@ final class Matcher: @unchecked Sendable {
         case .endswith: return Self.hasSuffix(s, operand)
         case .contains: return Self.contains(s, operand)
         case .icontains: return Self.contains(s.lowercased(), lowered)
-        case .glob: return fnmatch(operand, s, 0) == 0
-        case .iglob: return fnmatch(operand, s, Self.caseFold) == 0
+        case .glob, .iglob: return glob?.matches(s) ?? false
         case .bcontains, .bstartswith:
             guard !bytes.isEmpty else { return false }
             let haystack = Array(s.utf8)
@@ -271,6 +309,10 @@ final class CompiledCondition: @unchecked Sendable {
 
     let kind: Kind
     let children: [CompiledCondition]
+    /// `children` and `matcher` without reference counting: this node keeps them alive, and
+    /// visiting a node must not retain and release it (a fifth of the engine's time).
+    private let nodes: [Unmanaged<CompiledCondition>]
+    private let matcherReference: Unmanaged<Matcher>?
     let constant: Bool
     let matcher: Matcher?
     let field: CompiledField?
@@ -278,22 +320,26 @@ final class CompiledCondition: @unchecked Sendable {
     private init(kind: Kind, children: [CompiledCondition] = [], constant: Bool = false, matcher: Matcher? = nil, field: CompiledField? = nil) {
         self.kind = kind
         self.children = children
+        nodes = children.map { Unmanaged.passUnretained($0) }
         self.constant = constant
         self.matcher = matcher
+        matcherReference = matcher.map { Unmanaged.passUnretained($0) }
         self.field = field
     }
 
-    convenience init(_ condition: Condition) throws {
+    /// `matchers`: comparisons already compiled for other rules of the same event type, shared
+    /// so that each is answered once per event.
+    convenience init(_ condition: Condition, sharing matchers: MatcherInterner = MatcherInterner()) throws {
         switch condition {
         case .and:
-            self.init(kind: .and, children: try Self.flatten(condition, and: true).map(CompiledCondition.init))
+            self.init(kind: .and, children: try Self.flatten(condition, and: true).map { try CompiledCondition($0, sharing: matchers) })
         case .or:
-            self.init(kind: .or, children: try Self.flatten(condition, and: false).map(CompiledCondition.init))
-        case .not(let inner): self.init(kind: .not, children: [try CompiledCondition(inner)])
+            self.init(kind: .or, children: try Self.flatten(condition, and: false).map { try CompiledCondition($0, sharing: matchers) })
+        case .not(let inner): self.init(kind: .not, children: [try CompiledCondition(inner, sharing: matchers)])
         case .constant(let value): self.init(kind: .constant, constant: value)
         case .exists(let field): self.init(kind: .exists, field: CompiledField(field))
         case .compare(let field, let op, let operands):
-            self.init(kind: .compare, matcher: try Matcher(CompiledField(field), op, operands))
+            self.init(kind: .compare, matcher: try matchers.matcher(CompiledField(field), op, operands))
         }
     }
 
@@ -309,23 +355,45 @@ final class CompiledCondition: @unchecked Sendable {
     func evaluate(_ view: EventView) -> Bool {
         switch kind {
         case .and:
-            return children.withUnsafeBufferPointer { nodes in
-                for index in nodes.indices where !nodes[index].evaluate(view) { return false }
+            return nodes.withUnsafeBufferPointer { nodes in
+                for index in nodes.indices where !nodes[index]._withUnsafeGuaranteedRef({ $0.evaluate(view) }) { return false }
                 return true
             }
         case .or:
-            return children.withUnsafeBufferPointer { nodes in
-                for index in nodes.indices where nodes[index].evaluate(view) { return true }
+            return nodes.withUnsafeBufferPointer { nodes in
+                for index in nodes.indices where nodes[index]._withUnsafeGuaranteedRef({ $0.evaluate(view) }) { return true }
                 return false
             }
-        case .not: return !children.withUnsafeBufferPointer { $0[0].evaluate(view) }
+        case .not: return !nodes.withUnsafeBufferPointer { $0[0]._withUnsafeGuaranteedRef { $0.evaluate(view) } }
         case .constant: return constant
         case .exists: return view.value(field.unsafelyUnwrapped) != nil
         case .compare:
-            let matcher = self.matcher.unsafelyUnwrapped
-            guard let value = view.value(matcher.field) else { return false }
-            return matcher.matches(value)
+            return matcherReference.unsafelyUnwrapped._withUnsafeGuaranteedRef { $0.matches(in: view) }
         }
+    }
+}
+
+/// The comparisons compiled for one event type's rules, by field, operator and operands.
+final class MatcherInterner {
+    private struct Key: Hashable {
+        let kind: Int
+        let type: String
+        let argument: String?
+        let level: Int
+        let op: ConditionOperator
+        let operands: [String]
+    }
+
+    private var matchers: [Key: Matcher] = [:]
+
+    init() {}
+
+    func matcher(_ field: CompiledField, _ op: ConditionOperator, _ operands: [String]) throws -> Matcher {
+        let key = Key(kind: field.kind.rawValue, type: String(describing: field.type), argument: field.argument, level: field.level, op: op, operands: operands)
+        if let known = matchers[key] { return known }
+        let matcher = try Matcher(field, op, operands)
+        matchers[key] = matcher
+        return matcher
     }
 }
 

@@ -22,10 +22,17 @@ public final class DetectionEngine {
     final class CompiledRule {
         let rule: Rule
         let condition: CompiledCondition
+        /// `condition` without reference counting (this rule keeps it alive).
+        private let root: Unmanaged<CompiledCondition>
 
         init(rule: Rule, condition: CompiledCondition) {
             self.rule = rule
             self.condition = condition
+            root = Unmanaged.passUnretained(condition)
+        }
+
+        func evaluate(_ view: EventView) -> Bool {
+            root._withUnsafeGuaranteedRef { $0.evaluate(view) }
         }
     }
 
@@ -35,6 +42,10 @@ public final class DetectionEngine {
         let name: String
         let facts: EventTypeFacts
         let rules: [CompiledRule]
+        /// `rules` and `execveRules` without reference counting, for the per-event loop (the
+        /// entry keeps them alive).
+        let ruleReferences: [Unmanaged<CompiledRule>]
+        let execveRuleReferences: [Unmanaged<CompiledRule>]
         /// For sched_process_exec: rules that want it as execve's exit (Falco's spawned_process).
         let execveRules: [CompiledRule]
         /// An entry-reported call whose failure is reported again at its exit (execve).
@@ -45,6 +56,8 @@ public final class DetectionEngine {
             self.facts = facts
             self.rules = rules
             self.execveRules = execveRules
+            ruleReferences = rules.map { Unmanaged.passUnretained($0) }
+            execveRuleReferences = execveRules.map { Unmanaged.passUnretained($0) }
             self.reportedAgainAtExit = reportedAgainAtExit
         }
     }
@@ -132,12 +145,12 @@ public final class DetectionEngine {
             withUnsafePointer(to: event) { pointer in
                 if !entry.rules.isEmpty {
                     view.reset(pointer, facts: entry.facts, process: process)
-                    check(entry.rules, raise)
+                    check(entry.ruleReferences, raise)
                 }
                 if !entry.execveRules.isEmpty {
                     view.reset(pointer, facts: entry.facts, process: process)
                     view.viewAsExecveExit()
-                    check(entry.execveRules, raise)
+                    check(entry.execveRuleReferences, raise)
                 }
                 view.release()
             }
@@ -145,10 +158,11 @@ public final class DetectionEngine {
         state.applyAfter(event, entry.facts.action, process)
     }
 
-    private func check(_ rules: [CompiledRule], _ raise: (Alert) -> Void) {
-        for rule in rules {
-            statistics.evaluations += 1
-            if rule.condition.evaluate(view) {
+    private func check(_ rules: [Unmanaged<CompiledRule>], _ raise: (Alert) -> Void) {
+        statistics.evaluations += UInt64(rules.count)
+        for reference in rules {
+            if reference._withUnsafeGuaranteedRef({ $0.evaluate(view) }) {
+                let rule = reference.takeUnretainedValue()
                 var note: String?
                 if let gate = detectors.gate(rule.rule.id) {
                     guard let answer = gate(view) else { continue }
@@ -181,13 +195,14 @@ public final class DetectionEngine {
         let key = atExit ? name + "\u{0}<" : name
         if let known = entries[key] { return known }
         let facts = EventTypeFacts(name, atExit: atExit)
+        let matchers = MatcherInterner()
         func compile(type: String, direction: String, where wanted: (Set<String>?) -> Bool) -> [CompiledRule] {
             rules.indices.compactMap { index in
                 guard wanted(typesByRule[index]), direction == "<" || readsDirection[index] else { return nil }
                 let condition = rules[index].condition.specialized(eventType: type, direction: direction)
                 if case .constant(false) = condition { return nil }
                 // Operands were checked in init: compiling again cannot fail.
-                return (try? CompiledCondition(condition)).map { CompiledRule(rule: rules[index], condition: $0) }
+                return (try? CompiledCondition(condition, sharing: matchers)).map { CompiledRule(rule: rules[index], condition: $0) }
             }
         }
         let entry = TypeEntry(

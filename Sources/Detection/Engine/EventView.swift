@@ -190,9 +190,26 @@ final class EventView {
     /// Field values already computed for this event: rules on one event type read the same
     /// few fields (the path, the open flags), so each is computed once per event. Fields with
     /// an argument (`evt.arg.X`, `proc.aname[N]`) are not kept.
-    private var cached = [FieldValue?](repeating: nil, count: FieldKind.allCases.count)
-    private var cachedIn = [UInt64](repeating: 0, count: FieldKind.allCases.count)
-    private var generation: UInt64 = 1
+    /// Kept in raw memory that the view owns: matching reads a cached value in place, where
+    /// an array's element would be copied out, retained and released per comparison.
+    private let cached: UnsafeMutablePointer<FieldValue?> = {
+        let slots = UnsafeMutablePointer<FieldValue?>.allocate(capacity: FieldKind.allCases.count)
+        slots.initialize(repeating: nil, count: FieldKind.allCases.count)
+        return slots
+    }()
+    private let cachedIn: UnsafeMutablePointer<UInt64> = {
+        let generations = UnsafeMutablePointer<UInt64>.allocate(capacity: FieldKind.allCases.count)
+        generations.initialize(repeating: 0, count: FieldKind.allCases.count)
+        return generations
+    }()
+    /// Changes whenever what the view shows changes (a new event, execve's view of it).
+    private(set) var generation: UInt64 = 1
+
+    deinit {
+        cached.deinitialize(count: FieldKind.allCases.count)
+        cached.deallocate()
+        cachedIn.deallocate()
+    }
 
     func value(_ field: CompiledField) -> FieldValue? {
         guard field.argument == nil else { return compute(field) }
@@ -202,6 +219,28 @@ final class EventView {
         cached[slot] = value
         cachedIn[slot] = generation
         return value
+    }
+
+    /// Whether the field `matcher` reads exists and matches, the value read where it is cached.
+    func matches(_ matcher: Matcher) -> Bool {
+        let field = matcher.field
+        guard field.argument == nil else {
+            guard let value = compute(field) else { return false }
+            return matcher.matches(value)
+        }
+        let slot = field.kind.rawValue
+        if cachedIn[slot] != generation {
+            cached[slot] = compute(field)
+            cachedIn[slot] = generation
+        }
+        return Self.matches(matcher, cached + slot)
+    }
+
+    private static func matches(_ matcher: Matcher, _ slot: UnsafeMutablePointer<FieldValue?>) -> Bool {
+        switch slot.pointee {
+        case .none: return false
+        case .some(let value): return matcher.matches(value)
+        }
     }
 
     private func compute(_ field: CompiledField) -> FieldValue? {
@@ -307,7 +346,7 @@ final class EventView {
             found = argumentValue(alias)
         }
         guard let value = found else { return nil }
-        if facts.userArguments.contains(name), let uid = value.integer, uid >= 0, uid < UInt32.max,
+        if !facts.userArguments.isEmpty, facts.userArguments.contains(name), let uid = value.integer, uid >= 0, uid < UInt32.max,
            let user = state.userName(uid: UInt32(uid), process: process) {
             return .list([user, String(uid)])
         }
