@@ -68,6 +68,11 @@ import Testing
         for rule in alone.rules {
             #expect(set.rules.first { $0.id == rule.id }?.condition == rule.condition, "\(rule.id) keeps the condition it was written with")
         }
+        // `detect --rules falco_rules.yaml` loads through RuleFiles, which protects the built-in files.
+        let viaFiles = try RuleFiles.load(paths: [path])
+        for rule in alone.rules {
+            #expect(viaFiles.rules.first { $0.id == rule.id }?.condition == rule.condition, "\(rule.id) keeps its condition under detect --rules")
+        }
         // ... and Falco's rules with Falco's.
         let falcoShell = shells.first { $0.id != "CAD-005" }!.condition
         #expect(falcoShell == (try RuleSet.load([(path, try String(contentsOfFile: path, encoding: .utf8))])).rules.first { $0.name == "Terminal shell in container" }!.condition)

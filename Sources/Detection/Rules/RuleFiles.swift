@@ -13,7 +13,12 @@ public enum RuleFiles {
 
     /// Built-in files (unless `includeBuiltin` is false) and every file of `paths`.
     public static func collect(includeBuiltin: Bool = true, paths: [String]) throws -> [(path: String, text: String)] {
-        var files: [(path: String, text: String)] = includeBuiltin ? try builtin() : []
+        try collect(onto: includeBuiltin ? builtin() : [], paths: paths)
+    }
+
+    /// `first` (the built-in files, already read), then every file of `paths`.
+    static func collect(onto first: [(path: String, text: String)], paths: [String]) throws -> [(path: String, text: String)] {
+        var files = first
         for path in paths {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
@@ -36,8 +41,8 @@ public enum RuleFiles {
     /// The built-in files' rules keep their macros and lists when a user file plainly
     /// redefines one (see `RuleSet.load(_:knownFields:keeping:)`).
     public static func load(includeBuiltin: Bool = true, paths: [String]) throws -> RuleSet {
-        let builtinPaths = includeBuiltin ? Set(try builtin().map(\.path)) : []
-        return try RuleSet.load(collect(includeBuiltin: includeBuiltin, paths: paths), keeping: builtinPaths)
+        let builtinFiles = includeBuiltin ? try builtin() : []
+        return try RuleSet.load(collect(onto: builtinFiles, paths: paths), keeping: Set(builtinFiles.map(\.path)))
     }
 
     static func directory(_ path: String) throws -> [(name: String, path: String)] {
