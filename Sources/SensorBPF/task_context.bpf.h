@@ -258,12 +258,19 @@ static __always_inline void submit(struct record *r)
     struct sensor_stats *s = bpf_map_lookup_elem(&stats, &zero);
     if (size > SCRATCH_SIZE - 64 || size == 0)
         return;
-    // A wakeup is an irq_work and a context switch, paid in the traced task: when the reader
-    // polls on a timer anyway, wake it only once a batch waits. Forced: the default wakes
-    // only a reader that had caught up, which one left sleeping never has.
+    // A wakeup is an irq_work (a self-IPI: on a VM an APIC write that exits to the hypervisor)
+    // and a context switch, paid in the traced task: when the reader polls on a timer anyway,
+    // wake it once, from the record that makes the waiting bytes cross `wakeup_bytes`. Forcing
+    // a wakeup from every record past the threshold (as this did) sent an IPI per record until
+    // the reader ran: `perf record -a -g` put native_write_msr under bpf_ringbuf_output.
+    // Forced: the default wakes only a reader that had caught up, which one left sleeping never has.
     u64 flags = 0;
-    if (config.wakeup_bytes)
-        flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < config.wakeup_bytes ? BPF_RB_NO_WAKEUP : BPF_RB_FORCE_WAKEUP;
+    if (config.wakeup_bytes) {
+        // What this record adds to the waiting bytes: its 8-byte ring header, rounded up to 8.
+        u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+        u64 after = waiting + ((size + 8 + 7) & ~7u);
+        flags = waiting < config.wakeup_bytes && after >= config.wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+    }
     if (bpf_ringbuf_output(&events, r->scratch->record, size, flags) == 0) {
         if (s)
             s->submitted++;
