@@ -111,6 +111,13 @@ public final class Sensor: @unchecked Sendable {
             config.scope = SENSOR_SCOPE_ALL.rawValue
             cgroupIDs = try containers.cgroupIDs(ofContainer: reference)
             filters |= UInt32(SENSOR_FILTER_CGROUP)
+            // Few enough to compare in the program (config is constant to it); else the map only.
+            if cgroupIDs.count <= Int(SENSOR_MAX_FILTER_CGROUPS) {
+                config.filter_cgroup_count = UInt32(cgroupIDs.count)
+                withUnsafeMutableBytes(of: &config.filter_cgroups) { raw in
+                    for (index, id) in cgroupIDs.enumerated() { raw.storeBytes(of: id, toByteOffset: index * 8, as: UInt64.self) }
+                }
+            }
         }
         if !configuration.pids.isEmpty { filters |= UInt32(SENSOR_FILTER_PID) }
         if !configuration.comms.isEmpty { filters |= UInt32(SENSOR_FILTER_COMM) }

@@ -22,7 +22,8 @@ static const struct sensor_layout_member members[] = {
     MEMBER(sensor_config, host_mnt_ns), MEMBER(sensor_config, sensor_tgid), MEMBER(sensor_config, cgroup_v1),
     MEMBER(sensor_config, cgroup_v1_subsys), MEMBER(sensor_config, lsm), MEMBER(sensor_config, wakeup_bytes),
     MEMBER(sensor_config, kill_patterns), MEMBER(sensor_config, kill_cgroups), MEMBER(sensor_config, exec_allow),
-    MEMBER(sensor_config, cgroup_deny), MEMBER(sensor_config, syscalls),
+    MEMBER(sensor_config, cgroup_deny), MEMBER(sensor_config, filter_cgroup_count), MEMBER(sensor_config, filter_cgroups),
+    MEMBER(sensor_config, syscalls),
 
     MEMBER(sensor_event_header, timestamp), MEMBER(sensor_event_header, cgroup_id), MEMBER(sensor_event_header, return_value),
     MEMBER(sensor_event_header, event_id), MEMBER(sensor_event_header, host_pid), MEMBER(sensor_event_header, host_tid),

@@ -9,6 +9,7 @@
 #define SENSOR_MAX_SYSCALLS 512
 #define SENSOR_MAX_ARGS 6
 #define SENSOR_TASK_COMM_LEN 16
+#define SENSOR_MAX_FILTER_CGROUPS 8
 
 /// How one argument travels in an event record, and how the decoder shows it.
 enum sensor_arg_kind {
@@ -96,6 +97,8 @@ struct sensor_config {
     __u32 kill_cgroups;     // 1: kill only in the cgroups of `kill_cgroup` (--enforce-container)
     __u32 exec_allow;       // 1: in the cgroups of `exec_allow_cgroup`, kill an exec of a path not in `exec_allow`
     __u32 cgroup_deny;      // 1: cgroup/ programs are loaded: they refuse the socket calls of patterns with SENSOR_KILL_CGROUP
+    __u32 filter_cgroup_count; // SENSOR_FILTER_CGROUP with at most SENSOR_MAX_FILTER_CGROUPS cgroups: compared here, not looked up in `cgroup_filter`
+    __u64 filter_cgroups[SENSOR_MAX_FILTER_CGROUPS];
     struct sensor_syscall_rule syscalls[SENSOR_MAX_SYSCALLS];
 };
 
