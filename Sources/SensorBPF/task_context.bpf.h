@@ -245,7 +245,13 @@ static __always_inline bool record_begin(struct record *r, struct task_struct *t
         }
     }
     bpf_get_current_comm(&h->comm, sizeof(h->comm));
-    bpf_probe_read_kernel_str(&h->uts_name, sizeof(h->uts_name), task->nsproxy->uts_ns->name.nodename);
+    // The host name's first 15 bytes by two plain loads through BTF pointers (a NULL on the way
+    // reads as 0), NUL-terminated as bpf_probe_read_kernel_str would leave them: the helper and
+    // its string copy were a tenth of the program's time on the storm.
+    const char *nodename = task->nsproxy->uts_ns->name.nodename;
+    *(u64 *)&h->uts_name[0] = *(const u64 *)nodename;
+    *(u64 *)&h->uts_name[8] = *(const u64 *)(nodename + 8);
+    h->uts_name[15] = 0;
     r->offset = sizeof(struct sensor_event_header);
     r->argc = 0;
     return true;

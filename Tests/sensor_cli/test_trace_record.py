@@ -33,6 +33,8 @@ def test_recording_gives_the_json_and_the_counts(container, tmp_path):
     events = [json.loads(line) for line in converted.stdout.splitlines()]
     assert len(events) == written
     assert all(event["container"]["name"] == container for event in events)
+    hostname = run("docker", "inspect", "-f", "{{.Config.Hostname}}", container).stdout.strip()
+    assert hostname and all(event["hostName"] == hostname[:15] for event in events)
     assert any(e["eventName"] == "execve" and e["args"][1]["value"] == ["cat", "/etc/hostname"] for e in events)
     assert any(e["eventName"] == "openat" and e["args"][1]["value"] == "/etc/hostname" for e in events)
     assert f"{written} events converted" in converted.stderr
