@@ -15,8 +15,11 @@ import SensorBPF
 ///     before the first event of that cgroup, once;
 ///   - `end`: events written (u64), lost in the kernel (u64), filtered out (u64): the last frame.
 public enum Recording {
+    /// The file's first 8 bytes.
     public static let magic: [UInt8] = Array("CADUCREC".utf8)
+    /// The format version this build writes and reads.
     public static let version: UInt16 = 1
+    /// Size of the file header.
     public static let fileHeaderBytes = 32
     /// Frames larger than this are refused when reading (the largest real one, a container's
     /// four strings, is far smaller; an event is at most 65,535 bytes).
@@ -33,8 +36,11 @@ public enum Recording {
 
     /// The counters of the `end` frame.
     public struct Totals: Sendable, Equatable {
+        /// Events written to the recording.
         public var events: UInt64
+        /// Events the kernel dropped (ring buffer full) during the trace.
         public var lost: UInt64
+        /// Events the argument filters left out.
         public var filtered: UInt64
         public init(events: UInt64, lost: UInt64, filtered: UInt64) {
             self.events = events
@@ -82,6 +88,7 @@ public enum Recording {
         return frame + payload
     }
 
+    /// The last frame: the trace's counters.
     public static func endFrame(_ totals: Totals) -> [UInt8] {
         var frame: [UInt8] = []
         append(&frame, frameWord(.end, length: 24))

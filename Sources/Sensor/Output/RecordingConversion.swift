@@ -6,8 +6,11 @@ import Foundation
 public enum RecordingConversion {
     /// What a conversion wrote.
     public struct Result: Sendable {
+        /// Events written as JSON.
         public var eventsWritten: UInt64
+        /// Events the filters left out.
         public var eventsFiltered: UInt64
+        /// Bytes of JSON written.
         public var bytesWritten: UInt64
         /// The end frame's counters (what the trace that wrote the recording said).
         public var totals: Recording.Totals
