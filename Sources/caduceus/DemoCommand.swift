@@ -134,7 +134,7 @@ struct DemoCommand: AsyncParsableCommand {
     /// The recorded events per name (the seed project's `jq | awk` count) and the deployed
     /// sensor's alerts per rule, from the report's figures.
     func printSummary(_ figures: ReportData) {
-        print("\nEvents of the FHIR container, recorded by caduceus-recorder (\(figures.resultsDirectory)/events.json):")
+        print("\nEvents of the FHIR container in trace's default set (Tracee v0.6's), recorded by caduceus-recorder (\(figures.resultsDirectory)/events.json):")
         if let events = figures.events {
             print(SummaryCommand.table(Array(events.countsByName.prefix(25))))
             if events.countsByName.count > 25 { print("... \(events.countsByName.count - 25) more event names") }

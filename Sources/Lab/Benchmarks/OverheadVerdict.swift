@@ -48,7 +48,9 @@ extension OverheadBenchmark {
                     reasons.append("a run did not report its events written and lost")
                 }
             }
-            var figures = ratios.isEmpty ? "no ratio" : String(format: "median %.3f, min %.3f, max %.3f over %d runs", spread.median, spread.min, spread.max, ratios.count)
+            var figures = ratios.isEmpty
+                ? "no ratio"
+                : String(format: "median %.3f, min %.3f, max %.3f over %d run%@", spread.median, spread.min, spread.max, ratios.count, ratios.count == 1 ? "" : "s")
             if requiresNoLoss, let eventsLost { figures += ", \(eventsLost) lost" }
             return Verdict(met: reasons.isEmpty, figures: figures, reasons: reasons)
         }
