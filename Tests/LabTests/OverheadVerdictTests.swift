@@ -40,17 +40,19 @@ import Testing
         Row(name: "median short", ratios: [0.94, 0.93, 0.96, 0.92, 0.97], written: 10, lost: 0, reasons: ["median 0.940 < 0.95"]),
         Row(name: "too few runs", ratios: [0.99, 0.98, 0.97], written: 10, lost: 0, reasons: ["3 runs with a ratio, fewer than 5"]),
         Row(name: "one run", ratios: [1.2], written: 10, lost: 0, reasons: ["1 run with a ratio, fewer than 5"]),
-        Row(name: "events lost", ratios: [0.96, 0.97, 0.95, 0.99, 0.98], written: 10, lost: 12, reasons: ["12 events lost"]),
-        Row(name: "nothing captured", ratios: [0.96, 0.97, 0.95, 0.99, 0.98], written: 0, lost: 0, reasons: ["no events written"]),
+        Row(name: "events lost", ratios: [0.96, 0.97, 0.95, 0.99, 0.98], written: 10, lost: 12, reasons: ["60 events lost"]),  // 12 in each of 5 runs
+        Row(name: "nothing captured", ratios: [0.96, 0.97, 0.95, 0.99, 0.98], written: 0, lost: 0, reasons: ["a run wrote no events"]),
         Row(name: "counts not reported", ratios: [0.96, 0.97, 0.95, 0.99, 0.98], written: nil, lost: nil,
             reasons: ["a run did not report its events written and lost"]),
         Row(name: "everything wrong", ratios: [0.80, 0.70], written: 10, lost: 3,
-            reasons: ["2 runs with a ratio, fewer than 5", "median 0.750 < 0.95", "min 0.700 <= 0.90", "3 events lost"]),
+            reasons: ["2 runs with a ratio, fewer than 5", "median 0.750 < 0.95", "min 0.700 <= 0.90", "6 events lost"]),
         Row(name: "no ratio at all", ratios: [], written: 10, lost: 0, reasons: ["0 runs with a ratio, fewer than 5"]),
     ]
 
     @Test(arguments: rows) func captureGoal(_ row: Row) {
-        let verdict = OverheadBenchmark.Goal.capture.judge(ratios: row.ratios, eventsWritten: row.written, eventsLost: row.lost)
+        // Each run with the row's counts.
+        let runs = row.ratios.map { _ in (written: row.written, lost: row.lost) }
+        let verdict = OverheadBenchmark.Goal.capture.judge(ratios: row.ratios, runs: runs)
         #expect(verdict.reasons == row.reasons)
         #expect(verdict.met == row.reasons.isEmpty)
         #expect(verdict.text.hasPrefix(row.reasons.isEmpty ? "met (" : "NOT met: " + row.reasons.joined(separator: "; ")), "\(verdict.text)")
@@ -90,5 +92,9 @@ import Testing
         capture[2] = try Self.run(990)
         let summary = try #require(OverheadBenchmark.summarize([.none: none, .capture: capture], configurations: [.none, .capture]).last)
         #expect(summary.verdict?.reasons == ["a run did not report its events written and lost"])
+        // A run that wrote nothing spoils it too, whatever the others wrote.
+        capture[2] = try Self.run(990, written: 0, lost: 0)
+        let empty = try #require(OverheadBenchmark.summarize([.none: none, .capture: capture], configurations: [.none, .capture]).last)
+        #expect(empty.verdict?.reasons == ["a run wrote no events"])
     }
 }

@@ -69,9 +69,7 @@ extension OverheadBenchmark {
                 eventsLost: lost.isEmpty ? nil : lost.reduce(0, +), eventsWritten: written.isEmpty ? nil : written.reduce(0, +),
                 goal: Goal.of(configuration))
             if let goal = summary.goal {
-                summary.verdict = goal.judge(
-                    ratios: ratios, eventsWritten: written.count == runs.count ? summary.eventsWritten : nil,
-                    eventsLost: lost.count == runs.count ? summary.eventsLost : nil)
+                summary.verdict = goal.judge(ratios: ratios, runs: runs.map { ($0.eventsWritten, $0.eventsLost) })
             }
             return summary
         }

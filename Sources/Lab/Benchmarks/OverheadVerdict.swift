@@ -28,9 +28,9 @@ extension OverheadBenchmark {
                 + (requiresNoLoss ? ", 0 events lost" : "")
         }
 
-        /// The verdict on per-round `ratios` and, for a capture, its event counts over all runs
-        /// (nil when a run did not report them).
-        public func judge(ratios: [Double], eventsWritten: Int?, eventsLost: Int?) -> Verdict {
+        /// The verdict on per-round `ratios` and, for a capture, each run's events written and
+        /// lost (nil where a run did not report them).
+        public func judge(ratios: [Double], runs: [(written: Int?, lost: Int?)]) -> Verdict {
             var reasons: [String] = []
             let spread = Spread(ratios)
             if ratios.count < minimumRuns {
@@ -40,18 +40,19 @@ extension OverheadBenchmark {
                 if spread.median < medianAtLeast { reasons.append(String(format: "median %.3f < %.2f", spread.median, medianAtLeast)) }
                 if spread.min <= minimumAbove { reasons.append(String(format: "min %.3f <= %.2f", spread.min, minimumAbove)) }
             }
+            let written = runs.compactMap(\.written), lost = runs.compactMap(\.lost)
+            let eventsLost = lost.reduce(0, +)
             if requiresNoLoss {
-                if let eventsWritten, let eventsLost {
-                    if eventsLost > 0 { reasons.append("\(eventsLost) events lost") }
-                    if eventsWritten <= 0 { reasons.append("no events written") }
-                } else {
+                if written.count < runs.count || lost.count < runs.count {
                     reasons.append("a run did not report its events written and lost")
                 }
+                if eventsLost > 0 { reasons.append("\(eventsLost) events lost") }
+                if written.contains(where: { $0 <= 0 }) { reasons.append("a run wrote no events") }
             }
             var figures = ratios.isEmpty
                 ? "no ratio"
                 : String(format: "median %.3f, min %.3f, max %.3f over %d run%@", spread.median, spread.min, spread.max, ratios.count, ratios.count == 1 ? "" : "s")
-            if requiresNoLoss, let eventsLost { figures += ", \(eventsLost) lost" }
+            if requiresNoLoss && !lost.isEmpty { figures += ", \(eventsLost) lost" }
             return Verdict(met: reasons.isEmpty, figures: figures, reasons: reasons)
         }
     }
