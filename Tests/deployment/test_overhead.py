@@ -34,9 +34,9 @@ def test_every_configuration_is_measured_and_cleaned_up(tmp_path):
     assert "same round" in document["ratioMethod"]
     for configuration in configurations.values():
         assert len(configuration["runs"]) == 1 and configuration["runs"][0]["requests"] > 0, configuration
-        # One round: each ratio is that run over the round's unmonitored run.
+        # One round: each ratio is that run over the round's unmonitored run (the JSON keeps 6 decimals).
         run_ratio = configuration["runs"][0]["throughput"] / configurations["none"]["runs"][0]["throughput"]
-        assert abs(configuration["runs"][0]["ratio"] - run_ratio) < 1e-9 and configuration["ratio"]["median"] == configuration["runs"][0]["ratio"]
+        assert abs(configuration["runs"][0]["ratio"] - run_ratio) < 1e-5 and configuration["ratio"]["median"] == configuration["runs"][0]["ratio"]
         assert configuration["throughput"]["min"] <= configuration["throughput"]["median"] <= configuration["throughput"]["max"]
         assert 0 < configuration["ratio"]["median"] < 3 and configuration["p99Ms"]["median"] >= configuration["p50Ms"]["median"]
     capture = configurations["capture"]["runs"][0]
