@@ -79,7 +79,7 @@ struct DemoCommand: AsyncParsableCommand {
         try stack.stopSensors()
 
         if benchRuns > 0 {
-            progress.step("overhead: \(benchRuns) runs x \(OverheadBenchmark.Configuration.allCases.count) configurations x \(String(format: "%g", benchSeconds)) s")
+            progress.step("overhead: \(benchRuns) run\(benchRuns == 1 ? "" : "s") x \(OverheadBenchmark.Configuration.allCases.count) configurations x \(String(format: "%g", benchSeconds)) s")
             try await OverheadBenchCommand.measure(
                 runs: benchRuns, seconds: benchSeconds, warmup: 2, connections: 8, configurations: [],
                 seccompProfile: Stack.seccompProfile(composeFile: stackOptions.composeFile), json: results + "/overhead.json")

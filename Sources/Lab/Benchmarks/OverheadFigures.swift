@@ -117,8 +117,9 @@ extension OverheadBenchmark {
     public var table: String { Self.table(summaries, connections: connections, seconds: seconds, runs: runs, seccompProfile: seccompProfile) }
 
     static func table(_ summaries: [Summary], connections: Int, seconds: Double, runs: Int, seccompProfile: String) -> String {
+        func plural(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
         var lines = [
-            "FHIR server under \(connections) closed-loop connections for \(String(format: "%g", seconds)) s per run, \(runs) runs per configuration, "
+            "FHIR server under \(connections) closed-loop connections for \(String(format: "%g", seconds)) s per run, \(plural(runs, "run")) per configuration, "
                 + "configurations in turns within each round (min / median / max)",
             "ratio: \(ratioMethod)",
         ]
@@ -139,7 +140,7 @@ extension OverheadBenchmark {
             if summary.configuration == .capture {
                 let written = summary.eventsWritten.map(String.init) ?? "an unknown number of"
                 let lost = summary.eventsLost.map(String.init) ?? "an unknown number"
-                lines.append("    captured \(written) events in \(summary.runs.count) runs, \(lost) lost in the kernel")
+                lines.append("    captured \(written) events in \(plural(summary.runs.count, "run")), \(lost) lost in the kernel")
             }
             if summary.ratios.count > 1 {
                 lines.append("    per-round ratios: " + summary.ratios.map { String(format: "%.2f", $0) }.joined(separator: " "))
