@@ -6,6 +6,9 @@ public enum TraceFormat: String, Sendable, CaseIterable {
     case json
     /// A readable table.
     case table
+    /// A compact binary recording (`Recording`): the kernel's records as they come, for
+    /// `caduceus trace --input` to turn into the same JSON later.
+    case record
     /// Nothing per event: counts only (`caduceus summary` on a live trace).
     case none
 }
@@ -20,19 +23,22 @@ public struct TraceReport: Sendable {
     public var bytesWritten: UInt64
 }
 
-/// A sensor wired to an output: filters, counts and writes every record on the reading
-/// thread, and hands full buffers to an `AsyncFileWriter`.
+/// A sensor wired to its outputs: filters, counts and writes every record on the reading
+/// thread, and hands full buffers to an `AsyncFileWriter` per output.
 public final class TraceSession: @unchecked Sendable {
     public let sensor: Sensor
-    let format: TraceFormat
+    let outputs: [(format: TraceFormat, writer: AsyncFileWriter)]
     let filters: [ArgumentFilter]
-    let writer: AsyncFileWriter?
 
-    public init(sensor: Sensor, format: TraceFormat, fileDescriptor: Int32, filters: [ArgumentFilter] = []) {
+    public convenience init(sensor: Sensor, format: TraceFormat, fileDescriptor: Int32, filters: [ArgumentFilter] = []) {
+        self.init(sensor: sensor, outputs: format == .none ? [] : [(format, fileDescriptor)], filters: filters)
+    }
+
+    /// Every event to each output (a JSON file and a recording of the same events, say).
+    public init(sensor: Sensor, outputs: [(format: TraceFormat, fileDescriptor: Int32)], filters: [ArgumentFilter] = []) {
         self.sensor = sensor
-        self.format = format
+        self.outputs = outputs.filter { $0.format != .none }.map { ($0.format, AsyncFileWriter(fileDescriptor: $0.fileDescriptor)) }
         self.filters = filters
-        writer = format == .none ? nil : AsyncFileWriter(fileDescriptor: fileDescriptor)
     }
 
     /// Runs until `stop()`; then flushes everything and returns the report.
@@ -45,69 +51,3 @@ public final class TraceSession: @unchecked Sendable {
     public func stop() { sensor.stop() }
 }
 
-/// What happens to each record on the reading thread: filter, count, format into the
-/// current buffer, hand full buffers to the writer. A class so the per-event closure
-/// captures one reference instead of boxing every piece of state.
-final class EventPipeline {
-    let format: TraceFormat
-    let filters: [ArgumentFilter]
-    let writer: AsyncFileWriter?
-    var json: JSONEventWriter
-    let table: TableEventWriter
-    var buffer: OutputBuffer?
-    let counts: UnsafeMutableBufferPointer<UInt64>
-    var unknown: UInt64 = 0
-    var filtered: UInt64 = 0
-
-    init(session: TraceSession) {
-        format = session.format
-        filters = session.filters
-        writer = session.writer
-        json = JSONEventWriter(bootTimeOffset: session.sensor.bootTimeOffset, containers: session.sensor.containers)
-        table = TableEventWriter(bootTimeOffset: session.sensor.bootTimeOffset, containers: session.sensor.containers)
-        counts = .allocate(capacity: EventTable.byIndex.count)
-        counts.initialize(repeating: 0)
-        buffer = writer?.take()
-        if format == .table, let buffer { buffer.append(Array(TableEventWriter.headerLine.utf8)) }
-    }
-
-    deinit { counts.deallocate() }
-
-    @inline(__always)
-    func handle(_ event: RawEvent) {
-        if !filters.isEmpty && !filters.allSatisfy({ $0.accepts(event) }) {
-            filtered += 1
-            return
-        }
-        if let slot = EventTable.slot(Int32(bitPattern: event.header.event_id)) {
-            counts[slot] += 1
-        } else {
-            unknown += 1
-        }
-        guard let current = buffer, let writer else { return }
-        switch format {
-        case .json: json.write(event, to: current)
-        case .table: current.append(Array(table.line(event).utf8))
-        case .none: break
-        }
-        if current.remaining < JSONEventWriter.maximumEventBytes {
-            writer.submit(current)
-            buffer = writer.take()
-        }
-    }
-
-    func finish(statistics: SensorStatistics) throws -> TraceReport {
-        if let buffer, let writer { writer.submit(buffer) }
-        buffer = nil
-        try writer?.flush()
-        var named: [(name: String, count: UInt64)] = []
-        for (slot, count) in counts.enumerated() where count > 0 {
-            named.append((EventTable.byIndex[slot]?.name ?? "unknown", count))
-        }
-        if unknown > 0 { named.append(("unknown", unknown)) }
-        named.sort { $0.count != $1.count ? $0.count > $1.count : $0.name < $1.name }
-        return TraceReport(
-            counts: named, eventsWritten: named.reduce(0) { $0 + $1.count }, eventsFiltered: filtered,
-            statistics: statistics, bytesWritten: writer?.bytesWritten ?? 0)
-    }
-}

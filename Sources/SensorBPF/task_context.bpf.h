@@ -14,16 +14,33 @@ static __always_inline u32 mount_ns_of(struct task_struct *task)
     return task->nsproxy->mnt_ns->ns.inum;
 }
 
+/// The css of subsystem `index` (a constant the verifier knows: `config` is read-only), loaded
+/// directly: a variable index would need bpf_probe_read_kernel, and this runs for every record.
+#define CSS_CASE(n) case n: return cgroups->subsys[n];
+static __always_inline struct cgroup_subsys_state *css_of(struct css_set *cgroups, u32 index)
+{
+    switch (index) {
+    CSS_CASE(0) CSS_CASE(1) CSS_CASE(2) CSS_CASE(3) CSS_CASE(4) CSS_CASE(5) CSS_CASE(6) CSS_CASE(7)
+    CSS_CASE(8) CSS_CASE(9) CSS_CASE(10) CSS_CASE(11) CSS_CASE(12) CSS_CASE(13) CSS_CASE(14) CSS_CASE(15)
+    }
+    return NULL;
+}
+
 static __always_inline u64 cgroup_id_of(struct task_struct *task)
 {
     if (!config.cgroup_v1)
         return bpf_get_current_cgroup_id();
-    // cgroup v1: the id of the task's cgroup in the hierarchy of one subsystem.
-    u64 slot = (u64)task->cgroups + bpf_core_field_offset(struct css_set, subsys)
-        + (config.cgroup_v1_subsys & 15) * sizeof(void *);
-    struct cgroup_subsys_state *css = NULL;
-    bpf_probe_read_kernel(&css, sizeof(css), (void *)slot);
-    return BPF_CORE_READ(css, cgroup, kn, id);
+    // cgroup v1: the id of the task's cgroup in the hierarchy of one subsystem. Plain loads
+    // through the task's BTF pointer (a NULL on the way reads as 0): four bpf_probe_read_kernel
+    // calls here were, twice a record, most of the helper time `perf` found in on_sys_exit.
+    struct cgroup_subsys_state *css = css_of(task->cgroups, config.cgroup_v1_subsys & 15);
+    if (!css)
+        return 0;
+    struct cgroup *cgroup = css->cgroup;
+    if (!cgroup)
+        return 0;
+    struct kernfs_node *kn = cgroup->kn;
+    return kn ? kn->id : 0;
 }
 
 /// The task's pid number and namespace at its own (deepest) level.
@@ -71,8 +88,8 @@ static __always_inline u32 pid_ns_of(struct task_struct *task)
 /// Runs before anything else, so out-of-scope work costs a few reads and no output.
 static __always_inline bool in_scope(struct task_struct *task)
 {
-    u64 pid_tgid = bpf_get_current_pid_tgid();
-    u32 tgid = pid_tgid >> 32;
+    // `task` is current (bpf_get_current_task_btf): its fields are plain loads, cheaper than the helpers.
+    u32 tgid = task->tgid;
     if (tgid == config.sensor_tgid)
         return false;
     if (config.scope != SENSOR_SCOPE_ALL) {
@@ -119,6 +136,52 @@ struct record {
     u8 argc;
 };
 
+/// A task's pid facts as its own pid namespace sees them, kept with the task (task storage) so
+/// a record costs no `bpf_probe_read_kernel` for them: `perf record -a -g` of a capture put
+/// those reads (five per record) at a quarter of the program's time. Valid while the task's
+/// host tid is `host_tid` (a thread that execs takes over its leader's pid: de_thread) and,
+/// for `ppid`, while its parent is `parent_tgid` (a reparented task gets a new parent). A task's
+/// pid namespace never changes (setns and unshare change only its children's).
+struct task_ids {
+    u32 host_tid;     // 0: not filled yet
+    u32 tid;
+    u32 pid;
+    u32 pid_ns;
+    u32 parent_tgid;
+    u32 ppid;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
+    __type(value, struct task_ids);
+} task_ids_map SEC(".maps");
+
+/// The task's ids from its storage, filled or refreshed when stale; read directly when the
+/// kernel gives no storage (recursion, memory).
+static __always_inline void task_ids_of(struct task_struct *task, u32 host_tid, struct task_struct *parent, struct task_ids *out)
+{
+    struct task_ids *ids = bpf_task_storage_get(&task_ids_map, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    u32 parent_tgid = parent->tgid;
+    if (ids && ids->host_tid == host_tid && host_tid != 0) {
+        if (ids->parent_tgid != parent_tgid) {
+            ids->ppid = ns_ppid_of(task, parent->group_leader);
+            ids->parent_tgid = parent_tgid;
+        }
+        *out = *ids;
+        return;
+    }
+    out->host_tid = host_tid;
+    out->tid = ns_tid_of(task);
+    out->pid = ns_tid_of(task->group_leader);
+    out->pid_ns = pid_ns_of(task);
+    out->parent_tgid = parent_tgid;
+    out->ppid = ns_ppid_of(task, parent->group_leader);
+    if (ids)
+        *ids = *out;
+}
+
 static __always_inline bool record_begin(struct record *r, struct task_struct *task, u32 event_id, s64 ret)
 {
     u32 zero = 0;
@@ -126,9 +189,12 @@ static __always_inline bool record_begin(struct record *r, struct task_struct *t
     if (!r->scratch)
         return false;
     struct sensor_event_header *h = (void *)r->scratch->record;
-    u64 pid_tgid = bpf_get_current_pid_tgid();
+    // `task` is current: plain loads instead of bpf_get_current_pid_tgid and
+    // bpf_get_current_uid_gid (whose from_kuid/from_kgid in init_user_ns map every id to itself).
+    u64 pid_tgid = (u64)(u32)task->tgid << 32 | (u32)task->pid;
     struct task_struct *parent = task->real_parent;
-    struct task_struct *leader = task->group_leader;
+    struct task_ids ids;
+    task_ids_of(task, (u32)pid_tgid, parent, &ids);
 
     h->timestamp = bpf_ktime_get_boot_ns();
     h->cgroup_id = cgroup_id_of(task);
@@ -136,13 +202,13 @@ static __always_inline bool record_begin(struct record *r, struct task_struct *t
     h->event_id = event_id;
     h->host_pid = pid_tgid >> 32;
     h->host_tid = (u32)pid_tgid;
-    h->host_ppid = parent->tgid;
-    h->tid = ns_tid_of(task);
-    h->pid = ns_tid_of(leader);
-    h->ppid = ns_ppid_of(task, parent->group_leader);
-    h->uid = (u32)bpf_get_current_uid_gid();
+    h->host_ppid = ids.parent_tgid;
+    h->tid = ids.tid;
+    h->pid = ids.pid;
+    h->ppid = ids.ppid;
+    h->uid = task->cred->uid.val;
     h->mnt_ns = mount_ns_of(task);
-    h->pid_ns = pid_ns_of(task);
+    h->pid_ns = ids.pid_ns;
     h->argc = 0;
     h->cpu = (u8)bpf_get_smp_processor_id();
     h->flags = 0;
@@ -258,12 +324,19 @@ static __always_inline void submit(struct record *r)
     struct sensor_stats *s = bpf_map_lookup_elem(&stats, &zero);
     if (size > SCRATCH_SIZE - 64 || size == 0)
         return;
-    // A wakeup is an irq_work and a context switch, paid in the traced task: when the reader
-    // polls on a timer anyway, wake it only once a batch waits. Forced: the default wakes
-    // only a reader that had caught up, which one left sleeping never has.
+    // A wakeup is an irq_work (a self-IPI: on a VM an APIC write that exits to the hypervisor)
+    // and a context switch, paid in the traced task: when the reader polls on a timer anyway,
+    // wake it once, from the record that makes the waiting bytes cross `wakeup_bytes`. Forcing
+    // a wakeup from every record past the threshold (as this did) sent an IPI per record until
+    // the reader ran: `perf record -a -g` put native_write_msr under bpf_ringbuf_output.
+    // Forced: the default wakes only a reader that had caught up, which one left sleeping never has.
     u64 flags = 0;
-    if (config.wakeup_bytes)
-        flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < config.wakeup_bytes ? BPF_RB_NO_WAKEUP : BPF_RB_FORCE_WAKEUP;
+    if (config.wakeup_bytes) {
+        // What this record adds to the waiting bytes: its 8-byte ring header, rounded up to 8.
+        u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+        u64 after = waiting + ((size + 8 + 7) & ~7u);
+        flags = waiting < config.wakeup_bytes && after >= config.wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+    }
     if (bpf_ringbuf_output(&events, r->scratch->record, size, flags) == 0) {
         if (s)
             s->submitted++;

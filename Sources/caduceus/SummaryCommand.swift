@@ -6,20 +6,30 @@ import Sensor
 struct SummaryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "summary",
-        abstract: "Count events per name, most frequent first: from a JSON trace file, or live until Ctrl-C.",
+        abstract: "Count events per name, most frequent first: from a trace file (JSON or recording), or live until Ctrl-C.",
         discussion: """
             caduceus summary events.json     # the counts the old jq | awk pipeline gave, sorted
+            caduceus summary fhir.rec        # the same from a recording (trace --format record)
             caduceus summary --duration 10  # a live trace of every container, counted in the kernel's order
             A live summary also shows the events the kernel dropped, per CPU.
             """
     )
 
-    @Argument(help: "A file written by `caduceus trace` (JSON lines). Without it, trace live.")
+    @Argument(help: "A file written by `caduceus trace` (JSON lines, or a recording). Without it, trace live.")
     var file: String?
 
     @OptionGroup var options: TraceOptions
 
     func run() throws {
+        if let file, RecordingConversion.isRecording(path: file) {
+            do {
+                print(Self.table(try RecordingConversion.counts(from: RecordingReader(path: file))))
+            } catch let error as RecordingError {
+                writeStandardError("caduceus summary: \(file): \(error)")
+                throw ExitCode(1)
+            }
+            return
+        }
         if let file {
             let summary = try TraceFileSummary(path: file)
             if summary.skippedLines > 0 {

@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import Sensor
 
-/// `caduceus trace`: the sensor's event stream as Tracee-compatible JSON lines or a table.
+/// `caduceus trace`: the sensor's event stream as Tracee-compatible JSON lines, a table or a
+/// compact recording; or a recording turned into the JSON it stands for (`--input`).
 struct TraceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "trace",
@@ -12,14 +13,21 @@ struct TraceCommand: ParsableCommand {
               caduceus trace --output events.json            # every container, Tracee's default events
               caduceus trace --container fhir --format table # one container, readable
               caduceus trace --events execve,security_file_open --filter security_file_open.pathname='/etc/*'
+              caduceus trace --events all --format record --output fhir.rec   # compact, cheapest to capture
+              caduceus trace --input fhir.rec | jq .eventName                 # the same JSON, from the recording
             Exits with status 3 when the kernel dropped events (the last line on stderr counts them per CPU).
+            With --input, exits with status 1 when the recording is truncated or corrupted, after the
+            events before the fault.
             """
     )
 
     @OptionGroup var options: TraceOptions
 
-    @Option(help: "json (Tracee's format, one object per line) or table.")
+    @Option(help: "json (Tracee's format, one object per line), table, or record (a compact binary recording; turn it into JSON with --input).")
     var format: String = "json"
+
+    @Option(help: "Read a recording written with --format record and write its events as JSON (no tracing; --filter applies).")
+    var input: String?
 
     @Option(help: "Write events to this file instead of standard output.")
     var output: String?
@@ -29,7 +37,13 @@ struct TraceCommand: ParsableCommand {
 
     func run() throws {
         guard let traceFormat = TraceFormat(rawValue: format), traceFormat != .none else {
-            throw ValidationError("--format must be json or table, not '\(format)'")
+            throw ValidationError("--format must be json, table or record, not '\(format)'")
+        }
+        if input != nil && traceFormat != .json {
+            throw ValidationError("--input writes JSON: --format \(format) applies to a live trace")
+        }
+        if traceFormat == .record && output == nil && isatty(STDOUT_FILENO) != 0 {
+            throw ValidationError("--format record is binary: give --output FILE, or redirect standard output")
         }
         let filters = try options.argumentFilters()
         let fd: Int32
@@ -46,6 +60,10 @@ struct TraceCommand: ParsableCommand {
             print(KernelProbe.run().summary)
             return
         }
+        if let input {
+            try convert(input, to: fd, filters: filters)
+            return
+        }
         let sensor = try Sensor(configuration: options.sensorConfiguration())
         writeStandardError("caduceus trace: " + sensor.securityEventSource)
         writeStandardError("caduceus trace: tracing \(sensor.configuration.events.ids.count) events; Ctrl-C to stop")
@@ -53,5 +71,20 @@ struct TraceCommand: ParsableCommand {
         let report = try options.runUntilStopped(session)
         writeStandardError("caduceus trace: " + lossLine(report))
         if report.statistics.lost > 0 { throw ExitCode(3) }
+    }
+
+    /// `--input`: a recording to JSON, the counts and the recording's own totals on stderr.
+    func convert(_ path: String, to fd: Int32, filters: [ArgumentFilter]) throws {
+        do {
+            let reader = try RecordingReader(path: path)
+            let result = try RecordingConversion.writeJSON(from: reader, to: fd, filters: filters)
+            var line = "caduceus trace: \(result.eventsWritten) events converted from \(path)"
+            if result.eventsFiltered > 0 { line += ", \(result.eventsFiltered) filtered out" }
+            line += "; the trace that recorded it: \(result.totals.events) events written, \(result.totals.lost) lost in the kernel"
+            writeStandardError(line)
+        } catch let error as RecordingError {
+            writeStandardError("caduceus trace: \(path): \(error)")
+            throw ExitCode(1)
+        }
     }
 }

@@ -130,6 +130,10 @@ func lossLine(_ report: TraceReport) -> String {
     let perCPU = stats.lostPerCPU.enumerated().map { "cpu\($0.offset): \($0.element)" }.joined(separator: ", ")
     var line = "\(report.eventsWritten) events written, \(stats.lost) lost in the kernel (\(perCPU))"
     if report.eventsFiltered > 0 { line += ", \(report.eventsFiltered) filtered out" }
+    if report.bytesWritten > 0 {
+        let perEvent = report.eventsWritten > 0 ? Double(report.bytesWritten) / Double(report.eventsWritten) : 0
+        line += ", \(report.bytesWritten) bytes written (" + String(format: "%.1f", perEvent) + " bytes/event)"
+    }
     return line
 }
 

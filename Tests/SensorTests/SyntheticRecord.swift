@@ -27,7 +27,7 @@ struct SyntheticRecord {
         var argumentHeader = sensor_arg_header(index: UInt8(index), kind: kind.rawValue, length: UInt16(payload.count))
         withUnsafeBytes(of: &argumentHeader) { arguments.append(contentsOf: $0) }
         arguments.append(contentsOf: payload)
-        header.argc += 1
+        header.argc &+= 1  // wraps as the kernel's u8 would: hostile records carry more
     }
 
     mutating func integer(_ index: Int, _ kind: ArgumentKind, _ value: UInt64) {

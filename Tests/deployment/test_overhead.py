@@ -41,13 +41,16 @@ def test_every_configuration_is_measured_and_cleaned_up(tmp_path):
         assert 0 < configuration["ratio"]["median"] < 3 and configuration["p99Ms"]["median"] >= configuration["p50Ms"]["median"]
     capture = configurations["capture"]["runs"][0]
     assert capture["eventsWritten"] > 1000 and capture["eventsLost"] == 0, capture
+    # The capture's file size, and its bytes per event in the table.
+    assert capture["bytesWritten"] > capture["eventsWritten"], capture
+    assert re.search(r"bytes written \(\d+ bytes an event\)", result.stdout), result.stdout
     # The verdict, whatever the ratio: one run cannot show the interval.
     verdict = configurations["capture"]["verdict"]
     assert verdict["met"] is False and verdict["reasons"][0] == "1 run with a ratio, fewer than 5", verdict
     assert [name for name, c in configurations.items() if "verdict" in c] == ["capture"]
     lines = [line for line in result.stdout.splitlines() if line.startswith("goal, ")]
     assert len(lines) == 1 and re.fullmatch(
-        r"goal, Caduceus: every syscall to a file: median ratio >= 0\.95 and every ratio > 0\.90 over >= 5 runs, 0 events lost: "
+        "goal, " + re.escape(configurations["capture"]["label"]) + r": median ratio >= 0\.95 and every ratio > 0\.90 over >= 5 runs, 0 events lost: "
         r"NOT met: 1 run with a ratio, fewer than 5(; [^()]+)? \(median [0-9.]+, min [0-9.]+, max [0-9.]+ over 1 run, 0 lost\)", lines[0]), lines
     assert lines[0].endswith(verdict["text"])
     assert "under " + os.path.realpath(PROFILE) in result.stdout or "under " + os.path.normpath(PROFILE) in result.stdout

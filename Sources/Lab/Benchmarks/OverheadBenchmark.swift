@@ -17,7 +17,7 @@ public final class OverheadBenchmark {
         public var label: String {
             switch self {
             case .none: "no monitor"
-            case .capture: "Caduceus: every syscall to a file"
+            case .capture: "Caduceus: every syscall to a recording"
             case .detect: "Caduceus: detection only"
             case .auditd: "auditd: every syscall of the server"
             case .strace: "strace -f to a file"
@@ -32,11 +32,14 @@ public final class OverheadBenchmark {
         /// Events the capture wrote and lost (capture only).
         public var eventsWritten: Int?
         public var eventsLost: Int?
+        /// Bytes of the capture's file (capture only): its bytes per event are this / eventsWritten.
+        public var bytesWritten: Int?
 
-        public init(load: LoadGenerator.Result, eventsWritten: Int? = nil, eventsLost: Int? = nil) {
+        public init(load: LoadGenerator.Result, eventsWritten: Int? = nil, eventsLost: Int? = nil, bytesWritten: Int? = nil) {
             self.load = load
             self.eventsWritten = eventsWritten
             self.eventsLost = eventsLost
+            self.bytesWritten = bytesWritten
         }
     }
 
@@ -124,8 +127,9 @@ public final class OverheadBenchmark {
         switch configuration {
         case .none, .seccomp: break
         case .capture:
+            // The compact recording (`trace --format record`); `trace --input` makes it Tracee's JSON.
             monitor = try MonitorProcess.start(
-                [executable, "trace", "--container", container, "--events", "all", "--output", folder + "/events.json"],
+                [executable, "trace", "--container", container, "--events", "all", "--format", "record", "--output", folder + "/events.rec"],
                 log: folder + "/monitor.log", readyWhen: "Ctrl-C to stop")
         case .detect:
             monitor = try MonitorProcess.start(
@@ -142,17 +146,20 @@ public final class OverheadBenchmark {
         let load = try runLoad()
         var run = Run(load: load)
         if configuration == .capture, let log = try monitor?.stop() {
-            // "N events written, M lost in the kernel (...)", the trace's last line.
-            let numbers = log.split(separator: "\n").last { $0.contains("events written") }?
-                .split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) } ?? []
+            // "N events written, M lost in the kernel (...), B bytes written (...)", the trace's last line.
+            let line = log.split(separator: "\n").last { $0.contains("events written") } ?? ""
+            let numbers = line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
             if numbers.count >= 2 {
                 run.eventsWritten = numbers[0]
                 run.eventsLost = numbers[1]
             }
+            if let bytes = line.range(of: " bytes written")?.lowerBound {
+                run.bytesWritten = Int(line[..<bytes].split(separator: " ").last ?? "")
+            }
         } else {
             _ = try monitor?.stop()
         }
-        try? FileManager.default.removeItem(atPath: folder + "/events.json")
+        try? FileManager.default.removeItem(atPath: folder + "/events.rec")
         try? FileManager.default.removeItem(atPath: folder + "/strace.out")
         guard load.errors == 0 else { throw LabError("\(configuration.label): \(load.errors) requests failed: \(load.firstError ?? "")") }
         return run

@@ -36,6 +36,8 @@ extension OverheadBenchmark {
         /// Events lost over every run (capture only; nil when no run reported a count).
         public var eventsLost: Int?
         public var eventsWritten: Int?
+        /// Bytes of the capture's files over every run (nil unless every run reported them).
+        public var bytesWritten: Int?
         public var goal: Goal?
         public var verdict: Verdict?
     }
@@ -67,6 +69,7 @@ extension OverheadBenchmark {
                 configuration: configuration, runs: runs, throughput: Spread(throughputs), ratios: ratios, ratio: Spread(ratios),
                 p50Ms: Spread(runs.map(\.load.p50Ms)), p99Ms: Spread(runs.map(\.load.p99Ms)),
                 eventsLost: lost.isEmpty ? nil : lost.reduce(0, +), eventsWritten: written.isEmpty ? nil : written.reduce(0, +),
+                bytesWritten: runs.allSatisfy { $0.bytesWritten != nil } ? runs.compactMap(\.bytesWritten).reduce(0, +) : nil,
                 goal: Goal.of(configuration))
             if let goal = summary.goal {
                 summary.verdict = goal.judge(ratios: ratios, runs: runs.map { ($0.eventsWritten, $0.eventsLost) })
@@ -89,6 +92,7 @@ extension OverheadBenchmark {
                 if index < summary.ratios.count { fields.append(("ratio", .number(summary.ratios[index]))) }
                 if let written = run.eventsWritten { fields.append(("eventsWritten", .number(written))) }
                 if let lost = run.eventsLost { fields.append(("eventsLost", .number(lost))) }
+                if let bytes = run.bytesWritten { fields.append(("bytesWritten", .number(bytes))) }
                 return .object(JSONObject(fields))
             }
             var fields: [(key: String, value: JSONValue)] = [
@@ -140,7 +144,11 @@ extension OverheadBenchmark {
             if summary.configuration == .capture {
                 let written = summary.eventsWritten.map(String.init) ?? "an unknown number of"
                 let lost = summary.eventsLost.map(String.init) ?? "an unknown number"
-                lines.append("    captured \(written) events in \(plural(summary.runs.count, "run")), \(lost) lost in the kernel")
+                var line = "    captured \(written) events in \(plural(summary.runs.count, "run")), \(lost) lost in the kernel"
+                if let bytes = summary.bytesWritten, let events = summary.eventsWritten, events > 0 {
+                    line += String(format: ", %d bytes written (%.0f bytes an event)", bytes, Double(bytes) / Double(events))
+                }
+                lines.append(line)
             }
             if summary.ratios.count > 1 {
                 lines.append("    per-round ratios: " + summary.ratios.map { String(format: "%.2f", $0) }.joined(separator: " "))

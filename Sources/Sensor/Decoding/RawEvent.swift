@@ -5,11 +5,12 @@ import SensorBPF
 public struct RawEvent {
     public let bytes: UnsafeRawBufferPointer
 
-    /// Wraps a record; nil when it is shorter than its header says (never trusted blindly).
+    /// Wraps a record; nil when it is shorter than its header says, or its header's size is
+    /// less than the header itself (never trusted blindly: a recording's records are input).
     public init?(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count >= MemoryLayout<sensor_event_header>.size else { return nil }
         self.bytes = bytes
-        guard Int(header.size) <= bytes.count else { return nil }
+        guard Int(header.size) <= bytes.count, Int(header.size) >= MemoryLayout<sensor_event_header>.size else { return nil }
     }
 
     @inline(__always)

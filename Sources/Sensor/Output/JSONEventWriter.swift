@@ -9,7 +9,8 @@ public struct JSONEventWriter {
     public static let maximumEventBytes = 8192 * 6 + 4096
 
     let bootTimeOffset: UInt64
-    let containers: ContainerResolver
+    /// The container of a cgroup, asked once per cgroup (a live resolver, or a recording's frames).
+    let containerOf: (UInt64) -> ContainerInfo?
     private var containerFragments: [UInt64: UnsafeRawBufferPointer] = [:]
     private var lastCgroup: (id: UInt64, fragment: UnsafeRawBufferPointer)?
     private let fragments = Fragments.shared
@@ -50,7 +51,20 @@ public struct JSONEventWriter {
 
     public init(bootTimeOffset: UInt64, containers: ContainerResolver) {
         self.bootTimeOffset = bootTimeOffset
-        self.containers = containers
+        containerOf = { containers.container(cgroupID: $0) }
+    }
+
+    /// Containers from somewhere else than a live resolver (a recording's container frames).
+    public init(bootTimeOffset: UInt64, containerOf: @escaping (UInt64) -> ContainerInfo?) {
+        self.bootTimeOffset = bootTimeOffset
+        self.containerOf = containerOf
+    }
+
+    /// Bytes of JSON an event of `recordBytes` bytes can take at most, whatever its bytes say
+    /// (a recording is input too): the fixed fields, the largest container fragment a recording
+    /// can describe, every byte escaped as `\u00XX` and an argument's name for every 4 bytes.
+    public static func bound(recordBytes: Int) -> Int {
+        1024 + 4 * Recording.maximumStringBytes * 6 + 64 * recordBytes
     }
 
     public mutating func write(_ event: RawEvent, to out: OutputBuffer) {
@@ -155,7 +169,7 @@ public struct JSONEventWriter {
         }
         let out = OutputBuffer(capacity: 4096)
         out.append(Array("\"containerId\":".utf8))
-        if let container = containers.container(cgroupID: cgroupID) {
+        if let container = containerOf(cgroupID) {
             out.append(jsonString: container.id)
             out.append(Array(",\"container\":{\"id\":".utf8))
             out.append(jsonString: container.id)
