@@ -9,12 +9,13 @@ struct OverheadBenchCommand: AsyncParsableCommand {
         commandName: "overhead",
         abstract: "FHIR throughput and p50/p99 latency with no monitor, Caduceus capturing, Caduceus detecting, auditd, strace -f, and the generated seccomp profile.",
         discussion: """
-            Needs root and Docker (caduceus up, or caduceus images, builds the server image). A second process
-            (caduceus bench load) drives a fixed closed-loop load; each configuration runs --runs times, taking
-            turns within each round. Each run's throughput is divided by the unmonitored run of the same round;
-            the table prints min / median / max of those per-round ratios, and the capture's goal (median >= 0.95,
+            Needs root and Docker (caduceus up, or caduceus images, builds the server image). A second process \
+            (caduceus bench load) drives a fixed closed-loop load; each configuration runs --runs times, taking \
+            turns within each round. Each run's throughput is divided by the unmonitored run of the same round; \
+            the table prints min / median / max of those per-round ratios, and the capture's goal (median >= 0.95, \
             every ratio > 0.90, at least 5 runs, no event lost) as "met" or "NOT met" with the reasons.
-            The seccomp configuration is the server under --seccomp-profile with no monitor; every other
+
+            The seccomp configuration is the server under --seccomp-profile with no monitor; every other \
             configuration's server runs under Docker's default seccomp profile.
             """)
 
