@@ -88,6 +88,9 @@ import Testing
             let writes = report.count(of: .create) + report.count(of: .update)
             #expect(writes * 100 < report.interactions * 35 && writes * 100 > report.interactions * 10)
             #expect(report.json["interactions"] == .number("240"))
+            // The kinds' rates share out the run's rate.
+            let rates = report.kinds.map(report.perSecond).reduce(0, +)
+            #expect(abs(rates - 240 / report.elapsedSeconds) < 1e-6 * rates, "\(rates)")
         }
     }
 

@@ -1,13 +1,17 @@
 """`caduceus bench overhead` as a user runs it, briefly: every configuration measured against
-the same seeded server, figures in the report's schema, and nothing left behind (containers,
-audit rules, a private auditd, strace). Its figures are benchmarks, not asserted here.
+the same seeded server, figures in the report's schema, the capture's verdict printed (NOT met
+with one run: the goal needs five), and nothing left behind (containers, audit rules, a private
+auditd, strace). Its figures are benchmarks, not asserted here.
 
 Needs root and Docker (fails under CI=true without them); CADUCEUS_BIN names the binary."""
 import json
 import os
+import re
 import subprocess
 
 from test_stack import BIN, require_root_and_docker, run
+
+PROFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "profiles", "caduceus-fhir.seccomp.json")
 
 
 def audit_state():
@@ -21,19 +25,35 @@ def test_every_configuration_is_measured_and_cleaned_up(tmp_path):
     before = audit_state()
     figures = tmp_path / "overhead.json"
     result = run(BIN, "bench", "overhead", "--runs", "1", "--seconds", "2", "--warmup", "0.5", "--connections", "4",
-                 "--json", str(figures), timeout=900)
+                 "--seccomp-profile", PROFILE, "--json", str(figures), timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     document = json.loads(figures.read_text())
     configurations = {c["name"]: c for c in document["configurations"]}
-    assert set(configurations) == {"none", "capture", "detect", "auditd", "strace"}
+    assert set(configurations) == {"none", "capture", "detect", "auditd", "strace", "seccomp"}
     assert configurations["none"]["ratio"]["median"] == 1
+    assert "same round" in document["ratioMethod"]
     for configuration in configurations.values():
         assert len(configuration["runs"]) == 1 and configuration["runs"][0]["requests"] > 0, configuration
+        # One round: each ratio is that run over the round's unmonitored run (the JSON keeps 6 decimals).
+        run_ratio = configuration["runs"][0]["throughput"] / configurations["none"]["runs"][0]["throughput"]
+        assert abs(configuration["runs"][0]["ratio"] - run_ratio) < 1e-5 and configuration["ratio"]["median"] == configuration["runs"][0]["ratio"]
         assert configuration["throughput"]["min"] <= configuration["throughput"]["median"] <= configuration["throughput"]["max"]
         assert 0 < configuration["ratio"]["median"] < 3 and configuration["p99Ms"]["median"] >= configuration["p50Ms"]["median"]
     capture = configurations["capture"]["runs"][0]
     assert capture["eventsWritten"] > 1000 and capture["eventsLost"] == 0, capture
-    assert "goal: capturing everything keeps >= 95%" in result.stdout
+    # The capture's file size, and its bytes per event in the table.
+    assert capture["bytesWritten"] > capture["eventsWritten"], capture
+    assert re.search(r"bytes written \(\d+ bytes an event\)", result.stdout), result.stdout
+    # The verdict, whatever the ratio: one run cannot show the interval.
+    verdict = configurations["capture"]["verdict"]
+    assert verdict["met"] is False and verdict["reasons"][0] == "1 run with a ratio, fewer than 5", verdict
+    assert [name for name, c in configurations.items() if "verdict" in c] == ["capture"]
+    lines = [line for line in result.stdout.splitlines() if line.startswith("goal, ")]
+    assert len(lines) == 1 and re.fullmatch(
+        "goal, " + re.escape(configurations["capture"]["label"]) + r": median ratio >= 0\.95 and every ratio > 0\.90 over >= 5 runs, 0 events lost: "
+        r"NOT met: 1 run with a ratio, fewer than 5(; [^()]+)? \(median [0-9.]+, min [0-9.]+, max [0-9.]+ over 1 run, 0 lost\)", lines[0]), lines
+    assert lines[0].endswith(verdict["text"])
+    assert "under " + os.path.realpath(PROFILE) in result.stdout or "under " + os.path.normpath(PROFILE) in result.stdout
 
     # By label: other work may start containers on the same engine meanwhile.
     left = run("docker", "ps", "-a", "-q", "--filter", "label=caduceus.bench=overhead", timeout=60)

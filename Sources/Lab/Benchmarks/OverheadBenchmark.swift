@@ -4,14 +4,15 @@ import JSON
 /// What monitoring costs the FHIR server: its throughput and latency under a fixed load from a
 /// second process (`caduceus bench load`), with no monitor, with Caduceus capturing every
 /// syscall of its container to a file, with Caduceus detecting only, under auditd with an
-/// equivalent rule and under `strace -f`, as ratios to the unmonitored runs.
+/// equivalent rule, under `strace -f`, and with no monitor but the server under the seccomp
+/// profile the deployment gives it, as ratios to the unmonitored runs of the same round.
 ///
 /// Every run starts a fresh server container on the same seeded database (so auditd can
 /// audit its tasks from birth, and no run inherits another's state); configurations take turns
 /// within each round, their order rotating, so the machine's drift is shared out.
 public final class OverheadBenchmark {
     public enum Configuration: String, CaseIterable, Sendable {
-        case none, capture, detect, auditd, strace
+        case none, capture, detect, auditd, strace, seccomp
 
         public var label: String {
             switch self {
@@ -20,6 +21,7 @@ public final class OverheadBenchmark {
             case .detect: "Caduceus: detection only"
             case .auditd: "auditd: every syscall of the server"
             case .strace: "strace -f to a file"
+            case .seccomp: "no monitor, generated seccomp"
             }
         }
     }
@@ -32,15 +34,25 @@ public final class OverheadBenchmark {
         public var eventsLost: Int?
         /// Bytes of the capture's file (capture only): its bytes per event are this / eventsWritten.
         public var bytesWritten: Int?
+
+        public init(load: LoadGenerator.Result, eventsWritten: Int? = nil, eventsLost: Int? = nil, bytesWritten: Int? = nil) {
+            self.load = load
+            self.eventsWritten = eventsWritten
+            self.eventsLost = eventsLost
+            self.bytesWritten = bytesWritten
+        }
     }
 
     public var configurations: [Configuration] = Configuration.allCases
-    public var runs = 3
+    public var runs = 5
     public var seconds = 10.0
     public var warmupSeconds = 2.0
     public var connections = 8
     public var patients = 50
     public var image = ImageBuilder.serverImage
+    /// The seccomp profile of the `seccomp` configuration: the one docker-compose.yml gives the
+    /// deployed server (the other configurations run under Docker's default profile).
+    public var seccompProfile = "profiles/caduceus-fhir.seccomp.json"
     /// The caduceus executable that runs the load, the capture and the detection.
     public var executable = ImageBuilder.currentExecutable
     public var progress: (String) -> Void
@@ -64,6 +76,12 @@ public final class OverheadBenchmark {
     public func run() async throws {
         if configurations.contains(.strace) && !ProcessRunner.isInstalled("strace") {
             try DockerEngine.installPackages(["strace"], progress: progress)
+        }
+        if configurations.contains(.seccomp) {
+            guard FileManager.default.isReadableFile(atPath: seccompProfile) else {
+                throw LabError("no seccomp profile at \(seccompProfile) (Scripts/fhir-seccomp-profile.sh makes it; --seccomp-profile names another)")
+            }
+            seccompProfile = URL(fileURLWithPath: seccompProfile).standardizedFileURL.path
         }
         var audit: AuditSession?
         if configurations.contains(.auditd) {
@@ -101,12 +119,13 @@ public final class OverheadBenchmark {
         // runs' searches slower than earlier ones'.
         try? FileManager.default.removeItem(atPath: folder + "/data")
         try ProcessRunner.check(["cp", "-a", folder + "/seed", folder + "/data"])
-        let container = try await startServer(data: "data")
+        let container = try await startServer(
+            data: "data", securityOptions: configuration == .seccomp ? ["--security-opt", "seccomp=" + seccompProfile] : [])
         defer { stopServer(container) }
         let pid = try ProcessRunner.check(["docker", "inspect", "-f", "{{.State.Pid}}", container])
         var monitor: MonitorProcess?
         switch configuration {
-        case .none: break
+        case .none, .seccomp: break
         case .capture:
             // The compact recording (`trace --format record`); `trace --input` makes it Tracee's JSON.
             monitor = try MonitorProcess.start(
@@ -159,9 +178,11 @@ public final class OverheadBenchmark {
     }
 
     /// A server container on the database in `folder/data`.
-    func startServer(data: String) async throws -> String {
+    func startServer(data: String, securityOptions: [String] = []) async throws -> String {
         let container = try ProcessRunner.check([
-            "docker", "run", "-d", "--network", "host", "--label", "caduceus.bench=overhead", "-v", folder + "/\(data):/data", image,
+            "docker", "run", "-d", "--network", "host", "--label", "caduceus.bench=overhead", "-v", folder + "/\(data):/data",
+        ] + securityOptions + [
+            image,
             "serve", "--host", "127.0.0.1", "--port", String(port), "--database", "/data/bench.sqlite", "--log-level", "warning",
         ])
         for _ in 0..<120 {

@@ -25,9 +25,14 @@ public enum DockerEngine {
         guard geteuid() == 0 else { throw LabError("dockerd is not running and starting it needs root (sudo)") }
         progress("starting dockerd --bridge=none --iptables=false (log: \(logPath))")
         // setsid + nohup: the engine outlives this command; a lock keeps two starts from racing.
+        // Every descriptor above stderr is closed first: the engine lives on, and an inherited
+        // one would hold what it refers to for as long (a `flock` around this command, or our
+        // own lock, would stay locked until dockerd stops).
+        let closeInherited = "for fd in /proc/$$/fd/*; do n=${fd##*/}; [ \"$n\" -gt 2 ] && eval \"exec $n>&-\"; done"
         try ProcessRunner.check([
             "flock", "/tmp/caduceus-docker.lock", "sh", "-c",
-            "docker info >/dev/null 2>&1 || { setsid nohup dockerd --bridge=none --iptables=false >\(logPath) 2>&1 </dev/null & }",
+            "docker info >/dev/null 2>&1 || { bash -c '\(closeInherited); exec setsid nohup dockerd --bridge=none --iptables=false' "
+                + ">\(logPath) 2>&1 </dev/null & }",
         ])
         for _ in 0..<120 {
             if isAnswering { return }

@@ -2,7 +2,8 @@ import AsyncHTTPClient
 import Foundation
 
 /// The deployment of docker-compose.yml: the FHIR server, PostgreSQL when asked for, the sensor
-/// (detection) and the recorder (every syscall of the FHIR container), all on 127.0.0.1.
+/// (detection) and the recorder (the FHIR container's events in `caduceus trace`'s default set,
+/// Tracee v0.6's: not every syscall), all on 127.0.0.1.
 public struct Stack {
     /// docker-compose's project name: the prefix of the volumes.
     public static let project = "caduceus"

@@ -13,7 +13,7 @@ import Foundation
 ///                              #5f3dc4, did not run #f76707, no rule expected #ced4da;
 ///                              time-to-detect bars #1098ad
 ///     chart-overhead           median throughput ratio bars #7950f2; min–max whiskers #343a40;
-///                              95% goal line #212529, dashed
+///                              95% goal line #212529, dashed; 90% floor #212529, dotted
 ///
 /// Axes, grid and labels are greys (#dee2e6, #868e96, #495057) shared by all.
 enum ReportCharts {
@@ -231,6 +231,9 @@ enum ReportCharts {
         let goal = x(OverheadResults.goalRatio)
         canvas.line(x1: goal, y1: top - 6, x2: goal, y2: bottom, stroke: Colour.goal, width: 1.5, dash: "6 4")
         canvas.text("95% goal", x: goal, y: top - 10, anchor: .middle, size: 11, fill: Colour.goal, bold: true)
+        let floor = x(OverheadResults.floorRatio)
+        canvas.line(x1: floor, y1: top - 6, x2: floor, y2: bottom, stroke: Colour.goal, width: 1, dash: "2 4")
+        canvas.text("90%", x: floor, y: bottom + 14, anchor: .middle, size: 10, fill: Colour.goal)
         return canvas.svg(id: "chart-overhead", title: "Throughput under each monitor, relative to none")
     }
 }

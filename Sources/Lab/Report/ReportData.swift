@@ -97,15 +97,30 @@ public struct OverheadResults: Sendable, Equatable {
         public let ratio: Spread
         public let p50Milliseconds: Spread?
         public let p99Milliseconds: Spread?
+        /// The goal it is held to, in words (nil: measured, not judged; or a file from before verdicts).
+        public let goal: String?
+        /// The benchmark's verdict on that goal.
+        public let verdict: Verdict?
+    }
+
+    /// `caduceus bench overhead`'s verdict on a configuration's goal, as it printed it.
+    public struct Verdict: Sendable, Equatable {
+        public let met: Bool
+        /// "met (figures)" or "NOT met: reasons (figures)".
+        public let text: String
     }
 
     public let connections: Int
     public let seconds: Double
     public let runsPerConfiguration: Int
     public let configurations: [Configuration]
+    /// How the ratios were taken (nil in files from before per-round ratios: median over median).
+    public let ratioMethod: String?
 
-    /// The throughput ratio a monitor should keep: 95% of the unmonitored server's.
+    /// The median throughput ratio the capture should keep: 95% of the unmonitored server's.
     public static let goalRatio = 0.95
+    /// The capture's every per-round ratio should stay above this.
+    public static let floorRatio = 0.90
 
     /// Reads the document; `path` names the file in errors.
     public init(parsing bytes: [UInt8], path: String) throws {
@@ -114,6 +129,7 @@ public struct OverheadResults: Sendable, Equatable {
         connections = try load.int("connections")
         seconds = try load.double("seconds")
         runsPerConfiguration = try load.int("runs")
+        ratioMethod = try root.optionalString("ratioMethod")
         func spread(_ field: ReportField) throws -> Spread {
             Spread(min: try field.double("min"), median: try field.double("median"), max: try field.double("max"))
         }
@@ -124,7 +140,9 @@ public struct OverheadResults: Sendable, Equatable {
                 runCount: try configuration.optionalMember("runs")?.array().count ?? 0,
                 throughput: try spread(configuration.member("throughput")), ratio: try spread(configuration.member("ratio")),
                 p50Milliseconds: try configuration.optionalMember("p50Ms").map(spread),
-                p99Milliseconds: try configuration.optionalMember("p99Ms").map(spread))
+                p99Milliseconds: try configuration.optionalMember("p99Ms").map(spread),
+                goal: try configuration.optionalString("goal"),
+                verdict: try configuration.optionalMember("verdict").map { Verdict(met: try $0.optionalBool("met") ?? false, text: try $0.string("text")) })
         }
     }
 }

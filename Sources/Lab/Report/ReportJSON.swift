@@ -111,13 +111,17 @@ extension ReportData {
                 ("connections", ReportNumber.json(overhead.connections)), ("seconds", ReportNumber.json(overhead.seconds)),
                 ("runs", ReportNumber.json(overhead.runsPerConfiguration)),
             ]))),
-            ("goalRatio", ReportNumber.json(OverheadResults.goalRatio)),
+            ("ratioMethod", overhead.ratioMethod.map { .string($0) } ?? .null),
+            ("goalRatio", ReportNumber.json(OverheadResults.goalRatio)), ("floorRatio", ReportNumber.json(OverheadResults.floorRatio)),
             ("configurations", .array(overhead.configurations.map { configuration in
                 .object(JSONObject([
                     ("name", .string(configuration.name)), ("label", .string(configuration.label)),
                     ("runs", ReportNumber.json(configuration.runCount)),
                     ("throughput", spread(configuration.throughput)), ("ratio", spread(configuration.ratio)),
-                    ("meetsGoal", .bool(configuration.ratio.median >= OverheadResults.goalRatio)),
+                    // null: no goal, or a file from before the benchmark judged its goals.
+                    ("goal", configuration.goal.map { .string($0) } ?? .null),
+                    ("meetsGoal", configuration.verdict.map { .bool($0.met) } ?? .null),
+                    ("verdict", configuration.verdict.map { .string($0.text) } ?? .null),
                     ("p50Ms", spread(configuration.p50Milliseconds)), ("p99Ms", spread(configuration.p99Milliseconds)),
                 ]))
             })),

@@ -63,6 +63,12 @@ public struct WorkloadReport: Sendable, CustomStringConvertible {
     /// Every round completed and no interaction failed.
     public var succeeded: Bool { failureCount == 0 && completedRounds == rounds }
 
+    /// Interactions of `figure`'s kind per second of the whole run (the kinds share the run's
+    /// connections, so these add up to the run's rate).
+    public func perSecond(_ figure: KindFigure) -> Double {
+        Double(figure.interactions) / max(elapsedSeconds, 1e-9)
+    }
+
     /// How many interactions of `kind` were sent.
     public func count(of kind: InteractionKind) -> Int {
         kinds.first { $0.kind == kind }?.interactions ?? 0
@@ -80,11 +86,11 @@ public struct WorkloadReport: Sendable, CustomStringConvertible {
             "Patient/$everything: "
                 + (everythingSupported ? "offered by the server, exercised" : "not offered, skipped"),
             "",
-            "interaction          count   failed  median ms  p99 ms",
+            "interaction          count    per s   failed  median ms  p99 ms",
         ]
         func row(_ name: String, _ count: Int, _ failed: Int, _ median: Double, _ p99: Double) -> String {
             name.padding(toLength: 20, withPad: " ", startingAt: 0)
-                + String(format: " %6d   %6d  %9.2f  %6.2f", count, failed, median, p99)
+                + String(format: " %6d  %7.1f   %6d  %9.2f  %6.2f", count, Double(count) / max(elapsedSeconds, 1e-9), failed, median, p99)
         }
         for figure in kinds {
             lines.append(
@@ -116,7 +122,7 @@ extension WorkloadReport {
         let kindMembers: [JSONValue] = kinds.map { figure in
             [
                 "kind": .string(figure.kind.rawValue), "interactions": .number(String(figure.interactions)),
-                "failures": .number(String(figure.failures)),
+                "failures": .number(String(figure.failures)), "perSecond": Self.number(perSecond(figure)),
                 "medianMilliseconds": Self.number(figure.medianMilliseconds),
                 "p99Milliseconds": Self.number(figure.p99Milliseconds),
             ]
