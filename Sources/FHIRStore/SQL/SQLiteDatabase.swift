@@ -24,6 +24,8 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
         let watchdog: StatementWatchdog
         /// Guarded by `mutex` (every caller holds it).
         private let statements: SQLiteStatements
+        /// Statements run inline so far; guarded by `mutex`.
+        private var inlineCount = 0
 
         init(_ connection: SQLiteConnection) throws {
             self.connection = connection
@@ -45,7 +47,13 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
 
         func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
             do {
-                if Self.runsInline(sql) { return try statements.run(sql, binds) }
+                if Self.runsInline(sql) {
+                    // A Bundle of thousands of entries is thousands of statements: let other
+                    // tasks have this thread now and then.
+                    inlineCount &+= 1
+                    if inlineCount % 256 == 0 { await Task.yield() }
+                    return try statements.run(sql, binds)
+                }
                 // Only reads are timed: an interrupted write inside a transaction rolls back the
                 // whole transaction, and with group commit that would be other requests' writes.
                 let limit = sql.hasPrefix("SELECT") ? SQLStatementTimeLimit.current : nil
