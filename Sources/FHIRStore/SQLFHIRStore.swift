@@ -57,6 +57,12 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
         let result = try await database.withTransaction { executor in
             try await body(SQLFHIRTransaction(store: self, executor: executor))
         }
+        refreshStatisticsIfDue()
+        return result
+    }
+
+    /// Starts a refresh of PostgreSQL's table statistics when enough has been written.
+    private func refreshStatisticsIfDue() {
         if database.dialect == .postgres, statistics.shouldAnalyze() {
             // PostgreSQL plans from table statistics that autovacuum refreshes only about once a
             // minute; right after a bulk load its plans can be off by orders of magnitude.
@@ -68,7 +74,6 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
                 self.statistics.analyzed()
             }
         }
-        return result
     }
 
     public func reading<T: Sendable>(_ body: @escaping @Sendable (any FHIRTransaction) async throws -> T) async throws -> T {
@@ -77,8 +82,14 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
         }
     }
 
+    /// A create reads nothing first: its statements go to the database as one atomic write.
     public func create(_ resource: JSONValue, type: String) async throws -> StoredResource {
-        try await transaction { try await $0.create(resource, type: type, id: nil) }
+        let (statements, stored) = try writeStatements(
+            resource, type: type, id: ResourceIds.make(), version: 1, isNew: true)
+        try await database.writeAtomically(statements)
+        statistics.recordWrite()
+        refreshStatisticsIfDue()
+        return stored
     }
 
     public func update(_ resource: JSONValue, type: String, id: String, ifMatch: Int?) async throws -> UpdateOutcome {

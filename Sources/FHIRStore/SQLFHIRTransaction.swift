@@ -16,7 +16,7 @@ struct SQLFHIRTransaction: FHIRTransaction {
     // MARK: Writes
 
     func create(_ resource: JSONValue, type: String, id: String?) async throws -> StoredResource {
-        try await write(resource, type: type, id: id ?? UUID().uuidString.lowercased(), version: 1, isNew: true)
+        try await write(resource, type: type, id: id ?? ResourceIds.make(), version: 1, isNew: true)
     }
 
     func update(_ resource: JSONValue, type: String, id: String, ifMatch: Int?) async throws -> UpdateOutcome {
@@ -70,45 +70,10 @@ struct SQLFHIRTransaction: FHIRTransaction {
 
     /// Stamps `id` and `meta`, writes the resource and its history row, and re-indexes it.
     private func write(_ resource: JSONValue, type: String, id: String, version: Int, isNew: Bool) async throws -> StoredResource {
-        guard case .object(var object) = resource else { throw FHIRError.unprocessable("A resource must be a JSON object") }
-        let now = store.clock.now()
-        object.set("id", .string(id), after: ["resourceType"])
-        // versionId and lastUpdated are the server's: they replace whatever the client sent
-        // and come first, as other servers write them.
-        var meta = JSONObject([
-            ("versionId", .string(String(version))),
-            ("lastUpdated", .string(FHIRDateRange.instantString(milliseconds: now))),
-        ])
-        for (key, value) in object["meta"]?.objectValue ?? JSONObject() where key != "versionId" && key != "lastUpdated" {
-            meta[key] = value
-        }
-        object.set("meta", .object(meta), after: ["resourceType", "id"])
-        let stamped = JSONValue.object(object)
-        let body = JSONWriter().string(stamped)
-        // PostgreSQL text cannot hold NUL, and FHIR strings may not contain it either; refuse it
-        // here too, so that a store without structure validation answers 422, not 500.
-        if Self.containsNUL(stamped) {
-            throw FHIRError.unprocessable("The resource contains a NUL character, which FHIR strings do not allow")
-        }
-        // The body is stored once, in the version's history row; `resources` points at it.
-        var statements: [SQLStatement]
-        if isNew {
-            statements = [SQLStatement(
-                "INSERT INTO resources (type, id, version, last_updated, deleted) VALUES (?, ?, ?, ?, 0)",
-                [.text(type), .text(id), .integer(Int64(version)), .integer(now)])]
-        } else {
-            statements = [SQLStatement(
-                "UPDATE resources SET version = ?, last_updated = ?, deleted = 0 WHERE type = ? AND id = ?",
-                [.integer(Int64(version)), .integer(now), .text(type), .text(id)])]
-            statements += Self.removeIndex(type: type, id: id)
-        }
-        statements.append(SQLStatement(
-            "INSERT INTO resource_history (type, id, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, 0, ?)",
-            [.text(type), .text(id), .integer(Int64(version)), .integer(now), .text(body)]))
-        statements += Self.insertIndex(store.indexer.entries(for: stamped, resourceType: type), type: type, id: id)
+        let (statements, stored) = try store.writeStatements(resource, type: type, id: id, version: version, isNew: isNew)
         try await executor.execute(statements)
         store.statistics.recordWrite()
-        return StoredResource(type: type, id: id, versionId: version, lastUpdated: now, deleted: false, body: body)
+        return stored
     }
 
     static func containsNUL(_ value: JSONValue) -> Bool {
@@ -124,7 +89,7 @@ struct SQLFHIRTransaction: FHIRTransaction {
         Schema.indexTables.map { SQLStatement("DELETE FROM \($0.name) WHERE type = ? AND id = ?", [.text(type), .text(id)]) }
     }
 
-    static func insertIndex(_ entries: SearchIndexEntries, type: String, id: String) -> [SQLStatement] {
+    static func insertIndex(_ entries: SearchIndexEntries, type: String, id: String, dialect: SQLDialect) -> [SQLStatement] {
         let rows: [[[SQLValue]]] = [
             entries.strings.map { [.text($0.parameter), .text($0.normalized), .text($0.exact)] },
             entries.tokens.map { [.text($0.parameter), SQLValue($0.system), SQLValue($0.code), SQLValue($0.display)] },
@@ -146,11 +111,15 @@ struct SQLFHIRTransaction: FHIRTransaction {
         for (table, tableRows) in zip(Schema.indexTables, rows) where !tableRows.isEmpty {
             let columnCount = table.columns.count + 3
             let placeholders = "(" + Array(repeating: "?", count: columnCount).joined(separator: ", ") + ")"
-            // One multi-row INSERT per table and chunk: far fewer round trips than a row each.
-            for chunk in stride(from: 0, to: tableRows.count, by: 200) {
-                let slice = tableRows[chunk..<min(chunk + 200, tableRows.count)]
-                let sql = "INSERT INTO \(table.name) (type, id, param, \(table.columns.joined(separator: ", "))) VALUES "
-                    + Array(repeating: placeholders, count: slice.count).joined(separator: ", ")
+            let insert = "INSERT INTO \(table.name) (type, id, param, \(table.columns.joined(separator: ", "))) VALUES "
+            // SQLite runs statements in-process and keeps them prepared: one row a statement
+            // keeps the SQL to one text per table. PostgreSQL pays a round trip per statement:
+            // one multi-row INSERT per table and chunk.
+            let chunkSize = dialect == .sqlite ? 1 : 200
+            let singleRow = insert + placeholders
+            for chunk in stride(from: 0, to: tableRows.count, by: chunkSize) {
+                let slice = tableRows[chunk..<min(chunk + chunkSize, tableRows.count)]
+                let sql = slice.count == 1 ? singleRow : insert + Array(repeating: placeholders, count: slice.count).joined(separator: ", ")
                 var binds: [SQLValue] = []
                 binds.reserveCapacity(slice.count * columnCount)
                 for row in slice {

@@ -81,7 +81,7 @@ struct TransactionProcessor {
                         existing[request.index] = match
                         plannedIds[request.index] = match.id
                     } else {
-                        plannedIds[request.index] = UUID().uuidString.lowercased()
+                        plannedIds[request.index] = ResourceIds.make()
                     }
                 case .PUT:
                     plannedIds[request.index] = try await plannedUpdateId(request, type: type, in: transaction)
@@ -149,7 +149,7 @@ struct TransactionProcessor {
         if let id = request.id { return id }
         guard let criteria = request.query, let resource = request.resource else { return nil }
         let target = try await transaction.updateTarget(resource, type: type, criteria: criteria)
-        return target ?? UUID().uuidString.lowercased()
+        return target ?? ResourceIds.make()
     }
 
     /// The types named by conditional references (`Patient?identifier=...`) in `value`.

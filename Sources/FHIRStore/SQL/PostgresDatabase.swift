@@ -20,17 +20,11 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         /// parts on one snapshot, so a DELETE of old index rows and the INSERT of new ones do
         /// not see each other; one round trip instead of one per statement.
         func execute(_ statements: [SQLStatement]) async throws {
-            guard statements.count > 1 else {
-                if let statement = statements.first { try await query(statement.sql, statement.binds) }
-                return
-            }
-            let bindCount = statements.reduce(0) { $0 + $1.binds.count }
-            guard bindCount < Int(UInt16.max) else {
+            if let combined = PostgresDatabase.combined(statements) {
+                try await query(combined.sql, combined.binds)
+            } else {
                 for statement in statements { try await query(statement.sql, statement.binds) }
-                return
             }
-            let parts = statements.enumerated().map { "s\($0.offset) AS (\($0.element.sql))" }
-            try await query("WITH " + parts.joined(separator: ", ") + " SELECT 1", statements.flatMap(\.binds))
         }
 
         func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
@@ -166,6 +160,25 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     public func close() async throws {
         runTask.cancel()
         await runTask.value
+    }
+
+    /// `statements` as one statement, `WITH s0 AS (...), s1 AS (...) SELECT 1`; `nil` when
+    /// there are none or their values are more than one statement may bind.
+    static func combined(_ statements: [SQLStatement]) -> SQLStatement? {
+        guard statements.count > 1 else { return statements.first }
+        guard statements.reduce(0, { $0 + $1.binds.count }) < Int(UInt16.max) else { return nil }
+        let parts = statements.enumerated().map { "s\($0.offset) AS (\($0.element.sql))" }
+        return SQLStatement("WITH " + parts.joined(separator: ", ") + " SELECT 1", statements.flatMap(\.binds))
+    }
+
+    /// One statement is atomic on its own: without BEGIN and COMMIT it takes one round trip
+    /// instead of three. Statements too many to combine run in a transaction.
+    public func writeAtomically(_ statements: [SQLStatement]) async throws {
+        guard let combined = Self.combined(statements) else {
+            try await withTransaction { try await $0.execute(statements) }
+            return
+        }
+        try await withConnection { try await $0.query(combined.sql, combined.binds) }
     }
 
     /// Rewrites `?` placeholders as `$1`, `$2`, ... (the store's SQL has no `?` in literals).

@@ -85,8 +85,17 @@ public protocol SQLDatabase: Sendable {
     func withConnection<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T
     /// Runs `body` in one transaction: committed when it returns, rolled back when it throws.
     func withTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T) async throws -> T
+    /// Runs data-changing `statements` (as ``SQLExecutor/execute(_:)`` takes them) so that
+    /// all of them are written or none, in as few round trips as the database allows.
+    func writeAtomically(_ statements: [SQLStatement]) async throws
     /// Closes every connection.
     func close() async throws
+}
+
+extension SQLDatabase {
+    public func writeAtomically(_ statements: [SQLStatement]) async throws {
+        try await withTransaction { try await $0.execute(statements) }
+    }
 }
 
 /// Raised when a unique constraint is violated (a concurrent create of the same id).

@@ -17,49 +17,60 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     private let nextReader = ManagedCounter()
     private let commitQueue = CommitQueue()
 
+    /// One connection: sqlite-nio opens and closes it, ``SQLiteStatements`` runs its statements.
     final class Connection: SQLExecutor, @unchecked Sendable {
         let connection: SQLiteConnection
         let mutex = AsyncMutex()
         let watchdog: StatementWatchdog
+        /// Guarded by `mutex` (every caller holds it).
+        private let statements: SQLiteStatements
+        /// Statements run inline so far; guarded by `mutex`.
+        private var inlineCount = 0
 
         init(_ connection: SQLiteConnection) throws {
             self.connection = connection
             watchdog = try StatementWatchdog(connection)
+            statements = SQLiteStatements(handle: watchdog.handle)
+        }
+
+        /// Writes inside the writer's transaction run on the calling thread: each touches a
+        /// bounded number of rows, takes microseconds, and a hop to a thread and back cost
+        /// more than the statement. Everything else (reads, which may run until their time
+        /// limit, and BEGIN and COMMIT, which may wait for a lock or fsync) runs on the
+        /// thread pool, so that no task thread is held for long.
+        static func runsInline(_ sql: String) -> Bool {
+            for prefix in ["INSERT", "UPDATE", "DELETE", "SAVEPOINT", "RELEASE", "ROLLBACK TO"] where sql.hasPrefix(prefix) {
+                return true
+            }
+            return false
         }
 
         func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
-            let rows: [SQLiteRow]
-            // Only reads are timed: an interrupted write inside a transaction rolls back the
-            // whole transaction, and with group commit that would be other requests' writes.
-            let limit = sql.hasPrefix("SELECT") ? SQLStatementTimeLimit.current : nil
             do {
-                rows = try await watchdog.run(limit: limit) {
-                    try await connection.query(sql, binds.map(Connection.sqliteData))
+                if Self.runsInline(sql) {
+                    // A Bundle of thousands of entries is thousands of statements: let other
+                    // tasks have this thread now and then.
+                    inlineCount &+= 1
+                    if inlineCount % 256 == 0 { await Task.yield() }
+                    return try statements.run(sql, binds)
                 }
-            } catch let error as SQLiteError where error.reason == .constraintUniqueFailed || error.reason == .constraintPrimaryKeyFailed {
+                // Only reads are timed: an interrupted write inside a transaction rolls back the
+                // whole transaction, and with group commit that would be other requests' writes.
+                let limit = sql.hasPrefix("SELECT") ? SQLStatementTimeLimit.current : nil
+                let statements = UncheckedBox(self.statements)
+                return try await watchdog.run(limit: limit) {
+                    // The future's `get` is not cancelled with the task: a COMMIT always runs.
+                    try await NIOThreadPool.singleton.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any()) {
+                        try statements.value.run(sql, binds)
+                    }.get()
+                }
+            } catch let failure as SQLiteFailure where failure.isUniqueViolation {
                 throw SQLUniqueViolation()
-            }
-            return rows.map { row in
-                row.columns.map { column in
-                    switch column.data {
-                    case .integer(let value): return .integer(Int64(value))
-                    case .float(let value): return .double(value)
-                    case .text(let text): return .text(text)
-                    case .blob(let buffer): return .text(String(buffer: buffer))
-                    case .null: return .null
-                    }
-                }
             }
         }
 
-        static func sqliteData(_ value: SQLValue) -> SQLiteData {
-            switch value {
-            case .null: return .null
-            case .integer(let value): return .integer(Int(value))
-            case .double(let value): return .float(value)
-            case .text(let text): return .text(text)
-            }
-        }
+        /// Before the connection closes (SQLite will not close with statements open).
+        func finalizeStatements() { statements.finalizeAll() }
     }
 
     /// Opens (creating if needed) the database file at `path`.
@@ -68,7 +79,14 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
         let writer = try await SQLiteConnection.open(storage: storage, logger: logger)
         // WAL lets readers run beside the writer; synchronous=FULL makes every commit durable
         // before it is acknowledged, so a crash loses no acknowledged write.
-        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=OFF"] {
+        // The writer's page cache holds a whole transaction Bundle's pages (at SQLite's default
+        // of 2 MB a Bundle of Synthea's size spilled pages to the WAL mid-transaction and read
+        // them back); checkpoints every 32 MB of WAL instead of every 4 MB copy a page written
+        // by many commits once, and stall fewer commits (BENCHMARKS.md, "Synthea ingest").
+        for pragma in [
+            "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=OFF",
+            "PRAGMA cache_size=-32768", "PRAGMA wal_autocheckpoint=8192",
+        ] {
             _ = try await writer.query(pragma)
         }
         var readerConnections: [Connection] = []
@@ -140,8 +158,12 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     }
 
     public func close() async throws {
-        for reader in readers { try await reader.connection.close() }
-        try await writer.connection.close()
+        for connection in readers + [writer] {
+            try await connection.mutex.withLock {
+                connection.finalizeStatements()
+                try await connection.connection.close()
+            }
+        }
     }
 }
 
@@ -161,7 +183,7 @@ final class StatementWatchdog: @unchecked Sendable {
     static let longestRepeat: Int64 = 20
     private static let queue = DispatchQueue(label: "caduceus.sqlite.statement-watchdog")
 
-    private let handle: OpaquePointer
+    let handle: OpaquePointer
     private let lock = NIOLock()
     private var generation: UInt64 = 0
     private var running: UInt64 = 0
@@ -255,6 +277,13 @@ final class CommitQueue: @unchecked Sendable {
             return group
         }
     }
+}
+
+/// Carries a value the caller guards itself (here: by a connection's mutex) into a
+/// `@Sendable` closure.
+struct UncheckedBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 /// A thread-safe round-robin counter.
