@@ -182,21 +182,37 @@ struct SQLFHIRTransaction: FHIRTransaction {
 
     func search(_ query: SearchQuery, includingOnly visible: @escaping @Sendable (StoredResource) -> Bool) async throws -> SearchPage {
         let sql = SearchSQLBuilder(dialect: dialect).build(query)
-        let rows = !query.countOnly && query.count > 0 ? try await executor.query(sql.select, sql.selectBinds) : []
+        let wantsPage = !query.countOnly && query.count > 0
+        var counted: Int?
+        var rows: [SQLRow] = []
+        if wantsPage, dialect == .postgres, query.total != .none {
+            // On PostgreSQL the count rides in the page's statement (an InitPlan run once): one
+            // round trip instead of two.
+            let (counting, countBinds) =
+                query.total == .accurate
+                ? (sql.count, sql.binds) : SearchSQLBuilder.boundedCount(sql, bound: query.estimateBound + 1)
+            rows = try await executor.query(sql.select(adding: "(\(counting)) AS n"), countBinds + sql.selectBinds)
+            counted = rows.first.flatMap { $0[6].int }.map { Int($0) }
+        } else if wantsPage {
+            rows = try await executor.query(sql.select, sql.selectBinds)
+        }
         let matches = rows.map { SQLFHIRStore.stored(type: $0[4].string ?? "", id: $0[5].string ?? "", row: $0) }
-        let (total, exact) = try await total(of: query, sql: sql, pageSize: matches.count)
+        let (total, exact) = try await total(of: query, sql: sql, pageSize: matches.count, counted: counted)
         let included = try await resolveIncludes(query.includes, matches: matches, visible: visible)
         return SearchPage(total: total, resources: matches, included: included, totalIsExact: exact)
     }
 
     /// `Bundle.total` as `query.total` asks, and whether it is exact. `_summary=count` and
     /// `_count=0` (unless `_total=none`) ask for the total alone, and always count.
-    func total(of query: SearchQuery, sql: SearchSQLBuilder.Statements, pageSize: Int) async throws -> (Int?, Bool) {
+    /// `counted`: the count (exact, or bounded for `estimate`) when the page's statement
+    /// brought it.
+    func total(of query: SearchQuery, sql: SearchSQLBuilder.Statements, pageSize: Int, counted: Int? = nil) async throws -> (Int?, Bool) {
         let mode = query.countOnly || (query.count == 0 && query.total != .none) ? .accurate : query.total
         switch mode {
         case .none:
             return (nil, true)
         case .accurate:
+            if let counted { return (counted, true) }
             return (Int(try await executor.query(sql.count, sql.binds).first?.first?.int ?? 0), true)
         case .estimate:
             // The answer ends on this page: its total costs nothing.
@@ -204,11 +220,14 @@ struct SQLFHIRTransaction: FHIRTransaction {
                 return (query.offset + pageSize, true)
             }
             let bound = query.estimateBound
-            let (counting, binds) = SearchSQLBuilder.boundedCount(sql, bound: bound + 1)
-            let counted = Int(try await executor.query(counting, binds).first?.first?.int ?? 0)
-            if counted <= bound { return (counted, true) }
+            var upToBound = counted ?? 0
+            if counted == nil {
+                let (counting, binds) = SearchSQLBuilder.boundedCount(sql, bound: bound + 1)
+                upToBound = Int(try await executor.query(counting, binds).first?.first?.int ?? 0)
+            }
+            if upToBound <= bound { return (upToBound, true) }
             guard dialect == .postgres else { return (nil, true) }
-            return (max(bound + 1, try await plannedRows(sql.matches, sql.binds) ?? 0), false)
+            return (max(bound + 1, try await plannedRows(sql.matches, sql.matchBinds) ?? 0), false)
         }
     }
 

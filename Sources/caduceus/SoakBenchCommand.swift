@@ -20,9 +20,12 @@ struct SoakBenchCommand: AsyncParsableCommand {
     @Option(help: "Seconds per interval: the first and the last are compared.")
     var interval = 30.0
 
+    @Option(help: "The caduceus executable that serves (default: this one); another build's, to compare.")
+    var server: String?
+
     func run() async throws {
         guard minutes * 60 >= 2 * interval else { throw ValidationError("--minutes must cover at least two intervals") }
-        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let executable = server ?? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         let benchmark = SoakBenchmark(
             executable: executable, database: database, seconds: minutes * 60, connections: connections, intervalSeconds: interval)
         let figures = try await benchmark.run { print($0) }

@@ -112,6 +112,14 @@ import Testing
             #expect(!pageSteps.contains { $0.contains("TEMP B-TREE") }, "the page sorts its matches: \(steps)")
             #expect(pageSteps.contains { $0.contains("SEARCH d USING INDEX idx_reference_value (type=? AND param=? AND target_id=? AND target_type=?)") }, "\(steps)")
             #expect(!pageSteps.contains { $0.hasPrefix("SCAN") }, "\(materialize): \(steps)")
+            // The estimate's bounded count walks the same rows and stops at the bound: no
+            // list of every match built first (`IN (subquery)` builds one, whatever the LIMIT).
+            let (counting, binds) = SearchSQLBuilder.boundedCount(sql, bound: 101)
+            let countSteps = try await store.database.withConnection {
+                try await $0.query("EXPLAIN QUERY PLAN " + counting, binds)
+            }.compactMap { $0.last?.string }
+            #expect(countSteps.contains { $0.contains("SEARCH d USING INDEX idx_reference_value (type=? AND param=? AND target_id=? AND target_type=?)") }, "\(countSteps)")
+            #expect(!countSteps.contains { $0.contains("LIST SUBQUERY") || $0.contains("TEMP B-TREE") }, "\(countSteps)")
         }
     }
 }

@@ -129,7 +129,7 @@ public struct SearchQuery: Sendable {
 
     /// How many matches `_total=estimate` counts before it stops counting.
     public var estimateBound = SearchQuery.defaultEstimateBound
-    public static let defaultEstimateBound = 1000
+    public static let defaultEstimateBound = 100
 }
 
 extension SearchClause {

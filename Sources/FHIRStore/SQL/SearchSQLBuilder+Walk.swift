@@ -13,6 +13,11 @@ extension SearchSQLBuilder {
     struct Walk {
         var select: String
         var binds: [SQLValue]
+        /// One row per match in walk order, without the page's LIMIT; takes `matchBinds`.
+        /// A bounded count over it stops after the bound (the `IN` form builds the driver's
+        /// whole match list first, whatever the LIMIT).
+        var matches: String
+        var matchBinds: [SQLValue]
     }
 
     /// The walk, when SQLite, no `_sort` and a driver of one index table (not a composite,
@@ -31,18 +36,17 @@ extension SearchSQLBuilder {
         binds += otherBinds
         // CROSS JOIN keeps the index rows as the outer loop: SQLite has no statistics to see
         // that starting from them is cheaper than from the resources of the type.
-        let page = "SELECT r.type, r.id, r.version, r.last_updated, r.deleted, d.rowid AS k FROM \(table) d"
-            + " CROSS JOIN resources r ON r.type = d.type AND r.id = d.id"
+        let from = " FROM \(table) d CROSS JOIN resources r ON r.type = d.type AND r.id = d.id"
             + " WHERE d.type = ? AND d.param = ? AND (\(test))"
             + " AND NOT EXISTS (SELECT 1 FROM \(table) e INDEXED BY \(table)_resource WHERE e.type = d.type AND e.id = d.id"
             + " AND e.param = d.param AND e.rowid < d.rowid AND (\(earlier)))"
             + " AND " + others.joined(separator: " AND ")
-            + " ORDER BY d.rowid LIMIT ? OFFSET ?"
-        binds += [.integer(Int64(query.count)), .integer(Int64(query.offset))]
+        let page = "SELECT r.type, r.id, r.version, r.last_updated, r.deleted, d.rowid AS k" + from + " ORDER BY d.rowid LIMIT ? OFFSET ?"
         return Walk(
-            select: "SELECT p.version, p.last_updated, p.deleted, h.body, p.type, p.id FROM (\(page)) p"
+            select: Self.pageColumns + " FROM (\(page)) p"
                 + " JOIN resource_history h ON h.type = p.type AND h.id = p.id AND h.version = p.version ORDER BY p.k",
-            binds: binds)
+            binds: binds + [.integer(Int64(query.count)), .integer(Int64(query.offset))],
+            matches: "SELECT 1" + from, matchBinds: binds)
     }
 
     /// The clause's values OR-ed, as tests of the index row `alias`.

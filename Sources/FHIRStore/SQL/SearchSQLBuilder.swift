@@ -12,9 +12,18 @@ struct SearchSQLBuilder {
         var select: String
         var binds: [SQLValue]
         var selectBinds: [SQLValue]
-        /// One row per match, for a bounded count or the planner's estimate; takes `binds`.
+        /// One row per match, for a bounded count or the planner's estimate; takes `matchBinds`.
         var matches: String
+        var matchBinds: [SQLValue]
+
+        /// `select` with one more column after the page's, `column`, whose binds go first.
+        func select(adding column: String) -> String {
+            SearchSQLBuilder.pageColumns + ", " + column + select.dropFirst(SearchSQLBuilder.pageColumns.count)
+        }
     }
+
+    /// The columns of every page statement, as ``SQLFHIRStore/stored(type:id:row:)`` reads them.
+    static let pageColumns = "SELECT p.version, p.last_updated, p.deleted, h.body, p.type, p.id"
 
     /// Upper bound for a prefix range: no valid UTF-8 text sorts above this code point.
     static let prefixEnd = "\u{10FFFF}"
@@ -49,10 +58,9 @@ struct SearchSQLBuilder {
         }
         let whereClause = conditions.joined(separator: " AND ")
         if let driver, let walk = driverWalk(query, driver: query.clauses[driver], others: others, otherBinds: otherBinds) {
-            let matches = "SELECT 1 FROM resources r WHERE \(whereClause)"
             return Statements(
                 count: "SELECT COUNT(*) FROM resources r WHERE \(whereClause)", select: walk.select, binds: binds,
-                selectBinds: walk.binds, matches: matches)
+                selectBinds: walk.binds, matches: walk.matches, matchBinds: walk.matchBinds)
         }
         // SQLite's planner prefers walking an index in the ORDER BY order and testing each row,
         // which costs a scan of the whole type when the match set is small. With index clauses,
@@ -99,17 +107,17 @@ struct SearchSQLBuilder {
             + " FROM resources r WHERE \(whereClause) ORDER BY \(order.joined(separator: ", ")) LIMIT ? OFFSET ?"
         return Statements(
             count: "SELECT COUNT(*) FROM resources r WHERE \(whereClause)",
-            select: "SELECT p.version, p.last_updated, p.deleted, h.body, p.type, p.id FROM (\(page)) p"
+            select: Self.pageColumns + " FROM (\(page)) p"
                 + " JOIN resource_history h ON h.type = p.type AND h.id = p.id AND h.version = p.version"
                 + " ORDER BY \(pageOrder.joined(separator: ", "))",
             binds: binds,
             selectBinds: keyBinds + binds + [.integer(Int64(query.count)), .integer(Int64(query.offset))],
-            matches: "SELECT 1 FROM resources r WHERE \(whereClause)")
+            matches: "SELECT 1 FROM resources r WHERE \(whereClause)", matchBinds: binds)
     }
 
     /// At most `bound` matches counted: `_total=estimate` stops there.
     static func boundedCount(_ statements: Statements, bound: Int) -> (String, [SQLValue]) {
-        ("SELECT COUNT(*) FROM (\(statements.matches) LIMIT ?) c", statements.binds + [.integer(Int64(bound))])
+        ("SELECT COUNT(*) FROM (\(statements.matches) LIMIT ?) c", statements.matchBinds + [.integer(Int64(bound))])
     }
 
     /// The index table a sort key reads, aliased `x`. The key is looked up once per resource
