@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs a benchmark of BENCHMARKS.md on a release build:
 #   Scripts/bench.sh fhir      FHIR create/read/search vs the raw database (throwaway PostgreSQL)
-#   Scripts/bench.sh synthea   Synthea ingest vs raw bulk insert, search latency at 1x and 10x
+#   Scripts/bench.sh synthea   Synthea ingest vs raw bulk insert, clinical searches beside a raw indexed select at 1x and 10x
+#   Scripts/bench.sh soak      reads, searches and creates for 5 minutes at 8 connections on SQLite: first vs last 30 s
+#                              (--minutes, --connections, --database sqlite|postgres://...)
 #   Scripts/bench.sh sensor    eBPF sensor overhead (vs untraced, auditd, strace) and lossless
 #                              throughput (needs root; Docker, auditd and strace installed if missing)
 #   Scripts/bench.sh detect    rule engine throughput on a recorded trace of the FHIR container under its
@@ -10,7 +12,7 @@
 # Extra arguments go to `caduceus bench NAME`, or for `sensor` to Scripts/sensor_bench.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-name="${1:?usage: Scripts/bench.sh fhir|synthea|sensor|detect [options]}"
+name="${1:?usage: Scripts/bench.sh fhir|synthea|soak|sensor|detect [options]}"
 shift
 if [ "$name" = sensor ] || [ "$name" = detect ]; then
     SUDO=""
@@ -56,6 +58,9 @@ if [ "$name" = detect ]; then
 fi
 Scripts/setup.sh >/dev/null
 swift build -c release --product caduceus
+if [ "$name" = soak ]; then
+    exec .build/release/caduceus bench soak "$@"
+fi
 started_pg=""
 if ! Scripts/postgres.sh status 2>/dev/null; then started_pg=1; fi
 url="$(Scripts/postgres.sh start)"

@@ -63,6 +63,7 @@ enum CapabilityStatementBuilder {
             ("format", ["application/fhir+json", "application/json"]),
             ("rest", .array([.object(JSONObject([
                 ("mode", "server"),
+                ("documentation", .string(totalDocumentation)),
                 ("resource", .array(resources)),
                 ("interaction", [["code": "transaction"], ["code": "batch"], ["code": "history-system"], ["code": "search-system"]]),
                 ("operation", [["name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"]]),
@@ -78,6 +79,13 @@ enum CapabilityStatementBuilder {
             ]))])),
         ]))
     }
+
+    /// What `_total` does, as README.md says it.
+    static let totalDocumentation = "Search `_total`: `accurate` counts every match; `none` gives no total; `estimate`, the default,"
+        + " gives the exact total when the answer ends on the page returned or has at most \(SearchQuery.defaultEstimateBound) matches"
+        + " (counted up to that bound), and past the bound the PostgreSQL planner's estimate of the row count (SQLite: no total)."
+        + " `_summary=count` and `_count=0` always count. Without an exact total the Bundle has no `last` link and `next`"
+        + " follows each full page."
 
     /// `rest.security` for a server that takes SMART bearer tokens.
     static func advertisingSMART(_ statement: JSONValue) -> JSONValue {

@@ -27,13 +27,17 @@ public struct StoredResource: Sendable {
 
 /// A page of matches, how many there are in all, and what `_include`/`_revinclude` added.
 public struct SearchPage: Sendable {
-    /// `nil` when the query asked for no total (`_total=none`).
+    /// `nil` when the query asked for no total (`_total=none`), or when `_total=estimate` has
+    /// none to give.
     public var total: Int?
+    /// False when ``total`` is an estimate (PostgreSQL's planner's), not a count.
+    public var totalIsExact: Bool
     public var resources: [StoredResource]
     public var included: [StoredResource]
 
-    public init(total: Int?, resources: [StoredResource], included: [StoredResource] = []) {
+    public init(total: Int?, resources: [StoredResource], included: [StoredResource] = [], totalIsExact: Bool = true) {
         self.total = total
+        self.totalIsExact = totalIsExact
         self.resources = resources
         self.included = included
     }

@@ -14,16 +14,14 @@ extension SQLFHIRTransaction {
 
     func referenceTargets(of resources: [StoredResource]) async throws -> [ResourceKey] {
         var keys: [ResourceKey] = []
-        for (type, group) in Dictionary(grouping: resources, by: \.type) {
-            for chunk in Self.chunks(group.map(\.id)) {
-                let rows = try await executor.query(
-                    "SELECT DISTINCT target_type, target_id FROM idx_reference\(byResourceIndex) WHERE type = ? AND target_id IS NOT NULL"
-                        + " AND id IN (\(Self.placeholders(chunk.count)))",
-                    [.text(type)] + chunk.map(SQLValue.text))
-                keys += rows.compactMap { row in
-                    guard let type = row[0].string, let id = row[1].string else { return nil }
-                    return ResourceKey(type: type, id: id)
-                }
+        let sources = resources.map { (type: $0.type, id: $0.id) }
+        for start in stride(from: 0, to: sources.count, by: 500) {
+            let (test, binds) = Self.keysCondition(sources[start..<min(start + 500, sources.count)], alias: "")
+            let rows = try await executor.query(
+                "SELECT DISTINCT target_type, target_id FROM idx_reference\(byResourceIndex) WHERE target_id IS NOT NULL AND (\(test))", binds)
+            keys += rows.compactMap { row in
+                guard let type = row[0].string, let id = row[1].string else { return nil }
+                return ResourceKey(type: type, id: id)
             }
         }
         return keys

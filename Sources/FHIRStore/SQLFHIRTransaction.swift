@@ -151,11 +151,60 @@ struct SQLFHIRTransaction: FHIRTransaction {
 
     func search(_ query: SearchQuery, includingOnly visible: @escaping @Sendable (StoredResource) -> Bool) async throws -> SearchPage {
         let sql = SearchSQLBuilder(dialect: dialect).build(query)
-        let total = query.omitTotal && !query.countOnly ? nil : try await executor.query(sql.count, sql.binds).first?.first?.int
-        let rows = !query.countOnly && query.count > 0 ? try await executor.query(sql.select, sql.selectBinds) : []
+        let wantsPage = !query.countOnly && query.count > 0
+        var counted: Int?
+        var rows: [SQLRow] = []
+        if wantsPage, dialect == .postgres, query.total != .none {
+            // On PostgreSQL the count rides in the page's statement (an InitPlan run once): one
+            // round trip instead of two.
+            let (counting, countBinds) =
+                query.total == .accurate
+                ? (sql.count, sql.binds) : SearchSQLBuilder.boundedCount(sql, bound: query.estimateBound + 1)
+            rows = try await executor.query(sql.select(adding: "(\(counting)) AS n"), countBinds + sql.selectBinds)
+            counted = rows.first.flatMap { $0[6].int }.map { Int($0) }
+        } else if wantsPage {
+            rows = try await executor.query(sql.select, sql.selectBinds)
+        }
         let matches = rows.map { SQLFHIRStore.stored(type: $0[4].string ?? "", id: $0[5].string ?? "", row: $0) }
+        let (total, exact) = try await total(of: query, sql: sql, pageSize: matches.count, counted: counted)
         let included = try await resolveIncludes(query.includes, matches: matches, visible: visible)
-        return SearchPage(total: total.map { Int($0) }, resources: matches, included: included)
+        return SearchPage(total: total, resources: matches, included: included, totalIsExact: exact)
+    }
+
+    /// `Bundle.total` as `query.total` asks, and whether it is exact. `_summary=count` and
+    /// `_count=0` (unless `_total=none`) ask for the total alone, and always count.
+    /// `counted`: the count (exact, or bounded for `estimate`) when the page's statement
+    /// brought it.
+    func total(of query: SearchQuery, sql: SearchSQLBuilder.Statements, pageSize: Int, counted: Int? = nil) async throws -> (Int?, Bool) {
+        let mode = query.countOnly || (query.count == 0 && query.total != .none) ? .accurate : query.total
+        switch mode {
+        case .none:
+            return (nil, true)
+        case .accurate:
+            if let counted { return (counted, true) }
+            return (Int(try await executor.query(sql.count, sql.binds).first?.first?.int ?? 0), true)
+        case .estimate:
+            // The answer ends on this page: its total costs nothing.
+            if query.count > 0, pageSize < query.count, pageSize > 0 || query.offset == 0 {
+                return (query.offset + pageSize, true)
+            }
+            let bound = query.estimateBound
+            var upToBound = counted ?? 0
+            if counted == nil {
+                let (counting, binds) = SearchSQLBuilder.boundedCount(sql, bound: bound + 1)
+                upToBound = Int(try await executor.query(counting, binds).first?.first?.int ?? 0)
+            }
+            if upToBound <= bound { return (upToBound, true) }
+            guard dialect == .postgres else { return (nil, true) }
+            return (max(bound + 1, try await plannedRows(sql.matches, sql.matchBinds) ?? 0), false)
+        }
+    }
+
+    /// PostgreSQL's estimate of the rows `select` returns, from its plan (nothing runs).
+    func plannedRows(_ select: String, _ binds: [SQLValue]) async throws -> Int? {
+        let plan = try await executor.query("EXPLAIN " + select, binds)
+        guard let line = plan.first?.first?.string, let range = line.range(of: "rows=") else { return nil }
+        return Int(line[range.upperBound...].prefix { $0.isNumber })
     }
 
     /// The most resources `_include`/`_revinclude` add to one page, and how many times
@@ -223,19 +272,31 @@ struct SQLFHIRTransaction: FHIRTransaction {
         return keys
     }
 
-    /// The current, non-deleted resources named by `keys`.
+    /// The current, non-deleted resources named by `keys`: one statement per 500 keys,
+    /// whatever their types (a round trip per type made `$everything` slow on PostgreSQL).
     func fetch(_ keys: [(type: String, id: String)]) async throws -> [StoredResource] {
         var found: [StoredResource] = []
-        for (type, group) in Dictionary(grouping: keys, by: \.type) {
-            for chunk in Self.chunks(group.map(\.id)) {
-                let rows = try await executor.query(
-                    "SELECT r.version, r.last_updated, r.deleted, h.body, r.type, r.id FROM resources r \(SQLFHIRStore.joinCurrentBody)"
-                        + " WHERE r.deleted = 0 AND r.type = ? AND r.id IN (\(Self.placeholders(chunk.count)))",
-                    [.text(type)] + chunk.map(SQLValue.text))
-                found += rows.map { SQLFHIRStore.stored(type: type, id: $0[5].string ?? "", row: $0) }
-            }
+        for start in stride(from: 0, to: keys.count, by: 500) {
+            let (test, binds) = Self.keysCondition(keys[start..<min(start + 500, keys.count)], alias: "r.")
+            let rows = try await executor.query(
+                "SELECT r.version, r.last_updated, r.deleted, h.body, r.type, r.id FROM resources r \(SQLFHIRStore.joinCurrentBody)"
+                    + " WHERE r.deleted = 0 AND (\(test))", binds)
+            found += rows.map { SQLFHIRStore.stored(type: $0[4].string ?? "", id: $0[5].string ?? "", row: $0) }
         }
         return found
+    }
+
+    /// `(type = ? AND id IN (...)) OR ...`, one term per type of `keys`, on columns `alias`type
+    /// and `alias`id: each term is one index range.
+    static func keysCondition(_ keys: ArraySlice<(type: String, id: String)>, alias: String) -> (String, [SQLValue]) {
+        var terms: [String] = []
+        var binds: [SQLValue] = []
+        for (type, group) in Dictionary(grouping: keys, by: \.type).sorted(by: { $0.key < $1.key }) {
+            terms.append("(\(alias)type = ? AND \(alias)id IN (\(placeholders(group.count))))")
+            binds.append(.text(type))
+            binds += group.map { SQLValue.text($0.id) }
+        }
+        return (terms.isEmpty ? "1 = 0" : terms.joined(separator: " OR "), binds)
     }
 
     static func chunks(_ ids: [String], size: Int = 500) -> [[String]] {

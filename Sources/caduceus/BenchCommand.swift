@@ -6,6 +6,6 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench", abstract: "Run a benchmark.",
         subcommands: [
             FHIRBenchCommand.self, SyntheaBenchCommand.self, DetectBenchCommand.self, OverheadBenchCommand.self, LoadBenchCommand.self,
-            KillBenchCommand.self, PreventBenchCommand.self, AuthBenchCommand.self, HostileBenchCommand.self,
+            KillBenchCommand.self, PreventBenchCommand.self, AuthBenchCommand.self, HostileBenchCommand.self, SoakBenchCommand.self,
         ])
 }

@@ -19,11 +19,15 @@ struct SyntheaBenchCommand: AsyncParsableCommand {
     @Option(help: "Queries of each kind per latency run.")
     var queries = 100
 
+    @Option(help: "Alternating FHIR/raw rounds of each query kind (the ratio's spread is over them).")
+    var rounds = 5
+
     @Option(help: "PostgreSQL server to measure, postgres://user@host:port/database (a database caduceus_bench is created there).")
     var postgres: String?
 
     func run() async throws {
-        let benchmark = try SyntheaBenchmark(directory: URL(fileURLWithPath: synthea), scale: scale, queriesPerKind: queries)
+        var benchmark = try SyntheaBenchmark(directory: URL(fileURLWithPath: synthea), scale: scale, queriesPerKind: queries)
+        benchmark.rounds = rounds
         var ingest: [SyntheaBenchmark.IngestFigure] = []
         var latency: [SyntheaBenchmark.LatencyFigure] = []
 
@@ -53,12 +57,16 @@ struct SyntheaBenchCommand: AsyncParsableCommand {
                 figure.backend.padding(toLength: 10, withPad: " ", startingAt: 0) + String(figure.resources).padding(toLength: 11, withPad: " ", startingAt: 0)
                     + String(format: "%-10.0f%-12.0f%.2f", figure.fhirPerSecond, figure.rawPerSecond, figure.fhirPerSecond / figure.rawPerSecond))
         }
-        print("\nClinical search latency (\(queries) queries of each kind, ms)")
-        print("backend   patients  median   p99      query")
+        print("\nClinical search latency (\(queries) queries of each kind, ms) beside a raw indexed select of the same page;")
+        print("FHIR:raw = raw time / FHIR time per round, min/median/max over \(rounds) alternating rounds")
+        print("backend   patients  median   p99      raw med  FHIR:raw (min/med/max)  query")
         for figure in latency {
+            let ratios = figure.ratios
+            let spread = ratios.isEmpty ? "-" : String(format: "%.2f/%.2f/%.2f", ratios[0], ratios[ratios.count / 2], ratios[ratios.count - 1])
             print(
                 figure.backend.padding(toLength: 10, withPad: " ", startingAt: 0) + String(figure.patients).padding(toLength: 10, withPad: " ", startingAt: 0)
-                    + String(format: "%-9.2f%-9.2f", figure.medianMilliseconds, figure.p99Milliseconds) + figure.query)
+                    + String(format: "%-9.2f%-9.2f%-9.2f", figure.medianMilliseconds, figure.p99Milliseconds, figure.rawMedianMilliseconds)
+                    + spread.padding(toLength: 24, withPad: " ", startingAt: 0) + figure.query)
         }
     }
 }

@@ -84,7 +84,8 @@ import Testing
             var seen: [String] = []
             for page in 1...5 {
                 let query = try SearchQueryParser().parse(
-                    resourceType: "Patient", parameters: [("_sort", "family"), ("_count", "500"), ("_page", String(page))], strict: true)
+                    resourceType: "Patient", parameters: [("_sort", "family"), ("_count", "500"), ("_page", String(page)), ("_total", "accurate")],
+                    strict: true)
                 let result = try await store.search(query)
                 #expect(result.total == count)
                 seen += result.resources.map(\.id)

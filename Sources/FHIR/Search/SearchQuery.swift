@@ -86,6 +86,19 @@ public struct SearchSort: Sendable, Hashable {
     public var descending: Bool
 }
 
+/// What a search does for `Bundle.total`. A count of every match costs as much as the
+/// matches, however small the page.
+public enum TotalMode: String, Sendable {
+    /// No total.
+    case none
+    /// Exact when the answer ends on this page or has at most ``SearchQuery/estimateBound``
+    /// matches (counted up to the bound); past the bound, PostgreSQL gives its planner's
+    /// estimate and SQLite gives none. The default.
+    case estimate
+    /// Every match counted.
+    case accurate
+}
+
 /// A parsed search: what to match and which page to return.
 public struct SearchQuery: Sendable {
     public var resourceType: String?
@@ -98,8 +111,13 @@ public struct SearchQuery: Sendable {
     public var sort: [SearchSort] = []
     /// `_summary=count`: only the total is wanted.
     public var countOnly = false
-    /// `_total=none`: the total is not wanted (it costs a count).
-    public var omitTotal = false
+    /// `_total`: how hard to work for `Bundle.total` (see ``TotalMode``).
+    public var total: TotalMode = .estimate
+    /// `_total=none`: the total is not wanted.
+    public var omitTotal: Bool {
+        get { total == .none }
+        set { total = newValue ? .none : .estimate }
+    }
     public var includes: [SearchInclude] = []
     public var summary: SearchSummary = .full
     /// The query parameters that took effect, in order, for the bundle's links.
@@ -108,6 +126,10 @@ public struct SearchQuery: Sendable {
     public var ignored: [String] = []
 
     public var offset: Int { (page - 1) * count }
+
+    /// How many matches `_total=estimate` counts before it stops counting.
+    public var estimateBound = SearchQuery.defaultEstimateBound
+    public static let defaultEstimateBound = 100
 }
 
 extension SearchClause {
@@ -207,7 +229,7 @@ public struct SearchQueryParser: Sendable {
                 continue
             case "_total":
                 guard ["none", "estimate", "accurate"].contains(value) else { throw FHIRError.badRequest("_total must be none, estimate or accurate") }
-                query.omitTotal = value == "none"
+                query.total = TotalMode(rawValue: value) ?? .estimate
                 query.appliedParameters.append((rawName, value))
                 continue
             case "_summary":

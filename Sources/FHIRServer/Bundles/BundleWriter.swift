@@ -110,7 +110,7 @@ struct BundleWriter {
     func searchset(answering query: SearchQuery, with page: SearchPage, path: String) -> String {
         let links = pagingLinks(
             path: path, parameters: query.appliedParameters, count: query.countOnly ? 0 : query.count, page: query.page,
-            total: page.total, pageSize: page.resources.count)
+            total: page.totalIsExact ? page.total : nil, pageSize: page.resources.count)
         let outcome: JSONValue? = query.ignored.isEmpty ? nil : OperationOutcome.make(query.ignored.map {
             FHIRError.Issue(severity: "warning", code: "not-supported", diagnostics: $0)
         })
@@ -119,7 +119,8 @@ struct BundleWriter {
             summary: query.summary)
     }
 
-    /// Without a total (`_total=none`) there is no `last`, and `next` follows a full page.
+    /// Without a total (`_total=none`, or an estimate) there is no `last`, and `next` follows
+    /// a full page.
     func pagingLinks(
         path: String, parameters: [(name: String, value: String)], count: Int, page: Int, total: Int?, pageSize: Int? = nil
     ) -> [Link] {

@@ -12,7 +12,18 @@ struct SearchSQLBuilder {
         var select: String
         var binds: [SQLValue]
         var selectBinds: [SQLValue]
+        /// One row per match, for a bounded count or the planner's estimate; takes `matchBinds`.
+        var matches: String
+        var matchBinds: [SQLValue]
+
+        /// `select` with one more column after the page's, `column`, whose binds go first.
+        func select(adding column: String) -> String {
+            SearchSQLBuilder.pageColumns + ", " + column + select.dropFirst(SearchSQLBuilder.pageColumns.count)
+        }
     }
+
+    /// The columns of every page statement, as ``SQLFHIRStore/stored(type:id:row:)`` reads them.
+    static let pageColumns = "SELECT p.version, p.last_updated, p.deleted, h.body, p.type, p.id"
 
     /// Upper bound for a prefix range: no valid UTF-8 text sorts above this code point.
     static let prefixEnd = "\u{10FFFF}"
@@ -32,13 +43,25 @@ struct SearchSQLBuilder {
         // match list of every clause, which costs as much as the data when a clause is broad
         // (`date=ge2015`). PostgreSQL plans both forms as semi-joins.
         let driver = query.resourceType == nil ? nil : Self.driver(of: query.clauses)
+        // Without the driver's test: what a walk of the driver's index rows adds to them.
+        var others = conditions
+        var otherBinds = binds
         for (index, clause) in query.clauses.enumerated() {
             let probe = query.resourceType != nil && index != driver
             let (sql, clauseBinds) = condition(for: clause, alias: "r", resourceType: query.resourceType, probe: probe)
             conditions.append(sql)
             binds.append(contentsOf: clauseBinds)
+            if index != driver {
+                others.append(sql)
+                otherBinds.append(contentsOf: clauseBinds)
+            }
         }
         let whereClause = conditions.joined(separator: " AND ")
+        if let driver, let walk = driverWalk(query, driver: query.clauses[driver], others: others, otherBinds: otherBinds) {
+            return Statements(
+                count: "SELECT COUNT(*) FROM resources r WHERE \(whereClause)", select: walk.select, binds: binds,
+                selectBinds: walk.binds, matches: walk.matches, matchBinds: walk.matchBinds)
+        }
         // SQLite's planner prefers walking an index in the ORDER BY order and testing each row,
         // which costs a scan of the whole type when the match set is small. With index clauses,
         // sorting by expressions makes it start from the matches instead.
@@ -50,30 +73,51 @@ struct SearchSQLBuilder {
         func key(_ column: String, numeric: Bool) -> String {
             drivenByMatches ? (numeric ? "r.\(column) + 0" : "r.\(column) || ''") : "r.\(column)"
         }
+        // The page is chosen on the resource rows alone and only its rows are joined to their
+        // bodies: joined before the LIMIT, every match's body would be read (and sorted).
+        // Sort keys of parameters are computed once, as columns of the page, and the page is
+        // put back in order by them.
+        var keys: [String] = []
         var order: [String] = []
-        var orderBinds: [SQLValue] = []
+        var pageOrder: [String] = []
+        var keyBinds: [SQLValue] = []
         for sort in query.sort {
             let direction = sort.descending ? "DESC" : "ASC"
             switch sort.key {
-            case .id: order.append("\(key("id", numeric: false)) \(direction)")
-            case .lastUpdated: order.append("\(key("last_updated", numeric: true)) \(direction)")
+            case .id:
+                order.append("\(key("id", numeric: false)) \(direction)")
+                pageOrder.append("p.id \(direction)")
+            case .lastUpdated:
+                order.append("\(key("last_updated", numeric: true)) \(direction)")
+                pageOrder.append("p.last_updated \(direction)")
             case .parameter(let definition):
                 guard let (table, column) = Self.sortColumn(definition.type, descending: sort.descending) else { continue }
                 let aggregate = sort.descending ? "MAX" : "MIN"
-                order.append(
-                    "(SELECT \(aggregate)(x.\(column)) FROM \(sortSource(table)) WHERE x.type = r.type AND x.id = r.id AND x.param = ?)"
-                        + " \(direction) NULLS LAST")
-                orderBinds.append(.text(definition.code))
+                let name = "s\(keys.count)"
+                keys.append(
+                    "(SELECT \(aggregate)(x.\(column)) FROM \(sortSource(table)) WHERE x.type = r.type AND x.id = r.id AND x.param = ?) AS \(name)")
+                keyBinds.append(.text(definition.code))
+                order.append("\(name) \(direction) NULLS LAST")
+                pageOrder.append("p.\(name) \(direction) NULLS LAST")
             }
         }
         order.append(contentsOf: [key("last_updated", numeric: true) + " ASC", key("type", numeric: false) + " ASC", key("id", numeric: false) + " ASC"])
+        pageOrder.append(contentsOf: ["p.last_updated ASC", "p.type ASC", "p.id ASC"])
+        let page = "SELECT r.type, r.id, r.version, r.last_updated, r.deleted" + keys.map { ", " + $0 }.joined()
+            + " FROM resources r WHERE \(whereClause) ORDER BY \(order.joined(separator: ", ")) LIMIT ? OFFSET ?"
         return Statements(
             count: "SELECT COUNT(*) FROM resources r WHERE \(whereClause)",
-            select: "SELECT r.version, r.last_updated, r.deleted, h.body, r.type, r.id FROM resources r "
-                + "\(SQLFHIRStore.joinCurrentBody) WHERE \(whereClause)"
-                + " ORDER BY \(order.joined(separator: ", ")) LIMIT ? OFFSET ?",
+            select: Self.pageColumns + " FROM (\(page)) p"
+                + " JOIN resource_history h ON h.type = p.type AND h.id = p.id AND h.version = p.version"
+                + " ORDER BY \(pageOrder.joined(separator: ", "))",
             binds: binds,
-            selectBinds: binds + orderBinds + [.integer(Int64(query.count)), .integer(Int64(query.offset))])
+            selectBinds: keyBinds + binds + [.integer(Int64(query.count)), .integer(Int64(query.offset))],
+            matches: "SELECT 1 FROM resources r WHERE \(whereClause)", matchBinds: binds)
+    }
+
+    /// At most `bound` matches counted: `_total=estimate` stops there.
+    static func boundedCount(_ statements: Statements, bound: Int) -> (String, [SQLValue]) {
+        ("SELECT COUNT(*) FROM (\(statements.matches) LIMIT ?) c", statements.matchBinds + [.integer(Int64(bound))])
     }
 
     /// The index table a sort key reads, aliased `x`. The key is looked up once per resource

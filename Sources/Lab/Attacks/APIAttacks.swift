@@ -167,7 +167,7 @@ enum APIAttacks {
     // MARK: - HTTP
 
     static func patientTotal(baseURL: String, client: HTTPClient) async throws -> Int {
-        let bundle = try await get("\(baseURL)/Patient?_count=1", client: client, timeout: 30)
+        let bundle = try await get("\(baseURL)/Patient?_count=1&_total=accurate", client: client, timeout: 30)
         guard case .number(let text)? = bundle["total"], let total = Int(text) else {
             throw LabError("GET \(baseURL)/Patient: the searchset has no total")
         }

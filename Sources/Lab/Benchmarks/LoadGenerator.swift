@@ -18,6 +18,11 @@ public struct LoadGenerator: Sendable {
         public var p50Ms: Double
         public var p99Ms: Double
         public var firstError: String?
+        /// Requests answered in each interval of ``LoadGenerator/intervalSeconds`` from the
+        /// start (the last one may be shorter); empty when not asked for.
+        public var intervalRequests: [Int] = []
+        /// Resources the load created (answered 201).
+        public var created = 0
 
         public var json: JSONValue {
             var fields: [(key: String, value: JSONValue)] = [
@@ -25,6 +30,8 @@ public struct LoadGenerator: Sendable {
                 ("throughput", .number(throughput)), ("p50Ms", .number(p50Ms)), ("p99Ms", .number(p99Ms)),
             ]
             if let firstError { fields.append(("firstError", .string(firstError))) }
+            if !intervalRequests.isEmpty { fields.append(("intervalRequests", .array(intervalRequests.map { .number($0) }))) }
+            fields.append(("created", .number(created)))
             return .object(JSONObject(fields))
         }
 
@@ -33,6 +40,8 @@ public struct LoadGenerator: Sendable {
                 let seconds = json["seconds"]?.doubleValue, let p50 = json["p50Ms"]?.doubleValue, let p99 = json["p99Ms"]?.doubleValue
             else { throw LabError("not a load result: \(json)") }
             self.init(requests: requests, errors: errors, seconds: seconds, p50Ms: p50, p99Ms: p99, firstError: json["firstError"]?.stringValue)
+            intervalRequests = json["intervalRequests"]?.arrayValue?.compactMap(\.intValue) ?? []
+            created = json["created"]?.intValue ?? 0
         }
 
         init(requests: Int, errors: Int, seconds: Double, p50Ms: Double, p99Ms: Double, firstError: String?) {
@@ -50,12 +59,16 @@ public struct LoadGenerator: Sendable {
     public var seconds: Double
     /// Patients created by `seed`, the targets of reads and searches.
     public var patientIDs: [String]
+    /// With a value, ``Result/intervalRequests`` counts the requests answered in each interval
+    /// of this many seconds, so that a long run shows whether its rate holds.
+    public var intervalSeconds: Double?
 
-    public init(baseURL: String, connections: Int, seconds: Double, patientIDs: [String]) {
+    public init(baseURL: String, connections: Int, seconds: Double, patientIDs: [String], intervalSeconds: Double? = nil) {
         self.baseURL = baseURL
         self.connections = connections
         self.seconds = seconds
         self.patientIDs = patientIDs
+        self.intervalSeconds = intervalSeconds
     }
 
     /// Creates `count` patients with a few observations each; their ids.
@@ -105,13 +118,13 @@ public struct LoadGenerator: Sendable {
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let start = ContinuousClock.now
         let deadline = start + .milliseconds(Int(seconds * 1000))
-        let perWorker: [([Double], Int, String?)]
+        let perWorker: [WorkerResult]
         do {
-            perWorker = try await withThrowingTaskGroup(of: ([Double], Int, String?).self) { group in
+            perWorker = try await withThrowingTaskGroup(of: WorkerResult.self) { group in
                 for worker in 0..<connections {
-                    group.addTask { try await self.worker(worker, client: client, until: deadline) }
+                    group.addTask { try await self.worker(worker, client: client, from: start, until: deadline) }
                 }
-                var all: [([Double], Int, String?)] = []
+                var all: [WorkerResult] = []
                 for try await result in group { all.append(result) }
                 return all
             }
@@ -121,24 +134,45 @@ public struct LoadGenerator: Sendable {
         }
         try? await client.shutdown()
         let elapsed = start.duration(to: .now)
-        var latencies = perWorker.flatMap(\.0)
+        var latencies = perWorker.flatMap(\.latencies)
         latencies.sort()
         func percentile(_ p: Double) -> Double {
             latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
         }
-        return Result(
-            requests: latencies.count, errors: perWorker.map(\.1).reduce(0, +),
+        var result = Result(
+            requests: perWorker.map(\.answered).reduce(0, +), errors: perWorker.map(\.errors).reduce(0, +),
             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
-            p50Ms: percentile(0.50), p99Ms: percentile(0.99), firstError: perWorker.compactMap(\.2).first)
+            p50Ms: percentile(0.50), p99Ms: percentile(0.99), firstError: perWorker.compactMap(\.firstError).first)
+        result.created = perWorker.map(\.created).reduce(0, +)
+        if intervalSeconds != nil {
+            result.intervalRequests = perWorker.map(\.intervals).reduce(into: [Int]()) { sum, counts in
+                if sum.count < counts.count { sum += Array(repeating: 0, count: counts.count - sum.count) }
+                for (index, count) in counts.enumerated() { sum[index] += count }
+            }
+        }
+        return result
     }
 
-    /// One closed-loop client; its latencies (ms) of answered requests, errors and the first one.
-    func worker(_ index: Int, client: HTTPClient, until deadline: ContinuousClock.Instant) async throws -> ([Double], Int, String?) {
-        var random = SystemRandomNumberGenerator()
+    /// What one closed-loop client saw: latencies (ms) of answered requests, answers per
+    /// interval, creates, errors and the first one.
+    struct WorkerResult: Sendable {
         var latencies: [Double] = []
-        latencies.reserveCapacity(Int(seconds) * 2000)
+        var answered = 0
+        var intervals: [Int] = []
+        var created = 0
         var errors = 0
         var firstError: String?
+    }
+
+    /// One closed-loop client.
+    func worker(
+        _ index: Int, client: HTTPClient, from start: ContinuousClock.Instant, until deadline: ContinuousClock.Instant
+    ) async throws -> WorkerResult {
+        var random = SystemRandomNumberGenerator()
+        var outcome = WorkerResult()
+        // Bounded: a long soak keeps per-interval counts, not an ever-growing latency list.
+        let keptLatencies = 2_000_000 / max(1, connections)
+        outcome.latencies.reserveCapacity(min(keptLatencies, Int(seconds) * 2000))
         var step = index
         while ContinuousClock.now < deadline {
             let patient = patientIDs.randomElement(using: &random)!
@@ -153,13 +187,24 @@ public struct LoadGenerator: Sendable {
             let sent = ContinuousClock.now
             do {
                 _ = try await Self.send(method, url, body: body, expect: expect, client: client)
-                let took = sent.duration(to: .now)
-                latencies.append(Double(took.components.seconds) * 1000 + Double(took.components.attoseconds) / 1e15)
+                let now = ContinuousClock.now
+                let took = sent.duration(to: now)
+                if outcome.latencies.count < keptLatencies {
+                    outcome.latencies.append(Double(took.components.seconds) * 1000 + Double(took.components.attoseconds) / 1e15)
+                }
+                outcome.answered += 1
+                if method == "POST" { outcome.created += 1 }
+                if let intervalSeconds {
+                    let offset = start.duration(to: now)
+                    let slot = Int((Double(offset.components.seconds) + Double(offset.components.attoseconds) / 1e18) / intervalSeconds)
+                    if outcome.intervals.count <= slot { outcome.intervals += Array(repeating: 0, count: slot + 1 - outcome.intervals.count) }
+                    outcome.intervals[slot] += 1
+                }
             } catch {
-                errors += 1
-                if firstError == nil { firstError = "\(error)" }
+                outcome.errors += 1
+                if outcome.firstError == nil { outcome.firstError = "\(error)" }
             }
         }
-        return (latencies, errors, firstError)
+        return outcome
     }
 }

@@ -28,11 +28,17 @@ public struct SyntheaBenchmark {
         public var query: String
         public var medianMilliseconds: Double
         public var p99Milliseconds: Double
+        /// The raw indexed select of the same page (see `SyntheaBenchmark+Search.swift`).
+        public var rawMedianMilliseconds: Double
+        /// Raw time over FHIR time, one per round, sorted: the FHIR:raw rate ratio's spread.
+        public var ratios: [Double]
     }
 
     public var bundles: [String]
     public var scale: Int
     public var queriesPerKind: Int
+    /// Alternating FHIR/raw rounds per query kind and data size.
+    public var rounds = 5
 
     public init(directory: URL, scale: Int = 10, queriesPerKind: Int = 100) throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".json") }.sorted()
@@ -110,14 +116,21 @@ public struct SyntheaBenchmark {
                 backend: backend, resources: resourceCount, fhirPerSecond: Double(resourceCount) / fhirSeconds,
                 rawPerSecond: Double(resourceCount) / rawSeconds)
 
-            var latencies = try await Self.latencies(client: client, base: base, samples: samples.values, patients: bundles.count, backend: backend, perKind: queriesPerKind)
-            for _ in 1..<scale {
+            try await Self.createRawSearchTable(database)
+            try await Self.fillRawSearchTable(database, bundles: parsed, copy: 0)
+            var latencies = try await Self.sideBySideLatencies(
+                client: client, base: base, database: database, samples: samples.values, patients: bundles.count, backend: backend,
+                perKind: queriesPerKind, rounds: rounds)
+            for copy in 1..<scale {
+                try await Self.fillRawSearchTable(database, bundles: parsed, copy: copy)
                 for text in bundles {
                     let response = try await client.execute(uri: base, method: .post, headers: headers, body: ByteBuffer(string: text))
                     guard response.status == .ok else { throw BenchmarkError("transaction answered \(response.status)") }
                 }
             }
-            latencies += try await Self.latencies(client: client, base: base, samples: samples.values, patients: bundles.count * scale, backend: backend, perKind: queriesPerKind)
+            latencies += try await Self.sideBySideLatencies(
+                client: client, base: base, database: database, samples: samples.values, patients: bundles.count * scale,
+                backend: backend, perKind: queriesPerKind, rounds: rounds)
             return (ingest, latencies)
         }
     }
@@ -145,27 +158,6 @@ public struct SyntheaBenchmark {
         let (loinc, observed) = dates.max { $0.value.count < $1.value.count } ?? ("none", ["2000-01-01"])
         let sorted = observed.sorted()
         return PatientSample(id: id, loinc: loinc, from: sorted[sorted.count / 2], condition: condition)
-    }
-
-    static func latencies(
-        client: any TestClientProtocol, base: String, samples: [PatientSample], patients: Int, backend: String, perKind: Int
-    ) async throws -> [LatencyFigure] {
-        var figures: [LatencyFigure] = []
-        for kind in queryKinds {
-            var times: [Double] = []
-            for index in 0..<perKind {
-                let path = "\(base)/\(kind.path(samples[index % samples.count]))"
-                times.append(try await time {
-                    let response = try await client.execute(uri: path, method: .get)
-                    guard response.status == .ok else { throw BenchmarkError("\(path) answered \(response.status)") }
-                } * 1000)
-            }
-            times.sort()
-            figures.append(LatencyFigure(
-                backend: backend, patients: patients, query: kind.name, medianMilliseconds: times[times.count / 2],
-                p99Milliseconds: times[min(times.count - 1, Int(Double(times.count) * 0.99))]))
-        }
-        return figures
     }
 
     static func time(_ body: () async throws -> Void) async throws -> Double {
