@@ -15,7 +15,7 @@ public struct EventSelection: Sendable, Equatable {
 
     public init(ids: Set<Int32>) { self.ids = ids }
 
-    /// Tracee v0.6's default set: 60 syscalls and 15 other events.
+    /// Tracee v0.6's default set: the syscalls and other events EventTable marks `.default`.
     public static let `default` = EventSelection(sets: .default)
 
     public init(sets: EventSets) {
