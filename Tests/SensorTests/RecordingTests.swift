@@ -140,6 +140,47 @@ import Testing
     }
 }
 
+extension RecordingTests {
+    /// A container frame with every string at its largest, made of bytes that JSON escapes to
+    /// six: converted to valid JSON carrying them whole (the fragment buffer is sized from them).
+    @Test func largestContainerStringsConvert() throws {
+        let control = String(repeating: "\u{1}", count: Recording.maximumStringBytes)
+        let container = ContainerInfo(id: control, name: control, image: String(repeating: "\"", count: 9_000), imageDigest: control)
+        var record = SyntheticRecord(eventID: 257)
+        record.header.cgroup_id = 7
+        record.string(1, "/etc/passwd")
+        var bytes = Recording.fileHeader(bootTimeOffset: 0) + Recording.containerFrame(cgroupID: 7, container: container)
+        for _ in 0..<2 {
+            record.withEvent { event in
+                bytes += withUnsafeBytes(of: Recording.frameWord(.event, length: event.bytes.count).littleEndian) { Array($0) }
+                bytes += Array(event.bytes)
+            }
+        }
+        bytes += Recording.endFrame(.init(events: 2, lost: 0, filtered: 0))
+        let (json, result) = try Self.convert(bytes)
+        #expect(result.eventsWritten == 2)
+        let lines = json.split(separator: UInt8(ascii: "\n"))
+        #expect(lines.count == 2)
+        let event = try #require(try JSONSerialization.jsonObject(with: Data(lines[0])) as? [String: Any])
+        #expect((event["containerId"] as? String) == control)
+        let object = try #require(event["container"] as? [String: Any])
+        #expect((object["name"] as? String)?.count == 1000)
+        #expect((object["image"] as? String)?.count == 1000)
+    }
+
+    /// A file of endless container frames is refused past `Recording.maximumContainers`, not
+    /// kept in memory frame after frame.
+    @Test func endlessContainerFramesAreRefused() throws {
+        var bytes = Recording.fileHeader(bootTimeOffset: 0)
+        for cgroup in 0...UInt64(Recording.maximumContainers) {
+            bytes += Recording.containerFrame(cgroupID: cgroup, container: nil)
+        }
+        bytes += Recording.endFrame(.init(events: 0, lost: 0, filtered: 0))
+        let error = #expect(throws: RecordingError.self) { _ = try Self.convert(bytes) }
+        #expect(error?.description.contains("more than \(Recording.maximumContainers) container frames") == true)
+    }
+}
+
 /// A real trace of a real container, written as JSON and as a recording by the same session:
 /// the recording converted is the JSON file, byte for byte. Needs root, BPF and Docker.
 @Suite(.serialized, .enabled(if: SensorTestEnvironment.shouldRun))

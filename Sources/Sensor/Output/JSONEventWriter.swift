@@ -167,18 +167,24 @@ public struct JSONEventWriter {
             lastCgroup = (cgroupID, fragment)
             return fragment
         }
-        let out = OutputBuffer(capacity: 4096)
+        let container = containerOf(cgroupID)
+        let name = String(container?.name.prefix(1000) ?? ""), image = String(container?.image.prefix(1000) ?? "")
+        let digest = String(container?.imageDigest.prefix(1000) ?? "")
+        // Sized from its content: a recording's container strings are input (up to 16 KiB each),
+        // and an escaped byte takes up to 6 (`\u00XX`); OutputBuffer's appends are unchecked.
+        let id = container?.id ?? ""
+        let out = OutputBuffer(capacity: 128 + 6 * (2 * id.utf8.count + name.utf8.count + image.utf8.count + digest.utf8.count))
         out.append(Array("\"containerId\":".utf8))
-        if let container = containerOf(cgroupID) {
-            out.append(jsonString: container.id)
+        if container != nil {
+            out.append(jsonString: id)
             out.append(Array(",\"container\":{\"id\":".utf8))
-            out.append(jsonString: container.id)
+            out.append(jsonString: id)
             out.append(Array(",\"name\":".utf8))
-            out.append(jsonString: String(container.name.prefix(1000)))
+            out.append(jsonString: name)
             out.append(Array(",\"image\":".utf8))
-            out.append(jsonString: String(container.image.prefix(1000)))
+            out.append(jsonString: image)
             out.append(Array(",\"imageDigest\":".utf8))
-            out.append(jsonString: String(container.imageDigest.prefix(1000)))
+            out.append(jsonString: digest)
             out.append(UInt8(ascii: "}"))
         } else {
             out.append(Array("\"\"".utf8))

@@ -26,6 +26,9 @@ public enum Recording {
     public static let maximumFrameBytes = 1 << 20
     /// Each of a container frame's strings, at most (longer ones are cut when written).
     public static let maximumStringBytes = 16 << 10
+    /// The most cgroups one recording may describe: far above a machine's, so only a hostile
+    /// or corrupted file reaches it.
+    public static let maximumContainers = 1 << 16
 
     /// What a frame holds.
     public enum FrameKind: UInt8, Sendable {

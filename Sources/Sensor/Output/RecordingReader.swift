@@ -167,6 +167,12 @@ public final class RecordingReader {
         guard containers[cgroup] == nil else {
             throw RecordingError("the recording is corrupted at byte \(fileOffset): a second container frame for cgroup \(cgroup)")
         }
+        // Each cgroup's container is kept for the whole read: a file of endless container frames
+        // must not grow the reader without bound.
+        guard containers.count < Recording.maximumContainers else {
+            throw RecordingError(
+                "the recording is corrupted at byte \(fileOffset): more than \(Recording.maximumContainers) container frames")
+        }
         switch payload[8] {
         case 0:
             guard payload.count == 9 else { throw fault }
