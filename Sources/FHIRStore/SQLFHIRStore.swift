@@ -84,9 +84,24 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
 
     /// A create reads nothing first: its statements go to the database as one atomic write.
     public func create(_ resource: JSONValue, type: String) async throws -> StoredResource {
-        let (statements, stored) = try writeStatements(
-            resource, type: type, id: ResourceIds.make(), version: 1, isNew: true)
-        try await database.writeAtomically(statements)
+        let id = ResourceIds.make()
+        let stored: StoredResource
+        if database.dialect == .sqlite {
+            // Stamped in the writer's turn, not before waiting for it: `meta.lastUpdated` must
+            // follow the order of commits, or a client polling `_lastUpdated` or `_since` past a
+            // large Bundle's commit would miss a resource stamped earlier but committed later.
+            stored = try await database.withTransaction { executor in
+                let (statements, stored) = try self.writeStatements(resource, type: type, id: id, version: 1, isNew: true)
+                try await executor.execute(statements)
+                return stored
+            }
+        } else {
+            // PostgreSQL: one autocommitted statement, one round trip. Concurrent transactions
+            // commit in any order there whatever the stamp, as before.
+            let (statements, written) = try writeStatements(resource, type: type, id: id, version: 1, isNew: true)
+            try await database.writeAtomically(statements)
+            stored = written
+        }
         statistics.recordWrite()
         refreshStatisticsIfDue()
         return stored

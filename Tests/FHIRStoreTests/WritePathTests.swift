@@ -117,3 +117,28 @@ import Testing
         }
     }
 }
+
+extension WritePathTests {
+    /// On SQLite a create is stamped in the writer's turn: one that waited behind a long
+    /// transaction is stamped after everything that transaction wrote, so `meta.lastUpdated`
+    /// follows the order of commits (a client polling `_lastUpdated` or `_since` misses nothing).
+    @Test func aCreateThatWaitedForTheWriterIsStampedAfterWhatCommittedFirst() async throws {
+        try await TestDatabases.withStore(.sqlite) { store in
+            let (started, signal) = AsyncStream<Void>.makeStream()
+            let basic = JSONValue.object(JSONObject([("resourceType", .string("Basic"))]))
+            async let lastOfTransaction: Int64 = store.transaction { transaction in
+                var last: Int64 = 0
+                for index in 0..<400 {
+                    last = try await transaction.create(basic, type: "Basic", id: nil).lastUpdated
+                    if index == 0 { signal.yield(); signal.finish() }
+                }
+                return last
+            }
+            var waiting = started.makeAsyncIterator()
+            _ = await waiting.next()
+            let patient = try await store.create(.object(JSONObject([("resourceType", .string("Patient"))])), type: "Patient")
+            let last = try await lastOfTransaction
+            #expect(patient.lastUpdated >= last, "stamped \(patient.lastUpdated), committed after a transaction stamped up to \(last)")
+        }
+    }
+}
