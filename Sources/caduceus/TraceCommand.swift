@@ -35,12 +35,34 @@ struct TraceCommand: ParsableCommand {
     @Flag(help: "Only report which kernel hooks (BPF-LSM, fentry) this kernel allows, and exit.")
     var probe = false
 
+    /// The options that choose what a live trace watches, as given: none applies to `--input`.
+    var liveOnlyOptionsGiven: [String] {
+        let watch = options.watch
+        var given: [String] = []
+        if options.events != "default" { given.append("--events") }
+        if watch.scope != "containers" { given.append("--scope") }
+        if watch.container != nil { given.append("--container") }
+        if !watch.pids.isEmpty { given.append("--pid") }
+        if !watch.comms.isEmpty { given.append("--comm") }
+        if !watch.uids.isEmpty { given.append("--uid") }
+        if watch.wakeupKib != nil { given.append("--wakeup-kib") }
+        if watch.ringBufferMb != 64 { given.append("--ring-buffer-mb") }
+        if watch.bpfObject != nil { given.append("--bpf-object") }
+        if watch.duration != nil { given.append("--duration") }
+        if probe { given.append("--probe") }
+        return given
+    }
+
     func run() throws {
         guard let traceFormat = TraceFormat(rawValue: format), traceFormat != .none else {
             throw ValidationError("--format must be json, table or record, not '\(format)'")
         }
         if input != nil && traceFormat != .json {
             throw ValidationError("--input writes JSON: --format \(format) applies to a live trace")
+        }
+        if input != nil, let live = liveOnlyOptionsGiven.first {
+            // Said, not ignored: a user asking a recording for one container's events must not get every container's.
+            throw ValidationError("--input converts a whole recording (only --filter applies to it): \(live) applies to a live trace")
         }
         if traceFormat == .record && output == nil && isatty(STDOUT_FILENO) != 0 {
             throw ValidationError("--format record is binary: give --output FILE, or redirect standard output")

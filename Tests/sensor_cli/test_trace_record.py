@@ -89,3 +89,7 @@ def test_record_format_options_get_a_clear_error(tmp_path):
     assert missing.returncode == 1 and "cannot read" in missing.stderr
     wrong = run(BIN, "trace", "--format", "binary")
     assert wrong.returncode != 0 and "json, table or record" in wrong.stderr
+    # What a live trace watches does not apply to a recording: said, not ignored.
+    for option in (["--container", "fhir"], ["--pid", "1"], ["--events", "openat"], ["--scope", "all"]):
+        given = run(BIN, "trace", "--input", str(tmp_path / "x.rec"), *option)
+        assert given.returncode != 0 and f"{option[0]} applies to a live trace" in given.stderr, (option, given.stderr)
