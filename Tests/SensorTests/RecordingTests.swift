@@ -42,6 +42,11 @@ import Testing
         return (Array(try Data(contentsOf: URL(fileURLWithPath: out))), result)
     }
 
+    /// An event frame of the recording: its leading word, then the record's bytes.
+    static func eventFrame(_ record: [UInt8]) -> [UInt8] {
+        withUnsafeBytes(of: Recording.frameWord(.event, length: record.count).littleEndian) { Array($0) } + record
+    }
+
     @Test func syntheticRecordConvertsToTheDirectJSON() throws {
         let (resolver, cgroup, _) = try JSONEventWriterTests.fakeHierarchy()
         let (recording, direct) = Self.recording(containerCgroup: cgroup, resolver: resolver)
@@ -87,9 +92,7 @@ import Testing
         var record = SyntheticRecord(eventID: 257)
         record.string(1, "/etc/passwd")
         let event = record.withEvent { Array($0.bytes) }
-        func frame(_ payload: [UInt8]) -> [UInt8] {
-            withUnsafeBytes(of: Recording.frameWord(.event, length: payload.count).littleEndian) { Array($0) } + payload
-        }
+        let frame = Self.eventFrame
         let container = Recording.containerFrame(cgroupID: 0, container: nil)
         #expect(try Self.convert(header + container + frame(event) + end).result.eventsWritten == 1)
 
@@ -129,10 +132,7 @@ import Testing
         var hostile = SyntheticRecord(eventID: 59, comm: "\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}")
         for index in 0..<(60_000 / 4) { hostile.argument(index % 256, .string, []) }
         var bytes = Recording.fileHeader(bootTimeOffset: 0) + Recording.containerFrame(cgroupID: 0, container: nil)
-        hostile.withEvent { event in
-            bytes += withUnsafeBytes(of: Recording.frameWord(.event, length: event.bytes.count).littleEndian) { Array($0) }
-            bytes += Array(event.bytes)
-        }
+        bytes += hostile.withEvent { Self.eventFrame(Array($0.bytes)) }
         bytes += Recording.endFrame(.init(events: 1, lost: 0, filtered: 0))
         let (json, result) = try Self.convert(bytes)
         #expect(result.eventsWritten == 1)
@@ -150,12 +150,8 @@ extension RecordingTests {
         record.header.cgroup_id = 7
         record.string(1, "/etc/passwd")
         var bytes = Recording.fileHeader(bootTimeOffset: 0) + Recording.containerFrame(cgroupID: 7, container: container)
-        for _ in 0..<2 {
-            record.withEvent { event in
-                bytes += withUnsafeBytes(of: Recording.frameWord(.event, length: event.bytes.count).littleEndian) { Array($0) }
-                bytes += Array(event.bytes)
-            }
-        }
+        let eventFrame = record.withEvent { Self.eventFrame(Array($0.bytes)) }
+        bytes += eventFrame + eventFrame
         bytes += Recording.endFrame(.init(events: 2, lost: 0, filtered: 0))
         let (json, result) = try Self.convert(bytes)
         #expect(result.eventsWritten == 2)
