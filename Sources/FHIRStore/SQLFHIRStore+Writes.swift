@@ -3,11 +3,12 @@ import FHIR
 extension SQLFHIRStore {
     /// The statements that write a version of a resource: `id` and `meta` stamped, the
     /// resource and history rows, and its index rows (replacing the old ones unless `isNew`).
+    /// Stamped `lastUpdated` when given (a stamp taken earlier, in order), else now.
     func writeStatements(
-        _ resource: JSONValue, type: String, id: String, version: Int, isNew: Bool
+        _ resource: JSONValue, type: String, id: String, version: Int, isNew: Bool, lastUpdated: Int64? = nil
     ) throws -> (statements: [SQLStatement], stored: StoredResource) {
         guard case .object(var object) = resource else { throw FHIRError.unprocessable("A resource must be a JSON object") }
-        let now = clock.now()
+        let now = lastUpdated ?? clock.now()
         object.set("id", .string(id), after: ["resourceType"])
         // versionId and lastUpdated are the server's: they replace whatever the client sent
         // and come first, as other servers write them.
