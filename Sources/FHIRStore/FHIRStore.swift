@@ -1,5 +1,4 @@
 import FHIR
-import Foundation
 
 /// One version of a resource as stored.
 public struct StoredResource: Sendable {
@@ -78,24 +77,20 @@ public protocol FHIRTransaction: Sendable {
     /// starting after the id `after`: the way to walk a whole type in pages.
     func resources(ofType type: String, since: Int64?, after: String?, limit: Int) async throws -> [StoredResource]
 
-    /// The pure part of ``create(_:type:id:)``, stamped `lastUpdated` (milliseconds, taken
-    /// from ``stamp()`` in the order the writes are to happen): it touches no database, so
-    /// that many can run at once, on other tasks, ahead of the writes. Throws what `create`
-    /// would before writing (422 for a body that is not an object or holds NUL).
-    func prepareCreate(_ resource: JSONValue, type: String, id: String, lastUpdated: Int64) throws -> PreparedCreate
-    /// Writes what ``prepareCreate(_:type:id:lastUpdated:)`` made, in this transaction.
+    /// The part of ``create(_:type:id:)`` that needs neither the database nor the time (JSON
+    /// text, index rows): many can run at once, on other tasks, ahead of the writes. Throws
+    /// what `create` would before writing (422 for a body that is not an object or holds NUL).
+    func prepareCreate(_ resource: JSONValue, type: String, id: String) throws -> PreparedCreate
+    /// Writes what ``prepareCreate(_:type:id:)`` made, stamped now, in this transaction.
     func commit(_ prepared: PreparedCreate) async throws -> StoredResource
-    /// The time a write in this transaction is stamped with now: never earlier than a stamp
-    /// this store gave before.
-    func stamp() -> Int64
 }
 
-/// A create made ready by ``FHIRTransaction/prepareCreate(_:type:id:lastUpdated:)``: nothing
-/// is written until ``FHIRTransaction/commit(_:)``.
+/// A create made ready by ``FHIRTransaction/prepareCreate(_:type:id:)``: nothing is written,
+/// nor stamped, until ``FHIRTransaction/commit(_:)``.
 public struct PreparedCreate: Sendable {
     enum Content: Sendable {
-        /// The statements that write it, and what they store.
-        case statements([SQLStatement], StoredResource)
+        /// Everything but the time stamp.
+        case write(PreparedWrite)
         /// Left for ``FHIRTransaction/create(_:type:id:)`` (a store without the split).
         case planned(JSONValue, type: String, id: String)
     }
@@ -105,18 +100,16 @@ public struct PreparedCreate: Sendable {
 
 extension FHIRTransaction {
     /// A store without the split prepares nothing ahead: ``commit(_:)`` creates.
-    public func prepareCreate(_ resource: JSONValue, type: String, id: String, lastUpdated: Int64) throws -> PreparedCreate {
+    public func prepareCreate(_ resource: JSONValue, type: String, id: String) throws -> PreparedCreate {
         PreparedCreate(content: .planned(resource, type: type, id: id))
     }
 
     public func commit(_ prepared: PreparedCreate) async throws -> StoredResource {
         switch prepared.content {
         case .planned(let resource, let type, let id): return try await create(resource, type: type, id: id)
-        case .statements(_, let stored): throw StoreError.configuration("\(stored.type)/\(stored.id) was prepared by another store")
+        case .write(let write): throw StoreError.configuration("\(write.type)/\(write.id) was prepared by another store")
         }
     }
-
-    public func stamp() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 }
 
 /// A resource by type and id.

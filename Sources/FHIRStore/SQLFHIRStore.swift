@@ -86,12 +86,15 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
     public func create(_ resource: JSONValue, type: String) async throws -> StoredResource {
         let id = ResourceIds.make()
         let stored: StoredResource
-        if database.dialect == .sqlite {
+        if let sqlite = database as? SQLiteDatabase {
             // Stamped in the writer's turn, not before waiting for it: `meta.lastUpdated` must
             // follow the order of commits, or a client polling `_lastUpdated` or `_since` past a
             // large Bundle's commit would miss a resource stamped earlier but committed later.
-            stored = try await database.withTransaction { executor in
-                let (statements, stored) = try self.writeStatements(resource, type: type, id: id, version: 1, isNew: true)
+            // Everything else (JSON text, index rows) is worked out before, outside the turn.
+            let prepared = try prepareWrite(resource, type: type, id: id, version: 1, isNew: true)
+            let clock = self.clock
+            stored = try await sqlite.withReplayableTransaction { executor in
+                let (statements, stored) = prepared.statements(stampedAt: clock.now())
                 try await executor.execute(statements)
                 return stored
             }

@@ -1,17 +1,20 @@
 import FHIR
 
 /// A create split in two, so that a transaction Bundle's entries can be made ready on every
-/// core while the single writer writes those before them: ``prepareCreate`` (stamping, JSON
-/// text, index rows, statements: no database) and ``commit`` (the statements, in order).
+/// core while the single writer writes those before them: ``prepareCreate`` (JSON text, index
+/// rows, statements: no database, no time) and ``commit`` (stamped now, in the writer's turn,
+/// and written).
 extension SQLFHIRTransaction {
-    func prepareCreate(_ resource: JSONValue, type: String, id: String, lastUpdated: Int64) throws -> PreparedCreate {
-        let (statements, stored) = try store.writeStatements(resource, type: type, id: id, version: 1, isNew: true, lastUpdated: lastUpdated)
-        return PreparedCreate(content: .statements(statements, stored))
+    func prepareCreate(_ resource: JSONValue, type: String, id: String) throws -> PreparedCreate {
+        PreparedCreate(content: .write(try store.prepareWrite(resource, type: type, id: id, version: 1, isNew: true)))
     }
 
     func commit(_ prepared: PreparedCreate) async throws -> StoredResource {
         switch prepared.content {
-        case .statements(let statements, let stored):
+        case .write(let write):
+            // Stamped here, inside the transaction (on SQLite, the writer's turn): stamps follow
+            // the order of writes and commits, as a create's do (see ``SQLFHIRStore/create(_:type:)``).
+            let (statements, stored) = write.statements(stampedAt: store.clock.now())
             try await executor.execute(statements)
             store.statistics.recordWrite()
             return stored
@@ -19,8 +22,4 @@ extension SQLFHIRTransaction {
             return try await create(resource, type: type, id: id)
         }
     }
-
-    /// Taken inside the transaction, which on SQLite holds the writer: stamps follow the
-    /// order of commits (see ``SQLFHIRStore/create(_:type:)``).
-    func stamp() -> Int64 { store.clock.now() }
 }

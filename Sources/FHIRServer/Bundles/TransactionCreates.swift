@@ -2,11 +2,11 @@ import FHIR
 import FHIRStore
 
 /// A transaction's creates on every core: each entry's pure work (reference rewriting,
-/// validation, access checks, stamping, JSON text, index rows) is done in chunks on other
+/// validation, access checks, JSON text, index rows) is done in chunks on other
 /// tasks, ahead of the single writer, which writes the entries one by one in processing order.
 /// What the client sees is what entries run one at a time give: the first failure in that
 /// order is what is thrown (and the whole transaction rolls back); the time and response
-/// budgets are checked between entries; stamps are taken in order in the transaction.
+/// budgets are checked between entries; each entry is stamped in its turn, on the writer.
 extension TransactionProcessor {
     /// Entries a chunk holds: a few milliseconds of work, small beside a Bundle.
     static let createChunkSize = 8
@@ -31,7 +31,6 @@ extension TransactionProcessor {
         in transaction: AuthorizedTransaction, budget: inout BundleBudget, results: inout [EntryResult?]
     ) async throws {
         let entries = Array(run)
-        let stamps = entries.map { _ in transaction.stamp() }
         let chunkSize = Self.createChunkSize
         let chunkCount = (entries.count + chunkSize - 1) / chunkSize
         try await withThrowingTaskGroup(of: (Int, [PreparedEntry]).self) { group in
@@ -46,7 +45,7 @@ extension TransactionProcessor {
                         if Task.isCancelled { break }  // an earlier entry failed: nothing more is written
                         let request = entries[position]
                         prepared.append(self.prepareAhead(
-                            request, id: plannedIds[request.index]!, lastUpdated: stamps[position], identities: identities, in: transaction))
+                            request, id: plannedIds[request.index]!, identities: identities, in: transaction))
                     }
                     return (chunk, prepared)
                 }
@@ -64,8 +63,7 @@ extension TransactionProcessor {
                     try budget.requireTime()
                     let stored = try await located(request) {
                         try await transaction.commit(
-                            try await self.inTurn(prepared, request, id: plannedIds[request.index]!, lastUpdated: stamps[position],
-                                identities: identities, in: transaction))
+                            try await self.inTurn(prepared, request, id: plannedIds[request.index]!, identities: identities, in: transaction))
                     }
                     let result = EntryResult(status: "201 Created", stored: stored)
                     try budget.charge(result)
@@ -76,12 +74,10 @@ extension TransactionProcessor {
     }
 
     /// An entry's work done ahead; its failure kept for its turn.
-    func prepareAhead(
-        _ request: BundleRequest, id: String, lastUpdated: Int64, identities: [String: String], in transaction: AuthorizedTransaction
-    ) -> PreparedEntry {
+    func prepareAhead(_ request: BundleRequest, id: String, identities: [String: String], in transaction: AuthorizedTransaction) -> PreparedEntry {
         guard let resource = Self.rewritten(request.resource!, identities: identities) else { return .needsDatabase }
         do {
-            return .ready(try prepareCreate(request, resource: resource, id: id, lastUpdated: lastUpdated, in: transaction))
+            return .ready(try prepareCreate(request, resource: resource, id: id, in: transaction))
         } catch {
             return .failed(error)
         }
@@ -90,26 +86,23 @@ extension TransactionProcessor {
     /// The prepared create of an entry in its turn: what was made ahead, or, for an entry with
     /// a conditional reference, made now.
     func inTurn(
-        _ prepared: PreparedEntry, _ request: BundleRequest, id: String, lastUpdated: Int64, identities: [String: String],
-        in transaction: AuthorizedTransaction
+        _ prepared: PreparedEntry, _ request: BundleRequest, id: String, identities: [String: String], in transaction: AuthorizedTransaction
     ) async throws -> PreparedCreate {
         switch prepared {
         case .ready(let create): return create
         case .failed(let error): throw error
         case .needsDatabase:
             let resource = try await rewriteReferences(in: request.resource!, identities: identities, transaction: transaction)
-            return try prepareCreate(request, resource: resource, id: id, lastUpdated: lastUpdated, in: transaction)
+            return try prepareCreate(request, resource: resource, id: id, in: transaction)
         }
     }
 
     /// A POST entry's checks, in the order ``run(_:id:in:)`` makes them, and its preparation
-    /// (access checks, stamping, JSON text, index rows): no database.
-    func prepareCreate(
-        _ request: BundleRequest, resource: JSONValue, id: String, lastUpdated: Int64, in transaction: AuthorizedTransaction
-    ) throws -> PreparedCreate {
+    /// (access checks, JSON text, index rows): no database.
+    func prepareCreate(_ request: BundleRequest, resource: JSONValue, id: String, in transaction: AuthorizedTransaction) throws -> PreparedCreate {
         let type = request.type!
         try configuration.validator.validateCreate(resource, type: type)
         if type == "AuditEvent", protectsAuditEvents { try AuditFeed.requireSecurityAlert(resource) }
-        return try transaction.prepareCreate(resource, type: type, id: id, lastUpdated: lastUpdated)
+        return try transaction.prepareCreate(resource, type: type, id: id)
     }
 }

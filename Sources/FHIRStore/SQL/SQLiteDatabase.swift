@@ -15,7 +15,7 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     private let writer: Connection
     private let readers: [Connection]
     private let nextReader = ManagedCounter()
-    private let commitQueue = CommitQueue()
+    let commitQueue = CommitQueue()
 
     /// One connection: sqlite-nio opens and closes it, ``SQLiteStatements`` runs its statements.
     final class Connection: SQLExecutor, @unchecked Sendable {
@@ -114,8 +114,23 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     /// COMMIT (and its fsync), each inside a SAVEPOINT of its own, so one that fails rolls
     /// back alone. A caller hears of success only after the shared COMMIT.
     public func withTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
+        try await enqueue(body, replayable: false)
+    }
+
+    /// ``withTransaction(_:)`` for a `body` that may run more than once: it has no effect but
+    /// its statements and its result, and everything it writes depends only on the database
+    /// and the moment it runs (a create: stamp, then insert). A group of such transactions is
+    /// written without savepoints (each savepoint copied every page its transaction touched
+    /// to a sub-journal first: an eighth of a create's CPU time, BENCHMARKS.md). If one of
+    /// them fails after a statement ran, the whole group is rolled back and written again
+    /// with a savepoint each, so the others still commit and it fails alone.
+    public func withReplayableTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
+        try await enqueue(body, replayable: true)
+    }
+
+    private func enqueue<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T, replayable: Bool) async throws -> T {
         let result = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<any Sendable, any Error>) in
-            let job = PendingTransaction(body: { try await body($0) }, continuation: continuation)
+            let job = PendingTransaction(body: { try await body($0) }, replayable: replayable, continuation: continuation)
             if commitQueue.enqueue(job) {
                 Task { await self.drainCommitQueue() }
             }
@@ -126,28 +141,13 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     /// Writes queued transactions in groups until the queue is empty.
     private func drainCommitQueue() async {
         while let group = commitQueue.takeGroup(maximum: 64) {
-            var results: [Result<any Sendable, any Error>] = []
+            var results: [Result<any Sendable, any Error>]
             do {
-                try await writer.mutex.withLock {
-                    // IMMEDIATE takes the write lock at BEGIN, so no statement fails for want of it.
-                    try await writer.inTransaction(begin: "BEGIN IMMEDIATE") { executor in
-                        if group.count == 1 {
-                            // Alone, the transaction itself is the unit: no savepoint needed.
-                            results.append(.success(try await group[0].body(executor)))
-                            return
-                        }
-                        for job in group {
-                            try await executor.query("SAVEPOINT job", [])
-                            do {
-                                results.append(.success(try await job.body(executor)))
-                                try await executor.query("RELEASE job", [])
-                            } catch {
-                                results.append(.failure(error))
-                                try await executor.query("ROLLBACK TO job", [])
-                                try await executor.query("RELEASE job", [])
-                            }
-                        }
+                results = try await writer.mutex.withLock {
+                    if group.count > 1, group.allSatisfy(\.replayable), let results = try await writeWithoutSavepoints(group) {
+                        return results
                     }
+                    return try await writeWithSavepoints(group)
                 }
             } catch {
                 // The group's COMMIT failed: nothing of it was written.
@@ -155,6 +155,61 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
             }
             for (job, result) in zip(group, results) { job.continuation.resume(with: result) }
         }
+    }
+
+    /// Each job of `group` in a savepoint of its own (none when alone), one COMMIT.
+    private func writeWithSavepoints(_ group: [PendingTransaction]) async throws -> [Result<any Sendable, any Error>] {
+        var results: [Result<any Sendable, any Error>] = []
+        // IMMEDIATE takes the write lock at BEGIN, so no statement fails for want of it.
+        try await writer.inTransaction(begin: "BEGIN IMMEDIATE") { executor in
+            if group.count == 1 {
+                // Alone, the transaction itself is the unit: no savepoint needed.
+                results.append(.success(try await group[0].body(executor)))
+                return
+            }
+            for job in group {
+                try await executor.query("SAVEPOINT job", [])
+                do {
+                    results.append(.success(try await job.body(executor)))
+                    try await executor.query("RELEASE job", [])
+                } catch {
+                    results.append(.failure(error))
+                    try await executor.query("ROLLBACK TO job", [])
+                    try await executor.query("RELEASE job", [])
+                }
+            }
+        }
+        return results
+    }
+
+    /// Replayable jobs one after the other in one transaction, without savepoints. A job
+    /// that throws before running a statement has written nothing and fails alone; one that
+    /// throws after may have written part of itself: then everything is rolled back and the
+    /// answer is `nil` (the caller writes the group again with savepoints).
+    private func writeWithoutSavepoints(_ group: [PendingTransaction]) async throws -> [Result<any Sendable, any Error>]? {
+        var results: [Result<any Sendable, any Error>] = []
+        try await writer.query("BEGIN IMMEDIATE", [])
+        do {
+            for job in group {
+                let counted = CountingExecutor(writer)
+                do {
+                    results.append(.success(try await job.body(counted)))
+                } catch where counted.statements == 0 {
+                    results.append(.failure(error))
+                }
+            }
+        } catch {
+            // (SQLite may have rolled back already, after an I/O error.)
+            _ = try? await writer.query("ROLLBACK", [])
+            return nil
+        }
+        do {
+            try await writer.query("COMMIT", [])
+        } catch {
+            _ = try? await writer.query("ROLLBACK", [])
+            throw error
+        }
+        return results
     }
 
     public func close() async throws {
@@ -246,6 +301,8 @@ final class StatementWatchdog: @unchecked Sendable {
 /// A transaction waiting for the writer.
 struct PendingTransaction: Sendable {
     let body: @Sendable (any SQLExecutor) async throws -> any Sendable
+    /// The body may run again (``SQLiteDatabase/withReplayableTransaction(_:)``).
+    let replayable: Bool
     let continuation: CheckedContinuation<any Sendable, any Error>
 }
 
@@ -254,6 +311,9 @@ final class CommitQueue: @unchecked Sendable {
     private var pending: [PendingTransaction] = []
     private var draining = false
     private let lock = NIOLock()
+
+    /// How many transactions wait for the writer.
+    var waiting: Int { lock.withLock { pending.count } }
 
     /// Queues `job`; true when the caller must start draining.
     func enqueue(_ job: PendingTransaction) -> Bool {
@@ -276,6 +336,21 @@ final class CommitQueue: @unchecked Sendable {
             pending.removeFirst(group.count)
             return group
         }
+    }
+}
+
+/// Passes statements to the writer and counts them: a replayable job that failed before
+/// its first statement wrote nothing.
+final class CountingExecutor: SQLExecutor, @unchecked Sendable {
+    private let executor: any SQLExecutor
+    /// Guarded by the writer's mutex, like the executor itself.
+    private(set) var statements = 0
+
+    init(_ executor: any SQLExecutor) { self.executor = executor }
+
+    func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
+        statements += 1
+        return try await executor.query(sql, binds)
     }
 }
 
