@@ -76,6 +76,40 @@ public protocol FHIRTransaction: Sendable {
     /// Up to `limit` current resources of `type` updated at or after `since`, in id order,
     /// starting after the id `after`: the way to walk a whole type in pages.
     func resources(ofType type: String, since: Int64?, after: String?, limit: Int) async throws -> [StoredResource]
+
+    /// The part of ``create(_:type:id:)`` that needs neither the database nor the time (JSON
+    /// text, index rows): many can run at once, on other tasks, ahead of the writes. Throws
+    /// what `create` would before writing (422 for a body that is not an object or holds NUL).
+    func prepareCreate(_ resource: JSONValue, type: String, id: String) throws -> PreparedCreate
+    /// Writes what ``prepareCreate(_:type:id:)`` made, stamped now, in this transaction.
+    func commit(_ prepared: PreparedCreate) async throws -> StoredResource
+}
+
+/// A create made ready by ``FHIRTransaction/prepareCreate(_:type:id:)``: nothing is written,
+/// nor stamped, until ``FHIRTransaction/commit(_:)``.
+public struct PreparedCreate: Sendable {
+    enum Content: Sendable {
+        /// Everything but the time stamp.
+        case write(PreparedWrite)
+        /// Left for ``FHIRTransaction/create(_:type:id:)`` (a store without the split).
+        case planned(JSONValue, type: String, id: String)
+    }
+
+    let content: Content
+}
+
+extension FHIRTransaction {
+    /// A store without the split prepares nothing ahead: ``commit(_:)`` creates.
+    public func prepareCreate(_ resource: JSONValue, type: String, id: String) throws -> PreparedCreate {
+        PreparedCreate(content: .planned(resource, type: type, id: id))
+    }
+
+    public func commit(_ prepared: PreparedCreate) async throws -> StoredResource {
+        switch prepared.content {
+        case .planned(let resource, let type, let id): return try await create(resource, type: type, id: id)
+        case .write(let write): throw StoreError.configuration("\(write.type)/\(write.id) was prepared by another store")
+        }
+    }
 }
 
 /// A resource by type and id.

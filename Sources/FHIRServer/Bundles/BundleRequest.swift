@@ -96,3 +96,24 @@ struct BundleRequest {
         }
     }
 }
+
+extension JSONValue {
+    /// Calls `body` with the text of every string `reference` member anywhere in this value
+    /// (contained resources included), in document order.
+    func forEachReference(_ body: (String) -> Void) {
+        switch self {
+        case .object(let object):
+            for (key, member) in object {
+                if key == "reference", let text = member.stringValue {
+                    body(text)
+                } else {
+                    member.forEachReference(body)
+                }
+            }
+        case .array(let items):
+            for item in items { item.forEachReference(body) }
+        default:
+            break
+        }
+    }
+}

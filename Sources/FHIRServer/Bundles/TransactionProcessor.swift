@@ -93,9 +93,23 @@ struct TransactionProcessor {
                 }
             }
         }
-        // 2. Rewrite references, then 3. run the entries in processing order.
+        // 2. Rewrite references, then 3. run the entries in processing order: a run of creates
+        //    together, made ready on every core ahead of the writer (``runCreates``).
         var results = [EntryResult?](repeating: nil, count: requests.count)
-        for request in requests.sorted(by: { ($0.processingRank, $0.index) < ($1.processingRank, $1.index) }) {
+        let ordered = requests.sorted(by: { ($0.processingRank, $0.index) < ($1.processingRank, $1.index) })
+        var position = 0
+        while position < ordered.count {
+            var end = position
+            while end < ordered.count, ordered[end].method == .POST, existing[ordered[end].index] == nil { end += 1 }
+            if end > position {
+                try await runCreates(
+                    ordered[position..<end], plannedIds: plannedIds, identities: identities, in: transaction, budget: &budget,
+                    results: &results)
+                position = end
+                continue
+            }
+            let request = ordered[position]
+            position += 1
             try budget.requireTime()
             let result = try await located(request) {
                 var request = request
@@ -154,22 +168,23 @@ struct TransactionProcessor {
 
     /// The types named by conditional references (`Patient?identifier=...`) in `value`.
     static func conditionalReferenceTypes(in value: JSONValue) -> Set<String> {
-        switch value {
-        case .object(let object):
-            var types = Set<String>()
-            for (key, member) in object {
-                if key == "reference", let text = member.stringValue {
-                    if let question = text.firstIndex(of: "?"), FHIRResourceType.isKnown(text[..<question]) { types.insert(String(text[..<question])) }
-                } else {
-                    types.formUnion(conditionalReferenceTypes(in: member))
-                }
-            }
-            return types
-        case .array(let items):
-            return items.reduce(into: Set<String>()) { $0.formUnion(conditionalReferenceTypes(in: $1)) }
-        default:
-            return []
+        Set(conditionalReferences(in: value, identities: [:]).map { String($0.prefix { $0 != "?" }) })
+    }
+
+    /// Whether `text` is a conditional reference: `Type?criteria`.
+    static func isConditional(_ text: String) -> Bool {
+        guard let question = text.firstIndex(of: "?") else { return false }
+        return FHIRResourceType.isKnown(text[..<question])
+    }
+
+    /// The conditional references in `value` that name no entry's `fullUrl` (`identities`),
+    /// in document order.
+    static func conditionalReferences(in value: JSONValue, identities: [String: String]) -> [String] {
+        var found: [String] = []
+        value.forEachReference { text in
+            if identities[text] == nil, isConditional(text) { found.append(text) }
         }
+        return found
     }
 
     /// Runs `body`, naming the entry in any error it throws.
@@ -191,33 +206,49 @@ struct TransactionProcessor {
     /// Replaces every `reference` that names an entry's `fullUrl` with `Type/id`, and resolves
     /// conditional references (`Patient?identifier=...`) to the one resource they match.
     func rewriteReferences(in value: JSONValue, identities: [String: String], transaction: AuthorizedTransaction) async throws -> JSONValue {
+        var resolved: [String: String] = [:]
+        for text in Self.conditionalReferences(in: value, identities: identities) where resolved[text] == nil {
+            let question = text.firstIndex(of: "?")!
+            let type = String(text[..<question])
+            let found = try await transaction.matches(type: type, criteria: String(text[text.index(after: question)...]))
+            guard found.count == 1 else {
+                throw FHIRError.preconditionFailed("The conditional reference '\(text)' matches \(found.count) resources, not one")
+            }
+            resolved[text] = "\(type)/\(found[0].id)"
+        }
+        return Self.rewritten(value, identities: identities, resolved: resolved)!
+    }
+
+    /// `value` with every `reference` that names an entry's `fullUrl` (`identities`) or a
+    /// resolved conditional reference (`resolved`) replaced by `Type/id`; `nil` when it holds a
+    /// conditional reference not yet resolved. Pure: runs on any task.
+    static func rewritten(_ value: JSONValue, identities: [String: String], resolved: [String: String] = [:]) -> JSONValue? {
         switch value {
         case .object(var object):
             for (key, member) in object {
                 if key == "reference", let text = member.stringValue {
-                    if let target = identities[text] {
+                    if let target = identities[text] ?? resolved[text] {
                         object[key] = .string(target)
-                    } else if let question = text.firstIndex(of: "?"), FHIRResourceType.isKnown(text[..<question]) {
-                        let type = String(text[..<question])
-                        let criteria = String(text[text.index(after: question)...])
-                        let found = try await transaction.matches(type: type, criteria: criteria)
-                        guard found.count == 1 else {
-                            throw FHIRError.preconditionFailed("The conditional reference '\(text)' matches \(found.count) resources, not one")
-                        }
-                        object[key] = .string("\(type)/\(found[0].id)")
+                    } else if isConditional(text) {
+                        return nil
                     }
                 } else if case .object = member {
-                    object[key] = try await rewriteReferences(in: member, identities: identities, transaction: transaction)
+                    guard let done = rewritten(member, identities: identities, resolved: resolved) else { return nil }
+                    object[key] = done
                 } else if case .array = member {
-                    object[key] = try await rewriteReferences(in: member, identities: identities, transaction: transaction)
+                    guard let done = rewritten(member, identities: identities, resolved: resolved) else { return nil }
+                    object[key] = done
                 }
             }
             return .object(object)
         case .array(let items):
-            var rewritten: [JSONValue] = []
-            rewritten.reserveCapacity(items.count)
-            for item in items { rewritten.append(try await rewriteReferences(in: item, identities: identities, transaction: transaction)) }
-            return .array(rewritten)
+            var done: [JSONValue] = []
+            done.reserveCapacity(items.count)
+            for item in items {
+                guard let rewrittenItem = rewritten(item, identities: identities, resolved: resolved) else { return nil }
+                done.append(rewrittenItem)
+            }
+            return .array(done)
         default:
             return value
         }

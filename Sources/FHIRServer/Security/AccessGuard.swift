@@ -125,23 +125,9 @@ enum AccessGuard {
     /// versioned and contained resources included).
     static func referencedPatients(in value: JSONValue) -> Set<String> {
         var found = Set<String>()
-        func visit(_ value: JSONValue) {
-            switch value {
-            case .object(let object):
-                for (key, member) in object {
-                    if key == "reference", let text = member.stringValue {
-                        if let reference = ResourceReference(parsing: text), reference.type == "Patient" { found.insert(reference.id) }
-                    } else {
-                        visit(member)
-                    }
-                }
-            case .array(let items):
-                items.forEach(visit)
-            default:
-                break
-            }
+        value.forEachReference { text in
+            if let reference = ResourceReference(parsing: text), reference.type == "Patient" { found.insert(reference.id) }
         }
-        visit(value)
         return found
     }
 

@@ -160,6 +160,18 @@ struct AuthorizedTransaction: Sendable {
         return try await raw.create(resource, type: type, id: id)
     }
 
+    /// ``create(_:type:id:)`` in two steps (``FHIRTransaction/prepareCreate(_:type:id:)``):
+    /// the access checks come with the preparation, which is the only way to a ``PreparedCreate``.
+    func prepareCreate(_ resource: JSONValue, type: String, id: String) throws -> PreparedCreate {
+        let access = try grant.require(.create, type)
+        try AccessGuard.checkWrite(resource, type: type, id: id, access)
+        return try raw.prepareCreate(resource, type: type, id: id)
+    }
+
+    func commit(_ prepared: PreparedCreate) async throws -> StoredResource {
+        try await raw.commit(prepared)
+    }
+
     func update(_ resource: JSONValue, type: String, id: String, ifMatch: Int?) async throws -> UpdateOutcome {
         let access = try grant.require(.update, type)
         try AccessGuard.checkWrite(resource, type: type, id: id, access)

@@ -1,0 +1,108 @@
+import FHIR
+import FHIRStore
+
+/// A transaction's creates on every core: each entry's pure work (reference rewriting,
+/// validation, access checks, JSON text, index rows) is done in chunks on other
+/// tasks, ahead of the single writer, which writes the entries one by one in processing order.
+/// What the client sees is what entries run one at a time give: the first failure in that
+/// order is what is thrown (and the whole transaction rolls back); the time and response
+/// budgets are checked between entries; each entry is stamped in its turn, on the writer.
+extension TransactionProcessor {
+    /// Entries a chunk holds: a few milliseconds of work, small beside a Bundle.
+    static let createChunkSize = 8
+    /// Chunks prepared ahead of the writer: enough to keep the other cores busy, few enough to
+    /// bound the memory the prepared statements hold.
+    static let createChunksAhead = 4
+
+    /// One entry made ready ahead of its turn.
+    enum PreparedEntry: Sendable {
+        case ready(PreparedCreate)
+        /// It failed; thrown when its turn comes, as it would have been then.
+        case failed(any Error)
+        /// It has a conditional reference: resolved in its turn, so that the search sees the
+        /// entries written before it.
+        case needsDatabase
+    }
+
+    /// Creates the POST entries of `run` (in processing order, each with a planned id, none
+    /// matched by its If-None-Exist), filling `results` at each entry's index.
+    func runCreates(
+        _ run: ArraySlice<BundleRequest>, plannedIds: [Int: String], identities: [String: String],
+        in transaction: AuthorizedTransaction, budget: inout BundleBudget, results: inout [EntryResult?]
+    ) async throws {
+        let entries = Array(run)
+        let chunkSize = Self.createChunkSize
+        let chunkCount = (entries.count + chunkSize - 1) / chunkSize
+        try await withThrowingTaskGroup(of: (Int, [PreparedEntry]).self) { group in
+            var spawned = 0
+            func spawnNext() {
+                guard spawned < chunkCount else { return }
+                let chunk = spawned
+                spawned += 1
+                group.addTask {
+                    var prepared: [PreparedEntry] = []
+                    for position in chunk * chunkSize..<min((chunk + 1) * chunkSize, entries.count) {
+                        if Task.isCancelled { break }  // an earlier entry failed: nothing more is written
+                        let request = entries[position]
+                        prepared.append(self.prepareAhead(
+                            request, id: plannedIds[request.index]!, identities: identities, in: transaction))
+                    }
+                    return (chunk, prepared)
+                }
+            }
+            for _ in 0..<Self.createChunksAhead { spawnNext() }
+            var ready: [Int: [PreparedEntry]] = [:]
+            for chunk in 0..<chunkCount {
+                while ready[chunk] == nil, let (done, prepared) = try await group.next() {
+                    ready[done] = prepared
+                }
+                spawnNext()
+                for (offset, prepared) in (ready.removeValue(forKey: chunk) ?? []).enumerated() {
+                    let position = chunk * chunkSize + offset
+                    let request = entries[position]
+                    try budget.requireTime()
+                    let stored = try await located(request) {
+                        try await transaction.commit(
+                            try await self.inTurn(prepared, request, id: plannedIds[request.index]!, identities: identities, in: transaction))
+                    }
+                    let result = EntryResult(status: "201 Created", stored: stored)
+                    try budget.charge(result)
+                    results[request.index] = result
+                }
+            }
+        }
+    }
+
+    /// An entry's work done ahead; its failure kept for its turn.
+    func prepareAhead(_ request: BundleRequest, id: String, identities: [String: String], in transaction: AuthorizedTransaction) -> PreparedEntry {
+        guard let resource = Self.rewritten(request.resource!, identities: identities) else { return .needsDatabase }
+        do {
+            return .ready(try prepareCreate(request, resource: resource, id: id, in: transaction))
+        } catch {
+            return .failed(error)
+        }
+    }
+
+    /// The prepared create of an entry in its turn: what was made ahead, or, for an entry with
+    /// a conditional reference, made now.
+    func inTurn(
+        _ prepared: PreparedEntry, _ request: BundleRequest, id: String, identities: [String: String], in transaction: AuthorizedTransaction
+    ) async throws -> PreparedCreate {
+        switch prepared {
+        case .ready(let create): return create
+        case .failed(let error): throw error
+        case .needsDatabase:
+            let resource = try await rewriteReferences(in: request.resource!, identities: identities, transaction: transaction)
+            return try prepareCreate(request, resource: resource, id: id, in: transaction)
+        }
+    }
+
+    /// A POST entry's checks, in the order ``run(_:id:in:)`` makes them, and its preparation
+    /// (access checks, JSON text, index rows): no database.
+    func prepareCreate(_ request: BundleRequest, resource: JSONValue, id: String, in transaction: AuthorizedTransaction) throws -> PreparedCreate {
+        let type = request.type!
+        try configuration.validator.validateCreate(resource, type: type)
+        if type == "AuditEvent", protectsAuditEvents { try AuditFeed.requireSecurityAlert(resource) }
+        return try transaction.prepareCreate(resource, type: type, id: id)
+    }
+}
