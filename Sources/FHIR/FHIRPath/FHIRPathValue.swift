@@ -1,0 +1,163 @@
+import Foundation
+import JSON
+
+// The engine lives inside the FHIR module (not a target of its own) because it needs the
+// element types of the R4 definitions (`StructureSchema`) for `is`/`as`/`ofType()`, choice
+// elements and typed primitives, and because validation invariants, search `_filter` and
+// profiles all call it from this module: one engine, one type model, no plug-in protocol
+// to keep in step with the schema.
+
+/// Why an expression was refused or its evaluation stopped.
+public struct FHIRPathError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// The FHIRPath specification's three kinds of invalid expression, plus exceeded limits.
+    public enum Kind: String, Sendable {
+        /// The text is not a FHIRPath expression.
+        case syntax
+        /// It parses, but names a function, element or type that does not exist, or has the wrong arity.
+        case semantic
+        /// Evaluation met a value it cannot handle (a collection where a single value is needed, ...).
+        case execution
+        /// The expression or its evaluation exceeded one of `FHIRPathLimits`.
+        case limit
+    }
+
+    public var kind: Kind
+    public var message: String
+    /// The offset in the expression (in characters) where the problem was found, for syntax errors.
+    public var position: Int?
+
+    public init(_ kind: Kind, _ message: String, at position: Int? = nil) {
+        self.kind = kind
+        self.message = message
+        self.position = position
+    }
+
+    public var description: String {
+        if let position { return "\(kind.rawValue) error at \(position): \(message)" }
+        return "\(kind.rawValue) error: \(message)"
+    }
+}
+
+/// A Quantity: a decimal value and a UCUM unit or calendar duration keyword (`year`, `month`, ...).
+public struct FHIRPathQuantity: Sendable, Equatable {
+    public var value: Decimal
+    /// UCUM code (`mg`, `'1'`) or a calendar keyword in the singular (`year`, `week`).
+    public var unit: String
+
+    public init(value: Decimal, unit: String) {
+        self.value = value
+        self.unit = unit
+    }
+}
+
+/// The FHIR type of an element reached by navigation.
+enum FHIRPathElementType: Sendable, Equatable {
+    case primitive(PrimitiveType)
+    /// A complex data type or backbone element: a node of `StructureSchema.r4`.
+    case complex(Int)
+    /// A resource, with its type name (nil when the object has no `resourceType`).
+    case resource(String?)
+    /// JSON the schema does not describe (members it does not know).
+    case unknown
+}
+
+/// An element of a FHIR resource reached by navigation: its JSON value and FHIR type.
+public struct FHIRPathNode: Sendable {
+    /// The JSON value; nil for a primitive that only has `_name` (an id or extensions).
+    public var value: JSONValue?
+    /// The `_name` object beside a primitive: its id and extensions.
+    public var primitiveElement: JSONObject?
+    var type: FHIRPathElementType
+    /// The element's name, for `trace()` and diagnostics.
+    public var name: String
+}
+
+/// One item of a FHIRPath collection: a System value or a FHIR element.
+public enum FHIRPathItem: Sendable {
+    case boolean(Bool)
+    case integer(Int)
+    case decimal(Decimal)
+    case string(String)
+    case date(FHIRPathDateTime)
+    case dateTime(FHIRPathDateTime)
+    case time(FHIRPathDateTime)
+    case quantity(FHIRPathQuantity)
+    case node(FHIRPathNode)
+
+    /// A FHIR element of the given type.
+    static func element(_ value: JSONValue?, _ extras: JSONObject?, _ type: FHIRPathElementType, _ name: String) -> FHIRPathItem {
+        .node(FHIRPathNode(value: value, primitiveElement: extras, type: type, name: name))
+    }
+
+    /// The System value of a FHIR primitive (or the item itself when it is one); nil for
+    /// complex elements and primitives without a value.
+    var systemValue: FHIRPathItem? {
+        guard case .node(let node) = self else { return self }
+        switch node.type {
+        case .primitive(let primitive):
+            guard let value = node.value else { return nil }
+            return Self.systemValue(of: value, as: primitive)
+        case .complex(let index):
+            guard StructureSchema.r4.nodes[index].isQuantityLike, let object = node.value?.objectValue else { return nil }
+            guard case .number(let text)? = object["value"], let number = Decimal(string: text) else { return nil }
+            let system = object["system"]?.stringValue
+            var unit = (system == nil || system == "http://unitsofmeasure.org") ? object["code"]?.stringValue : nil
+            unit = unit ?? object["unit"]?.stringValue ?? "1"
+            return .quantity(FHIRPathQuantity(value: number, unit: unit!))
+        case .unknown:
+            guard let value = node.value else { return nil }
+            switch value {
+            case .bool(let flag): return .boolean(flag)
+            case .string(let text): return .string(text)
+            case .number(let text): return Self.number(text)
+            default: return nil
+            }
+        case .resource: return nil
+        }
+    }
+
+    static func systemValue(of value: JSONValue, as primitive: PrimitiveType) -> FHIRPathItem? {
+        switch (primitive, value) {
+        case (.boolean, .bool(let flag)): return .boolean(flag)
+        case (.integer, .number(let text)), (.positiveInt, .number(let text)), (.unsignedInt, .number(let text)):
+            return Int(text).map { .integer($0) } ?? Self.number(text)
+        case (.decimal, .number(let text)): return Decimal(string: text).map { .decimal($0) }
+        case (.date, .string(let text)): return FHIRPathDateTime(parsing: text, kind: .date).map { .date($0) }
+        case (.dateTime, .string(let text)), (.instant, .string(let text)):
+            guard let parsed = FHIRPathDateTime(parsing: text, kind: .dateTime) else { return .string(text) }
+            return .dateTime(parsed)
+        case (.time, .string(let text)): return FHIRPathDateTime(parsing: text, kind: .time).map { .time($0) }
+        case (_, .string(let text)): return .string(text)
+        case (_, .number(let text)): return Self.number(text)
+        case (_, .bool(let flag)): return .boolean(flag)
+        default: return nil
+        }
+    }
+
+    static func number(_ text: String) -> FHIRPathItem? {
+        if let integer = Int(text) { return .integer(integer) }
+        return Decimal(string: text).map { .decimal($0) }
+    }
+
+    /// The text of the value as FHIRPath's `toString()` writes it; nil for complex elements.
+    var stringForm: String? {
+        switch systemValue {
+        case .boolean(let flag)?: return flag ? "true" : "false"
+        case .integer(let number)?: return String(number)
+        case .decimal(let number)?: return number.description
+        case .string(let text)?: return text
+        case .date(let value)?, .dateTime(let value)?, .time(let value)?: return value.text
+        case .quantity(let quantity)?:
+            let unit = FHIRPathUnits.isCalendarKeyword(quantity.unit) ? quantity.unit : "'\(quantity.unit)'"
+            return "\(quantity.value) \(unit)"
+        default: return nil
+        }
+    }
+}
+
+extension StructureNode {
+    /// Whether objects of this node are Quantities (or one of its profiles: Age, Duration, ...).
+    var isQuantityLike: Bool {
+        ["Quantity", "Age", "Distance", "Duration", "Count", "MoneyQuantity", "SimpleQuantity"].contains(name)
+    }
+}
