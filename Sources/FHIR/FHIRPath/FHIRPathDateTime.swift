@@ -131,6 +131,12 @@ public struct FHIRPathDateTime: Sendable, Equatable {
         guard let unit = FHIRPathUnits.calendarUnit(quantity.unit) else { return nil }
         // Only whole units move a date (`+ 7.7 days` adds 7).
         let amount = NSDecimalNumber(decimal: quantity.value).doubleValue.rounded(.towardZero)
+        // Past 10,000 years either way the result is out of range anyway; refusing it early
+        // keeps the conversions to Int below from trapping.
+        guard amount.isFinite, abs(amount) < 1e7 || (abs(amount) < 1e12 && unit != "week" && unit != "day" && unit != "hour") else { return nil }
+        if abs(amount) * ["year": 3.2e10, "month": 2.7e9, "week": 6.1e8, "day": 8.7e7, "hour": 3.6e6, "minute": 6e4, "second": 1e3, "millisecond": 1][unit, default: 1] > 1e15 {
+            return nil
+        }
         var result = self
         let base = kind == .time ? 3 : 0  // index shift: a Time's parts start at the hour
         func index(_ component: Int) -> Int { component - base }

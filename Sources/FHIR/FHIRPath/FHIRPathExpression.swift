@@ -158,7 +158,12 @@ final class FHIRPathEvaluator {
             let lhs = try evaluate(left, focus), rhs = try evaluate(right, focus)
             try charge(lhs.count + rhs.count)
             if symbol == "|" { return try checkSize(try FHIRPathOperators.union(lhs, rhs, evaluator: self)) }
-            return try FHIRPathOperators.apply(symbol, lhs, rhs)
+            let result = try FHIRPathOperators.apply(symbol, lhs, rhs)
+            // `+` and `&` on strings double a string per step in `aggregate($total & $total)`.
+            if case .string(let text)? = result.first, text.utf8.count > limits.maximumStringLength {
+                throw FHIRPathError(.limit, "a string exceeded \(limits.maximumStringLength) bytes")
+            }
+            return result
         }
     }
 

@@ -23,7 +23,13 @@ extension FHIRPathEvaluator {
         case "getValue":
             guard input.count == 1, case .node(let node) = input[0], case .primitive = node.type else { return [] }
             return input[0].systemValue.map { [$0] } ?? []
-        case "resolve": return input.compactMap(resolve)
+        case "resolve":
+            var result: [FHIRPathItem] = []
+            for item in input {
+                try charge(1 + (root.nodeValue?["entry"]?.arrayValue?.count ?? 0) + (root.nodeValue?["contained"]?.arrayValue?.count ?? 0))
+                if let target = resolve(item) { result.append(target) }
+            }
+            return result
         case "htmlChecks":
             // The narrative's XHTML is checked on write by NarrativeChecker; here, whether it is XHTML at all.
             guard let text = try singleValue(input, name)?.stringForm else { return [] }

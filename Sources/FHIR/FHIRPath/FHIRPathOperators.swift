@@ -245,7 +245,11 @@ enum FHIRPathOperators {
             case "-": return .decimal(a - b)
             case "*": return .decimal(a * b)
             case "/": return b == 0 ? nil : .decimal(a / b)
-            case "div": return b == 0 ? nil : .integer(NSDecimalNumber(decimal: rounded(a / b, 0, .down)).intValue)
+            case "div":
+                guard b != 0 else { return nil }
+                let quotient = rounded(a / b, 0, .down)
+                guard abs(quotient) < 2_147_483_648 else { return nil }
+                return .integer(NSDecimalNumber(decimal: quotient).intValue)
             case "mod": return b == 0 ? nil : .decimal(a - b * rounded(a / b, 0, .down))
             default: throw FHIRPathError(.execution, "unknown operator \(symbol)")
             }

@@ -25,7 +25,7 @@ public struct FHIRPathLimits: Sendable {
     /// Longest expression text, in characters.
     public var maximumExpressionLength = 16_384
     /// Deepest nesting of the expression (parentheses, operators, function arguments).
-    public var maximumNestingDepth = 128
+    public var maximumNestingDepth = 200
     /// Most items any one collection may hold while evaluating.
     public var maximumCollectionSize = 100_000
     /// Most evaluation steps (items visited) in one evaluation: bounds `repeat()`,
@@ -99,7 +99,13 @@ struct FHIRPathParser {
         try enter()
         defer { depth -= 1 }
         var left = try parsePrefix()
+        // Each operator of a chain (`a or b or c ...`) nests the tree one level deeper: counted
+        // too, so that no expression within the length limit builds a tree deep enough to
+        // exhaust the stack when evaluated or freed.
+        let entryDepth = depth
+        defer { depth = entryDepth }
         while let (symbol, power) = operatorAhead, power >= minimumPower {
+            try enter()
             position += 1
             if symbol == "is" || symbol == "as" {
                 left = .typeOperator(symbol, left, try parseTypeName())
@@ -135,11 +141,15 @@ struct FHIRPathParser {
 
     private mutating func parsePostfix(_ start: FHIRPathSyntax) throws -> FHIRPathSyntax {
         var result = start
+        let entryDepth = depth
+        defer { depth = entryDepth }
         while true {
             if isSymbol(".") {
+                try enter()
                 position += 1
                 result = try parseInvocation(target: result)
             } else if isSymbol("[") {
+                try enter()
                 position += 1
                 let index = try parseExpression(0)
                 try expect("]")

@@ -89,6 +89,12 @@ public enum FHIRPathItem: Sendable {
         .node(FHIRPathNode(value: value, primitiveElement: extras, type: type, name: name))
     }
 
+    /// The JSON value of a FHIR element.
+    var nodeValue: JSONValue? {
+        if case .node(let node) = self { return node.value }
+        return nil
+    }
+
     /// The System value of a FHIR primitive (or the item itself when it is one); nil for
     /// complex elements and primitives without a value.
     var systemValue: FHIRPathItem? {
@@ -120,7 +126,7 @@ public enum FHIRPathItem: Sendable {
         switch (primitive, value) {
         case (.boolean, .bool(let flag)): return .boolean(flag)
         case (.integer, .number(let text)), (.positiveInt, .number(let text)), (.unsignedInt, .number(let text)):
-            return Int(text).map { .integer($0) } ?? Self.number(text)
+            return Self.number(text)
         case (.decimal, .number(let text)): return Decimal(string: text).map { .decimal($0) }
         case (.date, .string(let text)): return FHIRPathDateTime(parsing: text, kind: .date).map { .date($0) }
         case (.dateTime, .string(let text)), (.instant, .string(let text)):
@@ -134,8 +140,10 @@ public enum FHIRPathItem: Sendable {
         }
     }
 
+    /// A JSON number: an Integer within FHIRPath's 32 bits (so no operator can overflow a
+    /// Swift `Int`), a Decimal otherwise.
     static func number(_ text: String) -> FHIRPathItem? {
-        if let integer = Int(text) { return .integer(integer) }
+        if let integer = Int32(text) { return .integer(Int(integer)) }
         return Decimal(string: text).map { .decimal($0) }
     }
 

@@ -1,0 +1,90 @@
+@testable import FHIR
+import Foundation
+import JSON
+import Testing
+
+/// The FHIRPath engine beyond the official suite: the parser's errors, FHIR navigation and
+/// resolution, and the bounds that keep hostile expressions and resources from crashing,
+/// hanging or exhausting memory.
+@Suite struct FHIRPathEngineTests {
+    static let patient: JSONValue = try! JSONParser.parse(#"""
+        {"resourceType":"Patient","id":"p1","active":true,
+         "contained":[{"resourceType":"Organization","id":"org","name":"Acme"}],
+         "managingOrganization":{"reference":"#org"},
+         "name":[{"use":"official","family":"Chalmers","given":["Peter","James"]},{"use":"usual","given":["Jim"]}],
+         "birthDate":"1974-12-25","_birthDate":{"extension":[{"url":"http://example.org/time","valueDateTime":"1974-12-25T14:35:45-05:00"}]},
+         "deceasedBoolean":false}
+        """#)
+
+    static func evaluate(_ expression: String, on resource: JSONValue = patient, environment: FHIRPathEnvironment = FHIRPathEnvironment()) throws -> [FHIRPathItem] {
+        try FHIRPathExpression(expression).evaluate(on: resource, environment: environment)
+    }
+
+    static func strings(_ expression: String, on resource: JSONValue = patient) throws -> [String] {
+        try evaluate(expression, on: resource).map { $0.stringForm ?? "(complex)" }
+    }
+
+    @Test(arguments: [
+        ("2 + 2 /", 7), ("2 + 2 /* not finished", 6), ("'unterminated", 0), ("name.", 5), ("(1 + 2", 6),
+        ("1 +* 2", 3), ("$foo", 0), ("%", 0), ("name[1", 6), ("`abc", 0), ("1 2", 2), ("name.where(", 11),
+        ("'\\q'", 1), ("@2014-13-01", 0), ("@T25:00", 0), ("#", 0), ("1 is", 4), ("2147483648", 0),
+    ])
+    func refusesSyntaxErrorsWithTheirPosition(expression: String, position: Int) {
+        #expect {
+            _ = try FHIRPathExpression(expression)
+        } throws: { error in
+            guard let error = error as? FHIRPathError else { return false }
+            return error.kind == .syntax && error.position == position
+        }
+    }
+
+    @Test(arguments: ["name.nosuch()", "name.where()", "name.substring()", "iif(true)", "today(1)"])
+    func refusesUnknownFunctionsAndWrongArityWhenParsing(expression: String) {
+        #expect(throws: FHIRPathError.self) { _ = try FHIRPathExpression(expression) }
+        do { _ = try FHIRPathExpression(expression) } catch let error as FHIRPathError { #expect(error.kind == .semantic) } catch {}
+    }
+
+    @Test func refusesElementsTheTypeDoesNotHave() throws {
+        #expect(throws: FHIRPathError.self) { try Self.evaluate("name.given1") }
+        #expect(throws: FHIRPathError.self) { try Self.evaluate("Observation.value") }
+        // In a mixed collection, an element some item's type has is not an error.
+        #expect(try Self.strings("descendants().given").count == 3)
+    }
+
+    @Test func navigatesChoicesPrimitiveExtensionsAndTypes() throws {
+        #expect(try Self.strings("name.where(use = 'official').given.first()") == ["Peter"])
+        #expect(try Self.strings("deceased") == ["false"])
+        #expect(try Self.strings("deceased is boolean") == ["true"])
+        #expect(try Self.strings("birthDate.extension('http://example.org/time').value") == ["1974-12-25T14:35:45-05:00"])
+        #expect(try Self.strings("birthDate.hasValue() and birthDate < @1975") == ["true"])
+        #expect(try Self.strings("birthDate.type().name") == ["date"])
+        #expect(try Self.strings("Patient.name.given.count()") == ["3"])
+    }
+
+    @Test func resolvesContainedBundleAndStoreReferences() throws {
+        #expect(try Self.strings("managingOrganization.resolve().name") == ["Acme"])
+        let bundle = try JSONParser.parse(#"""
+            {"resourceType":"Bundle","type":"collection","entry":[
+             {"fullUrl":"http://x/Patient/1","resource":{"resourceType":"Patient","id":"1","link":[{"other":{"reference":"Patient/2"},"type":"seealso"}]}},
+             {"fullUrl":"http://x/Patient/2","resource":{"resourceType":"Patient","id":"2","gender":"female"}}]}
+            """#)
+        #expect(try Self.strings("entry[0].resource.link.other.resolve().gender", on: bundle) == ["female"])
+        var environment = FHIRPathEnvironment()
+        let stored: JSONValue = ["resourceType": "Organization", "id": "9", "name": "Stored"]
+        environment.resolver = { reference in reference == "Organization/9" ? stored : nil }
+        let observation: JSONValue = ["resourceType": "Observation", "status": "final", "code": ["text": "x"], "performer": [["reference": "Organization/9"]]]
+        let names = try Self.evaluate("performer.resolve().name", on: observation, environment: environment)
+        #expect(names.map(\.stringForm) == ["Stored"])
+    }
+
+    @Test func logicDatesAndQuantitiesFollowTheSpecification() throws {
+        #expect(try Self.evaluate("{} and false").map(\.stringForm) == ["false"])
+        #expect(try Self.evaluate("{} and true").isEmpty)
+        #expect(try Self.evaluate("@2012 = @2012-01").isEmpty)
+        #expect(try Self.strings("@2012-01-01T10:00:00+02:00 = @2012-01-01T08:00:00Z") == ["true"])
+        #expect(try Self.strings("1 'kg' = 1000 'g'") == ["true"])
+        #expect(try Self.strings("1.50 + 1.25") == ["2.75"])
+        #expect(try Self.evaluate("2147483647 + 1").isEmpty)
+        #expect(try Self.strings("%resource.id & '/' & %context.id") == ["p1/p1"])
+    }
+}
