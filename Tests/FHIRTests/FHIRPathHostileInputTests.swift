@@ -92,29 +92,21 @@ import Testing
             "@T10:00", "+", "-", "*", "/", "and", "or", "implies", "is", "as", "|", "=", "~", "<", "{}", "%resource",
             "descendants()", "children()", "ofType(", "Quantity", "'mg'", "first()", ",", "iif(", "aggregate(", "$total",
         ]
-        var generator = SeededGenerator(seed: 0x46_48_49_52)
+        // A linear congruential sequence: the same expressions on every run.
+        var state: UInt64 = 0x46_48_49_52
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
         let patient: JSONValue = ["resourceType": "Patient", "name": [["given": ["A", "B"]]], "birthDate": "2000"]
         for _ in 0..<3000 {
-            let count = Int.random(in: 1...14, using: &generator)
-            let expression = (0..<count).map { _ in pieces.randomElement(using: &generator)! }.joined(separator: " ")
+            let count = 1 + next(14)
+            let expression = (0..<count).map { _ in pieces[next(pieces.count)] }.joined(separator: " ")
             do {
                 _ = try FHIRPathExpression(expression).evaluate(on: patient)
             } catch {
                 #expect(error is FHIRPathError, "\(expression): \(error)")
             }
         }
-    }
-}
-
-/// SplitMix64: the same random expressions on every run.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
