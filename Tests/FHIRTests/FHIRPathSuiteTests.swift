@@ -98,7 +98,7 @@ import Testing
         guard expected.type.isEmpty || typeName.lowercased() == expected.type.lowercased() else { return false }
         guard let value = item.systemValue else { return false }
         switch value {
-        case .decimal(let number): return Decimal(string: expected.text) == number
+        case .decimal(let number, _): return Decimal(string: expected.text) == number
         case .date(let date), .dateTime(let date), .time(let date):
             let text = expected.text.hasPrefix("@T") ? String(expected.text.dropFirst(2)) : String(expected.text.drop(while: { $0 == "@" }))
             guard let parsed = FHIRPathDateTime(parsing: text, kind: date.kind) else { return false }

@@ -32,7 +32,7 @@ extension FHIRPathEvaluator {
             switch item {
             case .boolean: return item
             case .integer(let value): return value == 1 ? .boolean(true) : value == 0 ? .boolean(false) : nil
-            case .decimal(let value): return value == 1 ? .boolean(true) : value == 0 ? .boolean(false) : nil
+            case .decimal(let value, _): return value == 1 ? .boolean(true) : value == 0 ? .boolean(false) : nil
             case .string(let text):
                 switch text.lowercased() {
                 case "true", "t", "yes", "y", "1", "1.0": return .boolean(true)
@@ -50,10 +50,10 @@ extension FHIRPathEvaluator {
             }
         case "toDecimal":
             switch item {
-            case .integer(let value): return .decimal(Decimal(value))
+            case .integer(let value): return .decimal(Decimal(value), scale: 0)
             case .decimal: return item
-            case .boolean(let flag): return .decimal(flag ? 1 : 0)
-            case .string(let text): return isNumber(text, fraction: true) ? Decimal(string: text).map { .decimal($0) } : nil
+            case .boolean(let flag): return .decimal(flag ? 1 : 0, scale: 0)
+            case .string(let text): return isNumber(text, fraction: true) ? FHIRPathItem.decimal(text: text) : nil
             default: return nil
             }
         case "toString": return item.stringForm.map { .string($0) }
@@ -89,7 +89,7 @@ extension FHIRPathEvaluator {
             var quantity: FHIRPathQuantity
             switch item {
             case .integer(let value): quantity = FHIRPathQuantity(value: Decimal(value), unit: "1")
-            case .decimal(let value): quantity = FHIRPathQuantity(value: value, unit: "1")
+            case .decimal(let value, _): quantity = FHIRPathQuantity(value: value, unit: "1")
             case .boolean(let flag): quantity = FHIRPathQuantity(value: flag ? 1 : 0, unit: "1")
             case .quantity(let value): quantity = value
             case .string(let text):
@@ -140,11 +140,13 @@ extension FHIRPathEvaluator {
         }
         func real(_ number: Double) -> [FHIRPathItem] {
             guard number.isFinite else { return [] }
-            return Decimal(string: String(number)).map { [.decimal($0)] } ?? []
+            return Decimal(string: String(number)).map { [.fromDecimal($0)] } ?? []
         }
         let double = NSDecimalNumber(decimal: value).doubleValue
         switch name {
-        case "abs": return isInteger ? integerResult(abs(value)) : [.decimal(abs(value))]
+        case "abs":
+            guard case .decimal(_, let scale) = item else { return integerResult(abs(value)) }
+            return [.decimal(abs(value), scale: scale)]
         case "ceiling":
             let truncated = FHIRPathOperators.rounded(value, 0, .down)
             return integerResult(truncated < value ? truncated + 1 : truncated)
@@ -172,7 +174,7 @@ extension FHIRPathEvaluator {
                 guard let given = try singleInteger(argument, focus), given >= 0 else { throw FHIRPathError(.execution, "round() precision must be >= 0") }
                 precision = min(given, 30)
             }
-            return [.decimal(FHIRPathOperators.rounded(value, precision, .plain))]
+            return [.decimal(FHIRPathOperators.rounded(value, precision, .plain), scale: precision)]
         }
     }
 }

@@ -92,12 +92,13 @@ extension FHIRPathEvaluator {
         switch item {
         case .integer, .decimal:
             let value = FHIRPathOperators.decimal(item)!
-            let scale = FHIRPathOperators.decimalPlaces(value)
+            let scale = FHIRPathOperators.scale(of: item)
             if name == "precision" { return [.integer(scale)] }
-            return decimalBoundary(value, scale: scale, isLow: isLow, precision: precision ?? 8).map { [.decimal($0)] } ?? []
+            let digits = precision ?? 8
+            return decimalBoundary(value, scale: scale, isLow: isLow, precision: digits).map { [.decimal($0, scale: digits)] } ?? []
         case .quantity(var quantity):
-            guard name != "precision" else { return [.integer(FHIRPathOperators.decimalPlaces(quantity.value))] }
-            guard let bound = decimalBoundary(quantity.value, scale: FHIRPathOperators.decimalPlaces(quantity.value), isLow: isLow, precision: precision ?? 8) else { return [] }
+            guard name != "precision" else { return [.integer(FHIRPathOperators.naturalScale(quantity.value))] }
+            guard let bound = decimalBoundary(quantity.value, scale: FHIRPathOperators.naturalScale(quantity.value), isLow: isLow, precision: precision ?? 8) else { return [] }
             quantity.value = bound
             return [.quantity(quantity)]
         case .date(let value), .dateTime(let value), .time(let value):

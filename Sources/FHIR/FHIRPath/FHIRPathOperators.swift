@@ -69,7 +69,7 @@ enum FHIRPathOperators {
         guard let item = try single(items, "-") else { return [] }
         switch item {
         case .integer(let value): return [.integer(-value)]
-        case .decimal(let value): return [.decimal(-value)]
+        case .decimal(let value, let scale): return [.decimal(-value, scale: scale)]
         case .quantity(var quantity): quantity.value = -quantity.value; return [.quantity(quantity)]
         default: throw FHIRPathError(.execution, "cannot negate \(FHIRPathTypes.typeName(item).name)")
         }
@@ -78,9 +78,29 @@ enum FHIRPathOperators {
     static func decimal(_ item: FHIRPathItem) -> Decimal? {
         switch item {
         case .integer(let value): return Decimal(value)
-        case .decimal(let value): return value
+        case .decimal(let value, _): return value
         default: return nil
         }
+    }
+
+    /// The digits after the point a number was written with (0 for an Integer).
+    static func scale(of item: FHIRPathItem) -> Int {
+        if case .decimal(_, let scale) = item { return scale }
+        return 0
+    }
+
+    /// The digits after the point `value` needs.
+    static func naturalScale(_ value: Decimal) -> Int { min(max(0, -value.exponent), 38) }
+
+    /// The decimal's text with at least `scale` digits after the point (`1.50`, not `1.5`).
+    static func text(of value: Decimal, scale: Int) -> String {
+        var text = value.description
+        guard !text.contains("e"), !text.contains("E") else { return text }
+        // Counted on the text: Foundation writes a zero as "0" whatever its exponent.
+        let places = text.firstIndex(of: ".").map { text.distance(from: $0, to: text.endIndex) - 1 } ?? 0
+        guard scale > places else { return text }
+        if places == 0 { text += "." }
+        return text + String(repeating: "0", count: scale - places)
     }
 
     /// -1, 0 or 1; nil when the values cannot be ordered for lack of precision or units.
@@ -152,19 +172,17 @@ enum FHIRPathOperators {
         case (.quantity(let a), .quantity(let b)):
             if FHIRPathUnits.compare(a, b) == 0 { return true }
             guard let left = FHIRPathUnits.canonical(a), let right = FHIRPathUnits.canonical(b), left.1 == right.1 else { return false }
-            let scale = min(decimalPlaces(a.value), decimalPlaces(b.value))
-            let unitScale = min(decimalPlaces(left.0) - decimalPlaces(a.value), decimalPlaces(right.0) - decimalPlaces(b.value))
+            let scale = min(naturalScale(a.value), naturalScale(b.value))
+            let unitScale = min(naturalScale(left.0) - naturalScale(a.value), naturalScale(right.0) - naturalScale(b.value))
             return rounded(left.0, scale + max(0, unitScale)) == rounded(right.0, scale + max(0, unitScale))
         case (.decimal, _), (_, .decimal):
             guard let a = decimal(left), let b = decimal(right) else { return false }
-            let scale = min(decimalPlaces(a), decimalPlaces(b))
+            let scale = min(self.scale(of: left), self.scale(of: right))
             return rounded(a, scale) == rounded(b, scale)
         default:
             return itemEquals(left, right) ?? false
         }
     }
-
-    static func decimalPlaces(_ value: Decimal) -> Int { max(0, -value.exponent) }
 
     static func rounded(_ value: Decimal, _ scale: Int) -> Decimal {
         var input = value, result = Decimal()
@@ -241,16 +259,16 @@ enum FHIRPathOperators {
                 throw FHIRPathError(.execution, "cannot apply '\(symbol)' to \(FHIRPathTypes.typeName(left).name) and \(FHIRPathTypes.typeName(right).name)")
             }
             switch symbol {
-            case "+": return .decimal(a + b)
-            case "-": return .decimal(a - b)
-            case "*": return .decimal(a * b)
-            case "/": return b == 0 ? nil : .decimal(a / b)
+            case "+": return .decimal(a + b, scale: max(scale(of: left), scale(of: right)))
+            case "-": return .decimal(a - b, scale: max(scale(of: left), scale(of: right)))
+            case "*": return .fromDecimal(a * b)
+            case "/": return b == 0 ? nil : .fromDecimal(a / b)
             case "div":
                 guard b != 0 else { return nil }
                 let quotient = rounded(a / b, 0, .down)
                 guard abs(quotient) < 2_147_483_648 else { return nil }
                 return .integer(NSDecimalNumber(decimal: quotient).intValue)
-            case "mod": return b == 0 ? nil : .decimal(a - b * rounded(a / b, 0, .down))
+            case "mod": return b == 0 ? nil : .decimal(a - b * rounded(a / b, 0, .down), scale: max(scale(of: left), scale(of: right)))
             default: throw FHIRPathError(.execution, "unknown operator \(symbol)")
             }
         }

@@ -249,7 +249,9 @@ struct FHIRPathParser {
         } else {
             unit = nil
         }
-        guard let decimal = Decimal(string: token.text) else { throw FHIRPathError(.syntax, "invalid number", at: token.position) }
+        guard let decimal = Decimal(string: token.text), decimal.isFinite, case .decimal(_, let scale)? = FHIRPathItem.decimal(text: token.text) else {
+            throw FHIRPathError(.syntax, "invalid number", at: token.position)
+        }
         if let unit {
             position += 1
             return .literal(.quantity(FHIRPathQuantity(value: decimal, unit: unit)))
@@ -260,6 +262,6 @@ struct FHIRPathParser {
             }
             return .literal(.integer(Int(integer)))
         }
-        return .literal(.decimal(decimal))
+        return .literal(.decimal(decimal, scale: scale))
     }
 }

@@ -76,7 +76,9 @@ public struct FHIRPathNode: Sendable {
 public enum FHIRPathItem: Sendable {
     case boolean(Bool)
     case integer(Int)
-    case decimal(Decimal)
+    /// A decimal with its scale: the digits after the point it was written with (`1.50` has
+    /// 2), which Foundation's `Decimal` drops and `toString()` and `precision()` keep.
+    case decimal(Decimal, scale: Int)
     case string(String)
     case date(FHIRPathDateTime)
     case dateTime(FHIRPathDateTime)
@@ -127,7 +129,7 @@ public enum FHIRPathItem: Sendable {
         case (.boolean, .bool(let flag)): return .boolean(flag)
         case (.integer, .number(let text)), (.positiveInt, .number(let text)), (.unsignedInt, .number(let text)):
             return Self.number(text)
-        case (.decimal, .number(let text)): return Decimal(string: text).map { .decimal($0) }
+        case (.decimal, .number(let text)): return decimal(text: text)
         case (.date, .string(let text)): return FHIRPathDateTime(parsing: text, kind: .date).map { .date($0) }
         case (.dateTime, .string(let text)), (.instant, .string(let text)):
             guard let parsed = FHIRPathDateTime(parsing: text, kind: .dateTime) else { return .string(text) }
@@ -142,9 +144,26 @@ public enum FHIRPathItem: Sendable {
 
     /// A JSON number: an Integer within FHIRPath's 32 bits (so no operator can overflow a
     /// Swift `Int`), a Decimal otherwise.
+    /// A decimal whose scale is the digits its value needs.
+    static func fromDecimal(_ value: Decimal) -> FHIRPathItem {
+        .decimal(value, scale: FHIRPathOperators.naturalScale(value))
+    }
+
+    /// A decimal read from text (`1.50`, `1.5e2`), keeping the scale the text gives it.
+    static func decimal(text: String) -> FHIRPathItem? {
+        guard let value = Decimal(string: text), value.isFinite else { return nil }
+        var mantissa = Substring(text), exponent = 0
+        if let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+            mantissa = text[..<e]
+            exponent = Int(text[text.index(after: e)...].replacingOccurrences(of: "+", with: "")) ?? 0
+        }
+        let fraction = mantissa.firstIndex(of: ".").map { mantissa.distance(from: $0, to: mantissa.endIndex) - 1 } ?? 0
+        return .decimal(value, scale: min(max(0, fraction - exponent), 38))
+    }
+
     static func number(_ text: String) -> FHIRPathItem? {
         if let integer = Int32(text) { return .integer(Int(integer)) }
-        return Decimal(string: text).map { .decimal($0) }
+        return decimal(text: text)
     }
 
     /// The text of the value as FHIRPath's `toString()` writes it; nil for complex elements.
@@ -152,7 +171,7 @@ public enum FHIRPathItem: Sendable {
         switch systemValue {
         case .boolean(let flag)?: return flag ? "true" : "false"
         case .integer(let number)?: return String(number)
-        case .decimal(let number)?: return number.description
+        case .decimal(let number, let scale)?: return FHIRPathOperators.text(of: number, scale: scale)
         case .string(let text)?: return text
         case .date(let value)?, .dateTime(let value)?, .time(let value)?: return value.text
         case .quantity(let quantity)?:
