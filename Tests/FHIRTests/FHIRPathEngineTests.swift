@@ -44,11 +44,20 @@ import Testing
         do { _ = try FHIRPathExpression(expression) } catch let error as FHIRPathError { #expect(error.kind == .semantic) } catch {}
     }
 
-    @Test func refusesElementsTheTypeDoesNotHave() throws {
-        #expect(throws: FHIRPathError.self) { try Self.evaluate("name.given1") }
-        #expect(throws: FHIRPathError.self) { try Self.evaluate("Observation.value") }
+    @Test func refusesElementsTheTypeDoesNotHaveInStrictMode() throws {
+        var strict = FHIRPathEnvironment()
+        strict.strict = true
+        #expect(throws: FHIRPathError.self) { try Self.evaluate("name.given1", environment: strict) }
+        #expect(throws: FHIRPathError.self) { try Self.evaluate("Observation.value", environment: strict) }
         // In a mixed collection, an element some item's type has is not an error.
-        #expect(try Self.strings("descendants().given").count == 3)
+        #expect(try Self.evaluate("descendants().given", environment: strict).count == 3)
+        // Not strict: empty, as invariants on mixed collections need.
+        #expect(try Self.evaluate("name.given1").isEmpty)
+        #expect(try Self.evaluate("Observation.value").isEmpty)
+        #expect(throws: FHIRPathError.self) { try Self.evaluate("name.as(HumanName)") }
+        var lenientAs = FHIRPathEnvironment()
+        lenientAs.allowsAsOnCollections = true
+        #expect(try Self.evaluate("name.as(HumanName)", environment: lenientAs).count == 2)
     }
 
     @Test func navigatesChoicesPrimitiveExtensionsAndTypes() throws {

@@ -15,6 +15,14 @@ public struct FHIRPathEnvironment: Sendable {
     /// The instant `now()` answers, fixed for the whole evaluation as the specification asks.
     public var now = Date()
     public var limits = FHIRPathLimits()
+    /// The specification's strict mode: an element no item's type defines (`name.given1`,
+    /// `Observation.valueQuantity`) and a path that starts with another resource type are
+    /// semantic errors. Off, they yield empty, as invariants need on mixed collections
+    /// (`descendants().reference`) and on choice elements (`probability[x]`).
+    public var strict = false
+    /// Lets `as(type)` filter a collection of many items, as R4 core's dom-3 needs
+    /// (`%resource.descendants().as(canonical)`); the specification refuses more than one item.
+    public var allowsAsOnCollections = false
 
     public init() {}
 }
@@ -199,6 +207,7 @@ final class FHIRPathEvaluator {
                     continue
                 }
                 if StructureSchema.r4.resourceNodes[name] != nil {
+                    guard environment.strict else { continue }
                     throw FHIRPathError(.semantic, "the context is \(type ?? "a resource"), not \(name)")
                 }
             }
@@ -206,10 +215,12 @@ final class FHIRPathEvaluator {
                 result += try FHIRPathNavigator.children(of: node, named: name)
                 someTypeHasIt = true
             } catch let error as FHIRPathError where error.kind == .semantic {
+                // A choice element's JSON name (`valueQuantity`) is never a FHIRPath name.
+                if FHIRPathNavigator.isChoiceJSONName(name, of: node) { throw error }
                 unknownElement = error
             }
         }
-        if let unknownElement, !someTypeHasIt { throw unknownElement }
+        if environment.strict, let unknownElement, !someTypeHasIt { throw unknownElement }
         return try checkSize(result)
     }
 

@@ -128,6 +128,9 @@ extension FHIRPathEvaluator {
             return try input.filter { try FHIRPathTypes.matches($0, type, exactly: true) }
         case "is", "as":
             let type = try FHIRPathTypes.name(of: arguments[0])
+            if name == "as", input.count > 1, environment.allowsAsOnCollections {
+                return try input.filter { try FHIRPathTypes.matches($0, type, exactly: true) }
+            }
             guard input.count <= 1 else { throw FHIRPathError(.execution, "\(name)() needs a single item") }
             guard let item = input.first else { return [] }
             let matches = try FHIRPathTypes.matches(item, type, exactly: name == "as")

@@ -71,6 +71,13 @@ enum FHIRPathNavigator {
         return result
     }
 
+    /// Whether `name` is the JSON spelling of a choice element of the node's type
+    /// (`valueQuantity` for `value[x]`), which FHIRPath navigates as `value`.
+    static func isChoiceJSONName(_ name: String, of node: FHIRPathNode) -> Bool {
+        guard let structure = structure(of: node).0, let rule = structure.members[name], !rule.isPrimitiveExtension else { return false }
+        return structure.elements[rule.element].isChoice
+    }
+
     /// Every child element of a node, in the order of its JSON members.
     static func allChildren(of node: FHIRPathNode) -> [FHIRPathItem] {
         let (structure, objectOrNil) = structure(of: node)
