@@ -97,3 +97,43 @@ import Testing
         #expect(try Self.strings("%resource.id & '/' & %context.id") == ["p1/p1"])
     }
 }
+
+/// The invariants the issue found unchecked, as the engine evaluates them (R4 core's own
+/// expressions): each holds on a good resource and fails on the bad one.
+@Suite struct FHIRPathIssueInvariantTests {
+    static func holds(_ expression: String, on resource: JSONValue, at path: String) throws -> [Bool?] {
+        var environment = FHIRPathEnvironment()
+        environment.allowsAsOnCollections = true
+        let constraint = try FHIRPathExpression(expression)
+        return try FHIRPathExpression(path).evaluate(on: resource, environment: environment).map { context in
+            let result = try constraint.evaluate(on: resource, context: [context], environment: environment)
+            guard let first = result.first else { return nil }
+            guard case .boolean(let value)? = first.systemValue else { return true }
+            return value
+        }
+    }
+
+    @Test func probabilityOverOneHundredFailsRas2() throws {
+        let ras2 = "probability is decimal implies (probability as decimal) <= 100"
+        func assessment(_ probability: String) throws -> JSONValue {
+            try JSONParser.parse(#"{"resourceType":"RiskAssessment","status":"final","subject":{"reference":"Patient/1"},"prediction":[{"probabilityDecimal":\#(probability)}]}"#)
+        }
+        #expect(try Self.holds(ras2, on: try assessment("100"), at: "RiskAssessment.prediction") == [true])
+        #expect(try Self.holds(ras2, on: try assessment("101"), at: "RiskAssessment.prediction") == [false])
+    }
+
+    @Test func valueWithDataAbsentReasonFailsObs6() throws {
+        let obs6 = "dataAbsentReason.empty() or value.empty()"
+        let both = try JSONParser.parse(#"{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":1},"dataAbsentReason":{"text":"lost"}}"#)
+        let one = try JSONParser.parse(#"{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":1}}"#)
+        #expect(try Self.holds(obs6, on: both, at: "Observation") == [false])
+        #expect(try Self.holds(obs6, on: one, at: "Observation") == [true])
+    }
+
+    @Test func referenceToAMissingContainedResourceFailsRef1() throws {
+        let ref1 = "reference.startsWith('#').not() or (reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids'))"
+        let patient = try JSONParser.parse(##"{"resourceType":"Patient","contained":[{"resourceType":"Organization","id":"o1","name":"A"}],"managingOrganization":{"reference":"#o1"},"generalPractitioner":[{"reference":"#nope"}]}"##)
+        #expect(try Self.holds(ref1, on: patient, at: "Patient.managingOrganization") == [true])
+        #expect(try Self.holds(ref1, on: patient, at: "Patient.generalPractitioner") == [false])
+    }
+}

@@ -81,15 +81,21 @@ extension FHIRPathEvaluator {
         case "matches", "matchesFull":
             guard let pattern = try stringArgument(arguments[0], focus, name) else { return [] }
             let expression = try Self.regularExpression(name == "matchesFull" ? "^(?:" + pattern + ")$" : pattern)
-            let range = NSRange(text.startIndex..., in: text)
-            return [.boolean(expression.firstMatch(in: text, options: [], range: range) != nil)]
+            return [.boolean(!(try regexMatches(expression, in: text, all: false)).isEmpty)]
         case "replaceMatches":
             guard let pattern = try stringArgument(arguments[0], focus, name),
                 let substitution = try stringArgument(arguments[1], focus, name) else { return [] }
             if pattern.isEmpty { return [.string(text)] }
             let expression = try Self.regularExpression(pattern)
-            let range = NSRange(text.startIndex..., in: text)
-            return try bounded(expression.stringByReplacingMatches(in: text, options: [], range: range, withTemplate: substitution))
+            let source = text as NSString
+            var result = "", position = 0
+            for match in try regexMatches(expression, in: text, all: true) {
+                result += source.substring(with: NSRange(location: position, length: match.range.location - position))
+                result += expression.replacementString(for: match, in: text, offset: 0, template: substitution)
+                position = match.range.location + match.range.length
+                guard result.utf8.count <= limits.maximumStringLength else { throw FHIRPathError(.limit, "replaceMatches() result too long") }
+            }
+            return try bounded(result + source.substring(from: position))
         case "split":
             guard let separator = try stringArgument(arguments[0], focus, name) else { return [] }
             if separator.isEmpty { return text.map { .string(String($0)) } }
@@ -101,42 +107,42 @@ extension FHIRPathEvaluator {
         }
     }
 
-    /// A compiled pattern, refused when it could backtrack exponentially: a quantified group
-    /// that itself holds a quantifier or an alternation (`(a+)+`, `(a|a)*`), or a pattern
-    /// longer than 1,000 characters. ICU gives no time limit through Foundation, so the
-    /// shape is what is bounded.
+    /// A compiled pattern (at most 1,000 characters).
     static func regularExpression(_ pattern: String) throws -> NSRegularExpression {
         guard pattern.count <= 1000 else { throw FHIRPathError(.limit, "regular expression longer than 1000 characters") }
-        var groupHasRisk: [Bool] = []
-        var escaped = false, inClass = false
-        var previousClosedRiskyGroup = false
-        for character in pattern {
-            defer { if character != ")" || escaped { previousClosedRiskyGroup = false } }
-            if escaped { escaped = false; continue }
-            switch character {
-            case "\\": escaped = true
-            case "[": inClass = true
-            case "]": inClass = false
-            case "(" where !inClass: groupHasRisk.append(false)
-            case ")" where !inClass:
-                let risky = groupHasRisk.popLast() ?? false
-                if risky, !groupHasRisk.isEmpty { groupHasRisk[groupHasRisk.count - 1] = true }
-                previousClosedRiskyGroup = risky
-                continue
-            case "*", "+", "{", "|", "?":
-                if inClass { break }
-                if previousClosedRiskyGroup, character != "|" {
-                    throw FHIRPathError(.limit, "regular expression with nested repetition refused")
-                }
-                if !groupHasRisk.isEmpty, character != "?" { groupHasRisk[groupHasRisk.count - 1] = true }
-            default: break
-            }
-        }
         do {
             return try NSRegularExpression(pattern: pattern, options: [.dotMatchesLineSeparators])
         } catch {
             throw FHIRPathError(.execution, "invalid regular expression: \(pattern)")
         }
+    }
+
+    /// How many progress reports ICU may make during one match before it is stopped. ICU
+    /// backtracks, so `(a+)+$` on 40 letters would run for days; it reports progress every
+    /// few thousand steps while it works (`.reportProgress`), and each report is charged to
+    /// the evaluation's step budget too.
+    static let maximumRegexProgressReports = 1000
+
+    /// The ranges of the pattern's matches in `text` (the first only unless `all`), with
+    /// the work bounded by progress reports.
+    func regexMatches(_ expression: NSRegularExpression, in text: String, all: Bool) throws -> [NSTextCheckingResult] {
+        var matches: [NSTextCheckingResult] = []
+        var reports = 0
+        let range = NSRange(text.startIndex..., in: text)
+        expression.enumerateMatches(in: text, options: [.reportProgress], range: range) { match, _, stop in
+            if let match {
+                matches.append(match)
+                if !all { stop.pointee = true }
+            } else {
+                reports += 1
+                if reports > Self.maximumRegexProgressReports { stop.pointee = true }
+            }
+        }
+        try charge(reports * 1000 + matches.count)
+        guard reports <= Self.maximumRegexProgressReports else {
+            throw FHIRPathError(.limit, "regular expression stopped after too many steps: \(expression.pattern)")
+        }
+        return matches
     }
 }
 
