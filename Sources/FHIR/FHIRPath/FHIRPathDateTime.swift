@@ -3,8 +3,10 @@ import Foundation
 /// A FHIRPath Date, DateTime or Time with its precision: the components it has, nothing
 /// assumed for the rest (`@2014` is a year, not 2014-01-01).
 public struct FHIRPathDateTime: Sendable, Equatable {
+    /// Which of FHIRPath's three temporal types the value is.
     public enum Kind: Sendable { case date, dateTime, time }
 
+    /// The value's type.
     public var kind: Kind
     /// Year, month, day, hour, minute, second, millisecond; for a Time: hour, minute, second,
     /// millisecond. As many as the value's precision.

@@ -14,6 +14,7 @@ public struct FHIRPathEnvironment: Sendable {
     public var trace: (@Sendable (String, [FHIRPathItem]) -> Void)?
     /// The instant `now()` answers, fixed for the whole evaluation as the specification asks.
     public var now = Date()
+    /// The bounds on expression size and evaluation work.
     public var limits = FHIRPathLimits()
     /// The specification's strict mode: an element no item's type defines (`name.given1`,
     /// `Observation.valueQuantity`) and a path that starts with another resource type are
@@ -24,6 +25,7 @@ public struct FHIRPathEnvironment: Sendable {
     /// (`%resource.descendants().as(canonical)`); the specification refuses more than one item.
     public var allowsAsOnCollections = false
 
+    /// No variables, no resolver, no trace sink, the current time, default limits, not strict.
     public init() {}
 }
 

@@ -34,6 +34,7 @@ public struct FHIRPathLimits: Sendable {
     /// Longest string a function may build (`join`, `+`, `replace`...), in characters.
     public var maximumStringLength = 1_048_576
 
+    /// The default limits.
     public init() {}
 }
 

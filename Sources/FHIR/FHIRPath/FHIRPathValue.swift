@@ -21,17 +21,21 @@ public struct FHIRPathError: Error, Sendable, CustomStringConvertible, Equatable
         case limit
     }
 
+    /// Which kind of problem it is.
     public var kind: Kind
+    /// What is wrong, for an OperationOutcome's diagnostics.
     public var message: String
     /// The offset in the expression (in characters) where the problem was found, for syntax errors.
     public var position: Int?
 
+    /// An error of `kind`, found at `position` of the expression when known.
     public init(_ kind: Kind, _ message: String, at position: Int? = nil) {
         self.kind = kind
         self.message = message
         self.position = position
     }
 
+    /// The kind, position and message in one line.
     public var description: String {
         if let position { return "\(kind.rawValue) error at \(position): \(message)" }
         return "\(kind.rawValue) error: \(message)"
@@ -40,10 +44,12 @@ public struct FHIRPathError: Error, Sendable, CustomStringConvertible, Equatable
 
 /// A Quantity: a decimal value and a UCUM unit or calendar duration keyword (`year`, `month`, ...).
 public struct FHIRPathQuantity: Sendable, Equatable {
+    /// The amount.
     public var value: Decimal
     /// UCUM code (`mg`, `'1'`) or a calendar keyword in the singular (`year`, `week`).
     public var unit: String
 
+    /// A quantity of `value` in `unit`.
     public init(value: Decimal, unit: String) {
         self.value = value
         self.unit = unit
@@ -74,16 +80,24 @@ public struct FHIRPathNode: Sendable {
 
 /// One item of a FHIRPath collection: a System value or a FHIR element.
 public enum FHIRPathItem: Sendable {
+    /// System.Boolean.
     case boolean(Bool)
+    /// System.Integer (32-bit values, held in an `Int`).
     case integer(Int)
     /// A decimal with its scale: the digits after the point it was written with (`1.50` has
     /// 2), which Foundation's `Decimal` drops and `toString()` and `precision()` keep.
     case decimal(Decimal, scale: Int)
+    /// System.String.
     case string(String)
+    /// System.Date.
     case date(FHIRPathDateTime)
+    /// System.DateTime.
     case dateTime(FHIRPathDateTime)
+    /// System.Time.
     case time(FHIRPathDateTime)
+    /// System.Quantity.
     case quantity(FHIRPathQuantity)
+    /// An element of a FHIR resource (a primitive, a complex value or a resource).
     case node(FHIRPathNode)
 
     /// A FHIR element of the given type.
