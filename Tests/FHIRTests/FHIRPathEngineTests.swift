@@ -78,6 +78,10 @@ import Testing
              {"fullUrl":"http://x/Patient/2","resource":{"resourceType":"Patient","id":"2","gender":"female"}}]}
             """#)
         #expect(try Self.strings("entry[0].resource.link.other.resolve().gender", on: bundle) == ["female"])
+        // Evaluated on the entry's resource, with the Bundle as %rootResource.
+        let first = try #require(bundle["entry"]?.arrayValue?.first?["resource"])
+        let linked = try FHIRPathExpression("link.other.resolve().gender | %rootResource.type").evaluate(on: first, rootResource: bundle)
+        #expect(linked.map(\.stringForm) == ["female", "collection"])
         var environment = FHIRPathEnvironment()
         let stored: JSONValue = ["resourceType": "Organization", "id": "9", "name": "Stored"]
         environment.resolver = { reference in reference == "Organization/9" ? stored : nil }

@@ -49,10 +49,15 @@ public struct FHIRPathExpression: Sendable {
     }
 
     /// Evaluates the expression with `resource` as `%resource` and the context (`%context`,
-    /// the initial focus) `context` when given, else the resource itself.
-    public func evaluate(on resource: JSONValue, context: [FHIRPathItem]? = nil, environment: FHIRPathEnvironment = FHIRPathEnvironment()) throws -> [FHIRPathItem] {
+    /// the initial focus) `context` when given, else the resource itself. `rootResource` is
+    /// the resource that holds `resource` when it is contained or a Bundle entry
+    /// (`%rootResource`, and where `resolve()` looks for `#id` and Bundle entries).
+    public func evaluate(
+        on resource: JSONValue, context: [FHIRPathItem]? = nil, rootResource: JSONValue? = nil,
+        environment: FHIRPathEnvironment = FHIRPathEnvironment()
+    ) throws -> [FHIRPathItem] {
         let root = FHIRPathNavigator.item(for: resource)
-        let evaluator = FHIRPathEvaluator(root: root, environment: environment)
+        let evaluator = FHIRPathEvaluator(root: root, container: rootResource.map(FHIRPathNavigator.item(for:)) ?? root, environment: environment)
         let focus = context ?? [root]
         evaluator.contextItems = focus
         return try evaluator.evaluate(syntax, FHIRPathFocus(items: focus))
@@ -79,7 +84,10 @@ struct FHIRPathFocus {
 
 /// Walks a parsed expression. One per evaluation: it counts steps against the limits.
 final class FHIRPathEvaluator {
+    /// `%resource`.
     let root: FHIRPathItem
+    /// `%rootResource`: the resource itself, or the one that contains it.
+    let container: FHIRPathItem
     let environment: FHIRPathEnvironment
     var contextItems: [FHIRPathItem] = []
     private var steps = 0
@@ -87,8 +95,9 @@ final class FHIRPathEvaluator {
     /// How deep `evaluate` may recurse (function arguments evaluated per item nest it).
     static let maximumDepth = 400
 
-    init(root: FHIRPathItem, environment: FHIRPathEnvironment) {
+    init(root: FHIRPathItem, container: FHIRPathItem, environment: FHIRPathEnvironment) {
         self.root = root
+        self.container = container
         self.environment = environment
     }
 
@@ -180,7 +189,8 @@ final class FHIRPathEvaluator {
     private func constant(_ name: String) throws -> [FHIRPathItem] {
         if let value = environment.variables[name] { return value }
         switch name {
-        case "resource", "rootResource": return [root]
+        case "resource": return [root]
+        case "rootResource": return [container]
         case "context": return contextItems
         case "ucum": return [.string("http://unitsofmeasure.org")]
         case "sct": return [.string("http://snomed.info/sct")]

@@ -26,7 +26,7 @@ extension FHIRPathEvaluator {
         case "resolve":
             var result: [FHIRPathItem] = []
             for item in input {
-                try charge(1 + (root.nodeValue?["entry"]?.arrayValue?.count ?? 0) + (root.nodeValue?["contained"]?.arrayValue?.count ?? 0))
+                try charge(1 + (container.nodeValue?["entry"]?.arrayValue?.count ?? 0) + (container.nodeValue?["contained"]?.arrayValue?.count ?? 0))
                 if let target = resolve(item) { result.append(target) }
             }
             return result
@@ -61,10 +61,11 @@ extension FHIRPathEvaluator {
             reference = item.stringForm
         }
         guard let reference, !reference.isEmpty else { return nil }
-        guard case .node(let rootNode) = root, let rootObject = rootNode.value?.objectValue else { return nil }
+        // Contained resources and Bundle entries are the outermost resource's.
+        guard case .node(let rootNode) = container, let rootObject = rootNode.value?.objectValue else { return nil }
         if reference.hasPrefix("#") {
             let id = reference.dropFirst()
-            if id.isEmpty { return root }
+            if id.isEmpty { return container }
             for contained in rootObject["contained"]?.arrayValue ?? [] where contained["id"]?.stringValue == String(id) {
                 return FHIRPathNavigator.item(for: contained)
             }
