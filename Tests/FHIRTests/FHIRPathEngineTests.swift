@@ -96,6 +96,9 @@ import Testing
         #expect(try Self.evaluate("@2012 = @2012-01").isEmpty)
         #expect(try Self.strings("@2012-01-01T10:00:00+02:00 = @2012-01-01T08:00:00Z") == ["true"])
         #expect(try Self.strings("1 'kg' = 1000 'g'") == ["true"])
+        #expect(try Self.strings("1 'g/L' = 100 'mg/dL'") == ["true"])
+        #expect(try Self.strings("2.0 'cm' * 2.0 'm' = 0.040 'm2'") == ["true"])
+        #expect(throws: FHIRPathError.self) { try Self.evaluate("1 'kg' < 1 'm'") }
         #expect(try Self.strings("1.50 + 1.25") == ["2.75"])
         #expect(try Self.evaluate("2147483647 + 1").isEmpty)
         #expect(try Self.strings("%resource.id & '/' & %context.id") == ["p1/p1"])

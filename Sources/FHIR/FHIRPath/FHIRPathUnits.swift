@@ -50,21 +50,53 @@ enum FHIRPathUnits {
         "week": "wk", "day": "d", "hour": "h", "minute": "min", "second": "s", "millisecond": "ms",
     ]
 
-    /// The value in base units and the base unit, or nil when the unit is not known.
+    /// The value in base units and the base units' dimension (`m2`, `g/L` as `g.L-1`), or nil
+    /// when a unit is not known.
     static func canonical(_ quantity: FHIRPathQuantity) -> (Decimal, String)? {
         var unit = quantity.unit
         if let keyword = calendarKeywords[unit] {
             guard let code = keywordCodes[keyword] else { return nil }
             unit = code
         }
-        if let (factor, base) = atoms[unit] { return (quantity.value * factor, base) }
-        for separator in ["/", "."] {
-            let pieces = unit.components(separatedBy: separator)
-            guard pieces.count == 2, let left = atoms[pieces[0]], let right = atoms[pieces[1]] else { continue }
-            let factor = separator == "/" ? left.0 / right.0 : left.0 * right.0
-            return (quantity.value * factor, left.1 + separator + right.1)
+        guard unit.count <= 64, let (factor, dimensions) = parseTerm(unit) else { return nil }
+        let dimension = dimensions.filter { $0.value != 0 && $0.key != "1" }.sorted { $0.key < $1.key }
+            .map { $0.value == 1 ? $0.key : $0.key + String($0.value) }.joined(separator: ".")
+        return (quantity.value * factor, dimension)
+    }
+
+    /// A product and quotient of known atoms, each with an optional whole exponent
+    /// (`mg/dL`, `cm.m`, `m2`, `s-1`): the factor and the exponent of each base unit.
+    private static func parseTerm(_ unit: String) -> (Decimal, [String: Int])? {
+        var factor: Decimal = 1
+        var dimensions: [String: Int] = [:]
+        var sign = 1
+        var current = ""
+        func flush() -> Bool {
+            guard !current.isEmpty else { return false }
+            var name = current, exponent = 1
+            if atoms[name] == nil, let split = name.firstIndex(where: { $0.isNumber || $0 == "-" }),
+                let power = Int(name[split...]), abs(power) <= 4
+            {
+                exponent = power
+                name = String(name[..<split])
+            }
+            guard let (scale, base) = atoms[name] else { return false }
+            for _ in 0..<abs(exponent * sign) { factor = exponent * sign > 0 ? factor * scale : factor / scale }
+            dimensions[base, default: 0] += exponent * sign
+            current = ""
+            return true
         }
-        return nil
+        for character in unit {
+            if character == "." || character == "/" {
+                guard flush() else { return nil }
+                // UCUM's operators bind left to right: `kg/m.s` is (kg/m).s.
+                sign = character == "/" ? -1 : 1
+            } else {
+                current.append(character)
+            }
+        }
+        guard flush() else { return nil }
+        return (factor, dimensions)
     }
 
     /// -1, 0 or 1, or nil when the units cannot be compared.
