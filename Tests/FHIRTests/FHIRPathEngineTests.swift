@@ -38,7 +38,7 @@ import Testing
         }
     }
 
-    @Test(arguments: ["name.nosuch()", "name.where()", "name.substring()", "iif(true)", "today(1)"])
+    @Test(arguments: ["name.nosuch()", "name.where()", "name.substring()", "iif(true)", "today(1)", "1.unaryPlus()"])
     func refusesUnknownFunctionsAndWrongArityWhenParsing(expression: String) {
         #expect(throws: FHIRPathError.self) { _ = try FHIRPathExpression(expression) }
         do { _ = try FHIRPathExpression(expression) } catch let error as FHIRPathError { #expect(error.kind == .semantic) } catch {}

@@ -7,7 +7,7 @@ enum FHIRPathFunctionTable {
         var table: [String: ClosedRange<Int>] = [:]
         let none = [
             "empty", "allTrue", "anyTrue", "allFalse", "anyFalse", "count", "distinct", "isDistinct", "single", "first",
-            "last", "tail", "not", "children", "descendants", "now", "today", "timeOfDay", "type", "unaryPlus",
+            "last", "tail", "not", "children", "descendants", "now", "today", "timeOfDay", "type",
             "toBoolean", "convertsToBoolean", "toInteger", "convertsToInteger", "toDecimal", "convertsToDecimal",
             "toString", "convertsToString", "toDate", "convertsToDate", "toDateTime", "convertsToDateTime", "toTime",
             "convertsToTime", "upper", "lower", "length", "toChars", "trim", "abs", "ceiling", "exp", "floor", "ln",
@@ -74,11 +74,12 @@ extension FHIRPathEvaluator {
     private func collectionFunction(_ name: String, _ input: [FHIRPathItem], _ arguments: [FHIRPathSyntax], _ focus: FHIRPathFocus) throws -> [FHIRPathItem]? {
         switch name {
         case "unaryPlus":
+            // Built by the parser for `+x` (not in the function table, so not callable by name).
             guard let item = try FHIRPathOperators.single(input, "+") else { return [] }
-            guard FHIRPathOperators.decimal(item) != nil || { if case .quantity = item { return true } else { return false } }() else {
-                throw FHIRPathError(.execution, "unary + needs a number")
+            switch item {
+            case .integer, .decimal, .quantity: return [item]
+            default: throw FHIRPathError(.execution, "unary + needs a number")
             }
-            return [item]
         case "empty": return [.boolean(input.isEmpty)]
         case "exists":
             guard let criteria = arguments.first else { return [.boolean(!input.isEmpty)] }
@@ -161,7 +162,6 @@ extension FHIRPathEvaluator {
         case "combine": return input + (try evaluate(arguments[0], focus))
         case "not":
             guard let value = try FHIRPathOperators.boolean(input) else { return [] }
-            if input.count == 1, case .boolean? = input[0].systemValue { return [.boolean(!value)] }
             return [.boolean(!value)]
         case "iif":
             // The arguments see the input as $this (`('a').iif(true, select($this))`), and
