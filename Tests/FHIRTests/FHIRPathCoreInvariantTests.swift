@@ -5,7 +5,7 @@ import JSON
 import Testing
 
 /// The engine against the constraints of the R4 core definitions (../shared/fhir/r4-core):
-/// every constraint expression parses, and the resource-level ones evaluate without error on
+/// every constraint expression parses, and they evaluate without error on
 /// the official examples (../shared/fhir/r4-examples). What invariant validation will run.
 @Suite struct FHIRPathCoreInvariantTests {
     struct Constraint {
@@ -70,10 +70,14 @@ import Testing
             // The data types' constraints (Period per-1, Reference ref-1, Extension ext-1, ...)
             // on every element of that type, found once per resource.
             var elementsByType: [String: [FHIRPathItem]] = [:]
+            var allElements: [FHIRPathItem] = []
             for item in try FHIRPathExpression("descendants()").evaluate(on: resource, environment: environment) {
                 elementsByType[FHIRPathTypes.typeName(item).name, default: []].append(item)
+                if case .node(let node) = item, case .resource = node.type {} else { allElements.append(item) }
             }
             var work: [(Constraint, [FHIRPathItem]?)] = applicable.map { ($0, nil) }
+            // Element's ele-1 (every element has a value or children) on every element.
+            work += (byType["Element"] ?? []).map { ($0, allElements) }
             for (typeName, items) in elementsByType where schemaDataTypes.contains(typeName) {
                 work += (byType[typeName] ?? []).filter { $0.path == typeName }.map { ($0, items) }
             }
