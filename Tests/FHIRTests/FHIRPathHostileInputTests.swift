@@ -37,8 +37,14 @@ import Testing
         let nested = String(repeating: "(1 + ", count: depth) + "1" + String(repeating: ")", count: depth)
         let sum = try FHIRPathExpression(nested).evaluate(on: ["resourceType": "Basic"])
         #expect(sum.first?.stringForm == String(depth + 1))
-        let wheres = String(repeating: "where(", count: 60) + "true" + String(repeating: ")", count: 60)
-        _ = try? FHIRPathExpression(wheres).evaluate(on: ["resourceType": "Basic"])
+        // The deepest evaluation the limits allow: each where() is one level of nesting and
+        // two of evaluation, so this recurses about as deep as the evaluator permits.
+        let levels = FHIRPathLimits().maximumNestingDepth - 5
+        let wheres = String(repeating: "where(", count: levels) + "true" + String(repeating: ")", count: levels)
+        let deepest = try FHIRPathExpression(wheres)
+        let outcome = Result { try deepest.evaluate(on: ["resourceType": "Basic"]) }
+        if case .failure(let error) = outcome { #expect((error as? FHIRPathError)?.kind == .limit) }
+        if case .success(let items) = outcome { #expect(items.count == 1) }
     }
 
     @Test func boundsWorkOnLargeResources() throws {
