@@ -102,6 +102,10 @@ import Testing
         #expect(try Self.strings("1.50 + 1.25") == ["2.75"])
         #expect(try Self.evaluate("2147483647 + 1").isEmpty)
         #expect(try Self.strings("%resource.id & '/' & %context.id") == ["p1/p1"])
+        let narrative: JSONValue = ["resourceType": "Basic", "code": ["text": "x"], "text": ["status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>ok</p></div>"]]
+        let scripted: JSONValue = ["resourceType": "Basic", "code": ["text": "x"], "text": ["status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><script>x()</script></div>"]]
+        #expect(try FHIRPathExpression("text.div.htmlChecks()").evaluateBoolean(on: narrative) == true)
+        #expect(try FHIRPathExpression("text.div.htmlChecks()").evaluateBoolean(on: scripted) == false)
     }
 }
 

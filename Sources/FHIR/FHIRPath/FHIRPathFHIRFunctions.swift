@@ -31,9 +31,10 @@ extension FHIRPathEvaluator {
             }
             return result
         case "htmlChecks":
-            // The narrative's XHTML is checked on write by NarrativeChecker; here, whether it is XHTML at all.
+            // txt-1: the narrative rules, as NarrativeChecker applies them on every write.
             guard let text = try singleValue(input, name)?.stringForm else { return [] }
-            return [.boolean(text.hasPrefix("<div") && text.hasSuffix("</div>"))]
+            try charge(text.utf8.count / 64 + 1)
+            return [.boolean(NarrativeChecker.problem(inDiv: text) == nil)]
         case "conformsTo":
             guard let url = try evaluate(arguments[0], focus).first?.stringForm else { return [] }
             let prefix = "http://hl7.org/fhir/StructureDefinition/"
