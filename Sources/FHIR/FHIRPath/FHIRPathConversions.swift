@@ -9,11 +9,14 @@ extension FHIRPathEvaluator {
         return first.systemValue ?? first
     }
 
+    private static let conversionNames: Set<String> = ["toBoolean", "toInteger", "toDecimal", "toString", "toDate", "toDateTime", "toTime", "toQuantity"]
+    private static let mathNames: Set<String> = ["abs", "ceiling", "exp", "floor", "ln", "log", "power", "round", "sqrt", "truncate"]
+
     func conversionFunction(_ name: String, _ input: [FHIRPathItem], _ arguments: [FHIRPathSyntax], _ focus: FHIRPathFocus) throws -> [FHIRPathItem]? {
         var target = name
         let isTest = name.hasPrefix("convertsTo")
         if isTest { target = "to" + name.dropFirst("convertsTo".count) }
-        guard ["toBoolean", "toInteger", "toDecimal", "toString", "toDate", "toDateTime", "toTime", "toQuantity"].contains(target) else {
+        guard Self.conversionNames.contains(target) else {
             return nil
         }
         guard let item = try singleValue(input, name) else { return [] }
@@ -125,7 +128,7 @@ extension FHIRPathEvaluator {
     }
 
     func mathFunction(_ name: String, _ input: [FHIRPathItem], _ arguments: [FHIRPathSyntax], _ focus: FHIRPathFocus) throws -> [FHIRPathItem]? {
-        guard ["abs", "ceiling", "exp", "floor", "ln", "log", "power", "round", "sqrt", "truncate"].contains(name) else { return nil }
+        guard Self.mathNames.contains(name) else { return nil }
         guard let item = try singleValue(input, name) else { return [] }
         if case .quantity(var quantity) = item, name == "abs" {
             quantity.value = abs(quantity.value)

@@ -22,6 +22,11 @@ extension FHIRPathEvaluator {
         return [.string(text)]
     }
 
+    private static let stringFunctionNames: Set<String> = [
+        "indexOf", "substring", "startsWith", "endsWith", "contains", "upper", "lower", "replace", "matches",
+        "matchesFull", "replaceMatches", "length", "toChars", "trim", "split", "encode", "decode", "escape", "unescape",
+    ]
+
     private func stringFunction(_ name: String, _ input: [FHIRPathItem], _ arguments: [FHIRPathSyntax], _ focus: FHIRPathFocus) throws -> [FHIRPathItem]? {
         if name == "join" {
             let separator = try arguments.first.map { try stringArgument($0, focus, name) ?? "" } ?? ""
@@ -29,11 +34,7 @@ extension FHIRPathEvaluator {
             try charge(parts.count)
             return try bounded(parts.joined(separator: separator))
         }
-        let stringFunctions: Set<String> = [
-            "indexOf", "substring", "startsWith", "endsWith", "contains", "upper", "lower", "replace", "matches",
-            "matchesFull", "replaceMatches", "length", "toChars", "trim", "split", "encode", "decode", "escape", "unescape",
-        ]
-        guard stringFunctions.contains(name) else { return nil }
+        guard Self.stringFunctionNames.contains(name) else { return nil }
         guard let item = try singleValue(input, name) else { return [] }
         guard case .string(let text) = item else {
             throw FHIRPathError(.execution, "\(name)() needs a string, got \(FHIRPathTypes.typeName(item).name)")

@@ -199,6 +199,8 @@ public enum FHIRPathItem: Sendable {
 extension StructureNode {
     /// Whether objects of this node are Quantities (or one of its profiles: Age, Duration, ...).
     var isQuantityLike: Bool {
-        ["Quantity", "Age", "Distance", "Duration", "Count", "MoneyQuantity", "SimpleQuantity"].contains(name)
+        Self.quantityTypeNames.contains(name)
     }
+
+    private static let quantityTypeNames: Set<String> = ["Quantity", "Age", "Distance", "Duration", "Count", "MoneyQuantity", "SimpleQuantity"]
 }
