@@ -49,6 +49,10 @@ import Testing
         strict.strict = true
         #expect(throws: FHIRPathError.self) { try Self.evaluate("name.given1", environment: strict) }
         #expect(throws: FHIRPathError.self) { try Self.evaluate("Observation.value", environment: strict) }
+        // Checked on the declared types, before evaluation: the data has no Period here.
+        let observation: JSONValue = ["resourceType": "Observation", "status": "final", "code": ["text": "x"], "valueString": "s"]
+        #expect(throws: FHIRPathError.self) { try Self.evaluate("(Observation.value as Period).unit", on: observation, environment: strict) }
+        #expect(try Self.evaluate("(Observation.value as Period).end", on: observation, environment: strict).isEmpty)
         // In a mixed collection, an element some item's type has is not an error.
         #expect(try Self.evaluate("descendants().given", environment: strict).count == 3)
         // Not strict: empty, as invariants on mixed collections need.

@@ -8,7 +8,7 @@ import Testing
 /// tests), read at test time. Prints the pass rate and every failing test with its reason.
 @Suite struct FHIRPathSuiteTests {
     /// The pass rate reached so far; raise it as the engine improves (the issue asks >= 95%).
-    static let passRateFloor = 0.989
+    static let passRateFloor = 0.99
 
     static var suiteDirectory: URL { TestDatabases.sharedFHIRDirectory.appendingPathComponent("fhirpath") }
 

@@ -60,6 +60,13 @@ public struct FHIRPathExpression: Sendable {
         let evaluator = FHIRPathEvaluator(root: root, container: rootResource.map(FHIRPathNavigator.item(for:)) ?? root, environment: environment)
         let focus = context ?? [root]
         evaluator.contextItems = focus
+        if environment.strict {
+            let types = focus.map { item -> FHIRPathElementType in
+                if case .node(let node) = item { return node.type }
+                return .unknown
+            }
+            try FHIRPathTypeChecker.check(syntax, focus: types.contains(.unknown) ? nil : types)
+        }
         return try evaluator.evaluate(syntax, FHIRPathFocus(items: focus))
     }
 
