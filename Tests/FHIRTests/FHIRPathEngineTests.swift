@@ -53,6 +53,12 @@ import Testing
         let observation: JSONValue = ["resourceType": "Observation", "status": "final", "code": ["text": "x"], "valueString": "s"]
         #expect(throws: FHIRPathError.self) { try Self.evaluate("(Observation.value as Period).unit", on: observation, environment: strict) }
         #expect(try Self.evaluate("(Observation.value as Period).end", on: observation, environment: strict).isEmpty)
+        var ordered = strict
+        ordered.checksOrderedFunctions = true
+        #expect(throws: FHIRPathError.self) { try Self.evaluate("Patient.children().skip(1)", environment: ordered) }
+        #expect(throws: FHIRPathError.self) { try Self.evaluate("descendants().given[0]", environment: ordered) }
+        #expect(try Self.evaluate("Patient.name.given.first()", environment: ordered).count == 1)
+        #expect(try Self.evaluate("Patient.children().skip(1)", environment: strict).count > 0)
         // In a mixed collection, an element some item's type has is not an error.
         #expect(try Self.evaluate("descendants().given", environment: strict).count == 3)
         // Not strict: empty, as invariants on mixed collections need.

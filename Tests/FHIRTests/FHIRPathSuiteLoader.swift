@@ -13,6 +13,8 @@ struct FHIRPathSuiteCase {
     var invalid: String?
     var predicate = false
     var mode: String?
+    /// `checkOrderedFunctions="true"`: ordered functions on unordered collections are errors.
+    var checksOrderedFunctions = false
     /// Expected output items: type name and text.
     var outputs: [(type: String, text: String)] = []
 }
@@ -53,6 +55,7 @@ final class FHIRPathSuiteLoader: NSObject, XMLParserDelegate {
             test.inputFile = attributes["inputfile"]
             test.predicate = attributes["predicate"] == "true"
             test.mode = attributes["mode"]
+            test.checksOrderedFunctions = attributes["checkOrderedFunctions"] == "true"
             current = test
         case "expression":
             current?.invalid = attributes["invalid"]

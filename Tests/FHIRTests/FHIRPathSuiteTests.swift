@@ -8,7 +8,7 @@ import Testing
 /// tests), read at test time. Prints the pass rate and every failing test with its reason.
 @Suite struct FHIRPathSuiteTests {
     /// The pass rate reached so far; raise it as the engine improves (the issue asks >= 95%).
-    static let passRateFloor = 0.99
+    static let passRateFloor = 0.991
 
     static var suiteDirectory: URL { TestDatabases.sharedFHIRDirectory.appendingPathComponent("fhirpath") }
 
@@ -68,6 +68,7 @@ import Testing
             var environment = FHIRPathEnvironment()
             environment.limits.maximumSteps = 1_000_000
             environment.strict = test.mode == "strict"
+            environment.checksOrderedFunctions = test.checksOrderedFunctions
             result = try expression.evaluate(on: resource, environment: environment)
         } catch {
             return test.invalid == nil ? "error: \(error)" : nil

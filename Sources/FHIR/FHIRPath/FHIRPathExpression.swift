@@ -24,6 +24,9 @@ public struct FHIRPathEnvironment: Sendable {
     /// Lets `as(type)` filter a collection of many items, as R4 core's dom-3 needs
     /// (`%resource.descendants().as(canonical)`); the specification refuses more than one item.
     public var allowsAsOnCollections = false
+    /// With `strict`: refuses order-dependent functions (`skip()`, `first()`, indexers ...) on
+    /// collections without an order (`children()`, `descendants()`).
+    public var checksOrderedFunctions = false
 
     /// No variables, no resolver, no trace sink, the current time, default limits, not strict.
     public init() {}
@@ -66,6 +69,7 @@ public struct FHIRPathExpression: Sendable {
                 return .unknown
             }
             try FHIRPathTypeChecker.check(syntax, focus: types.contains(.unknown) ? nil : types)
+            if environment.checksOrderedFunctions { try FHIRPathTypeChecker.checkOrderedFunctions(syntax) }
         }
         return try evaluator.evaluate(syntax, FHIRPathFocus(items: focus))
     }

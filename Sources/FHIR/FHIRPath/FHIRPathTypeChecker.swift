@@ -66,6 +66,48 @@ enum FHIRPathTypeChecker {
         }
     }
 
+    private static let orderedFunctions: Set<String> = ["skip", "take", "first", "last", "tail", "single"]
+    /// Functions whose result keeps the order (or the lack of it) of their input.
+    private static let orderKeeping: Set<String> = ["where", "select", "distinct", "ofType", "trace", "exclude", "intersect", "as"]
+
+    /// Refuses `skip()`, `first()`, an indexer ... on a collection without an order
+    /// (`children()`, `descendants()` and paths or filters of them), as strict mode's
+    /// ordered-function check asks.
+    static func checkOrderedFunctions(_ syntax: FHIRPathSyntax, depth: Int = 0) throws {
+        guard depth < 1000 else { return }
+        switch syntax {
+        case .function(let target, let name, let arguments):
+            if let target {
+                if orderedFunctions.contains(name), isUnordered(target) {
+                    throw FHIRPathError(.semantic, "\(name)() needs an ordered collection; children() and descendants() have no order")
+                }
+                try checkOrderedFunctions(target, depth: depth + 1)
+            }
+            for argument in arguments { try checkOrderedFunctions(argument, depth: depth + 1) }
+        case .indexer(let target, let index):
+            if isUnordered(target) { throw FHIRPathError(.semantic, "an indexer needs an ordered collection") }
+            try checkOrderedFunctions(target, depth: depth + 1)
+            try checkOrderedFunctions(index, depth: depth + 1)
+        case .member(let target?, _), .negate(let target), .typeOperator(_, let target, _):
+            try checkOrderedFunctions(target, depth: depth + 1)
+        case .binary(_, let left, let right):
+            try checkOrderedFunctions(left, depth: depth + 1)
+            try checkOrderedFunctions(right, depth: depth + 1)
+        default:
+            break
+        }
+    }
+
+    private static func isUnordered(_ syntax: FHIRPathSyntax) -> Bool {
+        switch syntax {
+        case .function(let target, let name, _):
+            if name == "children" || name == "descendants" { return true }
+            return orderKeeping.contains(name) && target.map(isUnordered) == true
+        case .member(let target?, _): return isUnordered(target)
+        default: return false
+        }
+    }
+
     private static func structure(of type: FHIRPathElementType) -> StructureNode? {
         switch type {
         case .complex(let index): return schema.nodes[index]
