@@ -42,7 +42,8 @@ public struct FHIRPathDateTime: Sendable, Equatable {
                     guard parts.count == 3, scanner.readTime(into: &parts) else { return nil }
                 }
                 if !scanner.atEnd {
-                    guard parts.count >= 4 || parts.count == 3, let parsed = scanner.readOffset() else { return nil }
+                    // A time zone only after a time of day.
+                    guard parts.count >= 4, let parsed = scanner.readOffset() else { return nil }
                     offset = parsed
                 }
             }

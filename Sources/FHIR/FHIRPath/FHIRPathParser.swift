@@ -212,13 +212,12 @@ struct FHIRPathParser {
             position += 1
             let kind: FHIRPathDateTime.Kind = token.kind == .time ? .time : (token.text.contains("T") ? .dateTime : .date)
             var text = token.text
+            // `@2015T` is a DateTime with only a year.
             if kind == .dateTime, text.hasSuffix("T") { text.removeLast() }
-            guard let value = FHIRPathDateTime(parsing: text, kind: kind == .time ? .time : (text.contains("T") ? .dateTime : kind)) else {
+            guard let value = FHIRPathDateTime(parsing: text, kind: kind) else {
                 throw FHIRPathError(.syntax, "invalid date/time literal @\(token.text)", at: token.position)
             }
-            var typed = value
-            typed.kind = kind
-            return .literal(kind == .date ? .date(typed) : kind == .time ? .time(typed) : .dateTime(typed))
+            return .literal(kind == .date ? .date(value) : kind == .time ? .time(value) : .dateTime(value))
         case .identifier where token.text == "true" || token.text == "false":
             position += 1
             return .literal(.boolean(token.text == "true"))
