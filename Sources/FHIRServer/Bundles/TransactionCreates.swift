@@ -42,7 +42,10 @@ extension TransactionProcessor {
                 group.addTask {
                     var prepared: [PreparedEntry] = []
                     for position in chunk * chunkSize..<min((chunk + 1) * chunkSize, entries.count) {
-                        if Task.isCancelled { break }  // an earlier entry failed: nothing more is written
+                        // An earlier entry failed, or the request was cancelled: the group's `next()`
+                        // throws, and the whole transaction rolls back. (Stopping quietly would hand
+                        // the writer a short chunk.)
+                        try Task.checkCancellation()
                         let request = entries[position]
                         prepared.append(self.prepareAhead(
                             request, id: plannedIds[request.index]!, identities: identities, in: transaction))
@@ -57,7 +60,12 @@ extension TransactionProcessor {
                     ready[done] = prepared
                 }
                 spawnNext()
-                for (offset, prepared) in (ready.removeValue(forKey: chunk) ?? []).enumerated() {
+                let preparedChunk = ready.removeValue(forKey: chunk) ?? []
+                // Every entry of the chunk or none of the transaction: never commit with entries missing.
+                guard preparedChunk.count == min((chunk + 1) * chunkSize, entries.count) - chunk * chunkSize else {
+                    throw CancellationError()
+                }
+                for (offset, prepared) in preparedChunk.enumerated() {
                     let position = chunk * chunkSize + offset
                     let request = entries[position]
                     try budget.requireTime()

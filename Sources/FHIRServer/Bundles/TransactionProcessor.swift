@@ -124,7 +124,12 @@ struct TransactionProcessor {
             try budget.charge(result)
             results[request.index] = result
         }
-        return results.map { $0! }
+        // Every entry ran or the transaction threw: an entry without a result is a defect here,
+        // and it must roll the transaction back, not stop the server.
+        return try results.map { result in
+            guard let result else { throw CancellationError() }
+            return result
+        }
     }
 
     /// What an entry needs: the permission its method asks on its type, and search (with a
