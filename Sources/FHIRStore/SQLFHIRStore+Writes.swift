@@ -53,21 +53,8 @@ extension SQLFHIRStore {
 
     /// Everything of a write but its time: see ``PreparedWrite``.
     func prepareWrite(_ resource: JSONValue, type: String, id: String, version: Int, isNew: Bool) throws -> PreparedWrite {
-        guard case .object(var object) = resource else { throw FHIRError.unprocessable("A resource must be a JSON object") }
-        object.set("id", .string(id), after: ["resourceType"])
-        // versionId and lastUpdated are the server's: they replace whatever the client sent
-        // and come first, as other servers write them.
-        var meta = JSONObject([("versionId", .string(String(version))), ("lastUpdated", .null)])
-        for (key, value) in object["meta"]?.objectValue ?? JSONObject() where key != "versionId" && key != "lastUpdated" {
-            meta[key] = value
-        }
-        object.set("meta", .object(meta), after: ["resourceType", "id"])
+        let object = try Self.stamped(resource, id: id, version: version, lastUpdated: .null)
         let stamped = JSONValue.object(object)
-        // PostgreSQL text cannot hold NUL, and FHIR strings may not contain it either; refuse it
-        // here too, so that a store without structure validation answers 422, not 500.
-        if SQLFHIRTransaction.containsNUL(stamped) {
-            throw FHIRError.unprocessable("The resource contains a NUL character, which FHIR strings do not allow")
-        }
         // The index rows do not depend on the time: `_lastUpdated` is a column of `resources`,
         // not an indexed path (WritePathTests checks that no indexed path reads meta's stamp).
         let inserting = SQLFHIRTransaction.insertIndex(
@@ -104,5 +91,35 @@ extension SQLFHIRStore {
         writeObject(object, isMeta: false)
         let at = split ?? output.count
         return (Array(output[..<at]), Array(output[at...]))
+    }
+
+    /// `resource` with `id` and `meta` stamped: versionId and lastUpdated are the server's,
+    /// they replace whatever the client sent and come first, as other servers write them.
+    static func stamped(_ resource: JSONValue, id: String, version: Int, lastUpdated: JSONValue) throws -> JSONObject {
+        guard case .object(var object) = resource else { throw FHIRError.unprocessable("A resource must be a JSON object") }
+        object.set("id", .string(id), after: ["resourceType"])
+        var meta = JSONObject([("versionId", .string(String(version))), ("lastUpdated", lastUpdated)])
+        for (key, value) in object["meta"]?.objectValue ?? JSONObject() where key != "versionId" && key != "lastUpdated" {
+            meta[key] = value
+        }
+        object.set("meta", .object(meta), after: ["resourceType", "id"])
+        // PostgreSQL text cannot hold NUL, and FHIR strings may not contain it either; refuse it
+        // here too, so that a store without structure validation answers 422, not 500.
+        if SQLFHIRTransaction.containsNUL(.object(object)) {
+            throw FHIRError.unprocessable("The resource contains a NUL character, which FHIR strings do not allow")
+        }
+        return object
+    }
+
+    /// Writes the first version of a new resource on PostgreSQL with ``PostgresCreateStatement``.
+    func createOnPostgres(_ resource: JSONValue, type: String, id: String, database: PostgresDatabase) async throws -> StoredResource {
+        let now = clock.now()
+        let stamped = JSONValue.object(
+            try Self.stamped(resource, id: id, version: 1, lastUpdated: .string(FHIRDateRange.instantString(milliseconds: now))))
+        let body = JSONWriter().string(stamped)
+        let rows = SQLFHIRTransaction.indexRows(indexer.entries(for: stamped, resourceType: type))
+        try await database.execute(prepared: PostgresCreateStatement(
+            type: type, id: id, version: 1, lastUpdated: now, body: body, indexRows: rows))
+        return StoredResource(type: type, id: id, versionId: 1, lastUpdated: now, deleted: false, body: body)
     }
 }

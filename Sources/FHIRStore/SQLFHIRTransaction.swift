@@ -89,8 +89,10 @@ struct SQLFHIRTransaction: FHIRTransaction {
         Schema.indexTables.map { SQLStatement("DELETE FROM \($0.name) WHERE type = ? AND id = ?", [.text(type), .text(id)]) }
     }
 
-    static func insertIndex(_ entries: SearchIndexEntries, type: String, id: String, dialect: SQLDialect) -> [SQLStatement] {
-        let rows: [[[SQLValue]]] = [
+    /// Each index table's rows for `entries` (in ``Schema/indexTables`` order): the values of
+    /// `param` and the table's value columns, without the resource's type and id.
+    static func indexRows(_ entries: SearchIndexEntries) -> [[[SQLValue]]] {
+        [
             entries.strings.map { [.text($0.parameter), .text($0.normalized), .text($0.exact)] },
             entries.tokens.map { [.text($0.parameter), SQLValue($0.system), SQLValue($0.code), SQLValue($0.display)] },
             entries.references.map {
@@ -107,6 +109,10 @@ struct SQLFHIRTransaction: FHIRTransaction {
                  SQLValue($0.targetId), SQLValue($0.url), SQLValue($0.normalized)]
             },
         ]
+    }
+
+    static func insertIndex(_ entries: SearchIndexEntries, type: String, id: String, dialect: SQLDialect) -> [SQLStatement] {
+        let rows = indexRows(entries)
         var statements: [SQLStatement] = []
         for (table, tableRows) in zip(Schema.indexTables, rows) where !tableRows.isEmpty {
             let columnCount = table.columns.count + 3

@@ -11,6 +11,8 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     private let logger: Logger
     /// The `statement_timeout` (ms, 0 for none) each pooled connection was last given.
     private let appliedTimeLimits = NIOLockedValueBox<[PostgresConnection.ID: Int64]>([:])
+    /// The prepared statements that have run on each pooled connection.
+    private let preparedOn = NIOLockedValueBox<Set<PreparedKey>>([])
 
     struct Connection: SQLExecutor, @unchecked Sendable {
         let connection: PostgresConnection
@@ -45,14 +47,55 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
                     result.append(row.map(PostgresDatabase.value(of:)))
                 }
                 return result
-            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
-                throw SQLUniqueViolation()
-            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "57014" {
-                // query_canceled: statement_timeout stopped it (the pool cancels nothing else).
-                guard let limit = SQLStatementTimeLimit.current else { throw error }
-                throw SQLStatementTimeout(limit: limit)
+            } catch {
+                throw PostgresDatabase.translated(error)
             }
         }
+    }
+
+    /// The store's error for a PostgreSQL error: unique violations and statement timeouts
+    /// have their own types; anything else is passed on.
+    static func translated(_ error: any Error) -> any Error {
+        guard let error = error as? PSQLError else { return error }
+        switch error.serverInfo?[.sqlState] {
+        case "23505": return SQLUniqueViolation()
+        case "57014":
+            // query_canceled: statement_timeout stopped it (the pool cancels nothing else).
+            guard let limit = SQLStatementTimeLimit.current else { return error }
+            return SQLStatementTimeout(limit: limit)
+        default: return error
+        }
+    }
+
+    /// Runs `statement`, prepared once per connection, on a pooled connection under the task's
+    /// time limit.
+    func execute<Statement: PostgresPreparedStatement>(prepared statement: Statement) async throws where Statement.Row == () {
+        try await client.withConnection { connection in
+            let executor = Connection(connection: connection, logger: logger)
+            try await applyTimeLimit(executor)
+            do {
+                _ = try await connection.execute(statement, logger: logger)
+                preparedOn.withLockedValue { prepared in
+                    if prepared.count > 1024 { prepared.removeAll() }
+                    prepared.insert(PreparedKey(connection: connection.id, statement: Statement.name))
+                }
+            } catch {
+                // postgres-nio remembers a failed preparation for the connection's lifetime and
+                // answers every later use with the same error (a preparation stopped by
+                // statement_timeout, say). Until the statement has run once on this connection,
+                // a failure may be that one: close the connection, and the pool opens another.
+                let key = PreparedKey(connection: connection.id, statement: Statement.name)
+                if !preparedOn.withLockedValue({ $0.contains(key) }) {
+                    try? await connection.close()
+                }
+                throw Self.translated(error)
+            }
+        }
+    }
+
+    private struct PreparedKey: Hashable {
+        var connection: PostgresConnection.ID
+        var statement: String
     }
 
     /// Connects to `url` (`postgres://user:password@host:port/database`).
