@@ -14,13 +14,20 @@ struct PreparedWrite: Sendable {
     let bodyAfter: [UInt8]
     /// Deleting the old index rows (an update) and inserting the new ones.
     let indexStatements: (removing: [SQLStatement], inserting: [SQLStatement])
+    /// The index rows the inserting statements write (see ``SQLFHIRTransaction/indexRows(_:)``).
+    let indexRows: [[[SQLValue]]]
 
-    /// The statements that write this version stamped `now`, and what they store.
-    func statements(stampedAt now: Int64) -> (statements: [SQLStatement], stored: StoredResource) {
+    /// The JSON text of this version stamped `now`.
+    func body(stampedAt now: Int64) -> String {
         var bytes = bodyBefore
         JSONWriter.writeString(FHIRDateRange.instantString(milliseconds: now), into: &bytes)
         bytes += bodyAfter
-        let body = String(decoding: bytes, as: UTF8.self)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The statements that write this version stamped `now`, and what they store.
+    func statements(stampedAt now: Int64) -> (statements: [SQLStatement], stored: StoredResource) {
+        let body = body(stampedAt: now)
         // The body is stored once, in the version's history row; `resources` points at it.
         var statements: [SQLStatement]
         if isNew {
@@ -57,12 +64,12 @@ extension SQLFHIRStore {
         let stamped = JSONValue.object(object)
         // The index rows do not depend on the time: `_lastUpdated` is a column of `resources`,
         // not an indexed path (WritePathTests checks that no indexed path reads meta's stamp).
-        let inserting = SQLFHIRTransaction.insertIndex(
-            indexer.entries(for: stamped, resourceType: type), type: type, id: id, dialect: database.dialect)
+        let rows = SQLFHIRTransaction.indexRows(indexer.entries(for: stamped, resourceType: type))
+        let inserting = SQLFHIRTransaction.insertIndex(rows: rows, type: type, id: id, dialect: database.dialect)
         let (before, after) = Self.jsonAroundLastUpdated(object)
         return PreparedWrite(
             type: type, id: id, version: version, isNew: isNew, bodyBefore: before, bodyAfter: after,
-            indexStatements: (isNew ? [] : SQLFHIRTransaction.removeIndex(type: type, id: id), inserting))
+            indexStatements: (isNew ? [] : SQLFHIRTransaction.removeIndex(type: type, id: id), inserting), indexRows: rows)
     }
 
     /// The compact JSON text of `object` (as ``JSONWriter`` writes it) before and after the

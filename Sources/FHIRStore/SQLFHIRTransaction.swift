@@ -70,10 +70,8 @@ struct SQLFHIRTransaction: FHIRTransaction {
 
     /// Stamps `id` and `meta`, writes the resource and its history row, and re-indexes it.
     private func write(_ resource: JSONValue, type: String, id: String, version: Int, isNew: Bool) async throws -> StoredResource {
-        let (statements, stored) = try store.writeStatements(resource, type: type, id: id, version: version, isNew: isNew)
-        try await executor.execute(statements)
-        store.statistics.recordWrite()
-        return stored
+        let prepared = try store.prepareWrite(resource, type: type, id: id, version: version, isNew: isNew)
+        return try await write(prepared, stampedAt: store.clock.now())
     }
 
     static func containsNUL(_ value: JSONValue) -> Bool {
@@ -112,7 +110,10 @@ struct SQLFHIRTransaction: FHIRTransaction {
     }
 
     static func insertIndex(_ entries: SearchIndexEntries, type: String, id: String, dialect: SQLDialect) -> [SQLStatement] {
-        let rows = indexRows(entries)
+        insertIndex(rows: indexRows(entries), type: type, id: id, dialect: dialect)
+    }
+
+    static func insertIndex(rows: [[[SQLValue]]], type: String, id: String, dialect: SQLDialect) -> [SQLStatement] {
         var statements: [SQLStatement] = []
         for (table, tableRows) in zip(Schema.indexTables, rows) where !tableRows.isEmpty {
             let columnCount = table.columns.count + 3

@@ -17,6 +17,29 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     struct Connection: SQLExecutor, @unchecked Sendable {
         let connection: PostgresConnection
         let logger: Logger
+        /// The database's record of which prepared statements have run on which connection.
+        let preparedOn: NIOLockedValueBox<Set<PreparedKey>>
+
+        /// Runs `statement`, prepared on this connection the first time.
+        func execute<Statement: PostgresPreparedStatement>(prepared statement: Statement) async throws where Statement.Row == () {
+            let key = PreparedKey(connection: connection.id, statement: Statement.name)
+            do {
+                _ = try await connection.execute(statement, logger: logger)
+                preparedOn.withLockedValue { prepared in
+                    if prepared.count > 1024 { prepared.removeAll() }
+                    prepared.insert(key)
+                }
+            } catch {
+                // postgres-nio remembers a failed preparation for the connection's lifetime and
+                // answers every later use with the same error (a preparation stopped by
+                // statement_timeout, say). Until the statement has run once on this connection,
+                // a failure may be that one: close the connection, and the pool opens another.
+                if !preparedOn.withLockedValue({ $0.contains(key) }) {
+                    try? await connection.close()
+                }
+                throw PostgresDatabase.translated(error)
+            }
+        }
 
         /// All statements as one: `WITH s0 AS (...), s1 AS (...) SELECT 1`. PostgreSQL runs the
         /// parts on one snapshot, so a DELETE of old index rows and the INSERT of new ones do
@@ -71,29 +94,13 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     /// time limit.
     func execute<Statement: PostgresPreparedStatement>(prepared statement: Statement) async throws where Statement.Row == () {
         try await client.withConnection { connection in
-            let executor = Connection(connection: connection, logger: logger)
+            let executor = Connection(connection: connection, logger: logger, preparedOn: preparedOn)
             try await applyTimeLimit(executor)
-            do {
-                _ = try await connection.execute(statement, logger: logger)
-                preparedOn.withLockedValue { prepared in
-                    if prepared.count > 1024 { prepared.removeAll() }
-                    prepared.insert(PreparedKey(connection: connection.id, statement: Statement.name))
-                }
-            } catch {
-                // postgres-nio remembers a failed preparation for the connection's lifetime and
-                // answers every later use with the same error (a preparation stopped by
-                // statement_timeout, say). Until the statement has run once on this connection,
-                // a failure may be that one: close the connection, and the pool opens another.
-                let key = PreparedKey(connection: connection.id, statement: Statement.name)
-                if !preparedOn.withLockedValue({ $0.contains(key) }) {
-                    try? await connection.close()
-                }
-                throw Self.translated(error)
-            }
+            try await executor.execute(prepared: statement)
         }
     }
 
-    private struct PreparedKey: Hashable {
+    struct PreparedKey: Hashable {
         var connection: PostgresConnection.ID
         var statement: String
     }
@@ -171,7 +178,7 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
 
     public func withConnection<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
-            let executor = Connection(connection: connection, logger: logger)
+            let executor = Connection(connection: connection, logger: logger, preparedOn: preparedOn)
             try await applyTimeLimit(executor)
             return try await body(executor)
         }
@@ -179,7 +186,7 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
 
     public func withTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
-            let executor = Connection(connection: connection, logger: logger)
+            let executor = Connection(connection: connection, logger: logger, preparedOn: preparedOn)
             try await applyTimeLimit(executor)
             return try await executor.inTransaction(begin: "BEGIN", body)
         }
