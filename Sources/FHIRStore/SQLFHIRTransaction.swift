@@ -119,14 +119,21 @@ struct SQLFHIRTransaction: FHIRTransaction {
             let columnCount = table.columns.count + 3
             let placeholders = "(" + Array(repeating: "?", count: columnCount).joined(separator: ", ") + ")"
             let insert = "INSERT INTO \(table.name) (type, id, param, \(table.columns.joined(separator: ", "))) VALUES "
-            // SQLite runs statements in-process and keeps them prepared: one row a statement
-            // keeps the SQL to one text per table. PostgreSQL pays a round trip per statement:
-            // one multi-row INSERT per table and chunk.
-            let chunkSize = dialect == .sqlite ? 1 : 200
-            let singleRow = insert + placeholders
-            for chunk in stride(from: 0, to: tableRows.count, by: chunkSize) {
-                let slice = tableRows[chunk..<min(chunk + chunkSize, tableRows.count)]
-                let sql = slice.count == 1 ? singleRow : insert + Array(repeating: placeholders, count: slice.count).joined(separator: ", ")
+            // SQLite runs statements in-process and keeps them prepared: chunks of a power of
+            // two rows (up to 32) keep the texts per table to six, and a statement a chunk
+            // opens the table's indexes once for all its rows. PostgreSQL pays a round trip
+            // per statement: one multi-row INSERT per table and chunk of 200.
+            var chunks: [Range<Int>] = []
+            var start = 0
+            while start < tableRows.count {
+                let remaining = tableRows.count - start
+                let size = dialect == .sqlite ? 1 << min(5, Int.bitWidth - 1 - remaining.leadingZeroBitCount) : min(200, remaining)
+                chunks.append(start..<start + size)
+                start += size
+            }
+            for chunk in chunks {
+                let slice = tableRows[chunk]
+                let sql = insert + Array(repeating: placeholders, count: slice.count).joined(separator: ", ")
                 var binds: [SQLValue] = []
                 binds.reserveCapacity(slice.count * columnCount)
                 for row in slice {

@@ -95,6 +95,34 @@ import Testing
         }
     }
 
+    /// BEGIN IMMEDIATE is tried without waiting; when another process holds the write lock,
+    /// a create waits for it (on the thread pool) instead of failing.
+    @Test func aCreateWaitsForAWriteLockHeldElsewhere() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-test-\(UUID().uuidString)/fhir.sqlite").path
+        let store = try await SQLFHIRStore.open(url: path)
+        // A second database on the same file stands for another process: its own writer connection.
+        let other = try await SQLiteDatabase.open(path: path)
+        let (held, signal) = AsyncStream<Void>.makeStream()
+        let holder = Task {
+            try await other.withTransaction { executor in
+                try await executor.query("INSERT INTO caduceus_schema (version) VALUES (0)", [])
+                signal.yield()
+                signal.finish()
+                try await Task.sleep(for: .milliseconds(300))
+                try await executor.query("DELETE FROM caduceus_schema WHERE version = 0", [])
+            }
+        }
+        var iterator = held.makeAsyncIterator()
+        _ = await iterator.next()
+        let started = ContinuousClock.now
+        let created = try await store.create(try JSONParser.parse(#"{"resourceType":"Patient","active":true}"#), type: "Patient")
+        #expect(ContinuousClock.now - started >= .milliseconds(100), "the create did not wait for the lock")
+        try await holder.value
+        #expect(try await store.read(type: "Patient", id: created.id).body == created.body)
+        try await other.close()
+        try await store.close()
+    }
+
     /// The body spliced around the time is the text the stamped resource writes to.
     @Test func thePreparedBodyIsTheStampedResourcesText() async throws {
         try await TestDatabases.withStore(.sqlite) { store in

@@ -64,9 +64,10 @@ extension SQLExecutor {
 }
 
 extension SQLExecutor {
-    /// Runs `body` between `begin` and COMMIT, rolling back when it throws.
-    func inTransaction<T>(begin: String, _ body: (any SQLExecutor) async throws -> T) async throws -> T {
-        try await query(begin, [])
+    /// Runs `body` between `begin` and COMMIT, rolling back when it throws (`begin` nil: the
+    /// caller began the transaction).
+    func inTransaction<T>(begin: String?, _ body: (any SQLExecutor) async throws -> T) async throws -> T {
+        if let begin { try await query(begin, []) }
         do {
             let result = try await body(self)
             try await query("COMMIT", [])

@@ -57,21 +57,53 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
                 // Only reads are timed: an interrupted write inside a transaction rolls back the
                 // whole transaction, and with group commit that would be other requests' writes.
                 let limit = sql.hasPrefix("SELECT") ? SQLStatementTimeLimit.current : nil
-                let statements = UncheckedBox(self.statements)
-                return try await watchdog.run(limit: limit) {
-                    // The future's `get` is not cancelled with the task: a COMMIT always runs.
-                    try await NIOThreadPool.singleton.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any()) {
-                        try statements.value.run(sql, binds)
-                    }.get()
-                }
+                return try await watchdog.run(limit: limit) { try await runOnThreadPool(sql, binds) }
             } catch let failure as SQLiteFailure where failure.isUniqueViolation {
                 throw SQLUniqueViolation()
+            }
+        }
+
+        /// Runs one statement on the thread pool. The pool thread resumes the caller itself
+        /// (one hop back, not two through an event loop), and the statement runs even if the
+        /// task is cancelled meanwhile: a COMMIT always runs.
+        private func runOnThreadPool(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
+            let statements = UncheckedBox(self.statements)
+            return try await withCheckedThrowingContinuation { continuation in
+                NIOThreadPool.singleton.submit { state in
+                    guard case .active = state else {
+                        continuation.resume(throwing: StoreError.configuration("The SQLite thread pool has stopped"))
+                        return
+                    }
+                    continuation.resume(with: Result { try statements.value.run(sql, binds) })
+                }
+            }
+        }
+
+        /// `BEGIN IMMEDIATE` (the write lock). Tried on the calling thread without waiting:
+        /// only another process can hold the lock (this one writes through one connection,
+        /// under its mutex), and the hop to a thread and back cost more than the statement
+        /// (a fifth of the writer's turn for a group of creates). If the lock is taken, the
+        /// wait of up to ``busyTimeout`` happens on the thread pool.
+        func beginImmediate() async throws {
+            sqlite_nio_sqlite3_busy_timeout(watchdog.handle, 0)
+            do {
+                _ = try statements.run("BEGIN IMMEDIATE", [])
+                sqlite_nio_sqlite3_busy_timeout(watchdog.handle, SQLiteDatabase.busyTimeout)
+            } catch let failure as SQLiteFailure where failure.code & 0xFF == SQLITE_BUSY {
+                sqlite_nio_sqlite3_busy_timeout(watchdog.handle, SQLiteDatabase.busyTimeout)
+                _ = try await runOnThreadPool("BEGIN IMMEDIATE", [])
+            } catch {
+                sqlite_nio_sqlite3_busy_timeout(watchdog.handle, SQLiteDatabase.busyTimeout)
+                throw error
             }
         }
 
         /// Before the connection closes (SQLite will not close with statements open).
         func finalizeStatements() { statements.finalizeAll() }
     }
+
+    /// How long a connection waits for a lock another process holds, in milliseconds.
+    static let busyTimeout: Int32 = 10000
 
     /// Opens (creating if needed) the database file at `path`.
     public static func open(path: String, readers: Int = 2, logger: Logger = Logger(label: "caduceus.sqlite")) async throws -> SQLiteDatabase {
@@ -84,7 +116,7 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
         // them back); checkpoints every 32 MB of WAL instead of every 4 MB copy a page written
         // by many commits once, and stall fewer commits (BENCHMARKS.md, "Synthea ingest").
         for pragma in [
-            "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=OFF",
+            "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=\(busyTimeout)", "PRAGMA foreign_keys=OFF",
             "PRAGMA cache_size=-32768", "PRAGMA wal_autocheckpoint=8192",
         ] {
             _ = try await writer.query(pragma)
@@ -93,7 +125,7 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
         if path != ":memory:" {
             for _ in 0..<readers {
                 let reader = try await SQLiteConnection.open(storage: storage, logger: logger)
-                _ = try await reader.query("PRAGMA busy_timeout=10000")
+                _ = try await reader.query("PRAGMA busy_timeout=\(busyTimeout)")
                 readerConnections.append(try Connection(reader))
             }
         }
@@ -161,7 +193,8 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     private func writeWithSavepoints(_ group: [PendingTransaction]) async throws -> [Result<any Sendable, any Error>] {
         var results: [Result<any Sendable, any Error>] = []
         // IMMEDIATE takes the write lock at BEGIN, so no statement fails for want of it.
-        try await writer.inTransaction(begin: "BEGIN IMMEDIATE") { executor in
+        try await writer.beginImmediate()
+        try await writer.inTransaction(begin: nil) { executor in
             if group.count == 1 {
                 // Alone, the transaction itself is the unit: no savepoint needed.
                 results.append(.success(try await group[0].body(executor)))
@@ -188,7 +221,7 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     /// answer is `nil` (the caller writes the group again with savepoints).
     private func writeWithoutSavepoints(_ group: [PendingTransaction]) async throws -> [Result<any Sendable, any Error>]? {
         var results: [Result<any Sendable, any Error>] = []
-        try await writer.query("BEGIN IMMEDIATE", [])
+        try await writer.beginImmediate()
         do {
             for job in group {
                 let counted = CountingExecutor(writer)
