@@ -14,13 +14,20 @@ struct PreparedWrite: Sendable {
     let bodyAfter: [UInt8]
     /// Deleting the old index rows (an update) and inserting the new ones.
     let indexStatements: (removing: [SQLStatement], inserting: [SQLStatement])
+    /// The index rows the inserting statements write (see ``SQLFHIRTransaction/indexRows(_:)``).
+    let indexRows: [[[SQLValue]]]
 
-    /// The statements that write this version stamped `now`, and what they store.
-    func statements(stampedAt now: Int64) -> (statements: [SQLStatement], stored: StoredResource) {
+    /// The JSON text of this version stamped `now`.
+    func body(stampedAt now: Int64) -> String {
         var bytes = bodyBefore
         JSONWriter.writeString(FHIRDateRange.instantString(milliseconds: now), into: &bytes)
         bytes += bodyAfter
-        let body = String(decoding: bytes, as: UTF8.self)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The statements that write this version stamped `now`, and what they store.
+    func statements(stampedAt now: Int64) -> (statements: [SQLStatement], stored: StoredResource) {
+        let body = body(stampedAt: now)
         // The body is stored once, in the version's history row; `resources` points at it.
         var statements: [SQLStatement]
         if isNew {
@@ -53,29 +60,16 @@ extension SQLFHIRStore {
 
     /// Everything of a write but its time: see ``PreparedWrite``.
     func prepareWrite(_ resource: JSONValue, type: String, id: String, version: Int, isNew: Bool) throws -> PreparedWrite {
-        guard case .object(var object) = resource else { throw FHIRError.unprocessable("A resource must be a JSON object") }
-        object.set("id", .string(id), after: ["resourceType"])
-        // versionId and lastUpdated are the server's: they replace whatever the client sent
-        // and come first, as other servers write them.
-        var meta = JSONObject([("versionId", .string(String(version))), ("lastUpdated", .null)])
-        for (key, value) in object["meta"]?.objectValue ?? JSONObject() where key != "versionId" && key != "lastUpdated" {
-            meta[key] = value
-        }
-        object.set("meta", .object(meta), after: ["resourceType", "id"])
+        let object = try Self.stamped(resource, id: id, version: version, lastUpdated: .null)
         let stamped = JSONValue.object(object)
-        // PostgreSQL text cannot hold NUL, and FHIR strings may not contain it either; refuse it
-        // here too, so that a store without structure validation answers 422, not 500.
-        if SQLFHIRTransaction.containsNUL(stamped) {
-            throw FHIRError.unprocessable("The resource contains a NUL character, which FHIR strings do not allow")
-        }
         // The index rows do not depend on the time: `_lastUpdated` is a column of `resources`,
         // not an indexed path (WritePathTests checks that no indexed path reads meta's stamp).
-        let inserting = SQLFHIRTransaction.insertIndex(
-            indexer.entries(for: stamped, resourceType: type), type: type, id: id, dialect: database.dialect)
+        let rows = SQLFHIRTransaction.indexRows(indexer.entries(for: stamped, resourceType: type))
+        let inserting = SQLFHIRTransaction.insertIndex(rows: rows, type: type, id: id, dialect: database.dialect)
         let (before, after) = Self.jsonAroundLastUpdated(object)
         return PreparedWrite(
             type: type, id: id, version: version, isNew: isNew, bodyBefore: before, bodyAfter: after,
-            indexStatements: (isNew ? [] : SQLFHIRTransaction.removeIndex(type: type, id: id), inserting))
+            indexStatements: (isNew ? [] : SQLFHIRTransaction.removeIndex(type: type, id: id), inserting), indexRows: rows)
     }
 
     /// The compact JSON text of `object` (as ``JSONWriter`` writes it) before and after the
@@ -104,5 +98,35 @@ extension SQLFHIRStore {
         writeObject(object, isMeta: false)
         let at = split ?? output.count
         return (Array(output[..<at]), Array(output[at...]))
+    }
+
+    /// `resource` with `id` and `meta` stamped: versionId and lastUpdated are the server's,
+    /// they replace whatever the client sent and come first, as other servers write them.
+    static func stamped(_ resource: JSONValue, id: String, version: Int, lastUpdated: JSONValue) throws -> JSONObject {
+        guard case .object(var object) = resource else { throw FHIRError.unprocessable("A resource must be a JSON object") }
+        object.set("id", .string(id), after: ["resourceType"])
+        var meta = JSONObject([("versionId", .string(String(version))), ("lastUpdated", lastUpdated)])
+        for (key, value) in object["meta"]?.objectValue ?? JSONObject() where key != "versionId" && key != "lastUpdated" {
+            meta[key] = value
+        }
+        object.set("meta", .object(meta), after: ["resourceType", "id"])
+        // PostgreSQL text cannot hold NUL, and FHIR strings may not contain it either; refuse it
+        // here too, so that a store without structure validation answers 422, not 500.
+        if SQLFHIRTransaction.containsNUL(.object(object)) {
+            throw FHIRError.unprocessable("The resource contains a NUL character, which FHIR strings do not allow")
+        }
+        return object
+    }
+
+    /// Writes the first version of a new resource on PostgreSQL with ``PostgresCreateStatement``.
+    func createOnPostgres(_ resource: JSONValue, type: String, id: String, database: PostgresDatabase) async throws -> StoredResource {
+        let now = clock.now()
+        let stamped = JSONValue.object(
+            try Self.stamped(resource, id: id, version: 1, lastUpdated: .string(FHIRDateRange.instantString(milliseconds: now))))
+        let body = JSONWriter().string(stamped)
+        let rows = SQLFHIRTransaction.indexRows(indexer.entries(for: stamped, resourceType: type))
+        try await database.execute(prepared: PostgresCreateStatement(
+            type: type, id: id, version: 1, lastUpdated: now, body: body, indexRows: rows))
+        return StoredResource(type: type, id: id, versionId: 1, lastUpdated: now, deleted: false, body: body)
     }
 }

@@ -98,9 +98,11 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
                 try await executor.execute(statements)
                 return stored
             }
+        } else if let postgres = database as? PostgresDatabase {
+            // PostgreSQL: one autocommitted statement, prepared once per connection, one round
+            // trip. Concurrent transactions commit in any order there whatever the stamp, as before.
+            stored = try await createOnPostgres(resource, type: type, id: id, database: postgres)
         } else {
-            // PostgreSQL: one autocommitted statement, one round trip. Concurrent transactions
-            // commit in any order there whatever the stamp, as before.
             let (statements, written) = try writeStatements(resource, type: type, id: id, version: 1, isNew: true)
             try await database.writeAtomically(statements)
             stored = written

@@ -70,10 +70,8 @@ struct SQLFHIRTransaction: FHIRTransaction {
 
     /// Stamps `id` and `meta`, writes the resource and its history row, and re-indexes it.
     private func write(_ resource: JSONValue, type: String, id: String, version: Int, isNew: Bool) async throws -> StoredResource {
-        let (statements, stored) = try store.writeStatements(resource, type: type, id: id, version: version, isNew: isNew)
-        try await executor.execute(statements)
-        store.statistics.recordWrite()
-        return stored
+        let prepared = try store.prepareWrite(resource, type: type, id: id, version: version, isNew: isNew)
+        return try await write(prepared, stampedAt: store.clock.now())
     }
 
     static func containsNUL(_ value: JSONValue) -> Bool {
@@ -89,8 +87,10 @@ struct SQLFHIRTransaction: FHIRTransaction {
         Schema.indexTables.map { SQLStatement("DELETE FROM \($0.name) WHERE type = ? AND id = ?", [.text(type), .text(id)]) }
     }
 
-    static func insertIndex(_ entries: SearchIndexEntries, type: String, id: String, dialect: SQLDialect) -> [SQLStatement] {
-        let rows: [[[SQLValue]]] = [
+    /// Each index table's rows for `entries` (in ``Schema/indexTables`` order): the values of
+    /// `param` and the table's value columns, without the resource's type and id.
+    static func indexRows(_ entries: SearchIndexEntries) -> [[[SQLValue]]] {
+        [
             entries.strings.map { [.text($0.parameter), .text($0.normalized), .text($0.exact)] },
             entries.tokens.map { [.text($0.parameter), SQLValue($0.system), SQLValue($0.code), SQLValue($0.display)] },
             entries.references.map {
@@ -107,6 +107,13 @@ struct SQLFHIRTransaction: FHIRTransaction {
                  SQLValue($0.targetId), SQLValue($0.url), SQLValue($0.normalized)]
             },
         ]
+    }
+
+    static func insertIndex(_ entries: SearchIndexEntries, type: String, id: String, dialect: SQLDialect) -> [SQLStatement] {
+        insertIndex(rows: indexRows(entries), type: type, id: id, dialect: dialect)
+    }
+
+    static func insertIndex(rows: [[[SQLValue]]], type: String, id: String, dialect: SQLDialect) -> [SQLStatement] {
         var statements: [SQLStatement] = []
         for (table, tableRows) in zip(Schema.indexTables, rows) where !tableRows.isEmpty {
             let columnCount = table.columns.count + 3

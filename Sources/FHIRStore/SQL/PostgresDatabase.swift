@@ -11,10 +11,35 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     private let logger: Logger
     /// The `statement_timeout` (ms, 0 for none) each pooled connection was last given.
     private let appliedTimeLimits = NIOLockedValueBox<[PostgresConnection.ID: Int64]>([:])
+    /// The prepared statements that have run on each pooled connection.
+    private let preparedOn = NIOLockedValueBox<Set<PreparedKey>>([])
 
     struct Connection: SQLExecutor, @unchecked Sendable {
         let connection: PostgresConnection
         let logger: Logger
+        /// The database's record of which prepared statements have run on which connection.
+        let preparedOn: NIOLockedValueBox<Set<PreparedKey>>
+
+        /// Runs `statement`, prepared on this connection the first time.
+        func execute<Statement: PostgresPreparedStatement>(prepared statement: Statement) async throws where Statement.Row == () {
+            let key = PreparedKey(connection: connection.id, statement: Statement.name)
+            do {
+                _ = try await connection.execute(statement, logger: logger)
+                preparedOn.withLockedValue { prepared in
+                    if prepared.count > 1024 { prepared.removeAll() }
+                    prepared.insert(key)
+                }
+            } catch {
+                // postgres-nio remembers a failed preparation for the connection's lifetime and
+                // answers every later use with the same error (a preparation stopped by
+                // statement_timeout, say). Until the statement has run once on this connection,
+                // a failure may be that one: close the connection, and the pool opens another.
+                if !preparedOn.withLockedValue({ $0.contains(key) }) {
+                    try? await connection.close()
+                }
+                throw PostgresDatabase.translated(error)
+            }
+        }
 
         /// All statements as one: `WITH s0 AS (...), s1 AS (...) SELECT 1`. PostgreSQL runs the
         /// parts on one snapshot, so a DELETE of old index rows and the INSERT of new ones do
@@ -45,14 +70,39 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
                     result.append(row.map(PostgresDatabase.value(of:)))
                 }
                 return result
-            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
-                throw SQLUniqueViolation()
-            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "57014" {
-                // query_canceled: statement_timeout stopped it (the pool cancels nothing else).
-                guard let limit = SQLStatementTimeLimit.current else { throw error }
-                throw SQLStatementTimeout(limit: limit)
+            } catch {
+                throw PostgresDatabase.translated(error)
             }
         }
+    }
+
+    /// The store's error for a PostgreSQL error: unique violations and statement timeouts
+    /// have their own types; anything else is passed on.
+    static func translated(_ error: any Error) -> any Error {
+        guard let error = error as? PSQLError else { return error }
+        switch error.serverInfo?[.sqlState] {
+        case "23505": return SQLUniqueViolation()
+        case "57014":
+            // query_canceled: statement_timeout stopped it (the pool cancels nothing else).
+            guard let limit = SQLStatementTimeLimit.current else { return error }
+            return SQLStatementTimeout(limit: limit)
+        default: return error
+        }
+    }
+
+    /// Runs `statement`, prepared once per connection, on a pooled connection under the task's
+    /// time limit.
+    func execute<Statement: PostgresPreparedStatement>(prepared statement: Statement) async throws where Statement.Row == () {
+        try await client.withConnection { connection in
+            let executor = Connection(connection: connection, logger: logger, preparedOn: preparedOn)
+            try await applyTimeLimit(executor)
+            try await executor.execute(prepared: statement)
+        }
+    }
+
+    struct PreparedKey: Hashable {
+        var connection: PostgresConnection.ID
+        var statement: String
     }
 
     /// Connects to `url` (`postgres://user:password@host:port/database`).
@@ -128,7 +178,7 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
 
     public func withConnection<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
-            let executor = Connection(connection: connection, logger: logger)
+            let executor = Connection(connection: connection, logger: logger, preparedOn: preparedOn)
             try await applyTimeLimit(executor)
             return try await body(executor)
         }
@@ -136,7 +186,7 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
 
     public func withTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
-            let executor = Connection(connection: connection, logger: logger)
+            let executor = Connection(connection: connection, logger: logger, preparedOn: preparedOn)
             try await applyTimeLimit(executor)
             return try await executor.inTransaction(begin: "BEGIN", body)
         }
