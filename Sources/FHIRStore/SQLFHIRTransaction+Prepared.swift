@@ -14,10 +14,8 @@ extension SQLFHIRTransaction {
         case .write(let write):
             // Stamped here, inside the transaction (on SQLite, the writer's turn): stamps follow
             // the order of writes and commits, as a create's do (see ``SQLFHIRStore/create(_:type:)``).
-            let (statements, stored) = write.statements(stampedAt: store.clock.now())
-            try await executor.execute(statements)
-            store.statistics.recordWrite()
-            return stored
+            // On PostgreSQL a new resource is the one prepared create statement.
+            return try await self.write(write, stampedAt: store.clock.now())
         case .planned(let resource, let type, let id):
             return try await create(resource, type: type, id: id)
         }
