@@ -244,7 +244,11 @@ static __always_inline bool record_begin(struct record *r, struct task_struct *t
                 h->flags |= SENSOR_EVENT_DENIED | ((d->slot & 0xff) << 16);
         }
     }
-    bpf_get_current_comm(&h->comm, sizeof(h->comm));
+    // comm by two plain loads, as bpf_get_current_comm would copy it: the kernel keeps it
+    // NUL-padded (strscpy_pad), and byte 15 is forced to NUL against a rename racing the loads.
+    *(u64 *)&h->comm[0] = *(const u64 *)&task->comm[0];
+    *(u64 *)&h->comm[8] = *(const u64 *)&task->comm[8];
+    h->comm[15] = 0;
     // The host name's first 15 bytes by two plain loads through BTF pointers (a NULL on the way
     // reads as 0), NUL-terminated as bpf_probe_read_kernel_str would leave them: the helper and
     // its string copy were a tenth of the program's time on the storm.
