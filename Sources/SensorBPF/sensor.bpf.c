@@ -42,6 +42,7 @@ struct scratch {
         } layout;
     };
     u8 path[PATH_SIZE + NAME_MAX_ + 1];
+    u32 unqueried_bytes;  // ring buffer bytes this CPU wrote since it last asked what waits (submit)
 };
 
 struct {
