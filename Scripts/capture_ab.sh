@@ -53,6 +53,10 @@ for round in $(seq 0 $((ROUNDS - 1))); do
   for k in $(seq 0 $((${#TRACES[@]} - 1))); do
     trace=${TRACES[$(( (k + round) % ${#TRACES[@]} ))]}
     if [[ $trace != none ]]; then
+      # The previous trace's log must be gone before waiting for this one's ready line: the
+      # background job truncates it only when it gets to run, and a stale "Ctrl-C" let the load
+      # run while the new trace still loaded (BPF 0, almost no events, twice under load 10).
+      rm -f "$DIR/trace.err"
       "$trace" trace --container "$CONTAINER" --events all --format record --output "$DIR/events.rec" 2> "$DIR/trace.err" &
       TRACE_PID=$!
       until grep -q "Ctrl-C" "$DIR/trace.err" 2>/dev/null; do sleep 0.05; kill -0 $TRACE_PID; done
@@ -66,7 +70,10 @@ for round in $(seq 0 $((ROUNDS - 1))); do
     rate=$(tail -1 "$DIR/load.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["throughput"])')
     events=""
     if [[ -n $TRACE_PID ]]; then
-      kill -INT $TRACE_PID; wait $TRACE_PID; TRACE_PID=
+      kill -INT $TRACE_PID
+      for _ in $(seq 600); do kill -0 $TRACE_PID 2>/dev/null || break; sleep 0.1; done
+      if kill -0 $TRACE_PID 2>/dev/null; then echo "trace $TRACE_PID did not stop within 60 s of SIGINT" >&2; kill -9 $TRACE_PID; fi
+      wait $TRACE_PID || true; TRACE_PID=
       events=", $(tail -1 "$DIR/trace.err" | grep -oE '[0-9]+ events written, [0-9]+ lost')"
     fi
     python3 -c "
