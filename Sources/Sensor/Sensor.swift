@@ -294,10 +294,14 @@ public final class Sensor: @unchecked Sendable {
             if result < 0 && result != -EINTR && result != Int32(Self.passEnded) {
                 throw BPFError(operation: "poll ring buffer", errno: -result)
             }
-            // Batched records came without a wakeup: epoll does not see them, a consume does.
-            if configuration.wakeupBytes > 0 && result != Int32(Self.passEnded) {
-                box.takeUnretainedValue().sincePassStart = 0
-                ring_buffer__consume(ring)
+            // Batched records came without a wakeup: epoll does not see them, a consume does. A
+            // pass ended at its budget: read on at once (the ring is not empty), stop() permitting.
+            if configuration.wakeupBytes > 0 || result == Int32(Self.passEnded) {
+                var consumed: Int32
+                repeat {
+                    box.takeUnretainedValue().sincePassStart = 0
+                    consumed = ring_buffer__consume(ring)
+                } while consumed == Int32(Self.passEnded) && !stopped.load(ordering: .relaxed)
             }
         }
         // What arrived before stop() was asked, not what a storm still going on keeps adding:
