@@ -254,17 +254,29 @@ public final class Sensor: @unchecked Sendable {
         return (program, kills)
     }
 
+    /// Records handled between two looks at `stop()`: libbpf reads the ring until it finds it
+    /// empty, which a container issuing syscalls faster than the handler takes them can put off
+    /// for as long as it likes; the handler ends each pass after this many records instead.
+    static let recordsBetweenStopChecks = 1 << 16
+    /// What the handler returns to end a pass early (never an error of epoll_wait).
+    static let passEnded = -ECANCELED
+
     /// Polls the ring buffer, calling `handler` for each record, until `stop()`.
     /// Runs on the calling thread; returns the kernel's counters at the end.
     @discardableResult
     public func run(_ handler: @escaping (RawEvent) -> Void) throws -> SensorStatistics {
-        let box = Unmanaged.passRetained(HandlerBox(handler))
+        let box = Unmanaged.passRetained(HandlerBox(handler, budget: Self.recordsBetweenStopChecks))
         defer { box.release() }
         let callback: ring_buffer_sample_fn = { context, data, size in
             guard let context, let data else { return 0 }
             let box = Unmanaged<HandlerBox>.fromOpaque(context).takeUnretainedValue()
             if let event = RawEvent(UnsafeRawBufferPointer(start: data, count: size)) { box.handler(event) }
-            return 0
+            // The record is consumed either way; a negative answer only ends libbpf's pass.
+            box.handled += 1
+            box.sincePassStart += 1
+            if box.sincePassStart < box.budget { return 0 }
+            box.sincePassStart = 0
+            return Int32(Sensor.passEnded)
         }
         let ring = try bpfCall("open ring buffer") {
             ring_buffer__new(program.ringBufferFD, callback, box.toOpaque(), nil)
@@ -277,18 +289,36 @@ public final class Sensor: @unchecked Sendable {
                 refreshKillCgroups()
                 nextRefresh = DispatchTime.now() + .seconds(1)
             }
+            box.takeUnretainedValue().sincePassStart = 0
             let result = ring_buffer__poll(ring, configuration.pollMilliseconds)
-            if result < 0 && result != -EINTR {
+            if result < 0 && result != -EINTR && result != Int32(Self.passEnded) {
                 throw BPFError(operation: "poll ring buffer", errno: -result)
             }
-            // Batched records came without a wakeup: epoll does not see them, a consume does.
-            if configuration.wakeupBytes > 0 { ring_buffer__consume(ring) }
+            // Batched records came without a wakeup: epoll does not see them, a consume does. A
+            // pass ended at its budget: read on at once (the ring is not empty), stop() permitting.
+            if configuration.wakeupBytes > 0 || result == Int32(Self.passEnded) {
+                var consumed: Int32
+                repeat {
+                    box.takeUnretainedValue().sincePassStart = 0
+                    consumed = ring_buffer__consume(ring)
+                } while consumed == Int32(Self.passEnded) && !stopped.load(ordering: .relaxed)
+            }
         }
-        ring_buffer__consume(ring)  // what arrived before stop() was asked
+        // What arrived before stop() was asked, not what a storm still going on keeps adding:
+        // until the ring is empty or as many records were read as the kernel had written when
+        // stop() was seen (and never more than a full ring's worth: 16 bytes is less than any record).
+        let writtenAtStop = (try? statistics().submitted) ?? 0
+        let passes = configuration.ringBufferBytes / 16 / Self.recordsBetweenStopChecks + 1
+        for _ in 0..<passes {
+            box.takeUnretainedValue().sincePassStart = 0
+            if ring_buffer__consume(ring) != Int32(Self.passEnded) { break }
+            if box.takeUnretainedValue().handled >= writtenAtStop { break }
+        }
         return try statistics()
     }
 
-    /// Ends `run` after its current poll (at most 100 ms). Safe from any thread.
+    /// Ends `run` after its current poll (at most `pollMilliseconds`, or `recordsBetweenStopChecks`
+    /// records under a storm), once it has read what the kernel had written by then. Safe from any thread.
     public func stop() { stopped.store(true, ordering: .relaxed) }
 
     /// The kernel's counters now.
@@ -326,5 +356,13 @@ public final class Sensor: @unchecked Sendable {
 
 private final class HandlerBox {
     let handler: (RawEvent) -> Void
-    init(_ handler: @escaping (RawEvent) -> Void) { self.handler = handler }
+    /// Records a pass of libbpf may hand over before the reader looks at `stop()` again.
+    let budget: Int
+    var sincePassStart = 0
+    /// Records read since `run` began.
+    var handled: UInt64 = 0
+    init(_ handler: @escaping (RawEvent) -> Void, budget: Int) {
+        self.handler = handler
+        self.budget = budget
+    }
 }

@@ -25,8 +25,8 @@ struct SensorLoadPlan {
         let events = configuration.events
         let ids = events.ids
         if events.needsSysEnter { programs.insert("on_sys_enter") }
-        if events.needsSysExit { programs.insert("on_sys_exit") }
-        if events.needsDerivedSecurity && !useLSM { programs.insert("on_sys_exit_security") }
+        // One sys_exit program emits the syscalls' events and derives the security events from them.
+        if events.needsSysExit || (events.needsDerivedSecurity && !useLSM) { programs.insert("on_sys_exit") }
         // Each event's own program, from its row: the lsm/ one where BPF-LSM is used, else its tracepoint's.
         for id in ids where id >= 1000 {
             guard let kernel = EventTable.definition(id: id)?.kernel else { continue }

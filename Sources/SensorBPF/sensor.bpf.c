@@ -42,6 +42,7 @@ struct scratch {
         } layout;
     };
     u8 path[PATH_SIZE + NAME_MAX_ + 1];
+    u32 unqueried_bytes;  // ring buffer bytes this CPU wrote since it last asked what waits (submit)
 };
 
 struct {
@@ -226,58 +227,57 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
     return 0;
 }
 
-/// The common start of both sys_exit programs: the syscall's number, when its rule has
-/// `flag` and the task is in scope, with its arguments from the saved registers. A call
-/// reported at entry comes back here only when it failed and its rule asks for the result.
-static __always_inline bool exit_prologue(struct pt_regs *regs, long ret, u8 flag, u32 *nr, struct task_struct **task, u64 *args)
+/// A syscall's arguments, as a global function's argument (a pointer to a sized struct).
+struct syscall_args {
+    u64 values[SENSOR_MAX_ARGS];
+};
+
+/// The security events derived from a syscall's result. A global function, so the verifier
+/// checks it once on its own: inlined in on_sys_exit it would be explored again for every state
+/// the syscall's own event leaves, past the verifier's limit.
+__noinline int derive_from_syscall(u32 nr, const struct syscall_args *args, s64 ret)
 {
-    u64 nr64 = regs->orig_ax;
-    if (nr64 >= SENSOR_MAX_SYSCALLS)
-        return false;
-    u8 flags = config.syscalls[nr64].flags;
-    if (!(flags & flag))
-        return false;
-    if ((flags & SENSOR_RULE_AT_ENTER) && !(ret < 0 && (flags & SENSOR_RULE_FAILED_AT_EXIT)))
-        return false;
-    *task = bpf_get_current_task_btf();
-    if (!in_scope(*task))
-        return false;
-    *nr = nr64;
-    read_syscall_args(regs, args);
-    return true;
+    if (!args)
+        return 0;
+    derive_security_events(bpf_get_current_task_btf(), nr, args->values, ret);
+    return 0;
 }
 
+/// Every syscall's end on the machine: its own event (SENSOR_RULE_EMIT), then the security
+/// events derived from its result (SENSOR_RULE_DERIVE). One program for both, since each program
+/// attached to the tracepoint is a dispatch paid by every syscall of every process, in scope or not.
+/// A call reported at entry comes back here only when it failed and its rule asks for the result.
 SEC("tp_btf/sys_exit")
 int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 {
-    u32 nr;
-    struct task_struct *task;
-    u64 args[SENSOR_MAX_ARGS];
+    u64 nr64 = regs->orig_ax;
+    if (nr64 >= SENSOR_MAX_SYSCALLS)
+        return 0;
+    u8 flags = config.syscalls[nr64].flags;
+    if (!(flags & (SENSOR_RULE_EMIT | SENSOR_RULE_DERIVE)))
+        return 0;
+    if ((flags & SENSOR_RULE_AT_ENTER) && !(ret < 0 && (flags & SENSOR_RULE_FAILED_AT_EXIT)))
+        return 0;
+    struct task_struct *task = bpf_get_current_task_btf();
+    if (!in_scope(task))
+        return 0;
+    u32 nr = nr64;
+    struct syscall_args args;
+    read_syscall_args(regs, args.values);
     struct record r;
-    if (exit_prologue(regs, ret, SENSOR_RULE_EMIT, &nr, &task, args) && record_begin(&r, task, nr, ret)) {
+    if ((flags & SENSOR_RULE_EMIT) && record_begin(&r, task, nr, ret)) {
         if (nr == __NR_execve || nr == __NR_execveat) {
             // A refused exec (EACCES on a noexec mount, ENOENT, ENOEXEC): its result, marked as the
             // exit of a call whose entry was reported already.
             ((struct sensor_event_header *)r.scratch->record)->flags |= SENSOR_EVENT_EXIT;
-            put_exec_syscall_args(&r, nr, args);
+            put_exec_syscall_args(&r, nr, args.values);
         } else {
-            put_syscall_args(&r, nr, args);
+            put_syscall_args(&r, nr, args.values);
         }
         submit(&r);
     }
-    return 0;
-}
-
-/// The security events derived from syscall results: a program of its own on the same
-/// tracepoint, so each is verified (and costs) only what it does.
-SEC("tp_btf/sys_exit")
-int BPF_PROG(on_sys_exit_security, struct pt_regs *regs, long ret)
-{
-    u32 nr;
-    struct task_struct *task;
-    u64 args[SENSOR_MAX_ARGS];
-    if (exit_prologue(regs, ret, SENSOR_RULE_DERIVE, &nr, &task, args))
-        derive_security_events(task, nr, args, ret);
+    if (flags & SENSOR_RULE_DERIVE)
+        derive_from_syscall(nr, &args, ret);
     return 0;
 }
 

@@ -244,7 +244,11 @@ static __always_inline bool record_begin(struct record *r, struct task_struct *t
                 h->flags |= SENSOR_EVENT_DENIED | ((d->slot & 0xff) << 16);
         }
     }
-    bpf_get_current_comm(&h->comm, sizeof(h->comm));
+    // comm by two plain loads, as bpf_get_current_comm would copy it: the kernel keeps it
+    // NUL-padded (strscpy_pad), and byte 15 is forced to NUL against a rename racing the loads.
+    *(u64 *)&h->comm[0] = *(const u64 *)&task->comm[0];
+    *(u64 *)&h->comm[8] = *(const u64 *)&task->comm[8];
+    h->comm[15] = 0;
     // The host name's first 15 bytes by two plain loads through BTF pointers (a NULL on the way
     // reads as 0), NUL-terminated as bpf_probe_read_kernel_str would leave them: the helper and
     // its string copy were a tenth of the program's time on the storm.
@@ -347,12 +351,23 @@ static __always_inline void submit(struct record *r)
     // a wakeup from every record past the threshold (as this did) sent an IPI per record until
     // the reader ran: `perf record -a -g` put native_write_msr under bpf_ringbuf_output.
     // Forced: the default wakes only a reader that had caught up, which one left sleeping never has.
+    // What waits is asked once per sixteenth of `wakeup_bytes` a CPU writes, not per record: the query reads
+    // the ring's positions, cache lines the other CPU and the reader keep writing (`perf` put it at
+    // a tenth of the program's time). A crossing neither CPU's window sees waits for the poll timer.
     u64 flags = 0;
     if (config.wakeup_bytes) {
+        flags = BPF_RB_NO_WAKEUP;
         // What this record adds to the waiting bytes: its 8-byte ring header, rounded up to 8.
-        u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-        u64 after = waiting + ((size + 8 + 7) & ~7u);
-        flags = waiting < config.wakeup_bytes && after >= config.wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+        u32 added = (size + 8 + 7) & ~7u;
+        u32 window = r->scratch->unqueried_bytes + added;
+        if (window < config.wakeup_bytes / 16) {
+            r->scratch->unqueried_bytes = window;
+        } else {
+            r->scratch->unqueried_bytes = 0;
+            u64 after = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + added;
+            if (after >= config.wakeup_bytes && after - window < config.wakeup_bytes)
+                flags = BPF_RB_FORCE_WAKEUP;
+        }
     }
     if (bpf_ringbuf_output(&events, r->scratch->record, size, flags) == 0) {
         if (s)

@@ -182,6 +182,7 @@ struct DetectCommand: ParsableCommand {
         var configuration = try watch.sensorConfiguration(events: .default)
         configuration.refusesSocketCalls = !noCgroupDenial
         let guardOptions = noFanotify ? nil : FanotifyGuardOptions(timeoutMilliseconds: fanotifyTimeoutMs, timeoutVerdict: timeoutVerdict)
+        StopSignals.catchFromNow()  // a Ctrl-C while the sensor loads is not lost
         let sensor = try pipeline.startSensor(configuration, fanotify: guardOptions)
         defer { pipeline.fanotify?.stop() }
         if let failure = pipeline.fanotifyFailure {

@@ -66,6 +66,7 @@ struct ProfileRecordCommand: ParsableCommand {
             configuration.wakeupBytes = 256 << 10
             configuration.pollMilliseconds = 20
         }
+        StopSignals.catchFromNow()  // a Ctrl-C while the sensor loads is not lost
         try pipeline.startSensor(configuration)
         writeStandardError(
             "caduceus profile: recording \(watch.container ?? "every container of \(image ?? "")")" + (fromStart ? " from its start (start it now)" : "") + "; Ctrl-C to stop")

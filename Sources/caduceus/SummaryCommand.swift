@@ -39,6 +39,7 @@ struct SummaryCommand: ParsableCommand {
             print(Self.table(counts))
             return
         }
+        StopSignals.catchFromNow()  // a Ctrl-C while the sensor loads is not lost
         let sensor = try Sensor(configuration: options.sensorConfiguration())
         writeStandardError("caduceus summary: counting; Ctrl-C to stop")
         let session = TraceSession(sensor: sensor, format: .none, fileDescriptor: -1, filters: try options.argumentFilters())

@@ -86,6 +86,7 @@ struct TraceCommand: ParsableCommand {
             try convert(input, to: fd, filters: filters)
             return
         }
+        StopSignals.catchFromNow()  // a Ctrl-C while the sensor loads is not lost
         let sensor = try Sensor(configuration: options.sensorConfiguration())
         writeStandardError("caduceus trace: " + sensor.securityEventSource)
         writeStandardError("caduceus trace: tracing \(sensor.configuration.events.ids.count) events; Ctrl-C to stop")

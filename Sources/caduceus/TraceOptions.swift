@@ -107,20 +107,13 @@ struct WatchOptions: ParsableArguments {
     }
 
     /// Runs `body` until Ctrl-C, SIGTERM or `--duration`, whichever comes first calls `stop`.
+    /// The signals are caught from `StopSignals.catchFromNow()`, which the command calls before
+    /// loading the sensor: one that came while it loaded stops `body` at once.
     func runUntilStopped<Result>(stop: @escaping @Sendable () -> Void, _ body: () throws -> Result) throws -> Result {
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        let sources = [SIGINT, SIGTERM].map { number in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { stop() }
-            source.resume()
-            return source
-        }
-        defer { sources.forEach { $0.cancel() } }
         if let duration {
             DispatchQueue.global().asyncAfter(deadline: .now() + duration) { stop() }
         }
-        return try body()
+        return try StopSignals.run(stop: stop, body)
     }
 }
 

@@ -51,8 +51,8 @@ import Testing
     /// Security events come from LSM hooks where allowed, else are derived from syscalls.
     @Test func securityEventsFromLSMOrDerived() {
         let derived = Self.plan(events: [1015])
-        #expect(derived.programs.contains("on_sys_exit_security") && !derived.programs.contains("lsm_file_open"))
+        #expect(derived.programs.contains("on_sys_exit") && !derived.programs.contains("lsm_file_open"))
         let lsm = Self.plan(events: [1015], lsm: true)
-        #expect(lsm.programs.contains("lsm_file_open") && !lsm.programs.contains("on_sys_exit_security") && lsm.config.lsm == 1)
+        #expect(lsm.programs.contains("lsm_file_open") && !lsm.programs.contains("on_sys_exit") && lsm.config.lsm == 1)
     }
 }
