@@ -12,30 +12,43 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     /// The `statement_timeout` (ms, 0 for none) each pooled connection was last given.
     private let appliedTimeLimits = NIOLockedValueBox<[PostgresConnection.ID: Int64]>([:])
     /// The prepared statements that have run on each pooled connection.
-    private let preparedOn = NIOLockedValueBox<Set<PreparedKey>>([])
+    private let preparedOn = NIOLockedValueBox<[PreparedKey: PreparationState]>([:])
 
     struct Connection: SQLExecutor, @unchecked Sendable {
         let connection: PostgresConnection
         let logger: Logger
         /// The database's record of which prepared statements have run on which connection.
-        let preparedOn: NIOLockedValueBox<Set<PreparedKey>>
+        let preparedOn: NIOLockedValueBox<[PreparedKey: PreparationState]>
 
         /// Runs `statement`, prepared on this connection the first time.
+        ///
+        /// postgres-nio remembers a failed preparation for the connection's lifetime and answers
+        /// every later use with the same error (a preparation stopped by statement_timeout, say).
+        /// A statement whose first run here failed in a way a preparation can fail runs on this
+        /// connection from then on as an unnamed statement of the same text (planned each time,
+        /// as before it was prepared). The connection is never closed here: closing a leased
+        /// connection left other leases of the pool waiting for ever (found by an attacker's
+        /// read: eight concurrent PUTs creating one id hung).
         func execute<Statement: PostgresPreparedStatement>(prepared statement: Statement) async throws where Statement.Row == () {
             let key = PreparedKey(connection: connection.id, statement: Statement.name)
+            if preparedOn.withLockedValue({ $0[key] }) == .unprepared {
+                _ = try await query(PostgresQuery(unsafeSQL: Statement.sql, binds: try statement.makeBindings()))
+                return
+            }
             do {
                 _ = try await connection.execute(statement, logger: logger)
                 preparedOn.withLockedValue { prepared in
                     if prepared.count > 1024 { prepared.removeAll() }
-                    prepared.insert(key)
+                    prepared[key] = .prepared
                 }
             } catch {
-                // postgres-nio remembers a failed preparation for the connection's lifetime and
-                // answers every later use with the same error (a preparation stopped by
-                // statement_timeout, say). Until the statement has run once on this connection,
-                // a failure may be that one: close the connection, and the pool opens another.
-                if !preparedOn.withLockedValue({ $0.contains(key) }) {
-                    try? await connection.close()
+                if !PostgresDatabase.isExecutionError(error) {
+                    preparedOn.withLockedValue { prepared in
+                        if prepared[key] == nil {
+                            if prepared.count > 1024 { prepared.removeAll() }
+                            prepared[key] = .unprepared
+                        }
+                    }
                 }
                 throw PostgresDatabase.translated(error)
             }
@@ -62,7 +75,10 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
                 case .text(let text): bindings.append(text)
                 }
             }
-            let query = PostgresQuery(unsafeSQL: PostgresDatabase.numberPlaceholders(sql), binds: bindings)
+            return try await query(PostgresQuery(unsafeSQL: PostgresDatabase.numberPlaceholders(sql), binds: bindings))
+        }
+
+        private func query(_ query: PostgresQuery) async throws -> [SQLRow] {
             do {
                 let rows = try await connection.query(query, logger: logger)
                 var result: [SQLRow] = []
@@ -103,6 +119,21 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     struct PreparedKey: Hashable {
         var connection: PostgresConnection.ID
         var statement: String
+    }
+
+    /// How a prepared statement runs on one connection.
+    enum PreparationState {
+        /// Prepared, and it has run there.
+        case prepared
+        /// Its first run there failed, maybe in the preparation: an unnamed statement instead.
+        case unprepared
+    }
+
+    /// Whether PostgreSQL refused `error`'s statement while executing it (a constraint or a
+    /// value: SQLSTATE classes 22 and 23), so that its preparation had succeeded.
+    static func isExecutionError(_ error: any Error) -> Bool {
+        guard let state = (error as? PSQLError)?.serverInfo?[.sqlState] else { return false }
+        return state.hasPrefix("22") || state.hasPrefix("23")
     }
 
     /// Connects to `url` (`postgres://user:password@host:port/database`).
