@@ -32,6 +32,9 @@ public final class AuditEventAlertSink: AlertSink, @unchecked Sendable {
     private var closing = false
     private var fed = 0
     private var failed = 0
+    /// Set when ``finish()`` stopped waiting for a delivery under way and counted it failed:
+    /// its late end must not change the counts the summary gave.
+    private var abandoned = false
     private var dropped = 0
     private var problems: [String] = []
 
@@ -144,6 +147,7 @@ public final class AuditEventAlertSink: AlertSink, @unchecked Sendable {
     private func settle(_ name: String, _ delivery: Delivery) {
         lock.lock()
         defer { lock.unlock() }
+        if abandoned { return }
         switch delivery {
         case .fed: fed += 1
         case .transient(let problem), .refused(let problem):
@@ -205,6 +209,13 @@ public final class AuditEventAlertSink: AlertSink, @unchecked Sendable {
         defer { lock.unlock() }
         let cancelled = Date().addingTimeInterval(2)
         while draining, lock.wait(until: cancelled) {}
+        if draining {
+            // The delivery under way has not ended 2 s after the client's shutdown (a loaded
+            // machine): counted failed now, so that the summary and the counts agree.
+            abandoned = true
+            failed += 1
+            problems.append("a delivery under way when stopping did not end")
+        }
         var lines = ["audit feed \(endpoint): \(fed) alerts fed, \(failed) failed" + (dropped > 0 ? ", \(dropped) dropped (queue full)" : "")]
         lines += problems.prefix(5).map { "audit feed: \($0)" }
         if problems.count > 5 { lines.append("audit feed: \(problems.count - 5) more failures") }

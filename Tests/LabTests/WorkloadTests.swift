@@ -110,14 +110,15 @@ import Testing
         try await withServer { base, _ in
             let loaded = try await PatientLoader(baseURL: base).load(PatientGenerator(seed: 11).bundles(count: 3))
             let report = try await ClinicalWorkload(
-                baseURL: base, limit: .seconds(1.5), patients: loaded.patients, concurrency: 2
+                baseURL: base, limit: .seconds(3), patients: loaded.patients, concurrency: 2
             ).run()
             #expect(report.failureCount == 0, "\(report)")
-            // Both clients worked; how much they did depends on the machine's load, so no rate is asserted.
+            // Both clients worked; how much they did depends on the machine's load, so no rate is
+            // asserted (with 1.5 s, one client of a full parallel test run once finished nothing).
             #expect(report.interactions >= 2)
             // It ran to the deadline, and only the interactions in flight then finish after it
             // (each a single request: seconds at most, even on a loaded machine).
-            #expect(report.elapsedSeconds >= 1.5 && report.elapsedSeconds < 6.5, "\(report.elapsedSeconds) s")
+            #expect(report.elapsedSeconds >= 3 && report.elapsedSeconds < 8, "\(report.elapsedSeconds) s")
         }
     }
 
