@@ -31,26 +31,26 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         /// read: eight concurrent PUTs creating one id hung).
         func execute<Statement: PostgresPreparedStatement>(prepared statement: Statement) async throws where Statement.Row == () {
             let key = PreparedKey(connection: connection.id, statement: Statement.name)
-            if preparedOn.withLockedValue({ $0[key] }) == .unprepared {
+            let state = preparedOn.withLockedValue { $0[key] }
+            if state == .unprepared {
                 _ = try await query(PostgresQuery(unsafeSQL: Statement.sql, binds: try statement.makeBindings()))
                 return
             }
             do {
                 _ = try await connection.execute(statement, logger: logger)
-                preparedOn.withLockedValue { prepared in
-                    if prepared.count > 1024 { prepared.removeAll() }
-                    prepared[key] = .prepared
-                }
+                if state == nil { remember(key, .prepared) }
             } catch {
-                if !PostgresDatabase.isExecutionError(error) {
-                    preparedOn.withLockedValue { prepared in
-                        if prepared[key] == nil {
-                            if prepared.count > 1024 { prepared.removeAll() }
-                            prepared[key] = .unprepared
-                        }
-                    }
-                }
+                if state == nil && !PostgresDatabase.isExecutionError(error) { remember(key, .unprepared) }
                 throw PostgresDatabase.translated(error)
+            }
+        }
+
+        /// Records how `key`'s statement runs on its connection (a connection serves one lease at
+        /// a time, so its first run decides); forgets every record past 1,024 connections' worth.
+        private func remember(_ key: PreparedKey, _ state: PreparationState) {
+            preparedOn.withLockedValue { prepared in
+                if prepared.count > 1024 { prepared.removeAll() }
+                prepared[key] = state
             }
         }
 
