@@ -1,6 +1,11 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+// Test targets stay in the Swift 5 language mode: their fixtures (rule-test files, event
+// fixtures, closures in parameterized @Test arguments) are not Sendable yet, which Swift 6's
+// checking of @Test arguments and static fixtures requires. Every other target is Swift 6.
+let testLanguageMode: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+
 let package = Package(
     name: "Caduceus",
     platforms: [.macOS(.v14)],
@@ -19,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.2.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // JSON that keeps member order and number text: the hand-written parser and writer.
@@ -33,6 +39,8 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -56,33 +64,64 @@ let package = Package(
         ),
         // Hostile FHIR requests from a seed, shared by the fuzz test and `caduceus bench hostile`.
         .target(name: "HostileRequests", dependencies: ["JSON"]),
-        // Deployment, workloads and benchmarks.
+        // Running other programs (ProcessRunner), a process's memory, lock-guarded counters, a
+        // loopback listener: what the lab, the benchmarks and the kernel tests share, Foundation only.
+        .target(name: "LabSupport"),
+        // `caduceus report`: the HTML and JSON report of what the lab's runs wrote (trace files,
+        // alerts, the detection matrix, benchmark figures). It reads files only: Sensor for the
+        // trace line reader, Detection for the alert priorities, no HTTP, no store, not Lab.
+        .target(
+            name: "LabReport",
+            dependencies: ["JSON", "Sensor", "Detection"]
+        ),
+        // Deployment (images, the compose stack), the clinical workload, the attack lab and live
+        // detection. No benchmark and no report: those build on it (Benchmarks) or read what it
+        // writes (LabReport).
         .target(
             name: "Lab",
             dependencies: [
-                "FHIR", "FHIRStore", "FHIRServer", "Sensor", "Detection", "HostileRequests",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "FHIR", "FHIRServer", "Sensor", "Detection", "JSON", "LabReport", "LabSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // The benchmarks behind `caduceus bench` (store, Synthea, paging, auth, detection,
+        // overhead, prevention, kill, hostile, soak): they drive the FHIR router in-process
+        // (InProcessFHIRClient, no testing library), the lab's stack and the sensor.
+        .target(
+            name: "Benchmarks",
+            dependencies: [
+                "FHIR", "FHIRStore", "FHIRServer", "Sensor", "Detection", "HostileRequests", "JSON", "Lab",
+                "LabSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .executableTarget(
             name: "caduceus",
             dependencies: [
-                "FHIR", "FHIRStore", "FHIRServer", "Lab", "Sensor", "Detection", "DetectionOutputs", "HostileRequests",
+                "FHIR", "FHIRStore", "FHIRServer", "Benchmarks", "Lab", "LabReport", "LabSupport", "Sensor",
+                "Detection", "DetectionOutputs",
+                "HostileRequests", "JSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Fresh SQLite and PostgreSQL stores and shared test data for the test targets.
         // libbpf from Debian's libbpf-dev.
         .systemLibrary(name: "CLibbpf", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
         // The BPF programs (*.bpf.c, built by BPFCompilerPlugin) and the event structs shared with Swift.
         .target(
             name: "SensorBPF",
-            exclude: ["sensor.bpf.c", "probe.bpf.c", "kernel_types.h", "task_context.bpf.h", "security_events.bpf.h", "enforcement.bpf.h"]
+            exclude: [
+                "sensor.bpf.c", "probe.bpf.c", "kernel_types.h", "task_context.bpf.h", "security_events.bpf.h",
+                "enforcement.bpf.h",
+            ]
         ),
         .plugin(name: "BPFCompilerPlugin", capability: .buildTool()),
         // Loading, ring buffer, decoding, container enrichment, event output.
@@ -121,36 +160,56 @@ let package = Package(
         ),
         // Copies the shipped rules/*.yaml into Detection's resources (rules/ stays at the top of the repo).
         .plugin(name: "RuleBundlePlugin", capability: .buildTool()),
+        // Fresh SQLite and PostgreSQL stores and shared test data for the test targets.
         .target(name: "FHIRTestSupport", dependencies: ["FHIR", "FHIRStore"], path: "Tests/FHIRTestSupport"),
-        .testTarget(name: "FHIRTests", dependencies: ["FHIR", "FHIRTestSupport"]),
+        .testTarget(
+            name: "FHIRTests", dependencies: ["JSON", "FHIR", "FHIRTestSupport"], swiftSettings: testLanguageMode),
         // Root, BPF and Docker checks shared by the tests that run against the real kernel.
-        .target(name: "KernelTestSupport", dependencies: ["Sensor", "Lab"], path: "Tests/KernelTestSupport"),
-        .testTarget(name: "DetectionTests", dependencies: ["Detection", "DetectionOutputs", "Sensor", "Lab", "KernelTestSupport"]),
-        .testTarget(name: "SensorTests", dependencies: ["Sensor", "SensorBPF", "CLibbpf", "KernelTestSupport", "HostileRequests"]),
+        .target(name: "KernelTestSupport", dependencies: ["Sensor", "LabSupport"], path: "Tests/KernelTestSupport"),
+        .testTarget(
+            name: "DetectionTests",
+            dependencies: [
+                "JSON", "FHIR", "Detection", "DetectionOutputs", "Sensor", "Lab", "LabSupport", "KernelTestSupport",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: testLanguageMode
+        ),
+        .testTarget(
+            name: "SensorTests",
+            dependencies: ["Sensor", "SensorBPF", "CLibbpf", "KernelTestSupport", "LabSupport", "HostileRequests"],
+            swiftSettings: testLanguageMode),
         .testTarget(
             name: "FHIRStoreTests",
             dependencies: [
                 "FHIR", "FHIRStore", "FHIRTestSupport",
                 // To hold sqlite-nio's threads in the test of a statement that waits for one.
                 .product(name: "NIOPosix", package: "swift-nio"),
-            ]
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: testLanguageMode
         ),
         .testTarget(
             name: "FHIRServerTests",
             dependencies: [
-                "FHIR", "FHIRStore", "FHIRServer", "FHIRTestSupport", "HostileRequests",
+                "JSON", "FHIR", "FHIRStore", "FHIRServer", "FHIRTestSupport", "HostileRequests",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: testLanguageMode
         ),
+        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "JSON"], swiftSettings: testLanguageMode),
+        .testTarget(name: "LabSupportTests", dependencies: ["LabSupport"], swiftSettings: testLanguageMode),
         .testTarget(
             name: "LabTests",
             dependencies: [
-                "Lab", "FHIRServer", "FHIRTestSupport",
+                "Lab", "LabReport", "FHIR", "FHIRStore", "FHIRServer", "FHIRTestSupport", "JSON", "Sensor",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-            ]
+            ],
+            swiftSettings: testLanguageMode
         ),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

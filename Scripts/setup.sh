@@ -4,7 +4,8 @@
 #   Scripts/setup.sh         that, plus every tool a test or benchmark calls: PostgreSQL 15, curl, jq,
 #                            Chromium (the report's screenshot test), auditd and strace (the overhead
 #                            benchmark's peers, whose test reads auditctl before the benchmark runs),
-#                            and a Python venv (.venv) with the pinned black-box test clients
+#                            and a Python venv (.venv) with the pinned black-box test clients and
+#                            kubernetes-validate (the Kubernetes manifests' offline schema check)
 # Docker and the sensor's test image come from Scripts/docker.sh. Idempotent and quick
 # when everything is already there.
 set -euo pipefail
@@ -36,6 +37,8 @@ if [ "${1:-}" = build ]; then exit 0; fi
 install_missing postgresql-15 curl jq chromium auditd strace
 # bpftool: the kill -9 test lists the BPF programs, links and cgroup programs left behind (Tests/sensor_cli/test_detect_kill9.py).
 install_missing bpftool
+# haproxy: `caduceus up --postgres --replicas N` puts Debian's in front of the servers (Tests/deployment/test_cluster.py).
+install_missing haproxy
 
 if [ ! -x .venv/bin/python ]; then
     echo "setup: creating .venv"

@@ -17,7 +17,8 @@ struct BPFCompilerPlugin: BuildToolPlugin {
         let directory = bpfTarget.directoryURL
         let include = directory.appending(path: "include")
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
-        let headers = (try FileManager.default.contentsOfDirectory(atPath: include.path))
+        let headers =
+            (try FileManager.default.contentsOfDirectory(atPath: include.path))
             .filter { $0.hasSuffix(".h") }.map { include.appending(path: $0) }
             + files.filter { $0.hasSuffix(".h") }.map { directory.appending(path: $0) }
         return files.filter { $0.hasSuffix(".bpf.c") }.sorted().map { name in

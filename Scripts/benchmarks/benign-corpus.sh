@@ -4,7 +4,7 @@
 # runs it live under the built-in rules and asserts zero alerts; README lists what Falco's stable
 # file raises on it).
 #
-#   Scripts/benign-corpus.sh OPS_CONTAINER FHIR_BASE_URL
+#   Scripts/benchmarks/benign-corpus.sh OPS_CONTAINER FHIR_BASE_URL
 #
 # OPS_CONTAINER is a running caduceus-testbox container (Scripts/docker.sh testbox) on the host
 # network with the FHIR server's data volume mounted read-only at /data, as an operator's
@@ -14,7 +14,7 @@
 #       serve --host 127.0.0.1 --port 9080 --database /data/fhir.sqlite
 #   docker run -d --name ops --network host -v fhir-data:/data:ro caduceus-testbox:latest sleep 3600
 #   caduceus detect &            # in another terminal
-#   Scripts/benign-corpus.sh ops http://127.0.0.1:9080/fhir-server/api/v4
+#   Scripts/benchmarks/benign-corpus.sh ops http://127.0.0.1:9080/fhir-server/api/v4
 # The FHIR image has no shell and no sqlite3, so the sidecar does the backups; the server's own
 # start-up and shutdown are the caller's (the test starts and stops it under detection).
 # Each step prints "benign: <step>"; a step whose command fails stops the corpus (exit 1).

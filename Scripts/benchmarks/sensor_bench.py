@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Sensor overhead and lossless throughput (BENCHMARKS.md, issue 4). Needs root, dockerd and
-caduceus-testbox:latest (Scripts/bench.sh sensor prepares them); python3 stdlib only.
+caduceus-testbox:latest (Scripts/benchmarks/bench.sh sensor prepares them); python3 stdlib only.
 
 1. Overhead: `storm mixed` (stat, openat, close) as fast as possible in a container, untraced,
    traced by `caduceus trace --container` to a compact recording (`--format record`; `--trace-format
@@ -327,6 +327,12 @@ def main():
               f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
         print(f"kernel {os.uname().release}, {os.cpu_count()} cores, storm {MODE}: {PER_OP} syscalls per op, "
               f"load average {os.getloadavg()[0]:.2f}")
+        with open("/proc/sys/kernel/bpf_stats_enabled") as stats:
+            if stats.read().strip() == "1":
+                # Left on by a profiling session, it adds two clock reads to every BPF program run
+                # (the traced storm 0.70 of untraced instead of 0.76 on this machine).
+                print("warning: kernel.bpf_stats_enabled=1: every BPF program run pays two extra clock reads, so "
+                      "caduceus's figures here overstate its cost (sysctl kernel.bpf_stats_enabled=0 turns it off)")
         if args.skip != "overhead":
             audit = Audit(tmp, merged)
             audit.setup()

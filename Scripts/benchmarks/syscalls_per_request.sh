@@ -1,12 +1,12 @@
 #!/bin/bash
 # Syscalls the FHIR server makes per request under the overhead benchmark's load: what the
 # capture ("every syscall to a recording") pays per request (BENCHMARKS.md, "Capture for under 5%").
-#   Scripts/syscalls_per_request.sh [BIN]   (as root; BIN defaults to .build/release/caduceus)
+#   Scripts/benchmarks/syscalls_per_request.sh [BIN]   (as root; BIN defaults to .build/release/caduceus)
 # Runs the server image (rebuilt from BIN by `caduceus images`), traces every syscall of its
 # container to a recording during 8 s of `caduceus bench load` at 8 connections, and prints
 # the requests, the events per request and the recording's per-syscall counts.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 BIN=${1:-.build/release/caduceus}
 "$BIN" images >/dev/null
 PORT=$((30000 + RANDOM % 10000)); URL=http://127.0.0.1:$PORT/fhir-server/api/v4

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Runs a benchmark of BENCHMARKS.md on a release build:
-#   Scripts/bench.sh fhir      FHIR create/read/search vs the raw database (throwaway PostgreSQL)
-#   Scripts/bench.sh synthea   Synthea ingest vs raw bulk insert, clinical searches beside a raw indexed select at 1x and 10x
-#   Scripts/bench.sh soak      reads, searches and creates for 5 minutes at 8 connections on SQLite: first vs last 30 s
+#   Scripts/benchmarks/bench.sh fhir      FHIR create/read/search vs the raw database (throwaway PostgreSQL)
+#   Scripts/benchmarks/bench.sh synthea   Synthea ingest vs raw bulk insert, clinical searches beside a raw indexed select at 1x and 10x
+#   Scripts/benchmarks/bench.sh soak      reads, searches and creates for 5 minutes at 8 connections on SQLite: first vs last 30 s
 #                              (--minutes, --connections, --database sqlite|postgres://...)
-#   Scripts/bench.sh sensor    eBPF sensor overhead (vs untraced, auditd, strace) and lossless
+#   Scripts/benchmarks/bench.sh sensor    eBPF sensor overhead (vs untraced, auditd, strace) and lossless
 #                              throughput (needs root; Docker, auditd and strace installed if missing)
-#   Scripts/bench.sh detect    rule engine throughput on a recorded trace of the FHIR container under its
+#   Scripts/benchmarks/bench.sh detect    rule engine throughput on a recorded trace of the FHIR container under its
 #                              clinical workload (vs reading the file alone), and the live event-to-alert
 #                              delay (needs root and Docker)
-# Extra arguments go to `caduceus bench NAME`, or for `sensor` to Scripts/sensor_bench.py.
+# Extra arguments go to `caduceus bench NAME`, or for `sensor` to Scripts/benchmarks/sensor_bench.py.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-name="${1:?usage: Scripts/bench.sh fhir|synthea|soak|sensor|detect [options]}"
+cd "$(dirname "$0")/../.."
+name="${1:?usage: Scripts/benchmarks/bench.sh fhir|synthea|soak|sensor|detect [options]}"
 shift
 if [ "$name" = sensor ] || [ "$name" = detect ]; then
     SUDO=""
@@ -27,7 +27,7 @@ if [ "$name" = sensor ]; then
         $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends auditd strace util-linux
     fi
     swift build -c release --product caduceus
-    exec $SUDO python3 Scripts/sensor_bench.py "$@"
+    exec $SUDO python3 Scripts/benchmarks/sensor_bench.py "$@"
 fi
 if [ "$name" = detect ]; then
     swift build -c release --product caduceus
