@@ -60,17 +60,24 @@ public struct FHIRError: Error, Sendable, CustomStringConvertible {
 /// Builds OperationOutcome resources.
 public enum OperationOutcome {
     public static func make(_ issues: [FHIRError.Issue]) -> JSONValue {
-        .object(JSONObject([
-            ("resourceType", "OperationOutcome"),
-            ("issue", .array(issues.map { issue in
-                var object = JSONObject([
-                    ("severity", .string(issue.severity)), ("code", .string(issue.code)),
-                    ("diagnostics", .string(issue.diagnostics)),
-                ])
-                if !issue.expression.isEmpty { object["expression"] = .array(issue.expression.map(JSONValue.string)) }
-                return .object(object)
-            })),
-        ]))
+        .object(
+            JSONObject([
+                ("resourceType", "OperationOutcome"),
+                (
+                    "issue",
+                    .array(
+                        issues.map { issue in
+                            var object = JSONObject([
+                                ("severity", .string(issue.severity)), ("code", .string(issue.code)),
+                                ("diagnostics", .string(issue.diagnostics)),
+                            ])
+                            if !issue.expression.isEmpty {
+                                object["expression"] = .array(issue.expression.map(JSONValue.string))
+                            }
+                            return .object(object)
+                        })
+                ),
+            ]))
     }
 
     /// A one-issue informational outcome, as `Prefer: return=OperationOutcome` asks for.

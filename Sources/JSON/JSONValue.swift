@@ -139,7 +139,9 @@ extension JSONValue {
 
     /// The number's value, when this value is a number that is a whole number.
     public var intValue: Int? {
-        if case .number(let text) = self { return Int(text) ?? Double(text).flatMap { $0 == $0.rounded() ? Int(exactly: $0) : nil } }
+        if case .number(let text) = self {
+            return Int(text) ?? Double(text).flatMap { $0 == $0.rounded() ? Int(exactly: $0) : nil }
+        }
         return nil
     }
 
@@ -187,7 +189,8 @@ extension JSONValue {
             var deepest = 0
             for member in object where bytes <= byteCap {
                 bytes += member.key.utf8.count + 3
-                deepest = max(deepest, member.value.measure(&bytes, byteCap: byteCap, depthCap: depthCap, level: level + 1))
+                deepest = max(
+                    deepest, member.value.measure(&bytes, byteCap: byteCap, depthCap: depthCap, level: level + 1))
             }
             return 1 + deepest
         }

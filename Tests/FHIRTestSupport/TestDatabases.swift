@@ -33,11 +33,15 @@ public enum TestDatabases {
     public static func makeStore(_ backend: TestBackend) async throws -> SQLFHIRStore {
         switch backend {
         case .sqlite:
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-test-\(UUID().uuidString)")
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "caduceus-test-\(UUID().uuidString)")
             return try await SQLFHIRStore.open(url: directory.appendingPathComponent("fhir.sqlite").path)
         case .postgres:
             guard let url = postgresURL else {
-                throw MissingService(description: "PostgreSQL is required (CI=true) but CADUCEUS_TEST_POSTGRES_URL is not set; run Scripts/test.sh")
+                throw MissingService(
+                    description:
+                        "PostgreSQL is required (CI=true) but CADUCEUS_TEST_POSTGRES_URL is not set; run Scripts/test.sh"
+                )
             }
             return try await SQLFHIRStore(database: try await freshPostgresDatabase(serverURL: url))
         }
@@ -53,6 +57,25 @@ public enum TestDatabases {
             try? await store.close()
             throw error
         }
+    }
+
+    /// The URL of a fresh, empty PostgreSQL database (created here), for tests that open it
+    /// more than once, as two server replicas do.
+    public static func freshPostgresURL() async throws -> String {
+        guard let url = postgresURL else {
+            throw MissingService(
+                description: "PostgreSQL is required but CADUCEUS_TEST_POSTGRES_URL is not set; run Scripts/test.sh")
+        }
+        let database = try await freshPostgresDatabase(serverURL: url)
+        let name =
+            try await database.withConnection { try await $0.query("SELECT current_database()", []) }.first?.first?
+            .string ?? ""
+        try await database.close()
+        guard var components = URLComponents(string: url), !name.isEmpty else {
+            throw MissingService(description: "Bad PostgreSQL URL \(url)")
+        }
+        components.path = "/" + name
+        return components.string!
     }
 
     /// A database of its own for one test, so that tests can run in parallel.

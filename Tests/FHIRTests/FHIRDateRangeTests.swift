@@ -17,7 +17,9 @@ import Testing
         #expect(FHIRDateRange.instantString(milliseconds: range.high) == high)
     }
 
-    @Test(arguments: ["", "20", "2020-13", "2019-02-29", "2020-01-01T25:00", "2020-01-01X", "2020-01-01T10:00:00+0100", "abcd"])
+    @Test(arguments: [
+        "", "20", "2020-13", "2019-02-29", "2020-01-01T25:00", "2020-01-01X", "2020-01-01T10:00:00+0100", "abcd",
+    ])
     func rejectsMalformedDates(text: String) {
         #expect(FHIRDateRange(parsing: text) == nil)
     }

@@ -17,7 +17,9 @@ import Testing
 
     static func constraints() throws -> (parsed: [String: [Constraint]], refused: [String]) {
         let directory = TestDatabases.sharedFHIRDirectory.appendingPathComponent("r4-core")
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix("StructureDefinition-") }
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter {
+            $0.hasPrefix("StructureDefinition-")
+        }
         var byType: [String: [Constraint]] = [:], refused: [String] = []
         for file in files.sorted() {
             let definition = try JSONParser.parse(try Data(contentsOf: directory.appendingPathComponent(file)))
@@ -27,10 +29,14 @@ import Testing
             for element in definition["differential"]?["element"]?.arrayValue ?? [] {
                 let path = (element["path"]?.stringValue ?? "").replacingOccurrences(of: "[x]", with: "")
                 for constraint in element["constraint"]?.arrayValue ?? [] {
-                    guard let text = constraint["expression"]?.stringValue, let key = constraint["key"]?.stringValue else { continue }
+                    guard let text = constraint["expression"]?.stringValue, let key = constraint["key"]?.stringValue
+                    else { continue }
                     do {
                         let expression = try FHIRPathExpression(text)
-                        byType[type, default: []].append(Constraint(key: key, path: path, severity: constraint["severity"]?.stringValue ?? "", expression: expression))
+                        byType[type, default: []].append(
+                            Constraint(
+                                key: key, path: path, severity: constraint["severity"]?.stringValue ?? "",
+                                expression: expression))
                     } catch {
                         refused.append("\(key) (\(path)): \(error)  [\(text)]")
                     }
@@ -59,14 +65,18 @@ import Testing
         environment.limits.maximumSteps = 50_000_000
         for (number, file) in try FileManager.default.contentsOfDirectory(atPath: examples.path).sorted().enumerated() {
             if number % 20 == 0 { await Task.yield() }
-            guard file.hasSuffix(".json"), let resource = try? JSONParser.parse(try Data(contentsOf: examples.appendingPathComponent(file))),
-                let type = resource["resourceType"]?.stringValue else { continue }
+            guard file.hasSuffix(".json"),
+                let resource = try? JSONParser.parse(try Data(contentsOf: examples.appendingPathComponent(file))),
+                let type = resource["resourceType"]?.stringValue
+            else { continue }
             let isDomainResource = !["Bundle", "Binary", "Parameters"].contains(type)
-            let applicable = (byType[type] ?? []) + (isDomainResource ? domainConstraints : []).map { constraint in
-                var rebased = constraint
-                rebased.path = type
-                return rebased
-            }
+            let applicable =
+                (byType[type] ?? [])
+                + (isDomainResource ? domainConstraints : []).map { constraint in
+                    var rebased = constraint
+                    rebased.path = type
+                    return rebased
+                }
             // The data types' constraints (Period per-1, Reference ref-1, Extension ext-1, ...)
             // on every element of that type, found once per resource.
             var elementsByType: [String: [FHIRPathItem]] = [:]
@@ -83,10 +93,13 @@ import Testing
             }
             for (constraint, elements) in work {
                 do {
-                    let contexts = try elements ?? FHIRPathExpression(constraint.path).evaluate(on: resource, environment: environment)
+                    let contexts =
+                        try elements
+                        ?? FHIRPathExpression(constraint.path).evaluate(on: resource, environment: environment)
                     for context in contexts {
                         evaluations += 1
-                        let result = try constraint.expression.evaluate(on: resource, context: [context], environment: environment)
+                        let result = try constraint.expression.evaluate(
+                            on: resource, context: [context], environment: environment)
                         if result.count == 1, case .boolean(false)? = result[0].systemValue {
                             violations.append("\(file) \(constraint.key) (\(constraint.severity))")
                         }
@@ -96,12 +109,16 @@ import Testing
                 }
             }
         }
-        print("core constraints on the examples: \(evaluations) evaluations, \(violations.count) false, \(errors.count) errors")
+        print(
+            "core constraints on the examples: \(evaluations) evaluations, \(violations.count) false, \(errors.count) errors"
+        )
         for line in violations { print("  FALSE \(line)") }
         for line in errors { print("  ERROR \(line)") }
         #expect(evaluations > 1000)
         #expect(errors.isEmpty, "no core constraint may fail to evaluate on an official example")
         // The examples break only best-practice warnings (pdf-0, dom-6, tst-0), never an error-severity rule.
-        #expect(violations.allSatisfy { $0.hasSuffix("(warning)") }, "an official example fails an error-severity constraint")
+        #expect(
+            violations.allSatisfy { $0.hasSuffix("(warning)") },
+            "an official example fails an error-severity constraint")
     }
 }

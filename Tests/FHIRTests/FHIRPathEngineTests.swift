@@ -7,7 +7,8 @@ import Testing
 /// resolution, and the bounds that keep hostile expressions and resources from crashing,
 /// hanging or exhausting memory.
 @Suite struct FHIRPathEngineTests {
-    static let patient: JSONValue = try! JSONParser.parse(#"""
+    static let patient: JSONValue = try! JSONParser.parse(
+        #"""
         {"resourceType":"Patient","id":"p1","active":true,
          "contained":[{"resourceType":"Organization","id":"org","name":"Acme"}],
          "managingOrganization":{"reference":"#org"},
@@ -16,7 +17,9 @@ import Testing
          "deceasedBoolean":false}
         """#)
 
-    static func evaluate(_ expression: String, on resource: JSONValue = patient, environment: FHIRPathEnvironment = FHIRPathEnvironment()) throws -> [FHIRPathItem] {
+    static func evaluate(
+        _ expression: String, on resource: JSONValue = patient, environment: FHIRPathEnvironment = FHIRPathEnvironment()
+    ) throws -> [FHIRPathItem] {
         try FHIRPathExpression(expression).evaluate(on: resource, environment: environment)
     }
 
@@ -41,7 +44,9 @@ import Testing
     @Test(arguments: ["name.nosuch()", "name.where()", "name.substring()", "iif(true)", "today(1)", "1.unaryPlus()"])
     func refusesUnknownFunctionsAndWrongArityWhenParsing(expression: String) {
         #expect(throws: FHIRPathError.self) { _ = try FHIRPathExpression(expression) }
-        do { _ = try FHIRPathExpression(expression) } catch let error as FHIRPathError { #expect(error.kind == .semantic) } catch {}
+        do { _ = try FHIRPathExpression(expression) } catch let error as FHIRPathError {
+            #expect(error.kind == .semantic)
+        } catch {}
     }
 
     @Test func refusesElementsTheTypeDoesNotHaveInStrictMode() throws {
@@ -50,8 +55,12 @@ import Testing
         #expect(throws: FHIRPathError.self) { try Self.evaluate("name.given1", environment: strict) }
         #expect(throws: FHIRPathError.self) { try Self.evaluate("Observation.value", environment: strict) }
         // Checked on the declared types, before evaluation: the data has no Period here.
-        let observation: JSONValue = ["resourceType": "Observation", "status": "final", "code": ["text": "x"], "valueString": "s"]
-        #expect(throws: FHIRPathError.self) { try Self.evaluate("(Observation.value as Period).unit", on: observation, environment: strict) }
+        let observation: JSONValue = [
+            "resourceType": "Observation", "status": "final", "code": ["text": "x"], "valueString": "s",
+        ]
+        #expect(throws: FHIRPathError.self) {
+            try Self.evaluate("(Observation.value as Period).unit", on: observation, environment: strict)
+        }
         #expect(try Self.evaluate("(Observation.value as Period).end", on: observation, environment: strict).isEmpty)
         var ordered = strict
         ordered.checksOrderedFunctions = true
@@ -74,7 +83,8 @@ import Testing
         #expect(try Self.strings("name.where(use = 'official').given.first()") == ["Peter"])
         #expect(try Self.strings("deceased") == ["false"])
         #expect(try Self.strings("deceased is boolean") == ["true"])
-        #expect(try Self.strings("birthDate.extension('http://example.org/time').value") == ["1974-12-25T14:35:45-05:00"])
+        #expect(
+            try Self.strings("birthDate.extension('http://example.org/time').value") == ["1974-12-25T14:35:45-05:00"])
         #expect(try Self.strings("birthDate.hasValue() and birthDate < @1975") == ["true"])
         #expect(try Self.strings("birthDate.type().name") == ["date"])
         #expect(try Self.strings("Patient.name.given.count()") == ["3"])
@@ -82,7 +92,8 @@ import Testing
 
     @Test func resolvesContainedBundleAndStoreReferences() throws {
         #expect(try Self.strings("managingOrganization.resolve().name") == ["Acme"])
-        let bundle = try JSONParser.parse(#"""
+        let bundle = try JSONParser.parse(
+            #"""
             {"resourceType":"Bundle","type":"collection","entry":[
              {"fullUrl":"http://x/Patient/1","resource":{"resourceType":"Patient","id":"1","link":[{"other":{"reference":"Patient/2"},"type":"seealso"}]}},
              {"fullUrl":"http://x/Patient/2","resource":{"resourceType":"Patient","id":"2","gender":"female"}}]}
@@ -90,12 +101,16 @@ import Testing
         #expect(try Self.strings("entry[0].resource.link.other.resolve().gender", on: bundle) == ["female"])
         // Evaluated on the entry's resource, with the Bundle as %rootResource.
         let first = try #require(bundle["entry"]?.arrayValue?.first?["resource"])
-        let linked = try FHIRPathExpression("link.other.resolve().gender | %rootResource.type").evaluate(on: first, rootResource: bundle)
+        let linked = try FHIRPathExpression("link.other.resolve().gender | %rootResource.type").evaluate(
+            on: first, rootResource: bundle)
         #expect(linked.map(\.stringForm) == ["female", "collection"])
         var environment = FHIRPathEnvironment()
         let stored: JSONValue = ["resourceType": "Organization", "id": "9", "name": "Stored"]
         environment.resolver = { reference in reference == "Organization/9" ? stored : nil }
-        let observation: JSONValue = ["resourceType": "Observation", "status": "final", "code": ["text": "x"], "performer": [["reference": "Organization/9"]]]
+        let observation: JSONValue = [
+            "resourceType": "Observation", "status": "final", "code": ["text": "x"],
+            "performer": [["reference": "Organization/9"]],
+        ]
         let names = try Self.evaluate("performer.resolve().name", on: observation, environment: environment)
         #expect(names.map(\.stringForm) == ["Stored"])
     }
@@ -112,8 +127,16 @@ import Testing
         #expect(try Self.strings("1.50 + 1.25") == ["2.75"])
         #expect(try Self.evaluate("2147483647 + 1").isEmpty)
         #expect(try Self.strings("%resource.id & '/' & %context.id") == ["p1/p1"])
-        let narrative: JSONValue = ["resourceType": "Basic", "code": ["text": "x"], "text": ["status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>ok</p></div>"]]
-        let scripted: JSONValue = ["resourceType": "Basic", "code": ["text": "x"], "text": ["status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><script>x()</script></div>"]]
+        let narrative: JSONValue = [
+            "resourceType": "Basic", "code": ["text": "x"],
+            "text": ["status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>ok</p></div>"],
+        ]
+        let scripted: JSONValue = [
+            "resourceType": "Basic", "code": ["text": "x"],
+            "text": [
+                "status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><script>x()</script></div>",
+            ],
+        ]
         #expect(try FHIRPathExpression("text.div.htmlChecks()").evaluateBoolean(on: narrative) == true)
         #expect(try FHIRPathExpression("text.div.htmlChecks()").evaluateBoolean(on: scripted) == false)
     }
@@ -137,7 +160,9 @@ import Testing
     @Test func probabilityOverOneHundredFailsRas2() throws {
         let ras2 = "probability is decimal implies (probability as decimal) <= 100"
         func assessment(_ probability: String) throws -> JSONValue {
-            try JSONParser.parse(#"{"resourceType":"RiskAssessment","status":"final","subject":{"reference":"Patient/1"},"prediction":[{"probabilityDecimal":\#(probability)}]}"#)
+            try JSONParser.parse(
+                #"{"resourceType":"RiskAssessment","status":"final","subject":{"reference":"Patient/1"},"prediction":[{"probabilityDecimal":\#(probability)}]}"#
+            )
         }
         #expect(try Self.holds(ras2, on: try assessment("100"), at: "RiskAssessment.prediction") == [true])
         #expect(try Self.holds(ras2, on: try assessment("101"), at: "RiskAssessment.prediction") == [false])
@@ -145,15 +170,21 @@ import Testing
 
     @Test func valueWithDataAbsentReasonFailsObs6() throws {
         let obs6 = "dataAbsentReason.empty() or value.empty()"
-        let both = try JSONParser.parse(#"{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":1},"dataAbsentReason":{"text":"lost"}}"#)
-        let one = try JSONParser.parse(#"{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":1}}"#)
+        let both = try JSONParser.parse(
+            #"{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":1},"dataAbsentReason":{"text":"lost"}}"#
+        )
+        let one = try JSONParser.parse(
+            #"{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":1}}"#)
         #expect(try Self.holds(obs6, on: both, at: "Observation") == [false])
         #expect(try Self.holds(obs6, on: one, at: "Observation") == [true])
     }
 
     @Test func referenceToAMissingContainedResourceFailsRef1() throws {
-        let ref1 = "reference.startsWith('#').not() or (reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids'))"
-        let patient = try JSONParser.parse(##"{"resourceType":"Patient","contained":[{"resourceType":"Organization","id":"o1","name":"A"}],"managingOrganization":{"reference":"#o1"},"generalPractitioner":[{"reference":"#nope"}]}"##)
+        let ref1 =
+            "reference.startsWith('#').not() or (reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids'))"
+        let patient = try JSONParser.parse(
+            ##"{"resourceType":"Patient","contained":[{"resourceType":"Organization","id":"o1","name":"A"}],"managingOrganization":{"reference":"#o1"},"generalPractitioner":[{"reference":"#nope"}]}"##
+        )
         #expect(try Self.holds(ref1, on: patient, at: "Patient.managingOrganization") == [true])
         #expect(try Self.holds(ref1, on: patient, at: "Patient.generalPractitioner") == [false])
     }

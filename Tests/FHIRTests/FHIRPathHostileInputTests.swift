@@ -57,42 +57,99 @@ import Testing
         #expect(try FHIRPathExpression("descendants().count() > 6000").evaluateBoolean(on: bundle) == true)
         var tight = FHIRPathEnvironment()
         tight.limits.maximumSteps = 100_000
-        #expect(Self.limitError { _ = try FHIRPathExpression("descendants().distinct()").evaluate(on: bundle, environment: tight) } == .limit)
-        #expect(Self.limitError { _ = try FHIRPathExpression("entry.repeat(%resource.entry)").evaluate(on: bundle, environment: tight) } == .limit)
-        #expect(Self.limitError { _ = try FHIRPathExpression("entry.select(%resource.entry).select(%resource.entry).count()").evaluate(on: bundle) } == .limit)
+        #expect(
+            Self.limitError {
+                _ = try FHIRPathExpression("descendants().distinct()").evaluate(on: bundle, environment: tight)
+            } == .limit)
+        #expect(
+            Self.limitError {
+                _ = try FHIRPathExpression("entry.repeat(%resource.entry)").evaluate(on: bundle, environment: tight)
+            } == .limit)
+        #expect(
+            Self.limitError {
+                _ = try FHIRPathExpression("entry.select(%resource.entry).select(%resource.entry).count()").evaluate(
+                    on: bundle)
+            } == .limit)
+    }
+
+    /// The step count follows the items an evaluation builds, not only its expression nodes:
+    /// `select(entry)` once per entry builds N items each time, a quadratic amount of work in a
+    /// few nodes per item (attacker finding A1). A `%resource` chain that does not read the
+    /// focus is built once per evaluation, so sdf-8's shape stays linear.
+    @Test func stepsCountTheItemsAnEvaluationBuilds() throws {
+        let entries = (0..<1000).map { index -> JSONValue in
+            ["resource": ["resourceType": "Basic", "id": .string("b\(index)")]]
+        }
+        let bundle: JSONValue = ["resourceType": "Bundle", "type": "collection", "entry": .array(entries)]
+        var tight = FHIRPathEnvironment()
+        tight.limits.maximumSteps = 50_000
+        // 1,000 x 1,000 entries built through the focus: over 50,000 steps.
+        #expect(
+            Self.limitError {
+                _ = try FHIRPathExpression("entry.all(%resource.select(entry).count() = 1000)").evaluate(
+                    on: bundle, environment: tight)
+            } == .limit)
+        // The same question on the focus-free chain: built once, then reused.
+        #expect(
+            try FHIRPathExpression("entry.all(%resource.entry.count() = 1000)").evaluateBoolean(
+                on: bundle, environment: tight) == true)
+        #expect(
+            try FHIRPathExpression(
+                "entry.tail().all(resource.id.startsWith(%resource.entry.first().resource.id.substring(0, 1)))"
+            ).evaluateBoolean(on: bundle, environment: tight) == true)
+        // A shared budget is charged the same items.
+        var shared = FHIRPathEnvironment()
+        shared.sharedBudget = FHIRPathStepBudget(steps: 50_000)
+        #expect(
+            Self.limitError {
+                _ = try FHIRPathExpression("entry.all(%resource.select(entry).count() = 1000)").evaluate(
+                    on: bundle, environment: shared)
+            } == .limit)
+        #expect(shared.sharedBudget!.remaining < 0)
     }
 
     @Test func boundsStringsCollectionsAndRegularExpressions() throws {
         let basic: JSONValue = ["resourceType": "Basic"]
-        let doubling = "(1|2|3|4|5|6|7|8|9|10|11|12|13|14|15|16|17|18|19|20|21|22|23|24|25).aggregate($total & $total, 'abcdefgh')"
+        let doubling =
+            "(1|2|3|4|5|6|7|8|9|10|11|12|13|14|15|16|17|18|19|20|21|22|23|24|25).aggregate($total & $total, 'abcdefgh')"
         #expect(Self.limitError { _ = try FHIRPathExpression(doubling).evaluate(on: basic) } == .limit)
         #expect(Self.limitError { _ = try FHIRPathExpression("('ab' * 1)").evaluate(on: basic) } == .execution)
         let manyCharacters = "'\(String(repeating: "x", count: 200_000))'.toChars().count()"
         var roomy = FHIRPathEnvironment()
         roomy.limits.maximumExpressionLength = 300_000
-        #expect(Self.limitError {
-            _ = try FHIRPathExpression(manyCharacters, limits: roomy.limits).evaluate(on: basic, environment: roomy)
-        } == .limit)
+        #expect(
+            Self.limitError {
+                _ = try FHIRPathExpression(manyCharacters, limits: roomy.limits).evaluate(on: basic, environment: roomy)
+            } == .limit)
         // Backtracking patterns on 40 letters would run for days: stopped by the progress bound.
         for pattern in ["(a+)+$", "(a|a)*b", "(a*)*$", "(a|aa)+$"] {
             for function in ["matches", "replaceMatches"] {
                 let call = function == "matches" ? "matches('\(pattern)')" : "replaceMatches('\(pattern)', 'x')"
                 let expression = "'\(String(repeating: "a", count: 40))!'.\(call)"
-                #expect(Self.limitError { _ = try FHIRPathExpression(expression).evaluate(on: basic) } == .limit, "\(pattern)")
+                #expect(
+                    Self.limitError { _ = try FHIRPathExpression(expression).evaluate(on: basic) } == .limit,
+                    "\(pattern)")
             }
         }
         // Nested repetition that does not backtrack (R4 core's eld-20) runs.
-        #expect(try FHIRPathExpression("'Patient.name.given'.matches('[A-Za-z][A-Za-z0-9]*(\\\\.[a-z][A-Za-z0-9]*(\\\\[x])?)*')").evaluateBoolean(on: basic) == true)
+        #expect(
+            try FHIRPathExpression(
+                "'Patient.name.given'.matches('[A-Za-z][A-Za-z0-9]*(\\\\.[a-z][A-Za-z0-9]*(\\\\[x])?)*')"
+            ).evaluateBoolean(on: basic) == true)
         #expect(try FHIRPathExpression("'abc'.matches('^(ab|cd)c$')").evaluateBoolean(on: basic) == true)
     }
 
     @Test func numbersAndDatesAtTheirExtremesDoNotTrap() throws {
-        let resource = try JSONParser.parse(#"{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueInteger":-9223372036854775808,"component":[{"code":{"text":"y"},"valueQuantity":{"value":1e300}}]}"#)
+        let resource = try JSONParser.parse(
+            #"{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueInteger":-9223372036854775808,"component":[{"code":{"text":"y"},"valueQuantity":{"value":1e300}}]}"#
+        )
         for expression in [
             "-value", "value div -1", "value mod -1", "value * value", "component.value.value * 1e300",
-            "@2014 + 1000000000000000 years", "@2014-01-01T00:00:00Z + 99999999999999999999 'ms'", "@T10:00 - 1e20 hours",
+            "@2014 + 1000000000000000 years", "@2014-01-01T00:00:00Z + 99999999999999999999 'ms'",
+            "@T10:00 - 1e20 hours",
             "2147483647 * 2147483647", "(-2147483647 - 1).abs()", "1e400", "(1.0 / 3).round(1000)", "10.power(1000)",
-            "'x'.substring(2147483647, 2147483647)", "'abc'.take(2147483647)", "{}.skip(-5)", "1000000000000000000000000000000000000000.0 div 0.000000001",
+            "'x'.substring(2147483647, 2147483647)", "'abc'.take(2147483647)", "{}.skip(-5)",
+            "1000000000000000000000000000000000000000.0 div 0.000000001",
         ] {
             _ = try? FHIRPathExpression(expression).evaluate(on: resource)
         }
@@ -100,9 +157,11 @@ import Testing
 
     @Test func randomTokenSequencesNeverCrash() {
         let pieces = [
-            "name", ".", "(", ")", "[", "]", "where(", "select(", "repeat(", "$this", "$index", "1", "1.5", "'s'", "@2014",
+            "name", ".", "(", ")", "[", "]", "where(", "select(", "repeat(", "$this", "$index", "1", "1.5", "'s'",
+            "@2014",
             "@T10:00", "+", "-", "*", "/", "and", "or", "implies", "is", "as", "|", "=", "~", "<", "{}", "%resource",
-            "descendants()", "children()", "ofType(", "Quantity", "'mg'", "first()", ",", "iif(", "aggregate(", "$total",
+            "descendants()", "children()", "ofType(", "Quantity", "'mg'", "first()", ",", "iif(", "aggregate(",
+            "$total",
         ]
         // A linear congruential sequence: the same expressions on every run.
         var state: UInt64 = 0x46_48_49_52

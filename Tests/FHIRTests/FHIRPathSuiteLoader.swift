@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 
 /// One test of the official FHIRPath suite (tests-fhir-r4.xml).
@@ -34,12 +34,20 @@ final class FHIRPathSuiteLoader: NSObject, XMLParserDelegate {
         let loader = FHIRPathSuiteLoader()
         parser.delegate = loader
         guard parser.parse() else {
-            throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: "\(url.path): \(parser.parserError.map(String.init(describing:)) ?? "unreadable XML")"])
+            throw CocoaError(
+                .fileReadCorruptFile,
+                userInfo: [
+                    NSLocalizedDescriptionKey:
+                        "\(url.path): \(parser.parserError.map(String.init(describing:)) ?? "unreadable XML")"
+                ])
         }
         return loader.cases
     }
 
-    func parser(_ parser: XMLParser, didStartElement element: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+    func parser(
+        _ parser: XMLParser, didStartElement element: String, namespaceURI: String?, qualifiedName: String?,
+        attributes: [String: String] = [:]
+    ) {
         text = ""
         switch element {
         case "group": group = attributes["name"] ?? ""

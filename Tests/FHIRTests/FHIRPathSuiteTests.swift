@@ -17,7 +17,8 @@ import Testing
         let suiteFile = directory.appendingPathComponent("tests-fhir-r4.xml")
         try #require(
             FileManager.default.fileExists(atPath: suiteFile.path),
-            "The FHIRPath suite is missing: expected \(suiteFile.path) (set CADUCEUS_SHARED_FHIR to the shared/fhir directory)")
+            "The FHIRPath suite is missing: expected \(suiteFile.path) (set CADUCEUS_SHARED_FHIR to the shared/fhir directory)"
+        )
         let cases = try FHIRPathSuiteLoader.load(suiteFile)
         // 937 <test> elements, two of them inside XML comments (testMatchesUnicodeCharacters and
         // a block of the testDollarResource group): 935 run.
@@ -37,13 +38,17 @@ import Testing
                 resource = loaded
             }
             if let failure = Self.run(test, on: resource) {
-                failures.append("\(test.group)/\(test.name): \(failure)  [\(test.expression.replacingOccurrences(of: "\n", with: " "))]")
+                failures.append(
+                    "\(test.group)/\(test.name): \(failure)  [\(test.expression.replacingOccurrences(of: "\n", with: " "))]"
+                )
             } else {
                 passed += 1
             }
         }
         let rate = Double(passed) / Double(cases.count)
-        print("FHIRPath suite: \(passed) of \(cases.count) passed (\(String(format: "%.1f", rate * 100))%), \(failures.count) failed, \(notRun.count) not run")
+        print(
+            "FHIRPath suite: \(passed) of \(cases.count) passed (\(String(format: "%.1f", rate * 100))%), \(failures.count) failed, \(notRun.count) not run"
+        )
         for name in notRun { print("  not run: \(name)") }
         for failure in failures { print("  FAIL \(failure)") }
         #expect(rate >= Self.passRateFloor, "pass rate \(rate) fell below the floor \(Self.passRateFloor)")
@@ -77,7 +82,8 @@ import Testing
         var actual = result
         if test.predicate { actual = [.boolean(!result.isEmpty)] }
         guard actual.count == test.outputs.count else {
-            return "expected \(test.outputs.count) item(s) \(test.outputs.map { "\($0.type):\($0.text)" }), got \(describe(actual))"
+            return
+                "expected \(test.outputs.count) item(s) \(test.outputs.map { "\($0.type):\($0.text)" }), got \(describe(actual))"
         }
         for (item, expected) in zip(actual, test.outputs) where !matches(item, expected) {
             return "expected \(expected.type):\(expected.text), got \(describe(actual))"
@@ -86,10 +92,11 @@ import Testing
     }
 
     static func describe(_ items: [FHIRPathItem]) -> String {
-        "[" + items.map { item in
-            let type = FHIRPathTypes.typeName(item).name
-            return "\(type):\(item.stringForm ?? "(complex)")"
-        }.joined(separator: ", ") + "]"
+        "["
+            + items.map { item in
+                let type = FHIRPathTypes.typeName(item).name
+                return "\(type):\(item.stringForm ?? "(complex)")"
+            }.joined(separator: ", ") + "]"
     }
 
     /// Whether an item is the expected output: its type (FHIR or System name) and value;
@@ -102,11 +109,15 @@ import Testing
         switch value {
         case .decimal(let number, _): return Decimal(string: expected.text) == number
         case .date(let date), .dateTime(let date), .time(let date):
-            let text = expected.text.hasPrefix("@T") ? String(expected.text.dropFirst(2)) : String(expected.text.drop(while: { $0 == "@" }))
+            let text =
+                expected.text.hasPrefix("@T")
+                ? String(expected.text.dropFirst(2)) : String(expected.text.drop(while: { $0 == "@" }))
             guard let parsed = FHIRPathDateTime(parsing: text, kind: date.kind) else { return false }
             return FHIRPathDateTime.compare(parsed, date) == 0 && parsed.parts.count == date.parts.count
         case .quantity(let quantity):
-            guard let parsed = FHIRPathEvaluator.convert(.string(expected.text), to: "toQuantity"), case .quantity(let other) = parsed else { return false }
+            guard let parsed = FHIRPathEvaluator.convert(.string(expected.text), to: "toQuantity"),
+                case .quantity(let other) = parsed
+            else { return false }
             return other == quantity
         default: return value.stringForm == expected.text
         }

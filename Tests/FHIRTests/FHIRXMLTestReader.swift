@@ -2,7 +2,7 @@
 import Foundation
 import JSON
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 
 /// Reads a FHIR XML resource into FHIR JSON, for the three FHIRPath suite inputs that exist
@@ -35,7 +35,10 @@ final class FHIRXMLTestReader: NSObject, XMLParserDelegate {
         return resource(root)
     }
 
-    func parser(_ parser: XMLParser, didStartElement element: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+    func parser(
+        _ parser: XMLParser, didStartElement element: String, namespaceURI: String?, qualifiedName: String?,
+        attributes: [String: String] = [:]
+    ) {
         if xhtmlDepth > 0 || element == "div" {
             xhtmlDepth += 1
             let attributeText = attributes.sorted { $0.key < $1.key }.map { " \($0.key)=\"\($0.value)\"" }.joined()

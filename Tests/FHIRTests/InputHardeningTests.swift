@@ -23,7 +23,9 @@ import Testing
         #expect(throws: JSONParseError.self) { try JSONParser.parse(#"{"a":1,"b":2,"a":3}"#) }
         for count in [15, 16, 17, 40] {
             #expect(throws: JSONParseError.self) { try JSONParser.parse(Self.wideObject(count, tail: ",\"k0\":1")) }
-            #expect(throws: JSONParseError.self) { try JSONParser.parse(Self.wideObject(count, tail: ",\"k\(count - 1)\":1")) }
+            #expect(throws: JSONParseError.self) {
+                try JSONParser.parse(Self.wideObject(count, tail: ",\"k\(count - 1)\":1"))
+            }
             #expect(try JSONParser.parse(Self.wideObject(count, tail: ",\"x\":1")).objectValue?.count == count + 1)
         }
     }
@@ -47,7 +49,12 @@ import Testing
         let limits = JSONPatch.Limits(bytes: 1 << 20)
         let doubling = Self.operations(40) { _ in ["op": "add", "path": "/name/-", "value": ["family": "Doe"]] }
         #expect(try JSONPatch.apply(doubling, to: Self.patient, limits: limits)["name"]?.arrayValue?.count == 41)
-        var copies: [JSONValue] = [["op": "add", "path": "/extension", "value": [["url": "x", "valueString": .string(String(repeating: "x", count: 100))]]]]
+        var copies: [JSONValue] = [
+            [
+                "op": "add", "path": "/extension",
+                "value": [["url": "x", "valueString": .string(String(repeating: "x", count: 100))]],
+            ]
+        ]
         for _ in 0..<40 { copies.append(["op": "copy", "from": "/extension", "path": "/extension/-"]) }
         do {
             _ = try JSONPatch.apply(.array(copies), to: Self.patient, limits: limits)
@@ -68,9 +75,12 @@ import Testing
         #expect(throws: FHIRError.self) { try JSONPatch.apply(.array(nesting), to: Self.patient, limits: limits) }
         // Moves keep the size; moving back and forth at one level never nears the limit.
         let moves = Self.operations(80) { index in
-            index % 2 == 0 ? ["op": "move", "from": "/name", "path": "/alias"] : ["op": "move", "from": "/alias", "path": "/name"]
+            index % 2 == 0
+                ? ["op": "move", "from": "/name", "path": "/alias"] : ["op": "move", "from": "/alias", "path": "/name"]
         }
-        #expect(try JSONPatch.apply(moves, to: Self.patient, limits: JSONPatch.Limits(bytes: 200, depth: 4)) == Self.patient)
+        #expect(
+            try JSONPatch.apply(moves, to: Self.patient, limits: JSONPatch.Limits(bytes: 200, depth: 4)) == Self.patient
+        )
     }
 
     /// Each operation changes the document in place: a copy of every container on its path
@@ -78,14 +88,20 @@ import Testing
     @Test func patchOperationsCostTheirPathNotTheDocument() throws {
         let items = (0..<100_000).map { JSONValue.object(JSONObject([("url", .string("u\($0)"))])) }
         let document: JSONValue = ["resourceType": "Patient", "id": "p", "extension": .array(items)]
-        let replaces = Self.operations(10_000) { ["op": "replace", "path": .string("/extension/\($0)/url"), "value": "x"] }
+        let replaces = Self.operations(10_000) {
+            ["op": "replace", "path": .string("/extension/\($0)/url"), "value": "x"]
+        }
         let started = Date()
         let patched = try JSONPatch.apply(replaces, to: document, limits: .none)
         #expect(Date().timeIntervalSince(started) < 5)
-        #expect(patched["extension"]?.arrayValue?[9_999]["url"] == "x" && patched["extension"]?.arrayValue?[10_000]["url"] == "u10000")
+        #expect(
+            patched["extension"]?.arrayValue?[9_999]["url"] == "x"
+                && patched["extension"]?.arrayValue?[10_000]["url"] == "u10000")
         #expect(document["extension"]?.arrayValue?[0]["url"] == "u0")  // the original is untouched
         let removes = Self.operations(1_000) { _ in ["op": "remove", "path": "/extension/0"] }
-        #expect(try JSONPatch.apply(removes, to: document, limits: .none)["extension"]?.arrayValue?.first?["url"] == "u1000")
+        #expect(
+            try JSONPatch.apply(removes, to: document, limits: .none)["extension"]?.arrayValue?.first?["url"] == "u1000"
+        )
     }
 
     @Test func patchesHaveAnOperationLimit() throws {
@@ -139,11 +155,14 @@ import Testing
         let problems = NarrativeChecker.problems(Self.narrative(div))
         #expect(problems.count == 1)
         #expect(problems.first?.expression == ["Patient.text.div"])
-        #expect(throws: FHIRError.self) { try ResourceValidator(checksStructure: false).validateCreate(Self.narrative(div), type: "Patient") }
+        #expect(throws: FHIRError.self) {
+            try ResourceValidator(checksStructure: false).validateCreate(Self.narrative(div), type: "Patient")
+        }
     }
 
     @Test func safeNarrativesPass() throws {
-        let div = #"<div xmlns="http://www.w3.org/1999/xhtml"><!-- note --><p class="x" style="color:red">Doe &amp; <b>Roe</b></p>"#
+        let div =
+            #"<div xmlns="http://www.w3.org/1999/xhtml"><!-- note --><p class="x" style="color:red">Doe &amp; <b>Roe</b></p>"#
             + #"<a href="https://example.org/?a=1&amp;b=2">link</a><img src="data:image/png;base64,iVBORw0KGgo=" alt="x"/>"#
             + #"<table border="1"><tr><td colspan="2">1</td></tr></table><br/>"#
             + ##"<a href="#top">top</a><a href="Patient/1">relative</a><a href="mailto:a@example.org">mail</a><a href="tel:+1-555">tel</a>"##
@@ -151,7 +170,8 @@ import Testing
         #expect(NarrativeChecker.problem(inDiv: div) == nil)
         // Contained resources' narratives are checked too.
         let contained: JSONValue = [
-            "resourceType": "Patient", "contained": [Self.narrative(#"<div xmlns="http://www.w3.org/1999/xhtml"><script/></div>"#)],
+            "resourceType": "Patient",
+            "contained": [Self.narrative(#"<div xmlns="http://www.w3.org/1999/xhtml"><script/></div>"#)],
         ]
         #expect(NarrativeChecker.problems(contained).first?.expression == ["Patient.contained[0].text.div"])
     }

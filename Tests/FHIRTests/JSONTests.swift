@@ -36,16 +36,19 @@ import Testing
 
     @Test func writerAgreesWithFoundation() throws {
         let directory = TestDatabasesPath.examples
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".json") }.sorted()
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".json") }
+            .sorted()
         #expect(files.count > 700)
         for file in files.prefix(120) {
             let data = try Data(contentsOf: directory.appendingPathComponent(file))
             // Our bytes, read by Foundation and written again, must mean what the file means.
             let ours = JSONWriter().bytes(try JSONParser.parse(Array(data)))
-            let throughFoundation = try JSONSerialization.data(withJSONObject: try JSONSerialization.jsonObject(with: Data(ours)))
+            let throughFoundation = try JSONSerialization.data(
+                withJSONObject: try JSONSerialization.jsonObject(with: Data(ours)))
             let original = try JSONParser.parse(Array(data))
             #expect(try JSONParser.parse(Array(throughFoundation)).semanticallyEquals(original), "\(file)")
-            #expect(String(decoding: ours, as: UTF8.self) == String(decoding: JSONWriter().bytes(original), as: UTF8.self))
+            #expect(
+                String(decoding: ours, as: UTF8.self) == String(decoding: JSONWriter().bytes(original), as: UTF8.self))
         }
     }
 

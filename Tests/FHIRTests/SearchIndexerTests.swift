@@ -29,8 +29,14 @@ import Testing
         #expect(!index.tokens.contains(.init(parameter: "email", system: nil, code: "555")))
         #expect(index.tokens.contains(.init(parameter: "deceased", system: nil, code: "true")))
         #expect(index.tokens.contains(.init(parameter: "_tag", system: "urn:t", code: "x")))
-        #expect(index.references.contains(.init(parameter: "organization", targetType: "Organization", targetId: "org1", url: "Organization/org1")))
-        #expect(index.references.contains { $0.parameter == "general-practitioner" && $0.targetType == "Practitioner" && $0.targetId == "pr1" })
+        #expect(
+            index.references.contains(
+                .init(parameter: "organization", targetType: "Organization", targetId: "org1", url: "Organization/org1")
+            ))
+        #expect(
+            index.references.contains {
+                $0.parameter == "general-practitioner" && $0.targetType == "Practitioner" && $0.targetId == "pr1"
+            })
         let birth = try #require(index.dates.first { $0.parameter == "birthdate" })
         #expect(FHIRDateRange.instantString(milliseconds: birth.range.low) == "1974-12-25T00:00:00.000Z")
     }
@@ -45,11 +51,14 @@ import Testing
         #expect(index.tokens.contains(.init(parameter: "code", system: "http://loinc.org", code: "8867-4")))
         #expect(index.references.contains { $0.parameter == "patient" && $0.targetId == "p1" })
         #expect(index.references.contains { $0.parameter == "subject" && $0.targetId == "p1" })
-        #expect(index.numbers.contains(.init(parameter: "value-quantity", value: 72, system: "http://unitsofmeasure.org", code: "/min")))
+        #expect(
+            index.numbers.contains(
+                .init(parameter: "value-quantity", value: 72, system: "http://unitsofmeasure.org", code: "/min")))
         let date = try #require(index.dates.first { $0.parameter == "date" })
         #expect(date.range.high == FHIRDateRange.maximum)  // an open Period runs on
 
-        let group = try entries(#"{"resourceType":"Observation","subject":{"reference":"Group/g1"}}"#, type: "Observation")
+        let group = try entries(
+            #"{"resourceType":"Observation","subject":{"reference":"Group/g1"}}"#, type: "Observation")
         #expect(!group.references.contains { $0.parameter == "patient" })  // resolve() is Patient
         #expect(group.references.contains { $0.parameter == "subject" && $0.targetType == "Group" })
     }
@@ -71,7 +80,9 @@ import Testing
             composites += registry.parameters(of: type).filter { $0.type == .composite }.count
         }
         let unsupported = SearchParameterRegistry.unsupportedDefinitions
-        print("R4 search parameters: \(supported) supported per type (\(composites) composite), \(registry.common.count) common, \(unsupported.count) unsupported")
+        print(
+            "R4 search parameters: \(supported) supported per type (\(composites) composite), \(registry.common.count) common, \(unsupported.count) unsupported"
+        )
         for row in unsupported { print("  unsupported: \(row.base).\(row.code) (\(row.type)): \(row.reason)") }
         #expect(supported > 1500)
         // The 46 composite definitions, 72 (base, code) pairs, all with their components.
@@ -84,7 +95,10 @@ import Testing
         }
         // Only special parameters and a few definitions without a usable expression remain:
         // none of type string, token, reference or date that has one.
-        #expect(!unsupported.contains { ["string", "token", "reference", "date"].contains($0.type) && $0.reason.hasPrefix("no element") })
+        #expect(
+            !unsupported.contains {
+                ["string", "token", "reference", "date"].contains($0.type) && $0.reason.hasPrefix("no element")
+            })
     }
 
     @Test func compositeRowsKeepEachElementInstanceApart() throws {
@@ -137,11 +151,17 @@ import Testing
              "identifier":[{"system":"urn:x","value":"1","type":{"text":"Lab number"}}],
              "subject":{"type":"Patient","identifier":{"system":"urn:mrn","value":"42"}}}
             """, type: "Observation")
-        #expect(index.tokens.contains(.init(parameter: "code", system: "http://loinc.org", code: "8867-4", display: "heart rate")))
+        #expect(
+            index.tokens.contains(
+                .init(parameter: "code", system: "http://loinc.org", code: "8867-4", display: "heart rate")))
         #expect(index.tokens.contains(.init(parameter: "code", system: nil, code: nil, display: "pulse")))
-        #expect(index.tokens.contains(.init(parameter: "identifier", system: "urn:x", code: "1", display: "lab number")))
-        #expect(index.references.contains(.init(
-            parameter: "subject", targetType: nil, targetId: nil, url: nil, identifierSystem: "urn:mrn", identifierValue: "42")))
+        #expect(
+            index.tokens.contains(.init(parameter: "identifier", system: "urn:x", code: "1", display: "lab number")))
+        #expect(
+            index.references.contains(
+                .init(
+                    parameter: "subject", targetType: nil, targetId: nil, url: nil, identifierSystem: "urn:mrn",
+                    identifierValue: "42")))
         // patient is subject.where(resolve() is Patient): Reference.type decides for a logical reference.
         #expect(index.references.contains { $0.parameter == "patient" && $0.identifierValue == "42" })
     }
@@ -159,7 +179,8 @@ import Testing
         #expect(path.steps.count == 2)
         #expect(path.steps[0].filters == [.fieldEquals(field: "url", value: "http://x.org/a.b")])
         #expect(path.steps[1].isChoice)
-        let value = try JSONParser.parse(#"{"extension":[{"url":"http://x.org/a.b","valueString":"hit"},{"url":"other","valueString":"miss"}]}"#)
+        let value = try JSONParser.parse(
+            #"{"extension":[{"url":"http://x.org/a.b","valueString":"hit"},{"url":"other","valueString":"miss"}]}"#)
         let found = path.evaluate(in: value)
         #expect(found.count == 1)
         #expect(found.first?.value == .string("hit"))

@@ -8,11 +8,14 @@ import Testing
     func parse(
         _ pairs: [(String, String)], type: String? = "Patient", limits: SearchLimits = .standard, strict: Bool = true
     ) throws -> SearchQuery {
-        try SearchQueryParser(limits: limits).parse(resourceType: type, parameters: pairs.map { (name: $0.0, value: $0.1) }, strict: strict)
+        try SearchQueryParser(limits: limits).parse(
+            resourceType: type, parameters: pairs.map { (name: $0.0, value: $0.1) }, strict: strict)
     }
 
     /// The parse fails with a 400 `too-costly` whose message names `option`.
-    func expectRefused(_ pairs: [(String, String)], type: String = "Patient", limits: SearchLimits = .standard, option: String) {
+    func expectRefused(
+        _ pairs: [(String, String)], type: String = "Patient", limits: SearchLimits = .standard, option: String
+    ) {
         do {
             _ = try parse(pairs, type: type, limits: limits)
             Issue.record("accepted, but over \(option)")
@@ -38,7 +41,8 @@ import Testing
         // The 4,000-link chain that held a server for 60 s is refused at once.
         let started = ContinuousClock.now
         expectRefused([(Self.chain(links: 4000), "x")], option: "chain-links")
-        expectRefused([(Array(repeating: "link", count: 4000).joined(separator: ".") + ".family", "x")], option: "chain-links")
+        expectRefused(
+            [(Array(repeating: "link", count: 4000).joined(separator: ".") + ".family", "x")], option: "chain-links")
         #expect(ContinuousClock.now - started < .seconds(1))
     }
 
@@ -47,14 +51,17 @@ import Testing
         // links would ask for millions of alternatives.
         let started = ContinuousClock.now
         expectRefused(
-            [("_has:Provenance:target:target.target.target.target.name", "x")], type: "Patient", option: "chain-targets")
+            [("_has:Provenance:target:target.target.target.target.name", "x")], type: "Patient", option: "chain-targets"
+        )
         expectRefused([("target.target.target.target._id", "x")], type: "Provenance", option: "chain-targets")
         #expect(ContinuousClock.now - started < .seconds(2))
         // A real untyped chain fits: Observation.subject leads to Patient, Group, Device, Location.
         let query = try parse([("subject.name", "x")], type: "Observation")
         guard case .chain(_, let targets) = query.clauses.first?.target else { Issue.record("not a chain"); return }
         #expect(targets.map(\.type).contains("Patient"))
-        expectRefused([("subject.name", "x")], type: "Observation", limits: SearchLimits(chainTargets: 1), option: "chain-targets")
+        expectRefused(
+            [("subject.name", "x")], type: "Observation", limits: SearchLimits(chainTargets: 1), option: "chain-targets"
+        )
     }
 
     @Test func hasNesting() throws {
@@ -80,11 +87,13 @@ import Testing
     @Test func parametersAndTotalValues() throws {
         let limits = SearchLimits(parameters: 3, totalValues: 4)
         #expect(try parse([("family", "a"), ("given", "b"), ("gender", "male")], limits: limits).clauses.count == 3)
-        expectRefused([("family", "a"), ("given", "b"), ("gender", "male"), ("name", "c")], limits: limits, option: "parameters")
+        expectRefused(
+            [("family", "a"), ("given", "b"), ("gender", "male"), ("name", "c")], limits: limits, option: "parameters")
         expectRefused([("family", "a,b,c"), ("given", "d,e")], limits: limits, option: "total-values")
         expectRefused(Array(repeating: ("family", "a"), count: 932), option: "parameters")
         // Ignored (unknown) parameters add nothing to the SQL and do not count.
-        let lenient = try parse([("family", "a"), ("nonsense", "b"), ("other", "c"), ("more", "d")], limits: limits, strict: false)
+        let lenient = try parse(
+            [("family", "a"), ("nonsense", "b"), ("other", "c"), ("more", "d")], limits: limits, strict: false)
         #expect(lenient.clauses.count == 1 && lenient.ignored.count == 3)
     }
 
@@ -108,7 +117,8 @@ import Testing
         // The longest chains, _has and sorts the suites and the workloads use.
         for (type, name, value) in [
             ("Observation", "subject:Patient.name", "x"), ("Observation", "patient.organization.name", "x"),
-            ("Organization", "_has:Patient:organization:_has:Observation:subject:code", "x"), ("Observation", "_sort", "code,-value-quantity"),
+            ("Organization", "_has:Patient:organization:_has:Observation:subject:code", "x"),
+            ("Observation", "_sort", "code,-value-quantity"),
         ] {
             _ = try parse([(name, value)], type: type)
         }

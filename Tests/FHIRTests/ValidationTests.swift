@@ -48,12 +48,15 @@ import Testing
         let schema = StructureSchema.r4
         let elements = schema.nodes.reduce(0) { $0 + $1.elements.count }
         let enforced = schema.valueSets.filter { $0.codesBySystem != nil }.count
-        print("""
+        print(
+            """
             Structure table: \(schema.resourceNodes.count) resource types, \(schema.dataTypeNodes.count) data types, \
             \(schema.elementLineCount) element lines, \(schema.nodes.count) nodes with \(elements) elements in all; \
             \(schema.valueSets.count) required value sets, \(enforced) enforced
             """)
-        for valueSet in schema.valueSets where valueSet.codesBySystem == nil { print("  not enforced: \(valueSet.url)") }
+        for valueSet in schema.valueSets where valueSet.codesBySystem == nil {
+            print("  not enforced: \(valueSet.url)")
+        }
         #expect(schema.resourceNodes.count == 146)
         #expect(Set(schema.resourceNodes.keys) == FHIRResourceType.all)
         #expect(schema.valueSets.count > 200 && enforced > 200)
@@ -61,7 +64,8 @@ import Testing
 
     @Test func everyOfficialExampleIsValid() throws {
         let directory = TestDatabasesPath.examples
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".json") }.sorted()
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".json") }
+            .sorted()
         #expect(files.count == 717)
         let resources = try files.map { (file: $0, resource: try example($0)) }
         var failing: [String] = []
@@ -75,7 +79,9 @@ import Testing
                 print("\(file): \(issue.code) at \(issue.expression.joined(separator: ", ")): \(issue.diagnostics)")
             }
         }
-        print("\(files.count) examples validated in \(clock.now - start), \(Self.invalidExamples.count) known invalid, \(failing.count) unexpected")
+        print(
+            "\(files.count) examples validated in \(clock.now - start), \(Self.invalidExamples.count) known invalid, \(failing.count) unexpected"
+        )
         #expect(failing.isEmpty)
     }
 
@@ -84,18 +90,31 @@ import Testing
     @Test func unknownElementsAreReportedWhereTheyAre() throws {
         let patient = try example("Patient-example.json")
         #expect(problems(replacing("nickname", in: patient, with: "Jim")) == ["structure@Patient.nickname"])
-        #expect(problems(replacing("name.0.nickname", in: patient, with: "Jim")) == ["structure@Patient.name[0].nickname"])
+        #expect(
+            problems(replacing("name.0.nickname", in: patient, with: "Jim")) == ["structure@Patient.name[0].nickname"])
         // A choice name with a type the choice does not have.
         let observation = try example("Observation-example.json")
-        #expect(problems(replacing("valueHumanName", in: observation, with: ["text": "x"])) == ["structure@Observation.valueHumanName"])
+        #expect(
+            problems(replacing("valueHumanName", in: observation, with: ["text": "x"])) == [
+                "structure@Observation.valueHumanName"
+            ])
         // resourceType belongs to resources only.
-        #expect(problems(replacing("name.0.resourceType", in: patient, with: "HumanName")) == ["structure@Patient.name[0].resourceType"])
+        #expect(
+            problems(replacing("name.0.resourceType", in: patient, with: "HumanName")) == [
+                "structure@Patient.name[0].resourceType"
+            ])
     }
 
     @Test func wrongJSONKindsAreReported() throws {
         let observation = try example("Observation-example.json")
-        #expect(problems(replacing("valueQuantity.value", in: observation, with: "185")) == ["structure@Observation.valueQuantity.value"])
-        #expect(problems(replacing("subject", in: observation, with: "Patient/example")) == ["structure@Observation.subject"])
+        #expect(
+            problems(replacing("valueQuantity.value", in: observation, with: "185")) == [
+                "structure@Observation.valueQuantity.value"
+            ])
+        #expect(
+            problems(replacing("subject", in: observation, with: "Patient/example")) == [
+                "structure@Observation.subject"
+            ])
         let patient = try example("Patient-example.json")
         #expect(problems(replacing("active", in: patient, with: "true")) == ["structure@Patient.active"])
         #expect(problems(replacing("birthDate", in: patient, with: 1974)) == ["structure@Patient.birthDate"])
@@ -105,31 +124,49 @@ import Testing
         let observation = try example("Observation-example.json")
         #expect(problems(replacing("status", in: observation, with: nil)) == ["required@Observation.status"])
         #expect(problems(replacing("code", in: observation, with: nil)) == ["required@Observation.code"])
-        #expect(problems(replacing("code.coding.0.system", in: observation, with: ["http://loinc.org"])) == ["structure@Observation.code.coding[0].system"])
+        #expect(
+            problems(replacing("code.coding.0.system", in: observation, with: ["http://loinc.org"])) == [
+                "structure@Observation.code.coding[0].system"
+            ])
         let patient = try example("Patient-example.json")
         #expect(problems(replacing("gender", in: patient, with: ["male"])) == ["structure@Patient.gender"])
         #expect(problems(replacing("name", in: patient, with: ["family": "Chalmers"])) == ["structure@Patient.name"])
         #expect(problems(replacing("name", in: patient, with: [])) == ["structure@Patient.name"])
         #expect(problems(replacing("contact", in: patient, with: [[:]])) == ["structure@Patient.contact[0]"])
         // A primitive with only extensions satisfies its element's minimum.
-        let extensionOnly = replacing("_status", in: replacing("status", in: observation, with: nil),
+        let extensionOnly = replacing(
+            "_status", in: replacing("status", in: observation, with: nil),
             with: ["extension": [["url": "http://example.org/reason", "valueString": "unknown"]]])
         #expect(problems(extensionOnly).isEmpty)
-        #expect(problems(replacing("valueString", in: observation, with: "heavy")) == ["structure@Observation.valueString"])
+        #expect(
+            problems(replacing("valueString", in: observation, with: "heavy")) == ["structure@Observation.valueString"])
     }
 
     @Test func requiredBindingsAreEnforced() throws {
         let patient = try example("Patient-example.json")
         #expect(problems(replacing("gender", in: patient, with: "xx")) == ["code-invalid@Patient.gender"])
-        #expect(problems(replacing("telecom.1.system", in: patient, with: "pager2")) == ["code-invalid@Patient.telecom[1].system"])
+        #expect(
+            problems(replacing("telecom.1.system", in: patient, with: "pager2")) == [
+                "code-invalid@Patient.telecom[1].system"
+            ])
         let allergy = try example("AllergyIntolerance-example.json")
-        #expect(problems(replacing("clinicalStatus.coding.0.code", in: allergy, with: "gone")) == ["code-invalid@AllergyIntolerance.clinicalStatus"])
+        #expect(
+            problems(replacing("clinicalStatus.coding.0.code", in: allergy, with: "gone")) == [
+                "code-invalid@AllergyIntolerance.clinicalStatus"
+            ])
         // A code from another system does not count; text alone is not checked.
-        #expect(problems(replacing("clinicalStatus.coding.0.system", in: allergy, with: "urn:other")) == ["code-invalid@AllergyIntolerance.clinicalStatus"])
+        #expect(
+            problems(replacing("clinicalStatus.coding.0.system", in: allergy, with: "urn:other")) == [
+                "code-invalid@AllergyIntolerance.clinicalStatus"
+            ])
         #expect(problems(replacing("clinicalStatus", in: allergy, with: ["text": "active"])).isEmpty)
         // Value sets the core package cannot expand (MIME types) are not enforced.
-        #expect(problems(replacing("presentedForm", in: try example("DiagnosticReport-example-pgx.json"),
-            with: [["contentType": "application/x-made-up"]])).isEmpty)
+        #expect(
+            problems(
+                replacing(
+                    "presentedForm", in: try example("DiagnosticReport-example-pgx.json"),
+                    with: [["contentType": "application/x-made-up"]])
+            ).isEmpty)
     }
 
     @Test func primitiveFormatsAreChecked() throws {
@@ -139,22 +176,37 @@ import Testing
         #expect(problems(replacing("name.0.given.1", in: patient, with: "")) == ["value@Patient.name[0].given[1]"])
         #expect(problems(replacing("name.0.given.1", in: patient, with: 42)) == ["structure@Patient.name[0].given[1]"])
         #expect(problems(replacing("telecom.2.rank", in: patient, with: 0)) == ["value@Patient.telecom[2].rank"])
-        #expect(problems(replacing("telecom.2.rank", in: patient, with: .number("1.5"))) == ["value@Patient.telecom[2].rank"])
+        #expect(
+            problems(replacing("telecom.2.rank", in: patient, with: .number("1.5"))) == [
+                "value@Patient.telecom[2].rank"
+            ])
         #expect(problems(replacing("id", in: patient, with: "not an id")) == ["value@Patient.id"])
-        #expect(problems(replacing("name.0.period", in: patient, with: ["start": "2020-01-01T10:00"])) == ["value@Patient.name[0].period.start"])
-        #expect(problems(replacing("_birthDate.extension.0.valueDateTime", in: patient, with: "yesterday"))
-            == ["value@Patient._birthDate.extension[0].valueDateTime"])
+        #expect(
+            problems(replacing("name.0.period", in: patient, with: ["start": "2020-01-01T10:00"])) == [
+                "value@Patient.name[0].period.start"
+            ])
+        #expect(
+            problems(replacing("_birthDate.extension.0.valueDateTime", in: patient, with: "yesterday"))
+                == ["value@Patient._birthDate.extension[0].valueDateTime"])
     }
 
     @Test func nestedResourcesAreValidatedByTheirOwnType() throws {
         let bundle = try example("Bundle-bundle-example.json")
-        #expect(problems(replacing("entry.0.resource.status", in: bundle, with: "sideways")) == ["code-invalid@Bundle.entry[0].resource.status"])
-        #expect(problems(replacing("entry.1.resource.resourceType", in: bundle, with: "Potion")) == ["structure@Bundle.entry[1].resource"])
+        #expect(
+            problems(replacing("entry.0.resource.status", in: bundle, with: "sideways")) == [
+                "code-invalid@Bundle.entry[0].resource.status"
+            ])
+        #expect(
+            problems(replacing("entry.1.resource.resourceType", in: bundle, with: "Potion")) == [
+                "structure@Bundle.entry[1].resource"
+            ])
         let patient = try example("Patient-example.json")
-        let contained = replacing("contained", in: patient, with: [["resourceType": "Organization", "id": "o1", "name": 7]])
+        let contained = replacing(
+            "contained", in: patient, with: [["resourceType": "Organization", "id": "o1", "name": 7]])
         #expect(problems(contained) == ["structure@Patient.contained[0].name"])
         let parameters = try JSONParser.parse(
-            #"{"resourceType":"Parameters","parameter":[{"name":"p","part":[{"name":"q","resource":{"resourceType":"Patient","gender":"xx"}}]}]}"#)
+            #"{"resourceType":"Parameters","parameter":[{"name":"p","part":[{"name":"q","resource":{"resourceType":"Patient","gender":"xx"}}]}]}"#
+        )
         #expect(problems(parameters) == ["code-invalid@Parameters.parameter[0].part[0].resource.gender"])
     }
 
@@ -166,7 +218,8 @@ import Testing
     }
 
     @Test(arguments: [
-        (PrimitiveType.date, "2024", true), (.date, "2024-02", true), (.date, "2024-02-29", true), (.date, "0000", false),
+        (PrimitiveType.date, "2024", true), (.date, "2024-02", true), (.date, "2024-02-29", true),
+        (.date, "0000", false),
         (.date, "2024-2-1", false), (.date, "2024-02-29T10:00:00Z", false),
         (.dateTime, "2024-02-29T10:00:00Z", true), (.dateTime, "2024-02-29T10:00:00.123+14:00", true),
         (.dateTime, "2024-02-29T10:00:00+14:30", false), (.dateTime, "2024-02-29T10:00:00", false),
@@ -177,7 +230,8 @@ import Testing
         (.code, "a b", true), (.code, "a  b", false), (.code, " a", false), (.code, "a ", false),
         (.uri, "http://x", true), (.uri, "http://x y", false),
         (.oid, "urn:oid:1.2.3", true), (.oid, "urn:oid:1.02", false), (.oid, "urn:oid:3.1", false),
-        (.uuid, "urn:uuid:c757873d-ec9a-4326-a141-556f43239520", true), (.uuid, "urn:uuid:C757873D-ec9a-4326-a141-556f43239520", false),
+        (.uuid, "urn:uuid:c757873d-ec9a-4326-a141-556f43239520", true),
+        (.uuid, "urn:uuid:C757873D-ec9a-4326-a141-556f43239520", false),
         (.base64Binary, "aGVs bG8=", true), (.base64Binary, "héllo", false),
         (.xhtml, "<div xmlns=\"http://www.w3.org/1999/xhtml\">x</div>", true), (.xhtml, "plain", false),
     ])
@@ -198,8 +252,11 @@ import Testing
         let patient = try example("Patient-example.json")
         let issue = try #require(validator.validate(replacing("gender", in: patient, with: "xx")).first)
         #expect(issue.severity == "error")
-        #expect(issue.diagnostics.contains("'xx'") && issue.diagnostics.contains("http://hl7.org/fhir/ValueSet/administrative-gender"))
-        let missing = try #require(validator.validate(replacing("status", in: try example("Observation-example.json"), with: nil)).first)
+        #expect(
+            issue.diagnostics.contains("'xx'")
+                && issue.diagnostics.contains("http://hl7.org/fhir/ValueSet/administrative-gender"))
+        let missing = try #require(
+            validator.validate(replacing("status", in: try example("Observation-example.json"), with: nil)).first)
         #expect(missing.diagnostics.contains("Observation.status"))
     }
 }

@@ -5,14 +5,22 @@ extension FHIRPathEvaluator {
     /// The single input item as a System value; nil for an empty input.
     func singleValue(_ input: [FHIRPathItem], _ name: String) throws -> FHIRPathItem? {
         guard let first = input.first else { return nil }
-        guard input.count == 1 else { throw FHIRPathError(.execution, "\(name)() needs a single item, got \(input.count)") }
+        guard input.count == 1 else {
+            throw FHIRPathError(.execution, "\(name)() needs a single item, got \(input.count)")
+        }
         return first.systemValue ?? first
     }
 
-    private static let conversionNames: Set<String> = ["toBoolean", "toInteger", "toDecimal", "toString", "toDate", "toDateTime", "toTime", "toQuantity"]
-    private static let mathNames: Set<String> = ["abs", "ceiling", "exp", "floor", "ln", "log", "power", "round", "sqrt", "truncate"]
+    private static let conversionNames: Set<String> = [
+        "toBoolean", "toInteger", "toDecimal", "toString", "toDate", "toDateTime", "toTime", "toQuantity",
+    ]
+    private static let mathNames: Set<String> = [
+        "abs", "ceiling", "exp", "floor", "ln", "log", "power", "round", "sqrt", "truncate",
+    ]
 
-    func conversionFunction(_ name: String, _ input: [FHIRPathItem], _ arguments: [FHIRPathSyntax], _ focus: FHIRPathFocus) throws -> [FHIRPathItem]? {
+    func conversionFunction(
+        _ name: String, _ input: [FHIRPathItem], _ arguments: [FHIRPathSyntax], _ focus: FHIRPathFocus
+    ) throws -> [FHIRPathItem]? {
         var target = name
         let isTest = name.hasPrefix("convertsTo")
         if isTest { target = "to" + name.dropFirst("convertsTo".count) }
@@ -48,7 +56,9 @@ extension FHIRPathEvaluator {
             switch item {
             case .integer: return item
             case .boolean(let flag): return .integer(flag ? 1 : 0)
-            case .string(let text): return isNumber(text, fraction: false) ? Int32(text.hasPrefix("+") ? String(text.dropFirst()) : text).map { .integer(Int($0)) } : nil
+            case .string(let text):
+                return isNumber(text, fraction: false)
+                    ? Int32(text.hasPrefix("+") ? String(text.dropFirst()) : text).map { .integer(Int($0)) } : nil
             default: return nil
             }
         case "toDecimal":
@@ -127,14 +137,18 @@ extension FHIRPathEvaluator {
         return nil
     }
 
-    func mathFunction(_ name: String, _ input: [FHIRPathItem], _ arguments: [FHIRPathSyntax], _ focus: FHIRPathFocus) throws -> [FHIRPathItem]? {
+    func mathFunction(_ name: String, _ input: [FHIRPathItem], _ arguments: [FHIRPathSyntax], _ focus: FHIRPathFocus)
+        throws -> [FHIRPathItem]?
+    {
         guard Self.mathNames.contains(name) else { return nil }
         guard let item = try singleValue(input, name) else { return [] }
         if case .quantity(var quantity) = item, name == "abs" {
             quantity.value = abs(quantity.value)
             return [.quantity(quantity)]
         }
-        guard let value = FHIRPathOperators.decimal(item) else { throw FHIRPathError(.execution, "\(name)() needs a number") }
+        guard let value = FHIRPathOperators.decimal(item) else {
+            throw FHIRPathError(.execution, "\(name)() needs a number")
+        }
         let isInteger: Bool = { if case .integer = item { return true } else { return false } }()
         func integerResult(_ decimal: Decimal) -> [FHIRPathItem] {
             let number = NSDecimalNumber(decimal: decimal)
@@ -161,20 +175,26 @@ extension FHIRPathEvaluator {
         case "ln": return real(Foundation.log(double))
         case "sqrt": return double < 0 ? [] : real(double.squareRoot())
         case "log":
-            guard let base = try singleValue(try evaluate(arguments[0], focus), name).flatMap(FHIRPathOperators.decimal) else { return [] }
+            guard let base = try singleValue(try evaluate(arguments[0], focus), name).flatMap(FHIRPathOperators.decimal)
+            else { return [] }
             return real(Foundation.log(double) / Foundation.log(NSDecimalNumber(decimal: base).doubleValue))
         case "power":
             guard let exponentItem = try singleValue(try evaluate(arguments[0], focus), name),
-                let exponent = FHIRPathOperators.decimal(exponentItem) else { return [] }
+                let exponent = FHIRPathOperators.decimal(exponentItem)
+            else { return [] }
             let result = Foundation.pow(double, NSDecimalNumber(decimal: exponent).doubleValue)
-            if isInteger, case .integer = exponentItem, result.isFinite, result == result.rounded(), abs(result) < 2_147_483_648 {
+            if isInteger, case .integer = exponentItem, result.isFinite, result == result.rounded(),
+                abs(result) < 2_147_483_648
+            {
                 return [.integer(Int(result))]
             }
             return real(result)
         default:  // round
             var precision = 0
             if let argument = arguments.first {
-                guard let given = try singleInteger(argument, focus), given >= 0 else { throw FHIRPathError(.execution, "round() precision must be >= 0") }
+                guard let given = try singleInteger(argument, focus), given >= 0 else {
+                    throw FHIRPathError(.execution, "round() precision must be >= 0")
+                }
                 precision = min(given, 30)
             }
             return [.decimal(FHIRPathOperators.rounded(value, precision, .plain), scale: precision)]

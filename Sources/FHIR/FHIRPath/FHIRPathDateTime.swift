@@ -38,7 +38,9 @@ public struct FHIRPathDateTime: Sendable, Equatable {
                 guard scanner.atEnd else { return nil }
             } else if scanner.peek == UInt8(ascii: "T") {
                 scanner.index += 1
-                if !scanner.atEnd, scanner.peek != UInt8(ascii: "Z"), scanner.peek != UInt8(ascii: "+"), scanner.peek != UInt8(ascii: "-") {
+                if !scanner.atEnd, scanner.peek != UInt8(ascii: "Z"), scanner.peek != UInt8(ascii: "+"),
+                    scanner.peek != UInt8(ascii: "-")
+                {
                     guard parts.count == 3, scanner.readTime(into: &parts) else { return nil }
                 }
                 if !scanner.atEnd {
@@ -55,7 +57,10 @@ public struct FHIRPathDateTime: Sendable, Equatable {
     }
 
     private static func inRange(_ parts: [Int], kind: Kind) -> Bool {
-        let limits = kind == .time ? [(0, 23), (0, 59), (0, 59), (0, 999)] : [(1, 9999), (1, 12), (1, 31), (0, 23), (0, 59), (0, 59), (0, 999)]
+        let limits =
+            kind == .time
+            ? [(0, 23), (0, 59), (0, 59), (0, 999)]
+            : [(1, 9999), (1, 12), (1, 31), (0, 23), (0, 59), (0, 59), (0, 999)]
         for (part, limit) in zip(parts, limits) where part < limit.0 || part > limit.1 { return false }
         if kind != .time, parts.count >= 3, parts[2] > daysIn(year: parts[0], month: parts[1]) { return false }
         return true
@@ -123,7 +128,9 @@ public struct FHIRPathDateTime: Sendable, Equatable {
         guard (lhs.kind == .time) == (rhs.kind == .time) else { return nil }
         let bothZoned = lhs.offset != nil && rhs.offset != nil
         // One with a time zone and one without: which instant the other is, is unknown.
-        if (lhs.offset == nil) != (rhs.offset == nil), lhs.parts.count > 3, rhs.parts.count > 3, lhs.kind != .time { return nil }
+        if (lhs.offset == nil) != (rhs.offset == nil), lhs.parts.count > 3, rhs.parts.count > 3, lhs.kind != .time {
+            return nil
+        }
         let left = lhs.comparableParts(toUTC: bothZoned), right = rhs.comparableParts(toUTC: bothZoned)
         for (a, b) in zip(left, right) where a != b { return a < b ? -1 : 1 }
         return lhs.comparablePrecision == rhs.comparablePrecision ? 0 : nil
@@ -136,8 +143,15 @@ public struct FHIRPathDateTime: Sendable, Equatable {
         let amount = NSDecimalNumber(decimal: quantity.value).doubleValue.rounded(.towardZero)
         // Past 10,000 years either way the result is out of range anyway; refusing it early
         // keeps the conversions to Int below from trapping.
-        guard amount.isFinite, abs(amount) < 1e7 || (abs(amount) < 1e12 && unit != "week" && unit != "day" && unit != "hour") else { return nil }
-        if abs(amount) * ["year": 3.2e10, "month": 2.7e9, "week": 6.1e8, "day": 8.7e7, "hour": 3.6e6, "minute": 6e4, "second": 1e3, "millisecond": 1][unit, default: 1] > 1e15 {
+        guard amount.isFinite,
+            abs(amount) < 1e7 || (abs(amount) < 1e12 && unit != "week" && unit != "day" && unit != "hour")
+        else { return nil }
+        if abs(amount)
+            * [
+                "year": 3.2e10, "month": 2.7e9, "week": 6.1e8, "day": 8.7e7, "hour": 3.6e6, "minute": 6e4,
+                "second": 1e3, "millisecond": 1,
+            ][unit, default: 1] > 1e15
+        {
             return nil
         }
         var result = self
@@ -151,11 +165,16 @@ public struct FHIRPathDateTime: Sendable, Equatable {
             let total = parts[0] * 12 + (parts.count > 1 ? parts[1] - 1 : 0) + months
             result.parts[0] = total / 12
             if parts.count > 1 { result.parts[1] = total % 12 + 1 }
-            if parts.count > 2 { result.parts[2] = min(parts[2], Self.daysIn(year: result.parts[0], month: result.parts[1])) }
+            if parts.count > 2 {
+                result.parts[2] = min(parts[2], Self.daysIn(year: result.parts[0], month: result.parts[1]))
+            }
             guard (1...9999).contains(result.parts[0]) else { return nil }
             return result
         default:
-            let milliseconds: [String: Double] = ["week": 604_800_000, "day": 86_400_000, "hour": 3_600_000, "minute": 60_000, "second": 1000, "millisecond": 1]
+            let milliseconds: [String: Double] = [
+                "week": 604_800_000, "day": 86_400_000, "hour": 3_600_000, "minute": 60_000, "second": 1000,
+                "millisecond": 1,
+            ]
             var delta = Int((amount * milliseconds[unit]!).rounded(.towardZero))
             // A value without the unit's component moves by whole units it has.
             let smallest: [Int] = [0, 0, 86_400_000, 3_600_000, 60_000, 1000, 1]
@@ -165,7 +184,8 @@ public struct FHIRPathDateTime: Sendable, Equatable {
             var full = parts
             while full.count + base < 7 { full.append(0) }
             var dayCount = kind == .time ? 0 : Self.daysFromCivil(full[0], full[1], full[2])
-            var inDay = full[index(3)] * 3_600_000 + full[index(4)] * 60_000 + full[index(5)] * 1000 + full[index(6)] + delta
+            var inDay =
+                full[index(3)] * 3_600_000 + full[index(4)] * 60_000 + full[index(5)] * 1000 + full[index(6)] + delta
             let extraDays = Int((Double(inDay) / 86_400_000).rounded(.down))
             inDay -= extraDays * 86_400_000
             dayCount += extraDays
@@ -228,7 +248,9 @@ private struct DateScanner {
             index += 1
             var fraction = ""
             let start = index
-            while let byte = peek, byte >= 48, byte <= 57 { fraction.append(Character(UnicodeScalar(byte))); index += 1 }
+            while let byte = peek, byte >= 48, byte <= 57 {
+                fraction.append(Character(UnicodeScalar(byte))); index += 1
+            }
             guard index > start else { return false }
             let padded = (fraction + "000").prefix(3)
             parts.append(Int(padded)!)
@@ -240,7 +262,8 @@ private struct DateScanner {
         guard let sign = peek else { return nil }
         index += 1
         if sign == UInt8(ascii: "Z") { return 0 }
-        guard sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-"), let hours = digits(2), peek == UInt8(ascii: ":") else { return nil }
+        guard sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-"), let hours = digits(2), peek == UInt8(ascii: ":")
+        else { return nil }
         index += 1
         guard let minutes = digits(2), hours <= 14, minutes < 60 else { return nil }
         return (hours * 60 + minutes) * (sign == UInt8(ascii: "-") ? -1 : 1)

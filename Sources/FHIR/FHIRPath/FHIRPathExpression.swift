@@ -27,9 +27,24 @@ public struct FHIRPathEnvironment: Sendable {
     /// With `strict`: refuses order-dependent functions (`skip()`, `first()`, indexers ...) on
     /// collections without an order (`children()`, `descendants()`).
     public var checksOrderedFunctions = false
+    /// Steps shared by many evaluations (every invariant of one write), charged beside each
+    /// evaluation's own `limits.maximumSteps`, so that their sum is bounded too.
+    public var sharedBudget: FHIRPathStepBudget?
 
     /// No variables, no resolver, no trace sink, the current time, default limits, not strict.
     public init() {}
+}
+
+/// A number of evaluation steps that several evaluations draw from (see
+/// `FHIRPathEnvironment.sharedBudget`). Not synchronized: one validation uses it at a time.
+public final class FHIRPathStepBudget: @unchecked Sendable {
+    /// Steps left; below zero the evaluation that overdrew it has thrown a `.limit` error.
+    public fileprivate(set) var remaining: Int
+
+    /// A budget of `steps` steps.
+    public init(steps: Int) {
+        remaining = steps
+    }
 }
 
 /// A parsed FHIRPath expression, ready to evaluate against any number of resources.
@@ -60,7 +75,8 @@ public struct FHIRPathExpression: Sendable {
         environment: FHIRPathEnvironment = FHIRPathEnvironment()
     ) throws -> [FHIRPathItem] {
         let root = FHIRPathNavigator.item(for: resource)
-        let evaluator = FHIRPathEvaluator(root: root, container: rootResource.map(FHIRPathNavigator.item(for:)) ?? root, environment: environment)
+        let evaluator = FHIRPathEvaluator(
+            root: root, container: rootResource.map(FHIRPathNavigator.item(for:)) ?? root, environment: environment)
         let focus = context ?? [root]
         evaluator.contextItems = focus
         if environment.strict {
@@ -76,7 +92,9 @@ public struct FHIRPathExpression: Sendable {
 
     /// Evaluates the expression as a constraint: true, false, or nil when it yields empty.
     /// Throws when it yields anything but one boolean.
-    public func evaluateBoolean(on resource: JSONValue, environment: FHIRPathEnvironment = FHIRPathEnvironment()) throws -> Bool? {
+    public func evaluateBoolean(on resource: JSONValue, environment: FHIRPathEnvironment = FHIRPathEnvironment()) throws
+        -> Bool?
+    {
         let result = try evaluate(on: resource, environment: environment)
         guard let first = result.first else { return nil }
         guard result.count == 1, case .boolean(let value)? = first.systemValue else {
@@ -102,7 +120,14 @@ final class FHIRPathEvaluator {
     let environment: FHIRPathEnvironment
     var contextItems: [FHIRPathItem] = []
     private var steps = 0
+    private var stepsSinceCancellationCheck = 0
+    /// Steps between two looks at `Task.isCancelled`: about a millisecond of work.
+    static let cancellationInterval = 10_000
     private var depth = 0
+    /// Results of focus-free chains (`%resource.snapshot.element`) already evaluated, by
+    /// `focusFreeKey`: an invariant such as sdf-8 names one inside `all()`, and rebuilding it
+    /// for every item made the evaluation quadratic in the resource's size.
+    private var focusFreeResults: [String: [FHIRPathItem]] = [:]
     /// How deep `evaluate` may recurse (function arguments evaluated per item nest it).
     static let maximumDepth = 400
 
@@ -114,11 +139,26 @@ final class FHIRPathEvaluator {
 
     var limits: FHIRPathLimits { environment.limits }
 
-    /// Counts `count` steps of work, throwing once the evaluation has done too much.
+    /// Counts `count` steps of work, throwing once the evaluation has done too much, or when
+    /// the task it runs in was cancelled or is past its `WorkDeadline` (looked at every
+    /// `cancellationInterval` steps).
     func charge(_ count: Int) throws {
         steps += count
+        stepsSinceCancellationCheck += count
+        if stepsSinceCancellationCheck >= Self.cancellationInterval {
+            stepsSinceCancellationCheck = 0
+            if WorkDeadline.shouldStop {
+                throw FHIRPathError(.limit, "the evaluation was stopped: its request was cancelled or ran out of time")
+            }
+        }
         if steps > limits.maximumSteps {
             throw FHIRPathError(.limit, "evaluation exceeded \(limits.maximumSteps) steps")
+        }
+        if let budget = environment.sharedBudget {
+            budget.remaining -= count
+            if budget.remaining < 0 {
+                throw FHIRPathError(.limit, "the evaluations exceeded their shared budget of steps")
+            }
         }
     }
 
@@ -129,10 +169,19 @@ final class FHIRPathEvaluator {
         return items
     }
 
+    /// A function's result, charged one step per item it holds (`tail()`, `descendants()`,
+    /// `select()` build collections as large as the resource) and checked for size.
+    private func produced(_ items: [FHIRPathItem]) throws -> [FHIRPathItem] {
+        try charge(items.count)
+        return try checkSize(items)
+    }
+
     func evaluate(_ syntax: FHIRPathSyntax, _ focus: FHIRPathFocus) throws -> [FHIRPathItem] {
         depth += 1
         defer { depth -= 1 }
-        guard depth <= Self.maximumDepth else { throw FHIRPathError(.limit, "evaluation nested deeper than \(Self.maximumDepth)") }
+        guard depth <= Self.maximumDepth else {
+            throw FHIRPathError(.limit, "evaluation nested deeper than \(Self.maximumDepth)")
+        }
         try charge(1)
         switch syntax {
         case .empty: return []
@@ -146,11 +195,19 @@ final class FHIRPathEvaluator {
             return total
         case .constant(let name): return try constant(name)
         case .member(let target, let name):
+            if target != nil, let key = Self.focusFreeKey(syntax) {
+                return try focusFree(key) { try member(name, of: try evaluate(target!, focus), isPathStart: false) }
+            }
             let input = try target.map { try evaluate($0, focus) } ?? focus.items
             return try member(name, of: input, isPathStart: target == nil)
         case .function(let target, let name, let arguments):
+            if target != nil, arguments.isEmpty, let key = Self.focusFreeKey(syntax) {
+                return try focusFree(key) {
+                    try produced(try callFunction(name, on: try evaluate(target!, focus), arguments: [], focus: focus))
+                }
+            }
             let input = try target.map { try evaluate($0, focus) } ?? focus.items
-            return try checkSize(try callFunction(name, on: input, arguments: arguments, focus: focus))
+            return try produced(try callFunction(name, on: input, arguments: arguments, focus: focus))
         case .indexer(let target, let indexSyntax):
             let input = try evaluate(target, focus)
             let index = try evaluate(indexSyntax, focus)
@@ -174,7 +231,30 @@ final class FHIRPathEvaluator {
         }
     }
 
-    private func binary(_ symbol: String, _ left: FHIRPathSyntax, _ right: FHIRPathSyntax, _ focus: FHIRPathFocus) throws -> [FHIRPathItem] {
+    /// The value of the focus-free chain `key`, computed by `compute` the first time only.
+    private func focusFree(_ key: String, _ compute: () throws -> [FHIRPathItem]) throws -> [FHIRPathItem] {
+        if let known = focusFreeResults[key] { return known }
+        let result = try compute()
+        focusFreeResults[key] = result
+        return result
+    }
+
+    /// A key naming `syntax` when it is a chain of members and argument-free functions on a
+    /// `%` variable (`%resource.snapshot.element.first()`): its value is then the same
+    /// wherever it appears in one evaluation. Nil for anything that reads the focus.
+    static func focusFreeKey(_ syntax: FHIRPathSyntax) -> String? {
+        switch syntax {
+        case .constant(let name): return "%" + name
+        case .member(let target?, let name): return focusFreeKey(target).map { $0 + "." + name }
+        case .function(let target?, let name, let arguments) where arguments.isEmpty:
+            return focusFreeKey(target).map { $0 + "." + name + "()" }
+        default: return nil
+        }
+    }
+
+    private func binary(_ symbol: String, _ left: FHIRPathSyntax, _ right: FHIRPathSyntax, _ focus: FHIRPathFocus)
+        throws -> [FHIRPathItem]
+    {
         switch symbol {
         case "and", "or", "xor", "implies":
             let lhs = try FHIRPathOperators.boolean(try evaluate(left, focus))
@@ -208,7 +288,9 @@ final class FHIRPathEvaluator {
         case "loinc": return [.string("http://loinc.org")]
         default:
             if name.hasPrefix("vs-") { return [.string("http://hl7.org/fhir/ValueSet/" + name.dropFirst(3))] }
-            if name.hasPrefix("ext-") { return [.string("http://hl7.org/fhir/StructureDefinition/" + name.dropFirst(4))] }
+            if name.hasPrefix("ext-") {
+                return [.string("http://hl7.org/fhir/StructureDefinition/" + name.dropFirst(4))]
+            }
             throw FHIRPathError(.semantic, "unknown variable %\(name)")
         }
     }
@@ -225,7 +307,10 @@ final class FHIRPathEvaluator {
             try charge(1)
             guard case .node(let node) = item else { continue }
             if isPathStart, case .resource(let type) = node.type, name.first?.isUppercase == true {
-                if type == name || (StructureSchema.r4.resourceNodes[type ?? ""] != nil && FHIRPathTypes.resourceAncestors.contains(name)) {
+                if type == name
+                    || (StructureSchema.r4.resourceNodes[type ?? ""] != nil
+                        && FHIRPathTypes.resourceAncestors.contains(name))
+                {
                     result.append(item)
                     continue
                 }
@@ -244,6 +329,8 @@ final class FHIRPathEvaluator {
             }
         }
         if environment.strict, let unknownElement, !someTypeHasIt { throw unknownElement }
+        // Charged per item produced, not per expression node: `%resource.x.y` builds every y.
+        try charge(result.count)
         return try checkSize(result)
     }
 

@@ -40,7 +40,9 @@ enum FHIRPathFunctionTable {
 }
 
 extension FHIRPathEvaluator {
-    func callFunction(_ name: String, on input: [FHIRPathItem], arguments: [FHIRPathSyntax], focus: FHIRPathFocus) throws -> [FHIRPathItem] {
+    func callFunction(_ name: String, on input: [FHIRPathItem], arguments: [FHIRPathSyntax], focus: FHIRPathFocus)
+        throws -> [FHIRPathItem]
+    {
         if let result = try collectionFunction(name, input, arguments, focus) { return result }
         if let result = try valueFunction(name, input, arguments, focus) { return result }
         if let result = try fhirFunction(name, input, arguments, focus) { return result }
@@ -48,7 +50,9 @@ extension FHIRPathEvaluator {
     }
 
     /// Evaluates `syntax` once per item, with the item as `$this` and its position as `$index`.
-    func perItem(_ input: [FHIRPathItem], _ syntax: FHIRPathSyntax, _ body: (Int, FHIRPathItem, [FHIRPathItem]) throws -> Bool) throws {
+    func perItem(
+        _ input: [FHIRPathItem], _ syntax: FHIRPathSyntax, _ body: (Int, FHIRPathItem, [FHIRPathItem]) throws -> Bool
+    ) throws {
         for (index, item) in input.enumerated() {
             let result = try evaluate(syntax, FHIRPathFocus(items: [item], index: index))
             if try !body(index, item, result) { return }
@@ -66,12 +70,16 @@ extension FHIRPathEvaluator {
 
     private func booleans(_ input: [FHIRPathItem]) throws -> [Bool] {
         try input.map { item in
-            guard case .boolean(let value)? = item.systemValue else { throw FHIRPathError(.execution, "expected booleans") }
+            guard case .boolean(let value)? = item.systemValue else {
+                throw FHIRPathError(.execution, "expected booleans")
+            }
             return value
         }
     }
 
-    private func collectionFunction(_ name: String, _ input: [FHIRPathItem], _ arguments: [FHIRPathSyntax], _ focus: FHIRPathFocus) throws -> [FHIRPathItem]? {
+    private func collectionFunction(
+        _ name: String, _ input: [FHIRPathItem], _ arguments: [FHIRPathSyntax], _ focus: FHIRPathFocus
+    ) throws -> [FHIRPathItem]? {
         switch name {
         case "unaryPlus":
             // Built by the parser for `+x` (not in the function table, so not callable by name).
@@ -104,10 +112,13 @@ extension FHIRPathEvaluator {
             let other = try evaluate(arguments[0], focus)
             try charge(input.count * other.count)
             let (small, large) = name == "subsetOf" ? (input, other) : (other, input)
-            return [.boolean(small.allSatisfy { item in large.contains { FHIRPathOperators.itemEquals(item, $0) == true } })]
+            return [
+                .boolean(small.allSatisfy { item in large.contains { FHIRPathOperators.itemEquals(item, $0) == true } })
+            ]
         case "count": return [.integer(input.count)]
         case "distinct": return try FHIRPathOperators.distinct(input, evaluator: self)
-        case "isDistinct": return [.boolean(try FHIRPathOperators.distinct(input, evaluator: self).count == input.count)]
+        case "isDistinct":
+            return [.boolean(try FHIRPathOperators.distinct(input, evaluator: self).count == input.count)]
         case "where":
             var result: [FHIRPathItem] = []
             try perItem(input, arguments[0]) { _, item, value in
@@ -156,7 +167,9 @@ extension FHIRPathEvaluator {
         case "intersect", "exclude":
             let other = try evaluate(arguments[0], focus)
             try charge(input.count * other.count)
-            let kept = input.filter { item in other.contains { FHIRPathOperators.itemEquals(item, $0) == true } == (name == "intersect") }
+            let kept = input.filter { item in
+                other.contains { FHIRPathOperators.itemEquals(item, $0) == true } == (name == "intersect")
+            }
             return name == "intersect" ? try FHIRPathOperators.distinct(kept, evaluator: self) : kept
         case "union": return try FHIRPathOperators.union(input, try evaluate(arguments[0], focus), evaluator: self)
         case "combine": return input + (try evaluate(arguments[0], focus))
@@ -169,9 +182,13 @@ extension FHIRPathEvaluator {
             guard input.count <= 1 else { throw FHIRPathError(.execution, "iif() on \(input.count) items") }
             let inner = FHIRPathFocus(items: input, index: focus.index, total: focus.total)
             let criterion = try evaluate(arguments[0], inner)
-            guard criterion.count <= 1 else { throw FHIRPathError(.execution, "iif() criterion must be a single boolean") }
+            guard criterion.count <= 1 else {
+                throw FHIRPathError(.execution, "iif() criterion must be a single boolean")
+            }
             if let first = criterion.first {
-                guard case .boolean? = first.systemValue else { throw FHIRPathError(.execution, "iif() criterion must be a boolean") }
+                guard case .boolean? = first.systemValue else {
+                    throw FHIRPathError(.execution, "iif() criterion must be a boolean")
+                }
             }
             if try FHIRPathOperators.boolean(criterion) == true { return try evaluate(arguments[1], inner) }
             return arguments.count > 2 ? try evaluate(arguments[2], inner) : []
@@ -247,16 +264,21 @@ extension FHIRPathEvaluator {
         switch name {
         case "today": return .date(FHIRPathDateTime(kind: .date, parts: [year, month, day], offset: nil))
         case "timeOfDay": return .time(FHIRPathDateTime(kind: .time, parts: time, offset: nil))
-        default: return .dateTime(FHIRPathDateTime(kind: .dateTime, parts: [year, month, day] + time, offset: offsetMinutes))
+        default:
+            return .dateTime(
+                FHIRPathDateTime(kind: .dateTime, parts: [year, month, day] + time, offset: offsetMinutes))
         }
     }
 
     /// `sort(keys...)`: ascending by each key, descending where the key is negated (`-$this`).
     private func sort(_ input: [FHIRPathItem], _ keys: [FHIRPathSyntax]) throws -> [FHIRPathItem] {
-        let plan: [(FHIRPathSyntax, Bool)] = keys.isEmpty ? [(.this, false)] : keys.map { key in
-            if case .negate(let inner) = key { return (inner, true) }
-            return (key, false)
-        }
+        let plan: [(FHIRPathSyntax, Bool)] =
+            keys.isEmpty
+            ? [(.this, false)]
+            : keys.map { key in
+                if case .negate(let inner) = key { return (inner, true) }
+                return (key, false)
+            }
         var rows: [(FHIRPathItem, [FHIRPathItem?])] = []
         for (index, item) in input.enumerated() {
             var values: [FHIRPathItem?] = []

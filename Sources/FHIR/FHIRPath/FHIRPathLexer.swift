@@ -32,7 +32,9 @@ struct FHIRPathLexer {
     }
 
     private var peek: Character? { index < characters.count ? characters[index] : nil }
-    private func peek(_ offset: Int) -> Character? { index + offset < characters.count ? characters[index + offset] : nil }
+    private func peek(_ offset: Int) -> Character? {
+        index + offset < characters.count ? characters[index + offset] : nil
+    }
 
     private func error(_ message: String, at position: Int? = nil) -> FHIRPathError {
         FHIRPathError(.syntax, message, at: position ?? index)
@@ -76,12 +78,16 @@ struct FHIRPathLexer {
             index += 1
             if peek == "`" { return FHIRPathToken(kind: .constant, text: try readQuoted("`"), position: start) }
             if peek == "'" { return FHIRPathToken(kind: .constant, text: try readQuoted("'"), position: start) }
-            guard let next = peek, next.isLetter || next == "_" else { throw error("% must be followed by a name", at: start) }
+            guard let next = peek, next.isLetter || next == "_" else {
+                throw error("% must be followed by a name", at: start)
+            }
             return FHIRPathToken(kind: .constant, text: readName(allowing: "-"), position: start)
         case "$":
             index += 1
             let name = readName()
-            guard ["this", "index", "total"].contains(name) else { throw error("unknown special variable $\(name)", at: start) }
+            guard ["this", "index", "total"].contains(name) else {
+                throw error("unknown special variable $\(name)", at: start)
+            }
             return FHIRPathToken(kind: .special, text: name, position: start)
         default:
             break
@@ -100,7 +106,9 @@ struct FHIRPathLexer {
 
     private mutating func readName(allowing extra: Character? = nil) -> String {
         let start = index
-        while let character = peek, character.isLetter || character.isNumber || character == "_" || character == extra { index += 1 }
+        while let character = peek, character.isLetter || character.isNumber || character == "_" || character == extra {
+            index += 1
+        }
         return String(characters[start..<index])
     }
 
@@ -121,7 +129,9 @@ struct FHIRPathLexer {
         index += 1
         var result = ""
         while true {
-            guard let character = peek else { throw error("unterminated \(quote == "'" ? "string" : "identifier")", at: start) }
+            guard let character = peek else {
+                throw error("unterminated \(quote == "'" ? "string" : "identifier")", at: start)
+            }
             index += 1
             if character == quote { return result }
             guard character == "\\" else { result.append(character); continue }
@@ -134,7 +144,8 @@ struct FHIRPathLexer {
             case "r": result.append("\r")
             case "t": result.append("\t")
             case "u":
-                guard index + 4 <= characters.count, let code = UInt32(String(characters[index..<index + 4]), radix: 16),
+                guard index + 4 <= characters.count,
+                    let code = UInt32(String(characters[index..<index + 4]), radix: 16),
                     let scalar = Unicode.Scalar(code)
                 else { throw error("invalid \\u escape", at: index - 2) }
                 index += 4
@@ -175,7 +186,9 @@ struct FHIRPathLexer {
         if hasTime || kind == .dateTime, let character = peek {
             if character == "Z" {
                 index += 1
-            } else if (character == "+" || character == "-"), hasTime, digits2(after: 1), peek(3) == ":", digits2(after: 4) {
+            } else if (character == "+" || character == "-"), hasTime, digits2(after: 1), peek(3) == ":",
+                digits2(after: 4)
+            {
                 index += 6
             }
         }

@@ -74,7 +74,8 @@ enum FHIRPathNavigator {
     /// Whether `name` is the JSON spelling of a choice element of the node's type
     /// (`valueQuantity` for `value[x]`), which FHIRPath navigates as `value`.
     static func isChoiceJSONName(_ name: String, of node: FHIRPathNode) -> Bool {
-        guard let structure = structure(of: node).0, let rule = structure.members[name], !rule.isPrimitiveExtension else { return false }
+        guard let structure = structure(of: node).0, let rule = structure.members[name], !rule.isPrimitiveExtension
+        else { return false }
         return structure.elements[rule.element].isChoice
     }
 
@@ -108,7 +109,9 @@ enum FHIRPathTypes {
         "code": "string", "id": "string", "markdown": "string", "url": "uri", "canonical": "uri", "oid": "uri",
         "uuid": "uri", "positiveInt": "integer", "unsignedInt": "integer",
     ]
-    private static let quantityProfiles: Set<String> = ["Age", "Distance", "Duration", "Count", "MoneyQuantity", "SimpleQuantity"]
+    private static let quantityProfiles: Set<String> = [
+        "Age", "Distance", "Duration", "Count", "MoneyQuantity", "SimpleQuantity",
+    ]
 
     /// The item's type name and namespace (`("FHIR", "Patient")`, `("System", "Integer")`).
     static func typeName(_ item: FHIRPathItem) -> (namespace: String, name: String) {
@@ -174,7 +177,9 @@ enum FHIRPathTypes {
         return lineage.contains("FHIR." + typeName) || lineage.contains("System." + typeName)
     }
 
-    private static let systemTypes: Set<String> = ["Boolean", "Integer", "Decimal", "String", "Date", "DateTime", "Time", "Quantity", "Any"]
+    private static let systemTypes: Set<String> = [
+        "Boolean", "Integer", "Decimal", "String", "Date", "DateTime", "Time", "Quantity", "Any",
+    ]
 
     /// Whether the name is a System type, an R4 resource, data type or primitive, or an abstract base.
     static func isKnownType(_ typeName: String) -> Bool {
@@ -186,8 +191,10 @@ enum FHIRPathTypes {
         }
         let isSystem = systemTypes.contains(String(name))
         let schema = FHIRPathNavigator.schema
-        let isFHIR = PrimitiveType(rawValue: String(name)) != nil || schema.resourceNodes[String(name)] != nil
-            || schema.dataTypeNodes[String(name)] != nil || ["Resource", "DomainResource", "Element", "BackboneElement", "Quantity"].contains(String(name))
+        let isFHIR =
+            PrimitiveType(rawValue: String(name)) != nil || schema.resourceNodes[String(name)] != nil
+            || schema.dataTypeNodes[String(name)] != nil
+            || ["Resource", "DomainResource", "Element", "BackboneElement", "Quantity"].contains(String(name))
             || quantityProfiles.contains(String(name))
         switch namespace {
         case nil: return isSystem || isFHIR

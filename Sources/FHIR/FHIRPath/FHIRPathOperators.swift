@@ -7,7 +7,9 @@ enum FHIRPathOperators {
     /// (the specification's singleton evaluation), an error for more than one item.
     static func boolean(_ items: [FHIRPathItem]) throws -> Bool? {
         guard let first = items.first else { return nil }
-        guard items.count == 1 else { throw FHIRPathError(.execution, "expected a single boolean, got \(items.count) items") }
+        guard items.count == 1 else {
+            throw FHIRPathError(.execution, "expected a single boolean, got \(items.count) items")
+        }
         if case .boolean(let value)? = first.systemValue { return value }
         return true
     }
@@ -32,7 +34,9 @@ enum FHIRPathOperators {
     /// The single item of an operand, as a System value where it is a primitive.
     static func single(_ items: [FHIRPathItem], _ symbol: String) throws -> FHIRPathItem? {
         guard let first = items.first else { return nil }
-        guard items.count == 1 else { throw FHIRPathError(.execution, "'\(symbol)' needs single operands, got \(items.count) items") }
+        guard items.count == 1 else {
+            throw FHIRPathError(.execution, "'\(symbol)' needs single operands, got \(items.count) items")
+        }
         return first.systemValue ?? first
     }
 
@@ -118,7 +122,9 @@ enum FHIRPathOperators {
             return order
         default:
             if let a = decimal(left), let b = decimal(right) { return a == b ? 0 : (a < b ? -1 : 1) }
-            throw FHIRPathError(.execution, "cannot compare \(FHIRPathTypes.typeName(left).name) with \(FHIRPathTypes.typeName(right).name)")
+            throw FHIRPathError(
+                .execution,
+                "cannot compare \(FHIRPathTypes.typeName(left).name) with \(FHIRPathTypes.typeName(right).name)")
         }
     }
 
@@ -135,7 +141,8 @@ enum FHIRPathOperators {
         case (.quantity(let a), .quantity(let b)):
             if FHIRPathUnits.calendarUnit(a.unit) != nil, FHIRPathUnits.calendarUnit(b.unit) != nil,
                 FHIRPathUnits.isCalendarKeyword(a.unit) != FHIRPathUnits.isCalendarKeyword(b.unit),
-                ["year", "month"].contains(FHIRPathUnits.calendarUnit(a.unit)!) || ["year", "month"].contains(FHIRPathUnits.calendarUnit(b.unit)!)
+                ["year", "month"].contains(FHIRPathUnits.calendarUnit(a.unit)!)
+                    || ["year", "month"].contains(FHIRPathUnits.calendarUnit(b.unit)!)
             {
                 return nil  // calendar years and months are not UCUM's definite `a` and `mo`
             }
@@ -171,9 +178,11 @@ enum FHIRPathOperators {
         case (.string(let a), .string(let b)): return normalized(a) == normalized(b)
         case (.quantity(let a), .quantity(let b)):
             if FHIRPathUnits.compare(a, b) == 0 { return true }
-            guard let left = FHIRPathUnits.canonical(a), let right = FHIRPathUnits.canonical(b), left.1 == right.1 else { return false }
+            guard let left = FHIRPathUnits.canonical(a), let right = FHIRPathUnits.canonical(b), left.1 == right.1
+            else { return false }
             let scale = min(naturalScale(a.value), naturalScale(b.value))
-            let unitScale = min(naturalScale(left.0) - naturalScale(a.value), naturalScale(right.0) - naturalScale(b.value))
+            let unitScale = min(
+                naturalScale(left.0) - naturalScale(a.value), naturalScale(right.0) - naturalScale(b.value))
             return rounded(left.0, scale + max(0, unitScale)) == rounded(right.0, scale + max(0, unitScale))
         case (.decimal, _), (_, .decimal):
             guard let a = decimal(left), let b = decimal(right) else { return false }
@@ -204,12 +213,32 @@ enum FHIRPathOperators {
         return true
     }
 
-    static func union(_ lhs: [FHIRPathItem], _ rhs: [FHIRPathItem], evaluator: FHIRPathEvaluator) throws -> [FHIRPathItem] {
+    /// The texts of `items` when every one is a string; nil otherwise.
+    private static func strings(_ items: [FHIRPathItem]) -> [String]? {
+        var texts: [String] = []
+        texts.reserveCapacity(items.count)
+        for item in items {
+            guard case .string(let text)? = item.systemValue else { return nil }
+            texts.append(text)
+        }
+        return texts
+    }
+
+    static func union(_ lhs: [FHIRPathItem], _ rhs: [FHIRPathItem], evaluator: FHIRPathEvaluator) throws
+        -> [FHIRPathItem]
+    {
         try distinct(lhs + rhs, evaluator: evaluator)
     }
 
-    /// The items without repeats (by `=`), in first-seen order. Quadratic: charged per comparison.
+    /// The items without repeats (by `=`), in first-seen order. Quadratic (charged per
+    /// comparison) except for strings alone, the usual case (sdf-16's ids, que-2's linkIds):
+    /// two strings are `=` exactly when their texts are, so a set finds the repeats.
     static func distinct(_ items: [FHIRPathItem], evaluator: FHIRPathEvaluator) throws -> [FHIRPathItem] {
+        if items.count > 16, let texts = strings(items) {
+            try evaluator.charge(items.count)
+            var seen = Set<String>()
+            return zip(items, texts).compactMap { item, text in seen.insert(text).inserted ? item : nil }
+        }
         var result: [FHIRPathItem] = []
         for item in items {
             try evaluator.charge(result.count + 1)
@@ -218,7 +247,9 @@ enum FHIRPathOperators {
         return result
     }
 
-    private static func arithmetic(_ symbol: String, _ left: FHIRPathItem, _ right: FHIRPathItem) throws -> FHIRPathItem? {
+    private static func arithmetic(_ symbol: String, _ left: FHIRPathItem, _ right: FHIRPathItem) throws
+        -> FHIRPathItem?
+    {
         switch (symbol, left, right) {
         case ("+", .string(let a), .string(let b)): return .string(a + b)
         case ("+", .integer(let a), .integer(let b)):
@@ -232,31 +263,43 @@ enum FHIRPathOperators {
             return overflow || product > Int(Int32.max) || product < Int(Int32.min) ? nil : .integer(product)
         case ("div", .integer(let a), .integer(let b)): return b == 0 ? nil : .integer(a / b)
         case ("mod", .integer(let a), .integer(let b)): return b == 0 ? nil : .integer(a % b)
-        case ("+", .date(let a), .quantity(let q)), ("+", .dateTime(let a), .quantity(let q)), ("+", .time(let a), .quantity(let q)):
+        case ("+", .date(let a), .quantity(let q)), ("+", .dateTime(let a), .quantity(let q)),
+            ("+", .time(let a), .quantity(let q)):
             return try moved(a, by: q, kindOf: left)
-        case ("-", .date(let a), .quantity(var q)), ("-", .dateTime(let a), .quantity(var q)), ("-", .time(let a), .quantity(var q)):
+        case ("-", .date(let a), .quantity(var q)), ("-", .dateTime(let a), .quantity(var q)),
+            ("-", .time(let a), .quantity(var q)):
             q.value = -q.value
             return try moved(a, by: q, kindOf: left)
         case ("+", .quantity(let a), .quantity(let b)), ("-", .quantity(let a), .quantity(let b)):
             guard let converted = FHIRPathUnits.convert(b, to: a.unit) else { return nil }
-            return .quantity(FHIRPathQuantity(value: symbol == "+" ? a.value + converted.value : a.value - converted.value, unit: a.unit))
+            return .quantity(
+                FHIRPathQuantity(
+                    value: symbol == "+" ? a.value + converted.value : a.value - converted.value, unit: a.unit))
         case ("*", .quantity(let a), _):
             guard let factor = decimal(right) else {
                 guard case .quantity(let b) = right else { return nil }
-                return .quantity(FHIRPathQuantity(value: a.value * b.value, unit: productUnit(a.unit, b.unit, "."))) }
+                return .quantity(FHIRPathQuantity(value: a.value * b.value, unit: productUnit(a.unit, b.unit, ".")))
+            }
             return .quantity(FHIRPathQuantity(value: a.value * factor, unit: a.unit))
         case ("*", _, .quantity(let b)):
             guard let factor = decimal(left) else { return nil }
             return .quantity(FHIRPathQuantity(value: b.value * factor, unit: b.unit))
         case ("/", .quantity(let a), _):
-            if let divisor = decimal(right) { return divisor == 0 ? nil : .quantity(FHIRPathQuantity(value: a.value / divisor, unit: a.unit)) }
+            if let divisor = decimal(right) {
+                return divisor == 0 ? nil : .quantity(FHIRPathQuantity(value: a.value / divisor, unit: a.unit))
+            }
             guard case .quantity(let b) = right, b.value != 0 else { return nil }
             if a.unit == b.unit { return .quantity(FHIRPathQuantity(value: a.value / b.value, unit: "1")) }
-            if let converted = FHIRPathUnits.convert(b, to: a.unit) { return .quantity(FHIRPathQuantity(value: a.value / converted.value, unit: "1")) }
+            if let converted = FHIRPathUnits.convert(b, to: a.unit) {
+                return .quantity(FHIRPathQuantity(value: a.value / converted.value, unit: "1"))
+            }
             return .quantity(FHIRPathQuantity(value: a.value / b.value, unit: productUnit(a.unit, b.unit, "/")))
         default:
             guard let a = decimal(left), let b = decimal(right) else {
-                throw FHIRPathError(.execution, "cannot apply '\(symbol)' to \(FHIRPathTypes.typeName(left).name) and \(FHIRPathTypes.typeName(right).name)")
+                throw FHIRPathError(
+                    .execution,
+                    "cannot apply '\(symbol)' to \(FHIRPathTypes.typeName(left).name) and \(FHIRPathTypes.typeName(right).name)"
+                )
             }
             switch symbol {
             case "+": return .decimal(a + b, scale: max(scale(of: left), scale(of: right)))
@@ -268,7 +311,9 @@ enum FHIRPathOperators {
                 let quotient = rounded(a / b, 0, .down)
                 guard abs(quotient) < 2_147_483_648 else { return nil }
                 return .integer(NSDecimalNumber(decimal: quotient).intValue)
-            case "mod": return b == 0 ? nil : .decimal(a - b * rounded(a / b, 0, .down), scale: max(scale(of: left), scale(of: right)))
+            case "mod":
+                return b == 0
+                    ? nil : .decimal(a - b * rounded(a / b, 0, .down), scale: max(scale(of: left), scale(of: right)))
             default: throw FHIRPathError(.execution, "unknown operator \(symbol)")
             }
         }
@@ -292,7 +337,9 @@ enum FHIRPathOperators {
         return a + separator + b
     }
 
-    private static func moved(_ value: FHIRPathDateTime, by quantity: FHIRPathQuantity, kindOf item: FHIRPathItem) throws -> FHIRPathItem? {
+    private static func moved(_ value: FHIRPathDateTime, by quantity: FHIRPathQuantity, kindOf item: FHIRPathItem)
+        throws -> FHIRPathItem?
+    {
         // UCUM's `a` and `mo` are averages, not calendar years and months: refused.
         guard FHIRPathUnits.calendarUnit(quantity.unit) != nil, quantity.unit != "a", quantity.unit != "mo" else {
             throw FHIRPathError(.execution, "'\(quantity.unit)' is not a calendar duration")

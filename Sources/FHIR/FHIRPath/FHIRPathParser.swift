@@ -86,13 +86,16 @@ struct FHIRPathParser {
     private mutating func enter() throws {
         depth += 1
         guard depth <= limits.maximumNestingDepth else {
-            throw FHIRPathError(.limit, "expression nested deeper than \(limits.maximumNestingDepth)", at: current.position)
+            throw FHIRPathError(
+                .limit, "expression nested deeper than \(limits.maximumNestingDepth)", at: current.position)
         }
     }
 
     private var operatorAhead: (String, Int)? {
         let token = current
-        guard token.kind == .symbol || token.kind == .identifier, let power = Self.binaryPower[token.text] else { return nil }
+        guard token.kind == .symbol || token.kind == .identifier, let power = Self.binaryPower[token.text] else {
+            return nil
+        }
         return (token.text, power)
     }
 
@@ -121,7 +124,9 @@ struct FHIRPathParser {
         guard current.kind == .identifier || current.kind == .delimitedIdentifier else { throw unexpected() }
         var name = current.text
         position += 1
-        if isSymbol("."), ["FHIR", "System"].contains(name), following.kind == .identifier || following.kind == .delimitedIdentifier {
+        if isSymbol("."), ["FHIR", "System"].contains(name),
+            following.kind == .identifier || following.kind == .delimitedIdentifier
+        {
             name += "." + following.text
             position += 2
         }
@@ -172,7 +177,9 @@ struct FHIRPathParser {
             return .member(target, token.text)
         case .special:
             position += 1
-            guard target == nil else { throw FHIRPathError(.syntax, "$\(token.text) cannot follow '.'", at: token.position) }
+            guard target == nil else {
+                throw FHIRPathError(.syntax, "$\(token.text) cannot follow '.'", at: token.position)
+            }
             return token.text == "this" ? .this : token.text == "index" ? .index : .total
         default:
             throw unexpected()
@@ -194,7 +201,10 @@ struct FHIRPathParser {
             throw FHIRPathError(.semantic, "unknown function \(name)()", at: start)
         }
         guard arity.contains(arguments.count) else {
-            throw FHIRPathError(.semantic, "\(name)() takes \(arity.lowerBound)...\(arity.upperBound) arguments, not \(arguments.count)", at: start)
+            throw FHIRPathError(
+                .semantic,
+                "\(name)() takes \(arity.lowerBound)...\(arity.upperBound) arguments, not \(arguments.count)", at: start
+            )
         }
         return .function(target, name, arguments)
     }
@@ -210,7 +220,8 @@ struct FHIRPathParser {
             return .literal(.string(token.text))
         case .dateTime, .time:
             position += 1
-            let kind: FHIRPathDateTime.Kind = token.kind == .time ? .time : (token.text.contains("T") ? .dateTime : .date)
+            let kind: FHIRPathDateTime.Kind =
+                token.kind == .time ? .time : (token.text.contains("T") ? .dateTime : .date)
             var text = token.text
             // `@2015T` is a DateTime with only a year.
             if kind == .dateTime, text.hasSuffix("T") { text.removeLast() }
@@ -249,7 +260,9 @@ struct FHIRPathParser {
         } else {
             unit = nil
         }
-        guard let decimal = Decimal(string: token.text), decimal.isFinite, case .decimal(_, let scale)? = FHIRPathItem.decimal(text: token.text) else {
+        guard let decimal = Decimal(string: token.text), decimal.isFinite,
+            case .decimal(_, let scale)? = FHIRPathItem.decimal(text: token.text)
+        else {
             throw FHIRPathError(.syntax, "invalid number", at: token.position)
         }
         if let unit {

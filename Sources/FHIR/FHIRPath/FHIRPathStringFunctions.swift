@@ -2,7 +2,9 @@ import Foundation
 
 /// The string functions, with regular expressions bounded against catastrophic backtracking.
 extension FHIRPathEvaluator {
-    func valueFunction(_ name: String, _ input: [FHIRPathItem], _ arguments: [FHIRPathSyntax], _ focus: FHIRPathFocus) throws -> [FHIRPathItem]? {
+    func valueFunction(_ name: String, _ input: [FHIRPathItem], _ arguments: [FHIRPathSyntax], _ focus: FHIRPathFocus)
+        throws -> [FHIRPathItem]?
+    {
         if let result = try conversionFunction(name, input, arguments, focus) { return result }
         if let result = try mathFunction(name, input, arguments, focus) { return result }
         if let result = try boundaryFunction(name, input, arguments, focus) { return result }
@@ -11,7 +13,9 @@ extension FHIRPathEvaluator {
 
     private func stringArgument(_ syntax: FHIRPathSyntax, _ focus: FHIRPathFocus, _ name: String) throws -> String? {
         guard let item = try singleValue(try evaluate(syntax, focus), name) else { return nil }
-        guard case .string(let text) = item else { throw FHIRPathError(.execution, "\(name)() needs a string argument") }
+        guard case .string(let text) = item else {
+            throw FHIRPathError(.execution, "\(name)() needs a string argument")
+        }
         return text
     }
 
@@ -27,7 +31,9 @@ extension FHIRPathEvaluator {
         "matchesFull", "replaceMatches", "length", "toChars", "trim", "split", "encode", "decode", "escape", "unescape",
     ]
 
-    private func stringFunction(_ name: String, _ input: [FHIRPathItem], _ arguments: [FHIRPathSyntax], _ focus: FHIRPathFocus) throws -> [FHIRPathItem]? {
+    private func stringFunction(
+        _ name: String, _ input: [FHIRPathItem], _ arguments: [FHIRPathSyntax], _ focus: FHIRPathFocus
+    ) throws -> [FHIRPathItem]? {
         if name == "join" {
             let separator = try arguments.first.map { try stringArgument($0, focus, name) ?? "" } ?? ""
             let parts = input.compactMap(\.stringForm)
@@ -57,18 +63,23 @@ extension FHIRPathEvaluator {
             guard start >= 0, start < characters.count else { return [] }
             var length = characters.count - start
             if arguments.count > 1 {
-                guard let given = try singleInteger(arguments[1], focus) else { return [.string(String(characters[start...]))] }
+                guard let given = try singleInteger(arguments[1], focus) else {
+                    return [.string(String(characters[start...]))]
+                }
                 length = min(max(0, given), length)
             }
             return [.string(String(characters[start..<start + length]))]
         case "startsWith", "endsWith", "contains":
             guard let other = try stringArgument(arguments[0], focus, name) else { return [] }
             if other.isEmpty { return [.boolean(true)] }
-            let result = name == "startsWith" ? text.hasPrefix(other) : name == "endsWith" ? text.hasSuffix(other) : text.contains(other)
+            let result =
+                name == "startsWith"
+                ? text.hasPrefix(other) : name == "endsWith" ? text.hasSuffix(other) : text.contains(other)
             return [.boolean(result)]
         case "replace":
             guard let pattern = try stringArgument(arguments[0], focus, name),
-                let substitution = try stringArgument(arguments[1], focus, name) else { return [] }
+                let substitution = try stringArgument(arguments[1], focus, name)
+            else { return [] }
             if pattern.isEmpty {
                 // Inserts the substitution around every character, as the specification's example shows.
                 guard (text.count + 1) * substitution.count <= limits.maximumStringLength else {
@@ -77,7 +88,9 @@ extension FHIRPathEvaluator {
                 return try bounded(substitution + text.map { String($0) + substitution }.joined())
             }
             let pieces = text.components(separatedBy: pattern)
-            guard pieces.count * substitution.count <= limits.maximumStringLength else { throw FHIRPathError(.limit, "replace() result too long") }
+            guard pieces.count * substitution.count <= limits.maximumStringLength else {
+                throw FHIRPathError(.limit, "replace() result too long")
+            }
             return try bounded(pieces.joined(separator: substitution))
         case "matches", "matchesFull":
             guard let pattern = try stringArgument(arguments[0], focus, name) else { return [] }
@@ -85,7 +98,8 @@ extension FHIRPathEvaluator {
             return [.boolean(!(try regexMatches(expression, in: text, all: false)).isEmpty)]
         case "replaceMatches":
             guard let pattern = try stringArgument(arguments[0], focus, name),
-                let substitution = try stringArgument(arguments[1], focus, name) else { return [] }
+                let substitution = try stringArgument(arguments[1], focus, name)
+            else { return [] }
             if pattern.isEmpty { return [.string(text)] }
             let expression = try Self.regularExpression(pattern)
             let source = text as NSString
@@ -94,7 +108,9 @@ extension FHIRPathEvaluator {
                 result += source.substring(with: NSRange(location: position, length: match.range.location - position))
                 result += expression.replacementString(for: match, in: text, offset: 0, template: substitution)
                 position = match.range.location + match.range.length
-                guard result.utf8.count <= limits.maximumStringLength else { throw FHIRPathError(.limit, "replaceMatches() result too long") }
+                guard result.utf8.count <= limits.maximumStringLength else {
+                    throw FHIRPathError(.limit, "replaceMatches() result too long")
+                }
             }
             return try bounded(result + source.substring(from: position))
         case "split":
@@ -110,7 +126,9 @@ extension FHIRPathEvaluator {
 
     /// A compiled pattern (at most 1,000 characters).
     static func regularExpression(_ pattern: String) throws -> NSRegularExpression {
-        guard pattern.count <= 1000 else { throw FHIRPathError(.limit, "regular expression longer than 1000 characters") }
+        guard pattern.count <= 1000 else {
+            throw FHIRPathError(.limit, "regular expression longer than 1000 characters")
+        }
         do {
             return try NSRegularExpression(pattern: pattern, options: [.dotMatchesLineSeparators])
         } catch {
@@ -153,7 +171,8 @@ enum FHIRPathTextCoding {
         switch (function, format) {
         case ("encode", "base64"): return Data(text.utf8).base64EncodedString()
         case ("encode", "urlbase64"):
-            return Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            return Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(
+                of: "/", with: "_")
         case ("encode", "hex"): return text.utf8.map { String(format: "%02x", $0) }.joined()
         case ("decode", "base64"), ("decode", "urlbase64"):
             let standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")

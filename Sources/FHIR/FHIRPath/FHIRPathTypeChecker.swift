@@ -17,7 +17,9 @@ enum FHIRPathTypeChecker {
     }
 
     /// The types `syntax` can yield, or nil when unknown.
-    private static func infer(_ syntax: FHIRPathSyntax, _ focus: [FHIRPathElementType]?, depth: Int) throws -> [FHIRPathElementType]? {
+    private static func infer(_ syntax: FHIRPathSyntax, _ focus: [FHIRPathElementType]?, depth: Int) throws
+        -> [FHIRPathElementType]?
+    {
         // The parser bounds the tree's depth; this guard only keeps the walk's own promise.
         guard depth < 1000 else { return nil }
         switch syntax {
@@ -48,7 +50,9 @@ enum FHIRPathTypeChecker {
             if name == "where" || name == "exists" || name == "all" || name == "select" {
                 for argument in arguments { _ = try infer(argument, input, depth: depth + 1) }
             }
-            if name == "ofType" || name == "as", let argument = arguments.first, let typeName = try? FHIRPathTypes.name(of: argument) {
+            if name == "ofType" || name == "as", let argument = arguments.first,
+                let typeName = try? FHIRPathTypes.name(of: argument)
+            {
                 return declaredType(typeName).map { [$0] }
             }
             return typePreserving.contains(name) ? input : nil
@@ -68,7 +72,9 @@ enum FHIRPathTypeChecker {
 
     private static let orderedFunctions: Set<String> = ["skip", "take", "first", "last", "tail", "single"]
     /// Functions whose result keeps the order (or the lack of it) of their input.
-    private static let orderKeeping: Set<String> = ["where", "select", "distinct", "ofType", "trace", "exclude", "intersect", "as"]
+    private static let orderKeeping: Set<String> = [
+        "where", "select", "distinct", "ofType", "trace", "exclude", "intersect", "as",
+    ]
 
     /// Refuses `skip()`, `first()`, an indexer ... on a collection without an order
     /// (`children()`, `descendants()` and paths or filters of them), as strict mode's
@@ -79,7 +85,8 @@ enum FHIRPathTypeChecker {
         case .function(let target, let name, let arguments):
             if let target {
                 if orderedFunctions.contains(name), isUnordered(target) {
-                    throw FHIRPathError(.semantic, "\(name)() needs an ordered collection; children() and descendants() have no order")
+                    throw FHIRPathError(
+                        .semantic, "\(name)() needs an ordered collection; children() and descendants() have no order")
                 }
                 try checkOrderedFunctions(target, depth: depth + 1)
             }

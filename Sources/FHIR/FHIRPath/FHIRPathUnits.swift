@@ -16,7 +16,8 @@ enum FHIRPathUnits {
 
     /// UCUM codes of the definite durations, by the calendar keyword they stand for in date arithmetic.
     private static let ucumDurations: [String: String] = [
-        "a": "year", "mo": "month", "wk": "week", "d": "day", "h": "hour", "min": "minute", "s": "second", "ms": "millisecond",
+        "a": "year", "mo": "month", "wk": "week", "d": "day", "h": "hour", "min": "minute", "s": "second",
+        "ms": "millisecond",
     ]
 
     static func isCalendarKeyword(_ unit: String) -> Bool { calendarKeywords[unit] != nil }
@@ -102,7 +103,9 @@ enum FHIRPathUnits {
     /// -1, 0 or 1, or nil when the units cannot be compared.
     static func compare(_ lhs: FHIRPathQuantity, _ rhs: FHIRPathQuantity) -> Int? {
         let left: (Decimal, String), right: (Decimal, String)
-        if lhs.unit == rhs.unit || (singularKeyword(lhs.unit) != nil && singularKeyword(lhs.unit) == singularKeyword(rhs.unit)) {
+        if lhs.unit == rhs.unit
+            || (singularKeyword(lhs.unit) != nil && singularKeyword(lhs.unit) == singularKeyword(rhs.unit))
+        {
             left = (lhs.value, ""); right = (rhs.value, "")
         } else {
             guard let l = canonical(lhs), let r = canonical(rhs), l.1 == r.1 else { return nil }
@@ -114,7 +117,8 @@ enum FHIRPathUnits {
     /// The quantity in `unit`, when both units are known and of the same dimension.
     static func convert(_ quantity: FHIRPathQuantity, to unit: String) -> FHIRPathQuantity? {
         if quantity.unit == unit { return quantity }
-        guard let from = canonical(quantity), let to = canonical(FHIRPathQuantity(value: 1, unit: unit)), from.1 == to.1 else { return nil }
+        guard let from = canonical(quantity), let to = canonical(FHIRPathQuantity(value: 1, unit: unit)), from.1 == to.1
+        else { return nil }
         return FHIRPathQuantity(value: from.0 / to.0, unit: unit)
     }
 }

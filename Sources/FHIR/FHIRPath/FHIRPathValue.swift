@@ -101,7 +101,9 @@ public enum FHIRPathItem: Sendable {
     case node(FHIRPathNode)
 
     /// A FHIR element of the given type.
-    static func element(_ value: JSONValue?, _ extras: JSONObject?, _ type: FHIRPathElementType, _ name: String) -> FHIRPathItem {
+    static func element(_ value: JSONValue?, _ extras: JSONObject?, _ type: FHIRPathElementType, _ name: String)
+        -> FHIRPathItem
+    {
         .node(FHIRPathNode(value: value, primitiveElement: extras, type: type, name: name))
     }
 
@@ -120,7 +122,9 @@ public enum FHIRPathItem: Sendable {
             guard let value = node.value else { return nil }
             return Self.systemValue(of: value, as: primitive)
         case .complex(let index):
-            guard StructureSchema.r4.nodes[index].isQuantityLike, let object = node.value?.objectValue else { return nil }
+            guard StructureSchema.r4.nodes[index].isQuantityLike, let object = node.value?.objectValue else {
+                return nil
+            }
             guard case .number(let text)? = object["value"], let number = Decimal(string: text) else { return nil }
             let system = object["system"]?.stringValue
             var unit = (system == nil || system == "http://unitsofmeasure.org") ? object["code"]?.stringValue : nil
@@ -202,5 +206,7 @@ extension StructureNode {
         Self.quantityTypeNames.contains(name)
     }
 
-    private static let quantityTypeNames: Set<String> = ["Quantity", "Age", "Distance", "Duration", "Count", "MoneyQuantity", "SimpleQuantity"]
+    private static let quantityTypeNames: Set<String> = [
+        "Quantity", "Age", "Distance", "Duration", "Count", "MoneyQuantity", "SimpleQuantity",
+    ]
 }

@@ -57,22 +57,27 @@ public enum JSONPatch {
         func check(index: Int?) throws {
             let what = index.map { "Operation \($0) of the patch" } ?? "The resource to patch"
             if bytes > limits.bytes {
-                throw FHIRError(status: 422, code: "too-costly", "\(what) makes the resource larger than \(limits.bytes) bytes")
+                throw FHIRError(
+                    status: 422, code: "too-costly", "\(what) makes the resource larger than \(limits.bytes) bytes")
             }
             if depth > limits.depth {
-                throw FHIRError(status: 422, code: "too-costly", "\(what) nests the resource deeper than \(limits.depth) levels")
+                throw FHIRError(
+                    status: 422, code: "too-costly", "\(what) nests the resource deeper than \(limits.depth) levels")
             }
         }
     }
 
     /// Applies `patch` to `document`; throws 400 when the patch has more operations than
     /// `limits` allows, 422 when its result would be larger or deeper than they allow.
-    public static func apply(_ patch: JSONValue, to document: JSONValue, limits: Limits = Limits()) throws -> JSONValue {
+    public static func apply(_ patch: JSONValue, to document: JSONValue, limits: Limits = Limits()) throws -> JSONValue
+    {
         guard let operations = patch.arrayValue else {
             throw FHIRError.badRequest("A JSON Patch document is an array of operations")
         }
         guard operations.count <= limits.operations else {
-            throw FHIRError(status: 400, code: "too-costly", "The patch has \(operations.count) operations; at most \(limits.operations) are allowed")
+            throw FHIRError(
+                status: 400, code: "too-costly",
+                "The patch has \(operations.count) operations; at most \(limits.operations) are allowed")
         }
         var growth = try Growth(document, limits: limits)
         var result = document
@@ -139,8 +144,10 @@ public enum JSONPatch {
 
     static func arrayIndex(_ token: String, count: Int, allowEnd: Bool, index: Int) throws -> Int {
         if allowEnd, token == "-" { return count }
-        guard let position = Int(token), position >= 0, String(position) == token, position < count + (allowEnd ? 1 : 0) else {
-            throw FHIRError.unprocessable("Operation \(index): '\(token)' is not a valid index into an array of \(count)")
+        guard let position = Int(token), position >= 0, String(position) == token, position < count + (allowEnd ? 1 : 0)
+        else {
+            throw FHIRError.unprocessable(
+                "Operation \(index): '\(token)' is not a valid index into an array of \(count)")
         }
         return position
     }
@@ -157,7 +164,8 @@ public enum JSONPatch {
             case .array(let array):
                 current = array[try arrayIndex(token, count: array.count, allowEnd: false, index: index)]
             default:
-                throw FHIRError.unprocessable("Operation \(index): the path goes through a value that is not a container")
+                throw FHIRError.unprocessable(
+                    "Operation \(index): the path goes through a value that is not a container")
             }
         }
         return current
@@ -168,7 +176,8 @@ public enum JSONPatch {
     /// to its storage and changes without a copy: a copy per operation made 2,000 operations on
     /// a resource with a long array cost seconds.
     static func modifyParent(
-        of pointer: [String], in document: inout JSONValue, index: Int, _ transform: (inout JSONValue, String) throws -> Void
+        of pointer: [String], in document: inout JSONValue, index: Int,
+        _ transform: (inout JSONValue, String) throws -> Void
     ) throws {
         guard let last = pointer.last else { return try transform(&document, "") }
         func descend(_ node: inout JSONValue, _ depth: Int) throws {
@@ -218,7 +227,9 @@ public enum JSONPatch {
         try place(value, at: pointer, in: &document, index: index, inserting: false)
     }
 
-    static func place(_ value: JSONValue, at pointer: [String], in document: inout JSONValue, index: Int, inserting: Bool) throws {
+    static func place(
+        _ value: JSONValue, at pointer: [String], in document: inout JSONValue, index: Int, inserting: Bool
+    ) throws {
         if pointer.isEmpty {
             document = value
             return
@@ -239,7 +250,9 @@ public enum JSONPatch {
 
     /// Removes the pointer's target and returns it.
     static func remove(at pointer: [String], in document: inout JSONValue, index: Int) throws -> JSONValue {
-        guard !pointer.isEmpty else { throw FHIRError.unprocessable("Operation \(index): cannot remove the whole resource") }
+        guard !pointer.isEmpty else {
+            throw FHIRError.unprocessable("Operation \(index): cannot remove the whole resource")
+        }
         var removed: JSONValue = .null
         try modifyParent(of: pointer, in: &document, index: index) { parent, token in
             if var object = takenObject(&parent) {

@@ -16,7 +16,9 @@ public struct ResourceSubsetter: Sendable {
 
     /// `resource` as `summary` asks; unchanged for `.full`.
     public func apply(_ summary: SearchSummary, to resource: JSONValue) -> JSONValue {
-        guard case .object(let object) = resource, let type = object["resourceType"]?.stringValue else { return resource }
+        guard case .object(let object) = resource, let type = object["resourceType"]?.stringValue else {
+            return resource
+        }
         let mandatory = mandatoryKeys[type] ?? []
         var keep: (String) -> Bool
         switch summary {
@@ -35,14 +37,17 @@ public struct ResourceSubsetter: Sendable {
             keep = { ["id", "meta"].contains($0) || Self.matches($0, keys) || Self.matches($0, mandatory) }
         }
         var subset = JSONObject()
-        for (key, value) in object where key == "resourceType" || keep(key.hasPrefix("_") ? String(key.dropFirst()) : key) {
+        for (key, value) in object
+        where key == "resourceType" || keep(key.hasPrefix("_") ? String(key.dropFirst()) : key) {
             subset[key] = value
         }
         var meta = subset["meta"]?.objectValue ?? JSONObject()
         var tags = meta["tag"]?.arrayValue ?? []
-        tags.append(.object(JSONObject([
-            ("system", "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"), ("code", "SUBSETTED"),
-        ])))
+        tags.append(
+            .object(
+                JSONObject([
+                    ("system", "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"), ("code", "SUBSETTED"),
+                ])))
         meta["tag"] = .array(tags)
         subset.set("meta", .object(meta), after: ["resourceType", "id"])
         return .object(subset)
@@ -53,7 +58,8 @@ public struct ResourceSubsetter: Sendable {
         names.contains { name in
             if name.hasSuffix("[x]") {
                 let stem = name.dropLast(3)
-                return key.hasPrefix(stem) && key.count > stem.count && key[key.index(key.startIndex, offsetBy: stem.count)].isUppercase
+                return key.hasPrefix(stem) && key.count > stem.count
+                    && key[key.index(key.startIndex, offsetBy: stem.count)].isUppercase
             }
             return key == name
         }

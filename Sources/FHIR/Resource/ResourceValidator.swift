@@ -1,11 +1,27 @@
+import JSON
+
+/// A check of a resource beyond structure and the core rules (profiles), run on every write
+/// and by `$validate`.
+public protocol ResourceIssueProducer: Sendable {
+    /// The issues about `resource`: severity `error` refuses a write (422), `warning` and
+    /// `information` only `$validate` reports. `extraProfiles` are the profiles
+    /// `$validate?profile=` names (empty on writes).
+    func issues(for resource: JSONValue, extraProfiles: [String]) -> [FHIRError.Issue]
+}
+
 /// The checks every write passes before it is stored: the body is a resource of the type
 /// the URL names, with a well-formed id where one is required, its narratives are safe XHTML,
-/// and (unless turned off) it conforms to its R4 StructureDefinition.
+/// and (unless turned off) it conforms to its R4 StructureDefinition: structure, the core
+/// constraints (FHIRPath invariants) of error severity, Reference target types, core
+/// extensions and Bundle rules (`ResourceStructureValidator.validateWithRules`), then the
+/// `producers` (profiles).
 public struct ResourceValidator: Sendable {
-    /// Whether writes are checked against the StructureDefinitions as well.
+    /// Whether writes are checked against the StructureDefinitions (and the producers) as well.
     public var checksStructure: Bool
     /// What a JSON Patch may do, and how large and deep the resource it makes may be.
     public var patchLimits: JSONPatch.Limits
+    /// Further checks run after the core rules, on writes and by `$validate`.
+    public var producers: [any ResourceIssueProducer] = ResourceValidator.standardProducers
 
     public init(checksStructure: Bool = true, patchLimits: JSONPatch.Limits = JSONPatch.Limits()) {
         self.checksStructure = checksStructure
@@ -25,18 +41,37 @@ public struct ResourceValidator: Sendable {
         try Self.validateNarratives(resource)
         try validateStructure(resource)
         guard let bodyId = resource["id"] else {
-            throw FHIRError.badRequest("An update must carry the resource id '\(id)' in the body", expression: ["\(type).id"])
+            throw FHIRError.badRequest(
+                "An update must carry the resource id '\(id)' in the body", expression: ["\(type).id"])
         }
         guard bodyId.stringValue == id else {
-            throw FHIRError.badRequest("The body's id does not match the id '\(id)' in the URL", expression: ["\(type).id"])
+            throw FHIRError.badRequest(
+                "The body's id does not match the id '\(id)' in the URL", expression: ["\(type).id"])
         }
     }
 
-    /// Throws 422 with every structural problem, each located by FHIRPath.
+    /// Throws 422 with every error (structure, constraint, reference target, extension,
+    /// Bundle rule, producer), each located by FHIRPath; warnings do not refuse a write.
     func validateStructure(_ resource: JSONValue) throws {
         guard checksStructure else { return }
-        let issues = ResourceStructureValidator.r4.validate(resource)
-        if !issues.isEmpty { throw FHIRError(status: 422, issues: issues) }
+        var issues = ResourceStructureValidator.r4.validateWithRules(resource, includeWarnings: false)
+        if !issues.contains(where: Self.isError) {
+            for producer in producers { issues += producer.issues(for: resource, extraProfiles: []) }
+        }
+        let errors = issues.filter(Self.isError)
+        if !errors.isEmpty { throw FHIRError(status: 422, issues: errors) }
+    }
+
+    /// Throws 422 when a transaction or batch Bundle breaks a Bundle rule (bdl-*, unique
+    /// fullUrls, one link per relation), before any entry runs.
+    public func validateBundleInput(_ bundle: JSONValue) throws {
+        guard checksStructure else { return }
+        let errors = ResourceStructureValidator.r4.validateBundleRules(bundle).filter(Self.isError)
+        if !errors.isEmpty { throw FHIRError(status: 422, issues: errors) }
+    }
+
+    static func isError(_ issue: FHIRError.Issue) -> Bool {
+        issue.severity == "error" || issue.severity == "fatal"
     }
 
     /// Throws 422 for a narrative that is not safe XHTML: checked even without structure
@@ -46,16 +81,24 @@ public struct ResourceValidator: Sendable {
         if !issues.isEmpty { throw FHIRError(status: 422, issues: issues) }
     }
 
-    /// Everything wrong with `resource` as a `type`, for `$validate`: empty when it is valid.
-    public static func problems(_ resource: JSONValue, type: String) -> [FHIRError.Issue] {
+    /// Everything wrong with `resource` as a `type`, for `$validate`: errors and warnings
+    /// (whether or not writes check structure); empty when there is nothing to say.
+    /// `profiles` are the extra profiles `$validate?profile=` names, for the producers.
+    public func problems(_ resource: JSONValue, type: String, profiles: [String] = []) -> [FHIRError.Issue] {
         do {
-            try validateShape(resource, type: type)
+            try Self.validateShape(resource, type: type)
         } catch let error as FHIRError {
             return error.issues
         } catch {
             return [FHIRError.Issue(code: "exception", diagnostics: "\(error)")]
         }
-        return NarrativeChecker.problems(resource) + ResourceStructureValidator.r4.validate(resource)
+        var issues =
+            NarrativeChecker.problems(resource)
+            + ResourceStructureValidator.r4.validateWithRules(resource, includeWarnings: true)
+        if !issues.contains(where: Self.isError) {
+            for producer in producers { issues += producer.issues(for: resource, extraProfiles: profiles) }
+        }
+        return issues
     }
 
     static func validateShape(_ resource: JSONValue, type: String) throws {
@@ -66,7 +109,8 @@ public struct ResourceValidator: Sendable {
             throw FHIRError.unprocessable("The body has no resourceType", expression: ["resourceType"])
         }
         guard resourceType == type else {
-            throw FHIRError.unprocessable("The body is a \(resourceType), but the URL names \(type)", expression: ["resourceType"])
+            throw FHIRError.unprocessable(
+                "The body is a \(resourceType), but the URL names \(type)", expression: ["resourceType"])
         }
         if let id = object["id"] {
             guard let text = id.stringValue, FHIRResourceType.isValidId(text) else {

@@ -1,6 +1,6 @@
 /// A search parameter's FHIRPath expression reduced to plain steps through the JSON of a
 /// resource, ending in a known FHIR data type. The generator writes these; see its header in
-/// `Scripts/generate-fhir-tables.py` for the syntax.
+/// `Scripts/generators/generate-fhir-tables.py` for the syntax.
 public struct ElementPath: Sendable, Hashable {
     public enum Filter: Sendable, Hashable {
         /// Keep array items whose `field` equals `value` (`telecom.where(system='email')`).

@@ -48,7 +48,8 @@ public struct FHIRDateRange: Sendable, Hashable {
         guard expect("-"), let month = number(2), (1...12).contains(month) else { return nil }
         if index == bytes.count {
             low = FHIRDateRange.milliseconds(year: year, month: month, day: 1)
-            high = month == 12
+            high =
+                month == 12
                 ? FHIRDateRange.milliseconds(year: year + 1, month: 1, day: 1)
                 : FHIRDateRange.milliseconds(year: year, month: month + 1, day: 1)
             return
@@ -159,7 +160,8 @@ public struct FHIRDateRange: Sendable, Hashable {
         let t = civil(milliseconds: milliseconds)
         let weekday = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"][t.weekday]
         let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][t.month - 1]
-        return "\(weekday), \(pad(t.day, 2)) \(month) \(t.year) \(pad(t.hour, 2)):\(pad(t.minute, 2)):\(pad(t.second, 2)) GMT"
+        return
+            "\(weekday), \(pad(t.day, 2)) \(month) \(t.year) \(pad(t.hour, 2)):\(pad(t.minute, 2)):\(pad(t.second, 2)) GMT"
     }
 }
 

@@ -114,7 +114,9 @@ public struct SearchIndexer: Sendable {
     /// Numbers each element instance the composite's paths select and indexes, per instance,
     /// the values of each component; an instance lacking any component can never match and
     /// is left out.
-    private func indexComposite(_ resource: JSONValue, parameter: SearchParameterDefinition, into entries: inout SearchIndexEntries) {
+    private func indexComposite(
+        _ resource: JSONValue, parameter: SearchParameterDefinition, into entries: inout SearchIndexEntries
+    ) {
         var instance = 0
         for base in parameter.paths {
             for (element, _) in base.evaluate(in: resource) {
@@ -147,7 +149,8 @@ public struct SearchIndexer: Sendable {
     /// The entries one component value yields: the plain parameter's extraction, moved into
     /// the composite's columns.
     private func compositeValues(
-        _ value: JSONValue, type: String, component: CompositeComponent, path: ElementPath, parameter: String, position: Int
+        _ value: JSONValue, type: String, component: CompositeComponent, path: ElementPath, parameter: String,
+        position: Int
     ) -> [SearchIndexEntries.CompositeEntry] {
         let blank = SearchIndexEntries.CompositeEntry(parameter: parameter, instance: 0, component: position)
         if type == "Range", component.type == .quantity || component.type == .number {
@@ -237,9 +240,12 @@ public struct SearchIndexer: Sendable {
                 entries.strings.append(.init(parameter: code, normalized: SearchIndexer.normalize(text), exact: text))
             }
         case .token:
-            entries.tokens.append(contentsOf: SearchIndexer.tokens(of: value, type: type).map {
-                .init(parameter: code, system: $0.system, code: $0.code, display: $0.display.map(SearchIndexer.normalize))
-            })
+            entries.tokens.append(
+                contentsOf: SearchIndexer.tokens(of: value, type: type).map {
+                    .init(
+                        parameter: code, system: $0.system, code: $0.code,
+                        display: $0.display.map(SearchIndexer.normalize))
+                })
         case .reference:
             if let reference = SearchIndexer.reference(of: value, type: type) {
                 if let wanted = path.targetType {
@@ -247,10 +253,11 @@ public struct SearchIndexer: Sendable {
                     let type = reference.targetType ?? (reference.url == nil ? value["type"]?.stringValue : nil)
                     if type != wanted { return }
                 }
-                entries.references.append(.init(
-                    parameter: code, targetType: reference.targetType, targetId: reference.targetId,
-                    url: reference.url, identifierSystem: reference.identifier?.system,
-                    identifierValue: reference.identifier?.value))
+                entries.references.append(
+                    .init(
+                        parameter: code, targetType: reference.targetType, targetId: reference.targetId,
+                        url: reference.url, identifierSystem: reference.identifier?.system,
+                        identifierValue: reference.identifier?.value))
             }
         case .date:
             for range in SearchIndexer.dateRanges(of: value, type: type) {
@@ -266,9 +273,11 @@ public struct SearchIndexer: Sendable {
             }
         case .quantity:
             if case .number(let text)? = value["value"], let number = Double(text) {
-                let unitCode = value["code"]?.stringValue ?? value["currency"]?.stringValue ?? value["unit"]?.stringValue
-                entries.numbers.append(.init(
-                    parameter: code, value: number, system: value["system"]?.stringValue, code: unitCode))
+                let unitCode =
+                    value["code"]?.stringValue ?? value["currency"]?.stringValue ?? value["unit"]?.stringValue
+                entries.numbers.append(
+                    .init(
+                        parameter: code, value: number, system: value["system"]?.stringValue, code: unitCode))
             }
         case .composite, .special:
             return
@@ -342,7 +351,9 @@ public struct SearchIndexer: Sendable {
             }
             return (resourceType, id, nil, nil)
         }
-        let identifier = value["identifier"]?["value"]?.stringValue.map { (system: value["identifier"]?["system"]?.stringValue, value: $0) }
+        let identifier = value["identifier"]?["value"]?.stringValue.map {
+            (system: value["identifier"]?["system"]?.stringValue, value: $0)
+        }
         var text: String?
         if let string = value.stringValue {
             text = string

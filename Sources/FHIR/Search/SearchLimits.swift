@@ -13,7 +13,9 @@ public struct SearchLimits: Sendable, Hashable {
     public var chainTargets: Int
     /// `_has` inside `_has` (one `_has` is nesting 1).
     public var hasNesting: Int
-    /// Comma-separated (OR'ed) values of one parameter.
+    /// Comma-separated (OR'ed) values of one parameter. As many as ``totalValues`` by default:
+    /// the SQL ORs them as a balanced tree, which SQLite's expression depth limit takes at
+    /// any length (a flat list failed at about 500).
     public var orValues: Int
     /// Criteria (AND'ed parameters, each chain and `_has` counting once) of one query.
     public var parameters: Int
@@ -25,7 +27,7 @@ public struct SearchLimits: Sendable, Hashable {
     public var sortKeys: Int
 
     public init(
-        chainLinks: Int = 4, chainTargets: Int = 64, hasNesting: Int = 3, orValues: Int = 100, parameters: Int = 100,
+        chainLinks: Int = 4, chainTargets: Int = 64, hasNesting: Int = 3, orValues: Int = 1000, parameters: Int = 100,
         totalValues: Int = 1000, includes: Int = 20, sortKeys: Int = 8
     ) {
         self.chainLinks = chainLinks
@@ -41,10 +43,16 @@ public struct SearchLimits: Sendable, Hashable {
     /// The defaults.
     public static let standard = SearchLimits()
 
+    /// The most `or-values` and `total-values` may be set to (``apply(_:)``): the default,
+    /// which both stores run well within the statement time limit.
+    public static let maximumValues = 1000
+
     /// Each limit by the name `caduceus serve --search-limit NAME=VALUE` gives it.
     public static let names: [(name: String, limit: WritableKeyPath<SearchLimits, Int> & Sendable)] = [
-        ("chain-links", \.chainLinks), ("chain-targets", \.chainTargets), ("has-nesting", \.hasNesting), ("or-values", \.orValues),
-        ("parameters", \.parameters), ("total-values", \.totalValues), ("includes", \.includes), ("sort-keys", \.sortKeys),
+        ("chain-links", \.chainLinks), ("chain-targets", \.chainTargets), ("has-nesting", \.hasNesting),
+        ("or-values", \.orValues),
+        ("parameters", \.parameters), ("total-values", \.totalValues), ("includes", \.includes),
+        ("sort-keys", \.sortKeys),
     ]
 
     /// Sets the limits named by `settings`, each `NAME=VALUE` with a VALUE of at least 1.
@@ -53,10 +61,20 @@ public struct SearchLimits: Sendable, Hashable {
             let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, let entry = Self.names.first(where: { $0.name == parts[0] }) else {
                 throw SearchLimitSettingError(
-                    description: "'\(setting)' is not NAME=VALUE with a NAME among \(Self.names.map(\.name).joined(separator: ", "))")
+                    description:
+                        "'\(setting)' is not NAME=VALUE with a NAME among \(Self.names.map(\.name).joined(separator: ", "))"
+                )
             }
             guard let value = Int(parts[1]), value >= 1 else {
-                throw SearchLimitSettingError(description: "The search limit \(parts[0]) must be a whole number from 1, not '\(parts[1])'")
+                throw SearchLimitSettingError(
+                    description: "The search limit \(parts[0]) must be a whole number from 1, not '\(parts[1])'")
+            }
+            if ["or-values", "total-values"].contains(parts[0]), value > Self.maximumValues {
+                throw SearchLimitSettingError(
+                    description:
+                        "The search limit \(parts[0]) can be at most \(Self.maximumValues): SQLite plans a list of 4,000 OR'ed values"
+                        + " for longer than the statement time limit, and PostgreSQL takes at most 65,535 bound variables a statement"
+                )
             }
             self[keyPath: entry.limit] = value
         }
@@ -94,13 +112,17 @@ struct SearchBudget {
 
     func spendParameter(_ total: Int) throws {
         guard total <= limits.parameters else {
-            throw SearchLimitExceeded("The search has more than \(limits.parameters) criteria", limit: limits.parameters, option: "parameters")
+            throw SearchLimitExceeded(
+                "The search has more than \(limits.parameters) criteria", limit: limits.parameters, option: "parameters"
+            )
         }
     }
 
     func spendInclude(_ total: Int) throws {
         guard total <= limits.includes else {
-            throw SearchLimitExceeded("The search has more than \(limits.includes) _include and _revinclude parameters", limit: limits.includes, option: "includes")
+            throw SearchLimitExceeded(
+                "The search has more than \(limits.includes) _include and _revinclude parameters",
+                limit: limits.includes, option: "includes")
         }
     }
 
@@ -147,7 +169,8 @@ struct SearchNesting {
     func addingLink(within limits: SearchLimits, chain: String) throws -> SearchNesting {
         guard links < limits.chainLinks else {
             throw SearchLimitExceeded(
-                "The chain '\(SearchBudget.shortened(chain))' has more than \(limits.chainLinks) links", limit: limits.chainLinks,
+                "The chain '\(SearchBudget.shortened(chain))' has more than \(limits.chainLinks) links",
+                limit: limits.chainLinks,
                 option: "chain-links")
         }
         return SearchNesting(links: links + 1, has: has)
@@ -155,7 +178,8 @@ struct SearchNesting {
 
     func addingHas(within limits: SearchLimits) throws -> SearchNesting {
         guard has < limits.hasNesting else {
-            throw SearchLimitExceeded("_has is nested more than \(limits.hasNesting) deep", limit: limits.hasNesting, option: "has-nesting")
+            throw SearchLimitExceeded(
+                "_has is nested more than \(limits.hasNesting) deep", limit: limits.hasNesting, option: "has-nesting")
         }
         return SearchNesting(links: links, has: has + 1)
     }

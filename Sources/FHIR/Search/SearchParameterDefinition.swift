@@ -57,7 +57,9 @@ public struct SearchParameterRegistry: Sendable {
     init(table: String) {
         for line in table.split(separator: "\n") {
             let columns = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-            guard columns.count == 6 || columns.count == 7, let type = SearchParameterType(rawValue: columns[2]) else { continue }
+            guard columns.count == 6 || columns.count == 7, let type = SearchParameterType(rawValue: columns[2]) else {
+                continue
+            }
             let paths = columns[3].components(separatedBy: " | ").compactMap(ElementPath.init(parsing:))
             var definition = SearchParameterDefinition(
                 base: columns[0], code: columns[1], type: type, paths: paths,

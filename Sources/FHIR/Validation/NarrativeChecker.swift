@@ -9,14 +9,18 @@
 public enum NarrativeChecker {
     /// The elements FHIR allows in a narrative (HTML 4.0 chapters 7-11 and 15, `a`, `img`).
     static let elements: Set<String> = [
-        "p", "br", "div", "h1", "h2", "h3", "h4", "h5", "h6", "a", "span", "b", "em", "i", "strong", "small", "big", "tt",
-        "dfn", "q", "var", "abbr", "acronym", "cite", "blockquote", "hr", "address", "bdo", "kbd", "sub", "sup", "ul", "ol",
-        "li", "dl", "dt", "dd", "pre", "table", "caption", "colgroup", "col", "thead", "tr", "tfoot", "tbody", "th", "td",
+        "p", "br", "div", "h1", "h2", "h3", "h4", "h5", "h6", "a", "span", "b", "em", "i", "strong", "small", "big",
+        "tt",
+        "dfn", "q", "var", "abbr", "acronym", "cite", "blockquote", "hr", "address", "bdo", "kbd", "sub", "sup", "ul",
+        "ol",
+        "li", "dl", "dt", "dd", "pre", "table", "caption", "colgroup", "col", "thead", "tr", "tfoot", "tbody", "th",
+        "td",
         "code", "samp", "img", "map", "area",
     ]
     /// Attributes whose value is a URL a browser follows or loads.
     static let urlAttributes: Set<String> = [
-        "href", "src", "longdesc", "cite", "usemap", "background", "action", "lowsrc", "dynsrc", "srcset", "poster", "data", "formaction",
+        "href", "src", "longdesc", "cite", "usemap", "background", "action", "lowsrc", "dynsrc", "srcset", "poster",
+        "data", "formaction",
     ]
     static let xhtmlNamespace = "http://www.w3.org/1999/xhtml"
 
@@ -35,9 +39,10 @@ public enum NarrativeChecker {
         case .object(let object):
             for (key, member) in object {
                 if key == "text", case .string(let div)? = member["div"], let problem = problem(inDiv: div) {
-                    issues.append(FHIRError.Issue(
-                        code: "invalid", diagnostics: "The narrative is not safe XHTML: \(problem)",
-                        expression: [(path + ["text", "div"]).joined(separator: ".")]))
+                    issues.append(
+                        FHIRError.Issue(
+                            code: "invalid", diagnostics: "The narrative is not safe XHTML: \(problem)",
+                            expression: [(path + ["text", "div"]).joined(separator: ".")]))
                 }
                 guard member.objectValue != nil || member.arrayValue != nil else { continue }
                 path.append(key)
@@ -70,7 +75,8 @@ public enum NarrativeChecker {
     /// A URL attribute's value as a browser reads its scheme: entities decoded, whitespace and
     /// control characters dropped (`java&#x09;script:` is `javascript:`), lower-cased.
     static func normalizedURL(_ value: String) -> String {
-        String(String.UnicodeScalarView(value.unicodeScalars.filter { $0.value > 0x20 && $0.value != 0x7F })).lowercased()
+        String(String.UnicodeScalarView(value.unicodeScalars.filter { $0.value > 0x20 && $0.value != 0x7F }))
+            .lowercased()
     }
 
     /// The schemes a narrative's links and images may use; anything else (`javascript:`,
@@ -81,7 +87,9 @@ public enum NarrativeChecker {
     /// for images.
     static func isSafeURL(_ value: String, allowsImageData: Bool) -> Bool {
         let url = normalizedURL(value)
-        guard let colon = url.firstIndex(of: ":"), !url[..<colon].contains(where: { "/?#".contains($0) }) else { return true }
+        guard let colon = url.firstIndex(of: ":"), !url[..<colon].contains(where: { "/?#".contains($0) }) else {
+            return true
+        }
         let scheme = String(url[..<colon])
         if scheme == "data" { return allowsImageData && url.hasPrefix("data:image/") }
         return safeSchemes.contains(scheme)
@@ -108,7 +116,11 @@ public enum NarrativeChecker {
                 }
                 if let code = UInt32(hex, radix: 16) {
                     decoded.append(code == 0 ? "\u{FFFD}" : Unicode.Scalar(code) ?? "\u{FFFD}")
-                    if at(0) == "\r", at(1) == "\n" { index += 2 } else if let space = at(0), " \t\n\r\u{0C}".unicodeScalars.contains(space) { index += 1 }
+                    if at(0) == "\r", at(1) == "\n" {
+                        index += 2
+                    } else if let space = at(0), " \t\n\r\u{0C}".unicodeScalars.contains(space) {
+                        index += 1
+                    }
                 } else if let escaped = at(0) {
                     if escaped != "\n" { decoded.append(escaped) }  // an escaped newline is nothing
                     index += 1
@@ -124,7 +136,9 @@ public enum NarrativeChecker {
     /// Whether a style attribute may stay: no script constructs, and every `url(...)` safe.
     static func isSafeStyle(_ value: String) -> Bool {
         let style = decodedStyle(value)
-        if ["javascript:", "vbscript:", "expression(", "behavior:", "-moz-binding"].contains(where: style.contains) { return false }
+        if ["javascript:", "vbscript:", "expression(", "behavior:", "-moz-binding"].contains(where: style.contains) {
+            return false
+        }
         var rest = style[...]
         while let start = rest.range(of: "url(") {
             let inside = rest[start.upperBound...].prefix { $0 != ")" }
@@ -166,8 +180,11 @@ struct XHTMLReader {
                     // with `>` or `->`) also keep a browser's HTML parser, which ends a comment
                     // at `<!-->`, `<!--->` or `--!>`, from reading markup hidden in one.
                     let content = Array(bytes[(position + 4)..<end])
-                    if content.first == UInt8(ascii: ">") || content.starts(with: Array("->".utf8)) || content.last == UInt8(ascii: "-")
-                        || zip(content, content.dropFirst()).contains(where: { $0 == UInt8(ascii: "-") && $1 == UInt8(ascii: "-") })
+                    if content.first == UInt8(ascii: ">") || content.starts(with: Array("->".utf8))
+                        || content.last == UInt8(ascii: "-")
+                        || zip(content, content.dropFirst()).contains(where: {
+                            $0 == UInt8(ascii: "-") && $1 == UInt8(ascii: "-")
+                        })
                     {
                         throw problem("a comment a browser would end early (<!-->, <!--->, -- or --!> in it)")
                     }
@@ -182,7 +199,9 @@ struct XHTMLReader {
                     try readStartTag()
                 }
             } else {
-                guard !open.isEmpty || isWhitespace(bytes[position]) else { throw problem("text outside the root <div>") }
+                guard !open.isEmpty || isWhitespace(bytes[position]) else {
+                    throw problem("text outside the root <div>")
+                }
                 position += 1
             }
         }
@@ -193,7 +212,9 @@ struct XHTMLReader {
         position += 1
         let name = readName()
         guard !name.isEmpty else { throw problem("a '<' that starts no element (write &lt;)") }
-        guard NarrativeChecker.elements.contains(name) else { throw problem("the element <\(name)> is not allowed in a narrative") }
+        guard NarrativeChecker.elements.contains(name) else {
+            throw problem("the element <\(name)> is not allowed in a narrative")
+        }
         if open.isEmpty, name != "div" { throw problem("it must be a single <div> element") }
         var seen = Set<String>()
         while true {
@@ -211,9 +232,13 @@ struct XHTMLReader {
             guard hadSpace else { throw problem("a malformed <\(name)> tag") }
             let attribute = readName()
             guard !attribute.isEmpty else { throw problem("a malformed attribute in <\(name)>") }
-            guard seen.insert(attribute).inserted else { throw problem("the attribute \(attribute) twice in <\(name)>") }
+            guard seen.insert(attribute).inserted else {
+                throw problem("the attribute \(attribute) twice in <\(name)>")
+            }
             skipWhitespace()
-            guard position < bytes.count, bytes[position] == UInt8(ascii: "=") else { throw problem("the attribute \(attribute) has no value") }
+            guard position < bytes.count, bytes[position] == UInt8(ascii: "=") else {
+                throw problem("the attribute \(attribute) has no value")
+            }
             position += 1
             skipWhitespace()
             valueHasUnknownReference = false
@@ -226,20 +251,28 @@ struct XHTMLReader {
         let lower = attribute.lowercased()
         if lower.hasPrefix("on") { throw problem("the event attribute \(attribute) is not allowed") }
         if lower == "xmlns" {
-            guard value == NarrativeChecker.xhtmlNamespace else { throw problem("the namespace must be \(NarrativeChecker.xhtmlNamespace)") }
+            guard value == NarrativeChecker.xhtmlNamespace else {
+                throw problem("the namespace must be \(NarrativeChecker.xhtmlNamespace)")
+            }
             return
         }
         if lower.contains(":"), !["xml:lang", "xml:space"].contains(lower) {
             throw problem("the attribute \(attribute) is not allowed (no xlink or other namespaces)")
         }
         if NarrativeChecker.urlAttributes.contains(lower) {
-            guard !valueHasUnknownReference else { throw problem("the URL in \(attribute) of <\(element)> has an entity reference other than &amp; &lt; &gt; &quot; &apos;") }
+            guard !valueHasUnknownReference else {
+                throw problem(
+                    "the URL in \(attribute) of <\(element)> has an entity reference other than &amp; &lt; &gt; &quot; &apos;"
+                )
+            }
             guard NarrativeChecker.isSafeURL(value, allowsImageData: element == "img" && lower == "src") else {
                 throw problem("the URL in \(attribute) of <\(element)> has a scheme that is not allowed")
             }
         }
         if lower == "style" {
-            guard NarrativeChecker.isSafeStyle(value) else { throw problem("the style attribute holds a script or a URL that is not allowed") }
+            guard NarrativeChecker.isSafeStyle(value) else {
+                throw problem("the style attribute holds a script or a URL that is not allowed")
+            }
         }
     }
 
@@ -247,14 +280,17 @@ struct XHTMLReader {
         position += 2
         let name = readName()
         skipWhitespace()
-        guard position < bytes.count, bytes[position] == UInt8(ascii: ">") else { throw problem("a malformed </\(name)> tag") }
+        guard position < bytes.count, bytes[position] == UInt8(ascii: ">") else {
+            throw problem("a malformed </\(name)> tag")
+        }
         position += 1
         guard let last = open.popLast(), last == name else { throw problem("</\(name)> closes no open element") }
     }
 
     /// An attribute value in quotes, with its character and entity references decoded.
     mutating func readAttributeValue() throws -> String {
-        guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") || bytes[position] == UInt8(ascii: "'") else {
+        guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") || bytes[position] == UInt8(ascii: "'")
+        else {
             throw problem("an attribute value without quotes")
         }
         let quote = bytes[position]
@@ -326,7 +362,8 @@ struct XHTMLReader {
     }
 
     func isNameByte(_ byte: UInt8) -> Bool {
-        (0x61...0x7A).contains(byte) || (0x41...0x5A).contains(byte) || (0x30...0x39).contains(byte) || byte == 0x2D || byte == 0x5F
+        (0x61...0x7A).contains(byte) || (0x41...0x5A).contains(byte) || (0x30...0x39).contains(byte) || byte == 0x2D
+            || byte == 0x5F
             || byte == 0x3A || byte == 0x2E || byte >= 0x80
     }
 

@@ -6,8 +6,10 @@
 /// from the value set of a required binding. Contained resources, `Bundle.entry.resource` and
 /// `Parameters.parameter.resource` are validated as the resources they say they are.
 ///
-/// Invariants (FHIRPath constraints), profiles, references and terminology beyond the
-/// required value sets of the core package are not checked.
+/// `validate(_:)` checks structure alone; `validateWithRules(_:includeWarnings:)` also the
+/// constraints (FHIRPath invariants) of the core definitions, Reference target types, core
+/// extensions (value type, context, modifier) and Bundle rules (see `InvariantCatalog`).
+/// Profiles and terminology beyond the required value sets of the core package are not checked.
 public struct ResourceStructureValidator: Sendable {
     /// The validator for FHIR R4 (4.0.1), built on first use from the generated tables.
     public static let r4 = ResourceStructureValidator(schema: .r4)
@@ -21,22 +23,48 @@ public struct ResourceStructureValidator: Sendable {
     /// The problems found, each an error with its FHIRPath location (`Patient.name[0].given[1]`);
     /// empty when the resource is valid.
     public func validate(_ resource: JSONValue) -> [FHIRError.Issue] {
-        var walk = StructureWalk(schema: schema)
+        var walk = StructureWalk(schema: schema, catalog: nil)
         walk.validateRoot(resource)
         return walk.issues
+    }
+
+    /// Structure, then (when the structure holds) every core constraint where its context
+    /// element exists, Reference target types, core extensions and Bundle rules. Issues of
+    /// severity `error` and, with `includeWarnings`, `warning` (constraints such as dom-6).
+    public func validateWithRules(_ resource: JSONValue, includeWarnings: Bool) -> [FHIRError.Issue] {
+        var walk = StructureWalk(schema: schema, catalog: .r4)
+        walk.validateRoot(resource)
+        // Constraints assume the structure their expressions navigate: evaluated when it holds.
+        if walk.issues.isEmpty {
+            walk.evaluateConstraints(includeWarnings: includeWarnings)
+        }
+        return walk.issues + walk.ruleIssues
     }
 }
 
 /// One validation: the location being visited and the issues found so far.
-private struct StructureWalk {
+struct StructureWalk {
     let schema: StructureSchema
+    /// The rules beyond structure (constraints, Reference targets, extensions); nil for structure alone.
+    let catalog: InvariantCatalog?
     var issues: [FHIRError.Issue] = []
+    /// The issues of the rules beyond structure (constraints, references, extensions, Bundles).
+    var ruleIssues: [FHIRError.Issue] = []
     /// The location of the value being visited: the member names from the resource type on,
     /// each with its array index (-1 when not in an array). The text is built only for issues.
     var steps: [(name: String, index: Int)] = []
+    /// The resources met (the root, contained, Bundle entries, Parameters resources).
+    var resources: [VisitedResource] = []
+    /// Indices into `resources`: the resource being walked is the last.
+    var resourceStack: [Int] = []
+    /// The objects whose node has constraints, to evaluate once the walk is done.
+    var visits: [ConstraintVisit] = []
+    /// The element (node index, element index) each open member was reached through.
+    var hosts: [(node: Int, element: Int)] = []
 
-    init(schema: StructureSchema) {
+    init(schema: StructureSchema, catalog: InvariantCatalog?) {
         self.schema = schema
+        self.catalog = catalog
         steps.reserveCapacity(16)
     }
 
@@ -53,7 +81,9 @@ private struct StructureWalk {
             return report("structure", "Unknown resource type '\(type)'", at: ["resourceType"])
         }
         steps.append((type, -1))
+        beginResource(object, type: type, node: node, isContained: false)
         validateObject(object, node: node, isResource: true)
+        endResource()
         steps.removeLast()
     }
 
@@ -65,18 +95,25 @@ private struct StructureWalk {
         guard let node = schema.resourceNodes[type] else {
             return report("structure", "Unknown resource type '\(type)' at \(location)")
         }
+        beginResource(object, type: type, node: node, isContained: steps.last?.name == "contained")
         validateObject(object, node: node, isResource: true)
+        endResource()
     }
 
     mutating func validateObject(_ object: JSONObject, node index: Int, isResource: Bool) {
         let node = schema.nodes[index]
         if object.count == 0 {
-            report("structure", "\(node.name) at \(location) is an empty object: FHIR JSON leaves out elements without content")
+            report(
+                "structure",
+                "\(node.name) at \(location) is an empty object: FHIR JSON leaves out elements without content")
         }
+        if catalog != nil { checkRules(object, node: index, isResource: isResource) }
         for (position, member) in object.members.enumerated() {
             if isResource && member.key == "resourceType" { continue }
             guard let rule = node.members[member.key] else {
-                report("structure", "Unknown element '\(member.key)' in \(node.name)", at: [location(appending: member.key)])
+                report(
+                    "structure", "Unknown element '\(member.key)' in \(node.name)",
+                    at: [location(appending: member.key)])
                 continue
             }
             let element = node.elements[rule.element]
@@ -84,25 +121,39 @@ private struct StructureWalk {
                 reportOtherChoices(of: rule.element, named: member.key, after: position, in: object, node: node)
             }
             steps.append((member.key, -1))
+            hosts.append((index, rule.element))
             if rule.isPrimitiveExtension {
+                if catalog != nil {
+                    checkPrimitiveElement(member.value, beside: object[String(member.key.dropFirst())])
+                }
                 validatePrimitiveExtension(member.value, element: element)
             } else {
-                validateElement(member.value, element: element, type: rule.type, extensionsBeside: object, key: member.key)
+                validateElement(
+                    member.value, element: element, type: rule.type, extensionsBeside: object, key: member.key)
             }
+            hosts.removeLast()
             steps.removeLast()
         }
         for (elementIndex, names) in node.required where !names.contains(where: { object[$0] != nil }) {
             let element = node.elements[elementIndex]
-            report("required", "Missing required element '\(element.name)' (\(element.path) needs at least \(element.min))",
+            report(
+                "required",
+                "Missing required element '\(element.name)' (\(element.path) needs at least \(element.min))",
                 at: [location(appending: element.name)])
         }
     }
 
     /// A choice element has one value: `valueString` and `valueQuantity` side by side are two.
-    mutating func reportOtherChoices(of element: Int, named name: String, after position: Int, in object: JSONObject, node: StructureNode) {
+    mutating func reportOtherChoices(
+        of element: Int, named name: String, after position: Int, in object: JSONObject, node: StructureNode
+    ) {
         for other in object.members[(position + 1)...] {
-            guard let rule = node.members[other.key], rule.element == element, !rule.isPrimitiveExtension else { continue }
-            report("structure", "\(node.elements[element].path) has one value, but both '\(name)' and '\(other.key)' are present",
+            guard let rule = node.members[other.key], rule.element == element, !rule.isPrimitiveExtension else {
+                continue
+            }
+            report(
+                "structure",
+                "\(node.elements[element].path) has one value, but both '\(name)' and '\(other.key)' are present",
                 at: [location(appending: other.key)])
         }
     }
@@ -110,7 +161,9 @@ private struct StructureWalk {
     // MARK: Elements
 
     /// Checks an element's value against its cardinality, then each of its values against the type.
-    mutating func validateElement(_ value: JSONValue, element: ElementRule, type: ElementType, extensionsBeside object: JSONObject, key: String) {
+    mutating func validateElement(
+        _ value: JSONValue, element: ElementRule, type: ElementType, extensionsBeside object: JSONObject, key: String
+    ) {
         guard element.max > 0 else {
             return report("structure", "\(element.path) is not allowed here")
         }
@@ -121,7 +174,8 @@ private struct StructureWalk {
             return validateValue(value, element: element, type: type)
         }
         guard case .array(let items) = value else {
-            return report("structure", "\(element.path) can repeat, so it must be a JSON array, not \(value.kindDescription)")
+            return report(
+                "structure", "\(element.path) can repeat, so it must be a JSON array, not \(value.kindDescription)")
         }
         if items.isEmpty {
             report("structure", "\(element.path) is an empty array: FHIR JSON leaves out elements without values")
@@ -144,9 +198,13 @@ private struct StructureWalk {
             validatePrimitive(value, primitive, element: element)
         case .complex(let node):
             guard case .object(let object) = value else {
-                return report("structure", "\(element.path) is a \(schema.typeName(type)) and must be a JSON object, not \(value.kindDescription)")
+                return report(
+                    "structure",
+                    "\(element.path) is a \(schema.typeName(type)) and must be a JSON object, not \(value.kindDescription)"
+                )
             }
             validateObject(object, node: node, isResource: false)
+            if node == schema.referenceNode, catalog != nil { checkReferenceTarget(object, element: element) }
             if let valueSet = element.valueSet {
                 if node == schema.codingNode {
                     checkCoding(object, in: schema.valueSets[valueSet], element: element)
@@ -156,7 +214,9 @@ private struct StructureWalk {
             }
         case .resource:
             guard case .object(let object) = value else {
-                return report("structure", "\(element.path) is a resource and must be a JSON object, not \(value.kindDescription)")
+                return report(
+                    "structure", "\(element.path) is a resource and must be a JSON object, not \(value.kindDescription)"
+                )
             }
             validateNestedResource(object)
         }
@@ -166,12 +226,17 @@ private struct StructureWalk {
         switch (primitive.jsonKind, value) {
         case (.string, .string(let text)):
             guard primitive.accepts(string: text) else {
-                return report("value", "\(quoted(text)) is not a valid \(primitive.rawValue) (\(primitive.formDescription))")
+                return report(
+                    "value", "\(quoted(text)) is not a valid \(primitive.rawValue) (\(primitive.formDescription))")
             }
+            if catalog != nil, text.hasPrefix("#") { noteLocalReference(text, primitive: primitive, element: element) }
             if primitive == .code, let valueSet = element.valueSet {
                 let required = schema.valueSets[valueSet]
                 if required.codesBySystem != nil && !required.codes.contains(text) {
-                    report("code-invalid", "The code \(quoted(text)) is not in the value set \(required.url), which \(element.path) requires")
+                    report(
+                        "code-invalid",
+                        "The code \(quoted(text)) is not in the value set \(required.url), which \(element.path) requires"
+                    )
                 }
             }
         case (.number, .number(let text)):
@@ -181,7 +246,10 @@ private struct StructureWalk {
         case (.boolean, .bool):
             break
         default:
-            report("structure", "\(element.path) is a \(primitive.rawValue), which JSON writes as a \(primitive.jsonKind.rawValue), not \(value.kindDescription)")
+            report(
+                "structure",
+                "\(element.path) is a \(primitive.rawValue), which JSON writes as a \(primitive.jsonKind.rawValue), not \(value.kindDescription)"
+            )
         }
     }
 
@@ -191,7 +259,9 @@ private struct StructureWalk {
         let node = schema.primitiveElementNode
         guard element.isRepeating else {
             guard case .object(let object) = value else {
-                return report("structure", "The extensions of \(element.path) must be a JSON object, not \(value.kindDescription)")
+                return report(
+                    "structure", "The extensions of \(element.path) must be a JSON object, not \(value.kindDescription)"
+                )
             }
             return validateObject(object, node: node, isResource: false)
         }
@@ -203,7 +273,10 @@ private struct StructureWalk {
             switch item {
             case .null: continue
             case .object(let object): validateObject(object, node: node, isResource: false)
-            default: report("structure", "The extensions of \(element.path) must be JSON objects or null, not \(item.kindDescription)")
+            default:
+                report(
+                    "structure",
+                    "The extensions of \(element.path) must be JSON objects or null, not \(item.kindDescription)")
             }
         }
         steps[steps.count - 1].index = -1
@@ -215,7 +288,10 @@ private struct StructureWalk {
     mutating func checkCoding(_ coding: JSONObject, in valueSet: RequiredValueSet, element: ElementRule) {
         guard valueSet.codesBySystem != nil, case .string(let code)? = coding["code"] else { return }
         if !valueSet.contains(system: coding["system"]?.stringValue, code: code) {
-            report("code-invalid", "The coding \(codingText(coding)) is not in the value set \(valueSet.url), which \(element.path) requires")
+            report(
+                "code-invalid",
+                "The coding \(codingText(coding)) is not in the value set \(valueSet.url), which \(element.path) requires"
+            )
         }
     }
 
@@ -224,13 +300,18 @@ private struct StructureWalk {
         guard valueSet.codesBySystem != nil, case .array(let codings)? = concept["coding"] else { return }
         var coded: [JSONObject] = []
         for case .object(let coding) in codings where coding["code"] != nil {
-            if case .string(let code)? = coding["code"], valueSet.contains(system: coding["system"]?.stringValue, code: code) {
+            if case .string(let code)? = coding["code"],
+                valueSet.contains(system: coding["system"]?.stringValue, code: code)
+            {
                 return
             }
             coded.append(coding)
         }
         guard !coded.isEmpty else { return }
-        report("code-invalid", "None of the codings \(coded.map(codingText).joined(separator: ", ")) is in the value set \(valueSet.url), which \(element.path) requires")
+        report(
+            "code-invalid",
+            "None of the codings \(coded.map(codingText).joined(separator: ", ")) is in the value set \(valueSet.url), which \(element.path) requires"
+        )
     }
 
     private func codingText(_ coding: JSONObject) -> String {

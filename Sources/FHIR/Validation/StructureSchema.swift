@@ -59,7 +59,7 @@ struct RequiredValueSet: Sendable {
 }
 
 /// The element tree of the R4 resources and complex data types, built once from the
-/// tables that Scripts/generate-validation-tables.py generates into `Generated/StructureTable.swift`.
+/// tables that Scripts/generators/generate-validation-tables.py generates into `Generated/StructureTable.swift`.
 struct StructureSchema: Sendable {
     /// The schema of the official R4 definitions.
     static let r4 = StructureSchema(structures: structureTableText, valueSets: valueSetTableText)
@@ -74,6 +74,8 @@ struct StructureSchema: Sendable {
     private(set) var primitiveElementNode = 0
     private(set) var codingNode = 0
     private(set) var codeableConceptNode = 0
+    private(set) var referenceNode = 0
+    private(set) var extensionNode = 0
     /// How many element lines the table has (inherited elements are listed once, on their base).
     private(set) var elementLineCount = 0
 
@@ -143,7 +145,8 @@ struct StructureSchema: Sendable {
             }
         }
         primitiveElementNode = nodeIndex.count
-        nodes = Array(repeating: StructureNode(name: "", elements: [], members: [:], required: []), count: nodeIndex.count + 1)
+        nodes = Array(
+            repeating: StructureNode(name: "", elements: [], members: [:], required: []), count: nodeIndex.count + 1)
 
         func inherited(from base: String?) -> [TableElement] {
             guard let base, let type = types[base] else { return [] }
@@ -174,18 +177,22 @@ struct StructureSchema: Sendable {
                 }
             }
             let nodeName = path.isEmpty ? type : type + "." + path
-            return Self.makeNode(name: nodeName, elements: elements.map { element in
-                let isChoice = element.name.hasSuffix("[x]")
-                let rule = ElementRule(
-                    name: isChoice ? String(element.name.dropLast(3)) : element.name,
-                    path: nodeName + "." + element.name, min: element.min, max: element.max,
-                    types: element.types.map { resolve($0, in: type, at: element.path) }, isChoice: isChoice,
-                    valueSet: element.valueSet.map { key in
-                        guard let index = valueSetIndex[key] else { preconditionFailure("Unknown value set \(key)") }
-                        return index
-                    })
-                return (rule, element.types)
-            })
+            return Self.makeNode(
+                name: nodeName,
+                elements: elements.map { element in
+                    let isChoice = element.name.hasSuffix("[x]")
+                    let rule = ElementRule(
+                        name: isChoice ? String(element.name.dropLast(3)) : element.name,
+                        path: nodeName + "." + element.name, min: element.min, max: element.max,
+                        types: element.types.map { resolve($0, in: type, at: element.path) }, isChoice: isChoice,
+                        valueSet: element.valueSet.map { key in
+                            guard let index = valueSetIndex[key] else {
+                                preconditionFailure("Unknown value set \(key)")
+                            }
+                            return index
+                        })
+                    return (rule, element.types)
+                })
         }
 
         for name in order where !Self.abstractTypes.contains(name) {
@@ -200,14 +207,18 @@ struct StructureSchema: Sendable {
                 nodes[nodeIndex[name + "." + element.path]!] = build(name, path: element.path, base: element.types[0])
             }
         }
-        nodes[primitiveElementNode] = Self.makeNode(name: "Element", elements: inherited(from: "Element").map { element in
-            let rule = ElementRule(
-                name: element.name, path: "Element." + element.name, min: element.min, max: element.max,
-                types: element.types.map { resolve($0, in: "Element", at: element.path) }, isChoice: false)
-            return (rule, element.types)
-        })
+        nodes[primitiveElementNode] = Self.makeNode(
+            name: "Element",
+            elements: inherited(from: "Element").map { element in
+                let rule = ElementRule(
+                    name: element.name, path: "Element." + element.name, min: element.min, max: element.max,
+                    types: element.types.map { resolve($0, in: "Element", at: element.path) }, isChoice: false)
+                return (rule, element.types)
+            })
         codingNode = dataTypeNodes["Coding"]!
         codeableConceptNode = dataTypeNodes["CodeableConcept"]!
+        referenceNode = dataTypeNodes["Reference"]!
+        extensionNode = dataTypeNodes["Extension"]!
     }
 
     /// Spells out every JSON name of the elements: choice names carry their type
