@@ -34,6 +34,11 @@ public struct SearchPage: Sendable {
     public var totalIsExact: Bool
     public var resources: [StoredResource]
     public var included: [StoredResource]
+    /// What the client should know about this page that it did not ask for (includes left
+    /// out over the bound): one warning issue each in the Bundle's outcome entry.
+    public var warnings: [String] = []
+    /// Where the next page starts, when the page is full and the search has no `_sort`.
+    public var nextCursor: SearchCursor?
 
     public init(total: Int?, resources: [StoredResource], included: [StoredResource] = [], totalIsExact: Bool = true) {
         self.total = total
@@ -66,13 +71,17 @@ public protocol FHIRTransaction: Sendable {
     /// A search whose `_include`s and `_revinclude`s keep only the resources `visible`
     /// accepts, in every round: one it refuses is neither returned nor followed by
     /// `:iterate` (an access check must not be walked through).
-    func search(_ query: SearchQuery, includingOnly visible: @escaping @Sendable (StoredResource) -> Bool) async throws -> SearchPage
+    func search(_ query: SearchQuery, includingOnly visible: @escaping @Sendable (StoredResource) -> Bool) async throws
+        -> SearchPage
     /// The resources that refer to `type/id`, each with the parameter it refers through.
     func referrers(to type: String, id: String) async throws -> [ReferenceLink]
     /// The resources these refer to (literal references to a type and id).
     func referenceTargets(of resources: [StoredResource]) async throws -> [ResourceKey]
     /// The current, non-deleted resources among `keys`.
     func resources(_ keys: [ResourceKey]) async throws -> [StoredResource]
+    /// When each current, non-deleted resource among `keys` was last updated (milliseconds),
+    /// without reading bodies: how `$everything` filters and pages before it reads a page.
+    func lastUpdated(of keys: [ResourceKey]) async throws -> [ResourceKey: Int64]
     /// Up to `limit` current resources of `type` updated at or after `since`, in id order,
     /// starting after the id `after`: the way to walk a whole type in pages.
     func resources(ofType type: String, since: Int64?, after: String?, limit: Int) async throws -> [StoredResource]
@@ -83,6 +92,13 @@ public protocol FHIRTransaction: Sendable {
     func prepareCreate(_ resource: JSONValue, type: String, id: String) throws -> PreparedCreate
     /// Writes what ``prepareCreate(_:type:id:)`` made, stamped now, in this transaction.
     func commit(_ prepared: PreparedCreate) async throws -> StoredResource
+    /// Holds locks named `names` until this transaction ends, seen by every server on the same
+    /// database: a conditional create's search and insert then run one at a time for the same
+    /// criteria, on whichever replica they arrive. Call it once with every name the
+    /// transaction will need (later calls may only repeat them), so that two transactions
+    /// cannot each hold what the other waits for. A store whose write transactions already
+    /// run one at a time (SQLite) needs none.
+    func lock(names: [String]) async throws
 }
 
 /// A create made ready by ``FHIRTransaction/prepareCreate(_:type:id:)``: nothing is written,
@@ -99,6 +115,18 @@ public struct PreparedCreate: Sendable {
 }
 
 extension FHIRTransaction {
+    /// No locks: the store's write transactions do not overlap.
+    public func lock(names: [String]) async throws {}
+
+    /// From the resources themselves, for a store without a cheaper way.
+    public func lastUpdated(of keys: [ResourceKey]) async throws -> [ResourceKey: Int64] {
+        var stamps: [ResourceKey: Int64] = [:]
+        for resource in try await resources(keys) {
+            stamps[ResourceKey(type: resource.type, id: resource.id)] = resource.lastUpdated
+        }
+        return stamps
+    }
+
     /// A store without the split prepares nothing ahead: ``commit(_:)`` creates.
     public func prepareCreate(_ resource: JSONValue, type: String, id: String) throws -> PreparedCreate {
         PreparedCreate(content: .planned(resource, type: type, id: id))
@@ -107,7 +135,8 @@ extension FHIRTransaction {
     public func commit(_ prepared: PreparedCreate) async throws -> StoredResource {
         switch prepared.content {
         case .planned(let resource, let type, let id): return try await create(resource, type: type, id: id)
-        case .write(let write): throw StoreError.configuration("\(write.type)/\(write.id) was prepared by another store")
+        case .write(let write):
+            throw StoreError.configuration("\(write.type)/\(write.id) was prepared by another store")
         }
     }
 }

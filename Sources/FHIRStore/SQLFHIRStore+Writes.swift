@@ -14,8 +14,8 @@ struct PreparedWrite: Sendable {
     let bodyAfter: [UInt8]
     /// Deleting the old index rows (an update) and inserting the new ones.
     let indexStatements: (removing: [SQLStatement], inserting: [SQLStatement])
-    /// The index rows the inserting statements write (see ``SQLFHIRTransaction/indexRows(_:)``).
-    let indexRows: [[[SQLValue]]]
+    /// The index rows the inserting statements write, by kind (see ``SQLFHIRTransaction/indexRows(_:)``).
+    let indexRows: [IndexTableRows]
 
     /// The JSON text of this version stamped `now`.
     func body(stampedAt now: Int64) -> String {
@@ -31,20 +31,28 @@ struct PreparedWrite: Sendable {
         // The body is stored once, in the version's history row; `resources` points at it.
         var statements: [SQLStatement]
         if isNew {
-            statements = [SQLStatement(
-                "INSERT INTO resources (type, id, version, last_updated, deleted) VALUES (?, ?, ?, ?, 0)",
-                [.text(type), .text(id), .integer(Int64(version)), .integer(now)])]
+            statements = [
+                SQLStatement(
+                    "INSERT INTO resources (type, id, version, last_updated, deleted) VALUES (?, ?, ?, ?, 0)",
+                    [.text(type), .text(id), .integer(Int64(version)), .integer(now)])
+            ]
         } else {
-            statements = [SQLStatement(
-                "UPDATE resources SET version = ?, last_updated = ?, deleted = 0 WHERE type = ? AND id = ?",
-                [.integer(Int64(version)), .integer(now), .text(type), .text(id)])]
+            statements = [
+                SQLStatement(
+                    "UPDATE resources SET version = ?, last_updated = ?, deleted = 0 WHERE type = ? AND id = ?",
+                    [.integer(Int64(version)), .integer(now), .text(type), .text(id)])
+            ]
             statements += indexStatements.removing
         }
-        statements.append(SQLStatement(
-            "INSERT INTO resource_history (type, id, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, 0, ?)",
-            [.text(type), .text(id), .integer(Int64(version)), .integer(now), .text(body)]))
+        statements.append(
+            SQLStatement(
+                "INSERT INTO resource_history (type, id, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, 0, ?)",
+                [.text(type), .text(id), .integer(Int64(version)), .integer(now), .text(body)]))
         statements += indexStatements.inserting
-        return (statements, StoredResource(type: type, id: id, versionId: version, lastUpdated: now, deleted: false, body: body))
+        return (
+            statements,
+            StoredResource(type: type, id: id, versionId: version, lastUpdated: now, deleted: false, body: body)
+        )
     }
 }
 
@@ -55,11 +63,14 @@ extension SQLFHIRStore {
     func writeStatements(
         _ resource: JSONValue, type: String, id: String, version: Int, isNew: Bool
     ) throws -> (statements: [SQLStatement], stored: StoredResource) {
-        try prepareWrite(resource, type: type, id: id, version: version, isNew: isNew).statements(stampedAt: clock.now())
+        try prepareWrite(resource, type: type, id: id, version: version, isNew: isNew).statements(
+            stampedAt: clock.now())
     }
 
     /// Everything of a write but its time: see ``PreparedWrite``.
-    func prepareWrite(_ resource: JSONValue, type: String, id: String, version: Int, isNew: Bool) throws -> PreparedWrite {
+    func prepareWrite(_ resource: JSONValue, type: String, id: String, version: Int, isNew: Bool) throws
+        -> PreparedWrite
+    {
         let object = try Self.stamped(resource, id: id, version: version, lastUpdated: .null)
         let stamped = JSONValue.object(object)
         // The index rows do not depend on the time: `_lastUpdated` is a column of `resources`,
@@ -69,7 +80,8 @@ extension SQLFHIRStore {
         let (before, after) = Self.jsonAroundLastUpdated(object)
         return PreparedWrite(
             type: type, id: id, version: version, isNew: isNew, bodyBefore: before, bodyAfter: after,
-            indexStatements: (isNew ? [] : SQLFHIRTransaction.removeIndex(type: type, id: id), inserting), indexRows: rows)
+            indexStatements: (isNew ? [] : SQLFHIRTransaction.removeIndex(type: type, id: id), inserting),
+            indexRows: rows)
     }
 
     /// The compact JSON text of `object` (as ``JSONWriter`` writes it) before and after the
@@ -103,10 +115,13 @@ extension SQLFHIRStore {
     /// `resource` with `id` and `meta` stamped: versionId and lastUpdated are the server's,
     /// they replace whatever the client sent and come first, as other servers write them.
     static func stamped(_ resource: JSONValue, id: String, version: Int, lastUpdated: JSONValue) throws -> JSONObject {
-        guard case .object(var object) = resource else { throw FHIRError.unprocessable("A resource must be a JSON object") }
+        guard case .object(var object) = resource else {
+            throw FHIRError.unprocessable("A resource must be a JSON object")
+        }
         object.set("id", .string(id), after: ["resourceType"])
         var meta = JSONObject([("versionId", .string(String(version))), ("lastUpdated", lastUpdated)])
-        for (key, value) in object["meta"]?.objectValue ?? JSONObject() where key != "versionId" && key != "lastUpdated" {
+        for (key, value) in object["meta"]?.objectValue ?? JSONObject() where key != "versionId" && key != "lastUpdated"
+        {
             meta[key] = value
         }
         object.set("meta", .object(meta), after: ["resourceType", "id"])
@@ -119,14 +134,18 @@ extension SQLFHIRStore {
     }
 
     /// Writes the first version of a new resource on PostgreSQL with ``PostgresCreateStatement``.
-    func createOnPostgres(_ resource: JSONValue, type: String, id: String, database: PostgresDatabase) async throws -> StoredResource {
+    func createOnPostgres(_ resource: JSONValue, type: String, id: String, database: PostgresDatabase) async throws
+        -> StoredResource
+    {
         let now = clock.now()
         let stamped = JSONValue.object(
-            try Self.stamped(resource, id: id, version: 1, lastUpdated: .string(FHIRDateRange.instantString(milliseconds: now))))
+            try Self.stamped(
+                resource, id: id, version: 1, lastUpdated: .string(FHIRDateRange.instantString(milliseconds: now))))
         let body = JSONWriter().string(stamped)
         let rows = SQLFHIRTransaction.indexRows(indexer.entries(for: stamped, resourceType: type))
-        try await database.execute(prepared: PostgresCreateStatement(
-            type: type, id: id, version: 1, lastUpdated: now, body: body, indexRows: rows))
+        try await database.execute(
+            prepared: PostgresCreateStatement(
+                type: type, id: id, version: 1, lastUpdated: now, body: body, indexRows: rows))
         return StoredResource(type: type, id: id, versionId: 1, lastUpdated: now, deleted: false, body: body)
     }
 }

@@ -15,16 +15,26 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
         indexer = SearchIndexer(registry: registry)
         let statements = Schema.statements(for: database.dialect)
         try await database.withTransaction { executor in
+            // Two servers opening one new PostgreSQL database at once (replicas starting, a
+            // tenant's first requests on two of them) would both create the tables, and one
+            // would fail on PostgreSQL's catalog; the lock makes the second wait and find them.
+            if database.dialect == .postgres {
+                try await executor.query("SELECT pg_advisory_xact_lock(\(Self.schemaLock))", [])
+            }
             for statement in statements { try await executor.query(statement, []) }
             let found = try await executor.query("SELECT version FROM caduceus_schema", []).first?.first?.int
             if found == nil {
                 try await executor.query("INSERT INTO caduceus_schema (version) VALUES (?)", [.integer(Schema.version)])
             } else if found != Schema.version {
                 throw StoreError.configuration(
-                    "The database has schema version \(found!), this Caduceus uses \(Schema.version); use a new database")
+                    "The database has schema version \(found!), this Caduceus uses \(Schema.version); use a new database"
+                )
             }
         }
     }
+
+    /// The advisory lock the schema's creation holds on PostgreSQL ("CADUSCHM" in ASCII).
+    static let schemaLock: Int64 = 0x4341_4455_5343_484D
 
     /// Opens the store named by `url`: `postgres://...`, `sqlite:path`, or a file path. With
     /// `creatingPostgresDatabase`, a missing PostgreSQL database is created first.
@@ -53,7 +63,9 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
 
     // MARK: Interactions, each one transaction
 
-    public func transaction<T: Sendable>(_ body: @escaping @Sendable (any FHIRTransaction) async throws -> T) async throws -> T {
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (any FHIRTransaction) async throws -> T)
+        async throws -> T
+    {
         let result = try await database.withTransaction { executor in
             try await body(SQLFHIRTransaction(store: self, executor: executor))
         }
@@ -76,7 +88,9 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
         }
     }
 
-    public func reading<T: Sendable>(_ body: @escaping @Sendable (any FHIRTransaction) async throws -> T) async throws -> T {
+    public func reading<T: Sendable>(_ body: @escaping @Sendable (any FHIRTransaction) async throws -> T) async throws
+        -> T
+    {
         try await database.withConnection { executor in
             try await body(SQLFHIRTransaction(store: self, executor: executor))
         }
@@ -131,7 +145,9 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
     }
 
     public func read(type: String, id: String) async throws -> StoredResource {
-        try await database.withConnection { try await SQLFHIRTransaction(store: self, executor: $0).read(type: type, id: id) }
+        try await database.withConnection {
+            try await SQLFHIRTransaction(store: self, executor: $0).read(type: type, id: id)
+        }
     }
 
     public func vread(type: String, id: String, version: Int) async throws -> StoredResource {
@@ -175,9 +191,12 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
         let pageBinds = binds + [.integer(Int64(count)), .integer(Int64(offset))]
         let (total, rows) = try await database.withConnection { executor in
             let total = try await executor.query("SELECT COUNT(*) FROM resource_history\(whereClause)", countBinds)
-            let rows = count == 0 ? [] : try await executor.query(
-                "SELECT version, last_updated, deleted, body, type, id FROM resource_history\(whereClause)"
-                    + " ORDER BY last_updated DESC, version DESC LIMIT ? OFFSET ?", pageBinds)
+            let rows =
+                count == 0
+                ? []
+                : try await executor.query(
+                    "SELECT version, last_updated, deleted, body, type, id FROM resource_history\(whereClause)"
+                        + " ORDER BY last_updated DESC, version DESC LIMIT ? OFFSET ?", pageBinds)
             return (Int(total.first?.first?.int ?? 0), rows)
         }
         return SearchPage(

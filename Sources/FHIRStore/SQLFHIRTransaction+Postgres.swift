@@ -9,11 +9,14 @@ extension SQLFHIRTransaction {
         let stored: StoredResource
         if prepared.isNew, let connection = executor as? PostgresDatabase.Connection {
             let body = prepared.body(stampedAt: now)
-            try await connection.execute(prepared: PostgresCreateStatement(
-                type: prepared.type, id: prepared.id, version: Int64(prepared.version), lastUpdated: now, body: body,
-                indexRows: prepared.indexRows))
+            try await connection.execute(
+                prepared: PostgresCreateStatement(
+                    type: prepared.type, id: prepared.id, version: Int64(prepared.version), lastUpdated: now,
+                    body: body,
+                    indexRows: prepared.indexRows))
             stored = StoredResource(
-                type: prepared.type, id: prepared.id, versionId: prepared.version, lastUpdated: now, deleted: false, body: body)
+                type: prepared.type, id: prepared.id, versionId: prepared.version, lastUpdated: now, deleted: false,
+                body: body)
         } else {
             let (statements, written) = prepared.statements(stampedAt: now)
             try await executor.execute(statements)

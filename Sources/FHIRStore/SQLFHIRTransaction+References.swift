@@ -5,7 +5,8 @@ import FHIR
 extension SQLFHIRTransaction {
     func referrers(to type: String, id: String) async throws -> [ReferenceLink] {
         let rows = try await executor.query(
-            "SELECT DISTINCT type, id, param FROM idx_reference WHERE target_id = ? AND target_type = ?", [.text(id), .text(type)])
+            "SELECT DISTINCT type, id, param FROM idx_reference WHERE target_id = ? AND target_type = ?",
+            [.text(id), .text(type)])
         return rows.compactMap { row in
             guard let type = row[0].string, let id = row[1].string, let parameter = row[2].string else { return nil }
             return ReferenceLink(type: type, id: id, parameter: parameter)
@@ -18,7 +19,8 @@ extension SQLFHIRTransaction {
         for start in stride(from: 0, to: sources.count, by: 500) {
             let (test, binds) = Self.keysCondition(sources[start..<min(start + 500, sources.count)], alias: "")
             let rows = try await executor.query(
-                "SELECT DISTINCT target_type, target_id FROM idx_reference\(byResourceIndex) WHERE target_id IS NOT NULL AND (\(test))", binds)
+                "SELECT DISTINCT target_type, target_id FROM idx_reference\(byResourceIndex) WHERE target_id IS NOT NULL AND (\(test))",
+                binds)
             keys += rows.compactMap { row in
                 guard let type = row[0].string, let id = row[1].string else { return nil }
                 return ResourceKey(type: type, id: id)
@@ -31,8 +33,24 @@ extension SQLFHIRTransaction {
         try await fetch(keys.map { (type: $0.type, id: $0.id) })
     }
 
+    func lastUpdated(of keys: [ResourceKey]) async throws -> [ResourceKey: Int64] {
+        var stamps: [ResourceKey: Int64] = [:]
+        let pairs = keys.map { (type: $0.type, id: $0.id) }
+        for start in stride(from: 0, to: pairs.count, by: 500) {
+            let (test, binds) = Self.keysCondition(pairs[start..<min(start + 500, pairs.count)], alias: "")
+            for row in try await executor.query(
+                "SELECT type, id, last_updated FROM resources WHERE deleted = 0 AND (\(test))", binds)
+            {
+                guard let type = row[0].string, let id = row[1].string, let stamp = row[2].int else { continue }
+                stamps[ResourceKey(type: type, id: id)] = stamp
+            }
+        }
+        return stamps
+    }
+
     func resources(ofType type: String, since: Int64?, after: String?, limit: Int) async throws -> [StoredResource] {
-        var sql = "SELECT r.version, r.last_updated, r.deleted, h.body, r.type, r.id FROM resources r \(SQLFHIRStore.joinCurrentBody)"
+        var sql =
+            "SELECT r.version, r.last_updated, r.deleted, h.body, r.type, r.id FROM resources r \(SQLFHIRStore.joinCurrentBody)"
             + " WHERE r.deleted = 0 AND r.type = ?"
         var binds: [SQLValue] = [.text(type)]
         if let since {
@@ -45,6 +63,8 @@ extension SQLFHIRTransaction {
         }
         sql += " ORDER BY r.id LIMIT ?"
         binds.append(.integer(Int64(limit)))
-        return try await executor.query(sql, binds).map { SQLFHIRStore.stored(type: type, id: $0[5].string ?? "", row: $0) }
+        return try await executor.query(sql, binds).map {
+            SQLFHIRStore.stored(type: type, id: $0[5].string ?? "", row: $0)
+        }
     }
 }

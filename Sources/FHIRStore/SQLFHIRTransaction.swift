@@ -37,18 +37,20 @@ struct SQLFHIRTransaction: FHIRTransaction {
         }
         if current.deleted {
             return StoredResource(
-                type: type, id: id, versionId: current.version, lastUpdated: current.lastUpdated, deleted: true, body: nil)
+                type: type, id: id, versionId: current.version, lastUpdated: current.lastUpdated, deleted: true,
+                body: nil)
         }
         let now = store.clock.now()
         let version = current.version + 1
-        try await executor.execute([
-            SQLStatement(
-                "UPDATE resources SET version = ?, last_updated = ?, deleted = 1 WHERE type = ? AND id = ?",
-                [.integer(Int64(version)), .integer(now), .text(type), .text(id)]),
-            SQLStatement(
-                "INSERT INTO resource_history (type, id, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, 1, NULL)",
-                [.text(type), .text(id), .integer(Int64(version)), .integer(now)]),
-        ] + Self.removeIndex(type: type, id: id))
+        try await executor.execute(
+            [
+                SQLStatement(
+                    "UPDATE resources SET version = ?, last_updated = ?, deleted = 1 WHERE type = ? AND id = ?",
+                    [.integer(Int64(version)), .integer(now), .text(type), .text(id)]),
+                SQLStatement(
+                    "INSERT INTO resource_history (type, id, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, 1, NULL)",
+                    [.text(type), .text(id), .integer(Int64(version)), .integer(now)]),
+            ] + Self.removeIndex(type: type, id: id))
         return StoredResource(type: type, id: id, versionId: version, lastUpdated: now, deleted: true, body: nil)
     }
 
@@ -63,13 +65,16 @@ struct SQLFHIRTransaction: FHIRTransaction {
     private func currentVersion(type: String, id: String) async throws -> VersionRow? {
         let lock = dialect == .postgres ? " FOR UPDATE" : ""
         let rows = try await executor.query(
-            "SELECT version, last_updated, deleted FROM resources WHERE type = ? AND id = ?\(lock)", [.text(type), .text(id)])
+            "SELECT version, last_updated, deleted FROM resources WHERE type = ? AND id = ?\(lock)",
+            [.text(type), .text(id)])
         guard let row = rows.first else { return nil }
         return VersionRow(version: Int(row[0].int ?? 0), lastUpdated: row[1].int ?? 0, deleted: row[2].int == 1)
     }
 
     /// Stamps `id` and `meta`, writes the resource and its history row, and re-indexes it.
-    private func write(_ resource: JSONValue, type: String, id: String, version: Int, isNew: Bool) async throws -> StoredResource {
+    private func write(_ resource: JSONValue, type: String, id: String, version: Int, isNew: Bool) async throws
+        -> StoredResource
+    {
         let prepared = try store.prepareWrite(resource, type: type, id: id, version: version, isNew: isNew)
         return try await write(prepared, stampedAt: store.clock.now())
     }
@@ -84,41 +89,38 @@ struct SQLFHIRTransaction: FHIRTransaction {
     }
 
     static func removeIndex(type: String, id: String) -> [SQLStatement] {
-        Schema.indexTables.map { SQLStatement("DELETE FROM \($0.name) WHERE type = ? AND id = ?", [.text(type), .text(id)]) }
+        IndexKinds.all.map {
+            SQLStatement("DELETE FROM \($0.table) WHERE type = ? AND id = ?", [.text(type), .text(id)])
+        }
     }
 
-    /// Each index table's rows for `entries` (in ``Schema/indexTables`` order): the values of
-    /// `param` and the table's value columns, without the resource's type and id.
-    static func indexRows(_ entries: SearchIndexEntries) -> [[[SQLValue]]] {
-        [
-            entries.strings.map { [.text($0.parameter), .text($0.normalized), .text($0.exact)] },
-            entries.tokens.map { [.text($0.parameter), SQLValue($0.system), SQLValue($0.code), SQLValue($0.display)] },
-            entries.references.map {
-                [.text($0.parameter), SQLValue($0.targetType), SQLValue($0.targetId), SQLValue($0.url),
-                 SQLValue($0.identifierSystem), SQLValue($0.identifierValue)]
-            },
-            entries.dates.map { [.text($0.parameter), .integer($0.range.low), .integer($0.range.high)] },
-            entries.uris.map { [.text($0.parameter), .text($0.exact)] },
-            entries.numbers.map { [.text($0.parameter), .double($0.value), SQLValue($0.system), SQLValue($0.code)] },
-            entries.composites.map {
-                [.text($0.parameter), .integer(Int64($0.instance)), .integer(Int64($0.component)), SQLValue($0.system),
-                 SQLValue($0.code), $0.value.map(SQLValue.double) ?? .null, $0.valueHigh.map(SQLValue.double) ?? .null,
-                 $0.low.map(SQLValue.integer) ?? .null, $0.high.map(SQLValue.integer) ?? .null, SQLValue($0.targetType),
-                 SQLValue($0.targetId), SQLValue($0.url), SQLValue($0.normalized)]
-            },
-        ]
+    /// Each index table's rows for `entries`, named by their kind: the values of `param` and
+    /// the kind's value columns, without the resource's type and id.
+    static func indexRows(_ entries: SearchIndexEntries) -> [IndexTableRows] {
+        IndexKinds.rows(entries)
     }
 
-    static func insertIndex(_ entries: SearchIndexEntries, type: String, id: String, dialect: SQLDialect) -> [SQLStatement] {
+    static func insertIndex(_ entries: SearchIndexEntries, type: String, id: String, dialect: SQLDialect)
+        -> [SQLStatement]
+    {
         insertIndex(rows: indexRows(entries), type: type, id: id, dialect: dialect)
     }
 
-    static func insertIndex(rows: [[[SQLValue]]], type: String, id: String, dialect: SQLDialect) -> [SQLStatement] {
+    static func insertIndex(rows: [IndexTableRows], type: String, id: String, dialect: SQLDialect) -> [SQLStatement] {
         var statements: [SQLStatement] = []
-        for (table, tableRows) in zip(Schema.indexTables, rows) where !tableRows.isEmpty {
-            let columnCount = table.columns.count + 3
+        for table in rows where !table.rows.isEmpty {
+            let tableRows = table.rows
+            let columns = table.kind.columns
+            let columnCount = columns.count + 3
             let placeholders = "(" + Array(repeating: "?", count: columnCount).joined(separator: ", ") + ")"
-            let insert = "INSERT INTO \(table.name) (type, id, param, \(table.columns.joined(separator: ", "))) VALUES "
+            // OR FAIL on SQLite: a multi-row INSERT that may abort on a NOT NULL column makes
+            // SQLite copy every page it touches to a statement journal first, to undo the
+            // statement alone (a fifth of an ingest's CPU while that journal spilled to a temp
+            // file). No caller keeps a transaction after one of its statements failed: the
+            // transaction or its savepoint is rolled back whole, so that undo is never needed.
+            let verb = dialect == .sqlite ? "INSERT OR FAIL INTO" : "INSERT INTO"
+            let insert =
+                "\(verb) \(table.kind.table) (type, id, param, \(columns.map(\.name).joined(separator: ", "))) VALUES "
             // SQLite runs statements in-process and keeps them prepared: chunks of a power of
             // two rows (up to 32) keep the texts per table to six, and a statement a chunk
             // opens the table's indexes once for all its rows. PostgreSQL pays a round trip
@@ -127,7 +129,9 @@ struct SQLFHIRTransaction: FHIRTransaction {
             var start = 0
             while start < tableRows.count {
                 let remaining = tableRows.count - start
-                let size = dialect == .sqlite ? 1 << min(5, Int.bitWidth - 1 - remaining.leadingZeroBitCount) : min(200, remaining)
+                let size =
+                    dialect == .sqlite
+                    ? 1 << min(5, Int.bitWidth - 1 - remaining.leadingZeroBitCount) : min(200, remaining)
                 chunks.append(start..<start + size)
                 start += size
             }
@@ -163,33 +167,59 @@ struct SQLFHIRTransaction: FHIRTransaction {
         try await search(query, includingOnly: { _ in true })
     }
 
-    func search(_ query: SearchQuery, includingOnly visible: @escaping @Sendable (StoredResource) -> Bool) async throws -> SearchPage {
+    func search(_ query: SearchQuery, includingOnly visible: @escaping @Sendable (StoredResource) -> Bool) async throws
+        -> SearchPage
+    {
         let sql = SearchSQLBuilder(dialect: dialect).build(query)
         let wantsPage = !query.countOnly && query.count > 0
         var counted: Int?
         var rows: [SQLRow] = []
+        var walkBound: Int64?
+        var changedMayExist = true
         if wantsPage, dialect == .postgres, query.total != .none {
             // On PostgreSQL the count rides in the page's statement (an InitPlan run once): one
             // round trip instead of two.
             let (counting, countBinds) =
                 query.total == .accurate
                 ? (sql.count, sql.binds) : SearchSQLBuilder.boundedCount(sql, bound: query.estimateBound + 1)
-            rows = try await executor.query(sql.select(adding: "(\(counting)) AS n"), countBinds + sql.selectBinds)
+            if let probe = sql.changedProbe {
+                // Whether the keyset's rows written since its snapshot need a statement of their own.
+                rows = try await executor.query(
+                    sql.select(adding: "(\(counting)) AS n, (\(probe)) AS c"),
+                    countBinds + sql.changedProbeBinds + sql.selectBinds)
+                if let first = rows.first { changedMayExist = first[7].int != nil }
+            } else {
+                rows = try await executor.query(sql.select(adding: "(\(counting)) AS n"), countBinds + sql.selectBinds)
+            }
             counted = rows.first.flatMap { $0[6].int }.map { Int($0) }
         } else if wantsPage {
+            // The walk's snapshot is the index rows that exist before the first page is read.
+            if let table = sql.walkTable, query.cursor == nil {
+                walkBound = try await executor.query("SELECT MAX(rowid) FROM \(table)", []).first?.first?.int ?? 0
+            }
             rows = try await executor.query(sql.select, sql.selectBinds)
         }
-        let matches = rows.map { SQLFHIRStore.stored(type: $0[4].string ?? "", id: $0[5].string ?? "", row: $0) }
+        var matches = rows.map { SQLFHIRStore.stored(type: $0[4].string ?? "", id: $0[5].string ?? "", row: $0) }
+        var next: SearchCursor?
+        if wantsPage, query.sort.isEmpty {
+            (matches, next) = try await keysetPage(
+                query, sql: sql, rows: rows, matches: matches, walkBound: walkBound, changedMayExist: changedMayExist)
+        }
         let (total, exact) = try await total(of: query, sql: sql, pageSize: matches.count, counted: counted)
-        let included = try await resolveIncludes(query.includes, matches: matches, visible: visible)
-        return SearchPage(total: total, resources: matches, included: included, totalIsExact: exact)
+        let (included, warnings) = try await resolveIncludes(query.includes, matches: matches, visible: visible)
+        var page = SearchPage(total: total, resources: matches, included: included, totalIsExact: exact)
+        page.warnings = warnings
+        page.nextCursor = next
+        return page
     }
 
     /// `Bundle.total` as `query.total` asks, and whether it is exact. `_summary=count` and
     /// `_count=0` (unless `_total=none`) ask for the total alone, and always count.
     /// `counted`: the count (exact, or bounded for `estimate`) when the page's statement
     /// brought it.
-    func total(of query: SearchQuery, sql: SearchSQLBuilder.Statements, pageSize: Int, counted: Int? = nil) async throws -> (Int?, Bool) {
+    func total(of query: SearchQuery, sql: SearchSQLBuilder.Statements, pageSize: Int, counted: Int? = nil) async throws
+        -> (Int?, Bool)
+    {
         let mode = query.countOnly || (query.count == 0 && query.total != .none) ? .accurate : query.total
         switch mode {
         case .none:
@@ -229,29 +259,67 @@ struct SQLFHIRTransaction: FHIRTransaction {
     /// Follows `_include` and `_revinclude` from the page's matches (and, with `:iterate`,
     /// from what they brought in), through the reference index; each round keeps only what
     /// `visible` accepts before the next one follows its references.
+    ///
+    /// At most ``includeLimit`` resources in all: each round shares what is left equally
+    /// among its includes (a first `_revinclude` with thousands of referrers leaves the
+    /// second its share), and an include that had more than its share says so in a warning,
+    /// as does an `:iterate` stopped by the bounds. Never silently cut.
     func resolveIncludes(
         _ includes: [SearchInclude], matches: [StoredResource], visible: (StoredResource) -> Bool = { _ in true }
-    ) async throws -> [StoredResource] {
-        guard !includes.isEmpty, !matches.isEmpty else { return [] }
+    ) async throws -> (included: [StoredResource], warnings: [String]) {
+        guard !includes.isEmpty, !matches.isEmpty else { return ([], []) }
         var seen = Set(matches.map { "\($0.type)/\($0.id)" })
         var included: [StoredResource] = []
+        var warnings: [String] = []
         var frontier = matches
-        for round in 0..<Self.iterationLimit where !frontier.isEmpty && included.count < Self.includeLimit {
-            var wanted: [(type: String, id: String)] = []
-            for include in includes where round == 0 || include.iterate {
-                wanted += try await references(for: include, from: frontier)
+        for round in 0..<Self.iterationLimit where !frontier.isEmpty {
+            let active = includes.filter { round == 0 || $0.iterate }
+            guard !active.isEmpty else { break }
+            let left = Self.includeLimit - included.count
+            guard left > 0 else {
+                warnings.append(
+                    "_include:iterate stopped: this page already includes \(Self.includeLimit) resources, the most one page takes"
+                )
+                break
             }
+            let share = max(1, left / active.count)
             var fresh: [(type: String, id: String)] = []
-            for key in wanted where seen.insert("\(key.type)/\(key.id)").inserted { fresh.append(key) }
-            frontier = try await fetch(Array(fresh.prefix(Self.includeLimit - included.count))).filter(visible)
+            for include in active {
+                // One more than the share tells whether there were more.
+                let wanted = try await references(for: include, from: frontier, limit: share + 1)
+                var taken = 0
+                for key in wanted where taken < share && seen.insert("\(key.type)/\(key.id)").inserted {
+                    fresh.append(key)
+                    taken += 1
+                }
+                if wanted.count > share {
+                    warnings.append(
+                        "\(include.reverse ? "_revinclude" : "_include")=\(include.sourceType):\(include.parameter ?? "*") found more than \(share) resources"
+                            + " for this page; only \(taken) are included (at most \(Self.includeLimit) a page, shared among the includes): ask for fewer matches a page with _count"
+                    )
+                }
+            }
+            frontier = try await fetch(Array(fresh.prefix(left))).filter(visible)
             included += frontier
         }
-        return included
+        if !frontier.isEmpty, includes.contains(where: \.iterate), included.count < Self.includeLimit {
+            warnings.append(
+                "_include:iterate stopped after \(Self.iterationLimit) rounds: what the last round included was not followed further"
+            )
+        }
+        return (included, warnings)
     }
 
-    /// The (type, id) pairs one include names, starting from `resources`.
-    private func references(for include: SearchInclude, from resources: [StoredResource]) async throws -> [(type: String, id: String)] {
+    /// The (type, id) pairs one include names, starting from `resources`, each once; at most
+    /// `limit` of them.
+    private func references(
+        for include: SearchInclude, from resources: [StoredResource], limit: Int
+    ) async throws -> [(type: String, id: String)] {
         var keys: [(type: String, id: String)] = []
+        var unique = Set<String>()
+        func add(_ type: String, _ id: String) {
+            if keys.count < limit, unique.insert("\(type)/\(id)").inserted { keys.append((type, id)) }
+        }
         var parameterTest = ""
         var parameterBinds: [SQLValue] = []
         if let parameter = include.parameter {
@@ -260,18 +328,22 @@ struct SQLFHIRTransaction: FHIRTransaction {
         }
         if include.reverse {
             // Resources of sourceType that refer to these.
-            for (type, group) in Dictionary(grouping: resources, by: \.type) where include.targetType == nil || include.targetType == type {
-                for chunk in Self.chunks(group.map(\.id)) {
+            for (type, group) in Dictionary(grouping: resources, by: \.type).sorted(by: { $0.key < $1.key })
+            where include.targetType == nil || include.targetType == type {
+                for chunk in Self.chunks(group.map(\.id)) where keys.count < limit {
                     let rows = try await executor.query(
-                        "SELECT DISTINCT id FROM idx_reference WHERE type = ?\(parameterTest) AND target_type = ? AND target_id IN (\(Self.placeholders(chunk.count)))",
-                        [.text(include.sourceType)] + parameterBinds + [.text(type)] + chunk.map(SQLValue.text))
-                    keys += rows.compactMap { $0[0].string.map { (include.sourceType, $0) } }
+                        "SELECT DISTINCT id FROM idx_reference WHERE type = ?\(parameterTest) AND target_type = ? AND target_id IN (\(Self.placeholders(chunk.count)))"
+                            + " LIMIT ?",
+                        [.text(include.sourceType)] + parameterBinds + [.text(type)] + chunk.map(SQLValue.text) + [
+                            .integer(Int64(limit))
+                        ])
+                    for row in rows { if let id = row[0].string { add(include.sourceType, id) } }
                 }
             }
         } else {
             // What these resources of sourceType refer to.
             let sources = resources.filter { $0.type == include.sourceType }.map(\.id)
-            for chunk in Self.chunks(sources) {
+            for chunk in Self.chunks(sources) where keys.count < limit {
                 let rows = try await executor.query(
                     "SELECT DISTINCT target_type, target_id FROM idx_reference\(byResourceIndex) WHERE type = ?\(parameterTest)"
                         + " AND target_id IS NOT NULL AND id IN (\(Self.placeholders(chunk.count)))",
@@ -279,7 +351,7 @@ struct SQLFHIRTransaction: FHIRTransaction {
                 for row in rows {
                     guard let type = row[0].string, let id = row[1].string else { continue }
                     if let wanted = include.targetType, wanted != type { continue }
-                    keys.append((type, id))
+                    add(type, id)
                 }
             }
         }

@@ -35,7 +35,8 @@ public actor TenantStores: FHIRStoreProvider {
     /// The default tenant and the declared `tenants` (ids as ``normalize(_:)`` accepts them),
     /// whose stores `makeStore` opens on first use.
     public init(
-        defaultStore: any FHIRStore, tenants: some Sequence<String>, makeStore: @escaping @Sendable (String) async throws -> any FHIRStore
+        defaultStore: any FHIRStore, tenants: some Sequence<String>,
+        makeStore: @escaping @Sendable (String) async throws -> any FHIRStore
     ) throws {
         self.defaultStore = defaultStore
         self.makeStore = makeStore
@@ -70,7 +71,9 @@ public actor TenantStores: FHIRStoreProvider {
     /// The database of `tenant` beside the one at `url`.
     public static func tenantURL(_ url: String, tenant: String) throws -> String {
         if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-            guard var components = URLComponents(string: url) else { throw StoreError.configuration("Not a URL: \(url)") }
+            guard var components = URLComponents(string: url) else {
+                throw StoreError.configuration("Not a URL: \(url)")
+            }
             let database = components.path.split(separator: "/").first.map(String.init) ?? "caduceus"
             components.path = "/\(database)_tenant_\(tenant)"
             return components.string!
@@ -88,9 +91,11 @@ public actor TenantStores: FHIRStoreProvider {
     /// each maps to a database or file name safely.
     public static func normalize(_ tenant: String) throws -> String {
         let lower = tenant.lowercased()
-        guard !lower.isEmpty, lower.count <= 32, lower.utf8.allSatisfy({ (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5F })
+        guard !lower.isEmpty, lower.count <= 32,
+            lower.utf8.allSatisfy({ (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5F })
         else {
-            throw FHIRError.badRequest("X-FHIR-TENANT-ID '\(tenant)' is not a tenant id (letters, digits and _, up to 32)")
+            throw FHIRError.badRequest(
+                "X-FHIR-TENANT-ID '\(tenant)' is not a tenant id (letters, digits and _, up to 32)")
         }
         return lower
     }

@@ -42,7 +42,9 @@ import Testing
                                 if name == "swift-error" { throw FHIRError.unprocessable("before any statement") }
                                 try await executor.query("INSERT INTO raw_rows (id) VALUES (?)", [.text(name)])
                                 // Written half, then refused: the first row must not stay.
-                                if name == "bad" { try await executor.query("INSERT INTO raw_rows (id) VALUES ('taken')", []) }
+                                if name == "bad" {
+                                    try await executor.query("INSERT INTO raw_rows (id) VALUES ('taken')", [])
+                                }
                             }
                             outcomes.with { $0[name] = true }
                         } catch {
@@ -53,9 +55,14 @@ import Testing
                 try await holder.value
                 try await group.waitForAll()
             }
-            let ids = try await database.withConnection { try await $0.query("SELECT id FROM raw_rows ORDER BY id", []) }
+            let ids = try await database.withConnection {
+                try await $0.query("SELECT id FROM raw_rows ORDER BY id", [])
+            }
             #expect(ids.compactMap { $0.first?.string } == ["a", "b", "c", "d", "taken"])
-            #expect(outcomes.with { $0 } == ["a": true, "b": true, "c": true, "d": true, "bad": false, "swift-error": false])
+            #expect(
+                outcomes.with { $0 } == [
+                    "a": true, "b": true, "c": true, "d": true, "bad": false, "swift-error": false,
+                ])
             // The group ran once without savepoints, was rolled back at "bad", and ran again.
             let counts = runs.with { $0 }
             // (Those queued before "bad" ran twice, those after once.)
@@ -90,7 +97,9 @@ import Testing
                 #expect(try await group.reduce(0) { $0 + ($1 ? 1 : 0) } == 4)
             }
             #expect(runs.with { $0 } == 5)
-            let ids = try await database.withConnection { try await $0.query("SELECT id FROM raw_rows ORDER BY id", []) }
+            let ids = try await database.withConnection {
+                try await $0.query("SELECT id FROM raw_rows ORDER BY id", [])
+            }
             #expect(ids.compactMap { $0.first?.string } == ["job0", "job1", "job3", "job4"])
         }
     }
@@ -98,7 +107,9 @@ import Testing
     /// BEGIN IMMEDIATE is tried without waiting; when another process holds the write lock,
     /// a create waits for it (on the thread pool) instead of failing.
     @Test func aCreateWaitsForAWriteLockHeldElsewhere() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-test-\(UUID().uuidString)/fhir.sqlite").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "caduceus-test-\(UUID().uuidString)/fhir.sqlite"
+        ).path
         let store = try await SQLFHIRStore.open(url: path)
         // A second database on the same file stands for another process: its own writer connection.
         let other = try await SQLiteDatabase.open(path: path)
@@ -115,7 +126,8 @@ import Testing
         var iterator = held.makeAsyncIterator()
         _ = await iterator.next()
         let started = ContinuousClock.now
-        let created = try await store.create(try JSONParser.parse(#"{"resourceType":"Patient","active":true}"#), type: "Patient")
+        let created = try await store.create(
+            try JSONParser.parse(#"{"resourceType":"Patient","active":true}"#), type: "Patient")
         #expect(ContinuousClock.now - started >= .milliseconds(100), "the create did not wait for the lock")
         try await holder.value
         #expect(try await store.read(type: "Patient", id: created.id).body == created.body)
@@ -135,16 +147,77 @@ import Testing
             for (index, text) in resources.enumerated() {
                 let resource = try JSONParser.parse(text)
                 let now: Int64 = 1_765_000_000_123 + Int64(index)
-                let prepared = try store.prepareWrite(resource, type: resource["resourceType"]!.stringValue!, id: "id-\(index)", version: 3, isNew: index % 2 == 0)
+                let prepared = try store.prepareWrite(
+                    resource, type: resource["resourceType"]!.stringValue!, id: "id-\(index)", version: 3,
+                    isNew: index % 2 == 0)
                 let body = try #require(prepared.statements(stampedAt: now).stored.body)
                 // The old path: stamp the object, then write it whole.
                 guard case .object(var object) = resource else { Issue.record("not an object"); continue }
                 object.set("id", .string("id-\(index)"), after: ["resourceType"])
-                var meta = JSONObject([("versionId", .string("3")), ("lastUpdated", .string(FHIRDateRange.instantString(milliseconds: now)))])
-                for (key, value) in object["meta"]?.objectValue ?? JSONObject() where key != "versionId" && key != "lastUpdated" { meta[key] = value }
+                var meta = JSONObject([
+                    ("versionId", .string("3")),
+                    ("lastUpdated", .string(FHIRDateRange.instantString(milliseconds: now))),
+                ])
+                for (key, value) in object["meta"]?.objectValue ?? JSONObject()
+                where key != "versionId" && key != "lastUpdated" { meta[key] = value }
                 object.set("meta", .object(meta), after: ["resourceType", "id"])
                 #expect(body == JSONWriter().string(.object(object)))
             }
+        }
+    }
+
+    /// SQLite's index INSERTs run OR FAIL (no statement journal), so a multi-row one that is
+    /// refused halfway keeps the rows before the refused one: nothing may commit them. Alone,
+    /// in a group with savepoints and in a replayed group, none of the failing job's rows stay
+    /// and the other jobs' rows do.
+    @Test func anIndexInsertRefusedHalfwayLeavesNoneOfItsRows() async throws {
+        try await TestDatabases.withStore(.sqlite) { store in
+            let database = try #require(store.database as? SQLiteDatabase)
+            /// Eight string-index rows for `id`, the sixth without its (NOT NULL) param when `refused`.
+            func rows(refused: Bool) -> [IndexTableRows] {
+                [
+                    IndexTableRows(
+                        kind: StringIndex(),
+                        rows: (0..<8).map {
+                            [refused && $0 == 5 ? .null : .text("name"), .text("n\($0)"), .text("N\($0)")]
+                        })
+                ]
+            }
+            func insert(_ id: String, refused: Bool) -> [SQLStatement] {
+                SQLFHIRTransaction.insertIndex(rows: rows(refused: refused), type: "Patient", id: id, dialect: .sqlite)
+            }
+            #expect(insert("x", refused: false).allSatisfy { $0.sql.hasPrefix("INSERT OR FAIL INTO idx_string") })
+            // Alone.
+            await #expect(throws: (any Error).self) {
+                try await database.writeAtomically(insert("alone", refused: true))
+            }
+            // Grouped, with savepoints (plain transactions) and without (replayable ones).
+            for replayable in [false, true] {
+                let names = ["ok1", "bad", "ok2"].map { "\($0)-\(replayable)" }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    let holder = await holdTheWriter(database, until: names.count)
+                    for name in names {
+                        group.addTask {
+                            let statements = insert(name, refused: name.hasPrefix("bad"))
+                            let body: @Sendable (any SQLExecutor) async throws -> Void = {
+                                try await $0.execute(statements)
+                            }
+                            _ =
+                                try? await replayable
+                                ? database.withReplayableTransaction(body) : database.withTransaction(body)
+                        }
+                    }
+                    try await holder.value
+                    try await group.waitForAll()
+                }
+            }
+            let counts = try await database.withConnection {
+                try await $0.query(
+                    "SELECT id, count(*) FROM idx_string WHERE type = 'Patient' GROUP BY id ORDER BY id", [])
+            }
+            let found = Dictionary(
+                uniqueKeysWithValues: counts.compactMap { row in row.first?.string.map { ($0, row[1].int ?? -1) } })
+            #expect(found == ["ok1-false": 8, "ok2-false": 8, "ok1-true": 8, "ok2-true": 8])
         }
     }
 
@@ -155,8 +228,11 @@ import Testing
             for parameter in registry.indexedParameters(of: type) {
                 for path in parameter.paths {
                     let keys = path.steps.map(\.key)
-                    #expect(keys.first != "id" && !(keys.first == "meta" && ["lastUpdated", "versionId"].contains(keys.dropFirst().first)),
-                            "\(type).\(parameter.code) reads \(keys)")
+                    #expect(
+                        keys.first != "id"
+                            && !(keys.first == "meta"
+                                && ["lastUpdated", "versionId"].contains(keys.dropFirst().first)),
+                        "\(type).\(parameter.code) reads \(keys)")
                 }
             }
         }

@@ -19,7 +19,10 @@ import Testing
         ("idx_date", "type, param, low, high"),
         ("idx_uri", "type, param, value"),
         ("idx_number", "type, param, value, system, code"),
-        ("idx_composite", "type, param, inst, comp, system, code, value, value_high, low, high, target_type, target_id, url, normalized"),
+        (
+            "idx_composite",
+            "type, param, inst, comp, system, code, value, value_high, low, high, target_type, target_id, url, normalized"
+        ),
     ]
 
     /// Resources whose index rows fill every table, with NULLs (codings without display,
@@ -77,7 +80,8 @@ import Testing
             #expect(tablesFilled == Set(Self.indexColumns.map(\.table)))
             // What the rows are for: the created resources are found.
             let query = try SearchQueryParser().parse(
-                resourceType: "Observation", parameters: [(name: "component-code-value-quantity", value: "http://loinc.org|8480-6$120")],
+                resourceType: "Observation",
+                parameters: [(name: "component-code-value-quantity", value: "http://loinc.org|8480-6$120")],
                 strict: true)
             #expect(try await store.search(query).total == 2)
         }
@@ -121,7 +125,8 @@ import Testing
                     try await group.waitForAll()
                 }
             }
-            let query = try SearchQueryParser().parse(resourceType: "Patient", parameters: [(name: "family", value: "Locked")], strict: true)
+            let query = try SearchQueryParser().parse(
+                resourceType: "Patient", parameters: [(name: "family", value: "Locked")], strict: true)
             #expect(try await store.search(query).total == 36)
         }
     }

@@ -41,12 +41,17 @@ import Testing
             let versions: [Int]? = await Self.within(60) {
                 try await withThrowingTaskGroup(of: Int.self) { group in
                     for _ in 0..<8 {
-                        group.addTask { try await store.update(resource, type: "Patient", id: "race-\(round)", ifMatch: nil).resource.versionId }
+                        group.addTask {
+                            try await store.update(resource, type: "Patient", id: "race-\(round)", ifMatch: nil)
+                                .resource.versionId
+                        }
                     }
                     return try await group.reduce(into: [Int]()) { $0.append($1) }
                 }
             }
-            #expect(versions?.sorted() == Array(1...8), "round \(round): the eight updates \(versions == nil ? "hung for 60 s" : "gave \(versions!)")")
+            #expect(
+                versions?.sorted() == Array(1...8),
+                "round \(round): the eight updates \(versions == nil ? "hung for 60 s" : "gave \(versions!)")")
             // Does the store still serve a plain create afterwards?
             let created: StoredResource? = await Self.within(60) {
                 try await store.create(try JSONParser.parse(#"{"resourceType":"Patient"}"#), type: "Patient")

@@ -10,8 +10,10 @@ import Testing
     @Test(arguments: TestDatabases.backends)
     func aPreparedCreateWritesNothingUntilItsCommit(backend: TestBackend) async throws {
         try await TestDatabases.withStore(backend) { store in
-            let resource = try JSONParser.parse(#"{"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"PREP"}]}"#)
-            let query = try SearchQueryParser().parse(resourceType: "Patient", parameters: [(name: "identifier", value: "urn:mrn|PREP")], strict: true)
+            let resource = try JSONParser.parse(
+                #"{"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"PREP"}]}"#)
+            let query = try SearchQueryParser().parse(
+                resourceType: "Patient", parameters: [(name: "identifier", value: "urn:mrn|PREP")], strict: true)
             let stored = try await store.transaction { transaction in
                 let prepared = try transaction.prepareCreate(resource, type: "Patient", id: "prepared-1")
                 try await Task.sleep(for: .milliseconds(5))
@@ -28,10 +30,13 @@ import Testing
             #expect(read.body == stored.body)
             #expect(read.lastUpdated == stored.lastUpdated)
             let body = try JSONParser.parse(try #require(read.body))
-            #expect(body["meta"]?["lastUpdated"]?.stringValue == FHIRDateRange.instantString(milliseconds: stored.lastUpdated))
+            #expect(
+                body["meta"]?["lastUpdated"]?.stringValue
+                    == FHIRDateRange.instantString(milliseconds: stored.lastUpdated))
             #expect(body["meta"]?["versionId"] == "1")
             // A body holding NUL is refused by the preparation, as by a create.
-            let nul = JSONValue.object(JSONObject([("resourceType", .string("Patient")), ("gender", .string("a\u{0}b"))]))
+            let nul = JSONValue.object(
+                JSONObject([("resourceType", .string("Patient")), ("gender", .string("a\u{0}b"))]))
             await #expect(throws: FHIRError.self) {
                 try await store.transaction { try $0.prepareCreate(nul, type: "Patient", id: "nul") }
             }

@@ -8,12 +8,14 @@ import Testing
 @Suite struct SearchTotalTests {
     /// A patient and `count` heart rates of theirs, written in order; the Observations' ids.
     func seed(_ store: SQLFHIRStore, count: Int) async throws -> (patient: String, observations: [String]) {
-        let patient = try await store.create(try JSONParser.parse(#"{"resourceType":"Patient","name":[{"family":"Total"}]}"#), type: "Patient")
+        let patient = try await store.create(
+            try JSONParser.parse(#"{"resourceType":"Patient","name":[{"family":"Total"}]}"#), type: "Patient")
         var ids: [String] = []
         for value in 0..<count {
             // Every third one carries the code twice (two codings): one match, two index rows.
             let second = value % 3 == 0 ? #",{"system":"http://example.org","code":"8867-4"}"# : ""
-            let body = #"{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}\#(second)]},"subject":{"reference":"Patient/\#(patient.id)"},"valueQuantity":{"value":\#(value)}}"#
+            let body =
+                #"{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}\#(second)]},"subject":{"reference":"Patient/\#(patient.id)"},"valueQuantity":{"value":\#(value)}}"#
             ids.append(try await store.create(try JSONParser.parse(body), type: "Observation").id)
         }
         return (patient.id, ids)
@@ -53,7 +55,8 @@ import Testing
             // _summary=count and _count=0 ask for the total alone: counted past the bound.
             let counted = try await store.search(try query(base + [("_summary", "count")], bound: 5))
             #expect(counted.total == 25 && counted.totalIsExact)
-            let zero = try await store.search(try query([("subject", "Patient/\(patient)"), ("_count", "0")], bound: 5))
+            let zero = try await store.search(
+                try query([("subject", "Patient/\(patient)"), ("_count", "0")], bound: 5))
             #expect(zero.total == 25 && zero.totalIsExact && zero.resources.isEmpty)
         }
     }
@@ -73,14 +76,20 @@ import Testing
             var seen: [String] = []
             for page in 1...4 {
                 let result = try await store.search(
-                    try query([("subject", "Patient/\(patient)"), ("code", "http://loinc.org|8867-4"), ("_count", "7"), ("_page", String(page))]))
+                    try query([
+                        ("subject", "Patient/\(patient)"), ("code", "http://loinc.org|8867-4"), ("_count", "7"),
+                        ("_page", String(page)),
+                    ]))
                 #expect(result.total == 23)
                 seen += result.resources.map(\.id)
             }
             #expect(seen.count == ids.count && Set(seen) == Set(ids))
             // Two values of the driving clause matching one resource: still once.
             let both = try await store.search(
-                try query([("code", "http://loinc.org|8867-4,http://example.org|8867-4"), ("_count", "100"), ("_total", "accurate")]))
+                try query([
+                    ("code", "http://loinc.org|8867-4,http://example.org|8867-4"), ("_count", "100"),
+                    ("_total", "accurate"),
+                ]))
             #expect(both.resources.count == ids.count && Set(both.resources.map(\.id)) == Set(ids) && both.total == 23)
             guard backend == .sqlite else { return }
             // On SQLite the order is that of the writes (PostgreSQL's, by last_updated, breaks
@@ -88,7 +97,8 @@ import Testing
             #expect(seen == ids)
             #expect(both.resources.map(\.id) == ids)
             let first = try await store.read(type: "Observation", id: ids[0])
-            _ = try await store.update(try JSONParser.parse(try #require(first.body)), type: "Observation", id: ids[0], ifMatch: nil)
+            _ = try await store.update(
+                try JSONParser.parse(try #require(first.body)), type: "Observation", id: ids[0], ifMatch: nil)
             let after = try await store.search(try query([("subject", "Patient/\(patient)"), ("_count", "100")]))
             #expect(after.resources.map(\.id) == Array(ids.dropFirst()) + [ids[0]])
         }
@@ -104,13 +114,20 @@ import Testing
                 try await $0.query("EXPLAIN QUERY PLAN " + sql.select, sql.selectBinds)
             }.map { ($0[1].int ?? -1, $0.last?.string ?? "") }
             // The page subquery's steps (the outer query only orders the page's 10 rows).
-            guard let materialize = steps.first(where: { $0.1.hasPrefix("MATERIALIZE") || $0.1.hasPrefix("CO-ROUTINE") }) else {
+            guard
+                let materialize = steps.first(where: { $0.1.hasPrefix("MATERIALIZE") || $0.1.hasPrefix("CO-ROUTINE") })
+            else {
                 Issue.record("no page subquery in \(steps)")
                 return
             }
             let pageSteps = steps.filter { $0.0 != 0 }.map(\.1)
             #expect(!pageSteps.contains { $0.contains("TEMP B-TREE") }, "the page sorts its matches: \(steps)")
-            #expect(pageSteps.contains { $0.contains("SEARCH d USING INDEX idx_reference_value (type=? AND param=? AND target_id=? AND target_type=?)") }, "\(steps)")
+            #expect(
+                pageSteps.contains {
+                    $0.contains(
+                        "SEARCH d USING INDEX idx_reference_value (type=? AND param=? AND target_id=? AND target_type=?)"
+                    )
+                }, "\(steps)")
             #expect(!pageSteps.contains { $0.hasPrefix("SCAN") }, "\(materialize): \(steps)")
             // The estimate's bounded count walks the same rows and stops at the bound: no
             // list of every match built first (`IN (subquery)` builds one, whatever the LIMIT).
@@ -118,8 +135,14 @@ import Testing
             let countSteps = try await store.database.withConnection {
                 try await $0.query("EXPLAIN QUERY PLAN " + counting, binds)
             }.compactMap { $0.last?.string }
-            #expect(countSteps.contains { $0.contains("SEARCH d USING INDEX idx_reference_value (type=? AND param=? AND target_id=? AND target_type=?)") }, "\(countSteps)")
-            #expect(!countSteps.contains { $0.contains("LIST SUBQUERY") || $0.contains("TEMP B-TREE") }, "\(countSteps)")
+            #expect(
+                countSteps.contains {
+                    $0.contains(
+                        "SEARCH d USING INDEX idx_reference_value (type=? AND param=? AND target_id=? AND target_type=?)"
+                    )
+                }, "\(countSteps)")
+            #expect(
+                !countSteps.contains { $0.contains("LIST SUBQUERY") || $0.contains("TEMP B-TREE") }, "\(countSteps)")
         }
     }
 }

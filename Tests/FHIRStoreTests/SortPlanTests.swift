@@ -21,7 +21,8 @@ import Testing
     @Test(arguments: [
         ("Patient", "family", "idx_string"), ("Patient", "-family", "idx_string"), ("Patient", "gender", "idx_token"),
         ("Patient", "general-practitioner", "idx_reference"), ("Patient", "birthdate", "idx_date"),
-        ("Patient", "-birthdate", "idx_date"), ("ValueSet", "url", "idx_uri"), ("Observation", "value-quantity", "idx_number"),
+        ("Patient", "-birthdate", "idx_date"), ("ValueSet", "url", "idx_uri"),
+        ("Observation", "value-quantity", "idx_number"),
     ])
     func everySortKindUsesThePerResourceIndex(type: String, sort: String, table: String) async throws {
         try await TestDatabases.withStore(.sqlite) { store in
@@ -84,7 +85,10 @@ import Testing
             var seen: [String] = []
             for page in 1...5 {
                 let query = try SearchQueryParser().parse(
-                    resourceType: "Patient", parameters: [("_sort", "family"), ("_count", "500"), ("_page", String(page)), ("_total", "accurate")],
+                    resourceType: "Patient",
+                    parameters: [
+                        ("_sort", "family"), ("_count", "500"), ("_page", String(page)), ("_total", "accurate"),
+                    ],
                     strict: true)
                 let result = try await store.search(query)
                 #expect(result.total == count)
@@ -94,7 +98,8 @@ import Testing
             #expect(seen == order)
             if backend == .postgres {
                 // PostgreSQL plans by statistics; with them, on the (type, id) index as well.
-                let query = try SearchQueryParser().parse(resourceType: "Patient", parameters: [("_sort", "family")], strict: true)
+                let query = try SearchQueryParser().parse(
+                    resourceType: "Patient", parameters: [("_sort", "family")], strict: true)
                 let statements = SearchSQLBuilder(dialect: .postgres).build(query)
                 let plan = try await store.database.withConnection { executor in
                     try await executor.query("ANALYZE", [])

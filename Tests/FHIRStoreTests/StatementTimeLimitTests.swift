@@ -11,9 +11,11 @@ import Testing
     static let backends = TestDatabases.backends
 
     /// Counts to a billion: seconds of work on either database, and no data needed.
-    static let endless = "SELECT (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) SELECT COUNT(*) FROM c)"
+    static let endless =
+        "SELECT (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) SELECT COUNT(*) FROM c)"
     /// Counts to 1,000: far under the limit even on a busy machine.
-    static let short = "SELECT (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000) SELECT COUNT(*) FROM c)"
+    static let short =
+        "SELECT (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000) SELECT COUNT(*) FROM c)"
 
     /// Runs `body` expecting a ``SQLStatementTimeout`` within a few seconds (not the billion steps).
     func expectStopped(_ what: String, _ body: () async throws -> Void) async {
@@ -37,15 +39,20 @@ import Testing
             try await SQLStatementTimeLimit.$current.withValue(.milliseconds(300)) {
                 // Every reader connection (SQLite has two; the pool hands out several).
                 for round in 0..<4 {
-                    await expectStopped("read \(round)") { _ = try await database.withConnection { try await $0.query(Self.endless, []) } }
+                    await expectStopped("read \(round)") {
+                        _ = try await database.withConnection { try await $0.query(Self.endless, []) }
+                    }
                 }
-                await expectStopped("in a transaction") { _ = try await database.withTransaction { try await $0.query(Self.endless, []) } }
+                await expectStopped("in a transaction") {
+                    _ = try await database.withTransaction { try await $0.query(Self.endless, []) }
+                }
                 // The same connections answer the next statement, and writes still commit.
                 for _ in 0..<4 {
                     let rows = try await database.withConnection { try await $0.query(Self.short, []) }
                     #expect(rows.first?.first?.int == 1000)
                 }
-                let created = try await store.create(try JSONParser.parse(#"{"resourceType":"Patient"}"#), type: "Patient")
+                let created = try await store.create(
+                    try JSONParser.parse(#"{"resourceType":"Patient"}"#), type: "Patient")
                 #expect(try await store.read(type: "Patient", id: created.id).versionId == 1)
             }
             // A generous limit and no limit let the same short statement finish.
@@ -65,7 +72,9 @@ import Testing
         try await TestDatabases.withStore(.sqlite) { store in
             let pool = NIOThreadPool.singleton
             let held = (0..<pool.numberOfThreads).map { _ in
-                pool.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.next()) { Thread.sleep(forTimeInterval: 1) }
+                pool.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.next()) {
+                    Thread.sleep(forTimeInterval: 1)
+                }
             }
             try await SQLStatementTimeLimit.$current.withValue(.milliseconds(300)) {
                 await expectStopped("after waiting 1 s for a thread") {

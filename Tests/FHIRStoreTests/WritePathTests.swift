@@ -17,7 +17,9 @@ import Testing
     }
 
     func ids(_ database: any SQLDatabase) async throws -> [String] {
-        try await database.withConnection { try await $0.query("SELECT id FROM raw_rows ORDER BY id", []) }.compactMap { $0.first?.string }
+        try await database.withConnection { try await $0.query("SELECT id FROM raw_rows ORDER BY id", []) }.compactMap {
+            $0.first?.string
+        }
     }
 
     @Test(arguments: backends)
@@ -25,12 +27,16 @@ import Testing
         try await TestDatabases.withStore(backend) { store in
             let database = store.database
             try await rawTable(database)
-            try await database.writeAtomically([SQLStatement("INSERT INTO raw_rows (id, body) VALUES (?, ?)", [.text("a"), .text("1")])])
+            try await database.writeAtomically([
+                SQLStatement("INSERT INTO raw_rows (id, body) VALUES (?, ?)", [.text("a"), .text("1")])
+            ])
             // The third statement repeats a key: the first two must not stay.
             await #expect(throws: SQLUniqueViolation.self) {
                 try await database.writeAtomically([
                     SQLStatement("INSERT INTO raw_rows (id, body) VALUES (?, ?)", [.text("b"), .text("2")]),
-                    SQLStatement("INSERT INTO raw_rows (id, body) VALUES (?, ?), (?, ?)", [.text("c"), .text("3"), .text("d"), .text("4")]),
+                    SQLStatement(
+                        "INSERT INTO raw_rows (id, body) VALUES (?, ?), (?, ?)",
+                        [.text("c"), .text("3"), .text("d"), .text("4")]),
                     SQLStatement("INSERT INTO raw_rows (id, body) VALUES (?, ?)", [.text("a"), .text("5")]),
                 ])
             }
@@ -38,11 +44,13 @@ import Testing
             // More values than PostgreSQL binds in one statement: still all or nothing.
             let many = (0..<300).map { statement in
                 SQLStatement(
-                    "INSERT INTO raw_rows (id, body) VALUES " + Array(repeating: "(?, ?)", count: 110).joined(separator: ", "),
+                    "INSERT INTO raw_rows (id, body) VALUES "
+                        + Array(repeating: "(?, ?)", count: 110).joined(separator: ", "),
                     (0..<110).flatMap { row -> [SQLValue] in [.text("m\(statement)-\(row)"), .text("x")] })
             }
             await #expect(throws: SQLUniqueViolation.self) {
-                try await database.writeAtomically(many + [SQLStatement("INSERT INTO raw_rows (id, body) VALUES (?, ?)", [.text("a"), .text("y")])])
+                try await database.writeAtomically(
+                    many + [SQLStatement("INSERT INTO raw_rows (id, body) VALUES (?, ?)", [.text("a"), .text("y")])])
             }
             #expect(try await ids(database) == ["a"])
             try await database.writeAtomically(many)
@@ -55,14 +63,22 @@ import Testing
         try await TestDatabases.withStore(backend) { store in
             let database = store.database
             try await rawTable(database)
-            let texts = ["", "ascii", "Grüße, 患者, 🩺", String(repeating: "long text ", count: 200_000), "quote ' and \" and \\"]
+            let texts = [
+                "", "ascii", "Grüße, 患者, 🩺", String(repeating: "long text ", count: 200_000), "quote ' and \" and \\",
+            ]
             for (index, text) in texts.enumerated() {
-                try await database.writeAtomically([SQLStatement("INSERT INTO raw_rows (id, body) VALUES (?, ?)", [.text("t\(index)"), .text(text)])])
+                try await database.writeAtomically([
+                    SQLStatement("INSERT INTO raw_rows (id, body) VALUES (?, ?)", [.text("t\(index)"), .text(text)])
+                ])
             }
-            let rows = try await database.withConnection { try await $0.query("SELECT body FROM raw_rows ORDER BY id", []) }
+            let rows = try await database.withConnection {
+                try await $0.query("SELECT body FROM raw_rows ORDER BY id", [])
+            }
             #expect(rows.map { $0.first?.string } == texts.map { $0 })
             let numbers = try await database.withConnection {
-                try await $0.query("SELECT CAST(? AS BIGINT), CAST(? AS DOUBLE PRECISION), CAST(? AS TEXT)", [.integer(Int64.min), .double(-0.125), .null])
+                try await $0.query(
+                    "SELECT CAST(? AS BIGINT), CAST(? AS DOUBLE PRECISION), CAST(? AS TEXT)",
+                    [.integer(Int64.min), .double(-0.125), .null])
             }
             #expect(numbers.first?[0] == .integer(Int64.min))
             #expect(numbers.first?[1] == .double(-0.125))
@@ -78,12 +94,16 @@ import Testing
             try await rawTable(database)
             for round in 0..<2 {
                 for number in 0..<600 {
-                    let rows = try await database.withConnection { try await $0.query("SELECT \(number) + ?", [.integer(Int64(round))]) }
+                    let rows = try await database.withConnection {
+                        try await $0.query("SELECT \(number) + ?", [.integer(Int64(round))])
+                    }
                     #expect(rows.first?.first == .integer(Int64(number + round)))
                 }
             }
             await #expect(throws: (any Error).self) {
-                try await database.writeAtomically([SQLStatement("INSERT INTO raw_rows (id, body) VALUES ('x', 'y'); DROP TABLE raw_rows", [])])
+                try await database.writeAtomically([
+                    SQLStatement("INSERT INTO raw_rows (id, body) VALUES ('x', 'y'); DROP TABLE raw_rows", [])
+                ])
             }
             await #expect(throws: (any Error).self) {
                 _ = try await database.withConnection { try await $0.query("SELECT ?", [.integer(1), .integer(2)]) }
@@ -100,7 +120,8 @@ import Testing
             let created = try await withThrowingTaskGroup(of: String.self) { group in
                 for number in 0..<200 {
                     group.addTask {
-                        let resource = try JSONParser.parse(#"{"resourceType":"Patient","name":[{"family":"Crowd\#(number % 10)"}]}"#)
+                        let resource = try JSONParser.parse(
+                            #"{"resourceType":"Patient","name":[{"family":"Crowd\#(number % 10)"}]}"#)
                         return try await store.create(resource, type: "Patient").id
                     }
                 }
@@ -109,7 +130,9 @@ import Testing
             #expect(created.count == 200)
             let parser = SearchQueryParser()
             for family in ["Crowd0", "Crowd7"] {
-                let query = try parser.parse(resourceType: "Patient", parameters: [(name: "family", value: family), (name: "_count", value: "100")], strict: true)
+                let query = try parser.parse(
+                    resourceType: "Patient",
+                    parameters: [(name: "family", value: family), (name: "_count", value: "100")], strict: true)
                 let page = try await store.search(query)
                 #expect(page.total == 20)
                 #expect(Set(page.resources.map(\.id)).isSubset(of: created))
@@ -136,9 +159,12 @@ extension WritePathTests {
             }
             var waiting = started.makeAsyncIterator()
             _ = await waiting.next()
-            let patient = try await store.create(.object(JSONObject([("resourceType", .string("Patient"))])), type: "Patient")
+            let patient = try await store.create(
+                .object(JSONObject([("resourceType", .string("Patient"))])), type: "Patient")
             let last = try await lastOfTransaction
-            #expect(patient.lastUpdated >= last, "stamped \(patient.lastUpdated), committed after a transaction stamped up to \(last)")
+            #expect(
+                patient.lastUpdated >= last,
+                "stamped \(patient.lastUpdated), committed after a transaction stamped up to \(last)")
         }
     }
 }

@@ -18,39 +18,15 @@ struct PostgresCreateStatement: PostgresPreparedStatement {
     var version: Int64
     var lastUpdated: Int64
     var body: String
-    /// Per index table, in ``Schema/indexTables`` order: its rows of `param` and value columns.
-    var indexRows: [[[SQLValue]]]
+    /// Every index table's rows of `param` and value columns, each named by its kind.
+    var indexRows: [IndexTableRows]
 
     /// The element type of one column's array.
-    enum ColumnKind {
-        case text, bigint, double
+    typealias ColumnKind = IndexColumn.Kind
 
-        var arrayCast: String {
-            switch self {
-            case .text: return "text[]"
-            case .bigint: return "int8[]"
-            case .double: return "float8[]"
-            }
-        }
-    }
-
-    /// The columns bound as arrays, per index table: `param`, then the table's value columns.
-    static let columnKinds: [[ColumnKind]] = Schema.indexTables.map { table in
-        [.text] + table.columns.map { kind(table: table.name, column: $0) }
-    }
-
-    /// The type of a value column (all others are text), as in ``Schema``.
-    static func kind(table: String, column: String) -> ColumnKind {
-        switch (table, column) {
-        case ("idx_date", "low"), ("idx_date", "high"), ("idx_composite", "inst"), ("idx_composite", "comp"),
-            ("idx_composite", "low"), ("idx_composite", "high"):
-            return .bigint
-        case ("idx_number", "value"), ("idx_composite", "value"), ("idx_composite", "value_high"):
-            return .double
-        default:
-            return .text
-        }
-    }
+    /// The columns bound as arrays, per index kind (in ``IndexKinds/all`` order, as in
+    /// ``sql``): `param`, then the kind's value columns.
+    static let columnKinds: [[ColumnKind]] = IndexKinds.all.map { [.text] + $0.columns.map(\.kind) }
 
     /// `$1` type, `$2` id, `$3` version, `$4` last_updated, `$5` body, then the arrays. The last
     /// index table's INSERT is the statement itself, so that it returns no rows; PostgreSQL runs
@@ -61,17 +37,18 @@ struct PostgresCreateStatement: PostgresPreparedStatement {
             "INSERT INTO resource_history (type, id, version, last_updated, deleted, body) VALUES ($1, $2, $3, $4, 0, $5)",
         ]
         var parameter = 6
-        for (table, kinds) in zip(Schema.indexTables, columnKinds) {
-            let arrays = kinds.map { kind in
+        for kind in IndexKinds.all {
+            let arrays = ([.text] + kind.columns.map(\.kind)).map { (column: ColumnKind) in
                 defer { parameter += 1 }
-                return "$\(parameter)::\(kind.arrayCast)"
+                return "$\(parameter)::\(column.arrayCast)"
             }
             parts.append(
-                "INSERT INTO \(table.name) (type, id, param, \(table.columns.joined(separator: ", "))) "
+                "INSERT INTO \(kind.table) (type, id, param, \(kind.columns.map(\.name).joined(separator: ", "))) "
                     + "SELECT $1, $2, u.* FROM unnest(\(arrays.joined(separator: ", "))) AS u")
         }
         let last = parts.removeLast()
-        return "WITH " + parts.enumerated().map { "s\($0.offset) AS (\($0.element))" }.joined(separator: ", ") + " " + last
+        return "WITH " + parts.enumerated().map { "s\($0.offset) AS (\($0.element))" }.joined(separator: ", ") + " "
+            + last
     }()
 
     func makeBindings() throws -> PostgresBindings {
@@ -82,8 +59,10 @@ struct PostgresCreateStatement: PostgresPreparedStatement {
         bindings.append(version)
         bindings.append(lastUpdated)
         bindings.append(body)
-        guard indexRows.count == kinds.count else { throw PostgresColumnArray.Mismatch() }
-        for (rows, tableKinds) in zip(indexRows, kinds) {
+        // Each kind's arrays where ``sql`` expects them, whatever order `indexRows` has; a kind
+        // without rows binds empty arrays.
+        for (kind, tableKinds) in zip(IndexKinds.all, kinds) {
+            let rows = indexRows.first { $0.kind.table == kind.table }?.rows ?? []
             for (column, kind) in tableKinds.enumerated() {
                 try bindings.append(PostgresColumnArray(kind: kind, rows: rows, column: column))
             }

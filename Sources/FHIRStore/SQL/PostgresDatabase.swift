@@ -29,7 +29,8 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         /// as before it was prepared). The connection is never closed here: closing a leased
         /// connection left other leases of the pool waiting for ever (found by an attacker's
         /// read: eight concurrent PUTs creating one id hung).
-        func execute<Statement: PostgresPreparedStatement>(prepared statement: Statement) async throws where Statement.Row == () {
+        func execute<Statement: PostgresPreparedStatement>(prepared statement: Statement) async throws
+        where Statement.Row == () {
             let key = PreparedKey(connection: connection.id, statement: Statement.name)
             let state = preparedOn.withLockedValue { $0[key] }
             if state == .unprepared {
@@ -108,7 +109,8 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
 
     /// Runs `statement`, prepared once per connection, on a pooled connection under the task's
     /// time limit.
-    func execute<Statement: PostgresPreparedStatement>(prepared statement: Statement) async throws where Statement.Row == () {
+    func execute<Statement: PostgresPreparedStatement>(prepared statement: Statement) async throws
+    where Statement.Row == () {
         try await client.withConnection { connection in
             let executor = Connection(connection: connection, logger: logger, preparedOn: preparedOn)
             try await applyTimeLimit(executor)
@@ -129,6 +131,11 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         case unprepared
     }
 
+    /// PostgreSQL's SQLSTATE of `error`, if it is one of its errors.
+    static func sqlState(of error: any Error) -> String? {
+        (error as? PSQLError)?.serverInfo?[.sqlState]
+    }
+
     /// Whether PostgreSQL refused `error`'s statement while executing it (a constraint or a
     /// value: SQLSTATE classes 22 and 23), so that its preparation had succeeded.
     static func isExecutionError(_ error: any Error) -> Bool {
@@ -137,18 +144,22 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     }
 
     /// Connects to `url` (`postgres://user:password@host:port/database`).
-    public static func connect(url: String, logger: Logger = Logger(label: "caduceus.postgres")) async throws -> PostgresDatabase {
+    public static func connect(url: String, logger: Logger = Logger(label: "caduceus.postgres")) async throws
+        -> PostgresDatabase
+    {
         guard let components = URLComponents(string: url), let host = components.host,
             ["postgres", "postgresql"].contains(components.scheme ?? "")
         else {
-            throw StoreError.configuration("Not a PostgreSQL URL: \(url) (expected postgres://user:password@host:port/database)")
+            throw StoreError.configuration(
+                "Not a PostgreSQL URL: \(url) (expected postgres://user:password@host:port/database)")
         }
         let databaseName = components.path.split(separator: "/").first.map(String.init)
         var configuration = PostgresClient.Configuration(
             host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
             password: components.password, database: databaseName, tls: .disable)
         configuration.options.maximumConnections = 8
-        let database = PostgresDatabase(client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger)
+        let database = PostgresDatabase(
+            client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger)
         // The pool serves leases only once `run()` is under way; a lease before that works but
         // logs a warning, so give the run task a moment to start.
         try await Task.sleep(for: .milliseconds(5))
@@ -157,7 +168,9 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
 
     /// Creates database `name` on the server at `serverURL` (dropping it first when
     /// `replacing`), and connects to it. Tests and benchmarks use this for a clean slate.
-    public static func createDatabase(named name: String, serverURL: String, replacing: Bool = false) async throws -> PostgresDatabase {
+    public static func createDatabase(named name: String, serverURL: String, replacing: Bool = false) async throws
+        -> PostgresDatabase
+    {
         guard var components = URLComponents(string: serverURL) else {
             throw StoreError.configuration("Cannot create database '\(name)' on \(serverURL)")
         }
@@ -176,8 +189,9 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
             if exists.isEmpty {
                 do {
                     try await executor.query("CREATE DATABASE \(name)", [])
-                } catch is SQLUniqueViolation {
-                    // Created concurrently by another process: that is what we wanted.
+                } catch let error where error is SQLUniqueViolation || PostgresDatabase.sqlState(of: error) == "42P04" {
+                    // Created concurrently by another process (PostgreSQL says so either way):
+                    // that is what we wanted.
                 }
             }
         }
@@ -215,7 +229,9 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         }
     }
 
-    public func withTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
+    public func withTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T)
+        async throws -> T
+    {
         try await client.withConnection { connection in
             let executor = Connection(connection: connection, logger: logger, preparedOn: preparedOn)
             try await applyTimeLimit(executor)

@@ -39,7 +39,8 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
         /// limit, and BEGIN and COMMIT, which may wait for a lock or fsync) runs on the
         /// thread pool, so that no task thread is held for long.
         static func runsInline(_ sql: String) -> Bool {
-            for prefix in ["INSERT", "UPDATE", "DELETE", "SAVEPOINT", "RELEASE", "ROLLBACK TO"] where sql.hasPrefix(prefix) {
+            for prefix in ["INSERT", "UPDATE", "DELETE", "SAVEPOINT", "RELEASE", "ROLLBACK TO"]
+            where sql.hasPrefix(prefix) {
                 return true
             }
             return false
@@ -109,18 +110,28 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     static let busyTimeout: Int32 = 10000
 
     /// Opens (creating if needed) the database file at `path`.
-    public static func open(path: String, readers: Int = 2, logger: Logger = Logger(label: "caduceus.sqlite")) async throws -> SQLiteDatabase {
+    public static func open(path: String, readers: Int = 2, logger: Logger = Logger(label: "caduceus.sqlite"))
+        async throws -> SQLiteDatabase
+    {
+        try await open(path: path, readers: readers, checkpointFrames: 8192, logger: logger)
+    }
+
+    /// ``open(path:readers:logger:)`` with the WAL size (in frames) at which a checkpoint starts.
+    static func open(path: String, readers: Int, checkpointFrames: Int32, logger: Logger) async throws -> SQLiteDatabase
+    {
         let storage: SQLiteConnection.Storage = path == ":memory:" ? .memory : .file(path: path)
         let writer = try await SQLiteConnection.open(storage: storage, logger: logger)
         // WAL lets readers run beside the writer; synchronous=FULL makes every commit durable
         // before it is acknowledged, so a crash loses no acknowledged write.
         // The writer's page cache holds a whole transaction Bundle's pages (at SQLite's default
         // of 2 MB a Bundle of Synthea's size spilled pages to the WAL mid-transaction and read
-        // them back); checkpoints every 32 MB of WAL instead of every 4 MB copy a page written
-        // by many commits once, and stall fewer commits (BENCHMARKS.md, "Synthea ingest").
+        // them back). Statement journals stay in memory (temp_store): a multi-row statement
+        // that may fail halfway journals every page it touches, and spilled to a temp file that
+        // was a fifth of an ingest's CPU.
         for pragma in [
-            "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=\(busyTimeout)", "PRAGMA foreign_keys=OFF",
-            "PRAGMA cache_size=-32768", "PRAGMA wal_autocheckpoint=8192",
+            "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=\(busyTimeout)",
+            "PRAGMA foreign_keys=OFF",
+            "PRAGMA cache_size=-32768", "PRAGMA temp_store=MEMORY",
         ] {
             _ = try await writer.query(pragma)
         }
@@ -138,12 +149,27 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
                 readerConnections.append(try Connection(reader))
             }
         }
-        return SQLiteDatabase(writer: try Connection(writer), readers: readerConnections)
+        let writerConnection = try Connection(writer)
+        var checkpointer: SQLiteCheckpointer?
+        if path != ":memory:" {
+            // Checkpoints every 32 MB of WAL instead of SQLite's 4 MB copy a page written by
+            // many commits once and stall fewer commits (BENCHMARKS.md, "Synthea ingest"); they
+            // run off the writer's commit path (SQLiteCheckpointer).
+            checkpointer = try SQLiteCheckpointer(
+                connection: try await SQLiteConnection.open(storage: storage, logger: logger),
+                thresholdFrames: checkpointFrames)
+            checkpointer?.install(on: writerConnection.watchdog.handle)
+        }
+        return SQLiteDatabase(writer: writerConnection, readers: readerConnections, checkpointer: checkpointer)
     }
 
-    private init(writer: Connection, readers: [Connection]) {
+    /// The writer's WAL checkpoints (nil in memory).
+    let checkpointer: SQLiteCheckpointer?
+
+    private init(writer: Connection, readers: [Connection], checkpointer: SQLiteCheckpointer?) {
         self.writer = writer
         self.readers = readers
+        self.checkpointer = checkpointer
     }
 
     public func withConnection<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
@@ -154,7 +180,9 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     /// Group commit: transactions that arrive while one is being written share the next
     /// COMMIT (and its fsync), each inside a SAVEPOINT of its own, so one that fails rolls
     /// back alone. A caller hears of success only after the shared COMMIT.
-    public func withTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
+    public func withTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T)
+        async throws -> T
+    {
         try await enqueue(body, replayable: false)
     }
 
@@ -165,13 +193,19 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     /// to a sub-journal first: an eighth of a create's CPU time, BENCHMARKS.md). If one of
     /// them fails after a statement ran, the whole group is rolled back and written again
     /// with a savepoint each, so the others still commit and it fails alone.
-    public func withReplayableTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
+    public func withReplayableTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T)
+        async throws -> T
+    {
         try await enqueue(body, replayable: true)
     }
 
-    private func enqueue<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T, replayable: Bool) async throws -> T {
-        let result = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<any Sendable, any Error>) in
-            let job = PendingTransaction(body: { try await body($0) }, replayable: replayable, continuation: continuation)
+    private func enqueue<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T, replayable: Bool)
+        async throws -> T
+    {
+        let result = try await withCheckedThrowingContinuation {
+            (continuation: CheckedContinuation<any Sendable, any Error>) in
+            let job = PendingTransaction(
+                body: { try await body($0) }, replayable: replayable, continuation: continuation)
             if commitQueue.enqueue(job) {
                 Task { await self.drainCommitQueue() }
             }
@@ -185,7 +219,9 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
             var results: [Result<any Sendable, any Error>]
             do {
                 results = try await writer.mutex.withLock {
-                    if group.count > 1, group.allSatisfy(\.replayable), let results = try await writeWithoutSavepoints(group) {
+                    if group.count > 1, group.allSatisfy(\.replayable),
+                        let results = try await writeWithoutSavepoints(group)
+                    {
                         return results
                     }
                     return try await writeWithSavepoints(group)
@@ -228,7 +264,9 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     /// that throws before running a statement has written nothing and fails alone; one that
     /// throws after may have written part of itself: then everything is rolled back and the
     /// answer is `nil` (the caller writes the group again with savepoints).
-    private func writeWithoutSavepoints(_ group: [PendingTransaction]) async throws -> [Result<any Sendable, any Error>]? {
+    private func writeWithoutSavepoints(_ group: [PendingTransaction]) async throws -> [Result<
+        any Sendable, any Error
+    >]? {
         var results: [Result<any Sendable, any Error>] = []
         try await writer.beginImmediate()
         do {
@@ -236,7 +274,7 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
                 let counted = CountingExecutor(writer)
                 do {
                     results.append(.success(try await job.body(counted)))
-                } catch where counted.statements == 0 {
+                } catch  where counted.statements == 0 {
                     results.append(.failure(error))
                 }
             }
@@ -255,6 +293,7 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     }
 
     public func close() async throws {
+        try await writer.mutex.withLock { try await checkpointer?.close() }
         for connection in readers + [writer] {
             try await connection.mutex.withLock {
                 connection.finalizeStatements()
@@ -290,7 +329,8 @@ final class StatementWatchdog: @unchecked Sendable {
     /// than run without time limits) if a new sqlite-nio stores it differently.
     init(_ connection: SQLiteConnection) throws {
         guard let handle = Mirror(reflecting: connection).descendant("handle", "raw") as? OpaquePointer else {
-            throw StoreError.configuration("Cannot reach the SQLite handle of this sqlite-nio version to limit statement time")
+            throw StoreError.configuration(
+                "Cannot reach the SQLite handle of this sqlite-nio version to limit statement time")
         }
         self.handle = handle
     }

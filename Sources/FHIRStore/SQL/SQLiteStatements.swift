@@ -79,14 +79,16 @@ final class SQLiteStatements {
         var trailing = false
         let result = sql.withCString { text in
             var tail: UnsafePointer<CChar>?
-            let result = sqlite_nio_sqlite3_prepare_v3(handle, text, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, &tail)
+            let result = sqlite_nio_sqlite3_prepare_v3(
+                handle, text, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, &tail)
             // Anything but blanks after the first statement would be silently dropped: refuse it.
             if let tail { trailing = String(cString: tail).contains { !$0.isWhitespace && $0 != ";" } }
             return result
         }
         guard result == SQLITE_OK, let statement, !trailing else {
             if let statement { sqlite_nio_sqlite3_finalize(statement) }
-            throw result == SQLITE_OK ? SQLiteFailure(code: SQLITE_MISUSE, message: "Not exactly one statement") : failure(result)
+            throw result == SQLITE_OK
+                ? SQLiteFailure(code: SQLITE_MISUSE, message: "Not exactly one statement") : failure(result)
         }
         prepared[sql] = (statement, uses)
         return statement
@@ -114,7 +116,9 @@ final class SQLiteStatements {
     }
 
     private func failure(_ result: Int32) -> SQLiteFailure {
-        SQLiteFailure(code: sqlite_nio_sqlite3_extended_errcode(handle), message: String(cString: sqlite_nio_sqlite3_errmsg(handle)))
+        SQLiteFailure(
+            code: sqlite_nio_sqlite3_extended_errcode(handle),
+            message: String(cString: sqlite_nio_sqlite3_errmsg(handle)))
     }
 
     /// SQLite copies the bound text before the call returns.

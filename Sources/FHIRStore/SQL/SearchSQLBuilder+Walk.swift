@@ -18,14 +18,23 @@ extension SearchSQLBuilder {
         /// whole match list first, whatever the LIMIT).
         var matches: String
         var matchBinds: [SQLValue]
+        /// The driving index table, whose rowids are the walk's keyset.
+        var table: String
     }
 
     /// The walk, when SQLite, no `_sort` and a driver of one index table (not a composite,
     /// `:missing` or `:not`) allow it; `others` are the rest of the WHERE clause.
-    func driverWalk(_ query: SearchQuery, driver clause: SearchClause, others: [String], otherBinds: [SQLValue]) -> Walk? {
+    ///
+    /// Past the first page, a walk cursor (``SearchCursor/walk(row:bound:)``) starts the walk
+    /// after the last row of the page before, up to the rows that existed at the first page;
+    /// an ordered cursor (from a search that did not walk) keeps to the ordered form.
+    func driverWalk(_ query: SearchQuery, driver clause: SearchClause, others: [String], otherBinds: [SQLValue])
+        -> Walk?
+    {
+        if case .ordered? = query.cursor { return nil }
         guard dialect == .sqlite, query.sort.isEmpty, let resourceType = query.resourceType, clause.modifier != "not",
             case .indexed(let definition) = clause.target, definition.type != .composite,
-            let table = Self.table(for: definition.type),
+            let table = IndexKinds.kind(for: definition.type)?.table,
             !clause.values.contains(where: { if case .missing = $0 { return true } else { return false } })
         else { return nil }
         var binds: [SQLValue] = [.text(resourceType), .text(definition.code)]
@@ -36,25 +45,38 @@ extension SearchSQLBuilder {
         binds += otherBinds
         // CROSS JOIN keeps the index rows as the outer loop: SQLite has no statistics to see
         // that starting from them is cheaper than from the resources of the type.
-        let from = " FROM \(table) d CROSS JOIN resources r ON r.type = d.type AND r.id = d.id"
+        let from =
+            " FROM \(table) d CROSS JOIN resources r ON r.type = d.type AND r.id = d.id"
             + " WHERE d.type = ? AND d.param = ? AND (\(test))"
             + " AND NOT EXISTS (SELECT 1 FROM \(table) e INDEXED BY \(table)_resource WHERE e.type = d.type AND e.id = d.id"
             + " AND e.param = d.param AND e.rowid < d.rowid AND (\(earlier)))"
             + " AND " + others.joined(separator: " AND ")
-        let page = "SELECT r.type, r.id, r.version, r.last_updated, r.deleted, d.rowid AS k" + from + " ORDER BY d.rowid LIMIT ? OFFSET ?"
+        var keyset = ""
+        var keysetBinds: [SQLValue] = []
+        var offset = query.offset
+        if case .walk(let row, let bound)? = query.cursor {
+            keyset = " AND d.rowid > ? AND d.rowid <= ?"
+            keysetBinds = [.integer(row), .integer(bound)]
+            offset = 0
+        }
+        let page =
+            "SELECT r.type, r.id, r.version, r.last_updated, r.deleted, d.rowid AS k" + from + keyset
+            + " ORDER BY d.rowid LIMIT ? OFFSET ?"
         return Walk(
-            select: Self.pageColumns + " FROM (\(page)) p"
+            select: Self.pageColumns + ", p.k FROM (\(page)) p"
                 + " JOIN resource_history h ON h.type = p.type AND h.id = p.id AND h.version = p.version ORDER BY p.k",
-            binds: binds + [.integer(Int64(query.count)), .integer(Int64(query.offset))],
-            matches: "SELECT 1" + from, matchBinds: binds)
+            binds: binds + keysetBinds + [.integer(Int64(query.count)), .integer(Int64(offset))],
+            matches: "SELECT 1" + from, matchBinds: binds, table: table)
     }
 
     /// The clause's values OR-ed, as tests of the index row `alias`.
     func valueTests(_ clause: SearchClause, alias: String, binds: inout [SQLValue]) -> String {
         var parts: [String] = []
         for value in clause.values {
-            if let part = valueCondition(value, modifier: clause.modifier, alias: alias, binds: &binds) { parts.append("(\(part))") }
+            if let part = valueCondition(value, modifier: clause.modifier, alias: alias, binds: &binds) {
+                parts.append(part)
+            }
         }
-        return parts.isEmpty ? "1 = 0" : parts.joined(separator: " OR ")
+        return Self.anyOf(parts)
     }
 }

@@ -1,0 +1,67 @@
+import FHIR
+
+/// `reference` parameters: the target's type and id (a local reference), the reference text
+/// itself (`url`: absolute URLs, canonicals), and `Reference.identifier`, which
+/// `:identifier` compares. Also what `_include`, `_revinclude`, chains, `_has`, compartments
+/// and `$everything` follow.
+struct ReferenceIndex: SearchIndexKind {
+    var table: String { "idx_reference" }
+    var columns: [IndexColumn] { Self.valueColumns }
+    private static let valueColumns: [IndexColumn] =
+        [.text("target_type"), .text("target_id"), .text("url"), .text("identifier_system"), .text("identifier_value")]
+
+    func createStatements(text: String, real: String) -> [String] {
+        [
+            """
+            CREATE TABLE IF NOT EXISTS idx_reference (type \(text) NOT NULL, id \(text) NOT NULL, param \(text) NOT NULL,
+              target_type \(text), target_id \(text), url \(text), identifier_system \(text), identifier_value \(text))
+            """,
+            "CREATE INDEX IF NOT EXISTS idx_reference_value ON idx_reference (type, param, target_id, target_type)",
+            "CREATE INDEX IF NOT EXISTS idx_reference_url ON idx_reference (type, param, url)",
+            "CREATE INDEX IF NOT EXISTS idx_reference_resource ON idx_reference (type, id)",
+            // Who refers to a resource: $everything, export and the compartment walk.
+            "CREATE INDEX IF NOT EXISTS idx_reference_target ON idx_reference (target_id, target_type)",
+            "CREATE INDEX IF NOT EXISTS idx_reference_identifier ON idx_reference (type, param, identifier_value) WHERE identifier_value IS NOT NULL",
+        ]
+    }
+
+    func rows(_ entries: SearchIndexEntries) -> [[SQLValue]] {
+        entries.references.map {
+            [
+                .text($0.parameter), SQLValue($0.targetType), SQLValue($0.targetId), SQLValue($0.url),
+                SQLValue($0.identifierSystem), SQLValue($0.identifierValue),
+            ]
+        }
+    }
+
+    func sortColumn(descending: Bool) -> String? { "target_id" }
+
+    /// The reference text, or the target's id (of one type when the value names it).
+    static func condition(type: String?, id: String?, url: String?, alias i: String, binds: inout [SQLValue]) -> String?
+    {
+        var alternatives: [String] = []
+        if let url {
+            alternatives.append("\(i).url = ?")
+            binds.append(.text(url))
+        }
+        if let id {
+            if let type {
+                alternatives.append("\(i).target_type = ? AND \(i).target_id = ?")
+                binds.append(.text(type))
+            } else {
+                alternatives.append("\(i).target_id = ?")
+            }
+            binds.append(.text(id))
+        }
+        return alternatives.isEmpty ? nil : alternatives.map { "(\($0))" }.joined(separator: " OR ")
+    }
+
+    /// `:identifier`: `Reference.identifier` compared as a token.
+    static func identifierCondition(_ system: String?, _ code: String?, alias: String, binds: inout [SQLValue])
+        -> String?
+    {
+        TokenIndex.condition(
+            system, code, modifier: "identifier", alias: alias, columns: ("identifier_system", "identifier_value"),
+            binds: &binds)
+    }
+}

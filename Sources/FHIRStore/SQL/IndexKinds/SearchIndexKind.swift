@@ -1,0 +1,115 @@
+import FHIR
+
+/// One kind of search parameter's index table, read in one place: its name and columns, its
+/// CREATE statements for both dialects, its rows (from the indexer's ``SearchIndexEntries``),
+/// and the column a sort reads. Each kind's value tests (the SQL of a search value and its
+/// modifier against a row) sit beside it in the same file.
+///
+/// Every index table has `type`, `id` and `param` first (the resource and the parameter's
+/// code), then the kind's value ``columns``.
+protocol SearchIndexKind: Sendable {
+    /// The index table, e.g. `idx_string`: also the prefix of its indexes' names.
+    var table: String { get }
+    /// The value columns after `type, id, param`, in insert order.
+    var columns: [IndexColumn] { get }
+    /// CREATE TABLE and CREATE INDEX, with `text` and `real` the dialect's column types.
+    func createStatements(text: String, real: String) -> [String]
+    /// This kind's rows for one resource: `param`, then the value columns.
+    func rows(_ entries: SearchIndexEntries) -> [[SQLValue]]
+    /// The column `_sort` reads (the least value ascending, the greatest descending), or
+    /// `nil` when the kind cannot be sorted by.
+    func sortColumn(descending: Bool) -> String?
+    /// The index on (type, id) that probing one resource's rows and deleting them use.
+    var resourceIndex: String { get }
+}
+
+extension SearchIndexKind {
+    var resourceIndex: String { "\(table)_resource" }
+}
+
+/// A value column of an index table and the element type PostgreSQL binds it as.
+struct IndexColumn: Sendable {
+    enum Kind: Sendable {
+        case text, bigint, double
+
+        var arrayCast: String {
+            switch self {
+            case .text: return "text[]"
+            case .bigint: return "int8[]"
+            case .double: return "float8[]"
+            }
+        }
+    }
+
+    var name: String
+    var kind: Kind
+
+    static func text(_ name: String) -> IndexColumn { IndexColumn(name: name, kind: .text) }
+    static func bigint(_ name: String) -> IndexColumn { IndexColumn(name: name, kind: .bigint) }
+    static func double(_ name: String) -> IndexColumn { IndexColumn(name: name, kind: .double) }
+}
+
+/// One index table's rows for one resource, named by their kind (never by position).
+struct IndexTableRows: Sendable {
+    var kind: any SearchIndexKind
+    /// `param`, then the kind's value columns.
+    var rows: [[SQLValue]]
+}
+
+/// The index kinds the store has, in the order their tables are created and written.
+enum IndexKinds {
+    static let all: [any SearchIndexKind] = [
+        StringIndex(), TokenIndex(), ReferenceIndex(), DateIndex(), UriIndex(), NumberIndex(), CompositeIndex(),
+    ]
+
+    /// The kind whose table indexes parameters of `type` (number and quantity share one);
+    /// `nil` for `special`, which has no index table.
+    static func kind(for type: SearchParameterType) -> (any SearchIndexKind)? {
+        switch type {
+        case .string: return StringIndex()
+        case .token: return TokenIndex()
+        case .reference: return ReferenceIndex()
+        case .date: return DateIndex()
+        case .uri: return UriIndex()
+        case .number, .quantity: return NumberIndex()
+        case .composite: return CompositeIndex()
+        case .special: return nil
+        }
+    }
+
+    /// Every kind's rows for one resource's index entries.
+    static func rows(_ entries: SearchIndexEntries) -> [IndexTableRows] {
+        all.map { IndexTableRows(kind: $0, rows: $0.rows(entries)) }
+    }
+
+    /// The test of one search value (with the clause's modifier) against the index row
+    /// `alias`, by the kind that owns that form of value: `:text` strings are token displays,
+    /// `:identifier` tokens are references' identifiers. `numberHigh` is the column ending a
+    /// number's range (`value_high` in composite rows). `nil` when the value tests nothing.
+    static func condition(
+        _ value: SearchValue, modifier: String?, alias: String, numberHigh: String = "value", binds: inout [SQLValue]
+    ) -> String? {
+        switch value {
+        case .string(let text):
+            if modifier == "text" { return TokenIndex.displayPrefix(text, alias: alias, binds: &binds) }
+            return StringIndex.condition(text, modifier: modifier, alias: alias, binds: &binds)
+        case .token(let system, let code):
+            if modifier == "identifier" {
+                return ReferenceIndex.identifierCondition(system, code, alias: alias, binds: &binds)
+            }
+            return TokenIndex.condition(system, code, modifier: modifier, alias: alias, binds: &binds)
+        case .reference(let type, let id, let url):
+            return ReferenceIndex.condition(type: type, id: id, url: url, alias: alias, binds: &binds)
+        case .date(let prefix, let range):
+            return DateIndex.condition(prefix, range, low: "\(alias).low", high: "\(alias).high", binds: &binds)
+        case .uri(let text):
+            return UriIndex.condition(text, modifier: modifier, alias: alias, binds: &binds)
+        case .number(let prefix, let number, let low, let high, let system, let code):
+            return NumberIndex.condition(
+                prefix, number, low: low, high: high, system: system, code: code, alias: alias, highColumn: numberHigh,
+                binds: &binds)
+        case .composite, .missing:
+            return nil  // composites: CompositeIndex; :missing: the caller
+        }
+    }
+}
