@@ -24,6 +24,10 @@ public struct FHIRServerConfiguration: Sendable {
     public var maximumBodySize: Int {
         didSet { validator.patchLimits.bytes = maximumBodySize }
     }
+    /// What creates, updates and PATCHes (and transaction and batch entries) answer with when
+    /// the request has no `Prefer: return=`: the resource by default; `.minimal` is IBM FHIR
+    /// Server's empty body (`caduceus serve --default-return minimal`).
+    public var defaultReturn: ReturnPreference = .standard
     /// What every write is checked against.
     public var validator: ResourceValidator
     /// Where Bulk Data exports write their NDJSON files.
@@ -45,7 +49,7 @@ public struct FHIRServerConfiguration: Sendable {
     /// The most bytes of resources and outcomes a transaction or batch answers with: a
     /// transaction past it is rolled back (413), a batch answers the entries past it 413
     /// without running them. Four times the default body limit, so that any transaction the
-    /// server accepts comes back with `Prefer: return=representation`.
+    /// server accepts comes back with its resources (the default, `Prefer: return=representation`).
     public var maximumResponseSize = FHIRServerConfiguration.defaultMaximumResponseSize
     /// How long a transaction or batch may run: a transaction past it is rolled back (503), a
     /// batch answers its remaining entries 503 without running them. Checked between entries
@@ -55,6 +59,9 @@ public struct FHIRServerConfiguration: Sendable {
     /// How many searches run at once, server-wide, and how long one waits for its turn (503
     /// beyond). Shared by every copy of this configuration.
     public var searchGate = SearchGate()
+    /// The criteria of `POST _search` requests, which their paging links name by a key.
+    /// Shared by every copy of this configuration.
+    public var storedSearches = StoredSearches()
 
     public static let defaultMaximumBodySize = 16 << 20
     public static let defaultMaximumBundleEntries = 10_000
@@ -63,7 +70,8 @@ public struct FHIRServerConfiguration: Sendable {
     public init(
         basePath: String = "/fhir-server/api/v4", publicURL: String? = nil, allowedHosts: [String] = [],
         fallbackOrigin: String = "http://localhost", defaultPageSize: Int = 10, maximumPageSize: Int = 1000,
-        maximumBodySize: Int = FHIRServerConfiguration.defaultMaximumBodySize, validator: ResourceValidator = ResourceValidator(),
+        maximumBodySize: Int = FHIRServerConfiguration.defaultMaximumBodySize,
+        validator: ResourceValidator = ResourceValidator(),
         exportDirectory: URL = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-exports"),
         exportRetention: Duration = ExportJobs.defaultRetention, maximumExportJobs: Int = ExportJobs.defaultMaximumJobs,
         connections: ConnectionLimits = ConnectionLimits()
@@ -119,18 +127,20 @@ public struct ConnectionLimits: Sendable {
     public static var defaultMaximumConnections: Int {
         var limit = rlimit()
         #if os(Linux)
-        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+            let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
         #else
-        let resource = RLIMIT_NOFILE
+            let resource = RLIMIT_NOFILE
         #endif
         guard getrlimit(resource, &limit) == 0, limit.rlim_cur != rlim_t.max else { return 4096 }
         return max(64, min(4096, Int(clamping: limit.rlim_cur / 2)))
     }
 
     public init(
-        idleTimeout: Duration = ConnectionLimits.defaultIdleTimeout, headerTimeout: Duration = ConnectionLimits.defaultHeaderTimeout,
+        idleTimeout: Duration = ConnectionLimits.defaultIdleTimeout,
+        headerTimeout: Duration = ConnectionLimits.defaultHeaderTimeout,
         maximumConnections: Int = ConnectionLimits.defaultMaximumConnections,
-        bodyTimeout: Duration = ConnectionLimits.defaultBodyTimeout, minimumBodyRate: Int = ConnectionLimits.defaultMinimumBodyRate,
+        bodyTimeout: Duration = ConnectionLimits.defaultBodyTimeout,
+        minimumBodyRate: Int = ConnectionLimits.defaultMinimumBodyRate,
         maximumConnectionsPerAddress: Int = ConnectionLimits.defaultMaximumConnectionsPerAddress
     ) {
         self.idleTimeout = idleTimeout

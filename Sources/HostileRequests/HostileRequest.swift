@@ -55,7 +55,9 @@ public struct HostileRequest: Sendable {
     public var headers: [HostileHeader]
     public var body: [UInt8]?
 
-    public init(index: Int, kind: String, method: String, target: String, headers: [HostileHeader] = [], body: [UInt8]? = nil) {
+    public init(
+        index: Int, kind: String, method: String, target: String, headers: [HostileHeader] = [], body: [UInt8]? = nil
+    ) {
         self.index = index
         self.kind = kind
         self.method = method
@@ -66,7 +68,9 @@ public struct HostileRequest: Sendable {
 
     /// The request as text, cut to `limit` characters per part, for a failure message.
     public func rendered(limit: Int = 400) -> String {
-        func cut(_ text: String) -> String { text.utf8.count <= limit ? text : String(text.prefix(limit)) + "... (\(text.utf8.count) bytes)" }
+        func cut(_ text: String) -> String {
+            text.utf8.count <= limit ? text : String(text.prefix(limit)) + "... (\(text.utf8.count) bytes)"
+        }
         var lines = ["\(method) \(cut(target))"]
         lines += headers.map { "\($0.name): \(cut($0.value))" }
         if let body {
@@ -113,6 +117,7 @@ enum TargetEncoding {
 
     static func isUnreserved(_ byte: UInt8) -> Bool {
         (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-            || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "~") || byte == UInt8(ascii: ".")
+            || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "~")
+            || byte == UInt8(ascii: ".")
     }
 }

@@ -6,10 +6,14 @@ public enum HostileResponseCheck {
     /// The broken promises of one answer, empty when it holds. A HEAD answer has no body, and
     /// neither has any answer to CONNECT on the wire (NIO writes none: the server answers 405
     /// and closes the connection, ConnectMethodTests), so only their status and time count.
-    public static func problems(method: String, status: Int, body: [UInt8], seconds: Double, timeLimit: Double) -> [String] {
+    public static func problems(method: String, status: Int, body: [UInt8], seconds: Double, timeLimit: Double)
+        -> [String]
+    {
         var problems: [String] = []
         if status >= 500 { problems.append("5xx") }
-        if status >= 400, method != "HEAD", method != "CONNECT", !isOperationOutcome(body) { problems.append("error without OperationOutcome") }
+        if status >= 400, method != "HEAD", method != "CONNECT", !isOperationOutcome(body) {
+            problems.append("error without OperationOutcome")
+        }
         if seconds > timeLimit { problems.append("slower than \(timeLimit) s") }
         return problems
     }

@@ -27,7 +27,8 @@ import Testing
         }
     }
 
-    static func ids(_ client: any TestClientProtocol, _ query: String, mode: String = "match") async throws -> [String] {
+    static func ids(_ client: any TestClientProtocol, _ query: String, mode: String = "match") async throws -> [String]
+    {
         let response = try await client.fhir(.get, query, headers: ["Prefer": "handling=strict"])
         #expect(response.status == .ok, "\(query): \(response.text)")
         return response.json?["entry"]?.arrayValue?.filter { $0["search"]?["mode"]?.stringValue == mode }
@@ -43,8 +44,11 @@ import Testing
             #expect(try await Self.ids(client, "Observation?patient.organization.name=good") == ["o1"])
             #expect(try await Self.ids(client, "Observation?subject:Patient.birthdate=lt1960") == ["o1"])
             #expect(try await Self.ids(client, "Patient?_has:Observation:subject:code=2339-0") == ["bob"])
-            #expect(try await Self.ids(client, "Patient?_has:Observation:patient:code=8867-4&_sort=_id") == ["ann", "bob"])
-            #expect(try await Self.ids(client, "Organization?_has:Patient:organization:_has:Observation:subject:code=8867-4") == ["org"])
+            #expect(
+                try await Self.ids(client, "Patient?_has:Observation:patient:code=8867-4&_sort=_id") == ["ann", "bob"])
+            #expect(
+                try await Self.ids(
+                    client, "Organization?_has:Patient:organization:_has:Observation:subject:code=8867-4") == ["org"])
             #expect(try await Self.ids(client, "Patient?_has:Encounter:subject:status=planned").isEmpty)
             let bad = try await client.fhir(.get, "Patient?_has:Observation:nonsense:code=1")
             #expect(bad.status == .badRequest)
@@ -56,15 +60,22 @@ import Testing
         try await withFHIRApp(backend) { client in
             try await Self.seed(client)
             #expect(try await Self.ids(client, "Encounter?_include=Encounter:subject", mode: "include") == ["ann"])
-            let both = try await Self.ids(client, "Encounter?_include=Encounter:subject&_include=Encounter:service-provider", mode: "include")
+            let both = try await Self.ids(
+                client, "Encounter?_include=Encounter:subject&_include=Encounter:service-provider", mode: "include")
             #expect(Set(both) == ["ann", "org"])
             #expect(try await Self.ids(client, "Encounter?_include=Encounter:*", mode: "include").count == 2)
             #expect(try await Self.ids(client, "Encounter?_include=Encounter:subject:Group", mode: "include").isEmpty)
-            let revincluded = try await Self.ids(client, "Patient?_id=bob&_revinclude=Observation:subject", mode: "include")
+            let revincluded = try await Self.ids(
+                client, "Patient?_id=bob&_revinclude=Observation:subject", mode: "include")
             #expect(Set(revincluded) == ["o2", "o3"])
             // Without :iterate the organization of the included patient is not followed; with it, it is.
-            #expect(try await Self.ids(client, "Observation?_id=o1&_include=Observation:subject&_include=Patient:organization", mode: "include") == ["ann"])
-            let iterated = try await Self.ids(client, "Observation?_id=o1&_include=Observation:subject&_include:iterate=Patient:organization", mode: "include")
+            #expect(
+                try await Self.ids(
+                    client, "Observation?_id=o1&_include=Observation:subject&_include=Patient:organization",
+                    mode: "include") == ["ann"])
+            let iterated = try await Self.ids(
+                client, "Observation?_id=o1&_include=Observation:subject&_include:iterate=Patient:organization",
+                mode: "include")
             #expect(Set(iterated) == ["ann", "org"])
             #expect(try await client.fhir(.get, "Observation?_include=Observation:nope").status == .badRequest)
         }
@@ -111,12 +122,23 @@ import Testing
                 #expect(try await client.fhir(.put, path, body: text).status == .created, "\(path)")
             }
             let encoded = { (text: String) in text.replacingOccurrences(of: "|", with: "%7C") }
-            #expect(try await Self.ids(client, encoded("Encounter?class:below=\(actCode)|_ActEncounterCode&_sort=_id")) == ["acute", "inpatient"])
-            #expect(try await Self.ids(client, encoded("Encounter?class:below=\(actCode)|IMP&_sort=_id")) == ["acute", "inpatient"])
+            #expect(
+                try await Self.ids(client, encoded("Encounter?class:below=\(actCode)|_ActEncounterCode&_sort=_id")) == [
+                    "acute", "inpatient",
+                ])
+            #expect(
+                try await Self.ids(client, encoded("Encounter?class:below=\(actCode)|IMP&_sort=_id")) == [
+                    "acute", "inpatient",
+                ])
             #expect(try await Self.ids(client, encoded("Encounter?class:below=\(actCode)|ACUTE")) == ["acute"])
-            #expect(try await Self.ids(client, encoded("Encounter?class:above=\(actCode)|ACUTE&_sort=_id")) == ["acute", "inpatient"])
+            #expect(
+                try await Self.ids(client, encoded("Encounter?class:above=\(actCode)|ACUTE&_sort=_id")) == [
+                    "acute", "inpatient",
+                ])
             #expect(try await Self.ids(client, encoded("Encounter?class=\(actCode)|IMP")) == ["inpatient"])
-            #expect(try await Self.ids(client, encoded("Condition?clinical-status:below=\(clinical)|active")) == ["relapse"])
+            #expect(
+                try await Self.ids(client, encoded("Condition?clinical-status:below=\(clinical)|active")) == ["relapse"]
+            )
             #expect(try await Self.ids(client, encoded("Condition?clinical-status=\(clinical)|active")).isEmpty)
         }
     }

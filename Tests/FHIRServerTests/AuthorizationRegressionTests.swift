@@ -22,14 +22,18 @@ import Testing
         let admin = try await harness.token("system/*.*")
         let b = #"{"resourceType":"Patient","id":"p2","name":[{"family":"Secretfamily"}]}"#
         #expect(try await harness.call(.put, "Patient/p2", token: admin, body: b).status == .ok)
-        let observationB = #"{"resourceType":"Observation","id":"o-p2","status":"final","code":{"coding":[{"code":"b-secret"}]},"subject":{"reference":"Patient/p2"},"performer":[{"reference":"Practitioner/dr"}]}"#
+        let observationB =
+            #"{"resourceType":"Observation","id":"o-p2","status":"final","code":{"coding":[{"code":"b-secret"}]},"subject":{"reference":"Patient/p2"},"performer":[{"reference":"Practitioner/dr"}]}"#
         #expect(try await harness.call(.put, "Observation/o-p2", token: admin, body: observationB).status == .ok)
-        let observationA = #"{"resourceType":"Observation","id":"o-p1","status":"final","code":{"coding":[{"code":"x"}]},"subject":{"reference":"Patient/p1"},"performer":[{"reference":"Practitioner/dr"}],"hasMember":[{"reference":"Observation/o-p2"}]}"#
+        let observationA =
+            #"{"resourceType":"Observation","id":"o-p1","status":"final","code":{"coding":[{"code":"x"}]},"subject":{"reference":"Patient/p1"},"performer":[{"reference":"Practitioner/dr"}],"hasMember":[{"reference":"Observation/o-p2"}]}"#
         #expect(try await harness.call(.put, "Observation/o-p1", token: admin, body: observationA).status == .ok)
     }
 
     /// What of B's data may never reach A: its ids as resources, references to it, its values.
-    static let leakMarkers = ["Secretfamily", "b-secret", #""id":"p2""#, #""id":"o-p2""#, #""id":"d-p2""#, "Patient/p2"]
+    static let leakMarkers = [
+        "Secretfamily", "b-secret", #""id":"p2""#, #""id":"o-p2""#, #""id":"d-p2""#, "Patient/p2",
+    ]
 
     /// The markers in `response`, but those the request named itself (echoed in links and errors).
     static func leaks(_ response: FHIRTestResponse, asked: String = "") -> [String] {
@@ -41,12 +45,14 @@ import Testing
     func bundleEntriesCheckScopesBeforeTheirCriteria(backend: TestBackend) async throws {
         try await AccessControlTests.withSecureApp(backend) { harness in
             try await Self.seed(harness)
-            let entry = #"{"resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient","ifNoneExist":"family=Secretfamily"}}"#
+            let entry =
+                #"{"resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient","ifNoneExist":"family=Secretfamily"}}"#
             for scope in ["openid fhirUser", "user/Patient.c", "user/Patient.cr"] {
                 let token = try await harness.token(scope)
                 for type in ["batch", "transaction"] {
                     let response = try await harness.call(
-                        .post, "", token: token, body: #"{"resourceType":"Bundle","type":"\#(type)","entry":[\#(entry)]}"#,
+                        .post, "", token: token,
+                        body: #"{"resourceType":"Bundle","type":"\#(type)","entry":[\#(entry)]}"#,
                         headers: ["Prefer": "return=representation"])
                     #expect(Self.leaks(response).isEmpty, "\(scope) \(type): \(response.text)")
                     if scope == "openid fhirUser" {
@@ -65,27 +71,39 @@ import Testing
                 #expect(rest.status == .forbidden && !rest.text.contains("Secretfamily"), "\(scope)")
             }
             // The scope is checked before the body is read: a body that is not even JSON is a 403.
-            let unscoped = try await harness.call(.post, "", token: try await harness.token("openid fhirUser"), body: "{not json")
+            let unscoped = try await harness.call(
+                .post, "", token: try await harness.token("openid fhirUser"), body: "{not json")
             #expect(unscoped.status == .forbidden, "\(unscoped.text)")
             // Conditional references are searches too, in batches and transactions.
             let writer = try await harness.token("user/Observation.c")
-            let reference = #"{"resource":{"resourceType":"Observation","status":"final","code":{"text":"y"},"subject":{"reference":"Patient?family=Secretfamily"}},"request":{"method":"POST","url":"Observation"}}"#
-            let batch = try await harness.call(.post, "", token: writer, body: #"{"resourceType":"Bundle","type":"batch","entry":[\#(reference)]}"#)
+            let reference =
+                #"{"resource":{"resourceType":"Observation","status":"final","code":{"text":"y"},"subject":{"reference":"Patient?family=Secretfamily"}},"request":{"method":"POST","url":"Observation"}}"#
+            let batch = try await harness.call(
+                .post, "", token: writer, body: #"{"resourceType":"Bundle","type":"batch","entry":[\#(reference)]}"#)
             #expect(batch.entryStatusCodes == ["403"])
-            let transaction = try await harness.call(.post, "", token: writer, body: #"{"resourceType":"Bundle","type":"transaction","entry":[\#(reference)]}"#)
+            let transaction = try await harness.call(
+                .post, "", token: writer,
+                body: #"{"resourceType":"Bundle","type":"transaction","entry":[\#(reference)]}"#)
             #expect(transaction.status == .forbidden)
             // Conditional update and delete need search as well.
             let updater = try await harness.token("user/Patient.cud")
-            let put = #"{"resource":{"resourceType":"Patient"},"request":{"method":"PUT","url":"Patient?family=Secretfamily"}}"#
+            let put =
+                #"{"resource":{"resourceType":"Patient"},"request":{"method":"PUT","url":"Patient?family=Secretfamily"}}"#
             let delete = #"{"request":{"method":"DELETE","url":"Patient?family=Secretfamily"}}"#
-            let conditional = try await harness.call(.post, "", token: updater, body: #"{"resourceType":"Bundle","type":"batch","entry":[\#(put),\#(delete)]}"#)
+            let conditional = try await harness.call(
+                .post, "", token: updater,
+                body: #"{"resourceType":"Bundle","type":"batch","entry":[\#(put),\#(delete)]}"#)
             #expect(conditional.entryStatusCodes == ["403", "403"])
-            #expect(try await harness.call(.put, "Patient?family=Secretfamily", token: updater, body: #"{"resourceType":"Patient"}"#).status == .forbidden)
+            #expect(
+                try await harness.call(
+                    .put, "Patient?family=Secretfamily", token: updater, body: #"{"resourceType":"Patient"}"#
+                ).status == .forbidden)
             #expect(try await harness.call(.delete, "Patient?family=Secretfamily", token: updater).status == .forbidden)
             // With search, If-None-Exist answers with the match.
             let searcher = try await harness.token("user/Patient.cs")
             let allowed = try await harness.call(
-                .post, "Patient", token: searcher, body: #"{"resourceType":"Patient"}"#, headers: ["If-None-Exist": "family=Secretfamily"])
+                .post, "Patient", token: searcher, body: #"{"resourceType":"Patient"}"#,
+                headers: ["If-None-Exist": "family=Secretfamily"])
             #expect(allowed.status == .ok)
             let admin = try await harness.token("system/*.*")
             #expect(try await harness.call(.get, "Patient/p2", token: admin).json?["name"]?.arrayValue?.count == 1)
@@ -98,13 +116,17 @@ import Testing
             try await Self.seed(harness)
             let admin = try await harness.token("system/*.*")
             // A stored Bundle holding B's data; a Device and a Task of each patient; a Group of both.
-            let bundle = #"{"resourceType":"Bundle","id":"bb","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"p2","name":[{"family":"Secretfamily"}]}}]}"#
+            let bundle =
+                #"{"resourceType":"Bundle","id":"bb","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"p2","name":[{"family":"Secretfamily"}]}}]}"#
             #expect(try await harness.call(.put, "Bundle/bb", token: admin, body: bundle).status == .created)
             for patient in ["p1", "p2"] {
-                let device = #"{"resourceType":"Device","id":"d-\#(patient)","patient":{"reference":"Patient/\#(patient)"}}"#
-                #expect(try await harness.call(.put, "Device/d-\(patient)", token: admin, body: device).status == .created)
+                let device =
+                    #"{"resourceType":"Device","id":"d-\#(patient)","patient":{"reference":"Patient/\#(patient)"}}"#
+                #expect(
+                    try await harness.call(.put, "Device/d-\(patient)", token: admin, body: device).status == .created)
             }
-            let group = #"{"resourceType":"Group","id":"g","type":"person","actual":true,"member":[{"entity":{"reference":"Patient/p1"}},{"entity":{"reference":"Patient/p2"}}]}"#
+            let group =
+                #"{"resourceType":"Group","id":"g","type":"person","actual":true,"member":[{"entity":{"reference":"Patient/p1"}},{"entity":{"reference":"Patient/p2"}}]}"#
             #expect(try await harness.call(.put, "Group/g", token: admin, body: group).status == .created)
             // An audited read of both patients at once.
             _ = try await harness.call(.get, "Patient?_id=p1,p2", token: admin)
@@ -114,14 +136,18 @@ import Testing
             // B's). (An AuditEvent about both patients is in both compartments: an admin sees it.)
             let everything = try await harness.call(.get, "Patient/p1/$everything", token: admin)
             #expect(everything.status == .ok)
-            #expect(!everything.text.contains(#""id":"o-p2""#) && !everything.text.contains("b-secret") && !everything.text.contains("Secretfamily"))
+            #expect(
+                !everything.text.contains(#""id":"o-p2""#) && !everything.text.contains("b-secret")
+                    && !everything.text.contains("Secretfamily"))
             #expect(everything.text.contains("Practitioner/dr"))
 
             let a = try await harness.token("patient/*.cruds", subject: "a", patient: "p1")
             // The audit feed first: A's own later requests name B's ids in their AuditEvents.
             let reads = [
-                "AuditEvent", "AuditEvent?entity=Patient/p2", "Patient/p1/$everything", "Bundle", "Bundle/bb", "Group", "Group/g", "Device",
-                "Device/d-p2", "Observation", "Observation?_include=Observation:has-member", "Patient?_revinclude=Group:member",
+                "AuditEvent", "AuditEvent?entity=Patient/p2", "Patient/p1/$everything", "Bundle", "Bundle/bb", "Group",
+                "Group/g", "Device",
+                "Device/d-p2", "Observation", "Observation?_include=Observation:has-member",
+                "Patient?_revinclude=Group:member",
                 "?_type=Device,Observation,Group,Bundle", "Practitioner",
             ]
             for path in reads {
@@ -134,25 +160,49 @@ import Testing
             #expect(try await harness.call(.get, "Bundle", token: a).json?["total"] == 0)
 
             // _has and chains answer alike whatever B's data is.
-            let mixed = try await harness.token("user/Practitioner.rs user/Observation.rs patient/Patient.rs", patient: "p1")
-            #expect(try await harness.call(.get, "Practitioner?_has:Observation:performer:code=b-secret", token: a).json?["total"] == 0)
-            #expect(try await harness.call(.get, "Practitioner?_has:Observation:performer:code=b-secret", token: mixed).json?["total"] == 1)
+            let mixed = try await harness.token(
+                "user/Practitioner.rs user/Observation.rs patient/Patient.rs", patient: "p1")
+            #expect(
+                try await harness.call(.get, "Practitioner?_has:Observation:performer:code=b-secret", token: a).json?[
+                    "total"] == 0)
+            #expect(
+                try await harness.call(.get, "Practitioner?_has:Observation:performer:code=b-secret", token: mixed)
+                    .json?["total"] == 1)
             let patientHas = try await harness.token("user/Practitioner.rs patient/Observation.rs", patient: "p1")
-            #expect(try await harness.call(.get, "Practitioner?_has:Observation:performer:code=b-secret", token: patientHas).json?["total"] == 0)
-            #expect(try await harness.call(.get, "Practitioner?_has:Observation:performer:code=x", token: patientHas).json?["total"] == 1)
-            #expect(try await harness.call(.get, "Observation?subject:Patient.family=Secretfamily", token: mixed).json?["total"] == 0)
-            #expect(try await harness.call(.get, "Observation?subject:Patient.family=Secretfamily", token: admin).json?["total"] == 1)
+            #expect(
+                try await harness.call(.get, "Practitioner?_has:Observation:performer:code=b-secret", token: patientHas)
+                    .json?["total"] == 0)
+            #expect(
+                try await harness.call(.get, "Practitioner?_has:Observation:performer:code=x", token: patientHas).json?[
+                    "total"] == 1)
+            #expect(
+                try await harness.call(.get, "Observation?subject:Patient.family=Secretfamily", token: mixed).json?[
+                    "total"] == 0)
+            #expect(
+                try await harness.call(.get, "Observation?subject:Patient.family=Secretfamily", token: admin).json?[
+                    "total"] == 1)
 
             // Writes may not name another patient, anywhere.
-            let claimsB = #"{"resourceType":"Observation","status":"final","code":{"text":"z"},"subject":{"reference":"Patient/p1"},"performer":[{"reference":"Patient/p2"}]}"#
+            let claimsB =
+                #"{"resourceType":"Observation","status":"final","code":{"text":"z"},"subject":{"reference":"Patient/p1"},"performer":[{"reference":"Patient/p2"}]}"#
             #expect(try await harness.call(.post, "Observation", token: a, body: claimsB).status == .forbidden)
-            let hidden = #"{"resourceType":"Observation","status":"final","code":{"text":"z"},"subject":{"reference":"Patient/p1"},"extension":[{"url":"http://x","valueReference":{"reference":"http://elsewhere/fhir/Patient/p2"}}]}"#
+            let hidden =
+                #"{"resourceType":"Observation","status":"final","code":{"text":"z"},"subject":{"reference":"Patient/p1"},"extension":[{"url":"http://x","valueReference":{"reference":"http://elsewhere/fhir/Patient/p2"}}]}"#
             #expect(try await harness.call(.post, "Observation", token: a, body: hidden).status == .forbidden)
-            let inBundle = try await harness.call(.post, "", token: a, body: #"{"resourceType":"Bundle","type":"batch","entry":[{"resource":\#(claimsB),"request":{"method":"POST","url":"Observation"}}]}"#)
+            let inBundle = try await harness.call(
+                .post, "", token: a,
+                body:
+                    #"{"resourceType":"Bundle","type":"batch","entry":[{"resource":\#(claimsB),"request":{"method":"POST","url":"Observation"}}]}"#
+            )
             #expect(inBundle.entryStatusCodes == ["403"])
             // Types outside the compartment: only when they refer to the patient.
-            #expect(try await harness.call(.post, "Device", token: a, body: #"{"resourceType":"Device"}"#).status == .forbidden)
-            #expect(try await harness.call(.post, "Device", token: a, body: #"{"resourceType":"Device","patient":{"reference":"Patient/p1"}}"#).status == .created)
+            #expect(
+                try await harness.call(.post, "Device", token: a, body: #"{"resourceType":"Device"}"#).status
+                    == .forbidden)
+            #expect(
+                try await harness.call(
+                    .post, "Device", token: a, body: #"{"resourceType":"Device","patient":{"reference":"Patient/p1"}}"#
+                ).status == .created)
             #expect(try await harness.call(.get, "Device", token: a).json?["total"] == 2)
         }
     }
@@ -163,7 +213,9 @@ import Testing
         try await AccessControlTests.withSecureApp(backend) { harness in
             try await Self.seed(harness)
             let a = try await harness.token("patient/*.cruds", subject: "a", patient: "p1")
-            let body = { (id: String) in #"{"resourceType":"Observation","id":"\#(id)","status":"final","code":{"text":"z"},"subject":{"reference":"Patient/p1"}}"# }
+            let body = { (id: String) in
+                #"{"resourceType":"Observation","id":"\#(id)","status":"final","code":{"text":"z"},"subject":{"reference":"Patient/p1"}}"#
+            }
             let patch = #"[{"op":"add","path":"/status","value":"amended"}]"#
             for (hiddenId, missingId) in [("o-p2", "nothing")] {
                 let cases: [(HTTPRequest.Method, String, String?, String)] = [
@@ -183,18 +235,26 @@ import Testing
                         body: content?.replacingOccurrences(of: "ID", with: missingId), contentType: contentType)
                     #expect(hidden.status == .notFound, "\(method) \(template)")
                     #expect(hidden.status == missing.status, "\(method) \(template)")
-                    #expect(hidden.text.replacingOccurrences(of: hiddenId, with: missingId) == missing.text, "\(method) \(template)")
+                    #expect(
+                        hidden.text.replacingOccurrences(of: hiddenId, with: missingId) == missing.text,
+                        "\(method) \(template)")
                 }
             }
             // The same inside a batch.
-            let entries = ["GET", "DELETE"].map { #"{"request":{"method":"\#($0)","url":"Observation/o-p2"}}"# }
+            let entries =
+                ["GET", "DELETE"].map { #"{"request":{"method":"\#($0)","url":"Observation/o-p2"}}"# }
                 + [#"{"resource":\#(body("o-p2")),"request":{"method":"PUT","url":"Observation/o-p2"}}"#]
-            let batch = try await harness.call(.post, "", token: a, body: #"{"resourceType":"Bundle","type":"batch","entry":[\#(entries.joined(separator: ","))]}"#)
+            let batch = try await harness.call(
+                .post, "", token: a,
+                body: #"{"resourceType":"Bundle","type":"batch","entry":[\#(entries.joined(separator: ","))]}"#)
             #expect(batch.entryStatusCodes == ["404", "404", "404"])
             // A resource that moved from B to A: B's version stays hidden, and is not counted.
-            let moved = { (patient: String) in #"{"resourceType":"Observation","id":"moved","status":"final","code":{"text":"\#(patient == "p2" ? "b-secret" : "z")"},"subject":{"reference":"Patient/\#(patient)"}}"# }
+            let moved = { (patient: String) in
+                #"{"resourceType":"Observation","id":"moved","status":"final","code":{"text":"\#(patient == "p2" ? "b-secret" : "z")"},"subject":{"reference":"Patient/\#(patient)"}}"#
+            }
             let root = try await harness.token("system/*.*")
-            #expect(try await harness.call(.put, "Observation/moved", token: root, body: moved("p2")).status == .created)
+            #expect(
+                try await harness.call(.put, "Observation/moved", token: root, body: moved("p2")).status == .created)
             #expect(try await harness.call(.put, "Observation/moved", token: root, body: moved("p1")).status == .ok)
             let history = try await harness.call(.get, "Observation/moved/_history", token: a)
             #expect(history.json?["total"] == 1 && history.json?["entry"]?.arrayValue?.count == 1)
@@ -209,22 +269,31 @@ import Testing
 
     @Test(arguments: backends)
     func tokensAreBoundToTenantAudienceIssuerAndLifetime(backend: TestBackend) async throws {
-        let policy = AccessTokenPolicy(audience: "https://fhir.example.org/r4", issuer: "https://auth.example.org", maximumLifetime: 600)
+        let policy = AccessTokenPolicy(
+            audience: "https://fhir.example.org/r4", issuer: "https://auth.example.org", maximumLifetime: 600)
         try await AccessControlTests.withSecureApp(backend, policy: policy, tenants: true) { harness in
             func sign(
-                audience: String? = "https://fhir.example.org/r4", issuer: String? = "https://auth.example.org", expires: TimeInterval = 300,
+                audience: String? = "https://fhir.example.org/r4", issuer: String? = "https://auth.example.org",
+                expires: TimeInterval = 300,
                 issuedAt: TimeInterval? = nil, notBefore: TimeInterval? = nil, tenant: String? = nil
             ) async throws -> String {
                 let now = Date()
-                return try await harness.hs256.sign(SMARTAccessClaims(
-                    subject: "t", expires: now.addingTimeInterval(expires), notBefore: notBefore.map { now.addingTimeInterval($0) },
-                    issuedAt: issuedAt.map { now.addingTimeInterval($0) }, issuer: issuer, audience: audience, scope: "system/*.*", tenant: tenant))
+                return try await harness.hs256.sign(
+                    SMARTAccessClaims(
+                        subject: "t", expires: now.addingTimeInterval(expires),
+                        notBefore: notBefore.map { now.addingTimeInterval($0) },
+                        issuedAt: issuedAt.map { now.addingTimeInterval($0) }, issuer: issuer, audience: audience,
+                        scope: "system/*.*", tenant: tenant))
             }
             let clinic = ["X-FHIR-TENANT-ID": "clinic"]
             #expect(try await harness.call(.get, "Patient", token: try await sign()).status == .ok)
             #expect(try await harness.call(.get, "Patient", token: try await sign(tenant: "default")).status == .ok)
-            #expect(try await harness.call(.get, "Patient", token: try await sign(tenant: "clinic"), headers: clinic).status == .ok)
-            #expect(try await harness.call(.get, "Patient", token: try await sign(tenant: "CLINIC"), headers: clinic).status == .ok)
+            #expect(
+                try await harness.call(.get, "Patient", token: try await sign(tenant: "clinic"), headers: clinic).status
+                    == .ok)
+            #expect(
+                try await harness.call(.get, "Patient", token: try await sign(tenant: "CLINIC"), headers: clinic).status
+                    == .ok)
             let refused: [(String, [String: String])] = [
                 (try await sign(tenant: "clinic"), [:]),  // another tenant's token on the default one
                 (try await sign(), clinic),  // the default tenant's token on another
@@ -243,7 +312,9 @@ import Testing
                 #expect(response.status == .unauthorized, "case \(index): \(response.status)")
                 #expect(AccessControlTests.isOutcome(response))
             }
-            #expect(try await harness.call(.get, "Patient", token: try await sign(issuedAt: -60, notBefore: -60)).status == .ok)
+            #expect(
+                try await harness.call(.get, "Patient", token: try await sign(issuedAt: -60, notBefore: -60)).status
+                    == .ok)
         }
     }
 
@@ -261,28 +332,35 @@ import Testing
             let oracle = #"[{"op":"test","path":"/code/coding/0/code","value":"b-secret"}]"#
             for patch in ["[]", oracle] {
                 let rest = try await harness.call(
-                    .patch, "Observation/o-p2", token: updateOnly, body: patch, contentType: "application/json-patch+json",
+                    .patch, "Observation/o-p2", token: updateOnly, body: patch,
+                    contentType: "application/json-patch+json",
                     headers: ["Prefer": "return=representation"])
                 #expect(rest.status == .forbidden, "\(patch): \(rest.text)")
                 #expect(Self.leaks(rest).isEmpty && rest.text.contains("read on Observation"), "\(rest.text)")
                 let data = Data(patch.utf8).base64EncodedString()
-                let entry = #"{"resource":{"resourceType":"Binary","contentType":"application/json-patch+json","data":"\#(data)"},"request":{"method":"PATCH","url":"Observation/o-p2"}}"#
+                let entry =
+                    #"{"resource":{"resourceType":"Binary","contentType":"application/json-patch+json","data":"\#(data)"},"request":{"method":"PATCH","url":"Observation/o-p2"}}"#
                 let batch = try await harness.call(
-                    .post, "", token: updateOnly, body: #"{"resourceType":"Bundle","type":"batch","entry":[\#(entry)]}"#,
+                    .post, "", token: updateOnly,
+                    body: #"{"resourceType":"Bundle","type":"batch","entry":[\#(entry)]}"#,
                     headers: ["Prefer": "return=representation"])
                 #expect(batch.entryStatusCodes == ["403"] && Self.leaks(batch).isEmpty, "\(batch.text)")
-                let transaction = try await harness.call(.post, "", token: updateOnly, body: #"{"resourceType":"Bundle","type":"transaction","entry":[\#(entry)]}"#)
+                let transaction = try await harness.call(
+                    .post, "", token: updateOnly,
+                    body: #"{"resourceType":"Bundle","type":"transaction","entry":[\#(entry)]}"#)
                 #expect(transaction.status == .forbidden && Self.leaks(transaction).isEmpty)
             }
             // Read and update together may patch; the refused attempts wrote no version.
             let after = try await harness.call(.get, "Observation/o-p2", token: admin).json?["meta"]?["versionId"]
             #expect(version != nil && after == version)
             let readUpdate = try await harness.token("user/Observation.ru")
-            let allowed = try await harness.call(.patch, "Observation/o-p2", token: readUpdate, body: oracle, contentType: "application/json-patch+json")
+            let allowed = try await harness.call(
+                .patch, "Observation/o-p2", token: readUpdate, body: oracle, contentType: "application/json-patch+json")
             #expect(allowed.status == .ok)
             // A patient scope that reads only its patient keeps the patch to it, whatever the update scope.
             let mixed = try await harness.token("user/Observation.u patient/Observation.r", patient: "p1")
-            let hidden = try await harness.call(.patch, "Observation/o-p2", token: mixed, body: "[]", contentType: "application/json-patch+json")
+            let hidden = try await harness.call(
+                .patch, "Observation/o-p2", token: mixed, body: "[]", contentType: "application/json-patch+json")
             #expect(hidden.status == .notFound && Self.leaks(hidden, asked: "o-p2").isEmpty)
         }
     }
@@ -294,11 +372,14 @@ import Testing
         try await AccessControlTests.withSecureApp(backend) { harness in
             try await Self.seed(harness)  // A's o-p1 has B's o-p2 as a member
             let admin = try await harness.token("system/*.*")
-            let a3 = #"{"resourceType":"Observation","id":"o-a3","status":"final","code":{"text":"a3"},"subject":{"reference":"Patient/p1"}}"#
+            let a3 =
+                #"{"resourceType":"Observation","id":"o-a3","status":"final","code":{"text":"a3"},"subject":{"reference":"Patient/p1"}}"#
             #expect(try await harness.call(.put, "Observation/o-a3", token: admin, body: a3).status == .created)
-            let derived = #"{"resourceType":"Observation","id":"o-p2","status":"final","code":{"coding":[{"code":"b-secret"}]},"subject":{"reference":"Patient/p2"},"derivedFrom":[{"reference":"Observation/o-a3"}]}"#
+            let derived =
+                #"{"resourceType":"Observation","id":"o-p2","status":"final","code":{"coding":[{"code":"b-secret"}]},"subject":{"reference":"Patient/p2"},"derivedFrom":[{"reference":"Observation/o-a3"}]}"#
             #expect(try await harness.call(.put, "Observation/o-p2", token: admin, body: derived).status == .ok)
-            let path = "Observation?_id=o-p1&_include:iterate=Observation:has-member&_include:iterate=Observation:derived-from"
+            let path =
+                "Observation?_id=o-p1&_include:iterate=Observation:has-member&_include:iterate=Observation:derived-from"
             func ids(_ token: String) async throws -> Set<String> {
                 let response = try await harness.call(.get, path, token: token)
                 #expect(response.status == .ok)
@@ -310,8 +391,13 @@ import Testing
             #expect(try await ids(a) == ["o-p1"])
             // In a batch too.
             let batch = try await harness.call(
-                .post, "", token: a, body: #"{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"\#(path)"}}]}"#)
-            #expect(batch.entryStatusCodes == ["200"] && !batch.text.contains("o-a3") && Self.leaks(batch).isEmpty, "\(batch.text)")
+                .post, "", token: a,
+                body:
+                    #"{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"\#(path)"}}]}"#
+            )
+            #expect(
+                batch.entryStatusCodes == ["200"] && !batch.text.contains("o-a3") && Self.leaks(batch).isEmpty,
+                "\(batch.text)")
         }
     }
 
@@ -322,8 +408,11 @@ import Testing
         try await AccessControlTests.withSecureApp(backend) { harness in
             try await Self.seed(harness)
             let a = try await harness.token("patient/*.rs", subject: "a", patient: "p1")
-            func answer(_ count: Int, _ token: String, seesB: Bool = false) async throws -> (total: JSONValue?, entries: Int) {
-                let response = try await harness.call(.get, "?_type=Observation,Condition&_count=\(count)", token: token)
+            func answer(_ count: Int, _ token: String, seesB: Bool = false) async throws -> (
+                total: JSONValue?, entries: Int
+            ) {
+                let response = try await harness.call(
+                    .get, "?_type=Observation,Condition&_count=\(count)", token: token)
                 #expect(response.status == .ok && (seesB || Self.leaks(response).isEmpty), "\(response.text)")
                 return (response.json?["total"], response.json?["entry"]?.arrayValue?.count ?? 0)
             }
@@ -331,7 +420,8 @@ import Testing
             #expect(before.total == .number(String(before.entries)) && before.entries >= 1)
             // B's Condition with the id of A's Observation.
             let admin = try await harness.token("system/*.*")
-            let condition = #"{"resourceType":"Condition","id":"o-p1","code":{"text":"b-secret"},"subject":{"reference":"Patient/p2"}}"#
+            let condition =
+                #"{"resourceType":"Condition","id":"o-p1","code":{"text":"b-secret"},"subject":{"reference":"Patient/p2"}}"#
             #expect(try await harness.call(.put, "Condition/o-p1", token: admin, body: condition).status == .created)
             for count in [1, 100] {
                 #expect(try await answer(count, a).total == before.total, "_count=\(count)")
@@ -351,7 +441,8 @@ import Testing
             // The same token without crit is good: only crit decides.
             #expect(try await harness.call(.get, "Patient", token: try await harness.hs256.sign(claims)).status == .ok)
             for critical in [["exp"], ["b64"], []] {
-                let response = try await harness.call(.get, "Patient", token: try await harness.hs256.sign(claims, critical: critical))
+                let response = try await harness.call(
+                    .get, "Patient", token: try await harness.hs256.sign(claims, critical: critical))
                 #expect(response.status == .unauthorized && AccessControlTests.isOutcome(response), "\(critical)")
                 #expect(response.text.contains("crit"))
             }

@@ -11,7 +11,8 @@ import Testing
 
     /// Kicks off `path`, polls until the manifest is ready, and returns type -> NDJSON lines.
     static func export(_ client: any TestClientProtocol, _ path: String) async throws -> [String: [JSONValue]] {
-        let kickOff = try await client.fhir(.get, path, headers: ["Prefer": "respond-async", "Accept": "application/fhir+json"])
+        let kickOff = try await client.fhir(
+            .get, path, headers: ["Prefer": "respond-async", "Accept": "application/fhir+json"])
         #expect(kickOff.status == .accepted, "\(path): \(kickOff.text)")
         let status = pathOf(try #require(kickOff.header("Content-Location")))
         for _ in 0..<200 {
@@ -54,11 +55,15 @@ import Testing
                 #"{"resourceType":"Group","id":"g","type":"person","actual":true,"member":[{"entity":{"reference":"Patient/p2"}}]}"#,
             ] {
                 let value = try JSONParser.parse(text)
-                #expect(try await client.fhir(.put, "\(value["resourceType"]!.stringValue!)/\(value["id"]!.stringValue!)", body: text).status == .created)
+                #expect(
+                    try await client.fhir(
+                        .put, "\(value["resourceType"]!.stringValue!)/\(value["id"]!.stringValue!)", body: text
+                    ).status == .created)
             }
             let system = try await Self.export(client, "$export")
             #expect(system.mapValues(\.count) == ["Patient": 2, "Observation": 2, "Organization": 1, "Group": 1])
-            let typed = try await Self.export(client, "$export?_type=Observation,Organization&_outputFormat=application/fhir%2Bndjson")
+            let typed = try await Self.export(
+                client, "$export?_type=Observation,Organization&_outputFormat=application/fhir%2Bndjson")
             #expect(typed.mapValues(\.count) == ["Observation": 2, "Organization": 1])
             let patients = try await Self.export(client, "Patient/$export")
             // Group belongs to the Patient compartment through `member` (R4 CompartmentDefinition).
@@ -70,8 +75,12 @@ import Testing
             #expect(future.isEmpty)
 
             #expect(try await client.fhir(.get, "$export").status == .badRequest)  // no Prefer: respond-async
-            #expect(try await client.fhir(.get, "$export?_outputFormat=csv", headers: ["Prefer": "respond-async"]).status == .badRequest)
-            #expect(try await client.fhir(.get, "Group/none/$export", headers: ["Prefer": "respond-async"]).status == .notFound)
+            #expect(
+                try await client.fhir(.get, "$export?_outputFormat=csv", headers: ["Prefer": "respond-async"]).status
+                    == .badRequest)
+            #expect(
+                try await client.fhir(.get, "Group/none/$export", headers: ["Prefer": "respond-async"]).status
+                    == .notFound)
             #expect(try await client.fhir(.get, "$export-poll-status/unknown").status == .notFound)
         }
     }

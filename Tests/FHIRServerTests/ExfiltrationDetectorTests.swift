@@ -10,11 +10,15 @@ import Testing
     static let t0 = Date(timeIntervalSince1970: 1_746_100_800)
 
     /// A search by `subject` (a token's `sub`) at `t0 + seconds` that returned `patients`.
-    static func read(_ patients: [String], by subject: String? = "scraper", address: String? = "10.0.0.1", at seconds: Double, tenant: String? = nil)
+    static func read(
+        _ patients: [String], by subject: String? = "scraper", address: String? = "10.0.0.1", at seconds: Double,
+        tenant: String? = nil
+    )
         -> AuditRecord
     {
         AuditRecord(
-            subtypes: [.interaction("search-type")], action: "E", recorded: t0.addingTimeInterval(seconds), outcome: "0",
+            subtypes: [.interaction("search-type")], action: "E", recorded: t0.addingTimeInterval(seconds),
+            outcome: "0",
             agentName: subject, agentClientId: subject.map { "\($0)-app" }, agentAddress: address, tenant: tenant,
             patientsReturned: Set(patients))
     }
@@ -32,10 +36,13 @@ import Testing
         #expect(alert.type == .securityAlert && alert.outcome == "8" && alert.action == "E")
         #expect(alert.subtypes.map(\.code) == [ExfiltrationDetector.ruleId, "T1213"])
         #expect(alert.subtypes.first?.display == "Bulk read of patient records")
-        #expect(alert.agentName == "scraper" && alert.agentClientId == "scraper-app" && alert.agentAddress == "10.0.0.1")
+        #expect(
+            alert.agentName == "scraper" && alert.agentClientId == "scraper-app" && alert.agentAddress == "10.0.0.1")
         #expect(alert.recorded == Self.t0.addingTimeInterval(3))
         #expect(alert.entityDescription == "6 distinct patients read within 60 s (limit 5)")
-        #expect(alert.outcomeDescription?.contains("'scraper' received the data of 6 distinct patients within 60 s (limit 5)") == true)
+        #expect(
+            alert.outcomeDescription?.contains(
+                "'scraper' received the data of 6 distinct patients within 60 s (limit 5)") == true)
         #expect(alert.patientsReturned.isEmpty)
         // As an AuditEvent: the DICOM type, both subtypes, the client as agent.
         let event = alert.resource(observer: "test")
@@ -75,9 +82,12 @@ import Testing
     @Test func clientsAreKeptApart() throws {
         var detector = try ExfiltrationDetector(patients: 5, window: 60)
         // Four clients read the same 5 patients and 5 others each: 10 distinct in all, 5 each.
-        let clients: [(String?, String?)] = [("alice", "10.0.0.1"), ("bob", "10.0.0.1"), (nil, "10.0.0.2"), (nil, "10.0.0.3")]
+        let clients: [(String?, String?)] = [
+            ("alice", "10.0.0.1"), ("bob", "10.0.0.1"), (nil, "10.0.0.2"), (nil, "10.0.0.3"),
+        ]
         for (index, client) in clients.enumerated() {
-            #expect(detector.observe(Self.read(Self.ids(0..<5), by: client.0, address: client.1, at: Double(index))) == nil)
+            #expect(
+                detector.observe(Self.read(Self.ids(0..<5), by: client.0, address: client.1, at: Double(index))) == nil)
         }
         #expect(detector.peakPatients == 5)
         // The same ids in two tenants are different patients.
@@ -92,7 +102,8 @@ import Testing
 
     @Test func onlyRESTRecordsWithPatientsCount() throws {
         var detector = try ExfiltrationDetector(patients: 1, window: 60)
-        var alert = AuditRecord(type: .securityAlert, subtypes: [], action: "E", outcome: "8", patientsReturned: ["p1", "p2"])
+        var alert = AuditRecord(
+            type: .securityAlert, subtypes: [], action: "E", outcome: "8", patientsReturned: ["p1", "p2"])
         #expect(detector.observe(alert) == nil)
         alert.type = .rest
         alert.patientsReturned = []
@@ -109,16 +120,20 @@ import Testing
         var found = Set<String>()
         ReturnedPatients.collect(stored("Patient", "p1", #"{"resourceType":"Patient","id":"p1"}"#), into: &found)
         ReturnedPatients.collect(stored("Patient", "gone", nil, deleted: true), into: &found)
-        let observation = #"{"resourceType":"Observation","id":"o1","subject":{"display":"x","reference":"Patient/p2"},"#
+        let observation =
+            #"{"resourceType":"Observation","id":"o1","subject":{"display":"x","reference":"Patient/p2"},"#
             + #""performer":[{"reference":"Practitioner/dr"},{"reference":"http://other.example/fhir/Patient/p3/_history/2"}],"#
             + #""note":[{"text":"see \"reference\":\"Patient/fake\""}],"contained":[{"resourceType":"Patient","id":"c"}],"#
             + ##""focus":[{"reference":"#c"}]}"##
         ReturnedPatients.collect(stored("Observation", "o1", observation), into: &found)
         #expect(found == ["p1", "p2", "p3"])
         // A Bulk Data file: ids of Patient.ndjson, references elsewhere.
-        let patients = Data((#"{"resourceType":"Patient","name":[{"id":"n1"}],"id":"p7"}"# + "\n" + #"{"resourceType":"Patient","id":"p8"}"# + "\n").utf8)
+        let patients = Data(
+            (#"{"resourceType":"Patient","name":[{"id":"n1"}],"id":"p7"}"# + "\n"
+                + #"{"resourceType":"Patient","id":"p8"}"# + "\n").utf8)
         #expect(ReturnedPatients.inNDJSON(patients, type: "Patient") == ["p7", "p8"])
-        let observations = Data((#"{"subject":{"reference":"Patient/p7"}}"# + "\n" + #"{"subject":{"reference":"Patient/p9"}}"#).utf8)
+        let observations = Data(
+            (#"{"subject":{"reference":"Patient/p7"}}"# + "\n" + #"{"subject":{"reference":"Patient/p9"}}"#).utf8)
         #expect(ReturnedPatients.inNDJSON(observations, type: "Observation") == ["p7", "p9"])
     }
 }

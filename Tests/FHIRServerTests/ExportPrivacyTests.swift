@@ -15,11 +15,14 @@ import Testing
     }
 
     @Test func exportFilesArePrivateAndExpire() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-export-test-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "caduceus-export-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let configuration = FHIRServerConfiguration(exportDirectory: directory, exportRetention: .seconds(2))
         try await withFHIRApp(.sqlite, configuration: configuration) { client in
-            #expect(try await client.fhir(.put, "Patient/p1", body: #"{"resourceType":"Patient","id":"p1"}"#).status == .created)
+            #expect(
+                try await client.fhir(.put, "Patient/p1", body: #"{"resourceType":"Patient","id":"p1"}"#).status
+                    == .created)
             let kickOff = try await client.fhir(.get, "$export", headers: ["Prefer": "respond-async"])
             let status = pathOf(try #require(kickOff.header("Content-Location")))
             var manifest: JSONValue?
@@ -42,12 +45,14 @@ import Testing
     }
 
     @Test func aJobAnswersOnlyTheClientThatStartedIt() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-export-test-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "caduceus-export-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try await TestDatabases.makeStore(.sqlite)
         _ = try await store.transaction { try await $0.create(["resourceType": "Patient"], type: "Patient", id: "p1") }
         let jobs = ExportJobs(directory: directory)
-        let request = ExportJobs.Request(scope: .system, types: ["Patient"], url: "x", baseURL: "http://localhost", tenant: nil, client: "alice")
+        let request = ExportJobs.Request(
+            scope: .system, types: ["Patient"], url: "x", baseURL: "http://localhost", tenant: nil, client: "alice")
         let id = try await jobs.start(request, store: store)
         for _ in 0..<200 {
             if case .completed? = await jobs.state(of: id, tenant: nil, client: "alice") { break }
@@ -64,7 +69,8 @@ import Testing
 
     /// Each job writes a copy of the data to disk: a client cannot keep more than the maximum.
     @Test func jobsBeyondTheMaximumAre429() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-export-test-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "caduceus-export-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let configuration = FHIRServerConfiguration(exportDirectory: directory, maximumExportJobs: 2)
         try await withFHIRApp(.sqlite, configuration: configuration) { client in
@@ -84,13 +90,15 @@ import Testing
     /// One client may hold half of the jobs at most: it cannot take every slot for the
     /// retention period (attacker review, F1); other clients still start theirs.
     @Test func oneClientHoldsAtMostHalfOfTheJobs() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-export-test-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "caduceus-export-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try await TestDatabases.makeStore(.sqlite)
         let jobs = ExportJobs(directory: directory, maximumJobs: 4)
         #expect(jobs.maximumJobsPerClient == 2)
         func request(_ client: String?) -> ExportJobs.Request {
-            ExportJobs.Request(scope: .system, types: ["Patient"], url: "x", baseURL: "http://localhost", tenant: nil, client: client)
+            ExportJobs.Request(
+                scope: .system, types: ["Patient"], url: "x", baseURL: "http://localhost", tenant: nil, client: client)
         }
         for _ in 0..<2 { _ = try await jobs.start(request("mallory"), store: store) }
         await #expect(throws: FHIRError.self) { try await jobs.start(request("mallory"), store: store) }
@@ -103,11 +111,13 @@ import Testing
 
     /// A failed export says so without the database's message or the file's path.
     @Test func aFailedExportKeepsItsCauseToTheLog() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-export-test-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "caduceus-export-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try await TestDatabases.makeStore(.sqlite)
         let jobs = ExportJobs(directory: directory)
-        let request = ExportJobs.Request(scope: .system, types: ["Patient"], url: "x", baseURL: "http://localhost", tenant: nil)
+        let request = ExportJobs.Request(
+            scope: .system, types: ["Patient"], url: "x", baseURL: "http://localhost", tenant: nil)
         let id = try await jobs.start(request, store: PoisonedStore(base: store, poison: "", failsReads: true))
         var failure: FHIRError?
         for _ in 0..<200 where failure == nil {
@@ -123,12 +133,14 @@ import Testing
     /// F1 of the attacker's review: the routes passed no client, so any token that could read
     /// every type polled, downloaded and cancelled another client's job. Another client's
     /// job now answers exactly as a missing one; the manifest says files need a token.
-    @Test func anotherClientsJobAnswersAsAMissingOne() async throws {
-        try await AccessControlTests.withSecureApp(.sqlite) { harness in
+    @Test(arguments: TestDatabases.backends)
+    func anotherClientsJobAnswersAsAMissingOne(backend: TestBackend) async throws {
+        try await AccessControlTests.withSecureApp(backend) { harness in
             try await AccessControlTests.seed(harness)
             let owner = try await harness.token("system/*.rs", subject: "admin")
             let other = try await harness.token("user/*.r", subject: "someone-else")
-            let kickOff = try await harness.call(.get, "$export?_type=Patient", token: owner, headers: ["Prefer": "respond-async"])
+            let kickOff = try await harness.call(
+                .get, "$export?_type=Patient", token: owner, headers: ["Prefer": "respond-async"])
             #expect(kickOff.status == .accepted)
             let status = pathOf(try #require(kickOff.header("Content-Location")))
             var manifest: JSONValue?
@@ -142,7 +154,8 @@ import Testing
             let missing = "00000000-0000-0000-0000-000000000000"
             for (method, path) in [(HTTPRequest.Method.get, status), (.get, file), (.delete, status)] {
                 let foreign = try await harness.call(method, path, token: other)
-                let absent = try await harness.call(method, path.replacingOccurrences(of: job, with: missing), token: other)
+                let absent = try await harness.call(
+                    method, path.replacingOccurrences(of: job, with: missing), token: other)
                 #expect(foreign.status == .notFound, "\(method) \(path)")
                 #expect(foreign.text.replacingOccurrences(of: job, with: missing) == absent.text, "\(method) \(path)")
             }
@@ -151,10 +164,15 @@ import Testing
             #expect(try await harness.call(.delete, status, token: owner).status == .accepted)
             #expect(try await harness.call(.get, status, token: owner).status == .notFound)
             // A token that may not export is told what it needs, in one sentence.
-            let narrow = try await harness.call(.get, "$export", token: try await harness.token("user/Patient.rs"), headers: ["Prefer": "respond-async"])
+            let narrow = try await harness.call(
+                .get, "$export", token: try await harness.token("user/Patient.rs"), headers: ["Prefer": "respond-async"]
+            )
             #expect(narrow.status == .forbidden)
             let text = narrow.json?["issue"]?.arrayValue?.first?["diagnostics"]?.stringValue
-            #expect(text == "The access token's scopes do not allow Bulk Data export (it needs a scope such as user/*.r or system/*.r)")
+            #expect(
+                text
+                    == "The access token's scopes do not allow Bulk Data export (it needs a scope such as user/*.r or system/*.r)"
+            )
         }
     }
 }

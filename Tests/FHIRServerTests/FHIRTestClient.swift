@@ -38,14 +38,16 @@ func withFHIRApp(
 
 extension TestClientProtocol {
     func fhir(
-        _ method: HTTPRequest.Method, _ path: String, body: String? = nil, contentType: String = "application/fhir+json",
+        _ method: HTTPRequest.Method, _ path: String, body: String? = nil,
+        contentType: String = "application/fhir+json",
         headers extra: [String: String] = [:]
     ) async throws -> FHIRTestResponse {
         var headers = HTTPFields()
         if body != nil { headers[.contentType] = contentType }
         for (name, value) in extra { headers[HTTPField.Name(name)!] = value }
         return try await execute(
-            uri: path.hasPrefix("http") || path.hasPrefix("/") ? path : "\(basePath)/\(path)", method: method, headers: headers,
+            uri: path.hasPrefix("http") || path.hasPrefix("/") ? path : "\(basePath)/\(path)", method: method,
+            headers: headers,
             body: body.map { ByteBuffer(string: $0) }
         ) { response in
             FHIRTestResponse(status: response.status, headers: response.headers, text: String(buffer: response.body))
@@ -69,6 +71,7 @@ func pathOf(_ url: String) -> String {
 extension FHIRTestResponse {
     /// The three-digit status of each entry of a batch or transaction response.
     var entryStatusCodes: [String] {
-        json?["entry"]?.arrayValue?.compactMap { $0["response"]?["status"]?.stringValue.map { String($0.prefix(3)) } } ?? []
+        json?["entry"]?.arrayValue?.compactMap { $0["response"]?["status"]?.stringValue.map { String($0.prefix(3)) } }
+            ?? []
     }
 }

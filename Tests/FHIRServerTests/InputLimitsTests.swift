@@ -19,7 +19,8 @@ import Testing
         #expect(FHIRServerConfiguration().maximumBodySize == 16 << 20)
         try await withFHIRApp(backend, configuration: FHIRServerConfiguration(maximumBodySize: 4096)) { client in
             let padding = String(repeating: "x", count: 5000)
-            let large = try await client.fhir(.post, "Patient", body: #"{"resourceType":"Patient","gender":"\#(padding)"}"#)
+            let large = try await client.fhir(
+                .post, "Patient", body: #"{"resourceType":"Patient","gender":"\#(padding)"}"#)
             #expect(large.status == .contentTooLarge && Self.isOutcome(large))
             #expect(try await client.fhir(.post, "Patient", body: #"{"resourceType":"Patient"}"#).status == .created)
         }
@@ -31,18 +32,23 @@ import Testing
         var configuration = FHIRServerConfiguration(maximumBodySize: 64 << 10)
         configuration.validator.patchLimits.operations = 100
         try await withFHIRApp(backend, configuration: configuration) { client in
-            let original = #"{"resourceType":"Patient","id":"p","extension":[{"url":"http://example.org/x","valueString":"\#(String(repeating: "x", count: 200))"}]}"#
+            let original =
+                #"{"resourceType":"Patient","id":"p","extension":[{"url":"http://example.org/x","valueString":"\#(String(repeating: "x", count: 200))"}]}"#
             #expect(try await client.fhir(.put, "Patient/p", body: original).status == .created)
             let copies = (0..<30).map { _ in #"{"op":"copy","from":"/extension","path":"/extension/-"}"# }
             let patch = "[" + copies.joined(separator: ",") + "]"
-            let patched = try await client.fhir(.patch, "Patient/p", body: patch, contentType: "application/json-patch+json")
+            let patched = try await client.fhir(
+                .patch, "Patient/p", body: patch, contentType: "application/json-patch+json")
             #expect(patched.status == .unprocessableContent && Self.isOutcome(patched))
             #expect(patched.json?["issue"]?.arrayValue?.first?["code"] == "too-costly")
             let stored = try await client.fhir(.get, "Patient/p")
             #expect(stored.header("ETag") == #"W/"1""#)
             #expect(stored.text.utf8.count < 1024)
-            let tooMany = "[" + Array(repeating: #"{"op":"test","path":"/id","value":"p"}"#, count: 101).joined(separator: ",") + "]"
-            let refused = try await client.fhir(.patch, "Patient/p", body: tooMany, contentType: "application/json-patch+json")
+            let tooMany =
+                "[" + Array(repeating: #"{"op":"test","path":"/id","value":"p"}"#, count: 101).joined(separator: ",")
+                + "]"
+            let refused = try await client.fhir(
+                .patch, "Patient/p", body: tooMany, contentType: "application/json-patch+json")
             #expect(refused.status == .badRequest && Self.isOutcome(refused))
         }
     }
@@ -61,10 +67,13 @@ import Testing
                 let body = #"{"resourceType":"Patient","text":{"status":"generated","div":"\#(div)"}}"#
                 let created = try await client.fhir(.post, "Patient", body: body)
                 #expect(created.status == .unprocessableContent && Self.isOutcome(created))
-                let put = try await client.fhir(.put, "Patient/x", body: body.replacingOccurrences(of: #""Patient","#, with: #""Patient","id":"x","#))
+                let put = try await client.fhir(
+                    .put, "Patient/x",
+                    body: body.replacingOccurrences(of: #""Patient","#, with: #""Patient","id":"x","#))
                 #expect(put.status == .unprocessableContent)
             }
-            let safe = #"{"resourceType":"Patient","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>Doe</p></div>"}}"#
+            let safe =
+                #"{"resourceType":"Patient","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>Doe</p></div>"}}"#
             #expect(try await client.fhir(.post, "Patient", body: safe).status == .created)
             #expect(try await client.fhir(.get, "Patient?_count=100").json?["total"] == 1)
         }
@@ -73,7 +82,8 @@ import Testing
     @Test(arguments: backends)
     func aByteOrderMarkIsAccepted(backend: TestBackend) async throws {
         try await withFHIRApp(backend) { client in
-            let created = try await client.fhir(.post, "Patient", body: "\u{FEFF}" + #"{"resourceType":"Patient","gender":"male"}"#)
+            let created = try await client.fhir(
+                .post, "Patient", body: "\u{FEFF}" + #"{"resourceType":"Patient","gender":"male"}"#)
             #expect(created.status == .created)
             let bundle = "\u{FEFF}" + #"{"resourceType":"Bundle","type":"batch","entry":[]}"#
             #expect(try await client.fhir(.post, "", body: bundle).status == .ok)
@@ -84,12 +94,15 @@ import Testing
     func dotSegmentIdsAreRefused(backend: TestBackend) async throws {
         try await withFHIRApp(backend) { client in
             for id in [".", ".."] {
-                let put = try await client.fhir(.put, "Patient/\(id)", body: #"{"resourceType":"Patient","id":"\#(id)"}"#)
+                let put = try await client.fhir(
+                    .put, "Patient/\(id)", body: #"{"resourceType":"Patient","id":"\#(id)"}"#)
                 #expect(put.status.code >= 400 && put.status.code < 500)
-                let created = try await client.fhir(.post, "Patient", body: #"{"resourceType":"Patient","id":"\#(id)"}"#)
+                let created = try await client.fhir(
+                    .post, "Patient", body: #"{"resourceType":"Patient","id":"\#(id)"}"#)
                 #expect(created.status == .unprocessableContent && Self.isOutcome(created))
             }
-            let bundle = #"{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient","id":".."},"request":{"method":"PUT","url":"Patient/.."}}]}"#
+            let bundle =
+                #"{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient","id":".."},"request":{"method":"PUT","url":"Patient/.."}}]}"#
             let transaction = try await client.fhir(.post, "", body: bundle)
             #expect(transaction.status == .badRequest && Self.isOutcome(transaction))
         }

@@ -55,7 +55,10 @@ import Testing
                 #expect(failed.json?["resourceType"] == "OperationOutcome")
                 #expect(failed.json?["issue"]?.arrayValue?.first?["code"] == "exception")
                 let diagnostics = failed.json?["issue"]?.arrayValue?.first?["diagnostics"]?.stringValue ?? ""
-                for leak in ["idx_string", "SELECT", "no such table", "does not exist", "SQLite", "PSQL", "Postgres", "/tmp", "Error", "FHIRStore"] {
+                for leak in [
+                    "idx_string", "SELECT", "no such table", "does not exist", "SQLite", "PSQL", "Postgres", "/tmp",
+                    "Error", "FHIRStore",
+                ] {
                     #expect(!failed.text.contains(leak), "\(leak) in \(failed.text)")
                 }
                 let incident = try #require(diagnostics.split(separator: " ").last.map(String.init))
@@ -78,18 +81,24 @@ import Testing
     @Test func outcomesByKind() throws {
         let log = CapturedLog()
         let logger = Logger(label: "test") { _ in log.handler }
-        let notFound = OperationOutcomeMiddleware.outcome(of: FHIRError.notFound("Patient/x is not known"), logger: logger)
+        let notFound = OperationOutcomeMiddleware.outcome(
+            of: FHIRError.notFound("Patient/x is not known"), logger: logger)
         #expect(notFound.status == 404 && notFound.description.contains("Patient/x"))
         let slow = OperationOutcomeMiddleware.outcome(of: SQLStatementTimeout(limit: .seconds(10)), logger: logger)
         #expect(slow.status == 503 && slow.issues.first?.code == "too-costly" && slow.description.contains("10"))
-        let tooLarge = OperationOutcomeMiddleware.outcome(of: HTTPError(.contentTooLarge, message: "Body too large"), logger: logger)
+        let tooLarge = OperationOutcomeMiddleware.outcome(
+            of: HTTPError(.contentTooLarge, message: "Body too large"), logger: logger)
         #expect(tooLarge.status == 413 && tooLarge.issues.first?.diagnostics == "Body too large")
         let bare = OperationOutcomeMiddleware.outcome(of: HTTPError(.badRequest), logger: logger)
         #expect(bare.status == 400 && bare.issues.first?.diagnostics == "Bad Request")
         #expect(log.lines.isEmpty)
         // A 500 built from an error's text, a 5xx of Hummingbird's, anything else: only an id.
-        let wrapped = FHIRError(status: 500, code: "exception", "The export failed: SQLiteError(no such table: resources) at /var/lib/x.sqlite")
-        for error: any Error in [wrapped, HTTPError(.internalServerError, message: "/srv/secret"), CocoaError(.fileNoSuchFile)] {
+        let wrapped = FHIRError(
+            status: 500, code: "exception",
+            "The export failed: SQLiteError(no such table: resources) at /var/lib/x.sqlite")
+        for error: any Error in [
+            wrapped, HTTPError(.internalServerError, message: "/srv/secret"), CocoaError(.fileNoSuchFile),
+        ] {
             let outcome = OperationOutcomeMiddleware.outcome(of: error, logger: logger)
             #expect(outcome.status == 500 && outcome.issues.first?.code == "exception")
             for leak in ["SQLite", "/var", "/srv", "Cocoa", "Error", "resources"] {

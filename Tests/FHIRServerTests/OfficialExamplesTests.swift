@@ -45,7 +45,8 @@ import Testing
     @Test(arguments: backends)
     func everyExampleRoundTripsAndIsFound(backend: TestBackend) async throws {
         let directory = TestDatabases.sharedFHIRDirectory.appendingPathComponent("r4-examples")
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".json") }.sorted()
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".json") }
+            .sorted()
         #expect(files.count == 717)
         // Two official examples break their StructureDefinition (see ValidationTests), so this
         // round trip runs with structure validation off; the next test runs it on.
@@ -61,17 +62,23 @@ import Testing
                 #expect(put.status == .created || put.status == .ok, "\(file): \(put.text)")
                 let read = try await client.fhir(.get, "\(type)/\(id)")
                 let stored = try #require(read.json, "\(file)")
-                #expect(Self.withoutServerMeta(stored) == Self.withoutServerMeta(original), "\(file) changed in the round trip")
+                #expect(
+                    Self.withoutServerMeta(stored) == Self.withoutServerMeta(original),
+                    "\(file) changed in the round trip")
 
                 let byId = try #require(try await client.fhir(.get, "\(type)?_id=\(id)").json)
                 #expect(byId["total"] == 1, "\(file) not found by _id")
                 if let parameter = Self.searchableParameter(of: stored, type: type) {
-                    let response = try await client.fhir(.get, "\(type)?_id=\(id)&\(parameter)", headers: ["Prefer": "handling=strict"])
-                    #expect(response.json?["total"] == 1, "\(file) not found by \(parameter): \(response.text.prefix(300))")
+                    let response = try await client.fhir(
+                        .get, "\(type)?_id=\(id)&\(parameter)", headers: ["Prefer": "handling=strict"])
+                    #expect(
+                        response.json?["total"] == 1, "\(file) not found by \(parameter): \(response.text.prefix(300))")
                     searchedByParameter += 1
                 }
             }
-            print("\(backend): \(files.count) examples round-tripped; \(searchedByParameter) also found by a token or string parameter")
+            print(
+                "\(backend): \(files.count) examples round-tripped; \(searchedByParameter) also found by a token or string parameter"
+            )
             #expect(searchedByParameter > 650)
         }
     }
@@ -89,16 +96,23 @@ import Testing
                 let id = original["id"]!.stringValue!
                 let put = try await client.fhir(.put, "\(type)/\(id)", body: text)
                 #expect(put.status == .unprocessableContent, "\(file)")
-                let expressions = put.json?["issue"]?.arrayValue?.flatMap { $0["expression"]?.arrayValue ?? [] }.compactMap(\.stringValue) ?? []
+                let expressions =
+                    put.json?["issue"]?.arrayValue?.flatMap { $0["expression"]?.arrayValue ?? [] }.compactMap(
+                        \.stringValue) ?? []
                 #expect(expressions.contains { $0.contains(location) }, "\(file): \(expressions)")
                 let validated = try await client.fhir(.post, "\(type)/$validate", body: text)
                 #expect(validated.status == .ok)
                 #expect(validated.json?["issue"]?.arrayValue?.first?["severity"] == "error")
                 #expect(try await client.fhir(.get, "\(type)/\(id)").status == .notFound)
             }
-            let valid = try await client.fhir(.post, "Patient/$validate", body: #"{"resourceType":"Parameters","parameter":[{"name":"resource","resource":{"resourceType":"Patient","gender":"female"}}]}"#)
+            let valid = try await client.fhir(
+                .post, "Patient/$validate",
+                body:
+                    #"{"resourceType":"Parameters","parameter":[{"name":"resource","resource":{"resourceType":"Patient","gender":"female"}}]}"#
+            )
             #expect(valid.json?["issue"]?.arrayValue?.first?["severity"] == "information")
-            let wrong = try await client.fhir(.post, "Patient", body: #"{"resourceType":"Patient","gender":"xx","birthDate":"1990-13-01"}"#)
+            let wrong = try await client.fhir(
+                .post, "Patient", body: #"{"resourceType":"Patient","gender":"xx","birthDate":"1990-13-01"}"#)
             #expect(wrong.status == .unprocessableContent)
             #expect(wrong.json?["issue"]?.arrayValue?.count == 2)
         }

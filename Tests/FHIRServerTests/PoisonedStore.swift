@@ -13,22 +13,33 @@ struct PoisonedStore: FHIRStore {
         let poison: String
 
         func create(_ resource: JSONValue, type: String, id: String?) async throws -> StoredResource {
-            if String(decoding: JSONWriter(pretty: false).bytes(resource), as: UTF8.self).contains(poison) { throw Refused() }
+            if String(decoding: JSONWriter(pretty: false).bytes(resource), as: UTF8.self).contains(poison) {
+                throw Refused()
+            }
             return try await base.create(resource, type: type, id: id)
         }
         func update(_ resource: JSONValue, type: String, id: String, ifMatch: Int?) async throws -> UpdateOutcome {
             try await base.update(resource, type: type, id: id, ifMatch: ifMatch)
         }
-        func delete(type: String, id: String, ifMatch: Int?) async throws -> StoredResource? { try await base.delete(type: type, id: id, ifMatch: ifMatch) }
+        func delete(type: String, id: String, ifMatch: Int?) async throws -> StoredResource? {
+            try await base.delete(type: type, id: id, ifMatch: ifMatch)
+        }
         func read(type: String, id: String) async throws -> StoredResource { try await base.read(type: type, id: id) }
         func search(_ query: SearchQuery) async throws -> SearchPage { try await base.search(query) }
-        func search(_ query: SearchQuery, includingOnly visible: @escaping @Sendable (StoredResource) -> Bool) async throws -> SearchPage {
+        func search(_ query: SearchQuery, includingOnly visible: @escaping @Sendable (StoredResource) -> Bool)
+            async throws -> SearchPage
+        {
             try await base.search(query, includingOnly: visible)
         }
-        func referrers(to type: String, id: String) async throws -> [ReferenceLink] { try await base.referrers(to: type, id: id) }
-        func referenceTargets(of resources: [StoredResource]) async throws -> [ResourceKey] { try await base.referenceTargets(of: resources) }
+        func referrers(to type: String, id: String) async throws -> [ReferenceLink] {
+            try await base.referrers(to: type, id: id)
+        }
+        func referenceTargets(of resources: [StoredResource]) async throws -> [ResourceKey] {
+            try await base.referenceTargets(of: resources)
+        }
         func resources(_ keys: [ResourceKey]) async throws -> [StoredResource] { try await base.resources(keys) }
-        func resources(ofType type: String, since: Int64?, after: String?, limit: Int) async throws -> [StoredResource] {
+        func resources(ofType type: String, since: Int64?, after: String?, limit: Int) async throws -> [StoredResource]
+        {
             try await base.resources(ofType: type, since: since, after: after, limit: limit)
         }
     }
@@ -48,7 +59,8 @@ struct PoisonedStore: FHIRStore {
         if failsReads { throw InternalFailure() }
         return try await base.reading(body)
     }
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (any FHIRTransaction) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (any FHIRTransaction) async throws -> T) async throws -> T
+    {
         let poison = poison
         try await Task.sleep(for: delay)
         return try await base.transaction { try await body(Transaction(base: $0, poison: poison)) }
@@ -60,8 +72,12 @@ struct PoisonedStore: FHIRStore {
         try await base.update(resource, type: type, id: id, ifMatch: ifMatch)
     }
     func read(type: String, id: String) async throws -> StoredResource { try await base.read(type: type, id: id) }
-    func vread(type: String, id: String, version: Int) async throws -> StoredResource { try await base.vread(type: type, id: id, version: version) }
-    func delete(type: String, id: String, ifMatch: Int?) async throws -> StoredResource? { try await base.delete(type: type, id: id, ifMatch: ifMatch) }
+    func vread(type: String, id: String, version: Int) async throws -> StoredResource {
+        try await base.vread(type: type, id: id, version: version)
+    }
+    func delete(type: String, id: String, ifMatch: Int?) async throws -> StoredResource? {
+        try await base.delete(type: type, id: id, ifMatch: ifMatch)
+    }
     func history(type: String?, id: String?, since: Int64?, count: Int, offset: Int) async throws -> SearchPage {
         try await base.history(type: type, id: id, since: since, count: count, offset: offset)
     }

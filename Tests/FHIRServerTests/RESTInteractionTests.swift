@@ -1,4 +1,5 @@
 import FHIR
+import FHIRServer
 import FHIRTestSupport
 import Foundation
 import Testing
@@ -7,12 +8,18 @@ import Testing
 @Suite struct RESTInteractionTests {
     static let backends = TestDatabases.backends
 
-    static let allergy = #"{"resourceType": "AllergyIntolerance", "meta": {"tag": [{"code": "fba/minimal"}]}, "clinicalStatus": {"coding": [{"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}]}, "patient": {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}}"#
+    static let allergy =
+        #"{"resourceType": "AllergyIntolerance", "meta": {"tag": [{"code": "fba/minimal"}]}, "clinicalStatus": {"coding": [{"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}]}, "patient": {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}}"#
 
+    /// IBM FHIR Server's style, kept by `caduceus serve --default-return minimal`: a create
+    /// answers with an empty body and the Location.
     @Test(arguments: backends)
     func ibmStyleCreateAndSearch(backend: TestBackend) async throws {
-        try await withFHIRApp(backend) { client in
-            let created = try await client.fhir(.post, "AllergyIntolerance", body: Self.allergy, headers: ["Accept": "*/*"])
+        var configuration = FHIRServerConfiguration()
+        configuration.defaultReturn = .minimal
+        try await withFHIRApp(backend, configuration: configuration) { client in
+            let created = try await client.fhir(
+                .post, "AllergyIntolerance", body: Self.allergy, headers: ["Accept": "*/*"])
             #expect(created.status == .created)
             #expect(created.text.isEmpty)
             let location = try #require(created.header("Location"))
@@ -27,7 +34,8 @@ import Testing
             let bundle = try #require(search.json)
             #expect(bundle["type"] == "searchset")
             #expect(bundle["total"] == 1)
-            let selfLink = try #require(bundle["link"]?.arrayValue?.first { $0["relation"] == "self" }?["url"]?.stringValue)
+            let selfLink = try #require(
+                bundle["link"]?.arrayValue?.first { $0["relation"] == "self" }?["url"]?.stringValue)
             #expect(selfLink.contains("_count=10") && selfLink.contains("_page=1"))
             let entry = try #require(bundle["entry"]?.arrayValue?.first)
             let id = location.split(separator: "/").dropLast(2).last.map(String.init)
@@ -40,14 +48,16 @@ import Testing
     func preferReturnShapesTheAnswer(backend: TestBackend) async throws {
         try await withFHIRApp(backend) { client in
             let representation = try await client.fhir(
-                .post, "Patient", body: #"{"resourceType":"Patient","active":true}"#, headers: ["Prefer": "return=representation"])
+                .post, "Patient", body: #"{"resourceType":"Patient","active":true}"#,
+                headers: ["Prefer": "return=representation"])
             #expect(representation.status == .created)
             #expect(representation.json?["active"] == true)
             #expect(representation.json?["meta"]?["versionId"] == "1")
             let outcome = try await client.fhir(
                 .post, "Patient", body: #"{"resourceType":"Patient"}"#, headers: ["Prefer": "return=OperationOutcome"])
             #expect(outcome.json?["resourceType"] == "OperationOutcome")
-            let minimal = try await client.fhir(.post, "Patient", body: #"{"resourceType":"Patient"}"#, headers: ["Prefer": "return=minimal"])
+            let minimal = try await client.fhir(
+                .post, "Patient", body: #"{"resourceType":"Patient"}"#, headers: ["Prefer": "return=minimal"])
             #expect(minimal.text.isEmpty)
         }
     }
@@ -56,14 +66,17 @@ import Testing
     func readUpdateVersionsDeleteAndHistory(backend: TestBackend) async throws {
         try await withFHIRApp(backend) { client in
             // Create on update with a client id.
-            let put = try await client.fhir(.put, "Patient/pat-1", body: #"{"resourceType":"Patient","id":"pat-1","gender":"male"}"#)
+            let put = try await client.fhir(
+                .put, "Patient/pat-1", body: #"{"resourceType":"Patient","id":"pat-1","gender":"male"}"#)
             #expect(put.status == .created)
             let update = try await client.fhir(
-                .put, "Patient/pat-1", body: #"{"resourceType":"Patient","id":"pat-1","gender":"female"}"#, headers: ["If-Match": #"W/"1""#])
+                .put, "Patient/pat-1", body: #"{"resourceType":"Patient","id":"pat-1","gender":"female"}"#,
+                headers: ["If-Match": #"W/"1""#])
             #expect(update.status == .ok)
             #expect(update.header("ETag") == #"W/"2""#)
             let stale = try await client.fhir(
-                .put, "Patient/pat-1", body: #"{"resourceType":"Patient","id":"pat-1"}"#, headers: ["If-Match": #"W/"1""#])
+                .put, "Patient/pat-1", body: #"{"resourceType":"Patient","id":"pat-1"}"#,
+                headers: ["If-Match": #"W/"1""#])
             #expect(stale.status == .preconditionFailed)
             #expect(stale.json?["resourceType"] == "OperationOutcome")
 
@@ -103,7 +116,9 @@ import Testing
     func pagingLinksCanBeFollowedToTheEnd(backend: TestBackend) async throws {
         try await withFHIRApp(backend) { client in
             for index in 0..<23 {
-                _ = try await client.fhir(.post, "Patient", body: #"{"resourceType":"Patient","name":[{"family":"Pager","given":["\#(index)"]}]}"#)
+                _ = try await client.fhir(
+                    .post, "Patient",
+                    body: #"{"resourceType":"Patient","name":[{"family":"Pager","given":["\#(index)"]}]}"#)
             }
             var next: String? = "\(basePath)/Patient?family=pager&_count=5"
             var seen: [String] = []
@@ -132,9 +147,16 @@ import Testing
     @Test(arguments: backends)
     func searchByPostAndAtSystemLevel(backend: TestBackend) async throws {
         try await withFHIRApp(backend) { client in
-            _ = try await client.fhir(.post, "Patient", body: #"{"resourceType":"Patient","gender":"other","meta":{"tag":[{"system":"urn:t","code":"x"}]}}"#)
-            _ = try await client.fhir(.post, "Observation", body: #"{"resourceType":"Observation","status":"final","code":{"text":"c"},"meta":{"tag":[{"system":"urn:t","code":"x"}]}}"#)
-            let posted = try await client.fhir(.post, "Patient/_search", body: "gender=other", contentType: "application/x-www-form-urlencoded")
+            _ = try await client.fhir(
+                .post, "Patient",
+                body: #"{"resourceType":"Patient","gender":"other","meta":{"tag":[{"system":"urn:t","code":"x"}]}}"#)
+            _ = try await client.fhir(
+                .post, "Observation",
+                body:
+                    #"{"resourceType":"Observation","status":"final","code":{"text":"c"},"meta":{"tag":[{"system":"urn:t","code":"x"}]}}"#
+            )
+            let posted = try await client.fhir(
+                .post, "Patient/_search", body: "gender=other", contentType: "application/x-www-form-urlencoded")
             #expect(posted.json?["total"] == 1)
             let system = try #require(try await client.fhir(.get, "?_tag=urn:t%7Cx").json)
             #expect(system["total"] == 2)
@@ -165,8 +187,14 @@ import Testing
                 (try await client.fhir(.post, "Patient", body: #"["resourceType"]"#), 422),
                 (try await client.fhir(.post, "Patient", body: #"{"resourceType":"Patient","id":"no spaces"}"#), 422),
                 (try await client.fhir(.post, "Patient", body: #"{"gender":"male"}"#), 422),
-                (try await client.fhir(.post, "Patient", body: #"{"resourceType":"Patient","birthDate":"2020-02-30"}"#), 422),
-                (try await client.fhir(.post, "Patient", body: #"{"resourceType":"Patient","name":[{"family":"a\u0000b"}]}"#), 422),
+                (
+                    try await client.fhir(
+                        .post, "Patient", body: #"{"resourceType":"Patient","birthDate":"2020-02-30"}"#), 422
+                ),
+                (
+                    try await client.fhir(
+                        .post, "Patient", body: #"{"resourceType":"Patient","name":[{"family":"a\u0000b"}]}"#), 422
+                ),
                 (try await client.fhir(.get, "Patient?name=%00"), 400),
                 (try await client.fhir(.put, "Patient/a", body: #"{"resourceType":"Patient","id":"b"}"#), 400),
                 (try await client.fhir(.put, "Patient/a", body: #"{"resourceType":"Patient"}"#), 400),
@@ -193,7 +221,8 @@ import Testing
             let format = try await client.fhir(.get, "Patient/f1?_format=application/fhir%2Bjson&_pretty=true")
             #expect(format.header("Content-Type") == "application/fhir+json; charset=utf-8")
             #expect(format.text.contains("\n  \"resourceType\": \"Patient\""))
-            let plain = try await client.fhir(.post, "Patient", body: #"{"resourceType":"Patient"}"#, contentType: "application/json")
+            let plain = try await client.fhir(
+                .post, "Patient", body: #"{"resourceType":"Patient"}"#, contentType: "application/json")
             #expect(plain.status == .created)
         }
     }
@@ -217,17 +246,21 @@ import Testing
             for resource in resources {
                 let type = try #require(resource["type"]?.stringValue)
                 listed += resource["searchParam"]?.arrayValue?.count ?? 0
-                supported += SearchParameterRegistry.r4.parameters(of: type).filter { $0.type != .special }.count
+                supported +=
+                    SearchParameterRegistry.r4.parameters(of: type).filter { $0.type != .special }.count
                     + SearchParameterRegistry.r4.common.values.filter { $0.type != .special }.count
             }
             #expect(listed == supported)
-            print("CapabilityStatement lists \(listed) search parameters; \(SearchParameterRegistry.unsupportedDefinitions.count) R4 definitions are reported unsupported")
+            print(
+                "CapabilityStatement lists \(listed) search parameters; \(SearchParameterRegistry.unsupportedDefinitions.count) R4 definitions are reported unsupported"
+            )
         }
     }
 
     @Test func liveServerOnARealSocket() async throws {
         try await withFHIRApp(.sqlite, setup: .live) { client in
-            let created = try await client.fhir(.post, "Patient", body: #"{"resourceType":"Patient","gender":"unknown"}"#)
+            let created = try await client.fhir(
+                .post, "Patient", body: #"{"resourceType":"Patient","gender":"unknown"}"#)
             #expect(created.status == .created)
             let location = try #require(created.header("Location"))
             #expect(location.hasPrefix("http://localhost"))  // the Host the test client sent

@@ -59,7 +59,8 @@ import Testing
         let gate = configuration.searchGate
         try await withFHIRApp(backend, configuration: configuration) { client in
             let created = try await client.fhir(
-                .post, "Patient", body: #"{"resourceType":"Patient","name":[{"family":"Gate"}]}"#, headers: ["Prefer": "return=representation"])
+                .post, "Patient", body: #"{"resourceType":"Patient","name":[{"family":"Gate"}]}"#,
+                headers: ["Prefer": "return=representation"])
             let id = try #require(created.json?["id"]?.stringValue)
             let holder = await Self.occupy(gate)
             let search = try await client.fhir(.get, "Patient?family=gate")
@@ -68,7 +69,9 @@ import Testing
             #expect(try await client.fhir(.get, "Patient/\(id)").status == .ok)
             let batch = try await client.fhir(
                 .post, "",
-                body: #"{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Patient?family=gate"}},{"request":{"method":"GET","url":"Patient/\#(id)"}}]}"#)
+                body:
+                    #"{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Patient?family=gate"}},{"request":{"method":"GET","url":"Patient/\#(id)"}}]}"#
+            )
             let statuses = (batch.json?["entry"]?.arrayValue ?? []).map { $0["response"]?["status"]?.stringValue }
             #expect(statuses == ["503 Service Unavailable", "200 OK"], "\(batch.text.prefix(300))")
             holder.release()

@@ -19,7 +19,11 @@ import Testing
         switch value {
         case .object(let object):
             for (key, member) in object {
-                if key == "reference", let text = member.stringValue { result.append(text) } else { references(in: member, into: &result) }
+                if key == "reference", let text = member.stringValue {
+                    result.append(text)
+                } else {
+                    references(in: member, into: &result)
+                }
             }
         case .array(let items):
             for item in items { references(in: item, into: &result) }
@@ -54,7 +58,9 @@ import Testing
                 #expect(response.status == .ok, "\(file.lastPathComponent): \(response.text.prefix(300))")
                 let entries = try #require(response.json?["entry"]?.arrayValue)
                 #expect(entries.allSatisfy { $0["response"]?["status"] == "201 Created" })
-                let patientLocation = try #require(entries.first { $0["response"]?["location"]?.stringValue?.hasPrefix("Patient/") == true }?["response"]?["location"]?.stringValue)
+                let patientLocation = try #require(
+                    entries.first { $0["response"]?["location"]?.stringValue?.hasPrefix("Patient/") == true }?[
+                        "response"]?["location"]?.stringValue)
                 patientOfBundle.append((String(patientLocation.split(separator: "/")[1]), bundle))
             }
 
@@ -100,11 +106,17 @@ import Testing
             let sorted = dates.sorted()
             let from = String(sorted[sorted.count / 4].prefix(10))
             let expected = dates.filter { String($0.prefix(10)) >= from }.count
-            #expect(try await Self.total(client, "Observation?subject=Patient/\(patientId)&code=http://loinc.org%7C\(code)&date=ge\(from)") == expected)
+            #expect(
+                try await Self.total(
+                    client, "Observation?subject=Patient/\(patientId)&code=http://loinc.org%7C\(code)&date=ge\(from)")
+                    == expected)
             #expect(try await Self.total(client, "Observation?patient=\(patientId)&code=\(code)") == dates.count)
 
             // Encounters with their Patient included.
-            let encounters = try #require(try await client.fhir(.get, "Encounter?subject=Patient/\(patientId)&_include=Encounter:subject&_count=5").json)
+            let encounters = try #require(
+                try await client.fhir(
+                    .get, "Encounter?subject=Patient/\(patientId)&_include=Encounter:subject&_count=5"
+                ).json)
             let included = encounters["entry"]?.arrayValue?.filter { $0["search"]?["mode"] == "include" } ?? []
             #expect(included.count == 1)
             #expect(included.first?["resource"]?["id"]?.stringValue == patientId)
@@ -112,21 +124,29 @@ import Testing
             // $everything returns the patient's whole record: every resource of its bundle
             // (each refers to the patient or is referred to by what does).
             let everything = try #require(try await client.fhir(.get, "Patient/\(patientId)/$everything").json)
-            let bundleTypes = (bundle["entry"]?.arrayValue ?? []).compactMap { $0["resource"]?["resourceType"]?.stringValue }
-            let everythingTypes = everything["entry"]?.arrayValue?.compactMap { $0["resource"]?["resourceType"]?.stringValue } ?? []
-            #expect(everythingTypes.count == bundleTypes.count, "\(Dictionary(grouping: everythingTypes, by: { $0 }).mapValues(\.count)) vs \(Dictionary(grouping: bundleTypes, by: { $0 }).mapValues(\.count))")
+            let bundleTypes = (bundle["entry"]?.arrayValue ?? []).compactMap {
+                $0["resource"]?["resourceType"]?.stringValue
+            }
+            let everythingTypes =
+                everything["entry"]?.arrayValue?.compactMap { $0["resource"]?["resourceType"]?.stringValue } ?? []
+            #expect(
+                everythingTypes.count == bundleTypes.count,
+                "\(Dictionary(grouping: everythingTypes, by: { $0 }).mapValues(\.count)) vs \(Dictionary(grouping: bundleTypes, by: { $0 }).mapValues(\.count))"
+            )
             #expect(everythingTypes.first == "Patient")
-            let onlyConditions = try #require(try await client.fhir(.get, "Patient/\(patientId)/$everything?_type=Condition").json)
+            let onlyConditions = try #require(
+                try await client.fhir(.get, "Patient/\(patientId)/$everything?_type=Condition").json)
             #expect(onlyConditions["total"]?.stringValue == nil)
             let conditionCount = bundleTypes.filter { $0 == "Condition" }.count
             #expect(onlyConditions["entry"]?.arrayValue?.count == conditionCount)
 
             // Patients with a Condition, by reverse chaining, against the bundles.
             let conditionCodes = patientOfBundle.map { item -> Set<String> in
-                Set((item.bundle["entry"]?.arrayValue ?? []).compactMap { entry -> String? in
-                    guard entry["resource"]?["resourceType"] == "Condition" else { return nil }
-                    return entry["resource"]?["code"]?["coding"]?.arrayValue?.first?["code"]?.stringValue
-                })
+                Set(
+                    (item.bundle["entry"]?.arrayValue ?? []).compactMap { entry -> String? in
+                        guard entry["resource"]?["resourceType"] == "Condition" else { return nil }
+                        return entry["resource"]?["code"]?["coding"]?.arrayValue?.first?["code"]?.stringValue
+                    })
             }
             let someCode = try #require(conditionCodes.flatMap { $0 }.first)
             let withCondition = conditionCodes.filter { $0.contains(someCode) }.count

@@ -14,12 +14,16 @@ import Testing
 
     @Test(arguments: backends)
     func tenantsAreSeparated(backend: TestBackend) async throws {
-        let stores = try TenantStores(defaultStore: try await TestDatabases.makeStore(backend), tenants: ["clinic_a", "clinic_b"]) { _ in
+        let stores = try TenantStores(
+            defaultStore: try await TestDatabases.makeStore(backend), tenants: ["clinic_a", "clinic_b"]
+        ) { _ in
             try await TestDatabases.makeStore(backend)
         }
         let app = Application(router: FHIRApplication.buildRouter(stores: stores))
         try await app.test(.router) { client in
-            let created = try await client.fhir(.post, "Patient", body: #"{"resourceType":"Patient","gender":"female"}"#, headers: ["X-FHIR-TENANT-ID": "clinic_a"])
+            let created = try await client.fhir(
+                .post, "Patient", body: #"{"resourceType":"Patient","gender":"female"}"#,
+                headers: ["X-FHIR-TENANT-ID": "clinic_a"])
             #expect(created.status == .created)
             let location = try #require(created.header("Location"))
             let path = pathOf(location)
@@ -28,10 +32,13 @@ import Testing
             #expect(try await client.fhir(.get, path, headers: ["X-FHIR-TENANT-ID": "clinic_b"]).status == .notFound)
             #expect(try await client.fhir(.get, path).status == .notFound)
             #expect(try await client.fhir(.get, path, headers: ["X-FHIR-TENANT-ID": "default"]).status == .notFound)
-            #expect(try await client.fhir(.get, "Patient", headers: ["X-FHIR-TENANT-ID": "clinic_b"]).json?["total"] == 0)
-            #expect(try await client.fhir(.get, "_history", headers: ["X-FHIR-TENANT-ID": "clinic_a"]).json?["total"] == 1)
+            #expect(
+                try await client.fhir(.get, "Patient", headers: ["X-FHIR-TENANT-ID": "clinic_b"]).json?["total"] == 0)
+            #expect(
+                try await client.fhir(.get, "_history", headers: ["X-FHIR-TENANT-ID": "clinic_a"]).json?["total"] == 1)
             // An export belongs to its tenant: others cannot see its status.
-            let kickOff = try await client.fhir(.get, "$export", headers: ["X-FHIR-TENANT-ID": "clinic_a", "Prefer": "respond-async"])
+            let kickOff = try await client.fhir(
+                .get, "$export", headers: ["X-FHIR-TENANT-ID": "clinic_a", "Prefer": "respond-async"])
             #expect(kickOff.status == .accepted)
             let status = pathOf(try #require(kickOff.header("Content-Location")))
             #expect(try await client.fhir(.get, status).status == .notFound)
@@ -69,8 +76,10 @@ import Testing
         let issuer = await AccessTokenIssuer.hs256(secret: secret)
         // Tokens are bound to a tenant: each asks for the tenant its token names.
         @Sendable func token(tenant: String) async throws -> String {
-            try await issuer.sign(SMARTAccessClaims(
-                subject: "alice", expires: Date().addingTimeInterval(300), scope: "system/*.*", clientId: "test-app", patient: nil, tenant: tenant))
+            try await issuer.sign(
+                SMARTAccessClaims(
+                    subject: "alice", expires: Date().addingTimeInterval(300), scope: "system/*.*",
+                    clientId: "test-app", patient: nil, tenant: tenant))
         }
         let app = Application(router: FHIRApplication.buildRouter(stores: stores, security: security))
         try await app.test(.router) { client in
@@ -78,11 +87,14 @@ import Testing
                 let tenant = ["X-FHIR-TENANT-ID": "fresh_\(index)"]
                 #expect(try await client.fhir(.get, "Patient", headers: tenant).status == .unauthorized)
                 let bearer = "Bearer \(try await token(tenant: "fresh_\(index)"))"
-                let refused = try await client.fhir(.get, "Patient", headers: tenant.merging(["Authorization": bearer]) { $1 })
+                let refused = try await client.fhir(
+                    .get, "Patient", headers: tenant.merging(["Authorization": bearer]) { $1 })
                 #expect(refused.status == .badRequest)
                 #expect(refused.json?["resourceType"] == "OperationOutcome")
             }
-            let declared = ["X-FHIR-TENANT-ID": "clinic_a", "Authorization": "Bearer \(try await token(tenant: "clinic_a"))"]
+            let declared = [
+                "X-FHIR-TENANT-ID": "clinic_a", "Authorization": "Bearer \(try await token(tenant: "clinic_a"))",
+            ]
             #expect(try await client.fhir(.get, "Patient", headers: declared).status == .ok)
         }
         await trail.flush()
@@ -90,7 +102,9 @@ import Testing
         #expect(await trail.failures == 0)
         #expect(await trail.written >= 81)
         // The refused requests' events sit in the default store, naming the tenant asked for.
-        let events = try await store.reading { try await $0.resources(ofType: "AuditEvent", since: nil, after: nil, limit: 1000) }
+        let events = try await store.reading {
+            try await $0.resources(ofType: "AuditEvent", since: nil, after: nil, limit: 1000)
+        }
         let sites = events.compactMap { try? JSONParser.parse($0.body ?? "{}")["source"]?["site"]?.stringValue }
         #expect(sites.filter { $0.hasPrefix("fresh_") }.count == 80)
         await trail.close()
@@ -98,7 +112,8 @@ import Testing
     }
 
     @Test func tenantsFileDeclaresOneTenantALine() throws {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-tenants-\(UUID().uuidString)")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "caduceus-tenants-\(UUID().uuidString)")
         try "# clinics\nclinic_a\n\n  Clinic_B  # the second\n".write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
         #expect(try TenantStores.tenants(inFile: file.path) == ["clinic_a", "clinic_b"])
@@ -107,13 +122,17 @@ import Testing
     }
 
     @Test func tenantDatabasesSitBesideTheDefaultOne() throws {
-        #expect(try TenantStores.tenantURL("./data/caduceus.sqlite", tenant: "a1") == "./data/caduceus.tenant-a1.sqlite")
-        #expect(try TenantStores.tenantURL("postgres://u@127.0.0.1:5432/fhir", tenant: "a1") == "postgres://u@127.0.0.1:5432/fhir_tenant_a1")
+        #expect(
+            try TenantStores.tenantURL("./data/caduceus.sqlite", tenant: "a1") == "./data/caduceus.tenant-a1.sqlite")
+        #expect(
+            try TenantStores.tenantURL("postgres://u@127.0.0.1:5432/fhir", tenant: "a1")
+                == "postgres://u@127.0.0.1:5432/fhir_tenant_a1")
     }
 
     @Test func withoutTenantsConfiguredOtherTenantsAreRefused() async throws {
         try await withFHIRApp(.sqlite) { (client: any TestClientProtocol) async throws in
-            #expect(try await client.fhir(.get, "Patient", headers: ["X-FHIR-TENANT-ID": "other"]).status == .badRequest)
+            #expect(
+                try await client.fhir(.get, "Patient", headers: ["X-FHIR-TENANT-ID": "other"]).status == .badRequest)
             #expect(try await client.fhir(.get, "Patient", headers: ["X-FHIR-TENANT-ID": "default"]).status == .ok)
             let kickOff = try await client.fhir(.get, "$export", headers: ["Prefer": "respond-async"])
             let status = pathOf(try #require(kickOff.header("Content-Location")))

@@ -25,17 +25,21 @@ import Testing
         try await withFHIRApp(backend) { client in
             for (round, delay) in [5, 15, 30, 60, 120].enumerated() {
                 let tag = "CANCEL-\(round)"
-                let bundle = #"{"resourceType":"Bundle","type":"transaction","entry":["#
+                let bundle =
+                    #"{"resourceType":"Bundle","type":"transaction","entry":["#
                     + (0..<300).map { Self.patient($0, tag: tag) }.joined(separator: ",") + "]}"
                 let request = Task { try await client.fhir(.post, "", body: bundle) }
                 try await Task.sleep(for: .milliseconds(delay))
                 request.cancel()
                 let status = try? await request.value.status
-                let found = try #require(try await client.fhir(.get, "Patient?identifier=urn:attack%7C\(tag)&_summary=count").json)
+                let found = try #require(
+                    try await client.fhir(.get, "Patient?identifier=urn:attack%7C\(tag)&_summary=count").json)
                 guard case .number(let text)? = found["total"] else { Issue.record("no total"); continue }
                 let total = Int(text) ?? -1
                 // All or nothing, and an OK answer only when all were written.
-                #expect(total == 0 || total == 300, "round \(round): \(total) of 300 written (status \(String(describing: status)))")
+                #expect(
+                    total == 0 || total == 300,
+                    "round \(round): \(total) of 300 written (status \(String(describing: status)))")
                 if status == .ok { #expect(total == 300) }
             }
         }

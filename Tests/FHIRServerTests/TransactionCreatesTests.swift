@@ -17,7 +17,8 @@ import Testing
 
     /// A transaction of `count` POST entries: `entry(i)` gives each one's JSON.
     static func transaction(_ count: Int, _ entry: (Int) -> String) -> String {
-        #"{"resourceType":"Bundle","type":"transaction","entry":["# + (0..<count).map(entry).joined(separator: ",") + "]}"
+        #"{"resourceType":"Bundle","type":"transaction","entry":["# + (0..<count).map(entry).joined(separator: ",")
+            + "]}"
     }
 
     static func observation(_ index: Int, subject: String, status: String = #""final""#) -> String {
@@ -42,7 +43,9 @@ import Testing
         try await withFHIRApp(backend) { client in
             // 99 Observations refer forward to the Patient, the last entry.
             let patientUrl = "urn:uuid:00000000-0000-4000-8000-000000000099"
-            let bundle = Self.transaction(100) { $0 == 99 ? Self.patient(99, mrn: "LONG") : Self.observation($0, subject: patientUrl) }
+            let bundle = Self.transaction(100) {
+                $0 == 99 ? Self.patient(99, mrn: "LONG") : Self.observation($0, subject: patientUrl)
+            }
             let response = try await client.fhir(.post, "", body: bundle)
             #expect(response.status == .ok, "\(response.text)")
             let entries = try #require(response.json?["entry"]?.arrayValue)
@@ -66,7 +69,9 @@ import Testing
                 #expect(stored["code"]?["coding"]?.arrayValue?.first?["code"]?.stringValue == "c\(index)")
                 #expect(stored["subject"]?["reference"]?.stringValue == "Patient/\(patientId)")
                 #expect(stored["meta"]?["lastUpdated"]?.stringValue.flatMap { FHIRDateRange(parsing: $0) } != nil)
-                #expect(try await Self.total(client, "Observation?code=urn:test%7Cc\(index)&subject=Patient/\(patientId)") == 1)
+                #expect(
+                    try await Self.total(client, "Observation?code=urn:test%7Cc\(index)&subject=Patient/\(patientId)")
+                        == 1)
             }
         }
     }
@@ -78,7 +83,9 @@ import Testing
             let bundle = Self.transaction(80) { index in
                 index == 0
                     ? Self.patient(0, mrn: "FAILS")
-                    : Self.observation(index, subject: "urn:uuid:00000000-0000-4000-8000-000000000000", status: index == 30 || index == 70 ? "12" : #""final""#)
+                    : Self.observation(
+                        index, subject: "urn:uuid:00000000-0000-4000-8000-000000000000",
+                        status: index == 30 || index == 70 ? "12" : #""final""#)
             }
             let response = try await client.fhir(.post, "", body: bundle)
             #expect(response.status == .unprocessableContent, "\(response.text)")
@@ -105,9 +112,11 @@ import Testing
             let response = try await client.fhir(.post, "", body: bundle)
             #expect(response.status == .ok, "\(response.text)")
             let entries = try #require(response.json?["entry"]?.arrayValue)
-            let patientId = try #require(entries.first?["response"]?["location"]?.stringValue?.split(separator: "/").dropFirst().first)
+            let patientId = try #require(
+                entries.first?["response"]?["location"]?.stringValue?.split(separator: "/").dropFirst().first)
             let location = try #require(entries[40]["response"]?["location"]?.stringValue)
-            let stored = try #require(try await client.fhir(.get, location.split(separator: "/").prefix(2).joined(separator: "/")).json)
+            let stored = try #require(
+                try await client.fhir(.get, location.split(separator: "/").prefix(2).joined(separator: "/")).json)
             #expect(stored["subject"]?["reference"]?.stringValue == "Patient/\(patientId)")
             #expect(try await Self.total(client, "Observation?subject=Patient/\(patientId)") == 59)
 
@@ -119,7 +128,9 @@ import Testing
             }
             let failed = try await client.fhir(.post, "", body: unmatched)
             #expect(failed.status == .preconditionFailed, "\(failed.text)")
-            #expect(failed.json?["issue"]?.arrayValue?.first?["diagnostics"]?.stringValue?.hasPrefix("Bundle.entry[20]: ") == true)
+            #expect(
+                failed.json?["issue"]?.arrayValue?.first?["diagnostics"]?.stringValue?.hasPrefix("Bundle.entry[20]: ")
+                    == true)
             #expect(try await Self.total(client, "Patient?identifier=urn:mrn%7CUNMATCHED-0") == 0)
         }
     }
@@ -131,12 +142,15 @@ import Testing
         let app = Application(router: FHIRApplication.buildRouter(store: PoisonedStore(base: store, poison: "POISON")))
         do {
             try await app.test(.router) { client in
-                let bundle = Self.transaction(50) { index in Self.patient(index, mrn: index == 25 ? "POISON" : "REFUSED-\(index)") }
+                let bundle = Self.transaction(50) { index in
+                    Self.patient(index, mrn: index == 25 ? "POISON" : "REFUSED-\(index)")
+                }
                 let response = try await client.fhir(.post, "", body: bundle)
                 #expect(response.status == .internalServerError, "\(response.text)")
                 #expect(try await Self.total(client, "Patient?identifier=urn:mrn%7CREFUSED-0") == 0)
                 #expect(try await Self.total(client, "Patient?identifier=urn:mrn%7CREFUSED-24") == 0)
-                let written = try await client.fhir(.post, "", body: Self.transaction(20) { Self.patient($0, mrn: "KEPT-\($0)") })
+                let written = try await client.fhir(
+                    .post, "", body: Self.transaction(20) { Self.patient($0, mrn: "KEPT-\($0)") })
                 #expect(written.status == .ok, "\(written.text)")
                 #expect(try await Self.total(client, "Patient?identifier=urn:mrn%7CKEPT-19") == 1)
             }

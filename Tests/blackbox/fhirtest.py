@@ -3,7 +3,9 @@
 import json
 import os
 import re
+import socket
 import subprocess
+import time
 import uuid
 from email.utils import parsedate_to_datetime
 
@@ -102,3 +104,31 @@ def parse_json_body(headers, body):
     ctype = headers.get("content-type", "").split(";")[0].strip()
     assert ctype in JSON_TYPES, f"Content-Type {ctype!r}"
     return validate(json.loads(body))
+
+
+BASE_PATH = "/fhir-server/api/v4"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(database, port, log, *options):
+    """Start another server (CADUCEUS_BIN) on `database` and `port` with extra `options`; (process, base URL)."""
+    process = subprocess.Popen(
+        [os.environ["CADUCEUS_BIN"], "serve", "--host", "127.0.0.1", "--port", str(port), "--database", database, *options],
+        stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}{BASE_PATH}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if requests.get(base + "/metadata", timeout=2).status_code == 200:
+                return process, base
+        except requests.ConnectionError:
+            pass
+        assert process.poll() is None, "server exited during start-up"
+        time.sleep(0.1)
+    process.kill()
+    raise AssertionError("server did not start")

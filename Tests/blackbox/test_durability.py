@@ -1,54 +1,13 @@
 """A crash loses no acknowledged write: kill -9 the server mid-stream, restart it on the same
 database, and find every write it had acknowledged, each at the version it acknowledged."""
 
-import os
 import signal
-import socket
-import subprocess
-import tempfile
 import threading
 import time
 
-import pytest
 import requests
 
-BASE_PATH = "/fhir-server/api/v4"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(database, port, log):
-    process = subprocess.Popen(
-        [os.environ["CADUCEUS_BIN"], "serve", "--host", "127.0.0.1", "--port", str(port), "--database", database],
-        stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}{BASE_PATH}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if requests.get(base + "/metadata", timeout=2).status_code == 200:
-                return process, base
-        except requests.ConnectionError:
-            pass
-        assert process.poll() is None, "server exited during start-up"
-        time.sleep(0.1)
-    process.kill()
-    raise AssertionError("server did not start")
-
-
-@pytest.fixture
-def database():
-    if "CADUCEUS_BIN" not in os.environ or "CADUCEUS_DATABASE" not in os.environ:
-        pytest.skip("set CADUCEUS_BIN and CADUCEUS_DATABASE (Scripts/blackbox.sh does)")
-    configured = os.environ["CADUCEUS_DATABASE"]
-    if configured.startswith("postgres"):
-        yield configured  # the same database: this test's resources have ids of their own
-    else:
-        with tempfile.TemporaryDirectory() as directory:
-            yield os.path.join(directory, "crash.sqlite")
+from fhirtest import free_port, start_server
 
 
 def test_kill_9_loses_no_acknowledged_write(database, tmp_path):

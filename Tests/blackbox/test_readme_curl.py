@@ -19,7 +19,7 @@ def as_test_command(readme_command):
 def test_readme_create():
     status, headers, body = run_curl(as_test_command(README_CREATE))
     assert status == 201
-    assert body == b""
+    created = parse_json_body(headers, body)  # the server's default: the stored resource
     location = headers.get("location", "")
     m = re.fullmatch(re.escape(base_url()) + rf"/AllergyIntolerance/({ID})/_history/1", location)
     assert m, f"Location {location!r}"
@@ -30,6 +30,7 @@ def test_readme_create():
         stored = http.get(location)
         assert stored.status_code == 200
         resource = stored.json()
+    assert resource == created
     assert resource["id"] == m.group(1)
     assert resource["meta"]["versionId"] == "1"
     assert {"code": "fba/minimal"} in resource["meta"]["tag"]

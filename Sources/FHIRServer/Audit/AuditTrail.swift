@@ -16,9 +16,11 @@ public struct AuditCoding: Sendable, Hashable {
     }
 
     /// `rest`: a RESTful operation (the AuditEvent type of every FHIR interaction).
-    public static let rest = AuditCoding(system: "http://terminology.hl7.org/CodeSystem/audit-event-type", code: "rest", display: "RESTful Operation")
+    public static let rest = AuditCoding(
+        system: "http://terminology.hl7.org/CodeSystem/audit-event-type", code: "rest", display: "RESTful Operation")
     /// DICOM `110113` Security Alert: what a detection engine's alerts are recorded as.
-    public static let securityAlert = AuditCoding(system: "http://dicom.nema.org/resources/ontology/DCM", code: "110113", display: "Security Alert")
+    public static let securityAlert = AuditCoding(
+        system: "http://dicom.nema.org/resources/ontology/DCM", code: "110113", display: "Security Alert")
 
     /// A FHIR interaction (`read`, `search-type`, ...) as a `subtype`.
     public static func interaction(_ code: String) -> AuditCoding {
@@ -65,8 +67,10 @@ public struct AuditRecord: Sendable {
 
     public init(
         type: AuditCoding = .rest, subtypes: [AuditCoding], action: String, recorded: Date = Date(), outcome: String,
-        outcomeDescription: String? = nil, agentName: String? = nil, agentClientId: String? = nil, agentReference: String? = nil,
-        agentAddress: String? = nil, entityReference: String? = nil, query: String? = nil, entityDescription: String? = nil,
+        outcomeDescription: String? = nil, agentName: String? = nil, agentClientId: String? = nil,
+        agentReference: String? = nil,
+        agentAddress: String? = nil, entityReference: String? = nil, query: String? = nil,
+        entityDescription: String? = nil,
         patients: [String] = [], tenant: String? = nil, patientsReturned: Set<String> = []
     ) {
         self.type = type
@@ -95,7 +99,9 @@ public struct AuditRecord: Sendable {
         for (name, value) in parameters where name == "patient" || name == "subject" {
             for item in value.split(separator: ",") {
                 guard patients.count < limit else { return patients }
-                let id = item.hasPrefix("Patient/") ? item.dropFirst(8) : (name == "patient" && !item.contains("/") ? item : nil)
+                let id =
+                    item.hasPrefix("Patient/")
+                    ? item.dropFirst(8) : (name == "patient" && !item.contains("/") ? item : nil)
                 if let id, FHIRResourceType.isValidId(id) { patients.append(String(id)) }
             }
         }
@@ -113,12 +119,23 @@ public struct AuditRecord: Sendable {
     /// The AuditEvent resource; `observer` names the server in `source.observer`.
     public func resource(observer: String) -> JSONValue {
         var agent = JSONObject()
-        agent["type"] = .object(JSONObject([("coding", .array([AuditCoding(
-            system: "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", code: "IRCP", display: "information recipient").json]))]))
+        agent["type"] = .object(
+            JSONObject([
+                (
+                    "coding",
+                    .array([
+                        AuditCoding(
+                            system: "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", code: "IRCP",
+                            display: "information recipient"
+                        ).json
+                    ])
+                )
+            ]))
         var who = JSONObject()
         if let agentReference { who["reference"] = .string(agentReference) }
         if let agentName {
-            who["identifier"] = .object(JSONObject([("system", .string(Self.subjectSystem)), ("value", .string(agentName))]))
+            who["identifier"] = .object(
+                JSONObject([("system", .string(Self.subjectSystem)), ("value", .string(agentName))]))
         }
         who["display"] = .string(agentName ?? "anonymous")
         agent["who"] = .object(who)
@@ -132,32 +149,62 @@ public struct AuditRecord: Sendable {
         if entityReference != nil || query != nil || entityDescription != nil {
             var entity = JSONObject()
             if let entityReference { entity["what"] = .object(JSONObject([("reference", .string(entityReference))])) }
-            entity["type"] = AuditCoding(system: "http://terminology.hl7.org/CodeSystem/audit-entity-type", code: "2", display: "System Object").json
+            entity["type"] =
+                AuditCoding(
+                    system: "http://terminology.hl7.org/CodeSystem/audit-entity-type", code: "2",
+                    display: "System Object"
+                ).json
             if let query {
-                entity["role"] = AuditCoding(system: "http://terminology.hl7.org/CodeSystem/object-role", code: "24", display: "Query").json
+                entity["role"] =
+                    AuditCoding(
+                        system: "http://terminology.hl7.org/CodeSystem/object-role", code: "24", display: "Query"
+                    ).json
                 entity["query"] = .string(Data(query.utf8).base64EncodedString())
             }
             if let entityDescription { entity["description"] = .string(entityDescription) }
             entities.append(.object(entity))
         }
         for patient in patients where entityReference != "Patient/\(patient)" {
-            entities.append(.object(JSONObject([
-                ("what", .object(JSONObject([("reference", .string("Patient/\(patient)"))]))),
-                ("type", AuditCoding(system: "http://terminology.hl7.org/CodeSystem/audit-entity-type", code: "1", display: "Person").json),
-                ("role", AuditCoding(system: "http://terminology.hl7.org/CodeSystem/object-role", code: "1", display: "Patient").json),
-            ])))
+            entities.append(
+                .object(
+                    JSONObject([
+                        ("what", .object(JSONObject([("reference", .string("Patient/\(patient)"))]))),
+                        (
+                            "type",
+                            AuditCoding(
+                                system: "http://terminology.hl7.org/CodeSystem/audit-entity-type", code: "1",
+                                display: "Person"
+                            ).json
+                        ),
+                        (
+                            "role",
+                            AuditCoding(
+                                system: "http://terminology.hl7.org/CodeSystem/object-role", code: "1",
+                                display: "Patient"
+                            ).json
+                        ),
+                    ])))
         }
         var event = JSONObject([("resourceType", "AuditEvent")])
         event["type"] = type.json
         if !subtypes.isEmpty { event["subtype"] = .array(subtypes.map(\.json)) }
         event["action"] = .string(action)
-        event["recorded"] = .string(FHIRDateRange.instantString(milliseconds: Int64(recorded.timeIntervalSince1970 * 1000)))
+        event["recorded"] = .string(
+            FHIRDateRange.instantString(milliseconds: Int64(recorded.timeIntervalSince1970 * 1000)))
         event["outcome"] = .string(outcome)
         if let outcomeDescription { event["outcomeDesc"] = .string(outcomeDescription) }
         event["agent"] = .array([.object(agent)])
         var source = JSONObject([
             ("observer", .object(JSONObject([("display", .string(observer))]))),
-            ("type", .array([AuditCoding(system: "http://terminology.hl7.org/CodeSystem/security-source-type", code: "4", display: "Application Server").json])),
+            (
+                "type",
+                .array([
+                    AuditCoding(
+                        system: "http://terminology.hl7.org/CodeSystem/security-source-type", code: "4",
+                        display: "Application Server"
+                    ).json
+                ])
+            ),
         ])
         // The tenant as the client named it (an undeclared one's event is kept in the default store).
         if let tenant { source["site"] = .string(String(tenant.prefix(64))) }
@@ -184,7 +231,8 @@ public struct AuditRecord: Sendable {
             }
             return .string(escaped)
         case .array(let items): return .array(items.map(escapingControlCharacters))
-        case .object(let object): return .object(JSONObject(object.members.map { ($0.key, escapingControlCharacters($0.value)) }))
+        case .object(let object):
+            return .object(JSONObject(object.members.map { ($0.key, escapingControlCharacters($0.value)) }))
         default: return value
         }
     }
@@ -225,9 +273,13 @@ public actor AuditTrail {
     public private(set) var written = 0
     /// Watches what is recorded for bulk reads of patients (``watch(_:)``); `nil`: not watched.
     public private(set) var exfiltration: ExfiltrationDetector?
+    /// The detector's windows in the PostgreSQL database every replica shares, fed by the
+    /// writer a batch at a time; `nil`: ``exfiltration`` counts in memory, request by request.
+    var sharedWindows: SharedExfiltrationWindows?
 
     public init(
-        stores: any FHIRStoreProvider, observer: String = "Caduceus FHIR server", logger: Logger = Logger(label: "caduceus.audit"),
+        stores: any FHIRStoreProvider, observer: String = "Caduceus FHIR server",
+        logger: Logger = Logger(label: "caduceus.audit"),
         maximumPending: Int = 10_000
     ) {
         self.stores = stores
@@ -237,10 +289,13 @@ public actor AuditTrail {
     }
 
     public init(
-        store: any FHIRStore, observer: String = "Caduceus FHIR server", logger: Logger = Logger(label: "caduceus.audit"),
+        store: any FHIRStore, observer: String = "Caduceus FHIR server",
+        logger: Logger = Logger(label: "caduceus.audit"),
         maximumPending: Int = 10_000
     ) {
-        self.init(stores: TenantStores(defaultStore: store), observer: observer, logger: logger, maximumPending: maximumPending)
+        self.init(
+            stores: TenantStores(defaultStore: store), observer: observer, logger: logger,
+            maximumPending: maximumPending)
     }
 
     /// Queues `record` to be written; returns at once unless the queue is past
@@ -248,9 +303,10 @@ public actor AuditTrail {
     /// security alert it raises on `record` is queued right after it.
     public func record(_ record: AuditRecord) async {
         pending.append(record)
-        if let alert = exfiltration?.observe(record) {
+        if sharedWindows == nil, let alert = exfiltration?.observe(record) {
             pending.append(alert)
-            logger.warning("\(alert.outcomeDescription ?? ExfiltrationDetector.ruleName) [\(ExfiltrationDetector.ruleId)]")
+            logger.warning(
+                "\(alert.outcomeDescription ?? ExfiltrationDetector.ruleName) [\(ExfiltrationDetector.ruleId)]")
         }
         peakPending = max(peakPending, pending.count)
         if writer == nil { startWriter() }
@@ -267,8 +323,15 @@ public actor AuditTrail {
     }
 
     /// Feeds every record from now on to `detector` (`caduceus serve --exfiltration-patients`).
-    public func watch(_ detector: ExfiltrationDetector) {
+    /// On PostgreSQL its windows are kept in the default store's database, shared by every
+    /// server on it (``SharedExfiltrationWindows``); on SQLite in this server's memory.
+    public func watch(_ detector: ExfiltrationDetector) async {
         exfiltration = detector
+        if let store = try? await stores.store(tenant: nil), let database = SharedExportJobs.database(of: store) {
+            sharedWindows = SharedExfiltrationWindows(detector: detector, database: database, logger: logger)
+        } else {
+            sharedWindows = nil
+        }
     }
 
     /// Waits until every event queued so far is stored.
@@ -293,9 +356,17 @@ public actor AuditTrail {
             if pending.count < Self.batchSize { try? await Task.sleep(for: Self.gatherDelay) }
             // At most `batchSize` per commit: the write lock is held briefly, so that the
             // requests' own writes do not wait behind a long audit transaction.
-            let batch = Array(pending.prefix(Self.batchSize))
+            var batch = Array(pending.prefix(Self.batchSize))
             pending.removeFirst(batch.count)
             releaseWaiting()
+            if let sharedWindows {
+                let alerts = await sharedWindows.observe(batch)
+                for alert in alerts {
+                    logger.warning(
+                        "\(alert.outcomeDescription ?? ExfiltrationDetector.ruleName) [\(ExfiltrationDetector.ruleId)]")
+                }
+                batch += alerts
+            }
             var byTenant: [String: [JSONValue]] = [:]
             var order: [String] = []
             for record in batch {
@@ -338,7 +409,7 @@ public actor AuditTrail {
             }
             written += resources.count
             return
-        } catch where resources.count > 1 {
+        } catch  where resources.count > 1 {
             logger.warning("A batch of \(resources.count) AuditEvents failed (\(error)); writing them one by one")
         } catch {
             failures += 1

@@ -55,9 +55,13 @@ public struct ExfiltrationDetector: Sendable {
     /// An alert when a client receives more than `patients` distinct patients within `window`
     /// seconds; `patients` must be 1 or more (0 means no detector: do not make one) and
     /// `window` more than 0.
-    public init(patients: Int = ExfiltrationDetector.defaultPatientLimit, window: Double = ExfiltrationDetector.defaultWindow) throws {
+    public init(
+        patients: Int = ExfiltrationDetector.defaultPatientLimit, window: Double = ExfiltrationDetector.defaultWindow
+    ) throws {
         guard patients >= 1 else { throw InvalidSettings("the patient limit must be 1 or more, not \(patients)") }
-        guard window > 0, window.isFinite else { throw InvalidSettings("the window must be more than 0 seconds, not \(window)") }
+        guard window > 0, window.isFinite else {
+            throw InvalidSettings("the window must be more than 0 seconds, not \(window)")
+        }
         patientLimit = patients
         self.window = window
         granule = min(1, window / 60)
@@ -136,12 +140,14 @@ public struct ExfiltrationDetector: Sendable {
 
     func makeAlert(for record: AuditRecord, who: String, patients: Int) -> AuditRecord {
         AuditRecord(
-            type: .securityAlert, subtypes: [Self.rule, Self.technique], action: "E", recorded: record.recorded, outcome: "8",
+            type: .securityAlert, subtypes: [Self.rule, Self.technique], action: "E", recorded: record.recorded,
+            outcome: "8",
             outcomeDescription: "\(Self.ruleName): \(who) received the data of \(patients) distinct patients within "
                 + "\(windowText) (limit \(patientLimit)); next alert for this client after \(windowText) more",
             agentName: record.agentName, agentClientId: record.agentClientId, agentReference: record.agentReference,
             agentAddress: record.agentAddress,
-            entityDescription: "\(patients) distinct patients read within \(windowText) (limit \(patientLimit))", tenant: record.tenant)
+            entityDescription: "\(patients) distinct patients read within \(windowText) (limit \(patientLimit))",
+            tenant: record.tenant)
     }
 
     /// The rule as an `AuditEvent.subtype` coding.
@@ -208,9 +214,13 @@ enum ReturnedPatients {
             var end = start
             while end < count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\") { end += 1 }
             index = end
-            guard end < count, bytes[end] == UInt8(ascii: "\""), contains(patientSegment, in: bytes, from: start, to: end) else { continue }
+            guard end < count, bytes[end] == UInt8(ascii: "\""),
+                contains(patientSegment, in: bytes, from: start, to: end)
+            else { continue }
             let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
-            if let reference = ResourceReference(parsing: text), reference.type == "Patient" { patients.insert(reference.id) }
+            if let reference = ResourceReference(parsing: text), reference.type == "Patient" {
+                patients.insert(reference.id)
+            }
         }
     }
 
@@ -220,7 +230,8 @@ enum ReturnedPatients {
         return true
     }
 
-    static func contains(_ needle: [UInt8], in bytes: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int) -> Bool {
+    static func contains(_ needle: [UInt8], in bytes: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int) -> Bool
+    {
         var index = start
         while index + needle.count <= end {
             if matches(needle, in: bytes, at: index) { return true }

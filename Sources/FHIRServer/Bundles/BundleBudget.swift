@@ -18,8 +18,8 @@ import FHIRStore
 struct BundleBudget {
     /// ``FHIRServerConfiguration/maximumResponseSize``.
     let limit: Int
-    /// Whether written resources are returned (`Prefer: return=representation`).
-    let returnRepresentation: Bool
+    /// What written entries answer with: their resources count when returned.
+    let returnPreference: ReturnPreference
     /// ``FHIRServerConfiguration/maximumBundleDuration``.
     let duration: Duration
     private let start = ContinuousClock.now
@@ -27,15 +27,22 @@ struct BundleBudget {
     /// Set once an entry did not fit: every later batch entry is refused without running.
     private(set) var isSpent = false
 
-    init(_ configuration: FHIRServerConfiguration, returnRepresentation: Bool) {
+    init(_ configuration: FHIRServerConfiguration, returnPreference: ReturnPreference) {
         limit = configuration.maximumResponseSize
         duration = configuration.maximumBundleDuration
-        self.returnRepresentation = returnRepresentation
+        self.returnPreference = returnPreference
     }
 
     var isOverTime: Bool { ContinuousClock.now - start >= duration }
 
-    /// Fails a transaction (rolled back) that has run past ``duration``; checked between entries.
+    /// The time left before ``duration`` is reached (zero or less once it is).
+    var remaining: Duration { duration - (ContinuousClock.now - start) }
+
+    /// The instant ``duration`` is reached.
+    var deadline: ContinuousClock.Instant { start + duration }
+
+    /// Fails a transaction (rolled back) that has run past ``duration``; checked between entries
+    /// and before each create is prepared.
     func requireTime() throws {
         guard isOverTime else { return }
         throw FHIRError(
@@ -53,7 +60,8 @@ struct BundleBudget {
             status: 503, code: "too-costly",
             "Bundle.entry[\(index)]: not run: the batch ran longer than this server's limit of \(duration)"
                 + " (caduceus serve --max-bundle-time); send it again in a smaller batch")
-        return TransactionProcessor.EntryResult(status: TransactionProcessor.statusLine(503), outcome: refusal.operationOutcome)
+        return TransactionProcessor.EntryResult(
+            status: TransactionProcessor.statusLine(503), outcome: refusal.operationOutcome)
     }
 
     /// Refuses (413) a Bundle of more than `limit` entries before any entry is read.
@@ -61,16 +69,30 @@ struct BundleBudget {
         guard count > limit else { return }
         throw FHIRError(
             status: 413, code: "too-costly",
-            "The Bundle has \(count) entries, more than this server's limit of \(limit) (caduceus serve --max-bundle-entries); split it")
+            "The Bundle has \(count) entries, more than this server's limit of \(limit) (caduceus serve --max-bundle-entries); split it"
+        )
     }
 
     /// The bytes `result` adds to the response Bundle: its resource text, its outcome, and
     /// room for the status, URLs and ETag.
     func bytes(of result: TransactionProcessor.EntryResult) -> Int {
         var bytes = 256 + (result.resource?.utf8.count ?? 0)
-        if returnRepresentation, result.resource == nil, let body = result.stored?.body { bytes += body.utf8.count }
-        if let outcome = result.outcome { bytes += JSONWriter().string(outcome).utf8.count }
+        if returnPreference == .representation, result.resource == nil, let body = result.stored?.body {
+            bytes += body.utf8.count
+        }
+        if let outcome = result.outcome ?? writtenOutcome(result) { bytes += JSONWriter().string(outcome).utf8.count }
         return bytes
+    }
+
+    /// With `Prefer: return=OperationOutcome`, what a written (or matched, or deleted) entry
+    /// says in `response.outcome`; `nil` for other preferences and entries that carry an
+    /// outcome or a resource of their own (errors, reads).
+    func writtenOutcome(_ result: TransactionProcessor.EntryResult) -> JSONValue? {
+        guard returnPreference == .operationOutcome, result.outcome == nil, result.resource == nil,
+            let stored = result.stored
+        else { return nil }
+        let version = stored.deleted ? "" : " version \(stored.versionId)"
+        return OperationOutcome.information("\(result.status): \(stored.type)/\(stored.id)\(version)")
     }
 
     /// Counts a transaction entry's answer; past the limit the transaction fails (and rolls back).
@@ -86,7 +108,9 @@ struct BundleBudget {
     /// A batch entry's answer as it is sent: `result` when it fits, else the answer of an
     /// entry past the budget (see the type's documentation). `wrote` tells whether the entry
     /// changed anything.
-    mutating func admit(_ result: TransactionProcessor.EntryResult, index: Int, wrote: Bool) -> TransactionProcessor.EntryResult {
+    mutating func admit(_ result: TransactionProcessor.EntryResult, index: Int, wrote: Bool)
+        -> TransactionProcessor.EntryResult
+    {
         let size = bytes(of: result)
         if !isSpent, used + size <= limit {
             used += size
@@ -100,7 +124,8 @@ struct BundleBudget {
         minimal.outcome = OperationOutcome.make([
             FHIRError.Issue(
                 severity: "warning", code: "too-costly",
-                diagnostics: "Bundle.entry[\(index)]: done, but its resource is left out: the response reached this server's limit of"
+                diagnostics:
+                    "Bundle.entry[\(index)]: done, but its resource is left out: the response reached this server's limit of"
                     + " \(limit) bytes (caduceus serve --max-response-size); the entries after it were not run")
         ])
         return minimal
@@ -112,6 +137,7 @@ struct BundleBudget {
             status: 413, code: "too-costly",
             "Bundle.entry[\(index)]: not run: the response reached this server's limit of \(limit) bytes"
                 + " (caduceus serve --max-response-size); send it again in a smaller batch")
-        return TransactionProcessor.EntryResult(status: TransactionProcessor.statusLine(413), outcome: refusal.operationOutcome)
+        return TransactionProcessor.EntryResult(
+            status: TransactionProcessor.statusLine(413), outcome: refusal.operationOutcome)
     }
 }

@@ -36,7 +36,8 @@ struct BundleRequest {
             throw FHIRError.badRequest("The entry has no request", expression: ["\(location).request"])
         }
         guard let methodText = request["method"]?.stringValue, let method = Method(rawValue: methodText) else {
-            throw FHIRError.badRequest("The entry's request.method is missing or unknown", expression: ["\(location).request.method"])
+            throw FHIRError.badRequest(
+                "The entry's request.method is missing or unknown", expression: ["\(location).request.method"])
         }
         guard var url = request["url"]?.stringValue, !url.isEmpty else {
             throw FHIRError.badRequest("The entry's request.url is missing", expression: ["\(location).request.url"])
@@ -51,27 +52,31 @@ struct BundleRequest {
         let segments = url.split(separator: "/").map(String.init)
         if let first = segments.first {
             guard FHIRResourceType.isKnown(first) else {
-                throw FHIRError.badRequest("Unknown resource type '\(first)' in request.url", expression: ["\(location).request.url"])
+                throw FHIRError.badRequest(
+                    "Unknown resource type '\(first)' in request.url", expression: ["\(location).request.url"])
             }
             type = first
         }
         if segments.count >= 2 {
             guard FHIRResourceType.isValidId(segments[1]) else {
-                throw FHIRError.badRequest("'\(segments[1])' is not a valid id", expression: ["\(location).request.url"])
+                throw FHIRError.badRequest(
+                    "'\(segments[1])' is not a valid id", expression: ["\(location).request.url"])
             }
             id = segments[1]
         }
         // Version reads (`Type/id/_history/n`) are not supported in Bundles: refused rather
         // than answered with the current version.
         guard segments.count <= 2 else {
-            throw FHIRError.badRequest("request.url '\(url)' is not supported in a Bundle", expression: ["\(location).request.url"])
+            throw FHIRError.badRequest(
+                "request.url '\(url)' is not supported in a Bundle", expression: ["\(location).request.url"])
         }
         resource = entry["resource"]
         fullUrl = entry["fullUrl"]?.stringValue
         if let header = request["ifMatch"]?.stringValue {
             let digits = header.filter(\.isNumber)
             guard let version = Int(digits) else {
-                throw FHIRError.badRequest("ifMatch must be an ETag such as W/\"3\"", expression: ["\(location).request.ifMatch"])
+                throw FHIRError.badRequest(
+                    "ifMatch must be an ETag such as W/\"3\"", expression: ["\(location).request.ifMatch"])
             }
             ifMatch = version
         }
@@ -81,15 +86,22 @@ struct BundleRequest {
             guard resource?.objectValue != nil else {
                 throw FHIRError.badRequest("A \(method) entry needs a resource", expression: ["\(location).resource"])
             }
-            guard type != nil else { throw FHIRError.badRequest("request.url needs a resource type", expression: ["\(location).request.url"]) }
+            guard type != nil else {
+                throw FHIRError.badRequest("request.url needs a resource type", expression: ["\(location).request.url"])
+            }
             if method == .PUT, id == nil, query == nil {
-                throw FHIRError.badRequest("A PUT entry needs Type/id or Type?criteria", expression: ["\(location).request.url"])
+                throw FHIRError.badRequest(
+                    "A PUT entry needs Type/id or Type?criteria", expression: ["\(location).request.url"])
             }
         case .PATCH:
-            guard resource != nil else { throw FHIRError.badRequest("A PATCH entry needs a Binary or Parameters resource", expression: ["\(location).resource"]) }
+            guard resource != nil else {
+                throw FHIRError.badRequest(
+                    "A PATCH entry needs a Binary or Parameters resource", expression: ["\(location).resource"])
+            }
         case .DELETE:
             guard type != nil, id != nil || query != nil else {
-                throw FHIRError.badRequest("A DELETE entry needs Type/id or Type?criteria", expression: ["\(location).request.url"])
+                throw FHIRError.badRequest(
+                    "A DELETE entry needs Type/id or Type?criteria", expression: ["\(location).request.url"])
             }
         case .GET, .HEAD:
             break

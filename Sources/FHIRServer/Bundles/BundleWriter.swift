@@ -26,7 +26,8 @@ struct BundleWriter {
             out.append(contentsOf: ",\"total\":\(total)".utf8)
         }
         write(links, into: &out)
-        var entries: [(StoredResource?, String, JSONValue?)] = resources.map { ($0, "match", nil) } + included.map { ($0, "include", nil) }
+        var entries: [(StoredResource?, String, JSONValue?)] =
+            resources.map { ($0, "match", nil) } + included.map { ($0, "include", nil) }
         if let outcome { entries.append((nil, "outcome", outcome)) }
         if !entries.isEmpty {
             out.append(contentsOf: ",\"entry\":[".utf8)
@@ -77,7 +78,9 @@ struct BundleWriter {
                 let status = version.deleted ? "204" : (version.versionId == 1 ? "201" : "200")
                 out.append(contentsOf: ",\"request\":{\"method\":\"\(method)\",\"url\":".utf8)
                 JSONWriter.writeString(url, into: &out)
-                out.append(contentsOf: "},\"response\":{\"status\":\"\(status)\",\"etag\":\"W/\\\"\(version.versionId)\\\"\"".utf8)
+                out.append(
+                    contentsOf: "},\"response\":{\"status\":\"\(status)\",\"etag\":\"W/\\\"\(version.versionId)\\\"\""
+                        .utf8)
                 out.append(contentsOf: ",\"lastModified\":\"\(version.lastUpdatedInstant)\"}}".utf8)
             }
             out.append(UInt8(ascii: "]"))
@@ -107,13 +110,20 @@ struct BundleWriter {
     /// `self`, `first`, `previous`, `next` and `last` for a page of `count` at `page` of `total`.
     /// The searchset answering `query` with `page`: paging links under `path`, and an outcome
     /// entry naming the parameters that lenient handling ignored.
-    func searchset(answering query: SearchQuery, with page: SearchPage, path: String) -> String {
+    /// `linkParameters` replaces the query's criteria in the links (a stored search's key).
+    func searchset(
+        answering query: SearchQuery, with page: SearchPage, path: String,
+        linkParameters: [(name: String, value: String)]? = nil
+    ) -> String {
         let links = pagingLinks(
-            path: path, parameters: query.appliedParameters, count: query.countOnly ? 0 : query.count, page: query.page,
-            total: page.totalIsExact ? page.total : nil, pageSize: page.resources.count)
-        let outcome: JSONValue? = query.ignored.isEmpty ? nil : OperationOutcome.make(query.ignored.map {
-            FHIRError.Issue(severity: "warning", code: "not-supported", diagnostics: $0)
-        })
+            path: path, parameters: linkParameters ?? query.appliedParameters, count: query.countOnly ? 0 : query.count,
+            page: query.page,
+            total: page.totalIsExact ? page.total : nil, pageSize: page.resources.count,
+            nextCursor: page.nextCursor?.text)
+        let issues =
+            query.ignored.map { FHIRError.Issue(severity: "warning", code: "not-supported", diagnostics: $0) }
+            + page.warnings.map { FHIRError.Issue(severity: "warning", code: "incomplete", diagnostics: $0) }
+        let outcome: JSONValue? = issues.isEmpty ? nil : OperationOutcome.make(issues)
         return searchset(
             total: page.total, links: links, resources: page.resources, included: page.included, outcome: outcome,
             summary: query.summary)
@@ -121,24 +131,29 @@ struct BundleWriter {
 
     /// Without a total (`_total=none`, or an estimate) there is no `last`, and `next` follows
     /// a full page.
+    /// `nextCursor` goes in the `next` link: the keyset its page starts after (the others page by offset).
     func pagingLinks(
-        path: String, parameters: [(name: String, value: String)], count: Int, page: Int, total: Int?, pageSize: Int? = nil
+        path: String, parameters: [(name: String, value: String)], count: Int, page: Int, total: Int?,
+        pageSize: Int? = nil,
+        nextCursor: String? = nil
     ) -> [Link] {
-        func url(_ page: Int) -> String {
-            let query = FHIRQueryString.encode(parameters + [("_count", String(count)), ("_page", String(page))])
-            return "\(baseURL)\(path)?\(query)"
+        func url(_ page: Int, cursor: String? = nil) -> String {
+            var pairs: [(name: String, value: String)] =
+                parameters + [("_count", String(count)), ("_page", String(page))]
+            if let cursor { pairs.append(("_cursor", cursor)) }
+            return "\(baseURL)\(path)?\(FHIRQueryString.encode(pairs))"
         }
         var links = [Link(relation: "self", url: url(page))]
         guard count > 0 else { return links }
         links.append(Link(relation: "first", url: url(1)))
         guard let total else {
             if page > 1 { links.append(Link(relation: "previous", url: url(page - 1))) }
-            if (pageSize ?? 0) >= count { links.append(Link(relation: "next", url: url(page + 1))) }
+            if (pageSize ?? 0) >= count { links.append(Link(relation: "next", url: url(page + 1, cursor: nextCursor))) }
             return links
         }
         let lastPage = max(1, (total + count - 1) / count)
         if page > 1 { links.append(Link(relation: "previous", url: url(min(page - 1, lastPage)))) }
-        if page < lastPage { links.append(Link(relation: "next", url: url(page + 1))) }
+        if page < lastPage { links.append(Link(relation: "next", url: url(page + 1, cursor: nextCursor))) }
         links.append(Link(relation: "last", url: url(lastPage)))
         return links
     }

@@ -5,8 +5,10 @@ import FHIRStore
 /// validation, access checks, JSON text, index rows) is done in chunks on other
 /// tasks, ahead of the single writer, which writes the entries one by one in processing order.
 /// What the client sees is what entries run one at a time give: the first failure in that
-/// order is what is thrown (and the whole transaction rolls back); the time and response
-/// budgets are checked between entries; each entry is stamped in its turn, on the writer.
+/// order is what is thrown (and the whole transaction rolls back); the response budget is
+/// checked between entries, the time budget before each entry is prepared or written and by a
+/// timer that stops the writer's wait (a chunk of costly entries ran 48 s past a 5 s limit);
+/// each entry is stamped in its turn, on the writer.
 extension TransactionProcessor {
     /// Entries a chunk holds: a few milliseconds of work, small beside a Bundle.
     static let createChunkSize = 8
@@ -33,24 +35,41 @@ extension TransactionProcessor {
         let entries = Array(run)
         let chunkSize = Self.createChunkSize
         let chunkCount = (entries.count + chunkSize - 1) / chunkSize
+        let clock = budget  // a copy: its start and limit, for the children's time checks
         try await withThrowingTaskGroup(of: (Int, [PreparedEntry]).self) { group in
+            // Throws the 503 when the time is up, so that the writer stops waiting for a chunk
+            // whose validation runs past it, and leaving the group cancels the preparing
+            // children (validation looks at cancellation as it goes).
+            if chunkCount > 0 {
+                group.addTask {
+                    while !clock.isOverTime { try await Task.sleep(for: min(clock.remaining, .seconds(60))) }
+                    try clock.requireTime()
+                    return (-1, [])
+                }
+            }
             var spawned = 0
             func spawnNext() {
                 guard spawned < chunkCount else { return }
                 let chunk = spawned
                 spawned += 1
                 group.addTask {
-                    var prepared: [PreparedEntry] = []
-                    for position in chunk * chunkSize..<min((chunk + 1) * chunkSize, entries.count) {
-                        // An earlier entry failed, or the request was cancelled: the group's `next()`
-                        // throws, and the whole transaction rolls back. (Stopping quietly would hand
-                        // the writer a short chunk.)
-                        try Task.checkCancellation()
-                        let request = entries[position]
-                        prepared.append(self.prepareAhead(
-                            request, id: plannedIds[request.index]!, identities: identities, in: transaction))
+                    // Validation stops inside an entry at the time limit too (see WorkDeadline):
+                    // the timer above may wait for a thread while every core prepares entries.
+                    try WorkDeadline.$instant.withValue(clock.deadline) {
+                        var prepared: [PreparedEntry] = []
+                        for position in chunk * chunkSize..<min((chunk + 1) * chunkSize, entries.count) {
+                            // An earlier entry failed, the request was cancelled or is out of time: the
+                            // group's `next()` throws, and the whole transaction rolls back. (Stopping
+                            // quietly would hand the writer a short chunk.)
+                            try Task.checkCancellation()
+                            try clock.requireTime()
+                            let request = entries[position]
+                            prepared.append(
+                                self.prepareAhead(
+                                    request, id: plannedIds[request.index]!, identities: identities, in: transaction))
+                        }
+                        return (chunk, prepared)
                     }
-                    return (chunk, prepared)
                 }
             }
             for _ in 0..<Self.createChunksAhead { spawnNext() }
@@ -68,18 +87,23 @@ extension TransactionProcessor {
                     try budget.requireTime()
                     let stored = try await located(request) {
                         try await transaction.commit(
-                            try await self.inTurn(prepared, request, id: plannedIds[request.index]!, identities: identities, in: transaction))
+                            try await self.inTurn(
+                                prepared, request, id: plannedIds[request.index]!, identities: identities,
+                                in: transaction))
                     }
-                    let result = EntryResult(status: "201 Created", stored: stored)
+                    let result = EntryResult(status: "201 Created", stored: stored, echoesRequest: true)
                     try budget.charge(result)
                     results[request.index] = result
                 }
             }
+            group.cancelAll()  // the time keeper
         }
     }
 
     /// An entry's work done ahead; its failure kept for its turn.
-    func prepareAhead(_ request: BundleRequest, id: String, identities: [String: String], in transaction: AuthorizedTransaction) -> PreparedEntry {
+    func prepareAhead(
+        _ request: BundleRequest, id: String, identities: [String: String], in transaction: AuthorizedTransaction
+    ) -> PreparedEntry {
         guard let resource = Self.rewritten(request.resource!, identities: identities) else { return .needsDatabase }
         do {
             return .ready(try prepareCreate(request, resource: resource, id: id, in: transaction))
@@ -91,20 +115,24 @@ extension TransactionProcessor {
     /// The prepared create of an entry in its turn: what was made ahead, or, for an entry with
     /// a conditional reference, made now.
     func inTurn(
-        _ prepared: PreparedEntry, _ request: BundleRequest, id: String, identities: [String: String], in transaction: AuthorizedTransaction
+        _ prepared: PreparedEntry, _ request: BundleRequest, id: String, identities: [String: String],
+        in transaction: AuthorizedTransaction
     ) async throws -> PreparedCreate {
         switch prepared {
         case .ready(let create): return create
         case .failed(let error): throw error
         case .needsDatabase:
-            let resource = try await rewriteReferences(in: request.resource!, identities: identities, transaction: transaction)
+            let resource = try await rewriteReferences(
+                in: request.resource!, identities: identities, transaction: transaction)
             return try prepareCreate(request, resource: resource, id: id, in: transaction)
         }
     }
 
     /// A POST entry's checks, in the order ``run(_:id:in:)`` makes them, and its preparation
     /// (access checks, JSON text, index rows): no database.
-    func prepareCreate(_ request: BundleRequest, resource: JSONValue, id: String, in transaction: AuthorizedTransaction) throws -> PreparedCreate {
+    func prepareCreate(_ request: BundleRequest, resource: JSONValue, id: String, in transaction: AuthorizedTransaction)
+        throws -> PreparedCreate
+    {
         let type = request.type!
         try configuration.validator.validateCreate(resource, type: type)
         if type == "AuditEvent", protectsAuditEvents { try AuditFeed.requireSecurityAlert(resource) }

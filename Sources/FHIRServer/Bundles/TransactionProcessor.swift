@@ -15,14 +15,16 @@ struct TransactionProcessor {
     let parser: SearchQueryParser
     let configuration: FHIRServerConfiguration
     let baseURL: String
-    let returnRepresentation: Bool
+    /// What written entries answer with (the request's `Prefer: return=`, else the server's default).
+    let returnPreference: ReturnPreference
     /// The token's grant; `nil` when access control is off.
     var access: AccessGrant? { store.grant }
     /// Refuse entries that write AuditEvents (the server keeps the audit trail), but security
     /// alerts created by an audit source.
     var protectsAuditEvents = false
-    /// Told what the response's entries return (GET results, and written or matched resources
-    /// with `Prefer: return=representation`), for the exfiltration detector (``AuditRecord/patientsReturned``).
+    /// Told what the response's entries return (GET results, and matched or patched resources
+    /// with `Prefer: return=representation`; not a create's or update's own body, see
+    /// ``EntryResult/echoesRequest``), for the exfiltration detector (``AuditRecord/patientsReturned``).
     var noteReturned: (@Sendable ([StoredResource]) -> Void)?
     /// Where a batch entry's unexpected error is logged under its incident id.
     var logger = Logger(label: "caduceus.bundles")
@@ -36,6 +38,9 @@ struct TransactionProcessor {
         /// The stored resources `resource` shows (for the exfiltration detector).
         var returned: [StoredResource] = []
         var outcome: JSONValue?
+        /// `stored` is the entry's own resource as written (a create or an update), which
+        /// shows the client nothing it did not send but its id and meta.
+        var echoesRequest = false
     }
 
     func process(_ bundle: JSONValue) async throws -> String {
@@ -44,19 +49,22 @@ struct TransactionProcessor {
         }
         let type = bundle["type"]?.stringValue
         guard type == "transaction" || type == "batch" else {
-            throw FHIRError.badRequest("Bundle.type must be transaction or batch, not '\(type ?? "missing")'", expression: ["Bundle.type"])
+            throw FHIRError.badRequest(
+                "Bundle.type must be transaction or batch, not '\(type ?? "missing")'", expression: ["Bundle.type"])
         }
         let entries = bundle["entry"]?.arrayValue ?? []
         try BundleBudget.requireEntries(entries.count, limit: configuration.maximumBundleEntries)
         let results: [EntryResult]
         if type == "transaction" {
             let requests = try entries.enumerated().map { try BundleRequest(entry: $1, index: $0, baseURL: baseURL) }
+            try configuration.validator.validateBundleInput(bundle)
             // Every entry's scope is checked before anything runs: all or nothing.
             for request in requests { try await located(request) { try permitted(request) } }
             results = try await store.transaction { transaction in
                 try await self.runTransaction(requests, in: transaction)
             }
         } else {
+            try configuration.validator.validateBundleInput(bundle)
             results = await runBatch(entries)
         }
         return responseBundle(type: type == "transaction" ? "transaction-response" : "batch-response", results: results)
@@ -64,20 +72,38 @@ struct TransactionProcessor {
 
     // MARK: Transaction
 
-    func runTransaction(_ requests: [BundleRequest], in transaction: AuthorizedTransaction) async throws -> [EntryResult] {
+    func runTransaction(_ requests: [BundleRequest], in transaction: AuthorizedTransaction) async throws
+        -> [EntryResult]
+    {
         // 1. Ids for every entry that creates or names a resource, so that references between
         //    entries can be rewritten before anything is written.
         var identities: [String: String] = [:]  // fullUrl -> Type/id
         var plannedIds: [Int: String] = [:]
         var existing: [Int: StoredResource] = [:]
-        var budget = BundleBudget(configuration, returnRepresentation: returnRepresentation)
+        var budget = BundleBudget(configuration, returnPreference: returnPreference)
+        // Every conditional create's and update's lock at once, in sorted order, before any
+        // row is locked: taken one by one in entry order, two Bundles could each hold what
+        // the other waits for.
+        try await transaction.lock(
+            names: requests.compactMap { request in
+                guard let type = request.type else { return nil }
+                if request.method == .POST, let criteria = request.ifNoneExist {
+                    return ConditionalInteractions.lockName(type: type, criteria: criteria)
+                }
+                if request.method == .PUT, request.id == nil, let criteria = request.query {
+                    return ConditionalInteractions.lockName(type: type, criteria: criteria)
+                }
+                return nil
+            })
         for request in requests {
             try budget.requireTime()
             try await located(request) {
                 guard let type = request.type else { return }
                 switch request.method {
                 case .POST:
-                    if let criteria = request.ifNoneExist, let match = try await transaction.existing(type: type, criteria: criteria) {
+                    if let criteria = request.ifNoneExist,
+                        let match = try await transaction.existing(type: type, criteria: criteria)
+                    {
                         existing[request.index] = match
                         plannedIds[request.index] = match.id
                     } else {
@@ -103,7 +129,8 @@ struct TransactionProcessor {
             while end < ordered.count, ordered[end].method == .POST, existing[ordered[end].index] == nil { end += 1 }
             if end > position {
                 try await runCreates(
-                    ordered[position..<end], plannedIds: plannedIds, identities: identities, in: transaction, budget: &budget,
+                    ordered[position..<end], plannedIds: plannedIds, identities: identities, in: transaction,
+                    budget: &budget,
                     results: &results)
                 position = end
                 continue
@@ -114,7 +141,8 @@ struct TransactionProcessor {
             let result = try await located(request) {
                 var request = request
                 if let resource = request.resource, request.method == .POST || request.method == .PUT {
-                    request.resource = try await rewriteReferences(in: resource, identities: identities, transaction: transaction)
+                    request.resource = try await rewriteReferences(
+                        in: resource, identities: identities, transaction: transaction)
                 }
                 if request.method == .POST, let found = existing[request.index] {
                     return EntryResult(status: "200 OK", stored: found)
@@ -154,7 +182,9 @@ struct TransactionProcessor {
         _ = try access.require(permission, type)
         // Applying a patch reveals the current content: it needs read as well.
         if request.method == .PATCH { _ = try access.require(.read, type) }
-        if (request.method == .POST && request.ifNoneExist != nil) || (request.id == nil && [.PUT, .DELETE].contains(request.method)) {
+        if (request.method == .POST && request.ifNoneExist != nil)
+            || (request.id == nil && [.PUT, .DELETE].contains(request.method))
+        {
             try store.requireCriteria(on: type)
         }
         if request.method == .POST || request.method == .PUT, let resource = request.resource {
@@ -164,7 +194,9 @@ struct TransactionProcessor {
 
     /// The id a PUT entry writes to: its own, or what its conditional criteria find (a new
     /// one when they find nothing and the body names none).
-    func plannedUpdateId(_ request: BundleRequest, type: String, in transaction: AuthorizedTransaction) async throws -> String? {
+    func plannedUpdateId(_ request: BundleRequest, type: String, in transaction: AuthorizedTransaction) async throws
+        -> String?
+    {
         if let id = request.id { return id }
         guard let criteria = request.query, let resource = request.resource else { return nil }
         let target = try await transaction.updateTarget(resource, type: type, criteria: criteria)
@@ -200,7 +232,8 @@ struct TransactionProcessor {
             error.issues = error.issues.map { issue in
                 var issue = issue
                 issue.diagnostics = "\(request.location): \(issue.diagnostics)"
-                issue.expression = issue.expression.isEmpty
+                issue.expression =
+                    issue.expression.isEmpty
                     ? [request.location] : issue.expression.map { "\(request.location).resource.\($0)" }
                 return issue
             }
@@ -210,14 +243,18 @@ struct TransactionProcessor {
 
     /// Replaces every `reference` that names an entry's `fullUrl` with `Type/id`, and resolves
     /// conditional references (`Patient?identifier=...`) to the one resource they match.
-    func rewriteReferences(in value: JSONValue, identities: [String: String], transaction: AuthorizedTransaction) async throws -> JSONValue {
+    func rewriteReferences(in value: JSONValue, identities: [String: String], transaction: AuthorizedTransaction)
+        async throws -> JSONValue
+    {
         var resolved: [String: String] = [:]
         for text in Self.conditionalReferences(in: value, identities: identities) where resolved[text] == nil {
             let question = text.firstIndex(of: "?")!
             let type = String(text[..<question])
-            let found = try await transaction.matches(type: type, criteria: String(text[text.index(after: question)...]))
+            let found = try await transaction.matches(
+                type: type, criteria: String(text[text.index(after: question)...]))
             guard found.count == 1 else {
-                throw FHIRError.preconditionFailed("The conditional reference '\(text)' matches \(found.count) resources, not one")
+                throw FHIRError.preconditionFailed(
+                    "The conditional reference '\(text)' matches \(found.count) resources, not one")
             }
             resolved[text] = "\(type)/\(found[0].id)"
         }
@@ -227,7 +264,9 @@ struct TransactionProcessor {
     /// `value` with every `reference` that names an entry's `fullUrl` (`identities`) or a
     /// resolved conditional reference (`resolved`) replaced by `Type/id`; `nil` when it holds a
     /// conditional reference not yet resolved. Pure: runs on any task.
-    static func rewritten(_ value: JSONValue, identities: [String: String], resolved: [String: String] = [:]) -> JSONValue? {
+    static func rewritten(_ value: JSONValue, identities: [String: String], resolved: [String: String] = [:])
+        -> JSONValue?
+    {
         switch value {
         case .object(var object):
             for (key, member) in object {
@@ -250,7 +289,9 @@ struct TransactionProcessor {
             var done: [JSONValue] = []
             done.reserveCapacity(items.count)
             for item in items {
-                guard let rewrittenItem = rewritten(item, identities: identities, resolved: resolved) else { return nil }
+                guard let rewrittenItem = rewritten(item, identities: identities, resolved: resolved) else {
+                    return nil
+                }
                 done.append(rewrittenItem)
             }
             return .array(done)
@@ -260,14 +301,18 @@ struct TransactionProcessor {
     }
 
     /// One entry's interaction inside `transaction`.
-    func run(_ request: BundleRequest, id plannedId: String?, in transaction: AuthorizedTransaction) async throws -> EntryResult {
+    func run(_ request: BundleRequest, id plannedId: String?, in transaction: AuthorizedTransaction) async throws
+        -> EntryResult
+    {
         switch request.method {
         case .POST:
             let type = request.type!
             let resource = request.resource!
             try configuration.validator.validateCreate(resource, type: type)
             if type == "AuditEvent", protectsAuditEvents { try AuditFeed.requireSecurityAlert(resource) }
-            return EntryResult(status: "201 Created", stored: try await transaction.create(resource, type: type, id: plannedId))
+            return EntryResult(
+                status: "201 Created", stored: try await transaction.create(resource, type: type, id: plannedId),
+                echoesRequest: true)
         case .PUT:
             let type = request.type!
             var resource = request.resource!
@@ -278,13 +323,15 @@ struct TransactionProcessor {
             }
             try configuration.validator.validateUpdate(resource, type: type, id: id)
             let outcome = try await transaction.update(resource, type: type, id: id, ifMatch: request.ifMatch)
-            return EntryResult(status: outcome.created ? "201 Created" : "200 OK", stored: outcome.resource)
+            return EntryResult(
+                status: outcome.created ? "201 Created" : "200 OK", stored: outcome.resource, echoesRequest: true)
         case .PATCH:
             guard let type = request.type, let id = request.id else {
                 throw FHIRError.badRequest("A PATCH entry needs Type/id in request.url")
             }
             let patch = try Self.jsonPatch(from: request.resource!)
-            let outcome = try await transaction.patch(patch, type: type, id: id, ifMatch: request.ifMatch, validator: configuration.validator)
+            let outcome = try await transaction.patch(
+                patch, type: type, id: id, ifMatch: request.ifMatch, validator: configuration.validator)
             return EntryResult(status: "200 OK", stored: outcome)
         case .DELETE:
             let type = request.type!
@@ -294,15 +341,27 @@ struct TransactionProcessor {
             } else {
                 deleted = try await transaction.conditionalDelete(type: type, criteria: request.query ?? "")
             }
-            return EntryResult(status: "204 No Content", stored: deleted.map { var d = $0; d.body = nil; return d })
+            return EntryResult(
+                status: "204 No Content",
+                stored: deleted.map {
+                    var d = $0; d.body = nil; return d
+                })
         case .GET, .HEAD:
             guard let type = request.type else { throw FHIRError.badRequest("A GET entry needs a resource type") }
             if let id = request.id {
                 let stored = try await transaction.read(type: type, id: id)
                 return EntryResult(status: "200 OK", stored: stored, resource: stored.body, returned: [stored])
             }
-            let query = try parser.parse(
-                resourceType: type, parameters: FHIRQueryString.parse(Substring(request.query ?? "")), strict: false)
+            let parameters = FHIRQueryString.parse(Substring(request.query ?? ""))
+            // Stored POST searches and keyset cursors page through their own route only: here
+            // they would be dropped silently and answer a different search.
+            if let paging = parameters.first(where: {
+                $0.name == SearchResponder.storedSearchParameter || $0.name == "_cursor"
+            }) {
+                throw FHIRError.badRequest(
+                    "\(paging.name) is not supported in a Bundle entry: follow the paging link with its own GET")
+            }
+            let query = try parser.parse(resourceType: type, parameters: parameters, strict: false)
             let page = try await transaction.search(query)
             let bundle = BundleWriter(baseURL: baseURL).searchset(answering: query, with: page, path: "/\(type)")
             return EntryResult(status: "200 OK", resource: bundle, returned: page.resources + page.included)
@@ -327,7 +386,7 @@ struct TransactionProcessor {
 
     func runBatch(_ entries: [JSONValue]) async -> [EntryResult] {
         var results: [EntryResult] = []
-        var budget = BundleBudget(configuration, returnRepresentation: returnRepresentation)
+        var budget = BundleBudget(configuration, returnPreference: returnPreference)
         for (index, entry) in entries.enumerated() {
             if let refusal = budget.refusal(index) {
                 results.append(refusal)
@@ -343,9 +402,14 @@ struct TransactionProcessor {
                 // `too-costly`, anything else an incident id (the error's text may hold SQL).
                 var failure = OperationOutcomeMiddleware.outcome(of: error, logger: logger)
                 if !(error is FHIRError) {
-                    failure.issues = failure.issues.map { var issue = $0; issue.diagnostics = "Bundle.entry[\(index)]: \(issue.diagnostics)"; return issue }
+                    failure.issues = failure.issues.map {
+                        var issue = $0; issue.diagnostics = "Bundle.entry[\(index)]: \(issue.diagnostics)"; return issue
+                    }
                 }
-                results.append(budget.admit(EntryResult(status: Self.statusLine(failure.status), outcome: failure.operationOutcome), index: index, wrote: false))
+                results.append(
+                    budget.admit(
+                        EntryResult(status: Self.statusLine(failure.status), outcome: failure.operationOutcome),
+                        index: index, wrote: false))
             }
         }
         return results
@@ -371,7 +435,8 @@ struct TransactionProcessor {
             try await self.located(request) {
                 var request = request
                 if let resource = request.resource, request.method == .POST || request.method == .PUT {
-                    request.resource = try await self.rewriteReferences(in: resource, identities: [:], transaction: transaction)
+                    request.resource = try await self.rewriteReferences(
+                        in: resource, identities: [:], transaction: transaction)
                 }
                 if request.method == .POST, let criteria = request.ifNoneExist,
                     let found = try await transaction.existing(type: request.type!, criteria: criteria)
@@ -389,8 +454,10 @@ struct TransactionProcessor {
 
     static func statusLine(_ status: Int) -> String {
         let reasons = [
-            200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-            409: "Conflict", 410: "Gone", 412: "Precondition Failed", 413: "Content Too Large", 422: "Unprocessable Entity",
+            200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+            405: "Method Not Allowed",
+            409: "Conflict", 410: "Gone", 412: "Precondition Failed", 413: "Content Too Large",
+            422: "Unprocessable Entity",
             429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
         ]
         return "\(status) \(reasons[status] ?? "Error")"
@@ -403,11 +470,12 @@ struct TransactionProcessor {
     /// Every resource it carries is noted as returned (``noteReturned``), here, where the
     /// bodies are written, so that no kind of entry escapes the count.
     func responseBundle(type: String, results: [EntryResult]) -> String {
-        let budget = BundleBudget(configuration, returnRepresentation: returnRepresentation)
+        let budget = BundleBudget(configuration, returnPreference: returnPreference)
         var out: [UInt8] = []
         var returned: [StoredResource] = []
         out.reserveCapacity(results.reduce(128) { $0 + budget.bytes(of: $1) })
-        out.append(contentsOf: "{\"resourceType\":\"Bundle\",\"id\":\"\(UUID().uuidString.lowercased())\",\"type\":".utf8)
+        out.append(
+            contentsOf: "{\"resourceType\":\"Bundle\",\"id\":\"\(UUID().uuidString.lowercased())\",\"type\":".utf8)
         JSONWriter.writeString(type, into: &out)
         out.append(contentsOf: ",\"entry\":[".utf8)
         for (index, result) in results.enumerated() {
@@ -419,9 +487,9 @@ struct TransactionProcessor {
                 out.append(contentsOf: "\"fullUrl\":".utf8)
                 JSONWriter.writeString("\(baseURL)/\(stored.type)/\(stored.id)", into: &out)
                 out.append(UInt8(ascii: ","))
-                if returnRepresentation, resource == nil, let body = stored.body {
+                if returnPreference == .representation, resource == nil, let body = stored.body {
                     resource = body
-                    returned.append(stored)
+                    if !result.echoesRequest { returned.append(stored) }
                 }
             }
             if let resource {
@@ -441,7 +509,7 @@ struct TransactionProcessor {
                 out.append(contentsOf: ",\"lastModified\":".utf8)
                 JSONWriter.writeString(stored.lastUpdatedInstant, into: &out)
             }
-            if let outcome = result.outcome {
+            if let outcome = result.outcome ?? budget.writtenOutcome(result) {
                 out.append(contentsOf: ",\"outcome\":".utf8)
                 JSONWriter().write(outcome, into: &out)
             }

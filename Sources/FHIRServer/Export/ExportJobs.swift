@@ -63,7 +63,10 @@ public actor ExportJobs {
     public static let defaultMaximumJobs = 16
 
     /// Jobs keep their files under `directory` until deleted, or for `retention` after they end.
-    public init(directory: URL, retention: Duration = ExportJobs.defaultRetention, maximumJobs: Int = ExportJobs.defaultMaximumJobs) {
+    public init(
+        directory: URL, retention: Duration = ExportJobs.defaultRetention,
+        maximumJobs: Int = ExportJobs.defaultMaximumJobs
+    ) {
         root = directory
         self.retention = retention
         self.maximumJobs = maximumJobs
@@ -82,16 +85,20 @@ public actor ExportJobs {
         }
         // Without access control every request is the same client: the server-wide bound is the one.
         if let client = request.client,
-            jobs.values.count(where: { $0.request.client == client && $0.request.tenant == request.tenant }) >= maximumJobsPerClient
+            jobs.values.count(where: { $0.request.client == client && $0.request.tenant == request.tenant })
+                >= maximumJobsPerClient
         {
             throw FHIRError(
                 status: 429, code: "throttled",
-                "This client holds \(maximumJobsPerClient) export jobs already; delete one or try again when one expires")
+                "This client holds \(maximumJobsPerClient) export jobs already; delete one or try again when one expires"
+            )
         }
         let id = UUID().uuidString.lowercased()
         let directory = root.appendingPathComponent(id)
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            at: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            at: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         if !sweptRoot {
             sweptRoot = true
             removeExpiredDirectories()
@@ -101,7 +108,8 @@ public actor ExportJobs {
         jobs[id]?.task = Task {
             do {
                 let manifest = try await ExportWriter(
-                    request: request, store: store, directory: directory, jobId: id, transactionTime: transactionTime
+                    request: request, store: store, jobId: id, transactionTime: transactionTime,
+                    outputs: ExportFiles(directory: directory)
                 ) { count in await self.progress(id, exported: count) }.run()
                 self.finish(id, .completed(manifest: manifest))
             } catch is CancellationError {
@@ -111,7 +119,10 @@ public actor ExportJobs {
             } catch {
                 // The cause (a database's message, a file path) goes to the log, not to the client.
                 Logger(label: "caduceus.export").error("Export \(id) failed: \(String(reflecting: error))")
-                self.finish(id, .failed(FHIRError(status: 500, code: "exception", "The export failed; the server's log has the cause")))
+                self.finish(
+                    id,
+                    .failed(
+                        FHIRError(status: 500, code: "exception", "The export failed; the server's log has the cause")))
             }
         }
         return id
@@ -142,9 +153,12 @@ public actor ExportJobs {
     private func removeExpiredDirectories() {
         let manager = FileManager.default
         let cutoff = Date().addingTimeInterval(-Double(retention.components.seconds))
-        for name in (try? manager.contentsOfDirectory(atPath: root.path)) ?? [] where jobs[name] == nil && UUID(uuidString: name) != nil {
+        for name in (try? manager.contentsOfDirectory(atPath: root.path)) ?? []
+        where jobs[name] == nil && UUID(uuidString: name) != nil {
             let url = root.appendingPathComponent(name)
-            if let modified = (try? manager.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date, modified < cutoff {
+            if let modified = (try? manager.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date,
+                modified < cutoff
+            {
                 try? manager.removeItem(at: url)
             }
         }
@@ -163,8 +177,7 @@ public actor ExportJobs {
 
     /// The path of one output file of job `id`.
     func file(_ name: String, of id: String, tenant: String?, client: String? = nil) -> URL? {
-        guard let job = job(id, tenant: tenant, client: client), case .completed = job.state,
-            name.hasSuffix(".ndjson"), !name.contains("/"), !name.hasPrefix(".")
+        guard let job = job(id, tenant: tenant, client: client), case .completed = job.state, Self.fileType(name) != nil
         else { return nil }
         let url = job.directory.appendingPathComponent(name)
         return FileManager.default.fileExists(atPath: url.path) ? url : nil

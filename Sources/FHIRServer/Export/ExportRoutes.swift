@@ -43,7 +43,8 @@ struct ExportRoutes {
             guard FHIRResourceType.isValidId(id) else { throw FHIRError.badRequest("'\(id)' is not a valid id") }
             scope = .group(id: id)
         default:
-            throw FHIRError(status: 405, code: "not-supported", "$export runs at system level, on Patient, or on Group/[id]")
+            throw FHIRError(
+                status: 405, code: "not-supported", "$export runs at system level, on Patient, or on Group/[id]")
         }
         var types: Set<String>?
         var since: Int64?
@@ -54,7 +55,9 @@ struct ExportRoutes {
                     throw FHIRError.badRequest("_outputFormat '\(value)' is not supported; use application/fhir+ndjson")
                 }
             case "_since":
-                guard let range = FHIRDateRange(parsing: value) else { throw FHIRError.badRequest("_since must be an instant") }
+                guard let range = FHIRDateRange(parsing: value) else {
+                    throw FHIRError.badRequest("_since must be an instant")
+                }
                 since = range.low
             case "_type":
                 let names = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -74,19 +77,35 @@ struct ExportRoutes {
         let jobTenant = tenant(request)
         let path = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
         let origin = String(exchange.baseURL.dropLast(configuration.basePath.count))
-        let id = try await jobs.start(
+        let source = try store.exportSource()
+        let id = try await jobs(for: source).start(
             ExportJobs.Request(
-                scope: scope, types: types, since: since, url: origin + path, baseURL: exchange.baseURL, tenant: jobTenant,
+                scope: scope, types: types, since: since, url: origin + path, baseURL: exchange.baseURL,
+                tenant: jobTenant,
                 client: Self.client(context), requiresAccessToken: context.access != nil),
-            store: try store.exportSource())
+            store: source)
         var headers = HTTPFields()
         headers[.contentLocation] = "\(exchange.baseURL)/$export-poll-status/\(id)"
         return Response(status: .accepted, headers: headers)
     }
 
+    /// Where the jobs of `source`'s tenant are kept: in its database when that is PostgreSQL,
+    /// so that every replica finds them; else in this server's memory and disk.
+    func jobs(for source: any FHIRStore) -> any ExportJobStore {
+        guard let database = SharedExportJobs.database(of: source) else { return jobs }
+        return SharedExportJobs(database: database, retention: jobs.retention, maximumJobs: jobs.maximumJobs)
+    }
+
+    /// The jobs a poll, cancel or file request may reach (after ``owner(_:)``'s check).
+    func jobs(for request: Request, context: FHIRRequestContext) async throws -> any ExportJobStore {
+        jobs(for: try await stores.store(for: request, context: context).exportSource())
+    }
+
     /// The tenant a job belongs to: `nil` for the default one, however it was named.
     func tenant(_ request: Request) -> String? {
-        request.headers[.tenant].flatMap { try? TenantStores.normalize($0) }.flatMap { $0 == TenantStores.defaultTenant ? nil : $0 }
+        request.headers[.tenant].flatMap { try? TenantStores.normalize($0) }.flatMap {
+            $0 == TenantStores.defaultTenant ? nil : $0
+        }
     }
 
     /// Who a job belongs to: the token's subject, else its client id; `nil` without access
@@ -106,7 +125,10 @@ struct ExportRoutes {
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         let id = try context.parameters.require("job")
         let owner = try Self.owner(context)
-        guard let state = await jobs.state(of: id, tenant: tenant(request), client: owner) else {
+        guard
+            let state = try await jobs(for: request, context: context).state(
+                of: id, tenant: tenant(request), client: owner)
+        else {
             throw FHIRError.notFound("No export job '\(id)'")
         }
         switch state {
@@ -129,7 +151,9 @@ struct ExportRoutes {
     @Sendable func cancel(request: Request, context: FHIRRequestContext) async throws -> Response {
         let id = try context.parameters.require("job")
         let owner = try Self.owner(context)
-        guard await jobs.delete(id, tenant: tenant(request), client: owner) else { throw FHIRError.notFound("No export job '\(id)'") }
+        guard try await jobs(for: request, context: context).delete(id, tenant: tenant(request), client: owner) else {
+            throw FHIRError.notFound("No export job '\(id)'")
+        }
         return Response(status: .accepted)
     }
 
@@ -137,12 +161,15 @@ struct ExportRoutes {
         let id = try context.parameters.require("job")
         let name = try context.parameters.require("file")
         let owner = try Self.owner(context)
-        guard let url = await jobs.file(name, of: id, tenant: tenant(request), client: owner) else {
+        guard
+            let data = try await jobs(for: request, context: context).fileData(
+                name, of: id, tenant: tenant(request), client: owner)
+        else {
             throw FHIRError.notFound("No export file '\(name)' for job '\(id)'")
         }
-        let data = try Data(contentsOf: url)
         if context.protectsAuditEvents {
-            context.noteReturnedPatients(ids: ReturnedPatients.inNDJSON(data, type: String(name.dropLast(".ndjson".count))))
+            context.noteReturnedPatients(
+                ids: ReturnedPatients.inNDJSON(data, type: String(name.dropLast(".ndjson".count))))
         }
         var headers = HTTPFields()
         headers[.contentType] = "application/fhir+ndjson"

@@ -7,44 +7,14 @@ import Foundation
 struct ExportWriter {
     let request: ExportJobs.Request
     let store: any FHIRStore
-    let directory: URL
     let jobId: String
     let transactionTime: Int64
-    let progress: @Sendable (Int) async -> Void
+    /// Where the NDJSON lines go.
+    let outputs: any ExportOutputs
+    /// Told the count so far after each page or patient; throws to stop the export.
+    let progress: @Sendable (Int) async throws -> Void
 
     static let pageSize = 500
-
-    /// Open output files by type, with their line counts.
-    final class Outputs {
-        var handles: [String: FileHandle] = [:]
-        var counts: [String: Int] = [:]
-        let directory: URL
-
-        init(directory: URL) { self.directory = directory }
-
-        func write(_ resource: StoredResource) throws {
-            guard let body = resource.body else { return }
-            let handle: FileHandle
-            if let open = handles[resource.type] {
-                handle = open
-            } else {
-                let url = directory.appendingPathComponent("\(resource.type).ndjson")
-                // Readable by the server's user only: the file holds patient data.
-                guard FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
-                    throw FHIRError(status: 500, code: "exception", "The export could not create its \(resource.type) file")
-                }
-                handle = try FileHandle(forWritingTo: url)
-                handles[resource.type] = handle
-            }
-            // Stored bodies are compact JSON: one line each, as NDJSON requires.
-            handle.write(Data((body + "\n").utf8))
-            counts[resource.type, default: 0] += 1
-        }
-
-        func close() {
-            for handle in handles.values { try? handle.close() }
-        }
-    }
 
     /// Hands every current resource of `type` to `body`, a page at a time in id order.
     func walk(type: String, since: Int64?, _ body: ([StoredResource]) async throws -> Void) async throws {
@@ -61,8 +31,7 @@ struct ExportWriter {
     }
 
     func run() async throws -> JSONValue {
-        let outputs = Outputs(directory: directory)
-        defer { outputs.close() }
+        let outputs = outputs
         var exported = 0
         func keep(_ resource: StoredResource) -> Bool {
             if let since = request.since, resource.lastUpdated < since { return false }
@@ -74,9 +43,9 @@ struct ExportWriter {
             let types = request.types.map { Array($0).sorted() } ?? fhirResourceTypeNames
             for type in types {
                 try await walk(type: type, since: request.since) { page in
-                    for resource in page { try outputs.write(resource) }
+                    for resource in page { try await outputs.write(resource) }
                     exported += page.count
-                    await progress(exported)
+                    try await progress(exported)
                 }
             }
         case .patients, .group:
@@ -104,26 +73,81 @@ struct ExportWriter {
                         return []
                     }
                 }
-                for resource in resources where keep(resource) && seen.insert(ResourceKey(type: resource.type, id: resource.id)).inserted {
-                    try outputs.write(resource)
+                for resource in resources
+                where keep(resource) && seen.insert(ResourceKey(type: resource.type, id: resource.id)).inserted {
+                    try await outputs.write(resource)
                     exported += 1
                 }
-                await progress(exported)
+                try await progress(exported)
             }
         }
-        let files = outputs.counts.keys.sorted().map { type -> JSONValue in
-            .object(JSONObject([
-                ("type", .string(type)),
-                ("url", .string("\(request.baseURL)/$export-file/\(jobId)/\(type).ndjson")),
-                ("count", .number(String(outputs.counts[type]!))),
-            ]))
+        let counts = try await outputs.finish()
+        let files = counts.keys.sorted().map { type -> JSONValue in
+            .object(
+                JSONObject([
+                    ("type", .string(type)),
+                    ("url", .string("\(request.baseURL)/$export-file/\(jobId)/\(type).ndjson")),
+                    ("count", .number(String(counts[type]!))),
+                ]))
         }
-        return .object(JSONObject([
-            ("transactionTime", .string(FHIRDateRange.instantString(milliseconds: transactionTime))),
-            ("request", .string(request.url)),
-            ("requiresAccessToken", .bool(request.requiresAccessToken)),
-            ("output", .array(files)),
-            ("error", .array([])),
-        ]))
+        return .object(
+            JSONObject([
+                ("transactionTime", .string(FHIRDateRange.instantString(milliseconds: transactionTime))),
+                ("request", .string(request.url)),
+                ("requiresAccessToken", .bool(request.requiresAccessToken)),
+                ("output", .array(files)),
+                ("error", .array([])),
+            ]))
+    }
+}
+
+/// Where an export writes each type's NDJSON lines: files of a directory (``ExportFiles``), or
+/// the database every replica reaches (``ExportChunks``).
+protocol ExportOutputs: AnyObject, Sendable {
+    /// Appends `resource` (its stored compact JSON, one line) to its type's output.
+    func write(_ resource: StoredResource) async throws
+    /// Writes what is buffered and closes everything; the lines of each type.
+    func finish() async throws -> [String: Int]
+}
+
+/// Output files of one job's directory, by type, with their line counts.
+final class ExportFiles: ExportOutputs, @unchecked Sendable {
+    var handles: [String: FileHandle] = [:]
+    var counts: [String: Int] = [:]
+    let directory: URL
+
+    init(directory: URL) { self.directory = directory }
+
+    deinit { close() }
+
+    func write(_ resource: StoredResource) throws {
+        guard let body = resource.body else { return }
+        let handle: FileHandle
+        if let open = handles[resource.type] {
+            handle = open
+        } else {
+            let url = directory.appendingPathComponent("\(resource.type).ndjson")
+            // Readable by the server's user only: the file holds patient data.
+            guard
+                FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600])
+            else {
+                throw FHIRError(status: 500, code: "exception", "The export could not create its \(resource.type) file")
+            }
+            handle = try FileHandle(forWritingTo: url)
+            handles[resource.type] = handle
+        }
+        // Stored bodies are compact JSON: one line each, as NDJSON requires.
+        handle.write(Data((body + "\n").utf8))
+        counts[resource.type, default: 0] += 1
+    }
+
+    func finish() throws -> [String: Int] {
+        close()
+        return counts
+    }
+
+    func close() {
+        for handle in handles.values { try? handle.close() }
+        handles = [:]
     }
 }

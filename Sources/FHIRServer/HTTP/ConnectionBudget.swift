@@ -24,7 +24,9 @@ struct BudgetedHTTP1Channel: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         guard peers.admit(channel) else {
-            logger.debug("Closed a connection beyond the per-address maximum", metadata: ["peer": "\(channel.remoteAddress?.ipAddress ?? "?")"])
+            logger.debug(
+                "Closed a connection beyond the per-address maximum",
+                metadata: ["peer": "\(channel.remoteAddress?.ipAddress ?? "?")"])
             channel.close(promise: nil)
             return channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
         }
@@ -36,7 +38,8 @@ struct BudgetedHTTP1Channel: ServerChildChannel {
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }
-        let configuration = HTTP1Channel.Configuration(additionalChannelHandlers: [RequestPartsHandler(watch)], idleTimeout: nil)
+        let configuration = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [RequestPartsHandler(watch)], idleTimeout: nil)
         return HTTP1Channel(responder: responder, configuration: configuration).setup(channel: channel, logger: logger)
     }
 
@@ -279,7 +282,8 @@ final class RequestPartsHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The OperationOutcome replacing the decoder's empty 400, until its end is written.
     var refusalBody: ByteBuffer?
     /// The request is a CONNECT: NIO writes no body nor its length in any answer to one, so
-    /// the answer's end is told by closing the connection.
+    /// the answer's end is told by closing the connection, once its head is on the wire (the
+    /// head is all of it; waiting for the end's write left one CI run's connection open 20 s).
     var closesAfterAnswer = false
 
     init(_ watch: ConnectionWatch) { self.watch = watch }
@@ -302,14 +306,23 @@ final class RequestPartsHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
+        case .head where closesAfterAnswer:
+            let written = context.eventLoop.makePromise(of: Void.self)
+            let channel = context.channel
+            written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+            written.futureResult.cascade(to: promise)
+            context.writeAndFlush(data, promise: written)
         case .head(var head) where watch.headRefused && head.status == .badRequest && refusalBody == nil:
-            let outcome = FHIRError(status: 400, code: "structure", "The request's line or headers are malformed or too large").operationOutcome
+            let outcome = FHIRError(
+                status: 400, code: "structure", "The request's line or headers are malformed or too large"
+            ).operationOutcome
             let body = context.channel.allocator.buffer(bytes: JSONWriter().bytes(outcome))
             head.headerFields[.contentType] = FHIRExchange.fhirJSON
             head.headerFields[.contentLength] = String(body.readableBytes)
             refusalBody = body
             context.write(wrapOutboundOut(.head(head)), promise: promise)
-        case .head(var head) where watch.requestsInProgress == 1 && !watch.awaitingHead && head.status.kind != .informational:
+        case .head(var head)
+        where watch.requestsInProgress == 1 && !watch.awaitingHead && head.status.kind != .informational:
             head.headerFields[.connection] = "close"  // the body is still coming: see answeredEarly
             context.write(wrapOutboundOut(.head(head)), promise: promise)
         case .end(let trailers):
@@ -319,13 +332,6 @@ final class RequestPartsHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             let early = watch.requestsInProgress == 1 && !watch.awaitingHead
             watch.responseEnded()
-            if closesAfterAnswer {
-                let written = context.eventLoop.makePromise(of: Void.self)
-                let channel = context.channel
-                written.futureResult.whenComplete { _ in channel.close(promise: nil) }
-                written.futureResult.cascade(to: promise)
-                return context.write(wrapOutboundOut(.end(trailers)), promise: written)
-            }
             guard early else { return context.write(wrapOutboundOut(.end(trailers)), promise: promise) }
             let written = context.eventLoop.makePromise(of: Void.self)
             let (watch, channel) = (watch, context.channel)

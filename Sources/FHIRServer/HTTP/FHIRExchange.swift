@@ -7,15 +7,14 @@ import Hummingbird
 /// What a request asks of the response: format, pretty printing, `Prefer` settings, and
 /// the absolute base URL to write into links.
 struct FHIRExchange {
-    enum ReturnPreference: String { case minimal, representation, operationOutcome = "OperationOutcome" }
-
     let request: Request
     let configuration: FHIRServerConfiguration
     /// The query string's pairs, decoded, in order.
     let query: [(name: String, value: String)]
     let pretty: Bool
     let contentType: String
-    /// `Prefer: return=...`; IBM FHIR Server answers writes with an empty body by default.
+    /// `Prefer: return=...` (the last known value), else the server's
+    /// ``FHIRServerConfiguration/defaultReturn``.
     let returnPreference: ReturnPreference
     /// `Prefer: handling=strict`.
     let strict: Bool
@@ -31,7 +30,7 @@ struct FHIRExchange {
         let accept = request.headers[.accept] ?? "*/*"
         contentType = try FHIRExchange.negotiate(format: format, accept: accept)
         pretty = query.last(where: { $0.name == "_pretty" })?.value == "true"
-        var returnPreference = ReturnPreference.minimal
+        var returnPreference = configuration.defaultReturn
         var strict = false
         for prefer in request.headers[values: .prefer] {
             for token in prefer.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
@@ -65,18 +64,23 @@ struct FHIRExchange {
             guard let close = host.firstIndex(of: "]") else { return nil }
             port = host[host.index(after: close)...]
             host = host[...close]
-            guard host.dropFirst().dropLast().allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return nil }
+            guard host.dropFirst().dropLast().allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else {
+                return nil
+            }
         } else {
             if let colon = host.firstIndex(of: ":") {
                 port = host[colon...]
                 host = host[..<colon]
             }
-            guard !host.isEmpty, host.utf8.allSatisfy({ byte in
-                (0x61...0x7A).contains(byte) || (0x30...0x39).contains(byte) || byte == 0x2D || byte == 0x2E
-            }) else { return nil }
+            guard !host.isEmpty,
+                host.utf8.allSatisfy({ byte in
+                    (0x61...0x7A).contains(byte) || (0x30...0x39).contains(byte) || byte == 0x2D || byte == 0x2E
+                })
+            else { return nil }
         }
         if !port.isEmpty {
-            guard port.hasPrefix(":"), port.dropFirst().allSatisfy({ $0.isASCII && $0.isNumber }), UInt16(port.dropFirst()) != nil
+            guard port.hasPrefix(":"), port.dropFirst().allSatisfy({ $0.isASCII && $0.isNumber }),
+                UInt16(port.dropFirst()) != nil
             else { return nil }
         }
         return String(host)
@@ -95,18 +99,26 @@ struct FHIRExchange {
             switch format {
             case "json", "application/json": return "application/json; charset=utf-8"
             case "application/fhir+json", "application/json+fhir": return fhirJSON
-            default: throw FHIRError(status: 406, code: "not-supported", "_format=\(format) is not supported; this server speaks JSON")
+            default:
+                throw FHIRError(
+                    status: 406, code: "not-supported", "_format=\(format) is not supported; this server speaks JSON")
             }
         }
         let ranges = accept.split(separator: ",").map {
             $0.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         }
-        if ranges.contains(where: { ["application/fhir+json", "application/json+fhir", "*/*", "application/*", ""].contains($0) }) {
+        if ranges.contains(where: {
+            ["application/fhir+json", "application/json+fhir", "*/*", "application/*", ""].contains($0)
+        }) {
             return fhirJSON
         }
         if ranges.contains("application/json") { return "application/json; charset=utf-8" }
-        if ranges.contains("text/html") || ranges.contains("text/plain") || ranges.contains("text/*") { return fhirJSON }
-        throw FHIRError(status: 406, code: "not-supported", "None of '\(accept)' can be served; this server speaks application/fhir+json")
+        if ranges.contains("text/html") || ranges.contains("text/plain") || ranges.contains("text/*") {
+            return fhirJSON
+        }
+        throw FHIRError(
+            status: 406, code: "not-supported",
+            "None of '\(accept)' can be served; this server speaks application/fhir+json")
     }
 
     /// The request's media type, without parameters, lower-cased.
@@ -120,7 +132,8 @@ struct FHIRExchange {
         do {
             return try await request.body.collect(upTo: configuration.maximumBodySize)
         } catch {
-            throw FHIRError(status: 413, code: "too-costly", "The request body exceeds \(configuration.maximumBodySize) bytes")
+            throw FHIRError(
+                status: 413, code: "too-costly", "The request body exceeds \(configuration.maximumBodySize) bytes")
         }
     }
 
@@ -175,7 +188,8 @@ struct FHIRExchange {
         // The URL's query and patients reach the AuditEvent from the request line; the form's only from here.
         if !text.isEmpty { context.auditNote.form = text }
         if context.protectsAuditEvents {
-            context.auditNote.patients += AuditRecord.patients(searchedIn: form, limit: Interaction.recordedPatientLimit)
+            context.auditNote.patients += AuditRecord.patients(
+                searchedIn: form, limit: Interaction.recordedPatientLimit)
         }
         return form + query
     }

@@ -15,7 +15,9 @@ struct OperationOutcomeMiddleware: RouterMiddleware {
     typealias Context = FHIRRequestContext
     let configuration: FHIRServerConfiguration
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         // NIO writes no body (nor its length) in any answer to CONNECT, so a client could only
         // tell its end when the connection closes: refuse it and close at once.
         if request.method == .connect {
@@ -51,10 +53,13 @@ struct OperationOutcomeMiddleware: RouterMiddleware {
             return FHIRError(status: Int(error.status.code), code: "processing", message)
         default:
             let incident = incidentID()
-            logger.error("Internal error, incident \(incident): \(String(reflecting: error))", metadata: ["incident": "\(incident)"])
+            logger.error(
+                "Internal error, incident \(incident): \(String(reflecting: error))",
+                metadata: ["incident": "\(incident)"])
             return FHIRError(
                 status: 500, code: "exception",
-                "The server failed to answer this request; the operator can find the details in the server log under incident \(incident)")
+                "The server failed to answer this request; the operator can find the details in the server log under incident \(incident)"
+            )
         }
     }
 

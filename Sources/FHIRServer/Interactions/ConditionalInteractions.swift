@@ -29,12 +29,21 @@ struct ConditionalInteractions {
         return try await transaction.search(query).resources
     }
 
+    /// The lock a conditional create or update of `type` with `criteria` holds from its search
+    /// to its commit: two servers on one PostgreSQL database (or two connections of one) would
+    /// otherwise both find nothing and both create. Criteria as sent: the same criteria
+    /// written differently are not serialized.
+    static func lockName(type: String, criteria: String) -> String { "caduceus-conditional:\(type)?\(criteria)" }
+
     /// The one resource `criteria` (an `If-None-Exist`) names, `nil` when none matches, 412
-    /// when several do.
+    /// when several do. Holds the criteria's lock (``lockName(type:criteria:)``) until the
+    /// transaction ends.
     func existing(type: String, criteria: String, in transaction: any FHIRTransaction) async throws -> StoredResource? {
+        try await transaction.lock(names: [Self.lockName(type: type, criteria: criteria)])
         let found = try await matches(type: type, criteria: criteria, in: transaction)
         guard found.count <= 1 else {
-            throw FHIRError.preconditionFailed("The conditional create criteria '\(criteria)' match more than one \(type)")
+            throw FHIRError.preconditionFailed(
+                "The conditional create criteria '\(criteria)' match more than one \(type)")
         }
         return found.first
     }
@@ -42,10 +51,14 @@ struct ConditionalInteractions {
     /// The id a conditional update (`PUT Type?criteria`) writes to: the one match, else the
     /// body's id, else `nil` for a new resource; 412 when several match, 400 when the body
     /// names another id than the match.
-    func updateTarget(_ resource: JSONValue, type: String, criteria: String, in transaction: any FHIRTransaction) async throws -> String? {
+    func updateTarget(_ resource: JSONValue, type: String, criteria: String, in transaction: any FHIRTransaction)
+        async throws -> String?
+    {
+        try await transaction.lock(names: [Self.lockName(type: type, criteria: criteria)])
         let found = try await matches(type: type, criteria: criteria, in: transaction)
         guard found.count <= 1 else {
-            throw FHIRError.preconditionFailed("The conditional update criteria '\(criteria)' match more than one \(type)")
+            throw FHIRError.preconditionFailed(
+                "The conditional update criteria '\(criteria)' match more than one \(type)")
         }
         let bodyId = resource["id"]?.stringValue
         if let match = found.first {
@@ -61,7 +74,8 @@ struct ConditionalInteractions {
     func delete(type: String, criteria: String, in transaction: any FHIRTransaction) async throws -> StoredResource? {
         let found = try await matches(type: type, criteria: criteria, in: transaction)
         guard found.count <= 1 else {
-            throw FHIRError.preconditionFailed("The conditional delete criteria '\(criteria)' match more than one \(type)")
+            throw FHIRError.preconditionFailed(
+                "The conditional delete criteria '\(criteria)' match more than one \(type)")
         }
         guard let match = found.first else { return nil }
         return try await transaction.delete(type: type, id: match.id, ifMatch: nil)

@@ -10,13 +10,16 @@ enum PatchInteraction {
         _ patch: JSONValue, type: String, id: String, ifMatch: Int?, validator: ResourceValidator,
         access: AccessGrant.Access = .unrestricted, in transaction: any FHIRTransaction
     ) async throws -> StoredResource {
-        let current = try await AccessGuard.hidingGone(access, type: type, id: id) { try await transaction.read(type: type, id: id) }
+        let current = try await AccessGuard.hidingGone(access, type: type, id: id) {
+            try await transaction.read(type: type, id: id)
+        }
         try AccessGuard.check(current, access)
         if let ifMatch, ifMatch != current.versionId {
             throw FHIRError.preconditionFailed("\(type)/\(id) is at version \(current.versionId), not \(ifMatch)")
         }
         // Bounded: `copy` doubles a document per operation (a 2 KB patch made a 400 MB resource).
-        let patched = try JSONPatch.apply(patch, to: try JSONParser.parse(current.body ?? "{}"), limits: validator.patchLimits)
+        let patched = try JSONPatch.apply(
+            patch, to: try JSONParser.parse(current.body ?? "{}"), limits: validator.patchLimits)
         guard patched["resourceType"]?.stringValue == type, patched["id"]?.stringValue == id else {
             throw FHIRError.unprocessable("A patch may not change the resource's type or id")
         }

@@ -10,7 +10,9 @@ struct HistoryResponder {
     let configuration: FHIRServerConfiguration
     let parser: SearchQueryParser
 
-    func history(type: String?, id: String?, path: String, request: Request, context: FHIRRequestContext) async throws -> Response {
+    func history(type: String?, id: String?, path: String, request: Request, context: FHIRRequestContext) async throws
+        -> Response
+    {
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         var count = parser.defaultCount
         var page = 1
@@ -23,7 +25,9 @@ struct HistoryResponder {
             case "_page":
                 page = try SearchQueryParser.page(value)
             case "_since":
-                guard let range = FHIRDateRange(parsing: value) else { throw FHIRError.badRequest("_since must be an instant, not '\(value)'") }
+                guard let range = FHIRDateRange(parsing: value) else {
+                    throw FHIRError.badRequest("_since must be an instant, not '\(value)'")
+                }
                 since = range.low
                 applied.append((name, value))
             case "_format", "_pretty":

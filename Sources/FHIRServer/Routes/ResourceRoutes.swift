@@ -19,21 +19,24 @@ struct ResourceRoutes {
     }
 
     func add(to group: RouterGroup<FHIRRequestContext>) {
-        group.post(":type", use: create)
-        group.put(":type", use: conditionalUpdate)
-        group.delete(":type", use: conditionalDelete)
+        group.post(":type", use: typeLevel(create))
+        group.put(":type", use: typeLevel(conditionalUpdate))
+        group.delete(":type", use: typeLevel(conditionalDelete))
         group.get(":type", use: search)
         group.post(":type/_search", use: search)
         group.post(":type/$validate", use: validate)
         group.post(":type/:id/$validate", use: validate)
         group.get(":type/:id/$everything", use: everything)
+        group.get(":type/$everything", use: everythingOfAll)
         group.get(":type/_history", use: typeHistory)
-        group.get(":type/:id", use: read)
-        group.put(":type/:id", use: update)
-        group.delete(":type/:id", use: delete)
-        group.patch(":type/:id", use: patch)
+        group.get(":type/:id", use: instanceLevel(read))
+        group.put(":type/:id", use: instanceLevel(update))
+        group.delete(":type/:id", use: instanceLevel(delete))
+        group.patch(":type/:id", use: instanceLevel(patch))
         group.get(":type/:id/_history", use: instanceHistory)
         group.get(":type/:id/_history/:version", use: vread)
+        group.get(":type/:id/:compartmentType", use: compartmentSearch)
+        group.post(":type/:id/:compartmentType/_search", use: compartmentSearch)
     }
 
     func resourceType(_ context: FHIRRequestContext) throws -> String {
@@ -63,10 +66,10 @@ struct ResourceRoutes {
 
     // MARK: Writes
 
-    @Sendable func create(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request, context: context)
-        let type = try resourceType(context)
-        let exchange = try FHIRExchange(request: request, configuration: configuration)
+    @Sendable func create(_ call: TypeCall) async throws -> Response {
+        let (request, context, store, type, exchange) = (
+            call.request, call.context, call.store, call.type, call.exchange
+        )
         _ = try context.access.require(.create, type)
         // Conditional create: If-None-Exist, or criteria in the URL as fhirpy sends them.
         let criteria = request.headers[.ifNoneExist] ?? exchange.criteria
@@ -76,24 +79,29 @@ struct ResourceRoutes {
         // Only an audit source gets here (SecurityMiddleware), and only with security alerts.
         if type == "AuditEvent", context.protectsAuditEvents { try AuditFeed.requireSecurityAlert(resource) }
         guard let criteria else {
-            return written(try await store.create(resource, type: type), status: .created, exchange: exchange, context: context)
+            return written(
+                try await store.create(resource, type: type), status: .created, exchange: exchange, context: context,
+                echoesRequest: true)
         }
         let outcome = try await store.transaction { transaction in
             try await transaction.conditionalCreate(resource, type: type, ifNoneExist: criteria)
         }
         switch outcome {
-        case .created(let stored): return written(stored, status: .created, exchange: exchange, context: context)
-        case .existing(let stored): return written(stored, status: .ok, exchange: exchange, context: context)
+        case .created(let stored):
+            return written(stored, status: .created, exchange: exchange, context: context, echoesRequest: true)
+        case .existing(let stored):
+            return written(stored, status: .ok, exchange: exchange, context: context, verb: "Found")
         }
     }
 
     /// `PUT Type?criteria`.
-    @Sendable func conditionalUpdate(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request, context: context)
-        let type = try resourceType(context)
-        let exchange = try FHIRExchange(request: request, configuration: configuration)
+    @Sendable func conditionalUpdate(_ call: TypeCall) async throws -> Response {
+        let (request, context, store, type, exchange) = (
+            call.request, call.context, call.store, call.type, call.exchange
+        )
         guard let criteria = exchange.criteria else {
-            throw FHIRError(status: 405, code: "not-supported", "PUT needs an id (\(type)/id) or search criteria (\(type)?...)")
+            throw FHIRError(
+                status: 405, code: "not-supported", "PUT needs an id (\(type)/id) or search criteria (\(type)?...)")
         }
         _ = try context.access.require(.update, type)
         try store.requireCriteria(on: type)
@@ -103,16 +111,17 @@ struct ResourceRoutes {
         let outcome = try await store.transaction { transaction in
             try await transaction.conditionalUpdate(resource, type: type, criteria: criteria, ifMatch: ifMatch)
         }
-        return written(outcome.resource, status: outcome.created ? .created : .ok, exchange: exchange, context: context)
+        return written(
+            outcome.resource, status: outcome.created ? .created : .ok, exchange: exchange, context: context,
+            echoesRequest: true)
     }
 
     /// `DELETE Type?criteria`.
-    @Sendable func conditionalDelete(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request, context: context)
-        let type = try resourceType(context)
-        let exchange = try FHIRExchange(request: request, configuration: configuration)
+    @Sendable func conditionalDelete(_ call: TypeCall) async throws -> Response {
+        let (context, store, type, exchange) = (call.context, call.store, call.type, call.exchange)
         guard let criteria = exchange.criteria else {
-            throw FHIRError(status: 405, code: "not-supported", "DELETE needs an id (\(type)/id) or search criteria (\(type)?...)")
+            throw FHIRError(
+                status: 405, code: "not-supported", "DELETE needs an id (\(type)/id) or search criteria (\(type)?...)")
         }
         _ = try context.access.require(.delete, type)
         try store.requireCriteria(on: type)
@@ -125,11 +134,10 @@ struct ResourceRoutes {
     }
 
     /// `PATCH Type/id` with a JSON Patch document.
-    @Sendable func patch(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request, context: context)
-        let type = try resourceType(context)
-        let id = try resourceId(context)
-        let exchange = try FHIRExchange(request: request, configuration: configuration)
+    @Sendable func patch(_ call: InstanceCall) async throws -> Response {
+        let (request, context, store, type, id, exchange) = (
+            call.request, call.context, call.store, call.type, call.id, call.exchange
+        )
         // Applying a patch reveals the current content (the answer, `test` operations): read too.
         _ = try context.access.require(.update, type)
         _ = try context.access.require(.read, type)
@@ -142,42 +150,48 @@ struct ResourceRoutes {
         return written(stored, status: .ok, exchange: exchange, context: context)
     }
 
-    @Sendable func update(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request, context: context)
-        let type = try resourceType(context)
-        let id = try resourceId(context)
-        let exchange = try FHIRExchange(request: request, configuration: configuration)
+    @Sendable func update(_ call: InstanceCall) async throws -> Response {
+        let (request, context, store, type, id, exchange) = (
+            call.request, call.context, call.store, call.type, call.id, call.exchange
+        )
         _ = try context.access.require(.update, type)
         let resource = try await exchange.resourceBody(context: context)
         try configuration.validator.validateUpdate(resource, type: type, id: id)
         let outcome = try await store.update(resource, type: type, id: id, ifMatch: try Self.ifMatchVersion(request))
-        return written(outcome.resource, status: outcome.created ? .created : .ok, exchange: exchange, context: context)
+        return written(
+            outcome.resource, status: outcome.created ? .created : .ok, exchange: exchange, context: context,
+            echoesRequest: true)
     }
 
-    /// The answer to a create or update, shaped by `Prefer: return=`; a resource in the body
-    /// counts as returned patient data (a PATCH or a conditional create's match shows what is stored).
-    func written(_ stored: StoredResource, status: HTTPResponse.Status, exchange: FHIRExchange, context: FHIRRequestContext) -> Response {
+    /// The answer to a create or update, shaped by `Prefer: return=` (the resource by default,
+    /// ``FHIRServerConfiguration/defaultReturn``). A resource in the body counts as returned
+    /// patient data when it shows what was stored before (a PATCH, a conditional create's
+    /// match); not when it `echoesRequest`, the client's own body with its new id and meta, so
+    /// that loading patients is not taken for reading them (the exfiltration detector).
+    func written(
+        _ stored: StoredResource, status: HTTPResponse.Status, exchange: FHIRExchange, context: FHIRRequestContext,
+        echoesRequest: Bool = false, verb: String? = nil
+    ) -> Response {
         var headers = exchange.versionHeaders(stored)
         headers[.location] = "\(exchange.baseURL)/\(stored.type)/\(stored.id)/_history/\(stored.versionId)"
         switch exchange.returnPreference {
         case .minimal:
             return Response(status: status, headers: headers)
         case .representation:
-            context.noteReturnedPatients([stored])
+            if !echoesRequest { context.noteReturnedPatients([stored]) }
             return exchange.json(stored.body ?? "{}", status: status, headers: headers)
         case .operationOutcome:
-            let verb = status == .created ? "Created" : "Updated"
+            let verb = verb ?? (status == .created ? "Created" : "Updated")
             return exchange.json(
                 OperationOutcome.information("\(verb) \(stored.type)/\(stored.id) version \(stored.versionId)"),
                 status: status, headers: headers)
         }
     }
 
-    @Sendable func delete(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request, context: context)
-        let type = try resourceType(context)
-        let id = try resourceId(context)
-        let exchange = try FHIRExchange(request: request, configuration: configuration)
+    @Sendable func delete(_ call: InstanceCall) async throws -> Response {
+        let (request, context, store, type, id, exchange) = (
+            call.request, call.context, call.store, call.type, call.id, call.exchange
+        )
         _ = try context.access.require(.delete, type)
         let deleted = try await store.delete(type: type, id: id, ifMatch: try Self.ifMatchVersion(request))
         var headers = HTTPFields()
@@ -193,65 +207,51 @@ struct ResourceRoutes {
     @Sendable func validate(request: Request, context: FHIRRequestContext) async throws -> Response {
         let type = try resourceType(context)
         // It reads no stored data, but says what a write would: it needs a scope to write the type.
-        if (try? context.access.require(.create, type)) == nil { _ = try context.access.require(.update, type) }
+        let access = try (try? context.access.require(.create, type)) ?? context.access.require(.update, type)
         let exchange = try FHIRExchange(request: request, configuration: configuration)
         var resource = try await exchange.resourceBody(context: context)
+        var parameters: JSONValue?
         if resource["resourceType"]?.stringValue == "Parameters", type != "Parameters" {
-            guard let inner = resource["parameter"]?.arrayValue?.first(where: { $0["name"]?.stringValue == "resource" })?["resource"] else {
+            guard
+                let inner = resource["parameter"]?.arrayValue?.first(where: { $0["name"]?.stringValue == "resource" })?[
+                    "resource"]
+            else {
                 throw FHIRError.badRequest("$validate takes a resource, or Parameters with a 'resource' parameter")
             }
+            parameters = resource
             resource = inner
         }
-        var problems = ResourceValidator.problems(resource, type: type)
+        let profiles = try ValidateProfileParameters.profiles(query: exchange.query, parameters: parameters)
+        var problems = configuration.validator.problems(resource, type: type, profiles: profiles)
         if let id = context.parameters.get("id"), resource["id"]?.stringValue != id {
-            problems.append(FHIRError.Issue(code: "invalid", diagnostics: "The resource's id is not '\(id)'", expression: ["\(type).id"]))
+            problems.append(
+                FHIRError.Issue(
+                    code: "invalid", diagnostics: "The resource's id is not '\(id)'", expression: ["\(type).id"]))
         }
-        let outcome = problems.isEmpty ? OperationOutcome.information("No issues: the \(type) is valid") : OperationOutcome.make(problems)
+        // What this token's write would refuse (a patient/ scope and another patient's data).
+        do {
+            try AccessGuard.checkWrite(
+                resource, type: type, id: context.parameters.get("id") ?? resource["id"]?.stringValue, access)
+        } catch let error as FHIRError {
+            problems += error.issues
+        }
+        // Valid with warnings (dom-6: no narrative, ...): said first, the warnings after.
+        if !problems.contains(where: { $0.severity == "error" || $0.severity == "fatal" }) {
+            problems.insert(
+                FHIRError.Issue(
+                    severity: "information", code: "informational",
+                    diagnostics: problems.isEmpty
+                        ? "No issues: the \(type) is valid"
+                        : "No errors: the \(type) is valid, with \(problems.count) warning(s)"), at: 0)
+        }
+        let outcome = OperationOutcome.make(problems)
         return exchange.json(outcome, status: .ok)
-    }
-
-    /// `Patient/[id]/$everything` with `_since` and `_type`.
-    @Sendable func everything(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request, context: context)
-        let type = try resourceType(context)
-        guard type == "Patient" else { throw FHIRError(status: 405, code: "not-supported", "$everything is supported on Patient") }
-        let id = try resourceId(context)
-        let exchange = try FHIRExchange(request: request, configuration: configuration)
-        context.auditNote.patients.append(id)
-        var since: Int64?
-        var types: Set<String>?
-        for (name, value) in exchange.query {
-            switch name {
-            case "_since":
-                guard let range = FHIRDateRange(parsing: value) else { throw FHIRError.badRequest("_since must be an instant") }
-                since = range.low
-            case "_type":
-                let names = value.split(separator: ",").map(String.init)
-                guard names.allSatisfy(FHIRResourceType.isKnown) else { throw FHIRError.badRequest("Unknown type in _type=\(value)") }
-                types = Set(names)
-            case "_format", "_pretty", "_count":
-                break
-            default:
-                if exchange.strict { throw FHIRError.badRequest("$everything does not take '\(name)'") }
-            }
-        }
-        let (sinceFilter, typeFilter) = (since, types)
-        let resources = try await store.reading { transaction in
-            try await transaction.everything(patientId: id, since: sinceFilter, types: typeFilter)
-        }
-        context.noteReturnedPatients(ids: [id])
-        let writer = BundleWriter(baseURL: exchange.baseURL)
-        let links = [BundleWriter.Link(relation: "self", url: "\(exchange.baseURL)/Patient/\(id)/$everything")]
-        return exchange.json(writer.searchset(total: resources.count, links: links, resources: resources, outcome: nil), status: .ok)
     }
 
     // MARK: Reads
 
-    @Sendable func read(request: Request, context: FHIRRequestContext) async throws -> Response {
-        let store = try await stores.store(for: request, context: context)
-        let type = try resourceType(context)
-        let id = try resourceId(context)
-        let exchange = try FHIRExchange(request: request, configuration: configuration)
+    @Sendable func read(_ call: InstanceCall) async throws -> Response {
+        let (context, store, type, id, exchange) = (call.context, call.store, call.type, call.id, call.exchange)
         let stored = try await store.read(type: type, id: id)
         context.noteReturnedPatients([stored])
         return exchange.json(stored.body ?? "{}", status: .ok, headers: exchange.versionHeaders(stored))

@@ -11,7 +11,10 @@ struct SystemRoutes {
     let parser: SearchQueryParser
     let capabilityStatement: JSONValue
 
-    init(stores: any FHIRStoreProvider, configuration: FHIRServerConfiguration, parser: SearchQueryParser, capabilityStatement: JSONValue) {
+    init(
+        stores: any FHIRStoreProvider, configuration: FHIRServerConfiguration, parser: SearchQueryParser,
+        capabilityStatement: JSONValue
+    ) {
         self.stores = AuthorizedStores(stores, parser: parser)
         self.configuration = configuration
         self.parser = parser
@@ -34,11 +37,14 @@ struct SystemRoutes {
         // A token without any resource scope can run no entry: refused before its body is read,
         // which such a client could otherwise trickle in to hold the connection.
         if let grant = context.access, grant.scopes.isEmpty {
-            throw FHIRError(status: 403, code: "forbidden", "The access token has no resource scope (such as user/Patient.rs): no Bundle entry could run")
+            throw FHIRError(
+                status: 403, code: "forbidden",
+                "The access token has no resource scope (such as user/Patient.rs): no Bundle entry could run")
         }
         let bundle = try await exchange.resourceBody(context: context)
         var processor = TransactionProcessor(
-            store: store, parser: parser, configuration: configuration, baseURL: exchange.baseURL, returnRepresentation: exchange.returnPreference == .representation)
+            store: store, parser: parser, configuration: configuration, baseURL: exchange.baseURL,
+            returnPreference: exchange.returnPreference)
         processor.protectsAuditEvents = context.protectsAuditEvents
         processor.noteReturned = { context.noteReturnedPatients($0) }
         processor.logger = context.logger

@@ -19,7 +19,8 @@ public struct SMARTAccessClaims: JWTPayload, Equatable {
     public var tenant: String?
 
     public init(
-        subject: String?, expires: Date?, notBefore: Date? = nil, issuedAt: Date? = nil, issuer: String? = nil, audience: String? = nil,
+        subject: String?, expires: Date?, notBefore: Date? = nil, issuedAt: Date? = nil, issuer: String? = nil,
+        audience: String? = nil,
         scope: String, clientId: String? = nil, patient: String? = nil, fhirUser: String? = nil, tenant: String? = nil
     ) {
         sub = subject.map(SubjectClaim.init(value:))
@@ -59,7 +60,10 @@ public struct AccessTokenPolicy: Sendable {
     /// One hour, a common access token lifetime (SMART servers typically issue 5 to 60 minutes).
     public static let defaultMaximumLifetime: TimeInterval = 3600
 
-    public init(audience: String? = nil, issuer: String? = nil, maximumLifetime: TimeInterval = Self.defaultMaximumLifetime, clockSkew: TimeInterval = 60) {
+    public init(
+        audience: String? = nil, issuer: String? = nil, maximumLifetime: TimeInterval = Self.defaultMaximumLifetime,
+        clockSkew: TimeInterval = 60
+    ) {
         self.audience = audience
         self.issuer = issuer
         self.maximumLifetime = maximumLifetime
@@ -79,17 +83,25 @@ public struct AccessTokenPolicy: Sendable {
     /// Refuses claims outside the policy.
     func check(_ claims: SMARTAccessClaims, now: Date = Date()) throws {
         if let audience {
-            guard let aud = claims.aud?.value, aud.contains(audience) else { throw AccessTokenError("The token's aud does not name this server (\(audience))") }
+            guard let aud = claims.aud?.value, aud.contains(audience) else {
+                throw AccessTokenError("The token's aud does not name this server (\(audience))")
+            }
         }
-        if let issuer, claims.iss?.value != issuer { throw AccessTokenError("The token's iss is not the accepted issuer") }
+        if let issuer, claims.iss?.value != issuer {
+            throw AccessTokenError("The token's iss is not the accepted issuer")
+        }
         guard let exp = claims.exp?.value else { throw AccessTokenError("The token has no exp claim") }
         if exp.timeIntervalSince(now) > maximumLifetime + clockSkew {
-            throw AccessTokenError("The token is valid for longer than the \(Int(maximumLifetime)) s this server accepts")
+            throw AccessTokenError(
+                "The token is valid for longer than the \(Int(maximumLifetime)) s this server accepts")
         }
         if let iat = claims.iat?.value {
-            guard iat.timeIntervalSince(now) <= clockSkew else { throw AccessTokenError("The token's iat is in the future") }
+            guard iat.timeIntervalSince(now) <= clockSkew else {
+                throw AccessTokenError("The token's iat is in the future")
+            }
             guard exp.timeIntervalSince(iat) <= maximumLifetime + clockSkew else {
-                throw AccessTokenError("The token's lifetime (exp - iat) is longer than the \(Int(maximumLifetime)) s this server accepts")
+                throw AccessTokenError(
+                    "The token's lifetime (exp - iat) is longer than the \(Int(maximumLifetime)) s this server accepts")
             }
         }
     }
@@ -111,7 +123,9 @@ public struct AccessTokenVerifier: Sendable {
     public var policy: AccessTokenPolicy
 
     /// At least one of `hs256Secret` and `rs256PublicKeyPEM`.
-    public init(hs256Secret: [UInt8]? = nil, rs256PublicKeyPEM: String? = nil, policy: AccessTokenPolicy = AccessTokenPolicy()) async throws {
+    public init(
+        hs256Secret: [UInt8]? = nil, rs256PublicKeyPEM: String? = nil, policy: AccessTokenPolicy = AccessTokenPolicy()
+    ) async throws {
         self.policy = policy
         guard hs256Secret != nil || rs256PublicKeyPEM != nil else {
             throw AccessTokenError("An access token verifier needs an HS256 secret or an RS256 public key")
@@ -156,7 +170,10 @@ public struct AccessTokenVerifier: Sendable {
             let header = try? JSONParser.parse(headerBytes), let alg = header["alg"]?.stringValue
         else { throw AccessTokenError("The bearer token is not a JWT") }
         // RFC 7515 4.1.11: extensions named in `crit` must be understood; this server knows none.
-        if header["crit"] != nil { throw AccessTokenError("The token's header names critical extensions (crit) this server does not understand") }
+        if header["crit"] != nil {
+            throw AccessTokenError(
+                "The token's header names critical extensions (crit) this server does not understand")
+        }
         let keys: JWTKeyCollection?
         switch alg {
         case "HS256": keys = hmacKeys
@@ -199,7 +216,9 @@ public struct AccessTokenIssuer: Sendable {
     }
 
     public static func rs256(privateKeyPEM: String) async throws -> AccessTokenIssuer {
-        AccessTokenIssuer(keys: await JWTKeyCollection().add(rsa: try Insecure.RSA.PrivateKey(pem: privateKeyPEM), digestAlgorithm: .sha256))
+        AccessTokenIssuer(
+            keys: await JWTKeyCollection().add(
+                rsa: try Insecure.RSA.PrivateKey(pem: privateKeyPEM), digestAlgorithm: .sha256))
     }
 
     /// A signed token; `critical` names header extensions in `crit` (which this server's

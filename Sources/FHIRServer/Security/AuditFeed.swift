@@ -16,7 +16,8 @@ public struct AuditFeedToken: Sendable {
     public init(_ token: String) throws {
         let bytes = Array(token.utf8)
         guard bytes.count >= Self.minimumLength else {
-            throw AccessTokenError("The audit feed token has \(bytes.count) bytes; it needs at least \(Self.minimumLength)")
+            throw AccessTokenError(
+                "The audit feed token has \(bytes.count) bytes; it needs at least \(Self.minimumLength)")
         }
         guard !bytes.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else {
             throw AccessTokenError("The audit feed token must not contain white space or control characters")
@@ -51,7 +52,8 @@ public struct AuditFeedToken: Sendable {
     }
 
     /// What the feed token grants: creating AuditEvents, nothing more.
-    public static let grant = AccessGrant(subject: "audit-feed", clientId: nil, patient: nil, scope: "system/AuditEvent.c")
+    public static let grant = AccessGrant(
+        subject: "audit-feed", clientId: nil, patient: nil, scope: "system/AuditEvent.c")
 }
 
 extension AccessGrant {
@@ -70,7 +72,8 @@ enum AuditFeed {
         let alert = AuditCoding.securityAlert
         let type = resource["type"]
         guard type?["system"]?.stringValue == alert.system, type?["code"]?.stringValue == alert.code else {
-            let found = [type?["system"]?.stringValue, type?["code"]?.stringValue].compactMap { $0 }.joined(separator: "|")
+            let found = [type?["system"]?.stringValue, type?["code"]?.stringValue].compactMap { $0 }.joined(
+                separator: "|")
             throw FHIRError.unprocessable(
                 "An audit source may only create AuditEvents of type \(alert.system)|\(alert.code) (\(alert.display ?? "")), not '\(found.isEmpty ? "none" : found)'",
                 expression: ["AuditEvent.type"])

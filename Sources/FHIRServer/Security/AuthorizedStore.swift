@@ -37,9 +37,13 @@ struct AuthorizedStore: Sendable {
     }
 
     /// Runs `body` in one database transaction, through the door.
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (AuthorizedTransaction) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (AuthorizedTransaction) async throws -> T) async throws
+        -> T
+    {
         let (grant, parser) = (grant, parser)
-        return try await store.transaction { try await body(AuthorizedTransaction(raw: $0, grant: grant, parser: parser)) }
+        return try await store.transaction {
+            try await body(AuthorizedTransaction(raw: $0, grant: grant, parser: parser))
+        }
     }
 
     /// Refuses (403) criteria on `type` before anything runs (see ``AuthorizedTransaction/requireCriteria(on:)``).
@@ -48,7 +52,9 @@ struct AuthorizedStore: Sendable {
     }
 
     func read(type: String, id: String) async throws -> StoredResource {
-        guard case .unrestricted = try grant.require(.read, type) else { return try await reading { try await $0.read(type: type, id: id) } }
+        guard case .unrestricted = try grant.require(.read, type) else {
+            return try await reading { try await $0.read(type: type, id: id) }
+        }
         return try await store.read(type: type, id: id)
     }
 
@@ -56,7 +62,9 @@ struct AuthorizedStore: Sendable {
     func vread(type: String, id: String, version: Int) async throws -> StoredResource {
         let access = try grant.require(.read, type)
         if case .patient = access { _ = try await reading { try await $0.read(type: type, id: id) } }
-        let stored = try await AccessGuard.hidingGone(access, type: type, id: id) { try await store.vread(type: type, id: id, version: version) }
+        let stored = try await AccessGuard.hidingGone(access, type: type, id: id) {
+            try await store.vread(type: type, id: id, version: version)
+        }
         try AccessGuard.check(stored, access)
         return stored
     }
@@ -69,7 +77,10 @@ struct AuthorizedStore: Sendable {
         if let type {
             access = try grant.require(.read, type)
             if case .patient = access {
-                guard let id else { throw FHIRError(status: 403, code: "forbidden", "History of every \(type) needs a user/ or system/ scope") }
+                guard let id else {
+                    throw FHIRError(
+                        status: 403, code: "forbidden", "History of every \(type) needs a user/ or system/ scope")
+                }
                 _ = try await reading { try await $0.read(type: type, id: id) }
             }
         } else {
@@ -108,16 +119,24 @@ struct AuthorizedStore: Sendable {
     func delete(type: String, id: String, ifMatch: Int?) async throws -> StoredResource {
         guard case .unrestricted = try grant.require(.delete, type) else {
             return try await transaction { transaction in
-                guard let deleted = try await transaction.delete(type: type, id: id, ifMatch: ifMatch) else { throw AccessGuard.notFound(type, id) }
+                guard let deleted = try await transaction.delete(type: type, id: id, ifMatch: ifMatch) else {
+                    throw AccessGuard.notFound(type, id)
+                }
                 return deleted
             }
         }
-        guard let deleted = try await store.delete(type: type, id: id, ifMatch: ifMatch) else { throw AccessGuard.notFound(type, id) }
+        guard let deleted = try await store.delete(type: type, id: id, ifMatch: ifMatch) else {
+            throw AccessGuard.notFound(type, id)
+        }
         return deleted
     }
 
     /// The store itself, for a Bulk Data export: only for a grant that reads every type
     /// without restriction, which the export reaches.
+    /// The PostgreSQL database of this store, for what the server keeps there between
+    /// requests (``SharedStoredSearches``), never for resources; `nil` on SQLite.
+    var serverStateDatabase: (any SQLDatabase)? { SharedExportJobs.database(of: store) }
+
     func exportSource() throws -> any FHIRStore {
         try grant.requireAllTypes(.read, "Bulk Data export")
         return store
@@ -138,20 +157,32 @@ struct AuthorizedTransaction: Sendable {
     }
 
     private func visible(type: String, id: String, _ access: AccessGrant.Access) async throws -> StoredResource {
-        let stored = try await AccessGuard.hidingGone(access, type: type, id: id) { try await raw.read(type: type, id: id) }
+        let stored = try await AccessGuard.hidingGone(access, type: type, id: id) {
+            try await raw.read(type: type, id: id)
+        }
         try AccessGuard.check(stored, access)
         return stored
     }
 
-    /// A search limited, in SQL, to what the token may see (``SearchRestriction``), so that
-    /// totals are exact; included resources it may not see are left out and, with
-    /// `:iterate`, not walked through.
+    /// A search limited, in SQL, to what the token may see (``SearchRestriction``); included
+    /// resources it may not see are left out and, with `:iterate`, not walked through. Under
+    /// a patient restriction each match is checked again on its body: the SQL limit reads
+    /// the search index, which does not hold the references of contained resources or of
+    /// elements outside search parameters, so a match naming another patient there is left
+    /// out of the page and out of the total (which then counts only what this page found
+    /// hidden: other pages' may still be in it).
     func search(_ query: SearchQuery) async throws -> SearchPage {
         guard let grant else { return try await raw.search(query) }
         var limited = query
-        var restriction = SearchRestriction(grant: grant, parser: parser, transaction: raw)
-        try await restriction.restrict(&limited)
-        return try await raw.search(limited, includingOnly: { AccessGuard.visible($0, access: grant) })
+        try SearchRestriction(grant: grant).restrict(&limited)
+        var page = try await raw.search(limited, includingOnly: { AccessGuard.visible($0, access: grant) })
+        guard grant.patient != nil else { return page }
+        let shown = page.resources.filter { AccessGuard.visible($0, access: grant) }
+        if shown.count < page.resources.count {
+            page.total = page.total.map { max(shown.count, $0 - (page.resources.count - shown.count)) }
+            page.resources = shown
+        }
+        return page
     }
 
     func create(_ resource: JSONValue, type: String, id: String?) async throws -> StoredResource {
@@ -190,12 +221,15 @@ struct AuthorizedTransaction: Sendable {
     /// `PATCH`: ``PatchInteraction`` reads, checks and writes under the update access and
     /// the read access (SMART `u` and `r`): applying a patch reveals the current content (the
     /// answer, and `test` operations that fail or not), so an update-only scope may not patch.
-    func patch(_ patch: JSONValue, type: String, id: String, ifMatch: Int?, validator: ResourceValidator) async throws -> StoredResource {
+    func patch(_ patch: JSONValue, type: String, id: String, ifMatch: Int?, validator: ResourceValidator) async throws
+        -> StoredResource
+    {
         let update = try grant.require(.update, type)
         let read = try grant.require(.read, type)
         // The narrower of the two: a patient restriction on either holds for the patch.
         let access = update == .unrestricted ? read : update
-        return try await PatchInteraction.apply(patch, type: type, id: id, ifMatch: ifMatch, validator: validator, access: access, in: raw)
+        return try await PatchInteraction.apply(
+            patch, type: type, id: id, ifMatch: ifMatch, validator: validator, access: access, in: raw)
     }
 
     // MARK: Conditional interactions
@@ -213,13 +247,20 @@ struct AuthorizedTransaction: Sendable {
     }
 
     /// The one resource an `If-None-Exist` names, `nil` when none; needs create and search.
+    /// Holds `names` until the transaction ends (``FHIRTransaction/lock(names:)``).
+    func lock(names: [String]) async throws {
+        try await raw.lock(names: names)
+    }
+
     func existing(type: String, criteria: String) async throws -> StoredResource? {
         _ = try grant.require(.create, type)
         try requireCriteria(on: type)
         return try await ConditionalInteractions(parser: parser).existing(type: type, criteria: criteria, in: raw)
     }
 
-    func conditionalCreate(_ resource: JSONValue, type: String, ifNoneExist criteria: String) async throws -> ConditionalInteractions.CreateOutcome {
+    func conditionalCreate(_ resource: JSONValue, type: String, ifNoneExist criteria: String) async throws
+        -> ConditionalInteractions.CreateOutcome
+    {
         let access = try grant.require(.create, type)
         try AccessGuard.checkWrite(resource, type: type, id: resource["id"]?.stringValue, access)
         if let found = try await existing(type: type, criteria: criteria) { return .existing(found) }
@@ -230,11 +271,15 @@ struct AuthorizedTransaction: Sendable {
     func updateTarget(_ resource: JSONValue, type: String, criteria: String) async throws -> String? {
         _ = try grant.require(.update, type)
         try requireCriteria(on: type)
-        return try await ConditionalInteractions(parser: parser).updateTarget(resource, type: type, criteria: criteria, in: raw)
+        return try await ConditionalInteractions(parser: parser).updateTarget(
+            resource, type: type, criteria: criteria, in: raw)
     }
 
-    func conditionalUpdate(_ resource: JSONValue, type: String, criteria: String, ifMatch: Int?) async throws -> UpdateOutcome {
-        try AccessGuard.checkWrite(resource, type: type, id: resource["id"]?.stringValue, try grant.require(.update, type))
+    func conditionalUpdate(_ resource: JSONValue, type: String, criteria: String, ifMatch: Int?) async throws
+        -> UpdateOutcome
+    {
+        try AccessGuard.checkWrite(
+            resource, type: type, id: resource["id"]?.stringValue, try grant.require(.update, type))
         guard let id = try await updateTarget(resource, type: type, criteria: criteria) else {
             return UpdateOutcome(resource: try await raw.create(resource, type: type, id: nil), created: true)
         }
@@ -249,12 +294,55 @@ struct AuthorizedTransaction: Sendable {
 
     // MARK: Operations
 
-    /// `Patient/[id]/$everything`: what the token may see of it; 404 for a patient it may not see.
-    func everything(patientId: String, since: Int64?, types: Set<String>?) async throws -> [StoredResource] {
+    /// `Patient/[id]/$everything`: the entries the token may see, in answer order, before
+    /// their bodies are read; 404 for a patient it may not see.
+    func everythingEntries(patientId: String, filters: EverythingOperation.Filters) async throws -> [EverythingOperation
+        .Entry]
+    {
         let access = try grant.require(.read, "Patient")
-        if case .patient(let patient) = access, patient != patientId { throw AccessGuard.notFound("Patient", patientId) }
-        let resources = try await EverythingOperation.run(patientId: patientId, since: since, types: types, in: raw)
+        if case .patient(let patient) = access, patient != patientId {
+            throw AccessGuard.notFound("Patient", patientId)
+        }
+        return try await EverythingOperation.entries(
+            patientId: patientId, filters: filters, parser: parser, visible: try await visibleKeys(), in: raw)
+    }
+
+    /// The resources of a page of ``everythingEntries(patientId:filters:)``, each checked
+    /// again, on its body, as it is read.
+    func everythingPage(_ entries: ArraySlice<EverythingOperation.Entry>) async throws -> [StoredResource] {
+        let resources = try await EverythingOperation.resources(of: entries, in: raw)
         guard let grant else { return resources }
         return resources.filter { AccessGuard.visible($0, access: grant) }
+    }
+
+    /// The patients `Patient/$everything` covers, in id order after `after`: every Patient
+    /// with a user/ or system/ scope, only the token's own with a patient/ one.
+    func everythingPatients(after: String?, limit: Int) async throws -> [String] {
+        switch try grant.require(.read, "Patient") {
+        case .patient(let patient):
+            return after.map { patient > $0 } ?? true ? [patient] : []
+        case .unrestricted:
+            return try await raw.resources(ofType: "Patient", since: nil, after: after, limit: limit).map(\.id)
+        }
+    }
+
+    /// Which resources the token may see returned alongside others, told from keys alone (so
+    /// that `$everything` counts and pages only what it shows): by the type's scopes, and
+    /// under a patient/ scope by the index rule searches use (``SearchRestriction/visibleIds(patient:in:)``).
+    private func visibleKeys() async throws -> @Sendable (ResourceKey) -> Bool {
+        guard let grant else { return { _ in true } }
+        var ids: [String: Set<String>] = [:]
+        if let patient = grant.patient {
+            ids = try await SearchRestriction.visibleIds(patient: patient, in: raw).mapValues { Set($0) }
+        }
+        let known = ids
+        return { key in
+            switch Optional(grant).visibility(key.type) {
+            case nil: return false
+            case .unrestricted: return true
+            case .patient(let patient):
+                return key.type == "Patient" ? key.id == patient : known[key.type]?.contains(key.id) ?? false
+            }
+        }
     }
 }

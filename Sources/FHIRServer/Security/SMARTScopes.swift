@@ -19,7 +19,9 @@ public struct SMARTScope: Sendable, Hashable {
     /// Parses one scope; `nil` for scopes that are not about resources (`openid`,
     /// `launch/patient`, `offline_access`, ...) or that are malformed.
     public init?(_ text: Substring) {
-        guard let slash = text.firstIndex(of: "/"), let context = Context(rawValue: String(text[..<slash])) else { return nil }
+        guard let slash = text.firstIndex(of: "/"), let context = Context(rawValue: String(text[..<slash])) else {
+            return nil
+        }
         let rest = text[text.index(after: slash)...]
         // v2 scopes may carry search constraints (`?category=...`); they are not honoured, so
         // such a scope is ignored rather than widened.
@@ -111,7 +113,10 @@ public struct AccessGrant: Sendable {
         case .delete: name = "delete"
         case .search: name = "search"
         }
-        return FHIRError(status: 403, code: "forbidden", "The access token's scopes do not allow \(name) on \(type) (needs a scope such as user/\(type).\(permission.rawValue))")
+        return FHIRError(
+            status: 403, code: "forbidden",
+            "The access token's scopes do not allow \(name) on \(type) (needs a scope such as user/\(type).\(permission.rawValue))"
+        )
     }
 
     /// The agent's name for audit: `sub`, else `client_id`.

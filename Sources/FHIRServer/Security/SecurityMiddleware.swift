@@ -23,11 +23,14 @@ struct SecurityMiddleware: RouterMiddleware {
     let auditFeed: AuditFeedToken?
     let outcomes: OperationOutcomeMiddleware
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         let interaction = Interaction(request: request, basePath: configuration.basePath)
         var context = context
         context.protectsAuditEvents = audit != nil
-        let writesAuditEvent = audit != nil && interaction.type == "AuditEvent" && ["C", "U", "D"].contains(interaction.action)
+        let writesAuditEvent =
+            audit != nil && interaction.type == "AuditEvent" && ["C", "U", "D"].contains(interaction.action)
         // Who asks: the audit feed's token, else a verified JWT (when required).
         let presented = request.headers[.authorization] == nil ? nil : try? Self.bearerToken(request)
         if let auditFeed, let presented, auditFeed.matches(presented) {
@@ -38,17 +41,21 @@ struct SecurityMiddleware: RouterMiddleware {
                 try Self.checkTenant(grant, request)
                 context.access = grant
             } catch let error as AccessTokenError {
-                return try await audited(Self.unauthorized(error.description, request: request, outcomes: outcomes), interaction, request, context)
+                return try await audited(
+                    Self.unauthorized(error.description, request: request, outcomes: outcomes), interaction, request,
+                    context)
             }
         } else if writesAuditEvent, auditFeed != nil, request.headers[.authorization] != nil {
             // An open server ignores tokens, except a feed attempt with the wrong one.
             return try await audited(
-                Self.unauthorized("The bearer token is not the audit feed token", request: request, outcomes: outcomes), interaction, request, context)
+                Self.unauthorized("The bearer token is not the audit feed token", request: request, outcomes: outcomes),
+                interaction, request, context)
         }
         // AuditEvents are never changed or deleted; only an audit source creates them (the
         // route then takes security alerts only, AuditFeed.requireSecurityAlert).
         if writesAuditEvent, interaction.action != "C" || context.access?.isAuditSource != true {
-            return try await audited(outcomes.respond(AccessGuard.auditEventsAreReadOnly, request: request), interaction, request, context)
+            return try await audited(
+                outcomes.respond(AccessGuard.auditEventsAreReadOnly, request: request), interaction, request, context)
         }
         if interaction.operation?.hasPrefix("$export") == true {
             do {
@@ -60,14 +67,18 @@ struct SecurityMiddleware: RouterMiddleware {
         return try await audited(run(request, context: context, next: next), interaction, request, context)
     }
 
-    func audited(_ response: Response, _ interaction: Interaction, _ request: Request, _ context: Context) async throws -> Response {
+    func audited(_ response: Response, _ interaction: Interaction, _ request: Request, _ context: Context) async throws
+        -> Response
+    {
         if let audit {
             await audit.record(interaction.record(request: request, response: response, context: context))
         }
         return response
     }
 
-    func run(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func run(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         do {
             return try await next(request, context)
         } catch let error as FHIRError {
@@ -89,16 +100,21 @@ struct SecurityMiddleware: RouterMiddleware {
     }
 
     static func bearerToken(_ request: Request) throws -> String {
-        guard let header = request.headers[.authorization] else { throw AccessTokenError("An access token is required (Authorization: Bearer ...)") }
+        guard let header = request.headers[.authorization] else {
+            throw AccessTokenError("An access token is required (Authorization: Bearer ...)")
+        }
         let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw AccessTokenError("The Authorization header must be 'Bearer <token>'") }
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw AccessTokenError("The Authorization header must be 'Bearer <token>'")
+        }
         return parts[1].trimmingCharacters(in: .whitespaces)
     }
 
     static func unauthorized(_ message: String, request: Request, outcomes: OperationOutcomeMiddleware) -> Response {
         var response = outcomes.respond(FHIRError(status: 401, code: "login", message), request: request)
         let escaped = message.replacingOccurrences(of: "\"", with: "'")
-        response.headers[.wwwAuthenticate] = #"Bearer realm="fhir", error="invalid_token", error_description="\#(escaped)""#
+        response.headers[.wwwAuthenticate] =
+            #"Bearer realm="fhir", error="invalid_token", error_description="\#(escaped)""#
         return response
     }
 }
@@ -157,6 +173,9 @@ struct Interaction {
             subtype = "delete"; action = "D"; type = first; id = segments[1]
         case (_, 2):
             subtype = "read"; action = "R"; type = first; id = segments[1]
+        case (_, 3) where segments[2] != "_history", (_, 4) where segments[3] == "_search":
+            // Compartment search, `Patient/123/Observation`: about its owner.
+            subtype = "search-type"; action = "E"; type = first; id = segments[1]
         case (_, 3):
             subtype = "history-instance"; action = "R"; type = first; id = segments[1]
         case (_, 4):
@@ -200,22 +219,28 @@ struct Interaction {
         let urlQuery = request.uri.query.flatMap { $0.isEmpty ? nil : $0 }
         if let urlQuery, !refused {
             patients += AuditRecord.patients(
-                searchedIn: FHIRQueryString.parse(Substring(urlQuery)), limit: max(0, Self.recordedPatientLimit - patients.count))
+                searchedIn: FHIRQueryString.parse(Substring(urlQuery)),
+                limit: max(0, Self.recordedPatientLimit - patients.count))
         }
         // A `POST _search`'s criteria are its form, then its URL's query, as the search reads them.
         var query = context.auditNote.form.map { form in urlQuery.map { "\(form)&\($0)" } ?? form } ?? urlQuery
         var unique: [String] = []
         var seen = Set<String>()
         for patient in patients where seen.insert(patient).inserted { unique.append(patient) }
-        var description = operation.map { "\(request.method) \($0.prefix(64))" } ?? (entity == nil && type != nil ? type : nil)
+        var description =
+            operation.map { "\(request.method) \($0.prefix(64))" } ?? (entity == nil && type != nil ? type : nil)
         if let whole = query, whole.utf8.count > Self.recordedQueryLimit {
             query = String(decoding: whole.utf8.prefix(Self.recordedQueryLimit), as: UTF8.self)
-            description = (description.map { $0 + "; " } ?? "") + "query truncated to \(Self.recordedQueryLimit) of \(whole.utf8.count) bytes"
+            description =
+                (description.map { $0 + "; " } ?? "")
+                + "query truncated to \(Self.recordedQueryLimit) of \(whole.utf8.count) bytes"
         }
         let grant = context.access
         return AuditRecord(
-            subtypes: [.interaction(context.auditNote.subtype ?? subtype)], action: action, outcome: AuditRecord.outcome(httpStatus: status),
-            outcomeDescription: "HTTP \(status)", agentName: grant?.agentName, agentClientId: grant?.clientId, agentReference: grant?.fhirUser,
+            subtypes: [.interaction(context.auditNote.subtype ?? subtype)], action: action,
+            outcome: AuditRecord.outcome(httpStatus: status),
+            outcomeDescription: "HTTP \(status)", agentName: grant?.agentName, agentClientId: grant?.clientId,
+            agentReference: grant?.fhirUser,
             agentAddress: context.remoteAddress, entityReference: entity,
             query: (subtype.hasPrefix("search") || subtype.hasPrefix("history") || operation != nil) ? query : nil,
             entityDescription: description,
