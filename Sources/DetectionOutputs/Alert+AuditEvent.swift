@@ -16,10 +16,14 @@ extension Alert {
     /// `entity` finds the attacks on a container beside the record accesses of its patients.
     /// Characters a FHIR id cannot hold (`_`) become `-`.
     public var containerReference: String {
-        let name = container.id == "host" ? "host" : container.name.isEmpty ? String(container.id.prefix(12)) : container.name
-        let id = String(String.UnicodeScalarView(name.unicodeScalars.prefix(64).map { scalar in
-            scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || scalar == "-" || scalar == ".") ? scalar : "-"
-        }))
+        let name =
+            container.id == "host" ? "host" : container.name.isEmpty ? String(container.id.prefix(12)) : container.name
+        let id = String(
+            String.UnicodeScalarView(
+                name.unicodeScalars.prefix(64).map { scalar in
+                    scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || scalar == "-" || scalar == ".")
+                        ? scalar : "-"
+                }))
         return "Device/" + (id.isEmpty ? "host" : id)
     }
 
@@ -80,26 +84,50 @@ extension Alert {
     /// (`fhirString`, `fhirCode`), and bounded in length.
     public func auditEvent(site: String? = nil) -> JSONValue {
         func coding(_ system: String, _ code: String, _ display: String? = nil) -> JSONValue {
-            var members: [(key: String, value: JSONValue)] = [("system", .string(system)), ("code", .string(Self.fhirCode(code)))]
+            var members: [(key: String, value: JSONValue)] = [
+                ("system", .string(system)), ("code", .string(Self.fhirCode(code))),
+            ]
             if let display, !display.isEmpty { members.append(("display", .string(Self.fhirString(display)))) }
             return .object(JSONObject(members))
         }
         func detail(_ type: String, _ value: String) -> JSONValue {
-            .object(JSONObject([("type", .string(type)), ("valueString", .string(Self.fhirString(value, limit: Self.auditTextLimit)))]))
+            .object(
+                JSONObject([
+                    ("type", .string(type)),
+                    ("valueString", .string(Self.fhirString(value, limit: Self.auditTextLimit))),
+                ]))
         }
         let subtypes = [coding(Self.ruleCodeSystem, ruleId, rule)] + mitre.map { coding(Self.mitreCodeSystem, $0) }
         let user = (process.user?.nonEmpty ?? process.uid.map { "uid \($0)" }).map { Self.fhirString($0) }
         let processName = Self.fhirString(process.name, fallback: "")
         var agent = JSONObject([
-            ("type", .object(JSONObject([("coding", .array([coding("http://dicom.nema.org/resources/ontology/DCM", "110150", "Application")]))]))),
-            ("who", .object(JSONObject([
-                ("identifier", .object(JSONObject([("system", "urn:caduceus:pid"), ("value", .string(String(process.pid)))]))),
-                ("display", .string("\(processName) (pid \(process.pid)\(user.map { ", user \($0)" } ?? ""))")),
-            ]))),
+            (
+                "type",
+                .object(
+                    JSONObject([
+                        (
+                            "coding",
+                            .array([coding("http://dicom.nema.org/resources/ontology/DCM", "110150", "Application")])
+                        )
+                    ]))
+            ),
+            (
+                "who",
+                .object(
+                    JSONObject([
+                        (
+                            "identifier",
+                            .object(
+                                JSONObject([("system", "urn:caduceus:pid"), ("value", .string(String(process.pid)))]))
+                        ),
+                        ("display", .string("\(processName) (pid \(process.pid)\(user.map { ", user \($0)" } ?? ""))")),
+                    ]))
+            ),
         ])
         if let user { agent["altId"] = .string(user) }
         // The command name: the executable may be a multi-call binary (busybox).
-        agent["name"] = .string(!processName.isEmpty ? processName : Self.fhirString(process.exepath, fallback: "unknown"))
+        agent["name"] = .string(
+            !processName.isEmpty ? processName : Self.fhirString(process.exepath, fallback: "unknown"))
         agent["requestor"] = true
         var details = [detail("priority", priority)]
         if container.id != "host" {
@@ -111,8 +139,11 @@ extension Alert {
         if !process.cmdline.isEmpty { details.append(detail("process.cmdline", process.cmdline)) }
         details.append(detail("action", action ?? "none"))
         let reference = containerReference
-        let description = container.id == "host"
-            ? "the host" : Self.fhirString("container \(container.id.prefix(12))" + (container.image.isEmpty ? "" : " (image \(container.image))"))
+        let description =
+            container.id == "host"
+            ? "the host"
+            : Self.fhirString(
+                "container \(container.id.prefix(12))" + (container.image.isEmpty ? "" : " (image \(container.image))"))
         let entity = JSONObject([
             ("what", .object(JSONObject([("reference", .string(reference))]))),
             ("type", coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "2", "System Object")),
@@ -123,21 +154,28 @@ extension Alert {
         var source = JSONObject()
         if let site, !site.isEmpty { source["site"] = .string(Self.fhirString(site)) }
         source["observer"] = .object(JSONObject([("display", .string(Self.auditObserver))]))
-        source["type"] = .array([coding("http://terminology.hl7.org/CodeSystem/security-source-type", "6", "Security Server")])
+        source["type"] = .array([
+            coding("http://terminology.hl7.org/CodeSystem/security-source-type", "6", "Security Server")
+        ])
         // Milliseconds: an instant's precision everywhere a FHIR server stores one.
         let time = Self.rfc3339(timestamp)
-        return .object(JSONObject([
-            ("resourceType", "AuditEvent"),
-            ("type", coding("http://dicom.nema.org/resources/ontology/DCM", "110113", "Security Alert")),
-            ("subtype", .array(subtypes)),
-            ("action", "E"),
-            ("recorded", .string(String(time.prefix(23)) + "Z")),
-            ("outcome", .string(auditOutcome)),
-            ("outcomeDesc", .string(Self.fhirString(output.isEmpty ? rule : output, limit: Self.auditTextLimit, fallback: "alert"))),
-            ("agent", .array([.object(agent)])),
-            ("source", .object(source)),
-            ("entity", .array([.object(entity)])),
-        ]))
+        return .object(
+            JSONObject([
+                ("resourceType", "AuditEvent"),
+                ("type", coding("http://dicom.nema.org/resources/ontology/DCM", "110113", "Security Alert")),
+                ("subtype", .array(subtypes)),
+                ("action", "E"),
+                ("recorded", .string(String(time.prefix(23)) + "Z")),
+                ("outcome", .string(auditOutcome)),
+                (
+                    "outcomeDesc",
+                    .string(
+                        Self.fhirString(output.isEmpty ? rule : output, limit: Self.auditTextLimit, fallback: "alert"))
+                ),
+                ("agent", .array([.object(agent)])),
+                ("source", .object(source)),
+                ("entity", .array([.object(entity)])),
+            ]))
     }
 }
 

@@ -52,6 +52,8 @@ public final class WebhookAlertSink: AlertSink, @unchecked Sendable {
     private var dropped = 0
     private var delivered = 0
     private let group = DispatchGroup()
+    /// Set by ``finish()``, which stops the client.
+    private var finished = false
 
     public init(url: String, maximumPending: Int = 1000) throws {
         guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
@@ -88,6 +90,12 @@ public final class WebhookAlertSink: AlertSink, @unchecked Sendable {
         }
     }
 
+    /// Released without ``finish()`` (detect failed after making it): the client is stopped
+    /// all the same, as ``AuditEventAlertSink`` does.
+    deinit {
+        if !finished { client.shutdown { _ in } }
+    }
+
     private func completed(_ alert: Alert, problem: String?) {
         lock.lock()
         pending -= 1
@@ -98,12 +106,15 @@ public final class WebhookAlertSink: AlertSink, @unchecked Sendable {
 
     public func finish() -> [String] {
         _ = group.wait(timeout: .now() + 10)
+        lock.withLock { finished = true }
         try? client.syncShutdown()
         lock.lock()
         defer { lock.unlock() }
         var problems = failures.prefix(5).map { "webhook \(url): \($0)" }
         if failures.count > 5 { problems.append("webhook \(url): \(failures.count - 5) more failed deliveries") }
-        if dropped > 0 { problems.append("webhook \(url): \(dropped) alerts dropped (more than \(maximumPending) waiting)") }
+        if dropped > 0 {
+            problems.append("webhook \(url): \(dropped) alerts dropped (more than \(maximumPending) waiting)")
+        }
         return problems
     }
 }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A user-space filter on one argument: `openat.pathname=/etc/*` keeps `openat` events whose
@@ -24,7 +24,8 @@ public struct ArgumentFilter: Sendable, Equatable {
         }
         guard let index = definition.arguments.firstIndex(where: { $0.name == argumentName }) else {
             let names = definition.arguments.map(\.name).joined(separator: ", ")
-            throw SensorConfigurationError(description: "filter '\(text)': \(eventName) has no argument '\(argumentName)' (it has: \(names))")
+            throw SensorConfigurationError(
+                description: "filter '\(text)': \(eventName) has no argument '\(argumentName)' (it has: \(names))")
         }
         eventID = definition.id
         argumentIndex = index

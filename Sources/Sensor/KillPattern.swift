@@ -21,7 +21,9 @@ public struct KillPattern: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The socket calls the cgroup programs can refuse (connect, bind, sendto, sendmsg).
-    public static let socketCalls: Set<Int32> = [SyscallNumber.connect, SyscallNumber.bind, SyscallNumber.sendto, SyscallNumber.sendmsg]
+    public static let socketCalls: Set<Int32> = [
+        SyscallNumber.connect, SyscallNumber.bind, SyscallNumber.sendto, SyscallNumber.sendmsg,
+    ]
 
     /// Longest text the kernel compares.
     public static let maxText = Int(SENSOR_KILL_TEXT_LEN) - 1
@@ -66,7 +68,10 @@ public struct KillPattern: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    public init(kind: Kind, syscall: Int32 = 0, text: String = "", prefix: Bool = false, containersOnly: Bool = false, slot: UInt8 = 0) {
+    public init(
+        kind: Kind, syscall: Int32 = 0, text: String = "", prefix: Bool = false, containersOnly: Bool = false,
+        slot: UInt8 = 0
+    ) {
         self.kind = kind
         self.syscall = syscall
         self.text = text
@@ -76,7 +81,9 @@ public struct KillPattern: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// A connect to an IPv4 or IPv6 address in text form; nil when it is not one.
-    public static func connect(to text: String, syscall: Int32 = SyscallNumber.connect, containersOnly: Bool = false) -> KillPattern? {
+    public static func connect(to text: String, syscall: Int32 = SyscallNumber.connect, containersOnly: Bool = false)
+        -> KillPattern?
+    {
         var v4 = in_addr()
         var v6 = in6_addr()
         var bytes: [UInt8]
@@ -111,7 +118,8 @@ public struct KillPattern: Sendable, Equatable, CustomStringConvertible {
         value.kind = kind.rawValue
         // An address is compared byte for byte over its length: a "prefix" with no NUL after it.
         let binary = kind == .connectAddress
-        value.flags = (prefix || binary ? UInt8(SENSOR_KILL_PREFIX) : 0) | (containersOnly ? UInt8(SENSOR_KILL_CONTAINERS) : 0)
+        value.flags =
+            (prefix || binary ? UInt8(SENSOR_KILL_PREFIX) : 0) | (containersOnly ? UInt8(SENSOR_KILL_CONTAINERS) : 0)
             | (refusedInCgroup ? UInt8(SENSOR_KILL_CGROUP) : 0)
         let bytes = binary ? address : Array(text.utf8.prefix(Self.maxText))
         value.length = UInt16(bytes.count)

@@ -84,7 +84,8 @@ public final class Sensor: @unchecked Sendable {
         self.configuration = configuration
         let bytes = configuration.ringBufferBytes
         guard bytes >= 4096, bytes & (bytes - 1) == 0 else {
-            throw SensorConfigurationError(description: "ring buffer size \(bytes) must be a power of two of at least 4096 bytes")
+            throw SensorConfigurationError(
+                description: "ring buffer size \(bytes) must be a power of two of at least 4096 bytes")
         }
         containers = ContainerResolver(watch: true)
         bootTimeOffset = Self.bootTimeOffset()
@@ -95,8 +96,10 @@ public final class Sensor: @unchecked Sendable {
         config.sensor_tgid = UInt32(getpid())
         // The host's mount namespace: init's, or kthreadd's where init's is not readable (some
         // VMs' init; a sensor in a container sharing the host's pid namespace), own as a last resort.
-        config.host_mnt_ns = UInt32(truncatingIfNeeded:
-            Self.namespaceInode("/proc/1/ns/mnt") ?? Self.namespaceInode("/proc/2/ns/mnt") ?? Self.namespaceInode("/proc/self/ns/mnt") ?? 0)
+        config.host_mnt_ns = UInt32(
+            truncatingIfNeeded:
+                Self.namespaceInode("/proc/1/ns/mnt") ?? Self.namespaceInode("/proc/2/ns/mnt") ?? Self.namespaceInode(
+                    "/proc/self/ns/mnt") ?? 0)
         config.cgroup_v1 = containers.hierarchy.isV1 ? 1 : 0
         config.wakeup_bytes = min(configuration.wakeupBytes, UInt32(configuration.ringBufferBytes / 4))
         config.cgroup_v1_subsys = UInt32(containers.hierarchy.subsystemIndex)
@@ -115,7 +118,9 @@ public final class Sensor: @unchecked Sendable {
             if cgroupIDs.count <= Int(SENSOR_MAX_FILTER_CGROUPS) {
                 config.filter_cgroup_count = UInt32(cgroupIDs.count)
                 withUnsafeMutableBytes(of: &config.filter_cgroups) { raw in
-                    for (index, id) in cgroupIDs.enumerated() { raw.storeBytes(of: id, toByteOffset: index * 8, as: UInt64.self) }
+                    for (index, id) in cgroupIDs.enumerated() {
+                        raw.storeBytes(of: id, toByteOffset: index * 8, as: UInt64.self)
+                    }
                 }
             }
         }
@@ -124,27 +129,38 @@ public final class Sensor: @unchecked Sendable {
         if !configuration.uids.isEmpty { filters |= UInt32(SENSOR_FILTER_UID) }
         config.filters = filters
         guard configuration.killPatterns.count <= KillPattern.maxPatterns else {
-            throw SensorConfigurationError(description: "\(configuration.killPatterns.count) kill patterns: the kernel holds at most \(KillPattern.maxPatterns)")
+            throw SensorConfigurationError(
+                description:
+                    "\(configuration.killPatterns.count) kill patterns: the kernel holds at most \(KillPattern.maxPatterns)"
+            )
         }
         config.kill_patterns = UInt32(configuration.killPatterns.count)
         var killCgroupIDs: [UInt64] = []
         if !configuration.killPatterns.isEmpty && !configuration.killContainers.isEmpty {
             config.kill_cgroups = 1
-            for reference in configuration.killContainers { killCgroupIDs += try containers.cgroupIDs(ofContainer: reference) }
+            for reference in configuration.killContainers {
+                killCgroupIDs += try containers.cgroupIDs(ofContainer: reference)
+            }
         }
         var execAllowCgroupIDs: [UInt64] = []
         if let allow = configuration.execAllowList {
             guard allow.fitsTheKernel else {
-                throw SensorConfigurationError(description:
-                    "the exec allow list holds at most \(ExecAllowList.maxPaths) paths of 1 to \(ExecAllowList.maxPathBytes) bytes")
+                throw SensorConfigurationError(
+                    description:
+                        "the exec allow list holds at most \(ExecAllowList.maxPaths) paths of 1 to \(ExecAllowList.maxPathBytes) bytes"
+                )
             }
             let resolver = containers
             let references = allow.containers + (allow.image.map { resolver.runningContainers(image: $0) } ?? [])
             // A container not running yet is not covered here (its exec drift is killed from user space).
-            for reference in references { execAllowCgroupIDs += (try? containers.cgroupIDs(ofContainer: reference)) ?? [] }
+            for reference in references {
+                execAllowCgroupIDs += (try? containers.cgroupIDs(ofContainer: reference)) ?? []
+            }
             if !configuration.killContainers.isEmpty {
                 var limit: Set<UInt64> = []
-                for reference in configuration.killContainers { limit.formUnion((try? containers.cgroupIDs(ofContainer: reference)) ?? []) }
+                for reference in configuration.killContainers {
+                    limit.formUnion((try? containers.cgroupIDs(ofContainer: reference)) ?? [])
+                }
                 execAllowCgroupIDs = execAllowCgroupIDs.filter(limit.contains)
             }
             config.exec_allow = execAllowCgroupIDs.isEmpty ? 0 : 1
@@ -159,7 +175,9 @@ public final class Sensor: @unchecked Sendable {
         // Socket calls of kill patterns are refused by cgroup programs; where they cannot attach,
         // the same object is loaded again with those patterns killed at the syscall's entry.
         let cgroupPrograms = CgroupDenial.programs(for: configuration.killPatterns)
-        var cgroupRoot = cgroupPrograms.isEmpty || !configuration.refusesSocketCalls ? nil : configuration.cgroupRoot ?? CgroupDenial.v2Root()
+        var cgroupRoot =
+            cgroupPrograms.isEmpty || !configuration.refusesSocketCalls
+            ? nil : configuration.cgroupRoot ?? CgroupDenial.v2Root()
         var denial = CgroupDenial()
         if !cgroupPrograms.isEmpty && cgroupRoot == nil {
             denial.failure = configuration.refusesSocketCalls ? "no cgroup v2 hierarchy is mounted" : "turned off"
@@ -168,8 +186,10 @@ public final class Sensor: @unchecked Sendable {
             do {
                 (program, enforcedPatterns) = try Self.load(
                     path: path, config: config, useLSM: attempt, cgroupRoot: cgroupRoot, configuration: configuration,
-                    filters: (cgroupIDs, config.host_mnt_ns), killCgroupIDs: killCgroupIDs, execAllowCgroupIDs: execAllowCgroupIDs)
-                securityEventSource = attempt
+                    filters: (cgroupIDs, config.host_mnt_ns), killCgroupIDs: killCgroupIDs,
+                    execAllowCgroupIDs: execAllowCgroupIDs)
+                securityEventSource =
+                    attempt
                     ? "security_* events come from BPF-LSM hooks"
                     : "security_* events come from syscall and sched tracepoints (see README, Event sources); this kernel: "
                         + probe.summary
@@ -178,7 +198,7 @@ public final class Sensor: @unchecked Sendable {
             } catch let failure as CgroupAttachFailure where cgroupRoot != nil {
                 denial.failure = failure.description
                 cgroupRoot = nil
-            } catch where attempt {
+            } catch  where attempt {
                 attempt = false
             }
         }
@@ -215,10 +235,12 @@ public final class Sensor: @unchecked Sendable {
     /// Open, configure, load, fill the filter maps, attach: one try with or without BPF-LSM.
     private static func load(
         path: String, config: sensor_config, useLSM: Bool, cgroupRoot: String?, configuration: SensorConfiguration,
-        filters: (cgroupIDs: [UInt64], hostMountNamespace: UInt32), killCgroupIDs: [UInt64], execAllowCgroupIDs: [UInt64]
+        filters: (cgroupIDs: [UInt64], hostMountNamespace: UInt32), killCgroupIDs: [UInt64],
+        execAllowCgroupIDs: [UInt64]
     ) throws -> (SensorProgram, [KillPattern]) {
         let program = try SensorProgram(objectPath: path)
-        let plan = SensorLoadPlan(configuration: configuration, config: config, useLSM: useLSM, refusesInCgroup: cgroupRoot != nil)
+        let plan = SensorLoadPlan(
+            configuration: configuration, config: config, useLSM: useLSM, refusesInCgroup: cgroupRoot != nil)
         let (config, programs, kills, cgroupPrograms) = (plan.config, plan.programs, plan.kills, plan.cgroupPrograms)
         try program.configure(config, ringBufferBytes: configuration.ringBufferBytes, programs: programs)
         try program.load()
@@ -226,7 +248,9 @@ public final class Sensor: @unchecked Sendable {
         for uid in configuration.uids { try program.insert(uid, into: "uid_filter") }
         for cgroup in filters.cgroupIDs { try program.insert(cgroup, into: "cgroup_filter") }
         for cgroup in killCgroupIDs { try program.insert(cgroup, into: "kill_cgroup") }
-        for (index, pattern) in kills.enumerated() { try program.set(UInt32(index), pattern.record, in: "kill_patterns") }
+        for (index, pattern) in kills.enumerated() {
+            try program.set(UInt32(index), pattern.record, in: "kill_patterns")
+        }
         if config.exec_allow != 0, let allow = configuration.execAllowList {
             for cgroup in execAllowCgroupIDs { try program.insert(cgroup, into: "exec_allow_cgroup") }
             for path in allow.paths { try program.insert(keyBytes: ExecAllowList.key(path), into: "exec_allow") }
@@ -261,10 +285,11 @@ public final class Sensor: @unchecked Sendable {
     /// What the handler returns to end a pass early (never an error of epoll_wait).
     static let passEnded = -ECANCELED
 
-    /// Polls the ring buffer, calling `handler` for each record, until `stop()`.
+    /// Polls the ring buffer, calling `handler` for each record, until `stop()`, and
+    /// `afterPass` after each pass over the ring (at least every `pollMilliseconds`).
     /// Runs on the calling thread; returns the kernel's counters at the end.
     @discardableResult
-    public func run(_ handler: @escaping (RawEvent) -> Void) throws -> SensorStatistics {
+    public func run(_ handler: @escaping (RawEvent) -> Void, afterPass: () -> Void = {}) throws -> SensorStatistics {
         let box = Unmanaged.passRetained(HandlerBox(handler, budget: Self.recordsBetweenStopChecks))
         defer { box.release() }
         let callback: ring_buffer_sample_fn = { context, data, size in
@@ -303,6 +328,7 @@ public final class Sensor: @unchecked Sendable {
                     consumed = ring_buffer__consume(ring)
                 } while consumed == Int32(Self.passEnded) && !stopped.load(ordering: .relaxed)
             }
+            afterPass()
         }
         // What arrived before stop() was asked, not what a storm still going on keeps adding:
         // until the ring is empty or as many records were read as the kernel had written when

@@ -42,18 +42,24 @@ struct SensorLoadPlan {
         // pattern must still kill for other socket families (AF_UNIX, ...).
         var kills = configuration.killPatterns
         let cgroupPrograms = refusesInCgroup ? CgroupDenial.programs(for: kills) : []
-        for index in kills.indices { kills[index].refusedInCgroup = refusesInCgroup && !kills[index].cgroupPrograms.isEmpty }
+        for index in kills.indices {
+            kills[index].refusedInCgroup = refusesInCgroup && !kills[index].cgroupPrograms.isEmpty
+        }
         if !cgroupPrograms.isEmpty {
             config.cgroup_deny = 1
             programs.formUnion(cgroupPrograms)
         }
         let enforcedSyscalls = Set(
-            kills.filter { $0.kind != .execPath && $0.kind != .execName && (!$0.refusedInCgroup || $0.kind == .syscall) }.map(\.syscall))
+            kills.filter {
+                $0.kind != .execPath && $0.kind != .execName && (!$0.refusedInCgroup || $0.kind == .syscall)
+            }.map(\.syscall))
         if !enforcedSyscalls.isEmpty {
             programs.insert("on_sys_enter_enforce")
             withUnsafeMutableBytes(of: &config.syscalls) { raw in
                 let rules = raw.bindMemory(to: sensor_syscall_rule.self)
-                for nr in enforcedSyscalls where nr >= 0 && Int(nr) < rules.count { rules[Int(nr)].flags |= UInt8(SENSOR_RULE_ENFORCE) }
+                for nr in enforcedSyscalls where nr >= 0 && Int(nr) < rules.count {
+                    rules[Int(nr)].flags |= UInt8(SENSOR_RULE_ENFORCE)
+                }
             }
         }
         if kills.contains(where: { $0.kind == .execPath || $0.kind == .execName }) || config.exec_allow != 0 {

@@ -30,24 +30,27 @@ public final class TraceSession: @unchecked Sendable {
     let outputs: [(format: TraceFormat, writer: AsyncFileWriter)]
     let filters: [ArgumentFilter]
 
-    public convenience init(sensor: Sensor, format: TraceFormat, fileDescriptor: Int32, filters: [ArgumentFilter] = []) {
+    public convenience init(sensor: Sensor, format: TraceFormat, fileDescriptor: Int32, filters: [ArgumentFilter] = [])
+    {
         self.init(sensor: sensor, outputs: format == .none ? [] : [(format, fileDescriptor)], filters: filters)
     }
 
     /// Every event to each output (a JSON file and a recording of the same events, say).
-    public init(sensor: Sensor, outputs: [(format: TraceFormat, fileDescriptor: Int32)], filters: [ArgumentFilter] = []) {
+    public init(sensor: Sensor, outputs: [(format: TraceFormat, fileDescriptor: Int32)], filters: [ArgumentFilter] = [])
+    {
         self.sensor = sensor
-        self.outputs = outputs.filter { $0.format != .none }.map { ($0.format, AsyncFileWriter(fileDescriptor: $0.fileDescriptor)) }
+        self.outputs = outputs.filter { $0.format != .none }.map {
+            ($0.format, AsyncFileWriter(fileDescriptor: $0.fileDescriptor))
+        }
         self.filters = filters
     }
 
     /// Runs until `stop()`; then flushes everything and returns the report.
     public func run() throws -> TraceReport {
         let pipeline = EventPipeline(session: self)
-        let statistics = try sensor.run { pipeline.handle($0) }
+        let statistics = try sensor.run({ pipeline.handle($0) }, afterPass: { pipeline.flushIfDue() })
         return try pipeline.finish(statistics: statistics)
     }
 
     public func stop() { sensor.stop() }
 }
-

@@ -1,5 +1,6 @@
 // Included once by sensor.bpf.c: absolute paths from dentries and mounts, and the
-// security_* events derived from syscall results (BPF-LSM is refused on our kernels).
+// security_* events derived from syscall results: the source wherever the kernel refuses
+// BPF-LSM (this one does, under lockdown); where it loads, sensor.bpf.c's lsm/ programs are.
 #ifndef CADUCEUS_SECURITY_EVENTS_BPF_H
 #define CADUCEUS_SECURITY_EVENTS_BPF_H
 

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
-// Caduceus sensor: kernel side. Tracepoints only (raw syscalls, sched, capability),
-// since kprobes, fentry and BPF-LSM are unavailable on the kernels we target; the
-// security_* events are derived from syscall results (see README, "Event sources").
+// Caduceus sensor: kernel side. Tracepoints (raw syscalls, sched, capability) always;
+// the security_* events from BPF-LSM hooks (at the end of this file) where the start-up
+// probe loads an LSM program, otherwise derived from syscall results. This kernel refuses
+// BPF-LSM and fentry (lockdown "integrity": EPERM at load) and has no kprobes, so here they
+// are derived (see README, "Event sources"). enforcement.bpf.h adds the cgroup programs
+// that refuse socket calls.
 //
 // Flow of every program: scope check (cheap, before anything is read), header,
 // arguments into a per-CPU scratch record, one bpf_ringbuf_output. A full ring
@@ -138,7 +141,7 @@ struct {
 } kill_scratch SEC(".maps");
 
 // x86_64 syscall numbers (__NR_*) from the kernel's own header, as the Swift event table is
-// generated from it (Scripts/generate-syscall-table.py).
+// generated from it (Scripts/generators/generate-syscall-table.py).
 #include <asm/unistd_64.h>
 #define AT_FDCWD_ -100
 #define AT_REMOVEDIR_ 0x200

@@ -5,9 +5,10 @@
 
 // ---------------------------------------------------------------- task facts
 
-// Every program is tp_btf, so `task` is a BTF pointer: plain field loads are checked by
-// the verifier and cost a load each, not a helper call. Only a variable array index
-// (pid numbers, cgroup subsystems) goes through bpf_probe_read_kernel.
+// Every program (tp_btf, lsm/, cgroup/) gets `task` as a BTF pointer (a tp_btf argument or
+// bpf_get_current_task_btf): plain field loads are checked by the verifier and cost a load
+// each, not a helper call. Only a variable array index (pid numbers, cgroup subsystems)
+// goes through bpf_probe_read_kernel.
 
 static __always_inline u32 mount_ns_of(struct task_struct *task)
 {

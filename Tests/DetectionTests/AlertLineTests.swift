@@ -10,10 +10,13 @@ import Testing
     static func hostileAlert() -> Alert {
         var alert = AuditEventAlertSinkTests.alert()
         let process = Alert.Process(
-            pid: 4242, vpid: 7, name: "x\u{1b}]0;t\u{7}", exepath: "/tmp/\u{9b}2J", cmdline: "sh -c \u{1b}[2J\necho FAKE", uid: 0, user: "root", tty: nil)
+            pid: 4242, vpid: 7, name: "x\u{1b}]0;t\u{7}", exepath: "/tmp/\u{9b}2J",
+            cmdline: "sh -c \u{1b}[2J\necho FAKE", uid: 0, user: "root", tty: nil)
         alert = Alert(
-            ruleId: alert.ruleId, rule: alert.rule, priority: alert.priority, output: "opened /tmp/\u{1b}[8mhidden\u{1b}[0m\nCRITICAL fake",
-            time: alert.time, timestamp: alert.timestamp, raisedAt: alert.raisedAt, mitre: alert.mitre, tags: [], container: alert.container,
+            ruleId: alert.ruleId, rule: alert.rule, priority: alert.priority,
+            output: "opened /tmp/\u{1b}[8mhidden\u{1b}[0m\nCRITICAL fake",
+            time: alert.time, timestamp: alert.timestamp, raisedAt: alert.raisedAt, mitre: alert.mitre, tags: [],
+            container: alert.container,
             process: process, ancestors: [], events: [])
         return alert
     }
@@ -21,7 +24,9 @@ import Testing
     @Test func theLineHasNoControlCharactersAndJSONIsExact() throws {
         let alert = Self.hostileAlert()
         let line = alert.line
-        #expect(!line.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }, "\(line.debugDescription)")
+        #expect(
+            !line.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) },
+            "\(line.debugDescription)")
         #expect(line.contains("x\\x1b]0;t\\x07 pid 4242"))
         #expect(line.contains("opened /tmp/\\x1b[8mhidden\\x1b[0m\\nCRITICAL fake"))
         // The line sink writes one line per alert.

@@ -9,14 +9,18 @@ import Testing
 /// never blocks detection (Tests/sensor_cli/test_audit_feed.py feeds a real server).
 @Suite struct AuditEventAlertSinkTests {
     static func alert(
-        container: Alert.Container = .init(id: String(repeating: "ab", count: 32), name: "my_box", image: "caduceus-testbox:latest"),
+        container: Alert.Container = .init(
+            id: String(repeating: "ab", count: 32), name: "my_box", image: "caduceus-testbox:latest"),
         priority: String = "critical", action: String? = "killed (kernel)"
     ) -> Alert {
         let process = Alert.Process(
-            pid: 4242, vpid: 7, name: "cat", exepath: "/bin/busybox", cmdline: "cat /etc/shadow", uid: 0, user: "root", tty: nil)
+            pid: 4242, vpid: 7, name: "cat", exepath: "/bin/busybox", cmdline: "cat /etc/shadow", uid: 0, user: "root",
+            tty: nil)
         var alert = Alert(
-            ruleId: "CAD-007", rule: "Read sensitive file untrusted", priority: priority, output: "Sensitive file opened (file=/etc/shadow)",
-            time: "2026-11-29T12:00:00.123456789Z", timestamp: 1_795_953_600_123_456_789, raisedAt: 1_795_953_600_200_000_000,
+            ruleId: "CAD-007", rule: "Read sensitive file untrusted", priority: priority,
+            output: "Sensitive file opened (file=/etc/shadow)",
+            time: "2026-11-29T12:00:00.123456789Z", timestamp: 1_795_953_600_123_456_789,
+            raisedAt: 1_795_953_600_200_000_000,
             mitre: ["T1003.008"], tags: [], container: container, process: process, ancestors: [], events: [])
         alert.action = action
         return alert
@@ -63,16 +67,51 @@ import Testing
         #expect(Self.alert(priority: "warning").auditOutcome == "4")
         #expect(Self.alert(priority: "notice").auditOutcome == "4")
         #expect(Self.alert(container: .init(id: "host", name: "", image: "")).containerReference == "Device/host")
-        #expect(Self.alert(container: .init(id: "0123456789abcdef", name: "", image: "")).containerReference == "Device/0123456789ab")
+        #expect(
+            Self.alert(container: .init(id: "0123456789abcdef", name: "", image: "")).containerReference
+                == "Device/0123456789ab")
         let unenforced = Self.alert(action: nil).auditEvent()
         let details = unenforced["entity"]?.arrayValue?.first?["detail"]?.arrayValue ?? []
         #expect(details.contains { $0["type"] == "action" && $0["valueString"] == "none" })
     }
 
-    @Test func badOptionsAreRefused() {
+    @Test func badOptionsAreRefused() throws {
         #expect(throws: AlertOutputError.self) { try AuditEventAlertSink(base: "ftp://x/fhir", token: nil) }
-        #expect(throws: AlertOutputError.self) { try AuditEventAlertSink(base: "http://127.0.0.1:1/fhir", token: "two words") }
+        #expect(throws: AlertOutputError.self) {
+            try AuditEventAlertSink(base: "http://127.0.0.1:1/fhir", token: "two words")
+        }
         #expect(throws: AlertOutputError.self) { try AuditEventAlertSink.token(fromFile: "/nonexistent/token") }
+        #expect(throws: AlertOutputError.self) {
+            try AuditEventAlertSink(base: "http://127.0.0.1:1/fhir", token: nil, site: " ")
+        }
+        #expect(throws: AlertOutputError.self) {
+            try AuditEventAlertSink(
+                base: "http://127.0.0.1:1/fhir", token: nil,
+                site: String(repeating: "n", count: AuditEventAlertSink.siteLimit + 1))
+        }
+        #expect(try AuditEventAlertSink(base: "http://127.0.0.1:1/fhir", token: nil, site: "node-7").site == "node-7")
+    }
+
+    /// `detect` failing after making its sinks (no BPF) releases them unfinished: each stops its
+    /// HTTP client, where a client released running crashed a debug build with SIGILL.
+    @Test func aSinkReleasedUnfinishedStopsItsClient() async throws {
+        final class Released: @unchecked Sendable {
+            weak var feedClient: AnyObject?
+            weak var webhookClient: AnyObject?
+        }
+        let released = Released()
+        do {
+            let feed = try AuditEventAlertSink(base: "http://127.0.0.1:1/fhir", token: "t0ken")
+            let webhook = try WebhookAlertSink(url: "http://127.0.0.1:1/alerts")
+            released.feedClient = feed.client
+            released.webhookClient = webhook.client
+        }
+        // The shutdowns end on a global queue, and then the clients are gone.
+        for _ in 0..<50 where released.feedClient != nil || released.webhookClient != nil {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(released.feedClient == nil)
+        #expect(released.webhookClient == nil)
     }
 
     /// A server that is not there: writes return at once, a full queue drops its oldest with
@@ -85,7 +124,8 @@ import Testing
         }
         let warnings = Warnings()
         let sink = try AuditEventAlertSink(
-            base: "http://127.0.0.1:1/fhir/", token: "t0ken", capacity: 3, attempts: 5, firstBackoff: 5, warn: { warnings.add($0) })
+            base: "http://127.0.0.1:1/fhir/", token: "t0ken", capacity: 3, attempts: 5, firstBackoff: 5,
+            warn: { warnings.add($0) })
         #expect(sink.endpoint == "http://127.0.0.1:1/fhir/AuditEvent")
         let started = Date()
         for _ in 0..<20 { sink.write(Self.alert()) }
@@ -103,7 +143,10 @@ import Testing
         #expect(counts.fed == 0)
         #expect(counts.dropped >= 16)
         #expect(counts.fed + counts.failed + counts.dropped == 20)
-        #expect(lines.first == "audit feed http://127.0.0.1:1/fhir/AuditEvent: 0 alerts fed, \(counts.failed) failed, \(counts.dropped) dropped (queue full)")
+        #expect(
+            lines.first
+                == "audit feed http://127.0.0.1:1/fhir/AuditEvent: 0 alerts fed, \(counts.failed) failed, \(counts.dropped) dropped (queue full)"
+        )
         #expect(warnings.lines.count == 1)
         #expect(warnings.lines.first?.contains("3 alerts waiting, the oldest dropped") == true)
     }

@@ -29,7 +29,8 @@ struct RuleTestFile {
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("rules").path
 
     static func all() throws -> [RuleTestFile] {
-        try FileManager.default.contentsOfDirectory(atPath: rulesDirectory).filter { $0.hasSuffix(".test.yaml") }.sorted()
+        try FileManager.default.contentsOfDirectory(atPath: rulesDirectory).filter { $0.hasSuffix(".test.yaml") }
+            .sorted()
             .map { try RuleTestFile(path: rulesDirectory + "/" + $0) }
     }
 
@@ -46,7 +47,8 @@ struct RuleTestFile {
             let argv = m["args"]?.sequence?.compactMap(\.string) ?? []
             return ProcessRecord(
                 pid: UInt32(pid), ppid: UInt32(m["ppid"]?.int ?? 1), name: m["comm"]?.string ?? "sh",
-                exePath: m["exe"]?.string ?? "", argv: argv, tty: Int64(m["tty"]?.int ?? 0), uid: UInt32(m["uid"]?.int ?? 0),
+                exePath: m["exe"]?.string ?? "", argv: argv, tty: Int64(m["tty"]?.int ?? 0),
+                uid: UInt32(m["uid"]?.int ?? 0),
                 containerID: container)
         }
         func cases(_ key: String) throws -> [Case] {
@@ -62,7 +64,8 @@ struct RuleTestFile {
             guard let fires = node["fires"]?.string else { return nil }
             return Live(
                 fires: fires, quiet: node["quiet"]?.string,
-                dockerArguments: node["docker"]?.sequence?.compactMap(\.string) ?? [], listener: node["listener"]?.bool ?? false)
+                dockerArguments: node["docker"]?.sequence?.compactMap(\.string) ?? [],
+                listener: node["listener"]?.bool ?? false)
         }
     }
 }
@@ -71,7 +74,9 @@ struct RuleTestFile {
 /// `quiet` case does not, and every rule has both.
 @Suite struct BuiltinRuleTests {
     /// The repository's rules, loaded once; a load error fails each test that needs them.
-    static let loaded = Result { try RuleSet.load(RuleFiles.collect(includeBuiltin: false, paths: [RuleTestFile.rulesDirectory])) }
+    static let loaded = Result {
+        try RuleSet.load(RuleFiles.collect(includeBuiltin: false, paths: [RuleTestFile.rulesDirectory]))
+    }
     static func ruleSet() throws -> RuleSet { try loaded.get() }
 
     @Test func everyRuleHasAStableIdTechniqueAndTestFile() throws {
@@ -94,17 +99,23 @@ struct RuleTestFile {
     @Test(arguments: try! RuleTestFile.all())
     func ruleFiresOnlyWhereItShould(_ test: RuleTestFile) throws {
         for testCase in test.fires {
-            let ids = try EngineHarness(ruleSet: try Self.ruleSet(), processes: test.processes.map(Self.copy)).run(testCase.events).map(\.ruleId)
+            let ids = try EngineHarness(ruleSet: try Self.ruleSet(), processes: test.processes.map(Self.copy)).run(
+                testCase.events
+            ).map(\.ruleId)
             #expect(ids.contains(test.ruleId), "\(test.ruleId) fires: \(testCase.name) (alerts: \(ids))")
         }
         for testCase in test.quiet {
-            let ids = try EngineHarness(ruleSet: try Self.ruleSet(), processes: test.processes.map(Self.copy)).run(testCase.events).map(\.ruleId)
+            let ids = try EngineHarness(ruleSet: try Self.ruleSet(), processes: test.processes.map(Self.copy)).run(
+                testCase.events
+            ).map(\.ruleId)
             #expect(!ids.contains(test.ruleId), "\(test.ruleId) stays quiet: \(testCase.name)")
         }
     }
 
     static func copy(_ p: ProcessRecord) -> ProcessRecord {
-        ProcessRecord(pid: p.pid, ppid: p.ppid, name: p.name, exePath: p.exePath, argv: p.argv, tty: p.tty, uid: p.uid, containerID: p.containerID)
+        ProcessRecord(
+            pid: p.pid, ppid: p.ppid, name: p.name, exePath: p.exePath, argv: p.argv, tty: p.tty, uid: p.uid,
+            containerID: p.containerID)
     }
 }
 

@@ -5,14 +5,16 @@ import Testing
 /// fhir-server) opening /etc/shadow in a container.
 @Suite struct ConditionTests {
     let parser = ConditionParser(
-        macros: [:], lists: ["shell_binaries": ["bash", "sh", "zsh", "dash"], "sensitive_files": ["/etc/shadow", "/etc/sudoers"]])
+        macros: [:],
+        lists: ["shell_binaries": ["bash", "sh", "zsh", "dash"], "sensitive_files": ["/etc/shadow", "/etc/sudoers"]])
 
     static let processes = [
         ProcessRecord(pid: 10, ppid: 1, name: "fhir-server", exePath: "/usr/bin/fhir-server", argv: ["fhir-server"]),
         ProcessRecord(pid: 20, ppid: 10, name: "java", exePath: "/usr/bin/java", argv: ["java", "-jar", "fhir.jar"]),
         ProcessRecord(pid: 30, ppid: 20, name: "bash", exePath: "/bin/bash", argv: ["bash", "-c", "cat /etc/shadow"]),
     ]
-    static let openShadow = EventFixture("openat", pid: 30, ppid: 20, comm: "bash", ret: 3, args: ["dirfd": -100, "pathname": "/etc/shadow", "flags": 0])
+    static let openShadow = EventFixture(
+        "openat", pid: 30, ppid: 20, comm: "bash", ret: 3, args: ["dirfd": -100, "pathname": "/etc/shadow", "flags": 0])
 
     /// Whether a rule with this condition fires on the event.
     func holds(_ condition: String, _ event: EventFixture = openShadow) throws -> Bool {
@@ -44,8 +46,10 @@ import Testing
         #expect(try holds("proc.name icontains BA"))
         #expect(try holds("fd.name glob '/etc/*'"))
         #expect(try holds(#"fd.name regex "^/etc/(shadow|gshadow)$""#))
-        #expect(try holds("evt.arg.pathname = /etc/shadow and proc.aname[2] = fhir-server and proc.aname = fhir-server"))
-        #expect(try holds("proc.pname = java and proc.cmdline = 'bash -c cat /etc/shadow' and proc.exepath = /bin/bash"))
+        #expect(
+            try holds("evt.arg.pathname = /etc/shadow and proc.aname[2] = fhir-server and proc.aname = fhir-server"))
+        #expect(
+            try holds("proc.pname = java and proc.cmdline = 'bash -c cat /etc/shadow' and proc.exepath = /bin/bash"))
         #expect(try holds("evt.arg.flags = O_RDONLY and evt.arg.flags = 0 and not evt.arg.flags contains O_CREAT"))
         #expect(try holds("container.id = 4f2c1d0e9b8a and evt.dir = '<' and fd.typechar = f and fd.filename = shadow"))
     }

@@ -14,10 +14,15 @@ import Testing
     final class Root {
         let path: String
         init() throws {
-            path = FileManager.default.temporaryDirectory.appendingPathComponent("container-root-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+            path =
+                FileManager.default.temporaryDirectory.appendingPathComponent(
+                    "container-root-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+                ).path
             try FileManager.default.createDirectory(atPath: path + "/etc", withIntermediateDirectories: true)
-            try "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n".write(toFile: path + "/etc/passwd", atomically: false, encoding: .utf8)
-            try "container-shadow:x:4242:0::/:/bin/sh\n".write(toFile: path + "/etc/shadow", atomically: false, encoding: .utf8)
+            try "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n".write(
+                toFile: path + "/etc/passwd", atomically: false, encoding: .utf8)
+            try "container-shadow:x:4242:0::/:/bin/sh\n".write(
+                toFile: path + "/etc/shadow", atomically: false, encoding: .utf8)
         }
         deinit { try? FileManager.default.removeItem(atPath: path) }
 
@@ -56,9 +61,14 @@ import Testing
     @Test func aPasswdThatIsADeviceIsNeverOpened() throws {
         let root = try Root()
         // The host's /dev/zero by an absolute and a climbing link: both resolve inside the root.
-        try root.replacePasswd { try FileManager.default.createSymbolicLink(atPath: $0, withDestinationPath: "/dev/zero") }
+        try root.replacePasswd {
+            try FileManager.default.createSymbolicLink(atPath: $0, withDestinationPath: "/dev/zero")
+        }
         #expect(names(root).0.isEmpty)
-        try root.replacePasswd { try FileManager.default.createSymbolicLink(atPath: $0, withDestinationPath: "../../../../../../../../dev/zero") }
+        try root.replacePasswd {
+            try FileManager.default.createSymbolicLink(
+                atPath: $0, withDestinationPath: "../../../../../../../../dev/zero")
+        }
         #expect(names(root).0.isEmpty)
         // A device node inside the root (as root, a container could have one): not regular.
         try root.replacePasswd { #expect(mknod($0, S_IFCHR | 0o666, dev_t((1 << 8) | 5)) == 0) }
@@ -68,10 +78,15 @@ import Testing
 
     @Test func aLinkOutOfTheRootStaysInsideIt() throws {
         let root = try Root()
-        try root.replacePasswd { try FileManager.default.createSymbolicLink(atPath: $0, withDestinationPath: "../../../../../../../../etc/shadow") }
+        try root.replacePasswd {
+            try FileManager.default.createSymbolicLink(
+                atPath: $0, withDestinationPath: "../../../../../../../../etc/shadow")
+        }
         // Resolved as the container sees it: its own /etc/shadow, never the host's.
         #expect(names(root).0 == [4242: "container-shadow"])
-        try root.replacePasswd { try FileManager.default.createSymbolicLink(atPath: $0, withDestinationPath: "/proc/self/root/etc/hostname") }
+        try root.replacePasswd {
+            try FileManager.default.createSymbolicLink(atPath: $0, withDestinationPath: "/proc/self/root/etc/hostname")
+        }
         #expect(names(root).0.isEmpty, "no magic link, no escape through /proc")
     }
 
@@ -105,7 +120,8 @@ import Testing
     @Test func aHugeCommandLineIsReadToItsCap() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "sleep 5", "sh"] + Array(repeating: String(repeating: "a", count: 100_000), count: 2)
+        process.arguments =
+            ["-c", "sleep 5", "sh"] + Array(repeating: String(repeating: "a", count: 100_000), count: 2)
         try process.run()
         defer { process.terminate(); process.waitUntilExit() }
         Thread.sleep(forTimeInterval: 0.2)
@@ -121,9 +137,13 @@ import Testing
     @Test func containerIdentityIsTheRuntimesCgroupNotOneTheContainerMade() {
         let mine = String(repeating: "a1", count: 32), other = String(repeating: "b2", count: 32)
         #expect(ContainerResolver.containerID(fromCgroupPath: "/system.slice/docker-\(mine).scope") == mine)
-        #expect(ContainerResolver.containerID(fromCgroupPath: "/system.slice/docker-\(mine).scope/docker-\(other).scope") == mine)
+        #expect(
+            ContainerResolver.containerID(fromCgroupPath: "/system.slice/docker-\(mine).scope/docker-\(other).scope")
+                == mine)
         #expect(ContainerResolver.containerID(fromCgroupPath: "0::/docker/\(mine)/init/\(other)") == mine)
-        #expect(ContainerResolver.containerID(fromCgroupPath: "/kubepods/burstable/pod1234-5678/cri-containerd-\(mine).scope") == mine)
+        #expect(
+            ContainerResolver.containerID(
+                fromCgroupPath: "/kubepods/burstable/pod1234-5678/cri-containerd-\(mine).scope") == mine)
         #expect(ContainerResolver.containerID(fromCgroupPath: "/user.slice/user-1000.slice") == nil)
     }
 
@@ -132,15 +152,27 @@ import Testing
     @Test(.enabled(if: SensorTestEnvironment.shouldRun, "root and Docker with the test image"))
     func aHostileContainersPasswdGivesNoNamesAndNoStall() throws {
         try SensorTestEnvironment.require()
-        for setup in ["rm /etc/passwd && mkfifo /etc/passwd", "rm /etc/passwd && ln -s /dev/zero /etc/passwd", "rm /etc/passwd && ln -s ../../../../../etc/shadow /etc/passwd"] {
+        for setup in [
+            "rm /etc/passwd && mkfifo /etc/passwd", "rm /etc/passwd && ln -s /dev/zero /etc/passwd",
+            "rm /etc/passwd && ln -s ../../../../../etc/shadow /etc/passwd",
+        ] {
             let name = "caduceus-hostile-passwd-\(getpid())"
             _ = try? SensorTestEnvironment.run(["docker", "rm", "-f", name])
-            try SensorTestEnvironment.run(["docker", "run", "-d", "--rm", "--name", name, "--entrypoint", "sh", SensorTestEnvironment.image, "-c", setup + " && sleep 30"])
+            try SensorTestEnvironment.run([
+                "docker", "run", "-d", "--rm", "--name", name, "--entrypoint", "sh", SensorTestEnvironment.image, "-c",
+                setup + " && sleep 30",
+            ])
             defer { _ = try? SensorTestEnvironment.run(["docker", "rm", "-f", name]) }
-            let pid = try #require(UInt32(SensorTestEnvironment.run(["docker", "inspect", "-f", "{{.State.Pid}}", name]).trimmingCharacters(in: .whitespacesAndNewlines)))
+            let pid = try #require(
+                UInt32(
+                    SensorTestEnvironment.run(["docker", "inspect", "-f", "{{.State.Pid}}", name]).trimmingCharacters(
+                        in: .whitespacesAndNewlines)))
             var ready = false
             for _ in 0..<50 where !ready {
-                ready = (try? SensorTestEnvironment.run(["docker", "exec", name, "sh", "-c", "test ! -f /etc/passwd || test -L /etc/passwd"])) != nil
+                ready =
+                    (try? SensorTestEnvironment.run([
+                        "docker", "exec", name, "sh", "-c", "test ! -f /etc/passwd || test -L /etc/passwd",
+                    ])) != nil
                 if !ready { Thread.sleep(forTimeInterval: 0.1) }
             }
             let start = Date()

@@ -29,7 +29,9 @@ import Testing
     }
 
     static func exec(pid: UInt32, container name: String, id: String) -> TraceEvent {
-        var fixture = EventFixture("sched_process_exec", pid: pid, ppid: 1, comm: "nc", container: id, args: ["pathname": "/bin/nc", "argv": ["nc"]])
+        var fixture = EventFixture(
+            "sched_process_exec", pid: pid, ppid: 1, comm: "nc", container: id,
+            args: ["pathname": "/bin/nc", "argv": ["nc"]])
         fixture.image = "box:1"
         var event = fixture.event()
         event.container = ContainerInfo(id: id, name: name, image: "box:1")
@@ -39,9 +41,11 @@ import Testing
     @Test func alertsPassIgnoreEnforcementThrottleThenEveryOutput() throws {
         let first = Kept(), second = Kept()
         let options = DetectionPipelineOptions(
-            enforcement: EnforcementOptions(all: true, dryRun: true), ignoredContainers: ["sensor-box"], throttle: (burst: 2, interval: 60),
+            enforcement: EnforcementOptions(all: true, dryRun: true), ignoredContainers: ["sensor-box"],
+            throttle: (burst: 2, interval: 60),
             readsProcFS: false)
-        let pipeline = try DetectionPipeline(ruleSet: RuleSet.load([("nc.yaml", Self.rules)]), options: options, outputs: [first, second])
+        let pipeline = try DetectionPipeline(
+            ruleSet: RuleSet.load([("nc.yaml", Self.rules)]), options: options, outputs: [first, second])
         let watched = String(repeating: "a", count: 64), ignored = String(repeating: "b", count: 64)
         for pid in UInt32(100)..<105 { pipeline.process(Self.exec(pid: pid, container: "web", id: watched)) }
         for pid in UInt32(200)..<203 { pipeline.process(Self.exec(pid: pid, container: "sensor-box", id: ignored)) }
@@ -49,7 +53,8 @@ import Testing
         #expect(pipeline.engine?.statistics.alerts == 8, "the engine raised every match")
         #expect(first.alerts.count == 2, "a burst of 2 per rule and container, the ignored container none")
         #expect(first.alerts.allSatisfy { $0.container.name == "web" && $0.action == "would kill" })
-        #expect(first.alerts.map(\.process.pid) == second.alerts.map(\.process.pid), "every output gets the same alerts")
+        #expect(
+            first.alerts.map(\.process.pid) == second.alerts.map(\.process.pid), "every output gets the same alerts")
         #expect(pipeline.throttle?.suppressed.map(\.count) == [3])
         #expect(pipeline.finish() == ["kept 2", "kept 2"])
         #expect(first.finished == 1 && second.finished == 1)
@@ -58,10 +63,13 @@ import Testing
     @Test func anAlertRaisedOutsideTheEngineComesActedOnAndIsCounted() throws {
         let kept = Kept()
         let pipeline = try DetectionPipeline(
-            ruleSet: RuleSet.load([("nc.yaml", Self.rules)]), options: DetectionPipelineOptions(enforcement: EnforcementOptions(all: true, dryRun: true)),
+            ruleSet: RuleSet.load([("nc.yaml", Self.rules)]),
+            options: DetectionPipelineOptions(enforcement: EnforcementOptions(all: true, dryRun: true)),
             outputs: [kept])
         var refused: Alert?
-        pipeline.engine?.process(Self.exec(pid: 300, container: "web", id: String(repeating: "c", count: 64))) { refused = $0 }
+        pipeline.engine?.process(Self.exec(pid: 300, container: "web", id: String(repeating: "c", count: 64))) {
+            refused = $0
+        }
         var alert = try #require(refused)
         alert.action = "denied (fanotify)"
         pipeline.raise(alert)

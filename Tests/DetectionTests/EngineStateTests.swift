@@ -28,12 +28,21 @@ import Testing
         """
 
     @Test func processTreeFollowsForkAndExec() throws {
-        let harness = try EngineHarness(rules: Self.rules, processes: [ProcessRecord(pid: 10, ppid: 1, name: "server", exePath: "/srv/server")])
+        let harness = try EngineHarness(
+            rules: Self.rules, processes: [ProcessRecord(pid: 10, ppid: 1, name: "server", exePath: "/srv/server")])
         let alerts = harness.run([
-            EventFixture("sched_process_fork", pid: 10, comm: "server", args: ["parent_pid": 10, "child_pid": 11, "child_tid": 11]),
-            EventFixture("sched_process_exec", pid: 11, ppid: 10, comm: "python3", args: ["pathname": "/usr/bin/python3", "argv": ["python3", "x.py"]]),
-            EventFixture("sched_process_fork", pid: 11, ppid: 10, comm: "python3", args: ["parent_pid": 11, "child_pid": 12, "child_tid": 12]),
-            EventFixture("sched_process_exec", pid: 12, ppid: 11, comm: "sh", args: ["pathname": "/bin/sh", "argv": ["sh", "-c", "id"]]),
+            EventFixture(
+                "sched_process_fork", pid: 10, comm: "server",
+                args: ["parent_pid": 10, "child_pid": 11, "child_tid": 11]),
+            EventFixture(
+                "sched_process_exec", pid: 11, ppid: 10, comm: "python3",
+                args: ["pathname": "/usr/bin/python3", "argv": ["python3", "x.py"]]),
+            EventFixture(
+                "sched_process_fork", pid: 11, ppid: 10, comm: "python3",
+                args: ["parent_pid": 11, "child_pid": 12, "child_tid": 12]),
+            EventFixture(
+                "sched_process_exec", pid: 12, ppid: 11, comm: "sh",
+                args: ["pathname": "/bin/sh", "argv": ["sh", "-c", "id"]]),
         ])
         #expect(alerts.map(\.ruleId) == ["T-1"])
         #expect(alerts.first?.output == "shell sh -c id parent python3 grandparent server exe /bin/sh")
@@ -69,9 +78,12 @@ import Testing
     @Test func filesFollowOpenDupAndFork() throws {
         let harness = try EngineHarness(rules: Self.rules)
         let alerts = harness.run([
-            EventFixture("openat", pid: 30, comm: "sh", ret: 5, args: ["dirfd": -100, "pathname": "/etc/cron.d/job", "flags": 0o1101]),
+            EventFixture(
+                "openat", pid: 30, comm: "sh", ret: 5,
+                args: ["dirfd": -100, "pathname": "/etc/cron.d/job", "flags": 0o1101]),
             EventFixture("dup", pid: 30, comm: "sh", ret: 7, args: ["oldfd": 5]),
-            EventFixture("sched_process_fork", pid: 30, comm: "sh", args: ["parent_pid": 30, "child_pid": 31, "child_tid": 31]),
+            EventFixture(
+                "sched_process_fork", pid: 30, comm: "sh", args: ["parent_pid": 30, "child_pid": 31, "child_tid": 31]),
             EventFixture("write", pid: 31, ppid: 30, comm: "sh", ret: 10, args: ["fd": 7, "count": 10]),
             EventFixture("write", pid: 31, ppid: 30, comm: "sh", ret: 10, args: ["fd": 8, "count": 10]),
         ])
@@ -88,25 +100,33 @@ import Testing
     }
 
     @Test func droppedBinariesAreKnownAtExec() throws {
-        let harness = try EngineHarness(rules: """
-            - rule: Drop and execute
-              id: T-4
-              desc: x
-              condition: evt.type = execve and evt.dir = < and proc.is_exe_upper_layer = true
-              output: "%proc.exepath"
-              priority: CRITICAL
-            """)
+        let harness = try EngineHarness(
+            rules: """
+                - rule: Drop and execute
+                  id: T-4
+                  desc: x
+                  condition: evt.type = execve and evt.dir = < and proc.is_exe_upper_layer = true
+                  output: "%proc.exepath"
+                  priority: CRITICAL
+                """)
         let alerts = harness.run([
-            EventFixture("security_file_open", pid: 50, comm: "wget", args: ["pathname": "/tmp/miner", "flags": 0o1101]),
-            EventFixture("sched_process_exec", pid: 51, ppid: 1, comm: "miner", args: ["pathname": "/tmp/miner", "argv": ["./miner"]]),
-            EventFixture("sched_process_exec", pid: 52, ppid: 1, comm: "ls", args: ["pathname": "/bin/ls", "argv": ["ls"]]),
-            EventFixture("sched_process_exec", pid: 53, ppid: 1, comm: "miner", container: "", args: ["pathname": "/tmp/miner", "argv": ["./miner"]]),
+            EventFixture(
+                "security_file_open", pid: 50, comm: "wget", args: ["pathname": "/tmp/miner", "flags": 0o1101]),
+            EventFixture(
+                "sched_process_exec", pid: 51, ppid: 1, comm: "miner",
+                args: ["pathname": "/tmp/miner", "argv": ["./miner"]]),
+            EventFixture(
+                "sched_process_exec", pid: 52, ppid: 1, comm: "ls", args: ["pathname": "/bin/ls", "argv": ["ls"]]),
+            EventFixture(
+                "sched_process_exec", pid: 53, ppid: 1, comm: "miner", container: "",
+                args: ["pathname": "/tmp/miner", "argv": ["./miner"]]),
         ])
         #expect(alerts.map(\.output) == ["/tmp/miner"], "only the container that wrote the file, only that file")
     }
 
     @Test func theProcessTableIsBounded() throws {
-        let engine = try DetectionEngine(ruleSet: RuleSet.load([("r.yaml", Self.rules)]), state: SystemState(capacity: 100))
+        let engine = try DetectionEngine(
+            ruleSet: RuleSet.load([("r.yaml", Self.rules)]), state: SystemState(capacity: 100))
         for pid in UInt32(1000)..<UInt32(1500) {
             var fixture = EventFixture("openat", pid: pid, ret: 3, args: ["pathname": "/x", "flags": 0])
             fixture.time += UInt64(pid)

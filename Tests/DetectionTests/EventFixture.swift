@@ -54,24 +54,34 @@ struct EventFixture {
         image = mapping["image"]?.string
         for (key, value) in mapping["args"]?.mapping ?? [:] {
             guard let name = key.string else { continue }
-            if let list = value.sequence { args[name] = list.compactMap(\.string) } else if let int = value.int { args[name] = int } else { args[name] = value.string ?? "" }
+            if let list = value.sequence {
+                args[name] = list.compactMap(\.string)
+            } else if let int = value.int {
+                args[name] = int
+            } else {
+                args[name] = value.string ?? ""
+            }
         }
     }
 
     func event(defaultComm: String = "sh") -> TraceEvent {
         let definition = EventTable.definition(named: type)
-        let arguments: [TraceArgument] = (definition?.arguments ?? []).compactMap { spec in
-            guard let raw = args[spec.name] else { return nil }
-            return TraceArgument(name: spec.name, type: spec.type, value: Self.value(raw, spec.type))
-        } + args.keys.sorted().filter { name in !(definition?.arguments.contains { $0.name == name } ?? false) }.map {
-            TraceArgument(name: $0, type: "unknown", value: Self.value(args[$0]!, ""))
-        }
+        let arguments: [TraceArgument] =
+            (definition?.arguments ?? []).compactMap { spec in
+                guard let raw = args[spec.name] else { return nil }
+                return TraceArgument(name: spec.name, type: spec.type, value: Self.value(raw, spec.type))
+            }
+            + args.keys.sorted().filter { name in !(definition?.arguments.contains { $0.name == name } ?? false) }.map {
+                TraceArgument(name: $0, type: "unknown", value: Self.value(args[$0]!, ""))
+            }
         let id = container ?? ""
         return TraceEvent(
-            timestamp: time, processId: vpid ?? pid, threadId: vpid ?? tid ?? pid, parentProcessId: ppid, hostProcessId: pid,
+            timestamp: time, processId: vpid ?? pid, threadId: vpid ?? tid ?? pid, parentProcessId: ppid,
+            hostProcessId: pid,
             hostThreadId: tid ?? pid, hostParentProcessId: ppid, userId: uid, processName: comm ?? defaultComm,
             hostName: "testbox", containerId: id,
-            container: id.isEmpty ? nil : ContainerInfo(id: id, name: "fixture", image: image ?? "caduceus-testbox:latest"),
+            container: id.isEmpty
+                ? nil : ContainerInfo(id: id, name: "fixture", image: image ?? "caduceus-testbox:latest"),
             eventId: String(definition?.id ?? 0), eventName: type, returnValue: ret, args: arguments)
     }
 
@@ -80,14 +90,22 @@ struct EventFixture {
         if let int = raw as? Int { return .int(Int64(int)) }
         let text = raw as? String ?? ""
         guard type.contains("sockaddr") else { return .string(text) }
-        if text.hasPrefix("/") { return .fields([.init(key: "sa_family", value: "AF_UNIX"), .init(key: "sun_path", value: text)]) }
+        if text.hasPrefix("/") {
+            return .fields([.init(key: "sa_family", value: "AF_UNIX"), .init(key: "sun_path", value: text)])
+        }
         let colon = text.lastIndex(of: ":") ?? text.endIndex
         let host = String(text[..<colon]).trimmingCharacters(in: ["[", "]"])
         let port = colon < text.endIndex ? String(text[text.index(after: colon)...]) : "0"
         if host.contains(":") {
-            return .fields([.init(key: "sa_family", value: "AF_INET6"), .init(key: "sin6_addr", value: host), .init(key: "sin6_port", value: port)])
+            return .fields([
+                .init(key: "sa_family", value: "AF_INET6"), .init(key: "sin6_addr", value: host),
+                .init(key: "sin6_port", value: port),
+            ])
         }
-        return .fields([.init(key: "sa_family", value: "AF_INET"), .init(key: "sin_addr", value: host), .init(key: "sin_port", value: port)])
+        return .fields([
+            .init(key: "sa_family", value: "AF_INET"), .init(key: "sin_addr", value: host),
+            .init(key: "sin_port", value: port),
+        ])
     }
 }
 

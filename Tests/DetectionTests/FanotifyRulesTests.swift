@@ -52,7 +52,9 @@ import Testing
         """
     static let container = String(repeating: "ab", count: 32)
 
-    static func covered(_ options: EnforcementOptions = EnforcementOptions(all: true)) throws -> (FanotifyRules, Enforcer) {
+    static func covered(_ options: EnforcementOptions = EnforcementOptions(all: true)) throws -> (
+        FanotifyRules, Enforcer
+    ) {
         let rules = try RuleSet.load([("rules/f.yaml", Self.rules)]).rules
         let enforcer = try Enforcer(rules: rules, options: options)
         return (FanotifyRules(enforcer: enforcer, rules: rules), enforcer)
@@ -78,11 +80,17 @@ import Testing
         let (rules, _) = try Self.covered()
         #expect(rules.decide(Self.open("/tmp/victim"))?.id == "F-OPEN")
         #expect(rules.decide(Self.open("/tmp/victim2")) == nil, "= is the whole path")
-        #expect(rules.decide(Self.open("/tmp/victim", inContainer: false)) == nil, "container.id != host: the host's open is allowed")
-        #expect(rules.decide(Self.open("/etc/keys/tls.pem", inContainer: false))?.id == "F-KEYS", "a rule without the container macro covers the host")
+        #expect(
+            rules.decide(Self.open("/tmp/victim", inContainer: false)) == nil,
+            "container.id != host: the host's open is allowed")
+        #expect(
+            rules.decide(Self.open("/etc/keys/tls.pem", inContainer: false))?.id == "F-KEYS",
+            "a rule without the container macro covers the host")
         #expect(rules.decide(Self.open("/etc/keys"))?.id == nil, "startswith /etc/keys/")
         #expect(rules.decide(Self.open("/tmp/secret")) == nil, "user-space rules are not the guard's")
-        #expect(rules.decide(Self.open(""))?.id == "F-KEYS", "an unreadable path (longer than PATH_MAX) could be under the prefix")
+        #expect(
+            rules.decide(Self.open(""))?.id == "F-KEYS",
+            "an unreadable path (longer than PATH_MAX) could be under the prefix")
     }
 
     @Test func execsDecidedByPathAndByName() throws {
@@ -90,7 +98,9 @@ import Testing
         #expect(rules.decide(Self.exec("/tmp/drop.sh"))?.id == "F-EXEC")
         #expect(rules.decide(Self.exec("/tmp/dropped/x"))?.id == "F-EXEC")
         #expect(rules.decide(Self.exec("/usr/bin/nc"))?.id == "F-NAME")
-        #expect(rules.decide(Self.exec("/usr/bin/averyveryverylongname"))?.id == nil, "proc.name is comm: 15 bytes, the rule's 21 never match")
+        #expect(
+            rules.decide(Self.exec("/usr/bin/averyveryverylongname"))?.id == nil,
+            "proc.name is comm: 15 bytes, the rule's 21 never match")
         #expect(rules.decide(Self.exec("/usr/bin/averyveryverylon")) == nil)
         #expect(rules.decide(Self.exec("/tmp/drop.sh", inContainer: false)) == nil)
         #expect(rules.decide(Self.open("/tmp/drop.sh")) == nil, "reading the dropped file is not running it")
@@ -114,9 +124,14 @@ import Testing
     @Test func kernelKeepsWhatFanotifyCannotRefuse() throws {
         let (rules, enforcer) = try Self.covered()
         let kept = rules.kernelPatterns(of: enforcer)
-        #expect(!kept.contains { $0.kind == .openPath && $0.containersOnly }, "a kill at the open's entry would come before the refusal")
-        #expect(kept.contains { $0.kind == .openPath && $0.text == "/etc/keys/" }, "the host is not marked: its kill stays")
-        #expect(kept.contains { $0.kind == .execPath } && kept.contains { $0.kind == .execName }, "the backstop for execs fanotify lets through")
+        #expect(
+            !kept.contains { $0.kind == .openPath && $0.containersOnly },
+            "a kill at the open's entry would come before the refusal")
+        #expect(
+            kept.contains { $0.kind == .openPath && $0.text == "/etc/keys/" }, "the host is not marked: its kill stays")
+        #expect(
+            kept.contains { $0.kind == .execPath } && kept.contains { $0.kind == .execName },
+            "the backstop for execs fanotify lets through")
         #expect(kept.contains { $0.kind == .syscall })
         #expect(Set(kept.map(\.slot)).isSubset(of: Set(enforcer.killPatterns.map(\.slot))), "slots unchanged")
     }
@@ -139,12 +154,14 @@ import Testing
         let rule = try #require(rules.decide(Self.open("/tmp/victim")))
         var access = FanotifyAccess(
             pid: getpid(), path: "/tmp/victim", isExec: false, containerID: Self.container,
-            fileSystemOf: ContainerInfo(id: Self.container, name: "web", image: "testbox"), time: 1_764_417_600_000_000_000)
+            fileSystemOf: ContainerInfo(id: Self.container, name: "web", image: "testbox"),
+            time: 1_764_417_600_000_000_000)
         let alert = FanotifyEnforcement.alert(rule, access)
         #expect(alert.action == "denied (fanotify)")
         #expect(alert.ruleId == "F-OPEN" && alert.container.name == "web" && alert.container.id == Self.container)
         #expect(alert.process.pid == UInt32(getpid()))
-        #expect(alert.events.first?.eventName == "security_file_open" && alert.events.first?.returnValue == -Int64(EPERM))
+        #expect(
+            alert.events.first?.eventName == "security_file_open" && alert.events.first?.returnValue == -Int64(EPERM))
         #expect(alert.events.first?[argument: "pathname"]?.string == "/tmp/victim")
         access.isExec = true
         #expect(FanotifyEnforcement.alert(rule, access).events.first?.eventName == "security_bprm_check")

@@ -2,6 +2,7 @@ import Detection
 import Foundation
 import KernelTestSupport
 import Lab
+import LabSupport
 import Testing
 
 extension LiveDetectionSuites {
@@ -20,7 +21,8 @@ extension LiveDetectionSuites {
             defer { LiveDetection.removeContainers([id]) }
             let listener = try LoopbackListener()
             let chosen = AttackScenario.all.filter { ["reverse-shell", "shadow", "memfd"].contains($0.id) }
-            let detector = try LiveDetector(ruleSet: BuiltinRuleTests.ruleSet(), watchingRefusalsOf: AttackScenario.guardedSyscalls(of: chosen))
+            let detector = try LiveDetector(
+                ruleSet: BuiltinRuleTests.ruleSet(), watchingRefusalsOf: AttackScenario.guardedSyscalls(of: chosen))
             let lab = AttackLab(container: id)
             try lab.installToolkit()
             let outcomes = try await lab.run(chosen, detector: detector, listenPort: Int(listener.port))
@@ -29,16 +31,21 @@ extension LiveDetectionSuites {
             withExtendedLifetime(listener) {}
             #expect(outcomes.count == 3)
             for outcome in outcomes {
-                #expect(outcome.detected, "\(outcome.scenario.id): expected \(outcome.scenario.expectedRules), fired \(outcome.firedRules)")
+                #expect(
+                    outcome.detected,
+                    "\(outcome.scenario.id): expected \(outcome.scenario.expectedRules), fired \(outcome.firedRules)")
                 #expect((outcome.secondsToDetect ?? 99) < 5)
-                #expect(outcome.verdict == .ran && outcome.cell == .detected, "\(outcome.scenario.id): \(outcome.verdict)")
+                #expect(
+                    outcome.verdict == .ran && outcome.cell == .detected, "\(outcome.scenario.id): \(outcome.verdict)")
             }
             #expect(AttackLab.matrix(outcomes).contains("3 scenarios: 3 detected; 0 failures"))
             // Nothing of the toolkit or its bait is left in the container.
             let leftovers = (try? SensorTestEnvironment.run(["docker", "exec", id, "/opt/lab/busybox", "true"])) != nil
             #expect(!leftovers, "the toolkit was removed")
             let export = try SensorTestEnvironment.run(["sh", "-c", "docker export \(id) | tar -t"])
-            #expect(!export.contains("opt/lab") && !export.contains("etc/shadow") && !export.contains("root/.ssh"), "\(export)")
+            #expect(
+                !export.contains("opt/lab") && !export.contains("etc/shadow") && !export.contains("root/.ssh"),
+                "\(export)")
         }
 
         /// Without its toolkit in the container (docker exec finds no /opt/lab/busybox) a
@@ -50,7 +57,8 @@ extension LiveDetectionSuites {
             let (id, _) = try Self.startServer(audit: false)
             defer { LiveDetection.removeContainers([id]) }
             let chosen = AttackScenario.all.filter { ["shadow", "unshare"].contains($0.id) }
-            let detector = try LiveDetector(ruleSet: BuiltinRuleTests.ruleSet(), watchingRefusalsOf: AttackScenario.guardedSyscalls(of: chosen))
+            let detector = try LiveDetector(
+                ruleSet: BuiltinRuleTests.ruleSet(), watchingRefusalsOf: AttackScenario.guardedSyscalls(of: chosen))
             let lab = AttackLab(container: id)
             let missing = try await lab.run(chosen, detector: detector, listenPort: 1)
             try lab.installToolkit()
@@ -58,12 +66,18 @@ extension LiveDetectionSuites {
             lab.cleanUp()
             _ = try detector.stop()
             for outcome in missing {
-                #expect(outcome.exitStatus != 0 && outcome.cell == .didNotRun, "\(outcome.scenario.id): exit \(outcome.exitStatus), \(outcome.verdict)")
+                #expect(
+                    outcome.exitStatus != 0 && outcome.cell == .didNotRun,
+                    "\(outcome.scenario.id): exit \(outcome.exitStatus), \(outcome.verdict)")
             }
-            #expect(AttackLab.matrix(missing).contains("2 scenarios: 0 detected, 2 did not run; 2 failures"), "\(AttackLab.matrix(missing))")
+            #expect(
+                AttackLab.matrix(missing).contains("2 scenarios: 0 detected, 2 did not run; 2 failures"),
+                "\(AttackLab.matrix(missing))")
             let byID = Dictionary(uniqueKeysWithValues: played.map { ($0.scenario.id, $0) })
             #expect(byID["shadow"]?.cell == .detected, "\(String(describing: byID["shadow"]?.verdict))")
-            #expect(byID["unshare"]?.cell == .prevented && byID["unshare"]?.detected == true, "\(String(describing: byID["unshare"]?.verdict))")
+            #expect(
+                byID["unshare"]?.cell == .prevented && byID["unshare"]?.detected == true,
+                "\(String(describing: byID["unshare"]?.verdict))")
         }
 
         /// The lab under enforcement (`lab attack --enforce`): a rule that kills on the /etc/shadow
@@ -90,8 +104,12 @@ extension LiveDetectionSuites {
             let actions = alerts.filter { $0.ruleId == "KILL-SHADOW" }.compactMap(\.action)
             #expect(shadow.exitStatus != 0 && !actions.isEmpty, "exit \(shadow.exitStatus), actions \(actions)")
             #expect(shadow.cell == .killed || shadow.cell == .prevented, "\(shadow.verdict)")
-            if case .killed(let action) = shadow.verdict { #expect(action.hasPrefix("killed") && actions.contains(action)) }
-            if case .prevented(let how) = shadow.verdict { #expect(how.hasPrefix("denied") || how.contains("returned E")) }
+            if case .killed(let action) = shadow.verdict {
+                #expect(action.hasPrefix("killed") && actions.contains(action))
+            }
+            if case .prevented(let how) = shadow.verdict {
+                #expect(how.hasPrefix("denied") || how.contains("returned E"))
+            }
         }
 
         /// The fork bomb in a container with the compose deployment's pids limit: held there (its
@@ -104,7 +122,8 @@ extension LiveDetectionSuites {
             let detector = try LiveDetector(ruleSet: BuiltinRuleTests.ruleSet())
             let lab = AttackLab(container: id, baseURL: base)
             try lab.installToolkit()
-            let outcomes = try await lab.run(AttackScenario.all.filter { $0.id == "fork-bomb" }, detector: detector, listenPort: 1)
+            let outcomes = try await lab.run(
+                AttackScenario.all.filter { $0.id == "fork-bomb" }, detector: detector, listenPort: 1)
             lab.cleanUp()
             _ = try detector.stop()
             let bomb = try #require(outcomes.first)
@@ -117,7 +136,9 @@ extension LiveDetectionSuites {
             // Only the server is left in the container: no bomb process and no zombie.
             let server = try SensorTestEnvironment.run(["docker", "inspect", "-f", "{{.State.Pid}}", id])
             let full = try SensorTestEnvironment.run(["docker", "inspect", "-f", "{{.Id}}", id])
-            let pids = try SensorTestEnvironment.run(["sh", "-c", "grep -l \(full) /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3"])
+            let pids = try SensorTestEnvironment.run([
+                "sh", "-c", "grep -l \(full) /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3",
+            ])
             #expect(pids.split(separator: "\n").map(String.init) == [server], "processes in the container: \(pids)")
         }
 
@@ -133,23 +154,33 @@ extension LiveDetectionSuites {
             defer { LiveDetection.removeContainers([id, unaudited]) }
             let detector = try LiveDetector(ruleSet: BuiltinRuleTests.ruleSet())
             let scenario = AttackScenario.all.filter { $0.id == "fhir-exfiltration" }
-            let outcomes = try await AttackLab(container: id, baseURL: base).run(scenario, detector: detector, listenPort: 1)
-            let blind = try await AttackLab(container: unaudited, baseURL: unauditedBase).run(scenario, detector: detector, listenPort: 1)
+            let outcomes = try await AttackLab(container: id, baseURL: base).run(
+                scenario, detector: detector, listenPort: 1)
+            let blind = try await AttackLab(container: unaudited, baseURL: unauditedBase).run(
+                scenario, detector: detector, listenPort: 1)
             _ = try detector.stop()
             let pulled = try #require(outcomes.first)
             let population = Double(AttackLab.exfiltrationPopulation)
-            #expect(pulled.figures["patients"] == pulled.figures["present"] && pulled.figures["patients"] == population, "\(pulled.result)")
-            #expect(pulled.figures["observations"] == 2 * population && pulled.figures["seeded"] == population, "\(pulled.result)")
+            #expect(
+                pulled.figures["patients"] == pulled.figures["present"] && pulled.figures["patients"] == population,
+                "\(pulled.result)")
+            #expect(
+                pulled.figures["observations"] == 2 * population && pulled.figures["seeded"] == population,
+                "\(pulled.result)")
             // Detected, by the audit trail alone: the only rule fired is the audit detector's.
             #expect(pulled.scenario.expectedRules == ["CAD-API-001"] && pulled.source == .auditTrail)
-            #expect(pulled.detected && pulled.firedRules == ["CAD-API-001"], "fired \(pulled.firedRules); \(pulled.result)")
+            #expect(
+                pulled.detected && pulled.firedRules == ["CAD-API-001"], "fired \(pulled.firedRules); \(pulled.result)")
             #expect(pulled.figures["auditAlerts"] == 1, "one alert for one client and window")
             #expect((pulled.secondsToDetect ?? 99) < 10 && pulled.sourceProblem == nil)
             let matrix = AttackLab.matrix(outcomes)
-            #expect(matrix.contains("1 scenarios: 1 detected; 0 failures") && matrix.contains("1 detected by the FHIR audit trail, not the kernel"), "\(matrix)")
+            #expect(
+                matrix.contains("1 scenarios: 1 detected; 0 failures")
+                    && matrix.contains("1 detected by the FHIR audit trail, not the kernel"), "\(matrix)")
             #expect(matrix.contains("audit trail"))
             let json = AttackLab.matrixJSON(outcomes, falsePositives: 0, workloadInteractions: 0)
-            #expect(json.contains(#""source" : "audit trail""#) || json.contains(#""source": "audit trail""#), "\(json)")
+            #expect(
+                json.contains(#""source" : "audit trail""#) || json.contains(#""source": "audit trail""#), "\(json)")
             // The same scenario against a server without an audit trail: pulled all the same, not detected, and why.
             let missed = try #require(blind.first)
             #expect(missed.figures["patients"] == population && !missed.detected, "\(missed.result)")
@@ -157,7 +188,9 @@ extension LiveDetectionSuites {
             #expect(AttackLab.matrix(blind).contains("fhir-exfiltration: not detected (server not auditing"))
             for server in [base, unauditedBase] {
                 let left = try SensorTestEnvironment.run(["curl", "-sf", "\(server)/Patient?_count=1"])
-                #expect(left.contains("\"total\":0") || left.contains("\"total\": 0"), "the planted patients are deleted: \(left)")
+                #expect(
+                    left.contains("\"total\":0") || left.contains("\"total\": 0"),
+                    "the planted patients are deleted: \(left)")
             }
         }
 
@@ -171,7 +204,8 @@ extension LiveDetectionSuites {
             defer { LiveDetection.removeContainers([plain, privileged]) }
             let host = AttackLab.hostSettings()
             let chosen = AttackScenario.all.filter { ["unshare", "core-pattern", "release-agent"].contains($0.id) }
-            let detector = try LiveDetector(ruleSet: BuiltinRuleTests.ruleSet(), watchingRefusalsOf: AttackScenario.guardedSyscalls(of: chosen))
+            let detector = try LiveDetector(
+                ruleSet: BuiltinRuleTests.ruleSet(), watchingRefusalsOf: AttackScenario.guardedSyscalls(of: chosen))
             var outcomes: [AttackLab.Outcome] = []
             for (container, scenarios) in [(plain, chosen), (privileged, chosen.map { $0.withPrivileges() })] {
                 let lab = AttackLab(container: container)
@@ -185,12 +219,16 @@ extension LiveDetectionSuites {
             for outcome in outcomes {
                 #expect(outcome.detected, "\(outcome.scenario.id): fired \(outcome.firedRules)")
                 if outcome.scenario.privileged {
-                    #expect(outcome.result == "succeeded" && outcome.figures["hostChanged"] == 0, "\(outcome.scenario.id): \(outcome.result)")
+                    #expect(
+                        outcome.result == "succeeded" && outcome.figures["hostChanged"] == 0,
+                        "\(outcome.scenario.id): \(outcome.result)")
                 } else {
                     #expect(outcome.result == "blocked (EPERM)", "\(outcome.scenario.id): \(outcome.result)")
                     // Prevented because the sensor saw Docker's seccomp profile refuse the call, not because it exited 1.
-                    #expect(outcome.verdict.name == "prevented" && outcome.verdict.reason?.contains("returned EPERM (seen by the sensor)") == true,
-                            "\(outcome.scenario.id): \(outcome.verdict)")
+                    #expect(
+                        outcome.verdict.name == "prevented"
+                            && outcome.verdict.reason?.contains("returned EPERM (seen by the sensor)") == true,
+                        "\(outcome.scenario.id): \(outcome.verdict)")
                 }
             }
             #expect(AttackLab.matrix(outcomes).contains("unshare+sys_admin"))
@@ -200,10 +238,14 @@ extension LiveDetectionSuites {
         /// is false) once it answers; its id and base URL.
         static func startServer(privileged: Bool = false, audit: Bool = true) throws -> (String, String) {
             let port = Int.random(in: 20000..<30000)
-            let id = try AttackLab.startServer(port: port, privileged: privileged, image: LiveDetectionSuites.LiveQuietTests.image, audit: audit)
+            let id = try AttackLab.startServer(
+                port: port, privileged: privileged, image: LiveDetectionSuites.LiveQuietTests.image, audit: audit)
             let base = "http://127.0.0.1:\(port)/fhir-server/api/v4"
             do {
-                _ = try SensorTestEnvironment.run(["curl", "-sf", "-o", "/dev/null", "--retry", "40", "--retry-connrefused", "--retry-delay", "1", base + "/metadata"])
+                _ = try SensorTestEnvironment.run([
+                    "curl", "-sf", "-o", "/dev/null", "--retry", "40", "--retry-connrefused", "--retry-delay", "1",
+                    base + "/metadata",
+                ])
             } catch {
                 LiveDetection.removeContainers([id])
                 throw error

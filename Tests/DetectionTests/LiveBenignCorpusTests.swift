@@ -2,10 +2,11 @@ import Detection
 import Foundation
 import KernelTestSupport
 import Lab
+import LabSupport
 import Testing
 
 extension LiveDetectionSuites {
-    /// The no-noise tests: the benign corpus (Scripts/benign-corpus.sh: process and package
+    /// The no-noise tests: the benign corpus (Scripts/benchmarks/benign-corpus.sh: process and package
     /// listings, log rotation, health checks, backups, an operator reading logs over `docker
     /// exec` with and without a terminal) runs in a toolbox container beside the FHIR server,
     /// which starts, serves a clinical workload and stops, all under live detection. Needs root,
@@ -13,9 +14,11 @@ extension LiveDetectionSuites {
     /// missing one fails the test.
     @Suite(.serialized, .enabled(if: SensorTestEnvironment.shouldRun))
     struct LiveBenignCorpusTests {
-        static let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        static let script = package.appendingPathComponent("Scripts/benign-corpus.sh").path
-        static let falcoStableFile = package.appendingPathComponent("../shared/falco/falco_rules.yaml").standardizedFileURL.path
+        static let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        static let script = package.appendingPathComponent("Scripts/benchmarks/benign-corpus.sh").path
+        static let falcoStableFile = package.appendingPathComponent("../shared/falco/falco_rules.yaml")
+            .standardizedFileURL.path
 
         /// What one live run of the corpus saw.
         struct Run {
@@ -52,7 +55,8 @@ extension LiveDetectionSuites {
             ])
             containers.append(server)
             let toolbox = try SensorTestEnvironment.run([
-                "docker", "run", "-d", "--network", "host", "-v", "\(volume):/data:ro", SensorTestEnvironment.image, "sleep", "600",
+                "docker", "run", "-d", "--network", "host", "-v", "\(volume):/data:ro", SensorTestEnvironment.image,
+                "sleep", "600",
             ])
             containers.append(toolbox)
             let base = "http://127.0.0.1:\(port)/fhir-server/api/v4"
@@ -67,7 +71,8 @@ extension LiveDetectionSuites {
             let (alerts, lost) = try live.stop()
             return Run(
                 alerts: alerts.filter { $0.container.id == server || $0.container.id == toolbox }, output: output,
-                serverEvents: live.eventCount(container: server), toolboxEvents: live.eventCount(container: toolbox), lost: lost,
+                serverEvents: live.eventCount(container: server), toolboxEvents: live.eventCount(container: toolbox),
+                lost: lost,
                 rules: live.engine.rules.count)
         }
 
@@ -77,7 +82,8 @@ extension LiveDetectionSuites {
             #expect(run.output.contains("benign-corpus: ") && run.output.contains("steps ran"), "\(run.output)")
             #expect(run.serverEvents > 1000, "the engine watched the server's start, workload and stop")
             #expect(run.toolboxEvents > 1000, "the engine watched the corpus")
-            #expect(run.alerts.isEmpty, "alerts on the benign corpus: \(run.alerts.map { "\($0.ruleId): \($0.output)" })")
+            #expect(
+                run.alerts.isEmpty, "alerts on the benign corpus: \(run.alerts.map { "\($0.ruleId): \($0.output)" })")
         }
 
         /// Falco's stable file on the same corpus, unmodified: the rules it raises are printed (one
@@ -94,7 +100,8 @@ extension LiveDetectionSuites {
             #expect(run.rules >= 20, "Falco's stable rules ran: \(run.rules)")
             print(
                 "Falco stable rules (\(run.rules) loaded; \(run.serverEvents) events from the server, \(run.toolboxEvents) from the toolbox) "
-                    + "raised on the benign corpus (README, benign-corpus-falco): " + (lines.isEmpty ? "none" : "\n" + lines.map { "  " + $0 }.joined(separator: "\n")))
+                    + "raised on the benign corpus (README, benign-corpus-falco): "
+                    + (lines.isEmpty ? "none" : "\n" + lines.map { "  " + $0 }.joined(separator: "\n")))
             for alert in run.alerts.prefix(50) { print("  \(alert.rule) | \(alert.output)") }
             let listed = try Self.readmeFalcoRules()
             #expect(Set(counts.keys) == listed, "README lists \(listed.sorted()); the corpus raised \(lines)")
@@ -104,16 +111,19 @@ extension LiveDetectionSuites {
         /// `<!-- /benign-corpus-falco -->`, one per `- ` line, its name before the first " (".
         static func readmeFalcoRules() throws -> Set<String> {
             let readme = try String(contentsOf: package.appendingPathComponent("README.md"), encoding: .utf8)
-            guard let start = readme.range(of: "<!-- benign-corpus-falco -->"), let end = readme.range(of: "<!-- /benign-corpus-falco -->") else {
+            guard let start = readme.range(of: "<!-- benign-corpus-falco -->"),
+                let end = readme.range(of: "<!-- /benign-corpus-falco -->")
+            else {
                 throw FixtureError("README.md has no benign-corpus-falco section")
             }
             let section = readme[start.upperBound..<end.lowerBound]
-            return Set(section.split(separator: "\n").compactMap { line -> String? in
-                guard line.hasPrefix("- ") else { return nil }
-                let item = line.dropFirst(2)
-                let name = item.range(of: " (").map { item[..<$0.lowerBound] } ?? item
-                return name.trimmingCharacters(in: CharacterSet(charactersIn: "` "))
-            })
+            return Set(
+                section.split(separator: "\n").compactMap { line -> String? in
+                    guard line.hasPrefix("- ") else { return nil }
+                    let item = line.dropFirst(2)
+                    let name = item.range(of: " (").map { item[..<$0.lowerBound] } ?? item
+                    return name.trimmingCharacters(in: CharacterSet(charactersIn: "` "))
+                })
         }
     }
 }

@@ -1,7 +1,7 @@
 import Detection
 import Foundation
 import KernelTestSupport
-import Lab
+import LabSupport
 import Sensor
 import Synchronization
 import Testing
@@ -97,7 +97,8 @@ extension LiveDetectionSuites {
 
         /// The helper, compiled once per test run.
         static let helper: Result<String, Error> = Result {
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-sockcall-\(getpid())")
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "caduceus-sockcall-\(getpid())")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let sourcePath = directory.appendingPathComponent("sockcall.c").path
             let binary = directory.appendingPathComponent("sockcall").path
@@ -109,7 +110,8 @@ extension LiveDetectionSuites {
         /// A container that stays up with the helper at /sockcall; its full id.
         static func startBox() throws -> String {
             try SensorTestEnvironment.run([
-                "docker", "run", "-d", "--network", "host", "-v", "\(try helper.get()):/sockcall:ro", SensorTestEnvironment.image,
+                "docker", "run", "-d", "--network", "host", "-v", "\(try helper.get()):/sockcall:ro",
+                SensorTestEnvironment.image,
                 "/bin/sh", "-c", "sleep 120",
             ]).trimmingCharacters(in: .whitespacesAndNewlines)
         }
@@ -122,7 +124,9 @@ extension LiveDetectionSuites {
         }
 
         static func result(_ lines: [String], _ call: String, _ address: String) -> String? {
-            lines.first { $0.hasPrefix("\(call) \(address) ") }.map { String($0.split(separator: "=").last ?? "").trimmingCharacters(in: .whitespaces) }
+            lines.first { $0.hasPrefix("\(call) \(address) ") }.map {
+                String($0.split(separator: "=").last ?? "").trimmingCharacters(in: .whitespaces)
+            }
         }
 
         @Test func containerSocketCallsAreRefusedBeforeTheyRun() throws {
@@ -137,16 +141,20 @@ extension LiveDetectionSuites {
             let otherDatagrams = try CountingSocket(address: "127.0.0.8", udp: true)
             let live = try LiveDetection(ruleSet: ruleSet, enforcement: EnforcementOptions(all: true, containers: [id]))
             #expect(live.sensor.cgroupDenial.failure == nil, "\(live.sensor.cgroupDenial.summary)")
-            #expect(Set(live.sensor.cgroupDenial.programs) == [
-                "cgroup_bind4", "cgroup_bind6", "cgroup_connect4", "cgroup_connect6", "cgroup_sendmsg4", "cgroup_sendmsg6",
-            ])
-            let lines = try Self.calls(in: id, [
-                "connect", "127.0.0.7", "\(refused.port)", "connect", "::ffff:127.0.0.7", "\(refused.port)",
-                "connect", "::1", "\(refused6.port)", "connect", "127.0.0.8", "\(allowed.port)",
-                "bind", "127.0.0.9", "0", "bind", "127.0.0.8", "0",
-                "sendto", "127.0.0.7", "\(datagrams.port)", "sendmsg", "127.0.0.7", "\(datagrams.port)",
-                "sendto", "127.0.0.8", "\(otherDatagrams.port)", "udpsend", "127.0.0.7", "\(datagrams.port)",
-            ])
+            #expect(
+                Set(live.sensor.cgroupDenial.programs) == [
+                    "cgroup_bind4", "cgroup_bind6", "cgroup_connect4", "cgroup_connect6", "cgroup_sendmsg4",
+                    "cgroup_sendmsg6",
+                ])
+            let lines = try Self.calls(
+                in: id,
+                [
+                    "connect", "127.0.0.7", "\(refused.port)", "connect", "::ffff:127.0.0.7", "\(refused.port)",
+                    "connect", "::1", "\(refused6.port)", "connect", "127.0.0.8", "\(allowed.port)",
+                    "bind", "127.0.0.9", "0", "bind", "127.0.0.8", "0",
+                    "sendto", "127.0.0.7", "\(datagrams.port)", "sendmsg", "127.0.0.7", "\(datagrams.port)",
+                    "sendto", "127.0.0.8", "\(otherDatagrams.port)", "udpsend", "127.0.0.7", "\(datagrams.port)",
+                ])
             Thread.sleep(forTimeInterval: 1)  // a connection or datagram would have arrived by now
             let (alerts, lost) = try live.stop()
             #expect(lost == 0)
@@ -169,7 +177,9 @@ extension LiveDetectionSuites {
             let mine = alerts.filter { $0.container.id == id }
             for rule in ["DENY-CONNECT", "DENY-CONNECT6", "DENY-BIND", "DENY-SEND"] {
                 let raised = mine.filter { $0.ruleId == rule }
-                #expect(!raised.isEmpty && raised.allSatisfy { $0.action == "denied (cgroup)" }, "\(rule): \(raised.map(\.action))")
+                #expect(
+                    !raised.isEmpty && raised.allSatisfy { $0.action == "denied (cgroup)" },
+                    "\(rule): \(raised.map(\.action))")
             }
         }
 
@@ -180,12 +190,14 @@ extension LiveDetectionSuites {
             let ruleSet = try RuleSet.load([("deny.yaml", Self.rules)])
             let name = "caduceus-cgroup-restart-\(getpid())"
             let id = try SensorTestEnvironment.run([
-                "docker", "run", "-d", "--name", name, "--network", "host", "-v", "\(try Self.helper.get()):/sockcall:ro",
+                "docker", "run", "-d", "--name", name, "--network", "host", "-v",
+                "\(try Self.helper.get()):/sockcall:ro",
                 SensorTestEnvironment.image, "/bin/sh", "-c", "sleep 120",
             ]).trimmingCharacters(in: .whitespacesAndNewlines)
             defer { LiveDetection.removeContainers([id]) }
             let refused = try CountingSocket(address: "127.0.0.7")
-            let live = try LiveDetection(ruleSet: ruleSet, enforcement: EnforcementOptions(all: true, containers: [name]))
+            let live = try LiveDetection(
+                ruleSet: ruleSet, enforcement: EnforcementOptions(all: true, containers: [name]))
             let before = try Self.calls(in: id, ["connect", "127.0.0.7", "\(refused.port)"])
             try SensorTestEnvironment.run(["docker", "restart", "-t", "1", name])
             Thread.sleep(forTimeInterval: 2.5)  // the sensor looks again every second
@@ -212,7 +224,9 @@ extension LiveDetectionSuites {
             #expect(Self.result(host, "connect", "127.0.0.7") == "0 OK", "\(host)")
             #expect(Self.result(container, "connect", "127.0.0.7") == "-1 EPERM", "\(container)")
             #expect(listener.count() == 1, "the host's connection only")
-            #expect(!alerts.contains { $0.ruleId == "DENY-CONNECT" && $0.container.id != id }, "no alert for the host's connect")
+            #expect(
+                !alerts.contains { $0.ruleId == "DENY-CONNECT" && $0.container.id != id },
+                "no alert for the host's connect")
         }
 
         @Test func nothingIsLeftAttachedOnceTheSensorIsGone() throws {
@@ -226,7 +240,8 @@ extension LiveDetectionSuites {
             var refusedWhileUp: [String] = []
             var attachedWhileUp: [String] = []
             do {
-                let live = try LiveDetection(ruleSet: ruleSet, enforcement: EnforcementOptions(all: true, containers: [id]))
+                let live = try LiveDetection(
+                    ruleSet: ruleSet, enforcement: EnforcementOptions(all: true, containers: [id]))
                 attachedWhileUp = try CgroupDenial.attachedPrograms(root: root).filter { $0.hasPrefix("cgroup_") }
                 refusedWhileUp = try Self.calls(in: id, ["connect", "127.0.0.7", "\(listener.port)"])
                 _ = try live.stop()
@@ -287,7 +302,8 @@ final class CountingSocket {
         self.fd = fd
         guard fd >= 0, ready else {
             if fd >= 0 { close(fd) }
-            throw SensorConfigurationError(description: "cannot open a socket on \(address): \(String(cString: strerror(errno)))")
+            throw SensorConfigurationError(
+                description: "cannot open a socket on \(address): \(String(cString: strerror(errno)))")
         }
         port = UInt16(bigEndian: withUnsafeBytes(of: storage) { $0.load(fromByteOffset: 2, as: UInt16.self) })
     }
@@ -337,11 +353,15 @@ extension LiveDetectionSuites.LiveCgroupDenialTests {
             }
             done.signal()
         }
-        let (status, output) = ProcessRunner.run(["docker", "exec", id, "/sockcall", "connect", "127.0.0.7", "\(listener.port)"])
+        let (status, output) = ProcessRunner.run([
+            "docker", "exec", id, "/sockcall", "connect", "127.0.0.7", "\(listener.port)",
+        ])
         Thread.sleep(forTimeInterval: 1)
         sensor.stop()
         done.wait()
-        #expect(status == 137 && !output.contains("connect 127.0.0.7"), "SIGKILL before it could print: \(status) \(output)")
+        #expect(
+            status == 137 && !output.contains("connect 127.0.0.7"), "SIGKILL before it could print: \(status) \(output)"
+        )
         #expect(killed.load(ordering: .relaxed) >= 1, "the connect's record says the kernel killed it")
         #expect(listener.count() == 1, "the kill does not stop the call: the connection was made")
     }
@@ -362,15 +382,20 @@ extension LiveDetectionSuites.LiveCgroupDenialTests {
         let id = try Self.startBox()
         defer { LiveDetection.removeContainers([id]) }
         let listener = try CountingSocket(address: "127.0.0.8")
-        let live = try LiveDetection(ruleSet: try RuleSet.load([("any.yaml", rules)]), enforcement: EnforcementOptions(all: true, containers: [id]))
+        let live = try LiveDetection(
+            ruleSet: try RuleSet.load([("any.yaml", rules)]),
+            enforcement: EnforcementOptions(all: true, containers: [id]))
         let inet = try Self.calls(in: id, ["connect", "127.0.0.8", "\(listener.port)"])
-        let unix = ProcessRunner.run(["docker", "exec", id, "/bin/sh", "-c", "(behave docker-sock /tmp/nothing-here); echo subshell=$?"])
+        let unix = ProcessRunner.run([
+            "docker", "exec", id, "/bin/sh", "-c", "(behave docker-sock /tmp/nothing-here); echo subshell=$?",
+        ])
         Thread.sleep(forTimeInterval: 1)
         let (alerts, _) = try live.stop()
         #expect(Self.result(inet, "connect", "127.0.0.8") == "-1 EPERM", "\(inet)")
         #expect(listener.count() == 0)
         #expect(unix.output.contains("subshell=137"), "AF_UNIX: killed at entry: \(unix.output)")
-        let actions = Set(alerts.filter { $0.container.id == id && $0.ruleId == "DENY-ANY-CONNECT" }.compactMap(\.action))
+        let actions = Set(
+            alerts.filter { $0.container.id == id && $0.ruleId == "DENY-ANY-CONNECT" }.compactMap(\.action))
         #expect(actions == ["denied (cgroup)", "killed after the syscall (kernel)"], "\(actions)")
     }
 }
@@ -380,7 +405,8 @@ extension LiveDetectionSuites.LiveCgroupDenialTests {
     /// `caduceus detect --enforce` detaches them, and the container's connect goes through again.
     @Test func killDashNineOfDetectLeavesNoProgramAttached() throws {
         try SensorTestEnvironment.require()
-        let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let binary = package.appendingPathComponent(".build/debug/caduceus").path
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build caduceus first: \(binary)")
         let root = try #require(CgroupDenial.v2Root())

@@ -9,7 +9,9 @@ typealias LiveDetection = LiveDetector
 
 extension LiveDetector {
     /// Runs `command` with `sh -c` in a fresh testbox container until it exits; its full id.
-    static func runContainer(_ command: String, dockerArguments: [String] = [], environment: [String: String] = [:]) throws -> String {
+    static func runContainer(_ command: String, dockerArguments: [String] = [], environment: [String: String] = [:])
+        throws -> String
+    {
         let variables = environment.flatMap { ["-e", "\($0.key)=\($0.value)"] }
         let id = try SensorTestEnvironment.run(
             ["docker", "run", "-d", "--network", "host"] + variables + dockerArguments
@@ -26,7 +28,9 @@ extension LiveDetector {
     /// Whether the FHIR server at `base` answers /metadata within 30 s.
     static func waitUntilServing(_ base: String) async throws -> Bool {
         for _ in 0..<60 {
-            if (try? await ClinicalWorkload(baseURL: base, rounds: 0, timeoutSeconds: 1).run())?.failureCount == 0 { return true }
+            if (try? await ClinicalWorkload(baseURL: base, rounds: 0, timeoutSeconds: 1).run())?.failureCount == 0 {
+                return true
+            }
             try await Task.sleep(for: .milliseconds(500))
         }
         return false

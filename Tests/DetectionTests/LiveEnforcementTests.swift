@@ -1,7 +1,7 @@
 import Detection
 import Foundation
 import KernelTestSupport
-import Lab
+import LabSupport
 import Testing
 
 extension LiveDetectionSuites {
@@ -38,7 +38,10 @@ extension LiveDetectionSuites {
         /// A testbox container that stays up, with /tmp/secret written; its full id.
         static func startBox() throws -> String {
             try SensorTestEnvironment.run(
-                ["docker", "run", "-d", "--network", "host", SensorTestEnvironment.image, "/bin/sh", "-c", "echo classified > /tmp/secret; sleep 120"]
+                [
+                    "docker", "run", "-d", "--network", "host", SensorTestEnvironment.image, "/bin/sh", "-c",
+                    "echo classified > /tmp/secret; sleep 120",
+                ]
             ).trimmingCharacters(in: .whitespacesAndNewlines)
         }
 
@@ -47,7 +50,8 @@ extension LiveDetectionSuites {
         }
 
         /// Runs `body` with a detector (enforcing as asked) and a fresh container; the alerts in it.
-        static func withDetector(_ enforcement: EnforcementOptions?, _ body: (String) throws -> Void) throws -> [Alert] {
+        static func withDetector(_ enforcement: EnforcementOptions?, _ body: (String) throws -> Void) throws -> [Alert]
+        {
             try SensorTestEnvironment.require()
             let ruleSet = try RuleSet.load([("kill.yaml", rules)])
             let id = try startBox()
@@ -62,7 +66,9 @@ extension LiveDetectionSuites {
 
         @Test func kernelKillsCatBeforeItReadsAByte() throws {
             var result: (status: Int32, output: String) = (0, "")
-            let alerts = try Self.withDetector(EnforcementOptions(all: true)) { id in result = Self.exec(id, "cat /etc/shadow") }
+            let alerts = try Self.withDetector(EnforcementOptions(all: true)) { id in
+                result = Self.exec(id, "cat /etc/shadow")
+            }
             #expect(result.status == 137, "SIGKILL: 128 + 9 (output: \(result.output))")
             #expect(!result.output.contains("root:"), "no byte of /etc/shadow printed")
             let shadow = alerts.filter { $0.ruleId == "KILL-SHADOW" }
@@ -78,15 +84,20 @@ extension LiveDetectionSuites {
             let alerts = try Self.withDetector(EnforcementOptions(all: true)) { id in
                 result = Self.exec(id, "(nc 127.0.0.1 \(listener.port) </dev/null); echo \"subshell=$?\"")
             }
-            #expect(result.output.contains("Operation not permitted") && !result.output.contains("subshell=137"), "output: \(result.output)")
+            #expect(
+                result.output.contains("Operation not permitted") && !result.output.contains("subshell=137"),
+                "output: \(result.output)")
             #expect(!listener.accepted)
             let connect = alerts.filter { $0.ruleId == "KILL-CONNECT" }
-            #expect(!connect.isEmpty && connect.allSatisfy { $0.action == "denied (cgroup)" }, "\(connect.map(\.action))")
+            #expect(
+                !connect.isEmpty && connect.allSatisfy { $0.action == "denied (cgroup)" }, "\(connect.map(\.action))")
         }
 
         @Test func dryRunKillsNothing() throws {
             var result: (status: Int32, output: String) = (0, "")
-            let alerts = try Self.withDetector(EnforcementOptions(dryRun: true)) { id in result = Self.exec(id, "cat /etc/shadow") }
+            let alerts = try Self.withDetector(EnforcementOptions(dryRun: true)) { id in
+                result = Self.exec(id, "cat /etc/shadow")
+            }
             #expect(result.status == 0)
             #expect(result.output.contains("root:"))
             let shadow = alerts.filter { $0.ruleId == "KILL-SHADOW" }
@@ -103,7 +114,9 @@ extension LiveDetectionSuites {
             #expect(result.output.contains("subshell=137"), "SIGKILL: 128 + 9 (output: \(result.output))")
             #expect(!result.output.contains("survived"))
             let secret = alerts.filter { $0.ruleId == "KILL-SECRET" }
-            #expect(!secret.isEmpty && secret.allSatisfy { $0.action == "killed after the syscall (user space)" }, "\(secret.map(\.action))")
+            #expect(
+                !secret.isEmpty && secret.allSatisfy { $0.action == "killed after the syscall (user space)" },
+                "\(secret.map(\.action))")
         }
 
         @Test func withoutEnforcementNothingIsKilled() throws {

@@ -22,15 +22,20 @@ extension LiveDetectionSuites {
             let before = UInt64(Date().timeIntervalSince1970 * 1e9)
             let id = try LiveDetection.runContainer(
                 "cd /tmp && /bin/cat /etc/hostname >/dev/null; true",
-                dockerArguments: ["--cap-drop", "ALL", "--cap-add", "NET_ADMIN", "--user", "0:1234", "-v", "/etc/hostname:/etc/hostname:ro"])
+                dockerArguments: [
+                    "--cap-drop", "ALL", "--cap-add", "NET_ADMIN", "--user", "0:1234", "-v",
+                    "/etc/hostname:/etc/hostname:ro",
+                ])
             containers.append(id)
             // Exec'd by sh itself (pid 1, the group's leader): the leader.
             let leader = try LiveDetection.runContainer("exec /bin/cat /etc/hostname >/dev/null")
             containers.append(leader)
             let (alerts, lost) = try live.stop()
-            #expect(alerts.first { $0.container.id == leader }?.output.split(separator: "|").dropFirst(3).first == "true")
+            #expect(
+                alerts.first { $0.container.id == leader }?.output.split(separator: "|").dropFirst(3).first == "true")
             #expect(lost == 0)
-            let output = try #require(alerts.first { $0.container.id == id }?.output, "the probe fires for the container's cat")
+            let output = try #require(
+                alerts.first { $0.container.id == id }?.output, "the probe fires for the container's cat")
             let parts = output.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
             try #require(parts.count == 10, "\(output)")
             #expect(parts[0] == "/tmp/", "cwd from the exec event after cd")
@@ -39,7 +44,9 @@ extension LiveDetectionSuites {
             #expect(parts[3] == "false", "cat, forked by sh, runs in sh's process group")
             #expect(parts[4] == "false")
             let started = try #require(UInt64(parts[5]))
-            #expect(started + 5_000_000_000 >= before && started <= UInt64(Date().timeIntervalSince1970 * 1e9), "Docker's StartedAt, ns")
+            #expect(
+                started + 5_000_000_000 >= before && started <= UInt64(Date().timeIntervalSince1970 * 1e9),
+                "Docker's StartedAt, ns")
             #expect((UInt64(parts[6]) ?? 0) > 0, "the executable's mtime from the kernel")
             #expect(Int64(parts[7]) != nil)
             #expect(parts[8] == "<NA>", "not in Kubernetes")
@@ -62,7 +69,8 @@ extension LiveDetectionSuites {
             let refused = try LiveDetection.runContainer(
                 "cp /bin/busybox /mnt/x && /mnt/x true; true", dockerArguments: ["--tmpfs", "/mnt:rw,noexec"])
             containers.append(refused)
-            let allowed = try LiveDetection.runContainer("cp /bin/busybox /mnt/x && /mnt/x true; true", dockerArguments: ["--tmpfs", "/mnt:rw,exec"])
+            let allowed = try LiveDetection.runContainer(
+                "cp /bin/busybox /mnt/x && /mnt/x true; true", dockerArguments: ["--tmpfs", "/mnt:rw,exec"])
             containers.append(allowed)
             let (alerts, lost) = try live.stop()
             #expect(lost == 0)

@@ -1,6 +1,7 @@
 import Detection
 import Foundation
 import KernelTestSupport
+import LabSupport
 import Testing
 
 extension LiveDetectionSuites {
@@ -25,37 +26,61 @@ extension LiveDetectionSuites {
         static func reproductions(outbound: String) -> [Reproduction] {
             [
                 // Opened through `..` by a process whose parent is not a shell (xargs).
-                Reproduction(rule: "Directory traversal monitored file read", command: "echo /tmp/../../../etc/passwd | /bin/xargs /bin/cat >/dev/null"),
+                Reproduction(
+                    rule: "Directory traversal monitored file read",
+                    command: "echo /tmp/../../../etc/passwd | /bin/xargs /bin/cat >/dev/null"),
                 // A web server's process (comm nginx: busybox's sh through a symlink) reading /etc/shadow after 5 s.
-                Reproduction(rule: "Read sensitive file trusted after startup",
-                             command: "ln -s /bin/busybox /tmp/nginx && exec -a sh /tmp/nginx -c 'sleep 6; read x < /etc/shadow; true'"),
+                Reproduction(
+                    rule: "Read sensitive file trusted after startup",
+                    command:
+                        "ln -s /bin/busybox /tmp/nginx && exec -a sh /tmp/nginx -c 'sleep 6; read x < /etc/shadow; true'"
+                ),
                 Reproduction(rule: "Read sensitive file untrusted", command: "/bin/cat /etc/shadow >/dev/null"),
-                Reproduction(rule: "Run shell untrusted", command: "ln -s /bin/busybox /tmp/nginx && exec -a sh /tmp/nginx -c 'sh -c true; true'"),
+                Reproduction(
+                    rule: "Run shell untrusted",
+                    command: "ln -s /bin/busybox /tmp/nginx && exec -a sh /tmp/nginx -c 'sh -c true; true'"),
                 // www-data's `login` (busybox sleep through a symlink), alive long enough for its user to be looked up.
-                Reproduction(rule: "System user interactive", docker: ["--user", "33:33"], command: "ln -s /bin/busybox /tmp/login && exec -a sleep /tmp/login 2"),
+                Reproduction(
+                    rule: "System user interactive", docker: ["--user", "33:33"],
+                    command: "ln -s /bin/busybox /tmp/login && exec -a sleep /tmp/login 2"),
                 // With -t the container's first process has the terminal.
                 Reproduction(rule: "Terminal shell in container", docker: ["-t"], command: "sleep 1"),
-                Reproduction(rule: "Netcat Remote Code Execution in Container", command: "nc 127.0.0.1 $LISTEN_PORT -e /bin/sh -c 'exit 0'"),
+                Reproduction(
+                    rule: "Netcat Remote Code Execution in Container",
+                    command: "nc 127.0.0.1 $LISTEN_PORT -e /bin/sh -c 'exit 0'"),
                 Reproduction(rule: "Search Private Keys or Passwords", command: "/bin/find /root -name id_rsa"),
                 Reproduction(rule: "Clear Log Activities", command: ": > /var/log/messages"),
                 Reproduction(rule: "Remove Bulk Data from Disk", command: "echo x > /tmp/data && /bin/shred /tmp/data"),
-                Reproduction(rule: "Create Symlink Over Sensitive Files", command: "ln -s /etc/shadow /tmp/shadow-link"),
+                Reproduction(
+                    rule: "Create Symlink Over Sensitive Files", command: "ln -s /etc/shadow /tmp/shadow-link"),
                 Reproduction(rule: "Create Hardlink Over Sensitive Files", command: "ln /etc/shadow /tmp/shadow-link"),
-                Reproduction(rule: "Packet socket created in container", command: "/usr/local/bin/behave packet-socket"),
-                Reproduction(rule: "Redirect STDOUT/STDIN to Network Connection in Container", command: "/usr/local/bin/behave dup-stdio 127.0.0.1 $LISTEN_PORT"),
+                Reproduction(
+                    rule: "Packet socket created in container", command: "/usr/local/bin/behave packet-socket"),
+                Reproduction(
+                    rule: "Redirect STDOUT/STDIN to Network Connection in Container",
+                    command: "/usr/local/bin/behave dup-stdio 127.0.0.1 $LISTEN_PORT"),
                 // finit_module of a file that is no module: the kernel refuses it (ENOEXEC); the attempt is the behaviour.
-                Reproduction(rule: "Linux Kernel Module Injection Detected", docker: ["--cap-add", "SYS_MODULE"], command: "/usr/local/bin/behave finit-module /etc/hostname"),
+                Reproduction(
+                    rule: "Linux Kernel Module Injection Detected", docker: ["--cap-add", "SYS_MODULE"],
+                    command: "/usr/local/bin/behave finit-module /etc/hostname"),
                 // The rule asks only for a write to a file named release_agent with CAP_SYS_ADMIN.
-                Reproduction(rule: "Detect release_agent File Container Escapes", docker: ["--cap-add", "SYS_ADMIN"], command: "echo x > /tmp/release_agent"),
+                Reproduction(
+                    rule: "Detect release_agent File Container Escapes", docker: ["--cap-add", "SYS_ADMIN"],
+                    command: "echo x > /tmp/release_agent"),
                 Reproduction(rule: "PTRACE attached to process", command: "/usr/local/bin/behave ptrace-attach"),
                 Reproduction(rule: "PTRACE anti-debug attempt", command: "/usr/local/bin/behave ptrace-traceme"),
                 Reproduction(rule: "Find AWS Credentials", command: "/bin/grep -rs aws_secret_access_key /root; true"),
                 // Docker mounts /dev/shm noexec: the shell started on a /dev/shm script is the behaviour the rule names.
                 Reproduction(rule: "Execution from /dev/shm", command: "/bin/sh -c /dev/shm/payload; true"),
-                Reproduction(rule: "Drop and execute new binary in container", command: "mkdir -p /opt/x && cp /bin/busybox /opt/x/true && /opt/x/true"),
+                Reproduction(
+                    rule: "Drop and execute new binary in container",
+                    command: "mkdir -p /opt/x && cp /bin/busybox /opt/x/true && /opt/x/true"),
                 // A process named ssh (behave through a symlink) connecting to this host's own non-private address.
-                Reproduction(rule: "Disallowed SSH Connection Non Standard Port",
-                             command: "sleep 1; ln -s /usr/local/bin/behave /tmp/ssh && /tmp/ssh tcp-connect-local \(outbound) \(sshPort)"),
+                Reproduction(
+                    rule: "Disallowed SSH Connection Non Standard Port",
+                    command:
+                        "sleep 1; ln -s /usr/local/bin/behave /tmp/ssh && /tmp/ssh tcp-connect-local \(outbound) \(sshPort)"
+                ),
                 Reproduction(rule: "Fileless execution via memfd_create", command: "/usr/local/bin/behave memfd-exec"),
             ]
         }
@@ -80,8 +105,12 @@ extension LiveDetectionSuites {
             var entry = list
             while let current = entry {
                 entry = current.pointee.ifa_next
-                guard let address = current.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET) else { continue }
-                let v4 = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
+                guard let address = current.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET) else {
+                    continue
+                }
+                let v4 = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                    UInt32(bigEndian: $0.pointee.sin_addr.s_addr)
+                }
                 let (a, b) = (v4 >> 24, (v4 >> 16) & 0xff)
                 if a == 127 || a == 10 || (a == 172 && (16...31).contains(b)) || (a == 192 && b == 168) { continue }
                 return "\(a).\(b).\((v4 >> 8) & 0xff).\(v4 & 0xff)"
@@ -92,11 +121,14 @@ extension LiveDetectionSuites {
         @Test func everyStableRuleFiresOrIsListedWithWhyItCannot() throws {
             try SensorTestEnvironment.require()
             let ruleSet = try RuleFiles.load(includeBuiltin: false, paths: [Self.stableFile])
-            let outbound = try #require(Self.outboundLookingAddress(), "the SSH rule needs a host address outside loopback and RFC 1918")
+            let outbound = try #require(
+                Self.outboundLookingAddress(), "the SSH rule needs a host address outside loopback and RFC 1918")
             let reproductions = Self.reproductions(outbound: outbound)
             let names = Set(ruleSet.rules.filter(\.enabled).map(\.name))
             #expect(names.count == 25, "the stable file's rules: \(names.sorted())")
-            #expect(Set(reproductions.map(\.rule)).union(Self.cannotFireHere.keys) == names, "every stable rule is reproduced or listed")
+            #expect(
+                Set(reproductions.map(\.rule)).union(Self.cannotFireHere.keys) == names,
+                "every stable rule is reproduced or listed")
             #expect(Set(reproductions.map(\.rule)).isDisjoint(with: Self.cannotFireHere.keys))
 
             // The reasons hold: no Kubernetes service name resolves, and a privileged container cannot start.
@@ -104,7 +136,9 @@ extension LiveDetectionSuites {
             #expect(getaddrinfo("kubernetes.default.svc.cluster.local", nil, nil, &resolved) != 0)
             if let resolved { freeaddrinfo(resolved) }
             #expect(throws: (any Error).self, "move Debugfs to the reproductions once this works") {
-                try SensorTestEnvironment.run(["docker", "run", "--rm", "--privileged", SensorTestEnvironment.image, "/bin/true"])
+                try SensorTestEnvironment.run([
+                    "docker", "run", "--rm", "--privileged", SensorTestEnvironment.image, "/bin/true",
+                ])
             }
 
             let listener = try LoopbackListener()
@@ -112,12 +146,17 @@ extension LiveDetectionSuites {
             var containers: [String] = []
             defer { LiveDetection.removeContainers(containers) }
             // The SSH case's server: busybox nc on every address of the host, for one connection.
-            containers.append(try SensorTestEnvironment.run(
-                ["docker", "run", "-d", "--network", "host", SensorTestEnvironment.image, "/bin/sh", "-c", "timeout 30 nc -l -p \(Self.sshPort)"]))
+            containers.append(
+                try SensorTestEnvironment.run(
+                    [
+                        "docker", "run", "-d", "--network", "host", SensorTestEnvironment.image, "/bin/sh", "-c",
+                        "timeout 30 nc -l -p \(Self.sshPort)",
+                    ]))
             var fired: [(Reproduction, String)] = []
             for reproduction in reproductions {
                 let id = try LiveDetection.runContainer(
-                    reproduction.command, dockerArguments: reproduction.docker, environment: ["LISTEN_PORT": String(listener.port)])
+                    reproduction.command, dockerArguments: reproduction.docker,
+                    environment: ["LISTEN_PORT": String(listener.port)])
                 fired.append((reproduction, id))
                 containers.append(id)
             }
@@ -128,7 +167,8 @@ extension LiveDetectionSuites {
                 let here = alerts.filter { $0.container.id == id }
                 #expect(
                     here.contains { $0.rule == reproduction.rule },
-                    "\(reproduction.rule) fires for `\(reproduction.command)` (alerts there: \(Set(here.map(\.rule)).sorted()); \(live.eventCount(container: id)) events seen there)")
+                    "\(reproduction.rule) fires for `\(reproduction.command)` (alerts there: \(Set(here.map(\.rule)).sorted()); \(live.eventCount(container: id)) events seen there)"
+                )
             }
         }
     }

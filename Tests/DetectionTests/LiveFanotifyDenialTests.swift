@@ -1,7 +1,7 @@
 import Detection
 import Foundation
 import KernelTestSupport
-import Lab
+import LabSupport
 import Sensor
 import Testing
 
@@ -58,9 +58,12 @@ extension LiveDetectionSuites {
             defer { LiveDetection.removeContainers([id]) }
             Thread.sleep(forTimeInterval: 0.5)  // the files are written
             let live = try LiveDetection(
-                ruleSet: ruleSet, enforcement: EnforcementOptions(all: true, containers: everywhere ? [] : [id]), fanotify: FanotifyGuardOptions())
+                ruleSet: ruleSet, enforcement: EnforcementOptions(all: true, containers: everywhere ? [] : [id]),
+                fanotify: FanotifyGuardOptions())
             let guarded = try #require(live.fanotify)
-            #expect(guarded.fanotifyGuard.guardedContainers.contains { $0.id == id }, "the running container is marked at start")
+            #expect(
+                guarded.fanotifyGuard.guardedContainers.contains { $0.id == id },
+                "the running container is marked at start")
             try during(id)
             let (alerts, lost) = try live.stop()
             #expect(lost == 0)
@@ -73,24 +76,34 @@ extension LiveDetectionSuites {
             var other: (status: Int32, output: String) = (0, "")
             var afterwards: (status: Int32, output: String) = (0, "")
             var kept = ""
-            let alerts = try Self.withGuard(during: { id in
-                // O_WRONLY|O_CREAT|O_TRUNC from the shell's redirection; the shell lives on to say how it went.
-                write = Self.exec(id, "echo overwritten > \(Self.victim); echo \"redirect=$?\"")
-                other = Self.exec(id, "echo fine > /tmp/unrelated && cat /tmp/unrelated")
-            }, after: { id in
-                kept = Self.exec(id, "cat \(Self.victim)").output
-                afterwards = Self.exec(id, "echo again > \(Self.victim); echo \"redirect=$?\"; cat \(Self.victim)")
-            })
+            let alerts = try Self.withGuard(
+                during: { id in
+                    // O_WRONLY|O_CREAT|O_TRUNC from the shell's redirection; the shell lives on to say how it went.
+                    write = Self.exec(id, "echo overwritten > \(Self.victim); echo \"redirect=$?\"")
+                    other = Self.exec(id, "echo fine > /tmp/unrelated && cat /tmp/unrelated")
+                },
+                after: { id in
+                    kept = Self.exec(id, "cat \(Self.victim)").output
+                    afterwards = Self.exec(id, "echo again > \(Self.victim); echo \"redirect=$?\"; cat \(Self.victim)")
+                })
             #expect(write.status == 0, "the shell survived: \(write.output)")
-            #expect(write.output.contains("redirect=1") && write.output.contains("Operation not permitted"), "EPERM: \(write.output)")
+            #expect(
+                write.output.contains("redirect=1") && write.output.contains("Operation not permitted"),
+                "EPERM: \(write.output)")
             #expect(kept == "original", "the refused O_TRUNC left the bytes: \(kept)")
-            #expect(other.status == 0 && other.output == "fine", "an unrelated open in the same container: \(other.output)")
+            #expect(
+                other.status == 0 && other.output == "fine", "an unrelated open in the same container: \(other.output)")
             #expect(afterwards.output == "redirect=0\nagain", "marks gone with the guard: \(afterwards.output)")
             let denied = alerts.filter { $0.ruleId == "DENY-VICTIM" }
-            #expect(!denied.isEmpty && denied.allSatisfy { $0.action == "denied (fanotify)" }, "\(alerts.map { "\($0.ruleId) \($0.action ?? "-")" })")
             #expect(
-                denied.contains { $0.events.first?[argument: "pathname"]?.string == Self.victim && $0.process.name == "sh" },
-                "\(denied.map { "\($0.process.name) \($0.process.pid) \($0.events.first?[argument: "pathname"]?.string ?? "-")" })")
+                !denied.isEmpty && denied.allSatisfy { $0.action == "denied (fanotify)" },
+                "\(alerts.map { "\($0.ruleId) \($0.action ?? "-")" })")
+            #expect(
+                denied.contains {
+                    $0.events.first?[argument: "pathname"]?.string == Self.victim && $0.process.name == "sh"
+                },
+                "\(denied.map { "\($0.process.name) \($0.process.pid) \($0.events.first?[argument: "pathname"]?.string ?? "-")" })"
+            )
         }
 
         // The storm tests (400 processes flooding opens) are Tests/sensor_cli/test_fanotify_flood.py:
@@ -100,20 +113,36 @@ extension LiveDetectionSuites {
             var script: (status: Int32, output: String) = (0, "")
             var binary: (status: Int32, output: String) = (0, "")
             var markers = ""
-            let alerts = try Self.withGuard(during: { id in
-                script = Self.exec(id, "/tmp/drop.sh; echo \"exec=$?\"")
-                binary = Self.exec(id, "/tmp/droptouch touch /tmp/marker-binary; echo \"exec=$?\"")
-            }, after: { id in
-                markers = Self.exec(id, "ls /tmp/marker-script /tmp/marker-binary 2>&1; true").output
-            })
+            let alerts = try Self.withGuard(
+                during: { id in
+                    script = Self.exec(id, "/tmp/drop.sh; echo \"exec=$?\"")
+                    binary = Self.exec(id, "/tmp/droptouch touch /tmp/marker-binary; echo \"exec=$?\"")
+                },
+                after: { id in
+                    markers = Self.exec(id, "ls /tmp/marker-script /tmp/marker-binary 2>&1; true").output
+                })
             // 126: the shell's "found but could not run", from execve's EPERM.
-            #expect(script.output.contains("exec=126") && script.output.contains("Operation not permitted"), "\(script.output)")
-            #expect(binary.output.contains("exec=126") && binary.output.contains("Operation not permitted"), "\(binary.output)")
-            #expect(markers.contains("/tmp/marker-script: No such file") && markers.contains("/tmp/marker-binary: No such file"), "\(markers)")
+            #expect(
+                script.output.contains("exec=126") && script.output.contains("Operation not permitted"),
+                "\(script.output)")
+            #expect(
+                binary.output.contains("exec=126") && binary.output.contains("Operation not permitted"),
+                "\(binary.output)")
+            #expect(
+                markers.contains("/tmp/marker-script: No such file")
+                    && markers.contains("/tmp/marker-binary: No such file"), "\(markers)")
             let denied = alerts.filter { $0.ruleId == "DENY-DROPPED" }
-            #expect(Set(denied.compactMap { $0.events.first?[argument: "pathname"]?.string }) == ["/tmp/drop.sh", "/tmp/droptouch"])
-            #expect(denied.allSatisfy { $0.action == "denied (fanotify)" && $0.events.first?.eventName == "security_bprm_check" })
-            #expect(!alerts.contains { $0.action?.hasPrefix("killed") == true }, "nothing was killed: \(alerts.map { $0.action ?? "-" })")
+            #expect(
+                Set(denied.compactMap { $0.events.first?[argument: "pathname"]?.string }) == [
+                    "/tmp/drop.sh", "/tmp/droptouch",
+                ])
+            #expect(
+                denied.allSatisfy {
+                    $0.action == "denied (fanotify)" && $0.events.first?.eventName == "security_bprm_check"
+                })
+            #expect(
+                !alerts.contains { $0.action?.hasPrefix("killed") == true },
+                "nothing was killed: \(alerts.map { $0.action ?? "-" })")
         }
 
         /// The engine's bind mount of /etc/hosts (a host file system) and the /dev/shm tmpfs are
@@ -122,17 +151,24 @@ extension LiveDetectionSuites {
             var hosts: (status: Int32, output: String) = (0, "")
             var shm: (status: Int32, output: String) = (0, "")
             var after = ""
-            let alerts = try Self.withGuard(during: { id in
-                hosts = Self.exec(id, "echo intruder >> /etc/hosts; echo \"redirect=$?\"")
-                shm = Self.exec(id, "echo x > /dev/shm/victim; echo \"redirect=$?\"")
-            }, after: { id in
-                after = Self.exec(id, "grep -c intruder /etc/hosts; wc -c < /dev/shm/victim").output
-            })
-            #expect(hosts.output.contains("redirect=1") && shm.output.contains("redirect=1"), "\(hosts.output) / \(shm.output)")
+            let alerts = try Self.withGuard(
+                during: { id in
+                    hosts = Self.exec(id, "echo intruder >> /etc/hosts; echo \"redirect=$?\"")
+                    shm = Self.exec(id, "echo x > /dev/shm/victim; echo \"redirect=$?\"")
+                },
+                after: { id in
+                    after = Self.exec(id, "grep -c intruder /etc/hosts; wc -c < /dev/shm/victim").output
+                })
+            #expect(
+                hosts.output.contains("redirect=1") && shm.output.contains("redirect=1"),
+                "\(hosts.output) / \(shm.output)")
             // The permission event comes after an O_CREAT made the file: a new file is left
             // empty (no byte written), an existing one keeps its bytes (O_TRUNC comes after).
             #expect(after == "0\n0", "nothing appended, nothing written: \(after)")
-            let paths = Set(alerts.filter { $0.action == "denied (fanotify)" }.compactMap { $0.events.first?[argument: "pathname"]?.string })
+            let paths = Set(
+                alerts.filter { $0.action == "denied (fanotify)" }.compactMap {
+                    $0.events.first?[argument: "pathname"]?.string
+                })
             #expect(paths == ["/etc/hosts", "/dev/shm/victim"])
         }
 
@@ -141,20 +177,26 @@ extension LiveDetectionSuites {
             var kept = ""
             var logs = ""
             // --enforce-container takes containers running at start: this one is not yet.
-            _ = try Self.withGuard(everywhere: true, during: { _ in
-                // The victim is put in place by a rename (no open of its path), then truncated 2 s later.
-                let command = """
-                    echo original > /tmp/pre; mv /tmp/pre \(Self.victim); sleep 2; echo overwritten > \(Self.victim); \
-                    echo "redirect=$?"; sleep 60
-                    """
-                late = try SensorTestEnvironment.run(
-                    ["docker", "run", "-d", "--network", "host", SensorTestEnvironment.image, "/bin/sh", "-c", command]
-                ).trimmingCharacters(in: .whitespacesAndNewlines)
-                Thread.sleep(forTimeInterval: 3)
-                logs = ProcessRunner.run(["docker", "logs", late]).output
-            }, after: { _ in
-                kept = Self.exec(late, "cat \(Self.victim)").output
-            })
+            _ = try Self.withGuard(
+                everywhere: true,
+                during: { _ in
+                    // The victim is put in place by a rename (no open of its path), then truncated 2 s later.
+                    let command = """
+                        echo original > /tmp/pre; mv /tmp/pre \(Self.victim); sleep 2; echo overwritten > \(Self.victim); \
+                        echo "redirect=$?"; sleep 60
+                        """
+                    late = try SensorTestEnvironment.run(
+                        [
+                            "docker", "run", "-d", "--network", "host", SensorTestEnvironment.image, "/bin/sh", "-c",
+                            command,
+                        ]
+                    ).trimmingCharacters(in: .whitespacesAndNewlines)
+                    Thread.sleep(forTimeInterval: 3)
+                    logs = ProcessRunner.run(["docker", "logs", late]).output
+                },
+                after: { _ in
+                    kept = Self.exec(late, "cat \(Self.victim)").output
+                })
             LiveDetection.removeContainers([late])
             #expect(logs.contains("redirect=1") && logs.contains("Operation not permitted"), "\(logs)")
             #expect(kept == "original", "\(kept)")
@@ -188,14 +230,18 @@ extension LiveDetectionSuites {
             let path = Self.victim
             // Only the test's container: a slow verdict holds up every other one's opens too.
             let guarded = try FanotifyGuard(
-                options: FanotifyGuardOptions(timeoutMilliseconds: 100, timeoutVerdict: choice), shouldGuard: { $0.id == id }
+                options: FanotifyGuardOptions(timeoutMilliseconds: 100, timeoutVerdict: choice),
+                shouldGuard: { $0.id == id }
             ) { access in
                 if access.path == path { Thread.sleep(forTimeInterval: 1) }
                 return .allow
             }
             #expect(guarded.guardedContainers.map(\.id) == [id])
             let started = Date()
-            let write = Self.exec(id, "(echo late > \(path); echo \"redirect=$?\") & sleep 0.2; echo other > /tmp/other; echo \"other=$?\"; wait")
+            let write = Self.exec(
+                id,
+                "(echo late > \(path); echo \"redirect=$?\") & sleep 0.2; echo other > /tmp/other; echo \"other=$?\"; wait"
+            )
             let elapsed = Date().timeIntervalSince(started)
             let counts = guarded.statistics
             guarded.stop()

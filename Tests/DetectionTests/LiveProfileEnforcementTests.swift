@@ -1,7 +1,7 @@
 import Detection
 import Foundation
 import KernelTestSupport
-import Lab
+import LabSupport
 import Sensor
 import Testing
 
@@ -40,7 +40,8 @@ extension LiveDetectionSuites {
             let id = try Self.startServer(name: name)
             defer { LiveDetection.removeContainers([id]) }
             let live = try LiveDetection(
-                ruleSet: BuiltinRuleTests.ruleSet(), enforcement: EnforcementOptions(rules: ["PROFILE-EXEC"]), profile: Self.profile,
+                ruleSet: BuiltinRuleTests.ruleSet(), enforcement: EnforcementOptions(rules: ["PROFILE-EXEC"]),
+                profile: Self.profile,
                 profileContainer: name)
             #expect(live.sensor.execAllowCgroups > 0, "the container was running: the kernel enforces its allow list")
             // The profile's own program runs; busybox is killed before it prints, every time.
@@ -51,11 +52,17 @@ extension LiveDetectionSuites {
             #expect(lost == 0)
             #expect(allowed.status == 0, "\(allowed.output)")
             for run in [first, second] {
-                #expect(run.status == 137 && !run.output.contains("ran"), "SIGKILL (128 + 9) before the program ran: \(run)")
+                #expect(
+                    run.status == 137 && !run.output.contains("ran"), "SIGKILL (128 + 9) before the program ran: \(run)"
+                )
             }
             let killed = alerts.filter { $0.ruleId == "PROFILE-EXEC" && $0.container.id == id }
             #expect(killed.count == 2, "each exec alerts: \(killed.map(\.output))")
-            #expect(killed.allSatisfy { $0.action == "killed after the syscall (kernel)" && $0.output.hasPrefix("exec of /busybox not in profile executables") },
+            #expect(
+                killed.allSatisfy {
+                    $0.action == "killed after the syscall (kernel)"
+                        && $0.output.hasPrefix("exec of /busybox not in profile executables")
+                },
                 "\(killed.map { "\($0.action ?? "-"): \($0.output)" })")
         }
 
@@ -64,7 +71,8 @@ extension LiveDetectionSuites {
             let name = "caduceus-enforce-\(UInt32.random(in: 0..<UInt32.max))"
             // Not running yet: the kernel has no cgroup for it, user space kills.
             let live = try LiveDetection(
-                ruleSet: BuiltinRuleTests.ruleSet(), enforcement: EnforcementOptions(rules: ["PROFILE-EXEC"]), profile: Self.profile,
+                ruleSet: BuiltinRuleTests.ruleSet(), enforcement: EnforcementOptions(rules: ["PROFILE-EXEC"]),
+                profile: Self.profile,
                 profileContainer: name)
             #expect(live.sensor.execAllowCgroups == 0)
             let id: String
@@ -80,11 +88,14 @@ extension LiveDetectionSuites {
             let (alerts, _) = try live.stop()
             #expect(slow.status == 137 && !slow.output.contains("survived"), "\(slow)")
             let killed = alerts.filter { $0.ruleId == "PROFILE-EXEC" && $0.container.id == id }
-            #expect(!killed.isEmpty && killed.allSatisfy { $0.action == "killed after the syscall (user space)" }, "\(killed.map(\.action))")
+            #expect(
+                !killed.isEmpty && killed.allSatisfy { $0.action == "killed after the syscall (user space)" },
+                "\(killed.map(\.action))")
 
             // Dry run: the alert says what would have happened, the program runs to its end.
             let dry = try LiveDetection(
-                ruleSet: BuiltinRuleTests.ruleSet(), enforcement: EnforcementOptions(dryRun: true, profile: true), profile: Self.profile,
+                ruleSet: BuiltinRuleTests.ruleSet(), enforcement: EnforcementOptions(dryRun: true, profile: true),
+                profile: Self.profile,
                 profileContainer: name)
             #expect(dry.sensor.execAllowCgroups == 0, "a dry run gives the kernel nothing")
             let spared = Self.exec(id, ["/busybox", "echo", "spared"])

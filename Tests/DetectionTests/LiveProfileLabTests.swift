@@ -13,7 +13,8 @@ extension LiveDetectionSuites {
     @Suite(.serialized, .enabled(if: SensorTestEnvironment.shouldRun))
     struct LiveProfileLabTests {
         /// profiles/caduceus-fhir.seccomp.json of this checkout (Scripts/fhir-seccomp-profile.sh).
-        static let committedSeccompProfile = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        static let committedSeccompProfile = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("profiles/caduceus-fhir.seccomp.json").path
 
         @Test func aLearnedProfileIsQuietOnItsWorkloadAndSeesDriftInEveryScenarioInTheContainer() async throws {
@@ -59,13 +60,18 @@ extension LiveDetectionSuites {
             _ = try detector.stop()
             #expect(outcomes.count == scenarios.count && outcomes.count >= 20)
             let withoutDrift = outcomes.filter { ($0.drift ?? []).isEmpty }.map(\.scenario.id)
-            #expect(withoutDrift.isEmpty, "scenarios that ran something new in the container but raised no PROFILE-* alert: \(withoutDrift)")
+            #expect(
+                withoutDrift.isEmpty,
+                "scenarios that ran something new in the container but raised no PROFILE-* alert: \(withoutDrift)")
             let withoutExec = outcomes.filter { !($0.drift ?? []).contains("PROFILE-EXEC") }.map(\.scenario.id)
-            #expect(withoutExec.isEmpty, "every scenario execs the toolkit's busybox, not in the profile: \(withoutExec)")
+            #expect(
+                withoutExec.isEmpty, "every scenario execs the toolkit's busybox, not in the profile: \(withoutExec)")
             // Drift is kept apart from the rules' column, and the matrix shows it.
             #expect(outcomes.allSatisfy { !$0.firedRules.contains { $0.hasPrefix("PROFILE-") } })
             let matrix = AttackLab.matrix(outcomes)
-            #expect(matrix.contains("profile drift") && matrix.contains("profile drift (PROFILE-*) in \(outcomes.count) of \(outcomes.count) scenarios"),
+            #expect(
+                matrix.contains("profile drift")
+                    && matrix.contains("profile drift (PROFILE-*) in \(outcomes.count) of \(outcomes.count) scenarios"),
                 "\(matrix)")
         }
 
@@ -80,7 +86,8 @@ extension LiveDetectionSuites {
             let confined = try LiveProfileTests.startServer(
                 name: "caduceus-seccomp-\(suffix)", port: port,
                 dockerArguments: ["--pids-limit", "512", "--security-opt", "seccomp=\(Self.committedSeccompProfile)"])
-            let plain = try LiveProfileTests.startServer(name: "caduceus-default-\(suffix)", port: port + 1, dockerArguments: ["--pids-limit", "512"])
+            let plain = try LiveProfileTests.startServer(
+                name: "caduceus-default-\(suffix)", port: port + 1, dockerArguments: ["--pids-limit", "512"])
             defer { LiveDetection.removeContainers([confined, plain]) }
             let base = "http://127.0.0.1:\(port)/fhir-server/api/v4"
             let ready = try await LiveProfileTests.waitReady(base)
@@ -92,7 +99,8 @@ extension LiveDetectionSuites {
             // (nothing refused), ptrace and PTRACE_TRACEME (ptrace is not in the profile) and
             // memfd (memfd_create is not).
             let chosen = AttackScenario.all.filter { ["shadow", "ptrace", "anti-debug", "memfd"].contains($0.id) }
-            let detector = try LiveDetector(ruleSet: BuiltinRuleTests.ruleSet(), watchingRefusalsOf: AttackScenario.guardedSyscalls(of: chosen))
+            let detector = try LiveDetector(
+                ruleSet: BuiltinRuleTests.ruleSet(), watchingRefusalsOf: AttackScenario.guardedSyscalls(of: chosen))
             var results: [String: [String: AttackLab.Outcome]] = [:]
             for (container, label) in [(confined, "seccomp"), (plain, "default")] {
                 let lab = AttackLab(container: container)
@@ -104,14 +112,25 @@ extension LiveDetectionSuites {
             let (_, lost) = try detector.stop()
             let seccomp = try #require(results["seccomp"])
             let docker = try #require(results["default"])
-            #expect(seccomp["shadow"]?.exitStatus == 0 && seccomp["shadow"]?.detected == true, "\(String(describing: seccomp["shadow"]))")
+            #expect(
+                seccomp["shadow"]?.exitStatus == 0 && seccomp["shadow"]?.detected == true,
+                "\(String(describing: seccomp["shadow"]))")
             for id in ["ptrace", "anti-debug", "memfd"] {
-                #expect(seccomp[id]?.result == "blocked (EPERM)", "\(id) under the generated profile: \(seccomp[id]?.result ?? "not played")")
-                #expect(docker[id]?.result == "succeeded", "\(id) under Docker's default profile: \(docker[id]?.result ?? "not played")")
+                #expect(
+                    seccomp[id]?.result == "blocked (EPERM)",
+                    "\(id) under the generated profile: \(seccomp[id]?.result ?? "not played")")
+                #expect(
+                    docker[id]?.result == "succeeded",
+                    "\(id) under Docker's default profile: \(docker[id]?.result ?? "not played")")
                 // Prevented because the sensor saw the call return EPERM, not because the command failed.
-                #expect(seccomp[id]?.verdict.name == "prevented" && seccomp[id]?.verdict.reason?.contains("returned EPERM") == true,
-                        "\(id) under the generated profile: \(String(describing: seccomp[id]?.verdict)); \(lost) events lost")
-                #expect(docker[id]?.verdict == .ran, "\(id) under Docker's default profile: \(String(describing: docker[id]?.verdict))")
+                #expect(
+                    seccomp[id]?.verdict.name == "prevented"
+                        && seccomp[id]?.verdict.reason?.contains("returned EPERM") == true,
+                    "\(id) under the generated profile: \(String(describing: seccomp[id]?.verdict)); \(lost) events lost"
+                )
+                #expect(
+                    docker[id]?.verdict == .ran,
+                    "\(id) under Docker's default profile: \(String(describing: docker[id]?.verdict))")
             }
             // Refused by seccomp, the attempt is still seen: the sensor reads ptrace at its exit.
             #expect(seccomp["ptrace"]?.detected == true, "fired \(seccomp["ptrace"]?.firedRules ?? [])")

@@ -22,18 +22,25 @@ extension LiveDetectionSuites {
 
         /// The testbox's busybox copied into `container` at /busybox: a program the FHIR image lacks.
         static func copyBusybox(into container: String) throws {
-            let work = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-profile-\(UUID().uuidString)")
+            let work = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "caduceus-profile-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: work) }
             let source = try SensorTestEnvironment.run(["docker", "create", SensorTestEnvironment.image])
             defer { _ = try? SensorTestEnvironment.run(["docker", "rm", source]) }
-            _ = try SensorTestEnvironment.run(["docker", "cp", "\(source):/bin/busybox", work.appendingPathComponent("busybox").path])
-            _ = try SensorTestEnvironment.run(["docker", "cp", work.appendingPathComponent("busybox").path, "\(container):/busybox"])
+            _ = try SensorTestEnvironment.run([
+                "docker", "cp", "\(source):/bin/busybox", work.appendingPathComponent("busybox").path,
+            ])
+            _ = try SensorTestEnvironment.run([
+                "docker", "cp", work.appendingPathComponent("busybox").path, "\(container):/busybox",
+            ])
         }
 
         static func waitReady(_ base: String) async throws -> Bool {
             for _ in 0..<60 {
-                if (try? await ClinicalWorkload(baseURL: base, rounds: 0, timeoutSeconds: 1).run())?.failureCount == 0 { return true }
+                if (try? await ClinicalWorkload(baseURL: base, rounds: 0, timeoutSeconds: 1).run())?.failureCount == 0 {
+                    return true
+                }
                 try await Task.sleep(for: .milliseconds(500))
             }
             return false
@@ -86,17 +93,22 @@ extension LiveDetectionSuites {
             let (alerts, lost) = try live.stop()
             #expect(lost == 0)
             let drift = alerts.filter { $0.ruleId.hasPrefix("PROFILE-") && $0.container.id == id }
-            #expect(drift.contains { $0.ruleId == "PROFILE-EXEC" && $0.output.contains("exec of /busybox not in profile executables") },
+            #expect(
+                drift.contains {
+                    $0.ruleId == "PROFILE-EXEC" && $0.output.contains("exec of /busybox not in profile executables")
+                },
                 "\(drift.map(\.output))")
             #expect(Set(drift.map { "\($0.ruleId) \($0.output)" }).count == drift.count, "each deviation alerts once")
 
             // The recorded seccomp profile lets a fresh container of the image start and serve.
-            let seccomp = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-seccomp-\(UUID().uuidString).json")
+            let seccomp = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "caduceus-seccomp-\(UUID().uuidString).json")
             defer { try? FileManager.default.removeItem(at: seccomp) }
             try profile.seccompJSON().write(to: seccomp)
             let confinedPort = Int.random(in: 30000..<40000)
             let confined = try Self.startServer(
-                name: name + "-seccomp", port: confinedPort, dockerArguments: ["--security-opt", "seccomp=\(seccomp.path)"])
+                name: name + "-seccomp", port: confinedPort,
+                dockerArguments: ["--security-opt", "seccomp=\(seccomp.path)"])
             defer { LiveDetection.removeContainers([confined]) }
             let confinedBase = "http://127.0.0.1:\(confinedPort)/fhir-server/api/v4"
             let confinedReady = try await Self.waitReady(confinedBase)

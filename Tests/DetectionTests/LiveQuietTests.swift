@@ -31,7 +31,8 @@ extension LiveDetectionSuites {
             _ = try SensorTestEnvironment.run(["docker", "stop", "-t", "10", id])
             let (alerts, lost) = try live.stop()
             #expect(lost == 0)
-            #expect(live.eventCount(container: id) > 1000, "the engine watched the container's start, workload and stop")
+            #expect(
+                live.eventCount(container: id) > 1000, "the engine watched the container's start, workload and stop")
             let here = alerts.filter { $0.container.id == id }
             #expect(here.isEmpty, "alerts in the FHIR container: \(here.map { "\($0.ruleId): \($0.output)" })")
         }

@@ -1,6 +1,7 @@
 import Detection
 import Foundation
 import KernelTestSupport
+import LabSupport
 import Testing
 
 extension LiveDetectionSuites {
@@ -22,11 +23,13 @@ extension LiveDetectionSuites {
             for test in tests {
                 guard let reproduction = test.live else { continue }
                 let environment = reproduction.listener ? ["LISTEN_PORT": String(listener.port)] : [:]
-                let id = try LiveDetection.runContainer(reproduction.fires, dockerArguments: reproduction.dockerArguments, environment: environment)
+                let id = try LiveDetection.runContainer(
+                    reproduction.fires, dockerArguments: reproduction.dockerArguments, environment: environment)
                 fired.append((test, id))
                 containers.append(id)
                 if let command = reproduction.quiet {
-                    let quietID = try LiveDetection.runContainer(command, dockerArguments: reproduction.dockerArguments, environment: environment)
+                    let quietID = try LiveDetection.runContainer(
+                        command, dockerArguments: reproduction.dockerArguments, environment: environment)
                     quiet.append((test, quietID))
                     containers.append(quietID)
                 }
@@ -38,11 +41,14 @@ extension LiveDetectionSuites {
                 let here = alerts.filter { $0.container.id == id }
                 #expect(
                     here.contains { $0.ruleId == test.ruleId },
-                    "\(test.ruleId) fires for `\(test.live!.fires)` (alerts there: \(here.map(\.ruleId)); \(live.eventCount(container: id)) events seen there)")
+                    "\(test.ruleId) fires for `\(test.live!.fires)` (alerts there: \(here.map(\.ruleId)); \(live.eventCount(container: id)) events seen there)"
+                )
             }
             for (test, id) in quiet {
                 let here = alerts.filter { $0.container.id == id }
-                #expect(!here.contains { $0.ruleId == test.ruleId }, "\(test.ruleId) stays quiet for `\(test.live!.quiet!)`")
+                #expect(
+                    !here.contains { $0.ruleId == test.ruleId }, "\(test.ruleId) stays quiet for `\(test.live!.quiet!)`"
+                )
             }
             #expect(fired.count >= 30)
         }

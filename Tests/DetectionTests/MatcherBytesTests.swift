@@ -48,8 +48,12 @@ import Testing
                 let matcher = try Matcher(field, op, operands)
                 for _ in 0..<8 {
                     // Half the texts are an operand, so matches are common.
-                    let text = random.next(2) == 0 ? operands[random.next(operands.count)] : random.text(Self.pieces, maxPieces: 3)
-                    #expect(matcher.matches(.string(text)) == Self.reference(op, operands, text), "\(op) \(operands.debugDescription) \(text.debugDescription)")
+                    let text =
+                        random.next(2) == 0
+                        ? operands[random.next(operands.count)] : random.text(Self.pieces, maxPieces: 3)
+                    #expect(
+                        matcher.matches(.string(text)) == Self.reference(op, operands, text),
+                        "\(op) \(operands.debugDescription) \(text.debugDescription)")
                     checked += 1
                 }
             }
@@ -69,7 +73,9 @@ import Testing
                 for _ in 0..<4 {
                     let text = random.text(textPieces, maxPieces: 6)
                     let expected = fnmatch(pattern, text, flags) == 0
-                    #expect(glob.matches(text) == expected, "\(pattern.debugDescription) \(text.debugDescription) flags \(flags)")
+                    #expect(
+                        glob.matches(text) == expected,
+                        "\(pattern.debugDescription) \(text.debugDescription) flags \(flags)")
                     if expected { matched += 1 }
                 }
             }

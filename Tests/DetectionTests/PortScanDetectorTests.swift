@@ -10,7 +10,9 @@ import Testing
         let detector = PortScanDetector()
         var notes: [String] = []
         for port in 1...40 {
-            if let note = detector.observe(container: "c1", port: port, refused: true, time: UInt64(port) * Self.second / 10) {
+            if let note = detector.observe(
+                container: "c1", port: port, refused: true, time: UInt64(port) * Self.second / 10)
+            {
                 notes.append(note)
             }
         }
@@ -22,7 +24,9 @@ import Testing
         let detector = PortScanDetector()
         for round in 0..<1000 {
             for port in [5432, 6379, 8080] {
-                #expect(detector.observe(container: "c1", port: port, refused: false, time: UInt64(round) * 1_000_000) == nil)
+                #expect(
+                    detector.observe(container: "c1", port: port, refused: false, time: UInt64(round) * 1_000_000)
+                        == nil)
             }
         }
     }
@@ -32,7 +36,10 @@ import Testing
         #expect((1...64).allSatisfy { open.observe(container: "c", port: $0, refused: false, time: UInt64($0)) == nil })
         // One closed port every two seconds: never 10 within 10 s.
         let slow = PortScanDetector()
-        #expect((1...64).allSatisfy { slow.observe(container: "c", port: $0, refused: true, time: UInt64($0) * 2 * Self.second) == nil })
+        #expect(
+            (1...64).allSatisfy {
+                slow.observe(container: "c", port: $0, refused: true, time: UInt64($0) * 2 * Self.second) == nil
+            })
     }
 
     @Test func containersAreCountedApartAndAfterTheWindowAgain() {
@@ -45,7 +52,9 @@ import Testing
         // A second scan, after the first window, is reported again.
         var reported = 0
         for (start, base) in [(UInt64(0), 1000), (30 * Self.second, 2000)] {
-            for port in 0..<20 where detector.observe(container: "a", port: base + port, refused: true, time: start + UInt64(port)) != nil {
+            for port in 0..<20
+            where detector.observe(container: "a", port: base + port, refused: true, time: start + UInt64(port)) != nil
+            {
                 reported += 1
             }
         }
@@ -65,7 +74,8 @@ import Testing
         // Sixty thousand ports from one container: one report, and the counts stop at the threshold.
         let flood = PortScanDetector()
         var reports = 0
-        for port in 0..<60_000 where flood.observe(container: "f", port: port, refused: true, time: UInt64(port)) != nil { reports += 1 }
+        for port in 0..<60_000 where flood.observe(container: "f", port: port, refused: true, time: UInt64(port)) != nil
+        { reports += 1 }
         #expect(reports == 1)
     }
 }

@@ -10,7 +10,9 @@ import Testing
     static let file = "rules/hostile.yaml"
 
     /// The load's error, and how long it took.
-    func refusal(_ text: String, _ more: [(path: String, text: String)] = [], knownFields: Set<String>? = FieldTable.names) -> (error: RuleError?, seconds: Double) {
+    func refusal(
+        _ text: String, _ more: [(path: String, text: String)] = [], knownFields: Set<String>? = FieldTable.names
+    ) -> (error: RuleError?, seconds: Double) {
         let start = Date()
         do {
             _ = try RuleSet.load([(Self.file, text)] + more, knownFields: knownFields)
@@ -49,12 +51,16 @@ import Testing
         let (error, seconds) = refusal(chain)
         #expect(error?.message.contains("macros name macros more than") == true, "\(String(describing: error))")
         #expect(seconds < 5)
-        #expect(refusal("- macro: a\n  condition: b\n- macro: b\n  condition: c\n- macro: c\n  condition: a\n").error?.message.contains("refers to itself") == true)
+        #expect(
+            refusal("- macro: a\n  condition: b\n- macro: b\n  condition: c\n- macro: c\n  condition: a\n").error?
+                .message.contains("refers to itself") == true)
     }
 
     @Test func deepYAMLIsRefusedBeforeTheParserRecurses() {
         // Yams recursed to a segfault on these (flow at 50,000, block at 5,000 levels).
-        let flow = refusal("- rule: x\n  tags: " + String(repeating: "[", count: 50_000) + String(repeating: "]", count: 50_000) + "\n")
+        let flow = refusal(
+            "- rule: x\n  tags: " + String(repeating: "[", count: 50_000) + String(repeating: "]", count: 50_000) + "\n"
+        )
         #expect(flow.error?.message.contains("the YAML nests more than 64 levels deep") == true)
         #expect(flow.error?.location.line == 2)
         let compact = refusal("- " + String(repeating: "- ", count: 5_000) + "x\n")
@@ -70,24 +76,30 @@ import Testing
     }
 
     @Test func deepConditionsAreRefusedWithWhere() {
-        let parens = refusal(Self.rule(String(repeating: "(", count: 300) + "proc.name = a" + String(repeating: ")", count: 300)))
+        let parens = refusal(
+            Self.rule(String(repeating: "(", count: 300) + "proc.name = a" + String(repeating: ")", count: 300)))
         #expect(parens.error?.message == "parentheses and 'not' nest more than 200 deep")
         #expect(parens.error?.location == SourceLocation(file: Self.file, line: 3, column: 14 + 200))
         let nots = refusal(Self.rule(String(repeating: "not ", count: 300) + "proc.name = a"))
         #expect(nots.error?.message == "parentheses and 'not' nest more than 200 deep")
         // At 50,000 (a segfault before), the length bound answers first.
-        let huge = refusal(Self.rule(String(repeating: "(", count: 50_000) + "proc.name = a" + String(repeating: ")", count: 50_000)))
+        let huge = refusal(
+            Self.rule(String(repeating: "(", count: 50_000) + "proc.name = a" + String(repeating: ")", count: 50_000)))
         #expect(huge.error?.message.contains("more than the 65536 a condition may have") == true)
         #expect(huge.error?.location.line == 3)
         // Up to the bound, it loads.
-        #expect(refusal(Self.rule(String(repeating: "(not ", count: 100) + "proc.name = a" + String(repeating: ")", count: 100))).error == nil)
+        #expect(
+            refusal(
+                Self.rule(String(repeating: "(not ", count: 100) + "proc.name = a" + String(repeating: ")", count: 100))
+            ).error == nil)
     }
 
     @Test func longChainsLoadAndEvaluateWithoutDeepRecursion() throws {
         // 2,500 terms: a left-leaning tree 2,500 deep before, balanced (12 deep) now.
         let condition = (0..<2_500).map { "proc.name = p\($0)" }.joined(separator: " or ")
         let harness = try EngineHarness(rules: Self.rule("evt.type = openat and (\(condition))"))
-        let hit = EventFixture("openat", pid: 30, comm: "p2499", ret: 3, args: ["dirfd": -100, "pathname": "/x", "flags": 0])
+        let hit = EventFixture(
+            "openat", pid: 30, comm: "p2499", ret: 3, args: ["dirfd": -100, "pathname": "/x", "flags": 0])
         #expect(harness.run([hit]).count == 1)
     }
 
@@ -96,7 +108,8 @@ import Testing
         #expect(big.error?.message.contains("more than the 8388608 a rule file may have") == true)
         #expect(big.seconds < 5)
         // On disk: refused from its size, before it is read; a FIFO is refused, not waited on.
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rule-bounds-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "rule-bounds-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("big.yaml").path
@@ -117,13 +130,16 @@ import Testing
 
     @Test func listExpansionIsBounded() {
         let items = (0..<1_000).map { "i\($0)" }.joined(separator: ", ")
-        let lists = "- list: a\n  items: [\(items)]\n- list: b\n  items: [\(Array(repeating: "a", count: 1_000).joined(separator: ", "))]\n"
+        let lists =
+            "- list: a\n  items: [\(items)]\n- list: b\n  items: [\(Array(repeating: "a", count: 1_000).joined(separator: ", "))]\n"
         let (error, seconds) = refusal(lists)
         #expect(error?.message == "list 'b' expands to more than 100000 items")
         #expect(error?.location.line == 3)
         #expect(seconds < 5)
         // The same list named many times in one condition counts every time.
-        let inCondition = "- list: a\n  items: [\(items)]\n" + Self.rule("proc.name in (\(Array(repeating: "a", count: 200).joined(separator: ", ")))")
+        let inCondition =
+            "- list: a\n  items: [\(items)]\n"
+            + Self.rule("proc.name in (\(Array(repeating: "a", count: 200).joined(separator: ", ")))")
         #expect(refusal(inCondition).error?.message.contains("expands to more than 100000 nodes") == true)
     }
 
@@ -131,25 +147,34 @@ import Testing
     /// (before, 100,000 aliases of a 1 MB item passed every count and hashed 100 GB).
     @Test func aliasedAndLongListItemsAreBoundedByBytes() {
         let long = String(repeating: "x", count: 1024 * 1024)
-        let aliased = "- list: l\n  items: [&a \(long), " + Array(repeating: "*a", count: 50).joined(separator: ", ") + "]\n"
+        let aliased =
+            "- list: l\n  items: [&a \(long), " + Array(repeating: "*a", count: 50).joined(separator: ", ") + "]\n"
         let (error, seconds) = refusal(aliased)
         #expect(error?.message == "list 'l' expands to more than 16777216 bytes")
         #expect(seconds < 5)
         // Under the list bound, named many times in one condition.
-        let named = "- list: l\n  items: [\(long)]\n" + Self.rule("proc.name in (" + Array(repeating: "l", count: 40).joined(separator: ", ") + ")")
+        let named =
+            "- list: l\n  items: [\(long)]\n"
+            + Self.rule("proc.name in (" + Array(repeating: "l", count: 40).joined(separator: ", ") + ")")
         let (namedError, namedSeconds) = refusal(named)
         #expect(namedError?.message == "the lists this condition names bring more than 16777216 bytes of values")
         #expect(namedError?.location.line == 5)
         #expect(namedSeconds < 5)
         // Through a macro, too.
-        let macro = "- list: l\n  items: [\(long)]\n- macro: m\n  condition: proc.name in (l)\n" + Self.rule(Array(repeating: "m", count: 40).joined(separator: " or "))
-        #expect(refusal(macro).error?.message == "the lists this condition names bring more than 16777216 bytes of values")
+        let macro =
+            "- list: l\n  items: [\(long)]\n- macro: m\n  condition: proc.name in (l)\n"
+            + Self.rule(Array(repeating: "m", count: 40).joined(separator: " or "))
+        #expect(
+            refusal(macro).error?.message == "the lists this condition names bring more than 16777216 bytes of values")
     }
 
     /// The regex engine backtracks and the text is the attacker's: patterns that can take
     /// exponential time are refused when the rules load (with the rule's file:line:column).
     @Test func backtrackingRegexesAreRefused() throws {
-        for pattern in ["(a+)+$", "(\\\\w+\\\\s?)*x", "^(.*a){2,}", "(x|xy)\\\\1", "(?:(a|b)*c)+", String(repeating: ".*a", count: 5)] {
+        for pattern in [
+            "(a+)+$", "(\\\\w+\\\\s?)*x", "^(.*a){2,}", "(x|xy)\\\\1", "(?:(a|b)*c)+",
+            String(repeating: ".*a", count: 5),
+        ] {
             let set = try RuleSet.load([(Self.file, Self.rule("proc.args regex \"\(pattern)\""))])
             do {
                 _ = try DetectionEngine(ruleSet: set)
@@ -167,30 +192,45 @@ import Testing
 
     @Test func exceptionsAreBoundedAndBalanced() {
         let values = (0..<60_000).map { "      - [v\($0)]\n" }.joined()
-        let text = Self.rule("proc.name = a") + "  exceptions:\n    - name: e\n      fields: [proc.pname]\n      values:\n" + values
+        let text =
+            Self.rule("proc.name = a") + "  exceptions:\n    - name: e\n      fields: [proc.pname]\n      values:\n"
+            + values
         let (error, seconds) = refusal(text)
-        #expect(error?.message.contains("with its exceptions expands to more than 100000 nodes") == true, "\(String(describing: error))")
+        #expect(
+            error?.message.contains("with its exceptions expands to more than 100000 nodes") == true,
+            "\(String(describing: error))")
         #expect(seconds < 10)
     }
 
     @Test func aRuleDefinedTwiceIsRefusedUnlessItSaysOverride() {
         let twice = refusal(Self.rule("proc.name = a") + Self.rule("proc.name = b"))
-        #expect(twice.error?.message == "rule 'R' is already defined at \(Self.file):1:3; say 'override:' (or 'append: true') to change it")
+        #expect(
+            twice.error?.message
+                == "rule 'R' is already defined at \(Self.file):1:3; say 'override:' (or 'append: true') to change it")
         #expect(twice.error?.location == SourceLocation(file: Self.file, line: 6, column: 3))
         // In a later file too.
         let later = refusal(Self.rule("proc.name = a"), [("rules/local.yaml", Self.rule("proc.name = b"))])
         #expect(later.error?.location.file == "rules/local.yaml")
         // What Falco offers to change a rule still works.
         #expect(refusal(Self.rule("proc.name = a") + "- rule: R\n  enabled: false\n").error == nil)
-        #expect(refusal(Self.rule("proc.name = a") + "- rule: R\n  condition: and proc.pname = b\n  append: true\n").error == nil)
-        #expect(refusal(Self.rule("proc.name = a") + "- rule: R\n  output: p\n  override:\n    output: replace\n").error == nil)
+        #expect(
+            refusal(Self.rule("proc.name = a") + "- rule: R\n  condition: and proc.pname = b\n  append: true\n").error
+                == nil)
+        #expect(
+            refusal(Self.rule("proc.name = a") + "- rule: R\n  output: p\n  override:\n    output: replace\n").error
+                == nil)
     }
 
     @Test func repeatedKeysAndDefinitionsAreRefused() {
-        let key = refusal("- rule: R\n  desc: d\n  condition: proc.name = a\n  condition: proc.name = b\n  output: o\n  priority: INFO\n")
+        let key = refusal(
+            "- rule: R\n  desc: d\n  condition: proc.name = a\n  condition: proc.name = b\n  output: o\n  priority: INFO\n"
+        )
         #expect(key.error?.message == "key 'condition' appears twice in one item")
         #expect(key.error?.location == SourceLocation(file: Self.file, line: 4, column: 3))
-        let inException = refusal(Self.rule("proc.name = a") + "  exceptions:\n    - name: e\n      fields: [proc.pname]\n      fields: [proc.name]\n      values: [[x]]\n")
+        let inException = refusal(
+            Self.rule("proc.name = a")
+                + "  exceptions:\n    - name: e\n      fields: [proc.pname]\n      fields: [proc.name]\n      values: [[x]]\n"
+        )
         #expect(inException.error?.message == "key 'fields' appears twice in one item")
         let macro = refusal("- macro: m\n  condition: proc.name = a\n- macro: m\n  condition: proc.name = b\n")
         #expect(macro.error?.message.contains("macro 'm' is already defined at \(Self.file):1:3 in this file") == true)
@@ -198,23 +238,37 @@ import Testing
         let list = refusal("- list: l\n  items: [a]\n- list: l\n  items: [b]\n")
         #expect(list.error?.message.contains("list 'l' is already defined") == true)
         // A later file may redefine a macro or list (Falco's way to customise them).
-        let redefined = refusal("- macro: m\n  condition: proc.name = a\n", [("rules/local.yaml", "- macro: m\n  condition: proc.name = b\n")])
+        let redefined = refusal(
+            "- macro: m\n  condition: proc.name = a\n",
+            [("rules/local.yaml", "- macro: m\n  condition: proc.name = b\n")])
         #expect(redefined.error == nil)
     }
 
     /// An undefined name like a list's, alone in `in (...)`, loads (as in Falco, as a value)
     /// with a warning at its file:line:column; among other values it is a value.
     @Test func anUndefinedListIsAWarningWithWhere() throws {
-        let set = try RuleSet.load([(Self.file, "- list: shell_binaries\n  items: [bash]\n" + Self.rule("proc.name in (shell_binarys)"))])
+        let set = try RuleSet.load([
+            (Self.file, "- list: shell_binaries\n  items: [bash]\n" + Self.rule("proc.name in (shell_binarys)"))
+        ])
         let warning = try #require(set.warnings.first)
-        #expect(warning.message == "'shell_binarys' is not a defined list, so it is compared as a value (quote it, \"shell_binarys\", if that is meant)")
+        #expect(
+            warning.message
+                == "'shell_binarys' is not a defined list, so it is compared as a value (quote it, \"shell_binarys\", if that is meant)"
+        )
         #expect(warning.location == SourceLocation(file: Self.file, line: 5, column: 28))
-        #expect(try RuleSet.load([(Self.file, Self.rule("proc.name in (no_such_list)"))]).warnings.first?.location.column == 28)
-        for quiet in ["proc.name in (\"my_tool\")", "evt.type in (init_module)", "proc.name = my_tool", "proc.name in (start_runit, cp)"] {
+        #expect(
+            try RuleSet.load([(Self.file, Self.rule("proc.name in (no_such_list)"))]).warnings.first?.location.column
+                == 28)
+        for quiet in [
+            "proc.name in (\"my_tool\")", "evt.type in (init_module)", "proc.name = my_tool",
+            "proc.name in (start_runit, cp)",
+        ] {
             #expect(try RuleSet.load([(Self.file, Self.rule(quiet))]).warnings.isEmpty, "\(quiet)")
         }
         // An undefined macro is refused, with where.
-        #expect(refusal(Self.rule("proc.name = a and shell_procz")).error?.location == SourceLocation(file: Self.file, line: 3, column: 32))
+        #expect(
+            refusal(Self.rule("proc.name = a and shell_procz")).error?.location
+                == SourceLocation(file: Self.file, line: 3, column: 32))
     }
 
     /// A condition over several lines (`>` folds them into one, `|` keeps them, a plain
@@ -234,18 +288,27 @@ import Testing
                 """
             let error = refusal(text).error
             #expect(error?.message == "unknown field 'proc.nme'", "\(indicator)")
-            #expect(error?.location == SourceLocation(file: Self.file, line: 6, column: 10), "\(indicator): \(String(describing: error))")
+            #expect(
+                error?.location == SourceLocation(file: Self.file, line: 6, column: 10),
+                "\(indicator): \(String(describing: error))")
         }
         // An appended condition's error is placed in the file that appended it.
-        let appended = refusal(Self.rule("proc.name = a"), [("rules/local.yaml", "- rule: R\n  condition: and (proc.pname = \n  append: true\n")])
+        let appended = refusal(
+            Self.rule("proc.name = a"),
+            [("rules/local.yaml", "- rule: R\n  condition: and (proc.pname = \n  append: true\n")])
         #expect(appended.error?.location.file == "rules/local.yaml")
         #expect(appended.error?.location.line == 2)
     }
 
     /// Profiles are YAML too (`detect --profile`): the same bounds before Yams sees them.
     @Test func deepProfilesAreRefusedNotCrashed() {
-        #expect(throws: ProfileError.self) { try ContainerProfile(yaml: "executables: " + String(repeating: "[", count: 50_000) + String(repeating: "]", count: 50_000)) }
-        #expect(throws: ProfileError.self) { try ContainerProfile(yaml: (0..<3_000).map { String(repeating: " ", count: $0) + "a:\n" }.joined()) }
+        #expect(throws: ProfileError.self) {
+            try ContainerProfile(
+                yaml: "executables: " + String(repeating: "[", count: 50_000) + String(repeating: "]", count: 50_000))
+        }
+        #expect(throws: ProfileError.self) {
+            try ContainerProfile(yaml: (0..<3_000).map { String(repeating: " ", count: $0) + "a:\n" }.joined())
+        }
     }
 
     static let falcoDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -253,7 +316,10 @@ import Testing
 
     /// Falco's own rule files load as before (structure only: many of their fields are not
     /// Caduceus's), with every new check in force.
-    @Test(.enabled(if: FileManager.default.fileExists(atPath: RuleFileBoundsTests.falcoDirectory + "/falco_rules.yaml") || ProcessInfo.processInfo.environment["CI"] != nil))
+    @Test(
+        .enabled(
+            if: FileManager.default.fileExists(atPath: RuleFileBoundsTests.falcoDirectory + "/falco_rules.yaml")
+                || ProcessInfo.processInfo.environment["CI"] != nil))
     func falcosOwnRuleFilesStillLoad() throws {
         let names = ["falco_rules.yaml", "falco-incubating_rules.yaml"]
         let files = try names.map { name -> (path: String, text: String) in
@@ -265,16 +331,22 @@ import Testing
         #expect(set.rules.count >= 56)
         let asValues = set.warnings.filter { $0.message.contains("compared as a value") }
         #expect(asValues.map(\.location.description) == [Self.falcoDirectory + "/falco_rules.yaml:588:28"])
-        #expect(asValues.map(\.message) == ["'unicorn_launche' is not a defined list, so it is compared as a value (quote it, \"unicorn_launche\", if that is meant)"])
+        #expect(
+            asValues.map(\.message) == [
+                "'unicorn_launche' is not a defined list, so it is compared as a value (quote it, \"unicorn_launche\", if that is meant)"
+            ])
         // The incubating file changes two of the stable file's lists, under its rules: said, with where.
         let redefined = set.warnings.filter { $0.message.contains("is redefined here") }
-        #expect(redefined.map(\.location.description) == ["160:3", "545:3"].map { Self.falcoDirectory + "/falco-incubating_rules.yaml:" + $0 })
+        #expect(
+            redefined.map(\.location.description)
+                == ["160:3", "545:3"].map { Self.falcoDirectory + "/falco-incubating_rules.yaml:" + $0 })
         #expect(redefined.first?.message.hasPrefix("list 'python_package_managers' (defined at ") == true)
         #expect(Date().timeIntervalSince(start) < 20)
         // The sandbox file loads too, now that Caduceus has Falco's byte operators
         // (FalcoRuleFilesTests loads all three with their fields checked).
         let sandbox = Self.falcoDirectory + "/falco-sandbox_rules.yaml"
-        let all = try RuleSet.load(files + [(sandbox, try String(contentsOfFile: sandbox, encoding: .utf8))], knownFields: nil)
+        let all = try RuleSet.load(
+            files + [(sandbox, try String(contentsOfFile: sandbox, encoding: .utf8))], knownFields: nil)
         #expect(all.rules.count == set.rules.count + 37)
     }
 }

@@ -60,9 +60,13 @@ import Testing
               append: true
             """
         let set = try RuleSet.load([("rules/base.yaml", Self.base), ("rules/local.yaml", local)])
-        func fires(_ comm: String, parent: String, container: String = "fhir", id: String? = EventFixture.containerID) throws -> Bool {
+        func fires(_ comm: String, parent: String, container: String = "fhir", id: String? = EventFixture.containerID)
+            throws -> Bool
+        {
             let parentRecord = ProcessRecord(pid: 50, ppid: 1, name: parent, containerID: id ?? "")
-            var exec = EventFixture("sched_process_exec", pid: 60, ppid: 50, comm: comm, container: id, args: ["pathname": "/bin/\(comm)", "argv": [comm]])
+            var exec = EventFixture(
+                "sched_process_exec", pid: 60, ppid: 50, comm: comm, container: id,
+                args: ["pathname": "/bin/\(comm)", "argv": [comm]])
             exec.image = "fhir:1"
             var event = exec.event()
             if let id { event.container = ContainerInfo(id: id, name: container, image: "fhir:1") }
@@ -84,7 +88,8 @@ import Testing
     func loadError(_ text: String) -> RuleError? { ruleLoadError([("rules/bad.yaml", text)]) }
 
     @Test func badFilesAreRefusedWithFileLineAndColumn() {
-        let syntax = loadError("""
+        let syntax = loadError(
+            """
             - rule: Broken
               desc: x
               condition: evt.type = open and (proc.name = bash
@@ -99,14 +104,21 @@ import Testing
         #expect(macro?.message.contains("'no_such_macro' is neither a field nor a known macro") == true)
         #expect(macro?.location.line == 3 && macro?.location.column == 14)
 
-        #expect(loadError("- rule: R\n  desc: x\n  condition: evt.type = open\n  output: x\n")?.message.contains("has no priority") == true)
-        let field = loadError("- rule: R\n  desc: x\n  condition: evt.type = open and proc.nme = bash\n  output: x\n  priority: ERROR\n")
+        #expect(
+            loadError("- rule: R\n  desc: x\n  condition: evt.type = open\n  output: x\n")?.message.contains(
+                "has no priority") == true)
+        let field = loadError(
+            "- rule: R\n  desc: x\n  condition: evt.type = open and proc.nme = bash\n  output: x\n  priority: ERROR\n")
         #expect(field?.message == "unknown field 'proc.nme'")
         #expect(field?.location.line == 3 && field?.location.column == 34)
-        #expect(loadError("- rule: R\n  condition: evt.type = open\n  output: x\n  priority: LOUD\n")?.message.contains("priority 'LOUD'") == true)
+        #expect(
+            loadError("- rule: R\n  condition: evt.type = open\n  output: x\n  priority: LOUD\n")?.message.contains(
+                "priority 'LOUD'") == true)
         let unknownKey = loadError("- rule: R\n  conditon: evt.type = open\n")
         #expect(unknownKey?.message == "unknown key 'conditon'" && unknownKey?.location.line == 2)
-        #expect(loadError("- macro: a\n  condition: b\n- macro: b\n  condition: a\n")?.message.contains("refers to itself") == true)
+        #expect(
+            loadError("- macro: a\n  condition: b\n- macro: b\n  condition: a\n")?.message.contains("refers to itself")
+                == true)
         #expect(loadError("- list: x\n  items: [a]\n  append: true\n")?.message.contains("never defined") == true)
         #expect(loadError("rule: not a list")?.message.contains("a list of rule, macro and list items") == true)
         #expect(loadError("- rule: [unclosed")?.message.contains("not valid YAML") == true)

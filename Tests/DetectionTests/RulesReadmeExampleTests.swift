@@ -10,7 +10,9 @@ import Testing
 
     static func readmeExample() throws -> String {
         let readme = try String(contentsOfFile: RuleTestFile.rulesDirectory + "/README.md", encoding: .utf8)
-        let blocks = readme.components(separatedBy: "```yaml\n").dropFirst().map { $0.components(separatedBy: "```").first ?? "" }
+        let blocks = readme.components(separatedBy: "```yaml\n").dropFirst().map {
+            $0.components(separatedBy: "```").first ?? ""
+        }
         return try #require(blocks.first { $0.contains("LOCAL-052") }, "the README's refusal example")
     }
 

@@ -1,5 +1,5 @@
 import Foundation
-import Lab
+import LabSupport
 import Sensor
 
 /// What the kernel tests need: root, BPF and a Docker engine with the test image. Off CI
@@ -28,11 +28,9 @@ public enum SensorTestEnvironment {
     public static func run(_ arguments: [String]) throws -> String {
         let (status, text) = ProcessRunner.run(arguments)
         guard status == 0 else {
-            throw SensorConfigurationError(description: "\(arguments.joined(separator: " ")) failed (\(status)): \(text)")
+            throw SensorConfigurationError(
+                description: "\(arguments.joined(separator: " ")) failed (\(status)): \(text)")
         }
         return text
     }
 }
-
-/// The lab's listener serves the tests too.
-public typealias LoopbackListener = Lab.LoopbackListener

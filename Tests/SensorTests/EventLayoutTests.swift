@@ -31,7 +31,8 @@ import Testing
             var members: [String: Int] = [:]
             let list = btf_members(type)!
             for index in 0..<Int(btf_vlen(type)) {
-                members[String(cString: btf__name_by_offset(btf, list[index].name_off))] = Int(btf_member_bit_offset(type, UInt32(index)) / 8)
+                members[String(cString: btf__name_by_offset(btf, list[index].name_off))] = Int(
+                    btf_member_bit_offset(type, UInt32(index)) / 8)
             }
             layouts[name] = Layout(size: Int(type.pointee.size), members: members)
         }
@@ -49,7 +50,8 @@ import Testing
         index = 0
         while let entry = sensor_layout_member_at(index)?.pointee {
             index += 1
-            layouts[String(cString: entry.structure), default: Layout(size: -1, members: [:])].members[String(cString: entry.member)] = entry.offset
+            layouts[String(cString: entry.structure), default: Layout(size: -1, members: [:])].members[
+                String(cString: entry.member)] = entry.offset
         }
         return layouts
     }
@@ -92,7 +94,9 @@ import Testing
     ])
     func swiftMirrorsHoldTheEnumsValues(enumeration: String, swift: Set<Int64>) throws {
         let values = try #require(Self.hostEnumerators()[enumeration])
-        #expect(Set(values.values) == swift, "\(enumeration): C \(values.sorted { $0.value < $1.value }), Swift \(swift.sorted())")
+        #expect(
+            Set(values.values) == swift,
+            "\(enumeration): C \(values.sorted { $0.value < $1.value }), Swift \(swift.sorted())")
     }
 
     /// The non-syscall event ids of the kernel are rows of the event table.

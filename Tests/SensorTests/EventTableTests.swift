@@ -88,9 +88,15 @@ import Testing
             let kernel = definition.kernel
             #expect(kernel.want != 0 && kernel.want & (kernel.want - 1) == 0, "\(definition.name): one want bit")
             #expect(bits.insert(kernel.want).inserted, "\(definition.name): a bit of its own")
-            #expect(kernel.program != nil || !definition.derivedFrom.isEmpty, "\(definition.name): emitted by a program or derived")
-            if definition.name.hasPrefix("security_") { #expect(kernel.lsmProgram != nil, "\(definition.name): its lsm/ program") }
-            for syscall in definition.derivedFrom { #expect(EventTable.definition(named: syscall) != nil, "\(definition.name) from \(syscall)") }
+            #expect(
+                kernel.program != nil || !definition.derivedFrom.isEmpty,
+                "\(definition.name): emitted by a program or derived")
+            if definition.name.hasPrefix("security_") {
+                #expect(kernel.lsmProgram != nil, "\(definition.name): its lsm/ program")
+            }
+            for syscall in definition.derivedFrom {
+                #expect(EventTable.definition(named: syscall) != nil, "\(definition.name) from \(syscall)")
+            }
         }
         for definition in EventTable.all where definition.id < 1000 { #expect(definition.kernel == KernelSide()) }
     }

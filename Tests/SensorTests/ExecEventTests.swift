@@ -17,7 +17,8 @@ import Testing
 
     @Test func execRowNamesTheContextAfterTheOriginalArguments() throws {
         let exec = try #require(EventTable.definition(named: "sched_process_exec"))
-        #expect(exec.arguments.prefix(7).map(\.name) == ["cmdpath", "pathname", "dev", "inode", "argv", "interp", "tty"])
+        #expect(
+            exec.arguments.prefix(7).map(\.name) == ["cmdpath", "pathname", "dev", "inode", "argv", "interp", "tty"])
         #expect(exec.arguments.dropFirst(7).map(\.name) == Self.contextArguments.map(\.0))
         #expect(exec.arguments.dropFirst(7).map(\.kind) == Self.contextArguments.map(\.1))
     }
@@ -43,13 +44,17 @@ import Testing
     @Test func contextArgumentsDecodeByNameWithTheirTypes() {
         let event = Self.execRecord().withEvent { TraceEvent($0, bootTimeOffset: 0, containers: nil) }
         #expect(event[argument: "gid"] == .uint(1000))
-        #expect(event[argument: "cap_permitted"] == .uint(1 << 12) && event[argument: "cap_effective"] == .uint(1 << 12))
+        #expect(
+            event[argument: "cap_permitted"] == .uint(1 << 12) && event[argument: "cap_effective"] == .uint(1 << 12))
         #expect(event[argument: "loginuid"] == .uint(4_294_967_295), "unset: (uid_t)-1, as /proc/PID/loginuid shows it")
         #expect(event[argument: "sid"] == .int(1) && event[argument: "pgid"] == .int(-1), "pid_t is signed")
         #expect(event[argument: "exe_ctime"] == .uint(1_796_552_060_986_988_678))
         #expect(event[argument: "exe_mtime"] == .uint(1_700_000_000_000_000_001))
         #expect(event[argument: "cwd"] == .string("/tmp"))
-        #expect(event.args.map(\.type).suffix(9) == ["gid_t", "u64", "u64", "uid_t", "pid_t", "pid_t", "u64", "u64", "const char*"])
+        #expect(
+            event.args.map(\.type).suffix(9) == [
+                "gid_t", "u64", "u64", "uid_t", "pid_t", "pid_t", "u64", "u64", "const char*",
+            ])
     }
 
     /// A record the kernel cut short (the record was full) still decodes: the arguments it has.
@@ -94,14 +99,17 @@ import Testing
         #expect(line.contains(#""eventName":"execve","argsNum":2,"returnValue":-13,"#), "\(line)")
         let read = try TraceeJSONReader.event(fromLine: line.trimmingCharacters(in: .newlines))
         #expect(read.direction == .exit && read.returnValue == -13)
-        let readEntry = try TraceeJSONReader.event(fromLine: Self.jsonLine(Self.execve(failedWith: nil)).trimmingCharacters(in: .newlines))
+        let readEntry = try TraceeJSONReader.event(
+            fromLine: Self.jsonLine(Self.execve(failedWith: nil)).trimmingCharacters(in: .newlines))
         #expect(readEntry.direction == .entry)
     }
 
     @Test func otherRecordsHaveTheirFixedDirection() {
         #expect(TraceEvent(eventId: "257", eventName: "openat", returnValue: -2).direction == .exit)
         #expect(TraceEvent(eventId: "231", eventName: "exit_group").direction == .entry)
-        #expect(TraceEvent(eventId: "60", eventName: "exit", returnValue: -1).direction == .entry, "exit never fails: no second record")
+        #expect(
+            TraceEvent(eventId: "60", eventName: "exit", returnValue: -1).direction == .entry,
+            "exit never fails: no second record")
         #expect(TraceEvent(eventId: "1003", eventName: "sched_process_exec").direction == .exit)
     }
 
@@ -124,7 +132,8 @@ import Testing
 
         var configuration = SensorConfiguration()
         configuration.events = try EventSelection(parsing: ["execve"])
-        let plan = SensorLoadPlan(configuration: configuration, config: sensor_config(), useLSM: false, refusesInCgroup: false)
+        let plan = SensorLoadPlan(
+            configuration: configuration, config: sensor_config(), useLSM: false, refusesInCgroup: false)
         #expect(plan.programs.isSuperset(of: ["on_sys_enter", "on_sys_exit"]))
     }
 }

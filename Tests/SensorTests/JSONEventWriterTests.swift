@@ -38,7 +38,8 @@ import Testing
 
         var bind6 = SyntheticRecord(eventID: 1021)
         bind6.integer(0, .s32, 4)
-        bind6.argument(1, .sockaddr, [10, 0, 0x23, 0x82, 0, 0, 0, 0] + [UInt8](repeating: 0, count: 15) + [1, 0, 0, 0, 0])
+        bind6.argument(
+            1, .sockaddr, [10, 0, 0x23, 0x82, 0, 0, 0, 0] + [UInt8](repeating: 0, count: 15) + [1, 0, 0, 0, 0])
 
         var unix = SyntheticRecord(eventID: 1019)
         unix.integer(0, .s32, 5)
@@ -72,8 +73,10 @@ import Testing
             let (ours, decoded) = record.withEvent { event -> (String, TraceEvent) in
                 let out = OutputBuffer(capacity: JSONEventWriter.maximumEventBytes)
                 writer.write(event, to: out)
-                return (String(decoding: out.bytes, as: UTF8.self),
-                        TraceEvent(event, bootTimeOffset: 1_631_242_658_000_000_000, containers: resolver))
+                return (
+                    String(decoding: out.bytes, as: UTF8.self),
+                    TraceEvent(event, bootTimeOffset: 1_631_242_658_000_000_000, containers: resolver)
+                )
             }
             let theirs = try encoder.encode(decoded)
             let ourObject = try JSONSerialization.jsonObject(with: Data(ours.utf8)) as? NSDictionary
@@ -133,7 +136,8 @@ import Testing
         let records = Self.records(containerCgroup: cgroup)
         for _ in 0..<3 { records[1].withEvent { writer.write($0, to: out) } }
         for record in records { record.withEvent { writer.write($0, to: out) } }
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("summary-\(UUID().uuidString).json").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("summary-\(UUID().uuidString).json")
+            .path
         var text = String(decoding: out.bytes, as: UTF8.self)
         text += "not an event\n"
         text.removeLast()  // the last line without its newline still counts

@@ -71,13 +71,14 @@ import Testing
     }
 
     /// Named faults, each with its own message.
-    @Test(arguments: [
-        ("magic", 0, [UInt8(ascii: "X")], "not a Caduceus recording"),
-        ("version", 8, [9, 0], "format version 9"),
-        ("layout", 12, [100, 0], "another record layout"),
-        ("frame kind", 32, [0, 0, 0, 9], "frame kind 9"),
-        ("frame length", 32, [0xFF, 0xFF, 0xFF, 1], "length 16777215"),
-    ] as [(String, Int, [UInt8], String)])
+    @Test(
+        arguments: [
+            ("magic", 0, [UInt8(ascii: "X")], "not a Caduceus recording"),
+            ("version", 8, [9, 0], "format version 9"),
+            ("layout", 12, [100, 0], "another record layout"),
+            ("frame kind", 32, [0, 0, 0, 9], "frame kind 9"),
+            ("frame length", 32, [0xFF, 0xFF, 0xFF, 1], "length 16777215"),
+        ] as [(String, Int, [UInt8], String)])
     func corruptedHeaderOrFrameIsRefused(fault: String, offset: Int, bytes: [UInt8], message: String) throws {
         let (resolver, cgroup, _) = try JSONEventWriterTests.fakeHierarchy()
         var (recording, _) = Self.recording(containerCgroup: cgroup, resolver: resolver)
@@ -101,17 +102,25 @@ import Testing
         var lying = event
         lying[64] = 0xFF  // sensor_event_header.size: larger than the frame
         lying[65] = 0xFF
-        let size = #expect(throws: RecordingError.self) { _ = try Self.convert(header + container + frame(lying) + end) }
+        let size = #expect(throws: RecordingError.self) {
+            _ = try Self.convert(header + container + frame(lying) + end)
+        }
         #expect(size?.description.contains("whose header says otherwise") == true)
-        let twice = #expect(throws: RecordingError.self) { _ = try Self.convert(header + container + container + frame(event) + end) }
+        let twice = #expect(throws: RecordingError.self) {
+            _ = try Self.convert(header + container + container + frame(event) + end)
+        }
         #expect(twice?.description.contains("second container frame") == true)
         let count = #expect(throws: RecordingError.self) {
             _ = try Self.convert(header + container + frame(event) + frame(event) + end)
         }
         #expect(count?.description.contains("counts 1 events, the file holds 2") == true)
-        let trailing = #expect(throws: RecordingError.self) { _ = try Self.convert(header + container + frame(event) + end + [0]) }
+        let trailing = #expect(throws: RecordingError.self) {
+            _ = try Self.convert(header + container + frame(event) + end + [0])
+        }
         #expect(trailing?.description.contains("after its end frame") == true)
-        let short = #expect(throws: RecordingError.self) { _ = try Self.convert(header + container + frame(Array(event[0..<50])) + end) }
+        let short = #expect(throws: RecordingError.self) {
+            _ = try Self.convert(header + container + frame(Array(event[0..<50])) + end)
+        }
         #expect(short?.description.contains("whose header says otherwise") == true)
     }
 
@@ -124,12 +133,14 @@ import Testing
         for round in 0..<300 {
             var damaged = recording
             for _ in 0..<(1 + round % 4) {
-                damaged[Int.random(in: Recording.fileHeaderBytes..<damaged.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+                damaged[Int.random(in: Recording.fileHeaderBytes..<damaged.count, using: &generator)] = UInt8.random(
+                    in: 0...255, using: &generator)
             }
             _ = try? Self.convert(damaged)
             if round % 20 == 0 { await Task.yield() }
         }
-        var hostile = SyntheticRecord(eventID: 59, comm: "\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}")
+        var hostile = SyntheticRecord(
+            eventID: 59, comm: "\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}")
         for index in 0..<(60_000 / 4) { hostile.argument(index % 256, .string, []) }
         var bytes = Recording.fileHeader(bootTimeOffset: 0) + Recording.containerFrame(cgroupID: 0, container: nil)
         bytes += hostile.withEvent { Self.eventFrame(Array($0.bytes)) }
@@ -145,11 +156,13 @@ extension RecordingTests {
     /// six: converted to valid JSON carrying them whole (the fragment buffer is sized from them).
     @Test func largestContainerStringsConvert() throws {
         let control = String(repeating: "\u{1}", count: Recording.maximumStringBytes)
-        let container = ContainerInfo(id: control, name: control, image: String(repeating: "\"", count: 9_000), imageDigest: control)
+        let container = ContainerInfo(
+            id: control, name: control, image: String(repeating: "\"", count: 9_000), imageDigest: control)
         var record = SyntheticRecord(eventID: 257)
         record.header.cgroup_id = 7
         record.string(1, "/etc/passwd")
-        var bytes = Recording.fileHeader(bootTimeOffset: 0) + Recording.containerFrame(cgroupID: 7, container: container)
+        var bytes =
+            Recording.fileHeader(bootTimeOffset: 0) + Recording.containerFrame(cgroupID: 7, container: container)
         let eventFrame = record.withEvent { Self.eventFrame(Array($0.bytes)) }
         bytes += eventFrame + eventFrame
         bytes += Recording.endFrame(.init(events: 2, lost: 0, filtered: 0))
@@ -192,15 +205,19 @@ struct RecordingKernelTests {
         var configuration = SensorConfiguration()
         configuration.scope = .newContainers  // not the containers other work runs on this machine
         configuration.events = try EventSelection(parsing: ["all"])
-        let session = TraceSession(sensor: try Sensor(configuration: configuration), outputs: [(.json, jsonFD), (.record, recordFD)])
+        let session = TraceSession(
+            sensor: try Sensor(configuration: configuration), outputs: [(.json, jsonFD), (.record, recordFD)])
         let finished = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var outcome: Result<TraceReport, Error>?
         Thread.detachNewThread {
             outcome = Result { try session.run() }
             finished.signal()
         }
-        let script = "/bin/cat /etc/hostname; /bin/ls -la /etc >/dev/null; echo 'weird \"name\"\t\u{1}' > /tmp/x; /bin/rm /tmp/x"
-        _ = try SensorTestEnvironment.run(["docker", "run", "--rm", "--name", name, SensorTestEnvironment.image, "/bin/sh", "-c", script])
+        let script =
+            "/bin/cat /etc/hostname; /bin/ls -la /etc >/dev/null; echo 'weird \"name\"\t\u{1}' > /tmp/x; /bin/rm /tmp/x"
+        _ = try SensorTestEnvironment.run([
+            "docker", "run", "--rm", "--name", name, SensorTestEnvironment.image, "/bin/sh", "-c", script,
+        ])
         Thread.sleep(forTimeInterval: 0.5)
         session.stop()
         finished.wait()

@@ -1,5 +1,6 @@
 import KernelTestSupport
 import Foundation
+import LabSupport
 import Sensor
 import Testing
 
@@ -14,11 +15,13 @@ struct SensorKernelTests {
         var configuration = SensorConfiguration()
         configuration.scope = .containers
         let trace = try BackgroundTrace(configuration, marker: name)
-        let script = "/bin/cat /etc/hostname; /bin/touch /tmp/probe /tmp/relative; /bin/rm /tmp/probe; "
+        let script =
+            "/bin/cat /etc/hostname; /bin/touch /tmp/probe /tmp/relative; /bin/rm /tmp/probe; "
             + "cd /tmp && /bin/rm ./relative; "
             + "/bin/nc -w 2 127.0.0.1 \(listener.port) </dev/null; exit 3"
         let id = try SensorTestEnvironment.run([
-            "docker", "run", "-d", "--network", "host", "--name", name, SensorTestEnvironment.image, "/bin/sh", "-c", script,
+            "docker", "run", "-d", "--network", "host", "--name", name, SensorTestEnvironment.image, "/bin/sh", "-c",
+            script,
         ])
         defer { _ = try? SensorTestEnvironment.run(["docker", "rm", "-f", name]) }
         #expect(try SensorTestEnvironment.run(["docker", "wait", name]) == "3")
@@ -36,7 +39,9 @@ struct SensorKernelTests {
         #expect(exec?.argument("argv") as? [String] == ["/bin/cat", "/etc/hostname"])
 
         // security_file_open of a known path with its flags (O_RDONLY; the kernel adds O_LARGEFILE).
-        let open = events.first { $0.name == "security_file_open" && $0.argument("pathname") as? String == "/etc/hostname" }
+        let open = events.first {
+            $0.name == "security_file_open" && $0.argument("pathname") as? String == "/etc/hostname"
+        }
         #expect(open?["processName"] as? String == "cat")
         #expect((open?.argument("flags") as? Int).map { Int32($0) & O_ACCMODE } == O_RDONLY)
 
@@ -49,13 +54,24 @@ struct SensorKernelTests {
         #expect(events.contains { $0.name == "security_socket_create" })
 
         // unlink, as the syscall and as the resolved security event.
-        #expect(events.contains { ($0.name == "unlink" || $0.name == "unlinkat") && $0.argument("pathname") as? String == "/tmp/probe" })
-        #expect(events.contains { $0.name == "security_inode_unlink" && $0.argument("pathname") as? String == "/tmp/probe" })
-        #expect(events.contains { $0.name == "security_inode_unlink" && $0.argument("pathname") as? String == "/tmp/relative" },
-                "a relative name is joined with the cwd in the kernel")
+        #expect(
+            events.contains {
+                ($0.name == "unlink" || $0.name == "unlinkat") && $0.argument("pathname") as? String == "/tmp/probe"
+            })
+        #expect(
+            events.contains { $0.name == "security_inode_unlink" && $0.argument("pathname") as? String == "/tmp/probe" }
+        )
+        #expect(
+            events.contains {
+                $0.name == "security_inode_unlink" && $0.argument("pathname") as? String == "/tmp/relative"
+            },
+            "a relative name is joined with the cwd in the kernel")
 
         // The shell is the container's init: its exit code is the container's.
-        #expect(events.contains { $0.name == "sched_process_exit" && $0["processId"] as? Int == 1 && $0.argument("exit_code") as? Int == 3 })
+        #expect(
+            events.contains {
+                $0.name == "sched_process_exit" && $0["processId"] as? Int == 1 && $0.argument("exit_code") as? Int == 3
+            })
 
         // Namespace pids are the container's own, not the host's.
         let cat = try #require(exec)
@@ -71,7 +87,8 @@ struct SensorKernelTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let script = directory.appendingPathComponent("cadu-probe").path
-        try "#!/bin/sh\n/bin/cat /etc/hostname > /dev/null\nexit 7\n".write(toFile: script, atomically: true, encoding: .utf8)
+        try "#!/bin/sh\n/bin/cat /etc/hostname > /dev/null\nexit 7\n".write(
+            toFile: script, atomically: true, encoding: .utf8)
         chmod(script, 0o755)
 
         var configuration = SensorConfiguration()
@@ -85,7 +102,9 @@ struct SensorKernelTests {
         #expect(process.terminationStatus == 7)
         let (report, events) = try trace.finish()
         #expect(report.statistics.lost == 0)
-        #expect(!events.isEmpty && events.allSatisfy { $0["processName"] as? String == "cadu-probe" }, "the comm filter runs in the kernel")
+        #expect(
+            !events.isEmpty && events.allSatisfy { $0["processName"] as? String == "cadu-probe" },
+            "the comm filter runs in the kernel")
 
         let exec = try #require(events.first { $0.name == "sched_process_exec" })
         #expect(exec.argument("cmdpath") as? String == script)
@@ -103,7 +122,10 @@ struct SensorKernelTests {
         let watched = "caduceus-watched-\(UUID().uuidString.prefix(8).lowercased())"
         let other = "caduceus-other-\(UUID().uuidString.prefix(8).lowercased())"
         for name in [watched, other] {
-            try SensorTestEnvironment.run(["docker", "run", "-d", "--network", "host", "--name", name, SensorTestEnvironment.image, "/bin/sleep", "30"])
+            try SensorTestEnvironment.run([
+                "docker", "run", "-d", "--network", "host", "--name", name, SensorTestEnvironment.image, "/bin/sleep",
+                "30",
+            ])
         }
         defer { _ = try? SensorTestEnvironment.run(["docker", "rm", "-f", watched, other]) }
         var configuration = SensorConfiguration()
@@ -116,7 +138,9 @@ struct SensorKernelTests {
         let (report, events) = try trace.finish()
         #expect(report.statistics.lost == 0)
         #expect(events.contains { $0.name == "execve" && $0.argument("pathname") as? String == "/bin/true" })
-        #expect(events.allSatisfy { $0.containerName == watched }, "nothing from the other container costs ring buffer space")
+        #expect(
+            events.allSatisfy { $0.containerName == watched },
+            "nothing from the other container costs ring buffer space")
     }
 
     @Test func kernelProbeLoadsEachHookOrSaysWhy() throws {
@@ -139,7 +163,9 @@ struct SensorKernelTests {
         try SensorTestEnvironment.require()
         let old = "caduceus-old-\(UUID().uuidString.prefix(8).lowercased())"
         let new = "caduceus-new-\(UUID().uuidString.prefix(8).lowercased())"
-        try SensorTestEnvironment.run(["docker", "run", "-d", "--network", "host", "--name", old, SensorTestEnvironment.image, "/bin/sleep", "30"])
+        try SensorTestEnvironment.run([
+            "docker", "run", "-d", "--network", "host", "--name", old, SensorTestEnvironment.image, "/bin/sleep", "30",
+        ])
         defer { _ = try? SensorTestEnvironment.run(["docker", "rm", "-f", old, new]) }
         var configuration = SensorConfiguration()
         configuration.scope = .newContainers
@@ -147,7 +173,10 @@ struct SensorKernelTests {
         let trace = try BackgroundTrace(configuration, marker: "caduceus-")
         try SensorTestEnvironment.run(["docker", "exec", old, "/bin/true"])
         // The new container lives a second, so its name is there to be looked up however busy Docker is.
-        try SensorTestEnvironment.run(["docker", "run", "--network", "host", "--name", new, SensorTestEnvironment.image, "/bin/sh", "-c", "/bin/true; sleep 1"])
+        try SensorTestEnvironment.run([
+            "docker", "run", "--network", "host", "--name", new, SensorTestEnvironment.image, "/bin/sh", "-c",
+            "/bin/true; sleep 1",
+        ])
         let (_, events) = try trace.finish()
         #expect(events.contains { $0.containerName == new && $0.argument("pathname") as? String == "/bin/true" })
         #expect(!events.contains { $0.containerName == old })

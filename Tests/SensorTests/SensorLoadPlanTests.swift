@@ -6,11 +6,14 @@ import Testing
 /// The plan of programs to load, without the kernel: what each configuration costs and which
 /// mechanism the kernel is given, checked without root.
 @Suite struct SensorLoadPlanTests {
-    static func plan(events: Set<Int32> = [257], kills: [KillPattern] = [], lsm: Bool = false, cgroup: Bool = true) -> SensorLoadPlan {
+    static func plan(events: Set<Int32> = [257], kills: [KillPattern] = [], lsm: Bool = false, cgroup: Bool = true)
+        -> SensorLoadPlan
+    {
         var configuration = SensorConfiguration()
         configuration.events = EventSelection(ids: events)
         configuration.killPatterns = kills
-        return SensorLoadPlan(configuration: configuration, config: sensor_config(), useLSM: lsm, refusesInCgroup: cgroup)
+        return SensorLoadPlan(
+            configuration: configuration, config: sensor_config(), useLSM: lsm, refusesInCgroup: cgroup)
     }
 
     @Test func tracingOnlyLoadsNoEnforcementProgram() {
@@ -43,7 +46,9 @@ import Testing
 
     @Test func openAndExecPatterns() {
         let open = Self.plan(kills: [KillPattern(kind: .openPath, syscall: 257, text: "/tmp/victim")])
-        #expect(open.enforces(syscall: 257) && open.cgroupPrograms.isEmpty && !open.programs.contains("on_sched_process_exec"))
+        #expect(
+            open.enforces(syscall: 257) && open.cgroupPrograms.isEmpty
+                && !open.programs.contains("on_sched_process_exec"))
         let exec = Self.plan(events: [], kills: [KillPattern(kind: .execPath, text: "/tmp/drop")])
         #expect(exec.programs.contains("on_sched_process_exec") && !exec.programs.contains("on_sys_enter_enforce"))
     }

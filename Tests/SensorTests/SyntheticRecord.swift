@@ -19,8 +19,11 @@ struct SyntheticRecord {
         header.mnt_ns = 4_026_532_858
         header.pid_ns = 4_026_532_861
         header.return_value = -2
-        withUnsafeMutableBytes(of: &header.comm) { raw in for (i, b) in comm.utf8.prefix(15).enumerated() { raw[i] = b } }
-        withUnsafeMutableBytes(of: &header.uts_name) { raw in for (i, b) in uts.utf8.prefix(15).enumerated() { raw[i] = b } }
+        withUnsafeMutableBytes(of: &header.comm) { raw in for (i, b) in comm.utf8.prefix(15).enumerated() { raw[i] = b }
+        }
+        withUnsafeMutableBytes(of: &header.uts_name) { raw in
+            for (i, b) in uts.utf8.prefix(15).enumerated() { raw[i] = b }
+        }
     }
 
     mutating func argument(_ index: Int, _ kind: ArgumentKind, _ payload: [UInt8]) {

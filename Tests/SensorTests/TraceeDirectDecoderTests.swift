@@ -9,18 +9,22 @@ import Testing
 /// kind of hostile line both give the same result (an event or the same error), whichever
 /// path reads it, and nothing crashes or hangs.
 @Suite struct TraceeDirectDecoderTests {
-    /// 40 lines of `Scripts/bench.sh detect`'s recording of the FHIR container (8 of each of its
+    /// 40 lines of `Scripts/benchmarks/bench.sh detect`'s recording of the FHIR container (8 of each of its
     /// five event types), and the lines of the reader's own tests.
     static func recordedLines() throws -> [[UInt8]] {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        let sample = try String(contentsOf: root.appendingPathComponent("fixtures/fhir-trace-sample.json"), encoding: .utf8)
+        let sample = try String(
+            contentsOf: root.appendingPathComponent("fixtures/fhir-trace-sample.json"), encoding: .utf8)
         let lines = sample.split(separator: "\n").map { Array($0.utf8) }
         #expect(lines.count == 40)
-        return lines + [TraceeJSONReaderTests.laterTraceeLine, TraceeJSONReaderTests.tracee06Line].map { Array($0.utf8) }
+        return lines
+            + [TraceeJSONReaderTests.laterTraceeLine, TraceeJSONReaderTests.tracee06Line].map { Array($0.utf8) }
     }
 
     /// Both paths on one line, with a decoder that has seen the lines before (its caches in use).
-    static func agree(_ line: [UInt8], _ decoder: inout TraceeDirectDecoder, sourceLocation: SourceLocation = #_sourceLocation) {
+    static func agree(
+        _ line: [UInt8], _ decoder: inout TraceeDirectDecoder, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         line.withUnsafeBytes { bytes in
             let direct = TraceeJSONReader.decode(bytes, lineNumber: 7, decoder: &decoder)
             let tree = TraceeJSONReader.decodeWithTree(bytes, lineNumber: 7)
@@ -66,10 +70,14 @@ import Testing
         let text = (lines + ["", "not json", #"{"eventName":"close","#] + lines.prefix(3)).joined(separator: "\n")
         let path = try TraceeJSONReaderTests.temporaryFile(text)
         defer { unlink(path) }
-        func read(_ decoding: TraceeJSONReader.LineDecoding) throws -> ([TraceEvent], [TraceeJSONError], TraceeJSONReader.LineCounts) {
+        func read(_ decoding: TraceeJSONReader.LineDecoding) throws -> (
+            [TraceEvent], [TraceeJSONError], TraceeJSONReader.LineCounts
+        ) {
             var events: [TraceEvent] = []
             var errors: [TraceeJSONError] = []
-            let counts = try TraceeJSONReader.forEach(path: path, decoding: decoding, onError: { errors.append($0) }) { events.append($0) }
+            let counts = try TraceeJSONReader.forEach(path: path, decoding: decoding, onError: { errors.append($0) }) {
+                events.append($0)
+            }
             return (events, errors, counts)
         }
         let (direct, directErrors, directCounts) = try read(.direct)
@@ -94,7 +102,10 @@ import Testing
             for end in 0...line.count { Self.agree(Array(line[..<end]), &decoder) }
             await Task.yield()
         }
-        let replacements: [UInt8] = [0x22, 0x5C, 0x7B, 0x7D, 0x5B, 0x5D, 0x3A, 0x2C, 0x00, 0x1F, 0x80, 0xC3, 0xFF, 0x39, 0x2D, 0x65, 0x2E, 0x6E, 0x20]
+        let replacements: [UInt8] = [
+            0x22, 0x5C, 0x7B, 0x7D, 0x5B, 0x5D, 0x3A, 0x2C, 0x00, 0x1F, 0x80, 0xC3, 0xFF, 0x39, 0x2D, 0x65, 0x2E, 0x6E,
+            0x20,
+        ]
         for line in [lines[3], lines[40]] {
             for index in line.indices {
                 for byte in replacements where line[index] != byte {
@@ -142,8 +153,10 @@ import Testing
             base + #""userId":1e3,"threadId":1.0}"#,
             base + #""userId":"12","threadId":"+5"}"#,
             base + #""userId":01}"#,
-            base + #""args":[{"name":"a","type":"int","value":123456789012345678901234567890},{"name":"b","type":"int","value":-0},{"name":"c","type":"u64","value":-5},{"name":"d","type":"int","value":1.5e300},{"name":"e","type":"int","value":18446744073709551615},{"name":"f","type":"int","value":-9223372036854775808},{"name":"g","type":"int","value":-18446744073709551615}]}"#,
-            base + #""args":[{"name":"mode","type":"mode_t","value":-1},{"name":"flags","type":"int","value":9223372036854775808}]}"#,
+            base
+                + #""args":[{"name":"a","type":"int","value":123456789012345678901234567890},{"name":"b","type":"int","value":-0},{"name":"c","type":"u64","value":-5},{"name":"d","type":"int","value":1.5e300},{"name":"e","type":"int","value":18446744073709551615},{"name":"f","type":"int","value":-9223372036854775808},{"name":"g","type":"int","value":-18446744073709551615}]}"#,
+            base
+                + #""args":[{"name":"mode","type":"mode_t","value":-1},{"name":"flags","type":"int","value":9223372036854775808}]}"#,
             // escapes, good and bad
             base + #""processName":"a\"b\\c\/d\u00e9\ud83d\ude00"}"#,
             base + #""processName":"bad \x escape"}"#,
@@ -154,8 +167,10 @@ import Testing
             // deep nesting, in ignored members and in arguments
             base + #""metadata":"# + String(repeating: "[", count: 300) + String(repeating: "]", count: 300) + "}",
             base + #""metadata":"# + String(repeating: "[", count: 60) + String(repeating: "]", count: 60) + "}",
-            base + #""metadata":"# + String(repeating: #"{"a":"#, count: 70) + "1" + String(repeating: "}", count: 70) + "}",
-            base + #""args":[{"name":"argv","type":"[]string","value":[["x"]]},{"name":"o","type":"x","value":{"a":{"b":1}}}]}"#,
+            base + #""metadata":"# + String(repeating: #"{"a":"#, count: 70) + "1" + String(repeating: "}", count: 70)
+                + "}",
+            base
+                + #""args":[{"name":"argv","type":"[]string","value":[["x"]]},{"name":"o","type":"x","value":{"a":{"b":1}}}]}"#,
             base + #""metadata":"# + String(repeating: "[", count: 5000) + "}",
             // duplicates at every level
             base + #""processId":2}"#,
@@ -197,7 +212,9 @@ import Testing
             }
         }
         // Valid UTF-8 outside ASCII reads directly.
-        let accented = Array(#"{"eventName":"openat","processName":"café","args":[{"name":"pathname","type":"const char*","value":"/tmp/naïve-ünïcode-path"}]}"#.utf8)
+        let accented = Array(
+            #"{"eventName":"openat","processName":"café","args":[{"name":"pathname","type":"const char*","value":"/tmp/naïve-ünïcode-path"}]}"#
+                .utf8)
         #expect(accented.withUnsafeBytes { decoder.event($0) }?.processName == "café")
         Self.agree(accented, &decoder)
     }
@@ -223,4 +240,3 @@ import Testing
         }
     }
 }
-

@@ -7,7 +7,8 @@ import Testing
 /// the graduation slides, and files with lines that are not events.
 @Suite struct TraceeJSONReaderTests {
     static func temporaryFile(_ text: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tracee-\(UUID().uuidString).json").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tracee-\(UUID().uuidString).json")
+            .path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
@@ -86,7 +87,8 @@ import Testing
         #expect(event.containerId == "8e5b3c1f2a" && event[argument: "remote_addr"]?.field("sin_addr") == "10.96.0.10")
 
         // The newest Tracee drops the top-level containerId and writes {} for host processes.
-        let nested = try TraceeJSONReader.event(fromLine: #"{"eventId":1,"eventName":"write","container":{"id":"c0ffee","name":"db"}}"#)
+        let nested = try TraceeJSONReader.event(
+            fromLine: #"{"eventId":1,"eventName":"write","container":{"id":"c0ffee","name":"db"}}"#)
         #expect(nested.containerId == "c0ffee" && nested.container?.name == "db" && nested.eventId == "1")
         let host = try TraceeJSONReader.event(fromLine: #"{"eventName":"openat","container":{},"args":null}"#)
         #expect(host.containerId == "" && host.container == nil && host.eventId == "257" && host.args.isEmpty)
@@ -120,8 +122,11 @@ import Testing
             .deletingLastPathComponent()
         let path = root.appendingPathComponent("../shared/seed/graduation-project-slides.txt").standardized.path
         guard FileManager.default.fileExists(atPath: path) else { return nil }
-        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
-        guard let start = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == "STDIN" }) else { return nil }
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(
+            separator: "\n", omittingEmptySubsequences: false)
+        guard let start = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == "STDIN" }) else {
+            return nil
+        }
         var json: [String] = []
         for line in lines[(start + 1)...] {
             guard let space = line.firstIndex(of: " "), Int(line[..<space]) != nil else { break }
@@ -157,7 +162,9 @@ import Testing
         defer { unlink(path) }
         var errors: [TraceeJSONError] = []
         var names: [String] = []
-        let counts = try TraceeJSONReader.forEach(path: path, onError: { errors.append($0) }) { names.append($0.eventName) }
+        let counts = try TraceeJSONReader.forEach(path: path, onError: { errors.append($0) }) {
+            names.append($0.eventName)
+        }
         #expect(names == ["execve", "security_socket_connect"])
         #expect(counts == TraceeJSONReader.LineCounts(events: 2, errors: 8))
         #expect(errors.map(\.lineNumber) == [2, 3, 4, 5, 7, 8, 9, 10])

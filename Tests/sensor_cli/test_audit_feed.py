@@ -7,6 +7,7 @@ on a real container (root, BPF, Docker with caduceus-testbox; fails instead of s
 CI=true). CADUCEUS_BIN names the binary."""
 import json
 import secrets
+import socket
 import subprocess
 import time
 import urllib.error
@@ -119,6 +120,51 @@ def test_recorded_alerts_are_fed_and_found_beside_record_accesses(server, tmp_pa
     assert len(feeds) == 2 and all(e["entity"][0]["what"]["reference"].startswith("AuditEvent/") for e in feeds)
 
 
+def test_each_node_names_itself_as_the_events_site(server, tmp_path):
+    """One central server, a sensor per node (the Kubernetes DaemonSet passes spec.nodeName as
+    --audit-site): each alert's source.site is its node, and the search parameter `site` finds
+    one node's alerts. Without the option the site is the host's name."""
+    trace = tmp_path / "events.json"
+    trace.write_text(shadow_read(2001) + "\n")
+    for node in ["node-a", "node-b"]:
+        result = run(BIN, "detect", "--events", str(trace), "--format", "json",
+                     "--audit-url", server.base, "--audit-token-file", str(server.token), "--audit-site", node)
+        assert result.returncode == 0 and "1 alerts fed, 0 failed" in result.stderr, result.stderr
+    result = run(BIN, "detect", "--events", str(trace), "--format", "json",
+                 "--audit-url", server.base, "--audit-token-file", str(server.token))
+    assert result.returncode == 0 and "1 alerts fed, 0 failed" in result.stderr, result.stderr
+    alerts = server.search("type=" + urllib.parse.quote(ALERT_TYPE))
+    assert sorted(a["source"]["site"] for a in alerts) == sorted(["node-a", "node-b", socket.gethostname()])
+    node_a = server.search("site=node-a")
+    assert [a["source"]["site"] for a in node_a] == ["node-a"]
+    assert node_a[0]["entity"][0]["what"]["reference"] == "Device/caduceus-fhir"
+    # A blank or oversized site, or one without --audit-url, is refused before anything runs.
+    for arguments, message in [
+        (["--audit-url", server.base, "--audit-site", " "], "--audit-site"),
+        (["--audit-url", server.base, "--audit-site", "n" * 256], "1 to 255 bytes"),
+        (["--audit-site", "node-a"], "need --audit-url"),
+    ]:
+        refused = run(BIN, "detect", "--events", str(trace), *arguments)
+        assert refused.returncode != 0 and message in refused.stderr, refused.stderr
+
+
+def test_sigterm_stops_the_server_with_its_audit_trail_written(tmp_path):
+    """What a Kubernetes pod's stop sends (SIGTERM, after its preStop sleep): the server exits 0,
+    having written the AuditEvents still queued; started again on the same database, they are there."""
+    first = Server(tmp_path)
+    for number in range(20):
+        assert first.call("PUT", f"Patient/t{number}", {"resourceType": "Patient", "id": f"t{number}"})[0] == 201
+    first.process.send_signal(15)
+    assert first.process.wait(timeout=30) == 0, first.process.stderr.read()
+    second = Server(tmp_path)
+    try:
+        patients = ",".join(f"Patient/t{number}" for number in range(20))
+        updates = second.search("subtype=update&entity=" + urllib.parse.quote(patients))
+        assert sorted(e["entity"][0]["what"]["reference"] for e in updates) == sorted(patients.split(","))
+    finally:
+        second.stop()
+
+
 def test_a_refusing_or_missing_server_is_counted_not_fatal(server, tmp_path):
     trace = tmp_path / "events.json"
     trace.write_text(shadow_read(2001) + "\n")
@@ -161,6 +207,10 @@ def test_bad_serve_and_profile_options_are_refused_before_anything_opens(tmp_pat
         (["--audit", "on", "--exfiltration-patients=-1"], "--exfiltration-patients must be 0 (off) or more"),
         (["--exfiltration-patients", "5"], "add --audit on"),
         (["--auth-hs256-secret-file", str(tmp_path / "missing.key")], "Cannot load the access token keys"),
+        # Past a year the conversion to nanoseconds overflowed and stopped the process.
+        (["--max-bundle-time", "1e300"], "--max-bundle-time takes more than 0 seconds, up to a year"),
+        (["--idle-timeout", "1e300"], "--idle-timeout takes more than 0 seconds, up to a year"),
+        (["--shutdown-grace", "1e300"], "--shutdown-grace takes 0 to 3600 seconds"),
     ]:
         database = tmp_path / "never.sqlite"
         result = run(BIN, "serve", "--port", "0", "--database", str(database), *arguments)

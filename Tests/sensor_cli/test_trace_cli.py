@@ -92,6 +92,41 @@ def test_json_lines_feed_the_jq_pipeline_and_summary(container, tmp_path):
     assert [count for _, count in rows[:-1]] == sorted((count for _, count in rows[:-1]), key=lambda c: -int(c))
 
 
+@pytest.mark.parametrize("form", ["json", "record"])
+def test_a_quiet_traces_events_reach_the_output_while_it_runs(container, tmp_path, form):
+    """A few events at a time used to sit in the trace's output buffer (1 MiB) until the trace
+    stopped: `caduceus trace | jq` showed nothing. They must arrive within the flush interval
+    (0.2 s) plus a poll (0.1 s), with the trace still running."""
+    output = tmp_path / ("events." + form)
+    process = subprocess.Popen(
+        [BIN, "trace", "--container", container, "--events", "execve", "--format", form, "--output", str(output)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and "Ctrl-C to stop" not in process.stderr.readline():
+            pass
+        assert process.poll() is None, "the trace ended early"
+        exec_done = run("docker", "exec", container, "/bin/cat", "/etc/hostname")
+        assert exec_done.returncode == 0, exec_done.stderr
+        seen = b""
+        deadline = time.time() + 5
+        while time.time() < deadline and b"/etc/hostname" not in seen:
+            time.sleep(0.1)
+            seen = output.read_bytes()
+        assert b"/etc/hostname" in seen, f"{len(seen)} bytes written while the trace runs"
+        assert process.poll() is None
+    finally:
+        process.send_signal(2)
+        process.communicate(timeout=60)
+    if form == "json":
+        events = [json.loads(line) for line in output.read_text().splitlines()]
+        assert sum(e["eventName"] == "execve" for e in events) >= 1
+    else:
+        replayed = run(BIN, "trace", "--input", str(output))
+        assert replayed.returncode == 0, replayed.stderr
+        assert "/etc/hostname" in replayed.stdout
+
+
 def test_table_format_is_readable(container):
     code, stdout, stderr = trace_while(
         ["--container", container, "--events", "execve", "--format", "table"],

@@ -49,11 +49,14 @@ public struct Alert: Sendable {
     /// send escape sequences to the operator's terminal or forge a second line. `json()`
     /// keeps the text exact.
     public var line: String {
-        let place = container.id == "host" ? "host" : "container \(container.name.isEmpty ? String(container.id.prefix(12)) : container.name)"
+        let place =
+            container.id == "host"
+            ? "host" : "container \(container.name.isEmpty ? String(container.id.prefix(12)) : container.name)"
         let techniques = mitre.isEmpty ? "" : " " + mitre.joined(separator: ",")
         let enforced = action.map { " [\($0)]" } ?? ""
         return TerminalText.escape(
-            "\(time) \(priority.uppercased()) [\(ruleId)\(techniques)] \(rule) (\(place), \(process.name) pid \(process.pid)): \(output)\(enforced)")
+            "\(time) \(priority.uppercased()) [\(ruleId)\(techniques)] \(rule) (\(place), \(process.name) pid \(process.pid)): \(output)\(enforced)"
+        )
     }
 
     /// One JSON object, no newline, keys in a fixed order: what fired first, the evidence last.
@@ -65,7 +68,8 @@ public struct Alert: Sendable {
         func number<N: BinaryInteger>(_ n: N) -> JSONValue { .number(String(n)) }
         func process(_ p: Process) -> JSONValue {
             var members: [(key: String, value: JSONValue)] = [
-                ("pid", number(p.pid)), ("vpid", number(p.vpid)), ("name", .string(p.name)), ("exepath", .string(p.exepath)),
+                ("pid", number(p.pid)), ("vpid", number(p.vpid)), ("name", .string(p.name)),
+                ("exepath", .string(p.exepath)),
                 ("cmdline", .string(p.cmdline)),
             ]
             if let uid = p.uid { members.append(("uid", number(uid))) }
@@ -74,10 +78,18 @@ public struct Alert: Sendable {
             return .object(JSONObject(members))
         }
         var members: [(key: String, value: JSONValue)] = [
-            ("ruleId", .string(ruleId)), ("rule", .string(rule)), ("priority", .string(priority)), ("output", .string(output)),
+            ("ruleId", .string(ruleId)), ("rule", .string(rule)), ("priority", .string(priority)),
+            ("output", .string(output)),
             ("time", .string(time)), ("timestamp", number(timestamp)), ("raisedAt", number(raisedAt)),
             ("mitre", .array(mitre.map { .string($0) })), ("tags", .array(tags.map { .string($0) })),
-            ("container", .object(JSONObject([("id", .string(container.id)), ("name", .string(container.name)), ("image", .string(container.image))]))),
+            (
+                "container",
+                .object(
+                    JSONObject([
+                        ("id", .string(container.id)), ("name", .string(container.name)),
+                        ("image", .string(container.image)),
+                    ]))
+            ),
             ("process", process(self.process)), ("ancestors", .array(ancestors.map(process))),
             ("events", .array(events.map(\.jsonValue))),
         ]
@@ -89,7 +101,8 @@ public struct Alert: Sendable {
 extension Alert.Process {
     init(_ record: ProcessRecord, name: String? = nil, uid: UInt32?, user: String?) {
         self.init(
-            pid: record.pid, vpid: record.vpid, name: name ?? record.name, exepath: record.exePath, cmdline: record.cmdline,
+            pid: record.pid, vpid: record.vpid, name: name ?? record.name, exepath: record.exePath,
+            cmdline: record.cmdline,
             uid: uid, user: user, tty: record.tty)
     }
 }

@@ -30,9 +30,11 @@ public final class AlertThrottle {
     /// Whether to raise `alert`; false counts it as suppressed.
     public func admit(_ alert: Alert) -> Bool {
         let key = Key(rule: alert.ruleId, container: alert.container.id)
-        var bucket = buckets[key] ?? Bucket(
-            tokens: Double(burst), last: alert.timestamp, suppressed: 0,
-            container: alert.container.name.isEmpty ? String(alert.container.id.prefix(12)) : alert.container.name)
+        var bucket =
+            buckets[key]
+            ?? Bucket(
+                tokens: Double(burst), last: alert.timestamp, suppressed: 0,
+                container: alert.container.name.isEmpty ? String(alert.container.id.prefix(12)) : alert.container.name)
         if alert.timestamp > bucket.last {
             bucket.tokens = min(Double(burst), bucket.tokens + Double(alert.timestamp - bucket.last) / 1e9 / interval)
             bucket.last = alert.timestamp
@@ -45,7 +47,9 @@ public final class AlertThrottle {
 
     /// What was suppressed, per rule and container (name, else short id), most first.
     public var suppressed: [(rule: String, container: String, count: Int)] {
-        buckets.compactMap { key, bucket in bucket.suppressed > 0 ? (key.rule, bucket.container, bucket.suppressed) : nil }
-            .sorted { ($0.count, $1.rule) > ($1.count, $0.rule) }
+        buckets.compactMap { key, bucket in
+            bucket.suppressed > 0 ? (key.rule, bucket.container, bucket.suppressed) : nil
+        }
+        .sorted { ($0.count, $1.rule) > ($1.count, $0.rule) }
     }
 }

@@ -33,11 +33,18 @@ public struct OutputTemplate: Sendable {
             var brackets = 0
             while end < text.endIndex {
                 let c = text[end]
-                if c == "[" { brackets += 1 } else if c == "]" { if brackets == 0 { break }; brackets -= 1 } else if brackets == 0 && !(c.isLetter || c.isNumber || c == "." || c == "_") { break }
+                if c == "[" {
+                    brackets += 1
+                } else if c == "]" {
+                    if brackets == 0 { break }; brackets -= 1
+                } else if brackets == 0 && !(c.isLetter || c.isNumber || c == "." || c == "_") {
+                    break
+                }
                 end = text.index(after: end)
             }
             var word = String(text[next..<end])
-            while word.hasSuffix(".") { word.removeLast(); end = text.index(before: end) }  // "%proc.name." ends a sentence
+            // "%proc.name." ends a sentence
+            while word.hasSuffix(".") { word.removeLast(); end = text.index(before: end) }
             guard let field = FieldReference(parsing: word) else {
                 literal.append(character)
                 index = next

@@ -118,7 +118,9 @@ struct ConditionLexer {
                     if c == "]" { brackets -= 1 }
                     // A value starting with - or / may hold = (`proc.args startswith --exec=`).
                     let valueLike = word.first == "-" || word.first == "/"
-                    if brackets == 0 && (c.isWhitespace || "(),\"'".contains(c) || (!valueLike && "=!<>".contains(c))) { break }
+                    if brackets == 0 && (c.isWhitespace || "(),\"'".contains(c) || (!valueLike && "=!<>".contains(c))) {
+                        break
+                    }
                     word.append(c)
                     advance()
                 }

@@ -63,23 +63,31 @@ public struct ConditionParser {
 
     /// Parses `text` and says what the condition costs expanded.
     /// `positions`, when given, says where each character of `text` is in its file.
-    public func parseWithCost(_ text: String, origin: SourceLocation = SourceLocation(), positions: [SourceLocation]? = nil) throws -> (condition: Condition, cost: Cost, warnings: [ConditionError]) {
+    public func parseWithCost(
+        _ text: String, origin: SourceLocation = SourceLocation(), positions: [SourceLocation]? = nil
+    ) throws -> (condition: Condition, cost: Cost, warnings: [ConditionError]) {
         guard text.utf8.count <= Limits.conditionBytes else {
             throw ConditionError(
                 location: origin,
-                message: "the condition is \(text.utf8.count) bytes, more than the \(Limits.conditionBytes) a condition may have")
+                message:
+                    "the condition is \(text.utf8.count) bytes, more than the \(Limits.conditionBytes) a condition may have"
+            )
         }
         var state = State(tokens: try ConditionLexer(text, origin: origin, positions: positions).tokens(), parser: self)
         let parsed = try state.parseOr()
         guard case .end = state.current.0 else {
-            throw ConditionError(location: state.current.1, message: "unexpected \(state.describe(state.current.0)) after a complete condition")
+            throw ConditionError(
+                location: state.current.1,
+                message: "unexpected \(state.describe(state.current.0)) after a complete condition")
         }
         return (parsed.condition, Cost(nodes: state.nodes, depth: parsed.depth, bytes: state.bytes), state.warnings)
     }
 
     /// `items` joined by `and` or `or` as a balanced tree, in order (so evaluation order and
     /// meaning are those of the chain), and its depth.
-    static func balanced(_ items: ArraySlice<(condition: Condition, depth: Int)>, and: Bool) -> (condition: Condition, depth: Int) {
+    static func balanced(_ items: ArraySlice<(condition: Condition, depth: Int)>, and: Bool) -> (
+        condition: Condition, depth: Int
+    ) {
         if items.count == 1 { return items.first! }
         let middle = items.startIndex + items.count / 2
         let left = balanced(items[..<middle], and: and)
@@ -101,8 +109,13 @@ public struct ConditionParser {
     /// `proc.aname in (unicorn_launche)`, a process name.)
     static func looksLikeListName(_ word: String) -> Bool {
         let bytes = Array(word.utf8)
-        guard let first = bytes.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first), bytes.contains(UInt8(ascii: "_")) else { return false }
-        return bytes.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "_") }
+        guard let first = bytes.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first),
+            bytes.contains(UInt8(ascii: "_"))
+        else { return false }
+        return bytes.allSatisfy {
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+                || $0 == UInt8(ascii: "_")
+        }
     }
 
     /// Fields whose values are snake-case names of their own (`evt.type in (init_module)`),
@@ -153,7 +166,8 @@ public struct ConditionParser {
             guard nodes <= Limits.expandedNodes else {
                 throw ConditionError(
                     location: location,
-                    message: "the condition expands to more than \(Limits.expandedNodes) nodes (macros and lists included)")
+                    message:
+                        "the condition expands to more than \(Limits.expandedNodes) nodes (macros and lists included)")
             }
         }
 
@@ -168,14 +182,19 @@ public struct ConditionParser {
 
         func checkDepth(_ depth: Int, at location: SourceLocation) throws {
             guard depth <= Limits.expandedDepth else {
-                throw ConditionError(location: location, message: "the condition nests more than \(Limits.expandedDepth) levels deep once its macros are expanded")
+                throw ConditionError(
+                    location: location,
+                    message:
+                        "the condition nests more than \(Limits.expandedDepth) levels deep once its macros are expanded"
+                )
             }
         }
 
         mutating func enter(at location: SourceLocation) throws {
             nesting += 1
             guard nesting <= Limits.nesting else {
-                throw ConditionError(location: location, message: "parentheses and 'not' nest more than \(Limits.nesting) deep")
+                throw ConditionError(
+                    location: location, message: "parentheses and 'not' nest more than \(Limits.nesting) deep")
             }
         }
 
@@ -221,7 +240,11 @@ public struct ConditionParser {
                 advance()
                 let inner = try parseOr()
                 guard case .closeParenthesis = current.0 else {
-                    throw ConditionError(location: current.1, message: "expected ')' to close the '(' at \(location.line):\(location.column), found \(describe(current.0))")
+                    throw ConditionError(
+                        location: current.1,
+                        message:
+                            "expected ')' to close the '(' at \(location.line):\(location.column), found \(describe(current.0))"
+                    )
                 }
                 nesting -= 1
                 advance()
@@ -241,9 +264,11 @@ public struct ConditionParser {
                     }
                     return (try parseComparison(field, at: location), 1)
                 }
-                throw ConditionError(location: location, message: "'\(word.prefix(80))' is neither a field nor a known macro")
+                throw ConditionError(
+                    location: location, message: "'\(word.prefix(80))' is neither a field nor a known macro")
             default:
-                throw ConditionError(location: location, message: "expected a field, a macro, 'not' or '(', found \(describe(token))")
+                throw ConditionError(
+                    location: location, message: "expected a field, a macro, 'not' or '(', found \(describe(token))")
             }
         }
 
@@ -259,11 +284,13 @@ public struct ConditionParser {
                 return .exists(field)
             case .word(let word):
                 guard let named = ConditionOperator(rawValue: word) else {
-                    throw ConditionError(location: location, message: "'\(word.prefix(80))' is not an operator (after field \(field))")
+                    throw ConditionError(
+                        location: location, message: "'\(word.prefix(80))' is not an operator (after field \(field))")
                 }
                 op = named
             default:
-                throw ConditionError(location: location, message: "expected an operator after field \(field), found \(describe(token))")
+                throw ConditionError(
+                    location: location, message: "expected an operator after field \(field), found \(describe(token))")
             }
             advance()
             try count(1, at: fieldLocation)
@@ -271,10 +298,12 @@ public struct ConditionParser {
             if parser.knownFields != nil, let type = FieldTable.byName[field.name]?.type {
                 guard type.allows(op) else {
                     throw ConditionError(
-                        location: location, message: "operator '\(op.rawValue)' does not apply to \(field), a \(type.rawValue) field")
+                        location: location,
+                        message: "operator '\(op.rawValue)' does not apply to \(field), a \(type.rawValue) field")
                 }
                 if let problem = values.lazy.compactMap({ type.problem(with: $0, op) }).first {
-                    throw ConditionError(location: location, message: "\(field) (\(type.rawValue)) \(op.rawValue): \(problem)")
+                    throw ConditionError(
+                        location: location, message: "\(field) (\(type.rawValue)) \(op.rawValue): \(problem)")
                 }
             }
             return .compare(field, op, values)
@@ -285,17 +314,24 @@ public struct ConditionParser {
         /// among other values it is a value, as in Falco's own files (`proc.name in
         /// (start_runit, cp)`, `unicorn_launche` beside lists): a check by edit distance to
         /// the defined lists refused those.
-        mutating func listValues(_ word: String, field: FieldReference, alone: Bool, at location: SourceLocation) throws -> [String] {
+        mutating func listValues(_ word: String, field: FieldReference, alone: Bool, at location: SourceLocation) throws
+            -> [String]
+        {
             if let list = parser.lists[word] {
                 try count(list.count, at: location)
                 try countBytes(list.reduce(0) { $0 + $1.utf8.count }, at: location)
                 return list
             }
-            if ConditionParser.looksLikeListName(word) && !ConditionParser.fieldsWithSnakeCaseValues.contains(field.name)
-                && alone {
-                warnings.append(ConditionError(
-                    location: location,
-                    message: "'\(word.prefix(80))' is not a defined list, so it is compared as a value (quote it, \"\(word.prefix(80))\", if that is meant)"))
+            if ConditionParser.looksLikeListName(word)
+                && !ConditionParser.fieldsWithSnakeCaseValues.contains(field.name)
+                && alone
+            {
+                warnings.append(
+                    ConditionError(
+                        location: location,
+                        message:
+                            "'\(word.prefix(80))' is not a defined list, so it is compared as a value (quote it, \"\(word.prefix(80))\", if that is meant)"
+                    ))
             }
             try count(1, at: location)
             return [word]
@@ -306,7 +342,9 @@ public struct ConditionParser {
             switch token {
             case .word(let word):
                 advance()
-                if [.in, .intersects, .pmatch].contains(op) { return try listValues(word, field: field, alone: true, at: location) }
+                if [.in, .intersects, .pmatch].contains(op) {
+                    return try listValues(word, field: field, alone: true, at: location)
+                }
                 try count(1, at: location)
                 return [word]
             case .quoted(let text):
@@ -326,19 +364,25 @@ public struct ConditionParser {
                         return values
                     case .word(let word):
                         var alone = values.isEmpty
-                        if alone, position + 1 < tokens.count, case .closeParenthesis = tokens[position + 1].0 {} else { alone = false }
+                        if alone, position + 1 < tokens.count, case .closeParenthesis = tokens[position + 1].0 {
+                        } else {
+                            alone = false
+                        }
                         values += try listValues(word, field: field, alone: alone, at: current.1)
                     case .quoted(let text):
                         try count(1, at: current.1)
                         values.append(text)
                     default:
-                        throw ConditionError(location: current.1, message: "expected a value or ')' in the list, found \(describe(current.0))")
+                        throw ConditionError(
+                            location: current.1,
+                            message: "expected a value or ')' in the list, found \(describe(current.0))")
                     }
                     advance()
                     if case .comma = current.0 { advance() }
                 }
             default:
-                throw ConditionError(location: location, message: "expected a value after '\(op.rawValue)', found \(describe(token))")
+                throw ConditionError(
+                    location: location, message: "expected a value after '\(op.rawValue)', found \(describe(token))")
             }
         }
     }

@@ -13,7 +13,9 @@ public final class DecodedPayloadShellDetector {
     public static let ruleId = "CAD-051"
 
     /// The names counted as the shell end of the pair; any other matched process is a decoder.
-    public static let shells: Set<String> = ["sh", "ash", "bash", "dash", "ksh", "mksh", "zsh", "busybox", "rbash", "fish"]
+    public static let shells: Set<String> = [
+        "sh", "ash", "bash", "dash", "ksh", "mksh", "zsh", "busybox", "rbash", "fish",
+    ]
 
     private struct Member {
         let pid: UInt32
@@ -53,12 +55,15 @@ public final class DecodedPayloadShellDetector {
     /// when `exited`. Answers the alert's note when it completes a decoder-and-shell pair whose
     /// lifetimes overlap, nil otherwise.
     public func observe(
-        container: String, parent: UInt32, pid: UInt32, name: String, forked: UInt64, time: UInt64, exited: Bool = false,
+        container: String, parent: UInt32, pid: UInt32, name: String, forked: UInt64, time: UInt64,
+        exited: Bool = false,
         byNameOnly: Bool = false, parentCommandLine: String = ""
     ) -> String? {
         let key = container + "\0" + String(parent)
         if exited {
-            if let index = parents[key]?.members.firstIndex(where: { $0.pid == pid }) { parents[key]?.members[index].exited = time }
+            if let index = parents[key]?.members.firstIndex(where: { $0.pid == pid }) {
+                parents[key]?.members[index].exited = time
+            }
             return nil
         }
         var siblings = parents[key] ?? Siblings(last: time)
@@ -66,9 +71,11 @@ public final class DecodedPayloadShellDetector {
         if siblings.members.contains(where: { $0.pid == pid && $0.name == name }) { return nil }
         siblings.last = max(siblings.last, time)
         let member = Member(
-            pid: pid, name: name, isShell: Self.shells.contains(name), forked: forked, started: time, byNameOnly: byNameOnly)
+            pid: pid, name: name, isShell: Self.shells.contains(name), forked: forked, started: time,
+            byNameOnly: byNameOnly)
         let partner = siblings.members.last { other in
-            guard other.isShell != member.isShell && other.pid != pid && Self.distance(other.started, time) <= window else { return false }
+            guard other.isShell != member.isShell && other.pid != pid && Self.distance(other.started, time) <= window
+            else { return false }
             let (decoder, shell) = member.isShell ? (other.name, name) : (name, other.name)
             if other.byNameOnly || member.byNameOnly { return Self.piped(decoder, into: shell, in: parentCommandLine) }
             // Alive together: neither had exited when the other was forked.
@@ -79,7 +86,8 @@ public final class DecodedPayloadShellDetector {
             siblings.members.removeAll { $0.pid == partner.pid }
             parents[key] = siblings
             let (decoder, shell) = member.isShell ? (partner, member) : (member, partner)
-            return "\(decoder.name) pid \(decoder.pid) piped into \(shell.name) pid \(shell.pid), both started by pid \(parent)"
+            return
+                "\(decoder.name) pid \(decoder.pid) piped into \(shell.name) pid \(shell.pid), both started by pid \(parent)"
         }
         siblings.members.removeAll { $0.pid == pid || Self.distance($0.started, time) > window }
         if siblings.members.count >= Self.membersPerParent { siblings.members.removeFirst() }
@@ -101,7 +109,9 @@ public final class DecodedPayloadShellDetector {
         while index < commandLine.endIndex {
             let character = commandLine[index]
             let next = commandLine.index(after: index)
-            if character == "|" || character == ";" || character == "&" || character == "\n" || character == "(" || character == ")" || character == "`" {
+            if character == "|" || character == ";" || character == "&" || character == "\n" || character == "("
+                || character == ")" || character == "`"
+            {
                 let doubled = next < commandLine.endIndex && commandLine[next] == character
                 stages.append((commandLine[start..<index], character == "|" && !doubled))
                 index = doubled ? commandLine.index(after: next) : next
@@ -114,7 +124,8 @@ public final class DecodedPayloadShellDetector {
         func program(_ stage: Substring) -> Substring? {
             stage.split(whereSeparator: { $0 == " " || $0 == "\t" }).first?.split(separator: "/").last
         }
-        for index in stages.indices.dropLast() where stages[index].piped && program(stages[index].text) == Substring(decoder) {
+        for index in stages.indices.dropLast()
+        where stages[index].piped && program(stages[index].text) == Substring(decoder) {
             if program(stages[index + 1].text) == Substring(shell) { return true }
         }
         return false

@@ -60,7 +60,8 @@ public final class PortScanDetector {
         if !window.reported && window.ports.count >= limits.ports && window.refused.count >= limits.refused {
             window.reported = true
             let seconds = Double(window.last - window.start) / 1e9
-            note = "\(window.ports.count) loopback ports in \(String(format: "%.1f", seconds)) s, \(window.refused.count) refused or unanswered"
+            note =
+                "\(window.ports.count) loopback ports in \(String(format: "%.1f", seconds)) s, \(window.refused.count) refused or unanswered"
         }
         if windows[container] == nil && windows.count >= limits.containers { dropOldest(now: time) }
         windows[container] = window

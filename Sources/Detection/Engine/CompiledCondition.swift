@@ -49,18 +49,25 @@ final class Matcher: @unchecked Sendable {
         number = operands.first.flatMap { Int64($0) }
         lowered = operands.first?.lowercased() ?? ""
         operand = operands.first ?? ""
-        glob = op == .glob || op == .iglob ? GlobPattern(operands.first ?? "", flags: op == .glob ? 0 : Self.caseFold) : nil
-        table = OperandTable(op == .in || op == .intersects ? operands : op == .equal || op == .notEqual ? Array(operands.prefix(1)) : [])
+        glob =
+            op == .glob || op == .iglob
+            ? GlobPattern(operands.first ?? "", flags: op == .glob ? 0 : Self.caseFold) : nil
+        table = OperandTable(
+            op == .in || op == .intersects ? operands : op == .equal || op == .notEqual ? Array(operands.prefix(1)) : []
+        )
         networks = field.type == .ipaddr || field.type == .ipnet ? operands.compactMap { IPNetwork($0) } : []
         if op == .bcontains || op == .bstartswith {
             let hex = Array((operands.first ?? "").utf8)
-            bytes = stride(from: 0, to: hex.count - 1, by: 2).compactMap { UInt8(String(decoding: hex[$0...$0 + 1], as: UTF8.self), radix: 16) }
+            bytes = stride(from: 0, to: hex.count - 1, by: 2).compactMap {
+                UInt8(String(decoding: hex[$0...$0 + 1], as: UTF8.self), radix: 16)
+            }
         } else {
             bytes = []
         }
         if op == .regex {
             guard let pattern = operands.first, let compiled = try? NSRegularExpression(pattern: pattern) else {
-                throw ConditionError(location: SourceLocation(), message: "'\(operands.first?.prefix(80) ?? "")' is not a valid regex")
+                throw ConditionError(
+                    location: SourceLocation(), message: "'\(operands.first?.prefix(80) ?? "")' is not a valid regex")
             }
             if let risk = Self.backtrackingRisk(pattern) {
                 throw ConditionError(location: SourceLocation(), message: "regex '\(pattern.prefix(80))' \(risk)")
@@ -119,13 +126,15 @@ final class Matcher: @unchecked Sendable {
                     while end < characters.count && characters[end] != "}" { end += 1 }
                     let body = String(characters[min(index + 1, characters.count)..<min(end, characters.count)])
                     guard end < characters.count, body.first?.isNumber == true else { break }  // a literal brace
-                    isUnbounded = body.hasSuffix(",") || (body.split(separator: ",").last.flatMap { Int($0) } ?? 0) > 100
+                    isUnbounded =
+                        body.hasSuffix(",") || (body.split(separator: ",").last.flatMap { Int($0) } ?? 0) > 100
                     index = end
                 }
                 if isUnbounded {
                     unbounded += 1
                     if lastClosedGroupHadQuantifier {
-                        return "repeats a group that itself repeats (like (a+)+), which can take exponential time on text a process chooses"
+                        return
+                            "repeats a group that itself repeats (like (a+)+), which can take exponential time on text a process chooses"
                     }
                 }
                 markQuantifier()
@@ -136,7 +145,8 @@ final class Matcher: @unchecked Sendable {
             index += 1
         }
         if unbounded > 4 {
-            return "has \(unbounded) unbounded repetitions (at most 4), which can take a long time on text a process chooses"
+            return
+                "has \(unbounded) unbounded repetitions (at most 4), which can take a long time on text a process chooses"
         }
         return nil
     }
@@ -222,8 +232,10 @@ final class Matcher: @unchecked Sendable {
         // Lengths first: String's == calls into the runtime for any two strings that differ.
         // Bytes first: String's == calls into the runtime for any two strings that differ. A
         // text with non-ASCII bytes falls back to String's comparison (canonical equivalence).
-        case .equal: return table.contains(s) || (s.utf8.count == operand.utf8.count && !table.decides(s) && s == operand)
-        case .notEqual: return !table.contains(s) && (s.utf8.count != operand.utf8.count || table.decides(s) || s != operand)
+        case .equal:
+            return table.contains(s) || (s.utf8.count == operand.utf8.count && !table.decides(s) && s == operand)
+        case .notEqual:
+            return !table.contains(s) && (s.utf8.count != operand.utf8.count || table.decides(s) || s != operand)
         case .in, .intersects:
             if table.contains(s) { return true }
             if table.decides(s) { return false }
@@ -234,7 +246,8 @@ final class Matcher: @unchecked Sendable {
             if let a = Int64(s), let b = number {
                 return op == .less ? a < b : op == .lessOrEqual ? a <= b : op == .greater ? a > b : a >= b
             }
-            return op == .less ? s < operand : op == .lessOrEqual ? s <= operand : op == .greater ? s > operand : s >= operand
+            return op == .less
+                ? s < operand : op == .lessOrEqual ? s <= operand : op == .greater ? s > operand : s >= operand
         case .startswith: return Self.hasPrefix(s, operand)
         case .endswith: return Self.hasSuffix(s, operand)
         case .contains: return Self.contains(s, operand)
@@ -244,10 +257,15 @@ final class Matcher: @unchecked Sendable {
             guard !bytes.isEmpty else { return false }
             let haystack = Array(s.utf8)
             if op == .bstartswith { return haystack.starts(with: bytes) }
-            return haystack.count >= bytes.count && (0...(haystack.count - bytes.count)).contains { haystack[$0..<$0 + bytes.count].elementsEqual(bytes) }
+            return haystack.count >= bytes.count
+                && (0...(haystack.count - bytes.count)).contains {
+                    haystack[$0..<$0 + bytes.count].elementsEqual(bytes)
+                }
         case .pmatch:
             return operands.contains { prefix in
-                s == prefix || (s.utf8.starts(with: prefix.utf8) && (prefix.hasSuffix("/") || s.utf8.dropFirst(prefix.utf8.count).first == UInt8(ascii: "/")))
+                s == prefix
+                    || (s.utf8.starts(with: prefix.utf8)
+                        && (prefix.hasSuffix("/") || s.utf8.dropFirst(prefix.utf8.count).first == UInt8(ascii: "/")))
             }
         case .regex:
             guard let regex else { return false }
@@ -272,7 +290,9 @@ final class Matcher: @unchecked Sendable {
         guard a.count >= b.count else { return false }
         if b.isEmpty { return true }
         return a.withContiguousStorageIfAvailable { x in
-            b.withContiguousStorageIfAvailable { y in memcmp(x.baseAddress! + (x.count - y.count), y.baseAddress!, y.count) == 0 }
+            b.withContiguousStorageIfAvailable { y in
+                memcmp(x.baseAddress! + (x.count - y.count), y.baseAddress!, y.count) == 0
+            }
         }.flatMap { $0 } ?? s.hasSuffix(suffix)
     }
 
@@ -317,7 +337,10 @@ final class CompiledCondition: @unchecked Sendable {
     let matcher: Matcher?
     let field: CompiledField?
 
-    private init(kind: Kind, children: [CompiledCondition] = [], constant: Bool = false, matcher: Matcher? = nil, field: CompiledField? = nil) {
+    private init(
+        kind: Kind, children: [CompiledCondition] = [], constant: Bool = false, matcher: Matcher? = nil,
+        field: CompiledField? = nil
+    ) {
         self.kind = kind
         self.children = children
         nodes = children.map { Unmanaged.passUnretained($0) }
@@ -332,9 +355,13 @@ final class CompiledCondition: @unchecked Sendable {
     convenience init(_ condition: Condition, sharing matchers: MatcherInterner = MatcherInterner()) throws {
         switch condition {
         case .and:
-            self.init(kind: .and, children: try Self.flatten(condition, and: true).map { try CompiledCondition($0, sharing: matchers) })
+            self.init(
+                kind: .and,
+                children: try Self.flatten(condition, and: true).map { try CompiledCondition($0, sharing: matchers) })
         case .or:
-            self.init(kind: .or, children: try Self.flatten(condition, and: false).map { try CompiledCondition($0, sharing: matchers) })
+            self.init(
+                kind: .or,
+                children: try Self.flatten(condition, and: false).map { try CompiledCondition($0, sharing: matchers) })
         case .not(let inner): self.init(kind: .not, children: [try CompiledCondition(inner, sharing: matchers)])
         case .constant(let value): self.init(kind: .constant, constant: value)
         case .exists(let field): self.init(kind: .exists, field: CompiledField(field))
@@ -356,12 +383,16 @@ final class CompiledCondition: @unchecked Sendable {
         switch kind {
         case .and:
             return nodes.withUnsafeBufferPointer { nodes in
-                for index in nodes.indices where !nodes[index]._withUnsafeGuaranteedRef({ $0.evaluate(view) }) { return false }
+                for index in nodes.indices where !nodes[index]._withUnsafeGuaranteedRef({ $0.evaluate(view) }) {
+                    return false
+                }
                 return true
             }
         case .or:
             return nodes.withUnsafeBufferPointer { nodes in
-                for index in nodes.indices where nodes[index]._withUnsafeGuaranteedRef({ $0.evaluate(view) }) { return true }
+                for index in nodes.indices where nodes[index]._withUnsafeGuaranteedRef({ $0.evaluate(view) }) {
+                    return true
+                }
                 return false
             }
         case .not: return !nodes.withUnsafeBufferPointer { $0[0]._withUnsafeGuaranteedRef { $0.evaluate(view) } }
@@ -389,7 +420,9 @@ final class MatcherInterner {
     init() {}
 
     func matcher(_ field: CompiledField, _ op: ConditionOperator, _ operands: [String]) throws -> Matcher {
-        let key = Key(kind: field.kind.rawValue, type: String(describing: field.type), argument: field.argument, level: field.level, op: op, operands: operands)
+        let key = Key(
+            kind: field.kind.rawValue, type: String(describing: field.type), argument: field.argument,
+            level: field.level, op: op, operands: operands)
         if let known = matchers[key] { return known }
         let matcher = try Matcher(field, op, operands)
         matchers[key] = matcher

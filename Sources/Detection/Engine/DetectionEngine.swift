@@ -51,7 +51,10 @@ public final class DetectionEngine {
         /// An entry-reported call whose failure is reported again at its exit (execve).
         let reportedAgainAtExit: Bool
 
-        init(name: String, facts: EventTypeFacts, rules: [CompiledRule], execveRules: [CompiledRule], reportedAgainAtExit: Bool) {
+        init(
+            name: String, facts: EventTypeFacts, rules: [CompiledRule], execveRules: [CompiledRule],
+            reportedAgainAtExit: Bool
+        ) {
             self.name = name
             self.facts = facts
             self.rules = rules
@@ -95,10 +98,13 @@ public final class DetectionEngine {
             }
             if let types = rule.condition.eventTypes {
                 for type in types.sorted() where EventTable.definition(named: type) == nil {
-                    warnings.append("\(rule.location): rule '\(rule.name)' names evt.type '\(type)', which the sensor never emits")
+                    warnings.append(
+                        "\(rule.location): rule '\(rule.name)' names evt.type '\(type)', which the sensor never emits")
                 }
             } else {
-                warnings.append("\(rule.location): rule '\(rule.name)' does not restrict evt.type, so every event is checked against it")
+                warnings.append(
+                    "\(rule.location): rule '\(rule.name)' does not restrict evt.type, so every event is checked against it"
+                )
             }
         }
         typesByRule = rules.map(\.condition.eventTypes)
@@ -121,7 +127,8 @@ public final class DetectionEngine {
         }
         if fields.contains(where: { $0.hasPrefix("fd.") }) {
             names.formUnion([
-                "open", "openat", "openat2", "creat", "close", "dup", "dup2", "dup3", "socket", "connect", "bind", "listen",
+                "open", "openat", "openat2", "creat", "close", "dup", "dup2", "dup3", "socket", "connect", "bind",
+                "listen",
                 "accept", "accept4", "memfd_create",
             ])
         }
@@ -202,13 +209,16 @@ public final class DetectionEngine {
                 let condition = rules[index].condition.specialized(eventType: type, direction: direction)
                 if case .constant(false) = condition { return nil }
                 // Operands were checked in init: compiling again cannot fail.
-                return (try? CompiledCondition(condition, sharing: matchers)).map { CompiledRule(rule: rules[index], condition: $0) }
+                return (try? CompiledCondition(condition, sharing: matchers)).map {
+                    CompiledRule(rule: rules[index], condition: $0)
+                }
             }
         }
         let entry = TypeEntry(
             name: name, facts: facts,
             rules: compile(type: name, direction: facts.direction) { $0?.contains(name) ?? true },
-            execveRules: name == "sched_process_exec" ? compile(type: "execve", direction: "<") { $0?.contains("execve") == true } : [],
+            execveRules: name == "sched_process_exec"
+                ? compile(type: "execve", direction: "<") { $0?.contains("execve") == true } : [],
             reportedAgainAtExit: !atExit && EventTable.reportedAgainWhenFailed.contains(name))
         entries[key] = entry
         return entry
@@ -219,7 +229,8 @@ public final class DetectionEngine {
         let process = view.process
         let info = event.container
         let container = Alert.Container(
-            id: event.containerId.isEmpty ? "host" : event.containerId, name: info?.name ?? "", image: info?.image ?? "")
+            id: event.containerId.isEmpty ? "host" : event.containerId, name: info?.name ?? "", image: info?.image ?? ""
+        )
         let user = state.userName(uid: event.userId, process: process)
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
@@ -229,7 +240,9 @@ public final class DetectionEngine {
             time: EventView.rfc3339(event.timestamp), timestamp: event.timestamp,
             raisedAt: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec), mitre: rule.mitre, tags: rule.tags,
             container: container,
-            process: Alert.Process(process, name: view.value(CompiledField(FieldReference(name: "proc.name")))?.text, uid: event.userId, user: user),
+            process: Alert.Process(
+                process, name: view.value(CompiledField(FieldReference(name: "proc.name")))?.text, uid: event.userId,
+                user: user),
             ancestors: state.ancestors(of: process).map { Alert.Process($0, uid: nil, user: nil) },
             events: [event])
     }

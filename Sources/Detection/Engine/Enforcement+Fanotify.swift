@@ -32,7 +32,9 @@ public struct FanotifyRules: Sendable {
         }
         // From the rule itself: one the kernel had no room for is refused all the same.
         entries = rules.compactMap { rule in
-            guard enforcer.enforced[rule.id] != nil, let patterns = KernelEnforcement.patterns(for: rule), Self.covers(patterns) else {
+            guard enforcer.enforced[rule.id] != nil, let patterns = KernelEnforcement.patterns(for: rule),
+                Self.covers(patterns)
+            else {
                 return nil
             }
             return Entry(rule: rule, patterns: patterns)
@@ -99,7 +101,10 @@ public final class FanotifyEnforcement: @unchecked Sendable {
 
     /// Nil when no enforced rule is covered (or on a dry run). `raise` is called on the guard's
     /// thread, after the answer was written: it must be safe to call from there.
-    public init?(enforcer: Enforcer, rules: [Rule], options: FanotifyGuardOptions = FanotifyGuardOptions(), raise: @escaping (Alert) -> Void)
+    public init?(
+        enforcer: Enforcer, rules: [Rule], options: FanotifyGuardOptions = FanotifyGuardOptions(),
+        raise: @escaping (Alert) -> Void
+    )
         throws
     {
         let raiser = Raiser(raise)
@@ -111,7 +116,9 @@ public final class FanotifyEnforcement: @unchecked Sendable {
         let containers = enforcer.options.containers
         fanotifyGuard = try FanotifyGuard(
             options: options,
-            shouldGuard: { info in containers.isEmpty || containers.contains { $0 == info.name || info.id.hasPrefix($0) } },
+            shouldGuard: { info in
+                containers.isEmpty || containers.contains { $0 == info.name || info.id.hasPrefix($0) }
+            },
             couldDeny: { path, isExec in covered.couldDeny(path: path, isExec: isExec) },
             // The alert is made while the caller still waits in its open (its /proc is as it was),
             // raised once the answer is written (it cannot delay the call); both on the guard's reader thread.
@@ -149,20 +156,24 @@ public final class FanotifyEnforcement: @unchecked Sendable {
         let what = access.isExec ? "exec" : "open"
         let eventName = access.isExec ? "security_bprm_check" : "security_file_open"
         let event = TraceEvent(
-            timestamp: access.time, processId: vpid, threadId: vpid, parentProcessId: 0, hostProcessId: pid, hostThreadId: pid,
+            timestamp: access.time, processId: vpid, threadId: vpid, parentProcessId: 0, hostProcessId: pid,
+            hostThreadId: pid,
             userId: uid ?? 0, processName: String(decoding: name.utf8.prefix(15), as: UTF8.self),
             containerId: access.containerID ?? "", container: info,
-            eventId: String(EventTable.definition(named: eventName)?.id ?? 0), eventName: eventName, returnValue: -Int64(EPERM),
+            eventId: String(EventTable.definition(named: eventName)?.id ?? 0), eventName: eventName,
+            returnValue: -Int64(EPERM),
             args: [TraceArgument(name: "pathname", type: "const char*", value: .string(access.path))])
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         var alert = Alert(
             ruleId: rule.id, rule: rule.name, priority: rule.priority.rawValue,
-            output: "\(what) of \(access.path.isEmpty ? "(a path longer than PATH_MAX)" : access.path) refused before it completed (proc=\(name) pid=\(pid))",
+            output:
+                "\(what) of \(access.path.isEmpty ? "(a path longer than PATH_MAX)" : access.path) refused before it completed (proc=\(name) pid=\(pid))",
             time: EventView.rfc3339(access.time), timestamp: access.time,
             raisedAt: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec), mitre: rule.mitre, tags: rule.tags,
             container: Alert.Container(id: containerID, name: info?.name ?? "", image: info?.image ?? ""),
-            process: Alert.Process(pid: pid, vpid: vpid, name: name, exepath: exepath, cmdline: cmdline, uid: uid, user: nil, tty: nil),
+            process: Alert.Process(
+                pid: pid, vpid: vpid, name: name, exepath: exepath, cmdline: cmdline, uid: uid, user: nil, tty: nil),
             ancestors: [], events: [event])
         alert.action = EnforcementMechanism.fanotify.actionText
         return alert

@@ -20,7 +20,8 @@ import Sensor
 /// every other pattern kills the process at the syscall's entry, and the syscall still runs.
 public enum KernelEnforcement {
     static let openCalls: [String: Int32] = [
-        "open": SyscallNumber.open, "creat": SyscallNumber.creat, "openat": SyscallNumber.openat, "openat2": SyscallNumber.openat2,
+        "open": SyscallNumber.open, "creat": SyscallNumber.creat, "openat": SyscallNumber.openat,
+        "openat2": SyscallNumber.openat2,
     ]
     /// Calls whose `fd.sip` is the address they pass (a pattern of `.connectAddress`).
     static let addressedCalls: [String: Int32] = [
@@ -41,9 +42,11 @@ public enum KernelEnforcement {
             case .compare(let field, let op, let operands) where field.name == "evt.type" && field.argument == nil:
                 guard op == .equal || op == .in else { return nil }
                 types = (types ?? Set(operands)).intersection(operands)
-            case .compare(let field, let op, let operands) where field.name == "evt.dir" || (field.name == "evt.res" && op == .equal && operands == ["SUCCESS"]):
+            case .compare(let field, let op, let operands)
+            where field.name == "evt.dir" || (field.name == "evt.res" && op == .equal && operands == ["SUCCESS"]):
                 continue
-            case .compare(let field, .notEqual, let operands) where field.name == "container.id" && operands == ["host"]:
+            case .compare(let field, .notEqual, let operands)
+            where field.name == "container.id" && operands == ["host"]:
                 containersOnly = true
             case .compare(let field, let op, let operands)
             where ["fd.name", "proc.exepath", "proc.name", "fd.sip"].contains(field.name) && field.argument == nil
@@ -61,7 +64,10 @@ public enum KernelEnforcement {
         var patterns: [KillPattern] = []
         func add(_ kind: KillPattern.Kind, _ syscall: Int32) {
             for text in subject?.operands ?? [""] {
-                patterns.append(KillPattern(kind: kind, syscall: syscall, text: text, prefix: subject?.op == .startswith, containersOnly: containersOnly))
+                patterns.append(
+                    KillPattern(
+                        kind: kind, syscall: syscall, text: text, prefix: subject?.op == .startswith,
+                        containersOnly: containersOnly))
             }
         }
         for type in types.sorted() {
@@ -78,9 +84,12 @@ public enum KernelEnforcement {
                     continue
                 }
                 guard subject.field == "fd.sip" else { return nil }
-                if nr == SyscallNumber.sendto || nr == SyscallNumber.sendmsg { guard types.isSuperset(of: ["sendto", "sendmsg"]) else { return nil } }
+                if nr == SyscallNumber.sendto || nr == SyscallNumber.sendmsg {
+                    guard types.isSuperset(of: ["sendto", "sendmsg"]) else { return nil }
+                }
                 for text in subject.operands {
-                    guard let pattern = KillPattern.connect(to: text, syscall: nr, containersOnly: containersOnly) else { return nil }
+                    guard let pattern = KillPattern.connect(to: text, syscall: nr, containersOnly: containersOnly)
+                    else { return nil }
                     patterns.append(pattern)
                 }
             } else if type == "security_file_open" {
@@ -90,7 +99,8 @@ public enum KernelEnforcement {
                 guard let subject, subject.field == "proc.name" || subject.field == "proc.exepath" else { return nil }
                 add(subject.field == "proc.name" ? .execName : .execPath, 0)
             } else {
-                guard subject == nil, !unenforceable.contains(type), let definition = EventTable.definition(named: type),
+                guard subject == nil, !unenforceable.contains(type),
+                    let definition = EventTable.definition(named: type),
                     definition.id >= 0, definition.id < 512
                 else { return nil }
                 add(.syscall, definition.id)
@@ -124,7 +134,9 @@ public struct EnforcementOptions: Sendable {
     /// Kill for every kind of drift from the learned profile (`ProfileDriftDetector.ruleIds`).
     public var profile = false
 
-    public init(all: Bool = false, rules: [String] = [], containers: [String] = [], dryRun: Bool = false, profile: Bool = false) {
+    public init(
+        all: Bool = false, rules: [String] = [], containers: [String] = [], dryRun: Bool = false, profile: Bool = false
+    ) {
         self.all = all
         self.rules = rules
         self.containers = containers
@@ -166,9 +178,13 @@ public struct EnforcementKernel: Sendable, Equatable {
         guard let result = KernelProbe.run().results.first(where: { $0.name == "cgroup" }) else {
             return EnforcementKernel(cgroup: false, fanotify: fanotify.available, reason: "not probed")
         }
-        let reasons = [result.available ? "" : "cgroup: \(result.reason)", fanotify.available ? "" : "fanotify: \(fanotify.reason)"]
+        let reasons = [
+            result.available ? "" : "cgroup: \(result.reason)",
+            fanotify.available ? "" : "fanotify: \(fanotify.reason)",
+        ]
         return EnforcementKernel(
-            cgroup: result.available, fanotify: fanotify.available, reason: reasons.filter { !$0.isEmpty }.joined(separator: "; "))
+            cgroup: result.available, fanotify: fanotify.available,
+            reason: reasons.filter { !$0.isEmpty }.joined(separator: "; "))
     }()
 }
 
@@ -213,21 +229,31 @@ public final class Enforcer: @unchecked Sendable {
         let profileRules = options.profileRules
         let ruleReferences = options.rules.filter { !$0.hasPrefix("PROFILE-") }
         for reference in profileRules where !ProfileDriftDetector.ruleIds.contains(reference) {
-            throw RuleError(location: SourceLocation(), message:
-                "--enforce-rule \(reference): no such profile drift kind (\(ProfileDriftDetector.ruleIds.joined(separator: ", ")))")
+            throw RuleError(
+                location: SourceLocation(),
+                message:
+                    "--enforce-rule \(reference): no such profile drift kind (\(ProfileDriftDetector.ruleIds.joined(separator: ", ")))"
+            )
         }
         if !profileRules.isEmpty && profile == nil {
-            let what = options.profile ? "--enforce-profile" : "--enforce-rule " + profileRules.sorted().joined(separator: ", ")
+            let what =
+                options.profile
+                ? "--enforce-profile" : "--enforce-rule " + profileRules.sorted().joined(separator: ", ")
             throw RuleError(location: SourceLocation(), message: "\(what) needs a learned profile (--profile)")
         }
         // Only the profile asked for: the rules' actions stay off.
         var chosen = options.all || profileRules.isEmpty ? withAction : []
         if !ruleReferences.isEmpty {
-            for reference in ruleReferences where !rules.contains(where: { $0.id == reference || $0.name == reference }) {
-                throw RuleError(location: SourceLocation(), message: "--enforce-rule \(reference): no enabled rule has that id or name")
+            for reference in ruleReferences where !rules.contains(where: { $0.id == reference || $0.name == reference })
+            {
+                throw RuleError(
+                    location: SourceLocation(),
+                    message: "--enforce-rule \(reference): no enabled rule has that id or name")
             }
-            for reference in ruleReferences where !withAction.contains(where: { $0.id == reference || $0.name == reference }) {
-                throw RuleError(location: SourceLocation(), message: "--enforce-rule \(reference): the rule has no action")
+            for reference in ruleReferences
+            where !withAction.contains(where: { $0.id == reference || $0.name == reference }) {
+                throw RuleError(
+                    location: SourceLocation(), message: "--enforce-rule \(reference): the rule has no action")
             }
             chosen = withAction.filter { rule in ruleReferences.contains { $0 == rule.id || $0 == rule.name } }
         }
@@ -254,7 +280,9 @@ public final class Enforcer: @unchecked Sendable {
                     } else {
                         let slot = UInt8(slotRules.count)
                         slotRules.append(rule.id)
-                        patterns += found.map { var p = $0; p.slot = slot; return p }
+                        patterns += found.map {
+                            var p = $0; p.slot = slot; return p
+                        }
                     }
                 }
                 enforced[rule.id] = .some(kernel)
@@ -264,7 +292,10 @@ public final class Enforcer: @unchecked Sendable {
         killPatterns = patterns
         self.slotRules = slotRules
         self.overflow = overflow
-        ownPatterns = Dictionary(uniqueKeysWithValues: chosen.compactMap { rule in KernelEnforcement.patterns(for: rule).map { (rule.id, $0) } })
+        ownPatterns = Dictionary(
+            uniqueKeysWithValues: chosen.compactMap { rule in
+                KernelEnforcement.patterns(for: rule).map { (rule.id, $0) }
+            })
         let couldRefuse = patterns.contains { !$0.cgroupPrograms.isEmpty }
         var probed = kernel ?? (couldRefuse ? .current : EnforcementKernel(cgroup: false, reason: "not probed"))
         // Fanotify acts only where a guard runs, which whoever runs the sensor says.
@@ -317,7 +348,8 @@ public final class Enforcer: @unchecked Sendable {
         func by(_ slot: UInt8) -> String {
             slot == ExecAllowList.slot ? "PROFILE-EXEC" : Int(slot) < slotRules.count ? slotRules[Int(slot)] : "?"
         }
-        for (slot, mechanism) in [(event.deniedBySlot, EnforcementMechanism.cgroup), (event.killedBySlot, .kernelKill)] {
+        for (slot, mechanism) in [(event.deniedBySlot, EnforcementMechanism.cgroup), (event.killedBySlot, .kernelKill)]
+        {
             guard let slot else { continue }
             let rule = by(slot)
             return rule == ruleId ? mechanism.actionText : "\(mechanism.actionText), by \(rule)"
@@ -330,7 +362,9 @@ public final class Enforcer: @unchecked Sendable {
         guard enforced[alert.ruleId] != nil || profileRules.contains(alert.ruleId) else { return false }
         if options.containers.isEmpty { return true }
         let container = alert.container
-        return options.containers.contains { $0 == container.name || (container.id != "host" && container.id.hasPrefix($0)) }
+        return options.containers.contains {
+            $0 == container.name || (container.id != "host" && container.id.hasPrefix($0))
+        }
     }
 
     /// Carries out the alert's action and records it in `alert.action`; alerts of rules
@@ -369,7 +403,8 @@ public final class Enforcer: @unchecked Sendable {
         }
         guard kernel.cgroup, !pattern.cgroupPrograms.isEmpty else { return "kill after the syscall (kernel)" }
         // Any connect or bind: the cgroup programs see IPv4 and IPv6 calls only.
-        return pattern.kind == .syscall ? "deny (cgroup) for IPv4/IPv6, kill after the syscall (kernel) for other families" : "deny (cgroup)"
+        return pattern.kind == .syscall
+            ? "deny (cgroup) for IPv4/IPv6, kill after the syscall (kernel) for other families" : "deny (cgroup)"
     }
 
     /// Per pattern of a rule, what happens on this kernel.
@@ -386,7 +421,8 @@ public final class Enforcer: @unchecked Sendable {
         let plans = plans(patterns, kernel: kernel)
         var unique: [String] = []
         for plan in plans where !unique.contains(plan) { unique.append(plan) }
-        return unique.count == 1 ? unique[0] : zip(patterns, plans).map { "\($0.description): \($1)" }.joined(separator: "; ")
+        return unique.count == 1
+            ? unique[0] : zip(patterns, plans).map { "\($0.description): \($1)" }.joined(separator: "; ")
     }
 
     /// One line per enforced rule or drift kind: what happens on this kernel and, for the
@@ -397,20 +433,22 @@ public final class Enforcer: @unchecked Sendable {
             if options.dryRun {
                 where_ = "dry run"
             } else if let patterns = enforced[id]! ?? refusedByFanotify(id) {
-                where_ = zip(patterns, Self.plans(patterns, kernel: kernel)).map { "\($1): \($0.description)" }.joined(separator: "; ")
+                where_ = zip(patterns, Self.plans(patterns, kernel: kernel)).map { "\($1): \($0.description)" }.joined(
+                    separator: "; ")
             } else {
                 where_ = "kill after the syscall (user space)"
             }
             return "\(id): \(where_)"
-        } + profileRules.sorted().map { id in
-            let where_ =
-                options.dryRun
-                ? "dry run"
-                : id == "PROFILE-EXEC" && execAllowList != nil
-                    ? "kill after the syscall (kernel; before the new image runs an instruction): exec allow list of \(execAllowList!.paths.count) executables in the "
-                        + "profiled containers running at start; kill after the syscall (user space) elsewhere"
-                    : "kill after the syscall (user space)"
-            return "\(id): \(where_)"
         }
+            + profileRules.sorted().map { id in
+                let where_ =
+                    options.dryRun
+                    ? "dry run"
+                    : id == "PROFILE-EXEC" && execAllowList != nil
+                        ? "kill after the syscall (kernel; before the new image runs an instruction): exec allow list of \(execAllowList!.paths.count) executables in the "
+                            + "profiled containers running at start; kill after the syscall (user space) elsewhere"
+                        : "kill after the syscall (user space)"
+                return "\(id): \(where_)"
+            }
     }
 }

@@ -41,7 +41,9 @@ extension EventView {
         case .processParentVpid: return state.ancestor(of: process, level: 1).map { .number(Int64($0.vpid)) }
         case .eventHostname: return .string(event.pointee.hostName)
         case .fdTypes:
-            if field.level >= 0 { return process.descriptors[Int32(clamping: field.level)].map { .list([$0.kind.rawValue]) } }
+            if field.level >= 0 {
+                return process.descriptors[Int32(clamping: field.level)].map { .list([$0.kind.rawValue]) }
+            }
             var kinds: [String] = []
             for descriptor in process.descriptors.values where !kinds.contains(descriptor.kind.rawValue) {
                 kinds.append(descriptor.kind.rawValue)
@@ -74,7 +76,9 @@ extension EventView {
             guard let d = descriptor.descriptor else { return nil }
             return .string(storedDescriptor.map { $0.name != d.name } ?? false ? "true" : "false")
         case .fdNameRaw:
-            if case .open = facts.action, let given = argumentValue("pathname")?.string { return .string(Self.collapsingSlashes(given)) }
+            if case .open = facts.action, let given = argumentValue("pathname")?.string {
+                return .string(Self.collapsingSlashes(given))
+            }
             return descriptor.descriptor.map { .string($0.name) }
         case .fdClientIPName, .fdServerIPName, .fdLocalIPName, .fdRemoteIPName:
             return nil  // no DNS cache is kept
@@ -83,7 +87,10 @@ extension EventView {
         case .containerStartTime: return event.pointee.container?.startTime.map { .number(Int64(clamping: $0)) }
         case .containerMounts:
             return event.pointee.container.map { info in
-                .string(info.mounts.map { "\($0.source):\($0.destination):\($0.mode):\($0.readWrite ? "true" : "false"):\($0.propagation)" }
+                .string(
+                    info.mounts.map {
+                        "\($0.source):\($0.destination):\($0.mode):\($0.readWrite ? "true" : "false"):\($0.propagation)"
+                    }
                     .joined(separator: ","))
             }
         case .containerMountDest:

@@ -103,7 +103,8 @@ final class EventView {
     /// `evt.num`: the event's number in the engine's stream.
     var number: UInt64 = 0
 
-    private static let placeholder: UnsafeMutablePointer<TraceEvent> = {
+    // Written once, at first use, and only read after: a view points at it before its first event.
+    private nonisolated(unsafe) static let placeholder: UnsafeMutablePointer<TraceEvent> = {
         let pointer = UnsafeMutablePointer<TraceEvent>.allocate(capacity: 1)
         pointer.initialize(to: TraceEvent(eventId: "0", eventName: ""))
         return pointer
@@ -159,9 +160,13 @@ final class EventView {
             let number = argumentValue(name)?.integer.map { Int32(truncatingIfNeeded: $0) }
             var descriptor = number.flatMap { process.descriptors[$0] }
             storedDescriptor = descriptor
-            if let address, let value = argumentValue(address), case let endpoint = SystemState.endpoint(value), !endpoint.ip.isEmpty {
+            if let address, let value = argumentValue(address), case let endpoint = SystemState.endpoint(value),
+                !endpoint.ip.isEmpty
+            {
                 var described = descriptor ?? FileDescriptor(kind: SystemState.kind(of: value))
-                if described.kind == .unix { described.path = endpoint.ip } else if !described.isServer {
+                if described.kind == .unix {
+                    described.path = endpoint.ip
+                } else if !described.isServer {
                     described.remoteIP = endpoint.ip
                     described.remotePort = endpoint.port
                 }
@@ -178,7 +183,8 @@ final class EventView {
         event.pointee.args.withUnsafeBufferPointer { arguments in
             // Lengths first: String's == calls into the runtime for every pair that differs.
             let count = name.utf8.count
-            for index in arguments.indices where arguments[index].name.utf8.count == count && arguments[index].name == name {
+            for index in arguments.indices
+            where arguments[index].name.utf8.count == count && arguments[index].name == name {
                 return arguments[index].value
             }
             return nil
@@ -277,7 +283,9 @@ final class EventView {
             if field.level >= 0 { return state.ancestor(of: process, level: field.level).map { .string($0.name) } }
             return .list(state.ancestors(of: process).map(\.name))
         case .ancestorPid:
-            if field.level >= 0 { return state.ancestor(of: process, level: field.level).map { .number(Int64($0.pid)) } }
+            if field.level >= 0 {
+                return state.ancestor(of: process, level: field.level).map { .number(Int64($0.pid)) }
+            }
             return .list(state.ancestors(of: process).map { String($0.pid) })
         case .processTty: return .number(process.tty)
         case .processExeUpperLayer: return .string(process.exeWrittenInContainer ? "true" : "false")
@@ -316,10 +324,12 @@ final class EventView {
         case .pathName: return facts.path.name.flatMap { argumentValue($0)?.string }.map { .string($0) }
         case .pathSource: return facts.path.source.flatMap { argumentValue($0)?.string }.map { .string($0) }
         case .pathTarget: return facts.path.target.flatMap { argumentValue($0)?.string }.map { .string($0) }
-        case .containerId: return .string(event.pointee.containerId.isEmpty ? "host" : String(event.pointee.containerId.prefix(12)))
+        case .containerId:
+            return .string(event.pointee.containerId.isEmpty ? "host" : String(event.pointee.containerId.prefix(12)))
         case .containerName: return event.pointee.container.map { .string($0.name) }
         case .containerImage: return event.pointee.container.map { .string($0.image) }
-        case .containerImageRepository: return event.pointee.container.map { .string(Self.splitImage($0.image).repository) }
+        case .containerImageRepository:
+            return event.pointee.container.map { .string(Self.splitImage($0.image).repository) }
         case .containerImageTag: return event.pointee.container.map { .string(Self.splitImage($0.image).tag) }
         default: return computeFalcoField(field)
         }
@@ -346,8 +356,10 @@ final class EventView {
             found = argumentValue(alias)
         }
         guard let value = found else { return nil }
-        if !facts.userArguments.isEmpty, facts.userArguments.contains(name), let uid = value.integer, uid >= 0, uid < UInt32.max,
-           let user = state.userName(uid: UInt32(uid), process: process) {
+        if !facts.userArguments.isEmpty, facts.userArguments.contains(name), let uid = value.integer, uid >= 0,
+            uid < UInt32.max,
+            let user = state.userName(uid: UInt32(uid), process: process)
+        {
             return .list([user, String(uid)])
         }
         switch value {
@@ -371,8 +383,12 @@ final class EventView {
 
     static func splitImage(_ image: String) -> (repository: String, tag: String) {
         let slash = image.lastIndex(of: "/") ?? image.startIndex
-        if let at = image.firstIndex(of: "@") { return (String(image[..<at]), String(image[image.index(after: at)...])) }
-        if let colon = image[slash...].lastIndex(of: ":") { return (String(image[..<colon]), String(image[image.index(after: colon)...])) }
+        if let at = image.firstIndex(of: "@") {
+            return (String(image[..<at]), String(image[image.index(after: at)...]))
+        }
+        if let colon = image[slash...].lastIndex(of: ":") {
+            return (String(image[..<colon]), String(image[image.index(after: colon)...]))
+        }
         return (image, image.isEmpty ? "" : "latest")
     }
 
@@ -384,8 +400,10 @@ final class EventView {
             let digits = String(value)
             return String(repeating: "0", count: max(width - digits.count, 0)) + digits
         }
-        return padded(Int(parts.tm_year) + 1900, 4) + "-" + padded(Int(parts.tm_mon) + 1, 2) + "-" + padded(Int(parts.tm_mday), 2)
-            + "T" + padded(Int(parts.tm_hour), 2) + ":" + padded(Int(parts.tm_min), 2) + ":" + padded(Int(parts.tm_sec), 2)
+        return padded(Int(parts.tm_year) + 1900, 4) + "-" + padded(Int(parts.tm_mon) + 1, 2) + "-"
+            + padded(Int(parts.tm_mday), 2)
+            + "T" + padded(Int(parts.tm_hour), 2) + ":" + padded(Int(parts.tm_min), 2) + ":"
+            + padded(Int(parts.tm_sec), 2)
             + "." + padded(Int(nanoseconds % 1_000_000_000), 9) + "Z"
     }
 }

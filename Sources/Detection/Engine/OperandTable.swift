@@ -43,7 +43,9 @@ struct OperandTable: Sendable {
         return text.utf8.withContiguousStorageIfAvailable { bytes in
             pool.withUnsafeBufferPointer { pool in
                 starts.withUnsafeBufferPointer { starts in
-                    for index in range where memcmp(pool.baseAddress! + starts[index], bytes.baseAddress!, count) == 0 { return true }
+                    for index in range where memcmp(pool.baseAddress! + starts[index], bytes.baseAddress!, count) == 0 {
+                        return true
+                    }
                     return false
                 }
             }
@@ -69,7 +71,9 @@ struct OperandTable: Sendable {
             if count >= 8 {
                 let raw = UnsafeRawPointer(bytes.baseAddress!)
                 while index + 8 <= count {
-                    if raw.loadUnaligned(fromByteOffset: index, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { return false }
+                    if raw.loadUnaligned(fromByteOffset: index, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 {
+                        return false
+                    }
                     index += 8
                 }
             }

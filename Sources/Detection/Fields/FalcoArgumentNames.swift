@@ -12,9 +12,13 @@ enum FalcoArgumentNames {
     private static let table: [([String], [String: String])] = [
         (["open", "openat", "openat2", "creat"], ["name": "pathname", "fd": result]),
         (["link", "rename"], ["oldpath": "oldname", "newpath": "newname"]),
-        (["linkat", "renameat", "renameat2"], [
-            "oldpath": "oldname", "newpath": "newname", "olddir": "olddfd", "newdir": "newdfd", "olddirfd": "olddfd", "newdirfd": "newdfd",
-        ]),
+        (
+            ["linkat", "renameat", "renameat2"],
+            [
+                "oldpath": "oldname", "newpath": "newname", "olddir": "olddfd", "newdir": "newdfd",
+                "olddirfd": "olddfd", "newdirfd": "newdfd",
+            ]
+        ),
         (["symlinkat"], ["linkdirfd": "newdirfd"]),
         (["chmod", "fchmodat"], ["filename": "pathname"]),
         (["mkdir", "rmdir", "unlink", "mknod", "mknodat"], ["path": "pathname"]),
@@ -26,7 +30,10 @@ enum FalcoArgumentNames {
         (["umount", "umount2"], ["name": "target"]),
         (["bpf"], ["res_or_fd": result, "fd": result]),
         (["socket"], ["proto": "protocol", "fd": result]),
-        (["memfd_create", "accept", "accept4", "dup", "dup2", "dup3", "pidfd_open", "userfaultfd", "eventfd2"], ["fd": result]),
+        (
+            ["memfd_create", "accept", "accept4", "dup", "dup2", "dup3", "pidfd_open", "userfaultfd", "eventfd2"],
+            ["fd": result]
+        ),
         (["connect", "bind", "listen", "getsockopt", "setsockopt"], ["fd": "sockfd"]),
     ]
 

@@ -22,7 +22,8 @@ public enum FieldType: String, Sendable, CaseIterable {
         case .charbuf, .fspath:
             return ![.bcontains, .bstartswith].contains(op)
         case .bytebuf:
-            return [.equal, .notEqual, .contains, .in, .startswith, .endswith, .intersects, .bcontains, .bstartswith].contains(op)
+            return [.equal, .notEqual, .contains, .in, .startswith, .endswith, .intersects, .bcontains, .bstartswith]
+                .contains(op)
         case .bool, .ipaddr, .ipnet:
             return [.equal, .notEqual, .in, .intersects].contains(op)
         case .charbufList:

@@ -74,20 +74,27 @@ public final class DetectionPipeline: @unchecked Sendable {
 
     /// A pipeline matching `ruleSet`. Throws the loader's `RuleError` for a rule the engine
     /// cannot compile or an enforcement the kernel cannot carry out.
-    public init(ruleSet: RuleSet, options: DetectionPipelineOptions = DetectionPipelineOptions(), outputs: [AlertSink]) throws {
+    public init(ruleSet: RuleSet, options: DetectionPipelineOptions = DetectionPipelineOptions(), outputs: [AlertSink])
+        throws
+    {
         let state = SystemState(readsProcFS: options.readsProcFS)
         let engine = try DetectionEngine(ruleSet: ruleSet, state: state)
         let enforcer = try options.enforcement.map {
-            try Enforcer(rules: engine.rules, options: $0, profile: options.profile, profileContainer: options.profileContainer)
+            try Enforcer(
+                rules: engine.rules, options: $0, profile: options.profile, profileContainer: options.profileContainer)
         }
         self.engine = engine
         self.state = state
         self.enforcer = enforcer
         drift = options.profile.map {
-            ProfileDriftDetector(profile: $0, containerName: options.profileContainer, state: state, everyTime: enforcer?.profileRules ?? [])
+            ProfileDriftDetector(
+                profile: $0, containerName: options.profileContainer, state: state,
+                everyTime: enforcer?.profileRules ?? [])
         }
         learner = nil
-        throttle = options.throttle.flatMap { $0.burst > 0 ? AlertThrottle(burst: $0.burst, interval: $0.interval) : nil }
+        throttle = options.throttle.flatMap {
+            $0.burst > 0 ? AlertThrottle(burst: $0.burst, interval: $0.interval) : nil
+        }
         self.outputs = outputs
         ignoredContainers = options.ignoredContainers
     }
@@ -119,15 +126,18 @@ public final class DetectionPipeline: @unchecked Sendable {
     /// seeds the process table from /proc once the sensor runs. Needs root and BPF.
     @discardableResult
     public func startSensor(
-        _ configuration: SensorConfiguration, alsoTracing extra: Set<String> = [], fanotify options: FanotifyGuardOptions? = nil
+        _ configuration: SensorConfiguration, alsoTracing extra: Set<String> = [],
+        fanotify options: FanotifyGuardOptions? = nil
     ) throws -> Sensor {
         precondition(sensor == nil, "one sensor per pipeline")
         var configuration = configuration
-        configuration.events = EventSelection(ids: Set(requiredEvents.union(extra).compactMap { EventTable.definition(named: $0)?.id }))
+        configuration.events = EventSelection(
+            ids: Set(requiredEvents.union(extra).compactMap { EventTable.definition(named: $0)?.id }))
         if let enforcer, let engine {
             if let options {
                 do {
-                    fanotify = try FanotifyEnforcement(enforcer: enforcer, rules: engine.rules, options: options) { [unowned self] in
+                    fanotify = try FanotifyEnforcement(enforcer: enforcer, rules: engine.rules, options: options) {
+                        [unowned self] in
                         self.raise($0)
                     }
                 } catch {
@@ -181,7 +191,11 @@ public final class DetectionPipeline: @unchecked Sendable {
         defer { raiseLock.unlock() }
         if alert.action != nil { outsideTheEngine += 1 }
         let container = alert.container
-        if ignoredContainers.contains(where: { $0 == container.name || (!container.id.isEmpty && container.id.hasPrefix($0)) }) { return }
+        if ignoredContainers.contains(where: {
+            $0 == container.name || (!container.id.isEmpty && container.id.hasPrefix($0))
+        }) {
+            return
+        }
         var alert = alert
         if alert.action == nil { enforcer?.enforce(&alert) }
         if let throttle, !throttle.admit(alert) { return }

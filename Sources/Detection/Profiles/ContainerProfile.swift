@@ -63,16 +63,25 @@ public struct ContainerProfile: Sendable, Equatable {
         }
         let root = mapping([
             ("image", scalar(image)),
-            ("recorded", mapping([
-                ("time", scalar(recordedAt)), ("duration", Node(String(format: "%.1f", duration), .implicit)),
-                ("events", Node(String(events), .implicit)),
-            ])),
+            (
+                "recorded",
+                mapping([
+                    ("time", scalar(recordedAt)), ("duration", Node(String(format: "%.1f", duration), .implicit)),
+                    ("events", Node(String(events), .implicit)),
+                ])
+            ),
             ("executables", list(executables)),
             ("files", mapping([("read", list(readPaths)), ("write", list(writePaths))])),
-            ("network", mapping([
-                ("listen", .sequence(Node.Sequence(listenPorts.map { Node(String($0), .implicit) }, .implicit, .flow))),
-                ("connect", list(connectEndpoints)),
-            ])),
+            (
+                "network",
+                mapping([
+                    (
+                        "listen",
+                        .sequence(Node.Sequence(listenPorts.map { Node(String($0), .implicit) }, .implicit, .flow))
+                    ),
+                    ("connect", list(connectEndpoints)),
+                ])
+            ),
             ("syscalls", list(syscalls, flow: true)),
             ("capabilities", list(capabilities)),
         ])
@@ -84,10 +93,13 @@ public struct ContainerProfile: Sendable, Equatable {
     public init(yaml text: String) throws {
         // Yams recurses: deep YAML is refused before it sees it, as in rule files.
         guard text.utf8.count <= RuleFileBounds.fileBytes else {
-            throw ProfileError("the profile is \(text.utf8.count) bytes, more than the \(RuleFileBounds.fileBytes) a profile may have")
+            throw ProfileError(
+                "the profile is \(text.utf8.count) bytes, more than the \(RuleFileBounds.fileBytes) a profile may have")
         }
         if let deep = RuleFileBounds.nestingProblem(text) {
-            throw ProfileError("line \(deep.line), column \(deep.column): the YAML nests more than \(RuleFileBounds.yamlNesting) levels deep")
+            throw ProfileError(
+                "line \(deep.line), column \(deep.column): the YAML nests more than \(RuleFileBounds.yamlNesting) levels deep"
+            )
         }
         guard let root = try Yams.compose(yaml: text), let top = root.mapping else {
             throw ProfileError("the profile is not a YAML mapping")
@@ -108,21 +120,27 @@ public struct ContainerProfile: Sendable, Equatable {
         guard let image = top["image"]?.string else { throw ProfileError("the profile names no image") }
         let recorded = top["recorded"]
         let ports = try strings(top["network"]?["listen"], "network.listen").map { text in
-            guard let port = Int(text), (0...65535).contains(port) else { throw ProfileError("network.listen: '\(text)' is not a port") }
+            guard let port = Int(text), (0...65535).contains(port) else {
+                throw ProfileError("network.listen: '\(text)' is not a port")
+            }
             return port
         }
         self.init(
             image: image, recordedAt: recorded?["time"]?.string ?? "", duration: recorded?["duration"]?.float ?? 0,
             events: UInt64(recorded?["events"]?.string ?? "") ?? 0,
             executables: try strings(top["executables"], "executables"),
-            readPaths: try strings(top["files"]?["read"], "files.read"), writePaths: try strings(top["files"]?["write"], "files.write"),
+            readPaths: try strings(top["files"]?["read"], "files.read"),
+            writePaths: try strings(top["files"]?["write"], "files.write"),
             listenPorts: ports, connectEndpoints: try strings(top["network"]?["connect"], "network.connect"),
-            syscalls: try strings(top["syscalls"], "syscalls"), capabilities: try strings(top["capabilities"], "capabilities"))
+            syscalls: try strings(top["syscalls"], "syscalls"),
+            capabilities: try strings(top["capabilities"], "capabilities"))
     }
 
     public static func load(path: String) throws -> ContainerProfile {
         let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch { throw ProfileError("\(path): \(error.localizedDescription)") }
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw ProfileError("\(path): \(error.localizedDescription)")
+        }
         do { return try ContainerProfile(yaml: text) } catch let error as ProfileError {
             throw ProfileError("\(path): \(error.message)")
         } catch {
@@ -141,10 +159,12 @@ public struct ContainerProfile: Sendable, Equatable {
         let all = [self] + others
         func union<T>(_ list: (ContainerProfile) -> [T]) -> [T] { all.flatMap(list) }
         return ContainerProfile(
-            image: image, recordedAt: recordedAt, duration: all.map(\.duration).reduce(0, +), events: all.map(\.events).reduce(0, +),
+            image: image, recordedAt: recordedAt, duration: all.map(\.duration).reduce(0, +),
+            events: all.map(\.events).reduce(0, +),
             executables: union(\.executables), readPaths: ProfileLearner.dropCovered(union(\.readPaths)),
             writePaths: ProfileLearner.dropCovered(union(\.writePaths)), listenPorts: union(\.listenPorts),
-            connectEndpoints: union(\.connectEndpoints), syscalls: union(\.syscalls), capabilities: union(\.capabilities))
+            connectEndpoints: union(\.connectEndpoints), syscalls: union(\.syscalls),
+            capabilities: union(\.capabilities))
     }
 
     // MARK: seccomp
@@ -155,13 +175,20 @@ public struct ContainerProfile: Sendable, Equatable {
     /// the program does (mremap when realloc grows a large block, sysinfo for sysconf's memory
     /// size): allowed in every generated seccomp profile.
     public static let seccompBaseline: [String] = [
-        "access", "arch_prctl", "brk", "capget", "capset", "chdir", "clock_gettime", "clock_nanosleep", "clone", "clone3", "close",
-        "close_range", "dup", "dup2", "dup3", "epoll_create1", "epoll_ctl", "epoll_pwait", "epoll_wait", "execve", "execveat", "exit",
-        "exit_group", "faccessat", "faccessat2", "fchdir", "fcntl", "fstat", "fstatfs", "futex", "getcwd", "getdents64", "getegid",
-        "geteuid", "getgid", "getpid", "getppid", "getrandom", "getrlimit", "gettid", "gettimeofday", "getuid", "ioctl", "lseek",
-        "madvise", "mmap", "mprotect", "mremap", "munmap", "nanosleep", "newfstatat", "open", "openat", "openat2", "pipe", "pipe2", "poll",
-        "ppoll", "prctl", "pread64", "prlimit64", "read", "readlink", "readlinkat", "rseq", "rt_sigaction", "rt_sigprocmask",
-        "rt_sigreturn", "sched_getaffinity", "sched_yield", "set_robust_list", "set_tid_address", "setgid", "setgroups", "setuid",
+        "access", "arch_prctl", "brk", "capget", "capset", "chdir", "clock_gettime", "clock_nanosleep", "clone",
+        "clone3", "close",
+        "close_range", "dup", "dup2", "dup3", "epoll_create1", "epoll_ctl", "epoll_pwait", "epoll_wait", "execve",
+        "execveat", "exit",
+        "exit_group", "faccessat", "faccessat2", "fchdir", "fcntl", "fstat", "fstatfs", "futex", "getcwd", "getdents64",
+        "getegid",
+        "geteuid", "getgid", "getpid", "getppid", "getrandom", "getrlimit", "gettid", "gettimeofday", "getuid", "ioctl",
+        "lseek",
+        "madvise", "mmap", "mprotect", "mremap", "munmap", "nanosleep", "newfstatat", "open", "openat", "openat2",
+        "pipe", "pipe2", "poll",
+        "ppoll", "prctl", "pread64", "prlimit64", "read", "readlink", "readlinkat", "rseq", "rt_sigaction",
+        "rt_sigprocmask",
+        "rt_sigreturn", "sched_getaffinity", "sched_yield", "set_robust_list", "set_tid_address", "setgid", "setgroups",
+        "setuid",
         "sigaltstack", "stat", "statx", "sysinfo", "tgkill", "uname", "write", "writev",
     ]
 
@@ -173,8 +200,10 @@ public struct ContainerProfile: Sendable, Equatable {
     /// used them. Nothing here reaches beyond the container's files and processes: namespaces,
     /// mounts, ptrace, bpf, keyrings, modules, memfd_create and the like stay refused.
     public static let seccompShellBaseline: [String] = [
-        "chmod", "fchmod", "fchmodat", "getpgid", "getpgrp", "kill", "link", "linkat", "mkdir", "mkdirat", "rename", "renameat",
-        "renameat2", "rmdir", "setpgid", "symlink", "symlinkat", "umask", "unlink", "unlinkat", "utimensat", "wait4", "waitid",
+        "chmod", "fchmod", "fchmodat", "getpgid", "getpgrp", "kill", "link", "linkat", "mkdir", "mkdirat", "rename",
+        "renameat",
+        "renameat2", "rmdir", "setpgid", "symlink", "symlinkat", "umask", "unlink", "unlinkat", "utimensat", "wait4",
+        "waitid",
     ]
 
     /// The syscalls the generated seccomp profile allows: those seen, `seccompBaseline` and

@@ -29,12 +29,16 @@ public final class ProfileDriftDetector {
     private let roundsLock = NSLock()
 
     /// The rule ids drift alerts carry, one per kind.
-    public static let ruleIds = ["PROFILE-EXEC", "PROFILE-WRITE", "PROFILE-CONNECT", "PROFILE-LISTEN", "PROFILE-SYSCALL", "PROFILE-CAPABILITY"]
+    public static let ruleIds = [
+        "PROFILE-EXEC", "PROFILE-WRITE", "PROFILE-CONNECT", "PROFILE-LISTEN", "PROFILE-SYSCALL", "PROFILE-CAPABILITY",
+    ]
 
     /// The event names the sensor must send for the checks.
     public static var requiredEvents: Set<String> { ProfileObservation.eventNames }
 
-    public init(profile: ContainerProfile, containerName: String? = nil, state: SystemState, everyTime: Set<String> = []) {
+    public init(
+        profile: ContainerProfile, containerName: String? = nil, state: SystemState, everyTime: Set<String> = []
+    ) {
         self.profile = profile
         self.containerName = containerName
         self.state = state
@@ -90,19 +94,24 @@ public final class ProfileDriftDetector {
     private func deviation(_ observation: ProfileObservation) -> (String, String, String, RulePriority)? {
         switch observation {
         case .exec(let path):
-            return executables.contains(path) ? nil : ("EXEC", path, "exec of \(path) not in profile executables", .error)
+            return executables.contains(path)
+                ? nil : ("EXEC", path, "exec of \(path) not in profile executables", .error)
         case .read: return nil
         case .write(let path):
             return ContainerProfile.covers(profile.writePaths, path)
                 ? nil : ("WRITE", path, "write open of \(path) outside profile files.write", .warning)
         case .connect(let endpoint):
-            return connects.contains(endpoint) ? nil : ("CONNECT", endpoint, "connect to \(endpoint) not in profile network.connect", .error)
+            return connects.contains(endpoint)
+                ? nil : ("CONNECT", endpoint, "connect to \(endpoint) not in profile network.connect", .error)
         case .listen(let port):
-            return ports.contains(port) ? nil : ("LISTEN", String(port), "listen on port \(port) not in profile network.listen", .warning)
+            return ports.contains(port)
+                ? nil : ("LISTEN", String(port), "listen on port \(port) not in profile network.listen", .warning)
         case .syscall(let name):
-            return syscalls.contains(name) ? nil : ("SYSCALL", name, "syscall \(name) not in profile syscalls", .warning)
+            return syscalls.contains(name)
+                ? nil : ("SYSCALL", name, "syscall \(name) not in profile syscalls", .warning)
         case .capability(let name):
-            return capabilities.contains(name) ? nil : ("CAPABILITY", name, "capability \(name) not in profile capabilities", .warning)
+            return capabilities.contains(name)
+                ? nil : ("CAPABILITY", name, "capability \(name) not in profile capabilities", .warning)
         }
     }
 
@@ -110,7 +119,8 @@ public final class ProfileDriftDetector {
         let info = event.container
         let container = Alert.Container(id: event.containerId, name: info?.name ?? "", image: info?.image ?? "")
         let record = state.process(pid: event.hostProcessId)
-        let process = record.map { Alert.Process($0, uid: event.userId, user: state.userName(uid: event.userId, process: $0)) }
+        let process =
+            record.map { Alert.Process($0, uid: event.userId, user: state.userName(uid: event.userId, process: $0)) }
             ?? Alert.Process(
                 pid: event.hostProcessId, vpid: event.processId, name: event.processName, exepath: "", cmdline: "",
                 uid: event.userId, user: nil, tty: nil)
@@ -118,8 +128,10 @@ public final class ProfileDriftDetector {
         clock_gettime(CLOCK_REALTIME, &now)
         let place = container.name.isEmpty ? String(container.id.prefix(12)) : container.name
         return Alert(
-            ruleId: "PROFILE-" + kind, rule: "Container profile drift (\(kind.lowercased()))", priority: priority.rawValue,
-            output: "\(message) (container \(place), image \(container.image), process \(process.name) pid \(process.pid) exe \(process.exepath))",
+            ruleId: "PROFILE-" + kind, rule: "Container profile drift (\(kind.lowercased()))",
+            priority: priority.rawValue,
+            output:
+                "\(message) (container \(place), image \(container.image), process \(process.name) pid \(process.pid) exe \(process.exepath))",
             time: EventView.rfc3339(event.timestamp), timestamp: event.timestamp,
             raisedAt: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec), mitre: [], tags: ["profile", "drift"],
             container: container, process: process,

@@ -16,7 +16,8 @@ enum ProfileObservation: Equatable {
     /// process table right).
     static let eventNames: Set<String> = {
         var names: Set<String> = [
-            "sched_process_fork", "sched_process_exec", "sched_process_exit", "security_file_open", "security_socket_connect",
+            "sched_process_fork", "sched_process_exec", "sched_process_exit", "security_file_open",
+            "security_socket_connect",
             "security_socket_bind", "security_socket_listen", "cap_capable",
         ]
         names.formUnion(EventTable.all.filter { $0.id < 1000 }.map(\.name))
@@ -48,7 +49,9 @@ enum ProfileObservation: Equatable {
             guard let cap = event[argument: "cap"]?.integer else { return [] }
             return [.capability(ArgumentSymbols.capabilities[cap] ?? "CAP_\(cap)")]
         default:
-            if let definition = EventTable.definition(named: event.eventName), definition.id < 1000 { return [.syscall(event.eventName)] }
+            if let definition = EventTable.definition(named: event.eventName), definition.id < 1000 {
+                return [.syscall(event.eventName)]
+            }
             return []
         }
     }
@@ -97,7 +100,9 @@ public final class ProfileLearner {
 
     /// Whether `image` (as the container runtime names it) is `imageName`.
     static func sameImage(_ image: String, _ imageName: String) -> Bool {
-        func full(_ name: String) -> String { name.split(separator: "/").last?.contains(":") == true ? name : name + ":latest" }
+        func full(_ name: String) -> String {
+            name.split(separator: "/").last?.contains(":") == true ? name : name + ":latest"
+        }
         return full(image) == full(imageName)
     }
 

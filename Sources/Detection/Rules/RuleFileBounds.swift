@@ -62,16 +62,25 @@ public enum RuleFileBounds {
                     if c == UInt8(ascii: "\\") && q == UInt8(ascii: "\"") { j += 1 }
                 } else if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") {
                     let previous: UInt8 = j > i ? line[j - 1] : UInt8(ascii: " ")
-                    if [UInt8(ascii: " "), UInt8(ascii: "["), UInt8(ascii: "{"), UInt8(ascii: ","), UInt8(ascii: ":")].contains(previous) { quote = c }
+                    if [UInt8(ascii: " "), UInt8(ascii: "["), UInt8(ascii: "{"), UInt8(ascii: ","), UInt8(ascii: ":")]
+                        .contains(previous)
+                    {
+                        quote = c
+                    }
                 } else if c == UInt8(ascii: "#") && (j == i || line[j - 1] == UInt8(ascii: " ")) {
                     break
                 } else if c == UInt8(ascii: "[") || c == UInt8(ascii: "{") {
                     flow += 1
                 } else if (c == UInt8(ascii: "]") || c == UInt8(ascii: "}")) && flow > 0 {
                     flow -= 1
-                } else if (c == UInt8(ascii: "-") || c == UInt8(ascii: "?")) && (j == i || line[j - 1] == UInt8(ascii: " ")) && (next == UInt8(ascii: " ") || next == UInt8(ascii: "\r")) {
+                } else if (c == UInt8(ascii: "-") || c == UInt8(ascii: "?"))
+                    && (j == i || line[j - 1] == UInt8(ascii: " "))
+                    && (next == UInt8(ascii: " ") || next == UInt8(ascii: "\r"))
+                {
                     indicators += 1
-                } else if c == UInt8(ascii: ":") && (next == UInt8(ascii: " ") || next == UInt8(ascii: "\r") || j + 1 == line.endIndex) {
+                } else if c == UInt8(ascii: ":")
+                    && (next == UInt8(ascii: " ") || next == UInt8(ascii: "\r") || j + 1 == line.endIndex)
+                {
                     indicators += 1
                     afterColon = true
                 }
@@ -86,8 +95,13 @@ public enum RuleFileBounds {
             if flow == 0, quote == nil {
                 var k = j - 1
                 while k >= i && (line[k] == UInt8(ascii: " ") || line[k] == UInt8(ascii: "\r")) { k -= 1 }
-                while k >= i && (line[k] == UInt8(ascii: "-") || line[k] == UInt8(ascii: "+") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(line[k])) { k -= 1 }
-                if k >= i && (line[k] == UInt8(ascii: "|") || line[k] == UInt8(ascii: ">")) && (k == i || line[k - 1] == UInt8(ascii: " ")) {
+                while k >= i
+                    && (line[k] == UInt8(ascii: "-") || line[k] == UInt8(ascii: "+")
+                        || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(line[k]))
+                { k -= 1 }
+                if k >= i && (line[k] == UInt8(ascii: "|") || line[k] == UInt8(ascii: ">"))
+                    && (k == i || line[k - 1] == UInt8(ascii: " "))
+                {
                     blockScalarIndent = indent
                 }
             }

@@ -41,7 +41,9 @@ public enum RuleFileRequirements {
     static func check(_ mapping: Node.Mapping, at location: (Node?) -> SourceLocation) throws {
         if let node = mapping["required_engine_version"] {
             guard let text = node.string, let required = EngineVersion(text) else {
-                throw RuleError(location: location(node), message: "required_engine_version '\(node.string?.prefix(40) ?? "")' is not a version (N or X.Y.Z)")
+                throw RuleError(
+                    location: location(node),
+                    message: "required_engine_version '\(node.string?.prefix(40) ?? "")' is not a version (N or X.Y.Z)")
             }
             if engineVersion < required {
                 throw RuleError(
@@ -51,17 +53,21 @@ public enum RuleFileRequirements {
         }
         if let node = mapping["required_plugin_versions"] {
             guard let plugins = node.sequence else {
-                throw RuleError(location: location(node), message: "required_plugin_versions is a list of {name, version}")
+                throw RuleError(
+                    location: location(node), message: "required_plugin_versions is a list of {name, version}")
             }
             for plugin in plugins {
-                let names = [plugin["name"]?.string] + (plugin["alternatives"]?.sequence ?? []).map { $0["name"]?.string }
+                let names =
+                    [plugin["name"]?.string] + (plugin["alternatives"]?.sequence ?? []).map { $0["name"]?.string }
                 guard let name = names.first ?? nil else {
                     throw RuleError(location: location(plugin), message: "a required plugin needs a name")
                 }
                 guard names.contains(where: { $0.map(builtInPlugins.contains) ?? false }) else {
                     throw RuleError(
                         location: location(plugin),
-                        message: "the file requires plugin '\(name.prefix(80))', which Caduceus does not load (only the \(builtInPlugins.sorted().joined(separator: ", ")) plugin's fields are built in)")
+                        message:
+                            "the file requires plugin '\(name.prefix(80))', which Caduceus does not load (only the \(builtInPlugins.sorted().joined(separator: ", ")) plugin's fields are built in)"
+                    )
                 }
             }
         }

@@ -17,14 +17,17 @@ public enum RuleFiles {
     }
 
     /// `first` (the built-in files, already read), then every file of `paths`.
-    static func collect(onto first: [(path: String, text: String)], paths: [String]) throws -> [(path: String, text: String)] {
+    static func collect(onto first: [(path: String, text: String)], paths: [String]) throws -> [(
+        path: String, text: String
+    )] {
         var files = first
         for path in paths {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
                 throw RuleError(location: SourceLocation(file: path), message: "no such rule file or directory")
             }
-            let found = isDirectory.boolValue ? try directory(path) : [(name: (path as NSString).lastPathComponent, path: path)]
+            let found =
+                isDirectory.boolValue ? try directory(path) : [(name: (path as NSString).lastPathComponent, path: path)]
             for file in found {
                 let text = try read(file.path)
                 if let index = files.firstIndex(where: { ($0.path as NSString).lastPathComponent == file.name }) {
@@ -50,7 +53,9 @@ public enum RuleFiles {
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: path)
         } catch {
-            throw RuleError(location: SourceLocation(file: path), message: "cannot list the directory: \(error.localizedDescription)")
+            throw RuleError(
+                location: SourceLocation(file: path),
+                message: "cannot list the directory: \(error.localizedDescription)")
         }
         return names.filter { ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) && !$0.hasSuffix(".test.yaml") }.sorted()
             .map { ($0, (path as NSString).appendingPathComponent($0)) }
@@ -61,7 +66,9 @@ public enum RuleFiles {
     static func read(_ path: String) throws -> String {
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw RuleError(location: SourceLocation(file: path), message: "cannot read the file: \(String(cString: strerror(errno)))")
+            throw RuleError(
+                location: SourceLocation(file: path),
+                message: "cannot read the file: \(String(cString: strerror(errno)))")
         }
         defer { close(fd) }
         var info = stat()
@@ -71,11 +78,16 @@ public enum RuleFiles {
         guard Int(info.st_size) <= RuleFileBounds.fileBytes else {
             throw RuleError(
                 location: SourceLocation(file: path),
-                message: "the file is \(info.st_size) bytes, more than the \(RuleFileBounds.fileBytes) a rule file may have")
+                message:
+                    "the file is \(info.st_size) bytes, more than the \(RuleFileBounds.fileBytes) a rule file may have")
         }
         let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
-        guard let data = try? handle.read(upToCount: RuleFileBounds.fileBytes + 1), data.count <= RuleFileBounds.fileBytes else {
-            throw RuleError(location: SourceLocation(file: path), message: "cannot read the file, or it grew past \(RuleFileBounds.fileBytes) bytes")
+        guard let data = try? handle.read(upToCount: RuleFileBounds.fileBytes + 1),
+            data.count <= RuleFileBounds.fileBytes
+        else {
+            throw RuleError(
+                location: SourceLocation(file: path),
+                message: "cannot read the file, or it grew past \(RuleFileBounds.fileBytes) bytes")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw RuleError(location: SourceLocation(file: path), message: "the file is not UTF-8 text")

@@ -20,12 +20,13 @@ import Yams
 ///   it would refuse Falco's own `proc.aname in (unicorn_launche)`); quote it to mean the
 ///   value. An undefined macro is refused, as before.
 public struct RuleSet: Sendable {
-    public private(set) var rules: [Rule] = []
-    public private(set) var macros: [String: Condition] = [:]
-    public private(set) var lists: [String: [String]] = [:]
+    // Set only while loading (RuleSet+Build.swift builds them); read-only outside the module.
+    public internal(set) var rules: [Rule] = []
+    public internal(set) var macros: [String: Condition] = [:]
+    public internal(set) var lists: [String: [String]] = [:]
     /// What loaded but is likely a mistake, with where: an undefined name that reads as a
     /// list's, alone in `in (...)`, is compared as a value (as Falco does).
-    public private(set) var warnings: [RuleError] = []
+    public internal(set) var warnings: [RuleError] = []
 
     /// Loads the files in order; later files append to or override earlier definitions.
     /// Conditions may name only `knownFields` (Caduceus's field table by default).
@@ -36,7 +37,8 @@ public struct RuleSet: Sendable {
     /// loading Falco's files beside the built-in rules does not rewrite the built-in rules'
     /// `spawned_process` or `open_read`. `override:` and `append` still change them for all.
     public static func load(
-        _ files: [(path: String, text: String)], knownFields: Set<String>? = FieldTable.names, keeping protected: Set<String> = []
+        _ files: [(path: String, text: String)], knownFields: Set<String>? = FieldTable.names,
+        keeping protected: Set<String> = []
     ) throws -> RuleSet {
         var collector = Collector(knownFields: knownFields, protectedFiles: protected)
         for file in files { try collector.read(file.path, file.text) }
@@ -57,8 +59,10 @@ public struct RuleSet: Sendable {
 
         /// `append: true`: the condition goes on after a space, each part placed in its own file.
         mutating func appendCondition(_ more: String, _ morePositions: [SourceLocation]?) {
-            if let mine = conditionPositions ?? (condition.contains(where: { $0 == "\n" }) ? nil : Self.counted(condition, from: conditionLocation)),
-               let theirs = morePositions {
+            if let mine = conditionPositions
+                ?? (condition.contains(where: { $0 == "\n" }) ? nil : Self.counted(condition, from: conditionLocation)),
+                let theirs = morePositions
+            {
                 conditionPositions = mine + [mine.last ?? conditionLocation] + theirs
             } else {
                 conditionPositions = nil
@@ -105,7 +109,9 @@ public struct RuleSet: Sendable {
             guard text.utf8.count <= RuleFileBounds.fileBytes else {
                 throw RuleError(
                     location: SourceLocation(file: path),
-                    message: "the file is \(text.utf8.count) bytes, more than the \(RuleFileBounds.fileBytes) a rule file may have")
+                    message:
+                        "the file is \(text.utf8.count) bytes, more than the \(RuleFileBounds.fileBytes) a rule file may have"
+                )
             }
             if let deep = RuleFileBounds.nestingProblem(text) {
                 throw RuleError(
@@ -122,11 +128,13 @@ public struct RuleSet: Sendable {
             }
             guard let root else { return }
             guard let items = root.sequence else {
-                throw RuleError(location: location(path, root), message: "a rule file is a list of rule, macro and list items")
+                throw RuleError(
+                    location: location(path, root), message: "a rule file is a list of rule, macro and list items")
             }
             for item in items {
                 guard let mapping = item.mapping else {
-                    throw RuleError(location: location(path, item), message: "each item is a mapping with rule, macro or list")
+                    throw RuleError(
+                        location: location(path, item), message: "each item is a mapping with rule, macro or list")
                 }
                 let keys = Array(mapping.keys).compactMap(\.string)
                 let here = location(path, item)
@@ -145,11 +153,14 @@ public struct RuleSet: Sendable {
                     try checkKeys(keys, allowed: ["list", "items", "append", "override"], path, item)
                     let values = (mapping["items"]?.sequence ?? []).compactMap(\.string)
                     if append || mapping["override"]?["items"]?.string == "append" {
-                        guard lists[name] != nil else { throw RuleError(location: here, message: "list '\(name)' is appended to but never defined") }
+                        guard lists[name] != nil else {
+                            throw RuleError(location: here, message: "list '\(name)' is appended to but never defined")
+                        }
                         lists[name]!.items += values
                     } else {
                         if mapping["override"]?["items"]?.string != "replace" {
-                            try checkRedefinition("list", name, path, here, changed: lists[name].map { $0.items != values } ?? false)
+                            try checkRedefinition(
+                                "list", name, path, here, changed: lists[name].map { $0.items != values } ?? false)
                             if let kept = lists[name], keeps(kept), keptLists[name] == nil { keptLists[name] = kept }
                         }
                         lists[name] = Definition(name: name, conditionLocation: here, items: values, location: here)
@@ -159,11 +170,15 @@ public struct RuleSet: Sendable {
                     let condition = mapping["condition"]?.string ?? ""
                     let conditionHere = location(path, mapping["condition"])
                     if append || mapping["override"]?["condition"]?.string == "append" {
-                        guard macros[name] != nil else { throw RuleError(location: here, message: "macro '\(name)' is appended to but never defined") }
+                        guard macros[name] != nil else {
+                            throw RuleError(location: here, message: "macro '\(name)' is appended to but never defined")
+                        }
                         macros[name]!.appendCondition(condition, positions(of: mapping["condition"], condition))
                     } else {
                         if mapping["override"]?["condition"]?.string != "replace" {
-                            try checkRedefinition("macro", name, path, here, changed: macros[name].map { $0.condition != condition } ?? false)
+                            try checkRedefinition(
+                                "macro", name, path, here,
+                                changed: macros[name].map { $0.condition != condition } ?? false)
                             if let kept = macros[name], keeps(kept), keptMacros[name] == nil { keptMacros[name] = kept }
                         }
                         macros[name] = Definition(
@@ -174,19 +189,26 @@ public struct RuleSet: Sendable {
                     try checkKeys(keys, allowed: Self.ruleKeys, path, item)
                     try readRule(name, mapping, append: append, path, item)
                 } else {
-                    throw RuleError(location: here, message: "an item needs a rule, macro or list key (found: \(keys.joined(separator: ", ")))")
+                    throw RuleError(
+                        location: here,
+                        message: "an item needs a rule, macro or list key (found: \(keys.joined(separator: ", ")))")
                 }
             }
         }
 
-        mutating func readRule(_ name: String, _ mapping: Node.Mapping, append: Bool, _ path: String, _ item: Node) throws {
+        mutating func readRule(_ name: String, _ mapping: Node.Mapping, append: Bool, _ path: String, _ item: Node)
+            throws
+        {
             let here = location(path, item)
             var fields: [String: Node] = [:]
             for (key, value) in mapping { if let key = key.string { fields[key] = value } }
             let exceptions = mapping["exceptions"]?.sequence.map(Array.init) ?? []
-            if append || mapping["override"] != nil || (rules[name] != nil && fields.keys.allSatisfy { ["rule", "enabled"].contains($0) }) {
+            if append || mapping["override"] != nil
+                || (rules[name] != nil && fields.keys.allSatisfy { ["rule", "enabled"].contains($0) })
+            {
                 guard var existing = rules[name] else {
-                    throw RuleError(location: here, message: "rule '\(name)' is appended to or overridden but never defined")
+                    throw RuleError(
+                        location: here, message: "rule '\(name)' is appended to or overridden but never defined")
                 }
                 let modes = try overrideModes(mapping, fields: fields, legacyAppend: append, path)
                 for (key, mode) in modes.sorted(by: { $0.key < $1.key }) {
@@ -203,10 +225,13 @@ public struct RuleSet: Sendable {
                     case ("exceptions", .replace):
                         existing.exceptions = value.sequence.map(Array.init) ?? []
                     case ("tags", .append):
-                        let tags = (existing.fields["tags"]?.sequence.map(Array.init) ?? []) + (value.sequence.map(Array.init) ?? [])
+                        let tags =
+                            (existing.fields["tags"]?.sequence.map(Array.init) ?? [])
+                            + (value.sequence.map(Array.init) ?? [])
                         existing.fields["tags"] = Node.sequence(Node.Sequence(tags))
                     case ("output", .append), ("desc", .append):
-                        existing.fields[key] = Node(((existing.fields[key]?.string).map { $0 + " " } ?? "") + (value.string ?? ""))
+                        existing.fields[key] = Node(
+                            ((existing.fields[key]?.string).map { $0 + " " } ?? "") + (value.string ?? ""))
                     default:
                         existing.fields[key] = value
                     }
@@ -218,13 +243,15 @@ public struct RuleSet: Sendable {
                 throw RuleError(location: here, message: "rule '\(name)' has no \(required)")
             }
             if let first = rules[name], let firstID = first.fields["id"]?.string, first.location.file != path,
-               mapping["id"]?.string != firstID {
+                mapping["id"]?.string != firstID
+            {
                 // A rule of another file that has its own id (a built-in CAD rule named like
                 // Falco's) is another rule: both stay; override and append by name now reach
                 // this later one.
                 let kept = name + "\u{0}" + firstID
                 guard rules[kept] == nil else {
-                    throw RuleError(location: here, message: "rule '\(name)' is defined a third time (first at \(first.location))")
+                    throw RuleError(
+                        location: here, message: "rule '\(name)' is defined a third time (first at \(first.location))")
                 }
                 rules[kept] = first
                 ruleOrder = ruleOrder.map { $0 == name ? kept : $0 }
@@ -233,13 +260,16 @@ public struct RuleSet: Sendable {
             if let first = rules[name] {
                 throw RuleError(
                     location: here,
-                    message: "rule '\(name)' is already defined at \(first.location); say 'override:' (or 'append: true') to change it")
+                    message:
+                        "rule '\(name)' is already defined at \(first.location); say 'override:' (or 'append: true') to change it"
+                )
             }
             ruleOrder.append(name)
             let condition = mapping["condition"]?.string ?? ""
             rules[name] = Definition(
                 name: name, condition: condition,
-                conditionLocation: location(path, mapping["condition"]), conditionPositions: positions(of: mapping["condition"], condition),
+                conditionLocation: location(path, mapping["condition"]),
+                conditionPositions: positions(of: mapping["condition"], condition),
                 fields: fields, exceptions: exceptions, location: here)
         }
 
@@ -249,32 +279,50 @@ public struct RuleSet: Sendable {
         /// append|replace}` for each key given (`enabled` may stand alone), only keys Falco lets
         /// append (condition, output, desc, tags, exceptions) or replace (those, priority,
         /// enabled, ...); legacy `append: true` appends condition and exceptions.
-        func overrideModes(_ mapping: Node.Mapping, fields: [String: Node], legacyAppend: Bool, _ path: String) throws -> [String: OverrideMode] {
+        func overrideModes(_ mapping: Node.Mapping, fields: [String: Node], legacyAppend: Bool, _ path: String) throws
+            -> [String: OverrideMode]
+        {
             let appendable: Set<String> = ["condition", "output", "desc", "tags", "exceptions"]
-            let replaceable = appendable.union(["priority", "enabled", "warn_evttypes", "skip-if-unknown-filter", "source", "mitre", "action", "id"])
+            let replaceable = appendable.union([
+                "priority", "enabled", "warn_evttypes", "skip-if-unknown-filter", "source", "mitre", "action", "id",
+            ])
             var modes: [String: OverrideMode] = [:]
             if let override = mapping["override"] {
                 guard let entries = override.mapping, !legacyAppend else {
-                    throw RuleError(location: location(path, override), message: "override is a mapping of keys to append or replace, and not beside append: true")
+                    throw RuleError(
+                        location: location(path, override),
+                        message: "override is a mapping of keys to append or replace, and not beside append: true")
                 }
                 for (key, value) in entries {
                     guard let name = key.string, let mode = value.string.flatMap(OverrideMode.init(rawValue:)) else {
-                        throw RuleError(location: location(path, value), message: "override of '\(key.string?.prefix(40) ?? "")' is '\(value.string?.prefix(40) ?? "")', not append or replace")
+                        throw RuleError(
+                            location: location(path, value),
+                            message:
+                                "override of '\(key.string?.prefix(40) ?? "")' is '\(value.string?.prefix(40) ?? "")', not append or replace"
+                        )
                     }
                     guard mode == .append ? appendable.contains(name) : replaceable.contains(name) else {
-                        throw RuleError(location: location(path, key), message: "a rule's '\(name.prefix(40))' cannot be overridden with \(mode.rawValue)")
+                        throw RuleError(
+                            location: location(path, key),
+                            message: "a rule's '\(name.prefix(40))' cannot be overridden with \(mode.rawValue)")
                     }
                     guard fields[name] != nil else {
-                        throw RuleError(location: location(path, key), message: "override names '\(name.prefix(40))', which the item does not give")
+                        throw RuleError(
+                            location: location(path, key),
+                            message: "override names '\(name.prefix(40))', which the item does not give")
                     }
                     modes[name] = mode
                 }
             } else {
-                for key in ["condition", "exceptions"] where fields[key] != nil { modes[key] = legacyAppend ? .append : .replace }
+                for key in ["condition", "exceptions"] where fields[key] != nil {
+                    modes[key] = legacyAppend ? .append : .replace
+                }
             }
             for key in fields.keys where !["rule", "override", "append", "enabled"].contains(key) && modes[key] == nil {
                 if legacyAppend { continue }  // Falco's legacy append ignores the other keys
-                throw RuleError(location: location(path, mapping.keys.first { $0.string == key }), message: "'\(key)' is given but not named in override")
+                throw RuleError(
+                    location: location(path, mapping.keys.first { $0.string == key }),
+                    message: "'\(key)' is given but not named in override")
             }
             if fields["enabled"] != nil && modes["enabled"] == nil { modes["enabled"] = .replace }
             return modes
@@ -287,13 +335,21 @@ public struct RuleSet: Sendable {
                 guard let name = exception["name"]?.string else {
                     throw RuleError(location: location(path, exception), message: "an exception needs a name")
                 }
-                if let index = rule.exceptions.firstIndex(where: { $0["name"]?.string == name }), var mapping = rule.exceptions[index].mapping {
-                    let values = (mapping["values"]?.sequence.map(Array.init) ?? []) + (exception["values"]?.sequence.map(Array.init) ?? [])
+                if let index = rule.exceptions.firstIndex(where: { $0["name"]?.string == name }),
+                    var mapping = rule.exceptions[index].mapping
+                {
+                    let values =
+                        (mapping["values"]?.sequence.map(Array.init) ?? [])
+                        + (exception["values"]?.sequence.map(Array.init) ?? [])
                     mapping["values"] = Node.sequence(Node.Sequence(values))
                     rule.exceptions[index] = Node.mapping(mapping)
                 } else {
                     guard exception["fields"] != nil else {
-                        throw RuleError(location: location(path, exception), message: "exception '\(name.prefix(80))' is appended but the rule has none of that name, and it gives no fields")
+                        throw RuleError(
+                            location: location(path, exception),
+                            message:
+                                "exception '\(name.prefix(80))' is appended but the rule has none of that name, and it gives no fields"
+                        )
                     }
                     rule.exceptions.append(exception)
                 }
@@ -306,7 +362,7 @@ public struct RuleSet: Sendable {
         /// spaces and quotes are skipped. nil when the two cannot be matched closely.
         func positions(of node: Node?, _ value: String) -> [SourceLocation]? {
             guard let mark = node?.mark, !value.isEmpty, value.utf8.count <= ConditionParser.Limits.conditionBytes,
-                  mark.line >= 1, mark.line <= lines.count
+                mark.line >= 1, mark.line <= lines.count
             else { return nil }
             var line = mark.line - 1
             var current = Array(lines[line])
@@ -351,37 +407,49 @@ public struct RuleSet: Sendable {
             for key in mapping.keys {
                 guard let text = key.string else { continue }
                 guard seen.insert(text).inserted else {
-                    throw RuleError(location: location(path, key), message: "key '\(text.prefix(80))' appears twice in one item")
+                    throw RuleError(
+                        location: location(path, key), message: "key '\(text.prefix(80))' appears twice in one item")
                 }
             }
         }
 
-        /// A macro or list defined twice in one file (a later file may redefine it, as in Falco).
-        /// `changed`: the new definition differs from the one it replaces (worth a warning
-        /// when rules of earlier files use it).
         /// A definition of a protected file that the file being read replaces without `override:`.
         func keeps(_ definition: Definition) -> Bool {
             protectedFiles.contains(definition.location.file) && !protectedFiles.contains(path)
         }
 
-        mutating func checkRedefinition(_ kind: String, _ name: String, _ path: String, _ here: SourceLocation, changed: Bool) throws {
+        /// A macro or list defined twice in one file (a later file may redefine it, as in Falco).
+        /// `changed`: the new definition differs from the one it replaces (worth a warning
+        /// when rules of earlier files use it).
+        mutating func checkRedefinition(
+            _ kind: String, _ name: String, _ path: String, _ here: SourceLocation, changed: Bool
+        ) throws {
             let key = kind + "\u{0}" + name
             if definedIn[key] == path {
                 let first = kind == "list" ? lists[name]?.location : macros[name]?.location
                 throw RuleError(
                     location: here,
-                    message: "\(kind) '\(name)' is already defined at \(first.map(String.init(describing:)) ?? path) in this file; say 'append: true' or 'override:' to change it")
+                    message:
+                        "\(kind) '\(name)' is already defined at \(first.map(String.init(describing:)) ?? path) in this file; say 'append: true' or 'override:' to change it"
+                )
             }
             if changed, let earlier = definedIn[key], protectedFiles.contains(earlier), !protectedFiles.contains(path) {
                 let first = kind == "list" ? lists[name]?.location : macros[name]?.location
-                redefinitions.append(RuleError(
-                    location: here,
-                    message: "\(kind) '\(name)' (defined at \(first.map(String.init(describing:)) ?? earlier)) is redefined here for the rules of this file and later ones; the built-in rules keep theirs (say 'override:' to change it for them too)"))
-            } else if changed, let earlier = definedIn[key], rules.values.contains(where: { $0.location.file != path }) {
+                redefinitions.append(
+                    RuleError(
+                        location: here,
+                        message:
+                            "\(kind) '\(name)' (defined at \(first.map(String.init(describing:)) ?? earlier)) is redefined here for the rules of this file and later ones; the built-in rules keep theirs (say 'override:' to change it for them too)"
+                    ))
+            } else if changed, let earlier = definedIn[key], rules.values.contains(where: { $0.location.file != path })
+            {
                 let first = kind == "list" ? lists[name]?.location : macros[name]?.location
-                redefinitions.append(RuleError(
-                    location: here,
-                    message: "\(kind) '\(name)' (defined at \(first.map(String.init(describing:)) ?? earlier)) is redefined here: rules of earlier files that use it use this definition now, as in Falco"))
+                redefinitions.append(
+                    RuleError(
+                        location: here,
+                        message:
+                            "\(kind) '\(name)' (defined at \(first.map(String.init(describing:)) ?? earlier)) is redefined here: rules of earlier files that use it use this definition now, as in Falco"
+                    ))
             }
             definedIn[key] = path
         }
@@ -390,167 +458,6 @@ public struct RuleSet: Sendable {
             if let unknown = keys.first(where: { !allowed.contains($0) }) {
                 let node = item.mapping?.keys.first { $0.string == unknown }
                 throw RuleError(location: location(path, node), message: "unknown key '\(unknown)'")
-            }
-        }
-
-        /// Lists expanded (lists inside lists), then macros parsed in dependency order.
-        func environment(lists: [String: Definition], macros: [String: Definition]) throws -> (
-            lists: [String: [String]], macros: [String: Condition], costs: [String: ConditionParser.Cost], warnings: [RuleError]
-        ) {
-            var set = RuleSet()
-            for name in lists.keys.sorted() {
-                let list = lists[name]!
-                var expanded: [String] = []
-                var bytes = 0
-                for item in list.items {
-                    // Falco pastes items into the condition, so a quoted item is one quoted value.
-                    let added = lists[item]?.items.map(Self.unquoted) ?? [Self.unquoted(item)]
-                    guard expanded.count + added.count <= RuleFileBounds.listItems else {
-                        throw RuleError(location: list.location, message: "list '\(name)' expands to more than \(RuleFileBounds.listItems) items")
-                    }
-                    bytes += added.reduce(0) { $0 + $1.utf8.count }
-                    guard bytes <= RuleFileBounds.listBytes else {
-                        throw RuleError(location: list.location, message: "list '\(name)' expands to more than \(RuleFileBounds.listBytes) bytes")
-                    }
-                    expanded += added
-                }
-                set.lists[name] = expanded
-            }
-            var costs: [String: ConditionParser.Cost] = [:]
-            var parsing: Set<String> = []
-            func macro(_ name: String) throws -> Condition? {
-                if let done = set.macros[name] { return done }
-                guard let definition = macros[name] else { return nil }
-                guard !parsing.contains(name) else {
-                    throw RuleError(location: definition.location, message: "macro '\(name)' refers to itself")
-                }
-                guard parsing.count < RuleFileBounds.macroChain else {
-                    throw RuleError(location: definition.location, message: "macros name macros more than \(RuleFileBounds.macroChain) deep")
-                }
-                parsing.insert(name)
-                defer { parsing.remove(name) }
-                // Macros this one names are parsed first, so the parser can expand them.
-                var parser = ConditionParser(macros: set.macros, lists: set.lists, knownFields: knownFields)
-                parser.macroCosts = costs
-                guard definition.condition.utf8.count <= ConditionParser.Limits.conditionBytes else {
-                    _ = try parse(definition.condition, at: definition.conditionLocation, with: parser)
-                    return nil
-                }
-                for word in definition.condition.split(whereSeparator: { " ()\n\t,".contains($0) }).map(String.init)
-                where word != name && macros[word] != nil && set.macros[word] == nil {
-                    // `macro: chmod` with `evt.type in (chmod, ...)` names itself only as a value.
-                    if let inner = try macro(word) {
-                        parser.macros[word] = inner
-                        parser.macroCosts[word] = costs[word]
-                    }
-                }
-                let (condition, cost, warnings) = try parseWithCost(
-                    definition.condition, at: definition.conditionLocation, positions: definition.conditionPositions, with: parser)
-                set.warnings += warnings.map { RuleError(location: $0.location, message: $0.message) }
-                set.macros[name] = condition
-                costs[name] = cost
-                return condition
-            }
-            for name in macros.keys.sorted() { _ = try macro(name) }
-            return (set.lists, set.macros, costs, set.warnings)
-        }
-
-        /// The lists and macros, then the rules, each parsed with the definitions it sees.
-        func build() throws -> RuleSet {
-            var set = RuleSet()
-            set.warnings = redefinitions
-            let all = try environment(lists: lists, macros: macros)
-            (set.lists, set.macros) = (all.lists, all.macros)
-            set.warnings += all.warnings
-            var allParser = ConditionParser(macros: all.macros, lists: all.lists, knownFields: knownFields)
-            allParser.macroCosts = all.costs
-            var keptParser = allParser
-            if !keptLists.isEmpty || !keptMacros.isEmpty {
-                // The protected files' rules see their own definitions of what was redefined.
-                let kept = try environment(
-                    lists: lists.merging(keptLists) { _, kept in kept }, macros: macros.merging(keptMacros) { _, kept in kept })
-                keptParser = ConditionParser(macros: kept.macros, lists: kept.lists, knownFields: knownFields)
-                keptParser.macroCosts = kept.costs
-            }
-            var totalNodes = 0
-            for name in ruleOrder {
-                let definition = rules[name]!
-                let parser = protectedFiles.contains(definition.location.file) ? keptParser : allParser
-                var (condition, cost, warnings) = try parseWithCost(
-                    definition.condition, at: definition.conditionLocation, positions: definition.conditionPositions, with: parser)
-                set.warnings += warnings.map { RuleError(location: $0.location, message: $0.message) }
-                var exclusions: [Condition] = []
-                var nodes = cost.nodes
-                var bytes = cost.bytes
-                for exception in definition.exceptions {
-                    if let excluded = try exceptionCondition(exception, rule: definition, nodes: &nodes, bytes: &bytes) {
-                        exclusions.append(.not(excluded))
-                    }
-                }
-                if let excluded = ConditionParser.chain(exclusions, and: true) { condition = .and(condition, excluded) }
-                totalNodes += nodes
-                guard totalNodes <= RuleFileBounds.totalNodes else {
-                    throw RuleError(location: definition.location, message: "the rules' conditions expand to more than \(RuleFileBounds.totalNodes) nodes in all")
-                }
-                let priorityNode = definition.fields["priority"]
-                guard let priority = priorityNode?.string.flatMap(RulePriority.init(falco:)) else {
-                    throw RuleError(
-                        location: SourceLocation(file: definition.location.file, line: priorityNode?.mark?.line ?? 1, column: priorityNode?.mark?.column ?? 1),
-                        message: "priority '\(priorityNode?.string ?? "")' is not one of \(RulePriority.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                let tags = (definition.fields["tags"]?.sequence ?? []).compactMap(\.string)
-                let mitreNode = definition.fields["mitre"]
-                let declared = mitreNode?.sequence.map { $0.compactMap(\.string) } ?? mitreNode?.string.map { [$0] } ?? []
-                let techniques = declared + tags.filter { Self.isTechnique($0) && !declared.contains($0) }
-                let outputNode = definition.fields["output"]
-                let output: OutputTemplate
-                do {
-                    output = try OutputTemplate(outputNode?.string ?? "", knownFields: knownFields)
-                } catch let error as OutputTemplate.FieldError {
-                    throw RuleError(location: location(definition.location.file, outputNode), message: "output: \(error.message)")
-                }
-                var action: RuleAction?
-                if let actionNode = definition.fields["action"] {
-                    guard let parsed = actionNode.string.flatMap(RuleAction.init(rawValue:)) else {
-                        throw RuleError(
-                            location: location(definition.location.file, actionNode),
-                            message: "action '\(actionNode.string ?? "")' is not one of \(RuleAction.allCases.map(\.rawValue).joined(separator: ", "))")
-                    }
-                    action = parsed
-                }
-                set.rules.append(Rule(
-                    id: definition.fields["id"]?.string ?? name, name: definition.name,
-                    description: definition.fields["desc"]?.string ?? "", condition: condition,
-                    output: output, priority: priority, tags: tags, mitre: techniques,
-                    enabled: definition.fields["enabled"]?.bool ?? true, location: definition.location, action: action))
-            }
-            return set
-        }
-
-        /// `"value"` or `'value'` as `value`; anything else as it is.
-        static func unquoted(_ item: String) -> String {
-            guard item.count >= 2, let first = item.first, first == "\"" || first == "'", item.last == first else { return item }
-            return String(item.dropFirst().dropLast())
-        }
-
-        /// `T1059` or `T1059.004`.
-        static func isTechnique(_ tag: String) -> Bool {
-            let parts = tag.split(separator: ".", omittingEmptySubsequences: false)
-            guard let head = parts.first, head.count == 5, head.first == "T", head.dropFirst().allSatisfy(\.isNumber) else { return false }
-            return parts.count == 1 || (parts.count == 2 && parts[1].count == 3 && parts[1].allSatisfy(\.isNumber))
-        }
-
-        func parse(_ text: String, at location: SourceLocation, with parser: ConditionParser) throws -> Condition {
-            try parseWithCost(text, at: location, with: parser).condition
-        }
-
-        func parseWithCost(
-            _ text: String, at location: SourceLocation, positions: [SourceLocation]? = nil, with parser: ConditionParser
-        ) throws -> (condition: Condition, cost: ConditionParser.Cost, warnings: [ConditionError]) {
-            do {
-                return try parser.parseWithCost(text, origin: location, positions: positions)
-            } catch let error as ConditionError {
-                throw RuleError(location: error.location, message: error.message)
             }
         }
     }

@@ -28,17 +28,23 @@ public enum ProcFS {
     }
 
     public static func stat(_ pid: UInt32) -> Stat? {
-        guard let text = read("/proc/\(pid)/stat"), let open = text.firstIndex(of: "("), let close = text.lastIndex(of: ")") else { return nil }
+        guard let text = read("/proc/\(pid)/stat"), let open = text.firstIndex(of: "("),
+            let close = text.lastIndex(of: ")")
+        else { return nil }
         let name = String(text[text.index(after: open)..<close])
         let rest = text[text.index(close, offsetBy: 2)...].split(separator: " ")
         // After "(comm) ": state ppid pgrp session tty_nr ... starttime is field 22 overall, index 19 here.
-        guard rest.count > 19, let ppid = UInt32(rest[1]), let tty = Int64(rest[4]), let start = UInt64(rest[19]) else { return nil }
+        guard rest.count > 19, let ppid = UInt32(rest[1]), let tty = Int64(rest[4]), let start = UInt64(rest[19]) else {
+            return nil
+        }
         return Stat(ppid: ppid, name: name, tty: tty, startTicks: start)
     }
 
     public static func argv(_ pid: UInt32) -> [String]? {
         guard let data = ContainerFile.readProcFile("/proc/\(pid)/cmdline", limit: argumentBytes) else { return nil }
-        var parts = data.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        var parts = data.split(separator: 0, omittingEmptySubsequences: false).map {
+            String(decoding: $0, as: UTF8.self)
+        }
         if parts.last == "" { parts.removeLast() }
         return parts
     }
@@ -54,7 +60,7 @@ public enum ProcFS {
 
     public static func uid(_ pid: UInt32) -> UInt32? {
         guard let text = read("/proc/\(pid)/status"),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") })
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") })
         else { return nil }
         return line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first.flatMap { UInt32($0) }
     }
@@ -119,7 +125,9 @@ public enum ProcFS {
 
     /// The working directory, ending in '/'.
     public static func cwd(_ pid: UInt32) -> String? {
-        guard let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd") else { return nil }
+        guard let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd") else {
+            return nil
+        }
         return path.hasSuffix("/") ? path : path + "/"
     }
 
@@ -142,7 +150,8 @@ public enum ProcFS {
             guard mask & (ctimeMask | mtimeMask) == ctimeMask | mtimeMask else { return nil }
             func ns(_ offset: Int) -> UInt64 {
                 let seconds = raw.loadUnaligned(fromByteOffset: offset, as: Int64.self)
-                return UInt64(max(seconds, 0)) * 1_000_000_000 + UInt64(raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self))
+                return UInt64(max(seconds, 0)) * 1_000_000_000
+                    + UInt64(raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self))
             }
             return (ns(96), ns(112))
         }
@@ -157,7 +166,9 @@ public enum ProcFS {
     /// Group names from the process's own root (a container's /etc/group), by gid; read
     /// like `userNames`.
     public static func groupNames(rootOf pid: UInt32) -> [UInt32: String] {
-        guard let bytes = ContainerFile.read("/etc/group", inRoot: "/proc/\(pid)/root", limit: passwdBytes) else { return [:] }
+        guard let bytes = ContainerFile.read("/etc/group", inRoot: "/proc/\(pid)/root", limit: passwdBytes) else {
+            return [:]
+        }
         var names: [UInt32: String] = [:]
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
             let fields = line.split(separator: ":", omittingEmptySubsequences: false)
@@ -172,8 +183,9 @@ public enum ProcFS {
 
     /// Nanoseconds since the epoch of boot, to turn start ticks into times.
     static let bootTime: UInt64 = {
-        guard let text = read("/proc/stat"), let line = text.split(separator: "\n").first(where: { $0.hasPrefix("btime ") }),
-              let seconds = UInt64(line.dropFirst(6))
+        guard let text = read("/proc/stat"),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("btime ") }),
+            let seconds = UInt64(line.dropFirst(6))
         else { return 0 }
         return seconds * 1_000_000_000
     }()

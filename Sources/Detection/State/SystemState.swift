@@ -82,7 +82,8 @@ public final class SystemState {
             if event.hostThreadId == pid && known.name != event.processName { known.rename(event.processName) }
             return known
         }
-        let record = (readsProcFS ? Self.fromProcFS(pid) : nil)
+        let record =
+            (readsProcFS ? Self.fromProcFS(pid) : nil)
             ?? ProcessRecord(
                 pid: pid, vpid: event.processId, ppid: event.hostParentProcessId, name: event.processName,
                 uid: event.userId, startTime: event.timestamp, containerID: event.containerId)
@@ -142,7 +143,8 @@ public final class SystemState {
     static func fromProcFS(_ pid: UInt32) -> ProcessRecord? {
         guard let stat = ProcFS.stat(pid) else { return nil }
         let record = ProcessRecord(
-            pid: pid, ppid: stat.ppid, name: stat.name, exePath: ProcFS.exePath(pid) ?? "", argv: ProcFS.argv(pid) ?? [],
+            pid: pid, ppid: stat.ppid, name: stat.name, exePath: ProcFS.exePath(pid) ?? "",
+            argv: ProcFS.argv(pid) ?? [],
             tty: stat.tty, uid: ProcFS.uid(pid) ?? 0,
             startTime: ProcFS.bootTime + stat.startTicks * (1_000_000_000 / ProcFS.ticksPerSecond),
             containerID: ProcFS.containerID(pid))
@@ -224,8 +226,9 @@ public final class SystemState {
         case .listen:
             if ret == 0, let fd = Self.fdArgument(event, "sockfd") { process.descriptors[fd]?.isServer = true }
         case .fork:
-            guard let childPid = event[argument: "child_pid"]?.integer, let childTid = event[argument: "child_tid"]?.integer,
-                  childPid == childTid, childPid > 0
+            guard let childPid = event[argument: "child_pid"]?.integer,
+                let childTid = event[argument: "child_tid"]?.integer,
+                childPid == childTid, childPid > 0
             else { return }  // a new thread shares everything with its process
             let parent = processes[UInt32(event[argument: "parent_pid"]?.integer ?? Int64(process.pid))] ?? process
             let vpid = UInt32(truncatingIfNeeded: event[argument: "child_ns_pid"]?.integer ?? 0)
@@ -237,7 +240,9 @@ public final class SystemState {
             var name = event.processName
             // A program re-executing itself through /proc/self/exe (busybox applets) starts as
             // "exe" and renames itself to argv[0] right after: name it so from the start.
-            if event[argument: "cmdpath"]?.string?.hasSuffix("/proc/self/exe") == true, let first = argv.first, !first.isEmpty {
+            if event[argument: "cmdpath"]?.string?.hasSuffix("/proc/self/exe") == true, let first = argv.first,
+                !first.isEmpty
+            {
                 let base = first.split(separator: "/").last.map(String.init) ?? first
                 name = String(decoding: base.utf8.prefix(15), as: UTF8.self)
             }
@@ -255,20 +260,25 @@ public final class SystemState {
             guard ret == 0, let path = event[argument: "filename"]?.string, !path.isEmpty else { return }
             process.cwd = Self.directory(path, from: process.cwd)
         case .fchdir:
-            guard ret == 0, let fd = Self.fdArgument(event, "fd"), let directory = process.descriptors[fd], directory.path.hasPrefix("/") else { return }
+            guard ret == 0, let fd = Self.fdArgument(event, "fd"), let directory = process.descriptors[fd],
+                directory.path.hasPrefix("/")
+            else { return }
             process.cwd = directory.path.hasSuffix("/") ? directory.path : directory.path + "/"
         case .setgid(let argument):
             guard ret == 0, let gid = event[argument: argument]?.integer, gid >= 0, gid < UInt32.max else { return }
             process.gid = UInt32(gid)
         case .open(let pathArgument, let flagsArgument):
-            let flags = flagsArgument.flatMap { event[argument: $0]?.integer } ?? (0o1101)  // creat: O_CREAT|O_WRONLY|O_TRUNC
+            // creat: O_CREAT|O_WRONLY|O_TRUNC
+            let flags = flagsArgument.flatMap { event[argument: $0]?.integer } ?? (0o1101)
             guard ret >= 0, let given = event[argument: pathArgument]?.string else { return }
             var path = given
             if !path.hasPrefix("/") {
                 let dirfd = Self.fdArgument(event, "dirfd") ?? -100
                 if dirfd >= 0, let directory = process.descriptors[dirfd], directory.kind == .directory {
                     path = directory.path + "/" + path
-                } else if let recent = process.recentOpen, recent.tid == event.hostThreadId, recent.fd == nil, let absolute = recent.path {
+                } else if let recent = process.recentOpen, recent.tid == event.hostThreadId, recent.fd == nil,
+                    let absolute = recent.path
+                {
                     path = absolute
                 } else if dirfd == -100, process.cwd.hasPrefix("/") {
                     path = process.cwd + path  // AT_FDCWD: Falco's fd.name joins the working directory
@@ -283,7 +293,8 @@ public final class SystemState {
             if Self.isWrite(flags) && path.hasPrefix("/") { noteWritten(path, event) }
         case .securityFileOpen:
             guard let path = event[argument: "pathname"]?.string else { return }
-            if let recent = process.recentOpen, recent.tid == event.hostThreadId, let fd = recent.fd, recent.path != nil {
+            if let recent = process.recentOpen, recent.tid == event.hostThreadId, let fd = recent.fd, recent.path != nil
+            {
                 process.descriptors[fd]?.path = path  // the openat came first with a relative path
                 process.recentOpen = nil
             } else {
@@ -298,11 +309,14 @@ public final class SystemState {
             guard ret >= 0 else { return }
             let domain = event[argument: "domain"]?.integer ?? 0
             let type = (event[argument: "type"]?.integer ?? 0) & 0xF
-            let kind: FileDescriptor.Kind = [1: .unix, 2: .ipv4, 10: .ipv6, 16: .netlink, 17: .packet][domain] ?? .other
+            let kind: FileDescriptor.Kind =
+                [1: .unix, 2: .ipv4, 10: .ipv6, 16: .netlink, 17: .packet][domain] ?? .other
             let proto: String? = kind == .ipv4 || kind == .ipv6 ? [1: "tcp", 2: "udp", 3: "raw"][type] : nil
             process.descriptors[Int32(truncatingIfNeeded: ret)] = FileDescriptor(kind: kind, l4proto: proto)
         case .connect, .bind:
-            guard ret == 0 || ret == -115, let fd = Self.fdArgument(event, "sockfd"), let address = event[argument: "addr"] else { return }
+            guard ret == 0 || ret == -115, let fd = Self.fdArgument(event, "sockfd"),
+                let address = event[argument: "addr"]
+            else { return }
             var descriptor = process.descriptors[fd] ?? FileDescriptor(kind: Self.kind(of: address), l4proto: nil)
             let endpoint = Self.endpoint(address)
             if descriptor.kind == .unix || Self.kind(of: address) == .unix {
@@ -319,7 +333,8 @@ public final class SystemState {
         case .accept:
             guard ret >= 0 else { return }
             let listening = Self.fdArgument(event, "sockfd").flatMap { process.descriptors[$0] }
-            var descriptor = listening ?? FileDescriptor(kind: event[argument: "addr"].map(Self.kind(of:)) ?? .other, l4proto: "tcp")
+            var descriptor =
+                listening ?? FileDescriptor(kind: event[argument: "addr"].map(Self.kind(of:)) ?? .other, l4proto: "tcp")
             if let address = event[argument: "addr"] {
                 let endpoint = Self.endpoint(address)
                 if descriptor.kind != .unix {
@@ -330,7 +345,9 @@ public final class SystemState {
             descriptor.isServer = true
             process.descriptors[Int32(truncatingIfNeeded: ret)] = descriptor
         case .dup:
-            guard ret >= 0, let old = Self.fdArgument(event, "oldfd"), let descriptor = process.descriptors[old] else { return }
+            guard ret >= 0, let old = Self.fdArgument(event, "oldfd"), let descriptor = process.descriptors[old] else {
+                return
+            }
             process.descriptors[Int32(truncatingIfNeeded: ret)] = descriptor
         case .placeFile(let to):
             if ret == 0, let path = event[argument: to]?.string, path.hasPrefix("/") { noteWritten(path, event) }
@@ -356,9 +373,13 @@ public final class SystemState {
     static func resolvedPath(_ path: String) -> String {
         // A byte scan: StringProtocol.contains goes through Foundation's CFStringFind, a
         // twentieth of the engine's time when it ran on every open.
-        let needsResolving = path.utf8.withContiguousStorageIfAvailable { bytes in
-            bytes.indices.dropLast().contains { bytes[$0] == UInt8(ascii: "/") && (bytes[$0 + 1] == UInt8(ascii: ".") || bytes[$0 + 1] == UInt8(ascii: "/")) }
-        } ?? (path.contains("/.") || path.contains("//"))
+        let needsResolving =
+            path.utf8.withContiguousStorageIfAvailable { bytes in
+                bytes.indices.dropLast().contains {
+                    bytes[$0] == UInt8(ascii: "/")
+                        && (bytes[$0 + 1] == UInt8(ascii: ".") || bytes[$0 + 1] == UInt8(ascii: "/"))
+                }
+            } ?? (path.contains("/.") || path.contains("//"))
         guard needsResolving else { return path }
         let directory = directory(path, from: "/")
         return directory == "/" || path.hasSuffix("/") ? directory : String(directory.dropLast())
@@ -388,7 +409,9 @@ public final class SystemState {
         case "AF_INET6": return .ipv6
         case "AF_UNIX": return .unix
         default:
-            if case .string(let text) = address { return text.hasPrefix("/") ? .unix : text.contains("[") ? .ipv6 : .ipv4 }
+            if case .string(let text) = address {
+                return text.hasPrefix("/") ? .unix : text.contains("[") ? .ipv6 : .ipv4
+            }
             return .other
         }
     }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A libbpf or system call failed; `errno` is kept with what was being done.

@@ -25,7 +25,9 @@ public struct CgroupDenial: Sendable, Equatable {
 
     /// One line for the operator.
     public var summary: String {
-        if let failure { return "cgroup programs did not attach (\(failure)): their calls are killed after the syscall (kernel)" }
+        if let failure {
+            return "cgroup programs did not attach (\(failure)): their calls are killed after the syscall (kernel)"
+        }
         guard let root else { return "no cgroup program needed" }
         return "refused with EPERM by \(programs.joined(separator: ", ")) on \(root)"
     }
@@ -71,7 +73,9 @@ extension CgroupDenial {
             var ids = [UInt32](repeating: 0, count: 64)
             var count = UInt32(ids.count)
             var flags: UInt32 = 0
-            try bpfCall("query \(hook.program)'s hook on \(root)") { bpf_prog_query(fd, hook.type, 0, &flags, &ids, &count) }
+            try bpfCall("query \(hook.program)'s hook on \(root)") {
+                bpf_prog_query(fd, hook.type, 0, &flags, &ids, &count)
+            }
             for id in ids.prefix(Int(count)) {
                 let program = bpf_prog_get_fd_by_id(id)
                 guard program >= 0 else { continue }  // detached meanwhile

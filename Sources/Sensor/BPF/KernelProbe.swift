@@ -20,27 +20,28 @@ public struct KernelProbe: Sendable {
         SensorProgram.quietLibbpf()
         let path = objectPath ?? Bundle.module.url(forResource: "probe.bpf", withExtension: "o")?.path ?? ""
         let probes = [("BPF-LSM", "probe_lsm"), ("fentry", "probe_fentry"), ("cgroup", "probe_cgroup_connect4")]
-        return KernelProbe(results: probes.map { name, program in
-            do {
-                let object = try SensorProgram(objectPath: path)
-                try object.selectOnly(program)
-                try object.load()
-                if name == "cgroup" {
-                    // An allow-everything program on the cgroup v2 root, detached when `object` goes.
-                    guard let root = CgroupDenial.v2Root() else {
-                        return Result(name: name, available: false, reason: "no cgroup v2 hierarchy mounted")
+        return KernelProbe(
+            results: probes.map { name, program in
+                do {
+                    let object = try SensorProgram(objectPath: path)
+                    try object.selectOnly(program)
+                    try object.load()
+                    if name == "cgroup" {
+                        // An allow-everything program on the cgroup v2 root, detached when `object` goes.
+                        guard let root = CgroupDenial.v2Root() else {
+                            return Result(name: name, available: false, reason: "no cgroup v2 hierarchy mounted")
+                        }
+                        try object.attachCgroup(programs: [program], to: root)
+                    } else {
+                        try object.attach(programs: [program])
                     }
-                    try object.attachCgroup(programs: [program], to: root)
-                } else {
-                    try object.attach(programs: [program])
+                    return Result(name: name, available: true, reason: "")
+                } catch let error as BPFError {
+                    return Result(name: name, available: false, reason: String(cString: strerror(error.errno)))
+                } catch {
+                    return Result(name: name, available: false, reason: "\(error)")
                 }
-                return Result(name: name, available: true, reason: "")
-            } catch let error as BPFError {
-                return Result(name: name, available: false, reason: String(cString: strerror(error.errno)))
-            } catch {
-                return Result(name: name, available: false, reason: "\(error)")
-            }
-        })
+            })
     }
 
     /// Whether the probe of that name loaded and attached.

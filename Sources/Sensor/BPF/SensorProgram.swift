@@ -3,7 +3,7 @@ import Foundation
 import SensorBPF
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The loaded BPF object, in libbpf's order: open, configure, load, fill maps, attach.
@@ -44,7 +44,9 @@ final class SensorProgram {
         guard let initial = bpf_map__initial_value(rodata, &size), size == MemoryLayout<sensor_config>.size else {
             throw BPFError(operation: "settings section .rodata.config has an unexpected size", errno: EINVAL)
         }
-        withUnsafeBytes(of: config) { UnsafeMutableRawPointer(mutating: initial).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        withUnsafeBytes(of: config) {
+            UnsafeMutableRawPointer(mutating: initial).copyMemory(from: $0.baseAddress!, byteCount: $0.count)
+        }
         try bpfCall("set ring buffer size \(ringBufferBytes)") {
             bpf_map__set_max_entries(try! map("events"), UInt32(ringBufferBytes))
         }

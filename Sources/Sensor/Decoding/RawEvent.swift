@@ -10,7 +10,9 @@ public struct RawEvent {
     public init?(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count >= MemoryLayout<sensor_event_header>.size else { return nil }
         self.bytes = bytes
-        guard Int(header.size) <= bytes.count, Int(header.size) >= MemoryLayout<sensor_event_header>.size else { return nil }
+        guard Int(header.size) <= bytes.count, Int(header.size) >= MemoryLayout<sensor_event_header>.size else {
+            return nil
+        }
     }
 
     @inline(__always)
@@ -66,7 +68,12 @@ public struct ArgumentSequence: Sequence, IteratorProtocol {
 extension sensor_event_header {
     /// A fixed-size C char array as bytes up to its NUL.
     @inline(__always)
-    static func withCString<R>(_ tuple: (CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar), _ body: (UnsafeRawBufferPointer) -> R) -> R {
+    static func withCString<R>(
+        _ tuple: (
+            CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar,
+            CChar
+        ), _ body: (UnsafeRawBufferPointer) -> R
+    ) -> R {
         withUnsafeBytes(of: tuple) { raw in
             let end = raw.firstIndex(of: 0) ?? raw.count
             return body(UnsafeRawBufferPointer(rebasing: raw[0..<end]))

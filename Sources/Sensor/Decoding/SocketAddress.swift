@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A `struct sockaddr` as Tracee shows it: an ordered list of string fields

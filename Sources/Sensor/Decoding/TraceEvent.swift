@@ -177,7 +177,8 @@ public struct TraceEvent: Sendable, Equatable {
         args = event.arguments.map { argument in
             let spec = definition.flatMap { argument.index < $0.arguments.count ? $0.arguments[argument.index] : nil }
             return TraceArgument(
-                name: spec?.name ?? "arg\(argument.index)", type: spec?.type ?? "unknown", value: ArgumentValue(argument))
+                name: spec?.name ?? "arg\(argument.index)", type: spec?.type ?? "unknown",
+                value: ArgumentValue(argument))
         }
     }
 }
@@ -254,28 +255,43 @@ extension TraceEvent {
             ("hostProcessId", .number(String(hostProcessId))), ("hostThreadId", .number(String(hostThreadId))),
             ("hostParentProcessId", .number(String(hostParentProcessId))), ("userId", .number(String(userId))),
             ("mountNamespace", .number(String(mountNamespace))), ("pidNamespace", .number(String(pidNamespace))),
-            ("processName", .string(processName)), ("hostName", .string(hostName)), ("containerId", .string(containerId)),
+            ("processName", .string(processName)), ("hostName", .string(hostName)),
+            ("containerId", .string(containerId)),
         ]
         if let container {
-            members.append(("container", .object(JSONObject([
-                ("id", .string(container.id)), ("name", .string(container.name)), ("image", .string(container.image)),
-                ("imageDigest", .string(container.imageDigest)),
-            ]))))
+            members.append(
+                (
+                    "container",
+                    .object(
+                        JSONObject([
+                            ("id", .string(container.id)), ("name", .string(container.name)),
+                            ("image", .string(container.image)),
+                            ("imageDigest", .string(container.imageDigest)),
+                        ]))
+                ))
         }
         members += [
             ("eventId", .string(eventId)), ("eventName", .string(eventName)), ("argsNum", .number(String(argsNum))),
             ("returnValue", .number(String(returnValue))), ("stackAddresses", .null),
-            ("args", .array(args.map { argument in
-                let value: JSONValue
-                switch argument.value {
-                case .int(let v): value = .number(String(v))
-                case .uint(let v): value = .number(String(v))
-                case .string(let v): value = .string(v)
-                case .strings(let v): value = .array(v.map { .string($0) })
-                case .fields(let fields): value = .object(JSONObject(fields.map { ($0.key, .string($0.value)) }))
-                }
-                return .object(JSONObject([("name", .string(argument.name)), ("type", .string(argument.type)), ("value", value)]))
-            })),
+            (
+                "args",
+                .array(
+                    args.map { argument in
+                        let value: JSONValue
+                        switch argument.value {
+                        case .int(let v): value = .number(String(v))
+                        case .uint(let v): value = .number(String(v))
+                        case .string(let v): value = .string(v)
+                        case .strings(let v): value = .array(v.map { .string($0) })
+                        case .fields(let fields):
+                            value = .object(JSONObject(fields.map { ($0.key, .string($0.value)) }))
+                        }
+                        return .object(
+                            JSONObject([
+                                ("name", .string(argument.name)), ("type", .string(argument.type)), ("value", value),
+                            ]))
+                    })
+            ),
         ]
         return .object(JSONObject(members))
     }

@@ -42,7 +42,8 @@ extension TraceeDirectDecoder {
                     type = try text(&cursor)
                 } else if key.equals("value") {
                     if let name, let type {
-                        value = try argumentValue(&cursor, type: type, kind: Self.kind(of: name, at: index, in: definition))
+                        value = try argumentValue(
+                            &cursor, type: type, kind: Self.kind(of: name, at: index, in: definition))
                     } else {
                         deferredValue = cursor.position
                         try cursor.skipValue(depth: 3, keys: &keys)
@@ -217,6 +218,7 @@ struct StringInterner {
     static func equal(_ text: String, _ raw: JSONByteCursor.RawString) -> Bool {
         guard text.utf8.count == raw.count else { return false }
         return raw.count == 0
-            || (text.utf8.withContiguousStorageIfAvailable { memcmp($0.baseAddress!, raw.start, raw.count) == 0 } ?? false)
+            || (text.utf8.withContiguousStorageIfAvailable { memcmp($0.baseAddress!, raw.start, raw.count) == 0 }
+                ?? false)
     }
 }

@@ -163,7 +163,9 @@ struct TraceeDirectDecoder {
     }
 
     /// A whole number that fits, or null (0). Quoted numbers and the rest go to the tree parser.
-    private func integer<Integer: FixedWidthInteger>(_ cursor: inout JSONByteCursor) throws(NotDecodedDirectly) -> Integer {
+    private func integer<Integer: FixedWidthInteger>(_ cursor: inout JSONByteCursor) throws(NotDecodedDirectly)
+        -> Integer
+    {
         if cursor.peek == UInt8(ascii: "n") {
             try cursor.literal("null")
             return 0
@@ -175,7 +177,9 @@ struct TraceeDirectDecoder {
             return value
         }
         // -0 is left to the tree parser's Integer(text); the most negative value is -(magnitude - 1) - 1.
-        guard Integer.isSigned, magnitude > 0, let value = Integer(exactly: magnitude - 1) else { throw NotDecodedDirectly() }
+        guard Integer.isSigned, magnitude > 0, let value = Integer(exactly: magnitude - 1) else {
+            throw NotDecodedDirectly()
+        }
         return 0 &- value &- 1
     }
 
@@ -227,7 +231,8 @@ struct TraceeDirectDecoder {
         }
         let info =
             fields.id.isEmpty
-            ? nil : ContainerInfo(id: fields.id, name: fields.name, image: fields.image, imageDigest: fields.imageDigest)
+            ? nil
+            : ContainerInfo(id: fields.id, name: fields.name, image: fields.image, imageDigest: fields.imageDigest)
         containerObject = (Array(UnsafeBufferPointer(start: start, count: cursor.position - start)), info)
         return info
     }
@@ -246,7 +251,9 @@ struct RecentString {
             return ""
         }
         let raw = try cursor.string()
-        let same = bytes.withUnsafeBufferPointer { $0.count == raw.count && memcmp($0.baseAddress ?? raw.start, raw.start, raw.count) == 0 }
+        let same = bytes.withUnsafeBufferPointer {
+            $0.count == raw.count && memcmp($0.baseAddress ?? raw.start, raw.start, raw.count) == 0
+        }
         if same { return value }
         value = try raw.string()
         bytes = Array(UnsafeBufferPointer(start: raw.start, count: raw.count))

@@ -70,16 +70,22 @@ public enum TraceeJSONReader {
 
     /// One event from one line (without its newline); a line that is not an event throws
     /// with `lineNumber` and why.
-    public static func event(fromLine line: UnsafeRawBufferPointer, lineNumber: Int = 1) throws(TraceeJSONError) -> TraceEvent {
+    public static func event(fromLine line: UnsafeRawBufferPointer, lineNumber: Int = 1) throws(TraceeJSONError)
+        -> TraceEvent
+    {
         var decoder = TraceeDirectDecoder()
         return try decode(line, lineNumber: lineNumber, decoder: &decoder).get()
     }
 
     /// One event from the bytes of one line (`[UInt8]`, `Data`, a slice of either).
-    public static func event(fromLine line: some Collection<UInt8>, lineNumber: Int = 1) throws(TraceeJSONError) -> TraceEvent {
+    public static func event(fromLine line: some Collection<UInt8>, lineNumber: Int = 1) throws(TraceeJSONError)
+        -> TraceEvent
+    {
         var decoder = TraceeDirectDecoder()
         let result =
-            line.withContiguousStorageIfAvailable { decode(UnsafeRawBufferPointer($0), lineNumber: lineNumber, decoder: &decoder) }
+            line.withContiguousStorageIfAvailable {
+                decode(UnsafeRawBufferPointer($0), lineNumber: lineNumber, decoder: &decoder)
+            }
             ?? Array(line).withUnsafeBytes { decode($0, lineNumber: lineNumber, decoder: &decoder) }
         return try result.get()
     }
@@ -137,7 +143,8 @@ public enum TraceeJSONReader {
     /// The event of an already parsed line.
     public static func event(from value: JSONValue, lineNumber: Int = 1) throws(TraceeJSONError) -> TraceEvent {
         guard case .object(let object) = value else {
-            throw TraceeJSONError(lineNumber: lineNumber, message: "not an event: \(value.kindDescription), not an object")
+            throw TraceeJSONError(
+                lineNumber: lineNumber, message: "not an event: \(value.kindDescription), not an object")
         }
         let fields = FieldReader(lineNumber: lineNumber)
         var event = TraceEvent(eventId: "", eventName: "")
@@ -224,7 +231,9 @@ public enum TraceeJSONReader {
         do {
             value = try JSONParser.parse(buffer: line.assumingMemoryBound(to: UInt8.self))
         } catch let error as JSONParseError {
-            return .failure(TraceeJSONError(lineNumber: lineNumber, message: "not JSON: \(error.message) at column \(error.column)"))
+            return .failure(
+                TraceeJSONError(lineNumber: lineNumber, message: "not JSON: \(error.message) at column \(error.column)")
+            )
         } catch {
             return .failure(TraceeJSONError(lineNumber: lineNumber, message: "not JSON: \(error)"))
         }
@@ -250,7 +259,6 @@ public enum TraceeJSONReader {
     static func isWhitespace(_ byte: UInt8) -> Bool {
         byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
     }
-
 
     /// A value inside an argument's array or object as text: strings as they are, everything else as its JSON.
     static func text(_ value: JSONValue) -> String {
@@ -302,7 +310,9 @@ public enum TraceeJSONReader {
             }
         }
 
-        func argument(_ value: JSONValue, index: Int, definition: EventDefinition?) throws(TraceeJSONError) -> TraceArgument {
+        func argument(_ value: JSONValue, index: Int, definition: EventDefinition?) throws(TraceeJSONError)
+            -> TraceArgument
+        {
             guard case .object(let object) = value else {
                 throw error("argument \(index + 1) is \(value.kindDescription), not an object")
             }
@@ -313,7 +323,9 @@ public enum TraceeJSONReader {
                 index < definition.arguments.count && definition.arguments[index].name == name
                     ? definition.arguments[index] : definition.arguments.first { $0.name == name }
             }
-            return TraceArgument(name: name, type: type, value: argumentValue(object["value"] ?? .null, type: type, kind: declared?.kind))
+            return TraceArgument(
+                name: name, type: type, value: argumentValue(object["value"] ?? .null, type: type, kind: declared?.kind)
+            )
         }
 
         func argumentValue(_ value: JSONValue, type: String, kind: ArgumentKind?) -> ArgumentValue {

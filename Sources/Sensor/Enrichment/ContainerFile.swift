@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Reads files a container controls, as a root process must: the container can make any of
@@ -32,12 +32,16 @@ public enum ContainerFile {
     }
 
     /// `path` (absolute, as the container names it) inside the root of process `pid`.
-    public static func read(_ path: String, inRootOf pid: UInt32, limit: Int, timeout: TimeInterval = defaultTimeout) -> [UInt8]? {
+    public static func read(_ path: String, inRootOf pid: UInt32, limit: Int, timeout: TimeInterval = defaultTimeout)
+        -> [UInt8]?
+    {
         read(path, inRoot: "/proc/\(pid)/root", limit: limit, timeout: timeout)
     }
 
     /// `path` inside the directory `root`, which acts as `/` (for tests, a temporary directory).
-    public static func read(_ path: String, inRoot root: String, limit: Int, timeout: TimeInterval = defaultTimeout) -> [UInt8]? {
+    public static func read(_ path: String, inRoot root: String, limit: Int, timeout: TimeInterval = defaultTimeout)
+        -> [UInt8]?
+    {
         bounded(timeout: timeout) {
             let rootFD = openRoot(root)
             guard rootFD >= 0 else { return nil }
@@ -97,7 +101,9 @@ public enum ContainerFile {
         var how = OpenHow(flags: UInt64(UInt32(bitPattern: flags)), mode: 0, resolve: resolve)
         while true {
             let result = path.withCString { name in
-                withUnsafeMutablePointer(to: &how) { call(openat2Number, directory, name, UnsafeMutableRawPointer($0), MemoryLayout<OpenHow>.size) }
+                withUnsafeMutablePointer(to: &how) {
+                    call(openat2Number, directory, name, UnsafeMutableRawPointer($0), MemoryLayout<OpenHow>.size)
+                }
             }
             if result < 0 && errno == EINTR { continue }
             return Int32(truncatingIfNeeded: result)

@@ -28,7 +28,9 @@ public struct ContainerInfo: Sendable, Equatable, Encodable {
         public var readWrite: Bool
         public var propagation: String
 
-        public init(source: String, destination: String, mode: String = "", readWrite: Bool = true, propagation: String = "") {
+        public init(
+            source: String, destination: String, mode: String = "", readWrite: Bool = true, propagation: String = ""
+        ) {
             self.source = source
             self.destination = destination
             self.mode = mode
@@ -77,7 +79,9 @@ public struct CgroupHierarchy: Sendable {
             }
         }
         let table = (try? String(contentsOfFile: "/proc/cgroups", encoding: .utf8)) ?? ""
-        let names = table.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { String($0.split(separator: "\t").first ?? "") }
+        let names = table.split(separator: "\n").filter { !$0.hasPrefix("#") }.map {
+            String($0.split(separator: "\t").first ?? "")
+        }
         for (index, name) in names.enumerated() where index < 16 {
             if let root = v1[name] { return CgroupHierarchy(root: root, isV1: true, subsystemIndex: index) }
         }
@@ -147,11 +151,13 @@ public final class ContainerResolver: @unchecked Sendable {
         if let inspected = engine.inspect(reference) {
             fullID = inspected.id
         } else {
-            let matches = Set(paths.values.compactMap(Self.containerID(fromCgroupPath:)).filter { $0.hasPrefix(reference) })
+            let matches = Set(
+                paths.values.compactMap(Self.containerID(fromCgroupPath:)).filter { $0.hasPrefix(reference) })
             guard matches.count == 1, let only = matches.first else {
-                throw SensorConfigurationError(description: matches.isEmpty
-                    ? "no running container is named '\(reference)' or has an id starting with it"
-                    : "'\(reference)' matches \(matches.count) containers: give more of the id")
+                throw SensorConfigurationError(
+                    description: matches.isEmpty
+                        ? "no running container is named '\(reference)' or has an id starting with it"
+                        : "'\(reference)' matches \(matches.count) containers: give more of the id")
             }
             fullID = only
         }
@@ -251,7 +257,8 @@ final class CgroupWatcher: @unchecked Sendable {
                     return (event.wd, event.mask, Int(event.len))
                 }
                 let nameStart = offset + MemoryLayout<inotify_event>.size
-                let name = String(decoding: buffer[nameStart..<min(nameStart + length, count)].prefix { $0 != 0 }, as: UTF8.self)
+                let name = String(
+                    decoding: buffer[nameStart..<min(nameStart + length, count)].prefix { $0 != 0 }, as: UTF8.self)
                 offset = nameStart + length
                 guard mask & UInt32(IN_ISDIR) != 0 else { continue }
                 lock.lock()

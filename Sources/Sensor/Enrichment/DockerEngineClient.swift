@@ -8,9 +8,9 @@ struct DockerEngineClient {
 
     func inspect(_ reference: String) -> ContainerInfo? {
         guard reference.allSatisfy({ $0.isLetter || $0.isNumber || "_.-".contains($0) }),
-              let body = get("/containers/\(reference)/json"),
-              let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
-              let id = object["Id"] as? String
+            let body = get("/containers/\(reference)/json"),
+            let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+            let id = object["Id"] as? String
         else { return nil }
         let name = (object["Name"] as? String).map { $0.hasPrefix("/") ? String($0.dropFirst()) : $0 } ?? ""
         let config = object["Config"] as? [String: Any]
@@ -36,10 +36,14 @@ struct DockerEngineClient {
         let state = object["State"] as? [String: Any]
         info.startTime = text(state?["StartedAt"]).flatMap(parseTime) ?? text(object["Created"]).flatMap(parseTime)
         for mount in ((object["Mounts"] as? [Any]) ?? []).prefix(mountLimit) {
-            guard let mount = mount as? [String: Any], let source = text(mount["Source"]), let destination = text(mount["Destination"]) else { continue }
-            info.mounts.append(ContainerInfo.Mount(
-                source: source, destination: destination, mode: text(mount["Mode"]) ?? "", readWrite: mount["RW"] as? Bool ?? true,
-                propagation: text(mount["Propagation"]) ?? ""))
+            guard let mount = mount as? [String: Any], let source = text(mount["Source"]),
+                let destination = text(mount["Destination"])
+            else { continue }
+            info.mounts.append(
+                ContainerInfo.Mount(
+                    source: source, destination: destination, mode: text(mount["Mode"]) ?? "",
+                    readWrite: mount["RW"] as? Bool ?? true,
+                    propagation: text(mount["Propagation"]) ?? ""))
         }
         let labels = (object["Config"] as? [String: Any])?["Labels"] as? [String: Any]
         info.podName = text(labels?["io.kubernetes.pod.name"])
@@ -53,7 +57,7 @@ struct DockerEngineClient {
         guard bytes.count >= 20, bytes.count <= 40, bytes.last == UInt8(ascii: "Z") else { return nil }
         func number(_ range: Range<Int>) -> Int? { Int(String(decoding: bytes[range], as: UTF8.self)) }
         guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
-              let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19), year > 1970
+            let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19), year > 1970
         else { return nil }
         var parts = tm()
         parts.tm_year = Int32(year - 1900)
@@ -68,7 +72,9 @@ struct DockerEngineClient {
         if bytes[19] == UInt8(ascii: "."), bytes.count > 21 {
             let digits = bytes[20..<(bytes.count - 1)].prefix(9)
             guard digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
-            fraction = UInt64(String(decoding: digits, as: UTF8.self)).map { $0 * UInt64(pow(10.0, Double(9 - digits.count))) } ?? 0
+            fraction =
+                UInt64(String(decoding: digits, as: UTF8.self)).map { $0 * UInt64(pow(10.0, Double(9 - digits.count))) }
+                ?? 0
         }
         return UInt64(seconds) * 1_000_000_000 + fraction
     }
@@ -104,8 +110,9 @@ struct DockerEngineClient {
             if response.count > 4 << 20 { return nil }
         }
         guard let headerEnd = response.range(of: Data("\r\n\r\n".utf8)),
-              let statusLine = String(data: response[..<headerEnd.lowerBound], encoding: .utf8)?.split(separator: "\r\n").first,
-              statusLine.split(separator: " ").dropFirst().first == "200"
+            let statusLine = String(data: response[..<headerEnd.lowerBound], encoding: .utf8)?.split(separator: "\r\n")
+                .first,
+            statusLine.split(separator: " ").dropFirst().first == "200"
         else { return nil }
         return response[headerEnd.upperBound...]
     }

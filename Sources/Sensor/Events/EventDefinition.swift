@@ -87,7 +87,10 @@ public struct EventDefinition: Sendable {
     public let source: EventSource
     public let kernel: KernelSide
 
-    public init(id: Int32, name: String, sets: EventSets, arguments: [EventArgument], source: EventSource, kernel: KernelSide = KernelSide()) {
+    public init(
+        id: Int32, name: String, sets: EventSets, arguments: [EventArgument], source: EventSource,
+        kernel: KernelSide = KernelSide()
+    ) {
         self.id = id
         self.name = name
         self.sets = sets
@@ -103,7 +106,8 @@ public struct EventDefinition: Sendable {
     }
 
     /// A syscall row, as the generated table writes it.
-    static func syscall(_ id: Int32, _ name: String, _ sets: EventSets, _ arguments: [EventArgument]) -> EventDefinition {
+    static func syscall(_ id: Int32, _ name: String, _ sets: EventSets, _ arguments: [EventArgument]) -> EventDefinition
+    {
         EventDefinition(id: id, name: name, sets: sets.union(.syscalls), arguments: arguments, source: .syscall)
     }
 }

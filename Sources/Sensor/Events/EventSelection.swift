@@ -5,7 +5,8 @@ public struct UnknownEventError: Error, CustomStringConvertible {
     public let word: String
     public var description: String {
         let sets = EventSets.named.map(\.0).joined(separator: " ")
-        return "unknown event or set '\(word)': use an event name (openat, sched_process_exec, ...) or a set (\(sets) all)"
+        return
+            "unknown event or set '\(word)': use an event name (openat, sched_process_exec, ...) or a set (\(sets) all)"
     }
 }
 
@@ -79,15 +80,18 @@ public struct EventSelection: Sendable, Equatable {
     }
 
     /// Whether the kernel programs for syscalls are needed at all.
-    var needsSysEnter: Bool { ids.contains { id in
-        id < 1000 && EventTable.definition(id: id).map { EventTable.emittedAtEntry.contains($0.name) } == true
-    } }
+    var needsSysEnter: Bool {
+        ids.contains { id in
+            id < 1000 && EventTable.definition(id: id).map { EventTable.emittedAtEntry.contains($0.name) } == true
+        }
+    }
     /// A failed exec's result comes from sys_exit too.
     var needsSysExit: Bool {
         ids.contains { id in
-            id < 1000 && EventTable.definition(id: id).map {
-                !EventTable.emittedAtEntry.contains($0.name) || EventTable.reportedAgainWhenFailed.contains($0.name)
-            } == true
+            id < 1000
+                && EventTable.definition(id: id).map {
+                    !EventTable.emittedAtEntry.contains($0.name) || EventTable.reportedAgainWhenFailed.contains($0.name)
+                } == true
         }
     }
     var needsDerivedSecurity: Bool {

@@ -38,48 +38,67 @@ public enum EventTable {
             source: .tracepoint("capability:cap_capable"),
             kernel: KernelSide(want: UInt32(SENSOR_WANT_CAP_CAPABLE), program: "on_cap_capable")),
         EventDefinition(
-            id: Int32(SENSOR_EVENT_SECURITY_BPRM_CHECK.rawValue), name: "security_bprm_check", sets: [.default, .security, .proc],
-            arguments: [.init("pathname", "const char*", .string), .init("dev", "dev_t", .u32), .init("inode", "unsigned long", .u64)],
+            id: Int32(SENSOR_EVENT_SECURITY_BPRM_CHECK.rawValue), name: "security_bprm_check",
+            sets: [.default, .security, .proc],
+            arguments: [
+                .init("pathname", "const char*", .string), .init("dev", "dev_t", .u32),
+                .init("inode", "unsigned long", .u64),
+            ],
             source: .tracepoint("sched:sched_process_exec"),
-            kernel: KernelSide(want: UInt32(SENSOR_WANT_BPRM_CHECK), program: "on_sched_process_exec", lsm: "lsm_bprm_check")),
+            kernel: KernelSide(
+                want: UInt32(SENSOR_WANT_BPRM_CHECK), program: "on_sched_process_exec", lsm: "lsm_bprm_check")),
         EventDefinition(
-            id: Int32(SENSOR_EVENT_SECURITY_FILE_OPEN.rawValue), name: "security_file_open", sets: [.default, .security, .fs],
+            id: Int32(SENSOR_EVENT_SECURITY_FILE_OPEN.rawValue), name: "security_file_open",
+            sets: [.default, .security, .fs],
             arguments: [
                 .init("pathname", "const char*", .string), .init("flags", "int", .s32),
                 .init("dev", "dev_t", .u32), .init("inode", "unsigned long", .u64),
             ], source: .derived(["open", "openat", "openat2", "creat"]),
             kernel: KernelSide(want: UInt32(SENSOR_WANT_FILE_OPEN), lsm: "lsm_file_open")),
         EventDefinition(
-            id: Int32(SENSOR_EVENT_SECURITY_INODE_UNLINK.rawValue), name: "security_inode_unlink", sets: [.default, .security, .fs],
+            id: Int32(SENSOR_EVENT_SECURITY_INODE_UNLINK.rawValue), name: "security_inode_unlink",
+            sets: [.default, .security, .fs],
             arguments: [.init("pathname", "const char*", .string)], source: .derived(["unlink", "unlinkat"]),
             kernel: KernelSide(want: UInt32(SENSOR_WANT_INODE_UNLINK), lsm: "lsm_inode_unlink")),
         EventDefinition(
-            id: Int32(SENSOR_EVENT_SECURITY_SOCKET_CREATE.rawValue), name: "security_socket_create", sets: [.default, .security, .net],
-            arguments: [.init("family", "int", .s32), .init("type", "int", .s32), .init("protocol", "int", .s32), .init("kern", "int", .s32)],
+            id: Int32(SENSOR_EVENT_SECURITY_SOCKET_CREATE.rawValue), name: "security_socket_create",
+            sets: [.default, .security, .net],
+            arguments: [
+                .init("family", "int", .s32), .init("type", "int", .s32), .init("protocol", "int", .s32),
+                .init("kern", "int", .s32),
+            ],
             source: .derived(["socket"]),
             kernel: KernelSide(want: UInt32(SENSOR_WANT_SOCKET_CREATE), lsm: "lsm_socket_create")),
         EventDefinition(
-            id: Int32(SENSOR_EVENT_SECURITY_SOCKET_LISTEN.rawValue), name: "security_socket_listen", sets: [.default, .security, .net],
-            arguments: [.init("sockfd", "int", .s32), .init("local_addr", "struct sockaddr*", .sockaddr), .init("backlog", "int", .s32)],
+            id: Int32(SENSOR_EVENT_SECURITY_SOCKET_LISTEN.rawValue), name: "security_socket_listen",
+            sets: [.default, .security, .net],
+            arguments: [
+                .init("sockfd", "int", .s32), .init("local_addr", "struct sockaddr*", .sockaddr),
+                .init("backlog", "int", .s32),
+            ],
             source: .derived(["listen"]),
             kernel: KernelSide(want: UInt32(SENSOR_WANT_SOCKET_LISTEN), lsm: "lsm_socket_listen")),
         EventDefinition(
-            id: Int32(SENSOR_EVENT_SECURITY_SOCKET_CONNECT.rawValue), name: "security_socket_connect", sets: [.default, .security, .net],
+            id: Int32(SENSOR_EVENT_SECURITY_SOCKET_CONNECT.rawValue), name: "security_socket_connect",
+            sets: [.default, .security, .net],
             arguments: [.init("sockfd", "int", .s32), .init("remote_addr", "struct sockaddr*", .sockaddr)],
             source: .derived(["connect"]),
             kernel: KernelSide(want: UInt32(SENSOR_WANT_SOCKET_CONNECT), lsm: "lsm_socket_connect")),
         EventDefinition(
-            id: Int32(SENSOR_EVENT_SECURITY_SOCKET_ACCEPT.rawValue), name: "security_socket_accept", sets: [.default, .security, .net],
+            id: Int32(SENSOR_EVENT_SECURITY_SOCKET_ACCEPT.rawValue), name: "security_socket_accept",
+            sets: [.default, .security, .net],
             arguments: [.init("sockfd", "int", .s32), .init("local_addr", "struct sockaddr*", .sockaddr)],
             source: .derived(["accept", "accept4"]),
             kernel: KernelSide(want: UInt32(SENSOR_WANT_SOCKET_ACCEPT), lsm: "lsm_socket_accept")),
         EventDefinition(
-            id: Int32(SENSOR_EVENT_SECURITY_SOCKET_BIND.rawValue), name: "security_socket_bind", sets: [.default, .security, .net],
+            id: Int32(SENSOR_EVENT_SECURITY_SOCKET_BIND.rawValue), name: "security_socket_bind",
+            sets: [.default, .security, .net],
             arguments: [.init("sockfd", "int", .s32), .init("local_addr", "struct sockaddr*", .sockaddr)],
             source: .derived(["bind"]),
             kernel: KernelSide(want: UInt32(SENSOR_WANT_SOCKET_BIND), lsm: "lsm_socket_bind")),
         EventDefinition(
-            id: Int32(SENSOR_EVENT_SECURITY_SB_MOUNT.rawValue), name: "security_sb_mount", sets: [.default, .security, .fs],
+            id: Int32(SENSOR_EVENT_SECURITY_SB_MOUNT.rawValue), name: "security_sb_mount",
+            sets: [.default, .security, .fs],
             arguments: [
                 .init("dev_name", "const char*", .string), .init("path", "const char*", .string),
                 .init("type", "const char*", .string), .init("flags", "unsigned long", .u64),
@@ -94,7 +113,9 @@ public enum EventTable {
 
     /// The events BPF-LSM programs can emit, by id.
     static let lsmPrograms: [Int32: String] = Dictionary(
-        uniqueKeysWithValues: otherDefinitions.compactMap { definition in definition.kernel.lsmProgram.map { (definition.id, $0) } })
+        uniqueKeysWithValues: otherDefinitions.compactMap { definition in
+            definition.kernel.lsmProgram.map { (definition.id, $0) }
+        })
 
     /// Syscalls whose event is emitted at entry: they never return to the caller's image.
     public static let emittedAtEntry: Set<String> = ["execve", "execveat", "exit", "exit_group"]

@@ -1,5 +1,5 @@
 /// The x86_64 numbers of the syscalls the sensor and enforcement name in code, read from the
-/// generated event table (Scripts/generate-syscall-table.py, from asm/unistd_64.h, the header
+/// generated event table (Scripts/generators/generate-syscall-table.py, from asm/unistd_64.h, the header
 /// the BPF programs include for their `__NR_*`), so no number is written by hand.
 public enum SyscallNumber {
     public static let open = number("open")

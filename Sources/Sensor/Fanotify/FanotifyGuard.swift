@@ -44,7 +44,10 @@ public struct FanotifyAccess: Sendable, Equatable {
     /// When the event was read, nanoseconds since the epoch.
     public var time: UInt64
 
-    public init(pid: Int32, path: String, isExec: Bool, containerID: String?, fileSystemOf: ContainerInfo? = nil, time: UInt64 = 0) {
+    public init(
+        pid: Int32, path: String, isExec: Bool, containerID: String?, fileSystemOf: ContainerInfo? = nil,
+        time: UInt64 = 0
+    ) {
         self.pid = pid
         self.path = path
         self.isExec = isExec
@@ -283,7 +286,9 @@ public final class FanotifyGuard: @unchecked Sendable {
     }
 
     private func mark(container id: String, cgroupDirectory: String) {
-        let pids = (Self.readKernelFile(cgroupDirectory + "/cgroup.procs") ?? "").split(separator: "\n").compactMap { Int32($0) }
+        let pids = (Self.readKernelFile(cgroupDirectory + "/cgroup.procs") ?? "").split(separator: "\n").compactMap {
+            Int32($0)
+        }
         guard let pid = pids.first(where: { $0 != ownPid }) else { return }
         let root = "/proc/\(pid)/root"
         var info = stat()
@@ -381,7 +386,10 @@ public final class FanotifyGuard: @unchecked Sendable {
     private func readEvents() {
         var buffer = [UInt8](repeating: 0, count: options.maxPending * MemoryLayout<fanotify_event_metadata>.size)
         while !stopped.load(ordering: .relaxed) {
-            var descriptors = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
+            var descriptors = [
+                pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0),
+            ]
             _ = poll(&descriptors, 2, 100)
             if stopped.load(ordering: .relaxed) { break }
             // No more than `maxPending` events are read and unanswered: the rest wait in the
@@ -414,7 +422,11 @@ public final class FanotifyGuard: @unchecked Sendable {
                 }
             }
             lock.unlock()
-            for _ in 0..<overflowed { answered(FanotifyAccess(pid: 0, path: "", isExec: false, containerID: nil), options.timeoutVerdict, .overflow) }
+            for _ in 0..<overflowed {
+                answered(
+                    FanotifyAccess(pid: 0, path: "", isExec: false, containerID: nil), options.timeoutVerdict, .overflow
+                )
+            }
             for (event, number) in admitted { decide(event, number) }
         }
     }
@@ -439,7 +451,9 @@ public final class FanotifyGuard: @unchecked Sendable {
         var events: [fanotify_event_metadata] = []
         var offset = 0
         while offset + metadataSize <= count {
-            let event = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: fanotify_event_metadata.self) }
+            let event = buffer.withUnsafeBytes {
+                $0.loadUnaligned(fromByteOffset: offset, as: fanotify_event_metadata.self)
+            }
             guard event.event_len >= metadataSize, offset + Int(event.event_len) <= count else { break }
             offset += Int(event.event_len)
             if event.vers == FANOTIFY_METADATA_VERSION && event.fd >= 0 { events.append(event) }
@@ -523,7 +537,8 @@ public final class FanotifyGuard: @unchecked Sendable {
                 lock.unlock()
             }
             for _ in 0..<(overdue.count + stuck) {
-                answered(FanotifyAccess(pid: 0, path: "", isExec: false, containerID: nil), options.timeoutVerdict, .timeout)
+                answered(
+                    FanotifyAccess(pid: 0, path: "", isExec: false, containerID: nil), options.timeoutVerdict, .timeout)
             }
         }
     }
@@ -557,7 +572,9 @@ public final class FanotifyGuard: @unchecked Sendable {
     /// The path of an event's descriptor as the caller's mount namespace names it; "" if unreadable.
     static func path(of descriptor: Int32) -> String {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Int(PATH_MAX) + 1) { buffer in
-            let length = buffer.withMemoryRebound(to: CChar.self) { readlink("/proc/self/fd/\(descriptor)", $0.baseAddress!, $0.count - 1) }
+            let length = buffer.withMemoryRebound(to: CChar.self) {
+                readlink("/proc/self/fd/\(descriptor)", $0.baseAddress!, $0.count - 1)
+            }
             return length > 0 ? String(decoding: UnsafeBufferPointer(rebasing: buffer[..<length]), as: UTF8.self) : ""
         }
     }

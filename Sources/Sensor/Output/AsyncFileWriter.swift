@@ -26,6 +26,14 @@ public final class AsyncFileWriter: @unchecked Sendable {
         return pool.removeLast()
     }
 
+    /// A buffer to fill if one is free now; nil while every buffer is queued for writing.
+    public func takeIfFree() -> OutputBuffer? {
+        guard available.wait(timeout: .now()) == .success else { return nil }
+        lock.lock()
+        defer { lock.unlock() }
+        return pool.removeLast()
+    }
+
     /// Queues a filled buffer; it comes back to the pool once written.
     public func submit(_ buffer: OutputBuffer) {
         queue.async { [self] in

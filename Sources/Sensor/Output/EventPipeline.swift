@@ -1,3 +1,5 @@
+import Dispatch
+
 /// What happens to each record on the reading thread: filter, count, write into each output's
 /// current buffer, hand full buffers to its writer. A class so the per-event closure captures
 /// one reference instead of boxing every piece of state.
@@ -16,6 +18,21 @@ final class EventPipeline {
     }
 
     deinit { counts.deallocate() }
+
+    /// How long an event may wait in a part-filled buffer. Buffers are handed to the writer
+    /// when full, which at a quiet trace's rate took until the stop: a user piping
+    /// `caduceus trace` to `jq` saw nothing.
+    static let flushNanoseconds: UInt64 = 200_000_000
+    private var lastFlush = DispatchTime.now().uptimeNanoseconds
+
+    /// Hands each output's part-filled buffer to its writer once `flushNanoseconds` have passed
+    /// since the last time (called between passes over the ring, so never inside an event).
+    func flushIfDue() {
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard now &- lastFlush >= Self.flushNanoseconds else { return }
+        lastFlush = now
+        for sink in sinks { sink.flush() }
+    }
 
     @inline(__always)
     func handle(_ event: RawEvent) {
@@ -44,7 +61,9 @@ final class EventPipeline {
             try sink.finish(Recording.Totals(events: written, lost: statistics.lost, filtered: filtered))
             bytes += sink.writer.bytesWritten
         }
-        return TraceReport(counts: named, eventsWritten: written, eventsFiltered: filtered, statistics: statistics, bytesWritten: bytes)
+        return TraceReport(
+            counts: named, eventsWritten: written, eventsFiltered: filtered, statistics: statistics, bytesWritten: bytes
+        )
     }
 }
 
@@ -87,6 +106,15 @@ final class OutputSink {
             writer.submit(buffer)
             buffer = writer.take()
         }
+    }
+
+    /// Hands the buffer to the writer if it holds anything and another buffer is free: with
+    /// the output stalled (a paused `jq`), the reader keeps filling this one instead of waiting
+    /// for a buffer, as it did before part-filled buffers were flushed.
+    func flush() {
+        guard buffer.count > 0, let next = writer.takeIfFree() else { return }
+        writer.submit(buffer)
+        buffer = next
     }
 
     /// Writes what is left (a recording's end frame last) and waits for the writes.

@@ -27,7 +27,8 @@ public struct JSONEventWriter {
             events = .allocate(capacity: table.count)
             arguments = .allocate(capacity: table.count)
             for (slot, definition) in table.enumerated() {
-                let event = definition.map { "\"eventId\":\"\($0.id)\",\"eventName\":\"\($0.name)\",\"argsNum\":" } ?? ""
+                let event =
+                    definition.map { "\"eventId\":\"\($0.id)\",\"eventName\":\"\($0.name)\",\"argsNum\":" } ?? ""
                 events[slot] = Self.immortal(event)
                 let names = (definition?.arguments ?? []).map { argument in
                     Self.immortal("{\"name\":\"\(argument.name)\",\"type\":\"\(argument.type)\",\"value\":")
@@ -173,7 +174,8 @@ public struct JSONEventWriter {
         // Sized from its content: a recording's container strings are input (up to 16 KiB each),
         // and an escaped byte takes up to 6 (`\u00XX`); OutputBuffer's appends are unchecked.
         let id = container?.id ?? ""
-        let out = OutputBuffer(capacity: 128 + 6 * (2 * id.utf8.count + name.utf8.count + image.utf8.count + digest.utf8.count))
+        let out = OutputBuffer(
+            capacity: 128 + 6 * (2 * id.utf8.count + name.utf8.count + image.utf8.count + digest.utf8.count))
         out.append(Array("\"containerId\":".utf8))
         if container != nil {
             out.append(jsonString: id)

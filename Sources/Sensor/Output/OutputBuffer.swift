@@ -1,11 +1,15 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A fixed-capacity byte buffer for the event writers. Appends are unchecked: a writer
 /// makes sure `remaining` covers its largest event before writing one (see
 /// `JSONEventWriter.maximumEventBytes`), so the hot path has no bounds tests.
-public final class OutputBuffer {
+///
+/// `@unchecked Sendable`: a buffer has one owner at a time, handed over whole (the reader fills
+/// it, ``AsyncFileWriter/submit(_:)`` writes it on its queue and returns it to the pool under
+/// its lock), never shared while written to.
+public final class OutputBuffer: @unchecked Sendable {
     public let capacity: Int
     public let storage: UnsafeMutablePointer<UInt8>
     public var count = 0

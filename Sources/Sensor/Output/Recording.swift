@@ -77,7 +77,9 @@ public enum Recording {
         if let container {
             payload.append(1)
             // Cut as `JSONEventWriter` cuts them (it cuts again, to the same).
-            let texts = [container.id] + [container.name, container.image, container.imageDigest].map { String($0.prefix(1000)) }
+            let texts =
+                [container.id]
+                + [container.name, container.image, container.imageDigest].map { String($0.prefix(1000)) }
             for text in texts {
                 let bytes = Array(text.utf8.prefix(maximumStringBytes))
                 append(&payload, UInt32(bytes.count))

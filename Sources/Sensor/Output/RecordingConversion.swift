@@ -19,13 +19,16 @@ public enum RecordingConversion {
     /// Writes every event of `reader` as JSON lines to `fileDescriptor`, keeping those every
     /// filter accepts. On a fault in the recording the events before it are written, then
     /// the `RecordingError` is thrown.
-    public static func writeJSON(from reader: RecordingReader, to fileDescriptor: Int32, filters: [ArgumentFilter] = []) throws -> Result {
+    public static func writeJSON(from reader: RecordingReader, to fileDescriptor: Int32, filters: [ArgumentFilter] = [])
+        throws -> Result
+    {
         let recorded = reader
         var json = JSONEventWriter(bootTimeOffset: reader.bootTimeOffset) { cgroup in
             recorded.containers[cgroup] ?? nil
         }
         let out = OutputBuffer(capacity: 8 << 20)
-        var result = Result(eventsWritten: 0, eventsFiltered: 0, bytesWritten: 0, totals: .init(events: 0, lost: 0, filtered: 0))
+        var result = Result(
+            eventsWritten: 0, eventsFiltered: 0, bytesWritten: 0, totals: .init(events: 0, lost: 0, filtered: 0))
         func flush() throws {
             var offset = 0
             while offset < out.count {

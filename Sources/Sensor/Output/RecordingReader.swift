@@ -69,16 +69,18 @@ public final class RecordingReader {
         }
         let version = UInt16(littleEndian: header.loadUnaligned(fromByteOffset: 8, as: UInt16.self))
         guard version == Recording.version else {
-            throw RecordingError("recording format version \(version): this caduceus reads version \(Recording.version)")
+            throw RecordingError(
+                "recording format version \(version): this caduceus reads version \(Recording.version)")
         }
         let headerBytes = Int(UInt16(littleEndian: header.loadUnaligned(fromByteOffset: 10, as: UInt16.self)))
         let eventHeader = Int(UInt16(littleEndian: header.loadUnaligned(fromByteOffset: 12, as: UInt16.self)))
         let argumentHeader = Int(UInt16(littleEndian: header.loadUnaligned(fromByteOffset: 14, as: UInt16.self)))
         guard headerBytes == Recording.fileHeaderBytes, eventHeader == MemoryLayout<sensor_event_header>.size,
-              argumentHeader == MemoryLayout<sensor_arg_header>.size
+            argumentHeader == MemoryLayout<sensor_arg_header>.size
         else {
             throw RecordingError(
-                "the recording was written with another record layout (header \(headerBytes), event header \(eventHeader), argument header \(argumentHeader) bytes)")
+                "the recording was written with another record layout (header \(headerBytes), event header \(eventHeader), argument header \(argumentHeader) bytes)"
+            )
         }
         bootTimeOffset = UInt64(littleEndian: header.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
         start = Recording.fileHeaderBytes
@@ -111,29 +113,39 @@ public final class RecordingReader {
         while totals == nil {
             guard try fill(4) else {
                 if end > start {
-                    throw RecordingError("the recording is truncated at byte \(fileOffset): \(end - start) bytes of a frame's 4-byte length")
+                    throw RecordingError(
+                        "the recording is truncated at byte \(fileOffset): \(end - start) bytes of a frame's 4-byte length"
+                    )
                 }
                 throw RecordingError(
-                    "the recording ends at byte \(fileOffset) without its end frame: the trace was cut short (killed, or the disk filled); \(events) events before that")
+                    "the recording ends at byte \(fileOffset) without its end frame: the trace was cut short (killed, or the disk filled); \(events) events before that"
+                )
             }
-            let word = UInt32(littleEndian: UnsafeRawBufferPointer(buffer).loadUnaligned(fromByteOffset: start, as: UInt32.self))
+            let word = UInt32(
+                littleEndian: UnsafeRawBufferPointer(buffer).loadUnaligned(fromByteOffset: start, as: UInt32.self))
             let length = Int(word & 0xFF_FFFF)
-            guard let kind = Recording.FrameKind(rawValue: UInt8(word >> 24)), length <= Recording.maximumFrameBytes else {
-                throw RecordingError("the recording is corrupted at byte \(fileOffset): frame kind \(word >> 24), length \(length)")
+            guard let kind = Recording.FrameKind(rawValue: UInt8(word >> 24)), length <= Recording.maximumFrameBytes
+            else {
+                throw RecordingError(
+                    "the recording is corrupted at byte \(fileOffset): frame kind \(word >> 24), length \(length)")
             }
             guard try fill(4 + length) else {
                 throw RecordingError(
-                    "the recording is truncated at byte \(fileOffset): a frame of \(length) bytes, \(end - start - 4) of them in the file")
+                    "the recording is truncated at byte \(fileOffset): a frame of \(length) bytes, \(end - start - 4) of them in the file"
+                )
             }
             let payload = UnsafeRawBufferPointer(rebasing: buffer[(start + 4)..<(start + 4 + length)])
             switch kind {
             case .event:
                 guard let event = RawEvent(payload) else {
-                    throw RecordingError("the recording is corrupted at byte \(fileOffset): an event of \(length) bytes whose header says otherwise")
+                    throw RecordingError(
+                        "the recording is corrupted at byte \(fileOffset): an event of \(length) bytes whose header says otherwise"
+                    )
                 }
                 guard containers[event.header.cgroup_id] != nil else {
                     throw RecordingError(
-                        "the recording is corrupted at byte \(fileOffset): an event of cgroup \(event.header.cgroup_id), which no container frame before it describes")
+                        "the recording is corrupted at byte \(fileOffset): an event of cgroup \(event.header.cgroup_id), which no container frame before it describes"
+                    )
                 }
                 events += 1
                 try body(event)
@@ -141,14 +153,17 @@ public final class RecordingReader {
                 try readContainer(payload)
             case .end:
                 guard length == 24 else {
-                    throw RecordingError("the recording is corrupted at byte \(fileOffset): an end frame of \(length) bytes")
+                    throw RecordingError(
+                        "the recording is corrupted at byte \(fileOffset): an end frame of \(length) bytes")
                 }
                 let totals = Recording.Totals(
                     events: UInt64(littleEndian: payload.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
                     lost: UInt64(littleEndian: payload.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
                     filtered: UInt64(littleEndian: payload.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
                 guard totals.events == events else {
-                    throw RecordingError("the recording is corrupted: its end frame counts \(totals.events) events, the file holds \(events)")
+                    throw RecordingError(
+                        "the recording is corrupted: its end frame counts \(totals.events) events, the file holds \(events)"
+                    )
                 }
                 self.totals = totals
             }
@@ -161,17 +176,21 @@ public final class RecordingReader {
     }
 
     private func readContainer(_ payload: UnsafeRawBufferPointer) throws {
-        let fault = RecordingError("the recording is corrupted at byte \(fileOffset): a container frame of \(payload.count) bytes that does not parse")
+        let fault = RecordingError(
+            "the recording is corrupted at byte \(fileOffset): a container frame of \(payload.count) bytes that does not parse"
+        )
         guard payload.count >= 9 else { throw fault }
         let cgroup = UInt64(littleEndian: payload.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
         guard containers[cgroup] == nil else {
-            throw RecordingError("the recording is corrupted at byte \(fileOffset): a second container frame for cgroup \(cgroup)")
+            throw RecordingError(
+                "the recording is corrupted at byte \(fileOffset): a second container frame for cgroup \(cgroup)")
         }
         // Each cgroup's container is kept for the whole read: a file of endless container frames
         // must not grow the reader without bound.
         guard containers.count < Recording.maximumContainers else {
             throw RecordingError(
-                "the recording is corrupted at byte \(fileOffset): more than \(Recording.maximumContainers) container frames")
+                "the recording is corrupted at byte \(fileOffset): more than \(Recording.maximumContainers) container frames"
+            )
         }
         switch payload[8] {
         case 0:

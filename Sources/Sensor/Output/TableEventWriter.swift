@@ -27,9 +27,12 @@ public struct TableEventWriter {
         let parts = calendar.dateComponents([.hour, .minute, .second], from: date)
         let micros = Int((seconds - seconds.rounded(.down)) * 1_000_000)
         let time = String(format: "%02d:%02d:%02d.%06d", parts.hour ?? 0, parts.minute ?? 0, parts.second ?? 0, micros)
-        let container = decoded.container.map { $0.name.isEmpty ? String($0.id.prefix(12)) : String($0.name.prefix(12)) } ?? "host"
-        let arguments = TerminalText.escape(decoded.args.map { "\($0.name)=\(Self.show($0.value))" }.joined(separator: " "))
-        return Self.pad(time, 15) + Self.pad(TerminalText.escape(container), 13) + Self.pad(TerminalText.escape(decoded.processName), 16)
+        let container =
+            decoded.container.map { $0.name.isEmpty ? String($0.id.prefix(12)) : String($0.name.prefix(12)) } ?? "host"
+        let arguments = TerminalText.escape(
+            decoded.args.map { "\($0.name)=\(Self.show($0.value))" }.joined(separator: " "))
+        return Self.pad(time, 15) + Self.pad(TerminalText.escape(container), 13)
+            + Self.pad(TerminalText.escape(decoded.processName), 16)
             + Self.pad("\(decoded.processId)/\(decoded.threadId)", 14) + Self.pad(String(decoded.userId), 6)
             + Self.pad(decoded.eventName, 24) + Self.pad(String(decoded.returnValue), 8) + arguments + "\n"
     }

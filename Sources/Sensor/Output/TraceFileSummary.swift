@@ -19,7 +19,7 @@ public struct TraceFileSummary: Sendable {
         func consume(line: Data.SubSequence) {
             guard !line.isEmpty else { return }
             guard let range = line.firstRange(of: key),
-                  let end = line[range.upperBound...].firstIndex(of: UInt8(ascii: "\""))
+                let end = line[range.upperBound...].firstIndex(of: UInt8(ascii: "\""))
             else {
                 skipped += 1
                 return
