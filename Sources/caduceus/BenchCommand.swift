@@ -5,7 +5,10 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Run a benchmark.",
         subcommands: [
-            FHIRBenchCommand.self, SyntheaBenchCommand.self, DetectBenchCommand.self, OverheadBenchCommand.self, LoadBenchCommand.self,
-            KillBenchCommand.self, PreventBenchCommand.self, AuthBenchCommand.self, HostileBenchCommand.self, SoakBenchCommand.self,
+            FHIRBenchCommand.self, SyntheaBenchCommand.self, DetectBenchCommand.self, OverheadBenchCommand.self,
+            LoadBenchCommand.self,
+            KillBenchCommand.self, PreventBenchCommand.self, AuthBenchCommand.self, HostileBenchCommand.self,
+            SoakBenchCommand.self,
+            PagingBenchCommand.self,
         ])
 }

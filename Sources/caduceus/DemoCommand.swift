@@ -1,6 +1,9 @@
 import ArgumentParser
+import Benchmarks
 import Foundation
 import Lab
+import LabReport
+import LabSupport
 
 /// `caduceus demo`: everything, in order, on one machine: the deployment up, patients loaded and
 /// the clinical workload run, the attack lab played under detection, the overhead measured, the
@@ -42,14 +45,19 @@ struct DemoCommand: AsyncParsableCommand {
     @Flag(help: "Leave the deployment running at the end (default: caduceus down, data kept).")
     var keepRunning = false
 
-    @Flag(help: "Do without Docker: the server as a host process, the workload and the report only (what happens when no engine can be had).")
+    @Flag(
+        help:
+            "Do without Docker: the server as a host process, the workload and the report only (what happens when no engine can be had)."
+    )
     var hostOnly = false
 
     func run() async throws {
         let results = URL(fileURLWithPath: stackOptions.results).standardizedFileURL.path
         try FileManager.default.createDirectory(atPath: results, withIntermediateDirectories: true)
         // A new run's files: the sensor appends alerts, and the report must not mix runs.
-        for name in ["alerts.json", "events.json", "workload.json", "matrix.json", "overhead.json", "report.html", "report.json"] {
+        for name in [
+            "alerts.json", "events.json", "workload.json", "matrix.json", "overhead.json", "report.html", "report.json",
+        ] {
             try? FileManager.default.removeItem(atPath: results + "/" + name)
         }
         let progress = DemoProgress()
@@ -72,17 +80,22 @@ struct DemoCommand: AsyncParsableCommand {
         try await runWorkload(baseURL: stack.baseURL, results: results)
 
         progress.step("attack lab under detection")
-        let lab = try LabAttackCommand.parse(["--container", Stack.serverContainer, "--base-url", stack.baseURL, "--json", results + "/matrix.json"])
+        let lab = try LabAttackCommand.parse([
+            "--container", Stack.serverContainer, "--base-url", stack.baseURL, "--json", results + "/matrix.json",
+        ])
         try await lab.run()
 
         progress.step("stopping the sensor and the recorder (their files complete)")
         try stack.stopSensors()
 
         if benchRuns > 0 {
-            progress.step("overhead: \(benchRuns) run\(benchRuns == 1 ? "" : "s") x \(OverheadBenchmark.Configuration.allCases.count) configurations x \(String(format: "%g", benchSeconds)) s")
+            progress.step(
+                "overhead: \(benchRuns) run\(benchRuns == 1 ? "" : "s") x \(OverheadBenchmark.Configuration.allCases.count) configurations x \(String(format: "%g", benchSeconds)) s"
+            )
             try await OverheadBenchCommand.measure(
                 runs: benchRuns, seconds: benchSeconds, warmup: 2, connections: 8, configurations: [],
-                seccompProfile: Stack.seccompProfile(composeFile: stackOptions.composeFile), json: results + "/overhead.json")
+                seccompProfile: Stack.seccompProfile(composeFile: stackOptions.composeFile),
+                json: results + "/overhead.json")
         }
 
         progress.step("summary")
@@ -91,7 +104,9 @@ struct DemoCommand: AsyncParsableCommand {
         printSummary(figures)
         try ReportCommand.write(figures, htmlPath: results + "/report.html")
         if keepRunning {
-            progress.note("the server still answers on \(stack.baseURL); the sensors are stopped (caduceus up restarts them); caduceus down stops it all")
+            progress.note(
+                "the server still answers on \(stack.baseURL); the sensors are stopped (caduceus up restarts them); caduceus down stops it all"
+            )
         } else {
             try stack.down()
             stopped = true
@@ -101,7 +116,10 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     func runWorkload(baseURL: String, results: String) async throws {
-        var arguments = ["--base-url", baseURL, "--generate", String(generatedPatients), "--duration", String(workloadSeconds), "--json", results + "/workload.json"]
+        var arguments = [
+            "--base-url", baseURL, "--generate", String(generatedPatients), "--duration", String(workloadSeconds),
+            "--json", results + "/workload.json",
+        ]
         if FileManager.default.fileExists(atPath: synthea) {
             arguments += ["--synthea", synthea, "--patients", String(syntheaPatients)]
         } else {
@@ -115,7 +133,10 @@ struct DemoCommand: AsyncParsableCommand {
     func runOnHost(results: String, progress: DemoProgress) async throws {
         let server = Process()
         server.executableURL = URL(fileURLWithPath: ImageBuilder.currentExecutable)
-        server.arguments = ["serve", "--host", "127.0.0.1", "--port", String(stackOptions.fhirPort), "--database", results + "/fhir.sqlite", "--log-level", "warning"]
+        server.arguments = [
+            "serve", "--host", "127.0.0.1", "--port", String(stackOptions.fhirPort), "--database",
+            results + "/fhir.sqlite", "--log-level", "warning",
+        ]
         try server.run()
         defer {
             server.terminate()
@@ -123,7 +144,9 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let baseURL = "http://127.0.0.1:\(stackOptions.fhirPort)/fhir-server/api/v4"
         progress.step("FHIR server on the host: \(baseURL)")
-        for _ in 0..<60 where !(await Stack.answers(baseURL + "/metadata")) { try await Task.sleep(for: .milliseconds(500)) }
+        for _ in 0..<60 where !(await Stack.answers(baseURL + "/metadata")) {
+            try await Task.sleep(for: .milliseconds(500))
+        }
         progress.step("patients and the clinical workload (\(Int(workloadSeconds)) s)")
         try await runWorkload(baseURL: baseURL, results: results)
         progress.note("the attack lab, the sensor and the overhead benchmark need Docker: not run")
@@ -134,7 +157,9 @@ struct DemoCommand: AsyncParsableCommand {
     /// The recorded events per name (the seed project's `jq | awk` count) and the deployed
     /// sensor's alerts per rule, from the report's figures.
     func printSummary(_ figures: ReportData) {
-        print("\nEvents of the FHIR container in trace's default set (Tracee v0.6's), recorded by caduceus-recorder (\(figures.resultsDirectory)/events.json):")
+        print(
+            "\nEvents of the FHIR container in trace's default set (Tracee v0.6's), recorded by caduceus-recorder (\(figures.resultsDirectory)/events.json):"
+        )
         if let events = figures.events {
             print(SummaryCommand.table(Array(events.countsByName.prefix(25))))
             if events.countsByName.count > 25 { print("... \(events.countsByName.count - 25) more event names") }
@@ -143,7 +168,8 @@ struct DemoCommand: AsyncParsableCommand {
         }
         print("\nAlerts raised by the deployed sensor (caduceus-sensor, \(figures.resultsDirectory)/alerts.json):")
         for rule in figures.alerts?.byRule.sorted(by: { $0.ruleId < $1.ruleId }) ?? [] {
-            print("  \(String(rule.count).padding(toLength: 6, withPad: " ", startingAt: 0)) \(rule.ruleId) \(rule.rule)")
+            print(
+                "  \(String(rule.count).padding(toLength: 6, withPad: " ", startingAt: 0)) \(rule.ruleId) \(rule.rule)")
         }
         print("  \(figures.alerts?.total ?? 0) alerts in all\n")
         // The overhead's verdicts again, last, where a reader of the demo looks for them.

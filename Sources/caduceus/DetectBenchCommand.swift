@@ -1,7 +1,7 @@
 import ArgumentParser
+import Benchmarks
 import Detection
 import Foundation
-import Lab
 
 /// `caduceus bench detect`: the engine's throughput on a recorded trace beside merely
 /// reading it, and (with --live) the delay from kernel event to alert.
@@ -9,7 +9,9 @@ struct DetectBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "detect",
         abstract: "Reader and rule engine throughput per core on a recorded trace, and live event-to-alert delay.",
-        discussion: "Scripts/bench.sh detect records a trace of the FHIR container under its workload and runs both.")
+        discussion:
+            "Scripts/benchmarks/bench.sh detect records a trace of the FHIR container under its workload and runs both."
+    )
 
     @Option(help: "A recorded trace (Tracee JSON lines).")
     var events: String?
@@ -36,23 +38,40 @@ struct DetectBenchCommand: ParsableCommand {
                 String(format: "%9.0f-%9.0f ", spread.minimum, spread.maximum) + unit
                     + String(format: "/s per core (median %.0f)", spread.median)
             }
-            print("Reader and rule engine on \(events): \(figures.events) events, \(figures.rules) rules; \(passes) passes each, min-max")
+            print(
+                "Reader and rule engine on \(events): \(figures.events) events, \(figures.rules) rules; \(passes) passes each, min-max"
+            )
             print("  (per core: per second of the measuring thread's CPU time)")
-            print("  read + decode (direct decoder):  \(range(figures.readPerCore, "lines"))  goal 1M: \(figures.readPerCore.verdict(goal: goal))")
+            print(
+                "  read + decode (direct decoder):  \(range(figures.readPerCore, "lines"))  goal 1M: \(figures.readPerCore.verdict(goal: goal))"
+            )
             print("  read + decode (tree parser):     \(range(figures.treeReadPerCore, "lines"))  reference")
-            print(String(format: "  direct / tree, medians:          %.1fx", figures.readPerCore.median / figures.treeReadPerCore.median))
+            print(
+                String(
+                    format: "  direct / tree, medians:          %.1fx",
+                    figures.readPerCore.median / figures.treeReadPerCore.median))
             print("  read + decode + all rules:       \(range(figures.readAndDetectPerCore, "lines"))")
-            print("  engine alone (in memory):        \(range(figures.enginePerCore, "events"))  goal 1M: \(figures.enginePerCore.verdict(goal: goal))")
-            print(String(format: "  rule evaluations per event:      %.2f (event-type index)", figures.evaluationsPerEvent))
-            let byRule = figures.alertsByRule.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            print(
+                "  engine alone (in memory):        \(range(figures.enginePerCore, "events"))  goal 1M: \(figures.enginePerCore.verdict(goal: goal))"
+            )
+            print(
+                String(
+                    format: "  rule evaluations per event:      %.2f (event-type index)", figures.evaluationsPerEvent))
+            let byRule = figures.alertsByRule.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(
+                separator: ", ")
             print("  alerts in one pass: \(figures.alerts)" + (byRule.isEmpty ? "" : " (\(byRule))"))
         }
         if live {
             var benchmark = AlertDelayBenchmark(ruleSet: ruleSet)
             benchmark.repetitions = repetitions
             let figures = try benchmark.run()
-            print("Live event-to-alert delay (\(figures.samples) alerts from \(repetitions) reads of /etc/shadow in a container)")
-            print(String(format: "  median %.0f µs, p99 %.0f µs, max %.0f µs; %llu events lost", figures.medianMicroseconds, figures.p99Microseconds, figures.maximumMicroseconds, figures.lost))
+            print(
+                "Live event-to-alert delay (\(figures.samples) alerts from \(repetitions) reads of /etc/shadow in a container)"
+            )
+            print(
+                String(
+                    format: "  median %.0f µs, p99 %.0f µs, max %.0f µs; %llu events lost", figures.medianMicroseconds,
+                    figures.p99Microseconds, figures.maximumMicroseconds, figures.lost))
         }
         if events == nil && !live { throw ValidationError("give --events FILE, --live, or both") }
     }

@@ -16,6 +16,7 @@ struct DownCommand: AsyncParsableCommand {
 
     func run() async throws {
         try stackOptions.stack().down(volumes: volumes, images: images)
-        writeStandardError("caduceus down: stopped" + (volumes ? ", data removed" : "") + (images ? ", images removed" : ""))
+        writeStandardError(
+            "caduceus down: stopped" + (volumes ? ", data removed" : "") + (images ? ", images removed" : ""))
     }
 }

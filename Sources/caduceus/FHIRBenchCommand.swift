@@ -1,13 +1,15 @@
 import ArgumentParser
+import Benchmarks
 import FHIRStore
 import Foundation
-import Lab
 
 /// `caduceus bench fhir`: FHIR create/read/search rates beside the raw database's.
 struct FHIRBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fhir",
-        abstract: "FHIR create, read and search rates on SQLite and PostgreSQL, each beside the raw rate of the same database.")
+        abstract:
+            "FHIR create, read and search rates on SQLite and PostgreSQL, each beside the raw rate of the same database."
+    )
 
     @Option(help: "How many Synthea resources to create and read.")
     var resources = 2000
@@ -21,27 +23,17 @@ struct FHIRBenchCommand: AsyncParsableCommand {
     @Option(help: "Directory of Synthea transaction bundles.")
     var synthea = "../shared/fhir/synthea"
 
-    @Option(help: "PostgreSQL server to measure, postgres://user@host:port/database (a database caduceus_bench is created there).")
+    @Option(
+        help:
+            "PostgreSQL server to measure, postgres://user@host:port/database (a database caduceus_bench is created there)."
+    )
     var postgres: String?
 
     func run() async throws {
         let documents = try FHIRStoreBenchmark.loadSynthea(directory: URL(fileURLWithPath: synthea), limit: resources)
         let benchmark = FHIRStoreBenchmark(documents: documents, concurrency: concurrency, searches: searches)
-        var figures: [FHIRStoreBenchmark.Figure] = []
-
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-bench-\(UUID().uuidString)")
-        let sqlite = try await SQLFHIRStore.open(url: directory.appendingPathComponent("bench.sqlite").path)
-        figures += try await benchmark.run(backend: "sqlite", store: sqlite)
-        try await sqlite.close()
-        try? FileManager.default.removeItem(at: directory)
-
-        if let postgres {
-            let database = try await PostgresDatabase.createDatabase(named: "caduceus_bench", serverURL: postgres, replacing: true)
-            let store = try await SQLFHIRStore(database: database)
-            figures += try await benchmark.run(backend: "postgres", store: store)
-            try await store.close()
-        } else {
-            print("(PostgreSQL skipped: pass --postgres URL)")
+        let figures = try await onBenchStores(postgres: postgres, databaseName: "caduceus_bench") { backend, store in
+            try await benchmark.run(backend: backend, store: store)
         }
 
         print("\(documents.count) Synthea resources, \(searches) searches, \(concurrency) concurrent clients")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Benchmarks
 import Foundation
 import HostileRequests
 import Lab
@@ -8,7 +9,8 @@ import Lab
 struct HostileBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hostile",
-        abstract: "Hostile requests (the fuzz test's seeded generator) against caduceus serve on 127.0.0.1: crashes, 5xx, hangs and the server's memory.",
+        abstract:
+            "Hostile requests (the fuzz test's seeded generator) against caduceus serve on 127.0.0.1: crashes, 5xx, hangs and the server's memory.",
         discussion: """
             Starts `caduceus serve` on a free loopback port with a fresh SQLite database (or attacks
             --url), seeds a few resources, then sends --requests hostile requests over --concurrency
@@ -53,12 +55,17 @@ struct HostileBenchCommand: ParsableCommand {
 
     func run() throws {
         let seed = self.seed ?? UInt64.random(in: 1...UInt64(UInt32.max))
-        print("caduceus bench hostile: seed \(seed), \(index.map { "request \($0) only" } ?? "\(requests) requests"), at most \(Int(seconds)) s, \(concurrency) connections, hang after \(hangSeconds) s, \(url ?? "a caduceus serve started on 127.0.0.1")")
+        print(
+            "caduceus bench hostile: seed \(seed), \(index.map { "request \($0) only" } ?? "\(requests) requests"), at most \(Int(seconds)) s, \(concurrency) connections, hang after \(hangSeconds) s, \(url ?? "a caduceus serve started on 127.0.0.1")"
+        )
         if show, let index {
             print(HostileRequestGenerator(seed: seed).request(index).rendered(limit: .max))
         }
-        let benchmark = HostileBenchmark(requests: requests, seconds: seconds, seed: seed, concurrency: concurrency, hangSeconds: hangSeconds, index: index)
-        let report = try benchmark.run(executable: url == nil ? ImageBuilder.currentExecutable : nil, url: url, pid: serverPid)
+        let benchmark = HostileBenchmark(
+            requests: requests, seconds: seconds, seed: seed, concurrency: concurrency, hangSeconds: hangSeconds,
+            index: index)
+        let report = try benchmark.run(
+            executable: url == nil ? ImageBuilder.currentExecutable : nil, url: url, pid: serverPid)
         for line in report.lines(seed: seed) { print(line) }
         if !report.passed { throw ExitCode.failure }
     }

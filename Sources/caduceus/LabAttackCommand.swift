@@ -3,6 +3,7 @@ import Detection
 import FHIRServer
 import Foundation
 import Lab
+import LabSupport
 import Sensor
 
 /// `caduceus lab attack`: attack scenarios played inside the FHIR server's container under
@@ -34,7 +35,10 @@ struct LabAttackCommand: AsyncParsableCommand {
     @Option(help: "The FHIR server's running container (name or id).")
     var container: String?
 
-    @Option(help: "With --container: a running FHIR container with SYS_ADMIN and seccomp unconfined for the privileged variants.")
+    @Option(
+        help:
+            "With --container: a running FHIR container with SYS_ADMIN and seccomp unconfined for the privileged variants."
+    )
     var privilegedContainer: String?
 
     @Flag(help: "Skip the privileged variants (id+sys_admin).")
@@ -52,7 +56,10 @@ struct LabAttackCommand: AsyncParsableCommand {
     @Option(help: "Admissions of the benign workload before the attacks (0: none).")
     var workloadRounds = 10
 
-    @Flag(help: "Carry out the rules' actions in the lab's containers, as `detect --enforce` does; the matrix says what acted.")
+    @Flag(
+        help:
+            "Carry out the rules' actions in the lab's containers, as `detect --enforce` does; the matrix says what acted."
+    )
     var enforce = false
 
     @Option(help: "Also write the matrix as JSON to this file (matrix.json for `caduceus report`).")
@@ -66,22 +73,27 @@ struct LabAttackCommand: AsyncParsableCommand {
     func run() async throws {
         if list {
             for s in AttackScenario.catalogue {
-                print("\(s.id.padding(toLength: 22, withPad: " ", startingAt: 0)) \(s.tactic.padding(toLength: 21, withPad: " ", startingAt: 0)) \(s.technique.padding(toLength: 10, withPad: " ", startingAt: 0)) \(s.name)")
+                print(
+                    "\(s.id.padding(toLength: 22, withPad: " ", startingAt: 0)) \(s.tactic.padding(toLength: 21, withPad: " ", startingAt: 0)) \(s.technique.padding(toLength: 10, withPad: " ", startingAt: 0)) \(s.name)"
+                )
             }
             return
         }
         // The privileged variants need a privileged container: --privileged-container, or one the lab starts.
         let privilegedTarget = !noPrivileged
         let everything = AttackScenario.all + (privilegedTarget ? AttackScenario.privilegedVariants : [])
-        let chosen = try scenarios.isEmpty ? everything : scenarios.map { id in
-            guard let scenario = everything.first(where: { $0.id == id }) else {
-                if AttackScenario.catalogue.contains(where: { $0.id == id }) {
-                    throw ValidationError("'\(id)' is a privileged variant: drop --no-privileged")
+        let chosen =
+            try scenarios.isEmpty
+            ? everything
+            : scenarios.map { id in
+                guard let scenario = everything.first(where: { $0.id == id }) else {
+                    if AttackScenario.catalogue.contains(where: { $0.id == id }) {
+                        throw ValidationError("'\(id)' is a privileged variant: drop --no-privileged")
+                    }
+                    throw ValidationError("no scenario '\(id)' (see --list)")
                 }
-                throw ValidationError("no scenario '\(id)' (see --list)")
+                return scenario
             }
-            return scenario
-        }
         let ruleSet = try rules.load()
         let learned = try profileOptions.load()
         var started: [String] = []
@@ -129,8 +141,10 @@ struct LabAttackCommand: AsyncParsableCommand {
         // The guarded syscalls are traced too: a scenario is prevented only when the sensor sees one
         // refused. Enforced as `detect --enforce` does: opens and execs refused by fanotify.
         let detector = try LiveDetector(
-            ruleSet: ruleSet, enforcement: enforcement, profile: learned, profileContainer: profileOptions.profileContainer,
-            watchingRefusalsOf: AttackScenario.guardedSyscalls(of: chosen), fanotify: enforce ? FanotifyGuardOptions() : nil)
+            ruleSet: ruleSet, enforcement: enforcement, profile: learned,
+            profileContainer: profileOptions.profileContainer,
+            watchingRefusalsOf: AttackScenario.guardedSyscalls(of: chosen),
+            fanotify: enforce ? FanotifyGuardOptions() : nil)
         let containerID = try AttackLab.docker(["inspect", "-f", "{{.Id}}", target])
         var falsePositives: [Alert] = []
         var auditFalsePositives: [AuditTrailQuery.Alert] = []
@@ -149,21 +163,26 @@ struct LabAttackCommand: AsyncParsableCommand {
             workloadInteractions = workload.interactions
             writeStandardError(
                 "caduceus lab: benign workload: \(workload.interactions) interactions, \(workload.failureCount) failed; "
-                    + "\(falsePositives.count) alerts in the container and \(auditFalsePositives.count) in the audit trail (false positives)")
+                    + "\(falsePositives.count) alerts in the container and \(auditFalsePositives.count) in the audit trail (false positives)"
+            )
         }
-        writeStandardError("caduceus lab: installing the toolkit in \(target.prefix(12)) and playing \(chosen.count) scenarios")
+        writeStandardError(
+            "caduceus lab: installing the toolkit in \(target.prefix(12)) and playing \(chosen.count) scenarios")
         if !enforce { try install(lab) }
-        var outcomes = try await lab.run(chosen.filter { !$0.privileged }, detector: detector, listenPort: Int(listener.port))
+        var outcomes = try await lab.run(
+            chosen.filter { !$0.privileged }, detector: detector, listenPort: Int(listener.port))
         if let privilegedLab {
             if !enforce { try install(privilegedLab) }
-            outcomes += try await privilegedLab.run(chosen.filter(\.privileged), detector: detector, listenPort: Int(listener.port))
+            outcomes += try await privilegedLab.run(
+                chosen.filter(\.privileged), detector: detector, listenPort: Int(listener.port))
         }
         let (_, lost) = try detector.stop()
         withExtendedLifetime(listener) {}
         print(AttackLab.matrix(outcomes))
         if let base, workloadRounds > 0 {
-            print("false positives during the benign workload (\(workloadRounds) admissions against \(base)): "
-                + "\(falsePositives.count + auditFalsePositives.count)")
+            print(
+                "false positives during the benign workload (\(workloadRounds) admissions against \(base)): "
+                    + "\(falsePositives.count + auditFalsePositives.count)")
             for alert in falsePositives.prefix(10) { print("  " + alert.line) }
             for alert in auditFalsePositives.prefix(10) { print("  audit trail: \(alert.rule) \(alert.description)") }
         }
@@ -173,7 +192,8 @@ struct LabAttackCommand: AsyncParsableCommand {
         }
         if let json {
             let document = AttackLab.matrixJSON(
-                outcomes, falsePositives: falsePositives.count + auditFalsePositives.count, workloadInteractions: workloadInteractions)
+                outcomes, falsePositives: falsePositives.count + auditFalsePositives.count,
+                workloadInteractions: workloadInteractions)
             do {
                 try Data(document.utf8).write(to: URL(fileURLWithPath: json), options: .atomic)
             } catch {
@@ -185,7 +205,11 @@ struct LabAttackCommand: AsyncParsableCommand {
     /// The clinical workload, once the server answers (a fresh container needs a moment).
     static func benignWorkload(base: String, rounds: Int) async throws -> WorkloadReport {
         for _ in 0..<60 {
-            if let probe = try? await ClinicalWorkload(baseURL: base, rounds: 0, timeoutSeconds: 1).run(), probe.failureCount == 0 { break }
+            if let probe = try? await ClinicalWorkload(baseURL: base, rounds: 0, timeoutSeconds: 1).run(),
+                probe.failureCount == 0
+            {
+                break
+            }
             try await Task.sleep(for: .milliseconds(500))
         }
         return try await ClinicalWorkload(baseURL: base, rounds: rounds, concurrency: 4).run()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Benchmarks
 import Foundation
 import JSON
 import Lab
@@ -7,7 +8,8 @@ import Lab
 struct OverheadBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "overhead",
-        abstract: "FHIR throughput and p50/p99 latency with no monitor, Caduceus capturing, Caduceus detecting, auditd, strace -f, and the generated seccomp profile.",
+        abstract:
+            "FHIR throughput and p50/p99 latency with no monitor, Caduceus capturing, Caduceus detecting, auditd, strace -f, and the generated seccomp profile.",
         discussion: """
             Needs root and Docker (caduceus up, or caduceus images, builds the server image). A second process \
             (caduceus bench load) drives a fixed closed-loop load; each configuration runs --runs times, taking \
@@ -28,10 +30,18 @@ struct OverheadBenchCommand: AsyncParsableCommand {
     @Option(help: "Seconds of load before each measurement.")
     var warmup = 2.0
 
+    @Option(
+        help:
+            "Unmeasured rounds of every configuration before the measured ones (their figures are printed, not counted)."
+    )
+    var warmupRounds = 1
+
     @Option(help: "Concurrent connections of the load.")
     var connections = 8
 
-    @Option(name: .customLong("configuration"), help: "Only this configuration (repeatable): none, capture, detect, auditd, strace, seccomp.")
+    @Option(
+        name: .customLong("configuration"),
+        help: "Only this configuration (repeatable): none, capture, detect, auditd, strace, seccomp.")
     var configurations: [String] = []
 
     @Option(help: "The seccomp profile of the seccomp configuration (docker-compose.yml's).")
@@ -41,16 +51,22 @@ struct OverheadBenchCommand: AsyncParsableCommand {
     var json: String?
 
     func validate() throws {
-        guard runs >= 1, seconds > 0, connections >= 1 else { throw ValidationError("--runs, --seconds and --connections must be positive") }
+        guard runs >= 1, seconds > 0, connections >= 1 else {
+            throw ValidationError("--runs, --seconds and --connections must be positive")
+        }
+        guard (0...10).contains(warmupRounds) else { throw ValidationError("--warmup-rounds must be 0 to 10") }
         for name in configurations where OverheadBenchmark.Configuration(rawValue: name) == nil {
-            throw ValidationError("no configuration '\(name)': " + OverheadBenchmark.Configuration.allCases.map(\.rawValue).joined(separator: ", "))
+            throw ValidationError(
+                "no configuration '\(name)': "
+                    + OverheadBenchmark.Configuration.allCases.map(\.rawValue).joined(separator: ", "))
         }
     }
 
     func run() async throws {
-        try await Self.measure(runs: runs, seconds: seconds, warmup: warmup, connections: connections,
-                               configurations: configurations.compactMap(OverheadBenchmark.Configuration.init(rawValue:)),
-                               seccompProfile: seccompProfile, json: json)
+        try await Self.measure(
+            runs: runs, seconds: seconds, warmup: warmup, warmupRounds: warmupRounds, connections: connections,
+            configurations: configurations.compactMap(OverheadBenchmark.Configuration.init(rawValue:)),
+            seccompProfile: seccompProfile, json: json)
     }
 
     /// Five runs: the fewest the capture's goal is judged on.
@@ -62,27 +78,35 @@ struct OverheadBenchCommand: AsyncParsableCommand {
     /// Without `configurations`, every one; the seccomp configuration is then left out, with a
     /// note, when its profile is not there (asked for by name, its absence is an error).
     @discardableResult
-    static func measure(runs: Int, seconds: Double, warmup: Double, connections: Int,
-                        configurations: [OverheadBenchmark.Configuration], seccompProfile: String = defaultSeccompProfile,
-                        json: String?) async throws -> OverheadBenchmark {
+    static func measure(
+        runs: Int, seconds: Double, warmup: Double, warmupRounds: Int = 1, connections: Int,
+        configurations: [OverheadBenchmark.Configuration], seccompProfile: String = defaultSeccompProfile,
+        json: String?
+    ) async throws -> OverheadBenchmark {
         try DockerEngine.ensureRunning(withCompose: false) { writeStandardError("caduceus bench overhead: " + $0) }
         try ImageBuilder { writeStandardError("caduceus bench overhead: " + $0) }.buildServerImage()
         let benchmark = try OverheadBenchmark { writeStandardError("caduceus bench overhead: " + $0) }
         benchmark.runs = runs
         benchmark.seconds = seconds
         benchmark.warmupSeconds = warmup
+        benchmark.warmupRounds = warmupRounds
         benchmark.connections = connections
         benchmark.seccompProfile = seccompProfile
         if configurations.isEmpty && !FileManager.default.isReadableFile(atPath: seccompProfile) {
-            writeStandardError("caduceus bench overhead: no seccomp profile at \(seccompProfile): the seccomp configuration is left out")
+            writeStandardError(
+                "caduceus bench overhead: no seccomp profile at \(seccompProfile): the seccomp configuration is left out"
+            )
             benchmark.configurations.removeAll { $0 == .seccomp }
         }
         if !configurations.isEmpty {
             // The ratios need the unmonitored runs.
             benchmark.configurations = [.none] + configurations.filter { $0 != .none }
         }
+        let statisticsNote = OverheadBenchmark.bpfStatisticsNote()
+        if let statisticsNote { writeStandardError("caduceus bench overhead: " + statisticsNote) }
         try await benchmark.run()
         print(benchmark.table)
+        if let statisticsNote = statisticsNote ?? OverheadBenchmark.bpfStatisticsNote() { print(statisticsNote) }
         if let json {
             try JSONWriter(pretty: true).string(benchmark.json).write(toFile: json, atomically: true, encoding: .utf8)
         }
@@ -107,7 +131,10 @@ struct LoadBenchCommand: AsyncParsableCommand {
     @Option(help: "Concurrent connections.")
     var connections = 8
 
-    @Option(help: "A file of patient ids, one per line (made by `caduceus bench overhead`); without it, 20 patients are created first.")
+    @Option(
+        help:
+            "A file of patient ids, one per line (made by `caduceus bench overhead`); without it, 20 patients are created first."
+    )
     var patientsFile: String?
 
     func run() async throws {
@@ -118,9 +145,12 @@ struct LoadBenchCommand: AsyncParsableCommand {
             ids = try await LoadGenerator.seed(baseURL: baseURL, patients: 20)
         }
         if warmup > 0 {
-            _ = try await LoadGenerator(baseURL: baseURL, connections: connections, seconds: warmup, patientIDs: ids).run()
+            _ = try await LoadGenerator(baseURL: baseURL, connections: connections, seconds: warmup, patientIDs: ids)
+                .run()
         }
-        let result = try await LoadGenerator(baseURL: baseURL, connections: connections, seconds: seconds, patientIDs: ids).run()
+        let result = try await LoadGenerator(
+            baseURL: baseURL, connections: connections, seconds: seconds, patientIDs: ids
+        ).run()
         print(JSONWriter().string(result.json))
     }
 }

@@ -17,7 +17,8 @@ struct ProfileCommand: ParsableCommand {
 struct ProfileRecordCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "record",
-        abstract: "Record a container's executables, files, network endpoints, syscalls and capabilities as a YAML profile.",
+        abstract:
+            "Record a container's executables, files, network endpoints, syscalls and capabilities as a YAML profile.",
         discussion: """
             Needs root. Runs until Ctrl-C or --duration, then writes the profile:
               caduceus profile record --container fhir --duration 60 --output fhir-profile.yaml --seccomp fhir-seccomp.json
@@ -41,15 +42,23 @@ struct ProfileRecordCommand: ParsableCommand {
     @Option(help: "Also write a Docker/OCI seccomp profile allowing only the syscalls seen (plus a start-up baseline).")
     var seccomp: String?
 
-    @Flag(help: "The container is not running yet: watch containers started from now on and record --container from its start (its start-up syscalls belong in a seccomp profile).")
+    @Flag(
+        help:
+            "The container is not running yet: watch containers started from now on and record --container from its start (its start-up syscalls belong in a seccomp profile)."
+    )
     var fromStart = false
 
-    @Option(help: "Learn from every container of this image (name or name:tag) instead of one --container: replicas, and containers started during the recording.")
+    @Option(
+        help:
+            "Learn from every container of this image (name or name:tag) instead of one --container: replicas, and containers started during the recording."
+    )
     var image: String?
 
     func validate() throws {
         switch (watch.container, image) {
-        case (nil, nil): throw ValidationError("--container NAME or --image IMAGE is required: a profile is of one container or one image")
+        case (nil, nil):
+            throw ValidationError(
+                "--container NAME or --image IMAGE is required: a profile is of one container or one image")
         case (.some, .some): throw ValidationError("--container and --image: choose one")
         default: break
         }
@@ -69,18 +78,22 @@ struct ProfileRecordCommand: ParsableCommand {
         StopSignals.catchFromNow()  // a Ctrl-C while the sensor loads is not lost
         try pipeline.startSensor(configuration)
         writeStandardError(
-            "caduceus profile: recording \(watch.container ?? "every container of \(image ?? "")")" + (fromStart ? " from its start (start it now)" : "") + "; Ctrl-C to stop")
+            "caduceus profile: recording \(watch.container ?? "every container of \(image ?? "")")"
+                + (fromStart ? " from its start (start it now)" : "") + "; Ctrl-C to stop")
         let start = Date()
         let statistics = try watch.runUntilStopped(stop: { pipeline.stop() }) { try pipeline.run() }
         let profile = learner.profile(duration: Date().timeIntervalSince(start))
-        if profile.image.isEmpty { writeStandardError("caduceus profile: no event from the container: its image is unknown") }
+        if profile.image.isEmpty {
+            writeStandardError("caduceus profile: no event from the container: its image is unknown")
+        }
         try profile.yaml().write(toFile: output, atomically: true, encoding: .utf8)
         if let seccomp { try profile.seccompJSON().write(to: URL(fileURLWithPath: seccomp)) }
         writeStandardError(
             "caduceus profile: \(profile.events) events: \(profile.executables.count) executables, \(profile.syscalls.count) syscalls, "
                 + "\(profile.capabilities.count) capabilities; wrote \(output)" + (seccomp.map { " and \($0)" } ?? ""))
         if statistics.lost > 0 {
-            writeStandardError("caduceus profile: \(statistics.lost) events lost in the kernel: the profile may be incomplete")
+            writeStandardError(
+                "caduceus profile: \(statistics.lost) events lost in the kernel: the profile may be incomplete")
             throw ExitCode(3)
         }
     }
@@ -90,7 +103,8 @@ struct ProfileRecordCommand: ParsableCommand {
 struct ProfileMergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
-        abstract: "Merge recorded profiles of one image (different workloads or configurations) into one, and its seccomp profile.",
+        abstract:
+            "Merge recorded profiles of one image (different workloads or configurations) into one, and its seccomp profile.",
         discussion: """
             Every list is the union of the inputs'. Scripts/fhir-seccomp-profile.sh merges the FHIR server's
             recordings on SQLite and on PostgreSQL this way:
@@ -123,17 +137,22 @@ struct ProfileMergeCommand: ParsableCommand {
         if let seccomp { try merged.seccompJSON().write(to: URL(fileURLWithPath: seccomp)) }
         writeStandardError(
             "caduceus profile: merged \(inputs.count) profiles: \(merged.executables.count) executables, \(merged.syscalls.count) syscalls "
-                + "(\(merged.seccompAllowed.count) allowed by seccomp); wrote \(output)" + (seccomp.map { " and \($0)" } ?? ""))
+                + "(\(merged.seccompAllowed.count) allowed by seccomp); wrote \(output)"
+                + (seccomp.map { " and \($0)" } ?? ""))
     }
 }
 
 /// `--profile` and `--profile-container`, shared by `detect` and `lab attack`: a learned profile
 /// whose drift alerts too.
 struct ProfileOptions: ParsableArguments {
-    @Option(help: "Also alert (PROFILE-*) on what a container does outside this learned profile (caduceus profile record).")
+    @Option(
+        help: "Also alert (PROFILE-*) on what a container does outside this learned profile (caduceus profile record).")
     var profile: String?
 
-    @Option(help: "The container --profile applies to, by name or id prefix (default: every container of the profile's image).")
+    @Option(
+        help:
+            "The container --profile applies to, by name or id prefix (default: every container of the profile's image)."
+    )
     var profileContainer: String?
 
     /// The profile read from `--profile`, `nil` without one; a malformed file or a lone

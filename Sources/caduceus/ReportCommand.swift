@@ -1,13 +1,14 @@
 import ArgumentParser
 import Foundation
-import Lab
+import LabReport
 
 /// `caduceus report`: the results of a demo, the lab and the benchmarks as one HTML page with
 /// charts, and the same figures as JSON.
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Turn a results directory into report.html (charts, self-contained) and report.json (the same figures).",
+        abstract:
+            "Turn a results directory into report.html (charts, self-contained) and report.json (the same figures).",
         discussion: """
             Reads, each one optional (a missing one is shown as not measured):
               events.json    from caduceus trace --output
@@ -26,7 +27,8 @@ struct ReportCommand: ParsableCommand {
     var output: String?
 
     func run() throws {
-        try Self.write(Self.load(from: from), htmlPath: output ?? (from as NSString).appendingPathComponent("report.html"))
+        try Self.write(
+            Self.load(from: from), htmlPath: output ?? (from as NSString).appendingPathComponent("report.html"))
     }
 
     /// The results directory's figures, or a failure naming the file and line at fault.

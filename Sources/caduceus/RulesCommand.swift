@@ -13,11 +13,16 @@ struct RulesCommand: ParsableCommand {
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Load rule files as detect would; print file:line:column and the reason for the first error.",
-            discussion: "  caduceus rules check --rules my-rules.yaml    # built-in rules plus yours\n  caduceus rules check --no-builtin-rules --rules my-rules/")
+            discussion:
+                "  caduceus rules check --rules my-rules.yaml    # built-in rules plus yours\n  caduceus rules check --no-builtin-rules --rules my-rules/"
+        )
 
         @OptionGroup var rules: RuleOptions
 
-        @Flag(help: "Refuse rule files that load with a warning of the loader (an undefined list-like name alone in in (...), which Falco compares as a value): exit 1 with its file:line:column.")
+        @Flag(
+            help:
+                "Refuse rule files that load with a warning of the loader (an undefined list-like name alone in in (...), which Falco compares as a value): exit 1 with its file:line:column."
+        )
         var strict = false
 
         func run() throws {
@@ -31,18 +36,25 @@ struct RulesCommand: ParsableCommand {
             for warning in engine.warnings { writeStandardError("warning: " + warning) }
             if strict, let first = ruleSet.warnings.first { throw CommandFailure("\(first) (--strict)") }
             let enabled = ruleSet.rules.filter(\.enabled).count
-            print("\(ruleSet.rules.count) rules (\(enabled) enabled), \(ruleSet.macros.count) macros, \(ruleSet.lists.count) lists: OK")
+            print(
+                "\(ruleSet.rules.count) rules (\(enabled) enabled), \(ruleSet.macros.count) macros, \(ruleSet.lists.count) lists: OK"
+            )
             print("kernel events needed: " + engine.requiredEvents.sorted().joined(separator: " "))
         }
     }
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List the loaded rules: id, priority, MITRE technique, name; for rules with an action, what it does on this kernel (deny (fanotify), deny (cgroup), kill after the syscall (kernel) or (user space)).")
+            abstract:
+                "List the loaded rules: id, priority, MITRE technique, name; for rules with an action, what it does on this kernel (deny (fanotify), deny (cgroup), kill after the syscall (kernel) or (user space))."
+        )
 
         @OptionGroup var rules: RuleOptions
 
-        @Flag(help: "Refuse rule files that load with a warning of the loader (an undefined list-like name alone in in (...), which Falco compares as a value): exit 1 with its file:line:column.")
+        @Flag(
+            help:
+                "Refuse rule files that load with a warning of the loader (an undefined list-like name alone in in (...), which Falco compares as a value): exit 1 with its file:line:column."
+        )
         var strict = false
 
         func run() throws {
@@ -59,12 +71,19 @@ struct RulesCommand: ParsableCommand {
                 if let action = rule.action {
                     state += " [\(action.rawValue): \(Enforcer.plan(for: rule, kernel: kernel))]"
                 }
-                print("\(rule.id.padding(toLength: 8, withPad: " ", startingAt: 0)) \(rule.priority.rawValue.uppercased().padding(toLength: 13, withPad: " ", startingAt: 0)) \(mitre.padding(toLength: 22, withPad: " ", startingAt: 0)) \(rule.name)\(state)")
+                print(
+                    "\(rule.id.padding(toLength: 8, withPad: " ", startingAt: 0)) \(rule.priority.rawValue.uppercased().padding(toLength: 13, withPad: " ", startingAt: 0)) \(mitre.padding(toLength: 22, withPad: " ", startingAt: 0)) \(rule.name)\(state)"
+                )
             }
             if refusable && !(kernel.cgroup && kernel.fanotify) {
-                let why = geteuid() != 0 ? "probed without root; detect runs as root: run this as root to see" : kernel.reason
-                let missing = [kernel.cgroup ? nil : "cgroup programs", kernel.fanotify ? nil : "fanotify permission events"].compactMap { $0 }
-                print("\(missing.joined(separator: " and ")) not available here (\(why.isEmpty ? "probe refused" : why)): what they would refuse is killed after the syscall")
+                let why =
+                    geteuid() != 0 ? "probed without root; detect runs as root: run this as root to see" : kernel.reason
+                let missing = [
+                    kernel.cgroup ? nil : "cgroup programs", kernel.fanotify ? nil : "fanotify permission events",
+                ].compactMap { $0 }
+                print(
+                    "\(missing.joined(separator: " and ")) not available here (\(why.isEmpty ? "probe refused" : why)): what they would refuse is killed after the syscall"
+                )
             }
         }
     }

@@ -20,44 +20,66 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Path the FHIR API is served under.")
     var basePath = "/fhir-server/api/v4"
 
-    @Option(help: "Where resources are stored: a SQLite file path (sqlite:PATH also works) or postgres://user:password@host:port/database.")
+    @Option(
+        help:
+            "Where resources are stored: a SQLite file path (sqlite:PATH also works) or postgres://user:password@host:port/database."
+    )
     var database = "./data/caduceus.sqlite"
 
-    @Option(name: .customLong("tenant"), help: ArgumentHelp(
-        "Declare a tenant (letters, digits and _, up to 32), chosen by the X-FHIR-TENANT-ID header; repeatable. Requests naming an undeclared tenant are refused (400).",
-        valueName: "name"))
+    @Option(
+        name: .customLong("tenant"),
+        help: ArgumentHelp(
+            "Declare a tenant (letters, digits and _, up to 32), chosen by the X-FHIR-TENANT-ID header; repeatable. Requests naming an undeclared tenant are refused (400).",
+            valueName: "name"))
     var tenants: [String] = []
 
     @Option(help: "A file of tenants to declare besides --tenant: one a line, # starts a comment.")
     var tenantsFile: String?
 
-    @Option(help: "Scheme and host for absolute URLs in responses (default: the request's Host header when it is this machine or an --allowed-host, else http://HOST:PORT of --host and --port).")
+    @Option(
+        help:
+            "Scheme and host for absolute URLs in responses (default: the request's Host header when it is this machine or an --allowed-host, else http://HOST:PORT of --host and --port)."
+    )
     var publicURL: String?
 
-    @Option(name: .customLong("allowed-host"), help: ArgumentHelp(
-        "Without --public-url: a host name (no port) whose Host header may decide absolute URLs, besides localhost and 127.0.0.1; repeatable.",
-        valueName: "host"))
+    @Option(
+        name: .customLong("allowed-host"),
+        help: ArgumentHelp(
+            "Without --public-url: a host name (no port) whose Host header may decide absolute URLs, besides localhost and 127.0.0.1; repeatable.",
+            valueName: "host"))
     var allowedHosts: [String] = []
 
-    @Option(help: ArgumentHelp("The largest request body, and the largest resource a JSON Patch may make (413 / 422 beyond). Default: \(FHIRServerConfiguration.defaultMaximumBodySize >> 20) MiB.", valueName: "bytes"))
+    @Option(
+        help: ArgumentHelp(
+            "The largest request body, and the largest resource a JSON Patch may make (413 / 422 beyond). Default: \(FHIRServerConfiguration.defaultMaximumBodySize >> 20) MiB.",
+            valueName: "bytes"))
     var maxBodySize = FHIRServerConfiguration.defaultMaximumBodySize
 
     @Option(help: ArgumentHelp("The most entries in a transaction or batch Bundle (413 beyond).", valueName: "count"))
     var maxBundleEntries = FHIRServerConfiguration.defaultMaximumBundleEntries
 
-    @Option(help: ArgumentHelp(
-        "The most bytes a transaction or batch answers with: a transaction past it is rolled back (413), a batch answers the entries past it 413 without running them. Default: \(FHIRServerConfiguration.defaultMaximumResponseSize >> 20) MiB.",
-        valueName: "bytes"))
+    @Option(
+        help: ArgumentHelp(
+            "The most bytes a transaction or batch answers with: a transaction past it is rolled back (413), a batch answers the entries past it 413 without running them. Default: \(FHIRServerConfiguration.defaultMaximumResponseSize >> 20) MiB.",
+            valueName: "bytes"))
     var maxResponseSize = FHIRServerConfiguration.defaultMaximumResponseSize
 
-    @Option(help: ArgumentHelp(
-        "How long a transaction or batch may run: a transaction past it is rolled back, a batch answers its remaining entries 503 without running them.",
-        valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "How long a transaction or batch may run: a transaction past it is rolled back, a batch answers its remaining entries 503 without running them.",
+            valueName: "seconds"))
     var maxBundleTime = 120.0
 
-    @Option(help: ArgumentHelp(
-        "The most searches running at once, server-wide; more wait their turn up to --statement-time-limit (10 s when 0), then get 503. Default: twice the reader connections (SQLite 4, PostgreSQL 16).",
-        valueName: "count"))
+    @Option(
+        help: ArgumentHelp(
+            "After SIGTERM or SIGINT, how long requests under way may finish before they are cancelled; \(Int(ServerShutdown.cancellationGrace.components.seconds)) s after that the process exits whatever still runs (acknowledged writes are committed; audit events queued are written first).",
+            valueName: "seconds"))
+    var shutdownGrace = 20.0
+
+    @Option(
+        help: ArgumentHelp(
+            "The most searches running at once, server-wide; more wait their turn up to --statement-time-limit (10 s when 0), then get 503. Default: twice the reader connections (SQLite 4, PostgreSQL 16).",
+            valueName: "count"))
     var maxConcurrentSearches: Int?
 
     @Option(help: ArgumentHelp("The most operations in one JSON Patch (400 beyond).", valueName: "count"))
@@ -66,69 +88,114 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Close a connection idle this long.", valueName: "seconds"))
     var idleTimeout = Double(ConnectionLimits.defaultIdleTimeout.components.seconds)
 
-    @Option(help: ArgumentHelp("Close a connection whose request line and headers have not all arrived this long after their first byte (slowloris).", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Close a connection whose request line and headers have not all arrived this long after their first byte (slowloris).",
+            valueName: "seconds"))
     var headerTimeout = Double(ConnectionLimits.defaultHeaderTimeout.components.seconds)
 
-    @Option(help: ArgumentHelp("Close a connection whose request body has kept the server waiting this long, plus a second per --min-body-rate bytes received (slow bodies).", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Close a connection whose request body has kept the server waiting this long, plus a second per --min-body-rate bytes received (slow bodies).",
+            valueName: "seconds"))
     var bodyTimeout = Double(ConnectionLimits.defaultBodyTimeout.components.seconds)
 
-    @Option(help: ArgumentHelp("The average rate a request body must keep up once --body-timeout is spent.", valueName: "bytes/s"))
+    @Option(
+        help: ArgumentHelp(
+            "The average rate a request body must keep up once --body-timeout is spent.", valueName: "bytes/s"))
     var minBodyRate = ConnectionLimits.defaultMinimumBodyRate
 
-    @Option(help: ArgumentHelp("The most connections open at once from one address (0: no limit); more are closed at once. Raise it behind a proxy.", valueName: "count"))
+    @Option(
+        help: ArgumentHelp(
+            "The most connections open at once from one address (0: no limit); more are closed at once. Raise it behind a proxy.",
+            valueName: "count"))
     var maxConnectionsPerAddress = ConnectionLimits.defaultMaximumConnectionsPerAddress
 
-    @Option(help: ArgumentHelp("The most connections open at once; more wait to be accepted. Default: half the file handle limit, at most 4096 (here \(ConnectionLimits.defaultMaximumConnections)).", valueName: "count"))
+    @Option(
+        help: ArgumentHelp(
+            "The most connections open at once; more wait to be accepted. Default: half the file handle limit, at most 4096 (here \(ConnectionLimits.defaultMaximumConnections)).",
+            valueName: "count"))
     var maxConnections: Int?
 
     @Option(help: ArgumentHelp("Delete a Bulk Data export's files this long after the job ends.", valueName: "seconds"))
     var exportRetention = Double(ExportJobs.defaultRetention.components.seconds)
 
-    @Option(help: ArgumentHelp("The most Bulk Data export jobs kept at once, running or holding files (429 beyond).", valueName: "count"))
+    @Option(
+        help: ArgumentHelp(
+            "The most Bulk Data export jobs kept at once, running or holding files (429 beyond).", valueName: "count"))
     var maxExportJobs = ExportJobs.defaultMaximumJobs
+
+    @Option(
+        help: ArgumentHelp(
+            "What creates, updates, PATCHes and transaction/batch entries answer with when the request has no 'Prefer: return=': representation (the resource, the default), minimal (an empty body, as IBM FHIR Server) or OperationOutcome.",
+            valueName: "preference"))
+    var defaultReturn = ReturnPreference.standard.rawValue
 
     @Flag(help: "Accept writes that break their StructureDefinition (still refusing non-resources).")
     var noStructureValidation = false
 
-    @Option(help: "Require SMART bearer tokens signed with HS256 by the secret in this file (at least 32 bytes).")
+    @Option(
+        help:
+            "Require SMART bearer tokens signed with HS256 by the secret in this file (at least 32 bytes; surrounding whitespace, such as a final newline, is trimmed)."
+    )
     var authHs256SecretFile: String?
 
     @Option(help: "Require SMART bearer tokens signed with RS256, verified with this PEM public key (or certificate).")
     var authRs256PublicKey: String?
 
-    @Option(help: "The aud a bearer token must name (default: --public-url followed by --base-path when --public-url is given; else any).")
+    @Option(
+        help:
+            "The aud a bearer token must name (default: --public-url followed by --base-path when --public-url is given; else any)."
+    )
     var authAudience: String?
 
     @Option(help: "The iss a bearer token must carry (default: any).")
     var authIssuer: String?
 
-    @Option(help: "The longest a bearer token may be valid, in seconds (exp - iat, and exp from now; default \(Int(AccessTokenPolicy.defaultMaximumLifetime))).")
+    @Option(
+        help:
+            "The longest a bearer token may be valid, in seconds (exp - iat, and exp from now; default \(Int(AccessTokenPolicy.defaultMaximumLifetime)))."
+    )
     var authMaxTokenLifetime: Double?
 
     @Option(help: "Record an AuditEvent for every interaction: on, off, or auto (on when tokens are required).")
     var audit = "auto"
 
-    @Option(help: "Accept security-alert AuditEvents (caduceus detect --audit-url) from clients presenting the token in this file as 'Authorization: Bearer' (at least 16 bytes; needs audit on).")
+    @Option(
+        help:
+            "Accept security-alert AuditEvents (caduceus detect --audit-url) from clients presenting the token in this file as 'Authorization: Bearer' (at least 16 bytes; needs audit on)."
+    )
     var auditFeedTokenFile: String?
 
-    @Option(help: ArgumentHelp(
-        "With the audit trail: record a security alert (CAD-API-001) when one client receives the data of more than this many distinct patients within --exfiltration-window; 0 turns it off. Default: \(ExfiltrationDetector.defaultPatientLimit).",
-        valueName: "patients"))
+    @Option(
+        help: ArgumentHelp(
+            "With the audit trail: record a security alert (CAD-API-001) when one client receives the data of more than this many distinct patients within --exfiltration-window; 0 turns it off. Default: \(ExfiltrationDetector.defaultPatientLimit).",
+            valueName: "patients"))
     var exfiltrationPatients: Int?
 
-    @Option(help: ArgumentHelp("The sliding window of --exfiltration-patients. Default: \(Int(ExfiltrationDetector.defaultWindow)).", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "The sliding window of --exfiltration-patients. Default: \(Int(ExfiltrationDetector.defaultWindow)).",
+            valueName: "seconds"))
     var exfiltrationWindow: Double?
 
-    @Option(help: ArgumentHelp(
-        "Stop a database statement (a search) that runs longer than this and answer 503; 0 for no limit.", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Stop a database statement (a search) that runs longer than this and answer 503; 0 for no limit.",
+            valueName: "seconds"))
     var statementTimeLimit = Double(SQLStatementTimeLimit.standard.components.seconds)
 
-    @Option(name: .customLong("search-limit"), help: ArgumentHelp(
-        "Set a search limit (repeatable); over one a search gets 400. Limits and defaults: \(SearchLimits.standard.summary).",
-        valueName: "name=value"))
+    @Option(
+        name: .customLong("search-limit"),
+        help: ArgumentHelp(
+            "Set a search limit (repeatable); over one a search gets 400. Limits and defaults: \(SearchLimits.standard.summary).",
+            valueName: "name=value"))
     var searchLimits: [String] = []
 
-    @Option(help: ArgumentHelp("With the audit trail: the most AuditEvents queued for writing; past it, requests wait for the writer instead of the queue growing.", valueName: "events"))
+    @Option(
+        help: ArgumentHelp(
+            "With the audit trail: the most AuditEvents queued for writing; past it, requests wait for the writer instead of the queue growing.",
+            valueName: "events"))
     var auditQueueLimit = 10_000
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
@@ -138,21 +205,45 @@ struct ServeCommand: AsyncParsableCommand {
     /// as a leak): the `--audit` value, the bulk-read detector's settings, and the audit feed's
     /// token (a short or unreadable token, or a feed without the audit trail, is an error).
     func validate() throws {
-        guard ["on", "off", "auto"].contains(audit) else { throw ValidationError("--audit takes on, off or auto, not '\(audit)'") }
+        guard ["on", "off", "auto"].contains(audit) else {
+            throw ValidationError("--audit takes on, off or auto, not '\(audit)'")
+        }
+        guard ReturnPreference(rawValue: defaultReturn) != nil else {
+            throw ValidationError(
+                "--default-return takes representation, minimal or OperationOutcome, not '\(defaultReturn)'")
+        }
         _ = try searchBudget()
         _ = try declaredTenants()
         guard maxBodySize >= 1024 else { throw ValidationError("--max-body-size must be at least 1024 bytes") }
-        if let maxConcurrentSearches, maxConcurrentSearches < 1 { throw ValidationError("--max-concurrent-searches must be 1 or more") }
-        guard maxBundleTime > 0, maxBundleTime.isFinite else { throw ValidationError("--max-bundle-time must be more than 0 seconds") }
+        if let maxConcurrentSearches, maxConcurrentSearches < 1 {
+            throw ValidationError("--max-concurrent-searches must be 1 or more")
+        }
+        // A duration past a year overflowed the conversion to nanoseconds and stopped the server.
+        let year = 365.0 * 86_400
+        guard maxBundleTime > 0, maxBundleTime <= year else {
+            throw ValidationError("--max-bundle-time takes more than 0 seconds, up to a year (\(Int(year)))")
+        }
+        guard shutdownGrace >= 0, shutdownGrace <= 3600 else {
+            throw ValidationError("--shutdown-grace takes 0 to 3600 seconds")
+        }
         guard maxBundleEntries >= 1 else { throw ValidationError("--max-bundle-entries must be 1 or more") }
-        guard maxResponseSize >= 1 << 20 else { throw ValidationError("--max-response-size must be at least 1 MiB (1048576 bytes)") }
+        guard maxResponseSize >= 1 << 20 else {
+            throw ValidationError("--max-response-size must be at least 1 MiB (1048576 bytes)")
+        }
         guard maxPatchOperations >= 1 else { throw ValidationError("--max-patch-operations must be 1 or more") }
-        for (name, seconds) in [("--idle-timeout", idleTimeout), ("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout), ("--export-retention", exportRetention)] {
-            guard seconds > 0, seconds.isFinite else { throw ValidationError("\(name) must be more than 0 seconds") }
+        for (name, seconds) in [
+            ("--idle-timeout", idleTimeout), ("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout),
+            ("--export-retention", exportRetention),
+        ] {
+            guard seconds > 0, seconds <= year else {
+                throw ValidationError("\(name) takes more than 0 seconds, up to a year (\(Int(year)))")
+            }
         }
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be 1 or more") }
         guard minBodyRate >= 1 else { throw ValidationError("--min-body-rate must be 1 or more") }
-        guard maxConnectionsPerAddress >= 0 else { throw ValidationError("--max-connections-per-address must be 0 (no limit) or more") }
+        guard maxConnectionsPerAddress >= 0 else {
+            throw ValidationError("--max-connections-per-address must be 0 (no limit) or more")
+        }
         guard maxExportJobs >= 1 else { throw ValidationError("--max-export-jobs must be 1 or more") }
         guard auditQueueLimit >= 64 else { throw ValidationError("--audit-queue-limit must be 64 or more") }
         _ = try exfiltrationDetector()
@@ -178,7 +269,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let maximum = Double(SQLStatementTimeLimit.maximum.components.seconds)
         guard statementTimeLimit >= 0, statementTimeLimit <= maximum else {
-            throw ValidationError("--statement-time-limit takes 0 (no limit) to \(Int(maximum)) seconds, not \(statementTimeLimit)")
+            throw ValidationError(
+                "--statement-time-limit takes 0 (no limit) to \(Int(maximum)) seconds, not \(statementTimeLimit)")
         }
         return (limits, statementTimeLimit == 0 ? nil : .milliseconds(max(1, Int64(statementTimeLimit * 1000))))
     }
@@ -186,10 +278,15 @@ struct ServeCommand: AsyncParsableCommand {
     /// What bearer tokens must say beyond their signature: the `--auth-` options.
     func tokenPolicy() throws -> AccessTokenPolicy {
         let lifetime = authMaxTokenLifetime ?? AccessTokenPolicy.defaultMaximumLifetime
-        guard lifetime > 0, lifetime.isFinite else { throw ValidationError("--auth-max-token-lifetime must be a positive number of seconds") }
-        let audience = authAudience ?? publicURL.map { url in
-            (url.hasSuffix("/") ? String(url.dropLast()) : url) + FHIRServerConfiguration(basePath: basePath).basePath
+        guard lifetime > 0, lifetime.isFinite else {
+            throw ValidationError("--auth-max-token-lifetime must be a positive number of seconds")
         }
+        let audience =
+            authAudience
+            ?? publicURL.map { url in
+                (url.hasSuffix("/") ? String(url.dropLast()) : url)
+                    + FHIRServerConfiguration(basePath: basePath).basePath
+            }
         return AccessTokenPolicy(audience: audience, issuer: authIssuer, maximumLifetime: lifetime)
     }
 
@@ -198,7 +295,8 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             return try tenants.map(TenantStores.normalize) + (tenantsFile.map(TenantStores.tenants(inFile:)) ?? [])
         } catch let error as FHIRError {
-            throw ValidationError("--tenant / --tenants-file: " + error.issues.map(\.diagnostics).joined(separator: "; "))
+            throw ValidationError(
+                "--tenant / --tenants-file: " + error.issues.map(\.diagnostics).joined(separator: "; "))
         } catch {
             throw ValidationError("--tenants-file: \(error)")
         }
@@ -210,15 +308,19 @@ struct ServeCommand: AsyncParsableCommand {
         let audits = audit == "on" || (audit == "auto" && (authHs256SecretFile != nil || authRs256PublicKey != nil))
         guard audits else {
             if exfiltrationPatients != nil || exfiltrationWindow != nil {
-                throw ValidationError("--exfiltration-patients and --exfiltration-window watch the audit trail: add --audit on")
+                throw ValidationError(
+                    "--exfiltration-patients and --exfiltration-window watch the audit trail: add --audit on")
             }
             return nil
         }
         let patients = exfiltrationPatients ?? ExfiltrationDetector.defaultPatientLimit
-        guard patients >= 0 else { throw ValidationError("--exfiltration-patients must be 0 (off) or more, not \(patients)") }
+        guard patients >= 0 else {
+            throw ValidationError("--exfiltration-patients must be 0 (off) or more, not \(patients)")
+        }
         guard patients > 0 else { return nil }
         do {
-            return try ExfiltrationDetector(patients: patients, window: exfiltrationWindow ?? ExfiltrationDetector.defaultWindow)
+            return try ExfiltrationDetector(
+                patients: patients, window: exfiltrationWindow ?? ExfiltrationDetector.defaultWindow)
         } catch {
             throw ValidationError("--exfiltration-patients / --exfiltration-window: \(error)")
         }
@@ -253,23 +355,30 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = FHIRServerConfiguration(
             basePath: basePath, publicURL: publicURL, allowedHosts: allowedHosts,
             fallbackOrigin: "http://\(fallbackHost)\(port == 0 ? "" : ":\(port)")",
-            maximumBodySize: maxBodySize, validator: validator, exportRetention: .seconds(exportRetention), maximumExportJobs: maxExportJobs,
+            maximumBodySize: maxBodySize, validator: validator, exportRetention: .seconds(exportRetention),
+            maximumExportJobs: maxExportJobs,
             connections: ConnectionLimits(
                 idleTimeout: .seconds(idleTimeout), headerTimeout: .seconds(headerTimeout),
                 maximumConnections: maxConnections ?? ConnectionLimits.defaultMaximumConnections,
-                bodyTimeout: .seconds(bodyTimeout), minimumBodyRate: minBodyRate, maximumConnectionsPerAddress: maxConnectionsPerAddress))
+                bodyTimeout: .seconds(bodyTimeout), minimumBodyRate: minBodyRate,
+                maximumConnectionsPerAddress: maxConnectionsPerAddress))
         (configuration.searchLimits, configuration.statementTimeLimit) = try searchBudget()
+        configuration.defaultReturn = ReturnPreference(rawValue: defaultReturn) ?? .standard  // checked by validate()
         configuration.maximumBundleEntries = maxBundleEntries
         configuration.maximumResponseSize = maxResponseSize
         configuration.maximumBundleDuration = .milliseconds(Int64(maxBundleTime * 1000))
         // PostgreSQL's pool has 8 connections, SQLite 2 readers (PostgresDatabase, SQLiteDatabase).
         let readers = database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") ? 8 : 2
         configuration.searchGate = SearchGate(
-            limit: maxConcurrentSearches ?? 2 * readers, maximumWait: configuration.statementTimeLimit ?? SQLStatementTimeLimit.standard)
+            limit: maxConcurrentSearches ?? 2 * readers,
+            maximumWait: configuration.statementTimeLimit ?? SQLStatementTimeLimit.standard)
         switch audit {
         case "on": security.audit = AuditTrail(stores: stores, logger: logger, maximumPending: auditQueueLimit)
         case "off": break
-        case "auto": if security.verifier != nil { security.audit = AuditTrail(stores: stores, logger: logger, maximumPending: auditQueueLimit) }
+        case "auto":
+            if security.verifier != nil {
+                security.audit = AuditTrail(stores: stores, logger: logger, maximumPending: auditQueueLimit)
+            }
         default: break  // refused by validate()
         }
         // Checked by validate() before the database opened.
@@ -281,9 +390,12 @@ struct ServeCommand: AsyncParsableCommand {
             stores: stores, configuration: configuration, security: security, host: host, port: port, logger: logger
         ) { boundPort in
             print("Caduceus FHIR server listening on http://\(shownHost):\(boundPort)\(path)")
-            fflush(stdout)
+            fflush(nil)  // every C stream: Swift 6 refuses the global `stdout` (shared mutable state)
         }
-        try await app.runService()
+        let audit = security.audit
+        try await ServerShutdown(grace: .milliseconds(Int64(shutdownGrace * 1000)), logger: logger).run(app) {
+            await audit?.close()
+        }
         // Every queued AuditEvent is written before the stores close.
         await security.audit?.close()
         try await stores.close()

@@ -1,12 +1,14 @@
 import ArgumentParser
+import Benchmarks
 import Foundation
-import Lab
 
 /// `caduceus bench soak`: whether throughput holds while the data grows.
 struct SoakBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "soak",
-        abstract: "Reads, searches and creates against a fresh server for minutes: first and last interval's rate, memory, errors.")
+        abstract:
+            "Reads, searches and creates against a fresh server for minutes: first and last interval's rate, memory, errors."
+    )
 
     @Option(help: "Minutes of load.")
     var minutes = 5.0
@@ -27,8 +29,12 @@ struct SoakBenchCommand: AsyncParsableCommand {
         guard minutes * 60 >= 2 * interval else { throw ValidationError("--minutes must cover at least two intervals") }
         let executable = server ?? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         let benchmark = SoakBenchmark(
-            executable: executable, database: database, seconds: minutes * 60, connections: connections, intervalSeconds: interval)
+            executable: executable, database: database, seconds: minutes * 60, connections: connections,
+            intervalSeconds: interval)
         let figures = try await benchmark.run { print($0) }
-        print(SoakBenchmark.table(figures, seconds: minutes * 60, connections: connections, intervalSeconds: interval, database: database))
+        print(
+            SoakBenchmark.table(
+                figures, seconds: minutes * 60, connections: connections, intervalSeconds: interval, database: database)
+        )
     }
 }

@@ -6,7 +6,8 @@ import Sensor
 struct SummaryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "summary",
-        abstract: "Count events per name, most frequent first: from a trace file (JSON or recording), or live until Ctrl-C.",
+        abstract:
+            "Count events per name, most frequent first: from a trace file (JSON or recording), or live until Ctrl-C.",
         discussion: """
             caduceus summary events.json     # the counts the old jq | awk pipeline gave, sorted
             caduceus summary fhir.rec        # the same from a recording (trace --format record)
@@ -42,7 +43,8 @@ struct SummaryCommand: ParsableCommand {
         StopSignals.catchFromNow()  // a Ctrl-C while the sensor loads is not lost
         let sensor = try Sensor(configuration: options.sensorConfiguration())
         writeStandardError("caduceus summary: counting; Ctrl-C to stop")
-        let session = TraceSession(sensor: sensor, format: .none, fileDescriptor: -1, filters: try options.argumentFilters())
+        let session = TraceSession(
+            sensor: sensor, format: .none, fileDescriptor: -1, filters: try options.argumentFilters())
         let report = try options.runUntilStopped(session)
         print(Self.table(report.counts))
         print(lossLine(report))
@@ -52,8 +54,11 @@ struct SummaryCommand: ParsableCommand {
     static func table(_ counts: [(name: String, count: UInt64)]) -> String {
         let width = max(24, (counts.map(\.name.count).max() ?? 0) + 2)
         var lines = ["EVENT".padding(toLength: width, withPad: " ", startingAt: 0) + "COUNT"]
-        for (name, count) in counts { lines.append(name.padding(toLength: width, withPad: " ", startingAt: 0) + String(count)) }
-        lines.append("total".padding(toLength: width, withPad: " ", startingAt: 0) + String(counts.reduce(0) { $0 + $1.count }))
+        for (name, count) in counts {
+            lines.append(name.padding(toLength: width, withPad: " ", startingAt: 0) + String(count))
+        }
+        lines.append(
+            "total".padding(toLength: width, withPad: " ", startingAt: 0) + String(counts.reduce(0) { $0 + $1.count }))
         return lines.joined(separator: "\n")
     }
 }

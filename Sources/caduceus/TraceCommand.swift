@@ -23,10 +23,16 @@ struct TraceCommand: ParsableCommand {
 
     @OptionGroup var options: TraceOptions
 
-    @Option(help: "json (Tracee's format, one object per line), table, or record (a compact binary recording; turn it into JSON with --input).")
+    @Option(
+        help:
+            "json (Tracee's format, one object per line), table, or record (a compact binary recording; turn it into JSON with --input)."
+    )
     var format: String = "json"
 
-    @Option(help: "Read a recording written with --format record and write its events as JSON (no tracing; --filter applies).")
+    @Option(
+        help:
+            "Read a recording written with --format record and write its events as JSON (no tracing; --filter applies)."
+    )
     var input: String?
 
     @Option(help: "Write events to this file instead of standard output.")
@@ -62,7 +68,8 @@ struct TraceCommand: ParsableCommand {
         }
         if input != nil, let live = liveOnlyOptionsGiven.first {
             // Said, not ignored: a user asking a recording for one container's events must not get every container's.
-            throw ValidationError("--input converts a whole recording (only --filter applies to it): \(live) applies to a live trace")
+            throw ValidationError(
+                "--input converts a whole recording (only --filter applies to it): \(live) applies to a live trace")
         }
         if traceFormat == .record && output == nil && isatty(STDOUT_FILENO) != 0 {
             throw ValidationError("--format record is binary: give --output FILE, or redirect standard output")
@@ -103,7 +110,8 @@ struct TraceCommand: ParsableCommand {
             let result = try RecordingConversion.writeJSON(from: reader, to: fd, filters: filters)
             var line = "caduceus trace: \(result.eventsWritten) events converted from \(path)"
             if result.eventsFiltered > 0 { line += ", \(result.eventsFiltered) filtered out" }
-            line += "; the trace that recorded it: \(result.totals.events) events written, \(result.totals.lost) lost in the kernel"
+            line +=
+                "; the trace that recorded it: \(result.totals.events) events written, \(result.totals.lost) lost in the kernel"
             writeStandardError(line)
         } catch let error as RecordingError {
             writeStandardError("caduceus trace: \(path): \(error)")

@@ -8,10 +8,15 @@ import Sensor
 struct TraceOptions: ParsableArguments {
     @OptionGroup var watch: WatchOptions
 
-    @Option(help: "Events and sets, comma-separated: names (openat, sched_process_exec), sets (syscalls fs net proc security default all), -name to remove.")
+    @Option(
+        help:
+            "Events and sets, comma-separated: names (openat, sched_process_exec), sets (syscalls fs net proc security default all), -name to remove."
+    )
     var events: String = "default"
 
-    @Option(name: .customLong("filter"), help: "Keep only events whose argument matches a glob, e.g. openat.pathname=/etc/* (repeatable; != negates).")
+    @Option(
+        name: .customLong("filter"),
+        help: "Keep only events whose argument matches a glob, e.g. openat.pathname=/etc/* (repeatable; != negates).")
     var filters: [String] = []
 
     func sensorConfiguration() throws -> SensorConfiguration {
@@ -57,13 +62,18 @@ struct WatchOptions: ParsableArguments {
     @Option(name: .customLong("pid"), help: "Only this host process id (repeatable).")
     var pids: [Int32] = []
 
-    @Option(name: .customLong("comm"), help: "Only processes with this name, its first 15 bytes as the kernel keeps it (repeatable).")
+    @Option(
+        name: .customLong("comm"),
+        help: "Only processes with this name, its first 15 bytes as the kernel keeps it (repeatable).")
     var comms: [String] = []
 
     @Option(name: .customLong("uid"), help: "Only this user id (repeatable).")
     var uids: [UInt32] = []
 
-    @Option(help: "Wake the reader once this many KiB wait in the ring buffer, else every 20 ms (0: at every event). Default: 256 for trace and summary, 0 for detect.")
+    @Option(
+        help:
+            "Wake the reader once this many KiB wait in the ring buffer, else every 20 ms (0: at every event). Default: 256 for trace and summary, 0 for detect."
+    )
     var wakeupKib: Int?
 
     @Option(help: "Ring buffer size in MiB (a power of two).")
@@ -130,7 +140,11 @@ func lossLine(_ report: TraceReport) -> String {
     return line
 }
 
+/// One line on stderr, after what `print` has buffered for stdout is flushed: on a terminal, or
+/// with both streams sent to one file, the lines come in the order they were written (the lab's
+/// notes used to cut the detection matrix's rows, which stdout still held in its buffer).
 func writeStandardError(_ text: String) {
+    fflush(nil)  // every C stream: Swift 6 refuses the global `stdout` (shared mutable state)
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 

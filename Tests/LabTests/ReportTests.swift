@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 import Lab
+@testable import LabReport
 import Sensor
 import Testing
 
@@ -16,14 +17,17 @@ import Testing
     static func event(_ name: String, at offset: Double, container: ContainerInfo?) -> String {
         let event = TraceEvent(
             timestamp: start + UInt64(offset * 1e9), processId: 7, threadId: 7, hostProcessId: 4242, hostThreadId: 4242,
-            processName: "caduceus", hostName: "lab", container: container, eventId: "257", eventName: name, returnValue: 3,
+            processName: "caduceus", hostName: "lab", container: container, eventId: "257", eventName: name,
+            returnValue: 3,
             args: [TraceArgument(name: "pathname", type: "const char*", value: .string("/etc/<passwd>"))])
         return JSONWriter().string(event.jsonValue)
     }
 
     static func alert(_ ruleId: String, _ rule: String, priority: String, output: String, at offset: Double) -> String {
         let timestamp = start + UInt64(offset * 1e9)
-        let process: JSONValue = ["pid": 4242, "vpid": 7, "name": "sh", "exepath": "/bin/sh", "cmdline": "sh -c id", "uid": 0, "user": "root"]
+        let process: JSONValue = [
+            "pid": 4242, "vpid": 7, "name": "sh", "exepath": "/bin/sh", "cmdline": "sh -c id", "uid": 0, "user": "root",
+        ]
         let alert: JSONValue = [
             "ruleId": .string(ruleId), "rule": .string(rule), "priority": .string(priority), "output": .string(output),
             "time": .string("2025-05-01T12:00:0\(Int(offset)).000000000Z"), "timestamp": .number(String(timestamp)),
@@ -55,17 +59,22 @@ import Testing
     static var outcomes: [AttackLab.Outcome] {
         func scenario(_ id: String) -> AttackScenario { AttackScenario.all.first { $0.id == id }! }
         return [
-            .init(scenario: scenario("shell-from-server"), exitStatus: 0, firedRules: ["CAD-001"], secondsToDetect: 0.25),
+            .init(
+                scenario: scenario("shell-from-server"), exitStatus: 0, firedRules: ["CAD-001"], secondsToDetect: 0.25),
             .init(scenario: scenario("reverse-shell"), exitStatus: 0, firedRules: ["CAD-003"], secondsToDetect: nil),
             .init(scenario: scenario("timestomp"), exitStatus: 0, firedRules: [], secondsToDetect: nil),
-            .init(scenario: scenario("fhir-exfiltration"), exitStatus: 0, firedRules: ["CAD-API-001"], secondsToDetect: 1.5),
-            .init(scenario: scenario("fhir-exfiltration"), exitStatus: 0, firedRules: [], secondsToDetect: nil,
-                  sourceProblem: "server not auditing: serve --audit on"),
+            .init(
+                scenario: scenario("fhir-exfiltration"), exitStatus: 0, firedRules: ["CAD-API-001"],
+                secondsToDetect: 1.5),
+            .init(
+                scenario: scenario("fhir-exfiltration"), exitStatus: 0, firedRules: [], secondsToDetect: nil,
+                sourceProblem: "server not auditing: serve --audit on"),
         ]
     }
 
     static func resultsDirectory() throws -> URL {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("caduceus-report-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "caduceus-report-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         return directory
     }
@@ -86,12 +95,16 @@ import Testing
         for letter in "abcdefghijklmnopq" { events.append(Self.event("rare_\(letter)", at: 2, container: Self.fhir)) }
         try Self.write(events.joined(separator: "\n") + "\n", "events.json", in: directory)
         let alerts = [
-            Self.alert("CAD-001", "Shell in the FHIR server", priority: "critical", output: "shell <script>alert(\"x\")</script> & 'co'", at: 1),
+            Self.alert(
+                "CAD-001", "Shell in the FHIR server", priority: "critical",
+                output: "shell <script>alert(\"x\")</script> & 'co'", at: 1),
             Self.alert("CAD-007", "Shadow file read", priority: "warning", output: "read /etc/shadow", at: 2),
             Self.alert("CAD-001", "Shell in the FHIR server", priority: "critical", output: "shell again", at: 4),
         ]
         try Self.write(alerts.joined(separator: "\n") + "\n", "alerts.json", in: directory)
-        try Self.write(AttackLab.matrixJSON(Self.outcomes, falsePositives: 1, workloadInteractions: 331), "matrix.json", in: directory)
+        try Self.write(
+            AttackLab.matrixJSON(Self.outcomes, falsePositives: 1, workloadInteractions: 331), "matrix.json",
+            in: directory)
         try Self.write(Self.overheadJSON, "overhead.json", in: directory)
 
         let data = try ReportData.load(from: directory.path, host: "test-host")
@@ -118,71 +131,102 @@ import Testing
         let buckets = try #require(overTime["counts"]?.arrayValue).compactMap { $0.intValueForTest }
         #expect(buckets == [2, 6, 17, 2])  // seconds 0 (execve), 1 (execve, openat), 2 (rare_*), 3 (close)
         #expect(buckets.reduce(0, +) == 27)
-        #expect(eventFigures["perContainer"] == [["container": "fhir", "count": 25], ["container": "host", "count": 2]])
+        #expect(
+            eventFigures["perContainer"] == [["container": "fhir", "count": 25], ["container": "host", "count": 2]])
 
         // Alerts: per rule, per priority, and the table.
         let alertFigures = try #require(report["alerts"])
         #expect(alertFigures["total"] == .number("3"))
-        #expect(alertFigures["perRule"]?.arrayValue?.map { [$0["ruleId"], $0["count"]] } == [["CAD-001", 2], ["CAD-007", 1]])
+        #expect(
+            alertFigures["perRule"]?.arrayValue?.map { [$0["ruleId"], $0["count"]] } == [
+                ["CAD-001", 2], ["CAD-007", 1],
+            ])
         #expect(alertFigures["perPriority"]?.arrayValue?.map { $0["priority"] } == ["critical", "warning"])
         #expect(alertFigures["table"]?.arrayValue?.count == 3)
 
         // The matrix: two detected (one by the audit trail), two missed, one with no rule, and the false positives.
         let matrix = try #require(report["matrix"])
-        #expect(matrix["detected"] == 2 && matrix["missed"] == 2 && matrix["notApplicable"] == 1 && matrix["detectedByAuditTrail"] == 1)
+        #expect(
+            matrix["detected"] == 2 && matrix["missed"] == 2 && matrix["notApplicable"] == 1
+                && matrix["detectedByAuditTrail"] == 1)
         #expect(matrix["falsePositives"] == 1 && matrix["workloadInteractions"] == 331)
         let rows = try #require(matrix["scenarios"]?.arrayValue)
         #expect(rows.map { $0["detected"] } == [.bool(true), .bool(false), .null, .bool(true), .bool(false)])
         #expect(rows.map { $0["source"] } == ["kernel", "kernel", "kernel", "audit trail", "audit trail"])
-        #expect(rows.map { $0["sourceProblem"] } == [.null, .null, .null, .null, "server not auditing: serve --audit on"])
+        #expect(
+            rows.map { $0["sourceProblem"] } == [.null, .null, .null, .null, "server not auditing: serve --audit on"])
         #expect(rows.first?["secondsToDetect"] == .number("0.25"))
 
         // Overhead: the median ratios, and the verdict only where the benchmark gave one.
         let configurations = try #require(report["overhead"]?["configurations"]?.arrayValue)
         #expect(configurations.map { $0["ratio"]?["median"] } == [.number("1"), .number("0.97"), .number("0.4")])
         #expect(configurations.map { $0["meetsGoal"] } == [.null, false, .null])
-        #expect(configurations[1]["verdict"] == "NOT met: 3 runs with a ratio, fewer than 5 (median 0.970, min 0.960, max 0.980 over 3 runs, 0 lost)")
+        #expect(
+            configurations[1]["verdict"]
+                == "NOT met: 3 runs with a ratio, fewer than 5 (median 0.970, min 0.960, max 0.980 over 3 runs, 0 lost)"
+        )
         #expect(report["overhead"]?["ratioMethod"] == "each run over the unmonitored run of its round")
         #expect(configurations.map { $0["runs"] } == [3, 3, 3])
         #expect(report["notMeasured"] == [])
 
         // The page: every chart, and the alert's script escaped.
         let html = try String(contentsOfFile: written.html, encoding: .utf8)
-        for id in ["chart-events-per-name", "chart-events-over-time", "chart-alerts-timeline", "chart-detection-matrix", "chart-overhead"] {
+        for id in [
+            "chart-events-per-name", "chart-events-over-time", "chart-alerts-timeline", "chart-detection-matrix",
+            "chart-overhead",
+        ] {
             #expect(html.contains("<svg id=\"\(id)\""), "\(id)")
         }
         #expect(!html.contains("<script"))
         #expect(html.contains("shell &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;co&#39;"))
         #expect(html.contains("test-host"))
         // Where each detection came from, and why one could not be made.
-        #expect(html.contains("5 scenarios: 2 detected, 2 missed, 1 with no rule expected; 2 failures (missed or did not run) (1 detected by the FHIR server's audit trail"))
-        #expect(html.contains("<td>CAD-API-001</td><td>audit trail</td><td><span class=\"detected\">detected</span></td>"))
+        #expect(
+            html.contains(
+                "5 scenarios: 2 detected, 2 missed, 1 with no rule expected; 2 failures (missed or did not run) (1 detected by the FHIR server's audit trail"
+            ))
+        #expect(
+            html.contains("<td>CAD-API-001</td><td>audit trail</td><td><span class=\"detected\">detected</span></td>"))
         #expect(html.contains("<span class=\"missed\">not detected</span> (server not auditing: serve --audit on)"))
         #expect(html.contains("<td>CAD-001</td><td>kernel</td>"))
-        #expect(html.contains("Goal, caduceus trace: median ratio &gt;= 0.95 and every ratio &gt; 0.90 over &gt;= 5 runs, 0 events lost: "
-            + "<span class=\"missed\">NOT met: 3 runs with a ratio, fewer than 5"))
+        #expect(
+            html.contains(
+                "Goal, caduceus trace: median ratio &gt;= 0.95 and every ratio &gt; 0.90 over &gt;= 5 runs, 0 events lost: "
+                    + "<span class=\"missed\">NOT met: 3 runs with a ratio, fewer than 5"))
         #expect(html.contains("each run over the unmonitored run of its round"))
     }
 
     @Test func theMatrixFileRoundTrips() throws {
         let text = AttackLab.matrixJSON(Self.outcomes, falsePositives: 0, workloadInteractions: 0)
         let matrix = try DetectionMatrix(parsing: Array(text.utf8), path: "matrix.json")
-        #expect(matrix.scenarios.map(\.id) == ["shell-from-server", "reverse-shell", "timestomp", "fhir-exfiltration", "fhir-exfiltration"])
+        #expect(
+            matrix.scenarios.map(\.id) == [
+                "shell-from-server", "reverse-shell", "timestomp", "fhir-exfiltration", "fhir-exfiltration",
+            ])
         #expect(matrix.scenarios.map(\.detected) == [true, false, nil, true, false])
         #expect(matrix.scenarios[1].expected == ["CAD-003", "CAD-004"] && matrix.scenarios[1].fired == ["CAD-003"])
         #expect(matrix.scenarios.map(\.secondsToDetect) == [0.25, nil, nil, 1.5, nil])
         #expect(matrix.scenarios[0].technique == "T1059.004" && matrix.scenarios[0].tactic == "execution")
         #expect(matrix.scenarios.map(\.source) == ["kernel", "kernel", "kernel", "audit trail", "audit trail"])
         #expect(matrix.scenarios.map(\.sourceProblem) == [nil, nil, nil, nil, "server not auditing: serve --audit on"])
-        #expect((matrix.detectedCount, matrix.missedCount, matrix.notApplicableCount, matrix.detectedByAuditTrailCount) == (2, 2, 1, 1))
+        #expect(
+            (matrix.detectedCount, matrix.missedCount, matrix.notApplicableCount, matrix.detectedByAuditTrailCount) == (
+                2, 2, 1, 1
+            ))
         // The printed matrix: a source column, and why the second bulk read was not detected.
         let printed = AttackLab.matrix(Self.outcomes)
-        #expect(printed.contains("5 scenarios: 2 detected, 2 missed, 1 with no rule expected; 2 failures (missed or did not run); 1 detected by the FHIR audit trail, not the kernel"))
+        #expect(
+            printed.contains(
+                "5 scenarios: 2 detected, 2 missed, 1 with no rule expected; 2 failures (missed or did not run); 1 detected by the FHIR audit trail, not the kernel"
+            ))
         #expect(printed.contains("fhir-exfiltration: not detected (server not auditing: serve --audit on)"))
         let exfiltrationLine = try #require(printed.split(separator: "\n").first { $0.hasPrefix("fhir-exfiltration ") })
-        #expect(exfiltrationLine.contains("CAD-API-001") && exfiltrationLine.contains("audit trail") && exfiltrationLine.contains(" yes "))
+        #expect(
+            exfiltrationLine.contains("CAD-API-001") && exfiltrationLine.contains("audit trail")
+                && exfiltrationLine.contains(" yes "))
         // A matrix written before `source` existed reads as the kernel's; an unknown source is an error.
-        let legacy = #"{"scenarios":[{"id":"x","name":"x","tactic":"t","technique":"T1","expected":["CAD-001"],"fired":[],"detected":false,"secondsToDetect":null,"exitStatus":0}],"falsePositives":0,"workloadInteractions":0}"#
+        let legacy =
+            #"{"scenarios":[{"id":"x","name":"x","tactic":"t","technique":"T1","expected":["CAD-001"],"fired":[],"detected":false,"secondsToDetect":null,"exitStatus":0}],"falsePositives":0,"workloadInteractions":0}"#
         let old = try DetectionMatrix(parsing: Array(legacy.utf8), path: "old.json")
         #expect(old.scenarios.first?.source == "kernel" && old.scenarios.first?.sourceProblem == nil)
         let bad = legacy.replacingOccurrences(of: #""exitStatus":0"#, with: #""exitStatus":0,"source":"firewall""#)
@@ -198,27 +242,42 @@ import Testing
         var memfd = AttackLab.Outcome(scenario: scenario("memfd"), exitStatus: 1, firedRules: [], secondsToDetect: nil)
         memfd.result = "blocked (EPERM)"
         memfd.verdict = .prevented("memfd_create returned EPERM (seen by the sensor)")
-        var ptrace = AttackLab.Outcome(scenario: scenario("ptrace"), exitStatus: 1, firedRules: ["CAD-017"], secondsToDetect: 0.1)
+        var ptrace = AttackLab.Outcome(
+            scenario: scenario("ptrace"), exitStatus: 1, firedRules: ["CAD-017"], secondsToDetect: 0.1)
         ptrace.result = "blocked (EPERM)"
         ptrace.verdict = .didNotRun("exit 1 and no refusal observed (it printed EPERM)")
-        var shadow = AttackLab.Outcome(scenario: scenario("reverse-shell"), exitStatus: 0, firedRules: [], secondsToDetect: nil)
+        var shadow = AttackLab.Outcome(
+            scenario: scenario("reverse-shell"), exitStatus: 0, firedRules: [], secondsToDetect: nil)
         shadow.result = "ran"
         let outcomes = [memfd, ptrace, shadow]
         #expect(outcomes.map(\.prevented) == [true, false, false])
         let printed = AttackLab.matrix(outcomes)
-        #expect(printed.contains("3 scenarios: 0 detected, 1 prevented (refusal observed), 1 missed, 1 did not run; 2 failures (missed or did not run)"), "\(printed)")
+        #expect(
+            printed.contains(
+                "3 scenarios: 0 detected, 1 prevented (refusal observed), 1 missed, 1 did not run; 2 failures (missed or did not run)"
+            ), "\(printed)")
         let memfdLine = try #require(printed.split(separator: "\n").first { $0.hasPrefix("memfd ") })
-        #expect(memfdLine.contains(" prevented ") && memfdLine.contains("blocked (EPERM); memfd_create returned EPERM (seen by the sensor)"))
-        let matrix = try DetectionMatrix(parsing: Array(AttackLab.matrixJSON(outcomes, falsePositives: 0, workloadInteractions: 0).utf8), path: "m.json")
-        #expect((matrix.detectedCount, matrix.missedCount, matrix.preventedCount, matrix.didNotRunCount) == (0, 1, 1, 1))
+        #expect(
+            memfdLine.contains(" prevented ")
+                && memfdLine.contains("blocked (EPERM); memfd_create returned EPERM (seen by the sensor)"))
+        let matrix = try DetectionMatrix(
+            parsing: Array(AttackLab.matrixJSON(outcomes, falsePositives: 0, workloadInteractions: 0).utf8),
+            path: "m.json")
+        #expect(
+            (matrix.detectedCount, matrix.missedCount, matrix.preventedCount, matrix.didNotRunCount) == (0, 1, 1, 1))
         let directory = try Self.resultsDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        try Self.write(AttackLab.matrixJSON(outcomes, falsePositives: 0, workloadInteractions: 0), "matrix.json", in: directory)
-        let written = try ReportData.load(from: directory.path).write(htmlPath: directory.appendingPathComponent("report.html").path)
+        try Self.write(
+            AttackLab.matrixJSON(outcomes, falsePositives: 0, workloadInteractions: 0), "matrix.json", in: directory)
+        let written = try ReportData.load(from: directory.path).write(
+            htmlPath: directory.appendingPathComponent("report.html").path)
         let json = try JSONParser.parse(try Data(contentsOf: URL(fileURLWithPath: written.json)))
-        #expect(json["matrix"]?["prevented"] == 1 && json["matrix"]?["missed"] == 1 && json["matrix"]?["didNotRun"] == 1)
+        #expect(
+            json["matrix"]?["prevented"] == 1 && json["matrix"]?["missed"] == 1 && json["matrix"]?["didNotRun"] == 1)
         let html = try String(contentsOfFile: written.html, encoding: .utf8)
-        #expect(html.contains("<span class=\"prevented\">prevented</span>") && html.contains("1 prevented (refusal observed)"))
+        #expect(
+            html.contains("<span class=\"prevented\">prevented</span>")
+                && html.contains("1 prevented (refusal observed)"))
         // No profile was watched: no drift column.
         #expect(!html.contains("profile drift") && matrix.scenarios.allSatisfy { $0.drift == nil })
     }
@@ -227,13 +286,17 @@ import Testing
     /// and its JSON; an empty list is "-".
     @Test func theLearnedProfilesDriftIsAColumnOfTheReport() throws {
         func scenario(_ id: String) -> AttackScenario { AttackScenario.all.first { $0.id == id }! }
-        var shadow = AttackLab.Outcome(scenario: scenario("shadow"), exitStatus: 0, firedRules: ["CAD-007"], secondsToDetect: 0.05)
+        var shadow = AttackLab.Outcome(
+            scenario: scenario("shadow"), exitStatus: 0, firedRules: ["CAD-007"], secondsToDetect: 0.05)
         shadow.drift = ["PROFILE-EXEC", "PROFILE-SYSCALL"]
-        var timestomp = AttackLab.Outcome(scenario: scenario("timestomp"), exitStatus: 0, firedRules: [], secondsToDetect: nil)
+        var timestomp = AttackLab.Outcome(
+            scenario: scenario("timestomp"), exitStatus: 0, firedRules: [], secondsToDetect: nil)
         timestomp.drift = []
         let directory = try Self.resultsDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        try Self.write(AttackLab.matrixJSON([shadow, timestomp], falsePositives: 0, workloadInteractions: 0), "matrix.json", in: directory)
+        try Self.write(
+            AttackLab.matrixJSON([shadow, timestomp], falsePositives: 0, workloadInteractions: 0), "matrix.json",
+            in: directory)
         let data = try ReportData.load(from: directory.path)
         #expect(data.matrix?.scenarios.map(\.drift) == [["PROFILE-EXEC", "PROFILE-SYSCALL"], []])
         let written = try data.write(htmlPath: directory.appendingPathComponent("report.html").path)
@@ -261,7 +324,9 @@ import Testing
         let directory = try Self.resultsDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let good = Self.alert("CAD-007", "Shadow file read", priority: "warning", output: "read", at: 1)
-        try Self.write([good, "{\"ruleId\":\"CAD-001\",\"rule\":", good].joined(separator: "\n") + "\n", "alerts.json", in: directory)
+        try Self.write(
+            [good, "{\"ruleId\":\"CAD-001\",\"rule\":", good].joined(separator: "\n") + "\n", "alerts.json",
+            in: directory)
         let error = try #require(throws: ReportFileError.self) { try ReportData.load(from: directory.path) }
         #expect(error.path.hasSuffix("alerts.json") && error.line == 2, "\(error)")
         #expect(error.description.contains("alerts.json line 2: "), "\(error)")
@@ -281,10 +346,13 @@ import Testing
         #expect(eventsError.line == 4 && eventsError.path.hasSuffix("events.json"), "\(eventsError)")
 
         try FileManager.default.removeItem(at: directory.appendingPathComponent("events.json"))
-        try Self.write(#"{"load":{"connections":1,"seconds":1,"runs":1},"configurations":[{"name":"none","throughput":{"min":1,"median":1,"max":1}}]}"#,
-                       "overhead.json", in: directory)
+        try Self.write(
+            #"{"load":{"connections":1,"seconds":1,"runs":1},"configurations":[{"name":"none","throughput":{"min":1,"median":1,"max":1}}]}"#,
+            "overhead.json", in: directory)
         let overheadError = try #require(throws: ReportFileError.self) { try ReportData.load(from: directory.path) }
-        #expect(overheadError.description.hasSuffix("overhead.json: configurations[0].ratio is missing"), "\(overheadError)")
+        #expect(
+            overheadError.description.hasSuffix("overhead.json: configurations[0].ratio is missing"), "\(overheadError)"
+        )
 
         try Self.write("{\"load\":\n{\"connections\":1,,}}", "overhead.json", in: directory)
         let syntaxError = try #require(throws: ReportFileError.self) { try ReportData.load(from: directory.path) }

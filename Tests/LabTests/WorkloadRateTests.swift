@@ -7,7 +7,8 @@ import Testing
 @Suite struct WorkloadRateTests {
     static func report() -> WorkloadReport {
         WorkloadReport(
-            baseURL: "http://127.0.0.1:1/fhir", limit: .seconds(8), rounds: 0, patients: 5, concurrency: 4, completedRounds: 0,
+            baseURL: "http://127.0.0.1:1/fhir", limit: .seconds(8), rounds: 0, patients: 5, concurrency: 4,
+            completedRounds: 0,
             elapsedSeconds: 8, everythingSupported: true,
             kinds: [
                 .init(kind: .create, interactions: 100, failures: 0, medianMilliseconds: 9.5, p99Milliseconds: 24),

@@ -44,6 +44,9 @@ def test_every_configuration_is_measured_and_cleaned_up(tmp_path):
     # The capture's file size, and its bytes per event in the table.
     assert capture["bytesWritten"] > capture["eventsWritten"], capture
     assert re.search(r"bytes written \(\d+ bytes an event\)", result.stdout), result.stdout
+    # The warm-up round ran every configuration first and is shown, not counted.
+    warm = [line for line in result.stdout.splitlines() if line.startswith("warm-up round, not counted: ")]
+    assert len(warm) == 1 and all(c["label"] in warm[0] for c in configurations.values()), warm
     # The verdict, whatever the ratio: one run cannot show the interval.
     verdict = configurations["capture"]["verdict"]
     assert verdict["met"] is False and verdict["reasons"][0] == "1 run with a ratio, fewer than 5", verdict

@@ -94,13 +94,15 @@ def test_up_workload_attacks_alerts_down(tmp_path):
         assert report["workload"]["interactions"] == 150 and report["workload"]["failureCount"] == 0, report["workload"]
 
         # The FHIR server's black-box tests pass against the deployed server, under its seccomp profile
-        # and with audit on (test_durability kills and restarts the server's process: Scripts/blackbox.sh
-        # runs it against a host process). The deployment declares no tenant, so the tenants test
+        # and with audit on (test_durability and test_shutdown stop and restart the server's process,
+        # test_replicas starts a second one on PostgreSQL: Scripts/blackbox.sh runs them against host
+        # processes). The deployment declares no tenant, so the tenants test
         # (run by Scripts/blackbox.sh against a server declaring its two) is replaced by the check
         # that an undeclared one is refused.
         blackbox = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "Tests/blackbox",
-             "--ignore=Tests/blackbox/test_durability.py",
+             "--ignore=Tests/blackbox/test_durability.py", "--ignore=Tests/blackbox/test_shutdown.py",
+             "--ignore=Tests/blackbox/test_replicas.py",
              "-k", "not test_tenants_are_separated"],
             env={**os.environ, "CADUCEUS_BASE_URL": base}, capture_output=True, text=True, timeout=600)
         assert blackbox.returncode == 0 and "skipped" not in blackbox.stdout, blackbox.stdout[-3000:] + blackbox.stderr[-2000:]

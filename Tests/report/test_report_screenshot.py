@@ -1,6 +1,6 @@
 """`caduceus report` as a reader sees it: the real binary turns a small results directory into
 report.html, headless Chromium renders the page to a PNG, and the pixels prove that every chart
-drew its marks (each chart has fill colours no other uses: Sources/Lab/Report/ReportCharts.swift).
+drew its marks (each chart has fill colours no other uses: Sources/LabReport/ReportCharts.swift).
 
 Needs the `chromium` package (Scripts/setup.sh installs it); without it the test is skipped,
 unless CI=true, where it fails. CADUCEUS_BIN names the binary (default .build/debug/caduceus)."""

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import JSON
+import LabSupport
 import NIOCore
 
 /// The lab's attacks through the FHIR API, from the host: a request flood and a bulk read of
@@ -40,7 +41,8 @@ enum APIAttacks {
                         // Searches rather than one cheap read: each costs the server a query.
                         page += 1
                         do {
-                            _ = try await get("\(baseURL)/Patient?_count=10&_page=\(page % 5 + 1)", client: client, timeout: 10)
+                            _ = try await get(
+                                "\(baseURL)/Patient?_count=10&_page=\(page % 5 + 1)", client: client, timeout: 10)
                             mine.requests += 1
                         } catch {
                             mine.errors += 1
@@ -67,19 +69,25 @@ enum APIAttacks {
     /// Observations, counting the records pulled. When the server holds fewer than `population`
     /// patients, the rest are planted first (two observations each, in one transaction) and
     /// deleted afterwards (in one batch).
-    static func exfiltrate(baseURL: String, pageSize: Int = 50, population: Int = AttackLab.exfiltrationPopulation) async throws -> Exfiltration {
+    static func exfiltrate(baseURL: String, pageSize: Int = 50, population: Int = AttackLab.exfiltrationPopulation)
+        async throws -> Exfiltration
+    {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         var seeded: [String] = []
         let outcome: Result<Exfiltration, any Error>
         do {
-            outcome = .success(try await exfiltrate(baseURL: baseURL, pageSize: pageSize, population: population, client: client, seeded: &seeded))
+            outcome = .success(
+                try await exfiltrate(
+                    baseURL: baseURL, pageSize: pageSize, population: population, client: client, seeded: &seeded))
         } catch {
             outcome = .failure(error)
         }
         // Remove what was planted, whatever happened.
         if !seeded.isEmpty {
             let entries = seeded.map { #"{"request":{"method":"DELETE","url":"\#($0)"}}"# }
-            _ = try? await post(#"{"resourceType":"Bundle","type":"batch","entry":[\#(entries.joined(separator: ","))]}"#, to: baseURL, client: client)
+            _ = try? await post(
+                #"{"resourceType":"Bundle","type":"batch","entry":[\#(entries.joined(separator: ","))]}"#, to: baseURL,
+                client: client)
         }
         try? await client.shutdown()
         return try outcome.get()
@@ -150,17 +158,26 @@ enum APIAttacks {
         var entries: [String] = []
         for index in 0..<count {
             let birth = String(format: "19%02d-%02d-%02d", 40 + index % 50, 1 + index % 12, 1 + index % 28)
-            entries.append(#"{"fullUrl":"urn:uuid:lab-bait-\#(index)","resource":{"resourceType":"Patient","name":[{"family":"Lab","given":["Bait\#(index)"]}],"gender":"female","birthDate":"\#(birth)"},"request":{"method":"POST","url":"Patient"}}"#)
+            entries.append(
+                #"{"fullUrl":"urn:uuid:lab-bait-\#(index)","resource":{"resourceType":"Patient","name":[{"family":"Lab","given":["Bait\#(index)"]}],"gender":"female","birthDate":"\#(birth)"},"request":{"method":"POST","url":"Patient"}}"#
+            )
             for value in [72, 118] {
-                entries.append(#"{"resource":{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},"subject":{"reference":"urn:uuid:lab-bait-\#(index)"},"valueQuantity":{"value":\#(value),"unit":"/min"}},"request":{"method":"POST","url":"Observation"}}"#)
+                entries.append(
+                    #"{"resource":{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},"subject":{"reference":"urn:uuid:lab-bait-\#(index)"},"valueQuantity":{"value":\#(value),"unit":"/min"}},"request":{"method":"POST","url":"Observation"}}"#
+                )
             }
         }
-        let response = try await post(#"{"resourceType":"Bundle","type":"transaction","entry":[\#(entries.joined(separator: ","))]}"#, to: baseURL, client: client)
+        let response = try await post(
+            #"{"resourceType":"Bundle","type":"transaction","entry":[\#(entries.joined(separator: ","))]}"#,
+            to: baseURL, client: client)
         // Each entry's location: Type/id/_history/1.
-        let created = (response["entry"]?.arrayValue ?? []).compactMap { $0["response"]?["location"]?.stringValue }.map { location in
+        let created = (response["entry"]?.arrayValue ?? []).compactMap { $0["response"]?["location"]?.stringValue }.map
+        { location in
             location.split(separator: "/").prefix(2).joined(separator: "/")
         }
-        guard created.count == entries.count else { throw LabError("planting \(count) patients: \(created.count) of \(entries.count) created") }
+        guard created.count == entries.count else {
+            throw LabError("planting \(count) patients: \(created.count) of \(entries.count) created")
+        }
         return created
     }
 

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import FHIR
 import FHIRServer
 import Foundation
+import LabReport
 import NIOCore
 
 /// The detections the kernel cannot make: scenarios whose rules live in the FHIR server's audit
@@ -17,13 +18,15 @@ extension AttackLab {
     /// recorded from its start (`starts`, ns since the epoch) until the next scenario's.
     func withAuditTrailDetections(_ outcomes: [Outcome], starts: [UInt64]) async -> [Outcome] {
         var judged = outcomes
-        for (index, outcome) in outcomes.enumerated() where outcome.source == .auditTrail && !outcome.scenario.expectedRules.isEmpty {
+        for (index, outcome) in outcomes.enumerated()
+        where outcome.source == .auditTrail && !outcome.scenario.expectedRules.isEmpty {
             guard let baseURL else {
                 judged[index].sourceProblem = "no FHIR base URL to ask the audit trail"
                 continue
             }
             let start = Date(timeIntervalSince1970: Double(starts[index]) / 1e9)
-            let end = index + 1 < starts.count ? Date(timeIntervalSince1970: Double(starts[index + 1]) / 1e9) : .distantFuture
+            let end =
+                index + 1 < starts.count ? Date(timeIntervalSince1970: Double(starts[index + 1]) / 1e9) : .distantFuture
             let rules = outcome.scenario.expectedRules
             switch await AuditTrailQuery.securityAlerts(baseURL: baseURL, rules: rules, since: start) {
             case .alerts(let found):
@@ -76,7 +79,8 @@ public enum AuditTrailQuery {
     ) async -> Answer {
         let type = AuditCoding.securityAlert
         // A millisecond early: `recorded` keeps milliseconds, the start was taken in nanoseconds.
-        let from = FHIRDateRange.instantString(milliseconds: Int64((since.timeIntervalSince1970 * 1000).rounded(.down)) - 1)
+        let from = FHIRDateRange.instantString(
+            milliseconds: Int64((since.timeIntervalSince1970 * 1000).rounded(.down)) - 1)
         let query = [
             ("type", "\(type.system)|\(type.code)"), ("subtype", rules.joined(separator: ",")), ("date", "ge" + from),
             ("_sort", "date"), ("_count", "100"),
@@ -90,11 +94,17 @@ public enum AuditTrailQuery {
                 return .notReadable("\(error)")
             }
             guard answer.0 == 200, let bundle = answer.1 else {
-                return .notReadable("HTTP \(answer.0)" + (answer.0 == 401 || answer.0 == 403 ? ": the lab's client has no token to read AuditEvents" : ""))
+                return .notReadable(
+                    "HTTP \(answer.0)"
+                        + (answer.0 == 401 || answer.0 == 403
+                            ? ": the lab's client has no token to read AuditEvents" : ""))
             }
-            let alerts = (bundle["entry"]?.arrayValue ?? []).compactMap { $0["resource"] }.compactMap { event -> Alert? in
+            let alerts = (bundle["entry"]?.arrayValue ?? []).compactMap { $0["resource"] }.compactMap {
+                event -> Alert? in
                 guard let recorded = event["recorded"]?.stringValue.flatMap({ FHIRDateRange(parsing: $0) }),
-                    let rule = event["subtype"]?.arrayValue?.compactMap({ $0["code"]?.stringValue }).first(where: { rules.contains($0) })
+                    let rule = event["subtype"]?.arrayValue?.compactMap({ $0["code"]?.stringValue }).first(where: {
+                        rules.contains($0)
+                    })
                 else { return nil }
                 return Alert(
                     rule: rule, recorded: Date(timeIntervalSince1970: Double(recorded.low) / 1000),
@@ -103,7 +113,9 @@ public enum AuditTrailQuery {
             if !alerts.isEmpty { return .alerts(alerts) }
             if Date() >= deadline {
                 // None: is there an audit trail at all? The lab's own requests would be in it.
-                guard let any = try? await get(baseURL + "/AuditEvent?" + encode([("date", "ge" + from), ("_count", "1")]), token: token),
+                guard
+                    let any = try? await get(
+                        baseURL + "/AuditEvent?" + encode([("date", "ge" + from), ("_count", "1")]), token: token),
                     any.0 == 200
                 else { return .alerts([]) }
                 let total = any.1?["total"].flatMap { value -> Int? in
@@ -120,7 +132,8 @@ public enum AuditTrailQuery {
     static func encode(_ parameters: [(String, String)]) -> String {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
-        return parameters.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.1)" }.joined(separator: "&")
+        return parameters.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.1)" }
+            .joined(separator: "&")
     }
 
     /// GET: the status and, for a 200, the body parsed.

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Playing one scenario and judging what it achieved: the matrix's outcome column.
@@ -12,9 +12,13 @@ extension AttackLab {
         var (status, result, figures): (Int32, String, [String: Double])
         switch scenario.play {
         case .container(let judged):
-            let (code, output) = execute(script: scenario.command, environment: ["LISTEN_PORT": String(listenPort)], timeout: 120)
+            let (code, output) = execute(
+                script: scenario.command, environment: ["LISTEN_PORT": String(listenPort)], timeout: 120)
             (status, figures) = (code, [:])
-            result = judged ? (code == 0 ? "succeeded" : "blocked (\(Self.refusal(in: output) ?? "exit \(code)"))") : code == 0 ? "ran" : "exit \(code)"
+            result =
+                judged
+                ? (code == 0 ? "succeeded" : "blocked (\(Self.refusal(in: output) ?? "exit \(code)"))")
+                : code == 0 ? "ran" : "exit \(code)"
         case .forkBomb:
             (status, result, figures) = await forkBomb(scenario)
         case .requestFlood:
@@ -26,8 +30,10 @@ extension AttackLab {
                 "requests": Double(flood.requests), "errors": Double(flood.errors), "seconds": flood.seconds,
                 "serverAnswered": answered ? 1 : 0,
             ]
-            result = String(format: "%d requests in %.1f s (%.0f/s), %d failed; ", flood.requests, flood.seconds,
-                            Double(flood.requests) / max(flood.seconds, 0.001), flood.errors)
+            result =
+                String(
+                    format: "%d requests in %.1f s (%.0f/s), %d failed; ", flood.requests, flood.seconds,
+                    Double(flood.requests) / max(flood.seconds, 0.001), flood.errors)
                 + (answered ? "server answered after" : "server DID NOT answer after")
         case .fhirExfiltration:
             guard let baseURL else { return (0, "skipped: no base URL", [:]) }
@@ -35,11 +41,14 @@ extension AttackLab {
                 let pulled = try await APIAttacks.exfiltrate(baseURL: baseURL)
                 status = 0
                 figures = [
-                    "present": Double(pulled.present), "patients": Double(pulled.patients), "observations": Double(pulled.observations),
+                    "present": Double(pulled.present), "patients": Double(pulled.patients),
+                    "observations": Double(pulled.observations),
                     "pages": Double(pulled.pages), "seeded": Double(pulled.seeded),
                 ]
-                result = "\(pulled.patients + pulled.observations) records pulled: \(pulled.patients) of \(pulled.present) patients, "
-                    + "\(pulled.observations) observations, \(pulled.pages) pages" + (pulled.seeded > 0 ? " (\(pulled.seeded) patients planted)" : "")
+                result =
+                    "\(pulled.patients + pulled.observations) records pulled: \(pulled.patients) of \(pulled.present) patients, "
+                    + "\(pulled.observations) observations, \(pulled.pages) pages"
+                    + (pulled.seeded > 0 ? " (\(pulled.seeded) patients planted)" : "")
             } catch {
                 (status, result, figures) = (1, "failed: \(error)", [:])
             }
@@ -65,13 +74,16 @@ extension AttackLab {
             if let range = text.range(of: phrase) { found.append((range.lowerBound, name)) }
         }
         for (number, name) in errnoNames {
-            if let range = text.range(of: String(cString: strerror(number)).lowercased()) { found.append((range.lowerBound, name)) }
+            if let range = text.range(of: String(cString: strerror(number)).lowercased()) {
+                found.append((range.lowerBound, name))
+            }
         }
         return found.min { $0.0 < $1.0 }?.1  // the first of equals: the phrases above before strerror's
     }
 
     static let errnoNames: [(Int32, String)] = [
-        (EPERM, "EPERM"), (ENOENT, "ENOENT"), (EACCES, "EACCES"), (EROFS, "EROFS"), (ENOSYS, "ENOSYS"), (ENOEXEC, "ENOEXEC"),
+        (EPERM, "EPERM"), (ENOENT, "ENOENT"), (EACCES, "EACCES"), (EROFS, "EROFS"), (ENOSYS, "ENOSYS"),
+        (ENOEXEC, "ENOEXEC"),
         (ENODEV, "ENODEV"), (ENXIO, "ENXIO"), (EINVAL, "EINVAL"), (EBUSY, "EBUSY"), (ECONNREFUSED, "ECONNREFUSED"),
         (EAGAIN, "EAGAIN"), (ENOTDIR, "ENOTDIR"),
     ]
@@ -84,7 +96,11 @@ extension AttackLab {
     func forkBomb(_ scenario: AttackScenario) async -> (Int32, String, [String: Double]) {
         let limit = Int((try? Self.docker(["inspect", "-f", "{{.HostConfig.PidsLimit}}", container])) ?? "") ?? 0
         guard limit > 0, limit <= 4096 else {
-            return (0, "skipped: the container has no pids limit (docker run --pids-limit), so nothing would hold a fork bomb", [:])
+            return (
+                0,
+                "skipped: the container has no pids limit (docker run --pids-limit), so nothing would hold a fork bomb",
+                [:]
+            )
         }
         let server = Int32((try? Self.docker(["inspect", "-f", "{{.State.Pid}}", container])) ?? "") ?? 0
         let fullID = (try? Self.docker(["inspect", "-f", "{{.Id}}", container])) ?? container
@@ -106,27 +122,42 @@ extension AttackLab {
             }
         }
         for key in ["max", "peak", "refused", "before", "after"] { figures[key] = fields[key].flatMap(Double.init) }
-        if let stop = fields["stop"].flatMap(Double.init), let gone = fields["gone"].flatMap(Double.init) { figures["unwindSeconds"] = gone - stop }
+        if let stop = fields["stop"].flatMap(Double.init), let gone = fields["gone"].flatMap(Double.init) {
+            figures["unwindSeconds"] = gone - stop
+        }
         var answered = true
         if let baseURL {
             answered = await APIAttacks.answers(baseURL: baseURL)
             figures["serverAnswered"] = answered ? 1 : 0
         }
         guard status == 0, let peak = fields["peak"], let refused = figures["refused"] else {
-            return (status, "bomb failed (\(status)): " + String(output.suffix(200)) + (killed > 0 ? "; \(killed) processes killed from the host" : ""), figures)
+            return (
+                status,
+                "bomb failed (\(status)): " + String(output.suffix(200))
+                    + (killed > 0 ? "; \(killed) processes killed from the host" : ""), figures
+            )
         }
         var result = "held at \(peak)/\(fields["max"] ?? "?") pids, \(Int(refused)) forks refused (EAGAIN)"
-        result += killed > 0 ? "; NOT unwound: \(killed) processes killed from the host" : String(format: "; unwound in %.1f s", figures["unwindSeconds"] ?? 0)
-        result += baseURL == nil ? "; server not checked (no base URL)" : answered ? "; server answered after" : "; server DID NOT answer after"
+        result +=
+            killed > 0
+            ? "; NOT unwound: \(killed) processes killed from the host"
+            : String(format: "; unwound in %.1f s", figures["unwindSeconds"] ?? 0)
+        result +=
+            baseURL == nil
+            ? "; server not checked (no base URL)"
+            : answered ? "; server answered after" : "; server DID NOT answer after"
         return (status, result, figures)
     }
 
     /// Host pids of the processes in a container (its full id in their cgroup paths, which
     /// holds for cgroup v1 and v2 and for the cgroupfs and systemd drivers).
     static func processes(inContainer fullID: String) -> [Int32] {
-        guard !fullID.isEmpty, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        guard !fullID.isEmpty, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else {
+            return []
+        }
         return entries.compactMap { entry in
-            guard let pid = Int32(entry), let cgroup = try? String(contentsOfFile: "/proc/\(entry)/cgroup", encoding: .utf8),
+            guard let pid = Int32(entry),
+                let cgroup = try? String(contentsOfFile: "/proc/\(entry)/cgroup", encoding: .utf8),
                 cgroup.contains(fullID)
             else { return nil }
             return pid
@@ -141,9 +172,15 @@ extension AttackLab {
     /// `--privileged` is not used (refused on VMs whose bounding set lacks capabilities, and far more).
     /// `audit` keeps the server's audit trail (`--audit on`, with its bulk-read detector at the
     /// default limit): where the lab finds the exfiltration that the kernel cannot see.
-    public static func startServer(port: Int, privileged: Bool = false, image: String = "caduceus-fhir:latest", audit: Bool = true) throws -> String {
-        let privileges = privileged
-            ? ["--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined"] : []
+    public static func startServer(
+        port: Int, privileged: Bool = false, image: String = "caduceus-fhir:latest", audit: Bool = true
+    ) throws -> String {
+        let privileges =
+            privileged
+            ? [
+                "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--security-opt",
+                "apparmor=unconfined",
+            ] : []
         // Named, so that alerts and `docker ps` say whose container it is.
         let name = "caduceus-lab-\(privileged ? "privileged" : "fhir")-\(port)"
         return try docker(

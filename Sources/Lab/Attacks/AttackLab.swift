@@ -1,5 +1,7 @@
 import Detection
 import Foundation
+import LabReport
+import LabSupport
 import Sensor
 
 /// Plays attack scenarios inside a running FHIR server container under live detection and
@@ -32,7 +34,9 @@ public final class AttackLab {
         /// prevented (a refusal seen), killed after the syscall, or did not run.
         public var verdict: AttackVerdict = .ran
         /// The row's cell in the matrix: its verdict and its detection together.
-        public var cell: MatrixCell { MatrixCell(expectsRules: !scenario.expectedRules.isEmpty, detected: detected, verdict: verdict) }
+        public var cell: MatrixCell {
+            MatrixCell(expectsRules: !scenario.expectedRules.isEmpty, detected: detected, verdict: verdict)
+        }
         /// Refused, and the refusal observed: not a miss that let an attack through.
         public var prevented: Bool { cell == .prevented }
         /// The learned profile's drift raised in the scenario's window (`PROFILE-EXEC`, ...),
@@ -67,24 +71,26 @@ public final class AttackLab {
         }
         // Into / as a tree: the image has no /opt for `docker cp` to create /opt/lab in.
         _ = try Self.docker(["cp", work.path + "/.", "\(container):/"])
-        try exec(script: """
-            /opt/lab/busybox mkdir -p /opt/lab/bin /bin /root/.ssh
-            /opt/lab/busybox --install -s /opt/lab/bin
-            /opt/lab/busybox ln -sf /opt/lab/busybox /bin/busybox
-            /opt/lab/busybox ln -sf /opt/lab/busybox /bin/sh
-            [ -e /etc/shadow ] || { echo 'root:*:19000:0:99999:7:::' > /etc/shadow; touch /opt/lab/planted-shadow; }
-            [ -e /root/.ssh/id_rsa ] || { echo 'bait key' > /root/.ssh/id_rsa; touch /opt/lab/planted-key; }
-            """)
+        try exec(
+            script: """
+                /opt/lab/busybox mkdir -p /opt/lab/bin /bin /root/.ssh
+                /opt/lab/busybox --install -s /opt/lab/bin
+                /opt/lab/busybox ln -sf /opt/lab/busybox /bin/busybox
+                /opt/lab/busybox ln -sf /opt/lab/busybox /bin/sh
+                [ -e /etc/shadow ] || { echo 'root:*:19000:0:99999:7:::' > /etc/shadow; touch /opt/lab/planted-shadow; }
+                [ -e /root/.ssh/id_rsa ] || { echo 'bait key' > /root/.ssh/id_rsa; touch /opt/lab/planted-key; }
+                """)
     }
 
     /// Removes the toolkit and the bait files it planted.
     public func cleanUp() {
-        _ = try? exec(script: """
-            [ -e /opt/lab/planted-shadow ] && rm -f /etc/shadow
-            [ -e /opt/lab/planted-key ] && rm -rf /root/.ssh
-            rm -f /bin/sh /bin/busybox; rmdir /bin 2>/dev/null
-            rm -rf /opt/lab
-            """)
+        _ = try? exec(
+            script: """
+                [ -e /opt/lab/planted-shadow ] && rm -f /etc/shadow
+                [ -e /opt/lab/planted-key ] && rm -rf /root/.ssh
+                rm -f /bin/sh /bin/busybox; rmdir /bin 2>/dev/null
+                rm -rf /opt/lab
+                """)
     }
 
     // MARK: - Running
@@ -93,14 +99,17 @@ public final class AttackLab {
     /// the container during each scenario's window (its start until the next one's). The
     /// scenarios are all played against this lab's container, privileged ones included: the
     /// caller gives each container its own lab.
-    public func run(_ scenarios: [AttackScenario], detector: LiveDetector, listenPort: Int, settle: Double = 0.5) async throws -> [Outcome] {
+    public func run(_ scenarios: [AttackScenario], detector: LiveDetector, listenPort: Int, settle: Double = 0.5)
+        async throws -> [Outcome]
+    {
         let id = try Self.docker(["inspect", "-f", "{{.Id}}", container])
         // The server's own refusals are not the attack's.
         let server = UInt32((try? Self.docker(["inspect", "-f", "{{.State.Pid}}", container])) ?? "") ?? 0
         let missing = AttackScenario.guardedSyscalls(of: scenarios).subtracting(detector.watchedRefusals)
         if !missing.isEmpty {
-            throw LabError("the detector does not watch \(missing.sorted().joined(separator: ", ")) for refusals: "
-                + "LiveDetector(watchingRefusalsOf: AttackScenario.guardedSyscalls(of: scenarios))")
+            throw LabError(
+                "the detector does not watch \(missing.sorted().joined(separator: ", ")) for refusals: "
+                    + "LiveDetector(watchingRefusalsOf: AttackScenario.guardedSyscalls(of: scenarios))")
         }
         var windows: [(AttackScenario, Int32, UInt64)] = []
         var played: [(String, [String: Double])] = []
@@ -131,7 +140,8 @@ public final class AttackLab {
             var outcome = Outcome(
                 scenario: scenario, exitStatus: status, firedRules: fired,
                 detected: !expected.isEmpty && expected.isSubset(of: Set(fired)),
-                secondsToDetect: first.map { Double($0 &- start) / 1e9 }, result: played[index].0, figures: played[index].1)
+                secondsToDetect: first.map { Double($0 &- start) / 1e9 }, result: played[index].0,
+                figures: played[index].1)
             outcome.verdict = Self.verdict(
                 scenario, exitStatus: status, result: played[index].0, actions: window(index).compactMap(\.action),
                 refusals: refusals.filter { within(index, $0.timestamp) })
@@ -141,7 +151,8 @@ public final class AttackLab {
         var judged = await withAuditTrailDetections(outcomes, starts: windows.map(\.2))
         if detector.drift != nil {
             for index in judged.indices {
-                judged[index].drift = Array(Set(window(index).map(\.ruleId).filter { $0.hasPrefix("PROFILE-") })).sorted()
+                judged[index].drift = Array(Set(window(index).map(\.ruleId).filter { $0.hasPrefix("PROFILE-") }))
+                    .sorted()
             }
         }
         return judged
@@ -150,28 +161,38 @@ public final class AttackLab {
     /// The matrix as text: one line per scenario.
     public static func matrix(_ outcomes: [Outcome]) -> String {
         // The outcome comes last: it is the one free-length column.
-        func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count + 1), withPad: " ", startingAt: 0) }
+        func pad(_ text: String, _ width: Int) -> String {
+            text.padding(toLength: max(width, text.count + 1), withPad: " ", startingAt: 0)
+        }
         // The learned profile's drift beside the rules, when one was watched.
         let showsDrift = outcomes.contains { $0.drift != nil }
         func drift(_ outcome: Outcome) -> String {
             guard showsDrift else { return "" }
             let ids = outcome.drift ?? []
-            return pad(ids.isEmpty ? "-" : ids.map { $0.replacingOccurrences(of: "PROFILE-", with: "") }.joined(separator: ","), 26)
+            return pad(
+                ids.isEmpty
+                    ? "-" : ids.map { $0.replacingOccurrences(of: "PROFILE-", with: "") }.joined(separator: ","), 26)
         }
         var lines = [
-            pad("scenario", 25) + pad("tactic", 22) + pad("expected", 17) + pad("fired", 23) + (showsDrift ? pad("profile drift", 26) : "")
+            pad("scenario", 25) + pad("tactic", 22) + pad("expected", 17) + pad("fired", 23)
+                + (showsDrift ? pad("profile drift", 26) : "")
                 + pad("source", 12) + pad("detected", 10) + pad("seconds", 9) + pad("verdict", 26) + "outcome"
         ]
         for outcome in outcomes {
             let s = outcome.scenario
             let detected = s.expectedRules.isEmpty ? "n/a" : outcome.detected ? "yes" : "NO"
-            let what = [outcome.result.isEmpty ? nil : outcome.result, outcome.verdict.reason].compactMap { $0 }.joined(separator: "; ")
+            let what = [outcome.result.isEmpty ? nil : outcome.result, outcome.verdict.reason].compactMap { $0 }.joined(
+                separator: "; ")
             lines.append(
-                pad(s.id, 25) + pad(s.tactic, 22) + pad(s.expectedRules.isEmpty ? "-" : s.expectedRules.joined(separator: ","), 17)
-                    + pad(outcome.firedRules.isEmpty ? "-" : outcome.firedRules.joined(separator: ","), 23) + drift(outcome)
+                pad(s.id, 25) + pad(s.tactic, 22)
+                    + pad(s.expectedRules.isEmpty ? "-" : s.expectedRules.joined(separator: ","), 17)
+                    + pad(outcome.firedRules.isEmpty ? "-" : outcome.firedRules.joined(separator: ","), 23)
+                    + drift(outcome)
                     + pad(s.expectedRules.isEmpty ? "-" : outcome.source.rawValue, 12) + pad(detected, 10)
                     + pad(outcome.secondsToDetect.map { String(format: "%.3f", $0) } ?? "-", 9)
-                    + pad(outcome.cell == .missed ? "MISSED" : outcome.cell == .didNotRun ? "DID NOT RUN" : outcome.cell.rawValue, 26)
+                    + pad(
+                        outcome.cell == .missed
+                            ? "MISSED" : outcome.cell == .didNotRun ? "DID NOT RUN" : outcome.cell.rawValue, 26)
                     + (what.isEmpty ? "-" : what))
         }
         if showsDrift {
@@ -201,16 +222,21 @@ public final class AttackLab {
     /// output. With `timeout`, the docker client is stopped after that many seconds (status 124);
     /// what it ran in the container is then the caller's to end.
     func execute(script: String, environment: [String: String] = [:], timeout: Int? = nil) -> (Int32, String) {
-        let variables = (["PATH": "/opt/lab/bin:/opt/lab"].merging(environment) { $1 }).flatMap { ["-e", "\($0.key)=\($0.value)"] }
+        let variables = (["PATH": "/opt/lab/bin:/opt/lab"].merging(environment) { $1 }).flatMap {
+            ["-e", "\($0.key)=\($0.value)"]
+        }
         let limit = timeout.map { ["timeout", String($0)] } ?? []
-        return ProcessRunner.run(limit + ["docker", "exec", "-u", "0"] + variables + [container, "/opt/lab/busybox", "sh", "-c", script])
+        return ProcessRunner.run(
+            limit + ["docker", "exec", "-u", "0"] + variables + [container, "/opt/lab/busybox", "sh", "-c", script])
     }
 
     /// Runs the docker client; its output, or an error with it when the command fails.
     @discardableResult
     public static func docker(_ arguments: [String], check: Bool = true) throws -> String {
         let (status, output) = ProcessRunner.run(["docker"] + arguments)
-        if check && status != 0 { throw LabError("docker \(arguments.joined(separator: " ")) failed (\(status)): \(output)") }
+        if check && status != 0 {
+            throw LabError("docker \(arguments.joined(separator: " ")) failed (\(status)): \(output)")
+        }
         return output
     }
 

@@ -1,12 +1,4 @@
-/// Where the lab looks for a scenario's expected rules.
-public enum DetectionSource: String, Sendable {
-    /// Alerts of the detection engine over what the kernel reports (syscalls, LSM hooks) in the
-    /// FHIR server's container.
-    case kernel
-    /// Security-alert AuditEvents (DICOM 110113) in the FHIR server's own audit trail, asked
-    /// through its API: what only the API can see, such as who read how many patients.
-    case auditTrail = "audit trail"
-}
+import LabReport
 
 /// One attack technique the lab plays inside the FHIR server's container, with the rules
 /// that should catch it. Commands run as `sh -c` with the lab's toolkit (a static busybox
@@ -55,9 +47,11 @@ public struct AttackScenario: Sendable {
     }
 
     public init(
-        _ id: String, _ name: String, tactic: String, technique: String, expects expectedRules: [String], guards: [String] = [],
+        _ id: String, _ name: String, tactic: String, technique: String, expects expectedRules: [String],
+        guards: [String] = [],
         command: String,
-        note: String? = nil, play: Play = .container(judged: false), privileged: Bool = false, hasPrivilegedVariant: Bool = false,
+        note: String? = nil, play: Play = .container(judged: false), privileged: Bool = false,
+        hasPrivilegedVariant: Bool = false,
         source: DetectionSource = .kernel
     ) {
         self.id = id
@@ -86,7 +80,8 @@ public struct AttackScenario: Sendable {
     /// so that the two rows differ only in what the container allows.
     public func withPrivileges() -> AttackScenario {
         AttackScenario(
-            id + "+sys_admin", name + " (SYS_ADMIN, unconfined)", tactic: tactic, technique: technique, expects: expectedRules,
+            id + "+sys_admin", name + " (SYS_ADMIN, unconfined)", tactic: tactic, technique: technique,
+            expects: expectedRules,
             guards: guardedSyscalls, command: command, note: note, play: play, privileged: true, source: source)
     }
 }
@@ -98,69 +93,115 @@ extension AttackScenario {
     public static let all: [AttackScenario] = inContainer + escapes + impact
 
     /// The escapes whose outcome privileges change, played again in the privileged container.
-    public static var privilegedVariants: [AttackScenario] { all.filter(\.hasPrivilegedVariant).map { $0.withPrivileges() } }
+    public static var privilegedVariants: [AttackScenario] {
+        all.filter(\.hasPrivilegedVariant).map { $0.withPrivileges() }
+    }
 
     /// Every scenario the lab can play, variants included: what `--list` and `--scenario` know.
     public static var catalogue: [AttackScenario] { all + privilegedVariants }
 
     /// The syscalls guarded by any of `scenarios`: what the lab's detector watches for refusals
     /// (`LiveDetector(watchingRefusalsOf:)`).
-    public static func guardedSyscalls(of scenarios: [AttackScenario]) -> Set<String> { Set(scenarios.flatMap(\.guardedSyscalls)) }
+    public static func guardedSyscalls(of scenarios: [AttackScenario]) -> Set<String> {
+        Set(scenarios.flatMap(\.guardedSyscalls))
+    }
 
     /// Techniques played as root in the container with the toolkit. `$LISTEN_PORT` is a
     /// listener on 127.0.0.1 that the lab opens for reverse shells.
     static let inContainer: [AttackScenario] = [
-        .init("shell-from-server", "Shell spawned by the FHIR server", tactic: "execution", technique: "T1059.004",
-              expects: ["CAD-001"], guards: ["execve"],
-              command: "ln -sf /opt/lab/busybox /opt/lab/caduceus && exec -a sh /opt/lab/caduceus -c 'sh -c id; true'",
-              note: "the toolkit's busybox run under the server's name stands in for a command injection in it"),
-        .init("reverse-shell", "Reverse shell to a 127.0.0.1 listener", tactic: "execution", technique: "T1059.004",
-              expects: ["CAD-003", "CAD-004"], guards: ["connect", "execve"], command: "nc 127.0.0.1 $LISTEN_PORT -e /opt/lab/bin/sh"),
-        .init("script-in-tmp", "Script dropped in /tmp and run", tactic: "execution", technique: "T1059.004",
-              expects: ["CAD-016"], guards: ["openat", "execve"],
-              command: "mkdir -p /tmp && printf '#!/opt/lab/bin/sh\\nid\\n' > /tmp/lab.sh && chmod +x /tmp/lab.sh && /tmp/lab.sh; rm -f /tmp/lab.sh"),
-        .init("cron", "Cron job planted", tactic: "persistence", technique: "T1053.003", expects: ["CAD-033"], guards: ["openat"],
-              command: "mkdir -p /etc/cron.d && echo '* * * * * root id' > /etc/cron.d/lab; rm -f /etc/cron.d/lab"),
-        .init("ld-so-preload", "ld.so.preload written", tactic: "persistence", technique: "T1574.006", expects: ["CAD-031"], guards: ["openat"],
-              command: "echo /tmp/lab.so > /etc/ld.so.preload; rm -f /etc/ld.so.preload"),
-        .init("setuid", "Setuid binary created", tactic: "privilege-escalation", technique: "T1548.001", expects: ["CAD-042"],
-              guards: ["openat", "chmod", "fchmodat"],
-              command: "cp /opt/lab/busybox /tmp/lab-suid && chmod u+s /tmp/lab-suid; rm -f /tmp/lab-suid"),
-        .init("capability-raw-socket", "Raw packet socket (CAP_NET_RAW)", tactic: "discovery", technique: "T1040", expects: ["CAD-041"],
-              guards: ["socket"],
-              command: "behave packet-socket"),
-        .init("clear-logs", "Log file cleared", tactic: "defense-evasion", technique: "T1070.002", expects: ["CAD-036"],
-              guards: ["openat", "truncate"],
-              command: "mkdir -p /var/log && echo entry > /var/log/lab.log && : > /var/log/lab.log; rm -f /var/log/lab.log"),
-        .init("clear-history", "Shell history removed", tactic: "defense-evasion", technique: "T1070.003", expects: ["CAD-037"],
-              guards: ["openat", "unlink", "unlinkat"],
-              command: "mkdir -p /root && echo id > /root/.ash_history && rm /root/.ash_history"),
-        .init("timestomp", "Timestamps of a file changed", tactic: "defense-evasion", technique: "T1070.006", expects: [],
-              guards: ["openat", "utimensat"],
-              command: "echo x > /tmp/lab-ts && touch -d '2001-01-01 00:00' /tmp/lab-ts; rm -f /tmp/lab-ts",
-              note: "no rule expected here (the report tests' example of such a row); CAD-064 judges this touch by the sh -c text it inherits"),
+        .init(
+            "shell-from-server", "Shell spawned by the FHIR server", tactic: "execution", technique: "T1059.004",
+            expects: ["CAD-001"], guards: ["execve"],
+            command: "ln -sf /opt/lab/busybox /opt/lab/caduceus && exec -a sh /opt/lab/caduceus -c 'sh -c id; true'",
+            note: "the toolkit's busybox run under the server's name stands in for a command injection in it"),
+        .init(
+            "reverse-shell", "Reverse shell to a 127.0.0.1 listener", tactic: "execution", technique: "T1059.004",
+            expects: ["CAD-003", "CAD-004"], guards: ["connect", "execve"],
+            command: "nc 127.0.0.1 $LISTEN_PORT -e /opt/lab/bin/sh"),
+        .init(
+            "script-in-tmp", "Script dropped in /tmp and run", tactic: "execution", technique: "T1059.004",
+            expects: ["CAD-016"], guards: ["openat", "execve"],
+            command:
+                "mkdir -p /tmp && printf '#!/opt/lab/bin/sh\\nid\\n' > /tmp/lab.sh && chmod +x /tmp/lab.sh && /tmp/lab.sh; rm -f /tmp/lab.sh"
+        ),
+        .init(
+            "cron", "Cron job planted", tactic: "persistence", technique: "T1053.003", expects: ["CAD-033"],
+            guards: ["openat"],
+            command: "mkdir -p /etc/cron.d && echo '* * * * * root id' > /etc/cron.d/lab; rm -f /etc/cron.d/lab"),
+        .init(
+            "ld-so-preload", "ld.so.preload written", tactic: "persistence", technique: "T1574.006",
+            expects: ["CAD-031"], guards: ["openat"],
+            command: "echo /tmp/lab.so > /etc/ld.so.preload; rm -f /etc/ld.so.preload"),
+        .init(
+            "setuid", "Setuid binary created", tactic: "privilege-escalation", technique: "T1548.001",
+            expects: ["CAD-042"],
+            guards: ["openat", "chmod", "fchmodat"],
+            command: "cp /opt/lab/busybox /tmp/lab-suid && chmod u+s /tmp/lab-suid; rm -f /tmp/lab-suid"),
+        .init(
+            "capability-raw-socket", "Raw packet socket (CAP_NET_RAW)", tactic: "discovery", technique: "T1040",
+            expects: ["CAD-041"],
+            guards: ["socket"],
+            command: "behave packet-socket"),
+        .init(
+            "clear-logs", "Log file cleared", tactic: "defense-evasion", technique: "T1070.002", expects: ["CAD-036"],
+            guards: ["openat", "truncate"],
+            command:
+                "mkdir -p /var/log && echo entry > /var/log/lab.log && : > /var/log/lab.log; rm -f /var/log/lab.log"),
+        .init(
+            "clear-history", "Shell history removed", tactic: "defense-evasion", technique: "T1070.003",
+            expects: ["CAD-037"],
+            guards: ["openat", "unlink", "unlinkat"],
+            command: "mkdir -p /root && echo id > /root/.ash_history && rm /root/.ash_history"),
+        .init(
+            "timestomp", "Timestamps of a file changed", tactic: "defense-evasion", technique: "T1070.006", expects: [],
+            guards: ["openat", "utimensat"],
+            command: "echo x > /tmp/lab-ts && touch -d '2001-01-01 00:00' /tmp/lab-ts; rm -f /tmp/lab-ts",
+            note:
+                "no rule expected here (the report tests' example of such a row); CAD-064 judges this touch by the sh -c text it inherits"
+        ),
         // Judged, like the escapes: a seccomp profile without memfd_create or ptrace (the FHIR
         // container's generated one) refuses these, where Docker's default lets them through.
-        .init("memfd", "Fileless execution from memfd", tactic: "defense-evasion", technique: "T1620", expects: ["CAD-015"],
-              guards: ["memfd_create", "execveat"],
-              command: #"out=$(behave memfd-exec); echo "$out"; case "$out" in *"memfd program exited with 0"*) exit 0;; esac; exit 1"#,
-              play: .container(judged: true)),
-        .init("drop-and-run", "Binary dropped and run", tactic: "defense-evasion", technique: "T1105", expects: ["CAD-013"],
-              guards: ["openat", "execve"],
-              command: "mkdir -p /usr/local/lab && cat /opt/lab/busybox > /usr/local/lab/true && chmod +x /usr/local/lab/true && /usr/local/lab/true; rm -rf /usr/local/lab"),
-        .init("shadow", "/etc/shadow read", tactic: "credential-access", technique: "T1003.008", expects: ["CAD-007"], guards: ["openat"],
-              command: "/opt/lab/bin/cat /etc/shadow > /dev/null"),
-        .init("key-search", "Private key search", tactic: "credential-access", technique: "T1552.004", expects: ["CAD-009"], guards: ["openat"],
-              command: "/opt/lab/bin/find / -xdev -name id_rsa > /dev/null 2>&1; true"),
-        .init("port-scan", "Localhost port scan", tactic: "discovery", technique: "T1046", expects: ["CAD-065"], guards: ["connect"],
-              command: "behave port-scan 127.0.0.1 20 60 > /dev/null"),
-        .init("aslr", "ASLR setting inspected", tactic: "discovery", technique: "T1082", expects: ["CAD-044"], guards: ["openat"],
-              command: "/opt/lab/bin/cat /proc/sys/kernel/randomize_va_space > /dev/null"),
-        .init("ptrace", "ptrace attach (code injection)", tactic: "defense-evasion", technique: "T1055.008", expects: ["CAD-017"], guards: ["ptrace"],
-              command: #"out=$(behave ptrace-attach); echo "$out"; case "$out" in *"ptrace(PTRACE_ATTACH, child) = 0"*) exit 0;; esac; exit 1"#,
-              play: .container(judged: true)),
-        .init("anti-debug", "PTRACE_TRACEME anti-debugging", tactic: "defense-evasion", technique: "T1622", expects: ["CAD-018"], guards: ["ptrace"],
-              command: #"out=$(behave ptrace-traceme); echo "$out"; case "$out" in *"ptrace(PTRACE_TRACEME) = 0"*) exit 0;; esac; exit 1"#,
-              play: .container(judged: true)),
+        .init(
+            "memfd", "Fileless execution from memfd", tactic: "defense-evasion", technique: "T1620",
+            expects: ["CAD-015"],
+            guards: ["memfd_create", "execveat"],
+            command:
+                #"out=$(behave memfd-exec); echo "$out"; case "$out" in *"memfd program exited with 0"*) exit 0;; esac; exit 1"#,
+            play: .container(judged: true)),
+        .init(
+            "drop-and-run", "Binary dropped and run", tactic: "defense-evasion", technique: "T1105",
+            expects: ["CAD-013"],
+            guards: ["openat", "execve"],
+            command:
+                "mkdir -p /usr/local/lab && cat /opt/lab/busybox > /usr/local/lab/true && chmod +x /usr/local/lab/true && /usr/local/lab/true; rm -rf /usr/local/lab"
+        ),
+        .init(
+            "shadow", "/etc/shadow read", tactic: "credential-access", technique: "T1003.008", expects: ["CAD-007"],
+            guards: ["openat"],
+            command: "/opt/lab/bin/cat /etc/shadow > /dev/null"),
+        .init(
+            "key-search", "Private key search", tactic: "credential-access", technique: "T1552.004",
+            expects: ["CAD-009"], guards: ["openat"],
+            command: "/opt/lab/bin/find / -xdev -name id_rsa > /dev/null 2>&1; true"),
+        .init(
+            "port-scan", "Localhost port scan", tactic: "discovery", technique: "T1046", expects: ["CAD-065"],
+            guards: ["connect"],
+            command: "behave port-scan 127.0.0.1 20 60 > /dev/null"),
+        .init(
+            "aslr", "ASLR setting inspected", tactic: "discovery", technique: "T1082", expects: ["CAD-044"],
+            guards: ["openat"],
+            command: "/opt/lab/bin/cat /proc/sys/kernel/randomize_va_space > /dev/null"),
+        .init(
+            "ptrace", "ptrace attach (code injection)", tactic: "defense-evasion", technique: "T1055.008",
+            expects: ["CAD-017"], guards: ["ptrace"],
+            command:
+                #"out=$(behave ptrace-attach); echo "$out"; case "$out" in *"ptrace(PTRACE_ATTACH, child) = 0"*) exit 0;; esac; exit 1"#,
+            play: .container(judged: true)),
+        .init(
+            "anti-debug", "PTRACE_TRACEME anti-debugging", tactic: "defense-evasion", technique: "T1622",
+            expects: ["CAD-018"], guards: ["ptrace"],
+            command:
+                #"out=$(behave ptrace-traceme); echo "$out"; case "$out" in *"ptrace(PTRACE_TRACEME) = 0"*) exit 0;; esac; exit 1"#,
+            play: .container(judged: true)),
     ]
 }

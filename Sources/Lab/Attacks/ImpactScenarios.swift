@@ -7,29 +7,35 @@ extension AttackScenario {
     static let impact: [AttackScenario] = [
         // T1499 Endpoint Denial of Service: ATT&CK files fork bombs there (T1496 is resource
         // hijacking for the attacker's own use, such as mining).
-        .init("fork-bomb", "Fork bomb held by the pids limit", tactic: "impact", technique: "T1499", expects: ["CAD-048"],
-              command: forkBombScript(holdSeconds: 3),
-              note: "the container's pids limit holds it (the lab refuses to play it without one); bounded to 3 s, then unwound",
-              play: .forkBomb),
-        .init("request-flood", "HTTP request flood", tactic: "impact", technique: "T1499.002", expects: [],
-              command: "64 concurrent connections sending FHIR searches from the host for 3 s",
-              note: "syscall rules see accepts, reads and sends, never a rate: rate limits belong at the API gateway "
-                  + "and in Caduceus's audited access (issue 7), which knows who is asking",
-              play: .requestFlood),
+        .init(
+            "fork-bomb", "Fork bomb held by the pids limit", tactic: "impact", technique: "T1499", expects: ["CAD-048"],
+            command: forkBombScript(holdSeconds: 3),
+            note:
+                "the container's pids limit holds it (the lab refuses to play it without one); bounded to 3 s, then unwound",
+            play: .forkBomb),
+        .init(
+            "request-flood", "HTTP request flood", tactic: "impact", technique: "T1499.002", expects: [],
+            command: "64 concurrent connections sending FHIR searches from the host for 3 s",
+            note: "syscall rules see accepts, reads and sends, never a rate: rate limits belong at the API gateway "
+                + "and in Caduceus's audited access (issue 7), which knows who is asking",
+            play: .requestFlood),
         // T1213 Data from Information Repositories: the FHIR server is the repository and its
         // own search API is the way in. The records leave in the API's own answers, so
         // collection and exfiltration are one act here; ATT&CK's exfiltration techniques name
         // other channels (T1567 uploads to a third-party web service, T1041 a C2 channel, T1530
         // cloud storage objects), none of which this is.
-        .init("fhir-exfiltration", "Bulk read of every patient through the FHIR API", tactic: "exfiltration", technique: "T1213",
-              expects: [ExfiltrationDetector.ruleId],
-              command: "every Patient paged out with _count and next links from the host, and each one's Observations "
-                  + "(patients planted first up to \(AttackLab.exfiltrationPopulation), and deleted afterwards)",
-              note: "syscall monitoring sees the server's ordinary reads and sends and cannot tell an exfiltrating client "
-                  + "from a legitimate one; the FHIR server's audit trail can (serve --audit on: CAD-API-001, more than "
-                  + "\(ExfiltrationDetector.defaultPatientLimit) distinct patients to one client in "
-                  + "\(Int(ExfiltrationDetector.defaultWindow)) s), and the lab asks it through the API",
-              play: .fhirExfiltration, source: .auditTrail),
+        .init(
+            "fhir-exfiltration", "Bulk read of every patient through the FHIR API", tactic: "exfiltration",
+            technique: "T1213",
+            expects: [ExfiltrationDetector.ruleId],
+            command: "every Patient paged out with _count and next links from the host, and each one's Observations "
+                + "(patients planted first up to \(AttackLab.exfiltrationPopulation), and deleted afterwards)",
+            note:
+                "syscall monitoring sees the server's ordinary reads and sends and cannot tell an exfiltrating client "
+                + "from a legitimate one; the FHIR server's audit trail can (serve --audit on: CAD-API-001, more than "
+                + "\(ExfiltrationDetector.defaultPatientLimit) distinct patients to one client in "
+                + "\(Int(ExfiltrationDetector.defaultWindow)) s), and the lab asks it through the API",
+            play: .fhirExfiltration, source: .auditTrail),
     ]
 
     /// A fork bomb that the container's pids limit holds, bounded in time and unwound without

@@ -1,4 +1,5 @@
 import Foundation
+import LabSupport
 
 /// The Docker engine the deployment runs on: Debian's `docker.io` and `docker-compose` (the v1
 /// tool), installed when missing, and `dockerd` started when it does not answer.
@@ -18,7 +19,9 @@ public enum DockerEngine {
     /// is done. Throws when installing needs root and this is not root, or dockerd fails to answer.
     public static func ensureRunning(withCompose: Bool = true, progress: (String) -> Void) throws {
         var packages: [String] = []
-        if !ProcessRunner.isInstalled("dockerd") || !ProcessRunner.isInstalled("docker") { packages.append("docker.io") }
+        if !ProcessRunner.isInstalled("dockerd") || !ProcessRunner.isInstalled("docker") {
+            packages.append("docker.io")
+        }
         if withCompose && !ProcessRunner.isInstalled("docker-compose") { packages.append("docker-compose") }
         try installPackages(packages, progress: progress)
         if isAnswering { return }
@@ -46,11 +49,14 @@ public enum DockerEngine {
     public static func installPackages(_ packages: [String], progress: (String) -> Void) throws {
         guard !packages.isEmpty else { return }
         guard geteuid() == 0 else {
-            throw LabError("\(packages.joined(separator: ", ")) missing; install as root: apt-get install \(packages.joined(separator: " "))")
+            throw LabError(
+                "\(packages.joined(separator: ", ")) missing; install as root: apt-get install \(packages.joined(separator: " "))"
+            )
         }
         progress("apt-get install \(packages.joined(separator: " "))")
         let environment = ["DEBIAN_FRONTEND": "noninteractive"]
         try ProcessRunner.check(["apt-get", "update", "-qq"], environment: environment)
-        try ProcessRunner.check(["apt-get", "install", "-y", "-qq", "--no-install-recommends"] + packages, environment: environment)
+        try ProcessRunner.check(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends"] + packages, environment: environment)
     }
 }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import LabSupport
 
 /// The deployment of docker-compose.yml: the FHIR server, PostgreSQL when asked for, the sensor
 /// (detection) and the recorder (the FHIR container's events in `caduceus trace`'s default set,
@@ -14,6 +15,8 @@ public struct Stack {
     public var fhirPort: Int
     public var postgresPort: Int
     public var usePostgres: Bool
+    /// FHIR servers behind HAProxy (with PostgreSQL only); 1 is the single server (Cluster.swift).
+    public var replicas: Int
     /// Where the sensor writes alerts.json and the recorder events.json.
     public var resultsDirectory: String
     /// The audit feed's bearer token, shared by the server and the sensor (made by ``up``).
@@ -21,12 +24,15 @@ public struct Stack {
     /// The uid of the image's `fhir` user, who alone needs to read the token (the sensors run as root).
     static let serverUID: uid_t = 1000
 
-    public init(composeFile: String = "docker-compose.yml", fhirPort: Int = 9080, postgresPort: Int = 5439,
-                usePostgres: Bool = false, resultsDirectory: String = "caduceus-results") {
+    public init(
+        composeFile: String = "docker-compose.yml", fhirPort: Int = 9080, postgresPort: Int = 5439,
+        usePostgres: Bool = false, resultsDirectory: String = "caduceus-results", replicas: Int = 1
+    ) {
         self.composeFile = composeFile
         self.fhirPort = fhirPort
         self.postgresPort = postgresPort
         self.usePostgres = usePostgres
+        self.replicas = replicas
         self.resultsDirectory = URL(fileURLWithPath: resultsDirectory).standardizedFileURL.path
     }
 
@@ -43,7 +49,8 @@ public struct Stack {
     var environment: [String: String] {
         var variables = [
             "CADUCEUS_FHIR_PORT": String(fhirPort), "CADUCEUS_POSTGRES_PORT": String(postgresPort),
-            "CADUCEUS_DATABASE": database, "CADUCEUS_RESULTS": resultsDirectory, "CADUCEUS_AUDIT_TOKEN_FILE": auditTokenFile,
+            "CADUCEUS_DATABASE": database, "CADUCEUS_RESULTS": resultsDirectory,
+            "CADUCEUS_AUDIT_TOKEN_FILE": auditTokenFile,
         ]
         // The server's seccomp profile beside the compose file, wherever `up` runs from (compose
         // reads a relative path from its working directory); the user's CADUCEUS_FHIR_SECCOMP wins.
@@ -64,8 +71,12 @@ public struct Stack {
             throw LabError("no \(composeFile): run from the Caduceus checkout or pass --compose-file")
         }
         // Profiles are always named so that `down` also stops PostgreSQL started by `up --postgres`.
+        // A cluster's services while its file exists: `down` stops and removes them too.
+        let cluster = FileManager.default.fileExists(atPath: clusterFile) ? ["-f", clusterFile] : []
         return try ProcessRunner.check(
-            ["docker-compose", "--ansi", "never", "-p", Self.project, "-f", composeFile, "--profile", "postgres"] + arguments,
+            ["docker-compose", "--ansi", "never", "-p", Self.project, "-f", composeFile] + cluster + [
+                "--profile", "postgres",
+            ] + arguments,
             environment: environment)
     }
 
@@ -76,21 +87,32 @@ public struct Stack {
         let builder = ImageBuilder(progress: progress)
         try builder.buildServerImage(binary: binary)
         if usePostgres { try builder.buildPostgresImage() }
+        guard (1...Self.maximumReplicas).contains(replicas), replicas == 1 || usePostgres else {
+            throw LabError("--replicas takes 1 to \(Self.maximumReplicas), and more than 1 needs --postgres")
+        }
+        if replicas > 1 { try builder.buildHAProxyImage() }
         try FileManager.default.createDirectory(atPath: resultsDirectory, withIntermediateDirectories: true)
         try makeAuditToken()
-        var services = ["fhir", "sensor", "recorder"]
+        if replicas > 1 { try writeClusterFiles() } else { try? FileManager.default.removeItem(atPath: clusterFile) }
+        var services = ["fhir", "sensor", "recorder"] + clusterServices
         if usePostgres {
             progress("starting PostgreSQL on 127.0.0.1:\(postgresPort)")
             try compose(["up", "-d", "postgres"])
             try await waitFor("PostgreSQL", seconds: 60) {
-                ProcessRunner.run(["docker", "exec", "caduceus-postgres", "/usr/lib/postgresql/15/bin/pg_isready",
-                                   "-h", "127.0.0.1", "-p", String(postgresPort)]).status == 0
+                ProcessRunner.run([
+                    "docker", "exec", "caduceus-postgres", "/usr/lib/postgresql/15/bin/pg_isready",
+                    "-h", "127.0.0.1", "-p", String(postgresPort),
+                ]).status == 0
             }
+            if replicas > 1 { try await startStandby(progress: progress) }
         } else {
             services.removeAll { $0 == "postgres" }
         }
-        progress("starting \(services.joined(separator: ", ")) (FHIR on 127.0.0.1:\(fhirPort), database \(usePostgres ? "PostgreSQL" : "SQLite"))")
+        progress(
+            "starting \(services.joined(separator: ", ")) (FHIR on 127.0.0.1:\(fhirPort), database \(usePostgres ? "PostgreSQL" : "SQLite"))"
+        )
         try compose(["up", "-d"] + services)
+        if replicas > 1 { try await waitForReplicas() }
         try await waitFor("the FHIR server", seconds: 90) { await Self.answers(self.baseURL + "/metadata") }
         for container in Self.sensorContainers {
             try await waitFor(container, seconds: 90) {
@@ -117,25 +139,35 @@ public struct Stack {
         }
         if !fm.fileExists(atPath: auditTokenFile) {
             var generator = SystemRandomNumberGenerator()
-            let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &generator)) }.joined()
+            let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &generator)) }
+                .joined()
             // Created with mode 0400 at once: never readable by others, even for a moment.
             let fd = open(auditTokenFile, O_WRONLY | O_CREAT | O_EXCL, 0o400)
             let bytes = Array((token + "\n").utf8)
             let written = fd < 0 ? -1 : write(fd, bytes, bytes.count)
             if fd >= 0 { close(fd) }
             guard written == bytes.count else {
-                throw LabError("cannot write the audit feed token \(auditTokenFile): \(String(cString: strerror(errno)))")
+                throw LabError(
+                    "cannot write the audit feed token \(auditTokenFile): \(String(cString: strerror(errno)))")
             }
         }
         guard chmod(auditTokenFile, 0o400) == 0, chown(auditTokenFile, Self.serverUID, Self.serverUID) == 0 else {
-            throw LabError("cannot give the audit feed token \(auditTokenFile) to uid \(Self.serverUID): \(String(cString: strerror(errno)))")
+            throw LabError(
+                "cannot give the audit feed token \(auditTokenFile) to uid \(Self.serverUID): \(String(cString: strerror(errno)))"
+            )
         }
     }
 
     /// Stops and removes the services; `volumes` also removes the data, `images` the images.
     public func down(volumes: Bool = false, images: Bool = false) throws {
         guard DockerEngine.isAnswering else { return }
-        try compose(["down", "--remove-orphans", "-t", "20"] + (volumes ? ["-v"] : []) + (images ? ["--rmi", "all"] : []))
+        try compose(
+            ["down", "--remove-orphans", "-t", "20"] + (volumes ? ["-v"] : []) + (images ? ["--rmi", "all"] : []))
+        // Without the cluster file (another --results), compose removed the cluster's containers as
+        // orphans but knows nothing of the standby's volume.
+        if volumes { _ = ProcessRunner.run(["docker", "volume", "rm", Self.project + "_postgres-standby-data"]) }
+        try? FileManager.default.removeItem(atPath: clusterFile)
+        try? FileManager.default.removeItem(atPath: haproxyConfigFile)
     }
 
     /// Stops the sensor and the recorder (SIGINT: they write out what they hold), leaving the

@@ -43,15 +43,19 @@ public final class LiveDetector: @unchecked Sendable {
     /// `refusesSocketCalls` false: socket calls of enforced rules are killed at entry instead of
     /// refused by cgroup programs.
     public init(
-        ruleSet: RuleSet, scope: TraceScope = .containers, enforcement: EnforcementOptions? = nil, profile: ContainerProfile? = nil,
-        profileContainer: String? = nil, watchingRefusalsOf watched: Set<String> = [], fanotify: FanotifyGuardOptions? = nil,
+        ruleSet: RuleSet, scope: TraceScope = .containers, enforcement: EnforcementOptions? = nil,
+        profile: ContainerProfile? = nil,
+        profileContainer: String? = nil, watchingRefusalsOf watched: Set<String> = [],
+        fanotify: FanotifyGuardOptions? = nil,
         refusesSocketCalls: Bool = true
     ) throws {
         watchedRefusals = watched
         let kept = KeptAlerts()
         self.kept = kept
         pipeline = try DetectionPipeline(
-            ruleSet: ruleSet, options: DetectionPipelineOptions(enforcement: enforcement, profile: profile, profileContainer: profileContainer),
+            ruleSet: ruleSet,
+            options: DetectionPipelineOptions(
+                enforcement: enforcement, profile: profile, profileContainer: profileContainer),
             outputs: [kept])
         var configuration = SensorConfiguration()
         configuration.scope = scope
@@ -68,12 +72,15 @@ public final class LiveDetector: @unchecked Sendable {
                     self.events[event.containerId, default: 0] += 1
                     self.read += 1
                     self.latest = max(self.latest, event.timestamp)
-                    if !event.containerId.isEmpty, ObservedRefusal.isRefusal(event.returnValue), watched.contains(event.eventName),
+                    if !event.containerId.isEmpty, ObservedRefusal.isRefusal(event.returnValue),
+                        watched.contains(event.eventName),
                         self.refusals.count < Self.refusalLimit
                     {
-                        self.refusals.append(ObservedRefusal(
-                            container: event.containerId, timestamp: event.timestamp, pid: event.hostProcessId, syscall: event.eventName,
-                            returnValue: event.returnValue))
+                        self.refusals.append(
+                            ObservedRefusal(
+                                container: event.containerId, timestamp: event.timestamp, pid: event.hostProcessId,
+                                syscall: event.eventName,
+                                returnValue: event.returnValue))
                     }
                     self.lock.unlock()
                 }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import FHIR
 import Foundation
+import LabSupport
 
 /// The traffic a hospital's apps send a FHIR server, as a benign baseline for the lab and a load
 /// to measure it under.

@@ -1,5 +1,6 @@
 import FHIR
 import Foundation
+import LabSupport
 
 /// One patient's transaction Bundle to load, and what to call it in a report (a file name).
 public struct PatientBundle: Sendable {

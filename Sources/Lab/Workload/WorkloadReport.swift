@@ -90,7 +90,9 @@ public struct WorkloadReport: Sendable, CustomStringConvertible {
         ]
         func row(_ name: String, _ count: Int, _ failed: Int, _ median: Double, _ p99: Double) -> String {
             name.padding(toLength: 20, withPad: " ", startingAt: 0)
-                + String(format: " %6d  %7.1f   %6d  %9.2f  %6.2f", count, Double(count) / max(elapsedSeconds, 1e-9), failed, median, p99)
+                + String(
+                    format: " %6d  %7.1f   %6d  %9.2f  %6.2f", count, Double(count) / max(elapsedSeconds, 1e-9), failed,
+                    median, p99)
         }
         for figure in kinds {
             lines.append(

@@ -1,0 +1,119 @@
+"""The compose cluster as a user runs it: `caduceus up --postgres --replicas 3` (three FHIR servers
+behind HAProxy, PostgreSQL with a synchronous streaming standby), requests through HAProxy on
+127.0.0.1, one replica killed under write load, then `caduceus down --volumes` leaving none of it.
+
+Needs root and Docker (fails under CI=true without them), and the host's psql (Scripts/setup.sh
+installs PostgreSQL 15); CADUCEUS_BIN names the binary."""
+import json
+import os
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from test_stack import BIN, names, require_root_and_docker, run
+
+CLUSTER = {"caduceus-fhir", "caduceus-fhir-2", "caduceus-fhir-3", "caduceus-haproxy", "caduceus-postgres", "caduceus-postgres-standby"}
+
+
+def call(method, url, body=None):
+    """(status, parsed body or None); a refused or reset connection is status 0."""
+    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"})
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            text = response.read()
+            return response.status, json.loads(text) if text.startswith(b"{") else text.decode()
+    except urllib.error.HTTPError as error:
+        return error.code, None
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0, None
+
+
+def sql(port, query):
+    """One value from the host's psql against the cluster's PostgreSQL on `port`."""
+    result = run("psql", "-h", "127.0.0.1", "-p", str(port), "-U", "caduceus", "-d", "fhir", "-Atc", query, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_three_replicas_behind_haproxy_on_a_synchronous_standby(tmp_path):
+    require_root_and_docker()
+    assert not (names("containers") & CLUSTER), "a Caduceus deployment is already running: caduceus down first"
+    os.environ["PGPASSWORD"] = "caduceus"
+    port = random.randint(20000, 29990)
+    postgres = random.randint(30000, 39990)
+    stack = ["--results", str(tmp_path / "results"), "--fhir-port", str(port), "--postgres-port", str(postgres)]
+    base = f"http://127.0.0.1:{port}/fhir-server/api/v4"
+
+    # Refused before anything starts.
+    refused = run(BIN, "up", "--replicas", "3", *stack)
+    assert refused.returncode != 0 and "needs --postgres" in refused.stderr, refused.stderr
+    refused = run(BIN, "up", "--postgres", "--replicas", "10", *stack)
+    assert refused.returncode != 0 and "1 to 9" in refused.stderr, refused.stderr
+    volumes_before = names("volumes")
+    try:
+        up = run(BIN, "up", "--postgres", "--replicas", "3", *stack)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert CLUSTER <= names("containers")
+        assert f"replicas:    3 behind HAProxy, on 127.0.0.1:{port + 1}-{port + 3}" in up.stdout, up.stdout
+
+        # Written through HAProxy, read from every replica; each answers its probe.
+        status, _ = call("PUT", base + "/Patient/cluster-1", {"resourceType": "Patient", "id": "cluster-1"})
+        assert status == 201
+        for index in (1, 2, 3):
+            replica = f"http://127.0.0.1:{port + index}"
+            status, patient = call("GET", replica + "/fhir-server/api/v4/Patient/cluster-1")
+            assert status == 200 and patient["meta"]["versionId"] == "1", (index, status)
+            assert call("GET", replica + "/healthz") == (200, "ok\n")
+        # The standby streams synchronously and is read-only.
+        assert sql(postgres, "select application_name || ' ' || state || ' ' || sync_state from pg_stat_replication") \
+            == "caduceus_standby streaming sync"
+        assert sql(postgres + 1, "select pg_is_in_recovery()") == "t"
+
+        # Three writers through HAProxy; replica 2 killed after the first writes.
+        acknowledged, failed, lock = [], [], threading.Lock()
+
+        def writer(name):
+            for number in range(40):
+                key = f"w{name}-{number}"
+                status, _ = call("PUT", f"{base}/Patient/{key}", {"resourceType": "Patient", "id": key})
+                with lock:
+                    (acknowledged if status == 201 else failed).append((key, status, time.time()))
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
+        for thread in threads:
+            thread.start()
+        while len(acknowledged) < 15 and any(t.is_alive() for t in threads):
+            time.sleep(0.05)
+        killed_at = time.time()
+        assert run("docker", "kill", "caduceus-fhir-2").returncode == 0
+        for thread in threads:
+            thread.join(timeout=120)
+        print(f"cluster: {len(acknowledged)} writes acknowledged, {len(failed)} failed: {[(k, s) for k, s, _ in failed]}")
+        # Only the requests under way on the killed replica may fail; the others go elsewhere.
+        assert len(failed) <= 3, failed
+        assert not [f for f in failed if f[2] > killed_at + 3], failed
+        assert len(acknowledged) + len(failed) == 120
+        # Every acknowledged write is on the primary and, synchronous, on the standby.
+        keys = ",".join(f"'{key}'" for key, _, _ in acknowledged)
+        query = f"select count(*) from resources where type = 'Patient' and id in ({keys})"
+        assert sql(postgres, query) == str(len(acknowledged))
+        deadline = time.time() + 10
+        while sql(postgres + 1, query) != str(len(acknowledged)) and time.time() < deadline:
+            time.sleep(0.2)
+        assert sql(postgres + 1, query) == str(len(acknowledged))
+        # And read back through HAProxy, now on the two replicas left.
+        for key, _, _ in acknowledged[::10]:
+            assert call("GET", f"{base}/Patient/{key}")[0] == 200, key
+    finally:
+        # From another results folder, as a user who forgot --results would: the cluster file is
+        # not found, and still nothing of the cluster is left.
+        down = run(BIN, "down", "--volumes", "--results", str(tmp_path / "elsewhere"), "--fhir-port", str(port))
+        assert down.returncode == 0, down.stdout + down.stderr
+    assert not (names("containers") & CLUSTER)
+    assert not {v for v in names("volumes") - volumes_before if v.startswith("caduceus_")}
+    leftover = run(BIN, "down", "--volumes", *stack)
+    assert leftover.returncode == 0, leftover.stderr
+    assert not (tmp_path / "results" / "cluster.yml").exists()
