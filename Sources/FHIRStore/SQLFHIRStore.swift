@@ -37,16 +37,19 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
     static let schemaLock: Int64 = 0x4341_4455_5343_484D
 
     /// Opens the store named by `url`: `postgres://...`, `sqlite:path`, or a file path. With
-    /// `creatingPostgresDatabase`, a missing PostgreSQL database is created first.
-    public static func open(url: String, creatingPostgresDatabase: Bool = false) async throws -> SQLFHIRStore {
+    /// `creatingPostgresDatabase`, a missing PostgreSQL database is created first. On PostgreSQL, `postgresConnectionWait` is how long a request waits for a connection
+    /// before it fails as ``SQLDatabaseUnavailable``.
+    public static func open(
+        url: String, creatingPostgresDatabase: Bool = false,
+        postgresConnectionWait: Duration = PostgresDatabase.standardConnectionWait
+    ) async throws -> SQLFHIRStore {
         if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-            if creatingPostgresDatabase, var components = URLComponents(string: url),
-                let name = components.path.split(separator: "/").first.map(String.init)
-            {
-                components.path = "/postgres"
-                try await PostgresDatabase.createDatabaseIfMissing(named: name, serverURL: components.string!)
+            if creatingPostgresDatabase, let parsed = PostgresURL(url), let name = parsed.database {
+                try await PostgresDatabase.createDatabaseIfMissing(
+                    named: name, serverURL: parsed.with(database: "postgres").description)
             }
-            return try await SQLFHIRStore(database: try await PostgresDatabase.connect(url: url))
+            return try await SQLFHIRStore(
+                database: try await PostgresDatabase.connect(url: url, connectionWait: postgresConnectionWait))
         }
         var path = url.hasPrefix("sqlite:") ? String(url.dropFirst("sqlite:".count)) : url
         if path.hasPrefix("//") { path.removeFirst(2) }

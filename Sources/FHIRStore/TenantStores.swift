@@ -71,12 +71,8 @@ public actor TenantStores: FHIRStoreProvider {
     /// The database of `tenant` beside the one at `url`.
     public static func tenantURL(_ url: String, tenant: String) throws -> String {
         if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-            guard var components = URLComponents(string: url) else {
-                throw StoreError.configuration("Not a URL: \(url)")
-            }
-            let database = components.path.split(separator: "/").first.map(String.init) ?? "caduceus"
-            components.path = "/\(database)_tenant_\(tenant)"
-            return components.string!
+            guard let parsed = PostgresURL(url) else { throw StoreError.configuration("Not a URL: \(url)") }
+            return parsed.with(database: "\(parsed.database ?? "caduceus")_tenant_\(tenant)").description
         }
         let path = url.hasPrefix("sqlite:") ? String(url.dropFirst("sqlite:".count)) : url
         guard path != ":memory:" else { return path }

@@ -22,7 +22,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         help:
-            "Where resources are stored: a SQLite file path (sqlite:PATH also works) or postgres://user:password@host:port/database."
+            "Where resources are stored: a SQLite file path (sqlite:PATH also works) or postgres://user:password@host:port/database; several host:port separated by commas name a primary and its standbys (writes go to the primary, and to a standby once it is promoted)."
     )
     var database = "./data/caduceus.sqlite"
 
@@ -346,7 +346,11 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             stores = try await TenantStores.forDatabase(url: database, tenants: try declaredTenants())
         } catch {
-            throw ValidationError("Cannot open the database '\(database)': \(String(reflecting: error))")
+            // A PostgreSQL URL is shown without its password.
+            let shown =
+                PostgresURL(database)?.redacted
+                ?? (database.hasPrefix("postgres") ? "postgres://(not shown)" : database)
+            throw ValidationError("Cannot open the database '\(shown)': \(String(reflecting: error))")
         }
         // Absolute URLs for a Host that is neither this machine nor allowed: where the server listens.
         let fallbackHost = ["0.0.0.0", "::", ""].contains(host) ? "localhost" : host.contains(":") ? "[\(host)]" : host

@@ -107,5 +107,13 @@ import Testing
         }
         #expect(log.lines.count == 3)
         #expect(log.lines.first?.contains("no such table: resources") == true)
+        // The database gone or changing primary: 503 transient, the server's address only logged.
+        let down = OperationOutcomeMiddleware.outcome(
+            of: SQLDatabaseUnavailable(
+                outcomeUnknown: true, detail: "The connection was lost", server: "10.1.2.3:5439"),
+            logger: logger)
+        #expect(down.status == 503 && down.issues.first?.code == "transient")
+        #expect(down.description.contains("The connection was lost") && !down.description.contains("10.1.2.3"))
+        #expect(log.lines.count == 4 && log.lines.last?.contains("10.1.2.3:5439") == true)
     }
 }

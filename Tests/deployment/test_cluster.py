@@ -1,6 +1,7 @@
 """The compose cluster as a user runs it: `caduceus up --postgres --replicas 3` (three FHIR servers
 behind HAProxy, PostgreSQL with a synchronous streaming standby), requests through HAProxy on
-127.0.0.1, one replica killed under write load, then `caduceus down --volumes` leaving none of it.
+127.0.0.1, one replica killed under write load, the primary stopped under write load and the
+standby promoted, then `caduceus down --volumes` leaving none of it.
 
 Needs root and Docker (fails under CI=true without them), and the host's psql (Scripts/setup.sh
 installs PostgreSQL 15); CADUCEUS_BIN names the binary."""
@@ -26,7 +27,8 @@ def call(method, url, body=None):
             text = response.read()
             return response.status, json.loads(text) if text.startswith(b"{") else text.decode()
     except urllib.error.HTTPError as error:
-        return error.code, None
+        text = error.read()
+        return error.code, json.loads(text) if text.startswith(b"{") else None
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return 0, None
 
@@ -107,6 +109,54 @@ def test_three_replicas_behind_haproxy_on_a_synchronous_standby(tmp_path):
         # And read back through HAProxy, now on the two replicas left.
         for key, _, _ in acknowledged[::10]:
             assert call("GET", f"{base}/Patient/{key}")[0] == 200, key
+
+        # The primary stopped under writes, the standby promoted as README says: the servers
+        # answer 503 meanwhile, find the new primary themselves, and no acknowledged write is lost.
+        after_kill, refused, stop = [], [], threading.Event()
+
+        def steady_writer(name):
+            number = 0
+            while not stop.is_set():
+                key = f"f{name}-{number}"
+                number += 1
+                status, body = call("PUT", f"{base}/Patient/{key}", {"resourceType": "Patient", "id": key})
+                with lock:
+                    (after_kill if status == 201 else refused).append((key, status, body, time.time()))
+                if status != 201:
+                    time.sleep(0.2)
+
+        threads = [threading.Thread(target=steady_writer, args=(n,)) for n in range(2)]
+        for thread in threads:
+            thread.start()
+        while len(after_kill) < 10 and time.time() < killed_at + 120:
+            time.sleep(0.05)
+        stopped_at = time.time()
+        assert run("docker", "stop", "caduceus-postgres", timeout=60).returncode == 0
+        time.sleep(3)
+        promoted_at = time.time()
+        assert sql(postgres + 1, "select pg_promote()") == "t"
+        deadline = time.time() + 30
+        while len([a for a in after_kill if a[3] > promoted_at]) < 20 and time.time() < deadline:
+            time.sleep(0.1)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        resumed = [a[3] for a in after_kill if a[3] > promoted_at]
+        print(f"failover: {len(after_kill)} writes acknowledged, {len(refused)} refused"
+              f" ({sorted({r[1] for r in refused})}), first write {min(resumed) - promoted_at:.1f} s after pg_promote()"
+              f" ({promoted_at - stopped_at:.1f} s after the stop)" if resumed else "failover: no write after promotion")
+        assert len(resumed) >= 20, "the servers did not move to the promoted standby"
+        assert min(resumed) - promoted_at < 10
+        # Refused while there was no primary: the servers' own 503 OperationOutcome, never a 500.
+        assert refused, "no write met the outage"
+        for key, status, body, _ in refused:
+            assert status == 503 and body and body["resourceType"] == "OperationOutcome", (key, status, body)
+            assert body["issue"][0]["code"] == "transient", body
+        # Every write acknowledged, before the stop (synchronous) and after, is on the new primary.
+        keys = ",".join(f"'{key}'" for key in [a[0] for a in acknowledged] + [a[0] for a in after_kill])
+        assert sql(postgres + 1, f"select count(*) from resources where type = 'Patient' and id in ({keys})") \
+            == str(len(acknowledged) + len(after_kill))
+        assert sql(postgres + 1, "select pg_is_in_recovery()") == "f"
     finally:
         # From another results folder, as a user who forgot --results would: the cluster file is
         # not found, and still nothing of the cluster is left.

@@ -38,7 +38,7 @@ struct OperationOutcomeMiddleware: RouterMiddleware {
     }
 
     /// What a client may be told about `error`: a ``FHIRError`` below 500 as it is; a stopped
-    /// statement as 503 `too-costly`; Hummingbird's 4xx by their message (not their type);
+    /// statement as 503 `too-costly`; an unreachable database as 503 `transient`; Hummingbird's 4xx by their message (not their type);
     /// anything else (and a FHIRError 500, which is built from another error's text) logged in
     /// full under a new incident id, answered with only that id. Bundle entries and job
     /// statuses that report an error should use this too.
@@ -48,6 +48,11 @@ struct OperationOutcomeMiddleware: RouterMiddleware {
             return error
         case let timeout as SQLStatementTimeout:
             return tooSlow(timeout)
+        case let unavailable as SQLDatabaseUnavailable:
+            // The database is down or changing primary: a 503 the client may retry (after reading
+            // back a write whose outcome the message says is unknown), not an incident.
+            logger.warning("Database unavailable: \(unavailable)")
+            return FHIRError(status: 503, code: "transient", unavailable.detail)
         case let error as any HTTPResponseError where error.status.code < 500:
             let message = (error as? HTTPError)?.body ?? error.status.reasonPhrase
             return FHIRError(status: Int(error.status.code), code: "processing", message)

@@ -4,15 +4,26 @@ import NIOConcurrencyHelpers
 import PostgresNIO
 
 /// PostgreSQL through postgres-nio's connection pool.
+///
+/// A URL with several hosts names a primary and its standbys: the store writes to the primary
+/// (the host that is not in recovery, on the newest timeline) and, when it stops answering,
+/// looks for another until a standby has been promoted (PostgresDatabase+Primary.swift). A
+/// request that finds no connection within ``connectionWait`` fails with
+/// ``SQLDatabaseUnavailable`` instead of waiting for ever.
 public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     public let dialect = SQLDialect.postgres
-    let client: PostgresClient
-    private let runTask: Task<Void, Never>
-    private let logger: Logger
-    /// The `statement_timeout` (ms, 0 for none) each pooled connection was last given.
-    private let appliedTimeLimits = NIOLockedValueBox<[PostgresConnection.ID: Int64]>([:])
-    /// The prepared statements that have run on each pooled connection.
-    private let preparedOn = NIOLockedValueBox<[PreparedKey: PreparationState]>([:])
+    let url: PostgresURL
+    let logger: Logger
+    /// How long a request waits for a connection while the pool grants none and has none
+    /// leased before it fails (503): a pool whose connections are all busy is waited for.
+    let connectionWait: Duration
+    /// The pool of the primary in use; replaced when another host becomes the primary, or by a
+    /// fresh one when it stalls (which fails the leases waiting on it).
+    let active: NIOLockedValueBox<Pool>
+    /// The search for the primary, the newest timeline seen, whether the store is closed.
+    let failover = NIOLockedValueBox(FailoverState())
+    /// Fails the leases of a stalled pool (PostgresDatabase+Primary.swift).
+    private(set) var watchdog: Task<Void, Never>?
 
     struct Connection: SQLExecutor, @unchecked Sendable {
         let connection: PostgresConnection
@@ -111,11 +122,7 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     /// time limit.
     func execute<Statement: PostgresPreparedStatement>(prepared statement: Statement) async throws
     where Statement.Row == () {
-        try await client.withConnection { connection in
-            let executor = Connection(connection: connection, logger: logger, preparedOn: preparedOn)
-            try await applyTimeLimit(executor)
-            try await executor.execute(prepared: statement)
-        }
+        try await leased { try await $0.execute(prepared: statement) }
     }
 
     struct PreparedKey: Hashable {
@@ -143,23 +150,36 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         return state.hasPrefix("22") || state.hasPrefix("23")
     }
 
-    /// Connects to `url` (`postgres://user:password@host:port/database`).
-    public static func connect(url: String, logger: Logger = Logger(label: "caduceus.postgres")) async throws
-        -> PostgresDatabase
-    {
-        guard let components = URLComponents(string: url), let host = components.host,
-            ["postgres", "postgresql"].contains(components.scheme ?? "")
-        else {
+    /// The default of ``connectionWait``: longer than a promotion takes when an operator is at
+    /// hand, short enough that a client is told rather than left waiting.
+    public static let standardConnectionWait: Duration = .seconds(5)
+
+    /// Connects to `url` (`postgres://user:password@host:port/database`, or several
+    /// `host:port` separated by commas, a primary and its standbys in any order).
+    public static func connect(
+        url text: String, connectionWait: Duration = standardConnectionWait,
+        logger: Logger = Logger(label: "caduceus.postgres")
+    ) async throws -> PostgresDatabase {
+        // The text is not echoed: it may hold a password.
+        guard let url = PostgresURL(text), !url.endpoints.isEmpty else {
             throw StoreError.configuration(
-                "Not a PostgreSQL URL: \(url) (expected postgres://user:password@host:port/database)")
+                "Not a PostgreSQL URL (expected postgres://user:password@host:port/database,"
+                    + " or host1:port1,host2:port2 for a primary and its standbys)")
         }
-        let databaseName = components.path.split(separator: "/").first.map(String.init)
-        var configuration = PostgresClient.Configuration(
-            host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
-            password: components.password, database: databaseName, tls: .disable)
-        configuration.options.maximumConnections = 8
+        var endpoint = url.endpoints[0]
+        var timeline: Int?
+        if url.endpoints.count > 1 {
+            let probes = await probe(url.endpoints, url: url)
+            guard let primary = choosePrimary(probes, current: nil, newestSeen: 0) else {
+                throw StoreError.configuration(
+                    "None of \(url.endpoints.map(\.description).joined(separator: ", ")) is a PostgreSQL primary"
+                        + " that accepts connections: "
+                        + zip(url.endpoints, probes).map { "\($0): \($1)" }.joined(separator: "; "))
+            }
+            (endpoint, timeline) = primary
+        }
         let database = PostgresDatabase(
-            client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger)
+            url: url, endpoint: endpoint, timeline: timeline, connectionWait: connectionWait, logger: logger)
         // The pool serves leases only once `run()` is under way; a lease before that works but
         // logs a warning, so give the run task a moment to start.
         try await Task.sleep(for: .milliseconds(5))
@@ -171,15 +191,14 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     public static func createDatabase(named name: String, serverURL: String, replacing: Bool = false) async throws
         -> PostgresDatabase
     {
-        guard var components = URLComponents(string: serverURL) else {
+        guard let url = PostgresURL(serverURL) else {
             throw StoreError.configuration("Cannot create database '\(name)' on \(serverURL)")
         }
         try await administer(database: name, serverURL: serverURL) { executor in
             if replacing { try await executor.query("DROP DATABASE IF EXISTS \(name)", []) }
             try await executor.query("CREATE DATABASE \(name)", [])
         }
-        components.path = "/\(name)"
-        return try await connect(url: components.string!)
+        return try await connect(url: url.with(database: name).description)
     }
 
     /// Creates database `name` on the server at `serverURL` unless it exists.
@@ -215,39 +234,41 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         }
     }
 
-    private init(client: PostgresClient, logger: Logger) {
-        self.client = client
+    private init(
+        url: PostgresURL, endpoint: PostgresURL.Endpoint, timeline: Int?, connectionWait: Duration, logger: Logger
+    ) {
+        self.url = url
         self.logger = logger
-        runTask = Task { await client.run() }
+        self.connectionWait = connectionWait
+        active = NIOLockedValueBox(Pool(endpoint: endpoint, url: url, logger: logger))
+        failover.withLockedValue { $0.newestTimeline = timeline ?? 0 }
+        watchdog = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(250))
+                self?.failStalledLeases()
+            }
+        }
     }
 
     public func withConnection<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
-        try await client.withConnection { connection in
-            let executor = Connection(connection: connection, logger: logger, preparedOn: preparedOn)
-            try await applyTimeLimit(executor)
-            return try await body(executor)
-        }
+        try await leased { try await body($0) }
     }
 
     public func withTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T)
         async throws -> T
     {
-        try await client.withConnection { connection in
-            let executor = Connection(connection: connection, logger: logger, preparedOn: preparedOn)
-            try await applyTimeLimit(executor)
-            return try await executor.inTransaction(begin: "BEGIN", body)
-        }
+        try await leased { try await $0.inTransaction(begin: "BEGIN", body) }
     }
 
     /// Gives the leased connection the task's ``SQLStatementTimeLimit`` as its session's
     /// `statement_timeout`, unless it has it already. Outside a transaction, so that no
     /// rollback undoes it.
-    private func applyTimeLimit(_ executor: Connection) async throws {
+    func applyTimeLimit(_ executor: Connection, pool: Pool) async throws {
         let wanted = SQLStatementTimeLimit.current.map(SQLStatementTimeLimit.milliseconds) ?? 0
         let id = executor.connection.id
-        guard appliedTimeLimits.withLockedValue({ $0[id] }) != wanted else { return }
+        guard pool.appliedTimeLimits.withLockedValue({ $0[id] }) != wanted else { return }
         _ = try await executor.query("SET statement_timeout = \(wanted)", [])
-        appliedTimeLimits.withLockedValue { applied in
+        pool.appliedTimeLimits.withLockedValue { applied in
             // Connections the pool replaced leave their entries; forget them all now and then.
             if applied.count > 1024 { applied.removeAll() }
             applied[id] = wanted
@@ -255,8 +276,16 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     }
 
     public func close() async throws {
-        runTask.cancel()
-        await runTask.value
+        watchdog?.cancel()
+        let search = failover.withLockedValue { state in
+            state.closed = true
+            return state.search
+        }
+        search?.cancel()
+        await search?.value
+        let pool = active.withLockedValue { $0 }
+        pool.runTask.cancel()
+        await pool.runTask.value
     }
 
     /// `statements` as one statement, `WITH s0 AS (...), s1 AS (...) SELECT 1`; `nil` when

@@ -24,10 +24,16 @@ extension Stack {
     public func replicaPort(_ index: Int) -> Int { fhirPort + index }
     public var standbyPort: Int { postgresPort + 1 }
 
+    /// The database URL of a replica: the primary and the standby, so that a server moves to
+    /// the standby once it has been promoted (the store writes to whichever is not in recovery).
+    public var clusterDatabase: String {
+        "postgres://caduceus:\(ImageBuilder.postgresPassword)@127.0.0.1:\(postgresPort),127.0.0.1:\(standbyPort)/fhir"
+    }
+
     /// The `serve` command of a replica on `port`, as docker-compose.yml's `fhir` runs it.
     func serveCommand(port: Int) -> [String] {
         [
-            "serve", "--host", "127.0.0.1", "--port", String(port), "--database", database,
+            "serve", "--host", "127.0.0.1", "--port", String(port), "--database", clusterDatabase,
             "--audit", "on", "--audit-feed-token-file", "/run/caduceus/audit-feed.token",
         ]
     }

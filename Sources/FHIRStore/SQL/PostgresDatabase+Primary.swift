@@ -1,0 +1,280 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import PostgresNIO
+
+/// Raised when the database cannot be reached: no connection within the wait (nothing of
+/// the request ran), or the connection was lost while the request ran (a write in it may or
+/// may not have been committed). The HTTP layer answers 503 `transient`.
+public struct SQLDatabaseUnavailable: Error, CustomStringConvertible {
+    /// Whether some of the request's statements may have run (and a write committed).
+    public var outcomeUnknown: Bool
+    /// What a client is told: no host, no port.
+    public var detail: String
+    /// The database server, for the log.
+    public var server: String
+
+    public init(outcomeUnknown: Bool, detail: String, server: String) {
+        self.outcomeUnknown = outcomeUnknown
+        self.detail = detail
+        self.server = server
+    }
+
+    public var description: String { "\(detail) (\(server))" }
+}
+
+/// Where the search for the primary stands.
+struct FailoverState {
+    var closed = false
+    var search: Task<Void, Never>?
+    /// The newest timeline a primary of this store has been seen on: a host on an older one (an
+    /// old primary started again after a promotion) is never written to.
+    var newestTimeline = 0
+}
+
+/// Leases that fail instead of waiting for a database that is gone, and finding the primary
+/// among a URL's hosts.
+extension PostgresDatabase {
+    /// Runs `body` on a connection of the current primary's pool, under the task's time limit.
+    /// A lease the pool does not grant (its waiting leases failed by ``failStalledLeases()``, or
+    /// the pool replaced) and a connection lost under `body` fail with
+    /// ``SQLDatabaseUnavailable``, and start a search for the primary.
+    func leased<T: Sendable>(_ body: (Connection) async throws -> T) async throws -> T {
+        var retried = false
+        while true {
+            let pool = active.withLockedValue { $0 }
+            do {
+                return try await pool.withLease { connection in
+                    let executor = Connection(connection: connection, logger: logger, preparedOn: pool.preparedOn)
+                    try await applyTimeLimit(executor, pool: pool)
+                    return try await body(executor)
+                }
+            } catch let error as Pool.NotGranted {
+                if Task.isCancelled { throw CancellationError() }
+                // The store moved to a new primary under this lease: once more there.
+                if !retried && active.withLockedValue({ $0.endpoint != pool.endpoint }) {
+                    retried = true
+                    continue
+                }
+                logger.debug("No PostgreSQL connection: \(String(reflecting: error.underlying))")
+                searchForPrimary()
+                throw SQLDatabaseUnavailable(
+                    outcomeUnknown: false,
+                    detail:
+                        "The database gave this server no connection for \(connectionWait);"
+                        + " nothing of the request was carried out; retry later",
+                    server: pool.endpoint.description)
+            } catch {
+                if Task.isCancelled { throw error }
+                guard let lost = Self.connectionLost(error, endpoint: pool.endpoint) else { throw error }
+                searchForPrimary()
+                throw lost
+            }
+        }
+    }
+
+    /// `error` as ``SQLDatabaseUnavailable`` when it says the server is gone, shutting down, or
+    /// a standby (a write refused as read-only) while the request ran; `nil` for any other.
+    static func connectionLost(_ error: any Error, endpoint: PostgresURL.Endpoint) -> SQLDatabaseUnavailable? {
+        let lost = SQLDatabaseUnavailable(
+            outcomeUnknown: true,
+            detail:
+                "The connection to the database was lost while this request ran; a write in it may or may not"
+                + " have been committed: read it back before retrying",
+            server: endpoint.description)
+        guard let error = error as? PSQLError else { return nil }
+        switch error.code {
+        case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown:
+            return lost
+        default: break
+        }
+        guard let state = error.serverInfo?[.sqlState] else { return nil }
+        // 08: connection exceptions; 57P01-57P03: the server is shutting down or starting up;
+        // 25006: a write on a standby (the primary changed under this connection).
+        if state.hasPrefix("08") || ["57P01", "57P02", "57P03", "25006"].contains(state) { return lost }
+        return nil
+    }
+
+    /// Called four times a second: when the pool has had leases waiting for ``connectionWait``
+    /// with none granted and none leased, it is replaced by a fresh pool to the same host, which
+    /// fails its waiting leases (postgres-nio waits for ever while it cannot connect), and the
+    /// search for the primary starts.
+    func failStalledLeases() {
+        let pool = active.withLockedValue { $0 }
+        guard pool.isStalled(for: connectionWait) else { return }
+        logger.warning(
+            "PostgreSQL at \(pool.endpoint) gave no connection for \(connectionWait): failing the requests that wait")
+        replace(pool, with: pool.endpoint)
+        searchForPrimary()
+    }
+
+    /// Makes a pool to `endpoint` the active one if `old` still is, and shuts `old` down: its
+    /// waiting leases fail, and so do statements under way on its connections.
+    private func replace(_ old: Pool, with endpoint: PostgresURL.Endpoint) {
+        let replaced = failover.withLockedValue { state -> Bool in
+            guard !state.closed else { return false }
+            return active.withLockedValue { active in
+                guard active === old else { return false }
+                active = Pool(endpoint: endpoint, url: url, logger: logger)
+                return true
+            }
+        }
+        if replaced { old.runTask.cancel() }
+    }
+
+    /// Starts looking for the primary among the URL's hosts, unless one host is all there is, a
+    /// search is under way or the store is closed. It probes every host once a second for up to
+    /// five minutes and moves the store to the primary it finds if that is another host.
+    func searchForPrimary() {
+        guard url.endpoints.count > 1 else { return }
+        failover.withLockedValue { state in
+            guard !state.closed, state.search == nil else { return }
+            state.search = Task { [self] in
+                defer { failover.withLockedValue { $0.search = nil } }
+                let giveUp = ContinuousClock.now + .seconds(300)
+                while !Task.isCancelled {
+                    let pool = active.withLockedValue { $0 }
+                    let probes = await Self.probe(url.endpoints, url: url)
+                    let newest = failover.withLockedValue { $0.newestTimeline }
+                    if let (primary, timeline) = Self.choosePrimary(probes, current: pool.endpoint, newestSeen: newest)
+                    {
+                        failover.withLockedValue { $0.newestTimeline = max($0.newestTimeline, timeline) }
+                        if primary != pool.endpoint {
+                            logger.warning(
+                                "PostgreSQL primary is now \(primary), timeline \(timeline) (was \(pool.endpoint))")
+                            replace(pool, with: primary)
+                        }
+                        return
+                    }
+                    guard ContinuousClock.now < giveUp else {
+                        logger.error(
+                            "No PostgreSQL primary for five minutes: \(zip(url.endpoints, probes).map { "\($0): \($1)" }); searching again on the next failure"
+                        )
+                        return
+                    }
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+    }
+
+    /// What a probe of one host found.
+    enum Probe: CustomStringConvertible {
+        case primary(timeline: Int)
+        case standby
+        case unreachable(String)
+
+        var description: String {
+            switch self {
+            case .primary(let timeline): return "primary on timeline \(timeline)"
+            case .standby: return "standby (in recovery)"
+            case .unreachable(let reason): return reason
+            }
+        }
+    }
+
+    /// The host to write to: among the primaries, the one on the newest timeline (a promoted
+    /// standby is on a newer one than the primary it replaced, should that come back), `current`
+    /// on a tie, else the first listed; none on a timeline older than `newestSeen`.
+    static func choosePrimary(
+        _ probes: [(PostgresURL.Endpoint, Probe)], current: PostgresURL.Endpoint?, newestSeen: Int
+    )
+        -> (PostgresURL.Endpoint, Int)?
+    {
+        var best: (PostgresURL.Endpoint, Int)?
+        for (endpoint, probe) in probes {
+            guard case .primary(let timeline) = probe, timeline >= newestSeen else { continue }
+            if best == nil || timeline > best!.1 || (timeline == best!.1 && endpoint == current) {
+                best = (endpoint, timeline)
+            }
+        }
+        return best
+    }
+
+    /// Every host probed at once, each for at most two seconds.
+    static func probe(_ endpoints: [PostgresURL.Endpoint], url: PostgresURL) async -> [(PostgresURL.Endpoint, Probe)] {
+        await withTaskGroup(of: (Int, Probe).self) { group in
+            for (index, endpoint) in endpoints.enumerated() {
+                group.addTask { (index, await probe(endpoint, url: url)) }
+            }
+            var probes = endpoints.map { ($0, Probe.unreachable("not probed")) }
+            for await (index, probe) in group { probes[index].1 = probe }
+            return probes
+        }
+    }
+
+    /// Whether `endpoint` is a primary, and on which timeline (from its current WAL file's
+    /// name), a standby, or does not answer within two seconds.
+    static func probe(_ endpoint: PostgresURL.Endpoint, url: PostgresURL) async -> Probe {
+        var configuration = PostgresConnection.Configuration(
+            host: endpoint.host, port: endpoint.port, username: url.user ?? "postgres", password: url.password,
+            database: url.database, tls: .disable)
+        configuration.options.connectTimeout = .seconds(2)
+        let settings = configuration
+        let quiet = Logger(label: "caduceus.postgres.probe", factory: { _ in SwiftLogNoOpLogHandler() })
+        // Raced against a timer that closes the connection: a host that accepts it and then says
+        // nothing must neither hold the search up nor keep a socket.
+        return await withCheckedContinuation { continuation in
+            let state = NIOLockedValueBox<(answered: Bool, connection: PostgresConnection?)>((false, nil))
+            let answer: @Sendable (Probe) -> Void = { probe in
+                let connection = state.withLockedValue { state -> PostgresConnection?? in
+                    guard !state.answered else { return nil }
+                    state.answered = true
+                    return .some(state.connection)
+                }
+                guard let connection else { return }
+                if let connection { Task { try? await connection.close() } }
+                continuation.resume(returning: probe)
+            }
+            let timer = Task {
+                try? await Task.sleep(for: .seconds(2))
+                answer(.unreachable("no answer within 2 s"))
+            }
+            Task {
+                let connection: PostgresConnection
+                do {
+                    connection = try await PostgresConnection.connect(configuration: settings, id: 0, logger: quiet)
+                } catch {
+                    timer.cancel()
+                    return answer(.unreachable(Self.reason(error)))
+                }
+                let late = state.withLockedValue { state in
+                    state.connection = connection
+                    return state.answered
+                }
+                if late {
+                    try? await connection.close()
+                    return
+                }
+                let query: PostgresQuery = """
+                    SELECT CASE WHEN pg_is_in_recovery() THEN NULL
+                    ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END
+                    """
+                let probe: Probe
+                do {
+                    let rows = try await connection.query(query, logger: quiet).collect()
+                    let name = try rows.first?.decode(String?.self) ?? nil
+                    if let name {
+                        probe =
+                            Int(name, radix: 16).map { .primary(timeline: $0) } ?? .unreachable("timeline '\(name)'")
+                    } else {
+                        probe = .standby
+                    }
+                } catch {
+                    probe = .unreachable(Self.reason(error))
+                }
+                timer.cancel()
+                answer(probe)
+            }
+        }
+    }
+
+    /// A connection error in a line: PostgreSQL's message when it sent one (a wrong password, a
+    /// missing database), else the error's type.
+    static func reason(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            return error.serverInfo?[.message] ?? "\(error.code)"
+        }
+        return "\(type(of: error))"
+    }
+}

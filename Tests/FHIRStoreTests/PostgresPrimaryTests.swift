@@ -1,0 +1,98 @@
+import FHIR
+@testable import FHIRStore
+import FHIRTestSupport
+import Foundation
+import Testing
+
+/// The store on a URL of several hosts, and what a request meets when the database is gone:
+/// an error saying so within the wait, never a wait for ever. (Promoting a real standby is
+/// tested on the compose cluster: Tests/deployment/test_cluster.py.)
+@Suite struct PostgresPrimaryTests {
+    static let postgres = TestDatabases.backends.filter { $0 == .postgres }
+    /// A loopback port nobody listens on: connecting is refused at once.
+    static let deadPort = 1
+
+    static func url(_ text: String, prependingDeadHost: Bool) throws -> PostgresURL {
+        var url = try #require(PostgresURL(text))
+        if prependingDeadHost { url.endpoints.insert(.init(host: "127.0.0.1", port: deadPort), at: 0) }
+        return url
+    }
+
+    @Test(arguments: Self.postgres)
+    func aHostThatDoesNotAnswerIsPassedOverForThePrimary(backend: TestBackend) async throws {
+        let url = try Self.url(try await TestDatabases.freshPostgresURL(), prependingDeadHost: true)
+        #expect(url.endpoints.count == 2)
+        let store = try await SQLFHIRStore.open(url: url.description)
+        let patient = try JSONParser.parse(#"{"resourceType":"Patient","id":"p1","active":true}"#)
+        _ = try await store.update(patient, type: "Patient", id: "p1", ifMatch: nil)
+        let read = try await store.read(type: "Patient", id: "p1")
+        #expect(read.versionId == 1)
+        let database = try #require(store.database as? PostgresDatabase)
+        #expect(database.active.withLockedValue { $0.endpoint } == url.endpoints[1])
+        try await store.close()
+    }
+
+    @Test(arguments: Self.postgres)
+    func noPrimaryAmongTheHostsIsSaidAtOnce(backend: TestBackend) async throws {
+        let started = ContinuousClock.now
+        await #expect(throws: StoreError.self) {
+            _ = try await PostgresDatabase.connect(url: "postgres://u:p@127.0.0.1:1,127.0.0.1:2/db")
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+    }
+
+    @Test(arguments: Self.postgres)
+    func aRequestToADatabaseThatIsGoneFailsWithinTheWait(backend: TestBackend) async throws {
+        let database = try await PostgresDatabase.connect(
+            url: "postgres://u:p@127.0.0.1:\(Self.deadPort)/db", connectionWait: .milliseconds(500))
+        let started = ContinuousClock.now
+        do {
+            _ = try await database.withConnection { try await $0.query("SELECT 1", []) }
+            Issue.record("a query reached a database that is not there")
+        } catch let error as SQLDatabaseUnavailable {
+            #expect(!error.outcomeUnknown)
+            #expect(error.detail.contains("nothing of the request was carried out"))
+        }
+        let waited = ContinuousClock.now - started
+        #expect(waited >= .milliseconds(500) && waited < .seconds(3), "\(waited)")
+        try await database.close()
+    }
+
+    @Test(arguments: Self.postgres)
+    func aWriteRefusedAsReadOnlyIsUnavailableWithItsOutcomeUnknown(backend: TestBackend) async throws {
+        let text = try await TestDatabases.freshPostgresURL()
+        let name = try #require(PostgresURL(text)?.database)
+        let admin = try await PostgresDatabase.connect(url: text)
+        // What a server meets when its host was demoted to a standby under it.
+        _ = try await admin.withConnection {
+            try await $0.query("ALTER DATABASE \(name) SET default_transaction_read_only = on", [])
+        }
+        try await admin.close()
+        let database = try await PostgresDatabase.connect(url: text)
+        do {
+            _ = try await database.withConnection { try await $0.query("CREATE TABLE t (x int)", []) }
+            Issue.record("a write on a read-only database succeeded")
+        } catch let error as SQLDatabaseUnavailable {
+            #expect(error.outcomeUnknown)
+        }
+        try await database.close()
+    }
+
+    @Test(arguments: Self.postgres)
+    func aBusyPoolIsWaitedForPastTheWait(backend: TestBackend) async throws {
+        let database = try await PostgresDatabase.connect(
+            url: try await TestDatabases.freshPostgresURL(), connectionWait: .milliseconds(400))
+        // 24 statements of 0.25 s on 8 connections: the last lease waits about 0.5 s, longer than
+        // the wait, but the pool takes leases back every 0.25 s.
+        let answered = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<24 {
+                group.addTask {
+                    try await database.withConnection { try await $0.query("SELECT pg_sleep(0.25)", []) }.count
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(answered == 24)
+        try await database.close()
+    }
+}
