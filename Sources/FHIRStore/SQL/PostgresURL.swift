@@ -120,8 +120,12 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
     /// The URL with its password replaced by `***`, for messages and logs.
     public var redacted: String {
         var url = self
-        if url.password != nil { url.password = "***" }
-        return url.description
+        url.password = nil
+        guard password != nil else { return url.description }
+        // The user is followed by ":***@", the marker written as it is, not percent-encoded.
+        return url.description.replacingOccurrences(
+            of: scheme + "://" + Self.encoded(user ?? "") + "@",
+            with: scheme + "://" + Self.encoded(user ?? "") + ":***@")
     }
 
     public var description: String {
