@@ -3,7 +3,8 @@
 side in one run (issue 18).
 
 `caduceus up --postgres --replicas 3` once (as a user runs it: audit trail on, the sensor and the
-recorder watching); patients generated; then, round after round, HAProxy is given the first 1,
+recorder watching); the Synthea patients of ../shared/fhir/synthea loaded (and the database's
+growth per patient printed); then, round after round, HAProxy is given the first 1,
 2 or 3 replicas (its configuration rewritten, the container restarted) and `caduceus workload`
 drives the clinical mix through it. Each round prints the rate and the p99 of every count, and the
 CPU that each part of the deployment used in it (from the containers' cgroups and the client's
@@ -77,7 +78,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--patients", type=int, default=50)
+    parser.add_argument("--synthea", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                                                          "shared", "fhir", "synthea"))
     parser.add_argument("--fhir-port", type=int, default=9080)
     parser.add_argument("--postgres-port", type=int, default=5439)
     options = parser.parse_args()
@@ -95,9 +97,21 @@ def main():
     try:
         if up.returncode != 0:
             sys.exit(f"caduceus up failed: {up.stdout[-3000:]}{up.stderr[-3000:]}")
-        load = run(binary, "workload", "--base-url", base, "--generate", str(options.patients), "--count", "1",
-                   "--concurrency", "4")
-        print("loaded:", load.stdout.strip().splitlines()[0])
+        # The database's size for the paper estimate: Synthea patients (their every resource, and
+        # the AuditEvents of loading them) over the size of the empty store.
+        def database_bytes():
+            return int(run("psql", "-h", "127.0.0.1", "-p", str(options.postgres_port), "-U", "caduceus", "-d", "fhir",
+                           "-Atc", "select pg_database_size('fhir')", env={**os.environ, "PGPASSWORD": "caduceus"}
+                           ).stdout.strip())
+        empty = database_bytes()
+        load = run(binary, "workload", "--base-url", base, "--synthea", options.synthea, "--count", "1",
+                   "--concurrency", "2", "--json", os.path.join(results, "load.json"))
+        with open(os.path.join(results, "load.json")) as file:
+            loaded = json.load(file)["load"]["Synthea"]
+        grown = database_bytes() - empty
+        print(f"loaded: {loaded['patients']} Synthea patients, {loaded['resources']} resources;"
+              f" the database grew {grown / 1e6:.1f} MB: {grown / max(loaded['patients'], 1) / 1e6:.2f} MB a patient,"
+              f" {grown / max(loaded['resources'], 1):.0f} bytes a resource")
         for round_number in range(1, options.rounds + 1):
             for count in COUNTS:
                 haproxy_config(os.path.join(results, "haproxy.cfg"), count)

@@ -245,7 +245,9 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         watchdog = Task { [weak self] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(250))
-                self?.failStalledLeases()
+                // A database dropped without close() ends its watchdog here.
+                guard let self else { return }
+                self.failStalledLeases()
             }
         }
     }
