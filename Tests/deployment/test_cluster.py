@@ -1,7 +1,7 @@
 """The compose cluster as a user runs it: `caduceus up --postgres --replicas 3` (three FHIR servers
 behind HAProxy, PostgreSQL with a synchronous streaming standby), requests through HAProxy on
-127.0.0.1, one replica killed under write load, the primary stopped under write load and the
-standby promoted, then `caduceus down --volumes` leaving none of it.
+127.0.0.1, races and an export across the three replicas, one replica killed under write load,
+the primary stopped under write load and the standby promoted, then `caduceus down --volumes` leaving none of it.
 
 Needs root and Docker (fails under CI=true without them), and the host's psql (Scripts/setup.sh
 installs PostgreSQL 15); CADUCEUS_BIN names the binary."""
@@ -12,25 +12,84 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 from test_stack import BIN, names, require_root_and_docker, run
 
 CLUSTER = {"caduceus-fhir", "caduceus-fhir-2", "caduceus-fhir-3", "caduceus-haproxy", "caduceus-postgres", "caduceus-postgres-standby"}
 
 
-def call(method, url, body=None):
-    """(status, parsed body or None); a refused or reset connection is status 0."""
+def call(method, url, body=None, headers=None, with_headers=False):
+    """(status, parsed body or None[, headers]); a refused or reset connection is status 0."""
     request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"})
+                                     headers={"Content-Type": "application/fhir+json", "Accept": "application/fhir+json",
+                                              **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=20) as response:
             text = response.read()
-            return response.status, json.loads(text) if text.startswith(b"{") else text.decode()
+            result = response.status, json.loads(text) if text.startswith(b"{") else text.decode(), response.headers
     except urllib.error.HTTPError as error:
         text = error.read()
-        return error.code, json.loads(text) if text.startswith(b"{") else None
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return 0, None
+        result = error.code, json.loads(text) if text.startswith(b"{") else None, error.headers
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+        result = 0, f"{type(error).__name__}: {error}", {}
+    return result if with_headers else result[:2]
+
+
+def on_every_replica(bases, count, send):
+    """send(base, index) for index in range(count), spread over `bases`, all at once; the statuses."""
+    statuses = [None] * count
+
+    def one(index):
+        statuses[index] = send(bases[index % len(bases)], index)[0]
+
+    threads = [threading.Thread(target=one, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
+def races_and_export_across_replicas(bases):
+    """What issue 18 asks of replicas, on the compose cluster's three: the same conditional create
+    sent to every replica at once creates one resource; If-Match updates racing on different
+    replicas let one win; an export started on one is polled on another and downloaded on a third."""
+    value = uuid.uuid4().hex
+    body = {"resourceType": "Patient", "identifier": [{"system": "urn:cluster", "value": value}]}
+    statuses = on_every_replica(bases, 9, lambda base, _: call(
+        "POST", f"{base}/Patient", body, {"If-None-Exist": f"identifier=urn:cluster|{value}"}))
+    assert sorted(statuses) == [200] * 8 + [201], statuses
+    for base in bases:
+        assert call("GET", f"{base}/Patient?identifier=urn:cluster|{value}")[1]["total"] == 1
+
+    rid = f"race-{value[:12]}"
+    assert call("PUT", f"{bases[0]}/Patient/{rid}", {"resourceType": "Patient", "id": rid})[0] == 201
+    statuses = on_every_replica(bases, 9, lambda base, index: call(
+        "PUT", f"{base}/Patient/{rid}", {"resourceType": "Patient", "id": rid, "gender": ["male", "female", "other"][index % 3]},
+        {"If-Match": 'W/"1"'}))
+    assert sorted(statuses) == [200] + [412] * 8, statuses
+    for base in bases:
+        assert call("GET", f"{base}/Patient/{rid}")[1]["meta"]["versionId"] == "2"
+
+    status, _, headers = call("GET", f"{bases[0]}/$export?_type=Patient", headers={"Prefer": "respond-async"},
+                              with_headers=True)
+    assert status == 202, status
+    location = headers["Content-Location"]
+    poll_url = bases[1] + location[location.index("/$export-poll-status"):]
+    for _ in range(300):
+        status, manifest = call("GET", poll_url)
+        if status == 200:
+            break
+        assert status == 202, status
+        time.sleep(0.1)
+    assert status == 200
+    [output] = manifest["output"]
+    file_url = bases[2] + output["url"][output["url"].index("/$export-file"):]
+    request = urllib.request.Request(file_url, headers={"Accept": "application/fhir+ndjson"})
+    with urllib.request.urlopen(request, timeout=20) as response:
+        lines = response.read().decode().splitlines()
+    assert len(lines) == output["count"] and any(f'"id":"{rid}"' in line for line in lines)
 
 
 def sql(port, query):
@@ -69,6 +128,8 @@ def test_three_replicas_behind_haproxy_on_a_synchronous_standby(tmp_path):
             status, patient = call("GET", replica + "/fhir-server/api/v4/Patient/cluster-1")
             assert status == 200 and patient["meta"]["versionId"] == "1", (index, status)
             assert call("GET", replica + "/healthz") == (200, "ok\n")
+        races_and_export_across_replicas(
+            [f"http://127.0.0.1:{port + index}/fhir-server/api/v4" for index in (1, 2, 3)])
         # The standby streams synchronously and is read-only.
         assert sql(postgres, "select application_name || ' ' || state || ' ' || sync_state from pg_stat_replication") \
             == "caduceus_standby streaming sync"
@@ -119,9 +180,10 @@ def test_three_replicas_behind_haproxy_on_a_synchronous_standby(tmp_path):
             while not stop.is_set():
                 key = f"f{name}-{number}"
                 number += 1
+                sent = time.time()
                 status, body = call("PUT", f"{base}/Patient/{key}", {"resourceType": "Patient", "id": key})
                 with lock:
-                    (after_kill if status == 201 else refused).append((key, status, body, time.time()))
+                    (after_kill if status == 201 else refused).append((key, status, body, time.time(), time.time() - sent))
                 if status != 201:
                     time.sleep(0.2)
 
@@ -145,11 +207,16 @@ def test_three_replicas_behind_haproxy_on_a_synchronous_standby(tmp_path):
         print(f"failover: {len(after_kill)} writes acknowledged, {len(refused)} refused"
               f" ({sorted({r[1] for r in refused})}), first write {min(resumed) - promoted_at:.1f} s after pg_promote()"
               f" ({promoted_at - stopped_at:.1f} s after the stop)" if resumed else "failover: no write after promotion")
+        for key, status, body, _, took in refused:
+            print(f"refused {key}: {status} after {took:.1f} s: {body if status != 503 else body['issue'][0]['diagnostics']}")
+        if len(resumed) < 20 or any(r[1] != 503 for r in refused):
+            for name in ("caduceus-fhir", "caduceus-fhir-3"):
+                print(name, run("docker", "logs", "--tail", "40", name).stderr[-6000:])
         assert len(resumed) >= 20, "the servers did not move to the promoted standby"
         assert min(resumed) - promoted_at < 10
         # Refused while there was no primary: the servers' own 503 OperationOutcome, never a 500.
         assert refused, "no write met the outage"
-        for key, status, body, _ in refused:
+        for key, status, body, _, _ in refused:
             assert status == 503 and body and body["resourceType"] == "OperationOutcome", (key, status, body)
             assert body["issue"][0]["code"] == "transient", body
         # Every write acknowledged, before the stop (synchronous) and after, is on the new primary.

@@ -95,13 +95,22 @@ extension PostgresDatabase {
         return nil
     }
 
-    /// Called four times a second: when the pool has had leases waiting for ``connectionWait``
-    /// with none granted and none leased, it is replaced by a fresh pool to the same host, which
-    /// fails its waiting leases (postgres-nio waits for ever while it cannot connect), and the
-    /// search for the primary starts.
-    func failStalledLeases() {
+    /// Called four times a second. When leases have waited ``connectionWait`` with none granted
+    /// or returned, and either no connection is leased or a probe finds the host gone (or no
+    /// longer a primary), the pool is replaced by a fresh one to the same host, which fails its
+    /// waiting leases and closes its leased connections (postgres-nio waits for ever while it
+    /// cannot connect, and a lease held across a nested one would never return), and the search
+    /// for the primary starts. A host that answers as a primary means a busy pool: waited for.
+    func failStalledLeases() async {
         let pool = active.withLockedValue { $0 }
-        guard pool.isStalled(for: connectionWait) else { return }
+        let (waited, leased) = pool.waitedWithoutProgress(for: connectionWait)
+        guard waited else { return }
+        if leased > 0 {
+            if case .primary = await Self.probe(pool.endpoint, url: url) {
+                pool.restartWait()
+                return
+            }
+        }
         logger.warning(
             "PostgreSQL at \(pool.endpoint) gave no connection for \(connectionWait): failing the requests that wait")
         replace(pool, with: pool.endpoint)

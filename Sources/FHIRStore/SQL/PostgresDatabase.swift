@@ -247,7 +247,7 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
                 try? await Task.sleep(for: .milliseconds(250))
                 // A database dropped without close() ends its watchdog here.
                 guard let self else { return }
-                self.failStalledLeases()
+                await self.failStalledLeases()
             }
         }
     }

@@ -71,11 +71,14 @@ extension PostgresDatabase {
             }
         }
 
-        /// Whether leases have waited for `duration` while the pool granted none and had none
-        /// leased: it cannot reach its database. (Every connection leased is a busy pool, however
-        /// long its statements run.)
-        func isStalled(for duration: Duration) -> Bool {
-            load.withLockedValue { $0.waiting > 0 && $0.leased == 0 && $0.since + duration <= .now }
+        /// Whether leases have waited for `duration` with none granted or returned meanwhile, and
+        /// how many connections are leased (none: the pool cannot reach its database; some: it
+        /// is busy, or they hang on a database that is gone, which only a probe can tell).
+        func waitedWithoutProgress(for duration: Duration) -> (waited: Bool, leased: Int) {
+            load.withLockedValue { ($0.waiting > 0 && $0.since + duration <= .now, $0.leased) }
         }
+
+        /// Counts the wait again from now: a probe found the database answering.
+        func restartWait() { load.withLockedValue { $0.since = .now } }
     }
 }
