@@ -31,6 +31,6 @@ enum Schema {
             "CREATE INDEX IF NOT EXISTS history_updated ON resource_history (last_updated)",
             "CREATE INDEX IF NOT EXISTS history_type_updated ON resource_history (type, last_updated)",
         ] + IndexKinds.all.flatMap { $0.createStatements(text: text, real: real) }
-            + (dialect == .postgres ? PostgresServerState.statements : [])
+            + (dialect == .postgres ? IndexKinds.all.map(\.postgresStatistics) + PostgresServerState.statements : [])
     }
 }

@@ -10,6 +10,8 @@ struct ReferenceIndex: SearchIndexKind {
     private static let valueColumns: [IndexColumn] =
         [.text("target_type"), .text("target_id"), .text("url"), .text("identifier_system"), .text("identifier_value")]
 
+    var correlatedColumns: [String] { ["type", "param", "target_type", "target_id"] }
+
     func createStatements(text: String, real: String) -> [String] {
         [
             """

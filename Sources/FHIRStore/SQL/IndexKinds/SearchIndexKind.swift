@@ -21,10 +21,26 @@ protocol SearchIndexKind: Sendable {
     func sortColumn(descending: Bool) -> String?
     /// The index on (type, id) that probing one resource's rows and deleting them use.
     var resourceIndex: String { get }
+    /// The columns whose values go together (a parameter belongs to some types, a code to a
+    /// system and a parameter): PostgreSQL keeps statistics of their combinations
+    /// (``postgresStatistics``), since it otherwise multiplies their selectivities as if they
+    /// were independent.
+    var correlatedColumns: [String] { get }
 }
 
 extension SearchIndexKind {
     var resourceIndex: String { "\(table)_resource" }
+    var correlatedColumns: [String] { ["type", "param"] }
+
+    /// PostgreSQL's extended statistics on ``correlatedColumns``. Without them a search such as
+    /// `Observation?patient=X&code=8867-4` was estimated at one row for the code (the product of
+    /// type, param, system and code each alone, on a table of AuditEvents and Observations) and
+    /// driven from every heart rate of every patient: 25 ms where the patient's four rows take
+    /// 0.2 ms, and slower with each heart rate the workload wrote.
+    var postgresStatistics: String {
+        "CREATE STATISTICS IF NOT EXISTS \(table)_columns (dependencies, mcv) ON "
+            + correlatedColumns.joined(separator: ", ") + " FROM \(table)"
+    }
 }
 
 /// A value column of an index table and the element type PostgreSQL binds it as.

@@ -22,6 +22,8 @@ struct TokenIndex: SearchIndexKind {
 
     func sortColumn(descending: Bool) -> String? { "code" }
 
+    var correlatedColumns: [String] { ["type", "param", "system", "code"] }
+
     /// `[system]|[code]`: an empty system means none; `:below` and `:above` widen the code
     /// to what it subsumes, or what subsumes it. `columns` are the row's system and code
     /// (a reference's identifier columns for `:identifier`).
