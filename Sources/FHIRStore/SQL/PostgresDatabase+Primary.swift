@@ -157,7 +157,7 @@ extension PostgresDatabase {
                     }
                     guard ContinuousClock.now < giveUp else {
                         logger.error(
-                            "No PostgreSQL primary for five minutes: \(zip(url.endpoints, probes).map { "\($0): \($1)" }); searching again on the next failure"
+                            "No PostgreSQL primary for five minutes: \(probes.map { "\($0.0): \($0.1)" }.joined(separator: "; ")); searching again on the next failure"
                         )
                         return
                     }
