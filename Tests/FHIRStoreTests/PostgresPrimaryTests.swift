@@ -87,18 +87,19 @@ import Testing
     @Test(arguments: Self.postgres)
     func aBusyPoolIsWaitedForPastTheWait(backend: TestBackend) async throws {
         let database = try await PostgresDatabase.connect(
-            url: try await TestDatabases.freshPostgresURL(), connectionWait: .milliseconds(400))
-        // 24 statements of 0.25 s on 8 connections: the last lease waits about 0.5 s, longer than
-        // the wait, but the pool takes leases back every 0.25 s.
+            url: try await TestDatabases.freshPostgresURL(), connectionWait: .seconds(1))
+        // 32 statements of 0.5 s on 8 connections: the last leases wait about 1.5 s, longer than
+        // the wait, while the pool takes leases back every 0.5 s (and when a loaded machine
+        // delays that past the wait, a probe finds the host answering).
         let answered = try await withThrowingTaskGroup(of: Int.self) { group in
-            for _ in 0..<24 {
+            for _ in 0..<32 {
                 group.addTask {
-                    try await database.withConnection { try await $0.query("SELECT pg_sleep(0.25)", []) }.count
+                    try await database.withConnection { try await $0.query("SELECT pg_sleep(0.5)", []) }.count
                 }
             }
             return try await group.reduce(0, +)
         }
-        #expect(answered == 24)
+        #expect(answered == 32)
         try await database.close()
     }
 }

@@ -96,8 +96,8 @@ extension PostgresDatabase {
     }
 
     /// Called four times a second. When leases have waited ``connectionWait`` with none granted
-    /// or returned, and either no connection is leased or a probe finds the host gone (or no
-    /// longer a primary), the pool is replaced by a fresh one to the same host, which fails its
+    /// or returned, and either no connection is leased or a probe finds the host refusing
+    /// connections or no longer a primary, the pool is replaced by a fresh one to the same host, which fails its
     /// waiting leases and closes its leased connections (postgres-nio waits for ever while it
     /// cannot connect, and a lease held across a nested one would never return), and the search
     /// for the primary starts. A host that answers as a primary means a busy pool: waited for.
@@ -106,9 +106,14 @@ extension PostgresDatabase {
         let (waited, leased) = pool.waitedWithoutProgress(for: connectionWait)
         guard waited else { return }
         if leased > 0 {
-            if case .primary = await Self.probe(pool.endpoint, url: url) {
+            switch await Self.probe(pool.endpoint, url: url) {
+            case .primary, .silent:
+                // Answering as a primary: busy. Silent for 2 s: a loaded machine as likely as a
+                // host that vanished, and the leased connections' own errors will say which.
                 pool.restartWait()
                 return
+            case .standby, .unreachable:
+                break
             }
         }
         logger.warning(
@@ -171,13 +176,17 @@ extension PostgresDatabase {
     enum Probe: CustomStringConvertible {
         case primary(timeline: Int)
         case standby
+        /// It refused the connection or failed it (the reason in a line).
         case unreachable(String)
+        /// No answer within two seconds.
+        case silent
 
         var description: String {
             switch self {
             case .primary(let timeline): return "primary on timeline \(timeline)"
             case .standby: return "standby (in recovery)"
             case .unreachable(let reason): return reason
+            case .silent: return "no answer within 2 s"
             }
         }
     }
@@ -237,7 +246,7 @@ extension PostgresDatabase {
             }
             let timer = Task {
                 try? await Task.sleep(for: .seconds(2))
-                answer(.unreachable("no answer within 2 s"))
+                answer(.silent)
             }
             Task {
                 let connection: PostgresConnection
