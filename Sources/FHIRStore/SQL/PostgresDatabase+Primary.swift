@@ -97,7 +97,7 @@ extension PostgresDatabase {
 
     /// Called four times a second. When leases have waited ``connectionWait`` with none granted
     /// or returned, and either no connection is leased or a probe finds the host refusing
-    /// connections or no longer a primary, the pool is replaced by a fresh one to the same host, which fails its
+    /// connections, silent or no longer a primary, the pool is replaced by a fresh one to the same host, which fails its
     /// waiting leases and closes its leased connections (postgres-nio waits for ever while it
     /// cannot connect, and a lease held across a nested one would never return), and the search
     /// for the primary starts. A host that answers as a primary means a busy pool: waited for.
@@ -107,12 +107,15 @@ extension PostgresDatabase {
         guard waited else { return }
         if leased > 0 {
             switch await Self.probe(pool.endpoint, url: url) {
-            case .primary, .silent:
-                // Answering as a primary: busy. Silent for 2 s: a loaded machine as likely as a
-                // host that vanished, and the leased connections' own errors will say which.
+            case .primary, .full:
+                // Answering as a primary, or refusing a connection only because every one of its
+                // connections is taken: a busy server.
                 pool.restartWait()
                 return
-            case .standby, .unreachable:
+            case .standby, .unreachable, .silent:
+                // Silent for 2 s counts as gone: treated as busy, a replica whose leased connection
+                // never came back after the primary stopped kept its requests waiting 20 s
+                // (test_cluster.py, 2 runs of 6).
                 break
             }
         }
@@ -180,6 +183,8 @@ extension PostgresDatabase {
         case unreachable(String)
         /// No answer within two seconds.
         case silent
+        /// It refused the connection because it has as many as it takes (SQLSTATE 53300).
+        case full
 
         var description: String {
             switch self {
@@ -187,6 +192,7 @@ extension PostgresDatabase {
             case .standby: return "standby (in recovery)"
             case .unreachable(let reason): return reason
             case .silent: return "no answer within 2 s"
+            case .full: return "too many connections"
             }
         }
     }
@@ -254,7 +260,8 @@ extension PostgresDatabase {
                     connection = try await PostgresConnection.connect(configuration: settings, id: 0, logger: quiet)
                 } catch {
                     timer.cancel()
-                    return answer(.unreachable(Self.reason(error)))
+                    let full = (error as? PSQLError)?.serverInfo?[.sqlState] == "53300"
+                    return answer(full ? .full : .unreachable(Self.reason(error)))
                 }
                 let late = state.withLockedValue { state in
                     state.connection = connection
