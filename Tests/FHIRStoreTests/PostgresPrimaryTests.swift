@@ -7,7 +7,7 @@ import Testing
 /// The store on a URL of several hosts, and what a request meets when the database is gone:
 /// an error saying so within the wait, never a wait for ever. (Promoting a real standby is
 /// tested on the compose cluster: Tests/deployment/test_cluster.py.)
-@Suite struct PostgresPrimaryTests {
+@Suite(.timeLimit(.minutes(2))) struct PostgresPrimaryTests {
     static let postgres = TestDatabases.backends.filter { $0 == .postgres }
     /// A loopback port nobody listens on: connecting is refused at once.
     static let deadPort = 1
