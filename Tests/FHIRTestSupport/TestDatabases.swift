@@ -71,11 +71,10 @@ public enum TestDatabases {
             try await database.withConnection { try await $0.query("SELECT current_database()", []) }.first?.first?
             .string ?? ""
         try await database.close()
-        guard var components = URLComponents(string: url), !name.isEmpty else {
+        guard let parsed = PostgresURL(url), !name.isEmpty else {
             throw MissingService(description: "Bad PostgreSQL URL \(url)")
         }
-        components.path = "/" + name
-        return components.string!
+        return parsed.with(database: name).description
     }
 
     /// A database of its own for one test, so that tests can run in parallel.

@@ -118,21 +118,16 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The URL with its password replaced by `***`, for messages and logs.
-    public var redacted: String {
-        var url = self
-        url.password = nil
-        guard password != nil else { return url.description }
-        // The user is followed by ":***@", the marker written as it is, not percent-encoded.
-        return url.description.replacingOccurrences(
-            of: scheme + "://" + Self.encoded(user ?? "") + "@",
-            with: scheme + "://" + Self.encoded(user ?? "") + ":***@")
-    }
+    public var redacted: String { written(password: "***") }
 
-    public var description: String {
+    public var description: String { written(password: password.map(Self.encoded)) }
+
+    /// The URL as text with `password` (already encoded, or a marker) in place of the password.
+    private func written(password: String?) -> String {
         var text = scheme + "://"
-        if user != nil || password != nil {
+        if user != nil || self.password != nil {
             text += Self.encoded(user ?? "")
-            if let password { text += ":" + Self.encoded(password) }
+            if let password, self.password != nil { text += ":" + password }
             text += "@"
         }
         text += endpoints.map(\.description).joined(separator: ",")
