@@ -102,4 +102,34 @@ import Testing
         #expect(answered == 32)
         try await database.close()
     }
+
+    /// A statement under way when its host vanished without closing the connection (power or
+    /// network lost: the statement neither fails nor returns) fails as a lost connection soon
+    /// after the lease check finds the host refusing connections, instead of waiting for ever.
+    @Test(arguments: Self.postgres)
+    func aStatementOnAHostThatVanishedFailsInsteadOfWaiting(backend: TestBackend) async throws {
+        var url = try #require(PostgresURL(try await TestDatabases.freshPostgresURL()))
+        let target = try #require(url.endpoints.first)
+        let proxy = try VanishingProxy(to: target.host, port: target.port)
+        defer { proxy.stop() }
+        url.endpoints = [.init(host: "127.0.0.1", port: proxy.port)]
+        let database = try await PostgresDatabase.connect(url: url.description, connectionWait: .seconds(1))
+        _ = try await database.withConnection { try await $0.query("SELECT 1", []) }
+        let statement = Task {
+            try await database.withConnection { try await $0.query("SELECT pg_sleep(60)", []) }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        proxy.vanish()
+        let vanished = ContinuousClock.now
+        do {
+            _ = try await statement.value
+            Issue.record("a statement on a host that vanished returned")
+        } catch let error as SQLDatabaseUnavailable {
+            #expect(error.outcomeUnknown)
+        }
+        // The lease check after 1 s (the wait), a refused probe, the watchdog's quarter second.
+        let waited = ContinuousClock.now - vanished
+        #expect(waited < .seconds(5), "\(waited)")
+        try await database.close()
+    }
 }

@@ -39,12 +39,12 @@ extension PostgresDatabase {
     /// A lease the pool does not grant (its waiting leases failed by ``failStalledLeases()``, or
     /// the pool replaced) and a connection lost under `body` fail with
     /// ``SQLDatabaseUnavailable``, and start a search for the primary.
-    func leased<T: Sendable>(_ body: (Connection) async throws -> T) async throws -> T {
+    func leased<T: Sendable>(_ body: @escaping @Sendable (Connection) async throws -> T) async throws -> T {
         var retried = false
         while true {
             let pool = active.withLockedValue { $0 }
             do {
-                return try await pool.withLease { connection in
+                return try await pool.withLease { [self] connection in
                     let executor = Connection(connection: connection, logger: logger, preparedOn: pool.preparedOn)
                     try await applyTimeLimit(executor, pool: pool)
                     return try await body(executor)
@@ -64,6 +64,10 @@ extension PostgresDatabase {
                         "The database gave this server no connection for \(connectionWait);"
                         + " nothing of the request was carried out; retry later",
                     server: pool.endpoint.description)
+            } catch is Pool.Abandoned {
+                // The pool was replaced under this lease, its connection closed (a host gone).
+                searchForPrimary()
+                throw Self.lost(at: pool.endpoint)
             } catch {
                 if Task.isCancelled { throw error }
                 guard let lost = Self.connectionLost(error, endpoint: pool.endpoint) else { throw error }
@@ -73,15 +77,20 @@ extension PostgresDatabase {
         }
     }
 
-    /// `error` as ``SQLDatabaseUnavailable`` when it says the server is gone, shutting down, or
-    /// a standby (a write refused as read-only) while the request ran; `nil` for any other.
-    static func connectionLost(_ error: any Error, endpoint: PostgresURL.Endpoint) -> SQLDatabaseUnavailable? {
-        let lost = SQLDatabaseUnavailable(
+    /// A connection to `endpoint` lost under a request.
+    static func lost(at endpoint: PostgresURL.Endpoint) -> SQLDatabaseUnavailable {
+        SQLDatabaseUnavailable(
             outcomeUnknown: true,
             detail:
                 "The connection to the database was lost while this request ran; a write in it may or may not"
                 + " have been committed: read it back before retrying",
             server: endpoint.description)
+    }
+
+    /// `error` as ``SQLDatabaseUnavailable`` when it says the server is gone, shutting down, or
+    /// a standby (a write refused as read-only) while the request ran; `nil` for any other.
+    static func connectionLost(_ error: any Error, endpoint: PostgresURL.Endpoint) -> SQLDatabaseUnavailable? {
+        let lost = lost(at: endpoint)
         guard let error = error as? PSQLError else { return nil }
         switch error.code {
         case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown:
@@ -95,38 +104,60 @@ extension PostgresDatabase {
         return nil
     }
 
-    /// Called four times a second. When leases have waited ``connectionWait`` with none granted
-    /// or returned, and either no connection is leased or a probe finds the host refusing
-    /// connections, silent or no longer a primary, the pool is replaced by a fresh one to the same host, which fails its
-    /// waiting leases and closes its leased connections (postgres-nio waits for ever while it
-    /// cannot connect, and a lease held across a nested one would never return), and the search
-    /// for the primary starts. A host that answers as a primary means a busy pool: waited for.
+    /// Called four times a second. The active pool is replaced by a fresh one to the same host
+    /// when leases have waited ``connectionWait`` with none granted or returned, or a lease has
+    /// been held for ``leaseCheck`` with no probe finding the host answering since, unless a
+    /// probe now finds the host answering as a primary (a busy pool: waited for). Replacing fails
+    /// the waiting leases (postgres-nio waits for ever while it cannot connect, and a lease held
+    /// across a nested one would never return), closes the leased connections, and starts the
+    /// search for the primary.
     func failStalledLeases() async {
         let pool = active.withLockedValue { $0 }
         let (waited, leased) = pool.waitedWithoutProgress(for: connectionWait)
-        guard waited else { return }
+        // A statement on a connection to a primary that stopped can neither fail nor return
+        // (test_cluster.py: a lease held 5 s after `docker stop`, no other request waiting): its
+        // lease is the only sign.
+        let oldest = pool.oldestLease()
+        let hung = !waited && oldest.map { $0.held >= leaseCheck && $0.sinceProbed >= leaseCheck } == true
+        guard waited || hung else { return }
+        var found = ""
         if leased > 0 {
-            switch await Self.probe(pool.endpoint, url: url) {
+            let probe = await Self.probe(pool.endpoint, url: url)
+            switch probe {
             case .primary, .full:
                 // Answering as a primary, or refusing a connection only because every one of its
                 // connections is taken: a busy server.
                 pool.restartWait()
                 return
+            case .silent where hung:
+                // Slow to answer a probe while a long statement runs: perhaps a loaded server. Not
+                // taken as gone here, but waiting requests keep their count, so that a host that
+                // went silent is given up by the wait (below) once requests have waited for it.
+                pool.probed()
+                return
             case .standby, .unreachable, .silent:
-                // Silent for 2 s counts as gone: treated as busy, a replica whose leased connection
-                // never came back after the primary stopped kept its requests waiting 20 s
-                // (test_cluster.py, 2 runs of 6).
-                break
+                // Silent for 2 s while requests wait counts as gone: treated as busy, a replica whose
+                // leased connection never came back after the primary stopped kept its requests
+                // waiting 20 s (test_cluster.py, 2 runs of 6).
+                found = "; a probe found it \(probe)"
             }
         }
-        logger.warning(
-            "PostgreSQL at \(pool.endpoint) gave no connection for \(connectionWait): failing the requests that wait")
+        let what =
+            hung
+            ? "PostgreSQL at \(pool.endpoint) has had a lease for \(oldest?.held ?? .zero)\(found)"
+            : "PostgreSQL at \(pool.endpoint) gave no connection for \(connectionWait)\(found)"
+        logger.warning("\(what): replacing its pool, failing the requests on it")
         replace(pool, with: pool.endpoint)
         searchForPrimary()
     }
 
+    /// How long a lease is held before the watchdog asks whether its host is still there.
+    var leaseCheck: Duration { min(connectionWait, .seconds(2)) }
+
     /// Makes a pool to `endpoint` the active one if `old` still is, and shuts `old` down: its
-    /// waiting leases fail, and so do statements under way on its connections.
+    /// waiting leases fail, and its leased connections are closed, so that statements under
+    /// way on them fail as a lost connection (503) instead of waiting on a host that is gone
+    /// or no longer the primary for as long as TCP takes to notice.
     private func replace(_ old: Pool, with endpoint: PostgresURL.Endpoint) {
         let replaced = failover.withLockedValue { state -> Bool in
             guard !state.closed else { return false }
@@ -136,7 +167,15 @@ extension PostgresDatabase {
                 return true
             }
         }
-        if replaced { old.runTask.cancel() }
+        guard replaced else { return }
+        old.runTask.cancel()
+        // Closed only once the pool is shut down: closing a leased connection of a running pool
+        // left its other leases waiting for ever.
+        let held = old.closeLeases()
+        if let longest = held.max() {
+            logger.warning(
+                "Closed \(held.count) connections leased to \(old.endpoint) (the longest held \(longest))")
+        }
     }
 
     /// Starts looking for the primary among the URL's hosts, unless one host is all there is, a

@@ -172,7 +172,9 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
         self.checkpointer = checkpointer
     }
 
-    public func withConnection<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
+    public func withConnection<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T)
+        async throws -> T
+    {
         let connection = readers.isEmpty ? writer : readers[nextReader.next() % readers.count]
         return try await connection.mutex.withLock { try await body(connection) }
     }
