@@ -45,6 +45,16 @@ public struct AuthBenchmark: Sendable {
         public var firstError: String?
         /// Requests a second over the rounds.
         public var requestsPerSecond: Double { elapsed > 0 ? Double(requests) / elapsed : 0 }
+        /// Requests a second in each round, in order.
+        public var rounds: [Double] = []
+
+        /// The ratio of each round's rate to `base`'s in the same round: the lowest, the median
+        /// and the highest.
+        public func ratios(to base: Figure) -> (low: Double, median: Double, high: Double)? {
+            let ratios = zip(rounds, base.rounds).compactMap { $1 > 0 ? $0 / $1 : nil }.sorted()
+            guard let low = ratios.first, let high = ratios.last else { return nil }
+            return (low, ratios[ratios.count / 2], high)
+        }
     }
 
     struct Setup {
@@ -75,26 +85,31 @@ public struct AuthBenchmark: Sendable {
         }
 
         var setups: [Setup] = []
-        func make(_ name: String, verifier: AccessTokenVerifier?, audit: Bool, token: String?) async throws {
+        func make(_ name: String, verifier: AccessTokenVerifier?, audit: AuditCommit?, token: String?) async throws {
             let store = try await SQLFHIRStore.open(
                 url: directory.appendingPathComponent("\(setups.count).sqlite").path)
-            let trail = audit ? AuditTrail(store: store, logger: logger) : nil
+            let trail = audit.map { AuditTrail(store: store, logger: logger, commit: $0) }
             let router = FHIRApplication.buildRouter(
                 store: store, security: FHIRSecurity(verifier: verifier, audit: trail))
             let client = InProcessFHIRClient(router: router, remoteAddress: "127.0.0.1", logger: logger)
             setups.append(Setup(figure: Figure(name: name), store: store, client: client, trail: trail, token: token))
         }
-        try await make("off", verifier: nil, audit: false, token: nil)
-        try await make("audit only", verifier: nil, audit: true, token: nil)
+        try await make("off", verifier: nil, audit: nil, token: nil)
+        try await make("audit only", verifier: nil, audit: .beforeResponse, token: nil)
         try await make(
-            "HS256 only", verifier: try await AccessTokenVerifier(hs256Secret: secret), audit: false,
+            "HS256 only", verifier: try await AccessTokenVerifier(hs256Secret: secret), audit: nil,
             token: try await hs256.sign(claims()))
         try await make(
-            "HS256 + audit", verifier: try await AccessTokenVerifier(hs256Secret: secret), audit: true,
+            "HS256 + audit", verifier: try await AccessTokenVerifier(hs256Secret: secret), audit: .beforeResponse,
             token: try await hs256.sign(claims()))
+        // The audit trail's other commit: answers before their AuditEvents are written.
+        try await make(
+            "HS256 + audit (write-behind)", verifier: try await AccessTokenVerifier(hs256Secret: secret),
+            audit: .writeBehind, token: try await hs256.sign(claims()))
         if let rsa {
             try await make(
-                "RS256 + audit", verifier: try await AccessTokenVerifier(rs256PublicKeyPEM: rsa.publicPEM), audit: true,
+                "RS256 + audit", verifier: try await AccessTokenVerifier(rs256PublicKeyPEM: rsa.publicPEM),
+                audit: .beforeResponse,
                 token: try await rsa.issuer.sign(claims()))
         } else {
             note("RS256 skipped: openssl not found")
@@ -175,8 +190,10 @@ public struct AuthBenchmark: Sendable {
         }
         await setup.trail?.flush()
         let elapsed = start.duration(to: .now)
-        setup.figure.elapsed += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        setup.figure.elapsed += seconds
         setup.figure.requests += results.map(\.0).reduce(0, +)
+        setup.figure.rounds.append(seconds > 0 ? Double(results.map(\.0).reduce(0, +)) / seconds : 0)
         setup.figure.errors += results.map(\.1).reduce(0, +)
         if setup.figure.firstError == nil { setup.figure.firstError = results.compactMap(\.2).first }
     }

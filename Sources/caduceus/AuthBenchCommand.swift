@@ -30,14 +30,20 @@ struct AuthBenchCommand: AsyncParsableCommand {
             "\(benchmark.rounds) alternating rounds x \(benchmark.seconds) s per configuration, \(benchmark.concurrency) in-process clients, SQLite, \(benchmark.patients) patients"
         )
         print("mix: \(AuthBenchmark.mix)")
-        print("configuration     requests/s   errors   ratio to off")
-        let base = figures.first?.requestsPerSecond ?? 0
+        print(
+            "configuration".padding(toLength: 30, withPad: " ", startingAt: 0)
+                + "requests/s   errors   ratio to off   per round (min / median / max)")
+        guard let base = figures.first else { return }
         for figure in figures {
+            let spread = figure.ratios(to: base).map {
+                String(format: "%.3f / %.3f / %.3f", $0.low, $0.median, $0.high)
+            }
             print(
-                figure.name.padding(toLength: 18, withPad: " ", startingAt: 0)
+                figure.name.padding(toLength: 30, withPad: " ", startingAt: 0)
                     + String(
-                        format: "%-13.0f%-9d%.3f", figure.requestsPerSecond, figure.errors,
-                        base > 0 ? figure.requestsPerSecond / base : 0))
+                        format: "%-13.0f%-9d%-15.3f", figure.requestsPerSecond, figure.errors,
+                        base.requestsPerSecond > 0 ? figure.requestsPerSecond / base.requestsPerSecond : 0)
+                    + (spread ?? ""))
             if let firstError = figure.firstError { print("  first error: \(firstError)") }
         }
     }

@@ -198,6 +198,12 @@ struct ServeCommand: AsyncParsableCommand {
             valueName: "events"))
     var auditQueueLimit = 10_000
 
+    @Option(
+        help: ArgumentHelp(
+            "With the audit trail: before-response holds each response until its AuditEvent is committed (a read whose event cannot be stored within 10 s is answered 503); write-behind answers at once and writes a few milliseconds later (a crash loses those).",
+            valueName: "mode"))
+    var auditCommit = AuditCommit.beforeResponse.rawValue
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -246,6 +252,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard maxExportJobs >= 1 else { throw ValidationError("--max-export-jobs must be 1 or more") }
         guard auditQueueLimit >= 64 else { throw ValidationError("--audit-queue-limit must be 64 or more") }
+        guard AuditCommit(rawValue: auditCommit) != nil else {
+            throw ValidationError(
+                "--audit-commit must be one of \(AuditCommit.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         _ = try exfiltrationDetector()
         _ = try tokenPolicy()
         guard let auditFeedTokenFile else { return }
@@ -376,12 +386,15 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.searchGate = SearchGate(
             limit: maxConcurrentSearches ?? 2 * readers,
             maximumWait: configuration.statementTimeLimit ?? SQLStatementTimeLimit.standard)
+        let commit = AuditCommit(rawValue: auditCommit) ?? .beforeResponse  // checked by validate()
         switch audit {
-        case "on": security.audit = AuditTrail(stores: stores, logger: logger, maximumPending: auditQueueLimit)
+        case "on":
+            security.audit = AuditTrail(stores: stores, logger: logger, maximumPending: auditQueueLimit, commit: commit)
         case "off": break
         case "auto":
             if security.verifier != nil {
-                security.audit = AuditTrail(stores: stores, logger: logger, maximumPending: auditQueueLimit)
+                security.audit = AuditTrail(
+                    stores: stores, logger: logger, maximumPending: auditQueueLimit, commit: commit)
             }
         default: break  // refused by validate()
         }

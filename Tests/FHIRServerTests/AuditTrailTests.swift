@@ -3,6 +3,10 @@ import FHIR
 import FHIRStore
 import FHIRTestSupport
 import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import JSON
 import Testing
 
 /// An audit trail no request can suppress (issue 13): one request carrying `%00` once rolled
@@ -162,10 +166,7 @@ extension AuditTrailTests {
         await trail.flush()
         #expect(await trail.written == 19)
         #expect(await trail.failures == 1)
-        let stored = try await store.reading {
-            try await $0.resources(ofType: "AuditEvent", since: nil, after: nil, limit: 100)
-        }
-        #expect(stored.count == 19)
+        #expect(try await Self.storedAuditEvents(in: store) == 19)
         try await store.close()
     }
 
@@ -174,7 +175,8 @@ extension AuditTrailTests {
     @Test func aFloodWaitsForTheWriterInsteadOfGrowingTheQueue() async throws {
         let store = try await TestDatabases.makeStore(.sqlite)
         let trail = AuditTrail(
-            store: PoisonedStore(base: store, poison: "poison", delay: .milliseconds(20)), maximumPending: 40)
+            store: PoisonedStore(base: store, poison: "poison", delay: .milliseconds(20)), maximumPending: 40,
+            commit: .writeBehind)
         for index in 0..<300 {
             await trail.record(
                 AuditRecord(subtypes: [.interaction("read")], action: "R", outcome: "0", agentName: "user\(index)"))
@@ -184,5 +186,160 @@ extension AuditTrailTests {
         #expect(await trail.written == 300)
         #expect(await trail.failures == 0)
         try await store.close()
+    }
+}
+
+/// The audit trail's commit before the response (issue 18: a server that stops loses no
+/// AuditEvent of a request it answered), and what a read gets when its event cannot be stored.
+extension AuditTrailTests {
+    /// A response goes out only once its AuditEvent is in the database: read straight after the
+    /// answer, without waiting for the writer, the event is there.
+    @Test(arguments: backends)
+    func anAnswerGoesOutAfterItsAuditEventIsCommitted(backend: TestBackend) async throws {
+        try await AccessControlTests.withSecureApp(backend) { harness in
+            let admin = try await harness.token("system/*.*", subject: "admin")
+            #expect(
+                try await harness.call(.put, "Patient/p1", token: admin, body: #"{"resourceType":"Patient","id":"p1"}"#)
+                    .status == .created)
+            for index in 0..<5 {
+                let reader = try await harness.token("system/*.read", subject: "reader\(index)")
+                #expect(try await harness.call(.get, "Patient/p1", token: reader).status == .ok)
+                // No flush: the read's own event is counted as written when its answer arrives.
+                #expect(await harness.trail.written == index + 2)
+            }
+            let events = try await harness.call(.get, "AuditEvent?entity=Patient/p1&subtype=read", token: admin)
+            #expect(events.json?["total"]?.intValue == 5)
+        }
+    }
+
+    /// With the database unavailable to the audit trail, a read is not sent (503 `transient`)
+    /// once its event could not be stored within the wait; a write already carried out is
+    /// answered as it went. Nothing is dropped: once the database is back, every event queued
+    /// in the outage is written.
+    @Test(arguments: backends)
+    func aReadIsNotSentWithoutItsAuditEventAndNoEventIsLost(backend: TestBackend) async throws {
+        let base = try await TestDatabases.makeStore(backend)
+        _ = try await base.update(
+            try JSONParser.parse(#"{"resourceType":"Patient","id":"p1"}"#), type: "Patient", id: "p1", ifMatch: nil)
+        let outage = PoisonedStore.Outage(isOn: false)
+        let store = PoisonedStore(base: base, poison: "\u{0}never", outage: outage)
+        let stores = TenantStores(defaultStore: store)
+        let trail = AuditTrail(stores: stores, maximumWait: .milliseconds(1500))
+        let router = FHIRApplication.buildRouter(stores: stores, security: FHIRSecurity(audit: trail))
+        do {
+            try await Application(router: router).test(.router) { client in
+                #expect(try await client.fhir(.get, "Patient/p1").status == .ok)
+                #expect(await trail.written == 1)
+                await outage.start()
+                let read = try await client.fhir(.get, "Patient/p1")
+                #expect(read.status == .serviceUnavailable)
+                #expect(read.json?["issue"]?.arrayValue?.first?["code"] == "transient")
+                #expect(read.json?["issue"]?.arrayValue?.first?["diagnostics"]?.stringValue?.contains("audit") == true)
+                #expect(try await client.fhir(.get, "Patient?_id=p1").status == .serviceUnavailable)
+                // A batch Bundle's entries may read: held back too, saying what it did was done.
+                let batch = try await client.fhir(
+                    .post, "",
+                    body:
+                        #"{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Patient/p1"}}]}"#
+                )
+                #expect(batch.status == .serviceUnavailable)
+                #expect(
+                    batch.json?["issue"]?.arrayValue?.first?["diagnostics"]?.stringValue?.contains("carried out")
+                        == true)
+                // A write's answer is not held back by its audit: it was carried out.
+                let write = try await client.fhir(.put, "Patient/p2", body: #"{"resourceType":"Patient","id":"p2"}"#)
+                #expect(write.status == .created)
+                // An error's answer does not wait for its event at all.
+                let started = ContinuousClock.now
+                #expect(try await client.fhir(.get, "Patient/missing").status == .notFound)
+                #expect(ContinuousClock.now - started < .seconds(1))
+                #expect(await outage.refused > 2)
+                #expect(await trail.written == 1)
+                await outage.end()
+                await trail.flush()
+                #expect(await trail.written == 6)
+                #expect(await trail.failures == 0)
+                #expect(await trail.retries > 0)
+                #expect(try await client.fhir(.get, "Patient/p1").status == .ok)
+            }
+            await trail.close()
+            #expect(try await Self.storedAuditEvents(in: base) == 7)
+            try await stores.close()
+        } catch {
+            await trail.close()
+            try? await stores.close()
+            throw error
+        }
+    }
+
+    /// A queue full of events the database cannot take does not grow: a request past it waits
+    /// until its deadline and its event is counted as not stored; the queued ones are written
+    /// once the database is back.
+    @Test func aLongOutageKeepsTheQueueBounded() async throws {
+        let base = try await TestDatabases.makeStore(.sqlite)
+        let outage = PoisonedStore.Outage()
+        let trail = AuditTrail(
+            store: PoisonedStore(base: base, poison: "\u{0}never", outage: outage), maximumPending: 4,
+            maximumWait: .milliseconds(300))
+        let stored = await Self.recordReads(20, in: trail)
+        #expect(stored == Array(repeating: false, count: 20))
+        #expect(await trail.peakPending == 4)
+        #expect(await trail.failures == 16)
+        await outage.end()
+        await trail.flush()
+        #expect(await trail.written == 4)
+        #expect(try await Self.storedAuditEvents(in: base) == 4)
+        try await base.close()
+    }
+
+    /// A writer stuck in a slow store call does not hold a request past its wait.
+    @Test func aStuckWriterDoesNotHoldARequestPastItsWait() async throws {
+        let base = try await TestDatabases.makeStore(.sqlite)
+        let trail = AuditTrail(
+            store: PoisonedStore(base: base, poison: "\u{0}never", delay: .seconds(2)), maximumWait: .milliseconds(300))
+        let started = ContinuousClock.now
+        let stored = await trail.record(AuditRecord(subtypes: [.interaction("read")], action: "R", outcome: "0"))
+        #expect(!stored)
+        #expect(ContinuousClock.now - started < .seconds(1))
+        await trail.flush()
+        #expect(await trail.written == 1)
+        try await base.close()
+    }
+
+    /// A batch whose commit landed before its connection was lost is written again under the
+    /// same ids: found stored, never twice.
+    @Test func aBatchCommittedBeforeItsConnectionWasLostIsNotWrittenTwice() async throws {
+        let base = try await TestDatabases.makeStore(.sqlite)
+        let lost = PoisonedStore.Outage()
+        let trail = AuditTrail(store: PoisonedStore(base: base, poison: "\u{0}never", lostAfterCommit: lost))
+        let stored = await Self.recordReads(3, in: trail)
+        #expect(stored == [true, true, true])
+        #expect(await lost.refused == 1)
+        #expect(await trail.retries >= 1)
+        #expect(await trail.written == 3)
+        #expect(await trail.failures == 0)
+        #expect(try await Self.storedAuditEvents(in: base) == 3)
+        try await base.close()
+    }
+
+    /// The AuditEvents `store` holds.
+    static func storedAuditEvents(in store: any FHIRStore) async throws -> Int {
+        try await store.reading {
+            try await $0.resources(ofType: "AuditEvent", since: nil, after: nil, limit: 1000)
+        }.count
+    }
+
+    /// `count` reads recorded at once by as many requests; what each was answered.
+    static func recordReads(_ count: Int, in trail: AuditTrail) async -> [Bool] {
+        await withTaskGroup(of: Bool.self) { group in
+            for index in 0..<count {
+                group.addTask {
+                    await trail.record(
+                        AuditRecord(subtypes: [.interaction("read")], action: "R", outcome: "0", agentName: "u\(index)")
+                    )
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
     }
 }

@@ -4,9 +4,24 @@ import FHIRStore
 /// A store that refuses to create any resource holding `poison`, as a database refuses a value
 /// it cannot take (the rest of a transaction holding one rolls back with it), and, with
 /// `failsReads`, fails every read with an internal error that names SQL and a file path; with
-/// `delay`, each transaction waits first.
+/// `delay`, each transaction waits first; during an `outage`, every transaction fails as a
+/// database that cannot be reached does (``SQLDatabaseUnavailable``).
 struct PoisonedStore: FHIRStore {
     struct Refused: Error {}
+
+    /// Whether the database is unreachable, switched by the test.
+    actor Outage {
+        private(set) var isOn: Bool
+        /// Transactions refused so far.
+        private(set) var refused = 0
+        init(isOn: Bool = true) { self.isOn = isOn }
+        func start() { isOn = true }
+        func end() { isOn = false }
+        func refuse() -> Bool {
+            if isOn { refused += 1 }
+            return isOn
+        }
+    }
 
     struct Transaction: FHIRTransaction {
         let base: any FHIRTransaction
@@ -54,6 +69,10 @@ struct PoisonedStore: FHIRStore {
     var failsReads = false
     /// How long each transaction takes at least: a slow disk.
     var delay = Duration.zero
+    var outage: Outage?
+    /// While on, a transaction is committed and then fails as a connection lost after the
+    /// commit does (``SQLDatabaseUnavailable``, its outcome unknown); the outage ends after one.
+    var lostAfterCommit: Outage?
 
     func reading<T: Sendable>(_ body: @escaping @Sendable (any FHIRTransaction) async throws -> T) async throws -> T {
         if failsReads { throw InternalFailure() }
@@ -63,6 +82,16 @@ struct PoisonedStore: FHIRStore {
     {
         let poison = poison
         try await Task.sleep(for: delay)
+        if let outage, await outage.refuse() {
+            throw SQLDatabaseUnavailable(
+                outcomeUnknown: false, detail: "The database gave this server no connection", server: "test")
+        }
+        if let lostAfterCommit, await lostAfterCommit.isOn {
+            _ = try await base.transaction { try await body(Transaction(base: $0, poison: poison)) }
+            _ = await lostAfterCommit.refuse()
+            await lostAfterCommit.end()
+            throw SQLDatabaseUnavailable(outcomeUnknown: true, detail: "The connection was lost", server: "test")
+        }
         return try await base.transaction { try await body(Transaction(base: $0, poison: poison)) }
     }
     func create(_ resource: JSONValue, type: String) async throws -> StoredResource {

@@ -30,8 +30,9 @@ actor SharedExfiltrationWindows {
         self.logger = logger
     }
 
-    /// Counts the patients `records` returned, per client; the alerts to record.
-    func observe(_ records: [AuditRecord]) async -> [AuditRecord] {
+    /// Counts the patients `records` returned, per client; the alerts to record, `nil` when the
+    /// database could not count them (to be given again with the batch's next attempt).
+    func observe(_ records: [AuditRecord]) async -> [AuditRecord]? {
         var order: [String] = []
         var byClient: [String: (record: AuditRecord, shown: String, patients: Set<String>)] = [:]
         for record in records where !record.patientsReturned.isEmpty && record.type == .rest {
@@ -62,6 +63,7 @@ actor SharedExfiltrationWindows {
         } catch {
             failures += 1
             logger.error("Could not count reads for the exfiltration detector: \(error)")
+            return nil
         }
         return raised
     }

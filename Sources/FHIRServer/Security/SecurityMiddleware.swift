@@ -64,16 +64,46 @@ struct SecurityMiddleware: RouterMiddleware {
                 return try await audited(outcomes.respond(error, request: request), interaction, request, context)
             }
         }
-        return try await audited(run(request, context: context, next: next), interaction, request, context)
+        let started = ContinuousClock.now
+        let response = try await run(request, context: context, next: next)
+        let handled = ContinuousClock.now
+        defer { Self.logIfSlow(request, context: context, handled: handled - started, audited: .now - handled) }
+        return try await audited(response, interaction, request, context)
+    }
+
+    /// A request that took over 2 s is logged with where its time went: in its handler, or
+    /// waiting for its AuditEvent's commit.
+    static func logIfSlow(_ request: Request, context: Context, handled: Duration, audited: Duration) {
+        guard handled + audited >= .seconds(2) else { return }
+        context.logger.notice(
+            "Slow request \(request.method) \(request.uri.path): \(handled) in its handler, \(audited) for its AuditEvent"
+        )
     }
 
     func audited(_ response: Response, _ interaction: Interaction, _ request: Request, _ context: Context) async throws
         -> Response
     {
-        if let audit {
-            await audit.record(interaction.record(request: request, response: response, context: context))
+        guard let audit else { return response }
+        // A success waits for its AuditEvent's commit (with --audit-commit before-response); an
+        // error answer does not: it discloses nothing, and in a database outage it is the
+        // answer that says so.
+        let succeeded = response.status.code < 400
+        let stored = await audit.record(
+            interaction.record(request: request, response: response, context: context), waitingForCommit: succeeded)
+        // Data goes out only with its AuditEvent committed: a read whose event the database could
+        // not take in time is answered 503 instead (the event stays queued). A write already
+        // carried out is answered as it went, its event still queued.
+        guard !stored, audit.commit == .beforeResponse, succeeded, interaction.discloses(request: request) else {
+            return response
         }
-        return response
+        let changes = !(request.method == .get || request.method == .head || interaction.subtype.hasPrefix("search"))
+        return outcomes.respond(
+            FHIRError(
+                status: 503, code: "transient",
+                "This server could not record the request in its audit trail within \(audit.maximumWait), so its"
+                    + " answer is not sent"
+                    + (changes ? "; what it asked for was carried out: read it back before retrying" : "; retry later")),
+            request: request)
     }
 
     func run(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
@@ -129,6 +159,13 @@ struct Interaction {
     var operation: String?
     /// `GET /metadata` needs no token.
     var isOpen = false
+
+    /// Whether the answer hands out stored data: a read, a search (also by POST), a history, a
+    /// GET operation (`$everything`, an export's status and files), a batch or transaction
+    /// Bundle (whose entries may read).
+    func discloses(request: Request) -> Bool {
+        request.method == .get || request.method == .head || subtype.hasPrefix("search") || action == "E"
+    }
 
     init(request: Request, basePath: String) {
         let path = request.uri.path
