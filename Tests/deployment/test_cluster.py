@@ -181,7 +181,7 @@ def test_three_replicas_behind_haproxy_on_a_synchronous_standby(tmp_path):
                 key = f"f{name}-{number}"
                 number += 1
                 sent = time.time()
-                # 8 s: a request under way when the primary stopped can hang (see below).
+                # 8 s: every request is answered within the connection wait (5 s) and a probe.
                 status, body = call("PUT", f"{base}/Patient/{key}", {"resourceType": "Patient", "id": key}, timeout=8)
                 with lock:
                     (after_kill if status == 201 else refused).append((key, status, body, time.time(), time.time() - sent))
@@ -211,21 +211,23 @@ def test_three_replicas_behind_haproxy_on_a_synchronous_standby(tmp_path):
         for key, status, body, _, took in refused:
             print(f"refused {key}: {status} after {took:.1f} s: {body if status != 503 else body['issue'][0]['diagnostics']}")
         if len(resumed) < 20 or any(r[1] != 503 for r in refused):
+            if any(r[1] == 0 for r in refused):
+                time.sleep(12)  # until the servers answer what the client gave up on, and log it
             for name in ("caduceus-fhir", "caduceus-fhir-2", "caduceus-fhir-3"):
                 lines = run("docker", "logs", name).stderr.splitlines()
                 print(name, "\n".join(line for line in lines if "Connection creation failed" not in line)[-6000:])
+            # HAProxy's line of each request without an answer: which replica, and its timings.
+            logged = run("docker", "logs", "caduceus-haproxy")
+            for key in [r[0] for r in refused if r[1] != 503]:
+                print("\n".join(line for line in (logged.stdout + logged.stderr).splitlines() if f"/{key} " in line))
         assert len(resumed) >= 20, "the servers did not move to the promoted standby"
         assert min(resumed) - promoted_at < 10
-        # Refused while there was no primary: the servers' own 503 OperationOutcome, never a 500.
-        # Known and not yet understood: in about one run in five, one or two requests under way
-        # when the primary stopped got no answer (the client gave up) while their server went on
-        # answering others; README says so. At most two, never anything but 503 otherwise.
-        assert refused, "no write met the outage"
-        unanswered = [r for r in refused if r[1] == 0]
-        assert len(unanswered) <= 2 and all("timed out" in r[2] for r in unanswered), unanswered
+        # Refused while there was no primary: the servers' own 503 OperationOutcome, never a 500,
+        # and every request answered (a statement under way on the stopped primary once neither
+        # failed nor returned: the lease check closes it, PostgresDatabase.failStalledLeases).
+        # A write met the outage: refused, or held through it and carried out on the new primary.
+        assert refused or [a for a in after_kill if a[3] > stopped_at and a[4] > 2], "no write met the outage"
         for key, status, body, _, _ in refused:
-            if status == 0:
-                continue
             assert status == 503 and body and body["resourceType"] == "OperationOutcome", (key, status, body)
             assert body["issue"][0]["code"] == "transient", body
         # Every write acknowledged, before the stop (synchronous) and after, is on the new primary.
@@ -233,6 +235,22 @@ def test_three_replicas_behind_haproxy_on_a_synchronous_standby(tmp_path):
         assert sql(postgres + 1, f"select count(*) from resources where type = 'Patient' and id in ({keys})") \
             == str(len(acknowledged) + len(after_kill))
         assert sql(postgres + 1, "select pg_is_in_recovery()") == "f"
+        # Every acknowledged write has its AuditEvent, once: those on the replica killed (answered
+        # only once their event was committed) and those through the failover (an event the
+        # database could not take is kept and written again once the new primary answers; one
+        # whose commit may have landed is written under the same id, so never twice).
+        missing = []
+        deadline = time.time() + 15
+        for key in [a[0] for a in acknowledged] + [a[0] for a in after_kill]:
+            while True:
+                status, body = call("GET", f"{base}/AuditEvent?entity=Patient/{key}&subtype=update&_summary=count")
+                if status == 200 and body["total"] == 1:
+                    break
+                if time.time() > deadline:
+                    missing.append((key, status))
+                    break
+                time.sleep(0.5)
+        assert not missing, missing
     finally:
         # From another results folder, as a user who forgot --results would: the cluster file is
         # not found, and still nothing of the cluster is left.

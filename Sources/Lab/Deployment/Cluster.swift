@@ -96,12 +96,16 @@ extension Stack {
         services += "volumes:\n  postgres-standby-data:\n"
         try services.write(toFile: clusterFile, atomically: true, encoding: .utf8)
         // A replica that stops answering /healthz leaves the rotation within two seconds; a
-        // request that finds one down is sent again to another (redispatch).
+        // request that finds one down is sent again to another (redispatch). Every request is
+        // logged with its timings (`docker logs caduceus-haproxy`).
         var haproxy = """
             global
               maxconn 4096
+              log stdout format raw local0 info
             defaults
               mode http
+              log global
+              option httplog
               timeout connect 2s
               timeout client 60s
               timeout server 60s
