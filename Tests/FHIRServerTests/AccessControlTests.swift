@@ -77,7 +77,9 @@ import Testing
                 try await TestDatabases.makeStore(backend)
             }
             : TenantStores(defaultStore: store)
-        let trail = AuditTrail(stores: stores)
+        // Commits before answers, as served; a wait long enough that the full parallel test run's
+        // load (an AuditEvent's commit took over 10 s there) never turns a read into a 503.
+        let trail = AuditTrail(stores: stores, maximumWait: .seconds(120))
         let router = FHIRApplication.buildRouter(
             stores: stores, security: FHIRSecurity(verifier: verifier, audit: trail, auditFeed: auditFeed))
         let hs256 = await AccessTokenIssuer.hs256(secret: secret)

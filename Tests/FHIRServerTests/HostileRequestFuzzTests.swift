@@ -74,7 +74,7 @@ import Testing
         }
         let tokens = signed
         let store = try await TestDatabases.makeStore(.sqlite)
-        let trail = AuditTrail(store: store)
+        let trail = AuditTrail(store: store, maximumWait: .seconds(120))
         let router = FHIRApplication.buildRouter(
             store: store,
             security: FHIRSecurity(verifier: try await AccessTokenVerifier(hs256Secret: secret), audit: trail))

@@ -22,7 +22,7 @@ struct ReplicaTests {
             configuration: FHIRServerConfiguration = .init()
         ) async throws {
             stores = try await TenantStores.forDatabase(url: url, tenants: tenants)
-            self.audit = audit ? AuditTrail(stores: stores) : nil
+            self.audit = audit ? AuditTrail(stores: stores, maximumWait: .seconds(120)) : nil
             if let exfiltration, let trail = self.audit { await trail.watch(exfiltration) }
             router = FHIRApplication.buildRouter(
                 stores: stores, configuration: configuration, security: FHIRSecurity(audit: self.audit))

@@ -71,7 +71,7 @@ import Testing
         }
         #expect(stores.tenants == ["clinic_a"])
         let secret = AccessControlTests.secret
-        let trail = AuditTrail(stores: stores)
+        let trail = AuditTrail(stores: stores, maximumWait: .seconds(120))
         let security = FHIRSecurity(verifier: try await AccessTokenVerifier(hs256Secret: secret), audit: trail)
         let issuer = await AccessTokenIssuer.hs256(secret: secret)
         // Tokens are bound to a tenant: each asks for the tenant its token names.

@@ -29,7 +29,9 @@ import Testing
         } catch {
             Issue.record("\(what): \(String(reflecting: error))")
         }
-        #expect(ContinuousClock.now - started < .seconds(5), "\(what) took \(ContinuousClock.now - started)")
+        // A billion steps take minutes; 15 s leaves room for a loaded machine (5.9 s once in the
+        // full parallel run).
+        #expect(ContinuousClock.now - started < .seconds(15), "\(what) took \(ContinuousClock.now - started)")
     }
 
     @Test(arguments: backends)

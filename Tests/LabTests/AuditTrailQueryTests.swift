@@ -22,7 +22,7 @@ import Testing
         _ body: @escaping @Sendable (String, AuditTrail?) async throws -> Void
     ) async throws {
         try await TestDatabases.withStore(.sqlite) { store in
-            let trail = audit ? AuditTrail(store: store) : nil
+            let trail = audit ? AuditTrail(store: store, maximumWait: .seconds(120)) : nil
             if let trail, let detector { await trail.watch(detector) }
             var verifier: AccessTokenVerifier?
             if let secret { verifier = try await AccessTokenVerifier(hs256Secret: secret) }

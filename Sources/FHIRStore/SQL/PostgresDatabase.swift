@@ -252,11 +252,19 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         active = NIOLockedValueBox(Pool(endpoint: endpoint, url: url, logger: logger))
         failover.withLockedValue { $0.newestTimeline = timeline ?? 0 }
         watchdog = Task { [weak self] in
+            var last = ContinuousClock.now
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(250))
                 // A database dropped without close() ends its watchdog here.
                 guard let self else { return }
-                await self.failStalledLeases()
+                // A tick a second late means this process, not the database, was not running
+                // (every thread busy): what waited meanwhile is counted from now.
+                if ContinuousClock.now - last > .seconds(1) {
+                    self.active.withLockedValue { $0 }.restartWait()
+                } else {
+                    await self.failStalledLeases()
+                }
+                last = ContinuousClock.now
             }
         }
     }
