@@ -31,7 +31,9 @@ struct SharedExportJobsTests {
     }
 
     static func completed(_ jobs: SharedExportJobs, _ id: String, client: String?) async throws -> JSONValue? {
-        for _ in 0..<200 {
+        // By a deadline, not a count of polls: the full parallel test run can starve a poll.
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
             if case .completed(let manifest)? = try await jobs.state(of: id, tenant: nil, client: client) {
                 return manifest
             }
@@ -88,10 +90,11 @@ struct SharedExportJobsTests {
             _ = try await first.transaction {
                 try await $0.create(["resourceType": "Patient"], type: "Patient", id: "p1")
             }
-            let jobs = SharedExportJobs(database: first.database, retention: .seconds(1), maximumJobs: 4)
+            // Retention long enough that a starved poll still sees the job completed before it ends.
+            let jobs = SharedExportJobs(database: first.database, retention: .seconds(4), maximumJobs: 4)
             let id = try await jobs.start(Self.request(nil), store: first)
             #expect(try await Self.completed(jobs, id, client: nil) != nil)
-            try await Task.sleep(for: .seconds(2))
+            try await Task.sleep(for: .seconds(5))
             #expect(try await jobs.state(of: id, tenant: nil, client: nil) == nil)
             #expect(try await jobs.fileData("Patient.ndjson", of: id, tenant: nil, client: nil) == nil)
             // A job another replica left running four minutes ago.
