@@ -187,31 +187,48 @@ extension PostgresDatabase {
             guard !state.closed, state.search == nil else { return }
             state.search = Task { [self] in
                 defer { failover.withLockedValue { $0.search = nil } }
-                let giveUp = ContinuousClock.now + .seconds(300)
-                while !Task.isCancelled {
-                    let pool = active.withLockedValue { $0 }
-                    let probes = await Self.probe(url.endpoints, url: url)
+                let search = await Self.findPrimary(url: url, every: .seconds(1), for: .seconds(300)) { probes in
+                    let current = active.withLockedValue { $0.endpoint }
                     let newest = failover.withLockedValue { $0.newestTimeline }
-                    if let (primary, timeline) = Self.choosePrimary(probes, current: pool.endpoint, newestSeen: newest)
-                    {
-                        failover.withLockedValue { $0.newestTimeline = max($0.newestTimeline, timeline) }
-                        if primary != pool.endpoint {
-                            logger.warning(
-                                "PostgreSQL primary is now \(primary), timeline \(timeline) (was \(pool.endpoint))")
-                            replace(pool, with: primary)
-                        }
-                        return
-                    }
-                    guard ContinuousClock.now < giveUp else {
-                        logger.error(
-                            "No PostgreSQL primary for five minutes: \(probes.map { "\($0.0): \($0.1)" }.joined(separator: "; ")); searching again on the next failure"
-                        )
-                        return
-                    }
-                    try? await Task.sleep(for: .seconds(1))
+                    return Self.choosePrimary(probes, current: current, newestSeen: newest)
+                }
+                guard let (primary, timeline) = search.primary else {
+                    guard !Task.isCancelled else { return }
+                    logger.error(
+                        "No PostgreSQL primary for five minutes: \(Self.describe(search.probes)); searching again on the next failure"
+                    )
+                    return
+                }
+                failover.withLockedValue { $0.newestTimeline = max($0.newestTimeline, timeline) }
+                let pool = active.withLockedValue { $0 }
+                if primary != pool.endpoint {
+                    logger.warning("PostgreSQL primary is now \(primary), timeline \(timeline) (was \(pool.endpoint))")
+                    replace(pool, with: primary)
                 }
             }
         }
+    }
+
+    /// Probes every host of `url` each `interval` until `choose` picks a primary among what they
+    /// answered, or `duration` has passed (or the task is cancelled): the primary and its
+    /// timeline, or none and the last probes, which say why. At start (``connect(url:connectionWait:)``)
+    /// and when the primary is lost (``searchForPrimary()``).
+    static func findPrimary(
+        url: PostgresURL, every interval: Duration, for duration: Duration,
+        choose: ([(PostgresURL.Endpoint, Probe)]) -> (PostgresURL.Endpoint, Int)?
+    ) async -> (primary: (PostgresURL.Endpoint, Int)?, probes: [(PostgresURL.Endpoint, Probe)]) {
+        let giveUp = ContinuousClock.now + duration
+        while true {
+            let probes = await probe(url.endpoints, url: url)
+            if let primary = choose(probes) { return (primary, probes) }
+            guard ContinuousClock.now < giveUp, !Task.isCancelled else { return (nil, probes) }
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// What each host answered, in a line.
+    static func describe(_ probes: [(PostgresURL.Endpoint, Probe)]) -> String {
+        probes.map { "\($0.0): \($0.1)" }.joined(separator: "; ")
     }
 
     /// What a probe of one host found.

@@ -171,21 +171,16 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         if url.endpoints.count > 1 {
             // PostgreSQL may be starting (a compose stack, a restart): probe for up to 30 s, as a
             // single host's pool keeps trying to connect.
-            let giveUp = ContinuousClock.now + .seconds(30)
-            while true {
-                let probes = await probe(url.endpoints, url: url)
-                if let primary = choosePrimary(probes, current: nil, newestSeen: 0) {
-                    (endpoint, timeline) = primary
-                    break
-                }
-                guard ContinuousClock.now < giveUp else {
-                    throw StoreError.configuration(
-                        "None of \(url.endpoints.map(\.description).joined(separator: ", ")) became a PostgreSQL"
-                            + " primary that accepts connections within 30 s: "
-                            + probes.map { "\($0.0): \($0.1)" }.joined(separator: "; "))
-                }
-                try await Task.sleep(for: .milliseconds(500))
+            let found = await findPrimary(url: url, every: .milliseconds(500), for: .seconds(30)) {
+                choosePrimary($0, current: nil, newestSeen: 0)
             }
+            guard let primary = found.primary else {
+                try Task.checkCancellation()
+                throw StoreError.configuration(
+                    "None of \(url.endpoints.map(\.description).joined(separator: ", ")) became a PostgreSQL"
+                        + " primary that accepts connections within 30 s: " + describe(found.probes))
+            }
+            (endpoint, timeline) = primary
         }
         let database = PostgresDatabase(
             url: url, endpoint: endpoint, timeline: timeline, connectionWait: connectionWait, logger: logger)

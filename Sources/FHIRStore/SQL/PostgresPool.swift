@@ -141,9 +141,6 @@ extension PostgresDatabase {
             }
         }
 
-        /// How many leases and waits are under way.
-        var inUse: (leased: Int, waiting: Int) { load.withLockedValue { ($0.leases.count, $0.waiting) } }
-
         /// Counts the wait again from now: a probe found the database answering.
         func restartWait() {
             load.withLockedValue { load in
