@@ -133,7 +133,8 @@ extension SQLFHIRStore {
         return object
     }
 
-    /// Writes the first version of a new resource on PostgreSQL with ``PostgresCreateStatement``.
+    /// Writes the first version of a new resource on PostgreSQL with ``PostgresCreateStatement``,
+    /// grouped with concurrent creates by ``postgresCreates``.
     func createOnPostgres(_ resource: JSONValue, type: String, id: String, database: PostgresDatabase) async throws
         -> StoredResource
     {
@@ -143,9 +144,10 @@ extension SQLFHIRStore {
                 resource, id: id, version: 1, lastUpdated: .string(FHIRDateRange.instantString(milliseconds: now))))
         let body = JSONWriter().string(stamped)
         let rows = SQLFHIRTransaction.indexRows(indexer.entries(for: stamped, resourceType: type))
-        try await database.execute(
-            prepared: PostgresCreateStatement(
-                type: type, id: id, version: 1, lastUpdated: now, body: body, indexRows: rows))
+        try await postgresCreates.create(
+            PostgresCreateStatement.Resource(
+                type: type, id: id, version: 1, lastUpdated: now, body: body, indexRows: rows),
+            on: database)
         return StoredResource(type: type, id: id, versionId: 1, lastUpdated: now, deleted: false, body: body)
     }
 }

@@ -8,6 +8,8 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
     let indexer: SearchIndexer
     let clock = MonotonicClock()
     let statistics = StatisticsSchedule()
+    /// Concurrent creates on PostgreSQL, grouped into one statement.
+    let postgresCreates = PostgresCreateQueue()
 
     /// Wraps `database`, creating the tables when they are missing.
     public init(database: any SQLDatabase, registry: SearchParameterRegistry = .r4) async throws {
@@ -117,7 +119,8 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
             }
         } else if let postgres = database as? PostgresDatabase {
             // PostgreSQL: one autocommitted statement, prepared once per connection, one round
-            // trip. Concurrent transactions commit in any order there whatever the stamp, as before.
+            // trip, shared with the creates of concurrent requests. Concurrent transactions commit
+            // in any order there whatever the stamp, as before.
             stored = try await createOnPostgres(resource, type: type, id: id, database: postgres)
         } else {
             let (statements, written) = try writeStatements(resource, type: type, id: id, version: 1, isNew: true)
