@@ -8,7 +8,7 @@ Issue 16 asks for creates at "2x today's rate": the base is the code before issu
 (a239311). The FHIR:raw ratio of one binary cannot say it alone, because the raw insert runs
 through the same SQLite connection code, which issue 16 sped up as well.
 
-    python3 Scripts/benchmarks/bench_versus.py --base a239311 --rounds 3 [--postgres URL]
+    python3 Scripts/benchmarks/bench_versus.py --base a239311 --rounds 3 [--postgres URL] [--concurrency N]
 
 The base is built once in a git worktree under $TMPDIR (a release build from nothing: about 20
 minutes on two cores); later runs reuse it."""
@@ -59,6 +59,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--postgres", help="PostgreSQL server URL for both (default: SQLite only)")
     parser.add_argument("--synthea", default=os.path.join(ROOT, "..", "shared", "fhir", "synthea"))
+    parser.add_argument("--concurrency", type=int, default=4, help="concurrent clients of bench fhir (default 4)")
     options = parser.parse_args()
 
     directory, full = base_checkout(options.base, options.base_dir)
@@ -68,7 +69,8 @@ def main():
     current = build(ROOT)
     head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
                           text=True).stdout.strip()
-    arguments = ["--synthea", options.synthea] + (["--postgres", options.postgres] if options.postgres else [])
+    arguments = ["--synthea", options.synthea, "--concurrency", str(options.concurrency)]
+    arguments += ["--postgres", options.postgres] if options.postgres else []
 
     ratios = {}
     for round_number in range(options.rounds):
@@ -85,7 +87,8 @@ def main():
             ratios.setdefault(key, []).append(ratio)
             print(f"round {round_number + 1}: {key[0]:<9} {key[1]:<7} base {full[:7]} {measured['base'][key]:8.0f}/s"
                   f"   head {head[:7]} {measured['head'][key]:8.0f}/s   head:base {ratio:.2f}")
-    print(f"\nhead {head} against base {full[:12]}, {options.rounds} alternating rounds of caduceus bench fhir")
+    print(f"\nhead {head} against base {full[:12]}, {options.rounds} alternating rounds of caduceus bench fhir,"
+          f" {options.concurrency} clients")
     print(f"{'backend':<9} {'operation':<9} head:base per round (min / median / max)")
     for key, values in sorted(ratios.items()):
         print(f"{key[0]:<9} {key[1]:<9} {min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}"
