@@ -45,6 +45,20 @@ public final class OverheadBenchmark {
             self.eventsLost = eventsLost
             self.bytesWritten = bytesWritten
         }
+
+        /// Takes the counts from the trace's last line: "N events written, M lost in the
+        /// kernel (...), B bytes written (...)".
+        mutating func countCapture(log: String) {
+            let line = log.split(separator: "\n").last { $0.contains("events written") } ?? ""
+            let numbers = line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+            if numbers.count >= 2 {
+                eventsWritten = numbers[0]
+                eventsLost = numbers[1]
+            }
+            if let bytes = line.range(of: " bytes written")?.lowerBound {
+                bytesWritten = Int(line[..<bytes].split(separator: " ").last ?? "")
+            }
+        }
     }
 
     public var configurations: [Configuration] = Configuration.allCases
@@ -67,6 +81,9 @@ public final class OverheadBenchmark {
     /// 0.90-1.06 (cause not found; later runs did not repeat it). The warm-up round's figures
     /// are printed beside the table, not counted, so what the verdict leaves out shows.
     public var warmupRounds = 1
+    /// Capture against no monitor on one server for the whole benchmark, the recording started
+    /// and stopped between runs (OverheadBenchmark+Paired.swift); only those two configurations.
+    public var paired = false
     public private(set) var warmupResults: [Configuration: [Run]] = [:]
     public private(set) var results: [Configuration: [Run]] = [:]
     let folder: String
@@ -116,26 +133,40 @@ public final class OverheadBenchmark {
             throw error
         }
         try ids.joined(separator: "\n").write(toFile: folder + "/patients.txt", atomically: true, encoding: .utf8)
+        if paired {
+            try await runPaired()
+            return
+        }
         for round in -warmupRounds..<runs {
             let order = configurations.indices.map { configurations[($0 + max(round, 0)) % configurations.count] }
             for configuration in order {
-                progress(
-                    round < 0
-                        ? "warm-up round (not counted): \(configuration.label)"
-                        : "round \(round + 1)/\(runs): \(configuration.label)")
-                let run = try await measure(configuration, audit: audit)
-                if round < 0 {
-                    warmupResults[configuration, default: []].append(run)
-                } else {
-                    results[configuration, default: []].append(run)
-                }
-                progress(
-                    String(
-                        format: "  %.0f requests/s, p50 %.2f ms, p99 %.2f ms%@", run.load.throughput, run.load.p50Ms,
-                        run.load.p99Ms,
-                        run.eventsWritten.map { ", \($0) events written, \(run.eventsLost ?? 0) lost" } ?? ""))
+                announce(configuration, round: round)
+                keep(try await measure(configuration, audit: audit), of: configuration, round: round)
             }
         }
+    }
+
+    /// Says which run starts.
+    func announce(_ configuration: Configuration, round: Int) {
+        progress(
+            round < 0
+                ? "warm-up round (not counted): \(configuration.label)"
+                : "round \(round + 1)/\(runs): \(configuration.label)")
+    }
+
+    /// Keeps `run` among the warm-up runs (a negative `round`) or the measured ones, and prints
+    /// its figures.
+    func keep(_ run: Run, of configuration: Configuration, round: Int) {
+        if round < 0 {
+            warmupResults[configuration, default: []].append(run)
+        } else {
+            results[configuration, default: []].append(run)
+        }
+        progress(
+            String(
+                format: "  %.0f requests/s, p50 %.2f ms, p99 %.2f ms%@", run.load.throughput, run.load.p50Ms,
+                run.load.p99Ms,
+                run.eventsWritten.map { ", \($0) events written, \(run.eventsLost ?? 0) lost" } ?? ""))
     }
 
     func measure(_ configuration: Configuration, audit: AuditSession?) async throws -> Run {
@@ -158,13 +189,7 @@ public final class OverheadBenchmark {
         switch configuration {
         case .none, .seccomp: break
         case .capture:
-            // The compact recording (`trace --format record`); `trace --input` makes it Tracee's JSON.
-            monitor = try MonitorProcess.start(
-                [
-                    executable, "trace", "--container", container, "--events", "all", "--format", "record", "--output",
-                    folder + "/events.rec",
-                ],
-                log: folder + "/monitor.log", readyWhen: "Ctrl-C to stop")
+            monitor = try startCapture(container: container)
         case .detect:
             monitor = try MonitorProcess.start(
                 [executable, "detect", "--container", container, "--format", "json"], log: folder + "/monitor.log",
@@ -181,16 +206,7 @@ public final class OverheadBenchmark {
         let load = try runLoad()
         var run = Run(load: load)
         if configuration == .capture, let log = try monitor?.stop() {
-            // "N events written, M lost in the kernel (...), B bytes written (...)", the trace's last line.
-            let line = log.split(separator: "\n").last { $0.contains("events written") } ?? ""
-            let numbers = line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
-            if numbers.count >= 2 {
-                run.eventsWritten = numbers[0]
-                run.eventsLost = numbers[1]
-            }
-            if let bytes = line.range(of: " bytes written")?.lowerBound {
-                run.bytesWritten = Int(line[..<bytes].split(separator: " ").last ?? "")
-            }
+            run.countCapture(log: log)
         } else {
             _ = try monitor?.stop()
         }
@@ -200,6 +216,17 @@ public final class OverheadBenchmark {
             throw LabError("\(configuration.label): \(load.errors) requests failed: \(load.firstError ?? "")")
         }
         return run
+    }
+
+    /// `caduceus trace` of `container` to the compact recording (`trace --format record`;
+    /// `trace --input` makes it Tracee's JSON), ready once attached.
+    func startCapture(container: String) throws -> MonitorProcess {
+        try MonitorProcess.start(
+            [
+                executable, "trace", "--container", container, "--events", "all", "--format", "record", "--output",
+                folder + "/events.rec",
+            ],
+            log: folder + "/monitor.log", readyWhen: "Ctrl-C to stop")
     }
 
     /// A warning when the kernel times every BPF program run (`kernel.bpf_stats_enabled`, left

@@ -152,7 +152,9 @@ extension OverheadBenchmark {
 
     /// The figures as a table, ratios first, then each goal's verdict.
     public var table: String {
-        Self.table(summaries, connections: connections, seconds: seconds, runs: runs, seccompProfile: seccompProfile)
+        Self.table(
+            summaries, connections: connections, seconds: seconds, runs: runs, seccompProfile: seccompProfile,
+            paired: paired)
             + (warmupLine.map { "\n" + $0 } ?? "")
     }
 
@@ -167,13 +169,16 @@ extension OverheadBenchmark {
         return "warm-up round, not counted: " + parts.joined(separator: ", ")
     }
 
-    static func table(_ summaries: [Summary], connections: Int, seconds: Double, runs: Int, seccompProfile: String)
-        -> String
-    {
+    static func table(
+        _ summaries: [Summary], connections: Int, seconds: Double, runs: Int, seccompProfile: String,
+        paired: Bool = false
+    ) -> String {
         func plural(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
         var lines = [
             "FHIR server under \(connections) closed-loop connections for \(String(format: "%g", seconds)) s per run, \(plural(runs, "run")) per configuration, "
-                + "configurations in turns within each round (min / median / max)",
+                + (paired
+                    ? "paired: one server container for every run, the two configurations back to back in each round, order alternating (min / median / max)"
+                    : "configurations in turns within each round (min / median / max)"),
             "ratio: \(ratioMethod)",
         ]
         if summaries.contains(where: { $0.configuration == .seccomp }) {

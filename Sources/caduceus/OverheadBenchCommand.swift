@@ -50,11 +50,20 @@ struct OverheadBenchCommand: AsyncParsableCommand {
     @Option(help: "Write the figures as JSON here (the report's overhead.json).")
     var json: String?
 
+    @Flag(
+        help:
+            "Capture against no monitor only, on one server container for every run: each round measures the two back to back, the recording attached before its run and stopped after it, order alternating."
+    )
+    var paired = false
+
     func validate() throws {
         guard runs >= 1, seconds > 0, connections >= 1 else {
             throw ValidationError("--runs, --seconds and --connections must be positive")
         }
         guard (0...10).contains(warmupRounds) else { throw ValidationError("--warmup-rounds must be 0 to 10") }
+        if paired && !configurations.allSatisfy({ $0 == "capture" || $0 == "none" }) {
+            throw ValidationError("--paired measures the capture against no monitor only")
+        }
         for name in configurations where OverheadBenchmark.Configuration(rawValue: name) == nil {
             throw ValidationError(
                 "no configuration '\(name)': "
@@ -65,8 +74,9 @@ struct OverheadBenchCommand: AsyncParsableCommand {
     func run() async throws {
         try await Self.measure(
             runs: runs, seconds: seconds, warmup: warmup, warmupRounds: warmupRounds, connections: connections,
-            configurations: configurations.compactMap(OverheadBenchmark.Configuration.init(rawValue:)),
-            seccompProfile: seccompProfile, json: json)
+            configurations: paired
+                ? [.capture] : configurations.compactMap(OverheadBenchmark.Configuration.init(rawValue:)),
+            seccompProfile: seccompProfile, json: json, paired: paired)
     }
 
     /// Five runs: the fewest the capture's goal is judged on.
@@ -81,7 +91,7 @@ struct OverheadBenchCommand: AsyncParsableCommand {
     static func measure(
         runs: Int, seconds: Double, warmup: Double, warmupRounds: Int = 1, connections: Int,
         configurations: [OverheadBenchmark.Configuration], seccompProfile: String = defaultSeccompProfile,
-        json: String?
+        json: String?, paired: Bool = false
     ) async throws -> OverheadBenchmark {
         try DockerEngine.ensureRunning(withCompose: false) { writeStandardError("caduceus bench overhead: " + $0) }
         try ImageBuilder { writeStandardError("caduceus bench overhead: " + $0) }.buildServerImage()
@@ -92,6 +102,7 @@ struct OverheadBenchCommand: AsyncParsableCommand {
         benchmark.warmupRounds = warmupRounds
         benchmark.connections = connections
         benchmark.seccompProfile = seccompProfile
+        benchmark.paired = paired
         if configurations.isEmpty && !FileManager.default.isReadableFile(atPath: seccompProfile) {
             writeStandardError(
                 "caduceus bench overhead: no seccomp profile at \(seccompProfile): the seccomp configuration is left out"

@@ -63,3 +63,27 @@ def test_every_configuration_is_measured_and_cleaned_up(tmp_path):
     assert left.returncode == 0 and not left.stdout.strip(), "benchmark containers left behind"
     assert audit_state() == before, "audit rules or settings changed"
     assert subprocess.run(["pgrep", "-x", "strace"], capture_output=True).returncode == 1, "strace left running"
+
+
+def test_paired_capture_runs_on_one_server_back_to_back(tmp_path):
+    """`--paired`: the capture against no monitor on one server container, round by round."""
+    require_root_and_docker()
+    refused = run(BIN, "bench", "overhead", "--paired", "--configuration", "detect", timeout=60)
+    assert refused.returncode != 0 and "--paired measures the capture against no monitor only" in refused.stderr, refused.stderr
+    figures = tmp_path / "overhead.json"
+    result = run(BIN, "bench", "overhead", "--paired", "--runs", "2", "--seconds", "2", "--warmup", "0.5",
+                 "--warmup-rounds", "0", "--connections", "4", "--json", str(figures), timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "paired: one server container for every run" in result.stdout, result.stdout
+    # Each round measures the two back to back, the order alternating from round to round.
+    order = re.findall(r"round (\d)/2: (no monitor|Caduceus: every syscall to a recording)", result.stderr)
+    assert order == [("1", "no monitor"), ("1", "Caduceus: every syscall to a recording"),
+                     ("2", "Caduceus: every syscall to a recording"), ("2", "no monitor")], order
+    document = json.loads(figures.read_text())
+    configurations = {c["name"]: c for c in document["configurations"]}
+    assert set(configurations) == {"none", "capture"}
+    for run_figures in configurations["capture"]["runs"]:
+        assert run_figures["eventsWritten"] > 1000 and run_figures["eventsLost"] == 0, run_figures
+    assert len(configurations["none"]["runs"]) == 2 and all(r["requests"] > 0 for r in configurations["none"]["runs"])
+    left = run("docker", "ps", "-a", "-q", "--filter", "label=caduceus.bench=overhead", timeout=60)
+    assert left.returncode == 0 and not left.stdout.strip(), "benchmark containers left behind"
