@@ -55,8 +55,8 @@ final class PostgresCreateQueue: Sendable {
     var largestStatement: Int { state.withLockedValue { $0.largestStatement } }
 
     init(maximumRunning: Int = 2, maximumBatch: Int = 32, maximumBytes: Int = 4 << 20) {
-        self.maximumRunning = maximumRunning
-        self.maximumBatch = maximumBatch
+        self.maximumRunning = max(1, maximumRunning)
+        self.maximumBatch = max(1, maximumBatch)
         self.maximumBytes = maximumBytes
     }
 
@@ -122,14 +122,23 @@ final class PostgresCreateQueue: Sendable {
             try await database.execute(prepared: PostgresCreateStatement(resources: resources))
         } catch  where !others.isEmpty && Self.refusedByPostgres(error) {
             // Rolled back as a whole: each create again alone, each request with its own answer.
+            // An error that is not a refusal (the database gone, the time limit) ends the
+            // retries: the creates not yet tried get it without waiting for it again each.
+            var stopped: (any Error)?
             for other in others {
+                if let stopped {
+                    other.continuation.resume(throwing: stopped)
+                    continue
+                }
                 do {
                     try await database.execute(prepared: PostgresCreateStatement(resources: [other.resource]))
                     other.continuation.resume(returning: .written)
                 } catch {
+                    if !Self.refusedByPostgres(error) { stopped = error }
                     other.continuation.resume(throwing: error)
                 }
             }
+            if let stopped { throw stopped }
             try await database.execute(prepared: PostgresCreateStatement(resources: [resources[0]]))
             return
         } catch {
