@@ -63,11 +63,11 @@ struct NumberIndex: SearchIndexKind {
         }
         if let system {
             tests.append("\(i).system = ?")
-            binds.append(.text(system))
+            binds.append(.text(IndexKinds.bounded(system)))
         }
         if let code {
             tests.append("\(i).code = ?")
-            binds.append(.text(code))
+            binds.append(.text(IndexKinds.bounded(code)))
         }
         return tests.joined(separator: " AND ")
     }

@@ -44,16 +44,16 @@ struct ReferenceIndex: SearchIndexKind {
         var alternatives: [String] = []
         if let url {
             alternatives.append("\(i).url = ?")
-            binds.append(.text(url))
+            binds.append(.text(IndexKinds.bounded(url)))
         }
         if let id {
             if let type {
                 alternatives.append("\(i).target_type = ? AND \(i).target_id = ?")
-                binds.append(.text(type))
+                binds.append(.text(IndexKinds.bounded(type)))
             } else {
                 alternatives.append("\(i).target_id = ?")
             }
-            binds.append(.text(id))
+            binds.append(.text(IndexKinds.bounded(id)))
         }
         return alternatives.isEmpty ? nil : alternatives.map { "(\($0))" }.joined(separator: " OR ")
     }

@@ -95,7 +95,43 @@ enum IndexKinds {
 
     /// Every kind's rows for one resource's index entries.
     static func rows(_ entries: SearchIndexEntries) -> [IndexTableRows] {
-        all.map { IndexTableRows(kind: $0, rows: $0.rows(entries)) }
+        all.map { kind in
+            // StringIndex's `exact` is in no index: kept whole, so `:exact` compares all of it.
+            let whole = [false] + kind.columns.map { $0.name == "exact" }
+            let rows = kind.rows(entries).map { row in
+                guard
+                    row.contains(where: {
+                        if case .text(let text) = $0 { text.utf8.count > maximumIndexedBytes } else { false }
+                    })
+                else { return row }
+                return row.enumerated().map { column, value in
+                    guard column >= whole.count || !whole[column], case .text(let text) = value else { return value }
+                    return .text(bounded(text))
+                }
+            }
+            return IndexTableRows(kind: kind, rows: rows)
+        }
+    }
+
+    /// The most UTF-8 bytes of a value an index row keeps. PostgreSQL refuses a btree entry
+    /// over about 2,700 bytes (SQLSTATE 54000), so one long name or code (a hostile one, or a
+    /// long clinical text under a string parameter) made its whole write fail; an index
+    /// holds up to five such columns. Searches bound their values the same way, so a value
+    /// longer than this still finds its resources, together with any that share its first
+    /// 512 bytes, and `:contains` sees the first 512 bytes only.
+    static let maximumIndexedBytes = 512
+
+    /// `text` cut to at most ``maximumIndexedBytes`` UTF-8 bytes, between two characters' scalars.
+    static func bounded(_ text: String) -> String {
+        guard text.utf8.count > maximumIndexedBytes else { return text }
+        var bytes = 0
+        var kept = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            bytes += UTF8.width(scalar)
+            guard bytes <= maximumIndexedBytes else { break }
+            kept.append(scalar)
+        }
+        return String(kept)
     }
 
     /// The test of one search value (with the clause's modifier) against the index row

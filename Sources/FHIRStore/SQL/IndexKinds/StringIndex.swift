@@ -29,10 +29,11 @@ struct StringIndex: SearchIndexKind {
             binds.append(.text(text))
             return "\(i).exact = ?"
         case "contains":
-            binds.append(.text("%" + SearchSQLBuilder.escapeLike(SearchIndexer.normalize(text)) + "%"))
+            binds.append(
+                .text("%" + SearchSQLBuilder.escapeLike(IndexKinds.bounded(SearchIndexer.normalize(text))) + "%"))
             return "\(i).normalized LIKE ? ESCAPE '\\'"
         default:
-            let normalized = SearchIndexer.normalize(text)
+            let normalized = IndexKinds.bounded(SearchIndexer.normalize(text))
             binds.append(.text(normalized))
             binds.append(.text(normalized + SearchSQLBuilder.prefixEnd))
             return "\(i).normalized >= ? AND \(i).normalized < ?"

@@ -37,7 +37,7 @@ struct TokenIndex: SearchIndexKind {
                 tests.append("\(i).\(columns.system) IS NULL")
             } else {
                 tests.append("\(i).\(columns.system) = ?")
-                binds.append(.text(system))
+                binds.append(.text(IndexKinds.bounded(system)))
             }
         }
         if let code {
@@ -52,14 +52,14 @@ struct TokenIndex: SearchIndexKind {
             } else {
                 tests.append("\(i).\(columns.code) IN (\(codes.map { _ in "?" }.joined(separator: ", ")))")
             }
-            binds.append(contentsOf: codes.map(SQLValue.text))
+            binds.append(contentsOf: codes.map { .text(IndexKinds.bounded($0)) })
         }
         return tests.isEmpty ? nil : tests.joined(separator: " AND ")
     }
 
     /// `:text`: a prefix of the code's display or the concept's text.
     static func displayPrefix(_ text: String, alias i: String, binds: inout [SQLValue]) -> String {
-        let normalized = SearchIndexer.normalize(text)
+        let normalized = IndexKinds.bounded(SearchIndexer.normalize(text))
         binds.append(.text(normalized))
         binds.append(.text(normalized + SearchSQLBuilder.prefixEnd))
         return "\(i).display >= ? AND \(i).display < ?"

@@ -22,6 +22,7 @@ struct UriIndex: SearchIndexKind {
 
     /// Equal; `:below` a prefix of it (as a range); `:above` one of its prefixes.
     static func condition(_ text: String, modifier: String?, alias i: String, binds: inout [SQLValue]) -> String {
+        let text = IndexKinds.bounded(text)
         switch modifier {
         case "below":
             binds.append(.text(text))
