@@ -132,7 +132,8 @@ extension SearchSQLBuilder {
                 binds.append(.text("%" + Self.escapeLike(normalized)))
                 return "i.normalized LIKE ? ESCAPE '\\'"
             default:
-                binds.append(.text(normalized))
+                // Compared with the index row's value, which keeps its first bytes only.
+                binds.append(.text(IndexKinds.bounded(normalized)))
                 let comparison = [SearchFilterOperator.gt: ">", .lt: "<", .ge: ">=", .le: "<="][test.op] ?? "="
                 return "i.normalized \(comparison) ?"
             }
