@@ -22,6 +22,27 @@ import Testing
         #expect(IndexKinds.bounded(String(repeating: "b", count: 600)).utf8.count == 512)
     }
 
+    /// A column left whole (`inIndex: false`) is in none of its table's CREATE INDEX statements,
+    /// so every column an index holds is cut.
+    @Test func inIndexAgreesWithTheIndexesCreated() {
+        for kind in IndexKinds.all {
+            let indexed = Set(
+                kind.createStatements(text: "TEXT", real: "REAL").filter { $0.hasPrefix("CREATE INDEX") }.flatMap {
+                    statement -> [String] in
+                    guard let open = statement.firstIndex(of: "("), let close = statement.firstIndex(of: ")") else {
+                        return []
+                    }
+                    return statement[statement.index(after: open)..<close].split(separator: ",").map {
+                        $0.trimmingCharacters(in: .whitespaces)
+                    }
+                })
+            for column in kind.columns where !column.inIndex {
+                #expect(!indexed.contains(column.name), "\(kind.table).\(column.name) is in an index: it must be cut")
+            }
+        }
+        #expect(IndexKinds.all.flatMap(\.columns).contains { !$0.inIndex }, "StringIndex's exact is left whole")
+    }
+
     @Test(arguments: TestDatabases.backends)
     func aResourceWithLongIndexedValuesIsStoredAndFound(backend: TestBackend) async throws {
         try await TestDatabases.withStore(backend) { store in
@@ -30,10 +51,17 @@ import Testing
             let letters = Array("abcdefghijklmnopqrstuvwxyz")
             let family = String((0..<12_000).map { _ in letters.randomElement(using: &generator)! })
             let identifier = String((0..<3_000).map { _ in letters.randomElement(using: &generator)! })
+            // Short enough for a `_filter` (4,096 characters), longer than the bound.
+            let given = String((0..<2_000).map { _ in letters.randomElement(using: &generator)! })
             let patient: JSONValue = .object(
                 JSONObject([
                     ("resourceType", .string("Patient")),
-                    ("name", .array([.object(JSONObject([("family", .string(family))]))])),
+                    (
+                        "name",
+                        .array([
+                            .object(JSONObject([("family", .string(family)), ("given", .array([.string(given)]))]))
+                        ])
+                    ),
                     (
                         "identifier",
                         .array([
@@ -58,6 +86,7 @@ import Testing
             #expect(try await found("family", family, modifier: "exact") == both, ":exact compares all of it")
             #expect(try await found("family", String(family.prefix(5000)), modifier: "exact").isEmpty)
             #expect(try await found("identifier", "urn:example:long|" + identifier) == both)
+            #expect(try await found("_filter", "given eq \"\(given)\"") == both, "_filter compares the bounded value")
         }
     }
 }

@@ -59,8 +59,13 @@ struct IndexColumn: Sendable {
 
     var name: String
     var kind: Kind
+    /// Whether one of the table's indexes holds it: its text values are then cut to
+    /// ``IndexKinds/maximumIndexedBytes``; a column in no index keeps them whole.
+    var inIndex = true
 
-    static func text(_ name: String) -> IndexColumn { IndexColumn(name: name, kind: .text) }
+    static func text(_ name: String, inIndex: Bool = true) -> IndexColumn {
+        IndexColumn(name: name, kind: .text, inIndex: inIndex)
+    }
     static func bigint(_ name: String) -> IndexColumn { IndexColumn(name: name, kind: .bigint) }
     static func double(_ name: String) -> IndexColumn { IndexColumn(name: name, kind: .double) }
 }
@@ -95,23 +100,25 @@ enum IndexKinds {
 
     /// Every kind's rows for one resource's index entries.
     static func rows(_ entries: SearchIndexEntries) -> [IndexTableRows] {
-        all.map { kind in
-            // StringIndex's `exact` is in no index: kept whole, so `:exact` compares all of it.
-            let whole = [false] + kind.columns.map { $0.name == "exact" }
+        zip(all, boundedColumns).map { kind, cut in
             let rows = kind.rows(entries).map { row in
-                guard
-                    row.contains(where: {
-                        if case .text(let text) = $0 { text.utf8.count > maximumIndexedBytes } else { false }
-                    })
-                else { return row }
+                guard row.contains(where: { if case .text(let text) = $0 { isLong(text) } else { false } }) else {
+                    return row
+                }
                 return row.enumerated().map { column, value in
-                    guard column >= whole.count || !whole[column], case .text(let text) = value else { return value }
+                    guard column >= cut.count || cut[column], case .text(let text) = value else { return value }
                     return .text(bounded(text))
                 }
             }
             return IndexTableRows(kind: kind, rows: rows)
         }
     }
+
+    /// Per kind, in ``all``'s order, which of a row's values (`param`, then the kind's columns)
+    /// an index holds, so that ``rows(_:)`` cuts them.
+    private static let boundedColumns: [[Bool]] = all.map { [true] + $0.columns.map(\.inIndex) }
+
+    private static func isLong(_ text: String) -> Bool { text.utf8.count > maximumIndexedBytes }
 
     /// The most UTF-8 bytes of a value an index row keeps. PostgreSQL refuses a btree entry
     /// over about 2,700 bytes (SQLSTATE 54000), so one long name or code (a hostile one, or a
@@ -123,7 +130,7 @@ enum IndexKinds {
 
     /// `text` cut to at most ``maximumIndexedBytes`` UTF-8 bytes, between two characters' scalars.
     static func bounded(_ text: String) -> String {
-        guard text.utf8.count > maximumIndexedBytes else { return text }
+        guard isLong(text) else { return text }
         var bytes = 0
         var kept = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {

@@ -5,7 +5,8 @@ import FHIR
 struct StringIndex: SearchIndexKind {
     var table: String { "idx_string" }
     var columns: [IndexColumn] { Self.valueColumns }
-    private static let valueColumns: [IndexColumn] = [.text("normalized"), .text("exact")]
+    /// `exact` is in no index: kept whole, so that `:exact` compares all of it.
+    private static let valueColumns: [IndexColumn] = [.text("normalized"), .text("exact", inIndex: false)]
 
     func createStatements(text: String, real: String) -> [String] {
         [
