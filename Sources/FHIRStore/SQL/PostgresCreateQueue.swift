@@ -118,20 +118,20 @@ final class PostgresCreateQueue: Sendable {
     private func run(
         _ resources: [PostgresCreateStatement.Resource], on database: PostgresDatabase, others: [Waiting]
     ) async throws {
-        do {
+        func write(_ resources: [PostgresCreateStatement.Resource]) async throws {
             try await database.execute(prepared: PostgresCreateStatement(resources: resources))
+        }
+        do {
+            try await write(resources)
         } catch  where !others.isEmpty && Self.refusedByPostgres(error) {
             // Rolled back as a whole: each create again alone, each request with its own answer.
             // An error that is not a refusal (the database gone, the time limit) ends the
             // retries: the creates not yet tried get it without waiting for it again each.
             var stopped: (any Error)?
             for other in others {
-                if let stopped {
-                    other.continuation.resume(throwing: stopped)
-                    continue
-                }
                 do {
-                    try await database.execute(prepared: PostgresCreateStatement(resources: [other.resource]))
+                    if let stopped { throw stopped }
+                    try await write([other.resource])
                     other.continuation.resume(returning: .written)
                 } catch {
                     if !Self.refusedByPostgres(error) { stopped = error }
@@ -139,7 +139,7 @@ final class PostgresCreateQueue: Sendable {
                 }
             }
             if let stopped { throw stopped }
-            try await database.execute(prepared: PostgresCreateStatement(resources: [resources[0]]))
+            try await write([resources[0]])
             return
         } catch {
             for other in others { other.continuation.resume(throwing: error) }
