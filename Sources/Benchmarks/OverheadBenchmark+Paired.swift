@@ -31,13 +31,6 @@ extension OverheadBenchmark {
     private func measureOnServer(_ configuration: Configuration, container: String) throws -> Run {
         let monitor = configuration == .capture ? try startCapture(container: container) : nil
         defer { monitor?.kill() }
-        let load = try runLoad()
-        var run = Run(load: load)
-        if let log = try monitor?.stop() { run.countCapture(log: log) }
-        try? FileManager.default.removeItem(atPath: folder + "/events.rec")
-        guard load.errors == 0 else {
-            throw LabError("\(configuration.label): \(load.errors) requests failed: \(load.firstError ?? "")")
-        }
-        return run
+        return try runLoad(under: monitor, configuration)
     }
 }

@@ -203,6 +203,12 @@ public final class OverheadBenchmark {
                 readyWhen: nil, ready: { Self.isTraced(pid: pid) })
         }
         defer { monitor?.kill() }
+        return try runLoad(under: monitor, configuration)
+    }
+
+    /// The load while `monitor` (started for `configuration`, or none) watches; stops it, counts
+    /// what a capture wrote, and removes the monitor's files.
+    func runLoad(under monitor: MonitorProcess?, _ configuration: Configuration) throws -> Run {
         let load = try runLoad()
         var run = Run(load: load)
         if configuration == .capture, let log = try monitor?.stop() {
