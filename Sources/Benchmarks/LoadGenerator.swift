@@ -24,6 +24,9 @@ public struct LoadGenerator: Sendable {
         public var intervalRequests: [Int] = []
         /// Resources the load created (answered 201).
         public var created = 0
+        /// `MonotonicTime` when the measured load began: where ``intervalRequests`` start
+        /// (with intervals only).
+        public var startNanoseconds: UInt64?
 
         public var json: JSONValue {
             var fields: [(key: String, value: JSONValue)] = [
@@ -35,6 +38,7 @@ public struct LoadGenerator: Sendable {
                 fields.append(("intervalRequests", .array(intervalRequests.map { .number($0) })))
             }
             fields.append(("created", .number(created)))
+            if let startNanoseconds { fields.append(("startNanoseconds", .string(String(startNanoseconds)))) }
             return .object(JSONObject(fields))
         }
 
@@ -48,6 +52,7 @@ public struct LoadGenerator: Sendable {
                 firstError: json["firstError"]?.stringValue)
             intervalRequests = json["intervalRequests"]?.arrayValue?.compactMap(\.intValue) ?? []
             created = json["created"]?.intValue ?? 0
+            startNanoseconds = json["startNanoseconds"]?.stringValue.flatMap { UInt64($0) }
         }
 
         init(requests: Int, errors: Int, seconds: Double, p50Ms: Double, p99Ms: Double, firstError: String?) {
@@ -136,6 +141,7 @@ public struct LoadGenerator: Sendable {
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connections
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let start = ContinuousClock.now
+        let startNanoseconds = MonotonicTime.nanoseconds()
         let deadline = start + .milliseconds(Int(seconds * 1000))
         let perWorker: [WorkerResult]
         do {
@@ -164,6 +170,7 @@ public struct LoadGenerator: Sendable {
             p50Ms: percentile(0.50), p99Ms: percentile(0.99), firstError: perWorker.compactMap(\.firstError).first)
         result.created = perWorker.map(\.created).reduce(0, +)
         if intervalSeconds != nil {
+            result.startNanoseconds = startNanoseconds
             result.intervalRequests = perWorker.map(\.intervals).reduce(into: [Int]()) { sum, counts in
                 if sum.count < counts.count { sum += Array(repeating: 0, count: counts.count - sum.count) }
                 for (index, count) in counts.enumerated() { sum[index] += count }

@@ -13,10 +13,7 @@ extension OverheadBenchmark {
     /// database growing with the load's creates, weighs on both sides alike. What it does not
     /// measure: the cost of a server started under the recording (its start-up syscalls).
     func runPaired() async throws {
-        try? FileManager.default.removeItem(atPath: folder + "/data")
-        try ProcessRunner.check(["cp", "-a", folder + "/seed", folder + "/data"])
-        sync()
-        let container = try await startServer(data: "data")
+        let container = try await startServerOnSeedCopy()
         defer { stopServer(container) }
         for round in -warmupRounds..<runs {
             let order: [Configuration] = max(round, 0) % 2 == 0 ? [.none, .capture] : [.capture, .none]
@@ -32,5 +29,14 @@ extension OverheadBenchmark {
         let monitor = configuration == .capture ? try startCapture(container: container) : nil
         defer { monitor?.kill() }
         return try runLoad(under: monitor, configuration)
+    }
+
+    /// A server container on a fresh copy of the seeded database (written to disk first), for
+    /// every run of a benchmark.
+    func startServerOnSeedCopy() async throws -> String {
+        try? FileManager.default.removeItem(atPath: folder + "/data")
+        try ProcessRunner.check(["cp", "-a", folder + "/seed", folder + "/data"])
+        sync()
+        return try await startServer(data: "data")
     }
 }

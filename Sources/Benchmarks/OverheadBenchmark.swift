@@ -81,9 +81,21 @@ public final class OverheadBenchmark {
     /// 0.90-1.06 (cause not found; later runs did not repeat it). The warm-up round's figures
     /// are printed beside the table, not counted, so what the verdict leaves out shows.
     public var warmupRounds = 1
-    /// Capture against no monitor on one server for the whole benchmark, the recording started
-    /// and stopped between runs (OverheadBenchmark+Paired.swift); only those two configurations.
-    public var paired = false
+    /// How the runs of the capture and of no monitor are placed.
+    public enum Pairing: Sendable, Equatable {
+        /// A fresh server container per run, every configuration in turns within each round.
+        case freshServers
+        /// Capture and no monitor only, on one server for the whole benchmark, back to back in
+        /// each round, the recording started and stopped between runs (OverheadBenchmark+Paired.swift).
+        case backToBack
+        /// Capture and no monitor only, on one server, in turns of `sliceSeconds` within each
+        /// run, the trace paused and resumed (OverheadBenchmark+Interleaved.swift).
+        case interleaved(sliceSeconds: Double)
+    }
+
+    public var pairing = Pairing.freshServers
+    /// The measured interleaved runs' turns, summed (OverheadBenchmark+Interleaved.swift).
+    var interleavedTurns = Sides()
     public private(set) var warmupResults: [Configuration: [Run]] = [:]
     public private(set) var results: [Configuration: [Run]] = [:]
     let folder: String
@@ -133,8 +145,13 @@ public final class OverheadBenchmark {
             throw error
         }
         try ids.joined(separator: "\n").write(toFile: folder + "/patients.txt", atomically: true, encoding: .utf8)
-        if paired {
+        switch pairing {
+        case .freshServers: break
+        case .backToBack:
             try await runPaired()
+            return
+        case .interleaved(let sliceSeconds):
+            try await runInterleaved(sliceSeconds: sliceSeconds)
             return
         }
         for round in -warmupRounds..<runs {
@@ -209,7 +226,14 @@ public final class OverheadBenchmark {
     /// The load while `monitor` (started for `configuration`, or none) watches; stops it, counts
     /// what a capture wrote, and removes the monitor's files.
     func runLoad(under monitor: MonitorProcess?, _ configuration: Configuration) throws -> Run {
-        let load = try runLoad()
+        try finish(runLoad(), under: monitor, configuration)
+    }
+
+    /// A run of `load`, which ran while `monitor` watched: stops the monitor, counts what a
+    /// capture wrote, removes the monitor's files, and fails on the load's errors.
+    func finish(_ load: LoadGenerator.Result, under monitor: MonitorProcess?, _ configuration: Configuration) throws
+        -> Run
+    {
         var run = Run(load: load)
         if configuration == .capture, let log = try monitor?.stop() {
             run.countCapture(log: log)

@@ -154,8 +154,8 @@ extension OverheadBenchmark {
     public var table: String {
         Self.table(
             summaries, connections: connections, seconds: seconds, runs: runs, seccompProfile: seccompProfile,
-            paired: paired)
-            + (warmupLine.map { "\n" + $0 } ?? "")
+            pairing: pairing)
+            + (leftoverLine.map { "\n" + $0 } ?? "") + (warmupLine.map { "\n" + $0 } ?? "")
     }
 
     /// The unmeasured warm-up round's throughputs and ratios, so that what it leaves out shows.
@@ -171,14 +171,21 @@ extension OverheadBenchmark {
 
     static func table(
         _ summaries: [Summary], connections: Int, seconds: Double, runs: Int, seccompProfile: String,
-        paired: Bool = false
+        pairing: Pairing = .freshServers
     ) -> String {
         func plural(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
+        let placement =
+            switch pairing {
+            case .freshServers:
+                "configurations in turns within each round (min / median / max)"
+            case .backToBack:
+                "paired: one server container for every run, the two configurations back to back in each round, order alternating (min / median / max)"
+            case .interleaved(let slice):
+                "interleaved: one server container, each run \(String(format: "%g", 2 * seconds)) s of load with the trace paused and resumed every \(String(format: "%g", slice)) s; each side's rate counts the whole 100 ms intervals from \(String(format: "%g", settleSeconds)) s after each turn began (min / median / max; no latencies: a run mixes both sides)"
+            }
         var lines = [
             "FHIR server under \(connections) closed-loop connections for \(String(format: "%g", seconds)) s per run, \(plural(runs, "run")) per configuration, "
-                + (paired
-                    ? "paired: one server container for every run, the two configurations back to back in each round, order alternating (min / median / max)"
-                    : "configurations in turns within each round (min / median / max)"),
+                + placement,
             "ratio: \(ratioMethod)",
         ]
         if summaries.contains(where: { $0.configuration == .seccomp }) {
@@ -190,7 +197,9 @@ extension OverheadBenchmark {
             "configuration                          ratio               requests/s              p50 ms              p99 ms"
         ]
         func spread(_ s: Spread, _ format: String) -> String {
-            "\(String(format: format, s.min)) / \(String(format: format, s.median)) / \(String(format: format, s.max))"
+            if s.median.isNaN { return "-" }
+            return
+                "\(String(format: format, s.min)) / \(String(format: format, s.median)) / \(String(format: format, s.max))"
         }
         func pad(_ text: String, _ width: Int) -> String {
             text.padding(toLength: Swift.max(width, text.count + 1), withPad: " ", startingAt: 0)

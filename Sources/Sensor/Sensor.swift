@@ -74,7 +74,7 @@ public final class Sensor: @unchecked Sendable {
     public let bootTimeOffset: UInt64
     /// Container ids and names for cgroup ids.
     public let containers: ContainerResolver
-    private var program: SensorProgram!
+    private(set) var program: SensorProgram!
     /// The cgroups enforcement is limited to (`killContainers` resolved), kept current by `run`.
     private var killCgroups: Set<UInt64> = []
     private let stopped = Atomic<Bool>(false)

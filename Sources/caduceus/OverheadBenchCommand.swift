@@ -56,6 +56,12 @@ struct OverheadBenchCommand: AsyncParsableCommand {
     )
     var paired = false
 
+    @Option(
+        help:
+            "Capture against no monitor only, on one server container, in turns of this many seconds within each run of 2 x --seconds: the trace paused and resumed (SIGUSR1, SIGUSR2) at every turn."
+    )
+    var interleave: Double?
+
     func validate() throws {
         guard runs >= 1, seconds > 0, connections >= 1 else {
             throw ValidationError("--runs, --seconds and --connections must be positive")
@@ -63,6 +69,15 @@ struct OverheadBenchCommand: AsyncParsableCommand {
         guard (0...10).contains(warmupRounds) else { throw ValidationError("--warmup-rounds must be 0 to 10") }
         if paired && !configurations.allSatisfy({ $0 == "capture" || $0 == "none" }) {
             throw ValidationError("--paired measures the capture against no monitor only")
+        }
+        if let interleave {
+            guard !paired else { throw ValidationError("--paired and --interleave are two ways: choose one") }
+            guard configurations.allSatisfy({ $0 == "capture" || $0 == "none" }) else {
+                throw ValidationError("--interleave measures the capture against no monitor only")
+            }
+            guard interleave >= 0.5, interleave <= seconds else {
+                throw ValidationError("--interleave must be from 0.5 s to --seconds")
+            }
         }
         for name in configurations where OverheadBenchmark.Configuration(rawValue: name) == nil {
             throw ValidationError(
@@ -74,9 +89,10 @@ struct OverheadBenchCommand: AsyncParsableCommand {
     func run() async throws {
         try await Self.measure(
             runs: runs, seconds: seconds, warmup: warmup, warmupRounds: warmupRounds, connections: connections,
-            configurations: paired
+            configurations: paired || interleave != nil
                 ? [.capture] : configurations.compactMap(OverheadBenchmark.Configuration.init(rawValue:)),
-            seccompProfile: seccompProfile, json: json, paired: paired)
+            seccompProfile: seccompProfile, json: json,
+            pairing: interleave.map { .interleaved(sliceSeconds: $0) } ?? (paired ? .backToBack : .freshServers))
     }
 
     /// Five runs: the fewest the capture's goal is judged on.
@@ -91,7 +107,7 @@ struct OverheadBenchCommand: AsyncParsableCommand {
     static func measure(
         runs: Int, seconds: Double, warmup: Double, warmupRounds: Int = 1, connections: Int,
         configurations: [OverheadBenchmark.Configuration], seccompProfile: String = defaultSeccompProfile,
-        json: String?, paired: Bool = false
+        json: String?, pairing: OverheadBenchmark.Pairing = .freshServers
     ) async throws -> OverheadBenchmark {
         try DockerEngine.ensureRunning(withCompose: false) { writeStandardError("caduceus bench overhead: " + $0) }
         try ImageBuilder { writeStandardError("caduceus bench overhead: " + $0) }.buildServerImage()
@@ -102,7 +118,7 @@ struct OverheadBenchCommand: AsyncParsableCommand {
         benchmark.warmupRounds = warmupRounds
         benchmark.connections = connections
         benchmark.seccompProfile = seccompProfile
-        benchmark.paired = paired
+        benchmark.pairing = pairing
         if configurations.isEmpty && !FileManager.default.isReadableFile(atPath: seccompProfile) {
             writeStandardError(
                 "caduceus bench overhead: no seccomp profile at \(seccompProfile): the seccomp configuration is left out"
@@ -142,6 +158,9 @@ struct LoadBenchCommand: AsyncParsableCommand {
     @Option(help: "Concurrent connections.")
     var connections = 8
 
+    @Option(help: "Also count the answers of each interval of this many seconds (intervalRequests, startNanoseconds).")
+    var interval: Double?
+
     @Option(
         help:
             "A file of patient ids, one per line (made by `caduceus bench overhead`); without it, 20 patients are created first."
@@ -159,8 +178,9 @@ struct LoadBenchCommand: AsyncParsableCommand {
             _ = try await LoadGenerator(baseURL: baseURL, connections: connections, seconds: warmup, patientIDs: ids)
                 .run()
         }
+        if let interval, !(interval > 0) { throw ValidationError("--interval must be more than 0 seconds") }
         let result = try await LoadGenerator(
-            baseURL: baseURL, connections: connections, seconds: seconds, patientIDs: ids
+            baseURL: baseURL, connections: connections, seconds: seconds, patientIDs: ids, intervalSeconds: interval
         ).run()
         print(JSONWriter().string(result.json))
     }

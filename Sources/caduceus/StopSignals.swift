@@ -11,14 +11,23 @@ import Synchronization
 /// inherits SIGINT ignored. A benchmark script that sent SIGINT in that time waited 13 minutes
 /// on a trace that never stopped. Here a signal at any time after `catchFromNow()` stops the
 /// command: at once when it runs, right after loading when it comes earlier.
+///
+/// `trace` also takes SIGUSR1 (pause: its programs detached) and SIGUSR2 (resume) the same way
+/// (`catchPauseSignals()`); a pause that comes before the trace runs applies when it starts.
 enum StopSignals {
     /// The signals that stop a live command.
     static let numbers: [Int32] = [SIGINT, SIGTERM]
+    /// The signals that pause and resume a live trace.
+    static let pauseNumbers: [Int32] = [SIGUSR1, SIGUSR2]
 
     /// Set by the handler; read when a command starts running, for a signal that came first.
     fileprivate static let requested = Atomic<Bool>(false)
     /// What stops the running command; nil while none runs.
     private static let action = Mutex<(@Sendable () -> Void)?>(nil)
+    /// What the last pause signal asked (true: paused), and what carries it out; nil while no
+    /// trace runs.
+    fileprivate static let wantsPause = Mutex(false)
+    private static let pauseAction = Mutex<(@Sendable (Bool) -> Void)?>(nil)
     private static let installed = Mutex(false)
 
     /// Installs the handlers (once per process). Call before loading the sensor.
@@ -42,29 +51,55 @@ enum StopSignals {
                 let count = read(readEnd, &byte, 1)
                 if count < 0 && errno == EINTR { continue }
                 if count <= 0 { return }
-                action.withLock { $0 }?()
+                if byte == UInt8(SIGUSR1) || byte == UInt8(SIGUSR2) {
+                    let paused = byte == UInt8(SIGUSR1)
+                    wantsPause.withLock { $0 = paused }
+                    pauseAction.withLock { $0 }?(paused)
+                } else {
+                    action.withLock { $0 }?()
+                }
             }
         }
         waiter.name = "caduceus.stop-signals"
         waiter.start()
+        install(numbers)
+    }
+
+    /// Also catches SIGUSR1 and SIGUSR2 from now (after `catchFromNow()`), for `run(stop:pause:_:)`.
+    static func catchPauseSignals() {
+        catchFromNow()
+        install(pauseNumbers)
+    }
+
+    /// The handler for `signals`, which are unblocked in this thread too: any thread may take
+    /// them (libdispatch's threads block all).
+    private static func install(_ signals: [Int32]) {
         var handler = sigaction()
         handler.__sigaction_handler.sa_handler = stopSignalHandler
         handler.sa_flags = SA_RESTART
         sigemptyset(&handler.sa_mask)
-        for number in numbers { sigaction(number, &handler, nil) }
-        // Any thread may take the signal: unblock it in this one too (libdispatch's threads block all).
+        for number in signals { sigaction(number, &handler, nil) }
         var unblock = sigset_t()
         sigemptyset(&unblock)
-        for number in numbers { sigaddset(&unblock, number) }
+        for number in signals { sigaddset(&unblock, number) }
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
     }
 
     /// Runs `body` until SIGINT or SIGTERM calls `stop` (or `body` returns by itself); a signal
-    /// that came since `catchFromNow()` calls `stop` before `body` starts.
-    static func run<Result>(stop: @escaping @Sendable () -> Void, _ body: () throws -> Result) rethrows -> Result {
+    /// that came since `catchFromNow()` calls `stop` before `body` starts. With `pause`, SIGUSR1
+    /// calls it with true and SIGUSR2 with false (see `catchPauseSignals()`); a SIGUSR1 that came
+    /// before calls it with true before `body` starts.
+    static func run<Result>(
+        stop: @escaping @Sendable () -> Void, pause: (@Sendable (Bool) -> Void)? = nil, _ body: () throws -> Result
+    ) rethrows -> Result {
         catchFromNow()
         action.withLock { $0 = stop }
         defer { action.withLock { $0 = nil } }
+        if let pause {
+            pauseAction.withLock { $0 = pause }
+            if wantsPause.withLock({ $0 }) { pause(true) }
+        }
+        defer { pauseAction.withLock { $0 = nil } }
         if requested.load(ordering: .sequentiallyConsistent) { stop() }
         return try body()
     }
@@ -76,11 +111,12 @@ enum StopSignals {
 /// The pipe's write end, for the handler (set once before the handler is installed).
 nonisolated(unsafe) private var stopSignalWriteEnd: Int32 = -1
 
-/// Async-signal-safe: an atomic store and a write(2), errno kept for the interrupted code.
+/// Async-signal-safe: an atomic store and a write(2) of the signal's number, errno kept for
+/// the interrupted code.
 private func stopSignalHandler(_ number: Int32) {
     let saved = errno
-    StopSignals.requested.store(true, ordering: .sequentiallyConsistent)
-    var byte: UInt8 = 1
+    if number != SIGUSR1 && number != SIGUSR2 { StopSignals.requested.store(true, ordering: .sequentiallyConsistent) }
+    var byte = UInt8(truncatingIfNeeded: number)
     _ = write(stopSignalWriteEnd, &byte, 1)
     errno = saved
 }

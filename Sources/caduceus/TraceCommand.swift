@@ -16,6 +16,9 @@ struct TraceCommand: ParsableCommand {
               caduceus trace --events all --format record --output fhir.rec   # compact, cheapest to capture
               caduceus trace --input fhir.rec | jq .eventName                 # the same JSON, from the recording
             Exits with status 3 when the kernel dropped events (the last line on stderr counts them per CPU).
+            SIGUSR1 pauses a live trace (its programs detached: the watched processes pay nothing, and their
+            events until SIGUSR2 are not recorded); SIGUSR2 resumes it. Each is said on stderr, and the last
+            line counts the pauses.
             With --input, exits with status 1 when the recording is truncated or corrupted, after the
             events before the fault.
             """
@@ -93,13 +96,14 @@ struct TraceCommand: ParsableCommand {
             try convert(input, to: fd, filters: filters)
             return
         }
-        StopSignals.catchFromNow()  // a Ctrl-C while the sensor loads is not lost
+        StopSignals.catchPauseSignals()  // a Ctrl-C (or a pause) while the sensor loads is not lost
         let sensor = try Sensor(configuration: options.sensorConfiguration())
         writeStandardError("caduceus trace: " + sensor.securityEventSource)
         writeStandardError("caduceus trace: tracing \(sensor.configuration.events.ids.count) events; Ctrl-C to stop")
         let session = TraceSession(sensor: sensor, format: traceFormat, fileDescriptor: fd, filters: filters)
-        let report = try options.runUntilStopped(session)
-        writeStandardError("caduceus trace: " + lossLine(report))
+        let pauses = TracePauses(sensor: sensor)
+        let report = try options.runUntilStopped(session, pauses: pauses)
+        writeStandardError("caduceus trace: " + lossLine(report) + pauses.summary)
         if report.statistics.lost > 0 { throw ExitCode(3) }
     }
 

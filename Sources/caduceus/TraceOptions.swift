@@ -44,9 +44,12 @@ struct TraceOptions: ParsableArguments {
         }
     }
 
-    /// Runs a session until Ctrl-C, SIGTERM or `--duration`, whichever comes first.
-    func runUntilStopped(_ session: TraceSession) throws -> TraceReport {
-        try watch.runUntilStopped(stop: { session.stop() }) { try session.run() }
+    /// Runs a session until Ctrl-C, SIGTERM or `--duration`, whichever comes first; with
+    /// `pauses`, SIGUSR1 and SIGUSR2 pause and resume it.
+    func runUntilStopped(_ session: TraceSession, pauses: TracePauses? = nil) throws -> TraceReport {
+        var pause: (@Sendable (Bool) -> Void)?
+        if let pauses { pause = { pauses.set(paused: $0) } }
+        return try watch.runUntilStopped(stop: { session.stop() }, pause: pause) { try session.run() }
     }
 }
 
@@ -119,11 +122,13 @@ struct WatchOptions: ParsableArguments {
     /// Runs `body` until Ctrl-C, SIGTERM or `--duration`, whichever comes first calls `stop`.
     /// The signals are caught from `StopSignals.catchFromNow()`, which the command calls before
     /// loading the sensor: one that came while it loaded stops `body` at once.
-    func runUntilStopped<Result>(stop: @escaping @Sendable () -> Void, _ body: () throws -> Result) throws -> Result {
+    func runUntilStopped<Result>(
+        stop: @escaping @Sendable () -> Void, pause: (@Sendable (Bool) -> Void)? = nil, _ body: () throws -> Result
+    ) throws -> Result {
         if let duration {
             DispatchQueue.global().asyncAfter(deadline: .now() + duration) { stop() }
         }
-        return try StopSignals.run(stop: stop, body)
+        return try StopSignals.run(stop: stop, pause: pause, body)
     }
 }
 

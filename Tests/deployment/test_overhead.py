@@ -87,3 +87,35 @@ def test_paired_capture_runs_on_one_server_back_to_back(tmp_path):
     assert len(configurations["none"]["runs"]) == 2 and all(r["requests"] > 0 for r in configurations["none"]["runs"])
     left = run("docker", "ps", "-a", "-q", "--filter", "label=caduceus.bench=overhead", timeout=60)
     assert left.returncode == 0 and not left.stdout.strip(), "benchmark containers left behind"
+
+
+def test_interleaved_capture_turns_on_and_off_within_each_run(tmp_path):
+    """`--interleave S`: the capture against no monitor in turns of S seconds within each run,
+    the trace paused and resumed; both sides' rates come from the same run."""
+    require_root_and_docker()
+    for arguments, message in [
+        (["--interleave", "1", "--configuration", "strace"], "--interleave measures the capture against no monitor only"),
+        (["--interleave", "1", "--paired"], "--paired and --interleave are two ways: choose one"),
+        (["--interleave", "0.1"], "--interleave must be from 0.5 s to --seconds"),
+    ]:
+        refused = run(BIN, "bench", "overhead", *arguments, timeout=60)
+        assert refused.returncode != 0 and message in refused.stderr, refused.stderr
+    figures = tmp_path / "overhead.json"
+    result = run(BIN, "bench", "overhead", "--interleave", "1", "--runs", "2", "--seconds", "3", "--warmup", "0.5",
+                 "--warmup-rounds", "0", "--connections", "4", "--json", str(figures), timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "interleaved: one server container, each run 6 s of load with the trace paused and resumed every 1 s" \
+        in result.stdout, result.stdout
+    assert "left behind by the capture: turns without it ran at" in result.stdout, result.stdout
+    document = json.loads(figures.read_text())
+    configurations = {c["name"]: c for c in document["configurations"]}
+    assert set(configurations) == {"none", "capture"}
+    for run_figures in configurations["capture"]["runs"]:
+        # Written in the capture's turns only, nothing lost; the latencies mix both sides: none given.
+        assert run_figures["eventsWritten"] > 1000 and run_figures["eventsLost"] == 0, run_figures
+        assert run_figures["p50Ms"] is None and run_figures["p99Ms"] is None, run_figures
+        assert 0.5 < run_figures["ratio"] < 2, run_figures
+    for run_figures in configurations["none"]["runs"]:
+        assert run_figures["requests"] > 0 and run_figures["throughput"] > 0, run_figures
+    left = run("docker", "ps", "-a", "-q", "--filter", "label=caduceus.bench=overhead", timeout=60)
+    assert left.returncode == 0 and not left.stdout.strip(), "benchmark containers left behind"

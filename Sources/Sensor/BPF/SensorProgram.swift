@@ -11,6 +11,11 @@ import SensorBPF
 final class SensorProgram {
     private let object: OpaquePointer
     private var links: [OpaquePointer] = []
+    /// The links of `attach(programs:)`, by program name: what `detach()` removes and
+    /// `reattach()` makes again. Guarded by `attachment`, since a pause comes from another thread.
+    private var attached: [(name: String, link: OpaquePointer)] = []
+    private var detachedNames: [String] = []
+    private let attachment = NSLock()
 
     /// libbpf prints to stderr by default; keep that for `CADUCEUS_BPF_DEBUG=1` only,
     /// since every failure it reports also comes back as a thrown `BPFError`.
@@ -26,6 +31,7 @@ final class SensorProgram {
 
     deinit {
         for link in links { bpf_link__destroy(link) }
+        for (_, link) in attached { bpf_link__destroy(link) }
         bpf_object__close(object)
     }
 
@@ -114,10 +120,40 @@ final class SensorProgram {
 
     /// Attaches every loaded program to its tracepoint.
     func attach(programs wanted: Set<String>) throws {
-        for name in wanted.sorted() {
-            let program = try program(name)
-            let link = try bpfCall("attach \(name)") { bpf_program__attach(program) }
-            links.append(link)
+        try attachment.withLock {
+            for name in wanted.sorted() {
+                let program = try program(name)
+                let link = try bpfCall("attach \(name)") { bpf_program__attach(program) }
+                attached.append((name, link))
+            }
+        }
+    }
+
+    /// Removes the links of `attach(programs:)`: the kernel runs none of those programs until
+    /// `reattach()`. The maps, the ring buffer and the cgroup links stay. False when already detached.
+    func detach() -> Bool {
+        attachment.withLock {
+            guard !attached.isEmpty else { return false }
+            for (_, link) in attached { bpf_link__destroy(link) }
+            detachedNames += attached.map(\.name)
+            attached = []
+            return true
+        }
+    }
+
+    /// Attaches again what `detach()` removed (in the order `attach(programs:)` used). False
+    /// when nothing was detached.
+    func reattach() throws -> Bool {
+        try attachment.withLock {
+            guard !detachedNames.isEmpty else { return false }
+            // One at a time, so that a failure leaves the rest named for the next try.
+            while let name = detachedNames.first {
+                let program = try program(name)
+                let link = try bpfCall("attach \(name)") { bpf_program__attach(program) }
+                attached.append((name, link))
+                detachedNames.removeFirst()
+            }
+            return true
         }
     }
 

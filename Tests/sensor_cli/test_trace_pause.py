@@ -1,0 +1,116 @@
+"""`caduceus trace` pauses at SIGUSR1 and resumes at SIGUSR2: its programs are detached in
+between, so a process it watches opens files unrecorded, and the closing line counts the pauses.
+`caduceus bench overhead --interleave` relies on it to set the capture beside no capture in
+turns of a few seconds.
+
+Needs root (the real kernel); CADUCEUS_BIN names the binary (default .build/debug/caduceus)."""
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+from test_stop_signals import BIN, caught_signals, require_root
+
+
+class Trace:
+    """A live `caduceus trace` of one process name's openat calls, its stderr collected."""
+
+    def __init__(self, comm, output):
+        self.process = subprocess.Popen(
+            [BIN, "trace", "--scope", "all", "--comm", comm, "--events", "openat", "--output", str(output)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.lines = []
+        self.reader = threading.Thread(target=lambda: self.lines.extend(self.process.stderr), daemon=True)
+        self.reader.start()
+
+    def text(self):
+        return "".join(list(self.lines))
+
+    def wait_for(self, marker, count=1, timeout=120):
+        deadline = time.time() + timeout
+        while self.text().count(marker) < count:
+            assert self.process.poll() is None, self.text()
+            assert time.time() < deadline, f"no {marker!r} x{count}: " + self.text()
+            time.sleep(0.01)
+
+    def signal(self, number, marker, count):
+        os.kill(self.process.pid, number)
+        self.wait_for(marker, count, timeout=10)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        status = self.process.wait(timeout=60)
+        self.reader.join(timeout=5)
+        return status, self.text()
+
+
+def opener(tmp_path, name):
+    """A copy of cat under a name of its own, so the trace sees only what the test runs."""
+    path = tmp_path / name
+    shutil.copy("/bin/cat", path)
+    return path
+
+
+def open_marker(program, tmp_path, label):
+    marker = tmp_path / f"marker-{label}"
+    marker.write_text(label)
+    subprocess.run([str(program), str(marker)], check=True, capture_output=True)
+    return str(marker)
+
+
+def started(tmp_path, name):
+    """A copy of cat named `name`, and a trace of that name's opens into a file: (program, file, trace)."""
+    require_root()
+    output = tmp_path / "events.json"
+    return opener(tmp_path, name), output, Trace(name, output)
+
+
+def stopped(trace, output):
+    """Stops `trace` (after the reader's next poll) and asserts it ended well: its stderr and what it wrote."""
+    time.sleep(0.5)  # the reader polls the ring every 20 ms at most; give it time
+    status, stderr = trace.stop()
+    assert status == 0, stderr
+    return stderr, output.read_text()
+
+
+def test_events_between_sigusr1_and_sigusr2_are_not_recorded(tmp_path):
+    program, output, trace = started(tmp_path, "pausetest1")
+    try:
+        trace.wait_for("Ctrl-C to stop")
+        before = open_marker(program, tmp_path, "before")
+        trace.signal(signal.SIGUSR1, "caduceus trace: paused", 1)
+        # A second SIGUSR1 while paused changes nothing and says nothing.
+        os.kill(trace.process.pid, signal.SIGUSR1)
+        during = open_marker(program, tmp_path, "during")
+        trace.signal(signal.SIGUSR2, "caduceus trace: resumed", 1)
+        after = open_marker(program, tmp_path, "after")
+    finally:
+        stderr, recorded = stopped(trace, output)
+    assert stderr.count("caduceus trace: paused") == 1, stderr
+    assert before in recorded and after in recorded, recorded[-2000:]
+    assert during not in recorded, "an open made while paused was recorded"
+    last = stderr.strip().splitlines()[-1]
+    assert "0 lost in the kernel" in last and "; 1 pause, " in last and "s paused" in last, last
+
+
+def test_a_pause_sent_while_the_sensor_loads_applies_when_it_starts(tmp_path):
+    program, output, trace = started(tmp_path, "pausetest2")
+    try:
+        # As soon as SIGUSR1 is caught (before the sensor has loaded), ask for a pause.
+        deadline = time.time() + 60
+        while not caught_signals(trace.process.pid) & (1 << (signal.SIGUSR1 - 1)):
+            assert trace.process.poll() is None, trace.text()
+            assert time.time() < deadline, "SIGUSR1 never caught: " + trace.text()
+            time.sleep(0.002)
+        os.kill(trace.process.pid, signal.SIGUSR1)
+        trace.wait_for("caduceus trace: paused")
+        during = open_marker(program, tmp_path, "during")
+        trace.signal(signal.SIGUSR2, "caduceus trace: resumed", 1)
+        after = open_marker(program, tmp_path, "after")
+    finally:
+        stderr, recorded = stopped(trace, output)
+    assert after in recorded, recorded[-2000:]
+    assert during not in recorded, "an open made while paused was recorded"
