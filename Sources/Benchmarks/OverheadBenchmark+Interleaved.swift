@@ -13,11 +13,20 @@ extension OverheadBenchmark {
     /// capture, none, … so that a steady drift weighs on both alike.
     ///
     /// What a side's rate counts: the load's answers (counted per 100 ms by `bench load
-    /// --interval`) in the whole intervals of each turn, from `settleSeconds` after the trace
-    /// said it had paused or resumed to the turn's end. What it cannot separate: work the
-    /// capture leaves behind when it pauses (the last records read and written, the
-    /// recording's write-back to disk), which falls in a turn without capture.
-    func runInterleaved(sliceSeconds: Double) async throws {
+    /// --interval`) in the whole intervals of its turns, from `settleSeconds` after the trace
+    /// said it had paused or resumed to the turn's end. The capture side is every capture turn;
+    /// the unmonitored side only the turns without capture that follow another such turn: work
+    /// the capture leaves behind when it pauses (the last records read and written, the
+    /// recording's write-back) would slow the turn right after it, and so count as the
+    /// capture's cost, not the baseline's. `leftoverLine` compares the two kinds of turns
+    /// without capture. What is still not separated: write-back the kernel does later, in any
+    /// turn, and the paused trace's idle reader (a wake-up every 20 ms) in the unmonitored turns.
+    ///
+    /// `record` gets each round's runs (a negative round is a warm-up); by default they are the
+    /// benchmark's results (`--interleave`).
+    func runInterleaved(sliceSeconds: Double, record: ((Int, _ capture: Run, _ none: Run) -> Void)? = nil)
+        async throws
+    {
         let container = try await startServerOnSeedCopy()
         defer { stopServer(container) }
         for round in -warmupRounds..<runs {
@@ -25,16 +34,20 @@ extension OverheadBenchmark {
                 (round < 0 ? "warm-up round (not counted): " : "round \(round + 1)/\(runs): ")
                     + "capture and no monitor in turns of \(String(format: "%g", sliceSeconds)) s")
             let (capture, none) = try measureInterleaved(container: container, sliceSeconds: sliceSeconds, round: round)
-            keep(none, of: .none, round: round)
-            keep(capture, of: .capture, round: round)
+            if let record {
+                record(round, capture, none)
+            } else {
+                keep(none, of: .none, round: round)
+                keep(capture, of: .capture, round: round)
+            }
         }
     }
 
-    /// The measured runs' turns without capture, after a capture turn against after another
-    /// (nil unless interleaved): near 1, the capture leaves no cost behind in the turns that
+    /// The measured interleaved runs' turns without capture, after a capture turn against after
+    /// another (nil without such runs): near 1, the capture leaves no cost behind in the turns that
     /// follow it.
     var leftoverLine: String? {
-        guard case .interleaved = pairing, interleavedTurns.noneAfterNone.rate > 0 else { return nil }
+        guard interleavedTurns.noneAfterNone.rate > 0 else { return nil }
         let after = interleavedTurns.noneAfterCapture, before = interleavedTurns.noneAfterNone
         return String(
             format:
@@ -51,7 +64,7 @@ extension OverheadBenchmark {
     private func measureInterleaved(container: String, sliceSeconds: Double, round: Int) throws -> (
         capture: Run, none: Run
     ) {
-        let monitor = try startCapture(container: container)
+        let monitor = try startCapture(container: container, pausable: true)
         defer { monitor.kill() }
         var capturing = true
         func turn(capture: Bool) throws {
@@ -67,32 +80,37 @@ extension OverheadBenchmark {
                 folder + "/patients.txt", "--interval", String(Self.bucketSeconds),
             ], log: folder + "/load.out", readyWhen: nil)
         defer { load.kill() }
+        // The turns start when the load's measured part does (after its warm-up), so that the
+        // run is exactly its turns, as many of each side.
+        let begin = try Self.measuredStart(of: load)
         var turns: [Turn] = []
-        let begin = MonotonicTime.nanoseconds()
         let nanosecondsPerSlice = UInt64(sliceSeconds * 1e9)
-        var index = 0
-        while load.isRunning {
+        let count = Int((2 * seconds / sliceSeconds).rounded())
+        for index in 0..<count where load.isRunning {
             let capture = Self.capturesInTurn(index)
             try turn(capture: capture)
             let from = MonotonicTime.nanoseconds() + UInt64(Self.settleSeconds * 1e9)
             let end = begin + UInt64(index + 1) * nanosecondsPerSlice
-            while load.isRunning && MonotonicTime.nanoseconds() < end { usleep(5_000) }
-            turns.append(Turn(capture: capture, from: from, to: MonotonicTime.nanoseconds()))
-            index += 1
+            while load.isRunning && MonotonicTime.nanoseconds() < end { usleep(2_000) }
+            turns.append(Turn(capture: capture, from: from, to: min(end, MonotonicTime.nanoseconds())))
         }
+        for _ in 0..<600 where load.isRunning { usleep(100_000) }  // its last requests: 30 s at most each
         guard let line = load.log.split(separator: "\n").last(where: { $0.hasPrefix("{") }) else {
             throw LabError("caduceus bench load printed no result: \(load.log.suffix(500))")
         }
         let result = try LoadGenerator.Result(json: JSONParser.parse(String(line)))
         guard let start = result.startNanoseconds else { throw LabError("caduceus bench load gave no start time") }
+        // The intervals of the measured seconds only: the last one counts answers past the end.
+        let measured = Int((2 * seconds / Self.bucketSeconds).rounded(.down))
         let sides = Self.sides(
-            of: turns, intervals: result.intervalRequests, start: start, intervalSeconds: Self.bucketSeconds)
-        guard sides.capture.seconds > 0, sides.none.seconds > 0 else {
+            of: turns, intervals: Array(result.intervalRequests.prefix(measured)), start: start,
+            intervalSeconds: Self.bucketSeconds)
+        guard sides.capture.seconds > 0, sides.noneAfterNone.seconds > 0 else {
             throw LabError("a run of \(2 * seconds) s left no whole interval on one side: give more --seconds")
         }
         if round >= 0 { interleavedTurns += sides }
         let capture = try finish(sideResult(result, sides.capture), under: monitor, .capture)
-        return (capture, Run(load: sideResult(result, sides.none)))
+        return (capture, Run(load: sideResult(result, sides.noneAfterNone)))
     }
 
     /// The load's figures for one side: its answers over its seconds. Latencies are the whole
@@ -174,6 +192,21 @@ extension OverheadBenchmark {
             }
         }
         return sides
+    }
+
+    /// When `load` (`bench load`) began its measured part, from the line it writes then.
+    static func measuredStart(of load: MonitorProcess) throws -> UInt64 {
+        let marker = "caduceus bench load: measuring from "
+        for _ in 0..<30_000 {
+            if let line = load.log.split(separator: "\n").first(where: { $0.hasPrefix(marker) }),
+                let stamp = UInt64(line.dropFirst(marker.count).prefix { $0.isNumber })
+            {
+                return stamp
+            }
+            guard load.isRunning else { throw LabError("caduceus bench load exited: \(load.log.suffix(500))") }
+            usleep(2_000)
+        }
+        throw LabError("caduceus bench load did not start measuring within 60 s: \(load.log.suffix(500))")
     }
 
     /// SIGUSR1 (pause) or SIGUSR2 (resume) to a trace, and waits until its log says it did.

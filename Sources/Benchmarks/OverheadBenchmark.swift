@@ -94,6 +94,16 @@ public final class OverheadBenchmark {
     }
 
     public var pairing = Pairing.freshServers
+    /// With every configuration on fresh servers, the capture's goal is judged on runs of its
+    /// own afterwards: `runs` runs of the capture and no monitor in turns of about this many
+    /// seconds (a whole fraction of `seconds`) on one server, as `--interleave` measures them;
+    /// nil judges it on the fresh-server rounds, whose noise on a busy machine is larger than the
+    /// cost measured (BENCHMARKS.md, issue 16's sixth and seventh passes).
+    public var verdictTurnSeconds: Double? = 1
+    /// The runs the capture's goal was judged on, when `verdictTurnSeconds` made them.
+    public private(set) var verdictRuns: [Configuration: [Run]] = [:]
+    /// The turns of `verdictRuns` (nil when none were made).
+    var verdictSliceSeconds: Double?
     /// The measured interleaved runs' turns, summed (OverheadBenchmark+Interleaved.swift).
     var interleavedTurns = Sides()
     public private(set) var warmupResults: [Configuration: [Run]] = [:]
@@ -161,6 +171,23 @@ public final class OverheadBenchmark {
                 keep(try await measure(configuration, audit: audit), of: configuration, round: round)
             }
         }
+        if configurations.contains(.capture), let slice = verdictTurnSeconds {
+            let turnSeconds = seconds / max(1, (seconds / slice).rounded(.down))
+            progress(
+                "the capture's goal, judged on runs of its own: in turns of \(String(format: "%g", turnSeconds)) s")
+            try await runInterleaved(sliceSeconds: turnSeconds) { round, capture, none in
+                self.progress(
+                    String(
+                        format:
+                            "  no monitor %.0f requests/s, capture %.0f requests/s (%.3f), %d events written, %d lost",
+                        none.load.throughput, capture.load.throughput, capture.load.throughput / none.load.throughput,
+                        capture.eventsWritten ?? 0, capture.eventsLost ?? 0))
+                guard round >= 0 else { return }
+                self.verdictRuns[.capture, default: []].append(capture)
+                self.verdictRuns[.none, default: []].append(none)
+            }
+            verdictSliceSeconds = turnSeconds
+        }
     }
 
     /// Says which run starts.
@@ -179,11 +206,11 @@ public final class OverheadBenchmark {
         } else {
             results[configuration, default: []].append(run)
         }
+        let latencies =
+            run.load.p50Ms.isNaN ? "" : String(format: ", p50 %.2f ms, p99 %.2f ms", run.load.p50Ms, run.load.p99Ms)
         progress(
-            String(
-                format: "  %.0f requests/s, p50 %.2f ms, p99 %.2f ms%@", run.load.throughput, run.load.p50Ms,
-                run.load.p99Ms,
-                run.eventsWritten.map { ", \($0) events written, \(run.eventsLost ?? 0) lost" } ?? ""))
+            String(format: "  %.0f requests/s", run.load.throughput) + latencies
+                + (run.eventsWritten.map { ", \($0) events written, \(run.eventsLost ?? 0) lost" } ?? ""))
     }
 
     func measure(_ configuration: Configuration, audit: AuditSession?) async throws -> Run {
@@ -249,13 +276,14 @@ public final class OverheadBenchmark {
     }
 
     /// `caduceus trace` of `container` to the compact recording (`trace --format record`;
-    /// `trace --input` makes it Tracee's JSON), ready once attached.
-    func startCapture(container: String) throws -> MonitorProcess {
+    /// `trace --input` makes it Tracee's JSON), ready once attached; `pausable`: SIGUSR1 and
+    /// SIGUSR2 pause and resume it.
+    func startCapture(container: String, pausable: Bool = false) throws -> MonitorProcess {
         try MonitorProcess.start(
             [
                 executable, "trace", "--container", container, "--events", "all", "--format", "record", "--output",
                 folder + "/events.rec",
-            ],
+            ] + (pausable ? ["--allow-pause"] : []),
             log: folder + "/monitor.log", readyWhen: "Ctrl-C to stop")
     }
 

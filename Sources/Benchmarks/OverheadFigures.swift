@@ -46,6 +46,9 @@ extension OverheadBenchmark {
         public var bytesWritten: Int?
         public var goal: Goal?
         public var verdict: Verdict?
+        /// The per-run ratios the verdict was judged on, when they come from runs of their own
+        /// (`verdictRuns`) rather than from ``ratios``.
+        public var verdictRatios: [Double]?
     }
 
     /// Per-round ratios: run `i` of a configuration against run `i` of the unmonitored
@@ -61,7 +64,9 @@ extension OverheadBenchmark {
     }
 
     /// The summaries of `results`, in the order of `configurations`.
-    static func summarize(_ results: [Configuration: [Run]], configurations: [Configuration]) -> [Summary] {
+    static func summarize(
+        _ results: [Configuration: [Run]], configurations: [Configuration], verdictRuns: [Configuration: [Run]] = [:]
+    ) -> [Summary] {
         let baseline = (results[.none] ?? []).map(\.load.throughput)
         let baselineMedian = Spread(baseline).median
         return configurations.compactMap { configuration in
@@ -84,14 +89,27 @@ extension OverheadBenchmark {
                     ? runs.compactMap(\.bytesWritten).reduce(0, +) : nil,
                 goal: Goal.of(configuration))
             if let goal = summary.goal {
-                summary.verdict = goal.judge(ratios: ratios, runs: runs.map { ($0.eventsWritten, $0.eventsLost) })
+                if let own = verdictRuns[configuration], !own.isEmpty, let baseline = verdictRuns[.none] {
+                    let ratios = roundRatios(own.map(\.load.throughput), baseline: baseline.map(\.load.throughput))
+                    summary.verdictRatios = ratios
+                    summary.verdict = goal.judge(ratios: ratios, runs: own.map { ($0.eventsWritten, $0.eventsLost) })
+                } else {
+                    summary.verdict = goal.judge(ratios: ratios, runs: runs.map { ($0.eventsWritten, $0.eventsLost) })
+                }
             }
             return summary
         }
     }
 
     /// The summaries, in the order the configurations were given.
-    public var summaries: [Summary] { Self.summarize(results, configurations: configurations) }
+    public var summaries: [Summary] {
+        Self.summarize(results, configurations: configurations, verdictRuns: verdictRuns)
+    }
+
+    /// How runs of their own judge the capture (`verdictRuns`), in words.
+    static func verdictMethod(runs: Int, turnSeconds: Double) -> String {
+        "judged on \(runs) run\(runs == 1 ? "" : "s") of its own after the rounds above: capture and no monitor in turns of \(String(format: "%g", turnSeconds)) s on one server (as --interleave), each run's capture turns over its turns without capture that follow one without"
+    }
 
     /// The figures as the report reads them (overhead.json).
     public var json: JSONValue {
@@ -116,6 +134,11 @@ extension OverheadBenchmark {
             ]
             if let goal = summary.goal, let verdict = summary.verdict {
                 fields.append(("goal", .string(goal.description)))
+                if let ratios = summary.verdictRatios, let turnSeconds = verdictSliceSeconds {
+                    fields.append(("verdictRatios", .array(ratios.map { .number($0) })))
+                    fields.append(
+                        ("verdictMethod", .string(Self.verdictMethod(runs: ratios.count, turnSeconds: turnSeconds))))
+                }
                 fields.append(
                     (
                         "verdict",
@@ -154,7 +177,7 @@ extension OverheadBenchmark {
     public var table: String {
         Self.table(
             summaries, connections: connections, seconds: seconds, runs: runs, seccompProfile: seccompProfile,
-            pairing: pairing)
+            pairing: pairing, verdictSliceSeconds: verdictSliceSeconds)
             + (leftoverLine.map { "\n" + $0 } ?? "") + (warmupLine.map { "\n" + $0 } ?? "")
     }
 
@@ -171,7 +194,7 @@ extension OverheadBenchmark {
 
     static func table(
         _ summaries: [Summary], connections: Int, seconds: Double, runs: Int, seccompProfile: String,
-        pairing: Pairing = .freshServers
+        pairing: Pairing = .freshServers, verdictSliceSeconds: Double? = nil
     ) -> String {
         func plural(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
         let placement =
@@ -181,7 +204,7 @@ extension OverheadBenchmark {
             case .backToBack:
                 "paired: one server container for every run, the two configurations back to back in each round, order alternating (min / median / max)"
             case .interleaved(let slice):
-                "interleaved: one server container, each run \(String(format: "%g", 2 * seconds)) s of load with the trace paused and resumed every \(String(format: "%g", slice)) s; each side's rate counts the whole 100 ms intervals from \(String(format: "%g", settleSeconds)) s after each turn began (min / median / max; no latencies: a run mixes both sides)"
+                "interleaved: one server container, each run \(String(format: "%g", 2 * seconds)) s of load with the trace paused and resumed every \(String(format: "%g", slice)) s; a side's rate counts the whole 100 ms intervals of its turns from \(String(format: "%g", settleSeconds)) s after each began: every capture turn, and for no monitor the turns that follow a turn without capture (min / median / max; no latencies: a run mixes both sides)"
             }
         var lines = [
             "FHIR server under \(connections) closed-loop connections for \(String(format: "%g", seconds)) s per run, \(plural(runs, "run")) per configuration, "
@@ -227,6 +250,12 @@ extension OverheadBenchmark {
         }
         for summary in summaries {
             guard let goal = summary.goal, let verdict = summary.verdict else { continue }
+            if let ratios = summary.verdictRatios, let turnSeconds = verdictSliceSeconds {
+                lines.append(
+                    "\(summary.configuration.label): "
+                        + verdictMethod(runs: ratios.count, turnSeconds: turnSeconds) + "; per-run ratios: "
+                        + ratios.map { String(format: "%.2f", $0) }.joined(separator: " "))
+            }
             lines.append("goal, \(summary.configuration.label): \(goal.description): \(verdict.text)")
         }
         return lines.joined(separator: "\n")

@@ -2,7 +2,7 @@ import Foundation
 
 /// The machine's monotonic clock (`CLOCK_MONOTONIC`) in nanoseconds: one clock for every
 /// process, so that a benchmark can line up what another process counted with what it did
-/// itself (`bench overhead --interleaved`: the load's answers with the trace's pauses).
+/// itself (`bench overhead --interleave`: the load's answers with the trace's pauses).
 public enum MonotonicTime {
     public static func nanoseconds() -> UInt64 {
         var now = timespec()

@@ -2,6 +2,7 @@ import ArgumentParser
 import Benchmarks
 import Foundation
 import JSON
+import LabSupport
 import Lab
 
 /// `caduceus bench overhead`: what monitoring the FHIR container costs its throughput and latency.
@@ -14,8 +15,10 @@ struct OverheadBenchCommand: AsyncParsableCommand {
             Needs root and Docker (caduceus up, or caduceus images, builds the server image). A second process \
             (caduceus bench load) drives a fixed closed-loop load; each configuration runs --runs times, taking \
             turns within each round. Each run's throughput is divided by the unmonitored run of the same round; \
-            the table prints min / median / max of those per-round ratios, and the capture's goal (median >= 0.95, \
-            every ratio > 0.90, at least 5 runs, no event lost) as "met" or "NOT met" with the reasons.
+            the table prints min / median / max of those per-round ratios. The capture's goal (median >= 0.95, \
+            every ratio > 0.90, at least 5 runs, no event lost) is judged on --runs runs of its own afterwards, \
+            the capture and no monitor in turns of --verdict-turns seconds on one server (as --interleave), and \
+            printed as "met" or "NOT met" with the reasons.
 
             The seccomp configuration is the server under --seccomp-profile with no monitor; every other \
             configuration's server runs under Docker's default seccomp profile.
@@ -62,6 +65,12 @@ struct OverheadBenchCommand: AsyncParsableCommand {
     )
     var interleave: Double?
 
+    @Option(
+        help:
+            "Without --paired or --interleave: judge the capture's goal on runs of its own after the rounds, the capture and no monitor in turns of about this many seconds on one server (0: on the rounds' fresh-server runs)."
+    )
+    var verdictTurns = 1.0
+
     func validate() throws {
         guard runs >= 1, seconds > 0, connections >= 1 else {
             throw ValidationError("--runs, --seconds and --connections must be positive")
@@ -70,6 +79,9 @@ struct OverheadBenchCommand: AsyncParsableCommand {
         if paired && !configurations.allSatisfy({ $0 == "capture" || $0 == "none" }) {
             throw ValidationError("--paired measures the capture against no monitor only")
         }
+        guard verdictTurns == 0 || (verdictTurns >= 0.5 && verdictTurns <= seconds) else {
+            throw ValidationError("--verdict-turns must be 0, or from 0.5 s to --seconds")
+        }
         if let interleave {
             guard !paired else { throw ValidationError("--paired and --interleave are two ways: choose one") }
             guard configurations.allSatisfy({ $0 == "capture" || $0 == "none" }) else {
@@ -77,6 +89,11 @@ struct OverheadBenchCommand: AsyncParsableCommand {
             }
             guard interleave >= 0.5, interleave <= seconds else {
                 throw ValidationError("--interleave must be from 0.5 s to --seconds")
+            }
+            // 2 x seconds / interleave turns, an even number: as many of each side.
+            let turns = seconds / interleave
+            guard abs(turns - turns.rounded()) < 1e-9 else {
+                throw ValidationError("--seconds must be a whole number of --interleave turns")
             }
         }
         for name in configurations where OverheadBenchmark.Configuration(rawValue: name) == nil {
@@ -92,7 +109,8 @@ struct OverheadBenchCommand: AsyncParsableCommand {
             configurations: paired || interleave != nil
                 ? [.capture] : configurations.compactMap(OverheadBenchmark.Configuration.init(rawValue:)),
             seccompProfile: seccompProfile, json: json,
-            pairing: interleave.map { .interleaved(sliceSeconds: $0) } ?? (paired ? .backToBack : .freshServers))
+            pairing: interleave.map { .interleaved(sliceSeconds: $0) } ?? (paired ? .backToBack : .freshServers),
+            verdictTurnSeconds: verdictTurns > 0 ? verdictTurns : nil)
     }
 
     /// Five runs: the fewest the capture's goal is judged on.
@@ -107,7 +125,7 @@ struct OverheadBenchCommand: AsyncParsableCommand {
     static func measure(
         runs: Int, seconds: Double, warmup: Double, warmupRounds: Int = 1, connections: Int,
         configurations: [OverheadBenchmark.Configuration], seccompProfile: String = defaultSeccompProfile,
-        json: String?, pairing: OverheadBenchmark.Pairing = .freshServers
+        json: String?, pairing: OverheadBenchmark.Pairing = .freshServers, verdictTurnSeconds: Double? = 1
     ) async throws -> OverheadBenchmark {
         try DockerEngine.ensureRunning(withCompose: false) { writeStandardError("caduceus bench overhead: " + $0) }
         try ImageBuilder { writeStandardError("caduceus bench overhead: " + $0) }.buildServerImage()
@@ -119,6 +137,7 @@ struct OverheadBenchCommand: AsyncParsableCommand {
         benchmark.connections = connections
         benchmark.seccompProfile = seccompProfile
         benchmark.pairing = pairing
+        benchmark.verdictTurnSeconds = verdictTurnSeconds
         if configurations.isEmpty && !FileManager.default.isReadableFile(atPath: seccompProfile) {
             writeStandardError(
                 "caduceus bench overhead: no seccomp profile at \(seccompProfile): the seccomp configuration is left out"
@@ -179,6 +198,8 @@ struct LoadBenchCommand: AsyncParsableCommand {
                 .run()
         }
         if let interval, !(interval > 0) { throw ValidationError("--interval must be more than 0 seconds") }
+        // On stderr, which is not buffered: `bench overhead --interleave` times its turns from it.
+        writeStandardError("caduceus bench load: measuring from \(MonotonicTime.nanoseconds())")
         let result = try await LoadGenerator(
             baseURL: baseURL, connections: connections, seconds: seconds, patientIDs: ids, intervalSeconds: interval
         ).run()

@@ -12,8 +12,11 @@ import Synchronization
 /// on a trace that never stopped. Here a signal at any time after `catchFromNow()` stops the
 /// command: at once when it runs, right after loading when it comes earlier.
 ///
-/// `trace` also takes SIGUSR1 (pause: its programs detached) and SIGUSR2 (resume) the same way
-/// (`catchPauseSignals()`); a pause that comes before the trace runs applies when it starts.
+/// `trace --allow-pause` also takes SIGUSR1 (pause: its programs detached) and SIGUSR2 (resume)
+/// the same way (`catchPauseSignals()`): the handler notes the state asked for (the last signal
+/// wins) and wakes the waiter, which brings the trace to it, so a burst of signals is merged
+/// and a full pipe loses nothing. A pause that comes while the sensor loads applies when the
+/// trace starts.
 enum StopSignals {
     /// The signals that stop a live command.
     static let numbers: [Int32] = [SIGINT, SIGTERM]
@@ -24,9 +27,9 @@ enum StopSignals {
     fileprivate static let requested = Atomic<Bool>(false)
     /// What stops the running command; nil while none runs.
     private static let action = Mutex<(@Sendable () -> Void)?>(nil)
-    /// What the last pause signal asked (true: paused), and what carries it out; nil while no
-    /// trace runs.
-    fileprivate static let wantsPause = Mutex(false)
+    /// What the last pause signal asked (true: paused), set by the handler; and what carries it
+    /// out, nil while no trace runs.
+    fileprivate static let wantsPause = Atomic<Bool>(false)
     private static let pauseAction = Mutex<(@Sendable (Bool) -> Void)?>(nil)
     private static let installed = Mutex(false)
 
@@ -38,9 +41,13 @@ enum StopSignals {
         }
         guard first else { return }
         _ = requested.load(ordering: .sequentiallyConsistent)  // initialized before any handler runs
+        _ = wantsPause.load(ordering: .sequentiallyConsistent)
         var ends: [Int32] = [-1, -1]
         guard pipe(&ends) == 0 else { fatalError("caduceus: no pipe for the stop signals: errno \(errno)") }
         for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }  // not inherited by what a command starts
+        // A full pipe must not block the handler (in the waiter's own thread, it never would
+        // return): a byte is only a wake-up, the state is in the atomics.
+        _ = fcntl(ends[1], F_SETFL, O_NONBLOCK)
         stopSignalWriteEnd = ends[1]
         let readEnd = ends[0]
         // A thread of its own (not libdispatch's, whose threads may all be busy) waits for the
@@ -52,12 +59,10 @@ enum StopSignals {
                 if count < 0 && errno == EINTR { continue }
                 if count <= 0 { return }
                 if byte == UInt8(SIGUSR1) || byte == UInt8(SIGUSR2) {
-                    let paused = byte == UInt8(SIGUSR1)
-                    wantsPause.withLock { $0 = paused }
-                    pauseAction.withLock { $0 }?(paused)
-                } else {
-                    action.withLock { $0 }?()
+                    // Under the lock that `run` sets the action with: a stale state cannot win.
+                    pauseAction.withLock { $0?(wantsPause.load(ordering: .sequentiallyConsistent)) }
                 }
+                if requested.load(ordering: .sequentiallyConsistent) { action.withLock { $0 }?() }
             }
         }
         waiter.name = "caduceus.stop-signals"
@@ -96,8 +101,10 @@ enum StopSignals {
         action.withLock { $0 = stop }
         defer { action.withLock { $0 = nil } }
         if let pause {
-            pauseAction.withLock { $0 = pause }
-            if wantsPause.withLock({ $0 }) { pause(true) }
+            pauseAction.withLock { action in
+                action = pause
+                if wantsPause.load(ordering: .sequentiallyConsistent) { pause(true) }
+            }
         }
         defer { pauseAction.withLock { $0 = nil } }
         if requested.load(ordering: .sequentiallyConsistent) { stop() }
@@ -115,7 +122,11 @@ nonisolated(unsafe) private var stopSignalWriteEnd: Int32 = -1
 /// the interrupted code.
 private func stopSignalHandler(_ number: Int32) {
     let saved = errno
-    if number != SIGUSR1 && number != SIGUSR2 { StopSignals.requested.store(true, ordering: .sequentiallyConsistent) }
+    switch number {
+    case SIGUSR1: StopSignals.wantsPause.store(true, ordering: .sequentiallyConsistent)
+    case SIGUSR2: StopSignals.wantsPause.store(false, ordering: .sequentiallyConsistent)
+    default: StopSignals.requested.store(true, ordering: .sequentiallyConsistent)
+    }
     var byte = UInt8(truncatingIfNeeded: number)
     _ = write(stopSignalWriteEnd, &byte, 1)
     errno = saved

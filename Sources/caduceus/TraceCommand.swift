@@ -16,9 +16,9 @@ struct TraceCommand: ParsableCommand {
               caduceus trace --events all --format record --output fhir.rec   # compact, cheapest to capture
               caduceus trace --input fhir.rec | jq .eventName                 # the same JSON, from the recording
             Exits with status 3 when the kernel dropped events (the last line on stderr counts them per CPU).
-            SIGUSR1 pauses a live trace (its programs detached: the watched processes pay nothing, and their
-            events until SIGUSR2 are not recorded); SIGUSR2 resumes it. Each is said on stderr, and the last
-            line counts the pauses.
+            With --allow-pause, SIGUSR1 pauses a live trace (its programs detached: the watched processes pay
+            nothing, and their events until SIGUSR2 are not recorded); SIGUSR2 resumes it. Each is said on
+            stderr, and the last line counts the pauses.
             With --input, exits with status 1 when the recording is truncated or corrupted, after the
             events before the fault.
             """
@@ -44,6 +44,12 @@ struct TraceCommand: ParsableCommand {
     @Flag(help: "Only report which kernel hooks (BPF-LSM, fentry) this kernel allows, and exit.")
     var probe = false
 
+    @Flag(
+        help:
+            "SIGUSR1 pauses the trace (its programs detached, events not recorded) and SIGUSR2 resumes it; without it, a trace cannot be blinded that way."
+    )
+    var allowPause = false
+
     /// The options that choose what a live trace watches, as given: none applies to `--input`.
     var liveOnlyOptionsGiven: [String] {
         let watch = options.watch
@@ -59,6 +65,7 @@ struct TraceCommand: ParsableCommand {
         if watch.bpfObject != nil { given.append("--bpf-object") }
         if watch.duration != nil { given.append("--duration") }
         if probe { given.append("--probe") }
+        if allowPause { given.append("--allow-pause") }
         return given
     }
 
@@ -96,14 +103,15 @@ struct TraceCommand: ParsableCommand {
             try convert(input, to: fd, filters: filters)
             return
         }
-        StopSignals.catchPauseSignals()  // a Ctrl-C (or a pause) while the sensor loads is not lost
+        // A Ctrl-C (or a pause) while the sensor loads is not lost.
+        if allowPause { StopSignals.catchPauseSignals() } else { StopSignals.catchFromNow() }
         let sensor = try Sensor(configuration: options.sensorConfiguration())
         writeStandardError("caduceus trace: " + sensor.securityEventSource)
         writeStandardError("caduceus trace: tracing \(sensor.configuration.events.ids.count) events; Ctrl-C to stop")
         let session = TraceSession(sensor: sensor, format: traceFormat, fileDescriptor: fd, filters: filters)
-        let pauses = TracePauses(sensor: sensor)
+        let pauses = allowPause ? TracePauses(sensor: sensor) : nil
         let report = try options.runUntilStopped(session, pauses: pauses)
-        writeStandardError("caduceus trace: " + lossLine(report) + pauses.summary)
+        writeStandardError("caduceus trace: " + lossLine(report) + (pauses?.summary ?? ""))
         if report.statistics.lost > 0 { throw ExitCode(3) }
     }
 

@@ -2,12 +2,14 @@ import Foundation
 import Sensor
 import Synchronization
 
-/// `trace`'s pauses: SIGUSR1 detaches the sensor's programs, SIGUSR2 attaches them again
-/// (`Sensor.pause()`), each said on standard error as it happens, the count and the time
-/// paused on the closing line, so that a recording's gaps are never silent.
+/// `trace --allow-pause`'s pauses: SIGUSR1 detaches the sensor's programs, SIGUSR2 attaches
+/// them again (`Sensor.pause()`), each said on standard error as it happens, the count and the
+/// time paused on the closing line, so that a recording's gaps are said where the trace reports.
 final class TracePauses: Sendable {
     private struct State {
         var count = 0
+        /// Since when the trace has not been wholly attached (a resume that failed halfway
+        /// leaves it so).
         var pausedSince: ContinuousClock.Instant?
         var paused: Duration = .zero
     }
@@ -21,7 +23,12 @@ final class TracePauses: Sendable {
     func set(paused: Bool) {
         state.withLock { state in
             if paused {
-                guard sensor.pause() else { return }
+                do {
+                    guard try sensor.pause(), state.pausedSince == nil else { return }
+                } catch {
+                    writeStandardError("caduceus trace: not paused: \(error)")
+                    return
+                }
                 state.count += 1
                 state.pausedSince = .now
                 writeStandardError("caduceus trace: paused: programs detached, events are not recorded until SIGUSR2")
@@ -29,7 +36,8 @@ final class TracePauses: Sendable {
                 do {
                     guard try sensor.resume() else { return }
                 } catch {
-                    writeStandardError("caduceus trace: resuming failed (SIGUSR2 tries again): \(error)")
+                    writeStandardError(
+                        "caduceus trace: resuming failed, some events are not recorded (SIGUSR2 tries again): \(error)")
                     return
                 }
                 if let since = state.pausedSince { state.paused += since.duration(to: .now) }
@@ -39,7 +47,7 @@ final class TracePauses: Sendable {
         }
     }
 
-    /// "; 2 pauses, 4.1 s paused" for the closing line, empty when never paused.
+    /// "; 2 pauses, 4.1 s paused (…)" for the closing line, empty when never paused.
     var summary: String {
         state.withLock { state in
             guard state.count > 0 else { return "" }

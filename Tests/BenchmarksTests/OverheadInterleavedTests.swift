@@ -81,4 +81,40 @@ import Testing
         #expect(again.intervalRequests == [4, 6])
         #expect(again.startNanoseconds == 18_446_744_073_709_551_000)
     }
+
+    /// By default the capture's goal is judged on runs of its own in turns, not on the fresh-server
+    /// rounds, whose capture row stays in the table as a comparison.
+    @Test func theCapturesGoalIsJudgedOnItsOwnRunsWhenThereAreSome() throws {
+        let run = OverheadVerdictTests.run
+        let none = try [1000, 1100, 900, 1000, 1050].map { try run($0, nil, nil) }
+        // The rounds alone: 0.80 at one round, NOT met.
+        let capture = try [960, 1045, 720, 970, 1000].map { try run($0, 100_000, 0) }
+        // Runs of its own, in turns: 0.97-0.99.
+        let ownNone = try [1000, 1000, 1000, 1000, 1000].map { try run($0, nil, nil) }
+        let ownCapture = try [970, 990, 980, 975, 985].map { try run($0, 90_000, 0) }
+        let summaries = OverheadBenchmark.summarize(
+            [.none: none, .capture: capture], configurations: [.none, .capture],
+            verdictRuns: [.none: ownNone, .capture: ownCapture])
+        let summary = summaries[1]
+        #expect(summary.ratio.min == 0.8)
+        let verdict = try #require(summary.verdict)
+        #expect(verdict.met, "\(verdict.text)")
+        #expect(summary.verdictRatios == [0.97, 0.99, 0.98, 0.975, 0.985])
+        let table = OverheadBenchmark.table(
+            summaries, connections: 8, seconds: 8, runs: 5, seccompProfile: "p.json", verdictSliceSeconds: 1)
+        #expect(
+            table.contains(
+                "judged on 5 runs of its own after the rounds above: capture and no monitor in turns of 1 s on one server"
+            ),
+            "\(table)")
+        #expect(table.contains("per-run ratios: 0.97 0.99 0.98 0.97 0.98"), "\(table)")
+        // A lost event in the runs of its own fails the goal, whatever the rounds lost.
+        let lossy = try ownCapture.enumerated().map {
+            try run($0.element.load.requests, 90_000, $0.offset == 2 ? 1 : 0)
+        }
+        let failed = OverheadBenchmark.summarize(
+            [.none: none, .capture: capture], configurations: [.none, .capture],
+            verdictRuns: [.none: ownNone, .capture: lossy])[1].verdict
+        #expect(failed?.met == false && failed?.reasons == ["1 events lost"])
+    }
 }

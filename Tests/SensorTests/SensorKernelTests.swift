@@ -199,4 +199,22 @@ struct SensorKernelTests {
         #expect(events.contains { $0.name == "openat" && $0.argument("pathname") as? String == "/etc/hostname" })
         #expect(!events.isEmpty && events.allSatisfy { $0["userId"] as? Int == 4321 })
     }
+
+    /// `pause()` detaches the programs once and `resume()` attaches them once; a sensor that
+    /// enforces refuses to pause, since its programs are what kills.
+    @Test func pauseDetachesOnceAndAnEnforcingSensorRefusesIt() throws {
+        try SensorTestEnvironment.require()
+        var configuration = SensorConfiguration()
+        configuration.scope = .all
+        configuration.pids = [Int32.max]  // nobody: nothing to read
+        configuration.events = try EventSelection(parsing: ["openat"])
+        let sensor = try Sensor(configuration: configuration)
+        #expect(try sensor.pause())
+        #expect(try !sensor.pause())
+        #expect(try sensor.resume())
+        #expect(try !sensor.resume())
+        configuration.killPatterns = [try #require(KillPattern.connect(to: "127.0.0.7", containersOnly: true))]
+        let enforcing = try Sensor(configuration: configuration)
+        #expect(throws: SensorConfigurationError.self) { try enforcing.pause() }
+    }
 }

@@ -47,7 +47,12 @@ def test_every_configuration_is_measured_and_cleaned_up(tmp_path):
     # The warm-up round ran every configuration first and is shown, not counted.
     warm = [line for line in result.stdout.splitlines() if line.startswith("warm-up round, not counted: ")]
     assert len(warm) == 1 and all(c["label"] in warm[0] for c in configurations.values()), warm
-    # The verdict, whatever the ratio: one run cannot show the interval.
+    # The verdict, whatever the ratio: one run cannot show the interval. It is judged on a run of
+    # the capture's own after the rounds, in turns of 1 s on one server, not on the rounds.
+    assert len(configurations["capture"]["verdictRatios"]) == 1, configurations["capture"]
+    assert configurations["capture"]["verdictMethod"].startswith(
+        "judged on 1 run of its own after the rounds above: capture and no monitor in turns of 1 s on one server")
+    assert "the capture's goal, judged on runs of its own: in turns of 1 s" in result.stderr, result.stderr
     verdict = configurations["capture"]["verdict"]
     assert verdict["met"] is False and verdict["reasons"][0] == "1 run with a ratio, fewer than 5", verdict
     assert [name for name, c in configurations.items() if "verdict" in c] == ["capture"]
@@ -97,6 +102,8 @@ def test_interleaved_capture_turns_on_and_off_within_each_run(tmp_path):
         (["--interleave", "1", "--configuration", "strace"], "--interleave measures the capture against no monitor only"),
         (["--interleave", "1", "--paired"], "--paired and --interleave are two ways: choose one"),
         (["--interleave", "0.1"], "--interleave must be from 0.5 s to --seconds"),
+        (["--interleave", "3", "--seconds", "8"], "--seconds must be a whole number of --interleave turns"),
+        (["--verdict-turns", "0.2"], "--verdict-turns must be 0, or from 0.5 s to --seconds"),
     ]:
         refused = run(BIN, "bench", "overhead", *arguments, timeout=60)
         assert refused.returncode != 0 and message in refused.stderr, refused.stderr

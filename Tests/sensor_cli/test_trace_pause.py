@@ -1,5 +1,6 @@
-"""`caduceus trace` pauses at SIGUSR1 and resumes at SIGUSR2: its programs are detached in
-between, so a process it watches opens files unrecorded, and the closing line counts the pauses.
+"""`caduceus trace --allow-pause` pauses at SIGUSR1 and resumes at SIGUSR2: its programs are
+detached in between, so a process it watches opens files unrecorded, and the closing line counts
+the pauses. Without --allow-pause, SIGUSR1 does not blind a trace.
 `caduceus bench overhead --interleave` relies on it to set the capture beside no capture in
 turns of a few seconds.
 
@@ -19,7 +20,8 @@ class Trace:
 
     def __init__(self, comm, output):
         self.process = subprocess.Popen(
-            [BIN, "trace", "--scope", "all", "--comm", comm, "--events", "openat", "--output", str(output)],
+            [BIN, "trace", "--scope", "all", "--comm", comm, "--events", "openat", "--output", str(output),
+             "--allow-pause"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.lines = []
         self.reader = threading.Thread(target=lambda: self.lines.extend(self.process.stderr), daemon=True)
@@ -114,3 +116,49 @@ def test_a_pause_sent_while_the_sensor_loads_applies_when_it_starts(tmp_path):
         stderr, recorded = stopped(trace, output)
     assert after in recorded, recorded[-2000:]
     assert during not in recorded, "an open made while paused was recorded"
+
+
+def test_a_burst_of_pause_signals_ends_in_the_state_of_the_last_one(tmp_path):
+    """Hundreds of SIGUSR1/SIGUSR2 at once are merged (the last one wins) and never block the
+    trace: it ends resumed, records what follows, and still stops at SIGINT."""
+    program, output, trace = started(tmp_path, "pausetest3")
+    try:
+        trace.wait_for("Ctrl-C to stop")
+        for _ in range(300):
+            os.kill(trace.process.pid, signal.SIGUSR1)
+            os.kill(trace.process.pid, signal.SIGUSR2)
+        # Settled once a pause and a resume came through and the last word is "resumed".
+        deadline = time.time() + 10
+        while not trace.text().rstrip().endswith("caduceus trace: resumed"):
+            assert time.time() < deadline, trace.text()[-2000:]
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert trace.text().rstrip().endswith("caduceus trace: resumed"), trace.text()[-2000:]
+        after = open_marker(program, tmp_path, "after")
+    finally:
+        stderr, recorded = stopped(trace, output)
+    assert after in recorded, recorded[-2000:]
+    assert stderr.count("caduceus trace: paused") == stderr.count("caduceus trace: resumed"), stderr[-2000:]
+
+
+def test_without_allow_pause_sigusr1_does_not_blind_the_trace(tmp_path):
+    """A trace started without --allow-pause never runs detached: SIGUSR1 ends it (its default
+    action), which whoever watches the trace sees."""
+    require_root()
+    process = subprocess.Popen(
+        [BIN, "trace", "--scope", "all", "--comm", "pausetest4", "--events", "openat", "--output",
+         str(tmp_path / "events.json")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        stderr = ""
+        while "Ctrl-C to stop" not in stderr:
+            stderr += process.stderr.readline()
+            assert process.poll() is None and time.time() < deadline, stderr
+        os.kill(process.pid, signal.SIGUSR1)
+        status = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert status == -signal.SIGUSR1, status
+    assert "paused" not in stderr + process.stderr.read()
