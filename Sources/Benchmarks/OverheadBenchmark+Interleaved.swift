@@ -24,16 +24,19 @@ extension OverheadBenchmark {
     ///
     /// `record` gets each round's runs (a negative round is a warm-up); by default they are the
     /// benchmark's results (`--interleave`).
-    func runInterleaved(sliceSeconds: Double, record: ((Int, _ capture: Run, _ none: Run) -> Void)? = nil)
-        async throws
-    {
+    /// `runSeconds`: each side's seconds in a run (the load lasts twice as long); by default `seconds`.
+    func runInterleaved(
+        sliceSeconds: Double, runSeconds: Double? = nil, record: ((Int, _ capture: Run, _ none: Run) -> Void)? = nil
+    ) async throws {
+        let runSeconds = runSeconds ?? seconds
         let container = try await startServerOnSeedCopy()
         defer { stopServer(container) }
         for round in -warmupRounds..<runs {
             progress(
                 (round < 0 ? "warm-up round (not counted): " : "round \(round + 1)/\(runs): ")
                     + "capture and no monitor in turns of \(String(format: "%g", sliceSeconds)) s")
-            let (capture, none) = try measureInterleaved(container: container, sliceSeconds: sliceSeconds, round: round)
+            let (capture, none) = try measureInterleaved(
+                container: container, sliceSeconds: sliceSeconds, seconds: runSeconds, round: round)
             if let record {
                 record(round, capture, none)
             } else {
@@ -61,7 +64,7 @@ extension OverheadBenchmark {
     static let bucketSeconds = 0.1
 
     /// One run: the load for 2 × `seconds`, the trace paused and resumed in turns.
-    private func measureInterleaved(container: String, sliceSeconds: Double, round: Int) throws -> (
+    private func measureInterleaved(container: String, sliceSeconds: Double, seconds: Double, round: Int) throws -> (
         capture: Run, none: Run
     ) {
         let monitor = try startCapture(container: container, pausable: true)

@@ -100,6 +100,10 @@ public final class OverheadBenchmark {
     /// nil judges it on the fresh-server rounds, whose noise on a busy machine is larger than the
     /// cost measured (BENCHMARKS.md, issue 16's sixth and seventh passes).
     public var verdictTurnSeconds: Double? = 1
+    /// Each side's seconds in a run of `verdictRuns`: with 1 s turns, a run's baseline is a
+    /// quarter of its turns (those without capture after one without), so runs of 8 s
+    /// (the rounds' default) left 4 s of baseline a run and spread 0.90-1.04 (BENCHMARKS.md).
+    public var verdictSeconds = 20.0
     /// The runs the capture's goal was judged on, when `verdictTurnSeconds` made them.
     public private(set) var verdictRuns: [Configuration: [Run]] = [:]
     /// The turns of `verdictRuns` (nil when none were made).
@@ -172,10 +176,10 @@ public final class OverheadBenchmark {
             }
         }
         if configurations.contains(.capture), let slice = verdictTurnSeconds {
-            let turnSeconds = seconds / max(1, (seconds / slice).rounded(.down))
+            let turnSeconds = verdictSeconds / max(1, (verdictSeconds / slice).rounded(.down))
             progress(
                 "the capture's goal, judged on runs of its own: in turns of \(String(format: "%g", turnSeconds)) s")
-            try await runInterleaved(sliceSeconds: turnSeconds) { round, capture, none in
+            try await runInterleaved(sliceSeconds: turnSeconds, runSeconds: verdictSeconds) { round, capture, none in
                 self.progress(
                     String(
                         format:

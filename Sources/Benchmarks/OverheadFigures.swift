@@ -107,8 +107,8 @@ extension OverheadBenchmark {
     }
 
     /// How runs of their own judge the capture (`verdictRuns`), in words.
-    static func verdictMethod(runs: Int, turnSeconds: Double) -> String {
-        "judged on \(runs) run\(runs == 1 ? "" : "s") of its own after the rounds above: capture and no monitor in turns of \(String(format: "%g", turnSeconds)) s on one server (as --interleave), each run's capture turns over its turns without capture that follow one without"
+    static func verdictMethod(runs: Int, turnSeconds: Double, runSeconds: Double) -> String {
+        "judged on \(runs) run\(runs == 1 ? "" : "s") of its own after the rounds above: capture and no monitor in turns of \(String(format: "%g", turnSeconds)) s on one server (as --interleave), \(String(format: "%g", 2 * runSeconds)) s a run, each run's capture turns over its turns without capture that follow one without"
     }
 
     /// The figures as the report reads them (overhead.json).
@@ -137,7 +137,12 @@ extension OverheadBenchmark {
                 if let ratios = summary.verdictRatios, let turnSeconds = verdictSliceSeconds {
                     fields.append(("verdictRatios", .array(ratios.map { .number($0) })))
                     fields.append(
-                        ("verdictMethod", .string(Self.verdictMethod(runs: ratios.count, turnSeconds: turnSeconds))))
+                        (
+                            "verdictMethod",
+                            .string(
+                                Self.verdictMethod(
+                                    runs: ratios.count, turnSeconds: turnSeconds, runSeconds: verdictSeconds))
+                        ))
                 }
                 fields.append(
                     (
@@ -177,7 +182,7 @@ extension OverheadBenchmark {
     public var table: String {
         Self.table(
             summaries, connections: connections, seconds: seconds, runs: runs, seccompProfile: seccompProfile,
-            pairing: pairing, verdictSliceSeconds: verdictSliceSeconds)
+            pairing: pairing, verdictSliceSeconds: verdictSliceSeconds, verdictSeconds: verdictSeconds)
             + (leftoverLine.map { "\n" + $0 } ?? "") + (warmupLine.map { "\n" + $0 } ?? "")
     }
 
@@ -194,7 +199,7 @@ extension OverheadBenchmark {
 
     static func table(
         _ summaries: [Summary], connections: Int, seconds: Double, runs: Int, seccompProfile: String,
-        pairing: Pairing = .freshServers, verdictSliceSeconds: Double? = nil
+        pairing: Pairing = .freshServers, verdictSliceSeconds: Double? = nil, verdictSeconds: Double = 20
     ) -> String {
         func plural(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
         let placement =
@@ -253,7 +258,8 @@ extension OverheadBenchmark {
             if let ratios = summary.verdictRatios, let turnSeconds = verdictSliceSeconds {
                 lines.append(
                     "\(summary.configuration.label): "
-                        + verdictMethod(runs: ratios.count, turnSeconds: turnSeconds) + "; per-run ratios: "
+                        + verdictMethod(runs: ratios.count, turnSeconds: turnSeconds, runSeconds: verdictSeconds)
+                        + "; per-run ratios: "
                         + ratios.map { String(format: "%.2f", $0) }.joined(separator: " "))
             }
             lines.append("goal, \(summary.configuration.label): \(goal.description): \(verdict.text)")

@@ -17,7 +17,8 @@ struct OverheadBenchCommand: AsyncParsableCommand {
             turns within each round. Each run's throughput is divided by the unmonitored run of the same round; \
             the table prints min / median / max of those per-round ratios. The capture's goal (median >= 0.95, \
             every ratio > 0.90, at least 5 runs, no event lost) is judged on --runs runs of its own afterwards, \
-            the capture and no monitor in turns of --verdict-turns seconds on one server (as --interleave), and \
+            the capture and no monitor in turns of --verdict-turns seconds on one server for 2 x --verdict-seconds \
+            (as --interleave), and \
             printed as "met" or "NOT met" with the reasons.
 
             The seccomp configuration is the server under --seccomp-profile with no monitor; every other \
@@ -71,6 +72,9 @@ struct OverheadBenchCommand: AsyncParsableCommand {
     )
     var verdictTurns = 1.0
 
+    @Option(help: "Seconds of each side in a run of the capture's own verdict runs (the load lasts twice as long).")
+    var verdictSeconds = 20.0
+
     func validate() throws {
         guard runs >= 1, seconds > 0, connections >= 1 else {
             throw ValidationError("--runs, --seconds and --connections must be positive")
@@ -79,8 +83,9 @@ struct OverheadBenchCommand: AsyncParsableCommand {
         if paired && !configurations.allSatisfy({ $0 == "capture" || $0 == "none" }) {
             throw ValidationError("--paired measures the capture against no monitor only")
         }
-        guard verdictTurns == 0 || (verdictTurns >= 0.5 && verdictTurns <= seconds) else {
-            throw ValidationError("--verdict-turns must be 0, or from 0.5 s to --seconds")
+        guard verdictSeconds > 0 else { throw ValidationError("--verdict-seconds must be positive") }
+        guard verdictTurns == 0 || (verdictTurns >= 0.5 && verdictTurns <= verdictSeconds) else {
+            throw ValidationError("--verdict-turns must be 0, or from 0.5 s to --verdict-seconds")
         }
         if let interleave {
             guard !paired else { throw ValidationError("--paired and --interleave are two ways: choose one") }
@@ -110,7 +115,7 @@ struct OverheadBenchCommand: AsyncParsableCommand {
                 ? [.capture] : configurations.compactMap(OverheadBenchmark.Configuration.init(rawValue:)),
             seccompProfile: seccompProfile, json: json,
             pairing: interleave.map { .interleaved(sliceSeconds: $0) } ?? (paired ? .backToBack : .freshServers),
-            verdictTurnSeconds: verdictTurns > 0 ? verdictTurns : nil)
+            verdictTurnSeconds: verdictTurns > 0 ? verdictTurns : nil, verdictSeconds: verdictSeconds)
     }
 
     /// Five runs: the fewest the capture's goal is judged on.
@@ -125,7 +130,8 @@ struct OverheadBenchCommand: AsyncParsableCommand {
     static func measure(
         runs: Int, seconds: Double, warmup: Double, warmupRounds: Int = 1, connections: Int,
         configurations: [OverheadBenchmark.Configuration], seccompProfile: String = defaultSeccompProfile,
-        json: String?, pairing: OverheadBenchmark.Pairing = .freshServers, verdictTurnSeconds: Double? = 1
+        json: String?, pairing: OverheadBenchmark.Pairing = .freshServers, verdictTurnSeconds: Double? = 1,
+        verdictSeconds: Double = 20
     ) async throws -> OverheadBenchmark {
         try DockerEngine.ensureRunning(withCompose: false) { writeStandardError("caduceus bench overhead: " + $0) }
         try ImageBuilder { writeStandardError("caduceus bench overhead: " + $0) }.buildServerImage()
@@ -138,6 +144,7 @@ struct OverheadBenchCommand: AsyncParsableCommand {
         benchmark.seccompProfile = seccompProfile
         benchmark.pairing = pairing
         benchmark.verdictTurnSeconds = verdictTurnSeconds
+        benchmark.verdictSeconds = verdictSeconds
         if configurations.isEmpty && !FileManager.default.isReadableFile(atPath: seccompProfile) {
             writeStandardError(
                 "caduceus bench overhead: no seccomp profile at \(seccompProfile): the seccomp configuration is left out"

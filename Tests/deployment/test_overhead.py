@@ -25,7 +25,7 @@ def test_every_configuration_is_measured_and_cleaned_up(tmp_path):
     before = audit_state()
     figures = tmp_path / "overhead.json"
     result = run(BIN, "bench", "overhead", "--runs", "1", "--seconds", "2", "--warmup", "0.5", "--connections", "4",
-                 "--seccomp-profile", PROFILE, "--json", str(figures), timeout=900)
+                 "--verdict-seconds", "2", "--seccomp-profile", PROFILE, "--json", str(figures), timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     document = json.loads(figures.read_text())
     configurations = {c["name"]: c for c in document["configurations"]}
@@ -51,7 +51,8 @@ def test_every_configuration_is_measured_and_cleaned_up(tmp_path):
     # the capture's own after the rounds, in turns of 1 s on one server, not on the rounds.
     assert len(configurations["capture"]["verdictRatios"]) == 1, configurations["capture"]
     assert configurations["capture"]["verdictMethod"].startswith(
-        "judged on 1 run of its own after the rounds above: capture and no monitor in turns of 1 s on one server")
+        "judged on 1 run of its own after the rounds above: capture and no monitor in turns of 1 s on one server "
+        "(as --interleave), 4 s a run")
     assert "the capture's goal, judged on runs of its own: in turns of 1 s" in result.stderr, result.stderr
     verdict = configurations["capture"]["verdict"]
     assert verdict["met"] is False and verdict["reasons"][0] == "1 run with a ratio, fewer than 5", verdict
@@ -103,7 +104,7 @@ def test_interleaved_capture_turns_on_and_off_within_each_run(tmp_path):
         (["--interleave", "1", "--paired"], "--paired and --interleave are two ways: choose one"),
         (["--interleave", "0.1"], "--interleave must be from 0.5 s to --seconds"),
         (["--interleave", "3", "--seconds", "8"], "--seconds must be a whole number of --interleave turns"),
-        (["--verdict-turns", "0.2"], "--verdict-turns must be 0, or from 0.5 s to --seconds"),
+        (["--verdict-turns", "0.2"], "--verdict-turns must be 0, or from 0.5 s to --verdict-seconds"),
     ]:
         refused = run(BIN, "bench", "overhead", *arguments, timeout=60)
         assert refused.returncode != 0 and message in refused.stderr, refused.stderr
