@@ -129,8 +129,9 @@ extension OverheadBenchmark {
             var fields: [(key: String, value: JSONValue)] = [
                 ("name", .string(summary.configuration.rawValue)), ("label", .string(summary.configuration.label)),
                 ("runs", .array(runs)),
-                ("throughput", summary.throughput.json), ("ratio", summary.ratio.json), ("p50Ms", summary.p50Ms.json),
-                ("p99Ms", summary.p99Ms.json),
+                ("throughput", summary.throughput.json), ("ratio", summary.ratio.json),
+                ("p50Ms", summary.p50Ms.median.isNaN ? .null : summary.p50Ms.json),
+                ("p99Ms", summary.p99Ms.median.isNaN ? .null : summary.p99Ms.json),
             ]
             if let goal = summary.goal, let verdict = summary.verdict {
                 fields.append(("goal", .string(goal.description)))

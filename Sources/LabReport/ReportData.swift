@@ -101,6 +101,9 @@ public struct OverheadResults: Sendable, Equatable {
         public let goal: String?
         /// The benchmark's verdict on that goal.
         public let verdict: Verdict?
+        /// Which runs the verdict was judged on, when not this configuration's rows (the
+        /// capture's own runs in turns, `bench overhead` since issue 16's seventh pass).
+        public var verdictMethod: String? = nil
     }
 
     /// `caduceus bench overhead`'s verdict on a configuration's goal, as it printed it.
@@ -145,7 +148,8 @@ public struct OverheadResults: Sendable, Equatable {
                 goal: try configuration.optionalString("goal"),
                 verdict: try configuration.optionalMember("verdict").map {
                     Verdict(met: try $0.optionalBool("met") ?? false, text: try $0.string("text"))
-                })
+                },
+                verdictMethod: try configuration.optionalString("verdictMethod"))
         }
     }
 }

@@ -169,7 +169,8 @@ extension ReportData {
         for configuration in overhead.configurations {
             guard let goal = configuration.goal, let verdict = configuration.verdict else { continue }
             html +=
-                "<p class=\"summary\">Goal, \(HTML.escape(configuration.label)): \(HTML.escape(goal)): "
+                "<p class=\"summary\">Goal, \(HTML.escape(configuration.label)): \(HTML.escape(goal))"
+                + (configuration.verdictMethod.map { " (" + HTML.escape($0) + ")" } ?? "") + ": "
                 + "<span class=\"\(verdict.met ? "detected" : "missed")\">\(HTML.escape(verdict.text))</span></p>\n"
         }
         html += ReportCharts.overhead(overhead)

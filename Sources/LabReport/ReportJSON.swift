@@ -189,6 +189,8 @@ extension ReportData {
                                     ("goal", configuration.goal.map { .string($0) } ?? .null),
                                     ("meetsGoal", configuration.verdict.map { .bool($0.met) } ?? .null),
                                     ("verdict", configuration.verdict.map { .string($0.text) } ?? .null),
+                                    // null: judged on the configuration's own rows (or not judged).
+                                    ("verdictMethod", configuration.verdictMethod.map { .string($0) } ?? .null),
                                     ("p50Ms", spread(configuration.p50Milliseconds)),
                                     ("p99Ms", spread(configuration.p99Milliseconds)),
                                 ]))
