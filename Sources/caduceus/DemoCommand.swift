@@ -175,7 +175,8 @@ struct DemoCommand: AsyncParsableCommand {
         // The overhead's verdicts again, last, where a reader of the demo looks for them.
         for configuration in figures.overhead?.configurations ?? [] {
             guard let goal = configuration.goal, let verdict = configuration.verdict else { continue }
-            print("Overhead goal, \(configuration.label): \(goal): \(verdict.text)")
+            let method = configuration.verdictMethod.map { " (\($0))" } ?? ""
+            print("Overhead goal, \(configuration.label): \(goal)\(method): \(verdict.text)")
         }
     }
 }

@@ -118,27 +118,35 @@ def test_a_pause_sent_while_the_sensor_loads_applies_when_it_starts(tmp_path):
     assert during not in recorded, "an open made while paused was recorded"
 
 
-def test_a_burst_of_pause_signals_ends_in_the_state_of_the_last_one(tmp_path):
-    """Hundreds of SIGUSR1/SIGUSR2 at once are merged (the last one wins) and never block the
-    trace: it ends resumed, records what follows, and still stops at SIGINT."""
+def test_a_burst_of_pause_signals_neither_blocks_nor_confuses_the_trace(tmp_path):
+    """Hundreds of SIGUSR1/SIGUSR2 at once never block the trace (the handler only notes the
+    state asked for and wakes a thread through a non-blocking pipe). Signals sent at once reach a
+    multi-threaded process in no set order, so the trace ends the burst in either state; what it
+    says is always true: pauses and resumes alternate, one SIGUSR2 afterwards resumes it, and it
+    still records and stops."""
     program, output, trace = started(tmp_path, "pausetest3")
     try:
         trace.wait_for("Ctrl-C to stop")
         for _ in range(300):
             os.kill(trace.process.pid, signal.SIGUSR1)
             os.kill(trace.process.pid, signal.SIGUSR2)
-        # Settled once a pause and a resume came through and the last word is "resumed".
-        deadline = time.time() + 10
-        while not trace.text().rstrip().endswith("caduceus trace: resumed"):
+        # Settled once nothing new has been said for a second.
+        deadline = time.time() + 30
+        said = None
+        while said != trace.text():
             assert time.time() < deadline, trace.text()[-2000:]
-            time.sleep(0.05)
-        time.sleep(0.5)
+            said = trace.text()
+            time.sleep(1)
+        if said.rstrip().endswith("until SIGUSR2"):  # ended paused
+            trace.signal(signal.SIGUSR2, "caduceus trace: resumed", said.count("caduceus trace: resumed") + 1)
         assert trace.text().rstrip().endswith("caduceus trace: resumed"), trace.text()[-2000:]
         after = open_marker(program, tmp_path, "after")
     finally:
         stderr, recorded = stopped(trace, output)
     assert after in recorded, recorded[-2000:]
-    assert stderr.count("caduceus trace: paused") == stderr.count("caduceus trace: resumed"), stderr[-2000:]
+    changes = [line.split(":")[1].strip() for line in stderr.splitlines()
+               if line.startswith(("caduceus trace: paused", "caduceus trace: resumed"))]
+    assert changes and changes == ["paused", "resumed"] * (len(changes) // 2), changes[-10:]
 
 
 def test_without_allow_pause_sigusr1_does_not_blind_the_trace(tmp_path):
