@@ -193,6 +193,11 @@ struct LoadBenchCommand: AsyncParsableCommand {
     )
     var patientsFile: String?
 
+    /// Before any request: a bad --interval must not cost the warm-up first.
+    func validate() throws {
+        if let interval, !(interval > 0) { throw ValidationError("--interval must be more than 0 seconds") }
+    }
+
     func run() async throws {
         let ids: [String]
         if let patientsFile {
@@ -204,7 +209,6 @@ struct LoadBenchCommand: AsyncParsableCommand {
             _ = try await LoadGenerator(baseURL: baseURL, connections: connections, seconds: warmup, patientIDs: ids)
                 .run()
         }
-        if let interval, !(interval > 0) { throw ValidationError("--interval must be more than 0 seconds") }
         // On stderr, which is not buffered: `bench overhead --interleave` times its turns from it.
         writeStandardError("caduceus bench load: measuring from \(MonotonicTime.nanoseconds())")
         let result = try await LoadGenerator(

@@ -15,9 +15,8 @@ import Synchronization
 /// `trace --allow-pause` also takes SIGUSR1 (pause: its programs detached) and SIGUSR2 (resume)
 /// the same way (`catchPauseSignals()`): the handler notes the state asked for (that of the
 /// signal handled last: POSIX sets no order between signals sent at once) and wakes the waiter,
-/// which brings the trace to it, so a burst of signals is merged
-/// and a full pipe loses nothing. A pause that comes while the sensor loads applies when the
-/// trace starts.
+/// which brings the trace to it, so a burst of signals is merged and a full pipe loses nothing.
+/// A pause that comes while the sensor loads applies when the trace starts.
 enum StopSignals {
     /// The signals that stop a live command.
     static let numbers: [Int32] = [SIGINT, SIGTERM]

@@ -108,6 +108,10 @@ def test_interleaved_capture_turns_on_and_off_within_each_run(tmp_path):
     ]:
         refused = run(BIN, "bench", "overhead", *arguments, timeout=60)
         assert refused.returncode != 0 and message in refused.stderr, refused.stderr
+    # Refused before its warm-up or any request (no server answers at this address).
+    refused = run(BIN, "bench", "load", "--base-url", "http://127.0.0.1:9/fhir", "--warmup", "30", "--interval", "0",
+                  timeout=20)
+    assert refused.returncode != 0 and "--interval must be more than 0 seconds" in refused.stderr, refused.stderr
     figures = tmp_path / "overhead.json"
     result = run(BIN, "bench", "overhead", "--interleave", "1", "--runs", "2", "--seconds", "3", "--warmup", "0.5",
                  "--warmup-rounds", "0", "--connections", "4", "--json", str(figures), timeout=900)
