@@ -92,7 +92,8 @@ public enum FHIRApplication {
         return Application(
             router: buildRouter(stores: stores, configuration: configuration, security: security),
             server: HTTPServerBuilder { responder in
-                BudgetedHTTP1Channel(responder: responder, limits: limits, peers: peers)
+                BudgetedHTTP1Channel(
+                    responder: responder, limits: limits, peers: peers, maximumBodySize: configuration.maximumBodySize)
             },
             configuration: .init(
                 address: .hostname(host, port: port), serverName: "Caduceus",

@@ -21,6 +21,8 @@ struct BudgetedHTTP1Channel: ServerChildChannel {
     let responder: HTTPChannelHandler.Responder
     let limits: ConnectionLimits
     let peers: PeerConnections
+    /// The largest body accepted: a request announcing more gets no `100 Continue`.
+    let maximumBodySize: Int
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         guard peers.admit(channel) else {
@@ -41,6 +43,14 @@ struct BudgetedHTTP1Channel: ServerChildChannel {
         let configuration = HTTP1Channel.Configuration(
             additionalChannelHandlers: [RequestPartsHandler(watch)], idleTimeout: nil)
         return HTTP1Channel(responder: responder, configuration: configuration).setup(channel: channel, logger: logger)
+            .flatMapThrowing { value in
+                // Behind NIO's decoder, where the request's HTTP version is still known.
+                let decoder = try channel.pipeline.syncOperations.handler(
+                    type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+                try channel.pipeline.syncOperations.addHandler(
+                    ExpectContinueHandler(watch, maximumBodySize: maximumBodySize), position: .after(decoder))
+                return value
+            }
     }
 
     func handle(value: Value, logger: Logger) async {

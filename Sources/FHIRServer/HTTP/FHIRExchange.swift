@@ -127,13 +127,19 @@ struct FHIRExchange {
             .map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
     }
 
-    /// The whole request body, refused with 413 beyond the configured size.
+    /// The whole request body, refused with 413 beyond the configured size: at once when its
+    /// `Content-Length` says so, without waiting for bytes that would be thrown away (a client
+    /// that sent `Expect: 100-continue` gets no 100 for it, and would otherwise wait a second).
     func body() async throws -> ByteBuffer {
+        let tooLarge = FHIRError(
+            status: 413, code: "too-costly", "The request body exceeds \(configuration.maximumBodySize) bytes")
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > configuration.maximumBodySize {
+            throw tooLarge
+        }
         do {
             return try await request.body.collect(upTo: configuration.maximumBodySize)
         } catch {
-            throw FHIRError(
-                status: 413, code: "too-costly", "The request body exceeds \(configuration.maximumBodySize) bytes")
+            throw tooLarge
         }
     }
 
