@@ -27,15 +27,37 @@ import Testing
         }
     }
 
+    /// Refused from its length alone, before any byte of it: also a length past Int's range,
+    /// which NIO's decoder takes (up to UInt64's).
     @Test func aBodyTooLargeIsRefusedWithoutContinue() async throws {
         try await ConnectionBudgetTests.withServer(
             ConnectionLimits(idleTimeout: .seconds(30)), configure: { $0.maximumBodySize = 1000 }
         ) { port in
-            let connection = try ConnectionBudgetTests.RawConnection(port: port)
-            #expect(await connection.write(Self.head(length: 5000)))
-            let (text, _) = await connection.read(for: 20, until: ConnectionBudgetTests.isResponse)
-            #expect(text.hasPrefix("HTTP/1.1 413"), "\(text)")
-            #expect(!text.contains("100 Continue"))
+            for length in ["5000", "18446744073709551615"] {
+                let connection = try ConnectionBudgetTests.RawConnection(port: port)
+                #expect(
+                    await connection.write(
+                        Self.head(length: 0).replacingOccurrences(
+                            of: "Content-Length: 0", with: "Content-Length: \(length)")))
+                let (text, _) = await connection.read(for: 20, until: ConnectionBudgetTests.isResponse)
+                #expect(text.hasPrefix("HTTP/1.1 413"), "\(length): \(text)")
+                #expect(!text.contains("100 Continue"))
+            }
+        }
+    }
+
+    /// Without a body there is nothing to continue to: the answer comes first.
+    @Test func noContinueWithoutABody() async throws {
+        try await ConnectionBudgetTests.withServer(ConnectionLimits(idleTimeout: .seconds(30))) { port in
+            for request in [
+                "GET \(basePath)/metadata HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\n\r\n",
+                Self.head(length: 0),
+            ] {
+                let connection = try ConnectionBudgetTests.RawConnection(port: port)
+                #expect(await connection.write(request))
+                let (text, _) = await connection.read(for: 20, until: ConnectionBudgetTests.isResponse)
+                #expect(text.hasPrefix("HTTP/1.1 ") && !text.hasPrefix("HTTP/1.1 100"), "\(text.prefix(300))")
+            }
         }
     }
 

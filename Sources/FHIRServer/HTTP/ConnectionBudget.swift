@@ -112,6 +112,9 @@ final class ConnectionWatch: @unchecked Sendable {
     var bodyCheck: Scheduled<Void>?
     /// NIO's HTTP decoder refused the bytes; Hummingbird answers that with a bare 400.
     var headRefused = false
+    /// An answer that ends the connection has been handed over: nothing more is promised on it
+    /// (no `100 Continue` to a request sent behind it).
+    var closing = false
 
     init(_ limits: ConnectionLimits) {
         headerTimeout = TimeAmount(limits.headerTimeout)
@@ -341,6 +344,7 @@ final class RequestPartsHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 context.write(wrapOutboundOut(.body(body)), promise: nil)
             }
             let early = watch.requestsInProgress == 1 && !watch.awaitingHead
+            if early || closesAfterAnswer { watch.closing = true }
             watch.responseEnded()
             guard early else { return context.write(wrapOutboundOut(.end(trailers)), promise: promise) }
             let written = context.eventLoop.makePromise(of: Void.self)

@@ -10,12 +10,14 @@ import NIOHTTP1
 /// 0.06-0.11 s).
 ///
 /// No `100` goes out when the answer will not want the body: a `Content-Length` past the
-/// largest body accepted (the server answers 413 without reading it). Nor to an HTTP/1.0
+/// largest body accepted (the server answers 413 without reading it), or no body at all. Nor
+/// after an answer that closes the connection, nor to an HTTP/1.0
 /// request (RFC 9110, 10.1.1: such a server ignores the expectation), nor while an earlier
 /// request of the connection is unanswered: its response may be on the wire, and a 100 in
 /// the middle of it would corrupt it (the client then waits out its own timeout, as before).
-/// An answer given before the body (401, 403) still closes the connection (see
-/// ``ConnectionWatch/answeredEarly(_:)``).
+/// The 100 goes out before the request is authorized or routed: an answer given before the
+/// body is read (401, 404, 415) still closes the connection, as when the client had sent its
+/// body after its own wait (see ``ConnectionWatch/answeredEarly(_:)``).
 final class ExpectContinueHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -31,7 +33,7 @@ final class ExpectContinueHandler: ChannelInboundHandler, RemovableChannelHandle
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .head(let head) = unwrapInboundIn(data), Self.wantsContinue(head, maximumBodySize: maximumBodySize),
-            watch.requestsInProgress == 0
+            watch.requestsInProgress == 0, !watch.closing
         {
             context.writeAndFlush(
                 wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
@@ -47,9 +49,11 @@ final class ExpectContinueHandler: ChannelInboundHandler, RemovableChannelHandle
         let expectations = head.headers["expect"].flatMap { $0.split(separator: ",") }
         guard expectations.contains(where: { $0.lowercased().filter { $0 != " " && $0 != "\t" } == "100-continue" })
         else { return false }
-        if let length = head.headers.first(name: "content-length").flatMap({ Int($0) }), length > maximumBodySize {
-            return false
+        if let length = head.headers.first(name: "content-length") {
+            // A length past Int's range (NIO's decoder takes up to UInt64) is over the limit too.
+            guard let bytes = Int(length), bytes > 0, bytes <= maximumBodySize else { return false }
+            return true
         }
-        return true
+        return head.headers.contains(name: "transfer-encoding")  // no length and no chunks: no body
     }
 }

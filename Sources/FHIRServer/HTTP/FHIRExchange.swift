@@ -133,7 +133,8 @@ struct FHIRExchange {
     func body() async throws -> ByteBuffer {
         let tooLarge = FHIRError(
             status: 413, code: "too-costly", "The request body exceeds \(configuration.maximumBodySize) bytes")
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > configuration.maximumBodySize {
+        // A length past Int's range (NIO's decoder takes up to UInt64) is over the limit too.
+        if let length = request.headers[.contentLength], (Int(length) ?? .max) > configuration.maximumBodySize {
             throw tooLarge
         }
         do {
