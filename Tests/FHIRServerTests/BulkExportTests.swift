@@ -15,7 +15,10 @@ import Testing
             .get, path, headers: ["Prefer": "respond-async", "Accept": "application/fhir+json"])
         #expect(kickOff.status == .accepted, "\(path): \(kickOff.text)")
         let status = pathOf(try #require(kickOff.header("Content-Location")))
-        for _ in 0..<200 {
+        // Polls for up to a minute: a count of 200 polls (4 s) ran out under a parallel test
+        // run sharing two cores with a build, the export still under way.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
             let poll = try await client.fhir(.get, status)
             if poll.status == .accepted {
                 #expect(poll.header("X-Progress") != nil)

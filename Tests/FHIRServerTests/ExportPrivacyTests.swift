@@ -26,7 +26,7 @@ import Testing
             let kickOff = try await client.fhir(.get, "$export", headers: ["Prefer": "respond-async"])
             let status = pathOf(try #require(kickOff.header("Content-Location")))
             var manifest: JSONValue?
-            for _ in 0..<200 where manifest == nil {
+            for _ in 0..<3000 where manifest == nil {
                 let poll = try await client.fhir(.get, status)
                 if poll.status == .ok { manifest = poll.json } else { try await Task.sleep(for: .milliseconds(20)) }
             }
@@ -54,7 +54,7 @@ import Testing
         let request = ExportJobs.Request(
             scope: .system, types: ["Patient"], url: "x", baseURL: "http://localhost", tenant: nil, client: "alice")
         let id = try await jobs.start(request, store: store)
-        for _ in 0..<200 {
+        for _ in 0..<3000 {
             if case .completed? = await jobs.state(of: id, tenant: nil, client: "alice") { break }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -120,7 +120,7 @@ import Testing
             scope: .system, types: ["Patient"], url: "x", baseURL: "http://localhost", tenant: nil)
         let id = try await jobs.start(request, store: PoisonedStore(base: store, poison: "", failsReads: true))
         var failure: FHIRError?
-        for _ in 0..<200 where failure == nil {
+        for _ in 0..<3000 where failure == nil {
             if case .failed(let error)? = await jobs.state(of: id, tenant: nil) { failure = error }
             try await Task.sleep(for: .milliseconds(10))
         }
@@ -144,7 +144,7 @@ import Testing
             #expect(kickOff.status == .accepted)
             let status = pathOf(try #require(kickOff.header("Content-Location")))
             var manifest: JSONValue?
-            for _ in 0..<200 where manifest == nil {
+            for _ in 0..<3000 where manifest == nil {
                 let poll = try await harness.call(.get, status, token: owner)
                 if poll.status == .ok { manifest = poll.json } else { try await Task.sleep(for: .milliseconds(20)) }
             }

@@ -215,7 +215,7 @@ struct ReplicaTests {
             #expect(kickOff.status == .accepted)
             let status = pathOf(try #require(kickOff.header("Content-Location")))
             var manifest: JSONValue?
-            for _ in 0..<200 {
+            for _ in 0..<3000 {
                 let poll = try await second.fhir(.get, status)
                 if poll.status == .ok {
                     manifest = poll.json

@@ -127,7 +127,7 @@ struct SharedExportJobsTests {
             let id = try await jobs.start(
                 Self.request(nil), store: PoisonedStore(base: first, poison: "", failsReads: true))
             var failure: FHIRError?
-            for _ in 0..<200 where failure == nil {
+            for _ in 0..<3000 where failure == nil {
                 if case .failed(let error)? = try await jobs.state(of: id, tenant: nil, client: nil) { failure = error }
                 try await Task.sleep(for: .milliseconds(10))
             }
