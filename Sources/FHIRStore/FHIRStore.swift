@@ -73,8 +73,9 @@ public protocol FHIRTransaction: Sendable {
     /// `:iterate` (an access check must not be walked through).
     func search(_ query: SearchQuery, includingOnly visible: @escaping @Sendable (StoredResource) -> Bool) async throws
         -> SearchPage
-    /// The resources that refer to `type/id`, each with the parameter it refers through.
-    func referrers(to type: String, id: String) async throws -> [ReferenceLink]
+    /// The resources that refer to `type/id`, each with the parameter it refers through,
+    /// but those of `excludingTypes`, whose rows are not read at all (however many there are).
+    func referrers(to type: String, id: String, excludingTypes: Set<String>) async throws -> [ReferenceLink]
     /// The resources these refer to (literal references to a type and id).
     func referenceTargets(of resources: [StoredResource]) async throws -> [ResourceKey]
     /// The current, non-deleted resources among `keys`.
@@ -149,6 +150,13 @@ public struct ResourceKey: Sendable, Hashable {
     public init(type: String, id: String) {
         self.type = type
         self.id = id
+    }
+}
+
+extension FHIRTransaction {
+    /// The resources that refer to `type/id`, each with the parameter it refers through.
+    public func referrers(to type: String, id: String) async throws -> [ReferenceLink] {
+        try await referrers(to: type, id: id, excludingTypes: [])
     }
 }
 

@@ -46,8 +46,8 @@ struct PoisonedStore: FHIRStore {
         {
             try await base.search(query, includingOnly: visible)
         }
-        func referrers(to type: String, id: String) async throws -> [ReferenceLink] {
-            try await base.referrers(to: type, id: id)
+        func referrers(to type: String, id: String, excludingTypes: Set<String>) async throws -> [ReferenceLink] {
+            try await base.referrers(to: type, id: id, excludingTypes: excludingTypes)
         }
         func referenceTargets(of resources: [StoredResource]) async throws -> [ResourceKey] {
             try await base.referenceTargets(of: resources)

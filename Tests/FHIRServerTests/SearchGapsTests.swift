@@ -79,6 +79,33 @@ import Testing
         return pages
     }
 
+    /// The audit trail puts an AuditEvent in the patient's compartment at every read of the
+    /// record: `$everything` leaves them out unless `_type` names them, so its answer does not
+    /// grow with each access (its own included).
+    @Test(arguments: backends)
+    func everythingLeavesOutAuditEventsUnlessNamed(backend: TestBackend) async throws {
+        try await withFHIRApp(backend) { client in
+            try await Self.seedCharts(client)
+            let audit =
+                #"{"resourceType":"AuditEvent","id":"seen","type":{"code":"rest"},"recorded":"2026-01-01T00:00:00Z","agent":[{"requestor":true}],"source":{"observer":{"display":"x"}},"entity":[{"what":{"reference":"Patient/ann"}}]}"#
+            // A List of ann's refers to the AuditEvent: not brought in that way either.
+            let list =
+                #"{"resourceType":"List","id":"l1","status":"current","mode":"working","subject":{"reference":"Patient/ann"},"entry":[{"item":{"reference":"AuditEvent/seen"}}]}"#
+            try await Self.put(client, [audit, list])
+            let search = try await client.fhir(.get, "AuditEvent?patient=ann")
+            #expect(Self.keys(search) == ["AuditEvent/seen"])
+            let all = try await client.fhir(.get, "Patient/ann/$everything")
+            #expect(
+                all.json?["total"] == 18 && Self.keys(all).contains("List/l1")
+                    && !Self.keys(all).contains("AuditEvent/seen"),
+                "\(Self.keys(all))")
+            let named = try await client.fhir(.get, "Patient/ann/$everything?_type=AuditEvent,Patient")
+            #expect(Set(Self.keys(named)) == ["Patient/ann", "AuditEvent/seen"])
+            let bob = try await client.fhir(.get, "Patient/bob/$everything?_type=AuditEvent")
+            #expect(Self.keys(bob).isEmpty)
+        }
+    }
+
     @Test(arguments: backends)
     func everythingPagesAndFiltersByCareDates(backend: TestBackend) async throws {
         try await withFHIRApp(backend) { client in

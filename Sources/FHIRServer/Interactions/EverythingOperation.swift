@@ -7,6 +7,12 @@ import FHIRStore
 /// resource that belongs to another patient (another Patient, or one that refers to another
 /// Patient) is left out, whoever asks: it is that patient's data, not this one's.
 ///
+/// AuditEvents are left out unless `_type` names them: the server's audit trail puts one in
+/// the patient's compartment for every access to the patient's record, `$everything`
+/// included, so each answer would carry the previous ones' records and grow with every read
+/// (its median went from 39 to 300 ms over three minutes of the replica benchmark). They are
+/// a record of access, not of care; `AuditEvent?patient=` and `_type=AuditEvent` give them.
+///
 /// The answer is listed as keys first (the patient, then the compartment by type and id,
 /// then what it refers to by type and id), filtered (`_type`, `_since`, `start`/`end`, what
 /// the token may see), and only the requested page's bodies are read.
@@ -23,6 +29,12 @@ enum EverythingOperation {
         /// the patient and the resources the kept ones refer to are always kept.
         var start: String?
         var end: String?
+
+        /// The types left out unless `_type` names them.
+        static let omittedUnlessNamed: Set<String> = ["AuditEvent"]
+
+        /// The compartment's types this answer leaves out.
+        var omittedTypes: Set<String> { Self.omittedUnlessNamed.subtracting(types ?? []) }
     }
 
     /// One entry before its body is read.
@@ -41,7 +53,7 @@ enum EverythingOperation {
     ) async throws -> [Entry] {
         let patient = try await transaction.read(type: "Patient", id: patientId)
         let patientKey = ResourceKey(type: "Patient", id: patientId)
-        var members = try await Self.members(ofPatient: patientId, in: transaction)
+        var members = try await Self.members(ofPatient: patientId, excluding: filters.omittedTypes, in: transaction)
         var seen = Set(members).union([patientKey])
         if filters.start != nil || filters.end != nil {
             members = try await inCareRange(members, filters: filters, parser: parser, in: transaction)
@@ -64,9 +76,12 @@ enum EverythingOperation {
         entries += referenced.map {
             Entry(key: ResourceKey(type: $0.type, id: $0.id), lastUpdated: $0.lastUpdated, resource: $0)
         }
+        let omitted = filters.omittedTypes
         return entries.filter { entry in
             if let since = filters.since, entry.lastUpdated < since { return false }
             if let types = filters.types, !types.contains(entry.key.type) { return false }
+            // One a member refers to (a List's entry, a Provenance's target) is left out too.
+            if omitted.contains(entry.key.type) { return false }
             return visible(entry.key)
         }
     }
@@ -94,11 +109,13 @@ enum EverythingOperation {
             + (try await transaction.resources(try await Self.members(ofPatient: patientId, in: transaction)))
     }
 
-    /// The resources in the patient's compartment but the patient, each once, from the reference index.
-    static func members(ofPatient patientId: String, in transaction: any FHIRTransaction) async throws -> [ResourceKey]
-    {
+    /// The resources in the patient's compartment but the patient, each once, from the reference
+    /// index; none of the `excluding` types.
+    static func members(
+        ofPatient patientId: String, excluding: Set<String> = [], in transaction: any FHIRTransaction
+    ) async throws -> [ResourceKey] {
         var seen: Set<ResourceKey> = [ResourceKey(type: "Patient", id: patientId)]
-        return try await transaction.referrers(to: "Patient", id: patientId)
+        return try await transaction.referrers(to: "Patient", id: patientId, excludingTypes: excluding)
             .filter { Compartment.patient.contains(type: $0.type, linkedBy: $0.parameter) }
             .map { ResourceKey(type: $0.type, id: $0.id) }
             .filter { seen.insert($0).inserted }

@@ -304,7 +304,8 @@ struct AuthorizedTransaction: Sendable {
             throw AccessGuard.notFound("Patient", patientId)
         }
         return try await EverythingOperation.entries(
-            patientId: patientId, filters: filters, parser: parser, visible: try await visibleKeys(), in: raw)
+            patientId: patientId, filters: filters, parser: parser,
+            visible: try await visibleKeys(excluding: filters.omittedTypes), in: raw)
     }
 
     /// The resources of a page of ``everythingEntries(patientId:filters:)``, each checked
@@ -328,12 +329,15 @@ struct AuthorizedTransaction: Sendable {
 
     /// Which resources the token may see returned alongside others, told from keys alone (so
     /// that `$everything` counts and pages only what it shows): by the type's scopes, and
-    /// under a patient/ scope by the index rule searches use (``SearchRestriction/visibleIds(patient:in:)``).
-    private func visibleKeys() async throws -> @Sendable (ResourceKey) -> Bool {
+    /// under a patient/ scope by the index rule searches use (``SearchRestriction/visibleIds(patient:excluding:in:)``).
+    /// The `excluding` types are not looked up (the answer has none of them).
+    private func visibleKeys(excluding: Set<String>) async throws -> @Sendable (ResourceKey) -> Bool {
         guard let grant else { return { _ in true } }
         var ids: [String: Set<String>] = [:]
         if let patient = grant.patient {
-            ids = try await SearchRestriction.visibleIds(patient: patient, in: raw).mapValues { Set($0) }
+            ids = try await SearchRestriction.visibleIds(patient: patient, excluding: excluding, in: raw).mapValues {
+                Set($0)
+            }
         }
         let known = ids
         return { key in

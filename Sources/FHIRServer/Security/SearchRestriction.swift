@@ -91,9 +91,12 @@ struct SearchRestriction {
     /// counts, less those that also refer to another patient. For `$everything`, which lists
     /// every key of the patient's record anyway: held in memory, never bound as one list (the
     /// store reads the other side in statements of at most 500 keys).
-    static func visibleIds(patient: String, in transaction: any FHIRTransaction) async throws -> [String: [String]] {
+    /// None of the `excluding` types is listed (what `$everything` leaves out).
+    static func visibleIds(patient: String, excluding: Set<String> = [], in transaction: any FHIRTransaction)
+        async throws -> [String: [String]]
+    {
         var keys = Set<ResourceKey>()
-        for link in try await transaction.referrers(to: "Patient", id: patient)
+        for link in try await transaction.referrers(to: "Patient", id: patient, excludingTypes: excluding)
         where link.type != "Patient" && AccessGuard.links(type: link.type, parameter: link.parameter) {
             keys.insert(ResourceKey(type: link.type, id: link.id))
         }
@@ -105,7 +108,7 @@ struct SearchRestriction {
             try await transaction.referenceTargets(of: stubs).filter { $0.type == "Patient" && $0.id != patient }.map(
                 \.id))
         for other in others {
-            for link in try await transaction.referrers(to: "Patient", id: other) {
+            for link in try await transaction.referrers(to: "Patient", id: other, excludingTypes: excluding) {
                 keys.remove(ResourceKey(type: link.type, id: link.id))
             }
         }

@@ -21,8 +21,13 @@ struct ReferenceIndex: SearchIndexKind {
             "CREATE INDEX IF NOT EXISTS idx_reference_value ON idx_reference (type, param, target_id, target_type)",
             "CREATE INDEX IF NOT EXISTS idx_reference_url ON idx_reference (type, param, url)",
             "CREATE INDEX IF NOT EXISTS idx_reference_resource ON idx_reference (type, id)",
-            // Who refers to a resource: $everything, export and the compartment walk.
-            "CREATE INDEX IF NOT EXISTS idx_reference_target ON idx_reference (target_id, target_type)",
+            // Who refers to a resource: $everything, export and the compartment walk. The
+            // referrer's type lets a walk step over a type's rows (``SQLFHIRTransaction/referrersQuery(to:id:excludingTypes:)``):
+            // $everything leaves out the audit trail, which grows with every read of the patient.
+            // A database made before it also keeps its `idx_reference_target (target_id,
+            // target_type)`: not dropped here, where every replica's start would take the table's
+            // lock (README, "Upgrading").
+            "CREATE INDEX IF NOT EXISTS idx_reference_target_type ON idx_reference (target_id, target_type, type)",
             "CREATE INDEX IF NOT EXISTS idx_reference_identifier ON idx_reference (type, param, identifier_value) WHERE identifier_value IS NOT NULL",
         ]
     }
