@@ -129,19 +129,25 @@ final class HostileHTTPConnection {
             case .error(let reason): .lost(reason)
             }
         }
-        var end: Int?
-        while true {
-            end = headEnd()
-            if end != nil { break }
-            if case .failure(let failure) = fill(until: deadline) { return failed(failure) }
-        }
-        let headText = String(decoding: buffered[0..<end!], as: UTF8.self)
-        buffered.removeFirst(end! + 4)
-        let lines = headText.components(separatedBy: "\r\n")
-        let statusParts = lines[0].split(separator: " ")
-        guard statusParts.count >= 2, let status = Int(statusParts[1]) else {
-            return .lost("not an HTTP status line: \(lines[0].prefix(100))")
-        }
+        var lines: [String] = []
+        var status = 0
+        // Interim answers (`100 Continue` to an `Expect`) come before the answer, without a body.
+        repeat {
+            var end: Int?
+            while true {
+                end = headEnd()
+                if end != nil { break }
+                if case .failure(let failure) = fill(until: deadline) { return failed(failure) }
+            }
+            let headText = String(decoding: buffered[0..<end!], as: UTF8.self)
+            buffered.removeFirst(end! + 4)
+            lines = headText.components(separatedBy: "\r\n")
+            let statusParts = lines[0].split(separator: " ")
+            guard statusParts.count >= 2, let code = Int(statusParts[1]) else {
+                return .lost("not an HTTP status line: \(lines[0].prefix(100))")
+            }
+            status = code
+        } while (100..<200).contains(status) && status != 101
         var length: Int?
         var chunked = false
         var closes = false

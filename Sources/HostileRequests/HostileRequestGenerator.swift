@@ -252,6 +252,9 @@ public struct HostileRequestGenerator: Sendable {
                 "Content-Type",
                 random.chance(0.85) ? "application/fhir+json" : random.pick(HostileVocabulary.contentTypes))
         }
+        // Last, so that a seed's earlier draws (and requests) stay what they were before it.
+        // The body goes out with the head, without waiting for the 100.
+        if request.body != nil, random.chance(0.1) { add("Expect", random.pick(HostileVocabulary.expectations)) }
     }
 
     // MARK: Writes, Bundles, patches

@@ -114,6 +114,9 @@ enum HostileVocabulary {
         "application/x-www-form-urlencoded",
         ";;;", "application/fhir+json; fhirVersion=9.9", "*/*", "application/\u{E9}",
     ]
+    /// `Expect` values: the one defined (any case, in a list) and others a server ignores.
+    static let expectations = ["100-continue", "100-CONTINUE", "foo, 100-continue", "200-ok", "", "100-continue;x=1"]
+
     static let accepts = [
         "application/fhir+json", "*/*", "application/fhir+xml", "text/html", "", "application/fhir+json;q=0",
         "a/b, c/d;q=x", "application/json; fhirVersion=1.0",
