@@ -20,10 +20,18 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
             // Two servers opening one new PostgreSQL database at once (replicas starting, a
             // tenant's first requests on two of them) would both create the tables, and one
             // would fail on PostgreSQL's catalog; the lock makes the second wait and find them.
+            var complete = false
             if database.dialect == .postgres {
                 try await executor.query("SELECT pg_advisory_xact_lock(\(Self.schemaLock))", [])
+                complete = try await Self.postgresSchemaIsComplete(statements, executor)
             }
-            for statement in statements { try await executor.query(statement, []) }
+            // On PostgreSQL each `CREATE INDEX IF NOT EXISTS` takes its table's SHARE lock even
+            // when the index exists, until this transaction ends: a replica opening a tenant that
+            // another replica was already writing to deadlocked with that write (40P01, a 500).
+            // A complete schema is left alone.
+            if !complete {
+                for statement in statements { try await executor.query(statement, []) }
+            }
             let found = try await executor.query("SELECT version FROM caduceus_schema", []).first?.first?.int
             if found == nil {
                 try await executor.query("INSERT INTO caduceus_schema (version) VALUES (?)", [.integer(Schema.version)])
@@ -33,6 +41,29 @@ public final class SQLFHIRStore: FHIRStore, @unchecked Sendable {
                 )
             }
         }
+    }
+
+    /// Whether every table, index and statistics object `statements` create exists already in
+    /// the current schema (false when a statement is not such a `CREATE ... IF NOT EXISTS`).
+    static func postgresSchemaIsComplete(_ statements: [String], _ executor: any SQLExecutor) async throws -> Bool {
+        var relations: Set<String> = []
+        var statistics: Set<String> = []
+        for statement in statements {
+            let words = statement.split(whereSeparator: \.isWhitespace).map(String.init)
+            guard words.count > 5, words[0] == "CREATE", words[2...4] == ["IF", "NOT", "EXISTS"] else { return false }
+            switch words[1] {
+            case "TABLE", "INDEX": relations.insert(words[5])
+            case "STATISTICS": statistics.insert(words[5])
+            default: return false
+            }
+        }
+        let foundRelations = try await executor.query(
+            "SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace", []
+        ).compactMap { $0.first?.string }
+        let foundStatistics = try await executor.query(
+            "SELECT stxname FROM pg_statistic_ext WHERE stxnamespace = current_schema()::regnamespace", []
+        ).compactMap { $0.first?.string }
+        return relations.isSubset(of: Set(foundRelations)) && statistics.isSubset(of: Set(foundStatistics))
     }
 
     /// The advisory lock the schema's creation holds on PostgreSQL ("CADUSCHM" in ASCII).
