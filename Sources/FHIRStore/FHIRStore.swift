@@ -153,13 +153,6 @@ public struct ResourceKey: Sendable, Hashable {
     }
 }
 
-extension FHIRTransaction {
-    /// The resources that refer to `type/id`, each with the parameter it refers through.
-    public func referrers(to type: String, id: String) async throws -> [ReferenceLink] {
-        try await referrers(to: type, id: id, excludingTypes: [])
-    }
-}
-
 /// A resource that refers to another, and the reference parameter it does so through.
 public struct ReferenceLink: Sendable, Hashable {
     public var type: String

@@ -92,7 +92,7 @@ struct SearchRestriction {
     /// every key of the patient's record anyway: held in memory, never bound as one list (the
     /// store reads the other side in statements of at most 500 keys).
     /// None of the `excluding` types is listed (what `$everything` leaves out).
-    static func visibleIds(patient: String, excluding: Set<String> = [], in transaction: any FHIRTransaction)
+    static func visibleIds(patient: String, excluding: Set<String>, in transaction: any FHIRTransaction)
         async throws -> [String: [String]]
     {
         var keys = Set<ResourceKey>()
