@@ -22,11 +22,17 @@ import Testing
         /// run the server answered nothing until a client gave up.
         final class RawConnection: @unchecked Sendable {
             let descriptor: Int32
+            /// The server's port: ``peerPort`` should still name it.
+            let port: Int
 
             /// A connection to `port`; `receiveBuffer` shrinks the socket's receive buffer (and so
             /// the window the server may fill while this client reads nothing).
             init(port: Int, receiveBuffer: Int32? = nil) throws {
-                descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                // Connected before `self` is whole: a failure closes the descriptor once, here.
+                // (deinit runs for an initializer that throws after setting every property, and a
+                // second close could end another test's descriptor that took the number.)
+                let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                guard descriptor >= 0 else { throw POSIXError(.EMFILE) }
                 if var size = receiveBuffer {
                     setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
                 }
@@ -45,9 +51,23 @@ import Testing
                 }
                 var wait = timeval(tv_sec: 0, tv_usec: 100_000)
                 setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+                self.descriptor = descriptor
+                self.port = port
             }
 
             deinit { close(descriptor) }
+
+            /// The port the descriptor is connected to now, or nil: not ``port`` when something
+            /// else in the process closed the descriptor and its number was reused, which a test
+            /// that waits for the server to close should tell apart from a server that did not.
+            var peerPort: Int? {
+                var address = sockaddr_in()
+                var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+                let named = withUnsafeMutablePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(descriptor, $0, &length) }
+                }
+                return named == 0 ? Int(UInt16(bigEndian: address.sin_port)) : nil
+            }
 
             /// Sends `text`; false once the server has closed the connection.
             @discardableResult

@@ -159,7 +159,8 @@ struct ReplicaTests {
             let headers = ["X-FHIR-TENANT-ID": tenant]
             // A 503 (a time limit on a starved machine: a full parallel run's requests took 18 s)
             // asks the client to retry: it does, once. A 500 or a second tenant is the failure.
-            func create(_ client: some TestClientProtocol, _ gender: String) async throws -> FHIRTestResponse {
+            @Sendable func create(_ client: some TestClientProtocol, _ gender: String) async throws -> FHIRTestResponse
+            {
                 let body = #"{"resourceType":"Patient","gender":"\#(gender)"}"#
                 let answer = try await client.fhir(.post, "Patient", body: body, headers: headers)
                 guard answer.status == .serviceUnavailable else { return answer }

@@ -296,15 +296,23 @@ final class RequestPartsHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var refusalBody: ByteBuffer?
     /// The request is a CONNECT: NIO writes no body nor its length in any answer to one, so
     /// the answer's end is told by closing the connection, once its head is on the wire (the
-    /// head is all of it; waiting for the end's write left one CI run's connection open 20 s).
+    /// head is all of it), and by Hummingbird after the answer (the request is marked
+    /// `Connection: close`).
     var closesAfterAnswer = false
 
     init(_ watch: ConnectionWatch) { self.watch = watch }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head(let head):
-            if head.method == .connect { closesAfterAnswer = true }
+        case .head(var head) where head.method == .connect:
+            // Hummingbird ends the connection after answering a request that asks it to: a
+            // second way to the close, should the head's write never report (the close after
+            // it alone left a CI run's connection open 20 s, twice).
+            closesAfterAnswer = true
+            head.headerFields[.connection] = "close"
+            watch.headDecoded(context.channel)
+            return context.fireChannelRead(wrapInboundOut(.head(head)))
+        case .head:
             watch.headDecoded(context.channel)
         case .end: watch.requestEnded()
         case .body(let bytes): watch.bodyBytesDecoded(bytes.readableBytes)
