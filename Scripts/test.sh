@@ -36,7 +36,7 @@ Scripts/check-imports.py || status=1
 swift test --skip-build --skip LiveDetectionSuites --skip PostgresPrimaryTests || status=1
 swift test --skip-build --filter LiveDetectionSuites || status=1
 # The store's waits for a PostgreSQL connection (about 35 s) alone: beside the parallel suites the
-# test server's 300 connections ran out, and a pool that cannot connect is not what they measure
+# test server's connections (300 then) ran out, and a pool that cannot connect is not what they measure
 # (its busy pool waited 67 s once, and hung once, in the full parallel run).
 swift test --skip-build --filter PostgresPrimaryTests || status=1
 Scripts/blackbox.sh .build/debug/caduceus || status=1

@@ -103,6 +103,40 @@ import Testing
             #expect(Set(Self.keys(named)) == ["Patient/ann", "AuditEvent/seen"])
             let bob = try await client.fhir(.get, "Patient/bob/$everything?_type=AuditEvent")
             #expect(Self.keys(bob).isEmpty)
+            // Every patient's at once (type level): the same.
+            let everyone = try await client.fhir(.get, "Patient/$everything")
+            #expect(
+                Self.keys(everyone).contains("List/l1") && !Self.keys(everyone).contains("AuditEvent/seen"),
+                "\(Self.keys(everyone))")
+            let everyoneNamed = try await client.fhir(.get, "Patient/$everything?_type=AuditEvent")
+            #expect(Self.keys(everyoneNamed) == ["AuditEvent/seen"])
+            // A Bulk Data export of the patients keeps them: it is the record, not a chart.
+            let exported = try await BulkExportTests.export(client, "Patient/$export")
+            #expect(exported["AuditEvent"]?.map { $0["id"]?.stringValue } == ["seen"], "\(exported.keys)")
+        }
+    }
+
+    /// A patient-scoped token's `$everything` leaves AuditEvents out too (its visibility is
+    /// computed apart from the compartment walk), and gets them when `_type` names them. The
+    /// AuditEvents are the audit trail's own, of the token's reads of its patient (a client
+    /// may not write one on an audited server).
+    @Test(arguments: backends)
+    func everythingUnderAPatientTokenLeavesOutAuditEventsUnlessNamed(backend: TestBackend) async throws {
+        try await AccessControlTests.withSecureApp(backend) { harness in
+            try await AuthorizationRegressionTests.seed(harness)
+            let a = try await harness.token("patient/*.rs", subject: "a", patient: "p1")
+            #expect(try await harness.call(.get, "Patient/p1", token: a).status == .ok)
+            let all = try await harness.call(.get, "Patient/p1/$everything", token: a)
+            #expect(all.status == .ok)
+            #expect(
+                Self.keys(all).contains("Observation/o-p1") && !Self.keys(all).contains { $0.hasPrefix("AuditEvent/") },
+                "\(Self.keys(all))")
+            let audited = Self.keys(try await harness.call(.get, "AuditEvent?patient=p1", token: a))
+            let named = try await harness.call(.get, "Patient/p1/$everything?_type=AuditEvent", token: a)
+            #expect(
+                !audited.isEmpty && Set(audited).isSubset(of: Set(Self.keys(named))), "\(audited) \(Self.keys(named))")
+            #expect(Self.keys(named).allSatisfy { $0.hasPrefix("AuditEvent/") })
+            #expect(AuthorizationRegressionTests.leaks(named).isEmpty, "\(named.text)")
         }
     }
 
