@@ -396,15 +396,29 @@ public struct ResourceReference: Sendable, Hashable {
         self.base = base
     }
 
+    /// The last two `/`-separated segments are the type and the id, after a trailing
+    /// `_history/n` is dropped (with at least a type and an id before it); what precedes them
+    /// is the base. Scanned for `/` bytes from the end: `split` on Characters was 1.7% of a
+    /// Synthea ingest's CPU (every reference is indexed and checked).
     public init?(parsing text: String) {
-        var parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        if parts.count >= 4, parts[parts.count - 2] == "_history" { parts.removeLast(2) }
-        guard parts.count >= 2 else { return nil }
-        let type = String(parts[parts.count - 2])
-        let id = String(parts[parts.count - 1])
+        let bytes = text.utf8
+        let slash = UInt8(ascii: "/")
+        guard var idSlash = bytes.lastIndex(of: slash) else { return nil }
+        var idEnd = bytes.endIndex
+        if let historySlash = bytes[..<idSlash].lastIndex(of: slash),
+            let beforeId = bytes[..<historySlash].lastIndex(of: slash),
+            bytes[bytes.index(after: historySlash)..<idSlash].elementsEqual("_history".utf8)
+        {
+            idEnd = historySlash
+            idSlash = beforeId
+        }
+        let baseSlash = bytes[..<idSlash].lastIndex(of: slash)
+        let typeStart = baseSlash.map { bytes.index(after: $0) } ?? bytes.startIndex
+        let type = String(text[typeStart..<idSlash])
+        let id = String(text[bytes.index(after: idSlash)..<idEnd])
         guard FHIRResourceType.isKnown(type), FHIRResourceType.isValidId(id) else { return nil }
         self.type = type
         self.id = id
-        base = parts.count > 2 ? parts[0..<(parts.count - 2)].joined(separator: "/") : nil
+        base = baseSlash.map { String(text[..<$0]) }
     }
 }
