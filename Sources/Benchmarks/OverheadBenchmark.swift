@@ -113,7 +113,7 @@ public final class OverheadBenchmark {
     public private(set) var warmupResults: [Configuration: [Run]] = [:]
     public private(set) var results: [Configuration: [Run]] = [:]
     let folder: String
-    let port = Int.random(in: 30000..<40000)
+    let port = LoopbackPort.unused()
     var baseURL: String { "http://127.0.0.1:\(port)/fhir-server/api/v4" }
 
     public init(progress: @escaping (String) -> Void) throws {
@@ -333,7 +333,9 @@ public final class OverheadBenchmark {
         }
         let logs = ProcessRunner.run(["docker", "logs", container]).output
         stopServer(container)
-        throw LabError("the benchmark's FHIR server did not answer within 30 s: \(logs.suffix(1000))")
+        // The head of the log says why (a fatal error's message precedes its backtrace).
+        let shown = logs.count > 2500 ? "\(logs.prefix(1500))\n...\n\(logs.suffix(1000))" : logs
+        throw LabError("the benchmark's FHIR server did not answer within 30 s: \(shown)")
     }
 
     func stopServer(_ container: String) {

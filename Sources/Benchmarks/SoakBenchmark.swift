@@ -58,7 +58,7 @@ public struct SoakBenchmark: Sendable {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let sqlitePath = folder + "/soak.sqlite"
         let databaseURL = database == "sqlite" ? sqlitePath : database
-        let port = Int.random(in: 30000..<40000)
+        let port = LoopbackPort.unused()
         let baseURL = "http://127.0.0.1:\(port)/fhir-server/api/v4"
         let pid = try ProcessRunner.spawn(
             [

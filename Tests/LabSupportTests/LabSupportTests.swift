@@ -1,9 +1,20 @@
 import Foundation
-import LabSupport
+@testable import LabSupport
 import Testing
 
 /// The support the lab, the benchmarks and the kernel tests share, on real processes and sockets.
 @Suite struct LabSupportTests {
+    /// A server's port comes from below the ephemeral range and is not one a socket holds.
+    @Test func anUnusedLoopbackPortIsBelowTheEphemeralRangeAndFree() throws {
+        let listener = try LoopbackListener()
+        #expect(!LoopbackPort.isFree(Int(listener.port)))
+        for _ in 0..<20 {
+            let port = LoopbackPort.unused()
+            #expect((30000..<32768).contains(port))
+            #expect(LoopbackPort.isFree(port))
+        }
+    }
+
     @Test func aCommandsStatusAndInterleavedOutputAreReturned() {
         let (status, output) = ProcessRunner.run(["sh", "-c", "echo out; echo err >&2; exit 3"])
         #expect(status == 3)
