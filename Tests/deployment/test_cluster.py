@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 import uuid
 
-from test_stack import BIN, names, require_root_and_docker, run
+from test_stack import BIN, names, require_root_and_docker, run, server_port
 
 CLUSTER = {"caduceus-fhir", "caduceus-fhir-2", "caduceus-fhir-3", "caduceus-haproxy", "caduceus-postgres", "caduceus-postgres-standby"}
 
@@ -104,7 +104,7 @@ def test_three_replicas_behind_haproxy_on_a_synchronous_standby(tmp_path):
     assert not (names("containers") & CLUSTER), "a Caduceus deployment is already running: caduceus down first"
     os.environ["PGPASSWORD"] = "caduceus"
     port = random.randint(20000, 29990)
-    postgres = random.randint(30000, 39990)
+    postgres = server_port()
     stack = ["--results", str(tmp_path / "results"), "--fhir-port", str(port), "--postgres-port", str(postgres)]
     base = f"http://127.0.0.1:{port}/fhir-server/api/v4"
 

@@ -34,6 +34,13 @@ def run(*args, timeout=600):
         pytest.fail(f"{' '.join(args)} did not end within {timeout} s; it printed: {printed[-3000:]}")
 
 
+def server_port():
+    """A port for a server under test: 30000-32767, below Linux's ephemeral range (32768-60999),
+    where the port could be the local end of one of the machine's own connections (as
+    LoopbackPort.unused in Sources/LabSupport)."""
+    return random.randint(30000, 32767)
+
+
 def require_root_and_docker():
     problems = []
     if os.geteuid() != 0:
@@ -175,7 +182,7 @@ def test_demo_without_docker_runs_the_server_on_the_host(tmp_path):
     """What `caduceus demo` does when no Docker engine can be had (forced by --host-only): the
     server as a host process, the workload and the report; the server stopped afterwards."""
     results = tmp_path / "results"
-    port = str(random.randint(30000, 39999))
+    port = str(server_port())
     before = caduceus_processes()
     demo = run(BIN, "demo", "--host-only", "--results", str(results), "--fhir-port", port, "--synthea", str(tmp_path / "none"),
                "--generated-patients", "3", "--workload-seconds", "3")

@@ -50,7 +50,7 @@ final class ExpectContinueHandler: ChannelInboundHandler, RemovableChannelHandle
         guard expectations.contains(where: { $0.lowercased().filter { $0 != " " && $0 != "\t" } == "100-continue" })
         else { return false }
         if let length = head.headers.first(name: "content-length") {
-            return Int(length) != 0 && !FHIRExchange.announcesTooLarge(length, maximumBodySize: maximumBodySize)
+            return (Int(length) ?? 0) > 0 && !FHIRExchange.announcesTooLarge(length, maximumBodySize: maximumBodySize)
         }
         return head.headers.contains(name: "transfer-encoding")  // no length and no chunks: no body
     }
