@@ -16,6 +16,28 @@ import Testing
         #expect(value.arrayValue?.first == .string("a\"b\\c/d\n\té😀"))
     }
 
+    /// Escapes at the start, the end, side by side and between runs, every control character,
+    /// and non-ASCII text copied as it is.
+    @Test(arguments: [
+        ("", #""""#), ("plain", #""plain""#), ("\"", #""\"""#), ("\\", #""\\""#),
+        ("a\"b\\c", #""a\"b\\c""#), ("\n\r\t", #""\n\r\t""#), ("end\n", #""end\n""#),
+        ("\u{01}x\u{1F}", #""\u0001x\u001f""#), ("é😀/", #""é😀/""#), ("\u{7F}", "\"\u{7F}\""),
+    ])
+    func writesStringsWithTheEscapesRFC8259Requires(text: String, json: String) throws {
+        var output: [UInt8] = []
+        JSONWriter.writeString(text, into: &output)
+        #expect(String(decoding: output, as: UTF8.self) == json)
+        #expect(try JSONParser.parse(output) == .string(text))
+    }
+
+    @Test func everyControlCharacterIsEscapedAndReadBack() throws {
+        let text = String(decoding: (0..<0x20).map { UInt8($0) } + Array("x".utf8), as: UTF8.self)
+        var output: [UInt8] = []
+        JSONWriter.writeString(text, into: &output)
+        #expect(!output.dropFirst().dropLast().contains { $0 < 0x20 })
+        #expect(try JSONParser.parse(output) == .string(text))
+    }
+
     @Test(arguments: [
         ("{", 1, 2), ("{\"a\" 1}", 1, 6), ("[1,]", 1, 4), ("{\"a\":1,\"a\":2}", 1, 8), ("\n\n  tru", 3, 3),
         ("\"\\ud800\"", 1, 8), ("01", 1, 2), ("{\"a\":\"\u{01}\"}", 1, 7), ("[1] x", 1, 5),
