@@ -2,7 +2,7 @@
 """The FHIR benchmark of two commits side by side: `caduceus bench fhir` of a base commit's
 release build and of this checkout's, alternating in one session, so that both see the same
 machine and load. Prints each round's rates and the per-round ratio (this checkout over the
-base) of every operation, with min / median / max.
+base) of every operation, with min / median / max, and the range of each side's rates.
 
 Issue 16 asks for creates at "2x today's rate": the base is the code before issue 16
 (a239311). The FHIR:raw ratio of one binary cannot say it alone, because the raw insert runs
@@ -73,6 +73,7 @@ def main():
     arguments += ["--postgres", options.postgres] if options.postgres else []
 
     ratios = {}
+    rates_seen = {}  # (backend, operation) -> {"head": [...], "base": [...]}
     for round_number in range(options.rounds):
         # The order alternates, so neither side always runs on the cooler machine.
         order = [("base", base), ("head", current)]
@@ -85,14 +86,20 @@ def main():
         for key in sorted(measured["base"].keys() & measured["head"].keys()):
             ratio = measured["head"][key] / measured["base"][key]
             ratios.setdefault(key, []).append(ratio)
+            for name in ("head", "base"):
+                rates_seen.setdefault(key, {"head": [], "base": []})[name].append(measured[name][key])
             print(f"round {round_number + 1}: {key[0]:<9} {key[1]:<7} base {full[:7]} {measured['base'][key]:8.0f}/s"
                   f"   head {head[:7]} {measured['head'][key]:8.0f}/s   head:base {ratio:.2f}")
     print(f"\nhead {head} against base {full[:12]}, {options.rounds} alternating rounds of caduceus bench fhir,"
           f" {options.concurrency} clients")
-    print(f"{'backend':<9} {'operation':<9} head:base per round (min / median / max)")
+    print(f"{'backend':<9} {'operation':<9} {'head:base per round (min / median / max)':<52}"
+          f" {'head/s min-max':>15} {'base/s min-max':>15}")
     for key, values in sorted(ratios.items()):
-        print(f"{key[0]:<9} {key[1]:<9} {min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}"
-              f"   ({' '.join(f'{v:.2f}' for v in values)})")
+        spread = " ".join(f"{v:.2f}" for v in values)
+        summary = f"{min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}   ({spread})"
+        head_rates, base_rates = rates_seen[key]["head"], rates_seen[key]["base"]
+        print(f"{key[0]:<9} {key[1]:<9} {summary:<52}"
+              f" {f'{min(head_rates):.0f}-{max(head_rates):.0f}':>15} {f'{min(base_rates):.0f}-{max(base_rates):.0f}':>15}")
 
 
 if __name__ == "__main__":
