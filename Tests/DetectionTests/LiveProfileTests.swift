@@ -2,6 +2,7 @@ import Detection
 import Foundation
 import KernelTestSupport
 import Lab
+import LabSupport
 import Testing
 
 extension LiveDetectionSuites {
@@ -105,7 +106,7 @@ extension LiveDetectionSuites {
                 "caduceus-seccomp-\(UUID().uuidString).json")
             defer { try? FileManager.default.removeItem(at: seccomp) }
             try profile.seccompJSON().write(to: seccomp)
-            let confinedPort = Int.random(in: 30000..<40000)
+            let confinedPort = LoopbackPort.unused()
             let confined = try Self.startServer(
                 name: name + "-seccomp", port: confinedPort,
                 dockerArguments: ["--security-opt", "seccomp=\(seccomp.path)"])
