@@ -72,8 +72,7 @@ def main():
     arguments = ["--synthea", options.synthea, "--concurrency", str(options.concurrency)]
     arguments += ["--postgres", options.postgres] if options.postgres else []
 
-    ratios = {}
-    rates_seen = {}  # (backend, operation) -> {"head": [...], "base": [...]}
+    rates_seen = {}  # (backend, operation) -> {"head": [...], "base": [...]}, one rate per round
     for round_number in range(options.rounds):
         # The order alternates, so neither side always runs on the cooler machine.
         order = [("base", base), ("head", current)]
@@ -85,7 +84,6 @@ def main():
             measured[name] = rates(binary, arguments)
         for key in sorted(measured["base"].keys() & measured["head"].keys()):
             ratio = measured["head"][key] / measured["base"][key]
-            ratios.setdefault(key, []).append(ratio)
             for name in ("head", "base"):
                 rates_seen.setdefault(key, {"head": [], "base": []})[name].append(measured[name][key])
             print(f"round {round_number + 1}: {key[0]:<9} {key[1]:<7} base {full[:7]} {measured['base'][key]:8.0f}/s"
@@ -94,10 +92,11 @@ def main():
           f" {options.concurrency} clients")
     print(f"{'backend':<9} {'operation':<9} {'head:base per round (min / median / max)':<52}"
           f" {'head/s min-max':>15} {'base/s min-max':>15}")
-    for key, values in sorted(ratios.items()):
+    for key, seen in sorted(rates_seen.items()):
+        head_rates, base_rates = seen["head"], seen["base"]
+        values = [head / base for head, base in zip(head_rates, base_rates)]
         spread = " ".join(f"{v:.2f}" for v in values)
         summary = f"{min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}   ({spread})"
-        head_rates, base_rates = rates_seen[key]["head"], rates_seen[key]["base"]
         print(f"{key[0]:<9} {key[1]:<9} {summary:<52}"
               f" {f'{min(head_rates):.0f}-{max(head_rates):.0f}':>15} {f'{min(base_rates):.0f}-{max(base_rates):.0f}':>15}")
 
