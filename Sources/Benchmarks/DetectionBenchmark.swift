@@ -155,9 +155,7 @@ public struct AlertDelayBenchmark {
         try AttackLab.docker(["run", "--rm", "--network", "host", image, "/bin/sh", "-c", script])
         let (alerts, lost) = try detector.stop()
         let sorted = alerts.map { Double($0.raisedAt &- $0.timestamp) / 1000 }.sorted()
-        func percentile(_ p: Double) -> Double {
-            sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
-        }
+        func percentile(_ p: Double) -> Double { Percentile.nearestRank(sorted, p) }
         return Figures(
             samples: sorted.count, medianMicroseconds: percentile(0.5), p99Microseconds: percentile(0.99),
             maximumMicroseconds: sorted.last ?? 0, lost: lost)

@@ -56,7 +56,7 @@ public struct KillBenchmark: Sendable {
         public static func medianAndP99(_ values: [Double]) -> (median: Double, p99: Double) {
             let sorted = values.sorted()
             guard !sorted.isEmpty else { return (0, 0) }
-            return (sorted[sorted.count / 2], sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))])
+            return (sorted[sorted.count / 2], Percentile.nearestRank(sorted, 0.99))
         }
     }
 

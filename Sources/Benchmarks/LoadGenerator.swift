@@ -161,9 +161,7 @@ public struct LoadGenerator: Sendable {
         let elapsed = start.duration(to: .now)
         var latencies = perWorker.flatMap(\.latencies)
         latencies.sort()
-        func percentile(_ p: Double) -> Double {
-            latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
-        }
+        func percentile(_ p: Double) -> Double { Percentile.nearestRank(latencies, p) }
         var result = Result(
             requests: perWorker.map(\.answered).reduce(0, +), errors: perWorker.map(\.errors).reduce(0, +),
             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,

@@ -151,7 +151,7 @@ extension SyntheaBenchmark {
                 LatencyFigure(
                     backend: backend, patients: patients, query: kind.name,
                     medianMilliseconds: fhirTimes[fhirTimes.count / 2],
-                    p99Milliseconds: fhirTimes[min(fhirTimes.count - 1, Int(Double(fhirTimes.count) * 0.99))],
+                    p99Milliseconds: Percentile.nearestRank(fhirTimes, 0.99), maxMilliseconds: fhirTimes.last ?? 0,
                     rawMedianMilliseconds: rawTimes[rawTimes.count / 2], ratios: ratios))
         }
         return figures

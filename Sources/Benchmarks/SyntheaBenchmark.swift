@@ -28,6 +28,9 @@ public struct SyntheaBenchmark {
         public var query: String
         public var medianMilliseconds: Double
         public var p99Milliseconds: Double
+        /// The slowest query of the kind (the first after a bulk load pays for what the load
+        /// left behind: PostgreSQL's statistics refresh, SQLite's checkpoint).
+        public var maxMilliseconds: Double
         /// The raw indexed select of the same page (see `SyntheaBenchmark+Search.swift`).
         public var rawMedianMilliseconds: Double
         /// Raw time over FHIR time, one per round, sorted: the FHIR:raw rate ratio's spread.
