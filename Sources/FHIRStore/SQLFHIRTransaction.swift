@@ -176,12 +176,12 @@ struct SQLFHIRTransaction: FHIRTransaction {
         var rows: [SQLRow] = []
         var walkBound: Int64?
         var changedMayExist = true
-        if wantsPage, dialect == .postgres, query.total != .none {
-            // On PostgreSQL the count rides in the page's statement (an InitPlan run once): one
-            // round trip instead of two.
-            let (counting, countBinds) =
-                query.total == .accurate
-                ? (sql.count, sql.binds) : SearchSQLBuilder.boundedCount(sql, bound: query.estimateBound + 1)
+        if wantsPage, dialect == .postgres, query.total == .accurate || sql.changedProbe != nil {
+            // On PostgreSQL an exact count rides in the page's statement (an InitPlan run once):
+            // one round trip instead of two. `_total=estimate`'s count does not: most pages end
+            // the answer and need none, and planning the filters a second time inside the page
+            // doubled its planning (1.2 to 2.5 ms for Observation by patient, code and date).
+            let (counting, countBinds) = query.total == .accurate ? (sql.count, sql.binds) : ("NULL", [])
             if let probe = sql.changedProbe {
                 // Whether the keyset's rows written since its snapshot need a statement of their own.
                 rows = try await executor.query(

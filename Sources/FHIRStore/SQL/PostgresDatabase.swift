@@ -166,6 +166,7 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
                 "Not a PostgreSQL URL (expected postgres://user:password@host:port/database,"
                     + " or host1:port1,host2:port2 for a primary and its standbys)")
         }
+        _ = try url.sessionSettings()
         var endpoint = url.endpoints[0]
         var timeline: Int?
         if url.endpoints.count > 1 {

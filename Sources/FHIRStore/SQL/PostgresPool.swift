@@ -53,6 +53,10 @@ extension PostgresDatabase {
                 password: url.password, database: url.database, tls: .disable)
             configuration.options.maximumConnections = 8
             configuration.options.connectTimeout = .seconds(2)
+            // Checked by PostgresDatabase.connect before any pool is made.
+            configuration.options.additionalStartupParameters = ((try? url.sessionSettings()) ?? []).map {
+                ($0.name, $0.value)
+            }
             let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
             self.client = client
             runTask = Task { await client.run() }

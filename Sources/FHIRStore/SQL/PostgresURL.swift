@@ -110,6 +110,36 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
         return (0x30...0x3A).contains(byte) || (0x61...0x66).contains(lower) || byte == 0x2E
     }
 
+    /// `random_page_cost` for Caduceus's sessions when the URL does not give one.
+    ///
+    /// Why not PostgreSQL's 4: that prices a page read out of order as a disk seek, and a FHIR
+    /// store's index tables are read out of order all the time, from memory. At 4 the planner
+    /// chose a sequential scan of every Observation to meet a patient's 200 index rows (14-20 ms
+    /// at 52,000 resources, BENCHMARKS.md); at 1.1, the value commonly given for SSDs and cached
+    /// data, it probes the 200 rows (about 1 ms).
+    public static let standardRandomPageCost = 1.1
+
+    /// The settings each session starts with (sent in the startup message, so they hold for the
+    /// session whatever the server's configuration says): `random_page_cost` from the URL's
+    /// `random_page_cost=N`, else ``standardRandomPageCost``. Other query parameters are ignored.
+    /// Throws when the URL's value is not a number from 0 to 1,000,000.
+    public func sessionSettings() throws -> [(name: String, value: String)] {
+        var cost = Self.standardRandomPageCost
+        for pair in (query ?? "").split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts[0] == "random_page_cost" else { continue }
+            let text = parts.count == 2 ? String(parts[1]).removingPercentEncoding ?? "" : ""
+            guard text.utf8.count <= 32, let value = Double(text), value.isFinite, (0...1_000_000).contains(value)
+            else {
+                throw StoreError.configuration(
+                    "random_page_cost in the PostgreSQL URL must be a number from 0 to 1000000, as in"
+                        + " ?random_page_cost=1.1")
+            }
+            cost = value
+        }
+        return [("random_page_cost", String(cost))]
+    }
+
     /// The same servers and credentials, another database.
     public func with(database name: String) -> PostgresURL {
         var url = self
