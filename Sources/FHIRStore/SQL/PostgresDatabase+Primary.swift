@@ -46,7 +46,7 @@ extension PostgresDatabase {
             do {
                 return try await pool.withLease { [self] connection in
                     let executor = Connection(connection: connection, logger: logger, preparedOn: pool.preparedOn)
-                    try await applyTimeLimit(executor, pool: pool)
+                    try await applySessionSettings(executor, pool: pool)
                     return try await body(executor)
                 }
             } catch let error as Pool.NotGranted {

@@ -13,6 +13,8 @@ import PostgresNIO
 public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     public let dialect = SQLDialect.postgres
     let url: PostgresURL
+    /// What each session is set to on its first lease (checked by ``connect(url:connectionWait:logger:)``).
+    let sessionSettings: [(name: String, value: String)]
     let logger: Logger
     /// How long a request waits for a connection while the pool grants none and has none
     /// leased before it fails (503): a pool whose connections are all busy is waited for.
@@ -243,6 +245,7 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         url: PostgresURL, endpoint: PostgresURL.Endpoint, timeline: Int?, connectionWait: Duration, logger: Logger
     ) {
         self.url = url
+        sessionSettings = (try? url.sessionSettings()) ?? []
         self.logger = logger
         self.connectionWait = connectionWait
         active = NIOLockedValueBox(Pool(endpoint: endpoint, url: url, logger: logger))
@@ -278,13 +281,26 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     }
 
     /// Gives the leased connection the task's ``SQLStatementTimeLimit`` as its session's
-    /// `statement_timeout`, unless it has it already. Outside a transaction, so that no
+    /// `statement_timeout`, unless it has it already, and on its first lease the URL's
+    /// ``PostgresURL/sessionSettings()`` in the same statement (`set_config` with bound values:
+    /// one round trip, nothing spliced into the SQL). Outside a transaction, so that no
     /// rollback undoes it.
-    func applyTimeLimit(_ executor: Connection, pool: Pool) async throws {
+    func applySessionSettings(_ executor: Connection, pool: Pool) async throws {
         let wanted = SQLStatementTimeLimit.current.map(SQLStatementTimeLimit.milliseconds) ?? 0
         let id = executor.connection.id
-        guard pool.appliedTimeLimits.withLockedValue({ $0[id] }) != wanted else { return }
-        _ = try await executor.query("SET statement_timeout = \(wanted)", [])
+        let applied = pool.appliedTimeLimits.withLockedValue { $0[id] }
+        guard applied != wanted else { return }
+        if applied == nil {
+            var sql = "SELECT set_config('statement_timeout', ?, false)"
+            var binds: [SQLValue] = [.text(String(wanted))]
+            for setting in sessionSettings {
+                sql += ", set_config(?, ?, false)"
+                binds += [.text(setting.name), .text(setting.value)]
+            }
+            _ = try await executor.query(sql, binds)
+        } else {
+            _ = try await executor.query("SET statement_timeout = \(wanted)", [])
+        }
         pool.appliedTimeLimits.withLockedValue { applied in
             // Connections the pool replaced leave their entries; forget them all now and then.
             if applied.count > 1024 { applied.removeAll() }

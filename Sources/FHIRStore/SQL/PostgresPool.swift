@@ -11,7 +11,8 @@ extension PostgresDatabase {
         let endpoint: PostgresURL.Endpoint
         let client: PostgresClient
         let runTask: Task<Void, Never>
-        /// The `statement_timeout` (ms, 0 for none) each pooled connection was last given.
+        /// The `statement_timeout` (ms, 0 for none) each pooled connection was last given; a
+        /// connection without an entry has not had its session settings yet.
         let appliedTimeLimits = NIOLockedValueBox<[PostgresConnection.ID: Int64]>([:])
         /// The prepared statements that have run on each pooled connection.
         let preparedOn = NIOLockedValueBox<[PreparedKey: PreparationState]>([:])
@@ -53,10 +54,6 @@ extension PostgresDatabase {
                 password: url.password, database: url.database, tls: .disable)
             configuration.options.maximumConnections = 8
             configuration.options.connectTimeout = .seconds(2)
-            // Checked by PostgresDatabase.connect before any pool is made.
-            configuration.options.additionalStartupParameters = ((try? url.sessionSettings()) ?? []).map {
-                ($0.name, $0.value)
-            }
             let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
             self.client = client
             runTask = Task { await client.run() }

@@ -119,25 +119,33 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
     /// data, it probes the 200 rows (about 1 ms).
     public static let standardRandomPageCost = 1.1
 
-    /// The settings each session starts with (sent in the startup message, so they hold for the
-    /// session whatever the server's configuration says): `random_page_cost` from the URL's
-    /// `random_page_cost=N`, else ``standardRandomPageCost``. Other query parameters are ignored.
-    /// Throws when the URL's value is not a number from 0 to 1,000,000.
+    /// The settings each session gets on its first lease (``PostgresDatabase``, with `SET`, so
+    /// that they hold for the session whatever the server's configuration says, and a pooler
+    /// such as PgBouncer sees no startup parameter it does not know): `random_page_cost` from
+    /// the URL's `random_page_cost=N`, else ``standardRandomPageCost``; none for
+    /// `random_page_cost=server`, which leaves the server's own. Other query parameters are
+    /// ignored. Throws when the URL's value is not `server` or a number from 0 to 1,000,000
+    /// that PostgreSQL reads back as itself (a subnormal such as 1e-310 it refuses).
     public func sessionSettings() throws -> [(name: String, value: String)] {
-        var cost = Self.standardRandomPageCost
+        var cost: Double? = Self.standardRandomPageCost
         for pair in (query ?? "").split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts[0] == "random_page_cost" else { continue }
             let text = parts.count == 2 ? String(parts[1]).removingPercentEncoding ?? "" : ""
-            guard text.utf8.count <= 32, let value = Double(text), value.isFinite, (0...1_000_000).contains(value)
+            if text == "server" {
+                cost = nil
+                continue
+            }
+            guard text.utf8.count <= 32, let value = Double(text), value == 0 || value.isNormal,
+                (0...1_000_000).contains(value)
             else {
                 throw StoreError.configuration(
                     "random_page_cost in the PostgreSQL URL must be a number from 0 to 1000000, as in"
-                        + " ?random_page_cost=1.1")
+                        + " ?random_page_cost=1.1, or server for the server's own")
             }
             cost = value
         }
-        return [("random_page_cost", String(cost))]
+        return cost.map { [("random_page_cost", String($0))] } ?? []
     }
 
     /// The same servers and credentials, another database.
