@@ -40,7 +40,8 @@ enum EverythingOperation {
     /// One entry before its body is read.
     struct Entry: Sendable {
         var key: ResourceKey
-        var lastUpdated: Int64
+        /// Read only for `_since`, the one filter that needs it (nil otherwise).
+        var lastUpdated: Int64?
         /// Read already (the referenced resources, checked for other patients).
         var resource: StoredResource?
     }
@@ -70,15 +71,22 @@ enum EverythingOperation {
         let referenced = try await transaction.resources(targets)
             .filter { !AccessGuard.refersToAnotherPatient($0, than: patientId) }
             .sorted { ($0.type, $0.id) < ($1.type, $1.id) }
-        let stamps = try await transaction.lastUpdated(of: members)
         var entries = [Entry(key: patientKey, lastUpdated: patient.lastUpdated, resource: patient)]
-        entries += members.compactMap { key in stamps[key].map { Entry(key: key, lastUpdated: $0, resource: nil) } }
+        if filters.since != nil {
+            let stamps = try await transaction.lastUpdated(of: members)
+            entries += members.compactMap { key in stamps[key].map { Entry(key: key, lastUpdated: $0, resource: nil) } }
+        } else {
+            // No statement for stamps nothing reads (2 ms of a 20 ms answer of 323 entries on
+            // PostgreSQL). A member deleted after it was listed is left out when the page's
+            // bodies are read (``resources(of:in:)``).
+            entries += members.map { Entry(key: $0, lastUpdated: nil, resource: nil) }
+        }
         entries += referenced.map {
             Entry(key: ResourceKey(type: $0.type, id: $0.id), lastUpdated: $0.lastUpdated, resource: $0)
         }
         let omitted = filters.omittedTypes
         return entries.filter { entry in
-            if let since = filters.since, entry.lastUpdated < since { return false }
+            if let since = filters.since, (entry.lastUpdated ?? .min) < since { return false }
             if let types = filters.types, !types.contains(entry.key.type) { return false }
             // One a member refers to (a List's entry, a Provenance's target) is left out too.
             if omitted.contains(entry.key.type) { return false }
