@@ -157,7 +157,8 @@ public struct AlertDelayBenchmark {
         let sorted = alerts.map { Double($0.raisedAt &- $0.timestamp) / 1000 }.sorted()
         func percentile(_ p: Double) -> Double { Percentile.nearestRank(sorted, p) }
         return Figures(
-            samples: sorted.count, medianMicroseconds: percentile(0.5), p99Microseconds: percentile(0.99),
+            samples: sorted.count, medianMicroseconds: sorted.isEmpty ? 0 : sorted[sorted.count / 2],
+            p99Microseconds: percentile(0.99),
             maximumMicroseconds: sorted.last ?? 0, lost: lost)
     }
 }

@@ -165,7 +165,8 @@ public struct LoadGenerator: Sendable {
         var result = Result(
             requests: perWorker.map(\.answered).reduce(0, +), errors: perWorker.map(\.errors).reduce(0, +),
             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
-            p50Ms: percentile(0.50), p99Ms: percentile(0.99), firstError: perWorker.compactMap(\.firstError).first)
+            p50Ms: latencies.isEmpty ? 0 : latencies[latencies.count / 2], p99Ms: percentile(0.99),
+            firstError: perWorker.compactMap(\.firstError).first)
         result.created = perWorker.map(\.created).reduce(0, +)
         if intervalSeconds != nil {
             result.startNanoseconds = startNanoseconds

@@ -3,6 +3,8 @@
 ///
 /// Why nearest rank: the benchmarks used to take the sample at index `count × p`, which for
 /// 100 samples made the "p99" the slowest one, and one stall among 100 queries its figure.
+/// Medians stay `sorted[count / 2]` as everywhere else in the benchmarks (the upper of the
+/// two middle samples for an even count; nearest rank would take the lower).
 public enum Percentile {
     /// The `p` percentile (0 < p ≤ 1) of `sorted`, ascending; 0 for no samples.
     public static func nearestRank(_ sorted: [Double], _ p: Double) -> Double {
