@@ -16,7 +16,7 @@ import Testing
             // A connection still open names its peer: the server's port if the server kept it.
             #expect(
                 closed,
-                "open after 20 s; its peer's port now \(connection.peerPort.map(String.init) ?? "none"), the server's \(port)"
+                "open after 20 s; its peer's port now \(connection.peerPort.map(String.init) ?? "none"), the server's \(port); this end's TCP state \(connection.tcpState)"
             )
             #expect(Date().timeIntervalSince(started) < 10)
         }

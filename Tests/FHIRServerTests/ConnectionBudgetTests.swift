@@ -69,6 +69,19 @@ import Testing
                 return named == 0 ? Int(UInt16(bigEndian: address.sin_port)) : nil
             }
 
+            /// The kernel's TCP state of this end (`TCP_INFO`): "established" when the server has
+            /// not closed its end, "close-wait" when it has and this end has not read the close.
+            /// Tells a server that kept a connection from a client that missed its end.
+            var tcpState: String {
+                var info = tcp_info()
+                var length = socklen_t(MemoryLayout<tcp_info>.size)
+                guard getsockopt(descriptor, Int32(IPPROTO_TCP), TCP_INFO, &info, &length) == 0 else {
+                    return "unknown (errno \(errno))"
+                }
+                let names: [UInt8: String] = [1: "established", 7: "close", 8: "close-wait", 9: "last-ack"]
+                return names[info.tcpi_state] ?? "state \(info.tcpi_state)"
+            }
+
             /// Sends `text`; false once the server has closed the connection.
             @discardableResult
             func write(_ text: String) async -> Bool {
