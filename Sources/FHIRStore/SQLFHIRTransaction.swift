@@ -238,13 +238,15 @@ struct SQLFHIRTransaction: FHIRTransaction {
                 let (counting, binds) = SearchSQLBuilder.boundedCount(sql, bound: bound + 1)
                 upToBound = Int(try await executor.query(counting, binds).first?.first?.int ?? 0)
             }
-            // A whole count below what the pages hold: it ran after the page, and writes came
-            // between (a statement of its own, outside the page's snapshot). Not a total to
-            // trust, nor to end the paging on.
-            if upToBound <= bound, upToBound < query.offset + pageSize {
-                return dialect == .postgres ? (query.offset + pageSize, false) : (nil, true)
+            if upToBound <= bound {
+                // A whole count below what the pages hold: it ran after the page, and writes
+                // came between (a statement of its own, outside the page's snapshot). Not a
+                // total to trust, nor to end the paging on.
+                guard upToBound >= query.offset + pageSize else {
+                    return dialect == .postgres ? (query.offset + pageSize, false) : (nil, true)
+                }
+                return (upToBound, true)
             }
-            if upToBound <= bound { return (upToBound, true) }
             guard dialect == .postgres else { return (nil, true) }
             return (max(bound + 1, try await plannedRows(sql.matches, sql.matchBinds) ?? 0), false)
         }

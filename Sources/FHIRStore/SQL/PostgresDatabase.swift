@@ -13,7 +13,7 @@ import PostgresNIO
 public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     public let dialect = SQLDialect.postgres
     let url: PostgresURL
-    /// What each session is set to on its first lease (checked by ``connect(url:connectionWait:logger:)``).
+    /// What each session is set to on its first lease: the URL's ``PostgresURL/sessionSettings()``.
     let sessionSettings: [(name: String, value: String)]
     let logger: Logger
     /// How long a request waits for a connection while the pool grants none and has none
@@ -168,7 +168,7 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
                 "Not a PostgreSQL URL (expected postgres://user:password@host:port/database,"
                     + " or host1:port1,host2:port2 for a primary and its standbys)")
         }
-        _ = try url.sessionSettings()
+        let sessionSettings = try url.sessionSettings()
         var endpoint = url.endpoints[0]
         var timeline: Int?
         if url.endpoints.count > 1 {
@@ -186,7 +186,8 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
             (endpoint, timeline) = primary
         }
         let database = PostgresDatabase(
-            url: url, endpoint: endpoint, timeline: timeline, connectionWait: connectionWait, logger: logger)
+            url: url, sessionSettings: sessionSettings, endpoint: endpoint, timeline: timeline,
+            connectionWait: connectionWait, logger: logger)
         // The pool serves leases only once `run()` is under way; a lease before that works but
         // logs a warning, so give the run task a moment to start.
         try await Task.sleep(for: .milliseconds(5))
@@ -242,10 +243,11 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     }
 
     private init(
-        url: PostgresURL, endpoint: PostgresURL.Endpoint, timeline: Int?, connectionWait: Duration, logger: Logger
+        url: PostgresURL, sessionSettings: [(name: String, value: String)], endpoint: PostgresURL.Endpoint,
+        timeline: Int?, connectionWait: Duration, logger: Logger
     ) {
         self.url = url
-        sessionSettings = (try? url.sessionSettings()) ?? []
+        self.sessionSettings = sessionSettings
         self.logger = logger
         self.connectionWait = connectionWait
         active = NIOLockedValueBox(Pool(endpoint: endpoint, url: url, logger: logger))
@@ -290,17 +292,13 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         let id = executor.connection.id
         let applied = pool.appliedTimeLimits.withLockedValue { $0[id] }
         guard applied != wanted else { return }
-        if applied == nil {
-            var sql = "SELECT set_config('statement_timeout', ?, false)"
-            var binds: [SQLValue] = [.text(String(wanted))]
-            for setting in sessionSettings {
-                sql += ", set_config(?, ?, false)"
-                binds += [.text(setting.name), .text(setting.value)]
-            }
-            _ = try await executor.query(sql, binds)
-        } else {
-            _ = try await executor.query("SET statement_timeout = \(wanted)", [])
+        var sql = "SELECT set_config('statement_timeout', ?, false)"
+        var binds: [SQLValue] = [.text(String(wanted))]
+        for setting in applied == nil ? sessionSettings : [] {
+            sql += ", set_config(?, ?, false)"
+            binds += [.text(setting.name), .text(setting.value)]
         }
+        _ = try await executor.query(sql, binds)
         pool.appliedTimeLimits.withLockedValue { applied in
             // Connections the pool replaced leave their entries; forget them all now and then.
             if applied.count > 1024 { applied.removeAll() }
