@@ -155,10 +155,9 @@ public struct AlertDelayBenchmark {
         try AttackLab.docker(["run", "--rm", "--network", "host", image, "/bin/sh", "-c", script])
         let (alerts, lost) = try detector.stop()
         let sorted = alerts.map { Double($0.raisedAt &- $0.timestamp) / 1000 }.sorted()
-        func percentile(_ p: Double) -> Double { Percentile.nearestRank(sorted, p) }
         return Figures(
-            samples: sorted.count, medianMicroseconds: sorted.isEmpty ? 0 : sorted[sorted.count / 2],
-            p99Microseconds: percentile(0.99),
+            samples: sorted.count, medianMicroseconds: Percentile.median(sorted),
+            p99Microseconds: Percentile.nearestRank(sorted, 0.99),
             maximumMicroseconds: sorted.last ?? 0, lost: lost)
     }
 }

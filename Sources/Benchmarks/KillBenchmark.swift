@@ -55,8 +55,7 @@ public struct KillBenchmark: Sendable {
         /// The median and 99th percentile of `values` (0 and 0 for none).
         public static func medianAndP99(_ values: [Double]) -> (median: Double, p99: Double) {
             let sorted = values.sorted()
-            guard !sorted.isEmpty else { return (0, 0) }
-            return (sorted[sorted.count / 2], Percentile.nearestRank(sorted, 0.99))
+            return (Percentile.median(sorted), Percentile.nearestRank(sorted, 0.99))
         }
     }
 

@@ -161,11 +161,10 @@ public struct LoadGenerator: Sendable {
         let elapsed = start.duration(to: .now)
         var latencies = perWorker.flatMap(\.latencies)
         latencies.sort()
-        func percentile(_ p: Double) -> Double { Percentile.nearestRank(latencies, p) }
         var result = Result(
             requests: perWorker.map(\.answered).reduce(0, +), errors: perWorker.map(\.errors).reduce(0, +),
             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
-            p50Ms: latencies.isEmpty ? 0 : latencies[latencies.count / 2], p99Ms: percentile(0.99),
+            p50Ms: Percentile.median(latencies), p99Ms: Percentile.nearestRank(latencies, 0.99),
             firstError: perWorker.compactMap(\.firstError).first)
         result.created = perWorker.map(\.created).reduce(0, +)
         if intervalSeconds != nil {

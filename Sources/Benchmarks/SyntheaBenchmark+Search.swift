@@ -150,9 +150,9 @@ extension SyntheaBenchmark {
             figures.append(
                 LatencyFigure(
                     backend: backend, patients: patients, query: kind.name,
-                    medianMilliseconds: fhirTimes[fhirTimes.count / 2],
+                    medianMilliseconds: Percentile.median(fhirTimes),
                     p99Milliseconds: Percentile.nearestRank(fhirTimes, 0.99), maxMilliseconds: fhirTimes.last ?? 0,
-                    rawMedianMilliseconds: rawTimes[rawTimes.count / 2], ratios: ratios))
+                    rawMedianMilliseconds: Percentile.median(rawTimes), ratios: ratios))
         }
         return figures
     }

@@ -16,4 +16,12 @@ import Testing
         #expect(Percentile.nearestRank([1, 2, 3], 0.01) == 1)
         #expect(Percentile.nearestRank([], 0.99) == 0)
     }
+
+    /// The median the benchmarks have always printed: the upper middle sample for an even count.
+    @Test func median() {
+        #expect(Percentile.median([1, 2, 3]) == 2)
+        #expect(Percentile.median([1, 2, 3, 4]) == 3)
+        #expect(Percentile.median([5]) == 5)
+        #expect(Percentile.median([]) == 0)
+    }
 }
