@@ -24,6 +24,9 @@ public struct SearchIndexEntries: Sendable, Equatable {
         public var targetId: String?
         /// The reference text itself (absolute URLs, canonicals).
         public var url: String?
+        /// `url` when a search can ask for it (``SearchQueryParser/isURLReference(_:)``): a
+        /// relative reference is found by its target's type and id, never by its text.
+        public var searchableURL: String? { url.flatMap { SearchQueryParser.isURLReference($0) ? $0 : nil } }
         /// `Reference.identifier`, what `:identifier` compares.
         public var identifierSystem: String? = nil
         public var identifierValue: String? = nil

@@ -426,10 +426,14 @@ public struct SearchQueryParser: Sendable {
     }
 
     /// One value, still escaped, of a parameter of `type`.
+    /// Whether a search compares `text` with the reference's text (`url` of the index rows):
+    /// only for absolute URLs; `Type/id` and bare ids are compared by the target's type and id.
+    public static func isURLReference(_ text: String) -> Bool { text.contains("://") }
+
     /// A reference value as searches and `_filter` read it: an absolute URL (its type and id
     /// when it ends in them), `Type/id`, or a bare id; nil when it is none of these.
     static func referenceValue(_ text: String) -> SearchValue? {
-        if text.contains("://") {
+        if isURLReference(text) {
             let parsed = ResourceReference(parsing: text)
             return .reference(type: parsed?.type, id: parsed?.id, url: text)
         }

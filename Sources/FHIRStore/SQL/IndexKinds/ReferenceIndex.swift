@@ -19,7 +19,12 @@ struct ReferenceIndex: SearchIndexKind {
               target_type \(text), target_id \(text), url \(text), identifier_system \(text), identifier_value \(text))
             """,
             "CREATE INDEX IF NOT EXISTS idx_reference_value ON idx_reference (type, param, target_id, target_type)",
-            "CREATE INDEX IF NOT EXISTS idx_reference_url ON idx_reference (type, param, url)",
+            // Only absolute URLs are searched by their text, so only they are kept in `url`
+            // (``rows(_:)``) and indexed: most references are relative (`Patient/123`), and an
+            // index entry for each cost every write a B-tree insert no search could use. A
+            // database made before it also keeps its `idx_reference_url` on every row (README,
+            // "Upgrading").
+            "CREATE INDEX IF NOT EXISTS idx_reference_absolute_url ON idx_reference (type, param, url) WHERE url IS NOT NULL",
             "CREATE INDEX IF NOT EXISTS idx_reference_resource ON idx_reference (type, id)",
             // Who refers to a resource: $everything, export and the compartment walk. The
             // referrer's type lets a walk step over a type's rows (``SQLFHIRTransaction/referrersQuery(to:id:excludingTypes:)``):
@@ -35,7 +40,7 @@ struct ReferenceIndex: SearchIndexKind {
     func rows(_ entries: SearchIndexEntries) -> [[SQLValue]] {
         entries.references.map {
             [
-                .text($0.parameter), SQLValue($0.targetType), SQLValue($0.targetId), SQLValue($0.url),
+                .text($0.parameter), SQLValue($0.targetType), SQLValue($0.targetId), SQLValue($0.searchableURL),
                 SQLValue($0.identifierSystem), SQLValue($0.identifierValue),
             ]
         }
