@@ -301,6 +301,13 @@ import Testing
             #expect(try await search("systolic") == [])  // component codes are not code
             #expect(try await ids(store, "Observation", [("combo-code:text", "systolic")]) == [panel])
             #expect(try await search("heart,blood") == [heart, textOnly, panel])
+            // A text equal to its coding's display has no row of its own: the coding's row finds it.
+            let weight = try await create(
+                store,
+                #"{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"29463-7","display":"Body weight"}],"text":"Body Weight"}}"#
+            )
+            #expect(try await search("body w") == [weight])
+            #expect(try await ids(store, "Observation", [("code:missing", "false"), ("code", "29463-7")]) == [weight])
             // The token itself still matches by code only.
             #expect(try await ids(store, "Observation", [("code", "Heart rate")]) == [])
             #expect(try await ids(store, "Observation", [("code", "8867-4")]) == [heart])

@@ -166,6 +166,28 @@ import Testing
         #expect(index.references.contains { $0.parameter == "patient" && $0.identifierValue == "42" })
     }
 
+    /// A concept's text gets a row of its own only when no coded row of the parameter has the
+    /// same display: `:text` finds the resource by either.
+    @Test func aConceptsTextIsIndexedOnceWithItsCodingsDisplay() throws {
+        let index = try entries(
+            """
+            {"resourceType":"Observation","status":"final",
+             "code":{"coding":[{"system":"http://loinc.org","code":"8867-4","display":"Heart rate"}],"text":"Heart Rate"},
+             "category":[{"coding":[{"code":"vital-signs","display":"Vital Signs"}],"text":"Vitals"}]}
+            """, type: "Observation")
+        let code = index.tokens.filter { $0.parameter == "code" }
+        #expect(code == [.init(parameter: "code", system: "http://loinc.org", code: "8867-4", display: "heart rate")])
+        // combo-code reads the same concept: its text row goes too.
+        #expect(!index.tokens.contains { $0.parameter == "combo-code" && $0.code == nil })
+        // A text that says something else keeps its row.
+        #expect(index.tokens.contains(.init(parameter: "category", system: nil, code: nil, display: "vitals")))
+        #expect(index.tokens.contains { $0.parameter == "category" && $0.code == "vital-signs" })
+        // A text alone keeps its row.
+        let alone = try entries(
+            #"{"resourceType":"Observation","status":"final","code":{"text":"Heart rate"}}"#, type: "Observation")
+        #expect(alone.tokens.contains(.init(parameter: "code", system: nil, code: nil, display: "heart rate")))
+    }
+
     @Test func elementPathFromResource() throws {
         let path = try #require(ElementPath(parsing: "%resource.referenceSeq.chromosome@CodeableConcept"))
         #expect(path.fromResource)

@@ -105,7 +105,7 @@ public struct SearchIndexer: Sendable {
             }
         }
         entries.strings = SearchIndexer.unique(entries.strings)
-        entries.tokens = SearchIndexer.unique(entries.tokens)
+        entries.tokens = SearchIndexer.withoutRepeatedTexts(SearchIndexer.unique(entries.tokens))
         entries.references = SearchIndexer.unique(entries.references)
         entries.dates = SearchIndexer.unique(entries.dates)
         entries.uris = SearchIndexer.unique(entries.uris)
@@ -220,6 +220,25 @@ public struct SearchIndexer: Sendable {
     private static func unique<T: Hashable>(_ items: [T]) -> [T] {
         var seen = Set<T>()
         return items.filter { seen.insert($0).inserted }
+    }
+
+    /// The tokens without the text rows a coded row already stands for. A CodeableConcept's
+    /// `text` gets a row of its own (no system, no code) so that `:text` finds it; when a row of
+    /// the same parameter with a system or a code has the same display, `:text` finds the
+    /// resource by that row, and no other search reads a row without system and code (they
+    /// compare codes and systems, or ask whether the parameter has any row). In Synthea's
+    /// resources a concept's text repeats its coding's display: a quarter of the token rows,
+    /// each with three index entries, were such copies.
+    static func withoutRepeatedTexts(_ tokens: [SearchIndexEntries.TokenEntry]) -> [SearchIndexEntries.TokenEntry] {
+        var coded = Set<[String]>()
+        for token in tokens where token.system != nil || token.code != nil {
+            if let display = token.display { coded.insert([token.parameter, display]) }
+        }
+        guard !coded.isEmpty else { return tokens }
+        return tokens.filter { token in
+            guard token.system == nil, token.code == nil, let display = token.display else { return true }
+            return !coded.contains([token.parameter, display])
+        }
     }
 
     private func indexDeceased(_ resource: JSONValue, parameter: String, into entries: inout SearchIndexEntries) {
