@@ -20,6 +20,14 @@ public struct SearchParameterDefinition: Sendable, Hashable {
     /// For composites: the parts of a value (`a$b`), in order. `paths` then selects the
     /// element instances whose components must all match together.
     public var components: [CompositeComponent] = []
+    /// Set when this parameter selects exactly what two others of its type select together, as
+    /// Observation's `combo-code` is `code` and `component-code`: it has no index rows of its own,
+    /// and a search reads theirs (``indexedAs``). Found by ``SearchParameterRegistry``.
+    public var unionOf: [String]? = nil
+
+    /// The parameters whose index rows a search of this one reads: itself, or the two it is the
+    /// union of.
+    public var indexedAs: [String] { unionOf ?? [code] }
 
     /// The canonical URL of the official definition.
     public var definitionURL: String { "http://hl7.org/fhir/SearchParameter/\(definitionId)" }
@@ -79,10 +87,57 @@ public struct SearchParameterRegistry: Sendable {
         let indexedCommon = common.values.filter { !SearchParameterRegistry.columnParameters.contains($0.code) }
             .sorted { $0.code < $1.code }
         for (type, parameters) in byType {
-            sortedByType[type] = parameters.values.sorted { $0.code < $1.code }
-            indexedByType[type] = sortedByType[type]! + indexedCommon
+            sortedByType[type] = Self.markingUnions(parameters.values.sorted { $0.code < $1.code })
+            byType[type] = Dictionary(uniqueKeysWithValues: sortedByType[type]!.map { ($0.code, $0) })
+            indexedByType[type] = sortedByType[type]!.filter { $0.unionOf == nil } + indexedCommon
         }
         for type in fhirResourceTypeNames where indexedByType[type] == nil { indexedByType[type] = indexedCommon }
+    }
+
+    /// `parameters` with ``SearchParameterDefinition/unionOf`` set on each whose paths are
+    /// exactly those of two others of the same type (and components, for composites), which are
+    /// not unions themselves. R4's are Observation's six `combo-*` parameters: about a fifth of an
+    /// Observation's index rows were copies of its `code-*` and `component-*` rows. References
+    /// are left alone (includes, chains and compartments name their parameter's own rows).
+    static func markingUnions(_ parameters: [SearchParameterDefinition]) -> [SearchParameterDefinition] {
+        struct Selection: Hashable {
+            var type: SearchParameterType
+            var components: [CompositeComponent]
+            var paths: Set<ElementPath>
+        }
+        var single: [Selection: String] = [:]
+        for parameter in parameters where parameter.type != .reference {
+            let selection = Selection(
+                type: parameter.type, components: parameter.components, paths: Set(parameter.paths))
+            if single[selection] == nil { single[selection] = parameter.code }
+        }
+        let marked = parameters.map { parameter in
+            var seen = Set<ElementPath>()
+            let paths = parameter.paths.filter { seen.insert($0).inserted }
+            guard parameter.type != .reference, paths.count >= 2, paths.count <= 8 else { return parameter }
+            // Each split of the paths in two: both halves must be another parameter's paths.
+            for mask in 1..<(1 << (paths.count - 1)) {
+                let first = Set(paths.indices.filter { mask & (1 << $0) != 0 }.map { paths[$0] })
+                let second = Set(paths).subtracting(first)
+                func code(_ part: Set<ElementPath>) -> String? {
+                    single[Selection(type: parameter.type, components: parameter.components, paths: part)]
+                }
+                if let a = code(first), let b = code(second), a != parameter.code, b != parameter.code {
+                    var union = parameter
+                    union.unionOf = [a, b].sorted()
+                    return union
+                }
+            }
+            return parameter
+        }
+        // A part that is a union itself has no rows to read.
+        let unions = Set(marked.filter { $0.unionOf != nil }.map(\.code))
+        return marked.map { parameter in
+            guard let parts = parameter.unionOf, parts.contains(where: unions.contains) else { return parameter }
+            var plain = parameter
+            plain.unionOf = nil
+            return plain
+        }
     }
 
     /// The parameter `code` of `resourceType`, including the common ones.

@@ -78,15 +78,16 @@ extension SearchSQLBuilder {
         }
         if !unqualified.isEmpty { parts.append("(i.system IS NULL AND i.code IN \(list(unqualified)))") }
         let test = parts.isEmpty ? "1 = 0" : parts.joined(separator: " OR ")
+        let (parameterTest, parameterBinds) = Self.parameterTest(parameter, column: "i.param")
         if let resourceType {
             return (
-                "\(alias).id IN (SELECT i.id FROM idx_token i WHERE i.type = ? AND i.param = ? AND (\(test)))",
-                [.text(resourceType), .text(parameter.code)] + binds
+                "\(alias).id IN (SELECT i.id FROM idx_token i WHERE i.type = ? AND \(parameterTest) AND (\(test)))",
+                [.text(resourceType)] + parameterBinds + binds
             )
         }
         return (
-            "(\(alias).type, \(alias).id) IN (SELECT i.type, i.id FROM idx_token i WHERE i.param = ? AND (\(test)))",
-            [.text(parameter.code)] + binds
+            "(\(alias).type, \(alias).id) IN (SELECT i.type, i.id FROM idx_token i WHERE \(parameterTest) AND (\(test)))",
+            parameterBinds + binds
         )
     }
 

@@ -34,6 +34,8 @@ extension SearchSQLBuilder {
         if case .ordered? = query.cursor { return nil }
         guard dialect == .sqlite, query.sort.isEmpty, let resourceType = query.resourceType, clause.modifier != "not",
             case .indexed(let definition) = clause.target, definition.type != .composite,
+            // A union's rows come from two parameters' index ranges, not in one rowid order.
+            definition.unionOf == nil,
             let table = IndexKinds.kind(for: definition.type)?.table,
             !clause.values.contains(where: { if case .missing = $0 { return true } else { return false } })
         else { return nil }

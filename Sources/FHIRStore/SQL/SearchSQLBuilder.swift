@@ -111,10 +111,11 @@ struct SearchSQLBuilder {
                 else { continue }
                 let aggregate = sort.descending ? "MAX" : "MIN"
                 let name = "s\(keys.count)"
+                let (parameterTest, parameterBinds) = Self.parameterTest(definition, column: "x.param")
                 keys.append(
-                    "(SELECT \(aggregate)(x.\(column)) FROM \(sortSource(kind)) WHERE x.type = r.type AND x.id = r.id AND x.param = ?) AS \(name)"
+                    "(SELECT \(aggregate)(x.\(column)) FROM \(sortSource(kind)) WHERE x.type = r.type AND x.id = r.id AND \(parameterTest)) AS \(name)"
                 )
-                keyBinds.append(.text(definition.code))
+                keyBinds.append(contentsOf: parameterBinds)
                 order.append("\(name) \(direction) NULLS LAST")
                 pageOrder.append("p.\(name) \(direction) NULLS LAST")
             }
@@ -186,16 +187,25 @@ struct SearchSQLBuilder {
     static func indexRows(
         of definition: SearchParameterDefinition, in table: String, alias: String, resourceType: String?
     ) -> (column: String, matches: String, binds: [SQLValue]) {
+        let (parameterTest, parameterBinds) = Self.parameterTest(definition, column: "i.param")
         if let resourceType {
             return (
-                "\(alias).id", "SELECT i.id FROM \(table) i WHERE i.type = ? AND i.param = ?",
-                [.text(resourceType), .text(definition.code)]
+                "\(alias).id", "SELECT i.id FROM \(table) i WHERE i.type = ? AND \(parameterTest)",
+                [.text(resourceType)] + parameterBinds
             )
         }
         return (
-            "(\(alias).type, \(alias).id)", "SELECT i.type, i.id FROM \(table) i WHERE i.param = ?",
-            [.text(definition.code)]
+            "(\(alias).type, \(alias).id)", "SELECT i.type, i.id FROM \(table) i WHERE \(parameterTest)",
+            parameterBinds
         )
+    }
+
+    /// `column = ?` on a parameter's own index rows, `column IN (?, ?)` on the rows of the two
+    /// parameters a union parameter is made of (``SearchParameterDefinition/indexedAs``).
+    static func parameterTest(_ definition: SearchParameterDefinition, column: String) -> (String, [SQLValue]) {
+        let codes = definition.indexedAs
+        guard codes.count > 1 else { return ("\(column) = ?", [.text(definition.code)]) }
+        return ("\(column) IN (" + codes.map { _ in "?" }.joined(separator: ", ") + ")", codes.map(SQLValue.text))
     }
 
     /// The clause most likely to match fewest resources, by the kind of test, or `nil` when
@@ -360,10 +370,11 @@ struct SearchSQLBuilder {
         if definition.type == .composite {
             from += CompositeIndex.instanceJoins(components: definition.components.count)
         }
+        let (parameterTest, parameterBinds) = Self.parameterTest(definition, column: "\(first).param")
         var candidate =
-            "SELECT 1 FROM \(from) WHERE \(first).type = ? AND \(first).id = \(alias).id AND \(first).param = ?"
+            "SELECT 1 FROM \(from) WHERE \(first).type = ? AND \(first).id = \(alias).id AND \(parameterTest)"
         if definition.type == .composite { candidate += " AND c0.comp = 0" }
-        var binds: [SQLValue] = [.text(resourceType), .text(definition.code)]
+        var binds: [SQLValue] = [.text(resourceType)] + parameterBinds
         if case .missing(let missing)? = clause.values.first {
             return ("\(missing ? "NOT " : "")EXISTS (\(candidate))", binds)
         }

@@ -82,12 +82,13 @@ struct CompositeIndex: SearchIndexKind {
         let from = "idx_composite c0" + instanceJoins(components: definition.components.count)
         var binds: [SQLValue]
         let matches: String
+        let (parameterTest, parameterBinds) = SearchSQLBuilder.parameterTest(definition, column: "c0.param")
         if let resourceType {
-            matches = "SELECT c0.id FROM \(from) WHERE c0.type = ? AND c0.param = ? AND c0.comp = 0"
-            binds = [.text(resourceType), .text(definition.code)]
+            matches = "SELECT c0.id FROM \(from) WHERE c0.type = ? AND \(parameterTest) AND c0.comp = 0"
+            binds = [.text(resourceType)] + parameterBinds
         } else {
-            matches = "SELECT c0.type, c0.id FROM \(from) WHERE c0.param = ? AND c0.comp = 0"
-            binds = [.text(definition.code)]
+            matches = "SELECT c0.type, c0.id FROM \(from) WHERE \(parameterTest) AND c0.comp = 0"
+            binds = parameterBinds
         }
         var alternatives: [String] = []
         for value in clause.values {
