@@ -171,6 +171,13 @@ struct SQLFHIRTransaction: FHIRTransaction {
         -> SearchPage
     {
         let sql = SearchSQLBuilder(dialect: dialect).build(query)
+        if case .walk? = query.cursor, sql.walkTable == nil {
+            // A walk's page link for a search this server no longer walks (made by an older
+            // version: `combo-*` searches walked their own rows): its rowids place nothing in the
+            // ordered form, which would answer the first page again.
+            throw FHIRError.badRequest(
+                "_cursor is a page link of an earlier version of this server for this search; run the search again")
+        }
         let wantsPage = !query.countOnly && query.count > 0
         var counted: Int?
         var rows: [SQLRow] = []

@@ -307,6 +307,11 @@ import Testing
                 #"{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"29463-7","display":"Body weight"}],"text":"Body Weight"}}"#
             )
             #expect(try await search("body w") == [weight])
+            // `|` is a code without a system, never a concept's text, whatever the text says.
+            let local = try await create(
+                store, #"{"resourceType":"Observation","status":"final","code":{"coding":[{"code":"local-1"}]}}"#)
+            #expect(try await ids(store, "Observation", [("code", "|")]) == [local])
+            #expect(try await ids(store, "Observation", [("code", "|local-1")]) == [local])
             #expect(try await ids(store, "Observation", [("code:missing", "false"), ("code", "29463-7")]) == [weight])
             // The token itself still matches by code only.
             #expect(try await ids(store, "Observation", [("code", "Heart rate")]) == [])

@@ -87,4 +87,17 @@ import Testing
             #expect(stored == 0)
         }
     }
+
+    /// A page link of SQLite's walk made by an earlier version, when `combo-*` searches walked
+    /// their own rows: refused, never answered with the first page again.
+    @Test func aWalkPageLinkOfAUnionIsRefused() async throws {
+        try await TestDatabases.withStore(.sqlite) { store in
+            var query = try SearchQueryParser().parse(
+                resourceType: "Observation", parameters: [(name: "combo-code", value: "8480-6")], strict: true)
+            query.cursor = .walk(row: 5, bound: 10)
+            await #expect(throws: FHIRError.self) { try await store.search(query) }
+            query.cursor = nil
+            #expect(try await store.search(query).resources.isEmpty)
+        }
+    }
 }

@@ -35,6 +35,9 @@ struct TokenIndex: SearchIndexKind {
         if let system {
             if system.isEmpty {
                 tests.append("\(i).\(columns.system) IS NULL")
+                // `|` alone: a code without a system, never a concept's text row (neither system
+                // nor code), which exists only when no coded row has the same text.
+                if code == nil { tests.append("\(i).\(columns.code) IS NOT NULL") }
             } else {
                 tests.append("\(i).\(columns.system) = ?")
                 binds.append(.text(IndexKinds.bounded(system)))
