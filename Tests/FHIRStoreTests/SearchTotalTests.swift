@@ -125,7 +125,7 @@ import Testing
             #expect(
                 pageSteps.contains {
                     $0.contains(
-                        "SEARCH d USING INDEX idx_reference_value (type=? AND param=? AND target_id=? AND target_type=?)"
+                        "SEARCH d USING INDEX idx_reference_target_param (target_id=? AND target_type=? AND type=? AND param=?)"
                     )
                 }, "\(steps)")
             #expect(!pageSteps.contains { $0.hasPrefix("SCAN") }, "\(materialize): \(steps)")
@@ -138,7 +138,7 @@ import Testing
             #expect(
                 countSteps.contains {
                     $0.contains(
-                        "SEARCH d USING INDEX idx_reference_value (type=? AND param=? AND target_id=? AND target_type=?)"
+                        "SEARCH d USING INDEX idx_reference_target_param (target_id=? AND target_type=? AND type=? AND param=?)"
                     )
                 }, "\(countSteps)")
             #expect(
