@@ -61,8 +61,8 @@ import Testing
             let searches = steps.filter { $0.hasPrefix("SEARCH") }
             #expect(
                 searches == [
-                    "SEARCH idx_reference USING INDEX idx_reference_target_param (target_id=? AND target_type=? AND type<?)",
-                    "SEARCH idx_reference USING INDEX idx_reference_target_param (target_id=? AND target_type=? AND type>?)",
+                    "SEARCH idx_reference USING INDEX idx_reference_target_type (target_id=? AND target_type=? AND type<?)",
+                    "SEARCH idx_reference USING INDEX idx_reference_target_type (target_id=? AND target_type=? AND type>?)",
                 ], "\(steps)")
             #expect(!steps.contains { $0.hasPrefix("SCAN") }, "\(steps)")
         }
@@ -74,7 +74,7 @@ import Testing
     func anEarlierDatabaseGetsTheNewIndex(backend: TestBackend) async throws {
         try await TestDatabases.withStore(backend) { store in
             try await store.database.withTransaction { executor in
-                try await executor.query("DROP INDEX idx_reference_target_param", [])
+                try await executor.query("DROP INDEX idx_reference_target_type", [])
                 try await executor.query(
                     "CREATE INDEX idx_reference_target ON idx_reference (target_id, target_type)", [])
             }
@@ -85,7 +85,7 @@ import Testing
                 : "SELECT indexname FROM pg_indexes WHERE tablename = 'idx_reference' AND schemaname = current_schema()"
             let names = Set(
                 try await store.database.withConnection { try await $0.query(catalog, []) }.compactMap { $0[0].string })
-            #expect(names.isSuperset(of: ["idx_reference_target_param", "idx_reference_target"]), "\(names)")
+            #expect(names.isSuperset(of: ["idx_reference_target_type", "idx_reference_target"]), "\(names)")
             let (sql, binds) = SQLFHIRTransaction.referrersQuery(
                 to: "Patient", id: "p1", excludingTypes: ["AuditEvent"])
             #expect(try await store.database.withConnection { try await $0.query(sql, binds) }.isEmpty)

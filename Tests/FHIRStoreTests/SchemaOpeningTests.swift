@@ -47,7 +47,7 @@ import Testing
             try await opening.value
             #expect(openedInTime, "opening waited for a write in progress")
             // One piece missing: the statements run again and put it back.
-            try await store.database.withTransaction { try await $0.query("DROP INDEX idx_reference_target_param", []) }
+            try await store.database.withTransaction { try await $0.query("DROP INDEX idx_reference_target_type", []) }
             _ = try await SQLFHIRStore(database: store.database)
             #expect(
                 try await store.database.withConnection {

@@ -36,12 +36,6 @@ extension SearchSQLBuilder {
             case .indexed(let definition) = clause.target, definition.type != .composite,
             // A union's rows come from two parameters' index ranges, not in one rowid order.
             definition.unionOf == nil,
-            // Nor do a reference's without its type (`patient=123`: a range of every target type)
-            // or by URL (a second index): SQLite read the whole table in rowid order instead.
-            definition.type != .reference
-                || clause.values.allSatisfy({
-                    if case .reference(_?, _?, nil) = $0 { return true } else { return false }
-                }),
             let table = IndexKinds.kind(for: definition.type)?.table,
             !clause.values.contains(where: { if case .missing = $0 { return true } else { return false } })
         else { return nil }

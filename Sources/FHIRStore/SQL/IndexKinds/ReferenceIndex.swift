@@ -18,19 +18,7 @@ struct ReferenceIndex: SearchIndexKind {
             CREATE TABLE IF NOT EXISTS idx_reference (type \(text) NOT NULL, id \(text) NOT NULL, param \(text) NOT NULL,
               target_type \(text), target_id \(text), url \(text), identifier_system \(text), identifier_value \(text))
             """,
-            // What points at a resource, by whom and through which parameter: the one index of
-            // both the searches by reference (`subject=Patient/1`: every column equal) and the
-            // walks of who refers to a resource ($everything, export, compartments, `_revinclude`),
-            // which read a range of it by target and step over the referrers' types they leave
-            // out (``SQLFHIRTransaction/referrersQuery(to:id:excludingTypes:)``: $everything
-            // leaves out the audit trail, which grows with every read of the patient). Two indexes
-            // did this before, (type, param, target_id, target_type) and (target_id, target_type,
-            // type): a B-tree entry more for every reference row written. A search of a parameter
-            // with no target (`:missing`) has no range of it and reads the rows of the type by
-            // `idx_reference_resource`. A database made before it keeps its `idx_reference_value`,
-            // `idx_reference_target_type` and, older still, `idx_reference_target`: not dropped
-            // here, where every replica's start would take the table's lock (README, "Upgrading").
-            "CREATE INDEX IF NOT EXISTS idx_reference_target_param ON idx_reference (target_id, target_type, type, param)",
+            "CREATE INDEX IF NOT EXISTS idx_reference_value ON idx_reference (type, param, target_id, target_type)",
             // Only absolute URLs are searched by their text, so only they are kept in `url`
             // (``rows(_:)``) and indexed: most references are relative (`Patient/123`), and an
             // index entry for each cost every write a B-tree insert no search could use. A
@@ -38,6 +26,13 @@ struct ReferenceIndex: SearchIndexKind {
             // "Upgrading").
             "CREATE INDEX IF NOT EXISTS idx_reference_absolute_url ON idx_reference (type, param, url) WHERE url IS NOT NULL",
             "CREATE INDEX IF NOT EXISTS idx_reference_resource ON idx_reference (type, id)",
+            // Who refers to a resource: $everything, export and the compartment walk. The
+            // referrer's type lets a walk step over a type's rows (``SQLFHIRTransaction/referrersQuery(to:id:excludingTypes:)``):
+            // $everything leaves out the audit trail, which grows with every read of the patient.
+            // A database made before it also keeps its `idx_reference_target (target_id,
+            // target_type)`: not dropped here, where every replica's start would take the table's
+            // lock (README, "Upgrading").
+            "CREATE INDEX IF NOT EXISTS idx_reference_target_type ON idx_reference (target_id, target_type, type)",
             "CREATE INDEX IF NOT EXISTS idx_reference_identifier ON idx_reference (type, param, identifier_value) WHERE identifier_value IS NOT NULL",
         ]
     }
