@@ -115,13 +115,14 @@ public struct SearchParameterRegistry: Sendable {
             var seen = Set<ElementPath>()
             let paths = parameter.paths.filter { seen.insert($0).inserted }
             guard parameter.type != .reference, paths.count >= 2, paths.count <= 8 else { return parameter }
+            func code(_ part: Set<ElementPath>) -> String? {
+                single[Selection(type: parameter.type, components: parameter.components, paths: part)]
+            }
+            let all = Set(paths)
             // Each split of the paths in two: both halves must be another parameter's paths.
             for mask in 1..<(1 << (paths.count - 1)) {
                 let first = Set(paths.indices.filter { mask & (1 << $0) != 0 }.map { paths[$0] })
-                let second = Set(paths).subtracting(first)
-                func code(_ part: Set<ElementPath>) -> String? {
-                    single[Selection(type: parameter.type, components: parameter.components, paths: part)]
-                }
+                let second = all.subtracting(first)
                 if let a = code(first), let b = code(second), a != parameter.code, b != parameter.code {
                     var union = parameter
                     union.unionOf = [a, b].sorted()

@@ -425,7 +425,6 @@ public struct SearchQueryParser: Sendable {
         }
     }
 
-    /// One value, still escaped, of a parameter of `type`.
     /// Whether a search compares `text` with the reference's text (`url` of the index rows):
     /// only for absolute URLs; `Type/id` and bare ids are compared by the target's type and id.
     public static func isURLReference(_ text: String) -> Bool { text.contains("://") }
@@ -443,6 +442,7 @@ public struct SearchQueryParser: Sendable {
         return FHIRResourceType.isValidId(text) ? .reference(type: nil, id: text, url: nil) : nil
     }
 
+    /// One value, still escaped, of a parameter of `type`.
     func parseValue(_ part: String, type: SearchParameterType, modifier: String?, name: String) throws -> SearchValue {
         let plain = SearchQueryParser.unescape(part)
         switch type {
