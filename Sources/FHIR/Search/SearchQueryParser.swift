@@ -427,7 +427,16 @@ public struct SearchQueryParser: Sendable {
 
     /// Whether a search compares `text` with the reference's text (`url` of the index rows):
     /// only for absolute URLs; `Type/id` and bare ids are compared by the target's type and id.
-    public static func isURLReference(_ text: String) -> Bool { text.contains("://") }
+    /// Scans bytes: it runs for every reference a write indexes, where Foundation's `contains`
+    /// was 1.6% of a Synthea ingest's samples.
+    public static func isURLReference(_ text: String) -> Bool {
+        var last: (UInt8, UInt8) = (0, 0)
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: "/"), last == (UInt8(ascii: ":"), UInt8(ascii: "/")) { return true }
+            last = (last.1, byte)
+        }
+        return false
+    }
 
     /// A reference value as searches and `_filter` read it: an absolute URL (its type and id
     /// when it ends in them), `Type/id`, or a bare id; nil when it is none of these.
