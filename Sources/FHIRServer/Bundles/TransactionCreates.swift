@@ -27,10 +27,12 @@ extension TransactionProcessor {
     }
 
     /// Creates the POST entries of `run` (in processing order, each with a planned id, none
-    /// matched by its If-None-Exist), filling `results` at each entry's index.
+    /// matched by its If-None-Exist), filling `results` at each entry's index. Entries are
+    /// prepared while `rules` are checked; the first is written once they passed.
     func runCreates(
         _ run: ArraySlice<BundleRequest>, plannedIds: [Int: String], identities: [String: String],
-        in transaction: AuthorizedTransaction, budget: inout BundleBudget, results: inout [EntryResult?]
+        in transaction: AuthorizedTransaction, rules: BundleRulesCheck, budget: inout BundleBudget,
+        results: inout [EntryResult?]
     ) async throws {
         let entries = Array(run)
         let chunkSize = Self.createChunkSize
@@ -79,6 +81,7 @@ extension TransactionProcessor {
                     ready[done] = prepared
                 }
                 spawnNext()
+                if chunk == 0 { try await rules.passed() }
                 // A child returns its whole chunk or throws; an entry left without a result would
                 // still roll the transaction back (``runTransaction`` refuses a missing result).
                 for (offset, prepared) in (ready.removeValue(forKey: chunk) ?? []).enumerated() {

@@ -57,11 +57,17 @@ struct TransactionProcessor {
         let results: [EntryResult]
         if type == "transaction" {
             let requests = try entries.enumerated().map { try BundleRequest(entry: $1, index: $0, baseURL: baseURL) }
-            try configuration.validator.validateBundleInput(bundle)
-            // Every entry's scope is checked before anything runs: all or nothing.
-            for request in requests { try await located(request) { try permitted(request) } }
-            results = try await store.transaction { transaction in
-                try await self.runTransaction(requests, in: transaction)
+            let rules = BundleRulesCheck(bundle, validator: configuration.validator)
+            defer { rules.cancel() }
+            do {
+                // Every entry's scope is checked before anything runs: all or nothing.
+                for request in requests { try await located(request) { try permitted(request) } }
+                results = try await store.transaction { transaction in
+                    try await self.runTransaction(requests, in: transaction, rules: rules)
+                }
+            } catch {
+                if Task.isCancelled { rules.cancel() }  // no one waits for the answer
+                throw await rules.precedence(over: error)
             }
         } else {
             try configuration.validator.validateBundleInput(bundle)
@@ -72,8 +78,9 @@ struct TransactionProcessor {
 
     // MARK: Transaction
 
-    func runTransaction(_ requests: [BundleRequest], in transaction: AuthorizedTransaction) async throws
-        -> [EntryResult]
+    /// Runs `requests` in `transaction`; no entry runs before `rules` passed.
+    func runTransaction(_ requests: [BundleRequest], in transaction: AuthorizedTransaction, rules: BundleRulesCheck)
+        async throws -> [EntryResult]
     {
         // 1. Ids for every entry that creates or names a resource, so that references between
         //    entries can be rewritten before anything is written.
@@ -81,6 +88,11 @@ struct TransactionProcessor {
         var plannedIds: [Int: String] = [:]
         var existing: [Int: StoredResource] = [:]
         var budget = BundleBudget(configuration, returnPreference: returnPreference)
+        // Conditional entries search before anything is written: a Bundle that breaks its rules
+        // must not get that far.
+        if requests.contains(where: { $0.ifNoneExist != nil || ($0.method == .PUT && $0.id == nil) }) {
+            try await rules.passed()
+        }
         // Every conditional create's and update's lock at once, in sorted order, before any
         // row is locked: taken one by one in entry order, two Bundles could each hold what
         // the other waits for.
@@ -130,14 +142,14 @@ struct TransactionProcessor {
             if end > position {
                 try await runCreates(
                     ordered[position..<end], plannedIds: plannedIds, identities: identities, in: transaction,
-                    budget: &budget,
-                    results: &results)
+                    rules: rules, budget: &budget, results: &results)
                 position = end
                 continue
             }
             let request = ordered[position]
             position += 1
             try budget.requireTime()
+            try await rules.passed()
             let result = try await located(request) {
                 var request = request
                 if let resource = request.resource, request.method == .POST || request.method == .PUT {
@@ -152,6 +164,7 @@ struct TransactionProcessor {
             try budget.charge(result)
             results[request.index] = result
         }
+        try await rules.passed()  // a Bundle without entries
         // Every entry ran or the transaction threw: an entry without a result is a defect here,
         // and it must roll the transaction back, not stop the server.
         return try results.map { result in
@@ -210,7 +223,8 @@ struct TransactionProcessor {
 
     /// Whether `text` is a conditional reference: `Type?criteria`.
     static func isConditional(_ text: String) -> Bool {
-        guard let question = text.firstIndex(of: "?") else { return false }
+        // By bytes, as the store parses references: it runs for every reference of every entry.
+        guard let question = text.utf8.firstIndex(of: UInt8(ascii: "?")) else { return false }
         return FHIRResourceType.isKnown(text[..<question])
     }
 
@@ -267,36 +281,65 @@ struct TransactionProcessor {
     static func rewritten(_ value: JSONValue, identities: [String: String], resolved: [String: String] = [:])
         -> JSONValue?
     {
+        switch rewriting(value, identities: identities, resolved: resolved) {
+        case .unchanged: return value
+        case .changed(let done): return done
+        case .conditional: return nil
+        }
+    }
+
+    /// What ``rewritten(_:identities:resolved:)`` does to one value.
+    private enum Rewrite {
+        case unchanged
+        case changed(JSONValue)
+        case conditional
+    }
+
+    /// Copies only the objects and arrays on the way to a rewritten reference: copying every
+    /// one (each write to a shared object copies it) was most of this walk's cost.
+    private static func rewriting(_ value: JSONValue, identities: [String: String], resolved: [String: String])
+        -> Rewrite
+    {
         switch value {
-        case .object(var object):
+        case .object(let object):
+            var copy: JSONObject?
             for (key, member) in object {
                 if key == "reference", let text = member.stringValue {
                     if let target = identities[text] ?? resolved[text] {
-                        object[key] = .string(target)
+                        if copy == nil { copy = object }
+                        copy![key] = .string(target)
                     } else if isConditional(text) {
-                        return nil
+                        return .conditional
                     }
-                } else if case .object = member {
-                    guard let done = rewritten(member, identities: identities, resolved: resolved) else { return nil }
-                    object[key] = done
-                } else if case .array = member {
-                    guard let done = rewritten(member, identities: identities, resolved: resolved) else { return nil }
-                    object[key] = done
+                    continue
+                }
+                switch member {
+                case .object, .array:
+                    switch rewriting(member, identities: identities, resolved: resolved) {
+                    case .unchanged: break
+                    case .conditional: return .conditional
+                    case .changed(let done):
+                        if copy == nil { copy = object }
+                        copy![key] = done
+                    }
+                default: break
                 }
             }
-            return .object(object)
+            return copy.map { .changed(.object($0)) } ?? .unchanged
         case .array(let items):
-            var done: [JSONValue] = []
-            done.reserveCapacity(items.count)
-            for item in items {
-                guard let rewrittenItem = rewritten(item, identities: identities, resolved: resolved) else {
-                    return nil
+            var copy: [JSONValue]?
+            for (offset, item) in items.enumerated() {
+                switch rewriting(item, identities: identities, resolved: resolved) {
+                case .unchanged: break
+                case .conditional: return .conditional
+                case .changed(let done):
+                    if copy == nil { copy = items }
+                    copy![offset] = done
                 }
-                done.append(rewrittenItem)
             }
-            return .array(done)
+            return copy.map { .changed(.array($0)) } ?? .unchanged
         default:
-            return value
+            return .unchanged
         }
     }
 
