@@ -92,4 +92,23 @@ import Testing
             #expect(forbidden.status == .forbidden, "\(forbidden.text.prefix(300))")
         }
     }
+
+    /// A `?` with a combining mark after it is one Character: a reference split by Characters in
+    /// one place and by bytes in another was found as conditional and then not split, a trap
+    /// that stopped the server. Each is now split in one place (`conditionalParts`).
+    @Test(arguments: backends)
+    func aConditionalReferenceWithACombiningMarkIsAnsweredNotFatal(backend: TestBackend) async throws {
+        try await withFHIRApp(backend) { client in
+            let observation =
+                #"{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient?\u0301identifier=x"}}"#
+            for kind in ["transaction", "batch"] {
+                let bundle =
+                    #"{"resourceType":"Bundle","type":"\#(kind)","entry":[{"resource":\#(observation),"request":{"method":"POST","url":"Observation"}}]}"#
+                let answered = try await client.fhir(.post, "", body: bundle)
+                #expect(answered.status.code < 500, "\(kind): \(answered.status) \(answered.text.prefix(300))")
+                #expect(answered.json?["resourceType"] != nil, "\(kind): \(answered.text.prefix(300))")
+            }
+            #expect(try await client.fhir(.get, "Observation?_summary=count").json?["total"] == 0)
+        }
+    }
 }

@@ -98,6 +98,31 @@ import Testing
         }
     }
 
+    /// A reference's target type is checked as the store reads the reference (the type it
+    /// indexes), beside the type a conditional reference names: `x?/Practitioner/1` and
+    /// `Patient?x=/Practitioner/1` are checked as the Practitioner the index would find by them.
+    @Test func aReferenceIsCheckedAsTheStoreReadsIt() throws {
+        let cases: [(reference: String, refused: Bool)] = [
+            ("Patient/1", false), ("Practitioner/1", true), ("Practitioner/1/_history/2", true),
+            ("https://example.org/fhir/Practitioner/1", true), ("Patient?identifier=x", false),
+            ("Practitioner?identifier=x", true), ("x?/Practitioner/1", true), ("Patient?x=/Practitioner/1", true),
+            ("urn:uuid:0b6f5a1e-0000-4000-8000-000000000001", false),
+        ]
+        for (reference, refused) in cases {
+            let observation = try Self.json(
+                #"{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"\#(reference)"}}"#
+            )
+            let errors = validator.validateWithRules(observation, includeWarnings: false).filter {
+                $0.severity == "error" && $0.diagnostics.contains("may refer to")
+            }
+            #expect(errors.isEmpty != refused, "\(reference): \(errors.map(\.diagnostics))")
+            // What is refused names what the store would index: never a type the check did not see.
+            if !refused, let parsed = ResourceReference(parsing: reference) {
+                #expect(["Patient", "Group", "Device", "Location"].contains(parsed.type), "\(reference)")
+            }
+        }
+    }
+
     /// Official examples whose literal references name a type the R4 definition does not allow.
     static let examplesWithWrongTargets: [String: String] = [
         "DeviceMetric-example.json": "DeviceMetric.parent names DeviceDefinition/dc102; R4 allows Device only",

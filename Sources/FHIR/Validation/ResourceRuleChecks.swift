@@ -171,8 +171,8 @@ extension StructureWalk {
         checkLocalReference(reference)
         guard let allowed = catalog?.referenceTargets[element.path] else { return }
         var named: [(type: String, from: String)] = []
-        if case .string(let text)? = reference["reference"], let type = referencedType(text) {
-            named.append((type, "the reference '\(text.prefix(200))'"))
+        if case .string(let text)? = reference["reference"] {
+            for type in referencedTypes(text) { named.append((type, "the reference '\(text.prefix(200))'")) }
         }
         if case .string(var type)? = reference["type"] {
             if type.hasPrefix(InvariantCatalog.definitionPrefix) {
@@ -187,31 +187,37 @@ extension StructureWalk {
         }
     }
 
-    /// The resource type a literal reference names (`Patient/1`, `Patient/1/_history/2`,
+    /// The resource types a literal reference names (`Patient/1`, `Patient/1/_history/2`,
     /// `https://host/fhir/Patient/1`, `Patient?identifier=x`, `#id` of a contained resource);
-    /// nil when it names none the server knows (`urn:uuid:...`, a missing `#id`, which ref-1 reports).
-    mutating func referencedType(_ reference: String) -> String? {
+    /// none when it names none the server knows (`urn:uuid:...`, a missing `#id`, which ref-1
+    /// reports). Two for a text that is both conditional and, read as the store indexes it
+    /// (`ResourceReference(parsing:)`), another type: `Patient?x=/Practitioner/1` stored as it is
+    /// (outside a transaction nothing resolves it) is indexed as Practitioner/1, so both are checked.
+    mutating func referencedTypes(_ reference: String) -> [String] {
         if reference.hasPrefix("#") {
-            guard let current = resourceStack.last else { return nil }
+            guard let current = resourceStack.last else { return [] }
             let holder = resources[current].container ?? current
             let id = reference.dropFirst()
-            if id.isEmpty { return resources[holder].type }
-            return containedTypes(of: holder)[String(id)].flatMap { $0.isEmpty ? nil : $0 }
+            if id.isEmpty { return [resources[holder].type] }
+            return containedTypes(of: holder)[String(id)].flatMap { $0.isEmpty ? nil : [$0] } ?? []
         }
         // By bytes, as the store parses references: splitting Characters was 2.4% of a Synthea
         // ingest's samples.
         let bytes = reference.utf8
         let slash = UInt8(ascii: "/")
+        var types: [String] = []
         if let question = bytes.firstIndex(of: UInt8(ascii: "?")) {
             let type = reference[..<question]
-            return !type.utf8.contains(slash) && FHIRResourceType.isKnown(type) ? String(type) : nil
+            if !type.utf8.contains(slash), FHIRResourceType.isKnown(type) { types.append(String(type)) }
         }
         let segments = bytes.split(separator: slash, omittingEmptySubsequences: false)
         var end = segments.count
         if end >= 4, segments[end - 2].elementsEqual("_history".utf8) { end -= 2 }
-        guard end >= 2 else { return nil }
-        let type = Substring(segments[end - 2])
-        return FHIRResourceType.isKnown(type) ? String(type) : nil
+        if end >= 2, FHIRResourceType.isKnown(Substring(segments[end - 2])) {
+            let type = String(Substring(segments[end - 2]))
+            if !types.contains(type) { types.append(type) }
+        }
+        return types
     }
 
     // MARK: Extensions

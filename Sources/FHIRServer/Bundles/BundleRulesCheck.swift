@@ -12,21 +12,34 @@ import FHIR
 struct BundleRulesCheck: Sendable {
     private let task: Task<Void, any Error>
 
-    /// Starts checking `bundle`. Task-local values (the transaction's ``WorkDeadline``) are
-    /// inherited; the caller cancels it when it leaves (``cancel()``).
+    /// Starts checking `bundle`. The check is not a child of the request's task: a request
+    /// cancelled while it waits for the check (``passed()``, ``precedence(over:)``) cancels it,
+    /// and the check then stops as validation does (``WorkDeadline``); the caller cancels it
+    /// when it leaves (``cancel()``).
     init(_ bundle: JSONValue, validator: ResourceValidator) {
         task = Task { try validator.validateBundleInput(bundle) }
     }
 
     /// Waits for the rules: throws their error when they fail.
-    func passed() async throws { try await task.value }
+    func passed() async throws {
+        try await withTaskCancellationHandler {
+            try await task.value
+        } onCancel: {
+            task.cancel()
+        }
+    }
 
     /// Stops the check (a request that ends before it was needed).
     func cancel() { task.cancel() }
 
     /// `error`, unless the rules failed: then theirs, as if they had been checked first.
     func precedence(over error: any Error) async -> any Error {
-        if case .failure(let failure) = await task.result { return failure }
+        let result = await withTaskCancellationHandler {
+            await task.result
+        } onCancel: {
+            task.cancel()
+        }
+        if case .failure(let failure) = result { return failure }
         return error
     }
 }

@@ -218,14 +218,21 @@ struct TransactionProcessor {
 
     /// The types named by conditional references (`Patient?identifier=...`) in `value`.
     static func conditionalReferenceTypes(in value: JSONValue) -> Set<String> {
-        Set(conditionalReferences(in: value, identities: [:]).map { String($0.prefix { $0 != "?" }) })
+        Set(conditionalReferences(in: value, identities: [:]).compactMap { conditionalParts($0)?.type })
     }
 
     /// Whether `text` is a conditional reference: `Type?criteria`.
-    static func isConditional(_ text: String) -> Bool {
-        // By bytes, as the store parses references: it runs for every reference of every entry.
-        guard let question = text.utf8.firstIndex(of: UInt8(ascii: "?")) else { return false }
-        return FHIRResourceType.isKnown(text[..<question])
+    static func isConditional(_ text: String) -> Bool { conditionalParts(text) != nil }
+
+    /// The type and criteria of a conditional reference, `Type?criteria`; nil for any other
+    /// text. Split at the first `?` byte, in one place for every use (finding, permitting and
+    /// resolving them): a split by Characters elsewhere would not find the `?` of
+    /// `Patient?\u{301}x` that this one finds.
+    static func conditionalParts(_ text: String) -> (type: String, criteria: String)? {
+        guard let question = text.utf8.firstIndex(of: UInt8(ascii: "?")) else { return nil }
+        let type = text[..<question]
+        guard FHIRResourceType.isKnown(type) else { return nil }
+        return (String(type), String(text[text.utf8.index(after: question)...]))
     }
 
     /// The conditional references in `value` that name no entry's `fullUrl` (`identities`),
@@ -262,10 +269,8 @@ struct TransactionProcessor {
     {
         var resolved: [String: String] = [:]
         for text in Self.conditionalReferences(in: value, identities: identities) where resolved[text] == nil {
-            let question = text.firstIndex(of: "?")!
-            let type = String(text[..<question])
-            let found = try await transaction.matches(
-                type: type, criteria: String(text[text.index(after: question)...]))
+            guard let (type, criteria) = Self.conditionalParts(text) else { continue }  // found as one
+            let found = try await transaction.matches(type: type, criteria: criteria)
             guard found.count == 1 else {
                 throw FHIRError.preconditionFailed(
                     "The conditional reference '\(text)' matches \(found.count) resources, not one")
