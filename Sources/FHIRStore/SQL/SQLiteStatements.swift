@@ -70,9 +70,10 @@ final class SQLiteStatements {
 
     private func statement(for sql: String) throws -> OpaquePointer {
         uses += 1
-        if let entry = prepared[sql] {
-            prepared[sql]!.lastUse = uses
-            return entry.statement
+        // One lookup: the texts are long (a multi-row INSERT), and each lookup hashes them whole.
+        if let index = prepared.index(forKey: sql) {
+            prepared.values[index].lastUse = uses
+            return prepared.values[index].statement
         }
         if prepared.count >= Self.capacity { evictOldHalf() }
         var statement: OpaquePointer?
