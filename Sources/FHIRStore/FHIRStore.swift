@@ -93,6 +93,9 @@ public protocol FHIRTransaction: Sendable {
     func prepareCreate(_ resource: JSONValue, type: String, id: String) throws -> PreparedCreate
     /// Writes what ``prepareCreate(_:type:id:)`` made, stamped now, in this transaction.
     func commit(_ prepared: PreparedCreate) async throws -> StoredResource
+    /// Writes several prepared creates, in order, each stamped in its turn: what one
+    /// ``commit(_:)`` after another writes, in as few statements as the store can.
+    func commit(_ prepared: [PreparedCreate]) async throws -> [StoredResource]
     /// Holds locks named `names` until this transaction ends, seen by every server on the same
     /// database: a conditional create's search and insert then run one at a time for the same
     /// criteria, on whichever replica they arrive. Call it once with every name the
@@ -131,6 +134,13 @@ extension FHIRTransaction {
     /// A store without the split prepares nothing ahead: ``commit(_:)`` creates.
     public func prepareCreate(_ resource: JSONValue, type: String, id: String) throws -> PreparedCreate {
         PreparedCreate(content: .planned(resource, type: type, id: id))
+    }
+
+    /// One by one, for a store without a cheaper way.
+    public func commit(_ prepared: [PreparedCreate]) async throws -> [StoredResource] {
+        var stored: [StoredResource] = []
+        for item in prepared { stored.append(try await commit(item)) }
+        return stored
     }
 
     public func commit(_ prepared: PreparedCreate) async throws -> StoredResource {

@@ -84,9 +84,31 @@ extension TransactionProcessor {
                 if chunk == 0 { try await rules.passed() }
                 // A child returns its whole chunk or throws; an entry left without a result would
                 // still roll the transaction back (``runTransaction`` refuses a missing result).
-                for (offset, prepared) in (ready.removeValue(forKey: chunk) ?? []).enumerated() {
-                    let position = chunk * chunkSize + offset
-                    let request = entries[position]
+                // The chunk's entries made ready are written together, in order (one statement
+                // per table on SQLite, one on PostgreSQL); one that failed or waits for the
+                // database is reached after those before it are written, as one by one.
+                let chunkEntries = ready.removeValue(forKey: chunk) ?? []
+                var waiting: [(request: BundleRequest, create: PreparedCreate)] = []
+                func writeWaiting() async throws {
+                    guard let first = waiting.first else { return }
+                    try budget.requireTime()
+                    let stored = try await located(first.request) {
+                        try await transaction.commit(waiting.map(\.create))
+                    }
+                    for (entry, written) in zip(waiting, stored) {
+                        let result = EntryResult(status: "201 Created", stored: written, echoesRequest: true)
+                        try budget.charge(result)
+                        results[entry.request.index] = result
+                    }
+                    waiting = []
+                }
+                for (offset, prepared) in chunkEntries.enumerated() {
+                    let request = entries[chunk * chunkSize + offset]
+                    if case .ready(let create) = prepared {
+                        waiting.append((request, create))
+                        continue
+                    }
+                    try await writeWaiting()
                     try budget.requireTime()
                     let stored = try await located(request) {
                         try await transaction.commit(
@@ -98,6 +120,7 @@ extension TransactionProcessor {
                     try budget.charge(result)
                     results[request.index] = result
                 }
+                try await writeWaiting()
             }
             group.cancelAll()  // the time keeper
         }

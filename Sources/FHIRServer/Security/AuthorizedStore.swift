@@ -203,6 +203,11 @@ struct AuthorizedTransaction: Sendable {
         try await raw.commit(prepared)
     }
 
+    /// Several prepared creates in order, in as few statements as the store can.
+    func commit(_ prepared: [PreparedCreate]) async throws -> [StoredResource] {
+        try await raw.commit(prepared)
+    }
+
     func update(_ resource: JSONValue, type: String, id: String, ifMatch: Int?) async throws -> UpdateOutcome {
         let access = try grant.require(.update, type)
         try AccessGuard.checkWrite(resource, type: type, id: id, access)
