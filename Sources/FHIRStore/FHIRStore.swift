@@ -116,6 +116,14 @@ public struct PreparedCreate: Sendable {
     }
 
     let content: Content
+
+    /// Made ready by the store itself (not left for `create`): only these are written together
+    /// by `FHIRTransaction.commit(_:)` of several creates; a create left for `create` is
+    /// committed alone, so that its failure names its own entry.
+    public var isMadeReady: Bool {
+        if case .write = content { return true }
+        return false
+    }
 }
 
 extension FHIRTransaction {

@@ -12,8 +12,11 @@ struct PreparedWrite: Sendable {
     /// The JSON text before and after the value of `meta.lastUpdated`.
     let bodyBefore: [UInt8]
     let bodyAfter: [UInt8]
-    /// Deleting the old index rows (an update) and inserting the new ones.
-    let indexStatements: (removing: [SQLStatement], inserting: [SQLStatement])
+    /// Deleting the old index rows (an update) and inserting the new ones; the inserting
+    /// statements `nil` when not built ahead (see ``SQLFHIRStore/prepareWrite``).
+    let indexStatements: (removing: [SQLStatement], inserting: [SQLStatement]?)
+    /// The dialect the inserting statements are built for when they were not built ahead.
+    let dialect: SQLDialect
     /// The index rows the inserting statements write, by kind (see ``SQLFHIRTransaction/indexRows(_:)``).
     let indexRows: [IndexTableRows]
 
@@ -48,7 +51,9 @@ struct PreparedWrite: Sendable {
             SQLStatement(
                 "INSERT INTO resource_history (type, id, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, 0, ?)",
                 [.text(type), .text(id), .integer(Int64(version)), .integer(now), .text(body)]))
-        statements += indexStatements.inserting
+        statements +=
+            indexStatements.inserting
+            ?? SQLFHIRTransaction.insertIndex(rows: indexRows, type: type, id: id, dialect: dialect)
         return (
             statements,
             StoredResource(type: type, id: id, versionId: version, lastUpdated: now, deleted: false, body: body)
@@ -67,21 +72,26 @@ extension SQLFHIRStore {
             stampedAt: clock.now())
     }
 
-    /// Everything of a write but its time: see ``PreparedWrite``.
-    func prepareWrite(_ resource: JSONValue, type: String, id: String, version: Int, isNew: Bool) throws
-        -> PreparedWrite
-    {
+    /// Everything of a write but its time: see ``PreparedWrite``. `statementsAhead` false leaves
+    /// the index rows' statements to ``PreparedWrite/statements(stampedAt:)``: a transaction's
+    /// creates are written together from their rows (`SQLFHIRTransaction.commit(_:)` of several creates),
+    /// and building them for each was wasted work.
+    func prepareWrite(
+        _ resource: JSONValue, type: String, id: String, version: Int, isNew: Bool, statementsAhead: Bool = true
+    ) throws -> PreparedWrite {
         let object = try Self.stamped(resource, id: id, version: version, lastUpdated: .null)
         let stamped = JSONValue.object(object)
         // The index rows do not depend on the time: `_lastUpdated` is a column of `resources`,
         // not an indexed path (WritePathTests checks that no indexed path reads meta's stamp).
         let rows = SQLFHIRTransaction.indexRows(indexer.entries(for: stamped, resourceType: type))
-        let inserting = SQLFHIRTransaction.insertIndex(rows: rows, type: type, id: id, dialect: database.dialect)
+        let inserting =
+            statementsAhead
+            ? SQLFHIRTransaction.insertIndex(rows: rows, type: type, id: id, dialect: database.dialect) : nil
         let (before, after) = Self.jsonAroundLastUpdated(object)
         return PreparedWrite(
             type: type, id: id, version: version, isNew: isNew, bodyBefore: before, bodyAfter: after,
             indexStatements: (isNew ? [] : SQLFHIRTransaction.removeIndex(type: type, id: id), inserting),
-            indexRows: rows)
+            dialect: database.dialect, indexRows: rows)
     }
 
     /// The compact JSON text of `object` (as ``JSONWriter`` writes it) before and after the

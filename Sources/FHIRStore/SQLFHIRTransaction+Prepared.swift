@@ -6,7 +6,9 @@ import FHIR
 /// and written).
 extension SQLFHIRTransaction {
     func prepareCreate(_ resource: JSONValue, type: String, id: String) throws -> PreparedCreate {
-        PreparedCreate(content: .write(try store.prepareWrite(resource, type: type, id: id, version: 1, isNew: true)))
+        PreparedCreate(
+            content: .write(
+                try store.prepareWrite(resource, type: type, id: id, version: 1, isNew: true, statementsAhead: false)))
     }
 
     func commit(_ prepared: PreparedCreate) async throws -> StoredResource {
@@ -39,6 +41,8 @@ extension SQLFHIRTransaction {
         let clock = store.clock
         let stamps = writes.map { _ in clock.now() }
         let bodies = zip(writes, stamps).map { $0.body(stampedAt: $1) }
+        // By the connection, not the dialect: only a PostgreSQL connection runs the prepared
+        // statement; anything else of PostgreSQL's dialect is written one by one.
         if let connection = executor as? PostgresDatabase.Connection {
             try await connection.execute(
                 prepared: PostgresCreateStatement(
@@ -47,8 +51,10 @@ extension SQLFHIRTransaction {
                             type: write.type, id: write.id, version: Int64(write.version), lastUpdated: stamped.0,
                             body: stamped.1, indexRows: write.indexRows)
                     }))
-        } else {
+        } else if store.database.dialect == .sqlite {
             try await executor.execute(Self.newResourceStatements(writes, stamps: stamps, bodies: bodies))
+        } else {
+            return try await prepared.asyncMap { try await commit($0) }
         }
         for _ in writes { store.statistics.recordWrite() }
         return zip(writes, zip(stamps, bodies)).map { write, stamped in

@@ -95,6 +95,9 @@ extension TransactionProcessor {
                     let stored = try await located(first.request) {
                         try await transaction.commit(waiting.map(\.create))
                     }
+                    guard stored.count == waiting.count else {
+                        throw StoreError.configuration("\(waiting.count) creates written, \(stored.count) answered")
+                    }
                     for (entry, written) in zip(waiting, stored) {
                         let result = EntryResult(status: "201 Created", stored: written, echoesRequest: true)
                         try budget.charge(result)
@@ -104,7 +107,7 @@ extension TransactionProcessor {
                 }
                 for (offset, prepared) in chunkEntries.enumerated() {
                     let request = entries[chunk * chunkSize + offset]
-                    if case .ready(let create) = prepared {
+                    if case .ready(let create) = prepared, create.isMadeReady {
                         waiting.append((request, create))
                         continue
                     }
