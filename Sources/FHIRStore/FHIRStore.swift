@@ -146,9 +146,7 @@ extension FHIRTransaction {
 
     /// One by one, for a store without a cheaper way.
     public func commit(_ prepared: [PreparedCreate]) async throws -> [StoredResource] {
-        var stored: [StoredResource] = []
-        for item in prepared { stored.append(try await commit(item)) }
-        return stored
+        try await prepared.asyncMap { try await commit($0) }
     }
 
     public func commit(_ prepared: PreparedCreate) async throws -> StoredResource {

@@ -115,19 +115,17 @@ struct SQLFHIRTransaction: FHIRTransaction {
             // two rows (up to 32) keep the texts per table to six, and a statement a chunk
             // opens the table's indexes once for all its rows. PostgreSQL pays a round trip
             // per statement: one multi-row INSERT per table and chunk of 200.
+            if dialect == .sqlite {
+                statements += multiRowInserts(sqliteInsertTexts(table.kind), rows: tableRows.count) { row, binds in
+                    binds.append(.text(type))
+                    binds.append(.text(id))
+                    binds += tableRows[row]
+                }
+                continue
+            }
             var start = 0
             while start < tableRows.count {
-                let remaining = tableRows.count - start
-                let size: Int
-                let sql: String
-                if dialect == .sqlite {
-                    let power = min(5, Int.bitWidth - 1 - remaining.leadingZeroBitCount)
-                    size = 1 << power
-                    sql = sqliteInsertTexts[table.kind.table]?[power] ?? insertText(table.kind, rows: size, dialect)
-                } else {
-                    size = min(200, remaining)
-                    sql = insertText(table.kind, rows: size, dialect)
-                }
+                let size = min(200, tableRows.count - start)
                 var binds: [SQLValue] = []
                 binds.reserveCapacity(size * columnCount)
                 for row in tableRows[start..<start + size] {
@@ -135,9 +133,29 @@ struct SQLFHIRTransaction: FHIRTransaction {
                     binds.append(.text(id))
                     binds.append(contentsOf: row)
                 }
-                statements.append(SQLStatement(sql, binds))
+                statements.append(SQLStatement(insertText(table.kind, rows: size, dialect), binds))
                 start += size
             }
+        }
+        return statements
+    }
+
+    /// `rows` rows in statements of `texts[p]`, each the INSERT of 2^p rows: the largest that
+    /// fits first, so that a table's texts are `texts.count` (six). `appendRow` appends row
+    /// `n`'s values to a statement's binds.
+    static func multiRowInserts(
+        _ texts: [String], rows: Int, appendRow: (_ row: Int, _ binds: inout [SQLValue]) -> Void
+    ) -> [SQLStatement] {
+        var statements: [SQLStatement] = []
+        var start = 0
+        while start < rows {
+            let power = min(texts.count - 1, Int.bitWidth - 1 - (rows - start).leadingZeroBitCount)
+            var binds: [SQLValue] = []
+            appendRow(start, &binds)
+            binds.reserveCapacity(binds.count << power)
+            for row in start + 1..<start + (1 << power) { appendRow(row, &binds) }
+            statements.append(SQLStatement(texts[power], binds))
+            start += 1 << power
         }
         return statements
     }
@@ -156,9 +174,14 @@ struct SQLFHIRTransaction: FHIRTransaction {
             + Array(repeating: placeholders, count: rows).joined(separator: ", ")
     }
 
-    /// SQLite's INSERT texts by table, for 1, 2, 4, ..., 32 rows: built once, not for every
-    /// statement of every write (3% of a Synthea ingest's samples went to building them).
-    static let sqliteInsertTexts: [String: [String]] = Dictionary(
+    /// SQLite's INSERT texts of `kind`'s table for 1, 2, 4, ..., 32 rows: built once per table
+    /// (``IndexKinds/all``), not for every statement of every write (3% of a Synthea ingest's
+    /// samples went to building them).
+    static func sqliteInsertTexts(_ kind: any SearchIndexKind) -> [String] {
+        builtInsertTexts[kind.table] ?? (0...5).map { insertText(kind, rows: 1 << $0, .sqlite) }
+    }
+
+    private static let builtInsertTexts: [String: [String]] = Dictionary(
         uniqueKeysWithValues: IndexKinds.all.map { kind in
             (kind.table, (0...5).map { insertText(kind, rows: 1 << $0, .sqlite) })
         })

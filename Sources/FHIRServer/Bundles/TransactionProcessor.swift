@@ -66,7 +66,6 @@ struct TransactionProcessor {
                     try await self.runTransaction(requests, in: transaction, rules: rules)
                 }
             } catch {
-                if Task.isCancelled { rules.cancel() }  // no one waits for the answer
                 throw await rules.precedence(over: error)
             }
         } else {
